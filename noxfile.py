@@ -1,0 +1,45 @@
+"""Developer tasks: ``nox`` runs lint, typecheck and tests; ``nox -s serve`` runs the product."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run every test with coverage (fails under 80 %)."""
+    session.install("-e", ".[test]")
+    session.run("coverage", "erase")
+    session.run(
+        "pytest",
+        "--cov",
+        "--cov-report=term",
+        "--cov-fail-under=80",
+        *session.posargs,
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over src and tests."""
+    session.install("-e", ".[test]", "nox")
+    session.run("mypy", "--strict")
+
+
+@nox.session
+def serve(session: nox.Session) -> None:
+    """Run the server and a machine process for this computer (embedded backend)."""
+    session.install("-e", ".")
+    session.run("orchestrator", "up", *session.posargs)

@@ -1,0 +1,54 @@
+"""Use cases for accounts of the web app."""
+
+from __future__ import annotations
+
+import re
+
+from orchestrator.domain.errors import AuthenticationFailed, InvalidInput
+from orchestrator.domain.model import User
+from orchestrator.domain.ports import AccountBackend, SecretHasher
+
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+def validate_username(username: str) -> str:
+    """Return ``username`` if it is 1-64 letters, digits, ``.``, ``_``, ``@`` or ``-``."""
+    if not USERNAME_PATTERN.fullmatch(username):
+        raise InvalidInput(
+            "A username is 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit."
+        )
+    return username
+
+
+def validate_password(password: str) -> str:
+    """Return ``password`` if its length is acceptable."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"A password must be at most {MAX_PASSWORD_LENGTH} characters.")
+    return password
+
+
+async def create_user(
+    accounts: AccountBackend, hasher: SecretHasher, username: str, password: str
+) -> User:
+    """Create an account with an argon2-hashed password."""
+    validate_username(username)
+    validate_password(password)
+    return await accounts.create_user(username, hasher.hash(password))
+
+
+async def verify_password(
+    accounts: AccountBackend, hasher: SecretHasher, username: str, password: str
+) -> User:
+    """The account if the password is right; the same error for any wrong credential."""
+    found = await accounts.find_user(username) if USERNAME_PATTERN.fullmatch(username) else None
+    if found is None:
+        hasher.hash(password[:MAX_PASSWORD_LENGTH])  # same cost as a real check: no user probing
+        raise AuthenticationFailed("Wrong username or password.")
+    user, password_hash = found
+    if len(password) > MAX_PASSWORD_LENGTH or not hasher.verify(password_hash, password):
+        raise AuthenticationFailed("Wrong username or password.")
+    return user

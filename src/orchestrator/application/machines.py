@@ -1,0 +1,159 @@
+"""Use cases for machines and their workers.
+
+Each function validates what it is given, then asks the backend, which
+enforces ownership and status transitions atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from orchestrator.domain.errors import InvalidInput, PathOutsideRoot
+from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
+from orchestrator.domain.model import (
+    Machine,
+    MachineSummary,
+    Worker,
+    normalize_relative_path,
+    validate_name,
+)
+from orchestrator.domain.ports import Clock, MachineBackend, MaintenanceBackend, UserBackend
+
+MAX_MODELS = 500
+MAX_MODEL_LENGTH = 200
+
+
+# --- as a signed-in user ----------------------------------------------------
+
+
+async def create_machine(
+    backend: UserBackend, user: UserId, name: str
+) -> tuple[Machine, MachineToken]:
+    """Create a machine; the returned token is the only time its secret is seen."""
+    return await backend.create_machine(user, validate_name(name, "Machine name"))
+
+
+async def list_machines(backend: UserBackend, user: UserId) -> list[MachineSummary]:
+    """The user's machines with worker counts by status."""
+    return await backend.list_machines(user)
+
+
+async def delete_machine(backend: UserBackend, user: UserId, machine_id: MachineId) -> None:
+    """Delete a machine and its workers."""
+    await backend.delete_machine(user, machine_id)
+
+
+async def add_worker(
+    backend: UserBackend,
+    user: UserId,
+    machine_id: MachineId,
+    directory: str,
+    name: str | None = None,
+) -> Worker:
+    """Add a ready worker bound to ``directory`` (relative to the machine's root)."""
+    clean_name = validate_name(name, "Worker name") if name else None
+    return await backend.add_worker(
+        user, machine_id, normalize_relative_path(directory), clean_name
+    )
+
+
+async def issue_worker_token(
+    backend: UserBackend, user: UserId, machine_id: MachineId
+) -> WorkerToken:
+    """A single-use token for registering a worker from the machine."""
+    return await backend.issue_worker_token(user, machine_id)
+
+
+async def approve_worker(backend: UserBackend, user: UserId, worker_id: WorkerId) -> Worker:
+    """Approve a worker that registered from its machine."""
+    return await backend.approve_worker(user, worker_id)
+
+
+async def reject_worker(backend: UserBackend, user: UserId, worker_id: WorkerId) -> None:
+    """Refuse a worker that registered from its machine."""
+    await backend.reject_worker(user, worker_id)
+
+
+async def remove_worker(backend: UserBackend, user: UserId, worker_id: WorkerId) -> None:
+    """Remove a worker in any status."""
+    await backend.remove_worker(user, worker_id)
+
+
+async def list_workers(backend: UserBackend, user: UserId, machine_id: MachineId) -> list[Worker]:
+    """The workers of one of the user's machines."""
+    return await backend.list_workers(user, machine_id)
+
+
+async def list_pending_workers(backend: UserBackend, user: UserId) -> list[Worker]:
+    """Workers waiting for the user's approval."""
+    return await backend.list_pending_workers(user)
+
+
+# --- as the server ------------------------------------------------------------
+
+
+async def mark_stale_machines_offline(
+    backend: MaintenanceBackend, clock: Clock, window: timedelta
+) -> list[MachineId]:
+    """Set machines offline that sent no heartbeat within ``window``."""
+    return await backend.mark_stale_machines_offline(clock.now() - window)
+
+
+# --- as a machine process ----------------------------------------------------
+
+
+def resolve_root(root: str | Path) -> Path:
+    """The machine's root directory, absolute; it must exist and be a directory."""
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise InvalidInput(f"The root directory {path} does not exist. Create it or pick another.")
+    if not path.is_dir():
+        raise InvalidInput(f"The root directory {path} is a file, not a directory.")
+    return path.resolve()
+
+
+def relative_to_root(root: Path, directory: str | Path) -> str:
+    """``directory`` as a path relative to ``root``, refusing anything outside it."""
+    candidate = Path(directory).expanduser()
+    if not candidate.is_absolute():
+        candidate = root / normalize_relative_path(str(directory))
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(root):
+        raise PathOutsideRoot(f"{directory} is outside the machine's root directory {root}.")
+    return normalize_relative_path(resolved.relative_to(root).as_posix())
+
+
+async def authenticate_machine(backend: MachineBackend, token: MachineToken) -> Machine:
+    """Check the machine token against the backend."""
+    return await backend.authenticate(token)
+
+
+async def register_worker(
+    backend: MachineBackend,
+    token: MachineToken,
+    worker_token: WorkerToken,
+    root: Path,
+    directory: str | Path,
+    name: str | None = None,
+) -> Worker:
+    """Register a worker for ``directory`` with a worker token; it waits for approval."""
+    if worker_token.machine_id != token.machine_id:
+        raise InvalidInput("This worker token was issued for another machine.")
+    clean_name = validate_name(name, "Worker name") if name else None
+    return await backend.register_worker(
+        token, worker_token, relative_to_root(root, directory), clean_name
+    )
+
+
+async def update_worker_models(
+    backend: MachineBackend, token: MachineToken, worker_id: WorkerId, models: Sequence[str]
+) -> Worker:
+    """Store the models a worker's agent offers (deduplicated, in order)."""
+    unique = list(dict.fromkeys(models))
+    if len(unique) > MAX_MODELS or any(not m or len(m) > MAX_MODEL_LENGTH for m in unique):
+        raise InvalidInput(
+            f"A worker offers at most {MAX_MODELS} models with names of 1-{MAX_MODEL_LENGTH} characters."
+        )
+    return await backend.update_worker_models(token, worker_id, unique)

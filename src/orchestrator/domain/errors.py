@@ -1,0 +1,102 @@
+"""Every error the orchestrator raises on purpose.
+
+Adapters translate third-party failures into these (``raise ... from exc``);
+entrypoints map them to HTTP statuses and CLI exit codes. The message of each
+error is one sentence a user can act on.
+
+::
+
+    OrchestratorError
+    ├── InvalidInput              bad data from a user or a machine (400)
+    │   ├── InvalidToken          a token that is not well formed
+    │   ├── PathOutsideRoot       a path that leaves the machine's root directory
+    │   └── PayloadTooLarge       a body or field over its size limit (413)
+    ├── AuthenticationFailed      wrong credentials: secret, password, session (401)
+    │   └── RateLimited           too many attempts; try again later (429)
+    ├── PermissionDenied          signed in, but not allowed to do this (403)
+    ├── NotFound                  no such record, or not yours (404)
+    ├── Conflict                  the record's state does not allow it (409)
+    │   └── InvalidTransition     a status change that is not allowed
+    └── BackendUnavailable        the backend cannot be reached right now (503)
+"""
+
+from __future__ import annotations
+
+
+class OrchestratorError(Exception):
+    """Base of every error the orchestrator raises on purpose."""
+
+    default_message = "Something went wrong."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidInput(OrchestratorError):
+    """Raised when a request carries data that can never be valid."""
+
+    default_message = "The request is not valid."
+
+
+class InvalidToken(InvalidInput):
+    """Raised when a machine or worker token is not well formed."""
+
+    default_message = "Invalid token format. Expected: <machine_id>:<machine_secret>"
+
+
+class PathOutsideRoot(InvalidInput):
+    """Raised when a path is absolute, climbs with ``..`` or escapes the root."""
+
+    default_message = "The path must stay inside the machine's root directory."
+
+
+class PayloadTooLarge(InvalidInput):
+    """Raised when a body or a field is larger than its limit."""
+
+    default_message = "The request is too large."
+
+
+class AuthenticationFailed(OrchestratorError):
+    """Raised when credentials (machine secret, password, session) are wrong."""
+
+    default_message = "Invalid token"
+
+
+class RateLimited(AuthenticationFailed):
+    """Raised when too many attempts were made from one place in a short time."""
+
+    default_message = "Too many attempts. Wait a minute and try again."
+
+
+class PermissionDenied(OrchestratorError):
+    """Raised when the caller is known but may not perform this action."""
+
+    default_message = "You are not allowed to do that."
+
+
+class NotFound(OrchestratorError):
+    """Raised when a record does not exist or belongs to someone else."""
+
+    default_message = "Not found."
+
+
+class Conflict(OrchestratorError):
+    """Raised when the current state of a record does not allow the request."""
+
+    default_message = "That cannot be done in the current state."
+
+
+class InvalidTransition(Conflict):
+    """Raised when a status change is not one of the allowed transitions."""
+
+    default_message = "That status change is not allowed."
+
+
+class BackendUnavailable(OrchestratorError):
+    """Raised when the backend (server or Convex) cannot be reached."""
+
+    default_message = "The backend cannot be reached. Check that the server is running."

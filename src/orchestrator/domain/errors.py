@@ -17,7 +17,8 @@ error is one sentence a user can act on.
     ├── NotFound                  no such record, or not yours (404)
     ├── Conflict                  the record's state does not allow it (409)
     │   └── InvalidTransition     a status change that is not allowed
-    └── BackendUnavailable        the backend cannot be reached right now (503)
+    ├── BackendUnavailable        the backend cannot be reached right now (503)
+    └── AgentUnavailable          opencode is missing, did not start or stopped (503)
 """
 
 from __future__ import annotations
@@ -100,3 +101,11 @@ class BackendUnavailable(OrchestratorError):
     """Raised when the backend (server or Convex) cannot be reached."""
 
     default_message = "The backend cannot be reached. Check that the server is running."
+
+
+class AgentUnavailable(OrchestratorError):
+    """Raised when the coding agent (opencode) is not installed, fails to start or dies."""
+
+    default_message = (
+        "opencode is not installed. Run: npm install -g opencode-ai@1.18.33 (or set OPENCODE_BIN)."
+    )

@@ -144,4 +144,7 @@ def normalize_relative_path(path: str) -> str:
         raise PathOutsideRoot("The path must not contain '..'.")
     if any(len(part) > MAX_PATH_PART_LENGTH for part in parts):
         raise PathOutsideRoot(f"Each folder name must be at most {MAX_PATH_PART_LENGTH} characters.")
-    return "/".join(parts)
+    clean = "/".join(parts)
+    if len(clean) > 1 and clean[1] == ":":  # "./C:/x" must not turn into a drive path
+        raise PathOutsideRoot("Use a path relative to the machine's root, not an absolute one.")
+    return clean

@@ -178,6 +178,10 @@ class AccountBackend(Protocol):
         """How many accounts exist (zero means first run)."""
         ...
 
+    async def list_users(self) -> list[User]:
+        """Every account, oldest first (the first is the one the setup link created)."""
+        ...
+
 
 class MaintenanceBackend(Protocol):
     """Housekeeping only the server itself performs."""

@@ -1,0 +1,232 @@
+"""The machine's side of the embedded backend: every call authenticated by its token.
+
+A successful argon2 check is remembered as ``machine_id -> sha256(secret)`` so
+heartbeats stay cheap; the machine row is still read on every call, so a
+deleted machine is refused at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import aiosqlite
+import anyio
+
+from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._store import Store, Tx
+from orchestrator.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
+from orchestrator.domain.model import (
+    Machine,
+    Worker,
+    WorkerStatus,
+    normalize_relative_path,
+    transition_worker,
+    validate_name,
+)
+from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
+
+#: The one message for an unknown machine and a wrong secret alike.
+INVALID_TOKEN = "Invalid token"  # noqa: S105 - a message, not a password
+NO_WORKER = "No such worker."
+PENDING = WorkerStatus.PENDING_AUTHORIZATION
+
+
+def topics(user_id: str, machine_id: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The change-feed topics a write to this machine or its workers touches."""
+    return ("user", user_id), ("machine", machine_id)
+
+
+class MachineSide:
+    """The :class:`~orchestrator.domain.ports.MachineBackend` half, and shared helpers."""
+
+    def __init__(
+        self, store: Store, *, clock: Clock, ids: IdGenerator, hasher: SecretHasher
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self._hasher = hasher
+        # machine_id -> (stored hash, sha256 of a secret that verified against it)
+        self._verified: dict[str, tuple[str, bytes]] = {}
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    def _now(self) -> int:
+        return rows.to_ms(self._clock.now())
+
+    async def _verify_secret(self, token: MachineToken) -> str:
+        async with self._store.transaction() as tx:
+            row = await tx.one(
+                "SELECT secret_hash FROM machines WHERE machine_id = ?", token.machine_id
+            )
+        if row is None:
+            raise AuthenticationFailed(INVALID_TOKEN)
+        stored: str = row["secret_hash"]
+        digest = hashlib.sha256(token.secret.encode()).digest()
+        cached = self._verified.get(token.machine_id)
+        if cached and cached[0] == stored and hmac.compare_digest(cached[1], digest):
+            return stored
+        # argon2 takes ~0.1 s: keep it off the event loop, and remember success.
+        if not await anyio.to_thread.run_sync(self._hasher.verify, stored, token.secret):
+            raise AuthenticationFailed(INVALID_TOKEN)
+        self._verified[token.machine_id] = (stored, digest)
+        return stored
+
+    @asynccontextmanager
+    async def _as_machine(
+        self, token: MachineToken, *, write: bool = True
+    ) -> AsyncIterator[tuple[Tx, aiosqlite.Row]]:
+        stored = await self._verify_secret(token)
+        async with self._store.transaction(write=write) as tx:
+            row = await tx.one("SELECT * FROM machines WHERE machine_id = ?", token.machine_id)
+            if row is None or row["secret_hash"] != stored:
+                raise AuthenticationFailed(INVALID_TOKEN)
+            yield tx, row
+
+    async def _own_worker(self, tx: Tx, machine_id: str, worker_id: WorkerId) -> aiosqlite.Row:
+        row = await tx.one(
+            "SELECT * FROM workers WHERE worker_id = ? AND machine_id = ?", worker_id, machine_id
+        )
+        if row is None:
+            raise NotFound(NO_WORKER)
+        return row
+
+    async def _machine_row(self, tx: Tx, machine_id: str) -> Machine:
+        row = await tx.one("SELECT * FROM machines WHERE machine_id = ?", machine_id)
+        assert row is not None
+        return rows.machine(row)
+
+    async def _worker_row(self, tx: Tx, worker_id: str) -> Worker:
+        row = await tx.one("SELECT * FROM workers WHERE worker_id = ?", worker_id)
+        assert row is not None
+        return rows.worker(row)
+
+    async def _workers_of(self, tx: Tx, machine_id: str) -> list[Worker]:
+        found = await tx.all(
+            "SELECT * FROM workers WHERE machine_id = ? ORDER BY created_at, rowid", machine_id
+        )
+        return [rows.worker(row) for row in found]
+
+    async def authenticate(self, token: MachineToken) -> Machine:
+        async with self._as_machine(token, write=False) as (_, row):
+            return rows.machine(row)
+
+    async def go_online(self, token: MachineToken, root_directory: str) -> Machine:
+        async with self._as_machine(token) as (tx, row):
+            await tx.run(
+                "UPDATE machines SET status = 'online', root_directory = ?, last_heartbeat = ? "
+                "WHERE machine_id = ?",
+                root_directory,
+                self._now(),
+                token.machine_id,
+            )
+            tx.touch(*topics(row["user_id"], token.machine_id))
+            return await self._machine_row(tx, token.machine_id)
+
+    async def heartbeat(self, token: MachineToken) -> Machine:
+        async with self._as_machine(token) as (tx, row):
+            await tx.run(
+                "UPDATE machines SET status = 'online', last_heartbeat = ? WHERE machine_id = ?",
+                self._now(),
+                token.machine_id,
+            )
+            tx.touch(*topics(row["user_id"], token.machine_id))
+            return await self._machine_row(tx, token.machine_id)
+
+    async def go_offline(self, token: MachineToken) -> None:
+        async with self._as_machine(token) as (tx, row):
+            await self._set_offline(tx, token.machine_id)
+            tx.touch(*topics(row["user_id"], token.machine_id))
+
+    async def _set_offline(self, tx: Tx, machine_id: str) -> None:
+        await tx.run("UPDATE machines SET status = 'offline' WHERE machine_id = ?", machine_id)
+        await tx.run(
+            "UPDATE workers SET status = 'offline' WHERE machine_id = ? AND status = 'online'",
+            machine_id,
+        )
+
+    async def list_own_workers(self, token: MachineToken) -> list[Worker]:
+        async with self._as_machine(token, write=False) as (tx, _):
+            return await self._workers_of(tx, token.machine_id)
+
+    async def register_worker(
+        self, token: MachineToken, worker_token: WorkerToken, directory: str, name: str | None
+    ) -> Worker:
+        directory = normalize_relative_path(directory)
+        name = validate_name(name, "Worker name") if name else None
+        async with self._as_machine(token) as (tx, row):
+            if worker_token.machine_id != token.machine_id:
+                raise InvalidInput("This worker token was issued for another machine.")
+            issued = await tx.one(
+                "SELECT used_at FROM worker_tokens WHERE worker_id = ? AND machine_id = ?",
+                worker_token.worker_id,
+                token.machine_id,
+            )
+            if issued is None:
+                raise NotFound("This worker token is not known. Create a new one in the web UI.")
+            if issued["used_at"] is not None:
+                raise Conflict("This worker token has already been used.")
+            now = self._now()
+            await tx.run(
+                "UPDATE worker_tokens SET used_at = ? WHERE worker_id = ?",
+                now,
+                worker_token.worker_id,
+            )
+            await tx.run(
+                "INSERT INTO workers (worker_id, machine_id, name, directory, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                worker_token.worker_id,
+                token.machine_id,
+                name,
+                directory,
+                PENDING.value,
+                now,
+            )
+            tx.touch(*topics(row["user_id"], token.machine_id))
+            return await self._worker_row(tx, worker_token.worker_id)
+
+    async def _set_worker_status(
+        self, token: MachineToken, worker_id: WorkerId, target: WorkerStatus
+    ) -> Worker:
+        async with self._as_machine(token) as (tx, row):
+            worker = rows.worker(await self._own_worker(tx, token.machine_id, worker_id))
+            status = transition_worker(worker.status, target)
+            heartbeat = self._now() if status is WorkerStatus.ONLINE else None
+            await tx.run(
+                "UPDATE workers SET status = ?, last_heartbeat = coalesce(?, last_heartbeat)"
+                " WHERE worker_id = ?",
+                status.value,
+                heartbeat,
+                worker_id,
+            )
+            tx.touch(*topics(row["user_id"], token.machine_id))
+            return await self._worker_row(tx, worker_id)
+
+    async def worker_heartbeat(self, token: MachineToken, worker_id: WorkerId) -> Worker:
+        return await self._set_worker_status(token, worker_id, WorkerStatus.ONLINE)
+
+    async def worker_offline(self, token: MachineToken, worker_id: WorkerId) -> Worker:
+        return await self._set_worker_status(token, worker_id, WorkerStatus.OFFLINE)
+
+    async def update_worker_models(
+        self, token: MachineToken, worker_id: WorkerId, models: Sequence[str]
+    ) -> Worker:
+        async with self._as_machine(token) as (tx, row):
+            await self._own_worker(tx, token.machine_id, worker_id)
+            await tx.run(
+                "UPDATE workers SET models = ? WHERE worker_id = ?",
+                rows.models_json(list(models)),
+                worker_id,
+            )
+            tx.touch(*topics(row["user_id"], token.machine_id))
+            return await self._worker_row(tx, worker_id)
+
+    def watch_own_workers(self, token: MachineToken) -> AsyncGenerator[list[Worker], None]:
+        return self._store.feed.watch(
+            [("machine", token.machine_id)], lambda: self.list_own_workers(token)
+        )

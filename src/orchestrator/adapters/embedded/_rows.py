@@ -1,0 +1,87 @@
+"""Conversions between SQLite rows and domain records."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import aiosqlite
+
+from orchestrator.domain.ids import MachineId, UserId, WorkerId
+from orchestrator.domain.model import (
+    Machine,
+    MachineStatus,
+    MachineSummary,
+    User,
+    Worker,
+    WorkerCounts,
+    WorkerStatus,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def to_ms(when: datetime) -> int:
+    """``when`` as integer milliseconds since the epoch; naive datetimes are refused."""
+    if when.tzinfo is None:
+        raise ValueError("Timestamps must be timezone-aware.")
+    return (when - _EPOCH) // _MS
+
+
+def from_ms(ms: int) -> datetime:
+    return _EPOCH + ms * _MS
+
+
+def _opt_ms(ms: int | None) -> datetime | None:
+    return None if ms is None else from_ms(ms)
+
+
+def user(row: aiosqlite.Row) -> User:
+    return User(
+        user_id=UserId(row["user_id"]),
+        username=row["username"],
+        created_at=from_ms(row["created_at"]),
+    )
+
+
+def machine(row: aiosqlite.Row) -> Machine:
+    return Machine(
+        machine_id=MachineId(row["machine_id"]),
+        user_id=UserId(row["user_id"]),
+        name=row["name"],
+        status=MachineStatus(row["status"]),
+        created_at=from_ms(row["created_at"]),
+        last_heartbeat=_opt_ms(row["last_heartbeat"]),
+        root_directory=row["root_directory"],
+    )
+
+
+def machine_summary(row: aiosqlite.Row) -> MachineSummary:
+    counts = WorkerCounts(
+        pending_authorization=row["pending_authorization"],
+        ready=row["ready"],
+        online=row["online"],
+        offline=row["offline"],
+    )
+    return MachineSummary(machine=machine(row), workers=counts)
+
+
+def worker(row: aiosqlite.Row) -> Worker:
+    approved_by = row["approved_by"]
+    return Worker(
+        worker_id=WorkerId(row["worker_id"]),
+        machine_id=MachineId(row["machine_id"]),
+        directory=row["directory"],
+        status=WorkerStatus(row["status"]),
+        created_at=from_ms(row["created_at"]),
+        name=row["name"],
+        approved_at=_opt_ms(row["approved_at"]),
+        approved_by=None if approved_by is None else UserId(approved_by),
+        last_heartbeat=_opt_ms(row["last_heartbeat"]),
+        models=tuple(json.loads(row["models"])),
+    )
+
+
+def models_json(models: tuple[str, ...] | list[str]) -> str:
+    return json.dumps(list(models))

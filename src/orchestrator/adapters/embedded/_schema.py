@@ -1,0 +1,130 @@
+"""The SQLite schema as an ordered list of migrations, and opening a connection.
+
+``PRAGMA user_version`` holds how many migrations a database has had. To change
+the schema, append a step to :data:`MIGRATIONS`; never edit a released one.
+Timestamps are integer milliseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import aiosqlite
+
+from orchestrator.domain.errors import BackendUnavailable
+
+#: One tuple of SQL statements per schema version, applied in order.
+MIGRATIONS: list[tuple[str, ...]] = [
+    # 1: accounts, machines, workers and issued worker tokens.
+    (
+        """
+        CREATE TABLE users (
+            user_id TEXT PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        ) STRICT
+        """,
+        """
+        CREATE TABLE machines (
+            machine_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('online', 'offline')),
+            created_at INTEGER NOT NULL,
+            last_heartbeat INTEGER,
+            root_directory TEXT
+        ) STRICT
+        """,
+        "CREATE INDEX machines_by_user_id_and_created_at ON machines (user_id, created_at)",
+        "CREATE INDEX machines_by_status_and_last_heartbeat ON machines (status, last_heartbeat)",
+        """
+        CREATE TABLE workers (
+            worker_id TEXT PRIMARY KEY,
+            machine_id TEXT NOT NULL REFERENCES machines (machine_id) ON DELETE CASCADE,
+            name TEXT,
+            directory TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (
+                status IN ('pending_authorization', 'ready', 'online', 'offline')
+            ),
+            created_at INTEGER NOT NULL,
+            approved_at INTEGER,
+            approved_by TEXT REFERENCES users (user_id) ON DELETE SET NULL,
+            last_heartbeat INTEGER,
+            models TEXT NOT NULL DEFAULT '[]'
+        ) STRICT
+        """,
+        "CREATE INDEX workers_by_machine_id_and_created_at ON workers (machine_id, created_at)",
+        "CREATE INDEX workers_by_status ON workers (status)",
+        """
+        CREATE TABLE worker_tokens (
+            worker_id TEXT PRIMARY KEY,
+            machine_id TEXT NOT NULL REFERENCES machines (machine_id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL,
+            used_at INTEGER
+        ) STRICT
+        """,
+        "CREATE INDEX worker_tokens_by_machine_id ON worker_tokens (machine_id)",
+    ),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def _create_private_file(path: Path) -> None:
+    # The database holds password and secret hashes: readable by its owner only.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+async def connect(path: Path | str) -> aiosqlite.Connection:
+    """Open (creating if needed) the database at ``path`` and bring its schema up to date."""
+    if str(path) != ":memory:":
+        _create_private_file(Path(path))
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+    db = await aiosqlite.connect(str(path), isolation_level=None)
+    try:
+        db.row_factory = aiosqlite.Row
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute("PRAGMA foreign_keys = ON")
+        await migrate(db)
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+async def schema_version(db: aiosqlite.Connection) -> int:
+    """How many migrations the database has had."""
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Apply the missing migrations in one transaction; returns the new version."""
+    # IMMEDIATE takes the write lock first, so two processes never migrate at once.
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        current = await schema_version(db)
+        if current > SCHEMA_VERSION:
+            raise BackendUnavailable(
+                f"The database has schema version {current}, newer than this "
+                f"orchestrator ({SCHEMA_VERSION}). Upgrade the orchestrator."
+            )
+        for step in MIGRATIONS[current:]:
+            for statement in step:
+                await db.execute(statement)
+        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        await db.execute("COMMIT")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION

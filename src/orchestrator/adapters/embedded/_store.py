@@ -1,0 +1,118 @@
+"""One SQLite connection shared by coroutines: transactions, change topics, polling.
+
+Every unit of work runs as one transaction under an ``asyncio.Lock`` (the
+connection is shared), and the topics it touched are published to the change
+feed only after ``COMMIT``. A background task polls ``PRAGMA data_version`` so
+commits made by *another* process on the same file wake subscriptions too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiosqlite
+import anyio
+import attrs
+
+from orchestrator.adapters.embedded._feed import ChangeFeed
+from orchestrator.domain.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@attrs.define
+class Tx:
+    """A transaction in progress; ``touch`` records which subscriptions to wake."""
+
+    db: aiosqlite.Connection
+    topics: set[Hashable] = attrs.Factory(set)
+
+    async def one(self, sql: str, *params: Any) -> aiosqlite.Row | None:
+        async with self.db.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def all(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
+        async with self.db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def run(self, sql: str, *params: Any) -> int:
+        async with self.db.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    def touch(self, *topics: Hashable) -> None:
+        self.topics.update(topics)
+
+
+class Store:
+    """Serialised transactions on one connection, plus the change feed they feed."""
+
+    def __init__(self, db: aiosqlite.Connection, *, poll_interval: float = 0.5) -> None:
+        self.db = db
+        self.feed = ChangeFeed()
+        self._lock = asyncio.Lock()
+        self._poll_interval = poll_interval
+        self._poller: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start watching for commits by other processes."""
+        self._poller = asyncio.create_task(self._poll_data_version(), name="sqlite-data-version")
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = False) -> AsyncIterator[Tx]:
+        """One transaction; writes take the database's write lock at once."""
+        if self._closed:
+            raise BackendUnavailable("The backend is closed.")
+        tx = Tx(self.db)
+        try:
+            async with self._lock:
+                await self.db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield tx
+                    await self.db.execute("COMMIT")
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        if self.db.in_transaction:
+                            await self.db.execute("ROLLBACK")
+                    raise
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailable(
+                "The database is busy or cannot be written. Try again in a moment."
+            ) from exc
+        await self.feed.publish(*tx.topics)
+
+    async def _data_version(self) -> int:
+        async with self._lock, self.db.execute("PRAGMA data_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _poll_data_version(self) -> None:
+        # data_version changes only when another connection commits.
+        last = await self._data_version()
+        while True:
+            await anyio.sleep(self._poll_interval)
+            try:
+                current = await self._data_version()
+            except (sqlite3.Error, ValueError):
+                log.warning("Could not poll the database for changes.", exc_info=True)
+                continue
+            if current != last:
+                last = current
+                await self.feed.publish_everything()
+
+    async def close(self) -> None:
+        """Stop polling, end subscriptions and close the connection; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.wait([self._poller])
+        await self.feed.close()
+        async with self._lock:
+            await self.db.close()

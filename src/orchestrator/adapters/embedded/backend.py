@@ -1,0 +1,262 @@
+"""The embedded backend: the whole ``Backend`` port on one SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from pathlib import Path
+
+import anyio
+
+from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, topics
+from orchestrator.adapters.embedded._schema import connect
+from orchestrator.adapters.embedded._store import Store, Tx
+from orchestrator.domain.errors import Conflict, InvalidTransition, NotFound
+from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
+from orchestrator.domain.model import (
+    Machine,
+    MachineSummary,
+    User,
+    Worker,
+    WorkerStatus,
+    normalize_relative_path,
+    transition_worker,
+    validate_name,
+)
+from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
+
+NO_MACHINE = "No such machine."
+NO_WORKER = "No such worker."
+NO_USER = "No such user."
+
+_SUMMARIES = """
+    SELECT m.*,
+        count(*) FILTER (WHERE w.status = 'pending_authorization') AS pending_authorization,
+        count(*) FILTER (WHERE w.status = 'ready') AS ready,
+        count(*) FILTER (WHERE w.status = 'online') AS online,
+        count(*) FILTER (WHERE w.status = 'offline') AS offline
+    FROM machines AS m LEFT JOIN workers AS w ON w.machine_id = m.machine_id
+    WHERE m.user_id = ? GROUP BY m.machine_id ORDER BY m.created_at, m.rowid
+"""
+_OWNED_WORKER = """
+    SELECT w.*, m.user_id AS owner FROM workers AS w JOIN machines AS m USING (machine_id)
+    WHERE w.worker_id = ? AND m.user_id = ?
+"""
+
+
+async def open_backend(
+    path: Path | str,
+    *,
+    clock: Clock,
+    ids: IdGenerator,
+    hasher: SecretHasher,
+    poll_interval: float = 0.5,
+) -> SQLiteBackend:
+    """Open (or create) the database at ``path`` (``":memory:"`` too); close it when done."""
+    store = Store(await connect(path), poll_interval=poll_interval)
+    store.start()
+    return SQLiteBackend(store, clock=clock, ids=ids, hasher=hasher)
+
+
+class SQLiteBackend(MachineSide):
+    """Implements :class:`orchestrator.domain.ports.Backend`; build it with :func:`open_backend`."""
+
+    # --- user side ----------------------------------------------------------------
+
+    async def _owned_machine(self, tx: Tx, user: UserId, machine_id: MachineId) -> Machine:
+        row = await tx.one(
+            "SELECT * FROM machines WHERE machine_id = ? AND user_id = ?", machine_id, user
+        )
+        if row is None:
+            raise NotFound(NO_MACHINE)
+        return rows.machine(row)
+
+    async def _owned_worker(self, tx: Tx, user: UserId, worker_id: WorkerId) -> Worker:
+        row = await tx.one(_OWNED_WORKER, worker_id, user)
+        if row is None:
+            raise NotFound(NO_WORKER)
+        tx.touch(*topics(user, row["machine_id"]))
+        return rows.worker(row)
+
+    async def create_machine(self, user: UserId, name: str) -> tuple[Machine, MachineToken]:
+        name = validate_name(name, "Machine name")
+        token = MachineToken(MachineId(self._ids.new_id("machine")), self._ids.new_secret())
+        hashed = await anyio.to_thread.run_sync(self._hasher.hash, token.secret)
+        async with self._store.transaction(write=True) as tx:
+            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
+                raise NotFound(NO_USER)
+            await tx.run(
+                "INSERT INTO machines (machine_id, user_id, name, secret_hash, status, created_at)"
+                " VALUES (?, ?, ?, ?, 'offline', ?)",
+                token.machine_id,
+                user,
+                name,
+                hashed,
+                self._now(),
+            )
+            tx.touch(*topics(user, token.machine_id))
+            return await self._machine_row(tx, token.machine_id), token
+
+    async def list_machines(self, user: UserId) -> list[MachineSummary]:
+        async with self._store.transaction() as tx:
+            return [rows.machine_summary(row) for row in await tx.all(_SUMMARIES, user)]
+
+    async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
+        async with self._store.transaction() as tx:
+            return await self._owned_machine(tx, user, machine_id)
+
+    async def delete_machine(self, user: UserId, machine_id: MachineId) -> None:
+        async with self._store.transaction(write=True) as tx:
+            await self._owned_machine(tx, user, machine_id)
+            await tx.run("DELETE FROM machines WHERE machine_id = ?", machine_id)
+            tx.touch(*topics(user, machine_id))
+        self._verified.pop(machine_id, None)
+
+    async def add_worker(
+        self, user: UserId, machine_id: MachineId, directory: str, name: str | None
+    ) -> Worker:
+        directory = normalize_relative_path(directory)
+        name = validate_name(name, "Worker name") if name else None
+        worker_id = self._ids.new_id("worker")
+        async with self._store.transaction(write=True) as tx:
+            await self._owned_machine(tx, user, machine_id)
+            now = self._now()
+            await tx.run(
+                "INSERT INTO workers (worker_id, machine_id, name, directory, status, created_at,"
+                " approved_at, approved_by) VALUES (?, ?, ?, ?, 'ready', ?, ?, ?)",
+                worker_id,
+                machine_id,
+                name,
+                directory,
+                now,
+                now,
+                user,
+            )
+            tx.touch(*topics(user, machine_id))
+            return await self._worker_row(tx, worker_id)
+
+    async def issue_worker_token(self, user: UserId, machine_id: MachineId) -> WorkerToken:
+        worker_id = WorkerId(self._ids.new_id("worker"))
+        async with self._store.transaction(write=True) as tx:
+            await self._owned_machine(tx, user, machine_id)
+            await tx.run(
+                "INSERT INTO worker_tokens (worker_id, machine_id, created_at) VALUES (?, ?, ?)",
+                worker_id,
+                machine_id,
+                self._now(),
+            )
+        return WorkerToken(machine_id, worker_id)
+
+    async def approve_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
+        async with self._store.transaction(write=True) as tx:
+            worker = await self._owned_worker(tx, user, worker_id)
+            if worker.status is not PENDING:
+                raise InvalidTransition("Only a worker waiting for approval can be approved.")
+            status = transition_worker(worker.status, WorkerStatus.READY)
+            await tx.run(
+                "UPDATE workers SET status = ?, approved_at = ?, approved_by = ?"
+                " WHERE worker_id = ?",
+                status.value,
+                self._now(),
+                user,
+                worker_id,
+            )
+            return await self._worker_row(tx, worker_id)
+
+    async def reject_worker(self, user: UserId, worker_id: WorkerId) -> None:
+        async with self._store.transaction(write=True) as tx:
+            worker = await self._owned_worker(tx, user, worker_id)
+            if worker.status is not PENDING:
+                raise InvalidTransition("Only a worker waiting for approval can be rejected.")
+            await tx.run("DELETE FROM workers WHERE worker_id = ?", worker_id)
+
+    async def remove_worker(self, user: UserId, worker_id: WorkerId) -> None:
+        async with self._store.transaction(write=True) as tx:
+            await self._owned_worker(tx, user, worker_id)
+            await tx.run("DELETE FROM workers WHERE worker_id = ?", worker_id)
+
+    async def list_workers(self, user: UserId, machine_id: MachineId) -> list[Worker]:
+        async with self._store.transaction() as tx:
+            await self._owned_machine(tx, user, machine_id)
+            return await self._workers_of(tx, machine_id)
+
+    async def list_pending_workers(self, user: UserId) -> list[Worker]:
+        async with self._store.transaction() as tx:
+            found = await tx.all(
+                "SELECT w.* FROM workers AS w JOIN machines AS m USING (machine_id)"
+                " WHERE m.user_id = ? AND w.status = 'pending_authorization'"
+                " ORDER BY w.created_at, w.rowid",
+                user,
+            )
+            return [rows.worker(row) for row in found]
+
+    def watch_machines(self, user: UserId) -> AsyncGenerator[list[MachineSummary], None]:
+        return self._store.feed.watch([("user", user)], lambda: self.list_machines(user))
+
+    def watch_workers(
+        self, user: UserId, machine_id: MachineId
+    ) -> AsyncGenerator[list[Worker], None]:
+        return self._store.feed.watch(
+            [("machine", machine_id)], lambda: self.list_workers(user, machine_id)
+        )
+
+    # --- accounts -------------------------------------------------------------------
+
+    async def create_user(self, username: str, password_hash: str) -> User:
+        user_id = UserId(self._ids.new_id("user"))
+        try:
+            async with self._store.transaction(write=True) as tx:
+                if await tx.one("SELECT 1 FROM users WHERE username = ?", username):
+                    raise Conflict("That username is taken. Choose another one.")
+                await tx.run(
+                    "INSERT INTO users (user_id, username, password_hash, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    user_id,
+                    username,
+                    password_hash,
+                    self._now(),
+                )
+                return await self._user(tx, user_id)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict("That username is taken. Choose another one.") from exc
+
+    async def _user(self, tx: Tx, user_id: str) -> User:
+        row = await tx.one("SELECT * FROM users WHERE user_id = ?", user_id)
+        if row is None:
+            raise NotFound(NO_USER)
+        return rows.user(row)
+
+    async def find_user(self, username: str) -> tuple[User, str] | None:
+        async with self._store.transaction() as tx:
+            row = await tx.one("SELECT * FROM users WHERE username = ?", username)
+        return None if row is None else (rows.user(row), row["password_hash"])
+
+    async def get_user(self, user_id: UserId) -> User:
+        async with self._store.transaction() as tx:
+            return await self._user(tx, user_id)
+
+    async def list_users(self) -> list[User]:
+        async with self._store.transaction() as tx:
+            found = await tx.all("SELECT * FROM users ORDER BY created_at, rowid")
+        return [rows.user(row) for row in found]
+
+    async def count_users(self) -> int:
+        async with self._store.transaction() as tx:
+            row = await tx.one("SELECT count(*) FROM users")
+        return int(row[0]) if row else 0
+
+    # --- maintenance ------------------------------------------------------------------
+
+    async def mark_stale_machines_offline(self, last_seen_before: datetime) -> list[MachineId]:
+        async with self._store.transaction(write=True) as tx:
+            stale = await tx.all(
+                "SELECT machine_id, user_id FROM machines WHERE status = 'online'"
+                " AND (last_heartbeat IS NULL OR last_heartbeat < ?) ORDER BY created_at, rowid",
+                rows.to_ms(last_seen_before),
+            )
+            for row in stale:
+                await self._set_offline(tx, row["machine_id"])
+                tx.touch(*topics(row["user_id"], row["machine_id"]))
+            return [MachineId(row["machine_id"]) for row in stale]

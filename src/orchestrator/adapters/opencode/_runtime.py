@@ -1,0 +1,448 @@
+"""The opencode implementation of :class:`~orchestrator.domain.agent.AgentRuntime`."""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from orchestrator.adapters.opencode._server import Event, OpencodeServer, find_opencode
+from orchestrator.domain.agent import (
+    AgentEvent,
+    AgentMessage,
+    AgentSessionId,
+    AgentStatus,
+    ModelRef,
+    PermissionAnswer,
+    PermissionAsked,
+    PermissionRequestId,
+    SessionStatusChanged,
+    TextDelta,
+    TurnFailed,
+    TurnFinished,
+)
+from orchestrator.domain.errors import AgentUnavailable, InvalidInput
+
+#: Flags every spawned opencode gets unless the caller's environment says otherwise.
+DEFAULT_FLAGS = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
+
+ABORTED_REASON = "The reply was stopped."
+DIED_REASON = "opencode stopped unexpectedly."
+
+
+class ProcessPolicy(enum.StrEnum):
+    #: One ``opencode serve`` per worker directory; its chat sessions share it.
+    SHARED = "shared"
+    #: One ``opencode serve`` per chat session (the original design).
+    PER_SESSION = "per_session"
+
+
+class _Phase(enum.Enum):
+    IDLE = "idle"
+    #: Prompt accepted; waiting for opencode to report the session busy.
+    SENT = "sent"
+    RUNNING = "running"
+
+
+class OpencodeSession:
+    """A chat's agent session on an opencode server; see :class:`AgentSession`."""
+
+    def __init__(
+        self, runtime: OpencodeRuntime, server: OpencodeServer, session_id: AgentSessionId
+    ) -> None:
+        self._runtime = runtime
+        self.server = server
+        self._id = session_id
+        send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
+        self._send: MemoryObjectSendStream[AgentEvent] = send
+        self._receive: MemoryObjectReceiveStream[AgentEvent] = receive
+        self._phase = _Phase.IDLE
+        self._error: str | None = None
+        self._aborted = False
+        self._status: AgentStatus | None = None
+        self._text_parts: set[str] = set()
+        self._lock = anyio.Lock()
+        self.closed = False
+
+    @property
+    def agent_session_id(self) -> AgentSessionId:
+        return self._id
+
+    @property
+    def worker_directory(self) -> Path:
+        return self.server.directory
+
+    @property
+    def busy(self) -> bool:
+        """Whether a turn is in progress."""
+        return self._phase is not _Phase.IDLE
+
+    async def prompt(self, text: str, model: ModelRef) -> None:
+        """Start a turn with ``text``; restarts opencode first if it had stopped."""
+        if self.busy:
+            raise InvalidInput("Wait for the current reply to finish before sending another.")
+        server = await self._live_server()
+        body = {
+            "model": {"providerID": model.provider, "modelID": model.model},
+            "parts": [{"type": "text", "text": text}],
+        }
+        self._phase, self._error, self._aborted = _Phase.SENT, None, False
+        try:
+            await server.request("POST", f"/session/{self._id}/prompt_async", body=body)
+        except BaseException:
+            self._phase = _Phase.IDLE
+            raise
+
+    def events(self) -> AsyncIterator[AgentEvent]:
+        """The session's events until it is closed (one reader; resumable after ``break``)."""
+        return self._receive
+
+    async def abort(self) -> None:
+        """Stop the current turn; a no-op when idle."""
+        if not self.busy or not self.server.alive:
+            return
+        self._aborted = True
+        # An abort before opencode reported "busy" still ends with an idle event.
+        self._phase = _Phase.RUNNING
+        await self.server.request("POST", f"/session/{self._id}/abort")
+
+    async def answer_permission(
+        self, request_id: PermissionRequestId, answer: PermissionAnswer
+    ) -> None:
+        """Answer a permission request of this session (once, always or reject)."""
+        await self.server.request(
+            "POST", f"/permission/{request_id}/reply", body={"reply": str(answer)}
+        )
+
+    async def history(self) -> list[AgentMessage]:
+        """What opencode has stored for this session, oldest first."""
+        server = await self._live_server()
+        payload = await server.request("GET", f"/session/{self._id}/message")
+        return [_message(item) for item in payload or []]
+
+    async def close(self) -> None:
+        """Stop listening; under the per-session policy this stops the process too."""
+        if self.closed:
+            return
+        self.closed = True
+        self._send.close()
+        await self._runtime._release(self)
+
+    async def _live_server(self) -> OpencodeServer:
+        async with self._lock:
+            if self.closed:
+                raise InvalidInput("This agent session is closed.")
+            if not self.server.alive:
+                self.server = await self._runtime._reattach(self)
+            return self.server
+
+    def handle(self, event: Event) -> None:
+        """Translate one opencode event of this session into agent events."""
+        kind = event.get("type")
+        props: Mapping[str, Any] = event.get("properties") or {}
+        if kind == "message.part.updated":
+            part = props.get("part") or {}
+            if part.get("type") == "text" and isinstance(part.get("id"), str):
+                self._text_parts.add(part["id"])
+        elif kind == "message.part.delta":
+            part_id = props.get("partID")
+            if props.get("field") == "text" and part_id in self._text_parts:
+                self._emit(
+                    TextDelta(
+                        self._id, str(props.get("messageID")), str(part_id), str(props["delta"])
+                    )
+                )
+        elif kind == "session.status":
+            status = props.get("status") or {}
+            self._on_status(str(status.get("type")), status.get("message"))
+        elif kind == "session.idle":
+            self._on_status("idle", None)
+        elif kind == "session.error":
+            self._on_error(props.get("error"))
+        elif kind == "permission.asked":
+            self._emit(_permission(self._id, props))
+
+    def handle_exit(self) -> None:
+        """The server died: a turn in progress can never finish."""
+        if self.busy:
+            self._phase = _Phase.IDLE
+            self._emit(TurnFailed(self._id, DIED_REASON))
+        self._status = None
+
+    def _on_status(self, kind: str, message: object) -> None:
+        try:
+            status = AgentStatus(kind)
+        except ValueError:
+            return
+        if status is AgentStatus.BUSY and self._phase is _Phase.SENT:
+            self._phase = _Phase.RUNNING
+        if status != self._status or status is AgentStatus.RETRY:
+            self._status = status
+            text = message if isinstance(message, str) else None
+            self._emit(SessionStatusChanged(self._id, status, text))
+        # opencode repeats "idle" and may send a late one for the previous turn:
+        # only an idle after this turn's "busy" ends it.
+        if status is AgentStatus.IDLE and self._phase is _Phase.RUNNING:
+            self._phase = _Phase.IDLE
+            if self._aborted:
+                self._emit(TurnFailed(self._id, ABORTED_REASON, aborted=True))
+            elif self._error is not None:
+                self._emit(TurnFailed(self._id, self._error))
+            else:
+                self._emit(TurnFinished(self._id))
+
+    def _on_error(self, error: object) -> None:
+        if self._phase is not _Phase.RUNNING or self._error is not None:
+            return  # opencode repeats errors after the turn ended
+        name, message = _error_parts(error)
+        if name == "MessageAbortedError":
+            self._aborted = True
+        self._error = message or "The agent failed."
+
+    def _emit(self, event: AgentEvent) -> None:
+        if not self.closed:
+            self._send.send_nowait(event)
+
+
+def _error_parts(error: object) -> tuple[str, str]:
+    if not isinstance(error, Mapping):
+        return "", ""
+    data = error.get("data")
+    message = data.get("message") if isinstance(data, Mapping) else None
+    first_line = str(message or "").strip().splitlines()
+    return str(error.get("name", "")), (first_line[0][:500] if first_line else "")
+
+
+def _permission(session_id: AgentSessionId, props: Mapping[str, Any]) -> PermissionAsked:
+    patterns = tuple(str(p) for p in props.get("patterns") or ())
+    metadata = props.get("metadata") or {}
+    description = next(
+        (str(metadata[key]) for key in ("description", "command", "filepath") if key in metadata),
+        " ".join(patterns),
+    )
+    return PermissionAsked(
+        session_id,
+        PermissionRequestId(str(props["id"])),
+        str(props.get("permission", "")),
+        patterns,
+        description,
+    )
+
+
+def _message(item: Mapping[str, Any]) -> AgentMessage:
+    info = item.get("info") or {}
+    parts = item.get("parts") or []
+    text = "".join(
+        str(p.get("text", "")) for p in parts if p.get("type") == "text" and not p.get("synthetic")
+    )
+    _, error = _error_parts(info.get("error"))
+    role = str(info.get("role", ""))
+    completed = role == "user" or "completed" in (info.get("time") or {})
+    return AgentMessage(str(info.get("id")), role, text, completed, error or None)
+
+
+class OpencodeRuntime:
+    """Runs ``opencode serve`` processes for a machine's workers under one policy.
+
+    Build it with :func:`open_opencode_runtime`, which owns the task group its
+    process watchers run in.
+    """
+
+    def __init__(
+        self,
+        task_group: anyio.abc.TaskGroup,
+        *,
+        policy: ProcessPolicy = ProcessPolicy.SHARED,
+        binary: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 30.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self.policy = policy
+        base = dict(os.environ if env is None else env)
+        self._binary = binary if binary is not None else find_opencode(base)
+        for key, value in DEFAULT_FLAGS.items():
+            base.setdefault(key, value)
+        base.pop("OPENCODE_SERVER_PASSWORD", None)
+        self._env = base
+        self._tg = task_group
+        self._startup_timeout = startup_timeout
+        self._stop_timeout = stop_timeout
+        self._shared: dict[Path, OpencodeServer] = {}
+        self._locks: dict[Path, anyio.Lock] = {}
+        self._sessions: dict[AgentSessionId, OpencodeSession] = {}
+        self._servers: set[OpencodeServer] = set()
+        self._stopped = False
+
+    @property
+    def binary(self) -> Path:
+        return self._binary
+
+    def server_pids(self) -> list[int]:
+        """Process IDs of the running opencode servers (for measurements and tests)."""
+        return [s.pid for s in self._servers if s.pid is not None and s.alive]
+
+    async def list_models(self, worker_directory: Path) -> list[ModelRef]:
+        """Every model of every provider opencode has configured for the directory."""
+        directory = _directory(worker_directory)
+        server = self._shared.get(directory)
+        if server is not None and server.alive:
+            return await _models(server)
+        temporary = await self._start_server(directory)
+        try:
+            return await _models(temporary)
+        finally:
+            await temporary.stop()
+
+    async def open_session(
+        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
+    ) -> OpencodeSession:
+        """Create an agent session, or continue a stored one (NotFound if opencode lost it)."""
+        if self._stopped:
+            raise AgentUnavailable("The agent runtime is stopped.")
+        directory = _directory(worker_directory)
+        server = await self._server_for(directory)
+        try:
+            if agent_session_id is None:
+                info = await server.request("POST", "/session", body={})
+                agent_session_id = AgentSessionId(str(info["id"]))
+            else:
+                await server.request("GET", f"/session/{agent_session_id}")
+        except BaseException:
+            if self.policy is ProcessPolicy.PER_SESSION or not self._hosts_sessions(server):
+                with anyio.CancelScope(shield=True):
+                    await self._stop_server(server)
+            raise
+        existing = self._sessions.get(agent_session_id)
+        if existing is not None and not existing.closed:
+            raise InvalidInput("That agent session is already open.")
+        session = OpencodeSession(self, server, agent_session_id)
+        self._sessions[agent_session_id] = session
+        return session
+
+    async def stop(self) -> None:
+        """Close every session and stop every opencode process."""
+        self._stopped = True
+        for session in list(self._sessions.values()):
+            session.closed = True
+            session._send.close()
+        self._sessions.clear()
+        async with anyio.create_task_group() as tg:
+            for server in list(self._servers):
+                tg.start_soon(self._stop_server, server)
+
+    async def _server_for(self, directory: Path) -> OpencodeServer:
+        if self.policy is ProcessPolicy.PER_SESSION:
+            return await self._start_server(directory)
+        async with self._locks.setdefault(directory, anyio.Lock()):
+            server = self._shared.get(directory)
+            if server is None or not server.alive:
+                server = await self._start_server(directory)
+                self._shared[directory] = server
+            return server
+
+    async def _start_server(self, directory: Path) -> OpencodeServer:
+        if not await anyio.Path(directory).is_dir():
+            raise InvalidInput(f"The worker directory {directory} does not exist.")
+        server = OpencodeServer(
+            self._binary,
+            directory,
+            self._env,
+            on_event=self._on_event,
+            on_exit=self._on_exit,
+            startup_timeout=self._startup_timeout,
+            stop_timeout=self._stop_timeout,
+        )
+        self._servers.add(server)
+        try:
+            await self._tg.start(server.run)
+        except BaseException:
+            self._servers.discard(server)
+            raise
+        return server
+
+    async def _stop_server(self, server: OpencodeServer) -> None:
+        if self._shared.get(server.directory) is server:
+            del self._shared[server.directory]
+        await server.stop()
+        self._servers.discard(server)
+
+    def _hosts_sessions(self, server: OpencodeServer) -> bool:
+        return any(s.server is server and not s.closed for s in self._sessions.values())
+
+    async def _reattach(self, session: OpencodeSession) -> OpencodeServer:
+        """A new server for a session whose server stopped; the session itself is kept."""
+        if self._stopped:
+            raise AgentUnavailable("The agent runtime is stopped.")
+        server = await self._server_for(session.worker_directory)
+        await server.request("GET", f"/session/{session.agent_session_id}")
+        return server
+
+    async def _release(self, session: OpencodeSession) -> None:
+        if self._sessions.get(session.agent_session_id) is session:
+            del self._sessions[session.agent_session_id]
+        if self.policy is ProcessPolicy.PER_SESSION or not self._hosts_sessions(session.server):
+            await self._stop_server(session.server)
+
+    def _on_event(self, server: OpencodeServer, event: Event) -> None:
+        props = event.get("properties")
+        session_id = props.get("sessionID") if isinstance(props, Mapping) else None
+        session = self._sessions.get(AgentSessionId(str(session_id)))
+        if session is not None and session.server is server:
+            session.handle(event)
+
+    def _on_exit(self, server: OpencodeServer) -> None:
+        self._servers.discard(server)
+        if self._shared.get(server.directory) is server:
+            del self._shared[server.directory]
+        for session in self._sessions.values():
+            if session.server is server:
+                session.handle_exit()
+
+
+@asynccontextmanager
+async def open_opencode_runtime(
+    *,
+    policy: ProcessPolicy = ProcessPolicy.SHARED,
+    binary: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    startup_timeout: float = 30.0,
+    stop_timeout: float = 5.0,
+) -> AsyncIterator[OpencodeRuntime]:
+    """An opencode runtime whose processes are all stopped and reaped on exit."""
+    async with anyio.create_task_group() as tg:
+        runtime = OpencodeRuntime(
+            tg,
+            policy=policy,
+            binary=binary,
+            env=env,
+            startup_timeout=startup_timeout,
+            stop_timeout=stop_timeout,
+        )
+        try:
+            yield runtime
+        finally:
+            with anyio.CancelScope(shield=True):
+                await runtime.stop()
+
+
+def _directory(path: Path) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+async def _models(server: OpencodeServer) -> list[ModelRef]:
+    payload = await server.request("GET", "/config/providers")
+    models = [
+        ModelRef(str(provider["id"]), str(model_id))
+        for provider in (payload or {}).get("providers", [])
+        for model_id in (provider.get("models") or {})
+    ]
+    return sorted(models, key=str)

@@ -1,0 +1,121 @@
+"""What travels between ``orchestrator serve`` and its clients, shared by both sides.
+
+Records are JSON objects with snake_case keys, timestamps as ISO-8601 strings
+with their UTC offset, and enums as their values. Errors travel as
+``{"error": "<one sentence>", "type": "<class name in domain.errors>"}`` so a
+client re-raises the very exception the server raised, message included.
+
+Machine API (every request carries ``Authorization: Bearer <machine_id>:<secret>``):
+
+* ``POST /api/machine/<method>`` with a JSON object of the method's arguments
+  (see :data:`MACHINE_METHODS`) answers ``{"value": ...}``;
+* ``GET /api/machine/ws`` is a WebSocket: the client sends
+  ``{"id": n, "subscribe": "<name>", "args": {...}}`` (or ``{"id": n,
+  "unsubscribe": true}``) and the server pushes ``{"id": n, "value": ...}``
+  each time the subscription yields, or ``{"id": n, "error": ..., "type": ...}``
+  once when it fails.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Final
+
+from cattrs.preconf.json import JsonConverter, make_converter
+
+from orchestrator.domain import errors
+from orchestrator.domain.errors import OrchestratorError
+
+MACHINE_API_PREFIX: Final = "/api/machine"
+MACHINE_WS_PATH: Final = f"{MACHINE_API_PREFIX}/ws"
+
+#: Methods of ``MachineBackend`` reachable at ``POST /api/machine/<name>`` and their body keys.
+MACHINE_METHODS: Final[dict[str, tuple[str, ...]]] = {
+    "authenticate": (),
+    "go_online": ("root_directory",),
+    "heartbeat": (),
+    "go_offline": (),
+    "list_own_workers": (),
+    "register_worker": ("worker_token", "directory", "name"),
+    "worker_heartbeat": ("worker_id",),
+    "worker_offline": ("worker_id",),
+    "update_worker_models": ("worker_id", "models"),
+}
+
+#: Subscriptions a machine may open over the WebSocket.
+SUBSCRIPTION_OWN_WORKERS: Final = "own_workers"
+
+#: HTTP status of each error class; a subclass uses the nearest listed ancestor.
+ERROR_STATUS: Final[dict[type[OrchestratorError], int]] = {
+    errors.PayloadTooLarge: 413,
+    errors.InvalidInput: 400,
+    errors.RateLimited: 429,
+    errors.AuthenticationFailed: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.BackendUnavailable: 503,
+    errors.OrchestratorError: 500,
+}
+
+
+def _datetime_from_iso(value: object, _: type[datetime]) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError("a timestamp must be an ISO-8601 string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("a timestamp must carry its UTC offset")
+    return parsed
+
+
+def _make_converter() -> JsonConverter:
+    conv = make_converter()
+    # The JSON preconf passes ``str`` subclasses through; the wire wants plain values.
+    for base in (enum.Enum, enum.StrEnum, enum.IntEnum):
+        conv.register_unstructure_hook(base, lambda member: member.value)
+    conv.register_unstructure_hook(datetime, lambda moment: moment.isoformat())
+    conv.register_structure_hook(datetime, _datetime_from_iso)
+    return conv
+
+
+#: The one converter both the server and its clients use.
+converter = _make_converter()
+
+
+def status_for(exc: OrchestratorError) -> int:
+    """The HTTP status that carries ``exc``."""
+    for cls in type(exc).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]
+    return 500
+
+
+def error_body(exc: OrchestratorError) -> dict[str, str]:
+    """The JSON body that carries ``exc`` to a client."""
+    return {"error": exc.message, "type": type(exc).__name__}
+
+
+def _error_classes() -> dict[str, type[OrchestratorError]]:
+    found: dict[str, type[OrchestratorError]] = {}
+    pending: list[type[OrchestratorError]] = [OrchestratorError]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__ == errors.__name__:
+            found[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def error_from_body(status: int, body: object) -> OrchestratorError:
+    """The exception a server sent, rebuilt from its status and JSON body."""
+    message = body.get("error") if isinstance(body, dict) else None
+    kind = body.get("type") if isinstance(body, dict) else None
+    cls = _error_classes().get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        cls = next((c for c, s in ERROR_STATUS.items() if s == status), errors.BackendUnavailable)
+        if status >= 500:
+            cls = errors.BackendUnavailable
+    if not isinstance(message, str) or not message:
+        message = f"The server answered HTTP {status}."
+    return cls(message)

@@ -1,0 +1,161 @@
+"""The machine process: bring a machine online, keep it alive, take it offline.
+
+It holds no state of its own. Everything it does is derived from the backend,
+so it can be killed at any moment and started again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+import attrs
+
+from orchestrator.domain.errors import BackendUnavailable, InvalidTransition, OrchestratorError
+from orchestrator.domain.ids import MachineToken, WorkerId
+from orchestrator.domain.model import Machine, Worker, WorkerStatus
+from orchestrator.domain.ports import MachineBackend
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Called with one line for the person watching the terminal.
+Report = Callable[[str], None]
+
+
+@attrs.frozen
+class Backoff:
+    """Exponential backoff with full jitter: delay *n* is uniform in [0, min(cap, base·2ⁿ)]."""
+
+    base: float = 0.5
+    cap: float = 30.0
+
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        return rng() * min(self.cap, self.base * 2.0 ** min(attempt, 30))
+
+
+async def retry_until_reachable(
+    call: Callable[[], Awaitable[T]], backoff: Backoff, report: Report
+) -> T:
+    """Run ``call`` until the backend answers; other errors propagate at once."""
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except BackendUnavailable as exc:
+            wait = max(backoff.delay(attempt), 0.2)
+            report(f"{exc.message} Retrying in {wait:.1f} s.")
+            attempt += 1
+            await anyio.sleep(wait)
+
+
+def worker_directory(root: Path, worker: Worker) -> Path | None:
+    """The worker's directory on disk, or None if it is missing or leaves the root."""
+    path = (root / worker.directory).resolve()
+    if not path.is_relative_to(root) or not path.is_dir():
+        return None
+    return path
+
+
+@attrs.define
+class MachineProcess:
+    """Runs one machine: online, heartbeats for it and its approved workers, offline."""
+
+    backend: MachineBackend
+    token: MachineToken
+    root: Path
+    heartbeat_interval: timedelta = timedelta(seconds=10)
+    backoff: Backoff = Backoff()
+    report: Report = print
+    workers: dict[WorkerId, Worker] = attrs.field(factory=dict)
+    _announced: dict[WorkerId, str] = attrs.field(factory=dict)
+
+    async def start(self) -> Machine:
+        """Authenticate and go online, waiting for the server if it is down."""
+        machine = await retry_until_reachable(
+            lambda: self.backend.go_online(self.token, str(self.root)), self.backoff, self.report
+        )
+        self.report(f"Machine {machine.name!r} is online (root: {self.root}).")
+        return machine
+
+    async def run(self) -> None:
+        """Heartbeat and follow the machine's workers until cancelled."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._heartbeat_loop)
+            tg.start_soon(self._follow_workers)
+
+    async def stop(self) -> None:
+        """Mark the machine and its workers offline (best effort, bounded in time)."""
+        with anyio.move_on_after(5, shield=True):
+            try:
+                await self.backend.go_offline(self.token)
+                self.report("Machine is offline.")
+            except OrchestratorError as exc:
+                self.report(f"Could not mark the machine offline: {exc.message}")
+
+    async def beat(self) -> None:
+        """One heartbeat for the machine and each of its approved workers."""
+        await self.backend.heartbeat(self.token)
+        for worker in list(self.workers.values()):
+            await self._beat_worker(worker)
+
+    async def _beat_worker(self, worker: Worker) -> None:
+        if worker.status is WorkerStatus.PENDING_AUTHORIZATION:
+            self._announce(worker, "is waiting for approval in the web UI")
+            return
+        if worker_directory(self.root, worker) is None:
+            self._announce(worker, f"has no directory {worker.directory!r} under the root")
+            if worker.status is WorkerStatus.ONLINE:
+                self.workers[worker.worker_id] = await self.backend.worker_offline(
+                    self.token, worker.worker_id
+                )
+            return
+        try:
+            updated = await self.backend.worker_heartbeat(self.token, worker.worker_id)
+        except InvalidTransition:
+            return  # Changed under us (e.g. removed); the watch brings the new state.
+        self._announce(worker, "is online")
+        self.workers[worker.worker_id] = updated
+
+    def _announce(self, worker: Worker, what: str) -> None:
+        if self._announced.get(worker.worker_id) != what:
+            self._announced[worker.worker_id] = what
+            label = worker.name or worker.directory or "(root)"
+            self.report(f"Worker {label} [{worker.worker_id}] {what}.")
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except BackendUnavailable as exc:
+                self.report(f"{exc.message} Will keep trying.")
+            await anyio.sleep(self.heartbeat_interval.total_seconds())
+
+    async def _follow_workers(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                async for workers in self.backend.watch_own_workers(self.token):
+                    attempt = 0
+                    await self._apply(workers)
+            except BackendUnavailable as exc:
+                wait = max(self.backoff.delay(attempt), 0.2)
+                self.report(f"{exc.message} Reconnecting in {wait:.1f} s.")
+                attempt += 1
+                await anyio.sleep(wait)
+
+    async def _apply(self, workers: list[Worker]) -> None:
+        current = {w.worker_id: w for w in workers}
+        for gone in set(self.workers) - set(current):
+            self._announced.pop(gone, None)
+            self.report(f"Worker [{gone}] was removed.")
+        self.workers = current
+        for worker in workers:
+            if worker.status is not WorkerStatus.ONLINE:
+                await self._beat_worker(worker)

@@ -1,0 +1,176 @@
+"""The agent runtime port: how a machine process drives a coding agent (opencode).
+
+A machine process opens one :class:`AgentSession` per chat session, in the
+chat's *worker directory* (an absolute path on the machine). It sends a prompt
+with a model named ``"provider/model"`` and reads the session's
+:class:`AgentEvent`\\ s: text deltas as the reply is written, permission
+requests, status changes, and exactly one :class:`TurnFinished` or
+:class:`TurnFailed` per prompt. Agent sessions outlive the runtime (opencode
+stores them), so a chat can be continued later by its ``agent_session_id``.
+
+Whether sessions share one agent process per worker directory or get one each
+is the runtime's business, not the caller's.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import NewType, Protocol
+
+import attrs
+
+from orchestrator.domain.errors import InvalidInput
+
+#: The agent's own ID of a session (opencode: ``ses_…``).
+AgentSessionId = NewType("AgentSessionId", str)
+#: The agent's ID of a pending permission request (opencode: ``per_…``).
+PermissionRequestId = NewType("PermissionRequestId", str)
+
+
+@attrs.frozen
+class ModelRef:
+    """A model as ``"provider/model"``; the model part may itself contain ``/``."""
+
+    provider: str
+    model: str
+
+    @classmethod
+    def parse(cls, raw: str) -> ModelRef:
+        """Parse ``"provider/model"``, refusing anything without both halves."""
+        provider, sep, model = raw.partition("/")
+        if not (sep and provider.strip() and model.strip()) or raw != raw.strip():
+            raise InvalidInput(f"Model must look like 'provider/model', not {raw!r}.")
+        return cls(provider, model)
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class PermissionAnswer(enum.StrEnum):
+    ONCE = "once"
+    ALWAYS = "always"
+    REJECT = "reject"
+
+
+class AgentStatus(enum.StrEnum):
+    BUSY = "busy"
+    IDLE = "idle"
+    #: The model call failed and the agent retries after a pause.
+    RETRY = "retry"
+
+
+@attrs.frozen
+class TextDelta:
+    """A piece of the reply's text, in order; ``part_id`` names the text block it extends."""
+
+    agent_session_id: AgentSessionId
+    message_id: str
+    part_id: str
+    text: str
+
+
+@attrs.frozen
+class PermissionAsked:
+    """The agent waits for a yes/no before running a tool (``bash``, ``edit`` …)."""
+
+    agent_session_id: AgentSessionId
+    request_id: PermissionRequestId
+    tool: str
+    #: What the tool would touch, e.g. the shell command.
+    patterns: tuple[str, ...]
+    description: str
+
+
+@attrs.frozen
+class SessionStatusChanged:
+    agent_session_id: AgentSessionId
+    status: AgentStatus
+    #: Why the agent retries, for ``RETRY``.
+    message: str | None = None
+
+
+@attrs.frozen
+class TurnFinished:
+    """The reply to the last prompt is complete."""
+
+    agent_session_id: AgentSessionId
+
+
+@attrs.frozen
+class TurnFailed:
+    """The reply to the last prompt ended early; ``reason`` is one sentence for the user."""
+
+    agent_session_id: AgentSessionId
+    reason: str
+    #: True when the turn was stopped by :meth:`AgentSession.abort`.
+    aborted: bool = False
+
+
+AgentEvent = TextDelta | PermissionAsked | SessionStatusChanged | TurnFinished | TurnFailed
+
+
+@attrs.frozen
+class AgentMessage:
+    """A message of the agent's own history of a session."""
+
+    message_id: str
+    role: str
+    text: str
+    completed: bool
+    error: str | None = None
+
+
+class AgentSession(Protocol):
+    """One conversation with the agent, bound to a worker directory."""
+
+    @property
+    def agent_session_id(self) -> AgentSessionId: ...
+
+    @property
+    def worker_directory(self) -> Path: ...
+
+    async def prompt(self, text: str, model: ModelRef) -> None:
+        """Start a turn; its events follow on :meth:`events`. One turn at a time."""
+        ...
+
+    def events(self) -> AsyncIterator[AgentEvent]:
+        """The session's events, from when it was opened, for a single reader."""
+        ...
+
+    async def abort(self) -> None:
+        """Stop the current turn; it ends with ``TurnFailed(aborted=True)``."""
+        ...
+
+    async def answer_permission(
+        self, request_id: PermissionRequestId, answer: PermissionAnswer
+    ) -> None:
+        """Reply to a :class:`PermissionAsked` of this session."""
+        ...
+
+    async def history(self) -> list[AgentMessage]:
+        """The messages the agent has stored for this session, oldest first."""
+        ...
+
+    async def close(self) -> None:
+        """Release the session's agent resources; the agent keeps its history."""
+        ...
+
+
+class AgentRuntime(Protocol):
+    """Starts and stops the coding agent for the workers of one machine."""
+
+    async def list_models(self, worker_directory: Path) -> list[ModelRef]:
+        """The models the agent offers in this directory."""
+        ...
+
+    async def open_session(
+        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
+    ) -> AgentSession:
+        """A new agent session, or the stored one with ``agent_session_id`` (NotFound if gone)."""
+        ...
+
+    async def stop(self) -> None:
+        """Close every session and stop every agent process."""
+        ...

@@ -1,0 +1,355 @@
+"""The ``orchestrator`` command line."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import anyio
+import typer
+
+from orchestrator.application import accounts, machines
+from orchestrator.application.machine_process import MachineProcess
+from orchestrator.domain.errors import (
+    AuthenticationFailed,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OrchestratorError,
+)
+from orchestrator.domain.ids import MachineToken, WorkerToken
+from orchestrator.entrypoints import envfile
+from orchestrator.entrypoints.container import bootstrap, resolve, running
+from orchestrator.entrypoints.runtime import run_server, run_up
+from orchestrator.entrypoints.settings import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    MachineSettings,
+    ServerSettings,
+    default_data_dir,
+)
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Drive opencode coding agents on your own machines from one web chat.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+user_app = typer.Typer(help="Manage accounts of the web app.", no_args_is_help=True)
+machine_app = typer.Typer(help="Manage machines from the server's host.", no_args_is_help=True)
+worker_app = typer.Typer(
+    help="Run this computer as a machine: its workers and their agents.", no_args_is_help=True
+)
+app.add_typer(user_app, name="user")
+app.add_typer(machine_app, name="machine")
+app.add_typer(worker_app, name="worker")
+
+#: Exit codes, so scripts can tell failures apart.
+EXIT_CODES: list[tuple[type[OrchestratorError], int]] = [
+    (InvalidInput, 2),
+    (AuthenticationFailed, 3),
+    (NotFound, 4),
+    (Conflict, 5),
+    (BackendUnavailable, 6),
+    (OrchestratorError, 1),
+]
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="ORCHESTRATOR_DATA_DIR",
+        help="Where the embedded backend keeps its database [default: ~/.local/share/orchestrator].",
+        show_default=False,
+    ),
+]
+Port = Annotated[int, typer.Option("--port", envvar="ORCHESTRATOR_PORT", help="Port to listen on.")]
+Host = Annotated[
+    str,
+    typer.Option(
+        "--host", envvar="ORCHESTRATOR_HOST", help="Address to listen on (0.0.0.0 for all)."
+    ),
+]
+EnvFile = Annotated[
+    Path, typer.Option("--env-file", help="Where the machine's token and root are saved.")
+]
+
+
+def fail(error: OrchestratorError) -> NoReturn:
+    """Print the error's one sentence and exit with its code."""
+    typer.echo(f"Error: {error.message}", err=True)
+    code = next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+    raise typer.Exit(code)
+
+
+def run(main: Callable[[], Awaitable[T]]) -> T:
+    """Run an async command; domain errors become one sentence and an exit code."""
+    try:
+        return anyio.run(main, backend="asyncio")
+    except OrchestratorError as exc:
+        fail(exc)
+
+
+def echo(line: str) -> None:
+    typer.echo(line)
+
+
+def server_settings(data_dir: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> ServerSettings:
+    return ServerSettings(data_dir=data_dir or default_data_dir(), host=host, port=port)
+
+
+# --- serve / up --------------------------------------------------------------
+
+
+@app.command()
+def serve(data_dir: DataDir = None, host: Host = DEFAULT_HOST, port: Port = DEFAULT_PORT) -> None:
+    """Run the web app and the backend (embedded SQLite) on one port."""
+    run(lambda: run_server(server_settings(data_dir, host, port), echo))
+
+
+@app.command()
+def up(
+    data_dir: DataDir = None,
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
+    root: Annotated[
+        Path | None,
+        typer.Option(help="Root directory for this computer's workers [default: your home]."),
+    ] = None,
+) -> None:
+    """Run the server and a machine process for this computer, then print the URL to open."""
+    run(lambda: run_up(server_settings(data_dir, host, port), root or Path.home(), echo))
+
+
+# --- user -----------------------------------------------------------------------
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Sign-in name: letters, digits, . _ @ -")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an account for the web app."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def main() -> None:
+        async with running(bootstrap(server_settings(data_dir))) as container:
+            backend = await resolve(container.backend)
+            user = await accounts.create_user(backend, container.hasher(), username, password)
+        echo(f"Created user {user.username}.")
+
+    run(main)
+
+
+# --- machine --------------------------------------------------------------------
+
+
+@machine_app.command("create")
+def machine_create(
+    name: Annotated[str, typer.Argument(help="A name you will recognise, e.g. 'laptop'.")],
+    user: Annotated[str, typer.Option("--user", help="The account that owns the machine.")],
+    server: Annotated[
+        str, typer.Option(help="URL the machine will use to reach this server.")
+    ] = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a machine and print its token (shown only this once)."""
+
+    async def main() -> None:
+        async with running(bootstrap(server_settings(data_dir))) as container:
+            backend = await resolve(container.backend)
+            found = await backend.find_user(user)
+            if found is None:
+                raise NotFound(f"There is no user {user!r}. Create one with `orchestrator user create`.")
+            machine, token = await machines.create_machine(backend, found[0].user_id, name)
+        echo(f"Created machine {machine.name!r}. Its token is shown only this once:\n\n  {token}\n")
+        echo(f"On that computer run:\n\n  orchestrator worker start --server {server} --token {token}\n")
+
+    run(main)
+
+
+@machine_app.command("list")
+def machine_list(
+    user: Annotated[str, typer.Option("--user", help="Whose machines to list.")],
+    data_dir: DataDir = None,
+) -> None:
+    """List a user's machines with their status and workers."""
+
+    async def main() -> None:
+        async with running(bootstrap(server_settings(data_dir))) as container:
+            backend = await resolve(container.backend)
+            found = await backend.find_user(user)
+            if found is None:
+                raise NotFound(f"There is no user {user!r}.")
+            summaries = await machines.list_machines(backend, found[0].user_id)
+        if not summaries:
+            echo("No machines yet. Create one with `orchestrator machine create`.")
+        for s in summaries:
+            m, w = s.machine, s.workers
+            echo(
+                f"{m.machine_id}  {m.name:<20} {m.status:<8} workers: {w.online} online, "
+                f"{w.offline + w.ready} offline, {w.pending_authorization} pending"
+            )
+
+    run(main)
+
+
+# --- worker (the machine process) -----------------------------------------------
+
+
+def _ask_token(interactive: bool) -> str:
+    if not interactive:
+        raise InvalidInput(
+            "No machine token. Pass --token, set MACHINE_TOKEN, or run this in a terminal to be asked."
+        )
+    return str(typer.prompt("Enter machine token (from web UI)", hide_input=True))
+
+
+def _ask_root(interactive: bool) -> str:
+    if not interactive:
+        raise InvalidInput("No root directory. Pass --root or set ROOT_DIRECTORY.")
+    return str(typer.prompt("Root directory for this machine's workers", default=str(Path.cwd())))
+
+
+@worker_app.command("start")
+def worker_start(
+    token: Annotated[
+        str | None,
+        typer.Option(help="Machine token from the web UI.", envvar="MACHINE_TOKEN", show_default=False),
+    ] = None,
+    root: Annotated[
+        str | None,
+        typer.Option(help="Directory the workers live under.", envvar="ROOT_DIRECTORY", show_default=False),
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            help=f"URL of `orchestrator serve` [default: http://{DEFAULT_HOST}:{DEFAULT_PORT}].",
+            envvar="ORCHESTRATOR_SERVER",
+            show_default=False,
+        ),
+    ] = None,
+    env_file: EnvFile = Path(".env"),
+    heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 10.0,
+) -> None:
+    """Bring this computer online as a machine (asks once for the token and root)."""
+    interactive = sys.stdin.isatty()
+    saved = envfile.read_env_file(env_file)
+    try:
+        parsed = MachineToken.parse(token or saved.get(envfile.MACHINE_TOKEN) or _ask_token(interactive))
+        root_path = machines.resolve_root(
+            root or saved.get(envfile.ROOT_DIRECTORY) or _ask_root(interactive)
+        )
+    except OrchestratorError as exc:
+        fail(exc)
+    server_url = (server or saved.get(envfile.SERVER_URL) or MachineSettings().server_url).rstrip("/")
+    settings = MachineSettings(server_url=server_url, heartbeat_interval=timedelta(seconds=heartbeat))
+    wanted = {
+        envfile.MACHINE_TOKEN: str(parsed),
+        envfile.ROOT_DIRECTORY: str(root_path),
+        envfile.SERVER_URL: server_url,
+    }
+
+    async def main() -> None:
+        async with running(bootstrap(machine=settings)) as container:
+            backend = await resolve(container.machine_backend)
+            process = MachineProcess(
+                backend, parsed, root_path, heartbeat_interval=settings.heartbeat_interval, report=echo
+            )
+            await run_until_signal(process, on_online=lambda: _save(env_file, saved, wanted))
+
+    run(main)
+
+
+def _save(env_file: Path, saved: dict[str, str], wanted: dict[str, str]) -> None:
+    changed = {k: v for k, v in wanted.items() if saved.get(k) != v}
+    if changed:
+        envfile.write_env_file(env_file, changed)
+        echo(f"Saved the machine token and root directory to {env_file} (readable only by you).")
+
+
+async def run_until_signal(process: MachineProcess, on_online: Callable[[], None]) -> None:
+    """Start ``process``, run it until SIGINT/SIGTERM, then take it offline."""
+    online = False
+    error: OrchestratorError | None = None
+
+    async with anyio.create_task_group() as tg:
+
+        async def body() -> None:
+            nonlocal online, error
+            try:
+                await process.start()
+                online = True
+                on_online()
+                await process.run()
+            except OrchestratorError as exc:
+                error = exc
+            finally:
+                tg.cancel_scope.cancel()
+
+        async def watch_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    echo("Stopping...")
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(watch_signals)
+        tg.start_soon(body)
+
+    if online:
+        await process.stop()
+    if error is not None:
+        raise error
+
+
+@worker_app.command("register")
+def worker_register(
+    worker_token: Annotated[str, typer.Argument(help="Worker token from the web UI's 'Create worker token'.")],
+    directory: Annotated[
+        Path, typer.Option(help="The worker's directory, under the machine's root.")
+    ] = Path("."),
+    name: Annotated[str | None, typer.Option(help="A name for the worker.")] = None,
+    env_file: EnvFile = Path(".env"),
+) -> None:
+    """Register a worker for a directory from this machine; approve it in the web UI."""
+    saved = envfile.read_env_file(env_file)
+    try:
+        if envfile.MACHINE_TOKEN not in saved or envfile.ROOT_DIRECTORY not in saved:
+            raise InvalidInput(f"No machine set up in {env_file}. Run `orchestrator worker start` first.")
+        parsed_worker = WorkerToken.parse(worker_token)
+        token = MachineToken.parse(saved[envfile.MACHINE_TOKEN])
+        root_path = machines.resolve_root(saved[envfile.ROOT_DIRECTORY])
+    except OrchestratorError as exc:
+        fail(exc)
+    settings = MachineSettings(server_url=saved.get(envfile.SERVER_URL, MachineSettings().server_url))
+
+    async def main() -> None:
+        async with running(bootstrap(machine=settings)) as container:
+            backend = await resolve(container.machine_backend)
+            worker = await machines.register_worker(
+                backend, token, parsed_worker, root_path, directory.absolute(), name
+            )
+        echo(
+            f"Registered worker {worker.worker_id} for {worker.directory or '(root)'}. "
+            "Approve it in the web UI; `orchestrator worker start` runs it after that."
+        )
+
+    run(main)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,131 @@
+"""Long-running commands: the server, and the server with this computer as a machine."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+from aiohttp import web
+
+from orchestrator.application import machines
+from orchestrator.application.machine_process import MachineProcess
+from orchestrator.domain.errors import AuthenticationFailed, InvalidInput, OrchestratorError
+from orchestrator.domain.ids import MachineToken
+from orchestrator.domain.model import User
+from orchestrator.domain.ports import Backend
+from orchestrator.entrypoints import envfile
+from orchestrator.entrypoints.container import bootstrap, resolve, running
+from orchestrator.entrypoints.settings import ServerSettings
+from orchestrator.entrypoints.web import setup_link
+
+Report = Callable[[str], None]
+
+#: Where ``orchestrator up`` keeps the token of "this computer" as a machine.
+LOCAL_MACHINE_FILE = "this-machine.env"
+
+
+async def wait_for_signal(report: Report) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            report("Stopping...")
+            return
+
+
+async def start_site(app: web.Application, settings: ServerSettings) -> web.AppRunner:
+    """Serve ``app`` on the configured address; a busy port is one clear sentence."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise InvalidInput(
+            f"Cannot listen on {settings.host}:{settings.port} ({exc.strerror}). "
+            "Stop whatever uses it or pass --port."
+        ) from exc
+    return runner
+
+
+def announce(app: web.Application, settings: ServerSettings, report: Report) -> None:
+    report(f"Orchestrator is running at {settings.public_url}")
+    link = setup_link(app, settings.public_url)
+    if link:
+        report(f"First run: open {link} to create your account (the link works once).")
+
+
+async def run_server(settings: ServerSettings, report: Report) -> None:
+    """Run ``orchestrator serve`` until SIGINT/SIGTERM."""
+    async with running(bootstrap(settings)) as container:
+        app = await resolve(container.web_app)
+        runner = await start_site(app, settings)
+        try:
+            announce(app, settings, report)
+            await wait_for_signal(report)
+        finally:
+            await runner.cleanup()
+
+
+async def run_up(settings: ServerSettings, root: Path, report: Report) -> None:
+    """Run the server and, once an account exists, this computer as its machine."""
+    root_path = machines.resolve_root(root)
+    async with running(bootstrap(settings)) as container:
+        app = await resolve(container.web_app)
+        backend = await resolve(container.backend)
+        runner = await start_site(app, settings)
+        try:
+            announce(app, settings, report)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_local_machine, backend, settings, root_path, report)
+                await wait_for_signal(report)
+                tg.cancel_scope.cancel()
+        finally:
+            await runner.cleanup()
+
+
+async def _first_user(backend: Backend, report: Report) -> User:
+    told = False
+    while True:
+        users = await backend.list_users()
+        if users:
+            return users[0]
+        if not told:
+            report("This computer joins as a machine as soon as the first account exists.")
+            told = True
+        await anyio.sleep(1)
+
+
+async def local_machine_token(
+    backend: Backend, settings: ServerSettings, owner: User, report: Report
+) -> MachineToken:
+    """The token of this computer's machine, created for ``owner`` on first use."""
+    path = settings.data_dir / LOCAL_MACHINE_FILE
+    saved = envfile.read_env_file(path).get(envfile.MACHINE_TOKEN)
+    if saved:
+        token = MachineToken.parse(saved)
+        try:
+            await backend.authenticate(token)
+            return token
+        except AuthenticationFailed:
+            report("This computer's machine was deleted; creating it again.")
+    name = f"This computer ({socket.gethostname()})"
+    _, token = await machines.create_machine(backend, owner.user_id, name[:100])
+    envfile.write_env_file(path, {envfile.MACHINE_TOKEN: str(token)})
+    return token
+
+
+async def _local_machine(
+    backend: Backend, settings: ServerSettings, root: Path, report: Report
+) -> None:
+    owner = await _first_user(backend, report)
+    token = await local_machine_token(backend, settings, owner, report)
+    process = MachineProcess(backend, token, root, report=report)
+    try:
+        await process.start()
+        await process.run()
+    except OrchestratorError as exc:
+        report(f"This computer's machine stopped: {exc.message}")
+    finally:
+        await process.stop()

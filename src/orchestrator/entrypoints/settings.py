@@ -1,0 +1,61 @@
+"""Configuration of the server and the machine process, from flags and environment."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import attrs
+
+DEFAULT_PORT = 8080
+DEFAULT_HOST = "127.0.0.1"
+
+
+def default_data_dir() -> Path:
+    """``$ORCHESTRATOR_DATA_DIR``, else ``$XDG_DATA_HOME/orchestrator``, else ``~/.local/share``."""
+    if env := os.environ.get("ORCHESTRATOR_DATA_DIR"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "orchestrator"
+
+
+@attrs.frozen
+class ServerSettings:
+    """How ``orchestrator serve`` runs."""
+
+    data_dir: Path = attrs.field(factory=default_data_dir)
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    #: A machine with no heartbeat for this long is marked offline.
+    stale_after: timedelta = timedelta(seconds=45)
+    #: How often the server looks for stale machines.
+    sweep_interval: timedelta = timedelta(seconds=15)
+    #: Largest request body the server accepts.
+    max_body_bytes: int = 1024 * 1024
+    #: Send cookies only over HTTPS (turn on behind TLS).
+    secure_cookies: bool = False
+    #: Sign-in attempts allowed per client address per minute.
+    login_attempts_per_minute: int = 10
+    #: Cheap password hashing, for tests only.
+    fast_hashing: bool = False
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "orchestrator.sqlite3"
+
+    @property
+    def public_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+
+@attrs.frozen
+class MachineSettings:
+    """How ``orchestrator worker start`` runs."""
+
+    server_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    heartbeat_interval: timedelta = timedelta(seconds=10)
+    #: Seconds between reconnect attempts grow up to this.
+    max_backoff: timedelta = timedelta(seconds=30)
+    request_timeout: timedelta = timedelta(seconds=15)

@@ -1,0 +1,118 @@
+"""The aiohttp application of ``orchestrator serve``, built from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from cryptography.fernet import Fernet
+
+import orchestrator
+from orchestrator.application import machines
+from orchestrator.domain.errors import OrchestratorError
+from orchestrator.domain.ports import Backend, Clock, SecretHasher
+from orchestrator.entrypoints.settings import ServerSettings
+from orchestrator.entrypoints.web import events, machine_api, pages, user_api
+from orchestrator.entrypoints.web.auth import RateLimiter, SessionCodec, load_secret_key
+from orchestrator.entrypoints.web.auth import session_middleware as _session_middleware
+from orchestrator.entrypoints.web.errors import error_middleware
+from orchestrator.entrypoints.web.state import (
+    BACKEND,
+    CLOCK,
+    HASHER,
+    LOGIN_LIMITER,
+    SESSIONS,
+    SETTINGS,
+    SETUP,
+    STREAMS,
+    TOKEN_LIMITER,
+    SetupState,
+    setup_link,
+)
+from orchestrator.entrypoints.web.streams import cancel_streams
+
+log = logging.getLogger(__name__)
+
+
+def webui_dir() -> Path:
+    """Templates and static files: inside the installed wheel, else the repository's ``webui/``."""
+    package = Path(orchestrator.__file__).resolve().parent
+    bundled = package / "webui"
+    return bundled if bundled.is_dir() else package.parents[1] / "webui"
+
+
+def create_app(
+    backend: Backend, *, hasher: SecretHasher, clock: Clock, settings: ServerSettings
+) -> web.Application:
+    """The web app: pages, the user API, the machine API and the stale-machine sweeper.
+
+    The caller owns ``backend`` and closes it after the app has shut down.
+    """
+    codec = SessionCodec(Fernet(load_secret_key(settings.data_dir)), clock, settings.secure_cookies)
+    app = web.Application(
+        middlewares=[error_middleware(settings.max_body_bytes), _session_middleware(codec)],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[BACKEND] = backend
+    app[HASHER] = hasher
+    app[CLOCK] = clock
+    app[SETTINGS] = settings
+    app[SESSIONS] = codec
+    app[LOGIN_LIMITER] = RateLimiter(settings.login_attempts_per_minute, clock)
+    app[TOKEN_LIMITER] = RateLimiter(settings.login_attempts_per_minute, clock)
+    app[SETUP] = SetupState()
+    app[STREAMS] = set()
+
+    webui = webui_dir()
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(webui / "templates"), autoescape=True)
+    app.router.add_static("/static/", webui / "static")
+    pages.add_routes(app.router)
+    user_api.add_routes(app.router)
+    events.add_routes(app.router)
+    machine_api.add_routes(app.router)
+
+    app.cleanup_ctx.append(_first_run)
+    app.cleanup_ctx.append(_sweeper)
+    app.on_shutdown.append(cancel_streams)
+    return app
+
+
+async def _first_run(app: web.Application) -> AsyncIterator[None]:
+    """With no account yet, make the one-time setup token (see :func:`setup_link`)."""
+    if await app[BACKEND].count_users() == 0:
+        app[SETUP].token = secrets.token_urlsafe(32)
+        log.info("No account yet: create the first one at %s", setup_link(app))
+    yield
+    app[SETUP].token = None
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    while True:
+        try:
+            stale = await machines.mark_stale_machines_offline(
+                app[BACKEND], app[CLOCK], settings.stale_after
+            )
+            if stale:
+                log.info("Marked %d silent machine(s) offline", len(stale))
+        except OrchestratorError as exc:
+            log.warning("Could not look for silent machines: %s", exc.message)
+        except Exception:
+            log.exception("The stale-machine sweep failed")
+        await asyncio.sleep(settings.sweep_interval.total_seconds())
+
+
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Own the sweeper task: started with the app, cancelled when it shuts down."""
+    task = asyncio.create_task(_sweep_forever(app), name="stale-machine-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,232 @@
+"""The API machine processes use, under ``/api/machine/`` (protocol in ``remote.wire``).
+
+Every request carries ``Authorization: Bearer <machine_id>:<machine_secret>``;
+the backend checks the secret on each call. Failed checks count against the
+caller's address, which is refused with 429 once it used up its attempts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final, TypeVar
+
+import anyio
+import anyio.abc
+from aiohttp import WSMsgType, web
+
+from orchestrator.adapters.remote.wire import (
+    MACHINE_API_PREFIX,
+    MACHINE_METHODS,
+    MACHINE_WS_PATH,
+    SUBSCRIPTION_OWN_WORKERS,
+    converter,
+    error_body,
+)
+from orchestrator.application import machines
+from orchestrator.domain.errors import (
+    AuthenticationFailed,
+    InvalidInput,
+    InvalidToken,
+    NotFound,
+    OrchestratorError,
+    RateLimited,
+)
+from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
+from orchestrator.domain.model import normalize_relative_path, validate_name
+from orchestrator.domain.ports import Backend
+from orchestrator.entrypoints.web.auth import client_address
+from orchestrator.entrypoints.web.payload import Body, parse_id, read_body
+from orchestrator.entrypoints.web.state import BACKEND, TOKEN_LIMITER
+from orchestrator.entrypoints.web.streams import closing, tracked
+
+MISSING_CREDENTIALS: Final = (
+    "Send the machine token as 'Authorization: Bearer <machine_id>:<machine_secret>'."
+)
+MAX_ROOT_LENGTH: Final = 4096
+MAX_SUBSCRIPTIONS: Final = 32
+WS_HEARTBEAT_SECONDS: Final = 20.0
+WS_MAX_MESSAGE_BYTES: Final = 64 * 1024
+
+T = TypeVar("T")
+
+Subscription = Callable[[Backend, MachineToken, Body], AsyncIterator[object]]
+
+#: What a machine can subscribe to over the WebSocket; later features add names here.
+SUBSCRIPTIONS: Final[dict[str, Subscription]] = {
+    SUBSCRIPTION_OWN_WORKERS: lambda backend, token, _args: backend.watch_own_workers(token),
+}
+
+
+def _token(request: web.Request) -> MachineToken:
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer" or not raw:
+        raise AuthenticationFailed(MISSING_CREDENTIALS)
+    return MachineToken.parse(raw)
+
+
+async def _checked(request: web.Request, call: Callable[[MachineToken], Awaitable[T]]) -> T:
+    """Run ``call`` with the request's token, counting failed checks against the caller."""
+    limiter = request.app[TOKEN_LIMITER]
+    address = client_address(request)
+    limiter.check(address)
+    try:
+        return await call(_token(request))
+    except RateLimited:
+        raise
+    except (InvalidToken, AuthenticationFailed):
+        limiter.record(address)
+        raise
+
+
+def _worker_id(body: Body) -> WorkerId:
+    return WorkerId(parse_id(body.string("worker_id"), "worker"))
+
+
+def _root_directory(body: Body) -> str:
+    root = body.string("root_directory")
+    if not root or len(root) > MAX_ROOT_LENGTH or "\x00" in root:
+        raise InvalidInput(f"The root directory must be a path of 1-{MAX_ROOT_LENGTH} characters.")
+    return root
+
+
+async def _dispatch(backend: Backend, method: str, token: MachineToken, body: Body) -> object:
+    if method == "authenticate":
+        return await backend.authenticate(token)
+    if method == "go_online":
+        return await backend.go_online(token, _root_directory(body))
+    if method == "heartbeat":
+        return await backend.heartbeat(token)
+    if method == "go_offline":
+        await backend.go_offline(token)
+        return None
+    if method == "list_own_workers":
+        return await backend.list_own_workers(token)
+    if method == "register_worker":
+        worker_token = WorkerToken.parse(body.string("worker_token"))
+        if worker_token.machine_id != token.machine_id:
+            raise InvalidInput("This worker token was issued for another machine.")
+        name = body.optional_string("name")
+        return await backend.register_worker(
+            token,
+            worker_token,
+            normalize_relative_path(body.string("directory")),
+            validate_name(name, "Worker name") if name else None,
+        )
+    if method == "worker_heartbeat":
+        return await backend.worker_heartbeat(token, _worker_id(body))
+    if method == "worker_offline":
+        return await backend.worker_offline(token, _worker_id(body))
+    if method == "update_worker_models":
+        return await machines.update_worker_models(
+            backend, token, _worker_id(body), body.string_list("models")
+        )
+    raise NotFound("There is no such machine API method.")
+
+
+async def call(request: web.Request) -> web.Response:
+    """``POST /api/machine/{method}``: one ``MachineBackend`` call, answered ``{"value": ...}``."""
+    method = request.match_info["method"]
+    if method not in MACHINE_METHODS:
+        raise NotFound("There is no such machine API method.")
+    body = await read_body(request, allow_empty=True)
+    backend = request.app[BACKEND]
+    value = await _checked(request, lambda token: _dispatch(backend, method, token, body))
+    return web.json_response({"value": converter.unstructure(value)})
+
+
+class _Channel:
+    """One machine's WebSocket: its subscriptions and a lock so frames never interleave."""
+
+    def __init__(self, ws: web.WebSocketResponse, backend: Backend, token: MachineToken) -> None:
+        self.ws = ws
+        self.backend = backend
+        self.token = token
+        self.lock = anyio.Lock()
+        self.subscriptions: dict[int, anyio.CancelScope] = {}
+
+    async def send(self, frame: dict[str, object]) -> None:
+        async with self.lock:
+            await self.ws.send_json(frame)
+
+    async def handle(self, raw: str, tg: anyio.abc.TaskGroup) -> None:
+        try:
+            request = json.loads(raw)
+        except ValueError:
+            await self.send(
+                {"id": None, "error": "The message is not valid JSON.", "type": "InvalidInput"}
+            )
+            return
+        sub_id = request.get("id") if isinstance(request, dict) else None
+        if not isinstance(sub_id, int) or isinstance(sub_id, bool):
+            await self.send(
+                {
+                    "id": None,
+                    "error": "Every message needs an integer 'id'.",
+                    "type": "InvalidInput",
+                }
+            )
+            return
+        if request.get("unsubscribe"):
+            if scope := self.subscriptions.pop(sub_id, None):
+                scope.cancel()
+            return
+        name = request.get("subscribe")
+        args = request.get("args", {})
+        error: OrchestratorError | None = None
+        if not isinstance(name, str) or name not in SUBSCRIPTIONS:
+            error = InvalidInput(
+                f"Unknown subscription {name!r}; known: {', '.join(SUBSCRIPTIONS)}."
+            )
+        elif not isinstance(args, dict):
+            error = InvalidInput("The 'args' of a subscription must be a JSON object.")
+        elif sub_id in self.subscriptions:
+            error = InvalidInput(f"Subscription {sub_id} is already open.")
+        elif len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            error = InvalidInput(f"A connection holds at most {MAX_SUBSCRIPTIONS} subscriptions.")
+        if error is not None:
+            await self.send({"id": sub_id, **error_body(error)})
+            return
+        source = SUBSCRIPTIONS[name](self.backend, self.token, Body(args))
+        scope = anyio.CancelScope()
+        self.subscriptions[sub_id] = scope
+        tg.start_soon(self._run, sub_id, source, scope)
+
+    async def _run(
+        self, sub_id: int, source: AsyncIterator[object], scope: anyio.CancelScope
+    ) -> None:
+        with scope:
+            try:
+                async with closing(source) as values:
+                    async for value in values:
+                        await self.send({"id": sub_id, "value": converter.unstructure(value)})
+            except OrchestratorError as exc:
+                await self.send({"id": sub_id, **error_body(exc)})
+            except ConnectionResetError:
+                pass  # the machine went away; the read loop ends the connection
+            finally:
+                if self.subscriptions.get(sub_id) is scope:
+                    del self.subscriptions[sub_id]
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """``GET /api/machine/ws``: subscriptions pushed to the machine as they change."""
+    backend = request.app[BACKEND]
+    machine = await _checked(request, backend.authenticate)
+    ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=WS_MAX_MESSAGE_BYTES)
+    await ws.prepare(request)
+    channel = _Channel(ws, backend, _token(request))
+    del machine
+    with tracked(request):
+        async with anyio.create_task_group() as tg:
+            async for message in ws:
+                if message.type is WSMsgType.TEXT:
+                    await channel.handle(message.data, tg)
+            tg.cancel_scope.cancel()
+    return ws
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register the machine API."""
+    router.add_get(MACHINE_WS_PATH, websocket)
+    router.add_post(MACHINE_API_PREFIX + "/{method}", call)

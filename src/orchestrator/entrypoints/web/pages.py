@@ -1,0 +1,169 @@
+"""HTML pages: first-run setup, sign-in, and the machine list.
+
+Forms carry the session's CSRF token in a hidden ``csrf_token`` field; a
+visitor gets an anonymous session (CSRF token only) when a form is shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from orchestrator.adapters.remote.wire import converter
+from orchestrator.application import accounts, machines
+from orchestrator.domain.errors import (
+    AuthenticationFailed,
+    InvalidInput,
+    NotFound,
+    OrchestratorError,
+    PermissionDenied,
+    RateLimited,
+)
+from orchestrator.domain.ids import UserId
+from orchestrator.entrypoints.web.auth import (
+    Session,
+    client_address,
+    current_session,
+)
+from orchestrator.entrypoints.web.errors import error_response
+from orchestrator.entrypoints.web.state import (
+    BACKEND,
+    HASHER,
+    LOGIN_LIMITER,
+    SESSIONS,
+    SETUP,
+)
+
+BAD_SETUP_LINK = "This setup link is not valid (any more). Sign in, or restart the server."
+
+
+def _signed_in(request: web.Request) -> UserId | None:
+    session = current_session(request)
+    return session.user_id if session else None
+
+
+def _render(
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    session: Session | None = None,
+) -> web.Response:
+    """Render ``template`` with a CSRF token, starting an anonymous session if needed."""
+    current = session or current_session(request) or Session.fresh()
+    response = aiohttp_jinja2.render_template(
+        template, request, {**context, "csrf_token": current.csrf_token}, status=status
+    )
+    if current is not current_session(request):
+        request.app[SESSIONS].save(response, current)
+    return response
+
+
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _sign_in(request: web.Request, user_id: UserId) -> web.Response:
+    response = _see_other("/")
+    request.app[SESSIONS].save(response, Session.fresh(user_id))
+    return response
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    data = await request.post()
+    return {key: value for key, value in data.items() if isinstance(value, str)}
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    """``GET /``: the user's machines; visitors go to the sign-in page."""
+    user_id = _signed_in(request)
+    if user_id is None:
+        return _see_other("/login")
+    backend = request.app[BACKEND]
+    try:
+        user = await backend.get_user(user_id)
+    except NotFound:
+        return await logout(request)
+    found = await machines.list_machines(backend, user_id)
+    return _render(
+        request,
+        "index.html",
+        {"user": user, "machines": found, "machines_json": converter.unstructure(found)},
+    )
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    """``GET /login``."""
+    if _signed_in(request):
+        return _see_other("/")
+    return _render(request, "login.html", {"first_run": request.app[SETUP].token is not None})
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """``POST /login``: sign in and go to the machine list."""
+    form = await _form(request)
+    username = form.get("username", "")
+    try:
+        request.app[LOGIN_LIMITER].hit(client_address(request))
+        user = await accounts.verify_password(
+            request.app[BACKEND], request.app[HASHER], username, form.get("password", "")
+        )
+    except AuthenticationFailed as exc:
+        context = {"error": exc.message, "username": username, "first_run": False}
+        status = 429 if isinstance(exc, RateLimited) else 401
+        return _render(request, "login.html", context, status=status)
+    return _sign_in(request, user.user_id)
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """``POST /logout``."""
+    response = _see_other("/login")
+    request.app[SESSIONS].clear(response)
+    return response
+
+
+async def setup_form(request: web.Request) -> web.StreamResponse:
+    """``GET /setup?token=``: the form that creates the first account."""
+    token = request.query.get("token", "")
+    if not request.app[SETUP].matches(token):
+        return error_response(request, PermissionDenied(BAD_SETUP_LINK))
+    return _render(request, "setup.html", {"token": token})
+
+
+async def setup(request: web.Request) -> web.StreamResponse:
+    """``POST /setup``: create the first account, sign in, and retire the setup token."""
+    form = await _form(request)
+    token, username, password = (form.get(k, "") for k in ("token", "username", "password"))
+    state = request.app[SETUP]
+    if not state.matches(token):
+        return error_response(request, PermissionDenied(BAD_SETUP_LINK))
+    try:
+        accounts.validate_username(username)
+        accounts.validate_password(password)
+        if password != form.get("password_again", password):
+            raise InvalidInput("The two passwords differ.")
+    except InvalidInput as exc:
+        context = {"token": token, "username": username, "error": exc.message}
+        return _render(request, "setup.html", context, status=400)
+    state.token = None  # claimed before the first await: a second submit cannot reuse it
+    try:
+        user = await accounts.create_user(
+            request.app[BACKEND], request.app[HASHER], username, password
+        )
+    except OrchestratorError:
+        state.token = token
+        raise
+    return _sign_in(request, user.user_id)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register the pages."""
+    router.add_get("/", index)
+    router.add_get("/login", login_form)
+    router.add_post("/login", login)
+    router.add_post("/logout", logout)
+    router.add_get("/setup", setup_form)
+    router.add_post("/setup", setup)

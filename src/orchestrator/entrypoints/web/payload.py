@@ -1,0 +1,78 @@
+"""Reading request bodies: JSON objects with typed, required or optional fields."""
+
+from __future__ import annotations
+
+import json
+from typing import Final, cast
+
+import attrs
+from aiohttp import web
+
+from orchestrator.domain.errors import InvalidInput, NotFound
+from orchestrator.domain.ids import is_valid_id
+
+MALFORMED_JSON: Final = "The request body is not valid JSON."
+NOT_JSON: Final = "Send the request body as JSON (Content-Type: application/json)."
+NOT_OBJECT: Final = "The request body must be a JSON object."
+
+
+@attrs.frozen
+class Body:
+    """A JSON object from a request, with accessors that explain what is wrong."""
+
+    data: dict[str, object]
+
+    def string(self, key: str) -> str:
+        """The required string field ``key``."""
+        value = self.data.get(key)
+        if value is None:
+            raise InvalidInput(f"The field '{key}' is required.")
+        if not isinstance(value, str):
+            raise InvalidInput(f"The field '{key}' must be a string.")
+        return value
+
+    def optional_string(self, key: str) -> str | None:
+        """The string field ``key``, or None when it is absent, null or empty."""
+        if self.data.get(key) is None:
+            return None
+        return self.string(key) or None
+
+    def string_list(self, key: str) -> list[str]:
+        """The required list-of-strings field ``key``."""
+        value = self.data.get(key)
+        if value is None:
+            raise InvalidInput(f"The field '{key}' is required.")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidInput(f"The field '{key}' must be a list of strings.")
+        return cast(list[str], value)
+
+
+async def read_body(request: web.Request, *, allow_empty: bool = False) -> Body:
+    """The request's JSON object; an empty body counts as ``{}`` when ``allow_empty``."""
+    raw = await request.read()
+    if not raw.strip():
+        if allow_empty:
+            return Body({})
+        raise InvalidInput(NOT_OBJECT)
+    if request.content_type != "application/json":
+        # Cross-site forms cannot send this content type without a CORS preflight.
+        raise InvalidInput(NOT_JSON)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(MALFORMED_JSON) from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(NOT_OBJECT)
+    return Body(data)
+
+
+def parse_id(value: str, what: str) -> str:
+    """An ID from a URL; one that cannot exist is simply not found."""
+    if not is_valid_id(value):
+        raise NotFound(f"No such {what}.")
+    return value
+
+
+def path_id(request: web.Request, key: str, what: str) -> str:
+    """The ID in the URL's ``{key}`` part."""
+    return parse_id(request.match_info[key], what)

@@ -1,0 +1,53 @@
+"""What the web app keeps between requests, under typed application keys."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from typing import Final
+from urllib.parse import urlencode
+
+import attrs
+from aiohttp import web
+
+from orchestrator.domain.ports import Backend, Clock, SecretHasher
+from orchestrator.entrypoints.settings import ServerSettings
+from orchestrator.entrypoints.web.auth import RateLimiter, SessionCodec
+
+
+@attrs.define
+class SetupState:
+    """The one-time token that lets the first visitor create the first account."""
+
+    token: str | None = None
+
+    def matches(self, candidate: str) -> bool:
+        """Whether ``candidate`` is the current setup token (constant-time)."""
+        return self.token is not None and hmac.compare_digest(
+            candidate.encode(), self.token.encode()
+        )
+
+
+BACKEND: Final = web.AppKey("backend", Backend)
+HASHER: Final = web.AppKey("hasher", SecretHasher)
+CLOCK: Final = web.AppKey("clock", Clock)
+SETTINGS: Final = web.AppKey("settings", ServerSettings)
+SESSIONS: Final = web.AppKey("sessions", SessionCodec)
+LOGIN_LIMITER: Final = web.AppKey("login_limiter", RateLimiter)
+TOKEN_LIMITER: Final = web.AppKey("token_limiter", RateLimiter)
+SETUP: Final = web.AppKey("setup", SetupState)
+#: Tasks serving SSE and WebSocket streams, cancelled when the server shuts down.
+STREAMS: Final[web.AppKey[set[asyncio.Task[object]]]] = web.AppKey("streams")
+
+
+def setup_link(app: web.Application, public_url: str | None = None) -> str | None:
+    """The first-run link ``<public_url>/setup?token=...``, or None once an account exists.
+
+    Known once the app has started (after ``AppRunner.setup()``); ``public_url``
+    defaults to the settings' one.
+    """
+    token = app[SETUP].token
+    if token is None:
+        return None
+    base = (public_url or app[SETTINGS].public_url).rstrip("/")
+    return f"{base}/setup?{urlencode({'token': token})}"

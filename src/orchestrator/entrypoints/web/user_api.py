@@ -1,0 +1,187 @@
+"""The JSON API the browser uses, under ``/api/``; every call is scoped to the signed-in user.
+
+Bodies are JSON objects; answers are JSON objects (records as in
+:mod:`orchestrator.adapters.remote.wire`) or ``204 No Content``.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from aiohttp import web
+
+from orchestrator.adapters.remote.wire import converter
+from orchestrator.application import accounts, machines
+from orchestrator.domain.errors import AuthenticationFailed, NotFound
+from orchestrator.domain.ids import MachineId, MachineToken, WorkerId
+from orchestrator.entrypoints.web.auth import (
+    SIGN_IN_FIRST,
+    Session,
+    client_address,
+    current_session,
+    require_user,
+)
+from orchestrator.entrypoints.web.payload import path_id, read_body
+from orchestrator.entrypoints.web.state import (
+    BACKEND,
+    HASHER,
+    LOGIN_LIMITER,
+    SESSIONS,
+    SETTINGS,
+)
+
+
+def worker_start_command(public_url: str, token: MachineToken) -> str:
+    """The shell command that starts a machine process with ``token``."""
+    return (
+        f"orchestrator worker start --server {shlex.quote(public_url)}"
+        f" --token {shlex.quote(str(token))}"
+    )
+
+
+def _machine_id(request: web.Request) -> MachineId:
+    return MachineId(path_id(request, "machine_id", "machine"))
+
+
+def _worker_id(request: web.Request) -> WorkerId:
+    return WorkerId(path_id(request, "worker_id", "worker"))
+
+
+async def login(request: web.Request) -> web.Response:
+    """``POST /api/login {username, password}``: sign in and get a CSRF token."""
+    request.app[LOGIN_LIMITER].hit(client_address(request))
+    body = await read_body(request)
+    user = await accounts.verify_password(
+        request.app[BACKEND], request.app[HASHER], body.string("username"), body.string("password")
+    )
+    session = Session.fresh(user.user_id)
+    response = web.json_response(
+        {"user": converter.unstructure(user), "csrf_token": session.csrf_token}
+    )
+    request.app[SESSIONS].save(response, session)
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    """``POST /api/logout``: end the session."""
+    require_user(request)
+    response = web.Response(status=204)
+    request.app[SESSIONS].clear(response)
+    return response
+
+
+async def session(request: web.Request) -> web.Response:
+    """``GET /api/session``: the signed-in user and the CSRF token to send back."""
+    user_id = require_user(request)
+    try:
+        user = await request.app[BACKEND].get_user(user_id)
+    except NotFound as exc:
+        raise AuthenticationFailed(SIGN_IN_FIRST) from exc
+    current = current_session(request)
+    csrf_token = current.csrf_token if current else ""
+    return web.json_response({"user": converter.unstructure(user), "csrf_token": csrf_token})
+
+
+async def list_machines(request: web.Request) -> web.Response:
+    """``GET /api/machines``: the user's machines with worker counts."""
+    found = await machines.list_machines(request.app[BACKEND], require_user(request))
+    return web.json_response({"machines": converter.unstructure(found)})
+
+
+async def create_machine(request: web.Request) -> web.Response:
+    """``POST /api/machines {name}``: the new machine, its token (shown once) and the command."""
+    user = require_user(request)
+    body = await read_body(request)
+    machine, token = await machines.create_machine(request.app[BACKEND], user, body.string("name"))
+    command = worker_start_command(request.app[SETTINGS].public_url, token)
+    return web.json_response(
+        {"machine": converter.unstructure(machine), "token": str(token), "command": command},
+        status=201,
+    )
+
+
+async def get_machine(request: web.Request) -> web.Response:
+    """``GET /api/machines/{machine_id}``."""
+    machine = await request.app[BACKEND].get_machine(require_user(request), _machine_id(request))
+    return web.json_response({"machine": converter.unstructure(machine)})
+
+
+async def delete_machine(request: web.Request) -> web.Response:
+    """``DELETE /api/machines/{machine_id}``: the machine, its workers and its token go."""
+    await machines.delete_machine(request.app[BACKEND], require_user(request), _machine_id(request))
+    return web.Response(status=204)
+
+
+async def list_workers(request: web.Request) -> web.Response:
+    """``GET /api/machines/{machine_id}/workers``."""
+    found = await machines.list_workers(
+        request.app[BACKEND], require_user(request), _machine_id(request)
+    )
+    return web.json_response({"workers": converter.unstructure(found)})
+
+
+async def add_worker(request: web.Request) -> web.Response:
+    """``POST /api/machines/{machine_id}/workers {directory, name?}``: a ready worker."""
+    user = require_user(request)
+    machine_id = _machine_id(request)
+    body = await read_body(request)
+    worker = await machines.add_worker(
+        request.app[BACKEND],
+        user,
+        machine_id,
+        body.string("directory"),
+        body.optional_string("name"),
+    )
+    return web.json_response({"worker": converter.unstructure(worker)}, status=201)
+
+
+async def issue_worker_token(request: web.Request) -> web.Response:
+    """``POST /api/machines/{machine_id}/worker-tokens``: a single-use worker token."""
+    token = await machines.issue_worker_token(
+        request.app[BACKEND], require_user(request), _machine_id(request)
+    )
+    return web.json_response({"worker_token": str(token)}, status=201)
+
+
+async def list_pending_workers(request: web.Request) -> web.Response:
+    """``GET /api/workers/pending``: workers waiting for approval."""
+    found = await machines.list_pending_workers(request.app[BACKEND], require_user(request))
+    return web.json_response({"workers": converter.unstructure(found)})
+
+
+async def approve_worker(request: web.Request) -> web.Response:
+    """``POST /api/workers/{worker_id}/approve``."""
+    worker = await machines.approve_worker(
+        request.app[BACKEND], require_user(request), _worker_id(request)
+    )
+    return web.json_response({"worker": converter.unstructure(worker)})
+
+
+async def reject_worker(request: web.Request) -> web.Response:
+    """``POST /api/workers/{worker_id}/reject``."""
+    await machines.reject_worker(request.app[BACKEND], require_user(request), _worker_id(request))
+    return web.Response(status=204)
+
+
+async def remove_worker(request: web.Request) -> web.Response:
+    """``DELETE /api/workers/{worker_id}``."""
+    await machines.remove_worker(request.app[BACKEND], require_user(request), _worker_id(request))
+    return web.Response(status=204)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register the user API."""
+    router.add_post("/api/login", login)
+    router.add_post("/api/logout", logout)
+    router.add_get("/api/session", session)
+    router.add_get("/api/machines", list_machines)
+    router.add_post("/api/machines", create_machine)
+    router.add_get("/api/machines/{machine_id}", get_machine)
+    router.add_delete("/api/machines/{machine_id}", delete_machine)
+    router.add_get("/api/machines/{machine_id}/workers", list_workers)
+    router.add_post("/api/machines/{machine_id}/workers", add_worker)
+    router.add_post("/api/machines/{machine_id}/worker-tokens", issue_worker_token)
+    router.add_get("/api/workers/pending", list_pending_workers)
+    router.add_post("/api/workers/{worker_id}/approve", approve_worker)
+    router.add_post("/api/workers/{worker_id}/reject", reject_worker)
+    router.add_delete("/api/workers/{worker_id}", remove_worker)

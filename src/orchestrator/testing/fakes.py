@@ -1,0 +1,410 @@
+"""Hand-written fakes of the orchestrator's ports, with state you can inspect.
+
+For tests only: :class:`PlainHasher` stores secrets in the clear. The
+:class:`InMemoryBackend` enforces the same rules as the real backends (the
+contract suite in ``tests/contract`` runs against it too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import TypeVar
+
+import attrs
+
+from orchestrator.domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+)
+from orchestrator.domain.ids import PREFIXES, MachineId, MachineToken, UserId, WorkerId, WorkerToken
+from orchestrator.domain.model import (
+    IssuedWorkerToken,
+    Machine,
+    MachineStatus,
+    MachineSummary,
+    User,
+    Worker,
+    WorkerCounts,
+    WorkerStatus,
+    normalize_relative_path,
+    transition_worker,
+    validate_name,
+)
+from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
+
+T = TypeVar("T")
+
+PENDING = WorkerStatus.PENDING_AUTHORIZATION
+
+
+def _aware(_: object, __: object, value: datetime) -> None:
+    if value.tzinfo is None:
+        raise ValueError("FakeClock needs a timezone-aware datetime.")
+
+
+@attrs.define
+class FakeClock:
+    """A clock that moves only when told to (or by ``tick`` on every reading)."""
+
+    current: datetime = attrs.field(default=datetime(2025, 1, 1, tzinfo=UTC), validator=_aware)
+    tick: timedelta = timedelta(0)
+
+    def now(self) -> datetime:
+        value = self.current
+        self.current += self.tick
+        return value
+
+    def advance(self, by: timedelta | float) -> datetime:
+        """Move forward by a ``timedelta`` or a number of seconds; returns the new time."""
+        self.current += by if isinstance(by, timedelta) else timedelta(seconds=by)
+        return self.current
+
+    def set(self, when: datetime) -> None:
+        _aware(None, None, when)
+        self.current = when
+
+
+@attrs.define
+class SequentialIds:
+    """Deterministic IDs (``mch_000001``, ``wrk_000002``, ...) and secrets (``sec_...``)."""
+
+    issued: int = 0
+    secrets: int = 0
+
+    def new_id(self, kind: str) -> str:
+        self.issued += 1
+        return f"{PREFIXES[kind]}_{self.issued:06d}"
+
+    def new_secret(self) -> str:
+        self.secrets += 1
+        return f"{PREFIXES['secret']}_test-secret-{self.secrets:06d}"
+
+
+@attrs.define
+class PlainHasher:
+    """A fast fake hasher that counts its calls. Never use it in production."""
+
+    hashes: int = 0
+    verifies: int = 0
+
+    def hash(self, secret: str) -> str:
+        self.hashes += 1
+        return "plain$" + secret
+
+    def verify(self, hashed: str, secret: str) -> bool:
+        self.verifies += 1
+        return hmac.compare_digest(hashed.encode(), ("plain$" + secret).encode())
+
+
+def _ms(when: datetime) -> datetime:
+    # The real backends keep milliseconds; so does the fake.
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
+    return sorted(records, key=key)  # stable: ties keep insertion order
+
+
+@attrs.define(eq=False)
+class InMemoryBackend:
+    """The whole ``Backend`` port in dicts; every write wakes the ``watch_*`` subscribers."""
+
+    clock: Clock = attrs.field(factory=FakeClock)
+    ids: IdGenerator = attrs.field(factory=SequentialIds)
+    hasher: SecretHasher = attrs.field(factory=PlainHasher)
+    users: dict[UserId, User] = attrs.field(factory=dict, init=False)
+    password_hashes: dict[UserId, str] = attrs.field(factory=dict, init=False)
+    machines: dict[MachineId, Machine] = attrs.field(factory=dict, init=False)
+    secret_hashes: dict[MachineId, str] = attrs.field(factory=dict, init=False)
+    workers: dict[WorkerId, Worker] = attrs.field(factory=dict, init=False)
+    worker_tokens: dict[WorkerId, IssuedWorkerToken] = attrs.field(factory=dict, init=False)
+    version: int = attrs.field(default=0, init=False)
+    closed: bool = attrs.field(default=False, init=False)
+    _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
+
+    def _now(self) -> datetime:
+        return _ms(self.clock.now())
+
+    async def _commit(self) -> None:
+        self.version += 1
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _moved(self, seen: int) -> bool:
+        return self.closed or self.version != seen
+
+    async def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]:
+        if self.closed:
+            return
+        seen = self.version
+        last = await query()
+        yield last
+        while not self.closed:
+            async with self._changed:
+                await self._changed.wait_for(partial(self._moved, seen))
+            seen = self.version
+            if self.closed:
+                return
+            current = await query()
+            if current != last:
+                last = current
+                yield current
+
+    async def close(self) -> None:
+        self.closed = True
+        await self._commit()
+
+    # --- machine side -----------------------------------------------------------
+
+    def _auth(self, token: MachineToken) -> Machine:
+        hashed = self.secret_hashes.get(token.machine_id)
+        if hashed is None or not self.hasher.verify(hashed, token.secret):
+            raise AuthenticationFailed("Invalid token")
+        return self.machines[token.machine_id]
+
+    def _own_worker(self, token: MachineToken, worker_id: WorkerId) -> Worker:
+        self._auth(token)
+        worker = self.workers.get(worker_id)
+        if worker is None or worker.machine_id != token.machine_id:
+            raise NotFound("No such worker.")
+        return worker
+
+    def _workers_of(self, machine_id: MachineId) -> list[Worker]:
+        mine = [w for w in self.workers.values() if w.machine_id == machine_id]
+        return _oldest_first(mine, lambda w: w.created_at)
+
+    async def authenticate(self, token: MachineToken) -> Machine:
+        return self._auth(token)
+
+    async def go_online(self, token: MachineToken, root_directory: str) -> Machine:
+        machine = attrs.evolve(
+            self._auth(token),
+            status=MachineStatus.ONLINE,
+            root_directory=root_directory,
+            last_heartbeat=self._now(),
+        )
+        self.machines[machine.machine_id] = machine
+        await self._commit()
+        return machine
+
+    async def heartbeat(self, token: MachineToken) -> Machine:
+        machine = attrs.evolve(
+            self._auth(token), status=MachineStatus.ONLINE, last_heartbeat=self._now()
+        )
+        self.machines[machine.machine_id] = machine
+        await self._commit()
+        return machine
+
+    def _set_offline(self, machine: Machine) -> None:
+        self.machines[machine.machine_id] = attrs.evolve(machine, status=MachineStatus.OFFLINE)
+        for worker in self._workers_of(machine.machine_id):
+            if worker.status is WorkerStatus.ONLINE:
+                self.workers[worker.worker_id] = attrs.evolve(worker, status=WorkerStatus.OFFLINE)
+
+    async def go_offline(self, token: MachineToken) -> None:
+        self._set_offline(self._auth(token))
+        await self._commit()
+
+    async def list_own_workers(self, token: MachineToken) -> list[Worker]:
+        return self._workers_of(self._auth(token).machine_id)
+
+    async def register_worker(
+        self, token: MachineToken, worker_token: WorkerToken, directory: str, name: str | None
+    ) -> Worker:
+        directory = normalize_relative_path(directory)
+        name = validate_name(name, "Worker name") if name else None
+        self._auth(token)
+        if worker_token.machine_id != token.machine_id:
+            raise InvalidInput("This worker token was issued for another machine.")
+        issued = self.worker_tokens.get(worker_token.worker_id)
+        if issued is None or issued.machine_id != token.machine_id:
+            raise NotFound("This worker token is not known. Create a new one in the web UI.")
+        if issued.used_at is not None:
+            raise Conflict("This worker token has already been used.")
+        now = self._now()
+        self.worker_tokens[issued.worker_id] = attrs.evolve(issued, used_at=now)
+        worker = Worker(issued.worker_id, token.machine_id, directory, PENDING, now, name=name)
+        self.workers[worker.worker_id] = worker
+        await self._commit()
+        return worker
+
+    async def _set_status(
+        self, token: MachineToken, worker_id: WorkerId, target: WorkerStatus
+    ) -> Worker:
+        worker = self._own_worker(token, worker_id)
+        status = transition_worker(worker.status, target)
+        beat = self._now() if status is WorkerStatus.ONLINE else worker.last_heartbeat
+        worker = self.workers[worker_id] = attrs.evolve(worker, status=status, last_heartbeat=beat)
+        await self._commit()
+        return worker
+
+    async def worker_heartbeat(self, token: MachineToken, worker_id: WorkerId) -> Worker:
+        return await self._set_status(token, worker_id, WorkerStatus.ONLINE)
+
+    async def worker_offline(self, token: MachineToken, worker_id: WorkerId) -> Worker:
+        return await self._set_status(token, worker_id, WorkerStatus.OFFLINE)
+
+    async def update_worker_models(
+        self, token: MachineToken, worker_id: WorkerId, models: Sequence[str]
+    ) -> Worker:
+        worker = attrs.evolve(self._own_worker(token, worker_id), models=tuple(models))
+        self.workers[worker_id] = worker
+        await self._commit()
+        return worker
+
+    def watch_own_workers(self, token: MachineToken) -> AsyncGenerator[list[Worker], None]:
+        return self._watch(partial(self.list_own_workers, token))
+
+    # --- user side ----------------------------------------------------------------
+
+    def _owned_machine(self, user: UserId, machine_id: MachineId) -> Machine:
+        machine = self.machines.get(machine_id)
+        if machine is None or machine.user_id != user:
+            raise NotFound("No such machine.")
+        return machine
+
+    def _owned_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
+        worker = self.workers.get(worker_id)
+        machine = self.machines.get(worker.machine_id) if worker else None
+        if worker is None or machine is None or machine.user_id != user:
+            raise NotFound("No such worker.")
+        return worker
+
+    def _pending(self, user: UserId, worker_id: WorkerId, verb: str) -> Worker:
+        worker = self._owned_worker(user, worker_id)
+        if worker.status is not PENDING:
+            raise InvalidTransition(f"Only a worker waiting for approval can be {verb}.")
+        return worker
+
+    async def create_machine(self, user: UserId, name: str) -> tuple[Machine, MachineToken]:
+        name = validate_name(name, "Machine name")
+        if user not in self.users:
+            raise NotFound("No such user.")
+        token = MachineToken(MachineId(self.ids.new_id("machine")), self.ids.new_secret())
+        self.secret_hashes[token.machine_id] = self.hasher.hash(token.secret)
+        machine = Machine(token.machine_id, user, name, MachineStatus.OFFLINE, self._now())
+        self.machines[machine.machine_id] = machine
+        await self._commit()
+        return machine, token
+
+    async def list_machines(self, user: UserId) -> list[MachineSummary]:
+        mine = [m for m in self.machines.values() if m.user_id == user]
+        summaries = []
+        for machine in _oldest_first(mine, lambda m: m.created_at):
+            statuses = [w.status.value for w in self._workers_of(machine.machine_id)]
+            counts = WorkerCounts(**{s.value: statuses.count(s.value) for s in WorkerStatus})
+            summaries.append(MachineSummary(machine, counts))
+        return summaries
+
+    async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
+        return self._owned_machine(user, machine_id)
+
+    async def delete_machine(self, user: UserId, machine_id: MachineId) -> None:
+        self._owned_machine(user, machine_id)
+        del self.machines[machine_id], self.secret_hashes[machine_id]
+        for worker in self._workers_of(machine_id):
+            del self.workers[worker.worker_id]
+        for issued in list(self.worker_tokens.values()):
+            if issued.machine_id == machine_id:
+                del self.worker_tokens[issued.worker_id]
+        await self._commit()
+
+    async def add_worker(
+        self, user: UserId, machine_id: MachineId, directory: str, name: str | None
+    ) -> Worker:
+        directory = normalize_relative_path(directory)
+        name = validate_name(name, "Worker name") if name else None
+        self._owned_machine(user, machine_id)
+        now, worker_id = self._now(), WorkerId(self.ids.new_id("worker"))
+        worker = Worker(worker_id, machine_id, directory, WorkerStatus.READY, now, name, now, user)
+        self.workers[worker_id] = worker
+        await self._commit()
+        return worker
+
+    async def issue_worker_token(self, user: UserId, machine_id: MachineId) -> WorkerToken:
+        self._owned_machine(user, machine_id)
+        worker_id = WorkerId(self.ids.new_id("worker"))
+        self.worker_tokens[worker_id] = IssuedWorkerToken(worker_id, machine_id, self._now())
+        return WorkerToken(machine_id, worker_id)
+
+    async def approve_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
+        worker = self._pending(user, worker_id, "approved")
+        status = transition_worker(worker.status, WorkerStatus.READY)
+        worker = attrs.evolve(worker, status=status, approved_at=self._now(), approved_by=user)
+        self.workers[worker_id] = worker
+        await self._commit()
+        return worker
+
+    async def reject_worker(self, user: UserId, worker_id: WorkerId) -> None:
+        self._pending(user, worker_id, "rejected")
+        del self.workers[worker_id]
+        await self._commit()
+
+    async def remove_worker(self, user: UserId, worker_id: WorkerId) -> None:
+        self._owned_worker(user, worker_id)
+        del self.workers[worker_id]
+        await self._commit()
+
+    async def list_workers(self, user: UserId, machine_id: MachineId) -> list[Worker]:
+        return self._workers_of(self._owned_machine(user, machine_id).machine_id)
+
+    async def list_pending_workers(self, user: UserId) -> list[Worker]:
+        mine = {m.machine_id for m in self.machines.values() if m.user_id == user}
+        pending = [w for w in self.workers.values() if w.machine_id in mine and w.status is PENDING]
+        return _oldest_first(pending, lambda w: w.created_at)
+
+    def watch_machines(self, user: UserId) -> AsyncGenerator[list[MachineSummary], None]:
+        return self._watch(partial(self.list_machines, user))
+
+    def watch_workers(
+        self, user: UserId, machine_id: MachineId
+    ) -> AsyncGenerator[list[Worker], None]:
+        return self._watch(partial(self.list_workers, user, machine_id))
+
+    # --- accounts and maintenance ------------------------------------------------
+
+    async def create_user(self, username: str, password_hash: str) -> User:
+        if any(u.username == username for u in self.users.values()):
+            raise Conflict("That username is taken. Choose another one.")
+        user = User(UserId(self.ids.new_id("user")), username, self._now())
+        self.users[user.user_id] = user
+        self.password_hashes[user.user_id] = password_hash
+        return user
+
+    async def find_user(self, username: str) -> tuple[User, str] | None:
+        for user in self.users.values():
+            if user.username == username:
+                return user, self.password_hashes[user.user_id]
+        return None
+
+    async def get_user(self, user_id: UserId) -> User:
+        if user_id not in self.users:
+            raise NotFound("No such user.")
+        return self.users[user_id]
+
+    async def list_users(self) -> list[User]:
+        return _oldest_first(list(self.users.values()), lambda u: u.created_at)
+
+    async def count_users(self) -> int:
+        return len(self.users)
+
+    async def mark_stale_machines_offline(self, last_seen_before: datetime) -> list[MachineId]:
+        cutoff = _ms(last_seen_before)
+        stale = [
+            m
+            for m in _oldest_first(list(self.machines.values()), lambda m: m.created_at)
+            if m.status is MachineStatus.ONLINE
+            and (m.last_heartbeat is None or m.last_heartbeat < cutoff)
+        ]
+        for machine in stale:
+            self._set_offline(machine)
+        if stale:
+            await self._commit()
+        return [m.machine_id for m in stale]

@@ -1,0 +1,84 @@
+"""One backend per implementation; every contract test runs against each of them.
+
+To add an implementation (Convex), add a factory to ``FACTORIES``: the tests
+only use the ``Backend`` port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from orchestrator.adapters.embedded import open_backend
+from orchestrator.adapters.system import Argon2Hasher
+from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.model import Machine
+from orchestrator.domain.ports import Backend
+from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
+
+
+def _clock() -> FakeClock:
+    # Every reading moves 1 ms on, so records created one after the other differ in time.
+    return FakeClock(tick=timedelta(milliseconds=1))
+
+
+async def _memory(tmp_path: Path) -> Backend:
+    return InMemoryBackend(clock=_clock(), ids=SequentialIds(), hasher=PlainHasher())
+
+
+async def _sqlite(tmp_path: Path) -> Backend:
+    return await open_backend(
+        tmp_path / "data" / "orchestrator.sqlite3",
+        clock=_clock(),
+        ids=SequentialIds(),
+        hasher=Argon2Hasher(fast=True),
+        poll_interval=0.05,
+    )
+
+
+FACTORIES: dict[str, Callable[[Path], Awaitable[Backend]]] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+async def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
+) -> AsyncIterator[Backend]:
+    created = await FACTORIES[request.param](tmp_path)
+    try:
+        yield created
+    finally:
+        await created.close()
+
+
+@pytest.fixture
+async def alice(backend: Backend) -> UserId:
+    return (await backend.create_user("alice", "hash-of-alice")).user_id
+
+
+@pytest.fixture
+async def bob(backend: Backend) -> UserId:
+    return (await backend.create_user("bob", "hash-of-bob")).user_id
+
+
+MachineFactory = Callable[..., Awaitable[tuple[Machine, MachineToken]]]
+
+
+@pytest.fixture
+def new_machine(backend: Backend, alice: UserId) -> MachineFactory:
+    """Create a machine (of alice unless told otherwise), optionally online."""
+
+    async def create(
+        name: str = "laptop", *, user: UserId | None = None, online: bool = False
+    ) -> tuple[Machine, MachineToken]:
+        machine, token = await backend.create_machine(user or alice, name)
+        if online:
+            machine = await backend.go_online(token, "/home/alice/code")
+        return machine, token
+
+    return create

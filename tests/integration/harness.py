@@ -1,0 +1,111 @@
+"""Real processes for integration tests: the server and the ``orchestrator`` CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import attrs
+
+CLI = [sys.executable, "-m", "orchestrator"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MACHINE_TOKEN", "ROOT_DIRECTORY")}
+    env.update(ORCHESTRATOR_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def run_cli(
+    args: Sequence[str], data_dir: Path, *, input: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``orchestrator ARGS`` to completion without a terminal."""
+    return subprocess.run(
+        [*CLI, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=cli_env(data_dir),
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
+@attrs.define
+class Server:
+    url: str
+    port: int
+    data_dir: Path
+    process: subprocess.Popen[str]
+    lines: list[str]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=15)
+
+
+def wait_for_line(
+    process: subprocess.Popen[str], pattern: str, lines: list[str], timeout: float = 30
+) -> str:
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                raise AssertionError(f"process exited {process.returncode}: {''.join(lines)}")
+            continue
+        lines.append(line)
+        if re.search(pattern, line):
+            return line
+    raise AssertionError(f"no line matching {pattern!r} in {''.join(lines)}")
+
+
+@contextmanager
+def running_server(data_dir: Path, port: int | None = None) -> Iterator[Server]:
+    """``orchestrator serve`` on a free loopback port, stopped afterwards."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port), "--host", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=cli_env(data_dir),
+    )
+    lines: list[str] = []
+    server = Server(f"http://127.0.0.1:{port}", port, data_dir, process, lines)
+    try:
+        wait_for_line(process, r"running at", lines)
+        yield server
+    finally:
+        server.stop()
+
+
+def create_user_and_machine(data_dir: Path, username: str = "alice", name: str = "laptop") -> str:
+    """Create an account and a machine with the CLI; return the machine token it printed."""
+    created = run_cli(
+        ["user", "create", username, "--password-stdin"], data_dir, input="correct horse battery\n"
+    )
+    assert created.returncode == 0, created.stderr
+    machine = run_cli(["machine", "create", name, "--user", username], data_dir)
+    assert machine.returncode == 0, machine.stderr
+    match = re.search(r"--token (\S+)", machine.stdout)
+    assert match, machine.stdout
+    return match.group(1)

@@ -1,0 +1,383 @@
+"""The opencode adapter against the real ``opencode`` binary and the fake model server."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from orchestrator.adapters.opencode import (
+    OpencodeRuntime,
+    OpencodeSession,
+    ProcessPolicy,
+    find_opencode,
+    open_opencode_runtime,
+)
+from orchestrator.domain.agent import (
+    AgentEvent,
+    AgentSessionId,
+    ModelRef,
+    PermissionAnswer,
+    PermissionAsked,
+    TextDelta,
+    TurnFailed,
+    TurnFinished,
+)
+from orchestrator.domain.errors import AgentUnavailable, NotFound
+from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
+
+MODEL = ModelRef.parse(DEFAULT_MODEL)
+
+
+def _opencode_or_skip() -> Path:
+    try:
+        return find_opencode()
+    except AgentUnavailable as exc:
+        pytest.skip(f"opencode is not installed ({exc.message})")
+
+
+@pytest.fixture
+async def fake_model() -> AsyncIterator[FakeModelServer]:
+    async with FakeModelServer(reply="Hello there, this is the fake model.") as server:
+        yield server
+
+
+@pytest.fixture
+def worker_directory(tmp_path: Path) -> Path:
+    directory = tmp_path / "worker"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+async def runtime(
+    tmp_path: Path, fake_model: FakeModelServer
+) -> AsyncIterator[OpencodeRuntime]:
+    binary = _opencode_or_skip()
+    env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
+    async with open_opencode_runtime(binary=binary, env=env) as runtime:
+        yield runtime
+
+
+async def collect_turn(session: OpencodeSession, timeout: float = 60) -> list[AgentEvent]:
+    """Every event up to and including the end of the current turn."""
+    events: list[AgentEvent] = []
+    with anyio.fail_after(timeout):
+        async for event in session.events():
+            events.append(event)
+            if isinstance(event, TurnFinished | TurnFailed):
+                return events
+    raise AssertionError(f"the session closed before the turn ended: {events}")
+
+
+def text_of(events: list[AgentEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def process_group_alive(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def test_bad_opencode_bin_names_the_fix(tmp_path: Path) -> None:
+    """An OPENCODE_BIN that is not an executable raises AgentUnavailable saying how to fix it."""
+    with pytest.raises(AgentUnavailable, match="npm install -g opencode-ai@1.18.33"):
+        find_opencode({"OPENCODE_BIN": str(tmp_path / "missing"), "PATH": ""})
+
+
+def test_pinned_binary_is_found() -> None:
+    """Without OPENCODE_BIN, find_opencode returns an executable opencode."""
+    binary = _opencode_or_skip()
+    assert binary.name == "opencode"
+    assert os.access(binary, os.X_OK)
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_lists_the_configured_models(
+    runtime: OpencodeRuntime, worker_directory: Path
+) -> None:
+    """list_models returns the fake provider's models as provider/model."""
+    models = await runtime.list_models(worker_directory)
+    assert [str(m) for m in models] == ["fake/fake-model", "fake/fake-model-large"]
+    assert runtime.server_pids() == []  # the probe server is gone again
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_prompt_streams_the_reply_in_order(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """A prompt streams deltas that add up to the model's text, then the turn finishes."""
+    fake_model.delta_delay = 0.01
+    session = await runtime.open_session(worker_directory)
+    await session.prompt("Say hello", MODEL)
+    events = await collect_turn(session)
+    assert isinstance(events[-1], TurnFinished)
+    assert text_of(events) == fake_model.reply
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) > 1
+    assert {d.agent_session_id for d in deltas} == {session.agent_session_id}
+    assert fake_model.chat_requests[-1].user_texts == ["Say hello"]
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_second_prompt_carries_the_history(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """The second prompt of a session reaches the model with the first exchange."""
+    session = await runtime.open_session(worker_directory)
+    await session.prompt("First question", MODEL)
+    await collect_turn(session)
+    await session.prompt("Second question", MODEL)
+    assert isinstance((await collect_turn(session))[-1], TurnFinished)
+    last = fake_model.chat_requests[-1]
+    assert last.user_texts == ["First question", "Second question"]
+    assert any(m.get("role") == "assistant" for m in last.messages)
+    history = await session.history()
+    assert [(m.role, m.text) for m in history] == [
+        ("user", "First question"),
+        ("assistant", fake_model.reply),
+        ("user", "Second question"),
+        ("assistant", fake_model.reply),
+    ]
+    assert all(m.completed for m in history)
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_abort_stops_the_reply_mid_stream(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """Aborting after the first delta ends the turn as aborted, before the full text."""
+    fake_model.reply = " ".join(f"word{i}" for i in range(100))
+    fake_model.delta_delay = 0.05
+    session = await runtime.open_session(worker_directory)
+    await session.prompt("Talk for a while", MODEL)
+    events: list[AgentEvent] = []
+    with anyio.fail_after(60):
+        async for event in session.events():
+            events.append(event)
+            if isinstance(event, TextDelta):
+                break
+        await session.abort()
+        events += await collect_turn(session)
+    last = events[-1]
+    assert isinstance(last, TurnFailed)
+    assert last.aborted
+    assert 0 < len(text_of(events)) < len(fake_model.reply)
+    # The session is usable again afterwards.
+    fake_model.reply, fake_model.delta_delay = "Back again.", 0.0
+    await session.prompt("Still there?", MODEL)
+    events = await collect_turn(session)
+    assert isinstance(events[-1], TurnFinished)
+    assert text_of(events) == "Back again."
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_bash_tool_call_asks_permission_then_finishes(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """A bash tool call raises PermissionAsked; answering once lets the turn finish."""
+    fake_model.bash_command = "echo permitted > proof.txt"
+    session = await runtime.open_session(worker_directory)
+    await session.prompt("Run something", MODEL)
+    with anyio.fail_after(60):
+        async for event in session.events():
+            if isinstance(event, PermissionAsked):
+                asked = event
+                break
+            assert not isinstance(event, TurnFinished | TurnFailed), event
+    assert asked.tool == "bash"
+    assert asked.patterns == ("echo permitted > proof.txt",)
+    assert "echo permitted" in asked.description
+    await session.answer_permission(asked.request_id, PermissionAnswer.ONCE)
+    events = await collect_turn(session)
+    assert isinstance(events[-1], TurnFinished)
+    assert text_of(events) == fake_model.after_tool_reply
+    assert (worker_directory / "proof.txt").read_text().strip() == "permitted"
+    assert fake_model.chat_requests[-1].has_tool_result
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_rejected_permission_does_not_run_the_tool(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """Rejecting a bash permission never runs the command and still ends the turn."""
+    fake_model.bash_command = "echo never > proof.txt"
+    session = await runtime.open_session(worker_directory)
+    await session.prompt("Run something", MODEL)
+    with anyio.fail_after(60):
+        async for event in session.events():
+            if isinstance(event, PermissionAsked):
+                await session.answer_permission(event.request_id, PermissionAnswer.REJECT)
+                break
+    events = await collect_turn(session)
+    assert isinstance(events[-1], TurnFinished | TurnFailed)
+    assert not (worker_directory / "proof.txt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_two_sessions_stream_concurrently_on_one_server(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """Two sessions of one worker share one process and stream at the same time."""
+
+    def echo(messages: object) -> str:
+        assert isinstance(messages, list)
+        last = [m for m in messages if m.get("role") == "user"][-1]
+        content = last["content"]
+        said = content if isinstance(content, str) else content[0]["text"]
+        return f"You said {said} and nothing else, so this is the end of it."
+
+    fake_model.reply = echo
+    fake_model.delta_delay = 0.05
+    first = await runtime.open_session(worker_directory)
+    second = await runtime.open_session(worker_directory)
+    assert len(runtime.server_pids()) == 1
+    results: dict[str, list[AgentEvent]] = {}
+
+    async def run(session: OpencodeSession, word: str) -> None:
+        await session.prompt(word, MODEL)
+        results[word] = await collect_turn(session)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, first, "apple")
+        tg.start_soon(run, second, "banana")
+    assert text_of(results["apple"]) == echo([{"role": "user", "content": "apple"}])
+    assert text_of(results["banana"]) == echo([{"role": "user", "content": "banana"}])
+    assert {e.agent_session_id for e in results["apple"]} == {first.agent_session_id}
+    assert {e.agent_session_id for e in results["banana"]} == {second.agent_session_id}
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_model_error_fails_the_turn_with_its_reason(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """An HTTP error from the model ends the turn with TurnFailed carrying the message."""
+    fake_model.fail_status = 400
+    session = await runtime.open_session(worker_directory)
+    await session.prompt("Anything", MODEL)
+    events = await collect_turn(session)
+    last = events[-1]
+    assert isinstance(last, TurnFailed)
+    assert not last.aborted
+    assert fake_model.fail_message in last.reason
+    # A later prompt is not polluted by the late repeats of that error.
+    fake_model.fail_status = None
+    await session.prompt("Again", MODEL)
+    assert isinstance((await collect_turn(session))[-1], TurnFinished)
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_unknown_agent_session_is_not_found(
+    runtime: OpencodeRuntime, worker_directory: Path
+) -> None:
+    """Continuing an agent session opencode does not know raises NotFound."""
+    with pytest.raises(NotFound):
+        await runtime.open_session(worker_directory, AgentSessionId("ses_doesnotexist"))
+    assert runtime.server_pids() == []
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_closed_session_resumes_with_history(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """Closing the last session stops opencode; reopening by ID continues the conversation."""
+    session = await runtime.open_session(worker_directory)
+    await session.prompt("Remember me", MODEL)
+    await collect_turn(session)
+    await session.close()
+    assert runtime.server_pids() == []
+    again = await runtime.open_session(worker_directory, session.agent_session_id)
+    await again.prompt("Do you?", MODEL)
+    assert isinstance((await collect_turn(again))[-1], TurnFinished)
+    assert fake_model.chat_requests[-1].user_texts == ["Remember me", "Do you?"]
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_killed_server_fails_the_turn_and_restarts(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """If opencode dies mid-turn the turn fails; the next prompt starts a new process."""
+    fake_model.reply = " ".join(f"word{i}" for i in range(100))
+    fake_model.delta_delay = 0.05
+    session = await runtime.open_session(worker_directory)
+    (pid,) = runtime.server_pids()
+    await session.prompt("Talk for a while", MODEL)
+    with anyio.fail_after(60):
+        async for event in session.events():
+            if isinstance(event, TextDelta):
+                break
+    os.kill(pid, signal.SIGKILL)
+    events = await collect_turn(session)
+    assert isinstance(events[-1], TurnFailed)
+    assert "stopped unexpectedly" in events[-1].reason
+    fake_model.reply, fake_model.delta_delay = "Alive.", 0.0
+    await session.prompt("Hello?", MODEL)
+    events = await collect_turn(session)
+    assert text_of(events) == "Alive."
+    assert runtime.server_pids() != [pid]
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_stop_leaves_no_process_behind(
+    tmp_path: Path, fake_model: FakeModelServer, worker_directory: Path
+) -> None:
+    """Leaving the runtime stops and reaps every opencode process and its children."""
+    binary = _opencode_or_skip()
+    env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
+    async with open_opencode_runtime(binary=binary, env=env) as runtime:
+        session = await runtime.open_session(worker_directory)
+        await session.prompt("Hi", MODEL)
+        await collect_turn(session)
+        pids = runtime.server_pids()
+        assert len(pids) == 1
+    assert runtime.server_pids() == []
+    assert not Path(f"/proc/{pids[0]}").exists()
+    assert not process_group_alive(pids[0])
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_per_session_policy_gives_each_session_its_process(
+    tmp_path: Path, fake_model: FakeModelServer, worker_directory: Path
+) -> None:
+    """Under the per-session policy each session has its own process, stopped on close."""
+    binary = _opencode_or_skip()
+    env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
+    async with open_opencode_runtime(
+        binary=binary, env=env, policy=ProcessPolicy.PER_SESSION
+    ) as runtime:
+        first = await runtime.open_session(worker_directory)
+        second = await runtime.open_session(worker_directory)
+        assert len(set(runtime.server_pids())) == 2
+        for session in (first, second):
+            await session.prompt("Hello", MODEL)
+            events = await collect_turn(session)
+            assert text_of(events) == fake_model.reply
+        first_pid = first.server.pid
+        await first.close()
+        assert runtime.server_pids() == [second.server.pid]
+        assert first_pid is not None and not Path(f"/proc/{first_pid}").exists()

@@ -1,0 +1,249 @@
+"""`orchestrator worker start` as a real subprocess against a real server (flow 1)."""
+
+from __future__ import annotations
+
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pexpect
+import pytest
+
+from orchestrator.adapters.embedded import open_backend
+from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
+from orchestrator.domain.model import Machine, MachineStatus
+from tests.integration.harness import (
+    CLI,
+    Server,
+    cli_env,
+    create_user_and_machine,
+    free_port,
+    running_server,
+    wait_for_line,
+)
+
+pytestmark = pytest.mark.slow
+
+
+async def machine_record(data_dir: Path, username: str = "alice") -> Machine:
+    backend = await open_backend(
+        data_dir / "orchestrator.sqlite3",
+        clock=SystemClock(),
+        ids=RandomIds(),
+        hasher=Argon2Hasher(),
+    )
+    try:
+        found = await backend.find_user(username)
+        assert found is not None
+        [summary] = await backend.list_machines(found[0].user_id)
+        return summary.machine
+    finally:
+        await backend.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[Server]:
+    with running_server(data_dir) as server:
+        yield server
+
+
+def spawn_worker(server_url: str, data_dir: Path, cwd: Path, *args: str) -> pexpect.spawn:
+    return pexpect.spawn(
+        CLI[0],
+        [*CLI[1:], "worker", "start", "--server", server_url, "--heartbeat", "0.5", *args],
+        cwd=str(cwd),
+        env=cli_env(data_dir),
+        encoding="utf-8",
+        timeout=30,
+    )
+
+
+def run_worker(
+    server_url: str, data_dir: Path, cwd: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "worker", "start", "--server", server_url, *args],
+        cwd=cwd,
+        env=cli_env(data_dir),
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.anyio
+async def test_first_start_asks_saves_and_goes_online_then_offline_on_sigterm(
+    server: Server, data_dir: Path, tmp_path: Path
+) -> None:
+    """The first start prompts for token and root, saves .env 0600, heartbeats, and SIGTERM takes it offline."""
+    token = create_user_and_machine(data_dir)
+    workdir = tmp_path / "machine"
+    workdir.mkdir()
+    root = tmp_path / "projects"
+    root.mkdir()
+
+    child = spawn_worker(server.url, data_dir, workdir)
+    child.expect_exact("Enter machine token (from web UI):")
+    child.sendline(token)
+    child.expect("Root directory for this machine's workers")
+    child.sendline(str(root))
+    child.expect("is online")
+    child.expect("Saved the machine token")
+
+    env_file = workdir / ".env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    content = env_file.read_text()
+    assert f"MACHINE_TOKEN={token}" in content
+    assert f"ROOT_DIRECTORY={root.resolve()}" in content
+
+    first = await machine_record(data_dir)
+    assert first.status is MachineStatus.ONLINE
+    assert first.root_directory == str(root.resolve())
+    deadline = time.monotonic() + 10
+    while (await machine_record(data_dir)).last_heartbeat == first.last_heartbeat:
+        assert time.monotonic() < deadline, "no heartbeat within 10 s"
+        time.sleep(0.2)
+
+    child.kill(signal.SIGTERM)
+    child.expect(pexpect.EOF)
+    child.wait()
+    assert child.exitstatus == 0
+    assert (await machine_record(data_dir)).status is MachineStatus.OFFLINE
+
+    # A second start reads .env and asks nothing.
+    again = spawn_worker(server.url, data_dir, workdir)
+    index = again.expect(["is online", "Enter machine token", "Root directory"])
+    assert index == 0, again.before
+    again.kill(signal.SIGINT)
+    again.expect(pexpect.EOF)
+    again.wait()
+    assert again.exitstatus == 0
+    assert (await machine_record(data_dir)).status is MachineStatus.OFFLINE
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "no-colon-here",
+        "a:b:c",
+        ":secret",
+        "mch_abc:",
+        "mch abc:sec",
+        "mch_abc:sec$%",
+        " mch_abc:sec_def",
+        "mch_abc:sec_def ",
+    ],
+)
+def test_malformed_token_is_refused_before_anything_else(
+    bad: str, data_dir: Path, tmp_path: Path
+) -> None:
+    """A malformed token gets the format sentence, exit 2, and no .env -- no server needed."""
+    result = run_worker(
+        "http://127.0.0.1:9", data_dir, tmp_path, "--token", bad, "--root", str(tmp_path)
+    )
+    assert result.returncode == 2
+    assert "Invalid token format. Expected: <machine_id>:<machine_secret>" in result.stderr
+    assert not (tmp_path / ".env").exists()
+
+
+def test_wrong_secret_and_unknown_machine_say_invalid_token(
+    server: Server, data_dir: Path, tmp_path: Path
+) -> None:
+    """A well-formed token with a wrong secret or unknown machine: "Invalid token", no .env."""
+    token = create_user_and_machine(data_dir)
+    machine_id = token.split(":")[0]
+    for bad in (f"{machine_id}:sec_wrong", "mch_unknown:sec_whatever"):
+        result = run_worker(server.url, data_dir, tmp_path, "--token", bad, "--root", str(tmp_path))
+        assert result.returncode == 3, result.stderr
+        assert "Invalid token" in result.stderr
+        assert not (tmp_path / ".env").exists()
+
+
+def test_deleted_machine_token_is_refused(server: Server, data_dir: Path, tmp_path: Path) -> None:
+    """Once its machine is deleted, a token no longer authenticates."""
+    token = create_user_and_machine(data_dir)
+
+    async def delete() -> None:
+        backend = await open_backend(
+            data_dir / "orchestrator.sqlite3",
+            clock=SystemClock(),
+            ids=RandomIds(),
+            hasher=Argon2Hasher(),
+        )
+        try:
+            found = await backend.find_user("alice")
+            assert found is not None
+            [summary] = await backend.list_machines(found[0].user_id)
+            await backend.delete_machine(found[0].user_id, summary.machine.machine_id)
+        finally:
+            await backend.close()
+
+    anyio.run(delete)
+    result = run_worker(server.url, data_dir, tmp_path, "--token", token, "--root", str(tmp_path))
+    assert result.returncode == 3
+    assert "Invalid token" in result.stderr
+    assert not (tmp_path / ".env").exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_bad_root_directory_is_refused(kind: str, data_dir: Path, tmp_path: Path) -> None:
+    """A root that does not exist or is a file is one sentence, exit 2, nothing saved."""
+    root = tmp_path / "nope"
+    if kind == "file":
+        root.write_text("x")
+    result = run_worker(
+        "http://127.0.0.1:9", data_dir, tmp_path, "--token", "mch_a:sec_b", "--root", str(root)
+    )
+    assert result.returncode == 2
+    assert ("does not exist" if kind == "missing" else "is a file") in result.stderr
+    assert not (tmp_path / ".env").exists()
+
+
+def test_no_terminal_and_no_token_exits_with_a_sentence(data_dir: Path, tmp_path: Path) -> None:
+    """With no terminal and no token the process does not wait for input."""
+    result = run_worker("http://127.0.0.1:9", data_dir, tmp_path)
+    assert result.returncode == 2
+    assert "No machine token" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_server_down_retries_then_connects_when_it_comes_up(data_dir: Path, tmp_path: Path) -> None:
+    """With the server down the process says so and retries; when the server starts it goes online."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running_server(data_dir, port):
+        token = create_user_and_machine(data_dir)
+    process = subprocess.Popen(
+        [*CLI, "worker", "start", "--server", url, "--token", token, "--root", str(tmp_path)],
+        cwd=tmp_path,
+        env=cli_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        wait_for_line(process, r"Retrying in", lines)
+        assert not (tmp_path / ".env").exists()
+        with running_server(data_dir, port):
+            wait_for_line(process, r"is online", lines)
+            wait_for_line(process, r"Saved the machine token", lines)
+            assert (tmp_path / ".env").exists()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Traceback" not in "".join(lines)

@@ -1,0 +1,209 @@
+"""The machine process against the in-memory backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import anyio
+import attrs
+import pytest
+
+from orchestrator.application.machine_process import (
+    Backoff,
+    MachineProcess,
+    retry_until_reachable,
+    worker_directory,
+)
+from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable
+from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
+from orchestrator.testing import InMemoryBackend
+
+pytestmark = pytest.mark.anyio
+
+
+@attrs.define
+class Machine:
+    backend: InMemoryBackend
+    user: UserId
+    token: MachineToken
+    lines: list[str]
+
+    def process(self, root: Path) -> MachineProcess:
+        return MachineProcess(
+            self.backend,
+            self.token,
+            root,
+            heartbeat_interval=timedelta(milliseconds=10),
+            backoff=Backoff(base=0.001, cap=0.01),
+            report=self.lines.append,
+        )
+
+
+@pytest.fixture
+async def machine() -> Machine:
+    backend = InMemoryBackend()
+    user = await backend.create_user("alice", "plain$pw")
+    _, token = await backend.create_machine(user.user_id, "laptop")
+    return Machine(backend, user.user_id, token, [])
+
+
+async def wait_for(predicate: object, timeout: float = 3) -> None:
+    with anyio.fail_after(timeout):
+        while not callable(predicate) or not predicate():
+            await anyio.sleep(0.005)
+
+
+def test_backoff_grows_with_attempts_and_stays_under_the_cap() -> None:
+    """Full jitter: each delay is within [0, min(cap, base * 2^n)]."""
+    backoff = Backoff(base=1, cap=8)
+    assert backoff.delay(0, rng=lambda: 1.0) == 1
+    assert backoff.delay(2, rng=lambda: 1.0) == 4
+    assert backoff.delay(10, rng=lambda: 1.0) == 8
+    assert backoff.delay(10, rng=lambda: 0.0) == 0
+    assert backoff.delay(10_000, rng=lambda: 0.5) == 4
+
+
+async def test_retry_reports_and_retries_only_unreachable_backends() -> None:
+    """BackendUnavailable is retried with a report; other errors propagate."""
+    calls: list[int] = []
+    lines: list[str] = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise BackendUnavailable("Cannot reach the server.")
+        return "ok"
+
+    assert await retry_until_reachable(flaky, Backoff(base=0.001, cap=0.001), lines.append) == "ok"
+    assert len(calls) == 3
+    assert all("Retrying in" in line for line in lines)
+
+    async def wrong() -> str:
+        raise AuthenticationFailed()
+
+    with pytest.raises(AuthenticationFailed):
+        await retry_until_reachable(wrong, Backoff(), lines.append)
+
+
+async def test_start_goes_online_and_stop_goes_offline(machine: Machine, tmp_path: Path) -> None:
+    """start() marks the machine online with its root; stop() marks it offline."""
+    process = machine.process(tmp_path)
+    await process.start()
+    record = machine.backend.machines[machine.token.machine_id]
+    assert record.status is MachineStatus.ONLINE
+    assert record.root_directory == str(tmp_path)
+    await process.stop()
+    assert machine.backend.machines[machine.token.machine_id].status is MachineStatus.OFFLINE
+    assert machine.lines[-1] == "Machine is offline."
+
+
+async def test_wrong_token_fails_start(machine: Machine, tmp_path: Path) -> None:
+    """A wrong secret is not retried: start() raises AuthenticationFailed."""
+    process = machine.process(tmp_path)
+    process.token = MachineToken(machine.token.machine_id, "sec_wrong")
+    with pytest.raises(AuthenticationFailed):
+        await process.start()
+
+
+async def test_run_heartbeats_and_brings_approved_workers_online(
+    machine: Machine, tmp_path: Path
+) -> None:
+    """Approved workers with a directory go online; pending ones wait; missing folders are reported."""
+    (tmp_path / "app").mkdir()
+    backend, mid = machine.backend, machine.token.machine_id
+    ready = await backend.add_worker(machine.user, mid, "app", "app")
+    missing = await backend.add_worker(machine.user, mid, "gone", None)
+    worker_token = await backend.issue_worker_token(machine.user, mid)
+    pending = await backend.register_worker(machine.token, worker_token, "app", "second")
+
+    process = machine.process(tmp_path)
+    await process.start()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(process.run)
+        await wait_for(lambda: backend.workers[ready.worker_id].status is WorkerStatus.ONLINE)
+        first_beat = backend.machines[mid].last_heartbeat
+        backend.clock.advance(5)  # type: ignore[attr-defined]
+        await wait_for(lambda: backend.machines[mid].last_heartbeat != first_beat)
+
+        # Approving the pending worker while running brings it online too.
+        await backend.approve_worker(machine.user, pending.worker_id)
+        await wait_for(lambda: backend.workers[pending.worker_id].status is WorkerStatus.ONLINE)
+
+        await backend.remove_worker(machine.user, ready.worker_id)
+        await wait_for(lambda: any("was removed" in line for line in machine.lines))
+        tg.cancel_scope.cancel()
+    await process.stop()
+
+    assert backend.workers[missing.worker_id].status is WorkerStatus.READY
+    assert backend.workers[pending.worker_id].status is WorkerStatus.OFFLINE
+    text = "\n".join(machine.lines)
+    assert "is waiting for approval in the web UI" in text
+    assert "has no directory 'gone' under the root" in text
+    # Announcements are not repeated on every heartbeat.
+    assert sum("is waiting for approval" in line for line in machine.lines) == 1
+
+
+@attrs.define
+class Unreachable:
+    """A backend whose server is down for the first ``failures`` calls of each kind."""
+
+    inner: InMemoryBackend
+    failures: int
+    calls: int = 0
+
+    async def heartbeat(self, token: MachineToken) -> object:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise BackendUnavailable("Cannot reach the server.")
+        return await self.inner.heartbeat(token)
+
+    async def watch_own_workers(self, token: MachineToken) -> AsyncIterator[list[Worker]]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise BackendUnavailable("Cannot reach the server.")
+        async for workers in self.inner.watch_own_workers(token):
+            yield workers
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_run_survives_an_unreachable_backend(machine: Machine, tmp_path: Path) -> None:
+    """Heartbeats and the worker watch keep retrying while the server is down."""
+    flaky = Unreachable(machine.backend, failures=4)
+    process = machine.process(tmp_path)
+    process.backend = flaky  # type: ignore[assignment]
+    await process.start()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(process.run)
+        await wait_for(lambda: flaky.calls > 6)
+        tg.cancel_scope.cancel()
+    text = "\n".join(machine.lines)
+    assert "Will keep trying" in text or "Reconnecting in" in text
+
+
+def test_worker_directory_refuses_escapes(tmp_path: Path) -> None:
+    """A worker directory that is missing or a symlink out of the root has no path."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ok").mkdir()
+    (root / "out").symlink_to(tmp_path)
+
+    def worker(directory: str) -> Worker:
+        from datetime import UTC, datetime
+
+        return Worker(
+            worker_id="wrk_1",  # type: ignore[arg-type]
+            machine_id="mch_1",  # type: ignore[arg-type]
+            directory=directory,
+            status=WorkerStatus.READY,
+            created_at=datetime.now(UTC),
+        )
+
+    assert worker_directory(root, worker("ok")) == root / "ok"
+    assert worker_directory(root, worker("")) == root
+    assert worker_directory(root, worker("out")) is None
+    assert worker_directory(root, worker("missing")) is None

@@ -1,0 +1,108 @@
+"""Shared harness for the web tests: the real app over an in-memory backend (no tests here)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from orchestrator.application import accounts
+from orchestrator.domain.ids import MachineToken
+from orchestrator.domain.model import Machine, User
+from orchestrator.entrypoints.settings import ServerSettings
+from orchestrator.entrypoints.web import create_app
+from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
+
+PASSWORD = "correct horse battery"
+
+Client = TestClient[web.Request, web.Application]
+
+
+def settings_for(data_dir: Path, **changes: Any) -> ServerSettings:
+    """Settings for a test server: small limits, a fast sweeper."""
+    defaults: dict[str, Any] = {
+        "data_dir": data_dir,
+        "max_body_bytes": 4096,
+        "login_attempts_per_minute": 3,
+        "sweep_interval": timedelta(milliseconds=10),
+    }
+    return ServerSettings(**{**defaults, **changes})
+
+
+@attrs.define
+class Harness:
+    """A running app, its fake backend and clock, and a way to open more browsers."""
+
+    server: TestServer
+    client: Client
+    backend: InMemoryBackend
+    clock: FakeClock
+    hasher: PlainHasher
+    extra_clients: list[Client] = attrs.field(factory=list)
+
+    @property
+    def app(self) -> web.Application:
+        return self.server.app
+
+    async def new_client(self) -> Client:
+        """Another browser with its own cookie jar."""
+        client: Client = TestClient(self.server)
+        await client.start_server()
+        self.extra_clients.append(client)
+        return client
+
+    async def create_user(self, username: str = "alice") -> User:
+        return await accounts.create_user(self.backend, self.hasher, username, PASSWORD)
+
+    async def sign_in(self, client: Client | None = None, username: str = "alice") -> str:
+        """Create ``username`` if needed, sign ``client`` in; returns the CSRF token."""
+        client = client or self.client
+        if await self.backend.find_user(username) is None:
+            await self.create_user(username)
+        response = await client.post(
+            "/api/login", json={"username": username, "password": PASSWORD}
+        )
+        assert response.status == 200, await response.text()
+        body = await response.json()
+        return str(body["csrf_token"])
+
+    async def machine_of(self, username: str = "alice") -> tuple[Machine, MachineToken]:
+        """A machine owned by ``username`` (created straight in the backend)."""
+        found = await self.backend.find_user(username)
+        user = found[0] if found else await self.create_user(username)
+        return await self.backend.create_machine(user.user_id, "laptop")
+
+
+@asynccontextmanager
+async def running_app(
+    data_dir: Path, *, backend: InMemoryBackend | None = None, **changes: Any
+) -> AsyncIterator[Harness]:
+    """Start the app on a loopback test server; stop it afterwards."""
+    clock = FakeClock()
+    hasher = PlainHasher()
+    if backend is None:
+        backend = InMemoryBackend(clock=clock, ids=SequentialIds(), hasher=hasher)
+    else:
+        assert isinstance(backend.clock, FakeClock)
+        assert isinstance(backend.hasher, PlainHasher)
+        clock, hasher = backend.clock, backend.hasher
+    app = create_app(
+        backend, hasher=hasher, clock=clock, settings=settings_for(data_dir, **changes)
+    )
+    server = TestServer(app, host="127.0.0.1")
+    client: Client = TestClient(server)
+    await client.start_server()
+    harness = Harness(server, client, backend, clock, hasher)
+    try:
+        yield harness
+    finally:
+        for extra in harness.extra_clients:
+            await extra.close()
+        await client.close()
+        await backend.close()

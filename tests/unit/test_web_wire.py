@@ -1,0 +1,111 @@
+"""The wire format shared by the server and its clients."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from cattrs.errors import ClassValidationError
+
+from orchestrator.adapters.remote.wire import (
+    converter,
+    error_body,
+    error_from_body,
+    status_for,
+)
+from orchestrator.domain import errors
+from orchestrator.domain.ids import MachineId, UserId, WorkerId
+from orchestrator.domain.model import (
+    Machine,
+    MachineStatus,
+    MachineSummary,
+    User,
+    Worker,
+    WorkerCounts,
+    WorkerStatus,
+)
+
+EVERY_ERROR = [
+    errors.OrchestratorError,
+    errors.InvalidInput,
+    errors.InvalidToken,
+    errors.PathOutsideRoot,
+    errors.PayloadTooLarge,
+    errors.AuthenticationFailed,
+    errors.RateLimited,
+    errors.PermissionDenied,
+    errors.NotFound,
+    errors.Conflict,
+    errors.InvalidTransition,
+    errors.BackendUnavailable,
+]
+
+
+def test_records_round_trip_as_plain_json() -> None:
+    """Records become JSON with ISO-8601 timestamps and enum values, and come back equal."""
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    worker = Worker(
+        WorkerId("wrk_1"), MachineId("mch_1"), "a/b", WorkerStatus.ONLINE, when, models=("m",)
+    )
+    data = converter.unstructure(worker)
+    assert data["status"] == "online"
+    assert type(data["status"]) is str
+    assert data["created_at"] == "2025-01-02T03:04:05+00:00"
+    assert data["models"] == ["m"]
+    assert converter.structure(data, Worker) == worker
+    summary = MachineSummary(
+        Machine(MachineId("mch_1"), UserId("usr_1"), "n", MachineStatus.OFFLINE, when),
+        WorkerCounts(ready=2),
+    )
+    assert converter.structure(converter.unstructure(summary), MachineSummary) == summary
+
+
+def test_naive_timestamps_are_refused() -> None:
+    """A timestamp without a UTC offset cannot be read back."""
+    data = {
+        "user_id": "usr_1",
+        "username": "a",
+        "created_at": "2025-01-02T03:04:05",
+    }
+    with pytest.raises(ClassValidationError) as refused:
+        converter.structure(data, User)
+    assert "offset" in str(refused.value.exceptions[0])
+    data["created_at"] = datetime(2025, 1, 2, tzinfo=timezone(timedelta(hours=2))).isoformat()
+    assert converter.structure(data, User).created_at.utcoffset() == timedelta(hours=2)
+
+
+@pytest.mark.parametrize("cls", EVERY_ERROR)
+def test_every_error_round_trips_with_class_and_message(
+    cls: type[errors.OrchestratorError],
+) -> None:
+    """Each domain error survives the trip as the same class and the same sentence."""
+    sent = cls("Exactly this sentence.")
+    received = error_from_body(status_for(sent), error_body(sent))
+    assert type(received) is cls
+    assert received.message == "Exactly this sentence."
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, errors.InvalidInput),
+        (401, errors.AuthenticationFailed),
+        (404, errors.NotFound),
+        (429, errors.RateLimited),
+        (502, errors.BackendUnavailable),
+        (500, errors.BackendUnavailable),
+    ],
+)
+def test_unknown_bodies_map_by_status(status: int, expected: type[Exception]) -> None:
+    """An answer without a known error type (a proxy page, say) maps by its status."""
+    received = error_from_body(status, "<html>Bad Gateway</html>")
+    assert type(received) is expected
+    assert received.message == f"The server answered HTTP {status}."
+
+
+def test_statuses_follow_the_error_tree() -> None:
+    """Subclasses take their nearest mapped ancestor's status."""
+    assert status_for(errors.InvalidTransition()) == 409
+    assert status_for(errors.PathOutsideRoot()) == 400
+    assert status_for(errors.PayloadTooLarge()) == 413
+    assert status_for(errors.RateLimited()) == 429

@@ -34,7 +34,9 @@ def test_help_lists_every_command() -> None:
 
 def test_user_machine_create_and_list(data_dir: Path) -> None:
     """A user and a machine made from the CLI show up in `machine list`, token shown once."""
-    created = runner.invoke(app, ["user", "create", "alice", "--password-stdin"], input="long enough pw\n")
+    created = runner.invoke(
+        app, ["user", "create", "alice", "--password-stdin"], input="long enough pw\n"
+    )
     assert created.exit_code == 0, created.output
     assert (data_dir / "orchestrator.sqlite3").exists()
 
@@ -44,18 +46,27 @@ def test_user_machine_create_and_list(data_dir: Path) -> None:
     made = runner.invoke(app, ["machine", "create", "laptop", "--user", "alice"])
     assert made.exit_code == 0, made.output
     token = re.search(r"--token (\S+)", made.output)
-    assert token and token.group(1).startswith("mch_")
+    assert token
+    assert token.group(1).startswith("mch_")
     assert "shown only this once" in made.output
 
     listed = runner.invoke(app, ["machine", "list", "--user", "alice"])
-    assert "laptop" in listed.output and "offline" in listed.output
+    assert "laptop" in listed.output
+    assert "offline" in listed.output
     assert token.group(1).split(":")[1] not in listed.output
 
 
 def test_user_create_refuses_duplicates_and_short_passwords(data_dir: Path) -> None:
     """Bad accounts are one sentence with a non-zero exit."""
-    assert runner.invoke(app, ["user", "create", "bob", "--password-stdin"], input="long enough pw\n").exit_code == 0
-    again = runner.invoke(app, ["user", "create", "bob", "--password-stdin"], input="long enough pw\n")
+    assert (
+        runner.invoke(
+            app, ["user", "create", "bob", "--password-stdin"], input="long enough pw\n"
+        ).exit_code
+        == 0
+    )
+    again = runner.invoke(
+        app, ["user", "create", "bob", "--password-stdin"], input="long enough pw\n"
+    )
     assert again.exit_code == 5
     short = runner.invoke(app, ["user", "create", "carol", "--password-stdin"], input="short\n")
     assert short.exit_code == 2
@@ -72,7 +83,8 @@ def test_machine_create_for_unknown_user(data_dir: Path) -> None:
 def test_worker_register_without_setup_says_what_to_do(data_dir: Path, tmp_path: Path) -> None:
     """`worker register` before `worker start` points at `worker start`."""
     result = runner.invoke(
-        app, ["worker", "register", "machine_mch_a:worker_wrk_b", "--env-file", str(tmp_path / ".env")]
+        app,
+        ["worker", "register", "machine_mch_a:worker_wrk_b", "--env-file", str(tmp_path / ".env")],
     )
     assert result.exit_code == 2
     assert "orchestrator worker start" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -54,9 +55,7 @@ def worker_directory(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def runtime(
-    tmp_path: Path, fake_model: FakeModelServer
-) -> AsyncIterator[OpencodeRuntime]:
+async def runtime(tmp_path: Path, fake_model: FakeModelServer) -> AsyncIterator[OpencodeRuntime]:
     binary = _opencode_or_skip()
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
     async with open_opencode_runtime(binary=binary, env=env) as runtime:
@@ -93,7 +92,7 @@ def process_group_alive(pgid: int) -> bool:
 
 def test_bad_opencode_bin_names_the_fix(tmp_path: Path) -> None:
     """An OPENCODE_BIN that is not an executable raises AgentUnavailable saying how to fix it."""
-    with pytest.raises(AgentUnavailable, match="npm install -g opencode-ai@1.18.33"):
+    with pytest.raises(AgentUnavailable, match=re.escape("npm install -g opencode-ai@1.18.33")):
         find_opencode({"OPENCODE_BIN": str(tmp_path / "missing"), "PATH": ""})
 
 
@@ -380,4 +379,5 @@ async def test_per_session_policy_gives_each_session_its_process(
         first_pid = first.server.pid
         await first.close()
         assert runtime.server_pids() == [second.server.pid]
-        assert first_pid is not None and not Path(f"/proc/{first_pid}").exists()
+        assert first_pid is not None
+        assert not Path(f"/proc/{first_pid}").exists()

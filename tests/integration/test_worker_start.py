@@ -86,7 +86,7 @@ def run_worker(
 async def test_first_start_asks_saves_and_goes_online_then_offline_on_sigterm(
     server: Server, data_dir: Path, tmp_path: Path
 ) -> None:
-    """The first start prompts for token and root, saves .env 0600, heartbeats, and SIGTERM takes it offline."""
+    """First start: prompts, saves .env 0600, heartbeats; SIGTERM takes it offline."""
     token = create_user_and_machine(data_dir)
     workdir = tmp_path / "machine"
     workdir.mkdir()
@@ -219,7 +219,7 @@ def test_no_terminal_and_no_token_exits_with_a_sentence(data_dir: Path, tmp_path
 
 
 def test_server_down_retries_then_connects_when_it_comes_up(data_dir: Path, tmp_path: Path) -> None:
-    """With the server down the process says so and retries; when the server starts it goes online."""
+    """With the server down it says so and retries; once the server is up it goes online."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running_server(data_dir, port):

@@ -111,7 +111,7 @@ async def test_wrong_token_fails_start(machine: Machine, tmp_path: Path) -> None
 async def test_run_heartbeats_and_brings_approved_workers_online(
     machine: Machine, tmp_path: Path
 ) -> None:
-    """Approved workers with a directory go online; pending ones wait; missing folders are reported."""
+    """Approved workers with a folder go online; pending ones wait; missing folders are told."""
     (tmp_path / "app").mkdir()
     backend, mid = machine.backend, machine.token.machine_id
     ready = await backend.add_worker(machine.user, mid, "app", "app")

@@ -17,7 +17,8 @@ def validate_username(username: str) -> str:
     """Return ``username`` if it is 1-64 letters, digits, ``.``, ``_``, ``@`` or ``-``."""
     if not USERNAME_PATTERN.fullmatch(username):
         raise InvalidInput(
-            "A username is 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit."
+            "A username is 1-64 letters, digits, '.', '_', '@' or '-', "
+            "starting with a letter or digit."
         )
     return username
 

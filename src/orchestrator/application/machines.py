@@ -154,6 +154,7 @@ async def update_worker_models(
     unique = list(dict.fromkeys(models))
     if len(unique) > MAX_MODELS or any(not m or len(m) > MAX_MODEL_LENGTH for m in unique):
         raise InvalidInput(
-            f"A worker offers at most {MAX_MODELS} models with names of 1-{MAX_MODEL_LENGTH} characters."
+            f"A worker offers at most {MAX_MODELS} models "
+            f"with names of 1-{MAX_MODEL_LENGTH} characters."
         )
     return await backend.update_worker_models(token, worker_id, unique)

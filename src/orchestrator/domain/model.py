@@ -143,7 +143,9 @@ def normalize_relative_path(path: str) -> str:
     if ".." in parts:
         raise PathOutsideRoot("The path must not contain '..'.")
     if any(len(part) > MAX_PATH_PART_LENGTH for part in parts):
-        raise PathOutsideRoot(f"Each folder name must be at most {MAX_PATH_PART_LENGTH} characters.")
+        raise PathOutsideRoot(
+            f"Each folder name must be at most {MAX_PATH_PART_LENGTH} characters."
+        )
     clean = "/".join(parts)
     if len(clean) > 1 and clean[1] == ":":  # "./C:/x" must not turn into a drive path
         raise PathOutsideRoot("Use a path relative to the machine's root, not an absolute one.")

@@ -65,7 +65,7 @@ DataDir = Annotated[
     typer.Option(
         "--data-dir",
         envvar="ORCHESTRATOR_DATA_DIR",
-        help="Where the embedded backend keeps its database [default: ~/.local/share/orchestrator].",
+        help="Where the embedded backend keeps its data [default: ~/.local/share/orchestrator].",
         show_default=False,
     ),
 ]
@@ -100,7 +100,9 @@ def echo(line: str) -> None:
     typer.echo(line)
 
 
-def server_settings(data_dir: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> ServerSettings:
+def server_settings(
+    data_dir: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+) -> ServerSettings:
     return ServerSettings(data_dir=data_dir or default_data_dir(), host=host, port=port)
 
 
@@ -172,10 +174,15 @@ def machine_create(
             backend = await resolve(container.backend)
             found = await backend.find_user(user)
             if found is None:
-                raise NotFound(f"There is no user {user!r}. Create one with `orchestrator user create`.")
+                raise NotFound(
+                    f"There is no user {user!r}. Create one with `orchestrator user create`."
+                )
             machine, token = await machines.create_machine(backend, found[0].user_id, name)
         echo(f"Created machine {machine.name!r}. Its token is shown only this once:\n\n  {token}\n")
-        echo(f"On that computer run:\n\n  orchestrator worker start --server {server} --token {token}\n")
+        echo(
+            "On that computer run:\n\n"
+            f"  orchestrator worker start --server {server} --token {token}\n"
+        )
 
     run(main)
 
@@ -212,7 +219,8 @@ def machine_list(
 def _ask_token(interactive: bool) -> str:
     if not interactive:
         raise InvalidInput(
-            "No machine token. Pass --token, set MACHINE_TOKEN, or run this in a terminal to be asked."
+            "No machine token. Pass --token, set MACHINE_TOKEN, "
+            "or run this in a terminal to be asked."
         )
     return str(typer.prompt("Enter machine token (from web UI)", hide_input=True))
 
@@ -227,11 +235,15 @@ def _ask_root(interactive: bool) -> str:
 def worker_start(
     token: Annotated[
         str | None,
-        typer.Option(help="Machine token from the web UI.", envvar="MACHINE_TOKEN", show_default=False),
+        typer.Option(
+            help="Machine token from the web UI.", envvar="MACHINE_TOKEN", show_default=False
+        ),
     ] = None,
     root: Annotated[
         str | None,
-        typer.Option(help="Directory the workers live under.", envvar="ROOT_DIRECTORY", show_default=False),
+        typer.Option(
+            help="Directory the workers live under.", envvar="ROOT_DIRECTORY", show_default=False
+        ),
     ] = None,
     server: Annotated[
         str | None,
@@ -248,14 +260,20 @@ def worker_start(
     interactive = sys.stdin.isatty()
     saved = envfile.read_env_file(env_file)
     try:
-        parsed = MachineToken.parse(token or saved.get(envfile.MACHINE_TOKEN) or _ask_token(interactive))
+        parsed = MachineToken.parse(
+            token or saved.get(envfile.MACHINE_TOKEN) or _ask_token(interactive)
+        )
         root_path = machines.resolve_root(
             root or saved.get(envfile.ROOT_DIRECTORY) or _ask_root(interactive)
         )
     except OrchestratorError as exc:
         fail(exc)
-    server_url = (server or saved.get(envfile.SERVER_URL) or MachineSettings().server_url).rstrip("/")
-    settings = MachineSettings(server_url=server_url, heartbeat_interval=timedelta(seconds=heartbeat))
+    server_url = (server or saved.get(envfile.SERVER_URL) or MachineSettings().server_url).rstrip(
+        "/"
+    )
+    settings = MachineSettings(
+        server_url=server_url, heartbeat_interval=timedelta(seconds=heartbeat)
+    )
     wanted = {
         envfile.MACHINE_TOKEN: str(parsed),
         envfile.ROOT_DIRECTORY: str(root_path),
@@ -266,7 +284,11 @@ def worker_start(
         async with running(bootstrap(machine=settings)) as container:
             backend = await resolve(container.machine_backend)
             process = MachineProcess(
-                backend, parsed, root_path, heartbeat_interval=settings.heartbeat_interval, report=echo
+                backend,
+                parsed,
+                root_path,
+                heartbeat_interval=settings.heartbeat_interval,
+                report=echo,
             )
             await run_until_signal(process, on_online=lambda: _save(env_file, saved, wanted))
 
@@ -317,7 +339,9 @@ async def run_until_signal(process: MachineProcess, on_online: Callable[[], None
 
 @worker_app.command("register")
 def worker_register(
-    worker_token: Annotated[str, typer.Argument(help="Worker token from the web UI's 'Create worker token'.")],
+    worker_token: Annotated[
+        str, typer.Argument(help="Worker token from the web UI's 'Create worker token'.")
+    ],
     directory: Annotated[
         Path, typer.Option(help="The worker's directory, under the machine's root.")
     ] = Path("."),
@@ -328,13 +352,17 @@ def worker_register(
     saved = envfile.read_env_file(env_file)
     try:
         if envfile.MACHINE_TOKEN not in saved or envfile.ROOT_DIRECTORY not in saved:
-            raise InvalidInput(f"No machine set up in {env_file}. Run `orchestrator worker start` first.")
+            raise InvalidInput(
+                f"No machine set up in {env_file}. Run `orchestrator worker start` first."
+            )
         parsed_worker = WorkerToken.parse(worker_token)
         token = MachineToken.parse(saved[envfile.MACHINE_TOKEN])
         root_path = machines.resolve_root(saved[envfile.ROOT_DIRECTORY])
     except OrchestratorError as exc:
         fail(exc)
-    settings = MachineSettings(server_url=saved.get(envfile.SERVER_URL, MachineSettings().server_url))
+    settings = MachineSettings(
+        server_url=saved.get(envfile.SERVER_URL, MachineSettings().server_url)
+    )
 
     async def main() -> None:
         async with running(bootstrap(machine=settings)) as container:

@@ -47,7 +47,7 @@ def build_web_app(
 
 
 class Container(containers.DeclarativeContainer):
-    """Everything ``orchestrator`` runs, built from :class:`ServerSettings` / :class:`MachineSettings`."""
+    """Everything ``orchestrator`` runs, built from server and machine settings."""
 
     server_settings = providers.Dependency(instance_of=ServerSettings, default=ServerSettings())
     machine_settings = providers.Dependency(instance_of=MachineSettings, default=MachineSettings())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values, set_key
 
-MACHINE_TOKEN = "MACHINE_TOKEN"
+MACHINE_TOKEN = "MACHINE_TOKEN"  # noqa: S105 -- a key name
 ROOT_DIRECTORY = "ROOT_DIRECTORY"
 SERVER_URL = "ORCHESTRATOR_SERVER"
 

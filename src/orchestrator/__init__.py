@@ -1,0 +1,83 @@
+"""OpenCode Orchestrator: drive opencode agents on your machines from one web chat.
+
+The public surface for embedding: the use cases (``accounts``, ``machines``),
+the machine process, the ports to implement or call, the records and errors,
+and the embedded backend. Fakes for tests live in ``orchestrator.testing``.
+"""
+
+from orchestrator.adapters.embedded import SQLiteBackend, open_backend
+from orchestrator.application import accounts, machines
+from orchestrator.application.machine_process import Backoff, MachineProcess
+from orchestrator.domain.errors import (
+    AuthenticationFailed,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    InvalidToken,
+    InvalidTransition,
+    NotFound,
+    OrchestratorError,
+    PathOutsideRoot,
+    PayloadTooLarge,
+    PermissionDenied,
+    RateLimited,
+)
+from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
+from orchestrator.domain.model import (
+    Machine,
+    MachineStatus,
+    MachineSummary,
+    User,
+    Worker,
+    WorkerCounts,
+    WorkerStatus,
+)
+from orchestrator.domain.ports import (
+    AccountBackend,
+    Backend,
+    Clock,
+    IdGenerator,
+    MachineBackend,
+    SecretHasher,
+    UserBackend,
+)
+
+__all__ = [
+    "AccountBackend",
+    "AuthenticationFailed",
+    "Backend",
+    "BackendUnavailable",
+    "Backoff",
+    "Clock",
+    "Conflict",
+    "IdGenerator",
+    "InvalidInput",
+    "InvalidToken",
+    "InvalidTransition",
+    "Machine",
+    "MachineBackend",
+    "MachineId",
+    "MachineProcess",
+    "MachineStatus",
+    "MachineSummary",
+    "MachineToken",
+    "NotFound",
+    "OrchestratorError",
+    "PathOutsideRoot",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "RateLimited",
+    "SQLiteBackend",
+    "SecretHasher",
+    "User",
+    "UserBackend",
+    "UserId",
+    "Worker",
+    "WorkerCounts",
+    "WorkerId",
+    "WorkerStatus",
+    "WorkerToken",
+    "accounts",
+    "machines",
+    "open_backend",
+]

@@ -23,7 +23,26 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
+from orchestrator.domain.chat import (
+    ChatChunk,
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageStatus,
+    PermissionAnswer,
+    PermissionRequest,
+    SessionWork,
+)
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MachineToken,
+    MessageId,
+    PermissionId,
+    UserId,
+    WorkerId,
+    WorkerToken,
+)
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
 
 
@@ -189,6 +208,141 @@ class MaintenanceBackend(Protocol):
     async def mark_stale_machines_offline(self, last_seen_before: datetime) -> list[MachineId]:
         """Set online machines with no heartbeat since the cutoff (and their workers) offline."""
         ...
+
+
+class ChatUserBackend(Protocol):
+    """Chat sessions as their owner sees them; another user's session is NotFound."""
+
+    async def start_session(self, user: UserId, worker_id: WorkerId, model: str) -> ChatSession:
+        """Open an ``active`` session on a worker with one of the worker's models."""
+        ...
+
+    async def end_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        """Terminate a session for good; a streaming reply is asked to stop."""
+        ...
+
+    async def restore_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        """Reopen a terminated session as ``idle``; its next message resumes its history."""
+        ...
+
+    async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        """One of the user's sessions."""
+        ...
+
+    async def list_sessions(self, user: UserId, worker_id: WorkerId) -> list[ChatSession]:
+        """A worker's sessions: active and idle first, then terminated; newest activity first."""
+        ...
+
+    async def send_message(
+        self, user: UserId, session_id: ChatSessionId, content: str
+    ) -> ChatMessage:
+        """Queue a user message (``pending``); refused on a terminated session."""
+        ...
+
+    async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
+        """The session's messages, oldest first."""
+        ...
+
+    async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
+        """Ask the machine to stop the reply being streamed; None if nothing is streaming."""
+        ...
+
+    async def list_permissions(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> list[PermissionRequest]:
+        """Permission requests of the session still waiting for an answer."""
+        ...
+
+    async def answer_permission(
+        self, user: UserId, permission_id: PermissionId, answer: PermissionAnswer
+    ) -> PermissionRequest:
+        """Answer a pending request; Conflict if it was already answered or expired."""
+        ...
+
+    def watch_sessions(self, user: UserId, worker_id: WorkerId) -> AsyncIterator[list[ChatSession]]:
+        """A worker's sessions, now and after every change."""
+        ...
+
+    def watch_messages(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncIterator[list[ChatMessage]]:
+        """The session's messages, now and after every change (status, completion)."""
+        ...
+
+    def watch_chunks(
+        self, user: UserId, session_id: ChatSessionId, after_sequence: int
+    ) -> AsyncIterator[list[ChatChunk]]:
+        """Chunks with a sequence above ``after_sequence``, in order, each exactly once."""
+        ...
+
+
+class ChatMachineBackend(Protocol):
+    """Chat sessions as the machine that runs their workers sees them."""
+
+    def watch_work(self, token: MachineToken) -> AsyncIterator[list[SessionWork]]:
+        """Non-terminated sessions of the machine's workers that need something done."""
+        ...
+
+    async def list_session_messages(
+        self, token: MachineToken, session_id: ChatSessionId
+    ) -> list[ChatMessage]:
+        """A session's messages (history for an agent that lost its own)."""
+        ...
+
+    async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
+        """Take a pending user message; returns the new ``streaming`` assistant reply."""
+        ...
+
+    async def append_chunk(
+        self, token: MachineToken, message_id: MessageId, text: str
+    ) -> ChatChunk:
+        """Add streamed text to a reply; the backend assigns the next session sequence."""
+        ...
+
+    async def complete_message(
+        self, token: MachineToken, message_id: MessageId, content: str
+    ) -> ChatMessage:
+        """End a reply successfully with its whole text (written once)."""
+        ...
+
+    async def end_reply(
+        self, token: MachineToken, message_id: MessageId, status: MessageStatus, reason: str
+    ) -> ChatMessage:
+        """End a reply as failed, interrupted or aborted, keeping the text streamed so far."""
+        ...
+
+    async def update_session(
+        self,
+        token: MachineToken,
+        session_id: ChatSessionId,
+        *,
+        status: ChatSessionStatus | None = None,
+        agent_session_id: str | None = None,
+        title: str | None = None,
+    ) -> ChatSession:
+        """Record the agent's session ID, a title, or active/idle."""
+        ...
+
+    async def record_permission(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        tool: str,
+        description: str,
+    ) -> PermissionRequest:
+        """The agent asks permission during a reply; the user sees it as pending."""
+        ...
+
+    async def resolve_permission(
+        self, token: MachineToken, permission_id: PermissionId
+    ) -> PermissionRequest:
+        """The answer was passed on to the agent."""
+        ...
+
+
+class ChatBackend(ChatUserBackend, ChatMachineBackend, Protocol):
+    """Both sides of chat; folded into :class:`Backend` once every backend has it."""
 
 
 class ServerBackend(UserBackend, AccountBackend, MaintenanceBackend, Protocol):

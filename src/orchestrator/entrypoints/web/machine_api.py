@@ -218,11 +218,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     channel = _Channel(ws, backend, _token(request))
     del machine
     with tracked(request):
-        async with anyio.create_task_group() as tg:
-            async for message in ws:
-                if message.type is WSMsgType.TEXT:
-                    await channel.handle(message.data, tg)
-            tg.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as tg:
+                async for message in ws:
+                    if message.type is WSMsgType.TEXT:
+                        await channel.handle(message.data, tg)
+                tg.cancel_scope.cancel()
+        except* ConnectionResetError:
+            pass  # the machine went away; it reconnects and subscribes again
     return ws
 
 

@@ -25,7 +25,7 @@ from orchestrator.domain.errors import (
     OrchestratorError,
 )
 from orchestrator.domain.ids import MachineToken, UserId, WorkerId
-from orchestrator.domain.model import MachineStatus, WorkerStatus
+from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.entrypoints.settings import MachineSettings, ServerSettings
 from orchestrator.entrypoints.web import create_app
 
@@ -199,16 +199,23 @@ async def test_a_silent_server_times_out() -> None:
 async def test_subscription_survives_a_server_restart(
     server: LiveServer, remote: RemoteMachineBackend
 ) -> None:
-    """The workers subscription reconnects after a restart and yields the fresh list."""
+    """A waiting subscription rides out a restart on the same port and yields the fresh list."""
     user, token = await _machine(server)
     updates = remote.watch_own_workers(token)
+    received: list[list[Worker]] = []
+
+    async def wait_for_next() -> None:
+        received.append(await anext(updates))
+
     with anyio.fail_after(10):
         assert await anext(updates) == []
-        await server.stop()
-        added = await server.backend.add_worker(user, token.machine_id, "while-down", None)
-        await anyio.sleep(0.3)  # let the client notice and retry against the closed port
-        await server.start()
-        assert await anext(updates) == [added]
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_for_next)
+            await server.stop()
+            added = await server.backend.add_worker(user, token.machine_id, "while-down", None)
+            await anyio.sleep(0.3)  # the client meanwhile retries against the closed port
+            await server.start()
+        assert received == [[added]]
         second = await server.backend.add_worker(user, token.machine_id, "after", None)
         assert await anext(updates) == [added, second]
     await updates.aclose()  # type: ignore[attr-defined]

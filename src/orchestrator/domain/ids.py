@@ -42,7 +42,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 MACHINE_TOKEN_FORMAT = "Invalid token format. Expected: <machine_id>:<machine_secret>"  # noqa: S105
 WORKER_TOKEN_FORMAT = (
-    "Invalid worker token format. Expected: machine_<machine_id>:worker_<worker_id>"  # noqa: E501, S105
+    "Invalid worker token format. Expected: machine_<machine_id>:worker_<worker_id>"  # noqa: S105
 )
 
 

@@ -1,0 +1,320 @@
+"""The machine's session manager: chat work from the backend, run on agent sessions.
+
+One runner per chat session processes its user messages strictly in order;
+runners of different sessions run at once. Everything a runner needs is in
+the backend's work feed, so a restarted machine carries on where it stopped:
+a reply that was streaming when the process died is marked interrupted (its
+streamed text kept), and the next pending message is processed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+import attrs
+
+from orchestrator.application.streaming import ChunkCoalescer
+from orchestrator.domain.agent import (
+    AgentEvent,
+    AgentRuntime,
+    AgentSession,
+    AgentSessionId,
+    ModelRef,
+    PermissionAsked,
+    PermissionRequestId,
+    TextDelta,
+    TurnFailed,
+    TurnFinished,
+)
+from orchestrator.domain.agent import PermissionAnswer as AgentAnswer
+from orchestrator.domain.chat import (
+    ChatMessage,
+    ChatSessionStatus,
+    MessageStatus,
+    SessionWork,
+)
+from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, WorkerId
+from orchestrator.domain.model import Worker, WorkerStatus
+from orchestrator.domain.ports import ChatMachineBackend
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED_REASON = "The machine process stopped while this reply was being written."
+ENDED_REASON = "The session was ended."
+CRASHED_REASON = "The agent stopped unexpectedly: {error}"
+
+
+class WorkerDirectory(Protocol):
+    def __call__(self, worker: Worker) -> Path | None: ...
+
+
+@attrs.define
+class StreamSettings:
+    """How replies are streamed and when idle sessions are released."""
+
+    coalesce_window: float = 0.05
+    coalesce_max_chars: int = 4000
+    idle_timeout: timedelta = timedelta(minutes=5)
+
+
+@attrs.define
+class SessionRunner:
+    """Processes one chat session's messages in order, on one agent session."""
+
+    manager: SessionManager
+    session_id: ChatSessionId
+    work: SessionWork
+    wake: anyio.Event = attrs.field(factory=anyio.Event)
+    agent: AgentSession | None = None
+    events: AsyncIterator[AgentEvent] | None = None
+    current_reply: ChatMessage | None = None
+    #: Why the runner stops if it is cancelled mid-reply.
+    stop_reason: str = INTERRUPTED_REASON
+    _abort_sent: bool = False
+    #: Messages this runner has acted on; the feed may still show them for a moment.
+    _handled: set[MessageId] = attrs.field(factory=set)
+    _passed_on: set[PermissionId] = attrs.field(factory=set)
+
+    def update(self, work: SessionWork) -> None:
+        self.work = work
+        self.wake.set()
+
+    async def run(self) -> None:
+        idle_after = self.manager.settings.idle_timeout.total_seconds()
+        try:
+            while True:
+                self.wake = anyio.Event()
+                if await self._step():
+                    continue
+                with anyio.move_on_after(idle_after) as timer:
+                    await self.wake.wait()
+                if timer.cancelled_caught:
+                    await self._go_idle()
+                    await self.wake.wait()
+        finally:
+            with anyio.CancelScope(shield=True):
+                if self.current_reply is not None:
+                    status = (
+                        MessageStatus.ABORTED
+                        if self.stop_reason == ENDED_REASON
+                        else MessageStatus.INTERRUPTED
+                    )
+                    await self.manager.end_reply(self.current_reply, status, self.stop_reason)
+                await self._close_agent()
+
+    async def _step(self) -> bool:
+        """Do the next thing the session needs; False when there is nothing to do."""
+        work = self.work
+        if self.current_reply is not None:
+            return False
+        streaming = work.streaming_reply
+        if streaming is not None and streaming.message_id not in self._handled:
+            # Left over from a process that died: never resumed silently, never lost.
+            self._handled.add(streaming.message_id)
+            await self.manager.end_reply(streaming, MessageStatus.INTERRUPTED, INTERRUPTED_REASON)
+            return True
+        pending = [m for m in work.pending_messages if m.message_id not in self._handled]
+        if pending:
+            self._handled.add(pending[0].message_id)
+            await self._run_turn(pending[0])
+            return True
+        return False
+
+    async def control(self) -> None:
+        """React to Stop and to permission answers while a reply streams."""
+        work = self.work
+        reply = work.streaming_reply
+        agent = self.agent
+        if agent is None or reply is None or self.current_reply is None:
+            return
+        if reply.message_id != self.current_reply.message_id:
+            return
+        if reply.abort_requested and not self._abort_sent:
+            self._abort_sent = True
+            await agent.abort()
+        for permission in work.answered_permissions:
+            if permission.answer is None or permission.permission_id in self._passed_on:
+                continue
+            self._passed_on.add(permission.permission_id)
+            await agent.answer_permission(
+                PermissionRequestId(permission.agent_request_id), AgentAnswer(permission.answer)
+            )
+            await self.manager.backend.resolve_permission(
+                self.manager.token, permission.permission_id
+            )
+
+    async def _ensure_agent(self) -> AgentSession:
+        if self.agent is not None:
+            return self.agent
+        session = self.work.session
+        directory = self.manager.directory_of(session.worker_id)
+        stored = AgentSessionId(session.agent_session_id) if session.agent_session_id else None
+        try:
+            agent = await self.manager.runtime.open_session(directory, stored)
+        except NotFound:
+            agent = await self.manager.runtime.open_session(directory, None)
+        self.agent = agent
+        self.events = agent.events()
+        if agent.agent_session_id != session.agent_session_id:
+            await self.manager.backend.update_session(
+                self.manager.token,
+                self.session_id,
+                agent_session_id=agent.agent_session_id,
+                status=ChatSessionStatus.ACTIVE,
+            )
+        return agent
+
+    async def _run_turn(self, message: ChatMessage) -> None:
+        manager = self.manager
+        try:
+            reply = await manager.backend.claim_message(manager.token, message.message_id)
+        except Conflict:
+            return  # Claimed already (e.g. by an earlier run); the feed tells us what next.
+        self.current_reply = reply
+        self._handled.add(reply.message_id)
+        self._abort_sent = False
+        text: list[str] = []
+        try:
+            agent = await self._ensure_agent()
+            await agent.prompt(message.content, ModelRef.parse(self.work.session.model))
+            async with ChunkCoalescer(
+                lambda piece: manager.backend.append_chunk(manager.token, reply.message_id, piece),
+                window=manager.settings.coalesce_window,
+                max_chars=manager.settings.coalesce_max_chars,
+            ) as chunks:
+                outcome = await self._follow(agent, chunks, text)
+            if isinstance(outcome, TurnFinished):
+                await manager.backend.complete_message(
+                    manager.token, reply.message_id, "".join(text)
+                )
+            else:
+                status = MessageStatus.ABORTED if outcome.aborted else MessageStatus.FAILED
+                await manager.end_reply(reply, status, outcome.reason)
+        except OrchestratorError as exc:
+            await self._close_agent()
+            await manager.end_reply(reply, MessageStatus.FAILED, exc.message)
+        except Exception as exc:
+            log.exception("agent failed")
+            await self._close_agent()
+            await manager.end_reply(reply, MessageStatus.FAILED, CRASHED_REASON.format(error=exc))
+        self.current_reply = None
+
+    async def _follow(
+        self, agent: AgentSession, chunks: ChunkCoalescer, text: list[str]
+    ) -> TurnFinished | TurnFailed:
+        events = self.events
+        assert events is not None
+        async for event in events:
+            outcome = await self._handle(event, chunks, text)
+            if outcome is not None:
+                return outcome
+        raise ConnectionError("the agent's event stream ended")
+
+    async def _handle(
+        self, event: AgentEvent, chunks: ChunkCoalescer, text: list[str]
+    ) -> TurnFinished | TurnFailed | None:
+        manager = self.manager
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+            await chunks.add(event.text)
+        elif isinstance(event, PermissionAsked):
+            await chunks.flush()
+            assert self.current_reply is not None
+            await manager.backend.record_permission(
+                manager.token,
+                self.current_reply.message_id,
+                event.request_id,
+                event.tool,
+                event.description or " ".join(event.patterns),
+            )
+        elif isinstance(event, TurnFinished | TurnFailed):
+            return event
+        return None
+
+    async def _go_idle(self) -> None:
+        if self.agent is None:
+            return
+        await self._close_agent()
+        try:
+            await self.manager.backend.update_session(
+                self.manager.token, self.session_id, status=ChatSessionStatus.IDLE
+            )
+        except OrchestratorError as exc:
+            log.info("could not mark session idle: %s", exc)
+        self.manager.report(f"Session {self.session_id} is idle; its agent was released.")
+
+    async def _close_agent(self) -> None:
+        agent, self.agent, self.events = self.agent, None, None
+        if agent is not None:
+            with anyio.move_on_after(10):
+                await agent.close()
+
+
+@attrs.define
+class SessionManager:
+    """Runs the chat sessions of one machine's online workers."""
+
+    backend: ChatMachineBackend
+    token: MachineToken
+    runtime: AgentRuntime
+    workers: Callable[[], Mapping[WorkerId, Worker]]
+    directory: WorkerDirectory
+    settings: StreamSettings = attrs.field(factory=StreamSettings)
+    report: Callable[[str], None] = print
+    runners: dict[ChatSessionId, SessionRunner] = attrs.field(factory=dict)
+    _scopes: dict[ChatSessionId, anyio.CancelScope] = attrs.field(factory=dict)
+
+    def directory_of(self, worker_id: WorkerId) -> Path:
+        worker = self.workers().get(worker_id)
+        path = self.directory(worker) if worker is not None else None
+        if path is None:
+            raise NotFound("The worker's directory is missing on this machine.")
+        return path
+
+    def _runnable(self, work: SessionWork) -> bool:
+        worker = self.workers().get(work.session.worker_id)
+        return worker is not None and worker.status is WorkerStatus.ONLINE
+
+    async def run(self) -> None:
+        """Follow the work feed until cancelled."""
+        async with anyio.create_task_group() as tg:
+            async for feed in self.backend.watch_work(self.token):
+                await self.apply(feed, tg)
+
+    async def apply(self, feed: list[SessionWork], tg: anyio.abc.TaskGroup) -> None:
+        """Start, update or stop runners to match the feed."""
+        live = {w.session.chat_session_id: w for w in feed if self._runnable(w)}
+        feed_ids = {w.session.chat_session_id for w in feed}
+        for session_id in set(self.runners) - set(live):
+            stopped = self.runners.pop(session_id)
+            if session_id not in feed_ids:
+                stopped.stop_reason = ENDED_REASON
+            self._scopes.pop(session_id).cancel()
+        for session_id, work in live.items():
+            runner = self.runners.get(session_id)
+            if runner is None:
+                runner = SessionRunner(self, session_id, work)
+                self.runners[session_id] = runner
+                tg.start_soon(self._run_runner, runner)
+            else:
+                runner.update(work)
+            try:
+                await runner.control()
+            except OrchestratorError as exc:
+                self.report(f"Session {session_id}: {exc.message}")
+
+    async def _run_runner(self, runner: SessionRunner) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes[runner.session_id] = scope
+            await runner.run()
+
+    async def end_reply(self, reply: ChatMessage, status: MessageStatus, reason: str) -> None:
+        with contextlib.suppress(Conflict):  # already ended, e.g. by a terminated session
+            await self.backend.end_reply(self.token, reply.message_id, status, reason)

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
+
+OPENCODE_DIR = Path("tools/opencode")
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 
+def install_opencode(session: nox.Session) -> None:
+    """The pinned opencode CLI from npm, into tools/opencode (skipped when current)."""
+    stamp = OPENCODE_DIR / "node_modules" / ".package-lock.json"
+    lock = OPENCODE_DIR / "package-lock.json"
+    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    session.run(
+        "npm", "ci", "--no-audit", "--no-fund", "--prefix", str(OPENCODE_DIR), external=True
+    )
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run every test with coverage (fails under 80 %)."""
+    install_opencode(session)
     session.install("-e", ".[test]")
     session.run("coverage", "erase")
     session.run(
@@ -41,5 +57,6 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def serve(session: nox.Session) -> None:
     """Run the server and a machine process for this computer (embedded backend)."""
+    install_opencode(session)
     session.install("-e", ".")
     session.run("orchestrator", "up", *session.posargs)

@@ -11,11 +11,12 @@ import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import anyio
 import attrs
 
+from orchestrator.domain.agent import AgentRuntime
 from orchestrator.domain.errors import BackendUnavailable, InvalidTransition, OrchestratorError
 from orchestrator.domain.ids import MachineToken, WorkerId
 from orchestrator.domain.model import Machine, Worker, WorkerStatus
@@ -63,9 +64,19 @@ def worker_directory(root: Path, worker: Worker) -> Path | None:
     return path
 
 
+class ChatRunner(Protocol):
+    """Runs the machine's chat sessions (see ``application.sessions.SessionManager``)."""
+
+    async def run(self) -> None: ...
+
+
 @attrs.define
 class MachineProcess:
-    """Runs one machine: online, heartbeats for it and its approved workers, offline."""
+    """Runs one machine: online, heartbeats for it and its workers, their agents, offline.
+
+    With a ``runtime`` the process reports each worker's models when the worker
+    comes online; with ``sessions`` it also runs the workers' chat sessions.
+    """
 
     backend: MachineBackend
     token: MachineToken
@@ -73,6 +84,8 @@ class MachineProcess:
     heartbeat_interval: timedelta = timedelta(seconds=10)
     backoff: Backoff = Backoff()
     report: Report = print
+    runtime: AgentRuntime | None = None
+    sessions: ChatRunner | None = None
     workers: dict[WorkerId, Worker] = attrs.field(factory=dict)
     _announced: dict[WorkerId, str] = attrs.field(factory=dict)
 
@@ -89,9 +102,14 @@ class MachineProcess:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._heartbeat_loop)
             tg.start_soon(self._follow_workers)
+            if self.sessions is not None:
+                tg.start_soon(self._keep_reachable, self.sessions.run, "chat sessions")
 
     async def stop(self) -> None:
-        """Mark the machine and its workers offline (best effort, bounded in time)."""
+        """Stop the agents, then mark the machine and its workers offline (bounded in time)."""
+        if self.runtime is not None:
+            with anyio.move_on_after(15, shield=True):
+                await self.runtime.stop()
         with anyio.move_on_after(5, shield=True):
             try:
                 await self.backend.go_offline(self.token)
@@ -120,8 +138,23 @@ class MachineProcess:
             updated = await self.backend.worker_heartbeat(self.token, worker.worker_id)
         except InvalidTransition:
             return  # Changed under us (e.g. removed); the watch brings the new state.
-        self._announce(worker, "is online")
         self.workers[worker.worker_id] = updated
+        if worker.status is not WorkerStatus.ONLINE or not worker.models:
+            await self.sync_models(updated)
+        self._announce(worker, "is online")
+
+    async def sync_models(self, worker: Worker) -> None:
+        """Store the models the agent offers in the worker's directory."""
+        directory = worker_directory(self.root, worker)
+        if self.runtime is None or directory is None:
+            return
+        try:
+            models = [str(m) for m in await self.runtime.list_models(directory)]
+            self.workers[worker.worker_id] = await self.backend.update_worker_models(
+                self.token, worker.worker_id, models
+            )
+        except OrchestratorError as exc:
+            self.report(f"Could not read the models of worker {worker.worker_id}: {exc.message}")
 
     def _announce(self, worker: Worker, what: str) -> None:
         if self._announced.get(worker.worker_id) != what:
@@ -138,15 +171,25 @@ class MachineProcess:
             await anyio.sleep(self.heartbeat_interval.total_seconds())
 
     async def _follow_workers(self) -> None:
+        async def follow() -> None:
+            async for workers in self.backend.watch_own_workers(self.token):
+                await self._apply(workers)
+
+        await self._keep_reachable(follow, "workers")
+
+    async def _keep_reachable(self, loop: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``loop`` again after the backend becomes unreachable, with backoff."""
         attempt = 0
         while True:
+            started = anyio.current_time()
             try:
-                async for workers in self.backend.watch_own_workers(self.token):
-                    attempt = 0
-                    await self._apply(workers)
+                await loop()
+                return
             except BackendUnavailable as exc:
+                if anyio.current_time() - started > self.backoff.cap:
+                    attempt = 0  # it had been working: start the backoff over
                 wait = max(self.backoff.delay(attempt), 0.2)
-                self.report(f"{exc.message} Reconnecting in {wait:.1f} s.")
+                self.report(f"{exc.message} Reconnecting ({what}) in {wait:.1f} s.")
                 attempt += 1
                 await anyio.sleep(wait)
 

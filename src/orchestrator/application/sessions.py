@@ -32,14 +32,13 @@ from orchestrator.domain.agent import (
     TurnFailed,
     TurnFinished,
 )
-from orchestrator.domain.agent import PermissionAnswer as AgentAnswer
 from orchestrator.domain.chat import (
     ChatMessage,
     ChatSessionStatus,
     MessageStatus,
     SessionWork,
 )
-from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
+from orchestrator.domain.errors import AgentUnavailable, Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, WorkerId
 from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.ports import ChatMachineBackend
@@ -144,7 +143,7 @@ class SessionRunner:
                 continue
             self._passed_on.add(permission.permission_id)
             await agent.answer_permission(
-                PermissionRequestId(permission.agent_request_id), AgentAnswer(permission.answer)
+                PermissionRequestId(permission.agent_request_id), permission.answer
             )
             await self.manager.backend.resolve_permission(
                 self.manager.token, permission.permission_id
@@ -318,3 +317,21 @@ class SessionManager:
     async def end_reply(self, reply: ChatMessage, status: MessageStatus, reason: str) -> None:
         with contextlib.suppress(Conflict):  # already ended, e.g. by a terminated session
             await self.backend.end_reply(self.token, reply.message_id, status, reason)
+
+
+@attrs.define
+class UnavailableRuntime:
+    """Stands in when the agent cannot run here: every reply fails with ``reason``."""
+
+    reason: str
+
+    async def list_models(self, worker_directory: Path) -> list[ModelRef]:
+        raise AgentUnavailable(self.reason)
+
+    async def open_session(
+        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
+    ) -> AgentSession:
+        raise AgentUnavailable(self.reason)
+
+    async def stop(self) -> None:
+        return None

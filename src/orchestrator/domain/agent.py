@@ -21,6 +21,7 @@ from typing import NewType, Protocol
 
 import attrs
 
+from orchestrator.domain.chat import PermissionAnswer
 from orchestrator.domain.errors import InvalidInput
 
 #: The agent's own ID of a session (opencode: ``ses_…``).
@@ -46,12 +47,6 @@ class ModelRef:
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}"
-
-
-class PermissionAnswer(enum.StrEnum):
-    ONCE = "once"
-    ALWAYS = "always"
-    REJECT = "reject"
 
 
 class AgentStatus(enum.StrEnum):

@@ -15,7 +15,12 @@ from datetime import datetime
 
 import attrs
 
-from orchestrator.domain.errors import InvalidInput, PayloadTooLarge
+from orchestrator.domain.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidTransition,
+    PayloadTooLarge,
+)
 from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
@@ -24,10 +29,20 @@ from orchestrator.domain.ids import (
     UserId,
     WorkerId,
 )
+from orchestrator.domain.model import Worker, WorkerStatus
 
 MAX_MESSAGE_LENGTH = 100_000
 MAX_CHUNK_LENGTH = 64_000
 MAX_REASON_LENGTH = 2_000
+#: A whole reply, written once when it completes.
+MAX_REPLY_LENGTH = 1_000_000
+MAX_TITLE_LENGTH = 200
+#: The agent's own session and permission-request IDs.
+MAX_AGENT_ID_LENGTH = 200
+#: The tool name and description of a permission request.
+MAX_PERMISSION_TEXT_LENGTH = 10_000
+
+SESSION_ENDED = "This session has ended. Restore it to continue."
 
 
 class ChatSessionStatus(enum.StrEnum):
@@ -140,7 +155,12 @@ class PermissionRequest:
 
 @attrs.frozen
 class SessionWork:
-    """What a machine must act on for one non-terminated session of its workers."""
+    """What a machine must act on for one session of its workers.
+
+    Every non-terminated session is listed (so the machine can apply idle
+    timeouts), and a terminated one while a reply of it is still streaming (so
+    the machine stops and ends that reply).
+    """
 
     session: ChatSession
     #: User messages not yet claimed, oldest first.
@@ -158,3 +178,109 @@ def validate_message(content: str) -> str:
     if len(content) > MAX_MESSAGE_LENGTH:
         raise PayloadTooLarge(f"A message must be at most {MAX_MESSAGE_LENGTH} characters.")
     return content
+
+
+def _bounded(value: str, limit: int, what: str) -> str:
+    if not value.strip():
+        raise InvalidInput(f"{what} must not be empty.")
+    if len(value) > limit:
+        raise PayloadTooLarge(f"{what} must be at most {limit} characters.")
+    return value
+
+
+def check_model(worker: Worker, model: str) -> str:
+    """Return ``model`` if a session may start on ``worker`` with it."""
+    if worker.status is WorkerStatus.PENDING_AUTHORIZATION:
+        raise Conflict("This worker is waiting for approval. Approve it before starting a session.")
+    if not worker.models:
+        raise InvalidInput(
+            "The worker's models are not known yet because its machine has not reported them."
+            " Start the machine and try again."
+        )
+    if model not in worker.models:
+        raise InvalidInput(
+            f"The worker does not offer model {model}. Pick one of: {', '.join(worker.models)}."
+        )
+    return model
+
+
+def validate_chunk(text: str) -> str:
+    """Return ``text`` if it is a streamable chunk: not empty, not oversized."""
+    if not text:
+        raise InvalidInput("A chunk must not be empty.")
+    if len(text) > MAX_CHUNK_LENGTH:
+        raise PayloadTooLarge(f"A chunk must be at most {MAX_CHUNK_LENGTH} characters.")
+    return text
+
+
+def validate_reply(content: str) -> str:
+    """Return the whole text of a reply if it is not oversized (it may be empty)."""
+    if len(content) > MAX_REPLY_LENGTH:
+        raise PayloadTooLarge(f"A reply must be at most {MAX_REPLY_LENGTH} characters.")
+    return content
+
+
+def validate_ending(status: MessageStatus, reason: str) -> tuple[MessageStatus, str]:
+    """Check how a reply ends: one of :data:`REPLY_ENDINGS` and a bounded reason."""
+    if status not in REPLY_ENDINGS:
+        raise InvalidInput("A reply can only end as failed, interrupted or aborted.")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise PayloadTooLarge(f"The reason must be at most {MAX_REASON_LENGTH} characters.")
+    return MessageStatus(status), reason
+
+
+def validate_session_update(
+    status: ChatSessionStatus | None, agent_session_id: str | None, title: str | None
+) -> tuple[ChatSessionStatus | None, str | None, str | None]:
+    """Check what a machine may change on a session: active/idle, agent session ID, title."""
+    if status is ChatSessionStatus.TERMINATED:
+        raise InvalidTransition("Only the owner of a session can end it.")
+    if agent_session_id is not None:
+        _bounded(agent_session_id, MAX_AGENT_ID_LENGTH, "The agent session ID")
+    if title is not None:
+        title = _bounded(title, MAX_TITLE_LENGTH, "A title").strip()
+    return status, agent_session_id, title
+
+
+def validate_permission_request(
+    agent_request_id: str, tool: str, description: str
+) -> tuple[str, str, str]:
+    """Check the agent's request ID, tool name and description are present and bounded."""
+    return (
+        _bounded(agent_request_id, MAX_AGENT_ID_LENGTH, "The agent request ID"),
+        _bounded(tool, MAX_PERMISSION_TEXT_LENGTH, "The tool name"),
+        _bounded(description, MAX_PERMISSION_TEXT_LENGTH, "The description"),
+    )
+
+
+def ensure_open(session: ChatSession) -> ChatSession:
+    """Return ``session`` unless it has ended."""
+    if session.status is ChatSessionStatus.TERMINATED:
+        raise Conflict(SESSION_ENDED)
+    return session
+
+
+def ensure_streaming(message: ChatMessage) -> ChatMessage:
+    """Return ``message`` if it is a reply still being streamed."""
+    if message.role is not MessageRole.ASSISTANT:
+        raise Conflict("That message is not a reply.")
+    if message.status is not MessageStatus.STREAMING:
+        raise Conflict("This reply has already ended.")
+    return message
+
+
+def ensure_claimable(
+    message: ChatMessage,
+    session: ChatSession,
+    streaming: ChatMessage | None,
+    oldest_pending: MessageId | None,
+) -> ChatMessage:
+    """Return ``message`` if the machine may claim it now: each message once, in order."""
+    if message.role is not MessageRole.USER or message.status is not MessageStatus.PENDING:
+        raise Conflict("This message has already been claimed.")
+    ensure_open(session)
+    if streaming is not None:
+        raise Conflict("A reply of this session is still streaming. End it first.")
+    if oldest_pending != message.message_id:
+        raise Conflict("An older message of this session must be claimed first.")
+    return message

@@ -355,3 +355,7 @@ class Backend(ServerBackend, MachineBackend, Protocol):
     async def close(self) -> None:
         """Release connections and stop background tasks."""
         ...
+
+
+class MachineSide(MachineBackend, ChatMachineBackend, Protocol):
+    """Everything a machine process needs: the embedded backend, the remote client, Convex."""

@@ -13,6 +13,7 @@ import anyio
 import typer
 
 from orchestrator.application import accounts, machines
+from orchestrator.adapters.opencode import ProcessPolicy
 from orchestrator.application.machine_process import MachineProcess
 from orchestrator.domain.errors import (
     AuthenticationFailed,
@@ -25,7 +26,7 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import MachineToken, WorkerToken
 from orchestrator.entrypoints import envfile
 from orchestrator.entrypoints.container import bootstrap, resolve, running
-from orchestrator.entrypoints.runtime import run_server, run_up
+from orchestrator.entrypoints.runtime import machine_process, run_server, run_up
 from orchestrator.entrypoints.settings import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -255,6 +256,19 @@ def worker_start(
     ] = None,
     env_file: EnvFile = Path(".env"),
     heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 10.0,
+    idle_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="IDLE_TIMEOUT",
+            help="Seconds without activity before a chat session releases its agent.",
+        ),
+    ] = 300.0,
+    process_policy: Annotated[
+        ProcessPolicy,
+        typer.Option(
+            help="shared: one opencode server per worker folder; per_session: one per chat."
+        ),
+    ] = ProcessPolicy.SHARED,
 ) -> None:
     """Bring this computer online as a machine (asks once for the token and root)."""
     interactive = sys.stdin.isatty()
@@ -272,7 +286,10 @@ def worker_start(
         "/"
     )
     settings = MachineSettings(
-        server_url=server_url, heartbeat_interval=timedelta(seconds=heartbeat)
+        server_url=server_url,
+        heartbeat_interval=timedelta(seconds=heartbeat),
+        idle_timeout=timedelta(seconds=idle_timeout),
+        process_policy=process_policy.value,
     )
     wanted = {
         envfile.MACHINE_TOKEN: str(parsed),
@@ -283,13 +300,8 @@ def worker_start(
     async def main() -> None:
         async with running(bootstrap(machine=settings)) as container:
             backend = await resolve(container.machine_backend)
-            process = MachineProcess(
-                backend,
-                parsed,
-                root_path,
-                heartbeat_interval=settings.heartbeat_interval,
-                report=echo,
-            )
+            runtime = await resolve(container.agent_runtime)
+            process = machine_process(backend, parsed, root_path, runtime, settings, echo)
             await run_until_signal(process, on_online=lambda: _save(env_file, saved, wanted))
 
     run(main)

@@ -11,8 +11,12 @@ from aiohttp import web
 from dependency_injector import containers, providers
 
 from orchestrator.adapters.embedded import SQLiteBackend, open_backend
+from orchestrator.adapters.opencode import ProcessPolicy, find_opencode, open_opencode_runtime
 from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
+from orchestrator.application.sessions import UnavailableRuntime
+from orchestrator.domain.agent import AgentRuntime
+from orchestrator.domain.errors import AgentUnavailable
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 from orchestrator.entrypoints.settings import MachineSettings, ServerSettings
 from orchestrator.entrypoints.web import create_app
@@ -40,6 +44,19 @@ async def remote_backend(settings: MachineSettings) -> AsyncIterator[RemoteMachi
         await backend.close()
 
 
+async def opencode_runtime(settings: MachineSettings) -> AsyncIterator[AgentRuntime]:
+    """Real opencode; if it is not installed, a runtime that says how to install it."""
+    try:
+        binary = find_opencode()
+    except AgentUnavailable as exc:
+        yield UnavailableRuntime(exc.message)
+        return
+    async with open_opencode_runtime(
+        binary=binary, policy=ProcessPolicy(settings.process_policy)
+    ) as runtime:
+        yield runtime
+
+
 def build_web_app(
     backend: SQLiteBackend, hasher: SecretHasher, clock: Clock, settings: ServerSettings
 ) -> web.Application:
@@ -60,6 +77,7 @@ class Container(containers.DeclarativeContainer):
         embedded_backend, settings=server_settings, clock=clock, ids=ids, hasher=hasher
     )
     machine_backend = providers.Resource(remote_backend, settings=machine_settings)
+    agent_runtime = providers.Resource(opencode_runtime, settings=machine_settings)
     web_app = providers.Factory(
         build_web_app, backend=backend, hasher=hasher, clock=clock, settings=server_settings
     )

@@ -11,20 +11,51 @@ import anyio
 from aiohttp import web
 
 from orchestrator.application import machines
-from orchestrator.application.machine_process import MachineProcess
+from orchestrator.application.machine_process import MachineProcess, worker_directory
+from orchestrator.application.sessions import SessionManager, StreamSettings
+from orchestrator.domain.agent import AgentRuntime
 from orchestrator.domain.errors import AuthenticationFailed, InvalidInput, OrchestratorError
 from orchestrator.domain.ids import MachineToken
 from orchestrator.domain.model import User
-from orchestrator.domain.ports import Backend
+from orchestrator.domain.ports import Backend, MachineSide
 from orchestrator.entrypoints import envfile
 from orchestrator.entrypoints.container import bootstrap, resolve, running
-from orchestrator.entrypoints.settings import ServerSettings
+from orchestrator.entrypoints.settings import MachineSettings, ServerSettings
 from orchestrator.entrypoints.web import setup_link
 
 Report = Callable[[str], None]
 
 #: Where ``orchestrator up`` keeps the token of "this computer" as a machine.
 LOCAL_MACHINE_FILE = "this-machine.env"
+
+
+def machine_process(
+    backend: MachineSide,
+    token: MachineToken,
+    root: Path,
+    runtime: AgentRuntime,
+    settings: MachineSettings,
+    report: Report,
+) -> MachineProcess:
+    """A machine process that runs its workers' chat sessions on ``runtime``."""
+    process = MachineProcess(
+        backend,
+        token,
+        root,
+        heartbeat_interval=settings.heartbeat_interval,
+        report=report,
+        runtime=runtime,
+    )
+    process.sessions = SessionManager(
+        backend,
+        token,
+        runtime,
+        workers=lambda: process.workers,
+        directory=lambda worker: worker_directory(root, worker),
+        settings=StreamSettings(idle_timeout=settings.idle_timeout),
+        report=report,
+    )
+    return process
 
 
 async def wait_for_signal(report: Report) -> None:
@@ -78,7 +109,8 @@ async def run_up(settings: ServerSettings, root: Path, report: Report) -> None:
         try:
             announce(app, settings, report)
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_local_machine, backend, settings, root_path, report)
+                runtime = await resolve(container.agent_runtime)
+                tg.start_soon(_local_machine, backend, runtime, settings, root_path, report)
                 await wait_for_signal(report)
                 tg.cancel_scope.cancel()
         finally:
@@ -117,11 +149,12 @@ async def local_machine_token(
 
 
 async def _local_machine(
-    backend: Backend, settings: ServerSettings, root: Path, report: Report
+    backend: Backend,
+    runtime: AgentRuntime, settings: ServerSettings, root: Path, report: Report
 ) -> None:
     owner = await _first_user(backend, report)
     token = await local_machine_token(backend, settings, owner, report)
-    process = MachineProcess(backend, token, root, report=report)
+    process = machine_process(backend, token, root, runtime, MachineSettings(), report)
     try:
         await process.start()
         await process.run()

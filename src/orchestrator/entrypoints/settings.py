@@ -56,6 +56,10 @@ class MachineSettings:
 
     server_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
     heartbeat_interval: timedelta = timedelta(seconds=10)
+    #: A chat session with no activity for this long releases its agent (``IDLE_TIMEOUT``).
+    idle_timeout: timedelta = timedelta(minutes=5)
+    #: ``shared``: one opencode server per worker directory; ``per_session``: one per chat.
+    process_policy: str = "shared"
     #: Seconds between reconnect attempts grow up to this.
     max_backoff: timedelta = timedelta(seconds=30)
     request_timeout: timedelta = timedelta(seconds=15)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Iterable
+from contextlib import aclosing
 from functools import partial
 from typing import TypeVar
 
@@ -59,6 +60,26 @@ class ChangeFeed:
     def _moved(self, topics: tuple[Topic, ...], stamp: tuple[int, ...]) -> bool:
         return self._closed or self._stamp(topics) != stamp
 
+    async def wakeups(self, topics: Iterable[Topic]) -> AsyncGenerator[None, None]:
+        """Yield now, then once after each change to ``topics``; ends when the feed closes.
+
+        The consumer reads the database between two yields; a commit racing
+        with that read wakes it again, so nothing is missed.
+        """
+        keys = tuple(topics)
+        if self._closed:
+            return
+        # Stamp before the consumer reads, so a commit during the read counts.
+        stamp = self._stamp(keys)
+        yield
+        while True:
+            async with self._condition:
+                await self._condition.wait_for(partial(self._moved, keys, stamp))
+                if self._closed:
+                    return
+                stamp = self._stamp(keys)
+            yield
+
     async def watch(
         self, topics: Iterable[Topic], query: Callable[[], Awaitable[T]]
     ) -> AsyncGenerator[T, None]:
@@ -67,20 +88,10 @@ class ChangeFeed:
         Errors of ``query`` propagate to the consumer; the subscription ends when
         the feed closes.
         """
-        keys = tuple(topics)
-        if self._closed:
-            return
-        # Stamp before querying, so a commit racing with the query wakes us again.
-        stamp = self._stamp(keys)
-        last = await query()
-        yield last
-        while True:
-            async with self._condition:
-                await self._condition.wait_for(partial(self._moved, keys, stamp))
-                if self._closed:
-                    return
-                stamp = self._stamp(keys)
-            current = await query()
-            if current != last:
-                last = current
-                yield current
+        first, last = True, None
+        async with aclosing(self.wakeups(topics)) as wakeups:
+            async for _ in wakeups:
+                current = await query()
+                if first or current != last:
+                    first, last = False, current
+                    yield current

@@ -7,7 +7,26 @@ from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 
-from orchestrator.domain.ids import MachineId, UserId, WorkerId
+from orchestrator.domain.chat import (
+    ChatChunk,
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageRole,
+    MessageStatus,
+    PermissionAnswer,
+    PermissionRequest,
+    PermissionStatus,
+)
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    ChunkId,
+    MachineId,
+    MessageId,
+    PermissionId,
+    UserId,
+    WorkerId,
+)
 from orchestrator.domain.model import (
     Machine,
     MachineStatus,
@@ -85,3 +104,58 @@ def worker(row: aiosqlite.Row) -> Worker:
 
 def models_json(models: tuple[str, ...] | list[str]) -> str:
     return json.dumps(list(models))
+
+
+def chat_session(row: aiosqlite.Row) -> ChatSession:
+    return ChatSession(
+        chat_session_id=ChatSessionId(row["chat_session_id"]),
+        worker_id=WorkerId(row["worker_id"]),
+        user_id=UserId(row["user_id"]),
+        model=row["model"],
+        status=ChatSessionStatus(row["status"]),
+        created_at=from_ms(row["created_at"]),
+        last_activity=from_ms(row["last_activity"]),
+        agent_session_id=row["agent_session_id"],
+        title=row["title"],
+    )
+
+
+def chat_message(row: aiosqlite.Row) -> ChatMessage:
+    reply_to = row["reply_to"]
+    return ChatMessage(
+        message_id=MessageId(row["message_id"]),
+        chat_session_id=ChatSessionId(row["chat_session_id"]),
+        role=MessageRole(row["role"]),
+        content=row["content"],
+        status=MessageStatus(row["status"]),
+        timestamp=from_ms(row["timestamp"]),
+        reply_to=None if reply_to is None else MessageId(reply_to),
+        error=row["error"],
+        abort_requested=bool(row["abort_requested"]),
+    )
+
+
+def chat_chunk(row: aiosqlite.Row) -> ChatChunk:
+    return ChatChunk(
+        chunk_id=ChunkId(row["chunk_id"]),
+        message_id=MessageId(row["message_id"]),
+        chat_session_id=ChatSessionId(row["chat_session_id"]),
+        chunk=row["chunk"],
+        sequence=row["sequence"],
+        timestamp=from_ms(row["timestamp"]),
+    )
+
+
+def permission(row: aiosqlite.Row) -> PermissionRequest:
+    answer = row["answer"]
+    return PermissionRequest(
+        permission_id=PermissionId(row["permission_id"]),
+        chat_session_id=ChatSessionId(row["chat_session_id"]),
+        message_id=MessageId(row["message_id"]),
+        agent_request_id=row["agent_request_id"],
+        tool=row["tool"],
+        description=row["description"],
+        status=PermissionStatus(row["status"]),
+        created_at=from_ms(row["created_at"]),
+        answer=None if answer is None else PermissionAnswer(answer),
+    )

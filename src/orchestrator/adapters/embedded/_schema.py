@@ -68,6 +68,83 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX worker_tokens_by_machine_id ON worker_tokens (machine_id)",
     ),
+    # 2: chat sessions, their messages, the chunks replies stream in, permission requests.
+    (
+        """
+        CREATE TABLE chat_sessions (
+            chat_session_id TEXT PRIMARY KEY,
+            worker_id TEXT NOT NULL REFERENCES workers (worker_id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('active', 'idle', 'terminated')),
+            created_at INTEGER NOT NULL,
+            last_activity INTEGER NOT NULL,
+            agent_session_id TEXT,
+            title TEXT,
+            -- The sequence of the session's last chunk: chunks are numbered 1, 2, ...
+            last_sequence INTEGER NOT NULL DEFAULT 0
+        ) STRICT
+        """,
+        "CREATE INDEX chat_sessions_by_worker_id_and_last_activity"
+        " ON chat_sessions (worker_id, last_activity)",
+        """
+        CREATE TABLE chat_messages (
+            message_id TEXT PRIMARY KEY,
+            chat_session_id TEXT NOT NULL
+                REFERENCES chat_sessions (chat_session_id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+            content TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN (
+                'pending', 'processing', 'streaming', 'completed', 'failed', 'interrupted',
+                'aborted'
+            )),
+            timestamp INTEGER NOT NULL,
+            reply_to TEXT REFERENCES chat_messages (message_id) ON DELETE CASCADE,
+            error TEXT,
+            abort_requested INTEGER NOT NULL DEFAULT 0 CHECK (abort_requested IN (0, 1))
+        ) STRICT
+        """,
+        "CREATE INDEX chat_messages_by_session_and_timestamp"
+        " ON chat_messages (chat_session_id, timestamp)",
+        "CREATE INDEX chat_messages_by_session_and_status"
+        " ON chat_messages (chat_session_id, status, timestamp)",
+        "CREATE INDEX chat_messages_by_reply_to ON chat_messages (reply_to)",
+        # At most one reply of a session streams at a time.
+        "CREATE UNIQUE INDEX chat_messages_one_streaming_by_session"
+        " ON chat_messages (chat_session_id) WHERE status = 'streaming'",
+        """
+        CREATE TABLE chat_chunks (
+            chunk_id TEXT PRIMARY KEY,
+            message_id TEXT NOT NULL REFERENCES chat_messages (message_id) ON DELETE CASCADE,
+            chat_session_id TEXT NOT NULL
+                REFERENCES chat_sessions (chat_session_id) ON DELETE CASCADE,
+            chunk TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            timestamp INTEGER NOT NULL
+        ) STRICT
+        """,
+        "CREATE UNIQUE INDEX chat_chunks_by_session_and_sequence"
+        " ON chat_chunks (chat_session_id, sequence)",
+        "CREATE INDEX chat_chunks_by_message_and_sequence ON chat_chunks (message_id, sequence)",
+        """
+        CREATE TABLE permission_requests (
+            permission_id TEXT PRIMARY KEY,
+            chat_session_id TEXT NOT NULL
+                REFERENCES chat_sessions (chat_session_id) ON DELETE CASCADE,
+            message_id TEXT NOT NULL REFERENCES chat_messages (message_id) ON DELETE CASCADE,
+            agent_request_id TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            description TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'answered', 'resolved', 'expired')),
+            created_at INTEGER NOT NULL,
+            answer TEXT CHECK (answer IS NULL OR answer IN ('once', 'always', 'reject'))
+        ) STRICT
+        """,
+        "CREATE INDEX permission_requests_by_session_and_status"
+        " ON permission_requests (chat_session_id, status, created_at)",
+        "CREATE INDEX permission_requests_by_message_and_status"
+        " ON permission_requests (message_id, status)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

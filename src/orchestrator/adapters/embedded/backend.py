@@ -10,6 +10,8 @@ from pathlib import Path
 import anyio
 
 from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._chat import ChatUserSide
+from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, topics
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
@@ -60,7 +62,7 @@ async def open_backend(
     return SQLiteBackend(store, clock=clock, ids=ids, hasher=hasher)
 
 
-class SQLiteBackend(MachineSide):
+class SQLiteBackend(ChatUserSide, ChatMachineSide, MachineSide):
     """Implements :class:`orchestrator.domain.ports.Backend`; build it with :func:`open_backend`."""
 
     # --- user side ----------------------------------------------------------------
@@ -113,6 +115,8 @@ class SQLiteBackend(MachineSide):
             await tx.run("DELETE FROM machines WHERE machine_id = ?", machine_id)
             tx.touch(*topics(user, machine_id))
         self._verified.pop(machine_id, None)
+        # The cascade removed chat sessions too: wake whoever watched them.
+        await self._store.feed.publish_everything()
 
     async def add_worker(
         self, user: UserId, machine_id: MachineId, directory: str, name: str | None
@@ -176,6 +180,7 @@ class SQLiteBackend(MachineSide):
         async with self._store.transaction(write=True) as tx:
             await self._owned_worker(tx, user, worker_id)
             await tx.run("DELETE FROM workers WHERE worker_id = ?", worker_id)
+        await self._store.feed.publish_everything()  # its chat sessions went with it
 
     async def list_workers(self, user: UserId, machine_id: MachineId) -> list[Worker]:
         async with self._store.transaction() as tx:

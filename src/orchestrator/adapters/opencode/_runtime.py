@@ -42,9 +42,9 @@ class ProcessPolicy(enum.StrEnum):
     """How chat sessions map to ``opencode serve`` processes.
 
     ``SHARED`` is the default: measured here (``benchmarks/opencode_policies.py``,
-    3 sessions) it opens a further session in ~40 ms instead of ~3.5 s, reaches
-    the first delta of a first prompt in ~0.7 s instead of ~2.3 s, and uses
-    about a third of the memory (~240 MB per session instead of ~620 MB).
+    3 sessions) it opens a further session in ~20-40 ms instead of ~2.6-3.5 s,
+    reaches the first delta of a first prompt in ~0.4-0.7 s instead of ~2.1 s,
+    and needs ~240 MB per session instead of ~570-620 MB.
     """
 
     #: One ``opencode serve`` per worker directory; its chat sessions share it.

@@ -1,7 +1,8 @@
 """What travels between ``orchestrator serve`` and its clients, shared by both sides.
 
 Records are JSON objects with snake_case keys, timestamps as ISO-8601 strings
-with their UTC offset, and enums as their values. Errors travel as
+with their UTC offset, and enums as their values; a ``ChatMessage`` also
+carries its derived ``completed`` flag. Errors travel as
 ``{"error": "<one sentence>", "type": "<class name in domain.errors>"}`` so a
 client re-raises the very exception the server raised, message included.
 
@@ -22,9 +23,11 @@ import enum
 from datetime import datetime
 from typing import Final
 
+from cattrs.gen import make_dict_unstructure_fn
 from cattrs.preconf.json import JsonConverter, make_converter
 
 from orchestrator.domain import errors
+from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.errors import OrchestratorError
 
 MACHINE_API_PREFIX: Final = "/api/machine"
@@ -41,10 +44,19 @@ MACHINE_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "worker_heartbeat": ("worker_id",),
     "worker_offline": ("worker_id",),
     "update_worker_models": ("worker_id", "models"),
+    "list_session_messages": ("session_id",),
+    "claim_message": ("message_id",),
+    "append_chunk": ("message_id", "text"),
+    "complete_message": ("message_id", "content"),
+    "end_reply": ("message_id", "status", "reason"),
+    "update_session": ("session_id", "status", "agent_session_id", "title"),
+    "record_permission": ("message_id", "agent_request_id", "tool", "description"),
+    "resolve_permission": ("permission_id",),
 }
 
 #: Subscriptions a machine may open over the WebSocket.
 SUBSCRIPTION_OWN_WORKERS: Final = "own_workers"
+SUBSCRIPTION_WORK: Final = "work"
 
 #: HTTP status of each error class; a subclass uses the nearest listed ancestor.
 ERROR_STATUS: Final[dict[type[OrchestratorError], int]] = {
@@ -76,6 +88,12 @@ def _make_converter() -> JsonConverter:
         conv.register_unstructure_hook(base, lambda member: member.value)
     conv.register_unstructure_hook(datetime, lambda moment: moment.isoformat())
     conv.register_structure_hook(datetime, _datetime_from_iso)
+    # ``completed`` is derived from the status; it is sent for readers (the browser)
+    # and ignored when read back.
+    message_fields = make_dict_unstructure_fn(ChatMessage, conv)
+    conv.register_unstructure_hook(
+        ChatMessage, lambda message: {**message_fields(message), "completed": message.completed}
+    )
     return conv
 
 

@@ -12,6 +12,8 @@ import logging
 from typing import Final
 
 import aiohttp_jinja2
+from collections.abc import Callable
+
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
@@ -50,19 +52,23 @@ def error_response(request: web.Request, exc: OrchestratorError) -> web.StreamRe
     )
 
 
-def error_middleware(max_body_bytes: int) -> Middleware:
-    """A middleware mapping errors to statuses and refusing oversized bodies up front."""
+def error_middleware(body_limit: Callable[[web.Request], int]) -> Middleware:
+    """A middleware mapping errors to statuses and refusing oversized bodies up front.
+
+    ``body_limit`` gives the largest body the request's route accepts.
+    """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
-            if request.content_length is not None and request.content_length > max_body_bytes:
-                raise too_large(max_body_bytes)
+            limit = body_limit(request)
+            if request.content_length is not None and request.content_length > limit:
+                raise too_large(limit)
             return await handler(request)
         except OrchestratorError as exc:
             return error_response(request, exc)
         except web.HTTPRequestEntityTooLarge:
-            return error_response(request, too_large(max_body_bytes))
+            return error_response(request, too_large(body_limit(request)))
         except web.HTTPException as exc:
             if exc.status < 400 or not is_api(request):
                 raise

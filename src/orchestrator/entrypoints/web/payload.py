@@ -10,6 +10,7 @@ from aiohttp import web
 
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ids import is_valid_id
+from orchestrator.entrypoints.web.state import BODY_LIMITS, SETTINGS
 
 MALFORMED_JSON: Final = "The request body is not valid JSON."
 NOT_JSON: Final = "Send the request body as JSON (Content-Type: application/json)."
@@ -47,8 +48,28 @@ class Body:
         return cast(list[str], value)
 
 
+    def optional_int(self, key: str, minimum: int = 0) -> int | None:
+        """The integer field ``key`` (at least ``minimum``), or None when absent or null."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise InvalidInput(f"The field '{key}' must be a whole number of at least {minimum}.")
+        return value
+
+
+def body_limit(request: web.Request) -> int:
+    """The largest body the request's route accepts."""
+    default = request.app[SETTINGS].max_body_bytes
+    name = request.match_info.route.name
+    return request.app.get(BODY_LIMITS, {}).get(name or "", default)
+
+
 async def read_body(request: web.Request, *, allow_empty: bool = False) -> Body:
     """The request's JSON object; an empty body counts as ``{}`` when ``allow_empty``."""
+    limit = body_limit(request)
+    if limit != request.client_max_size:
+        request = request.clone(client_max_size=limit)
     raw = await request.read()
     if not raw.strip():
         if allow_empty:

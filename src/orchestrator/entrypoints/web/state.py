@@ -36,6 +36,10 @@ SESSIONS: Final = web.AppKey("sessions", SessionCodec)
 LOGIN_LIMITER: Final = web.AppKey("login_limiter", RateLimiter)
 TOKEN_LIMITER: Final = web.AppKey("token_limiter", RateLimiter)
 SETUP: Final = web.AppKey("setup", SetupState)
+#: Body limits of routes that accept more than ``max_body_bytes``, by route name.
+BODY_LIMITS: Final[web.AppKey[dict[str, int]]] = web.AppKey("body_limits")
+#: Seconds between SSE keepalive comments.
+KEEPALIVE: Final = web.AppKey("keepalive", float)
 #: Tasks serving SSE and WebSocket streams, cancelled when the server shuts down.
 STREAMS: Final[web.AppKey[set[asyncio.Task[object]]]] = web.AppKey("streams")
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import anyio
 from aiohttp import web
 
-from orchestrator.entrypoints.web.state import STREAMS
+from orchestrator.adapters.remote.wire import error_body
+from orchestrator.domain.errors import OrchestratorError
+from orchestrator.entrypoints.web.state import KEEPALIVE, STREAMS
 
 T = TypeVar("T")
+
+#: Seconds between SSE comment lines that keep proxies from closing an idle stream.
+KEEPALIVE_SECONDS: Final = 15.0
 
 
 @contextmanager
@@ -46,3 +52,60 @@ async def cancel_streams(app: web.Application) -> None:
     streams = app[STREAMS]
     for task in list(streams):
         task.cancel()
+
+
+class EventStream:
+    """One Server-Sent Events response; frames written by concurrent tasks never interleave."""
+
+    def __init__(self, response: web.StreamResponse, keepalive_seconds: float) -> None:
+        self.response = response
+        self.keepalive_seconds = keepalive_seconds
+        self._lock = anyio.Lock()
+
+    @classmethod
+    async def open(cls, request: web.Request) -> EventStream:
+        """Start the ``text/event-stream`` response."""
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        return cls(response, request.app.get(KEEPALIVE, KEEPALIVE_SECONDS))
+
+    async def send(self, event: str, data: object, event_id: int | None = None) -> None:
+        """One event whose ``data`` is ``data`` as JSON, with an ``id:`` line if given."""
+        await self.send_many([(event, data, event_id)])
+
+    async def send_many(self, events: list[tuple[str, object, int | None]]) -> None:
+        """Several events in one write."""
+        frames = []
+        for event, data, event_id in events:
+            head = f"id: {event_id}\n" if event_id is not None else ""
+            frames.append(f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n")
+        async with self._lock:
+            await self.response.write("".join(frames).encode())
+
+    async def keepalive(self) -> None:
+        """Write a comment line every ``keepalive_seconds``, forever."""
+        while True:
+            await anyio.sleep(self.keepalive_seconds)
+            async with self._lock:
+                await self.response.write(b": keepalive\n\n")
+
+    async def pump(
+        self,
+        source: AsyncIterator[T],
+        emit: Callable[[T], Awaitable[None]],
+        done: anyio.CancelScope,
+    ) -> None:
+        """Emit every value of ``source``; a failure becomes one ``error`` event, then ``done``."""
+        try:
+            async with closing(source) as values:
+                async for value in values:
+                    await emit(value)
+        except OrchestratorError as exc:
+            await self.send("error", error_body(exc))
+        done.cancel()

@@ -1,0 +1,304 @@
+"""Chat on the embedded backend as a machine sees it: work to do, claims, streaming.
+
+Every call is authenticated by the machine token and only reaches sessions of
+that machine's workers (anything else is NotFound). Each rule that must hold
+under concurrency -- a message claimed once, in order; one streaming reply per
+session; chunk sequences -- is checked and written in one ``BEGIN IMMEDIATE``
+transaction, and the partial unique index on streaming replies backs it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._chat import (
+    NO_MESSAGE,
+    NO_PERMISSION,
+    NO_SESSION,
+    load_message,
+    load_permission,
+    load_session,
+    messages_of,
+    streaming_reply,
+    touch_session,
+)
+from orchestrator.adapters.embedded._chat_work import session_work
+from orchestrator.adapters.embedded._machine_side import MachineSide
+from orchestrator.adapters.embedded._store import Tx
+from orchestrator.domain.chat import (
+    ChatChunk,
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageStatus,
+    PermissionRequest,
+    PermissionStatus,
+    SessionWork,
+    ensure_claimable,
+    ensure_open,
+    ensure_streaming,
+    validate_chunk,
+    validate_ending,
+    validate_permission_request,
+    validate_reply,
+    validate_session_update,
+)
+from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    ChunkId,
+    MachineToken,
+    MessageId,
+    PermissionId,
+)
+
+_MACHINE_SESSION = """
+    SELECT s.* FROM chat_sessions AS s JOIN workers AS w USING (worker_id)
+    WHERE s.chat_session_id = ? AND w.machine_id = ?
+"""
+_MACHINE_MESSAGE = """
+    SELECT m.* FROM chat_messages AS m
+    JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
+    WHERE m.message_id = ? AND w.machine_id = ?
+"""
+_MACHINE_PERMISSION = """
+    SELECT p.*, s.worker_id FROM permission_requests AS p
+    JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
+    WHERE p.permission_id = ? AND w.machine_id = ?
+"""
+
+
+class ChatMachineSide(MachineSide):
+    """The :class:`~orchestrator.domain.ports.ChatMachineBackend` half."""
+
+    async def _machine_session(self, tx: Tx, machine_id: str, session_id: str) -> ChatSession:
+        row = await tx.one(_MACHINE_SESSION, session_id, machine_id)
+        if row is None:
+            raise NotFound(NO_SESSION)
+        return rows.chat_session(row)
+
+    async def _machine_message(
+        self, tx: Tx, machine_id: str, message_id: str
+    ) -> tuple[ChatMessage, ChatSession]:
+        row = await tx.one(_MACHINE_MESSAGE, message_id, machine_id)
+        if row is None:
+            raise NotFound(NO_MESSAGE)
+        message = rows.chat_message(row)
+        return message, await load_session(tx, message.chat_session_id)
+
+    async def _work(self, token: MachineToken) -> list[SessionWork]:
+        async with self._as_machine(token, write=False) as (tx, _):
+            return await session_work(tx, token.machine_id)
+
+    def watch_work(self, token: MachineToken) -> AsyncGenerator[list[SessionWork], None]:
+        return self._store.feed.watch([("work", token.machine_id)], lambda: self._work(token))
+
+    async def list_session_messages(
+        self, token: MachineToken, session_id: ChatSessionId
+    ) -> list[ChatMessage]:
+        async with self._as_machine(token, write=False) as (tx, _):
+            await self._machine_session(tx, token.machine_id, session_id)
+            return await messages_of(tx, session_id)
+
+    async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
+        reply_id = self._ids.new_id("message")
+        async with self._as_machine(token) as (tx, _):
+            message, session = await self._machine_message(tx, token.machine_id, message_id)
+            oldest = await tx.one(
+                "SELECT message_id FROM chat_messages WHERE chat_session_id = ?"
+                " AND status = 'pending' ORDER BY timestamp, rowid LIMIT 1",
+                session.chat_session_id,
+            )
+            ensure_claimable(
+                message,
+                session,
+                await streaming_reply(tx, session.chat_session_id),
+                None if oldest is None else MessageId(oldest["message_id"]),
+            )
+            now = self._now()
+            await tx.run(
+                "UPDATE chat_messages SET status = 'processing' WHERE message_id = ?", message_id
+            )
+            await tx.run(
+                "INSERT INTO chat_messages (message_id, chat_session_id, role, content, status,"
+                " timestamp, reply_to) VALUES (?, ?, 'assistant', '', 'streaming', ?, ?)",
+                reply_id,
+                session.chat_session_id,
+                now,
+                message_id,
+            )
+            await tx.run(
+                "UPDATE chat_sessions SET last_activity = ? WHERE chat_session_id = ?",
+                now,
+                session.chat_session_id,
+            )
+            touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
+            return await load_message(tx, reply_id)
+
+    async def append_chunk(
+        self, token: MachineToken, message_id: MessageId, text: str
+    ) -> ChatChunk:
+        validate_chunk(text)
+        chunk_id = ChunkId(self._ids.new_id("chunk"))
+        async with self._as_machine(token) as (tx, _):
+            message, session = await self._machine_message(tx, token.machine_id, message_id)
+            ensure_streaming(message)
+            now = self._now()
+            # The write lock is held: reading and bumping the counter is atomic.
+            row = await tx.one(
+                "UPDATE chat_sessions SET last_sequence = last_sequence + 1, last_activity = ?"
+                " WHERE chat_session_id = ? RETURNING last_sequence",
+                now,
+                session.chat_session_id,
+            )
+            assert row is not None
+            chunk = ChatChunk(
+                chunk_id=chunk_id,
+                message_id=message_id,
+                chat_session_id=session.chat_session_id,
+                chunk=text,
+                sequence=row["last_sequence"],
+                timestamp=rows.from_ms(now),
+            )
+            await tx.run(
+                "INSERT INTO chat_chunks (chunk_id, message_id, chat_session_id, chunk, sequence,"
+                " timestamp) VALUES (?, ?, ?, ?, ?, ?)",
+                chunk.chunk_id,
+                message_id,
+                chunk.chat_session_id,
+                text,
+                chunk.sequence,
+                now,
+            )
+            tx.touch(
+                ("chunks", session.chat_session_id),
+                ("chat_sessions", session.worker_id),
+                ("work", token.machine_id),
+            )
+            return chunk
+
+    async def _finish(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        status: MessageStatus,
+        content: str | None,
+        error: str | None,
+    ) -> ChatMessage:
+        async with self._as_machine(token) as (tx, _):
+            message, session = await self._machine_message(tx, token.machine_id, message_id)
+            ensure_streaming(message)
+            if content is None:  # keep what was streamed so far
+                parts = await tx.all(
+                    "SELECT chunk FROM chat_chunks WHERE message_id = ? ORDER BY sequence",
+                    message_id,
+                )
+                content = "".join(part["chunk"] for part in parts)
+            now = self._now()
+            await tx.run(
+                "UPDATE chat_messages SET status = ?, content = ?, error = ? WHERE message_id = ?",
+                status.value,
+                content,
+                error,
+                message_id,
+            )
+            await tx.run(
+                "UPDATE chat_messages SET status = 'completed' WHERE message_id = ?",
+                message.reply_to,
+            )
+            # A request the reply no longer waits for can never be answered.
+            await tx.run(
+                "UPDATE permission_requests SET status = 'expired'"
+                " WHERE message_id = ? AND status IN ('pending', 'answered')",
+                message_id,
+            )
+            await tx.run(
+                "UPDATE chat_sessions SET last_activity = ? WHERE chat_session_id = ?",
+                now,
+                session.chat_session_id,
+            )
+            touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
+            return await load_message(tx, message_id)
+
+    async def complete_message(
+        self, token: MachineToken, message_id: MessageId, content: str
+    ) -> ChatMessage:
+        validate_reply(content)
+        return await self._finish(token, message_id, MessageStatus.COMPLETED, content, None)
+
+    async def end_reply(
+        self, token: MachineToken, message_id: MessageId, status: MessageStatus, reason: str
+    ) -> ChatMessage:
+        status, reason = validate_ending(status, reason)
+        return await self._finish(token, message_id, status, None, reason)
+
+    async def update_session(
+        self,
+        token: MachineToken,
+        session_id: ChatSessionId,
+        *,
+        status: ChatSessionStatus | None = None,
+        agent_session_id: str | None = None,
+        title: str | None = None,
+    ) -> ChatSession:
+        status, agent_session_id, title = validate_session_update(status, agent_session_id, title)
+        async with self._as_machine(token) as (tx, _):
+            session = ensure_open(await self._machine_session(tx, token.machine_id, session_id))
+            await tx.run(
+                "UPDATE chat_sessions SET status = coalesce(?, status),"
+                " agent_session_id = coalesce(?, agent_session_id), title = coalesce(?, title)"
+                " WHERE chat_session_id = ?",
+                None if status is None else status.value,
+                agent_session_id,
+                title,
+                session_id,
+            )
+            touch_session(tx, session.worker_id, session_id, token.machine_id)
+            return await load_session(tx, session_id)
+
+    async def record_permission(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        tool: str,
+        description: str,
+    ) -> PermissionRequest:
+        agent_request_id, tool, description = validate_permission_request(
+            agent_request_id, tool, description
+        )
+        permission_id = self._ids.new_id("permission")
+        async with self._as_machine(token) as (tx, _):
+            message, session = await self._machine_message(tx, token.machine_id, message_id)
+            ensure_streaming(message)
+            await tx.run(
+                "INSERT INTO permission_requests (permission_id, chat_session_id, message_id,"
+                " agent_request_id, tool, description, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+                permission_id,
+                session.chat_session_id,
+                message_id,
+                agent_request_id,
+                tool,
+                description,
+                self._now(),
+            )
+            touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
+            return await load_permission(tx, permission_id)
+
+    async def resolve_permission(
+        self, token: MachineToken, permission_id: PermissionId
+    ) -> PermissionRequest:
+        async with self._as_machine(token) as (tx, _):
+            row = await tx.one(_MACHINE_PERMISSION, permission_id, token.machine_id)
+            if row is None:
+                raise NotFound(NO_PERMISSION)
+            if row["status"] != PermissionStatus.ANSWERED:
+                raise Conflict("This permission request has no answer to pass on.")
+            await tx.run(
+                "UPDATE permission_requests SET status = 'resolved' WHERE permission_id = ?",
+                permission_id,
+            )
+            touch_session(tx, row["worker_id"], row["chat_session_id"], token.machine_id)
+            return await load_permission(tx, permission_id)

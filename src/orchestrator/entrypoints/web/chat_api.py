@@ -1,0 +1,162 @@
+"""The browser's chat API: sessions of a worker, their messages and permission requests.
+
+Same conventions as :mod:`.user_api`: a session cookie on every call, the CSRF
+token on every state change, someone else's IDs are 404, records as in
+:mod:`orchestrator.adapters.remote.wire`. The live side is :mod:`.chat_stream`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+from orchestrator.adapters.remote.wire import converter
+from orchestrator.domain.chat import PermissionAnswer, validate_message
+from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
+from orchestrator.domain.model import MachineStatus, WorkerStatus
+from orchestrator.domain.ports import ServerBackend
+from orchestrator.entrypoints.web.auth import require_user
+from orchestrator.entrypoints.web.payload import path_id, read_body
+from orchestrator.entrypoints.web.state import BACKEND
+
+#: Route name of ``POST /api/sessions/{id}/messages``, which accepts bodies above the default.
+SEND_MESSAGE_ROUTE: Final = "chat.send_message"
+#: Worst case of JSON for one character: an astral one escaped as two ``\\uXXXX``.
+JSON_BYTES_PER_CHAR: Final = 12
+MAX_MODEL_LENGTH: Final = 200
+QUEUED_NOTICE: Final = "The worker is offline; the message will be processed when it comes back."
+
+_ANSWERS: Final = ", ".join(answer.value for answer in PermissionAnswer)
+
+
+def message_body_bytes(max_body_bytes: int) -> int:
+    """The body limit of the send-message route: any valid message fits, however encoded."""
+    from orchestrator.domain.chat import MAX_MESSAGE_LENGTH
+
+    return max(max_body_bytes, MAX_MESSAGE_LENGTH * JSON_BYTES_PER_CHAR + 4096)
+
+
+def _session_id(request: web.Request) -> ChatSessionId:
+    return ChatSessionId(path_id(request, "session_id", "chat session"))
+
+
+def _worker_id(request: web.Request) -> WorkerId:
+    return WorkerId(path_id(request, "worker_id", "worker"))
+
+
+def _session_json(value: object) -> dict[str, object]:
+    return {"session": converter.unstructure(value)}
+
+
+async def worker_is_online(backend: ServerBackend, user: UserId, worker_id: WorkerId) -> bool:
+    """Whether one of the user's workers is online (a worker of an offline machine is not)."""
+    for summary in await backend.list_machines(user):
+        machine = summary.machine
+        if machine.status is not MachineStatus.ONLINE or summary.workers.online == 0:
+            continue
+        for worker in await backend.list_workers(user, machine.machine_id):
+            if worker.worker_id == worker_id:
+                return worker.status is WorkerStatus.ONLINE
+    return False
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    """``GET /api/workers/{worker_id}/sessions``: active and idle first, then terminated."""
+    found = await request.app[BACKEND].list_sessions(require_user(request), _worker_id(request))
+    return web.json_response({"sessions": converter.unstructure(found)})
+
+
+async def start_session(request: web.Request) -> web.Response:
+    """``POST /api/workers/{worker_id}/sessions {model}``: a new active session."""
+    user = require_user(request)
+    worker_id = _worker_id(request)
+    model = (await read_body(request)).string("model").strip()
+    if not model or len(model) > MAX_MODEL_LENGTH:
+        raise InvalidInput(f"Choose a model (at most {MAX_MODEL_LENGTH} characters).")
+    session = await request.app[BACKEND].start_session(user, worker_id, model)
+    return web.json_response(_session_json(session), status=201)
+
+
+async def get_session(request: web.Request) -> web.Response:
+    """``GET /api/sessions/{session_id}``."""
+    session = await request.app[BACKEND].get_session(require_user(request), _session_id(request))
+    return web.json_response(_session_json(session))
+
+
+async def end_session(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session_id}/end``: terminate it; a streaming reply is stopped."""
+    session = await request.app[BACKEND].end_session(require_user(request), _session_id(request))
+    return web.json_response(_session_json(session))
+
+
+async def restore_session(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session_id}/restore``: reopen a terminated session as idle."""
+    backend = request.app[BACKEND]
+    session = await backend.restore_session(require_user(request), _session_id(request))
+    return web.json_response(_session_json(session))
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """``GET /api/sessions/{session_id}/messages``: oldest first."""
+    found = await request.app[BACKEND].list_messages(require_user(request), _session_id(request))
+    return web.json_response({"messages": converter.unstructure(found)})
+
+
+async def send_message(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session_id}/messages {content}``: queue a message for the worker.
+
+    Answers the pending message and ``queued``: true (with a ``notice``) when
+    the worker is offline and will process it once it is back.
+    """
+    user = require_user(request)
+    session_id = _session_id(request)
+    content = validate_message((await read_body(request)).string("content"))
+    backend = request.app[BACKEND]
+    message = await backend.send_message(user, session_id, content)
+    session = await backend.get_session(user, session_id)
+    body: dict[str, object] = {"message": converter.unstructure(message), "queued": False}
+    if not await worker_is_online(backend, user, session.worker_id):
+        body.update(queued=True, notice=QUEUED_NOTICE)
+    return web.json_response(body, status=201)
+
+
+async def abort(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session_id}/abort``: ask to stop the reply (``message`` null if none)."""
+    reply = await request.app[BACKEND].request_abort(require_user(request), _session_id(request))
+    return web.json_response({"message": converter.unstructure(reply)})
+
+
+async def list_permissions(request: web.Request) -> web.Response:
+    """``GET /api/sessions/{session_id}/permissions``: requests waiting for an answer."""
+    backend = request.app[BACKEND]
+    found = await backend.list_permissions(require_user(request), _session_id(request))
+    return web.json_response({"permissions": converter.unstructure(found)})
+
+
+async def answer_permission(request: web.Request) -> web.Response:
+    """``POST /api/permissions/{permission_id}/answer {answer: once|always|reject}``."""
+    user = require_user(request)
+    permission_id = PermissionId(path_id(request, "permission_id", "permission request"))
+    raw = (await read_body(request)).string("answer")
+    try:
+        answer = PermissionAnswer(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"The field 'answer' must be one of: {_ANSWERS}.") from exc
+    permission = await request.app[BACKEND].answer_permission(user, permission_id, answer)
+    return web.json_response({"permission": converter.unstructure(permission)})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register the chat API."""
+    router.add_get("/api/workers/{worker_id}/sessions", list_sessions)
+    router.add_post("/api/workers/{worker_id}/sessions", start_session)
+    router.add_get("/api/sessions/{session_id}", get_session)
+    router.add_post("/api/sessions/{session_id}/end", end_session)
+    router.add_post("/api/sessions/{session_id}/restore", restore_session)
+    router.add_get("/api/sessions/{session_id}/messages", list_messages)
+    router.add_post("/api/sessions/{session_id}/messages", send_message, name=SEND_MESSAGE_ROUTE)
+    router.add_post("/api/sessions/{session_id}/abort", abort)
+    router.add_get("/api/sessions/{session_id}/permissions", list_permissions)
+    router.add_post("/api/permissions/{permission_id}/answer", answer_permission)

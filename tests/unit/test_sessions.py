@@ -1,0 +1,256 @@
+"""The machine's session manager against the in-memory backend and a scripted agent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import anyio
+import attrs
+import pytest
+
+from orchestrator.application.sessions import (
+    ENDED_REASON,
+    INTERRUPTED_REASON,
+    SessionManager,
+    StreamSettings,
+    UnavailableRuntime,
+)
+from orchestrator.domain.agent import AgentRuntime
+from orchestrator.domain.chat import (
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageRole,
+    MessageStatus,
+    PermissionAnswer,
+    PermissionStatus,
+)
+from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.model import Worker
+from orchestrator.testing import InMemoryBackend
+from orchestrator.testing.agent import (
+    AskPermission,
+    Crash,
+    Fail,
+    Say,
+    ScriptedAgentRuntime,
+    Step,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@attrs.define
+class World:
+    backend: InMemoryBackend
+    user: UserId
+    token: MachineToken
+    worker: Worker
+    root: Path
+    lines: list[str] = attrs.field(factory=list)
+
+    async def session(self) -> ChatSession:
+        return await self.backend.start_session(self.user, self.worker.worker_id, "fake/echo")
+
+    def manager(self, runtime: AgentRuntime, idle: float = 60) -> SessionManager:
+        return SessionManager(
+            self.backend,
+            self.token,
+            runtime,
+            workers=lambda: {self.worker.worker_id: self.backend.workers[self.worker.worker_id]},
+            directory=lambda worker: self.root,
+            settings=StreamSettings(coalesce_window=0.005, idle_timeout=timedelta(seconds=idle)),
+            report=self.lines.append,
+        )
+
+    async def reply(self, session: ChatSession, index: int = 0) -> ChatMessage:
+        """The ``index``-th assistant reply of the session once it has finished."""
+        with anyio.fail_after(5):
+            while True:
+                messages = await self.backend.list_messages(self.user, session.chat_session_id)
+                replies = [m for m in messages if m.role is MessageRole.ASSISTANT]
+                if len(replies) > index and replies[index].status.finished:
+                    return replies[index]
+                await anyio.sleep(0.005)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> World:
+    backend = InMemoryBackend()
+    user = await backend.create_user("alice", "plain$pw")
+    _, token = await backend.create_machine(user.user_id, "laptop")
+    await backend.go_online(token, str(tmp_path))
+    worker = await backend.add_worker(user.user_id, token.machine_id, "", "root")
+    await backend.worker_heartbeat(token, worker.worker_id)
+    worker = await backend.update_worker_models(token, worker.worker_id, ["fake/echo"])
+    return World(backend, user.user_id, token, worker, tmp_path)
+
+
+@attrs.define
+class Running:
+    runtime: ScriptedAgentRuntime
+    manager: SessionManager
+
+
+def scripted(steps: Callable[[str], list[Step]]) -> ScriptedAgentRuntime:
+    return ScriptedAgentRuntime(script=steps)
+
+
+@asynccontextmanager
+async def running(world: World, runtime: ScriptedAgentRuntime, idle: float = 60) -> AsyncIterator[Running]:
+    async with runtime, anyio.create_task_group() as tg:
+        manager = world.manager(runtime, idle)
+        tg.start_soon(manager.run)
+        yield Running(runtime, manager)
+        tg.cancel_scope.cancel()
+
+
+async def test_a_message_streams_chunks_then_completes_with_the_whole_text(world: World) -> None:
+    """The reply's chunks join to the agent's text, which is also the completed content."""
+    session = await world.session()
+    async with running(world, ScriptedAgentRuntime()):
+        sent = await world.backend.send_message(world.user, session.chat_session_id, "hello there")
+        reply = await world.reply(session)
+    assert reply.status is MessageStatus.COMPLETED
+    assert reply.content == "You said: hello there"
+    assert reply.reply_to == sent.message_id
+    chunks = [c for c in world.backend.chunks.values() if c.message_id == reply.message_id]
+    assert "".join(c.chunk for c in sorted(chunks, key=lambda c: c.sequence)) == reply.content
+    stored = await world.backend.get_session(world.user, session.chat_session_id)
+    assert stored.agent_session_id is not None
+
+
+async def test_messages_of_a_session_run_in_order_and_sessions_run_at_once(world: World) -> None:
+    """Two sessions stream concurrently; each answers its own messages in the order sent."""
+    runtime = scripted(lambda prompt: [Say(f"re:{prompt}", size=2, delay=0.002)])
+    first, second = await world.session(), await world.session()
+    async with running(world, runtime):
+        for n in range(3):
+            await world.backend.send_message(world.user, first.chat_session_id, f"a{n}")
+            await world.backend.send_message(world.user, second.chat_session_id, f"b{n}")
+        replies_a = [await world.reply(first, n) for n in range(3)]
+        replies_b = [await world.reply(second, n) for n in range(3)]
+    assert [r.content for r in replies_a] == ["re:a0", "re:a1", "re:a2"]
+    assert [r.content for r in replies_b] == ["re:b0", "re:b1", "re:b2"]
+    # The two sessions got distinct agent sessions.
+    assert len({sid for sid, _, _ in runtime.prompts}) == 2
+
+
+async def test_stop_aborts_the_running_reply_and_keeps_its_text(world: World) -> None:
+    """Stop asks the agent to abort; the reply ends as aborted with what was streamed."""
+    runtime = scripted(lambda _: [Say("x" * 400, size=1, delay=0.005)])
+    session = await world.session()
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, session.chat_session_id, "go")
+        with anyio.fail_after(5):
+            while not world.backend.chunks:
+                await anyio.sleep(0.005)
+        await world.backend.request_abort(world.user, session.chat_session_id)
+        reply = await world.reply(session)
+    assert reply.status is MessageStatus.ABORTED
+    assert 0 < len(reply.content) < 400
+    assert runtime.aborts == 1
+
+
+async def test_permission_is_recorded_answered_and_passed_on(world: World) -> None:
+    """A tool call waits for the owner's answer, which reaches the agent; then the reply ends."""
+    runtime = scripted(lambda _: [Say("checking "), AskPermission("bash", "ls"), Say("done")])
+    session = await world.session()
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, session.chat_session_id, "list files")
+        with anyio.fail_after(5):
+            while not (pending := await world.backend.list_permissions(world.user, session.chat_session_id)):
+                await anyio.sleep(0.005)
+        assert pending[0].tool == "bash"
+        await world.backend.answer_permission(world.user, pending[0].permission_id, PermissionAnswer.ONCE)
+        reply = await world.reply(session)
+    assert reply.content == "checking done"
+    assert [answer for _, answer in runtime.answers] == ["once"]
+    [stored] = world.backend.permissions.values()
+    assert stored.status is PermissionStatus.RESOLVED
+
+
+async def test_agent_failure_fails_the_reply_and_the_session_stays_usable(world: World) -> None:
+    """A model error fails one reply with its reason; the next message is answered."""
+    answers: list[list[Step]] = [[Fail("The model is overloaded.")], [Crash()], [Say("fine")]]
+    runtime = scripted(lambda _: answers.pop(0))
+    session = await world.session()
+    async with running(world, runtime):
+        for text in ("one", "two", "three"):
+            await world.backend.send_message(world.user, session.chat_session_id, text)
+        failed, crashed, ok = [await world.reply(session, n) for n in range(3)]
+    assert (failed.status, failed.error) == (MessageStatus.FAILED, "The model is overloaded.")
+    assert crashed.status is MessageStatus.FAILED
+    assert crashed.error is not None
+    assert "stopped unexpectedly" in crashed.error
+    assert ok.status is MessageStatus.COMPLETED
+    # After the crash the same agent session was reopened, so the history continues.
+    assert len({sid for sid, _, _ in runtime.prompts}) == 1
+
+
+async def test_idle_session_releases_its_agent_and_resumes_with_history(world: World) -> None:
+    """After the idle timeout the agent is closed and the session idle; the next message resumes."""
+    runtime = ScriptedAgentRuntime()
+    session = await world.session()
+    async with running(world, runtime, idle=0.05):
+        await world.backend.send_message(world.user, session.chat_session_id, "first")
+        await world.reply(session)
+        with anyio.fail_after(5):
+            while (await world.backend.get_session(world.user, session.chat_session_id)).status is not ChatSessionStatus.IDLE:
+                await anyio.sleep(0.005)
+        assert runtime.closed == 1
+        await world.backend.send_message(world.user, session.chat_session_id, "second")
+        second = await world.reply(session, 1)
+    assert second.status is MessageStatus.COMPLETED
+    [sid] = {sid for sid, _, _ in runtime.prompts}
+    assert [text for role, text in runtime.history[sid] if role == "user"] == ["first", "second"]
+
+
+async def test_a_reply_left_streaming_by_a_dead_process_is_marked_interrupted(world: World) -> None:
+    """On start, a half-written reply is ended as interrupted (text kept) and the queue goes on."""
+    session = await world.session()
+    first = await world.backend.send_message(world.user, session.chat_session_id, "before crash")
+    reply = await world.backend.claim_message(world.token, first.message_id)
+    await world.backend.append_chunk(world.token, reply.message_id, "half a rep")
+    await world.backend.send_message(world.user, session.chat_session_id, "after restart")
+    async with running(world, ScriptedAgentRuntime()):
+        interrupted = await world.reply(session, 0)
+        answered = await world.reply(session, 1)
+    assert interrupted.status is MessageStatus.INTERRUPTED
+    assert interrupted.content == "half a rep"
+    assert interrupted.error == INTERRUPTED_REASON
+    assert answered.content == "You said: after restart"
+
+
+async def test_ending_a_session_mid_reply_stops_it(world: World) -> None:
+    """End session while streaming: the reply is aborted and the agent released."""
+    runtime = scripted(lambda _: [Say("y" * 400, size=1, delay=0.005)])
+    session = await world.session()
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, session.chat_session_id, "go")
+        with anyio.fail_after(5):
+            while not world.backend.chunks:
+                await anyio.sleep(0.005)
+        await world.backend.end_session(world.user, session.chat_session_id)
+        reply = await world.reply(session)
+        with anyio.fail_after(5):
+            while runtime.closed < 1:
+                await anyio.sleep(0.005)
+    assert reply.status is MessageStatus.ABORTED
+    assert reply.error in (ENDED_REASON, "Stopped.")
+
+
+async def test_without_opencode_each_reply_says_how_to_install_it(world: World) -> None:
+    """With no agent installed, a message fails with the install sentence instead of hanging."""
+    session = await world.session()
+    runtime = UnavailableRuntime("opencode is not installed. Run: npm install -g opencode-ai")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(world.manager(runtime).run)
+        await world.backend.send_message(world.user, session.chat_session_id, "hi")
+        reply = await world.reply(session)
+        tg.cancel_scope.cancel()
+    assert reply.status is MessageStatus.FAILED
+    assert reply.error == "opencode is not installed. Run: npm install -g opencode-ai"

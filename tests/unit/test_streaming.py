@@ -1,0 +1,70 @@
+"""Coalescing deltas into chunks."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator.application.streaming import ChunkCoalescer, split_text
+
+
+@given(st.text(), st.integers(min_value=1, max_value=50))
+def test_split_text_keeps_every_character_in_bounded_pieces(text: str, size: int) -> None:
+    """Pieces join back to the text and none is longer than the limit."""
+    pieces = split_text(text, size)
+    assert "".join(pieces) == text
+    assert all(0 < len(p) <= size for p in pieces)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=30), max_size=40), st.integers(min_value=1, max_value=64))
+def test_coalescing_loses_and_reorders_nothing(deltas: list[str], max_chars: int) -> None:
+    """Whatever the deltas, the flushed pieces concatenate to their text, each within the size."""
+    written: list[str] = []
+
+    async def write(piece: str) -> None:
+        written.append(piece)
+
+    async def main() -> None:
+        async with ChunkCoalescer(write, window=0.001, max_chars=max_chars) as chunks:
+            for delta in deltas:
+                await chunks.add(delta)
+
+    anyio.run(main)
+    assert "".join(written) == "".join(deltas)
+    assert all(0 < len(p) <= max_chars for p in written)
+
+
+@pytest.mark.anyio
+async def test_small_deltas_within_a_window_become_one_write() -> None:
+    """A burst of tokens inside one window costs one backend write, not one per token."""
+    written: list[str] = []
+
+    async def write(piece: str) -> None:
+        written.append(piece)
+
+    async with ChunkCoalescer(write, window=10, max_chars=1000) as chunks:
+        for _ in range(100):
+            await chunks.add("tok ")
+    assert written == ["tok " * 100]
+    assert chunks.writes == 1
+
+
+@pytest.mark.anyio
+async def test_window_flushes_without_waiting_for_the_end() -> None:
+    """Text buffered longer than the window is written while the reply goes on."""
+    written: list[str] = []
+
+    async def write(piece: str) -> None:
+        written.append(piece)
+
+    async with ChunkCoalescer(write, window=0.01, max_chars=1000) as chunks:
+        await chunks.add("hello")
+        with anyio.fail_after(2):
+            while not written:
+                await anyio.sleep(0.005)
+        assert written == ["hello"]
+        await chunks.add(" world")
+    assert "".join(written) == "hello world"

@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 
 from orchestrator.adapters.embedded import open_backend
 from orchestrator.adapters.system import Argon2Hasher
+from orchestrator.domain.chat import ChatMessage, ChatSession, SessionWork
 from orchestrator.domain.ids import MachineToken, UserId
-from orchestrator.domain.model import Machine
+from orchestrator.domain.model import Machine, Worker
 from orchestrator.domain.ports import Backend
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
 
@@ -82,3 +84,39 @@ def new_machine(backend: Backend, alice: UserId) -> MachineFactory:
         return machine, token
 
     return create
+
+
+MODELS = ("fake/small", "fake/large")
+
+
+@attrs.frozen
+class Chat:
+    """An online machine of alice with one worker (offering ``MODELS``) and one session."""
+
+    machine: Machine
+    token: MachineToken
+    worker: Worker
+    session: ChatSession
+
+
+@pytest.fixture
+async def chat(backend: Backend, alice: UserId, new_machine: MachineFactory) -> Chat:
+    machine, token = await new_machine(online=True)
+    worker = await backend.add_worker(alice, machine.machine_id, "repo", None)
+    worker = await backend.update_worker_models(token, worker.worker_id, MODELS)
+    session = await backend.start_session(alice, worker.worker_id, MODELS[0])
+    return Chat(machine, token, worker, session)
+
+
+async def work_now(backend: Backend, token: MachineToken) -> list[SessionWork]:
+    """The machine's current work list (the first value of its subscription)."""
+    updates = backend.watch_work(token)
+    try:
+        return await anext(updates)
+    finally:
+        await updates.aclose()  # type: ignore[attr-defined]
+
+
+async def ask(backend: Backend, user: UserId, chat: Chat, text: str = "hi") -> ChatMessage:
+    """Send a message to the fixture's session."""
+    return await backend.send_message(user, chat.session.chat_session_id, text)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
+
+from orchestrator.testing.fake_model import FakeModelServer
 
 CLI = [sys.executable, "-m", "orchestrator"]
 
@@ -109,3 +113,71 @@ def create_user_and_machine(data_dir: Path, username: str = "alice", name: str =
     match = re.search(r"--token (\S+)", machine.stdout)
     assert match, machine.stdout
     return match.group(1)
+
+
+@contextmanager
+def fake_model_thread(**options: object) -> Iterator[FakeModelServer]:
+    """The fake model server on its own event loop in a thread, so blocking waits don't stall it."""
+    server = FakeModelServer(**options)  # type: ignore[arg-type]
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10), "the fake model server did not start"
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def start_worker(
+    server_url: str, token: str, root: Path, env: dict[str, str], cwd: Path, *extra: str
+) -> subprocess.Popen[str]:
+    """``orchestrator worker start`` without a terminal, output merged for wait_for_line."""
+    return subprocess.Popen(
+        [
+            *CLI,
+            "worker",
+            "start",
+            "--server",
+            server_url,
+            "--token",
+            token,
+            "--root",
+            str(root),
+            "--heartbeat",
+            "1",
+            *extra,
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def processes_with_env(marker: str) -> list[int]:
+    """PIDs of live processes whose environment mentions ``marker`` (e.g. a sandbox HOME)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().split(") ")[1][0]
+        except OSError:
+            continue
+        if marker.encode() in environ and state != "Z":
+            found.append(int(entry.name))
+    return found

@@ -9,13 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import anyio
-import attrs
 import pytest
-from aiohttp import web
 
-from orchestrator.adapters.embedded import SQLiteBackend, open_backend
 from orchestrator.adapters.remote import RemoteMachineBackend
-from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.application import machines
 from orchestrator.domain.errors import (
     AuthenticationFailed,
@@ -26,68 +22,21 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.ids import MachineToken, UserId, WorkerId
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
-from orchestrator.entrypoints.settings import MachineSettings, ServerSettings
-from orchestrator.entrypoints.web import create_app
+from orchestrator.entrypoints.settings import MachineSettings
+from tests.integration.test_remote_support import LiveServer, fast_client, live_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-@attrs.define
-class LiveServer:
-    """``orchestrator serve``'s app on a real loopback port, restartable on the same port."""
-
-    backend: SQLiteBackend
-    data_dir: Path
-    port: int = 0
-    runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        settings = ServerSettings(data_dir=self.data_dir, port=self.port)
-        hasher = Argon2Hasher(fast=True)
-        app = create_app(self.backend, hasher=hasher, clock=SystemClock(), settings=settings)
-        self.runner = web.AppRunner(app, shutdown_timeout=2)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-
-
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    backend = await open_backend(
-        tmp_path / "orchestrator.sqlite3",
-        clock=SystemClock(),
-        ids=RandomIds(),
-        hasher=Argon2Hasher(fast=True),
-        poll_interval=0.05,
-    )
-    live = LiveServer(backend, tmp_path)
-    await live.start()
-    try:
+    async with live_server(tmp_path) as live:
         yield live
-    finally:
-        await live.stop()
-        await backend.close()
 
 
 @pytest.fixture
 async def remote(server: LiveServer) -> AsyncIterator[RemoteMachineBackend]:
-    client = RemoteMachineBackend(
-        server.url,
-        request_timeout=timedelta(seconds=5),
-        min_backoff=timedelta(milliseconds=20),
-        max_backoff=timedelta(milliseconds=200),
-    )
-    async with client:
+    async with fast_client(server.url) as client:
         yield client
 
 

@@ -100,7 +100,9 @@ def scripted(steps: Callable[[str], list[Step]]) -> ScriptedAgentRuntime:
 
 
 @asynccontextmanager
-async def running(world: World, runtime: ScriptedAgentRuntime, idle: float = 60) -> AsyncIterator[Running]:
+async def running(
+    world: World, runtime: ScriptedAgentRuntime, idle: float = 60
+) -> AsyncIterator[Running]:
     async with runtime, anyio.create_task_group() as tg:
         manager = world.manager(runtime, idle)
         tg.start_soon(manager.run)
@@ -162,10 +164,14 @@ async def test_permission_is_recorded_answered_and_passed_on(world: World) -> No
     async with running(world, runtime):
         await world.backend.send_message(world.user, session.chat_session_id, "list files")
         with anyio.fail_after(5):
-            while not (pending := await world.backend.list_permissions(world.user, session.chat_session_id)):
+            while not (
+                pending := await world.backend.list_permissions(world.user, session.chat_session_id)
+            ):
                 await anyio.sleep(0.005)
         assert pending[0].tool == "bash"
-        await world.backend.answer_permission(world.user, pending[0].permission_id, PermissionAnswer.ONCE)
+        await world.backend.answer_permission(
+            world.user, pending[0].permission_id, PermissionAnswer.ONCE
+        )
         reply = await world.reply(session)
     assert reply.content == "checking done"
     assert [answer for _, answer in runtime.answers] == ["once"]
@@ -199,7 +205,9 @@ async def test_idle_session_releases_its_agent_and_resumes_with_history(world: W
         await world.backend.send_message(world.user, session.chat_session_id, "first")
         await world.reply(session)
         with anyio.fail_after(5):
-            while (await world.backend.get_session(world.user, session.chat_session_id)).status is not ChatSessionStatus.IDLE:
+            while (
+                await world.backend.get_session(world.user, session.chat_session_id)
+            ).status is not ChatSessionStatus.IDLE:
                 await anyio.sleep(0.005)
         assert runtime.closed == 1
         await world.backend.send_message(world.user, session.chat_session_id, "second")

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from orchestrator.application import accounts
-from orchestrator.domain.ids import MachineToken
-from orchestrator.domain.model import Machine, User
+from orchestrator.domain.chat import ChatSession
+from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.model import Machine, User, Worker
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web import create_app
+from orchestrator.entrypoints.web.state import KEEPALIVE
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
 
 PASSWORD = "correct horse battery"
+MODEL = "fake/model-a"
 
 Client = TestClient[web.Request, web.Application]
 
@@ -81,9 +86,16 @@ class Harness:
 
 @asynccontextmanager
 async def running_app(
-    data_dir: Path, *, backend: InMemoryBackend | None = None, **changes: Any
+    data_dir: Path,
+    *,
+    backend: InMemoryBackend | None = None,
+    keepalive: float | None = None,
+    **changes: Any,
 ) -> AsyncIterator[Harness]:
-    """Start the app on a loopback test server; stop it afterwards."""
+    """Start the app on a loopback test server; stop it afterwards.
+
+    ``keepalive`` shortens the seconds between SSE keepalive comments.
+    """
     clock = FakeClock()
     hasher = PlainHasher()
     if backend is None:
@@ -95,6 +107,8 @@ async def running_app(
     app = create_app(
         backend, hasher=hasher, clock=clock, settings=settings_for(data_dir, **changes)
     )
+    if keepalive is not None:
+        app[KEEPALIVE] = keepalive
     server = TestServer(app, host="127.0.0.1")
     client: Client = TestClient(server)
     await client.start_server()
@@ -106,3 +120,65 @@ async def running_app(
             await extra.close()
         await client.close()
         await backend.close()
+
+
+@attrs.frozen
+class SseEvent:
+    """One Server-Sent Event as a browser sees it."""
+
+    event: str
+    data: Any
+    id: int | None = None
+
+
+async def next_sse(response: ClientResponse, *, timeout: float = 5) -> SseEvent:
+    """The next event of an SSE response (comments skipped), within ``timeout`` seconds."""
+    event, data, event_id = "", "", None
+    with anyio.fail_after(timeout):
+        while True:
+            line = (await response.content.readline()).decode().rstrip("\n")
+            if line.startswith("id: "):
+                event_id = int(line.removeprefix("id: "))
+            elif line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                data = line.removeprefix("data: ")
+            elif line == "" and event:
+                return SseEvent(event, json.loads(data), event_id)
+
+
+@attrs.frozen
+class Chat:
+    """A signed-in owner with an online worker that offers :data:`MODEL`."""
+
+    web: Harness
+    csrf: str
+    user: UserId
+    token: MachineToken
+    worker: Worker
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-CSRF-Token": self.csrf}
+
+    async def post(
+        self, path: str, body: object = None, client: Client | None = None
+    ) -> tuple[int, Any]:
+        response = await (client or self.web.client).post(path, json=body, headers=self.headers)
+        return response.status, await response.json()
+
+    async def start(self) -> ChatSession:
+        return await self.web.backend.start_session(self.user, self.worker.worker_id, MODEL)
+
+
+async def online_worker(web: Harness) -> Chat:
+    """Sign alice in and give her an online worker that offers :data:`MODEL`."""
+    csrf = await web.sign_in()
+    machine, token = await web.machine_of()
+    user = machine.user_id
+    backend = web.backend
+    worker = await backend.add_worker(user, machine.machine_id, "repo", None)
+    await backend.go_online(token, "/srv")
+    await backend.update_worker_models(token, worker.worker_id, [MODEL, "fake/model-b"])
+    worker = await backend.worker_heartbeat(token, worker.worker_id)
+    return Chat(web, csrf, user, token, worker)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import attrs
 import pytest
 from cattrs.errors import ClassValidationError
 
@@ -14,7 +16,27 @@ from orchestrator.adapters.remote.wire import (
     status_for,
 )
 from orchestrator.domain import errors
-from orchestrator.domain.ids import MachineId, UserId, WorkerId
+from orchestrator.domain.chat import (
+    ChatChunk,
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageRole,
+    MessageStatus,
+    PermissionAnswer,
+    PermissionRequest,
+    PermissionStatus,
+    SessionWork,
+)
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    ChunkId,
+    MachineId,
+    MessageId,
+    PermissionId,
+    UserId,
+    WorkerId,
+)
 from orchestrator.domain.model import (
     Machine,
     MachineStatus,
@@ -58,6 +80,78 @@ def test_records_round_trip_as_plain_json() -> None:
         WorkerCounts(ready=2),
     )
     assert converter.structure(converter.unstructure(summary), MachineSummary) == summary
+
+
+def test_chat_records_round_trip_with_enum_values() -> None:
+    """A work item (session, messages, permission) becomes plain JSON and comes back equal."""
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    session = ChatSession(
+        ChatSessionId("chs_1"),
+        WorkerId("wrk_1"),
+        UserId("usr_1"),
+        "fake/a",
+        ChatSessionStatus.IDLE,
+        when,
+        when,
+        agent_session_id="ses_1",
+    )
+    pending = ChatMessage(
+        MessageId("msg_1"),
+        session.chat_session_id,
+        MessageRole.USER,
+        "hi",
+        MessageStatus.PENDING,
+        when,
+    )
+    reply = ChatMessage(
+        MessageId("msg_2"),
+        session.chat_session_id,
+        MessageRole.ASSISTANT,
+        "",
+        MessageStatus.STREAMING,
+        when,
+        reply_to=pending.message_id,
+        abort_requested=True,
+    )
+    permission = PermissionRequest(
+        PermissionId("prm_1"),
+        session.chat_session_id,
+        reply.message_id,
+        "per_1",
+        "bash",
+        "ls",
+        PermissionStatus.ANSWERED,
+        when,
+        PermissionAnswer.ALWAYS,
+    )
+    work = SessionWork(session, (pending,), reply, (permission,))
+    data = converter.unstructure(work)
+    assert json.loads(json.dumps(data)) == data
+    assert data["session"]["status"] == "idle"
+    assert type(data["session"]["status"]) is str
+    assert data["answered_permissions"][0]["answer"] == "always"
+    assert converter.structure(data, SessionWork) == work
+    chunk = ChatChunk(ChunkId("chk_1"), reply.message_id, session.chat_session_id, "Hel", 7, when)
+    assert converter.structure(converter.unstructure(chunk), ChatChunk) == chunk
+
+
+def test_a_message_carries_its_derived_completed_flag() -> None:
+    """Messages say whether they are finished; the flag is ignored when read back."""
+    when = datetime(2025, 1, 2, tzinfo=UTC)
+    done = ChatMessage(
+        MessageId("msg_1"),
+        ChatSessionId("chs_1"),
+        MessageRole.ASSISTANT,
+        "ok",
+        MessageStatus.INTERRUPTED,
+        when,
+        error="The machine stopped.",
+    )
+    data = converter.unstructure(done)
+    assert (data["status"], data["completed"]) == ("interrupted", True)
+    assert converter.structure({**data, "completed": False}, ChatMessage) == done
+    pending = attrs.evolve(done, status=MessageStatus.PENDING)
+    assert converter.unstructure(pending)["completed"] is False
 
 
 def test_naive_timestamps_are_refused() -> None:

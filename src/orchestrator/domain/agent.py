@@ -21,7 +21,7 @@ from typing import NewType, Protocol
 
 import attrs
 
-from orchestrator.domain.chat import PermissionAnswer
+from orchestrator.domain.chat import PermissionAnswer as PermissionAnswer  # re-exported
 from orchestrator.domain.errors import InvalidInput
 
 #: The agent's own ID of a session (opencode: ``ses_…``).

@@ -280,7 +280,7 @@ class ChatMachineBackend(Protocol):
     """Chat sessions as the machine that runs their workers sees them."""
 
     def watch_work(self, token: MachineToken) -> AsyncIterator[list[SessionWork]]:
-        """Non-terminated sessions of the machine's workers that need something done."""
+        """Every open session of the machine's workers (and an ended one whose reply streams)."""
         ...
 
     async def list_session_messages(
@@ -342,14 +342,14 @@ class ChatMachineBackend(Protocol):
 
 
 class ChatBackend(ChatUserBackend, ChatMachineBackend, Protocol):
-    """Both sides of chat; folded into :class:`Backend` once every backend has it."""
+    """Both sides of chat (part of :class:`Backend`; kept for code typed against it)."""
 
 
-class ServerBackend(UserBackend, AccountBackend, MaintenanceBackend, Protocol):
+class ServerBackend(UserBackend, ChatUserBackend, AccountBackend, MaintenanceBackend, Protocol):
     """Everything the web server needs from a backend."""
 
 
-class Backend(ServerBackend, MachineBackend, Protocol):
+class Backend(ServerBackend, MachineBackend, ChatMachineBackend, Protocol):
     """A complete backend: the embedded one and the Convex one implement this."""
 
     async def close(self) -> None:

@@ -143,7 +143,9 @@ class ScriptedSession:
         self._abort.set()
         self._answered.set()
 
-    async def answer_permission(self, request_id: PermissionRequestId, answer: PermissionAnswer) -> None:
+    async def answer_permission(
+        self, request_id: PermissionRequestId, answer: PermissionAnswer
+    ) -> None:
         self.runtime.answers.append((request_id, answer))
         self._answers[request_id] = answer
         self._answered.set()

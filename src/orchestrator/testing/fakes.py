@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
 import attrs
 
+from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, PermissionRequest
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     Conflict,
@@ -23,7 +25,18 @@ from orchestrator.domain.errors import (
     InvalidTransition,
     NotFound,
 )
-from orchestrator.domain.ids import PREFIXES, MachineId, MachineToken, UserId, WorkerId, WorkerToken
+from orchestrator.domain.ids import (
+    PREFIXES,
+    ChatSessionId,
+    ChunkId,
+    MachineId,
+    MachineToken,
+    MessageId,
+    PermissionId,
+    UserId,
+    WorkerId,
+    WorkerToken,
+)
 from orchestrator.domain.model import (
     IssuedWorkerToken,
     Machine,
@@ -38,6 +51,8 @@ from orchestrator.domain.model import (
     validate_name,
 )
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
+from orchestrator.testing._chat_fake import ChatUserFake
+from orchestrator.testing._chat_fake_machine import ChatMachineFake
 
 T = TypeVar("T")
 
@@ -113,7 +128,7 @@ def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
 
 
 @attrs.define(eq=False)
-class InMemoryBackend:
+class InMemoryBackend(ChatUserFake, ChatMachineFake):
     """The whole ``Backend`` port in dicts; every write wakes the ``watch_*`` subscribers."""
 
     clock: Clock = attrs.field(factory=FakeClock)
@@ -125,6 +140,10 @@ class InMemoryBackend:
     secret_hashes: dict[MachineId, str] = attrs.field(factory=dict, init=False)
     workers: dict[WorkerId, Worker] = attrs.field(factory=dict, init=False)
     worker_tokens: dict[WorkerId, IssuedWorkerToken] = attrs.field(factory=dict, init=False)
+    chat_sessions: dict[ChatSessionId, ChatSession] = attrs.field(factory=dict, init=False)
+    chat_messages: dict[MessageId, ChatMessage] = attrs.field(factory=dict, init=False)
+    chunks: dict[ChunkId, ChatChunk] = attrs.field(factory=dict, init=False)
+    permissions: dict[PermissionId, PermissionRequest] = attrs.field(factory=dict, init=False)
     version: int = attrs.field(default=0, init=False)
     closed: bool = attrs.field(default=False, init=False)
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
@@ -140,22 +159,23 @@ class InMemoryBackend:
     def _moved(self, seen: int) -> bool:
         return self.closed or self.version != seen
 
-    async def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]:
-        if self.closed:
-            return
+    async def _wakeups(self) -> AsyncGenerator[None, None]:
+        # Yield now and after every commit; the consumer reads between two yields.
         seen = self.version
-        last = await query()
-        yield last
         while not self.closed:
+            yield
             async with self._changed:
                 await self._changed.wait_for(partial(self._moved, seen))
             seen = self.version
-            if self.closed:
-                return
-            current = await query()
-            if current != last:
-                last = current
-                yield current
+
+    async def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]:
+        first, last = True, None
+        async with aclosing(self._wakeups()) as wakeups:
+            async for _ in wakeups:
+                current = await query()
+                if first or current != last:
+                    first, last = False, current
+                    yield current
 
     async def close(self) -> None:
         self.closed = True
@@ -309,6 +329,7 @@ class InMemoryBackend:
     async def delete_machine(self, user: UserId, machine_id: MachineId) -> None:
         self._owned_machine(user, machine_id)
         del self.machines[machine_id], self.secret_hashes[machine_id]
+        self._drop_chat_of({w.worker_id for w in self._workers_of(machine_id)})
         for worker in self._workers_of(machine_id):
             del self.workers[worker.worker_id]
         for issued in list(self.worker_tokens.values()):
@@ -349,6 +370,7 @@ class InMemoryBackend:
 
     async def remove_worker(self, user: UserId, worker_id: WorkerId) -> None:
         self._owned_worker(user, worker_id)
+        self._drop_chat_of({worker_id})
         del self.workers[worker_id]
         await self._commit()
 

@@ -1,149 +1,44 @@
-"""``MachineBackend`` as a client of ``orchestrator serve`` (the machine API in :mod:`.wire`).
+"""``MachineBackend`` and ``ChatMachineBackend`` as a client of ``orchestrator serve``.
 
-Errors the server raised arrive as the same domain exception with the same
-message; a server that cannot be reached is :class:`BackendUnavailable`.
-Subscriptions survive dropped connections: they reconnect with exponential
-backoff and full jitter, subscribe again and yield the fresh value.
+Every method is one call of the machine API in :mod:`.wire`; subscriptions
+ride its WebSocket. Errors the server raised arrive as the same domain
+exception with the same message; a server that cannot be reached is
+:class:`~orchestrator.domain.errors.BackendUnavailable`. Subscriptions survive
+dropped connections and server restarts (see :class:`._transport.MachineApiClient`).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import random
-from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import timedelta
-from types import TracebackType
-from typing import Any, Final, Protocol, TypeVar
+from collections.abc import AsyncIterator, Sequence
 
-import aiohttp
-import anyio
-
-from orchestrator.adapters.remote.wire import (
-    MACHINE_API_PREFIX,
-    MACHINE_WS_PATH,
-    SUBSCRIPTION_OWN_WORKERS,
-    converter,
-    error_from_body,
+from orchestrator.adapters.remote._transport import MachineApiClient
+from orchestrator.adapters.remote.wire import SUBSCRIPTION_OWN_WORKERS, SUBSCRIPTION_WORK
+from orchestrator.domain.chat import (
+    ChatChunk,
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageStatus,
+    PermissionRequest,
+    SessionWork,
 )
-from orchestrator.domain.errors import BackendUnavailable, OrchestratorError
-from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineToken,
+    MessageId,
+    PermissionId,
+    WorkerId,
+    WorkerToken,
+)
 from orchestrator.domain.model import Machine, Worker
 
-log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-WS_HEARTBEAT_SECONDS: Final = 20.0
-
-
-class Timeouts(Protocol):
-    """The client's timing settings; ``MachineSettings`` is one."""
-
-    @property
-    def request_timeout(self) -> timedelta: ...
-
-    @property
-    def max_backoff(self) -> timedelta: ...
-
-
-class RemoteMachineBackend:
+class RemoteMachineBackend(MachineApiClient):
     """The backend of a machine process whose server is ``orchestrator serve`` at ``server_url``.
 
     ``timeouts`` (e.g. ``MachineSettings``) gives the per-call timeout and the
     reconnect backoff cap; keyword arguments override it.
     """
-
-    def __init__(
-        self,
-        server_url: str,
-        timeouts: Timeouts | None = None,
-        *,
-        request_timeout: timedelta | None = None,
-        max_backoff: timedelta | None = None,
-        min_backoff: timedelta = timedelta(milliseconds=500),
-        rng: random.Random | None = None,
-    ) -> None:
-        self.server_url = server_url.rstrip("/")
-        self.request_timeout = request_timeout or (
-            timeouts.request_timeout if timeouts else timedelta(seconds=15)
-        )
-        self.max_backoff = max_backoff or (
-            timeouts.max_backoff if timeouts else timedelta(seconds=30)
-        )
-        self.min_backoff = min_backoff
-        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not a secret
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> RemoteMachineBackend:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the connections to the server."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    # --- plumbing -------------------------------------------------------------
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    @property
-    def _unreachable(self) -> str:
-        return f"Cannot reach the server at {self.server_url}. Is `orchestrator serve` running?"
-
-    @staticmethod
-    def _headers(token: MachineToken) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
-
-    def _structure(self, value: object, kind: type[T]) -> T:
-        try:
-            return converter.structure(value, kind)
-        except Exception as exc:
-            raise BackendUnavailable(
-                f"The server at {self.server_url} sent an answer this version cannot read. "
-                "Run the same orchestrator version on both sides."
-            ) from exc
-
-    async def _call(self, method: str, token: MachineToken, **args: object) -> object:
-        url = f"{self.server_url}{MACHINE_API_PREFIX}/{method}"
-        seconds = self.request_timeout.total_seconds()
-        try:
-            async with self._client().post(
-                url,
-                json=args,
-                headers=self._headers(token),
-                timeout=aiohttp.ClientTimeout(total=seconds),
-            ) as response:
-                status, text = response.status, await response.text()
-        except TimeoutError as exc:
-            raise BackendUnavailable(
-                f"The server at {self.server_url} did not answer within {seconds:g} s."
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise BackendUnavailable(self._unreachable) from exc
-        try:
-            body: Any = json.loads(text)
-        except ValueError:
-            body = None
-        if status >= 400:
-            raise error_from_body(status, body)
-        if not isinstance(body, dict) or "value" not in body:
-            raise BackendUnavailable(
-                f"The server at {self.server_url} did not answer like `orchestrator serve`."
-            )
-        return body["value"]
 
     # --- MachineBackend ---------------------------------------------------------
 
@@ -205,70 +100,90 @@ class RemoteMachineBackend:
         async for value in self.subscribe(token, SUBSCRIPTION_OWN_WORKERS):
             yield self._structure(value, list[Worker])
 
-    # --- subscriptions ----------------------------------------------------------
+    # --- ChatMachineBackend -------------------------------------------------------
 
-    def backoff(self, failures: int) -> float:
-        """Seconds to wait before reconnect attempt ``failures + 1`` (full jitter)."""
-        ceiling = min(
-            self.max_backoff.total_seconds(),
-            self.min_backoff.total_seconds() * 2 ** min(failures, 30),
+    async def watch_work(self, token: MachineToken) -> AsyncIterator[list[SessionWork]]:
+        """Sessions of the machine's workers that need something done; survives reconnects."""
+        async for value in self.subscribe(token, SUBSCRIPTION_WORK):
+            yield self._structure(value, list[SessionWork])
+
+    async def list_session_messages(
+        self, token: MachineToken, session_id: ChatSessionId
+    ) -> list[ChatMessage]:
+        """A session's messages (history for an agent that lost its own)."""
+        value = await self._call("list_session_messages", token, session_id=session_id)
+        return self._structure(value, list[ChatMessage])
+
+    async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
+        """Take a pending user message; returns the new ``streaming`` assistant reply."""
+        value = await self._call("claim_message", token, message_id=message_id)
+        return self._structure(value, ChatMessage)
+
+    async def append_chunk(
+        self, token: MachineToken, message_id: MessageId, text: str
+    ) -> ChatChunk:
+        """Add streamed text to a reply; the backend assigns the next session sequence."""
+        value = await self._call("append_chunk", token, message_id=message_id, text=text)
+        return self._structure(value, ChatChunk)
+
+    async def complete_message(
+        self, token: MachineToken, message_id: MessageId, content: str
+    ) -> ChatMessage:
+        """End a reply successfully with its whole text (written once)."""
+        value = await self._call("complete_message", token, message_id=message_id, content=content)
+        return self._structure(value, ChatMessage)
+
+    async def end_reply(
+        self, token: MachineToken, message_id: MessageId, status: MessageStatus, reason: str
+    ) -> ChatMessage:
+        """End a reply as failed, interrupted or aborted, keeping the text streamed so far."""
+        value = await self._call(
+            "end_reply", token, message_id=message_id, status=status.value, reason=reason
         )
-        return self._rng.uniform(0, ceiling)
+        return self._structure(value, ChatMessage)
 
-    async def subscribe(
-        self, token: MachineToken, name: str, args: Mapping[str, object] | None = None
-    ) -> AsyncIterator[object]:
-        """Raw values of the server subscription ``name``, across reconnects."""
-        url = self.server_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        url += MACHINE_WS_PATH
-        failures = 0
-        while True:
-            try:
-                async for value in self._subscribe_once(url, token, name, dict(args or {})):
-                    failures = 0
-                    yield value
-                reason = "the server closed the connection"
-            except aiohttp.WSServerHandshakeError as exc:
-                if 400 <= exc.status < 500:
-                    await self.authenticate(token)  # raises the server's exact reason
-                reason = f"the server refused the connection (HTTP {exc.status})"
-            except BackendUnavailable as exc:
-                reason = exc.message
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                reason = str(exc) or type(exc).__name__
-            delay = self.backoff(failures)
-            failures += 1
-            log.warning("Subscription %s: %s; reconnecting in %.1f s", name, reason, delay)
-            await anyio.sleep(delay)
+    async def update_session(
+        self,
+        token: MachineToken,
+        session_id: ChatSessionId,
+        *,
+        status: ChatSessionStatus | None = None,
+        agent_session_id: str | None = None,
+        title: str | None = None,
+    ) -> ChatSession:
+        """Record the agent's session ID, a title, or active/idle."""
+        value = await self._call(
+            "update_session",
+            token,
+            session_id=session_id,
+            status=status.value if status is not None else None,
+            agent_session_id=agent_session_id,
+            title=title,
+        )
+        return self._structure(value, ChatSession)
 
-    async def _subscribe_once(
-        self, url: str, token: MachineToken, name: str, args: dict[str, object]
-    ) -> AsyncIterator[object]:
-        with anyio.fail_after(self.request_timeout.total_seconds()):
-            ws = await self._client().ws_connect(
-                url,
-                headers=self._headers(token),
-                heartbeat=WS_HEARTBEAT_SECONDS,
-                timeout=aiohttp.ClientWSTimeout(
-                    ws_receive=None, ws_close=self.request_timeout.total_seconds()
-                ),
-            )
-        try:
-            await ws.send_json({"id": 1, "subscribe": name, "args": args})
-            async for message in ws:
-                if message.type is not aiohttp.WSMsgType.TEXT:
-                    continue
-                try:
-                    frame = json.loads(message.data)
-                except ValueError:
-                    log.warning("Subscription %s: ignored a frame that is not JSON", name)
-                    continue
-                if not isinstance(frame, dict) or frame.get("id") != 1:
-                    continue
-                if "error" in frame:
-                    error: OrchestratorError = error_from_body(0, frame)
-                    raise error
-                yield frame.get("value")
-        finally:
-            with anyio.CancelScope(shield=True):
-                await ws.close()
+    async def record_permission(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        tool: str,
+        description: str,
+    ) -> PermissionRequest:
+        """The agent asks permission during a reply; the user sees it as pending."""
+        value = await self._call(
+            "record_permission",
+            token,
+            message_id=message_id,
+            agent_request_id=agent_request_id,
+            tool=tool,
+            description=description,
+        )
+        return self._structure(value, PermissionRequest)
+
+    async def resolve_permission(
+        self, token: MachineToken, permission_id: PermissionId
+    ) -> PermissionRequest:
+        """The answer was passed on to the agent."""
+        value = await self._call("resolve_permission", token, permission_id=permission_id)
+        return self._structure(value, PermissionRequest)

@@ -19,12 +19,22 @@ from orchestrator.application import machines
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.ports import Backend, Clock, SecretHasher
 from orchestrator.entrypoints.settings import ServerSettings
-from orchestrator.entrypoints.web import events, machine_api, pages, user_api
+from orchestrator.entrypoints.web import (
+    chat_api,
+    chat_stream,
+    events,
+    machine_api,
+    machine_chat,
+    pages,
+    user_api,
+)
 from orchestrator.entrypoints.web.auth import RateLimiter, SessionCodec, load_secret_key
 from orchestrator.entrypoints.web.auth import session_middleware as _session_middleware
 from orchestrator.entrypoints.web.errors import error_middleware
+from orchestrator.entrypoints.web.payload import body_limit
 from orchestrator.entrypoints.web.state import (
     BACKEND,
+    BODY_LIMITS,
     CLOCK,
     HASHER,
     LOGIN_LIMITER,
@@ -57,9 +67,14 @@ def create_app(
     """
     codec = SessionCodec(Fernet(load_secret_key(settings.data_dir)), clock, settings.secure_cookies)
     app = web.Application(
-        middlewares=[error_middleware(settings.max_body_bytes), _session_middleware(codec)],
+        middlewares=[error_middleware(body_limit), _session_middleware(codec)],
         client_max_size=settings.max_body_bytes,
     )
+    # Any valid chat message or whole reply fits, whatever ``max_body_bytes`` says.
+    app[BODY_LIMITS] = {
+        chat_api.SEND_MESSAGE_ROUTE: chat_api.message_body_bytes(settings.max_body_bytes),
+        machine_chat.MACHINE_CALL_ROUTE: machine_chat.machine_body_bytes(settings.max_body_bytes),
+    }
     app[BACKEND] = backend
     app[HASHER] = hasher
     app[CLOCK] = clock
@@ -76,6 +91,8 @@ def create_app(
     pages.add_routes(app.router)
     user_api.add_routes(app.router)
     events.add_routes(app.router)
+    chat_api.add_routes(app.router)
+    chat_stream.add_routes(app.router)
     machine_api.add_routes(app.router)
 
     app.cleanup_ctx.append(_first_run)

@@ -12,7 +12,7 @@ from typing import Final
 from aiohttp import web
 
 from orchestrator.adapters.remote.wire import converter
-from orchestrator.domain.chat import PermissionAnswer, validate_message
+from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, PermissionAnswer, validate_message
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
 from orchestrator.domain.model import MachineStatus, WorkerStatus
@@ -33,8 +33,6 @@ _ANSWERS: Final = ", ".join(answer.value for answer in PermissionAnswer)
 
 def message_body_bytes(max_body_bytes: int) -> int:
     """The body limit of the send-message route: any valid message fits, however encoded."""
-    from orchestrator.domain.chat import MAX_MESSAGE_LENGTH
-
     return max(max_body_bytes, MAX_MESSAGE_LENGTH * JSON_BYTES_PER_CHAR + 4096)
 
 
@@ -123,7 +121,7 @@ async def send_message(request: web.Request) -> web.Response:
 
 
 async def abort(request: web.Request) -> web.Response:
-    """``POST /api/sessions/{session_id}/abort``: ask to stop the reply (``message`` null if none)."""
+    """``POST /api/sessions/{session_id}/abort``: stop the reply; ``message`` is null if none."""
     reply = await request.app[BACKEND].request_abort(require_user(request), _session_id(request))
     return web.json_response({"message": converter.unstructure(reply)})
 

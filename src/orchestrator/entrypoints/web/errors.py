@@ -9,11 +9,10 @@ shows none.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Final
 
 import aiohttp_jinja2
-from collections.abc import Callable
-
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 

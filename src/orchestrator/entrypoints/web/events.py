@@ -65,7 +65,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                     source = backend.watch_workers(user, machine_id)
                     tg.start_soon(stream.pump, source, workers, done)
                 if worker_id is not None:
-                    tg.start_soon(stream.pump, backend.watch_sessions(user, worker_id), sessions, done)
+                    tg.start_soon(
+                        stream.pump, backend.watch_sessions(user, worker_id), sessions, done
+                    )
         except* ConnectionResetError:
             pass  # the browser went away
     return stream.response

@@ -20,6 +20,7 @@ from orchestrator.adapters.remote.wire import (
     MACHINE_METHODS,
     MACHINE_WS_PATH,
     SUBSCRIPTION_OWN_WORKERS,
+    SUBSCRIPTION_WORK,
     converter,
     error_body,
 )
@@ -35,6 +36,7 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
 from orchestrator.domain.model import normalize_relative_path, validate_name
 from orchestrator.domain.ports import Backend
+from orchestrator.entrypoints.web import machine_chat
 from orchestrator.entrypoints.web.auth import client_address
 from orchestrator.entrypoints.web.payload import Body, parse_id, read_body
 from orchestrator.entrypoints.web.state import BACKEND, TOKEN_LIMITER
@@ -55,6 +57,7 @@ Subscription = Callable[[Backend, MachineToken, Body], AsyncIterator[object]]
 #: What a machine can subscribe to over the WebSocket; later features add names here.
 SUBSCRIPTIONS: Final[dict[str, Subscription]] = {
     SUBSCRIPTION_OWN_WORKERS: lambda backend, token, _args: backend.watch_own_workers(token),
+    SUBSCRIPTION_WORK: lambda backend, token, _args: backend.watch_work(token),
 }
 
 
@@ -121,6 +124,8 @@ async def _dispatch(backend: Backend, method: str, token: MachineToken, body: Bo
         return await machines.update_worker_models(
             backend, token, _worker_id(body), body.string_list("models")
         )
+    if method in machine_chat.CHAT_METHODS:
+        return await machine_chat.dispatch(backend, method, token, body)
     raise NotFound("There is no such machine API method.")
 
 
@@ -232,4 +237,4 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the machine API."""
     router.add_get(MACHINE_WS_PATH, websocket)
-    router.add_post(MACHINE_API_PREFIX + "/{method}", call)
+    router.add_post(MACHINE_API_PREFIX + "/{method}", call, name=machine_chat.MACHINE_CALL_ROUTE)

@@ -48,16 +48,6 @@ class Body:
         return cast(list[str], value)
 
 
-    def optional_int(self, key: str, minimum: int = 0) -> int | None:
-        """The integer field ``key`` (at least ``minimum``), or None when absent or null."""
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise InvalidInput(f"The field '{key}' must be a whole number of at least {minimum}.")
-        return value
-
-
 def body_limit(request: web.Request) -> int:
     """The largest body the request's route accepts."""
     default = request.app[SETTINGS].max_body_bytes

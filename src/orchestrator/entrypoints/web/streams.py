@@ -84,7 +84,9 @@ class EventStream:
         frames = []
         for event, data, event_id in events:
             head = f"id: {event_id}\n" if event_id is not None else ""
-            frames.append(f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n")
+            frames.append(
+                f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+            )
         async with self._lock:
             await self.response.write("".join(frames).encode())
 

@@ -1,0 +1,95 @@
+"""The chat half of the machine API: ``ChatMachineBackend`` calls and the ``work`` subscription.
+
+Bodies are checked for shape here (IDs, types, enum values); the rules on
+content (sizes, states, ownership) are the backend's, so the embedded backend,
+Convex and this API refuse the same things with the same sentences.
+"""
+
+from __future__ import annotations
+
+from typing import Final, TypeVar
+
+from orchestrator.domain.chat import MAX_REPLY_LENGTH, ChatSessionStatus, MessageStatus
+from orchestrator.domain.errors import InvalidInput, NotFound
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId
+from orchestrator.domain.ports import Backend
+from orchestrator.entrypoints.web.payload import Body, parse_id
+
+E = TypeVar("E", ChatSessionStatus, MessageStatus)
+
+#: Route name of ``POST /api/machine/{method}``, which takes a whole reply in one body.
+MACHINE_CALL_ROUTE: Final = "machine.call"
+#: Worst case of JSON for one character: an astral one escaped as two ``\\uXXXX``.
+_JSON_BYTES_PER_CHAR: Final = 12
+
+CHAT_METHODS: Final = frozenset(
+    {
+        "list_session_messages",
+        "claim_message",
+        "append_chunk",
+        "complete_message",
+        "end_reply",
+        "update_session",
+        "record_permission",
+        "resolve_permission",
+    }
+)
+
+
+def machine_body_bytes(max_body_bytes: int) -> int:
+    """The body limit of machine calls: the longest reply fits, however it is encoded."""
+    return max(max_body_bytes, MAX_REPLY_LENGTH * _JSON_BYTES_PER_CHAR + 64 * 1024)
+
+
+def _session_id(body: Body) -> ChatSessionId:
+    return ChatSessionId(parse_id(body.string("session_id"), "chat session"))
+
+
+def _message_id(body: Body) -> MessageId:
+    return MessageId(parse_id(body.string("message_id"), "message"))
+
+
+def _enum(body: Body, key: str, kind: type[E]) -> E:
+    raw = body.string(key)
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidInput(f"The field '{key}' must be one of: {allowed}.") from exc
+
+
+async def dispatch(backend: Backend, method: str, token: MachineToken, body: Body) -> object:
+    """Run the chat method ``method`` of the machine API with the arguments in ``body``."""
+    if method == "list_session_messages":
+        return await backend.list_session_messages(token, _session_id(body))
+    if method == "claim_message":
+        return await backend.claim_message(token, _message_id(body))
+    if method == "append_chunk":
+        return await backend.append_chunk(token, _message_id(body), body.string("text"))
+    if method == "complete_message":
+        return await backend.complete_message(token, _message_id(body), body.string("content"))
+    if method == "end_reply":
+        status = _enum(body, "status", MessageStatus)
+        return await backend.end_reply(token, _message_id(body), status, body.string("reason"))
+    if method == "update_session":
+        unset = body.data.get("status") is None
+        session_status = None if unset else _enum(body, "status", ChatSessionStatus)
+        return await backend.update_session(
+            token,
+            _session_id(body),
+            status=session_status,
+            agent_session_id=body.optional_string("agent_session_id"),
+            title=body.optional_string("title"),
+        )
+    if method == "record_permission":
+        return await backend.record_permission(
+            token,
+            _message_id(body),
+            body.string("agent_request_id"),
+            body.string("tool"),
+            body.string("description"),
+        )
+    if method == "resolve_permission":
+        permission_id = PermissionId(parse_id(body.string("permission_id"), "permission request"))
+        return await backend.resolve_permission(token, permission_id)
+    raise NotFound("There is no such machine API method.")

@@ -1,0 +1,262 @@
+"""Chat for :class:`~orchestrator.testing.fakes.InMemoryBackend`: both sides, in dicts.
+
+The rules are the domain's (``orchestrator.domain.chat``) and the orderings
+those of the SQLite backend; the contract suite holds both to the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from contextlib import aclosing
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+
+import attrs
+
+from orchestrator.domain.chat import (
+    ChatChunk,
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageRole,
+    MessageStatus,
+    PermissionAnswer,
+    PermissionRequest,
+    PermissionStatus,
+    check_model,
+    ensure_open,
+    validate_message,
+)
+from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    ChunkId,
+    MachineId,
+    MachineToken,
+    MessageId,
+    PermissionId,
+    UserId,
+    WorkerId,
+)
+from orchestrator.domain.model import Machine, Worker, WorkerStatus
+from orchestrator.domain.ports import IdGenerator
+
+T = TypeVar("T")
+
+TERMINATED = ChatSessionStatus.TERMINATED
+PENDING = WorkerStatus.PENDING_AUTHORIZATION
+_OPEN_PERMISSION = (PermissionStatus.PENDING, PermissionStatus.ANSWERED)
+
+
+class ChatFakeBase:
+    """What both sides of chat share, on top of the fake's machines and workers."""
+
+    if TYPE_CHECKING:  # provided by InMemoryBackend
+        ids: IdGenerator
+        machines: dict[MachineId, Machine]
+        workers: dict[WorkerId, Worker]
+        chat_sessions: dict[ChatSessionId, ChatSession]
+        chat_messages: dict[MessageId, ChatMessage]
+        chunks: dict[ChunkId, ChatChunk]
+        permissions: dict[PermissionId, PermissionRequest]
+
+        def _now(self) -> datetime: ...
+        async def _commit(self) -> None: ...
+        def _auth(self, token: MachineToken) -> Machine: ...
+        def _owned_worker(self, user: UserId, worker_id: WorkerId) -> Worker: ...
+        def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
+        def _wakeups(self) -> AsyncGenerator[None, None]: ...
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _drop_chat_of(self, worker_ids: Iterable[WorkerId]) -> None:
+        """Cascade: forget the sessions of deleted workers and everything in them."""
+        gone = {s for s, session in self.chat_sessions.items() if session.worker_id in worker_ids}
+        for session_id in gone:
+            del self.chat_sessions[session_id]
+        for chunk in [c for c in self.chunks.values() if c.chat_session_id in gone]:
+            del self.chunks[chunk.chunk_id]
+        for message in [m for m in self.chat_messages.values() if m.chat_session_id in gone]:
+            del self.chat_messages[message.message_id]
+        for request in [p for p in self.permissions.values() if p.chat_session_id in gone]:
+            del self.permissions[request.permission_id]
+
+    def _user_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        session = self.chat_sessions.get(session_id)
+        if session is None or session.user_id != user:
+            raise NotFound("No such chat session.")
+        return session
+
+    def _machine_of(self, session: ChatSession) -> MachineId:
+        return self.workers[session.worker_id].machine_id
+
+    def _machine_session(self, token: MachineToken, session_id: ChatSessionId) -> ChatSession:
+        self._auth(token)
+        session = self.chat_sessions.get(session_id)
+        if session is None or self._machine_of(session) != token.machine_id:
+            raise NotFound("No such chat session.")
+        return session
+
+    def _machine_message(
+        self, token: MachineToken, message_id: MessageId
+    ) -> tuple[ChatMessage, ChatSession]:
+        self._auth(token)
+        message = self.chat_messages.get(message_id)
+        session = self.chat_sessions[message.chat_session_id] if message else None
+        if message is None or session is None or self._machine_of(session) != token.machine_id:
+            raise NotFound("No such message.")
+        return message, session
+
+    def _messages_of(self, session_id: ChatSessionId) -> list[ChatMessage]:
+        mine = [m for m in self.chat_messages.values() if m.chat_session_id == session_id]
+        return sorted(mine, key=lambda m: m.timestamp)  # stable: ties keep insertion order
+
+    def _chunks_of(self, session_id: ChatSessionId, after: int = 0) -> list[ChatChunk]:
+        # Appended in sequence order, so insertion order is sequence order.
+        return [
+            c
+            for c in self.chunks.values()
+            if c.chat_session_id == session_id and c.sequence > after
+        ]
+
+    def _streaming(self, session_id: ChatSessionId) -> ChatMessage | None:
+        found = [m for m in self._messages_of(session_id) if m.status is MessageStatus.STREAMING]
+        return found[0] if found else None
+
+    def _save(self, record: T) -> T:
+        if isinstance(record, ChatSession):
+            self.chat_sessions[record.chat_session_id] = record
+        elif isinstance(record, ChatMessage):
+            self.chat_messages[record.message_id] = record
+        elif isinstance(record, PermissionRequest):
+            self.permissions[record.permission_id] = record
+        return record
+
+    def _touch(self, session: ChatSession, status: ChatSessionStatus | None = None) -> ChatSession:
+        """Record activity on ``session`` now (and optionally a new status)."""
+        changed = attrs.evolve(session, last_activity=self._now(), status=status or session.status)
+        return self._save(changed)
+
+
+class ChatUserFake(ChatFakeBase):
+    """The :class:`~orchestrator.domain.ports.ChatUserBackend` half."""
+
+    async def start_session(self, user: UserId, worker_id: WorkerId, model: str) -> ChatSession:
+        check_model(self._owned_worker(user, worker_id), model)
+        now = self._now()
+        session_id = ChatSessionId(self.ids.new_id("chat_session"))
+        session = ChatSession(
+            session_id, worker_id, user, model, ChatSessionStatus.ACTIVE, now, now
+        )
+        self._save(session)
+        await self._commit()
+        return session
+
+    async def end_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        session = self._user_session(user, session_id)
+        if session.status is TERMINATED:
+            return session
+        session = self._touch(session, status=TERMINATED)
+        reply = self._streaming(session_id)
+        if reply is not None:
+            self._save(attrs.evolve(reply, abort_requested=True))
+        await self._commit()
+        return session
+
+    async def restore_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        session = self._user_session(user, session_id)
+        if session.status is not TERMINATED:
+            return session
+        session = self._touch(session, status=ChatSessionStatus.IDLE)
+        await self._commit()
+        return session
+
+    async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        return self._user_session(user, session_id)
+
+    async def list_sessions(self, user: UserId, worker_id: WorkerId) -> list[ChatSession]:
+        self._owned_worker(user, worker_id)
+        mine = [s for s in reversed(self.chat_sessions.values()) if s.worker_id == worker_id]
+        # Newest first (ties: newest created), then open before terminated; sorts are stable.
+        mine.sort(key=lambda s: (s.last_activity, s.created_at), reverse=True)
+        return sorted(mine, key=lambda s: s.status is TERMINATED)
+
+    async def send_message(
+        self, user: UserId, session_id: ChatSessionId, content: str
+    ) -> ChatMessage:
+        validate_message(content)
+        session = ensure_open(self._user_session(user, session_id))
+        session = self._touch(session, status=ChatSessionStatus.ACTIVE)
+        message = ChatMessage(
+            MessageId(self.ids.new_id("message")),
+            session_id,
+            MessageRole.USER,
+            content,
+            MessageStatus.PENDING,
+            session.last_activity,
+        )
+        self._save(message)
+        await self._commit()
+        return message
+
+    async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
+        self._user_session(user, session_id)
+        return self._messages_of(session_id)
+
+    async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
+        self._user_session(user, session_id)
+        reply = self._streaming(session_id)
+        if reply is None or reply.abort_requested:
+            return reply
+        reply = self._save(attrs.evolve(reply, abort_requested=True))
+        await self._commit()
+        return reply
+
+    async def list_permissions(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> list[PermissionRequest]:
+        self._user_session(user, session_id)
+        waiting = [
+            p
+            for p in self.permissions.values()
+            if p.chat_session_id == session_id and p.status is PermissionStatus.PENDING
+        ]
+        return sorted(waiting, key=lambda p: p.created_at)
+
+    async def answer_permission(
+        self, user: UserId, permission_id: PermissionId, answer: PermissionAnswer
+    ) -> PermissionRequest:
+        answer = PermissionAnswer(answer)
+        request = self.permissions.get(permission_id)
+        session = self.chat_sessions[request.chat_session_id] if request else None
+        if request is None or session is None or session.user_id != user:
+            raise NotFound("No such permission request.")
+        if request.status is not PermissionStatus.PENDING:
+            raise Conflict("This permission request is no longer waiting for an answer.")
+        request = self._save(attrs.evolve(request, status=PermissionStatus.ANSWERED, answer=answer))
+        await self._commit()
+        return request
+
+    def watch_sessions(
+        self, user: UserId, worker_id: WorkerId
+    ) -> AsyncGenerator[list[ChatSession], None]:
+        return self._watch(lambda: self.list_sessions(user, worker_id))
+
+    def watch_messages(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncGenerator[list[ChatMessage], None]:
+        return self._watch(lambda: self.list_messages(user, session_id))
+
+    async def watch_chunks(
+        self, user: UserId, session_id: ChatSessionId, after_sequence: int
+    ) -> AsyncGenerator[list[ChatChunk], None]:
+        last, first = after_sequence, True
+        async with aclosing(self._wakeups()) as wakeups:
+            async for _ in wakeups:
+                self._user_session(user, session_id)
+                page = self._chunks_of(session_id, after=last)
+                if page:
+                    last = page[-1].sequence
+                if page or first:
+                    first = False
+                    yield page

@@ -1,0 +1,213 @@
+"""Chat for the in-memory fake as a machine sees it: work to do, claims, streaming."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import attrs
+
+from orchestrator.domain.chat import (
+    ChatChunk,
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageRole,
+    MessageStatus,
+    PermissionRequest,
+    PermissionStatus,
+    SessionWork,
+    ensure_claimable,
+    ensure_open,
+    ensure_streaming,
+    validate_chunk,
+    validate_ending,
+    validate_permission_request,
+    validate_reply,
+    validate_session_update,
+)
+from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.ids import ChatSessionId, ChunkId, MachineToken, MessageId, PermissionId
+from orchestrator.domain.model import WorkerStatus
+from orchestrator.testing._chat_fake import ChatFakeBase
+
+TERMINATED = ChatSessionStatus.TERMINATED
+PENDING = WorkerStatus.PENDING_AUTHORIZATION
+_OPEN_PERMISSION = (PermissionStatus.PENDING, PermissionStatus.ANSWERED)
+
+
+class ChatMachineFake(ChatFakeBase):
+    """The :class:`~orchestrator.domain.ports.ChatMachineBackend` half."""
+
+    async def _work(self, token: MachineToken) -> list[SessionWork]:
+        self._auth(token)
+        work = []
+        for session in sorted(self.chat_sessions.values(), key=lambda s: s.created_at):
+            worker = self.workers[session.worker_id]
+            if worker.machine_id != token.machine_id or worker.status is PENDING:
+                continue
+            streaming = self._streaming(session.chat_session_id)
+            if session.status is TERMINATED and streaming is None:
+                continue  # ended for good: nothing left for the machine to stop
+            messages = self._messages_of(session.chat_session_id)
+            pending = (
+                ()
+                if session.status is TERMINATED
+                else tuple(m for m in messages if m.status is MessageStatus.PENDING)
+            )
+            answered = sorted(
+                (
+                    p
+                    for p in self.permissions.values()
+                    if p.chat_session_id == session.chat_session_id
+                    and p.status is PermissionStatus.ANSWERED
+                ),
+                key=lambda p: p.created_at,
+            )
+            work.append(SessionWork(session, pending, streaming, tuple(answered)))
+        return work
+
+    def watch_work(self, token: MachineToken) -> AsyncGenerator[list[SessionWork], None]:
+        return self._watch(lambda: self._work(token))
+
+    async def list_session_messages(
+        self, token: MachineToken, session_id: ChatSessionId
+    ) -> list[ChatMessage]:
+        return self._messages_of(self._machine_session(token, session_id).chat_session_id)
+
+    async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
+        message, session = self._machine_message(token, message_id)
+        messages = self._messages_of(session.chat_session_id)
+        pending = [m.message_id for m in messages if m.status is MessageStatus.PENDING]
+        streaming = self._streaming(session.chat_session_id)
+        ensure_claimable(message, session, streaming, pending[0] if pending else None)
+        self._save(attrs.evolve(message, status=MessageStatus.PROCESSING))
+        reply_id = MessageId(self.ids.new_id("message"))
+        session = self._touch(session)
+        reply = ChatMessage(
+            reply_id,
+            session.chat_session_id,
+            MessageRole.ASSISTANT,
+            "",
+            MessageStatus.STREAMING,
+            session.last_activity,
+            reply_to=message_id,
+        )
+        self._save(reply)
+        await self._commit()
+        return reply
+
+    async def append_chunk(
+        self, token: MachineToken, message_id: MessageId, text: str
+    ) -> ChatChunk:
+        validate_chunk(text)
+        message, session = self._machine_message(token, message_id)
+        ensure_streaming(message)
+        chunk_id = ChunkId(self.ids.new_id("chunk"))
+        chunks = self._chunks_of(session.chat_session_id)
+        session = self._touch(session)
+        sequence = chunks[-1].sequence + 1 if chunks else 1
+        chunk = ChatChunk(
+            chunk_id, message_id, session.chat_session_id, text, sequence, session.last_activity
+        )
+        self.chunks[chunk_id] = chunk
+        await self._commit()
+        return chunk
+
+    async def _finish(
+        self,
+        message: ChatMessage,
+        session: ChatSession,
+        status: MessageStatus,
+        content: str,
+        error: str | None = None,
+    ) -> ChatMessage:
+        ensure_streaming(message)
+        message = self._save(attrs.evolve(message, status=status, content=content, error=error))
+        if message.reply_to is not None:
+            asked = self.chat_messages[message.reply_to]
+            self._save(attrs.evolve(asked, status=MessageStatus.COMPLETED))
+        for request in list(self.permissions.values()):
+            if request.message_id == message.message_id and request.status in _OPEN_PERMISSION:
+                self._save(attrs.evolve(request, status=PermissionStatus.EXPIRED))
+        self._touch(session)
+        await self._commit()
+        return message
+
+    async def complete_message(
+        self, token: MachineToken, message_id: MessageId, content: str
+    ) -> ChatMessage:
+        validate_reply(content)
+        message, session = self._machine_message(token, message_id)
+        return await self._finish(message, session, MessageStatus.COMPLETED, content)
+
+    async def end_reply(
+        self, token: MachineToken, message_id: MessageId, status: MessageStatus, reason: str
+    ) -> ChatMessage:
+        status, reason = validate_ending(status, reason)
+        message, session = self._machine_message(token, message_id)
+        chunks = self._chunks_of(session.chat_session_id)
+        content = "".join(c.chunk for c in chunks if c.message_id == message_id)
+        return await self._finish(message, session, status, content, reason)
+
+    async def update_session(
+        self,
+        token: MachineToken,
+        session_id: ChatSessionId,
+        *,
+        status: ChatSessionStatus | None = None,
+        agent_session_id: str | None = None,
+        title: str | None = None,
+    ) -> ChatSession:
+        status, agent_session_id, title = validate_session_update(status, agent_session_id, title)
+        session = ensure_open(self._machine_session(token, session_id))
+        session = self._save(
+            attrs.evolve(
+                session,
+                status=status or session.status,
+                agent_session_id=agent_session_id or session.agent_session_id,
+                title=title or session.title,
+            )
+        )
+        await self._commit()
+        return session
+
+    async def record_permission(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        tool: str,
+        description: str,
+    ) -> PermissionRequest:
+        agent_request_id, tool, description = validate_permission_request(
+            agent_request_id, tool, description
+        )
+        message, session = self._machine_message(token, message_id)
+        ensure_streaming(message)
+        request = PermissionRequest(
+            PermissionId(self.ids.new_id("permission")),
+            session.chat_session_id,
+            message_id,
+            agent_request_id,
+            tool,
+            description,
+            PermissionStatus.PENDING,
+            self._now(),
+        )
+        self._save(request)
+        await self._commit()
+        return request
+
+    async def resolve_permission(
+        self, token: MachineToken, permission_id: PermissionId
+    ) -> PermissionRequest:
+        self._auth(token)
+        request = self.permissions.get(permission_id)
+        session = self.chat_sessions[request.chat_session_id] if request else None
+        if request is None or session is None or self._machine_of(session) != token.machine_id:
+            raise NotFound("No such permission request.")
+        if request.status is not PermissionStatus.ANSWERED:
+            raise Conflict("This permission request has no answer to pass on.")
+        request = self._save(attrs.evolve(request, status=PermissionStatus.RESOLVED))
+        await self._commit()
+        return request

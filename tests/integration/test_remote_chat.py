@@ -1,0 +1,255 @@
+"""Chat through RemoteMachineBackend against the real app on a loopback port with SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+
+import aiohttp
+import anyio
+import attrs
+import pytest
+
+from orchestrator.adapters.remote import RemoteMachineBackend
+from orchestrator.adapters.system import Argon2Hasher
+from orchestrator.application import accounts
+from orchestrator.domain.chat import (
+    MAX_CHUNK_LENGTH,
+    ChatSession,
+    ChatSessionStatus,
+    MessageStatus,
+    PermissionAnswer,
+    PermissionStatus,
+    SessionWork,
+)
+from orchestrator.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OrchestratorError,
+    PayloadTooLarge,
+)
+from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.model import Worker
+from orchestrator.domain.ports import MachineSide
+from tests.integration.test_remote_support import LiveServer, fast_client, live_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+MODEL = "fake/model-a"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    async with live_server(tmp_path) as live:
+        yield live
+
+
+@pytest.fixture
+async def remote(server: LiveServer) -> AsyncIterator[RemoteMachineBackend]:
+    async with fast_client(server.url) as client:
+        yield client
+
+
+@attrs.frozen
+class Setup:
+    """An owner, their machine (online over HTTP) and one online worker offering MODEL."""
+
+    user: UserId
+    token: MachineToken
+    worker: Worker
+
+
+async def _setup(
+    server: LiveServer, remote: MachineSide, username: str = "alice", tmp: str = "/srv"
+) -> Setup:
+    user = await accounts.create_user(server.backend, Argon2Hasher(fast=True), username, PASSWORD)
+    machine, token = await server.backend.create_machine(user.user_id, "laptop")
+    await remote.go_online(token, tmp)
+    worker = await server.backend.add_worker(user.user_id, machine.machine_id, "repo", None)
+    await remote.update_worker_models(token, worker.worker_id, [MODEL])
+    worker = await remote.worker_heartbeat(token, worker.worker_id)
+    return Setup(user.user_id, token, worker)
+
+
+async def _sign_in(http: aiohttp.ClientSession, server: LiveServer) -> dict[str, str]:
+    answer = await http.post(
+        f"{server.url}/api/login", json={"username": "alice", "password": PASSWORD}
+    )
+    assert answer.status == 200, await answer.text()
+    return {"X-CSRF-Token": (await answer.json())["csrf_token"]}
+
+
+async def _error(call: Awaitable[object]) -> OrchestratorError:
+    with pytest.raises(OrchestratorError) as caught:
+        await call
+    return caught.value
+
+
+async def _next_work(updates: AsyncIterator[list[SessionWork]]) -> list[SessionWork]:
+    with anyio.fail_after(10):
+        return await anext(updates)
+
+
+async def test_a_full_chat_round(server: LiveServer, remote: RemoteMachineBackend) -> None:
+    """The user sends over the user API; the machine claims, streams and completes remotely."""
+    setup = await _setup(server, remote)
+    token = setup.token
+    # The cookie jar must accept cookies from an IP address (127.0.0.1).
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        csrf = await _sign_in(http, server)
+        started = await http.post(
+            f"{server.url}/api/workers/{setup.worker.worker_id}/sessions",
+            json={"model": MODEL},
+            headers=csrf,
+        )
+        assert started.status == 201, await started.text()
+        session_id = (await started.json())["session"]["chat_session_id"]
+        messages_url = f"{server.url}/api/sessions/{session_id}/messages"
+        sent = await http.post(messages_url, json={"content": "Say hello"}, headers=csrf)
+        assert sent.status == 201
+        assert (await sent.json())["queued"] is False
+
+        updates = remote.watch_work(token)
+        work = await _next_work(updates)
+        assert [m.content for w in work for m in w.pending_messages] == ["Say hello"]
+        pending = work[0].pending_messages[0]
+        reply = await remote.claim_message(token, pending.message_id)
+        assert reply.status is MessageStatus.STREAMING
+        await remote.update_session(token, work[0].session.chat_session_id, title="Greeting")
+        chunks = [
+            await remote.append_chunk(token, reply.message_id, piece)
+            for piece in ("Hel", "lo ", "wörld \U0001f600")
+        ]
+        assert [c.sequence for c in chunks] == sorted({c.sequence for c in chunks})
+        done = await remote.complete_message(token, reply.message_id, "Hello wörld \U0001f600")
+        assert done.status is MessageStatus.COMPLETED
+        await updates.aclose()  # type: ignore[attr-defined]
+
+        listed = await (await http.get(messages_url)).json()
+        assert [(m["role"], m["content"], m["completed"]) for m in listed["messages"]] == [
+            ("user", "Say hello", True),
+            ("assistant", "Hello wörld \U0001f600", True),
+        ]
+        stream_url = f"{server.url}/api/sessions/{session_id}/stream?after=0"
+        async with http.get(stream_url) as stream:
+            text = ""
+            with anyio.fail_after(10):
+                while text.count("event: chunk") < 3:
+                    text += (await stream.content.readline()).decode()
+        assert f"id: {chunks[-1].sequence}\n" in text
+    history = await remote.list_session_messages(token, reply.chat_session_id)
+    assert [m.message_id for m in history] == [pending.message_id, reply.message_id]
+    session = await server.backend.get_session(setup.user, reply.chat_session_id)
+    assert session.title == "Greeting"
+
+
+async def test_errors_round_trip_as_the_same_class_and_sentence(
+    server: LiveServer, remote: RemoteMachineBackend
+) -> None:
+    """Chat errors reach the machine as the exception the backend raised, sentence included."""
+    setup = await _setup(server, remote)
+    other = await _setup(server, remote, "bob")
+    token, backend = setup.token, server.backend
+    session = await backend.start_session(setup.user, setup.worker.worker_id, MODEL)
+    first = await backend.send_message(setup.user, session.chat_session_id, "one")
+    reply = await remote.claim_message(token, first.message_id)
+    big = "x" * (MAX_CHUNK_LENGTH + 1)
+    cases: list[tuple[Awaitable[object], Awaitable[object], type[OrchestratorError]]] = [
+        (
+            remote.claim_message(token, first.message_id),
+            backend.claim_message(token, first.message_id),
+            Conflict,
+        ),
+        (
+            remote.claim_message(other.token, first.message_id),
+            backend.claim_message(other.token, first.message_id),
+            NotFound,
+        ),
+        (
+            remote.append_chunk(other.token, reply.message_id, "x"),
+            backend.append_chunk(other.token, reply.message_id, "x"),
+            NotFound,
+        ),
+        (
+            remote.list_session_messages(other.token, session.chat_session_id),
+            backend.list_session_messages(other.token, session.chat_session_id),
+            NotFound,
+        ),
+        (
+            remote.end_reply(token, reply.message_id, MessageStatus.COMPLETED, "no"),
+            backend.end_reply(token, reply.message_id, MessageStatus.COMPLETED, "no"),
+            InvalidInput,
+        ),
+        (
+            remote.append_chunk(token, reply.message_id, big),
+            backend.append_chunk(token, reply.message_id, big),
+            PayloadTooLarge,
+        ),
+    ]
+    for over_http, direct, expected in cases:
+        remote_error, direct_error = await _error(over_http), await _error(direct)
+        assert type(remote_error) is type(direct_error) is expected
+        assert remote_error.message == direct_error.message
+
+
+async def test_permissions_travel_both_ways(
+    server: LiveServer, remote: RemoteMachineBackend
+) -> None:
+    """The machine records a request, the user's answer shows in the work feed, it is resolved."""
+    setup = await _setup(server, remote)
+    token, backend = setup.token, server.backend
+    session = await backend.start_session(setup.user, setup.worker.worker_id, MODEL)
+    sent = await backend.send_message(setup.user, session.chat_session_id, "run ls")
+    reply = await remote.claim_message(token, sent.message_id)
+    asked = await remote.record_permission(token, reply.message_id, "per_1", "bash", "ls -la")
+    assert asked.status is PermissionStatus.PENDING
+    await backend.answer_permission(setup.user, asked.permission_id, PermissionAnswer.ONCE)
+    updates = remote.watch_work(token)
+    work = await _next_work(updates)
+    await updates.aclose()  # type: ignore[attr-defined]
+    answered = [p for w in work for p in w.answered_permissions]
+    assert [(p.permission_id, p.answer) for p in answered] == [
+        (asked.permission_id, PermissionAnswer.ONCE)
+    ]
+    resolved = await remote.resolve_permission(token, asked.permission_id)
+    assert resolved.status is PermissionStatus.RESOLVED
+    idle = await remote.update_session(
+        token, session.chat_session_id, status=ChatSessionStatus.IDLE, agent_session_id="ses_1"
+    )
+    assert (idle.status, idle.agent_session_id) == (ChatSessionStatus.IDLE, "ses_1")
+    ended = await remote.end_reply(token, reply.message_id, MessageStatus.ABORTED, "Stopped.")
+    assert (ended.status, ended.error) == (MessageStatus.ABORTED, "Stopped.")
+
+
+async def test_watch_work_yields_new_messages_and_survives_a_restart(
+    server: LiveServer, remote: RemoteMachineBackend
+) -> None:
+    """The work feed shows a new pending message, rides out a restart and shows the next one."""
+    setup = await _setup(server, remote)
+    backend = server.backend
+    session: ChatSession = await backend.start_session(setup.user, setup.worker.worker_id, MODEL)
+    updates = remote.watch_work(setup.token)
+
+    def pending(work: list[SessionWork]) -> list[str]:
+        return [m.content for w in work for m in w.pending_messages]
+
+    assert pending(await _next_work(updates)) == []
+    await backend.send_message(setup.user, session.chat_session_id, "first")
+    assert pending(await _next_work(updates)) == ["first"]
+    received: list[list[SessionWork]] = []
+
+    async def wait_for_next() -> None:
+        received.append(await _next_work(updates))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait_for_next)
+        await server.stop()
+        await backend.send_message(setup.user, session.chat_session_id, "while down")
+        await anyio.sleep(0.3)  # the client meanwhile retries against the closed port
+        await server.start()
+    assert pending(received[0]) == ["first", "while down"]
+    await backend.send_message(setup.user, session.chat_session_id, "after")
+    assert pending(await _next_work(updates)) == ["first", "while down", "after"]
+    await updates.aclose()  # type: ignore[attr-defined]

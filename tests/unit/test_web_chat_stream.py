@@ -1,0 +1,199 @@
+"""The live chat stream (SSE): order, event IDs, resuming without gap or duplicate."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import anyio
+import pytest
+
+from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession
+from orchestrator.entrypoints.web.chat_stream import BAD_RESUME_POINT
+from tests.unit.test_web_support import (
+    MODEL,
+    Chat,
+    Harness,
+    SseEvent,
+    next_sse,
+    online_worker,
+    running_app,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def web(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with running_app(tmp_path, keepalive=0.05) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def chat(web: Harness) -> Chat:
+    return await online_worker(web)
+
+
+async def _streaming_reply(chat: Chat, session: ChatSession, text: str = "hi") -> ChatMessage:
+    """Send ``text`` as the user and have the machine claim it; returns the streaming reply."""
+    sent = await chat.web.backend.send_message(chat.user, session.chat_session_id, text)
+    return await chat.web.backend.claim_message(chat.token, sent.message_id)
+
+
+async def _chunks(stream: aiohttp.ClientResponse, count: int) -> list[SseEvent]:
+    """The next ``count`` chunk events, skipping message lists."""
+    found: list[SseEvent] = []
+    while len(found) < count:
+        event = await next_sse(stream)
+        assert event.event in ("chunk", "messages"), event
+        if event.event == "chunk":
+            found.append(event)
+    return found
+
+
+def _path(session: ChatSession) -> str:
+    return f"/api/sessions/{session.chat_session_id}/stream"
+
+
+async def test_stream_sends_messages_then_chunks_in_order_with_ids(chat: Chat) -> None:
+    """The stream starts with the message list; each chunk is one event whose ID is its sequence."""
+    session = await chat.start()
+    reply = await _streaming_reply(chat, session)
+    async with chat.web.client.get(_path(session)) as stream:
+        assert stream.status == 200
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        first = await next_sse(stream)
+        assert first.event == "messages"
+        assert [m["status"] for m in first.data["messages"]] == ["processing", "streaming"]
+        appended = [
+            await chat.web.backend.append_chunk(chat.token, reply.message_id, piece)
+            for piece in ("Hel", "lo", " world")
+        ]
+        events = await _chunks(stream, 3)
+        assert [e.id for e in events] == [c.sequence for c in appended]
+        assert [e.data["chunk"] for e in events] == ["Hel", "lo", " world"]
+        assert events[0].data["message_id"] == reply.message_id
+        await chat.web.backend.complete_message(chat.token, reply.message_id, "Hello world")
+        while (event := await next_sse(stream)).event != "messages" or not all(
+            m["completed"] for m in event.data["messages"]
+        ):
+            assert event.event != "chunk"
+        assert event.data["messages"][-1]["content"] == "Hello world"
+
+
+async def test_reconnecting_with_last_event_id_has_no_gap_and_no_duplicate(chat: Chat) -> None:
+    """Dropping and resuming twice while the machine keeps appending yields every chunk once."""
+    backend = chat.web.backend
+    session = await chat.start()
+    reply = await _streaming_reply(chat, session)
+    appended: list[ChatChunk] = [
+        await backend.append_chunk(chat.token, reply.message_id, f"<{n}>") for n in range(5)
+    ]
+    seen: list[SseEvent] = []
+    async with chat.web.client.get(_path(session)) as stream:
+        seen += await _chunks(stream, 3)
+
+    async def keep_appending() -> None:
+        for n in range(5, 40):
+            appended.append(await backend.append_chunk(chat.token, reply.message_id, f"<{n}>"))
+            await anyio.sleep(0.001)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(keep_appending)
+        for want in (7, 40):
+            headers = {"Last-Event-ID": str(seen[-1].id)}
+            async with chat.web.client.get(_path(session), headers=headers) as stream:
+                seen += await _chunks(stream, want - len(seen))
+    assert [e.id for e in seen] == [c.sequence for c in appended]
+    assert "".join(e.data["chunk"] for e in seen) == "".join(f"<{n}>" for n in range(40))
+
+
+async def test_after_query_resumes_and_the_header_wins(chat: Chat) -> None:
+    """``?after=N`` resumes after N; a Last-Event-ID header takes precedence over it."""
+    session = await chat.start()
+    reply = await _streaming_reply(chat, session)
+    chunks = [await chat.web.backend.append_chunk(chat.token, reply.message_id, p) for p in "abcd"]
+    async with chat.web.client.get(f"{_path(session)}?after={chunks[1].sequence}") as stream:
+        assert [e.data["chunk"] for e in await _chunks(stream, 2)] == ["c", "d"]
+    headers = {"Last-Event-ID": str(chunks[2].sequence)}
+    url = f"{_path(session)}?after={chunks[0].sequence}"
+    async with chat.web.client.get(url, headers=headers) as stream:
+        assert [e.data["chunk"] for e in await _chunks(stream, 1)] == ["d"]
+        await chat.web.backend.append_chunk(chat.token, reply.message_id, "e")
+        assert [e.data["chunk"] for e in await _chunks(stream, 1)] == ["e"]
+
+
+async def test_a_fresh_stream_leaves_out_finished_replies(chat: Chat) -> None:
+    """Without a resume point, only chunks of replies still being written are sent."""
+    backend = chat.web.backend
+    session = await chat.start()
+    done = await _streaming_reply(chat, session, "first")
+    await backend.append_chunk(chat.token, done.message_id, "old")
+    await backend.complete_message(chat.token, done.message_id, "old")
+    live = await _streaming_reply(chat, session, "second")
+    await backend.append_chunk(chat.token, live.message_id, "new-1")
+    await backend.append_chunk(chat.token, live.message_id, "new-2")
+    async with chat.web.client.get(_path(session)) as stream:
+        first = await next_sse(stream)
+        assert first.event == "messages"
+        assert [m["content"] for m in first.data["messages"]] == ["first", "old", "second", ""]
+        events = await _chunks(stream, 2)
+        assert [e.data["chunk"] for e in events] == ["new-1", "new-2"]
+        assert {e.data["message_id"] for e in events} == {live.message_id}
+
+
+@pytest.mark.parametrize(
+    ("headers", "query"),
+    [({"Last-Event-ID": "abc"}, ""), ({"Last-Event-ID": "-1"}, ""), ({}, "?after=1.5")],
+)
+async def test_a_bad_resume_point_is_400(chat: Chat, headers: dict[str, str], query: str) -> None:
+    """A resume point that is not a whole number gets 400 and one sentence, before streaming."""
+    session = await chat.start()
+    response = await chat.web.client.get(_path(session) + query, headers=headers)
+    assert response.status == 400
+    assert await response.json() == {"error": BAD_RESUME_POINT, "type": "InvalidInput"}
+
+
+async def test_the_stream_sends_keepalive_comments(chat: Chat) -> None:
+    """An idle stream writes comment lines so proxies keep it open."""
+    session = await chat.start()
+    async with chat.web.client.get(_path(session)) as stream:
+        with anyio.fail_after(5):
+            while (await stream.content.readline()) != b": keepalive\n":
+                pass
+
+
+async def test_the_stream_ends_with_an_error_when_the_session_goes(chat: Chat) -> None:
+    """If the machine (and so the session) is deleted, one error event ends the stream."""
+    session = await chat.start()
+    async with chat.web.client.get(_path(session)) as stream:
+        await next_sse(stream)
+        await chat.web.backend.delete_machine(chat.user, chat.worker.machine_id)
+        while (event := await next_sse(stream)).event != "error":
+            pass
+        assert event.data["type"] == "NotFound"
+
+
+async def test_events_push_a_workers_sessions(chat: Chat) -> None:
+    """``/api/events?worker_id=`` sends the worker's sessions at once and after each change."""
+    worker_id = chat.worker.worker_id
+    async with chat.web.client.get(f"/api/events?worker_id={worker_id}") as stream:
+        while (event := await next_sse(stream)).event != "sessions":
+            pass
+        assert event.data == {"worker_id": worker_id, "sessions": []}
+        status, body = await chat.post(f"/api/workers/{worker_id}/sessions", {"model": MODEL})
+        assert status == 201
+        while (event := await next_sse(stream)).event != "sessions":
+            pass
+        assert [s["chat_session_id"] for s in event.data["sessions"]] == [
+            body["session"]["chat_session_id"]
+        ]
+
+
+async def test_events_for_another_users_worker_are_not_found(chat: Chat) -> None:
+    """Asking for someone else's worker's sessions is 404 before any event is sent."""
+    client = await chat.web.new_client()
+    await chat.web.sign_in(client, "mallory")
+    response = await client.get(f"/api/events?worker_id={chat.worker.worker_id}")
+    assert response.status == 404

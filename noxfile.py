@@ -60,3 +60,11 @@ def serve(session: nox.Session) -> None:
     install_opencode(session)
     session.install("-e", ".")
     session.run("orchestrator", "up", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The relay benchmark against real opencode (``nox -s bench -- --quick`` for a short run)."""
+    install_opencode(session)
+    session.install("-e", ".")
+    session.run("python", "benchmarks/relay.py", *session.posargs)

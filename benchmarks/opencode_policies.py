@@ -136,30 +136,40 @@ def _ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:7.0f}" if values else "      -"
 
 
-def print_table(results: list[Result]) -> None:
+def table_lines(results: list[Result]) -> list[str]:
+    """The comparison table, one string per line."""
     header = (
         f"{'policy':<12} {'sessions':>8} {'procs':>5} {'open 1st ms':>11} {'open next ms':>12} "
         f"{'1st delta ms':>12} {'later delta ms':>14} {'RSS idle MB':>11} {'RSS used MB':>11} "
         f"{'MB/session':>10}"
     )
-    print(header)
-    print("-" * len(header))
+    lines = [header, "-" * len(header)]
     for r in results:
-        print(
+        lines.append(
             f"{r.policy:<12} {r.sessions:>8} {r.processes:>5} {r.open_first * 1000:>11.0f} "
             f"{_ms(r.open_rest):>12} {_ms(r.first_delta_first_prompt):>12} "
             f"{_ms(r.first_delta_later):>14} {r.rss_idle_mb:>11.0f} {r.rss_used_mb:>11.0f} "
             f"{r.rss_used_mb / r.sessions:>10.0f}"
         )
-    print("(open/delta columns are medians; RSS is summed over each process tree)")
+    lines.append("(open/delta columns are medians; RSS is summed over each process tree)")
+    return lines
 
 
-async def main(sessions: int) -> None:
+def print_table(results: list[Result]) -> None:
+    print("\n".join(table_lines(results)))
+
+
+async def measure_policies(sessions: int) -> list[Result]:
+    """Measure every policy, each in its own throw-away directory."""
     results = []
     for policy in ProcessPolicy:
         with tempfile.TemporaryDirectory(prefix="opencode-bench-") as tmp:
             results.append(await measure(policy, sessions, Path(tmp)))
-    print_table(results)
+    return results
+
+
+async def main(sessions: int) -> None:
+    print_table(await measure_policies(sessions))
 
 
 if __name__ == "__main__":

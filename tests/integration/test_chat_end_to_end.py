@@ -62,9 +62,13 @@ class Api:
             return json.loads(text) if text else None
 
     async def stream(
-        self, session_id: str, until: Any, last_event_id: int | None = None
+        self,
+        session_id: str,
+        until: Any,
+        last_event_id: int | None = None,
+        chunks_wanted: int | None = None,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Read the session's SSE stream until ``until(messages)``; return chunks and messages."""
+        """Read the stream until ``until(messages)`` (or N chunks); return chunks and messages."""
         headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
         chunks: list[dict[str, Any]] = []
         messages: list[dict[str, Any]] = []
@@ -82,6 +86,8 @@ class Api:
                         data = json.loads(line[6:])
                         if event == "chunk":
                             chunks.append(data)
+                            if chunks_wanted is not None and len(chunks) >= chunks_wanted:
+                                return chunks, messages
                         elif event == "messages":
                             messages = data["messages"]
                             if until(messages):
@@ -249,11 +255,7 @@ async def test_a_machine_killed_mid_reply_marks_it_interrupted_and_carries_on(
                     "POST", f"/api/sessions/{session_id}/messages", {"content": "go slowly"}, 201
                 )
 
-                def streaming(messages: list[dict[str, Any]]) -> bool:
-                    return any(m["role"] == "assistant" for m in messages)
-
-                await api.stream(session_id, streaming)
-                await anyio.sleep(1.0)  # let a few chunks land
+                await api.stream(session_id, lambda _: False, chunks_wanted=3)
                 first.send_signal(signal.SIGKILL)
                 first.wait(timeout=10)
                 with anyio.fail_after(15):

@@ -127,7 +127,9 @@ async def test_a_full_chat_round(server: LiveServer, remote: RemoteMachineBacken
         assert done.status is MessageStatus.COMPLETED
         await updates.aclose()  # type: ignore[attr-defined]
 
-        listed = await (await http.get(messages_url)).json()
+        answer = await http.get(messages_url)
+        assert answer.status == 200, await answer.text()
+        listed = await answer.json()
         assert [(m["role"], m["content"], m["completed"]) for m in listed["messages"]] == [
             ("user", "Say hello", True),
             ("assistant", "Hello wörld \U0001f600", True),

@@ -109,6 +109,29 @@ async def test_reconnecting_with_last_event_id_has_no_gap_and_no_duplicate(chat:
     assert "".join(e.data["chunk"] for e in seen) == "".join(f"<{n}>" for n in range(40))
 
 
+@pytest.mark.parametrize("resume", [False, True])
+async def test_a_finished_reply_is_announced_after_all_its_chunks(chat: Chat, resume: bool) -> None:
+    """A reader that stops at the list showing the reply completed has every chunk of it."""
+    backend = chat.web.backend
+    session = await chat.start()
+    reply = await _streaming_reply(chat, session)
+    headers = {"Last-Event-ID": "0"} if resume else {}
+    async with chat.web.client.get(_path(session), headers=headers) as stream:
+        assert (await next_sse(stream)).event == "messages"
+        pieces = [f"[{n}]" for n in range(30)]
+        for piece in pieces:
+            await backend.append_chunk(chat.token, reply.message_id, piece)
+        await backend.complete_message(chat.token, reply.message_id, "".join(pieces))
+        received: list[str] = []
+        while True:
+            event = await next_sse(stream)
+            if event.event == "chunk":
+                received.append(event.data["chunk"])
+            elif event.data["messages"][-1]["completed"]:
+                break
+    assert received == pieces
+
+
 async def test_after_query_resumes_and_the_header_wins(chat: Chat) -> None:
     """``?after=N`` resumes after N; a Last-Event-ID header takes precedence over it."""
     session = await chat.start()

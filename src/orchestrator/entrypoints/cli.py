@@ -12,8 +12,8 @@ from typing import Annotated, NoReturn, TypeVar
 import anyio
 import typer
 
-from orchestrator.application import accounts, machines
 from orchestrator.adapters.opencode import ProcessPolicy
+from orchestrator.application import accounts, machines
 from orchestrator.application.machine_process import MachineProcess
 from orchestrator.domain.errors import (
     AuthenticationFailed,
@@ -89,12 +89,26 @@ def fail(error: OrchestratorError) -> NoReturn:
     raise typer.Exit(code)
 
 
+def first_error(error: BaseException) -> OrchestratorError | None:
+    """The first domain error in ``error``, looking inside task-group exception groups."""
+    if isinstance(error, OrchestratorError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := first_error(inner)) is not None:
+                return found
+    return None
+
+
 def run(main: Callable[[], Awaitable[T]]) -> T:
     """Run an async command; domain errors become one sentence and an exit code."""
     try:
         return anyio.run(main, backend="asyncio")
-    except OrchestratorError as exc:
-        fail(exc)
+    except (OrchestratorError, BaseExceptionGroup) as exc:
+        found = first_error(exc)
+        if found is None:
+            raise
+        fail(found)
 
 
 def echo(line: str) -> None:
@@ -300,9 +314,9 @@ def worker_start(
     async def main() -> None:
         async with running(bootstrap(machine=settings)) as container:
             backend = await resolve(container.machine_backend)
-            runtime = await resolve(container.agent_runtime)
-            process = machine_process(backend, parsed, root_path, runtime, settings, echo)
-            await run_until_signal(process, on_online=lambda: _save(env_file, saved, wanted))
+            async with container.agent_runtime() as runtime:
+                process = machine_process(backend, parsed, root_path, runtime, settings, echo)
+                await run_until_signal(process, on_online=lambda: _save(env_file, saved, wanted))
 
     run(main)
 

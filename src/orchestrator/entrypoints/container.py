@@ -44,8 +44,13 @@ async def remote_backend(settings: MachineSettings) -> AsyncIterator[RemoteMachi
         await backend.close()
 
 
+@asynccontextmanager
 async def opencode_runtime(settings: MachineSettings) -> AsyncIterator[AgentRuntime]:
-    """Real opencode; if it is not installed, a runtime that says how to install it."""
+    """Real opencode; if it is not installed, a runtime that says how to install it.
+
+    A context manager, not a container resource: its task group must be entered
+    and left by the same task, which the caller's ``async with`` guarantees.
+    """
     try:
         binary = find_opencode()
     except AgentUnavailable as exc:
@@ -77,7 +82,7 @@ class Container(containers.DeclarativeContainer):
         embedded_backend, settings=server_settings, clock=clock, ids=ids, hasher=hasher
     )
     machine_backend = providers.Resource(remote_backend, settings=machine_settings)
-    agent_runtime = providers.Resource(opencode_runtime, settings=machine_settings)
+    agent_runtime = providers.Factory(opencode_runtime, settings=machine_settings)
     web_app = providers.Factory(
         build_web_app, backend=backend, hasher=hasher, clock=clock, settings=server_settings
     )

@@ -108,8 +108,7 @@ async def run_up(settings: ServerSettings, root: Path, report: Report) -> None:
         runner = await start_site(app, settings)
         try:
             announce(app, settings, report)
-            async with anyio.create_task_group() as tg:
-                runtime = await resolve(container.agent_runtime)
+            async with container.agent_runtime() as runtime, anyio.create_task_group() as tg:
                 tg.start_soon(_local_machine, backend, runtime, settings, root_path, report)
                 await wait_for_signal(report)
                 tg.cancel_scope.cancel()
@@ -149,8 +148,7 @@ async def local_machine_token(
 
 
 async def _local_machine(
-    backend: Backend,
-    runtime: AgentRuntime, settings: ServerSettings, root: Path, report: Report
+    backend: Backend, runtime: AgentRuntime, settings: ServerSettings, root: Path, report: Report
 ) -> None:
     owner = await _first_user(backend, report)
     token = await local_machine_token(backend, settings, owner, report)

@@ -71,10 +71,15 @@ class Store:
         tx = Tx(self.db)
         try:
             async with self._lock:
-                await self.db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                # BEGIN and COMMIT run in aiosqlite's thread whatever happens to the
+                # awaiting task; shielded, a cancellation can never leave the connection
+                # inside a transaction that nobody ends.
+                with anyio.CancelScope(shield=True):
+                    await self.db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
                     yield tx
-                    await self.db.execute("COMMIT")
+                    with anyio.CancelScope(shield=True):
+                        await self.db.execute("COMMIT")
                 except BaseException:
                     with anyio.CancelScope(shield=True):
                         if self.db.in_transaction:

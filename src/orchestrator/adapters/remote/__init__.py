@@ -1,4 +1,4 @@
-"""The client side of ``orchestrator serve``: a ``MachineBackend`` over HTTP and WebSocket."""
+"""The client side of ``orchestrator serve``: the machine and chat ports over HTTP and WebSocket."""
 
 from orchestrator.adapters.remote.client import RemoteMachineBackend
 

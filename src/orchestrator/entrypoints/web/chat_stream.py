@@ -14,6 +14,9 @@ above ``?after=N``, so a reconnecting browser gets exactly what it missed: no
 gap, no duplicate. With neither, it starts from the messages as they are now
 plus the chunks of replies still being written; chunks of finished replies are
 left out because their message already holds the whole text.
+
+Ordering: every chunk of a reply is sent before the ``messages`` event that
+first shows that reply finished, so a reader may stop at that event.
 """
 
 from __future__ import annotations
@@ -50,54 +53,65 @@ def resume_point(request: web.Request) -> int | None:
     return int(raw)
 
 
-class _ChunkRelay:
-    """Sends each chunk once, in order, with its sequence as the event ID."""
+class _SessionRelay:
+    """Relays one session: each chunk once, in order; a finished reply only after its chunks."""
 
-    def __init__(self, stream: EventStream, after: int, skip: frozenset[MessageId]) -> None:
+    def __init__(
+        self,
+        stream: EventStream,
+        backend: ServerBackend,
+        user: UserId,
+        session_id: ChatSessionId,
+        after: int,
+    ) -> None:
         self.stream = stream
+        self.backend = backend
+        self.user = user
+        self.session_id = session_id
         self.last = after
-        #: Replies already finished when a fresh stream started; only the first batch has them.
-        self.skip = skip
+        #: Replies already finished when a fresh stream started (their content is whole).
+        self.skip: frozenset[MessageId] = frozenset()
+        self._lock = anyio.Lock()
 
-    async def send(self, batch: list[ChatChunk]) -> None:
-        events: list[tuple[str, object, int | None]] = []
-        for chunk in batch:
-            if chunk.sequence <= self.last:
-                continue  # never a duplicate, whatever the backend resends
-            self.last = chunk.sequence
-            if chunk.message_id not in self.skip:
-                events.append(("chunk", converter.unstructure(chunk), chunk.sequence))
-        self.skip = frozenset()
-        if events:
-            await self.stream.send_many(events)
+    async def send_chunks(self, batch: list[ChatChunk]) -> None:
+        async with self._lock:  # filter and write as one step, so batches never reorder
+            events: list[tuple[str, object, int | None]] = []
+            for chunk in batch:
+                if chunk.sequence <= self.last:
+                    continue  # never a duplicate, whatever the backend resends
+                self.last = chunk.sequence
+                if chunk.message_id not in self.skip:
+                    events.append(("chunk", converter.unstructure(chunk), chunk.sequence))
+            if events:
+                await self.stream.send_many(events)
 
+    async def send_messages(self, messages: list[ChatMessage], catch_up: bool = True) -> None:
+        if catch_up:
+            # Chunks stored by now include every chunk of a reply this list shows finished
+            # (a reply ends after its last chunk), so a reader never sees it end early.
+            current = self.backend.watch_chunks(self.user, self.session_id, self.last)
+            async with closing(current) as now:
+                await self.send_chunks(await anext(aiter(now)))
+        await self.stream.send("messages", {"messages": converter.unstructure(messages)})
 
-async def _relay(
-    stream: EventStream,
-    backend: ServerBackend,
-    user: UserId,
-    session_id: ChatSessionId,
-    after: int | None,
-) -> None:
-    async def send_messages(value: list[ChatMessage]) -> None:
-        await stream.send("messages", {"messages": converter.unstructure(value)})
-
-    async with closing(backend.watch_messages(user, session_id)) as messages:
-        try:
-            first = await anext(aiter(messages))
-        except OrchestratorError as exc:
-            await stream.send("error", error_body(exc))
-            return
-        # Sent before any chunk, so a fresh stream knows which replies are whole already.
-        await send_messages(first)
-        finished = frozenset(m.message_id for m in first if m.completed)
-        relay = _ChunkRelay(stream, after or 0, finished if after is None else frozenset())
-        async with anyio.create_task_group() as tg:
-            done = tg.cancel_scope
-            tg.start_soon(stream.keepalive)
-            tg.start_soon(stream.pump, messages, send_messages, done)
-            chunks = backend.watch_chunks(user, session_id, after or 0)
-            tg.start_soon(stream.pump, chunks, relay.send, done)
+    async def run(self, fresh: bool) -> None:
+        async with closing(self.backend.watch_messages(self.user, self.session_id)) as messages:
+            try:
+                first = await anext(aiter(messages))
+            except OrchestratorError as exc:
+                await self.stream.send("error", error_body(exc))
+                return
+            if fresh:
+                # The list comes first so the browser can place the chunks that follow;
+                # replies it shows finished are whole, so their chunks are not needed.
+                self.skip = frozenset(m.message_id for m in first if m.completed)
+            await self.send_messages(first, catch_up=not fresh)
+            async with anyio.create_task_group() as tg:
+                done = tg.cancel_scope
+                tg.start_soon(self.stream.keepalive)
+                tg.start_soon(self.stream.pump, messages, self.send_messages, done)
+                chunks = self.backend.watch_chunks(self.user, self.session_id, self.last)
+                tg.start_soon(self.stream.pump, chunks, self.send_chunks, done)
 
 
 async def session_stream(request: web.Request) -> web.StreamResponse:
@@ -110,7 +124,8 @@ async def session_stream(request: web.Request) -> web.StreamResponse:
     stream = await EventStream.open(request)
     with tracked(request):
         try:
-            await _relay(stream, backend, user, session_id, after)
+            relay = _SessionRelay(stream, backend, user, session_id, after or 0)
+            await relay.run(fresh=after is None)
         except* ConnectionResetError:
             pass  # the browser went away; it reconnects with Last-Event-ID
     return stream.response

@@ -61,6 +61,10 @@ SUBSCRIPTIONS: Final[dict[str, Subscription]] = {
 }
 
 
+def _compact_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _token(request: web.Request) -> MachineToken:
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     if scheme != "Bearer" or not raw:
@@ -152,7 +156,8 @@ class _Channel:
 
     async def send(self, frame: dict[str, object]) -> None:
         async with self.lock:
-            await self.ws.send_json(frame)
+            # UTF-8 rather than \u escapes: work frames carry whole messages.
+            await self.ws.send_json(frame, dumps=_compact_json)
 
     async def handle(self, raw: str, tg: anyio.abc.TaskGroup) -> None:
         try:

@@ -19,8 +19,17 @@ def install_opencode(session: nox.Session) -> None:
     lock = OPENCODE_DIR / "package-lock.json"
     if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
         return
+    # `npm install --no-save` rather than `npm ci`: the registry lists platform
+    # packages of opencode-ai that it cannot serve, which `npm ci` takes for a stale lock.
     session.run(
-        "npm", "ci", "--no-audit", "--no-fund", "--prefix", str(OPENCODE_DIR), external=True
+        "npm",
+        "install",
+        "--no-save",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        str(OPENCODE_DIR),
+        external=True,
     )
 
 

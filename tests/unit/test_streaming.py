@@ -68,3 +68,41 @@ async def test_window_flushes_without_waiting_for_the_end() -> None:
         assert written == ["hello"]
         await chunks.add(" world")
     assert "".join(written) == "hello world"
+
+
+@pytest.mark.anyio
+async def test_first_delta_after_a_quiet_spell_is_written_at_once() -> None:
+    """The reader sees a reply start without waiting for a window; later deltas are batched."""
+    written: list[str] = []
+
+    async def write(piece: str) -> None:
+        written.append(piece)
+
+    async with ChunkCoalescer(write, window=5, max_chars=1000) as chunks:
+        await chunks.add("first")
+        with anyio.fail_after(1):  # far less than the 5 s window
+            while not written:
+                await anyio.sleep(0.001)
+        for _ in range(10):
+            await chunks.add(".")
+            await anyio.sleep(0.001)
+        assert written == ["first"]  # the rest waits for the window (or the end)
+    assert written == ["first", ".........."]
+
+
+@pytest.mark.anyio
+async def test_closing_never_cuts_off_a_write_in_progress() -> None:
+    """A slow write that is running when the coalescer closes still completes, in order."""
+    written: list[str] = []
+    started = anyio.Event()
+
+    async def slow_write(piece: str) -> None:
+        started.set()
+        await anyio.sleep(0.05)
+        written.append(piece)
+
+    async with ChunkCoalescer(slow_write, window=0.001, max_chars=1000) as chunks:
+        await chunks.add("in flight")
+        await started.wait()
+        await chunks.add(" and the rest")
+    assert written == ["in flight", " and the rest"]

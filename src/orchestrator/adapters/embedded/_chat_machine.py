@@ -171,11 +171,9 @@ class ChatMachineSide(MachineSide):
                 chunk.sequence,
                 now,
             )
-            tx.touch(
-                ("chunks", session.chat_session_id),
-                ("chat_sessions", session.worker_id),
-                ("work", token.machine_id),
-            )
+            # Only chunk readers wake: a chunk changes no session list and no machine's
+            # work (re-running those queries per chunk doubled the cost of every write).
+            tx.touch(("chunks", session.chat_session_id))
             return chunk
 
     async def _finish(

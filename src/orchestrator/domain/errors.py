@@ -18,7 +18,8 @@ error is one sentence a user can act on.
     ├── Conflict                  the record's state does not allow it (409)
     │   └── InvalidTransition     a status change that is not allowed
     ├── BackendUnavailable        the backend cannot be reached right now (503)
-    └── AgentUnavailable          opencode is missing, did not start or stopped (503)
+    ├── AgentUnavailable          opencode is missing, did not start or stopped (503)
+    └── CommandFailed             a directory command failed on the machine (git, the disk)
 """
 
 from __future__ import annotations
@@ -109,3 +110,9 @@ class AgentUnavailable(OrchestratorError):
     default_message = (
         "opencode is not installed. Run: npm install -g opencode-ai@1.18.33 (or set OPENCODE_BIN)."
     )
+
+
+class CommandFailed(OrchestratorError):
+    """Raised on the machine when a directory command fails there (git, the disk, a timeout)."""
+
+    default_message = "The command failed on the machine."

@@ -33,8 +33,15 @@ from orchestrator.domain.chat import (
     PermissionRequest,
     SessionWork,
 )
+from orchestrator.domain.commands import (
+    Command,
+    CommandArguments,
+    CommandKind,
+    CommandResult,
+)
 from orchestrator.domain.ids import (
     ChatSessionId,
+    CommandId,
     MachineId,
     MachineToken,
     MessageId,
@@ -80,7 +87,12 @@ class MachineBackend(Protocol):
         ...
 
     async def go_online(self, token: MachineToken, root_directory: str) -> Machine:
-        """Mark the machine online and record its root directory and heartbeat."""
+        """Mark the machine online and record its root directory and heartbeat.
+
+        A machine process calls this once when it starts, so the same write
+        recovers the commands a dead process left ``running`` (see
+        :func:`orchestrator.domain.commands.recover`).
+        """
         ...
 
     async def heartbeat(self, token: MachineToken) -> Machine:
@@ -341,15 +353,72 @@ class ChatMachineBackend(Protocol):
         ...
 
 
+class CommandUserBackend(Protocol):
+    """Directory commands as their owner sees them; others' machines and commands are NotFound."""
+
+    async def create_command(
+        self, user: UserId, machine_id: MachineId, kind: CommandKind, arguments: CommandArguments
+    ) -> Command:
+        """Queue a ``pending`` command for one of the user's machines, online or not."""
+        ...
+
+    async def get_command(self, user: UserId, command_id: CommandId) -> Command:
+        """One of the user's commands."""
+        ...
+
+    async def list_commands(self, user: UserId, machine_id: MachineId) -> list[Command]:
+        """The machine's latest commands, newest first (at most ``LIST_COMMANDS_LIMIT``)."""
+        ...
+
+    async def cancel_command(self, user: UserId, command_id: CommandId) -> Command:
+        """Fail a pending command at once, or ask the machine to stop a running one."""
+        ...
+
+    def watch_command(self, user: UserId, command_id: CommandId) -> AsyncIterator[Command]:
+        """One command, now and after every change (status, progress, result)."""
+        ...
+
+
+class CommandMachineBackend(Protocol):
+    """Directory commands as the machine that runs them sees them."""
+
+    def watch_commands(self, token: MachineToken) -> AsyncIterator[list[Command]]:
+        """The machine's pending and running commands, oldest first, now and after every change."""
+        ...
+
+    async def claim_command(self, token: MachineToken, command_id: CommandId) -> Command:
+        """Take a pending command: it becomes ``running``; Conflict if it was already taken."""
+        ...
+
+    async def report_progress(
+        self, token: MachineToken, command_id: CommandId, progress: int, line: str
+    ) -> Command:
+        """Record how far a running command got (0-100) and the line that said so."""
+        ...
+
+    async def finish_command(
+        self,
+        token: MachineToken,
+        command_id: CommandId,
+        *,
+        result: CommandResult | None = None,
+        error: str | None = None,
+    ) -> Command:
+        """End a running command: ``done`` with its result, or ``failed`` with one sentence."""
+        ...
+
+
 class ChatBackend(ChatUserBackend, ChatMachineBackend, Protocol):
     """Both sides of chat (part of :class:`Backend`; kept for code typed against it)."""
 
 
-class ServerBackend(UserBackend, ChatUserBackend, AccountBackend, MaintenanceBackend, Protocol):
+class ServerBackend(
+    UserBackend, ChatUserBackend, CommandUserBackend, AccountBackend, MaintenanceBackend, Protocol
+):
     """Everything the web server needs from a backend."""
 
 
-class Backend(ServerBackend, MachineBackend, ChatMachineBackend, Protocol):
+class Backend(ServerBackend, MachineBackend, ChatMachineBackend, CommandMachineBackend, Protocol):
     """A complete backend: the embedded one and the Convex one implement this."""
 
     async def close(self) -> None:
@@ -357,5 +426,5 @@ class Backend(ServerBackend, MachineBackend, ChatMachineBackend, Protocol):
         ...
 
 
-class MachineSide(MachineBackend, ChatMachineBackend, Protocol):
+class MachineSide(MachineBackend, ChatMachineBackend, CommandMachineBackend, Protocol):
     """Everything a machine process needs: the embedded backend, the remote client, Convex."""

@@ -18,6 +18,7 @@ from typing import TypeVar
 import attrs
 
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, PermissionRequest
+from orchestrator.domain.commands import Command
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     Conflict,
@@ -29,6 +30,7 @@ from orchestrator.domain.ids import (
     PREFIXES,
     ChatSessionId,
     ChunkId,
+    CommandId,
     MachineId,
     MachineToken,
     MessageId,
@@ -53,6 +55,7 @@ from orchestrator.domain.model import (
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 from orchestrator.testing._chat_fake import ChatUserFake
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
+from orchestrator.testing._commands_fake import CommandFake
 
 T = TypeVar("T")
 
@@ -128,7 +131,7 @@ def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
 
 
 @attrs.define(eq=False)
-class InMemoryBackend(ChatUserFake, ChatMachineFake):
+class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake):
     """The whole ``Backend`` port in dicts; every write wakes the ``watch_*`` subscribers."""
 
     clock: Clock = attrs.field(factory=FakeClock)
@@ -144,6 +147,7 @@ class InMemoryBackend(ChatUserFake, ChatMachineFake):
     chat_messages: dict[MessageId, ChatMessage] = attrs.field(factory=dict, init=False)
     chunks: dict[ChunkId, ChatChunk] = attrs.field(factory=dict, init=False)
     permissions: dict[PermissionId, PermissionRequest] = attrs.field(factory=dict, init=False)
+    commands: dict[CommandId, Command] = attrs.field(factory=dict, init=False)
     version: int = attrs.field(default=0, init=False)
     closed: bool = attrs.field(default=False, init=False)
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
@@ -211,6 +215,7 @@ class InMemoryBackend(ChatUserFake, ChatMachineFake):
             last_heartbeat=self._now(),
         )
         self.machines[machine.machine_id] = machine
+        self._recover_commands(machine.machine_id)
         await self._commit()
         return machine
 
@@ -330,6 +335,7 @@ class InMemoryBackend(ChatUserFake, ChatMachineFake):
         self._owned_machine(user, machine_id)
         del self.machines[machine_id], self.secret_hashes[machine_id]
         self._drop_chat_of({w.worker_id for w in self._workers_of(machine_id)})
+        self._drop_commands_of(machine_id)
         for worker in self._workers_of(machine_id):
             del self.workers[worker.worker_id]
         for issued in list(self.worker_tokens.values()):

@@ -16,6 +16,7 @@ import aiosqlite
 import anyio
 
 from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._command_rows import recover_commands
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
@@ -125,6 +126,8 @@ class MachineSide:
                 self._now(),
                 token.machine_id,
             )
+            # A (re)started process: what a dead one left running is not running any more.
+            await recover_commands(tx, token.machine_id, rows.from_ms(self._now()))
             tx.touch(*topics(row["user_id"], token.machine_id))
             return await self._machine_row(tx, token.machine_id)
 

@@ -145,6 +145,32 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX permission_requests_by_message_and_status"
         " ON permission_requests (message_id, status)",
     ),
+    # 3: directory commands a user sends to a machine (list_dir, mkdir, git_clone).
+    (
+        """
+        CREATE TABLE commands (
+            command_id TEXT PRIMARY KEY,
+            machine_id TEXT NOT NULL REFERENCES machines (machine_id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('list_dir', 'mkdir', 'git_clone')),
+            -- JSON: {"path", "parents", "url", "cursor"}
+            arguments TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+            progress INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),
+            progress_line TEXT,
+            -- JSON: {"path", "entries", "total", "next_cursor"} once done
+            result TEXT,
+            error TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            finished_at INTEGER
+        ) STRICT
+        """,
+        "CREATE INDEX commands_by_machine_id_and_created_at ON commands (machine_id, created_at)",
+        "CREATE INDEX commands_by_machine_id_and_status_and_created_at"
+        " ON commands (machine_id, status, created_at)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,6 +12,7 @@ import anyio
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import ChatUserSide
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
+from orchestrator.adapters.embedded._commands import CommandSide
 from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, topics
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
@@ -62,7 +63,7 @@ async def open_backend(
     return SQLiteBackend(store, clock=clock, ids=ids, hasher=hasher)
 
 
-class SQLiteBackend(ChatUserSide, ChatMachineSide, MachineSide):
+class SQLiteBackend(ChatUserSide, ChatMachineSide, CommandSide, MachineSide):
     """Implements :class:`orchestrator.domain.ports.Backend`; build it with :func:`open_backend`."""
 
     # --- user side ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``MachineBackend`` and ``ChatMachineBackend`` as a client of ``orchestrator serve``.
+"""The machine's ports (machines, chat, directory commands) as a client of ``orchestrator serve``.
 
 Every method is one call of the machine API in :mod:`.wire`; subscriptions
 ride its WebSocket. Errors the server raised arrive as the same domain
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from orchestrator.adapters.remote._transport import MachineApiClient
+from orchestrator.adapters.remote._commands import CommandClient
 from orchestrator.adapters.remote.wire import SUBSCRIPTION_OWN_WORKERS, SUBSCRIPTION_WORK
 from orchestrator.domain.chat import (
     ChatChunk,
@@ -33,7 +33,7 @@ from orchestrator.domain.ids import (
 from orchestrator.domain.model import Machine, Worker
 
 
-class RemoteMachineBackend(MachineApiClient):
+class RemoteMachineBackend(CommandClient):
     """The backend of a machine process whose server is ``orchestrator serve`` at ``server_url``.
 
     ``timeouts`` (e.g. ``MachineSettings``) gives the per-call timeout and the

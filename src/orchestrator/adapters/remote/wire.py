@@ -2,7 +2,8 @@
 
 Records are JSON objects with snake_case keys, timestamps as ISO-8601 strings
 with their UTC offset, and enums as their values; a ``ChatMessage`` also
-carries its derived ``completed`` flag. Errors travel as
+carries its derived ``completed`` flag, a ``Command`` its ``finished`` flag.
+Errors travel as
 ``{"error": "<one sentence>", "type": "<class name in domain.errors>"}`` so a
 client re-raises the very exception the server raised, message included.
 
@@ -28,6 +29,7 @@ from cattrs.preconf.json import JsonConverter, make_converter
 
 from orchestrator.domain import errors
 from orchestrator.domain.chat import ChatMessage
+from orchestrator.domain.commands import Command
 from orchestrator.domain.errors import OrchestratorError
 
 MACHINE_API_PREFIX: Final = "/api/machine"
@@ -52,11 +54,15 @@ MACHINE_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "update_session": ("session_id", "status", "agent_session_id", "title"),
     "record_permission": ("message_id", "agent_request_id", "tool", "description"),
     "resolve_permission": ("permission_id",),
+    "claim_command": ("command_id",),
+    "report_progress": ("command_id", "progress", "line"),
+    "finish_command": ("command_id", "result", "error"),
 }
 
 #: Subscriptions a machine may open over the WebSocket.
 SUBSCRIPTION_OWN_WORKERS: Final = "own_workers"
 SUBSCRIPTION_WORK: Final = "work"
+SUBSCRIPTION_COMMANDS: Final = "commands"
 
 #: HTTP status of each error class; a subclass uses the nearest listed ancestor.
 ERROR_STATUS: Final[dict[type[OrchestratorError], int]] = {
@@ -93,6 +99,10 @@ def _make_converter() -> JsonConverter:
     message_fields = make_dict_unstructure_fn(ChatMessage, conv)
     conv.register_unstructure_hook(
         ChatMessage, lambda message: {**message_fields(message), "completed": message.completed}
+    )
+    command_fields = make_dict_unstructure_fn(Command, conv)
+    conv.register_unstructure_hook(
+        Command, lambda command: {**command_fields(command), "finished": command.finished}
     )
     return conv
 

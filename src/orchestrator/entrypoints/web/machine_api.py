@@ -19,6 +19,7 @@ from orchestrator.adapters.remote.wire import (
     MACHINE_API_PREFIX,
     MACHINE_METHODS,
     MACHINE_WS_PATH,
+    SUBSCRIPTION_COMMANDS,
     SUBSCRIPTION_OWN_WORKERS,
     SUBSCRIPTION_WORK,
     converter,
@@ -36,7 +37,7 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
 from orchestrator.domain.model import normalize_relative_path, validate_name
 from orchestrator.domain.ports import Backend
-from orchestrator.entrypoints.web import machine_chat
+from orchestrator.entrypoints.web import machine_chat, machine_commands
 from orchestrator.entrypoints.web.auth import client_address
 from orchestrator.entrypoints.web.payload import Body, parse_id, read_body
 from orchestrator.entrypoints.web.state import BACKEND, TOKEN_LIMITER
@@ -58,6 +59,7 @@ Subscription = Callable[[Backend, MachineToken, Body], AsyncIterator[object]]
 SUBSCRIPTIONS: Final[dict[str, Subscription]] = {
     SUBSCRIPTION_OWN_WORKERS: lambda backend, token, _args: backend.watch_own_workers(token),
     SUBSCRIPTION_WORK: lambda backend, token, _args: backend.watch_work(token),
+    SUBSCRIPTION_COMMANDS: lambda backend, token, _args: backend.watch_commands(token),
 }
 
 
@@ -130,6 +132,8 @@ async def _dispatch(backend: Backend, method: str, token: MachineToken, body: Bo
         )
     if method in machine_chat.CHAT_METHODS:
         return await machine_chat.dispatch(backend, method, token, body)
+    if method in machine_commands.COMMAND_METHODS:
+        return await machine_commands.dispatch(backend, method, token, body)
     raise NotFound("There is no such machine API method.")
 
 

@@ -1,0 +1,324 @@
+"""Directory commands with real parts: server, ``worker start``, the disk, git and git daemon.
+
+A client uses only the user API: it browses the machine's root, creates a
+folder, clones a repository served by ``git daemon`` on loopback while
+following its progress over SSE, and checks every refusal. The machine
+process runs as a real ``orchestrator worker start`` subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+import attrs
+import pytest
+
+from orchestrator.application.commands import STOPPED
+from orchestrator.domain import commands as c
+from orchestrator.domain import git_url as u
+from orchestrator.entrypoints.web.commands_api import QUEUED_NOTICE
+from tests.integration.git_server import (
+    git_daemon,
+    git_processes_for,
+    make_repository,
+    silent_server,
+)
+from tests.integration.harness import (
+    Server,
+    cli_env,
+    create_user_and_machine,
+    running_server,
+    start_worker,
+    wait_for_line,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def _needs_git() -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+
+@attrs.define
+class Api:
+    http: aiohttp.ClientSession
+    base: str
+    machine_id: str
+    csrf: str = ""
+
+    async def call(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        async with self.http.request(
+            method, self.base + path, json=body, headers={"X-CSRF-Token": self.csrf}
+        ) as response:
+            return response.status, json.loads(await response.text())
+
+    async def queue(self, kind: str, **arguments: object) -> dict[str, Any]:
+        """Queue a command on the machine; returns the whole answer (command, queued)."""
+        status, answer = await self.call(
+            "POST", f"/api/machines/{self.machine_id}/commands", {"kind": kind, **arguments}
+        )
+        assert status == 201, answer
+        return dict(answer)
+
+    async def follow(self, command_id: str, timeout: float = 60) -> list[dict[str, Any]]:
+        """Every state of the command the SSE stream sends, up to the finished one."""
+        states: list[dict[str, Any]] = []
+        with anyio.fail_after(timeout):
+            async with self.http.get(f"{self.base}/api/commands/{command_id}/stream") as stream:
+                assert stream.status == 200
+                event = ""
+                async for raw in stream.content:
+                    line = raw.decode().rstrip("\n")
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        assert event == "command", line
+                        states.append(json.loads(line[6:])["command"])
+        assert states[-1]["finished"], states
+        return states
+
+    async def run(self, kind: str, **arguments: object) -> dict[str, Any]:
+        """Queue a command and wait for its final state."""
+        answer = await self.queue(kind, **arguments)
+        return (await self.follow(answer["command"]["command_id"]))[-1]
+
+
+@asynccontextmanager
+async def signed_in(server: Server, machine_id: str) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        api = Api(http, server.url, machine_id)
+        status, _ = await api.call(
+            "POST", "/api/login", {"username": "alice", "password": PASSWORD}
+        )
+        assert status == 200
+        api.csrf = (await api.call("GET", "/api/session"))[1]["csrf_token"]
+        yield api
+
+
+@attrs.define
+class Stage:
+    server: Server
+    token: str
+    root: Path
+    outside: Path
+    env: dict[str, str]
+    workdir: Path
+    workers: list[subprocess.Popen[str]] = attrs.Factory(list)
+    lines: list[str] = attrs.Factory(list)
+
+    @property
+    def machine_id(self) -> str:
+        return self.token.split(":")[0]
+
+    def start_worker(self) -> subprocess.Popen[str]:
+        worker = start_worker(self.server.url, self.token, self.root, self.env, self.workdir)
+        self.workers.append(worker)
+        wait_for_line(worker, r"Machine .* is online", self.lines)
+        return worker
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def stage(tmp_path: Path) -> Iterator[Stage]:
+    data_dir, root, outside = tmp_path / "data", tmp_path / "root", tmp_path / "outside"
+    for folder in (root, outside, tmp_path / "machine", tmp_path / "home"):
+        folder.mkdir()
+    (root / "existing" / ".git").mkdir(parents=True)
+    (root / "notes.txt").write_text("hello")
+    (root / "full").mkdir()
+    (root / "full" / "file").write_text("x")
+    (root / "escape").symlink_to(outside)
+    with running_server(data_dir) as server:
+        token = create_user_and_machine(data_dir)
+        env = cli_env(data_dir, HOME=str(tmp_path / "home"))
+        staged = Stage(server, token, root, outside, env, tmp_path / "machine")
+        try:
+            yield staged
+        finally:
+            for worker in staged.workers:
+                _stop(worker)
+
+
+async def test_browse_mkdir_and_clone_with_live_progress(tmp_path: Path) -> None:
+    """List the root, make a folder, clone from git daemon into it with progress seen live."""
+    served = tmp_path / "served"
+    served.mkdir()
+    make_repository(served, files=400)
+    with git_daemon(served) as daemon, stage(tmp_path) as s:
+        s.start_worker()
+        async with signed_in(s.server, s.machine_id) as api:
+            status, tree = await api.call("POST", f"/api/machines/{s.machine_id}/tree", {})
+            assert status == 200, tree
+            listing = tree["command"]["result"]
+            assert [(e["name"], e["kind"], e["is_git_repo"]) for e in listing["entries"]] == [
+                ("existing", "dir", True),
+                ("full", "dir", False),
+                ("escape", "symlink", False),
+                ("notes.txt", "file", False),
+            ]
+            assert listing["entries"][3]["size"] == 5
+
+            made = await api.run("mkdir", path="projects")
+            assert (made["status"], made["result"]["path"]) == ("done", "projects")
+            assert (s.root / "projects").is_dir()
+
+            answer = await api.queue("git_clone", url=f"{daemon}/app.git", path="projects/app")
+            states = await api.follow(answer["command"]["command_id"])
+            done = states[-1]
+            assert (done["status"], done["progress"], done["error"]) == ("done", 100, None)
+            running = [st for st in states if st["status"] == "running"]
+            assert any(0 < st["progress"] < 100 for st in running), states
+            assert any(st["progress_line"] for st in running)
+            progress = [st["progress"] for st in states]
+            assert progress == sorted(progress)
+            assert (s.root / "projects" / "app" / "README.md").read_text() == "# app\n"
+
+            status, tree = await api.call(
+                "POST", f"/api/machines/{s.machine_id}/tree", {"path": "projects"}
+            )
+            assert [
+                (e["name"], e["is_git_repo"]) for e in tree["command"]["result"]["entries"]
+            ] == [("app", True)]
+
+
+async def test_a_command_sent_while_offline_runs_when_the_machine_returns(
+    tmp_path: Path,
+) -> None:
+    """The machine is off: the command is queued; the machine starts and completes it."""
+    with stage(tmp_path) as s:
+        async with signed_in(s.server, s.machine_id) as api:
+            answer = await api.queue("mkdir", path="made/while/away", parents=True)
+            assert (answer["queued"], answer["notice"]) == (True, QUEUED_NOTICE)
+            command_id = answer["command"]["command_id"]
+            await anyio.sleep(0.5)
+            _, current = await api.call("GET", f"/api/commands/{command_id}")
+            assert current["command"]["status"] == "pending"
+            s.start_worker()
+            states = await api.follow(command_id)
+            assert states[-1]["status"] == "done"
+            assert (s.root / "made" / "while" / "away").is_dir()
+
+
+async def test_a_restart_fails_the_clone_the_dead_process_was_running(tmp_path: Path) -> None:
+    """SIGKILL mid-clone: git dies too; on restart the clone fails, never runs twice, no folder."""
+    served = tmp_path / "served"
+    served.mkdir()
+    make_repository(served, files=5)
+    with git_daemon(served) as daemon, silent_server() as hanging, stage(tmp_path) as s:
+        first = s.start_worker()
+        async with signed_in(s.server, s.machine_id) as api:
+            answer = await api.queue("git_clone", url=f"{hanging}/app.git", path="hung")
+            command_id = answer["command"]["command_id"]
+            with anyio.fail_after(30):
+                while not git_processes_for(str(s.root)):
+                    await anyio.sleep(0.05)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            with anyio.fail_after(10):  # git dies with its machine process
+                while git_processes_for(str(s.root)):
+                    await anyio.sleep(0.05)
+            s.start_worker()
+            final = (await api.follow(command_id))[-1]
+            assert (final["status"], final["error"]) == ("failed", c.RESTARTED)
+            assert not (s.root / "hung").exists()
+
+            again = await api.run("git_clone", url=f"{daemon}/app.git", path="hung")
+            assert again["status"] == "done", again
+            assert sorted(p.name for p in s.root.iterdir() if "hung" in p.name) == ["hung"]
+
+
+#: Refused by the server before anything is queued: (body, error sentence).
+REFUSED_AT_ONCE = [
+    ({"kind": "list_dir", "path": "../outside"}, "The path must not contain '..'."),
+    ({"kind": "mkdir", "path": "/etc/evil"}, "Use a path relative to the machine's root, not an absolute one."),  # noqa: E501
+    ({"kind": "mkdir", "path": "a\u0000b"}, "The path must not contain NUL bytes."),
+    ({"kind": "mkdir", "path": "n" * 256}, "Each folder name must be at most 255 characters."),
+    ({"kind": "git_clone", "path": "x", "url": "-u"}, u.URL_OPTION),
+    ({"kind": "git_clone", "path": "x", "url": "--upload-pack=touch"}, u.URL_OPTION),
+    ({"kind": "git_clone", "path": "x", "url": "ext::sh -c touch"}, u.URL_CHARACTERS),
+    ({"kind": "git_clone", "path": "x", "url": "ext::sh"}, u.URL_TRANSPORT.format(name="ext")),
+    ({"kind": "git_clone", "path": "x", "url": "file:///etc"}, u.URL_FILE),
+    ({"kind": "git_clone", "path": "x", "url": "/srv/repo"}, u.URL_LOCAL),
+    ({"kind": "git_clone", "path": "x", "url": "ftp://h/r"}, u.URL_SCHEME.format(scheme="ftp")),
+]  # fmt: skip
+
+
+async def test_every_refusal_is_one_sentence_through_the_api(tmp_path: Path) -> None:
+    """Bad input is refused at once, what only the disk knows fails the command: one sentence."""
+    served = tmp_path / "served"
+    served.mkdir()
+    make_repository(served, files=5)
+    with git_daemon(served) as daemon, stage(tmp_path) as s:
+        s.start_worker()
+        async with signed_in(s.server, s.machine_id) as api:
+            for body, sentence in REFUSED_AT_ONCE:
+                status, answer = await api.call(
+                    "POST", f"/api/machines/{s.machine_id}/commands", body
+                )
+                assert (status, answer["error"]) == (400, sentence), body
+            status, listed = await api.call("GET", f"/api/machines/{s.machine_id}/commands")
+            assert listed["commands"] == []
+
+            escape = "The path leads outside the machine's root directory through a symbolic link."
+            refused_on_the_machine = [
+                ({"kind": "list_dir", "path": "escape"}, escape),
+                ({"kind": "mkdir", "path": "escape/new"}, escape),
+                ({"kind": "git_clone", "url": f"{daemon}/app.git", "path": "escape/app"}, escape),
+                (
+                    {"kind": "git_clone", "url": f"{daemon}/app.git", "path": "full"},
+                    "The folder 'full' already exists and is not empty;"
+                    " clone into a new or empty folder.",
+                ),
+                ({"kind": "mkdir", "path": "full"}, "A folder named 'full' already exists."),
+                ({"kind": "list_dir", "path": "missing"}, "There is no folder 'missing' under the root."),  # noqa: E501
+            ]  # fmt: skip
+            for body, sentence in refused_on_the_machine:
+                final = await api.run(**body)
+                assert (final["status"], final["error"]) == ("failed", sentence), body
+
+            final = await api.run("git_clone", url=f"{daemon}/missing.git", path="gone")
+            assert final["status"] == "failed"
+            assert final["error"].startswith("git clone failed: ")
+            assert not (s.root / "gone").exists()
+        assert list(s.outside.iterdir()) == []
+
+
+async def test_cancel_stops_a_running_clone_and_removes_its_folder(tmp_path: Path) -> None:
+    """Cancelling a hanging clone kills git, removes the folder and fails the command."""
+    with silent_server() as hanging, stage(tmp_path) as s:
+        s.start_worker()
+        async with signed_in(s.server, s.machine_id) as api:
+            answer = await api.queue("git_clone", url=f"{hanging}/app.git", path="hung")
+            command_id = answer["command"]["command_id"]
+            with anyio.fail_after(30):
+                while not git_processes_for(str(s.root)):
+                    await anyio.sleep(0.05)
+            status, cancelled = await api.call("POST", f"/api/commands/{command_id}/cancel")
+            assert (status, cancelled["command"]["cancel_requested"]) == (200, True)
+            final = (await api.follow(command_id))[-1]
+            assert (final["status"], final["error"]) == ("failed", c.CANCELLED)
+            assert git_processes_for(str(s.root)) == []
+            assert not any("hung" in p.name for p in s.root.iterdir())
+            assert final["error"] != STOPPED

@@ -1,18 +1,21 @@
 """One backend per implementation; every contract test runs against each of them.
 
-To add an implementation (Convex), add a factory to ``FACTORIES``: the tests
-only use the ``Backend`` port.
+To add an implementation, add a factory to ``FACTORIES``: the tests only use
+the ``Backend`` port. ``convex`` runs the TypeScript functions of
+``backend_convex`` in a loopback harness (see ``convex_harness.py``) behind the
+real Convex adapter, its subscriptions polled over the HTTP API.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import attrs
 import pytest
 
+from orchestrator.adapters.convex import ConvexBackend, HttpTransport
 from orchestrator.adapters.embedded import open_backend
 from orchestrator.adapters.system import Argon2Hasher
 from orchestrator.domain.chat import ChatMessage, ChatSession, SessionWork
@@ -20,6 +23,7 @@ from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Machine, Worker
 from orchestrator.domain.ports import Backend
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
+from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
 
 
 def _clock() -> FakeClock:
@@ -41,9 +45,32 @@ async def _sqlite(tmp_path: Path) -> Backend:
     )
 
 
+_harness: ConvexHarness | None = None
+
+
+async def _convex(tmp_path: Path) -> Backend:
+    """The TypeScript functions (run by the loopback harness) behind the real Python adapter."""
+    global _harness
+    if reason := unavailable_reason():
+        pytest.skip(reason)
+    if _harness is None:
+        _harness = ConvexHarness(server_secret=new_server_secret()).start()
+    transport = HttpTransport(_harness.new_deployment(), timeout=10, poll_interval=0.02)
+    return ConvexBackend(transport, server_secret=_harness.server_secret)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_convex_harness() -> Iterator[None]:
+    """Stop the harness process, if a test started it, when the session ends."""
+    yield
+    if _harness is not None:
+        _harness.stop()
+
+
 FACTORIES: dict[str, Callable[[Path], Awaitable[Backend]]] = {
     "memory": _memory,
     "sqlite": _sqlite,
+    "convex": _convex,
 }
 
 

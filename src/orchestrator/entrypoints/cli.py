@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -66,7 +68,7 @@ DataDir = Annotated[
     typer.Option(
         "--data-dir",
         envvar="ORCHESTRATOR_DATA_DIR",
-        help="Where the embedded backend keeps its data [default: ~/.local/share/orchestrator].",
+        help="Where the embedded backend keeps its data (default ~/.local/share/orchestrator).",
         show_default=False,
     ),
 ]
@@ -115,19 +117,63 @@ def echo(line: str) -> None:
     typer.echo(line)
 
 
+class TransportName(enum.StrEnum):
+    websocket = "websocket"
+    http = "http"
+
+
+ConvexTransport = Annotated[
+    TransportName,
+    typer.Option(
+        "--convex-transport",
+        envvar="CONVEX_TRANSPORT",
+        help="websocket (live subscriptions) or http (polling, for networks that block "
+        "WebSockets).",
+    ),
+]
+ConvexUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--convex-url",
+        envvar="CONVEX_URL",
+        help="Use this Convex deployment instead of the embedded backend "
+        "(the server also needs ORCHESTRATOR_SERVER_SECRET).",
+        show_default=False,
+    ),
+]
+
+
 def server_settings(
-    data_dir: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    data_dir: Path | None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    convex_url: str | None = None,
+    convex_transport: TransportName = TransportName.websocket,
 ) -> ServerSettings:
-    return ServerSettings(data_dir=data_dir or default_data_dir(), host=host, port=port)
+    return ServerSettings(
+        convex_transport="http" if convex_transport == "http" else "websocket",
+        data_dir=data_dir or default_data_dir(),
+        host=host,
+        port=port,
+        convex_url=convex_url or None,
+        convex_server_secret=os.environ.get("ORCHESTRATOR_SERVER_SECRET") or None,
+    )
 
 
 # --- serve / up --------------------------------------------------------------
 
 
 @app.command()
-def serve(data_dir: DataDir = None, host: Host = DEFAULT_HOST, port: Port = DEFAULT_PORT) -> None:
-    """Run the web app and the backend (embedded SQLite) on one port."""
-    run(lambda: run_server(server_settings(data_dir, host, port), echo))
+def serve(
+    data_dir: DataDir = None,
+    host: Host = DEFAULT_HOST,
+    port: Port = DEFAULT_PORT,
+    convex_url: ConvexUrl = None,
+    convex_transport: ConvexTransport = TransportName.websocket,
+) -> None:
+    """Run the web app and the backend (embedded SQLite, or Convex) on one port."""
+    settings = server_settings(data_dir, host, port, convex_url, convex_transport)
+    run(lambda: run_server(settings, echo))
 
 
 @app.command()
@@ -137,11 +183,14 @@ def up(
     port: Port = DEFAULT_PORT,
     root: Annotated[
         Path | None,
-        typer.Option(help="Root directory for this computer's workers [default: your home]."),
+        typer.Option(help="Root directory for this computer's workers (default: your home)."),
     ] = None,
+    convex_url: ConvexUrl = None,
+    convex_transport: ConvexTransport = TransportName.websocket,
 ) -> None:
     """Run the server and a machine process for this computer, then print the URL to open."""
-    run(lambda: run_up(server_settings(data_dir, host, port), root or Path.home(), echo))
+    settings = server_settings(data_dir, host, port, convex_url, convex_transport)
+    run(lambda: run_up(settings, root or Path.home(), echo))
 
 
 # --- user -----------------------------------------------------------------------
@@ -263,12 +312,22 @@ def worker_start(
     server: Annotated[
         str | None,
         typer.Option(
-            help=f"URL of `orchestrator serve` [default: http://{DEFAULT_HOST}:{DEFAULT_PORT}].",
+            help=f"URL of `orchestrator serve` (default http://{DEFAULT_HOST}:{DEFAULT_PORT}).",
             envvar="ORCHESTRATOR_SERVER",
             show_default=False,
         ),
     ] = None,
     env_file: EnvFile = Path(".env"),
+    convex_url: Annotated[
+        str | None,
+        typer.Option(
+            "--convex-url",
+            envvar="CONVEX_URL",
+            help="Talk to this Convex deployment directly instead of a server.",
+            show_default=False,
+        ),
+    ] = None,
+    convex_transport: ConvexTransport = TransportName.websocket,
     heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 10.0,
     idle_timeout: Annotated[
         float,
@@ -299,8 +358,11 @@ def worker_start(
     server_url = (server or saved.get(envfile.SERVER_URL) or MachineSettings().server_url).rstrip(
         "/"
     )
+    convex = convex_url or saved.get(envfile.CONVEX_URL) or None
     settings = MachineSettings(
         server_url=server_url,
+        convex_url=convex,
+        convex_transport="http" if convex_transport == "http" else "websocket",
         heartbeat_interval=timedelta(seconds=heartbeat),
         idle_timeout=timedelta(seconds=idle_timeout),
         process_policy=process_policy.value,
@@ -308,7 +370,7 @@ def worker_start(
     wanted = {
         envfile.MACHINE_TOKEN: str(parsed),
         envfile.ROOT_DIRECTORY: str(root_path),
-        envfile.SERVER_URL: server_url,
+        **({envfile.CONVEX_URL: convex} if convex else {envfile.SERVER_URL: server_url}),
     }
 
     async def main() -> None:

@@ -10,38 +10,63 @@ from typing import Any, TypeVar, cast
 from aiohttp import web
 from dependency_injector import containers, providers
 
-from orchestrator.adapters.embedded import SQLiteBackend, open_backend
+from orchestrator.adapters.convex import open_convex_backend
+from orchestrator.adapters.embedded import open_backend
 from orchestrator.adapters.opencode import ProcessPolicy, find_opencode, open_opencode_runtime
 from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.application.sessions import UnavailableRuntime
 from orchestrator.domain.agent import AgentRuntime
-from orchestrator.domain.errors import AgentUnavailable
-from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
+from orchestrator.domain.errors import AgentUnavailable, InvalidInput
+from orchestrator.domain.ports import Backend, Clock, IdGenerator, MachineSide, SecretHasher
 from orchestrator.entrypoints.settings import MachineSettings, ServerSettings
 from orchestrator.entrypoints.web import create_app
 
 T = TypeVar("T")
 
 
-async def embedded_backend(
+CONVEX_SETUP_HINT = (
+    "The Convex backend needs ORCHESTRATOR_SERVER_SECRET: set it to the value of the "
+    "deployment's environment variable of the same name (see backend_convex/README.md)."
+)
+
+
+async def server_backend(
     settings: ServerSettings, clock: Clock, ids: IdGenerator, hasher: SecretHasher
-) -> AsyncIterator[SQLiteBackend]:
-    """The SQLite backend in the data directory, closed on shutdown."""
-    backend = await open_backend(settings.database_path, clock=clock, ids=ids, hasher=hasher)
+) -> AsyncIterator[Backend]:
+    """The embedded SQLite backend in the data directory, or Convex when a URL is set."""
+    backend: Backend
+    if settings.convex_url:
+        if not settings.convex_server_secret:
+            raise InvalidInput(CONVEX_SETUP_HINT)
+        backend = open_convex_backend(
+            settings.convex_url,
+            server_secret=settings.convex_server_secret,
+            transport=settings.convex_transport,
+        )
+    else:
+        backend = await open_backend(settings.database_path, clock=clock, ids=ids, hasher=hasher)
     try:
         yield backend
     finally:
         await backend.close()
 
 
-async def remote_backend(settings: MachineSettings) -> AsyncIterator[RemoteMachineBackend]:
-    """A client of ``orchestrator serve`` for a machine on another host."""
-    backend = RemoteMachineBackend(settings.server_url, settings)
+async def machine_side_backend(settings: MachineSettings) -> AsyncIterator[MachineSide]:
+    """Convex directly when ``CONVEX_URL`` is set, else a client of ``orchestrator serve``."""
+    backend: MachineSide
+    if settings.convex_url:
+        convex = open_convex_backend(settings.convex_url, transport=settings.convex_transport)
+        backend = convex
+        close = convex.close
+    else:
+        remote = RemoteMachineBackend(settings.server_url, settings)
+        backend = remote
+        close = remote.close
     try:
         yield backend
     finally:
-        await backend.close()
+        await close()
 
 
 @asynccontextmanager
@@ -63,7 +88,7 @@ async def opencode_runtime(settings: MachineSettings) -> AsyncIterator[AgentRunt
 
 
 def build_web_app(
-    backend: SQLiteBackend, hasher: SecretHasher, clock: Clock, settings: ServerSettings
+    backend: Backend, hasher: SecretHasher, clock: Clock, settings: ServerSettings
 ) -> web.Application:
     return create_app(backend, hasher=hasher, clock=clock, settings=settings)
 
@@ -79,9 +104,9 @@ class Container(containers.DeclarativeContainer):
     hasher = providers.Singleton(Argon2Hasher, fast=server_settings.provided.fast_hashing)
 
     backend = providers.Resource(
-        embedded_backend, settings=server_settings, clock=clock, ids=ids, hasher=hasher
+        server_backend, settings=server_settings, clock=clock, ids=ids, hasher=hasher
     )
-    machine_backend = providers.Resource(remote_backend, settings=machine_settings)
+    machine_backend = providers.Resource(machine_side_backend, settings=machine_settings)
     agent_runtime = providers.Factory(opencode_runtime, settings=machine_settings)
     web_app = providers.Factory(
         build_web_app, backend=backend, hasher=hasher, clock=clock, settings=server_settings

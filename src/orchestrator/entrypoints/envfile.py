@@ -11,6 +11,7 @@ from dotenv import dotenv_values, set_key
 MACHINE_TOKEN = "MACHINE_TOKEN"  # noqa: S105 -- a key name
 ROOT_DIRECTORY = "ROOT_DIRECTORY"
 SERVER_URL = "ORCHESTRATOR_SERVER"
+CONVEX_URL = "CONVEX_URL"
 
 
 def read_env_file(path: Path) -> dict[str, str]:

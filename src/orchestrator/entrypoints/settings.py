@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import attrs
 
@@ -39,6 +40,12 @@ class ServerSettings:
     login_attempts_per_minute: int = 10
     #: Cheap password hashing, for tests only.
     fast_hashing: bool = False
+    #: A Convex deployment to use instead of the embedded backend (``CONVEX_URL``).
+    convex_url: str | None = None
+    #: The deployment's ``ORCHESTRATOR_SERVER_SECRET``, proving calls come from this server.
+    convex_server_secret: str | None = attrs.field(default=None, repr=False)
+    #: ``websocket`` (live subscriptions) or ``http`` (polled, for networks that block WebSockets).
+    convex_transport: Literal["websocket", "http"] = "websocket"
 
     @property
     def database_path(self) -> Path:
@@ -60,6 +67,9 @@ class MachineSettings:
     idle_timeout: timedelta = timedelta(minutes=5)
     #: ``shared``: one opencode server per worker directory; ``per_session``: one per chat.
     process_policy: str = "shared"
+    #: Talk to this Convex deployment directly instead of ``server_url`` (``CONVEX_URL``).
+    convex_url: str | None = None
+    convex_transport: Literal["websocket", "http"] = "websocket"
     #: Seconds between reconnect attempts grow up to this.
     max_backoff: timedelta = timedelta(seconds=30)
     request_timeout: timedelta = timedelta(seconds=15)

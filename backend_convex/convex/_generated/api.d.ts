@@ -1,0 +1,72 @@
+/* eslint-disable */
+/**
+ * Generated `api` utility.
+ *
+ * THIS CODE IS AUTOMATICALLY GENERATED.
+ *
+ * To regenerate, run `npx convex dev`.
+ * @module
+ */
+
+import type {
+  ApiFromModules,
+  FilterApi,
+  FunctionReference,
+} from "convex/server";
+import type * as accounts from "../accounts.js";
+import type * as chat from "../chat.js";
+import type * as chatMachine from "../chatMachine.js";
+import type * as cleanup from "../cleanup.js";
+import type * as commands from "../commands.js";
+import type * as crons from "../crons.js";
+import type * as lib_access from "../lib/access.js";
+import type * as lib_auth from "../lib/auth.js";
+import type * as lib_cascade from "../lib/cascade.js";
+import type * as lib_chat from "../lib/chat.js";
+import type * as lib_commandRules from "../lib/commandRules.js";
+import type * as lib_errors from "../lib/errors.js";
+import type * as lib_ids from "../lib/ids.js";
+import type * as lib_limits from "../lib/limits.js";
+import type * as lib_records from "../lib/records.js";
+import type * as lib_rules from "../lib/rules.js";
+import type * as lib_validators from "../lib/validators.js";
+import type * as machines from "../machines.js";
+import type * as workers from "../workers.js";
+
+/**
+ * A utility for referencing Convex functions in your app's API.
+ *
+ * Usage:
+ * ```js
+ * const myFunctionReference = api.myModule.myFunction;
+ * ```
+ */
+declare const fullApi: ApiFromModules<{
+  accounts: typeof accounts;
+  chat: typeof chat;
+  chatMachine: typeof chatMachine;
+  cleanup: typeof cleanup;
+  commands: typeof commands;
+  crons: typeof crons;
+  "lib/access": typeof lib_access;
+  "lib/auth": typeof lib_auth;
+  "lib/cascade": typeof lib_cascade;
+  "lib/chat": typeof lib_chat;
+  "lib/commandRules": typeof lib_commandRules;
+  "lib/errors": typeof lib_errors;
+  "lib/ids": typeof lib_ids;
+  "lib/limits": typeof lib_limits;
+  "lib/records": typeof lib_records;
+  "lib/rules": typeof lib_rules;
+  "lib/validators": typeof lib_validators;
+  machines: typeof machines;
+  workers: typeof workers;
+}>;
+export declare const api: FilterApi<
+  typeof fullApi,
+  FunctionReference<any, "public">
+>;
+export declare const internal: FilterApi<
+  typeof fullApi,
+  FunctionReference<any, "internal">
+>;

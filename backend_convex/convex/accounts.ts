@@ -1,0 +1,81 @@
+/** Accounts of the web app. Passwords arrive already hashed (argon2, by the web server). */
+import { mutation, query } from "./_generated/server";
+import { v } from "convex/values";
+import { requireServer } from "./lib/auth";
+import { fail, NO_USER } from "./lib/errors";
+import { newId } from "./lib/ids";
+import { MAX_USERS } from "./lib/limits";
+import { userRecord } from "./lib/records";
+import { serverCaller, userRecord as userValidator } from "./lib/validators";
+
+const USERNAME_TAKEN = "That username is taken. Choose another one.";
+
+/** Create an account; a taken username is a Conflict. */
+export const create = mutation({
+  args: { ...serverCaller, username: v.string(), passwordHash: v.string() },
+  returns: userValidator,
+  handler: async (ctx, { serverSecret, username, passwordHash }) => {
+    requireServer(serverSecret);
+    const existing = await ctx.db
+      .query("users")
+      .withIndex("by_username", (q) => q.eq("username", username))
+      .first();
+    if (existing !== null) fail("Conflict", USERNAME_TAKEN);
+    const id = await ctx.db.insert("users", {
+      userId: await newId(ctx, "user"),
+      username,
+      passwordHash,
+      createdAt: Date.now(),
+    });
+    return userRecord((await ctx.db.get(id))!);
+  },
+});
+
+/** The account with this username and its password hash, or null. */
+export const find = query({
+  args: { ...serverCaller, username: v.string() },
+  returns: v.union(v.object({ user: userValidator, passwordHash: v.string() }), v.null()),
+  handler: async (ctx, { serverSecret, username }) => {
+    requireServer(serverSecret);
+    const user = await ctx.db
+      .query("users")
+      .withIndex("by_username", (q) => q.eq("username", username))
+      .first();
+    return user === null ? null : { user: userRecord(user), passwordHash: user.passwordHash };
+  },
+});
+
+/** An account by ID. */
+export const get = query({
+  args: { ...serverCaller, userId: v.string() },
+  returns: userValidator,
+  handler: async (ctx, { serverSecret, userId }) => {
+    requireServer(serverSecret);
+    const user = await ctx.db
+      .query("users")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .unique();
+    if (user === null) fail("NotFound", NO_USER);
+    return userRecord(user);
+  },
+});
+
+/** How many accounts exist, counted up to MAX_USERS (zero means first run). */
+export const count = query({
+  args: { ...serverCaller },
+  returns: v.number(),
+  handler: async (ctx, { serverSecret }) => {
+    requireServer(serverSecret);
+    return (await ctx.db.query("users").take(MAX_USERS)).length;
+  },
+});
+
+/** Accounts, oldest first (the first is the one the setup link created). */
+export const list = query({
+  args: { ...serverCaller },
+  returns: v.array(userValidator),
+  handler: async (ctx, { serverSecret }) => {
+    requireServer(serverSecret);
+    return (await ctx.db.query("users").take(MAX_USERS)).map(userRecord);
+  },
+});

@@ -1,0 +1,308 @@
+/**
+ * Chat as the machine running the session's worker sees it: the work list,
+ * claiming messages, streaming chunks, ending replies, permission requests.
+ *
+ * Every call is authenticated by the machine token and reaches only sessions
+ * of that machine's workers (anything else is "not found"). The rules that
+ * must hold under concurrency -- a message claimed once and in order, one
+ * streaming reply per session, gap-free chunk sequences -- are each checked
+ * and written in one mutation, which Convex runs as a serializable
+ * transaction.
+ */
+import type { Doc } from "./_generated/dataModel";
+import { mutation, query, type MutationCtx } from "./_generated/server";
+import { v } from "convex/values";
+import { machineMessage, machinePermission, machineSession, messageById, workerById } from "./lib/access";
+import { requireMachine } from "./lib/auth";
+import { ensureOpen, ensureStreaming, messagesOf, streamingReply } from "./lib/chat";
+import { fail } from "./lib/errors";
+import { newId } from "./lib/ids";
+import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
+import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
+import {
+  validateChunk,
+  validateEnding,
+  validatePermissionRequest,
+  validateReply,
+  validateSessionUpdate,
+} from "./lib/rules";
+import {
+  chatChunkRecord as chunkValidator,
+  chatMessageRecord as messageValidator,
+  chatSessionRecord as sessionValidator,
+  chatSessionStatus,
+  machineToken,
+  permissionRecord as permissionValidator,
+  sessionWork,
+  type MessageStatus,
+} from "./lib/validators";
+
+/**
+ * Every open session of the machine's workers, oldest first, with its queued
+ * messages, its streaming reply and the answers to pass on; and an ended
+ * session while a reply of it still streams (so the machine stops it).
+ */
+export const work = query({
+  args: { ...machineToken },
+  returns: v.array(sessionWork),
+  handler: async (ctx, token) => {
+    const machine = await requireMachine(ctx, token);
+    const machineId = machine.machineId;
+    const byStatus = <S extends "active" | "idle">(status: S) =>
+      ctx.db
+        .query("chatSessions")
+        .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", status))
+        .take(MAX_WORK_SESSIONS);
+    const messages = (status: "pending" | "streaming") =>
+      ctx.db
+        .query("chatMessages")
+        .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", status))
+        .take(MAX_WORK_MESSAGES);
+    const sessions = new Map<string, Doc<"chatSessions">>();
+    for (const session of [...(await byStatus("active")), ...(await byStatus("idle"))]) {
+      sessions.set(session.chatSessionId, session);
+    }
+    const streaming = new Map<string, Doc<"chatMessages">>();
+    for (const reply of await messages("streaming")) {
+      streaming.set(reply.chatSessionId, reply);
+      if (!sessions.has(reply.chatSessionId)) {
+        const ended = await ctx.db
+          .query("chatSessions")
+          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", reply.chatSessionId))
+          .unique();
+        if (ended !== null) sessions.set(ended.chatSessionId, ended);
+      }
+    }
+    // Sessions of a removed worker wait to be purged; a pending worker has none to run.
+    const runnable = new Map<string, boolean>();
+    const listed: Doc<"chatSessions">[] = [];
+    for (const session of sessions.values()) {
+      if (!runnable.has(session.workerId)) {
+        const worker = await workerById(ctx, session.workerId);
+        runnable.set(session.workerId, worker !== null && worker.status !== "pending_authorization");
+      }
+      if (runnable.get(session.workerId)) listed.push(session);
+    }
+    listed.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
+    const pending = new Map<string, Doc<"chatMessages">[]>();
+    for (const message of await messages("pending")) {
+      pending.set(message.chatSessionId, [...(pending.get(message.chatSessionId) ?? []), message]);
+    }
+    const answered = new Map<string, Doc<"permissionRequests">[]>();
+    const requests = await ctx.db
+      .query("permissionRequests")
+      .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", "answered"))
+      .take(MAX_WORK_PERMISSIONS);
+    for (const request of requests) {
+      answered.set(request.chatSessionId, [...(answered.get(request.chatSessionId) ?? []), request]);
+    }
+    return listed.map((session) => {
+      const id = session.chatSessionId;
+      const reply = streaming.get(id);
+      return {
+        session: chatSessionRecord(session),
+        // An ended session's queued messages wait until it is restored.
+        pendingMessages:
+          session.status === "terminated" ? [] : (pending.get(id) ?? []).map(chatMessageRecord),
+        streamingReply: reply === undefined ? null : chatMessageRecord(reply),
+        answeredPermissions: (answered.get(id) ?? []).map(permissionRecord),
+      };
+    });
+  },
+});
+
+/** A session's messages, oldest first (history for an agent that lost its own). */
+export const listSessionMessages = query({
+  args: { ...machineToken, chatSessionId: v.string() },
+  returns: v.array(messageValidator),
+  handler: async (ctx, { chatSessionId, ...token }) => {
+    const machine = await requireMachine(ctx, token);
+    await machineSession(ctx, machine.machineId, chatSessionId);
+    return await messagesOf(ctx, chatSessionId);
+  },
+});
+
+/** Take the oldest pending user message of a session; returns the new `streaming` reply. */
+export const claimMessage = mutation({
+  args: { ...machineToken, messageId: v.string() },
+  returns: messageValidator,
+  handler: async (ctx, { messageId, ...token }) => {
+    const machine = await requireMachine(ctx, token);
+    const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
+    if (message.role !== "user" || message.status !== "pending") {
+      fail("Conflict", "This message has already been claimed.");
+    }
+    ensureOpen(session);
+    if ((await streamingReply(ctx, session.chatSessionId)) !== null) {
+      fail("Conflict", "A reply of this session is still streaming. End it first.");
+    }
+    const oldest = await ctx.db
+      .query("chatMessages")
+      .withIndex("by_chatSessionId_and_status", (q) =>
+        q.eq("chatSessionId", session.chatSessionId).eq("status", "pending"),
+      )
+      .first();
+    if (oldest?.messageId !== messageId) {
+      fail("Conflict", "An older message of this session must be claimed first.");
+    }
+    const now = Date.now();
+    await ctx.db.patch(message._id, { status: "processing" });
+    const id = await ctx.db.insert("chatMessages", {
+      messageId: await newId(ctx, "message"),
+      chatSessionId: session.chatSessionId,
+      machineId: machine.machineId,
+      role: "assistant",
+      content: "",
+      status: "streaming",
+      timestamp: now,
+      replyTo: messageId,
+      abortRequested: false,
+    });
+    await ctx.db.patch(session._id, { lastActivity: now });
+    return chatMessageRecord((await ctx.db.get(id))!);
+  },
+});
+
+/** Add streamed text to a reply under the session's next sequence number. */
+export const appendChunk = mutation({
+  args: { ...machineToken, messageId: v.string(), text: v.string() },
+  returns: chunkValidator,
+  handler: async (ctx, { messageId, text, ...token }) => {
+    validateChunk(text);
+    const machine = await requireMachine(ctx, token);
+    const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
+    ensureStreaming(message);
+    const now = Date.now();
+    // Reading and bumping the counter in one transaction keeps sequences gap-free.
+    const sequence = session.lastSequence + 1;
+    await ctx.db.patch(session._id, { lastSequence: sequence, lastActivity: now });
+    const id = await ctx.db.insert("chatChunks", {
+      chunkId: await newId(ctx, "chunk"),
+      messageId,
+      chatSessionId: session.chatSessionId,
+      chunk: text,
+      sequence,
+      timestamp: now,
+    });
+    return chatChunkRecord((await ctx.db.get(id))!);
+  },
+});
+
+async function finish(
+  ctx: MutationCtx,
+  token: { machineId: string; machineSecret: string },
+  messageId: string,
+  status: MessageStatus,
+  content: string | null,
+  error: string | undefined,
+) {
+  const machine = await requireMachine(ctx, token);
+  const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
+  ensureStreaming(message);
+  if (content === null) {
+    // Keep what was streamed so far.
+    const parts = await ctx.db
+      .query("chatChunks")
+      .withIndex("by_messageId_and_sequence", (q) => q.eq("messageId", messageId))
+      .take(MAX_REPLY_CHUNKS);
+    content = parts.map((part) => part.chunk).join("");
+  }
+  const now = Date.now();
+  await ctx.db.patch(message._id, { status, content, error });
+  const question = message.replyTo === undefined ? null : await messageById(ctx, message.replyTo);
+  if (question !== null) await ctx.db.patch(question._id, { status: "completed" });
+  // A request the reply no longer waits for can never be answered.
+  for (const waiting of ["pending", "answered"] as const) {
+    const requests = await ctx.db
+      .query("permissionRequests")
+      .withIndex("by_messageId_and_status", (q) => q.eq("messageId", messageId).eq("status", waiting))
+      .take(MAX_WORK_PERMISSIONS);
+    for (const request of requests) await ctx.db.patch(request._id, { status: "expired" });
+  }
+  await ctx.db.patch(session._id, { lastActivity: now });
+  return chatMessageRecord((await ctx.db.get(message._id))!);
+}
+
+/** End a reply successfully with its whole text (written once). */
+export const completeMessage = mutation({
+  args: { ...machineToken, messageId: v.string(), content: v.string() },
+  returns: messageValidator,
+  handler: async (ctx, { messageId, content, ...token }) => {
+    validateReply(content);
+    return await finish(ctx, token, messageId, "completed", content, undefined);
+  },
+});
+
+/** End a reply as failed, interrupted or aborted, keeping the text streamed so far. */
+export const endReply = mutation({
+  args: { ...machineToken, messageId: v.string(), status: v.string(), reason: v.string() },
+  returns: messageValidator,
+  handler: async (ctx, { messageId, status, reason, ...token }) => {
+    const ending = validateEnding(status, reason);
+    return await finish(ctx, token, messageId, ending, null, reason);
+  },
+});
+
+/** Record the agent's session ID, a title, or active/idle; null leaves a field as it is. */
+export const updateSession = mutation({
+  args: {
+    ...machineToken,
+    chatSessionId: v.string(),
+    status: v.union(chatSessionStatus, v.null()),
+    agentSessionId: v.union(v.string(), v.null()),
+    title: v.union(v.string(), v.null()),
+  },
+  returns: sessionValidator,
+  handler: async (ctx, { chatSessionId, status, agentSessionId, title, ...token }) => {
+    const changes = validateSessionUpdate(status ?? undefined, agentSessionId ?? undefined, title ?? undefined);
+    const machine = await requireMachine(ctx, token);
+    const session = ensureOpen(await machineSession(ctx, machine.machineId, chatSessionId));
+    const patch: Partial<Doc<"chatSessions">> = {};
+    if (changes.status !== undefined) patch.status = changes.status;
+    if (changes.agentSessionId !== undefined) patch.agentSessionId = changes.agentSessionId;
+    if (changes.title !== undefined) patch.title = changes.title;
+    await ctx.db.patch(session._id, patch);
+    return chatSessionRecord((await ctx.db.get(session._id))!);
+  },
+});
+
+/** The agent asks permission during a reply; the owner sees it as pending. */
+export const recordPermission = mutation({
+  args: {
+    ...machineToken,
+    messageId: v.string(),
+    agentRequestId: v.string(),
+    tool: v.string(),
+    description: v.string(),
+  },
+  returns: permissionValidator,
+  handler: async (ctx, { messageId, agentRequestId, tool, description, ...token }) => {
+    const request = validatePermissionRequest(agentRequestId, tool, description);
+    const machine = await requireMachine(ctx, token);
+    const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
+    ensureStreaming(message);
+    const id = await ctx.db.insert("permissionRequests", {
+      permissionId: await newId(ctx, "permission"),
+      chatSessionId: session.chatSessionId,
+      messageId,
+      machineId: machine.machineId,
+      ...request,
+      status: "pending",
+      createdAt: Date.now(),
+    });
+    return permissionRecord((await ctx.db.get(id))!);
+  },
+});
+
+/** The owner's answer was passed on to the agent. */
+export const resolvePermission = mutation({
+  args: { ...machineToken, permissionId: v.string() },
+  returns: permissionValidator,
+  handler: async (ctx, { permissionId, ...token }) => {
+    const machine = await requireMachine(ctx, token);
+    const { request } = await machinePermission(ctx, machine.machineId, permissionId);
+    if (request.status !== "answered") fail("Conflict", "This permission request has no answer to pass on.");
+    await ctx.db.patch(request._id, { status: "resolved" });
+    return permissionRecord((await ctx.db.get(request._id))!);
+  },
+});

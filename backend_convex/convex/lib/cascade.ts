@@ -1,0 +1,143 @@
+/**
+ * Deleting a machine or a worker together with everything below it.
+ *
+ * The record itself is deleted by the caller at once; its descendants go here
+ * in batches of bounded size. A batch that runs out of budget schedules
+ * `cleanup:purge` to carry on, so one deletion never exceeds a transaction's
+ * limits however long the chat history is. Until then the leftovers are
+ * unreachable, because every lookup checks the chain of parents (access.ts).
+ */
+import { internal } from "../_generated/api";
+import type { MutationCtx } from "../_generated/server";
+import { v, type Infer } from "convex/values";
+
+export const purgeTarget = v.object({
+  kind: v.union(v.literal("machine"), v.literal("worker"), v.literal("session")),
+  id: v.string(),
+});
+export type PurgeTarget = Infer<typeof purgeTarget>;
+
+/** Deletions done inside the deleting mutation before the rest is scheduled. */
+export const INLINE_BUDGET = 512;
+/** Deletions per scheduled batch. */
+export const BATCH_BUDGET = 2048;
+
+type Budget = { left: number };
+
+async function purgeSession(ctx: MutationCtx, sessionId: string, budget: Budget): Promise<boolean> {
+  const chunks = await ctx.db
+    .query("chatChunks")
+    .withIndex("by_chatSessionId_and_sequence", (q) => q.eq("chatSessionId", sessionId))
+    .take(budget.left + 1);
+  const permissions = await ctx.db
+    .query("permissionRequests")
+    .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", sessionId))
+    .take(budget.left + 1);
+  const messages = await ctx.db
+    .query("chatMessages")
+    .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
+    .take(budget.left + 1);
+  for (const row of [...chunks, ...permissions, ...messages]) {
+    if (budget.left <= 0) return false;
+    await ctx.db.delete(row._id);
+    budget.left--;
+  }
+  const session = await ctx.db
+    .query("chatSessions")
+    .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
+    .unique();
+  if (session !== null) {
+    if (budget.left <= 0) return false;
+    await ctx.db.delete(session._id);
+    budget.left--;
+  }
+  return true;
+}
+
+async function purgeSessionsOf(
+  ctx: MutationCtx,
+  index: "by_workerId" | "by_machineId",
+  id: string,
+  budget: Budget,
+): Promise<boolean> {
+  for (;;) {
+    const sessions =
+      index === "by_workerId"
+        ? await ctx.db
+            .query("chatSessions")
+            .withIndex("by_workerId", (q) => q.eq("workerId", id))
+            .take(16)
+        : await ctx.db
+            .query("chatSessions")
+            .withIndex("by_machineId", (q) => q.eq("machineId", id))
+            .take(16);
+    if (sessions.length === 0) return true;
+    for (const session of sessions) {
+      if (!(await purgeSession(ctx, session.chatSessionId, budget))) return false;
+    }
+  }
+}
+
+async function purgeWorker(ctx: MutationCtx, workerId: string, budget: Budget): Promise<boolean> {
+  return await purgeSessionsOf(ctx, "by_workerId", workerId, budget);
+}
+
+async function purgeMachine(ctx: MutationCtx, machineId: string, budget: Budget): Promise<boolean> {
+  for (;;) {
+    const workers = await ctx.db
+      .query("workers")
+      .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
+      .take(16);
+    if (workers.length === 0) break;
+    for (const worker of workers) {
+      if (!(await purgeWorker(ctx, worker.workerId, budget)) || budget.left <= 0) return false;
+      await ctx.db.delete(worker._id);
+      budget.left--;
+    }
+  }
+  for (;;) {
+    if (budget.left <= 0) return false;
+    const tokens = await ctx.db
+      .query("workerTokens")
+      .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
+      .take(Math.min(budget.left, 256));
+    if (tokens.length === 0) break;
+    for (const token of tokens) {
+      await ctx.db.delete(token._id);
+      budget.left--;
+    }
+  }
+  for (;;) {
+    if (budget.left <= 0) return false;
+    const commands = await ctx.db
+      .query("commands")
+      .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
+      .take(Math.min(budget.left, 256));
+    if (commands.length === 0) break;
+    for (const command of commands) {
+      await ctx.db.delete(command._id);
+      budget.left--;
+    }
+  }
+  return await purgeSessionsOf(ctx, "by_machineId", machineId, budget);
+}
+
+/** Delete up to `budget` rows below `target`; whether everything is gone. */
+export async function purge(ctx: MutationCtx, target: PurgeTarget, budget: number): Promise<boolean> {
+  const left: Budget = { left: budget };
+  switch (target.kind) {
+    case "machine":
+      return await purgeMachine(ctx, target.id, left);
+    case "worker":
+      return await purgeWorker(ctx, target.id, left);
+    case "session":
+      return await purgeSession(ctx, target.id, left);
+  }
+}
+
+/** Purge what fits in this mutation and schedule the rest. */
+export async function deleteBelow(ctx: MutationCtx, target: PurgeTarget): Promise<void> {
+  if (!(await purge(ctx, target, INLINE_BUDGET))) {
+    await ctx.scheduler.runAfter(0, internal.cleanup.purge, { target });
+  }
+}

@@ -1,0 +1,38 @@
+/** Reads and rules both sides of chat share. */
+import type { Doc } from "../_generated/dataModel";
+import type { QueryCtx } from "../_generated/server";
+import { fail, SESSION_ENDED } from "./errors";
+import { MAX_MESSAGES } from "./limits";
+import { chatMessageRecord } from "./records";
+import type { ChatMessageRecord } from "./validators";
+
+/** The session's messages, oldest first (the newest MAX_MESSAGES of them). */
+export async function messagesOf(ctx: QueryCtx, sessionId: string): Promise<ChatMessageRecord[]> {
+  const newest = await ctx.db
+    .query("chatMessages")
+    .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
+    .order("desc")
+    .take(MAX_MESSAGES);
+  return newest.reverse().map(chatMessageRecord);
+}
+
+/** The reply of the session being streamed, if any (there is at most one). */
+export async function streamingReply(ctx: QueryCtx, sessionId: string): Promise<Doc<"chatMessages"> | null> {
+  return await ctx.db
+    .query("chatMessages")
+    .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", sessionId).eq("status", "streaming"))
+    .first();
+}
+
+/** `session` unless it has ended. */
+export function ensureOpen(session: Doc<"chatSessions">): Doc<"chatSessions"> {
+  if (session.status === "terminated") fail("Conflict", SESSION_ENDED);
+  return session;
+}
+
+/** `message` if it is a reply still being streamed. */
+export function ensureStreaming(message: Doc<"chatMessages">): Doc<"chatMessages"> {
+  if (message.role !== "assistant") fail("Conflict", "That message is not a reply.");
+  if (message.status !== "streaming") fail("Conflict", "This reply has already ended.");
+  return message;
+}

@@ -1,0 +1,195 @@
+/**
+ * The domain's validation rules, the same as orchestrator/domain/model.py and
+ * chat.py: same limits, same order of checks, same sentences.
+ *
+ * Python measures strings in code points and strips Python's whitespace set,
+ * so this module does too (`codePoints`, `pyStrip`), rather than JavaScript's
+ * UTF-16 `length` and `trim()`, which disagree on astral characters and on a
+ * few separators.
+ */
+import { fail } from "./errors";
+import type { ChatSessionStatus, MessageStatus, WorkerStatus } from "./validators";
+
+export const MAX_NAME_LENGTH = 100;
+export const MAX_PATH_LENGTH = 1024;
+export const MAX_PATH_PART_LENGTH = 255;
+export const MAX_MESSAGE_LENGTH = 100_000;
+export const MAX_CHUNK_LENGTH = 64_000;
+export const MAX_REASON_LENGTH = 2_000;
+export const MAX_REPLY_LENGTH = 1_000_000;
+export const MAX_TITLE_LENGTH = 200;
+export const MAX_AGENT_ID_LENGTH = 200;
+export const MAX_PERMISSION_TEXT_LENGTH = 10_000;
+/** Not a domain rule: the most model names a worker may report (an array bound). */
+export const MAX_MODELS = 1000;
+
+// Python's str.isspace() set: what str.strip() removes.
+const PY_SPACE = "[\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const LEADING = new RegExp(`^${PY_SPACE}+`, "u");
+const TRAILING = new RegExp(`${PY_SPACE}+$`, "u");
+
+/** `value.strip()` as Python does it. */
+export function pyStrip(value: string): string {
+  return value.replace(LEADING, "").replace(TRAILING, "");
+}
+
+/** `len(value)` as Python counts it: code points, not UTF-16 units. */
+export function codePoints(value: string): number {
+  let count = value.length;
+  for (let i = 0; i < value.length - 1; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = value.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        count--;
+        i++;
+      }
+    }
+  }
+  return count;
+}
+
+/** `name` without surrounding spaces, or a refusal if empty, too long or with control characters. */
+export function validateName(name: string, what: string): string {
+  const cleaned = pyStrip(name);
+  if (!cleaned) fail("InvalidInput", `${what} must not be empty.`);
+  if (codePoints(cleaned) > MAX_NAME_LENGTH) {
+    fail("InvalidInput", `${what} must be at most ${MAX_NAME_LENGTH} characters.`);
+  }
+  for (let i = 0; i < cleaned.length; i++) {
+    if (cleaned.charCodeAt(i) < 32) fail("InvalidInput", `${what} must not contain control characters.`);
+  }
+  return cleaned;
+}
+
+const ABSOLUTE = "Use a path relative to the machine's root, not an absolute one.";
+
+/** A clean POSIX path relative to a root (`""` for the root itself); the lexical half of confinement. */
+export function normalizeRelativePath(path: string): string {
+  if (path.includes("\0")) fail("PathOutsideRoot", "The path must not contain NUL bytes.");
+  if (codePoints(path) > MAX_PATH_LENGTH) {
+    fail("PathOutsideRoot", `The path must be at most ${MAX_PATH_LENGTH} characters.`);
+  }
+  const chars = Array.from(path);
+  if (path.startsWith("/") || path.startsWith("\\") || (chars.length > 1 && chars[1] === ":")) {
+    fail("PathOutsideRoot", ABSOLUTE);
+  }
+  // PurePosixPath(...).parts of a relative path: empty and "." parts vanish.
+  const parts = path
+    .replaceAll("\\", "/")
+    .split("/")
+    .filter((part) => part !== "" && part !== ".");
+  if (parts.includes("..")) fail("PathOutsideRoot", "The path must not contain '..'.");
+  if (parts.some((part) => codePoints(part) > MAX_PATH_PART_LENGTH)) {
+    fail("PathOutsideRoot", `Each folder name must be at most ${MAX_PATH_PART_LENGTH} characters.`);
+  }
+  const clean = parts.join("/");
+  const cleanChars = Array.from(clean);
+  if (cleanChars.length > 1 && cleanChars[1] === ":") fail("PathOutsideRoot", ABSOLUTE);
+  return clean;
+}
+
+const WORKER_TRANSITIONS: Record<WorkerStatus, readonly WorkerStatus[]> = {
+  pending_authorization: ["ready"],
+  ready: ["online", "offline"],
+  online: ["offline"],
+  offline: ["online"],
+};
+
+/** `target` if a worker may go there from `current` (staying put is allowed), else a refusal. */
+export function transitionWorker(current: WorkerStatus, target: WorkerStatus): WorkerStatus {
+  if (current !== target && !WORKER_TRANSITIONS[current].includes(target)) {
+    if (current === "pending_authorization") {
+      fail("InvalidTransition", "This worker is waiting for approval in the web UI.");
+    }
+    fail("InvalidTransition", `A worker cannot go from ${current} to ${target}.`);
+  }
+  return target;
+}
+
+export function validateModels(models: string[]): string[] {
+  if (models.length > MAX_MODELS) {
+    fail("PayloadTooLarge", `A worker can offer at most ${MAX_MODELS} models.`);
+  }
+  return models;
+}
+
+/** `model` if a session may start on a worker in `status` offering `models`. */
+export function checkModel(status: WorkerStatus, models: string[], model: string): string {
+  if (status === "pending_authorization") {
+    fail("Conflict", "This worker is waiting for approval. Approve it before starting a session.");
+  }
+  if (models.length === 0) {
+    fail(
+      "InvalidInput",
+      "The worker's models are not known yet because its machine has not reported them." +
+        " Start the machine and try again.",
+    );
+  }
+  if (!models.includes(model)) {
+    fail("InvalidInput", `The worker does not offer model ${model}. Pick one of: ${models.join(", ")}.`);
+  }
+  return model;
+}
+
+export function validateMessage(content: string): string {
+  if (!pyStrip(content)) fail("InvalidInput", "A message must not be empty.");
+  if (codePoints(content) > MAX_MESSAGE_LENGTH) {
+    fail("PayloadTooLarge", `A message must be at most ${MAX_MESSAGE_LENGTH} characters.`);
+  }
+  return content;
+}
+
+function bounded(value: string, limit: number, what: string): string {
+  if (!pyStrip(value)) fail("InvalidInput", `${what} must not be empty.`);
+  if (codePoints(value) > limit) fail("PayloadTooLarge", `${what} must be at most ${limit} characters.`);
+  return value;
+}
+
+export function validateChunk(text: string): string {
+  if (!text) fail("InvalidInput", "A chunk must not be empty.");
+  if (codePoints(text) > MAX_CHUNK_LENGTH) {
+    fail("PayloadTooLarge", `A chunk must be at most ${MAX_CHUNK_LENGTH} characters.`);
+  }
+  return text;
+}
+
+export function validateReply(content: string): string {
+  if (codePoints(content) > MAX_REPLY_LENGTH) {
+    fail("PayloadTooLarge", `A reply must be at most ${MAX_REPLY_LENGTH} characters.`);
+  }
+  return content;
+}
+
+const REPLY_ENDINGS: readonly string[] = ["failed", "interrupted", "aborted"];
+
+/** How a reply ends: failed, interrupted or aborted, with a bounded reason. */
+export function validateEnding(status: string, reason: string): MessageStatus {
+  if (!REPLY_ENDINGS.includes(status)) {
+    fail("InvalidInput", "A reply can only end as failed, interrupted or aborted.");
+  }
+  if (codePoints(reason) > MAX_REASON_LENGTH) {
+    fail("PayloadTooLarge", `The reason must be at most ${MAX_REASON_LENGTH} characters.`);
+  }
+  return status as MessageStatus;
+}
+
+/** What a machine may change on a session: active/idle, the agent's session ID, a title. */
+export function validateSessionUpdate(
+  status: ChatSessionStatus | undefined,
+  agentSessionId: string | undefined,
+  title: string | undefined,
+): { status?: ChatSessionStatus; agentSessionId?: string; title?: string } {
+  if (status === "terminated") fail("InvalidTransition", "Only the owner of a session can end it.");
+  if (agentSessionId !== undefined) bounded(agentSessionId, MAX_AGENT_ID_LENGTH, "The agent session ID");
+  if (title !== undefined) title = pyStrip(bounded(title, MAX_TITLE_LENGTH, "A title"));
+  return { status, agentSessionId, title };
+}
+
+export function validatePermissionRequest(agentRequestId: string, tool: string, description: string) {
+  return {
+    agentRequestId: bounded(agentRequestId, MAX_AGENT_ID_LENGTH, "The agent request ID"),
+    tool: bounded(tool, MAX_PERMISSION_TEXT_LENGTH, "The tool name"),
+    description: bounded(description, MAX_PERMISSION_TEXT_LENGTH, "The description"),
+  };
+}

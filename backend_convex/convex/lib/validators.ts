@@ -1,0 +1,214 @@
+/**
+ * Validators shared by the schema and by the functions' `returns`: statuses,
+ * and the records the functions hand back (the Python adapter's wire format).
+ *
+ * A record has exactly the fields of its domain class, camelCased; an absent
+ * optional value is `null`, never missing, so both sides compare records whole.
+ */
+import { v, type Infer, type Validator } from "convex/values";
+
+export const machineStatus = v.union(v.literal("online"), v.literal("offline"));
+export const workerStatus = v.union(
+  v.literal("pending_authorization"),
+  v.literal("ready"),
+  v.literal("online"),
+  v.literal("offline"),
+);
+export const chatSessionStatus = v.union(
+  v.literal("active"),
+  v.literal("idle"),
+  v.literal("terminated"),
+);
+export const messageRole = v.union(v.literal("user"), v.literal("assistant"));
+export const messageStatus = v.union(
+  v.literal("pending"),
+  v.literal("processing"),
+  v.literal("streaming"),
+  v.literal("completed"),
+  v.literal("failed"),
+  v.literal("interrupted"),
+  v.literal("aborted"),
+);
+export const permissionStatus = v.union(
+  v.literal("pending"),
+  v.literal("answered"),
+  v.literal("resolved"),
+  v.literal("expired"),
+);
+export const permissionAnswer = v.union(
+  v.literal("once"),
+  v.literal("always"),
+  v.literal("reject"),
+);
+
+export const commandKind = v.union(v.literal("list_dir"), v.literal("mkdir"), v.literal("git_clone"));
+export const commandStatus = v.union(
+  v.literal("pending"),
+  v.literal("running"),
+  v.literal("done"),
+  v.literal("failed"),
+);
+export const entryKind = v.union(v.literal("file"), v.literal("dir"), v.literal("symlink"), v.literal("other"));
+
+/** What a command acts on (only the fields its kind reads are kept). */
+export const commandArguments = v.object({
+  path: v.string(),
+  parents: v.boolean(),
+  url: v.union(v.string(), v.null()),
+  cursor: v.union(v.string(), v.null()),
+});
+
+/** What a command produced: its folder and, for list_dir, one page of entries. */
+export const commandResult = v.object({
+  path: v.string(),
+  entries: v.array(
+    v.object({
+      name: v.string(),
+      kind: entryKind,
+      size: v.union(v.number(), v.null()),
+      modified: v.union(v.number(), v.null()),
+      isGitRepo: v.boolean(),
+    }),
+  ),
+  total: v.number(),
+  nextCursor: v.union(v.string(), v.null()),
+});
+
+export type WorkerStatus = Infer<typeof workerStatus>;
+export type ChatSessionStatus = Infer<typeof chatSessionStatus>;
+export type MessageStatus = Infer<typeof messageStatus>;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function nullable<T extends Validator<any, "required", any>>(validator: T) {
+  return v.union(validator, v.null());
+}
+
+/** What a machine process presents on every call: the two halves of its token. */
+export const machineToken = {
+  machineId: v.string(),
+  machineSecret: v.string(),
+};
+
+/** What the web server presents on every call: the deployment's shared secret. */
+export const serverCaller = {
+  serverSecret: v.string(),
+};
+
+export const userRecord = v.object({
+  userId: v.string(),
+  username: v.string(),
+  createdAt: v.number(),
+});
+
+export const machineRecord = v.object({
+  machineId: v.string(),
+  userId: v.string(),
+  name: v.string(),
+  status: machineStatus,
+  createdAt: v.number(),
+  lastHeartbeat: nullable(v.number()),
+  rootDirectory: nullable(v.string()),
+});
+
+export const workerCounts = v.object({
+  pending_authorization: v.number(),
+  ready: v.number(),
+  online: v.number(),
+  offline: v.number(),
+});
+
+export const machineSummary = v.object({
+  machine: machineRecord,
+  workers: workerCounts,
+});
+
+export const workerRecord = v.object({
+  workerId: v.string(),
+  machineId: v.string(),
+  directory: v.string(),
+  status: workerStatus,
+  createdAt: v.number(),
+  name: nullable(v.string()),
+  approvedAt: nullable(v.number()),
+  approvedBy: nullable(v.string()),
+  lastHeartbeat: nullable(v.number()),
+  models: v.array(v.string()),
+});
+
+export const chatSessionRecord = v.object({
+  chatSessionId: v.string(),
+  workerId: v.string(),
+  userId: v.string(),
+  model: v.string(),
+  status: chatSessionStatus,
+  createdAt: v.number(),
+  lastActivity: v.number(),
+  agentSessionId: nullable(v.string()),
+  title: nullable(v.string()),
+});
+
+export const chatMessageRecord = v.object({
+  messageId: v.string(),
+  chatSessionId: v.string(),
+  role: messageRole,
+  content: v.string(),
+  status: messageStatus,
+  timestamp: v.number(),
+  replyTo: nullable(v.string()),
+  error: nullable(v.string()),
+  abortRequested: v.boolean(),
+});
+
+export const chatChunkRecord = v.object({
+  chunkId: v.string(),
+  messageId: v.string(),
+  chatSessionId: v.string(),
+  chunk: v.string(),
+  sequence: v.number(),
+  timestamp: v.number(),
+});
+
+export const permissionRecord = v.object({
+  permissionId: v.string(),
+  chatSessionId: v.string(),
+  messageId: v.string(),
+  agentRequestId: v.string(),
+  tool: v.string(),
+  description: v.string(),
+  status: permissionStatus,
+  createdAt: v.number(),
+  answer: nullable(permissionAnswer),
+});
+
+export const sessionWork = v.object({
+  session: chatSessionRecord,
+  pendingMessages: v.array(chatMessageRecord),
+  streamingReply: nullable(chatMessageRecord),
+  answeredPermissions: v.array(permissionRecord),
+});
+
+export const commandRecord = v.object({
+  commandId: v.string(),
+  machineId: v.string(),
+  userId: v.string(),
+  kind: commandKind,
+  arguments: commandArguments,
+  status: commandStatus,
+  createdAt: v.number(),
+  progress: v.number(),
+  progressLine: nullable(v.string()),
+  result: nullable(commandResult),
+  error: nullable(v.string()),
+  cancelRequested: v.boolean(),
+  startedAt: nullable(v.number()),
+  finishedAt: nullable(v.number()),
+});
+
+export type UserRecord = Infer<typeof userRecord>;
+export type CommandRecord = Infer<typeof commandRecord>;
+export type MachineRecord = Infer<typeof machineRecord>;
+export type WorkerRecord = Infer<typeof workerRecord>;
+export type ChatSessionRecord = Infer<typeof chatSessionRecord>;
+export type ChatMessageRecord = Infer<typeof chatMessageRecord>;
+export type ChatChunkRecord = Infer<typeof chatChunkRecord>;
+export type PermissionRecord = Infer<typeof permissionRecord>;

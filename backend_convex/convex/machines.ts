@@ -1,0 +1,201 @@
+/**
+ * Machines: created and listed by their owner through the web server, and
+ * brought online, kept alive and taken offline by their own machine process.
+ */
+import { internal } from "./_generated/api";
+import type { Doc } from "./_generated/dataModel";
+import { action, internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
+import { v } from "convex/values";
+import { ownedMachine } from "./lib/access";
+import { hashSecret, requireMachine, requireServer } from "./lib/auth";
+import { deleteBelow } from "./lib/cascade";
+import { recoverCommands } from "./lib/commandRules";
+import { fail, NO_USER } from "./lib/errors";
+import { newId, newSecret } from "./lib/ids";
+import { MAX_MACHINES, MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
+import { machineRecord } from "./lib/records";
+import { validateName } from "./lib/rules";
+import {
+  machineRecord as machineValidator,
+  machineSummary,
+  machineToken,
+  serverCaller,
+  type MachineRecord,
+} from "./lib/validators";
+
+/** A machine silent for this long is offline (the machine process beats every 10 s). */
+export const STALE_AFTER_MS = 45_000;
+
+/**
+ * Create an offline machine; its token's secret is returned only here.
+ *
+ * An action, because only actions have real randomness for the secret; the
+ * record itself is written by `insert`.
+ */
+export const create = action({
+  args: { ...serverCaller, userId: v.string(), name: v.string() },
+  returns: v.object({ machine: machineValidator, machineSecret: v.string() }),
+  handler: async (ctx, { serverSecret, userId, name }): Promise<{ machine: MachineRecord; machineSecret: string }> => {
+    requireServer(serverSecret);
+    const machineSecret = newSecret();
+    const machine: MachineRecord = await ctx.runMutation(internal.machines.insert, {
+      userId,
+      name,
+      secretHash: await hashSecret(machineSecret),
+    });
+    return { machine, machineSecret };
+  },
+});
+
+/** The write half of `create`. */
+export const insert = internalMutation({
+  args: { userId: v.string(), name: v.string(), secretHash: v.string() },
+  returns: machineValidator,
+  handler: async (ctx, { userId, name, secretHash }) => {
+    const cleaned = validateName(name, "Machine name");
+    const user = await ctx.db
+      .query("users")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .unique();
+    if (user === null) fail("NotFound", NO_USER);
+    const id = await ctx.db.insert("machines", {
+      machineId: await newId(ctx, "machine"),
+      userId,
+      name: cleaned,
+      secretHash,
+      status: "offline",
+      createdAt: Date.now(),
+    });
+    return machineRecord((await ctx.db.get(id))!);
+  },
+});
+
+/** The user's machines, oldest first, with their workers counted by status. */
+export const list = query({
+  args: { ...serverCaller, userId: v.string() },
+  returns: v.array(machineSummary),
+  handler: async (ctx, { serverSecret, userId }) => {
+    requireServer(serverSecret);
+    const machines = await ctx.db
+      .query("machines")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .take(MAX_MACHINES);
+    return await Promise.all(
+      machines.map(async (machine) => {
+        const workers = { pending_authorization: 0, ready: 0, online: 0, offline: 0 };
+        const rows = await ctx.db
+          .query("workers")
+          .withIndex("by_machineId", (q) => q.eq("machineId", machine.machineId))
+          .take(MAX_WORKERS);
+        for (const worker of rows) workers[worker.status]++;
+        return { machine: machineRecord(machine), workers };
+      }),
+    );
+  },
+});
+
+/** One of the user's machines. */
+export const get = query({
+  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+  returns: machineValidator,
+  handler: async (ctx, { serverSecret, userId, machineId }) => {
+    requireServer(serverSecret);
+    return machineRecord(await ownedMachine(ctx, userId, machineId));
+  },
+});
+
+/** Delete a machine with its workers and chat; its token stops working at once. */
+export const remove = mutation({
+  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, machineId }) => {
+    requireServer(serverSecret);
+    const machine = await ownedMachine(ctx, userId, machineId);
+    await ctx.db.delete(machine._id);
+    await deleteBelow(ctx, { kind: "machine", id: machineId });
+    return null;
+  },
+});
+
+// --- the machine's own calls ------------------------------------------------------
+
+/** The machine the token belongs to. */
+export const authenticate = query({
+  args: { ...machineToken },
+  returns: machineValidator,
+  handler: async (ctx, token) => machineRecord(await requireMachine(ctx, token)),
+});
+
+/** Mark the machine online, recording its root directory and a heartbeat; recover its commands. */
+export const goOnline = mutation({
+  args: { ...machineToken, rootDirectory: v.string() },
+  returns: machineValidator,
+  handler: async (ctx, { rootDirectory, ...token }) => {
+    const machine = await requireMachine(ctx, token);
+    const now = Date.now();
+    await ctx.db.patch(machine._id, { status: "online", rootDirectory, lastHeartbeat: now });
+    // A (re)started process: what a dead one left running is not running any more.
+    await recoverCommands(ctx, machine.machineId, now);
+    return machineRecord((await ctx.db.get(machine._id))!);
+  },
+});
+
+/** Record that the machine is alive (and online). */
+export const heartbeat = mutation({
+  args: { ...machineToken },
+  returns: machineValidator,
+  handler: async (ctx, token) => {
+    const machine = await requireMachine(ctx, token);
+    await ctx.db.patch(machine._id, { status: "online", lastHeartbeat: Date.now() });
+    return machineRecord((await ctx.db.get(machine._id))!);
+  },
+});
+
+/** Mark the machine and its online workers offline. */
+export const goOffline = mutation({
+  args: { ...machineToken },
+  returns: v.null(),
+  handler: async (ctx, token) => {
+    await setOffline(ctx, await requireMachine(ctx, token));
+    return null;
+  },
+});
+
+async function setOffline(ctx: MutationCtx, machine: Doc<"machines">): Promise<void> {
+  await ctx.db.patch(machine._id, { status: "offline" });
+  const online = await ctx.db
+    .query("workers")
+    .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machine.machineId).eq("status", "online"))
+    .take(MAX_WORKERS);
+  for (const worker of online) await ctx.db.patch(worker._id, { status: "offline" });
+}
+
+// --- housekeeping -----------------------------------------------------------------
+
+async function markStale(ctx: MutationCtx, lastSeenBefore: number): Promise<string[]> {
+  const stale = await ctx.db
+    .query("machines")
+    .withIndex("by_status_and_lastHeartbeat", (q) => q.eq("status", "online").lt("lastHeartbeat", lastSeenBefore))
+    .take(SWEEP_BATCH);
+  stale.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
+  for (const machine of stale) await setOffline(ctx, machine);
+  return stale.map((machine) => machine.machineId);
+}
+
+/** Set online machines silent since the cutoff (and their workers) offline; their IDs. */
+export const markStaleOffline = mutation({
+  args: { ...serverCaller, lastSeenBefore: v.number() },
+  returns: v.array(v.string()),
+  handler: async (ctx, { serverSecret, lastSeenBefore }) => {
+    requireServer(serverSecret);
+    return await markStale(ctx, lastSeenBefore);
+  },
+});
+
+/** The cron's sweep: machines silent for STALE_AFTER_MS go offline. */
+export const sweepStale = internalMutation({
+  args: {},
+  returns: v.array(v.string()),
+  handler: async (ctx) => await markStale(ctx, Date.now() - STALE_AFTER_MS),
+});
+

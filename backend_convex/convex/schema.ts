@@ -1,0 +1,169 @@
+/**
+ * Every table of the orchestrator, and only here.
+ *
+ * Records carry their own public ID (`mch_…`, `wrk_…`, …) as a string field
+ * with a `by_<field>` index, the same shape the embedded backend uses, so IDs
+ * and worker tokens look alike on both backends and an ID that was never
+ * issued is simply "not found" rather than a validator error. Timestamps are
+ * milliseconds since the Unix epoch (UTC). Order "oldest first" is the
+ * index's `_creationTime` order, the equivalent of SQLite's rowid.
+ */
+import { defineSchema, defineTable } from "convex/server";
+import { v } from "convex/values";
+import {
+  chatSessionStatus,
+  commandArguments,
+  commandKind,
+  commandResult,
+  commandStatus,
+  machineStatus,
+  messageRole,
+  messageStatus,
+  permissionAnswer,
+  permissionStatus,
+  workerStatus,
+} from "./lib/validators";
+
+export default defineSchema({
+  users: defineTable({
+    userId: v.string(),
+    username: v.string(),
+    /** An argon2 hash computed by the web server; never a password. */
+    passwordHash: v.string(),
+    createdAt: v.number(),
+  })
+    .index("by_userId", ["userId"])
+    .index("by_username", ["username"]),
+
+  machines: defineTable({
+    machineId: v.string(),
+    userId: v.string(),
+    name: v.string(),
+    /** Hex SHA-256 of the machine secret (see lib/auth.ts for why not a slow hash). */
+    secretHash: v.string(),
+    status: machineStatus,
+    createdAt: v.number(),
+    lastHeartbeat: v.optional(v.number()),
+    rootDirectory: v.optional(v.string()),
+  })
+    .index("by_machineId", ["machineId"])
+    .index("by_userId", ["userId"])
+    .index("by_status_and_lastHeartbeat", ["status", "lastHeartbeat"]),
+
+  workers: defineTable({
+    workerId: v.string(),
+    machineId: v.string(),
+    /** The machine's owner, copied so pending workers list by user through an index. */
+    userId: v.string(),
+    name: v.optional(v.string()),
+    directory: v.string(),
+    status: workerStatus,
+    createdAt: v.number(),
+    approvedAt: v.optional(v.number()),
+    approvedBy: v.optional(v.string()),
+    lastHeartbeat: v.optional(v.number()),
+    models: v.array(v.string()),
+  })
+    .index("by_workerId", ["workerId"])
+    .index("by_machineId", ["machineId"])
+    .index("by_machineId_and_status", ["machineId", "status"])
+    .index("by_userId_and_status", ["userId", "status"]),
+
+  /** Worker tokens issued by an owner; a used one stays, so it can never register twice. */
+  workerTokens: defineTable({
+    workerId: v.string(),
+    machineId: v.string(),
+    createdAt: v.number(),
+    usedAt: v.optional(v.number()),
+  })
+    .index("by_workerId", ["workerId"])
+    .index("by_machineId", ["machineId"]),
+
+  chatSessions: defineTable({
+    chatSessionId: v.string(),
+    workerId: v.string(),
+    /** The worker's machine, copied so a machine's work list reads one index. */
+    machineId: v.string(),
+    userId: v.string(),
+    model: v.string(),
+    status: chatSessionStatus,
+    createdAt: v.number(),
+    lastActivity: v.number(),
+    agentSessionId: v.optional(v.string()),
+    title: v.optional(v.string()),
+    /** The sequence of the session's last chunk: chunks are numbered 1, 2, … */
+    lastSequence: v.number(),
+  })
+    .index("by_chatSessionId", ["chatSessionId"])
+    .index("by_workerId", ["workerId"])
+    .index("by_workerId_and_status_and_lastActivity", ["workerId", "status", "lastActivity"])
+    .index("by_machineId", ["machineId"])
+    .index("by_machineId_and_status", ["machineId", "status"]),
+
+  chatMessages: defineTable({
+    messageId: v.string(),
+    chatSessionId: v.string(),
+    machineId: v.string(),
+    role: messageRole,
+    content: v.string(),
+    status: messageStatus,
+    timestamp: v.number(),
+    replyTo: v.optional(v.string()),
+    error: v.optional(v.string()),
+    abortRequested: v.boolean(),
+  })
+    .index("by_messageId", ["messageId"])
+    .index("by_chatSessionId", ["chatSessionId"])
+    .index("by_chatSessionId_and_status", ["chatSessionId", "status"])
+    .index("by_machineId_and_status", ["machineId", "status"]),
+
+  chatChunks: defineTable({
+    chunkId: v.string(),
+    messageId: v.string(),
+    chatSessionId: v.string(),
+    chunk: v.string(),
+    sequence: v.number(),
+    timestamp: v.number(),
+  })
+    .index("by_chatSessionId_and_sequence", ["chatSessionId", "sequence"])
+    .index("by_messageId_and_sequence", ["messageId", "sequence"]),
+
+  permissionRequests: defineTable({
+    permissionId: v.string(),
+    chatSessionId: v.string(),
+    messageId: v.string(),
+    machineId: v.string(),
+    agentRequestId: v.string(),
+    tool: v.string(),
+    description: v.string(),
+    status: permissionStatus,
+    createdAt: v.number(),
+    answer: v.optional(permissionAnswer),
+  })
+    .index("by_permissionId", ["permissionId"])
+    .index("by_chatSessionId_and_status", ["chatSessionId", "status"])
+    .index("by_messageId_and_status", ["messageId", "status"])
+    .index("by_machineId_and_status", ["machineId", "status"]),
+
+  /** Directory commands a user sends to a machine (list_dir, mkdir, git_clone). */
+  commands: defineTable({
+    commandId: v.string(),
+    machineId: v.string(),
+    userId: v.string(),
+    kind: commandKind,
+    arguments: commandArguments,
+    status: commandStatus,
+    /** 0-100, and the last progress line the machine reported. */
+    progress: v.number(),
+    progressLine: v.optional(v.string()),
+    result: v.optional(commandResult),
+    error: v.optional(v.string()),
+    cancelRequested: v.boolean(),
+    createdAt: v.number(),
+    startedAt: v.optional(v.number()),
+    finishedAt: v.optional(v.number()),
+  })
+    .index("by_commandId", ["commandId"])
+    .index("by_machineId", ["machineId"])
+    .index("by_machineId_and_status", ["machineId", "status"]),
+});

@@ -1,0 +1,256 @@
+/**
+ * Workers: added, approved, rejected and removed by the owner; registered with
+ * a worker token, kept alive and given their models by their machine.
+ */
+import type { Doc } from "./_generated/dataModel";
+import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import { v } from "convex/values";
+import { machineById, machineWorker, ownedMachine, ownedWorker } from "./lib/access";
+import { requireMachine, requireServer } from "./lib/auth";
+import { deleteBelow } from "./lib/cascade";
+import { fail } from "./lib/errors";
+import { newId } from "./lib/ids";
+import { MAX_PENDING_WORKERS, MAX_WORKERS } from "./lib/limits";
+import { workerRecord } from "./lib/records";
+import { normalizeRelativePath, transitionWorker, validateModels, validateName } from "./lib/rules";
+import {
+  machineToken,
+  serverCaller,
+  workerRecord as workerValidator,
+  type WorkerStatus,
+} from "./lib/validators";
+
+function optionalName(name: string | null): string | undefined {
+  // As in the embedded backend: an empty name means no name.
+  return name ? validateName(name, "Worker name") : undefined;
+}
+
+async function workersOf(ctx: QueryCtx, machineId: string) {
+  const workers = await ctx.db
+    .query("workers")
+    .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
+    .take(MAX_WORKERS);
+  return workers.map(workerRecord);
+}
+
+/** Add an approved (`ready`) worker on a directory relative to the machine's root. */
+export const add = mutation({
+  args: {
+    ...serverCaller,
+    userId: v.string(),
+    machineId: v.string(),
+    directory: v.string(),
+    name: v.union(v.string(), v.null()),
+  },
+  returns: workerValidator,
+  handler: async (ctx, { serverSecret, userId, machineId, directory, name }) => {
+    requireServer(serverSecret);
+    directory = normalizeRelativePath(directory);
+    const cleaned = optionalName(name);
+    await ownedMachine(ctx, userId, machineId);
+    const now = Date.now();
+    const id = await ctx.db.insert("workers", {
+      workerId: await newId(ctx, "worker"),
+      machineId,
+      userId,
+      name: cleaned,
+      directory,
+      status: "ready",
+      createdAt: now,
+      approvedAt: now,
+      approvedBy: userId,
+      models: [],
+    });
+    return workerRecord((await ctx.db.get(id))!);
+  },
+});
+
+/** A single-use token the machine can register a worker with. */
+export const issueToken = mutation({
+  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+  returns: v.object({ machineId: v.string(), workerId: v.string() }),
+  handler: async (ctx, { serverSecret, userId, machineId }) => {
+    requireServer(serverSecret);
+    await ownedMachine(ctx, userId, machineId);
+    const workerId = await newId(ctx, "worker");
+    await ctx.db.insert("workerTokens", { workerId, machineId, createdAt: Date.now() });
+    return { machineId, workerId };
+  },
+});
+
+async function pendingWorker(ctx: MutationCtx, userId: string, workerId: string, verb: string) {
+  const worker = await ownedWorker(ctx, userId, workerId);
+  if (worker.status !== "pending_authorization") {
+    fail("InvalidTransition", `Only a worker waiting for approval can be ${verb}.`);
+  }
+  return worker;
+}
+
+/** Approve a pending worker; it becomes `ready`. */
+export const approve = mutation({
+  args: { ...serverCaller, userId: v.string(), workerId: v.string() },
+  returns: workerValidator,
+  handler: async (ctx, { serverSecret, userId, workerId }) => {
+    requireServer(serverSecret);
+    const worker = await pendingWorker(ctx, userId, workerId, "approved");
+    await ctx.db.patch(worker._id, {
+      status: transitionWorker(worker.status, "ready"),
+      approvedAt: Date.now(),
+      approvedBy: userId,
+    });
+    return workerRecord((await ctx.db.get(worker._id))!);
+  },
+});
+
+/** Refuse a pending worker: it is deleted and its token stays used. */
+export const reject = mutation({
+  args: { ...serverCaller, userId: v.string(), workerId: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, workerId }) => {
+    requireServer(serverSecret);
+    const worker = await pendingWorker(ctx, userId, workerId, "rejected");
+    await deleteWorker(ctx, worker);
+    return null;
+  },
+});
+
+/** Delete a worker in any status, with its chat sessions. */
+export const remove = mutation({
+  args: { ...serverCaller, userId: v.string(), workerId: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, workerId }) => {
+    requireServer(serverSecret);
+    await deleteWorker(ctx, await ownedWorker(ctx, userId, workerId));
+    return null;
+  },
+});
+
+async function deleteWorker(ctx: MutationCtx, worker: Doc<"workers">): Promise<void> {
+  await ctx.db.delete(worker._id);
+  await deleteBelow(ctx, { kind: "worker", id: worker.workerId });
+}
+
+/** The workers of one of the user's machines, oldest first. */
+export const list = query({
+  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+  returns: v.array(workerValidator),
+  handler: async (ctx, { serverSecret, userId, machineId }) => {
+    requireServer(serverSecret);
+    await ownedMachine(ctx, userId, machineId);
+    return await workersOf(ctx, machineId);
+  },
+});
+
+/** Workers waiting for approval across the user's machines, oldest first. */
+export const listPending = query({
+  args: { ...serverCaller, userId: v.string() },
+  returns: v.array(workerValidator),
+  handler: async (ctx, { serverSecret, userId }) => {
+    requireServer(serverSecret);
+    const pending = await ctx.db
+      .query("workers")
+      .withIndex("by_userId_and_status", (q) => q.eq("userId", userId).eq("status", "pending_authorization"))
+      .take(MAX_PENDING_WORKERS);
+    // A deleted machine's workers are purged in the background: skip them meanwhile.
+    const live = new Map<string, boolean>();
+    const shown = [];
+    for (const worker of pending) {
+      if (!live.has(worker.machineId)) live.set(worker.machineId, (await machineById(ctx, worker.machineId)) !== null);
+      if (live.get(worker.machineId)) shown.push(workerRecord(worker));
+    }
+    return shown;
+  },
+});
+
+// --- the machine's own calls ------------------------------------------------------
+
+/** Every worker of the calling machine, pending ones included, oldest first. */
+export const listOwn = query({
+  args: { ...machineToken },
+  returns: v.array(workerValidator),
+  handler: async (ctx, token) => {
+    const machine = await requireMachine(ctx, token);
+    return await workersOf(ctx, machine.machineId);
+  },
+});
+
+/** Create a worker from an issued worker token; it waits for the owner's approval. */
+export const register = mutation({
+  args: {
+    ...machineToken,
+    tokenMachineId: v.string(),
+    workerId: v.string(),
+    directory: v.string(),
+    name: v.union(v.string(), v.null()),
+  },
+  returns: workerValidator,
+  handler: async (ctx, { tokenMachineId, workerId, directory, name, ...token }) => {
+    directory = normalizeRelativePath(directory);
+    const cleaned = optionalName(name);
+    const machine = await requireMachine(ctx, token);
+    if (tokenMachineId !== machine.machineId) {
+      fail("InvalidInput", "This worker token was issued for another machine.");
+    }
+    const issued = await ctx.db
+      .query("workerTokens")
+      .withIndex("by_workerId", (q) => q.eq("workerId", workerId))
+      .unique();
+    if (issued === null || issued.machineId !== machine.machineId) {
+      fail("NotFound", "This worker token is not known. Create a new one in the web UI.");
+    }
+    if (issued.usedAt !== undefined) fail("Conflict", "This worker token has already been used.");
+    const now = Date.now();
+    await ctx.db.patch(issued._id, { usedAt: now });
+    const id = await ctx.db.insert("workers", {
+      workerId,
+      machineId: machine.machineId,
+      userId: machine.userId,
+      name: cleaned,
+      directory,
+      status: "pending_authorization",
+      createdAt: now,
+      models: [],
+    });
+    return workerRecord((await ctx.db.get(id))!);
+  },
+});
+
+async function setStatus(
+  ctx: MutationCtx,
+  token: { machineId: string; machineSecret: string },
+  workerId: string,
+  target: WorkerStatus,
+) {
+  const machine = await requireMachine(ctx, token);
+  const worker = await machineWorker(ctx, machine.machineId, workerId);
+  const status = transitionWorker(worker.status, target);
+  await ctx.db.patch(worker._id, status === "online" ? { status, lastHeartbeat: Date.now() } : { status });
+  return workerRecord((await ctx.db.get(worker._id))!);
+}
+
+/** Mark an approved worker online and record its heartbeat. */
+export const heartbeat = mutation({
+  args: { ...machineToken, workerId: v.string() },
+  returns: workerValidator,
+  handler: async (ctx, { workerId, ...token }) => await setStatus(ctx, token, workerId, "online"),
+});
+
+/** Mark an approved worker offline. */
+export const offline = mutation({
+  args: { ...machineToken, workerId: v.string() },
+  returns: workerValidator,
+  handler: async (ctx, { workerId, ...token }) => await setStatus(ctx, token, workerId, "offline"),
+});
+
+/** Replace the list of models the worker's agent offers. */
+export const updateModels = mutation({
+  args: { ...machineToken, workerId: v.string(), models: v.array(v.string()) },
+  returns: workerValidator,
+  handler: async (ctx, { workerId, models, ...token }) => {
+    validateModels(models);
+    const machine = await requireMachine(ctx, token);
+    const worker = await machineWorker(ctx, machine.machineId, workerId);
+    await ctx.db.patch(worker._id, { models });
+    return workerRecord((await ctx.db.get(worker._id))!);
+  },
+});

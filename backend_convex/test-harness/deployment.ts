@@ -1,0 +1,48 @@
+/**
+ * One in-memory "deployment" of the functions in ../convex, run by convex-test,
+ * and the rules the real HTTP API applies before calling a function: only
+ * public functions, and only of the kind the route names.
+ */
+import { convexTest } from "convex-test";
+import { makeFunctionReference } from "convex/server";
+import schema from "../convex/schema";
+
+export type Kind = "query" | "mutation" | "action";
+
+const modules = import.meta.glob("../convex/**/*.*s");
+
+type Registered = {
+  isPublic?: boolean;
+  isQuery?: boolean;
+  isMutation?: boolean;
+  isAction?: boolean;
+};
+
+/** Whether `path` ("module:export", as a client sends it) names a public function of `kind`. */
+export async function isPublicFunction(kind: Kind, path: string): Promise<boolean> {
+  const [modulePath, exportName = "default"] = path.split(":");
+  const loader = modules[`../convex/${modulePath.replace(/\.js$/, "")}.ts`];
+  if (loader === undefined || modulePath.startsWith("_generated")) return false;
+  const module = (await loader()) as Record<string, Registered | undefined>;
+  const fn = module[exportName];
+  if (fn === undefined || fn.isPublic !== true) return false;
+  return kind === "query" ? fn.isQuery === true : kind === "mutation" ? fn.isMutation === true : fn.isAction === true;
+}
+
+/** A fresh, empty deployment. */
+export function newDeployment() {
+  // Enforce Convex's per-transaction limits, so unbounded reads fail here as they would there.
+  const t = convexTest({ schema, modules, transactionLimits: true });
+  return {
+    call(kind: Kind, path: string, args: Record<string, unknown>): Promise<unknown> {
+      // The function's validators check `args`, as on a real deployment.
+      if (kind === "query") return t.query(makeFunctionReference<"query">(path), args as never);
+      if (kind === "mutation") return t.mutation(makeFunctionReference<"mutation">(path), args as never);
+      return t.action(makeFunctionReference<"action">(path), args as never);
+    },
+    /** Wait for scheduled functions that are already due (background deletions). */
+    settle(): Promise<void> {
+      return t.finishInProgressScheduledFunctions();
+    },
+  };
+}

@@ -1,0 +1,147 @@
+// A loopback stand-in for a Convex deployment, for tests.
+//
+// It serves Convex's HTTP function API -- POST /<deployment>/api/query|mutation|action
+// with {"path": "module:function", "format": "convex_encoded_json", "args": {...}},
+// answered with {"status": "success", "value": ...} (HTTP 200) or
+// {"status": "error", "errorMessage": ..., "errorData": ...} (HTTP 560, as Convex
+// does) -- and runs the real functions of ../convex with convex-test, so a client
+// of the real API reaches the real TypeScript. POST /_harness/deployments creates
+// an empty deployment and answers {"id": ...}; DELETE /_harness/deployments/<id>
+// drops one. Binds 127.0.0.1 only; prints "convex harness listening on <url>";
+// exits when its standard input closes or on SIGTERM/SIGINT.
+//
+// The clock the functions see moves on by at least 1 ms per reading, like the
+// FakeClock the Python contract suite gives the other backends, so two calls
+// in the same millisecond still get distinct, ordered timestamps.
+//
+// Environment: ORCHESTRATOR_SERVER_SECRET (passed on to the functions; unset to
+// test a deployment that was never configured), HARNESS_PORT (default 0: any).
+
+import { createServer as createHttpServer } from "node:http";
+import { fileURLToPath } from "node:url";
+import { dirname, resolve } from "node:path";
+import { createServer as createViteServer } from "vite";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+const UDF_FAILED = 560;
+
+const vite = await createViteServer({
+  root,
+  configFile: false,
+  logLevel: "error",
+  appType: "custom",
+  server: { middlewareMode: true, hmr: false, watch: null, ws: false },
+  optimizeDeps: { noDiscovery: true, include: [] },
+  ssr: { noExternal: ["convex-test"] },
+});
+const { newDeployment, isPublicFunction } = await vite.ssrLoadModule("/test-harness/deployment.ts");
+const { convexToJson, jsonToConvex } = await import("convex/values");
+
+const realNow = Date.now.bind(Date);
+let lastNow = 0;
+Date.now = () => {
+  lastNow = Math.max(realNow(), lastNow + 1);
+  return lastNow;
+};
+
+const deployments = new Map();
+let created = 0;
+
+// Convex's backend writes every number as a float ("1.0", never "1"); so does the harness,
+// so clients are tested against the real format.
+function toJsonText(value) {
+  if (typeof value === "number") {
+    return Number.isInteger(value) && Math.abs(value) < 1e21 ? `${value}.0` : JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(toJsonText).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const fields = Object.entries(value).filter(([, field]) => field !== undefined);
+    return `{${fields.map(([key, field]) => `${JSON.stringify(key)}:${toJsonText(field)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function send(response, status, body) {
+  const text = toJsonText(body);
+  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  response.end(text);
+}
+
+async function readJson(request) {
+  const parts = [];
+  let size = 0;
+  for await (const part of request) {
+    size += part.length;
+    if (size > MAX_BODY_BYTES) throw new Error("request body too large");
+    parts.push(part);
+  }
+  return parts.length ? JSON.parse(Buffer.concat(parts).toString("utf8")) : {};
+}
+
+function isConvexError(error) {
+  return typeof error === "object" && error !== null && Symbol.for("ConvexError") in error;
+}
+
+async function callFunction(response, deployment, kind, body) {
+  const { path, args = {}, format } = body;
+  if (typeof path !== "string" || (format !== undefined && format !== "convex_encoded_json" && format !== "json")) {
+    return send(response, 400, { code: "BadRequest", message: "Expected a path and the convex_encoded_json format." });
+  }
+  if (!(await isPublicFunction(kind, path))) {
+    return send(response, 404, { code: "FunctionNotFound", message: `Could not find public ${kind} ${path}.` });
+  }
+  try {
+    const value = await deployment.call(kind, path, jsonToConvex(args));
+    await deployment.settle();
+    send(response, 200, { status: "success", value: convexToJson(value ?? null), logLines: [] });
+  } catch (error) {
+    const reply = { status: "error", errorMessage: String(error?.message ?? error), logLines: [] };
+    if (isConvexError(error)) reply.errorData = convexToJson(error.data ?? null);
+    send(response, UDF_FAILED, reply);
+  }
+}
+
+const server = createHttpServer(async (request, response) => {
+  try {
+    const url = new URL(request.url ?? "/", "http://127.0.0.1");
+    const parts = url.pathname.split("/").filter(Boolean);
+    if (request.method === "POST" && url.pathname === "/_harness/deployments") {
+      const id = `d${++created}`;
+      deployments.set(id, newDeployment());
+      return send(response, 200, { id });
+    }
+    if (request.method === "DELETE" && parts[0] === "_harness" && parts[1] === "deployments" && parts.length === 3) {
+      deployments.delete(parts[2]);
+      return send(response, 200, {});
+    }
+    const deployment = deployments.get(parts[0]);
+    const kind = parts[2];
+    if (request.method === "POST" && deployment && parts[1] === "api" && ["query", "mutation", "action"].includes(kind)) {
+      return await callFunction(response, deployment, kind, await readJson(request));
+    }
+    send(response, 404, { code: "NotFound", message: "No such route." });
+  } catch (error) {
+    send(response, 400, { code: "BadRequest", message: String(error?.message ?? error) });
+  }
+});
+
+let closing = false;
+async function shutdown() {
+  if (closing) return;
+  closing = true;
+  server.close();
+  server.closeAllConnections();
+  await vite.close();
+  process.exit(0);
+}
+process.on("SIGTERM", shutdown);
+process.on("SIGINT", shutdown);
+process.stdin.on("end", shutdown);
+process.stdin.on("close", shutdown);
+process.stdin.resume();
+
+server.listen(Number(process.env.HARNESS_PORT ?? 0), "127.0.0.1", () => {
+  const { port } = server.address();
+  process.stdout.write(`convex harness listening on http://127.0.0.1:${port}\n`);
+});

@@ -1,0 +1,68 @@
+/** A fresh deployment per test, and the records most tests start from. */
+import { convexTest } from "convex-test";
+import { expect, vi } from "vitest";
+import { api } from "../convex/_generated/api";
+import schema from "../convex/schema";
+import type { ErrorKind } from "../convex/lib/errors";
+
+export const modules = import.meta.glob("../convex/**/*.*s");
+export const SECRET = "test-deployment-secret-0123456789abcdef";
+
+export function newDeployment() {
+  vi.stubEnv("ORCHESTRATOR_SERVER_SECRET", SECRET);
+  // Convex's per-transaction limits apply, so an unbounded read fails here too.
+  return convexTest({ schema, modules, transactionLimits: true });
+}
+
+export type Deployment = ReturnType<typeof newDeployment>;
+export type Token = { machineId: string; machineSecret: string };
+
+/** Expect `call` to be refused with a ConvexError of this kind (and sentence). */
+export async function refused(call: Promise<unknown>, kind: ErrorKind, message?: string | RegExp) {
+  const error: unknown = await call.then(
+    () => expect.unreachable("the call succeeded"),
+    (e: unknown) => e,
+  );
+  expect(error).toMatchObject({ data: { kind } });
+  if (message !== undefined) {
+    const text = (error as { data: { message: string } }).data.message;
+    if (typeof message === "string") expect(text).toBe(message);
+    else expect(text).toMatch(message);
+  }
+}
+
+export async function newUser(t: Deployment, username: string): Promise<string> {
+  const user = await t.mutation(api.accounts.create, { serverSecret: SECRET, username, passwordHash: `hash-${username}` });
+  return user.userId;
+}
+
+export async function newMachine(t: Deployment, userId: string, name = "laptop", online = false) {
+  const { machine, machineSecret } = await t.action(api.machines.create, { serverSecret: SECRET, userId, name });
+  const token: Token = { machineId: machine.machineId, machineSecret };
+  if (online) await t.mutation(api.machines.goOnline, { ...token, rootDirectory: "/home/code" });
+  return { machine, token };
+}
+
+export const MODELS = ["fake/small", "fake/large"];
+
+/** Alice's online machine with one worker offering MODELS and one active session. */
+export async function newChat(t: Deployment) {
+  const alice = await newUser(t, "alice");
+  const { machine, token } = await newMachine(t, alice, "laptop", true);
+  const added = await t.mutation(api.workers.add, {
+    serverSecret: SECRET,
+    userId: alice,
+    machineId: machine.machineId,
+    directory: "repo",
+    name: null,
+  });
+  const worker = await t.mutation(api.workers.updateModels, { ...token, workerId: added.workerId, models: MODELS });
+  const session = await t.mutation(api.chat.startSession, {
+    serverSecret: SECRET,
+    userId: alice,
+    workerId: worker.workerId,
+    model: MODELS[0],
+  });
+  const owner = { serverSecret: SECRET, userId: alice };
+  return { alice, owner, machine, token, worker, session };
+}

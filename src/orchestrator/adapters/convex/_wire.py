@@ -1,0 +1,286 @@
+"""What travels between the adapter and the Convex functions: records, and refusals.
+
+Records arrive as the objects ``backend_convex/convex/lib/validators.ts``
+describes: camelCased fields, ``null`` for an absent value, every number a
+float (Convex numbers are IEEE doubles) and every timestamp milliseconds since
+the epoch. Refusals arrive as ``ConvexError`` data ``{"kind", "message"}``
+whose kind names a class of :mod:`orchestrator.domain.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from orchestrator.domain import errors
+from orchestrator.domain.chat import (
+    ChatChunk,
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageRole,
+    MessageStatus,
+    PermissionAnswer,
+    PermissionRequest,
+    PermissionStatus,
+    SessionWork,
+)
+from orchestrator.domain.commands import (
+    Command,
+    CommandArguments,
+    CommandKind,
+    CommandResult,
+    CommandStatus,
+    DirEntry,
+    EntryKind,
+)
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    ChunkId,
+    CommandId,
+    MachineId,
+    MessageId,
+    PermissionId,
+    UserId,
+    WorkerId,
+)
+from orchestrator.domain.model import (
+    Machine,
+    MachineStatus,
+    MachineSummary,
+    User,
+    Worker,
+    WorkerCounts,
+    WorkerStatus,
+)
+
+Record = Mapping[str, Any]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: The domain errors a function may refuse with, by the ``kind`` it names.
+ERROR_KINDS: Final[dict[str, type[errors.OrchestratorError]]] = {
+    cls.__name__: cls
+    for cls in (
+        errors.InvalidInput,
+        errors.InvalidToken,
+        errors.PathOutsideRoot,
+        errors.PayloadTooLarge,
+        errors.AuthenticationFailed,
+        errors.RateLimited,
+        errors.PermissionDenied,
+        errors.NotFound,
+        errors.Conflict,
+        errors.InvalidTransition,
+    )
+}
+
+
+def error_from_data(data: object, fallback: str) -> errors.OrchestratorError:
+    """The domain error a function's ``ConvexError`` data stands for."""
+    if isinstance(data, Mapping):
+        cls = ERROR_KINDS.get(str(data.get("kind")))
+        message = data.get("message")
+        if cls is not None and isinstance(message, str):
+            return cls(message)
+    return errors.OrchestratorError(fallback or None)
+
+
+def to_ms(when: datetime) -> int:
+    """``when`` as integer milliseconds since the epoch; naive datetimes are refused."""
+    if when.tzinfo is None:
+        raise ValueError("Timestamps must be timezone-aware.")
+    return (when - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _when(ms: float) -> datetime:
+    return _EPOCH + timedelta(milliseconds=int(ms))
+
+
+def _maybe_when(ms: float | None) -> datetime | None:
+    return None if ms is None else _when(ms)
+
+
+def user(raw: Record) -> User:
+    return User(
+        user_id=UserId(raw["userId"]), username=raw["username"], created_at=_when(raw["createdAt"])
+    )
+
+
+def machine(raw: Record) -> Machine:
+    return Machine(
+        machine_id=MachineId(raw["machineId"]),
+        user_id=UserId(raw["userId"]),
+        name=raw["name"],
+        status=MachineStatus(raw["status"]),
+        created_at=_when(raw["createdAt"]),
+        last_heartbeat=_maybe_when(raw["lastHeartbeat"]),
+        root_directory=raw["rootDirectory"],
+    )
+
+
+def machine_summary(raw: Record) -> MachineSummary:
+    counts = raw["workers"]
+    return MachineSummary(
+        machine=machine(raw["machine"]),
+        workers=WorkerCounts(
+            pending_authorization=int(counts["pending_authorization"]),
+            ready=int(counts["ready"]),
+            online=int(counts["online"]),
+            offline=int(counts["offline"]),
+        ),
+    )
+
+
+def worker(raw: Record) -> Worker:
+    approved_by = raw["approvedBy"]
+    return Worker(
+        worker_id=WorkerId(raw["workerId"]),
+        machine_id=MachineId(raw["machineId"]),
+        directory=raw["directory"],
+        status=WorkerStatus(raw["status"]),
+        created_at=_when(raw["createdAt"]),
+        name=raw["name"],
+        approved_at=_maybe_when(raw["approvedAt"]),
+        approved_by=None if approved_by is None else UserId(approved_by),
+        last_heartbeat=_maybe_when(raw["lastHeartbeat"]),
+        models=tuple(raw["models"]),
+    )
+
+
+def chat_session(raw: Record) -> ChatSession:
+    return ChatSession(
+        chat_session_id=ChatSessionId(raw["chatSessionId"]),
+        worker_id=WorkerId(raw["workerId"]),
+        user_id=UserId(raw["userId"]),
+        model=raw["model"],
+        status=ChatSessionStatus(raw["status"]),
+        created_at=_when(raw["createdAt"]),
+        last_activity=_when(raw["lastActivity"]),
+        agent_session_id=raw["agentSessionId"],
+        title=raw["title"],
+    )
+
+
+def chat_message(raw: Record) -> ChatMessage:
+    reply_to = raw["replyTo"]
+    return ChatMessage(
+        message_id=MessageId(raw["messageId"]),
+        chat_session_id=ChatSessionId(raw["chatSessionId"]),
+        role=MessageRole(raw["role"]),
+        content=raw["content"],
+        status=MessageStatus(raw["status"]),
+        timestamp=_when(raw["timestamp"]),
+        reply_to=None if reply_to is None else MessageId(reply_to),
+        error=raw["error"],
+        abort_requested=bool(raw["abortRequested"]),
+    )
+
+
+def chat_chunk(raw: Record) -> ChatChunk:
+    return ChatChunk(
+        chunk_id=ChunkId(raw["chunkId"]),
+        message_id=MessageId(raw["messageId"]),
+        chat_session_id=ChatSessionId(raw["chatSessionId"]),
+        chunk=raw["chunk"],
+        sequence=int(raw["sequence"]),
+        timestamp=_when(raw["timestamp"]),
+    )
+
+
+def permission(raw: Record) -> PermissionRequest:
+    answer = raw["answer"]
+    return PermissionRequest(
+        permission_id=PermissionId(raw["permissionId"]),
+        chat_session_id=ChatSessionId(raw["chatSessionId"]),
+        message_id=MessageId(raw["messageId"]),
+        agent_request_id=raw["agentRequestId"],
+        tool=raw["tool"],
+        description=raw["description"],
+        status=PermissionStatus(raw["status"]),
+        created_at=_when(raw["createdAt"]),
+        answer=None if answer is None else PermissionAnswer(answer),
+    )
+
+
+def session_work(raw: Record) -> SessionWork:
+    streaming = raw["streamingReply"]
+    return SessionWork(
+        session=chat_session(raw["session"]),
+        pending_messages=tuple(chat_message(m) for m in raw["pendingMessages"]),
+        streaming_reply=None if streaming is None else chat_message(streaming),
+        answered_permissions=tuple(permission(p) for p in raw["answeredPermissions"]),
+    )
+
+
+def command_arguments(raw: Record) -> CommandArguments:
+    return CommandArguments(raw["path"], bool(raw["parents"]), raw["url"], raw["cursor"])
+
+
+def arguments_out(arguments: CommandArguments) -> dict[str, Any]:
+    return {
+        "path": arguments.path,
+        "parents": arguments.parents,
+        "url": arguments.url,
+        "cursor": arguments.cursor,
+    }
+
+
+def _entry(raw: Record) -> DirEntry:
+    size = raw["size"]
+    return DirEntry(
+        name=raw["name"],
+        kind=EntryKind(raw["kind"]),
+        size=None if size is None else int(size),
+        modified=_maybe_when(raw["modified"]),
+        is_git_repo=bool(raw["isGitRepo"]),
+    )
+
+
+def command_result(raw: Record) -> CommandResult:
+    return CommandResult(
+        path=raw["path"],
+        entries=tuple(_entry(e) for e in raw["entries"]),
+        total=int(raw["total"]),
+        next_cursor=raw["nextCursor"],
+    )
+
+
+def result_out(result: CommandResult) -> dict[str, Any]:
+    entries = [
+        {
+            "name": e.name,
+            "kind": str(e.kind),
+            "size": e.size,
+            "modified": None if e.modified is None else to_ms(e.modified),
+            "isGitRepo": e.is_git_repo,
+        }
+        for e in result.entries
+    ]
+    return {
+        "path": result.path,
+        "entries": entries,
+        "total": result.total,
+        "nextCursor": result.next_cursor,
+    }
+
+
+def command(raw: Record) -> Command:
+    result = raw["result"]
+    return Command(
+        command_id=CommandId(raw["commandId"]),
+        machine_id=MachineId(raw["machineId"]),
+        user_id=UserId(raw["userId"]),
+        kind=CommandKind(raw["kind"]),
+        arguments=command_arguments(raw["arguments"]),
+        status=CommandStatus(raw["status"]),
+        created_at=_when(raw["createdAt"]),
+        progress=int(raw["progress"]),
+        progress_line=raw["progressLine"],
+        result=None if result is None else command_result(result),
+        error=raw["error"],
+        cancel_requested=bool(raw["cancelRequested"]),
+        started_at=_maybe_when(raw["startedAt"]),
+        finished_at=_maybe_when(raw["finishedAt"]),
+    )

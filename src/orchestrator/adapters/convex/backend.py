@@ -1,0 +1,489 @@
+"""The Convex backend: the ``Backend`` port as calls to the functions in ``backend_convex/convex``.
+
+The rules (ownership, status transitions, validation, their sentences) live in
+those TypeScript functions; this class only names the function, passes the
+caller's credentials and converts records. Calls on a user's behalf carry the
+deployment's server secret (``ORCHESTRATOR_SERVER_SECRET``); a machine's calls
+carry its token, which the deployment checks against the hash it stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from convex import ConvexError
+
+from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._transport import (
+    Args,
+    ClientTransport,
+    HttpTransport,
+    Kind,
+    Transport,
+)
+from orchestrator.domain.chat import (
+    ChatChunk,
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageStatus,
+    PermissionAnswer,
+    PermissionRequest,
+    SessionWork,
+)
+from orchestrator.domain.commands import Command, CommandArguments, CommandKind, CommandResult
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    CommandId,
+    MachineId,
+    MachineToken,
+    MessageId,
+    PermissionId,
+    UserId,
+    WorkerId,
+    WorkerToken,
+)
+from orchestrator.domain.model import Machine, MachineSummary, User, Worker
+
+T = TypeVar("T")
+
+TransportName = Literal["websocket", "http"]
+
+
+def open_convex_backend(
+    url: str,
+    *,
+    server_secret: str | None = None,
+    transport: TransportName = "websocket",
+    timeout: float = 30.0,
+    poll_interval: float = 1.0,
+) -> ConvexBackend:
+    """A backend on the Convex deployment at ``url`` (``CONVEX_URL``); close it when done.
+
+    The web server passes ``server_secret`` (the deployment's
+    ``ORCHESTRATOR_SERVER_SECRET``); a machine process needs none. ``transport``
+    is ``"websocket"`` (the official client, live subscriptions) or ``"http"``
+    (plain HTTPS requests, subscriptions polled every ``poll_interval`` seconds).
+    """
+    chosen: Transport = (
+        ClientTransport(url, timeout=timeout)
+        if transport == "websocket"
+        else HttpTransport(url, timeout=timeout, poll_interval=poll_interval)
+    )
+    return ConvexBackend(chosen, server_secret=server_secret)
+
+
+def _token(token: MachineToken) -> dict[str, str]:
+    return {"machineId": token.machine_id, "machineSecret": token.secret}
+
+
+class ConvexBackend:
+    """Implements :class:`orchestrator.domain.ports.Backend` on a Convex deployment."""
+
+    def __init__(self, transport: Transport, *, server_secret: str | None = None) -> None:
+        self._transport = transport
+        self._server_secret = server_secret or ""
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    # --- plumbing -------------------------------------------------------------------
+
+    async def _call(self, kind: Kind, path: str, args: Args) -> Any:
+        try:
+            return await self._transport.call(kind, path, args)
+        except ConvexError as exc:
+            raise wire.error_from_data(exc.data, str(exc)) from exc
+
+    def _server(self, **args: Any) -> dict[str, Any]:
+        return {"serverSecret": self._server_secret, **args}
+
+    async def _watch(
+        self, path: str, args: Args, decode: Callable[[Any], T]
+    ) -> AsyncGenerator[T, None]:
+        try:
+            async with aclosing(self._transport.watch(path, args)) as values:
+                async for value in values:
+                    yield decode(value)
+        except ConvexError as exc:
+            raise wire.error_from_data(exc.data, str(exc)) from exc
+
+    # --- accounts -------------------------------------------------------------------
+
+    async def create_user(self, username: str, password_hash: str) -> User:
+        args = self._server(username=username, passwordHash=password_hash)
+        return wire.user(await self._call("mutation", "accounts:create", args))
+
+    async def find_user(self, username: str) -> tuple[User, str] | None:
+        found = await self._call("query", "accounts:find", self._server(username=username))
+        return None if found is None else (wire.user(found["user"]), found["passwordHash"])
+
+    async def get_user(self, user_id: UserId) -> User:
+        return wire.user(await self._call("query", "accounts:get", self._server(userId=user_id)))
+
+    async def count_users(self) -> int:
+        return int(await self._call("query", "accounts:count", self._server()))
+
+    async def list_users(self) -> list[User]:
+        return [wire.user(u) for u in await self._call("query", "accounts:list", self._server())]
+
+    # --- machines, as their owner ------------------------------------------------------
+
+    async def create_machine(self, user: UserId, name: str) -> tuple[Machine, MachineToken]:
+        created = await self._call(
+            "action", "machines:create", self._server(userId=user, name=name)
+        )
+        machine = wire.machine(created["machine"])
+        return machine, MachineToken(machine.machine_id, created["machineSecret"])
+
+    async def list_machines(self, user: UserId) -> list[MachineSummary]:
+        found = await self._call("query", "machines:list", self._server(userId=user))
+        return [wire.machine_summary(s) for s in found]
+
+    async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
+        args = self._server(userId=user, machineId=machine_id)
+        return wire.machine(await self._call("query", "machines:get", args))
+
+    async def delete_machine(self, user: UserId, machine_id: MachineId) -> None:
+        await self._call(
+            "mutation", "machines:remove", self._server(userId=user, machineId=machine_id)
+        )
+
+    async def add_worker(
+        self, user: UserId, machine_id: MachineId, directory: str, name: str | None
+    ) -> Worker:
+        args = self._server(userId=user, machineId=machine_id, directory=directory, name=name)
+        return wire.worker(await self._call("mutation", "workers:add", args))
+
+    async def issue_worker_token(self, user: UserId, machine_id: MachineId) -> WorkerToken:
+        args = self._server(userId=user, machineId=machine_id)
+        issued = await self._call("mutation", "workers:issueToken", args)
+        return WorkerToken(MachineId(issued["machineId"]), WorkerId(issued["workerId"]))
+
+    async def approve_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
+        args = self._server(userId=user, workerId=worker_id)
+        return wire.worker(await self._call("mutation", "workers:approve", args))
+
+    async def reject_worker(self, user: UserId, worker_id: WorkerId) -> None:
+        await self._call(
+            "mutation", "workers:reject", self._server(userId=user, workerId=worker_id)
+        )
+
+    async def remove_worker(self, user: UserId, worker_id: WorkerId) -> None:
+        await self._call(
+            "mutation", "workers:remove", self._server(userId=user, workerId=worker_id)
+        )
+
+    async def list_workers(self, user: UserId, machine_id: MachineId) -> list[Worker]:
+        args = self._server(userId=user, machineId=machine_id)
+        return [wire.worker(w) for w in await self._call("query", "workers:list", args)]
+
+    async def list_pending_workers(self, user: UserId) -> list[Worker]:
+        found = await self._call("query", "workers:listPending", self._server(userId=user))
+        return [wire.worker(w) for w in found]
+
+    def watch_machines(self, user: UserId) -> AsyncGenerator[list[MachineSummary], None]:
+        return self._watch(
+            "machines:list",
+            self._server(userId=user),
+            lambda found: [wire.machine_summary(s) for s in found],
+        )
+
+    def watch_workers(
+        self, user: UserId, machine_id: MachineId
+    ) -> AsyncGenerator[list[Worker], None]:
+        return self._watch(
+            "workers:list",
+            self._server(userId=user, machineId=machine_id),
+            lambda found: [wire.worker(w) for w in found],
+        )
+
+    # --- maintenance ------------------------------------------------------------------
+
+    async def mark_stale_machines_offline(self, last_seen_before: datetime) -> list[MachineId]:
+        args = self._server(lastSeenBefore=wire.to_ms(last_seen_before))
+        return [
+            MachineId(m) for m in await self._call("mutation", "machines:markStaleOffline", args)
+        ]
+
+    # --- the machine's side -------------------------------------------------------------
+
+    async def authenticate(self, token: MachineToken) -> Machine:
+        return wire.machine(await self._call("query", "machines:authenticate", _token(token)))
+
+    async def go_online(self, token: MachineToken, root_directory: str) -> Machine:
+        args = {**_token(token), "rootDirectory": root_directory}
+        return wire.machine(await self._call("mutation", "machines:goOnline", args))
+
+    async def heartbeat(self, token: MachineToken) -> Machine:
+        return wire.machine(await self._call("mutation", "machines:heartbeat", _token(token)))
+
+    async def go_offline(self, token: MachineToken) -> None:
+        await self._call("mutation", "machines:goOffline", _token(token))
+
+    async def list_own_workers(self, token: MachineToken) -> list[Worker]:
+        return [wire.worker(w) for w in await self._call("query", "workers:listOwn", _token(token))]
+
+    async def register_worker(
+        self, token: MachineToken, worker_token: WorkerToken, directory: str, name: str | None
+    ) -> Worker:
+        args = {
+            **_token(token),
+            "tokenMachineId": worker_token.machine_id,
+            "workerId": worker_token.worker_id,
+            "directory": directory,
+            "name": name,
+        }
+        return wire.worker(await self._call("mutation", "workers:register", args))
+
+    async def worker_heartbeat(self, token: MachineToken, worker_id: WorkerId) -> Worker:
+        args = {**_token(token), "workerId": worker_id}
+        return wire.worker(await self._call("mutation", "workers:heartbeat", args))
+
+    async def worker_offline(self, token: MachineToken, worker_id: WorkerId) -> Worker:
+        args = {**_token(token), "workerId": worker_id}
+        return wire.worker(await self._call("mutation", "workers:offline", args))
+
+    async def update_worker_models(
+        self, token: MachineToken, worker_id: WorkerId, models: Sequence[str]
+    ) -> Worker:
+        args = {**_token(token), "workerId": worker_id, "models": list(models)}
+        return wire.worker(await self._call("mutation", "workers:updateModels", args))
+
+    def watch_own_workers(self, token: MachineToken) -> AsyncGenerator[list[Worker], None]:
+        return self._watch(
+            "workers:listOwn", _token(token), lambda found: [wire.worker(w) for w in found]
+        )
+
+    # --- chat, as the owner sees it ------------------------------------------------------
+
+    def _session(self, user: UserId, session_id: ChatSessionId, **args: Any) -> dict[str, Any]:
+        return self._server(userId=user, chatSessionId=session_id, **args)
+
+    async def start_session(self, user: UserId, worker_id: WorkerId, model: str) -> ChatSession:
+        args = self._server(userId=user, workerId=worker_id, model=model)
+        return wire.chat_session(await self._call("mutation", "chat:startSession", args))
+
+    async def end_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        args = self._session(user, session_id)
+        return wire.chat_session(await self._call("mutation", "chat:endSession", args))
+
+    async def restore_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        args = self._session(user, session_id)
+        return wire.chat_session(await self._call("mutation", "chat:restoreSession", args))
+
+    async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        args = self._session(user, session_id)
+        return wire.chat_session(await self._call("query", "chat:getSession", args))
+
+    async def list_sessions(self, user: UserId, worker_id: WorkerId) -> list[ChatSession]:
+        args = self._server(userId=user, workerId=worker_id)
+        return [wire.chat_session(s) for s in await self._call("query", "chat:listSessions", args)]
+
+    async def send_message(
+        self, user: UserId, session_id: ChatSessionId, content: str
+    ) -> ChatMessage:
+        args = self._session(user, session_id, content=content)
+        return wire.chat_message(await self._call("mutation", "chat:sendMessage", args))
+
+    async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
+        args = self._session(user, session_id)
+        return [wire.chat_message(m) for m in await self._call("query", "chat:listMessages", args)]
+
+    async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
+        flagged = await self._call("mutation", "chat:requestAbort", self._session(user, session_id))
+        return None if flagged is None else wire.chat_message(flagged)
+
+    async def list_permissions(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> list[PermissionRequest]:
+        args = self._session(user, session_id)
+        return [wire.permission(p) for p in await self._call("query", "chat:listPermissions", args)]
+
+    async def answer_permission(
+        self, user: UserId, permission_id: PermissionId, answer: PermissionAnswer
+    ) -> PermissionRequest:
+        args = self._server(userId=user, permissionId=permission_id, answer=str(answer))
+        return wire.permission(await self._call("mutation", "chat:answerPermission", args))
+
+    def watch_sessions(
+        self, user: UserId, worker_id: WorkerId
+    ) -> AsyncGenerator[list[ChatSession], None]:
+        return self._watch(
+            "chat:listSessions",
+            self._server(userId=user, workerId=worker_id),
+            lambda found: [wire.chat_session(s) for s in found],
+        )
+
+    def watch_messages(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncGenerator[list[ChatMessage], None]:
+        return self._watch(
+            "chat:listMessages",
+            self._session(user, session_id),
+            lambda found: [wire.chat_message(m) for m in found],
+        )
+
+    async def watch_chunks(
+        self, user: UserId, session_id: ChatSessionId, after_sequence: int
+    ) -> AsyncGenerator[list[ChatChunk], None]:
+        # A cursor, not a snapshot: watch the page after the last chunk yielded,
+        # and move the watch on each time a page arrives.
+        last, first = after_sequence, True
+        while True:
+            pages = self._watch(
+                "chat:chunksAfter",
+                self._session(user, session_id, afterSequence=last),
+                lambda found: [wire.chat_chunk(c) for c in found],
+            )
+            async with aclosing(pages):
+                async for page in pages:
+                    if page or first:
+                        first = False
+                        yield page
+                    if page:
+                        last = page[-1].sequence
+                        break
+                else:
+                    return  # the backend closed
+
+    # --- chat, as the machine sees it ----------------------------------------------------
+
+    def watch_work(self, token: MachineToken) -> AsyncGenerator[list[SessionWork], None]:
+        return self._watch(
+            "chatMachine:work", _token(token), lambda found: [wire.session_work(w) for w in found]
+        )
+
+    async def list_session_messages(
+        self, token: MachineToken, session_id: ChatSessionId
+    ) -> list[ChatMessage]:
+        args = {**_token(token), "chatSessionId": session_id}
+        found = await self._call("query", "chatMachine:listSessionMessages", args)
+        return [wire.chat_message(m) for m in found]
+
+    async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
+        args = {**_token(token), "messageId": message_id}
+        return wire.chat_message(await self._call("mutation", "chatMachine:claimMessage", args))
+
+    async def append_chunk(
+        self, token: MachineToken, message_id: MessageId, text: str
+    ) -> ChatChunk:
+        args = {**_token(token), "messageId": message_id, "text": text}
+        return wire.chat_chunk(await self._call("mutation", "chatMachine:appendChunk", args))
+
+    async def complete_message(
+        self, token: MachineToken, message_id: MessageId, content: str
+    ) -> ChatMessage:
+        args = {**_token(token), "messageId": message_id, "content": content}
+        return wire.chat_message(await self._call("mutation", "chatMachine:completeMessage", args))
+
+    async def end_reply(
+        self, token: MachineToken, message_id: MessageId, status: MessageStatus, reason: str
+    ) -> ChatMessage:
+        args = {**_token(token), "messageId": message_id, "status": str(status), "reason": reason}
+        return wire.chat_message(await self._call("mutation", "chatMachine:endReply", args))
+
+    async def update_session(
+        self,
+        token: MachineToken,
+        session_id: ChatSessionId,
+        *,
+        status: ChatSessionStatus | None = None,
+        agent_session_id: str | None = None,
+        title: str | None = None,
+    ) -> ChatSession:
+        args = {
+            **_token(token),
+            "chatSessionId": session_id,
+            "status": None if status is None else str(status),
+            "agentSessionId": agent_session_id,
+            "title": title,
+        }
+        return wire.chat_session(await self._call("mutation", "chatMachine:updateSession", args))
+
+    async def record_permission(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        tool: str,
+        description: str,
+    ) -> PermissionRequest:
+        args = {
+            **_token(token),
+            "messageId": message_id,
+            "agentRequestId": agent_request_id,
+            "tool": tool,
+            "description": description,
+        }
+        return wire.permission(await self._call("mutation", "chatMachine:recordPermission", args))
+
+    async def resolve_permission(
+        self, token: MachineToken, permission_id: PermissionId
+    ) -> PermissionRequest:
+        args = {**_token(token), "permissionId": permission_id}
+        return wire.permission(await self._call("mutation", "chatMachine:resolvePermission", args))
+
+    # --- directory commands ---------------------------------------------------------------
+
+    async def create_command(
+        self, user: UserId, machine_id: MachineId, kind: CommandKind, arguments: CommandArguments
+    ) -> Command:
+        args = self._server(
+            userId=user,
+            machineId=machine_id,
+            kind=str(kind),
+            arguments=wire.arguments_out(arguments),
+        )
+        return wire.command(await self._call("mutation", "commands:create", args))
+
+    async def get_command(self, user: UserId, command_id: CommandId) -> Command:
+        args = self._server(userId=user, commandId=command_id)
+        return wire.command(await self._call("query", "commands:get", args))
+
+    async def list_commands(self, user: UserId, machine_id: MachineId) -> list[Command]:
+        args = self._server(userId=user, machineId=machine_id)
+        return [wire.command(c) for c in await self._call("query", "commands:list", args)]
+
+    async def cancel_command(self, user: UserId, command_id: CommandId) -> Command:
+        args = self._server(userId=user, commandId=command_id)
+        return wire.command(await self._call("mutation", "commands:cancel", args))
+
+    def watch_command(self, user: UserId, command_id: CommandId) -> AsyncGenerator[Command, None]:
+        return self._watch(
+            "commands:get", self._server(userId=user, commandId=command_id), wire.command
+        )
+
+    def watch_commands(self, token: MachineToken) -> AsyncGenerator[list[Command], None]:
+        return self._watch(
+            "commands:listOpen", _token(token), lambda found: [wire.command(c) for c in found]
+        )
+
+    async def claim_command(self, token: MachineToken, command_id: CommandId) -> Command:
+        args = {**_token(token), "commandId": command_id}
+        return wire.command(await self._call("mutation", "commands:claimCommand", args))
+
+    async def report_progress(
+        self, token: MachineToken, command_id: CommandId, progress: int, line: str
+    ) -> Command:
+        args = {**_token(token), "commandId": command_id, "progress": progress, "line": line}
+        return wire.command(await self._call("mutation", "commands:reportProgress", args))
+
+    async def finish_command(
+        self,
+        token: MachineToken,
+        command_id: CommandId,
+        *,
+        result: CommandResult | None = None,
+        error: str | None = None,
+    ) -> Command:
+        args = {
+            **_token(token),
+            "commandId": command_id,
+            "result": None if result is None else wire.result_out(result),
+            "error": error,
+        }
+        return wire.command(await self._call("mutation", "commands:finishCommand", args))

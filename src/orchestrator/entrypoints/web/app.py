@@ -22,10 +22,12 @@ from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web import (
     chat_api,
     chat_stream,
+    commands_api,
     events,
     machine_api,
     machine_chat,
     pages,
+    render,
     user_api,
 )
 from orchestrator.entrypoints.web.auth import RateLimiter, SessionCodec, load_secret_key
@@ -93,6 +95,8 @@ def create_app(
     events.add_routes(app.router)
     chat_api.add_routes(app.router)
     chat_stream.add_routes(app.router)
+    commands_api.add_routes(app.router)
+    render.add_routes(app.router)
     machine_api.add_routes(app.router)
 
     app.cleanup_ctx.append(_first_run)

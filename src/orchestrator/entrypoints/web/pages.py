@@ -1,7 +1,9 @@
-"""HTML pages: first-run setup, sign-in, and the machine list.
+"""HTML pages: first-run setup, sign-in, machines, a machine's workers, and the chat.
 
-Forms carry the session's CSRF token in a hidden ``csrf_token`` field; a
-visitor gets an anonymous session (CSRF token only) when a form is shown.
+Pages are shells: the scripts under ``webui/static/js/`` fill them from the
+JSON API and keep them live over ``/api/events``. Forms carry the session's
+CSRF token in a hidden ``csrf_token`` field; a visitor gets an anonymous
+session (CSRF token only) when a form is shown.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from orchestrator.domain.errors import (
     PermissionDenied,
     RateLimited,
 )
-from orchestrator.domain.ids import UserId
+from orchestrator.domain.ids import MachineId, UserId
+from orchestrator.domain.model import User
 from orchestrator.entrypoints.web.auth import (
     Session,
     client_address,
     current_session,
 )
 from orchestrator.entrypoints.web.errors import error_response
+from orchestrator.entrypoints.web.payload import path_id
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     HASHER,
@@ -77,22 +81,44 @@ async def _form(request: web.Request) -> dict[str, str]:
     return {key: value for key, value in data.items() if isinstance(value, str)}
 
 
-async def index(request: web.Request) -> web.StreamResponse:
-    """``GET /``: the user's machines; visitors go to the sign-in page."""
+async def _signed_in_user(request: web.Request) -> User | None:
+    """The signed-in user, or None (also when the account is gone)."""
     user_id = _signed_in(request)
     if user_id is None:
-        return _see_other("/login")
-    backend = request.app[BACKEND]
+        return None
     try:
-        user = await backend.get_user(user_id)
+        return await request.app[BACKEND].get_user(user_id)
     except NotFound:
+        return None
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    """``GET /``: the user's machines; visitors go to the sign-in page."""
+    user = await _signed_in_user(request)
+    if user is None:
         return await logout(request)
-    found = await machines.list_machines(backend, user_id)
-    return _render(
-        request,
-        "index.html",
-        {"user": user, "machines": found, "machines_json": converter.unstructure(found)},
-    )
+    found = await machines.list_machines(request.app[BACKEND], user.user_id)
+    context = {"user": user, "nav": "machines", "machines_json": converter.unstructure(found)}
+    return _render(request, "index.html", context)
+
+
+async def machine_page(request: web.Request) -> web.StreamResponse:
+    """``GET /machines/{machine_id}``: one machine's workers (someone else's machine is 404)."""
+    user = await _signed_in_user(request)
+    if user is None:
+        return await logout(request)
+    machine_id = MachineId(path_id(request, "machine_id", "machine"))
+    machine = await request.app[BACKEND].get_machine(user.user_id, machine_id)
+    context = {"user": user, "nav": "machines", "machine": machine}
+    return _render(request, "machine.html", context)
+
+
+async def chat_page(request: web.Request) -> web.StreamResponse:
+    """``GET /chat``: pick a machine, a worker and a session, and chat."""
+    user = await _signed_in_user(request)
+    if user is None:
+        return await logout(request)
+    return _render(request, "chat.html", {"user": user, "nav": "chat"})
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
@@ -162,6 +188,8 @@ async def setup(request: web.Request) -> web.StreamResponse:
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the pages."""
     router.add_get("/", index)
+    router.add_get("/machines/{machine_id}", machine_page)
+    router.add_get("/chat", chat_page)
     router.add_get("/login", login_form)
     router.add_post("/login", login)
     router.add_post("/logout", logout)

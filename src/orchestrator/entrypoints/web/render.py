@@ -1,0 +1,110 @@
+"""Assistant replies as sanitised HTML: Markdown with highlighted code blocks.
+
+Rendering happens on the server so one place decides what markup a browser
+may see: markdown-it-py turns the text into HTML with raw HTML disabled (a
+``<script>`` in a reply comes out as text), Pygments highlights fenced code,
+and nh3 keeps only an allow-list of tags, attributes and link schemes.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import anyio
+import nh3
+from aiohttp import web
+from markdown_it import MarkdownIt
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
+from orchestrator.domain.chat import MessageRole
+from orchestrator.domain.ids import ChatSessionId
+from orchestrator.entrypoints.web.auth import require_user
+from orchestrator.entrypoints.web.payload import path_id
+from orchestrator.entrypoints.web.state import BACKEND
+
+ALLOWED_TAGS: Final = frozenset(
+    {
+        *("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"),
+        *("strong", "em", "del", "s", "code", "pre", "span", "a"),
+        *("ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td"),
+    }
+)
+ALLOWED_ATTRIBUTES: Final = {
+    "a": {"href", "title"},
+    "code": {"class"},
+    "span": {"class"},
+    "ol": {"start"},
+}
+URL_SCHEMES: Final = frozenset({"http", "https", "mailto"})
+_FORMATTER: Final = HtmlFormatter(nowrap=True)
+
+
+def _highlight(code: str, language: str, _attrs: object) -> str:
+    """Pygments spans for a fenced block, or "" to let markdown-it escape it as plain text."""
+    if not language:
+        return ""
+    try:
+        lexer = get_lexer_by_name(language.split()[0])
+    except ClassNotFound:
+        return ""
+    return str(highlight(code, lexer, _FORMATTER))
+
+
+def markdown_renderer() -> MarkdownIt:
+    """CommonMark plus tables and strikethrough; raw HTML in the text stays text."""
+    md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight})
+    return md.enable(["table", "strikethrough"])
+
+
+def sanitise(html: str) -> str:
+    """Only allow-listed markup survives; links open without a referrer or opener."""
+    return nh3.clean(
+        html,
+        tags=set(ALLOWED_TAGS),
+        attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+        url_schemes=set(URL_SCHEMES),
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
+
+def render_markdown(text: str, renderer: MarkdownIt | None = None) -> str:
+    """``text`` as safe HTML: Markdown rendered, code highlighted, everything else sanitised."""
+    return sanitise((renderer or markdown_renderer()).render(text))
+
+
+async def rendered_messages(request: web.Request) -> web.Response:
+    """``GET /api/sessions/{session_id}/rendered[?message_id=…]``: finished replies as HTML.
+
+    Answers ``{"messages": [{"message_id", "html"}]}`` for the session's finished
+    assistant messages (only those named by ``message_id`` when given).
+    """
+    user = require_user(request)
+    session_id = ChatSessionId(path_id(request, "session_id", "chat session"))
+    wanted = set(request.query.getall("message_id", []))
+    found = await request.app[BACKEND].list_messages(user, session_id)
+    replies = [
+        m
+        for m in found
+        if m.role is MessageRole.ASSISTANT
+        and m.completed
+        and (not wanted or m.message_id in wanted)
+    ]
+
+    def render_all() -> list[dict[str, str]]:
+        renderer = markdown_renderer()
+        return [
+            {"message_id": m.message_id, "html": render_markdown(m.content, renderer)}
+            for m in replies
+        ]
+
+    # Long replies take a while to render; keep the event loop free for the streams.
+    return web.json_response({"messages": await anyio.to_thread.run_sync(render_all)})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register the rendering endpoint."""
+    router.add_get("/api/sessions/{session_id}/rendered", rendered_messages)

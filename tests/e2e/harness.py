@@ -1,0 +1,301 @@
+"""Real parts for browser tests: a restartable ``orchestrator serve``, machine processes, pages."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import attrs
+from playwright.sync_api import Page
+
+from tests.integration.harness import CLI, cli_env, free_port
+
+PASSWORD = "correct horse battery"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+#: (name, width, height) of the viewports every screenshot is taken at.
+VIEWPORTS = (("desktop", 1280, 800), ("phone", 360, 740))
+
+
+@attrs.define
+class Output:
+    """A child process whose merged stdout a thread keeps reading, so its pipe never fills."""
+
+    process: subprocess.Popen[str]
+    lines: list[str] = attrs.field(factory=list)
+    _changed: threading.Condition = attrs.field(factory=threading.Condition)
+
+    def __attrs_post_init__(self) -> None:
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first line matching ``pattern``, waiting for it if needed."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if found := re.search(pattern, line):
+                        return found
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.process.poll() is not None and not self._pending()):
+                    raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.lines)}")
+                self._changed.wait(min(left, 0.5))
+
+    def _pending(self) -> bool:
+        return self.process.stdout is not None and not self.process.stdout.closed
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then SIGKILL if it does not end in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait(timeout=10)
+
+
+def spawn(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Output:
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+    return Output(process)
+
+
+@attrs.define
+class Server:
+    """``orchestrator serve`` on a loopback port; restartable on the same port and data."""
+
+    data_dir: Path
+    port: int = attrs.field(factory=free_port)
+    output: Output | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        args = [*CLI, "serve", "--port", str(self.port), "--host", "127.0.0.1"]
+        self.output = spawn(args, cli_env(self.data_dir))
+        self.output.wait_for(r"running at")
+
+    def setup_link(self) -> str:
+        assert self.output is not None
+        return self.output.wait_for(r"First run: open (\S+)").group(1)
+
+    def stop(self) -> None:
+        if self.output is not None:
+            self.output.stop()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextmanager
+def running(server: Server) -> Iterator[Server]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def start_machine(
+    command: str, root: Path, env: dict[str, str], cwd: Path, server_url: str
+) -> Output:
+    """Run the ``orchestrator worker start …`` command the UI showed, as a real subprocess."""
+    words = shlex.split(command)
+    assert words[:4] == ["orchestrator", "worker", "start", "--server"], command
+    assert words[4:6] == [server_url, "--token"], command
+    args = [*CLI, *words[1:], "--root", str(root), "--heartbeat", "1"]
+    return spawn(args, env, cwd)
+
+
+def run_cli(args: list[str], data_dir: Path, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [*CLI, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=cli_env(data_dir),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def create_user(data_dir: Path, username: str) -> None:
+    run_cli(["user", "create", username, "--password-stdin"], data_dir, PASSWORD + "\n")
+
+
+def sign_in(page: Page, base_url: str, username: str) -> None:
+    """Sign in through the form."""
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}/")
+
+
+def call_api(page: Page, method: str, path: str, body: object = None) -> tuple[int, Any]:
+    """A JSON API call from the page's browser context (its cookies and CSRF token)."""
+    origin = _origin(page)
+    session = page.request.get(origin + "/api/session")
+    csrf = session.json()["csrf_token"] if session.ok else ""
+    response = page.request.fetch(
+        origin + path,
+        method=method,
+        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        data=None if body is None else body,
+    )
+    text = response.text()
+    try:
+        data = response.json() if text else None
+    except ValueError:
+        data = text
+    return response.status, data
+
+
+def _origin(page: Page) -> str:
+    scheme, _, host = page.url.split("/")[:3]
+    return f"{scheme}//{host}"
+
+
+def screenshots(page: Page, name: str, viewports: tuple[str, ...] = ("desktop", "phone")) -> None:
+    """``name`` in light and dark, at desktop and phone width, under ``artifacts/screenshots``."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for label, width, height in VIEWPORTS:
+            if label not in viewports:
+                continue
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(50)
+            page.screenshot(path=SCREENSHOTS / f"{name}-{scheme}-{label}.png")
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size({"width": VIEWPORTS[0][1], "height": VIEWPORTS[0][2]})
+
+
+@attrs.define
+class Chat:
+    """A signed-in page on the chat of one online worker, with the machine process behind it."""
+
+    server: Server
+    machine: Output
+    machine_id: str
+    worker_id: str
+    model: str
+
+
+def wait_for_online_worker(page: Page, machine_id: str, directory: str) -> tuple[str, str]:
+    """Add a worker on ``directory`` through the API; wait until it is online with models."""
+    status, created = call_api(
+        page, "POST", f"/api/machines/{machine_id}/workers", {"directory": directory}
+    )
+    assert status == 201, created
+    worker_id = created["worker"]["worker_id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, listed = call_api(page, "GET", f"/api/machines/{machine_id}/workers")
+        [worker] = [w for w in listed["workers"] if w["worker_id"] == worker_id]
+        if worker["status"] == "online" and worker["models"]:
+            return worker_id, worker["models"][0]
+        time.sleep(0.2)
+    raise AssertionError(f"the worker did not come online: {worker}")
+
+
+def open_new_session(page: Page, chat: Chat) -> None:
+    """Open the chat page on the worker and start a session from the UI."""
+    page.goto(f"{chat.server.url}/chat?machine={chat.machine_id}&worker={chat.worker_id}")
+    page.get_by_role("button", name="New session").click()
+    page.get_by_text("No messages yet").wait_for()
+
+
+class Proxy:
+    """A loopback TCP proxy to ``port`` whose connections a test can cut, like a network drop."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.down = False
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if self.down:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            with self._lock:
+                self._open.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        with self._lock:
+            self._open.difference_update((source, sink))
+        _hang_up(source, sink)
+
+    def cut(self) -> None:
+        """Drop every open connection and refuse new ones until :meth:`restore`."""
+        self.down = True
+        with self._lock:
+            ends, self._open = list(self._open), set()
+        _hang_up(*ends)
+
+    def restore(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def _hang_up(*ends: socket.socket) -> None:
+    # shutdown() before close(): a thread blocked in recv() on a socket keeps a bare
+    # close() from sending FIN, and the browser would never see the connection drop.
+    for end in ends:
+        with suppress(OSError):
+            end.shutdown(socket.SHUT_RDWR)
+        end.close()

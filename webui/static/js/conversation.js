@@ -1,0 +1,258 @@
+// One chat session: its messages, the reply streaming in, Stop, permissions, end and restore.
+//
+// The session stream sends the whole message list on every change and each reply chunk
+// once, with its sequence as the event id. A streaming reply grows by appending to one
+// text node (no re-render per chunk); once finished it is swapped for the server's
+// sanitised Markdown HTML.
+import { api } from "./api.js";
+import { badge, confirmDialog, h, showError } from "./dom.js";
+import { live } from "./live.js";
+import { PermissionPrompts } from "./permissions.js";
+
+const FINISHED = new Set(["completed", "failed", "interrupted", "aborted"]);
+const BUSY = new Set(["pending", "processing", "streaming"]);
+const STATUS_TEXT = {
+  user: { pending: "waiting for the machine…" },
+  assistant: { streaming: "writing…", aborted: "stopped", failed: "failed", interrupted: "interrupted" },
+};
+
+const $ = (id) => document.getElementById(id);
+export const sessionName = (session) =>
+  session.title ||
+  `Session of ${new Date(session.created_at).toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" })}`;
+const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+export class Conversation {
+  constructor({ onBack }) {
+    this.list = $("messages");
+    this.errorBox = $("chat-error");
+    this.input = $("message-input");
+    this.session = null;
+    this.stream = null;
+    // Follow the newest text while the reader is at the bottom; stay put once they scroll up.
+    this.stuck = true;
+    this.list.addEventListener("scroll", () => (this.stuck = this.nearBottom()));
+    new ResizeObserver(() => this.stuck && this.scrollDown()).observe(this.list);
+    $("back-to-sessions").addEventListener("click", onBack);
+    $("composer").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send();
+    });
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.send();
+      }
+    });
+    $("stop").addEventListener("click", () => this.stop());
+    $("end-session").addEventListener("click", () => this.end());
+    $("restore-session").addEventListener("click", () => this.restore());
+  }
+
+  get id() {
+    return this.session?.chat_session_id ?? null;
+  }
+
+  open(session) {
+    if (session.chat_session_id === this.id) {
+      this.update(session);
+      return;
+    }
+    this.close();
+    this.session = session;
+    this.entries = new Map(); // message_id -> {li, body, meta, text, finished, rendered}
+    this.early = new Map(); // chunk text for replies the message list has not shown yet
+    this.lastSequence = null;
+    this.loaded = false;
+    this.stuck = true;
+    this.prompts = new PermissionPrompts(session.chat_session_id, (messageId) => this.entries.get(messageId)?.prompts);
+    this.list.replaceChildren(h("li", { class: "progress" }, "Loading messages…"));
+    showError(this.errorBox, "");
+    $("conversation-empty").hidden = true;
+    $("conversation-body").hidden = false;
+    const base = `/api/sessions/${encodeURIComponent(session.chat_session_id)}/stream`;
+    this.stream = live(() => (this.lastSequence === null ? base : `${base}?after=${this.lastSequence}`), {
+      messages: (data) => this.onMessages(data.messages),
+      chunk: (chunk) => this.onChunk(chunk),
+      error: (data) => showError(this.errorBox, data.error),
+    });
+    this.update(session);
+  }
+
+  close() {
+    this.stream?.close();
+    this.prompts?.stop();
+    this.stream = null;
+    this.session = null;
+    $("conversation-body").hidden = true;
+    $("conversation-empty").hidden = false;
+  }
+
+  update(session) {
+    this.session = session;
+    const ended = session.status === "terminated";
+    $("session-title").textContent = sessionName(session);
+    $("session-meta").replaceChildren(session.model, " · ", badge(session.status));
+    $("end-session").hidden = ended;
+    $("ended").hidden = !ended;
+    $("composer").hidden = ended;
+  }
+
+  // --- the stream -----------------------------------------------------------------
+
+  onMessages(messages) {
+    if (!this.loaded) {
+      this.loaded = true;
+      this.list.replaceChildren();
+    }
+    this.list.querySelector(".empty")?.remove();
+    if (messages.length === 0) {
+      this.list.append(h("li", { class: "empty" }, "No messages yet. Ask the agent something."));
+    }
+    for (const message of messages) {
+      const entry = this.entries.get(message.message_id) ?? this.add(message);
+      this.refresh(entry, message);
+    }
+    const busy = messages.some((m) => BUSY.has(m.status));
+    $("stop").hidden = !busy;
+    this.prompts.watch(messages.some((m) => m.status === "streaming"));
+    this.renderFinished();
+    if (this.stuck) this.scrollDown();
+  }
+
+  onChunk(chunk) {
+    if (this.lastSequence !== null && chunk.sequence <= this.lastSequence) return; // seen already
+    this.lastSequence = chunk.sequence;
+    const entry = this.entries.get(chunk.message_id);
+    if (!entry) {
+      this.early.set(chunk.message_id, (this.early.get(chunk.message_id) ?? "") + chunk.chunk);
+    } else if (!entry.finished) {
+      entry.text.appendData(chunk.chunk);
+      if (this.stuck) this.scrollDown();
+    }
+  }
+
+  add(message) {
+    const entry = {
+      meta: h("span", { class: "msg-status" }),
+      body: h("div", { class: "msg-body plain" }),
+      prompts: h("div", { class: "prompts" }),
+      error: h("p", { class: "msg-error", hidden: true }),
+      text: document.createTextNode(this.early.get(message.message_id) ?? ""),
+      finished: false,
+      rendered: false,
+      content: "",
+    };
+    this.early.delete(message.message_id);
+    const who = message.role === "user" ? "You" : "Agent";
+    entry.body.append(entry.text);
+    entry.li = h(
+      "li",
+      { class: `msg ${message.role}`, dataset: { key: message.message_id } },
+      h("div", { class: "msg-meta" }, h("strong", {}, who), " ", h("time", { datetime: message.timestamp }, clock(message.timestamp)), " ", entry.meta),
+      entry.body,
+      entry.prompts,
+      entry.error,
+    );
+    this.entries.set(message.message_id, entry);
+    this.list.append(entry.li);
+    return entry;
+  }
+
+  refresh(entry, message) {
+    const stopping = message.abort_requested && !FINISHED.has(message.status);
+    entry.meta.textContent = stopping ? "stopping…" : STATUS_TEXT[message.role][message.status] ?? "";
+    entry.li.dataset.status = message.status;
+    entry.error.hidden = !message.error;
+    entry.error.classList.toggle("hint", message.status === "aborted"); // stopped on purpose
+    entry.error.textContent = message.error ?? "";
+    if (message.role === "user" || FINISHED.has(message.status)) {
+      if (!entry.finished) {
+        entry.finished = true;
+        entry.content = message.content;
+        entry.text.data = message.content; // the stored text is the truth once finished
+      }
+      if (message.role === "assistant" && !message.content) entry.text.data = "(no text)";
+    }
+  }
+
+  async renderFinished() {
+    const wanted = [...this.entries]
+      .filter(([, e]) => e.finished && !e.rendered && e.li.classList.contains("assistant") && e.content)
+      .map(([id, e]) => {
+        e.rendered = true;
+        return id;
+      });
+    if (wanted.length === 0) return;
+    const sessionId = this.id;
+    const query = wanted.map((id) => `message_id=${encodeURIComponent(id)}`).join("&");
+    try {
+      const { messages } = await api("GET", `/api/sessions/${sessionId}/rendered?${query}`);
+      if (sessionId !== this.id) return;
+      for (const { message_id: id, html } of messages) {
+        const entry = this.entries.get(id);
+        // Sanitised on the server (markdown-it-py with raw HTML off, then nh3's allow-list).
+        entry.body.innerHTML = html;
+        entry.body.className = "msg-body md";
+      }
+      if (this.stuck) this.scrollDown();
+    } catch (_) {
+      for (const id of wanted) this.entries.get(id).rendered = false; // plain text stays; retry later
+    }
+  }
+
+  nearBottom() {
+    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 80;
+  }
+
+  scrollDown() {
+    window.requestAnimationFrame(() => (this.list.scrollTop = this.list.scrollHeight));
+  }
+
+  // --- actions ---------------------------------------------------------------------
+
+  async send() {
+    const content = this.input.value;
+    if (!content.trim() || !this.session) return;
+    const button = $("send");
+    button.disabled = true;
+    try {
+      const body = await api("POST", `/api/sessions/${this.id}/messages`, { content });
+      this.input.value = "";
+      showError(this.errorBox, body.queued ? body.notice : "");
+    } catch (error) {
+      showError(this.errorBox, error.message);
+    } finally {
+      button.disabled = false;
+      this.input.focus();
+    }
+  }
+
+  async stop() {
+    try {
+      await api("POST", `/api/sessions/${this.id}/abort`);
+    } catch (error) {
+      showError(this.errorBox, error.message);
+    }
+  }
+
+  async end() {
+    if (!(await confirmDialog("End this session? Its agent stops; you can restore it later.", "End session"))) return;
+    try {
+      const { session } = await api("POST", `/api/sessions/${this.id}/end`);
+      this.update(session);
+    } catch (error) {
+      showError(this.errorBox, error.message);
+    }
+  }
+
+  async restore() {
+    try {
+      const { session } = await api("POST", `/api/sessions/${this.id}/restore`);
+      this.update(session);
+      this.input.focus();
+    } catch (error) {
+      showError(this.errorBox, error.message);
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// Small DOM helpers. Text always goes in as text nodes, never as HTML.
+
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+export function timeAgo(iso) {
+  if (!iso) return "never";
+  const seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  if (seconds < 45) return "just now";
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 24) return `${hours} h ago`;
+  const days = Math.round(hours / 24);
+  return days === 1 ? "yesterday" : `${days} days ago`;
+}
+
+const STATUS_WORDS = { pending_authorization: "pending" };
+
+export function badge(status) {
+  return h("span", { class: `badge ${status}` }, STATUS_WORDS[status] ?? status);
+}
+
+export function showError(box, message) {
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+// Close buttons and Escape for every <dialog>; focus goes back where it came from.
+export function openDialog(dialog) {
+  const opener = document.activeElement;
+  for (const button of dialog.querySelectorAll("[data-close]")) {
+    button.onclick = () => dialog.close();
+  }
+  dialog.addEventListener("close", () => opener?.focus?.(), { once: true });
+  dialog.showModal();
+}
+
+export function confirmDialog(message, action) {
+  const dialog = h(
+    "dialog",
+    { class: "confirm", "aria-label": action },
+    h("p", {}, message),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "button", class: "ghost", value: "cancel", "data-close": true }, "Cancel"),
+      h("button", { type: "button", class: "danger", value: "ok" }, action),
+    ),
+  );
+  document.body.append(dialog);
+  return new Promise((resolve) => {
+    let confirmed = false;
+    dialog.querySelector(".danger").onclick = () => {
+      confirmed = true;
+      dialog.close();
+    };
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(confirmed);
+    });
+    openDialog(dialog);
+    dialog.querySelector(".ghost").focus();
+  });
+}
+
+// `data-copy="id"` buttons copy that element's text and say so for a moment.
+export function wireCopyButtons(root) {
+  for (const button of root.querySelectorAll("[data-copy]")) {
+    button.onclick = async () => {
+      const text = document.getElementById(button.dataset.copy).textContent;
+      const label = button.dataset.label ?? button.textContent;
+      button.dataset.label = label;
+      try {
+        await navigator.clipboard.writeText(text);
+        button.textContent = "Copied";
+      } catch (_) {
+        const range = document.createRange();
+        range.selectNodeContents(document.getElementById(button.dataset.copy));
+        window.getSelection().removeAllRanges();
+        window.getSelection().addRange(range);
+        button.textContent = "Selected: press Ctrl+C";
+      }
+      window.setTimeout(() => (button.textContent = label), 2000);
+    };
+  }
+}
+
+// Make `parent`'s children be `fresh` (elements with `data-key`), keeping every old
+// element whose markup did not change, so focus and scroll survive live updates.
+export function patchChildren(parent, fresh) {
+  const old = new Map();
+  for (const child of parent.children) if (child.dataset.key) old.set(child.dataset.key, child);
+  const wanted = fresh.map((node) => {
+    const existing = old.get(node.dataset.key);
+    return existing && existing.outerHTML === node.outerHTML ? existing : node;
+  });
+  const keep = new Set(wanted);
+  for (const child of [...parent.children]) if (!keep.has(child)) child.remove();
+  wanted.forEach((node, index) => {
+    const here = parent.children[index];
+    if (here !== node) parent.insertBefore(node, here ?? null);
+  });
+}
+
+// "last seen 2 min ago": an element with data-time (ISO) and an optional data-prefix.
+export function timeText(prefix, iso, never = "never") {
+  return h("span", { dataset: { time: iso ?? "", prefix, never } }, iso ? `${prefix}${timeAgo(iso)}` : never);
+}
+
+export function refreshTimes() {
+  for (const el of document.querySelectorAll("[data-time]")) {
+    const { time, prefix, never } = el.dataset;
+    el.textContent = time ? `${prefix}${timeAgo(time)}` : never;
+  }
+}
+window.setInterval(refreshTimes, 20000);

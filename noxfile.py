@@ -7,6 +7,7 @@ from pathlib import Path
 import nox
 
 OPENCODE_DIR = Path("tools/opencode")
+CONVEX_DIR = Path("backend_convex")
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -33,10 +34,29 @@ def install_opencode(session: nox.Session) -> None:
     )
 
 
+def check_convex_backend(session: nox.Session) -> None:
+    """The Convex functions: npm ci, tsc, _generated is current, vitest (the harness needs them)."""
+    npm = ("npm", "--prefix", str(CONVEX_DIR))
+    session.run(*npm, "ci", "--no-audit", "--no-fund", external=True)
+    session.run(*npm, "run", "typecheck", external=True)
+    session.run(*npm, "run", "check-codegen", external=True)
+    session.run(*npm, "test", external=True)
+
+
+def install_chromium(session: nox.Session) -> None:
+    """Debian's chromium, which Playwright drives in the browser tests (never its own build)."""
+    if Path("/usr/bin/chromium").exists():
+        return
+    session.run("apt-get", "update", external=True)
+    session.run("apt-get", "install", "-y", "--no-install-recommends", "chromium", external=True)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run every test with coverage (fails under 80 %)."""
     install_opencode(session)
+    install_chromium(session)
+    check_convex_backend(session)
     session.install("-e", ".[test]")
     session.run("coverage", "erase")
     session.run(

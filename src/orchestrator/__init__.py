@@ -7,7 +7,8 @@ and the embedded backend. Fakes for tests live in ``orchestrator.testing``.
 
 from orchestrator.adapters.embedded import SQLiteBackend, open_backend
 from orchestrator.application import accounts, machines
-from orchestrator.application.machine_process import Backoff, MachineProcess
+from orchestrator.application.machine_process import MachineProcess
+from orchestrator.application.retry import Backoff
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     BackendUnavailable,

@@ -10,12 +10,8 @@ import anyio
 import attrs
 import pytest
 
-from orchestrator.application.machine_process import (
-    Backoff,
-    MachineProcess,
-    retry_until_reachable,
-    worker_directory,
-)
+from orchestrator.application.machine_process import MachineProcess, worker_directory
+from orchestrator.application.retry import Backoff, retry_until_reachable
 from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
@@ -207,3 +203,18 @@ def test_worker_directory_refuses_escapes(tmp_path: Path) -> None:
     assert worker_directory(root, worker("")) == root
     assert worker_directory(root, worker("out")) is None
     assert worker_directory(root, worker("missing")) is None
+
+
+async def test_a_worker_removed_between_heartbeats_is_dropped_not_fatal(
+    machine: Machine, tmp_path: Path
+) -> None:
+    """Removing an online worker in the UI does not stop the machine process."""
+    backend, mid = machine.backend, machine.token.machine_id
+    worker = await backend.add_worker(machine.user, mid, "", "root")
+    process = machine.process(tmp_path)
+    await process.start()
+    await process._apply(await backend.list_own_workers(machine.token))
+    assert worker.worker_id in process.workers
+    await backend.remove_worker(machine.user, worker.worker_id)
+    await process.beat()  # the heartbeat meets NotFound for the removed worker
+    assert worker.worker_id not in process.workers

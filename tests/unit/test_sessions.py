@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
 import pytest
 
+from orchestrator.application.retry import Backoff
 from orchestrator.application.sessions import (
     ENDED_REASON,
     INTERRUPTED_REASON,
@@ -28,6 +30,7 @@ from orchestrator.domain.chat import (
     PermissionAnswer,
     PermissionStatus,
 )
+from orchestrator.domain.errors import BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Worker
 from orchestrator.testing import InMemoryBackend
@@ -262,3 +265,57 @@ async def test_without_opencode_each_reply_says_how_to_install_it(world: World) 
         tg.cancel_scope.cancel()
     assert reply.status is MessageStatus.FAILED
     assert reply.error == "opencode is not installed. Run: npm install -g opencode-ai"
+
+
+@attrs.define
+class Flaky:
+    """The in-memory backend with an outage: chosen calls fail as unreachable a few times."""
+
+    inner: InMemoryBackend
+    failures: dict[str, int]
+    failed: dict[str, int] = attrs.field(factory=dict)
+
+    def _maybe_fail(self, name: str) -> None:
+        if self.failed.get(name, 0) < self.failures.get(name, 0):
+            self.failed[name] = self.failed.get(name, 0) + 1
+            raise BackendUnavailable("Cannot reach the server.")
+
+    async def append_chunk(self, *args: Any) -> Any:
+        self._maybe_fail("append_chunk")
+        return await self.inner.append_chunk(*args)
+
+    async def complete_message(self, *args: Any) -> Any:
+        self._maybe_fail("complete_message")
+        return await self.inner.complete_message(*args)
+
+    async def watch_work(self, token: MachineToken) -> AsyncIterator[Any]:
+        async for work in self.inner.watch_work(token):
+            yield work
+            self._maybe_fail("watch_work")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world: World) -> None:
+    """Writes wait out an unreachable backend; the work feed reconnects; runners live on."""
+    runtime = scripted(lambda _: [Say("abcdefghij" * 5, size=5, delay=0.002)])
+    flaky = Flaky(world.backend, {"append_chunk": 3, "complete_message": 2, "watch_work": 2})
+    session = await world.session()
+    async with runtime, anyio.create_task_group() as tg:
+        manager = world.manager(runtime)
+        manager.backend = flaky
+        manager.backoff = Backoff(base=0.001, cap=0.01)
+        tg.start_soon(manager.run)
+        await world.backend.send_message(world.user, session.chat_session_id, "go")
+        reply = await world.reply(session)
+        tg.cancel_scope.cancel()
+    assert reply.status is MessageStatus.COMPLETED
+    assert reply.content == "abcdefghij" * 5
+    chunks = sorted(
+        (c for c in world.backend.chunks.values() if c.message_id == reply.message_id),
+        key=lambda c: c.sequence,
+    )
+    assert "".join(c.chunk for c in chunks) == reply.content
+    assert flaky.failed == {"append_chunk": 3, "complete_message": 2, "watch_work": 2}
+    assert any("Retrying in" in line for line in world.lines)

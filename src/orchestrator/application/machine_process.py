@@ -7,53 +7,27 @@ so it can be killed at any moment and started again.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import anyio
 import attrs
 
+from orchestrator.application.retry import Backoff, Report, keep_reachable, retry_until_reachable
 from orchestrator.domain.agent import AgentRuntime
-from orchestrator.domain.errors import BackendUnavailable, InvalidTransition, OrchestratorError
+from orchestrator.domain.errors import (
+    BackendUnavailable,
+    InvalidTransition,
+    NotFound,
+    OrchestratorError,
+)
 from orchestrator.domain.ids import MachineToken, WorkerId
 from orchestrator.domain.model import Machine, Worker, WorkerStatus
 from orchestrator.domain.ports import MachineBackend
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-#: Called with one line for the person watching the terminal.
-Report = Callable[[str], None]
-
-
-@attrs.frozen
-class Backoff:
-    """Exponential backoff with full jitter: delay *n* is uniform in [0, min(cap, base·2ⁿ)]."""
-
-    base: float = 0.5
-    cap: float = 30.0
-
-    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        return rng() * min(self.cap, self.base * 2.0 ** min(attempt, 30))
-
-
-async def retry_until_reachable(
-    call: Callable[[], Awaitable[T]], backoff: Backoff, report: Report
-) -> T:
-    """Run ``call`` until the backend answers; other errors propagate at once."""
-    attempt = 0
-    while True:
-        try:
-            return await call()
-        except BackendUnavailable as exc:
-            wait = max(backoff.delay(attempt), 0.2)
-            report(f"{exc.message} Retrying in {wait:.1f} s.")
-            attempt += 1
-            await anyio.sleep(wait)
 
 
 def worker_directory(root: Path, worker: Worker) -> Path | None:
@@ -70,22 +44,30 @@ class ChatRunner(Protocol):
     async def run(self) -> None: ...
 
 
+class CommandsRunner(Protocol):
+    """Runs the machine's directory commands (see ``application.commands.CommandRunner``)."""
+
+    async def run(self) -> None: ...
+
+
 @attrs.define
 class MachineProcess:
     """Runs one machine: online, heartbeats for it and its workers, their agents, offline.
 
     With a ``runtime`` the process reports each worker's models when the worker
-    comes online; with ``sessions`` it also runs the workers' chat sessions.
+    comes online; with ``sessions`` it also runs the workers' chat sessions, and
+    with ``commands`` the directory commands sent to the machine.
     """
 
     backend: MachineBackend
     token: MachineToken
     root: Path
     heartbeat_interval: timedelta = timedelta(seconds=10)
-    backoff: Backoff = Backoff()
+    backoff: Backoff = attrs.field(factory=Backoff)
     report: Report = print
     runtime: AgentRuntime | None = None
     sessions: ChatRunner | None = None
+    commands: CommandsRunner | None = None
     workers: dict[WorkerId, Worker] = attrs.field(factory=dict)
     _announced: dict[WorkerId, str] = attrs.field(factory=dict)
 
@@ -104,6 +86,8 @@ class MachineProcess:
             tg.start_soon(self._follow_workers)
             if self.sessions is not None:
                 tg.start_soon(self._keep_reachable, self.sessions.run, "chat sessions")
+            if self.commands is not None:
+                tg.start_soon(self._keep_reachable, self.commands.run, "directory commands")
 
     async def stop(self) -> None:
         """Stop the agents, then mark the machine and its workers offline (bounded in time)."""
@@ -127,17 +111,19 @@ class MachineProcess:
         if worker.status is WorkerStatus.PENDING_AUTHORIZATION:
             self._announce(worker, "is waiting for approval in the web UI")
             return
-        if worker_directory(self.root, worker) is None:
-            self._announce(worker, f"has no directory {worker.directory!r} under the root")
-            if worker.status is WorkerStatus.ONLINE:
-                self.workers[worker.worker_id] = await self.backend.worker_offline(
-                    self.token, worker.worker_id
-                )
-            return
         try:
+            if worker_directory(self.root, worker) is None:
+                self._announce(worker, f"has no directory {worker.directory!r} under the root")
+                if worker.status is WorkerStatus.ONLINE:
+                    self.workers[worker.worker_id] = await self.backend.worker_offline(
+                        self.token, worker.worker_id
+                    )
+                return
             updated = await self.backend.worker_heartbeat(self.token, worker.worker_id)
-        except InvalidTransition:
-            return  # Changed under us (e.g. removed); the watch brings the new state.
+        except (InvalidTransition, NotFound):
+            # Changed under us (removed, or back to pending); the watch brings the new state.
+            self.workers.pop(worker.worker_id, None)
+            return
         self.workers[worker.worker_id] = updated
         if worker.status is not WorkerStatus.ONLINE or not worker.models:
             await self.sync_models(updated)
@@ -178,20 +164,7 @@ class MachineProcess:
         await self._keep_reachable(follow, "workers")
 
     async def _keep_reachable(self, loop: Callable[[], Awaitable[None]], what: str) -> None:
-        """Run ``loop`` again after the backend becomes unreachable, with backoff."""
-        attempt = 0
-        while True:
-            started = anyio.current_time()
-            try:
-                await loop()
-                return
-            except BackendUnavailable as exc:
-                if anyio.current_time() - started > self.backoff.cap:
-                    attempt = 0  # it had been working: start the backoff over
-                wait = max(self.backoff.delay(attempt), 0.2)
-                self.report(f"{exc.message} Reconnecting ({what}) in {wait:.1f} s.")
-                attempt += 1
-                await anyio.sleep(wait)
+        await keep_reachable(loop, self.backoff, self.report, what)
 
     async def _apply(self, workers: list[Worker]) -> None:
         current = {w.worker_id: w for w in workers}

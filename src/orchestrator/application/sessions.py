@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
 import attrs
 
+from orchestrator.application.retry import Backoff, keep_reachable, retry_until_reachable
 from orchestrator.application.streaming import ChunkCoalescer
 from orchestrator.domain.agent import (
     AgentEvent,
@@ -44,6 +46,8 @@ from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.ports import ChatMachineBackend
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 INTERRUPTED_REASON = "The machine process stopped while this reply was being written."
 ENDED_REASON = "The session was ended."
@@ -145,8 +149,12 @@ class SessionRunner:
             await agent.answer_permission(
                 PermissionRequestId(permission.agent_request_id), permission.answer
             )
-            await self.manager.backend.resolve_permission(
-                self.manager.token, permission.permission_id
+            await self.manager.call(
+                partial(
+                    self.manager.backend.resolve_permission,
+                    self.manager.token,
+                    permission.permission_id,
+                )
             )
 
     async def _ensure_agent(self) -> AgentSession:
@@ -162,18 +170,23 @@ class SessionRunner:
         self.agent = agent
         self.events = agent.events()
         if agent.agent_session_id != session.agent_session_id:
-            await self.manager.backend.update_session(
-                self.manager.token,
-                self.session_id,
-                agent_session_id=agent.agent_session_id,
-                status=ChatSessionStatus.ACTIVE,
+            await self.manager.call(
+                partial(
+                    self.manager.backend.update_session,
+                    self.manager.token,
+                    self.session_id,
+                    agent_session_id=agent.agent_session_id,
+                    status=ChatSessionStatus.ACTIVE,
+                )
             )
         return agent
 
     async def _run_turn(self, message: ChatMessage) -> None:
         manager = self.manager
         try:
-            reply = await manager.backend.claim_message(manager.token, message.message_id)
+            reply = await manager.call(
+                partial(manager.backend.claim_message, manager.token, message.message_id)
+            )
         except Conflict:
             return  # Claimed already (e.g. by an earlier run); the feed tells us what next.
         self.current_reply = reply
@@ -184,14 +197,21 @@ class SessionRunner:
             agent = await self._ensure_agent()
             await agent.prompt(message.content, ModelRef.parse(self.work.session.model))
             async with ChunkCoalescer(
-                lambda piece: manager.backend.append_chunk(manager.token, reply.message_id, piece),
+                lambda piece: manager.call(
+                    partial(manager.backend.append_chunk, manager.token, reply.message_id, piece)
+                ),
                 window=manager.settings.coalesce_window,
                 max_chars=manager.settings.coalesce_max_chars,
             ) as chunks:
                 outcome = await self._follow(agent, chunks, text)
             if isinstance(outcome, TurnFinished):
-                await manager.backend.complete_message(
-                    manager.token, reply.message_id, "".join(text)
+                await manager.call(
+                    partial(
+                        manager.backend.complete_message,
+                        manager.token,
+                        reply.message_id,
+                        "".join(text),
+                    )
                 )
             else:
                 status = MessageStatus.ABORTED if outcome.aborted else MessageStatus.FAILED
@@ -226,12 +246,15 @@ class SessionRunner:
         elif isinstance(event, PermissionAsked):
             await chunks.flush()
             assert self.current_reply is not None
-            await manager.backend.record_permission(
-                manager.token,
-                self.current_reply.message_id,
-                event.request_id,
-                event.tool,
-                event.description or " ".join(event.patterns),
+            await manager.call(
+                partial(
+                    manager.backend.record_permission,
+                    manager.token,
+                    self.current_reply.message_id,
+                    event.request_id,
+                    event.tool,
+                    event.description or " ".join(event.patterns),
+                )
             )
         elif isinstance(event, TurnFinished | TurnFailed):
             return event
@@ -242,8 +265,13 @@ class SessionRunner:
             return
         await self._close_agent()
         try:
-            await self.manager.backend.update_session(
-                self.manager.token, self.session_id, status=ChatSessionStatus.IDLE
+            await self.manager.call(
+                partial(
+                    self.manager.backend.update_session,
+                    self.manager.token,
+                    self.session_id,
+                    status=ChatSessionStatus.IDLE,
+                )
             )
         except OrchestratorError as exc:
             log.info("could not mark session idle: %s", exc)
@@ -267,6 +295,7 @@ class SessionManager:
     directory: WorkerDirectory
     settings: StreamSettings = attrs.field(factory=StreamSettings)
     report: Callable[[str], None] = print
+    backoff: Backoff = attrs.field(factory=Backoff)
     runners: dict[ChatSessionId, SessionRunner] = attrs.field(factory=dict)
     _scopes: dict[ChatSessionId, anyio.CancelScope] = attrs.field(factory=dict)
 
@@ -281,11 +310,19 @@ class SessionManager:
         worker = self.workers().get(work.session.worker_id)
         return worker is not None and worker.status is WorkerStatus.ONLINE
 
+    async def call(self, write: Callable[[], Awaitable[T]]) -> T:
+        """A backend call that waits out an unreachable backend instead of failing the reply."""
+        return await retry_until_reachable(write, self.backoff, self.report)
+
     async def run(self) -> None:
-        """Follow the work feed until cancelled."""
+        """Follow the work feed until cancelled; runners live on while it reconnects."""
         async with anyio.create_task_group() as tg:
-            async for feed in self.backend.watch_work(self.token):
-                await self.apply(feed, tg)
+
+            async def follow() -> None:
+                async for feed in self.backend.watch_work(self.token):
+                    await self.apply(feed, tg)
+
+            await keep_reachable(follow, self.backoff, self.report, "chat sessions")
 
     async def apply(self, feed: list[SessionWork], tg: anyio.abc.TaskGroup) -> None:
         """Start, update or stop runners to match the feed."""
@@ -316,7 +353,9 @@ class SessionManager:
 
     async def end_reply(self, reply: ChatMessage, status: MessageStatus, reason: str) -> None:
         with contextlib.suppress(Conflict):  # already ended, e.g. by a terminated session
-            await self.backend.end_reply(self.token, reply.message_id, status, reason)
+            await self.call(
+                partial(self.backend.end_reply, self.token, reply.message_id, status, reason)
+            )
 
 
 @attrs.define

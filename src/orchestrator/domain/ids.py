@@ -22,6 +22,7 @@ MessageId = NewType("MessageId", str)
 ChunkId = NewType("ChunkId", str)
 CommandId = NewType("CommandId", str)
 JobId = NewType("JobId", str)
+JobRunId = NewType("JobRunId", str)
 PermissionId = NewType("PermissionId", str)
 
 #: Prefixes of generated IDs, so a pasted value says what it is.
@@ -34,6 +35,7 @@ PREFIXES = {
     "chunk": "chk",
     "command": "cmd",
     "job": "job",
+    "job_run": "run",
     "permission": "prm",
     "secret": "sec",
 }

@@ -10,7 +10,9 @@ from pathlib import Path
 import anyio
 from aiohttp import web
 
+from orchestrator.adapters.filesystem import LocalWorkspace
 from orchestrator.application import machines
+from orchestrator.application.commands import CommandRunner
 from orchestrator.application.machine_process import MachineProcess, worker_directory
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.agent import AgentRuntime
@@ -37,7 +39,7 @@ def machine_process(
     settings: MachineSettings,
     report: Report,
 ) -> MachineProcess:
-    """A machine process that runs its workers' chat sessions on ``runtime``."""
+    """A machine process: chat sessions on ``runtime``, directory commands under ``root``."""
     process = MachineProcess(
         backend,
         token,
@@ -55,6 +57,7 @@ def machine_process(
         settings=StreamSettings(idle_timeout=settings.idle_timeout),
         report=report,
     )
+    process.commands = CommandRunner(backend, token, LocalWorkspace(root), report=report)
     return process
 
 

@@ -9,6 +9,7 @@ import { v } from "convex/values";
 import { ownedMachine } from "./lib/access";
 import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
+import { pauseJobsOfMachine } from "./lib/jobs";
 import { recoverCommands } from "./lib/commandRules";
 import { fail, NO_USER } from "./lib/errors";
 import { newId, newSecret } from "./lib/ids";
@@ -104,13 +105,14 @@ export const get = query({
   },
 });
 
-/** Delete a machine with its workers and chat; its token stops working at once. */
+/** Delete a machine with its workers and chat (their jobs are paused); its token stops working at once. */
 export const remove = mutation({
   args: { ...serverCaller, userId: v.string(), machineId: v.string() },
   returns: v.null(),
   handler: async (ctx, { serverSecret, userId, machineId }) => {
     requireServer(serverSecret);
     const machine = await ownedMachine(ctx, userId, machineId);
+    await pauseJobsOfMachine(ctx, machineId, MAX_WORKERS);
     await ctx.db.delete(machine._id);
     await deleteBelow(ctx, { kind: "machine", id: machineId });
     return null;

@@ -16,11 +16,13 @@ import {
   commandKind,
   commandResult,
   commandStatus,
+  jobRunStatus,
   machineStatus,
   messageRole,
   messageStatus,
   permissionAnswer,
   permissionStatus,
+  sessionMode,
   workerStatus,
 } from "./lib/validators";
 
@@ -115,7 +117,9 @@ export default defineSchema({
     .index("by_messageId", ["messageId"])
     .index("by_chatSessionId", ["chatSessionId"])
     .index("by_chatSessionId_and_status", ["chatSessionId", "status"])
-    .index("by_machineId_and_status", ["machineId", "status"]),
+    .index("by_machineId_and_status", ["machineId", "status"])
+    /** A job run finds its question's reply here. */
+    .index("by_replyTo", ["replyTo"]),
 
   chatChunks: defineTable({
     chunkId: v.string(),
@@ -166,4 +170,54 @@ export default defineSchema({
     .index("by_commandId", ["commandId"])
     .index("by_machineId", ["machineId"])
     .index("by_machineId_and_status", ["machineId", "status"]),
+
+  /**
+   * Scheduled jobs: a prompt sent to a worker on a cron schedule. The cron
+   * arithmetic lives in Python (orchestrator.application.jobs); a job only
+   * stores its next due time, and `nextRunAt` absent means "not scheduled".
+   */
+  jobs: defineTable({
+    jobId: v.string(),
+    userId: v.string(),
+    /** Absent once the worker was removed (the job is then paused with a reason). */
+    workerId: v.optional(v.string()),
+    name: v.string(),
+    model: v.string(),
+    prompt: v.string(),
+    cron: v.string(),
+    timezone: v.string(),
+    enabled: v.boolean(),
+    sessionMode: sessionMode,
+    createdAt: v.number(),
+    nextRunAt: v.optional(v.number()),
+    /** The session same_session runs append to, once the first run made it. */
+    chatSessionId: v.optional(v.string()),
+    pausedReason: v.optional(v.string()),
+  })
+    .index("by_jobId", ["jobId"])
+    .index("by_userId", ["userId"])
+    .index("by_workerId", ["workerId"])
+    .index("by_enabled_and_nextRunAt", ["enabled", "nextRunAt"]),
+
+  /**
+   * One run per due time of a job. `status` is absent while the run's status
+   * follows its message and reply (lib/jobs.ts); it is stored when the run
+   * failed to start, or frozen when its worker (and so its messages) went away.
+   */
+  jobRuns: defineTable({
+    runId: v.string(),
+    jobId: v.string(),
+    userId: v.string(),
+    scheduledFor: v.number(),
+    createdAt: v.number(),
+    status: v.optional(jobRunStatus),
+    chatSessionId: v.optional(v.string()),
+    messageId: v.optional(v.string()),
+    finishedAt: v.optional(v.number()),
+    error: v.optional(v.string()),
+  })
+    .index("by_runId", ["runId"])
+    .index("by_jobId", ["jobId"])
+    .index("by_jobId_and_status", ["jobId", "status"])
+    .index("by_jobId_and_scheduledFor", ["jobId", "scheduledFor"]),
 });

@@ -9,6 +9,7 @@ import { machineById, machineWorker, ownedMachine, ownedWorker } from "./lib/acc
 import { requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { fail } from "./lib/errors";
+import { pauseJobsOfWorker } from "./lib/jobs";
 import { newId } from "./lib/ids";
 import { MAX_PENDING_WORKERS, MAX_WORKERS } from "./lib/limits";
 import { workerRecord } from "./lib/records";
@@ -114,7 +115,7 @@ export const reject = mutation({
   },
 });
 
-/** Delete a worker in any status, with its chat sessions. */
+/** Delete a worker in any status, with its chat sessions; its jobs are paused with a reason. */
 export const remove = mutation({
   args: { ...serverCaller, userId: v.string(), workerId: v.string() },
   returns: v.null(),
@@ -126,6 +127,7 @@ export const remove = mutation({
 });
 
 async function deleteWorker(ctx: MutationCtx, worker: Doc<"workers">): Promise<void> {
+  await pauseJobsOfWorker(ctx, worker.workerId);
   await ctx.db.delete(worker._id);
   await deleteBelow(ctx, { kind: "worker", id: worker.workerId });
 }

@@ -10,9 +10,10 @@
 import { internal } from "../_generated/api";
 import type { MutationCtx } from "../_generated/server";
 import { v, type Infer } from "convex/values";
+import { deleteRuns } from "./jobs";
 
 export const purgeTarget = v.object({
-  kind: v.union(v.literal("machine"), v.literal("worker"), v.literal("session")),
+  kind: v.union(v.literal("machine"), v.literal("worker"), v.literal("session"), v.literal("job")),
   id: v.string(),
 });
 export type PurgeTarget = Infer<typeof purgeTarget>;
@@ -132,6 +133,8 @@ export async function purge(ctx: MutationCtx, target: PurgeTarget, budget: numbe
       return await purgeWorker(ctx, target.id, left);
     case "session":
       return await purgeSession(ctx, target.id, left);
+    case "job":
+      return await deleteRuns(ctx, target.id, left.left);
   }
 }
 

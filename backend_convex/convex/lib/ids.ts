@@ -19,6 +19,8 @@ export const PREFIXES = {
   chunk: "chk",
   permission: "prm",
   command: "cmd",
+  job: "job",
+  job_run: "run",
 } as const;
 
 export type IdKind = keyof typeof PREFIXES;
@@ -70,6 +72,10 @@ async function taken(ctx: MutationCtx, kind: IdKind, id: string): Promise<boolea
       return (
         (await ctx.db.query("commands").withIndex("by_commandId", (q) => q.eq("commandId", id)).first()) !== null
       );
+    case "job":
+      return (await ctx.db.query("jobs").withIndex("by_jobId", (q) => q.eq("jobId", id)).first()) !== null;
+    case "job_run":
+      return (await ctx.db.query("jobRuns").withIndex("by_runId", (q) => q.eq("runId", id)).first()) !== null;
     case "chunk":
       // Chunks are never looked up by ID; 103 random bits keep them distinct.
       return false;

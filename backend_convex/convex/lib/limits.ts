@@ -28,3 +28,11 @@ export const MAX_WORK_PERMISSIONS = 500;
 export const MAX_PERMISSIONS = 200;
 /** Machines marked offline per sweep; the next sweep takes the rest. */
 export const SWEEP_BATCH = 200;
+/** Jobs one user may have (and so lists, and pauses when a worker goes). */
+export const MAX_JOBS = 200;
+/** Runs of one job in its history (JOB_RUNS_LIMIT in Python): the newest ones. */
+export const MAX_JOB_RUNS = 50;
+/** Runs whose status one worker or machine deletion freezes (any older ones then read as failed: session gone). */
+export const MAX_FROZEN_RUNS = 500;
+/** Due jobs handed to one scheduler tick; the next tick takes the rest. */
+export const MAX_DUE_JOBS = 500;

@@ -5,6 +5,7 @@ import type {
   ChatMessageRecord,
   ChatSessionRecord,
   CommandRecord,
+  JobRecord,
   MachineRecord,
   PermissionRecord,
   UserRecord,
@@ -111,5 +112,24 @@ export function commandRecord(command: Doc<"commands">): CommandRecord {
     cancelRequested: command.cancelRequested,
     startedAt: command.startedAt ?? null,
     finishedAt: command.finishedAt ?? null,
+  };
+}
+
+export function jobRecord(job: Doc<"jobs">): JobRecord {
+  return {
+    jobId: job.jobId,
+    userId: job.userId,
+    workerId: job.workerId ?? null,
+    name: job.name,
+    model: job.model,
+    prompt: job.prompt,
+    cron: job.cron,
+    timezone: job.timezone,
+    enabled: job.enabled,
+    sessionMode: job.sessionMode,
+    createdAt: job.createdAt,
+    nextRunAt: job.nextRunAt ?? null,
+    chatSessionId: job.chatSessionId ?? null,
+    pausedReason: job.pausedReason ?? null,
   };
 }

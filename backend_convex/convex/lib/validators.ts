@@ -48,6 +48,13 @@ export const commandStatus = v.union(
   v.literal("done"),
   v.literal("failed"),
 );
+export const sessionMode = v.union(v.literal("new_session"), v.literal("same_session"));
+export const jobRunStatus = v.union(
+  v.literal("pending"),
+  v.literal("running"),
+  v.literal("done"),
+  v.literal("failed"),
+);
 export const entryKind = v.union(v.literal("file"), v.literal("dir"), v.literal("symlink"), v.literal("other"));
 
 /** What a command acts on (only the fields its kind reads are kept). */
@@ -204,6 +211,52 @@ export const commandRecord = v.object({
   finishedAt: nullable(v.number()),
 });
 
+export const jobRecord = v.object({
+  jobId: v.string(),
+  userId: v.string(),
+  workerId: nullable(v.string()),
+  name: v.string(),
+  model: v.string(),
+  prompt: v.string(),
+  cron: v.string(),
+  timezone: v.string(),
+  enabled: v.boolean(),
+  sessionMode: sessionMode,
+  createdAt: v.number(),
+  nextRunAt: nullable(v.number()),
+  chatSessionId: nullable(v.string()),
+  pausedReason: nullable(v.string()),
+});
+
+export const jobRunRecord = v.object({
+  runId: v.string(),
+  jobId: v.string(),
+  scheduledFor: v.number(),
+  createdAt: v.number(),
+  status: jobRunStatus,
+  chatSessionId: nullable(v.string()),
+  messageId: nullable(v.string()),
+  finishedAt: nullable(v.number()),
+  error: nullable(v.string()),
+});
+
+/** What the owner fills in for a job (already checked by the web server's Python rules). */
+export const jobDraft = v.object({
+  workerId: v.string(),
+  name: v.string(),
+  model: v.string(),
+  prompt: v.string(),
+  cron: v.string(),
+  timezone: v.string(),
+  sessionMode: sessionMode,
+  enabled: v.boolean(),
+});
+
+export type SessionMode = Infer<typeof sessionMode>;
+export type JobRunStatus = Infer<typeof jobRunStatus>;
+export type JobRecord = Infer<typeof jobRecord>;
+export type JobRunRecord = Infer<typeof jobRunRecord>;
+export type JobDraft = Infer<typeof jobDraft>;
 export type UserRecord = Infer<typeof userRecord>;
 export type CommandRecord = Infer<typeof commandRecord>;
 export type MachineRecord = Infer<typeof machineRecord>;

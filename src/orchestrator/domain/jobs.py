@@ -65,6 +65,20 @@ class Job:
 
 
 @attrs.frozen
+class JobDraft:
+    """What the owner fills in for a job; validated by ``application.jobs``."""
+
+    worker_id: WorkerId
+    name: str
+    model: str
+    prompt: str
+    cron: str
+    timezone: str = "UTC"
+    session_mode: SessionMode = SessionMode.NEW_SESSION
+    enabled: bool = True
+
+
+@attrs.frozen
 class JobRun:
     run_id: JobRunId
     job_id: JobId
@@ -160,3 +174,34 @@ def first_run_after(job_cron: str, timezone: str, now: datetime) -> datetime:
     if due is None:
         raise InvalidInput(f"The schedule {job_cron!r} never comes due. Check its day and month.")
     return due
+
+
+NO_JOB = "No such job."
+#: Why the system paused a job whose worker was removed (or whose machine was deleted).
+WORKER_REMOVED = "Its worker was removed."
+#: How many runs ``list_job_runs`` returns at most.
+JOB_RUNS_LIMIT = 50
+
+
+def run_outcome(
+    user_status: str | None, reply_status: str | None, reply_error: str | None
+) -> tuple[RunStatus, str | None]:
+    """A run's status from its user message's and its reply's statuses (chat's values).
+
+    The reply decides once it exists (streaming: running; completed: done;
+    failed, interrupted or aborted: failed with its error); before that the
+    user message does (pending: pending; processing: running).
+    """
+    if reply_status is not None:
+        if reply_status == "streaming":
+            return RunStatus.RUNNING, None
+        if reply_status == "completed":
+            return RunStatus.DONE, None
+        return RunStatus.FAILED, reply_error or f"The reply was {reply_status}."
+    if user_status == "pending":
+        return RunStatus.PENDING, None
+    if user_status == "processing":
+        return RunStatus.RUNNING, None
+    if user_status is None:
+        return RunStatus.FAILED, "The run's chat session no longer exists."
+    return RunStatus.DONE, None

@@ -42,6 +42,7 @@ from orchestrator.domain.commands import (
 from orchestrator.domain.ids import (
     ChatSessionId,
     CommandId,
+    JobId,
     MachineId,
     MachineToken,
     MessageId,
@@ -50,6 +51,7 @@ from orchestrator.domain.ids import (
     WorkerId,
     WorkerToken,
 )
+from orchestrator.domain.jobs import Job, JobDraft, JobRun
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
 
 
@@ -408,12 +410,87 @@ class CommandMachineBackend(Protocol):
         ...
 
 
+class JobUserBackend(Protocol):
+    """Scheduled jobs as their owner sees them; another user's job is NotFound.
+
+    ``next_run_at`` is computed by the caller (``application.jobs``) from the
+    cron expression, so no backend needs a cron parser; None means paused.
+    """
+
+    async def create_job(self, user: UserId, draft: JobDraft, next_run_at: datetime | None) -> Job:
+        """Store a job for one of the user's approved workers (model among its models)."""
+        ...
+
+    async def update_job(
+        self, user: UserId, job_id: JobId, draft: JobDraft, next_run_at: datetime | None
+    ) -> Job:
+        """Replace a job's settings; clears a pause reason."""
+        ...
+
+    async def set_job_enabled(
+        self, user: UserId, job_id: JobId, enabled: bool, next_run_at: datetime | None
+    ) -> Job:
+        """Pause (``next_run_at`` None) or resume a job."""
+        ...
+
+    async def delete_job(self, user: UserId, job_id: JobId) -> None:
+        """Delete a job and its run history (the chat sessions it produced stay)."""
+        ...
+
+    async def get_job(self, user: UserId, job_id: JobId) -> Job:
+        """One of the user's jobs."""
+        ...
+
+    async def list_jobs(self, user: UserId) -> list[Job]:
+        """The user's jobs, oldest first."""
+        ...
+
+    async def list_job_runs(self, user: UserId, job_id: JobId, limit: int = 50) -> list[JobRun]:
+        """A job's runs, newest first; each run's status is its reply's."""
+        ...
+
+    async def run_job_now(self, user: UserId, job_id: JobId) -> JobRun:
+        """Start a run at once ("Run now"), leaving the schedule as it is."""
+        ...
+
+    def watch_jobs(self, user: UserId) -> AsyncIterator[list[Job]]:
+        """The user's jobs, now and after every change."""
+        ...
+
+
+class JobSchedulerBackend(Protocol):
+    """What the scheduler in ``orchestrator serve`` asks of the backend."""
+
+    async def list_due_jobs(self, now: datetime, limit: int = 100) -> list[Job]:
+        """Enabled jobs whose ``next_run_at`` is at or before ``now``, soonest first."""
+        ...
+
+    async def start_job_run(
+        self, job_id: JobId, scheduled_for: datetime, next_run_at: datetime | None
+    ) -> JobRun | None:
+        """Run the job's slot ``scheduled_for`` exactly once, then move it to ``next_run_at``.
+
+        Atomic compare-and-set: only if the job is enabled and its ``next_run_at``
+        still equals ``scheduled_for``; otherwise (another scheduler got there
+        first, or the job changed) None and nothing is written. The run sends
+        the job's prompt as a user message to a new session or the job's session.
+        """
+        ...
+
+
 class ChatBackend(ChatUserBackend, ChatMachineBackend, Protocol):
     """Both sides of chat (part of :class:`Backend`; kept for code typed against it)."""
 
 
 class ServerBackend(
-    UserBackend, ChatUserBackend, CommandUserBackend, AccountBackend, MaintenanceBackend, Protocol
+    UserBackend,
+    ChatUserBackend,
+    CommandUserBackend,
+    JobUserBackend,
+    JobSchedulerBackend,
+    AccountBackend,
+    MaintenanceBackend,
+    Protocol,
 ):
     """Everything the web server needs from a backend."""
 

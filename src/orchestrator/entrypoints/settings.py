@@ -40,6 +40,10 @@ class ServerSettings:
     login_attempts_per_minute: int = 10
     #: Cheap password hashing, for tests only.
     fast_hashing: bool = False
+    #: Scheduled jobs may not run more often than this.
+    job_minimum_interval: timedelta = timedelta(minutes=5)
+    #: How often the server looks for due scheduled jobs.
+    scheduler_tick: timedelta = timedelta(seconds=15)
     #: A Convex deployment to use instead of the embedded backend (``CONVEX_URL``).
     convex_url: str | None = None
     #: The deployment's ``ORCHESTRATOR_SERVER_SECRET``, proving calls come from this server.

@@ -31,6 +31,8 @@ from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
     CommandId,
+    JobId,
+    JobRunId,
     MachineId,
     MachineToken,
     MessageId,
@@ -39,6 +41,7 @@ from orchestrator.domain.ids import (
     WorkerId,
     WorkerToken,
 )
+from orchestrator.domain.jobs import Job, JobRun
 from orchestrator.domain.model import (
     IssuedWorkerToken,
     Machine,
@@ -56,6 +59,7 @@ from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 from orchestrator.testing._chat_fake import ChatUserFake
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
 from orchestrator.testing._commands_fake import CommandFake
+from orchestrator.testing._jobs_fake import JobFake
 
 T = TypeVar("T")
 
@@ -131,7 +135,7 @@ def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
 
 
 @attrs.define(eq=False)
-class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake):
+class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake, JobFake):
     """The whole ``Backend`` port in dicts; every write wakes the ``watch_*`` subscribers."""
 
     clock: Clock = attrs.field(factory=FakeClock)
@@ -148,6 +152,9 @@ class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake):
     chunks: dict[ChunkId, ChatChunk] = attrs.field(factory=dict, init=False)
     permissions: dict[PermissionId, PermissionRequest] = attrs.field(factory=dict, init=False)
     commands: dict[CommandId, Command] = attrs.field(factory=dict, init=False)
+    jobs: dict[JobId, Job] = attrs.field(factory=dict, init=False)
+    job_runs: dict[JobRunId, JobRun] = attrs.field(factory=dict, init=False)
+    final_runs: set[JobRunId] = attrs.field(factory=set, init=False)
     version: int = attrs.field(default=0, init=False)
     closed: bool = attrs.field(default=False, init=False)
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
@@ -333,6 +340,7 @@ class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake):
 
     async def delete_machine(self, user: UserId, machine_id: MachineId) -> None:
         self._owned_machine(user, machine_id)
+        self._pause_jobs_of(w.worker_id for w in self._workers_of(machine_id))
         del self.machines[machine_id], self.secret_hashes[machine_id]
         self._drop_chat_of({w.worker_id for w in self._workers_of(machine_id)})
         self._drop_commands_of(machine_id)
@@ -376,6 +384,7 @@ class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake):
 
     async def remove_worker(self, user: UserId, worker_id: WorkerId) -> None:
         self._owned_worker(user, worker_id)
+        self._pause_jobs_of({worker_id})
         self._drop_chat_of({worker_id})
         del self.workers[worker_id]
         await self._commit()

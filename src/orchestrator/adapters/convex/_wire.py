@@ -39,12 +39,15 @@ from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
     CommandId,
+    JobId,
+    JobRunId,
     MachineId,
     MessageId,
     PermissionId,
     UserId,
     WorkerId,
 )
+from orchestrator.domain.jobs import Job, JobDraft, JobRun, RunStatus, SessionMode
 from orchestrator.domain.model import (
     Machine,
     MachineStatus,
@@ -283,4 +286,56 @@ def command(raw: Record) -> Command:
         cancel_requested=bool(raw["cancelRequested"]),
         started_at=_maybe_when(raw["startedAt"]),
         finished_at=_maybe_when(raw["finishedAt"]),
+    )
+
+
+def job(raw: Record) -> Job:
+    worker_id, session_id = raw["workerId"], raw["chatSessionId"]
+    return Job(
+        job_id=JobId(raw["jobId"]),
+        user_id=UserId(raw["userId"]),
+        worker_id=None if worker_id is None else WorkerId(worker_id),
+        name=raw["name"],
+        model=raw["model"],
+        prompt=raw["prompt"],
+        cron=raw["cron"],
+        timezone=raw["timezone"],
+        enabled=bool(raw["enabled"]),
+        session_mode=SessionMode(raw["sessionMode"]),
+        created_at=_when(raw["createdAt"]),
+        next_run_at=_maybe_when(raw["nextRunAt"]),
+        chat_session_id=None if session_id is None else ChatSessionId(session_id),
+        paused_reason=raw["pausedReason"],
+    )
+
+
+def draft_out(draft: JobDraft) -> dict[str, Any]:
+    return {
+        "workerId": draft.worker_id,
+        "name": draft.name,
+        "model": draft.model,
+        "prompt": draft.prompt,
+        "cron": draft.cron,
+        "timezone": draft.timezone,
+        "sessionMode": str(draft.session_mode),
+        "enabled": draft.enabled,
+    }
+
+
+def maybe_ms(when: datetime | None) -> int | None:
+    return None if when is None else to_ms(when)
+
+
+def job_run(raw: Record) -> JobRun:
+    session_id, message_id = raw["chatSessionId"], raw["messageId"]
+    return JobRun(
+        run_id=JobRunId(raw["runId"]),
+        job_id=JobId(raw["jobId"]),
+        scheduled_for=_when(raw["scheduledFor"]),
+        created_at=_when(raw["createdAt"]),
+        status=RunStatus(raw["status"]),
+        chat_session_id=None if session_id is None else ChatSessionId(session_id),
+        message_id=None if message_id is None else MessageId(message_id),
+        finished_at=_maybe_when(raw["finishedAt"]),
+        error=raw["error"],
     )

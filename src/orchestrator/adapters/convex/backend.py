@@ -38,6 +38,7 @@ from orchestrator.domain.commands import Command, CommandArguments, CommandKind,
 from orchestrator.domain.ids import (
     ChatSessionId,
     CommandId,
+    JobId,
     MachineId,
     MachineToken,
     MessageId,
@@ -46,6 +47,7 @@ from orchestrator.domain.ids import (
     WorkerId,
     WorkerToken,
 )
+from orchestrator.domain.jobs import JOB_RUNS_LIMIT, Job, JobDraft, JobRun
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
 
 T = TypeVar("T")
@@ -487,3 +489,70 @@ class ConvexBackend:
             "error": error,
         }
         return wire.command(await self._call("mutation", "commands:finishCommand", args))
+
+    # --- scheduled jobs, as their owner sees them --------------------------------------------
+
+    def _job(self, user: UserId, job_id: JobId, **args: Any) -> dict[str, Any]:
+        return self._server(userId=user, jobId=job_id, **args)
+
+    async def create_job(self, user: UserId, draft: JobDraft, next_run_at: datetime | None) -> Job:
+        args = self._server(
+            userId=user, draft=wire.draft_out(draft), nextRunAt=wire.maybe_ms(next_run_at)
+        )
+        return wire.job(await self._call("mutation", "jobs:create", args))
+
+    async def update_job(
+        self, user: UserId, job_id: JobId, draft: JobDraft, next_run_at: datetime | None
+    ) -> Job:
+        args = self._job(
+            user, job_id, draft=wire.draft_out(draft), nextRunAt=wire.maybe_ms(next_run_at)
+        )
+        return wire.job(await self._call("mutation", "jobs:update", args))
+
+    async def set_job_enabled(
+        self, user: UserId, job_id: JobId, enabled: bool, next_run_at: datetime | None
+    ) -> Job:
+        args = self._job(user, job_id, enabled=enabled, nextRunAt=wire.maybe_ms(next_run_at))
+        return wire.job(await self._call("mutation", "jobs:setEnabled", args))
+
+    async def delete_job(self, user: UserId, job_id: JobId) -> None:
+        await self._call("mutation", "jobs:remove", self._job(user, job_id))
+
+    async def get_job(self, user: UserId, job_id: JobId) -> Job:
+        return wire.job(await self._call("query", "jobs:get", self._job(user, job_id)))
+
+    async def list_jobs(self, user: UserId) -> list[Job]:
+        return [
+            wire.job(j) for j in await self._call("query", "jobs:list", self._server(userId=user))
+        ]
+
+    async def list_job_runs(
+        self, user: UserId, job_id: JobId, limit: int = JOB_RUNS_LIMIT
+    ) -> list[JobRun]:
+        args = self._job(user, job_id, limit=limit)
+        return [wire.job_run(r) for r in await self._call("query", "jobs:listRuns", args)]
+
+    async def run_job_now(self, user: UserId, job_id: JobId) -> JobRun:
+        return wire.job_run(await self._call("mutation", "jobs:runNow", self._job(user, job_id)))
+
+    def watch_jobs(self, user: UserId) -> AsyncGenerator[list[Job], None]:
+        return self._watch(
+            "jobs:list", self._server(userId=user), lambda found: [wire.job(j) for j in found]
+        )
+
+    # --- scheduled jobs, as the web server's scheduler sees them --------------------------------
+
+    async def list_due_jobs(self, now: datetime, limit: int = 100) -> list[Job]:
+        args = self._server(now=wire.to_ms(now), limit=limit)
+        return [wire.job(j) for j in await self._call("query", "jobsScheduler:listDue", args)]
+
+    async def start_job_run(
+        self, job_id: JobId, scheduled_for: datetime, next_run_at: datetime | None
+    ) -> JobRun | None:
+        args = self._server(
+            jobId=job_id,
+            scheduledFor=wire.to_ms(scheduled_for),
+            nextRunAt=wire.maybe_ms(next_run_at),
+        )
+        started = await self._call("mutation", "jobsScheduler:startRunAt", args)
+        return None if started is None else wire.job_run(started)

@@ -171,6 +171,53 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX commands_by_machine_id_and_status_and_created_at"
         " ON commands (machine_id, status, created_at)",
     ),
+    # 4: scheduled jobs and their runs (a run's outcome is its chat reply's).
+    (
+        """
+        CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            -- NULL once the worker was removed (the job is then paused with a reason).
+            worker_id TEXT REFERENCES workers (worker_id) ON DELETE SET NULL,
+            name TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            cron TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+            session_mode TEXT NOT NULL CHECK (session_mode IN ('new_session', 'same_session')),
+            created_at INTEGER NOT NULL,
+            next_run_at INTEGER,
+            -- The session same_session runs append to (no foreign key: sessions go with
+            -- their worker, the job stays).
+            chat_session_id TEXT,
+            paused_reason TEXT
+        ) STRICT
+        """,
+        "CREATE INDEX jobs_by_user_id_and_created_at ON jobs (user_id, created_at)",
+        "CREATE INDEX jobs_by_enabled_and_next_run_at ON jobs (enabled, next_run_at)",
+        "CREATE INDEX jobs_by_worker_id ON jobs (worker_id)",
+        """
+        CREATE TABLE job_runs (
+            run_id TEXT PRIMARY KEY,
+            job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+            scheduled_for INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            chat_session_id TEXT,
+            message_id TEXT,
+            -- NULL while the run's status follows its messages; set when it failed to
+            -- start, or frozen when its worker (and so its messages) went away.
+            status TEXT CHECK (
+                status IS NULL OR status IN ('pending', 'running', 'done', 'failed')
+            ),
+            finished_at INTEGER,
+            error TEXT,
+            -- A slot runs at most once.
+            UNIQUE (job_id, scheduled_for)
+        ) STRICT
+        """,
+        "CREATE INDEX job_runs_by_job_id_and_created_at ON job_runs (job_id, created_at)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

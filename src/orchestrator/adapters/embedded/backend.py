@@ -13,6 +13,7 @@ from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import ChatUserSide
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._commands import CommandSide
+from orchestrator.adapters.embedded._jobs import JobSide, pause_jobs_of_workers
 from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, topics
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
@@ -63,7 +64,7 @@ async def open_backend(
     return SQLiteBackend(store, clock=clock, ids=ids, hasher=hasher)
 
 
-class SQLiteBackend(ChatUserSide, ChatMachineSide, CommandSide, MachineSide):
+class SQLiteBackend(ChatUserSide, ChatMachineSide, CommandSide, JobSide, MachineSide):
     """Implements :class:`orchestrator.domain.ports.Backend`; build it with :func:`open_backend`."""
 
     # --- user side ----------------------------------------------------------------
@@ -113,6 +114,8 @@ class SQLiteBackend(ChatUserSide, ChatMachineSide, CommandSide, MachineSide):
     async def delete_machine(self, user: UserId, machine_id: MachineId) -> None:
         async with self._store.transaction(write=True) as tx:
             await self._owned_machine(tx, user, machine_id)
+            workers = await tx.all("SELECT worker_id FROM workers WHERE machine_id = ?", machine_id)
+            await pause_jobs_of_workers(tx, [row["worker_id"] for row in workers])
             await tx.run("DELETE FROM machines WHERE machine_id = ?", machine_id)
             tx.touch(*topics(user, machine_id))
         self._verified.pop(machine_id, None)
@@ -180,6 +183,7 @@ class SQLiteBackend(ChatUserSide, ChatMachineSide, CommandSide, MachineSide):
     async def remove_worker(self, user: UserId, worker_id: WorkerId) -> None:
         async with self._store.transaction(write=True) as tx:
             await self._owned_worker(tx, user, worker_id)
+            await pause_jobs_of_workers(tx, [worker_id])
             await tx.run("DELETE FROM workers WHERE worker_id = ?", worker_id)
         await self._store.feed.publish_everything()  # its chat sessions went with it
 

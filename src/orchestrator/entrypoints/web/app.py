@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp_jinja2
 import jinja2
@@ -16,6 +17,7 @@ from cryptography.fernet import Fernet
 
 import orchestrator
 from orchestrator.application import machines
+from orchestrator.application.jobs import scheduler_loop
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.ports import Backend, Clock, SecretHasher
 from orchestrator.entrypoints.settings import ServerSettings
@@ -24,6 +26,7 @@ from orchestrator.entrypoints.web import (
     chat_stream,
     commands_api,
     events,
+    jobs_api,
     machine_api,
     machine_chat,
     pages,
@@ -63,7 +66,7 @@ def webui_dir() -> Path:
 def create_app(
     backend: Backend, *, hasher: SecretHasher, clock: Clock, settings: ServerSettings
 ) -> web.Application:
-    """The web app: pages, the user API, the machine API and the stale-machine sweeper.
+    """The web app: pages, the APIs, the stale-machine sweeper and the job scheduler.
 
     The caller owns ``backend`` and closes it after the app has shut down.
     """
@@ -96,11 +99,13 @@ def create_app(
     chat_api.add_routes(app.router)
     chat_stream.add_routes(app.router)
     commands_api.add_routes(app.router)
+    jobs_api.add_routes(app.router)
     render.add_routes(app.router)
     machine_api.add_routes(app.router)
 
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)
+    app.cleanup_ctx.append(_scheduler)
     app.on_shutdown.append(cancel_streams)
     return app
 
@@ -137,3 +142,20 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _scheduler(app: web.Application) -> AsyncIterator[None]:
+    """Own the job scheduler task (it starts due runs on every backend, Convex included)."""
+    loop = scheduler_loop(app[BACKEND], app[CLOCK], app[SETTINGS].scheduler_tick)
+    task = asyncio.create_task(_log_crash(loop), name="job-scheduler")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _log_crash(work: Coroutine[Any, Any, None]) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("The job scheduler stopped")

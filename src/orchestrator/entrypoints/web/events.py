@@ -7,6 +7,8 @@ Events (``data`` is JSON):
   request names ``?machine_id=``, at once and on every change;
 * ``sessions`` -- ``{"worker_id": ..., "sessions": [ChatSession, ...]}`` when
   the request names ``?worker_id=``, at once and on every change;
+* ``jobs`` -- ``{"jobs": [Job, ...]}`` when the request names ``?jobs=1`` (and
+  the backend has scheduled jobs), at once and on every change;
 * ``error`` -- ``{"error": ..., "type": ...}`` once, then the stream ends.
 
 A comment line every few seconds (:data:`~.streams.KEEPALIVE_SECONDS`) keeps
@@ -21,15 +23,17 @@ from aiohttp import web
 from orchestrator.adapters.remote.wire import converter
 from orchestrator.domain.chat import ChatSession
 from orchestrator.domain.ids import MachineId, WorkerId
+from orchestrator.domain.jobs import Job
 from orchestrator.domain.model import MachineSummary, Worker
 from orchestrator.entrypoints.web.auth import require_user
+from orchestrator.entrypoints.web.jobs_api import job_backend
 from orchestrator.entrypoints.web.payload import parse_id
 from orchestrator.entrypoints.web.state import BACKEND
 from orchestrator.entrypoints.web.streams import EventStream, tracked
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """``GET /api/events[?machine_id=][&worker_id=]``: machines, workers and sessions, live."""
+    """``GET /api/events[?machine_id=][&worker_id=][&jobs=1]``: what the pages show, live."""
     user = require_user(request)
     backend = request.app[BACKEND]
     machine_id: MachineId | None = None
@@ -41,6 +45,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     if "worker_id" in request.query:
         worker_id = WorkerId(parse_id(request.query["worker_id"], "worker"))
         await backend.list_sessions(user, worker_id)
+
+    jobs_backend = job_backend(request) if request.query.get("jobs") == "1" else None
 
     stream = await EventStream.open(request)
 
@@ -55,6 +61,9 @@ async def events(request: web.Request) -> web.StreamResponse:
         data = {"worker_id": worker_id, "sessions": converter.unstructure(value)}
         await stream.send("sessions", data)
 
+    async def jobs(value: list[Job]) -> None:
+        await stream.send("jobs", {"jobs": converter.unstructure(value)})
+
     with tracked(request):
         try:
             async with anyio.create_task_group() as tg:
@@ -68,6 +77,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                     tg.start_soon(
                         stream.pump, backend.watch_sessions(user, worker_id), sessions, done
                     )
+                if jobs_backend is not None:
+                    tg.start_soon(stream.pump, jobs_backend.watch_jobs(user), jobs, done)
         except* ConnectionResetError:
             pass  # the browser went away
     return stream.response

@@ -1,4 +1,4 @@
-"""HTML pages: first-run setup, sign-in, machines, a machine's workers, and the chat.
+"""HTML pages: first-run setup, sign-in, machines, a machine's workers, the chat and jobs.
 
 Pages are shells: the scripts under ``webui/static/js/`` fill them from the
 JSON API and keep them live over ``/api/events``. Forms carry the session's
@@ -121,6 +121,14 @@ async def chat_page(request: web.Request) -> web.StreamResponse:
     return _render(request, "chat.html", {"user": user, "nav": "chat"})
 
 
+async def jobs_page(request: web.Request) -> web.StreamResponse:
+    """``GET /jobs``: scheduled jobs, their next runs and their run history."""
+    user = await _signed_in_user(request)
+    if user is None:
+        return await logout(request)
+    return _render(request, "jobs.html", {"user": user, "nav": "jobs"})
+
+
 async def login_form(request: web.Request) -> web.StreamResponse:
     """``GET /login``."""
     if _signed_in(request):
@@ -190,6 +198,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/", index)
     router.add_get("/machines/{machine_id}", machine_page)
     router.add_get("/chat", chat_page)
+    router.add_get("/jobs", jobs_page)
     router.add_get("/login", login_form)
     router.add_post("/login", login)
     router.add_post("/logout", logout)

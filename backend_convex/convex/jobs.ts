@@ -1,0 +1,174 @@
+/**
+ * Scheduled jobs as their owner sees them, through the web server: create,
+ * edit, pause and resume, delete, read with their run history, and "Run now".
+ * Another user's job is "not found".
+ *
+ * The web server checks the cron expression, time zone and minimum interval
+ * in Python and passes the resulting `nextRunAt` (null: not scheduled); the
+ * due runs are started by its scheduler through jobsScheduler.ts.
+ */
+import type { Doc } from "./_generated/dataModel";
+import { mutation, query, type MutationCtx } from "./_generated/server";
+import { v } from "convex/values";
+import { requireServer } from "./lib/auth";
+import { INLINE_BUDGET } from "./lib/cascade";
+import { internal } from "./_generated/api";
+import { fail } from "./lib/errors";
+import { newId } from "./lib/ids";
+import {
+  deleteRuns,
+  draftFields,
+  JUST_STARTED,
+  jobWorker,
+  NO_WORKER_FOR_JOB,
+  ownedJob,
+  runRecord,
+  schedule,
+  startRun,
+  TOO_MANY_JOBS,
+} from "./lib/jobs";
+import { MAX_JOB_RUNS, MAX_JOBS } from "./lib/limits";
+import { jobRecord } from "./lib/records";
+import {
+  jobDraft,
+  jobRecord as jobValidator,
+  jobRunRecord as runValidator,
+  serverCaller,
+} from "./lib/validators";
+
+const owner = { ...serverCaller, userId: v.string() };
+const ownerOfJob = { ...owner, jobId: v.string() };
+const nextRun = v.union(v.number(), v.null());
+
+async function save(ctx: MutationCtx, job: Doc<"jobs">, changes: Partial<Doc<"jobs">>) {
+  await ctx.db.patch(job._id, changes);
+  return jobRecord((await ctx.db.get(job._id))!);
+}
+
+/** Store a job for one of the user's approved workers, with one of its models. */
+export const create = mutation({
+  args: { ...owner, draft: jobDraft, nextRunAt: nextRun },
+  returns: jobValidator,
+  handler: async (ctx, { serverSecret, userId, draft, nextRunAt }) => {
+    requireServer(serverSecret);
+    const fields = draftFields(draft);
+    await jobWorker(ctx, userId, fields.workerId, fields.model);
+    const existing = await ctx.db
+      .query("jobs")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .take(MAX_JOBS);
+    if (existing.length >= MAX_JOBS) fail("Conflict", TOO_MANY_JOBS);
+    const id = await ctx.db.insert("jobs", {
+      jobId: await newId(ctx, "job"),
+      userId,
+      ...fields,
+      ...schedule(draft.enabled, nextRunAt),
+      createdAt: Date.now(),
+    });
+    return jobRecord((await ctx.db.get(id))!);
+  },
+});
+
+/** Replace a job's settings and schedule; a pause reason is cleared. */
+export const update = mutation({
+  args: { ...ownerOfJob, draft: jobDraft, nextRunAt: nextRun },
+  returns: jobValidator,
+  handler: async (ctx, { serverSecret, userId, jobId, draft, nextRunAt }) => {
+    requireServer(serverSecret);
+    const job = await ownedJob(ctx, userId, jobId);
+    const fields = draftFields(draft);
+    await jobWorker(ctx, userId, fields.workerId, fields.model);
+    // A session of another worker (or model) is no place for the next same-session run.
+    const keepSession = fields.workerId === job.workerId && fields.model === job.model;
+    return await save(ctx, job, {
+      ...fields,
+      ...schedule(draft.enabled, nextRunAt),
+      chatSessionId: keepSession ? job.chatSessionId : undefined,
+      pausedReason: undefined,
+    });
+  },
+});
+
+/** Pause (no next run) or resume a job at `nextRunAt`; either clears a pause reason. */
+export const setEnabled = mutation({
+  args: { ...ownerOfJob, enabled: v.boolean(), nextRunAt: nextRun },
+  returns: jobValidator,
+  handler: async (ctx, { serverSecret, userId, jobId, enabled, nextRunAt }) => {
+    requireServer(serverSecret);
+    const job = await ownedJob(ctx, userId, jobId);
+    if (enabled && job.workerId === undefined) fail("Conflict", NO_WORKER_FOR_JOB);
+    return await save(ctx, job, { ...schedule(enabled, nextRunAt), pausedReason: undefined });
+  },
+});
+
+/** Delete a job and its run history; the chat sessions its runs made stay. */
+export const remove = mutation({
+  args: ownerOfJob,
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, jobId }) => {
+    requireServer(serverSecret);
+    const job = await ownedJob(ctx, userId, jobId);
+    await ctx.db.delete(job._id);
+    if (!(await deleteRuns(ctx, jobId, INLINE_BUDGET))) {
+      await ctx.scheduler.runAfter(0, internal.cleanup.purge, { target: { kind: "job", id: jobId } });
+    }
+    return null;
+  },
+});
+
+/** One of the user's jobs. */
+export const get = query({
+  args: ownerOfJob,
+  returns: jobValidator,
+  handler: async (ctx, { serverSecret, userId, jobId }) => {
+    requireServer(serverSecret);
+    return jobRecord(await ownedJob(ctx, userId, jobId));
+  },
+});
+
+/** The user's jobs, oldest first. */
+export const list = query({
+  args: owner,
+  returns: v.array(jobValidator),
+  handler: async (ctx, { serverSecret, userId }) => {
+    requireServer(serverSecret);
+    const jobs = await ctx.db
+      .query("jobs")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .take(MAX_JOBS);
+    return jobs.map(jobRecord);
+  },
+});
+
+/** A job's newest `limit` runs (at most MAX_JOB_RUNS), newest first, each with its reply's status. */
+export const listRuns = query({
+  args: { ...ownerOfJob, limit: v.number() },
+  returns: v.array(runValidator),
+  handler: async (ctx, { serverSecret, userId, jobId, limit }) => {
+    requireServer(serverSecret);
+    await ownedJob(ctx, userId, jobId);
+    const count = Math.max(0, Math.min(Math.floor(limit), MAX_JOB_RUNS));
+    if (count === 0) return [];
+    const runs = await ctx.db
+      .query("jobRuns")
+      .withIndex("by_jobId", (q) => q.eq("jobId", jobId))
+      .order("desc")
+      .take(count);
+    return await Promise.all(runs.map((run) => runRecord(ctx, run)));
+  },
+});
+
+/** Start a run at once ("Run now"); the schedule stays as it is. */
+export const runNow = mutation({
+  args: ownerOfJob,
+  returns: runValidator,
+  handler: async (ctx, { serverSecret, userId, jobId }) => {
+    requireServer(serverSecret);
+    const job = await ownedJob(ctx, userId, jobId);
+    if (job.workerId === undefined) fail("Conflict", NO_WORKER_FOR_JOB);
+    const now = Date.now();
+    const run = await startRun(ctx, job, now, now);
+    if (run === null) fail("Conflict", JUST_STARTED);
+    return await runRecord(ctx, run);
+  },
+});

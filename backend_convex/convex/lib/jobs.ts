@@ -1,0 +1,267 @@
+/**
+ * Scheduled jobs: lookups, the rules their owner's calls share, starting a
+ * run, and reading a run's status from the chat it produced.
+ *
+ * The cron arithmetic is not here: the web server computes every `nextRunAt`
+ * in Python (orchestrator.application.jobs) and the functions only store it.
+ * A run is a user message with the job's prompt in a chat session of the
+ * job's worker; the machine answers it like any other message, so a run's
+ * outcome is its reply's.
+ */
+import type { Doc } from "../_generated/dataModel";
+import type { MutationCtx, QueryCtx } from "../_generated/server";
+import { ConvexError } from "convex/values";
+import { liveSession, liveWorker, messageById } from "./access";
+import { type ErrorData, fail, NO_WORKER } from "./errors";
+import { newId } from "./ids";
+import { MAX_FROZEN_RUNS, MAX_JOBS } from "./limits";
+import { checkModel } from "./rules";
+import type { JobDraft, JobRunRecord, JobRunStatus } from "./validators";
+
+export const NO_JOB = "No such job.";
+export const WORKER_REMOVED = "Its worker was removed.";
+export const NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one.";
+export const JUST_STARTED = "This job has just been started. Try again in a moment.";
+export const SESSION_GONE = "The run's chat session no longer exists.";
+export const TOO_MANY_JOBS = `You can have at most ${MAX_JOBS} jobs. Delete one first.`;
+
+export async function jobById(ctx: QueryCtx, jobId: string): Promise<Doc<"jobs"> | null> {
+  return await ctx.db
+    .query("jobs")
+    .withIndex("by_jobId", (q) => q.eq("jobId", jobId))
+    .unique();
+}
+
+/** One of the user's jobs; someone else's is "not found". */
+export async function ownedJob(ctx: QueryCtx, userId: string, jobId: string): Promise<Doc<"jobs">> {
+  const job = await jobById(ctx, jobId);
+  if (job === null || job.userId !== userId) fail("NotFound", NO_JOB);
+  return job;
+}
+
+/** The worker a job of `userId` may run on with `model`: the user's, approved, offering it. */
+export async function jobWorker(
+  ctx: QueryCtx,
+  userId: string,
+  workerId: string,
+  model: string,
+): Promise<Doc<"workers">> {
+  const worker = await liveWorker(ctx, workerId);
+  if (worker === null || worker.userId !== userId) fail("NotFound", NO_WORKER);
+  checkModel(worker.status, worker.models, model);
+  return worker;
+}
+
+/** The draft's fields as stored (the web server's Python rules checked and cleaned them). */
+export function draftFields(draft: JobDraft) {
+  return {
+    workerId: draft.workerId,
+    name: draft.name,
+    model: draft.model,
+    prompt: draft.prompt,
+    cron: draft.cron,
+    timezone: draft.timezone,
+    sessionMode: draft.sessionMode,
+  };
+}
+
+/** A job is enabled only with a next run: `enabled` and `nextRunAt` as stored. */
+export function schedule(enabled: boolean, nextRunAt: number | null) {
+  const on = enabled && nextRunAt !== null;
+  return { enabled: on, nextRunAt: on ? nextRunAt : undefined };
+}
+
+type Budget = { left: number };
+
+/** Store the status the run shows now, before its messages go (while the budget lasts). */
+async function freezeRuns(ctx: MutationCtx, jobId: string, budget: Budget): Promise<void> {
+  if (budget.left <= 0) return;
+  const open = await ctx.db
+    .query("jobRuns")
+    .withIndex("by_jobId_and_status", (q) => q.eq("jobId", jobId).eq("status", undefined))
+    .take(budget.left);
+  for (const run of open) {
+    const { status, error } = await outcome(ctx, run.messageId);
+    await ctx.db.patch(run._id, { status, error: error ?? undefined });
+    budget.left--;
+  }
+}
+
+/**
+ * Before a worker is deleted: freeze its jobs' run statuses and pause the jobs
+ * with a reason. Runs past the budget (MAX_FROZEN_RUNS per deletion) later
+ * read as failed because their session no longer exists.
+ */
+export async function pauseJobsOfWorker(ctx: MutationCtx, workerId: string, budget?: Budget): Promise<void> {
+  budget ??= { left: MAX_FROZEN_RUNS };
+  for (;;) {
+    // Each patch takes the job out of this index, so the loop ends.
+    const jobs = await ctx.db
+      .query("jobs")
+      .withIndex("by_workerId", (q) => q.eq("workerId", workerId))
+      .take(64);
+    if (jobs.length === 0) return;
+    for (const job of jobs) {
+      await freezeRuns(ctx, job.jobId, budget);
+      await ctx.db.patch(job._id, {
+        enabled: false,
+        nextRunAt: undefined,
+        workerId: undefined,
+        chatSessionId: undefined,
+        pausedReason: WORKER_REMOVED,
+      });
+    }
+  }
+}
+
+/** Pause the jobs of every worker of a machine that is being deleted. */
+export async function pauseJobsOfMachine(ctx: MutationCtx, machineId: string, maxWorkers: number): Promise<void> {
+  const workers = await ctx.db
+    .query("workers")
+    .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
+    .take(maxWorkers);
+  const budget = { left: MAX_FROZEN_RUNS };
+  for (const worker of workers) await pauseJobsOfWorker(ctx, worker.workerId, budget);
+}
+
+/** The session this run writes to (made if needed), checked before anything is written. */
+async function runTarget(ctx: MutationCtx, job: Doc<"jobs">) {
+  const worker = await jobWorker(ctx, job.userId, job.workerId!, job.model);
+  let session: Doc<"chatSessions"> | null = null;
+  if (job.sessionMode === "same_session" && job.chatSessionId !== undefined) {
+    session = await liveSession(ctx, job.chatSessionId);
+    if (session !== null && (session.status === "terminated" || session.workerId !== worker.workerId)) {
+      session = null;
+    }
+  }
+  return { worker, session };
+}
+
+/**
+ * Record the run of slot `scheduledFor` and send the job's prompt as a user
+ * message to a new session or the job's session; null if that slot already
+ * ran. If the session cannot start (the worker waits for approval, no longer
+ * offers the model, ...) the run is recorded as failed with the sentence.
+ */
+export async function startRun(
+  ctx: MutationCtx,
+  job: Doc<"jobs">,
+  scheduledFor: number,
+  now: number = Date.now(),
+): Promise<Doc<"jobRuns"> | null> {
+  const earlier = await ctx.db
+    .query("jobRuns")
+    .withIndex("by_jobId_and_scheduledFor", (q) => q.eq("jobId", job.jobId).eq("scheduledFor", scheduledFor))
+    .first();
+  if (earlier !== null) return null;
+  const run = {
+    runId: await newId(ctx, "job_run"),
+    jobId: job.jobId,
+    userId: job.userId,
+    scheduledFor,
+    createdAt: now,
+  };
+  let target;
+  try {
+    target = await runTarget(ctx, job);
+  } catch (error) {
+    if (!(error instanceof ConvexError)) throw error;
+    const { message } = error.data as ErrorData;
+    const id = await ctx.db.insert("jobRuns", { ...run, status: "failed", finishedAt: now, error: message });
+    return (await ctx.db.get(id))!;
+  }
+  const { worker } = target;
+  let session = target.session;
+  if (session === null) {
+    const created = await ctx.db.insert("chatSessions", {
+      chatSessionId: await newId(ctx, "chat_session"),
+      workerId: worker.workerId,
+      machineId: worker.machineId,
+      userId: job.userId,
+      model: job.model,
+      status: "active",
+      createdAt: now,
+      lastActivity: now,
+      lastSequence: 0,
+    });
+    session = (await ctx.db.get(created))!;
+    if (job.sessionMode === "same_session") await ctx.db.patch(job._id, { chatSessionId: session.chatSessionId });
+  } else {
+    await ctx.db.patch(session._id, { status: "active", lastActivity: now });
+  }
+  const messageId = await newId(ctx, "message");
+  await ctx.db.insert("chatMessages", {
+    messageId,
+    chatSessionId: session.chatSessionId,
+    machineId: worker.machineId,
+    role: "user",
+    content: job.prompt,
+    status: "pending",
+    timestamp: now,
+    abortRequested: false,
+  });
+  const id = await ctx.db.insert("jobRuns", { ...run, chatSessionId: session.chatSessionId, messageId });
+  return (await ctx.db.get(id))!;
+}
+
+/**
+ * A run's status from its user message and its reply (`run_outcome` in
+ * Python): the reply decides once it exists (streaming: running; completed:
+ * done; failed, interrupted or aborted: failed with its error); before that
+ * the user message does (pending: pending; processing: running).
+ */
+async function outcome(
+  ctx: QueryCtx,
+  messageId: string | undefined,
+): Promise<{ status: JobRunStatus; error: string | null }> {
+  const message = messageId === undefined ? null : await messageById(ctx, messageId);
+  const reply =
+    messageId === undefined
+      ? null
+      : await ctx.db
+          .query("chatMessages")
+          .withIndex("by_replyTo", (q) => q.eq("replyTo", messageId))
+          .order("desc")
+          .first();
+  if (reply !== null) {
+    if (reply.status === "streaming") return { status: "running", error: null };
+    if (reply.status === "completed") return { status: "done", error: null };
+    return { status: "failed", error: reply.error || `The reply was ${reply.status}.` };
+  }
+  if (message === null) return { status: "failed", error: SESSION_GONE };
+  if (message.status === "pending") return { status: "pending", error: null };
+  if (message.status === "processing") return { status: "running", error: null };
+  return { status: "done", error: null };
+}
+
+/** A run as its owner sees it: its stored status, or else its messages'. */
+export async function runRecord(ctx: QueryCtx, run: Doc<"jobRuns">): Promise<JobRunRecord> {
+  let status = run.status;
+  let error = run.error ?? null;
+  if (status === undefined) {
+    // Messages of a deleted worker linger until purged: they no longer count.
+    const live = run.chatSessionId !== undefined && (await liveSession(ctx, run.chatSessionId)) !== null;
+    ({ status, error } = live ? await outcome(ctx, run.messageId) : { status: "failed", error: SESSION_GONE });
+  }
+  return {
+    runId: run.runId,
+    jobId: run.jobId,
+    scheduledFor: run.scheduledFor,
+    createdAt: run.createdAt,
+    status,
+    chatSessionId: run.chatSessionId ?? null,
+    messageId: run.messageId ?? null,
+    finishedAt: run.finishedAt ?? null,
+    error,
+  };
+}
+
+/** Delete up to `budget` runs of a job; whether none are left. */
+export async function deleteRuns(ctx: MutationCtx, jobId: string, budget: number): Promise<boolean> {
+  const runs = await ctx.db
+    .query("jobRuns")
+    .withIndex("by_jobId", (q) => q.eq("jobId", jobId))
+    .take(budget + 1);
+  for (const run of runs.slice(0, budget)) await ctx.db.delete(run._id);
+  return runs.length <= budget;
+}

@@ -1,0 +1,386 @@
+"""Scheduled jobs on the embedded backend: the owner's side and the scheduler's.
+
+A run is started in one ``BEGIN IMMEDIATE`` transaction: the compare-and-set
+on ``next_run_at``, the run row (``UNIQUE (job_id, scheduled_for)`` backs the
+compare-and-set up), the chat session and the user message, and the move to
+the next due time. A run's status is read from its messages, so nothing has to
+follow the machine's progress. Change-feed topic: ``("jobs", user_id)``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncGenerator, Iterable
+from datetime import datetime
+
+import aiosqlite
+
+from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._chat import touch_session
+from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
+from orchestrator.adapters.embedded._store import Tx
+from orchestrator.domain.chat import check_model
+from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
+from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
+from orchestrator.domain.jobs import (
+    JOB_RUNS_LIMIT,
+    NO_JOB,
+    WORKER_REMOVED,
+    Job,
+    JobDraft,
+    JobRun,
+    RunStatus,
+    SessionMode,
+    run_outcome,
+)
+
+NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one."
+
+_OWNED_WORKER = """
+    SELECT w.* FROM workers AS w JOIN machines AS m USING (machine_id)
+    WHERE w.worker_id = ? AND m.user_id = ?
+"""
+
+
+def topic(user_id: str) -> tuple[str, str]:
+    return ("jobs", user_id)
+
+
+def _opt(ms: int | None) -> datetime | None:
+    return None if ms is None else rows.from_ms(ms)
+
+
+def job(row: aiosqlite.Row) -> Job:
+    worker_id, session_id = row["worker_id"], row["chat_session_id"]
+    return Job(
+        job_id=JobId(row["job_id"]),
+        user_id=UserId(row["user_id"]),
+        worker_id=None if worker_id is None else WorkerId(worker_id),
+        name=row["name"],
+        model=row["model"],
+        prompt=row["prompt"],
+        cron=row["cron"],
+        timezone=row["timezone"],
+        enabled=bool(row["enabled"]),
+        session_mode=SessionMode(row["session_mode"]),
+        created_at=rows.from_ms(row["created_at"]),
+        next_run_at=_opt(row["next_run_at"]),
+        chat_session_id=None if session_id is None else ChatSessionId(session_id),
+        paused_reason=row["paused_reason"],
+    )
+
+
+async def _run(tx: Tx, row: aiosqlite.Row) -> JobRun:
+    """The run of ``row``, its status read from its messages unless stored."""
+    session_id, message_id = row["chat_session_id"], row["message_id"]
+    status, error = row["status"], row["error"]
+    if status is None:
+        user_row = await tx.one("SELECT status FROM chat_messages WHERE message_id = ?", message_id)
+        reply = await tx.one(
+            "SELECT status, error FROM chat_messages WHERE reply_to = ?"
+            " ORDER BY timestamp DESC, rowid DESC LIMIT 1",
+            message_id,
+        )
+        derived, error = run_outcome(
+            None if user_row is None else user_row["status"],
+            None if reply is None else reply["status"],
+            None if reply is None else reply["error"],
+        )
+    else:
+        derived = RunStatus(status)
+    return JobRun(
+        run_id=JobRunId(row["run_id"]),
+        job_id=JobId(row["job_id"]),
+        scheduled_for=rows.from_ms(row["scheduled_for"]),
+        created_at=rows.from_ms(row["created_at"]),
+        status=derived,
+        chat_session_id=None if session_id is None else ChatSessionId(session_id),
+        message_id=None if message_id is None else MessageId(message_id),
+        finished_at=_opt(row["finished_at"]),
+        error=error,
+    )
+
+
+async def pause_jobs_of_workers(tx: Tx, worker_ids: Iterable[str]) -> None:
+    """Before workers are deleted: freeze their jobs' run statuses and pause the jobs."""
+    for worker_id in worker_ids:
+        found = await tx.all("SELECT job_id, user_id FROM jobs WHERE worker_id = ?", worker_id)
+        for job_row in found:
+            runs = await tx.all(
+                "SELECT * FROM job_runs WHERE job_id = ? AND status IS NULL", job_row["job_id"]
+            )
+            for run_row in runs:
+                frozen = await _run(tx, run_row)
+                await tx.run(
+                    "UPDATE job_runs SET status = ?, error = ? WHERE run_id = ?",
+                    frozen.status.value,
+                    frozen.error,
+                    frozen.run_id,
+                )
+            tx.touch(topic(job_row["user_id"]))
+        await tx.run(
+            "UPDATE jobs SET enabled = 0, next_run_at = NULL, worker_id = NULL,"
+            " chat_session_id = NULL, paused_reason = ? WHERE worker_id = ?",
+            WORKER_REMOVED,
+            worker_id,
+        )
+
+
+class JobSide(MachineSide):
+    """The :class:`~orchestrator.domain.ports.JobUserBackend` and ``JobSchedulerBackend``."""
+
+    # --- helpers ----------------------------------------------------------------------
+
+    async def _owned_job(self, tx: Tx, user: UserId, job_id: JobId) -> Job:
+        row = await tx.one("SELECT * FROM jobs WHERE job_id = ? AND user_id = ?", job_id, user)
+        if row is None:
+            raise NotFound(NO_JOB)
+        return job(row)
+
+    async def _load_job(self, tx: Tx, job_id: str) -> Job:
+        row = await tx.one("SELECT * FROM jobs WHERE job_id = ?", job_id)
+        assert row is not None
+        return job(row)
+
+    async def _check_worker(self, tx: Tx, user: UserId, draft: JobDraft) -> None:
+        row = await tx.one(_OWNED_WORKER, draft.worker_id, user)
+        if row is None:
+            raise NotFound(NO_WORKER)
+        check_model(rows.worker(row), draft.model)
+
+    async def _open_session(self, tx: Tx, found: Job, now: int) -> tuple[str, str]:
+        """The session this run writes to (made if needed), and its machine."""
+        assert found.worker_id is not None
+        row = await tx.one(_OWNED_WORKER, found.worker_id, found.user_id)
+        if row is None:
+            raise NotFound(NO_WORKER)
+        check_model(rows.worker(row), found.model)
+        machine_id: str = row["machine_id"]
+        if found.session_mode is SessionMode.SAME_SESSION and found.chat_session_id:
+            existing = await tx.one(
+                "SELECT status FROM chat_sessions WHERE chat_session_id = ? AND worker_id = ?",
+                found.chat_session_id,
+                found.worker_id,
+            )
+            if existing is not None and existing["status"] != "terminated":
+                return found.chat_session_id, machine_id
+        session_id = self._ids.new_id("chat_session")
+        await tx.run(
+            "INSERT INTO chat_sessions (chat_session_id, worker_id, user_id, model, status,"
+            " created_at, last_activity) VALUES (?, ?, ?, ?, 'active', ?, ?)",
+            session_id,
+            found.worker_id,
+            found.user_id,
+            found.model,
+            now,
+            now,
+        )
+        if found.session_mode is SessionMode.SAME_SESSION:
+            await tx.run(
+                "UPDATE jobs SET chat_session_id = ? WHERE job_id = ?", session_id, found.job_id
+            )
+        return session_id, machine_id
+
+    async def _start_run(
+        self, tx: Tx, found: Job, scheduled_for: datetime, now: int | None = None
+    ) -> JobRun | None:
+        """Record the run of slot ``scheduled_for`` and send its prompt; None if it ran."""
+        now = self._now() if now is None else now
+        run_id = self._ids.new_id("job_run")
+        try:
+            await tx.run(
+                "INSERT INTO job_runs (run_id, job_id, scheduled_for, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                run_id,
+                found.job_id,
+                rows.to_ms(scheduled_for),
+                now,
+            )
+        except sqlite3.IntegrityError:
+            return None
+        try:
+            session_id, machine_id = await self._open_session(tx, found, now)
+        except OrchestratorError as exc:
+            await tx.run(
+                "UPDATE job_runs SET status = 'failed', error = ?, finished_at = ?"
+                " WHERE run_id = ?",
+                str(exc),
+                now,
+                run_id,
+            )
+        else:
+            message_id = self._ids.new_id("message")
+            await tx.run(
+                "UPDATE chat_sessions SET status = 'active', last_activity = ?"
+                " WHERE chat_session_id = ?",
+                now,
+                session_id,
+            )
+            await tx.run(
+                "INSERT INTO chat_messages (message_id, chat_session_id, role, content, status,"
+                " timestamp) VALUES (?, ?, 'user', ?, 'pending', ?)",
+                message_id,
+                session_id,
+                found.prompt,
+                now,
+            )
+            await tx.run(
+                "UPDATE job_runs SET chat_session_id = ?, message_id = ? WHERE run_id = ?",
+                session_id,
+                message_id,
+                run_id,
+            )
+            assert found.worker_id is not None
+            touch_session(tx, found.worker_id, session_id, machine_id)
+        tx.touch(topic(found.user_id))
+        row = await tx.one("SELECT * FROM job_runs WHERE run_id = ?", run_id)
+        assert row is not None
+        return await _run(tx, row)
+
+    # --- the owner's side -------------------------------------------------------------
+
+    async def create_job(self, user: UserId, draft: JobDraft, next_run_at: datetime | None) -> Job:
+        job_id = self._ids.new_id("job")
+        async with self._store.transaction(write=True) as tx:
+            await self._check_worker(tx, user, draft)
+            await tx.run(
+                "INSERT INTO jobs (job_id, user_id, worker_id, name, model, prompt, cron,"
+                " timezone, enabled, session_mode, created_at, next_run_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                job_id,
+                user,
+                draft.worker_id,
+                draft.name,
+                draft.model,
+                draft.prompt,
+                draft.cron,
+                draft.timezone,
+                int(draft.enabled and next_run_at is not None),
+                draft.session_mode.value,
+                self._now(),
+                None if next_run_at is None else rows.to_ms(next_run_at),
+            )
+            tx.touch(topic(user))
+            return await self._load_job(tx, job_id)
+
+    async def update_job(
+        self, user: UserId, job_id: JobId, draft: JobDraft, next_run_at: datetime | None
+    ) -> Job:
+        async with self._store.transaction(write=True) as tx:
+            old = await self._owned_job(tx, user, job_id)
+            await self._check_worker(tx, user, draft)
+            same_target = (old.worker_id, old.model) == (draft.worker_id, draft.model)
+            await tx.run(
+                "UPDATE jobs SET worker_id = ?, name = ?, model = ?, prompt = ?, cron = ?,"
+                " timezone = ?, enabled = ?, session_mode = ?, next_run_at = ?,"
+                " chat_session_id = ?, paused_reason = NULL WHERE job_id = ?",
+                draft.worker_id,
+                draft.name,
+                draft.model,
+                draft.prompt,
+                draft.cron,
+                draft.timezone,
+                int(draft.enabled and next_run_at is not None),
+                draft.session_mode.value,
+                None if next_run_at is None else rows.to_ms(next_run_at),
+                old.chat_session_id if same_target else None,
+                job_id,
+            )
+            tx.touch(topic(user))
+            return await self._load_job(tx, job_id)
+
+    async def set_job_enabled(
+        self, user: UserId, job_id: JobId, enabled: bool, next_run_at: datetime | None
+    ) -> Job:
+        async with self._store.transaction(write=True) as tx:
+            found = await self._owned_job(tx, user, job_id)
+            if enabled and found.worker_id is None:
+                raise Conflict(NO_WORKER_FOR_JOB)
+            on = enabled and next_run_at is not None
+            await tx.run(
+                "UPDATE jobs SET enabled = ?, next_run_at = ?, paused_reason = NULL"
+                " WHERE job_id = ?",
+                int(on),
+                rows.to_ms(next_run_at) if on and next_run_at is not None else None,
+                job_id,
+            )
+            tx.touch(topic(user))
+            return await self._load_job(tx, job_id)
+
+    async def delete_job(self, user: UserId, job_id: JobId) -> None:
+        async with self._store.transaction(write=True) as tx:
+            await self._owned_job(tx, user, job_id)
+            await tx.run("DELETE FROM jobs WHERE job_id = ?", job_id)
+            tx.touch(topic(user))
+
+    async def get_job(self, user: UserId, job_id: JobId) -> Job:
+        async with self._store.transaction() as tx:
+            return await self._owned_job(tx, user, job_id)
+
+    async def list_jobs(self, user: UserId) -> list[Job]:
+        async with self._store.transaction() as tx:
+            found = await tx.all(
+                "SELECT * FROM jobs WHERE user_id = ? ORDER BY created_at, rowid", user
+            )
+            return [job(row) for row in found]
+
+    async def list_job_runs(
+        self, user: UserId, job_id: JobId, limit: int = JOB_RUNS_LIMIT
+    ) -> list[JobRun]:
+        async with self._store.transaction() as tx:
+            await self._owned_job(tx, user, job_id)
+            found = await tx.all(
+                "SELECT * FROM job_runs WHERE job_id = ?"
+                " ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                job_id,
+                max(0, min(limit, JOB_RUNS_LIMIT)),
+            )
+            return [await _run(tx, row) for row in found]
+
+    async def run_job_now(self, user: UserId, job_id: JobId) -> JobRun:
+        async with self._store.transaction(write=True) as tx:
+            found = await self._owned_job(tx, user, job_id)
+            if found.worker_id is None:
+                raise Conflict(NO_WORKER_FOR_JOB)
+            now = self._now()
+            run = await self._start_run(tx, found, rows.from_ms(now), now)
+            if run is None:
+                raise Conflict("This job has just been started. Try again in a moment.")
+            return run
+
+    def watch_jobs(self, user: UserId) -> AsyncGenerator[list[Job], None]:
+        return self._store.feed.watch([topic(user)], lambda: self.list_jobs(user))
+
+    # --- the scheduler's side -------------------------------------------------------
+
+    async def list_due_jobs(self, now: datetime, limit: int = 100) -> list[Job]:
+        async with self._store.transaction() as tx:
+            found = await tx.all(
+                "SELECT * FROM jobs WHERE enabled = 1 AND next_run_at IS NOT NULL"
+                " AND next_run_at <= ? ORDER BY next_run_at, rowid LIMIT ?",
+                rows.to_ms(now),
+                max(0, limit),
+            )
+            return [job(row) for row in found]
+
+    async def start_job_run(
+        self, job_id: JobId, scheduled_for: datetime, next_run_at: datetime | None
+    ) -> JobRun | None:
+        async with self._store.transaction(write=True) as tx:
+            row = await tx.one(
+                "SELECT * FROM jobs WHERE job_id = ? AND enabled = 1 AND next_run_at = ?",
+                job_id,
+                rows.to_ms(scheduled_for),
+            )
+            if row is None:
+                return None
+            found = job(row)
+            run = await self._start_run(tx, found, scheduled_for)
+            await tx.run(
+                "UPDATE jobs SET next_run_at = ?, enabled = ? WHERE job_id = ?",
+                None if next_run_at is None else rows.to_ms(next_run_at),
+                int(next_run_at is not None),
+                job_id,
+            )
+            tx.touch(topic(found.user_id))
+            return run

@@ -1,0 +1,155 @@
+"""The browser's API for scheduled jobs: create, edit, pause, resume, delete, run now, history.
+
+Same conventions as :mod:`.user_api`: a session cookie on every call, the CSRF
+token on every state change, someone else's IDs are 404, one-sentence errors.
+Records as in :mod:`orchestrator.adapters.remote.wire`: times are ISO 8601 in
+UTC (``next_run_at``: the browser shows it in the user's zone).
+
+* ``GET /api/jobs`` -> ``{"jobs": [Job, ...]}`` (oldest first)
+* ``POST /api/jobs {worker_id, name, model, prompt, cron, timezone?, session_mode?,
+  enabled?}`` -> 201 ``{"job": Job}``
+* ``GET /api/jobs/{id}`` -> ``{"job": Job}``; ``PUT`` (same body as POST) -> ``{"job": Job}``;
+  ``DELETE`` -> 204
+* ``POST /api/jobs/{id}/pause`` and ``/resume`` -> ``{"job": Job}``
+* ``POST /api/jobs/{id}/run`` -> 201 ``{"run": JobRun}`` ("Run now"; the schedule stays)
+* ``GET /api/jobs/{id}/runs`` -> ``{"runs": [JobRun, ...]}`` (newest first)
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from aiohttp import web
+
+from orchestrator.adapters.remote.wire import converter
+from orchestrator.application import jobs
+from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.ids import JobId, WorkerId
+from orchestrator.domain.jobs import Job, JobDraft, SessionMode
+from orchestrator.domain.ports import JobUserBackend
+from orchestrator.entrypoints.web.auth import require_user
+from orchestrator.entrypoints.web.payload import Body, parse_id, path_id, read_body
+from orchestrator.entrypoints.web.state import BACKEND, CLOCK, SETTINGS
+
+BAD_SESSION_MODE: Final = "The field 'session_mode' must be 'new_session' or 'same_session'."
+BAD_ENABLED: Final = "The field 'enabled' must be true or false."
+
+
+def job_backend(request: web.Request) -> JobUserBackend:
+    """The app's backend, seen as the owner's side of jobs."""
+    return request.app[BACKEND]
+
+
+def _job_id(request: web.Request) -> JobId:
+    return JobId(path_id(request, "job_id", "job"))
+
+
+def _minimum(request: web.Request) -> timedelta:
+    return request.app[SETTINGS].job_minimum_interval
+
+
+def _job_json(job: Job) -> dict[str, object]:
+    return {"job": converter.unstructure(job)}
+
+
+def _draft(body: Body) -> JobDraft:
+    """A draft from the body; ``application.jobs`` validates its values."""
+    worker_id = WorkerId(parse_id(body.string("worker_id"), "worker"))
+    mode = body.optional_string("session_mode") or SessionMode.NEW_SESSION.value
+    if mode not in {m.value for m in SessionMode}:
+        raise InvalidInput(BAD_SESSION_MODE)
+    enabled = body.data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise InvalidInput(BAD_ENABLED)
+    return JobDraft(
+        worker_id=worker_id,
+        name=body.string("name"),
+        model=body.string("model"),
+        prompt=body.string("prompt"),
+        cron=body.string("cron"),
+        timezone=body.optional_string("timezone") or "UTC",
+        session_mode=SessionMode(mode),
+        enabled=enabled,
+    )
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    """``GET /api/jobs``."""
+    found = await job_backend(request).list_jobs(require_user(request))
+    return web.json_response({"jobs": converter.unstructure(found)})
+
+
+async def create_job(request: web.Request) -> web.Response:
+    """``POST /api/jobs``."""
+    user = require_user(request)
+    backend = job_backend(request)
+    draft = _draft(await read_body(request))
+    job = await jobs.create_job(backend, request.app[CLOCK], user, draft, _minimum(request))
+    return web.json_response(_job_json(job), status=201)
+
+
+async def get_job(request: web.Request) -> web.Response:
+    """``GET /api/jobs/{job_id}``."""
+    job = await job_backend(request).get_job(require_user(request), _job_id(request))
+    return web.json_response(_job_json(job))
+
+
+async def update_job(request: web.Request) -> web.Response:
+    """``PUT /api/jobs/{job_id}``: replace the job's settings."""
+    user = require_user(request)
+    backend = job_backend(request)
+    job_id = _job_id(request)
+    await backend.get_job(user, job_id)  # 404 before the body is judged
+    draft = _draft(await read_body(request))
+    job = await jobs.update_job(backend, request.app[CLOCK], user, job_id, draft, _minimum(request))
+    return web.json_response(_job_json(job))
+
+
+async def delete_job(request: web.Request) -> web.Response:
+    """``DELETE /api/jobs/{job_id}``: the job and its history (its sessions stay)."""
+    await job_backend(request).delete_job(require_user(request), _job_id(request))
+    return web.Response(status=204)
+
+
+async def _set_enabled(request: web.Request, enabled: bool) -> web.Response:
+    backend = job_backend(request)
+    job = await jobs.set_job_enabled(
+        backend, request.app[CLOCK], require_user(request), _job_id(request), enabled
+    )
+    return web.json_response(_job_json(job))
+
+
+async def pause_job(request: web.Request) -> web.Response:
+    """``POST /api/jobs/{job_id}/pause``."""
+    return await _set_enabled(request, False)
+
+
+async def resume_job(request: web.Request) -> web.Response:
+    """``POST /api/jobs/{job_id}/resume``: the next run is the first due time from now."""
+    return await _set_enabled(request, True)
+
+
+async def run_job_now(request: web.Request) -> web.Response:
+    """``POST /api/jobs/{job_id}/run``: a run at once, the schedule unchanged."""
+    run = await job_backend(request).run_job_now(require_user(request), _job_id(request))
+    return web.json_response({"run": converter.unstructure(run)}, status=201)
+
+
+async def list_job_runs(request: web.Request) -> web.Response:
+    """``GET /api/jobs/{job_id}/runs``: newest first, each with its reply's status."""
+    runs = await job_backend(request).list_job_runs(require_user(request), _job_id(request))
+    return web.json_response({"runs": converter.unstructure(runs)})
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register the jobs API."""
+    router.add_get("/api/jobs", list_jobs)
+    router.add_post("/api/jobs", create_job)
+    router.add_get("/api/jobs/{job_id}", get_job)
+    router.add_put("/api/jobs/{job_id}", update_job)
+    router.add_delete("/api/jobs/{job_id}", delete_job)
+    router.add_post("/api/jobs/{job_id}/pause", pause_job)
+    router.add_post("/api/jobs/{job_id}/resume", resume_job)
+    router.add_post("/api/jobs/{job_id}/run", run_job_now)
+    router.add_get("/api/jobs/{job_id}/runs", list_job_runs)

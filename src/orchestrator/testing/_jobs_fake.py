@@ -1,0 +1,292 @@
+"""Scheduled jobs for :class:`~orchestrator.testing.fakes.InMemoryBackend`.
+
+Same rules as the SQLite backend (``adapters/embedded/_jobs.py``); the
+contract suite in ``tests/contract/test_job_contract.py`` holds both to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
+
+import attrs
+
+from orchestrator.domain.chat import (
+    ChatMessage,
+    ChatSession,
+    ChatSessionStatus,
+    MessageRole,
+    MessageStatus,
+    check_model,
+)
+from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
+from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
+from orchestrator.domain.jobs import (
+    JOB_RUNS_LIMIT,
+    NO_JOB,
+    WORKER_REMOVED,
+    Job,
+    JobDraft,
+    JobRun,
+    RunStatus,
+    SessionMode,
+    run_outcome,
+)
+from orchestrator.domain.model import Worker
+from orchestrator.domain.ports import IdGenerator
+
+T = TypeVar("T")
+
+NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one."
+
+
+class JobFake:
+    """The :class:`~orchestrator.domain.ports.JobUserBackend` and ``JobSchedulerBackend``."""
+
+    if TYPE_CHECKING:  # provided by InMemoryBackend
+        ids: IdGenerator
+        workers: dict[WorkerId, Worker]
+        chat_sessions: dict[ChatSessionId, ChatSession]
+        chat_messages: dict[MessageId, ChatMessage]
+        jobs: dict[JobId, Job]
+        job_runs: dict[JobRunId, JobRun]
+        #: Runs whose status is final whatever their messages say.
+        final_runs: set[JobRunId]
+
+        def _now(self) -> datetime: ...
+        async def _commit(self) -> None: ...
+        def _owned_worker(self, user: UserId, worker_id: WorkerId) -> Worker: ...
+        def _save(self, record: T) -> T: ...
+        def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _owned_job(self, user: UserId, job_id: JobId) -> Job:
+        found = self.jobs.get(job_id)
+        if found is None or found.user_id != user:
+            raise NotFound(NO_JOB)
+        return found
+
+    def _derived(self, run: JobRun) -> JobRun:
+        """``run`` with its status read from its messages (unless already final)."""
+        if run.message_id is None or run.run_id in self.final_runs:
+            return run
+        message = self.chat_messages.get(run.message_id)
+        replies = [m for m in self.chat_messages.values() if m.reply_to == run.message_id]
+        reply = max(replies, key=lambda m: m.timestamp) if replies else None
+        status, error = run_outcome(
+            None if message is None else message.status.value,
+            None if reply is None else reply.status.value,
+            None if reply is None else reply.error,
+        )
+        return attrs.evolve(run, status=status, error=error)
+
+    def _pause_jobs_of(self, worker_ids: Iterable[WorkerId]) -> None:
+        """Before workers are deleted: freeze their jobs' runs and pause the jobs."""
+        gone = set(worker_ids)
+        for job in list(self.jobs.values()):
+            if job.worker_id not in gone:
+                continue
+            for run in list(self.job_runs.values()):
+                if run.job_id == job.job_id:
+                    self.job_runs[run.run_id] = self._derived(run)
+                    self.final_runs.add(run.run_id)
+            self.jobs[job.job_id] = attrs.evolve(
+                job,
+                enabled=False,
+                next_run_at=None,
+                worker_id=None,
+                chat_session_id=None,
+                paused_reason=WORKER_REMOVED,
+            )
+
+    def _open_session(self, job: Job, now: datetime) -> ChatSessionId:
+        assert job.worker_id is not None
+        check_model(self._owned_worker(job.user_id, job.worker_id), job.model)
+        if job.session_mode is SessionMode.SAME_SESSION and job.chat_session_id:
+            existing = self.chat_sessions.get(job.chat_session_id)
+            if existing is not None and existing.status is not ChatSessionStatus.TERMINATED:
+                return existing.chat_session_id
+        session_id = ChatSessionId(self.ids.new_id("chat_session"))
+        session = ChatSession(
+            session_id, job.worker_id, job.user_id, job.model, ChatSessionStatus.ACTIVE, now, now
+        )
+        self._save(session)
+        if job.session_mode is SessionMode.SAME_SESSION:
+            self.jobs[job.job_id] = attrs.evolve(self.jobs[job.job_id], chat_session_id=session_id)
+        return session_id
+
+    def _start_run(
+        self, job: Job, scheduled_for: datetime, now: datetime | None = None
+    ) -> JobRun | None:
+        if any(
+            r.job_id == job.job_id and r.scheduled_for == scheduled_for
+            for r in self.job_runs.values()
+        ):
+            return None
+        now = now or self._now()
+        run_id = JobRunId(self.ids.new_id("job_run"))
+        try:
+            session_id = self._open_session(job, now)
+        except OrchestratorError as exc:
+            run = JobRun(
+                run_id,
+                job.job_id,
+                scheduled_for,
+                now,
+                RunStatus.FAILED,
+                finished_at=now,
+                error=str(exc),
+            )
+        else:
+            session = self.chat_sessions[session_id]
+            self._save(attrs.evolve(session, status=ChatSessionStatus.ACTIVE, last_activity=now))
+            message = ChatMessage(
+                MessageId(self.ids.new_id("message")),
+                session_id,
+                MessageRole.USER,
+                job.prompt,
+                MessageStatus.PENDING,
+                now,
+            )
+            self._save(message)
+            run = JobRun(
+                run_id,
+                job.job_id,
+                scheduled_for,
+                now,
+                RunStatus.PENDING,
+                session_id,
+                message.message_id,
+            )
+        self.job_runs[run_id] = run
+        return self._derived(run)
+
+    def _check_draft_worker(self, user: UserId, draft: JobDraft) -> None:
+        check_model(self._owned_worker(user, draft.worker_id), draft.model)
+
+    # --- the owner's side -------------------------------------------------------------
+
+    async def create_job(self, user: UserId, draft: JobDraft, next_run_at: datetime | None) -> Job:
+        self._check_draft_worker(user, draft)
+        on = draft.enabled and next_run_at is not None
+        job = Job(
+            job_id=JobId(self.ids.new_id("job")),
+            user_id=user,
+            worker_id=draft.worker_id,
+            name=draft.name,
+            model=draft.model,
+            prompt=draft.prompt,
+            cron=draft.cron,
+            timezone=draft.timezone,
+            enabled=on,
+            session_mode=draft.session_mode,
+            created_at=self._now(),
+            next_run_at=next_run_at if on else None,
+        )
+        self.jobs[job.job_id] = job
+        await self._commit()
+        return job
+
+    async def update_job(
+        self, user: UserId, job_id: JobId, draft: JobDraft, next_run_at: datetime | None
+    ) -> Job:
+        old = self._owned_job(user, job_id)
+        self._check_draft_worker(user, draft)
+        on = draft.enabled and next_run_at is not None
+        same_target = (old.worker_id, old.model) == (draft.worker_id, draft.model)
+        job = attrs.evolve(
+            old,
+            worker_id=draft.worker_id,
+            name=draft.name,
+            model=draft.model,
+            prompt=draft.prompt,
+            cron=draft.cron,
+            timezone=draft.timezone,
+            enabled=on,
+            session_mode=draft.session_mode,
+            next_run_at=next_run_at if on else None,
+            chat_session_id=old.chat_session_id if same_target else None,
+            paused_reason=None,
+        )
+        self.jobs[job_id] = job
+        await self._commit()
+        return job
+
+    async def set_job_enabled(
+        self, user: UserId, job_id: JobId, enabled: bool, next_run_at: datetime | None
+    ) -> Job:
+        old = self._owned_job(user, job_id)
+        if enabled and old.worker_id is None:
+            raise Conflict(NO_WORKER_FOR_JOB)
+        on = enabled and next_run_at is not None
+        job = attrs.evolve(
+            old, enabled=on, next_run_at=next_run_at if on else None, paused_reason=None
+        )
+        self.jobs[job_id] = job
+        await self._commit()
+        return job
+
+    async def delete_job(self, user: UserId, job_id: JobId) -> None:
+        self._owned_job(user, job_id)
+        del self.jobs[job_id]
+        for run in [r for r in self.job_runs.values() if r.job_id == job_id]:
+            del self.job_runs[run.run_id]
+            self.final_runs.discard(run.run_id)
+        await self._commit()
+
+    async def get_job(self, user: UserId, job_id: JobId) -> Job:
+        return self._owned_job(user, job_id)
+
+    async def list_jobs(self, user: UserId) -> list[Job]:
+        mine = [j for j in self.jobs.values() if j.user_id == user]
+        return sorted(mine, key=lambda j: j.created_at)
+
+    async def list_job_runs(
+        self, user: UserId, job_id: JobId, limit: int = JOB_RUNS_LIMIT
+    ) -> list[JobRun]:
+        self._owned_job(user, job_id)
+        mine = [r for r in reversed(self.job_runs.values()) if r.job_id == job_id]
+        mine.sort(key=lambda r: r.created_at, reverse=True)
+        found = mine[: max(0, min(limit, JOB_RUNS_LIMIT))]
+        return [self._derived(run) for run in found]
+
+    async def run_job_now(self, user: UserId, job_id: JobId) -> JobRun:
+        job = self._owned_job(user, job_id)
+        if job.worker_id is None:
+            raise Conflict(NO_WORKER_FOR_JOB)
+        now = self._now()
+        run = self._start_run(job, now, now)
+        if run is None:
+            raise Conflict("This job has just been started. Try again in a moment.")
+        await self._commit()
+        return run
+
+    def watch_jobs(self, user: UserId) -> AsyncGenerator[list[Job], None]:
+        return self._watch(partial(self.list_jobs, user))
+
+    # --- the scheduler's side -------------------------------------------------------
+
+    async def list_due_jobs(self, now: datetime, limit: int = 100) -> list[Job]:
+        due = [
+            j
+            for j in self.jobs.values()
+            if j.enabled and j.next_run_at is not None and j.next_run_at <= now
+        ]
+        due.sort(key=lambda j: j.next_run_at or now)
+        return due[: max(0, limit)]
+
+    async def start_job_run(
+        self, job_id: JobId, scheduled_for: datetime, next_run_at: datetime | None
+    ) -> JobRun | None:
+        job = self.jobs.get(job_id)
+        if job is None or not job.enabled or job.next_run_at != scheduled_for:
+            return None
+        run = self._start_run(job, scheduled_for)
+        self.jobs[job_id] = attrs.evolve(
+            self.jobs[job_id], next_run_at=next_run_at, enabled=next_run_at is not None
+        )
+        await self._commit()
+        return run

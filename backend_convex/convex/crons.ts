@@ -1,4 +1,4 @@
-/** Scheduled housekeeping. */
+/** Scheduled housekeeping, and starting scheduled jobs' due runs. */
 import { cronJobs } from "convex/server";
 import { internal } from "./_generated/api";
 
@@ -6,5 +6,8 @@ const crons = cronJobs();
 
 // Machines whose process died without saying goodbye go offline (with their workers).
 crons.interval("mark stale machines offline", { seconds: 30 }, internal.machines.sweepStale, {});
+
+// Scheduled jobs start their due runs (the web server's scheduler may do the same: each slot runs once).
+crons.cron("start due job runs", "* * * * *", internal.jobsScheduler.runDue, {});
 
 export default crons;

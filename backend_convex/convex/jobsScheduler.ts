@@ -1,18 +1,22 @@
 /**
- * What the scheduler in `orchestrator serve` asks of the deployment: the jobs
- * that are due, and starting one due slot exactly once.
+ * Starting due runs, by two schedulers that may run side by side:
  *
- * The cron arithmetic stays in Python (one implementation for every backend);
- * the web server passes the slot it saw and the next due time it computed.
- * `startRun` is a compare-and-set inside one mutation, and Convex runs
- * mutations serializably, so however many web servers look at the same slot
- * (or retry after a lost reply), exactly one run is created for it.
+ * - the deployment's own cron (crons.ts) calls `runDue` every minute and
+ *   computes each job's next due time itself (lib/jobs.ts `nextDue`);
+ * - the scheduler in `orchestrator serve` asks `listDue` for the due jobs and
+ *   calls `startRunAt` with the slot it saw and the next due time it computed
+ *   in Python.
+ *
+ * Both go through `startSlot`, a compare-and-set inside one mutation, and
+ * Convex runs mutations serializably, so however many schedulers look at the
+ * same slot (or retry after a lost reply), exactly one run is created for it.
  */
-import { mutation, query } from "./_generated/server";
+import { internalMutation, mutation, query } from "./_generated/server";
+import { internal } from "./_generated/api";
 import { v } from "convex/values";
 import { requireServer } from "./lib/auth";
-import { jobById, runRecord, schedule, startRun } from "./lib/jobs";
-import { MAX_DUE_JOBS } from "./lib/limits";
+import { jobById, nextDue, runRecord, startSlot, unreadableSchedule } from "./lib/jobs";
+import { CRON_DUE_JOBS, MAX_DUE_JOBS } from "./lib/limits";
 import { jobRecord } from "./lib/records";
 import { jobRecord as jobValidator, jobRunRecord as runValidator, serverCaller } from "./lib/validators";
 
@@ -47,11 +51,43 @@ export const startRunAt = mutation({
   returns: v.union(runValidator, v.null()),
   handler: async (ctx, { serverSecret, jobId, scheduledFor, nextRunAt }) => {
     requireServer(serverSecret);
-    const job = await jobById(ctx, jobId);
-    if (job === null || !job.enabled || job.nextRunAt !== scheduledFor) return null;
-    // null if "Run now" took this very millisecond; the job moves on all the same.
-    const run = await startRun(ctx, job, scheduledFor);
-    await ctx.db.patch(job._id, schedule(true, nextRunAt));
+    const run = await startSlot(ctx, await jobById(ctx, jobId), scheduledFor, nextRunAt);
     return run === null ? null : await runRecord(ctx, run);
+  },
+});
+
+/**
+ * The deployment's own scheduler, every minute (crons.ts): start one run for
+ * each job due now, soonest first, and move it to its first due time after
+ * now, so missed slots collapse into that one run. A job whose stored
+ * schedule cannot be read is paused with a reason. A full batch schedules
+ * the next at once; every job it handles leaves the due range, so it ends.
+ */
+export const runDue = internalMutation({
+  args: {},
+  returns: v.number(),
+  handler: async (ctx) => {
+    const now = Date.now();
+    const due = await ctx.db
+      .query("jobs")
+      .withIndex("by_enabled_and_nextRunAt", (q) =>
+        q.eq("enabled", true).gte("nextRunAt", Number.NEGATIVE_INFINITY).lte("nextRunAt", now),
+      )
+      .take(CRON_DUE_JOBS);
+    let started = 0;
+    for (const job of due) {
+      const following = nextDue(job.cron, job.timezone, now);
+      if (following === "unreadable") {
+        await ctx.db.patch(job._id, {
+          enabled: false,
+          nextRunAt: undefined,
+          pausedReason: unreadableSchedule(job.cron, job.timezone),
+        });
+        continue;
+      }
+      if ((await startSlot(ctx, job, job.nextRunAt!, following)) !== null) started++;
+    }
+    if (due.length === CRON_DUE_JOBS) await ctx.scheduler.runAfter(0, internal.jobsScheduler.runDue, {});
+    return started;
   },
 });

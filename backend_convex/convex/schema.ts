@@ -172,9 +172,9 @@ export default defineSchema({
     .index("by_machineId_and_status", ["machineId", "status"]),
 
   /**
-   * Scheduled jobs: a prompt sent to a worker on a cron schedule. The cron
-   * arithmetic lives in Python (orchestrator.application.jobs); a job only
-   * stores its next due time, and `nextRunAt` absent means "not scheduled".
+   * Scheduled jobs: a prompt sent to a worker on a cron schedule. The next
+   * due time is computed by the web server (Python) or the deployment's cron
+   * (jobsScheduler.runDue); a job only stores its next due time, and `nextRunAt` absent means "not scheduled".
    */
   jobs: defineTable({
     jobId: v.string(),

@@ -2,8 +2,10 @@
  * Scheduled jobs: lookups, the rules their owner's calls share, starting a
  * run, and reading a run's status from the chat it produced.
  *
- * The cron arithmetic is not here: the web server computes every `nextRunAt`
- * in Python (orchestrator.application.jobs) and the functions only store it.
+ * The web server computes `nextRunAt` in Python (orchestrator.application.jobs)
+ * when it saves a job and when its scheduler starts a run; the deployment's own
+ * cron (jobsScheduler.runDue) computes it with `nextDue` below, with the same
+ * semantics. Both start a slot through `startSlot`, a compare-and-set.
  * A run is a user message with the job's prompt in a chat session of the
  * job's worker; the machine answers it like any other message, so a run's
  * outcome is its reply's.
@@ -11,6 +13,7 @@
 import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
 import { ConvexError } from "convex/values";
+import { CronExpressionParser } from "cron-parser";
 import { liveSession, liveWorker, messageById } from "./access";
 import { type ErrorData, fail, NO_WORKER } from "./errors";
 import { newId } from "./ids";
@@ -69,6 +72,55 @@ export function draftFields(draft: JobDraft) {
 export function schedule(enabled: boolean, nextRunAt: number | null) {
   const on = enabled && nextRunAt !== null;
   return { enabled: on, nextRunAt: on ? nextRunAt : undefined };
+}
+
+/**
+ * Run the job's slot `scheduledFor` once and move the job to `nextRunAt`, only
+ * if the job is enabled and still due at exactly that slot; otherwise null and
+ * nothing is written. Mutations run serializably, so however many schedulers
+ * (web servers, the deployment's cron) try the same slot, one run is made.
+ * Also null, with the job moved on all the same, if "Run now" took this very
+ * millisecond. With no next run the job is disabled.
+ */
+export async function startSlot(
+  ctx: MutationCtx,
+  job: Doc<"jobs"> | null,
+  scheduledFor: number,
+  nextRunAt: number | null,
+): Promise<Doc<"jobRuns"> | null> {
+  if (job === null || !job.enabled || job.nextRunAt !== scheduledFor) return null;
+  const run = await startRun(ctx, job, scheduledFor);
+  await ctx.db.patch(job._id, schedule(true, nextRunAt));
+  return run;
+}
+
+/** Why the deployment's cron paused a job whose stored schedule it could not read. */
+export function unreadableSchedule(cron: string, timezone: string): string {
+  return `Its schedule ${JSON.stringify(cron)} in time zone ${timezone} could not be read. Edit the job and save its schedule again.`;
+}
+
+/**
+ * The first due time strictly after `after` (ms) of a 5-field cron in the IANA
+ * time zone `timezone` (`next_due` in Python): null if it never comes due,
+ * "unreadable" if the schedule or the zone cannot be parsed.
+ */
+export function nextDue(cron: string, timezone: string, after: number): number | null | "unreadable" {
+  const fields = cron.trim().split(/\s+/);
+  if (fields.length !== 5) return "unreadable";
+  // Like Python, count from the start of the minute: the next slot is after it.
+  const start = Math.floor(after / 60_000) * 60_000;
+  let expression;
+  try {
+    expression = CronExpressionParser.parse(fields.join(" "), { currentDate: new Date(start), tz: timezone });
+  } catch {
+    return "unreadable";
+  }
+  try {
+    const found = expression.next().getTime();
+    return found > start ? found : null;
+  } catch {
+    return null; // e.g. no matching date within the library's search horizon
+  }
 }
 
 type Budget = { left: number };

@@ -36,3 +36,5 @@ export const MAX_JOB_RUNS = 50;
 export const MAX_FROZEN_RUNS = 500;
 /** Due jobs handed to one scheduler tick; the next tick takes the rest. */
 export const MAX_DUE_JOBS = 500;
+/** Due jobs the deployment's own cron starts in one mutation; a full batch schedules the next at once. */
+export const CRON_DUE_JOBS = 100;

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import sys
 from datetime import UTC, datetime
 
 import argon2
@@ -50,3 +52,20 @@ class Argon2Hasher:
             return self._hasher.verify(hashed, secret)
         except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
             return False
+
+
+#: Runs on Linux between fork and the child program: the kernel kills the child when
+#: the machine process dies, even by SIGKILL, so a crash leaves no orphan (opencode, git).
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(1)  # the parent died already\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def launch_command(arguments: list[str]) -> list[str]:
+    """``arguments`` wrapped so the process dies with this one (Linux), else unchanged."""
+    if not sys.platform.startswith("linux"):
+        return arguments
+    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *arguments]

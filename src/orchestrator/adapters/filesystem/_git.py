@@ -31,7 +31,7 @@ import attrs
 
 from orchestrator.adapters.filesystem._paths import Root, label, os_failure
 from orchestrator.adapters.filesystem._progress import GitProgress
-from orchestrator.adapters.opencode._server import launch_command
+from orchestrator.adapters.system import launch_command
 from orchestrator.domain.commands import (
     CLONE_TARGET_REQUIRED,
     CommandResult,

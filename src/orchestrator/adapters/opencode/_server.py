@@ -12,7 +12,6 @@ import re
 import secrets
 import shutil
 import signal
-import sys
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from orchestrator.adapters.system import launch_command
 from orchestrator.domain.errors import AgentUnavailable, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
@@ -30,23 +30,6 @@ log = logging.getLogger(__name__)
 #: The version the orchestrator is tested against (``tools/opencode/package.json``).
 OPENCODE_VERSION = "1.18.33"
 SERVER_USERNAME = "opencode"
-
-#: Runs on Linux between fork and opencode: the kernel kills opencode when the
-#: machine process dies, even by SIGKILL, so a crash leaves no orphan server.
-_DIE_WITH_PARENT = (
-    "import ctypes, os, signal, sys\n"
-    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
-    "if os.getppid() != int(sys.argv[1]): sys.exit(1)  # the parent died already\n"
-    "os.execv(sys.argv[2], sys.argv[2:])\n"
-)
-
-
-def launch_command(arguments: list[str]) -> list[str]:
-    """``arguments`` wrapped so the process dies with this one (Linux), else unchanged."""
-    if not sys.platform.startswith("linux"):
-        return arguments
-    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *arguments]
-
 
 _LISTENING = re.compile(rb"opencode server listening on http://127\.0\.0\.1:(\d+)")
 _REPO_BINARY = Path("tools") / "opencode" / "node_modules" / ".bin" / "opencode"

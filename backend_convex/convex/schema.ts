@@ -21,6 +21,7 @@ import {
   messageRole,
   messageStatus,
   permissionAnswer,
+  permissionPolicy,
   permissionStatus,
   sessionMode,
   workerStatus,
@@ -65,6 +66,8 @@ export default defineSchema({
     approvedBy: v.optional(v.string()),
     lastHeartbeat: v.optional(v.number()),
     models: v.array(v.string()),
+    /** Absent: the safe default policy (records.ts DEFAULT_PERMISSION_POLICY). */
+    permissionPolicy: v.optional(permissionPolicy),
   })
     .index("by_workerId", ["workerId"])
     .index("by_machineId", ["machineId"])

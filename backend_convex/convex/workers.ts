@@ -12,10 +12,11 @@ import { fail } from "./lib/errors";
 import { pauseJobsOfWorker } from "./lib/jobs";
 import { newId } from "./lib/ids";
 import { MAX_PENDING_WORKERS, MAX_WORKERS } from "./lib/limits";
-import { workerRecord } from "./lib/records";
+import { DEFAULT_PERMISSION_POLICY, workerRecord } from "./lib/records";
 import { normalizeRelativePath, transitionWorker, validateModels, validateName } from "./lib/rules";
 import {
   machineToken,
+  permissionPolicy,
   serverCaller,
   workerRecord as workerValidator,
   type WorkerStatus,
@@ -42,9 +43,10 @@ export const add = mutation({
     machineId: v.string(),
     directory: v.string(),
     name: v.union(v.string(), v.null()),
+    permissionPolicy: v.optional(permissionPolicy),
   },
   returns: workerValidator,
-  handler: async (ctx, { serverSecret, userId, machineId, directory, name }) => {
+  handler: async (ctx, { serverSecret, userId, machineId, directory, name, permissionPolicy }) => {
     requireServer(serverSecret);
     directory = normalizeRelativePath(directory);
     const cleaned = optionalName(name);
@@ -61,8 +63,21 @@ export const add = mutation({
       approvedAt: now,
       approvedBy: userId,
       models: [],
+      permissionPolicy: permissionPolicy ?? DEFAULT_PERMISSION_POLICY,
     });
     return workerRecord((await ctx.db.get(id))!);
+  },
+});
+
+/** Change what the worker's agent may do; the machine uses it at the next opencode start. */
+export const setPermissionPolicy = mutation({
+  args: { ...serverCaller, userId: v.string(), workerId: v.string(), permissionPolicy },
+  returns: workerValidator,
+  handler: async (ctx, { serverSecret, userId, workerId, permissionPolicy }) => {
+    requireServer(serverSecret);
+    const worker = await ownedWorker(ctx, userId, workerId);
+    await ctx.db.patch(worker._id, { permissionPolicy });
+    return workerRecord((await ctx.db.get(worker._id))!);
   },
 });
 

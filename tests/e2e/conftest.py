@@ -6,6 +6,7 @@ import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -116,3 +117,42 @@ def chat(opencode: None, page: Page, model: FakeModelServer, tmp_path: Path) -> 
             yield Chat(server, machine, machine_id, worker_id, model_name)
         finally:
             machine.stop()
+
+
+@attrs.frozen
+class Machine:
+    server: Server
+    machine_id: str
+    root: Path
+
+
+@pytest.fixture
+def machine(
+    opencode: None, page: Page, model: FakeModelServer, tmp_path: Path
+) -> Iterator[Machine]:
+    """alice signed in on her machine's page; the machine process online, no workers yet.
+
+    Her own opencode config allows bash and edits, as opencode's defaults do: what
+    asks first is the worker's permission policy, not the test's sandbox.
+    """
+    data_dir, root, home = tmp_path / "data", tmp_path / "projects", tmp_path / "machine"
+    root.mkdir()
+    home.mkdir()
+    with running(Server(data_dir)) as server:
+        token = create_user_and_machine(data_dir)
+        env = opencode_environment(
+            tmp_path / "opencode",
+            model.base_url,
+            permission={"bash": "allow", "edit": "allow"},
+            base_env=cli_env(data_dir),
+        )
+        args = ["worker", "start", "--server", server.url, "--token", token, "--root", str(root)]
+        process = spawn([*CLI, *args, "--heartbeat", "1"], env, home)
+        try:
+            process.wait_for(r"Machine .* is online")
+            sign_in(page, server.url, "alice")
+            machine_id = token.split(":")[0]
+            page.goto(f"{server.url}/machines/{machine_id}")
+            yield Machine(server, machine_id, root)
+        finally:
+            process.stop()

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import attrs
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
-from tests.e2e.harness import Server, call_api, running, screenshots, sign_in, spawn
+from tests.e2e.conftest import Machine
+from tests.e2e.harness import call_api, screenshots
 from tests.integration.git_server import git_daemon, make_repository, silent_server
-from tests.integration.harness import CLI, cli_env, create_user_and_machine
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("opencode")]
 
@@ -26,36 +23,6 @@ WATCH_PROGRESS = """() => {
     if (!bar.hidden) window.seenProgress.push([bar.value, line]);
   }).observe(clone, { subtree: true, attributes: true, childList: true, characterData: true });
 }"""
-
-
-@attrs.frozen
-class Machine:
-    server: Server
-    machine_id: str
-    root: Path
-
-
-@pytest.fixture
-def machine(page: Page, model: FakeModelServer, tmp_path: Path) -> Iterator[Machine]:
-    """alice signed in on her machine's page; the machine process online, no workers yet."""
-    data_dir, root, home = tmp_path / "data", tmp_path / "projects", tmp_path / "machine"
-    root.mkdir()
-    home.mkdir()
-    with running(Server(data_dir)) as server:
-        token = create_user_and_machine(data_dir)
-        env = opencode_environment(
-            tmp_path / "opencode", model.base_url, base_env=cli_env(data_dir)
-        )
-        args = ["worker", "start", "--server", server.url, "--token", token, "--root", str(root)]
-        process = spawn([*CLI, *args, "--heartbeat", "1"], env, home)
-        try:
-            process.wait_for(r"Machine .* is online")
-            sign_in(page, server.url, "alice")
-            machine_id = token.split(":")[0]
-            page.goto(f"{server.url}/machines/{machine_id}")
-            yield Machine(server, machine_id, root)
-        finally:
-            process.stop()
 
 
 def open_clone_form(page: Page) -> Locator:

@@ -33,6 +33,11 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.errors import BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Worker
+from orchestrator.domain.permissions import (
+    DEFAULT_PERMISSION_POLICY,
+    PermissionAction,
+    PermissionPolicy,
+)
 from orchestrator.testing import InMemoryBackend
 from orchestrator.testing.agent import (
     AskPermission,
@@ -319,3 +324,25 @@ async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world
     assert "".join(c.chunk for c in chunks) == reply.content
     assert flaky.failed == {"append_chunk": 3, "complete_message": 2, "watch_work": 2}
     assert any("Retrying in" in line for line in world.lines)
+
+
+async def test_the_agent_opens_with_the_workers_policy_and_a_change_applies_next_time(
+    world: World,
+) -> None:
+    """The worker's permission policy goes to open_session; a changed one on the next open."""
+    runtime = ScriptedAgentRuntime()
+    session = await world.session()
+    async with running(world, runtime, idle=0.05):
+        await world.backend.send_message(world.user, session.chat_session_id, "one")
+        await world.reply(session, 0)
+        assert runtime.policies == [DEFAULT_PERMISSION_POLICY]
+        relaxed = PermissionPolicy(bash=PermissionAction.ALLOW)
+        await world.backend.set_worker_permission_policy(
+            world.user, world.worker.worker_id, relaxed
+        )
+        with anyio.fail_after(5):  # the idle timeout closes the agent session
+            while runtime.closed == 0:
+                await anyio.sleep(0.01)
+        await world.backend.send_message(world.user, session.chat_session_id, "two")
+        await world.reply(session, 1)
+    assert runtime.policies == [DEFAULT_PERMISSION_POLICY, relaxed]

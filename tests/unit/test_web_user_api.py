@@ -32,6 +32,7 @@ ENDPOINTS = [
     ("POST", "/api/workers/wrk_1/approve"),
     ("POST", "/api/workers/wrk_1/reject"),
     ("DELETE", "/api/workers/wrk_1"),
+    ("PUT", "/api/workers/wrk_1/permission-policy"),
     ("GET", "/api/events"),
 ]
 UNSAFE = [(method, path) for method, path in ENDPOINTS if method != "GET"]

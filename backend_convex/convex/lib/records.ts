@@ -7,6 +7,7 @@ import type {
   CommandRecord,
   JobRecord,
   MachineRecord,
+  PermissionPolicy,
   PermissionRecord,
   UserRecord,
   WorkerRecord,
@@ -40,8 +41,18 @@ export function workerRecord(worker: Doc<"workers">): WorkerRecord {
     approvedBy: worker.approvedBy ?? null,
     lastHeartbeat: worker.lastHeartbeat ?? null,
     models: worker.models,
+    // Absent on workers from before policies existed: they get the safe defaults.
+    permissionPolicy: worker.permissionPolicy ?? DEFAULT_PERMISSION_POLICY,
   };
 }
+
+/** Ask before bash, edits and fetches; nothing outside the worker's folder. */
+export const DEFAULT_PERMISSION_POLICY: PermissionPolicy = {
+  bash: "ask",
+  edit: "ask",
+  webfetch: "ask",
+  externalDirectory: "deny",
+};
 
 export function chatSessionRecord(session: Doc<"chatSessions">): ChatSessionRecord {
   return {

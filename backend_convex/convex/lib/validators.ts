@@ -129,6 +129,15 @@ export const machineSummary = v.object({
   workers: workerCounts,
 });
 
+/** What a worker's agent may do without asking; see orchestrator.domain.permissions. */
+export const permissionAction = v.union(v.literal("ask"), v.literal("allow"), v.literal("deny"));
+export const permissionPolicy = v.object({
+  bash: permissionAction,
+  edit: permissionAction,
+  webfetch: permissionAction,
+  externalDirectory: permissionAction,
+});
+
 export const workerRecord = v.object({
   workerId: v.string(),
   machineId: v.string(),
@@ -140,6 +149,7 @@ export const workerRecord = v.object({
   approvedBy: nullable(v.string()),
   lastHeartbeat: nullable(v.number()),
   models: v.array(v.string()),
+  permissionPolicy,
 });
 
 export const chatSessionRecord = v.object({
@@ -261,6 +271,7 @@ export type UserRecord = Infer<typeof userRecord>;
 export type CommandRecord = Infer<typeof commandRecord>;
 export type MachineRecord = Infer<typeof machineRecord>;
 export type WorkerRecord = Infer<typeof workerRecord>;
+export type PermissionPolicy = Infer<typeof permissionPolicy>;
 export type ChatSessionRecord = Infer<typeof chatSessionRecord>;
 export type ChatMessageRecord = Infer<typeof chatMessageRecord>;
 export type ChatChunkRecord = Infer<typeof chatChunkRecord>;

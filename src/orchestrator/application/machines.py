@@ -19,6 +19,7 @@ from orchestrator.domain.model import (
     normalize_relative_path,
     validate_name,
 )
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import Clock, MachineBackend, MaintenanceBackend, UserBackend
 
 MAX_MODELS = 500
@@ -51,12 +52,20 @@ async def add_worker(
     machine_id: MachineId,
     directory: str,
     name: str | None = None,
+    permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
 ) -> Worker:
     """Add a ready worker bound to ``directory`` (relative to the machine's root)."""
     clean_name = validate_name(name, "Worker name") if name else None
     return await backend.add_worker(
-        user, machine_id, normalize_relative_path(directory), clean_name
+        user, machine_id, normalize_relative_path(directory), clean_name, permission_policy
     )
+
+
+async def set_worker_permission_policy(
+    backend: UserBackend, user: UserId, worker_id: WorkerId, permission_policy: PermissionPolicy
+) -> Worker:
+    """Change what a worker's agent may do; it applies from the next opencode start."""
+    return await backend.set_worker_permission_policy(user, worker_id, permission_policy)
 
 
 async def issue_worker_token(

@@ -43,6 +43,7 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.errors import AgentUnavailable, Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, WorkerId
 from orchestrator.domain.model import Worker, WorkerStatus
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import ChatMachineBackend
 
 log = logging.getLogger(__name__)
@@ -162,11 +163,13 @@ class SessionRunner:
             return self.agent
         session = self.work.session
         directory = self.manager.directory_of(session.worker_id)
+        policy = self.manager.permission_policy_of(session.worker_id)
         stored = AgentSessionId(session.agent_session_id) if session.agent_session_id else None
+        open_session = partial(self.manager.runtime.open_session, permission_policy=policy)
         try:
-            agent = await self.manager.runtime.open_session(directory, stored)
+            agent = await open_session(directory, stored)
         except NotFound:
-            agent = await self.manager.runtime.open_session(directory, None)
+            agent = await open_session(directory, None)
         self.agent = agent
         self.events = agent.events()
         if agent.agent_session_id != session.agent_session_id:
@@ -306,6 +309,11 @@ class SessionManager:
             raise NotFound("The worker's directory is missing on this machine.")
         return path
 
+    def permission_policy_of(self, worker_id: WorkerId) -> PermissionPolicy:
+        """The worker's permission policy as its record says now (the safe one if unknown)."""
+        worker = self.workers().get(worker_id)
+        return worker.permission_policy if worker is not None else DEFAULT_PERMISSION_POLICY
+
     def _runnable(self, work: SessionWork) -> bool:
         worker = self.workers().get(work.session.worker_id)
         return worker is not None and worker.status is WorkerStatus.ONLINE
@@ -368,7 +376,11 @@ class UnavailableRuntime:
         raise AgentUnavailable(self.reason)
 
     async def open_session(
-        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
+        self,
+        worker_directory: Path,
+        agent_session_id: AgentSessionId | None = None,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> AgentSession:
         raise AgentUnavailable(self.reason)
 

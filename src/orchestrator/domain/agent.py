@@ -23,6 +23,7 @@ import attrs
 
 from orchestrator.domain.chat import PermissionAnswer as PermissionAnswer  # re-exported
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 #: The agent's own ID of a session (opencode: ``ses_…``).
 AgentSessionId = NewType("AgentSessionId", str)
@@ -161,9 +162,17 @@ class AgentRuntime(Protocol):
         ...
 
     async def open_session(
-        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
+        self,
+        worker_directory: Path,
+        agent_session_id: AgentSessionId | None = None,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> AgentSession:
-        """A new agent session, or the stored one with ``agent_session_id`` (NotFound if gone)."""
+        """A new agent session, or the stored one with ``agent_session_id`` (NotFound if gone).
+
+        An agent process started for it gets ``permission_policy``; one already
+        running for the directory keeps the policy it was started with.
+        """
         ...
 
     async def stop(self) -> None:

@@ -15,6 +15,7 @@ import attrs
 
 from orchestrator.domain.errors import InvalidInput, InvalidTransition, PathOutsideRoot
 from orchestrator.domain.ids import MachineId, UserId, WorkerId
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 MAX_NAME_LENGTH = 100
 MAX_PATH_LENGTH = 1024
@@ -103,6 +104,8 @@ class Worker:
     approved_by: UserId | None = None
     last_heartbeat: datetime | None = None
     models: tuple[str, ...] = ()
+    #: What its agent may do without asking; reaches opencode when it starts for this worker.
+    permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY
 
 
 @attrs.frozen

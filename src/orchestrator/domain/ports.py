@@ -53,6 +53,7 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.jobs import Job, JobDraft, JobRun
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 
 class Clock(Protocol):
@@ -154,9 +155,20 @@ class UserBackend(Protocol):
         ...
 
     async def add_worker(
-        self, user: UserId, machine_id: MachineId, directory: str, name: str | None
+        self,
+        user: UserId,
+        machine_id: MachineId,
+        directory: str,
+        name: str | None,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> Worker:
         """Add an approved (``ready``) worker on a directory relative to the machine's root."""
+        ...
+
+    async def set_worker_permission_policy(
+        self, user: UserId, worker_id: WorkerId, permission_policy: PermissionPolicy
+    ) -> Worker:
+        """Change what the worker's agent may do; its next opencode start uses it."""
         ...
 
     async def issue_worker_token(self, user: UserId, machine_id: MachineId) -> WorkerToken:

@@ -27,6 +27,7 @@ from orchestrator.domain.agent import (
     TurnFinished,
 )
 from orchestrator.domain.errors import NotFound
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 
 @attrs.frozen
@@ -174,6 +175,8 @@ class ScriptedAgentRuntime:
     closed: int = 0
     aborts: int = 0
     stopped: bool = False
+    #: The permission policy each open_session was given, in order.
+    policies: list[PermissionPolicy] = attrs.field(factory=list)
     _task_group: anyio.abc.TaskGroup | None = None
 
     @property
@@ -197,8 +200,13 @@ class ScriptedAgentRuntime:
         return [ModelRef.parse(m) for m in self.models]
 
     async def open_session(
-        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
+        self,
+        worker_directory: Path,
+        agent_session_id: AgentSessionId | None = None,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> ScriptedSession:
+        self.policies.append(permission_policy)
         if agent_session_id is not None and agent_session_id not in self.history:
             raise NotFound(f"The agent has no session {agent_session_id}.")
         self.opened += 1

@@ -55,6 +55,7 @@ from orchestrator.domain.model import (
     transition_worker,
     validate_name,
 )
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 from orchestrator.testing._chat_fake import ChatUserFake
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
@@ -352,13 +353,38 @@ class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake, JobFake):
         await self._commit()
 
     async def add_worker(
-        self, user: UserId, machine_id: MachineId, directory: str, name: str | None
+        self,
+        user: UserId,
+        machine_id: MachineId,
+        directory: str,
+        name: str | None,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> Worker:
         directory = normalize_relative_path(directory)
         name = validate_name(name, "Worker name") if name else None
         self._owned_machine(user, machine_id)
         now, worker_id = self._now(), WorkerId(self.ids.new_id("worker"))
-        worker = Worker(worker_id, machine_id, directory, WorkerStatus.READY, now, name, now, user)
+        worker = Worker(
+            worker_id,
+            machine_id,
+            directory,
+            WorkerStatus.READY,
+            now,
+            name,
+            now,
+            user,
+            permission_policy=permission_policy,
+        )
+        self.workers[worker_id] = worker
+        await self._commit()
+        return worker
+
+    async def set_worker_permission_policy(
+        self, user: UserId, worker_id: WorkerId, permission_policy: PermissionPolicy
+    ) -> Worker:
+        worker = attrs.evolve(
+            self._owned_worker(user, worker_id), permission_policy=permission_policy
+        )
         self.workers[worker_id] = worker
         await self._commit()
         return worker

@@ -5,6 +5,7 @@ import {
 } from "./dom.js";
 import { folderPicker } from "./folders.js";
 import { live } from "./live.js";
+import { SAFE_POLICY, policyFields, policySummary, readPolicy } from "./policy.js";
 
 const page = document.getElementById("machine-page");
 const machineId = page.dataset.machineId;
@@ -45,6 +46,7 @@ function actions(worker) {
   };
   return [
     h("a", { class: "button ghost", href: `/chat?machine=${machineId}&worker=${id}` }, "Chat"),
+    h("button", { type: "button", class: "ghost", onclick: () => openPolicy(worker) }, "Permissions"),
     h("button", { type: "button", class: "ghost danger", onclick: remove }, "Remove"),
   ];
 }
@@ -59,6 +61,7 @@ function workerRow(worker) {
       { class: "row-main" },
       h("strong", {}, workerLabel(worker)), " ", badge(worker.status),
       h("p", { class: "hint" }, h("code", {}, worker.directory || "."), " · ", models, " · ", timeText("last seen ", worker.last_heartbeat, "not seen yet")),
+      h("p", { class: "hint policy-summary" }, policySummary(worker.permission_policy ?? SAFE_POLICY)),
     ),
     h("div", { class: "row-actions" }, actions(worker)),
   );
@@ -122,6 +125,7 @@ let picker = null;
 
 function openAddWorker() {
   workerForm.reset();
+  policyFields(document.getElementById("add-policy"), SAFE_POLICY, "add");
   showError(workerForm.querySelector(".error"), "");
   openDialog(workerDialog);
   picker ??= folderPicker(document.getElementById("folder-picker"), machineId, workerForm.elements.directory);
@@ -138,10 +142,41 @@ workerForm.addEventListener("submit", async (event) => {
     await api("POST", `/api/machines/${machineId}/workers`, {
       directory: workerForm.elements.directory.value.trim(),
       name: workerForm.elements.name.value.trim() || null,
+      permission_policy: readPolicy(document.getElementById("add-policy")),
     });
     workerDialog.close();
   } catch (error) {
     showError(workerForm.querySelector(".error"), error.message);
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+// --- Permission policy ------------------------------------------------------------
+
+const policyDialog = document.getElementById("policy-dialog");
+const policyForm = document.getElementById("policy-form");
+let policyWorker = null;
+
+function openPolicy(worker) {
+  policyWorker = worker;
+  const folder = worker.directory || "the root folder";
+  document.getElementById("policy-worker").textContent = worker.name ? `Worker “${worker.name}” on ${folder}.` : `The worker on ${folder}.`;
+  policyFields(document.getElementById("edit-policy"), worker.permission_policy ?? SAFE_POLICY, "edit");
+  showError(policyForm.querySelector(".error"), "");
+  openDialog(policyDialog);
+  policyForm.querySelector("select").focus();
+}
+
+policyForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const submit = policyForm.querySelector('[type="submit"]');
+  submit.disabled = true;
+  try {
+    await api("PUT", `/api/workers/${policyWorker.worker_id}/permission-policy`, readPolicy(document.getElementById("edit-policy")));
+    policyDialog.close();
+  } catch (error) {
+    showError(policyForm.querySelector(".error"), error.message);
   } finally {
     submit.disabled = false;
   }

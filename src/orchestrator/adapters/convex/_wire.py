@@ -57,6 +57,7 @@ from orchestrator.domain.model import (
     WorkerCounts,
     WorkerStatus,
 )
+from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 
 Record = Mapping[str, Any]
 
@@ -149,7 +150,27 @@ def worker(raw: Record) -> Worker:
         approved_by=None if approved_by is None else UserId(approved_by),
         last_heartbeat=_maybe_when(raw["lastHeartbeat"]),
         models=tuple(raw["models"]),
+        permission_policy=permission_policy(raw["permissionPolicy"]),
     )
+
+
+def permission_policy(raw: Record) -> PermissionPolicy:
+    return PermissionPolicy(
+        bash=PermissionAction(raw["bash"]),
+        edit=PermissionAction(raw["edit"]),
+        webfetch=PermissionAction(raw["webfetch"]),
+        external_directory=PermissionAction(raw["externalDirectory"]),
+    )
+
+
+def permission_policy_args(policy: PermissionPolicy) -> dict[str, str]:
+    """The policy as the Convex functions take it (camelCase keys)."""
+    return {
+        "bash": policy.bash.value,
+        "edit": policy.edit.value,
+        "webfetch": policy.webfetch.value,
+        "externalDirectory": policy.external_directory.value,
+    }
 
 
 def chat_session(raw: Record) -> ChatSession:

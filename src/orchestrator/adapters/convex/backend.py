@@ -49,6 +49,7 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.jobs import JOB_RUNS_LIMIT, Job, JobDraft, JobRun
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 T = TypeVar("T")
 
@@ -155,10 +156,31 @@ class ConvexBackend:
         )
 
     async def add_worker(
-        self, user: UserId, machine_id: MachineId, directory: str, name: str | None
+        self,
+        user: UserId,
+        machine_id: MachineId,
+        directory: str,
+        name: str | None,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> Worker:
-        args = self._server(userId=user, machineId=machine_id, directory=directory, name=name)
+        args = self._server(
+            userId=user,
+            machineId=machine_id,
+            directory=directory,
+            name=name,
+            permissionPolicy=wire.permission_policy_args(permission_policy),
+        )
         return wire.worker(await self._call("mutation", "workers:add", args))
+
+    async def set_worker_permission_policy(
+        self, user: UserId, worker_id: WorkerId, permission_policy: PermissionPolicy
+    ) -> Worker:
+        args = self._server(
+            userId=user,
+            workerId=worker_id,
+            permissionPolicy=wire.permission_policy_args(permission_policy),
+        )
+        return wire.worker(await self._call("mutation", "workers:setPermissionPolicy", args))
 
     async def issue_worker_token(self, user: UserId, machine_id: MachineId) -> WorkerToken:
         args = self._server(userId=user, machineId=machine_id)

@@ -36,6 +36,11 @@ from orchestrator.domain.model import (
     WorkerCounts,
     WorkerStatus,
 )
+from orchestrator.domain.permissions import (
+    DEFAULT_PERMISSION_POLICY,
+    PermissionPolicy,
+    parse_permission_policy,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -99,7 +104,17 @@ def worker(row: aiosqlite.Row) -> Worker:
         approved_by=None if approved_by is None else UserId(approved_by),
         last_heartbeat=_opt_ms(row["last_heartbeat"]),
         models=tuple(json.loads(row["models"])),
+        permission_policy=_policy(row["permission_policy"]),
     )
+
+
+def _policy(raw: str | None) -> PermissionPolicy:
+    # NULL: a worker from before policies existed gets the safe defaults.
+    return DEFAULT_PERMISSION_POLICY if raw is None else parse_permission_policy(json.loads(raw))
+
+
+def policy_json(policy: PermissionPolicy) -> str:
+    return json.dumps(policy.as_dict())
 
 
 def models_json(models: tuple[str, ...] | list[str]) -> str:

@@ -218,6 +218,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX job_runs_by_job_id_and_created_at ON job_runs (job_id, created_at)",
     ),
+    # 5: each worker's permission policy (JSON); NULL is the safe default policy.
+    ("ALTER TABLE workers ADD COLUMN permission_policy TEXT",),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -29,6 +29,7 @@ from orchestrator.domain.model import (
     transition_worker,
     validate_name,
 )
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 
 NO_MACHINE = "No such machine."
@@ -123,7 +124,12 @@ class SQLiteBackend(ChatUserSide, ChatMachineSide, CommandSide, JobSide, Machine
         await self._store.feed.publish_everything()
 
     async def add_worker(
-        self, user: UserId, machine_id: MachineId, directory: str, name: str | None
+        self,
+        user: UserId,
+        machine_id: MachineId,
+        directory: str,
+        name: str | None,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> Worker:
         directory = normalize_relative_path(directory)
         name = validate_name(name, "Worker name") if name else None
@@ -133,7 +139,8 @@ class SQLiteBackend(ChatUserSide, ChatMachineSide, CommandSide, JobSide, Machine
             now = self._now()
             await tx.run(
                 "INSERT INTO workers (worker_id, machine_id, name, directory, status, created_at,"
-                " approved_at, approved_by) VALUES (?, ?, ?, ?, 'ready', ?, ?, ?)",
+                " approved_at, approved_by, permission_policy)"
+                " VALUES (?, ?, ?, ?, 'ready', ?, ?, ?, ?)",
                 worker_id,
                 machine_id,
                 name,
@@ -141,8 +148,22 @@ class SQLiteBackend(ChatUserSide, ChatMachineSide, CommandSide, JobSide, Machine
                 now,
                 now,
                 user,
+                rows.policy_json(permission_policy),
             )
             tx.touch(*topics(user, machine_id))
+            return await self._worker_row(tx, worker_id)
+
+    async def set_worker_permission_policy(
+        self, user: UserId, worker_id: WorkerId, permission_policy: PermissionPolicy
+    ) -> Worker:
+        async with self._store.transaction(write=True) as tx:
+            worker = await self._owned_worker(tx, user, worker_id)
+            await tx.run(
+                "UPDATE workers SET permission_policy = ? WHERE worker_id = ?",
+                rows.policy_json(permission_policy),
+                worker_id,
+            )
+            tx.touch(*topics(user, worker.machine_id))
             return await self._worker_row(tx, worker_id)
 
     async def issue_worker_token(self, user: UserId, machine_id: MachineId) -> WorkerToken:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import math
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -30,6 +31,7 @@ from orchestrator.domain.agent import (
     TurnFinished,
 )
 from orchestrator.domain.errors import AgentUnavailable, InvalidInput
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 #: Flags every spawned opencode gets unless the caller's environment says otherwise.
 DEFAULT_FLAGS = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
@@ -313,13 +315,17 @@ class OpencodeRuntime:
             await temporary.stop()
 
     async def open_session(
-        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
+        self,
+        worker_directory: Path,
+        agent_session_id: AgentSessionId | None = None,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> OpencodeSession:
         """Create an agent session, or continue a stored one (NotFound if opencode lost it)."""
         if self._stopped:
             raise AgentUnavailable("The agent runtime is stopped.")
         directory = _directory(worker_directory)
-        server = await self._server_for(directory)
+        server = await self._server_for(directory, worker_config(permission_policy))
         self._opening[server] = self._opening.get(server, 0) + 1
         try:
             if agent_session_id is None:
@@ -352,23 +358,24 @@ class OpencodeRuntime:
             for server in list(self._servers):
                 tg.start_soon(self._stop_server, server)
 
-    async def _server_for(self, directory: Path) -> OpencodeServer:
+    async def _server_for(self, directory: Path, config: str | None) -> OpencodeServer:
         if self.policy is ProcessPolicy.PER_SESSION:
-            return await self._start_server(directory)
+            return await self._start_server(directory, config)
         async with self._locks.setdefault(directory, anyio.Lock()):
             server = self._shared.get(directory)
             if server is None or not server.alive:
-                server = await self._start_server(directory)
+                server = await self._start_server(directory, config)
                 self._shared[directory] = server
             return server
 
-    async def _start_server(self, directory: Path) -> OpencodeServer:
+    async def _start_server(self, directory: Path, config: str | None = None) -> OpencodeServer:
         if not await anyio.Path(directory).is_dir():
             raise InvalidInput(f"The worker directory {directory} does not exist.")
         server = OpencodeServer(
             self._binary,
             directory,
             self._env,
+            worker_config=config,
             on_event=self._on_event,
             on_exit=self._on_exit,
             startup_timeout=self._startup_timeout,
@@ -402,7 +409,7 @@ class OpencodeRuntime:
         """A new server for a session whose server stopped; the session itself is kept."""
         if self._stopped:
             raise AgentUnavailable("The agent runtime is stopped.")
-        server = await self._server_for(session.worker_directory)
+        server = await self._server_for(session.worker_directory, session.server.worker_config)
         await server.request("GET", f"/session/{session.agent_session_id}")
         return server
 
@@ -452,6 +459,15 @@ async def open_opencode_runtime(
         finally:
             with anyio.CancelScope(shield=True):
                 await runtime.stop()
+
+
+def worker_config(permission_policy: PermissionPolicy) -> str:
+    """The opencode configuration a worker's server runs with (``OPENCODE_CONFIG_CONTENT``).
+
+    opencode merges it over the user's global and project configs, taking its
+    keys first, so the worker's policy holds without editing any of their files.
+    """
+    return json.dumps({"permission": permission_policy.as_dict()})
 
 
 def _directory(path: Path) -> Path:

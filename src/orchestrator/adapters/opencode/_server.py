@@ -107,6 +107,7 @@ class OpencodeServer:
         directory: Path,
         env: Mapping[str, str],
         *,
+        worker_config: str | None = None,
         on_event: Callable[[OpencodeServer, Event], None],
         on_exit: Callable[[OpencodeServer], None],
         startup_timeout: float = 30.0,
@@ -116,6 +117,8 @@ class OpencodeServer:
         self.binary = binary
         self.directory = directory
         self._env = dict(env)
+        #: JSON opencode reads as its inline config (OPENCODE_CONFIG_CONTENT): the worker's own.
+        self.worker_config = worker_config
         self._password = secrets.token_urlsafe(32)
         self._on_event = on_event
         self._on_exit = on_exit
@@ -211,6 +214,8 @@ class OpencodeServer:
         env = dict(self._env)
         env["OPENCODE_SERVER_USERNAME"] = SERVER_USERNAME
         env["OPENCODE_SERVER_PASSWORD"] = self._password
+        if self.worker_config is not None:
+            env["OPENCODE_CONFIG_CONTENT"] = self.worker_config
         command = [str(self.binary), "serve", "--port", "0", "--hostname", "127.0.0.1"]
         try:
             self._process = await anyio.open_process(

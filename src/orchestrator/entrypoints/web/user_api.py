@@ -14,6 +14,11 @@ from orchestrator.adapters.remote.wire import converter
 from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
 from orchestrator.domain.ids import MachineId, MachineToken, WorkerId
+from orchestrator.domain.permissions import (
+    DEFAULT_PERMISSION_POLICY,
+    PermissionPolicy,
+    parse_permission_policy,
+)
 from orchestrator.entrypoints.web.auth import (
     SIGN_IN_FIRST,
     Session,
@@ -120,8 +125,15 @@ async def list_workers(request: web.Request) -> web.Response:
     return web.json_response({"workers": converter.unstructure(found)})
 
 
+def _policy(raw: object) -> PermissionPolicy:
+    return DEFAULT_PERMISSION_POLICY if raw is None else parse_permission_policy(raw)
+
+
 async def add_worker(request: web.Request) -> web.Response:
-    """``POST /api/machines/{machine_id}/workers {directory, name?}``: a ready worker."""
+    """``POST /api/machines/{machine_id}/workers {directory, name?, permission_policy?}``.
+
+    A ready worker; without a ``permission_policy`` it gets the safe defaults.
+    """
     user = require_user(request)
     machine_id = _machine_id(request)
     body = await read_body(request)
@@ -131,8 +143,19 @@ async def add_worker(request: web.Request) -> web.Response:
         machine_id,
         body.string("directory"),
         body.optional_string("name"),
+        _policy(body.data.get("permission_policy")),
     )
     return web.json_response({"worker": converter.unstructure(worker)}, status=201)
+
+
+async def set_permission_policy(request: web.Request) -> web.Response:
+    """``PUT /api/workers/{worker_id}/permission-policy {bash?, edit?, webfetch?, …}``."""
+    user = require_user(request)
+    body = await read_body(request)
+    worker = await machines.set_worker_permission_policy(
+        request.app[BACKEND], user, _worker_id(request), parse_permission_policy(body.data)
+    )
+    return web.json_response({"worker": converter.unstructure(worker)})
 
 
 async def issue_worker_token(request: web.Request) -> web.Response:
@@ -185,3 +208,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/workers/{worker_id}/approve", approve_worker)
     router.add_post("/api/workers/{worker_id}/reject", reject_worker)
     router.add_delete("/api/workers/{worker_id}", remove_worker)
+    router.add_put("/api/workers/{worker_id}/permission-policy", set_permission_policy)

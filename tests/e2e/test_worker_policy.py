@@ -1,0 +1,77 @@
+"""A worker's permission policy in a real browser, with the real machine process and opencode."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from orchestrator.testing.fake_model import FakeModelServer
+from tests.e2e.conftest import Machine
+from tests.e2e.harness import call_api, screenshots
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("opencode")]
+
+
+def test_a_worker_added_with_the_default_policy_asks_before_bash_runs(
+    machine: Machine, page: Page, model: FakeModelServer
+) -> None:
+    """Default policy shown when adding; bash asks in the chat though opencode's config allows."""
+    (machine.root / "app").mkdir()
+    page.get_by_role("button", name="Add worker").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator(".picker").get_by_role("button", name="app", exact=True).click()
+    expect(dialog.get_by_label("Folder", exact=True)).to_have_value("app")
+    for label, value in [
+        ("Run commands", "ask"),
+        ("Edit files", "ask"),
+        ("Fetch web pages", "ask"),
+        ("Outside the folder", "deny"),
+    ]:
+        expect(dialog.get_by_label(label)).to_have_value(value)
+    screenshots(page, "add-worker-policy")
+    dialog.get_by_role("button", name="Add worker").click()
+    row = page.locator("[data-group=online] li", has_text="app")
+    expect(row).to_be_visible(timeout=30_000)
+    expect(row).to_contain_text("commands: asks · edits: asks · web: asks · outside: denied")
+
+    row.get_by_role("link", name="Chat").click()
+    page.get_by_role("button", name="New session").click()
+    box = page.get_by_label("Message", exact=True)
+    model.reply, model.delta_delay = "Done.", 0.0
+    model.bash_command, model.after_tool_reply = "echo hi > proof.txt", "It printed hi."
+    box.fill("Run a command")
+    box.press("Enter")
+    prompt = page.get_by_role("group", name="Permission request")
+    expect(prompt).to_contain_text("bash", timeout=30_000)
+    expect(prompt).to_contain_text("echo hi > proof.txt")
+    assert not (machine.root / "app" / "proof.txt").exists()
+    prompt.get_by_role("button", name="Deny").click()
+    expect(prompt).to_contain_text("Denied")
+    assert not (machine.root / "app" / "proof.txt").exists()
+
+
+def test_the_policy_is_changed_on_the_workers_page(machine: Machine, page: Page) -> None:
+    """Permissions opens the worker's policy; saving shows it on the row and in the API."""
+    (machine.root / "app").mkdir()
+    status, _ = call_api(
+        page, "POST", f"/api/machines/{machine.machine_id}/workers", {"directory": "app"}
+    )
+    assert status == 201
+    row = page.locator("li.worker", has_text="app")
+    row.get_by_role("button", name="Permissions").click()
+    dialog = page.get_by_role("dialog", name="Permissions")
+    expect(dialog.get_by_label("Run commands")).to_have_value("ask")
+    expect(dialog.get_by_label("Run commands")).to_be_focused()
+    dialog.get_by_label("Run commands").select_option("allow")
+    dialog.get_by_label("Outside the folder").select_option("ask")
+    screenshots(page, "worker-policy")
+    dialog.get_by_role("button", name="Save permissions").click()
+    expect(dialog).to_be_hidden()
+    expect(row).to_contain_text("commands: allowed · edits: asks · web: asks · outside: asks")
+    _, listed = call_api(page, "GET", f"/api/machines/{machine.machine_id}/workers")
+    assert listed["workers"][0]["permission_policy"] == {
+        "bash": "allow",
+        "edit": "ask",
+        "webfetch": "ask",
+        "external_directory": "ask",
+    }

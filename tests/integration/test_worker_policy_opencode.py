@@ -1,0 +1,84 @@
+"""A worker's permission policy on the real opencode: it overrides the user's own config files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from orchestrator.adapters.opencode import OpencodeRuntime, find_opencode, open_opencode_runtime
+from orchestrator.domain.agent import PermissionAsked, TurnFailed, TurnFinished
+from orchestrator.domain.errors import AgentUnavailable
+from orchestrator.domain.permissions import (
+    DEFAULT_PERMISSION_POLICY,
+    PermissionAction,
+    PermissionPolicy,
+)
+from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
+from tests.integration.test_opencode_adapter import MODEL, collect_turn
+
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+
+
+@pytest.fixture
+async def fake_model() -> AsyncIterator[FakeModelServer]:
+    async with FakeModelServer(reply="Done.", after_tool_reply="Ran it.") as server:
+        server.bash_command = "echo ran > proof.txt"
+        yield server
+
+
+@pytest.fixture
+async def permissive(tmp_path: Path, fake_model: FakeModelServer) -> AsyncIterator[OpencodeRuntime]:
+    """opencode whose user config (global and project) allows bash and edits without asking."""
+    try:
+        binary = find_opencode()
+    except AgentUnavailable as exc:
+        pytest.skip(f"opencode is not installed ({exc.message})")
+    allow = {"bash": "allow", "edit": "allow"}
+    env = opencode_environment(tmp_path / "sandbox", fake_model.base_url, permission=allow)
+    async with open_opencode_runtime(binary=binary, env=env) as runtime:
+        yield runtime
+
+
+def _folder(tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "opencode.json").write_text(json.dumps({"permission": {"bash": "allow"}}))
+    return folder
+
+
+async def test_the_default_policy_asks_before_bash_even_if_the_users_config_allows(
+    permissive: OpencodeRuntime, tmp_path: Path
+) -> None:
+    """Global and project configs allow bash; the worker's default policy still asks first."""
+    folder = _folder(tmp_path, "worker")
+    before = (folder / "opencode.json").read_text()
+    session = await permissive.open_session(folder, permission_policy=DEFAULT_PERMISSION_POLICY)
+    await session.prompt("Run something", MODEL)
+    with anyio.fail_after(60):
+        async for event in session.events():
+            assert not isinstance(event, TurnFinished | TurnFailed), event
+            if isinstance(event, PermissionAsked):
+                break
+    assert event.tool == "bash"
+    assert not (folder / "proof.txt").exists()
+    assert (folder / "opencode.json").read_text() == before  # the user's file is untouched
+    await session.close()
+
+
+async def test_an_allowing_policy_runs_bash_without_asking(
+    permissive: OpencodeRuntime, tmp_path: Path
+) -> None:
+    """A worker whose policy allows bash runs the command straight away."""
+    folder = _folder(tmp_path, "open")
+    policy = PermissionPolicy(bash=PermissionAction.ALLOW)
+    session = await permissive.open_session(folder, permission_policy=policy)
+    await session.prompt("Run something", MODEL)
+    events = await collect_turn(session)
+    assert not any(isinstance(e, PermissionAsked) for e in events), events
+    assert isinstance(events[-1], TurnFinished)
+    assert (folder / "proof.txt").read_text().strip() == "ran"
+    await session.close()

@@ -97,3 +97,23 @@ def test_a_hanging_clone_is_cancelled_and_leaves_nothing(machine: Machine, page:
         expect(dialog.get_by_role("button", name="Cancel clone")).to_be_hidden()
         expect(dialog.get_by_label("Repository URL")).to_be_enabled()
     assert list(machine.root.iterdir()) == []
+
+
+def test_the_picker_lists_dot_folders_last_with_a_drawn_folder_icon(
+    machine: Machine, page: Page
+) -> None:
+    """Home-like roots: app, zeta before .cache, .npm; the icon is CSS, not an emoji glyph."""
+    for name in (".cache", "app", ".npm", "zeta"):
+        (machine.root / name).mkdir()
+    (machine.root / "notes.txt").write_text("not a folder")
+    page.get_by_role("button", name="Add worker").first.click()
+    folders = page.get_by_role("dialog").locator(".folder-list .folder")
+    expect(folders).to_have_text(["app", "zeta", ".cache", ".npm"])
+    icon = folders.first.locator(".folder-icon")
+    expect(icon).to_have_text("")
+    box = icon.bounding_box()
+    assert box is not None
+    assert box["width"] > 0
+    assert box["height"] > 0
+    color = icon.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert color not in ("rgba(0, 0, 0, 0)", "transparent"), color

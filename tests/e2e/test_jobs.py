@@ -56,7 +56,7 @@ def test_a_job_is_created_run_now_paused_and_deleted(
     expect(dialog).to_be_hidden()
 
     card = page.locator("li.job", has_text="Nightly review")
-    expect(card.locator(".card-head .badge")).to_have_text("active")
+    expect(card.locator(".card-head .badge")).to_have_text("scheduled")
     expect(card).to_contain_text("On weekdays, at 09:00")
     expect(card.locator(".next-run time")).to_have_attribute("datetime", re.compile(r".+"))
     expect(card.locator(".next-run")).to_contain_text("in ")
@@ -80,7 +80,7 @@ def test_a_job_is_created_run_now_paused_and_deleted(
     expect(card.locator(".card-head .badge")).to_have_text("paused")
     expect(card.locator(".next-run")).to_have_text("none while paused")
     card.get_by_role("button", name="Resume").click()
-    expect(card.locator(".card-head .badge")).to_have_text("active")
+    expect(card.locator(".card-head .badge")).to_have_text("scheduled")
     card.get_by_role("button", name="Pause").click()
     expect(card.locator(".card-head .badge")).to_have_text("paused")
     screenshots(page, "jobs-paused", viewports=("phone",))

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("opencode")]
 def test_a_worker_added_with_the_default_policy_asks_before_bash_runs(
     machine: Machine, page: Page, model: FakeModelServer
 ) -> None:
-    """Default policy shown when adding; bash asks in the chat though opencode's config allows."""
+    """Default policy shown when adding; bash asks though opencode's config allows; status words."""
     (machine.root / "app").mkdir()
     page.get_by_role("button", name="Add worker").first.click()
     dialog = page.get_by_role("dialog")
@@ -48,6 +48,14 @@ def test_a_worker_added_with_the_default_policy_asks_before_bash_runs(
     prompt.get_by_role("button", name="Deny").click()
     expect(prompt).to_contain_text("Denied")
     assert not (machine.root / "app" / "proof.txt").exists()
+
+    # Status words as the UI says them elsewhere: an open session, then an ended one.
+    expect(page.locator("#session-meta .badge")).to_have_text("open")
+    expect(page.locator(".session .hint").first).to_contain_text("· open ·")
+    page.get_by_role("button", name="End session").click()
+    page.get_by_role("dialog").get_by_role("button", name="End session").click()
+    expect(page.locator("#session-meta .badge")).to_have_text("ended")
+    expect(page.locator("[data-group=ended] .session .hint")).to_contain_text("· ended ·")
 
 
 def test_the_policy_is_changed_on_the_workers_page(machine: Machine, page: Page) -> None:

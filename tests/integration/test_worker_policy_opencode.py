@@ -63,6 +63,7 @@ async def test_the_default_policy_asks_before_bash_even_if_the_users_config_allo
             assert not isinstance(event, TurnFinished | TurnFailed), event
             if isinstance(event, PermissionAsked):
                 break
+    assert isinstance(event, PermissionAsked)
     assert event.tool == "bash"
     assert not (folder / "proof.txt").exists()
     assert (folder / "opencode.json").read_text() == before  # the user's file is untouched

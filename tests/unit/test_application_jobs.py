@@ -17,6 +17,7 @@ from orchestrator.application.jobs import (
     create_job,
     run_due_jobs,
     scheduler_loop,
+    seconds_until_next_look,
     set_job_enabled,
     update_job,
     validate_draft,
@@ -253,3 +254,21 @@ async def test_two_server_processes_on_one_database_run_a_slot_once(tmp_path: Pa
     finally:
         await first.close()
         await second.close()
+
+
+async def test_the_scheduler_wakes_at_the_next_due_time_not_a_tick_later(world: World) -> None:
+    """Sleep until the soonest due time within a tick; a whole tick when none is near or stuck."""
+    tick = timedelta(seconds=15)
+    job = await create_job(world.backend, world.clock, world.user, draft(world))
+    assert job.next_run_at == datetime(2030, 3, 4, 11, 0, tzinfo=UTC)
+    assert await seconds_until_next_look(world.backend, world.clock, tick) == 15.0
+    world.clock.set(datetime(2030, 3, 4, 10, 59, 57, tzinfo=UTC))
+    assert await seconds_until_next_look(world.backend, world.clock, tick) == 3.0
+    # Still due after run_due_jobs (it could not start): retried at the normal pace, no busy loop.
+    world.clock.set(datetime(2030, 3, 4, 11, 0, 1, tzinfo=UTC))
+    assert await seconds_until_next_look(world.backend, world.clock, tick) == 15.0
+    # Once started, the next slot is an hour away: a whole tick again.
+    await run_due_jobs(world.backend, world.clock)
+    assert await seconds_until_next_look(world.backend, world.clock, tick) == 15.0
+    world.clock.set(datetime(2030, 3, 4, 11, 59, 50, tzinfo=UTC))
+    assert await seconds_until_next_look(world.backend, world.clock, tick) == 10.0

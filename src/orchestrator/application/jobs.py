@@ -114,13 +114,32 @@ async def run_due_jobs(backend: JobSchedulerBackend, clock: Clock) -> list[JobRu
     return started
 
 
+async def seconds_until_next_look(
+    backend: JobSchedulerBackend, clock: Clock, tick: timedelta = SCHEDULER_TICK
+) -> float:
+    """How long the scheduler may sleep: until the soonest due time, ``tick`` at most.
+
+    Waking at the due time (not up to a tick later) keeps a job's shown next run
+    from sitting in the past while it waits for the scheduler's next look.
+    """
+    now = clock.now()
+    soonest = await backend.list_due_jobs(now + tick, limit=1)
+    due = soonest[0].next_run_at if soonest else None
+    if due is None or due <= now:
+        # Nothing soon, or one still due after run_due_jobs (it could not start): retry later.
+        return tick.total_seconds()
+    return min((due - now).total_seconds(), tick.total_seconds())
+
+
 async def scheduler_loop(
     backend: JobSchedulerBackend, clock: Clock, tick: timedelta = SCHEDULER_TICK
 ) -> None:
-    """Start due runs forever, looking every ``tick`` (a few seconds late at most)."""
+    """Start due runs forever, waking at the next due time (and at least every ``tick``)."""
     while True:
+        delay = tick.total_seconds()
         try:
             await run_due_jobs(backend, clock)
+            delay = await seconds_until_next_look(backend, clock, tick)
         except OrchestratorError as exc:
             log.warning("the scheduler could not look for due jobs: %s", exc)
-        await anyio.sleep(tick.total_seconds())
+        await anyio.sleep(delay)

@@ -1,7 +1,7 @@
 // The chat page: machine → worker → sessions → conversation, all live over /api/events.
 // The choice lives in the URL (?machine=&worker=&session=), so a reload restores it.
 import { api } from "./api.js";
-import { badge, h, patchChildren, showError, timeText } from "./dom.js";
+import { badge, h, patchChildren, showError, statusWord, timeText } from "./dom.js";
 import { live } from "./live.js";
 import { Conversation, sessionName } from "./conversation.js";
 
@@ -120,7 +120,7 @@ function sessionItem(session) {
       h("span", { class: open ? "dot live" : "dot", "aria-hidden": "true" }),
       h("span", { class: "session-text" },
         h("span", { class: "session-title" }, sessionName(session)),
-        h("span", { class: "hint" }, `${session.model} · ${session.status} · `, timeText("", session.last_activity))),
+        h("span", { class: "hint" }, `${session.model} · ${statusWord(session.status)} · `, timeText("", session.last_activity))),
     ),
   );
 }

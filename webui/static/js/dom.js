@@ -25,10 +25,13 @@ export function timeAgo(iso) {
   return days === 1 ? "yesterday" : `${days} days ago`;
 }
 
-const STATUS_WORDS = { pending_authorization: "pending" };
+// Record statuses in the words the UI uses elsewhere ("End session" ends, it does not terminate).
+const STATUS_WORDS = { pending_authorization: "pending", active: "open", terminated: "ended" };
+
+export const statusWord = (status) => STATUS_WORDS[status] ?? status;
 
 export function badge(status) {
-  return h("span", { class: `badge ${status}` }, STATUS_WORDS[status] ?? status);
+  return h("span", { class: `badge ${status}` }, statusWord(status));
 }
 
 export function showError(box, message) {

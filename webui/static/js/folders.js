@@ -194,7 +194,9 @@ export function folderPicker(container, machineId, input) {
     try {
       const result = await finished(await api("POST", `/api/machines/${machineId}/tree`, { path, wait: 8 }));
       if (mine !== generation) return;
-      const folders = result.entries.filter((e) => e.kind === "dir");
+      // Dot-folders (.cache, .npm …) after the others: they are rarely where a project lives.
+      const all = result.entries.filter((e) => e.kind === "dir");
+      const folders = [...all.filter((e) => !e.name.startsWith(".")), ...all.filter((e) => e.name.startsWith("."))];
       entries.replaceChildren(...folders.map((entry) => h("li", {},
         h("button", { type: "button", class: "folder", onclick: () => open(join(path, entry.name)) },
           folderIcon(), entry.name,

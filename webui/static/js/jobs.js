@@ -85,18 +85,23 @@ export function localTime(iso) {
   return iso ? dateTime.format(new Date(iso)) : "";
 }
 
+// "in 5 min"; once the time has come, "due now" (the scheduler starts it at that time,
+// so a next run never reads as "… ago" while it is being started).
 function fromNow(iso) {
   const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
-  const words = (s) => {
-    const minutes = Math.round(Math.abs(s) / 60);
-    if (minutes < 1) return "less than a minute";
-    if (minutes < 60) return `${minutes} min`;
-    const hours = Math.round(minutes / 60);
-    if (hours < 48) return `${hours} h`;
-    return `${Math.round(hours / 24)} days`;
-  };
-  return seconds >= 0 ? `in ${words(seconds)}` : `${words(seconds)} ago`;
+  if (seconds <= 0) return "due now";
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 1) return "in less than a minute";
+  if (minutes < 60) return `in ${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return `in ${hours} h`;
+  return `in ${Math.round(hours / 24)} days`;
 }
+
+// The relative part of each next run stays current between updates.
+window.setInterval(() => {
+  for (const el of document.querySelectorAll("[data-until]")) el.textContent = ` (${fromNow(el.dataset.until)})`;
+}, 20000);
 
 // --- machines and workers ----------------------------------------------------------
 
@@ -149,7 +154,7 @@ function runItem(job, run) {
 
 function statusBadge(job) {
   return job.enabled
-    ? h("span", { class: "badge scheduled" }, "active")
+    ? h("span", { class: "badge scheduled" }, "scheduled")
     : h("span", { class: "badge paused" }, "paused");
 }
 
@@ -162,7 +167,7 @@ function jobCard(job) {
   const words = cronWords(job.cron);
   const jobRuns = runs.get(id) ?? [];
   const next = job.enabled && job.next_run_at
-    ? [h("time", { datetime: job.next_run_at }, localTime(job.next_run_at)), ` (${fromNow(job.next_run_at)})`]
+    ? [h("time", { datetime: job.next_run_at }, localTime(job.next_run_at)), h("span", { dataset: { until: job.next_run_at } }, ` (${fromNow(job.next_run_at)})`)]
     : [job.enabled ? "not scheduled" : "none while paused"];
   const focusKey = (what) => ({ focus: `${id}:${what}` });
   return h(

@@ -8,6 +8,7 @@ session (CSRF token only) when a form is shown.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
@@ -193,9 +194,21 @@ async def setup(request: web.Request) -> web.StreamResponse:
     return _sign_in(request, user.user_id)
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """``GET /favicon.ico``: the SVG icon, for browsers that ask before reading the page."""
+    for resource in request.app.router.resources():
+        if isinstance(resource, web.StaticResource) and resource.get_info()["prefix"] == "/static":
+            icon = Path(resource.get_info()["directory"]) / "favicon.svg"
+            return web.FileResponse(
+                icon, headers={"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"}
+            )
+    raise web.HTTPNotFound()
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the pages."""
     router.add_get("/", index)
+    router.add_get("/favicon.ico", favicon)
     router.add_get("/machines/{machine_id}", machine_page)
     router.add_get("/chat", chat_page)
     router.add_get("/jobs", jobs_page)

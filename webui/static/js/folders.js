@@ -64,7 +64,13 @@ export function folderPicker(container, machineId, input) {
     let parent = "";
     let running = null;
 
-    const say = (message) => { error.textContent = message || ""; error.hidden = !message; };
+    // On a phone the dialog scrolls: bring what just changed into view.
+    const reveal = (el) => el.scrollIntoView({ block: "nearest" });
+    const say = (message) => {
+      error.textContent = message || "";
+      error.hidden = !message;
+      if (message) reveal(error);
+    };
     url.addEventListener("input", () => { if (!named) name.value = folderNameFromUrl(url.value); });
     name.addEventListener("input", () => { named = name.value.trim() !== ""; });
 
@@ -96,6 +102,7 @@ export function folderPicker(container, machineId, input) {
         line.textContent = `Cloned into ${made}.`;
         useIt.hidden = false;
         go.hidden = true;
+        reveal(useIt);
         useIt.onclick = () => {
           input.value = made;
           input.form?.requestSubmit();
@@ -126,6 +133,7 @@ export function folderPicker(container, machineId, input) {
         bar.hidden = false;
         bar.value = 0;
         line.textContent = answer.notice || "Starting the clone…";
+        reveal(cancel);
         follow(answer.command);
       } catch (failure) {
         go.disabled = false;

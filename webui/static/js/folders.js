@@ -22,6 +22,15 @@ async function finished(answer) {
   return command.result;
 }
 
+// Enter in a picker field does that field's action, not the Add-worker form's submit.
+function enterClicks(field, button) {
+  field.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    if (!button.disabled && !button.hidden) button.click();
+  });
+}
+
 export function folderPicker(container, machineId, input) {
   const crumbs = h("nav", { class: "crumbs", "aria-label": "Current folder" });
   const entries = h("ul", { class: "folder-list" });
@@ -72,6 +81,8 @@ export function folderPicker(container, machineId, input) {
       if (message) reveal(error);
     };
     url.addEventListener("input", () => { if (!named) name.value = folderNameFromUrl(url.value); });
+    enterClicks(url, go);
+    enterClicks(name, go);
     name.addEventListener("input", () => { named = name.value.trim() !== ""; });
 
     function idle() {
@@ -221,6 +232,7 @@ export function folderPicker(container, machineId, input) {
     status.className = "hint";
   }
 
+  enterClicks(newName, create);
   create.addEventListener("click", async () => {
     const name = newName.value.trim();
     if (!name) return;

@@ -32,13 +32,18 @@ async def fake_model() -> AsyncIterator[FakeModelServer]:
 
 @pytest.fixture
 async def permissive(tmp_path: Path, fake_model: FakeModelServer) -> AsyncIterator[OpencodeRuntime]:
-    """opencode whose user config (global and project) allows bash and edits without asking."""
+    """opencode whose user config allows bash and edits, at the top and for its agents."""
     try:
         binary = find_opencode()
     except AgentUnavailable as exc:
         pytest.skip(f"opencode is not installed ({exc.message})")
     allow = {"bash": "allow", "edit": "allow"}
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url, permission=allow)
+    # An agent's own rules win over the top-level ones in opencode: allow there too.
+    global_config = Path(env["XDG_CONFIG_HOME"]) / "opencode" / "opencode.json"
+    config = json.loads(global_config.read_text())
+    config["agent"] = {name: {"permission": allow} for name in ("build", "general")}
+    global_config.write_text(json.dumps(config))
     async with open_opencode_runtime(binary=binary, env=env) as runtime:
         yield runtime
 

@@ -461,13 +461,21 @@ async def open_opencode_runtime(
                 await runtime.stop()
 
 
+#: opencode's agents that act (the default one and the task tool's): an agent's own
+#: permission rules win over the top-level ones, so the policy is set on them too.
+#: ``plan`` and ``explore`` keep opencode's read-only rules.
+ACTING_AGENTS = ("build", "general")
+
+
 def worker_config(permission_policy: PermissionPolicy) -> str:
     """The opencode configuration a worker's server runs with (``OPENCODE_CONFIG_CONTENT``).
 
     opencode merges it over the user's global and project configs, taking its
     keys first, so the worker's policy holds without editing any of their files.
     """
-    return json.dumps({"permission": permission_policy.as_dict()})
+    rules = permission_policy.as_dict()
+    agents = {name: {"permission": rules} for name in ACTING_AGENTS}
+    return json.dumps({"permission": rules, "agent": agents})
 
 
 def _directory(path: Path) -> Path:

@@ -102,6 +102,12 @@ class ChatMachineFake(ChatFakeBase):
         validate_chunk(text)
         message, session = self._machine_message(token, message_id)
         ensure_streaming(message)
+        chunk = self._insert_chunk(session, message_id, text)
+        await self._commit()
+        return chunk
+
+    def _insert_chunk(self, session: ChatSession, message_id: MessageId, text: str) -> ChatChunk:
+        """Store a chunk under the session's next sequence."""
         chunk_id = ChunkId(self.ids.new_id("chunk"))
         chunks = self._chunks_of(session.chat_session_id)
         session = self._touch(session)
@@ -110,7 +116,6 @@ class ChatMachineFake(ChatFakeBase):
             chunk_id, message_id, session.chat_session_id, text, sequence, session.last_activity
         )
         self.chunks[chunk_id] = chunk
-        await self._commit()
         return chunk
 
     async def _finish(

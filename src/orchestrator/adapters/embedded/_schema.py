@@ -218,6 +218,28 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX job_runs_by_job_id_and_created_at ON job_runs (job_id, created_at)",
     ),
+    # 5: the typed parts of replies (text, reasoning, tool calls, step finishes …).
+    (
+        """
+        CREATE TABLE message_parts (
+            message_id TEXT NOT NULL REFERENCES chat_messages (message_id) ON DELETE CASCADE,
+            -- The agent's part ID, unique within its reply.
+            part_id TEXT NOT NULL,
+            chat_session_id TEXT NOT NULL
+                REFERENCES chat_sessions (chat_session_id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            -- A text or reasoning part's text, which grows by deltas.
+            text TEXT NOT NULL DEFAULT '',
+            -- The part's other fields as JSON (adapters/parts_json.py).
+            data TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (message_id, part_id)
+        ) STRICT
+        """,
+        "CREATE UNIQUE INDEX message_parts_by_chat_session_id_and_position"
+        " ON message_parts (chat_session_id, position)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,133 @@
+"""Parts of replies on the embedded backend: load, apply the domain rule, save.
+
+The rules (what a re-sent delta or a stale whole copy does, bounds) are
+:mod:`orchestrator.domain.parts`'; this module only reads and writes rows in
+one ``BEGIN IMMEDIATE`` transaction per call. A text delta of a ``text`` part
+writes its chunk in that same transaction, so the chat stream and the part
+never disagree and a retried delta adds neither twice.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._chat import ChatUserSide
+from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
+from orchestrator.adapters.embedded._store import Tx
+from orchestrator.adapters.parts_json import body_from_row, body_to_row
+from orchestrator.domain.chat import ChatMessage, ChatSession
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
+from orchestrator.domain.parts import (
+    MAX_LISTED_PARTS,
+    MessagePart,
+    PartBody,
+    PartId,
+    TextAppended,
+    TextKind,
+    append_text,
+    replace_part,
+    validate_part_id,
+)
+
+
+def _part(row: aiosqlite.Row) -> MessagePart:
+    return MessagePart(
+        PartId(row["part_id"]),
+        MessageId(row["message_id"]),
+        ChatSessionId(row["chat_session_id"]),
+        row["position"],
+        body_from_row(row["text"], row["data"]),
+        rows.from_ms(row["updated_at"]),
+    )
+
+
+class PartSide(ChatUserSide, ChatMachineSide):
+    """Parts: the machine stores them, the owner lists them."""
+
+    async def _load_part(
+        self, tx: Tx, message: ChatMessage, part_id: PartId
+    ) -> tuple[MessagePart | None, int]:
+        """The stored part (or None) and the position a new part of the session takes."""
+        row = await tx.one(
+            "SELECT * FROM message_parts WHERE message_id = ? AND part_id = ?",
+            message.message_id,
+            part_id,
+        )
+        if row is not None:
+            return _part(row), row["position"]
+        last = await tx.one(
+            "SELECT coalesce(max(position), 0) AS last FROM message_parts"
+            " WHERE chat_session_id = ?",
+            message.chat_session_id,
+        )
+        assert last is not None
+        return None, last["last"] + 1
+
+    async def _save_part(self, tx: Tx, part: MessagePart, session: ChatSession) -> None:
+        type_, text, data = body_to_row(part.body)
+        await tx.run(
+            "INSERT INTO message_parts (message_id, part_id, chat_session_id, position, type,"
+            " text, data, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (message_id, part_id) DO UPDATE SET type = excluded.type,"
+            " text = excluded.text, data = excluded.data, updated_at = excluded.updated_at",
+            part.message_id,
+            part.part_id,
+            part.chat_session_id,
+            part.position,
+            type_,
+            text,
+            data,
+            rows.to_ms(part.updated_at),
+        )
+        tx.touch(("chunks", session.chat_session_id))
+
+    async def save_part(
+        self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
+    ) -> MessagePart:
+        key = validate_part_id(part_id)
+        async with self._as_machine(token) as (tx, _):
+            message, session = await self._machine_message(tx, token.machine_id, message_id)
+            stored, position = await self._load_part(tx, message, key)
+            part = replace_part(stored, message, key, body, position, self._clock.now())
+            await self._save_part(tx, part, session)
+            return part
+
+    async def append_part_text(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        part_id: str,
+        offset: int,
+        text: str,
+        kind: TextKind = TextKind.TEXT,
+    ) -> TextAppended:
+        key = validate_part_id(part_id)
+        async with self._as_machine(token) as (tx, _):
+            message, session = await self._machine_message(tx, token.machine_id, message_id)
+            stored, position = await self._load_part(tx, message, key)
+            part, added = append_text(
+                stored, message, key, kind, offset, text, position, self._clock.now()
+            )
+            chunk = None
+            if added or stored is None:
+                await self._save_part(tx, part, session)
+            if added and kind is TextKind.TEXT:
+                chunk = await self._insert_chunk(tx, session, message_id, added)
+            length = len(getattr(part.body, "text", ""))
+            return TextAppended(key, message_id, length, len(added), chunk)
+
+    async def list_parts(
+        self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None
+    ) -> list[MessagePart]:
+        async with self._store.transaction(write=False) as tx:
+            await self._user_session(tx, user, session_id)
+            found = await tx.all(
+                "SELECT * FROM message_parts WHERE chat_session_id = ?"
+                " AND (? IS NULL OR message_id = ?) ORDER BY position LIMIT ?",
+                session_id,
+                message_id,
+                message_id,
+                MAX_LISTED_PARTS,
+            )
+            return [_part(row) for row in found]

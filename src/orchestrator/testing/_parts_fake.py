@@ -1,0 +1,75 @@
+"""Parts of replies for the in-memory fake: a dict of records and the domain's rules."""
+
+from __future__ import annotations
+
+from orchestrator.domain.chat import ChatMessage
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
+from orchestrator.domain.parts import (
+    MAX_LISTED_PARTS,
+    MessagePart,
+    PartBody,
+    PartId,
+    TextAppended,
+    TextKind,
+    append_text,
+    replace_part,
+    validate_part_id,
+)
+from orchestrator.testing._chat_fake_machine import ChatMachineFake
+
+
+class PartsFake(ChatMachineFake):
+    """Parts: the machine stores them, the owner lists them."""
+
+    def _load_part(self, message: ChatMessage, part_id: PartId) -> tuple[MessagePart | None, int]:
+        stored = self.parts.get((message.message_id, part_id))
+        if stored is not None:
+            return stored, stored.position
+        positions = [
+            p.position for p in self.parts.values() if p.chat_session_id == message.chat_session_id
+        ]
+        return None, max(positions, default=0) + 1
+
+    async def save_part(
+        self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
+    ) -> MessagePart:
+        key = validate_part_id(part_id)
+        message, _ = self._machine_message(token, message_id)
+        stored, position = self._load_part(message, key)
+        part = replace_part(stored, message, key, body, position, self._now())
+        self.parts[(message_id, key)] = part
+        await self._commit()
+        return part
+
+    async def append_part_text(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        part_id: str,
+        offset: int,
+        text: str,
+        kind: TextKind = TextKind.TEXT,
+    ) -> TextAppended:
+        key = validate_part_id(part_id)
+        message, session = self._machine_message(token, message_id)
+        stored, position = self._load_part(message, key)
+        part, added = append_text(stored, message, key, kind, offset, text, position, self._now())
+        chunk = None
+        if added or stored is None:
+            self.parts[(message_id, key)] = part
+        if added and kind is TextKind.TEXT:
+            chunk = self._insert_chunk(session, message_id, added)
+        await self._commit()
+        length = len(getattr(part.body, "text", ""))
+        return TextAppended(key, message_id, length, len(added), chunk)
+
+    async def list_parts(
+        self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None
+    ) -> list[MessagePart]:
+        self._user_session(user, session_id)
+        found = [
+            p
+            for p in self.parts.values()
+            if p.chat_session_id == session_id and message_id in (None, p.message_id)
+        ]
+        return sorted(found, key=lambda p: p.position)[:MAX_LISTED_PARTS]

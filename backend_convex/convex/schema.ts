@@ -132,6 +132,22 @@ export default defineSchema({
     .index("by_chatSessionId_and_sequence", ["chatSessionId", "sequence"])
     .index("by_messageId_and_sequence", ["messageId", "sequence"]),
 
+  // The typed parts of replies (parts.ts); a text part's text grows by deltas.
+  messageParts: defineTable({
+    partId: v.string(),
+    messageId: v.string(),
+    chatSessionId: v.string(),
+    position: v.number(),
+    type: v.string(),
+    text: v.string(),
+    // The part's other fields as JSON (orchestrator/adapters/parts_json.py).
+    data: v.string(),
+    updatedAt: v.number(),
+  })
+    .index("by_messageId_and_partId", ["messageId", "partId"])
+    .index("by_messageId_and_position", ["messageId", "position"])
+    .index("by_chatSessionId_and_position", ["chatSessionId", "position"]),
+
   permissionRequests: defineTable({
     permissionId: v.string(),
     chatSessionId: v.string(),

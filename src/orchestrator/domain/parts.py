@@ -40,7 +40,7 @@ MAX_OPAQUE_BYTES = 16 * 1024
 #: Characters of a short field (tool name, title, error, file name, agent …).
 MAX_PART_FIELD = 10_000
 #: Parts listed at once.
-MAX_LISTED_PARTS = 10_000
+MAX_LISTED_PARTS = 2000
 
 
 class TextKind(enum.StrEnum):

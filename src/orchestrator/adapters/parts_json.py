@@ -27,7 +27,32 @@ from orchestrator.domain.parts import (
     part_type,
 )
 
+
+def _string(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+def _integer(value: object, _: type) -> int:
+    # Convex sends every number as a float; a whole one is an integer.
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise TypeError("expected an integer")
+    return int(value)
+
+
+def _number(value: object, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("expected a number")
+    return float(value)
+
+
+# Strict: a part from the wire with a number where text belongs is refused, not converted.
 _conv = cattrs.Converter()
+_conv.register_structure_hook(str, _string)
+_conv.register_structure_hook(int, _integer)
+_conv.register_structure_hook(float, _number)
+_conv.register_structure_hook(enum.StrEnum, lambda value, cls: cls(_string(value, cls)))
 _conv.register_unstructure_hook(enum.StrEnum, lambda member: member.value)
 _conv.register_unstructure_hook(datetime, lambda moment: int(moment.timestamp() * 1000))
 _conv.register_structure_hook(datetime, lambda ms, _: datetime.fromtimestamp(ms / 1000, UTC))

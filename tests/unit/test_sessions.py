@@ -313,10 +313,9 @@ class Flaky:
         return getattr(self.inner, name)
 
 
-async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world: World) -> None:
-    """Writes wait out an unreachable backend; the work feed reconnects; runners live on."""
+async def _reply_through(world: World, flaky: Flaky) -> tuple[ChatSession, ChatMessage]:
+    """Send one message with ``flaky`` between the machine and the backend; its reply."""
     runtime = scripted(lambda _: [Say("abcdefghij" * 5, size=5, delay=0.002)])
-    flaky = Flaky(world.backend, {"append_part_text": 3, "complete_message": 2, "watch_work": 2})
     session = await world.session()
     async with runtime, anyio.create_task_group() as tg:
         manager = world.manager(runtime)
@@ -326,6 +325,13 @@ async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world
         await world.backend.send_message(world.user, session.chat_session_id, "go")
         reply = await world.reply(session)
         tg.cancel_scope.cancel()
+    return session, reply
+
+
+async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world: World) -> None:
+    """Writes wait out an unreachable backend; the work feed reconnects; runners live on."""
+    flaky = Flaky(world.backend, {"append_part_text": 3, "complete_message": 2, "watch_work": 2})
+    _, reply = await _reply_through(world, flaky)
     assert reply.status is MessageStatus.COMPLETED
     assert reply.content == "abcdefghij" * 5
     chunks = sorted(
@@ -341,17 +347,8 @@ async def test_a_write_whose_answer_was_lost_is_resent_without_duplicating_text(
     world: World,
 ) -> None:
     """A text write retried after its answer was lost adds neither text nor a chunk twice."""
-    runtime = scripted(lambda _: [Say("abcdefghij" * 5, size=5, delay=0.002)])
     flaky = Flaky(world.backend, {}, lost_answers={"append_part_text": 3})
-    session = await world.session()
-    async with runtime, anyio.create_task_group() as tg:
-        manager = world.manager(runtime)
-        manager.backend = flaky
-        manager.backoff = Backoff(base=0.001, cap=0.01)
-        tg.start_soon(manager.run)
-        await world.backend.send_message(world.user, session.chat_session_id, "go")
-        reply = await world.reply(session)
-        tg.cancel_scope.cancel()
+    session, reply = await _reply_through(world, flaky)
     assert flaky.lost == {"append_part_text": 3}
     assert reply.content == "abcdefghij" * 5
     chunks = [c.chunk for c in world.backend.chunks.values() if c.message_id == reply.message_id]

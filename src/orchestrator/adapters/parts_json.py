@@ -16,6 +16,7 @@ from typing import Any
 
 import cattrs
 
+from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import ChatSessionId, MessageId
 from orchestrator.domain.parts import (
     PART_TYPES,
@@ -67,7 +68,11 @@ def body_to_dict(body: PartBody) -> dict[str, Any]:
 
 
 def body_from_dict(value: dict[str, Any]) -> PartBody:
-    """The body a :func:`body_to_dict` object describes; an unknown type stays opaque."""
+    """The body a :func:`body_to_dict` object describes; an unknown type stays opaque.
+
+    A known type in a shape it cannot have (a number where text belongs …) is
+    :class:`~orchestrator.domain.errors.InvalidInput`.
+    """
     type_ = str(value.get("type", ""))
     if value.get("opaque"):
         return OpaquePart(type_, str(value.get("data", "")), int(value.get("size", 0)))
@@ -75,7 +80,10 @@ def body_from_dict(value: dict[str, Any]) -> PartBody:
     if cls is None:
         return opaque(type_, json.dumps(value, separators=(",", ":")))
     fields = {k: v for k, v in value.items() if k != "type"}
-    body: PartBody = _conv.structure(fields, cls)
+    try:
+        body: PartBody = _conv.structure(fields, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"This {type_} part is not in a shape this version can read.") from exc
     return body
 
 

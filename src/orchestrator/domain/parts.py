@@ -313,6 +313,29 @@ def replace_part(
     return attrs.evolve(stored, body=body, updated_at=now)
 
 
+@attrs.frozen
+class TextChange:
+    """What :func:`append_text` did to a part, and what a backend must write for it."""
+
+    part: MessagePart
+    #: The text actually added (``""`` when every character was already stored).
+    added: str
+    #: Whether the part is new or grew, so the backend must save it.
+    changed: bool
+
+    @property
+    def chunk_text(self) -> str:
+        """Text to stream as a chat chunk too: what a ``text`` part gained."""
+        return self.added if isinstance(self.part.body, TextPart) else ""
+
+    def result(self, chunk: ChatChunk | None) -> TextAppended:
+        """The answer to the machine, with the chunk the backend wrote (if any)."""
+        length = (
+            len(self.part.body.text) if isinstance(self.part.body, TextPart | ReasoningPart) else 0
+        )
+        return TextAppended(self.part.part_id, self.part.message_id, length, len(self.added), chunk)
+
+
 def append_text(
     stored: MessagePart | None,
     reply: ChatMessage,
@@ -322,7 +345,7 @@ def append_text(
     text: str,
     next_position: int,
     now: datetime,
-) -> tuple[MessagePart, str]:
+) -> TextChange:
     """The part with ``text`` placed at ``offset``, and the text actually added.
 
     A delta past the stored end raises :class:`TextGap`; text already stored is
@@ -332,6 +355,7 @@ def append_text(
     ensure_streaming(reply)
     if offset < 0:
         raise InvalidInput("A text offset must not be negative.")
+    created = stored is None
     if stored is None:
         body: PartBody = TextPart() if kind is TextKind.TEXT else ReasoningPart()
         stored = MessagePart(
@@ -349,11 +373,11 @@ def append_text(
         )
     added = text[length - offset :]
     if not added:
-        return stored, ""
+        return TextChange(stored, "", created)
     if length + len(added) > MAX_PART_TEXT:
         raise PayloadTooLarge(f"A text part must be at most {MAX_PART_TEXT} characters.")
     grown = attrs.evolve(current, text=current.text + added)
-    return attrs.evolve(stored, body=grown, updated_at=now), added
+    return TextChange(attrs.evolve(stored, body=grown, updated_at=now), added, True)
 
 
 @attrs.frozen

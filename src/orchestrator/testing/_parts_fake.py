@@ -53,15 +53,13 @@ class PartsFake(ChatMachineFake):
         key = validate_part_id(part_id)
         message, session = self._machine_message(token, message_id)
         stored, position = self._load_part(message, key)
-        part, added = append_text(stored, message, key, kind, offset, text, position, self._now())
-        chunk = None
-        if added or stored is None:
-            self.parts[(message_id, key)] = part
-        if added and kind is TextKind.TEXT:
-            chunk = self._insert_chunk(session, message_id, added)
+        change = append_text(stored, message, key, kind, offset, text, position, self._now())
+        if change.changed:
+            self.parts[(message_id, key)] = change.part
+        chunk_text = change.chunk_text
+        chunk = self._insert_chunk(session, message_id, chunk_text) if chunk_text else None
         await self._commit()
-        length = len(getattr(part.body, "text", ""))
-        return TextAppended(key, message_id, length, len(added), chunk)
+        return change.result(chunk)
 
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None

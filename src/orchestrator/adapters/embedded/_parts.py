@@ -106,16 +106,18 @@ class PartSide(ChatUserSide, ChatMachineSide):
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
             stored, position = await self._load_part(tx, message, key)
-            part, added = append_text(
+            change = append_text(
                 stored, message, key, kind, offset, text, position, self._clock.now()
             )
-            chunk = None
-            if added or stored is None:
-                await self._save_part(tx, part, session)
-            if added and kind is TextKind.TEXT:
-                chunk = await self._insert_chunk(tx, session, message_id, added)
-            length = len(getattr(part.body, "text", ""))
-            return TextAppended(key, message_id, length, len(added), chunk)
+            if change.changed:
+                await self._save_part(tx, change.part, session)
+            chunk_text = change.chunk_text
+            chunk = (
+                await self._insert_chunk(tx, session, message_id, chunk_text)
+                if chunk_text
+                else None
+            )
+            return change.result(chunk)
 
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None

@@ -11,13 +11,13 @@
  * chunk in the same mutation.
  */
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type QueryCtx } from "./_generated/server";
+import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { machineMessage, ownedSession } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import { ensureStreaming, insertChunk } from "./lib/chat";
 import { fail } from "./lib/errors";
-import { MAX_LISTED_PARTS } from "./lib/limits";
+import { CHUNK_PAGE, MAX_LISTED_PARTS } from "./lib/limits";
 import { chatChunkRecord } from "./lib/records";
 import { validateChunk } from "./lib/rules";
 import { chatChunkRecord as chunkValidator, machineToken, serverCaller } from "./lib/validators";
@@ -37,6 +37,7 @@ const partRecord = v.object({
   text: v.string(),
   data: v.string(),
   updatedAt: v.number(),
+  sequence: v.number(),
 });
 
 function record(part: Doc<"messageParts">) {
@@ -49,6 +50,7 @@ function record(part: Doc<"messageParts">) {
     text: part.text,
     data: part.data,
     updatedAt: part.updatedAt,
+    sequence: part.sequence,
   };
 }
 
@@ -67,6 +69,14 @@ async function load(ctx: QueryCtx, messageId: string, partId: string) {
     .query("messageParts")
     .withIndex("by_messageId_and_partId", (q) => q.eq("messageId", messageId).eq("partId", partId))
     .unique();
+}
+
+/** The session's next sequence (chunks and parts share it). */
+async function nextSequence(ctx: MutationCtx, session: Doc<"chatSessions">): Promise<number> {
+  const sequence = session.lastSequence + 1;
+  await ctx.db.patch(session._id, { lastSequence: sequence });
+  session.lastSequence = sequence;
+  return sequence;
 }
 
 /** The position a new part of the session takes: after every other. */
@@ -93,7 +103,7 @@ export const save = mutation({
   handler: async (ctx, { messageId, partId, type, text, data, ...token }) => {
     const machine = await requireMachine(ctx, token);
     validatePartId(partId);
-    const { message } = await machineMessage(ctx, machine.machineId, messageId);
+    const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
     ensureStreaming(message);
     if (text.length > MAX_PART_TEXT) tooLongText();
     if (data.length > MAX_PART_DATA || type.length > 10_000) {
@@ -101,6 +111,7 @@ export const save = mutation({
     }
     const now = Date.now();
     const stored = await load(ctx, messageId, partId);
+    const sequence = await nextSequence(ctx, session);
     if (stored === null) {
       const id = await ctx.db.insert("messageParts", {
         partId,
@@ -111,15 +122,17 @@ export const save = mutation({
         text,
         data,
         updatedAt: now,
+        sequence,
+        isText: type === "text",
       });
       return record((await ctx.db.get(id))!);
     }
     // A stale whole copy arriving after newer deltas never shortens the text.
     const stale = TEXT_TYPES.has(type) && stored.type === type && stored.text.length > text.length;
     if (stale) {
-      await ctx.db.patch(stored._id, { updatedAt: now });
+      await ctx.db.patch(stored._id, { updatedAt: now, sequence });
     } else {
-      await ctx.db.patch(stored._id, { type, text, data, updatedAt: now });
+      await ctx.db.patch(stored._id, { type, text, data, updatedAt: now, sequence, isText: type === "text" });
     }
     return record((await ctx.db.get(stored._id))!);
   },
@@ -163,22 +176,28 @@ export const appendText = mutation({
     const added = text.slice(length - offset);
     if (length + added.length > MAX_PART_TEXT) tooLongText();
     const now = Date.now();
-    if (stored === null) {
-      await ctx.db.insert("messageParts", {
-        partId,
-        messageId,
-        chatSessionId: message.chatSessionId,
-        position: await nextPosition(ctx, message.chatSessionId),
-        type: kind,
-        text: added,
-        data: JSON.stringify({ type: kind }),
-        updatedAt: now,
-      });
-    } else if (added !== "") {
-      await ctx.db.patch(stored._id, { text: current + added, updatedAt: now });
-    }
+    // The part takes its chunk's sequence, so both resume from one number.
     const chunk =
       added !== "" && kind === "text" ? chatChunkRecord(await insertChunk(ctx, session, messageId, added)) : null;
+    if (stored === null || added !== "") {
+      const sequence = chunk?.sequence ?? (await nextSequence(ctx, session));
+      if (stored === null) {
+        await ctx.db.insert("messageParts", {
+          partId,
+          messageId,
+          chatSessionId: message.chatSessionId,
+          position: await nextPosition(ctx, message.chatSessionId),
+          type: kind,
+          text: added,
+          data: JSON.stringify({ type: kind }),
+          updatedAt: now,
+          sequence,
+          isText: kind === "text",
+        });
+      } else {
+        await ctx.db.patch(stored._id, { text: current + added, updatedAt: now, sequence });
+      }
+    }
     return { partId, messageId, length: length + added.length, added: added.length, chunk };
   },
 });
@@ -207,5 +226,22 @@ export const list = query({
             .take(MAX_LISTED_PARTS);
     // A reply's parts belong to its session; another session's message lists nothing.
     return parts.filter((part) => part.chatSessionId === chatSessionId).map(record);
+  },
+});
+
+/** Parts other than text changed after `afterSequence`, in order (text streams as chunks). */
+export const changedAfter = query({
+  args: { ...serverCaller, userId: v.string(), chatSessionId: v.string(), afterSequence: v.number() },
+  returns: v.array(partRecord),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, afterSequence }) => {
+    requireServer(serverSecret);
+    await ownedSession(ctx, userId, chatSessionId);
+    const parts = await ctx.db
+      .query("messageParts")
+      .withIndex("by_chatSessionId_and_isText_and_sequence", (q) =>
+        q.eq("chatSessionId", chatSessionId).eq("isText", false).gt("sequence", afterSequence),
+      )
+      .take(CHUNK_PAGE);
+    return parts.map(record);
   },
 });

@@ -143,10 +143,15 @@ export default defineSchema({
     // The part's other fields as JSON (orchestrator/adapters/parts_json.py).
     data: v.string(),
     updatedAt: v.number(),
+    // The session's sequence at the part's last change (shared with its chunks).
+    sequence: v.number(),
+    // A text part streams as chunks; the others are read by sequence (parts.changedAfter).
+    isText: v.boolean(),
   })
     .index("by_messageId_and_partId", ["messageId", "partId"])
     .index("by_messageId_and_position", ["messageId", "position"])
-    .index("by_chatSessionId_and_position", ["chatSessionId", "position"]),
+    .index("by_chatSessionId_and_position", ["chatSessionId", "position"])
+    .index("by_chatSessionId_and_isText_and_sequence", ["chatSessionId", "isText", "sequence"]),
 
   permissionRequests: defineTable({
     permissionId: v.string(),

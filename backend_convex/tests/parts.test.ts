@@ -48,6 +48,10 @@ describe("parts", () => {
       ["prt_t", 2],
     ]);
     expect(JSON.parse(parts[0].data)).toEqual({ type: "tool", state: { status: "completed" } });
+    // Text streams as chunks; the other parts come by the session's sequence, replaced ones again.
+    const changed = await t.query(api.parts.changedAfter, { ...session, afterSequence: 0 });
+    expect(changed.map((p) => [p.partId, p.sequence])).toEqual([["prt_a", 3]]);
+    expect(await t.query(api.parts.changedAfter, { ...session, afterSequence: 3 })).toEqual([]);
   });
 
   test("other machines and users reach no parts; ended replies take none", async () => {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import anyio
 import pytest
 
 from orchestrator.domain.chat import ChatMessage
@@ -15,6 +16,7 @@ from orchestrator.domain.parts import (
     OpaquePart,
     ReasoningPart,
     StepFinishPart,
+    StepStartPart,
     TextKind,
     TextPart,
     Tokens,
@@ -227,3 +229,35 @@ async def test_parts_of_two_replies_are_listed_per_message_and_in_session_order(
     assert [p.part_id for p in await backend.list_parts(alice, session)] == ["prt_1", "prt_2"]
     only = await backend.list_parts(alice, session, second.message_id)
     assert [p.body for p in only] == [TextPart("two")]
+
+
+async def test_watching_parts_resumes_by_the_sessions_sequence(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """Parts other than text come in order of change, a replaced one again, after any sequence."""
+    reply = await _reply(backend, alice, chat)
+    session = chat.session.chat_session_id
+    pending = await backend.save_part(
+        chat.token, reply.message_id, "prt_a", _tool(ToolStatus.PENDING)
+    )
+    text = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hi")
+    done = await backend.save_part(
+        chat.token, reply.message_id, "prt_a", _tool(ToolStatus.COMPLETED, "ok")
+    )
+    assert text.chunk is not None
+    assert pending.sequence < text.chunk.sequence < done.sequence
+    watched = backend.watch_parts(alice, session, 0)
+    try:
+        assert [(p.part_id, p.body) for p in await anext(watched)] == [("prt_a", done.body)]
+        step = await backend.save_part(chat.token, reply.message_id, "prt_s", StepStartPart())
+        with anyio.fail_after(10):
+            assert [p.part_id for p in await anext(watched)] == ["prt_s"]
+    finally:
+        await watched.aclose()  # type: ignore[attr-defined]
+    later = backend.watch_parts(alice, session, done.sequence)
+    try:
+        assert [p.sequence for p in await anext(later)] == [step.sequence]
+    finally:
+        await later.aclose()  # type: ignore[attr-defined]
+    with pytest.raises(NotFound):
+        await anext(backend.watch_parts(UserId("usr_nobody"), session, 0))

@@ -112,6 +112,7 @@ def part_to_dict(part: MessagePart) -> dict[str, Any]:
         "type": part.type,
         "body": body_to_dict(part.body),
         "updated_at": part.updated_at.isoformat(),
+        "sequence": part.sequence,
     }
 
 
@@ -124,4 +125,5 @@ def part_from_dict(value: dict[str, Any]) -> MessagePart:
         int(value["position"]),
         body_from_dict(value["body"]),
         datetime.fromisoformat(value["updated_at"]),
+        int(value.get("sequence", 0)),
     )

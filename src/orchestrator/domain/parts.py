@@ -214,6 +214,9 @@ class MessagePart:
     position: int
     body: PartBody
     updated_at: datetime
+    #: The session's sequence at the part's last change (shared with its chunks), so a
+    #: reader resumes parts and chunks from one number.
+    sequence: int = 0
 
     @property
     def type(self) -> str:

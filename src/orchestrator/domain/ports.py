@@ -280,6 +280,12 @@ class ChatUserBackend(Protocol):
         """The parts of the session's replies (or of one reply), in the order they were made."""
         ...
 
+    def watch_parts(
+        self, user: UserId, session_id: ChatSessionId, after_sequence: int
+    ) -> AsyncIterator[list[MessagePart]]:
+        """Parts other than text changed after ``after_sequence``, in order (text rides chunks)."""
+        ...
+
     def watch_sessions(self, user: UserId, worker_id: WorkerId) -> AsyncIterator[list[ChatSession]]:
         """A worker's sessions, now and after every change."""
         ...

@@ -60,6 +60,7 @@ class ChatFakeBase:
         chat_messages: dict[MessageId, ChatMessage]
         chunks: dict[ChunkId, ChatChunk]
         parts: dict[tuple[MessageId, PartId], MessagePart]
+        sequences: dict[ChatSessionId, int]
         permissions: dict[PermissionId, PermissionRequest]
 
         def _now(self) -> datetime: ...

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+import attrs
+
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.parts import (
@@ -37,6 +42,7 @@ class PartsFake(ChatMachineFake):
         message, _ = self._machine_message(token, message_id)
         stored, position = self._load_part(message, key)
         part = replace_part(stored, message, key, body, position, self._now())
+        part = attrs.evolve(part, sequence=self._next_sequence(message.chat_session_id))
         self.parts[(message_id, key)] = part
         await self._commit()
         return part
@@ -54,12 +60,38 @@ class PartsFake(ChatMachineFake):
         message, session = self._machine_message(token, message_id)
         stored, position = self._load_part(message, key)
         change = append_text(stored, message, key, kind, offset, text, position, self._now())
-        if change.changed:
-            self.parts[(message_id, key)] = change.part
         chunk_text = change.chunk_text
         chunk = self._insert_chunk(session, message_id, chunk_text) if chunk_text else None
+        if change.changed:  # under its chunk's sequence, so both resume from one number
+            sequence = (
+                self._next_sequence(session.chat_session_id) if chunk is None else chunk.sequence
+            )
+            self.parts[(message_id, key)] = attrs.evolve(change.part, sequence=sequence)
         await self._commit()
         return change.result(chunk)
+
+    async def watch_parts(
+        self, user: UserId, session_id: ChatSessionId, after_sequence: int
+    ) -> AsyncGenerator[list[MessagePart], None]:
+        last, first = after_sequence, True
+        async with aclosing(self._wakeups()) as wakeups:
+            async for _ in wakeups:
+                self._user_session(user, session_id)
+                page = sorted(
+                    (
+                        p
+                        for p in self.parts.values()
+                        if p.chat_session_id == session_id
+                        and p.sequence > last
+                        and p.type != "text"
+                    ),
+                    key=lambda p: p.sequence,
+                )
+                if page:
+                    last = page[-1].sequence
+                if page or first:
+                    first = False
+                    yield page
 
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None

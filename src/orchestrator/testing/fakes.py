@@ -153,6 +153,8 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
     chat_messages: dict[MessageId, ChatMessage] = attrs.field(factory=dict, init=False)
     chunks: dict[ChunkId, ChatChunk] = attrs.field(factory=dict, init=False)
     parts: dict[tuple[MessageId, PartId], MessagePart] = attrs.field(factory=dict, init=False)
+    #: Each session's last sequence (its chunks and parts share it).
+    sequences: dict[ChatSessionId, int] = attrs.field(factory=dict, init=False)
     permissions: dict[PermissionId, PermissionRequest] = attrs.field(factory=dict, init=False)
     commands: dict[CommandId, Command] = attrs.field(factory=dict, init=False)
     jobs: dict[JobId, Job] = attrs.field(factory=dict, init=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._transport import Kind
@@ -18,6 +20,8 @@ from orchestrator.domain.parts import (
     validate_part_id,
 )
 
+T = TypeVar("T")
+
 
 def _part(raw: dict[str, Any]) -> MessagePart:
     return MessagePart(
@@ -27,6 +31,7 @@ def _part(raw: dict[str, Any]) -> MessagePart:
         int(raw["position"]),
         body_from_row(raw["text"], raw["data"]),
         wire._when(raw["updatedAt"]),
+        int(raw["sequence"]),
     )
 
 
@@ -38,6 +43,10 @@ class PartCalls:
         async def _call(self, kind: Kind, path: str, args: dict[str, Any]) -> Any: ...
 
         def _server(self, **args: Any) -> dict[str, Any]: ...
+
+        def _watch(
+            self, path: str, args: dict[str, Any], decode: Callable[[Any], T]
+        ) -> AsyncGenerator[T, None]: ...
 
     async def save_part(
         self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
@@ -81,6 +90,27 @@ class PartCalls:
             int(raw["added"]),
             chunk,
         )
+
+    async def watch_parts(
+        self, user: UserId, session_id: ChatSessionId, after_sequence: int
+    ) -> AsyncGenerator[list[MessagePart], None]:
+        # A cursor like watch_chunks: move the watch on each time a page arrives.
+        last, first = after_sequence, True
+        while True:
+            args = self._server(userId=user, chatSessionId=session_id, afterSequence=last)
+            pages = self._watch(
+                "parts:changedAfter", args, lambda found: [_part(raw) for raw in found]
+            )
+            async with aclosing(pages):
+                async for page in pages:
+                    if page or first:
+                        first = False
+                        yield page
+                    if page:
+                        last = page[-1].sequence
+                        break
+                else:
+                    return  # the backend closed
 
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None

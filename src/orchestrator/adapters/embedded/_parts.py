@@ -9,10 +9,14 @@ never disagree and a retried delta adds neither twice.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
 import aiosqlite
+import attrs
 
 from orchestrator.adapters.embedded import _rows as rows
-from orchestrator.adapters.embedded._chat import ChatUserSide
+from orchestrator.adapters.embedded._chat import CHUNK_PAGE, ChatUserSide
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.parts_json import body_from_row, body_to_row
@@ -39,6 +43,7 @@ def _part(row: aiosqlite.Row) -> MessagePart:
         row["position"],
         body_from_row(row["text"], row["data"]),
         rows.from_ms(row["updated_at"]),
+        row["sequence"],
     )
 
 
@@ -64,13 +69,26 @@ class PartSide(ChatUserSide, ChatMachineSide):
         assert last is not None
         return None, last["last"] + 1
 
-    async def _save_part(self, tx: Tx, part: MessagePart, session: ChatSession) -> None:
+    async def _save_part(
+        self, tx: Tx, part: MessagePart, session: ChatSession, sequence: int | None = None
+    ) -> MessagePart:
+        """Store ``part`` under ``sequence``, or the session's next one."""
+        if sequence is None:
+            row = await tx.one(
+                "UPDATE chat_sessions SET last_sequence = last_sequence + 1"
+                " WHERE chat_session_id = ? RETURNING last_sequence",
+                session.chat_session_id,
+            )
+            assert row is not None
+            sequence = int(row["last_sequence"])
+        part = attrs.evolve(part, sequence=sequence)
         type_, text, data = body_to_row(part.body)
         await tx.run(
             "INSERT INTO message_parts (message_id, part_id, chat_session_id, position, type,"
-            " text, data, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " text, data, updated_at, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (message_id, part_id) DO UPDATE SET type = excluded.type,"
-            " text = excluded.text, data = excluded.data, updated_at = excluded.updated_at",
+            " text = excluded.text, data = excluded.data, updated_at = excluded.updated_at,"
+            " sequence = excluded.sequence",
             part.message_id,
             part.part_id,
             part.chat_session_id,
@@ -79,8 +97,10 @@ class PartSide(ChatUserSide, ChatMachineSide):
             text,
             data,
             rows.to_ms(part.updated_at),
+            part.sequence,
         )
         tx.touch(("chunks", session.chat_session_id))
+        return part
 
     async def save_part(
         self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
@@ -90,8 +110,7 @@ class PartSide(ChatUserSide, ChatMachineSide):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
             stored, position = await self._load_part(tx, message, key)
             part = replace_part(stored, message, key, body, position, self._clock.now())
-            await self._save_part(tx, part, session)
-            return part
+            return await self._save_part(tx, part, session)
 
     async def append_part_text(
         self,
@@ -118,6 +137,37 @@ class PartSide(ChatUserSide, ChatMachineSide):
                 else None
             )
             return change.result(chunk)
+
+    async def _parts_after(
+        self, user: UserId, session_id: ChatSessionId, after: int
+    ) -> list[MessagePart]:
+        async with self._store.transaction() as tx:
+            await self._user_session(tx, user, session_id)
+            found = await tx.all(
+                "SELECT * FROM message_parts WHERE chat_session_id = ? AND sequence > ?"
+                " AND type != 'text' ORDER BY sequence LIMIT ?",
+                session_id,
+                after,
+                CHUNK_PAGE,
+            )
+            return [_part(row) for row in found]
+
+    async def watch_parts(
+        self, user: UserId, session_id: ChatSessionId, after_sequence: int
+    ) -> AsyncGenerator[list[MessagePart], None]:
+        # A cursor like watch_chunks: a replaced part comes again under its new sequence.
+        last, first = after_sequence, True
+        async with aclosing(self._store.feed.wakeups([("chunks", session_id)])) as wakeups:
+            async for _ in wakeups:
+                while True:
+                    page = await self._parts_after(user, session_id, last)
+                    if page:
+                        last = page[-1].sequence
+                    if page or first:
+                        first = False
+                        yield page
+                    if len(page) < CHUNK_PAGE:
+                        break
 
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None

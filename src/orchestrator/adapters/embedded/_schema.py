@@ -234,11 +234,15 @@ MIGRATIONS: list[tuple[str, ...]] = [
             -- The part's other fields as JSON (adapters/parts_json.py).
             data TEXT NOT NULL,
             updated_at INTEGER NOT NULL,
+            -- The session's sequence at the part's last change (shared with chunks).
+            sequence INTEGER NOT NULL,
             PRIMARY KEY (message_id, part_id)
         ) STRICT
         """,
         "CREATE UNIQUE INDEX message_parts_by_chat_session_id_and_position"
         " ON message_parts (chat_session_id, position)",
+        "CREATE INDEX message_parts_by_chat_session_id_and_sequence"
+        " ON message_parts (chat_session_id, sequence)",
     ),
 ]
 

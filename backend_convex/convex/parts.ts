@@ -229,19 +229,29 @@ export const list = query({
   },
 });
 
-/** Parts other than text changed after `afterSequence`, in order (text streams as chunks). */
-export const changedAfter = query({
+/**
+ * Chunks, and parts other than text, changed after `afterSequence`, read in one
+ * snapshot; a full page of one kind cuts the other at its end, so a reader
+ * resuming from the last sequence returned misses nothing.
+ */
+export const eventsAfter = query({
   args: { ...serverCaller, userId: v.string(), chatSessionId: v.string(), afterSequence: v.number() },
-  returns: v.array(partRecord),
+  returns: v.object({ chunks: v.array(chunkValidator), parts: v.array(partRecord) }),
   handler: async (ctx, { serverSecret, userId, chatSessionId, afterSequence }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
+    const chunks = await ctx.db
+      .query("chatChunks")
+      .withIndex("by_chatSessionId_and_sequence", (q) =>
+        q.eq("chatSessionId", chatSessionId).gt("sequence", afterSequence),
+      )
+      .take(CHUNK_PAGE);
     const parts = await ctx.db
       .query("messageParts")
       .withIndex("by_chatSessionId_and_isText_and_sequence", (q) =>
         q.eq("chatSessionId", chatSessionId).eq("isText", false).gt("sequence", afterSequence),
       )
       .take(CHUNK_PAGE);
-    return parts.map(record);
+    return { chunks: chunks.map(chatChunkRecord), parts: parts.map(record) };
   },
 });

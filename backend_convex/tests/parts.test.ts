@@ -23,7 +23,9 @@ describe("parts", () => {
     await refused(append(9, "x"), "TextGap", "This delta starts at character 9 but the part holds 6; send again from character 6.");
     await refused(append(6, "x", "reasoning"), "Conflict", "That part is not a reasoning part.");
     const parts = await t.query(api.parts.list, { ...session, messageId: null });
-    expect(parts).toMatchObject([{ partId: "prt_t", type: "text", text: "Hello!", position: 1 }]);
+    expect(parts).toMatchObject([{ partId: "prt_t", type: "text", text: "Hello!", position: 1, sequence: 2 }]);
+    const events = await t.query(api.parts.eventsAfter, { ...session, afterSequence: 1 });
+    expect(events).toMatchObject({ chunks: [{ chunk: "!", sequence: 2 }], parts: [] });
   });
 
   test("a part is replaced whole, never shortening streamed text, and listed in order", async () => {
@@ -49,9 +51,10 @@ describe("parts", () => {
     ]);
     expect(JSON.parse(parts[0].data)).toEqual({ type: "tool", state: { status: "completed" } });
     // Text streams as chunks; the other parts come by the session's sequence, replaced ones again.
-    const changed = await t.query(api.parts.changedAfter, { ...session, afterSequence: 0 });
-    expect(changed.map((p) => [p.partId, p.sequence])).toEqual([["prt_a", 3]]);
-    expect(await t.query(api.parts.changedAfter, { ...session, afterSequence: 3 })).toEqual([]);
+    const changed = await t.query(api.parts.eventsAfter, { ...session, afterSequence: 0 });
+    expect(changed.parts.map((p) => [p.partId, p.sequence])).toEqual([["prt_a", 3]]);
+    expect(changed.chunks).toEqual([]);
+    expect(await t.query(api.parts.eventsAfter, { ...session, afterSequence: 3 })).toEqual({ chunks: [], parts: [] });
   });
 
   test("other machines and users reach no parts; ended replies take none", async () => {

@@ -231,10 +231,10 @@ async def test_parts_of_two_replies_are_listed_per_message_and_in_session_order(
     assert [p.body for p in only] == [TextPart("two")]
 
 
-async def test_watching_parts_resumes_by_the_sessions_sequence(
+async def test_the_event_stream_resumes_by_the_sessions_sequence(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
-    """Parts other than text come in order of change, a replaced one again, after any sequence."""
+    """Chunks and non-text parts come in sequence order, a replaced part again, after any point."""
     reply = await _reply(backend, alice, chat)
     session = chat.session.chat_session_id
     pending = await backend.save_part(
@@ -246,18 +246,27 @@ async def test_watching_parts_resumes_by_the_sessions_sequence(
     )
     assert text.chunk is not None
     assert pending.sequence < text.chunk.sequence < done.sequence
-    watched = backend.watch_parts(alice, session, 0)
+    watched = backend.watch_events(alice, session, 0)
     try:
-        assert [(p.part_id, p.body) for p in await anext(watched)] == [("prt_a", done.body)]
+        first = await anext(watched)
+        assert first == [text.chunk, done]
+        more = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 2, "!")
         step = await backend.save_part(chat.token, reply.message_id, "prt_s", StepStartPart())
+        seen: list[object] = []
         with anyio.fail_after(10):
-            assert [p.part_id for p in await anext(watched)] == ["prt_s"]
+            while len(seen) < 2:
+                seen.extend(await anext(watched))
+        assert seen == [more.chunk, step]
     finally:
         await watched.aclose()  # type: ignore[attr-defined]
-    later = backend.watch_parts(alice, session, done.sequence)
+    later = backend.watch_events(alice, session, text.chunk.sequence)
     try:
-        assert [p.sequence for p in await anext(later)] == [step.sequence]
+        assert [e.sequence for e in await anext(later)] == [
+            done.sequence,
+            more.chunk.sequence,  # type: ignore[union-attr]
+            step.sequence,
+        ]
     finally:
         await later.aclose()  # type: ignore[attr-defined]
     with pytest.raises(NotFound):
-        await anext(backend.watch_parts(UserId("usr_nobody"), session, 0))
+        await anext(backend.watch_events(UserId("usr_nobody"), session, 0))

@@ -21,9 +21,9 @@ from orchestrator.adapters.parts_json import (
     part_to_dict,
 )
 from orchestrator.application.streaming import PartTextStream
-from orchestrator.domain.chat import ChatMessage, MessageRole, MessageStatus
+from orchestrator.domain.chat import ChatChunk, ChatMessage, MessageRole, MessageStatus
 from orchestrator.domain.errors import Conflict, InvalidInput, TextGap
-from orchestrator.domain.ids import ChatSessionId, MessageId
+from orchestrator.domain.ids import ChatSessionId, ChunkId, MessageId
 from orchestrator.domain.parts import (
     MAX_OPAQUE_BYTES,
     MAX_PART_FIELD,
@@ -48,6 +48,7 @@ from orchestrator.domain.parts import (
     append_text,
     bound_body,
     clip_utf8,
+    merge_events,
 )
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -271,3 +272,27 @@ async def test_the_text_stream_writes_each_part_at_its_offsets() -> None:
         ("a", TextKind.TEXT, 5, "!"),
     ]
     assert stream.writes == 4
+
+
+def test_merging_a_full_page_leaves_what_lies_beyond_it_for_the_next_read() -> None:
+    """Events come in sequence order; a full page of one kind cuts the other at its end."""
+
+    def chunk(sequence: int) -> ChatChunk:
+        return ChatChunk(
+            ChunkId(f"chk_{sequence}"), REPLY.message_id, REPLY.chat_session_id, "x", sequence, NOW
+        )
+
+    def part(sequence: int) -> MessagePart:
+        return MessagePart(
+            PartId(f"p{sequence}"),
+            REPLY.message_id,
+            REPLY.chat_session_id,
+            1,
+            StepStartPart(),
+            NOW,
+            sequence,
+        )
+
+    merged = merge_events([chunk(1), chunk(3)], [part(2), part(7)], page=2)
+    assert [e.sequence for e in merged] == [1, 2, 3]
+    assert [e.sequence for e in merge_events([chunk(1)], [part(2), part(7)], page=3)] == [1, 2, 7]

@@ -39,6 +39,8 @@ MAX_TOOL_INPUT_BYTES = 64 * 1024
 MAX_OPAQUE_BYTES = 16 * 1024
 #: Characters of a short field (tool name, title, error, file name, agent …).
 MAX_PART_FIELD = 10_000
+#: Events (chunks and parts) read at once by a stream; Convex's CHUNK_PAGE is the same.
+EVENT_PAGE = 500
 #: Parts listed at once.
 MAX_LISTED_PARTS = 2000
 
@@ -395,3 +397,20 @@ class TextAppended:
     added: int
     #: The chat chunk that carries the added text of a ``text`` part, if any.
     chunk: ChatChunk | None = None
+
+
+#: What a session's stream carries after a sequence: reply text as chunks, other parts whole.
+StreamEvent = ChatChunk | MessagePart
+
+
+def merge_events(chunks: list[ChatChunk], parts: list[MessagePart], page: int) -> list[StreamEvent]:
+    """Chunks and parts read together (one snapshot, pages of ``page``), in sequence order.
+
+    A full page may stop short of the other kind's items: those past its end are
+    left for the next read, so nothing after the last event returned is skipped.
+    """
+    events: list[StreamEvent] = sorted([*chunks, *parts], key=lambda e: e.sequence)
+    ends = [kind[-1].sequence for kind in (chunks, parts) if len(kind) >= page]
+    if ends:
+        events = [e for e in events if e.sequence <= min(ends)]
+    return events

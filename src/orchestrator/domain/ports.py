@@ -53,7 +53,13 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.jobs import Job, JobDraft, JobRun
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
-from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
+from orchestrator.domain.parts import (
+    MessagePart,
+    PartBody,
+    StreamEvent,
+    TextAppended,
+    TextKind,
+)
 
 
 class Clock(Protocol):
@@ -280,10 +286,14 @@ class ChatUserBackend(Protocol):
         """The parts of the session's replies (or of one reply), in the order they were made."""
         ...
 
-    def watch_parts(
+    def watch_events(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
-    ) -> AsyncIterator[list[MessagePart]]:
-        """Parts other than text changed after ``after_sequence``, in order (text rides chunks)."""
+    ) -> AsyncIterator[list[StreamEvent]]:
+        """Chunks, and parts other than text, changed after ``after_sequence``, in order.
+
+        Read as one snapshot, so a reader that resumes from the last sequence it
+        saw misses nothing; a part replaced later comes again under its new sequence.
+        """
         ...
 
     def watch_sessions(self, user: UserId, worker_id: WorkerId) -> AsyncIterator[list[ChatSession]]:

@@ -14,9 +14,11 @@ from orchestrator.domain.parts import (
     MessagePart,
     PartBody,
     PartId,
+    StreamEvent,
     TextAppended,
     TextKind,
     append_text,
+    merge_events,
     replace_part,
     validate_part_id,
 )
@@ -70,23 +72,19 @@ class PartsFake(ChatMachineFake):
         await self._commit()
         return change.result(chunk)
 
-    async def watch_parts(
+    async def watch_events(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
-    ) -> AsyncGenerator[list[MessagePart], None]:
+    ) -> AsyncGenerator[list[StreamEvent], None]:
         last, first = after_sequence, True
         async with aclosing(self._wakeups()) as wakeups:
             async for _ in wakeups:
                 self._user_session(user, session_id)
-                page = sorted(
-                    (
-                        p
-                        for p in self.parts.values()
-                        if p.chat_session_id == session_id
-                        and p.sequence > last
-                        and p.type != "text"
-                    ),
-                    key=lambda p: p.sequence,
-                )
+                parts = [
+                    p
+                    for p in self.parts.values()
+                    if p.chat_session_id == session_id and p.sequence > last and p.type != "text"
+                ]
+                page = merge_events(self._chunks_of(session_id, after=last), parts, 10**9)
                 if page:
                     last = page[-1].sequence
                 if page or first:

@@ -11,12 +11,15 @@ from orchestrator.adapters.convex._transport import Kind
 from orchestrator.adapters.parts_json import body_from_row, body_to_row
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.parts import (
+    EVENT_PAGE,
     MessagePart,
     PartBody,
     PartId,
+    StreamEvent,
     TextAppended,
     TextKind,
     bound_body,
+    merge_events,
     validate_part_id,
 )
 
@@ -33,6 +36,11 @@ def _part(raw: dict[str, Any]) -> MessagePart:
         wire._when(raw["updatedAt"]),
         int(raw["sequence"]),
     )
+
+
+def _events(raw: dict[str, Any]) -> list[StreamEvent]:
+    chunks = [wire.chat_chunk(chunk) for chunk in raw["chunks"]]
+    return merge_events(chunks, [_part(part) for part in raw["parts"]], EVENT_PAGE)
 
 
 class PartCalls:
@@ -91,16 +99,14 @@ class PartCalls:
             chunk,
         )
 
-    async def watch_parts(
+    async def watch_events(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
-    ) -> AsyncGenerator[list[MessagePart], None]:
+    ) -> AsyncGenerator[list[StreamEvent], None]:
         # A cursor like watch_chunks: move the watch on each time a page arrives.
         last, first = after_sequence, True
         while True:
             args = self._server(userId=user, chatSessionId=session_id, afterSequence=last)
-            pages = self._watch(
-                "parts:changedAfter", args, lambda found: [_part(raw) for raw in found]
-            )
+            pages = self._watch("parts:eventsAfter", args, _events)
             async with aclosing(pages):
                 async for page in pages:
                     if page or first:

@@ -16,20 +16,23 @@ import aiosqlite
 import attrs
 
 from orchestrator.adapters.embedded import _rows as rows
-from orchestrator.adapters.embedded._chat import CHUNK_PAGE, ChatUserSide
+from orchestrator.adapters.embedded._chat import ChatUserSide
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.parts_json import body_from_row, body_to_row
 from orchestrator.domain.chat import ChatMessage, ChatSession
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.parts import (
+    EVENT_PAGE,
     MAX_LISTED_PARTS,
     MessagePart,
     PartBody,
     PartId,
+    StreamEvent,
     TextAppended,
     TextKind,
     append_text,
+    merge_events,
     replace_part,
     validate_part_id,
 )
@@ -138,35 +141,44 @@ class PartSide(ChatUserSide, ChatMachineSide):
             )
             return change.result(chunk)
 
-    async def _parts_after(
+    async def _events_after(
         self, user: UserId, session_id: ChatSessionId, after: int
-    ) -> list[MessagePart]:
-        async with self._store.transaction() as tx:
+    ) -> list[StreamEvent]:
+        async with self._store.transaction() as tx:  # one snapshot of both kinds
             await self._user_session(tx, user, session_id)
-            found = await tx.all(
+            chunks = await tx.all(
+                "SELECT * FROM chat_chunks WHERE chat_session_id = ? AND sequence > ?"
+                " ORDER BY sequence LIMIT ?",
+                session_id,
+                after,
+                EVENT_PAGE,
+            )
+            parts = await tx.all(
                 "SELECT * FROM message_parts WHERE chat_session_id = ? AND sequence > ?"
                 " AND type != 'text' ORDER BY sequence LIMIT ?",
                 session_id,
                 after,
-                CHUNK_PAGE,
+                EVENT_PAGE,
             )
-            return [_part(row) for row in found]
+            return merge_events(
+                [rows.chat_chunk(row) for row in chunks], [_part(row) for row in parts], EVENT_PAGE
+            )
 
-    async def watch_parts(
+    async def watch_events(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
-    ) -> AsyncGenerator[list[MessagePart], None]:
+    ) -> AsyncGenerator[list[StreamEvent], None]:
         # A cursor like watch_chunks: a replaced part comes again under its new sequence.
         last, first = after_sequence, True
         async with aclosing(self._store.feed.wakeups([("chunks", session_id)])) as wakeups:
             async for _ in wakeups:
                 while True:
-                    page = await self._parts_after(user, session_id, last)
+                    page = await self._events_after(user, session_id, last)
                     if page:
                         last = page[-1].sequence
                     if page or first:
                         first = False
                         yield page
-                    if len(page) < CHUNK_PAGE:
+                    if len(page) < EVENT_PAGE:
                         break
 
     async def list_parts(

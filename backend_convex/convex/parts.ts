@@ -178,7 +178,9 @@ export const appendText = mutation({
     const now = Date.now();
     // The part takes its chunk's sequence, so both resume from one number.
     const chunk =
-      added !== "" && kind === "text" ? chatChunkRecord(await insertChunk(ctx, session, messageId, added)) : null;
+      added !== "" && kind === "text"
+        ? chatChunkRecord(await insertChunk(ctx, session, messageId, added, { partId, offset: length }))
+        : null;
     if (stored === null || added !== "") {
       const sequence = chunk?.sequence ?? (await nextSequence(ctx, session));
       if (stored === null) {

@@ -128,6 +128,9 @@ export default defineSchema({
     chunk: v.string(),
     sequence: v.number(),
     timestamp: v.number(),
+    // The text part it grows and the character its text starts at (parts.ts).
+    partId: v.optional(v.string()),
+    offset: v.optional(v.number()),
   })
     .index("by_chatSessionId_and_sequence", ["chatSessionId", "sequence"])
     .index("by_messageId_and_sequence", ["messageId", "sequence"]),

@@ -19,7 +19,11 @@ describe("parts", () => {
       t.mutation(api.parts.appendText, { ...chat.token, messageId: reply.messageId, partId: "prt_t", kind, offset, text });
     expect(await append(0, "Hello")).toMatchObject({ length: 5, added: 5, chunk: { chunk: "Hello", sequence: 1 } });
     expect(await append(0, "Hello")).toMatchObject({ length: 5, added: 0, chunk: null });
-    expect(await append(3, "lo!")).toMatchObject({ length: 6, added: 1, chunk: { chunk: "!", sequence: 2 } });
+    expect(await append(3, "lo!")).toMatchObject({
+      length: 6,
+      added: 1,
+      chunk: { chunk: "!", sequence: 2, partId: "prt_t", offset: 5 },
+    });
     await refused(append(9, "x"), "TextGap", "This delta starts at character 9 but the part holds 6; send again from character 6.");
     await refused(append(6, "x", "reasoning"), "Conflict", "That part is not a reasoning part.");
     const parts = await t.query(api.parts.list, { ...session, messageId: null });

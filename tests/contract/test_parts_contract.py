@@ -85,6 +85,9 @@ async def test_deltas_grow_a_text_part_and_stream_chunks(
     assert second.chunk.sequence > first.chunk.sequence
     [part] = await backend.list_parts(alice, chat.session.chat_session_id, reply.message_id)
     assert part.body == TextPart("Hello, world")
+    assert part.sequence == second.chunk.sequence  # one number for the part and its chunk
+    assert (first.chunk.part_id, first.chunk.offset) == ("prt_t", 0)
+    assert (second.chunk.part_id, second.chunk.offset) == ("prt_t", 5)
     chunks = backend.watch_chunks(alice, chat.session.chat_session_id, 0)
     try:
         assert "".join(c.chunk for c in await anext(chunks)) == "Hello, world"
@@ -102,6 +105,8 @@ async def test_a_resent_or_overlapping_delta_adds_nothing_twice(
     assert (again.length, again.added, again.chunk) == (5, 0, None)
     overlap = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 3, "lo!")
     assert (overlap.length, overlap.added) == (6, 1)
+    assert overlap.chunk is not None
+    assert (overlap.chunk.part_id, overlap.chunk.offset) == ("prt_t", 5)
     [part] = await backend.list_parts(alice, chat.session.chat_session_id)
     assert part.body == TextPart("Hello!")
     chunks = backend.watch_chunks(alice, chat.session.chat_session_id, 0)

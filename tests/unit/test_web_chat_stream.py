@@ -240,6 +240,7 @@ async def test_parts_stream_in_sequence_order_with_chunks_and_resume(chat: Chat)
         ("chunk", text.chunk.sequence),
         ("part", first.sequence),
     ]
+    assert (events[0].data["part_id"], events[0].data["offset"]) == ("prt_t", 0)
     assert events[1].data["part_id"] == "prt_tool"
     assert events[1].data["body"]["state"]["status"] == "pending"
     last = await backend.save_part(chat.token, reply.message_id, "prt_tool", done)

@@ -44,6 +44,7 @@ export async function insertChunk(
   session: Doc<"chatSessions">,
   messageId: string,
   text: string,
+  part?: { partId: string; offset: number },
 ): Promise<Doc<"chatChunks">> {
   const now = Date.now();
   const sequence = session.lastSequence + 1;
@@ -56,6 +57,7 @@ export async function insertChunk(
     chunk: text,
     sequence,
     timestamp: now,
+    ...part,
   });
   return (await ctx.db.get(id))!;
 }

@@ -333,6 +333,12 @@ class TextChange:
         """Text to stream as a chat chunk too: what a ``text`` part gained."""
         return self.added if isinstance(self.part.body, TextPart) else ""
 
+    @property
+    def chunk_place(self) -> tuple[str, int]:
+        """The part the chunk grows and the character its text starts at."""
+        length = len(self.part.body.text) if isinstance(self.part.body, TextPart) else 0
+        return self.part.part_id, length - len(self.added)
+
     def result(self, chunk: ChatChunk | None) -> TextAppended:
         """The answer to the machine, with the chunk the backend wrote (if any)."""
         length = (

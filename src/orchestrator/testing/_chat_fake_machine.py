@@ -111,13 +111,25 @@ class ChatMachineFake(ChatFakeBase):
         self.sequences[session_id] = self.sequences.get(session_id, 0) + 1
         return self.sequences[session_id]
 
-    def _insert_chunk(self, session: ChatSession, message_id: MessageId, text: str) -> ChatChunk:
+    def _insert_chunk(
+        self,
+        session: ChatSession,
+        message_id: MessageId,
+        text: str,
+        part: tuple[str, int] | None = None,
+    ) -> ChatChunk:
         """Store a chunk under the session's next sequence."""
         chunk_id = ChunkId(self.ids.new_id("chunk"))
         session = self._touch(session)
         sequence = self._next_sequence(session.chat_session_id)
         chunk = ChatChunk(
-            chunk_id, message_id, session.chat_session_id, text, sequence, session.last_activity
+            chunk_id,
+            message_id,
+            session.chat_session_id,
+            text,
+            sequence,
+            session.last_activity,
+            *(part or (None, None)),
         )
         self.chunks[chunk_id] = chunk
         return chunk

@@ -63,7 +63,11 @@ class PartsFake(ChatMachineFake):
         stored, position = self._load_part(message, key)
         change = append_text(stored, message, key, kind, offset, text, position, self._now())
         chunk_text = change.chunk_text
-        chunk = self._insert_chunk(session, message_id, chunk_text) if chunk_text else None
+        chunk = (
+            self._insert_chunk(session, message_id, chunk_text, change.chunk_place)
+            if chunk_text
+            else None
+        )
         if change.changed:  # under its chunk's sequence, so both resume from one number
             sequence = (
                 self._next_sequence(session.chat_session_id) if chunk is None else chunk.sequence

@@ -190,6 +190,8 @@ def chat_chunk(raw: Record) -> ChatChunk:
         chunk=raw["chunk"],
         sequence=int(raw["sequence"]),
         timestamp=_when(raw["timestamp"]),
+        part_id=raw.get("partId"),
+        offset=None if raw.get("offset") is None else int(raw["offset"]),
     )
 
 

@@ -146,7 +146,12 @@ class ChatMachineSide(MachineSide):
             return await self._insert_chunk(tx, session, message_id, text)
 
     async def _insert_chunk(
-        self, tx: Tx, session: ChatSession, message_id: MessageId, text: str
+        self,
+        tx: Tx,
+        session: ChatSession,
+        message_id: MessageId,
+        text: str,
+        part: tuple[str, int] | None = None,
     ) -> ChatChunk:
         """Store a chunk under the session's next sequence (inside a write transaction)."""
         chunk_id = ChunkId(self._ids.new_id("chunk"))
@@ -166,16 +171,20 @@ class ChatMachineSide(MachineSide):
             chunk=text,
             sequence=row["last_sequence"],
             timestamp=rows.from_ms(now),
+            part_id=None if part is None else part[0],
+            offset=None if part is None else part[1],
         )
         await tx.run(
             "INSERT INTO chat_chunks (chunk_id, message_id, chat_session_id, chunk, sequence,"
-            " timestamp) VALUES (?, ?, ?, ?, ?, ?)",
+            " timestamp, part_id, part_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             chunk.chunk_id,
             message_id,
             chunk.chat_session_id,
             text,
             chunk.sequence,
             now,
+            chunk.part_id,
+            chunk.offset,
         )
         # Only chunk readers wake: a chunk changes no session list and no machine's
         # work (re-running those queries per chunk doubled the cost of every write).

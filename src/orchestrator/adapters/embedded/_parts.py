@@ -131,14 +131,15 @@ class PartSide(ChatUserSide, ChatMachineSide):
             change = append_text(
                 stored, message, key, kind, offset, text, position, self._clock.now()
             )
-            if change.changed:
-                await self._save_part(tx, change.part, session)
             chunk_text = change.chunk_text
             chunk = (
-                await self._insert_chunk(tx, session, message_id, chunk_text)
+                await self._insert_chunk(tx, session, message_id, chunk_text, change.chunk_place)
                 if chunk_text
                 else None
             )
+            if change.changed:  # under its chunk's sequence, so both resume from one number
+                sequence = None if chunk is None else chunk.sequence
+                await self._save_part(tx, change.part, session, sequence)
             return change.result(chunk)
 
     async def _events_after(

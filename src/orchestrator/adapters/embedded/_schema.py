@@ -243,6 +243,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
         " ON message_parts (chat_session_id, position)",
         "CREATE INDEX message_parts_by_chat_session_id_and_sequence"
         " ON message_parts (chat_session_id, sequence)",
+        # A chunk of a text part says which part it grows and at which character.
+        "ALTER TABLE chat_chunks ADD COLUMN part_id TEXT",
+        "ALTER TABLE chat_chunks ADD COLUMN part_offset INTEGER",
     ),
 ]
 

@@ -1,7 +1,8 @@
 """How much latency and how many backend writes our streaming relay adds to opencode's own.
 
 Run: ``python benchmarks/relay.py`` (about 3-4 minutes on 2 cores) or
-``python benchmarks/relay.py --quick`` (about 1-2 minutes). Everything runs on
+``python benchmarks/relay.py --quick`` (about 1-2 minutes); ``--writes`` measures only
+durable writes per 1,000 characters (seconds). Everything runs on
 127.0.0.1 in this process, except the real ``opencode serve`` processes
 (found by ``find_opencode``), which are always stopped at the end, Ctrl-C included.
 
@@ -26,6 +27,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -70,6 +72,7 @@ from orchestrator.domain.chat import (
 )
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, UserId
 from orchestrator.domain.model import Worker
+from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.testing import PlainHasher
 from orchestrator.testing.agent import Say, ScriptedAgentRuntime, ScriptedSession
@@ -295,16 +298,14 @@ class CountingBackend:
             self.work_wakeups += 1
             yield feed
 
-    async def append_chunk(
-        self, token: MachineToken, message_id: MessageId, text: str
-    ) -> ChatChunk:
+    async def _timed_write(self, message_id: MessageId, text: str, write: Any) -> Any:
         start = time.perf_counter()
         self.write_start.feed(message_id, text, start)
         # Shielded: ChunkCoalescer.__aexit__ cancels its ticker even mid-write, which
         # would drop this piece from the chunk stream (see benchmarks/README.md). The
         # benchmark measures every delta regardless, and counts how often it happens.
         with anyio.CancelScope(shield=True):
-            chunk = await self.inner.append_chunk(token, message_id, text)
+            done = await write()
         end = time.perf_counter()
         self.write_end.feed(message_id, text, end)
         self.writes += 1
@@ -315,7 +316,33 @@ class CountingBackend:
         except anyio.get_cancelled_exc_class():
             self.cancelled_writes += 1
             raise
+        return done
+
+    async def append_chunk(
+        self, token: MachineToken, message_id: MessageId, text: str
+    ) -> ChatChunk:
+        write = partial(self.inner.append_chunk, token, message_id, text)
+        chunk: ChatChunk = await self._timed_write(message_id, text, write)
         return chunk
+
+    async def append_part_text(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        part_id: str,
+        offset: int,
+        text: str,
+        kind: TextKind = TextKind.TEXT,
+    ) -> TextAppended:
+        write = partial(self.inner.append_part_text, token, message_id, part_id, offset, text, kind)
+        appended: TextAppended = await self._timed_write(message_id, text, write)
+        return appended
+
+    async def save_part(
+        self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
+    ) -> MessagePart:
+        self.writes += 1  # a durable write that streams no text
+        return await self.inner.save_part(token, message_id, part_id, body)
 
     async def list_session_messages(
         self, token: MachineToken, session_id: ChatSessionId
@@ -862,11 +889,11 @@ def print_report(
     stages = [
         ("model -> session manager reads the delta", stage(single.stamps, single.agent, words)),
         (
-            "  ... -> append_chunk starts (coalescing wait)",
+            "  ... -> append_part_text starts (coalescing wait)",
             stage(single.agent, single.counts.write_start, words),
         ),
         (
-            "  ... -> append_chunk returns (SQLite commit)",
+            "  ... -> append_part_text returns (SQLite commit)",
             stage(single.counts.write_start, single.counts.write_end, words),
         ),
         (
@@ -906,7 +933,7 @@ def print_report(
             f" {run.counts.cancelled_writes if run.counts else 0:>9} {_f(run.cpu_percent, 8, 0)}"
         )
     print()
-    print("4. Backend writes (append_chunk calls) per 1,000 characters streamed, scripted agent")
+    print("4. Durable writes (text and part writes) per 1,000 characters streamed, scripted agent")
     print(
         f"  {'coalescing':<40} {'writes':>7} {'chars':>7} {'writes/1k ch':>12}"
         f" {'x defaults':>10} {'p50 ms':>7} {'p95 ms':>7} {'cancelled':>9}"
@@ -930,7 +957,7 @@ def print_report(
         print(f"  {line}")
     print()
     print(
-        "cancelled = append_chunk calls still in flight when ChunkCoalescer.__aexit__ cancelled"
+        "cancelled = text writes still in flight when ChunkCoalescer.__aexit__ cancelled"
         " its ticker (shielded here; see README)"
     )
     print(f"Measured in one run of {elapsed:.0f} s.")
@@ -1002,9 +1029,26 @@ async def main(plan: Plan) -> bool:
     return not interrupted
 
 
+async def measure_writes(plan: Plan) -> None:
+    """Only section 4's first row: durable writes per 1,000 characters (a few seconds)."""
+    with tempfile.TemporaryDirectory(prefix="relay-bench-") as raw:
+        run = await relay_on_script(plan, Path(raw), 1)
+    assert run.counts is not None
+    print(
+        f"durable writes: {run.counts.writes} for {run.counts.chars} characters"
+        f" = {run.writes_per_1k:.1f} per 1,000 (scripted agent, 1 session, defaults)"
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a short run (fewer deltas)")
+    parser.add_argument(
+        "--writes", action="store_true", help="only durable writes per 1,000 characters"
+    )
     args = parser.parse_args()
-    if not anyio.run(main, QUICK if args.quick else FULL):
+    plan = QUICK if args.quick else FULL
+    if args.writes:
+        anyio.run(measure_writes, plan)
+    elif not anyio.run(main, plan):
         sys.exit(130)

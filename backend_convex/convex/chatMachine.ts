@@ -14,7 +14,7 @@ import { mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { machineMessage, machinePermission, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
-import { ensureOpen, ensureStreaming, messagesOf, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureStreaming, insertChunk, messagesOf, streamingReply } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
@@ -172,19 +172,7 @@ export const appendChunk = mutation({
     const machine = await requireMachine(ctx, token);
     const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
     ensureStreaming(message);
-    const now = Date.now();
-    // Reading and bumping the counter in one transaction keeps sequences gap-free.
-    const sequence = session.lastSequence + 1;
-    await ctx.db.patch(session._id, { lastSequence: sequence, lastActivity: now });
-    const id = await ctx.db.insert("chatChunks", {
-      chunkId: await newId(ctx, "chunk"),
-      messageId,
-      chatSessionId: session.chatSessionId,
-      chunk: text,
-      sequence,
-      timestamp: now,
-    });
-    return chatChunkRecord((await ctx.db.get(id))!);
+    return chatChunkRecord(await insertChunk(ctx, session, messageId, text));
   },
 });
 

@@ -131,9 +131,33 @@ export default defineSchema({
     chunk: v.string(),
     sequence: v.number(),
     timestamp: v.number(),
+    // The text part it grows and the character its text starts at (parts.ts).
+    partId: v.optional(v.string()),
+    offset: v.optional(v.number()),
   })
     .index("by_chatSessionId_and_sequence", ["chatSessionId", "sequence"])
     .index("by_messageId_and_sequence", ["messageId", "sequence"]),
+
+  // The typed parts of replies (parts.ts); a text part's text grows by deltas.
+  messageParts: defineTable({
+    partId: v.string(),
+    messageId: v.string(),
+    chatSessionId: v.string(),
+    position: v.number(),
+    type: v.string(),
+    text: v.string(),
+    // The part's other fields as JSON (orchestrator/adapters/parts_json.py).
+    data: v.string(),
+    updatedAt: v.number(),
+    // The session's sequence at the part's last change (shared with its chunks).
+    sequence: v.number(),
+    // A text part streams as chunks; the others are read by sequence (parts.changedAfter).
+    isText: v.boolean(),
+  })
+    .index("by_messageId_and_partId", ["messageId", "partId"])
+    .index("by_messageId_and_position", ["messageId", "position"])
+    .index("by_chatSessionId_and_position", ["chatSessionId", "position"])
+    .index("by_chatSessionId_and_isText_and_sequence", ["chatSessionId", "isText", "sequence"]),
 
   permissionRequests: defineTable({
     permissionId: v.string(),

@@ -120,6 +120,24 @@ async def test_scripted_bash_call_then_final_text(fake_model: FakeModelServer) -
 
 
 @pytest.mark.anyio
+async def test_scripted_write_call_streams_text_then_the_tool_call(
+    fake_model: FakeModelServer,
+) -> None:
+    """With write_file set the model says its preamble, then calls write with path and content."""
+    fake_model.write_file = ("/work/notes.txt", "hello\n")
+    fake_model.before_tool_reply = "Writing it. "
+    tools = [{"type": "function", "function": {"name": "write", "parameters": {}}}]
+    _, chunks = await chat(fake_model, messages=[user("write")], tools=tools)
+    assert streamed_text(chunks) == "Writing it. "
+    calls = [
+        call for c in chunks for ch in c["choices"] for call in ch["delta"].get("tool_calls") or []
+    ]
+    assert [c["function"]["name"] for c in calls] == ["write"]
+    arguments = json.loads(calls[0]["function"]["arguments"])
+    assert arguments == {"filePath": "/work/notes.txt", "content": "hello\n"}
+
+
+@pytest.mark.anyio
 async def test_fail_status_returns_an_openai_error(fake_model: FakeModelServer) -> None:
     """With fail_status set, chat requests fail with that status and an OpenAI error body."""
     fake_model.fail_status = 400

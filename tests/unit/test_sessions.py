@@ -33,6 +33,14 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.errors import BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Worker
+from orchestrator.domain.parts import (
+    StepFinishPart,
+    TextPart,
+    Tokens,
+    ToolPart,
+    ToolState,
+    ToolStatus,
+)
 from orchestrator.domain.permissions import (
     DEFAULT_PERMISSION_POLICY,
     PermissionAction,
@@ -45,6 +53,7 @@ from orchestrator.testing.agent import (
     Fail,
     Say,
     ScriptedAgentRuntime,
+    ShowPart,
     Step,
 )
 
@@ -279,15 +288,22 @@ class Flaky:
     inner: InMemoryBackend
     failures: dict[str, int]
     failed: dict[str, int] = attrs.field(factory=dict)
+    #: Calls whose answer is lost after the backend did the work (as a dropped response).
+    lost_answers: dict[str, int] = attrs.field(factory=dict)
+    lost: dict[str, int] = attrs.field(factory=dict)
 
     def _maybe_fail(self, name: str) -> None:
         if self.failed.get(name, 0) < self.failures.get(name, 0):
             self.failed[name] = self.failed.get(name, 0) + 1
             raise BackendUnavailable("Cannot reach the server.")
 
-    async def append_chunk(self, *args: Any) -> Any:
-        self._maybe_fail("append_chunk")
-        return await self.inner.append_chunk(*args)
+    async def append_part_text(self, *args: Any) -> Any:
+        self._maybe_fail("append_part_text")
+        done = await self.inner.append_part_text(*args)
+        if self.lost.get("append_part_text", 0) < self.lost_answers.get("append_part_text", 0):
+            self.lost["append_part_text"] = self.lost.get("append_part_text", 0) + 1
+            raise BackendUnavailable("The connection dropped before the answer arrived.")
+        return done
 
     async def complete_message(self, *args: Any) -> Any:
         self._maybe_fail("complete_message")
@@ -302,10 +318,9 @@ class Flaky:
         return getattr(self.inner, name)
 
 
-async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world: World) -> None:
-    """Writes wait out an unreachable backend; the work feed reconnects; runners live on."""
+async def _reply_through(world: World, flaky: Flaky) -> tuple[ChatSession, ChatMessage]:
+    """Send one message with ``flaky`` between the machine and the backend; its reply."""
     runtime = scripted(lambda _: [Say("abcdefghij" * 5, size=5, delay=0.002)])
-    flaky = Flaky(world.backend, {"append_chunk": 3, "complete_message": 2, "watch_work": 2})
     session = await world.session()
     async with runtime, anyio.create_task_group() as tg:
         manager = world.manager(runtime)
@@ -315,6 +330,13 @@ async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world
         await world.backend.send_message(world.user, session.chat_session_id, "go")
         reply = await world.reply(session)
         tg.cancel_scope.cancel()
+    return session, reply
+
+
+async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world: World) -> None:
+    """Writes wait out an unreachable backend; the work feed reconnects; runners live on."""
+    flaky = Flaky(world.backend, {"append_part_text": 3, "complete_message": 2, "watch_work": 2})
+    _, reply = await _reply_through(world, flaky)
     assert reply.status is MessageStatus.COMPLETED
     assert reply.content == "abcdefghij" * 5
     chunks = sorted(
@@ -322,7 +344,7 @@ async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world
         key=lambda c: c.sequence,
     )
     assert "".join(c.chunk for c in chunks) == reply.content
-    assert flaky.failed == {"append_chunk": 3, "complete_message": 2, "watch_work": 2}
+    assert flaky.failed == {"append_part_text": 3, "complete_message": 2, "watch_work": 2}
     assert any("Retrying in" in line for line in world.lines)
 
 
@@ -346,3 +368,45 @@ async def test_the_agent_opens_with_the_workers_policy_and_a_change_applies_next
         await world.backend.send_message(world.user, session.chat_session_id, "two")
         await world.reply(session, 1)
     assert runtime.policies == [DEFAULT_PERMISSION_POLICY, relaxed]
+
+
+async def test_a_write_whose_answer_was_lost_is_resent_without_duplicating_text(
+    world: World,
+) -> None:
+    """A text write retried after its answer was lost adds neither text nor a chunk twice."""
+    flaky = Flaky(world.backend, {}, lost_answers={"append_part_text": 3})
+    session, reply = await _reply_through(world, flaky)
+    assert flaky.lost == {"append_part_text": 3}
+    assert reply.content == "abcdefghij" * 5
+    chunks = [c.chunk for c in world.backend.chunks.values() if c.message_id == reply.message_id]
+    assert "".join(chunks) == reply.content
+    [part] = await world.backend.list_parts(world.user, session.chat_session_id)
+    assert part.body == TextPart(reply.content)
+
+
+async def test_tool_and_step_parts_are_stored_in_order_with_the_text(world: World) -> None:
+    """A tool part is replaced as its state moves; parts keep the order the agent sent them."""
+    pending = ToolPart("write", "call_1", ToolState(ToolStatus.PENDING))
+    done = ToolPart("write", "call_1", ToolState(ToolStatus.COMPLETED, "{}", "a.txt", "ok", 2))
+    finish = StepFinishPart("stop", 0.0, Tokens(input=3, output=2))
+    runtime = scripted(
+        lambda _: [
+            Say("Writing. "),
+            ShowPart("prt_tool", pending),
+            ShowPart("prt_tool", done),
+            ShowPart("prt_step", finish),
+        ]
+    )
+    session = await world.session()
+    async with runtime, anyio.create_task_group() as tg:
+        tg.start_soon(world.manager(runtime).run)
+        await world.backend.send_message(world.user, session.chat_session_id, "go")
+        reply = await world.reply(session)
+        tg.cancel_scope.cancel()
+    assert reply.content == "Writing. "
+    parts = await world.backend.list_parts(world.user, session.chat_session_id)
+    assert [(p.part_id, p.body) for p in parts] == [
+        ("part", TextPart("Writing. ")),
+        ("prt_tool", done),
+        ("prt_step", finish),
+    ]

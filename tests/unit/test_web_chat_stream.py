@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession
+from orchestrator.domain.parts import ToolPart, ToolState, ToolStatus
 from orchestrator.entrypoints.web.chat_stream import BAD_RESUME_POINT
 from tests.unit.test_web_support import (
     MODEL,
@@ -220,3 +221,64 @@ async def test_events_for_another_users_worker_are_not_found(chat: Chat) -> None
     await chat.web.sign_in(client, "mallory")
     response = await client.get(f"/api/events?worker_id={chat.worker.worker_id}")
     assert response.status == 404
+
+
+async def test_parts_stream_in_sequence_order_with_chunks_and_resume(chat: Chat) -> None:
+    """Tool parts come as `part` events among the chunks, by sequence; a resume misses none."""
+    backend = chat.web.backend
+    session = await chat.start()
+    reply = await _streaming_reply(chat, session)
+    pending = ToolPart("bash", "call_1", ToolState(ToolStatus.PENDING))
+    done = ToolPart("bash", "call_1", ToolState(ToolStatus.COMPLETED, "{}", "ls", "a.txt", 5))
+    async with chat.web.client.get(_path(session)) as stream:
+        assert (await next_sse(stream)).event == "messages"
+        text = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Run ")
+        first = await backend.save_part(chat.token, reply.message_id, "prt_tool", pending)
+        events = [await next_sse(stream) for _ in range(2)]
+    assert text.chunk is not None
+    assert [(e.event, e.id) for e in events] == [
+        ("chunk", text.chunk.sequence),
+        ("part", first.sequence),
+    ]
+    assert (events[0].data["part_id"], events[0].data["offset"]) == ("prt_t", 0)
+    assert events[1].data["part_id"] == "prt_tool"
+    assert events[1].data["body"]["state"]["status"] == "pending"
+    last = await backend.save_part(chat.token, reply.message_id, "prt_tool", done)
+    headers = {"Last-Event-ID": str(first.sequence)}
+    async with chat.web.client.get(_path(session), headers=headers) as stream:
+        event = await next_sse(stream)
+        while event.event == "messages":
+            event = await next_sse(stream)
+    assert (event.event, event.id) == ("part", last.sequence)
+    assert event.data["body"] == {
+        "type": "tool",
+        "tool": "bash",
+        "call_id": "call_1",
+        "state": {
+            "status": "completed",
+            "input": "{}",
+            "title": "ls",
+            "output": "a.txt",
+            "output_size": 5,
+            "error": None,
+            "started_at": None,
+            "ended_at": None,
+        },
+    }
+
+
+async def test_a_fresh_stream_sends_the_parts_of_finished_replies(chat: Chat) -> None:
+    """Opening a stream later still shows every tool part (their text is in the messages)."""
+    backend = chat.web.backend
+    session = await chat.start()
+    reply = await _streaming_reply(chat, session)
+    await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Done.")
+    tool = ToolPart("write", "call_1", ToolState(ToolStatus.COMPLETED, "{}", "a.txt", "ok", 2))
+    await backend.save_part(chat.token, reply.message_id, "prt_tool", tool)
+    await backend.complete_message(chat.token, reply.message_id, "Done.")
+    async with chat.web.client.get(_path(session)) as stream:
+        kinds = []
+        while (event := await next_sse(stream)).event != "part":
+            kinds.append(event.event)
+    assert kinds == ["messages"]  # the finished reply's chunk is left out, its part is not
+    assert event.data["body"]["tool"] == "write"

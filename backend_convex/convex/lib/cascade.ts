@@ -38,7 +38,11 @@ async function purgeSession(ctx: MutationCtx, sessionId: string, budget: Budget)
     .query("chatMessages")
     .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
     .take(budget.left + 1);
-  for (const row of [...chunks, ...permissions, ...messages]) {
+  const parts = await ctx.db
+    .query("messageParts")
+    .withIndex("by_chatSessionId_and_position", (q) => q.eq("chatSessionId", sessionId))
+    .take(budget.left + 1);
+  for (const row of [...chunks, ...parts, ...permissions, ...messages]) {
     if (budget.left <= 0) return false;
     await ctx.db.delete(row._id);
     budget.left--;

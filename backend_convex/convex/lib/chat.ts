@@ -1,7 +1,8 @@
 /** Reads and rules both sides of chat share. */
 import type { Doc } from "../_generated/dataModel";
-import type { QueryCtx } from "../_generated/server";
+import type { MutationCtx, QueryCtx } from "../_generated/server";
 import { fail, SESSION_ENDED } from "./errors";
+import { newId } from "./ids";
 import { MAX_MESSAGES } from "./limits";
 import { chatMessageRecord } from "./records";
 import type { ChatMessageRecord } from "./validators";
@@ -35,4 +36,28 @@ export function ensureStreaming(message: Doc<"chatMessages">): Doc<"chatMessages
   if (message.role !== "assistant") fail("Conflict", "That message is not a reply.");
   if (message.status !== "streaming") fail("Conflict", "This reply has already ended.");
   return message;
+}
+
+/** Store a chunk under the session's next sequence number (gap-free: one transaction). */
+export async function insertChunk(
+  ctx: MutationCtx,
+  session: Doc<"chatSessions">,
+  messageId: string,
+  text: string,
+  part?: { partId: string; offset: number },
+): Promise<Doc<"chatChunks">> {
+  const now = Date.now();
+  const sequence = session.lastSequence + 1;
+  await ctx.db.patch(session._id, { lastSequence: sequence, lastActivity: now });
+  session.lastSequence = sequence;
+  const id = await ctx.db.insert("chatChunks", {
+    chunkId: await newId(ctx, "chunk"),
+    messageId,
+    chatSessionId: session.chatSessionId,
+    chunk: text,
+    sequence,
+    timestamp: now,
+    ...part,
+  });
+  return (await ctx.db.get(id))!;
 }

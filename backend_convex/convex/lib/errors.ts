@@ -16,7 +16,8 @@ export type ErrorKind =
   | "PermissionDenied"
   | "NotFound"
   | "Conflict"
-  | "InvalidTransition";
+  | "InvalidTransition"
+  | "TextGap";
 
 export type ErrorData = { kind: ErrorKind; message: string };
 

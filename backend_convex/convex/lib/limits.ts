@@ -38,3 +38,5 @@ export const MAX_FROZEN_RUNS = 500;
 export const MAX_DUE_JOBS = 500;
 /** Due jobs the deployment's own cron starts in one mutation; a full batch schedules the next at once. */
 export const CRON_DUE_JOBS = 100;
+/** Parts listed at once (orchestrator.domain.parts.MAX_LISTED_PARTS). */
+export const MAX_LISTED_PARTS = 2000;

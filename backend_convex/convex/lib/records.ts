@@ -90,6 +90,8 @@ export function chatChunkRecord(chunk: Doc<"chatChunks">): ChatChunkRecord {
     chunk: chunk.chunk,
     sequence: chunk.sequence,
     timestamp: chunk.timestamp,
+    partId: chunk.partId ?? null,
+    offset: chunk.offset ?? null,
   };
 }
 

@@ -183,6 +183,8 @@ export const chatChunkRecord = v.object({
   chunk: v.string(),
   sequence: v.number(),
   timestamp: v.number(),
+  partId: v.union(v.string(), v.null()),
+  offset: v.union(v.number(), v.null()),
 });
 
 export const permissionRecord = v.object({

@@ -21,13 +21,14 @@ import anyio
 import attrs
 
 from orchestrator.application.retry import Backoff, keep_reachable, retry_until_reachable
-from orchestrator.application.streaming import ChunkCoalescer
+from orchestrator.application.streaming import PartTextStream
 from orchestrator.domain.agent import (
     AgentEvent,
     AgentRuntime,
     AgentSession,
     AgentSessionId,
     ModelRef,
+    PartUpdated,
     PermissionAsked,
     PermissionRequestId,
     TextDelta,
@@ -43,6 +44,7 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.errors import AgentUnavailable, Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, WorkerId
 from orchestrator.domain.model import Worker, WorkerStatus
+from orchestrator.domain.parts import TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import ChatMachineBackend
 
@@ -199,9 +201,17 @@ class SessionRunner:
         try:
             agent = await self._ensure_agent()
             await agent.prompt(message.content, ModelRef.parse(self.work.session.model))
-            async with ChunkCoalescer(
-                lambda piece: manager.call(
-                    partial(manager.backend.append_chunk, manager.token, reply.message_id, piece)
+            async with PartTextStream(
+                lambda part_id, kind, offset, piece: manager.call(
+                    partial(
+                        manager.backend.append_part_text,
+                        manager.token,
+                        reply.message_id,
+                        part_id,
+                        offset,
+                        piece,
+                        kind,
+                    )
                 ),
                 window=manager.settings.coalesce_window,
                 max_chars=manager.settings.coalesce_max_chars,
@@ -229,7 +239,7 @@ class SessionRunner:
         self.current_reply = None
 
     async def _follow(
-        self, agent: AgentSession, chunks: ChunkCoalescer, text: list[str]
+        self, agent: AgentSession, chunks: PartTextStream, text: list[str]
     ) -> TurnFinished | TurnFailed:
         events = self.events
         assert events is not None
@@ -240,12 +250,25 @@ class SessionRunner:
         raise ConnectionError("the agent's event stream ended")
 
     async def _handle(
-        self, event: AgentEvent, chunks: ChunkCoalescer, text: list[str]
+        self, event: AgentEvent, chunks: PartTextStream, text: list[str]
     ) -> TurnFinished | TurnFailed | None:
         manager = self.manager
         if isinstance(event, TextDelta):
-            text.append(event.text)
-            await chunks.add(event.text)
+            if event.kind is TextKind.TEXT:
+                text.append(event.text)
+            await chunks.add(event.part_id, event.kind, event.offset, event.text)
+        elif isinstance(event, PartUpdated):
+            await chunks.flush()  # parts keep the order the agent made them in
+            assert self.current_reply is not None
+            await manager.call(
+                partial(
+                    manager.backend.save_part,
+                    manager.token,
+                    self.current_reply.message_id,
+                    event.part_id,
+                    event.body,
+                )
+            )
         elif isinstance(event, PermissionAsked):
             await chunks.flush()
             assert self.current_reply is not None

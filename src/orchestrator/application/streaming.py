@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 import anyio
 import attrs
 
+from orchestrator.domain.parts import TextKind
+
 #: Writes one piece of text to the backend, in order.
 Flush = Callable[[str], Awaitable[object]]
 
@@ -87,3 +89,62 @@ class ChunkCoalescer:
             if wait > 0:
                 await anyio.sleep(wait)
             await self.flush()
+
+
+#: Writes one piece of a part's text at its character offset: (part ID, kind, offset, text).
+PartWrite = Callable[[str, TextKind, int, str], Awaitable[object]]
+
+
+@attrs.define
+class PartTextStream:
+    """Text deltas of a reply's parts, coalesced like :class:`ChunkCoalescer`, written by offset.
+
+    One coalescer serves every part: a delta of another part (or one that does
+    not continue the buffered text) first writes what is buffered, so each
+    write holds text of one part and says where in that part it goes. A write
+    retried after a lost answer lands on the same offset, and the backend skips
+    what it already has.
+    """
+
+    write: PartWrite
+    window: float = 0.05
+    max_chars: int = 4000
+    _coalescer: ChunkCoalescer | None = None
+    _part: tuple[str, TextKind] | None = None
+    #: Offset of the first character not yet written, and of the end of the buffer.
+    _offset: int = 0
+    _end: int = 0
+
+    @property
+    def writes(self) -> int:
+        """How many writes reached the backend."""
+        return 0 if self._coalescer is None else self._coalescer.writes
+
+    async def __aenter__(self) -> PartTextStream:
+        self._coalescer = ChunkCoalescer(self._flush, window=self.window, max_chars=self.max_chars)
+        await self._coalescer.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._coalescer is not None
+        await self._coalescer.__aexit__(*exc_info)
+
+    async def add(self, part_id: str, kind: TextKind, offset: int, text: str) -> None:
+        """Buffer ``text``, which goes at ``offset`` of part ``part_id``."""
+        assert self._coalescer is not None
+        if (part_id, kind) != self._part or offset != self._end:
+            await self._coalescer.flush()
+            self._part, self._offset, self._end = (part_id, kind), offset, offset
+        self._end += len(text)
+        await self._coalescer.add(text)
+
+    async def flush(self) -> None:
+        """Write everything buffered so far."""
+        if self._coalescer is not None:
+            await self._coalescer.flush()
+
+    async def _flush(self, piece: str) -> None:
+        assert self._part is not None
+        part_id, kind = self._part
+        await self.write(part_id, kind, self._offset, piece)
+        self._offset += len(piece)

@@ -3,9 +3,10 @@
 A machine process opens one :class:`AgentSession` per chat session, in the
 chat's *worker directory* (an absolute path on the machine). It sends a prompt
 with a model named ``"provider/model"`` and reads the session's
-:class:`AgentEvent`\\ s: text deltas as the reply is written, permission
-requests, status changes, and exactly one :class:`TurnFinished` or
-:class:`TurnFailed` per prompt. Agent sessions outlive the runtime (opencode
+:class:`AgentEvent`\\ s: text deltas as the reply is written, its other parts
+(tool calls, step finishes …) whole as they change, permission requests,
+status changes, and exactly one :class:`TurnFinished` or :class:`TurnFailed`
+per prompt. Agent sessions outlive the runtime (opencode
 stores them), so a chat can be continued later by its ``agent_session_id``.
 
 Whether sessions share one agent process per worker directory or get one each
@@ -23,6 +24,7 @@ import attrs
 
 from orchestrator.domain.chat import PermissionAnswer as PermissionAnswer  # re-exported
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.parts import PartBody, TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 #: The agent's own ID of a session (opencode: ``ses_…``).
@@ -65,6 +67,20 @@ class TextDelta:
     message_id: str
     part_id: str
     text: str
+    #: Where in the part the text goes (characters already in the part before it).
+    offset: int = 0
+    #: Reply text, or the model's reasoning (which is not part of the reply's text).
+    kind: TextKind = TextKind.TEXT
+
+
+@attrs.frozen
+class PartUpdated:
+    """A part of the reply other than text, whole as it is now (a tool call's state …)."""
+
+    agent_session_id: AgentSessionId
+    message_id: str
+    part_id: str
+    body: PartBody
 
 
 @attrs.frozen
@@ -104,7 +120,9 @@ class TurnFailed:
     aborted: bool = False
 
 
-AgentEvent = TextDelta | PermissionAsked | SessionStatusChanged | TurnFinished | TurnFailed
+AgentEvent = (
+    TextDelta | PartUpdated | PermissionAsked | SessionStatusChanged | TurnFinished | TurnFailed
+)
 
 
 @attrs.frozen

@@ -137,6 +137,9 @@ class ChatChunk:
     chunk: str
     sequence: int
     timestamp: datetime
+    #: The text part it grows and where in it the text goes (None for chunks without a part).
+    part_id: str | None = None
+    offset: int | None = None
 
 
 @attrs.frozen

@@ -116,3 +116,11 @@ class CommandFailed(OrchestratorError):
     """Raised on the machine when a directory command fails there (git, the disk, a timeout)."""
 
     default_message = "The command failed on the machine."
+
+
+class TextGap(Conflict):
+    """A text delta starts beyond the end of the stored text; re-send from ``stored_length``."""
+
+    def __init__(self, message: str, stored_length: int = 0) -> None:
+        super().__init__(message)
+        self.stored_length = stored_length

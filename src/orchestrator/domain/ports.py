@@ -53,6 +53,13 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.jobs import Job, JobDraft, JobRun
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
+from orchestrator.domain.parts import (
+    MessagePart,
+    PartBody,
+    StreamEvent,
+    TextAppended,
+    TextKind,
+)
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 
@@ -285,6 +292,22 @@ class ChatUserBackend(Protocol):
         """Answer a pending request; Conflict if it was already answered or expired."""
         ...
 
+    async def list_parts(
+        self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None
+    ) -> list[MessagePart]:
+        """The parts of the session's replies (or of one reply), in the order they were made."""
+        ...
+
+    def watch_events(
+        self, user: UserId, session_id: ChatSessionId, after_sequence: int
+    ) -> AsyncIterator[list[StreamEvent]]:
+        """Chunks, and parts other than text, changed after ``after_sequence``, in order.
+
+        Read as one snapshot, so a reader that resumes from the last sequence it
+        saw misses nothing; a part replaced later comes again under its new sequence.
+        """
+        ...
+
     def watch_sessions(self, user: UserId, worker_id: WorkerId) -> AsyncIterator[list[ChatSession]]:
         """A worker's sessions, now and after every change."""
         ...
@@ -323,6 +346,27 @@ class ChatMachineBackend(Protocol):
         self, token: MachineToken, message_id: MessageId, text: str
     ) -> ChatChunk:
         """Add streamed text to a reply; the backend assigns the next session sequence."""
+        ...
+
+    async def save_part(
+        self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
+    ) -> MessagePart:
+        """Store a part of a streaming reply whole: created, or replaced as it moves."""
+        ...
+
+    async def append_part_text(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        part_id: str,
+        offset: int,
+        text: str,
+        kind: TextKind = TextKind.TEXT,
+    ) -> TextAppended:
+        """Grow a text/reasoning part at ``offset`` (TextGap past its end; stored text skipped).
+
+        New text of a ``text`` part is also streamed as a chunk, in the same write.
+        """
         ...
 
     async def complete_message(

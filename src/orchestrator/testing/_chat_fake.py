@@ -39,6 +39,7 @@ from orchestrator.domain.ids import (
     WorkerId,
 )
 from orchestrator.domain.model import Machine, Worker, WorkerStatus
+from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.ports import IdGenerator
 
 T = TypeVar("T")
@@ -58,6 +59,8 @@ class ChatFakeBase:
         chat_sessions: dict[ChatSessionId, ChatSession]
         chat_messages: dict[MessageId, ChatMessage]
         chunks: dict[ChunkId, ChatChunk]
+        parts: dict[tuple[MessageId, PartId], MessagePart]
+        sequences: dict[ChatSessionId, int]
         permissions: dict[PermissionId, PermissionRequest]
 
         def _now(self) -> datetime: ...
@@ -80,6 +83,8 @@ class ChatFakeBase:
             del self.chat_messages[message.message_id]
         for request in [p for p in self.permissions.values() if p.chat_session_id in gone]:
             del self.permissions[request.permission_id]
+        for key in [k for k, part in self.parts.items() if part.chat_session_id in gone]:
+            del self.parts[key]
 
     def _user_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         session = self.chat_sessions.get(session_id)

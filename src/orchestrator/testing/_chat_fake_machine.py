@@ -102,15 +102,36 @@ class ChatMachineFake(ChatFakeBase):
         validate_chunk(text)
         message, session = self._machine_message(token, message_id)
         ensure_streaming(message)
+        chunk = self._insert_chunk(session, message_id, text)
+        await self._commit()
+        return chunk
+
+    def _next_sequence(self, session_id: ChatSessionId) -> int:
+        """The session's next sequence (chunks and parts share it)."""
+        self.sequences[session_id] = self.sequences.get(session_id, 0) + 1
+        return self.sequences[session_id]
+
+    def _insert_chunk(
+        self,
+        session: ChatSession,
+        message_id: MessageId,
+        text: str,
+        part: tuple[str, int] | None = None,
+    ) -> ChatChunk:
+        """Store a chunk under the session's next sequence."""
         chunk_id = ChunkId(self.ids.new_id("chunk"))
-        chunks = self._chunks_of(session.chat_session_id)
         session = self._touch(session)
-        sequence = chunks[-1].sequence + 1 if chunks else 1
+        sequence = self._next_sequence(session.chat_session_id)
         chunk = ChatChunk(
-            chunk_id, message_id, session.chat_session_id, text, sequence, session.last_activity
+            chunk_id,
+            message_id,
+            session.chat_session_id,
+            text,
+            sequence,
+            session.last_activity,
+            *(part or (None, None)),
         )
         self.chunks[chunk_id] = chunk
-        await self._commit()
         return chunk
 
     async def _finish(

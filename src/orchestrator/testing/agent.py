@@ -19,6 +19,7 @@ from orchestrator.domain.agent import (
     AgentMessage,
     AgentSessionId,
     ModelRef,
+    PartUpdated,
     PermissionAnswer,
     PermissionAsked,
     PermissionRequestId,
@@ -27,6 +28,7 @@ from orchestrator.domain.agent import (
     TurnFinished,
 )
 from orchestrator.domain.errors import NotFound
+from orchestrator.domain.parts import PartBody
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 
@@ -55,13 +57,21 @@ class Fail:
 
 
 @attrs.frozen
+class ShowPart:
+    """Send a part other than text (a tool call's state, a step finish …) whole."""
+
+    part_id: str
+    body: PartBody
+
+
+@attrs.frozen
 class Crash:
     """The agent dies: its event stream raises."""
 
     error: str = "agent process exited"
 
 
-Step = Say | AskPermission | Fail | Crash
+Step = Say | AskPermission | Fail | ShowPart | Crash
 #: Chooses the steps of a reply from the prompt.
 Script = Callable[[str], list[Step]]
 
@@ -95,7 +105,7 @@ class ScriptedSession:
 
     async def _play(self, steps: list[Step]) -> None:
         assert self._send is not None
-        sid, said = self.agent_session_id, []
+        sid, said, length = self.agent_session_id, [], 0
         for step in steps:
             if self._abort.is_set():
                 break
@@ -104,7 +114,8 @@ class ScriptedSession:
                     if self._abort.is_set():
                         break
                     said.append(step.text[i : i + step.size])
-                    await self._send.send(TextDelta(sid, "msg", "part", said[-1]))
+                    await self._send.send(TextDelta(sid, "msg", "part", said[-1], length))
+                    length += len(said[-1])
                     if step.delay:
                         await anyio.sleep(step.delay)
             elif isinstance(step, AskPermission):
@@ -120,6 +131,8 @@ class ScriptedSession:
                 if self._answers.get(request) is PermissionAnswer.REJECT:
                     await self._send.send(TurnFailed(sid, "The permission was rejected."))
                     return
+            elif isinstance(step, ShowPart):
+                await self._send.send(PartUpdated(sid, "msg", step.part_id, step.body))
             elif isinstance(step, Fail):
                 await self._send.send(TurnFailed(sid, step.reason))
                 return

@@ -14,7 +14,8 @@ and ``GET /v1/models``. It recognises the title request opencode sends for a
 new session and answers it with :attr:`FakeModelServer.title`. With
 :attr:`FakeModelServer.bash_command` set it first asks for a ``bash`` tool call
 and replies with :attr:`FakeModelServer.after_tool_reply` once the tool result
-comes back -- enough to exercise opencode's permission prompts.
+comes back -- enough to exercise opencode's permission prompts; with
+:attr:`FakeModelServer.write_file` it calls opencode's ``write`` tool instead.
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ class FakeModelServer:
     delta_delay: float = 0.0
     #: When set, the first answer is a ``bash`` tool call running this command.
     bash_command: str | None = None
+    #: When set (an absolute path and its content), the first answer is a call of
+    #: opencode's ``write`` tool writing that file.
+    write_file: tuple[str, str] | None = None
+    #: Text streamed before the tool call of the first answer.
+    before_tool_reply: str = ""
     after_tool_reply: str = "The command ran."
     title: str = "Fake session"
     #: When set, chat requests (not title requests) fail with this HTTP status.
@@ -188,13 +194,22 @@ class FakeModelServer:
     def _answer(self, record: RecordedRequest) -> tuple[str, dict[str, Any] | None]:
         if record.is_title:
             return self.title, None
-        if self.bash_command is not None:
+        call = self._tool_call()
+        if call is not None:
             if record.has_tool_result:
                 return self.after_tool_reply, None
-            arguments = {"command": self.bash_command, "description": "Run a command"}
-            return "", {"name": "bash", "arguments": json.dumps(arguments)}
+            name, arguments = call
+            return self.before_tool_reply, {"name": name, "arguments": json.dumps(arguments)}
         reply = self.reply if isinstance(self.reply, str) else self.reply(record.messages)
         return reply, None
+
+    def _tool_call(self) -> tuple[str, dict[str, str]] | None:
+        if self.bash_command is not None:
+            return "bash", {"command": self.bash_command, "description": "Run a command"}
+        if self.write_file is not None:
+            path, content = self.write_file
+            return "write", {"filePath": path, "content": content}
+        return None
 
 
 def _has_content(chunk: Mapping[str, Any]) -> bool:

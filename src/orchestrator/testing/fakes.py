@@ -55,12 +55,14 @@ from orchestrator.domain.model import (
     transition_worker,
     validate_name,
 )
+from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 from orchestrator.testing._chat_fake import ChatUserFake
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
 from orchestrator.testing._commands_fake import CommandFake
 from orchestrator.testing._jobs_fake import JobFake
+from orchestrator.testing._parts_fake import PartsFake
 
 T = TypeVar("T")
 
@@ -136,7 +138,7 @@ def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
 
 
 @attrs.define(eq=False)
-class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake, JobFake):
+class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, JobFake):
     """The whole ``Backend`` port in dicts; every write wakes the ``watch_*`` subscribers."""
 
     clock: Clock = attrs.field(factory=FakeClock)
@@ -151,6 +153,9 @@ class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake, JobFake):
     chat_sessions: dict[ChatSessionId, ChatSession] = attrs.field(factory=dict, init=False)
     chat_messages: dict[MessageId, ChatMessage] = attrs.field(factory=dict, init=False)
     chunks: dict[ChunkId, ChatChunk] = attrs.field(factory=dict, init=False)
+    parts: dict[tuple[MessageId, PartId], MessagePart] = attrs.field(factory=dict, init=False)
+    #: Each session's last sequence (its chunks and parts share it).
+    sequences: dict[ChatSessionId, int] = attrs.field(factory=dict, init=False)
     permissions: dict[PermissionId, PermissionRequest] = attrs.field(factory=dict, init=False)
     commands: dict[CommandId, Command] = attrs.field(factory=dict, init=False)
     jobs: dict[JobId, Job] = attrs.field(factory=dict, init=False)

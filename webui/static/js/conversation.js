@@ -62,6 +62,7 @@ export class Conversation {
     this.session = session;
     this.entries = new Map(); // message_id -> {li, body, meta, text, finished, rendered}
     this.early = new Map(); // chunk text for replies the message list has not shown yet
+    this.earlyParts = new Map(); // tool parts for replies the message list has not shown yet
     this.lastSequence = null;
     this.loaded = false;
     this.stuck = true;
@@ -74,6 +75,7 @@ export class Conversation {
     this.stream = live(() => (this.lastSequence === null ? base : `${base}?after=${this.lastSequence}`), {
       messages: (data) => this.onMessages(data.messages),
       chunk: (chunk) => this.onChunk(chunk),
+      part: (part) => this.onPart(part),
       error: (data) => showError(this.errorBox, data.error),
     });
     this.update(session);
@@ -132,8 +134,43 @@ export class Conversation {
     }
   }
 
+  onPart(part) {
+    // Chunks and parts share the session's sequence and arrive in its order.
+    if (this.lastSequence !== null && part.sequence <= this.lastSequence) return; // seen already
+    this.lastSequence = part.sequence;
+    if (part.type !== "tool") return; // other parts are stored but not shown yet
+    const entry = this.entries.get(part.message_id);
+    if (!entry) {
+      const waiting = this.earlyParts.get(part.message_id) ?? [];
+      this.earlyParts.set(part.message_id, [...waiting, part]);
+    } else {
+      this.showTool(entry, part);
+    }
+  }
+
+  // One line per tool call: its name, what it works on, and where it stands.
+  showTool(entry, part) {
+    const { tool, state } = part.body;
+    const card =
+      entry.toolCards.get(part.part_id) ??
+      h("li", { class: "tool-card" }, h("strong", { class: "tool-name" }), " ", h("span", { class: "tool-title" }), " ", h("span", { class: "tool-state" }));
+    if (!entry.toolCards.has(part.part_id)) {
+      entry.toolCards.set(part.part_id, card);
+      entry.tools.append(card);
+      entry.tools.hidden = false;
+    }
+    card.dataset.state = state.status;
+    card.querySelector(".tool-name").textContent = tool;
+    card.querySelector(".tool-title").textContent = state.title ?? "";
+    const words = state.status === "error" ? `error: ${state.error ?? ""}` : state.status;
+    card.querySelector(".tool-state").textContent = words;
+    if (this.stuck) this.scrollDown();
+  }
+
   add(message) {
     const entry = {
+      tools: h("ul", { class: "tool-cards", hidden: true }),
+      toolCards: new Map(), // part_id -> card
       meta: h("span", { class: "msg-status" }),
       body: h("div", { class: "msg-body plain" }),
       prompts: h("div", { class: "prompts" }),
@@ -151,11 +188,14 @@ export class Conversation {
       { class: `msg ${message.role}`, dataset: { key: message.message_id } },
       h("div", { class: "msg-meta" }, h("strong", {}, who), " ", h("time", { datetime: message.timestamp }, clock(message.timestamp)), " ", entry.meta),
       entry.body,
+      entry.tools,
       entry.prompts,
       entry.error,
     );
     this.entries.set(message.message_id, entry);
     this.list.append(entry.li);
+    for (const part of this.earlyParts.get(message.message_id) ?? []) this.showTool(entry, part);
+    this.earlyParts.delete(message.message_id);
     return entry;
   }
 

@@ -77,6 +77,7 @@ ERROR_KINDS: Final[dict[str, type[errors.OrchestratorError]]] = {
         errors.NotFound,
         errors.Conflict,
         errors.InvalidTransition,
+        errors.TextGap,
     )
 }
 
@@ -210,6 +211,8 @@ def chat_chunk(raw: Record) -> ChatChunk:
         chunk=raw["chunk"],
         sequence=int(raw["sequence"]),
         timestamp=_when(raw["timestamp"]),
+        part_id=raw.get("partId"),
+        offset=None if raw.get("offset") is None else int(raw["offset"]),
     )
 
 

@@ -140,41 +140,56 @@ class ChatMachineSide(MachineSide):
         self, token: MachineToken, message_id: MessageId, text: str
     ) -> ChatChunk:
         validate_chunk(text)
-        chunk_id = ChunkId(self._ids.new_id("chunk"))
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
             ensure_streaming(message)
-            now = self._now()
-            # The write lock is held: reading and bumping the counter is atomic.
-            row = await tx.one(
-                "UPDATE chat_sessions SET last_sequence = last_sequence + 1, last_activity = ?"
-                " WHERE chat_session_id = ? RETURNING last_sequence",
-                now,
-                session.chat_session_id,
-            )
-            assert row is not None
-            chunk = ChatChunk(
-                chunk_id=chunk_id,
-                message_id=message_id,
-                chat_session_id=session.chat_session_id,
-                chunk=text,
-                sequence=row["last_sequence"],
-                timestamp=rows.from_ms(now),
-            )
-            await tx.run(
-                "INSERT INTO chat_chunks (chunk_id, message_id, chat_session_id, chunk, sequence,"
-                " timestamp) VALUES (?, ?, ?, ?, ?, ?)",
-                chunk.chunk_id,
-                message_id,
-                chunk.chat_session_id,
-                text,
-                chunk.sequence,
-                now,
-            )
-            # Only chunk readers wake: a chunk changes no session list and no machine's
-            # work (re-running those queries per chunk doubled the cost of every write).
-            tx.touch(("chunks", session.chat_session_id))
-            return chunk
+            return await self._insert_chunk(tx, session, message_id, text)
+
+    async def _insert_chunk(
+        self,
+        tx: Tx,
+        session: ChatSession,
+        message_id: MessageId,
+        text: str,
+        part: tuple[str, int] | None = None,
+    ) -> ChatChunk:
+        """Store a chunk under the session's next sequence (inside a write transaction)."""
+        chunk_id = ChunkId(self._ids.new_id("chunk"))
+        now = self._now()
+        # The write lock is held: reading and bumping the counter is atomic.
+        row = await tx.one(
+            "UPDATE chat_sessions SET last_sequence = last_sequence + 1, last_activity = ?"
+            " WHERE chat_session_id = ? RETURNING last_sequence",
+            now,
+            session.chat_session_id,
+        )
+        assert row is not None
+        chunk = ChatChunk(
+            chunk_id=chunk_id,
+            message_id=message_id,
+            chat_session_id=session.chat_session_id,
+            chunk=text,
+            sequence=row["last_sequence"],
+            timestamp=rows.from_ms(now),
+            part_id=None if part is None else part[0],
+            offset=None if part is None else part[1],
+        )
+        await tx.run(
+            "INSERT INTO chat_chunks (chunk_id, message_id, chat_session_id, chunk, sequence,"
+            " timestamp, part_id, part_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            chunk.chunk_id,
+            message_id,
+            chunk.chat_session_id,
+            text,
+            chunk.sequence,
+            now,
+            chunk.part_id,
+            chunk.offset,
+        )
+        # Only chunk readers wake: a chunk changes no session list and no machine's
+        # work (re-running those queries per chunk doubled the cost of every write).
+        tx.touch(("chunks", session.chat_session_id))
+        return chunk
 
     async def _finish(
         self,

@@ -158,6 +158,8 @@ def chat_chunk(row: aiosqlite.Row) -> ChatChunk:
         chunk=row["chunk"],
         sequence=row["sequence"],
         timestamp=from_ms(row["timestamp"]),
+        part_id=row["part_id"],
+        offset=row["part_offset"],
     )
 
 

@@ -220,6 +220,35 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     # 5: each worker's permission policy (JSON); NULL is the safe default policy.
     ("ALTER TABLE workers ADD COLUMN permission_policy TEXT",),
+    # 6: the typed parts of replies (text, reasoning, tool calls, step finishes …).
+    (
+        """
+        CREATE TABLE message_parts (
+            message_id TEXT NOT NULL REFERENCES chat_messages (message_id) ON DELETE CASCADE,
+            -- The agent's part ID, unique within its reply.
+            part_id TEXT NOT NULL,
+            chat_session_id TEXT NOT NULL
+                REFERENCES chat_sessions (chat_session_id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            -- A text or reasoning part's text, which grows by deltas.
+            text TEXT NOT NULL DEFAULT '',
+            -- The part's other fields as JSON (adapters/parts_json.py).
+            data TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            -- The session's sequence at the part's last change (shared with chunks).
+            sequence INTEGER NOT NULL,
+            PRIMARY KEY (message_id, part_id)
+        ) STRICT
+        """,
+        "CREATE UNIQUE INDEX message_parts_by_chat_session_id_and_position"
+        " ON message_parts (chat_session_id, position)",
+        "CREATE INDEX message_parts_by_chat_session_id_and_sequence"
+        " ON message_parts (chat_session_id, sequence)",
+        # A chunk of a text part says which part it grows and at which character.
+        "ALTER TABLE chat_chunks ADD COLUMN part_id TEXT",
+        "ALTER TABLE chat_chunks ADD COLUMN part_offset INTEGER",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,6 +15,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from orchestrator.adapters.opencode._parts import part_body
 from orchestrator.adapters.opencode._server import Event, OpencodeServer, find_opencode
 from orchestrator.domain.agent import (
     AgentEvent,
@@ -22,6 +23,7 @@ from orchestrator.domain.agent import (
     AgentSessionId,
     AgentStatus,
     ModelRef,
+    PartUpdated,
     PermissionAnswer,
     PermissionAsked,
     PermissionRequestId,
@@ -31,6 +33,7 @@ from orchestrator.domain.agent import (
     TurnFinished,
 )
 from orchestrator.domain.errors import AgentUnavailable, InvalidInput
+from orchestrator.domain.parts import TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 #: Flags every spawned opencode gets unless the caller's environment says otherwise.
@@ -78,7 +81,11 @@ class OpencodeSession:
         self._error: str | None = None
         self._aborted = False
         self._status: AgentStatus | None = None
-        self._text_parts: set[str] = set()
+        #: Text and reasoning parts of replies by ID, and how much text each has had.
+        self._text_parts: dict[str, TextKind] = {}
+        self._text_length: dict[str, int] = {}
+        #: The agent's IDs of the assistant messages (replies) of this session.
+        self._replies: set[str] = set()
         self._lock = anyio.Lock()
         self.closed = False
 
@@ -158,18 +165,17 @@ class OpencodeSession:
         """Translate one opencode event of this session into agent events."""
         kind = event.get("type")
         props: Mapping[str, Any] = event.get("properties") or {}
-        if kind == "message.part.updated":
-            part = props.get("part") or {}
-            if part.get("type") == "text" and isinstance(part.get("id"), str):
-                self._text_parts.add(part["id"])
+        if kind == "message.updated":
+            info = props.get("info") or {}
+            if info.get("role") == "assistant" and isinstance(info.get("id"), str):
+                self._replies.add(info["id"])
+        elif kind == "message.part.updated":
+            self._on_part(props.get("part") or {})
         elif kind == "message.part.delta":
             part_id = props.get("partID")
-            if props.get("field") == "text" and part_id in self._text_parts:
-                self._emit(
-                    TextDelta(
-                        self._id, str(props.get("messageID")), str(part_id), str(props["delta"])
-                    )
-                )
+            kind_of_text = self._text_parts.get(str(part_id))
+            if props.get("field") == "text" and kind_of_text is not None:
+                self._grow(str(props.get("messageID")), str(part_id), kind_of_text, props["delta"])
         elif kind == "session.status":
             status = props.get("status") or {}
             self._on_status(str(status.get("type")), status.get("message"))
@@ -179,6 +185,33 @@ class OpencodeSession:
             self._on_error(props.get("error"))
         elif kind == "permission.asked":
             self._emit(_permission(self._id, props))
+
+    def _on_part(self, part: Mapping[str, Any]) -> None:
+        part_id, message_id = part.get("id"), part.get("messageID")
+        if not isinstance(part_id, str) or message_id not in self._replies:
+            return  # the user's own prompt, or not a part at all
+        kind = part.get("type")
+        if kind in ("text", "reasoning"):
+            if part.get("synthetic"):
+                return
+            text_kind = TextKind(kind)
+            self._text_parts[part_id] = text_kind
+            # A whole text longer than its deltas (e.g. sent without deltas) grows the part.
+            self._grow(str(message_id), part_id, text_kind, part.get("text"), whole=True)
+            return
+        self._emit(PartUpdated(self._id, str(message_id), part_id, part_body(part)))
+
+    def _grow(
+        self, message_id: str, part_id: str, kind: TextKind, text: object, *, whole: bool = False
+    ) -> None:
+        if not isinstance(text, str):
+            return
+        length = self._text_length.get(part_id, 0)
+        delta = text[length:] if whole else text
+        if not delta:
+            return
+        self._text_length[part_id] = length + len(delta)
+        self._emit(TextDelta(self._id, message_id, part_id, delta, length, kind))
 
     def handle_exit(self) -> None:
         """The server died: a turn in progress can never finish."""
@@ -220,6 +253,14 @@ class OpencodeSession:
     def _emit(self, event: AgentEvent) -> None:
         if not self.closed:
             self._send.send_nowait(event)
+
+
+def _session_of(props: Mapping[str, Any]) -> object:
+    """The session an event is about: at its top, or in its part or message info."""
+    for inner in (props, props.get("part"), props.get("info")):
+        if isinstance(inner, Mapping) and inner.get("sessionID") is not None:
+            return inner["sessionID"]
+    return None
 
 
 def _error_parts(error: object) -> tuple[str, str]:
@@ -421,7 +462,7 @@ class OpencodeRuntime:
 
     def _on_event(self, server: OpencodeServer, event: Event) -> None:
         props = event.get("properties")
-        session_id = props.get("sessionID") if isinstance(props, Mapping) else None
+        session_id = _session_of(props) if isinstance(props, Mapping) else None
         session = self._sessions.get(AgentSessionId(str(session_id)))
         if session is not None and session.server is server:
             session.handle(event)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
+from orchestrator.adapters.parts_json import body_to_dict
 from orchestrator.adapters.remote._commands import CommandClient
 from orchestrator.adapters.remote.wire import SUBSCRIPTION_OWN_WORKERS, SUBSCRIPTION_WORK
 from orchestrator.domain.chat import (
@@ -31,6 +32,7 @@ from orchestrator.domain.ids import (
     WorkerToken,
 )
 from orchestrator.domain.model import Machine, Worker
+from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
 
 
 class RemoteMachineBackend(CommandClient):
@@ -125,6 +127,36 @@ class RemoteMachineBackend(CommandClient):
         """Add streamed text to a reply; the backend assigns the next session sequence."""
         value = await self._call("append_chunk", token, message_id=message_id, text=text)
         return self._structure(value, ChatChunk)
+
+    async def save_part(
+        self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
+    ) -> MessagePart:
+        """Store a part of a streaming reply whole: created, or replaced as it moves."""
+        value = await self._call(
+            "save_part", token, message_id=message_id, part_id=part_id, body=body_to_dict(body)
+        )
+        return self._structure(value, MessagePart)
+
+    async def append_part_text(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        part_id: str,
+        offset: int,
+        text: str,
+        kind: TextKind = TextKind.TEXT,
+    ) -> TextAppended:
+        """Grow a text/reasoning part at ``offset``; new reply text is also streamed as a chunk."""
+        value = await self._call(
+            "append_part_text",
+            token,
+            message_id=message_id,
+            part_id=part_id,
+            offset=offset,
+            text=text,
+            kind=kind.value,
+        )
+        return self._structure(value, TextAppended)
 
     async def complete_message(
         self, token: MachineToken, message_id: MessageId, content: str

@@ -27,10 +27,12 @@ from typing import Final
 from cattrs.gen import make_dict_unstructure_fn
 from cattrs.preconf.json import JsonConverter, make_converter
 
+from orchestrator.adapters.parts_json import part_from_dict, part_to_dict
 from orchestrator.domain import errors
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.commands import Command
 from orchestrator.domain.errors import OrchestratorError
+from orchestrator.domain.parts import MessagePart
 
 MACHINE_API_PREFIX: Final = "/api/machine"
 MACHINE_WS_PATH: Final = f"{MACHINE_API_PREFIX}/ws"
@@ -49,6 +51,8 @@ MACHINE_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "list_session_messages": ("session_id",),
     "claim_message": ("message_id",),
     "append_chunk": ("message_id", "text"),
+    "save_part": ("message_id", "part_id", "body"),
+    "append_part_text": ("message_id", "part_id", "offset", "text", "kind"),
     "complete_message": ("message_id", "content"),
     "end_reply": ("message_id", "status", "reason"),
     "update_session": ("session_id", "status", "agent_session_id", "title"),
@@ -104,6 +108,9 @@ def _make_converter() -> JsonConverter:
     conv.register_unstructure_hook(
         Command, lambda command: {**command_fields(command), "finished": command.finished}
     )
+    # A part's body is one of several records: the part converter tags it with its type.
+    conv.register_unstructure_hook(MessagePart, part_to_dict)
+    conv.register_structure_hook(MessagePart, lambda value, _: part_from_dict(value))
     return conv
 
 

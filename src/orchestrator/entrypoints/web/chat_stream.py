@@ -6,14 +6,17 @@ Events (``data`` is JSON):
   and whenever a message is added or changes (status, completion, abort);
 * ``chunk`` -- one ``ChatChunk`` per event, in sequence order, with
   ``id: <sequence>``;
+* ``part`` -- a part of a reply other than text (a tool call, a step finish …),
+  whole, each time it is created or replaced, with ``id: <sequence>``: chunks
+  and parts share the session's sequence and come in its order;
 * ``error`` -- ``{"error": ..., "type": ...}`` once, then the stream ends.
 
 Resuming: the stream sends the chunks whose sequence is above the browser's
 ``Last-Event-ID`` header (what ``EventSource`` sends when it reconnects), else
 above ``?after=N``, so a reconnecting browser gets exactly what it missed: no
 gap, no duplicate. With neither, it starts from the messages as they are now
-plus the chunks of replies still being written; chunks of finished replies are
-left out because their message already holds the whole text.
+plus the chunks of replies still being written, and every part; chunks of
+finished replies are left out because their message already holds the whole text.
 
 Ordering: every chunk of a reply is sent before the ``messages`` event that
 first shows that reply finished, so a reader may stop at that event.
@@ -27,9 +30,10 @@ import anyio
 from aiohttp import web
 
 from orchestrator.adapters.remote.wire import converter, error_body
-from orchestrator.domain.chat import ChatChunk, ChatMessage
+from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.errors import InvalidInput, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MessageId, UserId
+from orchestrator.domain.parts import MessagePart, StreamEvent
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.payload import path_id
@@ -54,7 +58,7 @@ def resume_point(request: web.Request) -> int | None:
 
 
 class _SessionRelay:
-    """Relays one session: each chunk once, in order; a finished reply only after its chunks."""
+    """Relays one session: each chunk and part once, in order; a reply ends after its chunks."""
 
     def __init__(
         self,
@@ -73,15 +77,17 @@ class _SessionRelay:
         self.skip: frozenset[MessageId] = frozenset()
         self._lock = anyio.Lock()
 
-    async def send_chunks(self, batch: list[ChatChunk]) -> None:
+    async def send_events(self, batch: list[StreamEvent]) -> None:
         async with self._lock:  # filter and write as one step, so batches never reorder
             events: list[tuple[str, object, int | None]] = []
-            for chunk in batch:
-                if chunk.sequence <= self.last:
+            for event in batch:
+                if event.sequence <= self.last:
                     continue  # never a duplicate, whatever the backend resends
-                self.last = chunk.sequence
-                if chunk.message_id not in self.skip:
-                    events.append(("chunk", converter.unstructure(chunk), chunk.sequence))
+                self.last = event.sequence
+                if isinstance(event, MessagePart):
+                    events.append(("part", converter.unstructure(event), event.sequence))
+                elif event.message_id not in self.skip:
+                    events.append(("chunk", converter.unstructure(event), event.sequence))
             if events:
                 await self.stream.send_many(events)
 
@@ -89,9 +95,9 @@ class _SessionRelay:
         if catch_up:
             # Chunks stored by now include every chunk of a reply this list shows finished
             # (a reply ends after its last chunk), so a reader never sees it end early.
-            current = self.backend.watch_chunks(self.user, self.session_id, self.last)
+            current = self.backend.watch_events(self.user, self.session_id, self.last)
             async with closing(current) as now:
-                await self.send_chunks(await anext(aiter(now)))
+                await self.send_events(await anext(aiter(now)))
         await self.stream.send("messages", {"messages": converter.unstructure(messages)})
 
     async def run(self, fresh: bool) -> None:
@@ -110,8 +116,8 @@ class _SessionRelay:
                 done = tg.cancel_scope
                 tg.start_soon(self.stream.keepalive)
                 tg.start_soon(self.stream.pump, messages, self.send_messages, done)
-                chunks = self.backend.watch_chunks(self.user, self.session_id, self.last)
-                tg.start_soon(self.stream.pump, chunks, self.send_chunks, done)
+                events = self.backend.watch_events(self.user, self.session_id, self.last)
+                tg.start_soon(self.stream.pump, events, self.send_events, done)
 
 
 async def session_stream(request: web.Request) -> web.StreamResponse:

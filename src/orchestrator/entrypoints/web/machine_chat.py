@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Final, TypeVar
 
+from orchestrator.adapters.parts_json import body_from_dict
 from orchestrator.domain.chat import MAX_REPLY_LENGTH, ChatSessionStatus, MessageStatus
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId
+from orchestrator.domain.parts import PartBody, TextKind
 from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.web.payload import Body, parse_id
 
-E = TypeVar("E", ChatSessionStatus, MessageStatus)
+E = TypeVar("E", ChatSessionStatus, MessageStatus, TextKind)
 
 #: Route name of ``POST /api/machine/{method}``, which takes a whole reply in one body.
 MACHINE_CALL_ROUTE: Final = "machine.call"
@@ -27,6 +29,8 @@ CHAT_METHODS: Final = frozenset(
         "list_session_messages",
         "claim_message",
         "append_chunk",
+        "save_part",
+        "append_part_text",
         "complete_message",
         "end_reply",
         "update_session",
@@ -58,6 +62,20 @@ def _enum(body: Body, key: str, kind: type[E]) -> E:
         raise InvalidInput(f"The field '{key}' must be one of: {allowed}.") from exc
 
 
+def _part_body(body: Body) -> PartBody:
+    raw = body.data.get("body")
+    if not isinstance(raw, dict):
+        raise InvalidInput("The field 'body' must be a JSON object.")
+    return body_from_dict(raw)
+
+
+def _offset(body: Body) -> int:
+    value = body.data.get("offset")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("The field 'offset' must be an integer.")
+    return value
+
+
 async def dispatch(backend: Backend, method: str, token: MachineToken, body: Body) -> object:
     """Run the chat method ``method`` of the machine API with the arguments in ``body``."""
     if method == "list_session_messages":
@@ -66,6 +84,19 @@ async def dispatch(backend: Backend, method: str, token: MachineToken, body: Bod
         return await backend.claim_message(token, _message_id(body))
     if method == "append_chunk":
         return await backend.append_chunk(token, _message_id(body), body.string("text"))
+    if method == "save_part":
+        return await backend.save_part(
+            token, _message_id(body), body.string("part_id"), _part_body(body)
+        )
+    if method == "append_part_text":
+        return await backend.append_part_text(
+            token,
+            _message_id(body),
+            body.string("part_id"),
+            _offset(body),
+            body.string("text"),
+            _enum(body, "kind", TextKind),
+        )
     if method == "complete_message":
         return await backend.complete_message(token, _message_id(body), body.string("content"))
     if method == "end_reply":

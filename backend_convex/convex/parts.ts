@@ -1,0 +1,259 @@
+/**
+ * The typed parts of replies: the machine stores them, the owner lists them.
+ *
+ * The rules mirror orchestrator/domain/parts.py (the contract suite holds the
+ * two to the same results): a part is keyed by its reply and the agent's part
+ * ID; storing it whole never shortens text already streamed into it; a text
+ * delta at a character offset past the stored end is refused (`TextGap`), text
+ * already stored is skipped, so a retried write never duplicates text. The
+ * machine bounds a part's fields before sending it (tool output, opaque JSON);
+ * here the sizes are only checked. A delta of a `text` part writes its chat
+ * chunk in the same mutation.
+ */
+import type { Doc } from "./_generated/dataModel";
+import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import { v } from "convex/values";
+import { machineMessage, ownedSession } from "./lib/access";
+import { requireMachine, requireServer } from "./lib/auth";
+import { ensureStreaming, insertChunk } from "./lib/chat";
+import { fail } from "./lib/errors";
+import { CHUNK_PAGE, MAX_LISTED_PARTS } from "./lib/limits";
+import { chatChunkRecord } from "./lib/records";
+import { validateChunk } from "./lib/rules";
+import { chatChunkRecord as chunkValidator, machineToken, serverCaller } from "./lib/validators";
+
+const MAX_PART_ID_LENGTH = 200;
+const MAX_PART_TEXT = 250_000;
+/** Bounded fields of a part as JSON (64 KiB input + 64 KiB output + short ones). */
+const MAX_PART_DATA = 400_000;
+const TEXT_TYPES = new Set(["text", "reasoning"]);
+
+const partRecord = v.object({
+  partId: v.string(),
+  messageId: v.string(),
+  chatSessionId: v.string(),
+  position: v.number(),
+  type: v.string(),
+  text: v.string(),
+  data: v.string(),
+  updatedAt: v.number(),
+  sequence: v.number(),
+});
+
+function record(part: Doc<"messageParts">) {
+  return {
+    partId: part.partId,
+    messageId: part.messageId,
+    chatSessionId: part.chatSessionId,
+    position: part.position,
+    type: part.type,
+    text: part.text,
+    data: part.data,
+    updatedAt: part.updatedAt,
+    sequence: part.sequence,
+  };
+}
+
+function validatePartId(partId: string): void {
+  if (partId.trim() === "" || partId.length > MAX_PART_ID_LENGTH) {
+    fail("InvalidInput", `A part ID must be 1 to ${MAX_PART_ID_LENGTH} characters.`);
+  }
+}
+
+function tooLongText(): never {
+  fail("PayloadTooLarge", `A text part must be at most ${MAX_PART_TEXT} characters.`);
+}
+
+async function load(ctx: QueryCtx, messageId: string, partId: string) {
+  return await ctx.db
+    .query("messageParts")
+    .withIndex("by_messageId_and_partId", (q) => q.eq("messageId", messageId).eq("partId", partId))
+    .unique();
+}
+
+/** The session's next sequence (chunks and parts share it). */
+async function nextSequence(ctx: MutationCtx, session: Doc<"chatSessions">): Promise<number> {
+  const sequence = session.lastSequence + 1;
+  await ctx.db.patch(session._id, { lastSequence: sequence });
+  session.lastSequence = sequence;
+  return sequence;
+}
+
+/** The position a new part of the session takes: after every other. */
+async function nextPosition(ctx: QueryCtx, chatSessionId: string): Promise<number> {
+  const last = await ctx.db
+    .query("messageParts")
+    .withIndex("by_chatSessionId_and_position", (q) => q.eq("chatSessionId", chatSessionId))
+    .order("desc")
+    .first();
+  return (last?.position ?? 0) + 1;
+}
+
+/** Store a part of a streaming reply whole: created, or replaced as it moves. */
+export const save = mutation({
+  args: {
+    ...machineToken,
+    messageId: v.string(),
+    partId: v.string(),
+    type: v.string(),
+    text: v.string(),
+    data: v.string(),
+  },
+  returns: partRecord,
+  handler: async (ctx, { messageId, partId, type, text, data, ...token }) => {
+    const machine = await requireMachine(ctx, token);
+    validatePartId(partId);
+    const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
+    ensureStreaming(message);
+    if (text.length > MAX_PART_TEXT) tooLongText();
+    if (data.length > MAX_PART_DATA || type.length > 10_000) {
+      fail("PayloadTooLarge", "This part is too large.");
+    }
+    const now = Date.now();
+    const stored = await load(ctx, messageId, partId);
+    const sequence = await nextSequence(ctx, session);
+    if (stored === null) {
+      const id = await ctx.db.insert("messageParts", {
+        partId,
+        messageId,
+        chatSessionId: message.chatSessionId,
+        position: await nextPosition(ctx, message.chatSessionId),
+        type,
+        text,
+        data,
+        updatedAt: now,
+        sequence,
+        isText: type === "text",
+      });
+      return record((await ctx.db.get(id))!);
+    }
+    // A stale whole copy arriving after newer deltas never shortens the text.
+    const stale = TEXT_TYPES.has(type) && stored.type === type && stored.text.length > text.length;
+    if (stale) {
+      await ctx.db.patch(stored._id, { updatedAt: now, sequence });
+    } else {
+      await ctx.db.patch(stored._id, { type, text, data, updatedAt: now, sequence, isText: type === "text" });
+    }
+    return record((await ctx.db.get(stored._id))!);
+  },
+});
+
+/** Grow a text or reasoning part by a delta at `offset`; new reply text is also a chunk. */
+export const appendText = mutation({
+  args: {
+    ...machineToken,
+    messageId: v.string(),
+    partId: v.string(),
+    kind: v.union(v.literal("text"), v.literal("reasoning")),
+    offset: v.number(),
+    text: v.string(),
+  },
+  returns: v.object({
+    partId: v.string(),
+    messageId: v.string(),
+    length: v.number(),
+    added: v.number(),
+    chunk: v.union(chunkValidator, v.null()),
+  }),
+  handler: async (ctx, { messageId, partId, kind, offset, text, ...token }) => {
+    const machine = await requireMachine(ctx, token);
+    validatePartId(partId);
+    validateChunk(text);
+    const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
+    ensureStreaming(message);
+    if (offset < 0 || !Number.isInteger(offset)) fail("InvalidInput", "A text offset must not be negative.");
+    const stored = await load(ctx, messageId, partId);
+    if (stored !== null && stored.type !== kind) fail("Conflict", `That part is not a ${kind} part.`);
+    const current = stored?.text ?? "";
+    const length = current.length;
+    if (offset > length) {
+      fail(
+        "TextGap",
+        `This delta starts at character ${offset} but the part holds ${length};` +
+          ` send again from character ${length}.`,
+      );
+    }
+    const added = text.slice(length - offset);
+    if (length + added.length > MAX_PART_TEXT) tooLongText();
+    const now = Date.now();
+    // The part takes its chunk's sequence, so both resume from one number.
+    const chunk =
+      added !== "" && kind === "text"
+        ? chatChunkRecord(await insertChunk(ctx, session, messageId, added, { partId, offset: length }))
+        : null;
+    if (stored === null || added !== "") {
+      const sequence = chunk?.sequence ?? (await nextSequence(ctx, session));
+      if (stored === null) {
+        await ctx.db.insert("messageParts", {
+          partId,
+          messageId,
+          chatSessionId: message.chatSessionId,
+          position: await nextPosition(ctx, message.chatSessionId),
+          type: kind,
+          text: added,
+          data: JSON.stringify({ type: kind }),
+          updatedAt: now,
+          sequence,
+          isText: kind === "text",
+        });
+      } else {
+        await ctx.db.patch(stored._id, { text: current + added, updatedAt: now, sequence });
+      }
+    }
+    return { partId, messageId, length: length + added.length, added: added.length, chunk };
+  },
+});
+
+/** The parts of a session's replies (or of one reply), in the order they were made. */
+export const list = query({
+  args: {
+    ...serverCaller,
+    userId: v.string(),
+    chatSessionId: v.string(),
+    messageId: v.union(v.string(), v.null()),
+  },
+  returns: v.array(partRecord),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId }) => {
+    requireServer(serverSecret);
+    await ownedSession(ctx, userId, chatSessionId);
+    const parts =
+      messageId === null
+        ? await ctx.db
+            .query("messageParts")
+            .withIndex("by_chatSessionId_and_position", (q) => q.eq("chatSessionId", chatSessionId))
+            .take(MAX_LISTED_PARTS)
+        : await ctx.db
+            .query("messageParts")
+            .withIndex("by_messageId_and_position", (q) => q.eq("messageId", messageId))
+            .take(MAX_LISTED_PARTS);
+    // A reply's parts belong to its session; another session's message lists nothing.
+    return parts.filter((part) => part.chatSessionId === chatSessionId).map(record);
+  },
+});
+
+/**
+ * Chunks, and parts other than text, changed after `afterSequence`, read in one
+ * snapshot; a full page of one kind cuts the other at its end, so a reader
+ * resuming from the last sequence returned misses nothing.
+ */
+export const eventsAfter = query({
+  args: { ...serverCaller, userId: v.string(), chatSessionId: v.string(), afterSequence: v.number() },
+  returns: v.object({ chunks: v.array(chunkValidator), parts: v.array(partRecord) }),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, afterSequence }) => {
+    requireServer(serverSecret);
+    await ownedSession(ctx, userId, chatSessionId);
+    const chunks = await ctx.db
+      .query("chatChunks")
+      .withIndex("by_chatSessionId_and_sequence", (q) =>
+        q.eq("chatSessionId", chatSessionId).gt("sequence", afterSequence),
+      )
+      .take(CHUNK_PAGE);
+    const parts = await ctx.db
+      .query("messageParts")
+      .withIndex("by_chatSessionId_and_isText_and_sequence", (q) =>
+        q.eq("chatSessionId", chatSessionId).eq("isText", false).gt("sequence", afterSequence),
+      )
+      .take(CHUNK_PAGE);
+    return { chunks: chunks.map(chatChunkRecord), parts: parts.map(record) };
+  },
+});

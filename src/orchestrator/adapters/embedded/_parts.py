@@ -1,0 +1,198 @@
+"""Parts of replies on the embedded backend: load, apply the domain rule, save.
+
+The rules (what a re-sent delta or a stale whole copy does, bounds) are
+:mod:`orchestrator.domain.parts`'; this module only reads and writes rows in
+one ``BEGIN IMMEDIATE`` transaction per call. A text delta of a ``text`` part
+writes its chunk in that same transaction, so the chat stream and the part
+never disagree and a retried delta adds neither twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+import aiosqlite
+import attrs
+
+from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._chat import ChatUserSide
+from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
+from orchestrator.adapters.embedded._store import Tx
+from orchestrator.adapters.parts_json import body_from_row, body_to_row
+from orchestrator.domain.chat import ChatMessage, ChatSession
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
+from orchestrator.domain.parts import (
+    EVENT_PAGE,
+    MAX_LISTED_PARTS,
+    MessagePart,
+    PartBody,
+    PartId,
+    StreamEvent,
+    TextAppended,
+    TextKind,
+    append_text,
+    merge_events,
+    replace_part,
+    validate_part_id,
+)
+
+
+def _part(row: aiosqlite.Row) -> MessagePart:
+    return MessagePart(
+        PartId(row["part_id"]),
+        MessageId(row["message_id"]),
+        ChatSessionId(row["chat_session_id"]),
+        row["position"],
+        body_from_row(row["text"], row["data"]),
+        rows.from_ms(row["updated_at"]),
+        row["sequence"],
+    )
+
+
+class PartSide(ChatUserSide, ChatMachineSide):
+    """Parts: the machine stores them, the owner lists them."""
+
+    async def _load_part(
+        self, tx: Tx, message: ChatMessage, part_id: PartId
+    ) -> tuple[MessagePart | None, int]:
+        """The stored part (or None) and the position a new part of the session takes."""
+        row = await tx.one(
+            "SELECT * FROM message_parts WHERE message_id = ? AND part_id = ?",
+            message.message_id,
+            part_id,
+        )
+        if row is not None:
+            return _part(row), row["position"]
+        last = await tx.one(
+            "SELECT coalesce(max(position), 0) AS last FROM message_parts"
+            " WHERE chat_session_id = ?",
+            message.chat_session_id,
+        )
+        assert last is not None
+        return None, last["last"] + 1
+
+    async def _save_part(
+        self, tx: Tx, part: MessagePart, session: ChatSession, sequence: int | None = None
+    ) -> MessagePart:
+        """Store ``part`` under ``sequence``, or the session's next one."""
+        if sequence is None:
+            row = await tx.one(
+                "UPDATE chat_sessions SET last_sequence = last_sequence + 1"
+                " WHERE chat_session_id = ? RETURNING last_sequence",
+                session.chat_session_id,
+            )
+            assert row is not None
+            sequence = int(row["last_sequence"])
+        part = attrs.evolve(part, sequence=sequence)
+        type_, text, data = body_to_row(part.body)
+        await tx.run(
+            "INSERT INTO message_parts (message_id, part_id, chat_session_id, position, type,"
+            " text, data, updated_at, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (message_id, part_id) DO UPDATE SET type = excluded.type,"
+            " text = excluded.text, data = excluded.data, updated_at = excluded.updated_at,"
+            " sequence = excluded.sequence",
+            part.message_id,
+            part.part_id,
+            part.chat_session_id,
+            part.position,
+            type_,
+            text,
+            data,
+            rows.to_ms(part.updated_at),
+            part.sequence,
+        )
+        tx.touch(("chunks", session.chat_session_id))
+        return part
+
+    async def save_part(
+        self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
+    ) -> MessagePart:
+        key = validate_part_id(part_id)
+        async with self._as_machine(token) as (tx, _):
+            message, session = await self._machine_message(tx, token.machine_id, message_id)
+            stored, position = await self._load_part(tx, message, key)
+            part = replace_part(stored, message, key, body, position, self._clock.now())
+            return await self._save_part(tx, part, session)
+
+    async def append_part_text(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        part_id: str,
+        offset: int,
+        text: str,
+        kind: TextKind = TextKind.TEXT,
+    ) -> TextAppended:
+        key = validate_part_id(part_id)
+        async with self._as_machine(token) as (tx, _):
+            message, session = await self._machine_message(tx, token.machine_id, message_id)
+            stored, position = await self._load_part(tx, message, key)
+            change = append_text(
+                stored, message, key, kind, offset, text, position, self._clock.now()
+            )
+            chunk_text = change.chunk_text
+            chunk = (
+                await self._insert_chunk(tx, session, message_id, chunk_text, change.chunk_place)
+                if chunk_text
+                else None
+            )
+            if change.changed:  # under its chunk's sequence, so both resume from one number
+                sequence = None if chunk is None else chunk.sequence
+                await self._save_part(tx, change.part, session, sequence)
+            return change.result(chunk)
+
+    async def _events_after(
+        self, user: UserId, session_id: ChatSessionId, after: int
+    ) -> list[StreamEvent]:
+        async with self._store.transaction() as tx:  # one snapshot of both kinds
+            await self._user_session(tx, user, session_id)
+            chunks = await tx.all(
+                "SELECT * FROM chat_chunks WHERE chat_session_id = ? AND sequence > ?"
+                " ORDER BY sequence LIMIT ?",
+                session_id,
+                after,
+                EVENT_PAGE,
+            )
+            parts = await tx.all(
+                "SELECT * FROM message_parts WHERE chat_session_id = ? AND sequence > ?"
+                " AND type != 'text' ORDER BY sequence LIMIT ?",
+                session_id,
+                after,
+                EVENT_PAGE,
+            )
+            return merge_events(
+                [rows.chat_chunk(row) for row in chunks], [_part(row) for row in parts], EVENT_PAGE
+            )
+
+    async def watch_events(
+        self, user: UserId, session_id: ChatSessionId, after_sequence: int
+    ) -> AsyncGenerator[list[StreamEvent], None]:
+        # A cursor like watch_chunks: a replaced part comes again under its new sequence.
+        last, first = after_sequence, True
+        async with aclosing(self._store.feed.wakeups([("chunks", session_id)])) as wakeups:
+            async for _ in wakeups:
+                while True:
+                    page = await self._events_after(user, session_id, last)
+                    if page:
+                        last = page[-1].sequence
+                    if page or first:
+                        first = False
+                        yield page
+                    if len(page) < EVENT_PAGE:
+                        break
+
+    async def list_parts(
+        self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None
+    ) -> list[MessagePart]:
+        async with self._store.transaction(write=False) as tx:
+            await self._user_session(tx, user, session_id)
+            found = await tx.all(
+                "SELECT * FROM message_parts WHERE chat_session_id = ?"
+                " AND (? IS NULL OR message_id = ?) ORDER BY position LIMIT ?",
+                session_id,
+                message_id,
+                message_id,
+                MAX_LISTED_PARTS,
+            )
+            return [_part(row) for row in found]

@@ -1,0 +1,167 @@
+"""A real opencode turn that writes a file, stored as typed parts on the SQLite backend.
+
+opencode (tools/opencode) runs against the fake model, which calls opencode's
+``write`` tool and then answers; the machine's session manager stores what
+opencode streams. The test reads the stored parts back as the web server would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+
+from orchestrator.adapters.embedded import open_backend
+from orchestrator.adapters.embedded.backend import SQLiteBackend
+from orchestrator.adapters.opencode import find_opencode, open_opencode_runtime
+from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
+from orchestrator.application.sessions import SessionManager, StreamSettings
+from orchestrator.domain.chat import ChatMessage, MessageRole, MessageStatus
+from orchestrator.domain.errors import AgentUnavailable
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
+from orchestrator.domain.parts import (
+    MessagePart,
+    PartBody,
+    StepFinishPart,
+    StepStartPart,
+    TextPart,
+    ToolPart,
+    ToolStatus,
+)
+from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
+
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+
+CONTENT = "hello from the agent\n"
+BEFORE = "I will write the file. "
+AFTER = "The file is written."
+
+
+@attrs.define
+class RecordingBackend:
+    """The SQLite backend, keeping every part body the machine saved, in order."""
+
+    inner: SQLiteBackend
+    saved: list[tuple[str, PartBody]] = attrs.field(factory=list)
+
+    async def save_part(
+        self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
+    ) -> MessagePart:
+        self.saved.append((part_id, body))
+        return await self.inner.save_part(token, message_id, part_id, body)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+async def backend(tmp_path: Path) -> AsyncIterator[SQLiteBackend]:
+    opened = await open_backend(
+        tmp_path / "orchestrator.sqlite3",
+        clock=SystemClock(),
+        ids=RandomIds(),
+        hasher=Argon2Hasher(fast=True),
+        poll_interval=0.05,
+    )
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def _reply(backend: SQLiteBackend, user: UserId, session_id: ChatSessionId) -> ChatMessage:
+    with anyio.fail_after(90):
+        while True:
+            messages = await backend.list_messages(user, session_id)
+            replies = [m for m in messages if m.role is MessageRole.ASSISTANT]
+            if replies and replies[0].status.finished:
+                return replies[0]
+            await anyio.sleep(0.05)
+
+
+async def test_a_turn_that_writes_a_file_is_stored_as_parts(
+    tmp_path: Path, backend: SQLiteBackend
+) -> None:
+    """Text, the write tool through its states with input and output, and the step finish."""
+    try:
+        binary = find_opencode()
+    except AgentUnavailable as exc:
+        pytest.skip(f"opencode is not installed ({exc.message})")
+    worker_dir = tmp_path / "worker"
+    worker_dir.mkdir()
+    target = worker_dir / "notes.txt"
+    user = await backend.create_user("alice", "hash")
+    _, token = await backend.create_machine(user.user_id, "laptop")
+    await backend.go_online(token, str(tmp_path))
+    worker = await backend.add_worker(user.user_id, token.machine_id, "worker", None)
+    await backend.worker_heartbeat(token, worker.worker_id)
+    worker = await backend.update_worker_models(token, worker.worker_id, [DEFAULT_MODEL])
+    session = await backend.start_session(user.user_id, worker.worker_id, DEFAULT_MODEL)
+    recording = RecordingBackend(backend)
+    model = FakeModelServer(
+        write_file=(str(target), CONTENT), before_tool_reply=BEFORE, after_tool_reply=AFTER
+    )
+    async with model:
+        # The write tool needs the "edit" permission: allowed here, so no prompt stops the turn.
+        env = opencode_environment(
+            tmp_path / "sandbox", model.base_url, permission={"edit": "allow", "bash": "ask"}
+        )
+        async with (
+            open_opencode_runtime(binary=binary, env=env) as runtime,
+            anyio.create_task_group() as tg,
+        ):
+            manager = SessionManager(
+                recording,
+                token,
+                runtime,
+                workers=lambda: {worker.worker_id: backend_worker},
+                directory=lambda _: worker_dir,
+                settings=StreamSettings(coalesce_window=0.01, idle_timeout=timedelta(minutes=5)),
+                report=lambda _: None,
+            )
+            backend_worker = (await backend.list_own_workers(token))[0]
+            tg.start_soon(manager.run)
+            await backend.send_message(user.user_id, session.chat_session_id, "write notes.txt")
+            reply = await _reply(backend, user.user_id, session.chat_session_id)
+            tg.cancel_scope.cancel()
+
+    assert reply.status is MessageStatus.COMPLETED, reply.error
+    assert target.read_text() == CONTENT
+    assert reply.content == BEFORE + AFTER
+
+    # The write tool was saved as it moved, ending completed.
+    states = [b.state.status for _, b in recording.saved if isinstance(b, ToolPart)]
+    assert states == [ToolStatus.PENDING, ToolStatus.RUNNING, ToolStatus.COMPLETED]
+
+    parts = await backend.list_parts(user.user_id, session.chat_session_id, reply.message_id)
+    bodies = [p.body for p in parts]
+    assert [b.text for b in bodies if isinstance(b, TextPart)] == [BEFORE, AFTER]
+    [tool] = [b for b in bodies if isinstance(b, ToolPart)]
+    assert tool.tool == "write"
+    assert json.loads(tool.state.input) == {"content": CONTENT, "filePath": str(target)}
+    assert tool.state.status is ToolStatus.COMPLETED
+    assert tool.state.output is not None
+    assert tool.state.output_size == len(tool.state.output.encode())
+    assert tool.state.started_at is not None
+    assert tool.state.ended_at is not None
+    assert tool.state.started_at <= tool.state.ended_at
+    finishes = [b for b in bodies if isinstance(b, StepFinishPart)]
+    assert len(finishes) == 2  # the tool call, then the answer
+    assert [f.reason for f in finishes] == ["tool-calls", "stop"]
+    assert all(f.tokens.input > 0 and f.tokens.output > 0 for f in finishes)
+    # In the order opencode made them: step, text, tool, finish; step, answer, finish.
+    assert [type(b) for b in bodies] == [
+        StepStartPart,
+        TextPart,
+        ToolPart,
+        StepFinishPart,
+        StepStartPart,
+        TextPart,
+        StepFinishPart,
+    ]

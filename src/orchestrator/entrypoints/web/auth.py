@@ -32,6 +32,7 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.ports import Clock
 from orchestrator.entrypoints.web.errors import is_api
+from orchestrator.entrypoints.web.parsing import read_form
 
 SESSION_COOKIE: Final = "orchestrator_session"
 SESSION_MAX_AGE: Final = timedelta(days=14)
@@ -185,8 +186,7 @@ async def _submitted_csrf(request: web.Request) -> str:
     if header := request.headers.get(CSRF_HEADER):
         return header
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        value = (await request.post()).get(CSRF_FIELD)
-        return value if isinstance(value, str) else ""
+        return (await read_form(request)).get(CSRF_FIELD, "")
     return ""
 
 

@@ -31,6 +31,7 @@ from orchestrator.entrypoints.web.auth import (
     current_session,
 )
 from orchestrator.entrypoints.web.errors import error_response
+from orchestrator.entrypoints.web.parsing import read_form
 from orchestrator.entrypoints.web.payload import path_id
 from orchestrator.entrypoints.web.state import (
     BACKEND,
@@ -74,11 +75,6 @@ def _sign_in(request: web.Request, user_id: UserId) -> web.Response:
     response = _see_other("/")
     request.app[SESSIONS].save(response, Session.fresh(user_id))
     return response
-
-
-async def _form(request: web.Request) -> dict[str, str]:
-    data = await request.post()
-    return {key: value for key, value in data.items() if isinstance(value, str)}
 
 
 async def _signed_in_user(request: web.Request) -> User | None:
@@ -138,7 +134,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 async def login(request: web.Request) -> web.StreamResponse:
     """``POST /login``: sign in and go to the machine list."""
-    form = await _form(request)
+    form = await read_form(request)
     username = form.get("username", "")
     try:
         request.app[LOGIN_LIMITER].hit(client_address(request))
@@ -169,7 +165,7 @@ async def setup_form(request: web.Request) -> web.StreamResponse:
 
 async def setup(request: web.Request) -> web.StreamResponse:
     """``POST /setup``: create the first account, sign in, and retire the setup token."""
-    form = await _form(request)
+    form = await read_form(request)
     token, username, password = (form.get(k, "") for k in ("token", "username", "password"))
     state = request.app[SETUP]
     if not state.matches(token):

@@ -41,15 +41,24 @@ async def create_user(
     return await accounts.create_user(username, hasher.hash(password))
 
 
+def check_password_length(password: str) -> str:
+    """Return ``password`` unless it is too long to be anyone's (refused before any lookup)."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"A password must be at most {MAX_PASSWORD_LENGTH} characters.")
+    return password
+
+
 async def verify_password(
     accounts: AccountBackend, hasher: SecretHasher, username: str, password: str
 ) -> User:
     """The account if the password is right; the same error for any wrong credential."""
+    # Refused before the lookup, so the time taken never depends on whether the account exists.
+    check_password_length(password)
     found = await accounts.find_user(username) if USERNAME_PATTERN.fullmatch(username) else None
     if found is None:
-        hasher.hash(password[:MAX_PASSWORD_LENGTH])  # same cost as a real check: no user probing
+        hasher.hash(password)  # same cost as a real check: no user probing
         raise AuthenticationFailed("Wrong username or password.")
     user, password_hash = found
-    if len(password) > MAX_PASSWORD_LENGTH or not hasher.verify(password_hash, password):
+    if not hasher.verify(password_hash, password):
         raise AuthenticationFailed("Wrong username or password.")
     return user

@@ -36,8 +36,10 @@ class ServerSettings:
     max_body_bytes: int = 1024 * 1024
     #: Send cookies only over HTTPS (turn on behind TLS).
     secure_cookies: bool = False
-    #: Sign-in attempts allowed per client address per minute.
+    #: Failed sign-ins per account, and failed token checks per machine, allowed per minute.
     login_attempts_per_minute: int = 10
+    #: Failed sign-ins and token checks allowed per minute on the whole server.
+    failed_attempts_per_minute: int = 100
     #: Cheap password hashing, for tests only.
     fast_hashing: bool = False
     #: Scheduled jobs may not run more often than this.

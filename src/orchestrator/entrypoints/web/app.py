@@ -33,9 +33,10 @@ from orchestrator.entrypoints.web import (
     render,
     user_api,
 )
-from orchestrator.entrypoints.web.auth import RateLimiter, SessionCodec, load_secret_key
+from orchestrator.entrypoints.web.auth import SessionCodec, load_secret_key
 from orchestrator.entrypoints.web.auth import session_middleware as _session_middleware
 from orchestrator.entrypoints.web.errors import error_middleware
+from orchestrator.entrypoints.web.limits import AttemptGuard
 from orchestrator.entrypoints.web.payload import body_limit
 from orchestrator.entrypoints.web.state import (
     BACKEND,
@@ -85,8 +86,9 @@ def create_app(
     app[CLOCK] = clock
     app[SETTINGS] = settings
     app[SESSIONS] = codec
-    app[LOGIN_LIMITER] = RateLimiter(settings.login_attempts_per_minute, clock)
-    app[TOKEN_LIMITER] = RateLimiter(settings.login_attempts_per_minute, clock)
+    per_target, total = settings.login_attempts_per_minute, settings.failed_attempts_per_minute
+    app[LOGIN_LIMITER] = AttemptGuard.create(per_target, total, clock)
+    app[TOKEN_LIMITER] = AttemptGuard.create(per_target, total, clock)
     app[SETUP] = SetupState()
     app[STREAMS] = set()
 

@@ -127,7 +127,7 @@ class SessionCodec:
 
 @attrs.define
 class RateLimiter:
-    """A sliding one-window count of attempts per client address, kept in memory."""
+    """A sliding one-window count of attempts per key (a machine, an account), kept in memory."""
 
     limit: int
     clock: Clock
@@ -157,6 +157,11 @@ class RateLimiter:
                 # Memory stays bounded under a flood; the oldest address loses its history.
                 del self._hits[next(iter(self._hits))]
         self._hits.setdefault(address, collections.deque()).append(self.clock.now())
+
+    def forgive(self, address: str) -> None:
+        """Take back the latest attempt counted for ``address`` (it was not a failure)."""
+        if hits := self._hits.get(address):
+            hits.pop()
 
     def hit(self, address: str) -> None:
         """Check and count one attempt."""

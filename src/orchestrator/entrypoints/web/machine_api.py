@@ -29,16 +29,13 @@ from orchestrator.application import machines
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     InvalidInput,
-    InvalidToken,
     NotFound,
     OrchestratorError,
-    RateLimited,
 )
 from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
 from orchestrator.domain.model import normalize_relative_path, validate_name
 from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.web import machine_chat, machine_commands
-from orchestrator.entrypoints.web.auth import client_address
 from orchestrator.entrypoints.web.parsing import parse_json
 from orchestrator.entrypoints.web.payload import Body, parse_id, read_body
 from orchestrator.entrypoints.web.state import BACKEND, TOKEN_LIMITER
@@ -78,17 +75,11 @@ def _token(request: web.Request) -> MachineToken:
 
 
 async def _checked(request: web.Request, call: Callable[[MachineToken], Awaitable[T]]) -> T:
-    """Run ``call`` with the request's token, counting failed checks against the caller."""
-    limiter = request.app[TOKEN_LIMITER]
-    address = client_address(request)
-    limiter.check(address)
-    try:
-        return await call(_token(request))
-    except RateLimited:
-        raise
-    except (InvalidToken, AuthenticationFailed):
-        limiter.record(address)
-        raise
+    """Run ``call`` with the request's token, under the per-machine and total limits."""
+    token = _token(request)
+    return await request.app[TOKEN_LIMITER].attempt(
+        "machine:" + token.machine_id, str(token), lambda: call(token)
+    )
 
 
 def _worker_id(body: Body) -> WorkerId:

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.remote.wire import converter, status_for
 from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import (
     AuthenticationFailed,
@@ -21,13 +21,11 @@ from orchestrator.domain.errors import (
     NotFound,
     OrchestratorError,
     PermissionDenied,
-    RateLimited,
 )
 from orchestrator.domain.ids import MachineId, UserId
 from orchestrator.domain.model import User
 from orchestrator.entrypoints.web.auth import (
     Session,
-    client_address,
     current_session,
 )
 from orchestrator.entrypoints.web.errors import error_response
@@ -36,10 +34,10 @@ from orchestrator.entrypoints.web.payload import path_id
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     HASHER,
-    LOGIN_LIMITER,
     SESSIONS,
     SETUP,
 )
+from orchestrator.entrypoints.web.user_api import checked_sign_in, signed_in_response
 
 BAD_SETUP_LINK = "This setup link is not valid (any more). Sign in, or restart the server."
 
@@ -71,9 +69,9 @@ def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def _sign_in(request: web.Request, user_id: UserId) -> web.Response:
+def _sign_in(request: web.Request, user: User) -> web.Response:
     response = _see_other("/")
-    request.app[SESSIONS].save(response, Session.fresh(user_id))
+    signed_in_response(request, response, user, Session.fresh(user.user_id))
     return response
 
 
@@ -137,15 +135,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     username = form.get("username", "")
     try:
-        request.app[LOGIN_LIMITER].hit(client_address(request))
-        user = await accounts.verify_password(
-            request.app[BACKEND], request.app[HASHER], username, form.get("password", "")
-        )
-    except AuthenticationFailed as exc:
+        user = await checked_sign_in(request, username, form.get("password", ""))
+    except (AuthenticationFailed, InvalidInput) as exc:
         context = {"error": exc.message, "username": username, "first_run": False}
-        status = 429 if isinstance(exc, RateLimited) else 401
-        return _render(request, "login.html", context, status=status)
-    return _sign_in(request, user.user_id)
+        return _render(request, "login.html", context, status=status_for(exc))
+    return _sign_in(request, user)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -186,7 +180,7 @@ async def setup(request: web.Request) -> web.StreamResponse:
     except OrchestratorError:
         state.token = token
         raise
-    return _sign_in(request, user.user_id)
+    return _sign_in(request, user)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from orchestrator.domain.ports import Backend, Clock, SecretHasher
 from orchestrator.entrypoints.settings import ServerSettings
-from orchestrator.entrypoints.web.auth import RateLimiter, SessionCodec
+from orchestrator.entrypoints.web.auth import SessionCodec
+from orchestrator.entrypoints.web.limits import AttemptGuard
 
 
 @attrs.define
@@ -33,8 +34,10 @@ HASHER: Final = web.AppKey("hasher", SecretHasher)
 CLOCK: Final = web.AppKey("clock", Clock)
 SETTINGS: Final = web.AppKey("settings", ServerSettings)
 SESSIONS: Final = web.AppKey("sessions", SessionCodec)
-LOGIN_LIMITER: Final = web.AppKey("login_limiter", RateLimiter)
-TOKEN_LIMITER: Final = web.AppKey("token_limiter", RateLimiter)
+#: Sign-in attempts, per account and in total.
+LOGIN_LIMITER: Final = web.AppKey("login_limiter", AttemptGuard)
+#: Machine token checks, per machine and in total.
+TOKEN_LIMITER: Final = web.AppKey("token_limiter", AttemptGuard)
 SETUP: Final = web.AppKey("setup", SetupState)
 #: Body limits of routes that accept more than ``max_body_bytes``, by route name.
 BODY_LIMITS: Final[web.AppKey[dict[str, int]]] = web.AppKey("body_limits")

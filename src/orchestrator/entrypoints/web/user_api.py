@@ -14,13 +14,14 @@ from orchestrator.adapters.remote.wire import converter
 from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
 from orchestrator.domain.ids import MachineId, MachineToken, WorkerId
+from orchestrator.domain.model import User
 from orchestrator.entrypoints.web.auth import (
     SIGN_IN_FIRST,
     Session,
-    client_address,
     current_session,
     require_user,
 )
+from orchestrator.entrypoints.web.limits import account_target, device_proof, trust_device
 from orchestrator.entrypoints.web.payload import path_id, read_body
 from orchestrator.entrypoints.web.state import (
     BACKEND,
@@ -47,18 +48,36 @@ def _worker_id(request: web.Request) -> WorkerId:
     return WorkerId(path_id(request, "worker_id", "worker"))
 
 
+async def checked_sign_in(request: web.Request, username: str, password: str) -> User:
+    """The account if the password is right, under the per-account and total limits."""
+    accounts.check_password_length(password)
+    return await request.app[LOGIN_LIMITER].attempt(
+        account_target(username),
+        device_proof(request),
+        lambda: accounts.verify_password(
+            request.app[BACKEND], request.app[HASHER], username, password
+        ),
+    )
+
+
+def signed_in_response(
+    request: web.Request, response: web.StreamResponse, user: User, session: Session
+) -> None:
+    """Give ``response`` the new session cookie and trust this browser for ``user``."""
+    codec = request.app[SESSIONS]
+    codec.save(response, session)
+    trust_device(request.app[LOGIN_LIMITER], request, response, user.username, secure=codec.secure)
+
+
 async def login(request: web.Request) -> web.Response:
     """``POST /api/login {username, password}``: sign in and get a CSRF token."""
-    request.app[LOGIN_LIMITER].hit(client_address(request))
     body = await read_body(request)
-    user = await accounts.verify_password(
-        request.app[BACKEND], request.app[HASHER], body.string("username"), body.string("password")
-    )
+    user = await checked_sign_in(request, body.string("username"), body.string("password"))
     session = Session.fresh(user.user_id)
     response = web.json_response(
         {"user": converter.unstructure(user), "csrf_token": session.csrf_token}
     )
-    request.app[SESSIONS].save(response, session)
+    signed_in_response(request, response, user, session)
     return response
 
 

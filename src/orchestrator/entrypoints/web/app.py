@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
+import anyio
 import jinja2
 from aiohttp import web
 from cryptography.fernet import Fernet
@@ -43,6 +45,7 @@ from orchestrator.entrypoints.web.state import (
     BODY_LIMITS,
     CLOCK,
     HASHER,
+    HASHING,
     LOGIN_LIMITER,
     SESSIONS,
     SETTINGS,
@@ -90,6 +93,7 @@ def create_app(
     app[LOGIN_LIMITER] = AttemptGuard.create(per_target, total, clock)
     app[TOKEN_LIMITER] = AttemptGuard.create(per_target, total, clock)
     app[SETUP] = SetupState()
+    app[HASHING] = anyio.CapacityLimiter(os.cpu_count() or 2)
     app[STREAMS] = set()
 
     webui = webui_dir()

@@ -34,6 +34,7 @@ from orchestrator.entrypoints.web.payload import path_id
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     HASHER,
+    HASHING,
     SESSIONS,
     SETUP,
 )
@@ -175,7 +176,11 @@ async def setup(request: web.Request) -> web.StreamResponse:
     state.token = None  # claimed before the first await: a second submit cannot reuse it
     try:
         user = await accounts.create_user(
-            request.app[BACKEND], request.app[HASHER], username, password
+            request.app[BACKEND],
+            request.app[HASHER],
+            username,
+            password,
+            limiter=request.app[HASHING],
         )
     except OrchestratorError:
         state.token = token

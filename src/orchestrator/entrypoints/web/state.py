@@ -7,6 +7,7 @@ import hmac
 from typing import Final
 from urllib.parse import urlencode
 
+import anyio
 import attrs
 from aiohttp import web
 
@@ -39,6 +40,8 @@ LOGIN_LIMITER: Final = web.AppKey("login_limiter", AttemptGuard)
 #: Machine token checks, per machine and in total.
 TOKEN_LIMITER: Final = web.AppKey("token_limiter", AttemptGuard)
 SETUP: Final = web.AppKey("setup", SetupState)
+#: Password hashing runs in threads, at most this many at once (argon2 holds ~64 MiB each).
+HASHING: Final = web.AppKey("hashing", anyio.CapacityLimiter)
 #: Body limits of routes that accept more than ``max_body_bytes``, by route name.
 BODY_LIMITS: Final[web.AppKey[dict[str, int]]] = web.AppKey("body_limits")
 #: Seconds between SSE keepalive comments.

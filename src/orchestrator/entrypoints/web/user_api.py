@@ -26,6 +26,7 @@ from orchestrator.entrypoints.web.payload import path_id, read_body
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     HASHER,
+    HASHING,
     LOGIN_LIMITER,
     SESSIONS,
     SETTINGS,
@@ -55,7 +56,11 @@ async def checked_sign_in(request: web.Request, username: str, password: str) ->
         account_target(username),
         device_proof(request),
         lambda: accounts.verify_password(
-            request.app[BACKEND], request.app[HASHER], username, password
+            request.app[BACKEND],
+            request.app[HASHER],
+            username,
+            password,
+            limiter=request.app[HASHING],
         ),
     )
 

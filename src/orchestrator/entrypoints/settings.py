@@ -21,6 +21,12 @@ def default_data_dir() -> Path:
     return Path(base) / "orchestrator"
 
 
+def allowed_hosts_from_env() -> tuple[str, ...]:
+    """The extra names the server answers to, from ``$ORCHESTRATOR_ALLOWED_HOSTS``."""
+    raw = os.environ.get("ORCHESTRATOR_ALLOWED_HOSTS", "")
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
 @attrs.frozen
 class ServerSettings:
     """How ``orchestrator serve`` runs."""
@@ -40,6 +46,8 @@ class ServerSettings:
     login_attempts_per_minute: int = 10
     #: Failed sign-ins and token checks allowed per minute on the whole server.
     failed_attempts_per_minute: int = 100
+    #: Host names the server answers to besides its own address (DNS rebinding guard).
+    allowed_hosts: tuple[str, ...] = attrs.field(factory=allowed_hosts_from_env)
     #: Cheap password hashing, for tests only.
     fast_hashing: bool = False
     #: Scheduled jobs may not run more often than this.

@@ -227,7 +227,7 @@ BUSY_TIMEOUT_MS = 5000
 
 def _create_private_file(path: Path) -> None:
     # The database holds password and secret hashes: readable by its owner only.
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data directory is private
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 

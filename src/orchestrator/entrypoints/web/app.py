@@ -38,6 +38,7 @@ from orchestrator.entrypoints.web import (
 from orchestrator.entrypoints.web.auth import SessionCodec, load_secret_key
 from orchestrator.entrypoints.web.auth import session_middleware as _session_middleware
 from orchestrator.entrypoints.web.errors import error_middleware
+from orchestrator.entrypoints.web.headers import add_security_headers, host_middleware
 from orchestrator.entrypoints.web.limits import AttemptGuard
 from orchestrator.entrypoints.web.payload import body_limit
 from orchestrator.entrypoints.web.state import (
@@ -76,7 +77,11 @@ def create_app(
     """
     codec = SessionCodec(Fernet(load_secret_key(settings.data_dir)), clock, settings.secure_cookies)
     app = web.Application(
-        middlewares=[error_middleware(body_limit), _session_middleware(codec)],
+        middlewares=[
+            error_middleware(body_limit),
+            host_middleware(settings),
+            _session_middleware(codec),
+        ],
         client_max_size=settings.max_body_bytes,
     )
     # Any valid chat message or whole reply fits, whatever ``max_body_bytes`` says.
@@ -112,6 +117,7 @@ def create_app(
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)
     app.cleanup_ctx.append(_scheduler)
+    app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(cancel_streams)
     return app
 

@@ -63,7 +63,7 @@ SESSION: Final[web.RequestKey[Session | None]] = web.RequestKey("session")
 
 def load_secret_key(data_dir: Path) -> bytes:
     """The cookie key from ``data_dir/secret_key``, created (mode 0600) on first use."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = data_dir / "secret_key"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -1,0 +1,49 @@
+"""`orchestrator serve` as a real subprocess: private data, security headers, DNS rebinding."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import Server, running_server
+
+pytestmark = pytest.mark.slow
+
+
+def _get(server: Server, path: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        headers = {"Host": host} if host else {}
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_a_fresh_data_directory_is_private(tmp_path: Path) -> None:
+    """The data directory the server creates is 0700: no other user reads the database or keys."""
+    data_dir = tmp_path / "new" / "data"
+    with running_server(data_dir):
+        mode = stat.S_IMODE(data_dir.stat().st_mode)
+    assert mode == 0o700
+    assert stat.S_IMODE((data_dir / "secret_key").stat().st_mode) == 0o600
+
+
+def test_a_rebinding_page_cannot_reach_a_loopback_server(tmp_path: Path) -> None:
+    """A request naming another host gets 400; the server's own names get the page, with headers."""
+    with running_server(tmp_path / "data") as server:
+        status, _, body = _get(server, "/api/session", host=f"rebind.example:{server.port}")
+        assert status == 400
+        assert "does not answer to the name 'rebind.example'" in json.loads(body)["error"]
+        for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}"):
+            status, headers, _ = _get(server, "/login", host=host)
+            assert status == 200
+            assert headers["X-Frame-Options"] == "DENY"
+            assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+            assert headers["X-Content-Type-Options"] == "nosniff"
+            assert headers["Referrer-Policy"] == "no-referrer"

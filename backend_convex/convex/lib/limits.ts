@@ -38,3 +38,5 @@ export const MAX_FROZEN_RUNS = 500;
 export const MAX_DUE_JOBS = 500;
 /** Due jobs the deployment's own cron starts in one mutation; a full batch schedules the next at once. */
 export const CRON_DUE_JOBS = 100;
+/** Sign-ins kept per account (domain/model.py MAX_SIGN_INS_PER_USER); the oldest end first. */
+export const MAX_SIGN_INS_PER_USER = 100;

@@ -218,6 +218,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX job_runs_by_job_id_and_created_at ON job_runs (job_id, created_at)",
     ),
+    # 5: sign-ins, so signing out (or everywhere, or a new password) ends a cookie for good.
+    (
+        """
+        CREATE TABLE sign_ins (
+            sign_in_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX sign_ins_by_user_id_and_created_at ON sign_ins (user_id, created_at)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

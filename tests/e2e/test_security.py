@@ -161,7 +161,7 @@ def test_every_page_passes_the_content_security_policy(
             page.wait_for_load_state("networkidle")
         expect(page.locator("body")).to_contain_text("Not Found")
         page.goto(server.url + "/")
-        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign out", exact=True).click()
         expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
         context = browser.new_context()

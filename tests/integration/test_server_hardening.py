@@ -9,20 +9,32 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import Server, running_server
+from tests.integration.harness import Server, create_user_and_machine, running_server
 
 pytestmark = pytest.mark.slow
 
 
-def _get(server: Server, path: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
+def _request(
+    server: Server,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: object = None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        headers = {"Host": host} if host else {}
-        connection.request("GET", path, headers=headers)
+        data = None if body is None else json.dumps(body)
+        headers = {**(headers or {}), **({"Content-Type": "application/json"} if data else {})}
+        connection.request(method, path, body=data, headers=headers)
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, response.msg, response.read()
     finally:
         connection.close()
+
+
+def _get(server: Server, path: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    status, headers, body = _request(server, "GET", path, {"Host": host} if host else None)
+    return status, dict(headers.items()), body
 
 
 def test_a_fresh_data_directory_is_private(tmp_path: Path) -> None:
@@ -47,3 +59,26 @@ def test_a_rebinding_page_cannot_reach_a_loopback_server(tmp_path: Path) -> None
             assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
             assert headers["X-Content-Type-Options"] == "nosniff"
             assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_copied_session_cookie_dies_with_sign_out(tmp_path: Path) -> None:
+    """On the SQLite backend, a cookie copied before signing out is refused afterwards."""
+    data_dir = tmp_path / "data"
+    with running_server(data_dir) as server:
+        create_user_and_machine(data_dir)
+        status, headers, body = _request(
+            server,
+            "POST",
+            "/api/login",
+            body={"username": "alice", "password": "correct horse battery"},
+        )
+        assert status == 200
+        cookie = next(
+            c.split(";")[0]
+            for c in headers.get_all("Set-Cookie") or []
+            if c.startswith("orchestrator_session=")
+        )
+        signed_in = {"Cookie": cookie, "X-CSRF-Token": json.loads(body)["csrf_token"]}
+        assert _request(server, "GET", "/api/session", {"Cookie": cookie})[0] == 200
+        assert _request(server, "POST", "/api/logout", signed_in)[0] == 204
+        assert _request(server, "GET", "/api/session", {"Cookie": cookie})[0] == 401

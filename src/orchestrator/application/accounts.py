@@ -7,6 +7,7 @@ import re
 import anyio
 
 from orchestrator.domain.errors import AuthenticationFailed, InvalidInput
+from orchestrator.domain.ids import UserId
 from orchestrator.domain.model import User
 from orchestrator.domain.ports import AccountBackend, SecretHasher
 
@@ -47,6 +48,20 @@ async def create_user(
     validate_password(password)
     hashed = await anyio.to_thread.run_sync(hasher.hash, password, limiter=limiter)
     return await accounts.create_user(username, hashed)
+
+
+async def change_password(
+    accounts: AccountBackend,
+    hasher: SecretHasher,
+    user_id: UserId,
+    new_password: str,
+    *,
+    limiter: anyio.CapacityLimiter | None = None,
+) -> None:
+    """Give the account a new argon2-hashed password (the caller checked the current one)."""
+    validate_password(new_password)
+    hashed = await anyio.to_thread.run_sync(hasher.hash, new_password, limiter=limiter)
+    await accounts.set_password_hash(user_id, hashed)
 
 
 def check_password_length(password: str) -> str:

@@ -41,6 +41,7 @@ from orchestrator.entrypoints.web.errors import error_middleware
 from orchestrator.entrypoints.web.headers import add_security_headers, host_middleware
 from orchestrator.entrypoints.web.limits import AttemptGuard
 from orchestrator.entrypoints.web.payload import body_limit
+from orchestrator.entrypoints.web.signins import SignIns
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     BODY_LIMITS,
@@ -51,6 +52,7 @@ from orchestrator.entrypoints.web.state import (
     SESSIONS,
     SETTINGS,
     SETUP,
+    SIGN_INS,
     STREAMS,
     TOKEN_LIMITER,
     SetupState,
@@ -76,11 +78,12 @@ def create_app(
     The caller owns ``backend`` and closes it after the app has shut down.
     """
     codec = SessionCodec(Fernet(load_secret_key(settings.data_dir)), clock, settings.secure_cookies)
+    sign_ins = SignIns(backend, clock)
     app = web.Application(
         middlewares=[
             error_middleware(body_limit),
             host_middleware(settings),
-            _session_middleware(codec),
+            _session_middleware(codec, sign_ins),
         ],
         client_max_size=settings.max_body_bytes,
     )
@@ -94,6 +97,7 @@ def create_app(
     app[CLOCK] = clock
     app[SETTINGS] = settings
     app[SESSIONS] = codec
+    app[SIGN_INS] = sign_ins
     per_target, total = settings.login_attempts_per_minute, settings.failed_attempts_per_minute
     app[LOGIN_LIMITER] = AttemptGuard.create(per_target, total, clock)
     app[TOKEN_LIMITER] = AttemptGuard.create(per_target, total, clock)

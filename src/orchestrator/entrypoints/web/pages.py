@@ -38,7 +38,12 @@ from orchestrator.entrypoints.web.state import (
     SESSIONS,
     SETUP,
 )
-from orchestrator.entrypoints.web.user_api import checked_sign_in, signed_in_response
+from orchestrator.entrypoints.web.user_api import (
+    checked_sign_in,
+    new_sign_in,
+    sign_out,
+    signed_in_response,
+)
 
 BAD_SETUP_LINK = "This setup link is not valid (any more). Sign in, or restart the server."
 
@@ -70,9 +75,9 @@ def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def _sign_in(request: web.Request, user: User) -> web.Response:
+async def _sign_in(request: web.Request, user: User) -> web.Response:
     response = _see_other("/")
-    signed_in_response(request, response, user, Session.fresh(user.user_id))
+    signed_in_response(request, response, user, await new_sign_in(request, user))
     return response
 
 
@@ -140,13 +145,14 @@ async def login(request: web.Request) -> web.StreamResponse:
     except (AuthenticationFailed, InvalidInput) as exc:
         context = {"error": exc.message, "username": username, "first_run": False}
         return _render(request, "login.html", context, status=status_for(exc))
-    return _sign_in(request, user)
+    return await _sign_in(request, user)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    """``POST /logout``."""
+    """``POST /logout`` (with ``everywhere=1``, every browser of the user is signed out)."""
     response = _see_other("/login")
-    request.app[SESSIONS].clear(response)
+    everywhere = request.method == "POST" and (await read_form(request)).get("everywhere") == "1"
+    await sign_out(request, response, everywhere)
     return response
 
 
@@ -185,7 +191,7 @@ async def setup(request: web.Request) -> web.StreamResponse:
     except OrchestratorError:
         state.token = token
         raise
-    return _sign_in(request, user)
+    return await _sign_in(request, user)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -15,6 +15,7 @@ from orchestrator.domain.ports import Backend, Clock, SecretHasher
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web.auth import SessionCodec
 from orchestrator.entrypoints.web.limits import AttemptGuard
+from orchestrator.entrypoints.web.signins import SignIns
 
 
 @attrs.define
@@ -35,6 +36,7 @@ HASHER: Final = web.AppKey("hasher", SecretHasher)
 CLOCK: Final = web.AppKey("clock", Clock)
 SETTINGS: Final = web.AppKey("settings", ServerSettings)
 SESSIONS: Final = web.AppKey("sessions", SessionCodec)
+SIGN_INS: Final = web.AppKey("sign_ins", SignIns)
 #: Sign-in attempts, per account and in total.
 LOGIN_LIMITER: Final = web.AppKey("login_limiter", AttemptGuard)
 #: Machine token checks, per machine and in total.

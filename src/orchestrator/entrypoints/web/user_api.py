@@ -30,6 +30,7 @@ from orchestrator.entrypoints.web.state import (
     LOGIN_LIMITER,
     SESSIONS,
     SETTINGS,
+    SIGN_INS,
 )
 
 
@@ -65,6 +66,11 @@ async def checked_sign_in(request: web.Request, username: str, password: str) ->
     )
 
 
+async def new_sign_in(request: web.Request, user: User) -> Session:
+    """A session for ``user`` with a sign-in recorded on the server."""
+    return Session.fresh(user.user_id, await request.app[SIGN_INS].start(user.user_id))
+
+
 def signed_in_response(
     request: web.Request, response: web.StreamResponse, user: User, session: Session
 ) -> None:
@@ -74,11 +80,23 @@ def signed_in_response(
     trust_device(request.app[LOGIN_LIMITER], request, response, user.username, secure=codec.secure)
 
 
+async def sign_out(request: web.Request, response: web.StreamResponse, everywhere: bool) -> None:
+    """End this browser's sign-in (or every sign-in of its user) and clear its cookie."""
+    session = current_session(request)
+    if session and session.user_id and session.sign_in_id:
+        sign_ins = request.app[SIGN_INS]
+        if everywhere:
+            await sign_ins.end_others(session.user_id, keep=None)
+        else:
+            await sign_ins.end(session.user_id, session.sign_in_id)
+    request.app[SESSIONS].clear(response)
+
+
 async def login(request: web.Request) -> web.Response:
     """``POST /api/login {username, password}``: sign in and get a CSRF token."""
     body = await read_body(request)
     user = await checked_sign_in(request, body.string("username"), body.string("password"))
-    session = Session.fresh(user.user_id)
+    session = await new_sign_in(request, user)
     response = web.json_response(
         {"user": converter.unstructure(user), "csrf_token": session.csrf_token}
     )
@@ -87,11 +105,32 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """``POST /api/logout``: end the session."""
+    """``POST /api/logout {everywhere?}``: end this sign-in, or with everywhere every one."""
     require_user(request)
+    body = await read_body(request, allow_empty=True)
+    everywhere = body.data.get("everywhere") is True
     response = web.Response(status=204)
-    request.app[SESSIONS].clear(response)
+    await sign_out(request, response, everywhere)
     return response
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """``POST /api/password {current_password, new_password}``: other sign-ins end."""
+    user_id = require_user(request)
+    body = await read_body(request)
+    user = await request.app[BACKEND].get_user(user_id)
+    await checked_sign_in(request, user.username, body.string("current_password"))
+    await accounts.change_password(
+        request.app[BACKEND],
+        request.app[HASHER],
+        user_id,
+        body.string("new_password"),
+        limiter=request.app[HASHING],
+    )
+    session = current_session(request)
+    keep = session.sign_in_id if session else None
+    ended = await request.app[SIGN_INS].end_others(user_id, keep=keep)
+    return web.json_response({"signed_out": ended})
 
 
 async def session(request: web.Request) -> web.Response:
@@ -197,6 +236,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """Register the user API."""
     router.add_post("/api/login", login)
     router.add_post("/api/logout", logout)
+    router.add_post("/api/password", change_password)
     router.add_get("/api/session", session)
     router.add_get("/api/machines", list_machines)
     router.add_post("/api/machines", create_machine)

@@ -24,6 +24,7 @@ from orchestrator.entrypoints import envfile
 from orchestrator.entrypoints.container import bootstrap, resolve, running
 from orchestrator.entrypoints.settings import MachineSettings, ServerSettings
 from orchestrator.entrypoints.web import setup_link
+from orchestrator.entrypoints.web.connections import KEEPALIVE_SECONDS, GuardedSite
 
 Report = Callable[[str], None]
 
@@ -70,10 +71,12 @@ async def wait_for_signal(report: Report) -> None:
 
 async def start_site(app: web.Application, settings: ServerSettings) -> web.AppRunner:
     """Serve ``app`` on the configured address; a busy port is one clear sentence."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, keepalive_timeout=KEEPALIVE_SECONDS
+    )
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        await GuardedSite(runner, settings).start()
     except OSError as exc:
         await runner.cleanup()
         raise InvalidInput(

@@ -48,6 +48,10 @@ class ServerSettings:
     failed_attempts_per_minute: int = 100
     #: Host names the server answers to besides its own address (DNS rebinding guard).
     allowed_hosts: tuple[str, ...] = attrs.field(factory=allowed_hosts_from_env)
+    #: Open connections allowed from one client address (0: no cap; raise it behind a proxy).
+    max_connections_per_address: int = 64
+    #: A connection whose request head has not arrived by then is closed (slowloris).
+    request_head_timeout: timedelta = timedelta(seconds=10)
     #: Cheap password hashing, for tests only.
     fast_hashing: bool = False
     #: Scheduled jobs may not run more often than this.

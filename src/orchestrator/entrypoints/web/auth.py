@@ -222,7 +222,9 @@ def session_middleware(codec: SessionCodec, sign_ins: SignIns) -> Middleware:
                 require_user(request)
             submitted = await _submitted_csrf(request)
             expected = session.csrf_token if session else ""
-            if not (expected and hmac.compare_digest(submitted.encode(), expected.encode())):
+            # Header bytes that are not UTF-8 arrive as surrogates: compare them, never crash.
+            given = submitted.encode("utf-8", "surrogateescape")
+            if not (expected and hmac.compare_digest(given, expected.encode())):
                 raise PermissionDenied(CSRF_MESSAGE)
         return await handler(request)
 

@@ -106,7 +106,7 @@ def account_target(username: str) -> str:
 def device_proof(request: web.Request) -> str | None:
     """The browser's device cookie, if it has one of a sane length."""
     device = request.cookies.get(DEVICE_COOKIE, "")
-    return device if 0 < len(device) <= 128 else None
+    return device if 0 < len(device) <= 128 and device.isascii() else None
 
 
 def trust_device(

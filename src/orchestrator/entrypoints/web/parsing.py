@@ -11,6 +11,7 @@ import json
 from typing import Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from orchestrator.domain.errors import InvalidInput
 
@@ -62,7 +63,7 @@ async def read_form(request: web.Request) -> dict[str, str]:
     """The request's form fields that are text (file uploads are ignored)."""
     try:
         data = await request.post()
-    except ValueError as exc:  # UnicodeDecodeError, or a malformed multipart body
+    except (ValueError, HttpProcessingError) as exc:  # not UTF-8, or a malformed multipart
         raise InvalidInput(MALFORMED_FORM) from exc
     fields = {key: value for key, value in data.items() if isinstance(value, str)}
     for key, value in fields.items():

@@ -73,7 +73,7 @@ async def _honest_get(port: int) -> int:
 
 
 async def test_idle_connections_from_one_address_are_capped_and_dropped(port: int) -> None:
-    """Past the cap an address gets 503 at once; its idle ones get 408; others are served."""
+    """Past the cap an address gets 503 at once; its idle ones are closed; others are served."""
     idle = [await anyio.connect_tcp("127.0.0.1", port, local_host=ATTACKER) for _ in range(CAP)]
     try:
         with anyio.fail_after(5):
@@ -85,9 +85,7 @@ async def test_idle_connections_from_one_address_are_capped_and_dropped(port: in
             assert await _honest_get(port) == 200
         with anyio.fail_after(5):
             for stream in idle:
-                answer = await _read_all(stream)
-                assert answer.startswith(b"HTTP/1.1 408")
-                assert answer.endswith(TOO_SLOW)
+                assert await _read_all(stream) == b""  # closed without a word: nothing was sent
     finally:
         for stream in idle:
             await stream.aclose()

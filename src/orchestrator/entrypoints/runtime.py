@@ -24,7 +24,7 @@ from orchestrator.entrypoints import envfile
 from orchestrator.entrypoints.container import bootstrap, resolve, running
 from orchestrator.entrypoints.settings import MachineSettings, ServerSettings
 from orchestrator.entrypoints.web import setup_link
-from orchestrator.entrypoints.web.connections import KEEPALIVE_SECONDS, GuardedSite
+from orchestrator.entrypoints.web.connections import GuardedSite
 
 Report = Callable[[str], None]
 
@@ -71,9 +71,7 @@ async def wait_for_signal(report: Report) -> None:
 
 async def start_site(app: web.Application, settings: ServerSettings) -> web.AppRunner:
     """Serve ``app`` on the configured address; a busy port is one clear sentence."""
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, keepalive_timeout=KEEPALIVE_SECONDS
-    )
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
         await GuardedSite(runner, settings).start()

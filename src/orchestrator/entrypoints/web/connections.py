@@ -5,8 +5,10 @@ descriptor with idle or trickling connections and take the server off the air.
 Each connection's protocol is wrapped: past ``max_per_address`` open
 connections from one address, a new one is answered 503 with a sentence and
 closed; a connection whose first request head (up to the blank line) has not
-arrived within ``head_timeout`` is answered 408 and closed. Idle keep-alive
-connections are closed by aiohttp's own ``keepalive_timeout``. Behind a reverse
+arrived within ``head_timeout`` is closed, with a 408 if part of it came. Idle keep-alive
+connections are closed by aiohttp's own ``keepalive_timeout`` (75 s, longer than
+clients keep theirs, so a client never reuses one the server just closed); the
+cap bounds how many one address can hold meanwhile. Behind a reverse
 proxy every connection comes from the proxy's address: raise the cap there (0
 turns it off) and let the proxy enforce its own.
 """
@@ -24,7 +26,6 @@ from orchestrator.entrypoints.settings import ServerSettings
 
 TOO_MANY: Final = b"Too many connections from your address. Close some and try again.\n"
 TOO_SLOW: Final = b"The request took too long to arrive.\n"
-KEEPALIVE_SECONDS: Final = 15.0
 
 
 def _answer(status: str, sentence: bytes) -> bytes:
@@ -58,6 +59,7 @@ class _GuardedProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tail = b""
+        self._received = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -77,12 +79,16 @@ class _GuardedProtocol(asyncio.Protocol):
     def _too_slow(self) -> None:
         self._timer = None
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(_answer("408 Request Timeout", TOO_SLOW))
+            if self._received:
+                self._transport.write(_answer("408 Request Timeout", TOO_SLOW))
+            # A connection that never sent a byte (a browser's preconnect) just closes,
+            # so the browser opens a fresh one instead of reading a 408 as an answer.
             self._transport.close()
 
     def data_received(self, data: bytes) -> None:
         if self._address is None:
             return  # refused
+        self._received = True
         if self._timer is not None:
             seen = self._tail + data
             if b"\r\n\r\n" in seen:

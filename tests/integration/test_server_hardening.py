@@ -7,9 +7,11 @@ import json
 import stat
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from tests.integration.harness import Server, create_user_and_machine, running_server
+from tests.integration.test_worker_start import spawn_worker
 
 pytestmark = pytest.mark.slow
 
@@ -82,3 +84,42 @@ def test_a_copied_session_cookie_dies_with_sign_out(tmp_path: Path) -> None:
         assert _request(server, "GET", "/api/session", {"Cookie": cookie})[0] == 200
         assert _request(server, "POST", "/api/logout", signed_in)[0] == 204
         assert _request(server, "GET", "/api/session", {"Cookie": cookie})[0] == 401
+
+
+def _guess(server: Server, machine_id: str, times: int) -> None:
+    for _ in range(times):
+        bearer = {"Authorization": f"Bearer {machine_id}:sec_guess"}
+        assert _request(server, "POST", "/api/machine/authenticate", bearer)[0] in (401, 429)
+
+
+def test_bad_tokens_from_the_machines_address_do_not_stop_worker_start(tmp_path: Path) -> None:
+    """Bad tokens for other machines from the same address: `worker start` comes online."""
+    data_dir, root = tmp_path / "data", tmp_path / "projects"
+    root.mkdir()
+    with running_server(data_dir) as server:
+        token = create_user_and_machine(data_dir)
+        for n in range(12):
+            _guess(server, f"mch_other{n % 2}", 1)
+        child = spawn_worker(server.url, data_dir, tmp_path, "--token", token, "--root", str(root))
+        try:
+            child.expect("is online")
+        finally:
+            child.kill(9)
+            child.expect(pexpect.EOF)
+
+
+def test_worker_start_waits_while_its_machine_is_guessed(tmp_path: Path) -> None:
+    """While its own machine id is locked by guessing, `worker start` says so and keeps trying."""
+    data_dir, root = tmp_path / "data", tmp_path / "projects"
+    root.mkdir()
+    with running_server(data_dir) as server:
+        token = create_user_and_machine(data_dir)
+        _guess(server, token.split(":")[0], 12)
+        child = spawn_worker(server.url, data_dir, tmp_path, "--token", token, "--root", str(root))
+        try:
+            child.expect("Too many attempts. Wait a minute and try again. Retrying in")
+            child.expect("Retrying in")  # a second try, still running: not fatal
+            assert child.isalive()
+        finally:
+            child.kill(9)
+            child.expect(pexpect.EOF)

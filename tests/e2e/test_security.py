@@ -183,3 +183,24 @@ INJECT_INLINE_SCRIPT = """() => {
     script.textContent = 'window.inlineRan = true';
     document.body.append(script);
 }"""
+
+
+def test_sign_out_everywhere_signs_out_the_other_browser(
+    page: Page, browser: Browser, tmp_path: Path
+) -> None:
+    """Clicking "Sign out everywhere" in one browser sends the other to the sign-in page."""
+    data_dir = tmp_path / "data"
+    with running(Server(data_dir)) as server:
+        create_user(data_dir, "alice")
+        sign_in(page, server.url, "alice")
+        context = browser.new_context()
+        try:
+            laptop = context.new_page()
+            sign_in(laptop, server.url, "alice")
+            page.get_by_role("button", name="Sign out everywhere").click()
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+            laptop.reload()
+            expect(laptop.get_by_role("button", name="Sign in")).to_be_visible()
+            assert call_api(laptop, "GET", "/api/machines")[0] == 401
+        finally:
+            context.close()

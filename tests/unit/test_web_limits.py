@@ -17,9 +17,11 @@ import pytest
 from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.application.machine_process import MachineProcess
 from orchestrator.application.retry import Backoff
+from orchestrator.domain.errors import RateLimited
 from orchestrator.domain.ids import MachineToken
 from orchestrator.domain.model import MachineStatus
-from orchestrator.entrypoints.web.limits import DEVICE_COOKIE
+from orchestrator.entrypoints.web.limits import DEVICE_COOKIE, AttemptGuard
+from orchestrator.testing import FakeClock
 from tests.unit.test_web_support import PASSWORD, Client, Harness, running_app
 
 pytestmark = pytest.mark.anyio
@@ -166,3 +168,45 @@ async def test_the_sign_in_page_shows_the_limit_sentence(web: Harness) -> None:
     )
     assert response.status == 429
     assert TOO_MANY in await response.text()
+
+
+async def _burst(guard: AttemptGuard, proof: str | None, size: int) -> list[str]:
+    """``size`` attempts on one target at once, each held until all have started."""
+    release = anyio.Event()
+    outcomes: list[str] = []
+
+    async def held() -> str:
+        await release.wait()
+        return "ok"
+
+    async def one() -> None:
+        try:
+            outcomes.append(await guard.attempt("machine:mch_1", proof, held))
+        except RateLimited:
+            outcomes.append("limited")
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(size):
+            tg.start_soon(one)
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+    return sorted(outcomes)
+
+
+async def test_a_burst_of_untrusted_attempts_is_limited_while_in_flight() -> None:
+    """Sign-in counts attempts while they run: a burst sent at once is cut at the limit."""
+    guard = AttemptGuard.create(3, 100, FakeClock())
+    assert await _burst(guard, None, 5) == ["limited", "limited", "ok", "ok", "ok"]
+
+
+async def test_a_machines_burst_of_calls_is_never_limited() -> None:
+    """Machine tokens count failures only: many calls at once with a new token all pass."""
+    guard = AttemptGuard.create(3, 5, FakeClock(), count_in_flight=False)
+    assert await _burst(guard, "mch_1:sec_1", 20) == ["ok"] * 20
+
+
+async def test_trusted_attempts_are_not_counted_while_in_flight() -> None:
+    """Once a proof worked, a burst with it passes even where bursts are counted."""
+    guard = AttemptGuard.create(3, 100, FakeClock())
+    guard.trust("machine:mch_1", "device")
+    assert await _burst(guard, "device", 10) == ["ok"] * 10

@@ -100,7 +100,8 @@ def create_app(
     app[SIGN_INS] = sign_ins
     per_target, total = settings.login_attempts_per_minute, settings.failed_attempts_per_minute
     app[LOGIN_LIMITER] = AttemptGuard.create(per_target, total, clock)
-    app[TOKEN_LIMITER] = AttemptGuard.create(per_target, total, clock)
+    # A machine's burst of calls after a restart is not a burst of guesses: failures only.
+    app[TOKEN_LIMITER] = AttemptGuard.create(per_target, total, clock, count_in_flight=False)
     app[SETUP] = SetupState()
     app[HASHING] = anyio.CapacityLimiter(os.cpu_count() or 2)
     app[STREAMS] = set()

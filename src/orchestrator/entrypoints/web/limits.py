@@ -43,15 +43,19 @@ class AttemptGuard:
 
     per_target: RateLimiter
     total: RateLimiter
+    #: Count untrusted attempts while they run (sign-in), not only once they failed.
+    count_in_flight: bool = True
     max_trusted: int = 10_000
     _trusted: collections.OrderedDict[tuple[str, str], None] = attrs.field(
         factory=collections.OrderedDict
     )
 
     @classmethod
-    def create(cls, per_target: int, total: int, clock: Clock) -> AttemptGuard:
+    def create(
+        cls, per_target: int, total: int, clock: Clock, *, count_in_flight: bool = True
+    ) -> AttemptGuard:
         """A guard allowing ``per_target`` failures per target and ``total`` in all, a minute."""
-        return cls(RateLimiter(per_target, clock), RateLimiter(total, clock))
+        return cls(RateLimiter(per_target, clock), RateLimiter(total, clock), count_in_flight)
 
     def trusts(self, target: str, proof: str | None) -> bool:
         """Whether ``proof`` succeeded for ``target`` recently."""
@@ -70,28 +74,40 @@ class AttemptGuard:
 
         On success, ``proof`` (the credential, or the browser's device cookie) is trusted.
         """
-        if not self.trusts(target, proof):
+        trusted = self.trusts(target, proof)
+        if not trusted:
             self.per_target.check(target)
             self.total.check(_TOTAL)
-        # Counted before the check so that many attempts in flight at once count too.
-        self.per_target.record(target)
-        self.total.record(_TOTAL)
+        # Untrusted attempts in flight count too, so a burst of guesses sent at once is
+        # limited like guesses sent one after the other (each costs an argon2 check).
+        in_flight = self.count_in_flight and not trusted
+        if in_flight:
+            self._record(target)
         try:
             result = await check()
         except RateLimited:
-            self._forgive(target)
+            if in_flight:
+                self._forgive(target)
             raise
         except AuthenticationFailed:
             if proof is not None:
                 self._trusted.pop((target, _digest(proof)), None)
+            if not in_flight:
+                self._record(target)
             raise
         except BaseException:
-            self._forgive(target)  # not a wrong credential: the backend failed, or bad input
+            if in_flight:
+                self._forgive(target)  # not a wrong credential: the backend failed, or bad input
             raise
-        self._forgive(target)
+        if in_flight:
+            self._forgive(target)
         if proof is not None:
             self.trust(target, proof)
         return result
+
+    def _record(self, target: str) -> None:
+        self.per_target.record(target)
+        self.total.record(_TOTAL)
 
     def _forgive(self, target: str) -> None:
         self.per_target.forgive(target)

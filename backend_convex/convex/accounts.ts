@@ -79,3 +79,19 @@ export const list = query({
     return (await ctx.db.query("users").take(MAX_USERS)).map(userRecord);
   },
 });
+
+/** Replace the account's password hash (computed by the web server). */
+export const setPasswordHash = mutation({
+  args: { ...serverCaller, userId: v.string(), passwordHash: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, passwordHash }) => {
+    requireServer(serverSecret);
+    const user = await ctx.db
+      .query("users")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .unique();
+    if (user === null) fail("NotFound", NO_USER);
+    await ctx.db.patch(user._id, { passwordHash });
+    return null;
+  },
+});

@@ -247,4 +247,17 @@ export default defineSchema({
     .index("by_jobId", ["jobId"])
     .index("by_jobId_and_status", ["jobId", "status"])
     .index("by_jobId_and_scheduledFor", ["jobId", "scheduledFor"]),
+
+  /**
+   * A browser signed in to an account. The session cookie carries the id;
+   * signing out, "sign out everywhere" and a new password delete rows, and a
+   * cookie whose row is gone no longer signs anyone in.
+   */
+  signIns: defineTable({
+    signInId: v.string(),
+    userId: v.string(),
+    createdAt: v.number(),
+  })
+    .index("by_signInId", ["signInId"])
+    .index("by_userId", ["userId"]),
 });

@@ -53,6 +53,7 @@ describe("validateGitUrl", () => {
     ["HTTPS://github.com/acme/app.git", "https://github.com/acme/app.git"],
     ["git@github.com:acme/app.git", "git@github.com:acme/app.git"],
     ["ssh://git@[::1]:2222/srv/app", "ssh://git@[::1]:2222/srv/app"],
+    ["git://example.com/app", "git://example.com/app"],
   ])("%j is allowed", (url, normalized) => {
     expect(validateGitUrl(url)).toBe(normalized);
   });
@@ -68,6 +69,9 @@ describe("validateGitUrl", () => {
     ["https://-bad/x", /valid host/],
     ["https://host/", /include the path/],
     ["a@b", /^Local paths cannot be cloned/],
+    ["https://alice:s3cret@github.com/acme/app.git", /must not carry a password or token/],
+    ["https://ghp_token@github.com/acme/app.git", /must not carry a password or token/],
+    ["ssh://git:pw@example.com/app", /must not carry a password or token/],
   ])("%j is refused", (url, sentence) => {
     expect(refusal(() => validateGitUrl(url))).toMatch(sentence);
   });

@@ -25,6 +25,8 @@ from tests.e2e.harness import (
 from tests.integration.harness import CLI, cli_env, create_user_and_machine, fake_model_thread
 
 FAILED = pytest.StashKey[bool]()
+#: Chromium's console message for anything the Content-Security-Policy refused.
+CSP_REPORT = "Content Security Policy"
 CHROMIUM = Path("/usr/bin/chromium")
 #: Real processes answer within seconds; a loaded CI machine gets some slack.
 expect.set_options(timeout=15_000)
@@ -69,15 +71,27 @@ def pytest_runtest_makereport(
 
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh browser context; on failure its last screen lands in ``artifacts/screenshots``."""
+    """A fresh browser context; on failure its last screen lands in ``artifacts/screenshots``.
+
+    Every page the test opens must pass the Content-Security-Policy: a violation
+    Chromium reports on the console fails the test.
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(20_000)
     page = context.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(f"{page.url}: {message.text}") if CSP_REPORT in message.text else None
+        ),
+    )
     yield page
     if request.node.stash.get(FAILED, False):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SCREENSHOTS / f"failed-{request.node.name}.png", full_page=True)
     context.close()
+    assert violations == [], "the Content-Security-Policy was violated"
 
 
 @pytest.fixture

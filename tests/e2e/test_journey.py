@@ -237,7 +237,7 @@ def test_a_new_user_goes_from_setup_link_to_chat_and_back(page: Page, tmp_path: 
             expect(page.get_by_role("heading", name="Create your first machine")).to_be_visible()
 
             # Sign out, and back in with the form.
-            page.get_by_role("button", name="Sign out").click()
+            page.get_by_role("button", name="Sign out", exact=True).click()
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
             screenshots(page, "sign-in")
             page.get_by_label("Username").fill("alice")

@@ -9,6 +9,7 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
 from tests.e2e.harness import (
+    PASSWORD,
     Chat,
     Server,
     call_api,
@@ -135,3 +136,71 @@ def test_another_user_can_neither_see_nor_touch_a_machine(
         row.get_by_role("button", name="Remove").click()
         page.get_by_role("dialog").get_by_role("button", name="Remove worker").click()
         expect(page.get_by_role("heading", name="No workers yet")).to_be_visible()
+
+
+def test_every_page_passes_the_content_security_policy(
+    page: Page, browser: Browser, tmp_path: Path
+) -> None:
+    """Setup, sign-in, machines, a machine, chat, jobs and an error page load with no violation.
+
+    The ``page`` fixture fails the test on any violation Chromium reports; a
+    second browser shows the policy is in force: an injected inline script never runs.
+    """
+    with running(Server(tmp_path / "data")) as server:
+        page.goto(server.setup_link())
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password (at least 8 characters)").fill(PASSWORD)
+        page.get_by_label("Password again").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url(f"{server.url}/")
+        status, created = call_api(page, "POST", "/api/machines", {"name": "laptop"})
+        assert status == 201
+        machine_id = created["machine"]["machine_id"]
+        for path in ("/", f"/machines/{machine_id}", "/chat", "/jobs", "/no-such-page"):
+            page.goto(server.url + path)
+            page.wait_for_load_state("networkidle")
+        expect(page.locator("body")).to_contain_text("Not Found")
+        page.goto(server.url + "/")
+        page.get_by_role("button", name="Sign out", exact=True).click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+        context = browser.new_context()
+        try:
+            other = context.new_page()
+            refused: list[str] = []
+            other.on("console", lambda message: refused.append(message.text))
+            other.goto(server.url + "/login")
+            other.evaluate(INJECT_INLINE_SCRIPT)
+            other.wait_for_timeout(200)
+            assert other.evaluate("typeof window.inlineRan") == "undefined"
+            assert any("Content Security Policy" in text for text in refused)
+        finally:
+            context.close()
+
+
+INJECT_INLINE_SCRIPT = """() => {
+    const script = document.createElement('script');
+    script.textContent = 'window.inlineRan = true';
+    document.body.append(script);
+}"""
+
+
+def test_sign_out_everywhere_signs_out_the_other_browser(
+    page: Page, browser: Browser, tmp_path: Path
+) -> None:
+    """Clicking "Sign out everywhere" in one browser sends the other to the sign-in page."""
+    data_dir = tmp_path / "data"
+    with running(Server(data_dir)) as server:
+        create_user(data_dir, "alice")
+        sign_in(page, server.url, "alice")
+        context = browser.new_context()
+        try:
+            laptop = context.new_page()
+            sign_in(laptop, server.url, "alice")
+            page.get_by_role("button", name="Sign out everywhere").click()
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+            laptop.reload()
+            expect(laptop.get_by_role("button", name="Sign in")).to_be_visible()
+            assert call_api(laptop, "GET", "/api/machines")[0] == 401
+        finally:
+            context.close()

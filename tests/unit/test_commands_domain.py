@@ -66,6 +66,13 @@ REFUSED = [
     ("https://example.com", "The repository URL must include the path"),
     ("git@-oProxyCommand=x:repo", "The repository URL must name a valid host"),
     ("host:repo", "This is not a repository URL"),
+    (
+        "https://alice:s3cret@github.com/acme/app.git",
+        "The repository URL must not carry a password",
+    ),
+    ("https://ghp_token@github.com/acme/app.git", "The repository URL must not carry a password"),
+    ("http://user:@example.com/app", "The repository URL must not carry a password"),
+    ("ssh://git:pw@example.com/app", "The repository URL must not carry a password"),
     ("https://example.com/" + "a" * u.MAX_URL_LENGTH, "The repository URL must be at most"),
 ]
 

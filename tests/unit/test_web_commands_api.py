@@ -17,7 +17,7 @@ from orchestrator.domain.commands import (
     DirEntry,
     EntryKind,
 )
-from orchestrator.domain.git_url import URL_FILE, URL_OPTION
+from orchestrator.domain.git_url import URL_CREDENTIALS, URL_FILE, URL_OPTION
 from orchestrator.domain.ids import CommandId
 from orchestrator.entrypoints.web.commands_api import BAD_WAIT, QUEUED_NOTICE
 from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
@@ -118,6 +118,16 @@ async def test_a_command_for_an_offline_machine_is_queued_with_a_notice(owner: C
         ({"kind": "git_clone", "path": "a", "url": "file:///srv/r"}, "InvalidInput", URL_FILE),
         ({"kind": "git_clone", "path": "a", "url": "/srv/r"}, "InvalidInput", "Local paths"),
         ({"kind": "git_clone", "path": "a", "url": 7}, "InvalidInput", "The field 'url' must"),
+        (
+            {"kind": "git_clone", "path": "a", "url": "https://alice:s3cret@example.com/app.git"},
+            "InvalidInput",
+            URL_CREDENTIALS,
+        ),
+        (
+            {"kind": "git_clone", "path": "a", "url": "https://ghp_tok3n@github.com/acme/app"},
+            "InvalidInput",
+            URL_CREDENTIALS,
+        ),
     ],
 )
 async def test_refusals_are_one_sentence_and_queue_nothing(

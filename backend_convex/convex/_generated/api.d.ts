@@ -35,6 +35,7 @@ import type * as lib_rules from "../lib/rules.js";
 import type * as lib_validators from "../lib/validators.js";
 import type * as machines from "../machines.js";
 import type * as parts from "../parts.js";
+import type * as signIns from "../signIns.js";
 import type * as workers from "../workers.js";
 
 /**
@@ -68,6 +69,7 @@ declare const fullApi: ApiFromModules<{
   "lib/validators": typeof lib_validators;
   machines: typeof machines;
   parts: typeof parts;
+  signIns: typeof signIns;
   workers: typeof workers;
 }>;
 export declare const api: FilterApi<

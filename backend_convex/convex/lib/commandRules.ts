@@ -38,6 +38,9 @@ const URL_OTHER = "This is not a repository URL; " + ALLOWED;
 const URL_HOST = "The repository URL must name a valid host.";
 const URL_PORT = "The port in the repository URL must be a number from 1 to 65535.";
 const URL_USER = "The user name in the repository URL must not start with '-'.";
+const URL_CREDENTIALS =
+  "The repository URL must not carry a password or token, which would be stored and shown;" +
+  " set up a git credential helper or an SSH key on the machine instead.";
 const URL_PATH = "The repository URL must include the path of the repository.";
 const NEW_FOLDER_REQUIRED = "Choose a name for the new folder.";
 const CLONE_TARGET_REQUIRED = "Choose the folder to clone into.";
@@ -94,11 +97,15 @@ function validateNewFolder(path: string, missing: string = NEW_FOLDER_REQUIRED):
   return clean;
 }
 
-function checkAuthority(netloc: string): void {
+function checkAuthority(netloc: string, scheme = "ssh"): void {
   const at = netloc.lastIndexOf("@");
   const user = at < 0 ? "" : netloc.slice(0, at);
   const hostport = at < 0 ? netloc : netloc.slice(at + 1);
   if (user.startsWith("-")) fail("InvalidInput", URL_USER);
+  // Stored and shown with the command: a credential helper or SSH key on the machine is the place.
+  if (user.includes(":") || (user !== "" && (scheme === "http" || scheme === "https"))) {
+    fail("InvalidInput", URL_CREDENTIALS);
+  }
   const parts = AUTHORITY.exec(hostport);
   if (parts === null || !HOST.test(parts[1])) fail("InvalidInput", URL_HOST);
   const port = parts[2];
@@ -128,7 +135,7 @@ export function validateGitUrl(url: string): string {
     const slash = rest.indexOf("/");
     const netloc = slash < 0 ? rest : rest.slice(0, slash);
     const path = slash < 0 ? "" : rest.slice(slash + 1);
-    checkAuthority(netloc);
+    checkAuthority(netloc, scheme);
     if (!path.replace(/^\/+|\/+$/g, "")) fail("InvalidInput", URL_PATH);
     return scheme + url.slice(scheme.length); // git reads schemes case-sensitively
   }

@@ -40,3 +40,5 @@ export const MAX_DUE_JOBS = 500;
 export const CRON_DUE_JOBS = 100;
 /** Parts listed at once (orchestrator.domain.parts.MAX_LISTED_PARTS). */
 export const MAX_LISTED_PARTS = 2000;
+/** Sign-ins kept per account (domain/model.py MAX_SIGN_INS_PER_USER); the oldest end first. */
+export const MAX_SIGN_INS_PER_USER = 100;

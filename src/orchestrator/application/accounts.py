@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import anyio
+
 from orchestrator.domain.errors import AuthenticationFailed, InvalidInput
+from orchestrator.domain.ids import UserId
 from orchestrator.domain.model import User
 from orchestrator.domain.ports import AccountBackend, SecretHasher
 
@@ -33,23 +36,61 @@ def validate_password(password: str) -> str:
 
 
 async def create_user(
-    accounts: AccountBackend, hasher: SecretHasher, username: str, password: str
+    accounts: AccountBackend,
+    hasher: SecretHasher,
+    username: str,
+    password: str,
+    *,
+    limiter: anyio.CapacityLimiter | None = None,
 ) -> User:
-    """Create an account with an argon2-hashed password."""
+    """Create an account with an argon2-hashed password (hashed in a thread under ``limiter``)."""
     validate_username(username)
     validate_password(password)
-    return await accounts.create_user(username, hasher.hash(password))
+    hashed = await anyio.to_thread.run_sync(hasher.hash, password, limiter=limiter)
+    return await accounts.create_user(username, hashed)
+
+
+async def change_password(
+    accounts: AccountBackend,
+    hasher: SecretHasher,
+    user_id: UserId,
+    new_password: str,
+    *,
+    limiter: anyio.CapacityLimiter | None = None,
+) -> None:
+    """Give the account a new argon2-hashed password (the caller checked the current one)."""
+    validate_password(new_password)
+    hashed = await anyio.to_thread.run_sync(hasher.hash, new_password, limiter=limiter)
+    await accounts.set_password_hash(user_id, hashed)
+
+
+def check_password_length(password: str) -> str:
+    """Return ``password`` unless it is too long to be anyone's (refused before any lookup)."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"A password must be at most {MAX_PASSWORD_LENGTH} characters.")
+    return password
 
 
 async def verify_password(
-    accounts: AccountBackend, hasher: SecretHasher, username: str, password: str
+    accounts: AccountBackend,
+    hasher: SecretHasher,
+    username: str,
+    password: str,
+    *,
+    limiter: anyio.CapacityLimiter | None = None,
 ) -> User:
-    """The account if the password is right; the same error for any wrong credential."""
+    """The account if the password is right; the same error for any wrong credential.
+
+    argon2 runs in a worker thread under ``limiter`` (each run holds ~64 MiB).
+    """
+    # Refused before the lookup, so the time taken never depends on whether the account exists.
+    check_password_length(password)
     found = await accounts.find_user(username) if USERNAME_PATTERN.fullmatch(username) else None
     if found is None:
-        hasher.hash(password[:MAX_PASSWORD_LENGTH])  # same cost as a real check: no user probing
+        # The same cost as a real check: the time taken does not tell which accounts exist.
+        await anyio.to_thread.run_sync(hasher.hash, password, limiter=limiter)
         raise AuthenticationFailed("Wrong username or password.")
     user, password_hash = found
-    if len(password) > MAX_PASSWORD_LENGTH or not hasher.verify(password_hash, password):
+    if not await anyio.to_thread.run_sync(hasher.verify, password_hash, password, limiter=limiter):
         raise AuthenticationFailed("Wrong username or password.")
     return user

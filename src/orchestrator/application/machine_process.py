@@ -15,10 +15,15 @@ from typing import Protocol
 import anyio
 import attrs
 
-from orchestrator.application.retry import Backoff, Report, keep_reachable, retry_until_reachable
+from orchestrator.application.retry import (
+    TRANSIENT,
+    Backoff,
+    Report,
+    keep_reachable,
+    retry_until_reachable,
+)
 from orchestrator.domain.agent import AgentRuntime
 from orchestrator.domain.errors import (
-    BackendUnavailable,
     InvalidTransition,
     NotFound,
     OrchestratorError,
@@ -152,7 +157,7 @@ class MachineProcess:
         while True:
             try:
                 await self.beat()
-            except BackendUnavailable as exc:
+            except TRANSIENT as exc:
                 self.report(f"{exc.message} Will keep trying.")
             await anyio.sleep(self.heartbeat_interval.total_seconds())
 

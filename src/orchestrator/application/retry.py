@@ -9,9 +9,12 @@ from typing import TypeVar
 import anyio
 import attrs
 
-from orchestrator.domain.errors import BackendUnavailable
+from orchestrator.domain.errors import BackendUnavailable, OrchestratorError, RateLimited
 
 T = TypeVar("T")
+
+#: Failures that pass by themselves: the backend is down, or it asks us to slow down.
+TRANSIENT = (BackendUnavailable, RateLimited)
 
 #: Called with one line for the person watching the terminal.
 Report = Callable[[str], None]
@@ -28,23 +31,23 @@ class Backoff:
         return rng() * min(self.cap, self.base * 2.0 ** min(attempt, 30))
 
 
-def _unreachable(group: BaseExceptionGroup[BackendUnavailable]) -> BackendUnavailable:
+def _unreachable(group: BaseExceptionGroup[OrchestratorError]) -> OrchestratorError:
     first = group.exceptions[0]
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]
-    assert isinstance(first, BackendUnavailable)
+    assert isinstance(first, TRANSIENT)
     return first
 
 
 async def retry_until_reachable(
     call: Callable[[], Awaitable[T]], backoff: Backoff, report: Report
 ) -> T:
-    """Run ``call`` until the backend answers; other errors propagate at once."""
+    """Run ``call`` until the backend answers and does not ask to slow down; others propagate."""
     attempt = 0
     while True:
         try:
             return await call()
-        except BackendUnavailable as exc:
+        except TRANSIENT as exc:
             wait = max(backoff.delay(attempt), 0.2)
             report(f"{exc.message} Retrying in {wait:.1f} s.")
             attempt += 1
@@ -54,7 +57,7 @@ async def retry_until_reachable(
 async def keep_reachable(
     loop: Callable[[], Awaitable[None]], backoff: Backoff, report: Report, what: str
 ) -> None:
-    """Run ``loop`` again whenever the backend becomes unreachable, with backoff.
+    """Run ``loop`` again whenever the backend becomes unreachable or limits us, with backoff.
 
     Also when the failure comes wrapped in a task group's exception group;
     anything else propagates.
@@ -65,7 +68,7 @@ async def keep_reachable(
         try:
             await loop()
             return
-        except* BackendUnavailable as group:
+        except* TRANSIENT as group:
             if anyio.current_time() - started > backoff.cap:
                 attempt = 0  # it had been working: start the backoff over
             wait = max(backoff.delay(attempt), 0.2)

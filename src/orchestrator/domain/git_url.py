@@ -3,7 +3,11 @@
 Everything else is refused with one sentence before git ever runs: option-like
 arguments (``-u``, ``--upload-pack=…``), ``<transport>::`` addresses
 (``ext::`` runs commands), ``file://`` and local paths, whitespace and
-control characters, and URLs without a usable host or path.
+control characters, and URLs without a usable host or path. A password (or,
+in an http(s) URL, any user name, which hosts read as a token) is refused too:
+the URL is stored with the command and shown in the command list, so the secret
+would sit there in clear; a credential helper or an SSH key on the machine
+serves git without the server ever holding it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ URL_HOST = "The repository URL must name a valid host."
 URL_PORT = "The port in the repository URL must be a number from 1 to 65535."
 URL_USER = "The user name in the repository URL must not start with '-'."
 URL_PATH = "The repository URL must include the path of the repository."
+URL_CREDENTIALS = (
+    "The repository URL must not carry a password or token, which would be stored and shown;"
+    " set up a git credential helper or an SSH key on the machine instead."
+)
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _TRANSPORT = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)::")
@@ -51,10 +59,12 @@ def _is_control(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
 
 
-def _check_authority(netloc: str) -> None:
+def _check_authority(netloc: str, scheme: str = "ssh") -> None:
     user, _, hostport = netloc.rpartition("@")
     if user.startswith("-"):
         raise InvalidInput(URL_USER)
+    if ":" in user or (user and scheme in ("http", "https")):
+        raise InvalidInput(URL_CREDENTIALS)
     parts = _AUTHORITY.fullmatch(hostport)
     if parts is None or not _HOST.fullmatch(parts.group(1)):
         raise InvalidInput(URL_HOST)
@@ -86,7 +96,7 @@ def validate_git_url(url: str) -> str:
         if scheme not in _ALLOWED_SCHEMES:
             raise InvalidInput(URL_SCHEME.format(scheme=scheme_match.group(1)))
         netloc, _, path = url[scheme_match.end() :].partition("/")
-        _check_authority(netloc)
+        _check_authority(netloc, scheme)
         if not path.strip("/"):
             raise InvalidInput(URL_PATH)
         return scheme + url[len(scheme) :]  # git reads schemes case-sensitively

@@ -153,3 +153,7 @@ def normalize_relative_path(path: str) -> str:
     if len(clean) > 1 and clean[1] == ":":  # "./C:/x" must not turn into a drive path
         raise PathOutsideRoot("Use a path relative to the machine's root, not an absolute one.")
     return clean
+
+
+#: Sign-ins (browsers signed in) kept per account; signing in once more ends the oldest.
+MAX_SIGN_INS_PER_USER = 100

@@ -234,6 +234,26 @@ class AccountBackend(Protocol):
         """Every account, oldest first (the first is the one the setup link created)."""
         ...
 
+    async def set_password_hash(self, user_id: UserId, password_hash: str) -> None:
+        """Replace the account's password hash; raises NotFound."""
+        ...
+
+    async def add_sign_in(self, user_id: UserId, sign_in_id: str) -> None:
+        """Record a browser's sign-in; beyond MAX_SIGN_INS_PER_USER the oldest ones end."""
+        ...
+
+    async def has_sign_in(self, user_id: UserId, sign_in_id: str) -> bool:
+        """Whether this sign-in of the user exists and has not ended."""
+        ...
+
+    async def end_sign_in(self, user_id: UserId, sign_in_id: str) -> None:
+        """End one sign-in of the user (signing out); an unknown one is already ended."""
+        ...
+
+    async def end_other_sign_ins(self, user_id: UserId, keep: str | None) -> int:
+        """End every sign-in of the user except ``keep``; how many ended."""
+        ...
+
 
 class MaintenanceBackend(Protocol):
     """Housekeeping only the server itself performs."""

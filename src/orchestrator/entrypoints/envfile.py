@@ -23,7 +23,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def write_env_file(path: Path, values: Mapping[str, str]) -> None:
     """Set ``values`` in ``path``, keeping its other lines; the file is mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Create with 0600 before any secret is written, so it is never world-readable.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.close(fd)

@@ -24,6 +24,7 @@ from orchestrator.entrypoints import envfile
 from orchestrator.entrypoints.container import bootstrap, resolve, running
 from orchestrator.entrypoints.settings import MachineSettings, ServerSettings
 from orchestrator.entrypoints.web import setup_link
+from orchestrator.entrypoints.web.connections import GuardedSite
 
 Report = Callable[[str], None]
 
@@ -73,7 +74,7 @@ async def start_site(app: web.Application, settings: ServerSettings) -> web.AppR
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        await GuardedSite(runner, settings).start()
     except OSError as exc:
         await runner.cleanup()
         raise InvalidInput(

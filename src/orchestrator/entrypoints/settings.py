@@ -21,6 +21,12 @@ def default_data_dir() -> Path:
     return Path(base) / "orchestrator"
 
 
+def allowed_hosts_from_env() -> tuple[str, ...]:
+    """The extra names the server answers to, from ``$ORCHESTRATOR_ALLOWED_HOSTS``."""
+    raw = os.environ.get("ORCHESTRATOR_ALLOWED_HOSTS", "")
+    return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
 @attrs.frozen
 class ServerSettings:
     """How ``orchestrator serve`` runs."""
@@ -36,8 +42,16 @@ class ServerSettings:
     max_body_bytes: int = 1024 * 1024
     #: Send cookies only over HTTPS (turn on behind TLS).
     secure_cookies: bool = False
-    #: Sign-in attempts allowed per client address per minute.
+    #: Failed sign-ins per account, and failed token checks per machine, allowed per minute.
     login_attempts_per_minute: int = 10
+    #: Failed sign-ins and token checks allowed per minute on the whole server.
+    failed_attempts_per_minute: int = 100
+    #: Host names the server answers to besides its own address (DNS rebinding guard).
+    allowed_hosts: tuple[str, ...] = attrs.field(factory=allowed_hosts_from_env)
+    #: Open connections allowed from one client address (0: no cap; raise it behind a proxy).
+    max_connections_per_address: int = 64
+    #: A connection whose request head has not arrived by then is closed (slowloris).
+    request_head_timeout: timedelta = timedelta(seconds=10)
     #: Cheap password hashing, for tests only.
     fast_hashing: bool = False
     #: Scheduled jobs may not run more often than this.

@@ -43,6 +43,7 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.jobs import Job, JobRun
 from orchestrator.domain.model import (
+    MAX_SIGN_INS_PER_USER,
     IssuedWorkerToken,
     Machine,
     MachineStatus,
@@ -146,6 +147,8 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
     hasher: SecretHasher = attrs.field(factory=PlainHasher)
     users: dict[UserId, User] = attrs.field(factory=dict, init=False)
     password_hashes: dict[UserId, str] = attrs.field(factory=dict, init=False)
+    #: Each user's sign-in ids, oldest first.
+    sign_ins: dict[UserId, list[str]] = attrs.field(factory=dict, init=False)
     machines: dict[MachineId, Machine] = attrs.field(factory=dict, init=False)
     secret_hashes: dict[MachineId, str] = attrs.field(factory=dict, init=False)
     workers: dict[WorkerId, Worker] = attrs.field(factory=dict, init=False)
@@ -462,6 +465,30 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
 
     async def count_users(self) -> int:
         return len(self.users)
+
+    async def set_password_hash(self, user_id: UserId, password_hash: str) -> None:
+        await self.get_user(user_id)
+        self.password_hashes[user_id] = password_hash
+
+    async def add_sign_in(self, user_id: UserId, sign_in_id: str) -> None:
+        await self.get_user(user_id)
+        kept = self.sign_ins.setdefault(user_id, [])
+        kept.append(sign_in_id)
+        del kept[:-MAX_SIGN_INS_PER_USER]
+
+    async def has_sign_in(self, user_id: UserId, sign_in_id: str) -> bool:
+        return sign_in_id in self.sign_ins.get(user_id, [])
+
+    async def end_sign_in(self, user_id: UserId, sign_in_id: str) -> None:
+        kept = self.sign_ins.get(user_id, [])
+        if sign_in_id in kept:
+            kept.remove(sign_in_id)
+
+    async def end_other_sign_ins(self, user_id: UserId, keep: str | None) -> int:
+        kept = self.sign_ins.get(user_id, [])
+        ended = [s for s in kept if s != keep]
+        self.sign_ins[user_id] = [s for s in kept if s == keep]
+        return len(ended)
 
     async def mark_stale_machines_offline(self, last_seen_before: datetime) -> list[MachineId]:
         cutoff = _ms(last_seen_before)

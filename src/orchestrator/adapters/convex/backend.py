@@ -134,6 +134,26 @@ class ConvexBackend(PartCalls):
     async def list_users(self) -> list[User]:
         return [wire.user(u) for u in await self._call("query", "accounts:list", self._server())]
 
+    async def set_password_hash(self, user_id: UserId, password_hash: str) -> None:
+        args = self._server(userId=user_id, passwordHash=password_hash)
+        await self._call("mutation", "accounts:setPasswordHash", args)
+
+    async def add_sign_in(self, user_id: UserId, sign_in_id: str) -> None:
+        args = self._server(userId=user_id, signInId=sign_in_id)
+        await self._call("mutation", "signIns:add", args)
+
+    async def has_sign_in(self, user_id: UserId, sign_in_id: str) -> bool:
+        args = self._server(userId=user_id, signInId=sign_in_id)
+        return bool(await self._call("query", "signIns:has", args))
+
+    async def end_sign_in(self, user_id: UserId, sign_in_id: str) -> None:
+        args = self._server(userId=user_id, signInId=sign_in_id)
+        await self._call("mutation", "signIns:end", args)
+
+    async def end_other_sign_ins(self, user_id: UserId, keep: str | None) -> int:
+        args = self._server(userId=user_id, keep=keep)
+        return int(await self._call("mutation", "signIns:endOthers", args))
+
     # --- machines, as their owner ------------------------------------------------------
 
     async def create_machine(self, user: UserId, name: str) -> tuple[Machine, MachineToken]:

@@ -249,6 +249,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE chat_chunks ADD COLUMN part_id TEXT",
         "ALTER TABLE chat_chunks ADD COLUMN part_offset INTEGER",
     ),
+    # 7: sign-ins, so signing out (or everywhere, or a new password) ends a cookie for good.
+    (
+        """
+        CREATE TABLE sign_ins (
+            sign_in_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX sign_ins_by_user_id_and_created_at ON sign_ins (user_id, created_at)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -258,7 +269,7 @@ BUSY_TIMEOUT_MS = 5000
 
 def _create_private_file(path: Path) -> None:
     # The database holds password and secret hashes: readable by its owner only.
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data directory is private
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 

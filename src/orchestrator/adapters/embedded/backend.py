@@ -21,6 +21,7 @@ from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.domain.errors import Conflict, InvalidTransition, NotFound
 from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
 from orchestrator.domain.model import (
+    MAX_SIGN_INS_PER_USER,
     Machine,
     MachineSummary,
     User,
@@ -277,6 +278,56 @@ class SQLiteBackend(PartSide, ChatUserSide, ChatMachineSide, CommandSide, JobSid
     async def count_users(self) -> int:
         async with self._store.transaction() as tx:
             row = await tx.one("SELECT count(*) FROM users")
+        return int(row[0]) if row else 0
+
+    async def set_password_hash(self, user_id: UserId, password_hash: str) -> None:
+        async with self._store.transaction(write=True) as tx:
+            await self._user(tx, user_id)
+            await tx.run(
+                "UPDATE users SET password_hash = ? WHERE user_id = ?", password_hash, user_id
+            )
+
+    async def add_sign_in(self, user_id: UserId, sign_in_id: str) -> None:
+        async with self._store.transaction(write=True) as tx:
+            await self._user(tx, user_id)
+            await tx.run(
+                "INSERT INTO sign_ins (sign_in_id, user_id, created_at) VALUES (?, ?, ?)",
+                sign_in_id,
+                user_id,
+                self._now(),
+            )
+            await tx.run(
+                "DELETE FROM sign_ins WHERE user_id = ? AND sign_in_id NOT IN"
+                " (SELECT sign_in_id FROM sign_ins WHERE user_id = ?"
+                "  ORDER BY created_at DESC, rowid DESC LIMIT ?)",
+                user_id,
+                user_id,
+                MAX_SIGN_INS_PER_USER,
+            )
+
+    async def has_sign_in(self, user_id: UserId, sign_in_id: str) -> bool:
+        async with self._store.transaction() as tx:
+            row = await tx.one(
+                "SELECT 1 FROM sign_ins WHERE sign_in_id = ? AND user_id = ?", sign_in_id, user_id
+            )
+        return row is not None
+
+    async def end_sign_in(self, user_id: UserId, sign_in_id: str) -> None:
+        async with self._store.transaction(write=True) as tx:
+            await tx.run(
+                "DELETE FROM sign_ins WHERE sign_in_id = ? AND user_id = ?", sign_in_id, user_id
+            )
+
+    async def end_other_sign_ins(self, user_id: UserId, keep: str | None) -> int:
+        async with self._store.transaction(write=True) as tx:
+            row = await tx.one(
+                "SELECT count(*) FROM sign_ins WHERE user_id = ? AND sign_in_id IS NOT ?",
+                user_id,
+                keep,
+            )
+            await tx.run(
+                "DELETE FROM sign_ins WHERE user_id = ? AND sign_in_id IS NOT ?", user_id, keep
+            )
         return int(row[0]) if row else 0
 
     # --- maintenance ------------------------------------------------------------------

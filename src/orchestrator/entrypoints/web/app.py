@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
+import anyio
 import jinja2
 from aiohttp import web
 from cryptography.fernet import Fernet
@@ -33,19 +35,24 @@ from orchestrator.entrypoints.web import (
     render,
     user_api,
 )
-from orchestrator.entrypoints.web.auth import RateLimiter, SessionCodec, load_secret_key
+from orchestrator.entrypoints.web.auth import SessionCodec, load_secret_key
 from orchestrator.entrypoints.web.auth import session_middleware as _session_middleware
 from orchestrator.entrypoints.web.errors import error_middleware
+from orchestrator.entrypoints.web.headers import add_security_headers, host_middleware
+from orchestrator.entrypoints.web.limits import AttemptGuard
 from orchestrator.entrypoints.web.payload import body_limit
+from orchestrator.entrypoints.web.signins import SignIns
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     BODY_LIMITS,
     CLOCK,
     HASHER,
+    HASHING,
     LOGIN_LIMITER,
     SESSIONS,
     SETTINGS,
     SETUP,
+    SIGN_INS,
     STREAMS,
     TOKEN_LIMITER,
     SetupState,
@@ -71,8 +78,13 @@ def create_app(
     The caller owns ``backend`` and closes it after the app has shut down.
     """
     codec = SessionCodec(Fernet(load_secret_key(settings.data_dir)), clock, settings.secure_cookies)
+    sign_ins = SignIns(backend, clock)
     app = web.Application(
-        middlewares=[error_middleware(body_limit), _session_middleware(codec)],
+        middlewares=[
+            error_middleware(body_limit),
+            host_middleware(settings),
+            _session_middleware(codec, sign_ins),
+        ],
         client_max_size=settings.max_body_bytes,
     )
     # Any valid chat message or whole reply fits, whatever ``max_body_bytes`` says.
@@ -85,9 +97,13 @@ def create_app(
     app[CLOCK] = clock
     app[SETTINGS] = settings
     app[SESSIONS] = codec
-    app[LOGIN_LIMITER] = RateLimiter(settings.login_attempts_per_minute, clock)
-    app[TOKEN_LIMITER] = RateLimiter(settings.login_attempts_per_minute, clock)
+    app[SIGN_INS] = sign_ins
+    per_target, total = settings.login_attempts_per_minute, settings.failed_attempts_per_minute
+    app[LOGIN_LIMITER] = AttemptGuard.create(per_target, total, clock)
+    # A machine's burst of calls after a restart is not a burst of guesses: failures only.
+    app[TOKEN_LIMITER] = AttemptGuard.create(per_target, total, clock, count_in_flight=False)
     app[SETUP] = SetupState()
+    app[HASHING] = anyio.CapacityLimiter(os.cpu_count() or 2)
     app[STREAMS] = set()
 
     webui = webui_dir()
@@ -106,6 +122,7 @@ def create_app(
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)
     app.cleanup_ctx.append(_scheduler)
+    app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(cancel_streams)
     return app
 

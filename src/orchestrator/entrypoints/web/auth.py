@@ -1,8 +1,9 @@
 """Who is asking: browser sessions with CSRF tokens, and rate limits on guessing.
 
 A session is an encrypted, authenticated cookie (Fernet, key kept in
-``<data_dir>/secret_key``), so the server keeps no session table and a restart
-signs nobody out. Every state-changing request from a browser must echo the
+``<data_dir>/secret_key``); once signed in it carries a sign-in id that must
+still exist on the server (:mod:`.signins`), so signing out ends it for good
+while a restart signs nobody out. Every state-changing request from a browser must echo the
 session's CSRF token in ``X-CSRF-Token`` (or the ``csrf_token`` form field).
 """
 
@@ -32,6 +33,8 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.ports import Clock
 from orchestrator.entrypoints.web.errors import is_api
+from orchestrator.entrypoints.web.parsing import read_form
+from orchestrator.entrypoints.web.signins import SignIns
 
 SESSION_COOKIE: Final = "orchestrator_session"
 SESSION_MAX_AGE: Final = timedelta(days=14)
@@ -46,15 +49,16 @@ CSRF_EXEMPT: Final = frozenset({"/api/login"})
 
 @attrs.frozen
 class Session:
-    """What the session cookie holds: a CSRF token, and the user once signed in."""
+    """What the session cookie holds: a CSRF token, and the user and sign-in once signed in."""
 
     csrf_token: str
     user_id: UserId | None = None
+    sign_in_id: str | None = None
 
     @classmethod
-    def fresh(cls, user_id: UserId | None = None) -> Session:
+    def fresh(cls, user_id: UserId | None = None, sign_in_id: str | None = None) -> Session:
         """A new session with a new CSRF token (new on every sign-in and sign-out)."""
-        return cls(secrets.token_urlsafe(32), user_id)
+        return cls(secrets.token_urlsafe(32), user_id, sign_in_id)
 
 
 SESSION: Final[web.RequestKey[Session | None]] = web.RequestKey("session")
@@ -62,7 +66,7 @@ SESSION: Final[web.RequestKey[Session | None]] = web.RequestKey("session")
 
 def load_secret_key(data_dir: Path) -> bytes:
     """The cookie key from ``data_dir/secret_key``, created (mode 0600) on first use."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = data_dir / "secret_key"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -99,16 +103,20 @@ class SessionCodec:
             data = json.loads(
                 self.fernet.decrypt_at_time(raw, int(SESSION_MAX_AGE.total_seconds()), now)
             )
-            csrf, user = data["c"], data["u"]
+            csrf, user, sign_in = data["c"], data["u"], data.get("s")
         except (InvalidToken, ValueError, KeyError, TypeError):
             return None
-        if not isinstance(csrf, str) or not (user is None or isinstance(user, str)):
+        if not isinstance(csrf, str):
             return None
-        return Session(csrf, UserId(user) if user else None)
+        if not (isinstance(user, str) and user and isinstance(sign_in, str) and sign_in):
+            return Session(csrf)  # a cookie from before sign-ins were stored signs nobody in
+        return Session(csrf, UserId(user), sign_in)
 
     def save(self, response: web.StreamResponse, session: Session) -> None:
         """Set ``session`` as the response's cookie."""
-        payload = json.dumps({"c": session.csrf_token, "u": session.user_id}).encode()
+        payload = json.dumps(
+            {"c": session.csrf_token, "u": session.user_id, "s": session.sign_in_id}
+        ).encode()
         token = self.fernet.encrypt_at_time(payload, int(self.clock.now().timestamp()))
         response.set_cookie(
             SESSION_COOKIE,
@@ -126,7 +134,7 @@ class SessionCodec:
 
 @attrs.define
 class RateLimiter:
-    """A sliding one-window count of attempts per client address, kept in memory."""
+    """A sliding one-window count of attempts per key (a machine, an account), kept in memory."""
 
     limit: int
     clock: Clock
@@ -157,6 +165,11 @@ class RateLimiter:
                 del self._hits[next(iter(self._hits))]
         self._hits.setdefault(address, collections.deque()).append(self.clock.now())
 
+    def forgive(self, address: str) -> None:
+        """Take back the latest attempt counted for ``address`` (it was not a failure)."""
+        if hits := self._hits.get(address):
+            hits.pop()
+
     def hit(self, address: str) -> None:
         """Check and count one attempt."""
         self.check(address)
@@ -185,17 +198,23 @@ async def _submitted_csrf(request: web.Request) -> str:
     if header := request.headers.get(CSRF_HEADER):
         return header
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        value = (await request.post()).get(CSRF_FIELD)
-        return value if isinstance(value, str) else ""
+        return (await read_form(request)).get(CSRF_FIELD, "")
     return ""
 
 
-def session_middleware(codec: SessionCodec) -> Middleware:
+def session_middleware(codec: SessionCodec, sign_ins: SignIns) -> Middleware:
     """Load the session; on state-changing browser requests, demand sign-in and CSRF."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         session = codec.load(request)
+        if (
+            session
+            and session.user_id
+            and session.sign_in_id
+            and not await sign_ins.is_active(session.user_id, session.sign_in_id)
+        ):
+            session = Session(session.csrf_token)  # signed out (here or everywhere)
         request[SESSION] = session
         machine_api = request.path.startswith(MACHINE_API_PREFIX + "/")
         if request.method in UNSAFE_METHODS and not machine_api and request.path not in CSRF_EXEMPT:
@@ -203,7 +222,9 @@ def session_middleware(codec: SessionCodec) -> Middleware:
                 require_user(request)
             submitted = await _submitted_csrf(request)
             expected = session.csrf_token if session else ""
-            if not (expected and hmac.compare_digest(submitted.encode(), expected.encode())):
+            # Header bytes that are not UTF-8 arrive as surrogates: compare them, never crash.
+            given = submitted.encode("utf-8", "surrogateescape")
+            if not (expected and hmac.compare_digest(given, expected.encode())):
                 raise PermissionDenied(CSRF_MESSAGE)
         return await handler(request)
 

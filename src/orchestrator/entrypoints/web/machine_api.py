@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import anyio
 import anyio.abc
@@ -29,16 +29,14 @@ from orchestrator.application import machines
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     InvalidInput,
-    InvalidToken,
     NotFound,
     OrchestratorError,
-    RateLimited,
 )
 from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
 from orchestrator.domain.model import normalize_relative_path, validate_name
 from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.web import machine_chat, machine_commands
-from orchestrator.entrypoints.web.auth import client_address
+from orchestrator.entrypoints.web.parsing import parse_json
 from orchestrator.entrypoints.web.payload import Body, parse_id, read_body
 from orchestrator.entrypoints.web.state import BACKEND, TOKEN_LIMITER
 from orchestrator.entrypoints.web.streams import closing, tracked
@@ -50,6 +48,8 @@ MAX_ROOT_LENGTH: Final = 4096
 MAX_SUBSCRIPTIONS: Final = 32
 WS_HEARTBEAT_SECONDS: Final = 20.0
 WS_MAX_MESSAGE_BYTES: Final = 64 * 1024
+#: A body up to this size is read before the token is checked (one backend call, not two).
+PRE_AUTH_BODY_BYTES: Final = 64 * 1024
 
 T = TypeVar("T")
 
@@ -75,17 +75,11 @@ def _token(request: web.Request) -> MachineToken:
 
 
 async def _checked(request: web.Request, call: Callable[[MachineToken], Awaitable[T]]) -> T:
-    """Run ``call`` with the request's token, counting failed checks against the caller."""
-    limiter = request.app[TOKEN_LIMITER]
-    address = client_address(request)
-    limiter.check(address)
-    try:
-        return await call(_token(request))
-    except RateLimited:
-        raise
-    except (InvalidToken, AuthenticationFailed):
-        limiter.record(address)
-        raise
+    """Run ``call`` with the request's token, under the per-machine and total limits."""
+    token = _token(request)
+    return await request.app[TOKEN_LIMITER].attempt(
+        "machine:" + token.machine_id, str(token), lambda: call(token)
+    )
 
 
 def _worker_id(body: Body) -> WorkerId:
@@ -142,9 +136,17 @@ async def call(request: web.Request) -> web.Response:
     method = request.match_info["method"]
     if method not in MACHINE_METHODS:
         raise NotFound("There is no such machine API method.")
-    body = await read_body(request, allow_empty=True)
     backend = request.app[BACKEND]
-    value = await _checked(request, lambda token: _dispatch(backend, method, token, body))
+
+    async def authenticated_call(token: MachineToken) -> object:
+        length = request.content_length
+        if length is None or length > PRE_AUTH_BODY_BYTES:
+            # Nobody gets the server to read megabytes before proving who they are.
+            await backend.authenticate(token)
+        body = await read_body(request, allow_empty=True)
+        return await _dispatch(backend, method, token, body)
+
+    value = await _checked(request, authenticated_call)
     return web.json_response({"value": converter.unstructure(value)})
 
 
@@ -165,13 +167,12 @@ class _Channel:
 
     async def handle(self, raw: str, tg: anyio.abc.TaskGroup) -> None:
         try:
-            request = json.loads(raw)
-        except ValueError:
-            await self.send(
-                {"id": None, "error": "The message is not valid JSON.", "type": "InvalidInput"}
-            )
+            parsed = parse_json(raw, malformed="The message is not valid JSON.")
+        except InvalidInput as exc:
+            await self.send({"id": None, **error_body(exc)})
             return
-        sub_id = request.get("id") if isinstance(request, dict) else None
+        request: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+        sub_id = request.get("id")
         if not isinstance(sub_id, int) or isinstance(sub_id, bool):
             await self.send(
                 {
@@ -201,7 +202,7 @@ class _Channel:
         if error is not None:
             await self.send({"id": sub_id, **error_body(error)})
             return
-        source = SUBSCRIPTIONS[name](self.backend, self.token, Body(args))
+        source = SUBSCRIPTIONS[str(name)](self.backend, self.token, Body(args))
         scope = anyio.CancelScope()
         self.subscriptions[sub_id] = scope
         tg.start_soon(self._run, sub_id, source, scope)

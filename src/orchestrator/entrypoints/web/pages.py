@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.remote.wire import converter, status_for
 from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import (
     AuthenticationFailed,
@@ -22,23 +22,28 @@ from orchestrator.domain.errors import (
     NotFound,
     OrchestratorError,
     PermissionDenied,
-    RateLimited,
 )
 from orchestrator.domain.ids import MachineId, UserId
 from orchestrator.domain.model import User
 from orchestrator.entrypoints.web.auth import (
     Session,
-    client_address,
     current_session,
 )
 from orchestrator.entrypoints.web.errors import error_response
+from orchestrator.entrypoints.web.parsing import read_form
 from orchestrator.entrypoints.web.payload import path_id
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     HASHER,
-    LOGIN_LIMITER,
+    HASHING,
     SESSIONS,
     SETUP,
+)
+from orchestrator.entrypoints.web.user_api import (
+    checked_sign_in,
+    new_sign_in,
+    sign_out,
+    signed_in_response,
 )
 
 BAD_SETUP_LINK = "This setup link is not valid (any more). Sign in, or restart the server."
@@ -71,15 +76,10 @@ def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def _sign_in(request: web.Request, user_id: UserId) -> web.Response:
+async def _sign_in(request: web.Request, user: User) -> web.Response:
     response = _see_other("/")
-    request.app[SESSIONS].save(response, Session.fresh(user_id))
+    signed_in_response(request, response, user, await new_sign_in(request, user))
     return response
-
-
-async def _form(request: web.Request) -> dict[str, str]:
-    data = await request.post()
-    return {key: value for key, value in data.items() if isinstance(value, str)}
 
 
 async def _signed_in_user(request: web.Request) -> User | None:
@@ -139,24 +139,21 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 async def login(request: web.Request) -> web.StreamResponse:
     """``POST /login``: sign in and go to the machine list."""
-    form = await _form(request)
+    form = await read_form(request)
     username = form.get("username", "")
     try:
-        request.app[LOGIN_LIMITER].hit(client_address(request))
-        user = await accounts.verify_password(
-            request.app[BACKEND], request.app[HASHER], username, form.get("password", "")
-        )
-    except AuthenticationFailed as exc:
+        user = await checked_sign_in(request, username, form.get("password", ""))
+    except (AuthenticationFailed, InvalidInput) as exc:
         context = {"error": exc.message, "username": username, "first_run": False}
-        status = 429 if isinstance(exc, RateLimited) else 401
-        return _render(request, "login.html", context, status=status)
-    return _sign_in(request, user.user_id)
+        return _render(request, "login.html", context, status=status_for(exc))
+    return await _sign_in(request, user)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    """``POST /logout``."""
+    """``POST /logout`` (with ``everywhere=1``, every browser of the user is signed out)."""
     response = _see_other("/login")
-    request.app[SESSIONS].clear(response)
+    everywhere = request.method == "POST" and (await read_form(request)).get("everywhere") == "1"
+    await sign_out(request, response, everywhere)
     return response
 
 
@@ -170,7 +167,7 @@ async def setup_form(request: web.Request) -> web.StreamResponse:
 
 async def setup(request: web.Request) -> web.StreamResponse:
     """``POST /setup``: create the first account, sign in, and retire the setup token."""
-    form = await _form(request)
+    form = await read_form(request)
     token, username, password = (form.get(k, "") for k in ("token", "username", "password"))
     state = request.app[SETUP]
     if not state.matches(token):
@@ -186,12 +183,16 @@ async def setup(request: web.Request) -> web.StreamResponse:
     state.token = None  # claimed before the first await: a second submit cannot reuse it
     try:
         user = await accounts.create_user(
-            request.app[BACKEND], request.app[HASHER], username, password
+            request.app[BACKEND],
+            request.app[HASHER],
+            username,
+            password,
+            limiter=request.app[HASHING],
         )
     except OrchestratorError:
         state.token = token
         raise
-    return _sign_in(request, user.user_id)
+    return await _sign_in(request, user)
 
 
 async def favicon(request: web.Request) -> web.StreamResponse:

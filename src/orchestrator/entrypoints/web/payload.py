@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Final, cast
 
 import attrs
@@ -10,9 +9,9 @@ from aiohttp import web
 
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ids import is_valid_id
+from orchestrator.entrypoints.web.parsing import parse_json
 from orchestrator.entrypoints.web.state import BODY_LIMITS, SETTINGS
 
-MALFORMED_JSON: Final = "The request body is not valid JSON."
 NOT_JSON: Final = "Send the request body as JSON (Content-Type: application/json)."
 NOT_OBJECT: Final = "The request body must be a JSON object."
 
@@ -68,10 +67,7 @@ async def read_body(request: web.Request, *, allow_empty: bool = False) -> Body:
     if request.content_type != "application/json":
         # Cross-site forms cannot send this content type without a CORS preflight.
         raise InvalidInput(NOT_JSON)
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(MALFORMED_JSON) from exc
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise InvalidInput(NOT_OBJECT)
     return Body(data)

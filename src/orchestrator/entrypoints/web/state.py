@@ -7,12 +7,15 @@ import hmac
 from typing import Final
 from urllib.parse import urlencode
 
+import anyio
 import attrs
 from aiohttp import web
 
 from orchestrator.domain.ports import Backend, Clock, SecretHasher
 from orchestrator.entrypoints.settings import ServerSettings
-from orchestrator.entrypoints.web.auth import RateLimiter, SessionCodec
+from orchestrator.entrypoints.web.auth import SessionCodec
+from orchestrator.entrypoints.web.limits import AttemptGuard
+from orchestrator.entrypoints.web.signins import SignIns
 
 
 @attrs.define
@@ -33,9 +36,14 @@ HASHER: Final = web.AppKey("hasher", SecretHasher)
 CLOCK: Final = web.AppKey("clock", Clock)
 SETTINGS: Final = web.AppKey("settings", ServerSettings)
 SESSIONS: Final = web.AppKey("sessions", SessionCodec)
-LOGIN_LIMITER: Final = web.AppKey("login_limiter", RateLimiter)
-TOKEN_LIMITER: Final = web.AppKey("token_limiter", RateLimiter)
+SIGN_INS: Final = web.AppKey("sign_ins", SignIns)
+#: Sign-in attempts, per account and in total.
+LOGIN_LIMITER: Final = web.AppKey("login_limiter", AttemptGuard)
+#: Machine token checks, per machine and in total.
+TOKEN_LIMITER: Final = web.AppKey("token_limiter", AttemptGuard)
 SETUP: Final = web.AppKey("setup", SetupState)
+#: Password hashing runs in threads, at most this many at once (argon2 holds ~64 MiB each).
+HASHING: Final = web.AppKey("hashing", anyio.CapacityLimiter)
 #: Body limits of routes that accept more than ``max_body_bytes``, by route name.
 BODY_LIMITS: Final[web.AppKey[dict[str, int]]] = web.AppKey("body_limits")
 #: Seconds between SSE keepalive comments.

@@ -14,6 +14,7 @@ from orchestrator.adapters.remote.wire import converter
 from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
 from orchestrator.domain.ids import MachineId, MachineToken, WorkerId
+from orchestrator.domain.model import User
 from orchestrator.domain.permissions import (
     DEFAULT_PERMISSION_POLICY,
     PermissionPolicy,
@@ -22,17 +23,19 @@ from orchestrator.domain.permissions import (
 from orchestrator.entrypoints.web.auth import (
     SIGN_IN_FIRST,
     Session,
-    client_address,
     current_session,
     require_user,
 )
+from orchestrator.entrypoints.web.limits import account_target, device_proof, trust_device
 from orchestrator.entrypoints.web.payload import path_id, read_body
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     HASHER,
+    HASHING,
     LOGIN_LIMITER,
     SESSIONS,
     SETTINGS,
+    SIGN_INS,
 )
 
 
@@ -52,27 +55,87 @@ def _worker_id(request: web.Request) -> WorkerId:
     return WorkerId(path_id(request, "worker_id", "worker"))
 
 
+async def checked_sign_in(request: web.Request, username: str, password: str) -> User:
+    """The account if the password is right, under the per-account and total limits."""
+    accounts.check_password_length(password)
+    return await request.app[LOGIN_LIMITER].attempt(
+        account_target(username),
+        device_proof(request),
+        lambda: accounts.verify_password(
+            request.app[BACKEND],
+            request.app[HASHER],
+            username,
+            password,
+            limiter=request.app[HASHING],
+        ),
+    )
+
+
+async def new_sign_in(request: web.Request, user: User) -> Session:
+    """A session for ``user`` with a sign-in recorded on the server."""
+    return Session.fresh(user.user_id, await request.app[SIGN_INS].start(user.user_id))
+
+
+def signed_in_response(
+    request: web.Request, response: web.StreamResponse, user: User, session: Session
+) -> None:
+    """Give ``response`` the new session cookie and trust this browser for ``user``."""
+    codec = request.app[SESSIONS]
+    codec.save(response, session)
+    trust_device(request.app[LOGIN_LIMITER], request, response, user.username, secure=codec.secure)
+
+
+async def sign_out(request: web.Request, response: web.StreamResponse, everywhere: bool) -> None:
+    """End this browser's sign-in (or every sign-in of its user) and clear its cookie."""
+    session = current_session(request)
+    if session and session.user_id and session.sign_in_id:
+        sign_ins = request.app[SIGN_INS]
+        if everywhere:
+            await sign_ins.end_others(session.user_id, keep=None)
+        else:
+            await sign_ins.end(session.user_id, session.sign_in_id)
+    request.app[SESSIONS].clear(response)
+
+
 async def login(request: web.Request) -> web.Response:
     """``POST /api/login {username, password}``: sign in and get a CSRF token."""
-    request.app[LOGIN_LIMITER].hit(client_address(request))
     body = await read_body(request)
-    user = await accounts.verify_password(
-        request.app[BACKEND], request.app[HASHER], body.string("username"), body.string("password")
-    )
-    session = Session.fresh(user.user_id)
+    user = await checked_sign_in(request, body.string("username"), body.string("password"))
+    session = await new_sign_in(request, user)
     response = web.json_response(
         {"user": converter.unstructure(user), "csrf_token": session.csrf_token}
     )
-    request.app[SESSIONS].save(response, session)
+    signed_in_response(request, response, user, session)
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
-    """``POST /api/logout``: end the session."""
+    """``POST /api/logout {everywhere?}``: end this sign-in, or with everywhere every one."""
     require_user(request)
+    body = await read_body(request, allow_empty=True)
+    everywhere = body.data.get("everywhere") is True
     response = web.Response(status=204)
-    request.app[SESSIONS].clear(response)
+    await sign_out(request, response, everywhere)
     return response
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """``POST /api/password {current_password, new_password}``: other sign-ins end."""
+    user_id = require_user(request)
+    body = await read_body(request)
+    user = await request.app[BACKEND].get_user(user_id)
+    await checked_sign_in(request, user.username, body.string("current_password"))
+    await accounts.change_password(
+        request.app[BACKEND],
+        request.app[HASHER],
+        user_id,
+        body.string("new_password"),
+        limiter=request.app[HASHING],
+    )
+    session = current_session(request)
+    keep = session.sign_in_id if session else None
+    ended = await request.app[SIGN_INS].end_others(user_id, keep=keep)
+    return web.json_response({"signed_out": ended})
 
 
 async def session(request: web.Request) -> web.Response:
@@ -196,6 +259,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """Register the user API."""
     router.add_post("/api/login", login)
     router.add_post("/api/logout", logout)
+    router.add_post("/api/password", change_password)
     router.add_get("/api/session", session)
     router.add_get("/api/machines", list_machines)
     router.add_post("/api/machines", create_machine)

@@ -1,0 +1,87 @@
+/**
+ * Sign-ins: which browsers are signed in to an account, so a session cookie can
+ * be ended on the server (sign out, sign out everywhere, a new password).
+ */
+import { mutation, query, type MutationCtx } from "./_generated/server";
+import { v } from "convex/values";
+import { requireServer } from "./lib/auth";
+import { fail, NO_USER } from "./lib/errors";
+import { MAX_SIGN_INS_PER_USER } from "./lib/limits";
+import { serverCaller } from "./lib/validators";
+
+const owner = { ...serverCaller, userId: v.string() };
+
+async function requireUser(ctx: MutationCtx, userId: string): Promise<void> {
+  const user = await ctx.db
+    .query("users")
+    .withIndex("by_userId", (q) => q.eq("userId", userId))
+    .unique();
+  if (user === null) fail("NotFound", NO_USER);
+}
+
+/** Record a sign-in; beyond MAX_SIGN_INS_PER_USER the user's oldest ones end. */
+export const add = mutation({
+  args: { ...owner, signInId: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, signInId }) => {
+    requireServer(serverSecret);
+    await requireUser(ctx, userId);
+    await ctx.db.insert("signIns", { signInId, userId, createdAt: Date.now() });
+    const newestFirst = await ctx.db
+      .query("signIns")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .order("desc")
+      .take(MAX_SIGN_INS_PER_USER + 10);
+    for (const old of newestFirst.slice(MAX_SIGN_INS_PER_USER)) await ctx.db.delete(old._id);
+    return null;
+  },
+});
+
+/** Whether this sign-in of the user exists and has not ended. */
+export const has = query({
+  args: { ...owner, signInId: v.string() },
+  returns: v.boolean(),
+  handler: async (ctx, { serverSecret, userId, signInId }) => {
+    requireServer(serverSecret);
+    const found = await ctx.db
+      .query("signIns")
+      .withIndex("by_signInId", (q) => q.eq("signInId", signInId))
+      .unique();
+    return found !== null && found.userId === userId;
+  },
+});
+
+/** End one sign-in of the user; an unknown one is already ended. */
+export const end = mutation({
+  args: { ...owner, signInId: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, signInId }) => {
+    requireServer(serverSecret);
+    const found = await ctx.db
+      .query("signIns")
+      .withIndex("by_signInId", (q) => q.eq("signInId", signInId))
+      .unique();
+    if (found !== null && found.userId === userId) await ctx.db.delete(found._id);
+    return null;
+  },
+});
+
+/** End every sign-in of the user except `keep`; returns how many ended. */
+export const endOthers = mutation({
+  args: { ...owner, keep: v.union(v.string(), v.null()) },
+  returns: v.number(),
+  handler: async (ctx, { serverSecret, userId, keep }) => {
+    requireServer(serverSecret);
+    const all = await ctx.db
+      .query("signIns")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .take(MAX_SIGN_INS_PER_USER + 10);
+    let ended = 0;
+    for (const signIn of all) {
+      if (signIn.signInId === keep) continue;
+      await ctx.db.delete(signIn._id);
+      ended += 1;
+    }
+    return ended;
+  },
+});

@@ -6,8 +6,10 @@
 // {"status": "error", "errorMessage": ..., "errorData": ...} (HTTP 560, as Convex
 // does) -- and runs the real functions of ../convex with convex-test, so a client
 // of the real API reaches the real TypeScript. POST /_harness/deployments creates
-// an empty deployment and answers {"id": ...}; DELETE /_harness/deployments/<id>
-// drops one. Binds 127.0.0.1 only; prints "convex harness listening on <url>";
+// an empty deployment and answers {"id": ...} (a body {"transactionLimits": {...}}
+// lowers Convex's per-transaction limits for it, to reach them with little data);
+// GET /_harness/deployments/<id>/calls answers how many times each function was
+// called; DELETE /_harness/deployments/<id> drops one. Binds 127.0.0.1 only; prints "convex harness listening on <url>";
 // exits when its standard input closes or on SIGTERM/SIGINT.
 //
 // The clock the functions see moves on by at least 1 ms per reading, like the
@@ -91,6 +93,7 @@ async function callFunction(response, deployment, kind, body) {
   if (!(await isPublicFunction(kind, path))) {
     return send(response, 404, { code: "FunctionNotFound", message: `Could not find public ${kind} ${path}.` });
   }
+  deployment.calls.set(path, (deployment.calls.get(path) ?? 0) + 1);
   try {
     const value = await deployment.call(kind, path, jsonToConvex(args));
     await deployment.settle();
@@ -108,8 +111,14 @@ const server = createHttpServer(async (request, response) => {
     const parts = url.pathname.split("/").filter(Boolean);
     if (request.method === "POST" && url.pathname === "/_harness/deployments") {
       const id = `d${++created}`;
-      deployments.set(id, newDeployment());
+      const { transactionLimits } = await readJson(request);
+      deployments.set(id, newDeployment(transactionLimits));
       return send(response, 200, { id });
+    }
+    if (request.method === "GET" && parts[0] === "_harness" && parts.length === 4 && parts[3] === "calls") {
+      const counted = deployments.get(parts[2]);
+      if (counted === undefined) return send(response, 404, { code: "NotFound", message: "No such deployment." });
+      return send(response, 200, Object.fromEntries(counted.calls));
     }
     if (request.method === "DELETE" && parts[0] === "_harness" && parts[1] === "deployments" && parts.length === 3) {
       deployments.delete(parts[2]);

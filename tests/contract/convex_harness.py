@@ -74,12 +74,27 @@ class ConvexHarness:
         self.url = line[len(READY) :].strip()
         return self
 
-    def new_deployment(self) -> str:
-        """The URL of a fresh, empty deployment (what ``CONVEX_URL`` would be)."""
-        request = urllib.request.Request(f"{self.url}/_harness/deployments", method="POST")
+    def new_deployment(self, *, transaction_limits: dict[str, int] | None = None) -> str:
+        """The URL of a fresh, empty deployment (what ``CONVEX_URL`` would be).
+
+        ``transaction_limits`` lowers some of Convex's per-call limits (``bytesRead``,
+        ``documentsRead``, ``documentsWritten``...) so a test reaches them with little data.
+        """
+        body = json.dumps({"transactionLimits": transaction_limits} if transaction_limits else {})
+        request = urllib.request.Request(
+            f"{self.url}/_harness/deployments", data=body.encode(), method="POST"
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             deployment = json.load(response)["id"]
         return f"{self.url}/{deployment}"
+
+    def calls(self, deployment_url: str) -> dict[str, int]:
+        """How many times each function of a deployment was called through its API."""
+        deployment = deployment_url.rsplit("/", 1)[1]
+        with urllib.request.urlopen(
+            f"{self.url}/_harness/deployments/{deployment}/calls", timeout=10
+        ) as response:
+            return {path: int(count) for path, count in json.load(response).items()}
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -36,6 +36,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from convex import ConvexError
 from convex.values import convex_to_json, json_to_convex
 
+from orchestrator.adapters.convex._errors import failed
 from orchestrator.domain.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,7 @@ class SubscriptionProcess:
                     error = message["convexError"]
                     raise ConvexError(error["message"], json_to_convex(error["data"]))
                 else:
-                    log.error("Convex subscription %s failed: %s", path, message.get("error"))
-                    raise self._gone()
+                    raise failed(self.url, path, str(message.get("error")))
         finally:
             self._active.discard(sub)
             self._latest.pop(sub, None)

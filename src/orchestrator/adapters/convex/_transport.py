@@ -6,6 +6,10 @@ current value at once, then each *different* value. Both raise
 domain error) and :class:`BackendUnavailable` when the deployment cannot be
 reached or answers in a way no deployment of these functions would.
 
+A function's own failure (not a ``ConvexError``) is mapped by :func:`failed`:
+Convex's limit errors become ``BackendLimitExceeded`` with our sentence;
+anything else :class:`BackendUnavailable`; the raw message goes only to the log.
+
 * :class:`ClientTransport` watches through the official ``convex.ConvexClient``'s
   ``subscribe`` -- pushed by the deployment, no polling -- run in a child
   process, because the client holds the GIL while it waits; its calls go over
@@ -31,6 +35,7 @@ from convex import ConvexError
 from convex import __version__ as convex_version
 from convex.values import convex_to_json, json_to_convex
 
+from orchestrator.adapters.convex._errors import failed, refused, unreachable
 from orchestrator.adapters.convex._subscriptions import DEFAULT_FACTORY, SubscriptionProcess
 from orchestrator.domain.errors import BackendUnavailable
 
@@ -42,19 +47,6 @@ Args = Mapping[str, Any]
 #: Convex's HTTP status for "the function ran and threw".
 UDF_FAILED: Final = 560
 _MISSING: Final = object()
-
-
-def unreachable(url: str) -> BackendUnavailable:
-    return BackendUnavailable(
-        f"The Convex deployment at {url} cannot be reached. Check CONVEX_URL and the network."
-    )
-
-
-def refused(url: str, detail: str) -> BackendUnavailable:
-    return BackendUnavailable(
-        f"The Convex deployment at {url} could not run the call ({detail}). Deploy the"
-        " functions of this orchestrator version with: npx convex deploy."
-    )
 
 
 class Transport(Protocol):
@@ -124,9 +116,9 @@ class HttpTransport:
             message = str(reply.get("errorMessage", ""))
             if "errorData" in reply:
                 raise ConvexError(message, json_to_convex(reply["errorData"]))
-            raise refused(self.url, message)
-        detail = reply.get("message") if isinstance(reply, dict) else None
-        raise refused(self.url, f"HTTP {status}: {detail or text[:200]}")
+            raise failed(self.url, path, message)
+        log.warning("Convex answered %s on %s with HTTP %s: %s", path, self.url, status, text[:500])
+        raise refused(self.url, f"HTTP {status}")
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, or return True at once when the transport closes."""

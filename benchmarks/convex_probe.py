@@ -62,9 +62,8 @@ async def _silent(url: str, transport: TransportName) -> None:
     except BackendUnavailable as exc:
         outcome = f"BackendUnavailable ({exc.message})"
     await backend.close()
-    print(
-        f"{transport:9}  silent deployment, timeout 2 s: {time.perf_counter() - started:.2f} s, {outcome}"
-    )
+    waited = time.perf_counter() - started
+    print(f"{transport:9}  silent deployment, timeout 2 s: {waited:.2f} s, {outcome}")
 
 
 async def main() -> None:

@@ -24,7 +24,7 @@ def test_a_machine_on_convex_beats_every_45_seconds_and_streams_every_250_ms() -
         CONVEX_HEARTBEAT,
         CONVEX_COALESCE_WINDOW,
     )
-    assert CONVEX_HEARTBEAT == timedelta(seconds=45)
+    assert timedelta(seconds=45) == CONVEX_HEARTBEAT
     embedded = MachineSettings.sized_for(None)
     assert (embedded.heartbeat_interval, embedded.coalesce_window) == (
         MachineSettings().heartbeat_interval,

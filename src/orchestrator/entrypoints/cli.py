@@ -473,6 +473,12 @@ def worker_register(
     run(main)
 
 
+# export / import live in their own module; it uses the helpers above.
+from orchestrator.entrypoints import transfer_cli  # noqa: E402
+
+transfer_cli.register(app)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -5,7 +5,10 @@ the ``Backend`` port. ``convex`` runs the TypeScript functions of
 ``backend_convex`` in a loopback harness (see ``convex_harness.py``) behind the
 real Convex adapter, its subscriptions polled over the HTTP API; ``convex-client``
 is the same through ``ClientTransport``, whose subscription child process runs
-a polling stand-in for ``convex.ConvexClient`` (no sync protocol is served here).
+a polling stand-in for ``convex.ConvexClient``; ``convex-sync`` runs the real
+``ConvexClient`` in that child against the harness's stand-in for Convex's sync
+protocol (``/api/sync``; a stand-in written from the protocol's message shapes,
+not Convex's implementation).
 """
 
 from __future__ import annotations
@@ -84,11 +87,20 @@ def _stop_convex_harness() -> Iterator[None]:
         _harness.stop()
 
 
+async def _convex_sync(tmp_path: Path) -> Backend:
+    """The same through the official ``convex.ConvexClient`` (in its child process),
+    subscribed to the harness's stand-in for Convex's sync protocol."""
+    harness = _started_harness()
+    transport = ClientTransport(harness.new_deployment(sync=True), timeout=10)
+    return ConvexBackend(transport, server_secret=harness.server_secret)
+
+
 FACTORIES: dict[str, Callable[[Path], Awaitable[Backend]]] = {
     "memory": _memory,
     "sqlite": _sqlite,
     "convex": _convex,
     "convex-client": _convex_client,
+    "convex-sync": _convex_sync,
 }
 
 

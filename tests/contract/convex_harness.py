@@ -49,6 +49,7 @@ class ConvexHarness:
         self.server_secret = server_secret
         self.url = ""
         self._process: subprocess.Popen[str] | None = None
+        self._ids: dict[str, str] = {}
 
     def start(self) -> ConvexHarness:
         env = {k: v for k, v in os.environ.items() if k != "ORCHESTRATOR_SERVER_SECRET"}
@@ -74,23 +75,32 @@ class ConvexHarness:
         self.url = line[len(READY) :].strip()
         return self
 
-    def new_deployment(self, *, transaction_limits: dict[str, int] | None = None) -> str:
+    def new_deployment(
+        self, *, transaction_limits: dict[str, int] | None = None, sync: bool = False
+    ) -> str:
         """The URL of a fresh, empty deployment (what ``CONVEX_URL`` would be).
 
         ``transaction_limits`` lowers some of Convex's per-call limits (``bytesRead``,
         ``documentsRead``, ``documentsWritten``...) so a test reaches them with little data.
+        With ``sync`` the deployment has a port of its own that also serves the stand-in
+        for Convex's sync protocol (``/api/sync``), so the official ``ConvexClient`` can
+        subscribe to it.
         """
-        body = json.dumps({"transactionLimits": transaction_limits} if transaction_limits else {})
+        options: dict[str, object] = {"sync": sync}
+        if transaction_limits:
+            options["transactionLimits"] = transaction_limits
         request = urllib.request.Request(
-            f"{self.url}/_harness/deployments", data=body.encode(), method="POST"
+            f"{self.url}/_harness/deployments", data=json.dumps(options).encode(), method="POST"
         )
         with urllib.request.urlopen(request, timeout=10) as response:
-            deployment = json.load(response)["id"]
-        return f"{self.url}/{deployment}"
+            created = json.load(response)
+        url = f"http://127.0.0.1:{int(created['port'])}" if sync else f"{self.url}/{created['id']}"
+        self._ids[url] = created["id"]
+        return url
 
     def calls(self, deployment_url: str) -> dict[str, int]:
-        """How many times each function of a deployment was called through its API."""
-        deployment = deployment_url.rsplit("/", 1)[1]
+        """How many times each function of a deployment was called (API and subscriptions)."""
+        deployment = self._ids[deployment_url]
         with urllib.request.urlopen(
             f"{self.url}/_harness/deployments/{deployment}/calls", timeout=10
         ) as response:

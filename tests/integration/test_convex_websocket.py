@@ -1,10 +1,11 @@
 """The WebSocket transport: subscriptions from a child process, calls over the HTTP API.
 
-No Convex deployment can run here and the loopback harness serves only the
-HTTP API, so the child's ``ConvexClient`` is a polling stand-in
+No Convex deployment can run here. The child runs either the official
+``convex.ConvexClient`` against the harness's stand-in for Convex's sync protocol
+(``backend_convex/test-harness/sync.mjs``, written from the protocol's message
+shapes, not Convex's server) or a polling stand-in for the client
 (``tests/contract/convex_stand_in_client.py``); the child process, its pipe and
-the parent's side are real. The official client itself is only pointed at a
-closed port and at a silent one (``test_convex_never_blocks.py``).
+the parent's side are real either way.
 """
 
 from __future__ import annotations
@@ -37,9 +38,14 @@ def harness() -> Iterator[ConvexHarness]:
         started.stop()
 
 
-@pytest.fixture
-async def backend(harness: ConvexHarness) -> AsyncIterator[ConvexBackend]:
-    transport = ClientTransport(harness.new_deployment(), timeout=10, client_factory=FACTORY)
+@pytest.fixture(params=["official-client", "polling-stand-in"])
+async def backend(
+    harness: ConvexHarness, request: pytest.FixtureRequest
+) -> AsyncIterator[ConvexBackend]:
+    if request.param == "official-client":
+        transport = ClientTransport(harness.new_deployment(sync=True), timeout=10)
+    else:
+        transport = ClientTransport(harness.new_deployment(), timeout=10, client_factory=FACTORY)
     created = ConvexBackend(transport, server_secret=harness.server_secret)
     try:
         yield created

@@ -15,18 +15,16 @@ Child to parent: ``{"id", "value"}``, ``{"id", "convexError": {"message", "data"
 or ``{"id", "error"}`` (the raw message; the parent logs it). Values are in
 Convex's JSON encoding. The child exits when its stdin closes.
 
-Run as ``python -m orchestrator.adapters.convex._subscriptions URL [module:factory]``;
-the factory (default ``convex:ConvexClient``) is what tests replace.
+The child is ``python -m orchestrator.adapters.convex._subscription_child URL
+[module:factory]``; the factory (default ``convex:ConvexClient``) is what tests replace.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import json
 import logging
 import sys
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import suppress
 from typing import Any, Final
 
@@ -42,6 +40,8 @@ from orchestrator.domain.errors import BackendUnavailable
 log = logging.getLogger(__name__)
 
 DEFAULT_FACTORY: Final = "convex:ConvexClient"
+#: The child's module (kept apart, so the child imports only ``convex`` and the standard library).
+CHILD: Final = "orchestrator.adapters.convex._subscription_child"
 #: The largest line the child may send: Convex caps a query's result well below this.
 MAX_LINE: Final = 64 * 1024 * 1024
 
@@ -70,7 +70,7 @@ class SubscriptionProcess:
             if self._process is None or self._dead:
                 await self._discard()
                 self._process = await anyio.open_process(
-                    [sys.executable, "-m", __name__, self.url, self.factory],
+                    [sys.executable, "-m", CHILD, self.url, self.factory],
                     stderr=None,  # the child's log lines go to our stderr, the server log
                 )
                 assert self._process.stdout is not None
@@ -164,67 +164,3 @@ class SubscriptionProcess:
         arrived, self._arrived = self._arrived, anyio.Event()
         arrived.set()
         await self._discard()
-
-
-# --- the child -----------------------------------------------------------------------
-
-
-def _emit(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
-async def _follow(client: Any, sub: int, path: str, args: dict[str, Any]) -> None:
-    subscription = client.subscribe(path, args)  # blocks this process only
-    try:
-        while True:
-            try:
-                value = await anext(subscription)
-            except ConvexError as exc:
-                _emit({"id": sub, "convexError": {"message": str(exc), "data": exc.data}})
-                continue
-            except StopAsyncIteration:
-                _emit({"id": sub, "error": "the subscription ended"})
-                return
-            except Exception as exc:  # the Rust client raises bare Exceptions
-                log.error("Convex subscription %s failed: %s", path, exc)
-                _emit({"id": sub, "error": str(exc) or type(exc).__name__})
-                return
-            _emit({"id": sub, "value": convex_to_json(value)})
-    finally:
-        subscription.unsubscribe()
-
-
-async def _serve(url: str, factory: Callable[[str], Any]) -> None:
-    client = factory(url)
-    loop = asyncio.get_running_loop()
-    requests = asyncio.StreamReader(limit=MAX_LINE)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(requests), sys.stdin)
-    following: dict[int, asyncio.Task[None]] = {}
-    while line := await requests.readline():
-        request = json.loads(line)
-        sub = int(request["id"])
-        if request["op"] == "subscribe":
-            args: Any = json_to_convex(request["args"])
-            following[sub] = asyncio.create_task(_follow(client, sub, request["path"], args))
-        elif (task := following.pop(sub, None)) is not None:
-            task.cancel()
-    for task in following.values():
-        task.cancel()
-
-
-def _load(factory: str) -> Callable[[str], Any]:
-    module, _, name = factory.partition(":")
-    loaded: Callable[[str], Any] = getattr(importlib.import_module(module), name)
-    return loaded
-
-
-def main(argv: list[str]) -> None:
-    """The child: follow the parent's subscriptions until its stdin closes."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    url, factory = argv[0], argv[1] if len(argv) > 1 else DEFAULT_FACTORY
-    asyncio.run(_serve(url, _load(factory)))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

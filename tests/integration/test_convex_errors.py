@@ -15,6 +15,7 @@ import pytest
 
 from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTransport, Transport
 from orchestrator.adapters.convex._errors import failed
+from orchestrator.adapters.convex._wire import error_from_data
 from orchestrator.adapters.remote.wire import error_body, status_for
 from orchestrator.application.retry import Backoff, retry_until_reachable
 from orchestrator.domain.errors import BackendLimitExceeded, BackendUnavailable
@@ -179,3 +180,15 @@ def test_other_function_failures_name_only_the_function() -> None:
     error = failed(URL, "chat:listMessages", f"Uncaught Error: boom for {UserId('usr_1')}")
     assert isinstance(error, BackendUnavailable)
     assert "usr_1" not in error.message
+
+
+def test_an_unknown_convex_error_shows_its_text_only_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A ConvexError whose data names no error of ours: a fixed sentence, the text logged."""
+    with caplog.at_level(logging.WARNING):
+        error = error_from_data({"kind": "Mystery"}, f"failed with {SECRET}")
+    assert error.message == (
+        "The Convex deployment refused the call. The server log has the details."
+    )
+    assert SECRET in caplog.text

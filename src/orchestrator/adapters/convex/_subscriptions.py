@@ -125,8 +125,10 @@ class SubscriptionProcess:
         self._next_id += 1
         sub = self._next_id
         self._active.add(sub)
-        await self._send({"op": "subscribe", "id": sub, "path": path, "args": convex_to_json(args)})
         try:
+            await self._send(
+                {"op": "subscribe", "id": sub, "path": path, "args": convex_to_json(args)}
+            )
             while True:
                 message = await self._next(sub)
                 if "value" in message:

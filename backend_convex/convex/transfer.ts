@@ -108,6 +108,11 @@ const batch = v.union(
   v.object({ kind: v.literal("run"), records: v.array(run) }),
 );
 
+/** The same sentence as `taken` in orchestrator/application/transfer.py. */
+function taken(username: string): string {
+  return `The username '${username}' is already used by another account here. Import into an empty backend, before creating any account.`;
+}
+
 function missing(kind: string, id: string): never {
   fail(
     "InvalidInput",
@@ -132,13 +137,11 @@ async function storeOne(
             .first()
         )
           continue;
-        if (
-          await db
-            .query("users")
-            .withIndex("by_username", (q) => q.eq("username", r.username))
-            .first()
-        )
-          continue;
+        const sameName = await db
+          .query("users")
+          .withIndex("by_username", (q) => q.eq("username", r.username))
+          .first();
+        if (sameName) fail("InvalidInput", taken(r.username));
         await db.insert("users", r);
         stored.push(r.userId);
         break;

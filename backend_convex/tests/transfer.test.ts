@@ -46,6 +46,21 @@ describe("restore", () => {
     );
   });
 
+  test("a username another account has is refused", async () => {
+    const t = newDeployment();
+    const batch = { kind: "user" as const, records: [user] };
+    await t.mutation(api.transfer.restore, { serverSecret: SECRET, batch });
+    const other = {
+      kind: "user" as const,
+      records: [{ ...user, userId: "usr_b" }],
+    };
+    await refused(
+      t.mutation(api.transfer.restore, { serverSecret: SECRET, batch: other }),
+      "InvalidInput",
+      /^The username 'alice' is already used by another account here\./,
+    );
+  });
+
   test("needs the server secret", async () => {
     const t = newDeployment();
     const batch = { kind: "user" as const, records: [user] };

@@ -37,11 +37,11 @@ def new_secret() -> str:
     return f"sec_{next(SECRET_COUNTER):06d}" + "x" * 32
 
 
-async def sqlite_at(path: Path) -> SQLiteBackend:
+async def sqlite_at(path: Path, ids: SequentialIds | None = None) -> SQLiteBackend:
     return await open_backend(
         path,
         clock=FakeClock(tick=timedelta(milliseconds=1)),
-        ids=SequentialIds(),
+        ids=ids or SequentialIds(),
         hasher=Argon2Hasher(fast=True),
     )
 
@@ -160,6 +160,28 @@ async def test_sqlite_to_convex_round_trip_is_the_same_file(
         assert await exported(convex) == before
     finally:
         await convex.close()
+
+
+async def test_an_account_taken_by_another_user_is_refused(
+    source: SQLiteBackend, tmp_path: Path, harness: ConvexHarness
+) -> None:
+    """alice created on the target first (another ID): one sentence, nothing else written."""
+    target = await sqlite_at(tmp_path / "other.sqlite3", SequentialIds(issued=1000))
+    convex = ConvexBackend(
+        HttpTransport(harness.new_deployment(), timeout=10), server_secret=harness.server_secret
+    )
+    try:
+        for backend in (target, convex):
+            await backend.create_user("alice", "another hash")
+            records = transfer.parse(await exported(source))
+            with pytest.raises(InvalidInput, match=r"^The username 'alice' is already used"):
+                await transfer.import_records(
+                    records, backend, new_secret=new_secret, report=lambda _: None
+                )
+            assert [u.username for u in await backend.list_users()] == ["alice"]
+    finally:
+        await convex.close()
+        await target.close()
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,14 @@ class Imported:
     machines: list[tuple[str, MachineToken]]
 
 
+def taken(username: str) -> str:
+    """The sentence for an account whose username another account here already has."""
+    return (
+        f"The username {username!r} is already used by another account here. Import into an"
+        " empty backend, before creating any account."
+    )
+
+
 # --- export ----------------------------------------------------------------------
 
 

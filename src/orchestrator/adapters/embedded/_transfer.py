@@ -10,6 +10,7 @@ from typing import Any, Final
 import anyio
 
 from orchestrator.adapters.embedded._store import Store, Tx
+from orchestrator.application.transfer import taken
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ports import SecretHasher
 
@@ -75,6 +76,12 @@ async def _insert(tx: Tx, kind: str, record: Mapping[str, Any]) -> bool:
     return inserted > 0
 
 
+async def _same_user(tx: Tx, record: Mapping[str, Any]) -> None:
+    """A user not inserted must be the same account, not another one with that username."""
+    if await tx.one("SELECT 1 FROM users WHERE user_id = ?", record["userId"]) is None:
+        raise InvalidInput(taken(record["username"]))
+
+
 class TransferSide:
     """``restore``: the ``Restorer`` of ``application.transfer`` on SQLite."""
 
@@ -94,4 +101,6 @@ class TransferSide:
             for record in records:
                 if await _insert(tx, kind, record):
                     stored.append(str(record[_INSERTS[kind][1][0][1]]))
+                elif kind == "user":
+                    await _same_user(tx, record)
         return stored

@@ -24,8 +24,12 @@ import {
   type MachineRecord,
 } from "./lib/validators";
 
-/** A machine silent for this long is offline (the machine process beats every 10 s). */
-export const STALE_AFTER_MS = 45_000;
+/**
+ * A machine silent for this long is offline. On Convex the machine process beats every 45 s
+ * (every call is billed; GitHub's runner and HAPI beat every 30-60 s), so this allows one
+ * missed beat and a late one.
+ */
+export const STALE_AFTER_MS = 120_000;
 
 /**
  * Create an offline machine; its token's secret is returned only here.

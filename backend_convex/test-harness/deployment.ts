@@ -29,11 +29,13 @@ export async function isPublicFunction(kind: Kind, path: string): Promise<boolea
   return kind === "query" ? fn.isQuery === true : kind === "mutation" ? fn.isMutation === true : fn.isAction === true;
 }
 
-/** A fresh, empty deployment. */
-export function newDeployment() {
+/** A fresh, empty deployment; `transactionLimits` lowers some of Convex's limits for it. */
+export function newDeployment(transactionLimits?: Record<string, number>) {
   // Enforce Convex's per-transaction limits, so unbounded reads fail here as they would there.
-  const t = convexTest({ schema, modules, transactionLimits: true });
+  const t = convexTest({ schema, modules, transactionLimits: transactionLimits ?? true });
   return {
+    /** How many times each function was called through the API (for cost benchmarks). */
+    calls: new Map<string, number>(),
     call(kind: Kind, path: string, args: Record<string, unknown>): Promise<unknown> {
       // The function's validators check `args`, as on a real deployment.
       if (kind === "query") return t.query(makeFunctionReference<"query">(path), args as never);

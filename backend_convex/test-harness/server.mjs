@@ -6,8 +6,13 @@
 // {"status": "error", "errorMessage": ..., "errorData": ...} (HTTP 560, as Convex
 // does) -- and runs the real functions of ../convex with convex-test, so a client
 // of the real API reaches the real TypeScript. POST /_harness/deployments creates
-// an empty deployment and answers {"id": ...}; DELETE /_harness/deployments/<id>
-// drops one. Binds 127.0.0.1 only; prints "convex harness listening on <url>";
+// an empty deployment and answers {"id": ...} (a body {"transactionLimits": {...}}
+// lowers Convex's per-transaction limits for it, to reach them with little data);
+// GET /_harness/deployments/<id>/calls answers how many times each function was
+// called; DELETE /_harness/deployments/<id> drops one. With {"sync": true} the
+// deployment also gets a port of its own ({"id", "port"}) serving the HTTP API under
+// /api/... and a stand-in for Convex's sync protocol at /api/sync (see sync.mjs),
+// because the official client replaces the URL's path with /api/sync. Binds 127.0.0.1 only; prints "convex harness listening on <url>";
 // exits when its standard input closes or on SIGTERM/SIGINT.
 //
 // The clock the functions see moves on by at least 1 ms per reading, like the
@@ -21,6 +26,7 @@ import { createServer as createHttpServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { dirname, resolve } from "node:path";
 import { createServer as createViteServer } from "vite";
+import { syncEndpoint } from "./sync.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -83,6 +89,21 @@ function isConvexError(error) {
   return typeof error === "object" && error !== null && Symbol.for("ConvexError") in error;
 }
 
+/** Run a public function (counted); {value} or {errorMessage, errorData?}, both in Convex's JSON. */
+async function runFunction(deployment, kind, path, args) {
+  deployment.calls.set(path, (deployment.calls.get(path) ?? 0) + 1);
+  try {
+    const value = await deployment.call(kind, path, jsonToConvex(args));
+    await deployment.settle();
+    if (kind !== "query") deployment.sync?.changed();
+    return { value: convexToJson(value ?? null) };
+  } catch (error) {
+    const failed = { errorMessage: String(error?.message ?? error) };
+    if (isConvexError(error)) failed.errorData = convexToJson(error.data ?? null);
+    return failed;
+  }
+}
+
 async function callFunction(response, deployment, kind, body) {
   const { path, args = {}, format } = body;
   if (typeof path !== "string" || (format !== undefined && format !== "convex_encoded_json" && format !== "json")) {
@@ -91,15 +112,47 @@ async function callFunction(response, deployment, kind, body) {
   if (!(await isPublicFunction(kind, path))) {
     return send(response, 404, { code: "FunctionNotFound", message: `Could not find public ${kind} ${path}.` });
   }
-  try {
-    const value = await deployment.call(kind, path, jsonToConvex(args));
-    await deployment.settle();
-    send(response, 200, { status: "success", value: convexToJson(value ?? null), logLines: [] });
-  } catch (error) {
-    const reply = { status: "error", errorMessage: String(error?.message ?? error), logLines: [] };
-    if (isConvexError(error)) reply.errorData = convexToJson(error.data ?? null);
-    send(response, UDF_FAILED, reply);
-  }
+  const result = await runFunction(deployment, kind, path, args);
+  if ("value" in result) return send(response, 200, { status: "success", value: result.value, logLines: [] });
+  send(response, UDF_FAILED, { status: "error", ...result, logLines: [] });
+}
+
+/** A public function for the sync stand-in, or the error a deployment reports for a missing one. */
+async function runPublic(deployment, kind, path, args) {
+  if (!(await isPublicFunction(kind, path))) return { errorMessage: `Could not find public ${kind} ${path}.` };
+  return await runFunction(deployment, kind, path, args);
+}
+
+/** A port of the deployment's own, serving the HTTP API at /api/... and the sync stand-in at /api/sync. */
+async function listenForSync(deployment) {
+  deployment.sync = syncEndpoint({
+    run: (path, args) => runPublic(deployment, "query", path, args),
+    call: (kind, path, args) => runPublic(deployment, kind, path, args),
+  });
+  const own = createHttpServer(async (request, response) => {
+    try {
+      const parts = new URL(request.url ?? "/", "http://127.0.0.1").pathname.split("/").filter(Boolean);
+      if (request.method === "POST" && parts[0] === "api" && ["query", "mutation", "action"].includes(parts[1])) {
+        return await callFunction(response, deployment, parts[1], await readJson(request));
+      }
+      send(response, 404, { code: "NotFound", message: "No such route." });
+    } catch (error) {
+      send(response, 400, { code: "BadRequest", message: String(error?.message ?? error) });
+    }
+  });
+  own.on("upgrade", (request, socket, head) => {
+    if (new URL(request.url ?? "/", "http://127.0.0.1").pathname === "/api/sync") deployment.sync.upgrade(request, socket, head);
+    else socket.destroy();
+  });
+  await new Promise((resolve) => own.listen(0, "127.0.0.1", resolve));
+  deployment.server = own;
+  return own.address().port;
+}
+
+function closeDeployment(deployment) {
+  deployment.sync?.close();
+  deployment.server?.close();
+  deployment.server?.closeAllConnections();
 }
 
 const server = createHttpServer(async (request, response) => {
@@ -108,10 +161,18 @@ const server = createHttpServer(async (request, response) => {
     const parts = url.pathname.split("/").filter(Boolean);
     if (request.method === "POST" && url.pathname === "/_harness/deployments") {
       const id = `d${++created}`;
-      deployments.set(id, newDeployment());
-      return send(response, 200, { id });
+      const { transactionLimits, sync } = await readJson(request);
+      const deployment = newDeployment(transactionLimits);
+      deployments.set(id, deployment);
+      return send(response, 200, sync ? { id, port: await listenForSync(deployment) } : { id });
+    }
+    if (request.method === "GET" && parts[0] === "_harness" && parts.length === 4 && parts[3] === "calls") {
+      const counted = deployments.get(parts[2]);
+      if (counted === undefined) return send(response, 404, { code: "NotFound", message: "No such deployment." });
+      return send(response, 200, Object.fromEntries(counted.calls));
     }
     if (request.method === "DELETE" && parts[0] === "_harness" && parts[1] === "deployments" && parts.length === 3) {
+      if (deployments.has(parts[2])) closeDeployment(deployments.get(parts[2]));
       deployments.delete(parts[2]);
       return send(response, 200, {});
     }
@@ -130,6 +191,7 @@ let closing = false;
 async function shutdown() {
   if (closing) return;
   closing = true;
+  for (const deployment of deployments.values()) closeDeployment(deployment);
   server.close();
   server.closeAllConnections();
   await vite.close();

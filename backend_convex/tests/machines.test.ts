@@ -134,11 +134,11 @@ describe("stale machines", () => {
     expect(after.status).toBe("offline");
   });
 
-  test("the sweep is scheduled every 30 seconds", () => {
+  test("the sweep is scheduled every minute", () => {
     const jobs = (crons as unknown as { crons: Record<string, { name: string; schedule: unknown }> }).crons;
     expect(jobs["mark stale machines offline"]).toMatchObject({
       name: "machines:sweepStale",
-      schedule: { type: "interval", seconds: 30 },
+      schedule: { type: "interval", seconds: 60 },
     });
   });
 });

@@ -3,7 +3,12 @@
 To add an implementation, add a factory to ``FACTORIES``: the tests only use
 the ``Backend`` port. ``convex`` runs the TypeScript functions of
 ``backend_convex`` in a loopback harness (see ``convex_harness.py``) behind the
-real Convex adapter, its subscriptions polled over the HTTP API.
+real Convex adapter, its subscriptions polled over the HTTP API; ``convex-client``
+is the same through ``ClientTransport``, whose subscription child process runs
+a polling stand-in for ``convex.ConvexClient``; ``convex-sync`` runs the real
+``ConvexClient`` in that child against the harness's stand-in for Convex's sync
+protocol (``/api/sync``; a stand-in written from the protocol's message shapes,
+not Convex's implementation).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from orchestrator.adapters.convex import ConvexBackend, HttpTransport
+from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTransport
 from orchestrator.adapters.embedded import open_backend
 from orchestrator.adapters.system import Argon2Hasher
 from orchestrator.domain.chat import ChatMessage, ChatSession, SessionWork
@@ -24,6 +29,7 @@ from orchestrator.domain.model import Machine, Worker
 from orchestrator.domain.ports import Backend
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
 from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
+from tests.contract.convex_stand_in_client import FACTORY as STAND_IN_CLIENT
 
 
 def _clock() -> FakeClock:
@@ -48,15 +54,29 @@ async def _sqlite(tmp_path: Path) -> Backend:
 _harness: ConvexHarness | None = None
 
 
-async def _convex(tmp_path: Path) -> Backend:
-    """The TypeScript functions (run by the loopback harness) behind the real Python adapter."""
+def _started_harness() -> ConvexHarness:
     global _harness
     if reason := unavailable_reason():
         pytest.skip(reason)
     if _harness is None:
         _harness = ConvexHarness(server_secret=new_server_secret()).start()
-    transport = HttpTransport(_harness.new_deployment(), timeout=10, poll_interval=0.02)
-    return ConvexBackend(transport, server_secret=_harness.server_secret)
+    return _harness
+
+
+async def _convex(tmp_path: Path) -> Backend:
+    """The TypeScript functions (run by the loopback harness) behind the real Python adapter."""
+    harness = _started_harness()
+    transport = HttpTransport(harness.new_deployment(), timeout=10, poll_interval=0.02)
+    return ConvexBackend(transport, server_secret=harness.server_secret)
+
+
+async def _convex_client(tmp_path: Path) -> Backend:
+    """The same, through ``ClientTransport``: its subscription child runs a polling stand-in."""
+    harness = _started_harness()
+    transport = ClientTransport(
+        harness.new_deployment(), timeout=10, client_factory=STAND_IN_CLIENT
+    )
+    return ConvexBackend(transport, server_secret=harness.server_secret)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,10 +87,20 @@ def _stop_convex_harness() -> Iterator[None]:
         _harness.stop()
 
 
+async def _convex_sync(tmp_path: Path) -> Backend:
+    """The same through the official ``convex.ConvexClient`` (in its child process),
+    subscribed to the harness's stand-in for Convex's sync protocol."""
+    harness = _started_harness()
+    transport = ClientTransport(harness.new_deployment(sync=True), timeout=10)
+    return ConvexBackend(transport, server_secret=harness.server_secret)
+
+
 FACTORIES: dict[str, Callable[[Path], Awaitable[Backend]]] = {
     "memory": _memory,
     "sqlite": _sqlite,
     "convex": _convex,
+    "convex-client": _convex_client,
+    "convex-sync": _convex_sync,
 }
 
 

@@ -49,6 +49,7 @@ class ConvexHarness:
         self.server_secret = server_secret
         self.url = ""
         self._process: subprocess.Popen[str] | None = None
+        self._ids: dict[str, str] = {}
 
     def start(self) -> ConvexHarness:
         env = {k: v for k, v in os.environ.items() if k != "ORCHESTRATOR_SERVER_SECRET"}
@@ -74,12 +75,36 @@ class ConvexHarness:
         self.url = line[len(READY) :].strip()
         return self
 
-    def new_deployment(self) -> str:
-        """The URL of a fresh, empty deployment (what ``CONVEX_URL`` would be)."""
-        request = urllib.request.Request(f"{self.url}/_harness/deployments", method="POST")
+    def new_deployment(
+        self, *, transaction_limits: dict[str, int] | None = None, sync: bool = False
+    ) -> str:
+        """The URL of a fresh, empty deployment (what ``CONVEX_URL`` would be).
+
+        ``transaction_limits`` lowers some of Convex's per-call limits (``bytesRead``,
+        ``documentsRead``, ``documentsWritten``...) so a test reaches them with little data.
+        With ``sync`` the deployment has a port of its own that also serves the stand-in
+        for Convex's sync protocol (``/api/sync``), so the official ``ConvexClient`` can
+        subscribe to it.
+        """
+        options: dict[str, object] = {"sync": sync}
+        if transaction_limits:
+            options["transactionLimits"] = transaction_limits
+        request = urllib.request.Request(
+            f"{self.url}/_harness/deployments", data=json.dumps(options).encode(), method="POST"
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
-            deployment = json.load(response)["id"]
-        return f"{self.url}/{deployment}"
+            created = json.load(response)
+        url = f"http://127.0.0.1:{int(created['port'])}" if sync else f"{self.url}/{created['id']}"
+        self._ids[url] = created["id"]
+        return url
+
+    def calls(self, deployment_url: str) -> dict[str, int]:
+        """How many times each function of a deployment was called (API and subscriptions)."""
+        deployment = self._ids[deployment_url]
+        with urllib.request.urlopen(
+            f"{self.url}/_harness/deployments/{deployment}/calls", timeout=10
+        ) as response:
+            return {path: int(count) for path, count in json.load(response).items()}
 
     def stop(self) -> None:
         process, self._process = self._process, None

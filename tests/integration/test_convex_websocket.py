@@ -1,172 +1,115 @@
-"""The WebSocket transport (``convex.ConvexClient``): a fake client, and the real one unreachable.
+"""The WebSocket transport: subscriptions from a child process, calls over the HTTP API.
 
-No Convex deployment can run here, so the official client's side is a
-hand-written fake with the same methods and errors; the real client is only
-pointed at a closed loopback port.
+No Convex deployment can run here. The child runs either the official
+``convex.ConvexClient`` against the harness's stand-in for Convex's sync protocol
+(``backend_convex/test-harness/sync.mjs``, written from the protocol's message
+shapes, not Convex's server) or a polling stand-in for the client
+(``tests/contract/convex_stand_in_client.py``); the child process, its pipe and
+the parent's side are real either way.
 """
 
 from __future__ import annotations
 
 import socket
-import threading
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
-from convex import ConvexError
 
 from orchestrator.adapters.convex import ClientTransport, ConvexBackend, open_convex_backend
-from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable, NotFound
-from orchestrator.domain.ids import MachineId, MachineToken, UserId
+from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable
+from orchestrator.domain.ids import MachineId, MachineToken
+from orchestrator.domain.model import MachineSummary
+from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
+from tests.contract.convex_stand_in_client import FACTORY
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-MACHINE = {
-    "machineId": "mch_1",
-    "userId": "usr_1",
-    "name": "laptop",
-    "status": "online",
-    "createdAt": 1.0,
-    "lastHeartbeat": 2.0,
-    "rootDirectory": "/srv",
-}
+if reason := unavailable_reason():
+    pytest.skip(reason, allow_module_level=True)
 
 
-class FakeSubscription:
-    """Yields the values pushed to it, like ``QuerySubscription`` (async-iterable)."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self.changed = anyio.Event()
-        self.unsubscribed = False
-
-    def push(self, value: Any) -> None:
-        self.values.append(value)
-        self.changed.set()
-
-    def __aiter__(self) -> FakeSubscription:
-        return self
-
-    async def __anext__(self) -> Any:
-        while not self.values:
-            self.changed = anyio.Event()
-            await self.changed.wait()
-        value = self.values.pop(0)
-        if isinstance(value, ConvexError):
-            raise value
-        return value
-
-    def unsubscribe(self) -> None:
-        self.unsubscribed = True
-
-
-class FakeConvexClient:
-    """The methods of ``convex.ConvexClient`` the transport uses, answering from a table."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.answers: dict[str, Any] = {}
-        self.calls: list[tuple[str, dict[str, Any], str]] = []
-        self.subscriptions: list[FakeSubscription] = []
-
-    def _answer(self, name: str, args: dict[str, Any]) -> Any:
-        self.calls.append((name, args, threading.current_thread().name))
-        answer = self.answers[name]
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
-
-    query = mutation = action = _answer
-
-    def subscribe(self, name: str, args: dict[str, Any]) -> FakeSubscription:
-        subscription = FakeSubscription()
-        self.subscriptions.append(subscription)
-        return subscription
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[tuple[FakeConvexClient, ConvexBackend]]:
-    clients: list[FakeConvexClient] = []
-
-    def factory(url: str) -> Any:
-        clients.append(FakeConvexClient(url))
-        return clients[-1]
-
-    backend = ConvexBackend(ClientTransport("https://x.convex.cloud/", client_factory=factory))
+@pytest.fixture(scope="module")
+def harness() -> Iterator[ConvexHarness]:
+    started = ConvexHarness(server_secret=new_server_secret()).start()
     try:
-        yield clients[0], backend
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(params=["official-client", "polling-stand-in"])
+async def backend(
+    harness: ConvexHarness, request: pytest.FixtureRequest
+) -> AsyncIterator[ConvexBackend]:
+    if request.param == "official-client":
+        transport = ClientTransport(harness.new_deployment(sync=True), timeout=10)
+    else:
+        transport = ClientTransport(harness.new_deployment(), timeout=10, client_factory=FACTORY)
+    created = ConvexBackend(transport, server_secret=harness.server_secret)
+    try:
+        yield created
+    finally:
+        await created.close()
+
+
+async def test_subscriptions_yield_changes_only_and_end_on_close(backend: ConvexBackend) -> None:
+    """A subscription yields the current value, then each different one; close ends it."""
+    alice = (await backend.create_user("alice", "hash")).user_id
+    got: list[list[MachineSummary]] = []
+    first = anyio.Event()
+    second = anyio.Event()
+
+    async def consume() -> None:
+        async for machines in backend.watch_machines(alice):
+            got.append(machines)
+            (second if first.is_set() else first).set()
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(consume)
+            await first.wait()
+            await backend.create_machine(alice, "laptop")
+            await second.wait()
+            await anyio.sleep(0.2)  # many polls of the same value: none is yielded
+            await backend.close()
+    assert [[m.machine.name for m in machines] for machines in got] == [[], ["laptop"]]
+
+
+async def test_subscription_errors_are_domain_errors(backend: ConvexBackend) -> None:
+    """A query refused in the child's subscription raises the domain error in the parent."""
+    updates = backend.watch_own_workers(MachineToken(MachineId("mch_x"), "sec_x"))
+    with anyio.fail_after(30), pytest.raises(AuthenticationFailed, match=r"^Invalid token$"):
+        await anext(updates)
+    await updates.aclose()
+
+
+async def test_a_dead_child_is_backend_unavailable_and_replaced(
+    harness: ConvexHarness,
+) -> None:
+    """If the child process dies, watches end as BackendUnavailable; the next watch restarts it."""
+    transport = ClientTransport(harness.new_deployment(), timeout=10, client_factory=FACTORY)
+    backend = ConvexBackend(transport, server_secret=harness.server_secret)
+    try:
+        alice = (await backend.create_user("alice", "hash")).user_id
+        updates = backend.watch_machines(alice)
+        with anyio.fail_after(30):
+            assert await anext(updates) == []
+            child = transport._subscriptions._process
+            assert child is not None
+            child.kill()
+            with pytest.raises(BackendUnavailable, match="was lost"):
+                await anext(updates)
+            again = backend.watch_machines(alice)
+            assert await anext(again) == []
+            await again.aclose()
+        assert transport._subscriptions._process is not child
     finally:
         await backend.close()
 
 
-async def test_calls_run_off_the_event_loop_and_map_errors(
-    fake: tuple[FakeConvexClient, ConvexBackend],
-) -> None:
-    """Blocking client calls run in a worker thread; ConvexErrors become domain errors."""
-    client, backend = fake
-    client.answers["machines:heartbeat"] = MACHINE
-    machine = await backend.heartbeat(MachineToken(MachineId("mch_1"), "sec_1"))
-    assert (machine.machine_id, machine.last_heartbeat is not None) == ("mch_1", True)
-    name, args, thread = client.calls[-1]
-    assert (name, args) == ("machines:heartbeat", {"machineId": "mch_1", "machineSecret": "sec_1"})
-    assert thread != threading.current_thread().name
-    client.answers["accounts:get"] = ConvexError(
-        "x", {"kind": "NotFound", "message": "No such user."}
-    )
-    with pytest.raises(NotFound, match=r"^No such user\.$"):
-        await backend.get_user(UserId("usr_x"))
-    client.answers["accounts:count"] = Exception("channel closed")
-    with pytest.raises(BackendUnavailable, match="npx convex deploy"):
-        await backend.count_users()
-
-
-async def test_subscriptions_yield_changes_only_and_end_on_close(
-    fake: tuple[FakeConvexClient, ConvexBackend],
-) -> None:
-    """A subscription yields each different value; closing the backend ends it."""
-    client, backend = fake
-    updates = backend.watch_own_workers(MachineToken(MachineId("mch_1"), "sec_1"))
-    got: list[object] = []
-
-    async def consume() -> None:
-        async for workers in updates:
-            got.append(workers)
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(consume)
-        await anyio.wait_all_tasks_blocked()
-        [subscription] = client.subscriptions
-        for _ in range(3):
-            subscription.push([])
-        await anyio.wait_all_tasks_blocked()
-        assert got == [[]]
-        await backend.close()
-    assert subscription.unsubscribed
-
-
-async def test_subscription_errors_are_domain_errors(
-    fake: tuple[FakeConvexClient, ConvexBackend],
-) -> None:
-    """A query that fails in a subscription raises the domain error from the iterator."""
-    client, backend = fake
-    updates = backend.watch_machines(UserId("usr_1"))
-    async with anyio.create_task_group() as tasks:
-
-        async def push() -> None:
-            await anyio.wait_all_tasks_blocked()
-            client.subscriptions[0].push(
-                ConvexError("x", {"kind": "AuthenticationFailed", "message": "Invalid token"})
-            )
-
-        tasks.start_soon(push)
-        with pytest.raises(AuthenticationFailed, match=r"^Invalid token$"):
-            await anext(updates)
-    await updates.aclose()
-
-
 async def test_the_real_client_reports_an_unreachable_deployment() -> None:
-    """The official client pointed at a closed port fails as BackendUnavailable."""
+    """Pointed at a closed port, the websocket transport fails as BackendUnavailable."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -36,6 +36,7 @@ import type * as lib_validators from "../lib/validators.js";
 import type * as machines from "../machines.js";
 import type * as parts from "../parts.js";
 import type * as signIns from "../signIns.js";
+import type * as transfer from "../transfer.js";
 import type * as workers from "../workers.js";
 
 /**
@@ -70,6 +71,7 @@ declare const fullApi: ApiFromModules<{
   machines: typeof machines;
   parts: typeof parts;
   signIns: typeof signIns;
+  transfer: typeof transfer;
   workers: typeof workers;
 }>;
 export declare const api: FilterApi<

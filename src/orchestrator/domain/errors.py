@@ -18,6 +18,7 @@ error is one sentence a user can act on.
     ├── Conflict                  the record's state does not allow it (409)
     │   └── InvalidTransition     a status change that is not allowed
     ├── BackendUnavailable        the backend cannot be reached right now (503)
+    ├── BackendLimitExceeded      a call over the backend's own limits (Convex's); not retried (507)
     ├── AgentUnavailable          opencode is missing, did not start or stopped (503)
     └── CommandFailed             a directory command failed on the machine (git, the disk)
 """
@@ -124,3 +125,12 @@ class TextGap(Conflict):
     def __init__(self, message: str, stored_length: int = 0) -> None:
         super().__init__(message)
         self.stored_length = stored_length
+
+
+class BackendLimitExceeded(OrchestratorError):
+    """Raised when one call would read, write or store more than the backend allows (Convex).
+
+    Retrying cannot help, so unlike :class:`BackendUnavailable` it is not retried.
+    """
+
+    default_message = "That is more data than the backend can handle in one step."

@@ -30,6 +30,7 @@ from orchestrator.entrypoints import envfile
 from orchestrator.entrypoints.container import bootstrap, resolve, running
 from orchestrator.entrypoints.runtime import machine_process, run_server, run_up
 from orchestrator.entrypoints.settings import (
+    CONVEX_SCHEDULER_TICK,
     DEFAULT_HOST,
     DEFAULT_PORT,
     MachineSettings,
@@ -157,6 +158,7 @@ def server_settings(
         port=port,
         convex_url=convex_url or None,
         convex_server_secret=os.environ.get("ORCHESTRATOR_SERVER_SECRET") or None,
+        scheduler_tick=CONVEX_SCHEDULER_TICK if convex_url else ServerSettings().scheduler_tick,
     )
 
 
@@ -328,7 +330,12 @@ def worker_start(
         ),
     ] = None,
     convex_transport: ConvexTransport = TransportName.websocket,
-    heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 10.0,
+    heartbeat: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds between heartbeats [default: 10; 45 on Convex].", show_default=False
+        ),
+    ] = None,
     idle_timeout: Annotated[
         float,
         typer.Option(
@@ -359,11 +366,11 @@ def worker_start(
         "/"
     )
     convex = convex_url or saved.get(envfile.CONVEX_URL) or None
-    settings = MachineSettings(
+    settings = MachineSettings.sized_for(
+        convex,
         server_url=server_url,
-        convex_url=convex,
         convex_transport="http" if convex_transport == "http" else "websocket",
-        heartbeat_interval=timedelta(seconds=heartbeat),
+        **({} if heartbeat is None else {"heartbeat_interval": timedelta(seconds=heartbeat)}),
         idle_timeout=timedelta(seconds=idle_timeout),
         process_policy=process_policy.value,
     )
@@ -464,6 +471,12 @@ def worker_register(
         )
 
     run(main)
+
+
+# export / import live in their own module; it uses the helpers above.
+from orchestrator.entrypoints import transfer_cli  # noqa: E402
+
+transfer_cli.register(app)
 
 
 def main() -> None:

@@ -55,7 +55,9 @@ def machine_process(
         runtime,
         workers=lambda: process.workers,
         directory=lambda worker: worker_directory(root, worker),
-        settings=StreamSettings(idle_timeout=settings.idle_timeout),
+        settings=StreamSettings(
+            idle_timeout=settings.idle_timeout, coalesce_window=settings.coalesce_window
+        ),
         report=report,
     )
     process.commands = CommandRunner(backend, token, LocalWorkspace(root), report=report)
@@ -156,7 +158,8 @@ async def _local_machine(
 ) -> None:
     owner = await _first_user(backend, report)
     token = await local_machine_token(backend, settings, owner, report)
-    process = machine_process(backend, token, root, runtime, MachineSettings(), report)
+    machine = MachineSettings.sized_for(settings.convex_url)
+    process = machine_process(backend, token, root, runtime, machine, report)
     try:
         await process.start()
         await process.run()

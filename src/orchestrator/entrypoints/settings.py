@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -25,6 +25,16 @@ def allowed_hosts_from_env() -> tuple[str, ...]:
     """The extra names the server answers to, from ``$ORCHESTRATOR_ALLOWED_HOSTS``."""
     raw = os.environ.get("ORCHESTRATOR_ALLOWED_HOSTS", "")
     return tuple(name.strip() for name in raw.split(",") if name.strip())
+
+
+#: On Convex every function call is billed, so a machine there beats every 45 s (GitHub's
+#: runner and HAPI use 30-60 s; the deployment marks a machine offline after 120 s), ...
+CONVEX_HEARTBEAT: Final = timedelta(seconds=45)
+#: ... streamed text is written at most every 250 ms instead of 50 ms ...
+CONVEX_COALESCE_WINDOW: Final = 0.25
+#: ... and the web server looks for due jobs every minute (the deployment's cron starts
+#: them too). The deployment's own cron sweeps stale machines; the server does not.
+CONVEX_SCHEDULER_TICK: Final = timedelta(seconds=60)
 
 
 @attrs.frozen
@@ -81,6 +91,8 @@ class MachineSettings:
 
     server_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
     heartbeat_interval: timedelta = timedelta(seconds=10)
+    #: Streamed text is written to the backend at most once per this many seconds.
+    coalesce_window: float = 0.05
     #: A chat session with no activity for this long releases its agent (``IDLE_TIMEOUT``).
     idle_timeout: timedelta = timedelta(minutes=5)
     #: ``shared``: one opencode server per worker directory; ``per_session``: one per chat.
@@ -91,3 +103,13 @@ class MachineSettings:
     #: Seconds between reconnect attempts grow up to this.
     max_backoff: timedelta = timedelta(seconds=30)
     request_timeout: timedelta = timedelta(seconds=15)
+
+    @classmethod
+    def sized_for(cls, convex_url: str | None, **fields: Any) -> MachineSettings:
+        """Settings for a machine on ``convex_url`` (or a server), its costs sized for Convex."""
+        costs: dict[str, Any] = (
+            {"heartbeat_interval": CONVEX_HEARTBEAT, "coalesce_window": CONVEX_COALESCE_WINDOW}
+            if convex_url
+            else {}
+        )
+        return cls(convex_url=convex_url, **{**costs, **fields})

@@ -6,9 +6,14 @@ current value at once, then each *different* value. Both raise
 domain error) and :class:`BackendUnavailable` when the deployment cannot be
 reached or answers in a way no deployment of these functions would.
 
-* :class:`ClientTransport` wraps the official ``convex.ConvexClient``: calls
-  run in a worker thread (the client blocks), and watches are its
-  ``subscribe`` -- pushed by the deployment, no polling. Real deployments use it.
+A function's own failure (not a ``ConvexError``) is mapped by :func:`failed`:
+Convex's limit errors become ``BackendLimitExceeded`` with our sentence;
+anything else :class:`BackendUnavailable`; the raw message goes only to the log.
+
+* :class:`ClientTransport` watches through the official ``convex.ConvexClient``'s
+  ``subscribe`` -- pushed by the deployment, no polling -- run in a child
+  process, because the client holds the GIL while it waits; its calls go over
+  the HTTP API like :class:`HttpTransport`'s. Real deployments use it.
 * :class:`HttpTransport` POSTs to ``/api/query|mutation|action`` with aiohttp
   (timeouts on every request) and watches by polling, for networks that block
   WebSockets and for the loopback test harness. A failed poll is retried with
@@ -20,15 +25,18 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import Any, Final, Literal, Protocol
 
 import aiohttp
 import anyio
-from convex import ConvexClient, ConvexError
+from convex import ConvexError
 from convex import __version__ as convex_version
 from convex.values import convex_to_json, json_to_convex
 
+from orchestrator.adapters.convex._errors import failed, refused, unreachable
+from orchestrator.adapters.convex._subscriptions import DEFAULT_FACTORY, SubscriptionProcess
 from orchestrator.domain.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -39,19 +47,6 @@ Args = Mapping[str, Any]
 #: Convex's HTTP status for "the function ran and threw".
 UDF_FAILED: Final = 560
 _MISSING: Final = object()
-
-
-def unreachable(url: str) -> BackendUnavailable:
-    return BackendUnavailable(
-        f"The Convex deployment at {url} cannot be reached. Check CONVEX_URL and the network."
-    )
-
-
-def refused(url: str, detail: str) -> BackendUnavailable:
-    return BackendUnavailable(
-        f"The Convex deployment at {url} could not run the call ({detail}). Deploy the"
-        " functions of this orchestrator version with: npx convex deploy."
-    )
 
 
 class Transport(Protocol):
@@ -121,9 +116,9 @@ class HttpTransport:
             message = str(reply.get("errorMessage", ""))
             if "errorData" in reply:
                 raise ConvexError(message, json_to_convex(reply["errorData"]))
-            raise refused(self.url, message)
-        detail = reply.get("message") if isinstance(reply, dict) else None
-        raise refused(self.url, f"HTTP {status}: {detail or text[:200]}")
+            raise failed(self.url, path, message)
+        log.warning("Convex answered %s on %s with HTTP %s: %s", path, self.url, status, text[:500])
+        raise refused(self.url, f"HTTP {status}")
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, or return True at once when the transport closes."""
@@ -161,70 +156,45 @@ class HttpTransport:
 
 
 class ClientTransport:
-    """The official WebSocket client, ``convex.ConvexClient``; watches are its subscriptions."""
+    """The official client's live subscriptions, in a child process; calls over the HTTP API.
+
+    ``convex.ConvexClient`` holds the GIL while it waits for the deployment,
+    so it never runs in this process (see ``_subscriptions``). Calls are plain
+    HTTP requests with a timeout, concurrent and never blocking the event loop.
+    """
 
     def __init__(
         self,
         url: str,
         *,
         timeout: float = 30.0,
-        client_factory: Callable[[str], ConvexClient] = ConvexClient,
+        client_factory: str = DEFAULT_FACTORY,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self._client = client_factory(self.url)
+        self._calls = HttpTransport(self.url, timeout=timeout)
+        self._subscriptions = SubscriptionProcess(self.url, factory=client_factory)
         self._closed = anyio.Event()
 
     async def call(self, kind: Kind, path: str, args: Args) -> Any:
-        if self._closed.is_set():
-            raise BackendUnavailable("The Convex backend is closed.")
-        run: Callable[[str, Any], Any] = getattr(self._client, kind)
-        try:
-            with anyio.fail_after(self.timeout):
-                # The client blocks until the deployment answers: keep it off the event loop.
-                return await anyio.to_thread.run_sync(run, path, dict(args), abandon_on_cancel=True)
-        except ConvexError:
-            raise
-        except TimeoutError as exc:
-            raise unreachable(self.url) from exc
-        except Exception as exc:  # the Rust client raises bare Exceptions
-            raise refused(self.url, str(exc) or type(exc).__name__) from exc
+        return await self._calls.call(kind, path, args)
 
     async def watch(self, path: str, args: Args) -> AsyncGenerator[Any, None]:
         if self._closed.is_set():
             return
-        subscription = self._client.subscribe(path, dict(args))
         last: Any = _MISSING
         try:
-            while True:
-                value: Any = _MISSING
-                failure: Exception | None = None
-
-                async def take_next(done: anyio.CancelScope) -> None:
-                    nonlocal value, failure
-                    try:
-                        value = await anext(subscription)
-                    except Exception as exc:  # re-raised below, outside the task group
-                        failure = exc
-                    done.cancel()
-
-                async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(take_next, tasks.cancel_scope)
-                    await self._closed.wait()
-                    tasks.cancel_scope.cancel()
-                if failure is not None:
-                    raise failure
-                if value is _MISSING:  # closed while waiting
-                    return
-                if value != last:
-                    last = value
-                    yield value
-        except ConvexError:
+            async with aclosing(self._subscriptions.watch(path, dict(args))) as values:
+                async for value in values:
+                    if value != last:
+                        last = value
+                        yield value
+        except BackendUnavailable:
+            if self._closed.is_set():
+                return
             raise
-        except Exception as exc:
-            raise refused(self.url, str(exc) or type(exc).__name__) from exc
-        finally:
-            subscription.unsubscribe()
 
     async def close(self) -> None:
         self._closed.set()
+        await self._calls.close()
+        await self._subscriptions.close()

@@ -9,6 +9,7 @@ whose kind names a class of :mod:`orchestrator.domain.errors`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -59,6 +60,8 @@ from orchestrator.domain.model import (
 )
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 
+log = logging.getLogger("orchestrator.adapters.convex")
+
 Record = Mapping[str, Any]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -89,7 +92,11 @@ def error_from_data(data: object, fallback: str) -> errors.OrchestratorError:
         message = data.get("message")
         if cls is not None and isinstance(message, str):
             return cls(message)
-    return errors.OrchestratorError(fallback or None)
+    # Not one of our functions' refusals: its text is for the log, not for a user.
+    log.warning("Convex refused a call: %s (data: %r)", fallback, data)
+    return errors.OrchestratorError(
+        "The Convex deployment refused the call. The server log has the details."
+    )
 
 
 def to_ms(when: datetime) -> int:

@@ -9,7 +9,7 @@ carry its token, which the deployment checks against the hash it stores.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -93,6 +93,12 @@ class ConvexBackend(PartCalls):
 
     async def close(self) -> None:
         await self._transport.close()
+
+    async def restore(self, kind: str, records: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Store exported records under their own IDs (``orchestrator import``); IDs stored."""
+        batch = {"kind": kind, "records": [dict(r) for r in records]}
+        stored = await self._call("mutation", "transfer:restore", self._server(batch=batch))
+        return [str(i) for i in stored]
 
     # --- plumbing -------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, t
 from orchestrator.adapters.embedded._parts import PartSide
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
+from orchestrator.adapters.embedded._transfer import TransferSide
 from orchestrator.domain.errors import Conflict, InvalidTransition, NotFound
 from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
 from orchestrator.domain.model import (
@@ -67,7 +68,9 @@ async def open_backend(
     return SQLiteBackend(store, clock=clock, ids=ids, hasher=hasher)
 
 
-class SQLiteBackend(PartSide, ChatUserSide, ChatMachineSide, CommandSide, JobSide, MachineSide):
+class SQLiteBackend(
+    PartSide, ChatUserSide, ChatMachineSide, CommandSide, JobSide, MachineSide, TransferSide
+):
     """Implements :class:`orchestrator.domain.ports.Backend`; build it with :func:`open_backend`."""
 
     # --- user side ----------------------------------------------------------------

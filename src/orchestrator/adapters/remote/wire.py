@@ -78,6 +78,7 @@ ERROR_STATUS: Final[dict[type[OrchestratorError], int]] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.BackendUnavailable: 503,
+    errors.BackendLimitExceeded: 507,
     errors.OrchestratorError: 500,
 }
 

@@ -154,6 +154,10 @@ async def _sweep_forever(app: web.Application) -> None:
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
     """Own the sweeper task: started with the app, cancelled when it shuts down."""
+    if app[SETTINGS].convex_url:
+        # The deployment's cron sweeps, with the window its slower heartbeats need.
+        yield
+        return
     task = asyncio.create_task(_sweep_forever(app), name="stale-machine-sweeper")
     yield
     task.cancel()

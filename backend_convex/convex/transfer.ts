@@ -1,0 +1,311 @@
+/**
+ * `orchestrator import` into Convex: exported records stored under their own IDs.
+ *
+ * One call stores one batch of one type (the Python side sends at most 100 records or
+ * about 2 MB of text). A record whose ID is already stored is left alone, so an
+ * interrupted import runs again without duplicates. Machines get the hash of the new
+ * secret the importer generated (tokens cannot move: only their hash is stored).
+ */
+import { mutation, type MutationCtx } from "./_generated/server";
+import { v, type Infer } from "convex/values";
+import { hashSecret, requireServer } from "./lib/auth";
+import { fail } from "./lib/errors";
+import {
+  chatSessionStatus,
+  jobRunStatus,
+  messageRole,
+  messageStatus,
+  serverCaller,
+  sessionMode,
+  workerStatus,
+} from "./lib/validators";
+
+const orNull = <T extends Parameters<typeof v.union>[0]>(validator: T) =>
+  v.union(validator, v.null());
+const some = <T>(value: T | null): T | undefined =>
+  value === null ? undefined : value;
+
+const user = v.object({
+  userId: v.string(),
+  username: v.string(),
+  passwordHash: v.string(),
+  createdAt: v.number(),
+});
+const machine = v.object({
+  machineId: v.string(),
+  userId: v.string(),
+  name: v.string(),
+  createdAt: v.number(),
+  rootDirectory: orNull(v.string()),
+  secret: v.string(),
+});
+const worker = v.object({
+  workerId: v.string(),
+  machineId: v.string(),
+  name: orNull(v.string()),
+  directory: v.string(),
+  status: workerStatus,
+  createdAt: v.number(),
+  approvedAt: orNull(v.number()),
+  approvedBy: orNull(v.string()),
+  models: v.array(v.string()),
+});
+const session = v.object({
+  chatSessionId: v.string(),
+  workerId: v.string(),
+  userId: v.string(),
+  model: v.string(),
+  status: chatSessionStatus,
+  createdAt: v.number(),
+  lastActivity: v.number(),
+  title: orNull(v.string()),
+});
+const message = v.object({
+  messageId: v.string(),
+  chatSessionId: v.string(),
+  role: messageRole,
+  content: v.string(),
+  status: messageStatus,
+  timestamp: v.number(),
+  replyTo: orNull(v.string()),
+  error: orNull(v.string()),
+});
+const job = v.object({
+  jobId: v.string(),
+  userId: v.string(),
+  workerId: orNull(v.string()),
+  name: v.string(),
+  model: v.string(),
+  prompt: v.string(),
+  cron: v.string(),
+  timezone: v.string(),
+  enabled: v.boolean(),
+  sessionMode,
+  createdAt: v.number(),
+  nextRunAt: orNull(v.number()),
+  chatSessionId: orNull(v.string()),
+  pausedReason: orNull(v.string()),
+});
+const run = v.object({
+  runId: v.string(),
+  jobId: v.string(),
+  scheduledFor: v.number(),
+  createdAt: v.number(),
+  status: orNull(jobRunStatus),
+  chatSessionId: orNull(v.string()),
+  messageId: orNull(v.string()),
+  finishedAt: orNull(v.number()),
+  error: orNull(v.string()),
+});
+
+const batch = v.union(
+  v.object({ kind: v.literal("user"), records: v.array(user) }),
+  v.object({ kind: v.literal("machine"), records: v.array(machine) }),
+  v.object({ kind: v.literal("worker"), records: v.array(worker) }),
+  v.object({ kind: v.literal("session"), records: v.array(session) }),
+  v.object({ kind: v.literal("message"), records: v.array(message) }),
+  v.object({ kind: v.literal("job"), records: v.array(job) }),
+  v.object({ kind: v.literal("run"), records: v.array(run) }),
+);
+
+/** The same sentence as `taken` in orchestrator/application/transfer.py. */
+function taken(username: string): string {
+  return `The username '${username}' is already used by another account here. Import into an empty backend, before creating any account.`;
+}
+
+function missing(kind: string, id: string): never {
+  fail(
+    "InvalidInput",
+    `The ${kind} ${id} refers to a record that is not in the file.`,
+  );
+}
+
+async function storeOne(
+  ctx: MutationCtx,
+  { kind, records }: Infer<typeof batch>,
+): Promise<string[]> {
+  const stored: string[] = [];
+  const db = ctx.db;
+  for (const record of records) {
+    switch (kind) {
+      case "user": {
+        const r = record as Infer<typeof user>;
+        if (
+          await db
+            .query("users")
+            .withIndex("by_userId", (q) => q.eq("userId", r.userId))
+            .first()
+        )
+          continue;
+        const sameName = await db
+          .query("users")
+          .withIndex("by_username", (q) => q.eq("username", r.username))
+          .first();
+        if (sameName) fail("InvalidInput", taken(r.username));
+        await db.insert("users", r);
+        stored.push(r.userId);
+        break;
+      }
+      case "machine": {
+        const { secret, rootDirectory, ...r } = record as Infer<typeof machine>;
+        if (
+          await db
+            .query("machines")
+            .withIndex("by_machineId", (q) => q.eq("machineId", r.machineId))
+            .first()
+        )
+          continue;
+        if (
+          !(await db
+            .query("users")
+            .withIndex("by_userId", (q) => q.eq("userId", r.userId))
+            .first())
+        )
+          missing(kind, r.machineId);
+        await db.insert("machines", {
+          ...r,
+          rootDirectory: some(rootDirectory),
+          status: "offline",
+          secretHash: await hashSecret(secret),
+        });
+        stored.push(r.machineId);
+        break;
+      }
+      case "worker": {
+        const { name, approvedAt, approvedBy, ...r } = record as Infer<
+          typeof worker
+        >;
+        if (
+          await db
+            .query("workers")
+            .withIndex("by_workerId", (q) => q.eq("workerId", r.workerId))
+            .first()
+        )
+          continue;
+        const owner = await db
+          .query("machines")
+          .withIndex("by_machineId", (q) => q.eq("machineId", r.machineId))
+          .first();
+        if (!owner) missing(kind, r.workerId);
+        await db.insert("workers", {
+          ...r,
+          userId: owner.userId,
+          name: some(name),
+          approvedAt: some(approvedAt),
+          approvedBy: some(approvedBy),
+        });
+        stored.push(r.workerId);
+        break;
+      }
+      case "session": {
+        const { title, ...r } = record as Infer<typeof session>;
+        if (
+          await db
+            .query("chatSessions")
+            .withIndex("by_chatSessionId", (q) =>
+              q.eq("chatSessionId", r.chatSessionId),
+            )
+            .first()
+        )
+          continue;
+        const of = await db
+          .query("workers")
+          .withIndex("by_workerId", (q) => q.eq("workerId", r.workerId))
+          .first();
+        if (!of) missing(kind, r.chatSessionId);
+        await db.insert("chatSessions", {
+          ...r,
+          machineId: of.machineId,
+          title: some(title),
+          lastSequence: 0,
+        });
+        stored.push(r.chatSessionId);
+        break;
+      }
+      case "message": {
+        const { replyTo, error, ...r } = record as Infer<typeof message>;
+        if (
+          await db
+            .query("chatMessages")
+            .withIndex("by_messageId", (q) => q.eq("messageId", r.messageId))
+            .first()
+        )
+          continue;
+        const of = await db
+          .query("chatSessions")
+          .withIndex("by_chatSessionId", (q) =>
+            q.eq("chatSessionId", r.chatSessionId),
+          )
+          .first();
+        if (!of) missing(kind, r.messageId);
+        await db.insert("chatMessages", {
+          ...r,
+          machineId: of.machineId,
+          replyTo: some(replyTo),
+          error: some(error),
+          abortRequested: false,
+        });
+        stored.push(r.messageId);
+        break;
+      }
+      case "job": {
+        const { workerId, nextRunAt, chatSessionId, pausedReason, ...r } =
+          record as Infer<typeof job>;
+        if (
+          await db
+            .query("jobs")
+            .withIndex("by_jobId", (q) => q.eq("jobId", r.jobId))
+            .first()
+        )
+          continue;
+        await db.insert("jobs", {
+          ...r,
+          workerId: some(workerId),
+          nextRunAt: some(nextRunAt),
+          chatSessionId: some(chatSessionId),
+          pausedReason: some(pausedReason),
+        });
+        stored.push(r.jobId);
+        break;
+      }
+      case "run": {
+        const { status, chatSessionId, messageId, finishedAt, error, ...r } =
+          record as Infer<typeof run>;
+        if (
+          await db
+            .query("jobRuns")
+            .withIndex("by_runId", (q) => q.eq("runId", r.runId))
+            .first()
+        )
+          continue;
+        const of = await db
+          .query("jobs")
+          .withIndex("by_jobId", (q) => q.eq("jobId", r.jobId))
+          .first();
+        if (!of) missing(kind, r.runId);
+        await db.insert("jobRuns", {
+          ...r,
+          userId: of.userId,
+          status: some(status),
+          chatSessionId: some(chatSessionId),
+          messageId: some(messageId),
+          finishedAt: some(finishedAt),
+          error: some(error),
+        });
+        stored.push(r.runId);
+        break;
+      }
+    }
+  }
+  return stored;
+}
+
+/** Store a batch of exported records of one type; returns the IDs stored (the others existed). */
+export const restore = mutation({
+  args: { ...serverCaller, batch },
+  returns: v.array(v.string()),
+  handler: async (ctx, { serverSecret, batch }) => {
+    requireServer(serverSecret);
+    return await storeOne(ctx, batch);
+  },
+});

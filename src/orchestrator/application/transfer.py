@@ -1,0 +1,403 @@
+"""Moving everything from one backend to another: ``orchestrator export`` and ``import``.
+
+The file is JSON Lines. Its first line names the format and its version::
+
+    {"format": "orchestrator-export", "version": 1}
+
+Every other line is one record, ``{"type": ..., <fields>}``, with camelCase
+fields, timestamps in integer milliseconds since the epoch and absent values as
+``null``. Types, in the order they are written (each record after those it
+refers to; within a type oldest first, then by ID):
+
+* ``user``: userId, username, passwordHash (the argon2 hash), createdAt
+* ``machine``: machineId, userId, name, createdAt, rootDirectory
+* ``worker``: workerId, machineId, name, directory, status, createdAt,
+  approvedAt, approvedBy, models
+* ``session``: chatSessionId, workerId, userId, model, status, createdAt,
+  lastActivity, title
+* ``message``: messageId, chatSessionId, role, content, status, timestamp,
+  replyTo, error
+* ``job``: jobId, userId, workerId, name, model, prompt, cron, timezone,
+  enabled, sessionMode, createdAt, nextRunAt, chatSessionId, pausedReason
+* ``run``: runId, jobId, scheduledFor, createdAt, status, chatSessionId,
+  messageId, finishedAt, error
+
+What does not move: machine tokens (stored hashed, so the import gives each
+machine a new one and prints the command that re-pairs it), whether a machine
+or worker is online (everything arrives offline), streamed chunks (a reply's
+text is in its message), directory commands and permission requests.
+
+Import checks the whole file before it writes anything, then writes in
+batches; a record whose ID is already stored is left alone, so an interrupted
+import can simply run again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Protocol, runtime_checkable
+
+import attrs
+
+from orchestrator.domain.chat import ChatMessage, ChatSession
+from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.ids import MachineId, MachineToken
+from orchestrator.domain.jobs import JOB_RUNS_LIMIT, Job, JobRun
+from orchestrator.domain.model import Machine, User, Worker, WorkerStatus
+from orchestrator.domain.ports import Backend
+
+FORMAT: Final = "orchestrator-export"
+VERSION: Final = 1
+HEADER: Final = {"format": FORMAT, "version": VERSION}
+
+#: Each type's fields, in the order they are written (``type`` comes first).
+FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "user": ("userId", "username", "passwordHash", "createdAt"),
+    "machine": ("machineId", "userId", "name", "createdAt", "rootDirectory"),
+    "worker": (
+        "workerId", "machineId", "name", "directory", "status", "createdAt", "approvedAt",
+        "approvedBy", "models",
+    ),
+    "session": (
+        "chatSessionId", "workerId", "userId", "model", "status", "createdAt", "lastActivity",
+        "title",
+    ),
+    "message": (
+        "messageId", "chatSessionId", "role", "content", "status", "timestamp", "replyTo", "error",
+    ),
+    "job": (
+        "jobId", "userId", "workerId", "name", "model", "prompt", "cron", "timezone", "enabled",
+        "sessionMode", "createdAt", "nextRunAt", "chatSessionId", "pausedReason",
+    ),
+    "run": (
+        "runId", "jobId", "scheduledFor", "createdAt", "status", "chatSessionId", "messageId",
+        "finishedAt", "error",
+    ),
+}  # fmt: skip
+#: The field holding each type's ID.
+ID_FIELD: Final = {kind: fields[0] for kind, fields in FIELDS.items()}
+#: Fields that may be null; every other field must be present and not null.
+_NULLABLE: Final = frozenset(
+    {
+        "rootDirectory", "name", "approvedAt", "approvedBy", "title", "replyTo", "error",
+        "workerId", "nextRunAt", "chatSessionId", "pausedReason", "status", "messageId",
+        "finishedAt",
+    }
+)  # fmt: skip
+_INTEGER_FIELDS: Final = frozenset(
+    {
+        "createdAt", "approvedAt", "lastActivity", "timestamp", "nextRunAt", "scheduledFor",
+        "finishedAt",
+    }
+)  # fmt: skip
+#: Records written per call of the target; also bounded by size (Convex caps a call's writes).
+BATCH_RECORDS: Final = 100
+BATCH_CHARS: Final = 2_000_000
+
+Record = dict[str, Any]
+Report = Callable[[str], None]
+
+
+@runtime_checkable
+class Restorer(Protocol):
+    """A backend that can store exported records under their own IDs."""
+
+    async def restore(self, kind: str, records: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Store the records whose ID is not stored yet; return the IDs it stored.
+
+        A ``machine`` record carries ``secret``, the new machine secret to hash.
+        """
+        ...
+
+
+@attrs.frozen
+class Imported:
+    """What an import did: records written, and the new token of each machine it created."""
+
+    written: int
+    skipped: int
+    machines: list[tuple[str, MachineToken]]
+
+
+def taken(username: str) -> str:
+    """The sentence for an account whose username another account here already has."""
+    return (
+        f"The username {username!r} is already used by another account here. Import into an"
+        " empty backend, before creating any account."
+    )
+
+
+# --- export ----------------------------------------------------------------------
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(when: datetime | None) -> int | None:
+    return None if when is None else (when - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _user(user: User, password_hash: str) -> Record:
+    return {
+        "userId": user.user_id,
+        "username": user.username,
+        "passwordHash": password_hash,
+        "createdAt": _ms(user.created_at),
+    }
+
+
+def _machine(machine: Machine) -> Record:
+    return {
+        "machineId": machine.machine_id,
+        "userId": machine.user_id,
+        "name": machine.name,
+        "createdAt": _ms(machine.created_at),
+        "rootDirectory": machine.root_directory,
+    }
+
+
+def _worker(worker: Worker) -> Record:
+    # Its machine arrives offline and must be re-paired: an online worker arrives offline too.
+    status = WorkerStatus.OFFLINE if worker.status is WorkerStatus.ONLINE else worker.status
+    return {
+        "workerId": worker.worker_id,
+        "machineId": worker.machine_id,
+        "name": worker.name,
+        "directory": worker.directory,
+        "status": status.value,
+        "createdAt": _ms(worker.created_at),
+        "approvedAt": _ms(worker.approved_at),
+        "approvedBy": worker.approved_by,
+        "models": list(worker.models),
+    }
+
+
+def _session(session: ChatSession) -> Record:
+    return {
+        "chatSessionId": session.chat_session_id,
+        "workerId": session.worker_id,
+        "userId": session.user_id,
+        "model": session.model,
+        "status": session.status.value,
+        "createdAt": _ms(session.created_at),
+        "lastActivity": _ms(session.last_activity),
+        "title": session.title,
+    }
+
+
+def _message(message: ChatMessage) -> Record:
+    return {
+        "messageId": message.message_id,
+        "chatSessionId": message.chat_session_id,
+        "role": message.role.value,
+        "content": message.content,
+        "status": message.status.value,
+        "timestamp": _ms(message.timestamp),
+        "replyTo": message.reply_to,
+        "error": message.error,
+    }
+
+
+def _job(job: Job) -> Record:
+    return {
+        "jobId": job.job_id,
+        "userId": job.user_id,
+        "workerId": job.worker_id,
+        "name": job.name,
+        "model": job.model,
+        "prompt": job.prompt,
+        "cron": job.cron,
+        "timezone": job.timezone,
+        "enabled": job.enabled,
+        "sessionMode": job.session_mode.value,
+        "createdAt": _ms(job.created_at),
+        "nextRunAt": _ms(job.next_run_at),
+        "chatSessionId": job.chat_session_id,
+        "pausedReason": job.paused_reason,
+    }
+
+
+def _run(run: JobRun) -> Record:
+    return {
+        "runId": run.run_id,
+        "jobId": run.job_id,
+        "scheduledFor": _ms(run.scheduled_for),
+        "createdAt": _ms(run.created_at),
+        "status": run.status.value,
+        "chatSessionId": run.chat_session_id,
+        "messageId": run.message_id,
+        "finishedAt": _ms(run.finished_at),
+        "error": run.error,
+    }
+
+
+def _sorted(records: Iterable[Record], when: str, key: str) -> list[Record]:
+    return sorted(records, key=lambda r: (r[when], r[key]))
+
+
+def line(kind: str, record: Mapping[str, Any]) -> str:
+    """One line of the file (no newline): the record's fields in their documented order."""
+    return json.dumps({"type": kind, **{f: record[f] for f in FIELDS[kind]}}, ensure_ascii=False)
+
+
+async def export_records(backend: Backend) -> AsyncIterator[tuple[str, Record]]:
+    """Every record of ``backend`` through its port, parents before children, in a fixed order."""
+    users = sorted(await backend.list_users(), key=lambda u: (u.created_at, u.user_id))
+    for user in users:
+        found = await backend.find_user(user.username)
+        yield "user", _user(user, found[1] if found is not None else "")
+    for user in users:
+        summaries = await backend.list_machines(user.user_id)
+        machines = _sorted((_machine(s.machine) for s in summaries), "createdAt", "machineId")
+        for machine in machines:
+            yield "machine", machine
+            workers = await backend.list_workers(user.user_id, MachineId(machine["machineId"]))
+            for worker_record, worker in sorted(
+                ((_worker(w), w) for w in workers),
+                key=lambda p: (p[0]["createdAt"], p[0]["workerId"]),
+            ):
+                yield "worker", worker_record
+                sessions = await backend.list_sessions(user.user_id, worker.worker_id)
+                for session_record, session in sorted(
+                    ((_session(s), s) for s in sessions),
+                    key=lambda p: (p[0]["createdAt"], p[0]["chatSessionId"]),
+                ):
+                    yield "session", session_record
+                    messages = await backend.list_messages(user.user_id, session.chat_session_id)
+                    for message in _sorted(map(_message, messages), "timestamp", "messageId"):
+                        yield "message", message
+        jobs = await backend.list_jobs(user.user_id)
+        for job_record, job in sorted(
+            ((_job(j), j) for j in jobs), key=lambda p: (p[0]["createdAt"], p[0]["jobId"])
+        ):
+            yield "job", job_record
+            runs = await backend.list_job_runs(user.user_id, job.job_id, limit=JOB_RUNS_LIMIT)
+            for run in _sorted(map(_run, runs), "createdAt", "runId"):
+                yield "run", run
+
+
+async def export_lines(backend: Backend) -> AsyncIterator[str]:
+    """The file's lines (without newlines): the header, then every record."""
+    yield json.dumps(HEADER)
+    async for kind, record in export_records(backend):
+        yield line(kind, record)
+
+
+# --- import ----------------------------------------------------------------------
+
+
+def _check(number: int, kind: str, record: Mapping[str, Any]) -> Record:
+    checked: Record = {}
+    for field in FIELDS[kind]:
+        value = record.get(field)
+        if value is None:
+            if field not in _NULLABLE or field not in record:
+                raise InvalidInput(f"Line {number}: a {kind} record needs the field {field!r}.")
+        elif field in _INTEGER_FIELDS:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidInput(f"Line {number}: {field!r} must be an integer (milliseconds).")
+        elif field == "models":
+            if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+                raise InvalidInput(f"Line {number}: 'models' must be a list of strings.")
+        elif field == "enabled":
+            if not isinstance(value, bool):
+                raise InvalidInput(f"Line {number}: 'enabled' must be true or false.")
+        elif not isinstance(value, str):
+            raise InvalidInput(f"Line {number}: {field!r} must be a string.")
+        checked[field] = value
+    return checked
+
+
+def parse(lines: Iterable[str]) -> list[tuple[str, Record]]:
+    """Every record of an export file, checked; one sentence naming the line if one is wrong."""
+    records: list[tuple[str, Record]] = []
+    header_seen = False
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"Line {number} is not valid JSON: {exc.msg}.") from exc
+        if not isinstance(value, dict):
+            raise InvalidInput(f"Line {number} is not a JSON object.")
+        if not header_seen:
+            if value.get("format") != FORMAT:
+                raise InvalidInput(
+                    f"Line {number}: this is not an orchestrator export (its first line must be"
+                    f" {json.dumps(HEADER)})."
+                )
+            if value.get("version") != VERSION:
+                raise InvalidInput(
+                    f"Line {number}: this export has version {value.get('version')!r}; this"
+                    f" orchestrator reads version {VERSION}."
+                )
+            header_seen = True
+            continue
+        kind = value.get("type")
+        if not isinstance(kind, str) or kind not in FIELDS:
+            raise InvalidInput(
+                f"Line {number}: unknown record type {kind!r} (expected one of"
+                f" {', '.join(FIELDS)})."
+            )
+        records.append((kind, _check(number, kind, value)))
+    if not header_seen:
+        raise InvalidInput("The file is empty: an export starts with its format line.")
+    return records
+
+
+async def import_records(
+    records: Sequence[tuple[str, Record]],
+    target: Restorer,
+    *,
+    new_secret: Callable[[], str],
+    report: Report,
+) -> Imported:
+    """Write checked records to ``target`` in batches; IDs already stored are skipped."""
+    written = skipped = done = 0
+    machines: list[tuple[str, MachineToken]] = []
+    total = len(records)
+    batch: list[Record] = []
+    batch_kind = ""
+    batch_chars = 0
+
+    async def flush() -> None:
+        nonlocal written, skipped, done, batch, batch_chars
+        if not batch:
+            return
+        secrets: dict[str, str] = {}
+        if batch_kind == "machine":
+            for record in batch:
+                secrets[record["machineId"]] = record["secret"] = new_secret()
+        stored = set(await target.restore(batch_kind, batch))
+        for record in batch:
+            if batch_kind == "machine" and record["machineId"] in stored:
+                token = MachineToken(MachineId(record["machineId"]), secrets[record["machineId"]])
+                machines.append((record["name"], token))
+        written += len(stored)
+        skipped += len(batch) - len(stored)
+        done += len(batch)
+        report(f"Imported {done:,} of {total:,} records ({skipped:,} were there already).")
+        batch, batch_chars = [], 0
+
+    for kind, record in records:
+        size = len(json.dumps(record, ensure_ascii=False))
+        full = len(batch) >= BATCH_RECORDS or batch_chars + size > BATCH_CHARS
+        if kind != batch_kind or full:
+            await flush()
+            batch_kind = kind
+        batch.append(dict(record))
+        batch_chars += size
+    await flush()
+    return Imported(written=written, skipped=skipped, machines=machines)
+
+
+async def write_all(lines: AsyncIterator[str], write: Callable[[str], Awaitable[object]]) -> int:
+    """Write each line with a newline; return how many records (lines after the header)."""
+    count = -1
+    async for text in lines:
+        await write(text + "\n")
+        count += 1
+    return count

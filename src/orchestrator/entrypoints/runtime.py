@@ -102,17 +102,21 @@ async def run_server(settings: ServerSettings, report: Report) -> None:
             await runner.cleanup()
 
 
-async def run_up(settings: ServerSettings, root: Path, report: Report) -> None:
+async def run_up(
+    settings: ServerSettings, machine: MachineSettings, root: Path, report: Report
+) -> None:
     """Run the server and, once an account exists, this computer as its machine."""
     root_path = machines.resolve_root(root)
-    async with running(bootstrap(settings)) as container:
+    async with running(bootstrap(settings, machine)) as container:
         app = await resolve(container.web_app)
         backend = await resolve(container.backend)
         runner = await start_site(app, settings)
         try:
             announce(app, settings, report)
             async with container.agent_runtime() as runtime, anyio.create_task_group() as tg:
-                tg.start_soon(_local_machine, backend, runtime, settings, root_path, report)
+                tg.start_soon(
+                    _local_machine, backend, runtime, settings, machine, root_path, report
+                )
                 await wait_for_signal(report)
                 tg.cancel_scope.cancel()
         finally:
@@ -151,11 +155,16 @@ async def local_machine_token(
 
 
 async def _local_machine(
-    backend: Backend, runtime: AgentRuntime, settings: ServerSettings, root: Path, report: Report
+    backend: Backend,
+    runtime: AgentRuntime,
+    settings: ServerSettings,
+    machine: MachineSettings,
+    root: Path,
+    report: Report,
 ) -> None:
     owner = await _first_user(backend, report)
     token = await local_machine_token(backend, settings, owner, report)
-    process = machine_process(backend, token, root, runtime, MachineSettings(), report)
+    process = machine_process(backend, token, root, runtime, machine, report)
     try:
         await process.start()
         await process.run()

@@ -13,7 +13,7 @@ from aiohttp import web
 from orchestrator.adapters.remote.wire import converter
 from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
-from orchestrator.domain.ids import MachineId, MachineToken, WorkerId
+from orchestrator.domain.ids import MachineId, WorkerId
 from orchestrator.entrypoints.web.auth import (
     SIGN_IN_FIRST,
     Session,
@@ -31,12 +31,9 @@ from orchestrator.entrypoints.web.state import (
 )
 
 
-def worker_start_command(public_url: str, token: MachineToken) -> str:
-    """The shell command that starts a machine process with ``token``."""
-    return (
-        f"orchestrator worker start --server {shlex.quote(public_url)}"
-        f" --token {shlex.quote(str(token))}"
-    )
+def worker_start_command(public_url: str) -> str:
+    """The shell command that starts a machine process; it asks for the token (never an arg)."""
+    return f"orchestrator worker start --server {shlex.quote(public_url)}"
 
 
 def _machine_id(request: web.Request) -> MachineId:
@@ -93,7 +90,7 @@ async def create_machine(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await read_body(request)
     machine, token = await machines.create_machine(request.app[BACKEND], user, body.string("name"))
-    command = worker_start_command(request.app[SETTINGS].public_url, token)
+    command = worker_start_command(request.app[SETTINGS].public_url)
     return web.json_response(
         {"machine": converter.unstructure(machine), "token": str(token), "command": command},
         status=201,

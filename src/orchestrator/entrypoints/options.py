@@ -1,0 +1,104 @@
+"""Command-line options shared by several commands, declared once.
+
+``orchestrator up`` and ``orchestrator worker start`` both run a machine process,
+so they take the same machine options (:data:`Heartbeat`, :data:`IdleTimeout`,
+:data:`Policy`) and build their settings with :func:`machine_settings`.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal, TextIO
+
+import typer
+
+from orchestrator.adapters.opencode import ProcessPolicy
+from orchestrator.domain.errors import InvalidInput
+from orchestrator.entrypoints.settings import MachineSettings
+
+Heartbeat = Annotated[
+    float,
+    typer.Option(
+        "--heartbeat",
+        envvar="HEARTBEAT_INTERVAL",
+        min=0.1,
+        help="Seconds between the machine's heartbeats.",
+    ),
+]
+IdleTimeout = Annotated[
+    float,
+    typer.Option(
+        "--idle-timeout",
+        envvar="IDLE_TIMEOUT",
+        min=1,
+        help="Seconds without activity before a chat session releases its agent.",
+    ),
+]
+Policy = Annotated[
+    ProcessPolicy,
+    typer.Option(
+        "--process-policy",
+        envvar="PROCESS_POLICY",
+        help="shared: one opencode server per worker folder; per_session: one per chat.",
+    ),
+]
+#: The value of a token option that means "read it from standard input".
+STDIN = "-"
+DEFAULT_HEARTBEAT = MachineSettings().heartbeat_interval.total_seconds()
+DEFAULT_IDLE_TIMEOUT = MachineSettings().idle_timeout.total_seconds()
+DEFAULT_POLICY = ProcessPolicy(MachineSettings().process_policy)
+
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="MACHINE_TOKEN",
+        show_default=False,
+        help="Machine token from the web UI; '-' reads it from standard input. "
+        "Leave it out to be asked: a token on the command line lands in shell history.",
+    ),
+]
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        show_default=False,
+        help="Read the machine token from this file (for scripts and services).",
+    ),
+]
+
+
+def machine_settings(
+    heartbeat: float,
+    idle_timeout: float,
+    process_policy: ProcessPolicy,
+    *,
+    server_url: str = MachineSettings().server_url,
+    convex_url: str | None = None,
+    convex_transport: Literal["websocket", "http"] = "websocket",
+) -> MachineSettings:
+    """The machine process's settings from the shared machine options."""
+    return MachineSettings(
+        server_url=server_url,
+        convex_url=convex_url,
+        convex_transport=convex_transport,
+        heartbeat_interval=timedelta(seconds=heartbeat),
+        idle_timeout=timedelta(seconds=idle_timeout),
+        process_policy=process_policy.value,
+    )
+
+
+def given_token(
+    token: str | None, token_file: Path | None, stdin: TextIO = sys.stdin
+) -> str | None:
+    """The machine token from ``--token-file``, ``--token -`` (stdin) or ``--token``, if given."""
+    if token_file is not None:
+        try:
+            return token_file.read_text().strip()
+        except OSError as exc:
+            raise InvalidInput(f"Cannot read the token file {token_file}: {exc.strerror}.") from exc
+    if token == STDIN:
+        return stdin.readline().strip()
+    return token

@@ -318,4 +318,5 @@ async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world
     )
     assert "".join(c.chunk for c in chunks) == reply.content
     assert flaky.failed == {"append_chunk": 3, "complete_message": 2, "watch_work": 2}
-    assert any("Retrying in" in line for line in world.lines)
+    assert sum("Reconnecting in" in line for line in world.lines) >= 1
+    assert "Reconnected." in world.lines

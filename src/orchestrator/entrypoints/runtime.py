@@ -48,6 +48,7 @@ def machine_process(
         report=report,
         runtime=runtime,
     )
+    connection = process.connection
     process.sessions = SessionManager(
         backend,
         token,
@@ -56,8 +57,11 @@ def machine_process(
         directory=lambda worker: worker_directory(root, worker),
         settings=StreamSettings(idle_timeout=settings.idle_timeout),
         report=report,
+        connection=connection,
     )
-    process.commands = CommandRunner(backend, token, LocalWorkspace(root), report=report)
+    process.commands = CommandRunner(
+        backend, token, LocalWorkspace(root), report=report, connection=connection
+    )
     return process
 
 

@@ -26,6 +26,7 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import MachineToken, WorkerToken
 from orchestrator.entrypoints import envfile, options
 from orchestrator.entrypoints.container import bootstrap, resolve, running
+from orchestrator.entrypoints.logs import configure_logging
 from orchestrator.entrypoints.runtime import machine_process, run_server, run_up
 from orchestrator.entrypoints.settings import (
     DEFAULT_HOST,
@@ -34,6 +35,7 @@ from orchestrator.entrypoints.settings import (
     ServerSettings,
     default_data_dir,
 )
+from orchestrator.entrypoints.web import proxy
 
 T = TypeVar("T")
 
@@ -147,8 +149,19 @@ def server_settings(
     port: int = DEFAULT_PORT,
     convex_url: str | None = None,
     convex_transport: TransportName = TransportName.websocket,
+    public_url: str | None = None,
+    secure_cookies: bool = False,
+    trusted_proxy: list[str] | None = None,
 ) -> ServerSettings:
+    try:
+        advertised = options.public_url(public_url)
+        trusted = proxy.parse_networks(trusted_proxy or [])
+    except OrchestratorError as exc:
+        fail(exc)
     return ServerSettings(
+        advertised_url=advertised,
+        secure_cookies=options.secure_cookies(secure_cookies, advertised),
+        trusted_proxies=trusted,
         convex_transport="http" if convex_transport == "http" else "websocket",
         data_dir=data_dir or default_data_dir(),
         host=host,
@@ -161,6 +174,15 @@ def server_settings(
 # --- serve / up --------------------------------------------------------------
 
 
+@app.callback()
+def main_options(log_level: options.LogLevel = "info") -> None:
+    """Drive opencode coding agents on your own machines from one web chat."""
+    try:
+        configure_logging(log_level)
+    except OrchestratorError as exc:
+        fail(exc)
+
+
 @app.command()
 def serve(
     data_dir: DataDir = None,
@@ -168,9 +190,21 @@ def serve(
     port: Port = DEFAULT_PORT,
     convex_url: ConvexUrl = None,
     convex_transport: ConvexTransport = TransportName.websocket,
+    public_url: options.PublicUrl = None,
+    secure_cookies: options.SecureCookies = False,
+    trusted_proxy: options.TrustedProxy = None,
 ) -> None:
     """Run the web app and the backend (embedded SQLite, or Convex) on one port."""
-    settings = server_settings(data_dir, host, port, convex_url, convex_transport)
+    settings = server_settings(
+        data_dir,
+        host,
+        port,
+        convex_url,
+        convex_transport,
+        public_url,
+        secure_cookies,
+        trusted_proxy,
+    )
     run(lambda: run_server(settings, echo))
 
 
@@ -185,12 +219,24 @@ def up(
     ] = None,
     convex_url: ConvexUrl = None,
     convex_transport: ConvexTransport = TransportName.websocket,
+    public_url: options.PublicUrl = None,
+    secure_cookies: options.SecureCookies = False,
+    trusted_proxy: options.TrustedProxy = None,
     heartbeat: options.Heartbeat = options.DEFAULT_HEARTBEAT,
     idle_timeout: options.IdleTimeout = options.DEFAULT_IDLE_TIMEOUT,
     process_policy: options.Policy = options.DEFAULT_POLICY,
 ) -> None:
     """Run the server and a machine process for this computer, then print the URL to open."""
-    settings = server_settings(data_dir, host, port, convex_url, convex_transport)
+    settings = server_settings(
+        data_dir,
+        host,
+        port,
+        convex_url,
+        convex_transport,
+        public_url,
+        secure_cookies,
+        trusted_proxy,
+    )
     machine = options.machine_settings(heartbeat, idle_timeout, process_policy)
     run(lambda: run_up(settings, machine, root or Path.home(), echo))
 

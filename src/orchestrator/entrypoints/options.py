@@ -102,3 +102,57 @@ def given_token(
     if token == STDIN:
         return stdin.readline().strip()
     return token
+
+
+PublicUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--public-url",
+        envvar="ORCHESTRATOR_PUBLIC_URL",
+        show_default=False,
+        help="The URL people open, e.g. https://orchestrator.example.com behind a proxy "
+        "(printed, and used in the setup link and the machine command).",
+    ),
+]
+SecureCookies = Annotated[
+    bool,
+    typer.Option(
+        "--secure-cookies",
+        envvar="ORCHESTRATOR_SECURE_COOKIES",
+        help="Send the session cookie over HTTPS only, always. Without it the cookie is "
+        "Secure whenever the request came over HTTPS (directly, or per X-Forwarded-Proto "
+        "from a trusted proxy) or --public-url is https.",
+    ),
+]
+TrustedProxy = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-proxy",
+        envvar="ORCHESTRATOR_TRUSTED_PROXIES",
+        show_default=False,
+        help="Address or CIDR range of a reverse proxy whose X-Forwarded-For/-Proto headers "
+        "are believed (repeatable).",
+    ),
+]
+LogLevel = Annotated[
+    str,
+    typer.Option(
+        "--log-level",
+        envvar="ORCHESTRATOR_LOG_LEVEL",
+        help="debug, info, warning or error.",
+    ),
+]
+
+
+def public_url(value: str | None) -> str | None:
+    """``--public-url`` checked: an http(s) URL without a trailing slash, or None."""
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")) or value[-3:] == "://":
+        raise InvalidInput(f"--public-url {value!r} must start with http:// or https://.")
+    return value.rstrip("/")
+
+
+def secure_cookies(forced: bool, url: str | None) -> bool:
+    """Whether every session cookie is Secure: ``--secure-cookies``, or an https public URL."""
+    return forced or bool(url and url.startswith("https://"))

@@ -37,6 +37,7 @@ from orchestrator.entrypoints.web.auth import RateLimiter, SessionCodec, load_se
 from orchestrator.entrypoints.web.auth import session_middleware as _session_middleware
 from orchestrator.entrypoints.web.errors import error_middleware
 from orchestrator.entrypoints.web.payload import body_limit
+from orchestrator.entrypoints.web.proxy import mark_cookies_secure
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     BODY_LIMITS,
@@ -107,6 +108,7 @@ def create_app(
     app.cleanup_ctx.append(_sweeper)
     app.cleanup_ctx.append(_scheduler)
     app.on_shutdown.append(cancel_streams)
+    app.on_response_prepare.append(mark_cookies_secure)
     return app
 
 
@@ -114,7 +116,7 @@ async def _first_run(app: web.Application) -> AsyncIterator[None]:
     """With no account yet, make the one-time setup token (see :func:`setup_link`)."""
     if await app[BACKEND].count_users() == 0:
         app[SETUP].token = secrets.token_urlsafe(32)
-        log.info("No account yet: create the first one at %s", setup_link(app))
+        log.debug("No account yet: create the first one at %s", setup_link(app))
     yield
     app[SETUP].token = None
 

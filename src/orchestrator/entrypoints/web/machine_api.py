@@ -38,8 +38,8 @@ from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
 from orchestrator.domain.model import normalize_relative_path, validate_name
 from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.web import machine_chat, machine_commands
-from orchestrator.entrypoints.web.auth import client_address
 from orchestrator.entrypoints.web.payload import Body, parse_id, read_body
+from orchestrator.entrypoints.web.proxy import client_address
 from orchestrator.entrypoints.web.state import BACKEND, TOKEN_LIMITER
 from orchestrator.entrypoints.web.streams import closing, tracked
 

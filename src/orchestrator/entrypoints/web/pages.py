@@ -27,11 +27,11 @@ from orchestrator.domain.ids import MachineId, UserId
 from orchestrator.domain.model import User
 from orchestrator.entrypoints.web.auth import (
     Session,
-    client_address,
     current_session,
 )
 from orchestrator.entrypoints.web.errors import error_response
 from orchestrator.entrypoints.web.payload import path_id
+from orchestrator.entrypoints.web.proxy import client_address
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     HASHER,

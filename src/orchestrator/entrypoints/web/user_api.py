@@ -17,11 +17,11 @@ from orchestrator.domain.ids import MachineId, WorkerId
 from orchestrator.entrypoints.web.auth import (
     SIGN_IN_FIRST,
     Session,
-    client_address,
     current_session,
     require_user,
 )
 from orchestrator.entrypoints.web.payload import path_id, read_body
+from orchestrator.entrypoints.web.proxy import client_address
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     HASHER,

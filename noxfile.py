@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import nox
@@ -76,11 +77,20 @@ def install_chromium(session: nox.Session) -> None:
     session.run("apt-get", "install", "-y", "--no-install-recommends", "chromium", external=True)
 
 
+def install_systemd_tools(session: nox.Session) -> None:
+    """systemd-analyze, which checks the unit `worker install-service` writes (from apt)."""
+    if shutil.which("systemd-analyze"):
+        return
+    session.run("apt-get", "update", external=True)
+    session.run("apt-get", "install", "-y", "--no-install-recommends", "systemd", external=True)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run every test with coverage (fails under 80 %)."""
     install_opencode(session)
     install_chromium(session)
+    install_systemd_tools(session)
     check_convex_backend(session)
     install(session, "-e", ".[test]")
     session.run("coverage", "erase")

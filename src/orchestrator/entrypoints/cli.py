@@ -24,7 +24,7 @@ from orchestrator.domain.errors import (
     OrchestratorError,
 )
 from orchestrator.domain.ids import MachineToken, WorkerToken
-from orchestrator.entrypoints import envfile, options
+from orchestrator.entrypoints import envfile, options, service
 from orchestrator.entrypoints.container import bootstrap, resolve, running
 from orchestrator.entrypoints.logs import configure_logging
 from orchestrator.entrypoints.runtime import machine_process, run_server, run_up
@@ -514,6 +514,34 @@ def worker_register(
         )
 
     run(main)
+
+
+@worker_app.command("install-service")
+def worker_install_service(env_file: EnvFile = Path(".env")) -> None:
+    """Run this machine as a service of yours (systemd user unit or launchd agent)."""
+    try:
+        service.install(service.this_platform(), env_file, echo)
+    except OrchestratorError as exc:
+        fail(exc)
+
+
+@worker_app.command("service-status")
+def worker_service_status() -> None:
+    """Show whether the machine service is running (systemctl/launchctl)."""
+    try:
+        code = service.status(service.this_platform())
+    except OrchestratorError as exc:
+        fail(exc)
+    raise typer.Exit(code)
+
+
+@worker_app.command("uninstall-service")
+def worker_uninstall_service() -> None:
+    """Stop the machine service and remove it; the .env stays."""
+    try:
+        service.uninstall(service.this_platform(), echo)
+    except OrchestratorError as exc:
+        fail(exc)
 
 
 def _find_machine_env(directory: Path) -> Path:

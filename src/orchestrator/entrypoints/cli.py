@@ -375,11 +375,19 @@ def worker_start(
     heartbeat: options.Heartbeat = options.DEFAULT_HEARTBEAT,
     idle_timeout: options.IdleTimeout = options.DEFAULT_IDLE_TIMEOUT,
     process_policy: options.Policy = options.DEFAULT_POLICY,
+    insecure: options.Insecure = False,
 ) -> None:
     """Bring this computer online as a machine (asks once for the token and root)."""
     interactive = sys.stdin.isatty()
     saved = envfile.read_env_file(env_file)
+    server_url = (server or saved.get(envfile.SERVER_URL) or MachineSettings().server_url).rstrip(
+        "/"
+    )
+    convex = convex_url or saved.get(envfile.CONVEX_URL) or None
+    insecure = insecure or saved.get(envfile.INSECURE) == "1"
     try:
+        # Before asking for the token: refuse to send it in clear unless told to.
+        warning = options.plain_http_warning(convex or server_url, insecure)
         parsed = MachineToken.parse(
             options.given_token(token, token_file)
             or saved.get(envfile.MACHINE_TOKEN)
@@ -390,10 +398,8 @@ def worker_start(
         )
     except OrchestratorError as exc:
         fail(exc)
-    server_url = (server or saved.get(envfile.SERVER_URL) or MachineSettings().server_url).rstrip(
-        "/"
-    )
-    convex = convex_url or saved.get(envfile.CONVEX_URL) or None
+    if warning:
+        typer.echo(warning, err=True)
     settings = options.machine_settings(
         heartbeat,
         idle_timeout,
@@ -406,6 +412,7 @@ def worker_start(
         envfile.MACHINE_TOKEN: str(parsed),
         envfile.ROOT_DIRECTORY: str(root_path),
         **({envfile.CONVEX_URL: convex} if convex else {envfile.SERVER_URL: server_url}),
+        **({envfile.INSECURE: "1"} if warning else {}),
     }
 
     async def main() -> None:
@@ -484,6 +491,7 @@ def worker_register(
             "upwards, else the one `worker start` last used).",
         ),
     ] = None,
+    insecure: options.Insecure = False,
 ) -> None:
     """Register a worker for a directory from this machine; approve it in the web UI."""
     try:
@@ -493,14 +501,18 @@ def worker_register(
             raise InvalidInput(
                 f"No machine set up in {found}. Run `orchestrator worker start` first."
             )
+        server_url = saved.get(envfile.SERVER_URL, MachineSettings().server_url)
+        warning = options.plain_http_warning(
+            server_url, insecure or saved.get(envfile.INSECURE) == "1"
+        )
         parsed_worker = WorkerToken.parse(_worker_token(worker_token))
         token = MachineToken.parse(saved[envfile.MACHINE_TOKEN])
         root_path = machines.resolve_root(saved[envfile.ROOT_DIRECTORY])
     except OrchestratorError as exc:
         fail(exc)
-    settings = MachineSettings(
-        server_url=saved.get(envfile.SERVER_URL, MachineSettings().server_url)
-    )
+    if warning:
+        typer.echo(warning, err=True)
+    settings = MachineSettings(server_url=server_url)
 
     async def main() -> None:
         async with running(bootstrap(machine=settings)) as container:

@@ -12,6 +12,8 @@ MACHINE_TOKEN = "MACHINE_TOKEN"  # noqa: S105 -- a key name
 ROOT_DIRECTORY = "ROOT_DIRECTORY"
 SERVER_URL = "ORCHESTRATOR_SERVER"
 CONVEX_URL = "CONVEX_URL"
+#: Set once the user allowed sending the token over plain http (``--insecure``).
+INSECURE = "ORCHESTRATOR_INSECURE"
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -7,10 +7,12 @@ so they take the same machine options (:data:`Heartbeat`, :data:`IdleTimeout`,
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal, TextIO
+from urllib.parse import urlsplit
 
 import typer
 
@@ -148,7 +150,8 @@ def public_url(value: str | None) -> str | None:
     """``--public-url`` checked: an http(s) URL without a trailing slash, or None."""
     if not value:
         return None
-    if not value.startswith(("http://", "https://")) or value[-3:] == "://":
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInput(f"--public-url {value!r} must start with http:// or https://.")
     return value.rstrip("/")
 
@@ -156,3 +159,38 @@ def public_url(value: str | None) -> str | None:
 def secure_cookies(forced: bool, url: str | None) -> bool:
     """Whether every session cookie is Secure: ``--secure-cookies``, or an https public URL."""
     return forced or bool(url and url.startswith("https://"))
+
+
+Insecure = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        envvar="ORCHESTRATOR_INSECURE",
+        help="Allow sending the machine token over plain http to a server that is not on "
+        "this computer (anyone on the network can read it; prefer https).",
+    ),
+]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_warning(url: str, insecure: bool) -> str | None:
+    """The warning for a token sent in clear to ``url``; refused unless ``insecure``."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
+        return None
+    if not insecure:
+        raise InvalidInput(
+            f"{url} is plain http: the machine token would cross the network unencrypted. "
+            "Use an https:// URL, or pass --insecure to send it anyway."
+        )
+    return (
+        f"Warning: the machine token goes to {url} unencrypted; anyone on the network can read it."
+    )

@@ -65,8 +65,10 @@ def machine_process(
     return process
 
 
-async def wait_for_signal(report: Report) -> None:
+async def wait_for_signal(report: Report, ready: Callable[[], None] = lambda: None) -> None:
+    """Wait for SIGINT/SIGTERM; ``ready`` runs once they are caught, so none is missed."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        ready()
         async for _ in signals:
             report("Stopping...")
             return
@@ -100,8 +102,7 @@ async def run_server(settings: ServerSettings, report: Report) -> None:
         app = await resolve(container.web_app)
         runner = await start_site(app, settings)
         try:
-            announce(app, settings, report)
-            await wait_for_signal(report)
+            await wait_for_signal(report, ready=lambda: announce(app, settings, report))
         finally:
             await runner.cleanup()
 
@@ -116,12 +117,15 @@ async def run_up(
         backend = await resolve(container.backend)
         runner = await start_site(app, settings)
         try:
-            announce(app, settings, report)
             async with container.agent_runtime() as runtime, anyio.create_task_group() as tg:
-                tg.start_soon(
-                    _local_machine, backend, runtime, settings, machine, root_path, report
-                )
-                await wait_for_signal(report)
+
+                def ready() -> None:
+                    announce(app, settings, report)
+                    tg.start_soon(
+                        _local_machine, backend, runtime, settings, machine, root_path, report
+                    )
+
+                await wait_for_signal(report, ready)
                 tg.cancel_scope.cancel()
         finally:
             await runner.cleanup()

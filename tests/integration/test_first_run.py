@@ -84,3 +84,25 @@ def test_run_without_a_command_prints_the_usage_and_exits_2(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "./run serve" in done.stderr
     assert not (checkout / ".venv").exists()
+
+
+def test_without_python3_venv_a_user_is_told_what_to_install(tmp_path: Path) -> None:
+    """A non-root user whose python3 cannot make a venv gets the apt-get line, exit 1."""
+    checkout = fresh_checkout(tmp_path / "repo")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # Debian's python3 as it is without python3-venv, and a user who is not root.
+    (bin_dir / "python3").write_text(
+        f'#!/bin/sh\n[ "$1 $2" = "-m venv" ] && exit 1\nexec {DEBIAN_PYTHON} "$@"\n'
+    )
+    (bin_dir / "id").write_text("#!/bin/sh\necho 1000\n")
+    for tool in ("python3", "id"):
+        (bin_dir / tool).chmod(0o755)
+    env = debian_environment(tmp_path / "home")
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    done = subprocess.run(
+        ["./run", "lint"], cwd=checkout, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "run 'sudo apt-get install python3-venv'" in done.stderr
+    assert not (checkout / ".venv").exists()

@@ -2,7 +2,9 @@
 
 ``orchestrator up`` and ``orchestrator worker start`` both run a machine process,
 so they take the same machine options (:data:`Heartbeat`, :data:`IdleTimeout`,
-:data:`Policy`) and build their settings with :func:`machine_settings`.
+:data:`Policy`) and build their settings with :func:`machine_settings`; ``serve``
+and ``up`` share the web options (:data:`PublicUrl`, :data:`SecureCookies`,
+:data:`TrustedProxy`); the machine token options keep the token off the command line.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from pathlib import Path
 
 import nox
@@ -14,11 +16,34 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 
+#: The files whose content decides whether a session's Python packages are current.
+INSTALL_INPUTS = (Path("pyproject.toml"),)
+
+
+def install(session: nox.Session, *args: str) -> None:
+    """``session.install(*args)``, skipped when the same was installed from the same inputs."""
+    digest = hashlib.sha256(repr(args).encode())
+    for path in INSTALL_INPUTS:
+        digest.update(path.read_bytes())
+    name = hashlib.sha256(repr(args).encode()).hexdigest()[:12]
+    stamp = session.env_dir / f".installed-{name}"
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        session.log(f"{' '.join(args)} is current; not reinstalling")
+        return
+    session.install(*args)
+    stamp.write_text(digest.hexdigest())
+
+
+def npm_is_current(directory: Path) -> bool:
+    """Whether ``directory``'s node_modules was installed after its package-lock.json changed."""
+    stamp = directory / "node_modules" / ".package-lock.json"
+    lock = directory / "package-lock.json"
+    return stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime
+
+
 def install_opencode(session: nox.Session) -> None:
     """The pinned opencode CLI from npm, into tools/opencode (skipped when current)."""
-    stamp = OPENCODE_DIR / "node_modules" / ".package-lock.json"
-    lock = OPENCODE_DIR / "package-lock.json"
-    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
+    if npm_is_current(OPENCODE_DIR):
         return
     # `npm install --no-save` rather than `npm ci`: the registry lists platform
     # packages of opencode-ai that it cannot serve, which `npm ci` takes for a stale lock.
@@ -37,7 +62,8 @@ def install_opencode(session: nox.Session) -> None:
 def check_convex_backend(session: nox.Session) -> None:
     """The Convex functions: npm ci, tsc, _generated is current, vitest (the harness needs them)."""
     npm = ("npm", "--prefix", str(CONVEX_DIR))
-    session.run(*npm, "ci", "--no-audit", "--no-fund", external=True)
+    if not npm_is_current(CONVEX_DIR):
+        session.run(*npm, "ci", "--no-audit", "--no-fund", external=True)
     session.run(*npm, "run", "typecheck", external=True)
     session.run(*npm, "run", "check-codegen", external=True)
     session.run(*npm, "test", external=True)
@@ -51,13 +77,22 @@ def install_chromium(session: nox.Session) -> None:
     session.run("apt-get", "install", "-y", "--no-install-recommends", "chromium", external=True)
 
 
+def install_systemd_tools(session: nox.Session) -> None:
+    """systemd-analyze, which checks the unit `worker install-service` writes (from apt)."""
+    if shutil.which("systemd-analyze"):
+        return
+    session.run("apt-get", "update", external=True)
+    session.run("apt-get", "install", "-y", "--no-install-recommends", "systemd", external=True)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run every test with coverage (fails under 80 %)."""
     install_opencode(session)
     install_chromium(session)
+    install_systemd_tools(session)
     check_convex_backend(session)
-    session.install("-e", ".[test]")
+    install(session, "-e", ".[test]")
     session.run("coverage", "erase")
     session.run(
         "pytest",
@@ -71,7 +106,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
-    session.install("ruff>=0.6")
+    install(session, "ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -79,7 +114,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over src and tests."""
-    session.install("-e", ".[test]", "nox")
+    install(session, "-e", ".[test]", "nox")
     session.run("mypy", "--strict")
 
 
@@ -87,7 +122,7 @@ def typecheck(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Run the server and a machine process for this computer (embedded backend)."""
     install_opencode(session)
-    session.install("-e", ".")
+    install(session, "-e", ".")
     session.run("orchestrator", "up", *session.posargs)
 
 
@@ -95,5 +130,5 @@ def serve(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The relay benchmark against real opencode (``nox -s bench -- --quick`` for a short run)."""
     install_opencode(session)
-    session.install("-e", ".")
+    install(session, "-e", ".")
     session.run("python", "benchmarks/relay.py", *session.posargs)

@@ -125,14 +125,13 @@ def running(server: Server) -> Iterator[Server]:
 
 
 def start_machine(
-    command: str, root: Path, env: dict[str, str], cwd: Path, server_url: str
+    command: str, token: str, root: Path, env: dict[str, str], cwd: Path, server_url: str
 ) -> Output:
-    """Run the ``orchestrator worker start …`` command the UI showed, as a real subprocess."""
+    """Run the ``orchestrator worker start …`` command the UI showed, token in MACHINE_TOKEN."""
     words = shlex.split(command)
-    assert words[:4] == ["orchestrator", "worker", "start", "--server"], command
-    assert words[4:6] == [server_url, "--token"], command
+    assert words == ["orchestrator", "worker", "start", "--server", server_url], command
     args = [*CLI, *words[1:], "--root", str(root), "--heartbeat", "1"]
-    return spawn(args, env, cwd)
+    return spawn(args, {**env, "MACHINE_TOKEN": token}, cwd)
 
 
 def run_cli(args: list[str], data_dir: Path, stdin: str | None = None) -> str:

@@ -64,10 +64,10 @@ def test_a_new_user_goes_from_setup_link_to_chat_and_back(page: Page, tmp_path: 
             dialog = page.get_by_role("dialog")
             dialog.get_by_label("Name").fill("laptop")
             dialog.get_by_role("button", name="Add machine").click()
-            expect(dialog.locator("#machine-command")).to_contain_text("--token")
+            expect(dialog.locator("#machine-command")).to_contain_text("worker start")
             command = dialog.locator("#machine-command").inner_text()
             token = dialog.locator("#machine-token-value").inner_text()
-            assert command == (f"orchestrator worker start --server {server.url} --token {token}")
+            assert command == f"orchestrator worker start --server {server.url}"  # no secret
             expect(dialog.get_by_text("shown only this once")).to_be_visible()
             screenshots(page, "add-machine")
             dialog.get_by_role("button", name="Done").click()
@@ -78,7 +78,7 @@ def test_a_new_user_goes_from_setup_link_to_chat_and_back(page: Page, tmp_path: 
             env = opencode_environment(
                 tmp_path / "opencode", model.base_url, base_env=cli_env(tmp_path / "data")
             )
-            machine = start_machine(command, root, env, machine_dir, server.url)
+            machine = start_machine(command, token, root, env, machine_dir, server.url)
             card = page.locator("li.machine", has_text="laptop")
             expect(card.locator(".badge")).to_have_text("online", timeout=30_000)
             expect(card).to_contain_text("last seen just now")
@@ -96,8 +96,8 @@ def test_a_new_user_goes_from_setup_link_to_chat_and_back(page: Page, tmp_path: 
                 words = shlex.split(shown.inner_text())
                 page.get_by_role("dialog").get_by_role("button", name="Done").click()
                 (root / folder).mkdir(exist_ok=True)
-                args = [*words[1:-1], str(root / folder)]  # the folder in place of the hint
-                registered = spawn([*CLI, *args], env, machine_dir)
+                # Exactly as shown, in the worker's folder: it finds the machine's .env itself.
+                registered = spawn([*CLI, *words[1:]], env, root / folder)
                 assert registered.process.wait(timeout=60) == 0, "".join(registered.lines)
             pending = page.locator("[data-group=pending_authorization] li")
             expect(pending).to_have_count(2)

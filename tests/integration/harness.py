@@ -110,7 +110,7 @@ def create_user_and_machine(data_dir: Path, username: str = "alice", name: str =
     assert created.returncode == 0, created.stderr
     machine = run_cli(["machine", "create", name, "--user", username], data_dir)
     assert machine.returncode == 0, machine.stderr
-    match = re.search(r"--token (\S+)", machine.stdout)
+    match = re.search(r"^  (mch_\S+)$", machine.stdout, re.MULTILINE)
     assert match, machine.stdout
     return match.group(1)
 

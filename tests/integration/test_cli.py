@@ -45,7 +45,7 @@ def test_user_machine_create_and_list(data_dir: Path) -> None:
 
     made = runner.invoke(app, ["machine", "create", "laptop", "--user", "alice"])
     assert made.exit_code == 0, made.output
-    token = re.search(r"--token (\S+)", made.output)
+    token = re.search(r"^  (mch_\S+)$", made.output, re.MULTILINE)
     assert token
     assert token.group(1).startswith("mch_")
     assert "shown only this once" in made.output
@@ -110,3 +110,33 @@ def test_env_file_is_private_and_keeps_other_lines(tmp_path: Path) -> None:
     values = envfile.read_env_file(path)
     assert values == {"OTHER": "1", "MACHINE_TOKEN": "mch_a:sec_b"}
     assert envfile.read_env_file(tmp_path / "missing") == {}
+
+
+@pytest.mark.parametrize("command", [["up"], ["worker", "start"]])
+@pytest.mark.parametrize(
+    ("variable", "value", "option"),
+    [
+        ("IDLE_TIMEOUT", "0", "--idle-timeout"),
+        ("HEARTBEAT_INTERVAL", "0", "--heartbeat"),
+        ("PROCESS_POLICY", "forever", "--process-policy"),
+    ],
+)
+def test_up_and_worker_start_read_the_same_machine_settings(
+    data_dir: Path, command: list[str], variable: str, value: str, option: str
+) -> None:
+    """`up` and `worker start` both honour IDLE_TIMEOUT and co.: a bad value is refused."""
+    result = runner.invoke(app, command, env={variable: value})
+    assert result.exit_code == 2
+    assert option in result.output
+    assert not (data_dir / "orchestrator.sqlite3").exists()
+
+
+def test_machine_create_shows_a_command_without_the_token(data_dir: Path) -> None:
+    """`machine create` prints the token once, and a command that asks for it."""
+    runner.invoke(app, ["user", "create", "alice", "--password-stdin"], input="long enough pw\n")
+    made = runner.invoke(app, ["machine", "create", "laptop", "--user", "alice"])
+    assert made.exit_code == 0, made.output
+    token = re.search(r"^  (mch_\S+)$", made.output, re.MULTILINE)
+    assert token
+    command = next(line for line in made.output.splitlines() if "worker start" in line)
+    assert command.strip() == "orchestrator worker start --server http://127.0.0.1:8080"

@@ -17,7 +17,7 @@ from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTra
 from orchestrator.adapters.convex._errors import failed
 from orchestrator.adapters.convex._wire import error_from_data
 from orchestrator.adapters.remote.wire import error_body, status_for
-from orchestrator.application.retry import Backoff, retry_until_reachable
+from orchestrator.application.retry import Backoff, Connection, retry_until_reachable
 from orchestrator.domain.errors import BackendLimitExceeded, BackendUnavailable
 from orchestrator.domain.ids import UserId
 from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
@@ -94,7 +94,7 @@ async def test_a_limit_error_is_not_retried(few_reads: ConvexBackend) -> None:
         await few_reads.create_user(name, "hash")
     reports: list[str] = []
     with pytest.raises(BackendLimitExceeded):
-        await retry_until_reachable(few_reads.list_users, Backoff(), reports.append)
+        await retry_until_reachable(few_reads.list_users, Backoff(), Connection(reports.append))
     assert reports == []
 
 

@@ -219,7 +219,7 @@ def test_no_terminal_and_no_token_exits_with_a_sentence(data_dir: Path, tmp_path
 
 
 def test_server_down_retries_then_connects_when_it_comes_up(data_dir: Path, tmp_path: Path) -> None:
-    """With the server down it says so and retries; once the server is up it goes online."""
+    """Server down: one "Reconnecting in" line, online once up, "Reconnected." after a drop."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running_server(data_dir, port):
@@ -235,12 +235,21 @@ def test_server_down_retries_then_connects_when_it_comes_up(data_dir: Path, tmp_
     )
     lines: list[str] = []
     try:
-        wait_for_line(process, r"Retrying in", lines)
+        wait_for_line(process, r"Reconnecting in", lines)
         assert not (tmp_path / ".env").exists()
-        with running_server(data_dir, port):
+        with running_server(data_dir, port) as first:
             wait_for_line(process, r"is online", lines)
             wait_for_line(process, r"Saved the machine token", lines)
             assert (tmp_path / ".env").exists()
+            # The server dies under a running machine and comes back: one line each way,
+            # though the heartbeat, workers, chat sessions and commands all lose it.
+            outage = len(lines)
+            first.process.kill()
+            first.process.wait(timeout=10)
+        wait_for_line(process, r"Reconnecting in", lines)
+        with running_server(data_dir, port):
+            wait_for_line(process, r"Reconnected\.", lines)
+            assert sum("Reconnecting" in line for line in lines[outage:]) == 1, lines
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=15) == 0
     finally:

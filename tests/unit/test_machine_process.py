@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 from orchestrator.application.machine_process import MachineProcess, worker_directory
-from orchestrator.application.retry import Backoff, retry_until_reachable
+from orchestrator.application.retry import Backoff, Connection, retry_until_reachable
 from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
@@ -63,7 +63,7 @@ def test_backoff_grows_with_attempts_and_stays_under_the_cap() -> None:
 
 
 async def test_retry_reports_and_retries_only_unreachable_backends() -> None:
-    """BackendUnavailable is retried with a report; other errors propagate."""
+    """BackendUnavailable is retried, reported once lost and once back; other errors propagate."""
     calls: list[int] = []
     lines: list[str] = []
 
@@ -73,15 +73,19 @@ async def test_retry_reports_and_retries_only_unreachable_backends() -> None:
             raise BackendUnavailable("Cannot reach the server.")
         return "ok"
 
-    assert await retry_until_reachable(flaky, Backoff(base=0.001, cap=0.001), lines.append) == "ok"
+    connection = Connection(lines.append)
+    assert await retry_until_reachable(flaky, Backoff(base=0.001, cap=0.001), connection) == "ok"
     assert len(calls) == 3
-    assert all("Retrying in" in line for line in lines)
+    assert len(lines) == 2
+    assert lines[0].startswith("Cannot reach the server. Reconnecting in ")
+    assert lines[1] == "Reconnected."
 
     async def wrong() -> str:
         raise AuthenticationFailed()
 
     with pytest.raises(AuthenticationFailed):
-        await retry_until_reachable(wrong, Backoff(), lines.append)
+        await retry_until_reachable(wrong, Backoff(), connection)
+    assert len(lines) == 2
 
 
 async def test_start_goes_online_and_stop_goes_offline(machine: Machine, tmp_path: Path) -> None:
@@ -177,8 +181,9 @@ async def test_run_survives_an_unreachable_backend(machine: Machine, tmp_path: P
         tg.start_soon(process.run)
         await wait_for(lambda: flaky.calls > 6)
         tg.cancel_scope.cancel()
-    text = "\n".join(machine.lines)
-    assert "Will keep trying" in text or "Reconnecting in" in text
+    # The heartbeat and the worker watch both lose the server: one line, and one when back.
+    assert sum("Reconnecting in" in line for line in machine.lines) == 1, machine.lines
+    assert machine.lines.count("Reconnected.") == 1
 
 
 def test_worker_directory_refuses_escapes(tmp_path: Path) -> None:

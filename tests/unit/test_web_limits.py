@@ -97,7 +97,7 @@ async def test_a_machine_process_backs_off_when_rate_limited_and_says_so(web: Ha
         with anyio.fail_after(10):
             online = await process.start()
     assert online.status is MachineStatus.ONLINE
-    assert any(line.startswith(TOO_MANY) and "Retrying in" in line for line in lines)
+    assert any(line.startswith(TOO_MANY) and "Reconnecting in" in line for line in lines)
 
 
 async def test_successful_sign_ins_do_not_count(web: Harness) -> None:

@@ -82,9 +82,7 @@ async def test_machine_lifecycle(web: Harness) -> None:
     assert body["machine"]["name"] == "laptop"
     assert body["machine"]["status"] == "offline"
     assert token.startswith(f"{machine_id}:")
-    assert body["command"] == (
-        f"orchestrator worker start --server http://127.0.0.1:8080 --token {token}"
-    )
+    assert body["command"] == "orchestrator worker start --server http://127.0.0.1:8080"
 
     listed = await (await web.client.get("/api/machines")).json()
     assert [s["machine"]["machine_id"] for s in listed["machines"]] == [machine_id]

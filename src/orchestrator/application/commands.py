@@ -18,7 +18,7 @@ import anyio
 import anyio.abc
 import attrs
 
-from orchestrator.application.retry import Backoff
+from orchestrator.application.retry import Backoff, Connection
 from orchestrator.domain.commands import (
     CANCELLED,
     MAX_ERROR_LENGTH,
@@ -72,6 +72,10 @@ class CommandRunner:
     progress_interval: float = 0.25
     backoff: Backoff = attrs.Factory(Backoff)
     report: Callable[[str], None] = print
+    #: The machine process's connection, so an outage is reported once for all loops.
+    connection: Connection = attrs.field(
+        default=attrs.Factory(lambda self: Connection(self.report), takes_self=True)
+    )
     #: Commands this runner launched that the feed may still show.
     _launched: set[CommandId] = attrs.field(factory=set)
     _scopes: dict[CommandId, anyio.CancelScope] = attrs.field(factory=dict)
@@ -97,13 +101,14 @@ class CommandRunner:
             started = anyio.current_time()
             try:
                 async for commands in self.backend.watch_commands(self.token):
+                    self.connection.back()
                     self.apply(commands, tg, limiter)
                 return
             except BackendUnavailable as exc:
                 if anyio.current_time() - started > self.backoff.cap:
                     attempt = 0  # it had been working: start the backoff over
                 wait = max(self.backoff.delay(attempt), 0.2)
-                self.report(f"{exc.message} Reconnecting (directory commands) in {wait:.1f} s.")
+                self.connection.lost(exc, wait)
                 attempt += 1
                 await anyio.sleep(wait)
 
@@ -196,12 +201,13 @@ class CommandRunner:
                 await self.backend.finish_command(
                     self.token, command.command_id, result=result, error=error
                 )
+                self.connection.back()
                 break
             except BackendUnavailable as exc:
                 if not retry:
                     return
                 wait = max(self.backoff.delay(attempt), 0.2)
-                self.report(f"{exc.message} Retrying in {wait:.1f} s.")
+                self.connection.lost(exc, wait)
                 attempt += 1
                 await anyio.sleep(wait)
             except OrchestratorError as exc:  # cancelled meanwhile, machine deleted, ...

@@ -18,6 +18,7 @@ import attrs
 from orchestrator.application.retry import (
     TRANSIENT,
     Backoff,
+    Connection,
     Report,
     keep_reachable,
     retry_until_reachable,
@@ -70,6 +71,10 @@ class MachineProcess:
     heartbeat_interval: timedelta = timedelta(seconds=10)
     backoff: Backoff = attrs.field(factory=Backoff)
     report: Report = print
+    #: Shared with the chat sessions and commands, so an outage is reported once.
+    connection: Connection = attrs.field(
+        default=attrs.Factory(lambda self: Connection(self.report), takes_self=True)
+    )
     runtime: AgentRuntime | None = None
     sessions: ChatRunner | None = None
     commands: CommandsRunner | None = None
@@ -79,7 +84,9 @@ class MachineProcess:
     async def start(self) -> Machine:
         """Authenticate and go online, waiting for the server if it is down."""
         machine = await retry_until_reachable(
-            lambda: self.backend.go_online(self.token, str(self.root)), self.backoff, self.report
+            lambda: self.backend.go_online(self.token, str(self.root)),
+            self.backoff,
+            self.connection,
         )
         self.report(f"Machine {machine.name!r} is online (root: {self.root}).")
         return machine
@@ -90,9 +97,9 @@ class MachineProcess:
             tg.start_soon(self._heartbeat_loop)
             tg.start_soon(self._follow_workers)
             if self.sessions is not None:
-                tg.start_soon(self._keep_reachable, self.sessions.run, "chat sessions")
+                tg.start_soon(self._keep_reachable, self.sessions.run)
             if self.commands is not None:
-                tg.start_soon(self._keep_reachable, self.commands.run, "directory commands")
+                tg.start_soon(self._keep_reachable, self.commands.run)
 
     async def stop(self) -> None:
         """Stop the agents, then mark the machine and its workers offline (bounded in time)."""
@@ -155,21 +162,24 @@ class MachineProcess:
 
     async def _heartbeat_loop(self) -> None:
         while True:
+            wait = self.heartbeat_interval.total_seconds()
             try:
                 await self.beat()
+                self.connection.back()
             except TRANSIENT as exc:
-                self.report(f"{exc.message} Will keep trying.")
-            await anyio.sleep(self.heartbeat_interval.total_seconds())
+                self.connection.lost(exc, wait)
+            await anyio.sleep(wait)
 
     async def _follow_workers(self) -> None:
         async def follow() -> None:
             async for workers in self.backend.watch_own_workers(self.token):
+                self.connection.back()
                 await self._apply(workers)
 
-        await self._keep_reachable(follow, "workers")
+        await self._keep_reachable(follow)
 
-    async def _keep_reachable(self, loop: Callable[[], Awaitable[None]], what: str) -> None:
-        await keep_reachable(loop, self.backoff, self.report, what)
+    async def _keep_reachable(self, loop: Callable[[], Awaitable[None]]) -> None:
+        await keep_reachable(loop, self.backoff, self.connection)
 
     async def _apply(self, workers: list[Worker]) -> None:
         current = {w.worker_id: w for w in workers}

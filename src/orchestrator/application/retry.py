@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -18,6 +19,34 @@ TRANSIENT = (BackendUnavailable, RateLimited)
 
 #: Called with one line for the person watching the terminal.
 Report = Callable[[str], None]
+
+log = logging.getLogger(__name__)
+
+
+@attrs.define
+class Connection:
+    """The backend connection as the terminal shows it: one line when lost, one when back.
+
+    Every loop of a machine process shares one, so an outage that all of them
+    notice is still one "Reconnecting in 4 s." and one "Reconnected.".
+    """
+
+    report: Report
+    down: bool = False
+
+    def lost(self, error: OrchestratorError, wait: float) -> None:
+        """Note a failed call; only the first one of an outage is reported."""
+        if self.down:
+            log.debug("%s Next try in %.1f s.", error.message, wait)
+            return
+        self.down = True
+        self.report(f"{error.message} Reconnecting in {wait:.1f} s.")
+
+    def back(self) -> None:
+        """Note a call that worked; reported once after an outage."""
+        if self.down:
+            self.down = False
+            self.report("Reconnected.")
 
 
 @attrs.frozen
@@ -40,22 +69,25 @@ def _unreachable(group: BaseExceptionGroup[OrchestratorError]) -> OrchestratorEr
 
 
 async def retry_until_reachable(
-    call: Callable[[], Awaitable[T]], backoff: Backoff, report: Report
+    call: Callable[[], Awaitable[T]], backoff: Backoff, connection: Connection
 ) -> T:
     """Run ``call`` until the backend answers and does not ask to slow down; others propagate."""
     attempt = 0
     while True:
         try:
-            return await call()
+            result = await call()
         except TRANSIENT as exc:
             wait = max(backoff.delay(attempt), 0.2)
-            report(f"{exc.message} Retrying in {wait:.1f} s.")
+            connection.lost(exc, wait)
             attempt += 1
             await anyio.sleep(wait)
+        else:
+            connection.back()
+            return result
 
 
 async def keep_reachable(
-    loop: Callable[[], Awaitable[None]], backoff: Backoff, report: Report, what: str
+    loop: Callable[[], Awaitable[None]], backoff: Backoff, connection: Connection
 ) -> None:
     """Run ``loop`` again whenever the backend becomes unreachable or limits us, with backoff.
 
@@ -72,6 +104,6 @@ async def keep_reachable(
             if anyio.current_time() - started > backoff.cap:
                 attempt = 0  # it had been working: start the backoff over
             wait = max(backoff.delay(attempt), 0.2)
-            report(f"{_unreachable(group).message} Reconnecting ({what}) in {wait:.1f} s.")
+            connection.lost(_unreachable(group), wait)
             attempt += 1
             await anyio.sleep(wait)

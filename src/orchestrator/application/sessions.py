@@ -20,7 +20,12 @@ from typing import Protocol, TypeVar
 import anyio
 import attrs
 
-from orchestrator.application.retry import Backoff, keep_reachable, retry_until_reachable
+from orchestrator.application.retry import (
+    Backoff,
+    Connection,
+    keep_reachable,
+    retry_until_reachable,
+)
 from orchestrator.application.streaming import PartTextStream
 from orchestrator.domain.agent import (
     AgentEvent,
@@ -322,6 +327,10 @@ class SessionManager:
     settings: StreamSettings = attrs.field(factory=StreamSettings)
     report: Callable[[str], None] = print
     backoff: Backoff = attrs.field(factory=Backoff)
+    #: The machine process's connection, so an outage is reported once for all loops.
+    connection: Connection = attrs.field(
+        default=attrs.Factory(lambda self: Connection(self.report), takes_self=True)
+    )
     runners: dict[ChatSessionId, SessionRunner] = attrs.field(factory=dict)
     _scopes: dict[ChatSessionId, anyio.CancelScope] = attrs.field(factory=dict)
 
@@ -343,7 +352,7 @@ class SessionManager:
 
     async def call(self, write: Callable[[], Awaitable[T]]) -> T:
         """A backend call that waits out an unreachable backend instead of failing the reply."""
-        return await retry_until_reachable(write, self.backoff, self.report)
+        return await retry_until_reachable(write, self.backoff, self.connection)
 
     async def run(self) -> None:
         """Follow the work feed until cancelled; runners live on while it reconnects."""
@@ -351,9 +360,10 @@ class SessionManager:
 
             async def follow() -> None:
                 async for feed in self.backend.watch_work(self.token):
+                    self.connection.back()
                     await self.apply(feed, tg)
 
-            await keep_reachable(follow, self.backoff, self.report, "chat sessions")
+            await keep_reachable(follow, self.backoff, self.connection)
 
     async def apply(self, feed: list[SessionWork], tg: anyio.abc.TaskGroup) -> None:
         """Start, update or stop runners to match the feed."""

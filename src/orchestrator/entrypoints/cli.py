@@ -7,14 +7,12 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import anyio
 import typer
 
-from orchestrator.adapters.opencode import ProcessPolicy
 from orchestrator.application import accounts, machines
 from orchestrator.application.machine_process import MachineProcess
 from orchestrator.domain.errors import (
@@ -26,8 +24,9 @@ from orchestrator.domain.errors import (
     OrchestratorError,
 )
 from orchestrator.domain.ids import MachineToken, WorkerToken
-from orchestrator.entrypoints import envfile
+from orchestrator.entrypoints import envfile, options, service
 from orchestrator.entrypoints.container import bootstrap, resolve, running
+from orchestrator.entrypoints.logs import configure_logging
 from orchestrator.entrypoints.runtime import machine_process, run_server, run_up
 from orchestrator.entrypoints.settings import (
     CONVEX_SCHEDULER_TICK,
@@ -37,6 +36,7 @@ from orchestrator.entrypoints.settings import (
     ServerSettings,
     default_data_dir,
 )
+from orchestrator.entrypoints.web import proxy
 
 T = TypeVar("T")
 
@@ -150,8 +150,19 @@ def server_settings(
     port: int = DEFAULT_PORT,
     convex_url: str | None = None,
     convex_transport: TransportName = TransportName.websocket,
+    public_url: str | None = None,
+    secure_cookies: bool = False,
+    trusted_proxy: list[str] | None = None,
 ) -> ServerSettings:
+    try:
+        advertised = options.public_url(public_url)
+        trusted = proxy.parse_networks(trusted_proxy or [])
+    except OrchestratorError as exc:
+        fail(exc)
     return ServerSettings(
+        advertised_url=advertised,
+        secure_cookies=options.secure_cookies(secure_cookies, advertised),
+        trusted_proxies=trusted,
         convex_transport="http" if convex_transport == "http" else "websocket",
         data_dir=data_dir or default_data_dir(),
         host=host,
@@ -165,6 +176,15 @@ def server_settings(
 # --- serve / up --------------------------------------------------------------
 
 
+@app.callback()
+def main_options(log_level: options.LogLevel = "info") -> None:
+    """Drive opencode coding agents on your own machines from one web chat."""
+    try:
+        configure_logging(log_level)
+    except OrchestratorError as exc:
+        fail(exc)
+
+
 @app.command()
 def serve(
     data_dir: DataDir = None,
@@ -172,9 +192,21 @@ def serve(
     port: Port = DEFAULT_PORT,
     convex_url: ConvexUrl = None,
     convex_transport: ConvexTransport = TransportName.websocket,
+    public_url: options.PublicUrl = None,
+    secure_cookies: options.SecureCookies = False,
+    trusted_proxy: options.TrustedProxy = None,
 ) -> None:
     """Run the web app and the backend (embedded SQLite, or Convex) on one port."""
-    settings = server_settings(data_dir, host, port, convex_url, convex_transport)
+    settings = server_settings(
+        data_dir,
+        host,
+        port,
+        convex_url,
+        convex_transport,
+        public_url,
+        secure_cookies,
+        trusted_proxy,
+    )
     run(lambda: run_server(settings, echo))
 
 
@@ -189,10 +221,28 @@ def up(
     ] = None,
     convex_url: ConvexUrl = None,
     convex_transport: ConvexTransport = TransportName.websocket,
+    public_url: options.PublicUrl = None,
+    secure_cookies: options.SecureCookies = False,
+    trusted_proxy: options.TrustedProxy = None,
+    heartbeat: options.Heartbeat = options.DEFAULT_HEARTBEAT,
+    idle_timeout: options.IdleTimeout = options.DEFAULT_IDLE_TIMEOUT,
+    process_policy: options.Policy = options.DEFAULT_POLICY,
 ) -> None:
     """Run the server and a machine process for this computer, then print the URL to open."""
-    settings = server_settings(data_dir, host, port, convex_url, convex_transport)
-    run(lambda: run_up(settings, root or Path.home(), echo))
+    settings = server_settings(
+        data_dir,
+        host,
+        port,
+        convex_url,
+        convex_transport,
+        public_url,
+        secure_cookies,
+        trusted_proxy,
+    )
+    machine = options.machine_settings(
+        heartbeat, idle_timeout, process_policy, convex_url=convex_url
+    )
+    run(lambda: run_up(settings, machine, root or Path.home(), echo))
 
 
 # --- user -----------------------------------------------------------------------
@@ -246,8 +296,8 @@ def machine_create(
             machine, token = await machines.create_machine(backend, found[0].user_id, name)
         echo(f"Created machine {machine.name!r}. Its token is shown only this once:\n\n  {token}\n")
         echo(
-            "On that computer run:\n\n"
-            f"  orchestrator worker start --server {server} --token {token}\n"
+            "On that computer run this, and paste the token when it asks:\n\n"
+            f"  orchestrator worker start --server {server}\n"
         )
 
     run(main)
@@ -285,8 +335,8 @@ def machine_list(
 def _ask_token(interactive: bool) -> str:
     if not interactive:
         raise InvalidInput(
-            "No machine token. Pass --token, set MACHINE_TOKEN, "
-            "or run this in a terminal to be asked."
+            "No machine token. Pass --token-file or --token - (standard input), "
+            "set MACHINE_TOKEN, or run this in a terminal to be asked."
         )
     return str(typer.prompt("Enter machine token (from web UI)", hide_input=True))
 
@@ -294,17 +344,13 @@ def _ask_token(interactive: bool) -> str:
 def _ask_root(interactive: bool) -> str:
     if not interactive:
         raise InvalidInput("No root directory. Pass --root or set ROOT_DIRECTORY.")
-    return str(typer.prompt("Root directory for this machine's workers", default=str(Path.cwd())))
+    return str(typer.prompt("Root directory for this machine's workers", default=str(Path.home())))
 
 
 @worker_app.command("start")
 def worker_start(
-    token: Annotated[
-        str | None,
-        typer.Option(
-            help="Machine token from the web UI.", envvar="MACHINE_TOKEN", show_default=False
-        ),
-    ] = None,
+    token: options.TokenOption = None,
+    token_file: options.TokenFile = None,
     root: Annotated[
         str | None,
         typer.Option(
@@ -330,54 +376,47 @@ def worker_start(
         ),
     ] = None,
     convex_transport: ConvexTransport = TransportName.websocket,
-    heartbeat: Annotated[
-        float | None,
-        typer.Option(
-            help="Seconds between heartbeats [default: 10; 45 on Convex].", show_default=False
-        ),
-    ] = None,
-    idle_timeout: Annotated[
-        float,
-        typer.Option(
-            envvar="IDLE_TIMEOUT",
-            help="Seconds without activity before a chat session releases its agent.",
-        ),
-    ] = 300.0,
-    process_policy: Annotated[
-        ProcessPolicy,
-        typer.Option(
-            help="shared: one opencode server per worker folder; per_session: one per chat."
-        ),
-    ] = ProcessPolicy.SHARED,
+    heartbeat: options.Heartbeat = options.DEFAULT_HEARTBEAT,
+    idle_timeout: options.IdleTimeout = options.DEFAULT_IDLE_TIMEOUT,
+    process_policy: options.Policy = options.DEFAULT_POLICY,
+    insecure: options.Insecure = False,
 ) -> None:
     """Bring this computer online as a machine (asks once for the token and root)."""
     interactive = sys.stdin.isatty()
     saved = envfile.read_env_file(env_file)
+    server_url = (server or saved.get(envfile.SERVER_URL) or MachineSettings().server_url).rstrip(
+        "/"
+    )
+    convex = convex_url or saved.get(envfile.CONVEX_URL) or None
+    insecure = insecure or saved.get(envfile.INSECURE) == "1"
     try:
+        # Before asking for the token: refuse to send it in clear unless told to.
+        warning = options.plain_http_warning(convex or server_url, insecure)
         parsed = MachineToken.parse(
-            token or saved.get(envfile.MACHINE_TOKEN) or _ask_token(interactive)
+            options.given_token(token, token_file)
+            or saved.get(envfile.MACHINE_TOKEN)
+            or _ask_token(interactive)
         )
         root_path = machines.resolve_root(
             root or saved.get(envfile.ROOT_DIRECTORY) or _ask_root(interactive)
         )
     except OrchestratorError as exc:
         fail(exc)
-    server_url = (server or saved.get(envfile.SERVER_URL) or MachineSettings().server_url).rstrip(
-        "/"
-    )
-    convex = convex_url or saved.get(envfile.CONVEX_URL) or None
-    settings = MachineSettings.sized_for(
-        convex,
+    if warning:
+        typer.echo(warning, err=True)
+    settings = options.machine_settings(
+        heartbeat,
+        idle_timeout,
+        process_policy,
+        convex_url=convex,
         server_url=server_url,
         convex_transport="http" if convex_transport == "http" else "websocket",
-        **({} if heartbeat is None else {"heartbeat_interval": timedelta(seconds=heartbeat)}),
-        idle_timeout=timedelta(seconds=idle_timeout),
-        process_policy=process_policy.value,
     )
     wanted = {
         envfile.MACHINE_TOKEN: str(parsed),
         envfile.ROOT_DIRECTORY: str(root_path),
         **({envfile.CONVEX_URL: convex} if convex else {envfile.SERVER_URL: server_url}),
+        **({envfile.INSECURE: "1"} if warning else {}),
     }
 
     async def main() -> None:
@@ -391,6 +430,7 @@ def worker_start(
 
 
 def _save(env_file: Path, saved: dict[str, str], wanted: dict[str, str]) -> None:
+    envfile.remember_env_file(default_data_dir(), env_file)
     changed = {k: v for k, v in wanted.items() if saved.get(k) != v}
     if changed:
         envfile.write_env_file(env_file, changed)
@@ -435,29 +475,48 @@ async def run_until_signal(process: MachineProcess, on_online: Callable[[], None
 @worker_app.command("register")
 def worker_register(
     worker_token: Annotated[
-        str, typer.Argument(help="Worker token from the web UI's 'Create worker token'.")
-    ],
+        str | None,
+        typer.Argument(
+            help="Worker token from the web UI's 'Create worker token' ('-' reads standard "
+            "input; leave it out to be asked).",
+            show_default=False,
+        ),
+    ] = None,
     directory: Annotated[
         Path, typer.Option(help="The worker's directory, under the machine's root.")
     ] = Path("."),
     name: Annotated[str | None, typer.Option(help="A name for the worker.")] = None,
-    env_file: EnvFile = Path(".env"),
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            show_default=False,
+            help="The machine's .env (default: found from here and the worker's directory "
+            "upwards, else the one `worker start` last used).",
+        ),
+    ] = None,
+    insecure: options.Insecure = False,
 ) -> None:
     """Register a worker for a directory from this machine; approve it in the web UI."""
-    saved = envfile.read_env_file(env_file)
     try:
+        found = env_file or _find_machine_env(directory)
+        saved = envfile.read_env_file(found)
         if envfile.MACHINE_TOKEN not in saved or envfile.ROOT_DIRECTORY not in saved:
             raise InvalidInput(
-                f"No machine set up in {env_file}. Run `orchestrator worker start` first."
+                f"No machine set up in {found}. Run `orchestrator worker start` first."
             )
-        parsed_worker = WorkerToken.parse(worker_token)
+        server_url = saved.get(envfile.SERVER_URL, MachineSettings().server_url)
+        warning = options.plain_http_warning(
+            server_url, insecure or saved.get(envfile.INSECURE) == "1"
+        )
+        parsed_worker = WorkerToken.parse(_worker_token(worker_token))
         token = MachineToken.parse(saved[envfile.MACHINE_TOKEN])
         root_path = machines.resolve_root(saved[envfile.ROOT_DIRECTORY])
     except OrchestratorError as exc:
         fail(exc)
-    settings = MachineSettings(
-        server_url=saved.get(envfile.SERVER_URL, MachineSettings().server_url)
-    )
+    if warning:
+        typer.echo(warning, err=True)
+    settings = MachineSettings(server_url=server_url)
 
     async def main() -> None:
         async with running(bootstrap(machine=settings)) as container:
@@ -471,6 +530,58 @@ def worker_register(
         )
 
     run(main)
+
+
+@worker_app.command("install-service")
+def worker_install_service(env_file: EnvFile = Path(".env")) -> None:
+    """Run this machine as a service of yours (systemd user unit or launchd agent)."""
+    try:
+        service.install(service.this_platform(), env_file, echo)
+    except OrchestratorError as exc:
+        fail(exc)
+
+
+@worker_app.command("service-status")
+def worker_service_status() -> None:
+    """Show whether the machine service is running (systemctl/launchctl)."""
+    try:
+        code = service.status(service.this_platform())
+    except OrchestratorError as exc:
+        fail(exc)
+    raise typer.Exit(code)
+
+
+@worker_app.command("uninstall-service")
+def worker_uninstall_service() -> None:
+    """Stop the machine service and remove it; the .env stays."""
+    try:
+        service.uninstall(service.this_platform(), echo)
+    except OrchestratorError as exc:
+        fail(exc)
+
+
+def _find_machine_env(directory: Path) -> Path:
+    starts = [Path.cwd(), directory.absolute()]
+    remembered = envfile.remembered_env_file(default_data_dir())
+    found = envfile.find_machine_env(starts, remembered)
+    if found is None:
+        looked = " and ".join(dict.fromkeys(str(start) for start in starts))
+        also = f", and in {remembered}" if remembered else ""
+        raise InvalidInput(
+            f"No machine set up: no .env with a machine token in {looked} or their "
+            f"parents{also}. Run `orchestrator worker start` first, or pass --env-file."
+        )
+    return found
+
+
+def _worker_token(given: str | None) -> str:
+    if given == options.STDIN:
+        return sys.stdin.readline().strip()
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise InvalidInput("No worker token. Pass it, or '-' to read it from standard input.")
+    return str(typer.prompt("Enter worker token (from web UI)"))
 
 
 # export / import live in their own module; it uses the helpers above.

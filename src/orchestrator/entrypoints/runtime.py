@@ -49,6 +49,7 @@ def machine_process(
         report=report,
         runtime=runtime,
     )
+    connection = process.connection
     process.sessions = SessionManager(
         backend,
         token,
@@ -59,13 +60,18 @@ def machine_process(
             idle_timeout=settings.idle_timeout, coalesce_window=settings.coalesce_window
         ),
         report=report,
+        connection=connection,
     )
-    process.commands = CommandRunner(backend, token, LocalWorkspace(root), report=report)
+    process.commands = CommandRunner(
+        backend, token, LocalWorkspace(root), report=report, connection=connection
+    )
     return process
 
 
-async def wait_for_signal(report: Report) -> None:
+async def wait_for_signal(report: Report, ready: Callable[[], None] = lambda: None) -> None:
+    """Wait for SIGINT/SIGTERM; ``ready`` runs once they are caught, so none is missed."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        ready()
         async for _ in signals:
             report("Stopping...")
             return
@@ -99,24 +105,30 @@ async def run_server(settings: ServerSettings, report: Report) -> None:
         app = await resolve(container.web_app)
         runner = await start_site(app, settings)
         try:
-            announce(app, settings, report)
-            await wait_for_signal(report)
+            await wait_for_signal(report, ready=lambda: announce(app, settings, report))
         finally:
             await runner.cleanup()
 
 
-async def run_up(settings: ServerSettings, root: Path, report: Report) -> None:
+async def run_up(
+    settings: ServerSettings, machine: MachineSettings, root: Path, report: Report
+) -> None:
     """Run the server and, once an account exists, this computer as its machine."""
     root_path = machines.resolve_root(root)
-    async with running(bootstrap(settings)) as container:
+    async with running(bootstrap(settings, machine)) as container:
         app = await resolve(container.web_app)
         backend = await resolve(container.backend)
         runner = await start_site(app, settings)
         try:
-            announce(app, settings, report)
             async with container.agent_runtime() as runtime, anyio.create_task_group() as tg:
-                tg.start_soon(_local_machine, backend, runtime, settings, root_path, report)
-                await wait_for_signal(report)
+
+                def ready() -> None:
+                    announce(app, settings, report)
+                    tg.start_soon(
+                        _local_machine, backend, runtime, settings, machine, root_path, report
+                    )
+
+                await wait_for_signal(report, ready)
                 tg.cancel_scope.cancel()
         finally:
             await runner.cleanup()
@@ -154,11 +166,15 @@ async def local_machine_token(
 
 
 async def _local_machine(
-    backend: Backend, runtime: AgentRuntime, settings: ServerSettings, root: Path, report: Report
+    backend: Backend,
+    runtime: AgentRuntime,
+    settings: ServerSettings,
+    machine: MachineSettings,
+    root: Path,
+    report: Report,
 ) -> None:
     owner = await _first_user(backend, report)
     token = await local_machine_token(backend, settings, owner, report)
-    machine = MachineSettings.sized_for(settings.convex_url)
     process = machine_process(backend, token, root, runtime, machine, report)
     try:
         await process.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +12,9 @@ import attrs
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
+
+#: A trusted proxy's address range.
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def default_data_dir() -> Path:
@@ -50,8 +54,12 @@ class ServerSettings:
     sweep_interval: timedelta = timedelta(seconds=15)
     #: Largest request body the server accepts.
     max_body_bytes: int = 1024 * 1024
-    #: Send cookies only over HTTPS (turn on behind TLS).
+    #: Send cookies only over HTTPS (the CLI turns it on when the public URL is https).
     secure_cookies: bool = False
+    #: The URL users open, when it differs from the listening address (behind a proxy).
+    advertised_url: str | None = None
+    #: Proxies whose X-Forwarded-For/-Proto headers are believed (``--trusted-proxy``).
+    trusted_proxies: tuple[Network, ...] = ()
     #: Failed sign-ins per account, and failed token checks per machine, allowed per minute.
     login_attempts_per_minute: int = 10
     #: Failed sign-ins and token checks allowed per minute on the whole server.
@@ -81,6 +89,8 @@ class ServerSettings:
 
     @property
     def public_url(self) -> str:
+        if self.advertised_url:
+            return self.advertised_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host  # noqa: S104
         return f"http://{host}:{self.port}"
 

@@ -190,7 +190,7 @@ document.getElementById("worker-token").addEventListener("click", async () => {
   try {
     const { worker_token: token } = await api("POST", `/api/machines/${machineId}/worker-tokens`);
     document.getElementById("worker-command").textContent =
-      `orchestrator worker register ${token} --directory path/to/folder`;
+      `orchestrator worker register ${token}`;
     openDialog(tokenDialog);
     tokenDialog.querySelector("[data-copy]").focus();
   } catch (error) {

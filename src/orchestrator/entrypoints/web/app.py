@@ -41,6 +41,7 @@ from orchestrator.entrypoints.web.errors import error_middleware
 from orchestrator.entrypoints.web.headers import add_security_headers, host_middleware
 from orchestrator.entrypoints.web.limits import AttemptGuard
 from orchestrator.entrypoints.web.payload import body_limit
+from orchestrator.entrypoints.web.proxy import mark_cookies_secure
 from orchestrator.entrypoints.web.signins import SignIns
 from orchestrator.entrypoints.web.state import (
     BACKEND,
@@ -124,6 +125,7 @@ def create_app(
     app.cleanup_ctx.append(_scheduler)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(cancel_streams)
+    app.on_response_prepare.append(mark_cookies_secure)
     return app
 
 
@@ -131,7 +133,7 @@ async def _first_run(app: web.Application) -> AsyncIterator[None]:
     """With no account yet, make the one-time setup token (see :func:`setup_link`)."""
     if await app[BACKEND].count_users() == 0:
         app[SETUP].token = secrets.token_urlsafe(32)
-        log.info("No account yet: create the first one at %s", setup_link(app))
+        log.debug("No account yet: create the first one at %s", setup_link(app))
     yield
     app[SETUP].token = None
 

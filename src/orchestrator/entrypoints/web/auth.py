@@ -176,11 +176,6 @@ class RateLimiter:
         self.record(address)
 
 
-def client_address(request: web.Request) -> str:
-    """The address rate limits are counted against."""
-    return request.remote or "unknown"
-
-
 def current_session(request: web.Request) -> Session | None:
     """The request's session, if its cookie was valid."""
     return request.get(SESSION)

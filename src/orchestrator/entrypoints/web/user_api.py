@@ -6,6 +6,7 @@ Bodies are JSON objects; answers are JSON objects (records as in
 
 from __future__ import annotations
 
+import logging
 import shlex
 
 from aiohttp import web
@@ -13,7 +14,7 @@ from aiohttp import web
 from orchestrator.adapters.remote.wire import converter
 from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
-from orchestrator.domain.ids import MachineId, MachineToken, WorkerId
+from orchestrator.domain.ids import MachineId, WorkerId
 from orchestrator.domain.model import User
 from orchestrator.domain.permissions import (
     DEFAULT_PERMISSION_POLICY,
@@ -28,6 +29,7 @@ from orchestrator.entrypoints.web.auth import (
 )
 from orchestrator.entrypoints.web.limits import account_target, device_proof, trust_device
 from orchestrator.entrypoints.web.payload import path_id, read_body
+from orchestrator.entrypoints.web.proxy import client_address
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     HASHER,
@@ -38,13 +40,12 @@ from orchestrator.entrypoints.web.state import (
     SIGN_INS,
 )
 
+log = logging.getLogger(__name__)
 
-def worker_start_command(public_url: str, token: MachineToken) -> str:
-    """The shell command that starts a machine process with ``token``."""
-    return (
-        f"orchestrator worker start --server {shlex.quote(public_url)}"
-        f" --token {shlex.quote(str(token))}"
-    )
+
+def worker_start_command(public_url: str) -> str:
+    """The shell command that starts a machine process; it asks for the token (never an arg)."""
+    return f"orchestrator worker start --server {shlex.quote(public_url)}"
 
 
 def _machine_id(request: web.Request) -> MachineId:
@@ -58,17 +59,23 @@ def _worker_id(request: web.Request) -> WorkerId:
 async def checked_sign_in(request: web.Request, username: str, password: str) -> User:
     """The account if the password is right, under the per-account and total limits."""
     accounts.check_password_length(password)
-    return await request.app[LOGIN_LIMITER].attempt(
-        account_target(username),
-        device_proof(request),
-        lambda: accounts.verify_password(
-            request.app[BACKEND],
-            request.app[HASHER],
-            username,
-            password,
-            limiter=request.app[HASHING],
-        ),
-    )
+    try:
+        return await request.app[LOGIN_LIMITER].attempt(
+            account_target(username),
+            device_proof(request),
+            lambda: accounts.verify_password(
+                request.app[BACKEND],
+                request.app[HASHER],
+                username,
+                password,
+                limiter=request.app[HASHING],
+            ),
+        )
+    except AuthenticationFailed as exc:
+        # One line per failure with the real client (behind a trusted proxy: the forwarded
+        # one), so an operator or fail2ban can act on the address.
+        log.warning("Failed sign-in for %r from %s: %s", username, client_address(request), exc)
+        raise
 
 
 async def new_sign_in(request: web.Request, user: User) -> Session:
@@ -161,7 +168,7 @@ async def create_machine(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await read_body(request)
     machine, token = await machines.create_machine(request.app[BACKEND], user, body.string("name"))
-    command = worker_start_command(request.app[SETTINGS].public_url, token)
+    command = worker_start_command(request.app[SETTINGS].public_url)
     return web.json_response(
         {"machine": converter.unstructure(machine), "token": str(token), "command": command},
         status=201,

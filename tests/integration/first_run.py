@@ -1,0 +1,82 @@
+"""A fresh checkout run the README's way, with Debian's own Python and a clean environment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEBIAN_PYTHON = Path("/usr/bin/python3")
+#: Environment variables a fresh login would not have (another Python, our test settings).
+DROPPED = ("VIRTUAL_ENV", "PYENV", "PYTHONPATH", "ORCHESTRATOR_", "MACHINE_TOKEN", "NOX")
+
+
+def fresh_checkout(dest: Path) -> Path:
+    """The repository's files as a clone would have them (no .venv, .nox or node_modules)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        source = REPO / os.fsdecode(name)
+        if source.is_file():
+            target = dest / os.fsdecode(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return dest
+
+
+def share_opencode_modules(checkout: Path) -> None:
+    """Hard-link this checkout's installed opencode into ``checkout`` (npm is not under test)."""
+    modules = REPO / "tools" / "opencode" / "node_modules"
+    if modules.is_dir():
+        shutil.copytree(
+            modules, checkout / "tools" / "opencode" / "node_modules", copy_function=os.link
+        )
+
+
+def debian_environment(home: Path) -> dict[str, str]:
+    """A login's environment: Debian's python3 first (no pyenv), an empty HOME."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = [p for p in os.environ["PATH"].split(os.pathsep) if ".pyenv" not in p]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(DROPPED) and not k.startswith(("XDG_", "COV_", "COVERAGE_"))
+    }
+    env.update(PATH=os.pathsep.join(path), HOME=str(home), PYTHONUNBUFFERED="1")
+    # A download cache is not configuration: reuse it so the test does not fetch every wheel.
+    cache = Path.home() / ".cache" / "pip"
+    if cache.is_dir():
+        env["PIP_CACHE_DIR"] = str(cache)
+    return env
+
+
+def start_serve(checkout: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``./run serve ARGS`` in its own process group, output merged for reading."""
+    return subprocess.Popen(
+        ["./run", "serve", *args],
+        cwd=checkout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    """SIGTERM to the whole group (nox and the server under it); its exit status."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        return process.wait(timeout=10)

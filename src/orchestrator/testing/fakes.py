@@ -55,11 +55,13 @@ from orchestrator.domain.model import (
     transition_worker,
     validate_name,
 )
+from orchestrator.domain.notifications import NotificationSettings, PushSubscription
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 from orchestrator.testing._chat_fake import ChatUserFake
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
 from orchestrator.testing._commands_fake import CommandFake
 from orchestrator.testing._jobs_fake import JobFake
+from orchestrator.testing._push_fake import PushFake
 
 T = TypeVar("T")
 
@@ -135,7 +137,7 @@ def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
 
 
 @attrs.define(eq=False)
-class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake, JobFake):
+class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake, JobFake, PushFake):
     """The whole ``Backend`` port in dicts; every write wakes the ``watch_*`` subscribers."""
 
     clock: Clock = attrs.field(factory=FakeClock)
@@ -155,6 +157,10 @@ class InMemoryBackend(ChatUserFake, ChatMachineFake, CommandFake, JobFake):
     jobs: dict[JobId, Job] = attrs.field(factory=dict, init=False)
     job_runs: dict[JobRunId, JobRun] = attrs.field(factory=dict, init=False)
     final_runs: set[JobRunId] = attrs.field(factory=set, init=False)
+    push_subscriptions: dict[str, PushSubscription] = attrs.field(factory=dict, init=False)
+    notification_settings: dict[UserId, NotificationSettings] = attrs.field(
+        factory=dict, init=False
+    )
     version: int = attrs.field(default=0, init=False)
     closed: bool = attrs.field(default=False, init=False)
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)

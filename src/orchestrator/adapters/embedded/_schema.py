@@ -218,6 +218,28 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX job_runs_by_job_id_and_created_at ON job_runs (job_id, created_at)",
     ),
+    # push: Web Push subscriptions and notification settings, per user.
+    (
+        """
+        CREATE TABLE push_subscriptions (
+            endpoint TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            p256dh TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX push_subscriptions_by_user_id ON push_subscriptions (user_id, created_at)",
+        """
+        CREATE TABLE notification_settings (
+            user_id TEXT PRIMARY KEY REFERENCES users (user_id) ON DELETE CASCADE,
+            events TEXT NOT NULL,
+            quiet_start TEXT,
+            quiet_end TEXT,
+            time_zone TEXT NOT NULL
+        ) STRICT
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -149,6 +149,42 @@ class Notification:
         return json.dumps(data, separators=(",", ":")).encode()
 
 
+class Delivery(StrEnum):
+    """What to do after a push service answered."""
+
+    SENT = "sent"
+    #: 404/410: the browser unsubscribed or the subscription expired; forget it.
+    GONE = "gone"
+    #: 429, 5xx or no answer at all: try again later.
+    RETRY = "retry"
+    #: Any other refusal (a bad key, a payload too large): retrying would not help.
+    REFUSED = "refused"
+
+
+@attrs.frozen
+class PushReply:
+    """A push service's answer: its status (None if it could not be reached)."""
+
+    status: int | None
+    retry_after: str | None = None
+
+    def delivery(self) -> Delivery:
+        """What the answer means for this subscription."""
+        if self.status is None or self.status == 429 or self.status >= 500:
+            return Delivery.RETRY
+        if 200 <= self.status < 300:
+            return Delivery.SENT
+        if self.status in (404, 410):
+            return Delivery.GONE
+        return Delivery.REFUSED
+
+    def retry_delay(self, fallback: float, cap: float) -> float:
+        """Seconds until a retry: ``Retry-After`` (seconds) if given, else ``fallback``."""
+        if self.retry_after is not None and self.retry_after.strip().isdigit():
+            return min(float(self.retry_after.strip()), cap)
+        return fallback
+
+
 def _b64url(value: object, length: int | None, message: str) -> str:
     if not isinstance(value, str) or not value or len(value) > 256:
         raise InvalidInput(message)

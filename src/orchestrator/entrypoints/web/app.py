@@ -30,6 +30,7 @@ from orchestrator.entrypoints.web import (
     machine_api,
     machine_chat,
     pages,
+    push_api,
     render,
     user_api,
 )
@@ -102,10 +103,12 @@ def create_app(
     jobs_api.add_routes(app.router)
     render.add_routes(app.router)
     machine_api.add_routes(app.router)
+    push_api.add_routes(app.router)
 
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)
     app.cleanup_ctx.append(_scheduler)
+    app.cleanup_ctx.append(push_api.notifier_ctx)
     app.on_shutdown.append(cancel_streams)
     return app
 

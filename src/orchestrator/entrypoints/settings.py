@@ -26,6 +26,11 @@ def default_push_contact() -> str:
     return os.environ.get("ORCHESTRATOR_PUSH_CONTACT") or "mailto:admin@localhost"
 
 
+def push_loopback_allowed() -> bool:
+    """Whether ``$ORCHESTRATOR_PUSH_ALLOW_LOOPBACK_HTTP`` is ``1`` (tests only)."""
+    return os.environ.get("ORCHESTRATOR_PUSH_ALLOW_LOOPBACK_HTTP") == "1"
+
+
 @attrs.frozen
 class ServerSettings:
     """How ``orchestrator serve`` runs."""
@@ -57,8 +62,9 @@ class ServerSettings:
     convex_transport: Literal["websocket", "http"] = "websocket"
     #: The VAPID ``sub`` contact push services may write to (``ORCHESTRATOR_PUSH_CONTACT``).
     push_contact: str = attrs.field(factory=default_push_contact)
-    #: Accept ``http://127.0.0.1`` push endpoints: for the loopback stand-in in tests only.
-    push_allow_loopback_http: bool = False
+    #: Accept ``http://127.0.0.1`` push endpoints: for the loopback stand-in in tests only
+    #: (``ORCHESTRATOR_PUSH_ALLOW_LOOPBACK_HTTP=1``).
+    push_allow_loopback_http: bool = attrs.field(factory=push_loopback_allowed)
     #: A reply that took at least this long is notified when it finishes.
     long_reply_threshold: timedelta = timedelta(seconds=30)
 

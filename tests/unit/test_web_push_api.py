@@ -189,3 +189,27 @@ async def test_a_permission_asked_in_the_app_reaches_the_push_service(
     assert received.payload["permissionId"] == asked.permission_id
     assert received.payload["url"].endswith(f"session={session.chat_session_id}")
     assert service.refused == []
+
+
+async def test_the_service_worker_and_manifest_are_served_at_the_root(web: Harness) -> None:
+    """/sw.js (scope: the whole app) and the manifest, revalidated on every load."""
+    worker = await web.client.get("/sw.js")
+    assert worker.status == 200
+    assert worker.content_type == "text/javascript"
+    assert worker.headers["Cache-Control"] == "no-cache"
+    assert "notificationclick" in await worker.text()
+    manifest = await web.client.get("/manifest.webmanifest")
+    assert manifest.content_type == "application/manifest+json"
+    parsed = await manifest.json(content_type=None)
+    assert (parsed["start_url"], parsed["display"]) == ("/", "standalone")
+    assert {icon["sizes"] for icon in parsed["icons"]} == {"192x192", "512x512"}
+
+
+async def test_the_settings_page_needs_sign_in(web: Harness) -> None:
+    """Visitors go to sign-in; a signed-in user sees the Notifications section."""
+    response = await web.client.get("/settings", allow_redirects=False)
+    assert response.status in (302, 303)
+    await web.sign_in()
+    page = await web.client.get("/settings")
+    assert page.status == 200
+    assert 'id="notifications"' in await page.text()

@@ -103,7 +103,7 @@ def create_app(
     jobs_api.add_routes(app.router)
     render.add_routes(app.router)
     machine_api.add_routes(app.router)
-    push_api.add_routes(app.router)
+    push_api.add_routes(app.router, webui / "static")
 
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)

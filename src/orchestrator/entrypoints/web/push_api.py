@@ -11,6 +11,7 @@ request is refused.
   (``subscription``: the browser's ``PushSubscription.toJSON()``)
 * ``DELETE /api/push/subscriptions {endpoint}`` -> 204
 * ``PUT /api/push/settings {events, quiet_start, quiet_end, time_zone}`` -> ``{"settings"}``
+* ``GET /sw.js`` and ``GET /manifest.webmanifest``: the installable app (``webui/static``)
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Final
 
 from aiohttp import web
@@ -39,6 +41,8 @@ from orchestrator.entrypoints.web.payload import read_body
 from orchestrator.entrypoints.web.state import BACKEND, CLOCK, SETTINGS
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PUSH_KEYS: Final = web.AppKey("push_keys", VapidKeys)
 NOTIFIER: Final = web.AppKey("notifier", Notifier)
@@ -109,8 +113,22 @@ async def save_settings(request: web.Request) -> web.Response:
     return web.json_response({"settings": _settings_json(saved)})
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
-    """Register the push API."""
+def _app_file(path: Path, content_type: str) -> Handler:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        # Revalidated on every load, so a new service worker or manifest is picked up.
+        headers = {"Content-Type": content_type, "Cache-Control": "no-cache"}
+        return web.FileResponse(path, headers=headers)
+
+    return serve
+
+
+def add_routes(router: web.UrlDispatcher, static_dir: Path) -> None:
+    """Register the push API, and the service worker and manifest at the root of the app."""
+    router.add_get("/sw.js", _app_file(static_dir / "sw.js", "text/javascript"))
+    router.add_get(
+        "/manifest.webmanifest",
+        _app_file(static_dir / "manifest.webmanifest", "application/manifest+json"),
+    )
     router.add_get("/api/push", get_push)
     router.add_post("/api/push/subscriptions", subscribe)
     router.add_delete("/api/push/subscriptions", unsubscribe)

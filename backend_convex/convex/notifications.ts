@@ -10,9 +10,13 @@ import { mutation, query, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { requireServer } from "./lib/auth";
 import { fail, NO_USER } from "./lib/errors";
-import { MAX_MACHINES, MAX_PERMISSIONS, MAX_USERS } from "./lib/limits";
-import { permissionRecord } from "./lib/records";
-import { permissionRecord as permissionValidator, serverCaller } from "./lib/validators";
+import { MAX_MACHINES, MAX_PERMISSIONS, MAX_USERS, MAX_WORK_MESSAGES } from "./lib/limits";
+import { chatMessageRecord, permissionRecord } from "./lib/records";
+import {
+  chatMessageRecord as messageValidator,
+  permissionRecord as permissionValidator,
+  serverCaller,
+} from "./lib/validators";
 
 /** A user may enable this many browsers and phones (as in domain/notifications.py). */
 export const MAX_SUBSCRIPTIONS_PER_USER = 20;
@@ -223,5 +227,59 @@ export const listWaiting = query({
       }
     }
     return waiting.sort((a, b) => a.request.createdAt - b.request.createdAt);
+  },
+});
+
+const openTurnValidator = v.object({
+  userId: v.string(),
+  message: messageValidator,
+  machineId: v.string(),
+  machineName: v.string(),
+  machineOnline: v.boolean(),
+  workerId: v.string(),
+  workerName: v.union(v.string(), v.null()),
+  workerDirectory: v.string(),
+});
+
+const OPEN_STATUSES = ["pending", "processing", "streaming"] as const;
+
+/** Every unfinished message of every user, with its machine's status, oldest first. */
+export const listOpenTurns = query({
+  args: serverCaller,
+  returns: v.array(openTurnValidator),
+  handler: async (ctx, { serverSecret }) => {
+    requireServer(serverSecret);
+    const turns = [];
+    for (const machine of await ctx.db.query("machines").take(MAX_USERS)) {
+      for (const status of OPEN_STATUSES) {
+        const messages = await ctx.db
+          .query("chatMessages")
+          .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machine.machineId).eq("status", status))
+          .take(MAX_WORK_MESSAGES);
+        for (const message of messages) {
+          const session = await ctx.db
+            .query("chatSessions")
+            .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", message.chatSessionId))
+            .first();
+          if (session === null) continue;
+          const worker = await ctx.db
+            .query("workers")
+            .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
+            .first();
+          if (worker === null) continue;
+          turns.push({
+            userId: session.userId,
+            message: chatMessageRecord(message),
+            machineId: machine.machineId,
+            machineName: machine.name,
+            machineOnline: machine.status === "online",
+            workerId: worker.workerId,
+            workerName: worker.name ?? null,
+            workerDirectory: worker.directory,
+          });
+        }
+      }
+    }
+    return turns.sort((a, b) => a.message.timestamp - b.message.timestamp);
   },
 });

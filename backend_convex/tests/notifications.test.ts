@@ -51,3 +51,15 @@ test("waiting permission requests are listed per user and for everyone", async (
   const bob = await newUser(t, "bob");
   expect(await t.query(api.notifications.listWaiting, { serverSecret: SECRET, userId: bob })).toEqual([]);
 });
+
+test("open turns list unfinished messages of every machine with its status", async () => {
+  const t = newDeployment();
+  const { owner, token, session } = await newChat(t);
+  const message = await t.mutation(api.chat.sendMessage, { ...owner, chatSessionId: session.chatSessionId, content: "hi" });
+  const server = { serverSecret: SECRET };
+  expect(await t.query(api.notifications.listOpenTurns, server)).toMatchObject([{ machineOnline: true, message: { status: "pending" } }]);
+  await t.mutation(api.machines.goOffline, token);
+  const [turn] = await t.query(api.notifications.listOpenTurns, server);
+  expect(turn).toMatchObject({ machineOnline: false, machineName: "laptop", message: { messageId: message.messageId } });
+  await refused(t.query(api.notifications.listOpenTurns, { serverSecret: "wrong" }), "AuthenticationFailed");
+});

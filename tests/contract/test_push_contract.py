@@ -150,3 +150,35 @@ async def test_watching_waiting_permissions_sees_new_requests(
         await backend.answer_permission(alice, asked.permission_id, PermissionAnswer.REJECT)
         with anyio.fail_after(10):
             assert await anext(updates) == []
+
+
+async def test_open_turns_list_unfinished_messages_with_their_machine(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """Queued and streaming messages are listed with the machine's status; finished ones not."""
+    assert await backend.list_open_turns() == []
+    asked = await ask(backend, alice, chat)
+    [queued] = await backend.list_open_turns()
+    assert (queued.user_id, queued.message, queued.machine_online) == (alice, asked, True)
+    assert (queued.machine_name, queued.worker_label) == ("laptop", "repo")
+    reply = await backend.claim_message(chat.token, asked.message_id)
+    open_ids = [t.message.message_id for t in await backend.list_open_turns()]
+    assert sorted(open_ids) == sorted([asked.message_id, reply.message_id])
+    await backend.go_offline(chat.token)
+    turns = await backend.list_open_turns()
+    assert all(not t.machine_online for t in turns)
+    later = await ask(backend, alice, chat)
+    assert later.message_id in [t.message.message_id for t in await backend.list_open_turns()]
+
+
+async def test_watching_open_turns_sees_a_reply_finish(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """The server-wide subscription yields again when a reply ends."""
+    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    async with aclosing(backend.watch_open_turns()) as updates:  # type: ignore[type-var]
+        turns = await anext(updates)
+        assert reply.message_id in [t.message.message_id for t in turns]
+        await backend.complete_message(chat.token, reply.message_id, "done")
+        with anyio.fail_after(10):
+            assert await anext(updates) == []

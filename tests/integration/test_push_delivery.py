@@ -5,7 +5,9 @@ from __future__ import annotations
 import stat
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
@@ -14,8 +16,9 @@ import pytest
 from orchestrator.adapters.push import WebPushSender, load_vapid_keys
 from orchestrator.application.notifications import Notifier, NotifierPolicy
 from orchestrator.application.retry import Backoff
-from orchestrator.domain.chat import ChatSession
+from orchestrator.domain.chat import ChatSession, MessageStatus
 from orchestrator.domain.ids import MachineToken, MessageId, UserId
+from orchestrator.domain.jobs import JobDraft
 from orchestrator.domain.model import Machine, Worker
 from orchestrator.domain.notifications import (
     NotificationSettings,
@@ -239,3 +242,108 @@ async def test_settings_silence_events_and_quiet_hours(
             await anyio.sleep(0.2)
     assert service.received == []
     assert service.answered == []
+
+
+async def _received_after(
+    service: StandInPushService, scene: PermissionScene, sender: WebPushSender, act: Any
+) -> list[dict[str, Any]]:
+    """Run the notifier around ``act()``; the payloads the stand-in accepted."""
+    policy = NotifierPolicy(
+        attempts=3, backoff=Backoff(0.01, 0.05), long_reply=timedelta(seconds=30)
+    )
+    async with running(Notifier(scene.backend, sender.send, scene.backend.clock, policy)):
+        await anyio.sleep(0.05)
+        await act()
+        await anyio.sleep(0.3)
+    assert service.refused == []
+    return [r.payload for r in service.received]
+
+
+@pytest.fixture
+async def scene(tmp_path: Path, service: StandInPushService) -> PermissionScene:
+    made = await PermissionScene.make()
+    await _subscribed(
+        made.backend, made.user, service, load_vapid_keys(tmp_path).application_server_key
+    )
+    return made
+
+
+async def _reply(scene: PermissionScene) -> MessageId:
+    message = await scene.backend.send_message(scene.user, scene.session.chat_session_id, "go")
+    reply = await scene.backend.claim_message(scene.token, message.message_id)
+    await anyio.sleep(0.05)  # the notifier sees it streaming, as it would over a real turn
+    return reply.message_id
+
+
+async def test_a_long_reply_is_notified_when_it_finishes(
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender
+) -> None:
+    """A reply that took 31 s (threshold 30 s) sends one 'Reply ready' for its session."""
+
+    async def act() -> None:
+        reply_id = await _reply(scene)
+        scene.backend.clock.advance(31)  # type: ignore[attr-defined]
+        await scene.backend.complete_message(scene.token, reply_id, "done")
+
+    [payload] = await _received_after(service, scene, sender, act)
+    assert (payload["title"], payload["event"]) == ("Reply ready in api", "long_reply")
+    assert payload["body"] == "The agent on laptop finished after 31 s."
+    assert payload["url"].endswith(f"session={scene.session.chat_session_id}")
+
+
+async def test_short_and_stopped_replies_are_not_notified(
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender
+) -> None:
+    """Under the threshold, or stopped by the user: no notification."""
+
+    async def act() -> None:
+        quick = await _reply(scene)
+        scene.backend.clock.advance(5)  # type: ignore[attr-defined]
+        await scene.backend.complete_message(scene.token, quick, "done")
+        await anyio.sleep(0.05)
+        stopped = await _reply(scene)
+        scene.backend.clock.advance(300)  # type: ignore[attr-defined]
+        await scene.backend.end_reply(scene.token, stopped, MessageStatus.ABORTED, "Stopped.")
+
+    assert await _received_after(service, scene, sender, act) == []
+
+
+async def test_a_failed_job_run_is_notified_with_the_jobs_name(
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender
+) -> None:
+    """A run whose reply fails sends 'Job failed' whatever its duration."""
+    draft = JobDraft(
+        scene.worker.worker_id, "Nightly tests", "fake/small", "Run them.", "0 3 * * *"
+    )
+    job = await scene.backend.create_job(scene.user, draft, None)
+
+    async def act() -> None:
+        run = await scene.backend.run_job_now(scene.user, job.job_id)
+        assert run.message_id is not None
+        reply = await scene.backend.claim_message(scene.token, run.message_id)
+        await anyio.sleep(0.05)
+        await scene.backend.end_reply(scene.token, reply.message_id, MessageStatus.FAILED, "Boom.")
+
+    [payload] = await _received_after(service, scene, sender, act)
+    assert (payload["title"], payload["event"]) == ("Job failed: Nightly tests", "job_failed")
+
+
+async def test_a_machine_going_offline_with_work_waiting_is_notified(
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender
+) -> None:
+    """Silent machine marked offline while a message waits: one notification; idle: none."""
+    other, other_token = await scene.backend.create_machine(scene.user, "desktop")
+    await scene.backend.go_online(other_token, "/srv")
+
+    async def act() -> None:
+        await scene.backend.send_message(scene.user, scene.session.chat_session_id, "later")
+        await anyio.sleep(0.05)
+        cutoff = scene.backend.clock.now() + timedelta(minutes=1)
+        assert sorted(await scene.backend.mark_stale_machines_offline(cutoff)) == sorted(
+            [scene.machine.machine_id, other.machine_id]
+        )
+
+    [payload] = await _received_after(service, scene, sender, act)
+    assert payload["title"] == "laptop went offline"
+    assert payload["body"] == "1 session is waiting for it. Start the machine again to carry on."
+    assert payload["event"] == "machine_offline"

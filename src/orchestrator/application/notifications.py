@@ -12,24 +12,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import anyio
 import attrs
 from anyio.abc import TaskGroup
 
 from orchestrator.application.retry import Backoff, keep_reachable
+from orchestrator.domain.chat import MessageRole, MessageStatus
 from orchestrator.domain.errors import OrchestratorError
-from orchestrator.domain.ids import PermissionId, UserId
+from orchestrator.domain.ids import MachineId, MessageId, PermissionId, UserId
 from orchestrator.domain.notifications import (
     Delivery,
     Notification,
+    OpenTurn,
     PushReply,
     PushSubscription,
     WaitingPermission,
+    job_failed_notification,
+    machine_offline_notification,
     permission_notification,
+    reply_notification,
     wants,
 )
-from orchestrator.domain.ports import Clock, NotificationBackend
+from orchestrator.domain.ports import Clock, ServerBackend
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,8 @@ class NotifierPolicy:
     """How hard the notifier tries to deliver one message."""
 
     attempts: int = 5
+    #: A reply that took at least this long is notified when it finishes.
+    long_reply: timedelta = timedelta(seconds=30)
     backoff: Backoff = attrs.field(factory=lambda: Backoff(base=2.0, cap=300.0))
 
 
@@ -50,7 +58,7 @@ class Notifier:
 
     def __init__(
         self,
-        backend: NotificationBackend,
+        backend: ServerBackend,
         send: Send,
         clock: Clock,
         policy: NotifierPolicy | None = None,
@@ -62,11 +70,16 @@ class Notifier:
         self._tasks: TaskGroup | None = None
         #: Requests already known, so each is notified once (None: not looked yet).
         self._seen: set[PermissionId] | None = None
+        #: Unfinished messages at the last look (None: not looked yet).
+        self._turns: dict[MessageId, OpenTurn] | None = None
 
     async def run(self) -> None:
         """Watch and deliver until cancelled."""
         async with anyio.create_task_group() as tasks:
             self._tasks = tasks
+            tasks.start_soon(
+                keep_reachable, self._watch_turns, self._policy.backoff, log.warning, "replies"
+            )
             await keep_reachable(
                 self._watch_permissions, self._policy.backoff, log.warning, "notifications"
             )
@@ -81,6 +94,57 @@ class Notifier:
             # Requests waiting when the server started were asked while nobody watched;
             # the inbox shows them, a burst of old notifications would not help.
             self._seen = current
+
+    async def _watch_turns(self) -> None:
+        async for turns in self._backend.watch_open_turns():
+            previous, self._turns = self._turns, {t.message.message_id: t for t in turns}
+            if previous is None:
+                continue
+            for message_id, turn in previous.items():
+                if message_id not in self._turns and turn.message.role is MessageRole.ASSISTANT:
+                    await self._reply_finished(turn)
+            await self._machines_gone(previous, turns)
+
+    async def _reply_finished(self, turn: OpenTurn) -> None:
+        reply, user = turn.message, turn.user_id
+        try:
+            messages = await self._backend.list_messages(user, reply.chat_session_id)
+        except OrchestratorError:
+            return  # the session went away with its worker or machine
+        final = next((m for m in messages if m.message_id == reply.message_id), None)
+        if final is None or final.status is MessageStatus.ABORTED:
+            return  # stopped by the user, who knows
+        succeeded = final.status is MessageStatus.COMPLETED
+        if not succeeded and (job := await self._job_of(user, reply.reply_to)) is not None:
+            await self.notify(user, job_failed_notification(turn, job))
+            return
+        elapsed = self._clock.now() - reply.timestamp
+        if elapsed >= self._policy.long_reply:
+            await self.notify(user, reply_notification(turn, succeeded, elapsed))
+
+    async def _job_of(self, user: UserId, question: MessageId | None) -> str | None:
+        """The name of the job whose run sent ``question``, if one did."""
+        if question is None:
+            return None
+        try:
+            for job in await self._backend.list_jobs(user):
+                runs = await self._backend.list_job_runs(user, job.job_id, limit=5)
+                if any(run.message_id == question for run in runs):
+                    return job.name
+        except OrchestratorError:
+            return None
+        return None
+
+    async def _machines_gone(
+        self, previous: dict[MessageId, OpenTurn], turns: list[OpenTurn]
+    ) -> None:
+        was_online = {t.machine_id for t in previous.values() if t.machine_online}
+        stranded: dict[tuple[MachineId, UserId], list[OpenTurn]] = {}
+        for turn in turns:
+            if not turn.machine_online and turn.machine_id in was_online:
+                stranded.setdefault((turn.machine_id, turn.user_id), []).append(turn)
+        for (_, user), waiting in stranded.items():
+            await self.notify(user, machine_offline_notification(waiting))
 
     async def _permission_asked(self, waiting: WaitingPermission) -> None:
         await self.notify(waiting.user_id, permission_notification(waiting))

@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 import re
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from ipaddress import ip_address
 from typing import Final
@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from orchestrator.domain.chat import PermissionRequest
+from orchestrator.domain.chat import ChatMessage, PermissionRequest
 from orchestrator.domain.errors import InvalidInput, PayloadTooLarge, PermissionDenied
 from orchestrator.domain.ids import ChatSessionId, MachineId, UserId, WorkerId
 
@@ -109,6 +109,19 @@ class WaitingPermission:
     request: PermissionRequest
     machine_id: MachineId
     machine_name: str
+    worker_id: WorkerId
+    worker_label: str
+
+
+@attrs.frozen
+class OpenTurn:
+    """A message that is not finished: a user's, waiting for its machine, or a reply."""
+
+    user_id: UserId
+    message: ChatMessage
+    machine_id: MachineId
+    machine_name: str
+    machine_online: bool
     worker_id: WorkerId
     worker_label: str
 
@@ -335,4 +348,54 @@ def permission_notification(waiting: WaitingPermission) -> Notification:
         event=PushEvent.PERMISSION,
         actions=(NotificationAction("allow", "Allow"), NotificationAction("deny", "Deny")),
         permission_id=request.permission_id,
+    )
+
+
+def _duration(elapsed: timedelta) -> str:
+    minutes = int(elapsed.total_seconds() // 60)
+    if minutes < 1:
+        return f"{int(elapsed.total_seconds())} s"
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+
+
+def reply_notification(turn: OpenTurn, succeeded: bool, elapsed: timedelta) -> Notification:
+    """A long reply that finished (or failed), opening its session."""
+    reply = turn.message
+    title = (
+        f"Reply ready in {turn.worker_label}"
+        if succeeded
+        else f"Reply failed in {turn.worker_label}"
+    )
+    verb = "finished" if succeeded else "stopped"
+    return Notification(
+        title=short_line(title),
+        body=short_line(f"The agent on {turn.machine_name} {verb} after {_duration(elapsed)}."),
+        url=session_url(turn.machine_id, turn.worker_id, reply.chat_session_id),
+        tag=f"reply-{reply.message_id}",
+        event=PushEvent.LONG_REPLY,
+    )
+
+
+def job_failed_notification(turn: OpenTurn, job_name: str) -> Notification:
+    """A scheduled job's run whose reply failed."""
+    return Notification(
+        title=short_line(f"Job failed: {job_name}"),
+        body=short_line(f"The run in {turn.worker_label} on {turn.machine_name} did not finish."),
+        url=session_url(turn.machine_id, turn.worker_id, turn.message.chat_session_id),
+        tag=f"job-{turn.message.message_id}",
+        event=PushEvent.JOB_FAILED,
+    )
+
+
+def machine_offline_notification(turns: list[OpenTurn]) -> Notification:
+    """A machine that went offline while messages of ``turns`` (one user's) wait for it."""
+    first = turns[0]
+    waiting = len({t.message.chat_session_id for t in turns})
+    sessions = "1 session is" if waiting == 1 else f"{waiting} sessions are"
+    return Notification(
+        title=short_line(f"{first.machine_name} went offline"),
+        body=short_line(f"{sessions} waiting for it. Start the machine again to carry on."),
+        url=session_url(first.machine_id, first.worker_id, first.message.chat_session_id),
+        tag=f"offline-{first.machine_id}",
+        event=PushEvent.MACHINE_OFFLINE,
     )

@@ -55,6 +55,7 @@ from orchestrator.domain.jobs import Job, JobDraft, JobRun
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
 from orchestrator.domain.notifications import (
     NotificationSettings,
+    OpenTurn,
     PushSubscription,
     SubscriptionDraft,
     WaitingPermission,
@@ -523,6 +524,14 @@ class NotificationBackend(Protocol):
         self, user: UserId | None
     ) -> AsyncIterator[list[WaitingPermission]]:
         """Pending permission requests, now and after every change."""
+        ...
+
+    async def list_open_turns(self) -> list[OpenTurn]:
+        """Every unfinished message of every user, with its machine's status, oldest first."""
+        ...
+
+    def watch_open_turns(self) -> AsyncIterator[list[OpenTurn]]:
+        """Unfinished messages, now and after every change (and every machine status change)."""
         ...
 
 

@@ -10,15 +10,28 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from orchestrator.domain.chat import ChatSession, PermissionRequest, PermissionStatus
+from orchestrator.domain.chat import (
+    ChatMessage,
+    ChatSession,
+    PermissionRequest,
+    PermissionStatus,
+)
 from orchestrator.domain.errors import Conflict, NotFound
-from orchestrator.domain.ids import ChatSessionId, MachineId, PermissionId, UserId, WorkerId
-from orchestrator.domain.model import Machine, User, Worker
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MessageId,
+    PermissionId,
+    UserId,
+    WorkerId,
+)
+from orchestrator.domain.model import Machine, MachineStatus, User, Worker
 from orchestrator.domain.notifications import (
     MAX_SUBSCRIPTIONS_PER_USER,
     NO_SUBSCRIPTION,
     TOO_MANY_SUBSCRIPTIONS,
     NotificationSettings,
+    OpenTurn,
     PushSubscription,
     SubscriptionDraft,
     WaitingPermission,
@@ -36,6 +49,7 @@ class PushFake:
         machines: dict[MachineId, Machine]
         workers: dict[WorkerId, Worker]
         chat_sessions: dict[ChatSessionId, ChatSession]
+        chat_messages: dict[MessageId, ChatMessage]
         permissions: dict[PermissionId, PermissionRequest]
         push_subscriptions: dict[str, PushSubscription]
         notification_settings: dict[UserId, NotificationSettings]
@@ -119,3 +133,27 @@ class PushFake:
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingPermission], None]:
         return self._watch(lambda: self.list_waiting_permissions(user))
+
+    async def list_open_turns(self) -> list[OpenTurn]:
+        turns = []
+        for message in self.chat_messages.values():
+            session = self.chat_sessions.get(message.chat_session_id)
+            if message.status.finished or session is None:
+                continue
+            worker = self.workers[session.worker_id]
+            machine = self.machines[worker.machine_id]
+            turns.append(
+                OpenTurn(
+                    user_id=session.user_id,
+                    message=message,
+                    machine_id=machine.machine_id,
+                    machine_name=machine.name,
+                    machine_online=machine.status is MachineStatus.ONLINE,
+                    worker_id=worker.worker_id,
+                    worker_label=worker_label(worker.name, worker.directory),
+                )
+            )
+        return sorted(turns, key=lambda t: t.message.timestamp)
+
+    def watch_open_turns(self) -> AsyncGenerator[list[OpenTurn], None]:
+        return self._watch(self.list_open_turns)

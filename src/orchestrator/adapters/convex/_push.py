@@ -14,6 +14,7 @@ from orchestrator.adapters.convex._transport import Args, Kind
 from orchestrator.domain.ids import MachineId, UserId, WorkerId
 from orchestrator.domain.notifications import (
     NotificationSettings,
+    OpenTurn,
     PushEvent,
     PushSubscription,
     SubscriptionDraft,
@@ -40,6 +41,18 @@ def _waiting(raw: dict[str, Any]) -> WaitingPermission:
         request=wire.permission(raw["request"]),
         machine_id=MachineId(raw["machineId"]),
         machine_name=raw["machineName"],
+        worker_id=WorkerId(raw["workerId"]),
+        worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
+    )
+
+
+def _turn(raw: dict[str, Any]) -> OpenTurn:
+    return OpenTurn(
+        user_id=UserId(raw["userId"]),
+        message=wire.chat_message(raw["message"]),
+        machine_id=MachineId(raw["machineId"]),
+        machine_name=raw["machineName"],
+        machine_online=raw["machineOnline"],
         worker_id=WorkerId(raw["workerId"]),
         worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
     )
@@ -111,4 +124,13 @@ class ConvexPushSide:
             "notifications:listWaiting",
             self._server(userId=user),
             lambda found: [_waiting(w) for w in found],
+        )
+
+    async def list_open_turns(self) -> list[OpenTurn]:
+        found = await self._call("query", "notifications:listOpenTurns", self._server())
+        return [_turn(t) for t in found]
+
+    def watch_open_turns(self) -> AsyncGenerator[list[OpenTurn], None]:
+        return self._watch(
+            "notifications:listOpenTurns", self._server(), lambda found: [_turn(t) for t in found]
         )

@@ -14,7 +14,7 @@ import aiosqlite
 
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING
-from orchestrator.adapters.embedded._machine_side import MachineSide
+from orchestrator.adapters.embedded._machine_side import MACHINES, MachineSide
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import MachineId, UserId, WorkerId
 from orchestrator.domain.notifications import (
@@ -22,6 +22,7 @@ from orchestrator.domain.notifications import (
     NO_SUBSCRIPTION,
     TOO_MANY_SUBSCRIPTIONS,
     NotificationSettings,
+    OpenTurn,
     PushEvent,
     PushSubscription,
     SubscriptionDraft,
@@ -39,6 +40,31 @@ _WAITING = """
     WHERE p.status = 'pending' AND (? IS NULL OR s.user_id = ?)
     ORDER BY p.created_at, p.rowid
 """
+
+
+_OPEN_TURNS = """
+    SELECT msg.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
+        m.name AS machine_name, m.status AS machine_status
+    FROM chat_messages AS msg
+    JOIN chat_sessions AS s USING (chat_session_id)
+    JOIN workers AS w ON w.worker_id = s.worker_id
+    JOIN machines AS m ON m.machine_id = w.machine_id
+    WHERE msg.status IN ('pending', 'processing', 'streaming')
+    ORDER BY msg.timestamp, msg.rowid
+    LIMIT 1000
+"""
+
+
+def _turn(row: aiosqlite.Row) -> OpenTurn:
+    return OpenTurn(
+        user_id=UserId(row["user_id"]),
+        message=rows.chat_message(row),
+        machine_id=MachineId(row["machine_id"]),
+        machine_name=row["machine_name"],
+        machine_online=row["machine_status"] == "online",
+        worker_id=WorkerId(row["worker_id"]),
+        worker_label=worker_label(row["worker_name"], row["directory"]),
+    )
 
 
 def _subscription(row: aiosqlite.Row) -> PushSubscription:
@@ -167,3 +193,10 @@ class PushSide(MachineSide):
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingPermission], None]:
         return self._store.feed.watch([WAITING], lambda: self.list_waiting_permissions(user))
+
+    async def list_open_turns(self) -> list[OpenTurn]:
+        async with self._store.transaction() as tx:
+            return [_turn(row) for row in await tx.all(_OPEN_TURNS)]
+
+    def watch_open_turns(self) -> AsyncGenerator[list[OpenTurn], None]:
+        return self._store.feed.watch([WAITING, MACHINES], self.list_open_turns)

@@ -26,7 +26,7 @@ from typing import Final
 from aiohttp import web
 
 from orchestrator.adapters.push import VapidKeys, WebPushSender, load_vapid_keys
-from orchestrator.application.notifications import Notifier
+from orchestrator.application.notifications import Notifier, NotifierPolicy
 from orchestrator.domain.notifications import (
     NotificationSettings,
     PushEvent,
@@ -140,7 +140,8 @@ async def notifier_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     keys = load_vapid_keys(settings.data_dir)
     sender = WebPushSender(keys, settings.push_contact)
-    notifier = Notifier(app[BACKEND], sender.send, app[CLOCK])
+    policy = NotifierPolicy(long_reply=settings.long_reply_threshold)
+    notifier = Notifier(app[BACKEND], sender.send, app[CLOCK], policy)
     app[PUSH_KEYS] = keys
     app[NOTIFIER] = notifier
     task = asyncio.create_task(_log_crash(notifier), name="push-notifier")

@@ -20,7 +20,7 @@ from orchestrator.domain.notifications import (
     SUBSCRIPTION_TOO_LARGE,
 )
 from orchestrator.testing.push_service import StandInPushService
-from tests.unit.test_web_support import Chat, Harness, online_worker, running_app
+from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
 
 pytestmark = pytest.mark.anyio
 
@@ -213,3 +213,48 @@ async def test_the_settings_page_needs_sign_in(web: Harness) -> None:
     page = await web.client.get("/settings")
     assert page.status == 200
     assert 'id="notifications"' in await page.text()
+
+
+async def test_the_inbox_lists_waiting_requests_of_the_user_only(owner: Chat) -> None:
+    """Pending permission requests with machine, worker and session; none of other users."""
+    backend = owner.web.backend
+    session = await owner.start()
+    message = await backend.send_message(owner.user, session.chat_session_id, "deploy")
+    reply = await backend.claim_message(owner.token, message.message_id)
+    asked = await backend.record_permission(owner.token, reply.message_id, "p1", "bash", "make")
+    status, found = await call(owner, "GET", "/api/inbox")
+    assert status == 200
+    [item] = found["items"]
+    assert (item["permission_id"], item["tool"], item["description"]) == (
+        asked.permission_id,
+        "bash",
+        "make",
+    )
+    assert (item["machine"], item["worker"], item["session_id"]) == (
+        "laptop",
+        "repo",
+        session.chat_session_id,
+    )
+    bob = await owner.web.new_client()
+    await owner.web.sign_in(bob, "bob")
+    assert (await (await bob.get("/api/inbox")).json())["items"] == []
+    page = await owner.web.client.get("/inbox")
+    assert 'id="inbox"' in await page.text()
+
+
+async def test_the_inbox_stream_follows_answers(owner: Chat) -> None:
+    """The stream sends the list at once and again when a request is answered."""
+    backend = owner.web.backend
+    session = await owner.start()
+    message = await backend.send_message(owner.user, session.chat_session_id, "deploy")
+    reply = await backend.claim_message(owner.token, message.message_id)
+    asked = await backend.record_permission(owner.token, reply.message_id, "p1", "bash", "make")
+    async with owner.web.client.get("/api/inbox/stream") as response:
+        first = await next_sse(response)
+        assert (first.event, len(first.data["items"])) == ("inbox", 1)
+        answered = await call(
+            owner, "POST", f"/api/permissions/{asked.permission_id}/answer", {"answer": "once"}
+        )
+        assert answered[0] == 200
+        after = await next_sse(response)
+        assert after.data == {"items": []}

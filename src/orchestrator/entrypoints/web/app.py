@@ -26,6 +26,7 @@ from orchestrator.entrypoints.web import (
     chat_stream,
     commands_api,
     events,
+    inbox_api,
     jobs_api,
     machine_api,
     machine_chat,
@@ -104,6 +105,7 @@ def create_app(
     render.add_routes(app.router)
     machine_api.add_routes(app.router)
     push_api.add_routes(app.router, webui / "static")
+    inbox_api.add_routes(app.router)
 
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)

@@ -53,7 +53,7 @@ def _registration_id(page: Page, cdp: CDPSession, scope: str) -> str:
 def test_a_push_shows_a_notification_whose_allow_answers_the_request(
     page: Page, chat: Chat, model: FakeModelServer
 ) -> None:
-    """Delivered push → notification with Allow/Deny; Allow lets the turn finish; twice: a sentence."""
+    """A push shows Allow/Deny; Allow lets the turn finish; answering twice gives a sentence."""
     model.reply, model.bash_command, model.after_tool_reply = "Done.", "echo hi", "It ran."
     status, started = call_api(
         page, "POST", f"/api/workers/{chat.worker_id}/sessions", {"model": chat.model}

@@ -17,6 +17,7 @@ async function answer(item, reply, card) {
   try {
     await api("POST", `/api/permissions/${encodeURIComponent(item.permission_id)}/answer`, { answer: reply });
     card.remove(); // the stream confirms it a moment later
+    document.dispatchEvent(new CustomEvent("inbox-count", { detail: list.querySelectorAll(".inbox-item").length }));
   } catch (error) {
     showError(errorBox, error.message);
     for (const button of card.querySelectorAll("button")) button.disabled = false;
@@ -39,6 +40,7 @@ function card(item) {
 }
 
 function render({ items }) {
+  document.dispatchEvent(new CustomEvent("inbox-count", { detail: items.length }));
   if (items.length === 0) {
     list.replaceChildren(h("p", { class: "empty" }, "Nothing is waiting for you."));
     return;

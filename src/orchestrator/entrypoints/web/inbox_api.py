@@ -2,7 +2,7 @@
 
 * ``GET /api/inbox`` -> ``{"items": [Item, ...]}``, oldest first
 * ``GET /api/inbox/stream`` -> Server-Sent Events: ``inbox`` ``{"items": [...]}`` at once
-  and on every change (the header badge and the inbox page), ``error`` once on failure
+  and on every change (the inbox page; the header badge asks ``GET /api/inbox``), ``error`` once
 
 An item is a pending permission request with where it comes from (machine,
 worker, session) and what is asked; answer it with

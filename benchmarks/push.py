@@ -80,7 +80,8 @@ async def main(sends: int, asks: int) -> None:
                     await backend.record_permission(
                         token, reply_msg.message_id, f"p{n}", "bash", "ls"
                     )
-                    while len(service.received) == before:
+                    # The stand-in only appends to a list; a short poll is precise enough here.
+                    while len(service.received) == before:  # noqa: ASYNC110
                         await anyio.sleep(0.0005)
                     latencies.append(time.perf_counter() - started)
                     await backend.complete_message(token, reply_msg.message_id, "ok")

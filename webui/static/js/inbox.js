@@ -39,7 +39,10 @@ function card(item) {
   return node;
 }
 
+let latest = null;
+
 function render({ items }) {
+  latest = { items };
   document.dispatchEvent(new CustomEvent("inbox-count", { detail: items.length }));
   if (items.length === 0) {
     list.replaceChildren(h("p", { class: "empty" }, "Nothing is waiting for you."));
@@ -47,6 +50,11 @@ function render({ items }) {
   }
   list.replaceChildren(h("ul", { class: "cards inbox-list" }, ...items.map(card)));
 }
+
+// "waiting 3 min" moves on by itself while nothing changes (not while answering).
+window.setInterval(() => {
+  if (latest && document.visibilityState === "visible" && !list.querySelector("button:disabled")) render(latest);
+}, 30000);
 
 live(() => "/api/inbox/stream", {
   inbox: render,

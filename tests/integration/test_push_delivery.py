@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import stat
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from orchestrator.domain.notifications import (
     NotificationSettings,
     PushEvent,
     PushSubscription,
+    SubscriptionDraft,
     parse_subscription,
 )
 from orchestrator.domain.ports import Backend
@@ -347,3 +349,18 @@ async def test_a_machine_going_offline_with_work_waiting_is_notified(
     assert payload["title"] == "laptop went offline"
     assert payload["body"] == "1 session is waiting for it. Start the machine again to carry on."
     assert payload["event"] == "machine_offline"
+
+
+async def test_a_subscription_that_cannot_be_encrypted_for_does_not_stop_the_notifier(
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender
+) -> None:
+    """Keys off the curve (stored before a check) are refused; other devices still get theirs."""
+    broken = SubscriptionDraft(
+        "https://push.invalid/x",
+        base64.urlsafe_b64encode(b"\x04" + b"\x01" * 64).decode(),
+        "A" * 22,
+    )
+    await scene.backend.save_push_subscription(scene.user, broken)
+    payloads = await _received_after(service, scene, sender, scene.ask)
+    assert [p["event"] for p in payloads] == ["permission"]
+    assert len(scene.backend.push_subscriptions) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,9 @@ def _valid(service: StandInPushService) -> dict[str, Any]:
     return service.subscribe("B" * 87)
 
 
+# 65 bytes that look like an uncompressed point (0x04 …) but are not on P-256.
+OFF_CURVE = base64.urlsafe_b64encode(b"\x04" + b"\x01" * 64).rstrip(b"=").decode()
+
 BAD = [
     (lambda s: {**_valid(s), "endpoint": "http://push.example/x"}, 400, BAD_ENDPOINT),
     (lambda s: {**_valid(s), "endpoint": "ftp://push.example/x"}, 400, BAD_ENDPOINT),
@@ -90,6 +94,7 @@ BAD = [
     (lambda s: {"endpoint": "https://push.example/x"}, 400, BAD_SUBSCRIPTION),
     (lambda s: "not an object", 400, BAD_SUBSCRIPTION),
     (lambda s: {**_valid(s), "keys": {"p256dh": "abc", "auth": "A" * 22}}, 400, BAD_P256DH),
+    (lambda s: {**_valid(s), "keys": {**_valid(s)["keys"], "p256dh": OFF_CURVE}}, 400, BAD_P256DH),
     (lambda s: {**_valid(s), "keys": {**_valid(s)["keys"], "auth": "!!"}}, 400, BAD_AUTH),
     (lambda s: {**_valid(s), "padding": "x" * 5000}, 413, SUBSCRIPTION_TOO_LARGE),
 ]

@@ -171,7 +171,12 @@ class Notifier:
     async def _deliver(self, subscription: PushSubscription, payload: bytes) -> None:
         policy = self._policy
         for attempt in range(policy.attempts):
-            reply = await self._send(subscription, payload)
+            try:
+                reply = await self._send(subscription, payload)
+            except Exception:
+                # One bad delivery must never stop the notifier's other work.
+                log.exception("Sending a notification failed")
+                return
             outcome = reply.delivery()
             if outcome is Delivery.SENT:
                 return
@@ -180,7 +185,9 @@ class Notifier:
                 await self._forget(subscription)
                 return
             if outcome is Delivery.REFUSED:
-                log.warning("The push service refused a notification (%s).", reply.status)
+                log.warning(
+                    "A notification was refused (%s).", reply.error or f"status {reply.status}"
+                )
                 return
             if attempt + 1 < policy.attempts:
                 fallback = max(policy.backoff.delay(attempt), policy.backoff.base / 10)

@@ -180,9 +180,13 @@ class PushReply:
 
     status: int | None
     retry_after: str | None = None
+    #: Set when nothing was sent because the message could not be made for this subscription.
+    error: str | None = None
 
     def delivery(self) -> Delivery:
         """What the answer means for this subscription."""
+        if self.error is not None:
+            return Delivery.REFUSED
         if self.status is None or self.status == 429 or self.status >= 500:
             return Delivery.RETRY
         if 200 <= self.status < 300:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Final
 from urllib.parse import urlsplit
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric import ec
 from pywebpush import WebPushException, webpush_async
 
 from orchestrator.adapters.push._vapid import VapidKeys
@@ -13,6 +16,16 @@ from orchestrator.domain.notifications import PushReply, PushSubscription
 
 #: How long a push service keeps a message for a device that is offline (seconds).
 TTL: Final = 12 * 60 * 60
+
+
+def is_browser_key(p256dh: str) -> bool:
+    """Whether ``p256dh`` (base64url) is a point on P-256, so messages can be encrypted for it."""
+    try:
+        raw = base64.urlsafe_b64decode(p256dh + "=" * (-len(p256dh) % 4))
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 class WebPushSender:
@@ -58,6 +71,8 @@ class WebPushSender:
             )
         except (aiohttp.ClientError, TimeoutError, OSError):
             return PushReply(status=None, retry_after=None)
+        except ValueError as exc:  # keys the message cannot be encrypted for
+            return PushReply(status=None, error=str(exc) or "The subscription's keys are unusable.")
         assert isinstance(response, aiohttp.ClientResponse)
         return PushReply(status=response.status, retry_after=None)
 

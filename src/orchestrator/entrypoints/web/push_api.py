@@ -25,9 +25,11 @@ from typing import Final
 
 from aiohttp import web
 
-from orchestrator.adapters.push import VapidKeys, WebPushSender, load_vapid_keys
+from orchestrator.adapters.push import VapidKeys, WebPushSender, is_browser_key, load_vapid_keys
 from orchestrator.application.notifications import Notifier, NotifierPolicy
+from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.notifications import (
+    BAD_P256DH,
     NotificationSettings,
     PushEvent,
     PushSubscription,
@@ -90,6 +92,8 @@ async def subscribe(request: web.Request) -> web.Response:
         body.data.get("subscription"),
         allow_loopback_http=request.app[SETTINGS].push_allow_loopback_http,
     )
+    if not is_browser_key(draft.p256dh):
+        raise InvalidInput(BAD_P256DH)
     saved = await _backend(request).save_push_subscription(user, draft)
     return web.json_response({"subscription": _subscription_json(saved)}, status=201)
 

@@ -260,4 +260,24 @@ export default defineSchema({
   })
     .index("by_signInId", ["signInId"])
     .index("by_userId", ["userId"]),
+
+  /** Web Push subscriptions: one per browser (endpoint), owned by whoever enabled it last. */
+  pushSubscriptions: defineTable({
+    endpoint: v.string(),
+    userId: v.string(),
+    p256dh: v.string(),
+    auth: v.string(),
+    createdAt: v.number(),
+  })
+    .index("by_endpoint", ["endpoint"])
+    .index("by_userId", ["userId"]),
+
+  /** Which events a user is notified about, and their quiet hours. */
+  notificationSettings: defineTable({
+    userId: v.string(),
+    events: v.array(v.string()),
+    quietStart: v.optional(v.string()),
+    quietEnd: v.optional(v.string()),
+    timeZone: v.string(),
+  }).index("by_userId", ["userId"]),
 });

@@ -34,6 +34,7 @@ import type * as lib_records from "../lib/records.js";
 import type * as lib_rules from "../lib/rules.js";
 import type * as lib_validators from "../lib/validators.js";
 import type * as machines from "../machines.js";
+import type * as notifications from "../notifications.js";
 import type * as parts from "../parts.js";
 import type * as signIns from "../signIns.js";
 import type * as transfer from "../transfer.js";
@@ -69,6 +70,7 @@ declare const fullApi: ApiFromModules<{
   "lib/rules": typeof lib_rules;
   "lib/validators": typeof lib_validators;
   machines: typeof machines;
+  notifications: typeof notifications;
   parts: typeof parts;
   signIns: typeof signIns;
   transfer: typeof transfer;

@@ -53,6 +53,13 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.jobs import Job, JobDraft, JobRun
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
+from orchestrator.domain.notifications import (
+    NotificationSettings,
+    OpenTurn,
+    PushSubscription,
+    SubscriptionDraft,
+    WaitingPermission,
+)
 from orchestrator.domain.parts import (
     MessagePart,
     PartBody,
@@ -554,6 +561,56 @@ class JobSchedulerBackend(Protocol):
         ...
 
 
+class NotificationBackend(Protocol):
+    """Push subscriptions and notification settings per user, and what waits for users."""
+
+    async def save_push_subscription(
+        self, user: UserId, draft: SubscriptionDraft
+    ) -> PushSubscription:
+        """Store (or renew, by endpoint) a browser's subscription for ``user``."""
+        ...
+
+    async def delete_push_subscription(self, user: UserId, endpoint: str) -> None:
+        """Forget one of the user's subscriptions; NotFound if it is not theirs."""
+        ...
+
+    async def list_push_subscriptions(self, user: UserId) -> list[PushSubscription]:
+        """The user's subscriptions, oldest first."""
+        ...
+
+    async def drop_push_subscription(self, endpoint: str) -> None:
+        """Forget a subscription the push service says is gone (404/410); idempotent."""
+        ...
+
+    async def get_notification_settings(self, user: UserId) -> NotificationSettings:
+        """The user's settings (the defaults until they saved some)."""
+        ...
+
+    async def save_notification_settings(
+        self, user: UserId, settings: NotificationSettings
+    ) -> NotificationSettings:
+        """Replace the user's settings."""
+        ...
+
+    async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
+        """Pending permission requests of ``user`` (None: of every user), oldest first."""
+        ...
+
+    def watch_waiting_permissions(
+        self, user: UserId | None
+    ) -> AsyncIterator[list[WaitingPermission]]:
+        """Pending permission requests, now and after every change."""
+        ...
+
+    async def list_open_turns(self) -> list[OpenTurn]:
+        """Every unfinished message of every user, with its machine's status, oldest first."""
+        ...
+
+    def watch_open_turns(self) -> AsyncIterator[list[OpenTurn]]:
+        """Unfinished messages, now and after every change (and every machine status change)."""
+        ...
+
+
 class ChatBackend(ChatUserBackend, ChatMachineBackend, Protocol):
     """Both sides of chat (part of :class:`Backend`; kept for code typed against it)."""
 
@@ -564,6 +621,7 @@ class ServerBackend(
     CommandUserBackend,
     JobUserBackend,
     JobSchedulerBackend,
+    NotificationBackend,
     AccountBackend,
     MaintenanceBackend,
     Protocol,

@@ -41,6 +41,16 @@ CONVEX_COALESCE_WINDOW: Final = 0.25
 CONVEX_SCHEDULER_TICK: Final = timedelta(seconds=60)
 
 
+def default_push_contact() -> str:
+    """``$ORCHESTRATOR_PUSH_CONTACT`` (a ``mailto:`` or ``https:`` URL), else a local address."""
+    return os.environ.get("ORCHESTRATOR_PUSH_CONTACT") or "mailto:admin@localhost"
+
+
+def push_loopback_allowed() -> bool:
+    """Whether ``$ORCHESTRATOR_PUSH_ALLOW_LOOPBACK_HTTP`` is ``1`` (tests only)."""
+    return os.environ.get("ORCHESTRATOR_PUSH_ALLOW_LOOPBACK_HTTP") == "1"
+
+
 @attrs.frozen
 class ServerSettings:
     """How ``orchestrator serve`` runs."""
@@ -82,6 +92,13 @@ class ServerSettings:
     convex_server_secret: str | None = attrs.field(default=None, repr=False)
     #: ``websocket`` (live subscriptions) or ``http`` (polled, for networks that block WebSockets).
     convex_transport: Literal["websocket", "http"] = "websocket"
+    #: The VAPID ``sub`` contact push services may write to (``ORCHESTRATOR_PUSH_CONTACT``).
+    push_contact: str = attrs.field(factory=default_push_contact)
+    #: Accept ``http://127.0.0.1`` push endpoints: for the loopback stand-in in tests only
+    #: (``ORCHESTRATOR_PUSH_ALLOW_LOOPBACK_HTTP=1``).
+    push_allow_loopback_http: bool = attrs.field(factory=push_loopback_allowed)
+    #: A reply that took at least this long is notified when it finishes.
+    long_reply_threshold: timedelta = timedelta(seconds=30)
 
     @property
     def database_path(self) -> Path:

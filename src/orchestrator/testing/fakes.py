@@ -56,6 +56,7 @@ from orchestrator.domain.model import (
     transition_worker,
     validate_name,
 )
+from orchestrator.domain.notifications import NotificationSettings, PushSubscription
 from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
@@ -64,6 +65,7 @@ from orchestrator.testing._chat_fake_machine import ChatMachineFake
 from orchestrator.testing._commands_fake import CommandFake
 from orchestrator.testing._jobs_fake import JobFake
 from orchestrator.testing._parts_fake import PartsFake
+from orchestrator.testing._push_fake import PushFake
 
 T = TypeVar("T")
 
@@ -139,7 +141,7 @@ def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
 
 
 @attrs.define(eq=False)
-class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, JobFake):
+class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, JobFake, PushFake):
     """The whole ``Backend`` port in dicts; every write wakes the ``watch_*`` subscribers."""
 
     clock: Clock = attrs.field(factory=FakeClock)
@@ -164,6 +166,10 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
     jobs: dict[JobId, Job] = attrs.field(factory=dict, init=False)
     job_runs: dict[JobRunId, JobRun] = attrs.field(factory=dict, init=False)
     final_runs: set[JobRunId] = attrs.field(factory=set, init=False)
+    push_subscriptions: dict[str, PushSubscription] = attrs.field(factory=dict, init=False)
+    notification_settings: dict[UserId, NotificationSettings] = attrs.field(
+        factory=dict, init=False
+    )
     version: int = attrs.field(default=0, init=False)
     closed: bool = attrs.field(default=False, init=False)
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)

@@ -5,6 +5,8 @@
 // open a new one after a backoff with jitter, asking `url()` again for the resume point.
 
 const down = new Set();
+// After this long in the background, a connection that still looks open is not trusted.
+const STALE_AFTER_MS = 30000;
 
 function showState() {
   const note = document.getElementById("connection");
@@ -72,10 +74,29 @@ export function live(url, handlers) {
     });
   }
 
+  // A phone that sleeps drops (or silently freezes) the connection. When the page is
+  // shown again, reconnect at once rather than after the backoff; `url()` carries the
+  // resume point, so the stream catches up without a gap.
+  let hiddenAt = 0;
+  const onVisibility = () => {
+    if (document.visibilityState === "hidden") {
+      hiddenAt = Date.now();
+      return;
+    }
+    const away = hiddenAt ? Date.now() - hiddenAt : 0;
+    hiddenAt = 0;
+    if (stopped || (source.readyState === EventSource.OPEN && away < STALE_AFTER_MS)) return;
+    window.clearTimeout(timer);
+    source.close();
+    connect();
+  };
+  document.addEventListener("visibilitychange", onVisibility);
+
   connect();
   return {
     close() {
       stopped = true;
+      document.removeEventListener("visibilitychange", onVisibility);
       window.clearTimeout(timer);
       source?.close();
       setDown(false);

@@ -18,6 +18,7 @@ from convex import ConvexError
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._parts import PartCalls
+from orchestrator.adapters.convex._push import ConvexPushSide
 from orchestrator.adapters.convex._transport import (
     Args,
     ClientTransport,
@@ -84,7 +85,7 @@ def _token(token: MachineToken) -> dict[str, str]:
     return {"machineId": token.machine_id, "machineSecret": token.secret}
 
 
-class ConvexBackend(PartCalls):
+class ConvexBackend(PartCalls, ConvexPushSide):
     """Implements :class:`orchestrator.domain.ports.Backend` on a Convex deployment."""
 
     def __init__(self, transport: Transport, *, server_secret: str | None = None) -> None:

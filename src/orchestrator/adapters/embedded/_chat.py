@@ -33,6 +33,8 @@ from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerI
 NO_SESSION = "No such chat session."
 NO_MESSAGE = "No such message."
 NO_PERMISSION = "No such permission request."
+#: Topic of every session's permission requests at once.
+WAITING = ("waiting",)
 #: How many chunks one read of ``watch_chunks`` takes at most.
 CHUNK_PAGE = 500
 
@@ -62,6 +64,7 @@ _SESSIONS_OF_WORKER = """
 def touch_session(tx: Tx, worker_id: str, session_id: str, machine_id: str) -> None:
     """Wake the subscriptions that show this session, its messages or its machine's work."""
     tx.touch(("chat_sessions", worker_id), ("chat", session_id), ("work", machine_id))
+    tx.touch(WAITING)  # permission requests of any session (the notifier, the inbox)
 
 
 async def load_session(tx: Tx, session_id: str) -> ChatSession:

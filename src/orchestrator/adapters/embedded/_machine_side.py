@@ -36,9 +36,13 @@ NO_WORKER = "No such worker."
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
 
 
-def topics(user_id: str, machine_id: str) -> tuple[tuple[str, str], tuple[str, str]]:
+def topics(user_id: str, machine_id: str) -> tuple[tuple[str, ...], ...]:
     """The change-feed topics a write to this machine or its workers touches."""
-    return ("user", user_id), ("machine", machine_id)
+    return ("user", user_id), ("machine", machine_id), MACHINES
+
+
+#: Topic of every machine at once (the notifier sees machines go offline).
+MACHINES = ("machines",)
 
 
 class MachineSide:

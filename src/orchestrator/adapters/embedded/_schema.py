@@ -260,6 +260,28 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX sign_ins_by_user_id_and_created_at ON sign_ins (user_id, created_at)",
     ),
+    # 8: Web Push subscriptions and notification settings, per user.
+    (
+        """
+        CREATE TABLE push_subscriptions (
+            endpoint TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            p256dh TEXT NOT NULL,
+            auth TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX push_subscriptions_by_user_id ON push_subscriptions (user_id, created_at)",
+        """
+        CREATE TABLE notification_settings (
+            user_id TEXT PRIMARY KEY REFERENCES users (user_id) ON DELETE CASCADE,
+            events TEXT NOT NULL,
+            quiet_start TEXT,
+            quiet_end TEXT,
+            time_zone TEXT NOT NULL
+        ) STRICT
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

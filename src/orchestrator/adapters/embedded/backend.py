@@ -16,6 +16,7 @@ from orchestrator.adapters.embedded._commands import CommandSide
 from orchestrator.adapters.embedded._jobs import JobSide, pause_jobs_of_workers
 from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, topics
 from orchestrator.adapters.embedded._parts import PartSide
+from orchestrator.adapters.embedded._push import PushSide
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.adapters.embedded._transfer import TransferSide
@@ -69,7 +70,14 @@ async def open_backend(
 
 
 class SQLiteBackend(
-    PartSide, ChatUserSide, ChatMachineSide, CommandSide, JobSide, MachineSide, TransferSide
+    PartSide,
+    ChatUserSide,
+    ChatMachineSide,
+    CommandSide,
+    JobSide,
+    PushSide,
+    MachineSide,
+    TransferSide,
 ):
     """Implements :class:`orchestrator.domain.ports.Backend`; build it with :func:`open_backend`."""
 

@@ -28,10 +28,12 @@ from orchestrator.entrypoints.web import (
     chat_stream,
     commands_api,
     events,
+    inbox_api,
     jobs_api,
     machine_api,
     machine_chat,
     pages,
+    push_api,
     render,
     user_api,
 )
@@ -119,11 +121,14 @@ def create_app(
     jobs_api.add_routes(app.router)
     render.add_routes(app.router)
     machine_api.add_routes(app.router)
+    push_api.add_routes(app.router, webui / "static")
+    inbox_api.add_routes(app.router)
 
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)
     app.cleanup_ctx.append(_scheduler)
     app.on_response_prepare.append(add_security_headers)
+    app.cleanup_ctx.append(push_api.notifier_ctx)
     app.on_shutdown.append(cancel_streams)
     app.on_response_prepare.append(mark_cookies_secure)
     return app

@@ -130,6 +130,22 @@ async def jobs_page(request: web.Request) -> web.StreamResponse:
     return _render(request, "jobs.html", {"user": user, "nav": "jobs"})
 
 
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    """``GET /settings``: notifications on this device, which events, quiet hours."""
+    user = await _signed_in_user(request)
+    if user is None:
+        return await logout(request)
+    return _render(request, "settings.html", {"user": user, "nav": "settings"})
+
+
+async def inbox_page(request: web.Request) -> web.StreamResponse:
+    """``GET /inbox``: everything waiting for the user, answered in place."""
+    user = await _signed_in_user(request)
+    if user is None:
+        return await logout(request)
+    return _render(request, "inbox.html", {"user": user, "nav": "inbox"})
+
+
 async def login_form(request: web.Request) -> web.StreamResponse:
     """``GET /login``."""
     if _signed_in(request):
@@ -213,6 +229,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/machines/{machine_id}", machine_page)
     router.add_get("/chat", chat_page)
     router.add_get("/jobs", jobs_page)
+    router.add_get("/settings", settings_page)
+    router.add_get("/inbox", inbox_page)
     router.add_get("/login", login_form)
     router.add_post("/login", login)
     router.add_post("/logout", logout)

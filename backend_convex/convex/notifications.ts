@@ -1,0 +1,285 @@
+/**
+ * Web Push subscriptions and notification settings per user, and the
+ * permission requests waiting for users (the notifier and the inbox read them).
+ *
+ * The web server validates a subscription (https endpoint, key sizes) and the
+ * settings in Python before it calls these; only it can call them (server secret).
+ */
+import type { Doc } from "./_generated/dataModel";
+import { mutation, query, type QueryCtx } from "./_generated/server";
+import { v } from "convex/values";
+import { requireServer } from "./lib/auth";
+import { fail, NO_USER } from "./lib/errors";
+import { MAX_MACHINES, MAX_PERMISSIONS, MAX_USERS, MAX_WORK_MESSAGES } from "./lib/limits";
+import { chatMessageRecord, permissionRecord } from "./lib/records";
+import {
+  chatMessageRecord as messageValidator,
+  permissionRecord as permissionValidator,
+  serverCaller,
+} from "./lib/validators";
+
+/** A user may enable this many browsers and phones (as in domain/notifications.py). */
+export const MAX_SUBSCRIPTIONS_PER_USER = 20;
+export const NO_SUBSCRIPTION = "No such push subscription.";
+export const TOO_MANY_SUBSCRIPTIONS =
+  `You have ${MAX_SUBSCRIPTIONS_PER_USER} devices with notifications already. Turn them off on one first.`;
+const MAX_FIELD = 1024;
+
+const owner = { ...serverCaller, userId: v.string() };
+
+const subscriptionValidator = v.object({
+  userId: v.string(),
+  endpoint: v.string(),
+  p256dh: v.string(),
+  auth: v.string(),
+  createdAt: v.number(),
+});
+
+const settingsValidator = v.object({
+  events: v.array(v.string()),
+  quietStart: v.union(v.string(), v.null()),
+  quietEnd: v.union(v.string(), v.null()),
+  timeZone: v.string(),
+});
+
+const waitingValidator = v.object({
+  userId: v.string(),
+  request: permissionValidator,
+  machineId: v.string(),
+  machineName: v.string(),
+  workerId: v.string(),
+  workerName: v.union(v.string(), v.null()),
+  workerDirectory: v.string(),
+});
+
+const DEFAULT_EVENTS = ["job_failed", "long_reply", "machine_offline", "permission"];
+
+function subscriptionRecord(s: Doc<"pushSubscriptions">) {
+  return { userId: s.userId, endpoint: s.endpoint, p256dh: s.p256dh, auth: s.auth, createdAt: s.createdAt };
+}
+
+async function requireUser(ctx: QueryCtx, userId: string) {
+  const user = await ctx.db
+    .query("users")
+    .withIndex("by_userId", (q) => q.eq("userId", userId))
+    .first();
+  if (user === null) fail("NotFound", NO_USER);
+}
+
+async function subscriptionAt(ctx: QueryCtx, endpoint: string) {
+  return await ctx.db
+    .query("pushSubscriptions")
+    .withIndex("by_endpoint", (q) => q.eq("endpoint", endpoint))
+    .first();
+}
+
+/** Store (or renew, by endpoint) a browser's subscription for the user. */
+export const subscribe = mutation({
+  args: { ...owner, endpoint: v.string(), p256dh: v.string(), auth: v.string() },
+  returns: subscriptionValidator,
+  handler: async (ctx, { serverSecret, userId, endpoint, p256dh, auth }) => {
+    requireServer(serverSecret);
+    if ([endpoint, p256dh, auth].some((field) => field.length === 0 || field.length > MAX_FIELD)) {
+      fail("InvalidInput", "The push subscription is not valid.");
+    }
+    await requireUser(ctx, userId);
+    const mine = await ctx.db
+      .query("pushSubscriptions")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .take(MAX_SUBSCRIPTIONS_PER_USER + 1);
+    if (mine.filter((s) => s.endpoint !== endpoint).length >= MAX_SUBSCRIPTIONS_PER_USER) {
+      fail("Conflict", TOO_MANY_SUBSCRIPTIONS);
+    }
+    const previous = await subscriptionAt(ctx, endpoint);
+    if (previous === null) {
+      const id = await ctx.db.insert("pushSubscriptions", { endpoint, userId, p256dh, auth, createdAt: Date.now() });
+      return subscriptionRecord((await ctx.db.get(id))!);
+    }
+    // One browser, one endpoint: whoever enabled it last receives its notifications.
+    await ctx.db.patch(previous._id, { userId, p256dh, auth });
+    return subscriptionRecord((await ctx.db.get(previous._id))!);
+  },
+});
+
+/** Forget one of the user's subscriptions; another user's is "not found". */
+export const unsubscribe = mutation({
+  args: { ...owner, endpoint: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, endpoint }) => {
+    requireServer(serverSecret);
+    const found = await subscriptionAt(ctx, endpoint);
+    if (found === null || found.userId !== userId) fail("NotFound", NO_SUBSCRIPTION);
+    await ctx.db.delete(found._id);
+    return null;
+  },
+});
+
+/** The user's subscriptions, oldest first. */
+export const listSubscriptions = query({
+  args: owner,
+  returns: v.array(subscriptionValidator),
+  handler: async (ctx, { serverSecret, userId }) => {
+    requireServer(serverSecret);
+    const found = await ctx.db
+      .query("pushSubscriptions")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .take(MAX_SUBSCRIPTIONS_PER_USER);
+    return found.map(subscriptionRecord);
+  },
+});
+
+/** Forget a subscription the push service says is gone; nothing if already gone. */
+export const drop = mutation({
+  args: { ...serverCaller, endpoint: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, endpoint }) => {
+    requireServer(serverSecret);
+    const found = await subscriptionAt(ctx, endpoint);
+    if (found !== null) await ctx.db.delete(found._id);
+    return null;
+  },
+});
+
+/** The user's settings, or the defaults (every event, no quiet hours, UTC). */
+export const getSettings = query({
+  args: owner,
+  returns: settingsValidator,
+  handler: async (ctx, { serverSecret, userId }) => {
+    requireServer(serverSecret);
+    await requireUser(ctx, userId);
+    const found = await ctx.db
+      .query("notificationSettings")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .first();
+    if (found === null) return { events: DEFAULT_EVENTS, quietStart: null, quietEnd: null, timeZone: "UTC" };
+    return {
+      events: found.events,
+      quietStart: found.quietStart ?? null,
+      quietEnd: found.quietEnd ?? null,
+      timeZone: found.timeZone,
+    };
+  },
+});
+
+/** Replace the user's settings (checked by the web server). */
+export const saveSettings = mutation({
+  args: { ...owner, settings: settingsValidator },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, settings }) => {
+    requireServer(serverSecret);
+    await requireUser(ctx, userId);
+    const fields = {
+      userId,
+      events: settings.events,
+      quietStart: settings.quietStart ?? undefined,
+      quietEnd: settings.quietEnd ?? undefined,
+      timeZone: settings.timeZone,
+    };
+    const found = await ctx.db
+      .query("notificationSettings")
+      .withIndex("by_userId", (q) => q.eq("userId", userId))
+      .first();
+    if (found === null) await ctx.db.insert("notificationSettings", fields);
+    else await ctx.db.replace(found._id, fields);
+    return null;
+  },
+});
+
+/** Pending permission requests of one user (or of every user), oldest first. */
+export const listWaiting = query({
+  args: { ...serverCaller, userId: v.union(v.string(), v.null()) },
+  returns: v.array(waitingValidator),
+  handler: async (ctx, { serverSecret, userId }) => {
+    requireServer(serverSecret);
+    const machines =
+      userId === null
+        ? await ctx.db.query("machines").take(MAX_USERS)
+        : await ctx.db
+            .query("machines")
+            .withIndex("by_userId", (q) => q.eq("userId", userId))
+            .take(MAX_MACHINES);
+    const waiting = [];
+    for (const machine of machines) {
+      const requests = await ctx.db
+        .query("permissionRequests")
+        .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machine.machineId).eq("status", "pending"))
+        .take(MAX_PERMISSIONS);
+      for (const request of requests) {
+        const session = await ctx.db
+          .query("chatSessions")
+          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", request.chatSessionId))
+          .first();
+        if (session === null) continue;
+        const worker = await ctx.db
+          .query("workers")
+          .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
+          .first();
+        if (worker === null) continue;
+        waiting.push({
+          userId: session.userId,
+          request: permissionRecord(request),
+          machineId: machine.machineId,
+          machineName: machine.name,
+          workerId: worker.workerId,
+          workerName: worker.name ?? null,
+          workerDirectory: worker.directory,
+        });
+      }
+    }
+    return waiting.sort((a, b) => a.request.createdAt - b.request.createdAt);
+  },
+});
+
+const openTurnValidator = v.object({
+  userId: v.string(),
+  message: messageValidator,
+  machineId: v.string(),
+  machineName: v.string(),
+  machineOnline: v.boolean(),
+  workerId: v.string(),
+  workerName: v.union(v.string(), v.null()),
+  workerDirectory: v.string(),
+});
+
+const OPEN_STATUSES = ["pending", "processing", "streaming"] as const;
+
+/** Every unfinished message of every user, with its machine's status, oldest first. */
+export const listOpenTurns = query({
+  args: serverCaller,
+  returns: v.array(openTurnValidator),
+  handler: async (ctx, { serverSecret }) => {
+    requireServer(serverSecret);
+    const turns = [];
+    for (const machine of await ctx.db.query("machines").take(MAX_USERS)) {
+      for (const status of OPEN_STATUSES) {
+        const messages = await ctx.db
+          .query("chatMessages")
+          .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machine.machineId).eq("status", status))
+          .take(MAX_WORK_MESSAGES);
+        for (const message of messages) {
+          const session = await ctx.db
+            .query("chatSessions")
+            .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", message.chatSessionId))
+            .first();
+          if (session === null) continue;
+          const worker = await ctx.db
+            .query("workers")
+            .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
+            .first();
+          if (worker === null) continue;
+          turns.push({
+            userId: session.userId,
+            message: chatMessageRecord(message),
+            machineId: machine.machineId,
+            machineName: machine.name,
+            machineOnline: machine.status === "online",
+            workerId: worker.workerId,
+            workerName: worker.name ?? null,
+            workerDirectory: worker.directory,
+          });
+        }
+      }
+    }
+    return turns.sort((a, b) => a.message.timestamp - b.message.timestamp);
+  },
+});

@@ -1,0 +1,136 @@
+"""Push subscriptions, notification settings and waiting permissions on Convex.
+
+Calls ``backend_convex/convex/notifications.ts`` with the server secret; the
+records are converted here (camelCased fields, milliseconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._transport import Args, Kind
+from orchestrator.domain.ids import MachineId, UserId, WorkerId
+from orchestrator.domain.notifications import (
+    NotificationSettings,
+    OpenTurn,
+    PushEvent,
+    PushSubscription,
+    SubscriptionDraft,
+    WaitingPermission,
+    worker_label,
+)
+
+T = TypeVar("T")
+
+
+def _subscription(raw: dict[str, Any]) -> PushSubscription:
+    return PushSubscription(
+        user_id=UserId(raw["userId"]),
+        endpoint=raw["endpoint"],
+        p256dh=raw["p256dh"],
+        auth=raw["auth"],
+        created_at=wire._when(raw["createdAt"]),
+    )
+
+
+def _waiting(raw: dict[str, Any]) -> WaitingPermission:
+    return WaitingPermission(
+        user_id=UserId(raw["userId"]),
+        request=wire.permission(raw["request"]),
+        machine_id=MachineId(raw["machineId"]),
+        machine_name=raw["machineName"],
+        worker_id=WorkerId(raw["workerId"]),
+        worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
+    )
+
+
+def _turn(raw: dict[str, Any]) -> OpenTurn:
+    return OpenTurn(
+        user_id=UserId(raw["userId"]),
+        message=wire.chat_message(raw["message"]),
+        machine_id=MachineId(raw["machineId"]),
+        machine_name=raw["machineName"],
+        machine_online=raw["machineOnline"],
+        worker_id=WorkerId(raw["workerId"]),
+        worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
+    )
+
+
+class ConvexPushSide:
+    """Implements :class:`~orchestrator.domain.ports.NotificationBackend` on Convex."""
+
+    if TYPE_CHECKING:  # provided by ConvexBackend
+
+        async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
+        def _server(self, **args: Any) -> dict[str, Any]: ...
+        def _watch(
+            self, path: str, args: Args, decode: Callable[[Any], T]
+        ) -> AsyncGenerator[T, None]: ...
+
+    async def save_push_subscription(
+        self, user: UserId, draft: SubscriptionDraft
+    ) -> PushSubscription:
+        args = self._server(
+            userId=user, endpoint=draft.endpoint, p256dh=draft.p256dh, auth=draft.auth
+        )
+        return _subscription(await self._call("mutation", "notifications:subscribe", args))
+
+    async def delete_push_subscription(self, user: UserId, endpoint: str) -> None:
+        args = self._server(userId=user, endpoint=endpoint)
+        await self._call("mutation", "notifications:unsubscribe", args)
+
+    async def list_push_subscriptions(self, user: UserId) -> list[PushSubscription]:
+        found = await self._call(
+            "query", "notifications:listSubscriptions", self._server(userId=user)
+        )
+        return [_subscription(s) for s in found]
+
+    async def drop_push_subscription(self, endpoint: str) -> None:
+        await self._call("mutation", "notifications:drop", self._server(endpoint=endpoint))
+
+    async def get_notification_settings(self, user: UserId) -> NotificationSettings:
+        raw = await self._call("query", "notifications:getSettings", self._server(userId=user))
+        return NotificationSettings(
+            events=frozenset(PushEvent(e) for e in raw["events"]),
+            quiet_start=raw["quietStart"],
+            quiet_end=raw["quietEnd"],
+            time_zone=raw["timeZone"],
+        )
+
+    async def save_notification_settings(
+        self, user: UserId, settings: NotificationSettings
+    ) -> NotificationSettings:
+        out = {
+            "events": sorted(e.value for e in settings.events),
+            "quietStart": settings.quiet_start,
+            "quietEnd": settings.quiet_end,
+            "timeZone": settings.time_zone,
+        }
+        await self._call(
+            "mutation", "notifications:saveSettings", self._server(userId=user, settings=out)
+        )
+        return await self.get_notification_settings(user)
+
+    async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
+        found = await self._call("query", "notifications:listWaiting", self._server(userId=user))
+        return [_waiting(w) for w in found]
+
+    def watch_waiting_permissions(
+        self, user: UserId | None
+    ) -> AsyncGenerator[list[WaitingPermission], None]:
+        return self._watch(
+            "notifications:listWaiting",
+            self._server(userId=user),
+            lambda found: [_waiting(w) for w in found],
+        )
+
+    async def list_open_turns(self) -> list[OpenTurn]:
+        found = await self._call("query", "notifications:listOpenTurns", self._server())
+        return [_turn(t) for t in found]
+
+    def watch_open_turns(self) -> AsyncGenerator[list[OpenTurn], None]:
+        return self._watch(
+            "notifications:listOpenTurns", self._server(), lambda found: [_turn(t) for t in found]
+        )

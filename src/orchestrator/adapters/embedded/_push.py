@@ -1,0 +1,202 @@
+"""Push subscriptions, notification settings and waiting permission requests on SQLite.
+
+Topics: ``("push", user_id)`` for a user's subscriptions and settings, and
+:data:`~orchestrator.adapters.embedded._chat.WAITING` for permission requests
+of every session (touched by every session change, see ``touch_session``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+
+import aiosqlite
+
+from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._chat import WAITING
+from orchestrator.adapters.embedded._machine_side import MACHINES, MachineSide
+from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.ids import MachineId, UserId, WorkerId
+from orchestrator.domain.notifications import (
+    MAX_SUBSCRIPTIONS_PER_USER,
+    NO_SUBSCRIPTION,
+    TOO_MANY_SUBSCRIPTIONS,
+    NotificationSettings,
+    OpenTurn,
+    PushEvent,
+    PushSubscription,
+    SubscriptionDraft,
+    WaitingPermission,
+    worker_label,
+)
+
+_WAITING = """
+    SELECT p.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
+        m.name AS machine_name
+    FROM permission_requests AS p
+    JOIN chat_sessions AS s USING (chat_session_id)
+    JOIN workers AS w ON w.worker_id = s.worker_id
+    JOIN machines AS m ON m.machine_id = w.machine_id
+    WHERE p.status = 'pending' AND (? IS NULL OR s.user_id = ?)
+    ORDER BY p.created_at, p.rowid
+"""
+
+
+_OPEN_TURNS = """
+    SELECT msg.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
+        m.name AS machine_name, m.status AS machine_status
+    FROM chat_messages AS msg
+    JOIN chat_sessions AS s USING (chat_session_id)
+    JOIN workers AS w ON w.worker_id = s.worker_id
+    JOIN machines AS m ON m.machine_id = w.machine_id
+    WHERE msg.status IN ('pending', 'processing', 'streaming')
+    ORDER BY msg.timestamp, msg.rowid
+    LIMIT 1000
+"""
+
+
+def _turn(row: aiosqlite.Row) -> OpenTurn:
+    return OpenTurn(
+        user_id=UserId(row["user_id"]),
+        message=rows.chat_message(row),
+        machine_id=MachineId(row["machine_id"]),
+        machine_name=row["machine_name"],
+        machine_online=row["machine_status"] == "online",
+        worker_id=WorkerId(row["worker_id"]),
+        worker_label=worker_label(row["worker_name"], row["directory"]),
+    )
+
+
+def _subscription(row: aiosqlite.Row) -> PushSubscription:
+    return PushSubscription(
+        user_id=UserId(row["user_id"]),
+        endpoint=row["endpoint"],
+        p256dh=row["p256dh"],
+        auth=row["auth"],
+        created_at=rows.from_ms(row["created_at"]),
+    )
+
+
+def _waiting(row: aiosqlite.Row) -> WaitingPermission:
+    return WaitingPermission(
+        user_id=UserId(row["user_id"]),
+        request=rows.permission(row),
+        machine_id=MachineId(row["machine_id"]),
+        machine_name=row["machine_name"],
+        worker_id=WorkerId(row["worker_id"]),
+        worker_label=worker_label(row["worker_name"], row["directory"]),
+    )
+
+
+class PushSide(MachineSide):
+    """Implements :class:`~orchestrator.domain.ports.NotificationBackend`."""
+
+    async def save_push_subscription(
+        self, user: UserId, draft: SubscriptionDraft
+    ) -> PushSubscription:
+        async with self._store.transaction(write=True) as tx:
+            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
+                raise NotFound("No such user.")
+            others = await tx.one(
+                "SELECT count(*) FROM push_subscriptions WHERE user_id = ? AND endpoint != ?",
+                user,
+                draft.endpoint,
+            )
+            if others is not None and others[0] >= MAX_SUBSCRIPTIONS_PER_USER:
+                raise Conflict(TOO_MANY_SUBSCRIPTIONS)
+            previous = await tx.one(
+                "SELECT user_id FROM push_subscriptions WHERE endpoint = ?", draft.endpoint
+            )
+            # One browser, one endpoint: whoever enabled it last receives its notifications.
+            await tx.run(
+                "INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET"
+                " user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth",
+                draft.endpoint,
+                user,
+                draft.p256dh,
+                draft.auth,
+                self._now(),
+            )
+            tx.touch(("push", user))
+            if previous is not None:
+                tx.touch(("push", previous["user_id"]))
+            row = await tx.one(
+                "SELECT * FROM push_subscriptions WHERE endpoint = ?", draft.endpoint
+            )
+            assert row is not None
+            return _subscription(row)
+
+    async def delete_push_subscription(self, user: UserId, endpoint: str) -> None:
+        async with self._store.transaction(write=True) as tx:
+            deleted = await tx.run(
+                "DELETE FROM push_subscriptions WHERE endpoint = ? AND user_id = ?", endpoint, user
+            )
+            if not deleted:
+                raise NotFound(NO_SUBSCRIPTION)
+            tx.touch(("push", user))
+
+    async def list_push_subscriptions(self, user: UserId) -> list[PushSubscription]:
+        async with self._store.transaction() as tx:
+            found = await tx.all(
+                "SELECT * FROM push_subscriptions WHERE user_id = ? ORDER BY created_at, rowid",
+                user,
+            )
+        return [_subscription(row) for row in found]
+
+    async def drop_push_subscription(self, endpoint: str) -> None:
+        async with self._store.transaction(write=True) as tx:
+            row = await tx.one(
+                "SELECT user_id FROM push_subscriptions WHERE endpoint = ?", endpoint
+            )
+            if row is not None:
+                await tx.run("DELETE FROM push_subscriptions WHERE endpoint = ?", endpoint)
+                tx.touch(("push", row["user_id"]))
+
+    async def get_notification_settings(self, user: UserId) -> NotificationSettings:
+        async with self._store.transaction() as tx:
+            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
+                raise NotFound("No such user.")
+            row = await tx.one("SELECT * FROM notification_settings WHERE user_id = ?", user)
+        if row is None:
+            return NotificationSettings()
+        return NotificationSettings(
+            events=frozenset(PushEvent(e) for e in json.loads(row["events"])),
+            quiet_start=row["quiet_start"],
+            quiet_end=row["quiet_end"],
+            time_zone=row["time_zone"],
+        )
+
+    async def save_notification_settings(
+        self, user: UserId, settings: NotificationSettings
+    ) -> NotificationSettings:
+        async with self._store.transaction(write=True) as tx:
+            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
+                raise NotFound("No such user.")
+            await tx.run(
+                "INSERT OR REPLACE INTO notification_settings"
+                " (user_id, events, quiet_start, quiet_end, time_zone) VALUES (?, ?, ?, ?, ?)",
+                user,
+                json.dumps(sorted(e.value for e in settings.events)),
+                settings.quiet_start,
+                settings.quiet_end,
+                settings.time_zone,
+            )
+            tx.touch(("push", user))
+        return await self.get_notification_settings(user)
+
+    async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
+        async with self._store.transaction() as tx:
+            return [_waiting(row) for row in await tx.all(_WAITING, user, user)]
+
+    def watch_waiting_permissions(
+        self, user: UserId | None
+    ) -> AsyncGenerator[list[WaitingPermission], None]:
+        return self._store.feed.watch([WAITING], lambda: self.list_waiting_permissions(user))
+
+    async def list_open_turns(self) -> list[OpenTurn]:
+        async with self._store.transaction() as tx:
+            return [_turn(row) for row in await tx.all(_OPEN_TURNS)]
+
+    def watch_open_turns(self) -> AsyncGenerator[list[OpenTurn], None]:
+        return self._store.feed.watch([WAITING, MACHINES], self.list_open_turns)

@@ -1,0 +1,159 @@
+"""Push subscriptions and notification settings for the ``InMemoryBackend``.
+
+Same rules as the SQLite backend (``adapters/embedded/_push.py``); the contract
+suite in ``tests/contract/test_push_contract.py`` holds both to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from orchestrator.domain.chat import (
+    ChatMessage,
+    ChatSession,
+    PermissionRequest,
+    PermissionStatus,
+)
+from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MessageId,
+    PermissionId,
+    UserId,
+    WorkerId,
+)
+from orchestrator.domain.model import Machine, MachineStatus, User, Worker
+from orchestrator.domain.notifications import (
+    MAX_SUBSCRIPTIONS_PER_USER,
+    NO_SUBSCRIPTION,
+    TOO_MANY_SUBSCRIPTIONS,
+    NotificationSettings,
+    OpenTurn,
+    PushSubscription,
+    SubscriptionDraft,
+    WaitingPermission,
+    worker_label,
+)
+
+T = TypeVar("T")
+
+
+class PushFake:
+    """The :class:`~orchestrator.domain.ports.NotificationBackend`, in dicts."""
+
+    if TYPE_CHECKING:  # provided by InMemoryBackend
+        users: dict[UserId, User]
+        machines: dict[MachineId, Machine]
+        workers: dict[WorkerId, Worker]
+        chat_sessions: dict[ChatSessionId, ChatSession]
+        chat_messages: dict[MessageId, ChatMessage]
+        permissions: dict[PermissionId, PermissionRequest]
+        push_subscriptions: dict[str, PushSubscription]
+        notification_settings: dict[UserId, NotificationSettings]
+
+        def _now(self) -> datetime: ...
+        async def _commit(self) -> None: ...
+        def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
+
+    def _known_user(self, user: UserId) -> None:
+        if user not in self.users:
+            raise NotFound("No such user.")
+
+    async def save_push_subscription(
+        self, user: UserId, draft: SubscriptionDraft
+    ) -> PushSubscription:
+        self._known_user(user)
+        others = [
+            s
+            for s in self.push_subscriptions.values()
+            if s.user_id == user and s.endpoint != draft.endpoint
+        ]
+        if len(others) >= MAX_SUBSCRIPTIONS_PER_USER:
+            raise Conflict(TOO_MANY_SUBSCRIPTIONS)
+        previous = self.push_subscriptions.get(draft.endpoint)
+        created_at = self._now() if previous is None else previous.created_at
+        record = PushSubscription(user, draft.endpoint, draft.p256dh, draft.auth, created_at)
+        self.push_subscriptions[draft.endpoint] = record
+        await self._commit()
+        return record
+
+    async def delete_push_subscription(self, user: UserId, endpoint: str) -> None:
+        found = self.push_subscriptions.get(endpoint)
+        if found is None or found.user_id != user:
+            raise NotFound(NO_SUBSCRIPTION)
+        del self.push_subscriptions[endpoint]
+        await self._commit()
+
+    async def list_push_subscriptions(self, user: UserId) -> list[PushSubscription]:
+        found = [s for s in self.push_subscriptions.values() if s.user_id == user]
+        return sorted(found, key=lambda s: s.created_at)
+
+    async def drop_push_subscription(self, endpoint: str) -> None:
+        if self.push_subscriptions.pop(endpoint, None) is not None:
+            await self._commit()
+
+    async def get_notification_settings(self, user: UserId) -> NotificationSettings:
+        self._known_user(user)
+        return self.notification_settings.get(user, NotificationSettings())
+
+    async def save_notification_settings(
+        self, user: UserId, settings: NotificationSettings
+    ) -> NotificationSettings:
+        self._known_user(user)
+        self.notification_settings[user] = settings
+        await self._commit()
+        return settings
+
+    def _waiting(self, request: PermissionRequest) -> WaitingPermission:
+        session = self.chat_sessions[request.chat_session_id]
+        worker = self.workers[session.worker_id]
+        machine = self.machines[worker.machine_id]
+        return WaitingPermission(
+            user_id=session.user_id,
+            request=request,
+            machine_id=machine.machine_id,
+            machine_name=machine.name,
+            worker_id=worker.worker_id,
+            worker_label=worker_label(worker.name, worker.directory),
+        )
+
+    async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
+        waiting = [
+            self._waiting(p)
+            for p in self.permissions.values()
+            if p.status is PermissionStatus.PENDING and p.chat_session_id in self.chat_sessions
+        ]
+        mine = [w for w in waiting if user is None or w.user_id == user]
+        return sorted(mine, key=lambda w: w.request.created_at)
+
+    def watch_waiting_permissions(
+        self, user: UserId | None
+    ) -> AsyncGenerator[list[WaitingPermission], None]:
+        return self._watch(lambda: self.list_waiting_permissions(user))
+
+    async def list_open_turns(self) -> list[OpenTurn]:
+        turns = []
+        for message in self.chat_messages.values():
+            session = self.chat_sessions.get(message.chat_session_id)
+            if message.status.finished or session is None:
+                continue
+            worker = self.workers[session.worker_id]
+            machine = self.machines[worker.machine_id]
+            turns.append(
+                OpenTurn(
+                    user_id=session.user_id,
+                    message=message,
+                    machine_id=machine.machine_id,
+                    machine_name=machine.name,
+                    machine_online=machine.status is MachineStatus.ONLINE,
+                    worker_id=worker.worker_id,
+                    worker_label=worker_label(worker.name, worker.directory),
+                )
+            )
+        return sorted(turns, key=lambda t: t.message.timestamp)
+
+    def watch_open_turns(self) -> AsyncGenerator[list[OpenTurn], None]:
+        return self._watch(self.list_open_turns)

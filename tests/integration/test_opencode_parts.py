@@ -34,6 +34,7 @@ from orchestrator.domain.parts import (
     ToolPart,
     ToolStatus,
 )
+from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -99,7 +100,12 @@ async def test_a_turn_that_writes_a_file_is_stored_as_parts(
     user = await backend.create_user("alice", "hash")
     _, token = await backend.create_machine(user.user_id, "laptop")
     await backend.go_online(token, str(tmp_path))
-    worker = await backend.add_worker(user.user_id, token.machine_id, "worker", None)
+    # The write tool needs the "edit" permission: the worker's policy allows it, so no
+    # prompt stops the turn (the policy, not opencode's own config, decides).
+    allow_edits = PermissionPolicy(edit=PermissionAction.ALLOW)
+    worker = await backend.add_worker(
+        user.user_id, token.machine_id, "worker", None, permission_policy=allow_edits
+    )
     await backend.worker_heartbeat(token, worker.worker_id)
     worker = await backend.update_worker_models(token, worker.worker_id, [DEFAULT_MODEL])
     session = await backend.start_session(user.user_id, worker.worker_id, DEFAULT_MODEL)
@@ -108,7 +114,6 @@ async def test_a_turn_that_writes_a_file_is_stored_as_parts(
         write_file=(str(target), CONTENT), before_tool_reply=BEFORE, after_tool_reply=AFTER
     )
     async with model:
-        # The write tool needs the "edit" permission: allowed here, so no prompt stops the turn.
         env = opencode_environment(
             tmp_path / "sandbox", model.base_url, permission={"edit": "allow", "bash": "ask"}
         )

@@ -42,7 +42,7 @@ def test_the_inbox_shows_every_machines_requests_and_answers_in_place(
     """Both waiting requests are listed with their machine; allowing one finishes that turn."""
     data_dir = chat.server.data_dir
     made = run_cli(["machine", "create", "desktop", "--user", "alice"], data_dir)
-    match = re.search(r"--token (\S+)", made)
+    match = re.search(r"^\s*(mch_\S+:sec_\S+)\s*$", made, re.MULTILINE)
     assert match, made
     token = match.group(1)
     root, home = tmp_path / "desktop-projects", tmp_path / "desktop-home"

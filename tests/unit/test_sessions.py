@@ -32,7 +32,7 @@ from orchestrator.domain.chat import (
 )
 from orchestrator.domain.errors import BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
-from orchestrator.domain.model import Worker
+from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.testing import InMemoryBackend
 from orchestrator.testing.agent import (
     AskPermission,
@@ -319,3 +319,25 @@ async def test_an_outage_mid_reply_delays_it_but_loses_and_repeats_nothing(world
     assert "".join(c.chunk for c in chunks) == reply.content
     assert flaky.failed == {"append_chunk": 3, "complete_message": 2, "watch_work": 2}
     assert any("Retrying in" in line for line in world.lines)
+
+
+async def test_work_waiting_for_an_offline_worker_runs_once_the_worker_is_back(
+    world: World,
+) -> None:
+    """A message queued while its worker was offline is answered when the worker comes back."""
+    session = await world.session()
+    await world.backend.send_message(world.user, session.chat_session_id, "while away")
+    offline = attrs.evolve(world.worker, status=WorkerStatus.OFFLINE)
+    seen = {world.worker.worker_id: offline}
+    runtime = ScriptedAgentRuntime()
+    async with runtime, anyio.create_task_group() as tg:
+        manager = world.manager(runtime)
+        manager.workers = lambda: seen
+        tg.start_soon(manager.run)
+        await anyio.sleep(0.1)
+        assert runtime.prompts == []  # the feed came while the worker was offline
+        seen[world.worker.worker_id] = attrs.evolve(offline, status=WorkerStatus.ONLINE)
+        manager.workers_changed()
+        reply = await world.reply(session)
+        tg.cancel_scope.cancel()
+    assert (reply.status, reply.content) == (MessageStatus.COMPLETED, "You said: while away")

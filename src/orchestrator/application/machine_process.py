@@ -43,6 +43,8 @@ class ChatRunner(Protocol):
 
     async def run(self) -> None: ...
 
+    def workers_changed(self) -> None: ...
+
 
 class CommandsRunner(Protocol):
     """Runs the machine's directory commands (see ``application.commands.CommandRunner``)."""
@@ -115,16 +117,15 @@ class MachineProcess:
             if worker_directory(self.root, worker) is None:
                 self._announce(worker, f"has no directory {worker.directory!r} under the root")
                 if worker.status is WorkerStatus.ONLINE:
-                    self.workers[worker.worker_id] = await self.backend.worker_offline(
-                        self.token, worker.worker_id
-                    )
+                    self._record(await self.backend.worker_offline(self.token, worker.worker_id))
                 return
             updated = await self.backend.worker_heartbeat(self.token, worker.worker_id)
         except (InvalidTransition, NotFound):
             # Changed under us (removed, or back to pending); the watch brings the new state.
-            self.workers.pop(worker.worker_id, None)
+            if self.workers.pop(worker.worker_id, None) is not None:
+                self._workers_changed()
             return
-        self.workers[worker.worker_id] = updated
+        self._record(updated)
         if worker.status is not WorkerStatus.ONLINE or not worker.models:
             await self.sync_models(updated)
         self._announce(worker, "is online")
@@ -141,6 +142,16 @@ class MachineProcess:
             )
         except OrchestratorError as exc:
             self.report(f"Could not read the models of worker {worker.worker_id}: {exc.message}")
+
+    def _record(self, worker: Worker) -> None:
+        before = self.workers.get(worker.worker_id)
+        self.workers[worker.worker_id] = worker
+        if before is None or before.status is not worker.status:
+            self._workers_changed()
+
+    def _workers_changed(self) -> None:
+        if self.sessions is not None:
+            self.sessions.workers_changed()
 
     def _announce(self, worker: Worker, what: str) -> None:
         if self._announced.get(worker.worker_id) != what:
@@ -172,6 +183,7 @@ class MachineProcess:
             self._announced.pop(gone, None)
             self.report(f"Worker [{gone}] was removed.")
         self.workers = current
+        self._workers_changed()
         for worker in workers:
             if worker.status is not WorkerStatus.ONLINE:
                 await self._beat_worker(worker)

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
+from orchestrator.testing.fake_model import opencode_environment
 from tests.integration.harness import processes_with_env, wait_for_line
 from tests.integration.test_chat_end_to_end import (
     Api,
@@ -129,3 +130,37 @@ async def test_messages_sent_after_a_killed_machine_went_offline_are_answered_af
         finally:
             if first.poll() is None:
                 first.kill()
+
+
+async def test_the_agents_shell_command_dies_with_a_killed_machine_process(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while the agent's ``sleep 5; touch marker`` runs: the marker never appears."""
+    root = tmp_path / "projects"  # the worker's folder: no permission needed to write there
+    started, marker = root / "started", root / "marker"
+    with stage(tmp_path, bash_command="touch started; sleep 5; touch marker") as s:
+        opencode_environment(
+            s.home, s.model.base_url, permission={"bash": "allow"}, base_env=s.env
+        )  # the same sandbox, now allowing the agent's shell without asking
+        machine = s.worker()
+        lines: list[str] = []
+        try:
+            wait_for_line(machine, r"Machine .* is online", lines)
+            async with signed_in(s.server) as api:
+                session_id = await open_session(api, s.token)
+                await api.call(
+                    "POST", f"/api/sessions/{session_id}/messages", {"content": "run it"}, 201
+                )
+                with anyio.fail_after(60):
+                    while not started.exists():
+                        await anyio.sleep(0.05)
+                machine.send_signal(signal.SIGKILL)
+                machine.wait(timeout=10)
+                # Once nothing of the machine's is left, nothing can create the marker.
+                with anyio.fail_after(15):
+                    while processes_with_env(str(s.home)):
+                        await anyio.sleep(0.05)
+        finally:
+            if machine.poll() is None:
+                machine.kill()
+    assert not marker.exists()

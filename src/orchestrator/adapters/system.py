@@ -7,6 +7,7 @@ import secrets
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 import argon2
 import attrs
@@ -55,21 +56,17 @@ class Argon2Hasher:
             return False
 
 
-#: Runs on Linux between fork and the child program: the kernel kills the child when
-#: the machine process dies, even by SIGKILL, so a crash leaves no orphan (opencode, git).
-_DIE_WITH_PARENT = (
-    "import ctypes, os, signal, sys\n"
-    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
-    "if os.getppid() != int(sys.argv[1]): sys.exit(1)  # the parent died already\n"
-    "os.execv(sys.argv[2], sys.argv[2:])\n"
-)
+#: The reaper (a script, run by path): the command and everything it starts die with
+#: this process, even by SIGKILL, so a crash leaves nothing running (opencode and the
+#: commands of its tools, git and its helpers).
+_REAPER = Path(__file__).with_name("_reaper.py")
 
 
 def launch_command(arguments: list[str]) -> list[str]:
-    """``arguments`` wrapped so the process dies with this one (Linux), else unchanged."""
+    """``arguments`` run under the reaper so their whole tree dies with this process (Linux)."""
     if not sys.platform.startswith("linux"):
         return arguments
-    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *arguments]
+    return [sys.executable, "-I", "-S", str(_REAPER), str(os.getpid()), *arguments]
 
 
 #: Variables a child program (opencode and the tools it runs, git and its helpers) may

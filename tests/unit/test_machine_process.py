@@ -14,6 +14,7 @@ from orchestrator.application.machine_process import MachineProcess, worker_dire
 from orchestrator.application.retry import Backoff, retry_until_reachable
 from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.testing import InMemoryBackend
 
@@ -150,11 +151,11 @@ class Unreachable:
     failures: int
     calls: int = 0
 
-    async def heartbeat(self, token: MachineToken) -> object:
+    async def heartbeat(self, token: MachineToken, lease: Lease | None = None) -> object:
         self.calls += 1
         if self.calls <= self.failures:
             raise BackendUnavailable("Cannot reach the server.")
-        return await self.inner.heartbeat(token)
+        return await self.inner.heartbeat(token, lease)
 
     async def watch_own_workers(self, token: MachineToken) -> AsyncIterator[list[Worker]]:
         self.calls += 1

@@ -16,7 +16,8 @@ export type ErrorKind =
   | "PermissionDenied"
   | "NotFound"
   | "Conflict"
-  | "InvalidTransition";
+  | "InvalidTransition"
+  | "MachineInUse";
 
 export type ErrorData = { kind: ErrorKind; message: string };
 
@@ -25,6 +26,9 @@ export function fail(kind: ErrorKind, message: string): never {
 }
 
 export const INVALID_TOKEN = "Invalid token";
+export const MACHINE_IN_USE =
+  "Another machine process is already running with this token; only one may run per machine.";
+export const TAKEN_OVER = "Another machine process took over this machine, so this one stops.";
 export const NO_MACHINE = "No such machine.";
 export const NO_WORKER = "No such worker.";
 export const NO_USER = "No such user.";

@@ -76,6 +76,7 @@ ERROR_KINDS: Final[dict[str, type[errors.OrchestratorError]]] = {
         errors.NotFound,
         errors.Conflict,
         errors.InvalidTransition,
+        errors.MachineInUse,
     )
 }
 

@@ -218,6 +218,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX job_runs_by_job_id_and_created_at ON job_runs (job_id, created_at)",
     ),
+    # 5: the lease of the one machine process that runs a machine (domain.lease).
+    (
+        "ALTER TABLE machines ADD COLUMN instance_id TEXT",
+        "ALTER TABLE machines ADD COLUMN lease_until INTEGER",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

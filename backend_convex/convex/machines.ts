@@ -11,7 +11,7 @@ import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { pauseJobsOfMachine } from "./lib/jobs";
 import { recoverCommands } from "./lib/commandRules";
-import { fail, NO_USER } from "./lib/errors";
+import { fail, MACHINE_IN_USE, NO_USER, TAKEN_OVER } from "./lib/errors";
 import { newId, newSecret } from "./lib/ids";
 import { MAX_MACHINES, MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
 import { machineRecord } from "./lib/records";
@@ -132,13 +132,34 @@ export const authenticate = query({
   handler: async (ctx, token) => machineRecord(await requireMachine(ctx, token)),
 });
 
-/** Mark the machine online, recording its root directory and a heartbeat; recover its commands. */
+/** A machine process's lease: its instance id and for how long (see domain/lease.py). */
+const lease = { instance: v.optional(v.string()), leaseMs: v.optional(v.number()) };
+
+function checkLeaseArgs(instance: string | undefined, leaseMs: number | undefined): void {
+  if (instance === undefined && leaseMs === undefined) return;
+  if (instance === undefined || instance.length === 0 || instance.length > 64)
+    fail("InvalidInput", "'instance' must be a string of 1-64 characters.");
+  if (leaseMs === undefined || !Number.isInteger(leaseMs) || leaseMs < 0 || leaseMs > 3_600_000)
+    fail("InvalidInput", "'lease_ms' must be a whole number from 0 to 3600000.");
+}
+
+/**
+ * Mark the machine online, recording its root directory and a heartbeat; recover its commands.
+ * With a lease, claim the machine for that process unless another holds a lease still running.
+ */
 export const goOnline = mutation({
-  args: { ...machineToken, rootDirectory: v.string() },
+  args: { ...machineToken, rootDirectory: v.string(), ...lease },
   returns: machineValidator,
-  handler: async (ctx, { rootDirectory, ...token }) => {
+  handler: async (ctx, { rootDirectory, instance, leaseMs, ...token }) => {
+    checkLeaseArgs(instance, leaseMs);
     const machine = await requireMachine(ctx, token);
     const now = Date.now();
+    if (instance !== undefined && leaseMs !== undefined) {
+      const held = machine.instanceId !== undefined && machine.instanceId !== instance;
+      if (held && machine.leaseUntil !== undefined && machine.leaseUntil > now)
+        fail("MachineInUse", MACHINE_IN_USE);
+      await ctx.db.patch(machine._id, { instanceId: instance, leaseUntil: now + leaseMs });
+    }
     await ctx.db.patch(machine._id, { status: "online", rootDirectory, lastHeartbeat: now });
     // A (re)started process: what a dead one left running is not running any more.
     await recoverCommands(ctx, machine.machineId, now);
@@ -146,23 +167,35 @@ export const goOnline = mutation({
   },
 });
 
-/** Record that the machine is alive (and online). */
+/** Record that the machine is alive (and online); renew the lease, unless it was taken over. */
 export const heartbeat = mutation({
-  args: { ...machineToken },
+  args: { ...machineToken, ...lease },
   returns: machineValidator,
-  handler: async (ctx, token) => {
+  handler: async (ctx, { instance, leaseMs, ...token }) => {
+    checkLeaseArgs(instance, leaseMs);
     const machine = await requireMachine(ctx, token);
-    await ctx.db.patch(machine._id, { status: "online", lastHeartbeat: Date.now() });
+    const now = Date.now();
+    if (instance !== undefined && leaseMs !== undefined) {
+      if (machine.instanceId !== undefined && machine.instanceId !== instance)
+        fail("MachineInUse", TAKEN_OVER);
+      await ctx.db.patch(machine._id, { instanceId: instance, leaseUntil: now + leaseMs });
+    }
+    await ctx.db.patch(machine._id, { status: "online", lastHeartbeat: now });
     return machineRecord((await ctx.db.get(machine._id))!);
   },
 });
 
-/** Mark the machine and its online workers offline. */
+/** Mark the machine and its online workers offline; only the lease's holder may. */
 export const goOffline = mutation({
-  args: { ...machineToken },
+  args: { ...machineToken, ...lease },
   returns: v.null(),
-  handler: async (ctx, token) => {
-    await setOffline(ctx, await requireMachine(ctx, token));
+  handler: async (ctx, { instance, leaseMs, ...token }) => {
+    checkLeaseArgs(instance, leaseMs);
+    const machine = await requireMachine(ctx, token);
+    if (instance !== undefined && machine.instanceId !== undefined && machine.instanceId !== instance)
+      return null;
+    await ctx.db.patch(machine._id, { instanceId: undefined, leaseUntil: undefined });
+    await setOffline(ctx, machine);
     return null;
   },
 });

@@ -48,6 +48,9 @@ export default defineSchema({
     createdAt: v.number(),
     lastHeartbeat: v.optional(v.number()),
     rootDirectory: v.optional(v.string()),
+    /** The machine process holding the machine's lease, and until when (domain/lease.py). */
+    instanceId: v.optional(v.string()),
+    leaseUntil: v.optional(v.number()),
   })
     .index("by_machineId", ["machineId"])
     .index("by_userId", ["userId"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -12,8 +12,9 @@ import pytest
 
 from orchestrator.application.machine_process import MachineProcess, worker_directory
 from orchestrator.application.retry import Backoff, Connection, retry_until_reachable
-from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable
+from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable, MachineInUse
 from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.testing import InMemoryBackend
 
@@ -154,11 +155,11 @@ class Unreachable:
     failures: int
     calls: int = 0
 
-    async def heartbeat(self, token: MachineToken) -> object:
+    async def heartbeat(self, token: MachineToken, lease: Lease | None = None) -> object:
         self.calls += 1
         if self.calls <= self.failures:
             raise BackendUnavailable("Cannot reach the server.")
-        return await self.inner.heartbeat(token)
+        return await self.inner.heartbeat(token, lease)
 
     async def watch_own_workers(self, token: MachineToken) -> AsyncIterator[list[Worker]]:
         self.calls += 1
@@ -223,3 +224,32 @@ async def test_a_worker_removed_between_heartbeats_is_dropped_not_fatal(
     await backend.remove_worker(machine.user, worker.worker_id)
     await process.beat()  # the heartbeat meets NotFound for the removed worker
     assert worker.worker_id not in process.workers
+
+
+async def test_a_second_process_waits_as_a_standby_and_takes_over_when_the_first_stops(
+    machine: Machine, tmp_path: Path
+) -> None:
+    """The second process says why it waits, does not go online, and takes over after stop()."""
+    first, second = machine.process(tmp_path), machine.process(tmp_path)
+    await first.start()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(second.start)
+        await wait_for(lambda: any("already running" in line for line in machine.lines))
+        assert sum("is online" in line for line in machine.lines) == 1
+        await first.stop()
+        await wait_for(lambda: sum("is online" in line for line in machine.lines) == 2)
+    holder, _ = machine.backend.leases[machine.token.machine_id]
+    assert holder == second.lease.instance
+    assert sum("already running" in line for line in machine.lines) == 1
+
+
+async def test_a_process_whose_lease_was_taken_over_stops_with_the_reason(
+    machine: Machine, tmp_path: Path
+) -> None:
+    """A heartbeat refused because another process took over ends run() with MachineInUse."""
+    first = machine.process(tmp_path)
+    await first.start()
+    # Another process claims the machine after the first's lease ran out.
+    machine.backend.leases[machine.token.machine_id] = ("other", datetime.now(UTC))
+    with anyio.fail_after(3), pytest.raises(MachineInUse):
+        await first.run()

@@ -32,7 +32,7 @@ from orchestrator.domain.chat import (
 )
 from orchestrator.domain.errors import BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
-from orchestrator.domain.model import Worker
+from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.parts import (
     StepFinishPart,
     TextPart,
@@ -411,3 +411,25 @@ async def test_tool_and_step_parts_are_stored_in_order_with_the_text(world: Worl
         ("prt_tool", done),
         ("prt_step", finish),
     ]
+
+
+async def test_work_waiting_for_an_offline_worker_runs_once_the_worker_is_back(
+    world: World,
+) -> None:
+    """A message queued while its worker was offline is answered when the worker comes back."""
+    session = await world.session()
+    await world.backend.send_message(world.user, session.chat_session_id, "while away")
+    offline = attrs.evolve(world.worker, status=WorkerStatus.OFFLINE)
+    seen = {world.worker.worker_id: offline}
+    runtime = ScriptedAgentRuntime()
+    async with runtime, anyio.create_task_group() as tg:
+        manager = world.manager(runtime)
+        manager.workers = lambda: seen
+        tg.start_soon(manager.run)
+        await anyio.sleep(0.1)
+        assert runtime.prompts == []  # the feed came while the worker was offline
+        seen[world.worker.worker_id] = attrs.evolve(offline, status=WorkerStatus.ONLINE)
+        manager.workers_changed()
+        reply = await world.reply(session)
+        tg.cancel_scope.cancel()
+    assert (reply.status, reply.content) == (MessageStatus.COMPLETED, "You said: while away")

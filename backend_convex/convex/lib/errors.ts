@@ -17,7 +17,8 @@ export type ErrorKind =
   | "NotFound"
   | "Conflict"
   | "InvalidTransition"
-  | "TextGap";
+  | "TextGap"
+  | "MachineInUse";
 
 export type ErrorData = { kind: ErrorKind; message: string };
 
@@ -26,6 +27,9 @@ export function fail(kind: ErrorKind, message: string): never {
 }
 
 export const INVALID_TOKEN = "Invalid token";
+export const MACHINE_IN_USE =
+  "Another machine process is already running with this token; only one may run per machine.";
+export const TAKEN_OVER = "Another machine process took over this machine, so this one stops.";
 export const NO_MACHINE = "No such machine.";
 export const NO_WORKER = "No such worker.";
 export const NO_USER = "No such user.";

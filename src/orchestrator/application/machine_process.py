@@ -7,6 +7,7 @@ so it can be killed at any moment and started again.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -26,10 +27,12 @@ from orchestrator.application.retry import (
 from orchestrator.domain.agent import AgentRuntime
 from orchestrator.domain.errors import (
     InvalidTransition,
+    MachineInUse,
     NotFound,
     OrchestratorError,
 )
 from orchestrator.domain.ids import MachineToken, WorkerId
+from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import Machine, Worker, WorkerStatus
 from orchestrator.domain.ports import MachineBackend
 
@@ -48,6 +51,8 @@ class ChatRunner(Protocol):
     """Runs the machine's chat sessions (see ``application.sessions.SessionManager``)."""
 
     async def run(self) -> None: ...
+
+    def workers_changed(self) -> None: ...
 
 
 class CommandsRunner(Protocol):
@@ -79,27 +84,52 @@ class MachineProcess:
     sessions: ChatRunner | None = None
     commands: CommandsRunner | None = None
     workers: dict[WorkerId, Worker] = attrs.field(factory=dict)
+    #: This process's claim on the machine: one machine process per machine.
+    lease: Lease = attrs.field(
+        default=attrs.Factory(
+            lambda self: Lease.for_heartbeat(secrets.token_hex(12), self.heartbeat_interval),
+            takes_self=True,
+        )
+    )
     _announced: dict[WorkerId, str] = attrs.field(factory=dict)
+    _lost: MachineInUse | None = None
+    _tasks: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
 
     async def start(self) -> Machine:
-        """Authenticate and go online, waiting for the server if it is down."""
-        machine = await retry_until_reachable(
-            lambda: self.backend.go_online(self.token, str(self.root)),
-            self.backoff,
-            self.connection,
-        )
+        """Authenticate and go online, waiting for the server if it is down.
+
+        While another machine process runs with the same token this one waits
+        as a standby, and takes over once that one stops or its lease runs out.
+        """
+        told = False
+        while True:
+            try:
+                machine = await retry_until_reachable(
+                    lambda: self.backend.go_online(self.token, str(self.root), self.lease),
+                    self.backoff,
+                    self.connection,
+                )
+                break
+            except MachineInUse as exc:
+                if not told:
+                    self.report(f"{exc.message} Waiting until it stops (Ctrl-C to give up).")
+                    told = True
+                await anyio.sleep(self.heartbeat_interval.total_seconds())
         self.report(f"Machine {machine.name!r} is online (root: {self.root}).")
         return machine
 
     async def run(self) -> None:
-        """Heartbeat and follow the machine's workers until cancelled."""
+        """Heartbeat and follow the machine's workers until cancelled (or the lease is lost)."""
         async with anyio.create_task_group() as tg:
+            self._tasks = tg.cancel_scope
             tg.start_soon(self._heartbeat_loop)
             tg.start_soon(self._follow_workers)
             if self.sessions is not None:
                 tg.start_soon(self._keep_reachable, self.sessions.run)
             if self.commands is not None:
                 tg.start_soon(self._keep_reachable, self.commands.run)
+        if self._lost is not None:
+            raise self._lost
 
     async def stop(self) -> None:
         """Stop the agents, then mark the machine and its workers offline (bounded in time)."""
@@ -108,14 +138,14 @@ class MachineProcess:
                 await self.runtime.stop()
         with anyio.move_on_after(5, shield=True):
             try:
-                await self.backend.go_offline(self.token)
+                await self.backend.go_offline(self.token, self.lease)
                 self.report("Machine is offline.")
             except OrchestratorError as exc:
                 self.report(f"Could not mark the machine offline: {exc.message}")
 
     async def beat(self) -> None:
         """One heartbeat for the machine and each of its approved workers."""
-        await self.backend.heartbeat(self.token)
+        await self.backend.heartbeat(self.token, self.lease)
         for worker in list(self.workers.values()):
             await self._beat_worker(worker)
 
@@ -127,16 +157,15 @@ class MachineProcess:
             if worker_directory(self.root, worker) is None:
                 self._announce(worker, f"has no directory {worker.directory!r} under the root")
                 if worker.status is WorkerStatus.ONLINE:
-                    self.workers[worker.worker_id] = await self.backend.worker_offline(
-                        self.token, worker.worker_id
-                    )
+                    self._record(await self.backend.worker_offline(self.token, worker.worker_id))
                 return
             updated = await self.backend.worker_heartbeat(self.token, worker.worker_id)
         except (InvalidTransition, NotFound):
             # Changed under us (removed, or back to pending); the watch brings the new state.
-            self.workers.pop(worker.worker_id, None)
+            if self.workers.pop(worker.worker_id, None) is not None:
+                self._workers_changed()
             return
-        self.workers[worker.worker_id] = updated
+        self._record(updated)
         if worker.status is not WorkerStatus.ONLINE or not worker.models:
             await self.sync_models(updated)
         self._announce(worker, "is online")
@@ -154,6 +183,16 @@ class MachineProcess:
         except OrchestratorError as exc:
             self.report(f"Could not read the models of worker {worker.worker_id}: {exc.message}")
 
+    def _record(self, worker: Worker) -> None:
+        before = self.workers.get(worker.worker_id)
+        self.workers[worker.worker_id] = worker
+        if before is None or before.status is not worker.status:
+            self._workers_changed()
+
+    def _workers_changed(self) -> None:
+        if self.sessions is not None:
+            self.sessions.workers_changed()
+
     def _announce(self, worker: Worker, what: str) -> None:
         if self._announced.get(worker.worker_id) != what:
             self._announced[worker.worker_id] = what
@@ -168,6 +207,11 @@ class MachineProcess:
                 self.connection.back()
             except TRANSIENT as exc:
                 self.connection.lost(exc, wait)
+            except MachineInUse as exc:
+                # Taken over after this process's lease ran out: stop, do not fight.
+                self._lost = exc
+                self._tasks.cancel()
+                return
             await anyio.sleep(wait)
 
     async def _follow_workers(self) -> None:
@@ -187,6 +231,7 @@ class MachineProcess:
             self._announced.pop(gone, None)
             self.report(f"Worker [{gone}] was removed.")
         self.workers = current
+        self._workers_changed()
         for worker in workers:
             if worker.status is not WorkerStatus.ONLINE:
                 await self._beat_worker(worker)

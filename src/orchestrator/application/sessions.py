@@ -333,6 +333,10 @@ class SessionManager:
     )
     runners: dict[ChatSessionId, SessionRunner] = attrs.field(factory=dict)
     _scopes: dict[ChatSessionId, anyio.CancelScope] = attrs.field(factory=dict)
+    #: The latest feed, applied again when a worker's status changes (see workers_changed).
+    _feed: list[SessionWork] | None = None
+    _recheck: anyio.Event = attrs.field(factory=anyio.Event)
+    _applying: anyio.Lock = attrs.field(factory=anyio.Lock)
 
     def directory_of(self, worker_id: WorkerId) -> Path:
         worker = self.workers().get(worker_id)
@@ -354,6 +358,10 @@ class SessionManager:
         """A backend call that waits out an unreachable backend instead of failing the reply."""
         return await retry_until_reachable(write, self.backoff, self.connection)
 
+    def workers_changed(self) -> None:
+        """A worker came online or went away: which sessions may run depends on it too."""
+        self._recheck.set()
+
     async def run(self) -> None:
         """Follow the work feed until cancelled; runners live on while it reconnects."""
         async with anyio.create_task_group() as tg:
@@ -361,12 +369,27 @@ class SessionManager:
             async def follow() -> None:
                 async for feed in self.backend.watch_work(self.token):
                     self.connection.back()
+                    self._feed = feed
                     await self.apply(feed, tg)
 
+            async def recheck() -> None:
+                # The feed changes only with the sessions' work, not with the workers'
+                # status: a worker back online must not leave its queued messages waiting.
+                while True:
+                    await self._recheck.wait()
+                    self._recheck = anyio.Event()
+                    if self._feed is not None:
+                        await self.apply(self._feed, tg)
+
+            tg.start_soon(recheck)
             await keep_reachable(follow, self.backoff, self.connection)
 
     async def apply(self, feed: list[SessionWork], tg: anyio.abc.TaskGroup) -> None:
         """Start, update or stop runners to match the feed."""
+        async with self._applying:
+            await self._apply(feed, tg)
+
+    async def _apply(self, feed: list[SessionWork], tg: anyio.abc.TaskGroup) -> None:
         live = {w.session.chat_session_id: w for w in feed if self._runnable(w)}
         feed_ids = {w.session.chat_session_id for w in feed}
         for session_id in set(self.runners) - set(live):

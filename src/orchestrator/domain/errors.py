@@ -16,7 +16,8 @@ error is one sentence a user can act on.
     ├── PermissionDenied          signed in, but not allowed to do this (403)
     ├── NotFound                  no such record, or not yours (404)
     ├── Conflict                  the record's state does not allow it (409)
-    │   └── InvalidTransition     a status change that is not allowed
+    │   ├── InvalidTransition     a status change that is not allowed
+    │   └── MachineInUse          another machine process holds the machine's lease
     ├── BackendUnavailable        the backend cannot be reached right now (503)
     ├── BackendLimitExceeded      a call over the backend's own limits (Convex's); not retried (507)
     ├── AgentUnavailable          opencode is missing, did not start or stopped (503)
@@ -91,6 +92,14 @@ class Conflict(OrchestratorError):
     """Raised when the current state of a record does not allow the request."""
 
     default_message = "That cannot be done in the current state."
+
+
+class MachineInUse(Conflict):
+    """Raised when another machine process is running the machine (see ``domain.lease``)."""
+
+    default_message = (
+        "Another machine process is already running with this token; only one may run per machine."
+    )
 
 
 class InvalidTransition(Conflict):

@@ -52,6 +52,7 @@ from orchestrator.domain.ids import (
     WorkerToken,
 )
 from orchestrator.domain.jobs import Job, JobDraft, JobRun
+from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
 from orchestrator.domain.notifications import (
     NotificationSettings,
@@ -103,21 +104,25 @@ class MachineBackend(Protocol):
         """The machine the token belongs to; raises AuthenticationFailed if wrong."""
         ...
 
-    async def go_online(self, token: MachineToken, root_directory: str) -> Machine:
+    async def go_online(
+        self, token: MachineToken, root_directory: str, lease: Lease | None = None
+    ) -> Machine:
         """Mark the machine online and record its root directory and heartbeat.
 
         A machine process calls this once when it starts, so the same write
         recovers the commands a dead process left ``running`` (see
-        :func:`orchestrator.domain.commands.recover`).
+        :func:`orchestrator.domain.commands.recover`). With a ``lease`` it also
+        claims the machine for that process (MachineInUse if another holds it;
+        see :mod:`orchestrator.domain.lease`).
         """
         ...
 
-    async def heartbeat(self, token: MachineToken) -> Machine:
-        """Record that the machine is alive (and online)."""
+    async def heartbeat(self, token: MachineToken, lease: Lease | None = None) -> Machine:
+        """Record that the machine is alive (and online); renew ``lease`` (MachineInUse if lost)."""
         ...
 
-    async def go_offline(self, token: MachineToken) -> None:
-        """Mark the machine and all its workers offline."""
+    async def go_offline(self, token: MachineToken, lease: Lease | None = None) -> None:
+        """Mark the machine and all its workers offline (only the lease's holder may)."""
         ...
 
     async def list_own_workers(self, token: MachineToken) -> list[Worker]:

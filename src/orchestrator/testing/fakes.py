@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import attrs
 
+from orchestrator.domain import lease as lease_rules
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, PermissionRequest
 from orchestrator.domain.commands import Command
 from orchestrator.domain.errors import (
@@ -42,6 +43,7 @@ from orchestrator.domain.ids import (
     WorkerToken,
 )
 from orchestrator.domain.jobs import Job, JobRun
+from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import (
     MAX_SIGN_INS_PER_USER,
     IssuedWorkerToken,
@@ -152,6 +154,8 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
     #: Each user's sign-in ids, oldest first.
     sign_ins: dict[UserId, list[str]] = attrs.field(factory=dict, init=False)
     machines: dict[MachineId, Machine] = attrs.field(factory=dict, init=False)
+    #: Who holds each machine's lease, until when (see ``domain.lease``).
+    leases: dict[MachineId, tuple[str, datetime]] = attrs.field(factory=dict, init=False)
     secret_hashes: dict[MachineId, str] = attrs.field(factory=dict, init=False)
     workers: dict[WorkerId, Worker] = attrs.field(factory=dict, init=False)
     worker_tokens: dict[WorkerId, IssuedWorkerToken] = attrs.field(factory=dict, init=False)
@@ -229,9 +233,17 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
     async def authenticate(self, token: MachineToken) -> Machine:
         return self._auth(token)
 
-    async def go_online(self, token: MachineToken, root_directory: str) -> Machine:
+    async def go_online(
+        self, token: MachineToken, root_directory: str, lease: Lease | None = None
+    ) -> Machine:
+        current = self._auth(token)
+        if lease is not None:
+            holder, until = self.leases.get(current.machine_id, (None, None))
+            now = self._now()
+            lease_rules.check_claim(holder, until, now, lease.instance)
+            self.leases[current.machine_id] = (lease.instance, now + lease.duration)
         machine = attrs.evolve(
-            self._auth(token),
+            current,
             status=MachineStatus.ONLINE,
             root_directory=root_directory,
             last_heartbeat=self._now(),
@@ -241,10 +253,14 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
         await self._commit()
         return machine
 
-    async def heartbeat(self, token: MachineToken) -> Machine:
-        machine = attrs.evolve(
-            self._auth(token), status=MachineStatus.ONLINE, last_heartbeat=self._now()
-        )
+    async def heartbeat(self, token: MachineToken, lease: Lease | None = None) -> Machine:
+        current = self._auth(token)
+        now = self._now()
+        if lease is not None:
+            holder, _ = self.leases.get(current.machine_id, (None, None))
+            lease_rules.check_renewal(holder, lease.instance)
+            self.leases[current.machine_id] = (lease.instance, now + lease.duration)
+        machine = attrs.evolve(current, status=MachineStatus.ONLINE, last_heartbeat=now)
         self.machines[machine.machine_id] = machine
         await self._commit()
         return machine
@@ -255,8 +271,13 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
             if worker.status is WorkerStatus.ONLINE:
                 self.workers[worker.worker_id] = attrs.evolve(worker, status=WorkerStatus.OFFLINE)
 
-    async def go_offline(self, token: MachineToken) -> None:
-        self._set_offline(self._auth(token))
+    async def go_offline(self, token: MachineToken, lease: Lease | None = None) -> None:
+        machine = self._auth(token)
+        holder, _ = self.leases.get(machine.machine_id, (None, None))
+        if not lease_rules.may_release(holder, lease.instance if lease else None):
+            return
+        self.leases.pop(machine.machine_id, None)
+        self._set_offline(machine)
         await self._commit()
 
     async def list_own_workers(self, token: MachineToken) -> list[Worker]:

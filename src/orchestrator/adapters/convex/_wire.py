@@ -81,6 +81,7 @@ ERROR_KINDS: Final[dict[str, type[errors.OrchestratorError]]] = {
         errors.Conflict,
         errors.InvalidTransition,
         errors.TextGap,
+        errors.MachineInUse,
     )
 }
 

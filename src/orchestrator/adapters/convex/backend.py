@@ -50,6 +50,7 @@ from orchestrator.domain.ids import (
     WorkerToken,
 )
 from orchestrator.domain.jobs import JOB_RUNS_LIMIT, Job, JobDraft, JobRun
+from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
@@ -83,6 +84,12 @@ def open_convex_backend(
 
 def _token(token: MachineToken) -> dict[str, str]:
     return {"machineId": token.machine_id, "machineSecret": token.secret}
+
+
+def _lease(lease: Lease | None) -> dict[str, object]:
+    if lease is None:
+        return {}
+    return {"instance": lease.instance, "leaseMs": int(lease.duration.total_seconds() * 1000)}
 
 
 class ConvexBackend(PartCalls, ConvexPushSide):
@@ -266,15 +273,18 @@ class ConvexBackend(PartCalls, ConvexPushSide):
     async def authenticate(self, token: MachineToken) -> Machine:
         return wire.machine(await self._call("query", "machines:authenticate", _token(token)))
 
-    async def go_online(self, token: MachineToken, root_directory: str) -> Machine:
-        args = {**_token(token), "rootDirectory": root_directory}
+    async def go_online(
+        self, token: MachineToken, root_directory: str, lease: Lease | None = None
+    ) -> Machine:
+        args = {**_token(token), "rootDirectory": root_directory, **_lease(lease)}
         return wire.machine(await self._call("mutation", "machines:goOnline", args))
 
-    async def heartbeat(self, token: MachineToken) -> Machine:
-        return wire.machine(await self._call("mutation", "machines:heartbeat", _token(token)))
+    async def heartbeat(self, token: MachineToken, lease: Lease | None = None) -> Machine:
+        args = {**_token(token), **_lease(lease)}
+        return wire.machine(await self._call("mutation", "machines:heartbeat", args))
 
-    async def go_offline(self, token: MachineToken) -> None:
-        await self._call("mutation", "machines:goOffline", _token(token))
+    async def go_offline(self, token: MachineToken, lease: Lease | None = None) -> None:
+        await self._call("mutation", "machines:goOffline", {**_token(token), **_lease(lease)})
 
     async def list_own_workers(self, token: MachineToken) -> list[Worker]:
         return [wire.worker(w) for w in await self._call("query", "workers:listOwn", _token(token))]

@@ -18,8 +18,10 @@ import anyio
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._command_rows import recover_commands
 from orchestrator.adapters.embedded._store import Store, Tx
+from orchestrator.domain import lease as lease_rules
 from orchestrator.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
+from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import (
     Machine,
     Worker,
@@ -121,8 +123,18 @@ class MachineSide:
         async with self._as_machine(token, write=False) as (_, row):
             return rows.machine(row)
 
-    async def go_online(self, token: MachineToken, root_directory: str) -> Machine:
+    async def go_online(
+        self, token: MachineToken, root_directory: str, lease: Lease | None = None
+    ) -> Machine:
         async with self._as_machine(token) as (tx, row):
+            if lease is not None:
+                until = row["lease_until"]
+                expires = rows.from_ms(until) if until is not None else None
+                now = self._now()
+                lease_rules.check_claim(
+                    row["instance_id"], expires, rows.from_ms(now), lease.instance
+                )
+                await self._hold(tx, token.machine_id, lease, now)
             await tx.run(
                 "UPDATE machines SET status = 'online', root_directory = ?, last_heartbeat = ? "
                 "WHERE machine_id = ?",
@@ -135,8 +147,20 @@ class MachineSide:
             tx.touch(*topics(row["user_id"], token.machine_id))
             return await self._machine_row(tx, token.machine_id)
 
-    async def heartbeat(self, token: MachineToken) -> Machine:
+    async def _hold(self, tx: Tx, machine_id: str, lease: Lease, now: int) -> None:
+        until = now + int(lease.duration.total_seconds() * 1000)
+        await tx.run(
+            "UPDATE machines SET instance_id = ?, lease_until = ? WHERE machine_id = ?",
+            lease.instance,
+            until,
+            machine_id,
+        )
+
+    async def heartbeat(self, token: MachineToken, lease: Lease | None = None) -> Machine:
         async with self._as_machine(token) as (tx, row):
+            if lease is not None:
+                lease_rules.check_renewal(row["instance_id"], lease.instance)
+                await self._hold(tx, token.machine_id, lease, self._now())
             await tx.run(
                 "UPDATE machines SET status = 'online', last_heartbeat = ? WHERE machine_id = ?",
                 self._now(),
@@ -145,8 +169,14 @@ class MachineSide:
             tx.touch(*topics(row["user_id"], token.machine_id))
             return await self._machine_row(tx, token.machine_id)
 
-    async def go_offline(self, token: MachineToken) -> None:
+    async def go_offline(self, token: MachineToken, lease: Lease | None = None) -> None:
         async with self._as_machine(token) as (tx, row):
+            if not lease_rules.may_release(row["instance_id"], lease.instance if lease else None):
+                return
+            await tx.run(
+                "UPDATE machines SET instance_id = NULL, lease_until = NULL WHERE machine_id = ?",
+                token.machine_id,
+            )
             await self._set_offline(tx, token.machine_id)
             tx.touch(*topics(row["user_id"], token.machine_id))
 

@@ -282,6 +282,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) STRICT
         """,
     ),
+    # 9: the lease of the one machine process that runs a machine (domain.lease).
+    (
+        "ALTER TABLE machines ADD COLUMN instance_id TEXT",
+        "ALTER TABLE machines ADD COLUMN lease_until INTEGER",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -31,7 +31,7 @@ import attrs
 
 from orchestrator.adapters.filesystem._paths import Root, label, os_failure
 from orchestrator.adapters.filesystem._progress import GitProgress
-from orchestrator.adapters.system import launch_command
+from orchestrator.adapters.system import child_environment, launch_command
 from orchestrator.domain.commands import (
     CLONE_TARGET_REQUIRED,
     CommandResult,
@@ -57,8 +57,8 @@ def git_arguments(git: str, url: str, target: Path) -> list[str]:
 
 
 def git_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of git: the machine's own, with every way of prompting turned off."""
-    env = dict(os.environ if base is None else base)
+    """The environment of git: what children may see of ``base``, every way of prompting off."""
+    env = child_environment(base)
     never_asks = shutil.which("true") or "/bin/true"
     env.update(
         GIT_TERMINAL_PROMPT="0",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import json
 import math
-import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from orchestrator.adapters.opencode._parts import part_body
 from orchestrator.adapters.opencode._server import Event, OpencodeServer, find_opencode
+from orchestrator.adapters.system import child_environment
 from orchestrator.domain.agent import (
     AgentEvent,
     AgentMessage,
@@ -318,11 +318,11 @@ class OpencodeRuntime:
         stop_timeout: float = 5.0,
     ) -> None:
         self.policy = policy
-        base = dict(os.environ if env is None else env)
-        self._binary = binary if binary is not None else find_opencode(base)
+        self._binary = binary if binary is not None else find_opencode(env)
+        # Only what opencode and its tools need: none of the orchestrator's secrets.
+        base = child_environment(env)
         for key, value in DEFAULT_FLAGS.items():
             base.setdefault(key, value)
-        base.pop("OPENCODE_SERVER_PASSWORD", None)
         self._env = base
         self._tg = task_group
         self._startup_timeout = startup_timeout

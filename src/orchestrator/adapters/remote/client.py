@@ -13,7 +13,11 @@ from collections.abc import AsyncIterator, Sequence
 
 from orchestrator.adapters.parts_json import body_to_dict
 from orchestrator.adapters.remote._commands import CommandClient
-from orchestrator.adapters.remote.wire import SUBSCRIPTION_OWN_WORKERS, SUBSCRIPTION_WORK
+from orchestrator.adapters.remote.wire import (
+    SUBSCRIPTION_OWN_WORKERS,
+    SUBSCRIPTION_WORK,
+    lease_fields,
+)
 from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
@@ -31,6 +35,7 @@ from orchestrator.domain.ids import (
     WorkerId,
     WorkerToken,
 )
+from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import Machine, Worker
 from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
 
@@ -48,18 +53,22 @@ class RemoteMachineBackend(CommandClient):
         """The machine the token belongs to; raises AuthenticationFailed if wrong."""
         return self._structure(await self._call("authenticate", token), Machine)
 
-    async def go_online(self, token: MachineToken, root_directory: str) -> Machine:
+    async def go_online(
+        self, token: MachineToken, root_directory: str, lease: Lease | None = None
+    ) -> Machine:
         """Mark the machine online and record its root directory and heartbeat."""
-        value = await self._call("go_online", token, root_directory=root_directory)
+        value = await self._call(
+            "go_online", token, root_directory=root_directory, **lease_fields(lease)
+        )
         return self._structure(value, Machine)
 
-    async def heartbeat(self, token: MachineToken) -> Machine:
+    async def heartbeat(self, token: MachineToken, lease: Lease | None = None) -> Machine:
         """Record that the machine is alive (and online)."""
-        return self._structure(await self._call("heartbeat", token), Machine)
+        return self._structure(await self._call("heartbeat", token, **lease_fields(lease)), Machine)
 
-    async def go_offline(self, token: MachineToken) -> None:
+    async def go_offline(self, token: MachineToken, lease: Lease | None = None) -> None:
         """Mark the machine and all its workers offline."""
-        await self._call("go_offline", token)
+        await self._call("go_offline", token, **lease_fields(lease))
 
     async def list_own_workers(self, token: MachineToken) -> list[Worker]:
         """Every worker of this machine, pending ones included."""

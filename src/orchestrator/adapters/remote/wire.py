@@ -21,7 +21,8 @@ Machine API (every request carries ``Authorization: Bearer <machine_id>:<secret>
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Final
 
 from cattrs.gen import make_dict_unstructure_fn
@@ -32,6 +33,7 @@ from orchestrator.domain import errors
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.commands import Command
 from orchestrator.domain.errors import OrchestratorError
+from orchestrator.domain.lease import Lease
 from orchestrator.domain.parts import MessagePart
 
 MACHINE_API_PREFIX: Final = "/api/machine"
@@ -155,3 +157,28 @@ def error_from_body(status: int, body: object) -> OrchestratorError:
     if not isinstance(message, str) or not message:
         message = f"The server answered HTTP {status}."
     return cls(message)
+
+
+def lease_fields(lease: Lease | None) -> dict[str, object]:
+    """A machine process's lease as request fields (none without a lease)."""
+    if lease is None:
+        return {}
+    return {"instance": lease.instance, "lease_ms": int(lease.duration.total_seconds() * 1000)}
+
+
+def lease_from_fields(data: Mapping[str, object]) -> Lease | None:
+    """The lease sent with a request, if any; InvalidInput if malformed."""
+    instance, ms = data.get("instance"), data.get("lease_ms")
+    if instance is None and ms is None:
+        return None
+    if not isinstance(instance, str) or not 0 < len(instance) <= MAX_INSTANCE_LENGTH:
+        raise errors.InvalidInput(
+            f"'instance' must be a string of 1-{MAX_INSTANCE_LENGTH} characters."
+        )
+    if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= MAX_LEASE_MS:
+        raise errors.InvalidInput(f"'lease_ms' must be a whole number from 0 to {MAX_LEASE_MS}.")
+    return Lease(instance, timedelta(milliseconds=ms))
+
+
+MAX_INSTANCE_LENGTH = 64
+MAX_LEASE_MS = 3_600_000

@@ -24,6 +24,7 @@ from orchestrator.adapters.remote.wire import (
     SUBSCRIPTION_WORK,
     converter,
     error_body,
+    lease_from_fields,
 )
 from orchestrator.application import machines
 from orchestrator.domain.errors import (
@@ -97,11 +98,11 @@ async def _dispatch(backend: Backend, method: str, token: MachineToken, body: Bo
     if method == "authenticate":
         return await backend.authenticate(token)
     if method == "go_online":
-        return await backend.go_online(token, _root_directory(body))
+        return await backend.go_online(token, _root_directory(body), lease_from_fields(body.data))
     if method == "heartbeat":
-        return await backend.heartbeat(token)
+        return await backend.heartbeat(token, lease_from_fields(body.data))
     if method == "go_offline":
-        await backend.go_offline(token)
+        await backend.go_offline(token, lease_from_fields(body.data))
         return None
     if method == "list_own_workers":
         return await backend.list_own_workers(token)

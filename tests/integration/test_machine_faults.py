@@ -1,0 +1,166 @@
+"""Faults of the machine process with real parts: server, ``worker start``, opencode, fake model.
+
+Each test stops or kills the real machine process (SIGTERM / SIGKILL sent for
+real) and compares what the user API shows with what the model sent, exactly.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from orchestrator.testing.fake_model import opencode_environment
+from tests.integration.harness import processes_with_env, wait_for_line
+from tests.integration.test_chat_end_to_end import (
+    Api,
+    Stage,
+    ready_worker,
+    replies_finished,
+    signed_in,
+    stage,
+    stop,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+
+
+def echo(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The fake model's answer: the last thing the user said, so replies can be told apart."""
+    said = [m for m in messages if m.get("role") == "user"]
+    content = said[-1]["content"] if said else ""
+    if isinstance(content, list):
+        content = "".join(str(part.get("text", "")) for part in content)
+    return f"Answer to {content}."
+
+
+async def open_session(api: Api, token: str) -> str:
+    worker_id, model = await ready_worker(api, token.split(":")[0])
+    created = await api.call("POST", f"/api/workers/{worker_id}/sessions", {"model": model}, 201)
+    return str(created.get("session", created)["chat_session_id"])
+
+
+async def machine_status(api: Api, token: str) -> str:
+    found = await api.call("GET", f"/api/machines/{token.split(':')[0]}")
+    return str(found.get("machine", found)["status"])
+
+
+async def wait_for_status(api: Api, token: str, wanted: str, timeout: float = 90) -> None:
+    with anyio.fail_after(timeout):
+        while await machine_status(api, token) != wanted:
+            await anyio.sleep(0.2)
+
+
+async def send_while_down_then_restart(s: Stage, api: Api, session_id: str) -> None:
+    """Five numbered messages sent while the machine is down; all answered, in order, on restart."""
+    for number in range(1, 6):
+        sent = await api.call(
+            "POST", f"/api/sessions/{session_id}/messages", {"content": f"question {number}"}, 201
+        )
+        assert sent["queued"] is True, sent
+    restarted = s.worker()
+    lines: list[str] = []
+    try:
+        wait_for_line(restarted, r"Machine .* is online", lines)
+        _, messages = await api.stream(session_id, replies_finished(6))
+        replies = [m for m in messages if m["role"] == "assistant"]
+        assert [(r["status"], r["content"]) for r in replies] == [
+            ("completed", "Answer to question 0."),
+            *[("completed", f"Answer to question {n}.") for n in range(1, 6)],
+        ]
+        asked = [m["content"] for m in messages if m["role"] == "user"]
+        assert asked == [f"question {n}" for n in range(6)]
+    finally:
+        stop(restarted)
+    assert restarted.returncode == 0, "".join(lines)
+
+
+async def test_messages_sent_while_the_machine_was_stopped_are_answered_after_restart(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM, five messages queued, restart: all five answered in order, none left pending."""
+    with stage(tmp_path, reply=echo) as s:
+        first = s.worker()
+        lines: list[str] = []
+        try:
+            wait_for_line(first, r"Machine .* is online", lines)
+            async with signed_in(s.server) as api:
+                session_id = await open_session(api, s.token)
+                await api.call(
+                    "POST", f"/api/sessions/{session_id}/messages", {"content": "question 0"}, 201
+                )
+                await api.stream(session_id, replies_finished(1))
+                first.send_signal(signal.SIGTERM)
+                assert first.wait(timeout=30) == 0
+                await wait_for_status(api, s.token, "offline", timeout=5)
+                await send_while_down_then_restart(s, api, session_id)
+        finally:
+            stop(first)
+
+
+async def test_messages_sent_after_a_killed_machine_went_offline_are_answered_after_restart(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL, the machine is marked offline, five messages queued, restart: all answered."""
+    with stage(tmp_path, reply=echo) as s:
+        first = s.worker()
+        lines: list[str] = []
+        try:
+            wait_for_line(first, r"Machine .* is online", lines)
+            async with signed_in(s.server) as api:
+                session_id = await open_session(api, s.token)
+                await api.call(
+                    "POST", f"/api/sessions/{session_id}/messages", {"content": "question 0"}, 201
+                )
+                await api.stream(session_id, replies_finished(1))
+                first.send_signal(signal.SIGKILL)
+                first.wait(timeout=10)
+                with anyio.fail_after(15):
+                    while processes_with_env(str(s.home)):
+                        await anyio.sleep(0.1)
+                started = time.monotonic()
+                await wait_for_status(api, s.token, "offline")
+                print(f"marked offline {time.monotonic() - started:.1f} s after SIGKILL")
+                await send_while_down_then_restart(s, api, session_id)
+        finally:
+            if first.poll() is None:
+                first.kill()
+
+
+async def test_the_agents_shell_command_dies_with_a_killed_machine_process(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while the agent's ``sleep 5; touch marker`` runs: the marker never appears."""
+    root = tmp_path / "projects"  # the worker's folder: no permission needed to write there
+    started, marker = root / "started", root / "marker"
+    with stage(tmp_path, bash_command="touch started; sleep 5; touch marker") as s:
+        opencode_environment(
+            s.home, s.model.base_url, permission={"bash": "allow"}, base_env=s.env
+        )  # the same sandbox, now allowing the agent's shell without asking
+        machine = s.worker()
+        lines: list[str] = []
+        try:
+            wait_for_line(machine, r"Machine .* is online", lines)
+            async with signed_in(s.server) as api:
+                session_id = await open_session(api, s.token)
+                await api.call(
+                    "POST", f"/api/sessions/{session_id}/messages", {"content": "run it"}, 201
+                )
+                with anyio.fail_after(60):
+                    while not started.exists():
+                        await anyio.sleep(0.05)
+                machine.send_signal(signal.SIGKILL)
+                machine.wait(timeout=10)
+                # Once nothing of the machine's is left, nothing can create the marker.
+                with anyio.fail_after(15):
+                    while processes_with_env(str(s.home)):
+                        await anyio.sleep(0.05)
+        finally:
+            if machine.poll() is None:
+                machine.kill()
+    assert not marker.exists()

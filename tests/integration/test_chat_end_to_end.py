@@ -148,9 +148,14 @@ def stage(tmp_path: Path, **model_options: object) -> Iterator[Stage]:
         yield Stage(server, model, token, root, env, tmp_path / "opencode", tmp_path / "machine")
 
 
-async def ready_worker(api: Api, machine_id: str) -> tuple[str, str]:
+async def ready_worker(
+    api: Api, machine_id: str, policy: dict[str, str] | None = None
+) -> tuple[str, str]:
     """Add a worker on the root folder and wait until it is online with its models."""
-    created = await api.call("POST", f"/api/machines/{machine_id}/workers", {"directory": ""}, 201)
+    body: dict[str, object] = {"directory": ""}
+    if policy is not None:
+        body["permission_policy"] = policy
+    created = await api.call("POST", f"/api/machines/{machine_id}/workers", body, 201)
     worker_id = created["worker"]["worker_id"] if "worker" in created else created["worker_id"]
     deadline = time.monotonic() + 60
     while True:

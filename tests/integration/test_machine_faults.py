@@ -15,7 +15,6 @@ from typing import Any
 import anyio
 import pytest
 
-from orchestrator.testing.fake_model import opencode_environment
 from tests.integration.harness import processes_with_env, wait_for_line
 from tests.integration.test_chat_end_to_end import (
     Api,
@@ -39,8 +38,8 @@ def echo(messages: Sequence[Mapping[str, Any]]) -> str:
     return f"Answer to {content}."
 
 
-async def open_session(api: Api, token: str) -> str:
-    worker_id, model = await ready_worker(api, token.split(":")[0])
+async def open_session(api: Api, token: str, policy: dict[str, str] | None = None) -> str:
+    worker_id, model = await ready_worker(api, token.split(":")[0], policy)
     created = await api.call("POST", f"/api/workers/{worker_id}/sessions", {"model": model}, 201)
     return str(created.get("session", created)["chat_session_id"])
 
@@ -139,15 +138,13 @@ async def test_the_agents_shell_command_dies_with_a_killed_machine_process(
     root = tmp_path / "projects"  # the worker's folder: no permission needed to write there
     started, marker = root / "started", root / "marker"
     with stage(tmp_path, bash_command="touch started; sleep 5; touch marker") as s:
-        opencode_environment(
-            s.home, s.model.base_url, permission={"bash": "allow"}, base_env=s.env
-        )  # the same sandbox, now allowing the agent's shell without asking
         machine = s.worker()
         lines: list[str] = []
         try:
             wait_for_line(machine, r"Machine .* is online", lines)
             async with signed_in(s.server) as api:
-                session_id = await open_session(api, s.token)
+                # The worker's policy lets the agent's shell run without asking.
+                session_id = await open_session(api, s.token, {"bash": "allow"})
                 await api.call(
                     "POST", f"/api/sessions/{session_id}/messages", {"content": "run it"}, 201
                 )

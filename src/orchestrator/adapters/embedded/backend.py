@@ -14,8 +14,8 @@ from orchestrator.adapters.embedded._chat import ChatUserSide
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._commands import CommandSide
 from orchestrator.adapters.embedded._jobs import JobSide, pause_jobs_of_workers
+from orchestrator.adapters.embedded._live import LiveSide
 from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, topics
-from orchestrator.adapters.embedded._parts import PartSide
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.domain.errors import Conflict, InvalidTransition, NotFound
@@ -66,7 +66,7 @@ async def open_backend(
     return SQLiteBackend(store, clock=clock, ids=ids, hasher=hasher)
 
 
-class SQLiteBackend(PartSide, ChatUserSide, ChatMachineSide, CommandSide, JobSide, MachineSide):
+class SQLiteBackend(LiveSide, ChatUserSide, ChatMachineSide, CommandSide, JobSide, MachineSide):
     """Implements :class:`orchestrator.domain.ports.Backend`; build it with :func:`open_backend`."""
 
     # --- user side ----------------------------------------------------------------

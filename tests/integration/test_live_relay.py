@@ -1,4 +1,4 @@
-"""The live channel: a machine's events over the real app's WebSocket, shown at once, stored in batches."""
+"""The live channel: machine events over the real app's WebSocket, shown at once, stored later."""
 
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ async def test_a_browser_resumes_from_any_sequence_exactly(
         last = str(everything.chunks()[cut - 1]["sequence"])
         async with anyio.create_task_group() as tg:
             tg.start_soon(_read, http, url, resumed, last)
-            await resumed.until(lambda r: len(r.chunks()) == 30 - cut)
+            await resumed.until(lambda r, cut=cut: len(r.chunks()) == 30 - cut)
             tg.cancel_scope.cancel()
         assert resumed.chunks() == everything.chunks()[cut:], cut
 
@@ -224,21 +224,25 @@ async def test_bad_live_events_are_refused_and_change_nothing(
     await turn.outbox.drain(turn.session_id)
     other = await _setup(server, remote, "bob")
     stranger = await _raw_refusal(server, other.token, event_frame(1, turn.text(3, "x")))
-    assert stranger["refused"] == 1 and stranger["type"] == "NotFound"
+    assert stranger["refused"] == 1
+    assert stranger["type"] == "NotFound"
     wrong = attrs.evolve(turn.text(3, "x"), session_id=ChatSessionId("chs_nope"))
     misplaced = await _raw_refusal(server, turn.token, event_frame(2, wrong))
-    assert misplaced["refused"] == 2 and misplaced["type"] == "NotFound"
+    assert misplaced["refused"] == 2
+    assert misplaced["type"] == "NotFound"
     gap = await _raw_refusal(server, turn.token, event_frame(3, turn.text(10, "zzz")))
-    assert gap["type"] == "TextGap" and gap["stored_length"] == 3
+    assert gap["type"] == "TextGap"
+    assert gap["stored_length"] == 3
     bad = await _raw_refusal(server, turn.token, json.dumps({"live": 4, "event": {"type": "x"}}))
-    assert bad["refused"] == 4 and bad["type"] == "InvalidInput"
+    assert bad["refused"] == 4
+    assert bad["type"] == "InvalidInput"
     assert await _stored_text(server, turn) == "abc"
 
 
 async def test_a_gap_is_repaired_by_the_machine_and_an_overlap_ignored(
     server: LiveServer, turn: Turn
 ) -> None:
-    """Out of order: the late delta is refused and re-sent from the stored length; overlap skipped."""
+    """Out of order: a gap is refused, re-sent from the stored length; an overlap is skipped."""
     await turn.outbox.send(turn.text(0, "one "))
     await turn.outbox.drain(turn.session_id)
     # The machine made "one two three ", but "three " reaches the server before "two ".

@@ -83,12 +83,14 @@ class Subscriber:
         """Everything queued now (without waiting)."""
         items = list(self._items)
         self._items.clear()
+        # A waiter on the old event wakes, finds nothing and waits on the new one.
+        self._ready.set()
         self._ready = anyio.Event()
         return items
 
     async def wait(self) -> None:
         """Until something is queued or the reader overflowed."""
-        if not self._items and not self.overflowed:
+        while not self._items and not self.overflowed:
             await self._ready.wait()
 
     def reset(self) -> None:
@@ -145,6 +147,7 @@ class SessionLive:
     lock: anyio.Lock = attrs.field(factory=anyio.Lock)
     store_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
     writes: int = 0
+    chars: int = 0
 
     def attach(self) -> Attachment:
         subscriber = Subscriber()
@@ -196,7 +199,7 @@ class LiveRelay:
     store: LiveEventStore
     clock: Clock
     #: Seconds a batch waits for more events, and characters that store it at once.
-    window: float = 0.5
+    window: float = 2.0
     max_chars: int = 8000
     sessions: dict[ChatSessionId, SessionLive] = attrs.field(factory=dict)
     _tg: anyio.abc.TaskGroup | None = None
@@ -218,11 +221,17 @@ class LiveRelay:
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                 for live in list(self.sessions.values()):
                     await self._store(live)
+            log.info("live relay: %d durable writes for %d characters", self.writes, self.chars)
 
     @property
     def writes(self) -> int:
         """Batches stored so far (each one backend write)."""
         return sum(live.writes for live in self.sessions.values())
+
+    @property
+    def chars(self) -> int:
+        """Characters of text stored so far."""
+        return sum(live.chars for live in self.sessions.values())
 
     async def session(self, session_id: ChatSessionId) -> SessionLive:
         """The session's live state, created (and its stored sequence read) on first use."""
@@ -347,6 +356,9 @@ class LiveRelay:
                 try:
                     await self.store.store_events(token, items)
                     live.writes += 1
+                    live.chars += sum(
+                        len(i.event.text) for i in items if isinstance(i.event, LiveText)
+                    )
                 except OrchestratorError as exc:
                     # Refused as a whole (the reply ended, the machine was removed): these
                     # events can never be stored, so they are acknowledged and dropped.

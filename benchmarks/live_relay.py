@@ -50,7 +50,7 @@ class LivePlan:
     replies: int
 
 
-FULL_LIVE = LivePlan(deltas=150, delta_delay=0.01, sessions=(1, 50), replies=3)
+FULL_LIVE = LivePlan(deltas=150, delta_delay=0.01, sessions=(1, 50), replies=2)
 QUICK_LIVE = LivePlan(deltas=60, delta_delay=0.01, sessions=(1, 10), replies=2)
 
 

@@ -18,6 +18,7 @@ from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MachineToken, UserId
 from orchestrator.domain.live import LivePart, LiveText
 from orchestrator.domain.parts import PartId, TextKind, ToolPart, ToolState, ToolStatus
+from orchestrator.entrypoints.web.state import LIVE
 from tests.integration.test_remote_chat import PASSWORD, _setup
 from tests.integration.test_remote_support import LiveServer, fast_client, live_server
 
@@ -253,3 +254,25 @@ async def test_a_gap_is_repaired_by_the_machine_and_an_overlap_ignored(
     await _acked(turn)
     await turn.outbox.drain(turn.session_id)
     assert await _stored_text(server, turn) == "one two three "
+
+
+async def test_a_session_with_nothing_unstored_and_no_reader_leaves_memory(
+    server: LiveServer, turn: Turn
+) -> None:
+    """After a reply ends, its session's live state is dropped; a refused session never stays."""
+    relay = server.runner.app[LIVE] if server.runner is not None else None
+    assert relay is not None
+    relay.window = 0.05
+    await turn.outbox.send(turn.text(0, "done "))
+    await turn.outbox.drain(turn.session_id)
+    assert turn.session_id in relay.sessions
+    await relay.settle(turn.reply.message_id)
+    wrong = attrs.evolve(turn.text(0, "x"), session_id=ChatSessionId("chs_nope"))
+    await _raw_refusal(server, turn.token, event_frame(9, wrong))
+    with anyio.fail_after(10):
+        while relay.sessions:
+            await anyio.sleep(0.05)
+    # A later event is taken by fresh state, numbered past everything stored.
+    await turn.outbox.send(turn.text(5, "more"))
+    await turn.outbox.drain(turn.session_id)
+    assert await _stored_text(server, turn) == "done more"

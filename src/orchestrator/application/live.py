@@ -148,6 +148,8 @@ class SessionLive:
     store_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
     writes: int = 0
     chars: int = 0
+    #: Dropped from the relay (nothing unstored, no reader, no reply): a new one takes over.
+    closed: bool = False
 
     def attach(self) -> Attachment:
         subscriber = Subscriber()
@@ -164,6 +166,12 @@ class SessionLive:
 
     def detach(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        self.dirty.set()  # the storing task checks whether the session can be dropped
+
+    @property
+    def idle(self) -> bool:
+        """Nothing unstored, no reader, no reply in progress: safe to drop from memory."""
+        return not (self.pending or self.subscribers or self.replies or self.lock.locked())
 
     def publish(self, event: StreamEvent) -> None:
         for subscriber in self.subscribers:
@@ -266,7 +274,12 @@ class LiveRelay:
         reply in that session, or a delta leaves a gap (:class:`TextGap`).
         """
         live = await self.session(event.session_id)
-        async with live.lock:
+        await live.lock.acquire()
+        while live.closed:  # dropped while this waited: the session's new state takes it
+            live.lock.release()
+            live = await self.session(event.session_id)
+            await live.lock.acquire()
+        try:
             parts = live.replies.get(event.message_id)
             if parts is None or live.owners.get(event.message_id) != token.machine_id:
                 state = await self.store.reply_state(token, event.session_id, event.message_id)
@@ -286,8 +299,10 @@ class LiveRelay:
                     live.publish(shown)
             if live.pending_chars >= self.max_chars:
                 live.urgent.set()
-            live.dirty.set()
             return None if item is None else item.sequence
+        finally:
+            live.dirty.set()  # store it, or drop the state of a session refused here
+            live.lock.release()
 
     def _apply(
         self,
@@ -331,6 +346,7 @@ class LiveRelay:
                 live.positions.pop(message_id, None)
                 live.messages.pop(message_id, None)
                 live.owners.pop(message_id, None)
+                live.dirty.set()  # the storing task may drop the session now
 
     async def flush(self, session_id: ChatSessionId) -> None:
         """Store now everything accepted for the session."""
@@ -340,18 +356,23 @@ class LiveRelay:
 
     async def _store_loop(self, live: SessionLive) -> None:
         while True:
+            # Only this task replaces the events: a waiter never holds a stale one.
             await live.dirty.wait()
+            live.dirty = anyio.Event()
             with anyio.move_on_after(self.window):
                 await live.urgent.wait()
+            live.urgent = anyio.Event()
             await self._store(live)
+            if live.idle and self.sessions.get(live.session_id) is live:
+                live.closed = True
+                del self.sessions[live.session_id]
+                return
 
     async def _store(self, live: SessionLive) -> None:
         async with live.store_lock:
             batch = list(live.pending)
             if not batch:
                 return
-            live.dirty = anyio.Event()
-            live.urgent = anyio.Event()
             for token, items in _by_token(batch):
                 try:
                     await self.store.store_events(token, items)

@@ -1,8 +1,9 @@
 """How much latency and how many backend writes our streaming relay adds to opencode's own.
 
-Run: ``python benchmarks/relay.py`` (about 3-4 minutes on 2 cores) or
-``python benchmarks/relay.py --quick`` (about 1-2 minutes); ``--writes`` measures only
-durable writes per 1,000 characters (seconds). Everything runs on
+Run: ``python benchmarks/relay.py`` measures the live relay as deployed (server and
+machine process apart, see ``live_relay.py``; about 1 minute, ``--quick`` about 25 s).
+``--in-process`` runs the earlier in-process sections below (about 3-4 minutes);
+``--writes`` measures only their durable writes per 1,000 characters (seconds). Everything runs on
 127.0.0.1 in this process, except the real ``opencode serve`` processes
 (found by ``find_opencode``), which are always stopped at the end, Ctrl-C included.
 

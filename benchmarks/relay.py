@@ -1,8 +1,9 @@
 """How much latency and how many backend writes our streaming relay adds to opencode's own.
 
-Run: ``python benchmarks/relay.py`` (about 3-4 minutes on 2 cores) or
-``python benchmarks/relay.py --quick`` (about 1-2 minutes); ``--writes`` measures only
-durable writes per 1,000 characters (seconds). Everything runs on
+Run: ``python benchmarks/relay.py`` measures the live relay as deployed (server and
+machine process apart, see ``live_relay.py``; about 1 minute, ``--quick`` about 25 s).
+``--in-process`` runs the earlier in-process sections below (about 3-4 minutes);
+``--writes`` measures only their durable writes per 1,000 characters (seconds). Everything runs on
 127.0.0.1 in this process, except the real ``opencode serve`` processes
 (found by ``find_opencode``), which are always stopped at the end, Ctrl-C included.
 
@@ -1046,9 +1047,25 @@ if __name__ == "__main__":
     parser.add_argument(
         "--writes", action="store_true", help="only durable writes per 1,000 characters"
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="the earlier in-process measurements (sections 1-5) instead of the live relay",
+    )
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
-    if args.writes:
+    if not args.in_process and not args.writes:
+        import live_relay
+
+        live_plan = live_relay.QUICK_LIVE if args.quick else live_relay.FULL_LIVE
+        started = time.perf_counter()
+        report = anyio.run(live_relay.measure_live, live_plan, sys.modules[__name__])
+        print("Live relay: orchestrator serve (pinned to one core) and the machine process apart,")
+        print(f"real opencode {OPENCODE_VERSION}, {live_plan.deltas} words per reply;")
+        print("latency (ms) from the model writing a word to each reader seeing it:")
+        print("\n".join(report))
+        print(f"Measured in one run of {time.perf_counter() - started:.0f} s.")
+    elif args.writes:
         anyio.run(measure_writes, plan)
     elif not anyio.run(main, plan):
         sys.exit(130)

@@ -26,7 +26,7 @@ from orchestrator.application.retry import (
     keep_reachable,
     retry_until_reachable,
 )
-from orchestrator.application.streaming import PartTextStream
+from orchestrator.application.streaming import LiveTextStream, PartTextStream, TextStream
 from orchestrator.domain.agent import (
     AgentEvent,
     AgentRuntime,
@@ -48,10 +48,11 @@ from orchestrator.domain.chat import (
 )
 from orchestrator.domain.errors import AgentUnavailable, Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, WorkerId
+from orchestrator.domain.live import LivePart
 from orchestrator.domain.model import Worker, WorkerStatus
-from orchestrator.domain.parts import TextKind
+from orchestrator.domain.parts import PartId, TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
-from orchestrator.domain.ports import ChatMachineBackend
+from orchestrator.domain.ports import ChatMachineBackend, LiveSink
 
 log = logging.getLogger(__name__)
 
@@ -206,23 +207,28 @@ class SessionRunner:
         try:
             agent = await self._ensure_agent()
             await agent.prompt(message.content, ModelRef.parse(self.work.session.model))
-            async with PartTextStream(
-                lambda part_id, kind, offset, piece: manager.call(
-                    partial(
-                        manager.backend.append_part_text,
-                        manager.token,
-                        reply.message_id,
-                        part_id,
-                        offset,
-                        piece,
-                        kind,
-                    )
-                ),
-                window=manager.settings.coalesce_window,
-                max_chars=manager.settings.coalesce_max_chars,
-            ) as chunks:
+            async with (
+                manager.text_stream(reply)
+                if manager.live
+                else PartTextStream(
+                    lambda part_id, kind, offset, piece: manager.call(
+                        partial(
+                            manager.backend.append_part_text,
+                            manager.token,
+                            reply.message_id,
+                            part_id,
+                            offset,
+                            piece,
+                            kind,
+                        )
+                    ),
+                    window=manager.settings.coalesce_window,
+                    max_chars=manager.settings.coalesce_max_chars,
+                ) as chunks
+            ):
                 outcome = await self._follow(agent, chunks, text)
             if isinstance(outcome, TurnFinished):
+                await manager.drain(self.session_id)
                 await manager.call(
                     partial(
                         manager.backend.complete_message,
@@ -244,7 +250,7 @@ class SessionRunner:
         self.current_reply = None
 
     async def _follow(
-        self, agent: AgentSession, chunks: PartTextStream, text: list[str]
+        self, agent: AgentSession, chunks: TextStream, text: list[str]
     ) -> TurnFinished | TurnFailed:
         events = self.events
         assert events is not None
@@ -255,7 +261,7 @@ class SessionRunner:
         raise ConnectionError("the agent's event stream ended")
 
     async def _handle(
-        self, event: AgentEvent, chunks: PartTextStream, text: list[str]
+        self, event: AgentEvent, chunks: TextStream, text: list[str]
     ) -> TurnFinished | TurnFailed | None:
         manager = self.manager
         if isinstance(event, TextDelta):
@@ -265,6 +271,14 @@ class SessionRunner:
         elif isinstance(event, PartUpdated):
             await chunks.flush()  # parts keep the order the agent made them in
             assert self.current_reply is not None
+            if manager.live is not None:
+                reply = self.current_reply
+                await manager.live.send(
+                    LivePart(
+                        reply.chat_session_id, reply.message_id, PartId(event.part_id), event.body
+                    )
+                )
+                return None
             await manager.call(
                 partial(
                     manager.backend.save_part,
@@ -277,6 +291,7 @@ class SessionRunner:
         elif isinstance(event, PermissionAsked):
             await chunks.flush()
             assert self.current_reply is not None
+            await manager.drain(self.session_id)
             await manager.call(
                 partial(
                     manager.backend.record_permission,
@@ -331,6 +346,8 @@ class SessionManager:
     connection: Connection = attrs.field(
         default=attrs.Factory(lambda self: Connection(self.report), takes_self=True)
     )
+    #: Where reply events go live (a remote server); None: written to ``backend`` directly.
+    live: LiveSink | None = None
     runners: dict[ChatSessionId, SessionRunner] = attrs.field(factory=dict)
     _scopes: dict[ChatSessionId, anyio.CancelScope] = attrs.field(factory=dict)
     #: The latest feed, applied again when a worker's status changes (see workers_changed).
@@ -365,6 +382,8 @@ class SessionManager:
     async def run(self) -> None:
         """Follow the work feed until cancelled; runners live on while it reconnects."""
         async with anyio.create_task_group() as tg:
+            if self.live is not None:
+                tg.start_soon(self.live.run)
 
             async def follow() -> None:
                 async for feed in self.backend.watch_work(self.token):
@@ -415,7 +434,18 @@ class SessionManager:
             self._scopes[runner.session_id] = scope
             await runner.run()
 
+    def text_stream(self, reply: ChatMessage) -> LiveTextStream:
+        """Reply text sent live, delta by delta (the server batches the writes)."""
+        assert self.live is not None
+        return LiveTextStream(self.live, reply.chat_session_id, reply.message_id)
+
+    async def drain(self, session_id: ChatSessionId) -> None:
+        """Until every live event of the session is stored (nothing to wait for without one)."""
+        if self.live is not None:
+            await self.live.drain(session_id)
+
     async def end_reply(self, reply: ChatMessage, status: MessageStatus, reason: str) -> None:
+        await self.drain(reply.chat_session_id)
         with contextlib.suppress(Conflict):  # already ended, e.g. by a terminated session
             await self.call(
                 partial(self.backend.end_reply, self.token, reply.message_id, status, reason)

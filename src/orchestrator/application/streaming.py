@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import anyio
 import attrs
 
-from orchestrator.domain.parts import TextKind
+from orchestrator.domain.ids import ChatSessionId, MessageId
+from orchestrator.domain.live import LiveText
+from orchestrator.domain.parts import PartId, TextKind
+from orchestrator.domain.ports import LiveSink
 
 #: Writes one piece of text to the backend, in order.
 Flush = Callable[[str], Awaitable[object]]
@@ -148,3 +152,36 @@ class PartTextStream:
         part_id, kind = self._part
         await self.write(part_id, kind, self._offset, piece)
         self._offset += len(piece)
+
+
+class TextStream(Protocol):
+    """Where a runner puts reply text: :class:`PartTextStream` or :class:`LiveTextStream`."""
+
+    async def add(self, part_id: str, kind: TextKind, offset: int, text: str) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
+@attrs.define
+class LiveTextStream:
+    """Sends each text delta of a reply at once over a live channel (no window: the
+    server shows it at once and batches the writes itself)."""
+
+    live: LiveSink
+    session_id: ChatSessionId
+    message_id: MessageId
+
+    async def __aenter__(self) -> LiveTextStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    async def add(self, part_id: str, kind: TextKind, offset: int, text: str) -> None:
+        """Send ``text``, which goes at ``offset`` of part ``part_id``."""
+        await self.live.send(
+            LiveText(self.session_id, self.message_id, PartId(part_id), kind, offset, text)
+        )
+
+    async def flush(self) -> None:
+        """Nothing is held back."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from orchestrator.domain.chat import (
     ChatChunk,
@@ -53,6 +53,7 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.jobs import Job, JobDraft, JobRun
 from orchestrator.domain.lease import Lease
+from orchestrator.domain.live import LiveEvent, ReplyState, SequencedEvent
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
 from orchestrator.domain.notifications import (
     NotificationSettings,
@@ -644,3 +645,38 @@ class Backend(ServerBackend, MachineBackend, ChatMachineBackend, CommandMachineB
 
 class MachineSide(MachineBackend, ChatMachineBackend, CommandMachineBackend, Protocol):
     """Everything a machine process needs: the embedded backend, the remote client, Convex."""
+
+
+@runtime_checkable
+class LiveEventStore(Protocol):
+    """Durable half of the live relay: a server-side backend that stores numbered events."""
+
+    async def reply_state(
+        self, token: MachineToken, session_id: ChatSessionId, message_id: MessageId
+    ) -> ReplyState:
+        """The machine's streaming reply in that session with its parts; refused otherwise."""
+        ...
+
+    async def last_sequence(self, session_id: ChatSessionId) -> int:
+        """The highest sequence stored for the session (0 if none)."""
+        ...
+
+    async def store_events(self, token: MachineToken, events: Sequence[SequencedEvent]) -> None:
+        """Store events in one write under the sequences they carry; re-sent text adds nothing."""
+        ...
+
+
+class LiveSink(Protocol):
+    """Where a machine sends live events: to its server at once, kept until stored."""
+
+    async def run(self) -> None:
+        """Keep the connection up and re-send what is not yet stored after each reconnect."""
+        ...
+
+    async def send(self, event: LiveEvent) -> None:
+        """Send one event now (it is kept until the server says it is stored)."""
+        ...
+
+    async def drain(self, session_id: ChatSessionId) -> None:
+        """Until every event sent for the session is stored."""
+        ...

@@ -11,6 +11,8 @@ import anyio
 from aiohttp import web
 
 from orchestrator.adapters.filesystem import LocalWorkspace
+from orchestrator.adapters.remote import RemoteMachineBackend
+from orchestrator.adapters.remote.live import LiveOutbox
 from orchestrator.application import machines
 from orchestrator.application.commands import CommandRunner
 from orchestrator.application.machine_process import MachineProcess, worker_directory
@@ -61,6 +63,8 @@ def machine_process(
         ),
         report=report,
         connection=connection,
+        # A server's machine API takes reply events live; other backends are written directly.
+        live=LiveOutbox(backend, token) if isinstance(backend, RemoteMachineBackend) else None,
     )
     process.commands = CommandRunner(
         backend, token, LocalWorkspace(root), report=report, connection=connection

@@ -76,6 +76,7 @@ export class Conversation {
       messages: (data) => this.onMessages(data.messages),
       chunk: (chunk) => this.onChunk(chunk),
       part: (part) => this.onPart(part),
+      snapshot: () => this.onSnapshot(),
       error: (data) => showError(this.errorBox, data.error),
     });
     this.update(session);
@@ -120,6 +121,14 @@ export class Conversation {
     this.prompts.watch(messages.some((m) => m.status === "streaming"));
     this.renderFinished();
     if (this.stuck) this.scrollDown();
+  }
+
+  onSnapshot() {
+    // The server starts this stream over (it fell behind, or resumed from a point the server
+    // cannot): drop streamed text of unfinished replies; what follows rebuilds it.
+    this.lastSequence = null;
+    this.early = new Map();
+    for (const entry of this.entries.values()) if (!entry.finished && entry.text) entry.text.data = "";
   }
 
   onChunk(chunk) {

@@ -152,24 +152,29 @@ class ChatMachineSide(MachineSide):
         message_id: MessageId,
         text: str,
         part: tuple[str, int] | None = None,
+        numbered: tuple[int, str] | None = None,
     ) -> ChatChunk:
-        """Store a chunk under the session's next sequence (inside a write transaction)."""
-        chunk_id = ChunkId(self._ids.new_id("chunk"))
+        """Store a chunk under the session's next sequence, or the (sequence, ID) given."""
         now = self._now()
-        # The write lock is held: reading and bumping the counter is atomic.
-        row = await tx.one(
-            "UPDATE chat_sessions SET last_sequence = last_sequence + 1, last_activity = ?"
-            " WHERE chat_session_id = ? RETURNING last_sequence",
-            now,
-            session.chat_session_id,
-        )
-        assert row is not None
+        if numbered is None:
+            chunk_id = ChunkId(self._ids.new_id("chunk"))
+            # The write lock is held: reading and bumping the counter is atomic.
+            row = await tx.one(
+                "UPDATE chat_sessions SET last_sequence = last_sequence + 1, last_activity = ?"
+                " WHERE chat_session_id = ? RETURNING last_sequence",
+                now,
+                session.chat_session_id,
+            )
+            assert row is not None
+            sequence = int(row["last_sequence"])
+        else:
+            sequence, chunk_id = numbered[0], ChunkId(numbered[1])
         chunk = ChatChunk(
             chunk_id=chunk_id,
             message_id=message_id,
             chat_session_id=session.chat_session_id,
             chunk=text,
-            sequence=row["last_sequence"],
+            sequence=sequence,
             timestamp=rows.from_ms(now),
             part_id=None if part is None else part[0],
             offset=None if part is None else part[1],

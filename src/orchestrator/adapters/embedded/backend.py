@@ -14,6 +14,7 @@ from orchestrator.adapters.embedded._chat import ChatUserSide
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._commands import CommandSide
 from orchestrator.adapters.embedded._jobs import JobSide, pause_jobs_of_workers
+from orchestrator.adapters.embedded._live import LiveSide
 from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, topics
 from orchestrator.adapters.embedded._parts import PartSide
 from orchestrator.adapters.embedded._push import PushSide
@@ -70,6 +71,7 @@ async def open_backend(
 
 
 class SQLiteBackend(
+    LiveSide,
     PartSide,
     ChatUserSide,
     ChatMachineSide,

@@ -184,11 +184,15 @@ class MachineApiClient:
             log.warning("Subscription %s: %s; reconnecting in %.1f s", name, reason, delay)
             await anyio.sleep(delay)
 
-    async def _subscribe_once(
-        self, url: str, token: MachineToken, name: str, args: dict[str, object]
-    ) -> AsyncIterator[object]:
+    async def open_websocket(
+        self, token: MachineToken, url: str | None = None
+    ) -> aiohttp.ClientWebSocketResponse:
+        """A new WebSocket to the server's machine API."""
+        if url is None:
+            url = self.server_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+            url += MACHINE_WS_PATH
         with anyio.fail_after(self.request_timeout.total_seconds()):
-            ws = await self._client().ws_connect(
+            return await self._client().ws_connect(
                 url,
                 headers=self._headers(token),
                 heartbeat=WS_HEARTBEAT_SECONDS,
@@ -197,6 +201,11 @@ class MachineApiClient:
                     ws_receive=None, ws_close=self.request_timeout.total_seconds()
                 ),
             )
+
+    async def _subscribe_once(
+        self, url: str, token: MachineToken, name: str, args: dict[str, object]
+    ) -> AsyncIterator[object]:
+        ws = await self.open_websocket(token, url)
         try:
             await ws.send_json({"id": 1, "subscribe": name, "args": args})
             async for message in ws:

@@ -20,8 +20,9 @@ from cryptography.fernet import Fernet
 import orchestrator
 from orchestrator.application import machines
 from orchestrator.application.jobs import scheduler_loop
+from orchestrator.application.live import LiveRelay
 from orchestrator.domain.errors import OrchestratorError
-from orchestrator.domain.ports import Backend, Clock, SecretHasher
+from orchestrator.domain.ports import Backend, Clock, LiveEventStore, SecretHasher
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web import (
     chat_api,
@@ -51,6 +52,7 @@ from orchestrator.entrypoints.web.state import (
     CLOCK,
     HASHER,
     HASHING,
+    LIVE,
     LOGIN_LIMITER,
     SESSIONS,
     SETTINGS,
@@ -108,6 +110,9 @@ def create_app(
     app[SETUP] = SetupState()
     app[HASHING] = anyio.CapacityLimiter(os.cpu_count() or 2)
     app[STREAMS] = set()
+    if isinstance(backend, LiveEventStore):
+        app[LIVE] = LiveRelay(backend, clock)
+        app.cleanup_ctx.append(_live_relay)
 
     webui = webui_dir()
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(webui / "templates"), autoescape=True)
@@ -166,6 +171,15 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     task = asyncio.create_task(_sweep_forever(app), name="stale-machine-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _live_relay(app: web.Application) -> AsyncIterator[None]:
+    """Own the live relay's storing task; on shutdown it stores what it still holds."""
+    task = asyncio.create_task(app[LIVE].run(), name="live-relay")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

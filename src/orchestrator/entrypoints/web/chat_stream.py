@@ -24,20 +24,22 @@ first shows that reply finished, so a reader may stop at that event.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterable
+from typing import Any, Final
 
 import anyio
 from aiohttp import web
 
 from orchestrator.adapters.remote.wire import converter, error_body
+from orchestrator.application.live import LiveRelay, SessionLive
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.errors import InvalidInput, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MessageId, UserId
-from orchestrator.domain.parts import MessagePart, StreamEvent
+from orchestrator.domain.parts import EVENT_PAGE, MessagePart, StreamEvent
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.payload import path_id
-from orchestrator.entrypoints.web.state import BACKEND
+from orchestrator.entrypoints.web.state import BACKEND, LIVE
 from orchestrator.entrypoints.web.streams import EventStream, closing, tracked
 
 BAD_RESUME_POINT: Final = (
@@ -120,6 +122,113 @@ class _SessionRelay:
                 tg.start_soon(self.stream.pump, events, self.send_events, done)
 
 
+class _LiveSessionRelay(_SessionRelay):
+    """Relays one session from the live relay's memory: stored events, unstored ones, the tail.
+
+    No backend read on the hot path: each event comes off this reader's bounded
+    queue. A reader whose queue overflowed, or that resumes from a sequence this
+    server never gave (ahead of it, or shown by a server that stopped before
+    storing it), gets a ``snapshot`` event and then starts over as a fresh stream.
+    """
+
+    def __init__(self, *args: Any, relay: LiveRelay, live: SessionLive) -> None:
+        super().__init__(*args)
+        self.relay = relay
+        self.live = live
+        self.attachment = live.attach()
+
+    async def _replay(self, upto: int) -> None:
+        """Stored events after ``self.last`` up to ``upto`` (paginated), under the lock."""
+        if self.last >= upto:
+            return
+        async with closing(
+            self.backend.watch_events(self.user, self.session_id, self.last)
+        ) as pages:
+            async for page in pages:
+                await self._send_locked([e for e in page if e.sequence <= upto])
+                if len(page) < EVENT_PAGE or not page or page[-1].sequence >= upto:
+                    return
+
+    async def _send_locked(self, batch: Iterable[StreamEvent]) -> None:
+        events: list[tuple[str, object, int | None]] = []
+        for event in batch:
+            if event.sequence <= self.last:
+                continue
+            self.last = event.sequence
+            if isinstance(event, MessagePart):
+                events.append(("part", converter.unstructure(event), event.sequence))
+            elif event.message_id not in self.skip:
+                events.append(("chunk", converter.unstructure(event), event.sequence))
+        if events:
+            await self.stream.send_many(events)
+
+    async def start(
+        self, messages: list[ChatMessage], after: int | None, reason: str | None
+    ) -> None:
+        """Send what the reader misses, from ``after`` or as a (snapshot) fresh stream."""
+        async with self._lock:
+            attachment = self.attachment
+            if reason is not None:
+                await self.stream.send("snapshot", {"reason": reason})
+            if after is None:
+                self.last = 0
+                self.skip = frozenset(m.message_id for m in messages if m.completed)
+                await self.stream.send("messages", {"messages": converter.unstructure(messages)})
+            else:
+                self.last = after
+                self.skip = frozenset()
+            await self._replay(attachment.stored)
+            await self._send_locked(attachment.unstored)
+            if after is not None:
+                await self.stream.send("messages", {"messages": converter.unstructure(messages)})
+
+    async def send_messages(self, messages: list[ChatMessage], catch_up: bool = True) -> None:
+        async with self._lock:
+            # Every chunk of a reply is queued before the reply is stored as finished.
+            await self._send_locked(self.attachment.subscriber.take())
+            await self.stream.send("messages", {"messages": converter.unstructure(messages)})
+
+    async def tail(self) -> None:
+        """The live tail; a reader that fell too far behind starts over from a snapshot."""
+        while True:
+            subscriber = self.attachment.subscriber
+            await subscriber.wait()
+            if subscriber.overflowed:
+                self.live.detach(subscriber)
+                self.attachment = self.live.attach()
+                messages = await self.backend.list_messages(self.user, self.session_id)
+                await self.start(messages, None, "slow")
+                continue
+            async with self._lock:
+                await self._send_locked(subscriber.take())
+
+    async def run_live(self, after: int | None) -> None:
+        try:
+            async with closing(self.backend.watch_messages(self.user, self.session_id)) as messages:
+                try:
+                    first = await anext(aiter(messages))
+                except OrchestratorError as exc:
+                    await self.stream.send("error", error_body(exc))
+                    return
+                known = (
+                    after is None
+                    or self.attachment.known(after)
+                    or after <= await self.relay.store.last_sequence(self.session_id)
+                )
+                await self.start(first, after if known else None, None if known else "ahead")
+                async with anyio.create_task_group() as tg:
+                    done = tg.cancel_scope
+                    tg.start_soon(self.stream.keepalive)
+                    tg.start_soon(self.stream.pump, messages, self.send_messages, done)
+                    tg.start_soon(self.tail)
+                    # Events written to the backend directly (a machine in this process, not
+                    # over the live channel) still reach the reader; live ones wake no read.
+                    direct = self.backend.watch_events(self.user, self.session_id, self.last)
+                    tg.start_soon(self.stream.pump, direct, self.send_events, done)
+        finally:
+            self.live.detach(self.attachment.subscriber)
+
+
 async def session_stream(request: web.Request) -> web.StreamResponse:
     """``GET /api/sessions/{session_id}/stream``: messages and reply chunks, live and resumable."""
     user = require_user(request)
@@ -130,8 +239,14 @@ async def session_stream(request: web.Request) -> web.StreamResponse:
     stream = await EventStream.open(request)
     with tracked(request):
         try:
-            relay = _SessionRelay(stream, backend, user, session_id, after or 0)
-            await relay.run(fresh=after is None)
+            live = request.app.get(LIVE)
+            if live is None:
+                relay = _SessionRelay(stream, backend, user, session_id, after or 0)
+                await relay.run(fresh=after is None)
+            else:
+                state = await live.session(session_id)
+                args = (stream, backend, user, session_id, after or 0)
+                await _LiveSessionRelay(*args, relay=live, live=state).run_live(after)
         except* ConnectionResetError:
             pass  # the browser went away; it reconnects with Last-Event-ID
     return stream.response

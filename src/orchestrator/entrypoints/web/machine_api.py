@@ -27,19 +27,21 @@ from orchestrator.adapters.remote.wire import (
     lease_from_fields,
 )
 from orchestrator.application import machines
+from orchestrator.application.live import LiveRelay
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     InvalidInput,
     NotFound,
     OrchestratorError,
+    TextGap,
 )
-from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, WorkerId, WorkerToken
 from orchestrator.domain.model import normalize_relative_path, validate_name
 from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.web import machine_chat, machine_commands
 from orchestrator.entrypoints.web.parsing import parse_json
 from orchestrator.entrypoints.web.payload import Body, parse_id, read_body
-from orchestrator.entrypoints.web.state import BACKEND, TOKEN_LIMITER
+from orchestrator.entrypoints.web.state import BACKEND, LIVE, TOKEN_LIMITER
 from orchestrator.entrypoints.web.streams import closing, tracked
 
 MISSING_CREDENTIALS: Final = (
@@ -48,7 +50,8 @@ MISSING_CREDENTIALS: Final = (
 MAX_ROOT_LENGTH: Final = 4096
 MAX_SUBSCRIPTIONS: Final = 32
 WS_HEARTBEAT_SECONDS: Final = 20.0
-WS_MAX_MESSAGE_BYTES: Final = 64 * 1024
+#: A live event carries at most one part (tool input and output bounded to 64 KiB each).
+WS_MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
 #: A body up to this size is read before the token is checked (one backend call, not two).
 PRE_AUTH_BODY_BYTES: Final = 64 * 1024
 
@@ -94,7 +97,13 @@ def _root_directory(body: Body) -> str:
     return root
 
 
-async def _dispatch(backend: Backend, method: str, token: MachineToken, body: Body) -> object:
+async def _dispatch(
+    backend: Backend,
+    method: str,
+    token: MachineToken,
+    body: Body,
+    live: LiveRelay | None = None,
+) -> object:
     if method == "authenticate":
         return await backend.authenticate(token)
     if method == "go_online":
@@ -126,6 +135,9 @@ async def _dispatch(backend: Backend, method: str, token: MachineToken, body: Bo
             backend, token, _worker_id(body), body.string_list("models")
         )
     if method in machine_chat.CHAT_METHODS:
+        if live is not None and method in ("complete_message", "end_reply"):
+            # Text the server holds for the reply is stored before the reply ends.
+            await live.settle(MessageId(parse_id(body.string("message_id"), "message")))
         return await machine_chat.dispatch(backend, method, token, body)
     if method in machine_commands.COMMAND_METHODS:
         return await machine_commands.dispatch(backend, method, token, body)
@@ -138,6 +150,7 @@ async def call(request: web.Request) -> web.Response:
     if method not in MACHINE_METHODS:
         raise NotFound("There is no such machine API method.")
     backend = request.app[BACKEND]
+    live = request.app.get(LIVE)
 
     async def authenticated_call(token: MachineToken) -> object:
         length = request.content_length
@@ -145,7 +158,7 @@ async def call(request: web.Request) -> web.Response:
             # Nobody gets the server to read megabytes before proving who they are.
             await backend.authenticate(token)
         body = await read_body(request, allow_empty=True)
-        return await _dispatch(backend, method, token, body)
+        return await _dispatch(backend, method, token, body, live)
 
     value = await _checked(request, authenticated_call)
     return web.json_response({"value": converter.unstructure(value)})
@@ -154,12 +167,47 @@ async def call(request: web.Request) -> web.Response:
 class _Channel:
     """One machine's WebSocket: its subscriptions and a lock so frames never interleave."""
 
-    def __init__(self, ws: web.WebSocketResponse, backend: Backend, token: MachineToken) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        backend: Backend,
+        token: MachineToken,
+        live: LiveRelay | None = None,
+    ) -> None:
         self.ws = ws
         self.backend = backend
         self.token = token
+        self.live = live
         self.lock = anyio.Lock()
         self.subscriptions: dict[int, anyio.CancelScope] = {}
+
+    async def ack(self, numbers: list[int]) -> None:
+        """Tell the machine these live events are stored."""
+        if not self.ws.closed:
+            await self.send({"ack": numbers})
+
+    async def receive_live(self, request: dict[str, object]) -> None:
+        """A live event (``{"live": n, "event": {...}}``) or a ``{"sync": session_id}``."""
+        if "sync" in request:
+            if self.live is not None and isinstance(request["sync"], str):
+                await self.live.flush(ChatSessionId(request["sync"]))
+            return
+        number = request.get("live")
+        try:
+            if self.live is None:
+                raise NotFound("This server does not take live events.")
+            if not isinstance(number, int) or isinstance(number, bool):
+                raise InvalidInput("A live event needs an integer number in 'live'.")
+            raw = request.get("event")
+            if not isinstance(raw, dict):
+                raise InvalidInput("The 'event' of a live event must be a JSON object.")
+            event = machine_chat.live_event(Body(raw))
+            await self.live.receive(self.token, event, self.ack, number)
+        except OrchestratorError as exc:
+            refusal: dict[str, object] = {"refused": number, **error_body(exc)}
+            if isinstance(exc, TextGap):
+                refusal["stored_length"] = exc.stored_length
+            await self.send(refusal)
 
     async def send(self, frame: dict[str, object]) -> None:
         async with self.lock:
@@ -173,6 +221,9 @@ class _Channel:
             await self.send({"id": None, **error_body(exc)})
             return
         request: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+        if "live" in request or "sync" in request:
+            await self.receive_live(request)
+            return
         sub_id = request.get("id")
         if not isinstance(sub_id, int) or isinstance(sub_id, bool):
             await self.send(
@@ -231,7 +282,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     machine = await _checked(request, backend.authenticate)
     ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=WS_MAX_MESSAGE_BYTES)
     await ws.prepare(request)
-    channel = _Channel(ws, backend, _token(request))
+    channel = _Channel(ws, backend, _token(request), request.app.get(LIVE))
     del machine
     with tracked(request):
         try:

@@ -13,7 +13,8 @@ from orchestrator.adapters.parts_json import body_from_dict
 from orchestrator.domain.chat import MAX_REPLY_LENGTH, ChatSessionStatus, MessageStatus
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId
-from orchestrator.domain.parts import PartBody, TextKind
+from orchestrator.domain.live import LiveEvent, LivePart, LiveText
+from orchestrator.domain.parts import PartBody, TextKind, validate_part_id
 from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.web.payload import Body, parse_id
 
@@ -38,6 +39,25 @@ CHAT_METHODS: Final = frozenset(
         "resolve_permission",
     }
 )
+
+
+def live_event(body: Body) -> LiveEvent:
+    """The live event in a machine's ``{"live": n, "event": {...}}`` frame."""
+    session_id, message_id = _session_id(body), _message_id(body)
+    part_id = validate_part_id(body.string("part_id"))
+    kind = body.string("type")
+    if kind == "text":
+        return LiveText(
+            session_id,
+            message_id,
+            part_id,
+            _enum(body, "kind", TextKind),
+            _offset(body),
+            body.string("text"),
+        )
+    if kind == "part":
+        return LivePart(session_id, message_id, part_id, _part_body(body))
+    raise InvalidInput("The field 'type' of a live event must be 'text' or 'part'.")
 
 
 def machine_body_bytes(max_body_bytes: int) -> int:

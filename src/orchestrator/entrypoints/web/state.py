@@ -11,6 +11,7 @@ import anyio
 import attrs
 from aiohttp import web
 
+from orchestrator.application.live import LiveRelay
 from orchestrator.domain.ports import Backend, Clock, SecretHasher
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web.auth import SessionCodec
@@ -63,3 +64,7 @@ def setup_link(app: web.Application, public_url: str | None = None) -> str | Non
         return None
     base = (public_url or app[SETTINGS].public_url).rstrip("/")
     return f"{base}/setup?{urlencode({'token': token})}"
+
+
+#: The live relay of machine events (set when the backend stores numbered events).
+LIVE: Final = web.AppKey("live", LiveRelay)

@@ -1,0 +1,156 @@
+"""The machine's live channel to ``orchestrator serve``: each event sent at once, kept until stored.
+
+Frames on a WebSocket of the machine API: ``{"live": n, "event": {...}}`` out,
+``{"ack": [n, ...]}`` (stored) and ``{"refused": n, "error": ..., "type": ...}``
+in. Every event not yet acknowledged is kept and sent again, in order, after
+any reconnect; the server skips what it already has (writes are keyed by part
+and offset), so nothing is lost and nothing doubles. A delta refused for a gap
+is sent again from the length the server holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Final
+
+import aiohttp
+import anyio
+import attrs
+
+from orchestrator.adapters.parts_json import body_to_dict
+from orchestrator.adapters.remote._transport import MachineApiClient
+from orchestrator.domain.errors import BackendUnavailable
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId
+from orchestrator.domain.live import LiveEvent, LiveText
+from orchestrator.domain.parts import PartId, TextKind
+
+log = logging.getLogger(__name__)
+
+_SEND_ERRORS: Final = (aiohttp.ClientError, ConnectionError, RuntimeError, OSError)
+
+
+def event_frame(number: int, event: LiveEvent) -> str:
+    """The JSON frame of one live event."""
+    common: dict[str, object] = {
+        "session_id": event.session_id,
+        "message_id": event.message_id,
+        "part_id": event.part_id,
+    }
+    if isinstance(event, LiveText):
+        body = {
+            "type": "text",
+            **common,
+            "kind": event.kind.value,
+            "offset": event.offset,
+            "text": event.text,
+        }
+    else:
+        body = {"type": "part", **common, "body": body_to_dict(event.body)}
+    return json.dumps({"live": number, "event": body}, ensure_ascii=False, separators=(",", ":"))
+
+
+class LiveOutbox:
+    """Implements :class:`orchestrator.domain.ports.LiveSink` over the machine API's WebSocket."""
+
+    def __init__(self, client: MachineApiClient, token: MachineToken) -> None:
+        self.client = client
+        self.token = token
+        #: Events sent and not yet stored, by number, in the order they were made.
+        self.unacked: dict[int, LiveEvent] = {}
+        self._texts: dict[tuple[MessageId, PartId, TextKind], str] = {}
+        self._number = 0
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._acked = anyio.Event()
+        self._lock = anyio.Lock()
+
+    async def send(self, event: LiveEvent) -> None:
+        """Send one event now; it is kept until the server says it is stored."""
+        self._number += 1
+        self.unacked[self._number] = event
+        if isinstance(event, LiveText):
+            key = (event.message_id, event.part_id, event.kind)
+            known = self._texts.get(key, "")
+            merged = known[: event.offset] + event.text
+            # A re-sent delta that agrees with what is known does not shorten it.
+            self._texts[key] = known if known.startswith(merged) else merged
+        await self._write(event_frame(self._number, event))
+
+    async def drain(self, session_id: ChatSessionId) -> None:
+        """Until every event sent for the session is stored (asking the server to store now)."""
+        await self._write(json.dumps({"sync": session_id}))
+        while any(e.session_id == session_id for e in self.unacked.values()):
+            acked = self._acked
+            with anyio.move_on_after(1.0):
+                await acked.wait()
+            await self._write(json.dumps({"sync": session_id}))
+
+    def forget(self, message_id: MessageId) -> None:
+        """Drop the text kept for gap repairs of a reply that ended."""
+        for key in [k for k in self._texts if k[0] == message_id]:
+            del self._texts[key]
+
+    async def _write(self, frame: str) -> None:
+        ws = self._ws
+        if ws is None or ws.closed:
+            return  # sent again after the reconnect
+        async with self._lock:
+            try:
+                await ws.send_str(frame)
+            except _SEND_ERRORS as exc:
+                log.info("Live event not sent now (%s); it is sent again on reconnect", exc)
+
+    async def run(self) -> None:
+        """Keep the WebSocket up; after each (re)connect send every unstored event again."""
+        failures = 0
+        while True:
+            try:
+                ws = await self.client.open_websocket(self.token)
+            except (aiohttp.ClientError, OSError, TimeoutError, BackendUnavailable) as exc:
+                delay = self.client.backoff(failures)
+                failures += 1
+                log.warning("Live channel: %s; reconnecting in %.1f s", exc, delay)
+                await anyio.sleep(delay)
+                continue
+            failures = 0
+            try:
+                self._ws = ws
+                for number, event in list(self.unacked.items()):
+                    await self._write(event_frame(number, event))
+                async for message in ws:
+                    if message.type is aiohttp.WSMsgType.TEXT:
+                        await self._handle(message.data)
+            finally:
+                self._ws = None
+                with anyio.CancelScope(shield=True):
+                    await ws.close()
+            await anyio.sleep(self.client.backoff(0))
+
+    async def _handle(self, raw: str) -> None:
+        try:
+            frame = json.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(frame, dict):
+            return
+        acked = frame.get("ack")
+        if isinstance(acked, list):
+            for number in acked:
+                if isinstance(number, int):
+                    self.unacked.pop(number, None)
+            self._acked.set()
+            self._acked = anyio.Event()
+            return
+        number = frame.get("refused")
+        if not isinstance(number, int) or number not in self.unacked:
+            return
+        event = self.unacked.pop(number)
+        self._acked.set()
+        self._acked = anyio.Event()
+        stored = frame.get("stored_length")
+        if isinstance(event, LiveText) and isinstance(stored, int):
+            text = self._texts.get((event.message_id, event.part_id, event.kind), "")
+            if len(text) > stored:  # the server lacks text before this delta: send it all
+                await self.send(attrs.evolve(event, offset=stored, text=text[stored:]))
+                return
+        log.warning("The server refused a live event: %s", frame.get("error"))

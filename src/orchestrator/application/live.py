@@ -1,0 +1,425 @@
+"""The live relay: machine events shown to a session's readers at once, stored in batches.
+
+Live and durable are apart. :meth:`LiveRelay.receive` checks an event against
+the reply as this process holds it in memory (loaded from the backend once per
+reply), numbers it with the session's next sequence and puts it on every
+reader's queue -- no backend read or write on that path. A per-session task
+stores what was accepted in batches (at most one write per ``window`` or
+``max_chars``) through :class:`~orchestrator.domain.ports.LiveEventStore` and
+then acknowledges the machine's event numbers, so the machine keeps, and
+re-sends after any reconnect, exactly what is not yet stored.
+
+Sequences are given here, on the server, when an event is first accepted, and
+stored under the same number: a browser that saw sequence ``k`` live and
+reconnects reads the stored events after ``k`` and then the unstored ones from
+memory, with nothing twice and nothing missing. The server is the only writer
+of a session's events, so its in-memory counter cannot collide; a restarted
+server starts :data:`~orchestrator.domain.live.RESTART_JUMP` past what was
+stored, so numbers the previous process showed but never stored are not reused
+for other text (a reader holding one gets a snapshot instead).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+
+import anyio
+import anyio.abc
+import attrs
+
+from orchestrator.domain.chat import ChatChunk, ChatMessage
+from orchestrator.domain.errors import OrchestratorError
+from orchestrator.domain.ids import ChatSessionId, ChunkId, MachineToken, MessageId
+from orchestrator.domain.live import (
+    RESTART_JUMP,
+    LiveEvent,
+    LiveText,
+    SequencedEvent,
+)
+from orchestrator.domain.parts import (
+    MessagePart,
+    PartId,
+    ReasoningPart,
+    StreamEvent,
+    TextKind,
+    TextPart,
+    append_text,
+    replace_part,
+)
+from orchestrator.domain.ports import Clock, LiveEventStore
+
+log = logging.getLogger(__name__)
+
+#: Acknowledges the machine's event numbers once they are stored.
+Ack = Callable[[list[int]], Awaitable[None]]
+
+#: Events a reader may fall behind by before it is sent a snapshot instead.
+QUEUE_LIMIT = 2000
+
+
+@attrs.define(eq=False)
+class Subscriber:
+    """One reader's bounded queue; a reader that falls too far behind is marked ``overflowed``."""
+
+    limit: int = QUEUE_LIMIT
+    overflowed: bool = False
+    _items: deque[StreamEvent] = attrs.field(factory=deque)
+    _ready: anyio.Event = attrs.field(factory=anyio.Event)
+
+    def put(self, event: StreamEvent) -> None:
+        if self.overflowed:
+            return
+        if len(self._items) >= self.limit:
+            self.overflowed = True  # the reader starts over from a snapshot
+            self._items.clear()
+        else:
+            self._items.append(event)
+        self._ready.set()
+
+    def take(self) -> list[StreamEvent]:
+        """Everything queued now (without waiting)."""
+        items = list(self._items)
+        self._items.clear()
+        # A waiter on the old event wakes, finds nothing and waits on the new one.
+        self._ready.set()
+        self._ready = anyio.Event()
+        return items
+
+    async def wait(self) -> None:
+        """Until something is queued or the reader overflowed."""
+        while not self._items and not self.overflowed:
+            await self._ready.wait()
+
+    def reset(self) -> None:
+        """Start again after a snapshot."""
+        self.overflowed = False
+        self.take()
+
+
+@attrs.define
+class _Pending:
+    item: SequencedEvent | None  # None: a re-sent event that changed nothing, only acknowledged
+    token: MachineToken
+    ack: Ack | None
+    number: int | None
+
+
+@attrs.frozen
+class Attachment:
+    """Where a new reader starts: stored events, then ``unstored`` ones, then its queue."""
+
+    subscriber: Subscriber
+    #: Events up to this sequence are stored (read them from the backend).
+    stored: int
+    unstored: tuple[StreamEvent, ...]
+    #: The stored sequence when this process started numbering, and its first own number.
+    floor: int
+    start: int
+    #: The last sequence given.
+    current: int
+
+    def known(self, after: int) -> bool:
+        """Whether ``after`` is a sequence this relay can resume from exactly."""
+        return after <= self.floor or self.start <= after <= self.current
+
+
+@attrs.define
+class SessionLive:
+    """One session's live state: sequence, replies in progress, readers, unstored events."""
+
+    session_id: ChatSessionId
+    floor: int
+    sequence: int
+    stored: int
+    replies: dict[MessageId, dict[PartId, MessagePart]] = attrs.field(factory=dict)
+    positions: dict[MessageId, int] = attrs.field(factory=dict)
+    messages: dict[MessageId, ChatMessage] = attrs.field(factory=dict)
+    #: The machine whose streaming reply each is (checked on every event).
+    owners: dict[MessageId, str] = attrs.field(factory=dict)
+    pending: list[_Pending] = attrs.field(factory=list)
+    pending_chars: int = 0
+    subscribers: set[Subscriber] = attrs.field(factory=set)
+    dirty: anyio.Event = attrs.field(factory=anyio.Event)
+    urgent: anyio.Event = attrs.field(factory=anyio.Event)
+    lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+    store_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+    writes: int = 0
+    chars: int = 0
+    #: Dropped from the relay (nothing unstored, no reader, no reply): a new one takes over.
+    closed: bool = False
+
+    def attach(self) -> Attachment:
+        subscriber = Subscriber()
+        self.subscribers.add(subscriber)
+        unstored = tuple(_shown(p.item, self.replies) for p in self.pending if p.item is not None)
+        return Attachment(
+            subscriber,
+            self.stored,
+            tuple(e for e in unstored if e is not None),
+            self.floor,
+            self.floor + RESTART_JUMP,
+            self.sequence,
+        )
+
+    def detach(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        self.dirty.set()  # the storing task checks whether the session can be dropped
+
+    @property
+    def idle(self) -> bool:
+        """Nothing unstored, no reader, no reply in progress: safe to drop from memory."""
+        return not (self.pending or self.subscribers or self.replies or self.lock.locked())
+
+    def publish(self, event: StreamEvent) -> None:
+        for subscriber in self.subscribers:
+            subscriber.put(event)
+
+
+def _shown(
+    item: SequencedEvent, replies: dict[MessageId, dict[PartId, MessagePart]]
+) -> StreamEvent | None:
+    """What readers are sent for an accepted event: a chunk for reply text, else the part."""
+    event = item.event
+    if isinstance(event, LiveText) and event.kind is TextKind.TEXT:
+        return ChatChunk(
+            chunk_id=ChunkId(item.chunk_id),
+            message_id=event.message_id,
+            chat_session_id=event.session_id,
+            chunk=event.text,
+            sequence=item.sequence,
+            timestamp=datetime.fromtimestamp(0),
+            part_id=event.part_id,
+            offset=event.offset,
+        )
+    part = replies.get(event.message_id, {}).get(event.part_id)
+    if part is None or isinstance(part.body, TextPart):
+        return None
+    return attrs.evolve(part, sequence=item.sequence)
+
+
+@attrs.define
+class LiveRelay:
+    """The server's live relay for every session with a machine streaming into it."""
+
+    store: LiveEventStore
+    clock: Clock
+    #: Seconds a batch waits for more events, and characters that store it at once.
+    window: float = 2.0
+    max_chars: int = 8000
+    sessions: dict[ChatSessionId, SessionLive] = attrs.field(factory=dict)
+    _tg: anyio.abc.TaskGroup | None = None
+    _opening: dict[ChatSessionId, anyio.Event] = attrs.field(factory=dict)
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Store batches until cancelled; what is unstored then is stored before leaving."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                for live in self.sessions.values():
+                    tg.start_soon(self._store_loop, live)
+                task_status.started()
+                await anyio.sleep_forever()
+        finally:
+            self._tg = None
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                for live in list(self.sessions.values()):
+                    await self._store(live)
+            log.info("live relay: %d durable writes for %d characters", self.writes, self.chars)
+
+    @property
+    def writes(self) -> int:
+        """Batches stored so far (each one backend write)."""
+        return sum(live.writes for live in self.sessions.values())
+
+    @property
+    def chars(self) -> int:
+        """Characters of text stored so far."""
+        return sum(live.chars for live in self.sessions.values())
+
+    async def session(self, session_id: ChatSessionId) -> SessionLive:
+        """The session's live state, created (and its stored sequence read) on first use."""
+        while (live := self.sessions.get(session_id)) is None:
+            opening = self._opening.get(session_id)
+            if opening is not None:
+                await opening.wait()
+                continue
+            opening = self._opening[session_id] = anyio.Event()
+            try:
+                floor = await self.store.last_sequence(session_id)
+                start = floor + RESTART_JUMP
+                live = SessionLive(session_id, floor, start, start)
+                self.sessions[session_id] = live
+                if self._tg is not None:
+                    self._tg.start_soon(self._store_loop, live)
+            finally:
+                del self._opening[session_id]
+                opening.set()
+        return live
+
+    async def receive(
+        self,
+        token: MachineToken,
+        event: LiveEvent,
+        ack: Ack | None = None,
+        number: int | None = None,
+    ) -> int | None:
+        """Accept one event: number it and show it to readers; None if it changed nothing.
+
+        Refused (and nothing changed) when the reply is not this machine's streaming
+        reply in that session, or a delta leaves a gap (:class:`TextGap`).
+        """
+        live = await self.session(event.session_id)
+        await live.lock.acquire()
+        while live.closed:  # dropped while this waited: the session's new state takes it
+            live.lock.release()
+            live = await self.session(event.session_id)
+            await live.lock.acquire()
+        try:
+            parts = live.replies.get(event.message_id)
+            if parts is None or live.owners.get(event.message_id) != token.machine_id:
+                state = await self.store.reply_state(token, event.session_id, event.message_id)
+                parts = {p.part_id: p for p in state.parts}
+                live.replies[event.message_id] = parts
+                live.positions[event.message_id] = state.next_position
+                live.messages[event.message_id] = state.message
+                live.owners[event.message_id] = token.machine_id
+            item = self._apply(live, event, live.messages[event.message_id], parts)
+            live.pending.append(_Pending(item, token, ack, number))
+            if item is not None:
+                live.sequence = item.sequence
+                if isinstance(item.event, LiveText):
+                    live.pending_chars += len(item.event.text)
+                shown = _shown(item, live.replies)
+                if shown is not None:
+                    live.publish(shown)
+            if live.pending_chars >= self.max_chars:
+                live.urgent.set()
+            return None if item is None else item.sequence
+        finally:
+            live.dirty.set()  # store it, or drop the state of a session refused here
+            live.lock.release()
+
+    def _apply(
+        self,
+        live: SessionLive,
+        event: LiveEvent,
+        reply: ChatMessage,
+        parts: dict[PartId, MessagePart],
+    ) -> SequencedEvent | None:
+        now = self.clock.now()
+        stored = parts.get(event.part_id)
+        position = live.positions[event.message_id]
+        sequence = live.sequence + 1
+        if isinstance(event, LiveText):
+            change = append_text(
+                stored, reply, event.part_id, event.kind, event.offset, event.text, position, now
+            )
+            if not change.changed:
+                return None
+            body = change.part.body
+            length = len(body.text) if isinstance(body, TextPart | ReasoningPart) else 0
+            # Only what was added, at the offset it went to: an overlap is trimmed here.
+            text_event = attrs.evolve(event, offset=length - len(change.added), text=change.added)
+            part = change.part
+            result = SequencedEvent(text_event, sequence)
+        else:
+            part = replace_part(stored, reply, event.part_id, event.body, position, now)
+            if stored is not None and part.body == stored.body:
+                return None
+            result = SequencedEvent(event, sequence)
+        if stored is None:
+            live.positions[event.message_id] = position + 1
+        parts[event.part_id] = attrs.evolve(part, sequence=sequence)
+        return result
+
+    async def settle(self, message_id: MessageId) -> None:
+        """Store now everything accepted for the session of ``message_id`` (before it ends)."""
+        for live in list(self.sessions.values()):
+            if message_id in live.replies:
+                await self._store(live)
+                live.replies.pop(message_id, None)
+                live.positions.pop(message_id, None)
+                live.messages.pop(message_id, None)
+                live.owners.pop(message_id, None)
+                live.dirty.set()  # the storing task may drop the session now
+
+    async def flush(self, session_id: ChatSessionId) -> None:
+        """Store now everything accepted for the session."""
+        live = self.sessions.get(session_id)
+        if live is not None:
+            await self._store(live)
+
+    async def _store_loop(self, live: SessionLive) -> None:
+        while True:
+            # Only this task replaces the events: a waiter never holds a stale one.
+            await live.dirty.wait()
+            live.dirty = anyio.Event()
+            with anyio.move_on_after(self.window):
+                await live.urgent.wait()
+            live.urgent = anyio.Event()
+            await self._store(live)
+            if live.idle and self.sessions.get(live.session_id) is live:
+                live.closed = True
+                del self.sessions[live.session_id]
+                return
+
+    async def _store(self, live: SessionLive) -> None:
+        async with live.store_lock:
+            batch = list(live.pending)
+            if not batch:
+                return
+            for token, items in _by_token(batch):
+                try:
+                    await self.store.store_events(token, items)
+                    live.writes += 1
+                    live.chars += sum(
+                        len(i.event.text) for i in items if isinstance(i.event, LiveText)
+                    )
+                except OrchestratorError as exc:
+                    # Refused as a whole (the reply ended, the machine was removed): these
+                    # events can never be stored, so they are acknowledged and dropped.
+                    log.warning("Live events of session %s not stored: %s", live.session_id, exc)
+            del live.pending[: len(batch)]
+            live.pending_chars = sum(
+                len(p.item.event.text)
+                for p in live.pending
+                if p.item is not None and isinstance(p.item.event, LiveText)
+            )
+            stored = [p.item.sequence for p in batch if p.item is not None]
+            if stored:
+                live.stored = max(live.stored, stored[-1])
+            await _acknowledge(batch)
+
+
+def _by_token(batch: list[_Pending]) -> Iterable[tuple[MachineToken, list[SequencedEvent]]]:
+    """Runs of events from the same machine token, in order."""
+    run: list[SequencedEvent] = []
+    token: MachineToken | None = None
+    for pending in batch:
+        if pending.item is None:
+            continue
+        if token is not None and pending.token != token:
+            yield token, run
+            run = []
+        token = pending.token
+        run.append(pending.item)
+    if token is not None and run:
+        yield token, run
+
+
+async def _acknowledge(batch: list[_Pending]) -> None:
+    numbers: dict[Ack, list[int]] = {}
+    for pending in batch:
+        if pending.ack is not None and pending.number is not None:
+            numbers.setdefault(pending.ack, []).append(pending.number)
+    for ack, listed in numbers.items():
+        try:
+            await ack(listed)
+        except (OSError, ConnectionError, RuntimeError) as exc:
+            # The machine went away; it re-sends these after reconnecting, and they add nothing.
+            log.info("Could not acknowledge stored events: %s", exc)

@@ -1,0 +1,84 @@
+"""The durable half of the live relay: numbered events stored once, under the numbers given.
+
+Only a backend a server stores live events in implements it (the embedded one);
+the others are skipped.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.domain.errors import NotFound
+from orchestrator.domain.ids import ChatSessionId, UserId
+from orchestrator.domain.live import LivePart, LiveText, SequencedEvent
+from orchestrator.domain.parts import MessagePart, PartId, TextKind, ToolPart, ToolState, ToolStatus
+from orchestrator.domain.ports import Backend, LiveEventStore
+from tests.contract.conftest import Chat, MachineFactory, ask
+
+pytestmark = pytest.mark.anyio
+
+
+def _store(backend: Backend) -> LiveEventStore:
+    if not isinstance(backend, LiveEventStore):
+        pytest.skip("this backend does not store live events (no server relays to it)")
+    return backend
+
+
+async def _events_after(backend: Backend, alice: UserId, chat: Chat, after: int) -> list[object]:
+    events = backend.watch_events(alice, chat.session.chat_session_id, after)
+    try:
+        return list(await anext(events))
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+async def test_numbered_events_are_stored_once_under_their_numbers(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """A batch stored twice adds nothing; chunks and parts read back under the numbers given."""
+    store = _store(backend)
+    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    session_id = chat.session.chat_session_id
+    text = PartId("prt_t")
+    tool = ToolPart("bash", "c1", ToolState(ToolStatus.RUNNING))
+    batch = [
+        SequencedEvent(LiveText(session_id, reply.message_id, text, TextKind.TEXT, 0, "ab"), 101),
+        SequencedEvent(LiveText(session_id, reply.message_id, text, TextKind.TEXT, 2, "cd"), 102),
+        SequencedEvent(LivePart(session_id, reply.message_id, PartId("prt_x"), tool), 103),
+    ]
+    await store.store_events(chat.token, batch)
+    await store.store_events(chat.token, batch)  # a re-send after lost acknowledgements
+    events = await _events_after(backend, alice, chat, 0)
+    assert [(type(e).__name__, getattr(e, "sequence", None)) for e in events] == [
+        ("ChatChunk", 101),
+        ("ChatChunk", 102),
+        ("MessagePart", 103),
+    ]
+    assert await store.last_sequence(session_id) == 103
+    parts = await backend.list_parts(alice, session_id, reply.message_id)
+    assert [getattr(p.body, "text", None) for p in parts] == ["abcd", None]
+    resumed = await _events_after(backend, alice, chat, 101)
+    assert [getattr(e, "sequence", None) for e in resumed] == [102, 103]
+
+
+async def test_reply_state_is_only_the_machines_streaming_reply_in_that_session(
+    backend: Backend, alice: UserId, chat: Chat, new_machine: MachineFactory
+) -> None:
+    """Another machine's reply, or a reply named under another session, is not found."""
+    store = _store(backend)
+    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    session_id = chat.session.chat_session_id
+    event = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, "hi")
+    await store.store_events(chat.token, [SequencedEvent(event, 5)])
+    state = await store.reply_state(chat.token, session_id, reply.message_id)
+    assert state.message.message_id == reply.message_id
+    assert [p.part_id for p in state.parts] == ["p"]
+    assert isinstance(state.parts[0], MessagePart)
+    assert state.next_position == state.parts[0].position + 1
+    _, other = await new_machine(online=True)
+    with pytest.raises(NotFound):
+        await store.reply_state(other, session_id, reply.message_id)
+    with pytest.raises(NotFound):
+        await store.reply_state(chat.token, ChatSessionId("chs_other"), reply.message_id)
+    with pytest.raises(NotFound):
+        await store.store_events(other, [SequencedEvent(event, 6)])

@@ -1,0 +1,278 @@
+"""The live channel: machine events over the real app's WebSocket, shown at once, stored later."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+import attrs
+import pytest
+
+from orchestrator.adapters.remote import RemoteMachineBackend
+from orchestrator.adapters.remote.live import LiveOutbox, event_frame
+from orchestrator.domain.chat import ChatMessage
+from orchestrator.domain.ids import ChatSessionId, MachineToken, UserId
+from orchestrator.domain.live import LivePart, LiveText
+from orchestrator.domain.parts import PartId, TextKind, ToolPart, ToolState, ToolStatus
+from orchestrator.entrypoints.web.state import LIVE
+from tests.integration.test_remote_chat import PASSWORD, _setup
+from tests.integration.test_remote_support import LiveServer, fast_client, live_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+PART = PartId("prt_text")
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    async with live_server(tmp_path) as live:
+        yield live
+
+
+@pytest.fixture
+async def remote(server: LiveServer) -> AsyncIterator[RemoteMachineBackend]:
+    async with fast_client(server.url) as client:
+        yield client
+
+
+@attrs.define
+class Turn:
+    """A streaming reply and the machine's live outbox (running)."""
+
+    user: UserId
+    token: MachineToken
+    reply: ChatMessage
+    outbox: LiveOutbox
+
+    @property
+    def session_id(self) -> ChatSessionId:
+        return self.reply.chat_session_id
+
+    def text(self, offset: int, text: str, part: PartId = PART) -> LiveText:
+        return LiveText(self.session_id, self.reply.message_id, part, TextKind.TEXT, offset, text)
+
+
+@pytest.fixture
+async def turn(server: LiveServer, remote: RemoteMachineBackend) -> AsyncIterator[Turn]:
+    setup = await _setup(server, remote)
+    session = await server.backend.start_session(setup.user, setup.worker.worker_id, "fake/model-a")
+    asked = await server.backend.send_message(setup.user, session.chat_session_id, "hi")
+    reply = await remote.claim_message(setup.token, asked.message_id)
+    outbox = LiveOutbox(remote, setup.token)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(outbox.run)
+        yield Turn(setup.user, setup.token, reply, outbox)
+        tg.cancel_scope.cancel()
+
+
+@attrs.define
+class Reader:
+    """A browser's SSE stream of one session: chunks and events as they arrive."""
+
+    events: list[tuple[str, str | None, Any]] = attrs.field(factory=list)
+    changed: anyio.Event = attrs.field(factory=anyio.Event)
+
+    def chunks(self) -> list[dict[str, Any]]:
+        return [data for name, _, data in self.events if name == "chunk"]
+
+    def text(self) -> str:
+        return "".join(c["chunk"] for c in self.chunks())
+
+    async def until(self, check: Any) -> None:
+        with anyio.fail_after(10):
+            while not check(self):
+                self.changed = anyio.Event()
+                await self.changed.wait()
+
+
+async def _read(http: aiohttp.ClientSession, url: str, reader: Reader, last: str | None) -> None:
+    headers = {"Last-Event-ID": last} if last is not None else {}
+    async with http.get(url, headers=headers) as response:
+        assert response.status == 200
+        name, event_id = "", None
+        async for raw in response.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("data: "):
+                reader.events.append((name, event_id, json.loads(line[6:])))
+                reader.changed.set()
+                event_id = None
+
+
+@pytest.fixture
+async def http(server: LiveServer) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        answer = await session.post(
+            f"{server.url}/api/login", json={"username": "alice", "password": PASSWORD}
+        )
+        assert answer.status == 200
+        yield session
+
+
+async def _stored_text(server: LiveServer, turn: Turn) -> str:
+    parts = await server.backend.list_parts(turn.user, turn.session_id, turn.reply.message_id)
+    return "".join(getattr(p.body, "text", "") for p in parts if p.part_id == PART)
+
+
+async def _acked(turn: Turn) -> None:
+    with anyio.fail_after(10):
+        while turn.outbox.unacked:
+            await anyio.sleep(0.02)
+
+
+async def test_events_reach_the_browser_live_and_are_stored_once(
+    server: LiveServer, turn: Turn, http: aiohttp.ClientSession
+) -> None:
+    """Deltas reach a browser's stream in order; the stored part holds each character once."""
+    url = f"{server.url}/api/sessions/{turn.session_id}/stream"
+    reader = Reader()
+    words = [f"w{i:04d} " for i in range(40)]
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read, http, url, reader, None)
+        await reader.until(lambda r: any(name == "messages" for name, _, _ in r.events))
+        offset = 0
+        for word in words:
+            await turn.outbox.send(turn.text(offset, word))
+            offset += len(word)
+        tool = ToolPart("bash", "call_1", ToolState(ToolStatus.RUNNING, input='{"c":"ls"}'))
+        await turn.outbox.send(
+            LivePart(turn.session_id, turn.reply.message_id, PartId("prt_tool"), tool)
+        )
+        await reader.until(lambda r: any(name == "part" for name, _, _ in r.events))
+        tg.cancel_scope.cancel()
+    assert reader.text() == "".join(words)
+    ids = [int(i) for name, i, _ in reader.events if name in ("chunk", "part") and i]
+    assert ids == sorted(set(ids))
+    await turn.outbox.drain(turn.session_id)
+    assert await _stored_text(server, turn) == "".join(words)
+    # Re-sending everything (a reconnect after the acknowledgements were lost) adds nothing.
+    await turn.outbox.send(turn.text(0, "".join(words)))
+    await _acked(turn)
+    assert await _stored_text(server, turn) == "".join(words)
+
+
+async def test_a_browser_resumes_from_any_sequence_exactly(
+    server: LiveServer, turn: Turn, http: aiohttp.ClientSession
+) -> None:
+    """Last-Event-ID anywhere (stored or not yet stored) gets exactly the rest, once."""
+    url = f"{server.url}/api/sessions/{turn.session_id}/stream"
+    words = [f"w{i:04d} " for i in range(30)]
+    offset = 0
+    for word in words[:20]:
+        await turn.outbox.send(turn.text(offset, word))
+        offset += len(word)
+    await turn.outbox.drain(turn.session_id)  # the first 20 stored, the rest only live
+    for word in words[20:]:
+        await turn.outbox.send(turn.text(offset, word))
+        offset += len(word)
+    everything = Reader()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read, http, url, everything, "0")
+        await everything.until(lambda r: len(r.chunks()) == 30)
+        tg.cancel_scope.cancel()
+    assert everything.text() == "".join(words)
+    for cut in (5, 19, 20, 25):
+        resumed = Reader()
+        last = str(everything.chunks()[cut - 1]["sequence"])
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_read, http, url, resumed, last)
+            await resumed.until(lambda r, cut=cut: len(r.chunks()) == 30 - cut)
+            tg.cancel_scope.cancel()
+        assert resumed.chunks() == everything.chunks()[cut:], cut
+
+
+async def test_a_browser_ahead_of_the_server_gets_a_snapshot(
+    server: LiveServer, turn: Turn, http: aiohttp.ClientSession
+) -> None:
+    """A Last-Event-ID this server never gave gets a ``snapshot`` event, then the stream afresh."""
+    await turn.outbox.send(turn.text(0, "hello "))
+    await turn.outbox.drain(turn.session_id)
+    url = f"{server.url}/api/sessions/{turn.session_id}/stream"
+    reader = Reader()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read, http, url, reader, str(2**40))
+        await reader.until(lambda r: len(r.chunks()) == 1)
+        tg.cancel_scope.cancel()
+    names = [name for name, _, _ in reader.events]
+    assert names[:2] == ["snapshot", "messages"]
+    assert reader.events[0][2] == {"reason": "ahead"}
+    assert reader.text() == "hello "
+
+
+async def _raw_refusal(server: LiveServer, token: MachineToken, frame: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.ws_connect(f"{server.url}/api/machine/ws", headers=headers) as ws:
+            await ws.send_str(frame)
+            with anyio.fail_after(10):
+                answer = await ws.receive_json()
+    assert isinstance(answer, dict)
+    return answer
+
+
+async def test_bad_live_events_are_refused_and_change_nothing(
+    server: LiveServer, remote: RemoteMachineBackend, turn: Turn
+) -> None:
+    """Another machine's reply, a wrong session, a gap: one sentence each, nothing stored."""
+    await turn.outbox.send(turn.text(0, "abc"))
+    await turn.outbox.drain(turn.session_id)
+    other = await _setup(server, remote, "bob")
+    stranger = await _raw_refusal(server, other.token, event_frame(1, turn.text(3, "x")))
+    assert stranger["refused"] == 1
+    assert stranger["type"] == "NotFound"
+    wrong = attrs.evolve(turn.text(3, "x"), session_id=ChatSessionId("chs_nope"))
+    misplaced = await _raw_refusal(server, turn.token, event_frame(2, wrong))
+    assert misplaced["refused"] == 2
+    assert misplaced["type"] == "NotFound"
+    gap = await _raw_refusal(server, turn.token, event_frame(3, turn.text(10, "zzz")))
+    assert gap["type"] == "TextGap"
+    assert gap["stored_length"] == 3
+    bad = await _raw_refusal(server, turn.token, json.dumps({"live": 4, "event": {"type": "x"}}))
+    assert bad["refused"] == 4
+    assert bad["type"] == "InvalidInput"
+    assert await _stored_text(server, turn) == "abc"
+
+
+async def test_a_gap_is_repaired_by_the_machine_and_an_overlap_ignored(
+    server: LiveServer, turn: Turn
+) -> None:
+    """Out of order: a gap is refused, re-sent from the stored length; an overlap is skipped."""
+    await turn.outbox.send(turn.text(0, "one "))
+    await turn.outbox.drain(turn.session_id)
+    # The machine made "one two three ", but "three " reaches the server before "two ".
+    turn.outbox._texts[(turn.reply.message_id, PART, TextKind.TEXT)] = "one two three "
+    turn.outbox.unacked[1000] = early = turn.text(8, "three ")
+    await turn.outbox._write(event_frame(1000, early))
+    await turn.outbox.send(turn.text(2, "e two "))  # overlaps "one " by two characters
+    await _acked(turn)
+    await turn.outbox.drain(turn.session_id)
+    assert await _stored_text(server, turn) == "one two three "
+
+
+async def test_a_session_with_nothing_unstored_and_no_reader_leaves_memory(
+    server: LiveServer, turn: Turn
+) -> None:
+    """After a reply ends, its session's live state is dropped; a refused session never stays."""
+    relay = server.runner.app[LIVE] if server.runner is not None else None
+    assert relay is not None
+    relay.window = 0.05
+    await turn.outbox.send(turn.text(0, "done "))
+    await turn.outbox.drain(turn.session_id)
+    assert turn.session_id in relay.sessions
+    await relay.settle(turn.reply.message_id)
+    wrong = attrs.evolve(turn.text(0, "x"), session_id=ChatSessionId("chs_nope"))
+    await _raw_refusal(server, turn.token, event_frame(9, wrong))
+    with anyio.fail_after(10):
+        while relay.sessions:
+            await anyio.sleep(0.05)
+    # A later event is taken by fresh state, numbered past everything stored.
+    await turn.outbox.send(turn.text(5, "more"))
+    await turn.outbox.drain(turn.session_id)
+    assert await _stored_text(server, turn) == "done more"

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
-from tests.e2e.harness import Chat, open_new_session
+from tests.e2e.harness import Chat, open_new_session, screenshots
 
 pytestmark = pytest.mark.slow
 
@@ -28,11 +28,14 @@ def test_a_tool_call_shows_its_name_title_and_state(
     box.fill("Write the notes")
     box.press("Enter")
     reply = page.locator(".msg.assistant").last
+    # The worker's policy asks before an edit.
+    reply.locator(".prompt").get_by_role("button", name="Allow once").click(timeout=60_000)
     card = reply.locator(".tool-card")
     expect(card).to_have_attribute("data-state", "completed", timeout=60_000)
     expect(card.locator(".tool-name")).to_have_text("write")
     expect(card.locator(".tool-title")).to_contain_text("<b>notes</b>.txt")  # as text, inert
     expect(card.locator(".tool-state")).to_have_text("completed")
+    expect(card.locator(".tool-time")).to_contain_text("in ")
     expect(reply).to_have_attribute("data-status", "completed", timeout=30_000)
     expect(reply.locator(".msg-body")).to_contain_text("The file is written.")
     assert target.read_text() == CONTENT
@@ -42,3 +45,48 @@ def test_a_tool_call_shows_its_name_title_and_state(
     expect(page.locator(".msg.assistant .tool-card")).to_have_attribute(
         "data-state", "completed", timeout=30_000
     )
+
+
+def test_a_command_after_a_permission_shows_as_a_card_between_the_text(
+    page: Page, chat: Chat, model: FakeModelServer
+) -> None:
+    """Allowed bash call: card between text, output inert in a fold, a cost line, kept on reload."""
+    model.bash_command = "printf '<b>bold</b> \\033[31mred\\033[0m\\n'"
+    model.before_tool_reply = "Running it."
+    model.after_tool_reply = "It printed **red**."
+    open_new_session(page, chat)
+    box = page.get_by_label("Message", exact=True)
+    box.fill("Run the command")
+    box.press("Enter")
+    reply = page.locator(".msg.assistant").last
+    prompt = reply.locator(".prompt")
+    prompt.get_by_role("button", name="Allow once").click(timeout=60_000)
+    card = reply.locator(".tool-card")
+    expect(card).to_have_attribute("data-state", "completed", timeout=60_000)
+    expect(reply).to_have_attribute("data-status", "completed", timeout=30_000)
+
+    def check_reply() -> None:
+        expect(card.locator(".tool-name")).to_have_text("bash")
+        expect(card.locator(".tool-title")).to_contain_text("printf")
+        output = card.locator("details[data-fold=output]")
+        expect(output.locator("pre")).not_to_be_visible()  # folded until asked
+        output.locator("summary").click()
+        expect(output.locator("pre")).to_have_text("<b>bold</b> red\n")  # as text, no escapes
+        expect(output.locator("b")).to_have_count(0)
+        # The text before the call, the card, the text after it: in the order they happened.
+        order = reply.locator(".msg-body > *").evaluate_all(
+            "(els) => els.map((e) => e.classList.contains('tool-card') ? 'card' : e.textContent)"
+        )
+        assert [o.strip() for o in order] == ["Running it.", "card", "It printed red."]
+        expect(reply.locator(".msg-text strong")).to_have_text("red")
+        expect(reply.locator(".msg-usage")).to_contain_text("tokens in")
+        expect(page.locator(".session-usage")).to_contain_text("tokens in")
+
+    check_reply()
+    screenshots(page, "conversation-cards")
+    page.reload()
+    reply = page.locator(".msg.assistant").last
+    card = reply.locator(".tool-card")
+    expect(card).to_have_attribute("data-state", "completed", timeout=30_000)
+    expect(reply.locator(".msg-text.md")).to_have_count(2, timeout=30_000)
+    check_reply()

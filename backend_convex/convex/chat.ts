@@ -175,18 +175,21 @@ export const requestAbort = mutation({
   },
 });
 
-/** Permission requests of the session still waiting for an answer, oldest first. */
+/** Permission requests of the session still waiting for an answer (or all of them), oldest first. */
 export const listPermissions = query({
-  args: ownerOfSession,
+  args: { ...ownerOfSession, all: v.optional(v.boolean()) },
   returns: v.array(permissionValidator),
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
+  handler: async (ctx, { serverSecret, userId, chatSessionId, all }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const pending = await ctx.db
+    const found = await ctx.db
       .query("permissionRequests")
-      .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", chatSessionId).eq("status", "pending"))
+      .withIndex("by_chatSessionId_and_status", (q) =>
+        all ? q.eq("chatSessionId", chatSessionId) : q.eq("chatSessionId", chatSessionId).eq("status", "pending"),
+      )
       .take(MAX_PERMISSIONS);
-    return pending.map(permissionRecord);
+    found.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
+    return found.map(permissionRecord);
   },
 });
 

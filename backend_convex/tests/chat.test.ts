@@ -115,6 +115,13 @@ describe("a reply's life", () => {
       "Conflict",
       "This permission request is no longer waiting for an answer.",
     );
+    const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
+    expect(await t.query(api.chat.listPermissions, session)).toEqual([]);
+    const history = await t.query(api.chat.listPermissions, { ...session, all: true });
+    expect(history.map((p) => [p.agentRequestId, p.status, p.answer ?? null])).toEqual([
+      ["p1", "resolved", "once"],
+      ["p2", "expired", null],
+    ]);
   });
 
   test("another machine and another user reach nothing of the chat", async () => {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,27 @@ def test_a_command_after_a_permission_shows_as_a_card_between_the_text(
     expect(card).to_have_attribute("data-state", "completed", timeout=30_000)
     expect(reply.locator(".msg-text.md")).to_have_count(2, timeout=30_000)
     check_reply()
+    expect(reply.locator(".prompt .prompt-actions")).to_have_text("Allowed once.")
+
+
+def test_a_denied_command_shows_its_card_and_answer_not_no_text(
+    page: Page, chat: Chat, model: FakeModelServer
+) -> None:
+    """A reply ended by a denied permission shows the failed call and "Denied.", also on reload."""
+    model.bash_command = "rm -rf build"
+    model.before_tool_reply = ""
+    open_new_session(page, chat)
+    box = page.get_by_label("Message", exact=True)
+    box.fill("Clean up")
+    box.press("Enter")
+    reply = page.locator(".msg.assistant").last
+    reply.locator(".prompt").get_by_role("button", name="Deny").click(timeout=60_000)
+    expect(reply).to_have_attribute("data-status", re.compile("completed|failed"), timeout=60_000)
+    for _ in range(2):
+        card = reply.locator(".tool-card")
+        expect(card).to_have_attribute("data-state", "error", timeout=30_000)
+        expect(card.locator(".tool-error")).not_to_be_empty()
+        expect(reply.locator(".prompt .prompt-actions")).to_have_text("Denied.")
+        expect(reply.locator(".msg-body")).not_to_contain_text("(no text)")
+        page.reload()
+        reply = page.locator(".msg.assistant").last

@@ -360,6 +360,20 @@ async def test_a_permission_answer_must_be_known(chat: Chat, answer: object) -> 
     assert [p.permission_id for p in waiting] == [asked.permission_id]
 
 
+async def test_answered_permissions_are_listed_with_all(chat: Chat) -> None:
+    """``?all=1`` lists an answered request with its answer; without it only waiting ones."""
+    backend = chat.web.backend
+    session = await chat.start()
+    sent = await backend.send_message(chat.user, session.chat_session_id, "run ls")
+    reply = await backend.claim_message(chat.token, sent.message_id)
+    asked = await backend.record_permission(chat.token, reply.message_id, "per_1", "bash", "ls")
+    await chat.post(f"/api/permissions/{asked.permission_id}/answer", {"answer": "reject"})
+    path = f"/api/sessions/{session.chat_session_id}/permissions"
+    assert (await (await chat.web.client.get(path)).json())["permissions"] == []
+    every = (await (await chat.web.client.get(path, params={"all": "1"})).json())["permissions"]
+    assert [(p["permission_id"], p["answer"]) for p in every] == [(asked.permission_id, "reject")]
+
+
 async def test_another_users_permission_is_not_found(chat: Chat) -> None:
     """Answering someone else's permission request is 404; it stays pending."""
     backend = chat.web.backend

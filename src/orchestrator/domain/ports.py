@@ -281,9 +281,9 @@ class ChatUserBackend(Protocol):
         ...
 
     async def list_permissions(
-        self, user: UserId, session_id: ChatSessionId
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
-        """Permission requests of the session still waiting for an answer."""
+        """Permission requests of the session waiting for an answer (or all, oldest first)."""
         ...
 
     async def answer_permission(

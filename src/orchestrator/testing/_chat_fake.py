@@ -218,13 +218,14 @@ class ChatUserFake(ChatFakeBase):
         return reply
 
     async def list_permissions(
-        self, user: UserId, session_id: ChatSessionId
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
         self._user_session(user, session_id)
         waiting = [
             p
             for p in self.permissions.values()
-            if p.chat_session_id == session_id and p.status is PermissionStatus.PENDING
+            if p.chat_session_id == session_id
+            and (include_answered or p.status is PermissionStatus.PENDING)
         ]
         return sorted(waiting, key=lambda p: p.created_at)
 

@@ -105,7 +105,8 @@ export class Conversation {
   // --- the stream -----------------------------------------------------------------
 
   onMessages(messages) {
-    if (!this.loaded) {
+    const first = !this.loaded;
+    if (first) {
       this.loaded = true;
       this.list.replaceChildren();
     }
@@ -120,6 +121,7 @@ export class Conversation {
     const busy = messages.some((m) => BUSY.has(m.status));
     $("stop").hidden = !busy;
     this.prompts.watch(messages.some((m) => m.status === "streaming"));
+    if (first) this.prompts.check(); // the history's permission cards, now that their replies are here
     this.renderFinished();
     if (this.stuck) this.scrollDown();
   }

@@ -323,9 +323,9 @@ class ConvexBackend(PartCalls):
         return None if flagged is None else wire.chat_message(flagged)
 
     async def list_permissions(
-        self, user: UserId, session_id: ChatSessionId
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
-        args = self._session(user, session_id)
+        args = {**self._session(user, session_id), "all": include_answered}
         return [wire.permission(p) for p in await self._call("query", "chat:listPermissions", args)]
 
     async def answer_permission(

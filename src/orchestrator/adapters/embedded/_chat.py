@@ -219,14 +219,15 @@ class ChatUserSide(MachineSide):
             return await load_message(tx, reply.message_id)
 
     async def list_permissions(
-        self, user: UserId, session_id: ChatSessionId
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
         async with self._store.transaction() as tx:
             await self._user_session(tx, user, session_id)
             found = await tx.all(
                 "SELECT * FROM permission_requests WHERE chat_session_id = ?"
-                " AND status = 'pending' ORDER BY created_at, rowid",
+                " AND (? OR status = 'pending') ORDER BY created_at, rowid",
                 session_id,
+                include_answered,
             )
             return [rows.permission(row) for row in found]
 

@@ -127,9 +127,10 @@ async def abort(request: web.Request) -> web.Response:
 
 
 async def list_permissions(request: web.Request) -> web.Response:
-    """``GET /api/sessions/{session_id}/permissions``: requests waiting for an answer."""
+    """``GET /api/sessions/{session_id}/permissions[?all=1]``: requests waiting (or all)."""
     backend = request.app[BACKEND]
-    found = await backend.list_permissions(require_user(request), _session_id(request))
+    every = request.query.get("all") == "1"
+    found = await backend.list_permissions(require_user(request), _session_id(request), every)
     return web.json_response({"permissions": converter.unstructure(found)})
 
 

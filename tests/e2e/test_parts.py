@@ -115,3 +115,38 @@ def test_a_denied_command_shows_its_card_and_answer_not_no_text(
         expect(reply.locator(".msg-body")).not_to_contain_text("(no text)")
         page.reload()
         reply = page.locator(".msg.assistant").last
+
+
+TODOS = [
+    {"content": "Read the <b>notes</b>", "status": "completed", "priority": "high"},
+    {"content": "Write the tests", "status": "in_progress", "priority": "high"},
+    {"content": "Ship it", "status": "pending", "priority": "low"},
+]
+
+
+def test_the_agents_todo_list_shows_beside_the_conversation(
+    page: Page, chat: Chat, model: FakeModelServer
+) -> None:
+    """A todowrite call fills the todo panel live (markup as text); it is there again on reload."""
+    model.todos = TODOS
+    model.before_tool_reply = "Planning the work."
+    model.after_tool_reply = "I have a plan."
+    open_new_session(page, chat)
+    box = page.get_by_label("Message", exact=True)
+    box.fill("Plan the work")
+    box.press("Enter")
+    panel = page.locator("#todo-panel")
+    for reload in (False, True):
+        if reload:
+            page.reload()
+        expect(panel).to_be_visible(timeout=60_000)
+        items = panel.locator(".todo")
+        expect(items).to_have_count(3)
+        expect(items.nth(0)).to_have_attribute("data-status", "completed")
+        expect(items.nth(0).locator(".todo-text")).to_have_text("Read the <b>notes</b>")
+        expect(items.nth(1).locator(".todo-status")).to_have_text("doing")
+        expect(panel.locator(".todo-count")).to_have_text("1/3")
+    expect(page.locator(".msg.assistant").last).to_have_attribute(
+        "data-status", "completed", timeout=30_000
+    )
+    screenshots(page, "todo-panel")

@@ -7,7 +7,7 @@
 import { api } from "./api.js";
 import { badge, confirmDialog, h, showError } from "./dom.js";
 import { live } from "./live.js";
-import { duration, partCard, usage, usageLine } from "./parts.js";
+import { duration, partCard, todoItems, usage, usageLine } from "./parts.js";
 import { PermissionPrompts } from "./permissions.js";
 
 const FINISHED = new Set(["completed", "failed", "interrupted", "aborted"]);
@@ -66,6 +66,10 @@ export class Conversation {
     this.earlyParts = new Map(); // parts for replies the message list has not shown yet
     this.steps = new Map(); // message_id -> Map(part_id -> step-finish body), for the cost lines
     this.lastSequence = null;
+    this.todoSequence = -1;
+    $("todo-panel").hidden = true;
+    // Beside the conversation on a wide screen; folded above it on a phone until asked for.
+    $("todo-panel").open = !window.matchMedia("(max-width: 48rem)").matches;
     this.loaded = false;
     this.stuck = true;
     this.prompts = new PermissionPrompts(session.chat_session_id, (messageId) => this.entries.get(messageId)?.prompts);
@@ -159,6 +163,10 @@ export class Conversation {
     // Chunks and parts share the session's sequence and arrive in its order.
     if (this.lastSequence !== null && part.sequence <= this.lastSequence) return; // seen already
     this.lastSequence = part.sequence;
+    if (part.type === "todo-list") {
+      if (part.sequence > this.todoSequence) this.showTodos(part);
+      return;
+    }
     if (part.type === "step-finish") {
       const steps = this.steps.get(part.message_id) ?? new Map();
       steps.set(part.part_id, part.body);
@@ -175,6 +183,16 @@ export class Conversation {
     } else {
       this.showPart(entry, part);
     }
+  }
+
+  // The newest todo list of the session, beside the conversation.
+  showTodos(part) {
+    this.todoSequence = part.sequence;
+    const { todos } = part.body;
+    const done = todos.filter((t) => t.status === "completed").length;
+    $("todo-panel").hidden = todos.length === 0;
+    $("todo-count").textContent = `${done}/${todos.length}`;
+    $("todo-list").replaceChildren(...todoItems(todos));
   }
 
   // A card for the part, in its place among the reply's text and other cards.

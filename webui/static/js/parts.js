@@ -155,6 +155,20 @@ export function partCard(part, card) {
   }
 }
 
+const TODO_WORDS = { pending: "to do", in_progress: "doing", completed: "done", cancelled: "cancelled" };
+
+// The agent's todo list: one item each, its status as a word and a mark (CSS).
+export function todoItems(todos) {
+  return todos.map((todo) =>
+    h(
+      "li",
+      { class: "todo", dataset: { status: todo.status, priority: todo.priority } },
+      h("span", { class: "todo-text" }, inert(todo.content)),
+      h("span", { class: "todo-status" }, TODO_WORDS[todo.status] ?? inert(todo.status)),
+    ),
+  );
+}
+
 // Tokens and cost of a reply from its step-finish parts.
 export function usage(steps) {
   const total = { input: 0, output: 0, reasoning: 0, cache: 0, cost: 0 };

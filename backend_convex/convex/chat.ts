@@ -13,7 +13,7 @@ import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE, MAX_PERMISSIONS, MAX_SESSIONS } from "./lib/limits";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
-import { checkModel, validateMessage } from "./lib/rules";
+import { checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
 import {
   chatChunkRecord as chunkValidator,
   chatMessageRecord as messageValidator,
@@ -84,6 +84,19 @@ export const restoreSession = mutation({
   handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
     requireServer(serverSecret);
     return await setStatus(ctx, userId, chatSessionId, ["terminated"], "idle");
+  },
+});
+
+/** Give one of the user's sessions a title (not blank, bounded, trimmed). */
+export const renameSession = mutation({
+  args: { ...ownerOfSession, title: v.string() },
+  returns: sessionValidator,
+  handler: async (ctx, { serverSecret, userId, chatSessionId, title }) => {
+    requireServer(serverSecret);
+    const { title: trimmed } = validateSessionUpdate(undefined, undefined, title);
+    const session = await ownedSession(ctx, userId, chatSessionId);
+    await ctx.db.patch(session._id, { title: trimmed });
+    return chatSessionRecord((await ctx.db.get(session._id))!);
   },
 });
 

@@ -96,6 +96,7 @@ class Turn:
     reply: ChatMessage
     parts: list[MessagePart]
     saved: list[tuple[str, PartBody]]
+    title: str | None
 
 
 async def _run_turn(
@@ -141,7 +142,8 @@ async def _run_turn(
             reply = await _reply(backend, user.user_id, session.chat_session_id)
             tg.cancel_scope.cancel()
     parts = await backend.list_parts(user.user_id, session.chat_session_id, reply.message_id)
-    return Turn(reply, parts, recording.saved)
+    titled = await backend.get_session(user.user_id, session.chat_session_id)
+    return Turn(reply, parts, recording.saved, titled.title)
 
 
 async def test_a_turn_that_writes_a_file_is_stored_as_parts(
@@ -214,3 +216,5 @@ async def test_a_todo_list_update_is_stored_as_a_todo_list_part(
     )
     [tool] = [p.body for p in turn.parts if isinstance(p.body, ToolPart)]
     assert (tool.tool, tool.state.status) == ("todowrite", ToolStatus.COMPLETED)
+    # opencode made a title from the prompt (the fake model's) and the session took it.
+    assert turn.title == model.title

@@ -391,6 +391,25 @@ async def test_another_users_permission_is_not_found(chat: Chat) -> None:
     assert len(await backend.list_permissions(chat.user, session.chat_session_id)) == 1
 
 
+async def test_a_session_title_is_set_by_its_owner_and_bounded(chat: Chat) -> None:
+    """POST …/title renames; 201 or 10,000 characters get 413 and one sentence; nothing changes."""
+    session = await chat.start()
+    path = f"/api/sessions/{session.chat_session_id}/title"
+    status, body = await chat.post(path, {"title": "Release notes"})
+    assert (status, body["session"]["title"]) == (200, "Release notes")
+    status, body = await chat.post(path, {"title": "x" * 201})
+    assert (status, body["error"]) == (413, "A title must be at most 200 characters.")
+    status, body = await chat.post(path, {"title": "x" * 10_000})
+    assert (status, body["error"]) == (
+        413,
+        "The request body is larger than the limit of 4096 bytes.",
+    )
+    status, body = await chat.post(path, {"title": 5})
+    assert status == 400
+    stored = await chat.web.backend.get_session(chat.user, session.chat_session_id)
+    assert stored.title == "Release notes"
+
+
 async def test_restoring_lets_messages_flow_again(chat: Chat) -> None:
     """After end then restore, the session takes messages again."""
     session = await chat.start()

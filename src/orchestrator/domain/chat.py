@@ -191,6 +191,11 @@ def _bounded(value: str, limit: int, what: str) -> str:
     return value
 
 
+def validate_title(title: str) -> str:
+    """A session title the user chose: not blank, at most MAX_TITLE_LENGTH characters, trimmed."""
+    return _bounded(title, MAX_TITLE_LENGTH, "A title").strip()
+
+
 def check_model(worker: Worker, model: str) -> str:
     """Return ``model`` if a session may start on ``worker`` with it."""
     if worker.status is WorkerStatus.PENDING_AUTHORIZATION:

@@ -280,6 +280,12 @@ class ChatUserBackend(Protocol):
         """Ask the machine to stop the reply being streamed; None if nothing is streaming."""
         ...
 
+    async def rename_session(
+        self, user: UserId, session_id: ChatSessionId, title: str
+    ) -> ChatSession:
+        """Give one of the user's sessions a title (bounded; InvalidInput/PayloadTooLarge)."""
+        ...
+
     async def list_permissions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:

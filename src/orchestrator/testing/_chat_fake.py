@@ -26,6 +26,7 @@ from orchestrator.domain.chat import (
     check_model,
     ensure_open,
     validate_message,
+    validate_title,
 )
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import (
@@ -173,6 +174,14 @@ class ChatUserFake(ChatFakeBase):
         if session.status is not TERMINATED:
             return session
         session = self._touch(session, status=ChatSessionStatus.IDLE)
+        await self._commit()
+        return session
+
+    async def rename_session(
+        self, user: UserId, session_id: ChatSessionId, title: str
+    ) -> ChatSession:
+        title = validate_title(title)
+        session = self._save(attrs.evolve(self._user_session(user, session_id), title=title))
         await self._commit()
         return session
 

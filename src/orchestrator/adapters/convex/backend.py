@@ -300,6 +300,12 @@ class ConvexBackend(PartCalls):
         args = self._session(user, session_id)
         return wire.chat_session(await self._call("mutation", "chat:restoreSession", args))
 
+    async def rename_session(
+        self, user: UserId, session_id: ChatSessionId, title: str
+    ) -> ChatSession:
+        args = self._session(user, session_id, title=title)
+        return wire.chat_session(await self._call("mutation", "chat:renameSession", args))
+
     async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         args = self._session(user, session_id)
         return wire.chat_session(await self._call("query", "chat:getSession", args))

@@ -26,6 +26,7 @@ from orchestrator.domain.chat import (
     check_model,
     ensure_open,
     validate_message,
+    validate_title,
 )
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
@@ -161,6 +162,17 @@ class ChatUserSide(MachineSide):
 
     async def restore_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         return await self._set_session_status(user, session_id, _ENDED, ChatSessionStatus.IDLE)
+
+    async def rename_session(
+        self, user: UserId, session_id: ChatSessionId, title: str
+    ) -> ChatSession:
+        title = validate_title(title)
+        async with self._store.transaction(write=True) as tx:
+            await self._user_session(tx, user, session_id)
+            await tx.run(
+                "UPDATE chat_sessions SET title = ? WHERE chat_session_id = ?", title, session_id
+            )
+            return await load_session(tx, session_id)
 
     async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         async with self._store.transaction() as tx:

@@ -6,6 +6,7 @@ import enum
 import json
 import math
 import os
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from orchestrator.domain.agent import (
     PermissionRequestId,
     SessionStatusChanged,
     TextDelta,
+    TitleChanged,
     TurnFailed,
     TurnFinished,
 )
@@ -41,6 +43,8 @@ DEFAULT_FLAGS = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
 
 ABORTED_REASON = "The reply was stopped."
 DIED_REASON = "opencode stopped unexpectedly."
+#: opencode's placeholder title until it has made one ("New session - <ISO time>").
+DEFAULT_TITLE = re.compile(r"^(New|Child) session - \d{4}-\d\d-\d\dT")
 #: The part ID a reply keeps the agent's todo list under (one per reply, replaced on change).
 TODO_LIST_PART = "todo-list"
 
@@ -89,6 +93,7 @@ class OpencodeSession:
         #: The agent's IDs of the assistant messages (replies) of this session.
         self._replies: set[str] = set()
         self._last_reply: str | None = None
+        self._title: str | None = None
         self._lock = anyio.Lock()
         self.closed = False
 
@@ -189,6 +194,11 @@ class OpencodeSession:
             self._on_error(props.get("error"))
         elif kind == "permission.asked":
             self._emit(_permission(self._id, props))
+        elif kind == "session.updated":
+            title = (props.get("info") or {}).get("title")
+            if isinstance(title, str) and title != self._title and not DEFAULT_TITLE.match(title):
+                self._title = title
+                self._emit(TitleChanged(self._id, title))
         elif kind == "todo.updated" and self._last_reply is not None:
             # The list belongs to the session; it is kept as a part of the reply that changed it.
             todos = todo_list(props.get("todos"))

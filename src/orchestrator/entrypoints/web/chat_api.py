@@ -89,6 +89,14 @@ async def end_session(request: web.Request) -> web.Response:
     return web.json_response(_session_json(session))
 
 
+async def rename_session(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session_id}/title {title}``: the user's own title for the session."""
+    title = (await read_body(request)).string("title")
+    backend = request.app[BACKEND]
+    session = await backend.rename_session(require_user(request), _session_id(request), title)
+    return web.json_response(_session_json(session))
+
+
 async def restore_session(request: web.Request) -> web.Response:
     """``POST /api/sessions/{session_id}/restore``: reopen a terminated session as idle."""
     backend = request.app[BACKEND]
@@ -154,6 +162,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/sessions/{session_id}", get_session)
     router.add_post("/api/sessions/{session_id}/end", end_session)
     router.add_post("/api/sessions/{session_id}/restore", restore_session)
+    router.add_post("/api/sessions/{session_id}/title", rename_session)
     router.add_get("/api/sessions/{session_id}/messages", list_messages)
     router.add_post("/api/sessions/{session_id}/messages", send_message, name=SEND_MESSAGE_ROUTE)
     router.add_post("/api/sessions/{session_id}/abort", abort)

@@ -296,3 +296,6 @@ async def test_the_owner_renames_a_session_within_bounds(
     with pytest.raises(NotFound):
         await backend.rename_session(bob, session_id, "mine now")
     assert (await backend.get_session(alice, session_id)).title == "Fix the <b>login</b>"
+    # The agent's title, coming later, does not replace the owner's.
+    await backend.update_session(chat.token, session_id, title="Agent's idea")
+    assert (await backend.get_session(alice, session_id)).title == "Fix the <b>login</b>"

@@ -149,4 +149,12 @@ def test_the_agents_todo_list_shows_beside_the_conversation(
     expect(page.locator(".msg.assistant").last).to_have_attribute(
         "data-status", "completed", timeout=30_000
     )
+    # opencode's own title (the fake model's), then the owner's; markup stays text.
+    expect(page.locator("#session-title")).to_have_text(model.title, timeout=30_000)
+    page.get_by_role("button", name="Rename").click()
+    page.get_by_label("Session title").fill("Plan <i>v2</i>")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#session-title")).to_have_text("Plan <i>v2</i>")
+    page.reload()
+    expect(page.locator("#session-title")).to_have_text("Plan <i>v2</i>", timeout=30_000)
     screenshots(page, "todo-panel")

@@ -396,7 +396,7 @@ class ChatMachineBackend(Protocol):
         agent_session_id: str | None = None,
         title: str | None = None,
     ) -> ChatSession:
-        """Record the agent's session ID, a title, or active/idle."""
+        """Record the agent's session ID, a title (if the session has none yet), or active/idle."""
         ...
 
     async def record_permission(

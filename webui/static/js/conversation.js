@@ -48,6 +48,12 @@ export class Conversation {
     $("stop").addEventListener("click", () => this.stop());
     $("end-session").addEventListener("click", () => this.end());
     $("restore-session").addEventListener("click", () => this.restore());
+    $("rename-session").addEventListener("click", () => this.renaming(true));
+    $("rename-cancel").addEventListener("click", () => this.renaming(false));
+    $("rename-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.rename();
+    });
   }
 
   get id() {
@@ -92,6 +98,7 @@ export class Conversation {
     this.prompts?.stop();
     this.stream = null;
     this.session = null;
+    this.renaming(false);
     $("conversation-body").hidden = true;
     $("conversation-empty").hidden = false;
   }
@@ -380,6 +387,27 @@ export class Conversation {
     try {
       const { session } = await api("POST", `/api/sessions/${this.id}/end`);
       this.update(session);
+    } catch (error) {
+      showError(this.errorBox, error.message);
+    }
+  }
+
+  renaming(on) {
+    $("rename-form").hidden = !on;
+    $("session-title").hidden = on;
+    $("rename-session").hidden = on;
+    if (on) {
+      $("rename-input").value = this.session?.title ?? "";
+      $("rename-input").focus();
+    }
+  }
+
+  async rename() {
+    try {
+      const { session } = await api("POST", `/api/sessions/${this.id}/title`, { title: $("rename-input").value });
+      this.renaming(false);
+      this.update(session);
+      showError(this.errorBox, "");
     } catch (error) {
       showError(this.errorBox, error.message);
     }

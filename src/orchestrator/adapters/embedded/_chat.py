@@ -168,10 +168,11 @@ class ChatUserSide(MachineSide):
     ) -> ChatSession:
         title = validate_title(title)
         async with self._store.transaction(write=True) as tx:
-            await self._user_session(tx, user, session_id)
+            session, machine_id = await self._user_session(tx, user, session_id)
             await tx.run(
                 "UPDATE chat_sessions SET title = ? WHERE chat_session_id = ?", title, session_id
             )
+            touch_session(tx, session.worker_id, session_id, machine_id)
             return await load_session(tx, session_id)
 
     async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:

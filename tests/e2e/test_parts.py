@@ -92,6 +92,11 @@ def test_a_command_after_a_permission_shows_as_a_card_between_the_text(
     expect(reply.locator(".msg-text.md")).to_have_count(2, timeout=30_000)
     check_reply()
     expect(reply.locator(".prompt .prompt-actions")).to_have_text("Allowed once.")
+    # The worker's page shows what its agent used, over its sessions.
+    page.goto(f"{chat.server.url}/machines/{chat.machine_id}")
+    expect(page.locator(f'[data-key="{chat.worker_id}"] .worker-usage')).to_contain_text(
+        "tokens in", timeout=30_000
+    )
 
 
 def test_a_denied_command_shows_its_card_and_answer_not_no_text(

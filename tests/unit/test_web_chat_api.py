@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH
+from orchestrator.domain.parts import StepFinishPart, Tokens
 from orchestrator.entrypoints.web.auth import CSRF_MESSAGE
 from orchestrator.entrypoints.web.chat_api import QUEUED_NOTICE
 from tests.unit.test_web_support import MODEL, Chat, Client, Harness, online_worker, running_app
@@ -408,6 +409,32 @@ async def test_a_session_title_is_set_by_its_owner_and_bounded(chat: Chat) -> No
     assert status == 400
     stored = await chat.web.backend.get_session(chat.user, session.chat_session_id)
     assert stored.title == "Release notes"
+
+
+async def test_a_workers_usage_sums_its_replies_steps(chat: Chat) -> None:
+    """GET …/usage adds the step finishes of every session of the worker; another user gets 404."""
+    backend = chat.web.backend
+    path = f"/api/workers/{chat.worker.worker_id}/usage"
+    empty = (await (await chat.web.client.get(path)).json())["usage"]
+    assert (empty["steps"], empty["cost"]) == (0, 0.0)
+    for cost in (0.25, 0.5):
+        session = await chat.start()
+        sent = await backend.send_message(chat.user, session.chat_session_id, "go")
+        reply = await backend.claim_message(chat.token, sent.message_id)
+        step = StepFinishPart("stop", cost, Tokens(input=100, output=10, reasoning=1, cache_read=5))
+        await backend.save_part(chat.token, reply.message_id, "prt_f", step)
+        await backend.complete_message(chat.token, reply.message_id, "done")
+    usage = (await (await chat.web.client.get(path)).json())["usage"]
+    assert usage == {
+        "input_tokens": 200,
+        "output_tokens": 20,
+        "reasoning_tokens": 2,
+        "cache_read_tokens": 10,
+        "cost": 0.75,
+        "steps": 2,
+    }
+    client, _ = await _stranger(chat.web)
+    assert (await client.get(path)).status == 404
 
 
 async def test_restoring_lets_messages_flow_again(chat: Chat) -> None:

@@ -12,6 +12,7 @@ from typing import Final
 from aiohttp import web
 
 from orchestrator.adapters.remote.wire import converter
+from orchestrator.application.usage import worker_usage
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, PermissionAnswer, validate_message
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
@@ -89,6 +90,12 @@ async def end_session(request: web.Request) -> web.Response:
     return web.json_response(_session_json(session))
 
 
+async def get_worker_usage(request: web.Request) -> web.Response:
+    """``GET /api/workers/{worker_id}/usage``: tokens and cost over the worker's sessions."""
+    found = await worker_usage(request.app[BACKEND], require_user(request), _worker_id(request))
+    return web.json_response({"usage": converter.unstructure(found)})
+
+
 async def rename_session(request: web.Request) -> web.Response:
     """``POST /api/sessions/{session_id}/title {title}``: the user's own title for the session."""
     title = (await read_body(request)).string("title")
@@ -158,6 +165,7 @@ async def answer_permission(request: web.Request) -> web.Response:
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the chat API."""
     router.add_get("/api/workers/{worker_id}/sessions", list_sessions)
+    router.add_get("/api/workers/{worker_id}/usage", get_worker_usage)
     router.add_post("/api/workers/{worker_id}/sessions", start_session)
     router.add_get("/api/sessions/{session_id}", get_session)
     router.add_post("/api/sessions/{session_id}/end", end_session)

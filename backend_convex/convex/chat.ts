@@ -13,7 +13,7 @@ import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE, MAX_PERMISSIONS, MAX_SESSIONS } from "./lib/limits";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
-import { checkModel, validateMessage } from "./lib/rules";
+import { checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
 import {
   chatChunkRecord as chunkValidator,
   chatMessageRecord as messageValidator,
@@ -84,6 +84,19 @@ export const restoreSession = mutation({
   handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
     requireServer(serverSecret);
     return await setStatus(ctx, userId, chatSessionId, ["terminated"], "idle");
+  },
+});
+
+/** Give one of the user's sessions a title (not blank, bounded, trimmed). */
+export const renameSession = mutation({
+  args: { ...ownerOfSession, title: v.string() },
+  returns: sessionValidator,
+  handler: async (ctx, { serverSecret, userId, chatSessionId, title }) => {
+    requireServer(serverSecret);
+    const { title: trimmed } = validateSessionUpdate(undefined, undefined, title);
+    const session = await ownedSession(ctx, userId, chatSessionId);
+    await ctx.db.patch(session._id, { title: trimmed });
+    return chatSessionRecord((await ctx.db.get(session._id))!);
   },
 });
 
@@ -175,18 +188,21 @@ export const requestAbort = mutation({
   },
 });
 
-/** Permission requests of the session still waiting for an answer, oldest first. */
+/** Permission requests of the session still waiting for an answer (or all of them), oldest first. */
 export const listPermissions = query({
-  args: ownerOfSession,
+  args: { ...ownerOfSession, all: v.optional(v.boolean()) },
   returns: v.array(permissionValidator),
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
+  handler: async (ctx, { serverSecret, userId, chatSessionId, all }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const pending = await ctx.db
+    const found = await ctx.db
       .query("permissionRequests")
-      .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", chatSessionId).eq("status", "pending"))
+      .withIndex("by_chatSessionId_and_status", (q) =>
+        all ? q.eq("chatSessionId", chatSessionId) : q.eq("chatSessionId", chatSessionId).eq("status", "pending"),
+      )
       .take(MAX_PERMISSIONS);
-    return pending.map(permissionRecord);
+    found.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
+    return found.map(permissionRecord);
   },
 });
 

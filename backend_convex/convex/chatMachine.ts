@@ -248,7 +248,8 @@ export const updateSession = mutation({
     const patch: Partial<Doc<"chatSessions">> = {};
     if (changes.status !== undefined) patch.status = changes.status;
     if (changes.agentSessionId !== undefined) patch.agentSessionId = changes.agentSessionId;
-    if (changes.title !== undefined) patch.title = changes.title;
+    // The agent's title never replaces one the session has (the owner's, or its job's name).
+    if (changes.title !== undefined && session.title === undefined) patch.title = changes.title;
     await ctx.db.patch(session._id, patch);
     return chatSessionRecord((await ctx.db.get(session._id))!);
   },

@@ -115,6 +115,25 @@ describe("a reply's life", () => {
       "Conflict",
       "This permission request is no longer waiting for an answer.",
     );
+    const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
+    expect(await t.query(api.chat.listPermissions, session)).toEqual([]);
+    const history = await t.query(api.chat.listPermissions, { ...session, all: true });
+    expect(history.map((p) => [p.agentRequestId, p.status, p.answer ?? null])).toEqual([
+      ["p1", "resolved", "once"],
+      ["p2", "expired", null],
+    ]);
+  });
+
+  test("the owner renames a session: trimmed, bounded, nobody else", async () => {
+    const t = newDeployment();
+    const chat = await newChat(t);
+    const bob = await newUser(t, "bob");
+    const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
+    const renamed = await t.mutation(api.chat.renameSession, { ...session, title: "  Fix <b>it</b> " });
+    expect(renamed.title).toBe("Fix <b>it</b>");
+    await refused(t.mutation(api.chat.renameSession, { ...session, title: "x".repeat(10_000) }), "PayloadTooLarge", "A title must be at most 200 characters.");
+    await refused(t.mutation(api.chat.renameSession, { ...session, userId: bob, title: "mine" }), "NotFound", "No such chat session.");
+    expect((await t.query(api.chat.getSession, session)).title).toBe("Fix <b>it</b>");
   });
 
   test("another machine and another user reach nothing of the chat", async () => {

@@ -279,3 +279,23 @@ async def test_session_timestamps_are_utc_milliseconds(
     for when in (chat.session.created_at, message.timestamp):
         assert when.utcoffset() == timedelta(0)
         assert when.microsecond % 1000 == 0
+
+
+async def test_the_owner_renames_a_session_within_bounds(
+    backend: Backend, alice: UserId, bob: UserId, chat: Chat
+) -> None:
+    """A title is trimmed and kept; blank, 10,000 characters or another's session change nothing."""
+    session_id = chat.session.chat_session_id
+    renamed = await backend.rename_session(alice, session_id, "  Fix the <b>login</b>  ")
+    assert renamed.title == "Fix the <b>login</b>"
+    assert (await backend.get_session(alice, session_id)).title == "Fix the <b>login</b>"
+    with pytest.raises(PayloadTooLarge, match=r"^A title must be at most 200 characters\.$"):
+        await backend.rename_session(alice, session_id, "x" * 10_000)
+    with pytest.raises(InvalidInput, match=r"^A title must not be empty\.$"):
+        await backend.rename_session(alice, session_id, "   ")
+    with pytest.raises(NotFound):
+        await backend.rename_session(bob, session_id, "mine now")
+    assert (await backend.get_session(alice, session_id)).title == "Fix the <b>login</b>"
+    # The agent's title, coming later, does not replace the owner's.
+    await backend.update_session(chat.token, session_id, title="Agent's idea")
+    assert (await backend.get_session(alice, session_id)).title == "Fix the <b>login</b>"

@@ -36,6 +36,7 @@ async def test_permission_request_round_trip(backend: Backend, alice: UserId, ch
     answered = await backend.answer_permission(alice, request.permission_id, PermissionAnswer.ONCE)
     assert (answered.status, answered.answer) == (PermissionStatus.ANSWERED, "once")
     assert await backend.list_permissions(alice, session_id) == []
+    assert await backend.list_permissions(alice, session_id, include_answered=True) == [answered]
     [work] = await work_now(backend, chat.token)
     assert work.answered_permissions == (answered,)
     with pytest.raises(Conflict, match=r"^This permission request is no longer waiting for an"):

@@ -204,6 +204,7 @@ async def test_run_now_sends_the_prompt_in_a_new_session(
     assert run.message_id is not None
     session = await job_backend.get_session(alice, run.chat_session_id)
     assert (session.worker_id, session.model) == (setup.worker.worker_id, MODELS[0])
+    assert session.title == "nightly"  # named after its job
     sessions = await job_backend.list_sessions(alice, setup.worker.worker_id)
     assert [s.chat_session_id for s in sessions] == [run.chat_session_id]
     [message] = await job_backend.list_messages(alice, run.chat_session_id)

@@ -12,6 +12,7 @@ from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, TextGap
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.parts import (
     MAX_OPAQUE_BYTES,
+    MAX_TODOS,
     MAX_TOOL_OUTPUT_BYTES,
     OpaquePart,
     ReasoningPart,
@@ -19,6 +20,8 @@ from orchestrator.domain.parts import (
     StepStartPart,
     TextKind,
     TextPart,
+    Todo,
+    TodoListPart,
     Tokens,
     ToolPart,
     ToolState,
@@ -186,6 +189,20 @@ async def test_a_part_of_an_unknown_type_is_kept(
     first, second = await backend.list_parts(alice, chat.session.chat_session_id)
     assert first.body == small
     assert second.body == OpaquePart("retry", "", len(huge))
+
+
+async def test_a_todo_list_is_stored_bounded_and_replaced_whole(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """The agent's todo list is a part: bounded to MAX_TODOS items, replaced whole, streamed."""
+    reply = await _reply(backend, alice, chat)
+    many = TodoListPart(tuple(Todo(f"step {i}", "pending", "low") for i in range(MAX_TODOS + 5)))
+    await backend.save_part(chat.token, reply.message_id, "todo-list", many)
+    later = TodoListPart((Todo("<b>ship</b>", "in_progress", "high"),))
+    saved = await backend.save_part(chat.token, reply.message_id, "todo-list", later)
+    [part] = await backend.list_parts(alice, chat.session.chat_session_id)
+    assert (part.part_id, part.type, part.body) == ("todo-list", "todo-list", later)
+    assert part.sequence == saved.sequence > 0
 
 
 async def test_parts_of_another_machines_session_are_not_found(

@@ -20,6 +20,7 @@ import pytest
 from orchestrator.adapters.embedded import open_backend
 from orchestrator.adapters.embedded.backend import SQLiteBackend
 from orchestrator.adapters.opencode import find_opencode, open_opencode_runtime
+from orchestrator.adapters.opencode._runtime import TODO_LIST_PART
 from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.chat import ChatMessage, MessageRole, MessageStatus
@@ -31,6 +32,8 @@ from orchestrator.domain.parts import (
     StepFinishPart,
     StepStartPart,
     TextPart,
+    Todo,
+    TodoListPart,
     ToolPart,
     ToolStatus,
 )
@@ -86,17 +89,26 @@ async def _reply(backend: SQLiteBackend, user: UserId, session_id: ChatSessionId
             await anyio.sleep(0.05)
 
 
-async def test_a_turn_that_writes_a_file_is_stored_as_parts(
-    tmp_path: Path, backend: SQLiteBackend
-) -> None:
-    """Text, the write tool through its states with input and output, and the step finish."""
+@attrs.frozen
+class Turn:
+    """What one real turn left: its reply, the parts it stored, who asked."""
+
+    reply: ChatMessage
+    parts: list[MessagePart]
+    saved: list[tuple[str, PartBody]]
+    title: str | None
+
+
+async def _run_turn(
+    tmp_path: Path, backend: SQLiteBackend, model: FakeModelServer, prompt: str
+) -> Turn:
+    """One turn of real opencode against ``model``, driven by the machine's session manager."""
     try:
         binary = find_opencode()
     except AgentUnavailable as exc:
         pytest.skip(f"opencode is not installed ({exc.message})")
     worker_dir = tmp_path / "worker"
-    worker_dir.mkdir()
-    target = worker_dir / "notes.txt"
+    worker_dir.mkdir(exist_ok=True)
     user = await backend.create_user("alice", "hash")
     _, token = await backend.create_machine(user.user_id, "laptop")
     await backend.go_online(token, str(tmp_path))
@@ -110,9 +122,6 @@ async def test_a_turn_that_writes_a_file_is_stored_as_parts(
     worker = await backend.update_worker_models(token, worker.worker_id, [DEFAULT_MODEL])
     session = await backend.start_session(user.user_id, worker.worker_id, DEFAULT_MODEL)
     recording = RecordingBackend(backend)
-    model = FakeModelServer(
-        write_file=(str(target), CONTENT), before_tool_reply=BEFORE, after_tool_reply=AFTER
-    )
     async with model:
         env = opencode_environment(
             tmp_path / "sandbox", model.base_url, permission={"edit": "allow", "bash": "ask"}
@@ -132,19 +141,33 @@ async def test_a_turn_that_writes_a_file_is_stored_as_parts(
             )
             backend_worker = (await backend.list_own_workers(token))[0]
             tg.start_soon(manager.run)
-            await backend.send_message(user.user_id, session.chat_session_id, "write notes.txt")
+            await backend.send_message(user.user_id, session.chat_session_id, prompt)
             reply = await _reply(backend, user.user_id, session.chat_session_id)
             tg.cancel_scope.cancel()
+    parts = await backend.list_parts(user.user_id, session.chat_session_id, reply.message_id)
+    titled = await backend.get_session(user.user_id, session.chat_session_id)
+    return Turn(reply, parts, recording.saved, titled.title)
+
+
+async def test_a_turn_that_writes_a_file_is_stored_as_parts(
+    tmp_path: Path, backend: SQLiteBackend
+) -> None:
+    """Text, the write tool through its states with input and output, and the step finish."""
+    target = tmp_path / "worker" / "notes.txt"
+    model = FakeModelServer(
+        write_file=(str(target), CONTENT), before_tool_reply=BEFORE, after_tool_reply=AFTER
+    )
+    turn = await _run_turn(tmp_path, backend, model, "write notes.txt")
+    reply, parts, saved = turn.reply, turn.parts, turn.saved
 
     assert reply.status is MessageStatus.COMPLETED, reply.error
     assert target.read_text() == CONTENT
     assert reply.content == BEFORE + AFTER
 
     # The write tool was saved as it moved, ending completed.
-    states = [b.state.status for _, b in recording.saved if isinstance(b, ToolPart)]
+    states = [b.state.status for _, b in saved if isinstance(b, ToolPart)]
     assert states == [ToolStatus.PENDING, ToolStatus.RUNNING, ToolStatus.COMPLETED]
 
-    parts = await backend.list_parts(user.user_id, session.chat_session_id, reply.message_id)
     bodies = [p.body for p in parts]
     assert [b.text for b in bodies if isinstance(b, TextPart)] == [BEFORE, AFTER]
     [tool] = [b for b in bodies if isinstance(b, ToolPart)]
@@ -170,3 +193,31 @@ async def test_a_turn_that_writes_a_file_is_stored_as_parts(
         TextPart,
         StepFinishPart,
     ]
+
+
+TODOS = [
+    {"content": "Read the <b>notes</b>", "status": "completed", "priority": "high"},
+    {"content": "Write the tests", "status": "in_progress", "priority": "medium"},
+]
+
+
+async def test_a_todo_list_update_is_stored_as_a_todo_list_part(
+    tmp_path: Path, backend: SQLiteBackend
+) -> None:
+    """opencode's todo.updated after a todowrite call is stored as the reply's todo-list part."""
+    model = FakeModelServer(todos=TODOS, after_tool_reply="Planned.")
+    turn = await _run_turn(tmp_path, backend, model, "plan the work")
+
+    assert turn.reply.status is MessageStatus.COMPLETED, turn.reply.error
+    lists = [p for p in turn.parts if isinstance(p.body, TodoListPart)]
+    assert [p.part_id for p in lists] == [TODO_LIST_PART]
+    assert lists[0].body == TodoListPart(
+        (
+            Todo("Read the <b>notes</b>", "completed", "high"),
+            Todo("Write the tests", "in_progress", "medium"),
+        )
+    )
+    [tool] = [p.body for p in turn.parts if isinstance(p.body, ToolPart)]
+    assert (tool.tool, tool.state.status) == ("todowrite", ToolStatus.COMPLETED)
+    # opencode made a title from the prompt (the fake model's) and the session took it.
+    assert turn.title == model.title

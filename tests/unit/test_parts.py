@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.adapters.opencode._parts import part_body
+from orchestrator.adapters.opencode._parts import part_body, todo_list
 from orchestrator.adapters.parts_json import (
     body_from_dict,
     body_from_row,
@@ -27,6 +27,7 @@ from orchestrator.domain.ids import ChatSessionId, ChunkId, MessageId
 from orchestrator.domain.parts import (
     MAX_OPAQUE_BYTES,
     MAX_PART_FIELD,
+    MAX_TODOS,
     MAX_TOOL_INPUT_BYTES,
     AgentPart,
     FilePart,
@@ -41,6 +42,8 @@ from orchestrator.domain.parts import (
     SubtaskPart,
     TextKind,
     TextPart,
+    Todo,
+    TodoListPart,
     Tokens,
     ToolPart,
     ToolState,
@@ -139,6 +142,22 @@ def test_bounds_keep_short_fields_and_drop_oversized_blobs() -> None:
     big = '"' + "x" * MAX_OPAQUE_BYTES + '"'
     assert bound_body(OpaquePart("retry", big, 0)) == OpaquePart("retry", "", len(big))
     assert bound_body(StepStartPart()) == StepStartPart()
+    todos = TodoListPart(tuple(Todo("x" * (MAX_PART_FIELD + 1)) for _ in range(MAX_TODOS + 1)))
+    bounded = bound_body(todos)
+    assert isinstance(bounded, TodoListPart)
+    assert len(bounded.todos) == MAX_TODOS
+    assert bounded.todos[0].content == "x" * MAX_PART_FIELD
+
+
+def test_opencode_todo_updates_are_read() -> None:
+    """todo.updated's items become Todo records; items without text or not objects are skipped."""
+    todos = [
+        {"content": "a", "status": "completed", "priority": "high", "id": "1"},
+        {"status": "pending"},
+        "junk",
+    ]
+    assert todo_list(todos) == TodoListPart((Todo("a", "completed", "high"),))
+    assert todo_list(None) == TodoListPart()
 
 
 BODIES: list[PartBody] = [
@@ -151,6 +170,7 @@ BODIES: list[PartBody] = [
     StepFinishPart("stop", 0.125, Tokens(1, 2, 3, 4, 5)),
     SubtaskPart("general", "look", "find it"),
     AgentPart("build"),
+    TodoListPart((Todo("plan", "completed", "high"), Todo("<b>build</b>", "pending", "low"))),
     OpaquePart("snapshot", '{"type":"snapshot"}', 19),
 ]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH
+from orchestrator.domain.parts import StepFinishPart, Tokens
 from orchestrator.entrypoints.web.auth import CSRF_MESSAGE
 from orchestrator.entrypoints.web.chat_api import QUEUED_NOTICE
 from tests.unit.test_web_support import MODEL, Chat, Client, Harness, online_worker, running_app
@@ -360,6 +361,20 @@ async def test_a_permission_answer_must_be_known(chat: Chat, answer: object) -> 
     assert [p.permission_id for p in waiting] == [asked.permission_id]
 
 
+async def test_answered_permissions_are_listed_with_all(chat: Chat) -> None:
+    """``?all=1`` lists an answered request with its answer; without it only waiting ones."""
+    backend = chat.web.backend
+    session = await chat.start()
+    sent = await backend.send_message(chat.user, session.chat_session_id, "run ls")
+    reply = await backend.claim_message(chat.token, sent.message_id)
+    asked = await backend.record_permission(chat.token, reply.message_id, "per_1", "bash", "ls")
+    await chat.post(f"/api/permissions/{asked.permission_id}/answer", {"answer": "reject"})
+    path = f"/api/sessions/{session.chat_session_id}/permissions"
+    assert (await (await chat.web.client.get(path)).json())["permissions"] == []
+    every = (await (await chat.web.client.get(path, params={"all": "1"})).json())["permissions"]
+    assert [(p["permission_id"], p["answer"]) for p in every] == [(asked.permission_id, "reject")]
+
+
 async def test_another_users_permission_is_not_found(chat: Chat) -> None:
     """Answering someone else's permission request is 404; it stays pending."""
     backend = chat.web.backend
@@ -375,6 +390,51 @@ async def test_another_users_permission_is_not_found(chat: Chat) -> None:
     )
     assert response.status == 404
     assert len(await backend.list_permissions(chat.user, session.chat_session_id)) == 1
+
+
+async def test_a_session_title_is_set_by_its_owner_and_bounded(chat: Chat) -> None:
+    """POST …/title renames; 201 or 10,000 characters get 413 and one sentence; nothing changes."""
+    session = await chat.start()
+    path = f"/api/sessions/{session.chat_session_id}/title"
+    status, body = await chat.post(path, {"title": "Release notes"})
+    assert (status, body["session"]["title"]) == (200, "Release notes")
+    status, body = await chat.post(path, {"title": "x" * 201})
+    assert (status, body["error"]) == (413, "A title must be at most 200 characters.")
+    status, body = await chat.post(path, {"title": "x" * 10_000})
+    assert (status, body["error"]) == (
+        413,
+        "The request body is larger than the limit of 4096 bytes.",
+    )
+    status, body = await chat.post(path, {"title": 5})
+    assert status == 400
+    stored = await chat.web.backend.get_session(chat.user, session.chat_session_id)
+    assert stored.title == "Release notes"
+
+
+async def test_a_workers_usage_sums_its_replies_steps(chat: Chat) -> None:
+    """GET …/usage adds the step finishes of every session of the worker; another user gets 404."""
+    backend = chat.web.backend
+    path = f"/api/workers/{chat.worker.worker_id}/usage"
+    empty = (await (await chat.web.client.get(path)).json())["usage"]
+    assert (empty["steps"], empty["cost"]) == (0, 0.0)
+    for cost in (0.25, 0.5):
+        session = await chat.start()
+        sent = await backend.send_message(chat.user, session.chat_session_id, "go")
+        reply = await backend.claim_message(chat.token, sent.message_id)
+        step = StepFinishPart("stop", cost, Tokens(input=100, output=10, reasoning=1, cache_read=5))
+        await backend.save_part(chat.token, reply.message_id, "prt_f", step)
+        await backend.complete_message(chat.token, reply.message_id, "done")
+    usage = (await (await chat.web.client.get(path)).json())["usage"]
+    assert usage == {
+        "input_tokens": 200,
+        "output_tokens": 20,
+        "reasoning_tokens": 2,
+        "cache_read_tokens": 10,
+        "cost": 0.75,
+        "steps": 2,
+    }
+    client, _ = await _stranger(chat.web)
+    assert (await client.get(path)).status == 404
 
 
 async def test_restoring_lets_messages_flow_again(chat: Chat) -> None:

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.domain.chat import MessageStatus
+from orchestrator.domain.parts import ToolPart, ToolState, ToolStatus
 from orchestrator.entrypoints.web.render import ALLOWED_TAGS, render_markdown
 from tests.unit.test_web_support import Chat, Harness, online_worker, running_app
 
@@ -188,3 +189,27 @@ async def test_machine_names_in_the_first_paint_are_escaped(web: Harness) -> Non
     html = await (await web.client.get("/")).text()
     assert "</script><script>alert(1)" not in html
     assert "\\u003c/script\\u003e" in html
+
+
+async def test_rendered_gives_each_text_part_with_its_position(chat: Chat) -> None:
+    """A finished reply's text parts come rendered apart, with the positions of the tool calls."""
+    backend = chat.web.backend
+    session = await chat.start()
+    sent = await backend.send_message(chat.user, session.chat_session_id, "go")
+    reply = await backend.claim_message(chat.token, sent.message_id)
+    await backend.append_part_text(chat.token, reply.message_id, "prt_a", 0, "**Before**")
+    running = ToolState(ToolStatus.COMPLETED, title="ls", output="x")
+    await backend.save_part(chat.token, reply.message_id, "prt_t", ToolPart("bash", "c1", running))
+    await backend.append_part_text(chat.token, reply.message_id, "prt_b", 0, "<i>after</i>")
+    await backend.complete_message(chat.token, reply.message_id, "**Before**<i>after</i>")
+    path = f"/api/sessions/{session.chat_session_id}/rendered"
+
+    (message,) = (await (await chat.web.client.get(path)).json())["messages"]
+
+    texts = message["texts"]
+    assert [t["part_id"] for t in texts] == ["prt_a", "prt_b"]
+    assert texts[0]["html"] == "<p><strong>Before</strong></p>\n"
+    assert texts[1]["html"] == "<p>&lt;i&gt;after&lt;/i&gt;</p>\n"
+    tool = await backend.list_parts(chat.user, session.chat_session_id, reply.message_id)
+    between = next(p.position for p in tool if p.part_id == "prt_t")
+    assert texts[0]["position"] < between < texts[1]["position"]

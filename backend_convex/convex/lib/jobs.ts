@@ -18,7 +18,7 @@ import { liveSession, liveWorker, messageById } from "./access";
 import { type ErrorData, fail, NO_WORKER } from "./errors";
 import { newId } from "./ids";
 import { MAX_FROZEN_RUNS, MAX_JOBS } from "./limits";
-import { checkModel } from "./rules";
+import { checkModel, MAX_TITLE_LENGTH, pyStrip } from "./rules";
 import type { JobDraft, JobRunRecord, JobRunStatus } from "./validators";
 
 export const NO_JOB = "No such job.";
@@ -235,6 +235,8 @@ export async function startRun(
       createdAt: now,
       lastActivity: now,
       lastSequence: 0,
+      // Named after its job (bounded like any title); the agent's title does not replace it.
+      title: pyStrip(job.name).slice(0, MAX_TITLE_LENGTH) || undefined,
     });
     session = (await ctx.db.get(created))!;
     if (job.sessionMode === "same_session") await ctx.db.patch(job._id, { chatSessionId: session.chatSessionId });

@@ -37,10 +37,12 @@ from orchestrator.domain.agent import (
     PermissionAsked,
     PermissionRequestId,
     TextDelta,
+    TitleChanged,
     TurnFailed,
     TurnFinished,
 )
 from orchestrator.domain.chat import (
+    MAX_TITLE_LENGTH,
     ChatMessage,
     ChatSessionStatus,
     MessageStatus,
@@ -300,6 +302,15 @@ class SessionRunner:
                     event.request_id,
                     event.tool,
                     event.description or " ".join(event.patterns),
+                )
+            )
+        elif isinstance(event, TitleChanged) and event.title.strip():
+            await manager.call(
+                partial(
+                    manager.backend.update_session,
+                    manager.token,
+                    self.session_id,
+                    title=event.title[:MAX_TITLE_LENGTH],
                 )
             )
         elif isinstance(event, TurnFinished | TurnFailed):

@@ -120,8 +120,22 @@ class TurnFailed:
     aborted: bool = False
 
 
+@attrs.frozen
+class TitleChanged:
+    """The agent gave the session a title (opencode: once it has made one from the prompt)."""
+
+    agent_session_id: AgentSessionId
+    title: str
+
+
 AgentEvent = (
-    TextDelta | PartUpdated | PermissionAsked | SessionStatusChanged | TurnFinished | TurnFailed
+    TextDelta
+    | PartUpdated
+    | PermissionAsked
+    | SessionStatusChanged
+    | TurnFinished
+    | TurnFailed
+    | TitleChanged
 )
 
 

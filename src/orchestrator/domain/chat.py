@@ -191,6 +191,16 @@ def _bounded(value: str, limit: int, what: str) -> str:
     return value
 
 
+def job_session_title(job_name: str) -> str | None:
+    """The title of a session a job opens: the job's name, within the title's bound."""
+    return job_name.strip()[:MAX_TITLE_LENGTH] or None
+
+
+def validate_title(title: str) -> str:
+    """A session title the user chose: not blank, at most MAX_TITLE_LENGTH characters, trimmed."""
+    return _bounded(title, MAX_TITLE_LENGTH, "A title").strip()
+
+
 def check_model(worker: Worker, model: str) -> str:
     """Return ``model`` if a session may start on ``worker`` with it."""
     if worker.status is WorkerStatus.PENDING_AUTHORIZATION:

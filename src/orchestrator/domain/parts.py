@@ -39,6 +39,8 @@ MAX_TOOL_INPUT_BYTES = 64 * 1024
 MAX_OPAQUE_BYTES = 16 * 1024
 #: Characters of a short field (tool name, title, error, file name, agent …).
 MAX_PART_FIELD = 10_000
+#: Items kept of an agent's todo list.
+MAX_TODOS = 200
 #: Events (chunks and parts) read at once by a stream; Convex's CHUNK_PAGE is the same.
 EVENT_PAGE = 500
 #: Parts listed at once.
@@ -160,6 +162,27 @@ class AgentPart:
 
 
 @attrs.frozen
+class Todo:
+    """One item of the agent's todo list (opencode: pending, in_progress, completed, cancelled)."""
+
+    content: str
+    status: str = "pending"
+    priority: str = "medium"
+
+
+@attrs.frozen
+class TodoListPart:
+    """The agent's whole todo list as it stood after a change (opencode's ``todo.updated``).
+
+    Not an opencode part: the machine stores each ``todo.updated`` of a turn as this part of
+    the reply, so the list rides the session's stream; the latest one is the current list.
+    """
+
+    TYPE: ClassVar[str] = "todo-list"
+    todos: tuple[Todo, ...] = ()
+
+
+@attrs.frozen
 class OpaquePart:
     """A part of a type this version does not know: its type and (bounded) JSON."""
 
@@ -180,6 +203,7 @@ PartBody = (
     | StepFinishPart
     | SubtaskPart
     | AgentPart
+    | TodoListPart
     | OpaquePart
 )
 
@@ -196,6 +220,7 @@ PART_TYPES: dict[str, type[PartBody]] = {
         StepFinishPart,
         SubtaskPart,
         AgentPart,
+        TodoListPart,
     )
 }
 
@@ -276,6 +301,11 @@ def bound_body(body: PartBody) -> PartBody:
         return SubtaskPart(_short(body.agent), _short(body.description), _short(body.prompt))
     if isinstance(body, AgentPart):
         return AgentPart(_short(body.name))
+    if isinstance(body, TodoListPart):
+        todos = body.todos[:MAX_TODOS]
+        return TodoListPart(
+            tuple(Todo(_short(t.content), t.status[:40], t.priority[:40]) for t in todos)
+        )
     if isinstance(body, OpaquePart):
         if body.data and len(body.data.encode()) > MAX_OPAQUE_BYTES:
             return opaque(body.type, body.data)

@@ -313,10 +313,16 @@ class ChatUserBackend(Protocol):
         """Ask the machine to stop the reply being streamed; None if nothing is streaming."""
         ...
 
+    async def rename_session(
+        self, user: UserId, session_id: ChatSessionId, title: str
+    ) -> ChatSession:
+        """Give one of the user's sessions a title (bounded; InvalidInput/PayloadTooLarge)."""
+        ...
+
     async def list_permissions(
-        self, user: UserId, session_id: ChatSessionId
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
-        """Permission requests of the session still waiting for an answer."""
+        """Permission requests of the session waiting for an answer (or all, oldest first)."""
         ...
 
     async def answer_permission(
@@ -423,7 +429,7 @@ class ChatMachineBackend(Protocol):
         agent_session_id: str | None = None,
         title: str | None = None,
     ) -> ChatSession:
-        """Record the agent's session ID, a title, or active/idle."""
+        """Record the agent's session ID, a title (if the session has none yet), or active/idle."""
         ...
 
     async def record_permission(

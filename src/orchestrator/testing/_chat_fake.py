@@ -26,6 +26,7 @@ from orchestrator.domain.chat import (
     check_model,
     ensure_open,
     validate_message,
+    validate_title,
 )
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import (
@@ -176,6 +177,14 @@ class ChatUserFake(ChatFakeBase):
         await self._commit()
         return session
 
+    async def rename_session(
+        self, user: UserId, session_id: ChatSessionId, title: str
+    ) -> ChatSession:
+        title = validate_title(title)
+        session = self._save(attrs.evolve(self._user_session(user, session_id), title=title))
+        await self._commit()
+        return session
+
     async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         return self._user_session(user, session_id)
 
@@ -218,13 +227,14 @@ class ChatUserFake(ChatFakeBase):
         return reply
 
     async def list_permissions(
-        self, user: UserId, session_id: ChatSessionId
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
         self._user_session(user, session_id)
         waiting = [
             p
             for p in self.permissions.values()
-            if p.chat_session_id == session_id and p.status is PermissionStatus.PENDING
+            if p.chat_session_id == session_id
+            and (include_answered or p.status is PermissionStatus.PENDING)
         ]
         return sorted(waiting, key=lambda p: p.created_at)
 

@@ -186,7 +186,7 @@ class ChatMachineFake(ChatFakeBase):
                 session,
                 status=status or session.status,
                 agent_session_id=agent_session_id or session.agent_session_id,
-                title=title or session.title,
+                title=session.title or title,
             )
         )
         await self._commit()

@@ -20,6 +20,7 @@ from orchestrator.domain.chat import (
     MessageRole,
     MessageStatus,
     check_model,
+    job_session_title,
 )
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
@@ -111,7 +112,14 @@ class JobFake:
                 return existing.chat_session_id
         session_id = ChatSessionId(self.ids.new_id("chat_session"))
         session = ChatSession(
-            session_id, job.worker_id, job.user_id, job.model, ChatSessionStatus.ACTIVE, now, now
+            session_id,
+            job.worker_id,
+            job.user_id,
+            job.model,
+            ChatSessionStatus.ACTIVE,
+            now,
+            now,
+            title=job_session_title(job.name),
         )
         self._save(session)
         if job.session_mode is SessionMode.SAME_SESSION:

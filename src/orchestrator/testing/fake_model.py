@@ -102,6 +102,9 @@ class FakeModelServer:
     #: When set (an absolute path and its content), the first answer is a call of
     #: opencode's ``write`` tool writing that file.
     write_file: tuple[str, str] | None = None
+    #: When set, the first answer is a call of opencode's ``todowrite`` tool with this list
+    #: (items of ``content``, ``status``, ``priority``).
+    todos: list[dict[str, str]] | None = None
     #: Text streamed before the tool call of the first answer.
     before_tool_reply: str = ""
     after_tool_reply: str = "The command ran."
@@ -203,12 +206,14 @@ class FakeModelServer:
         reply = self.reply if isinstance(self.reply, str) else self.reply(record.messages)
         return reply, None
 
-    def _tool_call(self) -> tuple[str, dict[str, str]] | None:
+    def _tool_call(self) -> tuple[str, dict[str, Any]] | None:
         if self.bash_command is not None:
             return "bash", {"command": self.bash_command, "description": "Run a command"}
         if self.write_file is not None:
             path, content = self.write_file
             return "write", {"filePath": path, "content": content}
+        if self.todos is not None:
+            return "todowrite", {"todos": self.todos}
         return None
 
 

@@ -7,6 +7,7 @@
 import { api } from "./api.js";
 import { badge, confirmDialog, h, showError } from "./dom.js";
 import { live } from "./live.js";
+import { duration, partCard, todoItems, usage, usageLine } from "./parts.js";
 import { PermissionPrompts } from "./permissions.js";
 
 const FINISHED = new Set(["completed", "failed", "interrupted", "aborted"]);
@@ -47,6 +48,12 @@ export class Conversation {
     $("stop").addEventListener("click", () => this.stop());
     $("end-session").addEventListener("click", () => this.end());
     $("restore-session").addEventListener("click", () => this.restore());
+    $("rename-session").addEventListener("click", () => this.renaming(true));
+    $("rename-cancel").addEventListener("click", () => this.renaming(false));
+    $("rename-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.rename();
+    });
   }
 
   get id() {
@@ -61,9 +68,14 @@ export class Conversation {
     this.close();
     this.session = session;
     this.entries = new Map(); // message_id -> {li, body, meta, text, finished, rendered}
-    this.early = new Map(); // chunk text for replies the message list has not shown yet
-    this.earlyParts = new Map(); // tool parts for replies the message list has not shown yet
+    this.early = new Map(); // chunks for replies the message list has not shown yet
+    this.earlyParts = new Map(); // parts for replies the message list has not shown yet
+    this.steps = new Map(); // message_id -> Map(part_id -> step-finish body), for the cost lines
     this.lastSequence = null;
+    this.todoSequence = -1;
+    $("todo-panel").hidden = true;
+    // Beside the conversation on a wide screen; folded above it on a phone until asked for.
+    $("todo-panel").open = !window.matchMedia("(max-width: 48rem)").matches;
     this.loaded = false;
     this.stuck = true;
     this.prompts = new PermissionPrompts(session.chat_session_id, (messageId) => this.entries.get(messageId)?.prompts);
@@ -87,6 +99,7 @@ export class Conversation {
     this.prompts?.stop();
     this.stream = null;
     this.session = null;
+    this.renaming(false);
     $("conversation-body").hidden = true;
     $("conversation-empty").hidden = false;
   }
@@ -95,7 +108,7 @@ export class Conversation {
     this.session = session;
     const ended = session.status === "terminated";
     $("session-title").textContent = sessionName(session);
-    $("session-meta").replaceChildren(session.model, " · ", badge(session.status));
+    $("session-meta").replaceChildren(session.model, " · ", badge(session.status), this.sessionUsage());
     $("end-session").hidden = ended;
     $("ended").hidden = !ended;
     $("composer").hidden = ended;
@@ -104,7 +117,8 @@ export class Conversation {
   // --- the stream -----------------------------------------------------------------
 
   onMessages(messages) {
-    if (!this.loaded) {
+    const first = !this.loaded;
+    if (first) {
       this.loaded = true;
       this.list.replaceChildren();
     }
@@ -119,6 +133,7 @@ export class Conversation {
     const busy = messages.some((m) => BUSY.has(m.status));
     $("stop").hidden = !busy;
     this.prompts.watch(messages.some((m) => m.status === "streaming"));
+    if (first) this.prompts.check(); // the history's permission cards, now that their replies are here
     this.renderFinished();
     if (this.stuck) this.scrollDown();
   }
@@ -136,75 +151,155 @@ export class Conversation {
     this.lastSequence = chunk.sequence;
     const entry = this.entries.get(chunk.message_id);
     if (!entry) {
-      this.early.set(chunk.message_id, (this.early.get(chunk.message_id) ?? "") + chunk.chunk);
+      this.early.set(chunk.message_id, [...(this.early.get(chunk.message_id) ?? []), chunk]);
     } else if (!entry.finished) {
-      entry.text.appendData(chunk.chunk);
+      this.growText(entry, chunk);
       if (this.stuck) this.scrollDown();
     }
+  }
+
+  // A chunk grows its text part; a part first seen starts a new stretch of text after
+  // the cards shown so far, so text and tool calls read in the order they happened.
+  growText(entry, chunk) {
+    const key = chunk.part_id ?? "";
+    let node = entry.texts.get(key);
+    if (!node) {
+      if (entry.texts.size === 1 && entry.text.data === "" && !entry.body.lastChild?.classList?.contains("part")) {
+        node = entry.text; // the first stretch, already in place
+      } else {
+        node = document.createTextNode("");
+        entry.body.append(h("div", { class: "msg-text plain" }, node));
+      }
+      entry.texts.set(key, node);
+    }
+    node.appendData(chunk.chunk);
   }
 
   onPart(part) {
     // Chunks and parts share the session's sequence and arrive in its order.
     if (this.lastSequence !== null && part.sequence <= this.lastSequence) return; // seen already
     this.lastSequence = part.sequence;
-    if (part.type !== "tool") return; // other parts are stored but not shown yet
+    if (part.type === "todo-list") {
+      if (part.sequence > this.todoSequence) this.showTodos(part);
+      return;
+    }
+    if (part.type === "step-finish") {
+      const steps = this.steps.get(part.message_id) ?? new Map();
+      steps.set(part.part_id, part.body);
+      this.steps.set(part.message_id, steps);
+      const entry = this.entries.get(part.message_id);
+      if (entry) this.showUsage(entry, part.message_id);
+      if (this.session) this.update(this.session);
+      return;
+    }
     const entry = this.entries.get(part.message_id);
     if (!entry) {
       const waiting = this.earlyParts.get(part.message_id) ?? [];
       this.earlyParts.set(part.message_id, [...waiting, part]);
     } else {
-      this.showTool(entry, part);
+      this.showPart(entry, part);
     }
   }
 
-  // One line per tool call: its name, what it works on, and where it stands.
-  showTool(entry, part) {
-    const { tool, state } = part.body;
-    const card =
-      entry.toolCards.get(part.part_id) ??
-      h("li", { class: "tool-card" }, h("strong", { class: "tool-name" }), " ", h("span", { class: "tool-title" }), " ", h("span", { class: "tool-state" }));
-    if (!entry.toolCards.has(part.part_id)) {
-      entry.toolCards.set(part.part_id, card);
-      entry.tools.append(card);
-      entry.tools.hidden = false;
+  // The newest todo list of the session, beside the conversation.
+  showTodos(part) {
+    this.todoSequence = part.sequence;
+    const { todos } = part.body;
+    const done = todos.filter((t) => t.status === "completed").length;
+    $("todo-panel").hidden = todos.length === 0;
+    $("todo-count").textContent = `${done}/${todos.length}`;
+    $("todo-list").replaceChildren(...todoItems(todos));
+  }
+
+  // A card for the part, in its place among the reply's text and other cards.
+  showPart(entry, part) {
+    const old = entry.cards.get(part.part_id);
+    const card = partCard(part, old);
+    if (!card) return;
+    card.dataset.position = part.position;
+    if (old && old !== card) old.replaceWith(card);
+    if (!old) this.place(entry, card);
+    entry.cards.set(part.part_id, card);
+    if (entry.noText) {
+      entry.noText = false;
+      entry.text.data = "";
     }
-    card.dataset.state = state.status;
-    card.querySelector(".tool-name").textContent = tool;
-    card.querySelector(".tool-title").textContent = state.title ?? "";
-    const words = state.status === "error" ? `error: ${state.error ?? ""}` : state.status;
-    card.querySelector(".tool-state").textContent = words;
+    this.tick();
     if (this.stuck) this.scrollDown();
+  }
+
+  // Before the first element made later (by position); at the end otherwise.
+  place(entry, element) {
+    const position = Number(element.dataset.position);
+    const later = [...entry.body.children].find((c) => c.dataset.position !== undefined && Number(c.dataset.position) > position);
+    entry.body.insertBefore(element, later ?? null);
+  }
+
+  // Running tool calls show how long they have run, once a second while any runs.
+  tick() {
+    const running = this.list.querySelectorAll('.tool-card[data-state="running"]');
+    for (const card of running) {
+      const started = Number(card.dataset.started);
+      if (started) card.querySelector(".tool-time").textContent = duration(Date.now() - started);
+    }
+    if (running.length && !this.ticker) this.ticker = window.setInterval(() => this.tick(), 1000);
+    if (!running.length && this.ticker) {
+      window.clearInterval(this.ticker);
+      this.ticker = 0;
+    }
+  }
+
+  showUsage(entry, messageId) {
+    const steps = [...(this.steps.get(messageId)?.values() ?? [])];
+    entry.usage.hidden = steps.length === 0;
+    entry.usage.textContent = steps.length ? usageLine(usage(steps)) : "";
+  }
+
+  // The session's tokens and cost so far, from every reply's step-finish parts.
+  sessionUsage() {
+    const steps = [...(this.steps?.values() ?? [])].flatMap((m) => [...m.values()]);
+    return steps.length ? h("span", { class: "session-usage" }, ` · ${usageLine(usage(steps))}`) : "";
   }
 
   add(message) {
     const entry = {
-      tools: h("ul", { class: "tool-cards", hidden: true }),
-      toolCards: new Map(), // part_id -> card
+      cards: new Map(), // part_id -> card
+      texts: new Map(), // text part_id -> its text node while streaming
+      usage: h("p", { class: "msg-usage", hidden: true }),
       meta: h("span", { class: "msg-status" }),
       body: h("div", { class: "msg-body plain" }),
       prompts: h("div", { class: "prompts" }),
       error: h("p", { class: "msg-error", hidden: true }),
-      text: document.createTextNode(this.early.get(message.message_id) ?? ""),
+      text: document.createTextNode(""),
+      noText: false,
       finished: false,
       rendered: false,
       content: "",
     };
-    this.early.delete(message.message_id);
     const who = message.role === "user" ? "You" : "Agent";
+    entry.texts.set("", entry.text);
     entry.body.append(entry.text);
     entry.li = h(
       "li",
       { class: `msg ${message.role}`, dataset: { key: message.message_id } },
       h("div", { class: "msg-meta" }, h("strong", {}, who), " ", h("time", { datetime: message.timestamp }, clock(message.timestamp)), " ", entry.meta),
       entry.body,
-      entry.tools,
       entry.prompts,
       entry.error,
+      entry.usage,
     );
     this.entries.set(message.message_id, entry);
     this.list.append(entry.li);
-    for (const part of this.earlyParts.get(message.message_id) ?? []) this.showTool(entry, part);
+    // Chunks and parts that came before the list showed the reply, in their order.
+    const early = [...(this.early.get(message.message_id) ?? []), ...(this.earlyParts.get(message.message_id) ?? [])];
+    early.sort((a, b) => a.sequence - b.sequence);
+    for (const event of early) {
+      if (event.part_id !== undefined && event.body) this.showPart(entry, event);
+      else this.growText(entry, event);
+    }
+    this.early.delete(message.message_id);
     this.earlyParts.delete(message.message_id);
+    this.showUsage(entry, message.message_id);
     return entry;
   }
 
@@ -219,9 +314,11 @@ export class Conversation {
       if (!entry.finished) {
         entry.finished = true;
         entry.content = message.content;
-        entry.text.data = message.content; // the stored text is the truth once finished
+        if (entry.texts.size <= 1) entry.text.data = message.content; // the stored text is the truth once finished
       }
-      if (message.role === "assistant" && !message.content) entry.text.data = "(no text)";
+      // A reply of tool calls alone (say, after a denied permission) has its cards to show.
+      entry.noText = message.role === "assistant" && !message.content && entry.cards.size === 0;
+      if (entry.noText) entry.text.data = "(no text)";
     }
   }
 
@@ -238,11 +335,20 @@ export class Conversation {
     try {
       const { messages } = await api("GET", `/api/sessions/${sessionId}/rendered?${query}`);
       if (sessionId !== this.id) return;
-      for (const { message_id: id, html } of messages) {
+      for (const { message_id: id, html, texts } of messages) {
         const entry = this.entries.get(id);
         // Sanitised on the server (markdown-it-py with raw HTML off, then nh3's allow-list).
-        entry.body.innerHTML = html;
-        entry.body.className = "msg-body md";
+        // Each text part goes between the cards by its position; without parts, the whole text.
+        const cards = [...entry.cards.values()];
+        const stretches = (texts?.length ? texts : [{ position: -1, html }]).map(({ position, html: part }) => {
+          const stretch = h("div", { class: "msg-text md", dataset: { position } });
+          stretch.innerHTML = part;
+          return stretch;
+        });
+        entry.body.replaceChildren();
+        entry.body.className = "msg-body";
+        entry.texts.clear();
+        for (const element of [...stretches, ...cards]) this.place(entry, element);
       }
       if (this.stuck) this.scrollDown();
     } catch (_) {
@@ -290,6 +396,27 @@ export class Conversation {
     try {
       const { session } = await api("POST", `/api/sessions/${this.id}/end`);
       this.update(session);
+    } catch (error) {
+      showError(this.errorBox, error.message);
+    }
+  }
+
+  renaming(on) {
+    $("rename-form").hidden = !on;
+    $("session-title").hidden = on;
+    $("rename-session").hidden = on;
+    if (on) {
+      $("rename-input").value = this.session?.title ?? "";
+      $("rename-input").focus();
+    }
+  }
+
+  async rename() {
+    try {
+      const { session } = await api("POST", `/api/sessions/${this.id}/title`, { title: $("rename-input").value });
+      this.renaming(false);
+      this.update(session);
+      showError(this.errorBox, "");
     } catch (error) {
       showError(this.errorBox, error.message);
     }

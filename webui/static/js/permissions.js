@@ -1,5 +1,6 @@
 // Permission requests of a running reply, shown inline with Allow once / Always / Deny.
-// Asked while a reply streams, so they are fetched then, once a second.
+// Asked while a reply streams, so they are fetched then, once a second; answered ones
+// stay in the history with their answer.
 import { api } from "./api.js";
 import { h } from "./dom.js";
 
@@ -9,6 +10,8 @@ const ANSWERS = [
   ["reject", "Deny", "ghost danger"],
 ];
 const ANSWERED = { once: "Allowed once.", always: "Always allowed.", reject: "Denied." };
+const MOVED_ON = "No longer needed: the reply moved on.";
+const outcome = (permission) => ANSWERED[permission.answer] ?? MOVED_ON;
 
 export class PermissionPrompts {
   constructor(sessionId, placeFor) {
@@ -37,26 +40,23 @@ export class PermissionPrompts {
   async check() {
     let permissions;
     try {
-      ({ permissions } = await api("GET", `/api/sessions/${this.sessionId}/permissions`));
+      ({ permissions } = await api("GET", `/api/sessions/${this.sessionId}/permissions?all=1`));
     } catch (_) {
       return; // the next check or the reconnecting stream will tell
     }
     if (this.stopped) return;
-    const pending = new Set(permissions.map((p) => p.permission_id));
     for (const permission of permissions) {
-      if (!this.cards.has(permission.permission_id)) this.show(permission);
-    }
-    for (const [id, card] of this.cards) {
-      if (!pending.has(id) && !card.dataset.answered) {
-        card.querySelector(".prompt-actions").replaceChildren("No longer needed: the reply moved on.");
-        card.dataset.answered = "expired";
+      const card = this.cards.get(permission.permission_id) ?? this.show(permission);
+      if (card && permission.status !== "pending" && !card.dataset.answered) {
+        card.querySelector(".prompt-actions").replaceChildren(outcome(permission));
+        card.dataset.answered = permission.answer ?? "expired";
       }
     }
   }
 
   show(permission) {
     const place = this.placeFor(permission.message_id);
-    if (!place) return;
+    if (!place) return null; // its reply is not on the page yet; the next check places it
     const actions = h("div", { class: "prompt-actions" });
     const card = h(
       "div",
@@ -70,7 +70,8 @@ export class PermissionPrompts {
     }
     this.cards.set(permission.permission_id, card);
     place.append(card);
-    card.scrollIntoView({ block: "nearest" });
+    if (permission.status === "pending") card.scrollIntoView({ block: "nearest" });
+    return card;
   }
 
   async answer(permission, answer, card) {

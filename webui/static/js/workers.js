@@ -5,6 +5,7 @@ import {
 } from "./dom.js";
 import { folderPicker } from "./folders.js";
 import { live } from "./live.js";
+import { usageLine } from "./parts.js";
 import { SAFE_POLICY, policyFields, policySummary, readPolicy } from "./policy.js";
 
 const page = document.getElementById("machine-page");
@@ -51,6 +52,21 @@ function actions(worker) {
   ];
 }
 
+// Tokens and cost of each worker's agent, over its sessions; fetched once per page load.
+const usages = new Map(); // worker_id -> text, or null while it is being fetched
+
+async function loadUsage(workerId) {
+  usages.set(workerId, null);
+  try {
+    const { usage } = await api("GET", `/api/workers/${encodeURIComponent(workerId)}/usage`);
+    usages.set(workerId, usage.steps ? `Used ${usageLine({ input: usage.input_tokens, output: usage.output_tokens, reasoning: usage.reasoning_tokens, cache: usage.cache_read_tokens, cost: usage.cost })}` : "");
+  } catch (_) {
+    usages.set(workerId, "");
+  }
+  const line = list.querySelector(`[data-key="${CSS.escape(workerId)}"] .worker-usage`);
+  if (line) line.textContent = usages.get(workerId);
+}
+
 function workerRow(worker) {
   const models = worker.models.length ? `${worker.models.length} models` : "models not known yet";
   return h(
@@ -62,6 +78,7 @@ function workerRow(worker) {
       h("strong", {}, workerLabel(worker)), " ", badge(worker.status),
       h("p", { class: "hint" }, h("code", {}, worker.directory || "."), " · ", models, " · ", timeText("last seen ", worker.last_heartbeat, "not seen yet")),
       h("p", { class: "hint policy-summary" }, policySummary(worker.permission_policy ?? SAFE_POLICY)),
+      h("p", { class: "hint worker-usage" }, usages.get(worker.worker_id) ?? ""),
     ),
     h("div", { class: "row-actions" }, actions(worker)),
   );
@@ -101,6 +118,7 @@ function render(workers) {
     section.querySelector(".count").textContent = `(${members.length})`;
     patchChildren(section.querySelector("ul"), members.map(workerRow));
   }
+  for (const worker of workers) if (!usages.has(worker.worker_id)) loadUsage(worker.worker_id);
 }
 
 function renderMachine(summaries) {

@@ -337,6 +337,12 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         args = self._session(user, session_id)
         return wire.chat_session(await self._call("mutation", "chat:restoreSession", args))
 
+    async def rename_session(
+        self, user: UserId, session_id: ChatSessionId, title: str
+    ) -> ChatSession:
+        args = self._session(user, session_id, title=title)
+        return wire.chat_session(await self._call("mutation", "chat:renameSession", args))
+
     async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         args = self._session(user, session_id)
         return wire.chat_session(await self._call("query", "chat:getSession", args))
@@ -360,9 +366,9 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         return None if flagged is None else wire.chat_message(flagged)
 
     async def list_permissions(
-        self, user: UserId, session_id: ChatSessionId
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
-        args = self._session(user, session_id)
+        args = {**self._session(user, session_id), "all": include_answered}
         return [wire.permission(p) for p in await self._call("query", "chat:listPermissions", args)]
 
     async def answer_permission(

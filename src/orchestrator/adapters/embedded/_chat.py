@@ -26,6 +26,7 @@ from orchestrator.domain.chat import (
     check_model,
     ensure_open,
     validate_message,
+    validate_title,
 )
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
@@ -165,6 +166,18 @@ class ChatUserSide(MachineSide):
     async def restore_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         return await self._set_session_status(user, session_id, _ENDED, ChatSessionStatus.IDLE)
 
+    async def rename_session(
+        self, user: UserId, session_id: ChatSessionId, title: str
+    ) -> ChatSession:
+        title = validate_title(title)
+        async with self._store.transaction(write=True) as tx:
+            session, machine_id = await self._user_session(tx, user, session_id)
+            await tx.run(
+                "UPDATE chat_sessions SET title = ? WHERE chat_session_id = ?", title, session_id
+            )
+            touch_session(tx, session.worker_id, session_id, machine_id)
+            return await load_session(tx, session_id)
+
     async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         async with self._store.transaction() as tx:
             session, _ = await self._user_session(tx, user, session_id)
@@ -222,14 +235,15 @@ class ChatUserSide(MachineSide):
             return await load_message(tx, reply.message_id)
 
     async def list_permissions(
-        self, user: UserId, session_id: ChatSessionId
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
         async with self._store.transaction() as tx:
             await self._user_session(tx, user, session_id)
             found = await tx.all(
                 "SELECT * FROM permission_requests WHERE chat_session_id = ?"
-                " AND status = 'pending' ORDER BY created_at, rowid",
+                " AND (? OR status = 'pending') ORDER BY created_at, rowid",
                 session_id,
+                include_answered,
             )
             return [rows.permission(row) for row in found]
 

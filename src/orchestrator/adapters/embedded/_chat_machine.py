@@ -265,7 +265,7 @@ class ChatMachineSide(MachineSide):
             session = ensure_open(await self._machine_session(tx, token.machine_id, session_id))
             await tx.run(
                 "UPDATE chat_sessions SET status = coalesce(?, status),"
-                " agent_session_id = coalesce(?, agent_session_id), title = coalesce(?, title)"
+                " agent_session_id = coalesce(?, agent_session_id), title = coalesce(title, ?)"
                 " WHERE chat_session_id = ?",
                 None if status is None else status.value,
                 agent_session_id,

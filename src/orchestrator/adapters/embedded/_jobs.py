@@ -19,7 +19,7 @@ from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import touch_session
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._store import Tx
-from orchestrator.domain.chat import check_model
+from orchestrator.domain.chat import check_model, job_session_title
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
 from orchestrator.domain.jobs import (
@@ -167,13 +167,14 @@ class JobSide(MachineSide):
         session_id = self._ids.new_id("chat_session")
         await tx.run(
             "INSERT INTO chat_sessions (chat_session_id, worker_id, user_id, model, status,"
-            " created_at, last_activity) VALUES (?, ?, ?, ?, 'active', ?, ?)",
+            " created_at, last_activity, title) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
             session_id,
             found.worker_id,
             found.user_id,
             found.model,
             now,
             now,
+            job_session_title(found.name),
         )
         if found.session_mode is SessionMode.SAME_SESSION:
             await tx.run(

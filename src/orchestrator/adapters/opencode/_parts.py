@@ -22,6 +22,8 @@ from orchestrator.domain.parts import (
     StepFinishPart,
     StepStartPart,
     SubtaskPart,
+    Todo,
+    TodoListPart,
     Tokens,
     ToolPart,
     ToolState,
@@ -104,6 +106,18 @@ def _known(part: Mapping[str, Any]) -> PartBody | None:
     if kind == "agent":
         return AgentPart(_text(part.get("name")))
     return None
+
+
+def todo_list(todos: object) -> TodoListPart:
+    """The todo list of a ``todo.updated`` event (its ``todos``); items without text are skipped."""
+    items = [_mapping(t) for t in todos] if isinstance(todos, list) else []
+    return TodoListPart(
+        tuple(
+            Todo(_text(t.get("content")), _text(t.get("status")), _text(t.get("priority")))
+            for t in items
+            if isinstance(t.get("content"), str)
+        )
+    )
 
 
 def part_body(part: Mapping[str, Any]) -> PartBody:

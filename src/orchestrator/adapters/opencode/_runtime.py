@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from orchestrator.adapters.opencode._parts import part_body
+from orchestrator.adapters.opencode._parts import part_body, todo_list
 from orchestrator.adapters.opencode._server import Event, OpencodeServer, find_opencode
 from orchestrator.adapters.system import child_environment
 from orchestrator.domain.agent import (
@@ -29,6 +30,7 @@ from orchestrator.domain.agent import (
     PermissionRequestId,
     SessionStatusChanged,
     TextDelta,
+    TitleChanged,
     TurnFailed,
     TurnFinished,
 )
@@ -41,6 +43,10 @@ DEFAULT_FLAGS = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
 
 ABORTED_REASON = "The reply was stopped."
 DIED_REASON = "opencode stopped unexpectedly."
+#: opencode's placeholder title until it has made one ("New session - <ISO time>").
+DEFAULT_TITLE = re.compile(r"^(New|Child) session - \d{4}-\d\d-\d\dT")
+#: The part ID a reply keeps the agent's todo list under (one per reply, replaced on change).
+TODO_LIST_PART = "todo-list"
 
 
 class ProcessPolicy(enum.StrEnum):
@@ -86,6 +92,8 @@ class OpencodeSession:
         self._text_length: dict[str, int] = {}
         #: The agent's IDs of the assistant messages (replies) of this session.
         self._replies: set[str] = set()
+        self._last_reply: str | None = None
+        self._title: str | None = None
         self._lock = anyio.Lock()
         self.closed = False
 
@@ -169,6 +177,7 @@ class OpencodeSession:
             info = props.get("info") or {}
             if info.get("role") == "assistant" and isinstance(info.get("id"), str):
                 self._replies.add(info["id"])
+                self._last_reply = info["id"]
         elif kind == "message.part.updated":
             self._on_part(props.get("part") or {})
         elif kind == "message.part.delta":
@@ -185,6 +194,15 @@ class OpencodeSession:
             self._on_error(props.get("error"))
         elif kind == "permission.asked":
             self._emit(_permission(self._id, props))
+        elif kind == "session.updated":
+            title = (props.get("info") or {}).get("title")
+            if isinstance(title, str) and title != self._title and not DEFAULT_TITLE.match(title):
+                self._title = title
+                self._emit(TitleChanged(self._id, title))
+        elif kind == "todo.updated" and self._last_reply is not None:
+            # The list belongs to the session; it is kept as a part of the reply that changed it.
+            todos = todo_list(props.get("todos"))
+            self._emit(PartUpdated(self._id, self._last_reply, TODO_LIST_PART, todos))
 
     def _on_part(self, part: Mapping[str, Any]) -> None:
         part_id, message_id = part.get("id"), part.get("messageID")

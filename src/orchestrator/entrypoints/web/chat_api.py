@@ -12,6 +12,7 @@ from typing import Final
 from aiohttp import web
 
 from orchestrator.adapters.remote.wire import converter
+from orchestrator.application.usage import worker_usage
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, PermissionAnswer, validate_message
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
@@ -89,6 +90,20 @@ async def end_session(request: web.Request) -> web.Response:
     return web.json_response(_session_json(session))
 
 
+async def get_worker_usage(request: web.Request) -> web.Response:
+    """``GET /api/workers/{worker_id}/usage``: tokens and cost over the worker's sessions."""
+    found = await worker_usage(request.app[BACKEND], require_user(request), _worker_id(request))
+    return web.json_response({"usage": converter.unstructure(found)})
+
+
+async def rename_session(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session_id}/title {title}``: the user's own title for the session."""
+    title = (await read_body(request)).string("title")
+    backend = request.app[BACKEND]
+    session = await backend.rename_session(require_user(request), _session_id(request), title)
+    return web.json_response(_session_json(session))
+
+
 async def restore_session(request: web.Request) -> web.Response:
     """``POST /api/sessions/{session_id}/restore``: reopen a terminated session as idle."""
     backend = request.app[BACKEND]
@@ -127,9 +142,10 @@ async def abort(request: web.Request) -> web.Response:
 
 
 async def list_permissions(request: web.Request) -> web.Response:
-    """``GET /api/sessions/{session_id}/permissions``: requests waiting for an answer."""
+    """``GET /api/sessions/{session_id}/permissions[?all=1]``: requests waiting (or all)."""
     backend = request.app[BACKEND]
-    found = await backend.list_permissions(require_user(request), _session_id(request))
+    every = request.query.get("all") == "1"
+    found = await backend.list_permissions(require_user(request), _session_id(request), every)
     return web.json_response({"permissions": converter.unstructure(found)})
 
 
@@ -149,10 +165,12 @@ async def answer_permission(request: web.Request) -> web.Response:
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the chat API."""
     router.add_get("/api/workers/{worker_id}/sessions", list_sessions)
+    router.add_get("/api/workers/{worker_id}/usage", get_worker_usage)
     router.add_post("/api/workers/{worker_id}/sessions", start_session)
     router.add_get("/api/sessions/{session_id}", get_session)
     router.add_post("/api/sessions/{session_id}/end", end_session)
     router.add_post("/api/sessions/{session_id}/restore", restore_session)
+    router.add_post("/api/sessions/{session_id}/title", rename_session)
     router.add_get("/api/sessions/{session_id}/messages", list_messages)
     router.add_post("/api/sessions/{session_id}/messages", send_message, name=SEND_MESSAGE_ROUTE)
     router.add_post("/api/sessions/{session_id}/abort", abort)

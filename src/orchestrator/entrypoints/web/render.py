@@ -21,6 +21,7 @@ from pygments.util import ClassNotFound
 
 from orchestrator.domain.chat import MessageRole
 from orchestrator.domain.ids import ChatSessionId
+from orchestrator.domain.parts import MessagePart, TextPart
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.payload import path_id
 from orchestrator.entrypoints.web.state import BACKEND
@@ -79,8 +80,10 @@ def render_markdown(text: str, renderer: MarkdownIt | None = None) -> str:
 async def rendered_messages(request: web.Request) -> web.Response:
     """``GET /api/sessions/{session_id}/rendered[?message_id=…]``: finished replies as HTML.
 
-    Answers ``{"messages": [{"message_id", "html"}]}`` for the session's finished
-    assistant messages (only those named by ``message_id`` when given).
+    Answers ``{"messages": [{"message_id", "html", "texts"}]}`` for the session's
+    finished assistant messages (only those named by ``message_id`` when given);
+    ``texts`` is each text part as ``{"part_id", "position", "html"}``, so the page
+    can place the reply's text between its tool calls in the order they were made.
     """
     user = require_user(request)
     session_id = ChatSessionId(path_id(request, "session_id", "chat session"))
@@ -94,10 +97,28 @@ async def rendered_messages(request: web.Request) -> web.Response:
         and (not wanted or m.message_id in wanted)
     ]
 
-    def render_all() -> list[dict[str, str]]:
+    texts: dict[str, list[MessagePart]] = {m.message_id: [] for m in replies}
+    if replies:
+        for part in await request.app[BACKEND].list_parts(user, session_id):
+            if isinstance(part.body, TextPart) and part.message_id in texts:
+                texts[part.message_id].append(part)
+
+    def render_all() -> list[dict[str, object]]:
         renderer = markdown_renderer()
         return [
-            {"message_id": m.message_id, "html": render_markdown(m.content, renderer)}
+            {
+                "message_id": m.message_id,
+                "html": render_markdown(m.content, renderer),
+                "texts": [
+                    {
+                        "part_id": p.part_id,
+                        "position": p.position,
+                        "html": render_markdown(p.body.text, renderer),
+                    }
+                    for p in texts[m.message_id]
+                    if isinstance(p.body, TextPart)
+                ],
+            }
             for m in replies
         ]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -206,3 +208,64 @@ async def test_one_clone_per_folder_and_leftovers_of_a_dead_clone_are_removed(
     (root / ".app.cloning" / ".git").mkdir(parents=True)
     await workspace.git_clone(served, "app", Recorder())
     assert sorted(p.name for p in root.iterdir()) == ["app"]
+
+
+_KILLED_CLONE = """
+import sys, anyio
+from pathlib import Path
+from orchestrator.adapters.filesystem import LocalWorkspace
+
+async def progress(percent: int, line: str) -> None:
+    pass
+
+anyio.run(LocalWorkspace(Path(sys.argv[1])).git_clone, sys.argv[2], "work/app", progress)
+"""
+
+
+async def test_a_machine_killed_mid_clone_leaves_staging_that_the_next_start_removes(
+    root: Path,
+) -> None:
+    """SIGKILL mid-clone leaves ``.app.cloning``; the next start's sweep removes it."""
+    (root / "work").mkdir()
+    with silent_server() as url:
+        child = subprocess.Popen([sys.executable, "-c", _KILLED_CLONE, str(root), f"{url}/a.git"])
+        try:
+            with anyio.fail_after(20):
+                while not (root / "work" / ".app.cloning" / ".git").is_dir():
+                    await anyio.sleep(0.05)
+        finally:
+            child.kill()
+            child.wait()
+        with anyio.fail_after(10):
+            while git_processes_for(str(root)):
+                await anyio.sleep(0.05)
+    assert (root / "work" / ".app.cloning").is_dir()
+    assert await LocalWorkspace(root).remove_stale_clones() == 1
+    assert list((root / "work").iterdir()) == []
+
+
+async def test_the_start_up_sweep_keeps_the_users_folders_and_never_leaves_the_root(
+    root: Path, tmp_path: Path
+) -> None:
+    """Only empty or git-holding ``.<name>.cloning`` folders go; look-alikes and links stay."""
+    (root / "a" / "b" / ".deep.cloning" / ".git" / "objects").mkdir(parents=True)
+    (root / ".empty.cloning").mkdir()
+    kept = [
+        root / ".notes.cloning",  # the user's: content but no .git
+        root / "notes.cloning",  # not hidden
+        root / ".cloning",  # no name
+        root / ".notes.cloning.bak",
+        root / "repo" / ".git" / ".x.cloning",  # inside a .git folder
+    ]
+    for folder in kept:
+        (folder / ".git" if folder.name != ".notes.cloning" else folder).mkdir(parents=True)
+    (root / ".notes.cloning" / "todo.txt").write_text("mine")
+    outside = tmp_path / "outside"
+    (outside / ".other.cloning" / ".git").mkdir(parents=True)
+    (root / "link").symlink_to(outside)
+    assert await LocalWorkspace(root).remove_stale_clones() == 2
+    assert not (root / "a" / "b" / ".deep.cloning").exists()
+    assert not (root / ".empty.cloning").exists()
+    assert all(folder.is_dir() for folder in kept)
+    assert (root / ".notes.cloning" / "todo.txt").read_text() == "mine"
+    assert (outside / ".other.cloning" / ".git").is_dir()

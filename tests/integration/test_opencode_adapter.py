@@ -29,6 +29,7 @@ from orchestrator.domain.agent import (
     TurnFinished,
 )
 from orchestrator.domain.errors import AgentUnavailable, NotFound
+from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
 
 MODEL = ModelRef.parse(DEFAULT_MODEL)
@@ -111,7 +112,28 @@ async def test_lists_the_configured_models(
     """list_models returns the fake provider's models as provider/model."""
     models = await runtime.list_models(worker_directory)
     assert [str(m) for m in models] == ["fake/fake-model", "fake/fake-model-large"]
-    assert runtime.server_pids() == []  # the probe server is gone again
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_the_models_and_the_first_message_come_from_one_warm_server(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """The server that listed the models stays warm and answers sessions, even after closes."""
+    await runtime.list_models(worker_directory)
+    (pid,) = runtime.server_pids()
+    session = await runtime.open_session(worker_directory)
+    await session.prompt("Say hello", MODEL)
+    assert text_of(await collect_turn(session)) == fake_model.reply
+    await session.close()  # an idle timeout releases the session, not the warm server
+    again = await runtime.open_session(worker_directory, session.agent_session_id)
+    assert again.server.pid == pid
+    assert runtime.server_pids() == [pid]
+    await again.close()
+    changed = PermissionPolicy(bash=PermissionAction.ALLOW)
+    fresh = await runtime.open_session(worker_directory, permission_policy=changed)
+    assert fresh.server.pid != pid  # the idle warm server restarted with the changed policy
+    assert runtime.server_pids() == [fresh.server.pid]
 
 
 @pytest.mark.slow

@@ -104,6 +104,23 @@ async def test_each_kind_runs_on_the_workspace_and_finishes_done(running: Stage)
     assert any(line.startswith("Command git_clone src/app") for line in running.lines)
 
 
+async def test_the_runner_sweeps_stale_clones_once_before_following_commands(
+    stage: Stage,
+) -> None:
+    """At start the runner removes killed clones' leftovers once and says how many."""
+    stage.workspace.stale_clones = 2
+    runner = stage.runner()
+    for folder in ("one", "two"):  # the machine process runs it again after an outage
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(runner.run)
+            made = await stage.wait(await stage.send(CommandKind.MKDIR, folder))
+            tg.cancel_scope.cancel()
+        stage.workspace.stale_clones = 1
+    assert made.status == CommandStatus.DONE
+    assert stage.workspace.sweeps == 1
+    assert "Removed 2 unfinished clone(s) left by an earlier stop." in stage.lines
+
+
 async def test_a_refusal_of_the_workspace_fails_the_command_with_its_sentence(
     running: Stage,
 ) -> None:

@@ -16,7 +16,9 @@ from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable,
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
+from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 from orchestrator.testing import InMemoryBackend
+from orchestrator.testing.agent import ScriptedAgentRuntime
 
 pytestmark = pytest.mark.anyio
 
@@ -253,3 +255,23 @@ async def test_a_process_whose_lease_was_taken_over_stops_with_the_reason(
     machine.backend.leases[machine.token.machine_id] = ("other", datetime.now(UTC))
     with anyio.fail_after(3), pytest.raises(MachineInUse):
         await first.run()
+
+
+async def test_a_worker_coming_online_starts_its_agent_with_the_workers_policy(
+    machine: Machine, tmp_path: Path
+) -> None:
+    """Reading the models when a worker comes online carries the worker's permission policy."""
+    (tmp_path / "app").mkdir()
+    policy = PermissionPolicy(bash=PermissionAction.ALLOW)
+    backend, mid = machine.backend, machine.token.machine_id
+    worker = await backend.add_worker(machine.user, mid, "app", "app", policy)
+    runtime = ScriptedAgentRuntime(models=["fake/one"])
+    process = machine.process(tmp_path)
+    process.runtime = runtime
+    await process.start()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(process.run)
+        await wait_for(lambda: backend.workers[worker.worker_id].models == ("fake/one",))
+        tg.cancel_scope.cancel()
+    await process.stop()
+    assert runtime.model_policies == [policy]

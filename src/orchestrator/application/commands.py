@@ -80,9 +80,16 @@ class CommandRunner:
     _launched: set[CommandId] = attrs.field(factory=set)
     _scopes: dict[CommandId, anyio.CancelScope] = attrs.field(factory=dict)
     _cancelled: set[CommandId] = attrs.field(factory=set)
+    #: Whether killed clones' leftovers were swept (once; ``run`` restarts after outages).
+    _swept: bool = False
 
     async def run(self) -> None:
         """Follow the machine's commands until cancelled (or its token stops working)."""
+        if not self._swept:  # before any clone of this process starts, so none is live
+            self._swept = True
+            removed = await self.workspace.remove_stale_clones()
+            if removed:
+                self.report(f"Removed {removed} unfinished clone(s) left by an earlier stop.")
         limiter = anyio.CapacityLimiter(self.max_concurrent)
         failure: OrchestratorError | None = None
         async with anyio.create_task_group() as tg:

@@ -176,7 +176,11 @@ class MachineProcess:
         if self.runtime is None or directory is None:
             return
         try:
-            models = [str(m) for m in await self.runtime.list_models(directory)]
+            # The agent started here stays warm for the worker's sessions, with its policy.
+            found = await self.runtime.list_models(
+                directory, permission_policy=worker.permission_policy
+            )
+            models = [str(m) for m in found]
             self.workers[worker.worker_id] = await self.backend.update_worker_models(
                 self.token, worker.worker_id, models
             )

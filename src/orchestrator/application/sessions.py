@@ -469,7 +469,12 @@ class UnavailableRuntime:
 
     reason: str
 
-    async def list_models(self, worker_directory: Path) -> list[ModelRef]:
+    async def list_models(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> list[ModelRef]:
         raise AgentUnavailable(self.reason)
 
     async def open_session(

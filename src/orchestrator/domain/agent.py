@@ -189,8 +189,17 @@ class AgentSession(Protocol):
 class AgentRuntime(Protocol):
     """Starts and stops the coding agent for the workers of one machine."""
 
-    async def list_models(self, worker_directory: Path) -> list[ModelRef]:
-        """The models the agent offers in this directory."""
+    async def list_models(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> list[ModelRef]:
+        """The models the agent offers in this directory.
+
+        An agent process started to answer gets ``permission_policy`` and may
+        stay running for the directory's sessions.
+        """
         ...
 
     async def open_session(
@@ -202,8 +211,8 @@ class AgentRuntime(Protocol):
     ) -> AgentSession:
         """A new agent session, or the stored one with ``agent_session_id`` (NotFound if gone).
 
-        An agent process started for it gets ``permission_policy``; one already
-        running for the directory keeps the policy it was started with.
+        An agent process started for it gets ``permission_policy``; an idle one
+        running with another policy is restarted with it, a busy one keeps its own.
         """
         ...
 

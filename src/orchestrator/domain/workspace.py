@@ -35,3 +35,7 @@ class Workspace(Protocol):
     async def git_clone(self, url: str, path: str, progress: ProgressCallback) -> CommandResult:
         """Clone ``url`` into ``path`` (new or empty), reporting progress as it goes."""
         ...
+
+    async def remove_stale_clones(self) -> int:
+        """Remove what clones killed with an earlier machine process left; how many."""
+        ...

@@ -190,6 +190,8 @@ class ScriptedAgentRuntime:
     stopped: bool = False
     #: The permission policy each open_session was given, in order.
     policies: list[PermissionPolicy] = attrs.field(factory=list)
+    #: The permission policy each list_models call carried (an agent it starts keeps it).
+    model_policies: list[PermissionPolicy] = attrs.field(factory=list)
     _task_group: anyio.abc.TaskGroup | None = None
 
     @property
@@ -209,7 +211,13 @@ class ScriptedAgentRuntime:
         await self._task_group.__aexit__(None, None, None)
         self._task_group = None
 
-    async def list_models(self, worker_directory: Path) -> list[ModelRef]:
+    async def list_models(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> list[ModelRef]:
+        self.model_policies.append(permission_policy)
         return [ModelRef.parse(m) for m in self.models]
 
     async def open_session(

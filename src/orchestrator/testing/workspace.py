@@ -46,6 +46,9 @@ class FakeWorkspace:
     cancelled: list[str] = attrs.Factory(list)
     running: int = 0
     most_at_once: int = 0
+    #: Leftovers of killed clones the next start-up sweep removes; ``sweeps`` counts sweeps.
+    stale_clones: int = 0
+    sweeps: int = 0
 
     def _start(self, *call: str) -> None:
         self.calls.append(call)
@@ -102,3 +105,9 @@ class FakeWorkspace:
             self.running -= 1
         self.folders.add(clean)
         return CommandResult(clean)
+
+    async def remove_stale_clones(self) -> int:
+        """Count the sweep and report ``stale_clones`` as removed."""
+        self.sweeps += 1
+        removed, self.stale_clones = self.stale_clones, 0
+        return removed

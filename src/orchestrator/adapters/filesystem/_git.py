@@ -10,7 +10,8 @@ that is renamed onto the target only once the clone succeeded, so the target
 is never half-made. On failure, timeout or cancellation the whole process
 group is stopped and the staging folder removed; git also dies with the
 machine process (even by SIGKILL), and a staging folder such a death leaves
-behind is removed by the next clone into the same folder.
+behind is removed by the next clone into the same folder, and by
+:func:`remove_stale_staging` when the machine process starts.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,6 +48,12 @@ GIT_MISSING = "git is not installed on this machine. Install git and try again."
 _PROTOCOLS = ("https", "http", "ssh", "git")
 #: Seconds git gets to clean up after SIGTERM before the group is killed.
 TERMINATE_GRACE = 5.0
+#: How many folders deep under the root the start-up sweep looks for staging folders.
+SWEEP_DEPTH = 8
+#: How many folders the start-up sweep reads at most, so a huge root stays a quick start.
+SWEEP_LIMIT = 20_000
+#: Folders the sweep never enters: a clone never stages inside them.
+_NOT_SWEPT = frozenset({".git", "node_modules"})
 
 
 def git_arguments(git: str, url: str, target: Path) -> list[str]:
@@ -126,6 +134,53 @@ def remove_staging(target: Target) -> None:
         os.unlink(staging)
     elif os.path.lexists(staging):
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _is_staging_name(name: str) -> bool:
+    return len(name) > len("..cloning") and name.startswith(".") and name.endswith(".cloning")
+
+
+def _is_stale_staging(path: str) -> bool:
+    """A clone's leftover: empty, or holding the ``.git`` folder git makes first."""
+    try:
+        with os.scandir(path) as entries:
+            names = [entry.name for entry in entries]
+        if not names:
+            return True
+        return ".git" in names and stat.S_ISDIR(os.lstat(os.path.join(path, ".git")).st_mode)
+    except OSError:
+        return False
+
+
+def remove_stale_staging(root: Root) -> int:
+    """Remove the staging folders killed clones left under ``root``; how many were removed.
+
+    The walk reads real folders only (a symlink is never followed, so it never
+    leaves the root), goes at most ``SWEEP_DEPTH`` deep and ``SWEEP_LIMIT``
+    folders wide, and skips ``.git`` and ``node_modules``. Only a folder named
+    like a staging folder (``.<name>.cloning``) that is empty or holds a
+    ``.git`` folder is removed; a user's folder with any other content stays.
+    Call it before any clone starts: a live clone's staging folder looks the same.
+    """
+    removed = 0
+    pending: list[tuple[str, int]] = [(str(root.path), 0)]
+    visited = 0
+    while pending and visited < SWEEP_LIMIT:
+        folder, depth = pending.pop()
+        visited += 1
+        try:
+            with os.scandir(folder) as entries:
+                children = [e for e in entries if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        for child in children:
+            if _is_staging_name(child.name):
+                if _is_stale_staging(child.path):
+                    shutil.rmtree(child.path, ignore_errors=True)
+                    removed += not os.path.lexists(child.path)
+            elif child.name not in _NOT_SWEPT and depth + 1 < SWEEP_DEPTH:
+                pending.append((child.path, depth + 1))
+    return removed
 
 
 def publish(target: Target) -> None:

@@ -35,3 +35,7 @@ class LocalWorkspace:
         """Clone ``url`` into ``path`` (new or empty), reporting progress as it goes."""
         timeout = self.clone_timeout.total_seconds()
         return await _git.clone(self.root, url, path, progress, timeout, self._cloning)
+
+    async def remove_stale_clones(self) -> int:
+        """Remove the staging folders of clones killed with an earlier machine process."""
+        return await anyio.to_thread.run_sync(_git.remove_stale_staging, self.root)

@@ -351,6 +351,8 @@ class OpencodeRuntime:
         self._servers: set[OpencodeServer] = set()
         #: Servers with an open_session in flight, so closing a session does not stop them.
         self._opening: dict[OpencodeServer, int] = {}
+        #: Directories whose shared server stays running without sessions (see list_models).
+        self._warm: set[Path] = set()
         self._stopped = False
 
     @property
@@ -361,11 +363,24 @@ class OpencodeRuntime:
         """Process IDs of the running opencode servers (for measurements and tests)."""
         return [s.pid for s in self._servers if s.pid is not None and s.alive]
 
-    async def list_models(self, worker_directory: Path) -> list[ModelRef]:
-        """Every model of every provider opencode has configured for the directory."""
+    async def list_models(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> list[ModelRef]:
+        """Every model of every provider opencode has configured for the directory.
+
+        Under the shared policy the server that answers stays warm for the
+        worker's sessions (started with ``permission_policy``); under the
+        per-session policy a temporary one answers and stops.
+        """
         directory = _directory(worker_directory)
-        server = self._shared.get(directory)
-        if server is not None and server.alive:
+        if self.policy is ProcessPolicy.SHARED:
+            if self._stopped:
+                raise AgentUnavailable("The agent runtime is stopped.")
+            server = await self._server_for(directory, worker_config(permission_policy))
+            self._warm.add(directory)
             return await _models(server)
         temporary = await self._start_server(directory)
         try:
@@ -394,7 +409,7 @@ class OpencodeRuntime:
                 await server.request("GET", f"/session/{agent_session_id}")
         except BaseException:
             self._done_opening(server)
-            if self.policy is ProcessPolicy.PER_SESSION or not self._in_use(server):
+            if not self._keeps_running(server):
                 with anyio.CancelScope(shield=True):
                     await self._stop_server(server)
             raise
@@ -422,6 +437,9 @@ class OpencodeRuntime:
             return await self._start_server(directory, config)
         async with self._locks.setdefault(directory, anyio.Lock()):
             server = self._shared.get(directory)
+            if server is not None and server.worker_config != config and not self._in_use(server):
+                await self._stop_server(server)  # an idle warm server takes a changed policy
+                server = None
             if server is None or not server.alive:
                 server = await self._start_server(directory, config)
                 self._shared[directory] = server
@@ -454,6 +472,14 @@ class OpencodeRuntime:
         await server.stop()
         self._servers.discard(server)
 
+    def _keeps_running(self, server: OpencodeServer) -> bool:
+        """Whether a server stays up once a session leaves it: in use, or kept warm."""
+        if self.policy is ProcessPolicy.PER_SESSION:
+            return False
+        return self._in_use(server) or (
+            server.directory in self._warm and self._shared.get(server.directory) is server
+        )
+
     def _in_use(self, server: OpencodeServer) -> bool:
         if self._opening.get(server):
             return True
@@ -475,7 +501,7 @@ class OpencodeRuntime:
     async def _release(self, session: OpencodeSession) -> None:
         if self._sessions.get(session.agent_session_id) is session:
             del self._sessions[session.agent_session_id]
-        if self.policy is ProcessPolicy.PER_SESSION or not self._in_use(session.server):
+        if not self._keeps_running(session.server):
             await self._stop_server(session.server)
 
     def _on_event(self, server: OpencodeServer, event: Event) -> None:

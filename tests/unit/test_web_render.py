@@ -213,3 +213,9 @@ async def test_rendered_gives_each_text_part_with_its_position(chat: Chat) -> No
     tool = await backend.list_parts(chat.user, session.chat_session_id, reply.message_id)
     between = next(p.position for p in tool if p.part_id == "prt_t")
     assert texts[0]["position"] < between < texts[1]["position"]
+
+
+def test_a_fence_whose_language_is_only_unicode_white_space_renders_as_plain_code() -> None:
+    """A fence info string of U+0085 (white space to Python) is plain code, not a crash."""
+    html = render_markdown("```\x85\nprint(1)\n```")
+    assert "print(1)" in html

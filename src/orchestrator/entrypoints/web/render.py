@@ -45,10 +45,12 @@ _FORMATTER: Final = HtmlFormatter(nowrap=True)
 
 def _highlight(code: str, language: str, _attrs: object) -> str:
     """Pygments spans for a fenced block, or "" to let markdown-it escape it as plain text."""
-    if not language:
+    # The info string may be only Unicode white space (e.g. U+0085), which split() drops.
+    words = language.split()
+    if not words:
         return ""
     try:
-        lexer = get_lexer_by_name(language.split()[0])
+        lexer = get_lexer_by_name(words[0])
     except ClassNotFound:
         return ""
     return str(highlight(code, lexer, _FORMATTER))

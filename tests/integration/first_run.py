@@ -43,7 +43,13 @@ def share_opencode_modules(checkout: Path) -> None:
 def debian_environment(home: Path) -> dict[str, str]:
     """A login's environment: Debian's python3 first (no pyenv), an empty HOME."""
     home.mkdir(parents=True, exist_ok=True)
-    path = [p for p in os.environ["PATH"].split(os.pathsep) if ".pyenv" not in p]
+    # Neither pyenv nor a virtual environment (nox runs this test inside one, whose
+    # python3 is pyenv's) may come first: a fresh login has Debian's python3.
+    path = [
+        p
+        for p in os.environ["PATH"].split(os.pathsep)
+        if ".pyenv" not in p and not (Path(p).parent / "pyvenv.cfg").exists()
+    ]
     env = {
         k: v
         for k, v in os.environ.items()

@@ -28,8 +28,6 @@ def test_a_tool_call_shows_its_name_title_and_state(
     box = page.get_by_label("Message", exact=True)
     box.fill("Write the notes")
     box.press("Enter")
-    # The worker's default policy asks before an edit: allow it from the card.
-    page.get_by_role("button", name="Allow once").click(timeout=60_000)
     reply = page.locator(".msg.assistant").last
     # The worker's policy asks before an edit.
     reply.locator(".prompt").get_by_role("button", name="Allow once").click(timeout=60_000)

@@ -9,10 +9,13 @@ from pathlib import Path
 import anyio
 import pytest
 
+from orchestrator.application.machines import GONE_REASON
+from orchestrator.domain.chat import MessageStatus
+from orchestrator.domain.errors import Conflict
 from orchestrator.domain.ids import MachineToken
 from orchestrator.domain.model import MachineStatus, WorkerStatus
 from orchestrator.entrypoints.web.machine_api import PRESENCE
-from tests.unit.test_web_support import Harness, running_app
+from tests.unit.test_web_support import Harness, online_worker, running_app
 
 pytestmark = pytest.mark.anyio
 
@@ -82,3 +85,25 @@ async def test_second_connection_keeps_machine_online(patient: Harness) -> None:
         await first.receive_json()
         assert presence.pending == {}
         assert presence.open == {token.machine_id: 1}
+
+
+async def test_streaming_reply_of_a_gone_machine_ends_interrupted(quick: Harness) -> None:
+    """The streaming reply of a machine whose socket closed ends interrupted, its text kept."""
+    chat = await online_worker(quick)
+    backend, token = quick.backend, chat.token
+    session = await chat.start()
+    sent = await backend.send_message(chat.user, session.chat_session_id, "hello")
+    reply = await backend.claim_message(token, sent.message_id)
+    await backend.append_chunk(token, reply.message_id, "Half an ans")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with quick.client.ws_connect("/api/machine/ws", headers=headers):
+        pass
+    with anyio.fail_after(5):
+        while (await backend.authenticate(token)).status is not MachineStatus.OFFLINE:
+            await anyio.sleep(0.02)
+    messages = await backend.list_messages(chat.user, session.chat_session_id)
+    ended = next(m for m in messages if m.message_id == reply.message_id)
+    assert (ended.status, ended.content) == (MessageStatus.INTERRUPTED, "Half an ans")
+    assert ended.error == GONE_REASON
+    with pytest.raises(Conflict):
+        await backend.end_reply(token, reply.message_id, MessageStatus.INTERRUPTED, "again")

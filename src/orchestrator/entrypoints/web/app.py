@@ -132,7 +132,7 @@ def create_app(
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)
     app[machine_api.PRESENCE] = machine_api.Presence(
-        backend, settings.disconnect_grace.total_seconds()
+        backend, settings.disconnect_grace.total_seconds(), app.get(LIVE)
     )
     app.on_shutdown.append(_close_presence)
     app.cleanup_ctx.append(_scheduler)

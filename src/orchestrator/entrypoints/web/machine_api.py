@@ -73,8 +73,11 @@ log = logging.getLogger(__name__)
 class Presence:
     """Open machine WebSockets; a machine whose last one closed goes offline after a grace."""
 
-    def __init__(self, backend: Backend, grace_seconds: float) -> None:
+    def __init__(
+        self, backend: Backend, grace_seconds: float, live: LiveRelay | None = None
+    ) -> None:
         self.backend = backend
+        self.live = live
         self.grace_seconds = grace_seconds
         self.open: dict[MachineId, int] = {}
         self.pending: dict[MachineId, asyncio.Task[None]] = {}
@@ -104,6 +107,8 @@ class Presence:
     async def _offline_after_grace(self, token: MachineToken) -> None:
         try:
             await asyncio.sleep(self.grace_seconds)
+            flush = self.live.flush if self.live is not None else None
+            await machines.end_replies_of_gone_machine(self.backend, token, flush)
             await self.backend.go_offline(token)
             log.info("Machine %s disconnected: marked offline", token.machine_id)
         except OrchestratorError as exc:

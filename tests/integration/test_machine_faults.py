@@ -105,7 +105,7 @@ async def test_messages_sent_while_the_machine_was_stopped_are_answered_after_re
 async def test_messages_sent_after_a_killed_machine_went_offline_are_answered_after_restart(
     tmp_path: Path,
 ) -> None:
-    """SIGKILL, the machine is marked offline, five messages queued, restart: all answered."""
+    """SIGKILL, offline once its socket closed, five messages queued, restart: all answered."""
     with stage(tmp_path, reply=echo) as s:
         first = s.worker()
         lines: list[str] = []
@@ -123,7 +123,9 @@ async def test_messages_sent_after_a_killed_machine_went_offline_are_answered_af
                     while processes_with_env(str(s.home)):
                         await anyio.sleep(0.1)
                 started = time.monotonic()
-                await wait_for_status(api, s.token, "offline")
+                # Its WebSocket closed: offline after the disconnect grace, well inside the
+                # 45 s the stale-machine sweep would take.
+                await wait_for_status(api, s.token, "offline", timeout=30)
                 print(f"marked offline {time.monotonic() - started:.1f} s after SIGKILL")
                 await send_while_down_then_restart(s, api, session_id)
         finally:

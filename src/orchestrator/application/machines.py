@@ -6,12 +6,21 @@ enforces ownership and status transitions atomically.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from orchestrator.domain.errors import InvalidInput, PathOutsideRoot
-from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
+from orchestrator.domain.chat import MessageStatus
+from orchestrator.domain.errors import Conflict, InvalidInput, PathOutsideRoot
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MachineToken,
+    MessageId,
+    UserId,
+    WorkerId,
+    WorkerToken,
+)
 from orchestrator.domain.model import (
     Machine,
     MachineSummary,
@@ -20,7 +29,13 @@ from orchestrator.domain.model import (
     validate_name,
 )
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
-from orchestrator.domain.ports import Clock, MachineBackend, MaintenanceBackend, UserBackend
+from orchestrator.domain.ports import (
+    ChatMachineBackend,
+    Clock,
+    MachineBackend,
+    MaintenanceBackend,
+    UserBackend,
+)
 
 MAX_MODELS = 500
 MAX_MODEL_LENGTH = 200
@@ -108,6 +123,35 @@ async def mark_stale_machines_offline(
 ) -> list[MachineId]:
     """Set machines offline that sent no heartbeat within ``window``."""
     return await backend.mark_stale_machines_offline(clock.now() - window)
+
+
+#: Why a reply of a machine that went away ended (its text so far is kept).
+GONE_REASON = "The machine went offline while this reply was being written."
+
+
+async def end_replies_of_gone_machine(
+    backend: ChatMachineBackend,
+    token: MachineToken,
+    flush: Callable[[ChatSessionId], Awaitable[None]] | None = None,
+) -> list[MessageId]:
+    """End the machine's streaming replies as interrupted, storing held live text first."""
+    ended: list[MessageId] = []
+    async for work in backend.watch_work(token):
+        for item in work:
+            reply = item.streaming_reply
+            if reply is None:
+                continue
+            if flush is not None:
+                await flush(item.session.chat_session_id)
+            try:
+                await backend.end_reply(
+                    token, reply.message_id, MessageStatus.INTERRUPTED, GONE_REASON
+                )
+            except Conflict:
+                continue  # ended meanwhile (by the machine or another path)
+            ended.append(reply.message_id)
+        break
+    return ended
 
 
 # --- as a machine process ----------------------------------------------------

@@ -62,6 +62,8 @@ class ServerSettings:
     stale_after: timedelta = timedelta(seconds=45)
     #: How often the server looks for stale machines.
     sweep_interval: timedelta = timedelta(seconds=15)
+    #: A machine whose last WebSocket closed is marked offline unless it reconnects within this.
+    disconnect_grace: timedelta = timedelta(seconds=5)
     #: Largest request body the server accepts.
     max_body_bytes: int = 1024 * 1024
     #: Send cookies only over HTTPS (the CLI turns it on when the public URL is https).

@@ -131,6 +131,10 @@ def create_app(
 
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)
+    app[machine_api.PRESENCE] = machine_api.Presence(
+        backend, settings.disconnect_grace.total_seconds(), app.get(LIVE)
+    )
+    app.on_shutdown.append(_close_presence)
     app.cleanup_ctx.append(_scheduler)
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(push_api.notifier_ctx)
@@ -162,6 +166,10 @@ async def _sweep_forever(app: web.Application) -> None:
         except Exception:
             log.exception("The stale-machine sweep failed")
         await asyncio.sleep(settings.sweep_interval.total_seconds())
+
+
+async def _close_presence(app: web.Application) -> None:
+    await app[machine_api.PRESENCE].close()
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:

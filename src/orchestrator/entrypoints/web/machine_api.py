@@ -7,7 +7,10 @@ caller's address, which is refused with 429 once it used up its attempts.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -35,7 +38,14 @@ from orchestrator.domain.errors import (
     OrchestratorError,
     TextGap,
 )
-from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, WorkerId, WorkerToken
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MachineToken,
+    MessageId,
+    WorkerId,
+    WorkerToken,
+)
 from orchestrator.domain.model import normalize_relative_path, validate_name
 from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.web import machine_chat, machine_commands
@@ -56,6 +66,70 @@ WS_MAX_MESSAGE_BYTES: Final = 4 * 1024 * 1024
 PRE_AUTH_BODY_BYTES: Final = 64 * 1024
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+
+class Presence:
+    """Open machine WebSockets; a machine whose last one closed goes offline after a grace."""
+
+    def __init__(
+        self, backend: Backend, grace_seconds: float, live: LiveRelay | None = None
+    ) -> None:
+        self.backend = backend
+        self.live = live
+        self.grace_seconds = grace_seconds
+        self.open: dict[MachineId, int] = {}
+        self.pending: dict[MachineId, asyncio.Task[None]] = {}
+        self.closed = False
+
+    def connected(self, machine_id: MachineId) -> None:
+        """A WebSocket of the machine opened; a pending disconnect is called off."""
+        self.open[machine_id] = self.open.get(machine_id, 0) + 1
+        task = self.pending.pop(machine_id, None)
+        if task is not None:
+            task.cancel()
+
+    def disconnected(self, token: MachineToken) -> None:
+        """A WebSocket closed; with none left, mark the machine offline after the grace."""
+        machine_id = token.machine_id
+        left = self.open.get(machine_id, 1) - 1
+        if left > 0:
+            self.open[machine_id] = left
+            return
+        self.open.pop(machine_id, None)
+        if self.closed:
+            return  # the server is stopping, not the machine
+        self.pending[machine_id] = asyncio.create_task(
+            self._offline_after_grace(token), name=f"machine-gone-{machine_id}"
+        )
+
+    async def _offline_after_grace(self, token: MachineToken) -> None:
+        try:
+            await asyncio.sleep(self.grace_seconds)
+            flush = self.live.flush if self.live is not None else None
+            await machines.end_replies_of_gone_machine(self.backend, token, flush)
+            await self.backend.go_offline(token)
+            log.info("Machine %s disconnected: marked offline", token.machine_id)
+        except OrchestratorError as exc:
+            log.warning("Could not mark disconnected machine offline: %s", exc.message)
+        finally:
+            if self.pending.get(token.machine_id) is asyncio.current_task():
+                del self.pending[token.machine_id]
+
+    async def close(self) -> None:
+        """Cancel the pending disconnects (the server is stopping)."""
+        self.closed = True
+        tasks = list(self.pending.values())
+        self.pending.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+PRESENCE: Final = web.AppKey("machine_presence", Presence)
 
 Subscription = Callable[[Backend, MachineToken, Body], AsyncIterator[object]]
 
@@ -283,7 +357,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS, max_msg_size=WS_MAX_MESSAGE_BYTES)
     await ws.prepare(request)
     channel = _Channel(ws, backend, _token(request), request.app.get(LIVE))
-    del machine
+    presence = request.app.get(PRESENCE)
+    if presence is not None:
+        presence.connected(machine.machine_id)
     with tracked(request):
         try:
             async with anyio.create_task_group() as tg:
@@ -293,6 +369,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 tg.cancel_scope.cancel()
         except* ConnectionResetError:
             pass  # the machine went away; it reconnects and subscribes again
+        finally:
+            if presence is not None:
+                presence.disconnected(channel.token)
     return ws
 
 

@@ -104,6 +104,23 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def quick(session: nox.Session) -> None:
+    """The fast tests: no real processes, no Convex harness, no npm or apt (a minute or two)."""
+    install(session, "-e", ".[test]")
+    session.run(
+        "pytest",
+        "-m",
+        "not slow",
+        "-k",
+        "not convex",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        *session.posargs,
+    )
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     install(session, "ruff>=0.6")

@@ -623,10 +623,6 @@ class NotificationBackend(Protocol):
         ...
 
 
-class ChatBackend(ChatUserBackend, ChatMachineBackend, Protocol):
-    """Both sides of chat (part of :class:`Backend`; kept for code typed against it)."""
-
-
 class ServerBackend(
     UserBackend,
     ChatUserBackend,

@@ -119,6 +119,8 @@ export default defineSchema({
     replyTo: v.optional(v.string()),
     error: v.optional(v.string()),
     abortRequested: v.boolean(),
+    /** Set when the content is too long for this document: it is in `textSegments` (lib/text.ts). */
+    contentSegments: v.optional(v.number()),
   })
     .index("by_messageId", ["messageId"])
     .index("by_chatSessionId", ["chatSessionId"])
@@ -140,6 +142,16 @@ export default defineSchema({
   })
     .index("by_chatSessionId_and_sequence", ["chatSessionId", "sequence"])
     .index("by_messageId_and_sequence", ["messageId", "sequence"]),
+
+  // The text of a message too long for one document, in order (lib/text.ts).
+  textSegments: defineTable({
+    messageId: v.string(),
+    chatSessionId: v.string(),
+    index: v.number(),
+    text: v.string(),
+  })
+    .index("by_messageId_and_index", ["messageId", "index"])
+    .index("by_chatSessionId", ["chatSessionId"]),
 
   // The typed parts of replies (parts.ts); a text part's text grows by deltas.
   messageParts: defineTable({

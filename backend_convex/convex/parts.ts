@@ -15,7 +15,8 @@ import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/s
 import { v } from "convex/values";
 import { machineMessage, ownedSession } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
-import { ensureStreaming, insertChunk } from "./lib/chat";
+import { ensureStreaming, insertChunk, lastSequence } from "./lib/chat";
+import { partLength, partText } from "./lib/partText";
 import { fail } from "./lib/errors";
 import { CHUNK_PAGE, MAX_LISTED_PARTS } from "./lib/limits";
 import { chatChunkRecord } from "./lib/records";
@@ -40,17 +41,18 @@ const partRecord = v.object({
   sequence: v.number(),
 });
 
-function record(part: Doc<"messageParts">) {
+async function record(ctx: QueryCtx, part: Doc<"messageParts">) {
+  const { text, sequence } = await partText(ctx, part);
   return {
     partId: part.partId,
     messageId: part.messageId,
     chatSessionId: part.chatSessionId,
     position: part.position,
     type: part.type,
-    text: part.text,
+    text,
     data: part.data,
     updatedAt: part.updatedAt,
-    sequence: part.sequence,
+    sequence,
   };
 }
 
@@ -71,12 +73,9 @@ async function load(ctx: QueryCtx, messageId: string, partId: string) {
     .unique();
 }
 
-/** The session's next sequence (chunks and parts share it). */
+/** The session's next sequence (chunks and parts share it; the session is not written). */
 async function nextSequence(ctx: MutationCtx, session: Doc<"chatSessions">): Promise<number> {
-  const sequence = session.lastSequence + 1;
-  await ctx.db.patch(session._id, { lastSequence: sequence });
-  session.lastSequence = sequence;
-  return sequence;
+  return (await lastSequence(ctx, session)) + 1;
 }
 
 /** The position a new part of the session takes: after every other. */
@@ -125,16 +124,17 @@ export const save = mutation({
         sequence,
         isText: type === "text",
       });
-      return record((await ctx.db.get(id))!);
+      return await record(ctx, (await ctx.db.get(id))!);
     }
     // A stale whole copy arriving after newer deltas never shortens the text.
-    const stale = TEXT_TYPES.has(type) && stored.type === type && stored.text.length > text.length;
+    const stale = TEXT_TYPES.has(type) && stored.type === type && (await partLength(ctx, stored)) > text.length;
     if (stale) {
       await ctx.db.patch(stored._id, { updatedAt: now, sequence });
     } else {
+      // Chunks of the part still lie over the new text at their offsets (partText).
       await ctx.db.patch(stored._id, { type, text, data, updatedAt: now, sequence, isText: type === "text" });
     }
-    return record((await ctx.db.get(stored._id))!);
+    return await record(ctx, (await ctx.db.get(stored._id))!);
   },
 });
 
@@ -164,8 +164,7 @@ export const appendText = mutation({
     if (offset < 0 || !Number.isInteger(offset)) fail("InvalidInput", "A text offset must not be negative.");
     const stored = await load(ctx, messageId, partId);
     if (stored !== null && stored.type !== kind) fail("Conflict", `That part is not a ${kind} part.`);
-    const current = stored?.text ?? "";
-    const length = current.length;
+    const length = stored === null ? 0 : await partLength(ctx, stored);
     if (offset > length) {
       fail(
         "TextGap",
@@ -176,29 +175,32 @@ export const appendText = mutation({
     const added = text.slice(length - offset);
     if (length + added.length > MAX_PART_TEXT) tooLongText();
     const now = Date.now();
-    // The part takes its chunk's sequence, so both resume from one number.
+    // Reply text is only a chunk (one document): the part is written when it is
+    // created and once more when the reply ends (lib/partText.ts). The part takes
+    // its first chunk's sequence, so both resume from one number.
     const chunk =
       added !== "" && kind === "text"
         ? chatChunkRecord(await insertChunk(ctx, session, messageId, added, { partId, offset: length }))
         : null;
-    if (stored === null || added !== "") {
-      const sequence = chunk?.sequence ?? (await nextSequence(ctx, session));
-      if (stored === null) {
-        await ctx.db.insert("messageParts", {
-          partId,
-          messageId,
-          chatSessionId: message.chatSessionId,
-          position: await nextPosition(ctx, message.chatSessionId),
-          type: kind,
-          text: added,
-          data: JSON.stringify({ type: kind }),
-          updatedAt: now,
-          sequence,
-          isText: kind === "text",
-        });
-      } else {
-        await ctx.db.patch(stored._id, { text: current + added, updatedAt: now, sequence });
-      }
+    if (stored === null) {
+      await ctx.db.insert("messageParts", {
+        partId,
+        messageId,
+        chatSessionId: message.chatSessionId,
+        position: await nextPosition(ctx, message.chatSessionId),
+        type: kind,
+        text: kind === "text" ? "" : added,
+        data: JSON.stringify({ type: kind }),
+        updatedAt: now,
+        sequence: chunk?.sequence ?? (await nextSequence(ctx, session)),
+        isText: kind === "text",
+        unmerged: kind === "text" ? true : undefined,
+      });
+    } else if (added !== "" && kind === "text" && !stored.unmerged) {
+      await ctx.db.patch(stored._id, { unmerged: true });
+    } else if (added !== "" && kind !== "text") {
+      const sequence = await nextSequence(ctx, session);
+      await ctx.db.patch(stored._id, { text: stored.text + added, updatedAt: now, sequence });
     }
     return { partId, messageId, length: length + added.length, added: added.length, chunk };
   },
@@ -227,7 +229,8 @@ export const list = query({
             .withIndex("by_messageId_and_position", (q) => q.eq("messageId", messageId))
             .take(MAX_LISTED_PARTS);
     // A reply's parts belong to its session; another session's message lists nothing.
-    return parts.filter((part) => part.chatSessionId === chatSessionId).map(record);
+    const own = parts.filter((part) => part.chatSessionId === chatSessionId);
+    return await Promise.all(own.map((part) => record(ctx, part)));
   },
 });
 
@@ -254,6 +257,6 @@ export const eventsAfter = query({
         q.eq("chatSessionId", chatSessionId).eq("isText", false).gt("sequence", afterSequence),
       )
       .take(CHUNK_PAGE);
-    return { chunks: chunks.map(chatChunkRecord), parts: parts.map(record) };
+    return { chunks: chunks.map(chatChunkRecord), parts: await Promise.all(parts.map((part) => record(ctx, part))) };
   },
 });

@@ -141,7 +141,8 @@ export default defineSchema({
     offset: v.optional(v.number()),
   })
     .index("by_chatSessionId_and_sequence", ["chatSessionId", "sequence"])
-    .index("by_messageId_and_sequence", ["messageId", "sequence"]),
+    .index("by_messageId_and_sequence", ["messageId", "sequence"])
+    .index("by_messageId_and_partId_and_offset", ["messageId", "partId", "offset"]),
 
   // The text of a message too long for one document, in order (lib/text.ts).
   textSegments: defineTable({
@@ -168,6 +169,8 @@ export default defineSchema({
     sequence: v.number(),
     // A text part streams as chunks; the others are read by sequence (parts.changedAfter).
     isText: v.boolean(),
+    // A text part whose streamed chunks are not merged into `text` yet (until its reply ends).
+    unmerged: v.optional(v.boolean()),
   })
     .index("by_messageId_and_partId", ["messageId", "partId"])
     .index("by_messageId_and_position", ["messageId", "position"])

@@ -25,7 +25,7 @@ export const INLINE_BUDGET = 512;
 export const BATCH_BUDGET = 2048;
 
 /** Documents still to delete, and bytes still to read, in this mutation. */
-type Budget = { left: number; bytes: number };
+export type Budget = { left: number; bytes: number };
 
 /**
  * Bytes one mutation reads while deleting: a chat row can be up to 1 MiB (a long
@@ -37,12 +37,12 @@ export const BYTES_BUDGET = 8 * (1 << 20);
 /** Rows read at once: the last page may pass the budget by at most 2 x 2 MiB. */
 const PAGE = 2;
 
-function budgetOf(rows: number): Budget {
+export function budgetOf(rows: number): Budget {
   return { left: rows, bytes: BYTES_BUDGET };
 }
 
 /** Delete every row `page` returns until it returns none (true) or the budget runs out. */
-async function deleteEach(
+export async function deleteEach(
   ctx: MutationCtx,
   page: (size: number) => Promise<Array<{ _id: GenericId<TableNames> }>>,
   budget: Budget,

@@ -34,30 +34,18 @@ export function segments(text: string, size: number = SEGMENT_UNITS): string[] {
   return pieces;
 }
 
-/** Store `content` as the message's text: inline when short, else in segments. */
-export async function storeContent(
+/** The fields that give a stored message `content` as its text (its old segments are deleted). */
+export async function replaceContent(
   ctx: MutationCtx,
   message: Doc<"chatMessages">,
   content: string,
-): Promise<void> {
+): Promise<{ content: string; contentSegments: number | undefined }> {
   await deleteSegments(ctx, message.messageId);
-  if (content.length <= INLINE_UNITS) {
-    await ctx.db.patch(message._id, { content, contentSegments: undefined });
-    return;
-  }
-  const pieces = segments(content);
-  for (const [index, text] of pieces.entries()) {
-    await ctx.db.insert("textSegments", {
-      messageId: message.messageId,
-      chatSessionId: message.chatSessionId,
-      index,
-      text,
-    });
-  }
-  await ctx.db.patch(message._id, { content: "", contentSegments: pieces.length });
+  const fields = await insertContent(ctx, message.messageId, message.chatSessionId, content);
+  return { content: fields.content, contentSegments: fields.contentSegments };
 }
 
-/** The fields of a new message document holding `content` (segments written separately). */
+/** The fields of a message document holding `content`: inline when short, else segments (written here). */
 export async function insertContent(
   ctx: MutationCtx,
   messageId: string,

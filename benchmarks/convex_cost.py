@@ -160,9 +160,7 @@ async def measure_documents(harness: ConvexHarness) -> None:
             reply = await backend.claim_message(token, message.message_id)
             before = harness.documents_written(url)
             stream = PartTextStream(
-                lambda part_id, kind, offset, piece: backend.append_part_text(
-                    token, reply.message_id, part_id, offset, piece, kind
-                ),
+                partial(_append_text, backend, token, reply.message_id),
                 window=CONVEX_COALESCE_WINDOW,
             )
             async with stream:
@@ -184,6 +182,18 @@ async def measure_documents(harness: ConvexHarness) -> None:
             )
     finally:
         await backend.close()
+
+
+async def _append_text(
+    backend: ConvexBackend,
+    token: MachineToken,
+    reply: MessageId,
+    part_id: str,
+    kind: TextKind,
+    offset: int,
+    piece: str,
+) -> None:
+    await backend.append_part_text(token, reply, part_id, offset, piece, kind)
 
 
 async def _stream(backend: ConvexBackend, token: MachineToken, reply: MessageId) -> int:

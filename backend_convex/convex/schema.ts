@@ -148,10 +148,12 @@ export default defineSchema({
   textSegments: defineTable({
     messageId: v.string(),
     chatSessionId: v.string(),
+    // "" for the message's content, else the part whose text it holds.
+    partId: v.string(),
     index: v.number(),
     text: v.string(),
   })
-    .index("by_messageId_and_index", ["messageId", "index"])
+    .index("by_messageId_and_partId_and_index", ["messageId", "partId", "index"])
     .index("by_chatSessionId", ["chatSessionId"]),
 
   // The typed parts of replies (parts.ts); a text part's text grows by deltas.
@@ -171,6 +173,8 @@ export default defineSchema({
     isText: v.boolean(),
     // A text part whose streamed chunks are not merged into `text` yet (until its reply ends).
     unmerged: v.optional(v.boolean()),
+    // Set when the text is too long for this document: it is in `textSegments` (lib/text.ts).
+    textSegments: v.optional(v.number()),
   })
     .index("by_messageId_and_partId", ["messageId", "partId"])
     .index("by_messageId_and_position", ["messageId", "position"])

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.domain.chat import MAX_REPLY_LENGTH, MessageStatus
-from orchestrator.domain.errors import NotFound
+from orchestrator.domain.chat import MAX_CHUNK_LENGTH, MAX_REPLY_LENGTH, MessageStatus
+from orchestrator.domain.errors import NotFound, PayloadTooLarge
 from orchestrator.domain.ids import UserId
+from orchestrator.domain.parts import MAX_PART_TEXT, TextPart
 from orchestrator.domain.ports import Backend
 from tests.contract.conftest import Chat, ask
 
@@ -81,3 +82,27 @@ async def test_a_worker_with_17_replies_of_a_million_characters_is_removed(
     }
     with pytest.raises(NotFound):
         await backend.list_messages(alice, session_id)
+
+
+async def test_a_text_part_of_a_million_characters_streams_and_reads_back_whole(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """A 2.9 MB text part grown by deltas, then saved whole, lists whole during and after."""
+    text = long_text(MAX_PART_TEXT)
+    session_id = chat.session.chat_session_id
+    message = await ask(backend, alice, chat)
+    reply = await backend.claim_message(chat.token, message.message_id)
+    step = MAX_CHUNK_LENGTH
+    for offset in range(0, len(text) // 2, step):
+        piece = text[offset : min(offset + step, len(text) // 2)]
+        await backend.append_part_text(chat.token, reply.message_id, "prt_t", offset, piece)
+    [streaming] = await backend.list_parts(alice, session_id, reply.message_id)
+    assert streaming.body == TextPart(text[: len(text) // 2])
+    saved = await backend.save_part(chat.token, reply.message_id, "prt_t", TextPart(text))
+    assert saved.body == TextPart(text)
+    with pytest.raises(PayloadTooLarge):
+        await backend.append_part_text(chat.token, reply.message_id, "prt_t", len(text), "x")
+    await backend.complete_message(chat.token, reply.message_id, text)
+    [part] = await backend.list_parts(alice, session_id)
+    assert part.body == TextPart(text)
+    assert [m.content for m in await backend.list_messages(alice, session_id)][1] == text

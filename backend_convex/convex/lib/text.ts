@@ -5,8 +5,9 @@
  * A message whose content is longer than INLINE_UNITS keeps `content: ""` and
  * `contentSegments: n`; its text is in `n` `textSegments` documents of at most
  * SEGMENT_UNITS UTF-16 code units each (at most 3 bytes of UTF-8 per unit, so
- * under 600 KB), never splitting a surrogate pair. Readers join them again:
- * `readSegments` returns a bounded run of them per call.
+ * under 600 KB), never splitting a surrogate pair. A text part does the same
+ * (`text: ""`, `textSegments: n`, segments under its part ID). Readers join them
+ * again: `readSegments` returns a bounded run of them per call.
  */
 import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
@@ -34,45 +35,76 @@ export function segments(text: string, size: number = SEGMENT_UNITS): string[] {
   return pieces;
 }
 
+/** Whose text a segment holds: a message's content (`partId` "") or one of its parts. */
+export type TextOwner = { messageId: string; chatSessionId: string; partId?: string };
+
 /** The fields that give a stored message `content` as its text (its old segments are deleted). */
 export async function replaceContent(
   ctx: MutationCtx,
   message: Doc<"chatMessages">,
   content: string,
 ): Promise<{ content: string; contentSegments: number | undefined }> {
-  await deleteSegments(ctx, message.messageId);
-  const fields = await insertContent(ctx, message.messageId, message.chatSessionId, content);
-  return { content: fields.content, contentSegments: fields.contentSegments };
+  const { text, segments: count } = await replaceText(ctx, message, content);
+  return { content: text, contentSegments: count };
 }
 
-/** The fields of a message document holding `content`: inline when short, else segments (written here). */
+/** The fields of a new message document holding `content`: inline when short, else segments (written here). */
 export async function insertContent(
   ctx: MutationCtx,
   messageId: string,
   chatSessionId: string,
   content: string,
 ): Promise<{ content: string; contentSegments?: number }> {
-  if (content.length <= INLINE_UNITS) return { content };
-  const pieces = segments(content);
-  for (const [index, text] of pieces.entries()) {
-    await ctx.db.insert("textSegments", { messageId, chatSessionId, index, text });
-  }
-  return { content: "", contentSegments: pieces.length };
+  const { text, segments: count } = await insertText(ctx, { messageId, chatSessionId }, content);
+  return count === undefined ? { content: text } : { content: text, contentSegments: count };
 }
 
-async function deleteSegments(ctx: MutationCtx, messageId: string): Promise<void> {
+/** `text` stored for `owner` in place of its old segments: inline if short, else segments. */
+export async function replaceText(
+  ctx: MutationCtx,
+  owner: TextOwner,
+  text: string,
+): Promise<{ text: string; segments: number | undefined }> {
+  await deleteSegments(ctx, owner);
+  return await insertText(ctx, owner, text);
+}
+
+async function insertText(
+  ctx: MutationCtx,
+  owner: TextOwner,
+  text: string,
+): Promise<{ text: string; segments: number | undefined }> {
+  if (text.length <= INLINE_UNITS) return { text, segments: undefined };
+  const pieces = segments(text);
+  const { messageId, chatSessionId, partId = "" } = owner;
+  for (const [index, piece] of pieces.entries()) {
+    await ctx.db.insert("textSegments", { messageId, chatSessionId, partId, index, text: piece });
+  }
+  return { text: "", segments: pieces.length };
+}
+
+async function deleteSegments(ctx: MutationCtx, owner: TextOwner): Promise<void> {
   const stored = await ctx.db
     .query("textSegments")
-    .withIndex("by_messageId_and_index", (q) => q.eq("messageId", messageId))
+    .withIndex("by_messageId_and_partId_and_index", (q) =>
+      q.eq("messageId", owner.messageId).eq("partId", owner.partId ?? ""),
+    )
     .take(MAX_SEGMENTS);
   for (const segment of stored) await ctx.db.delete(segment._id);
 }
 
-/** Up to SEGMENTS_PER_READ segments of a message's text from `fromIndex` on, in order. */
-export async function readSegments(ctx: QueryCtx, messageId: string, fromIndex: number): Promise<string[]> {
+/** Up to SEGMENTS_PER_READ segments of a message's (or part's) text from `fromIndex` on, in order. */
+export async function readSegments(
+  ctx: QueryCtx,
+  messageId: string,
+  fromIndex: number,
+  partId: string = "",
+): Promise<string[]> {
   const found = await ctx.db
     .query("textSegments")
-    .withIndex("by_messageId_and_index", (q) => q.eq("messageId", messageId).gte("index", fromIndex))
+    .withIndex("by_messageId_and_partId_and_index", (q) =>
+      q.eq("messageId", messageId).eq("partId", partId).gte("index", fromIndex),
+    )
     .take(SEGMENTS_PER_READ);
   return found.map((segment) => segment.text);
 }

@@ -8,7 +8,10 @@ WebSocket subscriptions are counted with the real ``ConvexClient`` against the
 harness's sync stand-in, which re-runs every open subscription after each
 write: an upper bound (see "What it costs" in ``backend_convex/README.md``).
 
-Run from the repository root: ``python benchmarks/convex_cost.py`` (~25 s, needs
+Documents written per 1,000 streamed characters are counted by the harness (every
+insert, patch and delete of the functions, scheduled ones included).
+
+Run from the repository root: ``python benchmarks/convex_cost.py`` (~30 s, needs
 ``backend_convex/node_modules``).
 """
 
@@ -32,8 +35,9 @@ from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTra
 from orchestrator.adapters.system import SystemClock
 from orchestrator.application.jobs import run_due_jobs
 from orchestrator.application.machine_process import MachineProcess
-from orchestrator.application.streaming import ChunkCoalescer
+from orchestrator.application.streaming import ChunkCoalescer, PartTextStream
 from orchestrator.domain.ids import MachineToken, MessageId
+from orchestrator.domain.parts import TextKind
 from orchestrator.entrypoints.settings import (
     CONVEX_COALESCE_WINDOW,
     CONVEX_HEARTBEAT,
@@ -57,6 +61,7 @@ async def main() -> None:
     harness = ConvexHarness(server_secret=new_server_secret()).start()
     try:
         await measure(harness)
+        await measure_documents(harness)
         await measure_reruns(harness)
     finally:
         harness.stop()
@@ -136,6 +141,59 @@ async def measure(harness: ConvexHarness) -> None:
             )
     finally:
         await backend.close()
+
+
+async def measure_documents(harness: ConvexHarness) -> None:
+    """Documents written per 1,000 characters as the machine streams a reply's text part."""
+    url = harness.new_deployment()
+    backend = ConvexBackend(HttpTransport(url, timeout=10), server_secret=harness.server_secret)
+    try:
+        alice = (await backend.create_user("alice", "hash")).user_id
+        machine, token = await backend.create_machine(alice, "laptop")
+        await backend.go_online(token, "/home/alice")
+        worker = await backend.add_worker(alice, machine.machine_id, "repo", None)
+        await backend.update_worker_models(token, worker.worker_id, ["fake/small"])
+        session = await backend.start_session(alice, worker.worker_id, "fake/small")
+        print("Documents written streaming a text part (9-character deltas every 10 ms)")
+        for total in (1_000, 10_000):
+            message = await backend.send_message(alice, session.chat_session_id, "hello")
+            reply = await backend.claim_message(token, message.message_id)
+            before = harness.documents_written(url)
+            stream = PartTextStream(
+                partial(_append_text, backend, token, reply.message_id),
+                window=CONVEX_COALESCE_WINDOW,
+            )
+            async with stream:
+                sent = 0
+                while sent < total:
+                    await stream.add("prt_1", TextKind.TEXT, sent, DELTA)
+                    sent += len(DELTA)
+                    await anyio.sleep(0.01)
+            streamed = harness.documents_written(url) - before
+            await backend.complete_message(token, reply.message_id, "x" * sent)
+            written = harness.documents_written(url) - before
+            # Each write is one chunk, deleted CHUNK_GRACE_MS after the reply ends (parts.ts):
+            # counted here rather than waited for.
+            total = written + stream.writes
+            print(
+                f"  {sent:6,} characters, {stream.writes} writes: {streamed} documents while"
+                f" streaming, {written} with the reply's end, {total} with the chunks'"
+                f" deletion a minute later ({total * 1000 / sent:.1f} per 1,000 characters)"
+            )
+    finally:
+        await backend.close()
+
+
+async def _append_text(
+    backend: ConvexBackend,
+    token: MachineToken,
+    reply: MessageId,
+    part_id: str,
+    kind: TextKind,
+    offset: int,
+    piece: str,
+) -> None:
+    await backend.append_part_text(token, reply, part_id, offset, piece, kind)
 
 
 async def _stream(backend: ConvexBackend, token: MachineToken, reply: MessageId) -> int:

@@ -6,13 +6,14 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { ownedPermission, ownedSession, ownedWorker } from "./lib/access";
+import { messageById, ownedPermission, ownedSession, ownedWorker } from "./lib/access";
 import { requireServer } from "./lib/auth";
 import { ensureOpen, messagesOf, streamingReply } from "./lib/chat";
-import { fail } from "./lib/errors";
+import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE, MAX_PERMISSIONS, MAX_SESSIONS } from "./lib/limits";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
+import { readSegments } from "./lib/text";
 import { checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
 import {
   chatChunkRecord as chunkValidator,
@@ -171,6 +172,19 @@ export const listMessages = query({
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
     return await messagesOf(ctx, chatSessionId);
+  },
+});
+
+/** Segments of a long message of the user's session from `fromIndex` on (see lib/text.ts). */
+export const messageText = query({
+  args: { ...ownerOfSession, messageId: v.string(), fromIndex: v.number() },
+  returns: v.array(v.string()),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId, fromIndex }) => {
+    requireServer(serverSecret);
+    await ownedSession(ctx, userId, chatSessionId);
+    const message = await messageById(ctx, messageId);
+    if (message === null || message.chatSessionId !== chatSessionId) fail("NotFound", NO_MESSAGE);
+    return await readSegments(ctx, messageId, fromIndex);
   },
 });
 

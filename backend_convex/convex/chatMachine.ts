@@ -14,7 +14,9 @@ import { mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { machineMessage, machinePermission, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
-import { ensureOpen, ensureStreaming, insertChunk, messagesOf, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesOf, streamingReply } from "./lib/chat";
+import { mergeReply } from "./lib/partText";
+import { readSegments, replaceContent } from "./lib/text";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
@@ -122,6 +124,17 @@ export const listSessionMessages = query({
   },
 });
 
+/** Segments of a long message of the machine's session from `fromIndex` on (see lib/text.ts). */
+export const messageText = query({
+  args: { ...machineToken, messageId: v.string(), fromIndex: v.number() },
+  returns: v.array(v.string()),
+  handler: async (ctx, { messageId, fromIndex, ...token }) => {
+    const machine = await requireMachine(ctx, token);
+    await machineMessage(ctx, machine.machineId, messageId);
+    return await readSegments(ctx, messageId, fromIndex);
+  },
+});
+
 /** Take the oldest pending user message of a session; returns the new `streaming` reply. */
 export const claimMessage = mutation({
   args: { ...machineToken, messageId: v.string() },
@@ -196,7 +209,7 @@ async function finish(
     content = parts.map((part) => part.chunk).join("");
   }
   const now = Date.now();
-  await ctx.db.patch(message._id, { status, content, error });
+  await ctx.db.patch(message._id, { status, error, ...(await replaceContent(ctx, message, content)) });
   const question = message.replyTo === undefined ? null : await messageById(ctx, message.replyTo);
   if (question !== null) await ctx.db.patch(question._id, { status: "completed" });
   // A request the reply no longer waits for can never be answered.
@@ -207,7 +220,9 @@ async function finish(
       .take(MAX_WORK_PERMISSIONS);
     for (const request of requests) await ctx.db.patch(request._id, { status: "expired" });
   }
-  await ctx.db.patch(session._id, { lastActivity: now });
+  // The session's sequence is written once per reply, before its chunks go.
+  await ctx.db.patch(session._id, { lastActivity: now, lastSequence: await lastSequence(ctx, session) });
+  await mergeReply(ctx, messageId);
   return chatMessageRecord((await ctx.db.get(message._id))!);
 }
 

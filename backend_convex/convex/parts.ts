@@ -15,15 +15,24 @@ import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/s
 import { v } from "convex/values";
 import { machineMessage, ownedSession } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
-import { ensureStreaming, insertChunk } from "./lib/chat";
+import { ensureStreaming, insertChunk, lastSequence } from "./lib/chat";
+import { partLength, partText } from "./lib/partText";
+import { readSegments, replaceText } from "./lib/text";
 import { fail } from "./lib/errors";
 import { CHUNK_PAGE, MAX_LISTED_PARTS } from "./lib/limits";
 import { chatChunkRecord } from "./lib/records";
-import { validateChunk } from "./lib/rules";
+import { codePoints, fromCodePoint, validateChunk } from "./lib/rules";
 import { chatChunkRecord as chunkValidator, machineToken, serverCaller } from "./lib/validators";
 
 const MAX_PART_ID_LENGTH = 200;
-const MAX_PART_TEXT = 250_000;
+/** Characters (code points) of a text part (orchestrator.domain.parts.MAX_PART_TEXT, a whole reply). */
+const MAX_PART_TEXT = 1_000_000;
+/** A reasoning part is rewritten whole per delta, so it stays within one document (4 bytes a character). */
+const MAX_REASONING_TEXT = 250_000;
+
+function maxText(kind: string): number {
+  return kind === "reasoning" ? MAX_REASONING_TEXT : MAX_PART_TEXT;
+}
 /** Bounded fields of a part as JSON (64 KiB input + 64 KiB output + short ones). */
 const MAX_PART_DATA = 400_000;
 const TEXT_TYPES = new Set(["text", "reasoning"]);
@@ -38,19 +47,25 @@ const partRecord = v.object({
   data: v.string(),
   updatedAt: v.number(),
   sequence: v.number(),
+  /** 0, or how many segments hold the text (then `text` is ""; read them with parts.text). */
+  textSegments: v.number(),
 });
 
-function record(part: Doc<"messageParts">) {
+async function record(ctx: QueryCtx, part: Doc<"messageParts">) {
+  // A long merged text stays in its segments: the caller reads them (parts.text).
+  const segmented = part.textSegments !== undefined && !part.unmerged;
+  const { text, sequence } = segmented ? { text: "", sequence: part.sequence } : await partText(ctx, part);
   return {
     partId: part.partId,
     messageId: part.messageId,
     chatSessionId: part.chatSessionId,
     position: part.position,
     type: part.type,
-    text: part.text,
+    text,
     data: part.data,
     updatedAt: part.updatedAt,
-    sequence: part.sequence,
+    sequence,
+    textSegments: segmented ? part.textSegments! : 0,
   };
 }
 
@@ -60,7 +75,10 @@ function validatePartId(partId: string): void {
   }
 }
 
-function tooLongText(): never {
+function tooLongText(kind: string): never {
+  if (kind === "reasoning") {
+    fail("PayloadTooLarge", `A reasoning part must be at most ${MAX_REASONING_TEXT} characters on Convex.`);
+  }
   fail("PayloadTooLarge", `A text part must be at most ${MAX_PART_TEXT} characters.`);
 }
 
@@ -71,12 +89,9 @@ async function load(ctx: QueryCtx, messageId: string, partId: string) {
     .unique();
 }
 
-/** The session's next sequence (chunks and parts share it). */
+/** The session's next sequence (chunks and parts share it; the session is not written). */
 async function nextSequence(ctx: MutationCtx, session: Doc<"chatSessions">): Promise<number> {
-  const sequence = session.lastSequence + 1;
-  await ctx.db.patch(session._id, { lastSequence: sequence });
-  session.lastSequence = sequence;
-  return sequence;
+  return (await lastSequence(ctx, session)) + 1;
 }
 
 /** The position a new part of the session takes: after every other. */
@@ -87,6 +102,13 @@ async function nextPosition(ctx: QueryCtx, chatSessionId: string): Promise<numbe
     .order("desc")
     .first();
   return (last?.position ?? 0) + 1;
+}
+
+/** The fields holding a part's `text`: inline when short, else in segments (written here). */
+async function storedText(ctx: MutationCtx, message: Doc<"chatMessages">, partId: string, text: string) {
+  const owner = { messageId: message.messageId, chatSessionId: message.chatSessionId, partId };
+  const stored = await replaceText(ctx, owner, text);
+  return { text: stored.text, textSegments: stored.segments };
 }
 
 /** Store a part of a streaming reply whole: created, or replaced as it moves. */
@@ -105,7 +127,7 @@ export const save = mutation({
     validatePartId(partId);
     const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
     ensureStreaming(message);
-    if (text.length > MAX_PART_TEXT) tooLongText();
+    if (codePoints(text) > maxText(type)) tooLongText(type);
     if (data.length > MAX_PART_DATA || type.length > 10_000) {
       fail("PayloadTooLarge", "This part is too large.");
     }
@@ -119,22 +141,31 @@ export const save = mutation({
         chatSessionId: message.chatSessionId,
         position: await nextPosition(ctx, message.chatSessionId),
         type,
-        text,
+        ...(await storedText(ctx, message, partId, text)),
         data,
         updatedAt: now,
         sequence,
         isText: type === "text",
       });
-      return record((await ctx.db.get(id))!);
+      return await record(ctx, (await ctx.db.get(id))!);
     }
     // A stale whole copy arriving after newer deltas never shortens the text.
-    const stale = TEXT_TYPES.has(type) && stored.type === type && stored.text.length > text.length;
+    const stale =
+      TEXT_TYPES.has(type) && stored.type === type && (await partLength(ctx, stored)) > codePoints(text);
     if (stale) {
       await ctx.db.patch(stored._id, { updatedAt: now, sequence });
     } else {
-      await ctx.db.patch(stored._id, { type, text, data, updatedAt: now, sequence, isText: type === "text" });
+      // Chunks of the part still lie over the new text at their offsets (partText).
+      await ctx.db.patch(stored._id, {
+        type,
+        ...(await storedText(ctx, message, partId, text)),
+        data,
+        updatedAt: now,
+        sequence,
+        isText: type === "text",
+      });
     }
-    return record((await ctx.db.get(stored._id))!);
+    return await record(ctx, (await ctx.db.get(stored._id))!);
   },
 });
 
@@ -164,8 +195,7 @@ export const appendText = mutation({
     if (offset < 0 || !Number.isInteger(offset)) fail("InvalidInput", "A text offset must not be negative.");
     const stored = await load(ctx, messageId, partId);
     if (stored !== null && stored.type !== kind) fail("Conflict", `That part is not a ${kind} part.`);
-    const current = stored?.text ?? "";
-    const length = current.length;
+    const length = stored === null ? 0 : await partLength(ctx, stored);
     if (offset > length) {
       fail(
         "TextGap",
@@ -173,34 +203,39 @@ export const appendText = mutation({
           ` send again from character ${length}.`,
       );
     }
-    const added = text.slice(length - offset);
-    if (length + added.length > MAX_PART_TEXT) tooLongText();
+    // Offsets and lengths count characters (code points) as the machine does.
+    const added = fromCodePoint(text, length - offset);
+    const count = codePoints(added);
+    if (length + count > maxText(kind)) tooLongText(kind);
     const now = Date.now();
-    // The part takes its chunk's sequence, so both resume from one number.
+    // Reply text is only a chunk (one document): the part is written when it is
+    // created and once more when the reply ends (lib/partText.ts). The part takes
+    // its first chunk's sequence, so both resume from one number.
     const chunk =
       added !== "" && kind === "text"
         ? chatChunkRecord(await insertChunk(ctx, session, messageId, added, { partId, offset: length }))
         : null;
-    if (stored === null || added !== "") {
-      const sequence = chunk?.sequence ?? (await nextSequence(ctx, session));
-      if (stored === null) {
-        await ctx.db.insert("messageParts", {
-          partId,
-          messageId,
-          chatSessionId: message.chatSessionId,
-          position: await nextPosition(ctx, message.chatSessionId),
-          type: kind,
-          text: added,
-          data: JSON.stringify({ type: kind }),
-          updatedAt: now,
-          sequence,
-          isText: kind === "text",
-        });
-      } else {
-        await ctx.db.patch(stored._id, { text: current + added, updatedAt: now, sequence });
-      }
+    if (stored === null) {
+      await ctx.db.insert("messageParts", {
+        partId,
+        messageId,
+        chatSessionId: message.chatSessionId,
+        position: await nextPosition(ctx, message.chatSessionId),
+        type: kind,
+        text: kind === "text" ? "" : added,
+        data: JSON.stringify({ type: kind }),
+        updatedAt: now,
+        sequence: chunk?.sequence ?? (await nextSequence(ctx, session)),
+        isText: kind === "text",
+        unmerged: kind === "text" ? true : undefined,
+      });
+    } else if (added !== "" && kind === "text" && !stored.unmerged) {
+      await ctx.db.patch(stored._id, { unmerged: true });
+    } else if (added !== "" && kind !== "text") {
+      const sequence = await nextSequence(ctx, session);
+      await ctx.db.patch(stored._id, { text: stored.text + added, updatedAt: now, sequence });
     }
-    return { partId, messageId, length: length + added.length, added: added.length, chunk };
+    return { partId, messageId, length: length + count, added: count, chunk };
   },
 });
 
@@ -227,7 +262,28 @@ export const list = query({
             .withIndex("by_messageId_and_position", (q) => q.eq("messageId", messageId))
             .take(MAX_LISTED_PARTS);
     // A reply's parts belong to its session; another session's message lists nothing.
-    return parts.filter((part) => part.chatSessionId === chatSessionId).map(record);
+    const own = parts.filter((part) => part.chatSessionId === chatSessionId);
+    return await Promise.all(own.map((part) => record(ctx, part)));
+  },
+});
+
+/** Segments of a long part of the user's session from `fromIndex` on (see lib/text.ts). */
+export const text = query({
+  args: {
+    ...serverCaller,
+    userId: v.string(),
+    chatSessionId: v.string(),
+    messageId: v.string(),
+    partId: v.string(),
+    fromIndex: v.number(),
+  },
+  returns: v.array(v.string()),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId, partId, fromIndex }) => {
+    requireServer(serverSecret);
+    await ownedSession(ctx, userId, chatSessionId);
+    const part = await load(ctx, messageId, partId);
+    if (part === null || part.chatSessionId !== chatSessionId) fail("NotFound", "No such part.");
+    return await readSegments(ctx, messageId, fromIndex, partId);
   },
 });
 
@@ -254,6 +310,6 @@ export const eventsAfter = query({
         q.eq("chatSessionId", chatSessionId).eq("isText", false).gt("sequence", afterSequence),
       )
       .take(CHUNK_PAGE);
-    return { chunks: chunks.map(chatChunkRecord), parts: parts.map(record) };
+    return { chunks: chunks.map(chatChunkRecord), parts: await Promise.all(parts.map((part) => record(ctx, part))) };
   },
 });

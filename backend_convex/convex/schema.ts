@@ -119,6 +119,8 @@ export default defineSchema({
     replyTo: v.optional(v.string()),
     error: v.optional(v.string()),
     abortRequested: v.boolean(),
+    /** Set when the content is too long for this document: it is in `textSegments` (lib/text.ts). */
+    contentSegments: v.optional(v.number()),
   })
     .index("by_messageId", ["messageId"])
     .index("by_chatSessionId", ["chatSessionId"])
@@ -139,7 +141,20 @@ export default defineSchema({
     offset: v.optional(v.number()),
   })
     .index("by_chatSessionId_and_sequence", ["chatSessionId", "sequence"])
-    .index("by_messageId_and_sequence", ["messageId", "sequence"]),
+    .index("by_messageId_and_sequence", ["messageId", "sequence"])
+    .index("by_messageId_and_partId_and_offset", ["messageId", "partId", "offset"]),
+
+  // The text of a message too long for one document, in order (lib/text.ts).
+  textSegments: defineTable({
+    messageId: v.string(),
+    chatSessionId: v.string(),
+    // "" for the message's content, else the part whose text it holds.
+    partId: v.string(),
+    index: v.number(),
+    text: v.string(),
+  })
+    .index("by_messageId_and_partId_and_index", ["messageId", "partId", "index"])
+    .index("by_chatSessionId", ["chatSessionId"]),
 
   // The typed parts of replies (parts.ts); a text part's text grows by deltas.
   messageParts: defineTable({
@@ -156,6 +171,10 @@ export default defineSchema({
     sequence: v.number(),
     // A text part streams as chunks; the others are read by sequence (parts.changedAfter).
     isText: v.boolean(),
+    // A text part whose streamed chunks are not merged into `text` yet (until its reply ends).
+    unmerged: v.optional(v.boolean()),
+    // Set when the text is too long for this document: it is in `textSegments` (lib/text.ts).
+    textSegments: v.optional(v.number()),
   })
     .index("by_messageId_and_partId", ["messageId", "partId"])
     .index("by_messageId_and_position", ["messageId", "position"])

@@ -10,6 +10,7 @@ import { mutation, type MutationCtx } from "./_generated/server";
 import { v, type Infer } from "convex/values";
 import { hashSecret, requireServer } from "./lib/auth";
 import { fail } from "./lib/errors";
+import { insertContent } from "./lib/text";
 import {
   chatSessionStatus,
   jobRunStatus,
@@ -223,7 +224,7 @@ async function storeOne(
         break;
       }
       case "message": {
-        const { replyTo, error, ...r } = record as Infer<typeof message>;
+        const { replyTo, error, content, ...r } = record as Infer<typeof message>;
         if (
           await db
             .query("chatMessages")
@@ -240,6 +241,7 @@ async function storeOne(
         if (!of) missing(kind, r.messageId);
         await db.insert("chatMessages", {
           ...r,
+          ...(await insertContent(ctx, r.messageId, r.chatSessionId, content)),
           machineId: of.machineId,
           replyTo: some(replyTo),
           error: some(error),

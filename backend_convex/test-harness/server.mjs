@@ -9,7 +9,8 @@
 // an empty deployment and answers {"id": ...} (a body {"transactionLimits": {...}}
 // lowers Convex's per-transaction limits for it, to reach them with little data);
 // GET /_harness/deployments/<id>/calls answers how many times each function was
-// called; DELETE /_harness/deployments/<id> drops one. With {"sync": true} the
+// called; GET /_harness/deployments/<id>/writes answers {"documents": n}, the documents
+// written so far (a document over Convex's 1 MiB is refused, as a deployment does); DELETE /_harness/deployments/<id> drops one. With {"sync": true} the
 // deployment also gets a port of its own ({"id", "port"}) serving the HTTP API under
 // /api/... and a stand-in for Convex's sync protocol at /api/sync (see sync.mjs),
 // because the official client replaces the URL's path with /api/sync. Binds 127.0.0.1 only; prints "convex harness listening on <url>";
@@ -170,6 +171,11 @@ const server = createHttpServer(async (request, response) => {
       const counted = deployments.get(parts[2]);
       if (counted === undefined) return send(response, 404, { code: "NotFound", message: "No such deployment." });
       return send(response, 200, Object.fromEntries(counted.calls));
+    }
+    if (request.method === "GET" && parts[0] === "_harness" && parts.length === 4 && parts[3] === "writes") {
+      const counted = deployments.get(parts[2]);
+      if (counted === undefined) return send(response, 404, { code: "NotFound", message: "No such deployment." });
+      return send(response, 200, { documents: counted.counters.documentsWritten });
     }
     if (request.method === "DELETE" && parts[0] === "_harness" && parts[1] === "deployments" && parts.length === 3) {
       if (deployments.has(parts[2])) closeDeployment(deployments.get(parts[2]));

@@ -106,6 +106,14 @@ class ConvexHarness:
         ) as response:
             return {path: int(count) for path, count in json.load(response).items()}
 
+    def documents_written(self, deployment_url: str) -> int:
+        """Documents a deployment has inserted, patched, replaced or deleted so far."""
+        deployment = self._ids[deployment_url]
+        with urllib.request.urlopen(
+            f"{self.url}/_harness/deployments/{deployment}/writes", timeout=10
+        ) as response:
+            return int(json.load(response)["documents"])
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None:

@@ -130,8 +130,10 @@ async def test_chunk_sequences_grow_across_replies_of_a_session(
     reply = await backend.claim_message(chat.token, message.message_id)
     chunk = await backend.append_chunk(chat.token, reply.message_id, "own count")
     assert chunk.sequence == 1
+    # Streaming need not write the session per chunk (Convex does not); its end does.
+    await backend.complete_message(chat.token, reply.message_id, "own count")
     session = await backend.get_session(alice, other.chat_session_id)
-    assert session.last_activity == chunk.timestamp
+    assert session.last_activity >= chunk.timestamp
 
 
 async def test_append_chunk_refuses_bad_chunks_and_finished_replies(

@@ -15,7 +15,15 @@ import pytest
 from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import ChatSessionId, UserId
 from orchestrator.domain.live import LivePart, LiveText, SequencedEvent
-from orchestrator.domain.parts import MessagePart, PartId, TextKind, ToolPart, ToolState, ToolStatus
+from orchestrator.domain.parts import (
+    MessagePart,
+    PartId,
+    StreamEvent,
+    TextKind,
+    ToolPart,
+    ToolState,
+    ToolStatus,
+)
 from orchestrator.domain.ports import Backend, LiveEventStore
 from tests.contract.conftest import FACTORIES, Chat, MachineFactory, ask
 
@@ -36,7 +44,9 @@ def _store(backend: Backend) -> LiveEventStore:
     return backend
 
 
-async def _events_after(backend: Backend, alice: UserId, chat: Chat, after: int) -> list[object]:
+async def _events_after(
+    backend: Backend, alice: UserId, chat: Chat, after: int
+) -> list[StreamEvent]:
     events = backend.watch_events(alice, chat.session.chat_session_id, after)
     try:
         return list(await anext(events))
@@ -61,16 +71,48 @@ async def test_numbered_events_are_stored_once_under_their_numbers(
     await store.store_events(chat.token, batch)
     await store.store_events(chat.token, batch)  # a re-send after lost acknowledgements
     events = await _events_after(backend, alice, chat, 0)
-    assert [(type(e).__name__, getattr(e, "sequence", None)) for e in events] == [
-        ("ChatChunk", 101),
-        ("ChatChunk", 102),
-        ("MessagePart", 103),
+    # The run of deltas is one chunk under its last number (one row, not one per delta).
+    assert [(type(e).__name__, e.sequence, getattr(e, "chunk", None)) for e in events] == [
+        ("ChatChunk", 102, "abcd"),
+        ("MessagePart", 103, None),
     ]
     assert await store.last_sequence(session_id) == 103
     parts = await backend.list_parts(alice, session_id, reply.message_id)
     assert [getattr(p.body, "text", None) for p in parts] == ["abcd", None]
+    # A reader that saw 101 live gets exactly the text after it.
     resumed = await _events_after(backend, alice, chat, 101)
-    assert [getattr(e, "sequence", None) for e in resumed] == [102, 103]
+    assert [
+        (e.sequence, getattr(e, "chunk", None), getattr(e, "offset", None)) for e in resumed
+    ] == [
+        (102, "cd", 2),
+        (103, None, None),
+    ]
+
+
+async def test_a_run_stored_in_part_before_resumes_exactly(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """A batch whose first deltas were stored already adds only the rest, resumable per delta."""
+    store = _store(backend)
+    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    session_id = chat.session.chat_session_id
+    text = PartId("prt_t")
+
+    def delta(offset: int, piece: str, sequence: int) -> SequencedEvent:
+        event = LiveText(session_id, reply.message_id, text, TextKind.TEXT, offset, piece)
+        return SequencedEvent(event, sequence)
+
+    await store.store_events(chat.token, [delta(0, "ab", 11)])
+    await store.store_events(
+        chat.token, [delta(0, "ab", 11), delta(2, "cd", 12), delta(4, "ef", 13)]
+    )
+    chunks = await _events_after(backend, alice, chat, 0)
+    assert [(e.sequence, getattr(e, "chunk", None)) for e in chunks] == [(11, "ab"), (13, "cdef")]
+    for after, expected in ((11, "cdef"), (12, "ef"), (13, None)):
+        resumed = await _events_after(backend, alice, chat, after)
+        assert [getattr(e, "chunk", None) for e in resumed] == ([expected] if expected else [])
+    parts = await backend.list_parts(alice, session_id, reply.message_id)
+    assert [getattr(p.body, "text", None) for p in parts] == ["abcdef"]
 
 
 async def test_reply_state_is_only_the_machines_streaming_reply_in_that_session(

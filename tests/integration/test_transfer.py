@@ -19,6 +19,7 @@ from orchestrator.adapters.convex import ConvexBackend, HttpTransport
 from orchestrator.adapters.embedded import SQLiteBackend, open_backend
 from orchestrator.adapters.system import Argon2Hasher
 from orchestrator.application import transfer
+from orchestrator.domain.chat import MAX_REPLY_LENGTH
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import MachineToken
 from orchestrator.domain.jobs import JobDraft
@@ -26,6 +27,7 @@ from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.cli import app
 from orchestrator.testing import FakeClock, SequentialIds
 from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
+from tests.contract.test_long_reply_contract import long_text
 
 pytestmark = pytest.mark.anyio
 
@@ -63,6 +65,11 @@ async def fill(backend: SQLiteBackend) -> None:
     await backend.append_chunk(token, reply.message_id, "Hi")
     await backend.complete_message(token, reply.message_id, "Hi there " + "é" * 3000)
     await backend.send_message(alice, session.chat_session_id, "and another")
+    # A reply of a million characters, 2.9 MB of UTF-8: more than one Convex document holds.
+    long_session = await backend.start_session(alice, worker.worker_id, "fake/small")
+    asked = await backend.send_message(alice, long_session.chat_session_id, "write a lot")
+    long_reply = await backend.claim_message(token, asked.message_id)
+    await backend.complete_message(token, long_reply.message_id, long_text(MAX_REPLY_LENGTH))
     draft = JobDraft(worker_id=worker.worker_id, name="nightly", model="fake/small",
                      prompt="run the tests", cron="0 3 * * *")  # fmt: skip
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -113,6 +120,8 @@ async def test_the_file_has_a_version_line_and_every_kind_of_record(
     records = [json.loads(line) for line in lines[1:]]
     assert {r["type"] for r in records} == set(transfer.FIELDS)
     assert all(set(r) == {"type", *transfer.FIELDS[r["type"]]} for r in records)
+    longest = max(len(r["content"]) for r in records if r["type"] == "message")
+    assert longest == MAX_REPLY_LENGTH
     [worker] = [r for r in records if r["type"] == "worker" and r["name"] == "App"]
     assert (worker["status"], worker["models"]) == ("offline", ["fake/small"])
 

@@ -8,8 +8,9 @@
  * unreachable, because every lookup checks the chain of parents (access.ts).
  */
 import { internal } from "../_generated/api";
+import type { TableNames } from "../_generated/dataModel";
 import type { MutationCtx } from "../_generated/server";
-import { v, type Infer } from "convex/values";
+import { getDocumentSize, v, type GenericId, type Infer, type Value } from "convex/values";
 import { deleteRuns } from "./jobs";
 
 export const purgeTarget = v.object({
@@ -23,30 +24,90 @@ export const INLINE_BUDGET = 512;
 /** Deletions per scheduled batch. */
 export const BATCH_BUDGET = 2048;
 
-type Budget = { left: number };
+/** Documents still to delete, and bytes still to read, in this mutation. */
+export type Budget = { left: number; bytes: number };
+
+/**
+ * Bytes one mutation reads while deleting: a chat row can be up to 1 MiB (a long
+ * reply's segments, a part's text), so the count of rows alone does not bound a
+ * read under Convex's 16 MiB; a batch stops when either runs out. Deleting a row
+ * reads it again, so each row counts twice.
+ */
+export const BYTES_BUDGET = 8 * (1 << 20);
+/** Rows read at once: the last page may pass the budget by at most 2 x 2 MiB. */
+const PAGE = 2;
+
+export function budgetOf(rows: number): Budget {
+  return { left: rows, bytes: BYTES_BUDGET };
+}
+
+/** Delete every row `page` returns until it returns none (true) or the budget runs out. */
+export async function deleteEach(
+  ctx: MutationCtx,
+  page: (size: number) => Promise<Array<{ _id: GenericId<TableNames> }>>,
+  budget: Budget,
+): Promise<boolean> {
+  for (;;) {
+    if (budget.left <= 0 || budget.bytes <= 0) return false;
+    const rows = await page(Math.min(budget.left, PAGE));
+    if (rows.length === 0) return true;
+    for (const row of rows) {
+      await ctx.db.delete(row._id);
+      budget.left--;
+      budget.bytes -= 2 * getDocumentSize(row as unknown as Record<string, Value>);
+    }
+  }
+}
 
 async function purgeSession(ctx: MutationCtx, sessionId: string, budget: Budget): Promise<boolean> {
-  const chunks = await ctx.db
-    .query("chatChunks")
-    .withIndex("by_chatSessionId_and_sequence", (q) => q.eq("chatSessionId", sessionId))
-    .take(budget.left + 1);
-  const permissions = await ctx.db
-    .query("permissionRequests")
-    .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", sessionId))
-    .take(budget.left + 1);
-  const messages = await ctx.db
-    .query("chatMessages")
-    .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
-    .take(budget.left + 1);
-  const parts = await ctx.db
-    .query("messageParts")
-    .withIndex("by_chatSessionId_and_position", (q) => q.eq("chatSessionId", sessionId))
-    .take(budget.left + 1);
-  for (const row of [...chunks, ...parts, ...permissions, ...messages]) {
-    if (budget.left <= 0) return false;
-    await ctx.db.delete(row._id);
-    budget.left--;
-  }
+  const db = ctx.db;
+  const done =
+    (await deleteEach(
+      ctx,
+      (n) =>
+        db
+          .query("chatChunks")
+          .withIndex("by_chatSessionId_and_sequence", (q) => q.eq("chatSessionId", sessionId))
+          .take(n),
+      budget,
+    )) &&
+    (await deleteEach(
+      ctx,
+      (n) =>
+        db
+          .query("messageParts")
+          .withIndex("by_chatSessionId_and_position", (q) => q.eq("chatSessionId", sessionId))
+          .take(n),
+      budget,
+    )) &&
+    (await deleteEach(
+      ctx,
+      (n) =>
+        db
+          .query("textSegments")
+          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
+          .take(n),
+      budget,
+    )) &&
+    (await deleteEach(
+      ctx,
+      (n) =>
+        db
+          .query("permissionRequests")
+          .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", sessionId))
+          .take(n),
+      budget,
+    )) &&
+    (await deleteEach(
+      ctx,
+      (n) =>
+        db
+          .query("chatMessages")
+          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
+          .take(n),
+      budget,
+    ));
+  if (!done) return false;
   const session = await ctx.db
     .query("chatSessions")
     .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
@@ -129,7 +190,7 @@ async function purgeMachine(ctx: MutationCtx, machineId: string, budget: Budget)
 
 /** Delete up to `budget` rows below `target`; whether everything is gone. */
 export async function purge(ctx: MutationCtx, target: PurgeTarget, budget: number): Promise<boolean> {
-  const left: Budget = { left: budget };
+  const left = budgetOf(budget);
   switch (target.kind) {
     case "machine":
       return await purgeMachine(ctx, target.id, left);

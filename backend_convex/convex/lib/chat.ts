@@ -38,6 +38,34 @@ export function ensureStreaming(message: Doc<"chatMessages">): Doc<"chatMessages
   return message;
 }
 
+/**
+ * The session's last sequence. Streaming never writes the session document (every
+ * reader of the session would re-run per chunk): its chunks and parts carry their
+ * sequences, and `lastSequence` holds the last one as of the last reply's end (its
+ * chunks are deleted later). Convex runs a mutation serializably, so two writers
+ * reading the same last sequence cannot both commit.
+ */
+export async function lastSequence(ctx: QueryCtx, session: Doc<"chatSessions">): Promise<number> {
+  const chatSessionId = session.chatSessionId;
+  const chunk = await ctx.db
+    .query("chatChunks")
+    .withIndex("by_chatSessionId_and_sequence", (q) => q.eq("chatSessionId", chatSessionId))
+    .order("desc")
+    .first();
+  let last = Math.max(session.lastSequence, chunk?.sequence ?? 0);
+  for (const isText of [true, false]) {
+    const part = await ctx.db
+      .query("messageParts")
+      .withIndex("by_chatSessionId_and_isText_and_sequence", (q) =>
+        q.eq("chatSessionId", chatSessionId).eq("isText", isText),
+      )
+      .order("desc")
+      .first();
+    last = Math.max(last, part?.sequence ?? 0);
+  }
+  return last;
+}
+
 /** Store a chunk under the session's next sequence number (gap-free: one transaction). */
 export async function insertChunk(
   ctx: MutationCtx,
@@ -47,9 +75,7 @@ export async function insertChunk(
   part?: { partId: string; offset: number },
 ): Promise<Doc<"chatChunks">> {
   const now = Date.now();
-  const sequence = session.lastSequence + 1;
-  await ctx.db.patch(session._id, { lastSequence: sequence, lastActivity: now });
-  session.lastSequence = sequence;
+  const sequence = (await lastSequence(ctx, session)) + 1;
   const id = await ctx.db.insert("chatChunks", {
     chunkId: await newId(ctx, "chunk"),
     messageId,

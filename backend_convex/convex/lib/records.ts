@@ -79,6 +79,7 @@ export function chatMessageRecord(message: Doc<"chatMessages">): ChatMessageReco
     replyTo: message.replyTo ?? null,
     error: message.error ?? null,
     abortRequested: message.abortRequested,
+    contentSegments: message.contentSegments ?? 0,
   };
 }
 

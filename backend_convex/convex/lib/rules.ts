@@ -193,3 +193,14 @@ export function validatePermissionRequest(agentRequestId: string, tool: string, 
     description: bounded(description, MAX_PERMISSION_TEXT_LENGTH, "The description"),
   };
 }
+
+/** `value[start:]` as Python slices it: `start` counts code points. */
+export function fromCodePoint(value: string, start: number): string {
+  let unit = 0;
+  for (let seen = 0; seen < start && unit < value.length; seen++) {
+    const code = value.charCodeAt(unit);
+    const next = value.charCodeAt(unit + 1);
+    unit += code >= 0xd800 && code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff ? 2 : 1;
+  }
+  return value.slice(unit);
+}

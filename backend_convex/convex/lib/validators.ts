@@ -174,6 +174,8 @@ export const chatMessageRecord = v.object({
   replyTo: nullable(v.string()),
   error: nullable(v.string()),
   abortRequested: v.boolean(),
+  /** 0, or how many segments hold the content (then `content` is ""; read them with messageText). */
+  contentSegments: v.number(),
 });
 
 export const chatChunkRecord = v.object({

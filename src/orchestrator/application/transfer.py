@@ -35,7 +35,16 @@ import can simply run again.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    Sized,
+)
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -312,7 +321,15 @@ def _check(number: int, kind: str, record: Mapping[str, Any]) -> Record:
 
 def parse(lines: Iterable[str]) -> list[tuple[str, Record]]:
     """Every record of an export file, checked; one sentence naming the line if one is wrong."""
-    records: list[tuple[str, Record]] = []
+    return list(read_records(lines))
+
+
+def read_records(lines: Iterable[str]) -> Iterator[tuple[str, Record]]:
+    """The records of an export file one by one, as :func:`parse` checks them.
+
+    Nothing but the current line is held, so a file of any size (long replies are
+    megabytes each) can be checked in one pass and imported in another.
+    """
     header_seen = False
     for number, text in enumerate(lines, start=1):
         if not text.strip():
@@ -342,23 +359,27 @@ def parse(lines: Iterable[str]) -> list[tuple[str, Record]]:
                 f"Line {number}: unknown record type {kind!r} (expected one of"
                 f" {', '.join(FIELDS)})."
             )
-        records.append((kind, _check(number, kind, value)))
+        yield kind, _check(number, kind, value)
     if not header_seen:
         raise InvalidInput("The file is empty: an export starts with its format line.")
-    return records
 
 
 async def import_records(
-    records: Sequence[tuple[str, Record]],
+    records: Iterable[tuple[str, Record]],
     target: Restorer,
     *,
     new_secret: Callable[[], str],
     report: Report,
+    total: int | None = None,
 ) -> Imported:
-    """Write checked records to ``target`` in batches; IDs already stored are skipped."""
+    """Write checked records to ``target`` in batches; IDs already stored are skipped.
+
+    ``records`` may be read lazily (from the file); ``total`` is how many there are.
+    """
     written = skipped = done = 0
     machines: list[tuple[str, MachineToken]] = []
-    total = len(records)
+    if total is None:
+        total = len(records) if isinstance(records, Sized) else 0
     batch: list[Record] = []
     batch_kind = ""
     batch_chars = 0

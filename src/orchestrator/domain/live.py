@@ -11,6 +11,8 @@ re-sent event twice adds nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 from orchestrator.domain.chat import ChatMessage
@@ -68,3 +70,66 @@ class ReplyState:
     parts: tuple[MessagePart, ...]
     #: Position the next new part of the session takes.
     next_position: int
+
+
+#: Where each delta of a stored run of text starts: (sequence, character offset in the part).
+Marks = tuple[tuple[int, int], ...]
+
+
+@attrs.frozen
+class TextRun:
+    """Deltas of one part stored as one chunk: the whole text under the last delta's number.
+
+    ``marks`` keeps where each delta started, so a reader resuming after one of them
+    gets exactly the text that followed it (:func:`text_after`), as if each delta were
+    stored alone.
+    """
+
+    item: SequencedEvent
+    marks: Marks
+
+
+def text_runs(events: Sequence[SequencedEvent]) -> list[SequencedEvent | TextRun]:
+    """``events`` with each run of contiguous text deltas of one part joined into one."""
+    joined: list[SequencedEvent | TextRun] = []
+    for item in events:
+        event = item.event
+        last = joined[-1] if joined else None
+        if (
+            isinstance(event, LiveText)
+            and isinstance(last, TextRun)
+            and isinstance(last.item.event, LiveText)
+            and (last.item.event.message_id, last.item.event.part_id, last.item.event.kind)
+            == (event.message_id, event.part_id, event.kind)
+            and last.item.event.offset + len(last.item.event.text) == event.offset
+        ):
+            text = attrs.evolve(last.item.event, text=last.item.event.text + event.text)
+            joined[-1] = TextRun(
+                SequencedEvent(text, item.sequence), (*last.marks, (item.sequence, event.offset))
+            )
+        elif isinstance(event, LiveText):
+            joined.append(TextRun(item, ((item.sequence, event.offset),)))
+        else:
+            joined.append(item)
+    return joined
+
+
+def marks_from(marks: Marks, start: int, end: int) -> Marks:
+    """The marks of the deltas that end after ``start`` (text before it was stored already)."""
+    kept: list[tuple[int, int]] = []
+    for index, (sequence, offset) in enumerate(marks):
+        delta_end = marks[index + 1][1] if index + 1 < len(marks) else end
+        if delta_end > start:
+            kept.append((sequence, max(offset, start)))
+    return tuple(kept)
+
+
+def text_after(text: str, offset: int, marks: Marks, after: int) -> tuple[str, int]:
+    """The part of a stored run a reader that has seen up to sequence ``after`` has not seen.
+
+    Returns the text and the offset it starts at (the whole run when ``after`` is before it).
+    """
+    for sequence, start in marks:
+        if sequence > after:
+            return text[start - offset :], start
+    return "", offset + len(text)

@@ -21,7 +21,13 @@ from typing import ClassVar, NewType
 
 import attrs
 
-from orchestrator.domain.chat import ChatChunk, ChatMessage, ensure_streaming, validate_chunk
+from orchestrator.domain.chat import (
+    MAX_REPLY_LENGTH,
+    ChatChunk,
+    ChatMessage,
+    ensure_streaming,
+    validate_chunk,
+)
 from orchestrator.domain.errors import Conflict, InvalidInput, PayloadTooLarge, TextGap
 from orchestrator.domain.ids import ChatSessionId, MessageId
 
@@ -29,8 +35,9 @@ from orchestrator.domain.ids import ChatSessionId, MessageId
 PartId = NewType("PartId", str)
 
 MAX_PART_ID_LENGTH = 200
-#: Characters of one text or reasoning part (a Convex document stays under 1 MiB).
-MAX_PART_TEXT = 250_000
+#: Characters of one text or reasoning part: as many as a whole reply (up to 4 MB of UTF-8,
+#: which Convex keeps across documents; a reasoning part there stays within one, 250,000).
+MAX_PART_TEXT = MAX_REPLY_LENGTH
 #: UTF-8 bytes of a tool's output kept per part; the full size is recorded.
 MAX_TOOL_OUTPUT_BYTES = 64 * 1024
 #: UTF-8 bytes of a tool's input (JSON) kept per part.

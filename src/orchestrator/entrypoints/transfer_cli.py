@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -90,22 +91,31 @@ def import_command(
     """Read an export into this backend; records already here are skipped (safe to re-run)."""
     settings = server_settings(data_dir, convex_url=convex_url, convex_transport=convex_transport)
 
-    async def main() -> None:
+    def records() -> Iterator[tuple[str, transfer.Record]]:
+        # Read line by line: an export of long replies can be larger than memory allows.
         try:
-            text = await anyio.Path(file).read_text(encoding="utf-8")
+            with Path(file).open(encoding="utf-8") as lines:
+                yield from transfer.read_records(lines)
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"Cannot read {file}: {exc}.") from exc
-        records = transfer.parse(text.splitlines())
-        roots = {r["machineId"]: r["rootDirectory"] for k, r in records if k == "machine"}
+
+    async def main() -> None:
+        # A first pass checks the whole file (a bad line changes nothing) and counts it.
+        total, roots = 0, dict[str, str | None]()
+        for kind, record in records():
+            total += 1
+            if kind == "machine":
+                roots[record["machineId"]] = record["rootDirectory"]
         async with running(bootstrap(settings)) as container:
             backend = await resolve(container.backend)
             if not isinstance(backend, transfer.Restorer):
                 raise InvalidInput("This backend cannot import records.")
             done = await transfer.import_records(
-                records,
+                records(),
                 backend,
                 new_secret=lambda: secrets.token_urlsafe(32),
                 report=_progress,
+                total=total,
             )
         echo(f"Imported {done.written:,} records; {done.skipped:,} were already there.")
         if done.machines:

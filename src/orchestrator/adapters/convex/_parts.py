@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,9 +38,22 @@ def _part(raw: dict[str, Any]) -> MessagePart:
     )
 
 
-def _events(raw: dict[str, Any]) -> list[StreamEvent]:
-    chunks = [wire.chat_chunk(chunk) for chunk in raw["chunks"]]
-    return merge_events(chunks, [_part(part) for part in raw["parts"]], EVENT_PAGE)
+#: Reads the segments of a long part's text: (message ID, part ID, index) -> texts.
+ReadPartSegments = Callable[[str, str, int], Awaitable[list[str]]]
+
+
+async def _whole_part(raw: dict[str, Any], read: ReadPartSegments) -> MessagePart:
+    """The part of ``raw`` with its whole text, its segments read if it has any (lib/text.ts)."""
+    count = int(raw.get("textSegments") or 0)
+    if count == 0:
+        return _part(raw)
+    pieces: list[str] = []
+    while len(pieces) < count:
+        found = await read(raw["messageId"], raw["partId"], len(pieces))
+        if not found:  # deleted meanwhile
+            break
+        pieces.extend(found)
+    return _part({**raw, "text": "".join(pieces)})
 
 
 class PartCalls:
@@ -56,10 +69,32 @@ class PartCalls:
             self, path: str, args: dict[str, Any], decode: Callable[[Any], T]
         ) -> AsyncGenerator[T, None]: ...
 
+    def _part_reader(self, user: UserId, session_id: ChatSessionId) -> ReadPartSegments:
+        async def read(message_id: str, part_id: str, index: int) -> list[str]:
+            args = self._server(
+                userId=user,
+                chatSessionId=session_id,
+                messageId=message_id,
+                partId=part_id,
+                fromIndex=float(index),
+            )
+            return list(await self._call("query", "parts:text", args))
+
+        return read
+
+    async def _events(
+        self, user: UserId, session_id: ChatSessionId, raw: dict[str, Any]
+    ) -> list[StreamEvent]:
+        chunks = [wire.chat_chunk(chunk) for chunk in raw["chunks"]]
+        read = self._part_reader(user, session_id)
+        parts = [await _whole_part(part, read) for part in raw["parts"]]
+        return merge_events(chunks, parts, EVENT_PAGE)
+
     async def save_part(
         self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
     ) -> MessagePart:
-        type_, text, data = body_to_row(bound_body(body))
+        body = bound_body(body)
+        type_, text, data = body_to_row(body)
         args = {
             "machineId": token.machine_id,
             "machineSecret": token.secret,
@@ -69,7 +104,10 @@ class PartCalls:
             "text": text,
             "data": data,
         }
-        return _part(await self._call("mutation", "parts:save", args))
+        raw = await self._call("mutation", "parts:save", args)
+        if raw.get("textSegments"):  # kept in segments: its text is the one just sent
+            raw = {**raw, "text": text}
+        return _part(raw)
 
     async def append_part_text(
         self,
@@ -106,9 +144,10 @@ class PartCalls:
         last, first = after_sequence, True
         while True:
             args = self._server(userId=user, chatSessionId=session_id, afterSequence=last)
-            pages = self._watch("parts:eventsAfter", args, _events)
+            pages = self._watch("parts:eventsAfter", args, dict)
             async with aclosing(pages):
-                async for page in pages:
+                async for found in pages:
+                    page = await self._events(user, session_id, found)
                     if page or first:
                         first = False
                         yield page
@@ -122,4 +161,7 @@ class PartCalls:
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None
     ) -> list[MessagePart]:
         args = self._server(userId=user, chatSessionId=session_id, messageId=message_id)
-        return [_part(raw) for raw in await self._call("query", "parts:list", args)]
+        read = self._part_reader(user, session_id)
+        return [
+            await _whole_part(raw, read) for raw in await self._call("query", "parts:list", args)
+        ]

@@ -19,6 +19,7 @@ from convex import ConvexError
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._parts import PartCalls
 from orchestrator.adapters.convex._push import ConvexPushSide
+from orchestrator.adapters.convex._text import LongTextCalls
 from orchestrator.adapters.convex._transport import (
     Args,
     ClientTransport,
@@ -92,7 +93,7 @@ def _lease(lease: Lease | None) -> dict[str, object]:
     return {"instance": lease.instance, "leaseMs": int(lease.duration.total_seconds() * 1000)}
 
 
-class ConvexBackend(PartCalls, ConvexPushSide):
+class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
     """Implements :class:`orchestrator.domain.ports.Backend` on a Convex deployment."""
 
     def __init__(self, transport: Transport, *, server_secret: str | None = None) -> None:
@@ -359,7 +360,8 @@ class ConvexBackend(PartCalls, ConvexPushSide):
 
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
         args = self._session(user, session_id)
-        return [wire.chat_message(m) for m in await self._call("query", "chat:listMessages", args)]
+        found = await self._call("query", "chat:listMessages", args)
+        return await self._owners_messages(user, session_id, found)
 
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         flagged = await self._call("mutation", "chat:requestAbort", self._session(user, session_id))
@@ -386,14 +388,13 @@ class ConvexBackend(PartCalls, ConvexPushSide):
             lambda found: [wire.chat_session(s) for s in found],
         )
 
-    def watch_messages(
+    async def watch_messages(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[list[ChatMessage], None]:
-        return self._watch(
-            "chat:listMessages",
-            self._session(user, session_id),
-            lambda found: [wire.chat_message(m) for m in found],
-        )
+        pages = self._watch("chat:listMessages", self._session(user, session_id), list)
+        async with aclosing(pages):
+            async for found in pages:
+                yield await self._owners_messages(user, session_id, found)
 
     async def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
@@ -430,7 +431,7 @@ class ConvexBackend(PartCalls, ConvexPushSide):
     ) -> list[ChatMessage]:
         args = {**_token(token), "chatSessionId": session_id}
         found = await self._call("query", "chatMachine:listSessionMessages", args)
-        return [wire.chat_message(m) for m in found]
+        return await self._machines_messages(token, found)
 
     async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
         args = {**_token(token), "messageId": message_id}
@@ -446,13 +447,15 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         self, token: MachineToken, message_id: MessageId, content: str
     ) -> ChatMessage:
         args = {**_token(token), "messageId": message_id, "content": content}
-        return wire.chat_message(await self._call("mutation", "chatMachine:completeMessage", args))
+        done = await self._call("mutation", "chatMachine:completeMessage", args)
+        return (await self._machines_messages(token, [done]))[0]
 
     async def end_reply(
         self, token: MachineToken, message_id: MessageId, status: MessageStatus, reason: str
     ) -> ChatMessage:
         args = {**_token(token), "messageId": message_id, "status": str(status), "reason": reason}
-        return wire.chat_message(await self._call("mutation", "chatMachine:endReply", args))
+        ended = await self._call("mutation", "chatMachine:endReply", args)
+        return (await self._machines_messages(token, [ended]))[0]
 
     async def update_session(
         self,

@@ -9,6 +9,7 @@ transaction, and the partial unique index on streaming replies backs it up.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 
 from orchestrator.adapters.embedded import _rows as rows
@@ -52,6 +53,7 @@ from orchestrator.domain.ids import (
     MessageId,
     PermissionId,
 )
+from orchestrator.domain.live import Marks
 
 _MACHINE_SESSION = """
     SELECT s.* FROM chat_sessions AS s JOIN workers AS w USING (worker_id)
@@ -153,8 +155,12 @@ class ChatMachineSide(MachineSide):
         text: str,
         part: tuple[str, int] | None = None,
         numbered: tuple[int, str] | None = None,
+        marks: Marks | None = None,
     ) -> ChatChunk:
-        """Store a chunk under the session's next sequence, or the (sequence, ID) given."""
+        """Store a chunk under the session's next sequence, or the (sequence, ID) given.
+
+        ``marks``: where each delta of a run stored as this one chunk started.
+        """
         now = self._now()
         if numbered is None:
             chunk_id = ChunkId(self._ids.new_id("chunk"))
@@ -181,7 +187,7 @@ class ChatMachineSide(MachineSide):
         )
         await tx.run(
             "INSERT INTO chat_chunks (chunk_id, message_id, chat_session_id, chunk, sequence,"
-            " timestamp, part_id, part_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " timestamp, part_id, part_offset, marks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             chunk.chunk_id,
             message_id,
             chunk.chat_session_id,
@@ -190,6 +196,7 @@ class ChatMachineSide(MachineSide):
             now,
             chunk.part_id,
             chunk.offset,
+            None if marks is None else json.dumps(marks),
         )
         # Only chunk readers wake: a chunk changes no session list and no machine's
         # work (re-running those queries per chunk doubled the cost of every write).

@@ -1,9 +1,10 @@
 """The durable half of the live relay on the embedded backend: numbered events in one write.
 
 The server numbers events as it shows them (:mod:`orchestrator.application.live`);
-here a batch is stored in one ``BEGIN IMMEDIATE`` transaction under those numbers,
-each text delta as its own chunk row, so what a browser saw live and what it reads
-back after a reconnect are the same events under the same sequences.
+here a batch is stored in one ``BEGIN IMMEDIATE`` transaction under those numbers.
+A run of deltas of one part is stored as one chunk row (and one write of its part)
+under the last delta's number, with where each delta started, so a browser that
+saw some of them live and reconnects reads back exactly the text it missed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from orchestrator.adapters.embedded._store import Tx
 from orchestrator.domain.chat import ChatMessage, ChatSession, ensure_streaming
 from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId
-from orchestrator.domain.live import LiveText, ReplyState, SequencedEvent
+from orchestrator.domain.live import (
+    LiveText,
+    ReplyState,
+    SequencedEvent,
+    TextRun,
+    marks_from,
+    text_runs,
+)
 from orchestrator.domain.parts import (
     MAX_LISTED_PARTS,
     MessagePart,
@@ -73,7 +81,8 @@ class LiveSide(PartSide):
             replies: dict[MessageId, tuple[ChatMessage, ChatSession]] = {}
             parts: dict[tuple[MessageId, PartId], tuple[MessagePart | None, int]] = {}
             top: dict[ChatSessionId, int] = {}
-            for item in events:
+            for run in text_runs(events):
+                item, marks = (run.item, run.marks) if isinstance(run, TextRun) else (run, ())
                 event = item.event
                 reply = replies.get(event.message_id)
                 if reply is None:
@@ -92,13 +101,15 @@ class LiveSide(PartSide):
                         stored, message, key, event.kind, event.offset, event.text, position, now
                     )
                     if change.chunk_text:
+                        place = change.chunk_place
                         await self._insert_chunk(
                             tx,
                             session,
                             message.message_id,
                             change.chunk_text,
-                            change.chunk_place,
+                            place,
                             (item.sequence, item.chunk_id),
+                            marks_from(marks, place[1], place[1] + len(change.chunk_text)),
                         )
                     part = change.part
                     changed = change.changed

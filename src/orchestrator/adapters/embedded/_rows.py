@@ -27,6 +27,7 @@ from orchestrator.domain.ids import (
     UserId,
     WorkerId,
 )
+from orchestrator.domain.live import text_after
 from orchestrator.domain.model import (
     Machine,
     MachineStatus,
@@ -150,16 +151,26 @@ def chat_message(row: aiosqlite.Row) -> ChatMessage:
     )
 
 
-def chat_chunk(row: aiosqlite.Row) -> ChatChunk:
+def chat_chunk(row: aiosqlite.Row, after: int | None = None) -> ChatChunk:
+    """The chunk of ``row``; for a reader past sequence ``after``, only what it has not seen.
+
+    A chunk the live relay stored for a run of deltas holds their ``marks``
+    (:class:`~orchestrator.domain.live.TextRun`): a reader that saw some of them
+    live gets the text after the last one it saw.
+    """
+    text, offset = row["chunk"], row["part_offset"]
+    if after is not None and row["marks"] is not None and offset is not None:
+        marks = tuple((int(s), int(o)) for s, o in json.loads(row["marks"]))
+        text, offset = text_after(text, offset, marks, after)
     return ChatChunk(
         chunk_id=ChunkId(row["chunk_id"]),
         message_id=MessageId(row["message_id"]),
         chat_session_id=ChatSessionId(row["chat_session_id"]),
-        chunk=row["chunk"],
+        chunk=text,
         sequence=row["sequence"],
         timestamp=from_ms(row["timestamp"]),
         part_id=row["part_id"],
-        offset=row["part_offset"],
+        offset=offset,
     )
 
 

@@ -287,6 +287,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE machines ADD COLUMN instance_id TEXT",
         "ALTER TABLE machines ADD COLUMN lease_until INTEGER",
     ),
+    # 10: a chunk the live relay stored for a run of deltas: where each delta started, as
+    # JSON [[sequence, offset], ...] (domain.live.TextRun), so resuming inside it is exact.
+    ("ALTER TABLE chat_chunks ADD COLUMN marks TEXT",),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

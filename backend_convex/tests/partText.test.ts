@@ -1,0 +1,55 @@
+/** Streaming a text part writes one chunk per delta; its end merges them and later deletes them. */
+import { afterEach, expect, test, vi } from "vitest";
+import { api } from "../convex/_generated/api";
+import { CHUNK_GRACE_MS } from "../convex/lib/partText";
+import { newChat, newDeployment } from "./setup";
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+test("deltas leave the session alone; the reply's end merges its chunks into the part, then drops them", async () => {
+  vi.useFakeTimers();
+  const t = newDeployment();
+  const chat = await newChat(t);
+  const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
+  const asked = await t.mutation(api.chat.sendMessage, { ...session, content: "hi" });
+  const reply = await t.mutation(api.chatMachine.claimMessage, { ...chat.token, messageId: asked.messageId });
+  const sessionDoc = () =>
+    t.run(async (ctx) => await ctx.db.query("chatSessions").withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", session.chatSessionId)).unique());
+  const before = await sessionDoc();
+  let offset = 0;
+  for (const piece of ["Hel", "lo, ", "world", "!"]) {
+    await t.mutation(api.parts.appendText, {
+      ...chat.token,
+      messageId: reply.messageId,
+      partId: "prt_t",
+      kind: "text",
+      offset,
+      text: piece,
+    });
+    offset += piece.length;
+  }
+  expect(await sessionDoc()).toEqual(before);
+  const rows = () =>
+    t.run(async (ctx) => ({
+      chunks: (await ctx.db.query("chatChunks").collect()).length,
+      part: (await ctx.db.query("messageParts").collect()).map((p) => [p.text, p.unmerged ?? false]),
+    }));
+  expect(await rows()).toEqual({ chunks: 4, part: [["", true]] });
+  await t.mutation(api.chatMachine.completeMessage, { ...chat.token, messageId: reply.messageId, content: "Hello, world!" });
+  expect(await rows()).toEqual({ chunks: 4, part: [["Hello, world!", false]] });
+  // Still there for a stream resuming inside the reply, then gone.
+  const resumed = await t.query(api.parts.eventsAfter, { ...session, afterSequence: 2 });
+  expect(resumed.chunks.map((c) => c.chunk)).toEqual(["world", "!"]);
+  vi.advanceTimersByTime(CHUNK_GRACE_MS);
+  await t.finishAllScheduledFunctions(vi.runAllTimers);
+  expect(await rows()).toEqual({ chunks: 0, part: [["Hello, world!", false]] });
+  const [part] = await t.query(api.parts.list, { ...session, messageId: null });
+  expect(part).toMatchObject({ text: "Hello, world!", sequence: 4 });
+  // The next reply's chunks carry on from the session's sequence.
+  const again = await t.mutation(api.chat.sendMessage, { ...session, content: "more" });
+  const next = await t.mutation(api.chatMachine.claimMessage, { ...chat.token, messageId: again.messageId });
+  const chunk = await t.mutation(api.chatMachine.appendChunk, { ...chat.token, messageId: next.messageId, text: "x" });
+  expect(chunk.sequence).toBe(5);
+});

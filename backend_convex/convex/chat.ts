@@ -8,10 +8,11 @@ import { mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { ownedPermission, ownedSession, ownedWorker } from "./lib/access";
 import { requireServer } from "./lib/auth";
-import { ensureOpen, messagesOf, streamingReply } from "./lib/chat";
+import { ensureOpen, messagesPage, streamingReply } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE, MAX_PERMISSIONS, MAX_SESSIONS } from "./lib/limits";
+import { pageLimit } from "./lib/paging";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
 import { checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
 import {
@@ -163,14 +164,14 @@ export const sendMessage = mutation({
   },
 });
 
-/** The session's messages, oldest first. */
-export const listMessages = query({
-  args: ownerOfSession,
-  returns: v.array(messageValidator),
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
+/** One page of the session's messages, newest first, after the message the last page ended with. */
+export const listMessagesPage = query({
+  args: { ...ownerOfSession, afterMessageId: v.optional(v.string()), limit: v.number() },
+  returns: v.object({ messages: v.array(messageValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, afterMessageId, limit }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    return await messagesOf(ctx, chatSessionId);
+    return await messagesPage(ctx, chatSessionId, afterMessageId, pageLimit(limit));
   },
 });
 

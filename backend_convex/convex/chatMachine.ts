@@ -14,7 +14,8 @@ import { mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { machineMessage, machinePermission, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
-import { ensureOpen, ensureStreaming, insertChunk, messagesOf, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureStreaming, insertChunk, messagesPage, streamingReply } from "./lib/chat";
+import { pageLimit } from "./lib/paging";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
@@ -111,14 +112,14 @@ export const work = query({
   },
 });
 
-/** A session's messages, oldest first (history for an agent that lost its own). */
-export const listSessionMessages = query({
-  args: { ...machineToken, chatSessionId: v.string() },
-  returns: v.array(messageValidator),
-  handler: async (ctx, { chatSessionId, ...token }) => {
+/** A page of a session's messages, newest first (history for an agent that lost its own). */
+export const listSessionMessagesPage = query({
+  args: { ...machineToken, chatSessionId: v.string(), afterMessageId: v.optional(v.string()), limit: v.number() },
+  returns: v.object({ messages: v.array(messageValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { chatSessionId, afterMessageId, limit, ...token }) => {
     const machine = await requireMachine(ctx, token);
     await machineSession(ctx, machine.machineId, chatSessionId);
-    return await messagesOf(ctx, chatSessionId);
+    return await messagesPage(ctx, chatSessionId, afterMessageId, pageLimit(limit));
   },
 });
 

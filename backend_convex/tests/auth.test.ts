@@ -38,7 +38,7 @@ function serverCalls(t: ReturnType<typeof newDeployment>, serverSecret: string, 
     () => t.query(api.chat.getSession, { ...owner, chatSessionId: ids.sessionId }),
     () => t.query(api.chat.listSessions, { ...owner, workerId: ids.workerId }),
     () => t.mutation(api.chat.sendMessage, { ...owner, chatSessionId: ids.sessionId, content: "hi" }),
-    () => t.query(api.chat.listMessages, { ...owner, chatSessionId: ids.sessionId }),
+    () => t.query(api.chat.listMessagesPage, { ...owner, chatSessionId: ids.sessionId, limit: 50 }),
     () => t.mutation(api.chat.requestAbort, { ...owner, chatSessionId: ids.sessionId }),
     () => t.query(api.chat.listPermissions, { ...owner, chatSessionId: ids.sessionId }),
     () => t.mutation(api.chat.answerPermission, { ...owner, permissionId: "prm_x", answer: "once" }),
@@ -70,7 +70,7 @@ describe("the deployment secret", () => {
     }
     expect(await t.query(api.accounts.count, { serverSecret: SECRET })).toBe(1);
     expect(await t.query(api.machines.list, { serverSecret: SECRET, userId: chat.alice })).toHaveLength(1);
-    expect(await t.query(api.chat.listMessages, { ...chat.owner, chatSessionId: ids.sessionId })).toEqual([]);
+    expect((await t.query(api.chat.listMessagesPage, { ...chat.owner, chatSessionId: ids.sessionId, limit: 50 })).messages).toEqual([]);
   });
 
   test("a deployment without the secret (or with a short one) refuses every server call", async () => {
@@ -117,7 +117,7 @@ describe("machine tokens", () => {
         () => t.mutation(api.workers.offline, { ...bad, workerId: chat.worker.workerId }),
         () => t.mutation(api.workers.updateModels, { ...bad, workerId: chat.worker.workerId, models: [] }),
         () => t.query(api.chatMachine.work, bad),
-        () => t.query(api.chatMachine.listSessionMessages, { ...bad, chatSessionId: chat.session.chatSessionId }),
+        () => t.query(api.chatMachine.listSessionMessagesPage, { ...bad, chatSessionId: chat.session.chatSessionId, limit: 50 }),
         () => t.mutation(api.chatMachine.claimMessage, { ...bad, messageId: message.messageId }),
         () => t.mutation(api.chatMachine.appendChunk, { ...bad, messageId: message.messageId, text: "x" }),
         () => t.mutation(api.chatMachine.completeMessage, { ...bad, messageId: message.messageId, content: "x" }),
@@ -138,7 +138,7 @@ describe("machine tokens", () => {
       ];
       for (const call of calls) await refused(call(), "AuthenticationFailed", "Invalid token");
     }
-    const [listed] = await t.query(api.chat.listMessages, { ...chat.owner, chatSessionId: chat.session.chatSessionId });
+    const [listed] = (await t.query(api.chat.listMessagesPage, { ...chat.owner, chatSessionId: chat.session.chatSessionId, limit: 50 })).messages;
     expect(listed.status).toBe("pending");
   });
 

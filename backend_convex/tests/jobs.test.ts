@@ -62,7 +62,7 @@ test("the scheduler starts a slot exactly once and moves the job on", async () =
   expect((await t.query(api.jobs.get, ofJob)).nextRunAt).toBe(T0 + 1440 * MINUTE);
   expect(await due(T0 + MINUTE)).toEqual([]);
   // The prompt went as a user message to a new session of the worker; the reply decides the status.
-  const messages = await t.query(api.chat.listMessages, { ...owner, chatSessionId: run!.chatSessionId! });
+  const messages = (await t.query(api.chat.listMessagesPage, { ...owner, chatSessionId: run!.chatSessionId!, limit: 50 })).messages;
   expect(messages.map((m) => [m.role, m.content, m.status])).toEqual([["user", "Summarize the day.", "pending"]]);
   const reply = await t.mutation(api.chatMachine.claimMessage, { ...token, messageId: run!.messageId! });
   const status = async () => (await t.query(api.jobs.listRuns, { ...ofJob, limit: 50 }))[0];

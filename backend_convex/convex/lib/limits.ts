@@ -14,8 +14,6 @@ export const MAX_PENDING_WORKERS = 200;
 export const MAX_USERS = 1000;
 /** Sessions of one worker in its list (open ones first). */
 export const MAX_SESSIONS = 500;
-/** Messages of one session in its list: the newest ones. */
-export const MAX_MESSAGES = 1000;
 /** Chunks returned by one read of a chunk cursor (the reader asks again for more). */
 export const CHUNK_PAGE = 500;
 /** Chunks joined into a reply that ends without a full text. */

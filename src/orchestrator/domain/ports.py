@@ -62,6 +62,7 @@ from orchestrator.domain.notifications import (
     SubscriptionDraft,
     WaitingPermission,
 )
+from orchestrator.domain.paging import Page
 from orchestrator.domain.parts import (
     MessagePart,
     PartBody,
@@ -309,6 +310,16 @@ class ChatUserBackend(Protocol):
         """The session's messages, oldest first."""
         ...
 
+    async def list_messages_page(
+        self,
+        user: UserId,
+        session_id: ChatSessionId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatMessage]:
+        """One page of the session's messages, newest first (see :mod:`~.paging`)."""
+        ...
+
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         """Ask the machine to stop the reply being streamed; None if nothing is streaming."""
         ...
@@ -354,7 +365,7 @@ class ChatUserBackend(Protocol):
     def watch_messages(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncIterator[list[ChatMessage]]:
-        """The session's messages, now and after every change (status, completion)."""
+        """The session's newest page of messages, oldest first, now and after every change."""
         ...
 
     def watch_chunks(

@@ -40,6 +40,16 @@ from orchestrator.domain.ids import (
     WorkerId,
 )
 from orchestrator.domain.model import Machine, Worker, WorkerStatus
+from orchestrator.domain.paging import (
+    MESSAGE_PAGE,
+    MESSAGES,
+    Page,
+    decode_cursor,
+    make_page,
+    message_size,
+    page_from_list,
+    page_limit,
+)
 from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.ports import IdGenerator
 
@@ -48,6 +58,10 @@ T = TypeVar("T")
 TERMINATED = ChatSessionStatus.TERMINATED
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
 _OPEN_PERMISSION = (PermissionStatus.PENDING, PermissionStatus.ANSWERED)
+
+
+def _message_id(message: ChatMessage) -> str:
+    return message.message_id
 
 
 class ChatFakeBase:
@@ -217,6 +231,20 @@ class ChatUserFake(ChatFakeBase):
         self._user_session(user, session_id)
         return self._messages_of(session_id)
 
+    async def list_messages_page(
+        self,
+        user: UserId,
+        session_id: ChatSessionId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatMessage]:
+        count = page_limit(limit, MESSAGE_PAGE)
+        after = decode_cursor(cursor, MESSAGES, session_id)
+        self._user_session(user, session_id)
+        newest_first = self._messages_of(session_id)[::-1]
+        items, more = page_from_list(newest_first, after, count, message_size, _message_id)
+        return make_page(items, more, MESSAGES, session_id, _message_id)
+
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         self._user_session(user, session_id)
         reply = self._streaming(session_id)
@@ -260,7 +288,10 @@ class ChatUserFake(ChatFakeBase):
     def watch_messages(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[list[ChatMessage], None]:
-        return self._watch(lambda: self.list_messages(user, session_id))
+        return self._watch(lambda: self._newest_messages(user, session_id))
+
+    async def _newest_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
+        return list((await self.list_messages_page(user, session_id)).items[::-1])
 
     async def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int

@@ -52,6 +52,15 @@ from orchestrator.domain.ids import (
 from orchestrator.domain.jobs import JOB_RUNS_LIMIT, Job, JobDraft, JobRun
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
+from orchestrator.domain.paging import (
+    MAX_PAGE,
+    MESSAGE_PAGE,
+    MESSAGES,
+    Page,
+    decode_cursor,
+    make_page,
+    page_limit,
+)
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 T = TypeVar("T")
@@ -84,6 +93,10 @@ def open_convex_backend(
 
 def _token(token: MachineToken) -> dict[str, str]:
     return {"machineId": token.machine_id, "machineSecret": token.secret}
+
+
+def _after(last_id: str | None, field: str = "afterMessageId") -> dict[str, str]:
+    return {} if last_id is None else {field: last_id}
 
 
 def _lease(lease: Lease | None) -> dict[str, object]:
@@ -359,7 +372,32 @@ class ConvexBackend(PartCalls, ConvexPushSide):
 
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
         args = self._session(user, session_id)
-        return [wire.chat_message(m) for m in await self._call("query", "chat:listMessages", args)]
+        found = await self._every_message("chat:listMessagesPage", args)
+        return [wire.chat_message(m) for m in reversed(found)]
+
+    async def list_messages_page(
+        self,
+        user: UserId,
+        session_id: ChatSessionId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatMessage]:
+        count = page_limit(limit, MESSAGE_PAGE)
+        after = decode_cursor(cursor, MESSAGES, session_id)
+        args = self._session(user, session_id, limit=count, **_after(after))
+        page = await self._call("query", "chat:listMessagesPage", args)
+        items = [wire.chat_message(m) for m in page["messages"]]
+        return make_page(items, page["hasMore"], MESSAGES, session_id, lambda m: m.message_id)
+
+    async def _every_message(self, path: str, args: Args) -> list[Any]:
+        """Every message of a session, newest first, a bounded page per call."""
+        found: list[Any] = []
+        while True:
+            last = found[-1]["messageId"] if found else None
+            page = await self._call("query", path, {**args, "limit": MAX_PAGE, **_after(last)})
+            found.extend(page["messages"])
+            if not page["hasMore"] or not page["messages"]:
+                return found
 
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         flagged = await self._call("mutation", "chat:requestAbort", self._session(user, session_id))
@@ -390,9 +428,9 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[list[ChatMessage], None]:
         return self._watch(
-            "chat:listMessages",
-            self._session(user, session_id),
-            lambda found: [wire.chat_message(m) for m in found],
+            "chat:listMessagesPage",
+            self._session(user, session_id, limit=MESSAGE_PAGE),
+            lambda page: [wire.chat_message(m) for m in reversed(page["messages"])],
         )
 
     async def watch_chunks(
@@ -429,8 +467,8 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         self, token: MachineToken, session_id: ChatSessionId
     ) -> list[ChatMessage]:
         args = {**_token(token), "chatSessionId": session_id}
-        found = await self._call("query", "chatMachine:listSessionMessages", args)
-        return [wire.chat_message(m) for m in found]
+        found = await self._every_message("chatMachine:listSessionMessagesPage", args)
+        return [wire.chat_message(m) for m in reversed(found)]
 
     async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
         args = {**_token(token), "messageId": message_id}

@@ -21,7 +21,7 @@ function serverCalls(t: ReturnType<typeof newDeployment>, serverSecret: string, 
     () => t.mutation(api.signIns.end, { ...owner, signInId: "sgn_x" }),
     () => t.mutation(api.signIns.endOthers, { ...owner, keep: null }),
     () => t.action(api.machines.create, { ...owner, name: "x" }),
-    () => t.query(api.machines.list, owner),
+    () => t.query(api.machines.listPage, { ...owner, limit: 20 }),
     () => t.query(api.machines.get, { ...owner, machineId: ids.machineId }),
     () => t.mutation(api.machines.remove, { ...owner, machineId: ids.machineId }),
     () => t.mutation(api.machines.markStaleOffline, { serverSecret, lastSeenBefore: Date.now() + 60_000 }),
@@ -69,7 +69,7 @@ describe("the deployment secret", () => {
       await refused(call(), "AuthenticationFailed", WRONG);
     }
     expect(await t.query(api.accounts.count, { serverSecret: SECRET })).toBe(1);
-    expect(await t.query(api.machines.list, { serverSecret: SECRET, userId: chat.alice })).toHaveLength(1);
+    expect((await t.query(api.machines.listPage, { serverSecret: SECRET, userId: chat.alice, limit: 20 })).machines).toHaveLength(1);
     expect((await t.query(api.chat.listMessagesPage, { ...chat.owner, chatSessionId: ids.sessionId, limit: 50 })).messages).toEqual([]);
   });
 

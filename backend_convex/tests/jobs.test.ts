@@ -46,7 +46,7 @@ test("a job belongs to its owner and needs an approved worker offering its model
   // Disabled (or never due) means no next run.
   const paused = await t.mutation(api.jobs.setEnabled, { ...ofJob, enabled: false, nextRunAt: T0 });
   expect([paused.enabled, paused.nextRunAt]).toEqual([false, null]);
-  expect((await t.query(api.jobs.list, owner)).map((j) => j.jobId)).toEqual([job.jobId]);
+  expect((await t.query(api.jobs.listPage, { ...owner, limit: 50 })).jobs.map((j) => j.jobId)).toEqual([job.jobId]);
 });
 
 test("the scheduler starts a slot exactly once and moves the job on", async () => {

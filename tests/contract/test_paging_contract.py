@@ -9,12 +9,14 @@ import pytest
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, UserId
+from orchestrator.domain.jobs import JobDraft
 from orchestrator.domain.paging import (
     BAD_CURSOR,
-    BAD_LIMIT,
+    MACHINE_PAGE,
     MESSAGES,
     OTHER_LIST,
     PAGE_BYTES,
+    bad_limit,
     encode_cursor,
     message_size,
 )
@@ -148,7 +150,7 @@ async def test_a_page_size_out_of_range_is_one_sentence(
     """A page of no items, or of more than the most a page holds, is refused."""
     with pytest.raises(InvalidInput) as refused:
         await backend.list_messages_page(alice, chat.session.chat_session_id, None, limit)
-    assert refused.value.message == BAD_LIMIT
+    assert refused.value.message == bad_limit()
 
 
 async def test_a_cursor_of_another_session_is_refused(
@@ -203,3 +205,61 @@ async def test_the_machine_reads_a_long_history_whole(
     sent += [await ask(backend, alice, chat, f"short {n}") for n in range(250)]
     found = await backend.list_session_messages(chat.token, chat.session.chat_session_id)
     assert [m.message_id for m in found] == [m.message_id for m in sent]
+
+
+# --- machines and jobs: no cap that one backend has alone ---------------------------------
+
+
+async def test_the_101st_machine_is_listed_and_paged(
+    backend: Backend, alice: UserId, bob: UserId, new_machine: MachineFactory
+) -> None:
+    """101 machines are all listed, oldest first, and page by page in pages of at most 20."""
+    made = [(await new_machine(f"m{n}"))[0].machine_id for n in range(101)]
+    await new_machine("bob's", user=bob)
+    assert [s.machine.machine_id for s in await backend.list_machines(alice)] == made
+    read: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await backend.list_machines_page(alice, cursor)
+        assert 0 < len(page.items) <= MACHINE_PAGE
+        read += [s.machine.machine_id for s in page.items]
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert read == made
+    with pytest.raises(NotFound):
+        await backend.get_machine(bob, made[100])
+    with pytest.raises(InvalidInput) as refused:
+        await backend.list_machines_page(bob, cursor)
+    assert refused.value.message == OTHER_LIST
+    with pytest.raises(InvalidInput) as refused:
+        await backend.list_machines_page(alice, None, MACHINE_PAGE + 1)
+    assert refused.value.message == bad_limit(MACHINE_PAGE)
+
+
+async def test_the_201st_job_is_created_listed_and_paged(
+    backend: Backend, alice: UserId, bob: UserId, chat: Chat
+) -> None:
+    """201 jobs: the last one is created like the first, and all are listed and paged."""
+    draft = JobDraft(
+        worker_id=chat.worker.worker_id,
+        name="nightly",
+        model=MODELS[0],
+        prompt="Summarise the repo.",
+        cron="0 * * * *",
+        timezone="UTC",
+    )
+    made = [(await backend.create_job(alice, draft, None)).job_id for _ in range(201)]
+    assert [j.job_id for j in await backend.list_jobs(alice)] == made
+    first = await backend.list_jobs_page(alice, limit=150)
+    assert first.cursor is not None
+    second = await backend.list_jobs_page(alice, first.cursor, 150)
+    assert [j.job_id for j in first.items + second.items] == made
+    assert not second.has_more
+    assert (await backend.list_jobs_page(bob)).items == ()
+    with pytest.raises(InvalidInput) as refused:
+        await backend.list_jobs_page(bob, first.cursor)
+    assert refused.value.message == OTHER_LIST
+    with pytest.raises(InvalidInput) as refused:
+        await backend.list_jobs_page(alice, encode_cursor(MESSAGES, alice, made[0]))
+    assert refused.value.message == OTHER_LIST

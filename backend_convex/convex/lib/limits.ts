@@ -4,7 +4,7 @@
  * holds; where a list is cut, the newest (or most relevant) entries are kept.
  */
 
-/** Machines in one user's list. */
+/** Machines of one user the notifier looks through for waiting permission requests. */
 export const MAX_MACHINES = 100;
 /** Workers of one machine, listed or counted. */
 export const MAX_WORKERS = 100;
@@ -26,8 +26,6 @@ export const MAX_WORK_PERMISSIONS = 500;
 export const MAX_PERMISSIONS = 200;
 /** Machines marked offline per sweep; the next sweep takes the rest. */
 export const SWEEP_BATCH = 200;
-/** Jobs one user may have (and so lists, and pauses when a worker goes). */
-export const MAX_JOBS = 200;
 /** Runs of one job in its history (JOB_RUNS_LIMIT in Python): the newest ones. */
 export const MAX_JOB_RUNS = 50;
 /** Runs whose status one worker or machine deletion freezes (any older ones then read as failed: session gone). */

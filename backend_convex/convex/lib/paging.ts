@@ -14,12 +14,18 @@ export const PAGE_BYTES = 2 * 1024 * 1024;
 /** Estimated bytes of a record beside its long text (RECORD_OVERHEAD). */
 export const RECORD_OVERHEAD = 200;
 
-export const BAD_LIMIT = `A page holds 1 to ${MAX_PAGE} items.`;
+/** The most machines one page may hold: each brings its workers' counts (MACHINE_PAGE). */
+export const MACHINE_PAGE = 20;
+
+/** The sentence for a page size out of range (orchestrator.domain.paging.bad_limit). */
+export function badLimit(most: number): string {
+  return `A page holds 1 to ${most} items.`;
+}
 export const OTHER_LIST = "This page cursor belongs to another list. Load the list again from its first page.";
 
-/** `limit` if it is a page size a reader may ask for. */
-export function pageLimit(limit: number): number {
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) fail("InvalidInput", BAD_LIMIT);
+/** `limit` if it is a page size a reader may ask for (at most `most`). */
+export function pageLimit(limit: number, most: number = MAX_PAGE): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > most) fail("InvalidInput", badLimit(most));
   return limit;
 }
 

@@ -29,6 +29,7 @@ import attrs
 
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.jobs import Job
 
 T = TypeVar("T")
 
@@ -36,8 +37,10 @@ T = TypeVar("T")
 MESSAGE_PAGE: Final = 50
 #: The most items one page may hold, whatever the reader asks for.
 MAX_PAGE: Final = 200
-#: Items of other lists (machines, jobs) in one page.
+#: Items of other lists (jobs) in one page.
 LIST_PAGE: Final = 100
+#: The most machines one page may hold: each brings its workers' counts.
+MACHINE_PAGE: Final = 20
 #: Estimated bytes of the items of one page (the first item is always taken).
 PAGE_BYTES: Final = 2 * 1024 * 1024
 #: Estimated bytes of a record beside its long text.
@@ -47,10 +50,11 @@ BAD_CURSOR: Final = "This page cursor is not valid. Load the list again from its
 OTHER_LIST: Final = (
     "This page cursor belongs to another list. Load the list again from its first page."
 )
-BAD_LIMIT: Final = f"A page holds 1 to {MAX_PAGE} items."
 
-#: The kind of list a cursor of a session's messages names.
+#: The kinds of list a cursor names: a session's messages, a user's machines and jobs.
 MESSAGES: Final = "messages"
+MACHINES: Final = "machines"
+JOBS: Final = "jobs"
 
 #: Longest cursor accepted: a list kind, two IDs and JSON punctuation, base64url.
 MAX_CURSOR_LENGTH: Final = 1000
@@ -109,12 +113,17 @@ def _read(cursor: str) -> CursorPosition:
     return CursorPosition(*fields)
 
 
-def page_limit(limit: int | None, default: int) -> int:
+def bad_limit(most: int = MAX_PAGE) -> str:
+    """The sentence for a page size out of range."""
+    return f"A page holds 1 to {most} items."
+
+
+def page_limit(limit: int | None, default: int, most: int = MAX_PAGE) -> int:
     """The number of items a page asked for with ``limit`` holds (``default`` when None)."""
     if limit is None:
         return default
-    if isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(BAD_LIMIT)
+    if isinstance(limit, bool) or not 1 <= limit <= most:
+        raise InvalidInput(bad_limit(most))
     return limit
 
 
@@ -153,6 +162,11 @@ def make_page(
 def message_size(message: ChatMessage) -> int:
     """The estimated stored size of a message (what a page's budget counts)."""
     return text_size(message.content, message.error)
+
+
+def job_size(job: Job) -> int:
+    """The estimated stored size of a job (its prompt is its long text)."""
+    return text_size(job.prompt, job.name)
 
 
 def page_from_list(

@@ -167,6 +167,12 @@ class UserBackend(Protocol):
         """The user's machines, oldest first, with worker counts by status."""
         ...
 
+    async def list_machines_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[MachineSummary]:
+        """One page of the user's machines, oldest first (at most ``MACHINE_PAGE``)."""
+        ...
+
     async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
         """One of the user's machines."""
         ...
@@ -549,6 +555,12 @@ class JobUserBackend(Protocol):
 
     async def list_jobs(self, user: UserId) -> list[Job]:
         """The user's jobs, oldest first."""
+        ...
+
+    async def list_jobs_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[Job]:
+        """One page of the user's jobs, oldest first."""
         ...
 
     async def list_job_runs(self, user: UserId, job_id: JobId, limit: int = 50) -> list[JobRun]:

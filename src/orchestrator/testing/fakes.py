@@ -59,6 +59,15 @@ from orchestrator.domain.model import (
     validate_name,
 )
 from orchestrator.domain.notifications import NotificationSettings, PushSubscription
+from orchestrator.domain.paging import (
+    MACHINE_PAGE,
+    MACHINES,
+    Page,
+    decode_cursor,
+    make_page,
+    page_from_list,
+    page_limit,
+)
 from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
@@ -136,6 +145,10 @@ class PlainHasher:
 def _ms(when: datetime) -> datetime:
     # The real backends keep milliseconds; so does the fake.
     return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def _summary_id(summary: MachineSummary) -> str:
+    return summary.machine.machine_id
 
 
 def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
@@ -370,6 +383,15 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
             counts = WorkerCounts(**{s.value: statuses.count(s.value) for s in WorkerStatus})
             summaries.append(MachineSummary(machine, counts))
         return summaries
+
+    async def list_machines_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[MachineSummary]:
+        count = page_limit(limit, MACHINE_PAGE, MACHINE_PAGE)
+        after = decode_cursor(cursor, MACHINES, user)
+        found = await self.list_machines(user)
+        items, more = page_from_list(found, after, count, lambda _: 1, _summary_id)
+        return make_page(items, more, MACHINES, user, _summary_id)
 
     async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
         return self._owned_machine(user, machine_id)

@@ -14,6 +14,7 @@ from contextlib import aclosing
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+import attrs
 from convex import ConvexError
 
 from orchestrator.adapters.convex import _wire as wire
@@ -53,6 +54,10 @@ from orchestrator.domain.jobs import JOB_RUNS_LIMIT, Job, JobDraft, JobRun
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
 from orchestrator.domain.paging import (
+    JOBS,
+    LIST_PAGE,
+    MACHINE_PAGE,
+    MACHINES,
     MAX_PAGE,
     MESSAGE_PAGE,
     MESSAGES,
@@ -95,6 +100,23 @@ def _token(token: MachineToken) -> dict[str, str]:
     return {"machineId": token.machine_id, "machineSecret": token.secret}
 
 
+@attrs.frozen
+class _ListShape:
+    """How a paged Convex query names its items, their IDs and its cursor argument."""
+
+    key: str
+    item_id: Callable[[Any], str]
+    after_field: str
+    limit: int
+
+
+_MESSAGE_LIST = _ListShape("messages", lambda m: m["messageId"], "afterMessageId", MAX_PAGE)
+_MACHINE_LIST = _ListShape(
+    "machines", lambda s: s["machine"]["machineId"], "afterMachineId", MACHINE_PAGE
+)
+_JOB_LIST = _ListShape("jobs", lambda j: j["jobId"], "afterJobId", MAX_PAGE)
+
+
 def _after(last_id: str | None, field: str = "afterMessageId") -> dict[str, str]:
     return {} if last_id is None else {field: last_id}
 
@@ -122,6 +144,37 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         return [str(i) for i in stored]
 
     # --- plumbing -------------------------------------------------------------------
+
+    async def _every(
+        self, shape: _ListShape, path: str, args: Args, first: Any = None
+    ) -> list[Any]:
+        """Every item of a paged list (after the page ``first``, if given), a page per call."""
+        found: list[Any] = [] if first is None else list(first[shape.key])
+        more = True if first is None else bool(first["hasMore"])
+        while more:
+            last = shape.item_id(found[-1]) if found else None
+            page_args = {**args, "limit": shape.limit, **_after(last, shape.after_field)}
+            page = await self._call("query", path, page_args)
+            found.extend(page[shape.key])
+            more = bool(page["hasMore"]) and bool(page[shape.key])
+        return found
+
+    async def _watch_every(
+        self, shape: _ListShape, path: str, args: Args, decode: Callable[[Any], T]
+    ) -> AsyncGenerator[list[T], None]:
+        """A paged list, whole, after every change of its first page (the rest read by calls)."""
+        first_page = {**args, "limit": shape.limit}
+        async with aclosing(self._watch(path, first_page, lambda page: page)) as pages:
+            async for page in pages:
+                yield [decode(item) for item in await self._every(shape, path, args, page)]
+
+    async def _page(
+        self, shape: _ListShape, path: str, args: Args, after: str | None, limit: int
+    ) -> tuple[list[Any], bool]:
+        """One page of a paged list, after the item ``after``."""
+        page_args = {**args, "limit": limit, **_after(after, shape.after_field)}
+        page = await self._call("query", path, page_args)
+        return list(page[shape.key]), bool(page["hasMore"])
 
     async def _call(self, kind: Kind, path: str, args: Args) -> Any:
         try:
@@ -191,8 +244,18 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         return machine, MachineToken(machine.machine_id, created["machineSecret"])
 
     async def list_machines(self, user: UserId) -> list[MachineSummary]:
-        found = await self._call("query", "machines:list", self._server(userId=user))
+        found = await self._every(_MACHINE_LIST, "machines:listPage", self._server(userId=user))
         return [wire.machine_summary(s) for s in found]
+
+    async def list_machines_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[MachineSummary]:
+        count = page_limit(limit, MACHINE_PAGE, MACHINE_PAGE)
+        after = decode_cursor(cursor, MACHINES, user)
+        args = self._server(userId=user)
+        found, more = await self._page(_MACHINE_LIST, "machines:listPage", args, after, count)
+        items = [wire.machine_summary(s) for s in found]
+        return make_page(items, more, MACHINES, user, lambda s: s.machine.machine_id)
 
     async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
         args = self._server(userId=user, machineId=machine_id)
@@ -258,10 +321,8 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         return [wire.worker(w) for w in found]
 
     def watch_machines(self, user: UserId) -> AsyncGenerator[list[MachineSummary], None]:
-        return self._watch(
-            "machines:list",
-            self._server(userId=user),
-            lambda found: [wire.machine_summary(s) for s in found],
+        return self._watch_every(
+            _MACHINE_LIST, "machines:listPage", self._server(userId=user), wire.machine_summary
         )
 
     def watch_workers(
@@ -391,13 +452,7 @@ class ConvexBackend(PartCalls, ConvexPushSide):
 
     async def _every_message(self, path: str, args: Args) -> list[Any]:
         """Every message of a session, newest first, a bounded page per call."""
-        found: list[Any] = []
-        while True:
-            last = found[-1]["messageId"] if found else None
-            page = await self._call("query", path, {**args, "limit": MAX_PAGE, **_after(last)})
-            found.extend(page["messages"])
-            if not page["hasMore"] or not page["messages"]:
-                return found
+        return await self._every(_MESSAGE_LIST, path, args)
 
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         flagged = await self._call("mutation", "chat:requestAbort", self._session(user, session_id))
@@ -626,9 +681,18 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         return wire.job(await self._call("query", "jobs:get", self._job(user, job_id)))
 
     async def list_jobs(self, user: UserId) -> list[Job]:
-        return [
-            wire.job(j) for j in await self._call("query", "jobs:list", self._server(userId=user))
-        ]
+        found = await self._every(_JOB_LIST, "jobs:listPage", self._server(userId=user))
+        return [wire.job(j) for j in found]
+
+    async def list_jobs_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[Job]:
+        count = page_limit(limit, LIST_PAGE)
+        after = decode_cursor(cursor, JOBS, user)
+        args = self._server(userId=user)
+        found, more = await self._page(_JOB_LIST, "jobs:listPage", args, after, count)
+        items = [wire.job(j) for j in found]
+        return make_page(items, more, JOBS, user, lambda j: j.job_id)
 
     async def list_job_runs(
         self, user: UserId, job_id: JobId, limit: int = JOB_RUNS_LIMIT
@@ -640,9 +704,7 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         return wire.job_run(await self._call("mutation", "jobs:runNow", self._job(user, job_id)))
 
     def watch_jobs(self, user: UserId) -> AsyncGenerator[list[Job], None]:
-        return self._watch(
-            "jobs:list", self._server(userId=user), lambda found: [wire.job(j) for j in found]
-        )
+        return self._watch_every(_JOB_LIST, "jobs:listPage", self._server(userId=user), wire.job)
 
     # --- scheduled jobs, as the web server's scheduler sees them --------------------------------
 

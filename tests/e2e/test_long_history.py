@@ -53,8 +53,11 @@ async def _session(data_dir: Path, token: MachineToken, root: Path) -> Seeded:
         await backend.close()
 
 
-def _seed(data_dir: Path, tmp_path: Path) -> Seeded:
-    """A session of ``TURNS`` answered questions, written straight into the database."""
+def seed_long_session(data_dir: Path, tmp_path: Path, turns: int = TURNS) -> Seeded:
+    """alice's session of ``turns`` answered questions, the messages written straight to SQLite.
+
+    Also what ``benchmarks/long_history.py`` measures against.
+    """
     token = MachineToken.parse(create_user_and_machine(data_dir))
     (tmp_path / "root" / "app").mkdir(parents=True)
     # Playwright's own event loop runs in this thread, so the backend gets a thread of its own.
@@ -62,7 +65,7 @@ def _seed(data_dir: Path, tmp_path: Path) -> Seeded:
         seeded = pool.submit(asyncio.run, _session(data_dir, token, tmp_path / "root")).result()
     start = int(datetime(2020, 1, 1, tzinfo=UTC).timestamp() * 1000)
     rows: list[tuple[str, str, str, str, int, str | None]] = []
-    for n in range(TURNS):
+    for n in range(turns):
         asked, answer = f"msg_q{n:05d}", f"msg_a{n:05d}"
         rows.append((asked, seeded.session_id, "user", f"question {n}", start + 2 * n, None))
         rows.append(
@@ -84,7 +87,7 @@ def test_a_long_session_shows_its_latest_messages_and_loads_earlier_ones(
 ) -> None:
     """10,000 messages: the newest page shows at once, earlier pages load above on request."""
     data_dir = tmp_path / "data"
-    seeded = _seed(data_dir, tmp_path)
+    seeded = seed_long_session(data_dir, tmp_path)
     with running(Server(data_dir)) as server:
         sign_in(page, server.url, "alice")
         page.goto(

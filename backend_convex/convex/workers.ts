@@ -35,6 +35,22 @@ async function workersOf(ctx: QueryCtx, machineId: string) {
   return workers.map(workerRecord);
 }
 
+/** The sentence of orchestrator.domain.model.TOO_MANY_WORKERS. */
+const TOO_MANY_WORKERS = `A machine can have at most ${MAX_WORKERS} workers. Remove one first.`;
+
+/**
+ * Refuse a new worker on a machine that has MAX_WORKERS already (pending ones
+ * included): a product limit, the same on every backend, so a machine's
+ * workers are always read whole within one bounded read.
+ */
+async function ensureRoomForWorker(ctx: QueryCtx, machineId: string) {
+  const existing = await ctx.db
+    .query("workers")
+    .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
+    .take(MAX_WORKERS);
+  if (existing.length >= MAX_WORKERS) fail("Conflict", TOO_MANY_WORKERS);
+}
+
 /** Add an approved (`ready`) worker on a directory relative to the machine's root. */
 export const add = mutation({
   args: {
@@ -51,6 +67,7 @@ export const add = mutation({
     directory = normalizeRelativePath(directory);
     const cleaned = optionalName(name);
     await ownedMachine(ctx, userId, machineId);
+    await ensureRoomForWorker(ctx, machineId);
     const now = Date.now();
     const id = await ctx.db.insert("workers", {
       workerId: await newId(ctx, "worker"),
@@ -216,6 +233,7 @@ export const register = mutation({
       fail("NotFound", "This worker token is not known. Create a new one in the web UI.");
     }
     if (issued.usedAt !== undefined) fail("Conflict", "This worker token has already been used.");
+    await ensureRoomForWorker(ctx, machine.machineId);
     const now = Date.now();
     await ctx.db.patch(issued._id, { usedAt: now });
     const id = await ctx.db.insert("workers", {

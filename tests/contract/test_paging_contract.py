@@ -1,4 +1,4 @@
-"""The backend contract for paged lists: a session's history, newest first, by cursor."""
+"""The backend contract for long lists: paged by cursor, and no cap one backend has alone."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import base64
 import pytest
 
 from orchestrator.domain.chat import ChatMessage
-from orchestrator.domain.errors import InvalidInput, NotFound
+from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, UserId
 from orchestrator.domain.jobs import JobDraft
+from orchestrator.domain.model import MAX_WORKERS_PER_MACHINE, TOO_MANY_WORKERS
 from orchestrator.domain.paging import (
     BAD_CURSOR,
     MACHINE_PAGE,
@@ -263,3 +264,29 @@ async def test_the_201st_job_is_created_listed_and_paged(
     with pytest.raises(InvalidInput) as refused:
         await backend.list_jobs_page(alice, encode_cursor(MESSAGES, alice, made[0]))
     assert refused.value.message == OTHER_LIST
+
+
+async def test_a_machine_holds_at_most_100_workers_on_every_backend(
+    backend: Backend, alice: UserId, new_machine: MachineFactory
+) -> None:
+    """The 101st worker is refused with one sentence, added or registered; all 100 are listed."""
+    machine, token = await new_machine(online=True)
+    made = [
+        (await backend.add_worker(alice, machine.machine_id, f"repo{n}", None)).worker_id
+        for n in range(MAX_WORKERS_PER_MACHINE - 1)
+    ]
+    worker_token = await backend.issue_worker_token(alice, machine.machine_id)
+    made.append((await backend.register_worker(token, worker_token, "last", None)).worker_id)
+    with pytest.raises(Conflict) as refused:
+        await backend.add_worker(alice, machine.machine_id, "one-more", None)
+    assert refused.value.message == TOO_MANY_WORKERS
+    late = await backend.issue_worker_token(alice, machine.machine_id)
+    with pytest.raises(Conflict) as refused:
+        await backend.register_worker(token, late, "one-more", None)
+    assert refused.value.message == TOO_MANY_WORKERS
+    assert [w.worker_id for w in await backend.list_workers(alice, machine.machine_id)] == made
+    assert len(await backend.list_own_workers(token)) == MAX_WORKERS_PER_MACHINE
+    [summary] = await backend.list_machines(alice)
+    assert summary.workers.ready + summary.workers.pending_authorization == len(made)
+    await backend.remove_worker(alice, made[0])
+    await backend.add_worker(alice, machine.machine_id, "room-again", None)

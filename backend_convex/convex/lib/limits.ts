@@ -6,7 +6,7 @@
 
 /** Machines of one user the notifier looks through for waiting permission requests. */
 export const MAX_MACHINES = 100;
-/** Workers of one machine, listed or counted. */
+/** Workers one machine may have (MAX_WORKERS_PER_MACHINE in Python): listed and counted whole. */
 export const MAX_WORKERS = 100;
 /** Pending workers listed across one user's machines. */
 export const MAX_PENDING_WORKERS = 200;

@@ -54,6 +54,7 @@ from orchestrator.domain.model import (
     Worker,
     WorkerCounts,
     WorkerStatus,
+    ensure_room_for_worker,
     normalize_relative_path,
     transition_worker,
     validate_name,
@@ -309,6 +310,7 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
             raise NotFound("This worker token is not known. Create a new one in the web UI.")
         if issued.used_at is not None:
             raise Conflict("This worker token has already been used.")
+        ensure_room_for_worker(len(self._workers_of(token.machine_id)))
         now = self._now()
         self.worker_tokens[issued.worker_id] = attrs.evolve(issued, used_at=now)
         worker = Worker(issued.worker_id, token.machine_id, directory, PENDING, now, name=name)
@@ -420,6 +422,7 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
         directory = normalize_relative_path(directory)
         name = validate_name(name, "Worker name") if name else None
         self._owned_machine(user, machine_id)
+        ensure_room_for_worker(len(self._workers_of(machine_id)))
         now, worker_id = self._now(), WorkerId(self.ids.new_id("worker"))
         worker = Worker(
             worker_id,

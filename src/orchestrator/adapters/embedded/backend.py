@@ -15,7 +15,7 @@ from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._commands import CommandSide
 from orchestrator.adapters.embedded._jobs import JobSide, pause_jobs_of_workers
 from orchestrator.adapters.embedded._live import LiveSide
-from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, topics
+from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, ensure_room, topics
 from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._parts import PartSide
 from orchestrator.adapters.embedded._push import PushSide
@@ -183,6 +183,7 @@ class SQLiteBackend(
         worker_id = self._ids.new_id("worker")
         async with self._store.transaction(write=True) as tx:
             await self._owned_machine(tx, user, machine_id)
+            await ensure_room(tx, machine_id)
             now = self._now()
             await tx.run(
                 "INSERT INTO workers (worker_id, machine_id, name, directory, status, created_at,"

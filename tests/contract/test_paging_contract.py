@@ -290,3 +290,42 @@ async def test_a_machine_holds_at_most_100_workers_on_every_backend(
     assert summary.workers.ready + summary.workers.pending_authorization == len(made)
     await backend.remove_worker(alice, made[0])
     await backend.add_worker(alice, machine.machine_id, "room-again", None)
+
+
+async def test_a_workers_sessions_page_in_list_order(
+    backend: Backend, alice: UserId, bob: UserId, chat: Chat
+) -> None:
+    """Open sessions, then ended ones, newest activity first: pages read the list in order."""
+    worker_id = chat.worker.worker_id
+    made = [chat.session] + [
+        await backend.start_session(alice, worker_id, MODELS[0]) for _ in range(11)
+    ]
+    for session in made[2:6]:
+        await backend.end_session(alice, session.chat_session_id)
+    await backend.send_message(alice, made[1].chat_session_id, "wake up")
+    listed = [s.chat_session_id for s in await backend.list_sessions(alice, worker_id)]
+    assert listed[0] == made[1].chat_session_id
+    read: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await backend.list_sessions_page(alice, worker_id, cursor, 5)
+        read += [s.chat_session_id for s in page.items]
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert read == listed
+    with pytest.raises(NotFound):
+        await backend.list_sessions_page(bob, worker_id)
+    other = await backend.add_worker(alice, chat.machine.machine_id, "other", None)
+    first = await backend.list_sessions_page(alice, worker_id, None, 1)
+    with pytest.raises(InvalidInput) as refused:
+        await backend.list_sessions_page(alice, other.worker_id, first.cursor)
+    assert refused.value.message == OTHER_LIST
+
+
+async def test_the_501st_session_is_listed(backend: Backend, alice: UserId, chat: Chat) -> None:
+    """A worker with 501 sessions lists them all, on every backend."""
+    worker_id = chat.worker.worker_id
+    for _ in range(500):
+        await backend.start_session(alice, worker_id, MODELS[0])
+    assert len(await backend.list_sessions(alice, worker_id)) == 501

@@ -12,8 +12,6 @@ export const MAX_WORKERS = 100;
 export const MAX_PENDING_WORKERS = 200;
 /** Accounts listed or counted. */
 export const MAX_USERS = 1000;
-/** Sessions of one worker in its list (open ones first). */
-export const MAX_SESSIONS = 500;
 /** Chunks returned by one read of a chunk cursor (the reader asks again for more). */
 export const CHUNK_PAGE = 500;
 /** Chunks joined into a reply that ends without a full text. */

@@ -27,7 +27,7 @@ from typing import Final, Generic, TypeVar
 
 import attrs
 
-from orchestrator.domain.chat import ChatMessage
+from orchestrator.domain.chat import ChatMessage, ChatSession
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.jobs import Job
 
@@ -37,7 +37,7 @@ T = TypeVar("T")
 MESSAGE_PAGE: Final = 50
 #: The most items one page may hold, whatever the reader asks for.
 MAX_PAGE: Final = 200
-#: Items of other lists (jobs) in one page.
+#: Items of other lists (sessions, jobs) in one page.
 LIST_PAGE: Final = 100
 #: The most machines one page may hold: each brings its workers' counts.
 MACHINE_PAGE: Final = 20
@@ -53,6 +53,7 @@ OTHER_LIST: Final = (
 
 #: The kinds of list a cursor names: a session's messages, a user's machines and jobs.
 MESSAGES: Final = "messages"
+SESSIONS: Final = "sessions"
 MACHINES: Final = "machines"
 JOBS: Final = "jobs"
 
@@ -162,6 +163,11 @@ def make_page(
 def message_size(message: ChatMessage) -> int:
     """The estimated stored size of a message (what a page's budget counts)."""
     return text_size(message.content, message.error)
+
+
+def session_size(session: ChatSession) -> int:
+    """The estimated stored size of a chat session (its title is its only long text)."""
+    return text_size(session.title)
 
 
 def job_size(job: Job) -> int:

@@ -306,6 +306,16 @@ class ChatUserBackend(Protocol):
         """A worker's sessions: active and idle first, then terminated; newest activity first."""
         ...
 
+    async def list_sessions_page(
+        self,
+        user: UserId,
+        worker_id: WorkerId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatSession]:
+        """One page of a worker's sessions, in the order of :meth:`list_sessions`."""
+        ...
+
     async def send_message(
         self, user: UserId, session_id: ChatSessionId, content: str
     ) -> ChatMessage:

@@ -41,14 +41,17 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.model import Machine, Worker, WorkerStatus
 from orchestrator.domain.paging import (
+    LIST_PAGE,
     MESSAGE_PAGE,
     MESSAGES,
+    SESSIONS,
     Page,
     decode_cursor,
     make_page,
     message_size,
     page_from_list,
     page_limit,
+    session_size,
 )
 from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.ports import IdGenerator
@@ -58,6 +61,10 @@ T = TypeVar("T")
 TERMINATED = ChatSessionStatus.TERMINATED
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
 _OPEN_PERMISSION = (PermissionStatus.PENDING, PermissionStatus.ANSWERED)
+
+
+def _session_id(session: ChatSession) -> str:
+    return session.chat_session_id
 
 
 def _message_id(message: ChatMessage) -> str:
@@ -208,6 +215,19 @@ class ChatUserFake(ChatFakeBase):
         # Newest first (ties: newest created), then open before terminated; sorts are stable.
         mine.sort(key=lambda s: (s.last_activity, s.created_at), reverse=True)
         return sorted(mine, key=lambda s: s.status is TERMINATED)
+
+    async def list_sessions_page(
+        self,
+        user: UserId,
+        worker_id: WorkerId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatSession]:
+        count = page_limit(limit, LIST_PAGE)
+        after = decode_cursor(cursor, SESSIONS, worker_id)
+        found = await self.list_sessions(user, worker_id)
+        items, more = page_from_list(found, after, count, session_size, _session_id)
+        return make_page(items, more, SESSIONS, worker_id, _session_id)
 
     async def send_message(
         self, user: UserId, session_id: ChatSessionId, content: str

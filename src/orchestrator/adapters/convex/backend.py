@@ -61,6 +61,7 @@ from orchestrator.domain.paging import (
     MAX_PAGE,
     MESSAGE_PAGE,
     MESSAGES,
+    SESSIONS,
     Page,
     decode_cursor,
     make_page,
@@ -114,6 +115,7 @@ _MESSAGE_LIST = _ListShape("messages", lambda m: m["messageId"], "afterMessageId
 _MACHINE_LIST = _ListShape(
     "machines", lambda s: s["machine"]["machineId"], "afterMachineId", MACHINE_PAGE
 )
+_SESSION_LIST = _ListShape("sessions", lambda s: s["chatSessionId"], "afterSessionId", MAX_PAGE)
 _JOB_LIST = _ListShape("jobs", lambda j: j["jobId"], "afterJobId", MAX_PAGE)
 
 
@@ -423,7 +425,22 @@ class ConvexBackend(PartCalls, ConvexPushSide):
 
     async def list_sessions(self, user: UserId, worker_id: WorkerId) -> list[ChatSession]:
         args = self._server(userId=user, workerId=worker_id)
-        return [wire.chat_session(s) for s in await self._call("query", "chat:listSessions", args)]
+        found = await self._every(_SESSION_LIST, "chat:listSessionsPage", args)
+        return [wire.chat_session(s) for s in found]
+
+    async def list_sessions_page(
+        self,
+        user: UserId,
+        worker_id: WorkerId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatSession]:
+        count = page_limit(limit, LIST_PAGE)
+        after = decode_cursor(cursor, SESSIONS, worker_id)
+        args = self._server(userId=user, workerId=worker_id)
+        found, more = await self._page(_SESSION_LIST, "chat:listSessionsPage", args, after, count)
+        items = [wire.chat_session(s) for s in found]
+        return make_page(items, more, SESSIONS, worker_id, lambda s: s.chat_session_id)
 
     async def send_message(
         self, user: UserId, session_id: ChatSessionId, content: str
@@ -473,11 +490,8 @@ class ConvexBackend(PartCalls, ConvexPushSide):
     def watch_sessions(
         self, user: UserId, worker_id: WorkerId
     ) -> AsyncGenerator[list[ChatSession], None]:
-        return self._watch(
-            "chat:listSessions",
-            self._server(userId=user, workerId=worker_id),
-            lambda found: [wire.chat_session(s) for s in found],
-        )
+        args = self._server(userId=user, workerId=worker_id)
+        return self._watch_every(_SESSION_LIST, "chat:listSessionsPage", args, wire.chat_session)
 
     def watch_messages(
         self, user: UserId, session_id: ChatSessionId

@@ -32,15 +32,18 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
 from orchestrator.domain.paging import (
+    LIST_PAGE,
     MESSAGE_PAGE,
     MESSAGES,
     OTHER_LIST,
     RECORD_OVERHEAD,
+    SESSIONS,
     Page,
     cut_page,
     decode_cursor,
     make_page,
     page_limit,
+    session_size,
 )
 
 NO_SESSION = "No such chat session."
@@ -75,6 +78,23 @@ _SESSIONS_OF_WORKER = """
     SELECT * FROM chat_sessions WHERE worker_id = ?
     ORDER BY status = 'terminated', last_activity DESC, created_at DESC, rowid DESC
 """
+
+
+# A page of a worker's sessions starts after a position in the list's order: ended or not,
+# then newest activity, newest created, newest row first.
+_SESSION_POSITION = """
+    SELECT status = 'terminated', last_activity, created_at, rowid FROM chat_sessions
+    WHERE chat_session_id = ? AND worker_id = ?
+"""
+_SESSIONS_PAGE = """
+    SELECT * FROM chat_sessions WHERE worker_id = ? AND (
+        (status = 'terminated') > ?
+        OR ((status = 'terminated') = ? AND (last_activity, created_at, rowid) < (?, ?, ?))
+    )
+    ORDER BY status = 'terminated', last_activity DESC, created_at DESC, rowid DESC LIMIT ?
+"""
+#: Before every session of the list: the start of its first page.
+_FIRST_SESSION = (-1, 0, 0, 0)
 
 
 def touch_session(tx: Tx, worker_id: str, session_id: str, machine_id: str) -> None:
@@ -239,6 +259,29 @@ class ChatUserSide(MachineSide):
             if await tx.one(_OWNED_WORKER, worker_id, user) is None:
                 raise NotFound(NO_WORKER)
             return [rows.chat_session(row) for row in await tx.all(_SESSIONS_OF_WORKER, worker_id)]
+
+    async def list_sessions_page(
+        self,
+        user: UserId,
+        worker_id: WorkerId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatSession]:
+        count = page_limit(limit, LIST_PAGE)
+        after = decode_cursor(cursor, SESSIONS, worker_id)
+        async with self._store.transaction() as tx:
+            if await tx.one(_OWNED_WORKER, worker_id, user) is None:
+                raise NotFound(NO_WORKER)
+            start = _FIRST_SESSION
+            if after is not None:
+                row = await tx.one(_SESSION_POSITION, after, worker_id)
+                if row is None:
+                    raise InvalidInput(OTHER_LIST)
+                start = (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+            found = await tx.all(_SESSIONS_PAGE, worker_id, start[0], *start, count + 1)
+        sessions = [rows.chat_session(row) for row in found]
+        items, more = cut_page(sessions, count, session_size)
+        return make_page(items, more, SESSIONS, worker_id, lambda s: s.chat_session_id)
 
     async def send_message(
         self, user: UserId, session_id: ChatSessionId, content: str

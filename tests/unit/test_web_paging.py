@@ -1,4 +1,4 @@
-"""The browser's paged chat history: pages of messages, the stream's newest page, rendering."""
+"""The browser API in pages: chat history, the stream's newest page, rendering, other lists."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from orchestrator.domain.chat import ChatMessage, ChatSession
-from orchestrator.domain.paging import BAD_CURSOR, MESSAGE_PAGE, OTHER_LIST, bad_limit
-from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
+from orchestrator.domain.jobs import JobDraft
+from orchestrator.domain.paging import BAD_CURSOR, MACHINE_PAGE, MESSAGE_PAGE, OTHER_LIST, bad_limit
+from tests.unit.test_web_support import (
+    MODEL,
+    Chat,
+    Harness,
+    next_sse,
+    online_worker,
+    running_app,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -135,3 +143,43 @@ async def test_rendered_replies_come_from_the_page_the_cursor_names(chat: Chat) 
         f"/api/sessions/{session.chat_session_id}/rendered", params=too_many
     )
     assert refused.status == 400
+
+
+async def _all_pages(chat: Chat, path: str, key: str, limit: int) -> list[object]:
+    """Every page of a list through the API, reading on with each cursor."""
+    read: list[object] = []
+    params = {"limit": str(limit)}
+    while True:
+        response = await chat.web.client.get(path, params=params)
+        assert response.status == 200
+        page = await response.json()
+        assert 0 < len(page[key]) <= limit
+        read += page[key]
+        assert page["has_more"] == (page["cursor"] is not None)
+        if page["cursor"] is None:
+            return read
+        params = {"limit": str(limit), "cursor": page["cursor"]}
+
+
+async def test_machines_sessions_and_jobs_page_like_their_whole_lists(chat: Chat) -> None:
+    """With a limit or cursor each list comes in pages that add up to the whole list."""
+    backend = chat.web.backend
+    for n in range(4):
+        await backend.create_machine(chat.user, f"extra {n}")
+        await chat.start()
+        draft = JobDraft(chat.worker.worker_id, f"job {n}", MODEL, "Go.", "0 * * * *", "UTC")
+        await backend.create_job(chat.user, draft, None)
+    for path, key in (
+        ("/api/machines", "machines"),
+        (f"/api/workers/{chat.worker.worker_id}/sessions", "sessions"),
+        ("/api/jobs", "jobs"),
+    ):
+        whole = (await (await chat.web.client.get(path)).json())[key]
+        assert len(whole) >= 4
+        assert await _all_pages(chat, path, key, 2) == whole
+
+
+async def test_a_machine_page_holds_at_most_twenty(chat: Chat) -> None:
+    """Machines come at most 20 a page: each brings its workers' counts."""
+    response = await chat.web.client.get("/api/machines", params={"limit": "21"})
+    assert (response.status, (await response.json())["error"]) == (400, bad_limit(MACHINE_PAGE))

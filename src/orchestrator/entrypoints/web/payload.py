@@ -88,6 +88,11 @@ def path_id(request: web.Request, key: str, what: str) -> str:
     return parse_id(request.match_info[key], what)
 
 
+def paged(request: web.Request) -> bool:
+    """Whether a list was asked for by page (``cursor`` or ``limit``) rather than whole."""
+    return "cursor" in request.query or "limit" in request.query
+
+
 def page_query(request: web.Request, most: int = MAX_PAGE) -> tuple[str | None, int | None]:
     """The ``cursor`` and ``limit`` query parameters of a paged list (None when absent)."""
     cursor = request.query.get("cursor") or None

@@ -329,3 +329,18 @@ async def test_the_501st_session_is_listed(backend: Backend, alice: UserId, chat
     for _ in range(500):
         await backend.start_session(alice, worker_id, MODELS[0])
     assert len(await backend.list_sessions(alice, worker_id)) == 501
+
+
+async def test_the_201st_pending_worker_is_listed(
+    backend: Backend, alice: UserId, new_machine: MachineFactory
+) -> None:
+    """210 workers waiting for approval across three machines are all listed, oldest first."""
+    registered: list[str] = []
+    for m in range(3):
+        machine, token = await new_machine(f"m{m}", online=True)
+        for n in range(70):
+            issued = await backend.issue_worker_token(alice, machine.machine_id)
+            worker = await backend.register_worker(token, issued, f"repo{n}", None)
+            registered.append(worker.worker_id)
+    listed = await backend.list_pending_workers(alice)
+    assert [w.worker_id for w in listed] == registered

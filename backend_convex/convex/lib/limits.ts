@@ -8,8 +8,6 @@
 export const MAX_MACHINES = 100;
 /** Workers one machine may have (MAX_WORKERS_PER_MACHINE in Python): listed and counted whole. */
 export const MAX_WORKERS = 100;
-/** Pending workers listed across one user's machines. */
-export const MAX_PENDING_WORKERS = 200;
 /** Accounts listed or counted. */
 export const MAX_USERS = 1000;
 /** Chunks returned by one read of a chunk cursor (the reader asks again for more). */

@@ -116,6 +116,7 @@ _MACHINE_LIST = _ListShape(
     "machines", lambda s: s["machine"]["machineId"], "afterMachineId", MACHINE_PAGE
 )
 _SESSION_LIST = _ListShape("sessions", lambda s: s["chatSessionId"], "afterSessionId", MAX_PAGE)
+_PENDING_LIST = _ListShape("workers", lambda w: w["workerId"], "afterWorkerId", LIST_PAGE)
 _JOB_LIST = _ListShape("jobs", lambda j: j["jobId"], "afterJobId", MAX_PAGE)
 
 
@@ -319,7 +320,8 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         return [wire.worker(w) for w in await self._call("query", "workers:list", args)]
 
     async def list_pending_workers(self, user: UserId) -> list[Worker]:
-        found = await self._call("query", "workers:listPending", self._server(userId=user))
+        args = self._server(userId=user)
+        found = await self._every(_PENDING_LIST, "workers:listPendingPage", args)
         return [wire.worker(w) for w in found]
 
     def watch_machines(self, user: UserId) -> AsyncGenerator[list[MachineSummary], None]:

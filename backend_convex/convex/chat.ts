@@ -7,12 +7,12 @@ import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import type { IndexRangeBuilder } from "convex/server";
 import { v } from "convex/values";
-import { ownedPermission, ownedSession, ownedWorker, sessionById } from "./lib/access";
+import { ownedPermission, ownedSession, ownedWorker, permissionById, sessionById } from "./lib/access";
 import { requireServer } from "./lib/auth";
 import { ensureOpen, messagesPage, streamingReply } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
-import { CHUNK_PAGE, MAX_PERMISSIONS } from "./lib/limits";
+import { CHUNK_PAGE } from "./lib/limits";
 import { cutPage, OTHER_LIST, pageLimit, textSize } from "./lib/paging";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
 import { checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
@@ -243,21 +243,41 @@ export const requestAbort = mutation({
   },
 });
 
-/** Permission requests of the session still waiting for an answer (or all of them), oldest first. */
-export const listPermissions = query({
-  args: { ...ownerOfSession, all: v.optional(v.boolean()) },
-  returns: v.array(permissionValidator),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, all }) => {
+/**
+ * A page of the session's permission requests still waiting for an answer (or
+ * of all of them), oldest first, after the request the last page ended with.
+ */
+export const listPermissionsPage = query({
+  args: {
+    ...ownerOfSession,
+    all: v.optional(v.boolean()),
+    afterPermissionId: v.optional(v.string()),
+    limit: v.number(),
+  },
+  returns: v.object({ permissions: v.array(permissionValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, all, afterPermissionId, limit }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const found = await ctx.db
-      .query("permissionRequests")
-      .withIndex("by_chatSessionId_and_status", (q) =>
-        all ? q.eq("chatSessionId", chatSessionId) : q.eq("chatSessionId", chatSessionId).eq("status", "pending"),
-      )
-      .take(MAX_PERMISSIONS);
-    found.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
-    return found.map(permissionRecord);
+    let after: number | undefined;
+    if (afterPermissionId !== undefined) {
+      const last = await permissionById(ctx, afterPermissionId);
+      if (last === null || last.chatSessionId !== chatSessionId) fail("InvalidInput", OTHER_LIST);
+      after = last._creationTime;
+    }
+    const requests = ctx.db.query("permissionRequests");
+    const oldestFirst = all
+      ? requests.withIndex("by_chatSessionId", (q) =>
+          after === undefined
+            ? q.eq("chatSessionId", chatSessionId)
+            : q.eq("chatSessionId", chatSessionId).gt("_creationTime", after),
+        )
+      : requests.withIndex("by_chatSessionId_and_status", (q) =>
+          after === undefined
+            ? q.eq("chatSessionId", chatSessionId).eq("status", "pending")
+            : q.eq("chatSessionId", chatSessionId).eq("status", "pending").gt("_creationTime", after),
+        );
+    const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit), (p) => textSize(p.tool, p.description));
+    return { permissions: items.map(permissionRecord), hasMore };
   },
 });
 

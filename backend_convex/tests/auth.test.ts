@@ -40,7 +40,7 @@ function serverCalls(t: ReturnType<typeof newDeployment>, serverSecret: string, 
     () => t.mutation(api.chat.sendMessage, { ...owner, chatSessionId: ids.sessionId, content: "hi" }),
     () => t.query(api.chat.listMessagesPage, { ...owner, chatSessionId: ids.sessionId, limit: 50 }),
     () => t.mutation(api.chat.requestAbort, { ...owner, chatSessionId: ids.sessionId }),
-    () => t.query(api.chat.listPermissions, { ...owner, chatSessionId: ids.sessionId }),
+    () => t.query(api.chat.listPermissionsPage, { ...owner, chatSessionId: ids.sessionId, limit: 50 }),
     () => t.mutation(api.chat.answerPermission, { ...owner, permissionId: "prm_x", answer: "once" }),
     () => t.query(api.chat.chunksAfter, { ...owner, chatSessionId: ids.sessionId, afterSequence: 0 }),
     () => t.mutation(api.commands.create, {

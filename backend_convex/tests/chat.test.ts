@@ -116,8 +116,8 @@ describe("a reply's life", () => {
       "This permission request is no longer waiting for an answer.",
     );
     const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
-    expect(await t.query(api.chat.listPermissions, session)).toEqual([]);
-    const history = await t.query(api.chat.listPermissions, { ...session, all: true });
+    expect((await t.query(api.chat.listPermissionsPage, { ...session, limit: 50 })).permissions).toEqual([]);
+    const history = (await t.query(api.chat.listPermissionsPage, { ...session, all: true, limit: 50 })).permissions;
     expect(history.map((p) => [p.agentRequestId, p.status, p.answer ?? null])).toEqual([
       ["p1", "resolved", "once"],
       ["p2", "expired", null],

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from orchestrator.domain.chat import ChatMessage
+from orchestrator.domain.chat import ChatMessage, PermissionAnswer
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, UserId
 from orchestrator.domain.jobs import JobDraft
@@ -344,3 +344,21 @@ async def test_the_201st_pending_worker_is_listed(
             registered.append(worker.worker_id)
     listed = await backend.list_pending_workers(alice)
     assert [w.worker_id for w in listed] == registered
+
+
+async def test_the_201st_permission_request_is_listed(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """A reply that asked 201 times lists every request, oldest first, pending or all."""
+    asked = await ask(backend, alice, chat)
+    reply = await backend.claim_message(chat.token, asked.message_id)
+    made = [
+        await backend.record_permission(chat.token, reply.message_id, f"req{n}", "bash", "ls")
+        for n in range(201)
+    ]
+    await backend.answer_permission(alice, made[0].permission_id, PermissionAnswer.ONCE)
+    session_id = chat.session.chat_session_id
+    every = await backend.list_permissions(alice, session_id, include_answered=True)
+    assert [p.permission_id for p in every] == [p.permission_id for p in made]
+    waiting = await backend.list_permissions(alice, session_id)
+    assert [p.permission_id for p in waiting] == [p.permission_id for p in made[1:]]

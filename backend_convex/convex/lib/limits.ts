@@ -18,7 +18,7 @@ export const MAX_REPLY_CHUNKS = 8000;
 export const MAX_WORK_SESSIONS = 500;
 export const MAX_WORK_MESSAGES = 1000;
 export const MAX_WORK_PERMISSIONS = 500;
-/** Waiting permission requests listed for one session. */
+/** Waiting permission requests of one machine the notifier reads at once. */
 export const MAX_PERMISSIONS = 200;
 /** Machines marked offline per sweep; the next sweep takes the rest. */
 export const SWEEP_BATCH = 200;

@@ -117,6 +117,9 @@ _MACHINE_LIST = _ListShape(
 )
 _SESSION_LIST = _ListShape("sessions", lambda s: s["chatSessionId"], "afterSessionId", MAX_PAGE)
 _PENDING_LIST = _ListShape("workers", lambda w: w["workerId"], "afterWorkerId", LIST_PAGE)
+_PERMISSION_LIST = _ListShape(
+    "permissions", lambda p: p["permissionId"], "afterPermissionId", MAX_PAGE
+)
 _JOB_LIST = _ListShape("jobs", lambda j: j["jobId"], "afterJobId", MAX_PAGE)
 
 
@@ -481,7 +484,8 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
         args = {**self._session(user, session_id), "all": include_answered}
-        return [wire.permission(p) for p in await self._call("query", "chat:listPermissions", args)]
+        found = await self._every(_PERMISSION_LIST, "chat:listPermissionsPage", args)
+        return [wire.permission(p) for p in found]
 
     async def answer_permission(
         self, user: UserId, permission_id: PermissionId, answer: PermissionAnswer

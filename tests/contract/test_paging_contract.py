@@ -362,3 +362,9 @@ async def test_the_201st_permission_request_is_listed(
     assert [p.permission_id for p in every] == [p.permission_id for p in made]
     waiting = await backend.list_permissions(alice, session_id)
     assert [p.permission_id for p in waiting] == [p.permission_id for p in made[1:]]
+
+
+async def test_the_1001st_account_is_listed(backend: Backend, alice: UserId) -> None:
+    """Every account is listed, oldest first, however many there are."""
+    made = [alice] + [(await backend.create_user(f"user{n}", "hash")).user_id for n in range(1000)]
+    assert [u.user_id for u in await backend.list_users()] == made

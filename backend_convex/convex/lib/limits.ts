@@ -8,7 +8,7 @@
 export const MAX_MACHINES = 100;
 /** Workers one machine may have (MAX_WORKERS_PER_MACHINE in Python): listed and counted whole. */
 export const MAX_WORKERS = 100;
-/** Accounts listed or counted. */
+/** Accounts counted (count_users: only whether there are any matters); listing is paged. */
 export const MAX_USERS = 1000;
 /** Chunks returned by one read of a chunk cursor (the reader asks again for more). */
 export const CHUNK_PAGE = 500;

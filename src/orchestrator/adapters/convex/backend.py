@@ -120,6 +120,7 @@ _PENDING_LIST = _ListShape("workers", lambda w: w["workerId"], "afterWorkerId", 
 _PERMISSION_LIST = _ListShape(
     "permissions", lambda p: p["permissionId"], "afterPermissionId", MAX_PAGE
 )
+_USER_LIST = _ListShape("users", lambda u: u["userId"], "afterUserId", MAX_PAGE)
 _JOB_LIST = _ListShape("jobs", lambda j: j["jobId"], "afterJobId", MAX_PAGE)
 
 
@@ -218,7 +219,8 @@ class ConvexBackend(PartCalls, ConvexPushSide):
         return int(await self._call("query", "accounts:count", self._server()))
 
     async def list_users(self) -> list[User]:
-        return [wire.user(u) for u in await self._call("query", "accounts:list", self._server())]
+        found = await self._every(_USER_LIST, "accounts:listPage", self._server())
+        return [wire.user(u) for u in found]
 
     async def set_password_hash(self, user_id: UserId, password_hash: str) -> None:
         args = self._server(userId=user_id, passwordHash=password_hash)

@@ -5,6 +5,7 @@ import { requireServer } from "./lib/auth";
 import { fail, NO_USER } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_USERS } from "./lib/limits";
+import { cutPage, OTHER_LIST, pageLimit } from "./lib/paging";
 import { userRecord } from "./lib/records";
 import { serverCaller, userRecord as userValidator } from "./lib/validators";
 
@@ -70,13 +71,26 @@ export const count = query({
   },
 });
 
-/** Accounts, oldest first (the first is the one the setup link created). */
-export const list = query({
-  args: { ...serverCaller },
-  returns: v.array(userValidator),
-  handler: async (ctx, { serverSecret }) => {
+/** A page of the accounts, oldest first (the first is the one the setup link created). */
+export const listPage = query({
+  args: { ...serverCaller, afterUserId: v.optional(v.string()), limit: v.number() },
+  returns: v.object({ users: v.array(userValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, afterUserId, limit }) => {
     requireServer(serverSecret);
-    return (await ctx.db.query("users").take(MAX_USERS)).map(userRecord);
+    let after: number | undefined;
+    if (afterUserId !== undefined) {
+      const last = await ctx.db
+        .query("users")
+        .withIndex("by_userId", (q) => q.eq("userId", afterUserId))
+        .unique();
+      if (last === null) fail("InvalidInput", OTHER_LIST);
+      after = last._creationTime;
+    }
+    const oldestFirst = ctx.db
+      .query("users")
+      .withIndex("by_creation_time", (q) => (after === undefined ? q : q.gt("_creationTime", after)));
+    const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit), () => 1);
+    return { users: items.map(userRecord), hasMore };
   },
 });
 

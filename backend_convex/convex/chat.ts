@@ -4,14 +4,16 @@
  * chunks a reply streams in. Another user's session is "not found".
  */
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type MutationCtx } from "./_generated/server";
+import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import type { IndexRangeBuilder } from "convex/server";
 import { v } from "convex/values";
-import { messageById, ownedPermission, ownedSession, ownedWorker } from "./lib/access";
+import { messageById, ownedPermission, ownedSession, ownedWorker, permissionById, sessionById } from "./lib/access";
 import { requireServer } from "./lib/auth";
-import { ensureOpen, messagesOf, streamingReply } from "./lib/chat";
+import { ensureOpen, messagesPage, streamingReply } from "./lib/chat";
 import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
-import { CHUNK_PAGE, MAX_PERMISSIONS, MAX_SESSIONS } from "./lib/limits";
+import { CHUNK_PAGE } from "./lib/limits";
+import { cutPage, OTHER_LIST, pageLimit, textSize } from "./lib/paging";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
 import { readSegments } from "./lib/text";
 import { checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
@@ -111,32 +113,85 @@ export const getSession = query({
   },
 });
 
-function newestActivityFirst(a: Doc<"chatSessions">, b: Doc<"chatSessions">): number {
-  return b.lastActivity - a.lastActivity || b.createdAt - a.createdAt || b._creationTime - a._creationTime;
+type SessionDoc = Doc<"chatSessions">;
+
+/** Newest activity first; ties: the newest created first (the index's `_creationTime`). */
+function newestActivityFirst(a: SessionDoc, b: SessionDoc): number {
+  return b.lastActivity - a.lastActivity || b._creationTime - a._creationTime;
 }
 
-/** A worker's sessions: active and idle first, then terminated; newest activity first in each. */
-export const listSessions = query({
-  args: { ...owner, workerId: v.string() },
-  returns: v.array(sessionValidator),
-  handler: async (ctx, { serverSecret, userId, workerId }) => {
+/**
+ * A worker's sessions of one status, newest activity first, strictly after
+ * `after` in that order (from the start without it), read lazily from the index.
+ */
+async function* sessionsAfter(
+  ctx: QueryCtx,
+  workerId: string,
+  status: ChatSessionStatus,
+  after: SessionDoc | undefined,
+): AsyncGenerator<SessionDoc> {
+  const ofStatus = (q: IndexRangeBuilder<SessionDoc, ["workerId", "status", "lastActivity", "_creationTime"]>) =>
+    q.eq("workerId", workerId).eq("status", status);
+  const sessions = ctx.db.query("chatSessions");
+  if (after === undefined) {
+    yield* sessions.withIndex("by_workerId_and_status_and_lastActivity", ofStatus).order("desc");
+    return;
+  }
+  // Ties on lastActivity first (older-created ones), then every older activity.
+  yield* sessions
+    .withIndex("by_workerId_and_status_and_lastActivity", (q) =>
+      ofStatus(q).eq("lastActivity", after.lastActivity).lt("_creationTime", after._creationTime),
+    )
+    .order("desc");
+  yield* sessions
+    .withIndex("by_workerId_and_status_and_lastActivity", (q) => ofStatus(q).lt("lastActivity", after.lastActivity))
+    .order("desc");
+}
+
+/** Two streams in newest-activity-first order, merged into one. */
+async function* merged(a: AsyncGenerator<SessionDoc>, b: AsyncGenerator<SessionDoc>): AsyncGenerator<SessionDoc> {
+  let [x, y] = [await a.next(), await b.next()];
+  while (!x.done || !y.done) {
+    if (y.done || (!x.done && newestActivityFirst(x.value, y.value) <= 0)) {
+      yield x.value as SessionDoc;
+      x = await a.next();
+    } else {
+      yield y.value;
+      y = await b.next();
+    }
+  }
+}
+
+/** A worker's sessions in list order, strictly after the session `after`: open ones, then ended ones. */
+async function* sessionsInOrder(ctx: QueryCtx, workerId: string, after: SessionDoc | undefined) {
+  if (after === undefined || after.status !== "terminated") {
+    yield* merged(sessionsAfter(ctx, workerId, "active", after), sessionsAfter(ctx, workerId, "idle", after));
+    yield* sessionsAfter(ctx, workerId, "terminated", undefined);
+  } else {
+    yield* sessionsAfter(ctx, workerId, "terminated", after);
+  }
+}
+
+/**
+ * A page of a worker's sessions: active and idle first, then terminated;
+ * newest activity first in each; after the session the last page ended with.
+ */
+export const listSessionsPage = query({
+  args: { ...owner, workerId: v.string(), afterSessionId: v.optional(v.string()), limit: v.number() },
+  returns: v.object({ sessions: v.array(sessionValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, userId, workerId, afterSessionId, limit }) => {
     requireServer(serverSecret);
     await ownedWorker(ctx, userId, workerId);
-    const newest = (status: ChatSessionStatus, limit: number) =>
-      limit <= 0
-        ? Promise.resolve([])
-        : ctx.db
-            .query("chatSessions")
-            .withIndex("by_workerId_and_status_and_lastActivity", (q) =>
-              q.eq("workerId", workerId).eq("status", status),
-            )
-            .order("desc")
-            .take(limit);
-    const open = [...(await newest("active", MAX_SESSIONS)), ...(await newest("idle", MAX_SESSIONS))]
-      .sort(newestActivityFirst)
-      .slice(0, MAX_SESSIONS);
-    const ended = (await newest("terminated", MAX_SESSIONS - open.length)).sort(newestActivityFirst);
-    return [...open, ...ended].map(chatSessionRecord);
+    let after: SessionDoc | undefined;
+    if (afterSessionId !== undefined) {
+      const last = await sessionById(ctx, afterSessionId);
+      if (last === null || last.workerId !== workerId) fail("InvalidInput", OTHER_LIST);
+      after = last;
+    }
+    const { items, hasMore } = await cutPage(sessionsInOrder(ctx, workerId, after), pageLimit(limit), (s) =>
+      textSize(s.title),
+    );
+    return { sessions: items.map(chatSessionRecord), hasMore };
   },
 });
 
@@ -164,14 +219,14 @@ export const sendMessage = mutation({
   },
 });
 
-/** The session's messages, oldest first. */
-export const listMessages = query({
-  args: ownerOfSession,
-  returns: v.array(messageValidator),
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
+/** One page of the session's messages, newest first, after the message the last page ended with. */
+export const listMessagesPage = query({
+  args: { ...ownerOfSession, afterMessageId: v.optional(v.string()), limit: v.number() },
+  returns: v.object({ messages: v.array(messageValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, afterMessageId, limit }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    return await messagesOf(ctx, chatSessionId);
+    return await messagesPage(ctx, chatSessionId, afterMessageId, pageLimit(limit));
   },
 });
 
@@ -202,21 +257,41 @@ export const requestAbort = mutation({
   },
 });
 
-/** Permission requests of the session still waiting for an answer (or all of them), oldest first. */
-export const listPermissions = query({
-  args: { ...ownerOfSession, all: v.optional(v.boolean()) },
-  returns: v.array(permissionValidator),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, all }) => {
+/**
+ * A page of the session's permission requests still waiting for an answer (or
+ * of all of them), oldest first, after the request the last page ended with.
+ */
+export const listPermissionsPage = query({
+  args: {
+    ...ownerOfSession,
+    all: v.optional(v.boolean()),
+    afterPermissionId: v.optional(v.string()),
+    limit: v.number(),
+  },
+  returns: v.object({ permissions: v.array(permissionValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, all, afterPermissionId, limit }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const found = await ctx.db
-      .query("permissionRequests")
-      .withIndex("by_chatSessionId_and_status", (q) =>
-        all ? q.eq("chatSessionId", chatSessionId) : q.eq("chatSessionId", chatSessionId).eq("status", "pending"),
-      )
-      .take(MAX_PERMISSIONS);
-    found.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
-    return found.map(permissionRecord);
+    let after: number | undefined;
+    if (afterPermissionId !== undefined) {
+      const last = await permissionById(ctx, afterPermissionId);
+      if (last === null || last.chatSessionId !== chatSessionId) fail("InvalidInput", OTHER_LIST);
+      after = last._creationTime;
+    }
+    const requests = ctx.db.query("permissionRequests");
+    const oldestFirst = all
+      ? requests.withIndex("by_chatSessionId", (q) =>
+          after === undefined
+            ? q.eq("chatSessionId", chatSessionId)
+            : q.eq("chatSessionId", chatSessionId).gt("_creationTime", after),
+        )
+      : requests.withIndex("by_chatSessionId_and_status", (q) =>
+          after === undefined
+            ? q.eq("chatSessionId", chatSessionId).eq("status", "pending")
+            : q.eq("chatSessionId", chatSessionId).eq("status", "pending").gt("_creationTime", after),
+        );
+    const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit), (p) => textSize(p.tool, p.description));
+    return { permissions: items.map(permissionRecord), hasMore };
   },
 });
 

@@ -14,8 +14,9 @@ import { mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { machineMessage, machinePermission, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
-import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesOf, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, streamingReply } from "./lib/chat";
 import { mergeReply } from "./lib/partText";
+import { pageLimit } from "./lib/paging";
 import { readSegments, replaceContent } from "./lib/text";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
@@ -113,14 +114,14 @@ export const work = query({
   },
 });
 
-/** A session's messages, oldest first (history for an agent that lost its own). */
-export const listSessionMessages = query({
-  args: { ...machineToken, chatSessionId: v.string() },
-  returns: v.array(messageValidator),
-  handler: async (ctx, { chatSessionId, ...token }) => {
+/** A page of a session's messages, newest first (history for an agent that lost its own). */
+export const listSessionMessagesPage = query({
+  args: { ...machineToken, chatSessionId: v.string(), afterMessageId: v.optional(v.string()), limit: v.number() },
+  returns: v.object({ messages: v.array(messageValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { chatSessionId, afterMessageId, limit, ...token }) => {
     const machine = await requireMachine(ctx, token);
     await machineSession(ctx, machine.machineId, chatSessionId);
-    return await messagesOf(ctx, chatSessionId);
+    return await messagesPage(ctx, chatSessionId, afterMessageId, pageLimit(limit));
   },
 });
 

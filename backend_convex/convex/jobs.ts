@@ -17,6 +17,7 @@ import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import {
   deleteRuns,
+  jobById,
   draftFields,
   JUST_STARTED,
   jobWorker,
@@ -25,9 +26,9 @@ import {
   runRecord,
   schedule,
   startRun,
-  TOO_MANY_JOBS,
 } from "./lib/jobs";
-import { MAX_JOB_RUNS, MAX_JOBS } from "./lib/limits";
+import { MAX_JOB_RUNS } from "./lib/limits";
+import { cutPage, OTHER_LIST, pageLimit, textSize } from "./lib/paging";
 import { jobRecord } from "./lib/records";
 import {
   jobDraft,
@@ -53,11 +54,6 @@ export const create = mutation({
     requireServer(serverSecret);
     const fields = draftFields(draft);
     await jobWorker(ctx, userId, fields.workerId, fields.model);
-    const existing = await ctx.db
-      .query("jobs")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_JOBS);
-    if (existing.length >= MAX_JOBS) fail("Conflict", TOO_MANY_JOBS);
     const id = await ctx.db.insert("jobs", {
       jobId: await newId(ctx, "job"),
       userId,
@@ -126,17 +122,25 @@ export const get = query({
   },
 });
 
-/** The user's jobs, oldest first. */
-export const list = query({
-  args: owner,
-  returns: v.array(jobValidator),
-  handler: async (ctx, { serverSecret, userId }) => {
+/** A page of the user's jobs, oldest first, after the job the last page ended with. */
+export const listPage = query({
+  args: { ...owner, afterJobId: v.optional(v.string()), limit: v.number() },
+  returns: v.object({ jobs: v.array(jobValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, userId, afterJobId, limit }) => {
     requireServer(serverSecret);
-    const jobs = await ctx.db
+    let after: number | undefined;
+    if (afterJobId !== undefined) {
+      const last = await jobById(ctx, afterJobId);
+      if (last === null || last.userId !== userId) fail("InvalidInput", OTHER_LIST);
+      after = last._creationTime;
+    }
+    const oldestFirst = ctx.db
       .query("jobs")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_JOBS);
-    return jobs.map(jobRecord);
+      .withIndex("by_userId", (q) =>
+        after === undefined ? q.eq("userId", userId) : q.eq("userId", userId).gt("_creationTime", after),
+      );
+    const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit), (job) => textSize(job.prompt, job.name));
+    return { jobs: items.map(jobRecord), hasMore };
   },
 });
 

@@ -6,14 +6,15 @@ import { internal } from "./_generated/api";
 import type { Doc } from "./_generated/dataModel";
 import { action, internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { ownedMachine } from "./lib/access";
+import { machineById, ownedMachine } from "./lib/access";
 import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { pauseJobsOfMachine } from "./lib/jobs";
 import { recoverCommands } from "./lib/commandRules";
 import { fail, MACHINE_IN_USE, NO_USER, TAKEN_OVER } from "./lib/errors";
 import { newId, newSecret } from "./lib/ids";
-import { MAX_MACHINES, MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
+import { MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
+import { cutPage, MACHINE_PAGE, OTHER_LIST, pageLimit } from "./lib/paging";
 import { machineRecord } from "./lib/records";
 import { validateName } from "./lib/rules";
 import {
@@ -75,18 +76,30 @@ export const insert = internalMutation({
   },
 });
 
-/** The user's machines, oldest first, with their workers counted by status. */
-export const list = query({
-  args: { ...serverCaller, userId: v.string() },
-  returns: v.array(machineSummary),
-  handler: async (ctx, { serverSecret, userId }) => {
+/**
+ * A page of the user's machines, oldest first, after the machine the last page
+ * ended with; each with its workers counted by status.
+ */
+export const listPage = query({
+  args: { ...serverCaller, userId: v.string(), afterMachineId: v.optional(v.string()), limit: v.number() },
+  returns: v.object({ machines: v.array(machineSummary), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, userId, afterMachineId, limit }) => {
     requireServer(serverSecret);
-    const machines = await ctx.db
+    let after: number | undefined;
+    if (afterMachineId !== undefined) {
+      const last = await machineById(ctx, afterMachineId);
+      if (last === null || last.userId !== userId) fail("InvalidInput", OTHER_LIST);
+      after = last._creationTime;
+    }
+    const oldestFirst = ctx.db
       .query("machines")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_MACHINES);
-    return await Promise.all(
-      machines.map(async (machine) => {
+      .withIndex("by_userId", (q) =>
+        after === undefined ? q.eq("userId", userId) : q.eq("userId", userId).gt("_creationTime", after),
+      );
+    // A page of machines also reads their workers (at most MAX_WORKERS each), so it is short.
+    const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit, MACHINE_PAGE), () => 1);
+    const machines = await Promise.all(
+      items.map(async (machine) => {
         const workers = { pending_authorization: 0, ready: 0, online: 0, offline: 0 };
         const rows = await ctx.db
           .query("workers")
@@ -96,6 +109,7 @@ export const list = query({
         return { machine: machineRecord(machine), workers };
       }),
     );
+    return { machines, hasMore };
   },
 });
 

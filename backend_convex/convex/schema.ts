@@ -196,7 +196,8 @@ export default defineSchema({
     .index("by_permissionId", ["permissionId"])
     .index("by_chatSessionId_and_status", ["chatSessionId", "status"])
     .index("by_messageId_and_status", ["messageId", "status"])
-    .index("by_machineId_and_status", ["machineId", "status"]),
+    .index("by_machineId_and_status", ["machineId", "status"])
+    .index("by_chatSessionId", ["chatSessionId"]),
 
   /** Directory commands a user sends to a machine (list_dir, mkdir, git_clone). */
   commands: defineTable({

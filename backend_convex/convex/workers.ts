@@ -5,13 +5,14 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { machineById, machineWorker, ownedMachine, ownedWorker } from "./lib/access";
+import { machineById, machineWorker, ownedMachine, ownedWorker, workerById } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { fail } from "./lib/errors";
 import { pauseJobsOfWorker } from "./lib/jobs";
 import { newId } from "./lib/ids";
-import { MAX_PENDING_WORKERS, MAX_WORKERS } from "./lib/limits";
+import { MAX_WORKERS } from "./lib/limits";
+import { cutPage, OTHER_LIST, pageLimit } from "./lib/paging";
 import { DEFAULT_PERMISSION_POLICY, workerRecord } from "./lib/records";
 import { normalizeRelativePath, transitionWorker, validateModels, validateName } from "./lib/rules";
 import {
@@ -35,6 +36,22 @@ async function workersOf(ctx: QueryCtx, machineId: string) {
   return workers.map(workerRecord);
 }
 
+/** The sentence of orchestrator.domain.model.TOO_MANY_WORKERS. */
+const TOO_MANY_WORKERS = `A machine can have at most ${MAX_WORKERS} workers. Remove one first.`;
+
+/**
+ * Refuse a new worker on a machine that has MAX_WORKERS already (pending ones
+ * included): a product limit, the same on every backend, so a machine's
+ * workers are always read whole within one bounded read.
+ */
+async function ensureRoomForWorker(ctx: QueryCtx, machineId: string) {
+  const existing = await ctx.db
+    .query("workers")
+    .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
+    .take(MAX_WORKERS);
+  if (existing.length >= MAX_WORKERS) fail("Conflict", TOO_MANY_WORKERS);
+}
+
 /** Add an approved (`ready`) worker on a directory relative to the machine's root. */
 export const add = mutation({
   args: {
@@ -51,6 +68,7 @@ export const add = mutation({
     directory = normalizeRelativePath(directory);
     const cleaned = optionalName(name);
     await ownedMachine(ctx, userId, machineId);
+    await ensureRoomForWorker(ctx, machineId);
     const now = Date.now();
     const id = await ctx.db.insert("workers", {
       workerId: await newId(ctx, "worker"),
@@ -158,24 +176,38 @@ export const list = query({
   },
 });
 
-/** Workers waiting for approval across the user's machines, oldest first. */
-export const listPending = query({
-  args: { ...serverCaller, userId: v.string() },
-  returns: v.array(workerValidator),
-  handler: async (ctx, { serverSecret, userId }) => {
+/** Workers of the user's live machines waiting for approval, oldest first, after `after`. */
+async function* pendingAfter(ctx: QueryCtx, userId: string, after: number | undefined) {
+  const pending = ctx.db
+    .query("workers")
+    .withIndex("by_userId_and_status", (q) =>
+      after === undefined
+        ? q.eq("userId", userId).eq("status", "pending_authorization")
+        : q.eq("userId", userId).eq("status", "pending_authorization").gt("_creationTime", after),
+    );
+  // A deleted machine's workers are purged in the background: skip them meanwhile.
+  const live = new Map<string, boolean>();
+  for await (const worker of pending) {
+    if (!live.has(worker.machineId)) live.set(worker.machineId, (await machineById(ctx, worker.machineId)) !== null);
+    if (live.get(worker.machineId)) yield worker;
+  }
+}
+
+/** A page of the workers waiting for approval across the user's machines, oldest first. */
+export const listPendingPage = query({
+  args: { ...serverCaller, userId: v.string(), afterWorkerId: v.optional(v.string()), limit: v.number() },
+  returns: v.object({ workers: v.array(workerValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, userId, afterWorkerId, limit }) => {
     requireServer(serverSecret);
-    const pending = await ctx.db
-      .query("workers")
-      .withIndex("by_userId_and_status", (q) => q.eq("userId", userId).eq("status", "pending_authorization"))
-      .take(MAX_PENDING_WORKERS);
-    // A deleted machine's workers are purged in the background: skip them meanwhile.
-    const live = new Map<string, boolean>();
-    const shown = [];
-    for (const worker of pending) {
-      if (!live.has(worker.machineId)) live.set(worker.machineId, (await machineById(ctx, worker.machineId)) !== null);
-      if (live.get(worker.machineId)) shown.push(workerRecord(worker));
+    let after: number | undefined;
+    if (afterWorkerId !== undefined) {
+      const last = await workerById(ctx, afterWorkerId);
+      if (last === null || last.userId !== userId) fail("InvalidInput", OTHER_LIST);
+      after = last._creationTime;
     }
-    return shown;
+    // A page reads its workers, those of deleted machines it skips, and their machines.
+    const { items, hasMore } = await cutPage(pendingAfter(ctx, userId, after), pageLimit(limit), () => 1);
+    return { workers: items.map(workerRecord), hasMore };
   },
 });
 
@@ -216,6 +248,7 @@ export const register = mutation({
       fail("NotFound", "This worker token is not known. Create a new one in the web UI.");
     }
     if (issued.usedAt !== undefined) fail("Conflict", "This worker token has already been used.");
+    await ensureRoomForWorker(ctx, machine.machineId);
     const now = Date.now();
     await ctx.db.patch(issued._id, { usedAt: now });
     const id = await ctx.db.insert("workers", {

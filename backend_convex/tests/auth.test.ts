@@ -14,14 +14,14 @@ function serverCalls(t: ReturnType<typeof newDeployment>, serverSecret: string, 
     () => t.query(api.accounts.find, { serverSecret, username: "alice" }),
     () => t.query(api.accounts.get, owner),
     () => t.query(api.accounts.count, { serverSecret }),
-    () => t.query(api.accounts.list, { serverSecret }),
+    () => t.query(api.accounts.listPage, { serverSecret, limit: 50 }),
     () => t.mutation(api.accounts.setPasswordHash, { ...owner, passwordHash: "h" }),
     () => t.mutation(api.signIns.add, { ...owner, signInId: "sgn_x" }),
     () => t.query(api.signIns.has, { ...owner, signInId: "sgn_x" }),
     () => t.mutation(api.signIns.end, { ...owner, signInId: "sgn_x" }),
     () => t.mutation(api.signIns.endOthers, { ...owner, keep: null }),
     () => t.action(api.machines.create, { ...owner, name: "x" }),
-    () => t.query(api.machines.list, owner),
+    () => t.query(api.machines.listPage, { ...owner, limit: 20 }),
     () => t.query(api.machines.get, { ...owner, machineId: ids.machineId }),
     () => t.mutation(api.machines.remove, { ...owner, machineId: ids.machineId }),
     () => t.mutation(api.machines.markStaleOffline, { serverSecret, lastSeenBefore: Date.now() + 60_000 }),
@@ -31,16 +31,16 @@ function serverCalls(t: ReturnType<typeof newDeployment>, serverSecret: string, 
     () => t.mutation(api.workers.reject, { ...owner, workerId: ids.workerId }),
     () => t.mutation(api.workers.remove, { ...owner, workerId: ids.workerId }),
     () => t.query(api.workers.list, { ...owner, machineId: ids.machineId }),
-    () => t.query(api.workers.listPending, owner),
+    () => t.query(api.workers.listPendingPage, { ...owner, limit: 50 }),
     () => t.mutation(api.chat.startSession, { ...owner, workerId: ids.workerId, model: "fake/small" }),
     () => t.mutation(api.chat.endSession, { ...owner, chatSessionId: ids.sessionId }),
     () => t.mutation(api.chat.restoreSession, { ...owner, chatSessionId: ids.sessionId }),
     () => t.query(api.chat.getSession, { ...owner, chatSessionId: ids.sessionId }),
-    () => t.query(api.chat.listSessions, { ...owner, workerId: ids.workerId }),
+    () => t.query(api.chat.listSessionsPage, { ...owner, workerId: ids.workerId, limit: 50 }),
     () => t.mutation(api.chat.sendMessage, { ...owner, chatSessionId: ids.sessionId, content: "hi" }),
-    () => t.query(api.chat.listMessages, { ...owner, chatSessionId: ids.sessionId }),
+    () => t.query(api.chat.listMessagesPage, { ...owner, chatSessionId: ids.sessionId, limit: 50 }),
     () => t.mutation(api.chat.requestAbort, { ...owner, chatSessionId: ids.sessionId }),
-    () => t.query(api.chat.listPermissions, { ...owner, chatSessionId: ids.sessionId }),
+    () => t.query(api.chat.listPermissionsPage, { ...owner, chatSessionId: ids.sessionId, limit: 50 }),
     () => t.mutation(api.chat.answerPermission, { ...owner, permissionId: "prm_x", answer: "once" }),
     () => t.query(api.chat.chunksAfter, { ...owner, chatSessionId: ids.sessionId, afterSequence: 0 }),
     () => t.mutation(api.commands.create, {
@@ -69,8 +69,8 @@ describe("the deployment secret", () => {
       await refused(call(), "AuthenticationFailed", WRONG);
     }
     expect(await t.query(api.accounts.count, { serverSecret: SECRET })).toBe(1);
-    expect(await t.query(api.machines.list, { serverSecret: SECRET, userId: chat.alice })).toHaveLength(1);
-    expect(await t.query(api.chat.listMessages, { ...chat.owner, chatSessionId: ids.sessionId })).toEqual([]);
+    expect((await t.query(api.machines.listPage, { serverSecret: SECRET, userId: chat.alice, limit: 20 })).machines).toHaveLength(1);
+    expect((await t.query(api.chat.listMessagesPage, { ...chat.owner, chatSessionId: ids.sessionId, limit: 50 })).messages).toEqual([]);
   });
 
   test("a deployment without the secret (or with a short one) refuses every server call", async () => {
@@ -117,7 +117,7 @@ describe("machine tokens", () => {
         () => t.mutation(api.workers.offline, { ...bad, workerId: chat.worker.workerId }),
         () => t.mutation(api.workers.updateModels, { ...bad, workerId: chat.worker.workerId, models: [] }),
         () => t.query(api.chatMachine.work, bad),
-        () => t.query(api.chatMachine.listSessionMessages, { ...bad, chatSessionId: chat.session.chatSessionId }),
+        () => t.query(api.chatMachine.listSessionMessagesPage, { ...bad, chatSessionId: chat.session.chatSessionId, limit: 50 }),
         () => t.mutation(api.chatMachine.claimMessage, { ...bad, messageId: message.messageId }),
         () => t.mutation(api.chatMachine.appendChunk, { ...bad, messageId: message.messageId, text: "x" }),
         () => t.mutation(api.chatMachine.completeMessage, { ...bad, messageId: message.messageId, content: "x" }),
@@ -138,7 +138,7 @@ describe("machine tokens", () => {
       ];
       for (const call of calls) await refused(call(), "AuthenticationFailed", "Invalid token");
     }
-    const [listed] = await t.query(api.chat.listMessages, { ...chat.owner, chatSessionId: chat.session.chatSessionId });
+    const [listed] = (await t.query(api.chat.listMessagesPage, { ...chat.owner, chatSessionId: chat.session.chatSessionId, limit: 50 })).messages;
     expect(listed.status).toBe("pending");
   });
 

@@ -116,8 +116,8 @@ describe("a reply's life", () => {
       "This permission request is no longer waiting for an answer.",
     );
     const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
-    expect(await t.query(api.chat.listPermissions, session)).toEqual([]);
-    const history = await t.query(api.chat.listPermissions, { ...session, all: true });
+    expect((await t.query(api.chat.listPermissionsPage, { ...session, limit: 50 })).permissions).toEqual([]);
+    const history = (await t.query(api.chat.listPermissionsPage, { ...session, all: true, limit: 50 })).permissions;
     expect(history.map((p) => [p.agentRequestId, p.status, p.answer ?? null])).toEqual([
       ["p1", "resolved", "once"],
       ["p2", "expired", null],
@@ -144,12 +144,12 @@ describe("a reply's life", () => {
     const asked = await t.mutation(api.chat.sendMessage, { ...chat.owner, chatSessionId: chat.session.chatSessionId, content: "hi" });
     await refused(t.mutation(api.chatMachine.claimMessage, { ...other, messageId: asked.messageId }), "NotFound", "No such message.");
     await refused(
-      t.query(api.chatMachine.listSessionMessages, { ...other, chatSessionId: chat.session.chatSessionId }),
+      t.query(api.chatMachine.listSessionMessagesPage, { ...other, chatSessionId: chat.session.chatSessionId, limit: 50 }),
       "NotFound",
       "No such chat session.",
     );
     await refused(
-      t.query(api.chat.listMessages, { serverSecret: SECRET, userId: bob, chatSessionId: chat.session.chatSessionId }),
+      t.query(api.chat.listMessagesPage, { serverSecret: SECRET, userId: bob, chatSessionId: chat.session.chatSessionId, limit: 50 }),
       "NotFound",
       "No such chat session.",
     );

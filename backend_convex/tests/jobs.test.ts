@@ -46,7 +46,7 @@ test("a job belongs to its owner and needs an approved worker offering its model
   // Disabled (or never due) means no next run.
   const paused = await t.mutation(api.jobs.setEnabled, { ...ofJob, enabled: false, nextRunAt: T0 });
   expect([paused.enabled, paused.nextRunAt]).toEqual([false, null]);
-  expect((await t.query(api.jobs.list, owner)).map((j) => j.jobId)).toEqual([job.jobId]);
+  expect((await t.query(api.jobs.listPage, { ...owner, limit: 50 })).jobs.map((j) => j.jobId)).toEqual([job.jobId]);
 });
 
 test("the scheduler starts a slot exactly once and moves the job on", async () => {
@@ -62,7 +62,7 @@ test("the scheduler starts a slot exactly once and moves the job on", async () =
   expect((await t.query(api.jobs.get, ofJob)).nextRunAt).toBe(T0 + 1440 * MINUTE);
   expect(await due(T0 + MINUTE)).toEqual([]);
   // The prompt went as a user message to a new session of the worker; the reply decides the status.
-  const messages = await t.query(api.chat.listMessages, { ...owner, chatSessionId: run!.chatSessionId! });
+  const messages = (await t.query(api.chat.listMessagesPage, { ...owner, chatSessionId: run!.chatSessionId!, limit: 50 })).messages;
   expect(messages.map((m) => [m.role, m.content, m.status])).toEqual([["user", "Summarize the day.", "pending"]]);
   const reply = await t.mutation(api.chatMachine.claimMessage, { ...token, messageId: run!.messageId! });
   const status = async () => (await t.query(api.jobs.listRuns, { ...ofJob, limit: 50 }))[0];

@@ -40,7 +40,7 @@ describe("ownership", () => {
     ]) {
       await refused(call(), "NotFound", "No such worker.");
     }
-    expect(await t.query(api.machines.list, asBob)).toEqual([]);
+    expect((await t.query(api.machines.listPage, { ...asBob, limit: 20 })).machines).toEqual([]);
     expect(await t.query(api.workers.list, { serverSecret: SECRET, userId: alice, machineId: machine.machineId })).toEqual([
       worker,
     ]);
@@ -56,7 +56,7 @@ describe("ownership", () => {
     await t.mutation(api.workers.heartbeat, { ...token, workerId: online.workerId });
     const issued = await t.mutation(api.workers.issueToken, owner);
     await t.mutation(api.workers.register, { ...token, tokenMachineId: issued.machineId, workerId: issued.workerId, directory: "c", name: null });
-    const [summary] = await t.query(api.machines.list, { serverSecret: SECRET, userId: alice });
+    const [summary] = (await t.query(api.machines.listPage, { serverSecret: SECRET, userId: alice, limit: 20 })).machines;
     expect(summary.workers).toEqual({ pending_authorization: 1, ready: 1, online: 1, offline: 0 });
     expect(ready.status).toBe("ready");
   });

@@ -168,7 +168,7 @@ def test_a_development_deployments_validation_message_never_reaches_a_user(
 )
 def test_convex_limit_messages_become_named_errors(raw: str, sentence: str) -> None:
     """Each of Convex's documented limit messages maps to BackendLimitExceeded (HTTP 507)."""
-    error = failed(URL, "chat:listMessages", raw)
+    error = failed(URL, "chat:listMessagesPage", raw)
     assert isinstance(error, BackendLimitExceeded)
     assert sentence in error.message
     assert raw not in error.message
@@ -177,7 +177,7 @@ def test_convex_limit_messages_become_named_errors(raw: str, sentence: str) -> N
 
 def test_other_function_failures_name_only_the_function() -> None:
     """An unrelated function failure stays BackendUnavailable naming only the function."""
-    error = failed(URL, "chat:listMessages", f"Uncaught Error: boom for {UserId('usr_1')}")
+    error = failed(URL, "chat:listMessagesPage", f"Uncaught Error: boom for {UserId('usr_1')}")
     assert isinstance(error, BackendUnavailable)
     assert "usr_1" not in error.message
 

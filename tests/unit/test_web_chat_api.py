@@ -163,7 +163,7 @@ async def test_send_message_to_an_online_worker(chat: Chat) -> None:
         False,
     )
     listed = await (await chat.web.client.get(path)).json()
-    assert listed == {"messages": [message]}
+    assert listed == {"messages": [message], "cursor": None, "has_more": False}
 
 
 async def test_send_message_to_an_offline_worker_is_queued(chat: Chat) -> None:

@@ -30,6 +30,7 @@ import type * as lib_errors from "../lib/errors.js";
 import type * as lib_ids from "../lib/ids.js";
 import type * as lib_jobs from "../lib/jobs.js";
 import type * as lib_limits from "../lib/limits.js";
+import type * as lib_paging from "../lib/paging.js";
 import type * as lib_partText from "../lib/partText.js";
 import type * as lib_records from "../lib/records.js";
 import type * as lib_rules from "../lib/rules.js";
@@ -68,6 +69,7 @@ declare const fullApi: ApiFromModules<{
   "lib/ids": typeof lib_ids;
   "lib/jobs": typeof lib_jobs;
   "lib/limits": typeof lib_limits;
+  "lib/paging": typeof lib_paging;
   "lib/partText": typeof lib_partText;
   "lib/records": typeof lib_records;
   "lib/rules": typeof lib_rules;

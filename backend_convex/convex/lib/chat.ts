@@ -3,18 +3,41 @@ import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
 import { fail, SESSION_ENDED } from "./errors";
 import { newId } from "./ids";
-import { MAX_MESSAGES } from "./limits";
+import { cutPage, OTHER_LIST, textSize } from "./paging";
 import { chatMessageRecord } from "./records";
+import { segmentBytes } from "./text";
 import type { ChatMessageRecord } from "./validators";
 
-/** The session's messages, oldest first (the newest MAX_MESSAGES of them). */
-export async function messagesOf(ctx: QueryCtx, sessionId: string): Promise<ChatMessageRecord[]> {
-  const newest = await ctx.db
+/**
+ * A page of the session's messages, newest first, older than the message
+ * `afterMessageId` (the last one the previous page returned); `hasMore` if
+ * older ones are left.
+ */
+export async function messagesPage(
+  ctx: QueryCtx,
+  sessionId: string,
+  afterMessageId: string | undefined,
+  limit: number,
+): Promise<{ messages: ChatMessageRecord[]; hasMore: boolean }> {
+  let before: number | undefined;
+  if (afterMessageId !== undefined) {
+    const last = await ctx.db
+      .query("chatMessages")
+      .withIndex("by_messageId", (q) => q.eq("messageId", afterMessageId))
+      .unique();
+    if (last === null || last.chatSessionId !== sessionId) fail("InvalidInput", OTHER_LIST);
+    before = last._creationTime;
+  }
+  const newestFirst = ctx.db
     .query("chatMessages")
-    .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
-    .order("desc")
-    .take(MAX_MESSAGES);
-  return newest.reverse().map(chatMessageRecord);
+    .withIndex("by_chatSessionId", (q) =>
+      before === undefined
+        ? q.eq("chatSessionId", sessionId)
+        : q.eq("chatSessionId", sessionId).lt("_creationTime", before),
+    )
+    .order("desc");
+  const { items, hasMore } = await cutPage(newestFirst, limit, (m) => textSize(m.content, m.error) + segmentBytes(m.contentSegments));
+  return { messages: items.map(chatMessageRecord), hasMore };
 }
 
 /** The reply of the session being streamed, if any (there is at most one). */

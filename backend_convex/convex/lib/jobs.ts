@@ -17,7 +17,7 @@ import { CronExpressionParser } from "cron-parser";
 import { liveSession, liveWorker, messageById } from "./access";
 import { type ErrorData, fail, NO_WORKER } from "./errors";
 import { newId } from "./ids";
-import { MAX_FROZEN_RUNS, MAX_JOBS } from "./limits";
+import { MAX_FROZEN_RUNS } from "./limits";
 import { checkModel, MAX_TITLE_LENGTH, pyStrip } from "./rules";
 import type { JobDraft, JobRunRecord, JobRunStatus } from "./validators";
 
@@ -26,7 +26,6 @@ export const WORKER_REMOVED = "Its worker was removed.";
 export const NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one.";
 export const JUST_STARTED = "This job has just been started. Try again in a moment.";
 export const SESSION_GONE = "The run's chat session no longer exists.";
-export const TOO_MANY_JOBS = `You can have at most ${MAX_JOBS} jobs. Delete one first.`;
 
 export async function jobById(ctx: QueryCtx, jobId: string): Promise<Doc<"jobs"> | null> {
   return await ctx.db

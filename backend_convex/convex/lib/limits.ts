@@ -4,18 +4,12 @@
  * holds; where a list is cut, the newest (or most relevant) entries are kept.
  */
 
-/** Machines in one user's list. */
+/** Machines of one user the notifier looks through for waiting permission requests. */
 export const MAX_MACHINES = 100;
-/** Workers of one machine, listed or counted. */
+/** Workers one machine may have (MAX_WORKERS_PER_MACHINE in Python): listed and counted whole. */
 export const MAX_WORKERS = 100;
-/** Pending workers listed across one user's machines. */
-export const MAX_PENDING_WORKERS = 200;
-/** Accounts listed or counted. */
+/** Accounts counted (count_users: only whether there are any matters); listing is paged. */
 export const MAX_USERS = 1000;
-/** Sessions of one worker in its list (open ones first). */
-export const MAX_SESSIONS = 500;
-/** Messages of one session in its list: the newest ones. */
-export const MAX_MESSAGES = 1000;
 /** Chunks returned by one read of a chunk cursor (the reader asks again for more). */
 export const CHUNK_PAGE = 500;
 /** Chunks joined into a reply that ends without a full text. */
@@ -24,12 +18,10 @@ export const MAX_REPLY_CHUNKS = 8000;
 export const MAX_WORK_SESSIONS = 500;
 export const MAX_WORK_MESSAGES = 1000;
 export const MAX_WORK_PERMISSIONS = 500;
-/** Waiting permission requests listed for one session. */
+/** Waiting permission requests of one machine the notifier reads at once. */
 export const MAX_PERMISSIONS = 200;
 /** Machines marked offline per sweep; the next sweep takes the rest. */
 export const SWEEP_BATCH = 200;
-/** Jobs one user may have (and so lists, and pauses when a worker goes). */
-export const MAX_JOBS = 200;
 /** Runs of one job in its history (JOB_RUNS_LIMIT in Python): the newest ones. */
 export const MAX_JOB_RUNS = 50;
 /** Runs whose status one worker or machine deletion freezes (any older ones then read as failed: session gone). */

@@ -21,6 +21,11 @@ export const MAX_SEGMENTS = 16;
 /** Segments returned by one read (under 5 MB, well within a call's 16 MiB). */
 export const SEGMENTS_PER_READ = 8;
 
+/** At most how many bytes of UTF-8 `count` segments hold (a code unit is at most 3 bytes). */
+export function segmentBytes(count: number | undefined): number {
+  return (count ?? 0) * SEGMENT_UNITS * 3;
+}
+
 /** `text` cut into pieces of at most `size` code units, never inside a surrogate pair. */
 export function segments(text: string, size: number = SEGMENT_UNITS): string[] {
   const pieces: string[] = [];

@@ -19,9 +19,9 @@ import attrs
 from anyio.abc import TaskGroup
 
 from orchestrator.application.retry import Backoff, Connection, keep_reachable
-from orchestrator.domain.chat import MessageRole, MessageStatus
+from orchestrator.domain.chat import ChatMessage, MessageRole, MessageStatus
 from orchestrator.domain.errors import OrchestratorError
-from orchestrator.domain.ids import MachineId, MessageId, PermissionId, UserId
+from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, PermissionId, UserId
 from orchestrator.domain.notifications import (
     Delivery,
     Notification,
@@ -35,7 +35,11 @@ from orchestrator.domain.notifications import (
     reply_notification,
     wants,
 )
+from orchestrator.domain.paging import MAX_PAGE
 from orchestrator.domain.ports import Clock, ServerBackend
+
+#: Pages of a session's newest messages searched for a reply that just ended.
+FINISHED_REPLY_PAGES = 5
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +110,9 @@ class Notifier:
     async def _reply_finished(self, turn: OpenTurn) -> None:
         reply, user = turn.message, turn.user_id
         try:
-            messages = await self._backend.list_messages(user, reply.chat_session_id)
+            final = await self._newest(user, reply.chat_session_id, reply.message_id)
         except OrchestratorError:
             return  # the session went away with its worker or machine
-        final = next((m for m in messages if m.message_id == reply.message_id), None)
         if final is None or final.status is MessageStatus.ABORTED:
             return  # stopped by the user, who knows
         succeeded = final.status is MessageStatus.COMPLETED
@@ -119,6 +122,19 @@ class Notifier:
         elapsed = self._clock.now() - reply.timestamp
         if elapsed >= self._policy.long_reply:
             await self.notify(user, reply_notification(turn, succeeded, elapsed))
+
+    async def _newest(
+        self, user: UserId, session_id: ChatSessionId, message_id: MessageId
+    ) -> ChatMessage | None:
+        """A message among the session's newest pages (a reply that just ended is there)."""
+        cursor: str | None = None
+        for _ in range(FINISHED_REPLY_PAGES):
+            page = await self._backend.list_messages_page(user, session_id, cursor, MAX_PAGE)
+            found = next((m for m in page.items if m.message_id == message_id), None)
+            if found is not None or page.cursor is None:
+                return found
+            cursor = page.cursor
+        return None
 
     async def _job_of(self, user: UserId, question: MessageId | None) -> str | None:
         """The name of the job whose run sent ``question``, if one did."""

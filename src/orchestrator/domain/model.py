@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 
 import attrs
 
-from orchestrator.domain.errors import InvalidInput, InvalidTransition, PathOutsideRoot
+from orchestrator.domain.errors import Conflict, InvalidInput, InvalidTransition, PathOutsideRoot
 from orchestrator.domain.ids import MachineId, UserId, WorkerId
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
@@ -157,3 +157,15 @@ def normalize_relative_path(path: str) -> str:
 
 #: Sign-ins (browsers signed in) kept per account; signing in once more ends the oldest.
 MAX_SIGN_INS_PER_USER = 100
+
+#: Workers one machine may have, pending ones included: the same on every backend.
+MAX_WORKERS_PER_MACHINE = 100
+TOO_MANY_WORKERS = (
+    f"A machine can have at most {MAX_WORKERS_PER_MACHINE} workers. Remove one first."
+)
+
+
+def ensure_room_for_worker(existing: int) -> None:
+    """Refuse a new worker on a machine that has ``existing`` workers already, if it is full."""
+    if existing >= MAX_WORKERS_PER_MACHINE:
+        raise Conflict(TOO_MANY_WORKERS)

@@ -62,6 +62,7 @@ from orchestrator.domain.notifications import (
     SubscriptionDraft,
     WaitingPermission,
 )
+from orchestrator.domain.paging import Page
 from orchestrator.domain.parts import (
     MessagePart,
     PartBody,
@@ -164,6 +165,12 @@ class UserBackend(Protocol):
 
     async def list_machines(self, user: UserId) -> list[MachineSummary]:
         """The user's machines, oldest first, with worker counts by status."""
+        ...
+
+    async def list_machines_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[MachineSummary]:
+        """One page of the user's machines, oldest first (at most ``MACHINE_PAGE``)."""
         ...
 
     async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
@@ -299,6 +306,16 @@ class ChatUserBackend(Protocol):
         """A worker's sessions: active and idle first, then terminated; newest activity first."""
         ...
 
+    async def list_sessions_page(
+        self,
+        user: UserId,
+        worker_id: WorkerId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatSession]:
+        """One page of a worker's sessions, in the order of :meth:`list_sessions`."""
+        ...
+
     async def send_message(
         self, user: UserId, session_id: ChatSessionId, content: str
     ) -> ChatMessage:
@@ -307,6 +324,16 @@ class ChatUserBackend(Protocol):
 
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
         """The session's messages, oldest first."""
+        ...
+
+    async def list_messages_page(
+        self,
+        user: UserId,
+        session_id: ChatSessionId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatMessage]:
+        """One page of the session's messages, newest first (see :mod:`~.paging`)."""
         ...
 
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
@@ -354,7 +381,7 @@ class ChatUserBackend(Protocol):
     def watch_messages(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncIterator[list[ChatMessage]]:
-        """The session's messages, now and after every change (status, completion)."""
+        """The session's newest page of messages, oldest first, now and after every change."""
         ...
 
     def watch_chunks(
@@ -538,6 +565,12 @@ class JobUserBackend(Protocol):
 
     async def list_jobs(self, user: UserId) -> list[Job]:
         """The user's jobs, oldest first."""
+        ...
+
+    async def list_jobs_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[Job]:
+        """One page of the user's jobs, oldest first."""
         ...
 
     async def list_job_runs(self, user: UserId, job_id: JobId, limit: int = 50) -> list[JobRun]:

@@ -40,6 +40,19 @@ from orchestrator.domain.ids import (
     WorkerId,
 )
 from orchestrator.domain.model import Machine, Worker, WorkerStatus
+from orchestrator.domain.paging import (
+    LIST_PAGE,
+    MESSAGE_PAGE,
+    MESSAGES,
+    SESSIONS,
+    Page,
+    decode_cursor,
+    make_page,
+    message_size,
+    page_from_list,
+    page_limit,
+    session_size,
+)
 from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.ports import IdGenerator
 
@@ -48,6 +61,14 @@ T = TypeVar("T")
 TERMINATED = ChatSessionStatus.TERMINATED
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
 _OPEN_PERMISSION = (PermissionStatus.PENDING, PermissionStatus.ANSWERED)
+
+
+def _session_id(session: ChatSession) -> str:
+    return session.chat_session_id
+
+
+def _message_id(message: ChatMessage) -> str:
+    return message.message_id
 
 
 class ChatFakeBase:
@@ -195,6 +216,19 @@ class ChatUserFake(ChatFakeBase):
         mine.sort(key=lambda s: (s.last_activity, s.created_at), reverse=True)
         return sorted(mine, key=lambda s: s.status is TERMINATED)
 
+    async def list_sessions_page(
+        self,
+        user: UserId,
+        worker_id: WorkerId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatSession]:
+        count = page_limit(limit, LIST_PAGE)
+        after = decode_cursor(cursor, SESSIONS, worker_id)
+        found = await self.list_sessions(user, worker_id)
+        items, more = page_from_list(found, after, count, session_size, _session_id)
+        return make_page(items, more, SESSIONS, worker_id, _session_id)
+
     async def send_message(
         self, user: UserId, session_id: ChatSessionId, content: str
     ) -> ChatMessage:
@@ -216,6 +250,20 @@ class ChatUserFake(ChatFakeBase):
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
         self._user_session(user, session_id)
         return self._messages_of(session_id)
+
+    async def list_messages_page(
+        self,
+        user: UserId,
+        session_id: ChatSessionId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatMessage]:
+        count = page_limit(limit, MESSAGE_PAGE)
+        after = decode_cursor(cursor, MESSAGES, session_id)
+        self._user_session(user, session_id)
+        newest_first = self._messages_of(session_id)[::-1]
+        items, more = page_from_list(newest_first, after, count, message_size, _message_id)
+        return make_page(items, more, MESSAGES, session_id, _message_id)
 
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         self._user_session(user, session_id)
@@ -260,7 +308,10 @@ class ChatUserFake(ChatFakeBase):
     def watch_messages(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[list[ChatMessage], None]:
-        return self._watch(lambda: self.list_messages(user, session_id))
+        return self._watch(lambda: self._newest_messages(user, session_id))
+
+    async def _newest_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
+        return list((await self.list_messages_page(user, session_id)).items[::-1])
 
     async def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int

@@ -36,11 +36,25 @@ from orchestrator.domain.jobs import (
     run_outcome,
 )
 from orchestrator.domain.model import Worker
+from orchestrator.domain.paging import (
+    JOBS,
+    LIST_PAGE,
+    Page,
+    decode_cursor,
+    job_size,
+    make_page,
+    page_from_list,
+    page_limit,
+)
 from orchestrator.domain.ports import IdGenerator
 
 T = TypeVar("T")
 
 NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one."
+
+
+def _job_id(job: Job) -> str:
+    return job.job_id
 
 
 class JobFake:
@@ -251,6 +265,15 @@ class JobFake:
     async def list_jobs(self, user: UserId) -> list[Job]:
         mine = [j for j in self.jobs.values() if j.user_id == user]
         return sorted(mine, key=lambda j: j.created_at)
+
+    async def list_jobs_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[Job]:
+        count = page_limit(limit, LIST_PAGE)
+        after = decode_cursor(cursor, JOBS, user)
+        found = await self.list_jobs(user)
+        items, more = page_from_list(found, after, count, job_size, _job_id)
+        return make_page(items, more, JOBS, user, _job_id)
 
     async def list_job_runs(
         self, user: UserId, job_id: JobId, limit: int = JOB_RUNS_LIMIT

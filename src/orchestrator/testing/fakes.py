@@ -54,11 +54,21 @@ from orchestrator.domain.model import (
     Worker,
     WorkerCounts,
     WorkerStatus,
+    ensure_room_for_worker,
     normalize_relative_path,
     transition_worker,
     validate_name,
 )
 from orchestrator.domain.notifications import NotificationSettings, PushSubscription
+from orchestrator.domain.paging import (
+    MACHINE_PAGE,
+    MACHINES,
+    Page,
+    decode_cursor,
+    make_page,
+    page_from_list,
+    page_limit,
+)
 from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
@@ -136,6 +146,10 @@ class PlainHasher:
 def _ms(when: datetime) -> datetime:
     # The real backends keep milliseconds; so does the fake.
     return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def _summary_id(summary: MachineSummary) -> str:
+    return summary.machine.machine_id
 
 
 def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
@@ -296,6 +310,7 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
             raise NotFound("This worker token is not known. Create a new one in the web UI.")
         if issued.used_at is not None:
             raise Conflict("This worker token has already been used.")
+        ensure_room_for_worker(len(self._workers_of(token.machine_id)))
         now = self._now()
         self.worker_tokens[issued.worker_id] = attrs.evolve(issued, used_at=now)
         worker = Worker(issued.worker_id, token.machine_id, directory, PENDING, now, name=name)
@@ -371,6 +386,15 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
             summaries.append(MachineSummary(machine, counts))
         return summaries
 
+    async def list_machines_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[MachineSummary]:
+        count = page_limit(limit, MACHINE_PAGE, MACHINE_PAGE)
+        after = decode_cursor(cursor, MACHINES, user)
+        found = await self.list_machines(user)
+        items, more = page_from_list(found, after, count, lambda _: 1, _summary_id)
+        return make_page(items, more, MACHINES, user, _summary_id)
+
     async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
         return self._owned_machine(user, machine_id)
 
@@ -398,6 +422,7 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
         directory = normalize_relative_path(directory)
         name = validate_name(name, "Worker name") if name else None
         self._owned_machine(user, machine_id)
+        ensure_room_for_worker(len(self._workers_of(machine_id)))
         now, worker_id = self._now(), WorkerId(self.ids.new_id("worker"))
         worker = Worker(
             worker_id,

@@ -1,7 +1,9 @@
 // One chat session: its messages, the reply streaming in, Stop, permissions, end and restore.
 //
-// The session stream sends the whole message list on every change and each reply chunk
-// once, with its sequence as the event id. A streaming reply grows by appending to one
+// The session stream sends the newest page of messages on every change (with, the first
+// time, the cursor of the page before it) and each reply chunk once, with its sequence as
+// the event id. Earlier messages load a page at a time, newest first, from the history API
+// when the reader asks ("Load earlier messages", or scrolling to the top). A streaming reply grows by appending to one
 // text node (no re-render per chunk); once finished it is swapped for the server's
 // sanitised Markdown HTML.
 import { api } from "./api.js";
@@ -32,7 +34,13 @@ export class Conversation {
     this.stream = null;
     // Follow the newest text while the reader is at the bottom; stay put once they scroll up.
     this.stuck = true;
-    this.list.addEventListener("scroll", () => (this.stuck = this.nearBottom()));
+    this.list.addEventListener("scroll", () => {
+      this.stuck = this.nearBottom();
+      if (this.list.scrollTop < 40 && this.earlier && !this.loadingEarlier) this.loadEarlier();
+    });
+    this.earlierButton = h("button", { type: "button", class: "secondary", id: "load-earlier" }, "Load earlier messages");
+    this.earlierButton.addEventListener("click", () => this.loadEarlier());
+    this.earlierItem = h("li", { class: "earlier" }, this.earlierButton);
     new ResizeObserver(() => this.stuck && this.scrollDown()).observe(this.list);
     $("back-to-sessions").addEventListener("click", onBack);
     $("composer").addEventListener("submit", (event) => {
@@ -77,6 +85,9 @@ export class Conversation {
     // Beside the conversation on a wide screen; folded above it on a phone until asked for.
     $("todo-panel").open = !window.matchMedia("(max-width: 48rem)").matches;
     this.loaded = false;
+    this.earlier = null; // the cursor of the page before the oldest message shown
+    this.loadingEarlier = false;
+    this.pagedBack = false;
     this.stuck = true;
     this.prompts = new PermissionPrompts(session.chat_session_id, (messageId) => this.entries.get(messageId)?.prompts);
     this.list.replaceChildren(h("li", { class: "progress" }, "Loading messages…"));
@@ -85,7 +96,7 @@ export class Conversation {
     $("conversation-body").hidden = false;
     const base = `/api/sessions/${encodeURIComponent(session.chat_session_id)}/stream`;
     this.stream = live(() => (this.lastSequence === null ? base : `${base}?after=${this.lastSequence}`), {
-      messages: (data) => this.onMessages(data.messages),
+      messages: (data) => this.onMessages(data.messages, data.earlier),
       chunk: (chunk) => this.onChunk(chunk),
       part: (part) => this.onPart(part),
       snapshot: () => this.onSnapshot(),
@@ -116,14 +127,16 @@ export class Conversation {
 
   // --- the stream -----------------------------------------------------------------
 
-  onMessages(messages) {
+  onMessages(messages, earlier) {
     const first = !this.loaded;
     if (first) {
       this.loaded = true;
       this.list.replaceChildren();
     }
+    // Where earlier messages start, unless the reader already paged back past it.
+    if (earlier !== undefined && !this.pagedBack) this.showEarlier(earlier);
     this.list.querySelector(".empty")?.remove();
-    if (messages.length === 0) {
+    if (messages.length === 0 && this.entries.size === 0) {
       this.list.append(h("li", { class: "empty" }, "No messages yet. Ask the agent something."));
     }
     for (const message of messages) {
@@ -136,6 +149,43 @@ export class Conversation {
     if (first) this.prompts.check(); // the history's permission cards, now that their replies are here
     this.renderFinished();
     if (this.stuck) this.scrollDown();
+  }
+
+  showEarlier(cursor) {
+    this.earlier = cursor;
+    if (cursor) this.list.prepend(this.earlierItem);
+    else this.earlierItem.remove();
+  }
+
+  // The page before the oldest message shown, above it, keeping the reader's place.
+  async loadEarlier() {
+    const cursor = this.earlier;
+    if (!cursor || this.loadingEarlier) return;
+    const sessionId = this.id;
+    this.loadingEarlier = true;
+    this.earlierButton.disabled = true;
+    this.earlierButton.textContent = "Loading…";
+    try {
+      const query = `cursor=${encodeURIComponent(cursor)}`;
+      const page = await api("GET", `/api/sessions/${encodeURIComponent(sessionId)}/messages?${query}`);
+      if (sessionId !== this.id) return;
+      const fromBottom = this.list.scrollHeight - this.list.scrollTop;
+      const oldest = this.earlierItem.nextSibling;
+      for (const message of page.messages) {
+        if (this.entries.has(message.message_id)) continue;
+        this.refresh(this.add(message, oldest), message);
+      }
+      this.pagedBack = true;
+      this.showEarlier(page.cursor);
+      this.list.scrollTop = this.list.scrollHeight - fromBottom;
+      this.renderFinished(cursor);
+    } catch (error) {
+      showError(this.errorBox, error.message);
+    } finally {
+      this.loadingEarlier = false;
+      this.earlierButton.disabled = false;
+      this.earlierButton.textContent = "Load earlier messages";
+    }
   }
 
   onSnapshot() {
@@ -261,7 +311,7 @@ export class Conversation {
     return steps.length ? h("span", { class: "session-usage" }, ` · ${usageLine(usage(steps))}`) : "";
   }
 
-  add(message) {
+  add(message, before = null) {
     const entry = {
       cards: new Map(), // part_id -> card
       texts: new Map(), // text part_id -> its text node while streaming
@@ -289,7 +339,7 @@ export class Conversation {
       entry.usage,
     );
     this.entries.set(message.message_id, entry);
-    this.list.append(entry.li);
+    this.list.insertBefore(entry.li, before);
     // Chunks and parts that came before the list showed the reply, in their order.
     const early = [...(this.early.get(message.message_id) ?? []), ...(this.earlyParts.get(message.message_id) ?? [])];
     early.sort((a, b) => a.sequence - b.sequence);
@@ -322,7 +372,8 @@ export class Conversation {
     }
   }
 
-  async renderFinished() {
+  // Finished replies as the server's HTML; `cursor` names the page they came from.
+  async renderFinished(cursor = null) {
     const wanted = [...this.entries]
       .filter(([, e]) => e.finished && !e.rendered && e.li.classList.contains("assistant") && e.content)
       .map(([id, e]) => {
@@ -331,10 +382,14 @@ export class Conversation {
       });
     if (wanted.length === 0) return;
     const sessionId = this.id;
-    const query = wanted.map((id) => `message_id=${encodeURIComponent(id)}`).join("&");
+    const ids = wanted.map((id) => `message_id=${encodeURIComponent(id)}`);
+    const query = [...ids, ...(cursor ? [`cursor=${encodeURIComponent(cursor)}`] : [])].join("&");
     try {
       const { messages } = await api("GET", `/api/sessions/${sessionId}/rendered?${query}`);
       if (sessionId !== this.id) return;
+      // A reply outside the pages the server read comes again with the next batch.
+      const found = new Set(messages.map((m) => m.message_id));
+      for (const id of wanted) if (!found.has(id)) this.entries.get(id).rendered = false;
       for (const { message_id: id, html, texts } of messages) {
         const entry = this.entries.get(id);
         // Sanitised on the server (markdown-it-py with raw HTML off, then nh3's allow-list).

@@ -14,6 +14,7 @@ from contextlib import aclosing
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
+import attrs
 from convex import ConvexError
 
 from orchestrator.adapters.convex import _wire as wire
@@ -53,6 +54,20 @@ from orchestrator.domain.ids import (
 from orchestrator.domain.jobs import JOB_RUNS_LIMIT, Job, JobDraft, JobRun
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
+from orchestrator.domain.paging import (
+    JOBS,
+    LIST_PAGE,
+    MACHINE_PAGE,
+    MACHINES,
+    MAX_PAGE,
+    MESSAGE_PAGE,
+    MESSAGES,
+    SESSIONS,
+    Page,
+    decode_cursor,
+    make_page,
+    page_limit,
+)
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
 T = TypeVar("T")
@@ -87,6 +102,33 @@ def _token(token: MachineToken) -> dict[str, str]:
     return {"machineId": token.machine_id, "machineSecret": token.secret}
 
 
+@attrs.frozen
+class _ListShape:
+    """How a paged Convex query names its items, their IDs and its cursor argument."""
+
+    key: str
+    item_id: Callable[[Any], str]
+    after_field: str
+    limit: int
+
+
+_MESSAGE_LIST = _ListShape("messages", lambda m: m["messageId"], "afterMessageId", MAX_PAGE)
+_MACHINE_LIST = _ListShape(
+    "machines", lambda s: s["machine"]["machineId"], "afterMachineId", MACHINE_PAGE
+)
+_SESSION_LIST = _ListShape("sessions", lambda s: s["chatSessionId"], "afterSessionId", MAX_PAGE)
+_PENDING_LIST = _ListShape("workers", lambda w: w["workerId"], "afterWorkerId", LIST_PAGE)
+_PERMISSION_LIST = _ListShape(
+    "permissions", lambda p: p["permissionId"], "afterPermissionId", MAX_PAGE
+)
+_USER_LIST = _ListShape("users", lambda u: u["userId"], "afterUserId", MAX_PAGE)
+_JOB_LIST = _ListShape("jobs", lambda j: j["jobId"], "afterJobId", MAX_PAGE)
+
+
+def _after(last_id: str | None, field: str = "afterMessageId") -> dict[str, str]:
+    return {} if last_id is None else {field: last_id}
+
+
 def _lease(lease: Lease | None) -> dict[str, object]:
     if lease is None:
         return {}
@@ -110,6 +152,37 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         return [str(i) for i in stored]
 
     # --- plumbing -------------------------------------------------------------------
+
+    async def _every(
+        self, shape: _ListShape, path: str, args: Args, first: Any = None
+    ) -> list[Any]:
+        """Every item of a paged list (after the page ``first``, if given), a page per call."""
+        found: list[Any] = [] if first is None else list(first[shape.key])
+        more = True if first is None else bool(first["hasMore"])
+        while more:
+            last = shape.item_id(found[-1]) if found else None
+            page_args = {**args, "limit": shape.limit, **_after(last, shape.after_field)}
+            page = await self._call("query", path, page_args)
+            found.extend(page[shape.key])
+            more = bool(page["hasMore"]) and bool(page[shape.key])
+        return found
+
+    async def _watch_every(
+        self, shape: _ListShape, path: str, args: Args, decode: Callable[[Any], T]
+    ) -> AsyncGenerator[list[T], None]:
+        """A paged list, whole, after every change of its first page (the rest read by calls)."""
+        first_page = {**args, "limit": shape.limit}
+        async with aclosing(self._watch(path, first_page, lambda page: page)) as pages:
+            async for page in pages:
+                yield [decode(item) for item in await self._every(shape, path, args, page)]
+
+    async def _page(
+        self, shape: _ListShape, path: str, args: Args, after: str | None, limit: int
+    ) -> tuple[list[Any], bool]:
+        """One page of a paged list, after the item ``after``."""
+        page_args = {**args, "limit": limit, **_after(after, shape.after_field)}
+        page = await self._call("query", path, page_args)
+        return list(page[shape.key]), bool(page["hasMore"])
 
     async def _call(self, kind: Kind, path: str, args: Args) -> Any:
         try:
@@ -147,7 +220,8 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         return int(await self._call("query", "accounts:count", self._server()))
 
     async def list_users(self) -> list[User]:
-        return [wire.user(u) for u in await self._call("query", "accounts:list", self._server())]
+        found = await self._every(_USER_LIST, "accounts:listPage", self._server())
+        return [wire.user(u) for u in found]
 
     async def set_password_hash(self, user_id: UserId, password_hash: str) -> None:
         args = self._server(userId=user_id, passwordHash=password_hash)
@@ -179,8 +253,18 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         return machine, MachineToken(machine.machine_id, created["machineSecret"])
 
     async def list_machines(self, user: UserId) -> list[MachineSummary]:
-        found = await self._call("query", "machines:list", self._server(userId=user))
+        found = await self._every(_MACHINE_LIST, "machines:listPage", self._server(userId=user))
         return [wire.machine_summary(s) for s in found]
+
+    async def list_machines_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[MachineSummary]:
+        count = page_limit(limit, MACHINE_PAGE, MACHINE_PAGE)
+        after = decode_cursor(cursor, MACHINES, user)
+        args = self._server(userId=user)
+        found, more = await self._page(_MACHINE_LIST, "machines:listPage", args, after, count)
+        items = [wire.machine_summary(s) for s in found]
+        return make_page(items, more, MACHINES, user, lambda s: s.machine.machine_id)
 
     async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
         args = self._server(userId=user, machineId=machine_id)
@@ -242,14 +326,13 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         return [wire.worker(w) for w in await self._call("query", "workers:list", args)]
 
     async def list_pending_workers(self, user: UserId) -> list[Worker]:
-        found = await self._call("query", "workers:listPending", self._server(userId=user))
+        args = self._server(userId=user)
+        found = await self._every(_PENDING_LIST, "workers:listPendingPage", args)
         return [wire.worker(w) for w in found]
 
     def watch_machines(self, user: UserId) -> AsyncGenerator[list[MachineSummary], None]:
-        return self._watch(
-            "machines:list",
-            self._server(userId=user),
-            lambda found: [wire.machine_summary(s) for s in found],
+        return self._watch_every(
+            _MACHINE_LIST, "machines:listPage", self._server(userId=user), wire.machine_summary
         )
 
     def watch_workers(
@@ -350,7 +433,22 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
 
     async def list_sessions(self, user: UserId, worker_id: WorkerId) -> list[ChatSession]:
         args = self._server(userId=user, workerId=worker_id)
-        return [wire.chat_session(s) for s in await self._call("query", "chat:listSessions", args)]
+        found = await self._every(_SESSION_LIST, "chat:listSessionsPage", args)
+        return [wire.chat_session(s) for s in found]
+
+    async def list_sessions_page(
+        self,
+        user: UserId,
+        worker_id: WorkerId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatSession]:
+        count = page_limit(limit, LIST_PAGE)
+        after = decode_cursor(cursor, SESSIONS, worker_id)
+        args = self._server(userId=user, workerId=worker_id)
+        found, more = await self._page(_SESSION_LIST, "chat:listSessionsPage", args, after, count)
+        items = [wire.chat_session(s) for s in found]
+        return make_page(items, more, SESSIONS, worker_id, lambda s: s.chat_session_id)
 
     async def send_message(
         self, user: UserId, session_id: ChatSessionId, content: str
@@ -360,8 +458,26 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
 
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
         args = self._session(user, session_id)
-        found = await self._call("query", "chat:listMessages", args)
-        return await self._owners_messages(user, session_id, found)
+        found = await self._every_message("chat:listMessagesPage", args)
+        return await self._owners_messages(user, session_id, reversed(found))
+
+    async def list_messages_page(
+        self,
+        user: UserId,
+        session_id: ChatSessionId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatMessage]:
+        count = page_limit(limit, MESSAGE_PAGE)
+        after = decode_cursor(cursor, MESSAGES, session_id)
+        args = self._session(user, session_id, limit=count, **_after(after))
+        page = await self._call("query", "chat:listMessagesPage", args)
+        items = await self._owners_messages(user, session_id, page["messages"])
+        return make_page(items, page["hasMore"], MESSAGES, session_id, lambda m: m.message_id)
+
+    async def _every_message(self, path: str, args: Args) -> list[Any]:
+        """Every message of a session, newest first, a bounded page per call."""
+        return await self._every(_MESSAGE_LIST, path, args)
 
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         flagged = await self._call("mutation", "chat:requestAbort", self._session(user, session_id))
@@ -371,7 +487,8 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
         args = {**self._session(user, session_id), "all": include_answered}
-        return [wire.permission(p) for p in await self._call("query", "chat:listPermissions", args)]
+        found = await self._every(_PERMISSION_LIST, "chat:listPermissionsPage", args)
+        return [wire.permission(p) for p in found]
 
     async def answer_permission(
         self, user: UserId, permission_id: PermissionId, answer: PermissionAnswer
@@ -382,19 +499,17 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
     def watch_sessions(
         self, user: UserId, worker_id: WorkerId
     ) -> AsyncGenerator[list[ChatSession], None]:
-        return self._watch(
-            "chat:listSessions",
-            self._server(userId=user, workerId=worker_id),
-            lambda found: [wire.chat_session(s) for s in found],
-        )
+        args = self._server(userId=user, workerId=worker_id)
+        return self._watch_every(_SESSION_LIST, "chat:listSessionsPage", args, wire.chat_session)
 
     async def watch_messages(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[list[ChatMessage], None]:
-        pages = self._watch("chat:listMessages", self._session(user, session_id), list)
+        args = self._session(user, session_id, limit=MESSAGE_PAGE)
+        pages = self._watch("chat:listMessagesPage", args, lambda page: page["messages"])
         async with aclosing(pages):
             async for found in pages:
-                yield await self._owners_messages(user, session_id, found)
+                yield await self._owners_messages(user, session_id, reversed(found))
 
     async def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
@@ -430,8 +545,8 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         self, token: MachineToken, session_id: ChatSessionId
     ) -> list[ChatMessage]:
         args = {**_token(token), "chatSessionId": session_id}
-        found = await self._call("query", "chatMachine:listSessionMessages", args)
-        return await self._machines_messages(token, found)
+        found = await self._every_message("chatMachine:listSessionMessagesPage", args)
+        return await self._machines_messages(token, reversed(found))
 
     async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
         args = {**_token(token), "messageId": message_id}
@@ -591,9 +706,18 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         return wire.job(await self._call("query", "jobs:get", self._job(user, job_id)))
 
     async def list_jobs(self, user: UserId) -> list[Job]:
-        return [
-            wire.job(j) for j in await self._call("query", "jobs:list", self._server(userId=user))
-        ]
+        found = await self._every(_JOB_LIST, "jobs:listPage", self._server(userId=user))
+        return [wire.job(j) for j in found]
+
+    async def list_jobs_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[Job]:
+        count = page_limit(limit, LIST_PAGE)
+        after = decode_cursor(cursor, JOBS, user)
+        args = self._server(userId=user)
+        found, more = await self._page(_JOB_LIST, "jobs:listPage", args, after, count)
+        items = [wire.job(j) for j in found]
+        return make_page(items, more, JOBS, user, lambda j: j.job_id)
 
     async def list_job_runs(
         self, user: UserId, job_id: JobId, limit: int = JOB_RUNS_LIMIT
@@ -605,9 +729,7 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         return wire.job_run(await self._call("mutation", "jobs:runNow", self._job(user, job_id)))
 
     def watch_jobs(self, user: UserId) -> AsyncGenerator[list[Job], None]:
-        return self._watch(
-            "jobs:list", self._server(userId=user), lambda found: [wire.job(j) for j in found]
-        )
+        return self._watch_every(_JOB_LIST, "jobs:listPage", self._server(userId=user), wire.job)
 
     # --- scheduled jobs, as the web server's scheduler sees them --------------------------------
 

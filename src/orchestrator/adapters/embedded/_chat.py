@@ -9,6 +9,7 @@ subscription instead (rare, and the cascade touches too much to list).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
@@ -28,8 +29,22 @@ from orchestrator.domain.chat import (
     validate_message,
     validate_title,
 )
-from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
+from orchestrator.domain.paging import (
+    LIST_PAGE,
+    MESSAGE_PAGE,
+    MESSAGES,
+    OTHER_LIST,
+    RECORD_OVERHEAD,
+    SESSIONS,
+    Page,
+    cut_page,
+    decode_cursor,
+    make_page,
+    page_limit,
+    session_size,
+)
 
 NO_SESSION = "No such chat session."
 NO_MESSAGE = "No such message."
@@ -38,6 +53,9 @@ NO_PERMISSION = "No such permission request."
 WAITING = ("waiting",)
 #: How many chunks one read of ``watch_chunks`` takes at most.
 CHUNK_PAGE = 500
+
+#: Above every timestamp and rowid: the start of a session's newest page.
+_END = 2**63 - 1
 
 _OPEN = frozenset({ChatSessionStatus.ACTIVE, ChatSessionStatus.IDLE})
 _ENDED = frozenset({ChatSessionStatus.TERMINATED})
@@ -60,6 +78,23 @@ _SESSIONS_OF_WORKER = """
     SELECT * FROM chat_sessions WHERE worker_id = ?
     ORDER BY status = 'terminated', last_activity DESC, created_at DESC, rowid DESC
 """
+
+
+# A page of a worker's sessions starts after a position in the list's order: ended or not,
+# then newest activity, newest created, newest row first.
+_SESSION_POSITION = """
+    SELECT status = 'terminated', last_activity, created_at, rowid FROM chat_sessions
+    WHERE chat_session_id = ? AND worker_id = ?
+"""
+_SESSIONS_PAGE = """
+    SELECT * FROM chat_sessions WHERE worker_id = ? AND (
+        (status = 'terminated') > ?
+        OR ((status = 'terminated') = ? AND (last_activity, created_at, rowid) < (?, ?, ?))
+    )
+    ORDER BY status = 'terminated', last_activity DESC, created_at DESC, rowid DESC LIMIT ?
+"""
+#: Before every session of the list: the start of its first page.
+_FIRST_SESSION = (-1, 0, 0, 0)
 
 
 def touch_session(tx: Tx, worker_id: str, session_id: str, machine_id: str) -> None:
@@ -92,6 +127,42 @@ async def messages_of(tx: Tx, session_id: str) -> list[ChatMessage]:
         session_id,
     )
     return [rows.chat_message(row) for row in found]
+
+
+async def messages_page(
+    tx: Tx, session_id: str, after: str | None, limit: int
+) -> tuple[list[ChatMessage], bool]:
+    """A page of the session's messages, newest first, older than the message ``after``."""
+    before = (_END, _END)
+    if after is not None:
+        row = await tx.one(
+            "SELECT timestamp, rowid FROM chat_messages"
+            " WHERE message_id = ? AND chat_session_id = ?",
+            after,
+            session_id,
+        )
+        if row is None:
+            raise InvalidInput(OTHER_LIST)
+        before = (row[0], row[1])
+    # Sizes first, so a page of long messages never loads more than its budget.
+    sizes = await tx.all(
+        "SELECT message_id, ? + length(CAST(content AS BLOB))"
+        " + coalesce(length(CAST(error AS BLOB)), 0) FROM chat_messages"
+        " WHERE chat_session_id = ? AND (timestamp, rowid) < (?, ?)"
+        " ORDER BY timestamp DESC, rowid DESC LIMIT ?",
+        RECORD_OVERHEAD,
+        session_id,
+        *before,
+        limit + 1,
+    )
+    chosen, more = cut_page(sizes, limit, lambda row: int(row[1]))
+    ids = [str(row[0]) for row in chosen]
+    found = await tx.all(
+        "SELECT * FROM chat_messages WHERE message_id IN (SELECT value FROM json_each(?))",
+        json.dumps(ids),
+    )
+    by_id = {row["message_id"]: rows.chat_message(row) for row in found}
+    return [by_id[i] for i in ids], more
 
 
 async def streaming_reply(tx: Tx, session_id: str) -> ChatMessage | None:
@@ -189,6 +260,29 @@ class ChatUserSide(MachineSide):
                 raise NotFound(NO_WORKER)
             return [rows.chat_session(row) for row in await tx.all(_SESSIONS_OF_WORKER, worker_id)]
 
+    async def list_sessions_page(
+        self,
+        user: UserId,
+        worker_id: WorkerId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatSession]:
+        count = page_limit(limit, LIST_PAGE)
+        after = decode_cursor(cursor, SESSIONS, worker_id)
+        async with self._store.transaction() as tx:
+            if await tx.one(_OWNED_WORKER, worker_id, user) is None:
+                raise NotFound(NO_WORKER)
+            start = _FIRST_SESSION
+            if after is not None:
+                row = await tx.one(_SESSION_POSITION, after, worker_id)
+                if row is None:
+                    raise InvalidInput(OTHER_LIST)
+                start = (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+            found = await tx.all(_SESSIONS_PAGE, worker_id, start[0], *start, count + 1)
+        sessions = [rows.chat_session(row) for row in found]
+        items, more = cut_page(sessions, count, session_size)
+        return make_page(items, more, SESSIONS, worker_id, lambda s: s.chat_session_id)
+
     async def send_message(
         self, user: UserId, session_id: ChatSessionId, content: str
     ) -> ChatMessage:
@@ -220,6 +314,20 @@ class ChatUserSide(MachineSide):
         async with self._store.transaction() as tx:
             await self._user_session(tx, user, session_id)
             return await messages_of(tx, session_id)
+
+    async def list_messages_page(
+        self,
+        user: UserId,
+        session_id: ChatSessionId,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> Page[ChatMessage]:
+        count = page_limit(limit, MESSAGE_PAGE)
+        after = decode_cursor(cursor, MESSAGES, session_id)
+        async with self._store.transaction() as tx:
+            await self._user_session(tx, user, session_id)
+            items, more = await messages_page(tx, session_id, after, count)
+        return make_page(items, more, MESSAGES, session_id, lambda m: m.message_id)
 
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         async with self._store.transaction(write=True) as tx:
@@ -277,8 +385,11 @@ class ChatUserSide(MachineSide):
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[list[ChatMessage], None]:
         return self._store.feed.watch(
-            [("chat", session_id)], lambda: self.list_messages(user, session_id)
+            [("chat", session_id)], lambda: self._newest_messages(user, session_id)
         )
+
+    async def _newest_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
+        return list((await self.list_messages_page(user, session_id)).items[::-1])
 
     async def _chunks_after(
         self, user: UserId, session_id: ChatSessionId, after: int

@@ -18,6 +18,7 @@ import aiosqlite
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import touch_session
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
+from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.domain.chat import check_model, job_session_title
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
@@ -32,6 +33,16 @@ from orchestrator.domain.jobs import (
     RunStatus,
     SessionMode,
     run_outcome,
+)
+from orchestrator.domain.paging import (
+    JOBS,
+    LIST_PAGE,
+    Page,
+    cut_page,
+    decode_cursor,
+    job_size,
+    make_page,
+    page_limit,
 )
 
 NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one."
@@ -324,6 +335,23 @@ class JobSide(MachineSide):
                 "SELECT * FROM jobs WHERE user_id = ? ORDER BY created_at, rowid", user
             )
             return [job(row) for row in found]
+
+    async def list_jobs_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[Job]:
+        count = page_limit(limit, LIST_PAGE)
+        after = decode_cursor(cursor, JOBS, user)
+        async with self._store.transaction() as tx:
+            start = await keyset_start(tx, "jobs", after, user)
+            found = await tx.all(
+                "SELECT * FROM jobs WHERE user_id = ? AND (created_at, rowid) > (?, ?)"
+                " ORDER BY created_at, rowid LIMIT ?",
+                user,
+                *start,
+                count + 1,
+            )
+        items, more = cut_page([job(row) for row in found], count, job_size)
+        return make_page(items, more, JOBS, user, lambda j: j.job_id)
 
     async def list_job_runs(
         self, user: UserId, job_id: JobId, limit: int = JOB_RUNS_LIMIT

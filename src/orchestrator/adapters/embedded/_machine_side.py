@@ -26,6 +26,7 @@ from orchestrator.domain.model import (
     Machine,
     Worker,
     WorkerStatus,
+    ensure_room_for_worker,
     normalize_relative_path,
     transition_worker,
     validate_name,
@@ -45,6 +46,12 @@ def topics(user_id: str, machine_id: str) -> tuple[tuple[str, ...], ...]:
 
 #: Topic of every machine at once (the notifier sees machines go offline).
 MACHINES = ("machines",)
+
+
+async def ensure_room(tx: Tx, machine_id: str) -> None:
+    """Refuse a new worker on a machine that has as many as it may have."""
+    row = await tx.one("SELECT count(*) FROM workers WHERE machine_id = ?", machine_id)
+    ensure_room_for_worker(0 if row is None else int(row[0]))
 
 
 class MachineSide:
@@ -208,6 +215,7 @@ class MachineSide:
                 raise NotFound("This worker token is not known. Create a new one in the web UI.")
             if issued["used_at"] is not None:
                 raise Conflict("This worker token has already been used.")
+            await ensure_room(tx, token.machine_id)
             now = self._now()
             await tx.run(
                 "UPDATE worker_tokens SET used_at = ? WHERE worker_id = ?",

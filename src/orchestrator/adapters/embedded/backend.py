@@ -15,7 +15,8 @@ from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._commands import CommandSide
 from orchestrator.adapters.embedded._jobs import JobSide, pause_jobs_of_workers
 from orchestrator.adapters.embedded._live import LiveSide
-from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, topics
+from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, ensure_room, topics
+from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._parts import PartSide
 from orchestrator.adapters.embedded._push import PushSide
 from orchestrator.adapters.embedded._schema import connect
@@ -34,6 +35,15 @@ from orchestrator.domain.model import (
     transition_worker,
     validate_name,
 )
+from orchestrator.domain.paging import (
+    MACHINE_PAGE,
+    MACHINES,
+    Page,
+    cut_page,
+    decode_cursor,
+    make_page,
+    page_limit,
+)
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 
@@ -49,6 +59,16 @@ _SUMMARIES = """
         count(*) FILTER (WHERE w.status = 'offline') AS offline
     FROM machines AS m LEFT JOIN workers AS w ON w.machine_id = m.machine_id
     WHERE m.user_id = ? GROUP BY m.machine_id ORDER BY m.created_at, m.rowid
+"""
+_SUMMARIES_PAGE = """
+    SELECT m.*,
+        count(*) FILTER (WHERE w.status = 'pending_authorization') AS pending_authorization,
+        count(*) FILTER (WHERE w.status = 'ready') AS ready,
+        count(*) FILTER (WHERE w.status = 'online') AS online,
+        count(*) FILTER (WHERE w.status = 'offline') AS offline
+    FROM machines AS m LEFT JOIN workers AS w ON w.machine_id = m.machine_id
+    WHERE m.user_id = ? AND (m.created_at, m.rowid) > (?, ?)
+    GROUP BY m.machine_id ORDER BY m.created_at, m.rowid LIMIT ?
 """
 _OWNED_WORKER = """
     SELECT w.*, m.user_id AS owner FROM workers AS w JOIN machines AS m USING (machine_id)
@@ -123,6 +143,18 @@ class SQLiteBackend(
         async with self._store.transaction() as tx:
             return [rows.machine_summary(row) for row in await tx.all(_SUMMARIES, user)]
 
+    async def list_machines_page(
+        self, user: UserId, cursor: str | None = None, limit: int | None = None
+    ) -> Page[MachineSummary]:
+        count = page_limit(limit, MACHINE_PAGE, MACHINE_PAGE)
+        after = decode_cursor(cursor, MACHINES, user)
+        async with self._store.transaction() as tx:
+            start = await keyset_start(tx, "machines", after, user)
+            found = await tx.all(_SUMMARIES_PAGE, user, *start, count + 1)
+        summaries = [rows.machine_summary(row) for row in found]
+        items, more = cut_page(summaries, count, lambda _: 1)
+        return make_page(items, more, MACHINES, user, lambda s: s.machine.machine_id)
+
     async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
         async with self._store.transaction() as tx:
             return await self._owned_machine(tx, user, machine_id)
@@ -151,6 +183,7 @@ class SQLiteBackend(
         worker_id = self._ids.new_id("worker")
         async with self._store.transaction(write=True) as tx:
             await self._owned_machine(tx, user, machine_id)
+            await ensure_room(tx, machine_id)
             now = self._now()
             await tx.run(
                 "INSERT INTO workers (worker_id, machine_id, name, directory, status, created_at,"

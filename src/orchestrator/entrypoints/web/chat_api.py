@@ -19,7 +19,7 @@ from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerI
 from orchestrator.domain.model import MachineStatus, WorkerStatus
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
-from orchestrator.entrypoints.web.payload import path_id, read_body
+from orchestrator.entrypoints.web.payload import page_json, page_query, paged, path_id, read_body
 from orchestrator.entrypoints.web.state import BACKEND
 
 #: Route name of ``POST /api/sessions/{id}/messages``, which accepts bodies above the default.
@@ -62,8 +62,15 @@ async def worker_is_online(backend: ServerBackend, user: UserId, worker_id: Work
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    """``GET /api/workers/{worker_id}/sessions``: active and idle first, then terminated."""
-    found = await request.app[BACKEND].list_sessions(require_user(request), _worker_id(request))
+    """``GET /api/workers/{worker_id}/sessions[?cursor=…][&limit=N]``: open first, then ended.
+
+    Every session, or with ``cursor`` or ``limit`` one page (``cursor``, ``has_more``).
+    """
+    user, worker_id, backend = require_user(request), _worker_id(request), request.app[BACKEND]
+    if paged(request):
+        page = await backend.list_sessions_page(user, worker_id, *page_query(request))
+        return web.json_response(page_json("sessions", page.items, page.cursor))
+    found = await backend.list_sessions(user, worker_id)
     return web.json_response({"sessions": converter.unstructure(found)})
 
 
@@ -112,9 +119,16 @@ async def restore_session(request: web.Request) -> web.Response:
 
 
 async def list_messages(request: web.Request) -> web.Response:
-    """``GET /api/sessions/{session_id}/messages``: oldest first."""
-    found = await request.app[BACKEND].list_messages(require_user(request), _session_id(request))
-    return web.json_response({"messages": converter.unstructure(found)})
+    """``GET /api/sessions/{session_id}/messages[?cursor=…][&limit=N]``: one page, newest first.
+
+    Answers ``{"messages", "cursor", "has_more"}``: the newest page (or the one
+    ``cursor`` names) with its messages in reading order, oldest first, and the
+    cursor of the page of earlier messages (null at the start of the session).
+    """
+    page = await request.app[BACKEND].list_messages_page(
+        require_user(request), _session_id(request), *page_query(request)
+    )
+    return web.json_response(page_json("messages", page.items[::-1], page.cursor))
 
 
 async def send_message(request: web.Request) -> web.Response:

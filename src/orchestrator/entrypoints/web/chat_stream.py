@@ -2,8 +2,11 @@
 
 Events (``data`` is JSON):
 
-* ``messages`` -- ``{"messages": [ChatMessage, ...]}``, the whole list, at once
-  and whenever a message is added or changes (status, completion, abort);
+* ``messages`` -- ``{"messages": [ChatMessage, ...]}``, the session's newest page
+  of messages (oldest first), at once and whenever a message is added or
+  changes (status, completion, abort); a long history is never sent whole. The
+  first such event also carries ``earlier``: the cursor of the page before it
+  for ``GET /api/sessions/{id}/messages?cursor=…``, or null if it is the start;
 * ``chunk`` -- one ``ChatChunk`` per event, in sequence order, with
   ``id: <sequence>``;
 * ``part`` -- a part of a reply other than text (a tool call, a step finish …),
@@ -35,6 +38,7 @@ from orchestrator.application.live import LiveRelay, SessionLive
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.errors import InvalidInput, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MessageId, UserId
+from orchestrator.domain.paging import MESSAGES, encode_cursor
 from orchestrator.domain.parts import EVENT_PAGE, MessagePart, StreamEvent
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
@@ -57,6 +61,17 @@ def resume_point(request: web.Request) -> int | None:
     if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_SEQUENCE:
         raise InvalidInput(BAD_RESUME_POINT)
     return int(raw)
+
+
+async def earlier_cursor(
+    backend: ServerBackend, user: UserId, session_id: ChatSessionId, shown: list[ChatMessage]
+) -> str | None:
+    """The cursor of the messages before ``shown`` (oldest first), or None if there are none."""
+    if not shown:
+        return None
+    cursor = encode_cursor(MESSAGES, session_id, shown[0].message_id)
+    older = await backend.list_messages_page(user, session_id, cursor, 1)
+    return cursor if older.items else None
 
 
 class _SessionRelay:
@@ -93,14 +108,25 @@ class _SessionRelay:
             if events:
                 await self.stream.send_many(events)
 
-    async def send_messages(self, messages: list[ChatMessage], catch_up: bool = True) -> None:
+    async def send_messages(
+        self, messages: list[ChatMessage], catch_up: bool = True, first: bool = False
+    ) -> None:
         if catch_up:
             # Chunks stored by now include every chunk of a reply this list shows finished
             # (a reply ends after its last chunk), so a reader never sees it end early.
             current = self.backend.watch_events(self.user, self.session_id, self.last)
             async with closing(current) as now:
                 await self.send_events(await anext(aiter(now)))
-        await self.stream.send("messages", {"messages": converter.unstructure(messages)})
+        await self.stream.send("messages", await self.messages_body(messages, first))
+
+    async def messages_body(self, messages: list[ChatMessage], first: bool) -> dict[str, object]:
+        """The ``messages`` event; the first one says where earlier messages start."""
+        body: dict[str, object] = {"messages": converter.unstructure(messages)}
+        if first:
+            body["earlier"] = await earlier_cursor(
+                self.backend, self.user, self.session_id, messages
+            )
+        return body
 
     async def run(self, fresh: bool) -> None:
         async with closing(self.backend.watch_messages(self.user, self.session_id)) as messages:
@@ -113,7 +139,7 @@ class _SessionRelay:
                 # The list comes first so the browser can place the chunks that follow;
                 # replies it shows finished are whole, so their chunks are not needed.
                 self.skip = frozenset(m.message_id for m in first if m.completed)
-            await self.send_messages(first, catch_up=not fresh)
+            await self.send_messages(first, catch_up=not fresh, first=True)
             async with anyio.create_task_group() as tg:
                 done = tg.cancel_scope
                 tg.start_soon(self.stream.keepalive)
@@ -173,16 +199,18 @@ class _LiveSessionRelay(_SessionRelay):
             if after is None:
                 self.last = 0
                 self.skip = frozenset(m.message_id for m in messages if m.completed)
-                await self.stream.send("messages", {"messages": converter.unstructure(messages)})
+                await self.stream.send("messages", await self.messages_body(messages, True))
             else:
                 self.last = after
                 self.skip = frozenset()
             await self._replay(attachment.stored)
             await self._send_locked(attachment.unstored)
             if after is not None:
-                await self.stream.send("messages", {"messages": converter.unstructure(messages)})
+                await self.stream.send("messages", await self.messages_body(messages, True))
 
-    async def send_messages(self, messages: list[ChatMessage], catch_up: bool = True) -> None:
+    async def send_messages(
+        self, messages: list[ChatMessage], catch_up: bool = True, first: bool = False
+    ) -> None:
         async with self._lock:
             # Every chunk of a reply is queued before the reply is stored as finished.
             await self._send_locked(self.attachment.subscriber.take())
@@ -196,8 +224,8 @@ class _LiveSessionRelay(_SessionRelay):
             if subscriber.overflowed:
                 self.live.detach(subscriber)
                 self.attachment = self.live.attach()
-                messages = await self.backend.list_messages(self.user, self.session_id)
-                await self.start(messages, None, "slow")
+                page = await self.backend.list_messages_page(self.user, self.session_id)
+                await self.start(list(page.items[::-1]), None, "slow")
                 continue
             async with self._lock:
                 await self._send_locked(subscriber.take())

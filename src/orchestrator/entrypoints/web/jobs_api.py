@@ -29,7 +29,15 @@ from orchestrator.domain.ids import JobId, WorkerId
 from orchestrator.domain.jobs import Job, JobDraft, SessionMode
 from orchestrator.domain.ports import JobUserBackend
 from orchestrator.entrypoints.web.auth import require_user
-from orchestrator.entrypoints.web.payload import Body, parse_id, path_id, read_body
+from orchestrator.entrypoints.web.payload import (
+    Body,
+    page_json,
+    page_query,
+    paged,
+    parse_id,
+    path_id,
+    read_body,
+)
 from orchestrator.entrypoints.web.state import BACKEND, CLOCK, SETTINGS
 
 BAD_SESSION_MODE: Final = "The field 'session_mode' must be 'new_session' or 'same_session'."
@@ -75,8 +83,12 @@ def _draft(body: Body) -> JobDraft:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    """``GET /api/jobs``."""
-    found = await job_backend(request).list_jobs(require_user(request))
+    """``GET /api/jobs[?cursor=…][&limit=N]``: every job, or with either one page, oldest first."""
+    user = require_user(request)
+    if paged(request):
+        page = await job_backend(request).list_jobs_page(user, *page_query(request))
+        return web.json_response(page_json("jobs", page.items, page.cursor))
+    found = await job_backend(request).list_jobs(user)
     return web.json_response({"jobs": converter.unstructure(found)})
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final, cast
 
 import attrs
 from aiohttp import web
 
+from orchestrator.adapters.remote.wire import converter
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ids import is_valid_id
+from orchestrator.domain.paging import MAX_PAGE, bad_limit
 from orchestrator.entrypoints.web.parsing import parse_json
 from orchestrator.entrypoints.web.state import BODY_LIMITS, SETTINGS
 
@@ -83,3 +86,25 @@ def parse_id(value: str, what: str) -> str:
 def path_id(request: web.Request, key: str, what: str) -> str:
     """The ID in the URL's ``{key}`` part."""
     return parse_id(request.match_info[key], what)
+
+
+def paged(request: web.Request) -> bool:
+    """Whether a list was asked for by page (``cursor`` or ``limit``) rather than whole."""
+    return "cursor" in request.query or "limit" in request.query
+
+
+def page_query(request: web.Request, most: int = MAX_PAGE) -> tuple[str | None, int | None]:
+    """The ``cursor`` and ``limit`` query parameters of a paged list (None when absent)."""
+    cursor = request.query.get("cursor") or None
+    raw = request.query.get("limit")
+    if raw is None:
+        return cursor, None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 4:
+        raise InvalidInput(bad_limit(most))
+    return cursor, int(raw)
+
+
+def page_json(key: str, items: Sequence[object], cursor: str | None) -> dict[str, object]:
+    """A page as the browser API answers it: ``{key: items, "cursor", "has_more"}``."""
+    found = converter.unstructure(list(items))
+    return {key: found, "cursor": cursor, "has_more": cursor is not None}

@@ -19,11 +19,13 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from orchestrator.domain.chat import MessageRole
+from orchestrator.domain.chat import ChatMessage, MessageRole
+from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import ChatSessionId
+from orchestrator.domain.paging import MAX_PAGE
 from orchestrator.domain.parts import MessagePart, TextPart
 from orchestrator.entrypoints.web.auth import require_user
-from orchestrator.entrypoints.web.payload import path_id
+from orchestrator.entrypoints.web.payload import page_query, path_id
 from orchestrator.entrypoints.web.state import BACKEND
 
 ALLOWED_TAGS: Final = frozenset(
@@ -41,6 +43,8 @@ ALLOWED_ATTRIBUTES: Final = {
 }
 URL_SCHEMES: Final = frozenset({"http", "https", "mailto"})
 _FORMATTER: Final = HtmlFormatter(nowrap=True)
+#: Pages of a session's history one request for rendered replies reads at most.
+RENDER_PAGES: Final = 5
 
 
 def _highlight(code: str, language: str, _attrs: object) -> str:
@@ -80,30 +84,45 @@ def render_markdown(text: str, renderer: MarkdownIt | None = None) -> str:
 
 
 async def rendered_messages(request: web.Request) -> web.Response:
-    """``GET /api/sessions/{session_id}/rendered[?message_id=…]``: finished replies as HTML.
+    """``GET /api/sessions/{session_id}/rendered[?message_id=…][&cursor=…]``: replies as HTML.
 
-    Answers ``{"messages": [{"message_id", "html", "texts"}]}`` for the session's
-    finished assistant messages (only those named by ``message_id`` when given);
-    ``texts`` is each text part as ``{"part_id", "position", "html"}``, so the page
-    can place the reply's text between its tool calls in the order they were made.
+    Answers ``{"messages": [{"message_id", "html", "texts"}]}`` for the finished
+    assistant messages of one page of the session (the newest, or the one
+    ``cursor`` names), only those named by ``message_id`` when given: then up
+    to ``RENDER_PAGES`` pages are read to find them. ``texts`` is each text part as
+    ``{"part_id", "position", "html"}``, so the page can place the reply's text
+    between its tool calls in the order they were made.
     """
     user = require_user(request)
     session_id = ChatSessionId(path_id(request, "session_id", "chat session"))
     wanted = set(request.query.getall("message_id", []))
-    found = await request.app[BACKEND].list_messages(user, session_id)
+    if len(wanted) > MAX_PAGE:
+        raise InvalidInput(f"Ask for at most {MAX_PAGE} replies at once.")
+    cursor, _ = page_query(request)
+    backend = request.app[BACKEND]
+    found: list[ChatMessage] = []
+    pages = 1
+    while True:
+        page = await backend.list_messages_page(user, session_id, cursor, MAX_PAGE)
+        found += page.items
+        missing = wanted - {m.message_id for m in found}
+        if not wanted or not missing or page.cursor is None or pages == RENDER_PAGES:
+            break
+        pages += 1
+        cursor = page.cursor
     replies = [
         m
-        for m in found
+        for m in reversed(found)
         if m.role is MessageRole.ASSISTANT
         and m.completed
         and (not wanted or m.message_id in wanted)
     ]
 
     texts: dict[str, list[MessagePart]] = {m.message_id: [] for m in replies}
-    if replies:
-        for part in await request.app[BACKEND].list_parts(user, session_id):
-            if isinstance(part.body, TextPart) and part.message_id in texts:
-                texts[part.message_id].append(part)
+    for reply in replies:
+        for part in await backend.list_parts(user, session_id, reply.message_id):
+            if isinstance(part.body, TextPart):
+                texts[reply.message_id].append(part)
 
     def render_all() -> list[dict[str, object]]:
         renderer = markdown_renderer()

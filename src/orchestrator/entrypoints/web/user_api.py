@@ -16,6 +16,7 @@ from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
 from orchestrator.domain.ids import MachineId, WorkerId
 from orchestrator.domain.model import User
+from orchestrator.domain.paging import MACHINE_PAGE
 from orchestrator.domain.permissions import (
     DEFAULT_PERMISSION_POLICY,
     PermissionPolicy,
@@ -28,7 +29,7 @@ from orchestrator.entrypoints.web.auth import (
     require_user,
 )
 from orchestrator.entrypoints.web.limits import account_target, device_proof, trust_device
-from orchestrator.entrypoints.web.payload import path_id, read_body
+from orchestrator.entrypoints.web.payload import page_json, page_query, paged, path_id, read_body
 from orchestrator.entrypoints.web.proxy import client_address
 from orchestrator.entrypoints.web.state import (
     BACKEND,
@@ -158,8 +159,18 @@ async def session(request: web.Request) -> web.Response:
 
 
 async def list_machines(request: web.Request) -> web.Response:
-    """``GET /api/machines``: the user's machines with worker counts."""
-    found = await machines.list_machines(request.app[BACKEND], require_user(request))
+    """``GET /api/machines[?cursor=…][&limit=N]``: the user's machines with worker counts.
+
+    Oldest first: all of them, or with ``cursor`` or ``limit`` one page
+    (``{"machines", "cursor", "has_more"}``, at most ``MACHINE_PAGE``).
+    """
+    user = require_user(request)
+    if paged(request):
+        page = await request.app[BACKEND].list_machines_page(
+            user, *page_query(request, MACHINE_PAGE)
+        )
+        return web.json_response(page_json("machines", page.items, page.cursor))
+    found = await machines.list_machines(request.app[BACKEND], user)
     return web.json_response({"machines": converter.unstructure(found)})
 
 

@@ -69,6 +69,9 @@ export default defineSchema({
     approvedBy: v.optional(v.string()),
     lastHeartbeat: v.optional(v.number()),
     models: v.array(v.string()),
+    /** The agents (modes) and slash commands its agent offers; absent: none reported yet. */
+    agents: v.optional(v.array(v.string())),
+    commands: v.optional(v.array(v.string())),
     /** Absent: the safe default policy (records.ts DEFAULT_PERMISSION_POLICY). */
     permissionPolicy: v.optional(permissionPolicy),
   })
@@ -99,6 +102,8 @@ export default defineSchema({
     lastActivity: v.number(),
     agentSessionId: v.optional(v.string()),
     title: v.optional(v.string()),
+    /** The agent (mode) its messages use unless a message names another. */
+    agent: v.optional(v.string()),
     /** The sequence of the session's last chunk: chunks are numbered 1, 2, … */
     lastSequence: v.number(),
   })
@@ -119,6 +124,8 @@ export default defineSchema({
     replyTo: v.optional(v.string()),
     error: v.optional(v.string()),
     abortRequested: v.boolean(),
+    /** A user message's agent (mode), when the user chose one. */
+    agent: v.optional(v.string()),
   })
     .index("by_messageId", ["messageId"])
     .index("by_chatSessionId", ["chatSessionId"])

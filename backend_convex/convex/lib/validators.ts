@@ -149,6 +149,8 @@ export const workerRecord = v.object({
   approvedBy: nullable(v.string()),
   lastHeartbeat: nullable(v.number()),
   models: v.array(v.string()),
+  agents: v.array(v.string()),
+  commands: v.array(v.string()),
   permissionPolicy,
 });
 
@@ -162,6 +164,7 @@ export const chatSessionRecord = v.object({
   lastActivity: v.number(),
   agentSessionId: nullable(v.string()),
   title: nullable(v.string()),
+  agent: nullable(v.string()),
 });
 
 export const chatMessageRecord = v.object({
@@ -174,6 +177,7 @@ export const chatMessageRecord = v.object({
   replyTo: nullable(v.string()),
   error: nullable(v.string()),
   abortRequested: v.boolean(),
+  agent: nullable(v.string()),
 });
 
 export const chatChunkRecord = v.object({

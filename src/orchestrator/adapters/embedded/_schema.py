@@ -287,6 +287,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE machines ADD COLUMN instance_id TEXT",
         "ALTER TABLE machines ADD COLUMN lease_until INTEGER",
     ),
+    # 10: the agents (modes) and slash commands a worker offers; the agent a session and a
+    # message use.
+    (
+        "ALTER TABLE workers ADD COLUMN agents TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE workers ADD COLUMN commands TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE chat_sessions ADD COLUMN agent TEXT",
+        "ALTER TABLE chat_messages ADD COLUMN agent TEXT",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

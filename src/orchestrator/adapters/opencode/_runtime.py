@@ -145,7 +145,7 @@ class OpencodeSession:
 
     async def _run_command(self, server: OpencodeServer, body: dict[str, Any]) -> None:
         try:
-            await server.request("POST", f"/session/{self._id}/command", body=body)
+            await server.request("POST", f"/session/{self._id}/command", body=body, whole_turn=True)
         except OrchestratorError as exc:
             if self._phase is _Phase.SENT:  # refused before it started (e.g. unknown command)
                 self._phase = _Phase.IDLE

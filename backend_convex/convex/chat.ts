@@ -7,16 +7,16 @@ import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import type { IndexRangeBuilder } from "convex/server";
 import { v } from "convex/values";
-import { messageById, ownedPermission, ownedSession, ownedWorker, permissionById, sessionById } from "./lib/access";
+import { liveSession, messageById, ownedPermission, ownedSession, ownedWorker, permissionById, sessionById, workerById } from "./lib/access";
 import { requireServer } from "./lib/auth";
-import { ensureOpen, messagesPage, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureQueued, messagesPage, streamingReply } from "./lib/chat";
 import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE } from "./lib/limits";
 import { cutPage, OTHER_LIST, pageLimit, textSize } from "./lib/paging";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
 import { readSegments } from "./lib/text";
-import { checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
+import { checkAgent, checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
 import {
   chatChunkRecord as chunkValidator,
   chatMessageRecord as messageValidator,
@@ -30,14 +30,15 @@ import {
 const owner = { ...serverCaller, userId: v.string() };
 const ownerOfSession = { ...owner, chatSessionId: v.string() };
 
-/** Open an `active` session on a worker with one of the worker's models. */
+/** Open an `active` session on a worker with one of the worker's models (and agents). */
 export const startSession = mutation({
-  args: { ...owner, workerId: v.string(), model: v.string() },
+  args: { ...owner, workerId: v.string(), model: v.string(), agent: v.optional(v.string()) },
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, workerId, model }) => {
+  handler: async (ctx, { serverSecret, userId, workerId, model, agent }) => {
     requireServer(serverSecret);
     const worker = await ownedWorker(ctx, userId, workerId);
     checkModel(worker.status, worker.models, model);
+    checkAgent(worker.agents ?? [], agent);
     const now = Date.now();
     const id = await ctx.db.insert("chatSessions", {
       chatSessionId: await newId(ctx, "chat_session"),
@@ -49,6 +50,7 @@ export const startSession = mutation({
       createdAt: now,
       lastActivity: now,
       lastSequence: 0,
+      agent,
     });
     return chatSessionRecord((await ctx.db.get(id))!);
   },
@@ -197,12 +199,13 @@ export const listSessionsPage = query({
 
 /** Queue a user message (`pending`); it wakes an idle session and is refused on an ended one. */
 export const sendMessage = mutation({
-  args: { ...ownerOfSession, content: v.string() },
+  args: { ...ownerOfSession, content: v.string(), agent: v.optional(v.string()) },
   returns: messageValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId, content }) => {
+  handler: async (ctx, { serverSecret, userId, chatSessionId, content, agent }) => {
     requireServer(serverSecret);
     validateMessage(content);
     const session = ensureOpen(await ownedSession(ctx, userId, chatSessionId));
+    if (agent !== undefined) checkAgent((await workerById(ctx, session.workerId))!.agents ?? [], agent);
     const now = Date.now();
     await ctx.db.patch(session._id, { status: "active", lastActivity: now });
     const id = await ctx.db.insert("chatMessages", {
@@ -214,8 +217,43 @@ export const sendMessage = mutation({
       status: "pending",
       timestamp: now,
       abortRequested: false,
+      agent,
     });
     return chatMessageRecord((await ctx.db.get(id))!);
+  },
+});
+
+/** One of the user's messages still queued (not claimed) in a session still open. */
+async function queuedMessage(ctx: MutationCtx, userId: string, messageId: string) {
+  const message = await messageById(ctx, messageId);
+  const session = message === null ? null : await liveSession(ctx, message.chatSessionId);
+  if (message === null || session === null || session.userId !== userId) fail("NotFound", NO_MESSAGE);
+  ensureOpen(session);
+  return ensureQueued(message);
+}
+
+/** Change the text of one of the user's queued messages before the machine claims it. */
+export const editMessage = mutation({
+  args: { ...owner, messageId: v.string(), content: v.string() },
+  returns: messageValidator,
+  handler: async (ctx, { serverSecret, userId, messageId, content }) => {
+    requireServer(serverSecret);
+    validateMessage(content);
+    const message = await queuedMessage(ctx, userId, messageId);
+    await ctx.db.patch(message._id, { content });
+    return chatMessageRecord((await ctx.db.get(message._id))!);
+  },
+});
+
+/** Delete one of the user's queued messages before the machine claims it. */
+export const cancelMessage = mutation({
+  args: { ...owner, messageId: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, messageId }) => {
+    requireServer(serverSecret);
+    const message = await queuedMessage(ctx, userId, messageId);
+    await ctx.db.delete(message._id);
+    return null;
   },
 });
 

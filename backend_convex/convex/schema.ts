@@ -69,6 +69,9 @@ export default defineSchema({
     approvedBy: v.optional(v.string()),
     lastHeartbeat: v.optional(v.number()),
     models: v.array(v.string()),
+    /** The agents (modes) and slash commands its agent offers; absent: none reported yet. */
+    agents: v.optional(v.array(v.string())),
+    commands: v.optional(v.array(v.string())),
     /** Absent: the safe default policy (records.ts DEFAULT_PERMISSION_POLICY). */
     permissionPolicy: v.optional(permissionPolicy),
   })
@@ -99,6 +102,8 @@ export default defineSchema({
     lastActivity: v.number(),
     agentSessionId: v.optional(v.string()),
     title: v.optional(v.string()),
+    /** The agent (mode) its messages use unless a message names another. */
+    agent: v.optional(v.string()),
     /** The sequence of the session's last chunk: chunks are numbered 1, 2, … */
     lastSequence: v.number(),
   })
@@ -121,6 +126,8 @@ export default defineSchema({
     abortRequested: v.boolean(),
     /** Set when the content is too long for this document: it is in `textSegments` (lib/text.ts). */
     contentSegments: v.optional(v.number()),
+    /** A user message's agent (mode), when the user chose one. */
+    agent: v.optional(v.string()),
   })
     .index("by_messageId", ["messageId"])
     .index("by_chatSessionId", ["chatSessionId"])

@@ -304,3 +304,17 @@ export const updateModels = mutation({
     return workerRecord((await ctx.db.get(worker._id))!);
   },
 });
+
+/** Replace the agents (modes) and slash commands the worker's agent offers. */
+export const updateAgents = mutation({
+  args: { ...machineToken, workerId: v.string(), agents: v.array(v.string()), commands: v.array(v.string()) },
+  returns: workerValidator,
+  handler: async (ctx, { workerId, agents, commands, ...token }) => {
+    validateModels(agents);
+    validateModels(commands);
+    const machine = await requireMachine(ctx, token);
+    const worker = await machineWorker(ctx, machine.machineId, workerId);
+    await ctx.db.patch(worker._id, { agents, commands });
+    return workerRecord((await ctx.db.get(worker._id))!);
+  },
+});

@@ -72,6 +72,8 @@ async def test_full_machine_flow(
     assert beat.status is WorkerStatus.ONLINE
     with_models = await remote.update_worker_models(token, worker.worker_id, ["fake/a"])
     assert with_models.models == ("fake/a",)
+    with_models = await remote.update_worker_agents(token, worker.worker_id, ["plan"], ["review"])
+    assert (with_models.agents, with_models.commands) == (("plan",), ("review",))
     assert await remote.list_own_workers(token) == [with_models]
     assert (await remote.worker_offline(token, worker.worker_id)).status is WorkerStatus.OFFLINE
     await remote.go_offline(token)

@@ -260,7 +260,7 @@ async def test_a_process_whose_lease_was_taken_over_stops_with_the_reason(
 async def test_a_worker_coming_online_starts_its_agent_with_the_workers_policy(
     machine: Machine, tmp_path: Path
 ) -> None:
-    """Reading the models when a worker comes online carries the worker's permission policy."""
+    """Reading the models (and agents, commands) of a worker coming online carries its policy."""
     (tmp_path / "app").mkdir()
     policy = PermissionPolicy(bash=PermissionAction.ALLOW)
     backend, mid = machine.backend, machine.token.machine_id
@@ -272,6 +272,8 @@ async def test_a_worker_coming_online_starts_its_agent_with_the_workers_policy(
     async with anyio.create_task_group() as tg:
         tg.start_soon(process.run)
         await wait_for(lambda: backend.workers[worker.worker_id].models == ("fake/one",))
+        await wait_for(lambda: backend.workers[worker.worker_id].commands == ("review",))
         tg.cancel_scope.cancel()
     await process.stop()
     assert runtime.model_policies == [policy]
+    assert backend.workers[worker.worker_id].agents == ("build", "plan")

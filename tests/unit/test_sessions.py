@@ -433,3 +433,25 @@ async def test_work_waiting_for_an_offline_worker_runs_once_the_worker_is_back(
         reply = await world.reply(session)
         tg.cancel_scope.cancel()
     assert (reply.status, reply.content) == (MessageStatus.COMPLETED, "You said: while away")
+
+
+async def test_a_message_goes_to_its_agent_and_a_slash_command_runs_as_a_command(
+    world: World,
+) -> None:
+    """The message's agent (else the session's) reaches the agent; /review runs the command."""
+    token, worker_id = world.token, world.worker.worker_id
+    await world.backend.update_worker_agents(token, worker_id, ["build", "plan"], ["review"])
+    session = await world.backend.start_session(world.user, worker_id, "fake/echo", "plan")
+    sid = session.chat_session_id
+    async with running(world, ScriptedAgentRuntime()) as run:
+        await world.backend.send_message(world.user, sid, "look around")
+        await world.reply(session, 0)
+        await world.backend.send_message(world.user, sid, "now build it", "build")
+        await world.reply(session, 1)
+        await world.backend.send_message(world.user, sid, "/review  the last commit ")
+        await world.reply(session, 2)
+        await world.backend.send_message(world.user, sid, "/unknown stays a prompt")
+        await world.reply(session, 3)
+    assert run.runtime.agents_used == ["plan", "build", "plan", "plan"]
+    assert run.runtime.commands_run == [("review", "the last commit")]
+    assert [text for _, text, _ in run.runtime.prompts][-1] == "/unknown stays a prompt"

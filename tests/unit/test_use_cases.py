@@ -163,6 +163,21 @@ async def test_update_worker_models_deduplicates(backend: InMemoryBackend, alice
             await machines.update_worker_models(backend, token, worker.worker_id, bad)
 
 
+async def test_update_worker_agents_deduplicates_and_bounds(
+    backend: InMemoryBackend, alice: UserId
+) -> None:
+    """Agents and commands are stored once each, in order; empty or too many are refused."""
+    machine, token = await machines.create_machine(backend, alice, "laptop")
+    worker = await machines.add_worker(backend, alice, machine.machine_id, "")
+    wid = worker.worker_id
+    updated = await machines.update_worker_agents(backend, token, wid, ["plan", "plan"], ["x"])
+    assert (updated.agents, updated.commands) == (("plan",), ("x",))
+    for bad in ([""], [str(n) for n in range(machines.MAX_MODELS + 1)]):
+        with pytest.raises(InvalidInput, match=r"^A worker offers at most "):
+            await machines.update_worker_agents(backend, token, wid, ["build"], bad)
+    assert backend.workers[wid].commands == ("x",)
+
+
 async def test_mark_stale_machines_offline_uses_window(
     backend: InMemoryBackend, clock: FakeClock, alice: UserId
 ) -> None:

@@ -28,6 +28,8 @@ ENDPOINTS = [
     ("POST", "/api/sessions/chs_1/abort"),
     ("GET", "/api/sessions/chs_1/permissions"),
     ("POST", "/api/permissions/prm_1/answer"),
+    ("POST", "/api/messages/msg_1/edit"),
+    ("POST", "/api/messages/msg_1/cancel"),
     ("GET", "/api/sessions/chs_1/stream"),
 ]
 UNSAFE = [(method, path) for method, path in ENDPOINTS if method != "GET"]

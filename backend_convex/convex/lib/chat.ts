@@ -54,6 +54,14 @@ export function ensureOpen(session: Doc<"chatSessions">): Doc<"chatSessions"> {
   return session;
 }
 
+export const MESSAGE_NOT_QUEUED = "This message is no longer queued: the agent has already received it.";
+
+/** `message` if its sender may still edit or cancel it: not yet claimed. */
+export function ensureQueued(message: Doc<"chatMessages">): Doc<"chatMessages"> {
+  if (message.role !== "user" || message.status !== "pending") fail("Conflict", MESSAGE_NOT_QUEUED);
+  return message;
+}
+
 /** `message` if it is a reply still being streamed. */
 export function ensureStreaming(message: Doc<"chatMessages">): Doc<"chatMessages"> {
   if (message.role !== "assistant") fail("Conflict", "That message is not a reply.");

@@ -41,6 +41,8 @@ export function workerRecord(worker: Doc<"workers">): WorkerRecord {
     approvedBy: worker.approvedBy ?? null,
     lastHeartbeat: worker.lastHeartbeat ?? null,
     models: worker.models,
+    agents: worker.agents ?? [],
+    commands: worker.commands ?? [],
     // Absent on workers from before policies existed: they get the safe defaults.
     permissionPolicy: worker.permissionPolicy ?? DEFAULT_PERMISSION_POLICY,
   };
@@ -65,6 +67,7 @@ export function chatSessionRecord(session: Doc<"chatSessions">): ChatSessionReco
     lastActivity: session.lastActivity,
     agentSessionId: session.agentSessionId ?? null,
     title: session.title ?? null,
+    agent: session.agent ?? null,
   };
 }
 
@@ -80,6 +83,7 @@ export function chatMessageRecord(message: Doc<"chatMessages">): ChatMessageReco
     error: message.error ?? null,
     abortRequested: message.abortRequested,
     contentSegments: message.contentSegments ?? 0,
+    agent: message.agent ?? null,
   };
 }
 

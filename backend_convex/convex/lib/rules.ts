@@ -132,6 +132,15 @@ export function checkModel(status: WorkerStatus, models: string[], model: string
   return model;
 }
 
+/** `agent` if the worker offers it (undefined: the agent's own default). */
+export function checkAgent(agents: string[], agent: string | undefined): string | undefined {
+  if (agent !== undefined && !agents.includes(agent)) {
+    const offered = agents.length > 0 ? agents.join(", ") : "none reported yet";
+    fail("InvalidInput", `The worker does not offer agent ${agent.slice(0, 80)}. Pick one of: ${offered}.`);
+  }
+  return agent;
+}
+
 export function validateMessage(content: string): string {
   if (!pyStrip(content)) fail("InvalidInput", "A message must not be empty.");
   if (codePoints(content) > MAX_MESSAGE_LENGTH) {

@@ -149,6 +149,8 @@ export const workerRecord = v.object({
   approvedBy: nullable(v.string()),
   lastHeartbeat: nullable(v.number()),
   models: v.array(v.string()),
+  agents: v.array(v.string()),
+  commands: v.array(v.string()),
   permissionPolicy,
 });
 
@@ -162,6 +164,7 @@ export const chatSessionRecord = v.object({
   lastActivity: v.number(),
   agentSessionId: nullable(v.string()),
   title: nullable(v.string()),
+  agent: nullable(v.string()),
 });
 
 export const chatMessageRecord = v.object({
@@ -176,6 +179,7 @@ export const chatMessageRecord = v.object({
   abortRequested: v.boolean(),
   /** 0, or how many segments hold the content (then `content` is ""; read them with messageText). */
   contentSegments: v.number(),
+  agent: nullable(v.string()),
 });
 
 export const chatChunkRecord = v.object({

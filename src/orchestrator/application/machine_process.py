@@ -16,6 +16,7 @@ from typing import Protocol
 import anyio
 import attrs
 
+from orchestrator.application.machines import update_worker_agents
 from orchestrator.application.retry import (
     TRANSIENT,
     Backoff,
@@ -186,6 +187,16 @@ class MachineProcess:
             )
         except OrchestratorError as exc:
             self.report(f"Could not read the models of worker {worker.worker_id}: {exc.message}")
+            return
+        try:
+            catalog = await self.runtime.list_agents(
+                directory, permission_policy=worker.permission_policy
+            )
+            self.workers[worker.worker_id] = await update_worker_agents(
+                self.backend, self.token, worker.worker_id, catalog.agents, catalog.commands
+            )
+        except OrchestratorError as exc:
+            self.report(f"Could not read the agents of worker {worker.worker_id}: {exc.message}")
 
     def _record(self, worker: Worker) -> None:
         before = self.workers.get(worker.worker_id)

@@ -211,3 +211,21 @@ async def update_worker_models(
             f"with names of 1-{MAX_MODEL_LENGTH} characters."
         )
     return await backend.update_worker_models(token, worker_id, unique)
+
+
+async def update_worker_agents(
+    backend: MachineBackend,
+    token: MachineToken,
+    worker_id: WorkerId,
+    agents: Sequence[str],
+    commands: Sequence[str],
+) -> Worker:
+    """Store the agents and slash commands a worker's agent offers (deduplicated, in order)."""
+    lists = [list(dict.fromkeys(agents)), list(dict.fromkeys(commands))]
+    for names in lists:
+        if len(names) > MAX_MODELS or any(not n or len(n) > MAX_MODEL_LENGTH for n in names):
+            raise InvalidInput(
+                f"A worker offers at most {MAX_MODELS} agents and commands "
+                f"with names of 1-{MAX_MODEL_LENGTH} characters."
+            )
+    return await backend.update_worker_agents(token, worker_id, lists[0], lists[1])

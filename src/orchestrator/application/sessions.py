@@ -28,6 +28,7 @@ from orchestrator.application.retry import (
 )
 from orchestrator.application.streaming import LiveTextStream, PartTextStream, TextStream
 from orchestrator.domain.agent import (
+    AgentCatalog,
     AgentEvent,
     AgentRuntime,
     AgentSession,
@@ -40,6 +41,7 @@ from orchestrator.domain.agent import (
     TitleChanged,
     TurnFailed,
     TurnFinished,
+    slash_command,
 )
 from orchestrator.domain.chat import (
     MAX_TITLE_LENGTH,
@@ -208,7 +210,13 @@ class SessionRunner:
         text: list[str] = []
         try:
             agent = await self._ensure_agent()
-            await agent.prompt(message.content, ModelRef.parse(self.work.session.model))
+            session = self.work.session
+            model, chosen = ModelRef.parse(session.model), message.agent or session.agent
+            command = slash_command(message.content, manager.commands_of(session.worker_id))
+            if command is None:
+                await agent.prompt(message.content, model, agent=chosen)
+            else:
+                await agent.command(*command, model, agent=chosen)
             async with (
                 manager.text_stream(reply)
                 if manager.live
@@ -373,6 +381,11 @@ class SessionManager:
             raise NotFound("The worker's directory is missing on this machine.")
         return path
 
+    def commands_of(self, worker_id: WorkerId) -> tuple[str, ...]:
+        """The slash commands the worker's agent offers, as its record says now."""
+        worker = self.workers().get(worker_id)
+        return worker.commands if worker is not None else ()
+
     def permission_policy_of(self, worker_id: WorkerId) -> PermissionPolicy:
         """The worker's permission policy as its record says now (the safe one if unknown)."""
         worker = self.workers().get(worker_id)
@@ -475,6 +488,14 @@ class UnavailableRuntime:
         *,
         permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> list[ModelRef]:
+        raise AgentUnavailable(self.reason)
+
+    async def list_agents(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> AgentCatalog:
         raise AgentUnavailable(self.reason)
 
     async def open_session(

@@ -16,7 +16,7 @@ is the runtime's business, not the caller's.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import NewType, Protocol
 
@@ -140,6 +140,25 @@ AgentEvent = (
 
 
 @attrs.frozen
+class AgentCatalog:
+    """What a user may pick in a worker's directory: agents (modes) and slash commands."""
+
+    agents: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+
+
+def slash_command(content: str, commands: Sequence[str]) -> tuple[str, str] | None:
+    """``(name, arguments)`` if ``content`` is ``/name args`` for one of ``commands``."""
+    if not content.startswith("/"):
+        return None
+    name, _, arguments = content[1:].partition(" ")
+    name = name.strip()
+    if name not in commands:
+        return None
+    return name, arguments.strip()
+
+
+@attrs.frozen
 class AgentMessage:
     """A message of the agent's own history of a session."""
 
@@ -159,8 +178,14 @@ class AgentSession(Protocol):
     @property
     def worker_directory(self) -> Path: ...
 
-    async def prompt(self, text: str, model: ModelRef) -> None:
-        """Start a turn; its events follow on :meth:`events`. One turn at a time."""
+    async def prompt(self, text: str, model: ModelRef, *, agent: str | None = None) -> None:
+        """Start a turn (with the named agent, if any); its events follow on :meth:`events`."""
+        ...
+
+    async def command(
+        self, name: str, arguments: str, model: ModelRef, *, agent: str | None = None
+    ) -> None:
+        """Start a turn that runs the agent's slash command ``name`` with ``arguments``."""
         ...
 
     def events(self) -> AsyncIterator[AgentEvent]:
@@ -200,6 +225,15 @@ class AgentRuntime(Protocol):
         An agent process started to answer gets ``permission_policy`` and may
         stay running for the directory's sessions.
         """
+        ...
+
+    async def list_agents(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> AgentCatalog:
+        """The agents a user may choose and the slash commands offered in this directory."""
         ...
 
     async def open_session(

@@ -107,6 +107,8 @@ class ChatSession:
     last_activity: datetime
     agent_session_id: str | None = None
     title: str | None = None
+    #: The agent (mode) its messages use unless a message names another.
+    agent: str | None = None
 
 
 @attrs.frozen
@@ -123,6 +125,8 @@ class ChatMessage:
     error: str | None = None
     #: The user asked to stop this reply; the machine has not acted yet.
     abort_requested: bool = False
+    #: For a user message: the agent (mode) it was sent to, when the user chose one.
+    agent: str | None = None
 
     @property
     def completed(self) -> bool:
@@ -217,6 +221,16 @@ def check_model(worker: Worker, model: str) -> str:
     return model
 
 
+def check_agent(worker: Worker, agent: str | None) -> str | None:
+    """Return ``agent`` if the worker offers it (None: the agent's own default)."""
+    if agent is None:
+        return None
+    if agent not in worker.agents:
+        offered = ", ".join(worker.agents) or "none reported yet"
+        raise InvalidInput(f"The worker does not offer agent {agent[:80]}. Pick one of: {offered}.")
+    return agent
+
+
 def validate_chunk(text: str) -> str:
     """Return ``text`` if it is a streamable chunk: not empty, not oversized."""
     if not text:
@@ -279,6 +293,16 @@ def ensure_streaming(message: ChatMessage) -> ChatMessage:
         raise Conflict("That message is not a reply.")
     if message.status is not MessageStatus.STREAMING:
         raise Conflict("This reply has already ended.")
+    return message
+
+
+MESSAGE_NOT_QUEUED = "This message is no longer queued: the agent has already received it."
+
+
+def ensure_queued(message: ChatMessage) -> ChatMessage:
+    """Return ``message`` if its sender may still edit or cancel it: not yet claimed."""
+    if message.role is not MessageRole.USER or message.status is not MessageStatus.PENDING:
+        raise Conflict(MESSAGE_NOT_QUEUED)
     return message
 
 

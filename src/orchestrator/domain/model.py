@@ -104,6 +104,9 @@ class Worker:
     approved_by: UserId | None = None
     last_heartbeat: datetime | None = None
     models: tuple[str, ...] = ()
+    #: The agents (modes) a session may use, e.g. build and plan; and the slash commands offered.
+    agents: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
     #: What its agent may do without asking; reaches opencode when it starts for this worker.
     permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY
 

@@ -151,6 +151,16 @@ class MachineBackend(Protocol):
         """Replace the list of models the worker's agent offers."""
         ...
 
+    async def update_worker_agents(
+        self,
+        token: MachineToken,
+        worker_id: WorkerId,
+        agents: Sequence[str],
+        commands: Sequence[str],
+    ) -> Worker:
+        """Replace the agents (modes) and slash commands the worker's agent offers."""
+        ...
+
     def watch_own_workers(self, token: MachineToken) -> AsyncIterator[list[Worker]]:
         """The machine's workers, now and after every change."""
         ...
@@ -286,8 +296,10 @@ class MaintenanceBackend(Protocol):
 class ChatUserBackend(Protocol):
     """Chat sessions as their owner sees them; another user's session is NotFound."""
 
-    async def start_session(self, user: UserId, worker_id: WorkerId, model: str) -> ChatSession:
-        """Open an ``active`` session on a worker with one of the worker's models."""
+    async def start_session(
+        self, user: UserId, worker_id: WorkerId, model: str, agent: str | None = None
+    ) -> ChatSession:
+        """Open an ``active`` session on a worker with one of its models (and agents)."""
         ...
 
     async def end_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
@@ -317,9 +329,17 @@ class ChatUserBackend(Protocol):
         ...
 
     async def send_message(
-        self, user: UserId, session_id: ChatSessionId, content: str
+        self, user: UserId, session_id: ChatSessionId, content: str, agent: str | None = None
     ) -> ChatMessage:
-        """Queue a user message (``pending``); refused on a terminated session."""
+        """Queue a user message (``pending``), for one of the worker's agents if named."""
+        ...
+
+    async def edit_message(self, user: UserId, message_id: MessageId, content: str) -> ChatMessage:
+        """Change the text of one of the user's queued messages before the machine claims it."""
+        ...
+
+    async def cancel_message(self, user: UserId, message_id: MessageId) -> None:
+        """Delete one of the user's queued messages before the machine claims it."""
         ...
 
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:

@@ -23,8 +23,10 @@ from orchestrator.domain.chat import (
     PermissionAnswer,
     PermissionRequest,
     PermissionStatus,
+    check_agent,
     check_model,
     ensure_open,
+    ensure_queued,
     validate_message,
     validate_title,
 )
@@ -168,12 +170,16 @@ class ChatFakeBase:
 class ChatUserFake(ChatFakeBase):
     """The :class:`~orchestrator.domain.ports.ChatUserBackend` half."""
 
-    async def start_session(self, user: UserId, worker_id: WorkerId, model: str) -> ChatSession:
-        check_model(self._owned_worker(user, worker_id), model)
+    async def start_session(
+        self, user: UserId, worker_id: WorkerId, model: str, agent: str | None = None
+    ) -> ChatSession:
+        worker = self._owned_worker(user, worker_id)
+        check_model(worker, model)
+        check_agent(worker, agent)
         now = self._now()
         session_id = ChatSessionId(self.ids.new_id("chat_session"))
         session = ChatSession(
-            session_id, worker_id, user, model, ChatSessionStatus.ACTIVE, now, now
+            session_id, worker_id, user, model, ChatSessionStatus.ACTIVE, now, now, agent=agent
         )
         self._save(session)
         await self._commit()
@@ -230,10 +236,11 @@ class ChatUserFake(ChatFakeBase):
         return make_page(items, more, SESSIONS, worker_id, _session_id)
 
     async def send_message(
-        self, user: UserId, session_id: ChatSessionId, content: str
+        self, user: UserId, session_id: ChatSessionId, content: str, agent: str | None = None
     ) -> ChatMessage:
         validate_message(content)
         session = ensure_open(self._user_session(user, session_id))
+        check_agent(self.workers[session.worker_id], agent)
         session = self._touch(session, status=ChatSessionStatus.ACTIVE)
         message = ChatMessage(
             MessageId(self.ids.new_id("message")),
@@ -242,10 +249,29 @@ class ChatUserFake(ChatFakeBase):
             content,
             MessageStatus.PENDING,
             session.last_activity,
+            agent=agent,
         )
         self._save(message)
         await self._commit()
         return message
+
+    def _queued(self, user: UserId, message_id: MessageId) -> ChatMessage:
+        message = self.chat_messages.get(message_id)
+        if message is None or self.chat_sessions[message.chat_session_id].user_id != user:
+            raise NotFound("No such message.")
+        ensure_open(self.chat_sessions[message.chat_session_id])
+        return ensure_queued(message)
+
+    async def edit_message(self, user: UserId, message_id: MessageId, content: str) -> ChatMessage:
+        validate_message(content)
+        message = self._save(attrs.evolve(self._queued(user, message_id), content=content))
+        await self._commit()
+        return message
+
+    async def cancel_message(self, user: UserId, message_id: MessageId) -> None:
+        self._queued(user, message_id)
+        del self.chat_messages[message_id]
+        await self._commit()
 
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
         self._user_session(user, session_id)

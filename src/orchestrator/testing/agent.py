@@ -15,6 +15,7 @@ import anyio
 import attrs
 
 from orchestrator.domain.agent import (
+    AgentCatalog,
     AgentEvent,
     AgentMessage,
     AgentSessionId,
@@ -97,11 +98,18 @@ class ScriptedSession:
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = anyio.create_memory_object_stream[AgentEvent | Crash](1000)
 
-    async def prompt(self, text: str, model: ModelRef) -> None:
+    async def prompt(self, text: str, model: ModelRef, *, agent: str | None = None) -> None:
+        self.runtime.agents_used.append(agent)
         self.runtime.prompts.append((self.agent_session_id, text, str(model)))
         self.runtime.history.setdefault(self.agent_session_id, []).append(("user", text))
         self._abort = anyio.Event()
         self.runtime.task_group.start_soon(self._play, self.runtime.script(text))
+
+    async def command(
+        self, name: str, arguments: str, model: ModelRef, *, agent: str | None = None
+    ) -> None:
+        self.runtime.commands_run.append((name, arguments))
+        await self.prompt(f"/{name} {arguments}".rstrip(), model, agent=agent)
 
     async def _play(self, steps: list[Step]) -> None:
         assert self._send is not None
@@ -181,6 +189,11 @@ class ScriptedAgentRuntime:
 
     script: Script = echo_script
     models: list[str] = attrs.field(factory=lambda: ["fake/echo", "fake/other"])
+    agents: list[str] = attrs.field(factory=lambda: ["build", "plan"])
+    commands: list[str] = attrs.field(factory=lambda: ["review"])
+    #: The agent each prompt named (None: the agent's default), and each slash command run.
+    agents_used: list[str | None] = attrs.field(factory=list)
+    commands_run: list[tuple[str, str]] = attrs.field(factory=list)
     prompts: list[tuple[AgentSessionId, str, str]] = attrs.field(factory=list)
     answers: list[tuple[PermissionRequestId, PermissionAnswer]] = attrs.field(factory=list)
     history: dict[AgentSessionId, list[tuple[str, str]]] = attrs.field(factory=dict)
@@ -219,6 +232,14 @@ class ScriptedAgentRuntime:
     ) -> list[ModelRef]:
         self.model_policies.append(permission_policy)
         return [ModelRef.parse(m) for m in self.models]
+
+    async def list_agents(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> AgentCatalog:
+        return AgentCatalog(tuple(self.agents), tuple(self.commands))
 
     async def open_session(
         self,

@@ -342,6 +342,20 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
         await self._commit()
         return worker
 
+    async def update_worker_agents(
+        self,
+        token: MachineToken,
+        worker_id: WorkerId,
+        agents: Sequence[str],
+        commands: Sequence[str],
+    ) -> Worker:
+        worker = attrs.evolve(
+            self._own_worker(token, worker_id), agents=tuple(agents), commands=tuple(commands)
+        )
+        self.workers[worker_id] = worker
+        await self._commit()
+        return worker
+
     def watch_own_workers(self, token: MachineToken) -> AsyncGenerator[list[Worker], None]:
         return self._watch(partial(self.list_own_workers, token))
 

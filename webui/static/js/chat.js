@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { badge, h, patchChildren, showError, statusWord, timeText } from "./dom.js";
 import { live } from "./live.js";
 import { Conversation, sessionName } from "./conversation.js";
+import { sessionAgent, showSessionAgents } from "./composer.js";
 
 const $ = (id) => document.getElementById(id);
 const machineSelect = $("machine-select");
@@ -88,6 +89,8 @@ function showWorker() {
   newSession.hidden = !worker || worker.status === "pending_authorization";
   const status = Object.assign(worker ? badge(worker.status) : h("span"), { id: "worker-status", hidden: !worker });
   $("worker-status").replaceWith(status);
+  conversation.composer.setWorker(worker);
+  showSessionAgents(worker);
   if (!worker) return;
   if (worker.status === "pending_authorization") {
     say(["This worker waits for approval on ", h("a", { href: `/machines/${state.machine}` }, "its machine's page"), "."]);
@@ -208,7 +211,10 @@ newSession.addEventListener("submit", async (event) => {
   button.disabled = true;
   button.textContent = "Starting…";
   try {
-    const { session } = await api("POST", `/api/workers/${state.worker}/sessions`, { model: modelSelect.value });
+    const { session } = await api("POST", `/api/workers/${state.worker}/sessions`, {
+      model: modelSelect.value,
+      ...sessionAgent(),
+    });
     state.sessions = [session, ...state.sessions.filter((s) => s.chat_session_id !== session.chat_session_id)];
     openSession(session.chat_session_id);
     $("message-input").focus();

@@ -11,11 +11,12 @@ import { badge, confirmDialog, h, showError } from "./dom.js";
 import { live } from "./live.js";
 import { duration, partCard, todoItems, usage, usageLine } from "./parts.js";
 import { PermissionPrompts } from "./permissions.js";
+import { Composer, queueControls } from "./composer.js";
 
 const FINISHED = new Set(["completed", "failed", "interrupted", "aborted"]);
 const BUSY = new Set(["pending", "processing", "streaming"]);
 const STATUS_TEXT = {
-  user: { pending: "waiting for the machine…" },
+  user: { pending: "queued" },
   assistant: { streaming: "writing…", aborted: "stopped", failed: "failed", interrupted: "interrupted" },
 };
 
@@ -30,6 +31,7 @@ export class Conversation {
     this.list = $("messages");
     this.errorBox = $("chat-error");
     this.input = $("message-input");
+    this.composer = new Composer(this.input);
     this.session = null;
     this.stream = null;
     // Follow the newest text while the reader is at the bottom; stay put once they scroll up.
@@ -102,6 +104,7 @@ export class Conversation {
       snapshot: () => this.onSnapshot(),
       error: (data) => showError(this.errorBox, data.error),
     });
+    this.composer.setSession(session);
     this.update(session);
   }
 
@@ -119,7 +122,8 @@ export class Conversation {
     this.session = session;
     const ended = session.status === "terminated";
     $("session-title").textContent = sessionName(session);
-    $("session-meta").replaceChildren(session.model, " · ", badge(session.status), this.sessionUsage());
+    const agent = session.agent ? ` · ${session.agent}` : "";
+    $("session-meta").replaceChildren(session.model, agent, " · ", badge(session.status), this.sessionUsage());
     $("end-session").hidden = ended;
     $("ended").hidden = !ended;
     $("composer").hidden = ended;
@@ -138,6 +142,13 @@ export class Conversation {
     this.list.querySelector(".empty")?.remove();
     if (messages.length === 0 && this.entries.size === 0) {
       this.list.append(h("li", { class: "empty" }, "No messages yet. Ask the agent something."));
+    }
+    const present = new Set(messages.map((m) => m.message_id));
+    for (const [id, entry] of this.entries) {
+      if (!present.has(id)) {
+        entry.li.remove(); // a queued message its sender cancelled
+        this.entries.delete(id);
+      }
     }
     for (const message of messages) {
       const entry = this.entries.get(message.message_id) ?? this.add(message);
@@ -370,6 +381,7 @@ export class Conversation {
       entry.noText = message.role === "assistant" && !message.content && entry.cards.size === 0;
       if (entry.noText) entry.text.data = "(no text)";
     }
+    queueControls(entry, message, this.errorBox);
   }
 
   // Finished replies as the server's HTML; `cursor` names the page they came from.
@@ -427,7 +439,7 @@ export class Conversation {
     const button = $("send");
     button.disabled = true;
     try {
-      const body = await api("POST", `/api/sessions/${this.id}/messages`, { content });
+      const body = await api("POST", `/api/sessions/${this.id}/messages`, { content, ...this.composer.extra() });
       this.input.value = "";
       showError(this.errorBox, body.queued ? body.notice : "");
     } catch (error) {

@@ -159,6 +159,8 @@ def worker(raw: Record) -> Worker:
         approved_by=None if approved_by is None else UserId(approved_by),
         last_heartbeat=_maybe_when(raw["lastHeartbeat"]),
         models=tuple(raw["models"]),
+        agents=tuple(raw["agents"]),
+        commands=tuple(raw["commands"]),
         permission_policy=permission_policy(raw["permissionPolicy"]),
     )
 
@@ -193,6 +195,7 @@ def chat_session(raw: Record) -> ChatSession:
         last_activity=_when(raw["lastActivity"]),
         agent_session_id=raw["agentSessionId"],
         title=raw["title"],
+        agent=raw["agent"],
     )
 
 
@@ -208,6 +211,7 @@ def chat_message(raw: Record) -> ChatMessage:
         reply_to=None if reply_to is None else MessageId(reply_to),
         error=raw["error"],
         abort_requested=bool(raw["abortRequested"]),
+        agent=raw["agent"],
     )
 
 

@@ -98,6 +98,11 @@ def open_convex_backend(
     return ConvexBackend(chosen, server_secret=server_secret)
 
 
+def _maybe(**args: str | None) -> dict[str, str]:
+    """The given arguments that are set: Convex's optional arguments take no null."""
+    return {key: value for key, value in args.items() if value is not None}
+
+
 def _token(token: MachineToken) -> dict[str, str]:
     return {"machineId": token.machine_id, "machineSecret": token.secret}
 
@@ -399,6 +404,21 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         args = {**_token(token), "workerId": worker_id, "models": list(models)}
         return wire.worker(await self._call("mutation", "workers:updateModels", args))
 
+    async def update_worker_agents(
+        self,
+        token: MachineToken,
+        worker_id: WorkerId,
+        agents: Sequence[str],
+        commands: Sequence[str],
+    ) -> Worker:
+        args = {
+            **_token(token),
+            "workerId": worker_id,
+            "agents": list(agents),
+            "commands": list(commands),
+        }
+        return wire.worker(await self._call("mutation", "workers:updateAgents", args))
+
     def watch_own_workers(self, token: MachineToken) -> AsyncGenerator[list[Worker], None]:
         return self._watch(
             "workers:listOwn", _token(token), lambda found: [wire.worker(w) for w in found]
@@ -409,8 +429,10 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
     def _session(self, user: UserId, session_id: ChatSessionId, **args: Any) -> dict[str, Any]:
         return self._server(userId=user, chatSessionId=session_id, **args)
 
-    async def start_session(self, user: UserId, worker_id: WorkerId, model: str) -> ChatSession:
-        args = self._server(userId=user, workerId=worker_id, model=model)
+    async def start_session(
+        self, user: UserId, worker_id: WorkerId, model: str, agent: str | None = None
+    ) -> ChatSession:
+        args = self._server(userId=user, workerId=worker_id, model=model, **_maybe(agent=agent))
         return wire.chat_session(await self._call("mutation", "chat:startSession", args))
 
     async def end_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
@@ -451,10 +473,18 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         return make_page(items, more, SESSIONS, worker_id, lambda s: s.chat_session_id)
 
     async def send_message(
-        self, user: UserId, session_id: ChatSessionId, content: str
+        self, user: UserId, session_id: ChatSessionId, content: str, agent: str | None = None
     ) -> ChatMessage:
-        args = self._session(user, session_id, content=content)
+        args = self._session(user, session_id, content=content, **_maybe(agent=agent))
         return wire.chat_message(await self._call("mutation", "chat:sendMessage", args))
+
+    async def edit_message(self, user: UserId, message_id: MessageId, content: str) -> ChatMessage:
+        args = self._server(userId=user, messageId=message_id, content=content)
+        return wire.chat_message(await self._call("mutation", "chat:editMessage", args))
+
+    async def cancel_message(self, user: UserId, message_id: MessageId) -> None:
+        args = self._server(userId=user, messageId=message_id)
+        await self._call("mutation", "chat:cancelMessage", args)
 
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
         args = self._session(user, session_id)

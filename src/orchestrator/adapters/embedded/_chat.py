@@ -13,10 +13,13 @@ import json
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
+import aiosqlite
+
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.domain.chat import (
+    SESSION_ENDED,
     ChatChunk,
     ChatMessage,
     ChatSession,
@@ -24,13 +27,15 @@ from orchestrator.domain.chat import (
     PermissionAnswer,
     PermissionRequest,
     PermissionStatus,
+    check_agent,
     check_model,
     ensure_open,
+    ensure_queued,
     validate_message,
     validate_title,
 )
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
-from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
+from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
 from orchestrator.domain.paging import (
     LIST_PAGE,
     MESSAGE_PAGE,
@@ -67,6 +72,12 @@ _OWNED_WORKER = """
 _OWNED_SESSION = """
     SELECT s.*, w.machine_id FROM chat_sessions AS s JOIN workers AS w USING (worker_id)
     WHERE s.chat_session_id = ? AND s.user_id = ?
+"""
+_OWNED_MESSAGE = """
+    SELECT m.*, s.worker_id, s.status AS session_status, w.machine_id
+    FROM chat_messages AS m
+    JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
+    WHERE m.message_id = ? AND s.user_id = ?
 """
 _OWNED_PERMISSION = """
     SELECT p.*, s.worker_id, w.machine_id
@@ -210,23 +221,27 @@ class ChatUserSide(MachineSide):
                 touch_session(tx, session.worker_id, session_id, machine_id)
             return await load_session(tx, session_id)
 
-    async def start_session(self, user: UserId, worker_id: WorkerId, model: str) -> ChatSession:
+    async def start_session(
+        self, user: UserId, worker_id: WorkerId, model: str, agent: str | None = None
+    ) -> ChatSession:
         session_id = self._ids.new_id("chat_session")
         async with self._store.transaction(write=True) as tx:
             row = await tx.one(_OWNED_WORKER, worker_id, user)
             if row is None:
                 raise NotFound(NO_WORKER)
             check_model(rows.worker(row), model)
+            check_agent(rows.worker(row), agent)
             now = self._now()
             await tx.run(
                 "INSERT INTO chat_sessions (chat_session_id, worker_id, user_id, model, status,"
-                " created_at, last_activity) VALUES (?, ?, ?, ?, 'active', ?, ?)",
+                " created_at, last_activity, agent) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
                 session_id,
                 worker_id,
                 user,
                 model,
                 now,
                 now,
+                agent,
             )
             touch_session(tx, worker_id, session_id, row["machine_id"])
             return await load_session(tx, session_id)
@@ -284,13 +299,19 @@ class ChatUserSide(MachineSide):
         return make_page(items, more, SESSIONS, worker_id, lambda s: s.chat_session_id)
 
     async def send_message(
-        self, user: UserId, session_id: ChatSessionId, content: str
+        self, user: UserId, session_id: ChatSessionId, content: str, agent: str | None = None
     ) -> ChatMessage:
         validate_message(content)
         message_id = self._ids.new_id("message")
         async with self._store.transaction(write=True) as tx:
             session, machine_id = await self._user_session(tx, user, session_id)
             ensure_open(session)
+            if agent is not None:
+                worker = await tx.one(
+                    "SELECT * FROM workers WHERE worker_id = ?", session.worker_id
+                )
+                assert worker is not None
+                check_agent(rows.worker(worker), agent)
             now = self._now()
             # A message wakes an idle session: the machine resumes its agent.
             await tx.run(
@@ -301,14 +322,40 @@ class ChatUserSide(MachineSide):
             )
             await tx.run(
                 "INSERT INTO chat_messages (message_id, chat_session_id, role, content, status,"
-                " timestamp) VALUES (?, ?, 'user', ?, 'pending', ?)",
+                " timestamp, agent) VALUES (?, ?, 'user', ?, 'pending', ?, ?)",
                 message_id,
                 session_id,
                 content,
                 now,
+                agent,
             )
             touch_session(tx, session.worker_id, session_id, machine_id)
             return await load_message(tx, message_id)
+
+    async def _queued(self, tx: Tx, user: UserId, message_id: MessageId) -> aiosqlite.Row:
+        row = await tx.one(_OWNED_MESSAGE, message_id, user)
+        if row is None:
+            raise NotFound(NO_MESSAGE)
+        if row["session_status"] == ChatSessionStatus.TERMINATED.value:
+            raise Conflict(SESSION_ENDED)
+        ensure_queued(rows.chat_message(row))
+        return row
+
+    async def edit_message(self, user: UserId, message_id: MessageId, content: str) -> ChatMessage:
+        validate_message(content)
+        async with self._store.transaction(write=True) as tx:
+            row = await self._queued(tx, user, message_id)
+            await tx.run(
+                "UPDATE chat_messages SET content = ? WHERE message_id = ?", content, message_id
+            )
+            touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])
+            return await load_message(tx, message_id)
+
+    async def cancel_message(self, user: UserId, message_id: MessageId) -> None:
+        async with self._store.transaction(write=True) as tx:
+            row = await self._queued(tx, user, message_id)
+            await tx.run("DELETE FROM chat_messages WHERE message_id = ?", message_id)
+            touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])
 
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
         async with self._store.transaction() as tx:

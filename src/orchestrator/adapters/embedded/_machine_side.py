@@ -271,6 +271,24 @@ class MachineSide:
             tx.touch(*topics(row["user_id"], token.machine_id))
             return await self._worker_row(tx, worker_id)
 
+    async def update_worker_agents(
+        self,
+        token: MachineToken,
+        worker_id: WorkerId,
+        agents: Sequence[str],
+        commands: Sequence[str],
+    ) -> Worker:
+        async with self._as_machine(token) as (tx, row):
+            await self._own_worker(tx, token.machine_id, worker_id)
+            await tx.run(
+                "UPDATE workers SET agents = ?, commands = ? WHERE worker_id = ?",
+                rows.models_json(list(agents)),
+                rows.models_json(list(commands)),
+                worker_id,
+            )
+            tx.touch(*topics(row["user_id"], token.machine_id))
+            return await self._worker_row(tx, worker_id)
+
     def watch_own_workers(self, token: MachineToken) -> AsyncGenerator[list[Worker], None]:
         return self._store.feed.watch(
             [("machine", token.machine_id)], lambda: self.list_own_workers(token)

@@ -105,6 +105,8 @@ def worker(row: aiosqlite.Row) -> Worker:
         approved_by=None if approved_by is None else UserId(approved_by),
         last_heartbeat=_opt_ms(row["last_heartbeat"]),
         models=tuple(json.loads(row["models"])),
+        agents=tuple(json.loads(row["agents"])),
+        commands=tuple(json.loads(row["commands"])),
         permission_policy=_policy(row["permission_policy"]),
     )
 
@@ -133,6 +135,7 @@ def chat_session(row: aiosqlite.Row) -> ChatSession:
         last_activity=from_ms(row["last_activity"]),
         agent_session_id=row["agent_session_id"],
         title=row["title"],
+        agent=row["agent"],
     )
 
 
@@ -148,6 +151,7 @@ def chat_message(row: aiosqlite.Row) -> ChatMessage:
         reply_to=None if reply_to is None else MessageId(reply_to),
         error=row["error"],
         abort_requested=bool(row["abort_requested"]),
+        agent=row["agent"],
     )
 
 

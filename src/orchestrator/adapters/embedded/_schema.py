@@ -290,6 +290,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # 10: a chunk the live relay stored for a run of deltas: where each delta started, as
     # JSON [[sequence, offset], ...] (domain.live.TextRun), so resuming inside it is exact.
     ("ALTER TABLE chat_chunks ADD COLUMN marks TEXT",),
+    # 11: the agents (modes) and slash commands a worker offers; the agent a session and a
+    # message use.
+    (
+        "ALTER TABLE workers ADD COLUMN agents TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE workers ADD COLUMN commands TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE chat_sessions ADD COLUMN agent TEXT",
+        "ALTER TABLE chat_messages ADD COLUMN agent TEXT",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,6 +19,7 @@ from orchestrator.adapters.opencode._parts import part_body, todo_list
 from orchestrator.adapters.opencode._server import Event, OpencodeServer, find_opencode
 from orchestrator.adapters.system import child_environment
 from orchestrator.domain.agent import (
+    AgentCatalog,
     AgentEvent,
     AgentMessage,
     AgentSessionId,
@@ -34,7 +35,7 @@ from orchestrator.domain.agent import (
     TurnFailed,
     TurnFinished,
 )
-from orchestrator.domain.errors import AgentUnavailable, InvalidInput
+from orchestrator.domain.errors import AgentUnavailable, InvalidInput, OrchestratorError
 from orchestrator.domain.parts import TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
@@ -110,21 +111,45 @@ class OpencodeSession:
         """Whether a turn is in progress."""
         return self._phase is not _Phase.IDLE
 
-    async def prompt(self, text: str, model: ModelRef) -> None:
+    async def prompt(self, text: str, model: ModelRef, *, agent: str | None = None) -> None:
         """Start a turn with ``text``; restarts opencode first if it had stopped."""
         if self.busy:
             raise InvalidInput("Wait for the current reply to finish before sending another.")
         server = await self._live_server()
-        body = {
+        body: dict[str, Any] = {
             "model": {"providerID": model.provider, "modelID": model.model},
             "parts": [{"type": "text", "text": text}],
         }
+        if agent is not None:
+            body["agent"] = agent
         self._phase, self._error, self._aborted = _Phase.SENT, None, False
         try:
             await server.request("POST", f"/session/{self._id}/prompt_async", body=body)
         except BaseException:
             self._phase = _Phase.IDLE
             raise
+
+    async def command(
+        self, name: str, arguments: str, model: ModelRef, *, agent: str | None = None
+    ) -> None:
+        """Run opencode's slash command ``name``; the turn's events follow as for a prompt."""
+        if self.busy:
+            raise InvalidInput("Wait for the current reply to finish before sending another.")
+        server = await self._live_server()
+        body: dict[str, Any] = {"command": name, "arguments": arguments, "model": str(model)}
+        if agent is not None:
+            body["agent"] = agent
+        self._phase, self._error, self._aborted = _Phase.SENT, None, False
+        # opencode answers this route only when the turn is over; the events tell the rest.
+        self._runtime._tg.start_soon(self._run_command, server, body)
+
+    async def _run_command(self, server: OpencodeServer, body: dict[str, Any]) -> None:
+        try:
+            await server.request("POST", f"/session/{self._id}/command", body=body, whole_turn=True)
+        except OrchestratorError as exc:
+            if self._phase is _Phase.SENT:  # refused before it started (e.g. unknown command)
+                self._phase = _Phase.IDLE
+                self._emit(TurnFailed(self._id, exc.message))
 
     def events(self) -> AsyncIterator[AgentEvent]:
         """The session's events until it is closed (one reader; resumable after ``break``)."""
@@ -388,6 +413,26 @@ class OpencodeRuntime:
         finally:
             await temporary.stop()
 
+    async def list_agents(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> AgentCatalog:
+        """opencode's primary agents a user may pick (not hidden) and its slash commands."""
+        directory = _directory(worker_directory)
+        if self.policy is ProcessPolicy.SHARED:
+            if self._stopped:
+                raise AgentUnavailable("The agent runtime is stopped.")
+            server = await self._server_for(directory, worker_config(permission_policy))
+            self._warm.add(directory)
+            return await _catalog(server)
+        temporary = await self._start_server(directory)
+        try:
+            return await _catalog(temporary)
+        finally:
+            await temporary.stop()
+
     async def open_session(
         self,
         worker_directory: Path,
@@ -575,3 +620,16 @@ async def _models(server: OpencodeServer) -> list[ModelRef]:
         for model_id in (provider.get("models") or {})
     ]
     return sorted(models, key=str)
+
+
+async def _catalog(server: OpencodeServer) -> AgentCatalog:
+    agents = await server.request("GET", "/agent")
+    commands = await server.request("GET", "/command")
+    return AgentCatalog(
+        agents=tuple(
+            str(a["name"])
+            for a in agents or []
+            if a.get("mode") != "subagent" and not a.get("hidden")
+        ),
+        commands=tuple(str(c["name"]) for c in commands or []),
+    )

@@ -190,12 +190,23 @@ class OpencodeServer:
         path: str,
         *,
         body: Mapping[str, Any] | None = None,
+        whole_turn: bool = False,
     ) -> Any:
-        """Call the server's HTTP API and return the decoded JSON body (None if empty)."""
+        """Call the server's HTTP API and return the decoded JSON body (None if empty).
+
+        ``whole_turn``: the route answers when an agent turn ends, so only connecting
+        is timed (the turn ends by itself, by abort, or when the server stops).
+        """
         if self._http is None or not self.alive:
             raise AgentUnavailable("opencode stopped. Open the session again to restart it.")
+        # Without a timeout argument aiohttp applies the session's (None would mean none).
+        options: dict[str, Any] = {"json": body}
+        if whole_turn:
+            options["timeout"] = aiohttp.ClientTimeout(
+                total=None, sock_connect=self._request_timeout
+            )
         try:
-            async with self._http.request(method, self.base_url + path, json=body) as response:
+            async with self._http.request(method, self.base_url + path, **options) as response:
                 raw = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -106,6 +106,23 @@ class RemoteMachineBackend(CommandClient):
         )
         return self._structure(value, Worker)
 
+    async def update_worker_agents(
+        self,
+        token: MachineToken,
+        worker_id: WorkerId,
+        agents: Sequence[str],
+        commands: Sequence[str],
+    ) -> Worker:
+        """Replace the agents (modes) and slash commands the worker's agent offers."""
+        value = await self._call(
+            "update_worker_agents",
+            token,
+            worker_id=worker_id,
+            agents=list(agents),
+            commands=list(commands),
+        )
+        return self._structure(value, Worker)
+
     async def watch_own_workers(self, token: MachineToken) -> AsyncIterator[list[Worker]]:
         """The machine's workers, now and after every change; survives reconnects."""
         async for value in self.subscribe(token, SUBSCRIPTION_OWN_WORKERS):

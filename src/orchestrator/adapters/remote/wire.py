@@ -50,6 +50,7 @@ MACHINE_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "worker_heartbeat": ("worker_id",),
     "worker_offline": ("worker_id",),
     "update_worker_models": ("worker_id", "models"),
+    "update_worker_agents": ("worker_id", "agents", "commands"),
     "list_session_messages": ("session_id",),
     "claim_message": ("message_id",),
     "append_chunk": ("message_id", "text"),

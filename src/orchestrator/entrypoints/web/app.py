@@ -95,6 +95,7 @@ def create_app(
     # Any valid chat message or whole reply fits, whatever ``max_body_bytes`` says.
     app[BODY_LIMITS] = {
         chat_api.SEND_MESSAGE_ROUTE: chat_api.message_body_bytes(settings.max_body_bytes),
+        chat_api.EDIT_MESSAGE_ROUTE: chat_api.message_body_bytes(settings.max_body_bytes),
         machine_chat.MACHINE_CALL_ROUTE: machine_chat.machine_body_bytes(settings.max_body_bytes),
     }
     app[BACKEND] = backend

@@ -15,7 +15,7 @@ from orchestrator.adapters.remote.wire import converter
 from orchestrator.application.usage import worker_usage
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, PermissionAnswer, validate_message
 from orchestrator.domain.errors import InvalidInput
-from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
+from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
 from orchestrator.domain.model import MachineStatus, WorkerStatus
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
@@ -24,6 +24,8 @@ from orchestrator.entrypoints.web.state import BACKEND
 
 #: Route name of ``POST /api/sessions/{id}/messages``, which accepts bodies above the default.
 SEND_MESSAGE_ROUTE: Final = "chat.send_message"
+#: Route name of ``POST /api/messages/{id}/edit``, which takes a whole message too.
+EDIT_MESSAGE_ROUTE: Final = "chat.edit_message"
 #: Worst case of JSON for one character: an astral one escaped as two ``\\uXXXX``.
 JSON_BYTES_PER_CHAR: Final = 12
 MAX_MODEL_LENGTH: Final = 200
@@ -75,13 +77,15 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 async def start_session(request: web.Request) -> web.Response:
-    """``POST /api/workers/{worker_id}/sessions {model}``: a new active session."""
+    """``POST /api/workers/{worker_id}/sessions {model, agent?}``: a new active session."""
     user = require_user(request)
     worker_id = _worker_id(request)
-    model = (await read_body(request)).string("model").strip()
+    body = await read_body(request)
+    model = body.string("model").strip()
     if not model or len(model) > MAX_MODEL_LENGTH:
         raise InvalidInput(f"Choose a model (at most {MAX_MODEL_LENGTH} characters).")
-    session = await request.app[BACKEND].start_session(user, worker_id, model)
+    agent = body.optional_string("agent")
+    session = await request.app[BACKEND].start_session(user, worker_id, model, agent)
     return web.json_response(_session_json(session), status=201)
 
 
@@ -132,21 +136,40 @@ async def list_messages(request: web.Request) -> web.Response:
 
 
 async def send_message(request: web.Request) -> web.Response:
-    """``POST /api/sessions/{session_id}/messages {content}``: queue a message for the worker.
+    """``POST /api/sessions/{session_id}/messages {content, agent?}``: queue a message.
 
     Answers the pending message and ``queued``: true (with a ``notice``) when
     the worker is offline and will process it once it is back.
     """
     user = require_user(request)
     session_id = _session_id(request)
-    content = validate_message((await read_body(request)).string("content"))
+    fields = await read_body(request)
+    content = validate_message(fields.string("content"))
     backend = request.app[BACKEND]
-    message = await backend.send_message(user, session_id, content)
+    message = await backend.send_message(user, session_id, content, fields.optional_string("agent"))
     session = await backend.get_session(user, session_id)
     body: dict[str, object] = {"message": converter.unstructure(message), "queued": False}
     if not await worker_is_online(backend, user, session.worker_id):
         body.update(queued=True, notice=QUEUED_NOTICE)
     return web.json_response(body, status=201)
+
+
+def _message_id(request: web.Request) -> MessageId:
+    return MessageId(path_id(request, "message_id", "message"))
+
+
+async def edit_message(request: web.Request) -> web.Response:
+    """``POST /api/messages/{message_id}/edit {content}``: change a message still queued."""
+    content = (await read_body(request)).string("content")
+    backend = request.app[BACKEND]
+    message = await backend.edit_message(require_user(request), _message_id(request), content)
+    return web.json_response({"message": converter.unstructure(message)})
+
+
+async def cancel_message(request: web.Request) -> web.Response:
+    """``POST /api/messages/{message_id}/cancel``: drop a message still queued."""
+    await request.app[BACKEND].cancel_message(require_user(request), _message_id(request))
+    return web.json_response({"cancelled": True})
 
 
 async def abort(request: web.Request) -> web.Response:
@@ -187,6 +210,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/sessions/{session_id}/title", rename_session)
     router.add_get("/api/sessions/{session_id}/messages", list_messages)
     router.add_post("/api/sessions/{session_id}/messages", send_message, name=SEND_MESSAGE_ROUTE)
+    router.add_post("/api/messages/{message_id}/edit", edit_message, name=EDIT_MESSAGE_ROUTE)
+    router.add_post("/api/messages/{message_id}/cancel", cancel_message)
     router.add_post("/api/sessions/{session_id}/abort", abort)
     router.add_get("/api/sessions/{session_id}/permissions", list_permissions)
     router.add_post("/api/permissions/{permission_id}/answer", answer_permission)

@@ -208,6 +208,14 @@ async def _dispatch(
         return await machines.update_worker_models(
             backend, token, _worker_id(body), body.string_list("models")
         )
+    if method == "update_worker_agents":
+        return await machines.update_worker_agents(
+            backend,
+            token,
+            _worker_id(body),
+            body.string_list("agents"),
+            body.string_list("commands"),
+        )
     if method in machine_chat.CHAT_METHODS:
         if live is not None and method in ("complete_message", "end_reply"):
             # Text the server holds for the reply is stored before the reply ends.

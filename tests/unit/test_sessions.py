@@ -16,6 +16,7 @@ from orchestrator.application.retry import Backoff
 from orchestrator.application.sessions import (
     ENDED_REASON,
     INTERRUPTED_REASON,
+    TURN_DIFF_PART,
     SessionManager,
     StreamSettings,
     UnavailableRuntime,
@@ -30,6 +31,7 @@ from orchestrator.domain.chat import (
     PermissionAnswer,
     PermissionStatus,
 )
+from orchestrator.domain.diffs import FileDiff, TurnDiffPart
 from orchestrator.domain.errors import BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Worker, WorkerStatus
@@ -433,3 +435,19 @@ async def test_work_waiting_for_an_offline_worker_runs_once_the_worker_is_back(
         reply = await world.reply(session)
         tg.cancel_scope.cancel()
     assert (reply.status, reply.content) == (MessageStatus.COMPLETED, "You said: while away")
+
+
+async def test_the_files_a_turn_changed_are_stored_with_its_reply(world: World) -> None:
+    """At the turn's end the agent's diff becomes the reply's turn-diff part; none without one."""
+    session = await world.session()
+    runtime = ScriptedAgentRuntime()
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, session.chat_session_id, "nothing")
+        first = await world.reply(session)
+        runtime.turn_diff = TurnDiffPart("msg_9", (FileDiff("a.txt", "added", 1, 0, "+a\n", 3),))
+        await world.backend.send_message(world.user, session.chat_session_id, "write a.txt")
+        second = await world.reply(session, 1)
+    parts = await world.backend.list_parts(world.user, session.chat_session_id)
+    diffs = [(p.message_id, p.part_id, p.body) for p in parts if p.type == "turn-diff"]
+    assert diffs == [(second.message_id, TURN_DIFF_PART, runtime.turn_diff)]
+    assert first.status is second.status is MessageStatus.COMPLETED

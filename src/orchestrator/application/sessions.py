@@ -52,7 +52,7 @@ from orchestrator.domain.errors import AgentUnavailable, Conflict, NotFound, Orc
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, WorkerId
 from orchestrator.domain.live import LivePart
 from orchestrator.domain.model import Worker, WorkerStatus
-from orchestrator.domain.parts import PartId, TextKind
+from orchestrator.domain.parts import PartBody, PartId, TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import ChatMachineBackend, LiveSink
 
@@ -63,6 +63,8 @@ T = TypeVar("T")
 INTERRUPTED_REASON = "The machine process stopped while this reply was being written."
 ENDED_REASON = "The session was ended."
 CRASHED_REASON = "The agent stopped unexpectedly: {error}"
+#: The part ID a reply keeps the files its turn changed under.
+TURN_DIFF_PART = "turn-diff"
 
 
 class WorkerDirectory(Protocol):
@@ -229,6 +231,8 @@ class SessionRunner:
                 ) as chunks
             ):
                 outcome = await self._follow(agent, chunks, text)
+            # A stopped or failed turn may have changed files too.
+            await self._store_turn_diff(agent)
             if isinstance(outcome, TurnFinished):
                 await manager.drain(self.session_id)
                 await manager.call(
@@ -272,24 +276,7 @@ class SessionRunner:
             await chunks.add(event.part_id, event.kind, event.offset, event.text)
         elif isinstance(event, PartUpdated):
             await chunks.flush()  # parts keep the order the agent made them in
-            assert self.current_reply is not None
-            if manager.live is not None:
-                reply = self.current_reply
-                await manager.live.send(
-                    LivePart(
-                        reply.chat_session_id, reply.message_id, PartId(event.part_id), event.body
-                    )
-                )
-                return None
-            await manager.call(
-                partial(
-                    manager.backend.save_part,
-                    manager.token,
-                    self.current_reply.message_id,
-                    event.part_id,
-                    event.body,
-                )
-            )
+            await self._store_part(event.part_id, event.body)
         elif isinstance(event, PermissionAsked):
             await chunks.flush()
             assert self.current_reply is not None
@@ -316,6 +303,29 @@ class SessionRunner:
         elif isinstance(event, TurnFinished | TurnFailed):
             return event
         return None
+
+    async def _store_part(self, part_id: str, body: PartBody) -> None:
+        """Store a part of the current reply: live when the machine has a channel, else saved."""
+        manager, reply = self.manager, self.current_reply
+        assert reply is not None
+        if manager.live is not None:
+            await manager.live.send(
+                LivePart(reply.chat_session_id, reply.message_id, PartId(part_id), body)
+            )
+            return
+        await manager.call(
+            partial(manager.backend.save_part, manager.token, reply.message_id, part_id, body)
+        )
+
+    async def _store_turn_diff(self, agent: AgentSession) -> None:
+        """The files the turn changed, read from the agent once it ended, as the reply's part."""
+        try:
+            diff = await agent.turn_diff()
+        except OrchestratorError as exc:
+            log.info("could not read the turn's changes: %s", exc)
+            return
+        if diff is not None and diff.files:
+            await self._store_part(TURN_DIFF_PART, diff)
 
     async def _go_idle(self) -> None:
         if self.agent is None:

@@ -27,6 +27,7 @@ from orchestrator.domain.agent import (
     TurnFailed,
     TurnFinished,
 )
+from orchestrator.domain.diffs import TurnDiffPart
 from orchestrator.domain.errors import NotFound
 from orchestrator.domain.parts import PartBody
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
@@ -164,6 +165,15 @@ class ScriptedSession:
         self._answers[request_id] = answer
         self._answered.set()
 
+    async def turn_diff(self) -> TurnDiffPart | None:
+        return self.runtime.turn_diff
+
+    async def revert(self, agent_message_id: str) -> None:
+        self.runtime.reverts.append(agent_message_id)
+
+    async def unrevert(self) -> None:
+        self.runtime.reverts.append("")
+
     async def history(self) -> list[AgentMessage]:
         return [
             AgentMessage(f"m{i}", role, text, completed=True)
@@ -188,6 +198,10 @@ class ScriptedAgentRuntime:
     closed: int = 0
     aborts: int = 0
     stopped: bool = False
+    #: What every turn changed, as the agent reports it at the turn's end.
+    turn_diff: TurnDiffPart | None = None
+    #: Turns reverted in order (their agent message IDs); ``""`` for each redo.
+    reverts: list[str] = attrs.field(factory=list)
     #: The permission policy each open_session was given, in order.
     policies: list[PermissionPolicy] = attrs.field(factory=list)
     #: The permission policy each list_models call carried (an agent it starts keeps it).

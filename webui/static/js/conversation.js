@@ -5,6 +5,7 @@
 // text node (no re-render per chunk); once finished it is swapped for the server's
 // sanitised Markdown HTML.
 import { api } from "./api.js";
+import { SessionChanges } from "./diff.js";
 import { badge, confirmDialog, h, showError } from "./dom.js";
 import { live } from "./live.js";
 import { duration, partCard, todoItems, usage, usageLine } from "./parts.js";
@@ -45,6 +46,7 @@ export class Conversation {
         this.send();
       }
     });
+    this.changes = new SessionChanges($("changes-panel"), $("changes-list"), $("changes-count"), (id) => this.entries.get(id)?.cards.get("turn-diff"));
     $("stop").addEventListener("click", () => this.stop());
     $("end-session").addEventListener("click", () => this.end());
     $("restore-session").addEventListener("click", () => this.restore());
@@ -74,6 +76,7 @@ export class Conversation {
     this.lastSequence = null;
     this.todoSequence = -1;
     $("todo-panel").hidden = true;
+    this.changes.reset();
     // Beside the conversation on a wide screen; folded above it on a phone until asked for.
     $("todo-panel").open = !window.matchMedia("(max-width: 48rem)").matches;
     this.loaded = false;
@@ -183,6 +186,7 @@ export class Conversation {
       if (part.sequence > this.todoSequence) this.showTodos(part);
       return;
     }
+    if (part.type === "turn-diff") this.changes.add(part);
     if (part.type === "step-finish") {
       const steps = this.steps.get(part.message_id) ?? new Map();
       steps.set(part.part_id, part.body);

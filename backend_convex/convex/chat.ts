@@ -14,6 +14,7 @@ import { newId } from "./lib/ids";
 import { CHUNK_PAGE, MAX_PERMISSIONS, MAX_SESSIONS } from "./lib/limits";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
 import { checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
+import { agentTurnOf, requestRedo, requestUndo } from "./lib/undo";
 import {
   chatChunkRecord as chunkValidator,
   chatMessageRecord as messageValidator,
@@ -96,6 +97,40 @@ export const renameSession = mutation({
     const { title: trimmed } = validateSessionUpdate(undefined, undefined, title);
     const session = await ownedSession(ctx, userId, chatSessionId);
     await ctx.db.patch(session._id, { title: trimmed });
+    return chatSessionRecord((await ctx.db.get(session._id))!);
+  },
+});
+
+/** Undo a finished reply of the session and every later one (the machine reverts the agent). */
+export const undoTurn = mutation({
+  args: { ...ownerOfSession, messageId: v.string() },
+  returns: sessionValidator,
+  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId }) => {
+    requireServer(serverSecret);
+    const session = await ownedSession(ctx, userId, chatSessionId);
+    const reply = await ctx.db
+      .query("chatMessages")
+      .withIndex("by_messageId", (q) => q.eq("messageId", messageId))
+      .unique();
+    const part = await ctx.db
+      .query("messageParts")
+      .withIndex("by_messageId_and_partId", (q) => q.eq("messageId", messageId).eq("partId", "turn-diff"))
+      .unique();
+    const streaming = await streamingReply(ctx, chatSessionId);
+    await ctx.db.patch(session._id, requestUndo(session, reply, agentTurnOf(part), streaming));
+    return chatSessionRecord((await ctx.db.get(session._id))!);
+  },
+});
+
+/** Redo what is undone in the session. */
+export const redoTurns = mutation({
+  args: ownerOfSession,
+  returns: sessionValidator,
+  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
+    requireServer(serverSecret);
+    const session = await ownedSession(ctx, userId, chatSessionId);
+    const streaming = await streamingReply(ctx, chatSessionId);
+    await ctx.db.patch(session._id, requestRedo(session, streaming));
     return chatSessionRecord((await ctx.db.get(session._id))!);
   },
 });

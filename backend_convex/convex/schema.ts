@@ -99,6 +99,12 @@ export default defineSchema({
     lastActivity: v.number(),
     agentSessionId: v.optional(v.string()),
     title: v.optional(v.string()),
+    /** Undo and redo of turns (orchestrator/domain/undo.py): the first reply undone, … */
+    undoneFrom: v.optional(v.string()),
+    undoAgentId: v.optional(v.string()),
+    undoRequests: v.optional(v.number()),
+    undoApplied: v.optional(v.number()),
+    undoError: v.optional(v.string()),
     /** The sequence of the session's last chunk: chunks are numbered 1, 2, … */
     lastSequence: v.number(),
   })

@@ -16,7 +16,6 @@ from orchestrator.application.retry import Backoff
 from orchestrator.application.sessions import (
     ENDED_REASON,
     INTERRUPTED_REASON,
-    TURN_DIFF_PART,
     SessionManager,
     StreamSettings,
     UnavailableRuntime,
@@ -31,7 +30,7 @@ from orchestrator.domain.chat import (
     PermissionAnswer,
     PermissionStatus,
 )
-from orchestrator.domain.diffs import FileDiff, TurnDiffPart
+from orchestrator.domain.diffs import TURN_DIFF_PART, FileDiff, TurnDiffPart
 from orchestrator.domain.errors import BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Worker, WorkerStatus

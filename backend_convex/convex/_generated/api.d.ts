@@ -32,6 +32,7 @@ import type * as lib_jobs from "../lib/jobs.js";
 import type * as lib_limits from "../lib/limits.js";
 import type * as lib_records from "../lib/records.js";
 import type * as lib_rules from "../lib/rules.js";
+import type * as lib_undo from "../lib/undo.js";
 import type * as lib_validators from "../lib/validators.js";
 import type * as machines from "../machines.js";
 import type * as notifications from "../notifications.js";
@@ -68,6 +69,7 @@ declare const fullApi: ApiFromModules<{
   "lib/limits": typeof lib_limits;
   "lib/records": typeof lib_records;
   "lib/rules": typeof lib_rules;
+  "lib/undo": typeof lib_undo;
   "lib/validators": typeof lib_validators;
   machines: typeof machines;
   notifications: typeof notifications;

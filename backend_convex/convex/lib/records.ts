@@ -65,6 +65,11 @@ export function chatSessionRecord(session: Doc<"chatSessions">): ChatSessionReco
     lastActivity: session.lastActivity,
     agentSessionId: session.agentSessionId ?? null,
     title: session.title ?? null,
+    undoneFrom: session.undoneFrom ?? null,
+    undoAgentId: session.undoAgentId ?? null,
+    undoRequests: session.undoRequests ?? 0,
+    undoApplied: session.undoApplied ?? 0,
+    undoError: session.undoError ?? null,
   };
 }
 

@@ -162,6 +162,11 @@ export const chatSessionRecord = v.object({
   lastActivity: v.number(),
   agentSessionId: nullable(v.string()),
   title: nullable(v.string()),
+  undoneFrom: nullable(v.string()),
+  undoAgentId: nullable(v.string()),
+  undoRequests: v.number(),
+  undoApplied: v.number(),
+  undoError: nullable(v.string()),
 });
 
 export const chatMessageRecord = v.object({

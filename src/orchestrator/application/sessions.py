@@ -48,6 +48,7 @@ from orchestrator.domain.chat import (
     MessageStatus,
     SessionWork,
 )
+from orchestrator.domain.diffs import TURN_DIFF_PART
 from orchestrator.domain.errors import AgentUnavailable, Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, WorkerId
 from orchestrator.domain.live import LivePart
@@ -63,8 +64,6 @@ T = TypeVar("T")
 INTERRUPTED_REASON = "The machine process stopped while this reply was being written."
 ENDED_REASON = "The session was ended."
 CRASHED_REASON = "The agent stopped unexpectedly: {error}"
-#: The part ID a reply keeps the files its turn changed under.
-TURN_DIFF_PART = "turn-diff"
 
 
 class WorkerDirectory(Protocol):

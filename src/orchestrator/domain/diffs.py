@@ -21,6 +21,9 @@ MAX_DIFF_BYTES = 60_000
 #: Files kept per turn; the count of the others is recorded.
 MAX_DIFF_FILES = 500
 
+#: The part ID a reply keeps the files its turn changed under.
+TURN_DIFF_PART = "turn-diff"
+
 #: git's and opencode's ways of saying a patch is of a binary file.
 BINARY_PATCH = re.compile(r"^(Binary files .* differ|GIT binary patch)$", re.MULTILINE)
 

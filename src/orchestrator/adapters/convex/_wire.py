@@ -193,6 +193,11 @@ def chat_session(raw: Record) -> ChatSession:
         last_activity=_when(raw["lastActivity"]),
         agent_session_id=raw["agentSessionId"],
         title=raw["title"],
+        undone_from=raw["undoneFrom"],
+        undo_agent_id=raw["undoAgentId"],
+        undo_requests=int(raw["undoRequests"]),
+        undo_applied=int(raw["undoApplied"]),
+        undo_error=raw["undoError"],
     )
 
 

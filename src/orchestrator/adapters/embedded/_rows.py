@@ -132,6 +132,11 @@ def chat_session(row: aiosqlite.Row) -> ChatSession:
         last_activity=from_ms(row["last_activity"]),
         agent_session_id=row["agent_session_id"],
         title=row["title"],
+        undone_from=None if row["undone_from"] is None else MessageId(row["undone_from"]),
+        undo_agent_id=row["undo_agent_id"],
+        undo_requests=row["undo_requests"],
+        undo_applied=row["undo_applied"],
+        undo_error=row["undo_error"],
     )
 
 

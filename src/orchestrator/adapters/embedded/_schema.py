@@ -287,6 +287,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE machines ADD COLUMN instance_id TEXT",
         "ALTER TABLE machines ADD COLUMN lease_until INTEGER",
     ),
+    # 10: undo and redo of a session's turns (domain.undo).
+    (
+        "ALTER TABLE chat_sessions ADD COLUMN undone_from TEXT",
+        "ALTER TABLE chat_sessions ADD COLUMN undo_agent_id TEXT",
+        "ALTER TABLE chat_sessions ADD COLUMN undo_requests INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE chat_sessions ADD COLUMN undo_applied INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE chat_sessions ADD COLUMN undo_error TEXT",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

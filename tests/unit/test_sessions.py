@@ -450,3 +450,24 @@ async def test_the_files_a_turn_changed_are_stored_with_its_reply(world: World) 
     diffs = [(p.message_id, p.part_id, p.body) for p in parts if p.type == "turn-diff"]
     assert diffs == [(second.message_id, TURN_DIFF_PART, runtime.turn_diff)]
     assert first.status is second.status is MessageStatus.COMPLETED
+
+
+async def test_undo_and_redo_are_carried_out_on_the_agent_and_reported(world: World) -> None:
+    """An undo reverts the agent to the reply's turn, a redo unreverts; each is reported done."""
+    session = await world.session()
+    runtime = ScriptedAgentRuntime(turn_diff=TurnDiffPart("msg_turn_1"))
+    sid = session.chat_session_id
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, sid, "write a.txt")
+        reply = await world.reply(session)
+        await world.backend.undo_turn(world.user, sid, reply.message_id)
+        with anyio.fail_after(5):
+            while (await world.backend.get_session(world.user, sid)).undo_pending:
+                await anyio.sleep(0.005)
+        await world.backend.redo_turns(world.user, sid)
+        with anyio.fail_after(5):
+            while (await world.backend.get_session(world.user, sid)).undo_pending:
+                await anyio.sleep(0.005)
+    assert runtime.reverts == ["msg_turn_1", ""]
+    stored = await world.backend.get_session(world.user, sid)
+    assert (stored.undone_from, stored.undo_applied, stored.undo_error) == (None, 2, None)

@@ -44,6 +44,7 @@ from orchestrator.domain.agent import (
 from orchestrator.domain.chat import (
     MAX_TITLE_LENGTH,
     ChatMessage,
+    ChatSession,
     ChatSessionStatus,
     MessageStatus,
     SessionWork,
@@ -96,6 +97,8 @@ class SessionRunner:
     #: Messages this runner has acted on; the feed may still show them for a moment.
     _handled: set[MessageId] = attrs.field(factory=set)
     _passed_on: set[PermissionId] = attrs.field(factory=set)
+    #: Undo/redo requests of the session this runner has carried out.
+    _undo_done: int = 0
 
     def update(self, work: SessionWork) -> None:
         self.work = work
@@ -135,12 +138,33 @@ class SessionRunner:
             self._handled.add(streaming.message_id)
             await self.manager.end_reply(streaming, MessageStatus.INTERRUPTED, INTERRUPTED_REASON)
             return True
+        session = work.session
+        if session.undo_pending and session.undo_requests > self._undo_done:
+            await self._undo(session)
+            return True
         pending = [m for m in work.pending_messages if m.message_id not in self._handled]
         if pending:
             self._handled.add(pending[0].message_id)
             await self._run_turn(pending[0])
             return True
         return False
+
+    async def _undo(self, session: ChatSession) -> None:
+        """Undo or redo turns on the agent as the owner asked, then report it done (or why not)."""
+        requested, error = session.undo_requests, None
+        try:
+            agent = await self._ensure_agent()
+            if session.undo_agent_id is not None:
+                await agent.revert(session.undo_agent_id)
+            else:
+                await agent.unrevert()
+        except OrchestratorError as exc:
+            error = exc.message
+        manager = self.manager
+        await manager.call(
+            partial(manager.backend.report_undo, manager.token, self.session_id, requested, error)
+        )
+        self._undo_done = requested
 
     async def control(self) -> None:
         """React to Stop and to permission answers while a reply streams."""
@@ -323,7 +347,7 @@ class SessionRunner:
         except OrchestratorError as exc:
             log.info("could not read the turn's changes: %s", exc)
             return
-        if diff is not None and diff.files:
+        if diff is not None:  # also without files: it names the agent's turn, for undo
             await self._store_part(TURN_DIFF_PART, diff)
 
     async def _go_idle(self) -> None:

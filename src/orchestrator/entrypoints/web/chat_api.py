@@ -15,11 +15,11 @@ from orchestrator.adapters.remote.wire import converter
 from orchestrator.application.usage import worker_usage
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, PermissionAnswer, validate_message
 from orchestrator.domain.errors import InvalidInput
-from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
+from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
 from orchestrator.domain.model import MachineStatus, WorkerStatus
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
-from orchestrator.entrypoints.web.payload import path_id, read_body
+from orchestrator.entrypoints.web.payload import parse_id, path_id, read_body
 from orchestrator.entrypoints.web.state import BACKEND
 
 #: Route name of ``POST /api/sessions/{id}/messages``, which accepts bodies above the default.
@@ -104,6 +104,21 @@ async def rename_session(request: web.Request) -> web.Response:
     return web.json_response(_session_json(session))
 
 
+async def undo_turn(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session_id}/undo {message_id}``: undo a reply's turn and later ones."""
+    message_id = MessageId(parse_id((await read_body(request)).string("message_id"), "message"))
+    backend = request.app[BACKEND]
+    session = await backend.undo_turn(require_user(request), _session_id(request), message_id)
+    return web.json_response(_session_json(session))
+
+
+async def redo_turns(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session_id}/redo``: redo what is undone in the session."""
+    backend = request.app[BACKEND]
+    session = await backend.redo_turns(require_user(request), _session_id(request))
+    return web.json_response(_session_json(session))
+
+
 async def restore_session(request: web.Request) -> web.Response:
     """``POST /api/sessions/{session_id}/restore``: reopen a terminated session as idle."""
     backend = request.app[BACKEND]
@@ -171,6 +186,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/sessions/{session_id}/end", end_session)
     router.add_post("/api/sessions/{session_id}/restore", restore_session)
     router.add_post("/api/sessions/{session_id}/title", rename_session)
+    router.add_post("/api/sessions/{session_id}/undo", undo_turn)
+    router.add_post("/api/sessions/{session_id}/redo", redo_turns)
     router.add_get("/api/sessions/{session_id}/messages", list_messages)
     router.add_post("/api/sessions/{session_id}/messages", send_message, name=SEND_MESSAGE_ROUTE)
     router.add_post("/api/sessions/{session_id}/abort", abort)

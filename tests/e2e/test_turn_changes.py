@@ -7,14 +7,15 @@ undo need only there.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
-from tests.e2e.harness import Chat, open_new_session, screenshots
+from tests.e2e.harness import Chat, Server, open_new_session, running, screenshots
 
 pytestmark = pytest.mark.slow
 
@@ -92,4 +93,104 @@ def test_a_turn_shows_its_cards_diff_todos_and_cost_then_undo_and_redo(
     expect(page.locator("#todo-count")).to_have_text("2/3")
     expect(reply.locator(".msg-usage")).to_contain_text("tokens in")
     expect(reply.locator(".msg-usage")).to_contain_text("$")
-    screenshots(page, "turn-diff")
+    # Wide: the reply from its first card down to its diff; on a phone: the diff.
+    wide, narrow = reply.locator(".tool-card").first, diff.locator(".diff-file").first
+    screenshots(page, "conversation", prepare=lambda: show(page, wide, narrow))
+
+    # Undo: the machine reverts the turn, the file is back on disk, the transcript says so.
+    reply.get_by_role("button", name="Undo").click()
+    bar = page.locator("#undo-bar")
+    expect(bar).to_contain_text("Undone", timeout=60_000)
+    wait_for_file(page, target, BEFORE)
+    expect(reply).to_have_class(re.compile(r"\bundone\b"))
+    expect(page.locator(".msg.user").last).to_have_class(re.compile(r"\bundone\b"))
+    expect(reply.get_by_role("button", name="Undo")).to_be_hidden()
+    user = page.locator(".msg.user").last
+    screenshots(page, "undone", prepare=lambda: show(page, user, user))
+    # Redo: the file as the turn wrote it again, nothing marked undone.
+    bar.get_by_role("button", name="Redo").click()
+    expect(bar).to_be_hidden(timeout=60_000)
+    wait_for_file(page, target, AFTER)
+    expect(page.locator(".msg.undone")).to_have_count(0)
+    # After a reload the reply still offers Undo.
+    page.reload()
+    expect(page.locator(".msg.assistant").last.get_by_role("button", name="Undo")).to_be_visible(
+        timeout=30_000
+    )
+
+
+def show(page: Page, wide: Locator, narrow: Locator) -> None:
+    """Scroll the conversation so ``wide`` (or on a phone ``narrow``) starts at the top."""
+    size = page.viewport_size
+    element = wide if size is not None and size["width"] > 600 else narrow
+    element.evaluate("(e) => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(50)
+
+
+def wait_for_file(page: Page, path: Path, content: str) -> None:
+    """Until ``path`` holds ``content`` (the machine writes it), for at most a minute."""
+    for _ in range(600):
+        if path.read_text() == content:
+            return
+        page.wait_for_timeout(100)
+    assert path.read_text() == content
+
+
+HOSTILE_NAME = '<img src=x onerror="window.pwned=1">.py'
+HOSTILE = {
+    "part_id": "turn-diff",
+    "message_id": "msg_1",
+    "body": {
+        "agent_message_id": "msg_a",
+        "more_files": 2,
+        "files": [
+            {
+                "file": HOSTILE_NAME,
+                "status": "modified",
+                "additions": 1,
+                "deletions": 0,
+                "patch": "@@ -0,0 +1 @@\n+<script>window.pwned=1</script>\x1b[31mred\x1b[0m\n",
+                "patch_size": 5 * 1024 * 1024,
+                "binary": False,
+            },
+            {
+                "file": "logo.png",
+                "status": "added",
+                "additions": 0,
+                "deletions": 0,
+                "patch": "",
+                "patch_size": 120,
+                "binary": True,
+            },
+        ],
+    },
+}
+
+
+def test_the_diff_viewer_keeps_names_and_patches_inert(page: Page, tmp_path: Path) -> None:
+    """A file name and a patch with markup and ANSI render as text; binary and truncation said."""
+    with running(Server(tmp_path / "data")) as server:
+        page.goto(f"{server.url}/login")
+        page.evaluate(
+            """async (part) => {
+                const { diffCard } = await import("/static/js/diff.js");
+                const card = diffCard(part);
+                card.id = "card";
+                document.body.append(card);
+                for (const d of card.querySelectorAll("details")) d.open = true;
+                card.open = true;
+            }""",
+            HOSTILE,
+        )
+        card = page.locator("#card")
+        expect(card.locator("summary").first).to_have_text("Changed 4 files +1 −0")
+        expect(card.locator(".diff-name").first).to_have_text(
+            '<img src=x onerror="window.pwned=1">.py'
+        )
+        expect(card.locator(".diff-add")).to_have_text("+<script>window.pwned=1</script>red")
+        expect(card.locator("img, script")).to_have_count(0)
+        expect(card).to_contain_text("Showing the first")
+        expect(card).to_contain_text("of 5.0 MB")
+        expect(card).to_contain_text("Binary file: no diff shown.")
+        expect(card).to_contain_text("2 more files not listed.")
+        assert page.evaluate("() => window.pwned") is None

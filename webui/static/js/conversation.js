@@ -10,6 +10,7 @@ import { badge, confirmDialog, h, showError } from "./dom.js";
 import { live } from "./live.js";
 import { duration, partCard, todoItems, usage, usageLine } from "./parts.js";
 import { PermissionPrompts } from "./permissions.js";
+import { TurnUndo } from "./undo.js";
 
 const FINISHED = new Set(["completed", "failed", "interrupted", "aborted"]);
 const BUSY = new Set(["pending", "processing", "streaming"]);
@@ -47,6 +48,7 @@ export class Conversation {
       }
     });
     this.changes = new SessionChanges($("changes-panel"), $("changes-list"), $("changes-count"), (id) => this.entries.get(id)?.cards.get("turn-diff"));
+    this.undo = new TurnUndo(this);
     $("stop").addEventListener("click", () => this.stop());
     $("end-session").addEventListener("click", () => this.end());
     $("restore-session").addEventListener("click", () => this.restore());
@@ -115,6 +117,7 @@ export class Conversation {
     $("end-session").hidden = ended;
     $("ended").hidden = !ended;
     $("composer").hidden = ended;
+    this.undo.render();
   }
 
   // --- the stream -----------------------------------------------------------------
@@ -138,6 +141,7 @@ export class Conversation {
     this.prompts.watch(messages.some((m) => m.status === "streaming"));
     if (first) this.prompts.check(); // the history's permission cards, now that their replies are here
     this.renderFinished();
+    this.undo.render();
     if (this.stuck) this.scrollDown();
   }
 
@@ -186,7 +190,10 @@ export class Conversation {
       if (part.sequence > this.todoSequence) this.showTodos(part);
       return;
     }
-    if (part.type === "turn-diff") this.changes.add(part);
+    if (part.type === "turn-diff") {
+      this.changes.add(part);
+      this.undo.render();
+    }
     if (part.type === "step-finish") {
       const steps = this.steps.get(part.message_id) ?? new Map();
       steps.set(part.part_id, part.body);

@@ -53,7 +53,10 @@ function fileDiff(file) {
   if (file.binary) body = h("p", { class: "diff-note" }, "Binary file: no diff shown.");
   else if (!file.patch) body = h("p", { class: "diff-note" }, file.patch_size ? `Diff of ${size(file.patch_size)} not kept (the turn's diffs were too large).` : "No diff.");
   else {
-    const lines = inert(file.patch).replace(/\n$/, "").split("\n");
+    const all = inert(file.patch).replace(/\n$/, "").split("\n");
+    // The header before the first hunk (Index:, ===, ---, +++) repeats the file's name.
+    const first = all.findIndex((line) => line.startsWith("@@"));
+    const lines = first > 0 ? all.slice(first) : all;
     body = [
       h("pre", { class: "diff" }, h("code", {}, ...lines.map(diffLine))),
       file.patch_size > shown ? h("p", { class: "diff-note" }, `Showing the first ${size(shown)} of ${size(file.patch_size)}.`) : null,

@@ -105,6 +105,7 @@ def test_a_turn_shows_its_cards_diff_todos_and_cost_then_undo_and_redo(
     expect(reply).to_have_class(re.compile(r"\bundone\b"))
     expect(page.locator(".msg.user").last).to_have_class(re.compile(r"\bundone\b"))
     expect(reply.get_by_role("button", name="Undo")).to_be_hidden()
+    expect(page.locator("#changes-panel")).to_be_hidden()  # no file of the session is changed
     user = page.locator(".msg.user").last
     screenshots(page, "undone", prepare=lambda: show(page, user, user))
     # Redo: the file as the turn wrote it again, nothing marked undone.
@@ -112,6 +113,7 @@ def test_a_turn_shows_its_cards_diff_todos_and_cost_then_undo_and_redo(
     expect(bar).to_be_hidden(timeout=60_000)
     wait_for_file(page, target, AFTER)
     expect(page.locator(".msg.undone")).to_have_count(0)
+    expect(page.locator("#changes-panel .change-name")).to_have_text(["app.py"])
     # After a reload the reply still offers Undo.
     page.reload()
     expect(page.locator(".msg.assistant").last.get_by_role("button", name="Undo")).to_be_visible(

@@ -96,6 +96,7 @@ export class SessionChanges {
 
   reset() {
     this.turns = new Map(); // message_id -> turn-diff body
+    this.undone = new Set(); // replies whose turns are undone: their files are not listed
     this.panel.hidden = true;
     this.list.replaceChildren();
   }
@@ -105,9 +106,16 @@ export class SessionChanges {
     this.render();
   }
 
+  setUndone(undone) {
+    if ([...undone].join() === [...this.undone].join()) return;
+    this.undone = undone;
+    this.render();
+  }
+
   render() {
     const files = new Map();
     for (const [messageId, body] of this.turns) {
+      if (this.undone.has(messageId)) continue;
       for (const f of body.files) {
         const seen = files.get(f.file) ?? { additions: 0, deletions: 0 };
         files.set(f.file, { additions: seen.additions + f.additions, deletions: seen.deletions + f.deletions, messageId });

@@ -32,6 +32,7 @@ export class TurnUndo {
     const open = session.status !== "terminated";
     const order = [...entries];
     const from = order.findIndex(([id]) => id === session.undone_from);
+    changes.setUndone(new Set(from >= 0 ? order.slice(from).map(([id]) => id) : []));
     order.forEach(([id, entry], i) => {
       // The undone reply, every later message, and the prompt it answered.
       const undone = from >= 0 && (i >= from || (i === from - 1 && entry.li.classList.contains("user")));

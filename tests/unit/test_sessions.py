@@ -471,3 +471,21 @@ async def test_undo_and_redo_are_carried_out_on_the_agent_and_reported(world: Wo
     assert runtime.reverts == ["msg_turn_1", ""]
     stored = await world.backend.get_session(world.user, sid)
     assert (stored.undone_from, stored.undo_applied, stored.undo_error) == (None, 2, None)
+
+
+async def test_an_undo_the_agent_refuses_is_reported_and_leaves_nothing_undone(
+    world: World,
+) -> None:
+    """The agent's sentence comes back as the session's undo error; the reply is not undone."""
+    session = await world.session()
+    runtime = ScriptedAgentRuntime(turn_diff=TurnDiffPart("msg_turn_1"), undo_error="No git.")
+    sid = session.chat_session_id
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, sid, "write a.txt")
+        reply = await world.reply(session)
+        await world.backend.undo_turn(world.user, sid, reply.message_id)
+        with anyio.fail_after(5):
+            while (await world.backend.get_session(world.user, sid)).undo_pending:
+                await anyio.sleep(0.005)
+    stored = await world.backend.get_session(world.user, sid)
+    assert (stored.undone_from, stored.undo_error, runtime.reverts) == (None, "No git.", [])

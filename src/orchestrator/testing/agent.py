@@ -28,7 +28,7 @@ from orchestrator.domain.agent import (
     TurnFinished,
 )
 from orchestrator.domain.diffs import TurnDiffPart
-from orchestrator.domain.errors import NotFound
+from orchestrator.domain.errors import AgentUnavailable, NotFound
 from orchestrator.domain.parts import PartBody
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
@@ -169,6 +169,8 @@ class ScriptedSession:
         return self.runtime.turn_diff
 
     async def revert(self, agent_message_id: str) -> None:
+        if self.runtime.undo_error is not None:
+            raise AgentUnavailable(self.runtime.undo_error)
         self.runtime.reverts.append(agent_message_id)
 
     async def unrevert(self) -> None:
@@ -202,6 +204,8 @@ class ScriptedAgentRuntime:
     turn_diff: TurnDiffPart | None = None
     #: Turns reverted in order (their agent message IDs); ``""`` for each redo.
     reverts: list[str] = attrs.field(factory=list)
+    #: When set, every revert fails with this sentence.
+    undo_error: str | None = None
     #: The permission policy each open_session was given, in order.
     policies: list[PermissionPolicy] = attrs.field(factory=list)
     #: The permission policy each list_models call carried (an agent it starts keeps it).

@@ -117,7 +117,7 @@ export const undoTurn = mutation({
       .withIndex("by_messageId_and_partId", (q) => q.eq("messageId", messageId).eq("partId", "turn-diff"))
       .unique();
     const streaming = await streamingReply(ctx, chatSessionId);
-    await ctx.db.patch(session._id, requestUndo(session, reply, agentTurnOf(part), streaming));
+    await ctx.db.patch(session._id, requestUndo(session, reply, agentTurnOf(part), streaming, Date.now()));
     return chatSessionRecord((await ctx.db.get(session._id))!);
   },
 });
@@ -130,7 +130,12 @@ export const redoTurns = mutation({
     requireServer(serverSecret);
     const session = await ownedSession(ctx, userId, chatSessionId);
     const streaming = await streamingReply(ctx, chatSessionId);
-    await ctx.db.patch(session._id, requestRedo(session, streaming));
+    const newest = await ctx.db
+      .query("chatMessages")
+      .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId))
+      .order("desc")
+      .first();
+    await ctx.db.patch(session._id, requestRedo(session, streaming, newest?.timestamp));
     return chatSessionRecord((await ctx.db.get(session._id))!);
   },
 });

@@ -102,6 +102,7 @@ export default defineSchema({
     /** Undo and redo of turns (orchestrator/domain/undo.py): the first reply undone, … */
     undoneFrom: v.optional(v.string()),
     undoAgentId: v.optional(v.string()),
+    undoneAt: v.optional(v.number()),
     undoRequests: v.optional(v.number()),
     undoApplied: v.optional(v.number()),
     undoError: v.optional(v.string()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from orchestrator.domain.chat import ChatMessage, MessageStatus
@@ -9,7 +10,7 @@ from orchestrator.domain.diffs import TURN_DIFF_PART, FileDiff, TurnDiffPart
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import MessageId, UserId
 from orchestrator.domain.ports import Backend
-from orchestrator.domain.undo import BUSY, NO_REPLY, NOT_UNDOABLE, NOTHING_UNDONE
+from orchestrator.domain.undo import BUSY, NO_REPLY, NOT_UNDOABLE, NOTHING_UNDONE, REDO_GONE
 from tests.contract.conftest import Chat, ask, work_now
 
 pytestmark = pytest.mark.anyio
@@ -52,6 +53,22 @@ async def test_undo_then_redo_reach_the_machine_and_come_back_done(
     assert (failed.undo_pending, failed.undo_error) == (False, "opencode said no")
     with pytest.raises(Conflict, match=NOTHING_UNDONE):
         await backend.redo_turns(alice, session_id)
+
+
+async def test_redo_is_refused_once_a_message_followed_the_undo(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """The agent drops undone turns on the next prompt: redo after a new message is a Conflict."""
+    reply = await _finished_reply(backend, alice, chat)
+    session_id = chat.session.chat_session_id
+    undone = await backend.undo_turn(alice, session_id, reply.message_id)
+    await anyio.sleep(0.01)  # the message comes later than the undo, also by a real clock
+    await ask(backend, alice, chat, "try again")
+    with pytest.raises(Conflict, match=REDO_GONE):
+        await backend.redo_turns(alice, session_id)
+    session = await backend.get_session(alice, session_id)
+    assert (session.undone_from, session.undone_at) == (reply.message_id, undone.undone_at)
+    assert undone.undone_at is not None
 
 
 async def test_undo_refuses_bad_requests_and_changes_nothing(

@@ -114,11 +114,28 @@ def test_a_turn_shows_its_cards_diff_todos_and_cost_then_undo_and_redo(
     wait_for_file(page, target, AFTER)
     expect(page.locator(".msg.undone")).to_have_count(0)
     expect(page.locator("#changes-panel .change-name")).to_have_text(["app.py"])
-    # After a reload the reply still offers Undo.
+    # After a reload the reply still offers Undo; undone again, a new message starts over:
+    # it is not undone itself, and the undone turn can no longer be redone.
     page.reload()
-    expect(page.locator(".msg.assistant").last.get_by_role("button", name="Undo")).to_be_visible(
-        timeout=30_000
+    page.locator(".msg.assistant").last.get_by_role("button", name="Undo").wait_for()
+    reply = page.locator(
+        f'[data-key="{page.locator(".msg.assistant").last.get_attribute("data-key")}"]'
     )
+    reply.get_by_role("button", name="Undo").click()
+    expect(bar).to_contain_text("Undone", timeout=60_000)
+    wait_for_file(page, target, BEFORE)
+    model.tool_calls = None
+    model.reply = "Starting over."
+    box = page.get_by_label("Message", exact=True)
+    box.fill("Start over")
+    box.press("Enter")
+    fresh = page.locator(".msg.assistant").last
+    expect(fresh).to_contain_text("Starting over.", timeout=60_000)
+    expect(fresh).to_have_attribute("data-status", "completed", timeout=30_000)
+    expect(fresh).not_to_have_class(re.compile(r"\bundone\b"))
+    expect(reply).to_have_class(re.compile(r"\bundone\b"))
+    expect(bar).to_be_hidden()
+    assert target.read_text() == BEFORE
 
 
 def show(page: Page, wide: Locator, narrow: Locator) -> None:

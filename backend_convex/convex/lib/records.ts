@@ -67,6 +67,7 @@ export function chatSessionRecord(session: Doc<"chatSessions">): ChatSessionReco
     title: session.title ?? null,
     undoneFrom: session.undoneFrom ?? null,
     undoAgentId: session.undoAgentId ?? null,
+    undoneAt: session.undoneAt ?? null,
     undoRequests: session.undoRequests ?? 0,
     undoApplied: session.undoApplied ?? 0,
     undoError: session.undoError ?? null,

@@ -12,9 +12,13 @@ const NO_REPLY = "No such reply in this session.";
 const BUSY = "Wait for the reply to finish before undoing or redoing a turn.";
 const NOT_UNDOABLE = "This reply cannot be undone: the agent recorded no turn for it.";
 const NOTHING_UNDONE = "Nothing is undone in this session.";
+const REDO_GONE = "Redo is no longer possible: a message was sent after the undo.";
 const FINISHED = new Set(["completed", "failed", "interrupted", "aborted"]);
 
-type UndoFields = Pick<Doc<"chatSessions">, "undoneFrom" | "undoAgentId" | "undoRequests" | "undoApplied" | "undoError">;
+type UndoFields = Pick<
+  Doc<"chatSessions">,
+  "undoneFrom" | "undoAgentId" | "undoneAt" | "undoRequests" | "undoApplied" | "undoError"
+>;
 
 /** The agent's ID of a reply's turn, from its turn-diff part (undefined without one). */
 export function agentTurnOf(part: Doc<"messageParts"> | null): string | undefined {
@@ -29,6 +33,7 @@ export function requestUndo(
   reply: Doc<"chatMessages"> | null,
   agentMessageId: string | undefined,
   streaming: Doc<"chatMessages"> | null,
+  now: number,
 ): UndoFields {
   ensureOpen(session);
   if (reply === null || reply.chatSessionId !== session.chatSessionId || reply.role !== "assistant") {
@@ -39,19 +44,28 @@ export function requestUndo(
   return {
     undoneFrom: reply.messageId,
     undoAgentId: agentMessageId,
+    undoneAt: now,
     undoRequests: (session.undoRequests ?? 0) + 1,
     undoError: undefined,
   };
 }
 
-/** Redo what is undone in the session. */
-export function requestRedo(session: Doc<"chatSessions">, streaming: Doc<"chatMessages"> | null): UndoFields {
+/** Redo what is undone in the session; refused once a message was sent after the undo. */
+export function requestRedo(
+  session: Doc<"chatSessions">,
+  streaming: Doc<"chatMessages"> | null,
+  lastMessageAt: number | undefined,
+): UndoFields {
   ensureOpen(session);
   if (session.undoneFrom === undefined) fail("Conflict", NOTHING_UNDONE);
   if (streaming !== null) fail("Conflict", BUSY);
+  if (session.undoneAt !== undefined && lastMessageAt !== undefined && lastMessageAt > session.undoneAt) {
+    fail("Conflict", REDO_GONE);
+  }
   return {
     undoneFrom: undefined,
     undoAgentId: undefined,
+    undoneAt: undefined,
     undoRequests: (session.undoRequests ?? 0) + 1,
     undoError: undefined,
   };
@@ -65,6 +79,7 @@ export function finishUndo(session: Doc<"chatSessions">, applied: number, error:
     undoApplied: applied,
     undoneFrom: undefined,
     undoAgentId: undefined,
+    undoneAt: undefined,
     undoError: error.slice(0, MAX_REASON_LENGTH),
   };
 }

@@ -164,6 +164,7 @@ export const chatSessionRecord = v.object({
   title: nullable(v.string()),
   undoneFrom: nullable(v.string()),
   undoAgentId: nullable(v.string()),
+  undoneAt: nullable(v.number()),
   undoRequests: v.number(),
   undoApplied: v.number(),
   undoError: nullable(v.string()),

@@ -111,6 +111,8 @@ class ChatSession:
     undone_from: MessageId | None = None
     #: The agent's ID of that reply's turn, which the machine reverts to.
     undo_agent_id: str | None = None
+    #: When the undo was asked for: messages sent later are not undone.
+    undone_at: datetime | None = None
     #: Undo/redo requests made, and how many of them the machine has carried out.
     undo_requests: int = 0
     undo_applied: int = 0

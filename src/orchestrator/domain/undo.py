@@ -9,6 +9,8 @@ transcript can show it. The rules are pure functions every backend applies.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import attrs
 
 from orchestrator.domain.chat import (
@@ -26,6 +28,7 @@ NO_REPLY = "No such reply in this session."
 BUSY = "Wait for the reply to finish before undoing or redoing a turn."
 NOT_UNDOABLE = "This reply cannot be undone: the agent recorded no turn for it."
 NOTHING_UNDONE = "Nothing is undone in this session."
+REDO_GONE = "Redo is no longer possible: a message was sent after the undo."
 
 
 def agent_turn_of(body: PartBody | None) -> str | None:
@@ -40,6 +43,7 @@ def request_undo(
     reply: ChatMessage | None,
     agent_message_id: str | None,
     streaming: ChatMessage | None,
+    now: datetime,
 ) -> ChatSession:
     """The session with ``reply`` and every later reply to be undone.
 
@@ -61,22 +65,33 @@ def request_undo(
         session,
         undone_from=reply.message_id,
         undo_agent_id=agent_message_id,
+        undone_at=now,
         undo_requests=session.undo_requests + 1,
         undo_error=None,
     )
 
 
-def request_redo(session: ChatSession, streaming: ChatMessage | None) -> ChatSession:
-    """The session with what is undone to be redone."""
+def request_redo(
+    session: ChatSession, streaming: ChatMessage | None, last_message_at: datetime | None
+) -> ChatSession:
+    """The session with what is undone to be redone.
+
+    Once a message was sent after the undo (``last_message_at``, the session's newest
+    message), the agent has dropped the undone turns for good: redo is refused.
+    """
     ensure_open(session)
     if session.undone_from is None:
         raise Conflict(NOTHING_UNDONE)
     if streaming is not None:
         raise Conflict(BUSY)
+    undone_at = session.undone_at
+    if undone_at is not None and last_message_at is not None and last_message_at > undone_at:
+        raise Conflict(REDO_GONE)
     return attrs.evolve(
         session,
         undone_from=None,
         undo_agent_id=None,
+        undone_at=None,
         undo_requests=session.undo_requests + 1,
         undo_error=None,
     )
@@ -97,5 +112,6 @@ def finish_undo(session: ChatSession, applied: int, error: str | None) -> ChatSe
         undo_applied=applied,
         undone_from=None,
         undo_agent_id=None,
+        undone_at=None,
         undo_error=error[:MAX_REASON_LENGTH],
     )

@@ -194,14 +194,19 @@ class ChatUserFake(ChatFakeBase):
         part = self.parts.get((message_id, PartId(TURN_DIFF_PART)))
         turn = undo.agent_turn_of(None if part is None else part.body)
         reply = self.chat_messages.get(message_id)
-        changed = undo.request_undo(session, reply, turn, self._streaming(session_id))
+        streaming = self._streaming(session_id)
+        changed = undo.request_undo(session, reply, turn, streaming, self._now())
         session = self._save(changed)
         await self._commit()
         return session
 
     async def redo_turns(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         session = self._user_session(user, session_id)
-        session = self._save(undo.request_redo(session, self._streaming(session_id)))
+        times = [
+            m.timestamp for m in self.chat_messages.values() if m.chat_session_id == session_id
+        ]
+        changed = undo.request_redo(session, self._streaming(session_id), max(times, default=None))
+        session = self._save(changed)
         await self._commit()
         return session
 

@@ -32,10 +32,15 @@ export class TurnUndo {
     const open = session.status !== "terminated";
     const order = [...entries];
     const from = order.findIndex(([id]) => id === session.undone_from);
-    changes.setUndone(new Set(from >= 0 ? order.slice(from).map(([id]) => id) : []));
+    // Messages sent after the undo are not undone (and the agent has dropped the undone turns).
+    const at = session.undone_at ? new Date(session.undone_at) : null;
+    const before = (entry) => !at || new Date(entry.li.querySelector("time").getAttribute("datetime")) <= at;
+    const isUndone = order.map(([, entry], i) => from >= 0 && before(entry) && (i >= from || (i === from - 1 && entry.li.classList.contains("user"))));
+    const later = from >= 0 && order.some(([, entry]) => !before(entry));
+    changes.setUndone(new Set(order.filter((_, i) => isUndone[i]).map(([id]) => id)));
     order.forEach(([id, entry], i) => {
       // The undone reply, every later message, and the prompt it answered.
-      const undone = from >= 0 && (i >= from || (i === from - 1 && entry.li.classList.contains("user")));
+      const undone = isUndone[i];
       entry.li.classList.toggle("undone", undone);
       const turn = changes.turns.has(id) && entry.finished;
       if (turn && !entry.undoButton) {
@@ -45,11 +50,11 @@ export class TurnUndo {
       if (entry.undoButton) entry.undoButton.hidden = !open || pending || undone;
     });
     const bar = $("undo-bar");
-    bar.hidden = from < 0 && !pending && !session.undo_error;
+    bar.hidden = (from < 0 || later) && !pending && !session.undo_error;
     let words = "Undone: these turns and their file changes are reverted.";
     if (pending) words = session.undone_from ? "Undoing…" : "Redoing…";
     else if (session.undo_error) words = `Undo failed: ${session.undo_error}`;
     $("undo-status").textContent = words;
-    $("redo-turns").hidden = from < 0 || pending || !open;
+    $("redo-turns").hidden = from < 0 || later || pending || !open;
   }
 }

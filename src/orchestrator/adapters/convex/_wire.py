@@ -195,6 +195,7 @@ def chat_session(raw: Record) -> ChatSession:
         title=raw["title"],
         undone_from=raw["undoneFrom"],
         undo_agent_id=raw["undoAgentId"],
+        undone_at=_maybe_when(raw["undoneAt"]),
         undo_requests=int(raw["undoRequests"]),
         undo_applied=int(raw["undoApplied"]),
         undo_error=raw["undoError"],

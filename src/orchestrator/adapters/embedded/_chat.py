@@ -108,10 +108,11 @@ async def streaming_reply(tx: Tx, session_id: str) -> ChatMessage | None:
 async def save_undo(tx: Tx, session: ChatSession, machine_id: str) -> ChatSession:
     """Store the session's undo state (domain.undo) and wake whoever shows it."""
     await tx.run(
-        "UPDATE chat_sessions SET undone_from = ?, undo_agent_id = ?, undo_requests = ?,"
-        " undo_applied = ?, undo_error = ? WHERE chat_session_id = ?",
+        "UPDATE chat_sessions SET undone_from = ?, undo_agent_id = ?, undone_at = ?,"
+        " undo_requests = ?, undo_applied = ?, undo_error = ? WHERE chat_session_id = ?",
         session.undone_from,
         session.undo_agent_id,
+        None if session.undone_at is None else rows.to_ms(session.undone_at),
         session.undo_requests,
         session.undo_applied,
         session.undo_error,
@@ -211,15 +212,21 @@ class ChatUserSide(MachineSide):
             )
             turn = undo.agent_turn_of(None if part is None else body_from_row(*part))
             streaming = await streaming_reply(tx, session_id)
-            return await save_undo(
-                tx, undo.request_undo(session, reply, turn, streaming), machine_id
-            )
+            now = rows.from_ms(self._now())
+            changed = undo.request_undo(session, reply, turn, streaming, now)
+            return await save_undo(tx, changed, machine_id)
 
     async def redo_turns(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         async with self._store.transaction(write=True) as tx:
             session, machine_id = await self._user_session(tx, user, session_id)
             streaming = await streaming_reply(tx, session_id)
-            return await save_undo(tx, undo.request_redo(session, streaming), machine_id)
+            newest = await tx.one(
+                "SELECT max(timestamp) AS at FROM chat_messages WHERE chat_session_id = ?",
+                session_id,
+            )
+            last = None if newest is None or newest["at"] is None else rows.from_ms(newest["at"])
+            changed = undo.request_redo(session, streaming, last)
+            return await save_undo(tx, changed, machine_id)
 
     async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         async with self._store.transaction() as tx:

@@ -134,6 +134,7 @@ def chat_session(row: aiosqlite.Row) -> ChatSession:
         title=row["title"],
         undone_from=None if row["undone_from"] is None else MessageId(row["undone_from"]),
         undo_agent_id=row["undo_agent_id"],
+        undone_at=_opt_ms(row["undone_at"]),
         undo_requests=row["undo_requests"],
         undo_applied=row["undo_applied"],
         undo_error=row["undo_error"],

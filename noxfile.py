@@ -121,6 +121,17 @@ def quick(session: nox.Session) -> None:
 
 
 @nox.session
+def screenshots(session: nox.Session) -> None:
+    """Take the README's pictures (docs/screenshots) with the browser test of a real turn."""
+    install_opencode(session)
+    install_chromium(session)
+    install(session, "-e", ".[test]")
+    target = Path("docs/screenshots").resolve()
+    env = {"ORCHESTRATOR_SCREENSHOTS": str(target)}
+    session.run("pytest", "tests/e2e/test_turn_changes.py", "-p", "no:cacheprovider", env=env)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     install(session, "ruff>=0.6")

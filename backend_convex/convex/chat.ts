@@ -17,6 +17,7 @@ import { cutPage, OTHER_LIST, pageLimit, textSize } from "./lib/paging";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
 import { readSegments } from "./lib/text";
 import { checkAgent, checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
+import { agentTurnOf, requestRedo, requestUndo } from "./lib/undo";
 import {
   chatChunkRecord as chunkValidator,
   chatMessageRecord as messageValidator,
@@ -101,6 +102,45 @@ export const renameSession = mutation({
     const { title: trimmed } = validateSessionUpdate(undefined, undefined, title);
     const session = await ownedSession(ctx, userId, chatSessionId);
     await ctx.db.patch(session._id, { title: trimmed });
+    return chatSessionRecord((await ctx.db.get(session._id))!);
+  },
+});
+
+/** Undo a finished reply of the session and every later one (the machine reverts the agent). */
+export const undoTurn = mutation({
+  args: { ...ownerOfSession, messageId: v.string() },
+  returns: sessionValidator,
+  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId }) => {
+    requireServer(serverSecret);
+    const session = await ownedSession(ctx, userId, chatSessionId);
+    const reply = await ctx.db
+      .query("chatMessages")
+      .withIndex("by_messageId", (q) => q.eq("messageId", messageId))
+      .unique();
+    const part = await ctx.db
+      .query("messageParts")
+      .withIndex("by_messageId_and_partId", (q) => q.eq("messageId", messageId).eq("partId", "turn-diff"))
+      .unique();
+    const streaming = await streamingReply(ctx, chatSessionId);
+    await ctx.db.patch(session._id, requestUndo(session, reply, agentTurnOf(part), streaming, Date.now()));
+    return chatSessionRecord((await ctx.db.get(session._id))!);
+  },
+});
+
+/** Redo what is undone in the session. */
+export const redoTurns = mutation({
+  args: ownerOfSession,
+  returns: sessionValidator,
+  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
+    requireServer(serverSecret);
+    const session = await ownedSession(ctx, userId, chatSessionId);
+    const streaming = await streamingReply(ctx, chatSessionId);
+    const newest = await ctx.db
+      .query("chatMessages")
+      .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId))
+      .order("desc")
+      .first();
+    await ctx.db.patch(session._id, requestRedo(session, streaming, newest?.timestamp));
     return chatSessionRecord((await ctx.db.get(session._id))!);
   },
 });

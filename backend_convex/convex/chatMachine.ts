@@ -22,6 +22,7 @@ import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
+import { finishUndo } from "./lib/undo";
 import {
   validateChunk,
   validateEnding,
@@ -267,6 +268,18 @@ export const updateSession = mutation({
     // The agent's title never replaces one the session has (the owner's, or its job's name).
     if (changes.title !== undefined && session.title === undefined) patch.title = changes.title;
     await ctx.db.patch(session._id, patch);
+    return chatSessionRecord((await ctx.db.get(session._id))!);
+  },
+});
+
+/** The undo/redo requests up to `applied` are carried out on the agent, or failed with `error`. */
+export const reportUndo = mutation({
+  args: { ...machineToken, chatSessionId: v.string(), applied: v.number(), error: v.union(v.string(), v.null()) },
+  returns: sessionValidator,
+  handler: async (ctx, { chatSessionId, applied, error, ...token }) => {
+    const machine = await requireMachine(ctx, token);
+    const session = await machineSession(ctx, machine.machineId, chatSessionId);
+    await ctx.db.patch(session._id, finishUndo(session, applied, error));
     return chatSessionRecord((await ctx.db.get(session._id))!);
   },
 });

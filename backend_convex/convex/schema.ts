@@ -104,6 +104,13 @@ export default defineSchema({
     title: v.optional(v.string()),
     /** The agent (mode) its messages use unless a message names another. */
     agent: v.optional(v.string()),
+    /** Undo and redo of turns (orchestrator/domain/undo.py): the first reply undone, … */
+    undoneFrom: v.optional(v.string()),
+    undoAgentId: v.optional(v.string()),
+    undoneAt: v.optional(v.number()),
+    undoRequests: v.optional(v.number()),
+    undoApplied: v.optional(v.number()),
+    undoError: v.optional(v.string()),
     /** The sequence of the session's last chunk: chunks are numbered 1, 2, … */
     lastSequence: v.number(),
   })

@@ -136,6 +136,29 @@ describe("a reply's life", () => {
     expect((await t.query(api.chat.getSession, session)).title).toBe("Fix <b>it</b>");
   });
 
+  test("undo and redo: asked by the owner, carried out by the machine, refused when ended", async () => {
+    const t = newDeployment();
+    const chat = await newChat(t);
+    const bob = await newUser(t, "bob");
+    const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
+    const asked = await t.mutation(api.chat.sendMessage, { ...session, content: "write a.txt" });
+    const reply = await t.mutation(api.chatMachine.claimMessage, { ...chat.token, messageId: asked.messageId });
+    const data = JSON.stringify({ type: "turn-diff", agent_message_id: "msg_agent", files: [], more_files: 0 });
+    await t.mutation(api.parts.save, { ...chat.token, messageId: reply.messageId, partId: "turn-diff", type: "turn-diff", text: "", data });
+    await refused(t.mutation(api.chat.undoTurn, { ...session, messageId: reply.messageId }), "Conflict", "Wait for the reply to finish before undoing or redoing a turn.");
+    await t.mutation(api.chatMachine.completeMessage, { ...chat.token, messageId: reply.messageId, content: "done" });
+    await refused(t.mutation(api.chat.undoTurn, { ...session, messageId: asked.messageId }), "NotFound", "No such reply in this session.");
+    await refused(t.mutation(api.chat.undoTurn, { ...session, userId: bob, messageId: reply.messageId }), "NotFound", "No such chat session.");
+    const undone = await t.mutation(api.chat.undoTurn, { ...session, messageId: reply.messageId });
+    expect([undone.undoneFrom, undone.undoAgentId, undone.undoRequests, undone.undoApplied]).toEqual([reply.messageId, "msg_agent", 1, 0]);
+    const done = await t.mutation(api.chatMachine.reportUndo, { ...chat.token, chatSessionId: session.chatSessionId, applied: 1, error: null });
+    expect(done.undoApplied).toBe(1);
+    const redone = await t.mutation(api.chat.redoTurns, session);
+    expect([redone.undoneFrom, redone.undoRequests]).toEqual([null, 2]);
+    await t.mutation(api.chat.endSession, session);
+    await refused(t.mutation(api.chat.undoTurn, { ...session, messageId: reply.messageId }), "Conflict", "This session has ended. Restore it to continue.");
+  });
+
   test("another machine and another user reach nothing of the chat", async () => {
     const t = newDeployment();
     const chat = await newChat(t);

@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from orchestrator.domain.chat import ChatMessage
+from orchestrator.domain.diffs import MAX_DIFF_BYTES, FileDiff, TurnDiffPart
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, TextGap
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.parts import (
@@ -292,3 +293,29 @@ async def test_the_event_stream_resumes_by_the_sessions_sequence(
         await later.aclose()  # type: ignore[attr-defined]
     with pytest.raises(NotFound):
         await anext(backend.watch_events(UserId("usr_nobody"), session, 0))
+
+
+async def test_a_turn_diff_is_stored_bounded_on_every_backend(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """A 5 MB patch is stored truncated with its size; a binary file loses its patch; names stay."""
+    reply = await _reply(backend, alice, chat)
+    huge = "+" + "<script>x</script>\x1b[31m" * (5 * 1024 * 1024 // 25) + "\n"
+    diff = TurnDiffPart(
+        "msg_1",
+        (
+            FileDiff("<img src=x onerror=alert(1)>.py", "modified", 1, 1, "-a\n+b\n", 6),
+            FileDiff("huge.txt", "added", 200_000, 0, huge),
+            FileDiff("logo.png", "added", 0, 0, "Binary files /dev/null and b/logo.png differ\n"),
+        ),
+    )
+    await backend.save_part(chat.token, reply.message_id, "turn-diff", diff)
+    [part] = await backend.list_parts(alice, chat.session.chat_session_id)
+    body = part.body
+    assert isinstance(body, TurnDiffPart)
+    named, big, binary = body.files
+    assert named == diff.files[0]
+    assert big.patch_size == len(huge.encode())
+    assert len(big.patch.encode()) == MAX_DIFF_BYTES - 6
+    assert big.truncated
+    assert (binary.file, binary.patch, binary.binary) == ("logo.png", "", True)

@@ -114,7 +114,7 @@ def model() -> Iterator[FakeModelServer]:
 def chat(opencode: None, page: Page, model: FakeModelServer, tmp_path: Path) -> Iterator[Chat]:
     """alice signed in, her machine online, a worker on ``app`` online with its models."""
     data_dir, root, home = tmp_path / "data", tmp_path / "projects", tmp_path / "machine"
-    (root / "app").mkdir(parents=True)
+    (root / "app").mkdir(parents=True, exist_ok=True)  # a test may have made it a git repo
     home.mkdir()
     with running(Server(data_dir)) as server:
         token = create_user_and_machine(data_dir)

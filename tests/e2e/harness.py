@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import signal
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,12 @@ from playwright.sync_api import Page
 from tests.integration.harness import CLI, cli_env, free_port
 
 PASSWORD = "correct horse battery"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+#: Where screenshots go: ``artifacts/screenshots``, or ``$ORCHESTRATOR_SCREENSHOTS``
+#: (``nox -s screenshots`` writes the README's pictures to docs/screenshots).
+SCREENSHOTS = Path(
+    os.environ.get("ORCHESTRATOR_SCREENSHOTS")
+    or Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+)
 #: (name, width, height) of the viewports every screenshot is taken at.
 VIEWPORTS = (("desktop", 1280, 800), ("phone", 360, 740))
 
@@ -185,8 +191,16 @@ def _origin(page: Page) -> str:
     return f"{scheme}//{host}"
 
 
-def screenshots(page: Page, name: str, viewports: tuple[str, ...] = ("desktop", "phone")) -> None:
-    """``name`` in light and dark, at desktop and phone width, under ``artifacts/screenshots``."""
+def screenshots(
+    page: Page,
+    name: str,
+    viewports: tuple[str, ...] = ("desktop", "phone"),
+    prepare: Callable[[], None] | None = None,
+) -> None:
+    """``name`` in light and dark, at desktop and phone width, under :data:`SCREENSHOTS`.
+
+    ``prepare`` runs before each picture, once its size and colours are set (to scroll …).
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
@@ -195,6 +209,8 @@ def screenshots(page: Page, name: str, viewports: tuple[str, ...] = ("desktop", 
                 continue
             page.set_viewport_size({"width": width, "height": height})
             page.wait_for_timeout(50)
+            if prepare is not None:
+                prepare()
             page.screenshot(path=SCREENSHOTS / f"{name}-{scheme}-{label}.png")
     page.emulate_media(color_scheme="light")
     page.set_viewport_size({"width": VIEWPORTS[0][1], "height": VIEWPORTS[0][2]})

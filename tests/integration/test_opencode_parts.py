@@ -24,6 +24,7 @@ from orchestrator.adapters.opencode._runtime import TODO_LIST_PART
 from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.chat import ChatMessage, MessageRole, MessageStatus
+from orchestrator.domain.diffs import TurnDiffPart
 from orchestrator.domain.errors import AgentUnavailable
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.parts import (
@@ -183,7 +184,7 @@ async def test_a_turn_that_writes_a_file_is_stored_as_parts(
     assert len(finishes) == 2  # the tool call, then the answer
     assert [f.reason for f in finishes] == ["tool-calls", "stop"]
     assert all(f.tokens.input > 0 and f.tokens.output > 0 for f in finishes)
-    # In the order opencode made them: step, text, tool, finish; step, answer, finish.
+    # In the order opencode made them: step, text, tool, finish; step, answer, finish; changes.
     assert [type(b) for b in bodies] == [
         StepStartPart,
         TextPart,
@@ -192,6 +193,7 @@ async def test_a_turn_that_writes_a_file_is_stored_as_parts(
         StepStartPart,
         TextPart,
         StepFinishPart,
+        TurnDiffPart,  # read at the end: no files outside a git repository, but the turn's ID
     ]
 
 

@@ -120,6 +120,25 @@ async def test_scripted_bash_call_then_final_text(fake_model: FakeModelServer) -
 
 
 @pytest.mark.anyio
+async def test_a_turn_calls_its_tools_in_order_then_answers(fake_model: FakeModelServer) -> None:
+    """With tool_calls set each answer is the next call of this turn, then the final text."""
+    fake_model.tool_calls = [("read", {"filePath": "a"}), ("bash", {"command": "ls"})]
+    earlier_turn = [user("before"), {"role": "tool", "content": "old"}]
+    names = []
+    messages: list[dict[str, Any]] = [*earlier_turn, user("go")]
+    for _ in range(2):
+        _, chunks = await chat(fake_model, messages=messages)
+        [call] = [
+            c for ch in chunks for x in ch["choices"] for c in x["delta"].get("tool_calls") or []
+        ]
+        names.append(call["function"]["name"])
+        messages += [{"role": "assistant", "tool_calls": [call]}, {"role": "tool", "content": "ok"}]
+    _, chunks = await chat(fake_model, messages=messages)
+    assert names == ["read", "bash"]
+    assert streamed_text(chunks) == fake_model.after_tool_reply
+
+
+@pytest.mark.anyio
 async def test_scripted_write_call_streams_text_then_the_tool_call(
     fake_model: FakeModelServer,
 ) -> None:

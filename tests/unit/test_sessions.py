@@ -30,6 +30,7 @@ from orchestrator.domain.chat import (
     PermissionAnswer,
     PermissionStatus,
 )
+from orchestrator.domain.diffs import TURN_DIFF_PART, FileDiff, TurnDiffPart
 from orchestrator.domain.errors import BackendUnavailable
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Worker, WorkerStatus
@@ -455,3 +456,58 @@ async def test_a_message_goes_to_its_agent_and_a_slash_command_runs_as_a_command
     assert run.runtime.agents_used == ["plan", "build", "plan", "plan"]
     assert run.runtime.commands_run == [("review", "the last commit")]
     assert [text for _, text, _ in run.runtime.prompts][-1] == "/unknown stays a prompt"
+
+
+async def test_the_files_a_turn_changed_are_stored_with_its_reply(world: World) -> None:
+    """At the turn's end the agent's diff becomes the reply's turn-diff part; none without one."""
+    session = await world.session()
+    runtime = ScriptedAgentRuntime()
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, session.chat_session_id, "nothing")
+        first = await world.reply(session)
+        runtime.turn_diff = TurnDiffPart("msg_9", (FileDiff("a.txt", "added", 1, 0, "+a\n", 3),))
+        await world.backend.send_message(world.user, session.chat_session_id, "write a.txt")
+        second = await world.reply(session, 1)
+    parts = await world.backend.list_parts(world.user, session.chat_session_id)
+    diffs = [(p.message_id, p.part_id, p.body) for p in parts if p.type == "turn-diff"]
+    assert diffs == [(second.message_id, TURN_DIFF_PART, runtime.turn_diff)]
+    assert first.status is second.status is MessageStatus.COMPLETED
+
+
+async def test_undo_and_redo_are_carried_out_on_the_agent_and_reported(world: World) -> None:
+    """An undo reverts the agent to the reply's turn, a redo unreverts; each is reported done."""
+    session = await world.session()
+    runtime = ScriptedAgentRuntime(turn_diff=TurnDiffPart("msg_turn_1"))
+    sid = session.chat_session_id
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, sid, "write a.txt")
+        reply = await world.reply(session)
+        await world.backend.undo_turn(world.user, sid, reply.message_id)
+        with anyio.fail_after(5):
+            while (await world.backend.get_session(world.user, sid)).undo_pending:
+                await anyio.sleep(0.005)
+        await world.backend.redo_turns(world.user, sid)
+        with anyio.fail_after(5):
+            while (await world.backend.get_session(world.user, sid)).undo_pending:
+                await anyio.sleep(0.005)
+    assert runtime.reverts == ["msg_turn_1", ""]
+    stored = await world.backend.get_session(world.user, sid)
+    assert (stored.undone_from, stored.undo_applied, stored.undo_error) == (None, 2, None)
+
+
+async def test_an_undo_the_agent_refuses_is_reported_and_leaves_nothing_undone(
+    world: World,
+) -> None:
+    """The agent's sentence comes back as the session's undo error; the reply is not undone."""
+    session = await world.session()
+    runtime = ScriptedAgentRuntime(turn_diff=TurnDiffPart("msg_turn_1"), undo_error="No git.")
+    sid = session.chat_session_id
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, sid, "write a.txt")
+        reply = await world.reply(session)
+        await world.backend.undo_turn(world.user, sid, reply.message_id)
+        with anyio.fail_after(5):
+            while (await world.backend.get_session(world.user, sid)).undo_pending:
+                await anyio.sleep(0.005)
+    stored = await world.backend.get_session(world.user, sid)
+    assert (stored.undone_from, stored.undo_error, runtime.reverts) == (None, "No git.", [])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH
+from orchestrator.domain.diffs import TURN_DIFF_PART, TurnDiffPart
 from orchestrator.domain.parts import StepFinishPart, Tokens
 from orchestrator.entrypoints.web.auth import CSRF_MESSAGE
 from orchestrator.entrypoints.web.chat_api import QUEUED_NOTICE
@@ -26,6 +27,8 @@ ENDPOINTS = [
     ("GET", "/api/sessions/chs_1/messages"),
     ("POST", "/api/sessions/chs_1/messages"),
     ("POST", "/api/sessions/chs_1/abort"),
+    ("POST", "/api/sessions/chs_1/undo"),
+    ("POST", "/api/sessions/chs_1/redo"),
     ("GET", "/api/sessions/chs_1/permissions"),
     ("POST", "/api/permissions/prm_1/answer"),
     ("POST", "/api/messages/msg_1/edit"),
@@ -447,3 +450,37 @@ async def test_restoring_lets_messages_flow_again(chat: Chat) -> None:
     assert (await chat.post(f"/api/sessions/{session_id}/messages", {"content": "a"}))[0] == 409
     await chat.post(f"/api/sessions/{session_id}/restore")
     assert (await chat.post(f"/api/sessions/{session_id}/messages", {"content": "a"}))[0] == 201
+
+
+async def test_undo_and_redo_from_the_browser(chat: Chat) -> None:
+    """POST …/undo and …/redo ask the machine; bad requests get one sentence and change nothing."""
+    backend = chat.web.backend
+    session = await chat.start()
+    sid = session.chat_session_id
+    sent = await backend.send_message(chat.user, sid, "write a.txt")
+    reply = await backend.claim_message(chat.token, sent.message_id)
+    await backend.save_part(chat.token, reply.message_id, TURN_DIFF_PART, TurnDiffPart("msg_a"))
+    await backend.complete_message(chat.token, reply.message_id, "done")
+    status, body = await chat.post(f"/api/sessions/{sid}/undo", {"message_id": "msg_nope"})
+    assert (status, body["error"]) == (404, "No such reply in this session.")
+    status, body = await chat.post(f"/api/sessions/{sid}/undo", {"message_id": "../x"})
+    assert (status, body["error"]) == (404, "No such message.")
+    status, body = await chat.post(f"/api/sessions/{sid}/redo")
+    assert (status, body["error"]) == (409, "Nothing is undone in this session.")
+    client, csrf = await _stranger(chat.web)
+    response = await client.post(
+        f"/api/sessions/{sid}/undo",
+        json={"message_id": reply.message_id},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status == 404
+    assert (await backend.get_session(chat.user, sid)).undo_requests == 0
+
+    status, body = await chat.post(f"/api/sessions/{sid}/undo", {"message_id": reply.message_id})
+    assert (status, body["session"]["undone_from"]) == (200, reply.message_id)
+    assert body["session"]["undo_requests"] == 1
+    status, body = await chat.post(f"/api/sessions/{sid}/redo")
+    assert (status, body["session"]["undone_from"]) == (200, None)
+    await backend.end_session(chat.user, sid)
+    status, body = await chat.post(f"/api/sessions/{sid}/undo", {"message_id": reply.message_id})
+    assert (status, body["error"]) == (409, "This session has ended. Restore it to continue.")

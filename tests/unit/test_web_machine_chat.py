@@ -72,7 +72,7 @@ async def test_a_reply_streams_over_http(chat: Chat) -> None:
 
 
 async def test_sessions_and_permissions_over_http(chat: Chat) -> None:
-    """update_session, record_permission, resolve_permission and end_reply answer records."""
+    """update_session, report_undo, record_permission, resolve_permission, end_reply: records."""
     web, token = chat.web, chat.token
     sent = await _pending(chat)
     _, body = await _call(web, token, "claim_message", message_id=sent.message_id)
@@ -110,6 +110,10 @@ async def test_sessions_and_permissions_over_http(chat: Chat) -> None:
         "reject",
     )
     status, body = await _call(
+        web, token, "report_undo", session_id=sent.chat_session_id, applied=0, error=None
+    )
+    assert (status, body["value"]["undo_applied"]) == (200, 0)  # nothing was asked: unchanged
+    status, body = await _call(
         web, token, "end_reply", message_id=reply_id, status="failed", reason="The agent died."
     )
     assert (status, body["value"]["status"], body["value"]["error"]) == (
@@ -142,6 +146,12 @@ async def test_sessions_and_permissions_over_http(chat: Chat) -> None:
             {"session_id": "chs_1", "status": "paused"},
             400,
             "The field 'status' must be one of: active, idle, terminated.",
+        ),
+        (
+            "report_undo",
+            {"session_id": "chs_1", "applied": "1", "error": None},
+            400,
+            "The field 'applied' must be an integer.",
         ),
         (
             "resolve_permission",

@@ -68,6 +68,12 @@ export function chatSessionRecord(session: Doc<"chatSessions">): ChatSessionReco
     agentSessionId: session.agentSessionId ?? null,
     title: session.title ?? null,
     agent: session.agent ?? null,
+    undoneFrom: session.undoneFrom ?? null,
+    undoAgentId: session.undoAgentId ?? null,
+    undoneAt: session.undoneAt ?? null,
+    undoRequests: session.undoRequests ?? 0,
+    undoApplied: session.undoApplied ?? 0,
+    undoError: session.undoError ?? null,
   };
 }
 

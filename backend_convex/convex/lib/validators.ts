@@ -165,6 +165,12 @@ export const chatSessionRecord = v.object({
   agentSessionId: nullable(v.string()),
   title: nullable(v.string()),
   agent: nullable(v.string()),
+  undoneFrom: nullable(v.string()),
+  undoAgentId: nullable(v.string()),
+  undoneAt: nullable(v.number()),
+  undoRequests: v.number(),
+  undoApplied: v.number(),
+  undoError: nullable(v.string()),
 });
 
 export const chatMessageRecord = v.object({

@@ -42,6 +42,12 @@ def _integer(value: object, _: type) -> int:
     return int(value)
 
 
+def _boolean(value: object, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("expected true or false")
+    return value
+
+
 def _number(value: object, _: type) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError("expected a number")
@@ -53,6 +59,7 @@ _conv = cattrs.Converter()
 _conv.register_structure_hook(str, _string)
 _conv.register_structure_hook(int, _integer)
 _conv.register_structure_hook(float, _number)
+_conv.register_structure_hook(bool, _boolean)
 _conv.register_structure_hook(enum.StrEnum, lambda value, cls: cls(_string(value, cls)))
 _conv.register_unstructure_hook(enum.StrEnum, lambda member: member.value)
 _conv.register_unstructure_hook(datetime, lambda moment: int(moment.timestamp() * 1000))

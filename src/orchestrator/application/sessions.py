@@ -46,15 +46,17 @@ from orchestrator.domain.agent import (
 from orchestrator.domain.chat import (
     MAX_TITLE_LENGTH,
     ChatMessage,
+    ChatSession,
     ChatSessionStatus,
     MessageStatus,
     SessionWork,
 )
+from orchestrator.domain.diffs import TURN_DIFF_PART
 from orchestrator.domain.errors import AgentUnavailable, Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, WorkerId
 from orchestrator.domain.live import LivePart
 from orchestrator.domain.model import Worker, WorkerStatus
-from orchestrator.domain.parts import PartId, TextKind
+from orchestrator.domain.parts import PartBody, PartId, TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import ChatMachineBackend, LiveSink
 
@@ -97,6 +99,8 @@ class SessionRunner:
     #: Messages this runner has acted on; the feed may still show them for a moment.
     _handled: set[MessageId] = attrs.field(factory=set)
     _passed_on: set[PermissionId] = attrs.field(factory=set)
+    #: Undo/redo requests of the session this runner has carried out.
+    _undo_done: int = 0
 
     def update(self, work: SessionWork) -> None:
         self.work = work
@@ -136,12 +140,33 @@ class SessionRunner:
             self._handled.add(streaming.message_id)
             await self.manager.end_reply(streaming, MessageStatus.INTERRUPTED, INTERRUPTED_REASON)
             return True
+        session = work.session
+        if session.undo_pending and session.undo_requests > self._undo_done:
+            await self._undo(session)
+            return True
         pending = [m for m in work.pending_messages if m.message_id not in self._handled]
         if pending:
             self._handled.add(pending[0].message_id)
             await self._run_turn(pending[0])
             return True
         return False
+
+    async def _undo(self, session: ChatSession) -> None:
+        """Undo or redo turns on the agent as the owner asked, then report it done (or why not)."""
+        requested, error = session.undo_requests, None
+        try:
+            agent = await self._ensure_agent()
+            if session.undo_agent_id is not None:
+                await agent.revert(session.undo_agent_id)
+            else:
+                await agent.unrevert()
+        except OrchestratorError as exc:
+            error = exc.message
+        manager = self.manager
+        await manager.call(
+            partial(manager.backend.report_undo, manager.token, self.session_id, requested, error)
+        )
+        self._undo_done = requested
 
     async def control(self) -> None:
         """React to Stop and to permission answers while a reply streams."""
@@ -237,6 +262,8 @@ class SessionRunner:
                 ) as chunks
             ):
                 outcome = await self._follow(agent, chunks, text)
+            # A stopped or failed turn may have changed files too.
+            await self._store_turn_diff(agent)
             if isinstance(outcome, TurnFinished):
                 await manager.drain(self.session_id)
                 await manager.call(
@@ -280,24 +307,7 @@ class SessionRunner:
             await chunks.add(event.part_id, event.kind, event.offset, event.text)
         elif isinstance(event, PartUpdated):
             await chunks.flush()  # parts keep the order the agent made them in
-            assert self.current_reply is not None
-            if manager.live is not None:
-                reply = self.current_reply
-                await manager.live.send(
-                    LivePart(
-                        reply.chat_session_id, reply.message_id, PartId(event.part_id), event.body
-                    )
-                )
-                return None
-            await manager.call(
-                partial(
-                    manager.backend.save_part,
-                    manager.token,
-                    self.current_reply.message_id,
-                    event.part_id,
-                    event.body,
-                )
-            )
+            await self._store_part(event.part_id, event.body)
         elif isinstance(event, PermissionAsked):
             await chunks.flush()
             assert self.current_reply is not None
@@ -324,6 +334,29 @@ class SessionRunner:
         elif isinstance(event, TurnFinished | TurnFailed):
             return event
         return None
+
+    async def _store_part(self, part_id: str, body: PartBody) -> None:
+        """Store a part of the current reply: live when the machine has a channel, else saved."""
+        manager, reply = self.manager, self.current_reply
+        assert reply is not None
+        if manager.live is not None:
+            await manager.live.send(
+                LivePart(reply.chat_session_id, reply.message_id, PartId(part_id), body)
+            )
+            return
+        await manager.call(
+            partial(manager.backend.save_part, manager.token, reply.message_id, part_id, body)
+        )
+
+    async def _store_turn_diff(self, agent: AgentSession) -> None:
+        """The files the turn changed, read from the agent once it ended, as the reply's part."""
+        try:
+            diff = await agent.turn_diff()
+        except OrchestratorError as exc:
+            log.info("could not read the turn's changes: %s", exc)
+            return
+        if diff is not None:  # also without files: it names the agent's turn, for undo
+            await self._store_part(TURN_DIFF_PART, diff)
 
     async def _go_idle(self) -> None:
         if self.agent is None:

@@ -23,6 +23,7 @@ from typing import NewType, Protocol
 import attrs
 
 from orchestrator.domain.chat import PermissionAnswer as PermissionAnswer  # re-exported
+from orchestrator.domain.diffs import TurnDiffPart
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.parts import PartBody, TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
@@ -200,6 +201,18 @@ class AgentSession(Protocol):
         self, request_id: PermissionRequestId, answer: PermissionAnswer
     ) -> None:
         """Reply to a :class:`PermissionAsked` of this session."""
+        ...
+
+    async def turn_diff(self) -> TurnDiffPart | None:
+        """The files the last turn changed, read when it has ended (None before any turn)."""
+        ...
+
+    async def revert(self, agent_message_id: str) -> None:
+        """Undo the turn of that prompt and every later one, their file changes included."""
+        ...
+
+    async def unrevert(self) -> None:
+        """Redo what the last :meth:`revert` undid."""
         ...
 
     async def history(self) -> list[AgentMessage]:

@@ -109,6 +109,21 @@ class ChatSession:
     title: str | None = None
     #: The agent (mode) its messages use unless a message names another.
     agent: str | None = None
+    #: The first reply undone (it and every later one), None when nothing is (domain.undo).
+    undone_from: MessageId | None = None
+    #: The agent's ID of that reply's turn, which the machine reverts to.
+    undo_agent_id: str | None = None
+    #: When the undo was asked for: messages sent later are not undone.
+    undone_at: datetime | None = None
+    #: Undo/redo requests made, and how many of them the machine has carried out.
+    undo_requests: int = 0
+    undo_applied: int = 0
+    #: Why the last undo or redo failed.
+    undo_error: str | None = None
+
+    @property
+    def undo_pending(self) -> bool:
+        return self.undo_applied < self.undo_requests
 
 
 @attrs.frozen

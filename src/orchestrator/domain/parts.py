@@ -28,6 +28,13 @@ from orchestrator.domain.chat import (
     ensure_streaming,
     validate_chunk,
 )
+from orchestrator.domain.diffs import (
+    MAX_DIFF_BYTES,
+    MAX_DIFF_FILES,
+    FileDiff,
+    TurnDiffPart,
+    is_binary_patch,
+)
 from orchestrator.domain.errors import Conflict, InvalidInput, PayloadTooLarge, TextGap
 from orchestrator.domain.ids import ChatSessionId, MessageId
 
@@ -211,6 +218,7 @@ PartBody = (
     | SubtaskPart
     | AgentPart
     | TodoListPart
+    | TurnDiffPart
     | OpaquePart
 )
 
@@ -228,6 +236,7 @@ PART_TYPES: dict[str, type[PartBody]] = {
         SubtaskPart,
         AgentPart,
         TodoListPart,
+        TurnDiffPart,
     )
 }
 
@@ -313,11 +322,37 @@ def bound_body(body: PartBody) -> PartBody:
         return TodoListPart(
             tuple(Todo(_short(t.content), t.status[:40], t.priority[:40]) for t in todos)
         )
+    if isinstance(body, TurnDiffPart):
+        return _bound_diff(body)
     if isinstance(body, OpaquePart):
         if body.data and len(body.data.encode()) > MAX_OPAQUE_BYTES:
             return opaque(body.type, body.data)
         return body
     return body
+
+
+def _bound_diff(diff: TurnDiffPart) -> TurnDiffPart:
+    """The turn's files with their patches sharing :data:`MAX_DIFF_BYTES`, in order."""
+    budget = MAX_DIFF_BYTES
+    files = []
+    for f in diff.files[:MAX_DIFF_FILES]:
+        binary = f.binary or is_binary_patch(f.patch)
+        size = max(f.patch_size, len(f.patch.encode()))
+        patch = "" if binary else clip_utf8(f.patch, budget)
+        budget -= len(patch.encode())
+        files.append(
+            FileDiff(
+                _short(f.file),
+                f.status[:40],
+                max(0, f.additions),
+                max(0, f.deletions),
+                patch,
+                size,
+                binary,
+            )
+        )
+    more = max(0, diff.more_files) + max(0, len(diff.files) - MAX_DIFF_FILES)
+    return TurnDiffPart(diff.agent_message_id[:MAX_PART_ID_LENGTH], tuple(files), more)
 
 
 def validate_part_id(part_id: str) -> PartId:

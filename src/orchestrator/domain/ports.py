@@ -366,6 +366,16 @@ class ChatUserBackend(Protocol):
         """Give one of the user's sessions a title (bounded; InvalidInput/PayloadTooLarge)."""
         ...
 
+    async def undo_turn(
+        self, user: UserId, session_id: ChatSessionId, message_id: MessageId
+    ) -> ChatSession:
+        """Ask the machine to undo a finished reply and every later one (domain.undo)."""
+        ...
+
+    async def redo_turns(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        """Ask the machine to redo what is undone in the session (Conflict if nothing is)."""
+        ...
+
     async def list_permissions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
@@ -477,6 +487,12 @@ class ChatMachineBackend(Protocol):
         title: str | None = None,
     ) -> ChatSession:
         """Record the agent's session ID, a title (if the session has none yet), or active/idle."""
+        ...
+
+    async def report_undo(
+        self, token: MachineToken, session_id: ChatSessionId, applied: int, error: str | None
+    ) -> ChatSession:
+        """The undo/redo requests up to ``applied`` are carried out (or failed with ``error``)."""
         ...
 
     async def record_permission(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from orchestrator.domain import undo
 from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
@@ -30,6 +31,7 @@ from orchestrator.domain.chat import (
     validate_message,
     validate_title,
 )
+from orchestrator.domain.diffs import TURN_DIFF_PART
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
@@ -209,6 +211,29 @@ class ChatUserFake(ChatFakeBase):
     ) -> ChatSession:
         title = validate_title(title)
         session = self._save(attrs.evolve(self._user_session(user, session_id), title=title))
+        await self._commit()
+        return session
+
+    async def undo_turn(
+        self, user: UserId, session_id: ChatSessionId, message_id: MessageId
+    ) -> ChatSession:
+        session = self._user_session(user, session_id)
+        part = self.parts.get((message_id, PartId(TURN_DIFF_PART)))
+        turn = undo.agent_turn_of(None if part is None else part.body)
+        reply = self.chat_messages.get(message_id)
+        streaming = self._streaming(session_id)
+        changed = undo.request_undo(session, reply, turn, streaming, self._now())
+        session = self._save(changed)
+        await self._commit()
+        return session
+
+    async def redo_turns(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        session = self._user_session(user, session_id)
+        times = [
+            m.timestamp for m in self.chat_messages.values() if m.chat_session_id == session_id
+        ]
+        changed = undo.request_redo(session, self._streaming(session_id), max(times, default=None))
+        session = self._save(changed)
         await self._commit()
         return session
 

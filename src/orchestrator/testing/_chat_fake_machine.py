@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator
 
 import attrs
 
+from orchestrator.domain import undo
 from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
@@ -189,6 +190,14 @@ class ChatMachineFake(ChatFakeBase):
                 title=session.title or title,
             )
         )
+        await self._commit()
+        return session
+
+    async def report_undo(
+        self, token: MachineToken, session_id: ChatSessionId, applied: int, error: str | None
+    ) -> ChatSession:
+        session = self._machine_session(token, session_id)
+        session = self._save(undo.finish_undo(session, applied, error))
         await self._commit()
         return session
 

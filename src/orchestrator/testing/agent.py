@@ -28,7 +28,8 @@ from orchestrator.domain.agent import (
     TurnFailed,
     TurnFinished,
 )
-from orchestrator.domain.errors import NotFound
+from orchestrator.domain.diffs import TurnDiffPart
+from orchestrator.domain.errors import AgentUnavailable, NotFound
 from orchestrator.domain.parts import PartBody
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
@@ -172,6 +173,17 @@ class ScriptedSession:
         self._answers[request_id] = answer
         self._answered.set()
 
+    async def turn_diff(self) -> TurnDiffPart | None:
+        return self.runtime.turn_diff
+
+    async def revert(self, agent_message_id: str) -> None:
+        if self.runtime.undo_error is not None:
+            raise AgentUnavailable(self.runtime.undo_error)
+        self.runtime.reverts.append(agent_message_id)
+
+    async def unrevert(self) -> None:
+        self.runtime.reverts.append("")
+
     async def history(self) -> list[AgentMessage]:
         return [
             AgentMessage(f"m{i}", role, text, completed=True)
@@ -201,6 +213,12 @@ class ScriptedAgentRuntime:
     closed: int = 0
     aborts: int = 0
     stopped: bool = False
+    #: What every turn changed, as the agent reports it at the turn's end.
+    turn_diff: TurnDiffPart | None = None
+    #: Turns reverted in order (their agent message IDs); ``""`` for each redo.
+    reverts: list[str] = attrs.field(factory=list)
+    #: When set, every revert fails with this sentence.
+    undo_error: str | None = None
     #: The permission policy each open_session was given, in order.
     policies: list[PermissionPolicy] = attrs.field(factory=list)
     #: The permission policy each list_models call carried (an agent it starts keeps it).

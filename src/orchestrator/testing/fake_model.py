@@ -59,6 +59,16 @@ class RecordedRequest:
         return [_text_of(m) for m in self.messages if m.get("role") == "user"]
 
     @property
+    def tool_results_this_turn(self) -> int:
+        """Tool results since the last user message: how many calls of this turn have run."""
+        count = 0
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                break
+            count += message.get("role") == "tool"
+        return count
+
+    @property
     def has_tool_result(self) -> bool:
         """Whether the conversation ends with a tool result (the model must now answer)."""
         return bool(self.messages) and self.messages[-1].get("role") == "tool"
@@ -105,6 +115,10 @@ class FakeModelServer:
     #: When set, the first answer is a call of opencode's ``todowrite`` tool with this list
     #: (items of ``content``, ``status``, ``priority``).
     todos: list[dict[str, str]] | None = None
+    #: When set, a turn calls these tools one after another (name and arguments, e.g.
+    #: ``("read", {"filePath": …})``), then answers ``after_tool_reply``; it wins over
+    #: the single-call attributes above.
+    tool_calls: list[tuple[str, dict[str, Any]]] | None = None
     #: Text streamed before the tool call of the first answer.
     before_tool_reply: str = ""
     after_tool_reply: str = "The command ran."
@@ -197,6 +211,13 @@ class FakeModelServer:
     def _answer(self, record: RecordedRequest) -> tuple[str, dict[str, Any] | None]:
         if record.is_title:
             return self.title, None
+        if self.tool_calls is not None:
+            done = record.tool_results_this_turn
+            if done >= len(self.tool_calls):
+                return self.after_tool_reply, None
+            name, arguments = self.tool_calls[done]
+            text = self.before_tool_reply if done == 0 else ""
+            return text, {"name": name, "arguments": json.dumps(arguments)}
         call = self._tool_call()
         if call is not None:
             if record.has_tool_result:

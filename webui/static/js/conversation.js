@@ -7,11 +7,13 @@
 // text node (no re-render per chunk); once finished it is swapped for the server's
 // sanitised Markdown HTML.
 import { api } from "./api.js";
+import { SessionChanges } from "./diff.js";
 import { badge, confirmDialog, h, showError } from "./dom.js";
 import { live } from "./live.js";
 import { duration, partCard, todoItems, usage, usageLine } from "./parts.js";
 import { PermissionPrompts } from "./permissions.js";
 import { Composer, queueControls } from "./composer.js";
+import { TurnUndo } from "./undo.js";
 
 const FINISHED = new Set(["completed", "failed", "interrupted", "aborted"]);
 const BUSY = new Set(["pending", "processing", "streaming"]);
@@ -55,6 +57,8 @@ export class Conversation {
         this.send();
       }
     });
+    this.changes = new SessionChanges($("changes-panel"), $("changes-list"), $("changes-count"), (id) => this.entries.get(id)?.cards.get("turn-diff"));
+    this.undo = new TurnUndo(this);
     $("stop").addEventListener("click", () => this.stop());
     $("end-session").addEventListener("click", () => this.end());
     $("restore-session").addEventListener("click", () => this.restore());
@@ -84,6 +88,7 @@ export class Conversation {
     this.lastSequence = null;
     this.todoSequence = -1;
     $("todo-panel").hidden = true;
+    this.changes.reset();
     // Beside the conversation on a wide screen; folded above it on a phone until asked for.
     $("todo-panel").open = !window.matchMedia("(max-width: 48rem)").matches;
     this.loaded = false;
@@ -127,6 +132,7 @@ export class Conversation {
     $("end-session").hidden = ended;
     $("ended").hidden = !ended;
     $("composer").hidden = ended;
+    this.undo.render();
   }
 
   // --- the stream -----------------------------------------------------------------
@@ -159,6 +165,7 @@ export class Conversation {
     this.prompts.watch(messages.some((m) => m.status === "streaming"));
     if (first) this.prompts.check(); // the history's permission cards, now that their replies are here
     this.renderFinished();
+    this.undo.render();
     if (this.stuck) this.scrollDown();
   }
 
@@ -243,6 +250,10 @@ export class Conversation {
     if (part.type === "todo-list") {
       if (part.sequence > this.todoSequence) this.showTodos(part);
       return;
+    }
+    if (part.type === "turn-diff") {
+      this.changes.add(part);
+      this.undo.render();
     }
     if (part.type === "step-finish") {
       const steps = this.steps.get(part.message_id) ?? new Map();

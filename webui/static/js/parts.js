@@ -1,6 +1,7 @@
 // Cards for the parts of a reply other than its text: tool calls, reasoning, subtasks,
 // changed files. Everything the agent sent goes in as text (never HTML), with terminal
 // escape sequences removed, so a tool's output is inert whatever it holds.
+import { diffCard } from "./diff.js";
 import { h } from "./dom.js";
 
 // CSI (colours, cursor moves), OSC (titles, links) and the other two-byte escapes.
@@ -150,6 +151,8 @@ export function partCard(part, card) {
       return card ?? subtaskCard(part);
     case "patch":
       return patchCard(part);
+    case "turn-diff":
+      return diffCard(part);
     default:
       return null;
   }

@@ -196,6 +196,12 @@ def chat_session(raw: Record) -> ChatSession:
         agent_session_id=raw["agentSessionId"],
         title=raw["title"],
         agent=raw["agent"],
+        undone_from=raw["undoneFrom"],
+        undo_agent_id=raw["undoAgentId"],
+        undone_at=_maybe_when(raw["undoneAt"]),
+        undo_requests=int(raw["undoRequests"]),
+        undo_applied=int(raw["undoApplied"]),
+        undo_error=raw["undoError"],
     )
 
 

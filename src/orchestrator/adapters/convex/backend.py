@@ -449,6 +449,16 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
         args = self._session(user, session_id, title=title)
         return wire.chat_session(await self._call("mutation", "chat:renameSession", args))
 
+    async def undo_turn(
+        self, user: UserId, session_id: ChatSessionId, message_id: MessageId
+    ) -> ChatSession:
+        args = self._session(user, session_id, messageId=message_id)
+        return wire.chat_session(await self._call("mutation", "chat:undoTurn", args))
+
+    async def redo_turns(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        args = self._session(user, session_id)
+        return wire.chat_session(await self._call("mutation", "chat:redoTurns", args))
+
     async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         args = self._session(user, session_id)
         return wire.chat_session(await self._call("query", "chat:getSession", args))
@@ -619,6 +629,17 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
             "title": title,
         }
         return wire.chat_session(await self._call("mutation", "chatMachine:updateSession", args))
+
+    async def report_undo(
+        self, token: MachineToken, session_id: ChatSessionId, applied: int, error: str | None
+    ) -> ChatSession:
+        args = {
+            **_token(token),
+            "chatSessionId": session_id,
+            "applied": float(applied),
+            "error": error,
+        }
+        return wire.chat_session(await self._call("mutation", "chatMachine:reportUndo", args))
 
     async def record_permission(
         self,

@@ -18,6 +18,8 @@ import aiosqlite
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._store import Tx
+from orchestrator.adapters.parts_json import body_from_row
+from orchestrator.domain import undo
 from orchestrator.domain.chat import (
     SESSION_ENDED,
     ChatChunk,
@@ -34,6 +36,7 @@ from orchestrator.domain.chat import (
     validate_message,
     validate_title,
 )
+from orchestrator.domain.diffs import TURN_DIFF_PART
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
 from orchestrator.domain.paging import (
@@ -184,6 +187,23 @@ async def streaming_reply(tx: Tx, session_id: str) -> ChatMessage | None:
     return None if row is None else rows.chat_message(row)
 
 
+async def save_undo(tx: Tx, session: ChatSession, machine_id: str) -> ChatSession:
+    """Store the session's undo state (domain.undo) and wake whoever shows it."""
+    await tx.run(
+        "UPDATE chat_sessions SET undone_from = ?, undo_agent_id = ?, undone_at = ?,"
+        " undo_requests = ?, undo_applied = ?, undo_error = ? WHERE chat_session_id = ?",
+        session.undone_from,
+        session.undo_agent_id,
+        None if session.undone_at is None else rows.to_ms(session.undone_at),
+        session.undo_requests,
+        session.undo_applied,
+        session.undo_error,
+        session.chat_session_id,
+    )
+    touch_session(tx, session.worker_id, session.chat_session_id, machine_id)
+    return await load_session(tx, session.chat_session_id)
+
+
 class ChatUserSide(MachineSide):
     """The :class:`~orchestrator.domain.ports.ChatUserBackend` half."""
 
@@ -263,6 +283,36 @@ class ChatUserSide(MachineSide):
             )
             touch_session(tx, session.worker_id, session_id, machine_id)
             return await load_session(tx, session_id)
+
+    async def undo_turn(
+        self, user: UserId, session_id: ChatSessionId, message_id: MessageId
+    ) -> ChatSession:
+        async with self._store.transaction(write=True) as tx:
+            session, machine_id = await self._user_session(tx, user, session_id)
+            row = await tx.one("SELECT * FROM chat_messages WHERE message_id = ?", message_id)
+            reply = None if row is None else rows.chat_message(row)
+            part = await tx.one(
+                "SELECT text, data FROM message_parts WHERE message_id = ? AND part_id = ?",
+                message_id,
+                TURN_DIFF_PART,
+            )
+            turn = undo.agent_turn_of(None if part is None else body_from_row(*part))
+            streaming = await streaming_reply(tx, session_id)
+            now = rows.from_ms(self._now())
+            changed = undo.request_undo(session, reply, turn, streaming, now)
+            return await save_undo(tx, changed, machine_id)
+
+    async def redo_turns(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+        async with self._store.transaction(write=True) as tx:
+            session, machine_id = await self._user_session(tx, user, session_id)
+            streaming = await streaming_reply(tx, session_id)
+            newest = await tx.one(
+                "SELECT max(timestamp) AS at FROM chat_messages WHERE chat_session_id = ?",
+                session_id,
+            )
+            last = None if newest is None or newest["at"] is None else rows.from_ms(newest["at"])
+            changed = undo.request_redo(session, streaming, last)
+            return await save_undo(tx, changed, machine_id)
 
     async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         async with self._store.transaction() as tx:

@@ -21,12 +21,14 @@ from orchestrator.adapters.embedded._chat import (
     load_permission,
     load_session,
     messages_of,
+    save_undo,
     streaming_reply,
     touch_session,
 )
 from orchestrator.adapters.embedded._chat_work import session_work
 from orchestrator.adapters.embedded._machine_side import MachineSide
 from orchestrator.adapters.embedded._store import Tx
+from orchestrator.domain import undo
 from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
@@ -281,6 +283,13 @@ class ChatMachineSide(MachineSide):
             )
             touch_session(tx, session.worker_id, session_id, token.machine_id)
             return await load_session(tx, session_id)
+
+    async def report_undo(
+        self, token: MachineToken, session_id: ChatSessionId, applied: int, error: str | None
+    ) -> ChatSession:
+        async with self._as_machine(token) as (tx, _):
+            session = await self._machine_session(tx, token.machine_id, session_id)
+            return await save_undo(tx, undo.finish_undo(session, applied, error), token.machine_id)
 
     async def record_permission(
         self,

@@ -136,6 +136,12 @@ def chat_session(row: aiosqlite.Row) -> ChatSession:
         agent_session_id=row["agent_session_id"],
         title=row["title"],
         agent=row["agent"],
+        undone_from=None if row["undone_from"] is None else MessageId(row["undone_from"]),
+        undo_agent_id=row["undo_agent_id"],
+        undone_at=_opt_ms(row["undone_at"]),
+        undo_requests=row["undo_requests"],
+        undo_applied=row["undo_applied"],
+        undo_error=row["undo_error"],
     )
 
 

@@ -298,6 +298,15 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE chat_sessions ADD COLUMN agent TEXT",
         "ALTER TABLE chat_messages ADD COLUMN agent TEXT",
     ),
+    # 12: undo and redo of a session's turns (domain.undo).
+    (
+        "ALTER TABLE chat_sessions ADD COLUMN undone_from TEXT",
+        "ALTER TABLE chat_sessions ADD COLUMN undo_agent_id TEXT",
+        "ALTER TABLE chat_sessions ADD COLUMN undone_at INTEGER",
+        "ALTER TABLE chat_sessions ADD COLUMN undo_requests INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE chat_sessions ADD COLUMN undo_applied INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE chat_sessions ADD COLUMN undo_error TEXT",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.domain.diffs import FileDiff, TurnDiffPart
 from orchestrator.domain.parts import (
     AgentPart,
     FilePart,
@@ -129,3 +130,24 @@ def part_body(part: Mapping[str, Any]) -> PartBody:
     if body is not None:
         return body
     return opaque(str(part.get("type", "")), json.dumps(part, separators=(",", ":")))
+
+
+def turn_diff(agent_message_id: str, diffs: object) -> TurnDiffPart:
+    """The files of ``GET /session/{id}/diff?messageID=…`` (a list of file diffs) as a part."""
+    items = [_mapping(d) for d in diffs] if isinstance(diffs, list) else []
+    files = []
+    for item in items:
+        name, patch = item.get("file"), _text(item.get("patch"))
+        if not isinstance(name, str):
+            continue
+        files.append(
+            FileDiff(
+                name,
+                _text(item.get("status")) or "modified",
+                _int(item.get("additions")),
+                _int(item.get("deletions")),
+                patch,
+                len(patch.encode()),
+            )
+        )
+    return TurnDiffPart(agent_message_id, tuple(files))

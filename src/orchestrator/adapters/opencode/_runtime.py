@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from orchestrator.adapters.opencode._parts import part_body, todo_list
+from orchestrator.adapters.opencode._parts import part_body, todo_list, turn_diff
 from orchestrator.adapters.opencode._server import Event, OpencodeServer, find_opencode
 from orchestrator.adapters.system import child_environment
 from orchestrator.domain.agent import (
@@ -35,7 +36,8 @@ from orchestrator.domain.agent import (
     TurnFailed,
     TurnFinished,
 )
-from orchestrator.domain.errors import AgentUnavailable, InvalidInput, OrchestratorError
+from orchestrator.domain.diffs import TurnDiffPart
+from orchestrator.domain.errors import AgentUnavailable, InvalidInput, NotFound, OrchestratorError
 from orchestrator.domain.parts import TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
@@ -48,6 +50,9 @@ DIED_REASON = "opencode stopped unexpectedly."
 DEFAULT_TITLE = re.compile(r"^(New|Child) session - \d{4}-\d\d-\d\dT")
 #: The part ID a reply keeps the agent's todo list under (one per reply, replaced on change).
 TODO_LIST_PART = "todo-list"
+#: How often, and how far apart, a turn's diff is read again while opencode stores it.
+DIFF_RETRIES = 20
+DIFF_RETRY_DELAY = 0.1
 
 
 class ProcessPolicy(enum.StrEnum):
@@ -94,6 +99,10 @@ class OpencodeSession:
         #: The agent's IDs of the assistant messages (replies) of this session.
         self._replies: set[str] = set()
         self._last_reply: str | None = None
+        #: The agent's ID of the prompt (user message) the last reply answers.
+        self._last_prompt: str | None = None
+        #: Whether the last turn reported changed files (a ``patch`` part).
+        self._patched = False
         self._title: str | None = None
         self._lock = anyio.Lock()
         self.closed = False
@@ -123,6 +132,7 @@ class OpencodeSession:
         if agent is not None:
             body["agent"] = agent
         self._phase, self._error, self._aborted = _Phase.SENT, None, False
+        self._patched = False
         try:
             await server.request("POST", f"/session/{self._id}/prompt_async", body=body)
         except BaseException:
@@ -172,6 +182,40 @@ class OpencodeSession:
             "POST", f"/permission/{request_id}/reply", body={"reply": str(answer)}
         )
 
+    async def turn_diff(self) -> TurnDiffPart | None:
+        """The files the last turn changed (opencode keeps them on the turn's prompt)."""
+        if self._last_prompt is None or not self.server.alive:
+            return None  # a stopped opencode is not restarted just to read the changes
+        path = f"/session/{self._id}/diff?messageID={quote(self._last_prompt)}"
+        diff = turn_diff(self._last_prompt, await self.server.request("GET", path))
+        # opencode stores the turn's summary just after it goes idle: a turn that
+        # patched files but shows none yet is asked again, briefly.
+        for _ in range(DIFF_RETRIES):
+            if diff.files or not self._patched:
+                break
+            await anyio.sleep(DIFF_RETRY_DELAY)
+            diff = turn_diff(self._last_prompt, await self.server.request("GET", path))
+        return diff
+
+    async def revert(self, agent_message_id: str) -> None:
+        """Undo the turn of ``agent_message_id`` and every later one, files included."""
+        if self.busy:
+            raise InvalidInput("Wait for the current reply to finish before undoing a turn.")
+        server = await self._live_server()
+        # opencode answers an unknown message with the session unchanged: check first.
+        messages = await server.request("GET", f"/session/{self._id}/message")
+        if not any((m.get("info") or {}).get("id") == agent_message_id for m in messages or []):
+            raise NotFound("The agent does not know that turn.")
+        body = {"messageID": agent_message_id}
+        await server.request("POST", f"/session/{self._id}/revert", body=body)
+
+    async def unrevert(self) -> None:
+        """Redo what the last :meth:`revert` undid, files included."""
+        if self.busy:
+            raise InvalidInput("Wait for the current reply to finish before redoing a turn.")
+        server = await self._live_server()
+        await server.request("POST", f"/session/{self._id}/unrevert", body={})
+
     async def history(self) -> list[AgentMessage]:
         """What opencode has stored for this session, oldest first."""
         server = await self._live_server()
@@ -203,6 +247,8 @@ class OpencodeSession:
             if info.get("role") == "assistant" and isinstance(info.get("id"), str):
                 self._replies.add(info["id"])
                 self._last_reply = info["id"]
+                if isinstance(info.get("parentID"), str):
+                    self._last_prompt = info["parentID"]
         elif kind == "message.part.updated":
             self._on_part(props.get("part") or {})
         elif kind == "message.part.delta":
@@ -242,6 +288,8 @@ class OpencodeSession:
             # A whole text longer than its deltas (e.g. sent without deltas) grows the part.
             self._grow(str(message_id), part_id, text_kind, part.get("text"), whole=True)
             return
+        if kind == "patch":
+            self._patched = True
         self._emit(PartUpdated(self._id, str(message_id), part_id, part_body(part)))
 
     def _grow(

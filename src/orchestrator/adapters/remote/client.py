@@ -220,6 +220,15 @@ class RemoteMachineBackend(CommandClient):
         )
         return self._structure(value, ChatSession)
 
+    async def report_undo(
+        self, token: MachineToken, session_id: ChatSessionId, applied: int, error: str | None
+    ) -> ChatSession:
+        """The undo/redo requests up to ``applied`` are carried out (or failed with ``error``)."""
+        value = await self._call(
+            "report_undo", token, session_id=session_id, applied=applied, error=error
+        )
+        return self._structure(value, ChatSession)
+
     async def record_permission(
         self,
         token: MachineToken,

@@ -59,6 +59,7 @@ MACHINE_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "complete_message": ("message_id", "content"),
     "end_reply": ("message_id", "status", "reason"),
     "update_session": ("session_id", "status", "agent_session_id", "title"),
+    "report_undo": ("session_id", "applied", "error"),
     "record_permission": ("message_id", "agent_request_id", "tool", "description"),
     "resolve_permission": ("permission_id",),
     "claim_command": ("command_id",),

@@ -19,7 +19,14 @@ from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, User
 from orchestrator.domain.model import MachineStatus, WorkerStatus
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
-from orchestrator.entrypoints.web.payload import page_json, page_query, paged, path_id, read_body
+from orchestrator.entrypoints.web.payload import (
+    page_json,
+    page_query,
+    paged,
+    parse_id,
+    path_id,
+    read_body,
+)
 from orchestrator.entrypoints.web.state import BACKEND
 
 #: Route name of ``POST /api/sessions/{id}/messages``, which accepts bodies above the default.
@@ -112,6 +119,21 @@ async def rename_session(request: web.Request) -> web.Response:
     title = (await read_body(request)).string("title")
     backend = request.app[BACKEND]
     session = await backend.rename_session(require_user(request), _session_id(request), title)
+    return web.json_response(_session_json(session))
+
+
+async def undo_turn(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session_id}/undo {message_id}``: undo a reply's turn and later ones."""
+    message_id = MessageId(parse_id((await read_body(request)).string("message_id"), "message"))
+    backend = request.app[BACKEND]
+    session = await backend.undo_turn(require_user(request), _session_id(request), message_id)
+    return web.json_response(_session_json(session))
+
+
+async def redo_turns(request: web.Request) -> web.Response:
+    """``POST /api/sessions/{session_id}/redo``: redo what is undone in the session."""
+    backend = request.app[BACKEND]
+    session = await backend.redo_turns(require_user(request), _session_id(request))
     return web.json_response(_session_json(session))
 
 
@@ -208,6 +230,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/sessions/{session_id}/end", end_session)
     router.add_post("/api/sessions/{session_id}/restore", restore_session)
     router.add_post("/api/sessions/{session_id}/title", rename_session)
+    router.add_post("/api/sessions/{session_id}/undo", undo_turn)
+    router.add_post("/api/sessions/{session_id}/redo", redo_turns)
     router.add_get("/api/sessions/{session_id}/messages", list_messages)
     router.add_post("/api/sessions/{session_id}/messages", send_message, name=SEND_MESSAGE_ROUTE)
     router.add_post("/api/messages/{message_id}/edit", edit_message, name=EDIT_MESSAGE_ROUTE)

@@ -35,6 +35,7 @@ CHAT_METHODS: Final = frozenset(
         "complete_message",
         "end_reply",
         "update_session",
+        "report_undo",
         "record_permission",
         "resolve_permission",
     }
@@ -89,10 +90,10 @@ def _part_body(body: Body) -> PartBody:
     return body_from_dict(raw)
 
 
-def _offset(body: Body) -> int:
-    value = body.data.get("offset")
+def _offset(body: Body, key: str = "offset") -> int:
+    value = body.data.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput("The field 'offset' must be an integer.")
+        raise InvalidInput(f"The field '{key}' must be an integer.")
     return value
 
 
@@ -132,6 +133,9 @@ async def dispatch(backend: Backend, method: str, token: MachineToken, body: Bod
             agent_session_id=body.optional_string("agent_session_id"),
             title=body.optional_string("title"),
         )
+    if method == "report_undo":
+        applied, error = _offset(body, "applied"), body.optional_string("error")
+        return await backend.report_undo(token, _session_id(body), applied, error)
     if method == "record_permission":
         return await backend.record_permission(
             token,

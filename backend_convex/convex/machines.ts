@@ -7,6 +7,7 @@ import type { Doc } from "./_generated/dataModel";
 import { action, internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { ownedMachine } from "./lib/access";
+import { endRepliesOfGoneMachine } from "./lib/chat";
 import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { pauseJobsOfMachine } from "./lib/jobs";
@@ -217,7 +218,10 @@ async function markStale(ctx: MutationCtx, lastSeenBefore: number): Promise<stri
     .withIndex("by_status_and_lastHeartbeat", (q) => q.eq("status", "online").lt("lastHeartbeat", lastSeenBefore))
     .take(SWEEP_BATCH);
   stale.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
-  for (const machine of stale) await setOffline(ctx, machine);
+  for (const machine of stale) {
+    await endRepliesOfGoneMachine(ctx, machine.machineId);
+    await setOffline(ctx, machine);
+  }
   return stale.map((machine) => machine.machineId);
 }
 

@@ -342,11 +342,19 @@ class LiveRelay:
         for live in list(self.sessions.values()):
             if message_id in live.replies:
                 await self._store(live)
-                live.replies.pop(message_id, None)
-                live.positions.pop(message_id, None)
-                live.messages.pop(message_id, None)
-                live.owners.pop(message_id, None)
-                live.dirty.set()  # the storing task may drop the session now
+                _forget(live, message_id)
+
+    async def flush_all(self) -> None:
+        """Store now everything accepted, in every session."""
+        for live in list(self.sessions.values()):
+            await self._store(live)
+
+    def forget_machine(self, machine_id: str) -> None:
+        """Drop the replies of a machine set offline: its later events are checked (refused)."""
+        for live in list(self.sessions.values()):
+            for message_id, owner in list(live.owners.items()):
+                if owner == machine_id:
+                    _forget(live, message_id)
 
     async def flush(self, session_id: ChatSessionId) -> None:
         """Store now everything accepted for the session."""
@@ -415,6 +423,15 @@ class LiveRelay:
                 live.stored = max(live.stored, stored[-1])
             await _acknowledge(handled)
             return done == len(batch)
+
+
+def _forget(live: SessionLive, message_id: MessageId) -> None:
+    """Drop what the relay holds of a reply that ended."""
+    live.replies.pop(message_id, None)
+    live.positions.pop(message_id, None)
+    live.messages.pop(message_id, None)
+    live.owners.pop(message_id, None)
+    live.dirty.set()  # the storing task may drop the session now
 
 
 def _runs(

@@ -13,14 +13,17 @@ import json
 import signal
 import subprocess
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import anyio
 import attrs
 
-from tests.integration.harness import wait_for_line
-from tests.integration.test_chat_end_to_end import Stage, ready_worker, signed_in
+from tests.integration.harness import running_server, wait_for_line
+from tests.integration.test_chat_end_to_end import Stage, ready_worker, signed_in, stage, stop
 
 FINAL = ("completed", "interrupted", "failed", "aborted")
 
@@ -190,3 +193,54 @@ async def assert_exact(
     assert chunks == stored["content"], f"stored chunks {chunks.count(' ')} of {words} words"
     assert browser.text == stored["content"], f"browser {browser.words} of {words} words"
     return stored
+
+
+@attrs.define
+class Turn:
+    """A reply streaming into a session with a browser following it, on real processes."""
+
+    stage: Stage
+    session_id: str
+    browser: Browser
+    workers: list[subprocess.Popen[str]]
+    restarted: ExitStack
+
+    @property
+    def machine(self) -> subprocess.Popen[str]:
+        """The machine process now running."""
+        return self.workers[-1]
+
+    def restart_server(self) -> None:
+        """Start ``orchestrator serve`` again on the same port and data directory."""
+        server = self.stage.server
+        self.stage.server = self.restarted.enter_context(
+            running_server(server.data_dir, server.port)
+        )
+
+    async def until_done(self, seconds: float = 90) -> None:
+        """Wait until the browser shows the reply ended."""
+        await until(lambda: self.browser.done, seconds)
+
+    async def assert_exact(self, reply: str, status: str = "completed") -> dict[str, Any]:
+        """See :func:`assert_exact`."""
+        return await assert_exact(self.stage, self.session_id, self.browser, reply, status)
+
+
+@asynccontextmanager
+async def watched_reply(
+    tmp_path: Path, reply: str, *, delta_delay: float = 0.02, shown: int = 40
+) -> AsyncIterator[Turn]:
+    """Server, machine process, opencode and fake model; a reply under way, ``shown`` words in."""
+    workers: list[subprocess.Popen[str]] = []
+    with stage(tmp_path, reply=reply, delta_delay=delta_delay) as s, ExitStack() as restarted:
+        try:
+            session_id = await start_turn(s, workers)
+            browser = Browser()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(follow, s.server.url, session_id, browser)
+                await until(lambda: browser.words >= shown)
+                yield Turn(s, session_id, browser, workers, restarted)
+                tg.cancel_scope.cancel()
+        finally:
+            for worker in workers:
+                stop(worker)

@@ -19,19 +19,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.integration.faults import (
-    Browser,
-    assert_exact,
-    follow,
-    numbered_words,
-    start_turn,
-    until,
-)
+from tests.integration.faults import numbered_words, watched_reply
 from tests.integration.test_chat_end_to_end import (  # noqa: F401 -- a fixture
     _needs_opencode,
     signed_in,
-    stage,
-    stop,
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("_needs_opencode")]
@@ -87,29 +78,20 @@ async def test_a_full_disk_mid_reply_fails_cleanly_and_loses_nothing_once_space_
     tmp_path: Path, small_data_dir: Path
 ) -> None:
     """Disk full mid-reply: a write is refused with a sentence, the reply ends whole after."""
-    workers: list[subprocess.Popen[str]] = []
-    with stage(tmp_path, reply=REPLY, delta_delay=0.02) as s:
-        assert s.server.data_dir == small_data_dir
-        try:
-            session_id = await start_turn(s, workers)
-            browser = Browser()
-            async with anyio.create_task_group() as tg, signed_in(s.server) as api:
-                tg.start_soon(follow, s.server.url, session_id, browser)
-                await until(lambda: browser.words >= 40)
-                with disk_full(small_data_dir):
-                    assert os.statvfs(small_data_dir).f_bavail == 0
-                    refused = await api.call(
-                        "POST",
-                        f"/api/sessions/{session_id}/title",
-                        {"title": "Renamed on a full disk"},
-                        503,
-                    )
-                    assert refused["error"].endswith("."), refused
-                    await anyio.sleep(12)
-                    assert not browser.done
-                await until(lambda: browser.done, 90)
-            await assert_exact(s, session_id, browser, REPLY)
-            assert integrity(small_data_dir / "orchestrator.sqlite3") == "ok"
-        finally:
-            for worker in workers:
-                stop(worker)
+    async with watched_reply(tmp_path, REPLY) as turn:
+        assert turn.stage.server.data_dir == small_data_dir
+        async with signed_in(turn.stage.server) as api:
+            with disk_full(small_data_dir):
+                assert os.statvfs(small_data_dir).f_bavail == 0
+                refused = await api.call(
+                    "POST",
+                    f"/api/sessions/{turn.session_id}/title",
+                    {"title": "Renamed on a full disk"},
+                    503,
+                )
+                assert refused["error"].endswith("."), refused
+                await anyio.sleep(12)
+                assert not turn.browser.done
+        await turn.until_done()
+        await turn.assert_exact(REPLY)
+        assert integrity(small_data_dir / "orchestrator.sqlite3") == "ok"

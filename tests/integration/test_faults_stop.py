@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,20 +17,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.integration.faults import (
-    Browser,
-    assert_exact,
-    follow,
-    numbered_words,
-    start_turn,
-    until,
-)
+from tests.integration.faults import Turn, numbered_words, watched_reply
 from tests.integration.harness import processes_with_env
-from tests.integration.test_chat_end_to_end import (  # noqa: F401 -- a fixture
-    _needs_opencode,
-    stage,
-    stop,
-)
+from tests.integration.test_chat_end_to_end import _needs_opencode  # noqa: F401 -- a fixture
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("_needs_opencode")]
 
@@ -51,36 +39,24 @@ def frozen(pids: list[int]) -> Iterator[None]:
             os.kill(pid, signal.SIGCONT)
 
 
-def opencode_processes(home: Path, machine: subprocess.Popen[str]) -> list[int]:
-    """opencode and whatever it runs: the sandbox's processes other than the machine process."""
-    return [pid for pid in processes_with_env(str(home)) if pid != machine.pid]
+def frozen_pids(turn: Turn, part: str) -> list[int]:
+    """The server, the machine process, or opencode and whatever it runs."""
+    if part == "server":
+        return [turn.stage.server.process.pid]
+    if part == "machine":
+        return [turn.machine.pid]
+    # The sandbox's processes other than the machine process: opencode and its children.
+    return [pid for pid in processes_with_env(str(turn.stage.home)) if pid != turn.machine.pid]
 
 
-@pytest.mark.parametrize(
-    ("frozen_part", "seconds"), [("server", 20), ("machine", 15), ("opencode", 15)]
-)
+@pytest.mark.parametrize(("part", "seconds"), [("server", 20), ("machine", 15), ("opencode", 15)])
 async def test_a_frozen_process_mid_reply_loses_doubles_and_reorders_nothing(
-    tmp_path: Path, frozen_part: str, seconds: float
+    tmp_path: Path, part: str, seconds: float
 ) -> None:
     """SIGSTOP of the server, the machine process or opencode mid-reply, SIGCONT: exact reply."""
-    workers: list[subprocess.Popen[str]] = []
-    with stage(tmp_path, reply=REPLY, delta_delay=0.02) as s:
-        try:
-            session_id = await start_turn(s, workers)
-            browser = Browser()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(follow, s.server.url, session_id, browser)
-                await until(lambda: browser.words >= 40)
-                pids = {
-                    "server": [s.server.process.pid],
-                    "machine": [workers[-1].pid],
-                    "opencode": opencode_processes(s.home, workers[-1]),
-                }[frozen_part]
-                with frozen(pids):
-                    await anyio.sleep(seconds)
-                await until(lambda: browser.done, 90)
-            await assert_exact(s, session_id, browser, REPLY)
-            assert len(s.model.chat_requests) == 1  # the model was asked, and answered, once
-        finally:
-            for worker in workers:
-                stop(worker)
+    async with watched_reply(tmp_path, REPLY) as turn:
+        with frozen(frozen_pids(turn, part)):
+            await anyio.sleep(seconds)
+        await turn.until_done()
+        await turn.assert_exact(REPLY)
+        assert len(turn.stage.model.chat_requests) == 1  # the model was asked, and answered, once

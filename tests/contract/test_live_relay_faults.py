@@ -35,7 +35,7 @@ backend = test_live_store_contract.backend
 
 @attrs.define
 class FlakyStore:
-    """A live event store that refuses writes while ``down`` (reads pass through)."""
+    """A live event store that refuses writes and reply reads while ``down``."""
 
     store: LiveEventStore
     down: bool = False
@@ -44,6 +44,9 @@ class FlakyStore:
     async def reply_state(
         self, token: MachineToken, session_id: ChatSessionId, message_id: MessageId
     ) -> ReplyState:
+        if self.down:
+            self.refused += 1
+            raise BackendUnavailable("The database is busy or cannot be written.")
         return await self.store.reply_state(token, session_id, message_id)
 
     async def last_sequence(self, session_id: ChatSessionId) -> int:

@@ -12,12 +12,12 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { machineMessage, machinePermission, machineSession, workerById } from "./lib/access";
+import { machineMessage, machinePermission, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
-import { endMessage, ensureOpen, ensureStreaming, insertChunk, messagesOf, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureStreaming, insertChunk, messagesOf, streamingReply } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
-import { MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
+import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
 import {
   validateChunk,
@@ -187,6 +187,41 @@ async function finish(
   const machine = await requireMachine(ctx, token);
   const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
   return await endMessage(ctx, message, session, status, content, error);
+}
+
+/** End a streaming reply with `status`; with no `content`, it keeps the text streamed so far. */
+export async function endMessage(
+  ctx: MutationCtx,
+  message: Doc<"chatMessages">,
+  session: Doc<"chatSessions">,
+  status: MessageStatus,
+  content: string | null,
+  error: string | undefined,
+) {
+  const messageId = message.messageId;
+  ensureStreaming(message);
+  if (content === null) {
+    // Keep what was streamed so far.
+    const parts = await ctx.db
+      .query("chatChunks")
+      .withIndex("by_messageId_and_sequence", (q) => q.eq("messageId", messageId))
+      .take(MAX_REPLY_CHUNKS);
+    content = parts.map((part) => part.chunk).join("");
+  }
+  const now = Date.now();
+  await ctx.db.patch(message._id, { status, content, error });
+  const question = message.replyTo === undefined ? null : await messageById(ctx, message.replyTo);
+  if (question !== null) await ctx.db.patch(question._id, { status: "completed" });
+  // A request the reply no longer waits for can never be answered.
+  for (const waiting of ["pending", "answered"] as const) {
+    const requests = await ctx.db
+      .query("permissionRequests")
+      .withIndex("by_messageId_and_status", (q) => q.eq("messageId", messageId).eq("status", waiting))
+      .take(MAX_WORK_PERMISSIONS);
+    for (const request of requests) await ctx.db.patch(request._id, { status: "expired" });
+  }
+  await ctx.db.patch(session._id, { lastActivity: now });
+  return chatMessageRecord((await ctx.db.get(message._id))!);
 }
 
 /** End a reply successfully with its whole text (written once). */

@@ -7,14 +7,14 @@ import type { Doc } from "./_generated/dataModel";
 import { action, internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { ownedMachine } from "./lib/access";
-import { endRepliesOfGoneMachine } from "./lib/chat";
+import { endMessage } from "./chatMachine";
 import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { pauseJobsOfMachine } from "./lib/jobs";
 import { recoverCommands } from "./lib/commandRules";
 import { fail, MACHINE_IN_USE, NO_USER, TAKEN_OVER } from "./lib/errors";
 import { newId, newSecret } from "./lib/ids";
-import { MAX_MACHINES, MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
+import { MAX_MACHINES, MAX_WORK_SESSIONS, MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
 import { machineRecord } from "./lib/records";
 import { validateName } from "./lib/rules";
 import {
@@ -211,6 +211,26 @@ async function setOffline(ctx: MutationCtx, machine: Doc<"machines">): Promise<v
 }
 
 // --- housekeeping -----------------------------------------------------------------
+
+/** Why a reply of a machine that went away ended (its text so far is kept). */
+const GONE_REASON = "The machine went offline while this reply was being written.";
+
+/** End the machine's streaming replies as interrupted, keeping the text they hold. */
+async function endRepliesOfGoneMachine(ctx: MutationCtx, machineId: string): Promise<void> {
+  const streaming = await ctx.db
+    .query("chatMessages")
+    .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", "streaming"))
+    .take(MAX_WORK_SESSIONS); // at most one streaming reply per session
+  for (const message of streaming) {
+    const session = await ctx.db
+      .query("chatSessions")
+      .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", message.chatSessionId))
+      .unique();
+    if (session !== null && message.role === "assistant") {
+      await endMessage(ctx, message, session, "interrupted", null, GONE_REASON);
+    }
+  }
+}
 
 async function markStale(ctx: MutationCtx, lastSeenBefore: number): Promise<string[]> {
   const stale = await ctx.db

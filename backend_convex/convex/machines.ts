@@ -7,16 +7,17 @@ import type { Doc } from "./_generated/dataModel";
 import { action, internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { ownedMachine } from "./lib/access";
-import { endMessage } from "./chatMachine";
 import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { pauseJobsOfMachine } from "./lib/jobs";
 import { recoverCommands } from "./lib/commandRules";
 import { fail, MACHINE_IN_USE, NO_USER, TAKEN_OVER } from "./lib/errors";
 import { newId, newSecret } from "./lib/ids";
-import { MAX_MACHINES, MAX_WORK_SESSIONS, MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
+import { MAX_MACHINES, MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
 import { machineRecord } from "./lib/records";
 import { validateName } from "./lib/rules";
+import { endMessage } from "./chatMachine";
+import { MAX_WORK_SESSIONS } from "./lib/limits";
 import {
   machineRecord as machineValidator,
   machineSummary,

@@ -201,6 +201,19 @@ async function finish(
 ) {
   const machine = await requireMachine(ctx, token);
   const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
+  return await endMessage(ctx, message, session, status, content, error);
+}
+
+/** End a streaming reply with `status`; with no `content`, it keeps the text streamed so far. */
+export async function endMessage(
+  ctx: MutationCtx,
+  message: Doc<"chatMessages">,
+  session: Doc<"chatSessions">,
+  status: MessageStatus,
+  content: string | null,
+  error: string | undefined,
+) {
+  const messageId = message.messageId;
   ensureStreaming(message);
   if (content === null) {
     // Keep what was streamed so far.

@@ -17,6 +17,8 @@ import { MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
 import { cutPage, MACHINE_PAGE, OTHER_LIST, pageLimit } from "./lib/paging";
 import { machineRecord } from "./lib/records";
 import { validateName } from "./lib/rules";
+import { endMessage } from "./chatMachine";
+import { MAX_WORK_SESSIONS } from "./lib/limits";
 import {
   machineRecord as machineValidator,
   machineSummary,
@@ -225,13 +227,36 @@ async function setOffline(ctx: MutationCtx, machine: Doc<"machines">): Promise<v
 
 // --- housekeeping -----------------------------------------------------------------
 
+/** Why a reply of a machine that went away ended (its text so far is kept). */
+const GONE_REASON = "The machine went offline while this reply was being written.";
+
+/** End the machine's streaming replies as interrupted, keeping the text they hold. */
+async function endRepliesOfGoneMachine(ctx: MutationCtx, machineId: string): Promise<void> {
+  const streaming = await ctx.db
+    .query("chatMessages")
+    .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", "streaming"))
+    .take(MAX_WORK_SESSIONS); // at most one streaming reply per session
+  for (const message of streaming) {
+    const session = await ctx.db
+      .query("chatSessions")
+      .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", message.chatSessionId))
+      .unique();
+    if (session !== null && message.role === "assistant") {
+      await endMessage(ctx, message, session, "interrupted", null, GONE_REASON);
+    }
+  }
+}
+
 async function markStale(ctx: MutationCtx, lastSeenBefore: number): Promise<string[]> {
   const stale = await ctx.db
     .query("machines")
     .withIndex("by_status_and_lastHeartbeat", (q) => q.eq("status", "online").lt("lastHeartbeat", lastSeenBefore))
     .take(SWEEP_BATCH);
   stale.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
-  for (const machine of stale) await setOffline(ctx, machine);
+  for (const machine of stale) {
+    await endRepliesOfGoneMachine(ctx, machine.machineId);
+    await setOffline(ctx, machine);
+  }
   return stale.map((machine) => machine.machineId);
 }
 

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.application.streaming import ChunkCoalescer, split_text
+from orchestrator.application.streaming import ChunkCoalescer, PartTextStream, split_text
+from orchestrator.domain.parts import TextKind
 
 
 @given(st.text(), st.integers(min_value=1, max_value=50))
@@ -106,3 +107,49 @@ async def test_closing_never_cuts_off_a_write_in_progress() -> None:
         await started.wait()
         await chunks.add(" and the rest")
     assert written == ["in flight", " and the rest"]
+
+
+@pytest.mark.anyio
+async def test_a_flush_that_gives_up_on_a_slow_backend_keeps_its_text_for_the_next() -> None:
+    """A write past the flush timeout leaves its text buffered: later text follows it, no hole."""
+    written: list[str] = []
+    backend_up = anyio.Event()
+
+    async def write(piece: str) -> None:
+        await backend_up.wait()
+        written.append(piece)
+
+    async with ChunkCoalescer(write, window=0.001, max_chars=8, flush_timeout=0.05) as chunks:
+        await chunks.add("w1 w2 ")
+        await chunks.flush()  # the backend is down: gives up, keeps the text
+        await chunks.add("w3 w4 w5 ")
+        await chunks.flush()
+        assert written == []
+        backend_up.set()
+    assert "".join(written) == "w1 w2 w3 w4 w5 "
+    assert all(len(p) <= 8 for p in written)
+
+
+@pytest.mark.anyio
+async def test_a_part_whose_text_is_not_written_yet_is_never_written_as_the_next_part() -> None:
+    """Backend down at a part switch: the next part waits until the first one's text is written."""
+    written: list[tuple[str, TextKind, int, str]] = []
+    backend_up = anyio.Event()
+
+    async def write(part_id: str, kind: TextKind, offset: int, text: str) -> None:
+        await backend_up.wait()
+        written.append((part_id, kind, offset, text))
+
+    async def backend_returns() -> None:
+        await anyio.sleep(0.2)
+        backend_up.set()
+
+    async with (
+        anyio.create_task_group() as tg,
+        PartTextStream(write, window=0.001, max_chars=100, flush_timeout=0.05) as stream,
+    ):
+        await stream.add("a", TextKind.TEXT, 0, "one ")
+        await stream.flush()  # gives up: the backend is down
+        tg.start_soon(backend_returns)
+        await stream.add("r", TextKind.REASONING, 0, "hm")
+    assert written == [("a", TextKind.TEXT, 0, "one "), ("r", TextKind.REASONING, 0, "hm")]

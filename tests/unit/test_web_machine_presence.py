@@ -9,8 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.application.machines import GONE_REASON
-from orchestrator.domain.chat import MessageStatus
+from orchestrator.domain.chat import GONE_REASON, MessageStatus
 from orchestrator.domain.errors import Conflict
 from orchestrator.domain.ids import MachineToken
 from orchestrator.domain.model import MachineStatus, WorkerStatus

@@ -31,7 +31,7 @@ import anyio.abc
 import attrs
 
 from orchestrator.domain.chat import ChatChunk, ChatMessage
-from orchestrator.domain.errors import OrchestratorError
+from orchestrator.domain.errors import BackendUnavailable, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, ChunkId, MachineToken, MessageId
 from orchestrator.domain.live import (
     RESTART_JUMP,
@@ -342,11 +342,19 @@ class LiveRelay:
         for live in list(self.sessions.values()):
             if message_id in live.replies:
                 await self._store(live)
-                live.replies.pop(message_id, None)
-                live.positions.pop(message_id, None)
-                live.messages.pop(message_id, None)
-                live.owners.pop(message_id, None)
-                live.dirty.set()  # the storing task may drop the session now
+                _forget(live, message_id)
+
+    async def flush_all(self) -> None:
+        """Store now everything accepted, in every session."""
+        for live in list(self.sessions.values()):
+            await self._store(live)
+
+    def forget_machine(self, machine_id: str) -> None:
+        """Drop the replies of a machine set offline: its later events are checked (refused)."""
+        for live in list(self.sessions.values()):
+            for message_id, owner in list(live.owners.items()):
+                if owner == machine_id:
+                    _forget(live, message_id)
 
     async def flush(self, session_id: ChatSessionId) -> None:
         """Store now everything accepted for the session."""
@@ -362,54 +370,90 @@ class LiveRelay:
             with anyio.move_on_after(self.window):
                 await live.urgent.wait()
             live.urgent = anyio.Event()
-            await self._store(live)
+            if not await self._store(live):
+                live.dirty.set()  # kept: tried again after the next window
+                await anyio.sleep(self.window)
+                continue
             if live.idle and self.sessions.get(live.session_id) is live:
                 live.closed = True
                 del self.sessions[live.session_id]
                 return
 
-    async def _store(self, live: SessionLive) -> None:
+    async def _store(self, live: SessionLive) -> bool:
+        """Store and acknowledge what is pending; False if the backend could not take all of it.
+
+        Events the backend cannot take now (:class:`BackendUnavailable`: down, busy,
+        a full disk) stay pending and unacknowledged, in order, however long that
+        lasts; the machine keeps them too. Only events refused for good are dropped.
+        """
         async with live.store_lock:
             batch = list(live.pending)
-            if not batch:
-                return
-            for token, items in _by_token(batch):
-                try:
-                    await self.store.store_events(token, items)
-                    live.writes += 1
-                    live.chars += sum(
-                        len(i.event.text) for i in items if isinstance(i.event, LiveText)
-                    )
-                except OrchestratorError as exc:
-                    # Refused as a whole (the reply ended, the machine was removed): these
-                    # events can never be stored, so they are acknowledged and dropped.
-                    log.warning("Live events of session %s not stored: %s", live.session_id, exc)
-            del live.pending[: len(batch)]
+            done = 0
+            for token, items, count in _runs(batch):
+                if token is not None and items:
+                    try:
+                        await self.store.store_events(token, items)
+                        live.writes += 1
+                        live.chars += sum(
+                            len(i.event.text) for i in items if isinstance(i.event, LiveText)
+                        )
+                    except BackendUnavailable as exc:
+                        log.warning(
+                            "Live events of session %s kept to store again: %s",
+                            live.session_id,
+                            exc.message,
+                        )
+                        break
+                    except OrchestratorError as exc:
+                        # Refused as a whole (the reply ended, the machine was removed): these
+                        # events can never be stored, so they are acknowledged and dropped.
+                        log.warning(
+                            "Live events of session %s not stored: %s", live.session_id, exc
+                        )
+                done += count
+            handled = batch[:done]
+            del live.pending[:done]
             live.pending_chars = sum(
                 len(p.item.event.text)
                 for p in live.pending
                 if p.item is not None and isinstance(p.item.event, LiveText)
             )
-            stored = [p.item.sequence for p in batch if p.item is not None]
+            stored = [p.item.sequence for p in handled if p.item is not None]
             if stored:
                 live.stored = max(live.stored, stored[-1])
-            await _acknowledge(batch)
+            await _acknowledge(handled)
+            return done == len(batch)
 
 
-def _by_token(batch: list[_Pending]) -> Iterable[tuple[MachineToken, list[SequencedEvent]]]:
-    """Runs of events from the same machine token, in order."""
+def _forget(live: SessionLive, message_id: MessageId) -> None:
+    """Drop what the relay holds of a reply that ended."""
+    live.replies.pop(message_id, None)
+    live.positions.pop(message_id, None)
+    live.messages.pop(message_id, None)
+    live.owners.pop(message_id, None)
+    live.dirty.set()  # the storing task may drop the session now
+
+
+def _runs(
+    batch: list[_Pending],
+) -> Iterable[tuple[MachineToken | None, list[SequencedEvent], int]]:
+    """Runs of events from the same machine token, in order, with how many entries each covers.
+
+    An entry that changed nothing (``item`` None) belongs to the run it stands in.
+    """
     run: list[SequencedEvent] = []
     token: MachineToken | None = None
+    count = 0
     for pending in batch:
-        if pending.item is None:
-            continue
-        if token is not None and pending.token != token:
-            yield token, run
-            run = []
-        token = pending.token
-        run.append(pending.item)
-    if token is not None and run:
-        yield token, run
+        if pending.item is not None and token is not None and pending.token != token:
+            yield token, run, count
+            run, count = [], 0
+        count += 1
+        if pending.item is not None:
+            token = pending.token
+            run.append(pending.item)
+    if count:
+        yield token, run, count
 
 
 async def _acknowledge(batch: list[_Pending]) -> None:

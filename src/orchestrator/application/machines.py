@@ -7,10 +7,11 @@ enforces ownership and status transitions atomically.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from orchestrator.domain.chat import MessageStatus
+from orchestrator.application.live import LiveRelay
+from orchestrator.domain.chat import GONE_REASON, MessageStatus
 from orchestrator.domain.errors import Conflict, InvalidInput, PathOutsideRoot
 from orchestrator.domain.ids import (
     ChatSessionId,
@@ -119,14 +120,29 @@ async def list_pending_workers(backend: UserBackend, user: UserId) -> list[Worke
 
 
 async def mark_stale_machines_offline(
-    backend: MaintenanceBackend, clock: Clock, window: timedelta
+    backend: MaintenanceBackend,
+    clock: Clock,
+    window: timedelta,
+    *,
+    since: datetime | None = None,
+    live: LiveRelay | None = None,
 ) -> list[MachineId]:
-    """Set machines offline that sent no heartbeat within ``window``."""
-    return await backend.mark_stale_machines_offline(clock.now() - window)
+    """Set machines offline that sent no heartbeat within ``window`` (their replies end).
 
-
-#: Why a reply of a machine that went away ended (its text so far is kept).
-GONE_REASON = "The machine went offline while this reply was being written."
+    Silence counts from ``since`` (when this server started) at the earliest:
+    heartbeats missed while the server itself was down say nothing about a
+    machine. Text the ``live`` relay holds is stored before the replies end.
+    """
+    now = clock.now()
+    if since is not None and now - since < window:
+        return []
+    if live is not None:
+        await live.flush_all()
+    stale = await backend.mark_stale_machines_offline(now - window)
+    if live is not None:
+        for machine_id in stale:
+            live.forget_machine(machine_id)
+    return stale
 
 
 async def end_replies_of_gone_machine(

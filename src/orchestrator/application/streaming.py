@@ -17,7 +17,7 @@ from orchestrator.domain.ports import LiveSink
 #: Writes one piece of text to the backend, in order.
 Flush = Callable[[str], Awaitable[object]]
 
-#: How long a write in progress may take to finish when the coalescer closes.
+#: How long one flush may wait for the backend; text it could not write stays buffered.
 CLOSE_TIMEOUT = 30.0
 
 
@@ -40,6 +40,8 @@ class ChunkCoalescer:
     flush_to: Flush
     window: float = 0.05
     max_chars: int = 4000
+    #: How long one flush waits for the backend before giving the turn back (text kept).
+    flush_timeout: float = CLOSE_TIMEOUT
     writes: int = 0
     _buffer: list[str] = attrs.field(factory=list)
     _size: int = 0
@@ -60,6 +62,11 @@ class ChunkCoalescer:
         await self._tg.__aexit__(None, None, None)
         await self.flush()
 
+    @property
+    def buffered(self) -> int:
+        """Characters buffered and not yet written."""
+        return self._size
+
     async def add(self, text: str) -> None:
         """Buffer ``text``; write at once if the buffer is full."""
         if not text:
@@ -72,18 +79,22 @@ class ChunkCoalescer:
             self._pending.set()
 
     async def flush(self) -> None:
-        """Write everything buffered so far (shielded: a write is never cut off)."""
-        with anyio.move_on_after(CLOSE_TIMEOUT, shield=True):
+        """Write everything buffered so far (shielded: a cancelled caller cannot cut it off).
+
+        Text leaves the buffer only once written: a flush that gives up after
+        ``flush_timeout`` (the backend down) leaves the rest for the next one, which
+        writes it first -- so the pieces reach the backend whole, in order, without a hole.
+        """
+        with anyio.move_on_after(self.flush_timeout, shield=True):
             async with self._lock:
-                if not self._buffer:
-                    return
-                text = "".join(self._buffer)
-                self._buffer.clear()
-                self._size = 0
                 self._last_write = anyio.current_time()
-                for piece in split_text(text, self.max_chars):
+                while self._buffer:
+                    piece = "".join(self._buffer)[: self.max_chars]
                     await self.flush_to(piece)
                     self.writes += 1
+                    rest = "".join(self._buffer)[len(piece) :]  # deltas added meanwhile stay
+                    self._buffer[:] = [rest] if rest else []
+                    self._size = len(rest)
 
     async def _writer(self) -> None:
         while True:
@@ -113,6 +124,7 @@ class PartTextStream:
     write: PartWrite
     window: float = 0.05
     max_chars: int = 4000
+    flush_timeout: float = CLOSE_TIMEOUT
     _coalescer: ChunkCoalescer | None = None
     _part: tuple[str, TextKind] | None = None
     #: Offset of the first character not yet written, and of the end of the buffer.
@@ -125,7 +137,9 @@ class PartTextStream:
         return 0 if self._coalescer is None else self._coalescer.writes
 
     async def __aenter__(self) -> PartTextStream:
-        self._coalescer = ChunkCoalescer(self._flush, window=self.window, max_chars=self.max_chars)
+        self._coalescer = ChunkCoalescer(
+            self._flush, self.window, self.max_chars, flush_timeout=self.flush_timeout
+        )
         await self._coalescer.__aenter__()
         return self
 
@@ -137,7 +151,8 @@ class PartTextStream:
         """Buffer ``text``, which goes at ``offset`` of part ``part_id``."""
         assert self._coalescer is not None
         if (part_id, kind) != self._part or offset != self._end:
-            await self._coalescer.flush()
+            while self._coalescer.buffered:  # the buffer holds one part's text: write it all
+                await self._coalescer.flush()
             self._part, self._offset, self._end = (part_id, kind), offset, offset
         self._end += len(text)
         await self._coalescer.add(text)

@@ -336,3 +336,7 @@ def ensure_claimable(
     if oldest_pending != message.message_id:
         raise Conflict("An older message of this session must be claimed first.")
     return message
+
+
+#: Why a reply of a machine that went away ended (its text so far is kept).
+GONE_REASON = "The machine went offline while this reply was being written."

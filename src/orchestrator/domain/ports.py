@@ -289,7 +289,7 @@ class MaintenanceBackend(Protocol):
     """Housekeeping only the server itself performs."""
 
     async def mark_stale_machines_offline(self, last_seen_before: datetime) -> list[MachineId]:
-        """Set online machines with no heartbeat since the cutoff (and their workers) offline."""
+        """Silent machines go offline with their workers; their replies end interrupted."""
         ...
 
 

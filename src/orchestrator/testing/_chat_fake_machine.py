@@ -8,6 +8,7 @@ import attrs
 
 from orchestrator.domain import undo
 from orchestrator.domain.chat import (
+    GONE_REASON,
     ChatChunk,
     ChatMessage,
     ChatSession,
@@ -167,9 +168,31 @@ class ChatMachineFake(ChatFakeBase):
     ) -> ChatMessage:
         status, reason = validate_ending(status, reason)
         message, session = self._machine_message(token, message_id)
-        chunks = self._chunks_of(session.chat_session_id)
-        content = "".join(c.chunk for c in chunks if c.message_id == message_id)
-        return await self._finish(message, session, status, content, reason)
+        return await self._finish(message, session, status, self._streamed(message), reason)
+
+    def _streamed(self, message: ChatMessage) -> str:
+        """The text streamed into a reply so far."""
+        chunks = self._chunks_of(message.chat_session_id)
+        return "".join(c.chunk for c in chunks if c.message_id == message.message_id)
+
+    async def _end_replies_of(self, machine_id: str) -> None:
+        """End the machine's streaming replies as interrupted, keeping the text they hold."""
+        for message in list(self.chat_messages.values()):
+            session = self.chat_sessions.get(message.chat_session_id)
+            worker = self.workers.get(session.worker_id) if session else None
+            if (
+                session is not None
+                and worker is not None
+                and worker.machine_id == machine_id
+                and message.status is MessageStatus.STREAMING
+            ):
+                await self._finish(
+                    message,
+                    session,
+                    MessageStatus.INTERRUPTED,
+                    self._streamed(message),
+                    GONE_REASON,
+                )
 
     async def update_session(
         self,

@@ -565,6 +565,7 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
             and (m.last_heartbeat is None or m.last_heartbeat < cutoff)
         ]
         for machine in stale:
+            await self._end_replies_of(machine.machine_id)
             self._set_offline(machine)
         if stale:
             await self._commit()

@@ -30,6 +30,7 @@ from orchestrator.adapters.embedded._machine_side import MachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.domain import undo
 from orchestrator.domain.chat import (
+    GONE_REASON,
     ChatChunk,
     ChatMessage,
     ChatSession,
@@ -65,6 +66,11 @@ _MACHINE_MESSAGE = """
     SELECT m.* FROM chat_messages AS m
     JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
     WHERE m.message_id = ? AND w.machine_id = ?
+"""
+_MACHINE_STREAMING = """
+    SELECT m.* FROM chat_messages AS m
+    JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
+    WHERE w.machine_id = ? AND m.status = 'streaming' ORDER BY m.timestamp, m.rowid
 """
 _MACHINE_PERMISSION = """
     SELECT p.*, s.worker_id FROM permission_requests AS p
@@ -215,38 +221,64 @@ class ChatMachineSide(MachineSide):
     ) -> ChatMessage:
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
-            ensure_streaming(message)
-            if content is None:  # keep what was streamed so far
-                parts = await tx.all(
-                    "SELECT chunk FROM chat_chunks WHERE message_id = ? ORDER BY sequence",
-                    message_id,
-                )
-                content = "".join(part["chunk"] for part in parts)
-            now = self._now()
-            await tx.run(
-                "UPDATE chat_messages SET status = ?, content = ?, error = ? WHERE message_id = ?",
-                status.value,
-                content,
-                error,
+            return await self._end_message(
+                tx, token.machine_id, message, session, status, content, error
+            )
+
+    async def _end_message(
+        self,
+        tx: Tx,
+        machine_id: str,
+        message: ChatMessage,
+        session: ChatSession,
+        status: MessageStatus,
+        content: str | None,
+        error: str | None,
+    ) -> ChatMessage:
+        ensure_streaming(message)
+        message_id = message.message_id
+        if content is None:  # keep what was streamed so far
+            parts = await tx.all(
+                "SELECT chunk FROM chat_chunks WHERE message_id = ? ORDER BY sequence",
                 message_id,
             )
-            await tx.run(
-                "UPDATE chat_messages SET status = 'completed' WHERE message_id = ?",
-                message.reply_to,
+            content = "".join(part["chunk"] for part in parts)
+        now = self._now()
+        await tx.run(
+            "UPDATE chat_messages SET status = ?, content = ?, error = ? WHERE message_id = ?",
+            status.value,
+            content,
+            error,
+            message_id,
+        )
+        await tx.run(
+            "UPDATE chat_messages SET status = 'completed' WHERE message_id = ?",
+            message.reply_to,
+        )
+        # A request the reply no longer waits for can never be answered.
+        await tx.run(
+            "UPDATE permission_requests SET status = 'expired'"
+            " WHERE message_id = ? AND status IN ('pending', 'answered')",
+            message_id,
+        )
+        await tx.run(
+            "UPDATE chat_sessions SET last_activity = ? WHERE chat_session_id = ?",
+            now,
+            session.chat_session_id,
+        )
+        touch_session(tx, session.worker_id, session.chat_session_id, machine_id)
+        return await load_message(tx, message_id)
+
+    async def _end_replies_of_machine(self, tx: Tx, machine_id: str) -> list[MessageId]:
+        """End the machine's streaming replies as interrupted, keeping the text they hold."""
+        found = await tx.all(_MACHINE_STREAMING, machine_id)
+        for row in found:
+            message = rows.chat_message(row)
+            session = await load_session(tx, message.chat_session_id)
+            await self._end_message(
+                tx, machine_id, message, session, MessageStatus.INTERRUPTED, None, GONE_REASON
             )
-            # A request the reply no longer waits for can never be answered.
-            await tx.run(
-                "UPDATE permission_requests SET status = 'expired'"
-                " WHERE message_id = ? AND status IN ('pending', 'answered')",
-                message_id,
-            )
-            await tx.run(
-                "UPDATE chat_sessions SET last_activity = ? WHERE chat_session_id = ?",
-                now,
-                session.chat_session_id,
-            )
-            touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
-            return await load_message(tx, message_id)
+        return [MessageId(row["message_id"]) for row in found]
 
     async def complete_message(
         self, token: MachineToken, message_id: MessageId, content: str

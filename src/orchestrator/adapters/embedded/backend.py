@@ -386,6 +386,7 @@ class SQLiteBackend(
                 rows.to_ms(last_seen_before),
             )
             for row in stale:
+                await self._end_replies_of_machine(tx, row["machine_id"])
                 await self._set_offline(tx, row["machine_id"])
                 tx.touch(*topics(row["user_id"], row["machine_id"]))
             return [MachineId(row["machine_id"]) for row in stale]

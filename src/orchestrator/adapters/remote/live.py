@@ -5,7 +5,8 @@ Frames on a WebSocket of the machine API: ``{"live": n, "event": {...}}`` out,
 in. Every event not yet acknowledged is kept and sent again, in order, after
 any reconnect; the server skips what it already has (writes are keyed by part
 and offset), so nothing is lost and nothing doubles. A delta refused for a gap
-is sent again from the length the server holds.
+is sent again from the length the server holds; one the server could not take
+for now (its backend unavailable) is kept and sent again while draining.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class LiveOutbox:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._acked = anyio.Event()
         self._lock = anyio.Lock()
+        #: Events the server could not take for now (its backend down): sent again by drain.
+        self._again: set[int] = set()
 
     async def send(self, event: LiveEvent) -> None:
         """Send one event now; it is kept until the server says it is stored."""
@@ -83,6 +86,12 @@ class LiveOutbox:
             acked = self._acked
             with anyio.move_on_after(1.0):
                 await acked.wait()
+            for number in sorted(self._again):
+                event = self.unacked.get(number)
+                if event is None or event.session_id == session_id:
+                    self._again.discard(number)
+                if event is not None and event.session_id == session_id:
+                    await self._write(event_frame(number, event))
             await self._write(json.dumps({"sync": session_id}))
 
     def forget(self, message_id: MessageId) -> None:
@@ -143,6 +152,9 @@ class LiveOutbox:
             return
         number = frame.get("refused")
         if not isinstance(number, int) or number not in self.unacked:
+            return
+        if frame.get("type") == BackendUnavailable.__name__:
+            self._again.add(number)  # not refused for good: kept and sent again
             return
         event = self.unacked.pop(number)
         self._acked.set()

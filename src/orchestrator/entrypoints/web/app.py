@@ -155,10 +155,11 @@ async def _first_run(app: web.Application) -> AsyncIterator[None]:
 
 async def _sweep_forever(app: web.Application) -> None:
     settings = app[SETTINGS]
+    started = app[CLOCK].now()
     while True:
         try:
             stale = await machines.mark_stale_machines_offline(
-                app[BACKEND], app[CLOCK], settings.stale_after
+                app[BACKEND], app[CLOCK], settings.stale_after, since=started, live=app.get(LIVE)
             )
             if stale:
                 log.info("Marked %d silent machine(s) offline", len(stale))

@@ -109,6 +109,8 @@ class Presence:
             await asyncio.sleep(self.grace_seconds)
             flush = self.live.flush if self.live is not None else None
             await machines.end_replies_of_gone_machine(self.backend, token, flush)
+            if self.live is not None:
+                self.live.forget_machine(token.machine_id)  # events sent later are refused
             await self.backend.go_offline(token)
             log.info("Machine %s disconnected: marked offline", token.machine_id)
         except OrchestratorError as exc:

@@ -47,6 +47,7 @@ from orchestrator.domain.ids import (
     MachineToken,
     MessageId,
     PermissionId,
+    QuestionId,
     UserId,
     WorkerId,
     WorkerToken,
@@ -70,6 +71,7 @@ from orchestrator.domain.parts import (
     TextKind,
 )
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.questions import Answers, Question, QuestionRequest
 
 
 class Clock(Protocol):
@@ -331,6 +333,18 @@ class ChatUserBackend(Protocol):
         """Answer a pending request; Conflict if it was already answered or expired."""
         ...
 
+    async def list_questions(
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
+    ) -> list[QuestionRequest]:
+        """Questions of the session waiting for an answer (or all, oldest first)."""
+        ...
+
+    async def answer_question(
+        self, user: UserId, question_id: QuestionId, answers: Answers | None
+    ) -> QuestionRequest:
+        """Answer a pending question (None: dismiss it); Conflict once answered or expired."""
+        ...
+
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None
     ) -> list[MessagePart]:
@@ -447,6 +461,22 @@ class ChatMachineBackend(Protocol):
         self, token: MachineToken, permission_id: PermissionId
     ) -> PermissionRequest:
         """The answer was passed on to the agent."""
+        ...
+
+    async def record_question(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        questions: Sequence[Question],
+    ) -> QuestionRequest:
+        """The agent asks the user questions during a reply; the user sees them as pending."""
+        ...
+
+    async def resolve_question(
+        self, token: MachineToken, question_id: QuestionId
+    ) -> QuestionRequest:
+        """The answer (or dismissal) was passed on to the agent."""
         ...
 
 

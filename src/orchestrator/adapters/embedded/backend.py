@@ -18,6 +18,7 @@ from orchestrator.adapters.embedded._live import LiveSide
 from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, topics
 from orchestrator.adapters.embedded._parts import PartSide
 from orchestrator.adapters.embedded._push import PushSide
+from orchestrator.adapters.embedded._questions import QuestionSide
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.adapters.embedded._transfer import TransferSide
@@ -73,6 +74,7 @@ async def open_backend(
 class SQLiteBackend(
     LiveSide,
     PartSide,
+    QuestionSide,
     ChatUserSide,
     ChatMachineSide,
     CommandSide,

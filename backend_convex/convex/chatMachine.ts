@@ -18,7 +18,8 @@ import { ensureOpen, ensureStreaming, insertChunk, messagesOf, streamingReply } 
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
-import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
+import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord, questionRecord } from "./lib/records";
+import { answeredQuestions, expireQuestions } from "./questions";
 import {
   validateChunk,
   validateEnding,
@@ -96,6 +97,7 @@ export const work = query({
     for (const request of requests) {
       answered.set(request.chatSessionId, [...(answered.get(request.chatSessionId) ?? []), request]);
     }
+    const questions = await answeredQuestions(ctx, machineId);
     return listed.map((session) => {
       const id = session.chatSessionId;
       const reply = streaming.get(id);
@@ -106,6 +108,7 @@ export const work = query({
           session.status === "terminated" ? [] : (pending.get(id) ?? []).map(chatMessageRecord),
         streamingReply: reply === undefined ? null : chatMessageRecord(reply),
         answeredPermissions: (answered.get(id) ?? []).map(permissionRecord),
+        answeredQuestions: (questions.get(id) ?? []).map(questionRecord),
       };
     });
   },
@@ -207,6 +210,7 @@ async function finish(
       .take(MAX_WORK_PERMISSIONS);
     for (const request of requests) await ctx.db.patch(request._id, { status: "expired" });
   }
+  await expireQuestions(ctx, messageId);
   await ctx.db.patch(session._id, { lastActivity: now });
   return chatMessageRecord((await ctx.db.get(message._id))!);
 }

@@ -34,6 +34,10 @@ async function purgeSession(ctx: MutationCtx, sessionId: string, budget: Budget)
     .query("permissionRequests")
     .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", sessionId))
     .take(budget.left + 1);
+  const questions = await ctx.db
+    .query("questionRequests")
+    .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", sessionId))
+    .take(budget.left + 1);
   const messages = await ctx.db
     .query("chatMessages")
     .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
@@ -42,7 +46,7 @@ async function purgeSession(ctx: MutationCtx, sessionId: string, budget: Budget)
     .query("messageParts")
     .withIndex("by_chatSessionId_and_position", (q) => q.eq("chatSessionId", sessionId))
     .take(budget.left + 1);
-  for (const row of [...chunks, ...parts, ...permissions, ...messages]) {
+  for (const row of [...chunks, ...parts, ...permissions, ...questions, ...messages]) {
     if (budget.left <= 0) return false;
     await ctx.db.delete(row._id);
     budget.left--;

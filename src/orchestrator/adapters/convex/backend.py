@@ -19,6 +19,7 @@ from convex import ConvexError
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._parts import PartCalls
 from orchestrator.adapters.convex._push import ConvexPushSide
+from orchestrator.adapters.convex._questions import ConvexQuestionSide
 from orchestrator.adapters.convex._transport import (
     Args,
     ClientTransport,
@@ -92,7 +93,7 @@ def _lease(lease: Lease | None) -> dict[str, object]:
     return {"instance": lease.instance, "leaseMs": int(lease.duration.total_seconds() * 1000)}
 
 
-class ConvexBackend(PartCalls, ConvexPushSide):
+class ConvexBackend(PartCalls, ConvexPushSide, ConvexQuestionSide):
     """Implements :class:`orchestrator.domain.ports.Backend` on a Convex deployment."""
 
     def __init__(self, transport: Transport, *, server_secret: str | None = None) -> None:

@@ -1,0 +1,59 @@
+"""Questions on Convex: ``backend_convex/convex/questions.ts``, records converted here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._transport import Args, Kind
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, QuestionId, UserId
+from orchestrator.domain.questions import Answers, Question, QuestionRequest
+
+
+class ConvexQuestionSide:
+    """Both halves of questions on Convex."""
+
+    if TYPE_CHECKING:  # provided by ConvexBackend
+
+        async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
+        def _server(self, **args: Any) -> dict[str, Any]: ...
+
+    async def list_questions(
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
+    ) -> list[QuestionRequest]:
+        args = self._server(userId=user, chatSessionId=session_id, all=include_answered)
+        found = await self._call("query", "questions:listQuestions", args)
+        return [wire.question(q) for q in found]
+
+    async def answer_question(
+        self, user: UserId, question_id: QuestionId, answers: Answers | None
+    ) -> QuestionRequest:
+        given = None if answers is None else [list(a) for a in answers]
+        args = self._server(userId=user, questionId=question_id, answers=given)
+        return wire.question(await self._call("mutation", "questions:answerQuestion", args))
+
+    async def record_question(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        questions: Sequence[Question],
+    ) -> QuestionRequest:
+        args = {
+            "machineId": token.machine_id,
+            "machineSecret": token.secret,
+            "messageId": message_id,
+            "agentRequestId": agent_request_id,
+            "questions": [attrs.asdict(q) for q in questions],
+        }
+        return wire.question(await self._call("mutation", "questions:recordQuestion", args))
+
+    async def resolve_question(
+        self, token: MachineToken, question_id: QuestionId
+    ) -> QuestionRequest:
+        args = {"machineId": token.machine_id, "machineSecret": token.secret}
+        args["questionId"] = question_id
+        return wire.question(await self._call("mutation", "questions:resolveQuestion", args))

@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest
 from orchestrator.entrypoints.web.questions_api import BAD_ANSWERS
-from tests.unit.test_web_support import Chat, Harness, online_worker, running_app
+from tests.unit.test_web_support import Chat, online_worker, running_app
 
 pytestmark = pytest.mark.anyio
 

@@ -30,8 +30,7 @@ def parse_answers(body: Body) -> Answers | None:
         return None
     raw = body.data.get("answers")
     if not isinstance(raw, list) or not all(
-        isinstance(answer, list) and all(isinstance(text, str) for text in answer)
-        for answer in raw
+        isinstance(answer, list) and all(isinstance(text, str) for text in answer) for answer in raw
     ):
         raise InvalidInput(BAD_ANSWERS)
     return tuple(tuple(cast(list[str], answer)) for answer in raw)

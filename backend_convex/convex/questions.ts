@@ -13,9 +13,15 @@ import { ensureStreaming } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_PERMISSIONS, MAX_WORK_PERMISSIONS } from "./lib/limits";
-import { questionRecord } from "./lib/records";
+import { permissionRecord, questionRecord } from "./lib/records";
 import { validateAnswers, validateQuestionRequest } from "./lib/rules";
-import { machineToken, question, questionRecord as questionValidator, serverCaller } from "./lib/validators";
+import {
+  machineToken,
+  permissionRecord as permissionValidator,
+  question,
+  questionRecord as questionValidator,
+  serverCaller,
+} from "./lib/validators";
 
 const NO_QUESTION = "No such question.";
 const owner = { ...serverCaller, userId: v.string() };
@@ -70,6 +76,30 @@ export const listQuestions = query({
       .take(MAX_PERMISSIONS);
     found.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
     return found.map(questionRecord);
+  },
+});
+
+/** Every permission request and question of the session, oldest first (the chat stream's). */
+export const listRequests = query({
+  args: { ...owner, chatSessionId: v.string() },
+  returns: v.object({ permissions: v.array(permissionValidator), questions: v.array(questionValidator) }),
+  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
+    requireServer(serverSecret);
+    await ownedSession(ctx, userId, chatSessionId);
+    const byAge = (a: { createdAt: number; _creationTime: number }, b: { createdAt: number; _creationTime: number }) =>
+      a.createdAt - b.createdAt || a._creationTime - b._creationTime;
+    const permissions = await ctx.db
+      .query("permissionRequests")
+      .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", chatSessionId))
+      .take(MAX_PERMISSIONS);
+    const questions = await ctx.db
+      .query("questionRequests")
+      .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", chatSessionId))
+      .take(MAX_PERMISSIONS);
+    return {
+      permissions: permissions.sort(byAge).map(permissionRecord),
+      questions: questions.sort(byAge).map(questionRecord),
+    };
   },
 });
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
 import pytest
 
-from orchestrator.domain.chat import MessageStatus
+from orchestrator.domain.chat import MessageStatus, PermissionRequest
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import QuestionId, UserId
 from orchestrator.domain.ports import Backend
-from orchestrator.domain.questions import Question, QuestionOption, QuestionStatus
+from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest, QuestionStatus
 from tests.contract.conftest import Chat, ask, work_now
+from tests.contract.test_watch_contract import aclose, next_value
 
 pytestmark = pytest.mark.anyio
 
@@ -143,3 +146,44 @@ async def test_record_question_refusals(backend: Backend, alice: UserId, chat: C
     with pytest.raises(NotFound, match=r"^No such question\.$"):
         await backend.resolve_question(chat.token, QuestionId("qst_missing"))
     assert await backend.list_questions(alice, chat.session.chat_session_id) == []
+
+
+async def test_watch_requests_follows_permissions_and_questions(
+    backend: Backend, alice: UserId, bob: UserId, chat: Chat
+) -> None:
+    """watch_requests yields the session's requests, then again as they are asked and answered."""
+    session_id = chat.session.chat_session_id
+    updates = backend.watch_requests(alice, session_id)
+    try:
+        assert await next_value(updates) == ([], [])
+        reply = await backend.claim_message(
+            chat.token, (await ask(backend, alice, chat)).message_id
+        )
+        permission = await backend.record_permission(
+            chat.token, reply.message_id, "p", "bash", "ls"
+        )
+        asked = await backend.record_question(chat.token, reply.message_id, "q", [COLOUR])
+        assert await _until(updates, lambda now: len(now[1]) == 1) == ([permission], [asked])
+        answered = await backend.answer_question(alice, asked.question_id, (("Red",),))
+        assert await _until(updates, lambda now: now[1][0].status != "pending") == (
+            [permission],
+            [answered],
+        )
+    finally:
+        await aclose(updates)
+    stranger = backend.watch_requests(bob, session_id)
+    try:
+        with pytest.raises(NotFound):
+            await next_value(stranger)
+    finally:
+        await aclose(stranger)
+
+
+async def _until(
+    updates: AsyncIterator[tuple[list[PermissionRequest], list[QuestionRequest]]],
+    done: Callable[[tuple[list[PermissionRequest], list[QuestionRequest]]], bool],
+) -> tuple[list[PermissionRequest], list[QuestionRequest]]:
+    """The first value ``done`` accepts (a backend may show a step in between)."""
+    while not done(value := await next_value(updates)):
+        pass
+    return value

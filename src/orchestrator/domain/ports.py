@@ -345,6 +345,12 @@ class ChatUserBackend(Protocol):
         """Answer a pending question (None: dismiss it); Conflict once answered or expired."""
         ...
 
+    def watch_requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncIterator[tuple[list[PermissionRequest], list[QuestionRequest]]]:
+        """Every permission request and question of the session, now and after every change."""
+        ...
+
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None
     ) -> list[MessagePart]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 
 import attrs
 
-from orchestrator.domain.chat import ensure_streaming
+from orchestrator.domain.chat import PermissionRequest, ensure_streaming
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, QuestionId, UserId
 from orchestrator.domain.questions import (
@@ -63,6 +63,17 @@ class QuestionFake(ChatFakeBase):
             and (include_answered or q.status is QuestionStatus.PENDING)
         ]
         return sorted(found, key=lambda q: q.created_at)
+
+    async def _requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> tuple[list[PermissionRequest], list[QuestionRequest]]:
+        permissions = await self.list_permissions(user, session_id, True)
+        return permissions, await self.list_questions(user, session_id, True)
+
+    def watch_requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
+        return self._watch(lambda: self._requests(user, session_id))
 
     async def answer_question(
         self, user: UserId, question_id: QuestionId, answers: Answers | None

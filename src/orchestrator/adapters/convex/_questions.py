@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._transport import Args, Kind
+from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, QuestionId, UserId
 from orchestrator.domain.questions import Answers, Question, QuestionRequest
+
+T = TypeVar("T")
 
 
 class ConvexQuestionSide:
@@ -20,6 +23,9 @@ class ConvexQuestionSide:
 
         async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
         def _server(self, **args: Any) -> dict[str, Any]: ...
+        def _watch(
+            self, path: str, args: Args, decode: Callable[[Any], T]
+        ) -> AsyncGenerator[T, None]: ...
 
     async def list_questions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
@@ -27,6 +33,18 @@ class ConvexQuestionSide:
         args = self._server(userId=user, chatSessionId=session_id, all=include_answered)
         found = await self._call("query", "questions:listQuestions", args)
         return [wire.question(q) for q in found]
+
+    def watch_requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
+        return self._watch(
+            "questions:listRequests",
+            self._server(userId=user, chatSessionId=session_id),
+            lambda found: (
+                [wire.permission(p) for p in found["permissions"]],
+                [wire.question(q) for q in found["questions"]],
+            ),
+        )
 
     async def answer_question(
         self, user: UserId, question_id: QuestionId, answers: Answers | None

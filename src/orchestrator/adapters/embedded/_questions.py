@@ -7,7 +7,7 @@ the session (``touch_session``), like permission requests.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import attrs
 
@@ -15,7 +15,7 @@ from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import ChatUserSide, touch_session
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._store import Tx
-from orchestrator.domain.chat import ensure_streaming
+from orchestrator.domain.chat import PermissionRequest, ensure_streaming
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, QuestionId, UserId
 from orchestrator.domain.questions import (
@@ -63,6 +63,19 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
                 include_answered,
             )
             return [rows.question(row) for row in found]
+
+    async def _requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> tuple[list[PermissionRequest], list[QuestionRequest]]:
+        permissions = await self.list_permissions(user, session_id, True)
+        return permissions, await self.list_questions(user, session_id, True)
+
+    def watch_requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
+        return self._store.feed.watch(
+            [("chat", session_id)], lambda: self._requests(user, session_id)
+        )
 
     async def answer_question(
         self, user: UserId, question_id: QuestionId, answers: Answers | None

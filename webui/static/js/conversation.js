@@ -9,6 +9,7 @@ import { badge, confirmDialog, h, showError } from "./dom.js";
 import { live } from "./live.js";
 import { duration, partCard, todoItems, usage, usageLine } from "./parts.js";
 import { PermissionPrompts } from "./permissions.js";
+import { QuestionPrompts } from "./questions.js";
 
 const FINISHED = new Set(["completed", "failed", "interrupted", "aborted"]);
 const BUSY = new Set(["pending", "processing", "streaming"]);
@@ -79,6 +80,7 @@ export class Conversation {
     this.loaded = false;
     this.stuck = true;
     this.prompts = new PermissionPrompts(session.chat_session_id, (messageId) => this.entries.get(messageId)?.prompts);
+    this.questions = new QuestionPrompts((messageId) => this.entries.get(messageId)?.prompts);
     this.list.replaceChildren(h("li", { class: "progress" }, "Loading messages…"));
     showError(this.errorBox, "");
     $("conversation-empty").hidden = true;
@@ -89,6 +91,7 @@ export class Conversation {
       chunk: (chunk) => this.onChunk(chunk),
       part: (part) => this.onPart(part),
       snapshot: () => this.onSnapshot(),
+      requests: (data) => (this.prompts.update(data.permissions), this.questions.update(data.questions)),
       error: (data) => showError(this.errorBox, data.error),
     });
     this.update(session);
@@ -97,6 +100,7 @@ export class Conversation {
   close() {
     this.stream?.close();
     this.prompts?.stop();
+    this.questions?.stop();
     this.stream = null;
     this.session = null;
     this.renaming(false);
@@ -132,8 +136,9 @@ export class Conversation {
     }
     const busy = messages.some((m) => BUSY.has(m.status));
     $("stop").hidden = !busy;
-    this.prompts.watch(messages.some((m) => m.status === "streaming"));
-    if (first) this.prompts.check(); // the history's permission cards, now that their replies are here
+    // Cards of requests that came before their reply was on the page.
+    this.prompts.render();
+    this.questions.render();
     this.renderFinished();
     if (this.stuck) this.scrollDown();
   }

@@ -7,12 +7,12 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { liveSession, machineMessage, ownedSession } from "./lib/access";
+import { liveSession, machineMessage, ownedSession, workerById } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import { ensureStreaming } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
-import { MAX_PERMISSIONS, MAX_WORK_PERMISSIONS } from "./lib/limits";
+import { MAX_MACHINES, MAX_PERMISSIONS, MAX_USERS, MAX_WORK_PERMISSIONS } from "./lib/limits";
 import { permissionRecord, questionRecord } from "./lib/records";
 import { validateAnswers, validateQuestionRequest } from "./lib/rules";
 import {
@@ -155,5 +155,53 @@ export const resolveQuestion = mutation({
     if (request.status !== "answered") fail("Conflict", "This question has no answer to pass on.");
     await ctx.db.patch(request._id, { status: "resolved" });
     return questionRecord((await ctx.db.get(request._id))!);
+  },
+});
+
+/** Pending questions of one user (or of every user), oldest first: the inbox and the notifier. */
+export const listWaiting = query({
+  args: { ...serverCaller, userId: v.union(v.string(), v.null()) },
+  returns: v.array(
+    v.object({
+      userId: v.string(),
+      request: questionValidator,
+      machineId: v.string(),
+      machineName: v.string(),
+      workerId: v.string(),
+      workerName: v.union(v.string(), v.null()),
+      workerDirectory: v.string(),
+    }),
+  ),
+  handler: async (ctx, { serverSecret, userId }) => {
+    requireServer(serverSecret);
+    const machines =
+      userId === null
+        ? await ctx.db.query("machines").take(MAX_USERS)
+        : await ctx.db
+            .query("machines")
+            .withIndex("by_userId", (q) => q.eq("userId", userId))
+            .take(MAX_MACHINES);
+    const waiting = [];
+    for (const machine of machines) {
+      const requests = await ctx.db
+        .query("questionRequests")
+        .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machine.machineId).eq("status", "pending"))
+        .take(MAX_PERMISSIONS);
+      for (const request of requests) {
+        const session = await liveSession(ctx, request.chatSessionId);
+        const worker = session && (await workerById(ctx, session.workerId));
+        if (!session || !worker) continue;
+        waiting.push({
+          userId: session.userId,
+          request: questionRecord(request),
+          machineId: machine.machineId,
+          machineName: machine.name,
+          workerId: worker.workerId,
+          workerName: worker.name ?? null,
+          workerDirectory: worker.directory,
+        });
+      }
+    }
+    return waiting.sort((a, b) => a.request.createdAt - b.request.createdAt);
   },
 });

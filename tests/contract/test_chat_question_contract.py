@@ -187,3 +187,26 @@ async def _until(
     while not done(value := await next_value(updates)):
         pass
     return value
+
+
+async def test_waiting_questions_of_a_user(
+    backend: Backend, alice: UserId, bob: UserId, chat: Chat
+) -> None:
+    """Pending questions are listed with their machine and worker, for their user only."""
+    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    asked = await backend.record_question(chat.token, reply.message_id, "q", [COLOUR])
+    updates = backend.watch_waiting_questions(alice)
+    try:
+        [waiting] = await next_value(updates)
+        assert (waiting.user_id, waiting.request, waiting.machine_id, waiting.worker_id) == (
+            alice,
+            asked,
+            chat.worker.machine_id,
+            chat.worker.worker_id,
+        )
+        assert await backend.list_waiting_questions(None) == [waiting]
+        assert await backend.list_waiting_questions(bob) == []
+        await backend.answer_question(alice, asked.question_id, None)
+        assert await next_value(updates) == []
+    finally:
+        await aclose(updates)

@@ -71,7 +71,7 @@ from orchestrator.domain.parts import (
     TextKind,
 )
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
-from orchestrator.domain.questions import Answers, Question, QuestionRequest
+from orchestrator.domain.questions import Answers, Question, QuestionRequest, WaitingQuestion
 
 
 class Clock(Protocol):
@@ -648,6 +648,14 @@ class NotificationBackend(Protocol):
         self, user: UserId | None
     ) -> AsyncIterator[list[WaitingPermission]]:
         """Pending permission requests, now and after every change."""
+        ...
+
+    async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
+        """Pending questions of ``user`` (None: of every user), oldest first."""
+        ...
+
+    def watch_waiting_questions(self, user: UserId | None) -> AsyncIterator[list[WaitingQuestion]]:
+        """Pending questions, now and after every change."""
         ...
 
     async def list_open_turns(self) -> list[OpenTurn]:

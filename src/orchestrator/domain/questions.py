@@ -18,7 +18,14 @@ from typing import Final
 import attrs
 
 from orchestrator.domain.errors import InvalidInput, PayloadTooLarge
-from orchestrator.domain.ids import ChatSessionId, MessageId, QuestionId
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MessageId,
+    QuestionId,
+    UserId,
+    WorkerId,
+)
 
 #: Questions in one request, choices per question.
 MAX_QUESTIONS: Final = 10
@@ -74,6 +81,18 @@ class QuestionRequest:
     #: The user's answers (None until answered, and when dismissed).
     answers: Answers | None = None
     dismissed: bool = False
+
+
+@attrs.frozen
+class WaitingQuestion:
+    """A question waiting for its user, with where it comes from (the inbox, notifications)."""
+
+    user_id: UserId
+    request: QuestionRequest
+    machine_id: MachineId
+    machine_name: str
+    worker_id: WorkerId
+    worker_label: str
 
 
 def _bounded(value: str, what: str, *, blank_ok: bool = False) -> str:

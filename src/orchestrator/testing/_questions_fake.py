@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
 from orchestrator.domain.chat import PermissionRequest, ensure_streaming
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, QuestionId, UserId
+from orchestrator.domain.notifications import worker_label
 from orchestrator.domain.questions import (
     ALREADY_ANSWERED,
     NO_ANSWER_TO_PASS_ON,
@@ -17,6 +19,7 @@ from orchestrator.domain.questions import (
     Question,
     QuestionRequest,
     QuestionStatus,
+    WaitingQuestion,
     validate_answers,
     validate_question_request,
 )
@@ -29,6 +32,12 @@ class QuestionFake(ChatFakeBase):
     """Question requests: recorded by the machine, answered by the owner, passed on."""
 
     questions: dict[QuestionId, QuestionRequest]
+
+    if TYPE_CHECKING:  # provided by ChatUserFake
+
+        async def list_permissions(
+            self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
+        ) -> list[PermissionRequest]: ...
 
     def _save_question(self, request: QuestionRequest) -> QuestionRequest:
         self.questions[request.question_id] = request
@@ -132,3 +141,30 @@ class QuestionFake(ChatFakeBase):
         request = self._save_question(attrs.evolve(request, status=QuestionStatus.RESOLVED))
         await self._commit()
         return request
+
+    async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
+        waiting = []
+        for request in self.questions.values():
+            session = self.chat_sessions.get(request.chat_session_id)
+            if request.status is not QuestionStatus.PENDING or session is None:
+                continue
+            if user is not None and session.user_id != user:
+                continue
+            worker = self.workers[session.worker_id]
+            machine = self.machines[worker.machine_id]
+            waiting.append(
+                WaitingQuestion(
+                    session.user_id,
+                    request,
+                    machine.machine_id,
+                    machine.name,
+                    worker.worker_id,
+                    worker_label(worker.name, worker.directory),
+                )
+            )
+        return sorted(waiting, key=lambda w: w.request.created_at)
+
+    def watch_waiting_questions(
+        self, user: UserId | None
+    ) -> AsyncGenerator[list[WaitingQuestion], None]:
+        return self._watch(lambda: self.list_waiting_questions(user))

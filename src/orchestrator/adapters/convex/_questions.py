@@ -10,10 +10,30 @@ import attrs
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._transport import Args, Kind
 from orchestrator.domain.chat import PermissionRequest
-from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, QuestionId, UserId
-from orchestrator.domain.questions import Answers, Question, QuestionRequest
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MachineToken,
+    MessageId,
+    QuestionId,
+    UserId,
+    WorkerId,
+)
+from orchestrator.domain.notifications import worker_label
+from orchestrator.domain.questions import Answers, Question, QuestionRequest, WaitingQuestion
 
 T = TypeVar("T")
+
+
+def _waiting(raw: dict[str, Any]) -> WaitingQuestion:
+    return WaitingQuestion(
+        user_id=UserId(raw["userId"]),
+        request=wire.question(raw["request"]),
+        machine_id=MachineId(raw["machineId"]),
+        machine_name=raw["machineName"],
+        worker_id=WorkerId(raw["workerId"]),
+        worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
+    )
 
 
 class ConvexQuestionSide:
@@ -75,3 +95,16 @@ class ConvexQuestionSide:
         args = {"machineId": token.machine_id, "machineSecret": token.secret}
         args["questionId"] = question_id
         return wire.question(await self._call("mutation", "questions:resolveQuestion", args))
+
+    async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
+        found = await self._call("query", "questions:listWaiting", self._server(userId=user))
+        return [_waiting(w) for w in found]
+
+    def watch_waiting_questions(
+        self, user: UserId | None
+    ) -> AsyncGenerator[list[WaitingQuestion], None]:
+        return self._watch(
+            "questions:listWaiting",
+            self._server(userId=user),
+            lambda found: [_waiting(w) for w in found],
+        )

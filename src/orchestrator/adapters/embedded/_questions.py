@@ -9,15 +9,25 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, Sequence
 
+import aiosqlite
 import attrs
 
 from orchestrator.adapters.embedded import _rows as rows
-from orchestrator.adapters.embedded._chat import ChatUserSide, touch_session
+from orchestrator.adapters.embedded._chat import WAITING, ChatUserSide, touch_session
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.domain.chat import PermissionRequest, ensure_streaming
 from orchestrator.domain.errors import Conflict, NotFound
-from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, QuestionId, UserId
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MachineToken,
+    MessageId,
+    QuestionId,
+    UserId,
+    WorkerId,
+)
+from orchestrator.domain.notifications import worker_label
 from orchestrator.domain.questions import (
     ALREADY_ANSWERED,
     NO_ANSWER_TO_PASS_ON,
@@ -26,6 +36,7 @@ from orchestrator.domain.questions import (
     Question,
     QuestionRequest,
     QuestionStatus,
+    WaitingQuestion,
     validate_answers,
     validate_question_request,
 )
@@ -40,6 +51,29 @@ _MACHINE_QUESTION = """
     JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
     WHERE q.question_id = ? AND w.machine_id = ?
 """
+
+
+_WAITING = """
+    SELECT q.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
+        m.name AS machine_name
+    FROM question_requests AS q
+    JOIN chat_sessions AS s USING (chat_session_id)
+    JOIN workers AS w ON w.worker_id = s.worker_id
+    JOIN machines AS m ON m.machine_id = w.machine_id
+    WHERE q.status = 'pending' AND (? IS NULL OR s.user_id = ?)
+    ORDER BY q.created_at, q.rowid
+"""
+
+
+def _waiting(row: aiosqlite.Row) -> WaitingQuestion:
+    return WaitingQuestion(
+        user_id=UserId(row["user_id"]),
+        request=rows.question(row),
+        machine_id=MachineId(row["machine_id"]),
+        machine_name=row["machine_name"],
+        worker_id=WorkerId(row["worker_id"]),
+        worker_label=worker_label(row["worker_name"], row["directory"]),
+    )
 
 
 async def _load(tx: Tx, question_id: str) -> QuestionRequest:
@@ -139,3 +173,12 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
             )
             touch_session(tx, row["worker_id"], row["chat_session_id"], token.machine_id)
             return await _load(tx, question_id)
+
+    async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
+        async with self._store.transaction() as tx:
+            return [_waiting(row) for row in await tx.all(_WAITING, user, user)]
+
+    def watch_waiting_questions(
+        self, user: UserId | None
+    ) -> AsyncGenerator[list[WaitingQuestion], None]:
+        return self._store.feed.watch([WAITING], lambda: self.list_waiting_questions(user))

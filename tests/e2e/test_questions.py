@@ -100,3 +100,32 @@ def test_a_typed_answer_or_a_dismissal_from_the_browser(
     expect(page.locator(".msg.assistant").last).to_have_attribute(
         "data-status", re.compile("completed|failed"), timeout=60_000
     )
+
+
+def test_a_question_waits_in_the_inbox_and_is_answered_there(
+    page: Page, chat: Chat, model: FakeModelServer
+) -> None:
+    """The inbox lists the question with machine and worker; answering it there ends the turn."""
+    model.questions = ASKED
+    model.after_tool_reply = "Red it is."
+    open_new_session(page, chat)
+    box = page.get_by_label("Message", exact=True)
+    box.fill("Paint the button")
+    box.press("Enter")
+    expect(page.locator(".msg.assistant").last.locator(".prompt.question")).to_be_visible(
+        timeout=60_000
+    )
+    page.goto(f"{chat.server.url}/inbox")
+    item = page.get_by_role("group", name="Question on laptop")
+    expect(item).to_contain_text("Which colour should the button be?")
+    expect(item).to_contain_text("app")
+    expect(page.locator("#inbox-count")).to_have_text("1")
+    item.get_by_label("Red").check()
+    item.get_by_role("button", name="Answer").click()
+    expect(item).to_be_hidden(timeout=30_000)
+    expect(page.locator("#inbox-count")).to_have_text("0")
+    page.go_back()
+    reply = page.locator(".msg.assistant").last
+    expect(reply).to_have_attribute("data-status", "completed", timeout=60_000)
+    expect(reply.locator(".prompt.question .answer")).to_have_text("Colour: Red")
+    assert "Red" in json.dumps(model.chat_requests[-1].messages[-1])

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from orchestrator.adapters.remote.wire import converter
 from orchestrator.domain.chat import ChatSession
-from orchestrator.domain.ids import MachineId, WorkerId
+from orchestrator.domain.ids import MachineId, MessageId, WorkerId
 from orchestrator.domain.jobs import Job
 from orchestrator.domain.model import MachineSummary, Worker
 from orchestrator.domain.notifications import OpenTurn
@@ -68,7 +68,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     async def jobs(value: list[Job]) -> None:
         await stream.send("jobs", {"jobs": converter.unstructure(value)})
 
-    open_turns: list[str] | None = None
+    open_turns: list[MessageId] | None = None
 
     async def turns(value: list[OpenTurn]) -> None:
         nonlocal open_turns

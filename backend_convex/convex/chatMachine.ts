@@ -21,8 +21,9 @@ import { readSegments, replaceContent } from "./lib/text";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
-import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
+import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord, questionRecord } from "./lib/records";
 import { finishUndo } from "./lib/undo";
+import { answeredQuestions, expireQuestions } from "./questions";
 import {
   validateChunk,
   validateEnding,
@@ -100,6 +101,7 @@ export const work = query({
     for (const request of requests) {
       answered.set(request.chatSessionId, [...(answered.get(request.chatSessionId) ?? []), request]);
     }
+    const questions = await answeredQuestions(ctx, machineId);
     return listed.map((session) => {
       const id = session.chatSessionId;
       const reply = streaming.get(id);
@@ -110,6 +112,7 @@ export const work = query({
           session.status === "terminated" ? [] : (pending.get(id) ?? []).map(chatMessageRecord),
         streamingReply: reply === undefined ? null : chatMessageRecord(reply),
         answeredPermissions: (answered.get(id) ?? []).map(permissionRecord),
+        answeredQuestions: (questions.get(id) ?? []).map(questionRecord),
       };
     });
   },
@@ -235,6 +238,7 @@ export async function endMessage(
       .take(MAX_WORK_PERMISSIONS);
     for (const request of requests) await ctx.db.patch(request._id, { status: "expired" });
   }
+  await expireQuestions(ctx, messageId);
   // The session's sequence is written once per reply, before its chunks go.
   await ctx.db.patch(session._id, { lastActivity: now, lastSequence: await lastSequence(ctx, session) });
   await mergeReply(ctx, messageId);

@@ -23,6 +23,7 @@ import {
   permissionAnswer,
   permissionPolicy,
   permissionStatus,
+  question,
   sessionMode,
   workerStatus,
 } from "./lib/validators";
@@ -118,6 +119,23 @@ export default defineSchema({
     .index("by_workerId", ["workerId"])
     .index("by_workerId_and_status_and_lastActivity", ["workerId", "status", "lastActivity"])
     .index("by_machineId", ["machineId"])
+    .index("by_machineId_and_status", ["machineId", "status"]),
+
+  questionRequests: defineTable({
+    questionId: v.string(),
+    chatSessionId: v.string(),
+    messageId: v.string(),
+    machineId: v.string(),
+    agentRequestId: v.string(),
+    questions: v.array(question),
+    status: permissionStatus,
+    createdAt: v.number(),
+    answers: v.optional(v.array(v.array(v.string()))),
+    dismissed: v.boolean(),
+  })
+    .index("by_questionId", ["questionId"])
+    .index("by_chatSessionId_and_status", ["chatSessionId", "status"])
+    .index("by_messageId_and_status", ["messageId", "status"])
     .index("by_machineId_and_status", ["machineId", "status"]),
 
   chatMessages: defineTable({

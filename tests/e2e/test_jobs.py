@@ -22,6 +22,11 @@ def test_a_job_is_created_run_now_paused_and_deleted(
     chat: Chat, page: Page, model: FakeModelServer
 ) -> None:
     model.reply = REPLY
+    job_reads: list[str] = []  # the page reads jobs when its event stream says so, not on a timer
+    page.on(
+        "request",
+        lambda request: job_reads.append(request.url) if "/api/jobs" in request.url else None,
+    )
     page.goto(f"{chat.server.url}/chat")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()
     expect(page.get_by_role("heading", name="No scheduled jobs yet")).to_be_visible()
@@ -68,6 +73,9 @@ def test_a_job_is_created_run_now_paused_and_deleted(
     expect(run).to_be_visible()
     expect(run).to_have_attribute("data-status", "done", timeout=30_000)
     expect(run.locator(".badge")).to_have_text("done")
+    settled = len(job_reads)
+    page.wait_for_timeout(4_000)  # longer than the 3 s the page used to poll at
+    assert len(job_reads) == settled, job_reads[settled:]
     screenshots(page, "jobs")
     run.get_by_role("link", name="Open session").click()
     page.wait_for_url("**/chat?*session=*")

@@ -29,6 +29,7 @@ from orchestrator.domain.notifications import (
     parse_subscription,
 )
 from orchestrator.domain.ports import Backend
+from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.testing import FakeClock, InMemoryBackend
 from orchestrator.testing.push_service import StandInPushService
 
@@ -173,6 +174,35 @@ async def test_an_asked_permission_sends_one_notification_with_actions(
     assert payload["permissionId"] == permission_id
     assert [a["action"] for a in payload["actions"]] == ["allow", "deny"]
     assert payload["event"] == "permission"
+
+
+async def test_an_asked_question_sends_one_notification_that_opens_its_session(
+    tmp_path: Path, service: StandInPushService, sender: WebPushSender
+) -> None:
+    """A question: a title and a short line (not the question), the session's URL, no actions."""
+    scene = await PermissionScene.make()
+    key = load_vapid_keys(tmp_path).application_server_key
+    await _subscribed(scene.backend, scene.user, service, key)
+    async with running(Notifier(scene.backend, sender.send, scene.backend.clock, FAST)):
+        await anyio.sleep(0.05)
+        message = await scene.backend.send_message(scene.user, scene.session.chat_session_id, "go")
+        reply = await scene.backend.claim_message(scene.token, message.message_id)
+        secret = Question("Use the key in ~/.ssh/id_rsa?", "Key", (QuestionOption("Yes"),))
+        await scene.backend.record_question(scene.token, reply.message_id, "que_1", [secret])
+        await _until(lambda: service.received, "a notification")
+        await anyio.sleep(0.1)
+    [received] = service.received
+    payload = received.payload
+    assert (payload["title"], payload["body"]) == (
+        "A question on laptop",
+        "The agent in api asks you something.",
+    )
+    assert "ssh" not in str(payload)
+    assert payload["url"] == (
+        f"/chat?machine={scene.machine.machine_id}&worker={scene.worker.worker_id}"
+        f"&session={scene.session.chat_session_id}"
+    )
+    assert "actions" not in payload or payload["actions"] == []
 
 
 async def test_a_gone_subscription_is_forgotten(

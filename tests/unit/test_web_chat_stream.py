@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession
 from orchestrator.domain.parts import ToolPart, ToolState, ToolStatus
+from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.entrypoints.web.chat_stream import BAD_RESUME_POINT
 from tests.unit.test_web_support import (
     MODEL,
@@ -43,14 +44,21 @@ async def _streaming_reply(chat: Chat, session: ChatSession, text: str = "hi") -
 
 
 async def _chunks(stream: aiohttp.ClientResponse, count: int) -> list[SseEvent]:
-    """The next ``count`` chunk events, skipping message lists."""
+    """The next ``count`` chunk events, skipping message lists and request lists."""
     found: list[SseEvent] = []
     while len(found) < count:
         event = await next_sse(stream)
-        assert event.event in ("chunk", "messages"), event
+        assert event.event in ("chunk", "messages", "requests"), event
         if event.event == "chunk":
             found.append(event)
     return found
+
+
+async def _sequenced(stream: aiohttp.ClientResponse) -> SseEvent:
+    """The next chunk or part, skipping message and request lists."""
+    while (event := await next_sse(stream)).event in ("messages", "requests"):
+        pass
+    return event
 
 
 def _path(session: ChatSession) -> str:
@@ -128,7 +136,7 @@ async def test_a_finished_reply_is_announced_after_all_its_chunks(chat: Chat, re
             event = await next_sse(stream)
             if event.event == "chunk":
                 received.append(event.data["chunk"])
-            elif event.data["messages"][-1]["completed"]:
+            elif event.event == "messages" and event.data["messages"][-1]["completed"]:
                 break
     assert received == pieces
 
@@ -234,7 +242,7 @@ async def test_parts_stream_in_sequence_order_with_chunks_and_resume(chat: Chat)
         assert (await next_sse(stream)).event == "messages"
         text = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Run ")
         first = await backend.save_part(chat.token, reply.message_id, "prt_tool", pending)
-        events = [await next_sse(stream) for _ in range(2)]
+        events = [await _sequenced(stream) for _ in range(2)]
     assert text.chunk is not None
     assert [(e.event, e.id) for e in events] == [
         ("chunk", text.chunk.sequence),
@@ -246,9 +254,7 @@ async def test_parts_stream_in_sequence_order_with_chunks_and_resume(chat: Chat)
     last = await backend.save_part(chat.token, reply.message_id, "prt_tool", done)
     headers = {"Last-Event-ID": str(first.sequence)}
     async with chat.web.client.get(_path(session), headers=headers) as stream:
-        event = await next_sse(stream)
-        while event.event == "messages":
-            event = await next_sse(stream)
+        event = await _sequenced(stream)
     assert (event.event, event.id) == ("part", last.sequence)
     assert event.data["body"] == {
         "type": "tool",
@@ -280,5 +286,38 @@ async def test_a_fresh_stream_sends_the_parts_of_finished_replies(chat: Chat) ->
         kinds = []
         while (event := await next_sse(stream)).event != "part":
             kinds.append(event.event)
-    assert kinds == ["messages"]  # the finished reply's chunk is left out, its part is not
+    # The finished reply's chunk is left out, its part is not.
+    assert [kind for kind in kinds if kind != "requests"] == ["messages"]
     assert event.data["body"]["tool"] == "write"
+
+
+async def test_permissions_and_questions_ride_the_stream(chat: Chat) -> None:
+    """Asked and answered permission requests and questions arrive as ``requests`` events."""
+    session = await chat.start()
+    reply = await _streaming_reply(chat, session)
+    backend = chat.web.backend
+    async with chat.web.client.get(_path(session)) as stream:
+        assert await _requests(stream) == {"permissions": [], "questions": []}
+        permission = await backend.record_permission(
+            chat.token, reply.message_id, "p", "bash", "ls"
+        )
+        listed = await _requests(stream)
+        assert [p["permission_id"] for p in listed["permissions"]] == [permission.permission_id]
+        question = Question("Which colour?", "Colour", (QuestionOption("Red"),))
+        asked = await backend.record_question(chat.token, reply.message_id, "q", [question])
+        listed = await _requests(stream)
+        assert [(q["question_id"], q["status"]) for q in listed["questions"]] == [
+            (asked.question_id, "pending")
+        ]
+        await backend.answer_question(chat.user, asked.question_id, (("Red",),))
+        listed = await _requests(stream)
+        assert [(q["status"], q["answers"]) for q in listed["questions"]] == [
+            ("answered", [["Red"]])
+        ]
+
+
+async def _requests(stream: aiohttp.ClientResponse) -> dict[str, list[dict[str, object]]]:
+    """The next ``requests`` event's data, skipping other events."""
+    while (event := await next_sse(stream)).event != "requests":
+        pass
+    return event.data  # type: ignore[no-any-return]

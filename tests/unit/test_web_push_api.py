@@ -20,6 +20,7 @@ from orchestrator.domain.notifications import (
     NOT_YOURS,
     SUBSCRIPTION_TOO_LARGE,
 )
+from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.testing.push_service import StandInPushService
 from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
 
@@ -263,3 +264,36 @@ async def test_the_inbox_stream_follows_answers(owner: Chat) -> None:
         assert answered[0] == 200
         after = await next_sse(response)
         assert after.data == {"items": []}
+
+
+async def test_the_inbox_lists_and_streams_questions_beside_permissions(owner: Chat) -> None:
+    """A waiting question is an inbox item with what is asked; answering it there clears it."""
+    backend = owner.web.backend
+    session = await owner.start()
+    message = await backend.send_message(owner.user, session.chat_session_id, "paint")
+    reply = await backend.claim_message(owner.token, message.message_id)
+    permission = await backend.record_permission(owner.token, reply.message_id, "p", "bash", "ls")
+    colour = Question("Which colour?", "Colour", (QuestionOption("Red"), QuestionOption("Blue")))
+    asked = await backend.record_question(owner.token, reply.message_id, "q", [colour])
+    status, found = await call(owner, "GET", "/api/inbox")
+    assert status == 200
+    assert [
+        (i["kind"], i.get("permission_id") or i.get("question_id")) for i in found["items"]
+    ] == [
+        ("permission", permission.permission_id),
+        ("question", asked.question_id),
+    ]
+    item = found["items"][1]
+    assert (item["machine"], item["worker"], item["session_id"]) == (
+        "laptop",
+        "repo",
+        session.chat_session_id,
+    )
+    assert item["request"]["questions"][0]["question"] == "Which colour?"
+    async with owner.web.client.get("/api/inbox/stream") as response:
+        first = await next_sse(response)
+        assert [i["kind"] for i in first.data["items"]] == ["permission", "question"]
+        path = f"/api/questions/{asked.question_id}/answer"
+        assert (await call(owner, "POST", path, {"answers": [["Blue"]]}))[0] == 200
+        after = await next_sse(response)
+        assert [i["kind"] for i in after.data["items"]] == ["permission"]

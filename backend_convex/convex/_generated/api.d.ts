@@ -40,6 +40,7 @@ import type * as lib_validators from "../lib/validators.js";
 import type * as machines from "../machines.js";
 import type * as notifications from "../notifications.js";
 import type * as parts from "../parts.js";
+import type * as questions from "../questions.js";
 import type * as signIns from "../signIns.js";
 import type * as transfer from "../transfer.js";
 import type * as workers from "../workers.js";
@@ -80,6 +81,7 @@ declare const fullApi: ApiFromModules<{
   machines: typeof machines;
   notifications: typeof notifications;
   parts: typeof parts;
+  questions: typeof questions;
   signIns: typeof signIns;
   transfer: typeof transfer;
   workers: typeof workers;

@@ -18,6 +18,7 @@ export const PREFIXES = {
   message: "msg",
   chunk: "chk",
   permission: "prm",
+  question: "qst",
   command: "cmd",
   job: "job",
   job_run: "run",
@@ -66,6 +67,13 @@ async function taken(ctx: MutationCtx, kind: IdKind, id: string): Promise<boolea
         (await ctx.db
           .query("permissionRequests")
           .withIndex("by_permissionId", (q) => q.eq("permissionId", id))
+          .first()) !== null
+      );
+    case "question":
+      return (
+        (await ctx.db
+          .query("questionRequests")
+          .withIndex("by_questionId", (q) => q.eq("questionId", id))
           .first()) !== null
       );
     case "command":

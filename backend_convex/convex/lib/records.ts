@@ -9,6 +9,7 @@ import type {
   MachineRecord,
   PermissionPolicy,
   PermissionRecord,
+  QuestionRecord,
   UserRecord,
   WorkerRecord,
 } from "./validators";
@@ -117,6 +118,20 @@ export function permissionRecord(request: Doc<"permissionRequests">): Permission
     status: request.status,
     createdAt: request.createdAt,
     answer: request.answer ?? null,
+  };
+}
+
+export function questionRecord(request: Doc<"questionRequests">): QuestionRecord {
+  return {
+    questionId: request.questionId,
+    chatSessionId: request.chatSessionId,
+    messageId: request.messageId,
+    agentRequestId: request.agentRequestId,
+    questions: request.questions,
+    status: request.status,
+    createdAt: request.createdAt,
+    answers: request.answers ?? null,
+    dismissed: request.dismissed,
   };
 }
 

@@ -8,7 +8,7 @@
  * few separators.
  */
 import { fail } from "./errors";
-import type { ChatSessionStatus, MessageStatus, WorkerStatus } from "./validators";
+import type { ChatSessionStatus, MessageStatus, Question, WorkerStatus } from "./validators";
 
 export const MAX_NAME_LENGTH = 100;
 export const MAX_PATH_LENGTH = 1024;
@@ -212,4 +212,64 @@ export function fromCodePoint(value: string, start: number): string {
     unit += code >= 0xd800 && code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff ? 2 : 1;
   }
   return value.slice(unit);
+}
+
+/** Questions in one request, choices per question, and a question's texts (domain/questions.py). */
+export const MAX_QUESTIONS = 10;
+export const MAX_OPTIONS = 50;
+export const MAX_QUESTION_TEXT_LENGTH = 10_000;
+
+function boundedText(value: string, what: string, blankOk = false): string {
+  if (!blankOk && !pyStrip(value)) fail("InvalidInput", `${what} must not be empty.`);
+  if (codePoints(value) > MAX_QUESTION_TEXT_LENGTH) {
+    fail("PayloadTooLarge", `${what} must be at most ${MAX_QUESTION_TEXT_LENGTH} characters.`);
+  }
+  return value;
+}
+
+export function validateQuestionRequest(agentRequestId: string, questions: Question[]): void {
+  if (!pyStrip(agentRequestId)) fail("InvalidInput", "The agent request ID must not be empty.");
+  if (codePoints(agentRequestId) > MAX_AGENT_ID_LENGTH) {
+    fail("PayloadTooLarge", `The agent request ID must be at most ${MAX_AGENT_ID_LENGTH} characters.`);
+  }
+  if (questions.length === 0) fail("InvalidInput", "A question request must ask at least one question.");
+  if (questions.length > MAX_QUESTIONS) {
+    fail("PayloadTooLarge", `A question request may ask at most ${MAX_QUESTIONS} questions.`);
+  }
+  for (const question of questions) {
+    boundedText(question.question, "A question");
+    boundedText(question.header, "A question's header", true);
+    if (question.options.length > MAX_OPTIONS) {
+      fail("PayloadTooLarge", `A question may offer at most ${MAX_OPTIONS} choices.`);
+    }
+    if (question.options.length === 0 && !question.custom) {
+      fail("InvalidInput", "A question needs choices or must allow a typed answer.");
+    }
+    for (const option of question.options) {
+      boundedText(option.label, "A choice's label");
+      boundedText(option.description, "A choice's description", true);
+    }
+  }
+}
+
+export function validateAnswers(questions: Question[], answers: string[][]): string[][] {
+  if (answers.length !== questions.length) {
+    fail("InvalidInput", `Give one answer for each of the ${questions.length} questions.`);
+  }
+  questions.forEach((question, index) => {
+    const number = index + 1;
+    const picked = answers[index];
+    if (picked.length === 0 || picked.some((text) => !pyStrip(text))) {
+      fail("InvalidInput", `The answer to question ${number} must not be empty.`);
+    }
+    if (picked.length > 1 && !question.multiple) fail("InvalidInput", `Question ${number} takes one answer.`);
+    const labels = new Set(question.options.map((option) => option.label));
+    for (const text of picked) {
+      boundedText(text, `The answer to question ${number}`);
+      if (!labels.has(text) && !question.custom) {
+        fail("InvalidInput", `The answer to question ${number} must be one of its choices.`);
+      }
+    }
+  });
+  return answers;
 }

@@ -211,11 +211,33 @@ export const permissionRecord = v.object({
   answer: nullable(permissionAnswer),
 });
 
+/** A question the agent asks; see orchestrator.domain.questions. */
+export const question = v.object({
+  question: v.string(),
+  header: v.string(),
+  options: v.array(v.object({ label: v.string(), description: v.string() })),
+  multiple: v.boolean(),
+  custom: v.boolean(),
+});
+
+export const questionRecord = v.object({
+  questionId: v.string(),
+  chatSessionId: v.string(),
+  messageId: v.string(),
+  agentRequestId: v.string(),
+  questions: v.array(question),
+  status: permissionStatus,
+  createdAt: v.number(),
+  answers: nullable(v.array(v.array(v.string()))),
+  dismissed: v.boolean(),
+});
+
 export const sessionWork = v.object({
   session: chatSessionRecord,
   pendingMessages: v.array(chatMessageRecord),
   streamingReply: nullable(chatMessageRecord),
   answeredPermissions: v.array(permissionRecord),
+  answeredQuestions: v.array(questionRecord),
 });
 
 export const commandRecord = v.object({
@@ -290,3 +312,5 @@ export type ChatSessionRecord = Infer<typeof chatSessionRecord>;
 export type ChatMessageRecord = Infer<typeof chatMessageRecord>;
 export type ChatChunkRecord = Infer<typeof chatChunkRecord>;
 export type PermissionRecord = Infer<typeof permissionRecord>;
+export type QuestionRecord = Infer<typeof questionRecord>;
+export type Question = Infer<typeof question>;

@@ -21,7 +21,14 @@ from anyio.abc import TaskGroup
 from orchestrator.application.retry import Backoff, Connection, keep_reachable
 from orchestrator.domain.chat import ChatMessage, MessageRole, MessageStatus
 from orchestrator.domain.errors import OrchestratorError
-from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, PermissionId, UserId
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MessageId,
+    PermissionId,
+    QuestionId,
+    UserId,
+)
 from orchestrator.domain.notifications import (
     Delivery,
     Notification,
@@ -32,6 +39,7 @@ from orchestrator.domain.notifications import (
     job_failed_notification,
     machine_offline_notification,
     permission_notification,
+    question_notification,
     reply_notification,
     wants,
 )
@@ -74,6 +82,8 @@ class Notifier:
         self._tasks: TaskGroup | None = None
         #: Requests already known, so each is notified once (None: not looked yet).
         self._seen: set[PermissionId] | None = None
+        #: Questions already known, likewise.
+        self._seen_questions: set[QuestionId] | None = None
         #: Unfinished messages at the last look (None: not looked yet).
         self._turns: dict[MessageId, OpenTurn] | None = None
 
@@ -84,6 +94,9 @@ class Notifier:
             # One connection for both watches: an outage is one line in the log, not two.
             connection = Connection(log.warning)
             tasks.start_soon(keep_reachable, self._watch_turns, self._policy.backoff, connection)
+            tasks.start_soon(
+                keep_reachable, self._watch_questions, self._policy.backoff, connection
+            )
             await keep_reachable(self._watch_permissions, self._policy.backoff, connection)
 
     async def _watch_permissions(self) -> None:
@@ -96,6 +109,15 @@ class Notifier:
             # Requests waiting when the server started were asked while nobody watched;
             # the inbox shows them, a burst of old notifications would not help.
             self._seen = current
+
+    async def _watch_questions(self) -> None:
+        async for waiting in self._backend.watch_waiting_questions(None):
+            current = {w.request.question_id for w in waiting}
+            if self._seen_questions is not None:
+                for item in waiting:
+                    if item.request.question_id not in self._seen_questions:
+                        await self.notify(item.user_id, question_notification(item))
+            self._seen_questions = current  # as for permissions: no burst of old ones
 
     async def _watch_turns(self) -> None:
         async for turns in self._backend.watch_open_turns():

@@ -37,6 +37,8 @@ from orchestrator.domain.agent import (
     PartUpdated,
     PermissionAsked,
     PermissionRequestId,
+    QuestionAsked,
+    QuestionRequestId,
     TextDelta,
     TitleChanged,
     TurnFailed,
@@ -53,7 +55,14 @@ from orchestrator.domain.chat import (
 )
 from orchestrator.domain.diffs import TURN_DIFF_PART
 from orchestrator.domain.errors import AgentUnavailable, Conflict, NotFound, OrchestratorError
-from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, WorkerId
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineToken,
+    MessageId,
+    PermissionId,
+    QuestionId,
+    WorkerId,
+)
 from orchestrator.domain.live import LivePart
 from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.parts import PartBody, PartId, TextKind
@@ -98,7 +107,7 @@ class SessionRunner:
     _abort_sent: bool = False
     #: Messages this runner has acted on; the feed may still show them for a moment.
     _handled: set[MessageId] = attrs.field(factory=set)
-    _passed_on: set[PermissionId] = attrs.field(factory=set)
+    _passed_on: set[PermissionId | QuestionId] = attrs.field(factory=set)
     #: Undo/redo requests of the session this runner has carried out.
     _undo_done: int = 0
 
@@ -192,6 +201,20 @@ class SessionRunner:
                     self.manager.backend.resolve_permission,
                     self.manager.token,
                     permission.permission_id,
+                )
+            )
+        for question in work.answered_questions:
+            if question.question_id in self._passed_on:
+                continue
+            self._passed_on.add(question.question_id)
+            await agent.answer_question(
+                QuestionRequestId(question.agent_request_id), question.answers
+            )
+            await self.manager.call(
+                partial(
+                    self.manager.backend.resolve_question,
+                    self.manager.token,
+                    question.question_id,
                 )
             )
 
@@ -320,6 +343,19 @@ class SessionRunner:
                     event.request_id,
                     event.tool,
                     event.description or " ".join(event.patterns),
+                )
+            )
+        elif isinstance(event, QuestionAsked):
+            await chunks.flush()
+            assert self.current_reply is not None
+            await manager.drain(self.session_id)
+            await manager.call(
+                partial(
+                    manager.backend.record_question,
+                    manager.token,
+                    self.current_reply.message_id,
+                    event.request_id,
+                    event.questions,
                 )
             )
         elif isinstance(event, TitleChanged) and event.title.strip():

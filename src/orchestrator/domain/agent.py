@@ -27,11 +27,14 @@ from orchestrator.domain.diffs import TurnDiffPart
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.parts import PartBody, TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.questions import Answers, Question
 
 #: The agent's own ID of a session (opencode: ``ses_…``).
 AgentSessionId = NewType("AgentSessionId", str)
 #: The agent's ID of a pending permission request (opencode: ``per_…``).
 PermissionRequestId = NewType("PermissionRequestId", str)
+#: The agent's ID of a pending question (opencode: ``que_…``).
+QuestionRequestId = NewType("QuestionRequestId", str)
 
 
 @attrs.frozen
@@ -97,6 +100,15 @@ class PermissionAsked:
 
 
 @attrs.frozen
+class QuestionAsked:
+    """The agent waits for the user to answer questions (opencode's ``question`` tool)."""
+
+    agent_session_id: AgentSessionId
+    request_id: QuestionRequestId
+    questions: tuple[Question, ...]
+
+
+@attrs.frozen
 class SessionStatusChanged:
     agent_session_id: AgentSessionId
     status: AgentStatus
@@ -133,6 +145,7 @@ AgentEvent = (
     TextDelta
     | PartUpdated
     | PermissionAsked
+    | QuestionAsked
     | SessionStatusChanged
     | TurnFinished
     | TurnFailed
@@ -213,6 +226,10 @@ class AgentSession(Protocol):
 
     async def unrevert(self) -> None:
         """Redo what the last :meth:`revert` undid."""
+        ...
+
+    async def answer_question(self, request_id: QuestionRequestId, answers: Answers | None) -> None:
+        """Answer a :class:`QuestionAsked` of this session (None: the user dismissed it)."""
         ...
 
     async def history(self) -> list[AgentMessage]:

@@ -30,6 +30,7 @@ from orchestrator.domain.ids import (
     WorkerId,
 )
 from orchestrator.domain.model import Worker, WorkerStatus
+from orchestrator.domain.questions import QuestionRequest
 
 MAX_MESSAGE_LENGTH = 100_000
 MAX_CHUNK_LENGTH = 64_000
@@ -191,6 +192,8 @@ class SessionWork:
     streaming_reply: ChatMessage | None = None
     #: Permission requests the user answered that the agent has not been told about.
     answered_permissions: tuple[PermissionRequest, ...] = ()
+    #: Questions the user answered or dismissed that the agent has not been told about.
+    answered_questions: tuple[QuestionRequest, ...] = ()
 
 
 def validate_message(content: str) -> str:

@@ -24,6 +24,7 @@ CommandId = NewType("CommandId", str)
 JobId = NewType("JobId", str)
 JobRunId = NewType("JobRunId", str)
 PermissionId = NewType("PermissionId", str)
+QuestionId = NewType("QuestionId", str)
 
 #: Prefixes of generated IDs, so a pasted value says what it is.
 PREFIXES = {
@@ -37,6 +38,7 @@ PREFIXES = {
     "job": "job",
     "job_run": "run",
     "permission": "prm",
+    "question": "qst",
     "secret": "sec",
 }
 

@@ -25,6 +25,7 @@ import attrs
 from orchestrator.domain.chat import ChatMessage, PermissionRequest
 from orchestrator.domain.errors import InvalidInput, PayloadTooLarge, PermissionDenied
 from orchestrator.domain.ids import ChatSessionId, MachineId, UserId, WorkerId
+from orchestrator.domain.questions import WaitingQuestion
 
 #: The largest subscription (as JSON) the server stores; real ones are ~400 bytes.
 MAX_SUBSCRIPTION_BYTES: Final = 4096
@@ -352,6 +353,22 @@ def permission_notification(waiting: WaitingPermission) -> Notification:
         event=PushEvent.PERMISSION,
         actions=(NotificationAction("allow", "Allow"), NotificationAction("deny", "Deny")),
         permission_id=request.permission_id,
+    )
+
+
+def question_notification(waiting: WaitingQuestion) -> Notification:
+    """A question from the agent as a notification that opens its session.
+
+    Sent with the permission events (both mean "the agent waits for you"); it
+    names the worker only, the question itself may quote code and stays in the app.
+    """
+    request = waiting.request
+    return Notification(
+        title=short_line(f"A question on {waiting.machine_name}"),
+        body=short_line(f"The agent in {waiting.worker_label} asks you something."),
+        url=session_url(waiting.machine_id, waiting.worker_id, request.chat_session_id),
+        tag=f"question-{request.question_id}",
+        event=PushEvent.PERMISSION,
     )
 
 

@@ -47,6 +47,7 @@ from orchestrator.domain.ids import (
     MachineToken,
     MessageId,
     PermissionId,
+    QuestionId,
     UserId,
     WorkerId,
     WorkerToken,
@@ -71,6 +72,7 @@ from orchestrator.domain.parts import (
     TextKind,
 )
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.questions import Answers, Question, QuestionRequest, WaitingQuestion
 
 
 class Clock(Protocol):
@@ -388,6 +390,24 @@ class ChatUserBackend(Protocol):
         """Answer a pending request; Conflict if it was already answered or expired."""
         ...
 
+    async def list_questions(
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
+    ) -> list[QuestionRequest]:
+        """Questions of the session waiting for an answer (or all, oldest first)."""
+        ...
+
+    async def answer_question(
+        self, user: UserId, question_id: QuestionId, answers: Answers | None
+    ) -> QuestionRequest:
+        """Answer a pending question (None: dismiss it); Conflict once answered or expired."""
+        ...
+
+    def watch_requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncIterator[tuple[list[PermissionRequest], list[QuestionRequest]]]:
+        """Every permission request and question of the session, now and after every change."""
+        ...
+
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None
     ) -> list[MessagePart]:
@@ -510,6 +530,22 @@ class ChatMachineBackend(Protocol):
         self, token: MachineToken, permission_id: PermissionId
     ) -> PermissionRequest:
         """The answer was passed on to the agent."""
+        ...
+
+    async def record_question(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        questions: Sequence[Question],
+    ) -> QuestionRequest:
+        """The agent asks the user questions during a reply; the user sees them as pending."""
+        ...
+
+    async def resolve_question(
+        self, token: MachineToken, question_id: QuestionId
+    ) -> QuestionRequest:
+        """The answer (or dismissal) was passed on to the agent."""
         ...
 
 
@@ -681,6 +717,14 @@ class NotificationBackend(Protocol):
         self, user: UserId | None
     ) -> AsyncIterator[list[WaitingPermission]]:
         """Pending permission requests, now and after every change."""
+        ...
+
+    async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
+        """Pending questions of ``user`` (None: of every user), oldest first."""
+        ...
+
+    def watch_waiting_questions(self, user: UserId | None) -> AsyncIterator[list[WaitingQuestion]]:
+        """Pending questions, now and after every change."""
         ...
 
     async def list_open_turns(self) -> list[OpenTurn]:

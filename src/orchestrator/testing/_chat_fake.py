@@ -59,6 +59,7 @@ from orchestrator.domain.paging import (
 )
 from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.ports import IdGenerator
+from orchestrator.domain.questions import QuestionRequest
 
 T = TypeVar("T")
 
@@ -95,6 +96,9 @@ class ChatFakeBase:
         def _owned_worker(self, user: UserId, worker_id: WorkerId) -> Worker: ...
         def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
         def _wakeups(self) -> AsyncGenerator[None, None]: ...
+        def _drop_questions(self, sessions: Iterable[ChatSessionId]) -> None: ...
+        def _expire_questions(self, message_id: MessageId) -> None: ...
+        def _answered_questions(self, session_id: ChatSessionId) -> tuple[QuestionRequest, ...]: ...
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -111,6 +115,7 @@ class ChatFakeBase:
             del self.permissions[request.permission_id]
         for key in [k for k, part in self.parts.items() if part.chat_session_id in gone]:
             del self.parts[key]
+        self._drop_questions(gone)
 
     def _user_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
         session = self.chat_sessions.get(session_id)

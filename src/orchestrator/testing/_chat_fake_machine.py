@@ -65,7 +65,8 @@ class ChatMachineFake(ChatFakeBase):
                 ),
                 key=lambda p: p.created_at,
             )
-            work.append(SessionWork(session, pending, streaming, tuple(answered)))
+            questions = self._answered_questions(session.chat_session_id)
+            work.append(SessionWork(session, pending, streaming, tuple(answered), questions))
         return work
 
     def watch_work(self, token: MachineToken) -> AsyncGenerator[list[SessionWork], None]:
@@ -152,6 +153,7 @@ class ChatMachineFake(ChatFakeBase):
         for request in list(self.permissions.values()):
             if request.message_id == message.message_id and request.status in _OPEN_PERMISSION:
                 self._save(attrs.evolve(request, status=PermissionStatus.EXPIRED))
+        self._expire_questions(message.message_id)
         self._touch(session)
         await self._commit()
         return message

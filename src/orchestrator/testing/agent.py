@@ -24,6 +24,8 @@ from orchestrator.domain.agent import (
     PermissionAnswer,
     PermissionAsked,
     PermissionRequestId,
+    QuestionAsked,
+    QuestionRequestId,
     TextDelta,
     TurnFailed,
     TurnFinished,
@@ -32,6 +34,7 @@ from orchestrator.domain.diffs import TurnDiffPart
 from orchestrator.domain.errors import AgentUnavailable, NotFound
 from orchestrator.domain.parts import PartBody
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.questions import Answers, Question, QuestionOption
 
 
 @attrs.frozen
@@ -49,6 +52,15 @@ class AskPermission:
 
     tool: str = "bash"
     description: str = "echo hello"
+
+
+@attrs.frozen
+class AskQuestion:
+    """Ask the user; the script waits, then says the answer (or that it was dismissed)."""
+
+    questions: tuple[Question, ...] = (
+        Question("Which colour?", "Colour", (QuestionOption("Red"), QuestionOption("Blue"))),
+    )
 
 
 @attrs.frozen
@@ -73,7 +85,7 @@ class Crash:
     error: str = "agent process exited"
 
 
-Step = Say | AskPermission | Fail | ShowPart | Crash
+Step = Say | AskPermission | AskQuestion | Fail | ShowPart | Crash
 #: Chooses the steps of a reply from the prompt.
 Script = Callable[[str], list[Step]]
 
@@ -95,6 +107,7 @@ class ScriptedSession:
     _answers: dict[str, PermissionAnswer] = attrs.field(factory=dict)
     _answered: anyio.Event = attrs.field(factory=anyio.Event)
     _permissions: int = 0
+    _replies: dict[str, Answers | None] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self._send, self._receive = anyio.create_memory_object_stream[AgentEvent | Crash](1000)
@@ -140,6 +153,19 @@ class ScriptedSession:
                 if self._answers.get(request) is PermissionAnswer.REJECT:
                     await self._send.send(TurnFailed(sid, "The permission was rejected."))
                     return
+            elif isinstance(step, AskQuestion):
+                self._permissions += 1
+                asked = QuestionRequestId(f"que_{self._permissions}")
+                await self._send.send(QuestionAsked(sid, asked, step.questions))
+                with anyio.move_on_after(60):
+                    while asked not in self._replies and not self._abort.is_set():
+                        self._answered = anyio.Event()
+                        await self._answered.wait()
+                answers = self._replies.get(asked)
+                heard = "dismissed" if answers is None else "; ".join(", ".join(a) for a in answers)
+                said.append(f"You answered: {heard}.")
+                await self._send.send(TextDelta(sid, "msg", "part", said[-1], length))
+                length += len(said[-1])
             elif isinstance(step, ShowPart):
                 await self._send.send(PartUpdated(sid, "msg", step.part_id, step.body))
             elif isinstance(step, Fail):
@@ -184,6 +210,11 @@ class ScriptedSession:
     async def unrevert(self) -> None:
         self.runtime.reverts.append("")
 
+    async def answer_question(self, request_id: QuestionRequestId, answers: Answers | None) -> None:
+        self.runtime.question_answers.append((request_id, answers))
+        self._replies[request_id] = answers
+        self._answered.set()
+
     async def history(self) -> list[AgentMessage]:
         return [
             AgentMessage(f"m{i}", role, text, completed=True)
@@ -208,6 +239,8 @@ class ScriptedAgentRuntime:
     commands_run: list[tuple[str, str]] = attrs.field(factory=list)
     prompts: list[tuple[AgentSessionId, str, str]] = attrs.field(factory=list)
     answers: list[tuple[PermissionRequestId, PermissionAnswer]] = attrs.field(factory=list)
+    #: Answers to questions the agent was given, in order (None: dismissed).
+    question_answers: list[tuple[QuestionRequestId, Answers | None]] = attrs.field(factory=list)
     history: dict[AgentSessionId, list[tuple[str, str]]] = attrs.field(factory=dict)
     opened: int = 0
     closed: int = 0

@@ -15,7 +15,8 @@ new session and answers it with :attr:`FakeModelServer.title`. With
 :attr:`FakeModelServer.bash_command` set it first asks for a ``bash`` tool call
 and replies with :attr:`FakeModelServer.after_tool_reply` once the tool result
 comes back -- enough to exercise opencode's permission prompts; with
-:attr:`FakeModelServer.write_file` it calls opencode's ``write`` tool instead.
+:attr:`FakeModelServer.write_file` it calls opencode's ``write`` tool instead, and
+with :attr:`FakeModelServer.questions` its ``question`` tool.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ class FakeModelServer:
     #: ``("read", {"filePath": …})``), then answers ``after_tool_reply``; it wins over
     #: the single-call attributes above.
     tool_calls: list[tuple[str, dict[str, Any]]] | None = None
+    #: When set, the first answer is a call of opencode's ``question`` tool asking these
+    #: (items of ``question``, ``header``, ``options`` of ``label``/``description`` …).
+    questions: list[dict[str, Any]] | None = None
     #: Text streamed before the tool call of the first answer.
     before_tool_reply: str = ""
     after_tool_reply: str = "The command ran."
@@ -235,6 +239,8 @@ class FakeModelServer:
             return "write", {"filePath": path, "content": content}
         if self.todos is not None:
             return "todowrite", {"todos": self.todos}
+        if self.questions is not None:
+            return "question", {"questions": self.questions}
         return None
 
 

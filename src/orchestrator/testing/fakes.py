@@ -38,6 +38,7 @@ from orchestrator.domain.ids import (
     MachineToken,
     MessageId,
     PermissionId,
+    QuestionId,
     UserId,
     WorkerId,
     WorkerToken,
@@ -72,12 +73,14 @@ from orchestrator.domain.paging import (
 from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
+from orchestrator.domain.questions import QuestionRequest
 from orchestrator.testing._chat_fake import ChatUserFake
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
 from orchestrator.testing._commands_fake import CommandFake
 from orchestrator.testing._jobs_fake import JobFake
 from orchestrator.testing._parts_fake import PartsFake
 from orchestrator.testing._push_fake import PushFake
+from orchestrator.testing._questions_fake import QuestionFake
 
 T = TypeVar("T")
 
@@ -157,7 +160,9 @@ def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
 
 
 @attrs.define(eq=False)
-class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, JobFake, PushFake):
+class InMemoryBackend(
+    PartsFake, ChatUserFake, ChatMachineFake, QuestionFake, CommandFake, JobFake, PushFake
+):
     """The whole ``Backend`` port in dicts; every write wakes the ``watch_*`` subscribers."""
 
     clock: Clock = attrs.field(factory=FakeClock)
@@ -180,6 +185,7 @@ class InMemoryBackend(PartsFake, ChatUserFake, ChatMachineFake, CommandFake, Job
     #: Each session's last sequence (its chunks and parts share it).
     sequences: dict[ChatSessionId, int] = attrs.field(factory=dict, init=False)
     permissions: dict[PermissionId, PermissionRequest] = attrs.field(factory=dict, init=False)
+    questions: dict[QuestionId, QuestionRequest] = attrs.field(factory=dict, init=False)
     commands: dict[CommandId, Command] = attrs.field(factory=dict, init=False)
     jobs: dict[JobId, Job] = attrs.field(factory=dict, init=False)
     job_runs: dict[JobRunId, JobRun] = attrs.field(factory=dict, init=False)

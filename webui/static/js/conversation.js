@@ -14,6 +14,7 @@ import { duration, partCard, todoItems, usage, usageLine } from "./parts.js";
 import { PermissionPrompts } from "./permissions.js";
 import { Composer, queueControls } from "./composer.js";
 import { TurnUndo } from "./undo.js";
+import { QuestionPrompts } from "./questions.js";
 
 const FINISHED = new Set(["completed", "failed", "interrupted", "aborted"]);
 const BUSY = new Set(["pending", "processing", "streaming"]);
@@ -97,6 +98,7 @@ export class Conversation {
     this.pagedBack = false;
     this.stuck = true;
     this.prompts = new PermissionPrompts(session.chat_session_id, (messageId) => this.entries.get(messageId)?.prompts);
+    this.questions = new QuestionPrompts((messageId) => this.entries.get(messageId)?.prompts);
     this.list.replaceChildren(h("li", { class: "progress" }, "Loading messages…"));
     showError(this.errorBox, "");
     $("conversation-empty").hidden = true;
@@ -107,6 +109,7 @@ export class Conversation {
       chunk: (chunk) => this.onChunk(chunk),
       part: (part) => this.onPart(part),
       snapshot: () => this.onSnapshot(),
+      requests: (data) => (this.prompts.update(data.permissions), this.questions.update(data.questions)),
       error: (data) => showError(this.errorBox, data.error),
     });
     this.composer.setSession(session);
@@ -116,6 +119,7 @@ export class Conversation {
   close() {
     this.stream?.close();
     this.prompts?.stop();
+    this.questions?.stop();
     this.stream = null;
     this.session = null;
     this.renaming(false);
@@ -162,8 +166,9 @@ export class Conversation {
     }
     const busy = messages.some((m) => BUSY.has(m.status));
     $("stop").hidden = !busy;
-    this.prompts.watch(messages.some((m) => m.status === "streaming"));
-    if (first) this.prompts.check(); // the history's permission cards, now that their replies are here
+    // Cards of requests that came before their reply was on the page.
+    this.prompts.render();
+    this.questions.render();
     this.renderFinished();
     this.undo.render();
     if (this.stuck) this.scrollDown();

@@ -1,7 +1,9 @@
-// The inbox page: pending permission requests of every machine, live, answered in place.
+// The inbox page: pending permission requests and questions of every machine, live,
+// answered in place.
 import { api } from "./api.js";
 import { h, showError, timeAgo } from "./dom.js";
 import { live } from "./live.js";
+import { QuestionPrompts } from "./questions.js";
 
 const list = document.getElementById("inbox");
 const errorBox = document.getElementById("inbox-error");
@@ -24,7 +26,25 @@ async function answer(item, reply, card) {
   }
 }
 
+// A question's card is kept while it waits, so a half-given answer survives updates.
+const questionCards = new Map();
+
+function questionCard(item) {
+  const kept = questionCards.get(item.question_id);
+  if (kept) return kept;
+  const node = h(
+    "li",
+    { class: "card inbox-item", role: "group", "aria-label": `Question on ${item.machine}`, dataset: { question: item.question_id } },
+    h("div", { class: "card-head" }, h("h2", {}, `Question on ${item.machine}`), h("span", { class: "muted", title: item.asked_at }, `waiting ${timeAgo(item.asked_at).replace(" ago", "")}`)),
+    h("p", { class: "hint" }, "Worker ", h("strong", {}, item.worker), " · ", h("a", { href: item.url }, "open the session")),
+  );
+  new QuestionPrompts(() => node).update([item.request]);
+  questionCards.set(item.question_id, node);
+  return node;
+}
+
 function card(item) {
+  if (item.kind === "question") return questionCard(item);
   const node = h(
     "li",
     { class: "card inbox-item", role: "group", "aria-label": `${item.tool} on ${item.machine}`, dataset: { permission: item.permission_id } },
@@ -43,6 +63,8 @@ let latest = null;
 
 function render({ items }) {
   latest = { items };
+  const waiting = new Set(items.map((item) => item.question_id));
+  for (const id of questionCards.keys()) if (!waiting.has(id)) questionCards.delete(id);
   document.dispatchEvent(new CustomEvent("inbox-count", { detail: items.length }));
   if (items.length === 0) {
     list.replaceChildren(h("p", { class: "empty" }, "Nothing is waiting for you."));

@@ -1,9 +1,10 @@
 // Scheduled jobs: list, create/edit, pause/resume, delete, "Run now" and run history.
-// The list and each job's runs are polled every few seconds while the page is visible.
+// The list and each job's runs are reread when the event stream says something changed
+// (a job, or a reply starting or finishing: a run's status is its reply's); never polled.
 import { api } from "./api.js";
 import { confirmDialog, h, openDialog, patchChildren, showError } from "./dom.js";
+import { live } from "./live.js";
 
-const POLL_MS = 3000;
 const RUNS_SHOWN = 5;
 const $ = (id) => document.getElementById(id);
 const list = $("jobs");
@@ -18,7 +19,8 @@ let jobs = null; // null until the first answer
 const runs = new Map(); // job_id -> [JobRun], newest first
 let machines = []; // [{machine, workers: [Worker]}]
 let editing = null; // the job being edited, or null for a new one
-let timer = 0;
+let refreshing = null; // the refresh under way, if any
+let again = false; // something changed while it ran
 
 $("user-zone").textContent = userZone;
 
@@ -247,26 +249,37 @@ async function refresh() {
   render();
 }
 
-async function poll() {
-  window.clearTimeout(timer);
-  if (document.visibilityState === "visible") {
-    try {
-      await refresh();
-      if (errorBox.dataset.fromPoll) showError(errorBox, "");
-      delete errorBox.dataset.fromPoll;
-    } catch (error) {
-      showError(errorBox, error.message);
-      errorBox.dataset.fromPoll = "1";
-    }
+// One refresh at a time; changes during one are caught up by one more.
+async function update() {
+  if (refreshing) {
+    again = true;
+    return refreshing;
   }
-  timer = window.setTimeout(poll, POLL_MS);
+  refreshing = (async () => {
+    do {
+      again = false;
+      try {
+        await refresh();
+        if (errorBox.dataset.fromPoll) showError(errorBox, "");
+        delete errorBox.dataset.fromPoll;
+      } catch (error) {
+        showError(errorBox, error.message);
+        errorBox.dataset.fromPoll = "1";
+      }
+    } while (again);
+  })();
+  try {
+    await refreshing;
+  } finally {
+    refreshing = null;
+  }
 }
 
 async function act(job, action) {
   try {
     await api("POST", `/api/jobs/${job.job_id}/${action}`);
     showError(errorBox, "");
-    await poll();
+    await update();
   } catch (error) {
     showError(errorBox, error.message);
   }
@@ -439,7 +452,7 @@ form.addEventListener("submit", async (event) => {
     else await api("POST", "/api/jobs", body);
     dialog.close();
     showError(errorBox, "");
-    await poll();
+    await update();
   } catch (error) {
     showError(formError, error.message);
     const field = /schedule|cron/i.test(error.message) ? fields.cron
@@ -454,12 +467,15 @@ form.addEventListener("submit", async (event) => {
 });
 
 addButton.addEventListener("click", () => openEditor(null));
-document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible") poll();
-});
 // Relative times ("in 5 min") move on even when nothing else changes.
 window.setInterval(render, 30000);
 
 loadMachines()
   .catch((error) => showError(errorBox, error.message))
-  .finally(poll);
+  .finally(() =>
+    live(() => "/api/events?jobs=1", {
+      jobs: () => update(),
+      turns: () => update(),
+      error: (data) => showError(errorBox, data.error),
+    }),
+  );

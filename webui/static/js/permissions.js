@@ -1,6 +1,6 @@
 // Permission requests of a running reply, shown inline with Allow once / Always / Deny.
-// Asked while a reply streams, so they are fetched then, once a second; answered ones
-// stay in the history with their answer.
+// They come on the session stream (its `requests` event, on every change), never polled;
+// answered ones stay in the history with their answer.
 import { api } from "./api.js";
 import { h } from "./dom.js";
 
@@ -18,34 +18,19 @@ export class PermissionPrompts {
     this.sessionId = sessionId;
     this.placeFor = placeFor; // message_id -> the element the prompt goes into
     this.cards = new Map();
-    this.timer = 0;
-    this.check();
+    this.latest = [];
   }
 
-  watch(streaming) {
-    if (streaming && !this.timer) this.timer = window.setInterval(() => this.check(), 1000);
-    if (!streaming && this.timer) {
-      window.clearInterval(this.timer);
-      this.timer = 0;
-      this.check();
-    }
+  // The session's permission requests as the stream last sent them.
+  update(permissions) {
+    this.latest = permissions;
+    this.render();
   }
 
-  stop() {
-    window.clearInterval(this.timer);
-    this.timer = 0;
-    this.stopped = true;
-  }
-
-  async check() {
-    let permissions;
-    try {
-      ({ permissions } = await api("GET", `/api/sessions/${this.sessionId}/permissions?all=1`));
-    } catch (_) {
-      return; // the next check or the reconnecting stream will tell
-    }
+  // Place what is known; a request whose reply is not on the page yet waits for the next call.
+  render() {
     if (this.stopped) return;
-    for (const permission of permissions) {
+    for (const permission of this.latest) {
       const card = this.cards.get(permission.permission_id) ?? this.show(permission);
       if (card && permission.status !== "pending" && !card.dataset.answered) {
         card.querySelector(".prompt-actions").replaceChildren(outcome(permission));
@@ -54,9 +39,13 @@ export class PermissionPrompts {
     }
   }
 
+  stop() {
+    this.stopped = true;
+  }
+
   show(permission) {
     const place = this.placeFor(permission.message_id);
-    if (!place) return null; // its reply is not on the page yet; the next check places it
+    if (!place) return null;
     const actions = h("div", { class: "prompt-actions" });
     const card = h(
       "div",

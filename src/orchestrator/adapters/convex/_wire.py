@@ -45,6 +45,7 @@ from orchestrator.domain.ids import (
     MachineId,
     MessageId,
     PermissionId,
+    QuestionId,
     UserId,
     WorkerId,
 )
@@ -59,6 +60,7 @@ from orchestrator.domain.model import (
     WorkerStatus,
 )
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
+from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest, QuestionStatus
 
 log = logging.getLogger("orchestrator.adapters.convex")
 
@@ -249,6 +251,27 @@ def permission(raw: Record) -> PermissionRequest:
     )
 
 
+def _asked(raw: Record) -> Question:
+    options = tuple(QuestionOption(o["label"], o["description"]) for o in raw["options"])
+    return Question(raw["question"], raw["header"], options, raw["multiple"], raw["custom"])
+
+
+def question(raw: Record) -> QuestionRequest:
+    """A ``questionRequests`` record as the domain's."""
+    answers = raw["answers"]
+    return QuestionRequest(
+        question_id=QuestionId(raw["questionId"]),
+        chat_session_id=ChatSessionId(raw["chatSessionId"]),
+        message_id=MessageId(raw["messageId"]),
+        agent_request_id=raw["agentRequestId"],
+        questions=tuple(_asked(q) for q in raw["questions"]),
+        status=QuestionStatus(raw["status"]),
+        created_at=_when(raw["createdAt"]),
+        answers=None if answers is None else tuple(tuple(a) for a in answers),
+        dismissed=raw["dismissed"],
+    )
+
+
 def session_work(raw: Record) -> SessionWork:
     streaming = raw["streamingReply"]
     return SessionWork(
@@ -256,6 +279,7 @@ def session_work(raw: Record) -> SessionWork:
         pending_messages=tuple(chat_message(m) for m in raw["pendingMessages"]),
         streaming_reply=None if streaming is None else chat_message(streaming),
         answered_permissions=tuple(permission(p) for p in raw["answeredPermissions"]),
+        answered_questions=tuple(question(q) for q in raw["answeredQuestions"]),
     )
 
 

@@ -20,6 +20,7 @@ from convex import ConvexError
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._parts import PartCalls
 from orchestrator.adapters.convex._push import ConvexPushSide
+from orchestrator.adapters.convex._questions import ConvexQuestionSide
 from orchestrator.adapters.convex._text import LongTextCalls
 from orchestrator.adapters.convex._transport import (
     Args,
@@ -140,7 +141,7 @@ def _lease(lease: Lease | None) -> dict[str, object]:
     return {"instance": lease.instance, "leaseMs": int(lease.duration.total_seconds() * 1000)}
 
 
-class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide):
+class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide, ConvexQuestionSide):
     """Implements :class:`orchestrator.domain.ports.Backend` on a Convex deployment."""
 
     def __init__(self, transport: Transport, *, server_secret: str | None = None) -> None:

@@ -262,6 +262,11 @@ class ChatMachineSide(MachineSide):
             message_id,
         )
         await tx.run(
+            "UPDATE question_requests SET status = 'expired'"
+            " WHERE message_id = ? AND status IN ('pending', 'answered')",
+            message_id,
+        )
+        await tx.run(
             "UPDATE chat_sessions SET last_activity = ? WHERE chat_session_id = ?",
             now,
             session.chat_session_id,

@@ -17,6 +17,7 @@ from orchestrator.domain.chat import (
     PermissionRequest,
     SessionWork,
 )
+from orchestrator.domain.questions import QuestionRequest
 
 # Open sessions, and ended ones whose reply still streams (the machine must stop it).
 _WORK_SESSIONS = """
@@ -41,6 +42,12 @@ _WORK_PERMISSIONS = """
     WHERE w.machine_id = ? AND p.status = 'answered'
     ORDER BY p.created_at, p.rowid
 """
+_WORK_QUESTIONS = """
+    SELECT q.* FROM question_requests AS q
+    JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
+    WHERE w.machine_id = ? AND q.status = 'answered'
+    ORDER BY q.created_at, q.rowid
+"""
 
 
 async def session_work(tx: Tx, machine_id: str) -> list[SessionWork]:
@@ -57,6 +64,9 @@ async def session_work(tx: Tx, machine_id: str) -> list[SessionWork]:
     answered: dict[str, list[PermissionRequest]] = defaultdict(list)
     for row in await tx.all(_WORK_PERMISSIONS, machine_id):
         answered[row["chat_session_id"]].append(rows.permission(row))
+    questions: dict[str, list[QuestionRequest]] = defaultdict(list)
+    for row in await tx.all(_WORK_QUESTIONS, machine_id):
+        questions[row["chat_session_id"]].append(rows.question(row))
     return [
         SessionWork(
             session=session,
@@ -66,6 +76,7 @@ async def session_work(tx: Tx, machine_id: str) -> list[SessionWork]:
             else tuple(pending[session.chat_session_id]),
             streaming_reply=streaming.get(session.chat_session_id),
             answered_permissions=tuple(answered[session.chat_session_id]),
+            answered_questions=tuple(questions[session.chat_session_id]),
         )
         for session in sessions
     ]

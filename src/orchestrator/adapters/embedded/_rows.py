@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiosqlite
 
@@ -24,6 +25,7 @@ from orchestrator.domain.ids import (
     MachineId,
     MessageId,
     PermissionId,
+    QuestionId,
     UserId,
     WorkerId,
 )
@@ -42,6 +44,7 @@ from orchestrator.domain.permissions import (
     PermissionPolicy,
     parse_permission_policy,
 )
+from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest, QuestionStatus
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -196,4 +199,24 @@ def permission(row: aiosqlite.Row) -> PermissionRequest:
         status=PermissionStatus(row["status"]),
         created_at=from_ms(row["created_at"]),
         answer=None if answer is None else PermissionAnswer(answer),
+    )
+
+
+def _question(raw: dict[str, Any]) -> Question:
+    options = tuple(QuestionOption(o["label"], o["description"]) for o in raw["options"])
+    return Question(raw["question"], raw["header"], options, raw["multiple"], raw["custom"])
+
+
+def question(row: aiosqlite.Row) -> QuestionRequest:
+    answers = row["answers"]
+    return QuestionRequest(
+        question_id=QuestionId(row["question_id"]),
+        chat_session_id=ChatSessionId(row["chat_session_id"]),
+        message_id=MessageId(row["message_id"]),
+        agent_request_id=row["agent_request_id"],
+        questions=tuple(_question(q) for q in json.loads(row["questions"])),
+        status=QuestionStatus(row["status"]),
+        created_at=from_ms(row["created_at"]),
+        answers=None if answers is None else tuple(tuple(a) for a in json.loads(answers)),
+        dismissed=bool(row["dismissed"]),
     )

@@ -307,6 +307,27 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE chat_sessions ADD COLUMN undo_applied INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE chat_sessions ADD COLUMN undo_error TEXT",
     ),
+    # 13: questions the agent asks during a reply (domain.questions); JSON questions/answers.
+    (
+        """
+        CREATE TABLE question_requests (
+            question_id TEXT PRIMARY KEY,
+            chat_session_id TEXT NOT NULL
+                REFERENCES chat_sessions (chat_session_id) ON DELETE CASCADE,
+            message_id TEXT NOT NULL REFERENCES chat_messages (message_id) ON DELETE CASCADE,
+            agent_request_id TEXT NOT NULL,
+            questions TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'answered', 'resolved', 'expired')),
+            created_at INTEGER NOT NULL,
+            answers TEXT,
+            dismissed INTEGER NOT NULL DEFAULT 0
+        ) STRICT
+        """,
+        "CREATE INDEX question_requests_by_session_and_status"
+        " ON question_requests (chat_session_id, status, created_at)",
+        "CREATE INDEX question_requests_by_message_and_status"
+        " ON question_requests (message_id, status)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,6 +19,7 @@ from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, e
 from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._parts import PartSide
 from orchestrator.adapters.embedded._push import PushSide
+from orchestrator.adapters.embedded._questions import QuestionSide
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.adapters.embedded._transfer import TransferSide
@@ -93,6 +94,7 @@ async def open_backend(
 class SQLiteBackend(
     LiveSide,
     PartSide,
+    QuestionSide,
     ChatUserSide,
     ChatMachineSide,
     CommandSide,

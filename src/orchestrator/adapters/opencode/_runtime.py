@@ -30,6 +30,8 @@ from orchestrator.domain.agent import (
     PermissionAnswer,
     PermissionAsked,
     PermissionRequestId,
+    QuestionAsked,
+    QuestionRequestId,
     SessionStatusChanged,
     TextDelta,
     TitleChanged,
@@ -40,6 +42,7 @@ from orchestrator.domain.diffs import TurnDiffPart
 from orchestrator.domain.errors import AgentUnavailable, InvalidInput, NotFound, OrchestratorError
 from orchestrator.domain.parts import TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.questions import Answers, Question, QuestionOption
 
 #: Flags every spawned opencode gets unless the caller's environment says otherwise.
 DEFAULT_FLAGS = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
@@ -216,6 +219,14 @@ class OpencodeSession:
         server = await self._live_server()
         await server.request("POST", f"/session/{self._id}/unrevert", body={})
 
+    async def answer_question(self, request_id: QuestionRequestId, answers: Answers | None) -> None:
+        """Answer a question of this session with one list of labels per question, or reject it."""
+        if answers is None:
+            await self.server.request("POST", f"/question/{request_id}/reject")
+            return
+        body = {"answers": [list(answer) for answer in answers]}
+        await self.server.request("POST", f"/question/{request_id}/reply", body=body)
+
     async def history(self) -> list[AgentMessage]:
         """What opencode has stored for this session, oldest first."""
         server = await self._live_server()
@@ -265,6 +276,8 @@ class OpencodeSession:
             self._on_error(props.get("error"))
         elif kind == "permission.asked":
             self._emit(_permission(self._id, props))
+        elif kind == "question.asked":
+            self._emit(_question(self._id, props))
         elif kind == "session.updated":
             title = (props.get("info") or {}).get("title")
             if isinstance(title, str) and title != self._title and not DEFAULT_TITLE.match(title):
@@ -377,6 +390,25 @@ def _permission(session_id: AgentSessionId, props: Mapping[str, Any]) -> Permiss
         patterns,
         description,
     )
+
+
+def _question(session_id: AgentSessionId, props: Mapping[str, Any]) -> QuestionAsked:
+    asked = tuple(
+        Question(
+            str(q.get("question", "")),
+            str(q.get("header", "")),
+            tuple(
+                QuestionOption(str(o.get("label", "")), str(o.get("description", "")))
+                for o in q.get("options") or ()
+                if isinstance(o, Mapping)
+            ),
+            multiple=bool(q.get("multiple", False)),
+            custom=q.get("custom") is not False,  # opencode's default: a typed answer is allowed
+        )
+        for q in props.get("questions") or ()
+        if isinstance(q, Mapping)
+    )
+    return QuestionAsked(session_id, QuestionRequestId(str(props["id"])), asked)
 
 
 def _message(item: Mapping[str, Any]) -> AgentMessage:

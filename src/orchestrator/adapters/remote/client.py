@@ -16,6 +16,7 @@ from orchestrator.adapters.remote._commands import CommandClient
 from orchestrator.adapters.remote.wire import (
     SUBSCRIPTION_OWN_WORKERS,
     SUBSCRIPTION_WORK,
+    converter,
     lease_fields,
 )
 from orchestrator.domain.chat import (
@@ -32,12 +33,14 @@ from orchestrator.domain.ids import (
     MachineToken,
     MessageId,
     PermissionId,
+    QuestionId,
     WorkerId,
     WorkerToken,
 )
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import Machine, Worker
 from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
+from orchestrator.domain.questions import Question, QuestionRequest
 
 
 class RemoteMachineBackend(CommandClient):
@@ -254,3 +257,27 @@ class RemoteMachineBackend(CommandClient):
         """The answer was passed on to the agent."""
         value = await self._call("resolve_permission", token, permission_id=permission_id)
         return self._structure(value, PermissionRequest)
+
+    async def record_question(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        questions: Sequence[Question],
+    ) -> QuestionRequest:
+        """The agent asks the user questions during a reply; the user sees them as pending."""
+        value = await self._call(
+            "record_question",
+            token,
+            message_id=message_id,
+            agent_request_id=agent_request_id,
+            questions=converter.unstructure(list(questions)),
+        )
+        return self._structure(value, QuestionRequest)
+
+    async def resolve_question(
+        self, token: MachineToken, question_id: QuestionId
+    ) -> QuestionRequest:
+        """The answer (or dismissal) was passed on to the agent."""
+        value = await self._call("resolve_question", token, question_id=question_id)
+        return self._structure(value, QuestionRequest)

@@ -62,6 +62,8 @@ MACHINE_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "report_undo": ("session_id", "applied", "error"),
     "record_permission": ("message_id", "agent_request_id", "tool", "description"),
     "resolve_permission": ("permission_id",),
+    "record_question": ("message_id", "agent_request_id", "questions"),
+    "resolve_question": ("question_id",),
     "claim_command": ("command_id",),
     "report_progress": ("command_id", "progress", "line"),
     "finish_command": ("command_id", "result", "error"),

@@ -35,6 +35,7 @@ from orchestrator.entrypoints.web import (
     machine_chat,
     pages,
     push_api,
+    questions_api,
     render,
     user_api,
 )
@@ -129,6 +130,7 @@ def create_app(
     machine_api.add_routes(app.router)
     push_api.add_routes(app.router, webui / "static")
     inbox_api.add_routes(app.router)
+    questions_api.add_routes(app.router)
 
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)

@@ -12,6 +12,9 @@ Events (``data`` is JSON):
 * ``part`` -- a part of a reply other than text (a tool call, a step finish …),
   whole, each time it is created or replaced, with ``id: <sequence>``: chunks
   and parts share the session's sequence and come in its order;
+* ``requests`` -- ``{"permissions": [...], "questions": [...]}``: every permission
+  request and question of the session with its status and answer, at once and
+  whenever one is asked or answered (so the page never polls for them);
 * ``error`` -- ``{"error": ..., "type": ...}`` once, then the stream ends.
 
 Resuming: the stream sends the chunks whose sequence is above the browser's
@@ -31,16 +34,18 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 import anyio
+import anyio.abc
 from aiohttp import web
 
 from orchestrator.adapters.remote.wire import converter, error_body
 from orchestrator.application.live import LiveRelay, SessionLive
-from orchestrator.domain.chat import ChatMessage
+from orchestrator.domain.chat import ChatMessage, PermissionRequest
 from orchestrator.domain.errors import InvalidInput, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MessageId, UserId
 from orchestrator.domain.paging import MESSAGES, encode_cursor
 from orchestrator.domain.parts import EVENT_PAGE, MessagePart, StreamEvent
 from orchestrator.domain.ports import ServerBackend
+from orchestrator.domain.questions import QuestionRequest
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.payload import path_id
 from orchestrator.entrypoints.web.state import BACKEND, LIVE
@@ -93,6 +98,7 @@ class _SessionRelay:
         #: Replies already finished when a fresh stream started (their content is whole).
         self.skip: frozenset[MessageId] = frozenset()
         self._lock = anyio.Lock()
+        self.requests_sent: object = None
 
     async def send_events(self, batch: list[StreamEvent]) -> None:
         async with self._lock:  # filter and write as one step, so batches never reorder
@@ -146,6 +152,24 @@ class _SessionRelay:
                 tg.start_soon(self.stream.pump, messages, self.send_messages, done)
                 events = self.backend.watch_events(self.user, self.session_id, self.last)
                 tg.start_soon(self.stream.pump, events, self.send_events, done)
+                self.relay_requests(tg, done)
+
+    def relay_requests(self, tg: anyio.abc.TaskGroup, done: anyio.CancelScope) -> None:
+        """Send the session's permission requests and questions now and on every change."""
+        requests = self.backend.watch_requests(self.user, self.session_id)
+        tg.start_soon(self.stream.pump, requests, self.send_requests, done)
+
+    async def send_requests(
+        self, requests: tuple[list[PermissionRequest], list[QuestionRequest]]
+    ) -> None:
+        permissions, questions = requests
+        body = {
+            "permissions": converter.unstructure(permissions),
+            "questions": converter.unstructure(questions),
+        }
+        if body != self.requests_sent:
+            self.requests_sent = body
+            await self.stream.send("requests", body)
 
 
 class _LiveSessionRelay(_SessionRelay):
@@ -253,6 +277,7 @@ class _LiveSessionRelay(_SessionRelay):
                     # over the live channel) still reach the reader; live ones wake no read.
                     direct = self.backend.watch_events(self.user, self.session_id, self.last)
                     tg.start_soon(self.stream.pump, direct, self.send_events, done)
+                    self.relay_requests(tg, done)
         finally:
             self.live.detach(self.attachment.subscriber)
 

@@ -9,6 +9,9 @@ Events (``data`` is JSON):
   the request names ``?worker_id=``, at once and on every change;
 * ``jobs`` -- ``{"jobs": [Job, ...]}`` when the request names ``?jobs=1`` (and
   the backend has scheduled jobs), at once and on every change;
+* ``turns`` -- ``{"open": [message_id, ...]}`` with ``?jobs=1``: the user's
+  unfinished messages, at once and whenever one starts or finishes (a job run's
+  status is its reply's, so the jobs page rereads its runs then instead of polling);
 * ``error`` -- ``{"error": ..., "type": ...}`` once, then the stream ends.
 
 A comment line every few seconds (:data:`~.streams.KEEPALIVE_SECONDS`) keeps
@@ -22,9 +25,10 @@ from aiohttp import web
 
 from orchestrator.adapters.remote.wire import converter
 from orchestrator.domain.chat import ChatSession
-from orchestrator.domain.ids import MachineId, WorkerId
+from orchestrator.domain.ids import MachineId, MessageId, WorkerId
 from orchestrator.domain.jobs import Job
 from orchestrator.domain.model import MachineSummary, Worker
+from orchestrator.domain.notifications import OpenTurn
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.jobs_api import job_backend
 from orchestrator.entrypoints.web.payload import parse_id
@@ -64,6 +68,15 @@ async def events(request: web.Request) -> web.StreamResponse:
     async def jobs(value: list[Job]) -> None:
         await stream.send("jobs", {"jobs": converter.unstructure(value)})
 
+    open_turns: list[MessageId] | None = None
+
+    async def turns(value: list[OpenTurn]) -> None:
+        nonlocal open_turns
+        mine = sorted(t.message.message_id for t in value if t.user_id == user)
+        if mine != open_turns:  # other users' turns move the server-wide watch too
+            open_turns = mine
+            await stream.send("turns", {"open": mine})
+
     with tracked(request):
         try:
             async with anyio.create_task_group() as tg:
@@ -79,6 +92,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                     )
                 if jobs_backend is not None:
                     tg.start_soon(stream.pump, jobs_backend.watch_jobs(user), jobs, done)
+                    tg.start_soon(stream.pump, backend.watch_open_turns(), turns, done)
         except* ConnectionResetError:
             pass  # the browser went away
     return stream.response

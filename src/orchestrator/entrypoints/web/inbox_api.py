@@ -4,9 +4,10 @@
 * ``GET /api/inbox/stream`` -> Server-Sent Events: ``inbox`` ``{"items": [...]}`` at once
   and on every change (the inbox page; the header badge asks ``GET /api/inbox``), ``error`` once
 
-An item is a pending permission request with where it comes from (machine,
-worker, session) and what is asked; answer it with
-``POST /api/permissions/{permission_id}/answer``.
+An item is a pending permission request (``kind: "permission"``) or question
+(``kind: "question"``) with where it comes from (machine, worker, session) and
+what is asked; answer it with ``POST /api/permissions/{permission_id}/answer``
+or ``POST /api/questions/{question_id}/answer``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from __future__ import annotations
 import anyio
 from aiohttp import web
 
+from orchestrator.adapters.remote.wire import converter
 from orchestrator.domain.notifications import WaitingPermission, session_url
+from orchestrator.domain.questions import WaitingQuestion
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.state import BACKEND
 from orchestrator.entrypoints.web.streams import EventStream, tracked
@@ -37,14 +40,36 @@ def _item(waiting: WaitingPermission) -> dict[str, object]:
     }
 
 
-def _items(found: list[WaitingPermission]) -> dict[str, object]:
-    return {"items": [_item(w) for w in found]}
+def _question_item(waiting: WaitingQuestion) -> dict[str, object]:
+    request = waiting.request
+    return {
+        "kind": "question",
+        "question_id": request.question_id,
+        "request": converter.unstructure(request),
+        "asked_at": request.created_at.isoformat(),
+        "session_id": request.chat_session_id,
+        "worker_id": waiting.worker_id,
+        "worker": waiting.worker_label,
+        "machine_id": waiting.machine_id,
+        "machine": waiting.machine_name,
+        "url": session_url(waiting.machine_id, waiting.worker_id, request.chat_session_id),
+    }
+
+
+def _items(
+    permissions: list[WaitingPermission], questions: list[WaitingQuestion]
+) -> dict[str, object]:
+    items = [_item(w) for w in permissions] + [_question_item(w) for w in questions]
+    # Oldest first; ISO times of one zone sort as text.
+    return {"items": sorted(items, key=lambda item: str(item["asked_at"]))}
 
 
 async def inbox(request: web.Request) -> web.Response:
     """``GET /api/inbox``: what waits for the user, oldest first."""
     user = require_user(request)
-    return web.json_response(_items(await request.app[BACKEND].list_waiting_permissions(user)))
+    backend = request.app[BACKEND]
+    permissions = await backend.list_waiting_permissions(user)
+    return web.json_response(_items(permissions, await backend.list_waiting_questions(user)))
 
 
 async def inbox_stream(request: web.Request) -> web.StreamResponse:
@@ -52,15 +77,39 @@ async def inbox_stream(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
     stream = await EventStream.open(request)
 
-    async def send(found: list[WaitingPermission]) -> None:
-        await stream.send("inbox", _items(found))
+    backend = request.app[BACKEND]
+    # Both lists are read once before the first event, then each change resends both.
+    permissions = await backend.list_waiting_permissions(user)
+    questions = await backend.list_waiting_questions(user)
+
+    sent: object = None
+
+    async def send() -> None:
+        nonlocal sent
+        items = _items(permissions, questions)
+        if items != sent:  # each watch starts with what the first event already showed
+            sent = items
+            await stream.send("inbox", items)
+
+    async def send_permissions(found: list[WaitingPermission]) -> None:
+        nonlocal permissions
+        permissions = found
+        await send()
+
+    async def send_questions(found: list[WaitingQuestion]) -> None:
+        nonlocal questions
+        questions = found
+        await send()
 
     with tracked(request):
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stream.keepalive)
-                source = request.app[BACKEND].watch_waiting_permissions(user)
-                tg.start_soon(stream.pump, source, send, tg.cancel_scope)
+                done = tg.cancel_scope
+                source = backend.watch_waiting_permissions(user)
+                tg.start_soon(stream.pump, source, send_permissions, done)
+                asked = backend.watch_waiting_questions(user)
+                tg.start_soon(stream.pump, asked, send_questions, done)
         except* ConnectionResetError:
             pass  # the browser went away
     return stream.response

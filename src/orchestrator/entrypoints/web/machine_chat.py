@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from typing import Final, TypeVar
 
+import cattrs
+
 from orchestrator.adapters.parts_json import body_from_dict
+from orchestrator.adapters.remote.wire import converter
 from orchestrator.domain.chat import MAX_REPLY_LENGTH, ChatSessionStatus, MessageStatus
 from orchestrator.domain.errors import InvalidInput, NotFound
-from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, QuestionId
 from orchestrator.domain.live import LiveEvent, LivePart, LiveText
 from orchestrator.domain.parts import PartBody, TextKind, validate_part_id
 from orchestrator.domain.ports import Backend
+from orchestrator.domain.questions import Question
 from orchestrator.entrypoints.web.payload import Body, parse_id
 
 E = TypeVar("E", ChatSessionStatus, MessageStatus, TextKind)
@@ -38,6 +42,8 @@ CHAT_METHODS: Final = frozenset(
         "report_undo",
         "record_permission",
         "resolve_permission",
+        "record_question",
+        "resolve_question",
     }
 )
 
@@ -147,4 +153,21 @@ async def dispatch(backend: Backend, method: str, token: MachineToken, body: Bod
     if method == "resolve_permission":
         permission_id = PermissionId(parse_id(body.string("permission_id"), "permission request"))
         return await backend.resolve_permission(token, permission_id)
+    if method == "record_question":
+        return await backend.record_question(
+            token, _message_id(body), body.string("agent_request_id"), _questions(body)
+        )
+    if method == "resolve_question":
+        question_id = QuestionId(parse_id(body.string("question_id"), "question"))
+        return await backend.resolve_question(token, question_id)
     raise NotFound("There is no such machine API method.")
+
+
+def _questions(body: Body) -> list[Question]:
+    try:
+        return converter.structure(body.data.get("questions"), list[Question])
+    except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
+        raise InvalidInput(
+            "The field 'questions' must be a list of questions, each with its question,"
+            " header and options."
+        ) from exc

@@ -1,0 +1,110 @@
+"""Questions on Convex: ``backend_convex/convex/questions.ts``, records converted here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._transport import Args, Kind
+from orchestrator.domain.chat import PermissionRequest
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MachineToken,
+    MessageId,
+    QuestionId,
+    UserId,
+    WorkerId,
+)
+from orchestrator.domain.notifications import worker_label
+from orchestrator.domain.questions import Answers, Question, QuestionRequest, WaitingQuestion
+
+T = TypeVar("T")
+
+
+def _waiting(raw: dict[str, Any]) -> WaitingQuestion:
+    return WaitingQuestion(
+        user_id=UserId(raw["userId"]),
+        request=wire.question(raw["request"]),
+        machine_id=MachineId(raw["machineId"]),
+        machine_name=raw["machineName"],
+        worker_id=WorkerId(raw["workerId"]),
+        worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
+    )
+
+
+class ConvexQuestionSide:
+    """Both halves of questions on Convex."""
+
+    if TYPE_CHECKING:  # provided by ConvexBackend
+
+        async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
+        def _server(self, **args: Any) -> dict[str, Any]: ...
+        def _watch(
+            self, path: str, args: Args, decode: Callable[[Any], T]
+        ) -> AsyncGenerator[T, None]: ...
+
+    async def list_questions(
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
+    ) -> list[QuestionRequest]:
+        args = self._server(userId=user, chatSessionId=session_id, all=include_answered)
+        found = await self._call("query", "questions:listQuestions", args)
+        return [wire.question(q) for q in found]
+
+    def watch_requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
+        return self._watch(
+            "questions:listRequests",
+            self._server(userId=user, chatSessionId=session_id),
+            lambda found: (
+                [wire.permission(p) for p in found["permissions"]],
+                [wire.question(q) for q in found["questions"]],
+            ),
+        )
+
+    async def answer_question(
+        self, user: UserId, question_id: QuestionId, answers: Answers | None
+    ) -> QuestionRequest:
+        given = None if answers is None else [list(a) for a in answers]
+        args = self._server(userId=user, questionId=question_id, answers=given)
+        return wire.question(await self._call("mutation", "questions:answerQuestion", args))
+
+    async def record_question(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        questions: Sequence[Question],
+    ) -> QuestionRequest:
+        args = {
+            "machineId": token.machine_id,
+            "machineSecret": token.secret,
+            "messageId": message_id,
+            "agentRequestId": agent_request_id,
+            "questions": [attrs.asdict(q) for q in questions],
+        }
+        return wire.question(await self._call("mutation", "questions:recordQuestion", args))
+
+    async def resolve_question(
+        self, token: MachineToken, question_id: QuestionId
+    ) -> QuestionRequest:
+        args = {"machineId": token.machine_id, "machineSecret": token.secret}
+        args["questionId"] = question_id
+        return wire.question(await self._call("mutation", "questions:resolveQuestion", args))
+
+    async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
+        found = await self._call("query", "questions:listWaiting", self._server(userId=user))
+        return [_waiting(w) for w in found]
+
+    def watch_waiting_questions(
+        self, user: UserId | None
+    ) -> AsyncGenerator[list[WaitingQuestion], None]:
+        return self._watch(
+            "questions:listWaiting",
+            self._server(userId=user),
+            lambda found: [_waiting(w) for w in found],
+        )

@@ -1,0 +1,184 @@
+"""Questions on the embedded backend: recorded by the machine, answered by the owner.
+
+Questions and answers are stored as JSON; the change-feed topics are those of
+the session (``touch_session``), like permission requests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Sequence
+
+import aiosqlite
+import attrs
+
+from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._chat import WAITING, ChatUserSide, touch_session
+from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
+from orchestrator.adapters.embedded._store import Tx
+from orchestrator.domain.chat import PermissionRequest, ensure_streaming
+from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    MachineId,
+    MachineToken,
+    MessageId,
+    QuestionId,
+    UserId,
+    WorkerId,
+)
+from orchestrator.domain.notifications import worker_label
+from orchestrator.domain.questions import (
+    ALREADY_ANSWERED,
+    NO_ANSWER_TO_PASS_ON,
+    NO_QUESTION,
+    Answers,
+    Question,
+    QuestionRequest,
+    QuestionStatus,
+    WaitingQuestion,
+    validate_answers,
+    validate_question_request,
+)
+
+_OWNED_QUESTION = """
+    SELECT q.*, s.worker_id, w.machine_id FROM question_requests AS q
+    JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
+    WHERE q.question_id = ? AND s.user_id = ?
+"""
+_MACHINE_QUESTION = """
+    SELECT q.*, s.worker_id FROM question_requests AS q
+    JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
+    WHERE q.question_id = ? AND w.machine_id = ?
+"""
+
+
+_WAITING = """
+    SELECT q.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
+        m.name AS machine_name
+    FROM question_requests AS q
+    JOIN chat_sessions AS s USING (chat_session_id)
+    JOIN workers AS w ON w.worker_id = s.worker_id
+    JOIN machines AS m ON m.machine_id = w.machine_id
+    WHERE q.status = 'pending' AND (? IS NULL OR s.user_id = ?)
+    ORDER BY q.created_at, q.rowid
+"""
+
+
+def _waiting(row: aiosqlite.Row) -> WaitingQuestion:
+    return WaitingQuestion(
+        user_id=UserId(row["user_id"]),
+        request=rows.question(row),
+        machine_id=MachineId(row["machine_id"]),
+        machine_name=row["machine_name"],
+        worker_id=WorkerId(row["worker_id"]),
+        worker_label=worker_label(row["worker_name"], row["directory"]),
+    )
+
+
+async def _load(tx: Tx, question_id: str) -> QuestionRequest:
+    row = await tx.one("SELECT * FROM question_requests WHERE question_id = ?", question_id)
+    assert row is not None
+    return rows.question(row)
+
+
+class QuestionSide(ChatUserSide, ChatMachineSide):
+    """Both halves of questions on SQLite."""
+
+    async def list_questions(
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
+    ) -> list[QuestionRequest]:
+        async with self._store.transaction() as tx:
+            await self._user_session(tx, user, session_id)
+            found = await tx.all(
+                "SELECT * FROM question_requests WHERE chat_session_id = ?"
+                " AND (? OR status = 'pending') ORDER BY created_at, rowid",
+                session_id,
+                include_answered,
+            )
+            return [rows.question(row) for row in found]
+
+    async def _requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> tuple[list[PermissionRequest], list[QuestionRequest]]:
+        permissions = await self.list_permissions(user, session_id, True)
+        return permissions, await self.list_questions(user, session_id, True)
+
+    def watch_requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
+        return self._store.feed.watch(
+            [("chat", session_id)], lambda: self._requests(user, session_id)
+        )
+
+    async def answer_question(
+        self, user: UserId, question_id: QuestionId, answers: Answers | None
+    ) -> QuestionRequest:
+        async with self._store.transaction(write=True) as tx:
+            row = await tx.one(_OWNED_QUESTION, question_id, user)
+            if row is None:
+                raise NotFound(NO_QUESTION)
+            if row["status"] != QuestionStatus.PENDING:
+                raise Conflict(ALREADY_ANSWERED)
+            asked = rows.question(row).questions
+            checked = None if answers is None else validate_answers(asked, answers)
+            await tx.run(
+                "UPDATE question_requests SET status = 'answered', answers = ?, dismissed = ?"
+                " WHERE question_id = ?",
+                None if checked is None else json.dumps(checked),
+                checked is None,
+                question_id,
+            )
+            touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])
+            return await _load(tx, question_id)
+
+    async def record_question(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        questions: Sequence[Question],
+    ) -> QuestionRequest:
+        agent_request_id, asked = validate_question_request(agent_request_id, questions)
+        question_id = self._ids.new_id("question")
+        async with self._as_machine(token) as (tx, _):
+            message, session = await self._machine_message(tx, token.machine_id, message_id)
+            ensure_streaming(message)
+            await tx.run(
+                "INSERT INTO question_requests (question_id, chat_session_id, message_id,"
+                " agent_request_id, questions, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                question_id,
+                session.chat_session_id,
+                message_id,
+                agent_request_id,
+                json.dumps([attrs.asdict(q) for q in asked]),
+                self._now(),
+            )
+            touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
+            return await _load(tx, question_id)
+
+    async def resolve_question(
+        self, token: MachineToken, question_id: QuestionId
+    ) -> QuestionRequest:
+        async with self._as_machine(token) as (tx, _):
+            row = await tx.one(_MACHINE_QUESTION, question_id, token.machine_id)
+            if row is None:
+                raise NotFound(NO_QUESTION)
+            if row["status"] != QuestionStatus.ANSWERED:
+                raise Conflict(NO_ANSWER_TO_PASS_ON)
+            await tx.run(
+                "UPDATE question_requests SET status = 'resolved' WHERE question_id = ?",
+                question_id,
+            )
+            touch_session(tx, row["worker_id"], row["chat_session_id"], token.machine_id)
+            return await _load(tx, question_id)
+
+    async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
+        async with self._store.transaction() as tx:
+            return [_waiting(row) for row in await tx.all(_WAITING, user, user)]
+
+    def watch_waiting_questions(
+        self, user: UserId | None
+    ) -> AsyncGenerator[list[WaitingQuestion], None]:
+        return self._store.feed.watch([WAITING], lambda: self.list_waiting_questions(user))

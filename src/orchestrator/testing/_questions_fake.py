@@ -1,0 +1,170 @@
+"""Questions for :class:`~orchestrator.testing.fakes.InMemoryBackend`: both sides, in a dict."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+from orchestrator.domain.chat import PermissionRequest, ensure_streaming
+from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, QuestionId, UserId
+from orchestrator.domain.notifications import worker_label
+from orchestrator.domain.questions import (
+    ALREADY_ANSWERED,
+    NO_ANSWER_TO_PASS_ON,
+    NO_QUESTION,
+    Answers,
+    Question,
+    QuestionRequest,
+    QuestionStatus,
+    WaitingQuestion,
+    validate_answers,
+    validate_question_request,
+)
+from orchestrator.testing._chat_fake import ChatFakeBase
+
+_OPEN = (QuestionStatus.PENDING, QuestionStatus.ANSWERED)
+
+
+class QuestionFake(ChatFakeBase):
+    """Question requests: recorded by the machine, answered by the owner, passed on."""
+
+    questions: dict[QuestionId, QuestionRequest]
+
+    if TYPE_CHECKING:  # provided by ChatUserFake
+
+        async def list_permissions(
+            self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
+        ) -> list[PermissionRequest]: ...
+
+    def _save_question(self, request: QuestionRequest) -> QuestionRequest:
+        self.questions[request.question_id] = request
+        return request
+
+    def _answered_questions(self, session_id: ChatSessionId) -> tuple[QuestionRequest, ...]:
+        answered = (
+            q
+            for q in self.questions.values()
+            if q.chat_session_id == session_id and q.status is QuestionStatus.ANSWERED
+        )
+        return tuple(sorted(answered, key=lambda q: q.created_at))
+
+    def _expire_questions(self, message_id: MessageId) -> None:
+        for request in list(self.questions.values()):
+            if request.message_id == message_id and request.status in _OPEN:
+                self._save_question(attrs.evolve(request, status=QuestionStatus.EXPIRED))
+
+    def _drop_questions(self, sessions: Iterable[ChatSessionId]) -> None:
+        gone = set(sessions)
+        for request in [q for q in self.questions.values() if q.chat_session_id in gone]:
+            del self.questions[request.question_id]
+
+    async def list_questions(
+        self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
+    ) -> list[QuestionRequest]:
+        self._user_session(user, session_id)
+        found = [
+            q
+            for q in self.questions.values()
+            if q.chat_session_id == session_id
+            and (include_answered or q.status is QuestionStatus.PENDING)
+        ]
+        return sorted(found, key=lambda q: q.created_at)
+
+    async def _requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> tuple[list[PermissionRequest], list[QuestionRequest]]:
+        permissions = await self.list_permissions(user, session_id, True)
+        return permissions, await self.list_questions(user, session_id, True)
+
+    def watch_requests(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
+        return self._watch(lambda: self._requests(user, session_id))
+
+    async def answer_question(
+        self, user: UserId, question_id: QuestionId, answers: Answers | None
+    ) -> QuestionRequest:
+        request = self.questions.get(question_id)
+        session = self.chat_sessions[request.chat_session_id] if request else None
+        if request is None or session is None or session.user_id != user:
+            raise NotFound(NO_QUESTION)
+        if request.status is not QuestionStatus.PENDING:
+            raise Conflict(ALREADY_ANSWERED)
+        checked = None if answers is None else validate_answers(request.questions, answers)
+        request = self._save_question(
+            attrs.evolve(
+                request,
+                status=QuestionStatus.ANSWERED,
+                answers=checked,
+                dismissed=checked is None,
+            )
+        )
+        await self._commit()
+        return request
+
+    async def record_question(
+        self,
+        token: MachineToken,
+        message_id: MessageId,
+        agent_request_id: str,
+        questions: Sequence[Question],
+    ) -> QuestionRequest:
+        agent_request_id, asked = validate_question_request(agent_request_id, questions)
+        message, session = self._machine_message(token, message_id)
+        ensure_streaming(message)
+        request = QuestionRequest(
+            QuestionId(self.ids.new_id("question")),
+            session.chat_session_id,
+            message_id,
+            agent_request_id,
+            asked,
+            QuestionStatus.PENDING,
+            self._now(),
+        )
+        self._save_question(request)
+        await self._commit()
+        return request
+
+    async def resolve_question(
+        self, token: MachineToken, question_id: QuestionId
+    ) -> QuestionRequest:
+        self._auth(token)
+        request = self.questions.get(question_id)
+        session = self.chat_sessions[request.chat_session_id] if request else None
+        if request is None or session is None or self._machine_of(session) != token.machine_id:
+            raise NotFound(NO_QUESTION)
+        if request.status is not QuestionStatus.ANSWERED:
+            raise Conflict(NO_ANSWER_TO_PASS_ON)
+        request = self._save_question(attrs.evolve(request, status=QuestionStatus.RESOLVED))
+        await self._commit()
+        return request
+
+    async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
+        waiting = []
+        for request in self.questions.values():
+            session = self.chat_sessions.get(request.chat_session_id)
+            if request.status is not QuestionStatus.PENDING or session is None:
+                continue
+            if user is not None and session.user_id != user:
+                continue
+            worker = self.workers[session.worker_id]
+            machine = self.machines[worker.machine_id]
+            waiting.append(
+                WaitingQuestion(
+                    session.user_id,
+                    request,
+                    machine.machine_id,
+                    machine.name,
+                    worker.worker_id,
+                    worker_label(worker.name, worker.directory),
+                )
+            )
+        return sorted(waiting, key=lambda w: w.request.created_at)
+
+    def watch_waiting_questions(
+        self, user: UserId | None
+    ) -> AsyncGenerator[list[WaitingQuestion], None]:
+        return self._watch(lambda: self.list_waiting_questions(user))

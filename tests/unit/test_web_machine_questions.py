@@ -1,0 +1,107 @@
+"""Questions over the machine API: recorded and resolved over HTTP, malformed ones refused."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.domain.ids import MachineToken
+from tests.unit.test_web_support import Chat, Harness, online_worker, running_app
+
+pytestmark = pytest.mark.anyio
+
+BAD_QUESTIONS = (
+    "The field 'questions' must be a list of questions, each with its question, header and options."
+)
+COLOUR = {
+    "question": "Which colour?",
+    "header": "Colour",
+    "options": [{"label": "Red", "description": ""}],
+    "multiple": False,
+    "custom": True,
+}
+
+
+@pytest.fixture
+async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
+    async with running_app(tmp_path) as harness:
+        yield await online_worker(harness)
+
+
+async def _call(web: Harness, token: MachineToken, method: str, **args: object) -> tuple[int, Any]:
+    response = await web.client.post(
+        f"/api/machine/{method}", json=args, headers={"Authorization": f"Bearer {token}"}
+    )
+    return response.status, await response.json()
+
+
+async def _reply_id(chat: Chat) -> str:
+    session = await chat.start()
+    sent = await chat.web.backend.send_message(chat.user, session.chat_session_id, "paint")
+    _, body = await _call(chat.web, chat.token, "claim_message", message_id=sent.message_id)
+    return str(body["value"]["message_id"])
+
+
+async def test_a_question_is_recorded_and_resolved_over_http(chat: Chat) -> None:
+    """record_question stores it pending; after the owner answers, resolve_question resolves it."""
+    web, token = chat.web, chat.token
+    reply_id = await _reply_id(chat)
+    status, body = await _call(
+        web,
+        token,
+        "record_question",
+        message_id=reply_id,
+        agent_request_id="que_1",
+        questions=[COLOUR],
+    )
+    assert (status, body["value"]["status"], body["value"]["questions"]) == (
+        200,
+        "pending",
+        [COLOUR],
+    )
+    question_id = body["value"]["question_id"]
+    await web.backend.answer_question(chat.user, question_id, (("Red",),))
+    status, body = await _call(web, token, "resolve_question", question_id=question_id)
+    assert (status, body["value"]["status"], body["value"]["answers"]) == (
+        200,
+        "resolved",
+        [["Red"]],
+    )
+
+
+@pytest.mark.parametrize(
+    ("questions", "status", "sentence"),
+    [
+        ("Which colour?", 400, BAD_QUESTIONS),
+        ([{"question": "Which colour?"}], 400, BAD_QUESTIONS),
+        ([{**COLOUR, "options": "Red"}], 400, BAD_QUESTIONS),
+        ([], 400, "A question request must ask at least one question."),
+        ([{**COLOUR, "question": " "}], 400, "A question must not be empty."),
+    ],
+)
+async def test_malformed_questions_get_one_sentence(
+    chat: Chat, questions: object, status: int, sentence: str
+) -> None:
+    """Questions of the wrong shape, none, or blank are refused; nothing is stored."""
+    reply_id = await _reply_id(chat)
+    got, body = await _call(
+        chat.web,
+        chat.token,
+        "record_question",
+        message_id=reply_id,
+        agent_request_id="q",
+        questions=questions,
+    )
+    assert (got, body["error"]) == (status, sentence)
+    assert await _questions_of(chat) == []
+
+
+async def _questions_of(chat: Chat) -> list[object]:
+    sessions = await chat.web.backend.list_sessions(chat.user, chat.worker.worker_id)
+    found: list[object] = []
+    for session in sessions:
+        found += await chat.web.backend.list_questions(chat.user, session.chat_session_id, True)
+    return found

@@ -162,7 +162,9 @@ class PartSide(ChatUserSide, ChatMachineSide):
                 EVENT_PAGE,
             )
             return merge_events(
-                [rows.chat_chunk(row) for row in chunks], [_part(row) for row in parts], EVENT_PAGE
+                [rows.resumed_chunk(row, after) for row in chunks],
+                [_part(row) for row in parts],
+                EVENT_PAGE,
             )
 
     async def watch_events(

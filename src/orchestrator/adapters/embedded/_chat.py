@@ -292,7 +292,7 @@ class ChatUserSide(MachineSide):
                 after,
                 CHUNK_PAGE,
             )
-            return [rows.resumed_chunk(row, after) for row in found]
+            return [rows.chat_chunk(row) for row in found]
 
     async def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int

@@ -1,20 +1,14 @@
 """The durable half of the live relay on the embedded backend: numbered events in one write.
 
 The server numbers events as it shows them (:mod:`orchestrator.application.live`);
-here a batch is stored in one ``BEGIN IMMEDIATE`` transaction under those numbers.
-Rows are per batch, not per delta: a run of deltas that grow one part in a row is
-one chunk row under the run's last sequence, with the sequence and end of each
-delta in ``marks`` (a reader resuming inside the run gets only the text after
-its sequence, see ``_rows.resumed_chunk``), and each part changed by the batch
-is written once, as it stands at the end of the batch.
+here a batch is stored in one ``BEGIN IMMEDIATE`` transaction under those numbers,
+each text delta as its own chunk row, so what a browser saw live and what it reads
+back after a reconnect are the same events under the same sequences.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-
-import attrs
 
 from orchestrator.adapters.embedded._parts import PartSide, _part
 from orchestrator.adapters.embedded._store import Tx
@@ -34,24 +28,6 @@ from orchestrator.domain.parts import (
 NOT_IN_SESSION = "That message is not in this chat session."
 
 
-@attrs.define
-class _Run:
-    """Deltas in a row that grow one part: stored as one chunk row."""
-
-    session: ChatSession
-    message_id: MessageId
-    part_id: str
-    offset: int
-    text: list[str]
-    #: (sequence, the part's length after the delta) of each delta.
-    marks: list[tuple[int, int]]
-    chunk_id: str
-
-    @property
-    def end(self) -> int:
-        return self.marks[-1][1]
-
-
 class LiveSide(PartSide):
     """Implements :class:`orchestrator.domain.ports.LiveEventStore`."""
 
@@ -62,26 +38,6 @@ class LiveSide(PartSide):
         if message.chat_session_id != session_id:
             raise NotFound(NOT_IN_SESSION)
         return message, session
-
-    async def _store_run(self, tx: Tx, run: _Run | None) -> None:
-        """One chunk row for a run of deltas, under its last sequence, with their marks."""
-        if run is None:
-            return
-        last = run.marks[-1][0]
-        chunk = await self._insert_chunk(
-            tx,
-            run.session,
-            run.message_id,
-            "".join(run.text),
-            (run.part_id, run.offset),
-            (last, run.chunk_id),
-        )
-        if len(run.marks) > 1:
-            await tx.run(
-                "UPDATE chat_chunks SET marks = ? WHERE chunk_id = ?",
-                json.dumps(run.marks, separators=(",", ":")),
-                chunk.chunk_id,
-            )
 
     async def reply_state(
         self, token: MachineToken, session_id: ChatSessionId, message_id: MessageId
@@ -117,10 +73,6 @@ class LiveSide(PartSide):
             replies: dict[MessageId, tuple[ChatMessage, ChatSession]] = {}
             parts: dict[tuple[MessageId, PartId], tuple[MessagePart | None, int]] = {}
             top: dict[ChatSessionId, int] = {}
-            changed_parts: dict[tuple[MessageId, PartId], tuple[MessagePart, ChatSession, int]] = {}
-            run: _Run | None = None
-            #: The next free position of each session's parts (new parts wait to the end).
-            fresh: dict[ChatSessionId, int] = {}
             for item in events:
                 event = item.event
                 reply = replies.get(event.message_id)
@@ -135,56 +87,30 @@ class LiveSide(PartSide):
                 key = validate_part_id(event.part_id)
                 known = parts.get((event.message_id, key))
                 stored, position = known or await self._load_part(tx, message, key)
-                if stored is None:
-                    position = max(position, fresh.get(session.chat_session_id, 0))
                 if isinstance(event, LiveText):
                     change = append_text(
                         stored, message, key, event.kind, event.offset, event.text, position, now
                     )
                     if change.chunk_text:
-                        part_id, start = change.chunk_place
-                        end = start + len(change.chunk_text)
-                        if run is not None and (run.message_id, run.part_id, run.end) == (
+                        await self._insert_chunk(
+                            tx,
+                            session,
                             message.message_id,
-                            part_id,
-                            start,
-                        ):
-                            run.text.append(change.chunk_text)
-                            run.marks.append((item.sequence, end))
-                            run.chunk_id = item.chunk_id
-                        else:
-                            await self._store_run(tx, run)
-                            run = _Run(
-                                session,
-                                message.message_id,
-                                part_id,
-                                start,
-                                [change.chunk_text],
-                                [(item.sequence, end)],
-                                item.chunk_id,
-                            )
-                    else:
-                        await self._store_run(tx, run)
-                        run = None
+                            change.chunk_text,
+                            change.chunk_place,
+                            (item.sequence, item.chunk_id),
+                        )
                     part = change.part
                     changed = change.changed
                 else:
-                    await self._store_run(tx, run)
-                    run = None
                     part = replace_part(stored, message, key, event.body, position, now)
                     changed = stored is None or part.body != stored.body
                 if changed:
-                    if stored is None:
-                        fresh[session.chat_session_id] = part.position + 1
-                    part = attrs.evolve(part, sequence=item.sequence)
-                    changed_parts[(event.message_id, key)] = (part, session, item.sequence)
+                    part = await self._save_part(tx, part, session, item.sequence)
                     parts[(event.message_id, key)] = (part, part.position)
                 top[session.chat_session_id] = max(
                     item.sequence, top.get(session.chat_session_id, 0)
                 )
-            await self._store_run(tx, run)
-            for part, session, sequence in changed_parts.values():
-                await self._save_part(tx, part, session, sequence)
             for session_id, sequence in top.items():
                 # The live relay showed these events already: no reader re-reads them.
                 tx.topics.discard(("chunks", session_id))

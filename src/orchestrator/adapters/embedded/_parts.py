@@ -162,9 +162,7 @@ class PartSide(ChatUserSide, ChatMachineSide):
                 EVENT_PAGE,
             )
             return merge_events(
-                [rows.resumed_chunk(row, after) for row in chunks],
-                [_part(row) for row in parts],
-                EVENT_PAGE,
+                [rows.chat_chunk(row) for row in chunks], [_part(row) for row in parts], EVENT_PAGE
             )
 
     async def watch_events(

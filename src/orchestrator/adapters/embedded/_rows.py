@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import aiosqlite
-import attrs
 
 from orchestrator.domain.chat import (
     ChatChunk,
@@ -162,19 +161,6 @@ def chat_chunk(row: aiosqlite.Row) -> ChatChunk:
         part_id=row["part_id"],
         offset=row["part_offset"],
     )
-
-
-def resumed_chunk(row: aiosqlite.Row, after: int) -> ChatChunk:
-    """The chunk of ``row`` without the deltas of its run up to sequence ``after``."""
-    chunk = chat_chunk(row)
-    marks = row["marks"]
-    if marks is None or chunk.offset is None:
-        return chunk
-    seen = [end for sequence, end in json.loads(marks) if sequence <= after]
-    if not seen:
-        return chunk
-    cut = seen[-1] - chunk.offset
-    return attrs.evolve(chunk, chunk=chunk.chunk[cut:], offset=seen[-1])
 
 
 def permission(row: aiosqlite.Row) -> PermissionRequest:

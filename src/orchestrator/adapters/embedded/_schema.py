@@ -287,8 +287,6 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE machines ADD COLUMN instance_id TEXT",
         "ALTER TABLE machines ADD COLUMN lease_until INTEGER",
     ),
-    # 10: a chunk row may hold a run of live deltas: [[sequence, end], ...] of each (or NULL).
-    ("ALTER TABLE chat_chunks ADD COLUMN marks TEXT",),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -62,6 +62,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Pin every thread of ``pid`` (threads it starts later inherit the main one's mask).
+
+    ``sched_setaffinity(pid)`` alone pins only the main thread: the SQLite thread,
+    started before, would still run on the other core.
+    """
+    for task in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(task), cpus)
+
+
 async def _wait_file_line(path: Path, pattern: str, seconds: float) -> None:
     log = anyio.Path(path)
     with anyio.fail_after(seconds):
@@ -168,19 +178,25 @@ async def measure_live(plan: LivePlan, relay: Any) -> list[str]:
             port = _free_port()
             base = f"http://127.0.0.1:{port}"
             server_env = {**os.environ, "ORCHESTRATOR_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
-            # ``orchestrator serve`` itself, with INFO logs on (the relay reports its writes).
+            # ``orchestrator serve`` itself, with INFO logs on (the relay reports its writes),
+            # and no per-address connection cap: here 50 browsers and the machine share
+            # 127.0.0.1, which the cap of 64 (meant for one client) would refuse.
             orchestrator = [
                 sys.executable,
                 "-c",
                 "import logging; logging.basicConfig(level=logging.INFO);"
                 " logging.getLogger('aiohttp.access').setLevel(logging.WARNING);"
-                " from orchestrator.entrypoints.cli import main; main()",
+                " import attrs; from orchestrator.entrypoints import cli;"
+                " made = cli.server_settings;"
+                " cli.server_settings = lambda *a, **k: attrs.evolve("
+                "made(*a, **k), max_connections_per_address=0);"
+                " cli.main()",
             ]
             serve = [*orchestrator, "serve", "--port", str(port), "--host", "127.0.0.1"]
             server_log = tmp / "server.log"
             async with _process(*serve, env=server_env, output=server_log) as server:
                 await _wait_file_line(server_log, "running at", 60)
-                os.sched_setaffinity(server.pid, {0})  # the server under one core
+                _pin(server.pid, {0})  # the server under one core: every thread of it
 
                 sandbox = opencode_environment(tmp / "opencode", model.base_url)
                 machine_env = {**os.environ, **sandbox, "PYTHONUNBUFFERED": "1"}

@@ -73,14 +73,12 @@ class SseParser:
 
     def feed(self, chunk: bytes) -> list[Any]:
         """Consume bytes; return the JSON payloads of every event they complete."""
-        self._buffer += chunk
+        # Split once per chunk: cutting one line at a time copied the rest of a large
+        # chunk for every line (quadratic when opencode sends a burst of events).
+        *lines, self._buffer = (self._buffer + chunk).split(b"\n")
         events: list[Any] = []
-        while True:
-            line, sep, rest = self._buffer.partition(b"\n")
-            if not sep:
-                return events
-            self._buffer = rest
-            line = line.rstrip(b"\r")
+        for raw in lines:
+            line = raw.rstrip(b"\r")
             if not line:
                 if self._data:
                     payload = b"\n".join(self._data)
@@ -89,6 +87,7 @@ class SseParser:
                         events.append(json.loads(payload))
             elif line.startswith(b"data:"):
                 self._data.append(line[5:].removeprefix(b" "))
+        return events
 
 
 class OpencodeServer:

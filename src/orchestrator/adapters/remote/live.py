@@ -1,6 +1,8 @@
 """The machine's live channel to ``orchestrator serve``: each event sent at once, kept until stored.
 
-Frames on a WebSocket of the machine API: ``{"live": n, "event": {...}}`` out,
+Frames on a WebSocket of the machine API: ``{"live": n, "event": {...}}`` out
+(what is ready together goes as one ``{"batch": [frame, ...]}``, so a busy
+machine sends one WebSocket message per burst, not one per delta),
 ``{"ack": [n, ...]}`` (stored) and ``{"refused": n, "error": ..., "type": ...}``
 in. Every event not yet acknowledged is kept and sent again, in order, after
 any reconnect; the server skips what it already has (writes are keyed by part
@@ -29,6 +31,14 @@ from orchestrator.domain.parts import PartId, TextKind
 log = logging.getLogger(__name__)
 
 _SEND_ERRORS: Final = (aiohttp.ClientError, ConnectionError, RuntimeError, OSError)
+#: Most frames, and characters, sent as one batch (well under the server's message limit).
+BATCH_FRAMES: Final = 500
+BATCH_CHARS: Final = 1 << 20
+
+
+def batch_frame(frames: list[str]) -> str:
+    """One WebSocket message carrying ``frames`` (already JSON) in order."""
+    return frames[0] if len(frames) == 1 else '{"batch":[' + ",".join(frames) + "]}"
 
 
 def event_frame(number: int, event: LiveEvent) -> str:
@@ -59,6 +69,11 @@ class LiveOutbox:
         self.token = token
         #: Events sent and not yet stored, by number, in the order they were made.
         self.unacked: dict[int, LiveEvent] = {}
+        #: How many of ``unacked`` belong to each session (``drain`` waits for zero).
+        self._unacked_by_session: dict[ChatSessionId, int] = {}
+        #: Frames waiting for the writer task (only while the socket is up).
+        self._queue: list[str] = []
+        self._queued = anyio.Event()
         self._texts: dict[tuple[MessageId, PartId, TextKind], str] = {}
         self._number = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -70,19 +85,41 @@ class LiveOutbox:
     async def send(self, event: LiveEvent) -> None:
         """Send one event now; it is kept until the server says it is stored."""
         self._number += 1
-        self.unacked[self._number] = event
+        self._keep(self._number, event)
         if isinstance(event, LiveText):
             key = (event.message_id, event.part_id, event.kind)
             known = self._texts.get(key, "")
             merged = known[: event.offset] + event.text
             # A re-sent delta that agrees with what is known does not shorten it.
             self._texts[key] = known if known.startswith(merged) else merged
-        await self._write(event_frame(self._number, event))
+        self._enqueue(event_frame(self._number, event))
+
+    def _keep(self, number: int, event: LiveEvent) -> None:
+        self.unacked[number] = event
+        session = event.session_id
+        self._unacked_by_session[session] = self._unacked_by_session.get(session, 0) + 1
+
+    def _stored(self, number: int) -> LiveEvent | None:
+        event = self.unacked.pop(number, None)
+        if event is not None:
+            left = self._unacked_by_session[event.session_id] - 1
+            if left:
+                self._unacked_by_session[event.session_id] = left
+            else:
+                del self._unacked_by_session[event.session_id]
+        return event
+
+    def _enqueue(self, frame: str) -> None:
+        ws = self._ws
+        if ws is None or ws.closed:
+            return  # sent again after the reconnect
+        self._queue.append(frame)
+        self._queued.set()
 
     async def drain(self, session_id: ChatSessionId) -> None:
         """Until every event sent for the session is stored (asking the server to store now)."""
-        await self._write(json.dumps({"sync": session_id}))
-        while any(e.session_id == session_id for e in self.unacked.values()):
+        self._enqueue(json.dumps({"sync": session_id}))
+        while self._unacked_by_session.get(session_id):
             acked = self._acked
             with anyio.move_on_after(1.0):
                 await acked.wait()
@@ -91,13 +128,29 @@ class LiveOutbox:
                 if event is None or event.session_id == session_id:
                     self._again.discard(number)
                 if event is not None and event.session_id == session_id:
-                    await self._write(event_frame(number, event))
-            await self._write(json.dumps({"sync": session_id}))
+                    self._enqueue(event_frame(number, event))
+            self._enqueue(json.dumps({"sync": session_id}))
 
     def forget(self, message_id: MessageId) -> None:
         """Drop the text kept for gap repairs of a reply that ended."""
         for key in [k for k in self._texts if k[0] == message_id]:
             del self._texts[key]
+
+    async def _send_queued(self) -> None:
+        """The writer: whatever is queued goes out together, in order, as it becomes ready."""
+        while True:
+            await self._queued.wait()
+            self._queued = anyio.Event()
+            while self._queue:
+                frames: list[str] = []
+                size = 0
+                for frame in self._queue:
+                    if frames and (len(frames) >= BATCH_FRAMES or size + len(frame) > BATCH_CHARS):
+                        break
+                    frames.append(frame)
+                    size += len(frame)
+                del self._queue[: len(frames)]
+                await self._write(batch_frame(frames))
 
     async def _write(self, frame: str) -> None:
         ws = self._ws
@@ -124,13 +177,17 @@ class LiveOutbox:
             failures = 0
             try:
                 self._ws = ws
-                for number, event in list(self.unacked.items()):
-                    await self._write(event_frame(number, event))
-                async for message in ws:
-                    if message.type is aiohttp.WSMsgType.TEXT:
-                        await self._handle(message.data)
+                self._queue = [event_frame(n, e) for n, e in self.unacked.items()]
+                self._queued.set()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._send_queued)
+                    async for message in ws:
+                        if message.type is aiohttp.WSMsgType.TEXT:
+                            await self._handle(message.data)
+                    tg.cancel_scope.cancel()
             finally:
                 self._ws = None
+                self._queue = []
                 with anyio.CancelScope(shield=True):
                     await ws.close()
             await anyio.sleep(self.client.backoff(0))
@@ -146,7 +203,7 @@ class LiveOutbox:
         if isinstance(acked, list):
             for number in acked:
                 if isinstance(number, int):
-                    self.unacked.pop(number, None)
+                    self._stored(number)
             self._acked.set()
             self._acked = anyio.Event()
             return
@@ -156,7 +213,8 @@ class LiveOutbox:
         if frame.get("type") == BackendUnavailable.__name__:
             self._again.add(number)  # not refused for good: kept and sent again
             return
-        event = self.unacked.pop(number)
+        event = self._stored(number)
+        assert event is not None
         self._acked.set()
         self._acked = anyio.Event()
         stored = frame.get("stored_length")

@@ -270,11 +270,14 @@ class _Channel:
         if not self.ws.closed:
             await self.send({"ack": numbers})
 
-    async def receive_live(self, request: dict[str, object]) -> None:
-        """A live event (``{"live": n, "event": {...}}``) or a ``{"sync": session_id}``."""
+    async def receive_live(self, request: dict[str, object], tg: anyio.abc.TaskGroup) -> None:
+        """A live event (``{"live": n, "event": {...}}``) or a ``{"sync": session_id}``.
+
+        A sync stores in the background: the socket's other sessions never wait for a write.
+        """
         if "sync" in request:
             if self.live is not None and isinstance(request["sync"], str):
-                await self.live.flush(ChatSessionId(request["sync"]))
+                tg.start_soon(self.live.flush, ChatSessionId(request["sync"]))
             return
         number = request.get("live")
         try:
@@ -305,8 +308,13 @@ class _Channel:
             await self.send({"id": None, **error_body(exc)})
             return
         request: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+        batch = request.get("batch")
+        if isinstance(batch, list):  # live frames sent together, handled in order
+            for item in batch:
+                await self.receive_live(item if isinstance(item, dict) else {"live": None}, tg)
+            return
         if "live" in request or "sync" in request:
-            await self.receive_live(request)
+            await self.receive_live(request, tg)
             return
         sub_id = request.get("id")
         if not isinstance(sub_id, int) or isinstance(sub_id, bool):

@@ -1,0 +1,55 @@
+"""The live store (SQLite alone, see test_live_store_contract) takes 10,000 parts in one batch."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.domain.ids import UserId
+from orchestrator.domain.live import LivePart, SequencedEvent
+from orchestrator.domain.parts import PartId, StreamEvent, ToolPart, ToolState, ToolStatus
+from orchestrator.domain.ports import Backend, LiveEventStore
+from tests.contract.conftest import FACTORIES, Chat, ask
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def backend(tmp_path: Path, anyio_backend: str) -> AsyncIterator[Backend]:
+    created = await FACTORIES["sqlite"](tmp_path)
+    try:
+        yield created
+    finally:
+        await created.close()
+
+
+async def _first_page(backend: Backend, alice: UserId, chat: Chat, after: int) -> list[StreamEvent]:
+    events = backend.watch_events(alice, chat.session.chat_session_id, after)
+    try:
+        return list(await anext(events))
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+async def test_ten_thousand_parts_in_one_batch_are_stored_and_read_back_in_order(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """One batch of 10,000 new parts: each stored once at its own position and sequence."""
+    assert isinstance(backend, LiveEventStore)
+    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    session_id = chat.session.chat_session_id
+    tool = ToolPart("bash", "c1", ToolState(ToolStatus.COMPLETED, output="ok"))
+    batch = [
+        SequencedEvent(LivePart(session_id, reply.message_id, PartId(f"prt_{i:05d}"), tool), i + 1)
+        for i in range(10_000)
+    ]
+    await backend.store_events(chat.token, batch)
+    await backend.store_events(chat.token, batch[-10:])  # a re-send adds nothing
+    parts = await backend.list_parts(alice, session_id, reply.message_id)
+    assert [p.part_id for p in parts] == [f"prt_{i:05d}" for i in range(len(parts))]
+    assert len({p.position for p in parts}) == len(parts)
+    resumed = await _first_page(backend, alice, chat, 9_000)
+    assert [e.sequence for e in resumed][:3] == [9_001, 9_002, 9_003]
+    assert await backend.last_sequence(session_id) == 10_000

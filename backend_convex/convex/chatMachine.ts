@@ -16,7 +16,7 @@ import { machineMessage, machinePermission, machineSession, messageById, workerB
 import { requireMachine } from "./lib/auth";
 import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, streamingReply } from "./lib/chat";
 import { mergeReply } from "./lib/partText";
-import { pageLimit } from "./lib/paging";
+import { cutPage, pageLimit, textSize } from "./lib/paging";
 import { readSegments, replaceContent } from "./lib/text";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
@@ -90,7 +90,16 @@ export const work = query({
     }
     listed.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
     const pending = new Map<string, Doc<"chatMessages">[]>();
-    for (const message of await messages("pending")) {
+    // Queued messages oldest first, cut by size too (each holds up to 100 KB inline), so a
+    // session's list is always the head of its queue; the rest follow as those are claimed.
+    const queued = await cutPage(
+      ctx.db
+        .query("chatMessages")
+        .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", "pending")),
+      MAX_WORK_MESSAGES,
+      (message) => textSize(message.content),
+    );
+    for (const message of queued.items) {
       pending.set(message.chatSessionId, [...(pending.get(message.chatSessionId) ?? []), message]);
     }
     const answered = new Map<string, Doc<"permissionRequests">[]>();

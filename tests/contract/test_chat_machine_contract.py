@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.domain.chat import (
     MAX_CHUNK_LENGTH,
+    MAX_MESSAGE_LENGTH,
     MAX_REASON_LENGTH,
     MAX_REPLY_LENGTH,
     ChatSessionStatus,
@@ -359,3 +360,24 @@ async def test_another_machine_cannot_touch_the_chat(
     [work] = await work_now(backend, chat.token)
     assert work.streaming_reply == reply
     assert work.session.title is None
+
+
+async def test_work_with_20_mb_of_queued_messages_lists_the_head_of_each_queue(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """200 queued messages of 100,000 characters read as work: each session's oldest first."""
+    sessions = [chat.session] + [
+        await backend.start_session(alice, chat.worker.worker_id, MODELS[0]) for _ in range(9)
+    ]
+    sent: dict[str, list[MessageId]] = {s.chat_session_id: [] for s in sessions}
+    for n in range(200):
+        session = sessions[n % len(sessions)]
+        text = f"{n:03d}" + "x" * (MAX_MESSAGE_LENGTH - 3)
+        message = await backend.send_message(alice, session.chat_session_id, text)
+        sent[session.chat_session_id].append(message.message_id)
+    work = await work_now(backend, chat.token)
+    assert [w.session.chat_session_id for w in work] == [s.chat_session_id for s in sessions]
+    assert work[0].pending_messages, "the oldest queued message is always listed"
+    for item in work:
+        listed = [m.message_id for m in item.pending_messages]
+        assert listed == sent[item.session.chat_session_id][: len(listed)]

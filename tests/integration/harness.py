@@ -181,3 +181,49 @@ def processes_with_env(marker: str) -> list[int]:
         if marker.encode() in environ and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+class Output:
+    """A process's merged output, read on a thread so the pipe never fills and waits time out.
+
+    ``wait_for_line`` blocks in ``readline`` while a process says nothing (a
+    standby machine process waits in silence), so its timeout cannot fire; this
+    reads every line as it comes and waits on the collected lines instead.
+    """
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> str:
+        """The first line matching ``pattern``; fails with the output after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if re.search(pattern, line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or (not self._reader.is_alive() and self.process.poll() is not None):
+                    code = self.process.poll()
+                    raise AssertionError(
+                        f"no line matching {pattern!r} (exit {code}) in: {''.join(self.lines)}"
+                    )
+                self._changed.wait(min(left, 0.5))

@@ -11,6 +11,7 @@ tokens lost, duplicated and reordered between what was sent and what arrived.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections import Counter
@@ -21,6 +22,7 @@ from typing import Any
 import aiohttp
 import anyio
 import attrs
+from yarl import URL
 
 LOGIN = {"username": "alice", "password": "correct horse battery"}
 FINAL = ("completed", "interrupted", "failed", "aborted")
@@ -67,24 +69,28 @@ class ChatBrowser:
     messages: list[dict[str, Any]] = attrs.field(factory=list)
     snapshots: list[str] = attrs.field(factory=list)
     reconnects: int = 0
+    signed_in: bool = False
+    #: Whether a stream has delivered its first message list.
+    connected: bool = False
     last: str | None = None
-    _fresh: bool = False
+    fresh: bool = False
 
     def on(self, name: str, data: Any) -> None:
         if name == "snapshot":
             self.snapshots.append(data["reason"])
-            self.texts, self.last, self._fresh = {}, None, True
+            self.texts, self.last, self.fresh = {}, None, True
         elif name == "chunk":
             message_id = data["message_id"]
             self.texts[message_id] = self.texts.get(message_id, "") + data["chunk"]
             self.sequences.append(data["sequence"])
         elif name == "messages":
+            self.connected = True
             self.messages = data["messages"]
-            if self._fresh:  # a fresh stream sends finished replies whole, not as chunks
+            if self.fresh:  # a fresh stream sends finished replies whole, not as chunks
                 for message in self.replies:
                     if message["completed"]:
                         self.texts[message["message_id"]] = message["content"]
-            self._fresh = False
+            self.fresh = False
 
     @property
     def replies(self) -> list[dict[str, Any]]:
@@ -99,39 +105,71 @@ class ChatBrowser:
 
 
 async def follow(
-    base: str, session_id: str, browser: ChatBrowser, done: Callable[[ChatBrowser], bool]
+    base: str,
+    session_id: str,
+    browser: ChatBrowser,
+    done: Callable[[ChatBrowser], bool],
+    source: str | None = None,
+    cookies: Mapping[str, str] | None = None,
 ) -> None:
-    """Read the session's stream until ``done(browser)``, reconnecting like EventSource."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        first = True
-        while not done(browser):
-            if not first:
+    """Read the session's stream until ``done(browser)``, reconnecting like EventSource.
+
+    Like a browser tab it holds one connection: sign-in and stream share it.
+    ``source`` is the loopback address it connects from (127.0.0.0/8 is all
+    loopback), so many browsers are many clients to the server, as they would be.
+    With ``cookies`` (a signed-in client's) it is signed in already, like one
+    more tab of the same browser, so many of them do not each sign in.
+    """
+    local = (source, 0) if source is not None else None
+    connector = aiohttp.TCPConnector(limit=1, local_addr=local)
+    jar = aiohttp.CookieJar(unsafe=True)
+    if cookies is not None:
+        jar.update_cookies(cookies, URL(base))
+        browser.signed_in = True
+    async with (
+        aiohttp.ClientSession(connector=connector, cookie_jar=jar) as http,
+        anyio.create_task_group() as tg,
+    ):
+
+        async def read() -> None:
+            while True:
+                with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+                    await _read_stream(http, base, session_id, browser)
                 browser.reconnects += 1
                 await anyio.sleep(0.2)
-            first = False
-            try:
-                async with http.post(f"{base}/api/login", json=LOGIN) as answer:
-                    if answer.status != 200:
-                        continue
-                headers = {"Last-Event-ID": browser.last} if browser.last else {}
-                url = f"{base}/api/sessions/{session_id}/stream"
-                async with http.get(url, headers=headers) as response:
-                    if response.status != 200:
-                        continue
-                    browser._fresh = browser.last is None
-                    name = ""
-                    async for raw in response.content:
-                        line = raw.decode().rstrip("\n")
-                        if line.startswith("event: "):
-                            name = line[7:]
-                        elif line.startswith("id: "):
-                            browser.last = line[4:]
-                        elif line.startswith("data: "):
-                            browser.on(name, json.loads(line[6:]))
-                            if done(browser):
-                                return
-            except (aiohttp.ClientError, ConnectionError):
-                continue
+
+        tg.start_soon(read)
+        # Checked on a clock too: the last event may have come before ``done`` turned true.
+        while not done(browser):
+            await anyio.sleep(0.05)
+        tg.cancel_scope.cancel()
+
+
+async def _read_stream(
+    http: aiohttp.ClientSession, base: str, session_id: str, browser: ChatBrowser
+) -> None:
+    if not browser.signed_in:  # once, like a browser keeping its cookie
+        async with http.post(f"{base}/api/login", json=LOGIN) as answer:
+            await answer.read()  # read whole, so the connection is reused
+            browser.signed_in = answer.status == 200
+            if not browser.signed_in:
+                return
+    headers = {"Last-Event-ID": browser.last} if browser.last else {}
+    url = f"{base}/api/sessions/{session_id}/stream"
+    async with http.get(url, headers=headers) as response:
+        if response.status != 200:
+            browser.signed_in = response.status != 401
+            return
+        browser.fresh = browser.last is None
+        name = ""
+        async for raw in response.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("id: "):
+                browser.last = line[4:]
+            elif line.startswith("data: "):
+                browser.on(name, json.loads(line[6:]))
 
 
 @attrs.frozen

@@ -98,3 +98,30 @@ async def test_a_second_machine_process_waits_as_standby_and_takes_over_when_the
                     stop(output.process)
         assert second is not None
         assert second.process.returncode == 0, second.text
+
+
+async def test_the_server_stops_promptly_on_sigterm_with_a_machine_and_browsers_connected(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM mid-reply, machine WebSockets and a browser stream open: serve exits 0 soon."""
+    model = NumberedReplies(tokens=400)
+    with stage(tmp_path, reply=model, delta_delay=0.05) as s:
+        machine = Output(s.worker())
+        try:
+            machine.wait_for(r"Machine .* is online")
+            async with signed_in(s.server) as api:
+                session_id = await open_session(api, s.token)
+                browser = ChatBrowser()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(follow, s.server.url, session_id, browser, lambda b: False)
+                    await api.call(
+                        "POST", f"/api/sessions/{session_id}/messages", {"content": "q1"}, 201
+                    )
+                    await _until(lambda: len(browser.sequences) >= 10)
+                    s.server.process.send_signal(signal.SIGTERM)
+                    # aiohttp waits up to 60 s for open handlers; none may hold it up.
+                    code = await anyio.to_thread.run_sync(lambda: s.server.process.wait(20))
+                    tg.cancel_scope.cancel()
+            assert code == 0, "".join(s.server.lines)
+        finally:
+            stop(machine.process)

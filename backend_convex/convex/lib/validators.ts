@@ -150,6 +150,7 @@ export const workerRecord = v.object({
   lastHeartbeat: nullable(v.number()),
   models: v.array(v.string()),
   permissionPolicy,
+  problem: nullable(v.string()),
 });
 
 export const chatSessionRecord = v.object({

@@ -160,6 +160,7 @@ def worker(raw: Record) -> Worker:
         last_heartbeat=_maybe_when(raw["lastHeartbeat"]),
         models=tuple(raw["models"]),
         permission_policy=permission_policy(raw["permissionPolicy"]),
+        problem=raw.get("problem"),
     )
 
 

@@ -105,6 +105,7 @@ def worker(row: aiosqlite.Row) -> Worker:
         last_heartbeat=_opt_ms(row["last_heartbeat"]),
         models=tuple(json.loads(row["models"])),
         permission_policy=_policy(row["permission_policy"]),
+        problem=row["problem"],
     )
 
 

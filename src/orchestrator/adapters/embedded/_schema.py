@@ -287,6 +287,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE machines ADD COLUMN instance_id TEXT",
         "ALTER TABLE machines ADD COLUMN lease_until INTEGER",
     ),
+    # 10: why a worker's machine cannot run it (Worker.problem).
+    ("ALTER TABLE workers ADD COLUMN problem TEXT",),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

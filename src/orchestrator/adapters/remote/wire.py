@@ -48,7 +48,7 @@ MACHINE_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "list_own_workers": (),
     "register_worker": ("worker_token", "directory", "name"),
     "worker_heartbeat": ("worker_id",),
-    "worker_offline": ("worker_id",),
+    "worker_offline": ("worker_id", "problem"),
     "update_worker_models": ("worker_id", "models"),
     "list_session_messages": ("session_id",),
     "claim_message": ("message_id",),

@@ -172,6 +172,18 @@ async def _read_stream(
                 browser.on(name, json.loads(line[6:]))
 
 
+def assert_answered_exactly(
+    prompts: list[str], model: NumberedReplies, browser: ChatBrowser, stored: list[dict[str, Any]]
+) -> None:
+    """Each prompt answered once, completed, in order: model == browser == stored, exactly."""
+    assert [r["status"] for r in stored] == ["completed"] * len(prompts), stored
+    for prompt, reply in zip(prompts, stored, strict=True):
+        sent = model.reply_to(prompt)
+        assert reply["content"] == sent
+        assert browser.text_of(reply["message_id"]) == sent
+    assert browser.sequences == sorted(set(browser.sequences))
+
+
 @attrs.frozen
 class Tally:
     """Tokens of what the model sent that arrived lost, duplicated or out of order."""

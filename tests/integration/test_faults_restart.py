@@ -16,7 +16,12 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.integration.chat_browser import ChatBrowser, NumberedReplies, follow
+from tests.integration.chat_browser import (
+    ChatBrowser,
+    NumberedReplies,
+    assert_answered_exactly,
+    follow,
+)
 from tests.integration.harness import Output
 from tests.integration.test_chat_end_to_end import (  # noqa: F401 -- a fixture
     Api,
@@ -40,18 +45,6 @@ async def _until(check: Any, seconds: float = 90) -> None:
     with anyio.fail_after(seconds):
         while not check():
             await anyio.sleep(0.05)
-
-
-def assert_answered_exactly(
-    prompts: list[str], model: NumberedReplies, browser: ChatBrowser, stored: list[dict[str, Any]]
-) -> None:
-    """Each prompt answered once, completed, in order: model == browser == stored, exactly."""
-    assert [r["status"] for r in stored] == ["completed"] * len(prompts), stored
-    for prompt, reply in zip(prompts, stored, strict=True):
-        sent = model.reply_to(prompt)
-        assert reply["content"] == sent
-        assert browser.text_of(reply["message_id"]) == sent
-    assert browser.sequences == sorted(set(browser.sequences))
 
 
 async def test_a_second_machine_process_waits_as_standby_and_takes_over_when_the_first_dies(

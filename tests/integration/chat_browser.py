@@ -26,6 +26,8 @@ from yarl import URL
 
 LOGIN = {"username": "alice", "password": "correct horse battery"}
 FINAL = ("completed", "interrupted", "failed", "aborted")
+#: Seconds without a byte after which a browser gives a stream up and reconnects.
+STALLED_SECONDS = 60.0
 
 
 def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
@@ -123,17 +125,20 @@ async def follow(
     local = (source, 0) if source is not None else None
     connector = aiohttp.TCPConnector(limit=1, local_addr=local)
     jar = aiohttp.CookieJar(unsafe=True)
+    # A stream stays open as long as it lives (aiohttp's default cuts every request at
+    # 5 minutes); one silent past a minute, with keepalives every 15 s, is reconnected.
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=STALLED_SECONDS)
     if cookies is not None:
         jar.update_cookies(cookies, URL(base))
         browser.signed_in = True
     async with (
-        aiohttp.ClientSession(connector=connector, cookie_jar=jar) as http,
+        aiohttp.ClientSession(connector=connector, cookie_jar=jar, timeout=timeout) as http,
         anyio.create_task_group() as tg,
     ):
 
         async def read() -> None:
             while True:
-                with contextlib.suppress(aiohttp.ClientError, ConnectionError):
+                with contextlib.suppress(aiohttp.ClientError, ConnectionError, TimeoutError):
                     await _read_stream(http, base, session_id, browser)
                 browser.reconnects += 1
                 await anyio.sleep(0.2)

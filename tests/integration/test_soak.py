@@ -66,9 +66,14 @@ async def _converse(api: Api, session: SoakSession, until: float) -> None:
         await api.call(
             "POST", f"/api/sessions/{session.session_id}/messages", {"content": prompt}, 201
         )
-        with anyio.fail_after(120):
+        with anyio.move_on_after(120):
             while not session.browser.finished(len(session.prompts)):
                 await anyio.sleep(0.1)
+        shown = [(r["status"], len(r["content"])) for r in session.browser.replies]
+        assert session.browser.finished(len(session.prompts)), (
+            f"session {session.number}: {prompt} not answered within 120 s; the browser "
+            f"shows {shown} after {session.browser.reconnects} reconnects"
+        )
     session.sending = False
 
 

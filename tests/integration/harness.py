@@ -183,22 +183,22 @@ def processes_with_env(marker: str) -> list[int]:
     return found
 
 
+@attrs.define
 class Output:
-    """A process's merged output, read on a thread so the pipe never fills and waits time out.
+    """A child process whose merged stdout a thread keeps reading, so its pipe never fills.
 
-    ``wait_for_line`` blocks in ``readline`` while a process says nothing (a
-    standby machine process waits in silence), so its timeout cannot fire; this
-    reads every line as it comes and waits on the collected lines instead.
+    Unlike :func:`wait_for_line`, whose ``readline`` blocks while a process says
+    nothing (a standby machine process waits in silence), its waits time out.
     """
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.process = process
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+    process: subprocess.Popen[str]
+    lines: list[str] = attrs.field(factory=list)
+    _changed: threading.Condition = attrs.field(factory=threading.Condition)
 
-    def _read(self) -> None:
+    def __attrs_post_init__(self) -> None:
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             with self._changed:
@@ -209,21 +209,32 @@ class Output:
 
     @property
     def text(self) -> str:
+        """Everything it printed so far."""
         with self._changed:
             return "".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout: float = 60) -> str:
-        """The first line matching ``pattern``; fails with the output after ``timeout``."""
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first line matching ``pattern``, waiting for it if needed."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
                 for line in self.lines:
-                    if re.search(pattern, line):
-                        return line
+                    if found := re.search(pattern, line):
+                        return found
                 left = deadline - time.monotonic()
-                if left <= 0 or (not self._reader.is_alive() and self.process.poll() is not None):
-                    code = self.process.poll()
-                    raise AssertionError(
-                        f"no line matching {pattern!r} (exit {code}) in: {''.join(self.lines)}"
-                    )
+                if left <= 0 or (self.process.poll() is not None and not self._pending()):
+                    raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.lines)}")
                 self._changed.wait(min(left, 0.5))
+
+    def _pending(self) -> bool:
+        return self.process.stdout is not None and not self.process.stdout.closed
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then SIGKILL if it does not end in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait(timeout=10)

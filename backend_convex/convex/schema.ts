@@ -75,6 +75,8 @@ export default defineSchema({
     commands: v.optional(v.array(v.string())),
     /** Absent: the safe default policy (records.ts DEFAULT_PERMISSION_POLICY). */
     permissionPolicy: v.optional(permissionPolicy),
+    /** Why its machine cannot run it (one sentence), until a heartbeat succeeds. */
+    problem: v.optional(v.string()),
   })
     .index("by_workerId", ["workerId"])
     .index("by_machineId", ["machineId"])

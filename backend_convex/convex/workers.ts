@@ -11,7 +11,7 @@ import { deleteBelow } from "./lib/cascade";
 import { fail } from "./lib/errors";
 import { pauseJobsOfWorker } from "./lib/jobs";
 import { newId } from "./lib/ids";
-import { MAX_WORKERS } from "./lib/limits";
+import { MAX_PROBLEM_LENGTH, MAX_WORKERS } from "./lib/limits";
 import { cutPage, OTHER_LIST, pageLimit } from "./lib/paging";
 import { DEFAULT_PERMISSION_POLICY, workerRecord } from "./lib/records";
 import { normalizeRelativePath, transitionWorker, validateModels, validateName } from "./lib/rules";
@@ -270,11 +270,13 @@ async function setStatus(
   token: { machineId: string; machineSecret: string },
   workerId: string,
   target: WorkerStatus,
+  problem?: string,
 ) {
   const machine = await requireMachine(ctx, token);
   const worker = await machineWorker(ctx, machine.machineId, workerId);
   const status = transitionWorker(worker.status, target);
-  await ctx.db.patch(worker._id, status === "online" ? { status, lastHeartbeat: Date.now() } : { status });
+  const heartbeat = status === "online" ? { lastHeartbeat: Date.now() } : {};
+  await ctx.db.patch(worker._id, { status, ...heartbeat, problem });
   return workerRecord((await ctx.db.get(worker._id))!);
 }
 
@@ -285,11 +287,16 @@ export const heartbeat = mutation({
   handler: async (ctx, { workerId, ...token }) => await setStatus(ctx, token, workerId, "online"),
 });
 
-/** Mark an approved worker offline. */
+/** Mark an approved worker offline; `problem` says why the machine cannot run it. */
 export const offline = mutation({
-  args: { ...machineToken, workerId: v.string() },
+  args: { ...machineToken, workerId: v.string(), problem: v.optional(v.string()) },
   returns: workerValidator,
-  handler: async (ctx, { workerId, ...token }) => await setStatus(ctx, token, workerId, "offline"),
+  handler: async (ctx, { workerId, problem, ...token }) => {
+    if (problem !== undefined && (problem.trim() === "" || problem.length > MAX_PROBLEM_LENGTH)) {
+      fail("InvalidInput", `A worker's problem must be a sentence of 1-${MAX_PROBLEM_LENGTH} characters.`);
+    }
+    return await setStatus(ctx, token, workerId, "offline", problem);
+  },
 });
 
 /** Replace the list of models the worker's agent offers. */

@@ -89,6 +89,18 @@ describe("worker tokens and transitions", () => {
     expect(online.status).toBe("online");
     const offline = await t.mutation(api.workers.offline, { ...token, workerId: worker.workerId });
     expect([offline.status, offline.lastHeartbeat]).toEqual(["offline", online.lastHeartbeat]);
+    expect(offline.problem).toBeNull();
+    // A machine that cannot run the worker says why; the next heartbeat clears it.
+    const problem = "The folder 'a' leads outside the machine's root.";
+    const refusedWorker = await t.mutation(api.workers.offline, { ...token, workerId: worker.workerId, problem });
+    expect([refusedWorker.status, refusedWorker.problem]).toEqual(["offline", problem]);
+    await refused(
+      t.mutation(api.workers.offline, { ...token, workerId: worker.workerId, problem: " " }),
+      "InvalidInput",
+      "A worker's problem must be a sentence of 1-8192 characters.",
+    );
+    const back = await t.mutation(api.workers.heartbeat, { ...token, workerId: worker.workerId });
+    expect([back.status, back.problem]).toEqual(["online", null]);
   });
 
   test("names and directories follow the domain's rules", async () => {

@@ -249,6 +249,22 @@ async def test_worker_heartbeat_and_offline(
     assert (await backend.worker_heartbeat(token, worker.worker_id)).status is WorkerStatus.ONLINE
 
 
+async def test_worker_offline_with_a_problem_keeps_it_until_a_heartbeat(
+    backend: Backend, alice: UserId, new_machine: MachineFactory
+) -> None:
+    """A machine that cannot run a worker says why; the owner sees it until it comes online."""
+    machine, token = await new_machine(online=True)
+    worker = await backend.add_worker(alice, machine.machine_id, "a", None)
+    problem = "The folder 'a' leads outside the machine's root."
+    refused = await backend.worker_offline(token, worker.worker_id, problem)
+    assert (refused.status, refused.problem) == (WorkerStatus.OFFLINE, problem)
+    [listed] = await backend.list_workers(alice, machine.machine_id)
+    assert listed.problem == problem
+    online = await backend.worker_heartbeat(token, worker.worker_id)
+    assert (online.status, online.problem) == (WorkerStatus.ONLINE, None)
+    assert (await backend.worker_offline(token, worker.worker_id)).problem is None
+
+
 async def test_ready_worker_may_go_offline(
     backend: Backend, alice: UserId, new_machine: MachineFactory
 ) -> None:

@@ -115,7 +115,7 @@ def test_a_long_session_shows_its_latest_messages_and_loads_earlier_ones(
         )
 
         # A new message appends at the bottom; the pages loaded so far stay.
-        page.get_by_role("textbox", name="Message").fill("one more")
+        page.get_by_role("combobox", name="Message").fill("one more")
         page.get_by_role("button", name="Send").click()
         expect(messages.last).to_contain_text("one more")
         expect(messages).to_have_count(2 * MESSAGE_PAGE + 1)

@@ -83,3 +83,21 @@ def test_the_policy_is_changed_on_the_workers_page(machine: Machine, page: Page)
         "webfetch": "ask",
         "external_directory": "ask",
     }
+
+
+def test_a_worker_whose_folder_leads_out_of_the_root_shows_why_on_its_page(
+    machine: Machine, page: Page
+) -> None:
+    """A worker on a symlink out of the root: its row and the chat say the machine's sentence."""
+    outside = machine.root.parent / "outside"
+    outside.mkdir()
+    (machine.root / "escape").symlink_to(outside)
+    body = {"directory": "escape"}
+    status, _ = call_api(page, "POST", f"/api/machines/{machine.machine_id}/workers", body)
+    assert status == 201
+    row = page.locator("[data-group=offline] li", has_text="escape")
+    problem = row.locator(".worker-problem")
+    expect(problem).to_contain_text("leads outside the machine's root", timeout=30_000)
+    screenshots(page, "worker-problem")
+    row.get_by_role("link", name="Chat").click()
+    expect(page.locator("main")).to_contain_text("leads outside the machine's root")

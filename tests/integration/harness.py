@@ -181,3 +181,60 @@ def processes_with_env(marker: str) -> list[int]:
         if marker.encode() in environ and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+@attrs.define
+class Output:
+    """A child process whose merged stdout a thread keeps reading, so its pipe never fills.
+
+    Unlike :func:`wait_for_line`, whose ``readline`` blocks while a process says
+    nothing (a standby machine process waits in silence), its waits time out.
+    """
+
+    process: subprocess.Popen[str]
+    lines: list[str] = attrs.field(factory=list)
+    _changed: threading.Condition = attrs.field(factory=threading.Condition)
+
+    def __attrs_post_init__(self) -> None:
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def text(self) -> str:
+        """Everything it printed so far."""
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first line matching ``pattern``, waiting for it if needed."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if found := re.search(pattern, line):
+                        return found
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.process.poll() is not None and not self._pending()):
+                    raise AssertionError(f"no line matching {pattern!r} in:\n{''.join(self.lines)}")
+                self._changed.wait(min(left, 0.5))
+
+    def _pending(self) -> bool:
+        return self.process.stdout is not None and not self.process.stdout.closed
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then SIGKILL if it does not end in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait(timeout=10)

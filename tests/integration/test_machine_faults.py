@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 
-from tests.integration.harness import processes_with_env, wait_for_line
+from tests.integration.chat_browser import (
+    ChatBrowser,
+    NumberedReplies,
+    assert_answered_exactly,
+    follow,
+)
+from tests.integration.harness import Output, processes_with_env, wait_for_line
 from tests.integration.test_chat_end_to_end import (
     Api,
     Stage,
@@ -27,15 +31,6 @@ from tests.integration.test_chat_end_to_end import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
-
-
-def echo(messages: Sequence[Mapping[str, Any]]) -> str:
-    """The fake model's answer: the last thing the user said, so replies can be told apart."""
-    said = [m for m in messages if m.get("role") == "user"]
-    content = said[-1]["content"] if said else ""
-    if isinstance(content, list):
-        content = "".join(str(part.get("text", "")) for part in content)
-    return f"Answer to {content}."
 
 
 async def open_session(api: Api, token: str, policy: dict[str, str] | None = None) -> str:
@@ -55,35 +50,44 @@ async def wait_for_status(api: Api, token: str, wanted: str, timeout: float = 90
             await anyio.sleep(0.2)
 
 
-async def send_while_down_then_restart(s: Stage, api: Api, session_id: str) -> None:
-    """Five numbered messages sent while the machine is down; all answered, in order, on restart."""
-    for number in range(1, 6):
-        sent = await api.call(
-            "POST", f"/api/sessions/{session_id}/messages", {"content": f"question {number}"}, 201
-        )
-        assert sent["queued"] is True, sent
-    restarted = s.worker()
-    lines: list[str] = []
-    try:
-        wait_for_line(restarted, r"Machine .* is online", lines)
-        _, messages = await api.stream(session_id, replies_finished(6))
-        replies = [m for m in messages if m["role"] == "assistant"]
-        assert [(r["status"], r["content"]) for r in replies] == [
-            ("completed", "Answer to question 0."),
-            *[("completed", f"Answer to question {n}.") for n in range(1, 6)],
-        ]
-        asked = [m["content"] for m in messages if m["role"] == "user"]
-        assert asked == [f"question {n}" for n in range(6)]
-    finally:
-        stop(restarted)
-    assert restarted.returncode == 0, "".join(lines)
+async def send_while_down_then_restart(
+    s: Stage, api: Api, session_id: str, model: NumberedReplies
+) -> None:
+    """Five numbered messages sent while the machine is down; on restart each answered once.
+
+    No other message is sent after the restart. A browser follows the session
+    throughout: what it shows, what is stored and what the model sent are equal.
+    """
+    prompts = [f"question {n}" for n in range(6)]
+    browser = ChatBrowser()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(follow, s.server.url, session_id, browser, lambda b: b.finished(6))
+        for prompt in prompts[1:]:
+            sent = await api.call(
+                "POST", f"/api/sessions/{session_id}/messages", {"content": prompt}, 201
+            )
+            assert sent["queued"] is True, sent
+        restarted = Output(s.worker())
+        try:
+            restarted.wait_for(r"Machine .* is online")
+            with anyio.fail_after(90):
+                while not browser.finished(6):
+                    await anyio.sleep(0.05)
+        finally:
+            stop(restarted.process)
+    assert restarted.process.returncode == 0, restarted.text
+    listed = await api.call("GET", f"/api/sessions/{session_id}/messages")
+    assert [m["content"] for m in listed["messages"] if m["role"] == "user"] == prompts
+    stored = [m for m in listed["messages"] if m["role"] == "assistant"]
+    assert_answered_exactly(prompts, model, browser, stored)
 
 
 async def test_messages_sent_while_the_machine_was_stopped_are_answered_after_restart(
     tmp_path: Path,
 ) -> None:
     """SIGTERM, five messages queued, restart: all five answered in order, none left pending."""
-    with stage(tmp_path, reply=echo) as s:
+    model = NumberedReplies(tokens=30)
+    with stage(tmp_path, reply=model, delta_delay=0.01) as s:
         first = s.worker()
         lines: list[str] = []
         try:
@@ -97,7 +101,7 @@ async def test_messages_sent_while_the_machine_was_stopped_are_answered_after_re
                 first.send_signal(signal.SIGTERM)
                 assert first.wait(timeout=30) == 0
                 await wait_for_status(api, s.token, "offline", timeout=5)
-                await send_while_down_then_restart(s, api, session_id)
+                await send_while_down_then_restart(s, api, session_id, model)
         finally:
             stop(first)
 
@@ -106,7 +110,8 @@ async def test_messages_sent_after_a_killed_machine_went_offline_are_answered_af
     tmp_path: Path,
 ) -> None:
     """SIGKILL, offline once its socket closed, five messages queued, restart: all answered."""
-    with stage(tmp_path, reply=echo) as s:
+    model = NumberedReplies(tokens=30)
+    with stage(tmp_path, reply=model, delta_delay=0.01) as s:
         first = s.worker()
         lines: list[str] = []
         try:
@@ -127,7 +132,7 @@ async def test_messages_sent_after_a_killed_machine_went_offline_are_answered_af
                 # 45 s the stale-machine sweep would take.
                 await wait_for_status(api, s.token, "offline", timeout=30)
                 print(f"marked offline {time.monotonic() - started:.1f} s after SIGKILL")
-                await send_while_down_then_restart(s, api, session_id)
+                await send_while_down_then_restart(s, api, session_id, model)
         finally:
             if first.poll() is None:
                 first.kill()

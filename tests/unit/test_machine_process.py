@@ -10,7 +10,11 @@ import anyio
 import attrs
 import pytest
 
-from orchestrator.application.machine_process import MachineProcess, worker_directory
+from orchestrator.application.machine_process import (
+    MachineProcess,
+    directory_problem,
+    worker_directory,
+)
 from orchestrator.application.retry import Backoff, Connection, retry_until_reachable
 from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable, MachineInUse
 from orchestrator.domain.ids import MachineToken, UserId
@@ -140,11 +144,13 @@ async def test_run_heartbeats_and_brings_approved_workers_online(
         tg.cancel_scope.cancel()
     await process.stop()
 
-    assert backend.workers[missing.worker_id].status is WorkerStatus.READY
+    gone = backend.workers[missing.worker_id]
+    assert gone.status is WorkerStatus.OFFLINE
+    assert gone.problem == f"The folder 'gone' does not exist under the machine's root {tmp_path}."
     assert backend.workers[pending.worker_id].status is WorkerStatus.OFFLINE
     text = "\n".join(machine.lines)
     assert "is waiting for approval in the web UI" in text
-    assert "has no directory 'gone' under the root" in text
+    assert f"cannot run: {gone.problem}" in text
     # Announcements are not repeated on every heartbeat.
     assert sum("is waiting for approval" in line for line in machine.lines) == 1
 
@@ -211,6 +217,40 @@ def test_worker_directory_refuses_escapes(tmp_path: Path) -> None:
     assert worker_directory(root, worker("")) == root
     assert worker_directory(root, worker("out")) is None
     assert worker_directory(root, worker("missing")) is None
+    assert directory_problem(root, worker("ok")) is None
+    assert directory_problem(root, worker("out")) == (
+        f"The folder 'out' leads outside the machine's root {root} (through a symbolic link), "
+        "so the machine refuses it; add a worker on a folder inside the root."
+    )
+    assert directory_problem(root, worker("missing")) == (
+        f"The folder 'missing' does not exist under the machine's root {root}."
+    )
+
+
+async def test_a_worker_on_a_symlink_out_of_the_root_is_refused_with_why_until_fixed(
+    machine: Machine, tmp_path: Path
+) -> None:
+    """A symlink out of the root: offline with the sentence; a real folder there: online."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "out").symlink_to(tmp_path)
+    backend = machine.backend
+    worker = await backend.add_worker(machine.user, machine.token.machine_id, "out", None)
+    process = machine.process(root)
+    await process.start()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(process.run)
+        await wait_for(lambda: backend.workers[worker.worker_id].problem is not None)
+        refused = backend.workers[worker.worker_id]
+        assert refused.status is WorkerStatus.OFFLINE
+        assert refused.problem == directory_problem(root, worker)
+        assert "leads outside the machine's root" in "\n".join(machine.lines)
+        (root / "out").unlink()
+        (root / "out").mkdir()
+        await wait_for(lambda: backend.workers[worker.worker_id].status is WorkerStatus.ONLINE)
+        assert backend.workers[worker.worker_id].problem is None
+        tg.cancel_scope.cancel()
+    await process.stop()
 
 
 async def test_a_worker_removed_between_heartbeats_is_dropped_not_fatal(

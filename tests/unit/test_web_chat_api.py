@@ -185,6 +185,26 @@ async def test_send_message_to_an_offline_worker_is_queued(chat: Chat) -> None:
     assert [m.content for m in messages] == ["later"]
 
 
+async def test_send_message_to_a_worker_its_machine_refuses_is_refused_with_why(
+    chat: Chat,
+) -> None:
+    """A worker its machine cannot run refuses messages with 409 and the machine's sentence."""
+    session = await chat.start()
+    problem = "The folder 'repo' leads outside the machine's root /srv; pick one inside it."
+    await chat.web.backend.worker_offline(chat.token, chat.worker.worker_id, problem)
+    status, body = await chat.post(
+        f"/api/sessions/{session.chat_session_id}/messages", {"content": "hello?"}
+    )
+    assert (status, body["error"]) == (409, problem)
+    assert await chat.web.backend.list_messages(chat.user, session.chat_session_id) == []
+    # Back online (the folder was fixed): messages are taken again.
+    await chat.web.backend.worker_heartbeat(chat.token, chat.worker.worker_id)
+    status, _ = await chat.post(
+        f"/api/sessions/{session.chat_session_id}/messages", {"content": "hello?"}
+    )
+    assert status == 201
+
+
 async def test_send_message_with_the_machine_offline_is_queued(chat: Chat) -> None:
     """A machine that went offline takes its workers with it: the message is queued."""
     session = await chat.start()

@@ -110,7 +110,12 @@ async def test_full_machine_flow(web: Harness) -> None:
     status, body = await _call(client, "list_own_workers", token)
     assert [w["worker_id"] for w in body["value"]] == [worker["worker_id"]]
     status, body = await _call(client, "worker_offline", token, worker_id=worker["worker_id"])
-    assert body["value"]["status"] == "offline"
+    assert (body["value"]["status"], body["value"]["problem"]) == ("offline", None)
+    problem = "The folder 'app' leads outside the machine's root."
+    status, body = await _call(
+        client, "worker_offline", token, worker_id=worker["worker_id"], problem=problem
+    )
+    assert body["value"]["problem"] == problem
     status, body = await _call(client, "go_offline", token)
     assert (status, body) == (200, {"value": None})
 
@@ -133,6 +138,16 @@ async def test_register_worker_refuses_another_machines_token(web: Harness) -> N
         ("go_online", {}, "The field 'root_directory' is required."),
         ("go_online", {"root_directory": 1}, "The field 'root_directory' must be a string."),
         ("worker_heartbeat", {"worker_id": None}, "The field 'worker_id' is required."),
+        (
+            "worker_offline",
+            {"worker_id": "wrk_1", "problem": " "},
+            "A worker's problem must be a sentence of 1-8192 characters.",
+        ),
+        (
+            "worker_offline",
+            {"worker_id": "wrk_1", "problem": "x" * 8193},
+            "A worker's problem must be a sentence of 1-8192 characters.",
+        ),
         (
             "update_worker_models",
             {"worker_id": "wrk_1", "models": "x"},

@@ -34,3 +34,5 @@ export const CRON_DUE_JOBS = 100;
 export const MAX_LISTED_PARTS = 2000;
 /** Sign-ins kept per account (domain/model.py MAX_SIGN_INS_PER_USER); the oldest end first. */
 export const MAX_SIGN_INS_PER_USER = 100;
+/** A worker's problem: one sentence naming its folder (machine_api.py MAX_PROBLEM_LENGTH). */
+export const MAX_PROBLEM_LENGTH = 8192;

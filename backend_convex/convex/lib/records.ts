@@ -46,6 +46,7 @@ export function workerRecord(worker: Doc<"workers">): WorkerRecord {
     commands: worker.commands ?? [],
     // Absent on workers from before policies existed: they get the safe defaults.
     permissionPolicy: worker.permissionPolicy ?? DEFAULT_PERMISSION_POLICY,
+    problem: worker.problem ?? null,
   };
 }
 

@@ -152,6 +152,7 @@ export const workerRecord = v.object({
   agents: v.array(v.string()),
   commands: v.array(v.string()),
   permissionPolicy,
+  problem: nullable(v.string()),
 });
 
 export const chatSessionRecord = v.object({

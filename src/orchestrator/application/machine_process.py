@@ -40,12 +40,25 @@ from orchestrator.domain.ports import MachineBackend
 log = logging.getLogger(__name__)
 
 
+def directory_problem(root: Path, worker: Worker) -> str | None:
+    """Why the worker's folder cannot be used, as one sentence for its owner; None if it can."""
+    label = worker.directory or "."
+    path = (root / worker.directory).resolve()
+    if not path.is_relative_to(root):
+        return (
+            f"The folder {label!r} leads outside the machine's root {root} (through a "
+            "symbolic link), so the machine refuses it; add a worker on a folder inside the root."
+        )
+    if not path.is_dir():
+        return f"The folder {label!r} does not exist under the machine's root {root}."
+    return None
+
+
 def worker_directory(root: Path, worker: Worker) -> Path | None:
     """The worker's directory on disk, or None if it is missing or leaves the root."""
-    path = (root / worker.directory).resolve()
-    if not path.is_relative_to(root) or not path.is_dir():
+    if directory_problem(root, worker) is not None:
         return None
-    return path
+    return (root / worker.directory).resolve()
 
 
 class ChatRunner(Protocol):
@@ -155,10 +168,13 @@ class MachineProcess:
             self._announce(worker, "is waiting for approval in the web UI")
             return
         try:
-            if worker_directory(self.root, worker) is None:
-                self._announce(worker, f"has no directory {worker.directory!r} under the root")
-                if worker.status is WorkerStatus.ONLINE:
-                    self._record(await self.backend.worker_offline(self.token, worker.worker_id))
+            problem = directory_problem(self.root, worker)
+            if problem is not None:
+                self._announce(worker, f"cannot run: {problem}")
+                if worker.status is WorkerStatus.ONLINE or worker.problem != problem:
+                    # Offline with the reason: its owner sees why, and messages are refused.
+                    offline = self.backend.worker_offline
+                    self._record(await offline(self.token, worker.worker_id, problem))
                 return
             updated = await self.backend.worker_heartbeat(self.token, worker.worker_id)
         except (InvalidTransition, NotFound):

@@ -109,6 +109,8 @@ class Worker:
     commands: tuple[str, ...] = ()
     #: What its agent may do without asking; reaches opencode when it starts for this worker.
     permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY
+    #: Why its machine cannot run it (one sentence for the user), until a heartbeat succeeds.
+    problem: str | None = None
 
 
 @attrs.frozen

@@ -143,8 +143,10 @@ class MachineBackend(Protocol):
         """Mark an approved worker online and record its heartbeat."""
         ...
 
-    async def worker_offline(self, token: MachineToken, worker_id: WorkerId) -> Worker:
-        """Mark an approved worker offline."""
+    async def worker_offline(
+        self, token: MachineToken, worker_id: WorkerId, problem: str | None = None
+    ) -> Worker:
+        """Mark an approved worker offline; ``problem`` says why the machine cannot run it."""
         ...
 
     async def update_worker_models(

@@ -325,20 +325,28 @@ class InMemoryBackend(
         return worker
 
     async def _set_status(
-        self, token: MachineToken, worker_id: WorkerId, target: WorkerStatus
+        self,
+        token: MachineToken,
+        worker_id: WorkerId,
+        target: WorkerStatus,
+        problem: str | None = None,
     ) -> Worker:
         worker = self._own_worker(token, worker_id)
         status = transition_worker(worker.status, target)
         beat = self._now() if status is WorkerStatus.ONLINE else worker.last_heartbeat
-        worker = self.workers[worker_id] = attrs.evolve(worker, status=status, last_heartbeat=beat)
+        worker = self.workers[worker_id] = attrs.evolve(
+            worker, status=status, last_heartbeat=beat, problem=problem
+        )
         await self._commit()
         return worker
 
     async def worker_heartbeat(self, token: MachineToken, worker_id: WorkerId) -> Worker:
         return await self._set_status(token, worker_id, WorkerStatus.ONLINE)
 
-    async def worker_offline(self, token: MachineToken, worker_id: WorkerId) -> Worker:
-        return await self._set_status(token, worker_id, WorkerStatus.OFFLINE)
+    async def worker_offline(
+        self, token: MachineToken, worker_id: WorkerId, problem: str | None = None
+    ) -> Worker:
+        return await self._set_status(token, worker_id, WorkerStatus.OFFLINE, problem)
 
     async def update_worker_models(
         self, token: MachineToken, worker_id: WorkerId, models: Sequence[str]

@@ -94,6 +94,8 @@ function showWorker() {
   if (!worker) return;
   if (worker.status === "pending_authorization") {
     say(["This worker waits for approval on ", h("a", { href: `/machines/${state.machine}` }, "its machine's page"), "."]);
+  } else if (worker.problem) {
+    say(worker.problem);
   } else if (worker.models.length === 0) {
     say("The worker's models appear once its machine is online.");
   } else if (worker.status !== "online") {

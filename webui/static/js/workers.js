@@ -77,6 +77,7 @@ function workerRow(worker) {
       { class: "row-main" },
       h("strong", {}, workerLabel(worker)), " ", badge(worker.status),
       h("p", { class: "hint" }, h("code", {}, worker.directory || "."), " · ", models, " · ", timeText("last seen ", worker.last_heartbeat, "not seen yet")),
+      worker.problem ? h("p", { class: "warning worker-problem", role: "status" }, worker.problem) : null,
       h("p", { class: "hint policy-summary" }, policySummary(worker.permission_policy ?? SAFE_POLICY)),
       h("p", { class: "hint worker-usage" }, usages.get(worker.worker_id) ?? ""),
     ),

@@ -164,6 +164,7 @@ def worker(raw: Record) -> Worker:
         agents=tuple(raw["agents"]),
         commands=tuple(raw["commands"]),
         permission_policy=permission_policy(raw["permissionPolicy"]),
+        problem=raw.get("problem"),
     )
 
 

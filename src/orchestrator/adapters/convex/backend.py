@@ -395,8 +395,12 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide, ConvexQuestionSide
         args = {**_token(token), "workerId": worker_id}
         return wire.worker(await self._call("mutation", "workers:heartbeat", args))
 
-    async def worker_offline(self, token: MachineToken, worker_id: WorkerId) -> Worker:
+    async def worker_offline(
+        self, token: MachineToken, worker_id: WorkerId, problem: str | None = None
+    ) -> Worker:
         args = {**_token(token), "workerId": worker_id}
+        if problem is not None:
+            args["problem"] = problem
         return wire.worker(await self._call("mutation", "workers:offline", args))
 
     async def update_worker_models(

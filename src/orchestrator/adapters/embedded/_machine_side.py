@@ -236,17 +236,22 @@ class MachineSide:
             return await self._worker_row(tx, worker_token.worker_id)
 
     async def _set_worker_status(
-        self, token: MachineToken, worker_id: WorkerId, target: WorkerStatus
+        self,
+        token: MachineToken,
+        worker_id: WorkerId,
+        target: WorkerStatus,
+        problem: str | None = None,
     ) -> Worker:
         async with self._as_machine(token) as (tx, row):
             worker = rows.worker(await self._own_worker(tx, token.machine_id, worker_id))
             status = transition_worker(worker.status, target)
             heartbeat = self._now() if status is WorkerStatus.ONLINE else None
             await tx.run(
-                "UPDATE workers SET status = ?, last_heartbeat = coalesce(?, last_heartbeat)"
-                " WHERE worker_id = ?",
+                "UPDATE workers SET status = ?, last_heartbeat = coalesce(?, last_heartbeat),"
+                " problem = ? WHERE worker_id = ?",
                 status.value,
                 heartbeat,
+                problem,
                 worker_id,
             )
             tx.touch(*topics(row["user_id"], token.machine_id))
@@ -255,8 +260,10 @@ class MachineSide:
     async def worker_heartbeat(self, token: MachineToken, worker_id: WorkerId) -> Worker:
         return await self._set_worker_status(token, worker_id, WorkerStatus.ONLINE)
 
-    async def worker_offline(self, token: MachineToken, worker_id: WorkerId) -> Worker:
-        return await self._set_worker_status(token, worker_id, WorkerStatus.OFFLINE)
+    async def worker_offline(
+        self, token: MachineToken, worker_id: WorkerId, problem: str | None = None
+    ) -> Worker:
+        return await self._set_worker_status(token, worker_id, WorkerStatus.OFFLINE, problem)
 
     async def update_worker_models(
         self, token: MachineToken, worker_id: WorkerId, models: Sequence[str]

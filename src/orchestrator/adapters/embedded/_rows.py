@@ -111,6 +111,7 @@ def worker(row: aiosqlite.Row) -> Worker:
         agents=tuple(json.loads(row["agents"])),
         commands=tuple(json.loads(row["commands"])),
         permission_policy=_policy(row["permission_policy"]),
+        problem=row["problem"],
     )
 
 

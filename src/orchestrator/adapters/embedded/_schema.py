@@ -328,6 +328,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX question_requests_by_message_and_status"
         " ON question_requests (message_id, status)",
     ),
+    # 14: why a worker's machine cannot run it (Worker.problem).
+    ("ALTER TABLE workers ADD COLUMN problem TEXT",),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

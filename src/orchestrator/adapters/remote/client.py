@@ -95,9 +95,11 @@ class RemoteMachineBackend(CommandClient):
         value = await self._call("worker_heartbeat", token, worker_id=worker_id)
         return self._structure(value, Worker)
 
-    async def worker_offline(self, token: MachineToken, worker_id: WorkerId) -> Worker:
-        """Mark an approved worker offline."""
-        value = await self._call("worker_offline", token, worker_id=worker_id)
+    async def worker_offline(
+        self, token: MachineToken, worker_id: WorkerId, problem: str | None = None
+    ) -> Worker:
+        """Mark an approved worker offline; ``problem`` says why the machine cannot run it."""
+        value = await self._call("worker_offline", token, worker_id=worker_id, problem=problem)
         return self._structure(value, Worker)
 
     async def update_worker_models(

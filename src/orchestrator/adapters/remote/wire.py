@@ -48,7 +48,7 @@ MACHINE_METHODS: Final[dict[str, tuple[str, ...]]] = {
     "list_own_workers": (),
     "register_worker": ("worker_token", "directory", "name"),
     "worker_heartbeat": ("worker_id",),
-    "worker_offline": ("worker_id",),
+    "worker_offline": ("worker_id", "problem"),
     "update_worker_models": ("worker_id", "models"),
     "update_worker_agents": ("worker_id", "agents", "commands"),
     "list_session_messages": ("session_id",),

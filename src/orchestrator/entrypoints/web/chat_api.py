@@ -14,9 +14,9 @@ from aiohttp import web
 from orchestrator.adapters.remote.wire import converter
 from orchestrator.application.usage import worker_usage
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, PermissionAnswer, validate_message
-from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.errors import Conflict, InvalidInput
 from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
-from orchestrator.domain.model import MachineStatus, WorkerStatus
+from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.payload import (
@@ -58,16 +58,17 @@ def _session_json(value: object) -> dict[str, object]:
     return {"session": converter.unstructure(value)}
 
 
-async def worker_is_online(backend: ServerBackend, user: UserId, worker_id: WorkerId) -> bool:
-    """Whether one of the user's workers is online (a worker of an offline machine is not)."""
+async def worker_state(
+    backend: ServerBackend, user: UserId, worker_id: WorkerId
+) -> tuple[Worker | None, bool]:
+    """The user's worker and whether it is online (a worker of an offline machine is not)."""
     for summary in await backend.list_machines(user):
         machine = summary.machine
-        if machine.status is not MachineStatus.ONLINE or summary.workers.online == 0:
-            continue
         for worker in await backend.list_workers(user, machine.machine_id):
             if worker.worker_id == worker_id:
-                return worker.status is WorkerStatus.ONLINE
-    return False
+                online = machine.status is MachineStatus.ONLINE
+                return worker, online and worker.status is WorkerStatus.ONLINE
+    return None, False
 
 
 async def list_sessions(request: web.Request) -> web.Response:
@@ -168,10 +169,14 @@ async def send_message(request: web.Request) -> web.Response:
     fields = await read_body(request)
     content = validate_message(fields.string("content"))
     backend = request.app[BACKEND]
-    message = await backend.send_message(user, session_id, content, fields.optional_string("agent"))
     session = await backend.get_session(user, session_id)
+    worker, online = await worker_state(backend, user, session.worker_id)
+    if worker is not None and worker.problem is not None:
+        # Its machine refuses to run it: the message would wait forever.
+        raise Conflict(worker.problem)
+    message = await backend.send_message(user, session_id, content, fields.optional_string("agent"))
     body: dict[str, object] = {"message": converter.unstructure(message), "queued": False}
-    if not await worker_is_online(backend, user, session.worker_id):
+    if not online:
         body.update(queued=True, notice=QUEUED_NOTICE)
     return web.json_response(body, status=201)
 

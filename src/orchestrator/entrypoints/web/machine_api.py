@@ -58,6 +58,8 @@ MISSING_CREDENTIALS: Final = (
     "Send the machine token as 'Authorization: Bearer <machine_id>:<machine_secret>'."
 )
 MAX_ROOT_LENGTH: Final = 4096
+#: A worker's problem is one sentence naming its folder (a path of up to MAX_ROOT_LENGTH).
+MAX_PROBLEM_LENGTH: Final = 2 * MAX_ROOT_LENGTH
 MAX_SUBSCRIPTIONS: Final = 32
 WS_HEARTBEAT_SECONDS: Final = 20.0
 #: A live event carries at most one part (tool input and output bounded to 64 KiB each).
@@ -166,6 +168,14 @@ def _worker_id(body: Body) -> WorkerId:
     return WorkerId(parse_id(body.string("worker_id"), "worker"))
 
 
+def _problem(problem: str | None) -> str | None:
+    if problem is not None and (not problem.strip() or len(problem) > MAX_PROBLEM_LENGTH):
+        raise InvalidInput(
+            f"A worker's problem must be a sentence of 1-{MAX_PROBLEM_LENGTH} characters."
+        )
+    return problem
+
+
 def _root_directory(body: Body) -> str:
     root = body.string("root_directory")
     if not root or len(root) > MAX_ROOT_LENGTH or "\x00" in root:
@@ -205,7 +215,8 @@ async def _dispatch(
     if method == "worker_heartbeat":
         return await backend.worker_heartbeat(token, _worker_id(body))
     if method == "worker_offline":
-        return await backend.worker_offline(token, _worker_id(body))
+        problem = body.optional_string("problem")
+        return await backend.worker_offline(token, _worker_id(body), _problem(problem))
     if method == "update_worker_models":
         return await machines.update_worker_models(
             backend, token, _worker_id(body), body.string_list("models")

@@ -1,0 +1,120 @@
+"""Machine processes started twice, and the server stopped, with real processes.
+
+The server is ``orchestrator serve``, each machine a real ``orchestrator worker
+start`` without a terminal, with real opencode against the fake model. Every
+reply is made of numbered tokens; what the model sent, what a browser's stream
+showed and what was stored are compared exactly.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.integration.chat_browser import (
+    ChatBrowser,
+    NumberedReplies,
+    assert_answered_exactly,
+    follow,
+)
+from tests.integration.harness import Output
+from tests.integration.test_chat_end_to_end import (  # noqa: F401 -- a fixture
+    Api,
+    Stage,
+    _needs_opencode,
+    signed_in,
+    stage,
+    stop,
+)
+from tests.integration.test_machine_faults import open_session
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("_needs_opencode")]
+
+
+async def _stored_replies(api: Api, session_id: str) -> list[dict[str, Any]]:
+    listed = await api.call("GET", f"/api/sessions/{session_id}/messages")
+    return [m for m in listed["messages"] if m["role"] == "assistant"]
+
+
+async def _until(check: Any, seconds: float = 90) -> None:
+    with anyio.fail_after(seconds):
+        while not check():
+            await anyio.sleep(0.05)
+
+
+async def test_a_second_machine_process_waits_as_standby_and_takes_over_when_the_first_dies(
+    tmp_path: Path,
+) -> None:
+    """Same token twice: the second waits, replies stay whole; SIGKILL the first, it answers."""
+    model = NumberedReplies(tokens=30)
+    with stage(tmp_path, reply=model, delta_delay=0.01) as s:
+        first = Output(s.worker())
+        second: Output | None = None
+        try:
+            first.wait_for(r"Machine .* is online")
+            async with signed_in(s.server) as api:
+                session_id = await open_session(api, s.token)
+                second = Output(s.worker())
+                second.wait_for(r"Another machine process is already running.*Waiting")
+                browser = ChatBrowser()
+                prompts = [f"q{n}" for n in range(1, 5)]
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(follow, s.server.url, session_id, browser, lambda b: False)
+                    for prompt in prompts[:3]:
+                        await api.call(
+                            "POST", f"/api/sessions/{session_id}/messages", {"content": prompt}, 201
+                        )
+                    await _until(lambda: browser.finished(3))
+                    # The standby never went online, so it never fought the first.
+                    assert second.process.poll() is None
+                    assert "is online" not in second.text
+                    first.process.send_signal(signal.SIGKILL)
+                    first.process.wait(timeout=10)
+                    await api.call(
+                        "POST", f"/api/sessions/{session_id}/messages", {"content": "q4"}, 201
+                    )
+                    killed = time.monotonic()
+                    second.wait_for(r"Machine .* is online", timeout=60)
+                    await _until(lambda: browser.finished(4))
+                    print(f"standby answered {time.monotonic() - killed:.1f} s after the SIGKILL")
+                    tg.cancel_scope.cancel()
+                stored = await _stored_replies(api, session_id)
+                assert_answered_exactly(prompts, model, browser, stored)
+        finally:
+            for output in (first, second):
+                if output is not None:
+                    stop(output.process)
+        assert second is not None
+        assert second.process.returncode == 0, second.text
+
+
+async def test_the_server_stops_promptly_on_sigterm_with_a_machine_and_browsers_connected(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM mid-reply, machine WebSockets and a browser stream open: serve exits 0 soon."""
+    model = NumberedReplies(tokens=400)
+    with stage(tmp_path, reply=model, delta_delay=0.05) as s:
+        machine = Output(s.worker())
+        try:
+            machine.wait_for(r"Machine .* is online")
+            async with signed_in(s.server) as api:
+                session_id = await open_session(api, s.token)
+                browser = ChatBrowser()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(follow, s.server.url, session_id, browser, lambda b: False)
+                    await api.call(
+                        "POST", f"/api/sessions/{session_id}/messages", {"content": "q1"}, 201
+                    )
+                    await _until(lambda: len(browser.sequences) >= 10)
+                    s.server.process.send_signal(signal.SIGTERM)
+                    # aiohttp waits up to 60 s for open handlers; none may hold it up.
+                    code = await anyio.to_thread.run_sync(lambda: s.server.process.wait(20))
+                    tg.cancel_scope.cancel()
+            assert code == 0, "".join(s.server.lines)
+        finally:
+            stop(machine.process)

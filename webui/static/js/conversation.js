@@ -155,8 +155,9 @@ export class Conversation {
     }
     const present = new Set(messages.map((m) => m.message_id));
     for (const [id, entry] of this.entries) {
-      if (!present.has(id)) {
-        entry.li.remove(); // a queued message its sender cancelled
+      // A queued message its sender cancelled; older pages the reader loaded stay.
+      if (!present.has(id) && entry.li.dataset.status === "pending") {
+        entry.li.remove();
         this.entries.delete(id);
       }
     }
@@ -454,11 +455,13 @@ export class Conversation {
     if (!content.trim() || !this.session) return;
     const button = $("send");
     button.disabled = true;
+    // Cleared at once, so what the user types while this is on its way is theirs to keep.
+    this.input.value = "";
     try {
       const body = await api("POST", `/api/sessions/${this.id}/messages`, { content, ...this.composer.extra() });
-      this.input.value = "";
       showError(this.errorBox, body.queued ? body.notice : "");
     } catch (error) {
+      if (!this.input.value) this.input.value = content; // not sent: give the text back
       showError(this.errorBox, error.message);
     } finally {
       button.disabled = false;

@@ -236,6 +236,32 @@ async def test_bash_tool_call_asks_permission_then_finishes(
 
 @pytest.mark.slow
 @pytest.mark.anyio
+async def test_an_edit_permission_carries_the_file_and_its_diff(
+    runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
+) -> None:
+    """The real opencode's edit request names the file and carries its unified diff."""
+    target = worker_directory / "notes.txt"
+    fake_model.tool_calls = [("write", {"filePath": str(target), "content": "hello diff\n"})]
+    session = await runtime.open_session(worker_directory)
+    await session.prompt("Write a note", MODEL)
+    with anyio.fail_after(60):
+        async for event in session.events():
+            if isinstance(event, PermissionAsked):
+                asked = event
+                break
+            assert not isinstance(event, TurnFinished | TurnFailed), event
+    assert asked.tool == "edit"
+    assert asked.file == str(target)
+    assert "+hello diff" in asked.diff
+    assert asked.diff_size == len(asked.diff.encode())
+    await session.answer_permission(asked.request_id, PermissionAnswer.ONCE)
+    events = await collect_turn(session)
+    assert isinstance(events[-1], TurnFinished)
+    assert target.read_text() == "hello diff\n"
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
 async def test_rejected_permission_does_not_run_the_tool(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:

@@ -97,6 +97,11 @@ class PermissionAsked:
     #: What the tool would touch, e.g. the shell command.
     patterns: tuple[str, ...]
     description: str
+    #: The file an ``edit`` would change, and its unified diff (bounded; see ``diff_size``).
+    file: str = ""
+    diff: str = ""
+    #: UTF-8 bytes of the whole diff, however much of it is kept.
+    diff_size: int = 0
 
 
 @attrs.frozen

@@ -38,9 +38,9 @@ from orchestrator.domain.agent import (
     TurnFailed,
     TurnFinished,
 )
-from orchestrator.domain.diffs import TurnDiffPart
+from orchestrator.domain.diffs import MAX_DIFF_BYTES, TurnDiffPart, is_binary_patch
 from orchestrator.domain.errors import AgentUnavailable, InvalidInput, NotFound, OrchestratorError
-from orchestrator.domain.parts import TextKind
+from orchestrator.domain.parts import TextKind, clip_utf8
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.questions import Answers, Question, QuestionOption
 
@@ -389,7 +389,17 @@ def _permission(session_id: AgentSessionId, props: Mapping[str, Any]) -> Permiss
         str(props.get("permission", "")),
         patterns,
         description,
+        *_edit_diff(metadata),
     )
+
+
+def _edit_diff(metadata: Mapping[str, Any]) -> tuple[str, str, int]:
+    """The file, bounded unified diff and its full size an ``edit`` request carries."""
+    file, diff = metadata.get("filepath"), metadata.get("diff")
+    file = file if isinstance(file, str) else ""
+    if not isinstance(diff, str) or is_binary_patch(diff):
+        return file, "", 0
+    return file, clip_utf8(diff, MAX_DIFF_BYTES), len(diff.encode())
 
 
 def _question(session_id: AgentSessionId, props: Mapping[str, Any]) -> QuestionAsked:

@@ -87,7 +87,10 @@ class ChatBrowser:
             self.sequences.append(data["sequence"])
         elif name == "messages":
             self.connected = True
-            self.messages = data["messages"]
+            # The stream sends the newest page; like the page, keep what was shown before.
+            shown = {m["message_id"]: m for m in self.messages}
+            shown.update((m["message_id"], m) for m in data["messages"])
+            self.messages = list(shown.values())
             if self.fresh:  # a fresh stream sends finished replies whole, not as chunks
                 for message in self.replies:
                     if message["completed"]:

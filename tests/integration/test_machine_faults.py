@@ -141,10 +141,16 @@ async def test_messages_sent_after_a_killed_machine_went_offline_are_answered_af
 async def test_the_agents_shell_command_dies_with_a_killed_machine_process(
     tmp_path: Path,
 ) -> None:
-    """SIGKILL while the agent's ``sleep 5; touch marker`` runs: the marker never appears."""
+    """SIGKILL while the agent's ``sleep 30; touch marker`` runs: the marker never appears.
+
+    The sleep outlasts the wait for the machine's processes to end, so a loaded
+    machine (CI's two cores) that is slow to see ``started`` or to reap cannot let
+    the command finish on its own before the check: only killing it keeps the
+    marker away.
+    """
     root = tmp_path / "projects"  # the worker's folder: no permission needed to write there
     started, marker = root / "started", root / "marker"
-    with stage(tmp_path, bash_command="touch started; sleep 5; touch marker") as s:
+    with stage(tmp_path, bash_command="touch started; sleep 30; touch marker") as s:
         machine = s.worker()
         lines: list[str] = []
         try:
@@ -161,7 +167,7 @@ async def test_the_agents_shell_command_dies_with_a_killed_machine_process(
                 machine.send_signal(signal.SIGKILL)
                 machine.wait(timeout=10)
                 # Once nothing of the machine's is left, nothing can create the marker.
-                with anyio.fail_after(15):
+                with anyio.fail_after(25):
                     while processes_with_env(str(s.home)):
                         await anyio.sleep(0.05)
         finally:

@@ -38,7 +38,10 @@ def descendants(root: int) -> list[int]:
                 raw = stat.read()
         except OSError:
             continue
-        state, parent = raw[raw.rindex(b")") + 2 :].split()[:2]
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        if len(fields) < 2:
+            continue  # read while the process was being torn down
+        state, parent = fields[:2]
         if state != b"Z":
             children.setdefault(int(parent), []).append(int(entry))
     found: list[int] = []
@@ -79,8 +82,10 @@ def main(parent: int, command: list[str]) -> int:
     child = 0  # 0 until the command runs (and in the forked process itself)
 
     def parent_died(signum: int, frame: object) -> None:
-        kill_everything()
-        os._exit(128 + signal.SIGKILL)
+        try:
+            kill_everything()
+        finally:  # whatever happened, never outlive the machine process
+            os._exit(128 + signal.SIGKILL)
 
     def pass_on(signum: int, frame: object) -> None:
         if child:

@@ -82,6 +82,23 @@ async def test_full_machine_flow(
     )
 
 
+async def test_a_burst_of_calls_stays_under_the_servers_connection_cap(
+    server: LiveServer, remote: RemoteMachineBackend
+) -> None:
+    """100 calls at once all succeed: the client stays under the server's cap per address."""
+    _, token = await _machine(server)
+    await remote.go_online(token, "/")
+    results: list[MachineStatus] = []
+
+    async def beat() -> None:
+        results.append((await remote.heartbeat(token)).status)
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(100):
+            tasks.start_soon(beat)
+    assert results == [MachineStatus.ONLINE] * 100
+
+
 async def _direct_error(call: object) -> OrchestratorError:
     with pytest.raises(OrchestratorError) as caught:
         await call  # type: ignore[misc]

@@ -15,6 +15,7 @@ from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web import create_app
+from orchestrator.entrypoints.web.connections import GuardedSite
 
 
 @attrs.define
@@ -36,7 +37,8 @@ class LiveServer:
         app = create_app(self.backend, hasher=hasher, clock=SystemClock(), settings=settings)
         self.runner = web.AppRunner(app, shutdown_timeout=2)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", self.port)
+        # Guarded as `orchestrator serve` is: at most 64 connections per client address.
+        site = GuardedSite(self.runner, settings)
         await site.start()
         self.port = self.runner.addresses[0][1]
 

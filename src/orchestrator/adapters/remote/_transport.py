@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WS_HEARTBEAT_SECONDS: Final = 20.0
+#: Connections open to the server at once (calls beyond wait for one). Half the
+#: server's default cap per client address (64; past it the server answers 503), so
+#: a busy machine never trips its own server, with room for a second machine or a
+#: browser behind the same address.
+MAX_CONNECTIONS: Final = 32
 #: Largest frame accepted from the server: a work list can carry many long pending messages.
 WS_MAX_FRAME_BYTES: Final = 256 * 1024 * 1024
 
@@ -99,7 +104,8 @@ class MachineApiClient:
         if self._session is None or self._session.closed:
             # Non-ASCII text travels as UTF-8, not as escapes up to three times larger.
             dumps = partial(json.dumps, ensure_ascii=False)
-            self._session = aiohttp.ClientSession(json_serialize=dumps)
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
+            self._session = aiohttp.ClientSession(json_serialize=dumps, connector=connector)
         return self._session
 
     @property

@@ -387,6 +387,23 @@ async def test_a_run_that_cannot_start_fails_and_the_schedule_moves_on(
     assert await job_backend.list_sessions(alice, setup.worker.worker_id) == []
 
 
+async def test_a_run_for_a_worker_its_machine_refuses_fails_with_the_reason(
+    job_backend: JobsBackend, alice: UserId, setup: Setup
+) -> None:
+    """A worker whose machine cannot run it gets no queued prompt: the run fails saying why."""
+    job = await new_job(job_backend, alice, setup)
+    problem = "The folder 'repo' leads outside the machine's root."
+    await job_backend.worker_offline(setup.token, setup.worker.worker_id, problem)
+    following = T0 + timedelta(hours=1)
+    scheduled = await job_backend.start_job_run(job.job_id, T0, following)
+    now = await job_backend.run_job_now(alice, job.job_id)
+    for run in (scheduled, now):
+        assert run is not None
+        assert (run.status, run.error, run.message_id) == (RunStatus.FAILED, problem, None)
+    assert (await job_backend.get_job(alice, job.job_id)).next_run_at == following
+    assert await job_backend.list_sessions(alice, setup.worker.worker_id) == []
+
+
 async def test_scheduler_catches_up_once_and_never_twice(
     job_backend: JobsBackend, alice: UserId, setup: Setup
 ) -> None:

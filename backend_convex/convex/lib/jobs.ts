@@ -18,7 +18,7 @@ import { liveSession, liveWorker, messageById } from "./access";
 import { type ErrorData, fail, NO_WORKER } from "./errors";
 import { newId } from "./ids";
 import { MAX_FROZEN_RUNS } from "./limits";
-import { checkModel, MAX_TITLE_LENGTH, pyStrip } from "./rules";
+import { checkModel, checkRunnable, MAX_TITLE_LENGTH, pyStrip } from "./rules";
 import type { JobDraft, JobRunRecord, JobRunStatus } from "./validators";
 
 export const NO_JOB = "No such job.";
@@ -178,6 +178,7 @@ export async function pauseJobsOfMachine(ctx: MutationCtx, machineId: string, ma
 /** The session this run writes to (made if needed), checked before anything is written. */
 async function runTarget(ctx: MutationCtx, job: Doc<"jobs">) {
   const worker = await jobWorker(ctx, job.userId, job.workerId!, job.model);
+  checkRunnable(worker.problem);
   let session: Doc<"chatSessions"> | null = null;
   if (job.sessionMode === "same_session" && job.chatSessionId !== undefined) {
     session = await liveSession(ctx, job.chatSessionId);

@@ -115,6 +115,11 @@ export function validateModels(models: string[]): string[] {
 }
 
 /** `model` if a session may start on a worker in `status` offering `models`. */
+/** Refuse new work for a worker while its machine cannot run it, saying why. */
+export function checkRunnable(problem: string | undefined): void {
+  if (problem !== undefined) fail("Conflict", problem);
+}
+
 export function checkModel(status: WorkerStatus, models: string[], model: string): string {
   if (status === "pending_authorization") {
     fail("Conflict", "This worker is waiting for approval. Approve it before starting a session.");

@@ -223,6 +223,12 @@ def validate_title(title: str) -> str:
     return _bounded(title, MAX_TITLE_LENGTH, "A title").strip()
 
 
+def check_runnable(worker: Worker) -> None:
+    """Refuse new work for ``worker`` while its machine cannot run it, saying why."""
+    if worker.problem is not None:
+        raise Conflict(worker.problem)
+
+
 def check_model(worker: Worker, model: str) -> str:
     """Return ``model`` if a session may start on ``worker`` with it."""
     if worker.status is WorkerStatus.PENDING_AUTHORIZATION:

@@ -20,6 +20,7 @@ from orchestrator.domain.chat import (
     MessageRole,
     MessageStatus,
     check_model,
+    check_runnable,
     job_session_title,
 )
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
@@ -119,7 +120,9 @@ class JobFake:
 
     def _open_session(self, job: Job, now: datetime) -> ChatSessionId:
         assert job.worker_id is not None
-        check_model(self._owned_worker(job.user_id, job.worker_id), job.model)
+        worker = self._owned_worker(job.user_id, job.worker_id)
+        check_model(worker, job.model)
+        check_runnable(worker)
         if job.session_mode is SessionMode.SAME_SESSION and job.chat_session_id:
             existing = self.chat_sessions.get(job.chat_session_id)
             if existing is not None and existing.status is not ChatSessionStatus.TERMINATED:

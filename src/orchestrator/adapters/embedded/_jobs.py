@@ -20,7 +20,7 @@ from orchestrator.adapters.embedded._chat import touch_session
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._store import Tx
-from orchestrator.domain.chat import check_model, job_session_title
+from orchestrator.domain.chat import check_model, check_runnable, job_session_title
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
 from orchestrator.domain.jobs import (
@@ -165,7 +165,9 @@ class JobSide(MachineSide):
         row = await tx.one(_OWNED_WORKER, found.worker_id, found.user_id)
         if row is None:
             raise NotFound(NO_WORKER)
-        check_model(rows.worker(row), found.model)
+        worker = rows.worker(row)
+        check_model(worker, found.model)
+        check_runnable(worker)
         machine_id: str = row["machine_id"]
         if found.session_mode is SessionMode.SAME_SESSION and found.chat_session_id:
             existing = await tx.one(

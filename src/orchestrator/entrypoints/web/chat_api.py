@@ -13,8 +13,13 @@ from aiohttp import web
 
 from orchestrator.adapters.remote.wire import converter
 from orchestrator.application.usage import worker_usage
-from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, PermissionAnswer, validate_message
-from orchestrator.domain.errors import Conflict, InvalidInput
+from orchestrator.domain.chat import (
+    MAX_MESSAGE_LENGTH,
+    PermissionAnswer,
+    check_runnable,
+    validate_message,
+)
+from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.domain.ports import ServerBackend
@@ -171,9 +176,8 @@ async def send_message(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
     session = await backend.get_session(user, session_id)
     worker, online = await worker_state(backend, user, session.worker_id)
-    if worker is not None and worker.problem is not None:
-        # Its machine refuses to run it: the message would wait forever.
-        raise Conflict(worker.problem)
+    if worker is not None:
+        check_runnable(worker)  # else the message would wait forever
     message = await backend.send_message(user, session_id, content, fields.optional_string("agent"))
     body: dict[str, object] = {"message": converter.unstructure(message), "queued": False}
     if not online:

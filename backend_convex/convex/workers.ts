@@ -165,6 +165,16 @@ async function deleteWorker(ctx: MutationCtx, worker: Doc<"workers">): Promise<v
   await deleteBelow(ctx, { kind: "worker", id: worker.workerId });
 }
 
+/** One of the user's workers ("No such worker." for anyone else's). */
+export const get = query({
+  args: { ...serverCaller, userId: v.string(), workerId: v.string() },
+  returns: workerValidator,
+  handler: async (ctx, { serverSecret, userId, workerId }) => {
+    requireServer(serverSecret);
+    return workerRecord(await ownedWorker(ctx, userId, workerId));
+  },
+});
+
 /** The workers of one of the user's machines, oldest first. */
 export const list = query({
   args: { ...serverCaller, userId: v.string(), machineId: v.string() },

@@ -37,6 +37,21 @@ async def test_add_worker_is_ready(
     assert await backend.list_own_workers(token) == [worker, root]
 
 
+async def test_get_worker_is_the_owners_only(
+    backend: Backend, alice: UserId, bob: UserId, new_machine: MachineFactory
+) -> None:
+    """One worker by id, as listed; another user's, an unknown or a removed id is not found."""
+    machine, _ = await new_machine()
+    worker = await backend.add_worker(alice, machine.machine_id, "src", "App")
+    assert await backend.get_worker(alice, worker.worker_id) == worker
+    for user, worker_id in ((bob, worker.worker_id), (alice, WorkerId("worker_unknown"))):
+        with pytest.raises(NotFound, match=r"^No such worker\.$"):
+            await backend.get_worker(user, worker_id)
+    await backend.remove_worker(alice, worker.worker_id)
+    with pytest.raises(NotFound, match=r"^No such worker\.$"):
+        await backend.get_worker(alice, worker.worker_id)
+
+
 @pytest.mark.parametrize("directory", ["../etc", "/etc", "a/../../b", "a\x00b"])
 async def test_add_worker_refuses_paths_outside_root(
     backend: Backend, alice: UserId, new_machine: MachineFactory, directory: str

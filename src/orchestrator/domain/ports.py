@@ -228,6 +228,10 @@ class UserBackend(Protocol):
         """Delete a worker in any status."""
         ...
 
+    async def get_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
+        """One of the user's workers ("No such worker." for anyone else's)."""
+        ...
+
     async def list_workers(self, user: UserId, machine_id: MachineId) -> list[Worker]:
         """The workers of one of the user's machines, oldest first."""
         ...

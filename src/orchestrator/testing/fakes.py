@@ -503,6 +503,9 @@ class InMemoryBackend(
         del self.workers[worker_id]
         await self._commit()
 
+    async def get_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
+        return self._owned_worker(user, worker_id)
+
     async def list_workers(self, user: UserId, machine_id: MachineId) -> list[Worker]:
         return self._workers_of(self._owned_machine(user, machine_id).machine_id)
 

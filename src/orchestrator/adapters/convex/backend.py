@@ -327,6 +327,10 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide, ConvexQuestionSide
             "mutation", "workers:remove", self._server(userId=user, workerId=worker_id)
         )
 
+    async def get_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
+        args = self._server(userId=user, workerId=worker_id)
+        return wire.worker(await self._call("query", "workers:get", args))
+
     async def list_workers(self, user: UserId, machine_id: MachineId) -> list[Worker]:
         args = self._server(userId=user, machineId=machine_id)
         return [wire.worker(w) for w in await self._call("query", "workers:list", args)]

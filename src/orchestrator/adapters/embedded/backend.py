@@ -258,6 +258,10 @@ class SQLiteBackend(
             await tx.run("DELETE FROM workers WHERE worker_id = ?", worker_id)
         await self._store.feed.publish_everything()  # its chat sessions went with it
 
+    async def get_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
+        async with self._store.transaction() as tx:
+            return await self._owned_worker(tx, user, worker_id)
+
     async def list_workers(self, user: UserId, machine_id: MachineId) -> list[Worker]:
         async with self._store.transaction() as tx:
             await self._owned_machine(tx, user, machine_id)

@@ -19,7 +19,7 @@ from orchestrator.domain.chat import (
     check_runnable,
     validate_message,
 )
-from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.domain.ports import ServerBackend
@@ -67,13 +67,13 @@ async def worker_state(
     backend: ServerBackend, user: UserId, worker_id: WorkerId
 ) -> tuple[Worker | None, bool]:
     """The user's worker and whether it is online (a worker of an offline machine is not)."""
-    for summary in await backend.list_machines(user):
-        machine = summary.machine
-        for worker in await backend.list_workers(user, machine.machine_id):
-            if worker.worker_id == worker_id:
-                online = machine.status is MachineStatus.ONLINE
-                return worker, online and worker.status is WorkerStatus.ONLINE
-    return None, False
+    try:
+        worker = await backend.get_worker(user, worker_id)
+        machine = await backend.get_machine(user, worker.machine_id)
+    except NotFound:
+        return None, False  # removed meanwhile
+    online = machine.status is MachineStatus.ONLINE
+    return worker, online and worker.status is WorkerStatus.ONLINE
 
 
 async def list_sessions(request: web.Request) -> web.Response:

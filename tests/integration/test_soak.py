@@ -95,8 +95,8 @@ async def _compare(api: Api, session: SoakSession, model: NumberedReplies) -> di
     assert [m["content"] for m in messages if m["role"] == "user"] == session.prompts
     assert [r["status"] for r in replies] == ["completed"] * count
     tag = f"s{session.number:02d}q"
-    sent = sum(len(found) for prompt, found in model.sent.items() if prompt.startswith(tag))
-    assert len(replies) == sent, f"session {session.number}: {len(replies)} of {sent} compared"
+    made = sum(len(found) for prompt, found in model.sent.items() if prompt.startswith(tag))
+    assert len(replies) == made, f"session {session.number}: {len(replies)} of {made} compared"
     totals = {
         "browser": Tally(0, 0, 0, 0),
         "stored": Tally(0, 0, 0, 0),

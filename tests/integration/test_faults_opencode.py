@@ -99,18 +99,25 @@ async def conversation(tmp_path: Path) -> AsyncIterator[Conversation]:
         assert machine.process.returncode == 0, machine.text
 
 
+@pytest.mark.parametrize("queued", [False, True], ids=["sent-after", "queued-before"])
 async def test_opencode_killed_mid_reply_fails_it_with_its_text_and_the_next_is_answered(
-    tmp_path: Path,
+    tmp_path: Path, queued: bool
 ) -> None:
-    """SIGKILL of opencode mid-reply: failed, shown == stored prefix; restarted; next whole."""
+    """SIGKILL of opencode mid-reply: failed, shown == stored prefix; restarted; next whole.
+
+    The next message is sent once the reply failed, or while it still streamed.
+    """
     async with conversation(tmp_path) as chat:
         await chat.send("first")
         await until(lambda: chat.shown_words() >= 40)
+        chat.model.tokens = SHORT  # the first reply is made already
+        if queued:
+            await chat.send("second")
         killed = chat.opencode()
         os.kill(killed, signal.SIGKILL)
         await chat.answered(1)
-        chat.model.tokens = SHORT
-        await chat.send("second")
+        if not queued:
+            await chat.send("second")
         await chat.answered(2)
         assert chat.opencode() != killed  # the machine process started opencode again
         (failed, answered), chunks = await chat.stored()

@@ -114,7 +114,8 @@ class Api:
     async def stored_chunks(self, session_id: str) -> dict[str, str]:
         """Each reply's text as its stored chunk events hold it, replayed from sequence 0.
 
-        The stream replays every stored chunk before its first ``messages`` event.
+        The embedded server's live relay replays every stored chunk, page after page,
+        before a resumed stream's first ``messages`` event.
         """
         chunks, _ = await self.stream(session_id, lambda _: True, last_event_id=0)
         texts: dict[str, str] = {}

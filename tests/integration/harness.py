@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import attrs
 
+from orchestrator.adapters._reaper import descendants
+from orchestrator.adapters.opencode import find_opencode
 from orchestrator.testing.fake_model import FakeModelServer
 
 CLI = [sys.executable, "-m", "orchestrator"]
@@ -180,6 +183,20 @@ def processes_with_env(marker: str) -> list[int]:
             continue
         if marker.encode() in environ and state != "Z":
             found.append(int(entry.name))
+    return found
+
+
+def opencode_processes(parent: int) -> list[int]:
+    """PIDs below ``parent`` (a machine process) running the opencode binary itself.
+
+    The reaper that starts opencode is a Python process in between: it is not one.
+    """
+    binary = find_opencode().resolve()
+    found = []
+    for pid in descendants(parent):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/exe").resolve() == binary:
+                found.append(pid)
     return found
 
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import anyio
@@ -95,6 +96,32 @@ class Api:
                         elif event == "error":
                             raise AssertionError(data)
         raise AssertionError("the stream ended early")
+
+    async def history(self, session_id: str) -> list[dict[str, Any]]:
+        """Every stored message of the session, oldest first, read page by page by cursor."""
+        pages: list[list[dict[str, Any]]] = []
+        query: dict[str, str] = {}
+        while True:
+            path = f"/api/sessions/{session_id}/messages?{urlencode(query)}"
+            page = await self.call("GET", path)
+            pages.append(page["messages"])
+            if page["cursor"] is None:
+                return [message for earlier in reversed(pages) for message in earlier]
+            assert page["has_more"], page
+            assert len(pages) < 10_000, "the cursor never ran out"
+            query["cursor"] = page["cursor"]
+
+    async def stored_chunks(self, session_id: str) -> dict[str, str]:
+        """Each reply's text as its stored chunk events hold it, replayed from sequence 0.
+
+        The embedded server's live relay replays every stored chunk, page after page,
+        before a resumed stream's first ``messages`` event.
+        """
+        chunks, _ = await self.stream(session_id, lambda _: True, last_event_id=0)
+        texts: dict[str, str] = {}
+        for chunk in chunks:
+            texts[chunk["message_id"]] = texts.get(chunk["message_id"], "") + chunk["chunk"]
+        return texts
 
 
 def replies_finished(count: int) -> Any:

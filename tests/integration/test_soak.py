@@ -1,4 +1,4 @@
-"""A soak with real processes: 20 chat sessions streaming at once for four minutes.
+"""A soak with real processes: 20 chat sessions streaming at once for ten minutes.
 
 ``orchestrator serve``, one ``orchestrator worker start`` and its real opencode
 answer 20 sessions that each send message after message; the fake model
@@ -6,10 +6,12 @@ streams every reply token by token, slowly, so the load stays small while the
 stream runs long. A browser-like client follows each session's SSE stream.
 At the end, for every reply, what the model sent, what the browser received,
 the stored message and the stored chunks are compared token by token: nothing
-lost, duplicated or reordered.
+lost, duplicated or reordered. The stored history is read whole, page by page
+(a session of ~40 turns holds more messages than the stream's newest page).
 
-``ORCHESTRATOR_SOAK_SECONDS`` (default 240) sets how long; past ~25 turns a session's
-final comparison needs the paged history (the stream sends only the newest page).
+``ORCHESTRATOR_SOAK_SECONDS`` (default 600) sets how long and
+``ORCHESTRATOR_SOAK_TOKEN_DELAY`` (default 0.3) the seconds between tokens: a short
+run with a small delay still makes sessions longer than a page.
 """
 
 from __future__ import annotations
@@ -28,21 +30,24 @@ from tests.integration.test_chat_end_to_end import (  # noqa: F401 -- a fixture
     Api,
     _needs_opencode,
     ready_worker,
-    replies_finished,
     signed_in,
     stage,
     stop,
 )
 
 SESSIONS = 20
-#: Tokens per reply and seconds between them: 20 sessions stream ~60 tokens a second in all.
+#: Tokens per reply; at 0.3 s between them 20 sessions stream ~60 tokens a second in all.
 TOKENS_PER_REPLY = 40
-TOKEN_DELAY = 0.3
 
 
 def soak_seconds() -> float:
-    """How long the sessions keep sending: ``ORCHESTRATOR_SOAK_SECONDS``, else 240."""
-    return float(os.environ.get("ORCHESTRATOR_SOAK_SECONDS", "240"))
+    """How long the sessions keep sending: ``ORCHESTRATOR_SOAK_SECONDS``, else 600."""
+    return float(os.environ.get("ORCHESTRATOR_SOAK_SECONDS", "600"))
+
+
+def token_delay() -> float:
+    """Seconds between a reply's tokens: ``ORCHESTRATOR_SOAK_TOKEN_DELAY``, else 0.3."""
+    return float(os.environ.get("ORCHESTRATOR_SOAK_TOKEN_DELAY", "0.3"))
 
 
 @attrs.define
@@ -79,19 +84,19 @@ async def _converse(api: Api, session: SoakSession, until: float) -> None:
 
 
 async def _compare(api: Api, session: SoakSession, model: NumberedReplies) -> dict[str, Tally]:
-    """Tally the browser's text, the stored messages and the stored chunks against the model."""
+    """Tally the browser's text, the whole stored history and the stored chunks against the model.
+
+    Every reply the model sent for the session is compared: none is left out.
+    """
     count = len(session.prompts)
-    chunks, messages = await api.stream(
-        session.session_id, replies_finished(count), last_event_id=0
-    )
+    messages = await api.history(session.session_id)
+    stored_chunks = await api.stored_chunks(session.session_id)
     replies = [m for m in messages if m["role"] == "assistant"]
     assert [m["content"] for m in messages if m["role"] == "user"] == session.prompts
     assert [r["status"] for r in replies] == ["completed"] * count
-    stored_chunks: dict[str, str] = {}
-    for chunk in chunks:
-        stored_chunks[chunk["message_id"]] = (
-            stored_chunks.get(chunk["message_id"], "") + chunk["chunk"]
-        )
+    tag = f"s{session.number:02d}q"
+    made = sum(len(found) for prompt, found in model.sent.items() if prompt.startswith(tag))
+    assert len(replies) == made, f"session {session.number}: {len(replies)} of {made} compared"
     totals = {
         "browser": Tally(0, 0, 0, 0),
         "stored": Tally(0, 0, 0, 0),
@@ -121,7 +126,7 @@ async def test_twenty_sessions_streaming_for_minutes_lose_duplicate_and_reorder_
     """20 sessions streaming numbered tokens: browser, stored text and chunks == model, exactly."""
     model = NumberedReplies(tokens=TOKENS_PER_REPLY)
     seconds = soak_seconds()
-    with stage(tmp_path, reply=model, delta_delay=TOKEN_DELAY) as s:
+    with stage(tmp_path, reply=model, delta_delay=token_delay()) as s:
         machine = Output(s.worker())  # its output is drained, so a long run never fills the pipe
         try:
             machine.wait_for(r"Machine .* is online")
@@ -157,9 +162,11 @@ async def test_twenty_sessions_streaming_for_minutes_lose_duplicate_and_reorder_
                     for where, found in (await _compare(api, session, model)).items():
                         totals[where] += found
             replies = sum(len(session.prompts) for session in sessions)
+            fewest = min(len(session.prompts) for session in sessions)
             reconnects = sum(session.browser.reconnects for session in sessions)
             print(
-                f"\nsoak: {SESSIONS} sessions, {elapsed:.0f} s, {replies} replies, "
+                f"\nsoak: {SESSIONS} sessions, {elapsed:.0f} s, {replies} replies "
+                f"({2 * fewest}+ messages each), "
                 f"{totals['stored'].tokens} tokens, {reconnects} browser reconnects; "
                 + "; ".join(
                     f"{where} lost {t.lost} dup {t.duplicated} reordered {t.reordered}"

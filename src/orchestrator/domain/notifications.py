@@ -60,6 +60,9 @@ BAD_AUTH: Final = "The push subscription's key 'auth' must be 16 bytes (base64ur
 BAD_EVENTS: Final = "The field 'events' must list some of: {}."
 BAD_QUIET: Final = "Quiet hours must be two times like '22:00' and '07:00', or none."
 BAD_TIME_ZONE: Final = "Unknown time zone '{}'. Use a name like 'Europe/Berlin' or 'UTC'."
+BAD_SEEN_UNTIL: Final = (
+    "The field 'until' must be a time with its zone, like '2026-01-01T12:00:00+00:00'."
+)
 
 _HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _LOOPBACK_NAMES = frozenset({"localhost"})
@@ -354,6 +357,19 @@ def short_line(text: str) -> str:
 def reply_preview(content: str, error: str | None) -> str:
     """What the inbox shows of a finished reply: its first line, or why it failed."""
     return short_line(content or error or "")
+
+
+def parse_seen_until(value: object) -> datetime:
+    """The time the user looked up to (a finished reply's ``finished_at``), or one sentence."""
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidInput(BAD_SEEN_UNTIL)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(BAD_SEEN_UNTIL) from exc
+    if parsed.tzinfo is None:
+        raise InvalidInput(BAD_SEEN_UNTIL)
+    return parsed
 
 
 def seen_until(previous: datetime | None, until: datetime, now: datetime) -> datetime:

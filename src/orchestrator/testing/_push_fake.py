@@ -180,7 +180,8 @@ class PushFake:
             and (reply := self._finished(ending)) is not None
             and reply.user_id == user
         ]
-        return sorted(found, key=lambda r: r.finished_at, reverse=True)[:limit]
+        # Newest first; of replies that ended at the same instant, the one recorded last.
+        return sorted(reversed(found), key=lambda r: r.finished_at, reverse=True)[:limit]
 
     def watch_finished_replies(
         self, user: UserId, limit: int

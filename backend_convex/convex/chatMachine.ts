@@ -15,6 +15,7 @@ import { v } from "convex/values";
 import { machineMessage, machinePermission, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
 import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, streamingReply } from "./lib/chat";
+import { recordFinished } from "./lib/inbox";
 import { mergeReply } from "./lib/partText";
 import { cutPage, pageLimit, textSize } from "./lib/paging";
 import { readSegments, replaceContent } from "./lib/text";
@@ -248,6 +249,8 @@ export async function endMessage(
     for (const request of requests) await ctx.db.patch(request._id, { status: "expired" });
   }
   await expireQuestions(ctx, messageId);
+  const reply = { messageId, userId: session.userId, chatSessionId: session.chatSessionId };
+  await recordFinished(ctx, reply, status, content, error, now);
   // The session's sequence is written once per reply, before its chunks go.
   await ctx.db.patch(session._id, { lastActivity: now, lastSequence: await lastSequence(ctx, session) });
   await mergeReply(ctx, messageId);

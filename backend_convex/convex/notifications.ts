@@ -11,6 +11,7 @@ import { v } from "convex/values";
 import { requireServer } from "./lib/auth";
 import { fail, NO_USER } from "./lib/errors";
 import { MAX_MACHINES, MAX_PERMISSIONS, MAX_USERS, MAX_WORK_MESSAGES } from "./lib/limits";
+import { MAX_FINISHED } from "./lib/inbox";
 import { chatMessageRecord, permissionRecord } from "./lib/records";
 import {
   chatMessageRecord as messageValidator,
@@ -281,5 +282,94 @@ export const listOpenTurns = query({
       }
     }
     return turns.sort((a, b) => a.message.timestamp - b.message.timestamp);
+  },
+});
+
+const finishedValidator = v.object({
+  userId: v.string(),
+  messageId: v.string(),
+  chatSessionId: v.string(),
+  status: v.string(),
+  preview: v.string(),
+  finishedAt: v.number(),
+  machineId: v.string(),
+  machineName: v.string(),
+  workerId: v.string(),
+  workerName: v.union(v.string(), v.null()),
+  workerDirectory: v.string(),
+});
+
+async function seenAt(ctx: QueryCtx, userId: string) {
+  return await ctx.db
+    .query("inboxSeen")
+    .withIndex("by_userId", (q) => q.eq("userId", userId))
+    .first();
+}
+
+/**
+ * The user's replies that ended after their inbox mark, newest first, at most `limit`
+ * (MAX_FINISHED): one index range of small rows and three lookups each, no reply text.
+ */
+export const listFinished = query({
+  args: { ...owner, limit: v.number() },
+  returns: v.array(finishedValidator),
+  handler: async (ctx, { serverSecret, userId, limit }) => {
+    requireServer(serverSecret);
+    const mark = (await seenAt(ctx, userId))?.seenAt ?? -1;
+    const rows = await ctx.db
+      .query("finishedReplies")
+      .withIndex("by_userId_and_finishedAt", (q) => q.eq("userId", userId).gt("finishedAt", mark))
+      .order("desc")
+      .take(Math.max(0, Math.min(limit, MAX_FINISHED)));
+    const found = [];
+    for (const row of rows) {
+      // A reply of a session, worker or machine being deleted is not listed (access.ts).
+      const session = await ctx.db
+        .query("chatSessions")
+        .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", row.chatSessionId))
+        .first();
+      if (session === null || session.userId !== userId) continue;
+      const worker = await ctx.db
+        .query("workers")
+        .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
+        .first();
+      const machine =
+        worker === null
+          ? null
+          : await ctx.db
+              .query("machines")
+              .withIndex("by_machineId", (q) => q.eq("machineId", worker.machineId))
+              .first();
+      if (worker === null || machine === null) continue;
+      found.push({
+        userId,
+        messageId: row.messageId,
+        chatSessionId: row.chatSessionId,
+        status: row.status,
+        preview: row.preview,
+        finishedAt: row.finishedAt,
+        machineId: machine.machineId,
+        machineName: machine.name,
+        workerId: worker.workerId,
+        workerName: worker.name ?? null,
+        workerDirectory: worker.directory,
+      });
+    }
+    return found;
+  },
+});
+
+/** Move the user's inbox mark to `until`: forward only, and never past now (seen_until). */
+export const markSeen = mutation({
+  args: { ...owner, until: v.number() },
+  returns: v.null(),
+  handler: async (ctx, { serverSecret, userId, until }) => {
+    requireServer(serverSecret);
+    await requireUser(ctx, userId);
+    const mark = Math.min(until, Date.now());
+    const found = await seenAt(ctx, userId);
+    if (found === null) await ctx.db.insert("inboxSeen", { userId, seenAt: mark });
+    else if (mark > found.seenAt) await ctx.db.patch(found._id, { seenAt: mark });
+    return null;
   },
 });

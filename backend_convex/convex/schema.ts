@@ -337,4 +337,25 @@ export default defineSchema({
     quietEnd: v.optional(v.string()),
     timeZone: v.string(),
   }).index("by_userId", ["userId"]),
+
+  /**
+   * A reply that ended (completed, failed, interrupted): the inbox lists those after the
+   * user's mark from this small row, never reading the reply's text.
+   */
+  finishedReplies: defineTable({
+    messageId: v.string(),
+    userId: v.string(),
+    chatSessionId: v.string(),
+    status: v.string(),
+    preview: v.string(),
+    finishedAt: v.number(),
+  })
+    .index("by_userId_and_finishedAt", ["userId", "finishedAt"])
+    .index("by_chatSessionId", ["chatSessionId"]),
+
+  /** When a user last looked at their inbox: finished replies up to it are seen. */
+  inboxSeen: defineTable({
+    userId: v.string(),
+    seenAt: v.number(),
+  }).index("by_userId", ["userId"]),
 });

@@ -1,7 +1,8 @@
 /** Push subscriptions and settings: server secret, ownership, limits; waiting requests across machines. */
-import { expect, test } from "vitest";
+import { expect, test, vi } from "vitest";
 import { api } from "../convex/_generated/api";
 import { MAX_SUBSCRIPTIONS_PER_USER, NO_SUBSCRIPTION, TOO_MANY_SUBSCRIPTIONS } from "../convex/notifications";
+import { MAX_FINISHED, shortLine } from "../convex/lib/inbox";
 import { newChat, newDeployment, newUser, refused, SECRET } from "./setup";
 
 const sub = (n: number) => ({ endpoint: `https://push.example/${n}`, p256dh: "BKEY", auth: "AUTH" });
@@ -62,4 +63,34 @@ test("open turns list unfinished messages of every machine with its status", asy
   const [turn] = await t.query(api.notifications.listOpenTurns, server);
   expect(turn).toMatchObject({ machineOnline: false, machineName: "laptop", message: { messageId: message.messageId } });
   await refused(t.query(api.notifications.listOpenTurns, { serverSecret: "wrong" }), "AuthenticationFailed");
+});
+
+test("finished replies: server only, bounded, newest first, gone with their worker", async () => {
+  vi.useFakeTimers();
+  try {
+    const t = newDeployment();
+    const { alice, owner, token, session, worker } = await newChat(t);
+    const server = { serverSecret: SECRET, userId: alice };
+    await refused(t.query(api.notifications.listFinished, { ...server, serverSecret: "wrong", limit: 5 }), "AuthenticationFailed");
+    await refused(t.mutation(api.notifications.markSeen, { ...server, serverSecret: "wrong", until: 0 }), "AuthenticationFailed");
+    for (let n = 0; n <= MAX_FINISHED; n++) {
+      const message = await t.mutation(api.chat.sendMessage, { ...owner, chatSessionId: session.chatSessionId, content: `q${n}` });
+      const reply = await t.mutation(api.chatMachine.claimMessage, { ...token, messageId: message.messageId });
+      await t.mutation(api.chatMachine.completeMessage, { ...token, messageId: reply.messageId, content: `a${n}` });
+    }
+    const listed = await t.query(api.notifications.listFinished, { ...server, limit: 1000 });
+    expect(listed).toHaveLength(MAX_FINISHED);
+    expect(listed[0]).toMatchObject({ preview: `a${MAX_FINISHED}`, status: "completed", machineName: "laptop" });
+    await t.mutation(api.workers.remove, { ...owner, workerId: worker.workerId });
+    expect(await t.query(api.notifications.listFinished, { ...server, limit: 5 })).toEqual([]);
+    await t.finishAllScheduledFunctions(vi.runAllTimers);
+    expect(await t.run(async (ctx) => (await ctx.db.query("finishedReplies").take(100)).length)).toBe(0);
+  } finally {
+    vi.useRealTimers();
+  }
+});
+
+test("a preview is one line of at most 80 characters", () => {
+  expect(shortLine("  two\n\tlines ")).toBe("two lines");
+  expect(shortLine("é".repeat(200))).toBe("é".repeat(79) + "…");
 });

@@ -1,4 +1,5 @@
-"""The inbox in a real browser: two machines each wait for a permission; answer one in place."""
+"""The inbox in a real browser: two machines each wait for a permission; answer one in place;
+the reply that finishes is listed until marked seen."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def _reply_of(page: Page, session_id: str) -> dict[str, object]:
 def test_the_inbox_shows_every_machines_requests_and_answers_in_place(
     page: Page, chat: Chat, model: FakeModelServer, tmp_path: Path
 ) -> None:
-    """Both waiting requests are listed with their machine; allowing one finishes that turn."""
+    """Both waiting requests are listed with their machine; allowing one finishes that turn,
+    whose reply is then listed as finished until marked seen."""
     data_dir = chat.server.data_dir
     made = run_cli(["machine", "create", "desktop", "--user", "alice"], data_dir)
     match = re.search(r"^\s*(mch_\S+:sec_\S+)\s*$", made, re.MULTILINE)
@@ -79,6 +81,19 @@ def test_the_inbox_shows_every_machines_requests_and_answers_in_place(
         expect(desktop_item).to_be_visible()
         _, waiting = call_api(page, "GET", "/api/inbox")
         assert [i["session_id"] for i in waiting["items"]] == [desktop_session]
+
+        # The finished reply is listed apart from what waits (the badge still counts 1);
+        # "Mark all seen" clears that list.
+        finished_list = page.locator("#inbox-finished-list")
+        link = finished_list.locator(f'a[href*="{laptop_session}"]')
+        expect(link).to_contain_text("Finished in", timeout=30_000)
+        expect(finished_list).to_contain_text("It ran.")
+        expect(page.locator("#inbox-count")).to_have_text("1")
+        page.get_by_role("button", name="Mark all seen").click()
+        expect(finished_list).to_contain_text("No replies finished since you last looked.")
+        expect(link).to_be_hidden()
+        _, seen = call_api(page, "GET", "/api/inbox")
+        assert (seen["finished"], len(seen["items"])) == ([], 1)
 
         # The badge is on every page.
         page.goto(f"{chat.server.url}/jobs")

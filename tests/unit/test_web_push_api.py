@@ -263,7 +263,7 @@ async def test_the_inbox_stream_follows_answers(owner: Chat) -> None:
         )
         assert answered[0] == 200
         after = await next_sse(response)
-        assert after.data == {"items": []}
+        assert after.data == {"items": [], "finished": []}
 
 
 async def test_the_inbox_lists_and_streams_questions_beside_permissions(owner: Chat) -> None:

@@ -28,6 +28,7 @@ import type * as lib_chat from "../lib/chat.js";
 import type * as lib_commandRules from "../lib/commandRules.js";
 import type * as lib_errors from "../lib/errors.js";
 import type * as lib_ids from "../lib/ids.js";
+import type * as lib_inbox from "../lib/inbox.js";
 import type * as lib_jobs from "../lib/jobs.js";
 import type * as lib_limits from "../lib/limits.js";
 import type * as lib_paging from "../lib/paging.js";
@@ -69,6 +70,7 @@ declare const fullApi: ApiFromModules<{
   "lib/commandRules": typeof lib_commandRules;
   "lib/errors": typeof lib_errors;
   "lib/ids": typeof lib_ids;
+  "lib/inbox": typeof lib_inbox;
   "lib/jobs": typeof lib_jobs;
   "lib/limits": typeof lib_limits;
   "lib/paging": typeof lib_paging;

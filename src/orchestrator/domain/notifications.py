@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from orchestrator.domain.chat import ChatMessage, PermissionRequest
+from orchestrator.domain.chat import ChatMessage, MessageStatus, PermissionRequest
 from orchestrator.domain.errors import InvalidInput, PayloadTooLarge, PermissionDenied
-from orchestrator.domain.ids import ChatSessionId, MachineId, UserId, WorkerId
+from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
 from orchestrator.domain.questions import WaitingQuestion
 
 #: The largest subscription (as JSON) the server stores; real ones are ~400 bytes.
@@ -34,6 +34,13 @@ MAX_ENDPOINT_LENGTH: Final = 1024
 MAX_SUBSCRIPTIONS_PER_USER: Final = 20
 #: The short line of a notification is cut to this many characters.
 MAX_LINE: Final = 80
+#: The inbox lists at most this many finished replies (the newest).
+MAX_FINISHED: Final = 50
+#: Replies that end with these statuses are listed in the inbox until the user looked
+#: (interrupted: its machine went away; a reply the user stopped is not news to them).
+INBOX_ENDINGS: Final = frozenset(
+    {MessageStatus.COMPLETED, MessageStatus.FAILED, MessageStatus.INTERRUPTED}
+)
 
 NO_SUBSCRIPTION: Final = "No such push subscription."
 TOO_MANY_SUBSCRIPTIONS: Final = (
@@ -53,6 +60,9 @@ BAD_AUTH: Final = "The push subscription's key 'auth' must be 16 bytes (base64ur
 BAD_EVENTS: Final = "The field 'events' must list some of: {}."
 BAD_QUIET: Final = "Quiet hours must be two times like '22:00' and '07:00', or none."
 BAD_TIME_ZONE: Final = "Unknown time zone '{}'. Use a name like 'Europe/Berlin' or 'UTC'."
+BAD_SEEN_UNTIL: Final = (
+    "The field 'until' must be a time with its zone, like '2026-01-01T12:00:00+00:00'."
+)
 
 _HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _LOOPBACK_NAMES = frozenset({"localhost"})
@@ -123,6 +133,23 @@ class OpenTurn:
     machine_id: MachineId
     machine_name: str
     machine_online: bool
+    worker_id: WorkerId
+    worker_label: str
+
+
+@attrs.frozen
+class FinishedReply:
+    """A reply that completed or failed: the inbox lists those since the user last looked."""
+
+    user_id: UserId
+    message_id: MessageId
+    chat_session_id: ChatSessionId
+    status: MessageStatus
+    #: The start of the reply's text (or why it failed), one short line.
+    preview: str
+    finished_at: datetime
+    machine_id: MachineId
+    machine_name: str
     worker_id: WorkerId
     worker_label: str
 
@@ -325,6 +352,30 @@ def short_line(text: str) -> str:
     """One line of at most :data:`MAX_LINE` characters."""
     line = " ".join(text.split())
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1].rstrip() + "…"
+
+
+def reply_preview(content: str, error: str | None) -> str:
+    """What the inbox shows of a finished reply: its first line, or why it failed."""
+    return short_line(content or error or "")
+
+
+def parse_seen_until(value: object) -> datetime:
+    """The time the user looked up to (a finished reply's ``finished_at``), or one sentence."""
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidInput(BAD_SEEN_UNTIL)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(BAD_SEEN_UNTIL) from exc
+    if parsed.tzinfo is None:
+        raise InvalidInput(BAD_SEEN_UNTIL)
+    return parsed
+
+
+def seen_until(previous: datetime | None, until: datetime, now: datetime) -> datetime:
+    """The new "last looked" mark: it only moves forward, and never past ``now``."""
+    mark = min(until, now)
+    return mark if previous is None or mark > previous else previous
 
 
 def worker_label(name: str | None, directory: str) -> str:

@@ -57,6 +57,7 @@ from orchestrator.domain.lease import Lease
 from orchestrator.domain.live import LiveEvent, ReplyState, SequencedEvent
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
 from orchestrator.domain.notifications import (
+    FinishedReply,
     NotificationSettings,
     OpenTurn,
     PushSubscription,
@@ -731,6 +732,20 @@ class NotificationBackend(Protocol):
 
     def watch_waiting_questions(self, user: UserId | None) -> AsyncIterator[list[WaitingQuestion]]:
         """Pending questions, now and after every change."""
+        ...
+
+    async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
+        """The user's replies that ended (INBOX_ENDINGS) after their inbox mark, newest first."""
+        ...
+
+    def watch_finished_replies(
+        self, user: UserId, limit: int
+    ) -> AsyncIterator[list[FinishedReply]]:
+        """The user's finished replies since their mark, now and after every change."""
+        ...
+
+    async def mark_inbox_seen(self, user: UserId, until: datetime) -> None:
+        """Move the user's inbox mark to ``until`` (forward only, never past now)."""
         ...
 
     async def list_open_turns(self) -> list[OpenTurn]:

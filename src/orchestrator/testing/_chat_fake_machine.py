@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -30,7 +31,9 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import ChatSessionId, ChunkId, MachineToken, MessageId, PermissionId
 from orchestrator.domain.model import WorkerStatus
+from orchestrator.domain.notifications import INBOX_ENDINGS, reply_preview
 from orchestrator.testing._chat_fake import ChatFakeBase
+from orchestrator.testing._push_fake import FinishedEnding
 
 TERMINATED = ChatSessionStatus.TERMINATED
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
@@ -39,6 +42,9 @@ _OPEN_PERMISSION = (PermissionStatus.PENDING, PermissionStatus.ANSWERED)
 
 class ChatMachineFake(ChatFakeBase):
     """The :class:`~orchestrator.domain.ports.ChatMachineBackend` half."""
+
+    if TYPE_CHECKING:  # provided by InMemoryBackend
+        finished_replies: dict[MessageId, FinishedEnding]
 
     async def _work(self, token: MachineToken) -> list[SessionWork]:
         self._auth(token)
@@ -154,6 +160,10 @@ class ChatMachineFake(ChatFakeBase):
             if request.message_id == message.message_id and request.status in _OPEN_PERMISSION:
                 self._save(attrs.evolve(request, status=PermissionStatus.EXPIRED))
         self._expire_questions(message.message_id)
+        if status in INBOX_ENDINGS:
+            self.finished_replies[message.message_id] = FinishedEnding(
+                message.message_id, status, reply_preview(content, error), self._now()
+            )
         self._touch(session)
         await self._commit()
         return message

@@ -10,9 +10,12 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
+import attrs
+
 from orchestrator.domain.chat import (
     ChatMessage,
     ChatSession,
+    MessageStatus,
     PermissionRequest,
     PermissionStatus,
 )
@@ -30,15 +33,27 @@ from orchestrator.domain.notifications import (
     MAX_SUBSCRIPTIONS_PER_USER,
     NO_SUBSCRIPTION,
     TOO_MANY_SUBSCRIPTIONS,
+    FinishedReply,
     NotificationSettings,
     OpenTurn,
     PushSubscription,
     SubscriptionDraft,
     WaitingPermission,
+    seen_until,
     worker_label,
 )
 
 T = TypeVar("T")
+
+
+@attrs.frozen
+class FinishedEnding:
+    """How a reply ended, as the inbox keeps it (``finished_replies`` on SQLite)."""
+
+    message_id: MessageId
+    status: MessageStatus
+    preview: str
+    finished_at: datetime
 
 
 class PushFake:
@@ -53,6 +68,8 @@ class PushFake:
         permissions: dict[PermissionId, PermissionRequest]
         push_subscriptions: dict[str, PushSubscription]
         notification_settings: dict[UserId, NotificationSettings]
+        finished_replies: dict[MessageId, FinishedEnding]
+        inbox_seen: dict[UserId, datetime]
 
         def _now(self) -> datetime: ...
         async def _commit(self) -> None: ...
@@ -133,6 +150,48 @@ class PushFake:
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingPermission], None]:
         return self._watch(lambda: self.list_waiting_permissions(user))
+
+    def _finished(self, ending: FinishedEnding) -> FinishedReply | None:
+        message = self.chat_messages.get(ending.message_id)
+        session = None if message is None else self.chat_sessions.get(message.chat_session_id)
+        if session is None:
+            return None  # deleted with its session (SQLite cascades)
+        worker = self.workers[session.worker_id]
+        machine = self.machines[worker.machine_id]
+        return FinishedReply(
+            user_id=session.user_id,
+            message_id=ending.message_id,
+            chat_session_id=session.chat_session_id,
+            status=ending.status,
+            preview=ending.preview,
+            finished_at=ending.finished_at,
+            machine_id=machine.machine_id,
+            machine_name=machine.name,
+            worker_id=worker.worker_id,
+            worker_label=worker_label(worker.name, worker.directory),
+        )
+
+    async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
+        mark = self.inbox_seen.get(user)
+        found = [
+            reply
+            for ending in self.finished_replies.values()
+            if (mark is None or ending.finished_at > mark)
+            and (reply := self._finished(ending)) is not None
+            and reply.user_id == user
+        ]
+        # Newest first; of replies that ended at the same instant, the one recorded last.
+        return sorted(reversed(found), key=lambda r: r.finished_at, reverse=True)[:limit]
+
+    def watch_finished_replies(
+        self, user: UserId, limit: int
+    ) -> AsyncGenerator[list[FinishedReply], None]:
+        return self._watch(lambda: self.list_finished_replies(user, limit))
+
+    async def mark_inbox_seen(self, user: UserId, until: datetime) -> None:
+        self._known_user(user)
+        self.inbox_seen[user] = seen_until(self.inbox_seen.get(user), until, self._now())
+        await self._commit()
 
     async def list_open_turns(self) -> list[OpenTurn]:
         turns = []

@@ -79,7 +79,7 @@ from orchestrator.testing._chat_fake_machine import ChatMachineFake
 from orchestrator.testing._commands_fake import CommandFake
 from orchestrator.testing._jobs_fake import JobFake
 from orchestrator.testing._parts_fake import PartsFake
-from orchestrator.testing._push_fake import PushFake
+from orchestrator.testing._push_fake import FinishedEnding, PushFake
 from orchestrator.testing._questions_fake import QuestionFake
 
 T = TypeVar("T")
@@ -194,6 +194,9 @@ class InMemoryBackend(
     notification_settings: dict[UserId, NotificationSettings] = attrs.field(
         factory=dict, init=False
     )
+    #: Replies that ended (message id -> when, with its status and preview); the inbox mark.
+    finished_replies: dict[MessageId, FinishedEnding] = attrs.field(factory=dict, init=False)
+    inbox_seen: dict[UserId, datetime] = attrs.field(factory=dict, init=False)
     version: int = attrs.field(default=0, init=False)
     closed: bool = attrs.field(default=False, init=False)
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)

@@ -2,6 +2,7 @@
 // answered in place.
 import { api } from "./api.js";
 import { h, showError, timeAgo } from "./dom.js";
+import { renderFinished } from "./inbox-finished.js";
 import { live } from "./live.js";
 import { QuestionPrompts } from "./questions.js";
 
@@ -79,6 +80,9 @@ window.setInterval(() => {
 }, 30000);
 
 live(() => "/api/inbox/stream", {
-  inbox: render,
+  inbox: (data) => {
+    render(data);
+    renderFinished(data.finished ?? []);
+  },
   error: (data) => showError(errorBox, data.error),
 });

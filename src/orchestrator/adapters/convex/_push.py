@@ -7,12 +7,15 @@ records are converted here (camelCased fields, milliseconds).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._transport import Args, Kind
-from orchestrator.domain.ids import MachineId, UserId, WorkerId
+from orchestrator.domain.chat import MessageStatus
+from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
 from orchestrator.domain.notifications import (
+    FinishedReply,
     NotificationSettings,
     OpenTurn,
     PushEvent,
@@ -39,6 +42,21 @@ def _waiting(raw: dict[str, Any]) -> WaitingPermission:
     return WaitingPermission(
         user_id=UserId(raw["userId"]),
         request=wire.permission(raw["request"]),
+        machine_id=MachineId(raw["machineId"]),
+        machine_name=raw["machineName"],
+        worker_id=WorkerId(raw["workerId"]),
+        worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
+    )
+
+
+def _finished(raw: dict[str, Any]) -> FinishedReply:
+    return FinishedReply(
+        user_id=UserId(raw["userId"]),
+        message_id=MessageId(raw["messageId"]),
+        chat_session_id=ChatSessionId(raw["chatSessionId"]),
+        status=MessageStatus(raw["status"]),
+        preview=raw["preview"],
+        finished_at=wire._when(raw["finishedAt"]),
         machine_id=MachineId(raw["machineId"]),
         machine_name=raw["machineName"],
         worker_id=WorkerId(raw["workerId"]),
@@ -125,6 +143,23 @@ class ConvexPushSide:
             self._server(userId=user),
             lambda found: [_waiting(w) for w in found],
         )
+
+    async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
+        args = self._server(userId=user, limit=limit)
+        return [_finished(r) for r in await self._call("query", "notifications:listFinished", args)]
+
+    def watch_finished_replies(
+        self, user: UserId, limit: int
+    ) -> AsyncGenerator[list[FinishedReply], None]:
+        return self._watch(
+            "notifications:listFinished",
+            self._server(userId=user, limit=limit),
+            lambda found: [_finished(r) for r in found],
+        )
+
+    async def mark_inbox_seen(self, user: UserId, until: datetime) -> None:
+        args = self._server(userId=user, until=wire.to_ms(until))
+        await self._call("mutation", "notifications:markSeen", args)
 
     async def list_open_turns(self) -> list[OpenTurn]:
         found = await self._call("query", "notifications:listOpenTurns", self._server())

@@ -57,6 +57,7 @@ from orchestrator.domain.ids import (
     PermissionId,
 )
 from orchestrator.domain.live import Marks
+from orchestrator.domain.notifications import INBOX_ENDINGS, reply_preview
 
 _MACHINE_SESSION = """
     SELECT s.* FROM chat_sessions AS s JOIN workers AS w USING (worker_id)
@@ -271,6 +272,17 @@ class ChatMachineSide(MachineSide):
             now,
             session.chat_session_id,
         )
+        if status in INBOX_ENDINGS:
+            await tx.run(
+                "INSERT OR REPLACE INTO finished_replies (message_id, user_id, chat_session_id,"
+                " status, preview, finished_at) VALUES (?, ?, ?, ?, ?, ?)",
+                message_id,
+                session.user_id,
+                session.chat_session_id,
+                status.value,
+                reply_preview(content, error),
+                now,
+            )
         touch_session(tx, session.worker_id, session.chat_session_id, machine_id)
         return await load_message(tx, message_id)
 

@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator
+from datetime import datetime
 
 import aiosqlite
 
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING
 from orchestrator.adapters.embedded._machine_side import MACHINES, MachineSide
+from orchestrator.domain.chat import MessageStatus
 from orchestrator.domain.errors import Conflict, NotFound
-from orchestrator.domain.ids import MachineId, UserId, WorkerId
+from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
 from orchestrator.domain.notifications import (
     MAX_SUBSCRIPTIONS_PER_USER,
     NO_SUBSCRIPTION,
     TOO_MANY_SUBSCRIPTIONS,
+    FinishedReply,
     NotificationSettings,
     OpenTurn,
     PushEvent,
     PushSubscription,
     SubscriptionDraft,
     WaitingPermission,
+    seen_until,
     worker_label,
 )
 
@@ -53,6 +57,36 @@ _OPEN_TURNS = """
     ORDER BY msg.timestamp, msg.rowid
     LIMIT 1000
 """
+
+
+# The index (user_id, finished_at) finds the rows; the joins read one row each, no texts.
+_FINISHED = """
+    SELECT f.*, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
+        m.name AS machine_name
+    FROM finished_replies AS f
+    JOIN chat_sessions AS s USING (chat_session_id)
+    JOIN workers AS w ON w.worker_id = s.worker_id
+    JOIN machines AS m ON m.machine_id = w.machine_id
+    WHERE f.user_id = ?
+        AND f.finished_at > coalesce((SELECT seen_at FROM inbox_seen WHERE user_id = ?), -1)
+    ORDER BY f.finished_at DESC, f.rowid DESC
+    LIMIT ?
+"""
+
+
+def _finished(row: aiosqlite.Row) -> FinishedReply:
+    return FinishedReply(
+        user_id=UserId(row["user_id"]),
+        message_id=MessageId(row["message_id"]),
+        chat_session_id=ChatSessionId(row["chat_session_id"]),
+        status=MessageStatus(row["status"]),
+        preview=row["preview"],
+        finished_at=rows.from_ms(row["finished_at"]),
+        machine_id=MachineId(row["machine_id"]),
+        machine_name=row["machine_name"],
+        worker_id=WorkerId(row["worker_id"]),
+        worker_label=worker_label(row["worker_name"], row["directory"]),
+    )
 
 
 def _turn(row: aiosqlite.Row) -> OpenTurn:
@@ -193,6 +227,32 @@ class PushSide(MachineSide):
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingPermission], None]:
         return self._store.feed.watch([WAITING], lambda: self.list_waiting_permissions(user))
+
+    async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
+        async with self._store.transaction() as tx:
+            return [_finished(row) for row in await tx.all(_FINISHED, user, user, limit)]
+
+    def watch_finished_replies(
+        self, user: UserId, limit: int
+    ) -> AsyncGenerator[list[FinishedReply], None]:
+        # WAITING is touched by every session change, a reply's end among them.
+        return self._store.feed.watch(
+            [WAITING, ("inbox", user)], lambda: self.list_finished_replies(user, limit)
+        )
+
+    async def mark_inbox_seen(self, user: UserId, until: datetime) -> None:
+        async with self._store.transaction(write=True) as tx:
+            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
+                raise NotFound("No such user.")
+            row = await tx.one("SELECT seen_at FROM inbox_seen WHERE user_id = ?", user)
+            previous = None if row is None else rows.from_ms(row["seen_at"])
+            mark = seen_until(previous, until, rows.from_ms(self._now()))
+            await tx.run(
+                "INSERT OR REPLACE INTO inbox_seen (user_id, seen_at) VALUES (?, ?)",
+                user,
+                rows.to_ms(mark),
+            )
+            tx.touch(("inbox", user))
 
     async def list_open_turns(self) -> list[OpenTurn]:
         async with self._store.transaction() as tx:

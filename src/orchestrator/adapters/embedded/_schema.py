@@ -330,6 +330,29 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     # 14: why a worker's machine cannot run it (Worker.problem).
     ("ALTER TABLE workers ADD COLUMN problem TEXT",),
+    # 15: replies that ended, listed in the inbox after the user's "last looked" mark
+    # (domain.notifications.FinishedReply); a small row each, so the inbox never reads texts.
+    (
+        """
+        CREATE TABLE finished_replies (
+            message_id TEXT PRIMARY KEY
+                REFERENCES chat_messages (message_id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            chat_session_id TEXT NOT NULL
+                REFERENCES chat_sessions (chat_session_id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            preview TEXT NOT NULL,
+            finished_at INTEGER NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX finished_replies_by_user_and_time ON finished_replies (user_id, finished_at)",
+        """
+        CREATE TABLE inbox_seen (
+            user_id TEXT PRIMARY KEY REFERENCES users (user_id) ON DELETE CASCADE,
+            seen_at INTEGER NOT NULL
+        ) STRICT
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

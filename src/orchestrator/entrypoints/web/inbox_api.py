@@ -1,13 +1,18 @@
 """The inbox: everything waiting for the signed-in user, across machines, workers and sessions.
 
-* ``GET /api/inbox`` -> ``{"items": [Item, ...]}``, oldest first
-* ``GET /api/inbox/stream`` -> Server-Sent Events: ``inbox`` ``{"items": [...]}`` at once
+* ``GET /api/inbox`` -> ``{"items": [Item, ...], "finished": [Finished, ...]}``: items
+  oldest first; finished replies since the user last looked, newest first (at most
+  :data:`~orchestrator.domain.notifications.MAX_FINISHED`)
+* ``GET /api/inbox/stream`` -> Server-Sent Events: ``inbox`` ``{"items", "finished"}`` at once
   and on every change (the inbox page; the header badge asks ``GET /api/inbox``), ``error`` once
+* ``POST /api/inbox/seen {until}`` -> 204: the user looked up to ``until`` (the
+  ``finished_at`` of the newest finished reply the page showed); those replies leave the list
 
 An item is a pending permission request (``kind: "permission"``) or question
 (``kind: "question"``) with where it comes from (machine, worker, session) and
 what is asked; answer it with ``POST /api/permissions/{permission_id}/answer``
-or ``POST /api/questions/{question_id}/answer``.
+or ``POST /api/questions/{question_id}/answer``. Items are what waits for the user
+(the header badge counts them); finished replies are news only.
 """
 
 from __future__ import annotations
@@ -16,9 +21,16 @@ import anyio
 from aiohttp import web
 
 from orchestrator.adapters.remote.wire import converter
-from orchestrator.domain.notifications import WaitingPermission, session_url
+from orchestrator.domain.notifications import (
+    MAX_FINISHED,
+    FinishedReply,
+    WaitingPermission,
+    parse_seen_until,
+    session_url,
+)
 from orchestrator.domain.questions import WaitingQuestion
 from orchestrator.entrypoints.web.auth import require_user
+from orchestrator.entrypoints.web.payload import read_body
 from orchestrator.entrypoints.web.state import BACKEND
 from orchestrator.entrypoints.web.streams import EventStream, tracked
 
@@ -56,20 +68,50 @@ def _question_item(waiting: WaitingQuestion) -> dict[str, object]:
     }
 
 
+def _finished_item(reply: FinishedReply) -> dict[str, object]:
+    return {
+        "message_id": reply.message_id,
+        "status": reply.status.value,
+        "preview": reply.preview,
+        "finished_at": reply.finished_at.isoformat(),
+        "session_id": reply.chat_session_id,
+        "worker_id": reply.worker_id,
+        "worker": reply.worker_label,
+        "machine_id": reply.machine_id,
+        "machine": reply.machine_name,
+        "url": session_url(reply.machine_id, reply.worker_id, reply.chat_session_id),
+    }
+
+
 def _items(
-    permissions: list[WaitingPermission], questions: list[WaitingQuestion]
+    permissions: list[WaitingPermission],
+    questions: list[WaitingQuestion],
+    finished: list[FinishedReply],
 ) -> dict[str, object]:
     items = [_item(w) for w in permissions] + [_question_item(w) for w in questions]
-    # Oldest first; ISO times of one zone sort as text.
-    return {"items": sorted(items, key=lambda item: str(item["asked_at"]))}
+    return {
+        # Oldest first; ISO times of one zone sort as text.
+        "items": sorted(items, key=lambda item: str(item["asked_at"])),
+        "finished": [_finished_item(r) for r in finished],
+    }
 
 
 async def inbox(request: web.Request) -> web.Response:
-    """``GET /api/inbox``: what waits for the user, oldest first."""
+    """``GET /api/inbox``: what waits for the user, oldest first, and replies since they looked."""
     user = require_user(request)
     backend = request.app[BACKEND]
     permissions = await backend.list_waiting_permissions(user)
-    return web.json_response(_items(permissions, await backend.list_waiting_questions(user)))
+    questions = await backend.list_waiting_questions(user)
+    finished = await backend.list_finished_replies(user, MAX_FINISHED)
+    return web.json_response(_items(permissions, questions, finished))
+
+
+async def mark_seen(request: web.Request) -> web.Response:
+    """``POST /api/inbox/seen {until}``: the finished replies up to ``until`` are seen."""
+    user = require_user(request)
+    until = parse_seen_until((await read_body(request)).data.get("until"))
+    await request.app[BACKEND].mark_inbox_seen(user, until)
+    return web.Response(status=204)
 
 
 async def inbox_stream(request: web.Request) -> web.StreamResponse:
@@ -78,15 +120,16 @@ async def inbox_stream(request: web.Request) -> web.StreamResponse:
     stream = await EventStream.open(request)
 
     backend = request.app[BACKEND]
-    # Both lists are read once before the first event, then each change resends both.
+    # The lists are read once before the first event, then each change resends them all.
     permissions = await backend.list_waiting_permissions(user)
     questions = await backend.list_waiting_questions(user)
+    finished = await backend.list_finished_replies(user, MAX_FINISHED)
 
     sent: object = None
 
     async def send() -> None:
         nonlocal sent
-        items = _items(permissions, questions)
+        items = _items(permissions, questions, finished)
         if items != sent:  # each watch starts with what the first event already showed
             sent = items
             await stream.send("inbox", items)
@@ -101,6 +144,11 @@ async def inbox_stream(request: web.Request) -> web.StreamResponse:
         questions = found
         await send()
 
+    async def send_finished(found: list[FinishedReply]) -> None:
+        nonlocal finished
+        finished = found
+        await send()
+
     with tracked(request):
         try:
             async with anyio.create_task_group() as tg:
@@ -110,6 +158,8 @@ async def inbox_stream(request: web.Request) -> web.StreamResponse:
                 tg.start_soon(stream.pump, source, send_permissions, done)
                 asked = backend.watch_waiting_questions(user)
                 tg.start_soon(stream.pump, asked, send_questions, done)
+                ended = backend.watch_finished_replies(user, MAX_FINISHED)
+                tg.start_soon(stream.pump, ended, send_finished, done)
         except* ConnectionResetError:
             pass  # the browser went away
     return stream.response
@@ -119,3 +169,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """Register the inbox API."""
     router.add_get("/api/inbox", inbox)
     router.add_get("/api/inbox/stream", inbox_stream)
+    router.add_post("/api/inbox/seen", mark_seen)

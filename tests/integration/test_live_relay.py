@@ -16,7 +16,7 @@ from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.adapters.remote.live import LiveOutbox, batch_frame, event_frame
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MachineToken, UserId
-from orchestrator.domain.live import LivePart, LiveText
+from orchestrator.domain.live import GrowingText, LivePart, LiveText
 from orchestrator.domain.parts import PartId, TextKind, ToolPart, ToolState, ToolStatus
 from orchestrator.entrypoints.web.state import LIVE
 from tests.integration.test_remote_chat import PASSWORD, _setup
@@ -255,7 +255,8 @@ async def test_a_gap_is_repaired_by_the_machine_and_an_overlap_ignored(
     await turn.outbox.send(turn.text(0, "one "))
     await turn.outbox.drain(turn.session_id)
     # The machine made "one two three ", but "three " reaches the server before "two ".
-    turn.outbox._texts[(turn.reply.message_id, PART, TextKind.TEXT)] = "one two three "
+    made = GrowingText.of("one two three ")
+    turn.outbox._texts[(turn.reply.message_id, PART, TextKind.TEXT)] = made
     early = turn.text(8, "three ")
     turn.outbox._keep(1000, early)
     await turn.outbox._write(event_frame(1000, early))

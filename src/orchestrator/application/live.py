@@ -60,6 +60,8 @@ Ack = Callable[[list[int]], Awaitable[None]]
 
 #: Events a reader may fall behind by before it is sent a snapshot instead.
 QUEUE_LIMIT = 2000
+#: The timestamp of a chunk shown live, before it is stored (made once, not per delta).
+_LIVE_TIME = datetime.fromtimestamp(0)
 
 
 @attrs.define(eq=False)
@@ -205,7 +207,7 @@ def _shown(item: SequencedEvent, live: SessionLive) -> StreamEvent | None:
             chat_session_id=event.session_id,
             chunk=event.text,
             sequence=item.sequence,
-            timestamp=datetime.fromtimestamp(0),
+            timestamp=_LIVE_TIME,
             part_id=event.part_id,
             offset=event.offset,
         )

@@ -54,6 +54,12 @@ FULL_LIVE = LivePlan(deltas=150, delta_delay=0.01, sessions=(1, 50), replies=2)
 QUICK_LIVE = LivePlan(deltas=60, delta_delay=0.01, sessions=(1, 10), replies=2)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) ``pid`` has used so far, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     import socket
 
@@ -216,8 +222,9 @@ async def measure_live(plan: LivePlan, relay: Any) -> list[str]:
                             pass
 
                     tg.start_soon(drain_machine)
+                    pids = {"server": server.pid, "machine": machine_proc.pid}
                     lines += await _rounds(
-                        plan, relay, stamps, http, base, machine, address_file, tg
+                        plan, relay, stamps, http, base, machine, address_file, tg, pids
                     )
                     tg.cancel_scope.cancel()
             writes = list(_WRITES.finditer(server_log.read_text()))
@@ -242,6 +249,7 @@ async def _rounds(
     machine: Any,
     address_file: Path,
     tg: Any,
+    pids: dict[str, int],
 ) -> list[str]:
     async def call(method: str, path: str, body: object = None) -> Any:
         async with http.request(method, base + path, json=body, headers=headers) as answer:
@@ -264,6 +272,7 @@ async def _rounds(
     lines = [
         f"  {'sessions':>8} {'words':>6} {'opencode p50':>12} {'p99':>7}"
         f" {'browser p50':>11} {'p99':>7} {'+p50 ms':>8} {'+p99 ms':>8} {'ratio p50':>9}"
+        f" {'server CPU':>10} {'machine CPU':>11}"
     ]
     sessions: list[str] = []
     sse, agent = relay.Probe(), relay.Probe()
@@ -278,9 +287,11 @@ async def _rounds(
             tg.start_soon(_sse_reader, http, base, session_id, sse, done)
         active = sessions[:count]
         mark = None
+        cpu: dict[str, float] = {}
         for index in range(plan.replies + 1):  # the first round warms up
             if index == 1:
                 mark = stamps.mark()
+                cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
             wanted = {s: done[s] + 1 for s in active}
             for session_id in active:
                 await call(
@@ -297,6 +308,11 @@ async def _rounds(
                 await anyio.sleep(0.5)
         await anyio.sleep(0.3)
         words = stamps.since(mark)
+        # ms of CPU per delta (word) of the measured replies, all threads of each process.
+        per_word = {
+            name: (cpu_seconds(pid) - cpu[name]) * 1000 / max(1, len(words))
+            for name, pid in pids.items()
+        }
         at_agent = relay.latencies(stamps, agent, words)
         at_browser = relay.latencies(stamps, sse, words)
         both = [w for w in words if w in agent.times and w in sse.times]
@@ -307,6 +323,7 @@ async def _rounds(
             f"  {count:>8} {len(both):>6} {pct(at_agent, 0.5):>12.1f} {pct(at_agent, 0.99):>7.1f}"
             f" {pct(at_browser, 0.5):>11.1f} {pct(at_browser, 0.99):>7.1f}"
             f" {pct(extra, 0.5):>8.1f} {pct(extra, 0.99):>8.1f} {ratio:>9.2f}"
+            f" {per_word['server']:>7.3f} ms {per_word['machine']:>8.3f} ms"
         )
         if len(both) < len(words):
             lines.append(f"  ({len(words) - len(both)} of {len(words)} words not seen by both)")

@@ -16,7 +16,7 @@ from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.adapters.remote.live import LiveOutbox, batch_frame, event_frame
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MachineToken, UserId
-from orchestrator.domain.live import LivePart, LiveText
+from orchestrator.domain.live import GrowingText, LivePart, LiveText
 from orchestrator.domain.parts import PartId, TextKind, ToolPart, ToolState, ToolStatus
 from orchestrator.entrypoints.web.state import LIVE
 from tests.integration.test_remote_chat import PASSWORD, _setup
@@ -130,13 +130,14 @@ async def _acked(turn: Turn) -> None:
 async def test_events_reach_the_browser_live_and_are_stored_once(
     server: LiveServer, turn: Turn, http: aiohttp.ClientSession
 ) -> None:
-    """Deltas reach a browser's stream in order; the stored part holds each character once."""
+    """Deltas reach every browser's stream alike, in order; the part holds each character once."""
     url = f"{server.url}/api/sessions/{turn.session_id}/stream"
-    reader = Reader()
+    reader, second = Reader(), Reader()
     words = [f"w{i:04d} " for i in range(40)]
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_read, http, url, reader, None)
-        await reader.until(lambda r: any(name == "messages" for name, _, _ in r.events))
+        for each in (reader, second):
+            tg.start_soon(_read, http, url, each, None)
+            await each.until(lambda r: any(name == "messages" for name, _, _ in r.events))
         offset = 0
         for word in words:
             await turn.outbox.send(turn.text(offset, word))
@@ -145,11 +146,14 @@ async def test_events_reach_the_browser_live_and_are_stored_once(
         await turn.outbox.send(
             LivePart(turn.session_id, turn.reply.message_id, PartId("prt_tool"), tool)
         )
-        await reader.until(lambda r: any(name == "part" for name, _, _ in r.events))
+        for each in (reader, second):
+            await each.until(lambda r: any(name == "part" for name, _, _ in r.events))
         tg.cancel_scope.cancel()
     assert reader.text() == "".join(words)
     ids = [int(i) for name, i, _ in reader.events if name in ("chunk", "part") and i]
     assert ids == sorted(set(ids))
+    live = [e for e in reader.events if e[0] in ("chunk", "part")]
+    assert [e for e in second.events if e[0] in ("chunk", "part")] == live
     await turn.outbox.drain(turn.session_id)
     assert await _stored_text(server, turn) == "".join(words)
     # Re-sending everything (a reconnect after the acknowledgements were lost) adds nothing.
@@ -255,7 +259,8 @@ async def test_a_gap_is_repaired_by_the_machine_and_an_overlap_ignored(
     await turn.outbox.send(turn.text(0, "one "))
     await turn.outbox.drain(turn.session_id)
     # The machine made "one two three ", but "three " reaches the server before "two ".
-    turn.outbox._texts[(turn.reply.message_id, PART, TextKind.TEXT)] = "one two three "
+    made = GrowingText.of("one two three ")
+    turn.outbox._texts[(turn.reply.message_id, PART, TextKind.TEXT)] = made
     early = turn.text(8, "three ")
     turn.outbox._keep(1000, early)
     await turn.outbox._write(event_frame(1000, early))

@@ -32,7 +32,8 @@ from orchestrator.domain.chat import (
 )
 from orchestrator.domain.diffs import TURN_DIFF_PART, FileDiff, TurnDiffPart
 from orchestrator.domain.errors import BackendUnavailable
-from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
+from orchestrator.domain.live import LiveEvent, LiveText
 from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.parts import (
     StepFinishPart,
@@ -511,3 +512,43 @@ async def test_an_undo_the_agent_refuses_is_reported_and_leaves_nothing_undone(
                 await anyio.sleep(0.005)
     stored = await world.backend.get_session(world.user, sid)
     assert (stored.undone_from, stored.undo_error, runtime.reverts) == (None, "No git.", [])
+
+
+@attrs.define
+class KeptLive:
+    """A live sink that is stored at once: records what it was sent and the replies it forgot."""
+
+    sent: list[LiveEvent] = attrs.field(factory=list)
+    forgotten: list[MessageId] = attrs.field(factory=list)
+
+    async def run(self) -> None:
+        await anyio.sleep_forever()
+
+    async def send(self, event: LiveEvent) -> None:
+        self.sent.append(event)
+
+    async def drain(self, session_id: ChatSessionId) -> None:
+        return None
+
+    def forget(self, message_id: MessageId) -> None:
+        self.forgotten.append(message_id)
+
+
+async def test_the_live_channel_forgets_a_reply_once_it_completed_or_failed(
+    world: World,
+) -> None:
+    """What the live channel keeps of a reply (its text) is dropped when the reply ends."""
+    live = KeptLive()
+    runtime = scripted(lambda text: [Fail("model down")] if text == "fail" else [Say("fine")])
+    manager = attrs.evolve(world.manager(runtime), live=live)
+    session = await world.session()
+    async with runtime, anyio.create_task_group() as tg:
+        tg.start_soon(manager.run)
+        await world.backend.send_message(world.user, session.chat_session_id, "hello")
+        done = await world.reply(session)
+        await world.backend.send_message(world.user, session.chat_session_id, "fail")
+        failed = await world.reply(session, 1)
+        tg.cancel_scope.cancel()
+    assert (done.status, failed.status) == (MessageStatus.COMPLETED, MessageStatus.FAILED)
+    assert "".join(e.text for e in live.sent if isinstance(e, LiveText)) == "fine"
+    assert live.forgotten == [done.message_id, failed.message_id]

@@ -35,6 +35,7 @@ from orchestrator.domain.errors import BackendUnavailable, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, ChunkId, MachineToken, MessageId
 from orchestrator.domain.live import (
     RESTART_JUMP,
+    GrowingText,
     LiveEvent,
     LiveText,
     SequencedEvent,
@@ -46,8 +47,9 @@ from orchestrator.domain.parts import (
     StreamEvent,
     TextKind,
     TextPart,
-    append_text,
     replace_part,
+    text_added,
+    text_part,
 )
 from orchestrator.domain.ports import Clock, LiveEventStore
 
@@ -58,6 +60,8 @@ Ack = Callable[[list[int]], Awaitable[None]]
 
 #: Events a reader may fall behind by before it is sent a snapshot instead.
 QUEUE_LIMIT = 2000
+#: The timestamp of a chunk shown live, before it is stored (made once, not per delta).
+_LIVE_TIME = datetime.fromtimestamp(0)
 
 
 @attrs.define(eq=False)
@@ -135,6 +139,9 @@ class SessionLive:
     sequence: int
     stored: int
     replies: dict[MessageId, dict[PartId, MessagePart]] = attrs.field(factory=dict)
+    #: The text of each text or reasoning part that grew here: the part in ``replies``
+    #: keeps the text it had before (a delta appends here, it does not copy the reply).
+    texts: dict[MessageId, dict[PartId, GrowingText]] = attrs.field(factory=dict)
     positions: dict[MessageId, int] = attrs.field(factory=dict)
     messages: dict[MessageId, ChatMessage] = attrs.field(factory=dict)
     #: The machine whose streaming reply each is (checked on every event).
@@ -154,7 +161,7 @@ class SessionLive:
     def attach(self) -> Attachment:
         subscriber = Subscriber()
         self.subscribers.add(subscriber)
-        unstored = tuple(_shown(p.item, self.replies) for p in self.pending if p.item is not None)
+        unstored = tuple(_shown(p.item, self) for p in self.pending if p.item is not None)
         return Attachment(
             subscriber,
             self.stored,
@@ -177,10 +184,20 @@ class SessionLive:
         for subscriber in self.subscribers:
             subscriber.put(event)
 
+    def part(self, message_id: MessageId, part_id: PartId) -> MessagePart | None:
+        """The reply's part as it is now, with all the text it grew here."""
+        parts = self.replies.get(message_id, {})
+        part = parts.get(part_id)
+        grown = self.texts.get(message_id, {}).get(part_id)
+        if part is None or grown is None:
+            return part
+        body = part.body
+        if isinstance(body, TextPart | ReasoningPart) and len(body.text) != grown.length:
+            part = parts[part_id] = attrs.evolve(part, body=attrs.evolve(body, text=grown.text))
+        return part
 
-def _shown(
-    item: SequencedEvent, replies: dict[MessageId, dict[PartId, MessagePart]]
-) -> StreamEvent | None:
+
+def _shown(item: SequencedEvent, live: SessionLive) -> StreamEvent | None:
     """What readers are sent for an accepted event: a chunk for reply text, else the part."""
     event = item.event
     if isinstance(event, LiveText) and event.kind is TextKind.TEXT:
@@ -190,11 +207,11 @@ def _shown(
             chat_session_id=event.session_id,
             chunk=event.text,
             sequence=item.sequence,
-            timestamp=datetime.fromtimestamp(0),
+            timestamp=_LIVE_TIME,
             part_id=event.part_id,
             offset=event.offset,
         )
-    part = replies.get(event.message_id, {}).get(event.part_id)
+    part = live.part(event.message_id, event.part_id)
     if part is None or isinstance(part.body, TextPart):
         return None
     return attrs.evolve(part, sequence=item.sequence)
@@ -285,6 +302,7 @@ class LiveRelay:
                 state = await self.store.reply_state(token, event.session_id, event.message_id)
                 parts = {p.part_id: p for p in state.parts}
                 live.replies[event.message_id] = parts
+                live.texts.pop(event.message_id, None)
                 live.positions[event.message_id] = state.next_position
                 live.messages[event.message_id] = state.message
                 live.owners[event.message_id] = token.machine_id
@@ -294,7 +312,7 @@ class LiveRelay:
                 live.sequence = item.sequence
                 if isinstance(item.event, LiveText):
                     live.pending_chars += len(item.event.text)
-                shown = _shown(item, live.replies)
+                shown = _shown(item, live)
                 if shown is not None:
                     live.publish(shown)
             if live.pending_chars >= self.max_chars:
@@ -316,21 +334,29 @@ class LiveRelay:
         position = live.positions[event.message_id]
         sequence = live.sequence + 1
         if isinstance(event, LiveText):
-            change = append_text(
+            part = text_part(
                 stored, reply, event.part_id, event.kind, event.offset, event.text, position, now
             )
-            if not change.changed:
+            texts = live.texts.setdefault(event.message_id, {})
+            grown = texts.get(event.part_id)
+            if grown is None:
+                body = part.body
+                assert isinstance(body, TextPart | ReasoningPart)
+                grown = texts[event.part_id] = GrowingText.of(body.text)
+            added = text_added(grown.length, event.offset, event.text)
+            if not added:
                 return None
-            body = change.part.body
-            length = len(body.text) if isinstance(body, TextPart | ReasoningPart) else 0
             # Only what was added, at the offset it went to: an overlap is trimmed here.
-            text_event = attrs.evolve(event, offset=length - len(change.added), text=change.added)
-            part = change.part
+            text_event = attrs.evolve(event, offset=grown.length, text=added)
+            grown.append(added)
+            part = attrs.evolve(part, updated_at=now)
             result = SequencedEvent(text_event, sequence)
         else:
+            stored = live.part(event.message_id, event.part_id)
             part = replace_part(stored, reply, event.part_id, event.body, position, now)
             if stored is not None and part.body == stored.body:
                 return None
+            live.texts.get(event.message_id, {}).pop(event.part_id, None)  # whole in the part
             result = SequencedEvent(event, sequence)
         if stored is None:
             live.positions[event.message_id] = position + 1
@@ -428,6 +454,7 @@ class LiveRelay:
 def _forget(live: SessionLive, message_id: MessageId) -> None:
     """Drop what the relay holds of a reply that ended."""
     live.replies.pop(message_id, None)
+    live.texts.pop(message_id, None)
     live.positions.pop(message_id, None)
     live.messages.pop(message_id, None)
     live.owners.pop(message_id, None)

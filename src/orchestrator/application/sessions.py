@@ -297,6 +297,7 @@ class SessionRunner:
                         "".join(text),
                     )
                 )
+                manager.forget(reply.message_id)
             else:
                 status = MessageStatus.ABORTED if outcome.aborted else MessageStatus.FAILED
                 await manager.end_reply(reply, status, outcome.reason)
@@ -543,6 +544,12 @@ class SessionManager:
             await self.call(
                 partial(self.backend.end_reply, self.token, reply.message_id, status, reason)
             )
+        self.forget(reply.message_id)
+
+    def forget(self, message_id: MessageId) -> None:
+        """Drop what the live channel keeps of a reply that ended (all of it stored by now)."""
+        if self.live is not None:
+            self.live.forget(message_id)
 
 
 @attrs.define

@@ -90,28 +90,52 @@ class TextRun:
 
 
 def text_runs(events: Sequence[SequencedEvent]) -> list[SequencedEvent | TextRun]:
-    """``events`` with each run of contiguous text deltas of one part joined into one."""
+    """``events`` with each run of contiguous text deltas of one part joined into one.
+
+    Linear in the batch: a run's texts are joined once, when it ends.
+    """
     joined: list[SequencedEvent | TextRun] = []
+    run: list[SequencedEvent] = []
+
+    def close() -> None:
+        if not run:
+            return
+        item = run[0]
+        if len(run) > 1:
+            first = item.event
+            assert isinstance(first, LiveText)
+            text = "".join(_text_of(i) for i in run)
+            item = SequencedEvent(attrs.evolve(first, text=text), run[-1].sequence)
+        joined.append(TextRun(item, tuple((i.sequence, _offset_of(i)) for i in run)))
+        run.clear()
+
     for item in events:
         event = item.event
-        last = joined[-1] if joined else None
-        if (
-            isinstance(event, LiveText)
-            and isinstance(last, TextRun)
-            and isinstance(last.item.event, LiveText)
-            and (last.item.event.message_id, last.item.event.part_id, last.item.event.kind)
-            == (event.message_id, event.part_id, event.kind)
-            and last.item.event.offset + len(last.item.event.text) == event.offset
-        ):
-            text = attrs.evolve(last.item.event, text=last.item.event.text + event.text)
-            joined[-1] = TextRun(
-                SequencedEvent(text, item.sequence), (*last.marks, (item.sequence, event.offset))
-            )
-        elif isinstance(event, LiveText):
-            joined.append(TextRun(item, ((item.sequence, event.offset),)))
-        else:
+        if not isinstance(event, LiveText):
+            close()
             joined.append(item)
+            continue
+        last = run[-1].event if run else None
+        if not (
+            isinstance(last, LiveText)
+            and (last.message_id, last.part_id, last.kind)
+            == (event.message_id, event.part_id, event.kind)
+            and last.offset + len(last.text) == event.offset
+        ):
+            close()
+        run.append(item)
+    close()
     return joined
+
+
+def _text_of(item: SequencedEvent) -> str:
+    assert isinstance(item.event, LiveText)
+    return item.event.text
+
+
+def _offset_of(item: SequencedEvent) -> int:
+    assert isinstance(item.event, LiveText)
+    return item.event.offset
 
 
 def marks_from(marks: Marks, start: int, end: int) -> Marks:
@@ -133,3 +157,51 @@ def text_after(text: str, offset: int, marks: Marks, after: int) -> tuple[str, i
         if sequence > after:
             return text[start - offset :], start
     return "", offset + len(text)
+
+
+@attrs.define
+class GrowingText:
+    """A reply's text as it streams: each append O(its own length), joined only when read.
+
+    Copying the whole text on every delta makes a long reply quadratic (a 1 MB
+    reply in 50-character deltas copies 10 GB); this keeps the pieces and joins
+    them once, when the text is read.
+    """
+
+    _pieces: list[str] = attrs.field(factory=list)
+    #: Characters held.
+    length: int = 0
+
+    @classmethod
+    def of(cls, text: str) -> GrowingText:
+        """Holding ``text``."""
+        return cls([text] if text else [], len(text))
+
+    def append(self, text: str) -> None:
+        """Add ``text`` at the end."""
+        if text:
+            self._pieces.append(text)
+            self.length += len(text)
+
+    @property
+    def text(self) -> str:
+        """The whole text (joined once; reading it again without appends copies nothing)."""
+        if len(self._pieces) > 1:
+            self._pieces[:] = ["".join(self._pieces)]
+        return self._pieces[0] if self._pieces else ""
+
+    def place(self, offset: int, text: str) -> None:
+        """Put ``text`` at ``offset``: the text becomes what was before ``offset`` plus ``text``.
+
+        Text that agrees with what is held there already changes nothing (a re-sent
+        delta never shortens it); an offset past the end appends.
+        """
+        if offset >= self.length:
+            self.append(text)
+            return
+        known = self.text
+        if known.startswith(text, offset):
+            return
+        merged = known[:offset] + text
+        self._pieces[:] = [merged] if merged else []
+        self.length = len(merged)

@@ -434,11 +434,32 @@ def append_text(
     A delta past the stored end raises :class:`TextGap`; text already stored is
     skipped (``""`` added when all of it was), so a re-sent delta changes nothing.
     """
+    created = stored is None
+    part = text_part(stored, reply, part_id, kind, offset, text, next_position, now)
+    current = part.body
+    assert isinstance(current, TextPart | ReasoningPart)
+    added = text_added(len(current.text), offset, text)
+    if not added:
+        return TextChange(part, "", created)
+    grown = attrs.evolve(current, text=current.text + added)
+    return TextChange(attrs.evolve(part, body=grown, updated_at=now), added, True)
+
+
+def text_part(
+    stored: MessagePart | None,
+    reply: ChatMessage,
+    part_id: PartId,
+    kind: TextKind,
+    offset: int,
+    text: str,
+    next_position: int,
+    now: datetime,
+) -> MessagePart:
+    """The part a delta grows (a new empty one if none is stored), after checking the delta."""
     validate_chunk(text)
     ensure_streaming(reply)
     if offset < 0:
         raise InvalidInput("A text offset must not be negative.")
-    created = stored is None
     if stored is None:
         body: PartBody = TextPart() if kind is TextKind.TEXT else ReasoningPart()
         stored = MessagePart(
@@ -447,7 +468,15 @@ def append_text(
     current = stored.body
     if not isinstance(current, TextPart | ReasoningPart) or kind.value != current.TYPE:
         raise Conflict(f"That part is not a {kind.value} part.")
-    length = len(current.text)
+    return stored
+
+
+def text_added(length: int, offset: int, text: str) -> str:
+    """What a delta at ``offset`` adds to a part holding ``length`` characters.
+
+    A delta past the end raises :class:`TextGap`; characters already held are
+    skipped; the part may not grow past :data:`MAX_PART_TEXT`.
+    """
     if offset > length:
         raise TextGap(
             f"This delta starts at character {offset} but the part holds {length};"
@@ -455,12 +484,9 @@ def append_text(
             stored_length=length,
         )
     added = text[length - offset :]
-    if not added:
-        return TextChange(stored, "", created)
-    if length + len(added) > MAX_PART_TEXT:
+    if added and length + len(added) > MAX_PART_TEXT:
         raise PayloadTooLarge(f"A text part must be at most {MAX_PART_TEXT} characters.")
-    grown = attrs.evolve(current, text=current.text + added)
-    return TextChange(attrs.evolve(stored, body=grown, updated_at=now), added, True)
+    return added
 
 
 @attrs.frozen

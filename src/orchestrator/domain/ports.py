@@ -816,3 +816,7 @@ class LiveSink(Protocol):
     async def drain(self, session_id: ChatSessionId) -> None:
         """Until every event sent for the session is stored."""
         ...
+
+    def forget(self, message_id: MessageId) -> None:
+        """Drop what is kept of a reply that ended and is stored (its text for gap repairs)."""
+        ...

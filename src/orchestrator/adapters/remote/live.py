@@ -25,7 +25,7 @@ from orchestrator.adapters.parts_json import body_to_dict
 from orchestrator.adapters.remote._transport import MachineApiClient
 from orchestrator.domain.errors import BackendUnavailable
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId
-from orchestrator.domain.live import LiveEvent, LiveText
+from orchestrator.domain.live import GrowingText, LiveEvent, LiveText
 from orchestrator.domain.parts import PartId, TextKind
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,10 @@ class LiveOutbox:
         #: Frames waiting for the writer task (only while the socket is up).
         self._queue: list[str] = []
         self._queued = anyio.Event()
-        self._texts: dict[tuple[MessageId, PartId, TextKind], str] = {}
+        #: Each reply part's text as sent (for gap repairs), appended without copying.
+        self._texts: dict[tuple[MessageId, PartId, TextKind], GrowingText] = {}
+        #: The number of the last event sent for each session, and of the last store request.
+        self._last_sent: dict[ChatSessionId, int] = {}
         self._number = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._acked = anyio.Event()
@@ -86,12 +89,13 @@ class LiveOutbox:
         """Send one event now; it is kept until the server says it is stored."""
         self._number += 1
         self._keep(self._number, event)
+        self._last_sent[event.session_id] = self._number
         if isinstance(event, LiveText):
             key = (event.message_id, event.part_id, event.kind)
-            known = self._texts.get(key, "")
-            merged = known[: event.offset] + event.text
-            # A re-sent delta that agrees with what is known does not shorten it.
-            self._texts[key] = known if known.startswith(merged) else merged
+            text = self._texts.get(key)
+            if text is None:
+                text = self._texts[key] = GrowingText()
+            text.place(event.offset, event.text)
         self._enqueue(event_frame(self._number, event))
 
     def _keep(self, number: int, event: LiveEvent) -> None:
@@ -117,11 +121,19 @@ class LiveOutbox:
         self._queued.set()
 
     async def drain(self, session_id: ChatSessionId) -> None:
-        """Until every event sent for the session is stored (asking the server to store now)."""
-        self._enqueue(json.dumps({"sync": session_id}))
+        """Until every event sent for the session is stored (asking the server to store now).
+
+        The request to store goes again only when something of the session was sent
+        after it, or nothing came back for a second (a reconnect may have lost it):
+        not on every acknowledgement of other sessions' events, which with many
+        sessions draining at once flooded the server with requests to store.
+        """
+        sync = json.dumps({"sync": session_id})
+        synced = self._last_sent.get(session_id, 0)
+        self._enqueue(sync)
         while self._unacked_by_session.get(session_id):
             acked = self._acked
-            with anyio.move_on_after(1.0):
+            with anyio.move_on_after(1.0) as waited:
                 await acked.wait()
             for number in sorted(self._again):
                 event = self.unacked.get(number)
@@ -129,7 +141,11 @@ class LiveOutbox:
                     self._again.discard(number)
                 if event is not None and event.session_id == session_id:
                     self._enqueue(event_frame(number, event))
-            self._enqueue(json.dumps({"sync": session_id}))
+                    synced = -1  # sent again: store it too
+            if waited.cancelled_caught or self._last_sent.get(session_id, 0) > synced:
+                synced = self._last_sent.get(session_id, 0)
+                self._enqueue(sync)
+        self._last_sent.pop(session_id, None)  # nothing of it left to store
 
     def forget(self, message_id: MessageId) -> None:
         """Drop the text kept for gap repairs of a reply that ended."""
@@ -219,8 +235,9 @@ class LiveOutbox:
         self._acked = anyio.Event()
         stored = frame.get("stored_length")
         if isinstance(event, LiveText) and isinstance(stored, int):
-            text = self._texts.get((event.message_id, event.part_id, event.kind), "")
-            if len(text) > stored:  # the server lacks text before this delta: send it all
-                await self.send(attrs.evolve(event, offset=stored, text=text[stored:]))
+            known = self._texts.get((event.message_id, event.part_id, event.kind))
+            if known is not None and known.length > stored:
+                # The server lacks text before this delta: send it all.
+                await self.send(attrs.evolve(event, offset=stored, text=known.text[stored:]))
                 return
         log.warning("The server refused a live event: %s", frame.get("error"))

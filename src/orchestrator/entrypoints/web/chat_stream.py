@@ -49,13 +49,28 @@ from orchestrator.domain.questions import QuestionRequest
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.payload import path_id
 from orchestrator.entrypoints.web.state import BACKEND, LIVE
-from orchestrator.entrypoints.web.streams import EventStream, closing, tracked
+from orchestrator.entrypoints.web.streams import (
+    EventStream,
+    FrameCache,
+    closing,
+    sse_frame,
+    tracked,
+)
 
 BAD_RESUME_POINT: Final = (
     "Last-Event-ID (or ?after=) must be a chunk sequence: a whole number of at least 0."
 )
 #: Largest sequence accepted; far above any real session, small enough for every backend.
 MAX_SEQUENCE: Final = 2**53
+#: Live events go to every reader of their session as the same objects: encoded once.
+LIVE_FRAMES: Final = FrameCache()
+
+
+def event_frame(event: object) -> str:
+    """The SSE frame of a chunk or a part."""
+    assert isinstance(event, StreamEvent)
+    name = "part" if isinstance(event, MessagePart) else "chunk"
+    return sse_frame(name, converter.unstructure(event), event.sequence)
 
 
 def resume_point(request: web.Request) -> int | None:
@@ -200,17 +215,15 @@ class _LiveSessionRelay(_SessionRelay):
                     return
 
     async def _send_locked(self, batch: Iterable[StreamEvent]) -> None:
-        events: list[tuple[str, object, int | None]] = []
+        frames: list[str] = []
         for event in batch:
             if event.sequence <= self.last:
                 continue
             self.last = event.sequence
-            if isinstance(event, MessagePart):
-                events.append(("part", converter.unstructure(event), event.sequence))
-            elif event.message_id not in self.skip:
-                events.append(("chunk", converter.unstructure(event), event.sequence))
-        if events:
-            await self.stream.send_many(events)
+            if isinstance(event, MessagePart) or event.message_id not in self.skip:
+                frames.append(LIVE_FRAMES.frame(event, event_frame))
+        if frames:
+            await self.stream.write_frames(frames)
 
     async def start(
         self, messages: list[ChatMessage], after: int | None, reason: str | None

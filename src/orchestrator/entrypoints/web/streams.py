@@ -54,6 +54,44 @@ async def cancel_streams(app: web.Application) -> None:
         task.cancel()
 
 
+def sse_frame(event: str, data: object, event_id: int | None = None) -> str:
+    """One Server-Sent Event: ``data`` as compact JSON, with an ``id:`` line if given."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+class FrameCache:
+    """SSE frames of shared event objects, each encoded once for all the readers it goes to.
+
+    Keyed by the object's identity (the object is held, so its id is not reused).
+    Forgets everything once it holds ``limit`` objects or ``limit_chars`` characters
+    of frames, so a long reasoning part shown whole after every delta is not kept.
+    """
+
+    def __init__(self, limit: int = 4096, limit_chars: int = 4_000_000) -> None:
+        self.limit = limit
+        self.limit_chars = limit_chars
+        #: How many frames were encoded (not taken from the cache).
+        self.encoded = 0
+        self._frames: dict[int, tuple[object, str]] = {}
+        self._chars = 0
+
+    def frame(self, item: object, encode: Callable[[object], str]) -> str:
+        """The frame of ``item``: ``encode(item)`` the first time this object is seen."""
+        held = self._frames.get(id(item))
+        if held is not None and held[0] is item:
+            return held[1]
+        frame = encode(item)
+        self.encoded += 1
+        if len(self._frames) >= self.limit or self._chars + len(frame) > self.limit_chars:
+            self._frames.clear()
+            self._chars = 0
+        if len(frame) <= self.limit_chars:
+            self._frames[id(item)] = (item, frame)
+            self._chars += len(frame)
+        return frame
+
+
 class EventStream:
     """One Server-Sent Events response; frames written by concurrent tasks never interleave."""
 
@@ -81,12 +119,10 @@ class EventStream:
 
     async def send_many(self, events: list[tuple[str, object, int | None]]) -> None:
         """Several events in one write."""
-        frames = []
-        for event, data, event_id in events:
-            head = f"id: {event_id}\n" if event_id is not None else ""
-            frames.append(
-                f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-            )
+        await self.write_frames([sse_frame(*event) for event in events])
+
+    async def write_frames(self, frames: list[str]) -> None:
+        """Frames made by :func:`sse_frame`, in one write."""
         async with self._lock:
             await self.response.write("".join(frames).encode())
 

@@ -1,0 +1,104 @@
+"""The live relay's text in memory: grown by appends, whole wherever a part is shown or compared.
+
+The relay keeps each part's streamed text as appended pieces (no copy of the
+reply per delta); these check that every place that needs the whole part --
+a reasoning part shown to readers, a reader attaching mid-reply, a part
+replaced whole -- sees all the text, and that what is stored is the same.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.application.live import LiveRelay
+from orchestrator.domain.chat import ChatChunk, ChatMessage
+from orchestrator.domain.ids import UserId
+from orchestrator.domain.live import LivePart, LiveText
+from orchestrator.domain.parts import MessagePart, PartId, ReasoningPart, TextKind, TextPart
+from orchestrator.domain.ports import Backend, LiveEventStore
+from orchestrator.testing.fakes import FakeClock
+from tests.contract import test_live_store_contract
+from tests.contract.conftest import Chat, ask
+
+pytestmark = pytest.mark.anyio
+
+#: The relay stores into the embedded backend alone (as in the live-store contract).
+backend = test_live_store_contract.backend
+
+THINK, SAY = PartId("prt_think"), PartId("prt_say")
+
+
+async def _reply(backend: Backend, alice: UserId, chat: Chat) -> ChatMessage:
+    asked = await ask(backend, alice, chat)
+    return await backend.claim_message(chat.token, asked.message_id)
+
+
+def _delta(reply: ChatMessage, part: PartId, kind: TextKind, offset: int, text: str) -> LiveText:
+    return LiveText(reply.chat_session_id, reply.message_id, part, kind, offset, text)
+
+
+async def test_reasoning_is_shown_whole_after_each_delta_and_to_a_reader_attaching_late(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """Every reasoning delta shows the part with all its text; a late reader gets it all too."""
+    assert isinstance(backend, LiveEventStore)
+    relay = LiveRelay(backend, FakeClock(), window=3600)  # stores only when asked
+    reply = await _reply(backend, alice, chat)
+    live = await relay.session(reply.chat_session_id)
+    early = live.attach().subscriber
+    pieces = ["Let ", "me ", "think ", "about ", "it."]
+    offset = 0
+    for piece in pieces:
+        await relay.receive(chat.token, _delta(reply, THINK, TextKind.REASONING, offset, piece))
+        offset += len(piece)
+    shown = early.take()
+    texts = [e.body for e in shown if isinstance(e, MessagePart)]
+    assert all(isinstance(e, MessagePart) for e in shown)
+    assert texts == [ReasoningPart("".join(pieces[: i + 1])) for i in range(len(pieces))]
+    late = live.attach()
+    [last] = [e for e in late.unstored if e.sequence == shown[-1].sequence]
+    assert isinstance(last, MessagePart)
+    assert last.body == ReasoningPart("".join(pieces))
+    await relay.flush(reply.chat_session_id)
+    [stored] = await backend.list_parts(alice, reply.chat_session_id, reply.message_id)
+    assert stored.body == ReasoningPart("".join(pieces))
+
+
+async def test_a_stale_whole_copy_after_deltas_changes_nothing_and_a_longer_one_replaces(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """A whole copy shorter than the streamed text is ignored; a longer one is the new text."""
+    assert isinstance(backend, LiveEventStore)
+    relay = LiveRelay(backend, FakeClock(), window=3600)
+    reply = await _reply(backend, alice, chat)
+    session_id = reply.chat_session_id
+    reader = (await relay.session(session_id)).attach().subscriber
+    for offset, piece in [(0, "one "), (4, "two "), (8, "three ")]:
+        assert await relay.receive(chat.token, _delta(reply, SAY, TextKind.TEXT, offset, piece))
+    stale = LivePart(session_id, reply.message_id, SAY, TextPart("one "))
+    assert await relay.receive(chat.token, stale) is None
+    longer = LivePart(session_id, reply.message_id, SAY, TextPart("one two three four "))
+    assert await relay.receive(chat.token, longer) is not None
+    overlap = _delta(reply, SAY, TextKind.TEXT, 14, "four five")  # "four " is held already
+    assert await relay.receive(chat.token, overlap) is not None
+    [*_, tail] = reader.take()
+    assert isinstance(tail, ChatChunk)
+    assert (tail.offset, tail.chunk) == (19, "five")
+    await relay.flush(session_id)
+    [stored] = await backend.list_parts(alice, session_id, reply.message_id)
+    assert stored.body == TextPart("one two three four five")
+
+
+async def test_a_resent_delta_is_not_numbered_and_an_overlap_shows_only_new_text(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """Text already held takes no sequence; an overlapping delta shows what it adds, where."""
+    assert isinstance(backend, LiveEventStore)
+    relay = LiveRelay(backend, FakeClock(), window=3600)
+    reply = await _reply(backend, alice, chat)
+    reader = (await relay.session(reply.chat_session_id)).attach().subscriber
+    assert await relay.receive(chat.token, _delta(reply, SAY, TextKind.TEXT, 0, "hello "))
+    assert await relay.receive(chat.token, _delta(reply, SAY, TextKind.TEXT, 0, "hel")) is None
+    assert await relay.receive(chat.token, _delta(reply, SAY, TextKind.TEXT, 3, "lo world"))
+    chunks = [(c.offset, c.chunk) for c in reader.take() if isinstance(c, ChatChunk)]
+    assert chunks == [(0, "hello "), (6, "world")]

@@ -330,6 +330,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     # 14: why a worker's machine cannot run it (Worker.problem).
     ("ALTER TABLE workers ADD COLUMN problem TEXT",),
+    # 16 (15 is another branch's; renumber at merge): the file an edit permission request
+    # would change and its bounded diff (PermissionRequest.file/diff/diff_size).
+    (
+        "ALTER TABLE permission_requests ADD COLUMN file TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE permission_requests ADD COLUMN diff TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE permission_requests ADD COLUMN diff_size INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

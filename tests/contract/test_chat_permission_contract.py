@@ -138,3 +138,27 @@ async def test_an_edit_request_with_a_diff_too_large_is_refused(
     ):
         await record(file="a" * 10_001, diff="", diff_size=0)
     assert await backend.list_permissions(alice, chat.session.chat_session_id) == []
+
+
+async def test_many_edit_requests_with_full_diffs_are_all_listed(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """40 edits with diffs at the bound (more than one read's budget) list whole, in order."""
+    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    diff = "+" * MAX_DIFF_BYTES
+    asked = [
+        await backend.record_permission(
+            chat.token,
+            reply.message_id,
+            f"p{i}",
+            "edit",
+            f"f{i}",
+            file=f"f{i}",
+            diff=diff,
+            diff_size=MAX_DIFF_BYTES,
+        )
+        for i in range(40)
+    ]
+    listed = await backend.list_permissions(alice, chat.session.chat_session_id)
+    assert [p.permission_id for p in listed] == [p.permission_id for p in asked]
+    assert all(p.diff == diff for p in listed)

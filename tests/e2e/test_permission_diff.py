@@ -83,3 +83,16 @@ def test_a_long_edit_diff_is_folded_and_says_it_was_cut(
     size = int(note.inner_text().split("diff truncated, ")[1].split(" bytes")[0])
     assert size > MAX_DIFF_BYTES
     expect(shown.locator(".diff-add").first).to_have_text("+line 0 of a long file")
+
+    # The inbox redraws its items every 30 s: a diff the user opened stays open.
+    page.clock.install()
+    page.goto(f"{chat.server.url}/inbox")
+    listed = page.get_by_role("group", name="edit on laptop").locator(".permission-diff")
+    expect(listed).to_have_js_property("open", False, timeout=30_000)
+    listed.locator("summary").click()
+    expect(listed).to_have_js_property("open", True)
+    listed.evaluate("node => node.setAttribute('data-drawn', 'before')")
+    page.clock.run_for(31_000)
+    redrawn = page.get_by_role("group", name="edit on laptop").locator(".permission-diff")
+    expect(redrawn).not_to_have_attribute("data-drawn", "before")  # a new card was drawn
+    expect(redrawn).to_have_js_property("open", True)

@@ -72,6 +72,9 @@ function fileDiff(file) {
 
 // Lines a permission's diff may have and still be shown unfolded.
 const OPEN_LINES = 40;
+// Whether the user left each permission's diff open, so a re-drawn card (the inbox redraws
+// on every change) keeps it as it was.
+const leftOpen = new Map();
 
 // The change an edit permission request asks for: its file and diff as a turn's file is
 // shown (inert text), unfolded when short; null for a request without a file or diff.
@@ -89,7 +92,9 @@ export function editDiff(permission) {
     binary: false,
   });
   card.classList.add("permission-diff");
-  card.open = lines.length <= OPEN_LINES && permission.diff_size <= UTF8.encode(patch).length;
+  const short = lines.length <= OPEN_LINES && permission.diff_size <= UTF8.encode(patch).length;
+  card.open = leftOpen.get(permission.permission_id) ?? short;
+  card.addEventListener("toggle", () => leftOpen.set(permission.permission_id, card.open));
   return card;
 }
 

@@ -368,7 +368,7 @@ export const listPermissionsPage = query({
             ? q.eq("chatSessionId", chatSessionId).eq("status", "pending")
             : q.eq("chatSessionId", chatSessionId).eq("status", "pending").gt("_creationTime", after),
         );
-    const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit), (p) => textSize(p.tool, p.description));
+    const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit), (p) => textSize(p.tool, p.description, p.file, p.diff));
     return { permissions: items.map(permissionRecord), hasMore };
   },
 });

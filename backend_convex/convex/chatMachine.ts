@@ -28,6 +28,7 @@ import { answeredQuestions, expireQuestions } from "./questions";
 import {
   validateChunk,
   validateEnding,
+  validatePermissionEdit,
   validatePermissionRequest,
   validateReply,
   validateSessionUpdate,
@@ -321,10 +322,15 @@ export const recordPermission = mutation({
     agentRequestId: v.string(),
     tool: v.string(),
     description: v.string(),
+    // An edit's file and bounded diff; machines older than edit diffs leave them out.
+    file: v.optional(v.string()),
+    diff: v.optional(v.string()),
+    diffSize: v.optional(v.number()),
   },
   returns: permissionValidator,
-  handler: async (ctx, { messageId, agentRequestId, tool, description, ...token }) => {
+  handler: async (ctx, { messageId, agentRequestId, tool, description, file, diff, diffSize, ...token }) => {
     const request = validatePermissionRequest(agentRequestId, tool, description);
+    const edit = file || diff || diffSize ? validatePermissionEdit(file ?? "", diff ?? "", diffSize ?? 0) : {};
     const machine = await requireMachine(ctx, token);
     const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
     ensureStreaming(message);
@@ -334,6 +340,7 @@ export const recordPermission = mutation({
       messageId,
       machineId: machine.machineId,
       ...request,
+      ...edit,
       status: "pending",
       createdAt: Date.now(),
     });

@@ -226,6 +226,10 @@ export default defineSchema({
     status: permissionStatus,
     createdAt: v.number(),
     answer: v.optional(permissionAnswer),
+    // An edit's file and its diff, at most MAX_DIFF_BYTES (lib/rules.ts); absent for other tools.
+    file: v.optional(v.string()),
+    diff: v.optional(v.string()),
+    diffSize: v.optional(v.number()),
   })
     .index("by_permissionId", ["permissionId"])
     .index("by_chatSessionId_and_status", ["chatSessionId", "status"])

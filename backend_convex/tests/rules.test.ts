@@ -1,7 +1,7 @@
 /** The ported domain rules agree with Python's semantics (strip, len, paths, git URLs). */
 import { describe, expect, test } from "vitest";
 import { validateGitUrl } from "../convex/lib/commandRules";
-import { codePoints, normalizeRelativePath, pyStrip } from "../convex/lib/rules";
+import { codePoints, normalizeRelativePath, pyStrip, validatePermissionEdit } from "../convex/lib/rules";
 
 function refusal(run: () => unknown): string {
   try {
@@ -74,5 +74,23 @@ describe("validateGitUrl", () => {
     ["ssh://git:pw@example.com/app", /must not carry a password or token/],
   ])("%j is refused", (url, sentence) => {
     expect(refusal(() => validateGitUrl(url))).toMatch(sentence);
+  });
+});
+
+describe("validatePermissionEdit", () => {
+  test("counts the diff in UTF-8 bytes, as Python does", () => {
+    const diff = "é".repeat(30_000); // 60,000 bytes: at the bound
+    expect(validatePermissionEdit("a.py", diff, 70_000)).toEqual({ file: "a.py", diff, diffSize: 70_000 });
+    expect(refusal(() => validatePermissionEdit("a.py", `${diff}x`, 70_000))).toBe(
+      "The diff must be at most 60000 bytes; send its start and its full size.",
+    );
+  });
+
+  test("refuses a size that does not count the diff, or is not a whole number", () => {
+    for (const size of [1, 2.5, -1, Number.MAX_SAFE_INTEGER + 2]) {
+      expect(refusal(() => validatePermissionEdit("a.py", "+xy", size))).toBe(
+        "The diff size must count the bytes of the whole diff.",
+      );
+    }
   });
 });

@@ -237,6 +237,23 @@ async def test_permissions_travel_both_ways(
     assert (ended.status, ended.error) == (MessageStatus.ABORTED, "Stopped.")
 
 
+async def test_an_edit_permission_keeps_its_file_and_diff_over_http(
+    server: LiveServer, remote: RemoteMachineBackend
+) -> None:
+    """The machine's edit request arrives with its file, clipped diff and full diff size."""
+    setup = await _setup(server, remote)
+    token, backend = setup.token, server.backend
+    session = await backend.start_session(setup.user, setup.worker.worker_id, MODEL)
+    sent = await backend.send_message(setup.user, session.chat_session_id, "write it")
+    reply = await remote.claim_message(token, sent.message_id)
+    diff = "@@ -0,0 +1 @@\n+hello\n"
+    asked = await remote.record_permission(
+        token, reply.message_id, "per_2", "edit", "a.txt", file="/w/a.txt", diff=diff, diff_size=99
+    )
+    assert (asked.file, asked.diff, asked.diff_size) == ("/w/a.txt", diff, 99)
+    assert await backend.list_permissions(setup.user, session.chat_session_id) == [asked]
+
+
 async def test_watch_work_yields_new_messages_and_survives_a_restart(
     server: LiveServer, remote: RemoteMachineBackend
 ) -> None:

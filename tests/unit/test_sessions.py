@@ -198,6 +198,26 @@ async def test_permission_is_recorded_answered_and_passed_on(world: World) -> No
     assert stored.status is PermissionStatus.RESOLVED
 
 
+async def test_an_edit_permission_is_stored_with_its_file_and_diff(world: World) -> None:
+    """The agent's edit request reaches the backend with the file, the diff and its size."""
+    diff = "@@ -1 +1 @@\n-old\n+né\n"
+    runtime = scripted(lambda _: [AskPermission("edit", "a.py", "/w/a.py", diff), Say("ok")])
+    session = await world.session()
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, session.chat_session_id, "edit it")
+        with anyio.fail_after(5):
+            while not (
+                pending := await world.backend.list_permissions(world.user, session.chat_session_id)
+            ):
+                await anyio.sleep(0.005)
+        assert (pending[0].tool, pending[0].file, pending[0].diff) == ("edit", "/w/a.py", diff)
+        assert pending[0].diff_size == len(diff.encode())
+        await world.backend.answer_permission(
+            world.user, pending[0].permission_id, PermissionAnswer.REJECT
+        )
+        await world.reply(session)
+
+
 async def test_agent_failure_fails_the_reply_and_the_session_stays_usable(world: World) -> None:
     """A model error fails one reply with its reason; the next message is answered."""
     answers: list[list[Step]] = [[Fail("The model is overloaded.")], [Crash()], [Say("fine")]]

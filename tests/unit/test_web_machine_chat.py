@@ -101,6 +101,7 @@ async def test_sessions_and_permissions_over_http(chat: Chat) -> None:
         description="rm -rf build",
     )
     assert (status, body["value"]["status"]) == (200, "pending")
+    assert (body["value"]["file"], body["value"]["diff"], body["value"]["diff_size"]) == ("", "", 0)
     permission_id = body["value"]["permission_id"]
     await web.backend.answer_permission(chat.user, permission_id, PermissionAnswer.REJECT)
     status, body = await _call(web, token, "resolve_permission", permission_id=permission_id)
@@ -121,6 +122,79 @@ async def test_sessions_and_permissions_over_http(chat: Chat) -> None:
         "failed",
         "The agent died.",
     )
+
+
+async def _streaming_reply(chat: Chat) -> str:
+    sent = await _pending(chat)
+    _, body = await _call(chat.web, chat.token, "claim_message", message_id=sent.message_id)
+    return str(body["value"]["message_id"])
+
+
+async def test_an_edit_permission_carries_its_file_and_diff_over_http(chat: Chat) -> None:
+    """record_permission takes the edit's file, diff and full size; the owner reads them back."""
+    reply_id = await _streaming_reply(chat)
+    diff = "@@ -1 +1 @@\n-a\n+<img src=x onerror=alert(1)>\n"
+    status, body = await _call(
+        chat.web,
+        chat.token,
+        "record_permission",
+        message_id=reply_id,
+        agent_request_id="per_1",
+        tool="edit",
+        description="notes.txt",
+        file="/w/notes.txt",
+        diff=diff,
+        diff_size=90_000,
+    )
+    assert status == 200
+    assert (body["value"]["file"], body["value"]["diff"], body["value"]["diff_size"]) == (
+        "/w/notes.txt",
+        diff,
+        90_000,
+    )
+    [request] = await chat.web.backend.list_permissions(chat.user, body["value"]["chat_session_id"])
+    assert (request.file, request.diff, request.diff_size) == ("/w/notes.txt", diff, 90_000)
+
+
+@pytest.mark.parametrize(
+    ("edit", "status", "sentence"),
+    [
+        (
+            {"file": "a.py", "diff": "+" * 60_001, "diff_size": 60_001},
+            413,
+            "The diff must be at most 60000 bytes; send its start and its full size.",
+        ),
+        (
+            {"file": "a.py", "diff": "+x", "diff_size": 1},
+            400,
+            "The diff size must count the bytes of the whole diff.",
+        ),
+        (
+            {"file": "a.py", "diff": "+x", "diff_size": "2"},
+            400,
+            "The field 'diff_size' must be an integer.",
+        ),
+        ({"file": 3, "diff": "+x", "diff_size": 2}, 400, "The field 'file' must be a string."),
+    ],
+)
+async def test_a_bad_edit_permission_gets_one_sentence_and_stores_nothing(
+    chat: Chat, edit: dict[str, object], status: int, sentence: str
+) -> None:
+    """An oversized diff, a size below the diff or a wrong type is refused; nothing is stored."""
+    reply_id = await _streaming_reply(chat)
+    got_status, body = await _call(
+        chat.web,
+        chat.token,
+        "record_permission",
+        message_id=reply_id,
+        agent_request_id="per_1",
+        tool="edit",
+        description="a.py",
+        **edit,
+    )
+    assert (got_status, body["error"]) == (status, sentence)
+    [session] = await chat.web.backend.list_sessions(chat.user, chat.worker.worker_id)
+    assert await chat.web.backend.list_permissions(chat.user, session.chat_session_id) == []
 
 
 @pytest.mark.parametrize(

@@ -119,6 +119,7 @@ export function permissionRecord(request: Doc<"permissionRequests">): Permission
     status: request.status,
     createdAt: request.createdAt,
     answer: request.answer ?? null,
+    ...(request.file === undefined ? {} : { file: request.file, diff: request.diff, diffSize: request.diffSize }),
   };
 }
 

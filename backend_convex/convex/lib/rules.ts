@@ -20,6 +20,10 @@ export const MAX_REPLY_LENGTH = 1_000_000;
 export const MAX_TITLE_LENGTH = 200;
 export const MAX_AGENT_ID_LENGTH = 200;
 export const MAX_PERMISSION_TEXT_LENGTH = 10_000;
+/** UTF-8 bytes of an edit's diff a permission request keeps (MAX_DIFF_BYTES in Python). */
+export const MAX_DIFF_BYTES = 60_000;
+/** The largest diff size a permission request may state (MAX_DIFF_SIZE in Python). */
+export const MAX_DIFF_SIZE = Number.MAX_SAFE_INTEGER;
 /** Not a domain rule: the most model names a worker may report (an array bound). */
 export const MAX_MODELS = 1000;
 
@@ -198,6 +202,21 @@ export function validateSessionUpdate(
   if (agentSessionId !== undefined) bounded(agentSessionId, MAX_AGENT_ID_LENGTH, "The agent session ID");
   if (title !== undefined) title = pyStrip(bounded(title, MAX_TITLE_LENGTH, "A title"));
   return { status, agentSessionId, title };
+}
+
+/** An edit request's file and diff are bounded and its diff size counts the diff. */
+export function validatePermissionEdit(file: string, diff: string, diffSize: number) {
+  if (codePoints(file) > MAX_PERMISSION_TEXT_LENGTH) {
+    fail("PayloadTooLarge", `The file path must be at most ${MAX_PERMISSION_TEXT_LENGTH} characters.`);
+  }
+  const kept = new TextEncoder().encode(diff).length;
+  if (kept > MAX_DIFF_BYTES) {
+    fail("PayloadTooLarge", `The diff must be at most ${MAX_DIFF_BYTES} bytes; send its start and its full size.`);
+  }
+  if (!Number.isInteger(diffSize) || diffSize < kept || diffSize > MAX_DIFF_SIZE) {
+    fail("InvalidInput", "The diff size must count the bytes of the whole diff.");
+  }
+  return { file, diff, diffSize };
 }
 
 export function validatePermissionRequest(agentRequestId: string, tool: string, description: string) {

@@ -210,6 +210,9 @@ export const permissionRecord = v.object({
   status: permissionStatus,
   createdAt: v.number(),
   answer: nullable(permissionAnswer),
+  file: v.optional(v.string()),
+  diff: v.optional(v.string()),
+  diffSize: v.optional(v.number()),
 });
 
 /** A question the agent asks; see orchestrator.domain.questions. */

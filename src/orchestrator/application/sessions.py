@@ -344,6 +344,9 @@ class SessionRunner:
                     event.request_id,
                     event.tool,
                     event.description or " ".join(event.patterns),
+                    file=event.file,
+                    diff=event.diff,
+                    diff_size=event.diff_size,
                 )
             )
         elif isinstance(event, QuestionAsked):

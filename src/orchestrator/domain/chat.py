@@ -15,6 +15,7 @@ from datetime import datetime
 
 import attrs
 
+from orchestrator.domain.diffs import MAX_DIFF_BYTES
 from orchestrator.domain.errors import (
     Conflict,
     InvalidInput,
@@ -42,6 +43,8 @@ MAX_TITLE_LENGTH = 200
 MAX_AGENT_ID_LENGTH = 200
 #: The tool name and description of a permission request.
 MAX_PERMISSION_TEXT_LENGTH = 10_000
+#: The largest diff size a permission request may state (exact in a JavaScript number).
+MAX_DIFF_SIZE = 2**53 - 1
 
 SESSION_ENDED = "This session has ended. Restore it to continue."
 
@@ -174,6 +177,11 @@ class PermissionRequest:
     status: PermissionStatus
     created_at: datetime
     answer: PermissionAnswer | None = None
+    #: The file an ``edit`` would change and its unified diff, cut to :data:`MAX_DIFF_BYTES`
+    #: ("" for other tools); ``diff_size`` is the whole diff's UTF-8 bytes.
+    file: str = ""
+    diff: str = ""
+    diff_size: int = 0
 
 
 @attrs.frozen
@@ -302,6 +310,22 @@ def validate_permission_request(
         _bounded(tool, MAX_PERMISSION_TEXT_LENGTH, "The tool name"),
         _bounded(description, MAX_PERMISSION_TEXT_LENGTH, "The description"),
     )
+
+
+def validate_permission_edit(file: str, diff: str, diff_size: int) -> tuple[str, str, int]:
+    """Check an edit request's file and diff are bounded and its diff size counts the diff."""
+    if len(file) > MAX_PERMISSION_TEXT_LENGTH:
+        raise PayloadTooLarge(
+            f"The file path must be at most {MAX_PERMISSION_TEXT_LENGTH} characters."
+        )
+    kept = len(diff.encode("utf-8", "surrogatepass"))  # as JavaScript's TextEncoder counts
+    if kept > MAX_DIFF_BYTES:
+        raise PayloadTooLarge(
+            f"The diff must be at most {MAX_DIFF_BYTES} bytes; send its start and its full size."
+        )
+    if not kept <= diff_size <= MAX_DIFF_SIZE:
+        raise InvalidInput("The diff size must count the bytes of the whole diff.")
+    return file, diff, diff_size
 
 
 def ensure_open(session: ChatSession) -> ChatSession:

@@ -529,8 +529,12 @@ class ChatMachineBackend(Protocol):
         agent_request_id: str,
         tool: str,
         description: str,
+        *,
+        file: str = "",
+        diff: str = "",
+        diff_size: int = 0,
     ) -> PermissionRequest:
-        """The agent asks permission during a reply; the user sees it as pending."""
+        """The agent asks permission during a reply (an edit with its file and diff); it waits."""
         ...
 
     async def resolve_permission(

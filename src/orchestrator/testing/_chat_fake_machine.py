@@ -24,6 +24,7 @@ from orchestrator.domain.chat import (
     ensure_streaming,
     validate_chunk,
     validate_ending,
+    validate_permission_edit,
     validate_permission_request,
     validate_reply,
     validate_session_update,
@@ -243,10 +244,15 @@ class ChatMachineFake(ChatFakeBase):
         agent_request_id: str,
         tool: str,
         description: str,
+        *,
+        file: str = "",
+        diff: str = "",
+        diff_size: int = 0,
     ) -> PermissionRequest:
         agent_request_id, tool, description = validate_permission_request(
             agent_request_id, tool, description
         )
+        file, diff, diff_size = validate_permission_edit(file, diff, diff_size)
         message, session = self._machine_message(token, message_id)
         ensure_streaming(message)
         request = PermissionRequest(
@@ -258,6 +264,9 @@ class ChatMachineFake(ChatFakeBase):
             description,
             PermissionStatus.PENDING,
             self._now(),
+            file=file,
+            diff=diff,
+            diff_size=diff_size,
         )
         self._save(request)
         await self._commit()

@@ -52,6 +52,9 @@ class AskPermission:
 
     tool: str = "bash"
     description: str = "echo hello"
+    #: An ``edit``'s file and unified diff (sent whole: the script's diffs are small).
+    file: str = ""
+    diff: str = ""
 
 
 @attrs.frozen
@@ -144,7 +147,16 @@ class ScriptedSession:
                 self._permissions += 1
                 request = PermissionRequestId(f"per_{self._permissions}")
                 await self._send.send(
-                    PermissionAsked(sid, request, step.tool, (step.description,), step.description)
+                    PermissionAsked(
+                        sid,
+                        request,
+                        step.tool,
+                        (step.description,),
+                        step.description,
+                        step.file,
+                        step.diff,
+                        len(step.diff.encode()),
+                    )
                 )
                 with anyio.move_on_after(60):
                     while request not in self._answers and not self._abort.is_set():

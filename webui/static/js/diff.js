@@ -59,7 +59,7 @@ function fileDiff(file) {
     const lines = first > 0 ? all.slice(first) : all;
     body = [
       h("pre", { class: "diff" }, h("code", {}, ...lines.map(diffLine))),
-      file.patch_size > shown ? h("p", { class: "diff-note" }, `Showing the first ${size(shown)} of ${size(file.patch_size)}.`) : null,
+      file.patch_size > shown ? h("p", { class: "diff-note" }, `Showing the first ${size(shown)} of ${size(file.patch_size)} (diff truncated, ${file.patch_size} bytes).`) : null,
     ];
   }
   return h(
@@ -68,6 +68,34 @@ function fileDiff(file) {
     h("summary", {}, h("span", { class: "diff-name" }, inert(file.file)), " ", h("span", { class: "diff-status" }, STATUS_WORDS[file.status] ?? inert(file.status)), " ", ...counts(file.additions, file.deletions)),
     body,
   );
+}
+
+// Lines a permission's diff may have and still be shown unfolded.
+const OPEN_LINES = 40;
+// Whether the user left each permission's diff open, so a re-drawn card (the inbox redraws
+// on every change) keeps it as it was.
+const leftOpen = new Map();
+
+// The change an edit permission request asks for: its file and diff as a turn's file is
+// shown (inert text), unfolded when short; null for a request without a file or diff.
+export function editDiff(permission) {
+  const patch = permission.diff ?? "";
+  if (!permission.file && !patch) return null;
+  const lines = patch.split("\n");
+  const card = fileDiff({
+    file: permission.file || "(unnamed file)",
+    status: /^@@ -0,0 /m.test(patch) ? "added" : "modified",
+    additions: lines.filter((l) => l.startsWith("+") && !l.startsWith("+++")).length,
+    deletions: lines.filter((l) => l.startsWith("-") && !l.startsWith("---")).length,
+    patch,
+    patch_size: permission.diff_size ?? 0,
+    binary: false,
+  });
+  card.classList.add("permission-diff");
+  const short = lines.length <= OPEN_LINES && permission.diff_size <= UTF8.encode(patch).length;
+  card.open = leftOpen.get(permission.permission_id) ?? short;
+  card.addEventListener("toggle", () => leftOpen.set(permission.permission_id, card.open));
+  return card;
 }
 
 // The card of a reply's turn-diff part: its files folded, each with its diff.

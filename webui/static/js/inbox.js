@@ -1,6 +1,7 @@
 // The inbox page: pending permission requests and questions of every machine, live,
 // answered in place.
 import { api } from "./api.js";
+import { editDiff } from "./diff.js";
 import { h, showError, timeAgo } from "./dom.js";
 import { renderFinished } from "./inbox-finished.js";
 import { live } from "./live.js";
@@ -52,6 +53,7 @@ function card(item) {
     h("div", { class: "card-head" }, h("h2", {}, `${item.tool} on ${item.machine}`), h("span", { class: "muted", title: item.asked_at }, `waiting ${timeAgo(item.asked_at).replace(" ago", "")}`)),
     h("p", { class: "hint" }, "Worker ", h("strong", {}, item.worker), " · ", h("a", { href: item.url }, "open the session")),
     h("pre", { class: "asked" }, h("code", {}, item.description)),
+    editDiff(item),
   );
   const buttons = ANSWERS.map(([reply, label, kind]) =>
     h("button", { type: "button", class: kind, onclick: () => answer(item, reply, node) }, label),

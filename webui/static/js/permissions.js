@@ -2,6 +2,7 @@
 // They come on the session stream (its `requests` event, on every change), never polled;
 // answered ones stay in the history with their answer.
 import { api } from "./api.js";
+import { editDiff } from "./diff.js";
 import { h } from "./dom.js";
 
 const ANSWERS = [
@@ -52,6 +53,7 @@ export class PermissionPrompts {
       { class: "prompt", role: "group", "aria-label": "Permission request" },
       h("p", {}, h("strong", {}, `The agent wants to use ${permission.tool}`)),
       permission.description ? h("pre", {}, h("code", {}, permission.description)) : null,
+      editDiff(permission),
       actions,
     );
     for (const [answer, label, style] of ANSWERS) {

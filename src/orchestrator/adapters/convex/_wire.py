@@ -249,6 +249,9 @@ def permission(raw: Record) -> PermissionRequest:
         status=PermissionStatus(raw["status"]),
         created_at=_when(raw["createdAt"]),
         answer=None if answer is None else PermissionAnswer(answer),
+        file=raw.get("file", ""),
+        diff=raw.get("diff", ""),
+        diff_size=int(raw.get("diffSize", 0)),
     )
 
 

@@ -657,6 +657,10 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide, ConvexQuestionSide
         agent_request_id: str,
         tool: str,
         description: str,
+        *,
+        file: str = "",
+        diff: str = "",
+        diff_size: int = 0,
     ) -> PermissionRequest:
         args = {
             **_token(token),
@@ -664,6 +668,11 @@ class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide, ConvexQuestionSide
             "agentRequestId": agent_request_id,
             "tool": tool,
             "description": description,
+            **(
+                {"file": file, "diff": diff, "diffSize": diff_size}
+                if file or diff or diff_size
+                else {}
+            ),
         }
         return wire.permission(await self._call("mutation", "chatMachine:recordPermission", args))
 

@@ -44,6 +44,7 @@ from orchestrator.domain.chat import (
     ensure_streaming,
     validate_chunk,
     validate_ending,
+    validate_permission_edit,
     validate_permission_request,
     validate_reply,
     validate_session_update,
@@ -347,18 +348,23 @@ class ChatMachineSide(MachineSide):
         agent_request_id: str,
         tool: str,
         description: str,
+        *,
+        file: str = "",
+        diff: str = "",
+        diff_size: int = 0,
     ) -> PermissionRequest:
         agent_request_id, tool, description = validate_permission_request(
             agent_request_id, tool, description
         )
+        file, diff, diff_size = validate_permission_edit(file, diff, diff_size)
         permission_id = self._ids.new_id("permission")
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
             ensure_streaming(message)
             await tx.run(
                 "INSERT INTO permission_requests (permission_id, chat_session_id, message_id,"
-                " agent_request_id, tool, description, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+                " agent_request_id, tool, description, status, created_at, file, diff, diff_size)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
                 permission_id,
                 session.chat_session_id,
                 message_id,
@@ -366,6 +372,9 @@ class ChatMachineSide(MachineSide):
                 tool,
                 description,
                 self._now(),
+                file,
+                diff,
+                diff_size,
             )
             touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
             return await load_permission(tx, permission_id)

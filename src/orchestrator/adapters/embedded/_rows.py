@@ -200,6 +200,9 @@ def permission(row: aiosqlite.Row) -> PermissionRequest:
         status=PermissionStatus(row["status"]),
         created_at=from_ms(row["created_at"]),
         answer=None if answer is None else PermissionAnswer(answer),
+        file=row["file"],
+        diff=row["diff"],
+        diff_size=row["diff_size"],
     )
 
 

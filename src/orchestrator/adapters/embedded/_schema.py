@@ -353,6 +353,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) STRICT
         """,
     ),
+    # 16: the file an edit permission request
+    # would change and its bounded diff (PermissionRequest.file/diff/diff_size).
+    (
+        "ALTER TABLE permission_requests ADD COLUMN file TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE permission_requests ADD COLUMN diff TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE permission_requests ADD COLUMN diff_size INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -241,6 +241,10 @@ class RemoteMachineBackend(CommandClient):
         agent_request_id: str,
         tool: str,
         description: str,
+        *,
+        file: str = "",
+        diff: str = "",
+        diff_size: int = 0,
     ) -> PermissionRequest:
         """The agent asks permission during a reply; the user sees it as pending."""
         value = await self._call(
@@ -250,6 +254,9 @@ class RemoteMachineBackend(CommandClient):
             agent_request_id=agent_request_id,
             tool=tool,
             description=description,
+            file=file,
+            diff=diff,
+            diff_size=diff_size,
         )
         return self._structure(value, PermissionRequest)
 

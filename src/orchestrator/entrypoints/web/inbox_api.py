@@ -42,6 +42,10 @@ def _item(waiting: WaitingPermission) -> dict[str, object]:
         "permission_id": request.permission_id,
         "tool": request.tool,
         "description": request.description,
+        # An edit's file and diff (cut to MAX_DIFF_BYTES; diff_size is the whole), else "".
+        "file": request.file,
+        "diff": request.diff,
+        "diff_size": request.diff_size,
         "asked_at": request.created_at.isoformat(),
         "session_id": request.chat_session_id,
         "worker_id": waiting.worker_id,

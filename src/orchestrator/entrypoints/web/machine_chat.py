@@ -149,6 +149,10 @@ async def dispatch(backend: Backend, method: str, token: MachineToken, body: Bod
             body.string("agent_request_id"),
             body.string("tool"),
             body.string("description"),
+            # Absent from machines older than edit diffs: a request without a file.
+            file=body.optional_string("file") or "",
+            diff=body.optional_string("diff") or "",
+            diff_size=_offset(body, "diff_size") if "diff_size" in body.data else 0,
         )
     if method == "resolve_permission":
         permission_id = PermissionId(parse_id(body.string("permission_id"), "permission request"))

@@ -1,0 +1,73 @@
+"""An edit permission's file and diff on the browser's wire: the session stream and the inbox."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.domain.chat import PermissionRequest
+from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
+
+pytestmark = pytest.mark.anyio
+
+DIFF = "@@ -1 +1 @@\n-old\n+<script>alert(1)</script>\n"
+
+
+@pytest.fixture
+async def web(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with running_app(tmp_path) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def chat(web: Harness) -> Chat:
+    return await online_worker(web)
+
+
+async def _asked(chat: Chat) -> tuple[PermissionRequest, PermissionRequest]:
+    """An edit request (its diff clipped from 80,000 bytes) and a bash request of one reply."""
+    backend = chat.web.backend
+    session = await chat.start()
+    message = await backend.send_message(chat.user, session.chat_session_id, "fix it")
+    reply = await backend.claim_message(chat.token, message.message_id)
+    edit = await backend.record_permission(
+        chat.token,
+        reply.message_id,
+        "p1",
+        "edit",
+        "src/<b>a</b>.py",
+        file="/w/src/<b>a</b>.py",
+        diff=DIFF,
+        diff_size=80_000,
+    )
+    bash = await backend.record_permission(chat.token, reply.message_id, "p2", "bash", "ls")
+    return edit, bash
+
+
+async def test_the_inbox_items_carry_the_file_and_diff(chat: Chat) -> None:
+    """GET /api/inbox gives an edit's file, diff and full size as sent; a bash item has none."""
+    edit, _ = await _asked(chat)
+    response = await chat.web.client.get("/api/inbox")
+    assert response.status == 200
+    items = (await response.json())["items"]
+    assert [(i["tool"], i["file"], i["diff"], i["diff_size"]) for i in items] == [
+        ("edit", "/w/src/<b>a</b>.py", DIFF, 80_000),
+        ("bash", "", "", 0),
+    ]
+    assert items[0]["permission_id"] == edit.permission_id
+
+
+async def test_the_session_stream_carries_the_file_and_diff(chat: Chat) -> None:
+    """The session's ``requests`` event lists the edit's file, diff and full size."""
+    edit, _ = await _asked(chat)
+    path = f"/api/sessions/{edit.chat_session_id}/stream"
+    async with chat.web.client.get(path) as stream:
+        while (event := await next_sse(stream)).event != "requests":
+            pass
+    permissions = event.data["permissions"]
+    assert [(p["tool"], p["file"], p["diff"], p["diff_size"]) for p in permissions] == [
+        ("edit", "/w/src/<b>a</b>.py", DIFF, 80_000),
+        ("bash", "", "", 0),
+    ]

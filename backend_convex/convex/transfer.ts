@@ -11,6 +11,7 @@ import { v, type Infer } from "convex/values";
 import { hashSecret, requireServer } from "./lib/auth";
 import { fail } from "./lib/errors";
 import { insertContent } from "./lib/text";
+import { trackTurn } from "./lib/turns";
 import {
   chatSessionStatus,
   jobRunStatus,
@@ -247,6 +248,7 @@ async function storeOne(
           error: some(error),
           abortRequested: false,
         });
+        await trackTurn(ctx, { ...r, machineId: of.machineId, replyTo: some(replyTo) });
         stored.push(r.messageId);
         break;
       }

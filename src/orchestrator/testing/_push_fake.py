@@ -31,6 +31,7 @@ from orchestrator.domain.notifications import (
     NO_SUBSCRIPTION,
     TOO_MANY_SUBSCRIPTIONS,
     NotificationSettings,
+    OpenMessage,
     OpenTurn,
     PushSubscription,
     SubscriptionDraft,
@@ -145,7 +146,7 @@ class PushFake:
             turns.append(
                 OpenTurn(
                     user_id=session.user_id,
-                    message=message,
+                    message=OpenMessage.of(message),
                     machine_id=machine.machine_id,
                     machine_name=machine.name,
                     machine_online=machine.status is MachineStatus.ONLINE,

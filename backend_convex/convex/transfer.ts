@@ -12,6 +12,7 @@ import { hashSecret, requireServer } from "./lib/auth";
 import { fail } from "./lib/errors";
 import { insertContent } from "./lib/text";
 import { trackTurn } from "./lib/turns";
+import { ensureRoomForWorker } from "./workers";
 import {
   chatSessionStatus,
   jobRunStatus,
@@ -189,6 +190,7 @@ async function storeOne(
           .withIndex("by_machineId", (q) => q.eq("machineId", r.machineId))
           .first();
         if (!owner) missing(kind, r.workerId);
+        await ensureRoomForWorker(ctx, r.machineId);
         await db.insert("workers", {
           ...r,
           userId: owner.userId,

@@ -238,7 +238,7 @@ def _machine_with_workers(count: int) -> list[str]:
         "type": "machine", "machineId": "mch_1", "userId": "usr_1", "name": "laptop",
         "createdAt": 1, "rootDirectory": None,
     }  # fmt: skip
-    worker = {
+    worker: dict[str, object] = {
         "type": "worker", "machineId": "mch_1", "name": None, "status": "offline",
         "createdAt": 1, "approvedAt": None, "approvedBy": None, "models": [],
     }  # fmt: skip

@@ -16,6 +16,7 @@ import { CHUNK_PAGE } from "./lib/limits";
 import { cutPage, OTHER_LIST, pageLimit, textSize } from "./lib/paging";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
 import { readSegments } from "./lib/text";
+import { forgetTurn, trackTurn } from "./lib/turns";
 import { checkAgent, checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
 import { agentTurnOf, requestRedo, requestUndo } from "./lib/undo";
 import {
@@ -259,7 +260,9 @@ export const sendMessage = mutation({
       abortRequested: false,
       agent,
     });
-    return chatMessageRecord((await ctx.db.get(id))!);
+    const message = (await ctx.db.get(id))!;
+    await trackTurn(ctx, message);
+    return chatMessageRecord(message);
   },
 });
 
@@ -293,6 +296,7 @@ export const cancelMessage = mutation({
     requireServer(serverSecret);
     const message = await queuedMessage(ctx, userId, messageId);
     await ctx.db.delete(message._id);
+    await forgetTurn(ctx, message.messageId);
     return null;
   },
 });

@@ -19,6 +19,7 @@ import { recordFinished } from "./lib/inbox";
 import { mergeReply } from "./lib/partText";
 import { cutPage, pageLimit, textSize } from "./lib/paging";
 import { readSegments, replaceContent } from "./lib/text";
+import { trackTurn } from "./lib/turns";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
@@ -176,6 +177,7 @@ export const claimMessage = mutation({
     }
     const now = Date.now();
     await ctx.db.patch(message._id, { status: "processing" });
+    await trackTurn(ctx, { ...message, status: "processing" });
     const id = await ctx.db.insert("chatMessages", {
       messageId: await newId(ctx, "message"),
       chatSessionId: session.chatSessionId,
@@ -188,7 +190,9 @@ export const claimMessage = mutation({
       abortRequested: false,
     });
     await ctx.db.patch(session._id, { lastActivity: now });
-    return chatMessageRecord((await ctx.db.get(id))!);
+    const reply = (await ctx.db.get(id))!;
+    await trackTurn(ctx, reply);
+    return chatMessageRecord(reply);
   },
 });
 
@@ -239,8 +243,12 @@ export async function endMessage(
   }
   const now = Date.now();
   await ctx.db.patch(message._id, { status, error, ...(await replaceContent(ctx, message, content)) });
+  await trackTurn(ctx, { ...message, status });
   const question = message.replyTo === undefined ? null : await messageById(ctx, message.replyTo);
-  if (question !== null) await ctx.db.patch(question._id, { status: "completed" });
+  if (question !== null) {
+    await ctx.db.patch(question._id, { status: "completed" });
+    await trackTurn(ctx, { ...question, status: "completed" });
+  }
   // A request the reply no longer waits for can never be answered.
   for (const waiting of ["pending", "answered"] as const) {
     const requests = await ctx.db

@@ -10,14 +10,10 @@ import { mutation, query, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { requireServer } from "./lib/auth";
 import { fail, NO_USER } from "./lib/errors";
-import { MAX_MACHINES, MAX_PERMISSIONS, MAX_USERS, MAX_WORK_MESSAGES } from "./lib/limits";
+import { MAX_MACHINES, MAX_OPEN_TURNS, MAX_PERMISSIONS, MAX_USERS } from "./lib/limits";
 import { MAX_FINISHED } from "./lib/inbox";
-import { chatMessageRecord, permissionRecord } from "./lib/records";
-import {
-  chatMessageRecord as messageValidator,
-  permissionRecord as permissionValidator,
-  serverCaller,
-} from "./lib/validators";
+import { permissionRecord } from "./lib/records";
+import { messageRole, messageStatus, permissionRecord as permissionValidator, serverCaller } from "./lib/validators";
 
 /** A user may enable this many browsers and phones (as in domain/notifications.py). */
 export const MAX_SUBSCRIPTIONS_PER_USER = 20;
@@ -233,7 +229,14 @@ export const listWaiting = query({
 
 const openTurnValidator = v.object({
   userId: v.string(),
-  message: messageValidator,
+  message: v.object({
+    messageId: v.string(),
+    chatSessionId: v.string(),
+    role: messageRole,
+    status: messageStatus,
+    timestamp: v.number(),
+    replyTo: v.union(v.string(), v.null()),
+  }),
   machineId: v.string(),
   machineName: v.string(),
   machineOnline: v.boolean(),
@@ -242,46 +245,65 @@ const openTurnValidator = v.object({
   workerDirectory: v.string(),
 });
 
-const OPEN_STATUSES = ["pending", "processing", "streaming"] as const;
-
-/** Every unfinished message of every user, with its machine's status, oldest first. */
+/**
+ * Every unfinished message of every user (the oldest MAX_OPEN_TURNS), with its
+ * machine's status, oldest first. It reads the small `openTurns` documents, never
+ * a message and its text, and each session, worker and machine once.
+ */
 export const listOpenTurns = query({
   args: serverCaller,
   returns: v.array(openTurnValidator),
   handler: async (ctx, { serverSecret }) => {
     requireServer(serverSecret);
+    const once = <T>(cache: Map<string, Promise<T>>, key: string, load: () => Promise<T>) => {
+      if (!cache.has(key)) cache.set(key, load());
+      return cache.get(key)!;
+    };
+    const sessions = new Map<string, Promise<Doc<"chatSessions"> | null>>();
+    const workers = new Map<string, Promise<Doc<"workers"> | null>>();
+    const machines = new Map<string, Promise<Doc<"machines"> | null>>();
     const turns = [];
-    for (const machine of await ctx.db.query("machines").take(MAX_USERS)) {
-      for (const status of OPEN_STATUSES) {
-        const messages = await ctx.db
-          .query("chatMessages")
-          .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machine.machineId).eq("status", status))
-          .take(MAX_WORK_MESSAGES);
-        for (const message of messages) {
-          const session = await ctx.db
-            .query("chatSessions")
-            .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", message.chatSessionId))
-            .first();
-          if (session === null) continue;
-          const worker = await ctx.db
-            .query("workers")
-            .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
-            .first();
-          if (worker === null) continue;
-          turns.push({
-            userId: session.userId,
-            message: chatMessageRecord(message),
-            machineId: machine.machineId,
-            machineName: machine.name,
-            machineOnline: machine.status === "online",
-            workerId: worker.workerId,
-            workerName: worker.name ?? null,
-            workerDirectory: worker.directory,
-          });
-        }
-      }
+    for (const turn of await ctx.db.query("openTurns").withIndex("by_timestamp").take(MAX_OPEN_TURNS)) {
+      const session = await once(sessions, turn.chatSessionId, () =>
+        ctx.db
+          .query("chatSessions")
+          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", turn.chatSessionId))
+          .first(),
+      );
+      if (session === null) continue;
+      const worker = await once(workers, session.workerId, () =>
+        ctx.db
+          .query("workers")
+          .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
+          .first(),
+      );
+      if (worker === null) continue;
+      const machine = await once(machines, worker.machineId, () =>
+        ctx.db
+          .query("machines")
+          .withIndex("by_machineId", (q) => q.eq("machineId", worker.machineId))
+          .first(),
+      );
+      if (machine === null) continue;
+      turns.push({
+        userId: session.userId,
+        message: {
+          messageId: turn.messageId,
+          chatSessionId: turn.chatSessionId,
+          role: turn.role,
+          status: turn.status,
+          timestamp: turn.timestamp,
+          replyTo: turn.replyTo ?? null,
+        },
+        machineId: machine.machineId,
+        machineName: machine.name,
+        machineOnline: machine.status === "online",
+        workerId: worker.workerId,
+        workerName: worker.name ?? null,
+        workerDirectory: worker.directory,
+      });
     }
-    return turns.sort((a, b) => a.message.timestamp - b.message.timestamp);
+    return turns;
   },
 });
 

@@ -17,7 +17,7 @@ import { machineMessage, ownedSession } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import { ensureStreaming, insertChunk, lastSequence } from "./lib/chat";
 import { partLength, partText } from "./lib/partText";
-import { readSegments, replaceText } from "./lib/text";
+import { appendToText, readSegments, replaceText } from "./lib/text";
 import { fail } from "./lib/errors";
 import { CHUNK_PAGE, MAX_LISTED_PARTS } from "./lib/limits";
 import { chatChunkRecord } from "./lib/records";
@@ -25,14 +25,8 @@ import { codePoints, fromCodePoint, validateChunk } from "./lib/rules";
 import { chatChunkRecord as chunkValidator, machineToken, serverCaller } from "./lib/validators";
 
 const MAX_PART_ID_LENGTH = 200;
-/** Characters (code points) of a text part (orchestrator.domain.parts.MAX_PART_TEXT, a whole reply). */
+/** Characters (code points) of a text or reasoning part (orchestrator.domain.parts.MAX_PART_TEXT, a whole reply). */
 const MAX_PART_TEXT = 1_000_000;
-/** A reasoning part is rewritten whole per delta, so it stays within one document (4 bytes a character). */
-const MAX_REASONING_TEXT = 250_000;
-
-function maxText(kind: string): number {
-  return kind === "reasoning" ? MAX_REASONING_TEXT : MAX_PART_TEXT;
-}
 /** Bounded fields of a part as JSON (64 KiB input + 64 KiB output + short ones). */
 const MAX_PART_DATA = 400_000;
 const TEXT_TYPES = new Set(["text", "reasoning"]);
@@ -75,10 +69,8 @@ function validatePartId(partId: string): void {
   }
 }
 
-function tooLongText(kind: string): never {
-  if (kind === "reasoning") {
-    fail("PayloadTooLarge", `A reasoning part must be at most ${MAX_REASONING_TEXT} characters on Convex.`);
-  }
+/** The sentence of orchestrator.domain.parts, for text and reasoning parts alike. */
+function tooLongText(): never {
   fail("PayloadTooLarge", `A text part must be at most ${MAX_PART_TEXT} characters.`);
 }
 
@@ -127,7 +119,7 @@ export const save = mutation({
     validatePartId(partId);
     const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
     ensureStreaming(message);
-    if (codePoints(text) > maxText(type)) tooLongText(type);
+    if (codePoints(text) > MAX_PART_TEXT) tooLongText();
     if (data.length > MAX_PART_DATA || type.length > 10_000) {
       fail("PayloadTooLarge", "This part is too large.");
     }
@@ -206,7 +198,7 @@ export const appendText = mutation({
     // Offsets and lengths count characters (code points) as the machine does.
     const added = fromCodePoint(text, length - offset);
     const count = codePoints(added);
-    if (length + count > maxText(kind)) tooLongText(kind);
+    if (length + count > MAX_PART_TEXT) tooLongText();
     const now = Date.now();
     // Reply text is only a chunk (one document): the part is written when it is
     // created and once more when the reply ends (lib/partText.ts). The part takes
@@ -222,7 +214,7 @@ export const appendText = mutation({
         chatSessionId: message.chatSessionId,
         position: await nextPosition(ctx, message.chatSessionId),
         type: kind,
-        text: kind === "text" ? "" : added,
+        ...(kind === "text" ? { text: "" } : await storedText(ctx, message, partId, added)),
         data: JSON.stringify({ type: kind }),
         updatedAt: now,
         sequence: chunk?.sequence ?? (await nextSequence(ctx, session)),
@@ -232,8 +224,11 @@ export const appendText = mutation({
     } else if (added !== "" && kind === "text" && !stored.unmerged) {
       await ctx.db.patch(stored._id, { unmerged: true });
     } else if (added !== "" && kind !== "text") {
+      // Reasoning is not streamed as chunks: its text grows in place, split as a message's is.
       const sequence = await nextSequence(ctx, session);
-      await ctx.db.patch(stored._id, { text: stored.text + added, updatedAt: now, sequence });
+      const owner = { messageId, chatSessionId: message.chatSessionId, partId };
+      const grown = await appendToText(ctx, owner, { text: stored.text, segments: stored.textSegments }, added);
+      await ctx.db.patch(stored._id, { text: grown.text, textSegments: grown.segments, updatedAt: now, sequence });
     }
     return { partId, messageId, length: length + count, added: count, chunk };
   },

@@ -362,4 +362,18 @@ export default defineSchema({
     userId: v.string(),
     seenAt: v.number(),
   }).index("by_userId", ["userId"]),
+
+  /** One per unfinished message, without its text (lib/turns.ts): the notifier reads these. */
+  openTurns: defineTable({
+    messageId: v.string(),
+    chatSessionId: v.string(),
+    machineId: v.string(),
+    role: messageRole,
+    status: messageStatus,
+    timestamp: v.number(),
+    replyTo: v.optional(v.string()),
+  })
+    .index("by_messageId", ["messageId"])
+    .index("by_timestamp", ["timestamp"])
+    .index("by_chatSessionId", ["chatSessionId"]),
 });

@@ -11,6 +11,8 @@ import { v, type Infer } from "convex/values";
 import { hashSecret, requireServer } from "./lib/auth";
 import { fail } from "./lib/errors";
 import { insertContent } from "./lib/text";
+import { trackTurn } from "./lib/turns";
+import { ensureRoomForWorker } from "./workers";
 import {
   chatSessionStatus,
   jobRunStatus,
@@ -188,6 +190,7 @@ async function storeOne(
           .withIndex("by_machineId", (q) => q.eq("machineId", r.machineId))
           .first();
         if (!owner) missing(kind, r.workerId);
+        await ensureRoomForWorker(ctx, r.machineId);
         await db.insert("workers", {
           ...r,
           userId: owner.userId,
@@ -247,6 +250,7 @@ async function storeOne(
           error: some(error),
           abortRequested: false,
         });
+        await trackTurn(ctx, { ...r, machineId: of.machineId, replyTo: some(replyTo) });
         stored.push(r.messageId);
         break;
       }

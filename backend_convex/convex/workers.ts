@@ -44,7 +44,7 @@ const TOO_MANY_WORKERS = `A machine can have at most ${MAX_WORKERS} workers. Rem
  * included): a product limit, the same on every backend, so a machine's
  * workers are always read whole within one bounded read.
  */
-async function ensureRoomForWorker(ctx: QueryCtx, machineId: string) {
+export async function ensureRoomForWorker(ctx: QueryCtx, machineId: string) {
   const existing = await ctx.db
     .query("workers")
     .withIndex("by_machineId", (q) => q.eq("machineId", machineId))

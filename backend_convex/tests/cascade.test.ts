@@ -13,6 +13,7 @@ async function countRows(t: ReturnType<typeof newDeployment>) {
     sessions: (await ctx.db.query("chatSessions").collect()).length,
     messages: (await ctx.db.query("chatMessages").collect()).length,
     chunks: (await ctx.db.query("chatChunks").collect()).length,
+    turns: (await ctx.db.query("openTurns").collect()).length,
   }));
 }
 
@@ -42,9 +43,10 @@ test("a long chat is purged in the background after its worker is removed", asyn
     "NotFound",
     "No such chat session.",
   );
+  expect(await countRows(t)).toMatchObject({ turns: 2 }); // purged with the rest, below
   expect((await countRows(t)).chunks).toBeGreaterThan(0);
   await t.finishAllScheduledFunctions(vi.runAllTimers);
-  expect(await countRows(t)).toEqual({ sessions: 0, messages: 0, chunks: 0 });
+  expect(await countRows(t)).toEqual({ sessions: 0, messages: 0, chunks: 0, turns: 0 });
 });
 
 test("deleting a machine removes its workers, tokens, commands and chat", async () => {
@@ -57,10 +59,10 @@ test("deleting a machine removes its workers, tokens, commands and chat", async 
   await t.mutation(api.machines.remove, owner);
   const left = await t.run(async (ctx) =>
     Promise.all(
-      (["machines", "workers", "workerTokens", "commands", "chatSessions", "chatMessages"] as const).map(
+      (["machines", "workers", "workerTokens", "commands", "chatSessions", "chatMessages", "openTurns"] as const).map(
         async (table) => (await ctx.db.query(table).collect()).length,
       ),
     ),
   );
-  expect(left).toEqual([0, 0, 0, 0, 0, 0]);
+  expect(left).toEqual([0, 0, 0, 0, 0, 0, 0]);
 });

@@ -1,6 +1,7 @@
 /** `orchestrator import`: records stored under their own IDs, once; broken references refused. */
 import { describe, expect, test } from "vitest";
 import { api } from "../convex/_generated/api";
+import { MAX_WORKERS } from "../convex/lib/limits";
 import { newDeployment, refused, SECRET } from "./setup";
 
 const user = {
@@ -59,6 +60,28 @@ describe("restore", () => {
       "InvalidInput",
       /^The username 'alice' is already used by another account here\./,
     );
+  });
+
+  test("a machine's workers past MAX_WORKERS are refused, as adding one is", async () => {
+    const t = newDeployment();
+    const restore = (kind: "user" | "machine" | "worker", records: object[]) =>
+      t.mutation(api.transfer.restore, { serverSecret: SECRET, batch: { kind, records } as never });
+    await restore("user", [user]);
+    await restore("machine", [machine]);
+    const worker = (n: number) => ({
+      workerId: `wrk_${n}`,
+      machineId: "mch_a",
+      name: null,
+      directory: `repo${n}`,
+      status: "offline",
+      createdAt: 3,
+      approvedAt: null,
+      approvedBy: null,
+      models: [],
+    });
+    const full = Array.from({ length: MAX_WORKERS }, (_, n) => worker(n));
+    expect(await restore("worker", full)).toHaveLength(MAX_WORKERS);
+    await refused(restore("worker", [worker(MAX_WORKERS)]), "Conflict", /^A machine can have at most 100 workers\./);
   });
 
   test("needs the server secret", async () => {

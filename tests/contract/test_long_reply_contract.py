@@ -12,7 +12,7 @@ import pytest
 from orchestrator.domain.chat import MAX_CHUNK_LENGTH, MAX_REPLY_LENGTH, MessageStatus
 from orchestrator.domain.errors import NotFound, PayloadTooLarge
 from orchestrator.domain.ids import UserId
-from orchestrator.domain.parts import MAX_PART_TEXT, TextPart
+from orchestrator.domain.parts import MAX_PART_TEXT, ReasoningPart, TextKind, TextPart
 from orchestrator.domain.ports import Backend
 from tests.contract.conftest import Chat, ask
 
@@ -106,3 +106,28 @@ async def test_a_text_part_of_a_million_characters_streams_and_reads_back_whole(
     [part] = await backend.list_parts(alice, session_id)
     assert part.body == TextPart(text)
     assert [m.content for m in await backend.list_messages(alice, session_id)][1] == text
+
+
+async def test_a_reasoning_part_of_a_million_characters_streams_and_reads_back_whole(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """A 3.1 MB reasoning part grown by deltas lists whole during and after its reply."""
+    text = long_text(MAX_PART_TEXT)
+    session_id = chat.session.chat_session_id
+    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    step = MAX_CHUNK_LENGTH
+    for offset in range(0, len(text), step):
+        piece = text[offset : offset + step]
+        await backend.append_part_text(
+            chat.token, reply.message_id, "prt_r", offset, piece, TextKind.REASONING
+        )
+        if offset == 5 * step:  # 320,000 characters: past where one document used to end
+            [growing] = await backend.list_parts(alice, session_id, reply.message_id)
+            assert growing.body == ReasoningPart(text[: offset + step])
+    with pytest.raises(PayloadTooLarge, match=r"^A text part must be at most 1000000 characters"):
+        await backend.append_part_text(
+            chat.token, reply.message_id, "prt_r", len(text), "x", TextKind.REASONING
+        )
+    await backend.complete_message(chat.token, reply.message_id, "done")
+    [part] = await backend.list_parts(alice, session_id)
+    assert part.body == ReasoningPart(text)

@@ -7,13 +7,14 @@ from contextlib import aclosing
 import anyio
 import pytest
 
-from orchestrator.domain.chat import PermissionAnswer
+from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, PermissionAnswer
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.notifications import (
     ALL_EVENTS,
     MAX_SUBSCRIPTIONS_PER_USER,
     NotificationSettings,
+    OpenMessage,
     PushEvent,
     SubscriptionDraft,
 )
@@ -159,7 +160,11 @@ async def test_open_turns_list_unfinished_messages_with_their_machine(
     assert await backend.list_open_turns() == []
     asked = await ask(backend, alice, chat)
     [queued] = await backend.list_open_turns()
-    assert (queued.user_id, queued.message, queued.machine_online) == (alice, asked, True)
+    assert (queued.user_id, queued.message, queued.machine_online) == (
+        alice,
+        OpenMessage.of(asked),
+        True,
+    )
     assert (queued.machine_name, queued.worker_label) == ("laptop", "repo")
     reply = await backend.claim_message(chat.token, asked.message_id)
     open_ids = [t.message.message_id for t in await backend.list_open_turns()]
@@ -169,6 +174,24 @@ async def test_open_turns_list_unfinished_messages_with_their_machine(
     assert all(not t.machine_online for t in turns)
     later = await ask(backend, alice, chat)
     assert later.message_id in [t.message.message_id for t in await backend.list_open_turns()]
+
+
+async def test_open_turns_never_read_the_text_of_long_queued_messages(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """200 queued messages of 100,000 characters (20 MB) are listed; finished or cancelled not."""
+    asked = [
+        await ask(backend, alice, chat, chr(ord("a") + n % 26) * MAX_MESSAGE_LENGTH)
+        for n in range(200)
+    ]
+    turns = await backend.list_open_turns()
+    assert [t.message for t in turns] == [OpenMessage.of(m) for m in asked]
+    reply = await backend.claim_message(chat.token, asked[0].message_id)
+    await backend.complete_message(chat.token, reply.message_id, "done")
+    await backend.cancel_message(alice, asked[1].message_id)
+    assert [t.message.message_id for t in await backend.list_open_turns()] == [
+        m.message_id for m in asked[2:]
+    ]
 
 
 async def test_watching_open_turns_sees_a_reply_finish(

@@ -23,6 +23,7 @@ from orchestrator.domain.chat import MAX_REPLY_LENGTH
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import MachineToken
 from orchestrator.domain.jobs import JobDraft
+from orchestrator.domain.model import MAX_WORKERS_PER_MACHINE
 from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.cli import app
 from orchestrator.testing import FakeClock, SequentialIds
@@ -227,6 +228,33 @@ def test_a_bad_file_is_one_sentence_naming_the_line(lines: list[str], sentence: 
     """A file of another version or with a malformed line is refused before anything is read."""
     with pytest.raises(InvalidInput, match=sentence):
         transfer.parse(lines)
+
+
+def _machine_with_workers(count: int) -> list[str]:
+    """An export file of one machine with ``count`` workers."""
+    header = '{"format": "orchestrator-export", "version": 1}'
+    user = {"type": "user", "userId": "usr_1", "username": "a", "passwordHash": "h", "createdAt": 1}
+    machine = {
+        "type": "machine", "machineId": "mch_1", "userId": "usr_1", "name": "laptop",
+        "createdAt": 1, "rootDirectory": None,
+    }  # fmt: skip
+    worker: dict[str, object] = {
+        "type": "worker", "machineId": "mch_1", "name": None, "status": "offline",
+        "createdAt": 1, "approvedAt": None, "approvedBy": None, "models": [],
+    }  # fmt: skip
+    workers = [{**worker, "workerId": f"wrk_{n}", "directory": f"repo{n}"} for n in range(count)]
+    return [header, *(json.dumps(r) for r in [user, machine, *workers])]
+
+
+def test_a_file_with_more_workers_than_a_machine_may_have_is_refused() -> None:
+    """A machine may have MAX_WORKERS_PER_MACHINE workers on every backend; one more is refused."""
+    assert len(transfer.parse(_machine_with_workers(MAX_WORKERS_PER_MACHINE))) == 102
+    with pytest.raises(InvalidInput) as refused:
+        transfer.parse(_machine_with_workers(MAX_WORKERS_PER_MACHINE + 1))
+    assert refused.value.message == (
+        f"Line 104: machine mch_1 has more than {MAX_WORKERS_PER_MACHINE} workers;"
+        f" a machine can have at most {MAX_WORKERS_PER_MACHINE}."
+    )
 
 
 def test_the_cli_exports_imports_and_prints_the_re_pair_command(

@@ -36,6 +36,7 @@ import type * as lib_partText from "../lib/partText.js";
 import type * as lib_records from "../lib/records.js";
 import type * as lib_rules from "../lib/rules.js";
 import type * as lib_text from "../lib/text.js";
+import type * as lib_turns from "../lib/turns.js";
 import type * as lib_undo from "../lib/undo.js";
 import type * as lib_validators from "../lib/validators.js";
 import type * as machines from "../machines.js";
@@ -78,6 +79,7 @@ declare const fullApi: ApiFromModules<{
   "lib/records": typeof lib_records;
   "lib/rules": typeof lib_rules;
   "lib/text": typeof lib_text;
+  "lib/turns": typeof lib_turns;
   "lib/undo": typeof lib_undo;
   "lib/validators": typeof lib_validators;
   machines: typeof machines;

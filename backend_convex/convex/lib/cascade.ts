@@ -120,6 +120,15 @@ async function purgeSession(ctx: MutationCtx, sessionId: string, budget: Budget)
       ctx,
       (n) =>
         db
+          .query("openTurns")
+          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
+          .take(n),
+      budget,
+    )) &&
+    (await deleteEach(
+      ctx,
+      (n) =>
+        db
           .query("chatMessages")
           .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
           .take(n),

@@ -19,6 +19,7 @@ import { type ErrorData, fail, NO_WORKER } from "./errors";
 import { newId } from "./ids";
 import { MAX_FROZEN_RUNS } from "./limits";
 import { checkModel, checkRunnable, MAX_TITLE_LENGTH, pyStrip } from "./rules";
+import { trackTurn } from "./turns";
 import type { JobDraft, JobRunRecord, JobRunStatus } from "./validators";
 
 export const NO_JOB = "No such job.";
@@ -244,16 +245,16 @@ export async function startRun(
     await ctx.db.patch(session._id, { status: "active", lastActivity: now });
   }
   const messageId = await newId(ctx, "message");
-  await ctx.db.insert("chatMessages", {
+  const asked = {
     messageId,
     chatSessionId: session.chatSessionId,
     machineId: worker.machineId,
-    role: "user",
-    content: job.prompt,
-    status: "pending",
+    role: "user" as const,
+    status: "pending" as const,
     timestamp: now,
-    abortRequested: false,
-  });
+  };
+  await ctx.db.insert("chatMessages", { ...asked, content: job.prompt, abortRequested: false });
+  await trackTurn(ctx, asked);
   const id = await ctx.db.insert("jobRuns", { ...run, chatSessionId: session.chatSessionId, messageId });
   return (await ctx.db.get(id))!;
 }

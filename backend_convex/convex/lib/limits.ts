@@ -18,6 +18,8 @@ export const MAX_REPLY_CHUNKS = 8000;
 export const MAX_WORK_SESSIONS = 500;
 export const MAX_WORK_MESSAGES = 1000;
 export const MAX_WORK_PERMISSIONS = 500;
+/** Open turns the notifier reads at once (the oldest; as the embedded backend's LIMIT 1000). */
+export const MAX_OPEN_TURNS = 1000;
 /** Waiting permission requests of one machine the notifier reads at once. */
 export const MAX_PERMISSIONS = 200;
 /** Machines marked offline per sweep; the next sweep takes the rest. */

@@ -74,6 +74,35 @@ export async function replaceText(
   return await insertText(ctx, owner, text);
 }
 
+/**
+ * `owner`'s text (inline `text`, or `segments` of them) with `added` after it:
+ * the new fields. Inline text moves to segments once too long; segmented text
+ * rewrites only its last segment and adds the ones `added` fills.
+ */
+export async function appendToText(
+  ctx: MutationCtx,
+  owner: TextOwner,
+  current: { text: string; segments: number | undefined },
+  added: string,
+): Promise<{ text: string; segments: number | undefined }> {
+  if (current.segments === undefined) return await insertText(ctx, owner, current.text + added);
+  const { messageId, chatSessionId, partId = "" } = owner;
+  const lastIndex = current.segments - 1;
+  const last = await ctx.db
+    .query("textSegments")
+    .withIndex("by_messageId_and_partId_and_index", (q) =>
+      q.eq("messageId", messageId).eq("partId", partId).eq("index", lastIndex),
+    )
+    .unique();
+  const [first, ...rest] = segments((last?.text ?? "") + added);
+  if (last === null) await ctx.db.insert("textSegments", { messageId, chatSessionId, partId, index: lastIndex, text: first });
+  else await ctx.db.patch(last._id, { text: first });
+  for (const [n, piece] of rest.entries()) {
+    await ctx.db.insert("textSegments", { messageId, chatSessionId, partId, index: lastIndex + 1 + n, text: piece });
+  }
+  return { text: "", segments: current.segments + rest.length };
+}
+
 async function insertText(
   ctx: MutationCtx,
   owner: TextOwner,

@@ -54,7 +54,13 @@ from orchestrator.domain.chat import ChatMessage, ChatSession
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import MachineId, MachineToken
 from orchestrator.domain.jobs import JOB_RUNS_LIMIT, Job, JobRun
-from orchestrator.domain.model import Machine, User, Worker, WorkerStatus
+from orchestrator.domain.model import (
+    MAX_WORKERS_PER_MACHINE,
+    Machine,
+    User,
+    Worker,
+    WorkerStatus,
+)
 from orchestrator.domain.ports import Backend
 
 FORMAT: Final = "orchestrator-export"
@@ -331,6 +337,7 @@ def read_records(lines: Iterable[str]) -> Iterator[tuple[str, Record]]:
     megabytes each) can be checked in one pass and imported in another.
     """
     header_seen = False
+    workers: dict[str, int] = {}
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -359,7 +366,16 @@ def read_records(lines: Iterable[str]) -> Iterator[tuple[str, Record]]:
                 f"Line {number}: unknown record type {kind!r} (expected one of"
                 f" {', '.join(FIELDS)})."
             )
-        yield kind, _check(number, kind, value)
+        record = _check(number, kind, value)
+        if kind == "worker":
+            machine = record["machineId"]
+            workers[machine] = workers.get(machine, 0) + 1
+            if workers[machine] > MAX_WORKERS_PER_MACHINE:
+                raise InvalidInput(
+                    f"Line {number}: machine {machine} has more than {MAX_WORKERS_PER_MACHINE}"
+                    f" workers; a machine can have at most {MAX_WORKERS_PER_MACHINE}."
+                )
+        yield kind, record
     if not header_seen:
         raise InvalidInput("The file is empty: an export starts with its format line.")
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from orchestrator.domain.chat import ChatMessage, MessageStatus, PermissionRequest
+from orchestrator.domain.chat import ChatMessage, MessageRole, MessageStatus, PermissionRequest
 from orchestrator.domain.errors import InvalidInput, PayloadTooLarge, PermissionDenied
 from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
 from orchestrator.domain.questions import WaitingQuestion
@@ -125,11 +125,35 @@ class WaitingPermission:
 
 
 @attrs.frozen
+class OpenMessage:
+    """An unfinished message as open turns list it: without its text, which may be megabytes."""
+
+    message_id: MessageId
+    chat_session_id: ChatSessionId
+    role: MessageRole
+    status: MessageStatus
+    timestamp: datetime
+    reply_to: MessageId | None = None
+
+    @classmethod
+    def of(cls, message: ChatMessage) -> OpenMessage:
+        """The open-turn view of a stored message."""
+        return cls(
+            message.message_id,
+            message.chat_session_id,
+            message.role,
+            message.status,
+            message.timestamp,
+            message.reply_to,
+        )
+
+
+@attrs.frozen
 class OpenTurn:
     """A message that is not finished: a user's, waiting for its machine, or a reply."""
 
     user_id: UserId
-    message: ChatMessage
+    message: OpenMessage
     machine_id: MachineId
     machine_name: str
     machine_online: bool

@@ -43,7 +43,7 @@ PartId = NewType("PartId", str)
 
 MAX_PART_ID_LENGTH = 200
 #: Characters of one text or reasoning part: as many as a whole reply (up to 4 MB of UTF-8,
-#: which Convex keeps across documents; a reasoning part there stays within one, 250,000).
+#: which Convex keeps across documents for both kinds).
 MAX_PART_TEXT = MAX_REPLY_LENGTH
 #: UTF-8 bytes of a tool's output kept per part; the full size is recorded.
 MAX_TOOL_OUTPUT_BYTES = 64 * 1024

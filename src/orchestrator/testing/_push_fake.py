@@ -35,6 +35,7 @@ from orchestrator.domain.notifications import (
     TOO_MANY_SUBSCRIPTIONS,
     FinishedReply,
     NotificationSettings,
+    OpenMessage,
     OpenTurn,
     PushSubscription,
     SubscriptionDraft,
@@ -204,7 +205,7 @@ class PushFake:
             turns.append(
                 OpenTurn(
                     user_id=session.user_id,
-                    message=message,
+                    message=OpenMessage.of(message),
                     machine_id=machine.machine_id,
                     machine_name=machine.name,
                     machine_online=machine.status is MachineStatus.ONLINE,

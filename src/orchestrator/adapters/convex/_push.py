@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._transport import Args, Kind
-from orchestrator.domain.chat import MessageStatus
+from orchestrator.domain.chat import MessageRole, MessageStatus
 from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
 from orchestrator.domain.notifications import (
     FinishedReply,
     NotificationSettings,
+    OpenMessage,
     OpenTurn,
     PushEvent,
     PushSubscription,
@@ -64,10 +65,22 @@ def _finished(raw: dict[str, Any]) -> FinishedReply:
     )
 
 
+def _open_message(raw: dict[str, Any]) -> OpenMessage:
+    reply_to = raw["replyTo"]
+    return OpenMessage(
+        message_id=MessageId(raw["messageId"]),
+        chat_session_id=ChatSessionId(raw["chatSessionId"]),
+        role=MessageRole(raw["role"]),
+        status=MessageStatus(raw["status"]),
+        timestamp=wire._when(raw["timestamp"]),
+        reply_to=None if reply_to is None else MessageId(reply_to),
+    )
+
+
 def _turn(raw: dict[str, Any]) -> OpenTurn:
     return OpenTurn(
         user_id=UserId(raw["userId"]),
-        message=wire.chat_message(raw["message"]),
+        message=_open_message(raw["message"]),
         machine_id=MachineId(raw["machineId"]),
         machine_name=raw["machineName"],
         machine_online=raw["machineOnline"],

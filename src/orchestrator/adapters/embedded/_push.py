@@ -16,7 +16,7 @@ import aiosqlite
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING
 from orchestrator.adapters.embedded._machine_side import MACHINES, MachineSide
-from orchestrator.domain.chat import MessageStatus
+from orchestrator.domain.chat import MessageRole, MessageStatus
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
 from orchestrator.domain.notifications import (
@@ -25,6 +25,7 @@ from orchestrator.domain.notifications import (
     TOO_MANY_SUBSCRIPTIONS,
     FinishedReply,
     NotificationSettings,
+    OpenMessage,
     OpenTurn,
     PushEvent,
     PushSubscription,
@@ -47,7 +48,8 @@ _WAITING = """
 
 
 _OPEN_TURNS = """
-    SELECT msg.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
+    SELECT msg.message_id, msg.chat_session_id, msg.role, msg.status, msg.timestamp,
+        msg.reply_to, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
         m.name AS machine_name, m.status AS machine_status
     FROM chat_messages AS msg
     JOIN chat_sessions AS s USING (chat_session_id)
@@ -92,7 +94,14 @@ def _finished(row: aiosqlite.Row) -> FinishedReply:
 def _turn(row: aiosqlite.Row) -> OpenTurn:
     return OpenTurn(
         user_id=UserId(row["user_id"]),
-        message=rows.chat_message(row),
+        message=OpenMessage(
+            message_id=MessageId(row["message_id"]),
+            chat_session_id=ChatSessionId(row["chat_session_id"]),
+            role=MessageRole(row["role"]),
+            status=MessageStatus(row["status"]),
+            timestamp=rows.from_ms(row["timestamp"]),
+            reply_to=row["reply_to"],
+        ),
         machine_id=MachineId(row["machine_id"]),
         machine_name=row["machine_name"],
         machine_online=row["machine_status"] == "online",

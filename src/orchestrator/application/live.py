@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import anyio
 import anyio.abc
@@ -190,7 +190,7 @@ def _shown(
             chat_session_id=event.session_id,
             chunk=event.text,
             sequence=item.sequence,
-            timestamp=datetime.fromtimestamp(0),
+            timestamp=datetime.fromtimestamp(0, UTC),  # aware, as every record time is
             part_id=event.part_id,
             offset=event.offset,
         )

@@ -14,6 +14,7 @@ from orchestrator.adapters.remote.user_client import NOTHING_SENT, ReplyReader
 from orchestrator.domain.api_tokens import API_TOKEN_FORMAT, WRONG_API_TOKEN
 from orchestrator.domain.chat import ChatMessage, MessageStatus
 from orchestrator.domain.ids import MessageId
+from orchestrator.entrypoints.web.streams import cancel_streams
 from tests.unit.test_web_support import MODEL, Chat, Harness, online_worker, running_app
 
 pytestmark = pytest.mark.anyio
@@ -78,6 +79,27 @@ async def test_a_script_lists_starts_sends_and_follows_the_reply_as_it_streams(
                     received.append(text)
         assert "".join(received) == "Hello world"
         assert len(received) > 1, "the text arrived in pieces, not at the end"
+
+
+async def test_a_dropped_stream_resumes_without_gap_or_repeat(chat: Chat) -> None:
+    """The server ends the stream mid-reply; follow reconnects and the text adds up exactly."""
+    backend = chat.web.backend
+    received: list[str] = []
+    async with await _client(chat) as client:
+        session = await client.start_session(chat.worker.worker_id, MODEL)
+        sent = await client.send(session.chat_session_id, "Say hello")
+        reply = await backend.claim_message(chat.token, sent.message_id)
+        await backend.append_part_text(chat.token, reply.message_id, "prt_1", 0, "Hel")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_collect, client, session.chat_session_id, received)
+            with anyio.fail_after(10):
+                while not received:
+                    await anyio.sleep(0.01)
+                await cancel_streams(chat.web.app)  # every open stream ends, as on a restart
+                await backend.append_part_text(chat.token, reply.message_id, "prt_1", 3, "lo")
+                await backend.complete_message(chat.token, reply.message_id, "Hello")
+    assert "".join(received) == "Hello"
+    assert received[0] == "Hel"
 
 
 async def test_a_reply_finished_before_following_comes_whole(chat: Chat) -> None:

@@ -168,3 +168,14 @@ async def test_a_bearer_token_does_not_reach_pages(web: Harness) -> None:
     script = await _as_script(web, created["secret"])
     response = await script.get("/", allow_redirects=False)
     assert response.status in (302, 303)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/tokens"), ("POST", "/api/tokens"), ("DELETE", "/api/tokens/oat_1")],
+)
+async def test_token_routes_need_a_session(web: Harness, method: str, path: str) -> None:
+    """Without a cookie (and without a bearer token) token routes answer 401, one sentence."""
+    response = await web.client.request(method, path, json={"name": "x"})
+    assert response.status == 401
+    assert await response.json() == {"error": "Sign in first.", "type": "AuthenticationFailed"}

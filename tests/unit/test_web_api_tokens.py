@@ -82,8 +82,8 @@ async def test_a_revoked_token_is_refused_at_once(web: Harness) -> None:
     [
         ("Bearer nonsense", 400, API_TOKEN_FORMAT),
         ("Bearer oat_1:sec_" + "x" * 200, 400, API_TOKEN_FORMAT),
-        ("Basic b2F0XzE6c2VjXzI=", 401, BEARER_FORMAT),
         ("Bearer", 401, BEARER_FORMAT),
+        ("bearer oat_000099:sec_wrong", 401, WRONG_API_TOKEN),
         ("Bearer oat_000099:sec_wrong", 401, WRONG_API_TOKEN),
     ],
 )
@@ -95,6 +95,15 @@ async def test_a_bad_bearer_header_gets_one_sentence(
     response = await web.client.get("/api/machines", headers={"Authorization": header})
     assert response.status == status
     assert (await response.json())["error"] == message
+
+
+async def test_other_schemes_leave_the_cookie_in_charge(web: Harness) -> None:
+    """A reverse proxy's Basic auth header does not stop a signed-in browser."""
+    await web.sign_in()
+    response = await web.client.get(
+        "/api/machines", headers={"Authorization": "Basic YWxpY2U6c2VjcmV0"}
+    )
+    assert response.status == 200
 
 
 async def test_wrong_tokens_are_rate_limited_per_token(web: Harness) -> None:

@@ -227,8 +227,10 @@ def session_middleware(
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         machine_api = request.path.startswith(MACHINE_API_PREFIX + "/")
-        authorization = request.headers.get("Authorization")
-        if bearer and authorization is not None and is_api(request) and not machine_api:
+        authorization = request.headers.get("Authorization", "")
+        # Only a Bearer scheme: a reverse proxy's Basic auth reaches the cookie path as before.
+        by_token = authorization.partition(" ")[0].casefold() == "bearer"
+        if bearer and by_token and is_api(request) and not machine_api:
             if _browser_only(request.path):
                 raise PermissionDenied(BROWSER_ONLY_MESSAGE)
             user_id = await bearer(request, authorization)

@@ -27,7 +27,7 @@ BEARER_FORMAT: Final = "Send the API token as: Authorization: Bearer oat_<id>:se
 async def bearer_user(request: web.Request, authorization: str) -> UserId:
     """The user whose API token the ``Authorization`` header carries, under the token limits."""
     scheme, _, raw = authorization.partition(" ")
-    if scheme != "Bearer" or not raw:
+    if scheme.casefold() != "bearer" or not raw:  # the scheme is case-insensitive (RFC 9110)
         raise AuthenticationFailed(BEARER_FORMAT)
     credential = ApiCredential.parse(raw)
     backend = request.app[BACKEND]

@@ -60,8 +60,6 @@ class Session:
     csrf_token: str
     user_id: UserId | None = None
     sign_in_id: str | None = None
-    #: Signed in by an API token in the request, not by a cookie.
-    by_token: bool = False
 
     @classmethod
     def fresh(cls, user_id: UserId | None = None, sign_in_id: str | None = None) -> Session:
@@ -234,7 +232,7 @@ def session_middleware(
             if _browser_only(request.path):
                 raise PermissionDenied(BROWSER_ONLY_MESSAGE)
             user_id = await bearer(request, authorization)
-            request[SESSION] = Session("", user_id, by_token=True)
+            request[SESSION] = Session("", user_id)  # no CSRF token: no cookie to protect
             return await handler(request)
         session = codec.load(request)
         if (

@@ -183,7 +183,8 @@ class Client:
 
         Yields text until the reply is complete; ends quietly if it was stopped
         (aborted), raises ``AgentUnavailable`` with the reason if it failed or was
-        interrupted. A dropped stream is resumed where it left off.
+        interrupted. A dropped stream is resumed where it left off. A reply waiting
+        for a permission waits until someone answers it (in the web UI).
         """
         asked = MessageId(message_id) if message_id else self._sent.get(ChatSessionId(session_id))
         if asked is None:

@@ -322,6 +322,21 @@ export default defineSchema({
     .index("by_signInId", ["signInId"])
     .index("by_userId", ["userId"]),
 
+  /**
+   * User API tokens: a script signs in with `oat_<tokenId>:sec_<secret>`; only the
+   * secret's SHA-256 is stored (computed by the web server, see apiTokens.ts).
+   */
+  apiTokens: defineTable({
+    tokenId: v.string(),
+    userId: v.string(),
+    name: v.string(),
+    secretHash: v.string(),
+    createdAt: v.number(),
+    lastUsedAt: v.optional(v.number()),
+  })
+    .index("by_tokenId", ["tokenId"])
+    .index("by_userId", ["userId"]),
+
   /** Web Push subscriptions: one per browser (endpoint), owned by whoever enabled it last. */
   pushSubscriptions: defineTable({
     endpoint: v.string(),

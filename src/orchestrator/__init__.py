@@ -3,13 +3,17 @@
 The public surface for embedding: the use cases (``accounts``, ``machines``),
 the machine process, the ports to implement or call, the records and errors,
 and the embedded backend. Fakes for tests live in ``orchestrator.testing``.
+``Client`` talks to a running ``orchestrator serve`` with a user API token.
 """
 
 from orchestrator.adapters.embedded import SQLiteBackend, open_backend
+from orchestrator.adapters.remote.user_client import Client
 from orchestrator.application import accounts, machines
 from orchestrator.application.machine_process import MachineProcess
 from orchestrator.application.retry import Backoff
+from orchestrator.domain.chat import ChatMessage, ChatSession
 from orchestrator.domain.errors import (
+    AgentUnavailable,
     AuthenticationFailed,
     BackendUnavailable,
     Conflict,
@@ -45,10 +49,14 @@ from orchestrator.domain.ports import (
 
 __all__ = [
     "AccountBackend",
+    "AgentUnavailable",
     "AuthenticationFailed",
     "Backend",
     "BackendUnavailable",
     "Backoff",
+    "ChatMessage",
+    "ChatSession",
+    "Client",
     "Clock",
     "Conflict",
     "IdGenerator",

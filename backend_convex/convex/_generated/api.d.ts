@@ -14,6 +14,7 @@ import type {
   FunctionReference,
 } from "convex/server";
 import type * as accounts from "../accounts.js";
+import type * as apiTokens from "../apiTokens.js";
 import type * as chat from "../chat.js";
 import type * as chatMachine from "../chatMachine.js";
 import type * as cleanup from "../cleanup.js";
@@ -57,6 +58,7 @@ import type * as workers from "../workers.js";
  */
 declare const fullApi: ApiFromModules<{
   accounts: typeof accounts;
+  apiTokens: typeof apiTokens;
   chat: typeof chat;
   chatMachine: typeof chatMachine;
   cleanup: typeof cleanup;

@@ -22,6 +22,7 @@ export const PREFIXES = {
   command: "cmd",
   job: "job",
   job_run: "run",
+  api_token: "oat",
 } as const;
 
 export type IdKind = keyof typeof PREFIXES;
@@ -84,6 +85,10 @@ async function taken(ctx: MutationCtx, kind: IdKind, id: string): Promise<boolea
       return (await ctx.db.query("jobs").withIndex("by_jobId", (q) => q.eq("jobId", id)).first()) !== null;
     case "job_run":
       return (await ctx.db.query("jobRuns").withIndex("by_runId", (q) => q.eq("runId", id)).first()) !== null;
+    case "api_token":
+      return (
+        (await ctx.db.query("apiTokens").withIndex("by_tokenId", (q) => q.eq("tokenId", id)).first()) !== null
+      );
     case "chunk":
       // Chunks are never looked up by ID; 103 random bits keep them distinct.
       return false;

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import anyio
 import anyio.abc
@@ -61,7 +61,7 @@ Ack = Callable[[list[int]], Awaitable[None]]
 #: Events a reader may fall behind by before it is sent a snapshot instead.
 QUEUE_LIMIT = 2000
 #: The timestamp of a chunk shown live, before it is stored (made once, not per delta).
-_LIVE_TIME = datetime.fromtimestamp(0)
+_LIVE_TIME = datetime.fromtimestamp(0, UTC)  # aware, as every record time is
 
 
 @attrs.define(eq=False)

@@ -25,6 +25,7 @@ JobId = NewType("JobId", str)
 JobRunId = NewType("JobRunId", str)
 PermissionId = NewType("PermissionId", str)
 QuestionId = NewType("QuestionId", str)
+ApiTokenId = NewType("ApiTokenId", str)
 
 #: Prefixes of generated IDs, so a pasted value says what it is.
 PREFIXES = {
@@ -39,6 +40,7 @@ PREFIXES = {
     "job_run": "run",
     "permission": "prm",
     "question": "qst",
+    "api_token": "oat",
     "secret": "sec",
 }
 

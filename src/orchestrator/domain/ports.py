@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from orchestrator.domain.api_tokens import ApiToken
 from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
@@ -40,6 +41,7 @@ from orchestrator.domain.commands import (
     CommandResult,
 )
 from orchestrator.domain.ids import (
+    ApiTokenId,
     ChatSessionId,
     CommandId,
     JobId,
@@ -291,6 +293,26 @@ class AccountBackend(Protocol):
 
     async def end_other_sign_ins(self, user_id: UserId, keep: str | None) -> int:
         """End every sign-in of the user except ``keep``; how many ended."""
+        ...
+
+
+class ApiTokenBackend(Protocol):
+    """User API tokens (see ``domain.api_tokens``): only the SHA-256 of a secret is stored."""
+
+    async def create_api_token(self, user: UserId, name: str) -> tuple[ApiToken, str]:
+        """A new token named ``name`` and its text ``oat_<id>:sec_<secret>``, shown once."""
+        ...
+
+    async def list_api_tokens(self, user: UserId) -> list[ApiToken]:
+        """The user's tokens, oldest first."""
+        ...
+
+    async def revoke_api_token(self, user: UserId, token_id: ApiTokenId) -> None:
+        """Delete one of the user's tokens; NotFound for an unknown or another user's."""
+        ...
+
+    async def authenticate_api_token(self, token: str) -> UserId:
+        """Whose token this is (noting its use); InvalidToken or AuthenticationFailed."""
         ...
 
 
@@ -769,6 +791,7 @@ class ServerBackend(
     JobSchedulerBackend,
     NotificationBackend,
     AccountBackend,
+    ApiTokenBackend,
     MaintenanceBackend,
     Protocol,
 ):

@@ -18,6 +18,7 @@ from typing import TypeVar
 import attrs
 
 from orchestrator.domain import lease as lease_rules
+from orchestrator.domain.api_tokens import ApiToken
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, PermissionRequest
 from orchestrator.domain.commands import Command
 from orchestrator.domain.errors import (
@@ -29,6 +30,7 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.ids import (
     PREFIXES,
+    ApiTokenId,
     ChatSessionId,
     ChunkId,
     CommandId,
@@ -74,6 +76,7 @@ from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 from orchestrator.domain.questions import QuestionRequest
+from orchestrator.testing._api_tokens_fake import ApiTokenFake
 from orchestrator.testing._chat_fake import ChatUserFake
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
 from orchestrator.testing._commands_fake import CommandFake
@@ -161,7 +164,14 @@ def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
 
 @attrs.define(eq=False)
 class InMemoryBackend(
-    PartsFake, ChatUserFake, ChatMachineFake, QuestionFake, CommandFake, JobFake, PushFake
+    PartsFake,
+    ChatUserFake,
+    ChatMachineFake,
+    QuestionFake,
+    CommandFake,
+    JobFake,
+    PushFake,
+    ApiTokenFake,
 ):
     """The whole ``Backend`` port in dicts; every write wakes the ``watch_*`` subscribers."""
 
@@ -172,6 +182,8 @@ class InMemoryBackend(
     password_hashes: dict[UserId, str] = attrs.field(factory=dict, init=False)
     #: Each user's sign-in ids, oldest first.
     sign_ins: dict[UserId, list[str]] = attrs.field(factory=dict, init=False)
+    api_tokens: dict[ApiTokenId, ApiToken] = attrs.field(factory=dict, init=False)
+    api_token_hashes: dict[ApiTokenId, str] = attrs.field(factory=dict, init=False)
     machines: dict[MachineId, Machine] = attrs.field(factory=dict, init=False)
     #: Who holds each machine's lease, until when (see ``domain.lease``).
     leases: dict[MachineId, tuple[str, datetime]] = attrs.field(factory=dict, init=False)

@@ -18,6 +18,7 @@ import attrs
 from convex import ConvexError
 
 from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._api_tokens import ConvexApiTokenSide
 from orchestrator.adapters.convex._parts import PartCalls
 from orchestrator.adapters.convex._push import ConvexPushSide
 from orchestrator.adapters.convex._questions import ConvexQuestionSide
@@ -141,7 +142,9 @@ def _lease(lease: Lease | None) -> dict[str, object]:
     return {"instance": lease.instance, "leaseMs": int(lease.duration.total_seconds() * 1000)}
 
 
-class ConvexBackend(PartCalls, LongTextCalls, ConvexPushSide, ConvexQuestionSide):
+class ConvexBackend(
+    PartCalls, LongTextCalls, ConvexPushSide, ConvexQuestionSide, ConvexApiTokenSide
+):
     """Implements :class:`orchestrator.domain.ports.Backend` on a Convex deployment."""
 
     def __init__(self, transport: Transport, *, server_secret: str | None = None) -> None:

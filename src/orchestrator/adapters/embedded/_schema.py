@@ -360,6 +360,20 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE permission_requests ADD COLUMN diff TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE permission_requests ADD COLUMN diff_size INTEGER NOT NULL DEFAULT 0",
     ),
+    # 17: user API tokens (only the SHA-256 of each secret, see domain/api_tokens.py).
+    (
+        """
+        CREATE TABLE api_tokens (
+            token_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER
+        ) STRICT
+        """,
+        "CREATE INDEX api_tokens_by_user_id_and_created_at ON api_tokens (user_id, created_at)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

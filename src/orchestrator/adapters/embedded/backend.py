@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 
 from orchestrator.adapters.embedded import _rows as rows
+from orchestrator.adapters.embedded._api_tokens import ApiTokenSide
 from orchestrator.adapters.embedded._chat import ChatUserSide
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._commands import CommandSide
@@ -100,6 +101,7 @@ class SQLiteBackend(
     CommandSide,
     JobSide,
     PushSide,
+    ApiTokenSide,
     MachineSide,
     TransferSide,
 ):

@@ -37,6 +37,7 @@ from orchestrator.entrypoints.web import (
     push_api,
     questions_api,
     render,
+    tokens_api,
     user_api,
 )
 from orchestrator.entrypoints.web.auth import SessionCodec, load_secret_key
@@ -89,7 +90,7 @@ def create_app(
         middlewares=[
             error_middleware(body_limit),
             host_middleware(settings),
-            _session_middleware(codec, sign_ins),
+            _session_middleware(codec, sign_ins, tokens_api.bearer_user),
         ],
         client_max_size=settings.max_body_bytes,
     )
@@ -131,6 +132,7 @@ def create_app(
     push_api.add_routes(app.router, webui / "static")
     inbox_api.add_routes(app.router)
     questions_api.add_routes(app.router)
+    tokens_api.add_routes(app.router)
 
     app.cleanup_ctx.append(_first_run)
     app.cleanup_ctx.append(_sweeper)

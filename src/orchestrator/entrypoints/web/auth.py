@@ -5,6 +5,11 @@ A session is an encrypted, authenticated cookie (Fernet, key kept in
 still exist on the server (:mod:`.signins`), so signing out ends it for good
 while a restart signs nobody out. Every state-changing request from a browser must echo the
 session's CSRF token in ``X-CSRF-Token`` (or the ``csrf_token`` form field).
+
+A script calls the same ``/api/`` routes with ``Authorization: Bearer <user API
+token>`` instead of a cookie: such a request is its own proof, so it needs no CSRF
+token (CSRF protects the cookie a browser sends by itself), and it may not manage
+the account (:data:`BROWSER_ONLY`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -62,6 +68,13 @@ class Session:
 
 
 SESSION: Final[web.RequestKey[Session | None]] = web.RequestKey("session")
+#: Checks a bearer API token (the ``Authorization`` header's value): whose it is.
+BearerCheck = Callable[[web.Request, str], Awaitable[UserId]]
+#: Account management stays with a signed-in browser; an API token cannot reach it.
+BROWSER_ONLY: Final = ("/api/tokens", "/api/password", "/api/logout", "/api/login")
+BROWSER_ONLY_MESSAGE: Final = (
+    "An API token cannot manage the account. Sign in with a browser to do this."
+)
 
 
 def load_secret_key(data_dir: Path) -> bytes:
@@ -197,11 +210,30 @@ async def _submitted_csrf(request: web.Request) -> str:
     return ""
 
 
-def session_middleware(codec: SessionCodec, sign_ins: SignIns) -> Middleware:
-    """Load the session; on state-changing browser requests, demand sign-in and CSRF."""
+def _browser_only(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in BROWSER_ONLY)
+
+
+def session_middleware(
+    codec: SessionCodec, sign_ins: SignIns, bearer: BearerCheck | None = None
+) -> Middleware:
+    """Load the session; on state-changing browser requests, demand sign-in and CSRF.
+
+    An API request with an ``Authorization`` header is signed in by ``bearer`` alone.
+    """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        machine_api = request.path.startswith(MACHINE_API_PREFIX + "/")
+        authorization = request.headers.get("Authorization", "")
+        # Only a Bearer scheme: a reverse proxy's Basic auth reaches the cookie path as before.
+        by_token = authorization.partition(" ")[0].casefold() == "bearer"
+        if bearer and by_token and is_api(request) and not machine_api:
+            if _browser_only(request.path):
+                raise PermissionDenied(BROWSER_ONLY_MESSAGE)
+            user_id = await bearer(request, authorization)
+            request[SESSION] = Session("", user_id)  # no CSRF token: no cookie to protect
+            return await handler(request)
         session = codec.load(request)
         if (
             session
@@ -211,7 +243,6 @@ def session_middleware(codec: SessionCodec, sign_ins: SignIns) -> Middleware:
         ):
             session = Session(session.csrf_token)  # signed out (here or everywhere)
         request[SESSION] = session
-        machine_api = request.path.startswith(MACHINE_API_PREFIX + "/")
         if request.method in UNSAFE_METHODS and not machine_api and request.path not in CSRF_EXEMPT:
             if is_api(request):
                 require_user(request)

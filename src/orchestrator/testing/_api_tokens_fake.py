@@ -1,0 +1,71 @@
+"""User API tokens for the ``InMemoryBackend``: records and hashes in dicts.
+
+The rules (token shape, hash, last-use resolution) come from
+``domain.api_tokens``, as in the SQLite and Convex backends; the contract suite
+in ``tests/contract/test_api_token_contract.py`` holds all of them to it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import attrs
+
+from orchestrator.domain.api_tokens import (
+    MAX_API_TOKENS_PER_USER,
+    NO_API_TOKEN,
+    TOO_MANY_API_TOKENS,
+    ApiCredential,
+    ApiToken,
+    check_api_secret,
+    hash_api_secret,
+    needs_last_used,
+)
+from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.ids import ApiTokenId, UserId
+from orchestrator.domain.model import User, validate_name
+from orchestrator.domain.ports import IdGenerator
+
+
+class ApiTokenFake:
+    """The :class:`~orchestrator.domain.ports.ApiTokenBackend`, in dicts."""
+
+    if TYPE_CHECKING:  # provided by InMemoryBackend
+        ids: IdGenerator
+        users: dict[UserId, User]
+        api_tokens: dict[ApiTokenId, ApiToken]
+        api_token_hashes: dict[ApiTokenId, str]
+
+        def _now(self) -> datetime: ...
+        async def get_user(self, user_id: UserId) -> User: ...
+
+    async def create_api_token(self, user: UserId, name: str) -> tuple[ApiToken, str]:
+        cleaned = validate_name(name, "Token name")
+        await self.get_user(user)
+        if sum(t.user_id == user for t in self.api_tokens.values()) >= MAX_API_TOKENS_PER_USER:
+            raise Conflict(TOO_MANY_API_TOKENS)
+        credential = ApiCredential(ApiTokenId(self.ids.new_id("api_token")), self.ids.new_secret())
+        token = ApiToken(credential.token_id, user, cleaned, self._now())
+        self.api_tokens[token.token_id] = token
+        self.api_token_hashes[token.token_id] = hash_api_secret(credential.secret)
+        return token, str(credential)
+
+    async def list_api_tokens(self, user: UserId) -> list[ApiToken]:
+        return [t for t in self.api_tokens.values() if t.user_id == user]
+
+    async def revoke_api_token(self, user: UserId, token_id: ApiTokenId) -> None:
+        token = self.api_tokens.get(token_id)
+        if token is None or token.user_id != user:
+            raise NotFound(NO_API_TOKEN)
+        del self.api_tokens[token_id]
+        del self.api_token_hashes[token_id]
+
+    async def authenticate_api_token(self, token: str) -> UserId:
+        credential = ApiCredential.parse(token)
+        check_api_secret(self.api_token_hashes.get(credential.token_id), credential)
+        found = self.api_tokens[credential.token_id]
+        now = self._now()
+        if needs_last_used(found.last_used_at, now):
+            self.api_tokens[found.token_id] = attrs.evolve(found, last_used_at=now)
+        return found.user_id

@@ -31,15 +31,9 @@ from orchestrator.domain.agent import (
 from orchestrator.domain.errors import AgentUnavailable, NotFound
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
+from tests.integration.harness import opencode_or_skip
 
 MODEL = ModelRef.parse(DEFAULT_MODEL)
-
-
-def _opencode_or_skip() -> Path:
-    try:
-        return find_opencode()
-    except AgentUnavailable as exc:
-        pytest.skip(f"opencode is not installed ({exc.message})")
 
 
 @pytest.fixture
@@ -57,7 +51,7 @@ def worker_directory(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def runtime(tmp_path: Path, fake_model: FakeModelServer) -> AsyncIterator[OpencodeRuntime]:
-    binary = _opencode_or_skip()
+    binary = opencode_or_skip()
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
     async with open_opencode_runtime(binary=binary, env=env) as runtime:
         yield runtime
@@ -99,7 +93,7 @@ def test_bad_opencode_bin_names_the_fix(tmp_path: Path) -> None:
 
 def test_pinned_binary_is_found() -> None:
     """Without OPENCODE_BIN, find_opencode returns an executable opencode."""
-    binary = _opencode_or_skip()
+    binary = opencode_or_skip()
     assert binary.name == "opencode"
     assert os.access(binary, os.X_OK)
 
@@ -393,7 +387,7 @@ async def test_stop_leaves_no_process_behind(
     tmp_path: Path, fake_model: FakeModelServer, worker_directory: Path
 ) -> None:
     """Leaving the runtime stops and reaps every opencode process and its children."""
-    binary = _opencode_or_skip()
+    binary = opencode_or_skip()
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
     async with open_opencode_runtime(binary=binary, env=env) as runtime:
         session = await runtime.open_session(worker_directory)
@@ -412,7 +406,7 @@ async def test_per_session_policy_gives_each_session_its_process(
     tmp_path: Path, fake_model: FakeModelServer, worker_directory: Path
 ) -> None:
     """Under the per-session policy each session has its own process, stopped on close."""
-    binary = _opencode_or_skip()
+    binary = opencode_or_skip()
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
     async with open_opencode_runtime(
         binary=binary, env=env, policy=ProcessPolicy.PER_SESSION

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,21 +21,9 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import MachineToken, UserId, WorkerId
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.entrypoints.settings import MachineSettings
-from tests.integration.test_remote_support import LiveServer, fast_client, live_server
+from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    async with live_server(tmp_path) as live:
-        yield live
-
-
-@pytest.fixture
-async def remote(server: LiveServer) -> AsyncIterator[RemoteMachineBackend]:
-    async with fast_client(server.url) as client:
-        yield client
 
 
 async def _machine(server: LiveServer) -> tuple[UserId, MachineToken]:

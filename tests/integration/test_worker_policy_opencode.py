@@ -9,15 +9,15 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.adapters.opencode import OpencodeRuntime, find_opencode, open_opencode_runtime
+from orchestrator.adapters.opencode import OpencodeRuntime, open_opencode_runtime
 from orchestrator.domain.agent import PermissionAsked, TurnFailed, TurnFinished
-from orchestrator.domain.errors import AgentUnavailable
 from orchestrator.domain.permissions import (
     DEFAULT_PERMISSION_POLICY,
     PermissionAction,
     PermissionPolicy,
 )
 from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
+from tests.integration.harness import opencode_or_skip
 from tests.integration.test_opencode_adapter import MODEL, collect_turn
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -33,10 +33,7 @@ async def fake_model() -> AsyncIterator[FakeModelServer]:
 @pytest.fixture
 async def permissive(tmp_path: Path, fake_model: FakeModelServer) -> AsyncIterator[OpencodeRuntime]:
     """opencode whose user config allows bash and edits, at the top and for its agents."""
-    try:
-        binary = find_opencode()
-    except AgentUnavailable as exc:
-        pytest.skip(f"opencode is not installed ({exc.message})")
+    binary = opencode_or_skip()
     allow = {"bash": "allow", "edit": "allow"}
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url, permission=allow)
     # An agent's own rules win over the top-level ones in opencode: allow there too.

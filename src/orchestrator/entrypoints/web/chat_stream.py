@@ -102,17 +102,20 @@ class _SessionRelay:
 
     async def send_events(self, batch: list[StreamEvent]) -> None:
         async with self._lock:  # filter and write as one step, so batches never reorder
-            events: list[tuple[str, object, int | None]] = []
-            for event in batch:
-                if event.sequence <= self.last:
-                    continue  # never a duplicate, whatever the backend resends
-                self.last = event.sequence
-                if isinstance(event, MessagePart):
-                    events.append(("part", converter.unstructure(event), event.sequence))
-                elif event.message_id not in self.skip:
-                    events.append(("chunk", converter.unstructure(event), event.sequence))
-            if events:
-                await self.stream.send_many(events)
+            await self._send_locked(batch)
+
+    async def _send_locked(self, batch: Iterable[StreamEvent]) -> None:
+        events: list[tuple[str, object, int | None]] = []
+        for event in batch:
+            if event.sequence <= self.last:
+                continue  # never a duplicate, whatever the backend resends
+            self.last = event.sequence
+            if isinstance(event, MessagePart):
+                events.append(("part", converter.unstructure(event), event.sequence))
+            elif event.message_id not in self.skip:
+                events.append(("chunk", converter.unstructure(event), event.sequence))
+        if events:
+            await self.stream.send_many(events)
 
     async def send_messages(
         self, messages: list[ChatMessage], catch_up: bool = True, first: bool = False
@@ -198,19 +201,6 @@ class _LiveSessionRelay(_SessionRelay):
                 await self._send_locked([e for e in page if e.sequence <= upto])
                 if len(page) < EVENT_PAGE or not page or page[-1].sequence >= upto:
                     return
-
-    async def _send_locked(self, batch: Iterable[StreamEvent]) -> None:
-        events: list[tuple[str, object, int | None]] = []
-        for event in batch:
-            if event.sequence <= self.last:
-                continue
-            self.last = event.sequence
-            if isinstance(event, MessagePart):
-                events.append(("part", converter.unstructure(event), event.sequence))
-            elif event.message_id not in self.skip:
-                events.append(("chunk", converter.unstructure(event), event.sequence))
-        if events:
-            await self.stream.send_many(events)
 
     async def start(
         self, messages: list[ChatMessage], after: int | None, reason: str | None

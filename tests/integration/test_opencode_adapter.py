@@ -68,6 +68,16 @@ async def collect_turn(session: OpencodeSession, timeout: float = 60) -> list[Ag
     raise AssertionError(f"the session closed before the turn ended: {events}")
 
 
+async def next_permission(session: OpencodeSession, timeout: float = 60) -> PermissionAsked:
+    """The turn's next permission request; the turn must not end before it."""
+    with anyio.fail_after(timeout):
+        async for event in session.events():
+            if isinstance(event, PermissionAsked):
+                return event
+            assert not isinstance(event, TurnFinished | TurnFailed), event
+    raise AssertionError("the session closed before asking a permission")
+
+
 def text_of(events: list[AgentEvent]) -> str:
     return "".join(e.text for e in events if isinstance(e, TextDelta))
 
@@ -211,12 +221,7 @@ async def test_bash_tool_call_asks_permission_then_finishes(
     fake_model.bash_command = "echo permitted > proof.txt"
     session = await runtime.open_session(worker_directory)
     await session.prompt("Run something", MODEL)
-    with anyio.fail_after(60):
-        async for event in session.events():
-            if isinstance(event, PermissionAsked):
-                asked = event
-                break
-            assert not isinstance(event, TurnFinished | TurnFailed), event
+    asked = await next_permission(session)
     assert asked.tool == "bash"
     assert asked.patterns == ("echo permitted > proof.txt",)
     assert "echo permitted" in asked.description
@@ -238,12 +243,7 @@ async def test_an_edit_permission_carries_the_file_and_its_diff(
     fake_model.tool_calls = [("write", {"filePath": str(target), "content": "hello diff\n"})]
     session = await runtime.open_session(worker_directory)
     await session.prompt("Write a note", MODEL)
-    with anyio.fail_after(60):
-        async for event in session.events():
-            if isinstance(event, PermissionAsked):
-                asked = event
-                break
-            assert not isinstance(event, TurnFinished | TurnFailed), event
+    asked = await next_permission(session)
     assert asked.tool == "edit"
     assert asked.file == str(target)
     assert "+hello diff" in asked.diff
@@ -263,11 +263,8 @@ async def test_rejected_permission_does_not_run_the_tool(
     fake_model.bash_command = "echo never > proof.txt"
     session = await runtime.open_session(worker_directory)
     await session.prompt("Run something", MODEL)
-    with anyio.fail_after(60):
-        async for event in session.events():
-            if isinstance(event, PermissionAsked):
-                await session.answer_permission(event.request_id, PermissionAnswer.REJECT)
-                break
+    asked = await next_permission(session)
+    await session.answer_permission(asked.request_id, PermissionAnswer.REJECT)
     events = await collect_turn(session)
     assert isinstance(events[-1], TurnFinished | TurnFailed)
     assert not (worker_directory / "proof.txt").exists()

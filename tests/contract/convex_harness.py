@@ -15,8 +15,12 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+import pytest
 
 BACKEND_CONVEX = Path(__file__).resolve().parents[2] / "backend_convex"
 SERVER = BACKEND_CONVEX / "test-harness" / "server.mjs"
@@ -135,3 +139,15 @@ class ConvexHarness:
 
 def new_server_secret() -> str:
     return secrets.token_hex(32)
+
+
+@contextmanager
+def running_harness(*, server_secret: str | None) -> Iterator[ConvexHarness]:
+    """A started harness, stopped on exit; skips the test where the harness cannot run."""
+    if reason := unavailable_reason():
+        pytest.skip(reason)
+    started = ConvexHarness(server_secret=server_secret).start()
+    try:
+        yield started
+    finally:
+        started.stop()

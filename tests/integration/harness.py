@@ -17,12 +17,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
+import pytest
 
 from orchestrator.adapters._reaper import descendants
 from orchestrator.adapters.opencode import find_opencode
+from orchestrator.domain.errors import AgentUnavailable
 from orchestrator.testing.fake_model import FakeModelServer
 
 CLI = [sys.executable, "-m", "orchestrator"]
+
+
+def opencode_or_skip() -> Path:
+    """The opencode binary, or skip the test where it is not installed."""
+    try:
+        return find_opencode()
+    except AgentUnavailable as exc:
+        pytest.skip(f"opencode is not installed ({exc.message})")
 
 
 def free_port() -> int:

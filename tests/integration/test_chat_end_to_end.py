@@ -21,14 +21,13 @@ import anyio
 import attrs
 import pytest
 
-from orchestrator.adapters.opencode import find_opencode
-from orchestrator.domain.errors import AgentUnavailable
 from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
 from tests.integration.harness import (
     Server,
     cli_env,
     create_user_and_machine,
     fake_model_thread,
+    opencode_or_skip,
     processes_with_env,
     running_server,
     start_worker,
@@ -42,10 +41,7 @@ REPLY = "Hello from the fake model: this reply arrives in many small pieces."
 
 @pytest.fixture(autouse=True)
 def _needs_opencode() -> None:
-    try:
-        find_opencode()
-    except AgentUnavailable as exc:
-        pytest.skip(f"opencode is not installed: {exc.message}")
+    opencode_or_skip()
 
 
 @attrs.define

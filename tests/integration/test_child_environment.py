@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pytest
 
 from orchestrator.adapters.convex import ConvexBackend, HttpTransport
 from orchestrator.domain.commands import CommandArguments, CommandKind
-from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
+from tests.contract.convex_harness import ConvexHarness
 from tests.integration.harness import (
     CLI,
     cli_env,
@@ -162,17 +162,6 @@ def _caller(http: aiohttp.ClientSession, base: str) -> Callable[..., Awaitable[A
             return json.loads(text) if text else None
 
     return call
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[ConvexHarness]:
-    if reason := unavailable_reason():
-        pytest.skip(reason)
-    started = ConvexHarness(server_secret=new_server_secret()).start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 async def test_the_convex_machine_passes_no_secret_to_opencode_or_git(

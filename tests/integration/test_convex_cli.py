@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -13,22 +13,13 @@ import pytest
 
 from orchestrator.adapters.convex import ConvexBackend, HttpTransport
 from orchestrator.domain.model import MachineStatus
-from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
+from tests.contract.convex_harness import ConvexHarness, unavailable_reason
 from tests.integration.harness import CLI, cli_env, free_port, wait_for_line
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 if reason := unavailable_reason():
     pytest.skip(reason, allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[ConvexHarness]:
-    started = ConvexHarness(server_secret=new_server_secret()).start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture

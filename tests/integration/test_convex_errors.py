@@ -8,7 +8,7 @@ with little data), on both transports.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -20,7 +20,7 @@ from orchestrator.adapters.remote.wire import error_body, status_for
 from orchestrator.application.retry import Backoff, Connection, retry_until_reachable
 from orchestrator.domain.errors import BackendLimitExceeded, BackendUnavailable
 from orchestrator.domain.ids import UserId
-from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
+from tests.contract.convex_harness import ConvexHarness, unavailable_reason
 from tests.contract.convex_stand_in_client import FACTORY
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -30,15 +30,6 @@ if reason := unavailable_reason():
 
 URL = "https://happy-otter-123.convex.cloud"
 SECRET = "0123456789abcdef0123456789abcdef-the-server-secret"
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[ConvexHarness]:
-    started = ConvexHarness(server_secret=new_server_secret()).start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 def _transport(name: str, url: str) -> Transport:

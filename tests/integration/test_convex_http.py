@@ -10,7 +10,7 @@ import pytest
 from orchestrator.adapters.convex import ConvexBackend, HttpTransport, open_convex_backend
 from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable, NotFound
 from orchestrator.domain.ids import MachineToken, UserId
-from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
+from tests.contract.convex_harness import ConvexHarness, running_harness, unavailable_reason
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -19,22 +19,10 @@ if reason := unavailable_reason():
 
 
 @pytest.fixture(scope="module")
-def harness() -> Iterator[ConvexHarness]:
-    started = ConvexHarness(server_secret=new_server_secret()).start()
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture(scope="module")
 def unconfigured() -> Iterator[ConvexHarness]:
     """A deployment on which ORCHESTRATOR_SERVER_SECRET was never set."""
-    started = ConvexHarness(server_secret=None).start()
-    try:
+    with running_harness(server_secret=None) as started:
         yield started
-    finally:
-        started.stop()
 
 
 def connect(url: str, server_secret: str | None) -> ConvexBackend:

@@ -11,7 +11,7 @@ the parent's side are real either way.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -20,22 +20,13 @@ from orchestrator.adapters.convex import ClientTransport, ConvexBackend, open_co
 from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable
 from orchestrator.domain.ids import MachineId, MachineToken
 from orchestrator.domain.model import MachineSummary
-from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
+from tests.contract.convex_harness import ConvexHarness, unavailable_reason
 from tests.contract.convex_stand_in_client import FACTORY
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 if reason := unavailable_reason():
     pytest.skip(reason, allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[ConvexHarness]:
-    started = ConvexHarness(server_secret=new_server_secret()).start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture(params=["official-client", "polling-stand-in"])

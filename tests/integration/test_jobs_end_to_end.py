@@ -16,9 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
-from orchestrator.adapters.opencode import find_opencode
-from orchestrator.domain.errors import AgentUnavailable
-from tests.integration.harness import wait_for_line
+from tests.integration.harness import opencode_or_skip, wait_for_line
 from tests.integration.test_chat_end_to_end import (
     ready_worker,
     replies_finished,
@@ -34,10 +32,7 @@ REPLY = "The nightly check found nothing to report."
 
 @pytest.fixture(autouse=True)
 def _needs_opencode() -> None:
-    try:
-        find_opencode()
-    except AgentUnavailable as exc:
-        pytest.skip(f"opencode is not installed: {exc.message}")
+    opencode_or_skip()
 
 
 async def test_run_now_goes_from_pending_to_done_with_the_reply_in_its_session(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,23 +19,11 @@ from orchestrator.domain.live import GrowingText, LivePart, LiveText
 from orchestrator.domain.parts import PartId, TextKind, ToolPart, ToolState, ToolStatus
 from orchestrator.entrypoints.web.state import LIVE
 from tests.integration.test_remote_chat import PASSWORD, _setup
-from tests.integration.test_remote_support import LiveServer, fast_client, live_server
+from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 PART = PartId("prt_text")
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    async with live_server(tmp_path) as live:
-        yield live
-
-
-@pytest.fixture
-async def remote(server: LiveServer) -> AsyncIterator[RemoteMachineBackend]:
-    async with fast_client(server.url) as client:
-        yield client
 
 
 @attrs.define

@@ -19,8 +19,8 @@ from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-#: The live-relay suite's app, machine client and streaming reply.
-server, remote, turn = test_live_relay.server, test_live_relay.remote, test_live_relay.turn
+#: The live-relay suite's streaming reply (its app and machine client are conftest's).
+turn = test_live_relay.turn
 
 
 async def test_an_event_the_server_cannot_take_now_is_kept_and_stored_later(

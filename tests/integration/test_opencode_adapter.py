@@ -31,15 +31,9 @@ from orchestrator.domain.agent import (
 from orchestrator.domain.errors import AgentUnavailable, NotFound
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
+from tests.integration.harness import opencode_or_skip
 
 MODEL = ModelRef.parse(DEFAULT_MODEL)
-
-
-def _opencode_or_skip() -> Path:
-    try:
-        return find_opencode()
-    except AgentUnavailable as exc:
-        pytest.skip(f"opencode is not installed ({exc.message})")
 
 
 @pytest.fixture
@@ -57,7 +51,7 @@ def worker_directory(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def runtime(tmp_path: Path, fake_model: FakeModelServer) -> AsyncIterator[OpencodeRuntime]:
-    binary = _opencode_or_skip()
+    binary = opencode_or_skip()
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
     async with open_opencode_runtime(binary=binary, env=env) as runtime:
         yield runtime
@@ -72,6 +66,16 @@ async def collect_turn(session: OpencodeSession, timeout: float = 60) -> list[Ag
             if isinstance(event, TurnFinished | TurnFailed):
                 return events
     raise AssertionError(f"the session closed before the turn ended: {events}")
+
+
+async def next_permission(session: OpencodeSession, timeout: float = 60) -> PermissionAsked:
+    """The turn's next permission request; the turn must not end before it."""
+    with anyio.fail_after(timeout):
+        async for event in session.events():
+            if isinstance(event, PermissionAsked):
+                return event
+            assert not isinstance(event, TurnFinished | TurnFailed), event
+    raise AssertionError("the session closed before asking a permission")
 
 
 def text_of(events: list[AgentEvent]) -> str:
@@ -99,7 +103,7 @@ def test_bad_opencode_bin_names_the_fix(tmp_path: Path) -> None:
 
 def test_pinned_binary_is_found() -> None:
     """Without OPENCODE_BIN, find_opencode returns an executable opencode."""
-    binary = _opencode_or_skip()
+    binary = opencode_or_skip()
     assert binary.name == "opencode"
     assert os.access(binary, os.X_OK)
 
@@ -217,12 +221,7 @@ async def test_bash_tool_call_asks_permission_then_finishes(
     fake_model.bash_command = "echo permitted > proof.txt"
     session = await runtime.open_session(worker_directory)
     await session.prompt("Run something", MODEL)
-    with anyio.fail_after(60):
-        async for event in session.events():
-            if isinstance(event, PermissionAsked):
-                asked = event
-                break
-            assert not isinstance(event, TurnFinished | TurnFailed), event
+    asked = await next_permission(session)
     assert asked.tool == "bash"
     assert asked.patterns == ("echo permitted > proof.txt",)
     assert "echo permitted" in asked.description
@@ -244,12 +243,7 @@ async def test_an_edit_permission_carries_the_file_and_its_diff(
     fake_model.tool_calls = [("write", {"filePath": str(target), "content": "hello diff\n"})]
     session = await runtime.open_session(worker_directory)
     await session.prompt("Write a note", MODEL)
-    with anyio.fail_after(60):
-        async for event in session.events():
-            if isinstance(event, PermissionAsked):
-                asked = event
-                break
-            assert not isinstance(event, TurnFinished | TurnFailed), event
+    asked = await next_permission(session)
     assert asked.tool == "edit"
     assert asked.file == str(target)
     assert "+hello diff" in asked.diff
@@ -269,11 +263,8 @@ async def test_rejected_permission_does_not_run_the_tool(
     fake_model.bash_command = "echo never > proof.txt"
     session = await runtime.open_session(worker_directory)
     await session.prompt("Run something", MODEL)
-    with anyio.fail_after(60):
-        async for event in session.events():
-            if isinstance(event, PermissionAsked):
-                await session.answer_permission(event.request_id, PermissionAnswer.REJECT)
-                break
+    asked = await next_permission(session)
+    await session.answer_permission(asked.request_id, PermissionAnswer.REJECT)
     events = await collect_turn(session)
     assert isinstance(events[-1], TurnFinished | TurnFailed)
     assert not (worker_directory / "proof.txt").exists()
@@ -393,7 +384,7 @@ async def test_stop_leaves_no_process_behind(
     tmp_path: Path, fake_model: FakeModelServer, worker_directory: Path
 ) -> None:
     """Leaving the runtime stops and reaps every opencode process and its children."""
-    binary = _opencode_or_skip()
+    binary = opencode_or_skip()
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
     async with open_opencode_runtime(binary=binary, env=env) as runtime:
         session = await runtime.open_session(worker_directory)
@@ -412,7 +403,7 @@ async def test_per_session_policy_gives_each_session_its_process(
     tmp_path: Path, fake_model: FakeModelServer, worker_directory: Path
 ) -> None:
     """Under the per-session policy each session has its own process, stopped on close."""
-    binary = _opencode_or_skip()
+    binary = opencode_or_skip()
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
     async with open_opencode_runtime(
         binary=binary, env=env, policy=ProcessPolicy.PER_SESSION

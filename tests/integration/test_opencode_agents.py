@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.adapters.opencode import OpencodeRuntime, find_opencode, open_opencode_runtime
+from orchestrator.adapters.opencode import OpencodeRuntime, open_opencode_runtime
 from orchestrator.domain.agent import ModelRef, TurnFailed, TurnFinished
-from orchestrator.domain.errors import AgentUnavailable
 from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
+from tests.integration.harness import opencode_or_skip
 from tests.integration.test_opencode_adapter import collect_turn
 
 pytestmark = pytest.mark.anyio
@@ -37,10 +37,7 @@ def worker_directory(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def runtime(tmp_path: Path, fake_model: FakeModelServer) -> AsyncIterator[OpencodeRuntime]:
-    try:
-        binary = find_opencode()
-    except AgentUnavailable as exc:
-        pytest.skip(f"opencode is not installed ({exc.message})")
+    binary = opencode_or_skip()
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
     del env["OPENCODE_DISABLE_PROJECT_CONFIG"]  # the worker's own commands are the point here
     async with open_opencode_runtime(binary=binary, env=env) as runtime:

@@ -19,13 +19,12 @@ import pytest
 
 from orchestrator.adapters.embedded import open_backend
 from orchestrator.adapters.embedded.backend import SQLiteBackend
-from orchestrator.adapters.opencode import find_opencode, open_opencode_runtime
+from orchestrator.adapters.opencode import open_opencode_runtime
 from orchestrator.adapters.opencode._runtime import TODO_LIST_PART
 from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.chat import ChatMessage, MessageRole, MessageStatus
 from orchestrator.domain.diffs import TurnDiffPart
-from orchestrator.domain.errors import AgentUnavailable
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.parts import (
     MessagePart,
@@ -40,6 +39,7 @@ from orchestrator.domain.parts import (
 )
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
+from tests.integration.harness import opencode_or_skip
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -104,10 +104,7 @@ async def _run_turn(
     tmp_path: Path, backend: SQLiteBackend, model: FakeModelServer, prompt: str
 ) -> Turn:
     """One turn of real opencode against ``model``, driven by the machine's session manager."""
-    try:
-        binary = find_opencode()
-    except AgentUnavailable as exc:
-        pytest.skip(f"opencode is not installed ({exc.message})")
+    binary = opencode_or_skip()
     worker_dir = tmp_path / "worker"
     worker_dir.mkdir(exist_ok=True)
     user = await backend.create_user("alice", "hash")

@@ -17,7 +17,8 @@ from orchestrator.domain.diffs import TurnDiffPart
 from orchestrator.domain.errors import NotFound
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
-from tests.integration.test_opencode_adapter import MODEL, _opencode_or_skip, collect_turn
+from tests.integration.harness import opencode_or_skip
+from tests.integration.test_opencode_adapter import MODEL, collect_turn
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -38,7 +39,7 @@ def git_worker(directory: Path) -> Path:
 
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[tuple[OpencodeRuntime, Path]]:
-    binary = _opencode_or_skip()
+    binary = opencode_or_skip()
     worker = git_worker(tmp_path / "worker")
     model = FakeModelServer(write_file=(str(worker / "notes.txt"), AFTER), after_tool_reply="Done.")
     async with model:

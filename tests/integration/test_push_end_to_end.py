@@ -16,10 +16,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from orchestrator.adapters.opencode import find_opencode
-from orchestrator.domain.errors import AgentUnavailable
 from orchestrator.testing.push_service import StandInPushService
-from tests.integration.harness import wait_for_line
+from tests.integration.harness import opencode_or_skip, wait_for_line
 from tests.integration.test_chat_end_to_end import (
     ready_worker,
     replies_finished,
@@ -33,10 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 @pytest.fixture(autouse=True)
 def _needs_opencode() -> None:
-    try:
-        find_opencode()
-    except AgentUnavailable as exc:
-        pytest.skip(f"opencode is not installed: {exc.message}")
+    opencode_or_skip()
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
-from pathlib import Path
 
 import aiohttp
 import anyio
@@ -44,24 +43,12 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import MachineSide
-from tests.integration.test_remote_support import LiveServer, fast_client, live_server
+from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 MODEL = "fake/model-a"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    async with live_server(tmp_path) as live:
-        yield live
-
-
-@pytest.fixture
-async def remote(server: LiveServer) -> AsyncIterator[RemoteMachineBackend]:
-    async with fast_client(server.url) as client:
-        yield client
 
 
 @attrs.frozen

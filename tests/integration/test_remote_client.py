@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,21 +21,9 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import MachineToken, UserId, WorkerId
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.entrypoints.settings import MachineSettings
-from tests.integration.test_remote_support import LiveServer, fast_client, live_server
+from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    async with live_server(tmp_path) as live:
-        yield live
-
-
-@pytest.fixture
-async def remote(server: LiveServer) -> AsyncIterator[RemoteMachineBackend]:
-    async with fast_client(server.url) as client:
-        yield client
 
 
 async def _machine(server: LiveServer) -> tuple[UserId, MachineToken]:
@@ -213,17 +199,3 @@ async def test_settings_give_the_timeouts(server: LiveServer) -> None:
         )
         _, token = await _machine(server)
         assert (await remote.authenticate(token)).machine_id == token.machine_id
-
-
-def test_backoff_is_full_jitter_under_the_cap() -> None:
-    """Reconnect delays are uniform in [0, min(cap, base * 2**n)]."""
-    client = RemoteMachineBackend(
-        "http://127.0.0.1:9",
-        min_backoff=timedelta(seconds=1),
-        max_backoff=timedelta(seconds=8),
-        rng=random.Random(7),
-    )
-    for failures, ceiling in [(0, 1), (1, 2), (2, 4), (3, 8), (10, 8), (500, 8)]:
-        delays = [client.backoff(failures) for _ in range(200)]
-        assert all(0 <= d <= ceiling for d in delays)
-        assert max(delays) > ceiling * 0.8

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import anyio
 import pytest
@@ -22,21 +20,9 @@ from orchestrator.domain.commands import (
 )
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import MachineToken, UserId
-from tests.integration.test_remote_support import LiveServer, fast_client, live_server
+from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    async with live_server(tmp_path) as live:
-        yield live
-
-
-@pytest.fixture
-async def remote(server: LiveServer) -> AsyncIterator[RemoteMachineBackend]:
-    async with fast_client(server.url) as client:
-        yield client
 
 
 async def _owner(server: LiveServer, remote: RemoteMachineBackend) -> tuple[UserId, MachineToken]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from orchestrator.domain.model import MAX_WORKERS_PER_MACHINE
 from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.cli import app
 from orchestrator.testing import FakeClock, SequentialIds
-from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
+from tests.contract.convex_harness import ConvexHarness
 from tests.contract.test_long_reply_contract import long_text
 
 pytestmark = pytest.mark.anyio
@@ -99,17 +99,6 @@ async def target(tmp_path: Path) -> AsyncIterator[SQLiteBackend]:
         yield backend
     finally:
         await backend.close()
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[ConvexHarness]:
-    if reason := unavailable_reason():
-        pytest.skip(reason)
-    started = ConvexHarness(server_secret=new_server_secret()).start()
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 async def test_the_file_has_a_version_line_and_every_kind_of_record(

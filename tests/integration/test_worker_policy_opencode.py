@@ -6,19 +6,18 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import anyio
 import pytest
 
-from orchestrator.adapters.opencode import OpencodeRuntime, find_opencode, open_opencode_runtime
-from orchestrator.domain.agent import PermissionAsked, TurnFailed, TurnFinished
-from orchestrator.domain.errors import AgentUnavailable
+from orchestrator.adapters.opencode import OpencodeRuntime, open_opencode_runtime
+from orchestrator.domain.agent import PermissionAsked, TurnFinished
 from orchestrator.domain.permissions import (
     DEFAULT_PERMISSION_POLICY,
     PermissionAction,
     PermissionPolicy,
 )
 from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
-from tests.integration.test_opencode_adapter import MODEL, collect_turn
+from tests.integration.harness import opencode_or_skip
+from tests.integration.test_opencode_adapter import MODEL, collect_turn, next_permission
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -33,10 +32,7 @@ async def fake_model() -> AsyncIterator[FakeModelServer]:
 @pytest.fixture
 async def permissive(tmp_path: Path, fake_model: FakeModelServer) -> AsyncIterator[OpencodeRuntime]:
     """opencode whose user config allows bash and edits, at the top and for its agents."""
-    try:
-        binary = find_opencode()
-    except AgentUnavailable as exc:
-        pytest.skip(f"opencode is not installed ({exc.message})")
+    binary = opencode_or_skip()
     allow = {"bash": "allow", "edit": "allow"}
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url, permission=allow)
     # An agent's own rules win over the top-level ones in opencode: allow there too.
@@ -63,13 +59,8 @@ async def test_the_default_policy_asks_before_bash_even_if_the_users_config_allo
     before = (folder / "opencode.json").read_text()
     session = await permissive.open_session(folder, permission_policy=DEFAULT_PERMISSION_POLICY)
     await session.prompt("Run something", MODEL)
-    with anyio.fail_after(60):
-        async for event in session.events():
-            assert not isinstance(event, TurnFinished | TurnFailed), event
-            if isinstance(event, PermissionAsked):
-                break
-    assert isinstance(event, PermissionAsked)
-    assert event.tool == "bash"
+    asked = await next_permission(session)
+    assert asked.tool == "bash"
     assert not (folder / "proof.txt").exists()
     assert (folder / "opencode.json").read_text() == before  # the user's file is untouched
     await session.close()

@@ -59,16 +59,6 @@ async def wait_for(predicate: object, timeout: float = 3) -> None:
             await anyio.sleep(0.005)
 
 
-def test_backoff_grows_with_attempts_and_stays_under_the_cap() -> None:
-    """Full jitter: each delay is within [0, min(cap, base * 2^n)]."""
-    backoff = Backoff(base=1, cap=8)
-    assert backoff.delay(0, rng=lambda: 1.0) == 1
-    assert backoff.delay(2, rng=lambda: 1.0) == 4
-    assert backoff.delay(10, rng=lambda: 1.0) == 8
-    assert backoff.delay(10, rng=lambda: 0.0) == 0
-    assert backoff.delay(10_000, rng=lambda: 0.5) == 4
-
-
 async def test_retry_reports_and_retries_only_unreachable_backends() -> None:
     """BackendUnavailable is retried, reported once lost and once back; other errors propagate."""
     calls: list[int] = []

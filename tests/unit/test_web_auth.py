@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -17,12 +16,6 @@ from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, Sequen
 from tests.unit.test_web_support import PASSWORD, Harness, running_app
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
 
 
 def _session_cookie(set_cookie_headers: list[str]) -> SimpleCookie:

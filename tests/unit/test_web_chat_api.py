@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +11,7 @@ from orchestrator.domain.diffs import TURN_DIFF_PART, TurnDiffPart
 from orchestrator.domain.parts import StepFinishPart, Tokens
 from orchestrator.entrypoints.web.auth import CSRF_MESSAGE
 from orchestrator.entrypoints.web.chat_api import QUEUED_NOTICE
-from tests.unit.test_web_support import MODEL, Chat, Client, Harness, online_worker, running_app
+from tests.unit.test_web_support import MODEL, Chat, Client, Harness
 
 pytestmark = pytest.mark.anyio
 
@@ -47,17 +45,6 @@ SESSION_ENDPOINTS = [
     ("GET", "/permissions", None),
     ("GET", "/stream", None),
 ]
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def chat(web: Harness) -> Chat:
-    return await online_worker(web)
 
 
 async def _stranger(web: Harness) -> tuple[Client, str]:

@@ -19,7 +19,6 @@ from tests.unit.test_web_support import (
     Harness,
     SseEvent,
     next_sse,
-    online_worker,
     running_app,
 )
 
@@ -30,11 +29,6 @@ pytestmark = pytest.mark.anyio
 async def web(tmp_path: Path) -> AsyncIterator[Harness]:
     async with running_app(tmp_path, keepalive=0.05) as harness:
         yield harness
-
-
-@pytest.fixture
-async def chat(web: Harness) -> Chat:
-    return await online_worker(web)
 
 
 async def _streaming_reply(chat: Chat, session: ChatSession, text: str = "hi") -> ChatMessage:

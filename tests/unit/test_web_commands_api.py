@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -20,7 +18,7 @@ from orchestrator.domain.commands import (
 from orchestrator.domain.git_url import URL_CREDENTIALS, URL_FILE, URL_OPTION
 from orchestrator.domain.ids import CommandId
 from orchestrator.entrypoints.web.commands_api import BAD_WAIT, QUEUED_NOTICE
-from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
+from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker
 
 pytestmark = pytest.mark.anyio
 
@@ -33,12 +31,6 @@ ENDPOINTS = [
     ("POST", "/api/commands/cmd_1/cancel"),
     ("GET", "/api/commands/cmd_1/stream"),
 ]
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
 
 
 @pytest.fixture

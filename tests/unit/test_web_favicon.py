@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from tests.unit.test_web_support import Harness, running_app
+from tests.unit.test_web_support import Harness
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
 
 
 async def test_favicon_ico_is_the_svg_icon_without_signing_in(web: Harness) -> None:

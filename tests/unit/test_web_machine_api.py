@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.domain.ids import MACHINE_TOKEN_FORMAT, MachineToken
-from tests.unit.test_web_support import Client, Harness, running_app
+from tests.unit.test_web_support import Client, Harness
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
 
 
 async def _call(

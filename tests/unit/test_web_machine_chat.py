@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -11,20 +9,9 @@ import pytest
 
 from orchestrator.domain.chat import ChatMessage, PermissionAnswer
 from orchestrator.domain.ids import MachineToken
-from tests.unit.test_web_support import Chat, Harness, online_worker, running_app
+from tests.unit.test_web_support import Chat, Harness
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def chat(web: Harness) -> Chat:
-    return await online_worker(web)
 
 
 async def _call(web: Harness, token: MachineToken, method: str, **args: object) -> tuple[int, Any]:

@@ -15,7 +15,6 @@ from tests.unit.test_web_support import (
     Chat,
     Harness,
     next_sse,
-    online_worker,
     running_app,
 )
 
@@ -26,11 +25,6 @@ pytestmark = pytest.mark.anyio
 async def web(tmp_path: Path) -> AsyncIterator[Harness]:
     async with running_app(tmp_path, keepalive=0.05) as harness:
         yield harness
-
-
-@pytest.fixture
-async def chat(web: Harness) -> Chat:
-    return await online_worker(web)
 
 
 async def _history(chat: Chat, session: ChatSession, turns: int) -> list[ChatMessage]:

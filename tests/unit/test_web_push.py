@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,15 +10,9 @@ import anyio
 import pytest
 
 from orchestrator.domain.model import WorkerStatus
-from tests.unit.test_web_support import Harness, running_app
+from tests.unit.test_web_support import Harness
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
 
 
 async def _next_event(response: aiohttp.ClientResponse) -> tuple[str, Any]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,7 +12,7 @@ from hypothesis import strategies as st
 from orchestrator.domain.chat import MessageStatus
 from orchestrator.domain.parts import ToolPart, ToolState, ToolStatus
 from orchestrator.entrypoints.web.render import ALLOWED_TAGS, render_markdown
-from tests.unit.test_web_support import Chat, Harness, online_worker, running_app
+from tests.unit.test_web_support import Chat, Harness
 
 pytestmark = pytest.mark.anyio
 
@@ -41,17 +39,6 @@ def assert_inert(html: str) -> None:
         assert not name.startswith("on"), html
         if name == "href":  # relative links are harmless; no javascript:, data: and the like
             assert urlsplit(value.strip()).scheme.lower() in ("", "http", "https", "mailto"), html
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def chat(web: Harness) -> Chat:
-    return await online_worker(web)
 
 
 @pytest.mark.parametrize(

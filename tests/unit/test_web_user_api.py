@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,12 +35,6 @@ ENDPOINTS = [
     ("GET", "/api/events"),
 ]
 UNSAFE = [(method, path) for method, path in ENDPOINTS if method != "GET"]
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
 
 
 async def _user_id(web: Harness, username: str = "alice") -> UserId:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +10,7 @@ from orchestrator.adapters.remote.wire import converter
 from orchestrator.domain.ids import MachineId, WorkerId
 from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
-from tests.unit.test_web_support import Harness, running_app
+from tests.unit.test_web_support import Harness
 
 pytestmark = pytest.mark.anyio
 
@@ -24,12 +22,6 @@ BAD_POLICIES = [
     ({"edit": ["ask"]}, "The permission for edit must be ask, allow or deny."),
     ({"shell": "ask"}, "The permission policy has no setting 'shell'; use bash, edit, webfetch"),
 ]
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
 
 
 async def _add(web: Harness, csrf: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:

@@ -9,7 +9,7 @@
  */
 import { internal } from "../_generated/api";
 import type { TableNames } from "../_generated/dataModel";
-import type { MutationCtx } from "../_generated/server";
+import type { DatabaseWriter, MutationCtx } from "../_generated/server";
 import { getDocumentSize, v, type GenericId, type Infer, type Value } from "convex/values";
 import { deleteRuns } from "./jobs";
 
@@ -41,10 +41,13 @@ export function budgetOf(rows: number): Budget {
   return { left: rows, bytes: BYTES_BUDGET };
 }
 
+/** A page of rows to delete. */
+type Page = Promise<Array<{ _id: GenericId<TableNames> }>>;
+
 /** Delete every row `page` returns until it returns none (true) or the budget runs out. */
 export async function deleteEach(
   ctx: MutationCtx,
-  page: (size: number) => Promise<Array<{ _id: GenericId<TableNames> }>>,
+  page: (size: number) => Page,
   budget: Budget,
 ): Promise<boolean> {
   for (;;) {
@@ -59,82 +62,29 @@ export async function deleteEach(
   }
 }
 
+/**
+ * A chat session's rows, table by table, `n` at a time; rows that point at a
+ * message go before the messages.
+ */
+const SESSION_ROWS: Array<(db: DatabaseWriter, sessionId: string, n: number) => Page> = [
+  (db, id, n) =>
+    db.query("chatChunks").withIndex("by_chatSessionId_and_sequence", (q) => q.eq("chatSessionId", id)).take(n),
+  (db, id, n) =>
+    db.query("messageParts").withIndex("by_chatSessionId_and_position", (q) => q.eq("chatSessionId", id)).take(n),
+  (db, id, n) => db.query("textSegments").withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", id)).take(n),
+  (db, id, n) =>
+    db.query("permissionRequests").withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", id)).take(n),
+  (db, id, n) =>
+    db.query("questionRequests").withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", id)).take(n),
+  (db, id, n) => db.query("finishedReplies").withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", id)).take(n),
+  (db, id, n) => db.query("openTurns").withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", id)).take(n),
+  (db, id, n) => db.query("chatMessages").withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", id)).take(n),
+];
+
 async function purgeSession(ctx: MutationCtx, sessionId: string, budget: Budget): Promise<boolean> {
-  const db = ctx.db;
-  const done =
-    (await deleteEach(
-      ctx,
-      (n) =>
-        db
-          .query("chatChunks")
-          .withIndex("by_chatSessionId_and_sequence", (q) => q.eq("chatSessionId", sessionId))
-          .take(n),
-      budget,
-    )) &&
-    (await deleteEach(
-      ctx,
-      (n) =>
-        db
-          .query("messageParts")
-          .withIndex("by_chatSessionId_and_position", (q) => q.eq("chatSessionId", sessionId))
-          .take(n),
-      budget,
-    )) &&
-    (await deleteEach(
-      ctx,
-      (n) =>
-        db
-          .query("textSegments")
-          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
-          .take(n),
-      budget,
-    )) &&
-    (await deleteEach(
-      ctx,
-      (n) =>
-        db
-          .query("permissionRequests")
-          .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", sessionId))
-          .take(n),
-      budget,
-    )) &&
-    (await deleteEach(
-      ctx,
-      (n) =>
-        db
-          .query("questionRequests")
-          .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", sessionId))
-          .take(n),
-      budget,
-    )) &&
-    (await deleteEach(
-      ctx,
-      (n) =>
-        db
-          .query("finishedReplies")
-          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
-          .take(n),
-      budget,
-    )) &&
-    (await deleteEach(
-      ctx,
-      (n) =>
-        db
-          .query("openTurns")
-          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
-          .take(n),
-      budget,
-    )) &&
-    (await deleteEach(
-      ctx,
-      (n) =>
-        db
-          .query("chatMessages")
-          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
-          .take(n),
-      budget,
-    ));
-  if (!done) return false;
+  for (const rows of SESSION_ROWS) {
+    if (!(await deleteEach(ctx, (n) => rows(ctx.db, sessionId, n), budget))) return false;
+  }
   const session = await ctx.db
     .query("chatSessions")
     .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
@@ -188,29 +138,13 @@ async function purgeMachine(ctx: MutationCtx, machineId: string, budget: Budget)
       budget.left--;
     }
   }
-  for (;;) {
-    if (budget.left <= 0) return false;
-    const tokens = await ctx.db
-      .query("workerTokens")
-      .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
-      .take(Math.min(budget.left, 256));
-    if (tokens.length === 0) break;
-    for (const token of tokens) {
-      await ctx.db.delete(token._id);
-      budget.left--;
-    }
-  }
-  for (;;) {
-    if (budget.left <= 0) return false;
-    const commands = await ctx.db
-      .query("commands")
-      .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
-      .take(Math.min(budget.left, 256));
-    if (commands.length === 0) break;
-    for (const command of commands) {
-      await ctx.db.delete(command._id);
-      budget.left--;
-    }
+  const db = ctx.db;
+  const tokens = (n: number) =>
+    db.query("workerTokens").withIndex("by_machineId", (q) => q.eq("machineId", machineId)).take(n);
+  const commands = (n: number) =>
+    db.query("commands").withIndex("by_machineId", (q) => q.eq("machineId", machineId)).take(n);
+  if (!(await deleteEach(ctx, tokens, budget)) || !(await deleteEach(ctx, commands, budget))) {
+    return false;
   }
   return await purgeSessionsOf(ctx, "by_machineId", machineId, budget);
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import cattrs
@@ -27,6 +27,7 @@ from orchestrator.domain.parts import (
     opaque,
     part_type,
 )
+from orchestrator.domain.times import from_ms, to_ms
 
 
 def _string(value: object, _: type) -> str:
@@ -62,8 +63,8 @@ _conv.register_structure_hook(float, _number)
 _conv.register_structure_hook(bool, _boolean)
 _conv.register_structure_hook(enum.StrEnum, lambda value, cls: cls(_string(value, cls)))
 _conv.register_unstructure_hook(enum.StrEnum, lambda member: member.value)
-_conv.register_unstructure_hook(datetime, lambda moment: int(moment.timestamp() * 1000))
-_conv.register_structure_hook(datetime, lambda ms, _: datetime.fromtimestamp(ms / 1000, UTC))
+_conv.register_unstructure_hook(datetime, to_ms)
+_conv.register_structure_hook(datetime, lambda ms, _: from_ms(ms))
 
 
 def body_to_dict(body: PartBody) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import anyio
 import attrs
@@ -78,8 +78,8 @@ ENDED_REASON = "The session was ended."
 CRASHED_REASON = "The agent stopped unexpectedly: {error}"
 
 
-class WorkerDirectory(Protocol):
-    def __call__(self, worker: Worker) -> Path | None: ...
+#: The folder a worker runs in, or None where it has none (yet).
+WorkerDirectory = Callable[[Worker], Path | None]
 
 
 @attrs.define

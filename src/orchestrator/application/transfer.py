@@ -45,7 +45,7 @@ from collections.abc import (
     Sequence,
     Sized,
 )
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
@@ -62,6 +62,7 @@ from orchestrator.domain.model import (
     WorkerStatus,
 )
 from orchestrator.domain.ports import Backend
+from orchestrator.domain.times import to_ms
 
 FORMAT: Final = "orchestrator-export"
 VERSION: Final = 1
@@ -147,11 +148,8 @@ def taken(username: str) -> str:
 # --- export ----------------------------------------------------------------------
 
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _ms(when: datetime | None) -> int | None:
-    return None if when is None else (when - _EPOCH) // timedelta(milliseconds=1)
+    return None if when is None else to_ms(when)
 
 
 def _user(user: User, password_hash: str) -> Record:

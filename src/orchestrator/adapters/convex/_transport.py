@@ -37,6 +37,7 @@ from convex.values import convex_to_json, json_to_convex
 
 from orchestrator.adapters.convex._errors import failed, refused, unreachable
 from orchestrator.adapters.convex._subscriptions import DEFAULT_FACTORY, SubscriptionProcess
+from orchestrator.application.retry import Backoff
 from orchestrator.domain.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ Args = Mapping[str, Any]
 
 #: Convex's HTTP status for "the function ran and threw".
 UDF_FAILED: Final = 560
+#: Waits between failed polls: from up to 1 s after the first failure, doubling up to 30 s.
+POLL_BACKOFF: Final = Backoff(base=0.5, cap=30.0)
 _MISSING: Final = object()
 
 
@@ -72,13 +75,13 @@ class HttpTransport:
         *,
         timeout: float = 30.0,
         poll_interval: float = 1.0,
-        max_backoff: float = 30.0,
+        backoff: Backoff = POLL_BACKOFF,
         rng: random.Random | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.poll_interval = poll_interval
-        self.max_backoff = max_backoff
+        self.backoff = backoff
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not a secret
         self._session: aiohttp.ClientSession | None = None
         self._closed = anyio.Event()
@@ -136,7 +139,7 @@ class HttpTransport:
                 if self._closed.is_set():
                     return
                 failures += 1
-                delay = self._rng.uniform(0, min(self.max_backoff, 0.5 * 2**failures))
+                delay = self.backoff.delay(failures, self._rng.random)
                 log.warning("Polling %s failed; trying again in %.1f s", path, delay)
                 if await self._pause(delay):
                     return

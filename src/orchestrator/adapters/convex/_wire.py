@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from orchestrator.domain import errors
@@ -61,12 +61,13 @@ from orchestrator.domain.model import (
 )
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest, QuestionStatus
+from orchestrator.domain.times import from_ms
+from orchestrator.domain.times import to_ms as to_ms  # re-exported: ``wire.to_ms``
 
 log = logging.getLogger("orchestrator.adapters.convex")
 
 Record = Mapping[str, Any]
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: The domain errors a function may refuse with, by the ``kind`` it names.
 ERROR_KINDS: Final[dict[str, type[errors.OrchestratorError]]] = {
@@ -102,15 +103,8 @@ def error_from_data(data: object, fallback: str) -> errors.OrchestratorError:
     )
 
 
-def to_ms(when: datetime) -> int:
-    """``when`` as integer milliseconds since the epoch; naive datetimes are refused."""
-    if when.tzinfo is None:
-        raise ValueError("Timestamps must be timezone-aware.")
-    return (when - _EPOCH) // timedelta(milliseconds=1)
-
-
 def _when(ms: float) -> datetime:
-    return _EPOCH + timedelta(milliseconds=int(ms))
+    return from_ms(int(ms))
 
 
 def _maybe_when(ms: float | None) -> datetime | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiosqlite
@@ -45,20 +45,8 @@ from orchestrator.domain.permissions import (
     parse_permission_policy,
 )
 from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest, QuestionStatus
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
-def to_ms(when: datetime) -> int:
-    """``when`` as integer milliseconds since the epoch; naive datetimes are refused."""
-    if when.tzinfo is None:
-        raise ValueError("Timestamps must be timezone-aware.")
-    return (when - _EPOCH) // _MS
-
-
-def from_ms(ms: int) -> datetime:
-    return _EPOCH + ms * _MS
+from orchestrator.domain.times import from_ms as from_ms  # re-exported: ``rows.from_ms``
+from orchestrator.domain.times import to_ms as to_ms
 
 
 def _opt_ms(ms: int | None) -> datetime | None:

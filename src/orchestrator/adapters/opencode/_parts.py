@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from orchestrator.domain.diffs import FileDiff, TurnDiffPart
@@ -31,6 +31,7 @@ from orchestrator.domain.parts import (
     ToolStatus,
     opaque,
 )
+from orchestrator.domain.times import from_ms
 
 
 def _text(value: object) -> str:
@@ -43,7 +44,7 @@ def _int(value: object) -> int:
 
 def _time(value: object) -> datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value / 1000, UTC)
+        return from_ms(value)
     return None
 
 

@@ -6,10 +6,10 @@ import enum
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -43,6 +43,8 @@ from orchestrator.domain.errors import AgentUnavailable, InvalidInput, NotFound,
 from orchestrator.domain.parts import TextKind, clip_utf8
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.questions import Answers, Question, QuestionOption
+
+T = TypeVar("T")
 
 #: Flags every spawned opencode gets unless the caller's environment says otherwise.
 DEFAULT_FLAGS = {"OPENCODE_DISABLE_AUTOUPDATE": "1"}
@@ -490,18 +492,7 @@ class OpencodeRuntime:
         worker's sessions (started with ``permission_policy``); under the
         per-session policy a temporary one answers and stops.
         """
-        directory = _directory(worker_directory)
-        if self.policy is ProcessPolicy.SHARED:
-            if self._stopped:
-                raise AgentUnavailable("The agent runtime is stopped.")
-            server = await self._server_for(directory, worker_config(permission_policy))
-            self._warm.add(directory)
-            return await _models(server)
-        temporary = await self._start_server(directory)
-        try:
-            return await _models(temporary)
-        finally:
-            await temporary.stop()
+        return await self._ask(worker_directory, permission_policy, _models)
 
     async def list_agents(
         self,
@@ -510,18 +501,7 @@ class OpencodeRuntime:
         permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> AgentCatalog:
         """opencode's primary agents a user may pick (not hidden) and its slash commands."""
-        directory = _directory(worker_directory)
-        if self.policy is ProcessPolicy.SHARED:
-            if self._stopped:
-                raise AgentUnavailable("The agent runtime is stopped.")
-            server = await self._server_for(directory, worker_config(permission_policy))
-            self._warm.add(directory)
-            return await _catalog(server)
-        temporary = await self._start_server(directory)
-        try:
-            return await _catalog(temporary)
-        finally:
-            await temporary.stop()
+        return await self._ask(worker_directory, permission_policy, _catalog)
 
     async def open_session(
         self,
@@ -566,6 +546,26 @@ class OpencodeRuntime:
         async with anyio.create_task_group() as tg:
             for server in list(self._servers):
                 tg.start_soon(self._stop_server, server)
+
+    async def _ask(
+        self,
+        worker_directory: Path,
+        permission_policy: PermissionPolicy,
+        read: Callable[[OpencodeServer], Awaitable[T]],
+    ) -> T:
+        """``read`` from the worker's warm server (shared policy) or a temporary one."""
+        directory = _directory(worker_directory)
+        if self.policy is ProcessPolicy.SHARED:
+            if self._stopped:
+                raise AgentUnavailable("The agent runtime is stopped.")
+            server = await self._server_for(directory, worker_config(permission_policy))
+            self._warm.add(directory)
+            return await read(server)
+        temporary = await self._start_server(directory)
+        try:
+            return await read(temporary)
+        finally:
+            await temporary.stop()
 
     async def _server_for(self, directory: Path, config: str | None) -> OpencodeServer:
         if self.policy is ProcessPolicy.PER_SESSION:

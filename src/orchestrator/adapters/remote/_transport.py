@@ -26,6 +26,7 @@ from orchestrator.adapters.remote.wire import (
     converter,
     error_from_body,
 )
+from orchestrator.application.retry import Backoff
 from orchestrator.domain.errors import BackendUnavailable, OrchestratorError
 from orchestrator.domain.ids import MachineToken
 
@@ -74,12 +75,21 @@ class MachineApiClient:
         self.request_timeout = request_timeout or (
             timeouts.request_timeout if timeouts else timedelta(seconds=15)
         )
-        self.max_backoff = max_backoff or (
-            timeouts.max_backoff if timeouts else timedelta(seconds=30)
-        )
-        self.min_backoff = min_backoff
+        cap = max_backoff or (timeouts.max_backoff if timeouts else timedelta(seconds=30))
+        #: How long to wait before each reconnect.
+        self.reconnect = Backoff(base=min_backoff.total_seconds(), cap=cap.total_seconds())
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not a secret
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def min_backoff(self) -> timedelta:
+        """The first reconnect waits up to this long."""
+        return timedelta(seconds=self.reconnect.base)
+
+    @property
+    def max_backoff(self) -> timedelta:
+        """No reconnect waits longer than this."""
+        return timedelta(seconds=self.reconnect.cap)
 
     async def __aenter__(self) -> Self:
         return self
@@ -158,11 +168,7 @@ class MachineApiClient:
 
     def backoff(self, failures: int) -> float:
         """Seconds to wait before reconnect attempt ``failures + 1`` (full jitter)."""
-        ceiling = min(
-            self.max_backoff.total_seconds(),
-            self.min_backoff.total_seconds() * 2 ** min(failures, 30),
-        )
-        return self._rng.uniform(0, ceiling)
+        return self.reconnect.delay(failures, self._rng.random)
 
     async def subscribe(
         self, token: MachineToken, name: str, args: Mapping[str, object] | None = None

@@ -117,17 +117,21 @@ class _SessionRelay:
 
     async def send_events(self, batch: list[StreamEvent]) -> None:
         async with self._lock:  # filter and write as one step, so batches never reorder
-            events: list[tuple[str, object, int | None]] = []
-            for event in batch:
-                if event.sequence <= self.last:
-                    continue  # never a duplicate, whatever the backend resends
-                self.last = event.sequence
-                if isinstance(event, MessagePart):
-                    events.append(("part", converter.unstructure(event), event.sequence))
-                elif event.message_id not in self.skip:
-                    events.append(("chunk", converter.unstructure(event), event.sequence))
-            if events:
-                await self.stream.send_many(events)
+            await self._send_locked(batch)
+
+    def _frame(self, event: StreamEvent) -> str:
+        return event_frame(event)
+
+    async def _send_locked(self, batch: Iterable[StreamEvent]) -> None:
+        frames: list[str] = []
+        for event in batch:
+            if event.sequence <= self.last:
+                continue  # never a duplicate, whatever the backend resends
+            self.last = event.sequence
+            if isinstance(event, MessagePart) or event.message_id not in self.skip:
+                frames.append(self._frame(event))
+        if frames:
+            await self.stream.write_frames(frames)
 
     async def send_messages(
         self, messages: list[ChatMessage], catch_up: bool = True, first: bool = False
@@ -214,16 +218,9 @@ class _LiveSessionRelay(_SessionRelay):
                 if len(page) < EVENT_PAGE or not page or page[-1].sequence >= upto:
                     return
 
-    async def _send_locked(self, batch: Iterable[StreamEvent]) -> None:
-        frames: list[str] = []
-        for event in batch:
-            if event.sequence <= self.last:
-                continue
-            self.last = event.sequence
-            if isinstance(event, MessagePart) or event.message_id not in self.skip:
-                frames.append(LIVE_FRAMES.frame(event, event_frame))
-        if frames:
-            await self.stream.write_frames(frames)
+    def _frame(self, event: StreamEvent) -> str:
+        # Live events are the same objects for every reader of the session: encoded once.
+        return LIVE_FRAMES.frame(event, event_frame)
 
     async def start(
         self, messages: list[ChatMessage], after: int | None, reason: str | None

@@ -114,28 +114,27 @@ async def machine_page(request: web.Request) -> web.StreamResponse:
     return _render(request, "machine.html", context)
 
 
-async def chat_page(request: web.Request) -> web.StreamResponse:
-    """``GET /chat``: pick a machine, a worker and a session, and chat."""
+async def _plain_page(request: web.Request, template: str, nav: str) -> web.StreamResponse:
+    """``template`` for the signed-in user, who is all it needs; anyone else signs in again."""
     user = await _signed_in_user(request)
     if user is None:
         return await logout(request)
-    return _render(request, "chat.html", {"user": user, "nav": "chat"})
+    return _render(request, template, {"user": user, "nav": nav})
+
+
+async def chat_page(request: web.Request) -> web.StreamResponse:
+    """``GET /chat``: pick a machine, a worker and a session, and chat."""
+    return await _plain_page(request, "chat.html", "chat")
 
 
 async def jobs_page(request: web.Request) -> web.StreamResponse:
     """``GET /jobs``: scheduled jobs, their next runs and their run history."""
-    user = await _signed_in_user(request)
-    if user is None:
-        return await logout(request)
-    return _render(request, "jobs.html", {"user": user, "nav": "jobs"})
+    return await _plain_page(request, "jobs.html", "jobs")
 
 
 async def settings_page(request: web.Request) -> web.StreamResponse:
     """``GET /settings``: notifications on this device, which events, quiet hours."""
-    user = await _signed_in_user(request)
-    if user is None:
-        return await logout(request)
-    return _render(request, "settings.html", {"user": user, "nav": "settings"})
+    return await _plain_page(request, "settings.html", "settings")
 
 
 async def inbox_page(request: web.Request) -> web.StreamResponse:

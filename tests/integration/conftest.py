@@ -1,0 +1,33 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.adapters.remote import RemoteMachineBackend
+from tests.contract.convex_harness import ConvexHarness, new_server_secret, running_harness
+from tests.integration.test_remote_support import LiveServer, fast_client, live_server
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[ConvexHarness]:
+    """The loopback Convex harness with a server secret, for one test module."""
+    with running_harness(server_secret=new_server_secret()) as started:
+        yield started
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    """The real app with SQLite on a loopback port (modules may define their own ``server``)."""
+    async with live_server(tmp_path) as live:
+        yield live
+
+
+@pytest.fixture
+async def remote(server: LiveServer) -> AsyncIterator[RemoteMachineBackend]:
+    """A machine-side client of ``server`` that reconnects quickly."""
+    async with fast_client(server.url) as client:
+        yield client

@@ -16,12 +16,16 @@ pytestmark = [pytest.mark.slow]
 
 
 def _service_worker(page: Page) -> Worker:
-    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
-    deadline = time.monotonic() + 15
-    while not page.context.service_workers:
-        assert time.monotonic() < deadline, "no service worker"
-        time.sleep(0.1)
-    return page.context.service_workers[0]
+    """The page's service worker once it is activated: a push before that may be lost."""
+    deadline = time.monotonic() + 30
+    while (
+        page.evaluate("navigator.serviceWorker.ready.then((r) => r.active.state)") != "activated"
+        or not page.context.service_workers
+    ):
+        assert time.monotonic() < deadline, "no activated service worker"
+        page.wait_for_timeout(100)
+    [worker] = page.context.service_workers
+    return worker
 
 
 def _waiting(page: Page) -> list[dict[str, Any]]:
@@ -50,10 +54,28 @@ def _registration_id(page: Page, cdp: CDPSession, scope: str) -> str:
     return found[0]
 
 
+def _notifications_within(page: Page, worker: Worker, seconds: float) -> list[dict[str, Any]]:
+    """The worker's shown notifications, once there are any, or [] after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        shown: list[dict[str, Any]] = worker.evaluate(
+            "self.registration.getNotifications().then((found) => found.map((n) => ({"
+            " title: n.title, body: n.body, tag: n.tag,"
+            " actions: n.actions.map((a) => a.action), data: n.data })))"
+        )
+        if shown:
+            return shown
+        page.wait_for_timeout(100)
+    return []
+
+
 def test_a_push_shows_a_notification_whose_allow_answers_the_request(
     page: Page, chat: Chat, model: FakeModelServer
 ) -> None:
     """A push shows Allow/Deny; Allow lets the turn finish; answering twice gives a sentence."""
+    # As in use, notifications were allowed before any push arrives (Settings asks for it).
+    page.context.grant_permissions(["notifications"], origin=chat.server.url)
+    page.reload()
     model.reply, model.bash_command, model.after_tool_reply = "Done.", "echo hi", "It ran."
     status, started = call_api(
         page, "POST", f"/api/workers/{chat.worker_id}/sessions", {"model": chat.model}
@@ -74,23 +96,28 @@ def test_a_push_shows_a_notification_whose_allow_answers_the_request(
         "actions": [{"action": "allow", "title": "Allow"}, {"action": "deny", "title": "Deny"}],
         "permissionId": item["permission_id"],
     }
-    page.context.grant_permissions(["notifications"], origin=chat.server.url)
     cdp = page.context.new_cdp_session(page)
     registration = _registration_id(page, cdp, f"{chat.server.url}/")
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": chat.server.url, "registrationId": registration, "data": json.dumps(payload)},
-    )
     shown: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 15
-    while not shown:
-        assert time.monotonic() < deadline, "no notification was shown"
-        shown = worker.evaluate(
-            "self.registration.getNotifications().then((found) => found.map((n) => ({"
-            " title: n.title, body: n.body, tag: n.tag,"
-            " actions: n.actions.map((a) => a.action), data: n.data })))"
+    # Chromium's DevTools delivery drops a message now and then (about 1 in 12 under load,
+    # with the worker running and activated, the permission granted, no error reported).
+    # What is tested is our worker's handler, so deliver again; each delivery carries the
+    # same tag, so at most one notification is ever shown.
+    for _ in range(3):
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": chat.server.url,
+                "registrationId": registration,
+                "data": json.dumps(payload),
+            },
         )
-        page.wait_for_timeout(100)
+        shown = _notifications_within(page, worker, seconds=10)
+        if shown:
+            break
+    assert shown, "no notification was shown: " + worker.evaluate(
+        "`permission ${Notification.permission}, worker ${self.registration.active?.state}`"
+    )
     [notification] = shown
     assert notification["title"] == "Permission needed on laptop"
     assert notification["actions"] == ["allow", "deny"]

@@ -8,13 +8,13 @@ backoff and full jitter, subscribe again and yield the fresh value.
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import random
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from functools import partial
-from types import TracebackType
 from typing import Any, Final, Protocol, Self, TypeVar
 
 import aiohttp
@@ -54,7 +54,21 @@ class Timeouts(Protocol):
     def max_backoff(self) -> timedelta: ...
 
 
-class MachineApiClient:
+class Closing(abc.ABC):
+    """An async context manager that calls :meth:`close` when its block ends."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release what the object holds."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+class MachineApiClient(Closing):
     """A connection to the machine API of ``orchestrator serve`` at ``server_url``.
 
     ``timeouts`` (e.g. ``MachineSettings``) gives the per-call timeout and the
@@ -90,17 +104,6 @@ class MachineApiClient:
     def max_backoff(self) -> timedelta:
         """No reconnect waits longer than this."""
         return timedelta(seconds=self.reconnect.cap)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Close the connections to the server."""

@@ -20,14 +20,13 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 import anyio
 import attrs
 
-from orchestrator.adapters.remote._transport import MachineApiClient
+from orchestrator.adapters.remote._transport import Closing, MachineApiClient
 from orchestrator.adapters.remote.wire import converter, error_from_body
 from orchestrator.application.retry import Backoff
 from orchestrator.domain.api_tokens import ApiCredential
@@ -120,7 +119,7 @@ class ReplyReader:
         return [text] if text else []
 
 
-class Client:
+class Client(Closing):
     """The user API of the server at ``url``, as the owner of the API ``token``.
 
     Create the token under Settings → API tokens. ``request_timeout`` bounds
@@ -134,17 +133,6 @@ class Client:
         # The machine API's transport: its connection pool, its messages, its decoding.
         self._transport = MachineApiClient(url, request_timeout=timedelta(seconds=request_timeout))
         self._sent: dict[ChatSessionId, MessageId] = {}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Close the connections to the server."""

@@ -138,23 +138,30 @@ class MachineApiClient(Closing):
                 "Run the same orchestrator version on both sides."
             ) from exc
 
-    async def _call(self, method: str, token: MachineToken, **args: object) -> object:
-        url = f"{self.server_url}{MACHINE_API_PREFIX}/{method}"
+    async def request(
+        self, method: str, path: str, body: object, headers: Mapping[str, str]
+    ) -> tuple[int, str]:
+        """One HTTP request to the server: its status and text (BackendUnavailable if none)."""
         seconds = self.request_timeout.total_seconds()
         try:
-            async with self._client().post(
-                url,
-                json=args,
-                headers=self._headers(token),
+            async with self._client().request(
+                method,
+                self.server_url + path,
+                json=body,
+                headers=dict(headers),
                 timeout=aiohttp.ClientTimeout(total=seconds),
             ) as response:
-                status, text = response.status, await response.text()
+                return response.status, await response.text()
         except TimeoutError as exc:
             raise BackendUnavailable(
                 f"The server at {self.server_url} did not answer within {seconds:g} s."
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise BackendUnavailable(self._unreachable) from exc
+
+    async def _call(self, method: str, token: MachineToken, **args: object) -> object:
+        path = f"{MACHINE_API_PREFIX}/{method}"
+        status, text = await self.request("POST", path, args, self._headers(token))
         try:
             body: Any = json.loads(text)
         except ValueError:

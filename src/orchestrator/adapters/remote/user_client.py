@@ -214,18 +214,7 @@ class Client(Closing):
         return self._transport._structure(value, kind)
 
     async def _call(self, method: str, path: str, body: object = None) -> Mapping[str, Any]:
-        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
-        try:
-            async with self._transport._client().request(
-                method, self.url + path, json=body, headers=self._headers, timeout=timeout
-            ) as response:
-                status, text = response.status, await response.text()
-        except TimeoutError as exc:
-            raise BackendUnavailable(
-                f"The server at {self.url} did not answer within {self.request_timeout:g} s."
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise BackendUnavailable(self._unreachable) from exc
+        status, text = await self._transport.request(method, path, body, self._headers)
         found = _json_or_none(text) if text else {}
         if status >= 400:
             raise error_from_body(status, found)

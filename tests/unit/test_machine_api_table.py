@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from orchestrator.adapters.machine_api import MACHINE_METHODS, SUBSCRIPTIONS
 from orchestrator.adapters.remote import RemoteMachineBackend
-from orchestrator.adapters.remote.machine_api import MACHINE_METHODS, SUBSCRIPTIONS
 from orchestrator.domain.chat import ChatSessionStatus
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.ids import MachineId, MachineToken, WorkerId, WorkerToken

@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol, Self, TypeVar
 import aiohttp
 import anyio
 
-from orchestrator.adapters.remote.wire import (
+from orchestrator.adapters.wire import (
     MACHINE_API_PREFIX,
     MACHINE_WS_PATH,
     converter,

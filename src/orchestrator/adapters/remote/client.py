@@ -1,11 +1,11 @@
 """The machine's ports (machines, chat, directory commands) as a client of ``orchestrator serve``.
 
 Every method is one call of the machine API, generated from its declaration in
-:mod:`.machine_api`; subscriptions ride its WebSocket. Errors the server raised
-arrive as the same domain exception with the same message; a server that
-cannot be reached is :class:`~orchestrator.domain.errors.BackendUnavailable`.
-Subscriptions survive dropped connections and server restarts (see
-:class:`._transport.MachineApiClient`).
+:mod:`orchestrator.adapters.machine_api`; subscriptions ride its WebSocket.
+Errors the server raised arrive as the same domain exception with the same
+message; a server that cannot be reached is
+:class:`~orchestrator.domain.errors.BackendUnavailable`. Subscriptions survive
+dropped connections and server restarts (see :class:`._transport.MachineApiClient`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 
+from orchestrator.adapters.machine_api import MACHINE_METHODS, SUBSCRIPTIONS
 from orchestrator.adapters.remote._transport import MachineApiClient
-from orchestrator.adapters.remote.machine_api import MACHINE_METHODS, SUBSCRIPTIONS
 from orchestrator.domain.ports import MachineSide
 
 P = ParamSpec("P")

@@ -27,7 +27,7 @@ import anyio
 import attrs
 
 from orchestrator.adapters.remote._transport import Closing, MachineApiClient
-from orchestrator.adapters.remote.wire import converter, error_from_body
+from orchestrator.adapters.wire import converter, error_from_body
 from orchestrator.application.retry import Backoff
 from orchestrator.domain.api_tokens import ApiCredential
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, MessageRole, MessageStatus

@@ -1,4 +1,4 @@
-"""The API machine processes use, under ``/api/machine/`` (protocol in ``remote.wire``).
+"""The API machine processes use, under ``/api/machine/`` (declared in ``adapters.machine_api``).
 
 Every request carries ``Authorization: Bearer <machine_id>:<machine_secret>``;
 the backend checks the secret on each call. Failed checks count against the
@@ -21,13 +21,13 @@ import anyio.abc
 import attrs
 from aiohttp import WSMsgType, web
 
-from orchestrator.adapters.remote.machine_api import (
+from orchestrator.adapters.machine_api import (
     MACHINE_METHODS,
     SUBSCRIPTIONS,
     Argument,
     MachineMethod,
 )
-from orchestrator.adapters.remote.wire import (
+from orchestrator.adapters.wire import (
     MACHINE_API_PREFIX,
     MACHINE_WS_PATH,
     converter,

@@ -14,7 +14,7 @@ from typing import Final, TypeVar
 import cattrs
 
 from orchestrator.adapters.parts_json import body_from_dict
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.domain.chat import MAX_REPLY_LENGTH
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, QuestionId

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.domain.commands import CommandResult
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import CommandId

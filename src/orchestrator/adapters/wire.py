@@ -10,7 +10,7 @@ client re-raises the very exception the server raised, message included.
 Machine API (every request carries ``Authorization: Bearer <machine_id>:<secret>``):
 
 * ``POST /api/machine/<method>`` with a JSON object of the method's arguments
-  (see :mod:`.machine_api`) answers ``{"value": ...}``;
+  (see :mod:`orchestrator.adapters.machine_api`) answers ``{"value": ...}``;
 * ``GET /api/machine/ws`` is a WebSocket: the client sends
   ``{"id": n, "subscribe": "<name>", "args": {...}}`` (or ``{"id": n,
   "unsubscribe": true}``) and the server pushes ``{"id": n, "value": ...}``

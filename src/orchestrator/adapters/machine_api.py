@@ -17,7 +17,7 @@ from typing import Final, get_args, get_type_hints
 import attrs
 
 from orchestrator.adapters.parts_json import body_to_dict
-from orchestrator.adapters.remote.wire import converter, lease_fields
+from orchestrator.adapters.wire import converter, lease_fields
 from orchestrator.domain.ids import MachineToken, WorkerToken
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.parts import PartBody

@@ -32,6 +32,12 @@ def test_every_port_method_is_a_call_or_a_subscription() -> None:
     assert not set(MACHINE_METHODS) & subscribed
 
 
+def test_subscriptions_keep_their_wire_names_in_the_ports_order() -> None:
+    """``watch_<name>`` is the subscription ``<name>``, listed as the port declares them."""
+    assert list(SUBSCRIPTIONS) == ["own_workers", "work", "commands"]
+    assert [m.name for m in SUBSCRIPTIONS.values()] == [f"watch_{n}" for n in SUBSCRIPTIONS]
+
+
 def test_the_client_offers_every_port_method_with_its_documentation() -> None:
     """RemoteMachineBackend has each port method, documented as the port documents it."""
     client = RemoteMachineBackend("http://127.0.0.1:1")

@@ -93,16 +93,24 @@ def _method(name: str) -> MachineMethod:
     return MachineMethod(name, arguments, result, signature.replace(parameters=parameters))
 
 
+def _port_methods() -> list[str]:
+    """The public methods of ``MachineSide`` in the order its Protocols declare them."""
+    found: list[str] = []
+    for cls in MachineSide.__mro__:
+        if cls.__module__ == MachineSide.__module__:
+            found += [n for n, f in vars(cls).items() if inspect.isfunction(f) and n[0] != "_"]
+    return found
+
+
 #: Every call of the machine API by name, from the coroutine methods of ``MachineSide``.
 MACHINE_METHODS: Final[dict[str, MachineMethod]] = {
     name: _method(name)
-    for name, _ in inspect.getmembers(MachineSide, inspect.iscoroutinefunction)
-    if not name.startswith("_")
+    for name in _port_methods()
+    if inspect.iscoroutinefunction(getattr(MachineSide, name))
 }
-
-#: Subscriptions a machine may open over the WebSocket by name, from the ``watch_*`` methods.
+#: Subscriptions a machine may open over the WebSocket by name: ``watch_<name>`` of the port.
 SUBSCRIPTIONS: Final[dict[str, MachineMethod]] = {
-    "own_workers": _method("watch_own_workers"),
-    "work": _method("watch_work"),
-    "commands": _method("watch_commands"),
+    name.removeprefix("watch_"): _method(name)
+    for name in _port_methods()
+    if name.startswith("watch_")
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from orchestrator.adapters.machine_api import MACHINE_METHODS, SUBSCRIPTIONS
@@ -65,6 +66,8 @@ def test_a_call_travels_as_its_arguments_by_name() -> None:
         "agent_session_id": None,
         "title": None,
     }
+    _, body = MACHINE_METHODS["update_worker_models"].request((TOKEN, "wrk_2", ("a", "b")), {})
+    assert body == {"worker_id": "wrk_2", "models": ["a", "b"]}
     _, body = MACHINE_METHODS["save_part"].request((TOKEN, "msg_1", "prt_1", TextPart("hi")), {})
     assert body["body"] == {"type": "text", "text": "hi"}
 
@@ -102,3 +105,11 @@ def test_the_server_reads_a_call_without_arguments_from_an_empty_body(name: str)
     """A call whose arguments may all be left out reads an empty body as their defaults."""
     positional, keywords = read_arguments(MACHINE_METHODS[name], Body({}))
     assert all(value is None for value in [*positional, *keywords.values()])
+
+
+def test_an_argument_type_without_a_reader_is_a_programming_error() -> None:
+    """A port method whose argument type the server cannot read fails loudly, not silently."""
+    heartbeat = MACHINE_METHODS["worker_heartbeat"]
+    odd = attrs.evolve(heartbeat, arguments=(attrs.evolve(heartbeat.arguments[0], kind=float),))
+    with pytest.raises(TypeError, match="cannot read an argument of type"):
+        read_arguments(odd, Body({"worker_id": 1.5}))

@@ -16,7 +16,7 @@ import pytest
 from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTransport, Transport
 from orchestrator.adapters.convex._errors import failed
 from orchestrator.adapters.convex._wire import error_from_data
-from orchestrator.adapters.remote.wire import error_body, status_for
+from orchestrator.adapters.wire import error_body, status_for
 from orchestrator.application.retry import Backoff, Connection, retry_until_reachable
 from orchestrator.domain.errors import BackendLimitExceeded, BackendUnavailable
 from orchestrator.domain.ids import UserId

@@ -10,8 +10,8 @@ import attrs
 import pytest
 
 from orchestrator.adapters.remote import RemoteMachineBackend
-from orchestrator.adapters.remote.wire import MACHINE_API_PREFIX
 from orchestrator.adapters.system import Argon2Hasher
+from orchestrator.adapters.wire import MACHINE_API_PREFIX
 from orchestrator.application import accounts
 from orchestrator.domain.chat import (
     MAX_CHUNK_LENGTH,

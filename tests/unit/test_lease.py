@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from orchestrator.adapters.remote.wire import lease_fields, lease_from_fields
+from orchestrator.adapters.wire import lease_fields, lease_from_fields
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.lease import Lease
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from orchestrator.adapters.remote._transport import MachineApiClient
 from orchestrator.adapters.remote.live import LiveOutbox
-from orchestrator.adapters.remote.wire import MACHINE_WS_PATH
+from orchestrator.adapters.wire import MACHINE_WS_PATH
 from orchestrator.domain.ids import ChatSessionId, MachineId, MachineToken, MessageId
 from orchestrator.domain.live import GrowingText, LiveText
 from orchestrator.domain.parts import PartId, TextKind

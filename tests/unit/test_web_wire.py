@@ -9,7 +9,7 @@ import attrs
 import pytest
 from cattrs.errors import ClassValidationError
 
-from orchestrator.adapters.remote.wire import (
+from orchestrator.adapters.wire import (
     converter,
     error_body,
     error_from_body,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.domain.ids import MachineId, WorkerId
 from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy

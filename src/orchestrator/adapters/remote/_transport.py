@@ -8,19 +8,19 @@ backoff and full jitter, subscribe again and yield the fresh value.
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import random
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from functools import partial
-from types import TracebackType
 from typing import Any, Final, Protocol, Self, TypeVar
 
 import aiohttp
 import anyio
 
-from orchestrator.adapters.remote.wire import (
+from orchestrator.adapters.wire import (
     MACHINE_API_PREFIX,
     MACHINE_WS_PATH,
     converter,
@@ -54,7 +54,21 @@ class Timeouts(Protocol):
     def max_backoff(self) -> timedelta: ...
 
 
-class MachineApiClient:
+class Closing(abc.ABC):
+    """An async context manager that calls :meth:`close` when its block ends."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release what the object holds."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+class MachineApiClient(Closing):
     """A connection to the machine API of ``orchestrator serve`` at ``server_url``.
 
     ``timeouts`` (e.g. ``MachineSettings``) gives the per-call timeout and the
@@ -91,17 +105,6 @@ class MachineApiClient:
         """No reconnect waits longer than this."""
         return timedelta(seconds=self.reconnect.cap)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def close(self) -> None:
         """Close the connections to the server."""
         if self._session is not None:
@@ -135,23 +138,30 @@ class MachineApiClient:
                 "Run the same orchestrator version on both sides."
             ) from exc
 
-    async def _call(self, method: str, token: MachineToken, **args: object) -> object:
-        url = f"{self.server_url}{MACHINE_API_PREFIX}/{method}"
+    async def request(
+        self, method: str, path: str, body: object, headers: Mapping[str, str]
+    ) -> tuple[int, str]:
+        """One HTTP request to the server: its status and text (BackendUnavailable if none)."""
         seconds = self.request_timeout.total_seconds()
         try:
-            async with self._client().post(
-                url,
-                json=args,
-                headers=self._headers(token),
+            async with self._client().request(
+                method,
+                self.server_url + path,
+                json=body,
+                headers=dict(headers),
                 timeout=aiohttp.ClientTimeout(total=seconds),
             ) as response:
-                status, text = response.status, await response.text()
+                return response.status, await response.text()
         except TimeoutError as exc:
             raise BackendUnavailable(
                 f"The server at {self.server_url} did not answer within {seconds:g} s."
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise BackendUnavailable(self._unreachable) from exc
+
+    async def _call(self, method: str, token: MachineToken, **args: object) -> object:
+        path = f"{MACHINE_API_PREFIX}/{method}"
+        status, text = await self.request("POST", path, args, self._headers(token))
         try:
             body: Any = json.loads(text)
         except ValueError:

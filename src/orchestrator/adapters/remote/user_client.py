@@ -20,15 +20,14 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 import anyio
 import attrs
 
-from orchestrator.adapters.remote._transport import MachineApiClient
-from orchestrator.adapters.remote.wire import converter, error_from_body
+from orchestrator.adapters.remote._transport import Closing, MachineApiClient
+from orchestrator.adapters.wire import converter, error_from_body
 from orchestrator.application.retry import Backoff
 from orchestrator.domain.api_tokens import ApiCredential
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, MessageRole, MessageStatus
@@ -120,7 +119,7 @@ class ReplyReader:
         return [text] if text else []
 
 
-class Client:
+class Client(Closing):
     """The user API of the server at ``url``, as the owner of the API ``token``.
 
     Create the token under Settings → API tokens. ``request_timeout`` bounds
@@ -134,17 +133,6 @@ class Client:
         # The machine API's transport: its connection pool, its messages, its decoding.
         self._transport = MachineApiClient(url, request_timeout=timedelta(seconds=request_timeout))
         self._sent: dict[ChatSessionId, MessageId] = {}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Close the connections to the server."""
@@ -226,18 +214,7 @@ class Client:
         return self._transport._structure(value, kind)
 
     async def _call(self, method: str, path: str, body: object = None) -> Mapping[str, Any]:
-        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
-        try:
-            async with self._transport._client().request(
-                method, self.url + path, json=body, headers=self._headers, timeout=timeout
-            ) as response:
-                status, text = response.status, await response.text()
-        except TimeoutError as exc:
-            raise BackendUnavailable(
-                f"The server at {self.url} did not answer within {self.request_timeout:g} s."
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise BackendUnavailable(self._unreachable) from exc
+        status, text = await self._transport.request(method, path, body, self._headers)
         found = _json_or_none(text) if text else {}
         if status >= 400:
             raise error_from_body(status, found)

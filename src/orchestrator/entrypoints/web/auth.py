@@ -29,7 +29,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from cryptography.fernet import Fernet, InvalidToken
 
-from orchestrator.adapters.remote.wire import MACHINE_API_PREFIX
+from orchestrator.adapters.wire import MACHINE_API_PREFIX
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     InvalidInput,

@@ -2,7 +2,7 @@
 
 Same conventions as :mod:`.user_api`: a session cookie on every call, the CSRF
 token on every state change, someone else's IDs are 404, records as in
-:mod:`orchestrator.adapters.remote.wire`. The live side is :mod:`.chat_stream`.
+:mod:`orchestrator.adapters.wire`. The live side is :mod:`.chat_stream`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Final
 
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.application.usage import worker_usage
 from orchestrator.domain.chat import (
     MAX_MESSAGE_LENGTH,

@@ -37,7 +37,7 @@ import anyio
 import anyio.abc
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter, error_body
+from orchestrator.adapters.wire import converter, error_body
 from orchestrator.application.live import LiveRelay, SessionLive
 from orchestrator.domain.chat import ChatMessage, PermissionRequest
 from orchestrator.domain.errors import InvalidInput, OrchestratorError

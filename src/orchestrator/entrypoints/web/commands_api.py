@@ -2,7 +2,7 @@
 
 Same conventions as :mod:`.user_api`: a session cookie on every call, the CSRF
 token on every state change, someone else's IDs are 404, records as in
-:mod:`orchestrator.adapters.remote.wire`. A command for an offline machine
+:mod:`orchestrator.adapters.wire`. A command for an offline machine
 waits (``queued``: true) and runs when the machine is back.
 
 ``POST /api/machines/{id}/tree`` is a convenience for the folder browser: it
@@ -21,7 +21,7 @@ from typing import Final
 import anyio
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter, error_body
+from orchestrator.adapters.wire import converter, error_body
 from orchestrator.domain.commands import Command, CommandArguments, CommandKind, parse_kind
 from orchestrator.domain.errors import InvalidInput, OrchestratorError
 from orchestrator.domain.ids import CommandId, MachineId, UserId

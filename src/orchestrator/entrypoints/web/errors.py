@@ -1,6 +1,6 @@
 """Turn every failure of a request into one sentence with the right HTTP status.
 
-Domain errors map through :data:`orchestrator.adapters.remote.wire.ERROR_STATUS`;
+Domain errors map through :data:`orchestrator.adapters.wire.ERROR_STATUS`;
 API paths answer ``{"error": ..., "type": ...}``, pages a small HTML page.
 Anything unexpected is logged with its traceback and answered with a 500 that
 shows none.
@@ -16,7 +16,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from orchestrator.adapters.remote.wire import error_body, status_for
+from orchestrator.adapters.wire import error_body, status_for
 from orchestrator.domain.errors import OrchestratorError, PayloadTooLarge
 
 log = logging.getLogger(__name__)

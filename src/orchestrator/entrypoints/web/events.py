@@ -23,7 +23,7 @@ from __future__ import annotations
 import anyio
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.domain.chat import ChatSession
 from orchestrator.domain.ids import MachineId, MessageId, WorkerId
 from orchestrator.domain.jobs import Job

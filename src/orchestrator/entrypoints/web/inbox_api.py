@@ -20,7 +20,7 @@ from __future__ import annotations
 import anyio
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.domain.notifications import (
     MAX_FINISHED,
     FinishedReply,

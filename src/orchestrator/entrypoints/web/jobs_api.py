@@ -2,7 +2,7 @@
 
 Same conventions as :mod:`.user_api`: a session cookie on every call, the CSRF
 token on every state change, someone else's IDs are 404, one-sentence errors.
-Records as in :mod:`orchestrator.adapters.remote.wire`: times are ISO 8601 in
+Records as in :mod:`orchestrator.adapters.wire`: times are ISO 8601 in
 UTC (``next_run_at``: the browser shows it in the user's zone).
 
 * ``GET /api/jobs`` -> ``{"jobs": [Job, ...]}`` (oldest first)
@@ -22,7 +22,7 @@ from typing import Final
 
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.application import jobs
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import JobId, WorkerId

@@ -1,4 +1,4 @@
-"""The API machine processes use, under ``/api/machine/`` (protocol in ``remote.wire``).
+"""The API machine processes use, under ``/api/machine/`` (declared in ``adapters.machine_api``).
 
 Every request carries ``Authorization: Bearer <machine_id>:<machine_secret>``;
 the backend checks the secret on each call. Failed checks count against the
@@ -9,22 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Final, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Final, TypeVar, get_args
 
 import anyio
 import anyio.abc
+import attrs
 from aiohttp import WSMsgType, web
 
-from orchestrator.adapters.remote.wire import (
-    MACHINE_API_PREFIX,
+from orchestrator.adapters.machine_api import (
     MACHINE_METHODS,
+    SUBSCRIPTIONS,
+    Argument,
+    MachineMethod,
+)
+from orchestrator.adapters.wire import (
+    MACHINE_API_PREFIX,
     MACHINE_WS_PATH,
-    SUBSCRIPTION_COMMANDS,
-    SUBSCRIPTION_OWN_WORKERS,
-    SUBSCRIPTION_WORK,
     converter,
     error_body,
     lease_from_fields,
@@ -46,9 +51,11 @@ from orchestrator.domain.ids import (
     WorkerId,
     WorkerToken,
 )
+from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import normalize_relative_path, validate_name
 from orchestrator.domain.ports import Backend
 from orchestrator.entrypoints.web import machine_chat, machine_commands
+from orchestrator.entrypoints.web.machine_chat import read_enum, read_int
 from orchestrator.entrypoints.web.parsing import parse_json
 from orchestrator.entrypoints.web.payload import Body, parse_id, read_body
 from orchestrator.entrypoints.web.state import BACKEND, LIVE, TOKEN_LIMITER
@@ -135,15 +142,6 @@ class Presence:
 
 PRESENCE: Final = web.AppKey("machine_presence", Presence)
 
-Subscription = Callable[[Backend, MachineToken, Body], AsyncIterator[object]]
-
-#: What a machine can subscribe to over the WebSocket; later features add names here.
-SUBSCRIPTIONS: Final[dict[str, Subscription]] = {
-    SUBSCRIPTION_OWN_WORKERS: lambda backend, token, _args: backend.watch_own_workers(token),
-    SUBSCRIPTION_WORK: lambda backend, token, _args: backend.watch_work(token),
-    SUBSCRIPTION_COMMANDS: lambda backend, token, _args: backend.watch_commands(token),
-}
-
 
 def _compact_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -164,11 +162,8 @@ async def _checked(request: web.Request, call: Callable[[MachineToken], Awaitabl
     )
 
 
-def _worker_id(body: Body) -> WorkerId:
-    return WorkerId(parse_id(body.string("worker_id"), "worker"))
-
-
-def _problem(problem: str | None) -> str | None:
+def _problem(body: Body, key: str) -> str | None:
+    problem = body.optional_string(key)
     if problem is not None and (not problem.strip() or len(problem) > MAX_PROBLEM_LENGTH):
         raise InvalidInput(
             f"A worker's problem must be a sentence of 1-{MAX_PROBLEM_LENGTH} characters."
@@ -176,73 +171,101 @@ def _problem(problem: str | None) -> str | None:
     return problem
 
 
-def _root_directory(body: Body) -> str:
-    root = body.string("root_directory")
+def _root_directory(body: Body, key: str) -> str:
+    root = body.string(key)
     if not root or len(root) > MAX_ROOT_LENGTH or "\x00" in root:
         raise InvalidInput(f"The root directory must be a path of 1-{MAX_ROOT_LENGTH} characters.")
     return root
 
 
+def _name(body: Body, key: str) -> str | None:
+    name = body.optional_string(key)
+    return validate_name(name, "Worker name") if name else None
+
+
+Reader = Callable[[Body, str], object]
+
+#: How the machine API reads each type of argument from a body (``key`` is its name).
+READERS: Final[dict[object, Reader]] = {
+    str: Body.string,
+    str | None: Body.optional_string,
+    int: read_int,
+    Sequence[str]: Body.string_list,
+    Lease | None: lambda body, _key: lease_from_fields(body.data),
+    WorkerId: lambda body, key: WorkerId(parse_id(body.string(key), "worker")),
+    WorkerToken: lambda body, key: WorkerToken.parse(body.string(key)),
+    **machine_chat.CHAT_READERS,
+    **machine_commands.COMMAND_READERS,
+}
+#: Arguments whose name asks for more than their type.
+FIELDS: Final[dict[str, Reader]] = {
+    "root_directory": _root_directory,
+    "directory": lambda body, key: normalize_relative_path(body.string(key)),
+    "name": _name,
+    "problem": _problem,
+    **machine_commands.COMMAND_FIELDS,
+}
+#: Calls that go through a use case rather than straight to the backend.
+USE_CASES: Final[dict[str, Callable[..., Awaitable[object]]]] = {
+    "update_worker_models": machines.update_worker_models,
+    "update_worker_agents": machines.update_worker_agents,
+}
+
+
+def _read(argument: Argument, body: Body) -> object:
+    key, kind, default = argument.name, argument.kind, argument.default
+    if argument.optional and key not in body.data:
+        return default
+    if kind is str and default is not inspect.Parameter.empty:
+        return body.optional_string(key) or default
+    if key in FIELDS:
+        return FIELDS[key](body, key)
+    if kind in READERS:
+        return READERS[kind](body, key)
+    inner = [arg for arg in get_args(kind) if arg is not type(None)]
+    if len(inner) == 1 and kind == inner[0] | None:
+        return (
+            None
+            if body.data.get(key) is None
+            else _read(attrs.evolve(argument, kind=inner[0]), body)
+        )
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return read_enum(body, key, kind)
+    raise TypeError(f"The machine API cannot read an argument of type {kind!r}.")
+
+
+def read_arguments(method: MachineMethod, body: Body) -> tuple[list[object], dict[str, object]]:
+    """The arguments of ``method`` after the token, read from ``body`` in their order."""
+    positional = [_read(a, body) for a in method.arguments if not a.keyword_only]
+    keywords = {a.name: _read(a, body) for a in method.arguments if a.keyword_only}
+    return positional, keywords
+
+
 async def _dispatch(
     backend: Backend,
-    method: str,
+    method: MachineMethod,
     token: MachineToken,
     body: Body,
     live: LiveRelay | None = None,
 ) -> object:
-    if method == "authenticate":
-        return await backend.authenticate(token)
-    if method == "go_online":
-        return await backend.go_online(token, _root_directory(body), lease_from_fields(body.data))
-    if method == "heartbeat":
-        return await backend.heartbeat(token, lease_from_fields(body.data))
-    if method == "go_offline":
-        await backend.go_offline(token, lease_from_fields(body.data))
-        return None
-    if method == "list_own_workers":
-        return await backend.list_own_workers(token)
-    if method == "register_worker":
+    if method.name == "register_worker":
         worker_token = WorkerToken.parse(body.string("worker_token"))
         if worker_token.machine_id != token.machine_id:
             raise InvalidInput("This worker token was issued for another machine.")
-        name = body.optional_string("name")
-        return await backend.register_worker(
-            token,
-            worker_token,
-            normalize_relative_path(body.string("directory")),
-            validate_name(name, "Worker name") if name else None,
-        )
-    if method == "worker_heartbeat":
-        return await backend.worker_heartbeat(token, _worker_id(body))
-    if method == "worker_offline":
-        problem = body.optional_string("problem")
-        return await backend.worker_offline(token, _worker_id(body), _problem(problem))
-    if method == "update_worker_models":
-        return await machines.update_worker_models(
-            backend, token, _worker_id(body), body.string_list("models")
-        )
-    if method == "update_worker_agents":
-        return await machines.update_worker_agents(
-            backend,
-            token,
-            _worker_id(body),
-            body.string_list("agents"),
-            body.string_list("commands"),
-        )
-    if method in machine_chat.CHAT_METHODS:
-        if live is not None and method in ("complete_message", "end_reply"):
-            # Text the server holds for the reply is stored before the reply ends.
-            await live.settle(MessageId(parse_id(body.string("message_id"), "message")))
-        return await machine_chat.dispatch(backend, method, token, body)
-    if method in machine_commands.COMMAND_METHODS:
-        return await machine_commands.dispatch(backend, method, token, body)
-    raise NotFound("There is no such machine API method.")
+    if live is not None and method.name in ("complete_message", "end_reply"):
+        # Text the server holds for the reply is stored before the reply ends.
+        await live.settle(MessageId(parse_id(body.string("message_id"), "message")))
+    positional, keywords = read_arguments(method, body)
+    if method.name in USE_CASES:
+        return await USE_CASES[method.name](backend, token, *positional, **keywords)
+    port_method: Callable[..., Awaitable[object]] = getattr(backend, method.name)
+    return await port_method(token, *positional, **keywords)
 
 
 async def call(request: web.Request) -> web.Response:
     """``POST /api/machine/{method}``: one ``MachineBackend`` call, answered ``{"value": ...}``."""
-    method = request.match_info["method"]
-    if method not in MACHINE_METHODS:
+    method = MACHINE_METHODS.get(request.match_info["method"])
+    if method is None:
         raise NotFound("There is no such machine API method.")
     backend = request.app[BACKEND]
     live = request.app.get(LIVE)
@@ -357,7 +380,10 @@ class _Channel:
         if error is not None:
             await self.send({"id": sub_id, **error_body(error)})
             return
-        source = SUBSCRIPTIONS[str(name)](self.backend, self.token, Body(args))
+        method = SUBSCRIPTIONS[str(name)]
+        positional, keywords = read_arguments(method, Body(args))
+        watch: Callable[..., AsyncIterator[object]] = getattr(self.backend, method.name)
+        source = watch(self.token, *positional, **keywords)
         scope = anyio.CancelScope()
         self.subscriptions[sub_id] = scope
         tg.start_soon(self._run, sub_id, source, scope)

@@ -1,4 +1,4 @@
-"""The directory-command half of the machine API: claim, progress, finish, and ``commands``.
+"""The directory-command half of the machine API: how its arguments are read from bodies.
 
 Bodies are checked for shape here (IDs, types); the rules (sizes, states,
 ownership) are the backend's, so every backend refuses the same things with
@@ -7,32 +7,27 @@ the same sentences.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.domain.commands import CommandResult
-from orchestrator.domain.errors import InvalidInput, NotFound
-from orchestrator.domain.ids import CommandId, MachineToken
-from orchestrator.domain.ports import Backend
+from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.ids import CommandId
 from orchestrator.entrypoints.web.payload import Body, parse_id
 
-COMMAND_METHODS: Final = frozenset({"claim_command", "report_progress", "finish_command"})
 BAD_RESULT: Final = "The field 'result' is not a valid command result."
 
 
-def _command_id(body: Body) -> CommandId:
-    return CommandId(parse_id(body.string("command_id"), "command"))
-
-
-def _progress(body: Body) -> int:
-    value = body.data.get("progress")
+def _progress(body: Body, key: str) -> int:
+    value = body.data.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput("The field 'progress' must be a whole number from 0 to 100.")
+        raise InvalidInput(f"The field '{key}' must be a whole number from 0 to 100.")
     return value
 
 
-def _result(body: Body) -> CommandResult | None:
-    raw = body.data.get("result")
+def _result(body: Body, key: str) -> CommandResult | None:
+    raw = body.data.get(key)
     if raw is None:
         return None
     try:
@@ -41,16 +36,12 @@ def _result(body: Body) -> CommandResult | None:
         raise InvalidInput(BAD_RESULT) from exc
 
 
-async def dispatch(backend: Backend, method: str, token: MachineToken, body: Body) -> object:
-    """Run the command method ``method`` of the machine API with the arguments in ``body``."""
-    if method == "claim_command":
-        return await backend.claim_command(token, _command_id(body))
-    if method == "report_progress":
-        return await backend.report_progress(
-            token, _command_id(body), _progress(body), body.string("line")
-        )
-    if method == "finish_command":
-        return await backend.finish_command(
-            token, _command_id(body), result=_result(body), error=body.optional_string("error")
-        )
-    raise NotFound("There is no such machine API method.")
+#: How the command calls of the machine API read each type of argument from a body.
+COMMAND_READERS: Final[dict[object, Callable[[Body, str], object]]] = {
+    CommandId: lambda body, key: CommandId(parse_id(body.string(key), "command")),
+    CommandResult | None: _result,
+}
+#: Arguments read by name rather than type.
+COMMAND_FIELDS: Final[dict[str, Callable[[Body, str], object]]] = {
+    "progress": _progress,
+}

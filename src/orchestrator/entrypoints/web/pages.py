@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter, status_for
+from orchestrator.adapters.wire import converter, status_for
 from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import (
     AuthenticationFailed,

@@ -8,7 +8,7 @@ from typing import Final, cast
 import attrs
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ids import is_valid_id
 from orchestrator.domain.paging import MAX_PAGE, bad_limit

@@ -10,7 +10,7 @@ from typing import Final, cast
 
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import ChatSessionId, QuestionId
 from orchestrator.domain.questions import Answers

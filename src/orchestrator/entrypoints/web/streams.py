@@ -11,7 +11,7 @@ from typing import Final, TypeVar
 import anyio
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import error_body
+from orchestrator.adapters.wire import error_body
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.entrypoints.web.state import KEEPALIVE, STREAMS
 

@@ -13,7 +13,7 @@ from typing import Final
 
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.domain.api_tokens import ApiCredential
 from orchestrator.domain.errors import AuthenticationFailed
 from orchestrator.domain.ids import ApiTokenId, UserId

@@ -1,7 +1,7 @@
 """The JSON API the browser uses, under ``/api/``; every call is scoped to the signed-in user.
 
 Bodies are JSON objects; answers are JSON objects (records as in
-:mod:`orchestrator.adapters.remote.wire`) or ``204 No Content``.
+:mod:`orchestrator.adapters.wire`) or ``204 No Content``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import shlex
 
 from aiohttp import web
 
-from orchestrator.adapters.remote.wire import converter
+from orchestrator.adapters.wire import converter
 from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
 from orchestrator.domain.ids import MachineId, WorkerId

@@ -10,7 +10,7 @@ client re-raises the very exception the server raised, message included.
 Machine API (every request carries ``Authorization: Bearer <machine_id>:<secret>``):
 
 * ``POST /api/machine/<method>`` with a JSON object of the method's arguments
-  (see :data:`MACHINE_METHODS`) answers ``{"value": ...}``;
+  (see :mod:`orchestrator.adapters.machine_api`) answers ``{"value": ...}``;
 * ``GET /api/machine/ws`` is a WebSocket: the client sends
   ``{"id": n, "subscribe": "<name>", "args": {...}}`` (or ``{"id": n,
   "unsubscribe": true}``) and the server pushes ``{"id": n, "value": ...}``
@@ -38,49 +38,6 @@ from orchestrator.domain.parts import MessagePart
 
 MACHINE_API_PREFIX: Final = "/api/machine"
 MACHINE_WS_PATH: Final = f"{MACHINE_API_PREFIX}/ws"
-
-#: Methods of ``MachineBackend`` reachable at ``POST /api/machine/<name>`` and their body keys.
-MACHINE_METHODS: Final[dict[str, tuple[str, ...]]] = {
-    "authenticate": (),
-    "go_online": ("root_directory",),
-    "heartbeat": (),
-    "go_offline": (),
-    "list_own_workers": (),
-    "register_worker": ("worker_token", "directory", "name"),
-    "worker_heartbeat": ("worker_id",),
-    "worker_offline": ("worker_id", "problem"),
-    "update_worker_models": ("worker_id", "models"),
-    "update_worker_agents": ("worker_id", "agents", "commands"),
-    "list_session_messages": ("session_id",),
-    "claim_message": ("message_id",),
-    "append_chunk": ("message_id", "text"),
-    "save_part": ("message_id", "part_id", "body"),
-    "append_part_text": ("message_id", "part_id", "offset", "text", "kind"),
-    "complete_message": ("message_id", "content"),
-    "end_reply": ("message_id", "status", "reason"),
-    "update_session": ("session_id", "status", "agent_session_id", "title"),
-    "report_undo": ("session_id", "applied", "error"),
-    "record_permission": (
-        "message_id",
-        "agent_request_id",
-        "tool",
-        "description",
-        "file",
-        "diff",
-        "diff_size",
-    ),
-    "resolve_permission": ("permission_id",),
-    "record_question": ("message_id", "agent_request_id", "questions"),
-    "resolve_question": ("question_id",),
-    "claim_command": ("command_id",),
-    "report_progress": ("command_id", "progress", "line"),
-    "finish_command": ("command_id", "result", "error"),
-}
-
-#: Subscriptions a machine may open over the WebSocket.
-SUBSCRIPTION_OWN_WORKERS: Final = "own_workers"
-SUBSCRIPTION_WORK: Final = "work"
-SUBSCRIPTION_COMMANDS: Final = "commands"
 
 #: HTTP status of each error class; a subclass uses the nearest listed ancestor.
 ERROR_STATUS: Final[dict[type[OrchestratorError], int]] = {

@@ -7,38 +7,40 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from orchestrator.domain import undo
+from orchestrator.domain import replies, undo
 from orchestrator.domain.chat import (
     GONE_REASON,
     ChatChunk,
     ChatMessage,
     ChatSession,
     ChatSessionStatus,
-    MessageRole,
     MessageStatus,
     PermissionRequest,
     PermissionStatus,
     SessionWork,
-    ensure_claimable,
     ensure_open,
     ensure_streaming,
     validate_chunk,
     validate_ending,
-    validate_permission_edit,
-    validate_permission_request,
     validate_reply,
     validate_session_update,
 )
 from orchestrator.domain.errors import Conflict, NotFound
-from orchestrator.domain.ids import ChatSessionId, ChunkId, MachineToken, MessageId, PermissionId
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    ChunkId,
+    MachineToken,
+    MessageId,
+    PermissionId,
+    QuestionId,
+)
 from orchestrator.domain.model import WorkerStatus
-from orchestrator.domain.notifications import INBOX_ENDINGS, reply_preview
+from orchestrator.domain.questions import QuestionRequest
 from orchestrator.testing._chat_fake import ChatFakeBase
 from orchestrator.testing._push_fake import FinishedEnding
 
 TERMINATED = ChatSessionStatus.TERMINATED
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
-_OPEN_PERMISSION = (PermissionStatus.PENDING, PermissionStatus.ANSWERED)
 
 
 class ChatMachineFake(ChatFakeBase):
@@ -46,6 +48,9 @@ class ChatMachineFake(ChatFakeBase):
 
     if TYPE_CHECKING:  # provided by InMemoryBackend
         finished_replies: dict[MessageId, FinishedEnding]
+        questions: dict[QuestionId, QuestionRequest]
+
+        def _save_question(self, request: QuestionRequest) -> QuestionRequest: ...
 
     async def _work(self, token: MachineToken) -> list[SessionWork]:
         self._auth(token)
@@ -89,19 +94,11 @@ class ChatMachineFake(ChatFakeBase):
         messages = self._messages_of(session.chat_session_id)
         pending = [m.message_id for m in messages if m.status is MessageStatus.PENDING]
         streaming = self._streaming(session.chat_session_id)
-        ensure_claimable(message, session, streaming, pending[0] if pending else None)
-        self._save(attrs.evolve(message, status=MessageStatus.PROCESSING))
-        reply_id = MessageId(self.ids.new_id("message"))
-        session = self._touch(session)
-        reply = ChatMessage(
-            reply_id,
-            session.chat_session_id,
-            MessageRole.ASSISTANT,
-            "",
-            MessageStatus.STREAMING,
-            session.last_activity,
-            reply_to=message_id,
-        )
+        reply_id, now = MessageId(self.ids.new_id("message")), self._now()
+        oldest = pending[0] if pending else None
+        message, reply = replies.claim_message(message, session, streaming, oldest, reply_id, now)
+        self._save(message)
+        self._save(attrs.evolve(session, last_activity=now))
         self._save(reply)
         await self._commit()
         return reply
@@ -152,18 +149,25 @@ class ChatMachineFake(ChatFakeBase):
         content: str,
         error: str | None = None,
     ) -> ChatMessage:
-        ensure_streaming(message)
-        message = self._save(attrs.evolve(message, status=status, content=content, error=error))
-        if message.reply_to is not None:
-            asked = self.chat_messages[message.reply_to]
-            self._save(attrs.evolve(asked, status=MessageStatus.COMPLETED))
-        for request in list(self.permissions.values()):
-            if request.message_id == message.message_id and request.status in _OPEN_PERMISSION:
-                self._save(attrs.evolve(request, status=PermissionStatus.EXPIRED))
-        self._expire_questions(message.message_id)
-        if status in INBOX_ENDINGS:
+        asked = None if message.reply_to is None else self.chat_messages[message.reply_to]
+        ended = replies.end_reply(
+            message,
+            asked,
+            self.permissions.values(),
+            self.questions.values(),
+            status,
+            content,
+            error,
+        )
+        message = self._save(ended.reply)
+        for record in (ended.asked, *ended.permissions):
+            if record is not None:
+                self._save(record)
+        for question in ended.questions:
+            self._save_question(question)
+        if ended.preview is not None:
             self.finished_replies[message.message_id] = FinishedEnding(
-                message.message_id, status, reply_preview(content, error), self._now()
+                message.message_id, status, ended.preview, self._now()
             )
         self._touch(session)
         await self._commit()
@@ -249,25 +253,10 @@ class ChatMachineFake(ChatFakeBase):
         diff: str = "",
         diff_size: int = 0,
     ) -> PermissionRequest:
-        agent_request_id, tool, description = validate_permission_request(
-            agent_request_id, tool, description
-        )
-        file, diff, diff_size = validate_permission_edit(file, diff, diff_size)
-        message, session = self._machine_message(token, message_id)
-        ensure_streaming(message)
-        request = PermissionRequest(
-            PermissionId(self.ids.new_id("permission")),
-            session.chat_session_id,
-            message_id,
-            agent_request_id,
-            tool,
-            description,
-            PermissionStatus.PENDING,
-            self._now(),
-            file=file,
-            diff=diff,
-            diff_size=diff_size,
-        )
+        ask = replies.PermissionAsk(agent_request_id, tool, description, file, diff, diff_size)
+        message, _ = self._machine_message(token, message_id)
+        permission_id = PermissionId(self.ids.new_id("permission"))
+        request = replies.ask_permission(permission_id, message, ask, self._now())
         self._save(request)
         await self._commit()
         return request

@@ -51,11 +51,6 @@ class QuestionFake(ChatFakeBase):
         )
         return tuple(sorted(answered, key=lambda q: q.created_at))
 
-    def _expire_questions(self, message_id: MessageId) -> None:
-        for request in list(self.questions.values()):
-            if request.message_id == message_id and request.status in _OPEN:
-                self._save_question(attrs.evolve(request, status=QuestionStatus.EXPIRED))
-
     def _drop_questions(self, sessions: Iterable[ChatSessionId]) -> None:
         gone = set(sessions)
         for request in [q for q in self.questions.values() if q.chat_session_id in gone]:

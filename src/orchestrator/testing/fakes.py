@@ -18,14 +18,13 @@ from typing import TypeVar
 import attrs
 
 from orchestrator.domain import lease as lease_rules
+from orchestrator.domain import workers
 from orchestrator.domain.api_tokens import ApiToken
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, PermissionRequest
 from orchestrator.domain.commands import Command
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     Conflict,
-    InvalidInput,
-    InvalidTransition,
     NotFound,
 )
 from orchestrator.domain.ids import (
@@ -57,9 +56,6 @@ from orchestrator.domain.model import (
     Worker,
     WorkerCounts,
     WorkerStatus,
-    ensure_room_for_worker,
-    normalize_relative_path,
-    transition_worker,
     validate_name,
 )
 from orchestrator.domain.notifications import NotificationSettings, PushSubscription
@@ -321,20 +317,17 @@ class InMemoryBackend(
     async def register_worker(
         self, token: MachineToken, worker_token: WorkerToken, directory: str, name: str | None
     ) -> Worker:
-        directory = normalize_relative_path(directory)
-        name = validate_name(name, "Worker name") if name else None
+        place = workers.worker_place(directory, name)
         self._auth(token)
-        if worker_token.machine_id != token.machine_id:
-            raise InvalidInput("This worker token was issued for another machine.")
-        issued = self.worker_tokens.get(worker_token.worker_id)
-        if issued is None or issued.machine_id != token.machine_id:
-            raise NotFound("This worker token is not known. Create a new one in the web UI.")
-        if issued.used_at is not None:
-            raise Conflict("This worker token has already been used.")
-        ensure_room_for_worker(len(self._workers_of(token.machine_id)))
-        now = self._now()
-        self.worker_tokens[issued.worker_id] = attrs.evolve(issued, used_at=now)
-        worker = Worker(issued.worker_id, token.machine_id, directory, PENDING, now, name=name)
+        issued, worker = workers.register_worker(
+            token.machine_id,
+            worker_token,
+            self.worker_tokens.get(worker_token.worker_id),
+            place,
+            len(self._workers_of(token.machine_id)),
+            self._now(),
+        )
+        self.worker_tokens[issued.worker_id] = issued
         self.workers[worker.worker_id] = worker
         await self._commit()
         return worker
@@ -346,12 +339,10 @@ class InMemoryBackend(
         target: WorkerStatus,
         problem: str | None = None,
     ) -> Worker:
-        worker = self._own_worker(token, worker_id)
-        status = transition_worker(worker.status, target)
-        beat = self._now() if status is WorkerStatus.ONLINE else worker.last_heartbeat
-        worker = self.workers[worker_id] = attrs.evolve(
-            worker, status=status, last_heartbeat=beat, problem=problem
+        worker = workers.set_worker_status(
+            self._own_worker(token, worker_id), target, problem, self._now()
         )
+        self.workers[worker_id] = worker
         await self._commit()
         return worker
 
@@ -401,12 +392,6 @@ class InMemoryBackend(
         machine = self.machines.get(worker.machine_id) if worker else None
         if worker is None or machine is None or machine.user_id != user:
             raise NotFound("No such worker.")
-        return worker
-
-    def _pending(self, user: UserId, worker_id: WorkerId, verb: str) -> Worker:
-        worker = self._owned_worker(user, worker_id)
-        if worker.status is not PENDING:
-            raise InvalidTransition(f"Only a worker waiting for approval can be {verb}.")
         return worker
 
     async def create_machine(self, user: UserId, name: str) -> tuple[Machine, MachineToken]:
@@ -462,21 +447,12 @@ class InMemoryBackend(
         name: str | None,
         permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> Worker:
-        directory = normalize_relative_path(directory)
-        name = validate_name(name, "Worker name") if name else None
+        place = workers.worker_place(directory, name)
         self._owned_machine(user, machine_id)
-        ensure_room_for_worker(len(self._workers_of(machine_id)))
+        existing = len(self._workers_of(machine_id))
         now, worker_id = self._now(), WorkerId(self.ids.new_id("worker"))
-        worker = Worker(
-            worker_id,
-            machine_id,
-            directory,
-            WorkerStatus.READY,
-            now,
-            name,
-            now,
-            user,
-            permission_policy=permission_policy,
+        worker = workers.add_worker(
+            worker_id, machine_id, place, permission_policy, existing, user, now
         )
         self.workers[worker_id] = worker
         await self._commit()
@@ -499,15 +475,13 @@ class InMemoryBackend(
         return WorkerToken(machine_id, worker_id)
 
     async def approve_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
-        worker = self._pending(user, worker_id, "approved")
-        status = transition_worker(worker.status, WorkerStatus.READY)
-        worker = attrs.evolve(worker, status=status, approved_at=self._now(), approved_by=user)
+        worker = workers.approve_worker(self._owned_worker(user, worker_id), user, self._now())
         self.workers[worker_id] = worker
         await self._commit()
         return worker
 
     async def reject_worker(self, user: UserId, worker_id: WorkerId) -> None:
-        self._pending(user, worker_id, "rejected")
+        workers.ensure_pending(self._owned_worker(user, worker_id), "rejected")
         del self.workers[worker_id]
         await self._commit()
 

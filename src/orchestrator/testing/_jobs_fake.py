@@ -34,6 +34,10 @@ from orchestrator.domain.jobs import (
     JobRun,
     RunStatus,
     SessionMode,
+    edit_job,
+    enable_job,
+    job_worker,
+    new_job,
     run_outcome,
 )
 from orchestrator.domain.model import Worker
@@ -50,8 +54,6 @@ from orchestrator.domain.paging import (
 from orchestrator.domain.ports import IdGenerator
 
 T = TypeVar("T")
-
-NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one."
 
 
 def _job_id(job: Job) -> str:
@@ -196,61 +198,24 @@ class JobFake:
 
     async def create_job(self, user: UserId, draft: JobDraft, next_run_at: datetime | None) -> Job:
         self._check_draft_worker(user, draft)
-        on = draft.enabled and next_run_at is not None
-        job = Job(
-            job_id=JobId(self.ids.new_id("job")),
-            user_id=user,
-            worker_id=draft.worker_id,
-            name=draft.name,
-            model=draft.model,
-            prompt=draft.prompt,
-            cron=draft.cron,
-            timezone=draft.timezone,
-            enabled=on,
-            session_mode=draft.session_mode,
-            created_at=self._now(),
-            next_run_at=next_run_at if on else None,
-        )
-        self.jobs[job.job_id] = job
-        await self._commit()
-        return job
+        job_id = JobId(self.ids.new_id("job"))
+        return await self._save_job(new_job(job_id, user, draft, next_run_at, self._now()))
 
     async def update_job(
         self, user: UserId, job_id: JobId, draft: JobDraft, next_run_at: datetime | None
     ) -> Job:
         old = self._owned_job(user, job_id)
         self._check_draft_worker(user, draft)
-        on = draft.enabled and next_run_at is not None
-        same_target = (old.worker_id, old.model) == (draft.worker_id, draft.model)
-        job = attrs.evolve(
-            old,
-            worker_id=draft.worker_id,
-            name=draft.name,
-            model=draft.model,
-            prompt=draft.prompt,
-            cron=draft.cron,
-            timezone=draft.timezone,
-            enabled=on,
-            session_mode=draft.session_mode,
-            next_run_at=next_run_at if on else None,
-            chat_session_id=old.chat_session_id if same_target else None,
-            paused_reason=None,
-        )
-        self.jobs[job_id] = job
-        await self._commit()
-        return job
+        return await self._save_job(edit_job(old, draft, next_run_at))
 
     async def set_job_enabled(
         self, user: UserId, job_id: JobId, enabled: bool, next_run_at: datetime | None
     ) -> Job:
-        old = self._owned_job(user, job_id)
-        if enabled and old.worker_id is None:
-            raise Conflict(NO_WORKER_FOR_JOB)
-        on = enabled and next_run_at is not None
-        job = attrs.evolve(
-            old, enabled=on, next_run_at=next_run_at if on else None, paused_reason=None
-        )
-        self.jobs[job_id] = job
+        job = self._owned_job(user, job_id)
+        return await self._save_job(enable_job(job, enabled, next_run_at))
+
+    async def _save_job(self, job: Job) -> Job:
+        self.jobs[job.job_id] = job
         await self._commit()
         return job
 
@@ -289,8 +254,7 @@ class JobFake:
 
     async def run_job_now(self, user: UserId, job_id: JobId) -> JobRun:
         job = self._owned_job(user, job_id)
-        if job.worker_id is None:
-            raise Conflict(NO_WORKER_FOR_JOB)
+        job_worker(job)
         now = self._now()
         run = self._start_run(job, now, now)
         if run is None:

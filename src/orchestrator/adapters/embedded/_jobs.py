@@ -32,6 +32,10 @@ from orchestrator.domain.jobs import (
     JobRun,
     RunStatus,
     SessionMode,
+    edit_job,
+    enable_job,
+    job_worker,
+    new_job,
     run_outcome,
 )
 from orchestrator.domain.paging import (
@@ -44,8 +48,6 @@ from orchestrator.domain.paging import (
     make_page,
     page_limit,
 )
-
-NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one."
 
 _OWNED_WORKER = """
     SELECT w.* FROM workers AS w JOIN machines AS m USING (machine_id)
@@ -110,6 +112,35 @@ async def _run(tx: Tx, row: aiosqlite.Row) -> JobRun:
         finished_at=_opt(row["finished_at"]),
         error=error,
     )
+
+
+async def _save_job(tx: Tx, saved: Job) -> None:
+    """Write a job record (new or changed) back to its row; wake its owner's job list."""
+    await tx.run(
+        "INSERT INTO jobs (job_id, user_id, worker_id, name, model, prompt, cron, timezone,"
+        " enabled, session_mode, created_at, next_run_at, chat_session_id, paused_reason)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
+        " worker_id = excluded.worker_id, name = excluded.name, model = excluded.model,"
+        " prompt = excluded.prompt, cron = excluded.cron, timezone = excluded.timezone,"
+        " enabled = excluded.enabled, session_mode = excluded.session_mode,"
+        " next_run_at = excluded.next_run_at, chat_session_id = excluded.chat_session_id,"
+        " paused_reason = excluded.paused_reason",
+        saved.job_id,
+        saved.user_id,
+        saved.worker_id,
+        saved.name,
+        saved.model,
+        saved.prompt,
+        saved.cron,
+        saved.timezone,
+        int(saved.enabled),
+        saved.session_mode.value,
+        rows.to_ms(saved.created_at),
+        None if saved.next_run_at is None else rows.to_ms(saved.next_run_at),
+        saved.chat_session_id,
+        saved.paused_reason,
+    )
+    tx.touch(topic(saved.user_id))
 
 
 async def pause_jobs_of_workers(tx: Tx, worker_ids: Iterable[str]) -> None:
@@ -254,27 +285,11 @@ class JobSide(MachineSide):
     # --- the owner's side -------------------------------------------------------------
 
     async def create_job(self, user: UserId, draft: JobDraft, next_run_at: datetime | None) -> Job:
-        job_id = self._ids.new_id("job")
+        job_id = JobId(self._ids.new_id("job"))
         async with self._store.transaction(write=True) as tx:
             await self._check_worker(tx, user, draft)
-            await tx.run(
-                "INSERT INTO jobs (job_id, user_id, worker_id, name, model, prompt, cron,"
-                " timezone, enabled, session_mode, created_at, next_run_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                job_id,
-                user,
-                draft.worker_id,
-                draft.name,
-                draft.model,
-                draft.prompt,
-                draft.cron,
-                draft.timezone,
-                int(draft.enabled and next_run_at is not None),
-                draft.session_mode.value,
-                self._now(),
-                None if next_run_at is None else rows.to_ms(next_run_at),
-            )
-            tx.touch(topic(user))
+            now = rows.from_ms(self._now())
+            await _save_job(tx, new_job(job_id, user, draft, next_run_at, now))
             return await self._load_job(tx, job_id)
 
     async def update_job(
@@ -283,24 +298,7 @@ class JobSide(MachineSide):
         async with self._store.transaction(write=True) as tx:
             old = await self._owned_job(tx, user, job_id)
             await self._check_worker(tx, user, draft)
-            same_target = (old.worker_id, old.model) == (draft.worker_id, draft.model)
-            await tx.run(
-                "UPDATE jobs SET worker_id = ?, name = ?, model = ?, prompt = ?, cron = ?,"
-                " timezone = ?, enabled = ?, session_mode = ?, next_run_at = ?,"
-                " chat_session_id = ?, paused_reason = NULL WHERE job_id = ?",
-                draft.worker_id,
-                draft.name,
-                draft.model,
-                draft.prompt,
-                draft.cron,
-                draft.timezone,
-                int(draft.enabled and next_run_at is not None),
-                draft.session_mode.value,
-                None if next_run_at is None else rows.to_ms(next_run_at),
-                old.chat_session_id if same_target else None,
-                job_id,
-            )
-            tx.touch(topic(user))
+            await _save_job(tx, edit_job(old, draft, next_run_at))
             return await self._load_job(tx, job_id)
 
     async def set_job_enabled(
@@ -308,17 +306,7 @@ class JobSide(MachineSide):
     ) -> Job:
         async with self._store.transaction(write=True) as tx:
             found = await self._owned_job(tx, user, job_id)
-            if enabled and found.worker_id is None:
-                raise Conflict(NO_WORKER_FOR_JOB)
-            on = enabled and next_run_at is not None
-            await tx.run(
-                "UPDATE jobs SET enabled = ?, next_run_at = ?, paused_reason = NULL"
-                " WHERE job_id = ?",
-                int(on),
-                rows.to_ms(next_run_at) if on and next_run_at is not None else None,
-                job_id,
-            )
-            tx.touch(topic(user))
+            await _save_job(tx, enable_job(found, enabled, next_run_at))
             return await self._load_job(tx, job_id)
 
     async def delete_job(self, user: UserId, job_id: JobId) -> None:
@@ -371,8 +359,7 @@ class JobSide(MachineSide):
     async def run_job_now(self, user: UserId, job_id: JobId) -> JobRun:
         async with self._store.transaction(write=True) as tx:
             found = await self._owned_job(tx, user, job_id)
-            if found.worker_id is None:
-                raise Conflict(NO_WORKER_FOR_JOB)
+            job_worker(found)
             now = self._now()
             run = await self._start_run(tx, found, rows.from_ms(now), now)
             if run is None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from orchestrator.domain import jobs as job_rules
 from orchestrator.domain.chat import (
     ChatMessage,
     ChatSession,
@@ -25,21 +26,7 @@ from orchestrator.domain.chat import (
 )
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
-from orchestrator.domain.jobs import (
-    JOB_RUNS_LIMIT,
-    NO_JOB,
-    WORKER_REMOVED,
-    Job,
-    JobDraft,
-    JobRun,
-    RunStatus,
-    SessionMode,
-    edit_job,
-    enable_job,
-    job_worker,
-    new_job,
-    run_outcome,
-)
+from orchestrator.domain.jobs import Job, JobDraft, JobRun, RunStatus, SessionMode
 from orchestrator.domain.model import Worker
 from orchestrator.domain.paging import (
     JOBS,
@@ -84,7 +71,7 @@ class JobFake:
     def _owned_job(self, user: UserId, job_id: JobId) -> Job:
         found = self.jobs.get(job_id)
         if found is None or found.user_id != user:
-            raise NotFound(NO_JOB)
+            raise NotFound(job_rules.NO_JOB)
         return found
 
     def _derived(self, run: JobRun) -> JobRun:
@@ -94,7 +81,7 @@ class JobFake:
         message = self.chat_messages.get(run.message_id)
         replies = [m for m in self.chat_messages.values() if m.reply_to == run.message_id]
         reply = max(replies, key=lambda m: m.timestamp) if replies else None
-        status, error = run_outcome(
+        status, error = job_rules.run_outcome(
             None if message is None else message.status.value,
             None if reply is None else reply.status.value,
             None if reply is None else reply.error,
@@ -117,7 +104,7 @@ class JobFake:
                 next_run_at=None,
                 worker_id=None,
                 chat_session_id=None,
-                paused_reason=WORKER_REMOVED,
+                paused_reason=job_rules.WORKER_REMOVED,
             )
 
     def _open_session(self, job: Job, now: datetime) -> ChatSessionId:
@@ -199,20 +186,22 @@ class JobFake:
     async def create_job(self, user: UserId, draft: JobDraft, next_run_at: datetime | None) -> Job:
         self._check_draft_worker(user, draft)
         job_id = JobId(self.ids.new_id("job"))
-        return await self._save_job(new_job(job_id, user, draft, next_run_at, self._now()))
+        return await self._save_job(
+            job_rules.new_job(job_id, user, draft, next_run_at, self._now())
+        )
 
     async def update_job(
         self, user: UserId, job_id: JobId, draft: JobDraft, next_run_at: datetime | None
     ) -> Job:
         old = self._owned_job(user, job_id)
         self._check_draft_worker(user, draft)
-        return await self._save_job(edit_job(old, draft, next_run_at))
+        return await self._save_job(job_rules.edit_job(old, draft, next_run_at))
 
     async def set_job_enabled(
         self, user: UserId, job_id: JobId, enabled: bool, next_run_at: datetime | None
     ) -> Job:
         job = self._owned_job(user, job_id)
-        return await self._save_job(enable_job(job, enabled, next_run_at))
+        return await self._save_job(job_rules.enable_job(job, enabled, next_run_at))
 
     async def _save_job(self, job: Job) -> Job:
         self.jobs[job.job_id] = job
@@ -244,17 +233,17 @@ class JobFake:
         return make_page(items, more, JOBS, user, _job_id)
 
     async def list_job_runs(
-        self, user: UserId, job_id: JobId, limit: int = JOB_RUNS_LIMIT
+        self, user: UserId, job_id: JobId, limit: int = job_rules.JOB_RUNS_LIMIT
     ) -> list[JobRun]:
         self._owned_job(user, job_id)
         mine = [r for r in reversed(self.job_runs.values()) if r.job_id == job_id]
         mine.sort(key=lambda r: r.created_at, reverse=True)
-        found = mine[: max(0, min(limit, JOB_RUNS_LIMIT))]
+        found = mine[: max(0, min(limit, job_rules.JOB_RUNS_LIMIT))]
         return [self._derived(run) for run in found]
 
     async def run_job_now(self, user: UserId, job_id: JobId) -> JobRun:
         job = self._owned_job(user, job_id)
-        job_worker(job)
+        job_rules.job_worker(job)
         now = self._now()
         run = self._start_run(job, now, now)
         if run is None:

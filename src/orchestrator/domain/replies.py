@@ -18,6 +18,7 @@ from orchestrator.domain.chat import (
     ChatSession,
     MessageRole,
     MessageStatus,
+    PermissionAnswer,
     PermissionRequest,
     PermissionStatus,
     ensure_claimable,
@@ -25,6 +26,7 @@ from orchestrator.domain.chat import (
     validate_permission_edit,
     validate_permission_request,
 )
+from orchestrator.domain.errors import Conflict
 from orchestrator.domain.ids import MessageId, PermissionId
 from orchestrator.domain.notifications import INBOX_ENDINGS, reply_preview
 from orchestrator.domain.questions import QuestionRequest, QuestionStatus
@@ -133,3 +135,17 @@ def end_reply(
         ),
         reply_preview(content, error) if status in INBOX_ENDINGS else None,
     )
+
+
+def answer_permission(request: PermissionRequest, answer: PermissionAnswer) -> PermissionRequest:
+    """The user's answer to a request still waiting for one."""
+    if request.status is not PermissionStatus.PENDING:
+        raise Conflict("This permission request is no longer waiting for an answer.")
+    return attrs.evolve(request, status=PermissionStatus.ANSWERED, answer=answer)
+
+
+def resolve_permission(request: PermissionRequest) -> PermissionRequest:
+    """The machine passed the user's answer on to its agent."""
+    if request.status is not PermissionStatus.ANSWERED:
+        raise Conflict("This permission request has no answer to pass on.")
+    return attrs.evolve(request, status=PermissionStatus.RESOLVED)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
-from orchestrator.domain import chat, undo
+from orchestrator.domain import chat, replies, undo
 from orchestrator.domain.diffs import TURN_DIFF_PART
-from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
@@ -342,11 +342,7 @@ class ChatUserFake(ChatFakeBase):
         session = self.chat_sessions[request.chat_session_id] if request else None
         if request is None or session is None or session.user_id != user:
             raise NotFound("No such permission request.")
-        if request.status is not chat.PermissionStatus.PENDING:
-            raise Conflict("This permission request is no longer waiting for an answer.")
-        request = self._save(
-            attrs.evolve(request, status=chat.PermissionStatus.ANSWERED, answer=answer)
-        )
+        request = self._save(replies.answer_permission(request, answer))
         await self._commit()
         return request
 

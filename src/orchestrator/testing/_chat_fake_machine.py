@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from orchestrator.domain import chat, replies, undo
-from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
@@ -254,8 +254,6 @@ class ChatMachineFake(ChatFakeBase):
         session = self.chat_sessions[request.chat_session_id] if request else None
         if request is None or session is None or self._machine_of(session) != token.machine_id:
             raise NotFound("No such permission request.")
-        if request.status is not chat.PermissionStatus.ANSWERED:
-            raise Conflict("This permission request has no answer to pass on.")
-        request = self._save(attrs.evolve(request, status=chat.PermissionStatus.RESOLVED))
+        request = self._save(replies.resolve_permission(request))
         await self._commit()
         return request

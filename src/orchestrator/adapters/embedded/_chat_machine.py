@@ -21,6 +21,7 @@ from orchestrator.adapters.embedded._chat import (
     load_permission,
     load_session,
     messages_of,
+    save_permission,
     save_undo,
     streaming_reply,
     touch_session,
@@ -37,7 +38,6 @@ from orchestrator.domain.chat import (
     ChatSessionStatus,
     MessageStatus,
     PermissionRequest,
-    PermissionStatus,
     SessionWork,
     ensure_open,
     ensure_streaming,
@@ -46,7 +46,7 @@ from orchestrator.domain.chat import (
     validate_reply,
     validate_session_update,
 )
-from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
@@ -273,11 +273,7 @@ class ChatMachineSide(MachineSide):
                     changed.message_id,
                 )
         for request in ended.permissions:
-            await tx.run(
-                "UPDATE permission_requests SET status = ? WHERE permission_id = ?",
-                request.status.value,
-                request.permission_id,
-            )
+            await save_permission(tx, request)
         for question in ended.questions:
             await tx.run(
                 "UPDATE question_requests SET status = ? WHERE question_id = ?",
@@ -400,11 +396,6 @@ class ChatMachineSide(MachineSide):
             row = await tx.one(_MACHINE_PERMISSION, permission_id, token.machine_id)
             if row is None:
                 raise NotFound(NO_PERMISSION)
-            if row["status"] != PermissionStatus.ANSWERED:
-                raise Conflict("This permission request has no answer to pass on.")
-            await tx.run(
-                "UPDATE permission_requests SET status = 'resolved' WHERE permission_id = ?",
-                permission_id,
-            )
+            await save_permission(tx, replies.resolve_permission(rows.permission(row)))
             touch_session(tx, row["worker_id"], row["chat_session_id"], token.machine_id)
             return await load_permission(tx, permission_id)

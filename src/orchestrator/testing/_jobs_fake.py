@@ -17,16 +17,12 @@ from orchestrator.domain import jobs as job_rules
 from orchestrator.domain.chat import (
     ChatMessage,
     ChatSession,
-    ChatSessionStatus,
-    MessageRole,
-    MessageStatus,
     check_model,
-    check_runnable,
-    job_session_title,
 )
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
-from orchestrator.domain.jobs import Job, JobDraft, JobRun, RunStatus, SessionMode
+from orchestrator.domain.job_runs import start_run_session
+from orchestrator.domain.jobs import Job, JobDraft, JobRun, RunStatus
 from orchestrator.domain.model import Worker
 from orchestrator.domain.paging import (
     JOBS,
@@ -107,31 +103,6 @@ class JobFake:
                 paused_reason=job_rules.WORKER_REMOVED,
             )
 
-    def _open_session(self, job: Job, now: datetime) -> ChatSessionId:
-        assert job.worker_id is not None
-        worker = self._owned_worker(job.user_id, job.worker_id)
-        check_model(worker, job.model)
-        check_runnable(worker)
-        if job.session_mode is SessionMode.SAME_SESSION and job.chat_session_id:
-            existing = self.chat_sessions.get(job.chat_session_id)
-            if existing is not None and existing.status is not ChatSessionStatus.TERMINATED:
-                return existing.chat_session_id
-        session_id = ChatSessionId(self.ids.new_id("chat_session"))
-        session = ChatSession(
-            session_id,
-            job.worker_id,
-            job.user_id,
-            job.model,
-            ChatSessionStatus.ACTIVE,
-            now,
-            now,
-            title=job_session_title(job.name),
-        )
-        self._save(session)
-        if job.session_mode is SessionMode.SAME_SESSION:
-            self.jobs[job.job_id] = attrs.evolve(self.jobs[job.job_id], chat_session_id=session_id)
-        return session_id
-
     def _start_run(
         self, job: Job, scheduled_for: datetime, now: datetime | None = None
     ) -> JobRun | None:
@@ -143,7 +114,17 @@ class JobFake:
         now = now or self._now()
         run_id = JobRunId(self.ids.new_id("job_run"))
         try:
-            session_id = self._open_session(job, now)
+            assert job.worker_id is not None
+            worker = self._owned_worker(job.user_id, job.worker_id)
+            last = self.chat_sessions.get(job.chat_session_id) if job.chat_session_id else None
+            started = start_run_session(
+                job,
+                worker,
+                last,
+                lambda: ChatSessionId(self.ids.new_id("chat_session")),
+                lambda: MessageId(self.ids.new_id("message")),
+                now,
+            )
         except OrchestratorError as exc:
             run = JobRun(
                 run_id,
@@ -155,25 +136,17 @@ class JobFake:
                 error=str(exc),
             )
         else:
-            session = self.chat_sessions[session_id]
-            self._save(attrs.evolve(session, status=ChatSessionStatus.ACTIVE, last_activity=now))
-            message = ChatMessage(
-                MessageId(self.ids.new_id("message")),
-                session_id,
-                MessageRole.USER,
-                job.prompt,
-                MessageStatus.PENDING,
-                now,
-            )
-            self._save(message)
+            self._save(started.session)
+            self._save(started.message)
+            self.jobs[job.job_id] = started.job
             run = JobRun(
                 run_id,
                 job.job_id,
                 scheduled_for,
                 now,
                 RunStatus.PENDING,
-                session_id,
-                message.message_id,
+                started.session.chat_session_id,
+                started.message.message_id,
             )
         self.job_runs[run_id] = run
         return self._derived(run)

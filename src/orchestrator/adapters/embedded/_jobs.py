@@ -20,9 +20,10 @@ from orchestrator.adapters.embedded._chat import touch_session
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._store import Tx
-from orchestrator.domain.chat import check_model, check_runnable, job_session_title
+from orchestrator.domain.chat import check_model
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
+from orchestrator.domain.job_runs import start_run_session
 from orchestrator.domain.jobs import (
     JOB_RUNS_LIMIT,
     NO_JOB,
@@ -191,40 +192,61 @@ class JobSide(MachineSide):
         check_model(rows.worker(row), draft.model)
 
     async def _open_session(self, tx: Tx, found: Job, now: int) -> tuple[str, str]:
-        """The session this run writes to (made if needed), and its machine."""
+        """Queue the run's prompt in its session (made if needed); the session and message IDs."""
         assert found.worker_id is not None
         row = await tx.one(_OWNED_WORKER, found.worker_id, found.user_id)
         if row is None:
             raise NotFound(NO_WORKER)
-        worker = rows.worker(row)
-        check_model(worker, found.model)
-        check_runnable(worker)
-        machine_id: str = row["machine_id"]
-        if found.session_mode is SessionMode.SAME_SESSION and found.chat_session_id:
-            existing = await tx.one(
-                "SELECT status FROM chat_sessions WHERE chat_session_id = ? AND worker_id = ?",
-                found.chat_session_id,
-                found.worker_id,
+        last = None
+        if found.chat_session_id:
+            last_row = await tx.one(
+                "SELECT * FROM chat_sessions WHERE chat_session_id = ?", found.chat_session_id
             )
-            if existing is not None and existing["status"] != "terminated":
-                return found.chat_session_id, machine_id
-        session_id = self._ids.new_id("chat_session")
-        await tx.run(
-            "INSERT INTO chat_sessions (chat_session_id, worker_id, user_id, model, status,"
-            " created_at, last_activity, title) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
-            session_id,
-            found.worker_id,
-            found.user_id,
-            found.model,
-            now,
-            now,
-            job_session_title(found.name),
+            last = None if last_row is None else rows.chat_session(last_row)
+        started = start_run_session(
+            found,
+            rows.worker(row),
+            last,
+            lambda: ChatSessionId(self._ids.new_id("chat_session")),
+            lambda: MessageId(self._ids.new_id("message")),
+            rows.from_ms(now),
         )
-        if found.session_mode is SessionMode.SAME_SESSION:
+        session = started.session
+        if started.opened:
             await tx.run(
-                "UPDATE jobs SET chat_session_id = ? WHERE job_id = ?", session_id, found.job_id
+                "INSERT INTO chat_sessions (chat_session_id, worker_id, user_id, model, status,"
+                " created_at, last_activity, title) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                session.chat_session_id,
+                session.worker_id,
+                session.user_id,
+                session.model,
+                session.status.value,
+                now,
+                now,
+                session.title,
             )
-        return session_id, machine_id
+        else:
+            await tx.run(
+                "UPDATE chat_sessions SET status = ?, last_activity = ? WHERE chat_session_id = ?",
+                session.status.value,
+                now,
+                session.chat_session_id,
+            )
+        if started.job != found:
+            await _save_job(tx, started.job)
+        message = started.message
+        await tx.run(
+            "INSERT INTO chat_messages (message_id, chat_session_id, role, content, status,"
+            " timestamp) VALUES (?, ?, ?, ?, ?, ?)",
+            message.message_id,
+            message.chat_session_id,
+            message.role.value,
+            message.content,
+            message.status.value,
+            now,
+        )
+        touch_session(tx, session.worker_id, session.chat_session_id, row["machine_id"])
+        return session.chat_session_id, message.message_id
 
     async def _start_run(
         self, tx: Tx, found: Job, scheduled_for: datetime, now: int | None = None
@@ -244,7 +266,7 @@ class JobSide(MachineSide):
         except sqlite3.IntegrityError:
             return None
         try:
-            session_id, machine_id = await self._open_session(tx, found, now)
+            session_id, message_id = await self._open_session(tx, found, now)
         except OrchestratorError as exc:
             await tx.run(
                 "UPDATE job_runs SET status = 'failed', error = ?, finished_at = ?"
@@ -254,29 +276,12 @@ class JobSide(MachineSide):
                 run_id,
             )
         else:
-            message_id = self._ids.new_id("message")
-            await tx.run(
-                "UPDATE chat_sessions SET status = 'active', last_activity = ?"
-                " WHERE chat_session_id = ?",
-                now,
-                session_id,
-            )
-            await tx.run(
-                "INSERT INTO chat_messages (message_id, chat_session_id, role, content, status,"
-                " timestamp) VALUES (?, ?, 'user', ?, 'pending', ?)",
-                message_id,
-                session_id,
-                found.prompt,
-                now,
-            )
             await tx.run(
                 "UPDATE job_runs SET chat_session_id = ?, message_id = ? WHERE run_id = ?",
                 session_id,
                 message_id,
                 run_id,
             )
-            assert found.worker_id is not None
-            touch_session(tx, found.worker_id, session_id, machine_id)
         tx.touch(topic(found.user_id))
         row = await tx.one("SELECT * FROM job_runs WHERE run_id = ?", run_id)
         assert row is not None

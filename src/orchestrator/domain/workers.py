@@ -7,6 +7,7 @@ backend and the in-memory fake only load, call and save.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import attrs
@@ -95,9 +96,9 @@ def approve_worker(worker: Worker, by: UserId, now: datetime) -> Worker:
 
 
 def set_worker_status(
-    worker: Worker, target: WorkerStatus, problem: str | None, now: datetime
+    worker: Worker, target: WorkerStatus, problem: str | None, now: Callable[[], datetime]
 ) -> Worker:
-    """The machine reports its worker online (a heartbeat, now) or offline (and why)."""
+    """The machine reports its worker online (a heartbeat at ``now()``) or offline (and why)."""
     status = transition_worker(worker.status, target)
-    beat = now if status is WorkerStatus.ONLINE else worker.last_heartbeat
+    beat = now() if status is WorkerStatus.ONLINE else worker.last_heartbeat
     return attrs.evolve(worker, status=status, last_heartbeat=beat, problem=problem)

@@ -332,7 +332,7 @@ class InMemoryBackend(
         problem: str | None = None,
     ) -> model.Worker:
         worker = workers.set_worker_status(
-            self._own_worker(token, worker_id), target, problem, self._now()
+            self._own_worker(token, worker_id), target, problem, self._now
         )
         self.workers[worker_id] = worker
         await self._commit()

@@ -276,8 +276,10 @@ class MachineSide:
     ) -> Worker:
         async with self._as_machine(token) as (tx, row):
             worker = rows.worker(await self._own_worker(tx, token.machine_id, worker_id))
-            now = rows.from_ms(self._now())
-            await save_worker(tx, workers.set_worker_status(worker, target, problem, now))
+            changed = workers.set_worker_status(
+                worker, target, problem, lambda: rows.from_ms(self._now())
+            )
+            await save_worker(tx, changed)
             tx.touch(*topics(row["user_id"], token.machine_id))
             return await self._worker_row(tx, worker_id)
 

@@ -115,6 +115,31 @@ async def _run(tx: Tx, row: aiosqlite.Row) -> JobRun:
     )
 
 
+async def pause_jobs_of_workers(tx: Tx, worker_ids: Iterable[str]) -> None:
+    """Before workers are deleted: freeze their jobs' run statuses and pause the jobs."""
+    for worker_id in worker_ids:
+        found = await tx.all("SELECT job_id, user_id FROM jobs WHERE worker_id = ?", worker_id)
+        for job_row in found:
+            runs = await tx.all(
+                "SELECT * FROM job_runs WHERE job_id = ? AND status IS NULL", job_row["job_id"]
+            )
+            for run_row in runs:
+                frozen = await _run(tx, run_row)
+                await tx.run(
+                    "UPDATE job_runs SET status = ?, error = ? WHERE run_id = ?",
+                    frozen.status.value,
+                    frozen.error,
+                    frozen.run_id,
+                )
+            tx.touch(topic(job_row["user_id"]))
+        await tx.run(
+            "UPDATE jobs SET enabled = 0, next_run_at = NULL, worker_id = NULL,"
+            " chat_session_id = NULL, paused_reason = ? WHERE worker_id = ?",
+            WORKER_REMOVED,
+            worker_id,
+        )
+
+
 async def _save_job(tx: Tx, saved: Job) -> None:
     """Write a job record (new or changed) back to its row; wake its owner's job list."""
     await tx.run(
@@ -142,31 +167,6 @@ async def _save_job(tx: Tx, saved: Job) -> None:
         saved.paused_reason,
     )
     tx.touch(topic(saved.user_id))
-
-
-async def pause_jobs_of_workers(tx: Tx, worker_ids: Iterable[str]) -> None:
-    """Before workers are deleted: freeze their jobs' run statuses and pause the jobs."""
-    for worker_id in worker_ids:
-        found = await tx.all("SELECT job_id, user_id FROM jobs WHERE worker_id = ?", worker_id)
-        for job_row in found:
-            runs = await tx.all(
-                "SELECT * FROM job_runs WHERE job_id = ? AND status IS NULL", job_row["job_id"]
-            )
-            for run_row in runs:
-                frozen = await _run(tx, run_row)
-                await tx.run(
-                    "UPDATE job_runs SET status = ?, error = ? WHERE run_id = ?",
-                    frozen.status.value,
-                    frozen.error,
-                    frozen.run_id,
-                )
-            tx.touch(topic(job_row["user_id"]))
-        await tx.run(
-            "UPDATE jobs SET enabled = 0, next_run_at = NULL, worker_id = NULL,"
-            " chat_session_id = NULL, paused_reason = ? WHERE worker_id = ?",
-            WORKER_REMOVED,
-            worker_id,
-        )
 
 
 class JobSide(MachineSide):

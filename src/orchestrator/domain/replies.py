@@ -1,4 +1,4 @@
-"""How a reply moves: claimed from the queue, asking permissions, ended exactly once.
+"""How a reply moves: claimed from the queue, asking permissions and questions, ended once.
 
 Pure transitions, as :mod:`orchestrator.domain.commands` has for commands:
 each takes the records it reads and returns the ones it changes. The SQLite
@@ -8,7 +8,7 @@ save what it returns, so a rule is written once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import attrs
@@ -27,9 +27,18 @@ from orchestrator.domain.chat import (
     validate_permission_request,
 )
 from orchestrator.domain.errors import Conflict
-from orchestrator.domain.ids import MessageId, PermissionId
+from orchestrator.domain.ids import MessageId, PermissionId, QuestionId
 from orchestrator.domain.notifications import INBOX_ENDINGS, reply_preview
-from orchestrator.domain.questions import QuestionRequest, QuestionStatus
+from orchestrator.domain.questions import (
+    ALREADY_ANSWERED,
+    NO_ANSWER_TO_PASS_ON,
+    Answers,
+    Question,
+    QuestionRequest,
+    QuestionStatus,
+    validate_answers,
+    validate_question_request,
+)
 
 #: Requests a reply still waits for; ending the reply expires them.
 OPEN_PERMISSIONS = frozenset({PermissionStatus.PENDING, PermissionStatus.ANSWERED})
@@ -149,3 +158,41 @@ def resolve_permission(request: PermissionRequest) -> PermissionRequest:
     if request.status is not PermissionStatus.ANSWERED:
         raise Conflict("This permission request has no answer to pass on.")
     return attrs.evolve(request, status=PermissionStatus.RESOLVED)
+
+
+def ask_question(
+    question_id: QuestionId,
+    reply: ChatMessage,
+    agent_request_id: str,
+    questions: Sequence[Question],
+    now: datetime,
+) -> QuestionRequest:
+    """A pending question of a streaming reply to its user, its fields checked."""
+    agent_request_id, asked = validate_question_request(agent_request_id, questions)
+    ensure_streaming(reply)
+    return QuestionRequest(
+        question_id,
+        reply.chat_session_id,
+        reply.message_id,
+        agent_request_id,
+        asked,
+        QuestionStatus.PENDING,
+        now,
+    )
+
+
+def answer_question(request: QuestionRequest, answers: Answers | None) -> QuestionRequest:
+    """The user's answers to a question still waiting for them (None: dismissed)."""
+    if request.status is not QuestionStatus.PENDING:
+        raise Conflict(ALREADY_ANSWERED)
+    checked = None if answers is None else validate_answers(request.questions, answers)
+    return attrs.evolve(
+        request, status=QuestionStatus.ANSWERED, answers=checked, dismissed=checked is None
+    )
+
+
+def resolve_question(request: QuestionRequest) -> QuestionRequest:
+    """The machine passed the user's answers on to its agent."""
+    if request.status is not QuestionStatus.ANSWERED:
+        raise Conflict(NO_ANSWER_TO_PASS_ON)
+    return attrs.evolve(request, status=QuestionStatus.RESOLVED)

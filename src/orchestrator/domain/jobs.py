@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 from cronsim import CronSim, CronSimError
 
-from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.errors import Conflict, InvalidInput
 from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
 
 MAX_CRON_LENGTH = 200
@@ -205,3 +205,52 @@ def run_outcome(
     if user_status is None:
         return RunStatus.FAILED, "The run's chat session no longer exists."
     return RunStatus.DONE, None
+
+
+NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one."
+
+
+def new_job(
+    job_id: JobId, user: UserId, draft: JobDraft, next_run_at: datetime | None, now: datetime
+) -> Job:
+    """A job as its owner drafted it; it is on only if it has a next run."""
+    on = draft.enabled and next_run_at is not None
+    return Job(
+        job_id=job_id,
+        user_id=user,
+        worker_id=draft.worker_id,
+        name=draft.name,
+        model=draft.model,
+        prompt=draft.prompt,
+        cron=draft.cron,
+        timezone=draft.timezone,
+        enabled=on,
+        session_mode=draft.session_mode,
+        created_at=now,
+        next_run_at=next_run_at if on else None,
+    )
+
+
+def edit_job(old: Job, draft: JobDraft, next_run_at: datetime | None) -> Job:
+    """The job redrafted: a pause by the system ends; a new worker or model starts a new session."""
+    same_target = (old.worker_id, old.model) == (draft.worker_id, draft.model)
+    changed = new_job(old.job_id, old.user_id, draft, next_run_at, old.created_at)
+    chat_session_id = old.chat_session_id if same_target else None
+    return attrs.evolve(changed, chat_session_id=chat_session_id)
+
+
+def job_worker(job: Job) -> WorkerId:
+    """The worker the job runs on; a job whose worker was removed cannot run."""
+    if job.worker_id is None:
+        raise Conflict(NO_WORKER_FOR_JOB)
+    return job.worker_id
+
+
+def enable_job(job: Job, enabled: bool, next_run_at: datetime | None) -> Job:
+    """The job switched on (from its next run) or off by its owner."""
+    if enabled:
+        job_worker(job)
+    on = enabled and next_run_at is not None
+    return attrs.evolve(
+        job, enabled=on, next_run_at=next_run_at if on else None, paused_reason=None
+    )

@@ -12,16 +12,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from orchestrator.domain.api_tokens import (
-    MAX_API_TOKENS_PER_USER,
-    NO_API_TOKEN,
-    TOO_MANY_API_TOKENS,
-    ApiCredential,
-    ApiToken,
-    check_api_secret,
-    hash_api_secret,
-    needs_last_used,
-)
+from orchestrator.domain import api_tokens as token_rules
+from orchestrator.domain.api_tokens import ApiCredential, ApiToken
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import ApiTokenId, UserId
 from orchestrator.domain.model import User, validate_name
@@ -43,12 +35,15 @@ class ApiTokenFake:
     async def create_api_token(self, user: UserId, name: str) -> tuple[ApiToken, str]:
         cleaned = validate_name(name, "Token name")
         await self.get_user(user)
-        if sum(t.user_id == user for t in self.api_tokens.values()) >= MAX_API_TOKENS_PER_USER:
-            raise Conflict(TOO_MANY_API_TOKENS)
+        if (
+            sum(t.user_id == user for t in self.api_tokens.values())
+            >= token_rules.MAX_API_TOKENS_PER_USER
+        ):
+            raise Conflict(token_rules.TOO_MANY_API_TOKENS)
         credential = ApiCredential(ApiTokenId(self.ids.new_id("api_token")), self.ids.new_secret())
         token = ApiToken(credential.token_id, user, cleaned, self._now())
         self.api_tokens[token.token_id] = token
-        self.api_token_hashes[token.token_id] = hash_api_secret(credential.secret)
+        self.api_token_hashes[token.token_id] = token_rules.hash_api_secret(credential.secret)
         return token, str(credential)
 
     async def list_api_tokens(self, user: UserId) -> list[ApiToken]:
@@ -57,15 +52,15 @@ class ApiTokenFake:
     async def revoke_api_token(self, user: UserId, token_id: ApiTokenId) -> None:
         token = self.api_tokens.get(token_id)
         if token is None or token.user_id != user:
-            raise NotFound(NO_API_TOKEN)
+            raise NotFound(token_rules.NO_API_TOKEN)
         del self.api_tokens[token_id]
         del self.api_token_hashes[token_id]
 
     async def authenticate_api_token(self, token: str) -> UserId:
         credential = ApiCredential.parse(token)
-        check_api_secret(self.api_token_hashes.get(credential.token_id), credential)
+        token_rules.check_api_secret(self.api_token_hashes.get(credential.token_id), credential)
         found = self.api_tokens[credential.token_id]
         now = self._now()
-        if needs_last_used(found.last_used_at, now):
+        if token_rules.needs_last_used(found.last_used_at, now):
             self.api_tokens[found.token_id] = attrs.evolve(found, last_used_at=now)
         return found.user_id

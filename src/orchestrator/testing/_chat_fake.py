@@ -13,26 +13,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
-from orchestrator.domain import undo
-from orchestrator.domain.chat import (
-    ChatChunk,
-    ChatMessage,
-    ChatSession,
-    ChatSessionStatus,
-    MessageRole,
-    MessageStatus,
-    PermissionAnswer,
-    PermissionRequest,
-    PermissionStatus,
-    check_agent,
-    check_model,
-    ensure_open,
-    ensure_queued,
-    validate_message,
-    validate_title,
-)
+from orchestrator.domain import chat, replies, undo
 from orchestrator.domain.diffs import TURN_DIFF_PART
-from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
@@ -63,16 +46,16 @@ from orchestrator.domain.questions import QuestionRequest
 
 T = TypeVar("T")
 
-TERMINATED = ChatSessionStatus.TERMINATED
+TERMINATED = chat.ChatSessionStatus.TERMINATED
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
-_OPEN_PERMISSION = (PermissionStatus.PENDING, PermissionStatus.ANSWERED)
+_OPEN_PERMISSION = (chat.PermissionStatus.PENDING, chat.PermissionStatus.ANSWERED)
 
 
-def _session_id(session: ChatSession) -> str:
+def _session_id(session: chat.ChatSession) -> str:
     return session.chat_session_id
 
 
-def _message_id(message: ChatMessage) -> str:
+def _message_id(message: chat.ChatMessage) -> str:
     return message.message_id
 
 
@@ -83,12 +66,12 @@ class ChatFakeBase:
         ids: IdGenerator
         machines: dict[MachineId, Machine]
         workers: dict[WorkerId, Worker]
-        chat_sessions: dict[ChatSessionId, ChatSession]
-        chat_messages: dict[MessageId, ChatMessage]
-        chunks: dict[ChunkId, ChatChunk]
+        chat_sessions: dict[ChatSessionId, chat.ChatSession]
+        chat_messages: dict[MessageId, chat.ChatMessage]
+        chunks: dict[ChunkId, chat.ChatChunk]
         parts: dict[tuple[MessageId, PartId], MessagePart]
         sequences: dict[ChatSessionId, int]
-        permissions: dict[PermissionId, PermissionRequest]
+        permissions: dict[PermissionId, chat.PermissionRequest]
 
         def _now(self) -> datetime: ...
         async def _commit(self) -> None: ...
@@ -97,7 +80,6 @@ class ChatFakeBase:
         def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
         def _wakeups(self) -> AsyncGenerator[None, None]: ...
         def _drop_questions(self, sessions: Iterable[ChatSessionId]) -> None: ...
-        def _expire_questions(self, message_id: MessageId) -> None: ...
         def _answered_questions(self, session_id: ChatSessionId) -> tuple[QuestionRequest, ...]: ...
 
     # --- helpers ----------------------------------------------------------------------
@@ -117,16 +99,16 @@ class ChatFakeBase:
             del self.parts[key]
         self._drop_questions(gone)
 
-    def _user_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+    def _user_session(self, user: UserId, session_id: ChatSessionId) -> chat.ChatSession:
         session = self.chat_sessions.get(session_id)
         if session is None or session.user_id != user:
             raise NotFound("No such chat session.")
         return session
 
-    def _machine_of(self, session: ChatSession) -> MachineId:
+    def _machine_of(self, session: chat.ChatSession) -> MachineId:
         return self.workers[session.worker_id].machine_id
 
-    def _machine_session(self, token: MachineToken, session_id: ChatSessionId) -> ChatSession:
+    def _machine_session(self, token: MachineToken, session_id: ChatSessionId) -> chat.ChatSession:
         self._auth(token)
         session = self.chat_sessions.get(session_id)
         if session is None or self._machine_of(session) != token.machine_id:
@@ -135,7 +117,7 @@ class ChatFakeBase:
 
     def _machine_message(
         self, token: MachineToken, message_id: MessageId
-    ) -> tuple[ChatMessage, ChatSession]:
+    ) -> tuple[chat.ChatMessage, chat.ChatSession]:
         self._auth(token)
         message = self.chat_messages.get(message_id)
         session = self.chat_sessions[message.chat_session_id] if message else None
@@ -143,11 +125,11 @@ class ChatFakeBase:
             raise NotFound("No such message.")
         return message, session
 
-    def _messages_of(self, session_id: ChatSessionId) -> list[ChatMessage]:
+    def _messages_of(self, session_id: ChatSessionId) -> list[chat.ChatMessage]:
         mine = [m for m in self.chat_messages.values() if m.chat_session_id == session_id]
         return sorted(mine, key=lambda m: m.timestamp)  # stable: ties keep insertion order
 
-    def _chunks_of(self, session_id: ChatSessionId, after: int = 0) -> list[ChatChunk]:
+    def _chunks_of(self, session_id: ChatSessionId, after: int = 0) -> list[chat.ChatChunk]:
         # Appended in sequence order, so insertion order is sequence order.
         return [
             c
@@ -155,20 +137,24 @@ class ChatFakeBase:
             if c.chat_session_id == session_id and c.sequence > after
         ]
 
-    def _streaming(self, session_id: ChatSessionId) -> ChatMessage | None:
-        found = [m for m in self._messages_of(session_id) if m.status is MessageStatus.STREAMING]
+    def _streaming(self, session_id: ChatSessionId) -> chat.ChatMessage | None:
+        found = [
+            m for m in self._messages_of(session_id) if m.status is chat.MessageStatus.STREAMING
+        ]
         return found[0] if found else None
 
     def _save(self, record: T) -> T:
-        if isinstance(record, ChatSession):
+        if isinstance(record, chat.ChatSession):
             self.chat_sessions[record.chat_session_id] = record
-        elif isinstance(record, ChatMessage):
+        elif isinstance(record, chat.ChatMessage):
             self.chat_messages[record.message_id] = record
-        elif isinstance(record, PermissionRequest):
+        elif isinstance(record, chat.PermissionRequest):
             self.permissions[record.permission_id] = record
         return record
 
-    def _touch(self, session: ChatSession, status: ChatSessionStatus | None = None) -> ChatSession:
+    def _touch(
+        self, session: chat.ChatSession, status: chat.ChatSessionStatus | None = None
+    ) -> chat.ChatSession:
         """Record activity on ``session`` now (and optionally a new status)."""
         changed = attrs.evolve(session, last_activity=self._now(), status=status or session.status)
         return self._save(changed)
@@ -179,20 +165,20 @@ class ChatUserFake(ChatFakeBase):
 
     async def start_session(
         self, user: UserId, worker_id: WorkerId, model: str, agent: str | None = None
-    ) -> ChatSession:
+    ) -> chat.ChatSession:
         worker = self._owned_worker(user, worker_id)
-        check_model(worker, model)
-        check_agent(worker, agent)
+        chat.check_model(worker, model)
+        chat.check_agent(worker, agent)
         now = self._now()
         session_id = ChatSessionId(self.ids.new_id("chat_session"))
-        session = ChatSession(
-            session_id, worker_id, user, model, ChatSessionStatus.ACTIVE, now, now, agent=agent
+        session = chat.ChatSession(
+            session_id, worker_id, user, model, chat.ChatSessionStatus.ACTIVE, now, now, agent=agent
         )
         self._save(session)
         await self._commit()
         return session
 
-    async def end_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+    async def end_session(self, user: UserId, session_id: ChatSessionId) -> chat.ChatSession:
         session = self._user_session(user, session_id)
         if session.status is TERMINATED:
             return session
@@ -203,25 +189,25 @@ class ChatUserFake(ChatFakeBase):
         await self._commit()
         return session
 
-    async def restore_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+    async def restore_session(self, user: UserId, session_id: ChatSessionId) -> chat.ChatSession:
         session = self._user_session(user, session_id)
         if session.status is not TERMINATED:
             return session
-        session = self._touch(session, status=ChatSessionStatus.IDLE)
+        session = self._touch(session, status=chat.ChatSessionStatus.IDLE)
         await self._commit()
         return session
 
     async def rename_session(
         self, user: UserId, session_id: ChatSessionId, title: str
-    ) -> ChatSession:
-        title = validate_title(title)
+    ) -> chat.ChatSession:
+        title = chat.validate_title(title)
         session = self._save(attrs.evolve(self._user_session(user, session_id), title=title))
         await self._commit()
         return session
 
     async def undo_turn(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId
-    ) -> ChatSession:
+    ) -> chat.ChatSession:
         session = self._user_session(user, session_id)
         part = self.parts.get((message_id, PartId(TURN_DIFF_PART)))
         turn = undo.agent_turn_of(None if part is None else part.body)
@@ -232,7 +218,7 @@ class ChatUserFake(ChatFakeBase):
         await self._commit()
         return session
 
-    async def redo_turns(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+    async def redo_turns(self, user: UserId, session_id: ChatSessionId) -> chat.ChatSession:
         session = self._user_session(user, session_id)
         times = [
             m.timestamp for m in self.chat_messages.values() if m.chat_session_id == session_id
@@ -242,10 +228,10 @@ class ChatUserFake(ChatFakeBase):
         await self._commit()
         return session
 
-    async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
+    async def get_session(self, user: UserId, session_id: ChatSessionId) -> chat.ChatSession:
         return self._user_session(user, session_id)
 
-    async def list_sessions(self, user: UserId, worker_id: WorkerId) -> list[ChatSession]:
+    async def list_sessions(self, user: UserId, worker_id: WorkerId) -> list[chat.ChatSession]:
         self._owned_worker(user, worker_id)
         mine = [s for s in reversed(self.chat_sessions.values()) if s.worker_id == worker_id]
         # Newest first (ties: newest created), then open before terminated; sorts are stable.
@@ -258,7 +244,7 @@ class ChatUserFake(ChatFakeBase):
         worker_id: WorkerId,
         cursor: str | None = None,
         limit: int | None = None,
-    ) -> Page[ChatSession]:
+    ) -> Page[chat.ChatSession]:
         count = page_limit(limit, LIST_PAGE)
         after = decode_cursor(cursor, SESSIONS, worker_id)
         found = await self.list_sessions(user, worker_id)
@@ -267,17 +253,17 @@ class ChatUserFake(ChatFakeBase):
 
     async def send_message(
         self, user: UserId, session_id: ChatSessionId, content: str, agent: str | None = None
-    ) -> ChatMessage:
-        validate_message(content)
-        session = ensure_open(self._user_session(user, session_id))
-        check_agent(self.workers[session.worker_id], agent)
-        session = self._touch(session, status=ChatSessionStatus.ACTIVE)
-        message = ChatMessage(
+    ) -> chat.ChatMessage:
+        chat.validate_message(content)
+        session = chat.ensure_open(self._user_session(user, session_id))
+        chat.check_agent(self.workers[session.worker_id], agent)
+        session = self._touch(session, status=chat.ChatSessionStatus.ACTIVE)
+        message = chat.ChatMessage(
             MessageId(self.ids.new_id("message")),
             session_id,
-            MessageRole.USER,
+            chat.MessageRole.USER,
             content,
-            MessageStatus.PENDING,
+            chat.MessageStatus.PENDING,
             session.last_activity,
             agent=agent,
         )
@@ -285,15 +271,17 @@ class ChatUserFake(ChatFakeBase):
         await self._commit()
         return message
 
-    def _queued(self, user: UserId, message_id: MessageId) -> ChatMessage:
+    def _queued(self, user: UserId, message_id: MessageId) -> chat.ChatMessage:
         message = self.chat_messages.get(message_id)
         if message is None or self.chat_sessions[message.chat_session_id].user_id != user:
             raise NotFound("No such message.")
-        ensure_open(self.chat_sessions[message.chat_session_id])
-        return ensure_queued(message)
+        chat.ensure_open(self.chat_sessions[message.chat_session_id])
+        return chat.ensure_queued(message)
 
-    async def edit_message(self, user: UserId, message_id: MessageId, content: str) -> ChatMessage:
-        validate_message(content)
+    async def edit_message(
+        self, user: UserId, message_id: MessageId, content: str
+    ) -> chat.ChatMessage:
+        chat.validate_message(content)
         message = self._save(attrs.evolve(self._queued(user, message_id), content=content))
         await self._commit()
         return message
@@ -303,7 +291,9 @@ class ChatUserFake(ChatFakeBase):
         del self.chat_messages[message_id]
         await self._commit()
 
-    async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
+    async def list_messages(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> list[chat.ChatMessage]:
         self._user_session(user, session_id)
         return self._messages_of(session_id)
 
@@ -313,7 +303,7 @@ class ChatUserFake(ChatFakeBase):
         session_id: ChatSessionId,
         cursor: str | None = None,
         limit: int | None = None,
-    ) -> Page[ChatMessage]:
+    ) -> Page[chat.ChatMessage]:
         count = page_limit(limit, MESSAGE_PAGE)
         after = decode_cursor(cursor, MESSAGES, session_id)
         self._user_session(user, session_id)
@@ -321,7 +311,9 @@ class ChatUserFake(ChatFakeBase):
         items, more = page_from_list(newest_first, after, count, message_size, _message_id)
         return make_page(items, more, MESSAGES, session_id, _message_id)
 
-    async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
+    async def request_abort(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> chat.ChatMessage | None:
         self._user_session(user, session_id)
         reply = self._streaming(session_id)
         if reply is None or reply.abort_requested:
@@ -332,46 +324,46 @@ class ChatUserFake(ChatFakeBase):
 
     async def list_permissions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
-    ) -> list[PermissionRequest]:
+    ) -> list[chat.PermissionRequest]:
         self._user_session(user, session_id)
         waiting = [
             p
             for p in self.permissions.values()
             if p.chat_session_id == session_id
-            and (include_answered or p.status is PermissionStatus.PENDING)
+            and (include_answered or p.status is chat.PermissionStatus.PENDING)
         ]
         return sorted(waiting, key=lambda p: p.created_at)
 
     async def answer_permission(
-        self, user: UserId, permission_id: PermissionId, answer: PermissionAnswer
-    ) -> PermissionRequest:
-        answer = PermissionAnswer(answer)
+        self, user: UserId, permission_id: PermissionId, answer: chat.PermissionAnswer
+    ) -> chat.PermissionRequest:
+        answer = chat.PermissionAnswer(answer)
         request = self.permissions.get(permission_id)
         session = self.chat_sessions[request.chat_session_id] if request else None
         if request is None or session is None or session.user_id != user:
             raise NotFound("No such permission request.")
-        if request.status is not PermissionStatus.PENDING:
-            raise Conflict("This permission request is no longer waiting for an answer.")
-        request = self._save(attrs.evolve(request, status=PermissionStatus.ANSWERED, answer=answer))
+        request = self._save(replies.answer_permission(request, answer))
         await self._commit()
         return request
 
     def watch_sessions(
         self, user: UserId, worker_id: WorkerId
-    ) -> AsyncGenerator[list[ChatSession], None]:
+    ) -> AsyncGenerator[list[chat.ChatSession], None]:
         return self._watch(lambda: self.list_sessions(user, worker_id))
 
     def watch_messages(
         self, user: UserId, session_id: ChatSessionId
-    ) -> AsyncGenerator[list[ChatMessage], None]:
+    ) -> AsyncGenerator[list[chat.ChatMessage], None]:
         return self._watch(lambda: self._newest_messages(user, session_id))
 
-    async def _newest_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
+    async def _newest_messages(
+        self, user: UserId, session_id: ChatSessionId
+    ) -> list[chat.ChatMessage]:
         return list((await self.list_messages_page(user, session_id)).items[::-1])
 
     async def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
-    ) -> AsyncGenerator[list[ChatChunk], None]:
+    ) -> AsyncGenerator[list[chat.ChatChunk], None]:
         last, first = after_sequence, True
         async with aclosing(self._wakeups()) as wakeups:
             async for _ in wakeups:

@@ -7,38 +7,23 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from orchestrator.domain import undo
-from orchestrator.domain.chat import (
-    GONE_REASON,
-    ChatChunk,
-    ChatMessage,
-    ChatSession,
-    ChatSessionStatus,
-    MessageRole,
-    MessageStatus,
-    PermissionRequest,
-    PermissionStatus,
-    SessionWork,
-    ensure_claimable,
-    ensure_open,
-    ensure_streaming,
-    validate_chunk,
-    validate_ending,
-    validate_permission_edit,
-    validate_permission_request,
-    validate_reply,
-    validate_session_update,
+from orchestrator.domain import chat, replies, undo
+from orchestrator.domain.errors import NotFound
+from orchestrator.domain.ids import (
+    ChatSessionId,
+    ChunkId,
+    MachineToken,
+    MessageId,
+    PermissionId,
+    QuestionId,
 )
-from orchestrator.domain.errors import Conflict, NotFound
-from orchestrator.domain.ids import ChatSessionId, ChunkId, MachineToken, MessageId, PermissionId
 from orchestrator.domain.model import WorkerStatus
-from orchestrator.domain.notifications import INBOX_ENDINGS, reply_preview
+from orchestrator.domain.questions import QuestionRequest
 from orchestrator.testing._chat_fake import ChatFakeBase
 from orchestrator.testing._push_fake import FinishedEnding
 
-TERMINATED = ChatSessionStatus.TERMINATED
+TERMINATED = chat.ChatSessionStatus.TERMINATED
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
-_OPEN_PERMISSION = (PermissionStatus.PENDING, PermissionStatus.ANSWERED)
 
 
 class ChatMachineFake(ChatFakeBase):
@@ -46,8 +31,11 @@ class ChatMachineFake(ChatFakeBase):
 
     if TYPE_CHECKING:  # provided by InMemoryBackend
         finished_replies: dict[MessageId, FinishedEnding]
+        questions: dict[QuestionId, QuestionRequest]
 
-    async def _work(self, token: MachineToken) -> list[SessionWork]:
+        def _save_question(self, request: QuestionRequest) -> QuestionRequest: ...
+
+    async def _work(self, token: MachineToken) -> list[chat.SessionWork]:
         self._auth(token)
         work = []
         for session in sorted(self.chat_sessions.values(), key=lambda s: s.created_at):
@@ -61,57 +49,49 @@ class ChatMachineFake(ChatFakeBase):
             pending = (
                 ()
                 if session.status is TERMINATED
-                else tuple(m for m in messages if m.status is MessageStatus.PENDING)
+                else tuple(m for m in messages if m.status is chat.MessageStatus.PENDING)
             )
             answered = sorted(
                 (
                     p
                     for p in self.permissions.values()
                     if p.chat_session_id == session.chat_session_id
-                    and p.status is PermissionStatus.ANSWERED
+                    and p.status is chat.PermissionStatus.ANSWERED
                 ),
                 key=lambda p: p.created_at,
             )
             questions = self._answered_questions(session.chat_session_id)
-            work.append(SessionWork(session, pending, streaming, tuple(answered), questions))
+            work.append(chat.SessionWork(session, pending, streaming, tuple(answered), questions))
         return work
 
-    def watch_work(self, token: MachineToken) -> AsyncGenerator[list[SessionWork], None]:
+    def watch_work(self, token: MachineToken) -> AsyncGenerator[list[chat.SessionWork], None]:
         return self._watch(lambda: self._work(token))
 
     async def list_session_messages(
         self, token: MachineToken, session_id: ChatSessionId
-    ) -> list[ChatMessage]:
+    ) -> list[chat.ChatMessage]:
         return self._messages_of(self._machine_session(token, session_id).chat_session_id)
 
-    async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
+    async def claim_message(self, token: MachineToken, message_id: MessageId) -> chat.ChatMessage:
         message, session = self._machine_message(token, message_id)
         messages = self._messages_of(session.chat_session_id)
-        pending = [m.message_id for m in messages if m.status is MessageStatus.PENDING]
+        pending = [m.message_id for m in messages if m.status is chat.MessageStatus.PENDING]
         streaming = self._streaming(session.chat_session_id)
-        ensure_claimable(message, session, streaming, pending[0] if pending else None)
-        self._save(attrs.evolve(message, status=MessageStatus.PROCESSING))
-        reply_id = MessageId(self.ids.new_id("message"))
-        session = self._touch(session)
-        reply = ChatMessage(
-            reply_id,
-            session.chat_session_id,
-            MessageRole.ASSISTANT,
-            "",
-            MessageStatus.STREAMING,
-            session.last_activity,
-            reply_to=message_id,
-        )
+        reply_id, now = MessageId(self.ids.new_id("message")), self._now()
+        oldest = pending[0] if pending else None
+        message, reply = replies.claim_message(message, session, streaming, oldest, reply_id, now)
+        self._save(message)
+        self._save(attrs.evolve(session, last_activity=now))
         self._save(reply)
         await self._commit()
         return reply
 
     async def append_chunk(
         self, token: MachineToken, message_id: MessageId, text: str
-    ) -> ChatChunk:
-        validate_chunk(text)
+    ) -> chat.ChatChunk:
+        chat.validate_chunk(text)
         message, session = self._machine_message(token, message_id)
-        ensure_streaming(message)
+        chat.ensure_streaming(message)
         chunk = self._insert_chunk(session, message_id, text)
         await self._commit()
         return chunk
@@ -123,16 +103,16 @@ class ChatMachineFake(ChatFakeBase):
 
     def _insert_chunk(
         self,
-        session: ChatSession,
+        session: chat.ChatSession,
         message_id: MessageId,
         text: str,
         part: tuple[str, int] | None = None,
-    ) -> ChatChunk:
+    ) -> chat.ChatChunk:
         """Store a chunk under the session's next sequence."""
         chunk_id = ChunkId(self.ids.new_id("chunk"))
         session = self._touch(session)
         sequence = self._next_sequence(session.chat_session_id)
-        chunk = ChatChunk(
+        chunk = chat.ChatChunk(
             chunk_id,
             message_id,
             session.chat_session_id,
@@ -146,24 +126,31 @@ class ChatMachineFake(ChatFakeBase):
 
     async def _finish(
         self,
-        message: ChatMessage,
-        session: ChatSession,
-        status: MessageStatus,
+        message: chat.ChatMessage,
+        session: chat.ChatSession,
+        status: chat.MessageStatus,
         content: str,
         error: str | None = None,
-    ) -> ChatMessage:
-        ensure_streaming(message)
-        message = self._save(attrs.evolve(message, status=status, content=content, error=error))
-        if message.reply_to is not None:
-            asked = self.chat_messages[message.reply_to]
-            self._save(attrs.evolve(asked, status=MessageStatus.COMPLETED))
-        for request in list(self.permissions.values()):
-            if request.message_id == message.message_id and request.status in _OPEN_PERMISSION:
-                self._save(attrs.evolve(request, status=PermissionStatus.EXPIRED))
-        self._expire_questions(message.message_id)
-        if status in INBOX_ENDINGS:
+    ) -> chat.ChatMessage:
+        asked = None if message.reply_to is None else self.chat_messages[message.reply_to]
+        ended = replies.end_reply(
+            message,
+            asked,
+            self.permissions.values(),
+            self.questions.values(),
+            status,
+            content,
+            error,
+        )
+        message = self._save(ended.reply)
+        for record in (ended.asked, *ended.permissions):
+            if record is not None:
+                self._save(record)
+        for question in ended.questions:
+            self._save_question(question)
+        if ended.preview is not None:
             self.finished_replies[message.message_id] = FinishedEnding(
-                message.message_id, status, reply_preview(content, error), self._now()
+                message.message_id, status, ended.preview, self._now()
             )
         self._touch(session)
         await self._commit()
@@ -171,19 +158,19 @@ class ChatMachineFake(ChatFakeBase):
 
     async def complete_message(
         self, token: MachineToken, message_id: MessageId, content: str
-    ) -> ChatMessage:
-        validate_reply(content)
+    ) -> chat.ChatMessage:
+        chat.validate_reply(content)
         message, session = self._machine_message(token, message_id)
-        return await self._finish(message, session, MessageStatus.COMPLETED, content)
+        return await self._finish(message, session, chat.MessageStatus.COMPLETED, content)
 
     async def end_reply(
-        self, token: MachineToken, message_id: MessageId, status: MessageStatus, reason: str
-    ) -> ChatMessage:
-        status, reason = validate_ending(status, reason)
+        self, token: MachineToken, message_id: MessageId, status: chat.MessageStatus, reason: str
+    ) -> chat.ChatMessage:
+        status, reason = chat.validate_ending(status, reason)
         message, session = self._machine_message(token, message_id)
         return await self._finish(message, session, status, self._streamed(message), reason)
 
-    def _streamed(self, message: ChatMessage) -> str:
+    def _streamed(self, message: chat.ChatMessage) -> str:
         """The text streamed into a reply so far."""
         chunks = self._chunks_of(message.chat_session_id)
         return "".join(c.chunk for c in chunks if c.message_id == message.message_id)
@@ -197,14 +184,14 @@ class ChatMachineFake(ChatFakeBase):
                 session is not None
                 and worker is not None
                 and worker.machine_id == machine_id
-                and message.status is MessageStatus.STREAMING
+                and message.status is chat.MessageStatus.STREAMING
             ):
                 await self._finish(
                     message,
                     session,
-                    MessageStatus.INTERRUPTED,
+                    chat.MessageStatus.INTERRUPTED,
                     self._streamed(message),
-                    GONE_REASON,
+                    chat.GONE_REASON,
                 )
 
     async def update_session(
@@ -212,12 +199,14 @@ class ChatMachineFake(ChatFakeBase):
         token: MachineToken,
         session_id: ChatSessionId,
         *,
-        status: ChatSessionStatus | None = None,
+        status: chat.ChatSessionStatus | None = None,
         agent_session_id: str | None = None,
         title: str | None = None,
-    ) -> ChatSession:
-        status, agent_session_id, title = validate_session_update(status, agent_session_id, title)
-        session = ensure_open(self._machine_session(token, session_id))
+    ) -> chat.ChatSession:
+        status, agent_session_id, title = chat.validate_session_update(
+            status, agent_session_id, title
+        )
+        session = chat.ensure_open(self._machine_session(token, session_id))
         session = self._save(
             attrs.evolve(
                 session,
@@ -231,7 +220,7 @@ class ChatMachineFake(ChatFakeBase):
 
     async def report_undo(
         self, token: MachineToken, session_id: ChatSessionId, applied: int, error: str | None
-    ) -> ChatSession:
+    ) -> chat.ChatSession:
         session = self._machine_session(token, session_id)
         session = self._save(undo.finish_undo(session, applied, error))
         await self._commit()
@@ -248,40 +237,23 @@ class ChatMachineFake(ChatFakeBase):
         file: str = "",
         diff: str = "",
         diff_size: int = 0,
-    ) -> PermissionRequest:
-        agent_request_id, tool, description = validate_permission_request(
-            agent_request_id, tool, description
-        )
-        file, diff, diff_size = validate_permission_edit(file, diff, diff_size)
-        message, session = self._machine_message(token, message_id)
-        ensure_streaming(message)
-        request = PermissionRequest(
-            PermissionId(self.ids.new_id("permission")),
-            session.chat_session_id,
-            message_id,
-            agent_request_id,
-            tool,
-            description,
-            PermissionStatus.PENDING,
-            self._now(),
-            file=file,
-            diff=diff,
-            diff_size=diff_size,
-        )
+    ) -> chat.PermissionRequest:
+        ask = replies.PermissionAsk(agent_request_id, tool, description, file, diff, diff_size)
+        message, _ = self._machine_message(token, message_id)
+        permission_id = PermissionId(self.ids.new_id("permission"))
+        request = replies.ask_permission(permission_id, message, ask, self._now())
         self._save(request)
         await self._commit()
         return request
 
     async def resolve_permission(
         self, token: MachineToken, permission_id: PermissionId
-    ) -> PermissionRequest:
+    ) -> chat.PermissionRequest:
         self._auth(token)
         request = self.permissions.get(permission_id)
         session = self.chat_sessions[request.chat_session_id] if request else None
         if request is None or session is None or self._machine_of(session) != token.machine_id:
             raise NotFound("No such permission request.")
-        if request.status is not PermissionStatus.ANSWERED:
-            raise Conflict("This permission request has no answer to pass on.")
-        request = self._save(attrs.evolve(request, status=PermissionStatus.RESOLVED))
+        request = self._save(replies.resolve_permission(request))
         await self._commit()
         return request

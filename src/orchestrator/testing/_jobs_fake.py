@@ -13,29 +13,16 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from orchestrator.domain import jobs as job_rules
 from orchestrator.domain.chat import (
     ChatMessage,
     ChatSession,
-    ChatSessionStatus,
-    MessageRole,
-    MessageStatus,
     check_model,
-    check_runnable,
-    job_session_title,
 )
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
-from orchestrator.domain.jobs import (
-    JOB_RUNS_LIMIT,
-    NO_JOB,
-    WORKER_REMOVED,
-    Job,
-    JobDraft,
-    JobRun,
-    RunStatus,
-    SessionMode,
-    run_outcome,
-)
+from orchestrator.domain.job_runs import start_run_session
+from orchestrator.domain.jobs import Job, JobDraft, JobRun, RunStatus
 from orchestrator.domain.model import Worker
 from orchestrator.domain.paging import (
     JOBS,
@@ -50,8 +37,6 @@ from orchestrator.domain.paging import (
 from orchestrator.domain.ports import IdGenerator
 
 T = TypeVar("T")
-
-NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one."
 
 
 def _job_id(job: Job) -> str:
@@ -82,7 +67,7 @@ class JobFake:
     def _owned_job(self, user: UserId, job_id: JobId) -> Job:
         found = self.jobs.get(job_id)
         if found is None or found.user_id != user:
-            raise NotFound(NO_JOB)
+            raise NotFound(job_rules.NO_JOB)
         return found
 
     def _derived(self, run: JobRun) -> JobRun:
@@ -92,7 +77,7 @@ class JobFake:
         message = self.chat_messages.get(run.message_id)
         replies = [m for m in self.chat_messages.values() if m.reply_to == run.message_id]
         reply = max(replies, key=lambda m: m.timestamp) if replies else None
-        status, error = run_outcome(
+        status, error = job_rules.run_outcome(
             None if message is None else message.status.value,
             None if reply is None else reply.status.value,
             None if reply is None else reply.error,
@@ -115,33 +100,8 @@ class JobFake:
                 next_run_at=None,
                 worker_id=None,
                 chat_session_id=None,
-                paused_reason=WORKER_REMOVED,
+                paused_reason=job_rules.WORKER_REMOVED,
             )
-
-    def _open_session(self, job: Job, now: datetime) -> ChatSessionId:
-        assert job.worker_id is not None
-        worker = self._owned_worker(job.user_id, job.worker_id)
-        check_model(worker, job.model)
-        check_runnable(worker)
-        if job.session_mode is SessionMode.SAME_SESSION and job.chat_session_id:
-            existing = self.chat_sessions.get(job.chat_session_id)
-            if existing is not None and existing.status is not ChatSessionStatus.TERMINATED:
-                return existing.chat_session_id
-        session_id = ChatSessionId(self.ids.new_id("chat_session"))
-        session = ChatSession(
-            session_id,
-            job.worker_id,
-            job.user_id,
-            job.model,
-            ChatSessionStatus.ACTIVE,
-            now,
-            now,
-            title=job_session_title(job.name),
-        )
-        self._save(session)
-        if job.session_mode is SessionMode.SAME_SESSION:
-            self.jobs[job.job_id] = attrs.evolve(self.jobs[job.job_id], chat_session_id=session_id)
-        return session_id
 
     def _start_run(
         self, job: Job, scheduled_for: datetime, now: datetime | None = None
@@ -154,7 +114,17 @@ class JobFake:
         now = now or self._now()
         run_id = JobRunId(self.ids.new_id("job_run"))
         try:
-            session_id = self._open_session(job, now)
+            assert job.worker_id is not None
+            worker = self._owned_worker(job.user_id, job.worker_id)
+            last = self.chat_sessions.get(job.chat_session_id) if job.chat_session_id else None
+            started = start_run_session(
+                job,
+                worker,
+                last,
+                lambda: ChatSessionId(self.ids.new_id("chat_session")),
+                lambda: MessageId(self.ids.new_id("message")),
+                now,
+            )
         except OrchestratorError as exc:
             run = JobRun(
                 run_id,
@@ -166,25 +136,17 @@ class JobFake:
                 error=str(exc),
             )
         else:
-            session = self.chat_sessions[session_id]
-            self._save(attrs.evolve(session, status=ChatSessionStatus.ACTIVE, last_activity=now))
-            message = ChatMessage(
-                MessageId(self.ids.new_id("message")),
-                session_id,
-                MessageRole.USER,
-                job.prompt,
-                MessageStatus.PENDING,
-                now,
-            )
-            self._save(message)
+            self._save(started.session)
+            self._save(started.message)
+            self.jobs[job.job_id] = started.job
             run = JobRun(
                 run_id,
                 job.job_id,
                 scheduled_for,
                 now,
                 RunStatus.PENDING,
-                session_id,
-                message.message_id,
+                started.session.chat_session_id,
+                started.message.message_id,
             )
         self.job_runs[run_id] = run
         return self._derived(run)
@@ -196,61 +158,26 @@ class JobFake:
 
     async def create_job(self, user: UserId, draft: JobDraft, next_run_at: datetime | None) -> Job:
         self._check_draft_worker(user, draft)
-        on = draft.enabled and next_run_at is not None
-        job = Job(
-            job_id=JobId(self.ids.new_id("job")),
-            user_id=user,
-            worker_id=draft.worker_id,
-            name=draft.name,
-            model=draft.model,
-            prompt=draft.prompt,
-            cron=draft.cron,
-            timezone=draft.timezone,
-            enabled=on,
-            session_mode=draft.session_mode,
-            created_at=self._now(),
-            next_run_at=next_run_at if on else None,
+        job_id = JobId(self.ids.new_id("job"))
+        return await self._save_job(
+            job_rules.new_job(job_id, user, draft, next_run_at, self._now())
         )
-        self.jobs[job.job_id] = job
-        await self._commit()
-        return job
 
     async def update_job(
         self, user: UserId, job_id: JobId, draft: JobDraft, next_run_at: datetime | None
     ) -> Job:
         old = self._owned_job(user, job_id)
         self._check_draft_worker(user, draft)
-        on = draft.enabled and next_run_at is not None
-        same_target = (old.worker_id, old.model) == (draft.worker_id, draft.model)
-        job = attrs.evolve(
-            old,
-            worker_id=draft.worker_id,
-            name=draft.name,
-            model=draft.model,
-            prompt=draft.prompt,
-            cron=draft.cron,
-            timezone=draft.timezone,
-            enabled=on,
-            session_mode=draft.session_mode,
-            next_run_at=next_run_at if on else None,
-            chat_session_id=old.chat_session_id if same_target else None,
-            paused_reason=None,
-        )
-        self.jobs[job_id] = job
-        await self._commit()
-        return job
+        return await self._save_job(job_rules.edit_job(old, draft, next_run_at))
 
     async def set_job_enabled(
         self, user: UserId, job_id: JobId, enabled: bool, next_run_at: datetime | None
     ) -> Job:
-        old = self._owned_job(user, job_id)
-        if enabled and old.worker_id is None:
-            raise Conflict(NO_WORKER_FOR_JOB)
-        on = enabled and next_run_at is not None
-        job = attrs.evolve(
-            old, enabled=on, next_run_at=next_run_at if on else None, paused_reason=None
-        )
-        self.jobs[job_id] = job
+        job = self._owned_job(user, job_id)
+        return await self._save_job(job_rules.enable_job(job, enabled, next_run_at))
+
+    async def _save_job(self, job: Job) -> Job:
+        self.jobs[job.job_id] = job
         await self._commit()
         return job
 
@@ -279,18 +206,17 @@ class JobFake:
         return make_page(items, more, JOBS, user, _job_id)
 
     async def list_job_runs(
-        self, user: UserId, job_id: JobId, limit: int = JOB_RUNS_LIMIT
+        self, user: UserId, job_id: JobId, limit: int = job_rules.JOB_RUNS_LIMIT
     ) -> list[JobRun]:
         self._owned_job(user, job_id)
         mine = [r for r in reversed(self.job_runs.values()) if r.job_id == job_id]
         mine.sort(key=lambda r: r.created_at, reverse=True)
-        found = mine[: max(0, min(limit, JOB_RUNS_LIMIT))]
+        found = mine[: max(0, min(limit, job_rules.JOB_RUNS_LIMIT))]
         return [self._derived(run) for run in found]
 
     async def run_job_now(self, user: UserId, job_id: JobId) -> JobRun:
         job = self._owned_job(user, job_id)
-        if job.worker_id is None:
-            raise Conflict(NO_WORKER_FOR_JOB)
+        job_rules.job_worker(job)
         now = self._now()
         run = self._start_run(job, now, now)
         if run is None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from orchestrator.domain import notifications
 from orchestrator.domain.chat import (
     ChatMessage,
     ChatSession,
@@ -29,20 +30,6 @@ from orchestrator.domain.ids import (
     WorkerId,
 )
 from orchestrator.domain.model import Machine, MachineStatus, User, Worker
-from orchestrator.domain.notifications import (
-    MAX_SUBSCRIPTIONS_PER_USER,
-    NO_SUBSCRIPTION,
-    TOO_MANY_SUBSCRIPTIONS,
-    FinishedReply,
-    NotificationSettings,
-    OpenMessage,
-    OpenTurn,
-    PushSubscription,
-    SubscriptionDraft,
-    WaitingPermission,
-    seen_until,
-    worker_label,
-)
 
 T = TypeVar("T")
 
@@ -67,8 +54,8 @@ class PushFake:
         chat_sessions: dict[ChatSessionId, ChatSession]
         chat_messages: dict[MessageId, ChatMessage]
         permissions: dict[PermissionId, PermissionRequest]
-        push_subscriptions: dict[str, PushSubscription]
-        notification_settings: dict[UserId, NotificationSettings]
+        push_subscriptions: dict[str, notifications.PushSubscription]
+        notification_settings: dict[UserId, notifications.NotificationSettings]
         finished_replies: dict[MessageId, FinishedEnding]
         inbox_seen: dict[UserId, datetime]
 
@@ -81,19 +68,21 @@ class PushFake:
             raise NotFound("No such user.")
 
     async def save_push_subscription(
-        self, user: UserId, draft: SubscriptionDraft
-    ) -> PushSubscription:
+        self, user: UserId, draft: notifications.SubscriptionDraft
+    ) -> notifications.PushSubscription:
         self._known_user(user)
         others = [
             s
             for s in self.push_subscriptions.values()
             if s.user_id == user and s.endpoint != draft.endpoint
         ]
-        if len(others) >= MAX_SUBSCRIPTIONS_PER_USER:
-            raise Conflict(TOO_MANY_SUBSCRIPTIONS)
+        if len(others) >= notifications.MAX_SUBSCRIPTIONS_PER_USER:
+            raise Conflict(notifications.TOO_MANY_SUBSCRIPTIONS)
         previous = self.push_subscriptions.get(draft.endpoint)
         created_at = self._now() if previous is None else previous.created_at
-        record = PushSubscription(user, draft.endpoint, draft.p256dh, draft.auth, created_at)
+        record = notifications.PushSubscription(
+            user, draft.endpoint, draft.p256dh, draft.auth, created_at
+        )
         self.push_subscriptions[draft.endpoint] = record
         await self._commit()
         return record
@@ -101,11 +90,11 @@ class PushFake:
     async def delete_push_subscription(self, user: UserId, endpoint: str) -> None:
         found = self.push_subscriptions.get(endpoint)
         if found is None or found.user_id != user:
-            raise NotFound(NO_SUBSCRIPTION)
+            raise NotFound(notifications.NO_SUBSCRIPTION)
         del self.push_subscriptions[endpoint]
         await self._commit()
 
-    async def list_push_subscriptions(self, user: UserId) -> list[PushSubscription]:
+    async def list_push_subscriptions(self, user: UserId) -> list[notifications.PushSubscription]:
         found = [s for s in self.push_subscriptions.values() if s.user_id == user]
         return sorted(found, key=lambda s: s.created_at)
 
@@ -113,32 +102,34 @@ class PushFake:
         if self.push_subscriptions.pop(endpoint, None) is not None:
             await self._commit()
 
-    async def get_notification_settings(self, user: UserId) -> NotificationSettings:
+    async def get_notification_settings(self, user: UserId) -> notifications.NotificationSettings:
         self._known_user(user)
-        return self.notification_settings.get(user, NotificationSettings())
+        return self.notification_settings.get(user, notifications.NotificationSettings())
 
     async def save_notification_settings(
-        self, user: UserId, settings: NotificationSettings
-    ) -> NotificationSettings:
+        self, user: UserId, settings: notifications.NotificationSettings
+    ) -> notifications.NotificationSettings:
         self._known_user(user)
         self.notification_settings[user] = settings
         await self._commit()
         return settings
 
-    def _waiting(self, request: PermissionRequest) -> WaitingPermission:
+    def _waiting(self, request: PermissionRequest) -> notifications.WaitingPermission:
         session = self.chat_sessions[request.chat_session_id]
         worker = self.workers[session.worker_id]
         machine = self.machines[worker.machine_id]
-        return WaitingPermission(
+        return notifications.WaitingPermission(
             user_id=session.user_id,
             request=request,
             machine_id=machine.machine_id,
             machine_name=machine.name,
             worker_id=worker.worker_id,
-            worker_label=worker_label(worker.name, worker.directory),
+            worker_label=notifications.worker_label(worker.name, worker.directory),
         )
 
-    async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
+    async def list_waiting_permissions(
+        self, user: UserId | None
+    ) -> list[notifications.WaitingPermission]:
         waiting = [
             self._waiting(p)
             for p in self.permissions.values()
@@ -149,17 +140,17 @@ class PushFake:
 
     def watch_waiting_permissions(
         self, user: UserId | None
-    ) -> AsyncGenerator[list[WaitingPermission], None]:
+    ) -> AsyncGenerator[list[notifications.WaitingPermission], None]:
         return self._watch(lambda: self.list_waiting_permissions(user))
 
-    def _finished(self, ending: FinishedEnding) -> FinishedReply | None:
+    def _finished(self, ending: FinishedEnding) -> notifications.FinishedReply | None:
         message = self.chat_messages.get(ending.message_id)
         session = None if message is None else self.chat_sessions.get(message.chat_session_id)
         if session is None:
             return None  # deleted with its session (SQLite cascades)
         worker = self.workers[session.worker_id]
         machine = self.machines[worker.machine_id]
-        return FinishedReply(
+        return notifications.FinishedReply(
             user_id=session.user_id,
             message_id=ending.message_id,
             chat_session_id=session.chat_session_id,
@@ -169,10 +160,12 @@ class PushFake:
             machine_id=machine.machine_id,
             machine_name=machine.name,
             worker_id=worker.worker_id,
-            worker_label=worker_label(worker.name, worker.directory),
+            worker_label=notifications.worker_label(worker.name, worker.directory),
         )
 
-    async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
+    async def list_finished_replies(
+        self, user: UserId, limit: int
+    ) -> list[notifications.FinishedReply]:
         mark = self.inbox_seen.get(user)
         found = [
             reply
@@ -186,15 +179,17 @@ class PushFake:
 
     def watch_finished_replies(
         self, user: UserId, limit: int
-    ) -> AsyncGenerator[list[FinishedReply], None]:
+    ) -> AsyncGenerator[list[notifications.FinishedReply], None]:
         return self._watch(lambda: self.list_finished_replies(user, limit))
 
     async def mark_inbox_seen(self, user: UserId, until: datetime) -> None:
         self._known_user(user)
-        self.inbox_seen[user] = seen_until(self.inbox_seen.get(user), until, self._now())
+        self.inbox_seen[user] = notifications.seen_until(
+            self.inbox_seen.get(user), until, self._now()
+        )
         await self._commit()
 
-    async def list_open_turns(self) -> list[OpenTurn]:
+    async def list_open_turns(self) -> list[notifications.OpenTurn]:
         turns = []
         for message in self.chat_messages.values():
             session = self.chat_sessions.get(message.chat_session_id)
@@ -203,17 +198,17 @@ class PushFake:
             worker = self.workers[session.worker_id]
             machine = self.machines[worker.machine_id]
             turns.append(
-                OpenTurn(
+                notifications.OpenTurn(
                     user_id=session.user_id,
-                    message=OpenMessage.of(message),
+                    message=notifications.OpenMessage.of(message),
                     machine_id=machine.machine_id,
                     machine_name=machine.name,
                     machine_online=machine.status is MachineStatus.ONLINE,
                     worker_id=worker.worker_id,
-                    worker_label=worker_label(worker.name, worker.directory),
+                    worker_label=notifications.worker_label(worker.name, worker.directory),
                 )
             )
         return sorted(turns, key=lambda t: t.message.timestamp)
 
-    def watch_open_turns(self) -> AsyncGenerator[list[OpenTurn], None]:
+    def watch_open_turns(self) -> AsyncGenerator[list[notifications.OpenTurn], None]:
         return self._watch(self.list_open_turns)

@@ -5,27 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-import attrs
-
-from orchestrator.domain.chat import PermissionRequest, ensure_streaming
-from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain import replies
+from orchestrator.domain.chat import PermissionRequest
+from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, QuestionId, UserId
 from orchestrator.domain.notifications import worker_label
 from orchestrator.domain.questions import (
-    ALREADY_ANSWERED,
-    NO_ANSWER_TO_PASS_ON,
     NO_QUESTION,
     Answers,
     Question,
     QuestionRequest,
     QuestionStatus,
     WaitingQuestion,
-    validate_answers,
-    validate_question_request,
 )
 from orchestrator.testing._chat_fake import ChatFakeBase
-
-_OPEN = (QuestionStatus.PENDING, QuestionStatus.ANSWERED)
 
 
 class QuestionFake(ChatFakeBase):
@@ -50,11 +43,6 @@ class QuestionFake(ChatFakeBase):
             if q.chat_session_id == session_id and q.status is QuestionStatus.ANSWERED
         )
         return tuple(sorted(answered, key=lambda q: q.created_at))
-
-    def _expire_questions(self, message_id: MessageId) -> None:
-        for request in list(self.questions.values()):
-            if request.message_id == message_id and request.status in _OPEN:
-                self._save_question(attrs.evolve(request, status=QuestionStatus.EXPIRED))
 
     def _drop_questions(self, sessions: Iterable[ChatSessionId]) -> None:
         gone = set(sessions)
@@ -91,17 +79,7 @@ class QuestionFake(ChatFakeBase):
         session = self.chat_sessions[request.chat_session_id] if request else None
         if request is None or session is None or session.user_id != user:
             raise NotFound(NO_QUESTION)
-        if request.status is not QuestionStatus.PENDING:
-            raise Conflict(ALREADY_ANSWERED)
-        checked = None if answers is None else validate_answers(request.questions, answers)
-        request = self._save_question(
-            attrs.evolve(
-                request,
-                status=QuestionStatus.ANSWERED,
-                answers=checked,
-                dismissed=checked is None,
-            )
-        )
+        request = self._save_question(replies.answer_question(request, answers))
         await self._commit()
         return request
 
@@ -112,17 +90,10 @@ class QuestionFake(ChatFakeBase):
         agent_request_id: str,
         questions: Sequence[Question],
     ) -> QuestionRequest:
-        agent_request_id, asked = validate_question_request(agent_request_id, questions)
-        message, session = self._machine_message(token, message_id)
-        ensure_streaming(message)
-        request = QuestionRequest(
-            QuestionId(self.ids.new_id("question")),
-            session.chat_session_id,
-            message_id,
-            agent_request_id,
-            asked,
-            QuestionStatus.PENDING,
-            self._now(),
+        message, _ = self._machine_message(token, message_id)
+        question_id = QuestionId(self.ids.new_id("question"))
+        request = replies.ask_question(
+            question_id, message, agent_request_id, questions, self._now()
         )
         self._save_question(request)
         await self._commit()
@@ -136,9 +107,7 @@ class QuestionFake(ChatFakeBase):
         session = self.chat_sessions[request.chat_session_id] if request else None
         if request is None or session is None or self._machine_of(session) != token.machine_id:
             raise NotFound(NO_QUESTION)
-        if request.status is not QuestionStatus.ANSWERED:
-            raise Conflict(NO_ANSWER_TO_PASS_ON)
-        request = self._save_question(attrs.evolve(request, status=QuestionStatus.RESOLVED))
+        request = self._save_question(replies.resolve_question(request))
         await self._commit()
         return request
 

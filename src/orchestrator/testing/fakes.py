@@ -18,14 +18,13 @@ from typing import TypeVar
 import attrs
 
 from orchestrator.domain import lease as lease_rules
+from orchestrator.domain import model, workers
 from orchestrator.domain.api_tokens import ApiToken
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, PermissionRequest
 from orchestrator.domain.commands import Command
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     Conflict,
-    InvalidInput,
-    InvalidTransition,
     NotFound,
 )
 from orchestrator.domain.ids import (
@@ -47,21 +46,6 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.jobs import Job, JobRun
 from orchestrator.domain.lease import Lease
-from orchestrator.domain.model import (
-    MAX_SIGN_INS_PER_USER,
-    IssuedWorkerToken,
-    Machine,
-    MachineStatus,
-    MachineSummary,
-    User,
-    Worker,
-    WorkerCounts,
-    WorkerStatus,
-    ensure_room_for_worker,
-    normalize_relative_path,
-    transition_worker,
-    validate_name,
-)
 from orchestrator.domain.notifications import NotificationSettings, PushSubscription
 from orchestrator.domain.paging import (
     MACHINE_PAGE,
@@ -87,7 +71,7 @@ from orchestrator.testing._questions_fake import QuestionFake
 
 T = TypeVar("T")
 
-PENDING = WorkerStatus.PENDING_AUTHORIZATION
+PENDING = model.WorkerStatus.PENDING_AUTHORIZATION
 
 
 def _aware(_: object, __: object, value: datetime) -> None:
@@ -154,7 +138,7 @@ def _ms(when: datetime) -> datetime:
     return when.replace(microsecond=when.microsecond // 1000 * 1000)
 
 
-def _summary_id(summary: MachineSummary) -> str:
+def _summary_id(summary: model.MachineSummary) -> str:
     return summary.machine.machine_id
 
 
@@ -178,18 +162,18 @@ class InMemoryBackend(
     clock: Clock = attrs.field(factory=FakeClock)
     ids: IdGenerator = attrs.field(factory=SequentialIds)
     hasher: SecretHasher = attrs.field(factory=PlainHasher)
-    users: dict[UserId, User] = attrs.field(factory=dict, init=False)
+    users: dict[UserId, model.User] = attrs.field(factory=dict, init=False)
     password_hashes: dict[UserId, str] = attrs.field(factory=dict, init=False)
     #: Each user's sign-in ids, oldest first.
     sign_ins: dict[UserId, list[str]] = attrs.field(factory=dict, init=False)
     api_tokens: dict[ApiTokenId, ApiToken] = attrs.field(factory=dict, init=False)
     api_token_hashes: dict[ApiTokenId, str] = attrs.field(factory=dict, init=False)
-    machines: dict[MachineId, Machine] = attrs.field(factory=dict, init=False)
+    machines: dict[MachineId, model.Machine] = attrs.field(factory=dict, init=False)
     #: Who holds each machine's lease, until when (see ``domain.lease``).
     leases: dict[MachineId, tuple[str, datetime]] = attrs.field(factory=dict, init=False)
     secret_hashes: dict[MachineId, str] = attrs.field(factory=dict, init=False)
-    workers: dict[WorkerId, Worker] = attrs.field(factory=dict, init=False)
-    worker_tokens: dict[WorkerId, IssuedWorkerToken] = attrs.field(factory=dict, init=False)
+    workers: dict[WorkerId, model.Worker] = attrs.field(factory=dict, init=False)
+    worker_tokens: dict[WorkerId, model.IssuedWorkerToken] = attrs.field(factory=dict, init=False)
     chat_sessions: dict[ChatSessionId, ChatSession] = attrs.field(factory=dict, init=False)
     chat_messages: dict[MessageId, ChatMessage] = attrs.field(factory=dict, init=False)
     chunks: dict[ChunkId, ChatChunk] = attrs.field(factory=dict, init=False)
@@ -248,29 +232,29 @@ class InMemoryBackend(
 
     # --- machine side -----------------------------------------------------------
 
-    def _auth(self, token: MachineToken) -> Machine:
+    def _auth(self, token: MachineToken) -> model.Machine:
         hashed = self.secret_hashes.get(token.machine_id)
         if hashed is None or not self.hasher.verify(hashed, token.secret):
             raise AuthenticationFailed("Invalid token")
         return self.machines[token.machine_id]
 
-    def _own_worker(self, token: MachineToken, worker_id: WorkerId) -> Worker:
+    def _own_worker(self, token: MachineToken, worker_id: WorkerId) -> model.Worker:
         self._auth(token)
         worker = self.workers.get(worker_id)
         if worker is None or worker.machine_id != token.machine_id:
             raise NotFound("No such worker.")
         return worker
 
-    def _workers_of(self, machine_id: MachineId) -> list[Worker]:
+    def _workers_of(self, machine_id: MachineId) -> list[model.Worker]:
         mine = [w for w in self.workers.values() if w.machine_id == machine_id]
         return _oldest_first(mine, lambda w: w.created_at)
 
-    async def authenticate(self, token: MachineToken) -> Machine:
+    async def authenticate(self, token: MachineToken) -> model.Machine:
         return self._auth(token)
 
     async def go_online(
         self, token: MachineToken, root_directory: str, lease: Lease | None = None
-    ) -> Machine:
+    ) -> model.Machine:
         current = self._auth(token)
         if lease is not None:
             holder, until = self.leases.get(current.machine_id, (None, None))
@@ -279,7 +263,7 @@ class InMemoryBackend(
             self.leases[current.machine_id] = (lease.instance, now + lease.duration)
         machine = attrs.evolve(
             current,
-            status=MachineStatus.ONLINE,
+            status=model.MachineStatus.ONLINE,
             root_directory=root_directory,
             last_heartbeat=self._now(),
         )
@@ -288,23 +272,27 @@ class InMemoryBackend(
         await self._commit()
         return machine
 
-    async def heartbeat(self, token: MachineToken, lease: Lease | None = None) -> Machine:
+    async def heartbeat(self, token: MachineToken, lease: Lease | None = None) -> model.Machine:
         current = self._auth(token)
         now = self._now()
         if lease is not None:
             holder, _ = self.leases.get(current.machine_id, (None, None))
             lease_rules.check_renewal(holder, lease.instance)
             self.leases[current.machine_id] = (lease.instance, now + lease.duration)
-        machine = attrs.evolve(current, status=MachineStatus.ONLINE, last_heartbeat=now)
+        machine = attrs.evolve(current, status=model.MachineStatus.ONLINE, last_heartbeat=now)
         self.machines[machine.machine_id] = machine
         await self._commit()
         return machine
 
-    def _set_offline(self, machine: Machine) -> None:
-        self.machines[machine.machine_id] = attrs.evolve(machine, status=MachineStatus.OFFLINE)
+    def _set_offline(self, machine: model.Machine) -> None:
+        self.machines[machine.machine_id] = attrs.evolve(
+            machine, status=model.MachineStatus.OFFLINE
+        )
         for worker in self._workers_of(machine.machine_id):
-            if worker.status is WorkerStatus.ONLINE:
-                self.workers[worker.worker_id] = attrs.evolve(worker, status=WorkerStatus.OFFLINE)
+            if worker.status is model.WorkerStatus.ONLINE:
+                self.workers[worker.worker_id] = attrs.evolve(
+                    worker, status=model.WorkerStatus.OFFLINE
+                )
 
     async def go_offline(self, token: MachineToken, lease: Lease | None = None) -> None:
         machine = self._auth(token)
@@ -315,26 +303,23 @@ class InMemoryBackend(
         self._set_offline(machine)
         await self._commit()
 
-    async def list_own_workers(self, token: MachineToken) -> list[Worker]:
+    async def list_own_workers(self, token: MachineToken) -> list[model.Worker]:
         return self._workers_of(self._auth(token).machine_id)
 
     async def register_worker(
         self, token: MachineToken, worker_token: WorkerToken, directory: str, name: str | None
-    ) -> Worker:
-        directory = normalize_relative_path(directory)
-        name = validate_name(name, "Worker name") if name else None
+    ) -> model.Worker:
+        place = workers.worker_place(directory, name)
         self._auth(token)
-        if worker_token.machine_id != token.machine_id:
-            raise InvalidInput("This worker token was issued for another machine.")
-        issued = self.worker_tokens.get(worker_token.worker_id)
-        if issued is None or issued.machine_id != token.machine_id:
-            raise NotFound("This worker token is not known. Create a new one in the web UI.")
-        if issued.used_at is not None:
-            raise Conflict("This worker token has already been used.")
-        ensure_room_for_worker(len(self._workers_of(token.machine_id)))
-        now = self._now()
-        self.worker_tokens[issued.worker_id] = attrs.evolve(issued, used_at=now)
-        worker = Worker(issued.worker_id, token.machine_id, directory, PENDING, now, name=name)
+        issued, worker = workers.register_worker(
+            token.machine_id,
+            worker_token,
+            self.worker_tokens.get(worker_token.worker_id),
+            place,
+            len(self._workers_of(token.machine_id)),
+            self._now(),
+        )
+        self.worker_tokens[issued.worker_id] = issued
         self.workers[worker.worker_id] = worker
         await self._commit()
         return worker
@@ -343,29 +328,27 @@ class InMemoryBackend(
         self,
         token: MachineToken,
         worker_id: WorkerId,
-        target: WorkerStatus,
+        target: model.WorkerStatus,
         problem: str | None = None,
-    ) -> Worker:
-        worker = self._own_worker(token, worker_id)
-        status = transition_worker(worker.status, target)
-        beat = self._now() if status is WorkerStatus.ONLINE else worker.last_heartbeat
-        worker = self.workers[worker_id] = attrs.evolve(
-            worker, status=status, last_heartbeat=beat, problem=problem
+    ) -> model.Worker:
+        worker = workers.set_worker_status(
+            self._own_worker(token, worker_id), target, problem, self._now
         )
+        self.workers[worker_id] = worker
         await self._commit()
         return worker
 
-    async def worker_heartbeat(self, token: MachineToken, worker_id: WorkerId) -> Worker:
-        return await self._set_status(token, worker_id, WorkerStatus.ONLINE)
+    async def worker_heartbeat(self, token: MachineToken, worker_id: WorkerId) -> model.Worker:
+        return await self._set_status(token, worker_id, model.WorkerStatus.ONLINE)
 
     async def worker_offline(
         self, token: MachineToken, worker_id: WorkerId, problem: str | None = None
-    ) -> Worker:
-        return await self._set_status(token, worker_id, WorkerStatus.OFFLINE, problem)
+    ) -> model.Worker:
+        return await self._set_status(token, worker_id, model.WorkerStatus.OFFLINE, problem)
 
     async def update_worker_models(
         self, token: MachineToken, worker_id: WorkerId, models: Sequence[str]
-    ) -> Worker:
+    ) -> model.Worker:
         worker = attrs.evolve(self._own_worker(token, worker_id), models=tuple(models))
         self.workers[worker_id] = worker
         await self._commit()
@@ -377,7 +360,7 @@ class InMemoryBackend(
         worker_id: WorkerId,
         agents: Sequence[str],
         commands: Sequence[str],
-    ) -> Worker:
+    ) -> model.Worker:
         worker = attrs.evolve(
             self._own_worker(token, worker_id), agents=tuple(agents), commands=tuple(commands)
         )
@@ -385,60 +368,58 @@ class InMemoryBackend(
         await self._commit()
         return worker
 
-    def watch_own_workers(self, token: MachineToken) -> AsyncGenerator[list[Worker], None]:
+    def watch_own_workers(self, token: MachineToken) -> AsyncGenerator[list[model.Worker], None]:
         return self._watch(partial(self.list_own_workers, token))
 
     # --- user side ----------------------------------------------------------------
 
-    def _owned_machine(self, user: UserId, machine_id: MachineId) -> Machine:
+    def _owned_machine(self, user: UserId, machine_id: MachineId) -> model.Machine:
         machine = self.machines.get(machine_id)
         if machine is None or machine.user_id != user:
             raise NotFound("No such machine.")
         return machine
 
-    def _owned_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
+    def _owned_worker(self, user: UserId, worker_id: WorkerId) -> model.Worker:
         worker = self.workers.get(worker_id)
         machine = self.machines.get(worker.machine_id) if worker else None
         if worker is None or machine is None or machine.user_id != user:
             raise NotFound("No such worker.")
         return worker
 
-    def _pending(self, user: UserId, worker_id: WorkerId, verb: str) -> Worker:
-        worker = self._owned_worker(user, worker_id)
-        if worker.status is not PENDING:
-            raise InvalidTransition(f"Only a worker waiting for approval can be {verb}.")
-        return worker
-
-    async def create_machine(self, user: UserId, name: str) -> tuple[Machine, MachineToken]:
-        name = validate_name(name, "Machine name")
+    async def create_machine(self, user: UserId, name: str) -> tuple[model.Machine, MachineToken]:
+        name = model.validate_name(name, "Machine name")
         if user not in self.users:
             raise NotFound("No such user.")
         token = MachineToken(MachineId(self.ids.new_id("machine")), self.ids.new_secret())
         self.secret_hashes[token.machine_id] = self.hasher.hash(token.secret)
-        machine = Machine(token.machine_id, user, name, MachineStatus.OFFLINE, self._now())
+        machine = model.Machine(
+            token.machine_id, user, name, model.MachineStatus.OFFLINE, self._now()
+        )
         self.machines[machine.machine_id] = machine
         await self._commit()
         return machine, token
 
-    async def list_machines(self, user: UserId) -> list[MachineSummary]:
+    async def list_machines(self, user: UserId) -> list[model.MachineSummary]:
         mine = [m for m in self.machines.values() if m.user_id == user]
         summaries = []
         for machine in _oldest_first(mine, lambda m: m.created_at):
             statuses = [w.status.value for w in self._workers_of(machine.machine_id)]
-            counts = WorkerCounts(**{s.value: statuses.count(s.value) for s in WorkerStatus})
-            summaries.append(MachineSummary(machine, counts))
+            counts = model.WorkerCounts(
+                **{s.value: statuses.count(s.value) for s in model.WorkerStatus}
+            )
+            summaries.append(model.MachineSummary(machine, counts))
         return summaries
 
     async def list_machines_page(
         self, user: UserId, cursor: str | None = None, limit: int | None = None
-    ) -> Page[MachineSummary]:
+    ) -> Page[model.MachineSummary]:
         count = page_limit(limit, MACHINE_PAGE, MACHINE_PAGE)
         after = decode_cursor(cursor, MACHINES, user)
         found = await self.list_machines(user)
         items, more = page_from_list(found, after, count, lambda _: 1, _summary_id)
         return make_page(items, more, MACHINES, user, _summary_id)
 
-    async def get_machine(self, user: UserId, machine_id: MachineId) -> Machine:
+    async def get_machine(self, user: UserId, machine_id: MachineId) -> model.Machine:
         return self._owned_machine(user, machine_id)
 
     async def delete_machine(self, user: UserId, machine_id: MachineId) -> None:
@@ -461,22 +442,13 @@ class InMemoryBackend(
         directory: str,
         name: str | None,
         permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
-    ) -> Worker:
-        directory = normalize_relative_path(directory)
-        name = validate_name(name, "Worker name") if name else None
+    ) -> model.Worker:
+        place = workers.worker_place(directory, name)
         self._owned_machine(user, machine_id)
-        ensure_room_for_worker(len(self._workers_of(machine_id)))
+        existing = len(self._workers_of(machine_id))
         now, worker_id = self._now(), WorkerId(self.ids.new_id("worker"))
-        worker = Worker(
-            worker_id,
-            machine_id,
-            directory,
-            WorkerStatus.READY,
-            now,
-            name,
-            now,
-            user,
-            permission_policy=permission_policy,
+        worker = workers.add_worker(
+            worker_id, machine_id, place, permission_policy, existing, user, now
         )
         self.workers[worker_id] = worker
         await self._commit()
@@ -484,7 +456,7 @@ class InMemoryBackend(
 
     async def set_worker_permission_policy(
         self, user: UserId, worker_id: WorkerId, permission_policy: PermissionPolicy
-    ) -> Worker:
+    ) -> model.Worker:
         worker = attrs.evolve(
             self._owned_worker(user, worker_id), permission_policy=permission_policy
         )
@@ -495,19 +467,17 @@ class InMemoryBackend(
     async def issue_worker_token(self, user: UserId, machine_id: MachineId) -> WorkerToken:
         self._owned_machine(user, machine_id)
         worker_id = WorkerId(self.ids.new_id("worker"))
-        self.worker_tokens[worker_id] = IssuedWorkerToken(worker_id, machine_id, self._now())
+        self.worker_tokens[worker_id] = model.IssuedWorkerToken(worker_id, machine_id, self._now())
         return WorkerToken(machine_id, worker_id)
 
-    async def approve_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
-        worker = self._pending(user, worker_id, "approved")
-        status = transition_worker(worker.status, WorkerStatus.READY)
-        worker = attrs.evolve(worker, status=status, approved_at=self._now(), approved_by=user)
+    async def approve_worker(self, user: UserId, worker_id: WorkerId) -> model.Worker:
+        worker = workers.approve_worker(self._owned_worker(user, worker_id), user, self._now())
         self.workers[worker_id] = worker
         await self._commit()
         return worker
 
     async def reject_worker(self, user: UserId, worker_id: WorkerId) -> None:
-        self._pending(user, worker_id, "rejected")
+        workers.ensure_pending(self._owned_worker(user, worker_id), "rejected")
         del self.workers[worker_id]
         await self._commit()
 
@@ -518,47 +488,47 @@ class InMemoryBackend(
         del self.workers[worker_id]
         await self._commit()
 
-    async def get_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
+    async def get_worker(self, user: UserId, worker_id: WorkerId) -> model.Worker:
         return self._owned_worker(user, worker_id)
 
-    async def list_workers(self, user: UserId, machine_id: MachineId) -> list[Worker]:
+    async def list_workers(self, user: UserId, machine_id: MachineId) -> list[model.Worker]:
         return self._workers_of(self._owned_machine(user, machine_id).machine_id)
 
-    async def list_pending_workers(self, user: UserId) -> list[Worker]:
+    async def list_pending_workers(self, user: UserId) -> list[model.Worker]:
         mine = {m.machine_id for m in self.machines.values() if m.user_id == user}
         pending = [w for w in self.workers.values() if w.machine_id in mine and w.status is PENDING]
         return _oldest_first(pending, lambda w: w.created_at)
 
-    def watch_machines(self, user: UserId) -> AsyncGenerator[list[MachineSummary], None]:
+    def watch_machines(self, user: UserId) -> AsyncGenerator[list[model.MachineSummary], None]:
         return self._watch(partial(self.list_machines, user))
 
     def watch_workers(
         self, user: UserId, machine_id: MachineId
-    ) -> AsyncGenerator[list[Worker], None]:
+    ) -> AsyncGenerator[list[model.Worker], None]:
         return self._watch(partial(self.list_workers, user, machine_id))
 
     # --- accounts and maintenance ------------------------------------------------
 
-    async def create_user(self, username: str, password_hash: str) -> User:
+    async def create_user(self, username: str, password_hash: str) -> model.User:
         if any(u.username == username for u in self.users.values()):
             raise Conflict("That username is taken. Choose another one.")
-        user = User(UserId(self.ids.new_id("user")), username, self._now())
+        user = model.User(UserId(self.ids.new_id("user")), username, self._now())
         self.users[user.user_id] = user
         self.password_hashes[user.user_id] = password_hash
         return user
 
-    async def find_user(self, username: str) -> tuple[User, str] | None:
+    async def find_user(self, username: str) -> tuple[model.User, str] | None:
         for user in self.users.values():
             if user.username == username:
                 return user, self.password_hashes[user.user_id]
         return None
 
-    async def get_user(self, user_id: UserId) -> User:
+    async def get_user(self, user_id: UserId) -> model.User:
         if user_id not in self.users:
             raise NotFound("No such user.")
         return self.users[user_id]
 
-    async def list_users(self) -> list[User]:
+    async def list_users(self) -> list[model.User]:
         return _oldest_first(list(self.users.values()), lambda u: u.created_at)
 
     async def count_users(self) -> int:
@@ -572,7 +542,7 @@ class InMemoryBackend(
         await self.get_user(user_id)
         kept = self.sign_ins.setdefault(user_id, [])
         kept.append(sign_in_id)
-        del kept[:-MAX_SIGN_INS_PER_USER]
+        del kept[: -model.MAX_SIGN_INS_PER_USER]
 
     async def has_sign_in(self, user_id: UserId, sign_in_id: str) -> bool:
         return sign_in_id in self.sign_ins.get(user_id, [])
@@ -593,7 +563,7 @@ class InMemoryBackend(
         stale = [
             m
             for m in _oldest_first(list(self.machines.values()), lambda m: m.created_at)
-            if m.status is MachineStatus.ONLINE
+            if m.status is model.MachineStatus.ONLINE
             and (m.last_heartbeat is None or m.last_heartbeat < cutoff)
         ]
         for machine in stale:

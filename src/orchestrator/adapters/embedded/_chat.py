@@ -19,7 +19,7 @@ from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.parts_json import body_from_row
-from orchestrator.domain import undo
+from orchestrator.domain import replies, undo
 from orchestrator.domain.chat import (
     SESSION_ENDED,
     ChatChunk,
@@ -28,7 +28,6 @@ from orchestrator.domain.chat import (
     ChatSessionStatus,
     PermissionAnswer,
     PermissionRequest,
-    PermissionStatus,
     check_agent,
     check_model,
     ensure_open,
@@ -133,6 +132,16 @@ async def load_permission(tx: Tx, permission_id: str) -> PermissionRequest:
     row = await tx.one("SELECT * FROM permission_requests WHERE permission_id = ?", permission_id)
     assert row is not None
     return rows.permission(row)
+
+
+async def save_permission(tx: Tx, request: PermissionRequest) -> None:
+    """Write a permission request's status and answer back to its row."""
+    await tx.run(
+        "UPDATE permission_requests SET status = ?, answer = ? WHERE permission_id = ?",
+        request.status.value,
+        None if request.answer is None else request.answer.value,
+        request.permission_id,
+    )
 
 
 async def messages_of(tx: Tx, session_id: str) -> list[ChatMessage]:
@@ -460,14 +469,8 @@ class ChatUserSide(MachineSide):
             row = await tx.one(_OWNED_PERMISSION, permission_id, user)
             if row is None:
                 raise NotFound(NO_PERMISSION)
-            if row["status"] != PermissionStatus.PENDING:
-                raise Conflict("This permission request is no longer waiting for an answer.")
-            await tx.run(
-                "UPDATE permission_requests SET status = 'answered', answer = ?"
-                " WHERE permission_id = ?",
-                answer.value,
-                permission_id,
-            )
+            answered = replies.answer_permission(rows.permission(row), answer)
+            await save_permission(tx, answered)
             touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])
             return await load_permission(tx, permission_id)
 

@@ -21,6 +21,7 @@ from orchestrator.adapters.embedded._chat import (
     load_permission,
     load_session,
     messages_of,
+    save_permission,
     save_undo,
     streaming_reply,
     touch_session,
@@ -28,7 +29,7 @@ from orchestrator.adapters.embedded._chat import (
 from orchestrator.adapters.embedded._chat_work import session_work
 from orchestrator.adapters.embedded._machine_side import MachineSide
 from orchestrator.adapters.embedded._store import Tx
-from orchestrator.domain import undo
+from orchestrator.domain import replies, undo
 from orchestrator.domain.chat import (
     GONE_REASON,
     ChatChunk,
@@ -37,19 +38,15 @@ from orchestrator.domain.chat import (
     ChatSessionStatus,
     MessageStatus,
     PermissionRequest,
-    PermissionStatus,
     SessionWork,
-    ensure_claimable,
     ensure_open,
     ensure_streaming,
     validate_chunk,
     validate_ending,
-    validate_permission_edit,
-    validate_permission_request,
     validate_reply,
     validate_session_update,
 )
-from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
@@ -58,7 +55,6 @@ from orchestrator.domain.ids import (
     PermissionId,
 )
 from orchestrator.domain.live import Marks
-from orchestrator.domain.notifications import INBOX_ENDINGS, reply_preview
 
 _MACHINE_SESSION = """
     SELECT s.* FROM chat_sessions AS s JOIN workers AS w USING (worker_id)
@@ -74,6 +70,8 @@ _MACHINE_STREAMING = """
     JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
     WHERE w.machine_id = ? AND m.status = 'streaming' ORDER BY m.timestamp, m.rowid
 """
+_PERMISSIONS_OF = "SELECT * FROM permission_requests WHERE message_id = ?"
+_QUESTIONS_OF = "SELECT * FROM question_requests WHERE message_id = ?"
 _MACHINE_PERMISSION = """
     SELECT p.*, s.worker_id FROM permission_requests AS p
     JOIN chat_sessions AS s USING (chat_session_id) JOIN workers AS w USING (worker_id)
@@ -122,23 +120,30 @@ class ChatMachineSide(MachineSide):
                 " AND status = 'pending' ORDER BY timestamp, rowid LIMIT 1",
                 session.chat_session_id,
             )
-            ensure_claimable(
+            now = self._now()
+            message, reply = replies.claim_message(
                 message,
                 session,
                 await streaming_reply(tx, session.chat_session_id),
                 None if oldest is None else MessageId(oldest["message_id"]),
+                MessageId(reply_id),
+                rows.from_ms(now),
             )
-            now = self._now()
             await tx.run(
-                "UPDATE chat_messages SET status = 'processing' WHERE message_id = ?", message_id
+                "UPDATE chat_messages SET status = ? WHERE message_id = ?",
+                message.status.value,
+                message.message_id,
             )
             await tx.run(
                 "INSERT INTO chat_messages (message_id, chat_session_id, role, content, status,"
-                " timestamp, reply_to) VALUES (?, ?, 'assistant', '', 'streaming', ?, ?)",
-                reply_id,
-                session.chat_session_id,
+                " timestamp, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                reply.message_id,
+                reply.chat_session_id,
+                reply.role.value,
+                reply.content,
+                reply.status.value,
                 now,
-                message_id,
+                reply.reply_to,
             )
             await tx.run(
                 "UPDATE chat_sessions SET last_activity = ? WHERE chat_session_id = ?",
@@ -237,7 +242,6 @@ class ChatMachineSide(MachineSide):
         content: str | None,
         error: str | None,
     ) -> ChatMessage:
-        ensure_streaming(message)
         message_id = message.message_id
         if content is None:  # keep what was streamed so far
             parts = await tx.all(
@@ -245,35 +249,43 @@ class ChatMachineSide(MachineSide):
                 message_id,
             )
             content = "".join(part["chunk"] for part in parts)
-        now = self._now()
-        await tx.run(
-            "UPDATE chat_messages SET status = ?, content = ?, error = ? WHERE message_id = ?",
-            status.value,
+        asked = None if message.reply_to is None else await load_message(tx, message.reply_to)
+        permissions = await tx.all(_PERMISSIONS_OF, message_id)
+        questions = await tx.all(_QUESTIONS_OF, message_id)
+        ended = replies.end_reply(
+            message,
+            asked,
+            map(rows.permission, permissions),
+            map(rows.question, questions),
+            status,
             content,
             error,
-            message_id,
         )
-        await tx.run(
-            "UPDATE chat_messages SET status = 'completed' WHERE message_id = ?",
-            message.reply_to,
-        )
-        # A request the reply no longer waits for can never be answered.
-        await tx.run(
-            "UPDATE permission_requests SET status = 'expired'"
-            " WHERE message_id = ? AND status IN ('pending', 'answered')",
-            message_id,
-        )
-        await tx.run(
-            "UPDATE question_requests SET status = 'expired'"
-            " WHERE message_id = ? AND status IN ('pending', 'answered')",
-            message_id,
-        )
+        now = self._now()
+        for changed in (ended.reply, ended.asked):
+            if changed is not None:
+                await tx.run(
+                    "UPDATE chat_messages SET status = ?, content = ?, error = ?"
+                    " WHERE message_id = ?",
+                    changed.status.value,
+                    changed.content,
+                    changed.error,
+                    changed.message_id,
+                )
+        for request in ended.permissions:
+            await save_permission(tx, request)
+        for question in ended.questions:
+            await tx.run(
+                "UPDATE question_requests SET status = ? WHERE question_id = ?",
+                question.status.value,
+                question.question_id,
+            )
         await tx.run(
             "UPDATE chat_sessions SET last_activity = ? WHERE chat_session_id = ?",
             now,
             session.chat_session_id,
         )
-        if status in INBOX_ENDINGS:
+        if ended.preview is not None:
             await tx.run(
                 "INSERT OR REPLACE INTO finished_replies (message_id, user_id, chat_session_id,"
                 " status, preview, finished_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -281,7 +293,7 @@ class ChatMachineSide(MachineSide):
                 session.user_id,
                 session.chat_session_id,
                 status.value,
-                reply_preview(content, error),
+                ended.preview,
                 now,
             )
         touch_session(tx, session.worker_id, session.chat_session_id, machine_id)
@@ -353,28 +365,26 @@ class ChatMachineSide(MachineSide):
         diff: str = "",
         diff_size: int = 0,
     ) -> PermissionRequest:
-        agent_request_id, tool, description = validate_permission_request(
-            agent_request_id, tool, description
-        )
-        file, diff, diff_size = validate_permission_edit(file, diff, diff_size)
-        permission_id = self._ids.new_id("permission")
+        ask = replies.PermissionAsk(agent_request_id, tool, description, file, diff, diff_size)
+        permission_id = PermissionId(self._ids.new_id("permission"))
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
-            ensure_streaming(message)
+            request = replies.ask_permission(permission_id, message, ask, rows.from_ms(self._now()))
             await tx.run(
                 "INSERT INTO permission_requests (permission_id, chat_session_id, message_id,"
                 " agent_request_id, tool, description, status, created_at, file, diff, diff_size)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-                permission_id,
-                session.chat_session_id,
-                message_id,
-                agent_request_id,
-                tool,
-                description,
-                self._now(),
-                file,
-                diff,
-                diff_size,
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                request.permission_id,
+                request.chat_session_id,
+                request.message_id,
+                request.agent_request_id,
+                request.tool,
+                request.description,
+                request.status.value,
+                rows.to_ms(request.created_at),
+                request.file,
+                request.diff,
+                request.diff_size,
             )
             touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
             return await load_permission(tx, permission_id)
@@ -386,11 +396,6 @@ class ChatMachineSide(MachineSide):
             row = await tx.one(_MACHINE_PERMISSION, permission_id, token.machine_id)
             if row is None:
                 raise NotFound(NO_PERMISSION)
-            if row["status"] != PermissionStatus.ANSWERED:
-                raise Conflict("This permission request has no answer to pass on.")
-            await tx.run(
-                "UPDATE permission_requests SET status = 'resolved' WHERE permission_id = ?",
-                permission_id,
-            )
+            await save_permission(tx, replies.resolve_permission(rows.permission(row)))
             touch_session(tx, row["worker_id"], row["chat_session_id"], token.machine_id)
             return await load_permission(tx, permission_id)

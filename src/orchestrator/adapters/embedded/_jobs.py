@@ -20,9 +20,10 @@ from orchestrator.adapters.embedded._chat import touch_session
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._store import Tx
-from orchestrator.domain.chat import check_model, check_runnable, job_session_title
+from orchestrator.domain.chat import check_model
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
+from orchestrator.domain.job_runs import start_run_session
 from orchestrator.domain.jobs import (
     JOB_RUNS_LIMIT,
     NO_JOB,
@@ -32,6 +33,10 @@ from orchestrator.domain.jobs import (
     JobRun,
     RunStatus,
     SessionMode,
+    edit_job,
+    enable_job,
+    job_worker,
+    new_job,
     run_outcome,
 )
 from orchestrator.domain.paging import (
@@ -44,8 +49,6 @@ from orchestrator.domain.paging import (
     make_page,
     page_limit,
 )
-
-NO_WORKER_FOR_JOB = "This job has no worker. Edit it and pick one."
 
 _OWNED_WORKER = """
     SELECT w.* FROM workers AS w JOIN machines AS m USING (machine_id)
@@ -137,6 +140,35 @@ async def pause_jobs_of_workers(tx: Tx, worker_ids: Iterable[str]) -> None:
         )
 
 
+async def _save_job(tx: Tx, saved: Job) -> None:
+    """Write a job record (new or changed) back to its row; wake its owner's job list."""
+    await tx.run(
+        "INSERT INTO jobs (job_id, user_id, worker_id, name, model, prompt, cron, timezone,"
+        " enabled, session_mode, created_at, next_run_at, chat_session_id, paused_reason)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
+        " worker_id = excluded.worker_id, name = excluded.name, model = excluded.model,"
+        " prompt = excluded.prompt, cron = excluded.cron, timezone = excluded.timezone,"
+        " enabled = excluded.enabled, session_mode = excluded.session_mode,"
+        " next_run_at = excluded.next_run_at, chat_session_id = excluded.chat_session_id,"
+        " paused_reason = excluded.paused_reason",
+        saved.job_id,
+        saved.user_id,
+        saved.worker_id,
+        saved.name,
+        saved.model,
+        saved.prompt,
+        saved.cron,
+        saved.timezone,
+        int(saved.enabled),
+        saved.session_mode.value,
+        rows.to_ms(saved.created_at),
+        None if saved.next_run_at is None else rows.to_ms(saved.next_run_at),
+        saved.chat_session_id,
+        saved.paused_reason,
+    )
+    tx.touch(topic(saved.user_id))
+
+
 class JobSide(MachineSide):
     """The :class:`~orchestrator.domain.ports.JobUserBackend` and ``JobSchedulerBackend``."""
 
@@ -160,40 +192,61 @@ class JobSide(MachineSide):
         check_model(rows.worker(row), draft.model)
 
     async def _open_session(self, tx: Tx, found: Job, now: int) -> tuple[str, str]:
-        """The session this run writes to (made if needed), and its machine."""
+        """Queue the run's prompt in its session (made if needed); the session and message IDs."""
         assert found.worker_id is not None
         row = await tx.one(_OWNED_WORKER, found.worker_id, found.user_id)
         if row is None:
             raise NotFound(NO_WORKER)
-        worker = rows.worker(row)
-        check_model(worker, found.model)
-        check_runnable(worker)
-        machine_id: str = row["machine_id"]
-        if found.session_mode is SessionMode.SAME_SESSION and found.chat_session_id:
-            existing = await tx.one(
-                "SELECT status FROM chat_sessions WHERE chat_session_id = ? AND worker_id = ?",
-                found.chat_session_id,
-                found.worker_id,
+        last = None
+        if found.chat_session_id:
+            last_row = await tx.one(
+                "SELECT * FROM chat_sessions WHERE chat_session_id = ?", found.chat_session_id
             )
-            if existing is not None and existing["status"] != "terminated":
-                return found.chat_session_id, machine_id
-        session_id = self._ids.new_id("chat_session")
-        await tx.run(
-            "INSERT INTO chat_sessions (chat_session_id, worker_id, user_id, model, status,"
-            " created_at, last_activity, title) VALUES (?, ?, ?, ?, 'active', ?, ?, ?)",
-            session_id,
-            found.worker_id,
-            found.user_id,
-            found.model,
-            now,
-            now,
-            job_session_title(found.name),
+            last = None if last_row is None else rows.chat_session(last_row)
+        started = start_run_session(
+            found,
+            rows.worker(row),
+            last,
+            lambda: ChatSessionId(self._ids.new_id("chat_session")),
+            lambda: MessageId(self._ids.new_id("message")),
+            rows.from_ms(now),
         )
-        if found.session_mode is SessionMode.SAME_SESSION:
+        session = started.session
+        if started.opened:
             await tx.run(
-                "UPDATE jobs SET chat_session_id = ? WHERE job_id = ?", session_id, found.job_id
+                "INSERT INTO chat_sessions (chat_session_id, worker_id, user_id, model, status,"
+                " created_at, last_activity, title) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                session.chat_session_id,
+                session.worker_id,
+                session.user_id,
+                session.model,
+                session.status.value,
+                now,
+                now,
+                session.title,
             )
-        return session_id, machine_id
+        else:
+            await tx.run(
+                "UPDATE chat_sessions SET status = ?, last_activity = ? WHERE chat_session_id = ?",
+                session.status.value,
+                now,
+                session.chat_session_id,
+            )
+        if started.job != found:
+            await _save_job(tx, started.job)
+        message = started.message
+        await tx.run(
+            "INSERT INTO chat_messages (message_id, chat_session_id, role, content, status,"
+            " timestamp) VALUES (?, ?, ?, ?, ?, ?)",
+            message.message_id,
+            message.chat_session_id,
+            message.role.value,
+            message.content,
+            message.status.value,
+            now,
+        )
+        touch_session(tx, session.worker_id, session.chat_session_id, row["machine_id"])
+        return session.chat_session_id, message.message_id
 
     async def _start_run(
         self, tx: Tx, found: Job, scheduled_for: datetime, now: int | None = None
@@ -213,7 +266,7 @@ class JobSide(MachineSide):
         except sqlite3.IntegrityError:
             return None
         try:
-            session_id, machine_id = await self._open_session(tx, found, now)
+            session_id, message_id = await self._open_session(tx, found, now)
         except OrchestratorError as exc:
             await tx.run(
                 "UPDATE job_runs SET status = 'failed', error = ?, finished_at = ?"
@@ -223,29 +276,12 @@ class JobSide(MachineSide):
                 run_id,
             )
         else:
-            message_id = self._ids.new_id("message")
-            await tx.run(
-                "UPDATE chat_sessions SET status = 'active', last_activity = ?"
-                " WHERE chat_session_id = ?",
-                now,
-                session_id,
-            )
-            await tx.run(
-                "INSERT INTO chat_messages (message_id, chat_session_id, role, content, status,"
-                " timestamp) VALUES (?, ?, 'user', ?, 'pending', ?)",
-                message_id,
-                session_id,
-                found.prompt,
-                now,
-            )
             await tx.run(
                 "UPDATE job_runs SET chat_session_id = ?, message_id = ? WHERE run_id = ?",
                 session_id,
                 message_id,
                 run_id,
             )
-            assert found.worker_id is not None
-            touch_session(tx, found.worker_id, session_id, machine_id)
         tx.touch(topic(found.user_id))
         row = await tx.one("SELECT * FROM job_runs WHERE run_id = ?", run_id)
         assert row is not None
@@ -254,27 +290,11 @@ class JobSide(MachineSide):
     # --- the owner's side -------------------------------------------------------------
 
     async def create_job(self, user: UserId, draft: JobDraft, next_run_at: datetime | None) -> Job:
-        job_id = self._ids.new_id("job")
+        job_id = JobId(self._ids.new_id("job"))
         async with self._store.transaction(write=True) as tx:
             await self._check_worker(tx, user, draft)
-            await tx.run(
-                "INSERT INTO jobs (job_id, user_id, worker_id, name, model, prompt, cron,"
-                " timezone, enabled, session_mode, created_at, next_run_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                job_id,
-                user,
-                draft.worker_id,
-                draft.name,
-                draft.model,
-                draft.prompt,
-                draft.cron,
-                draft.timezone,
-                int(draft.enabled and next_run_at is not None),
-                draft.session_mode.value,
-                self._now(),
-                None if next_run_at is None else rows.to_ms(next_run_at),
-            )
-            tx.touch(topic(user))
+            now = rows.from_ms(self._now())
+            await _save_job(tx, new_job(job_id, user, draft, next_run_at, now))
             return await self._load_job(tx, job_id)
 
     async def update_job(
@@ -283,24 +303,7 @@ class JobSide(MachineSide):
         async with self._store.transaction(write=True) as tx:
             old = await self._owned_job(tx, user, job_id)
             await self._check_worker(tx, user, draft)
-            same_target = (old.worker_id, old.model) == (draft.worker_id, draft.model)
-            await tx.run(
-                "UPDATE jobs SET worker_id = ?, name = ?, model = ?, prompt = ?, cron = ?,"
-                " timezone = ?, enabled = ?, session_mode = ?, next_run_at = ?,"
-                " chat_session_id = ?, paused_reason = NULL WHERE job_id = ?",
-                draft.worker_id,
-                draft.name,
-                draft.model,
-                draft.prompt,
-                draft.cron,
-                draft.timezone,
-                int(draft.enabled and next_run_at is not None),
-                draft.session_mode.value,
-                None if next_run_at is None else rows.to_ms(next_run_at),
-                old.chat_session_id if same_target else None,
-                job_id,
-            )
-            tx.touch(topic(user))
+            await _save_job(tx, edit_job(old, draft, next_run_at))
             return await self._load_job(tx, job_id)
 
     async def set_job_enabled(
@@ -308,17 +311,7 @@ class JobSide(MachineSide):
     ) -> Job:
         async with self._store.transaction(write=True) as tx:
             found = await self._owned_job(tx, user, job_id)
-            if enabled and found.worker_id is None:
-                raise Conflict(NO_WORKER_FOR_JOB)
-            on = enabled and next_run_at is not None
-            await tx.run(
-                "UPDATE jobs SET enabled = ?, next_run_at = ?, paused_reason = NULL"
-                " WHERE job_id = ?",
-                int(on),
-                rows.to_ms(next_run_at) if on and next_run_at is not None else None,
-                job_id,
-            )
-            tx.touch(topic(user))
+            await _save_job(tx, enable_job(found, enabled, next_run_at))
             return await self._load_job(tx, job_id)
 
     async def delete_job(self, user: UserId, job_id: JobId) -> None:
@@ -371,8 +364,7 @@ class JobSide(MachineSide):
     async def run_job_now(self, user: UserId, job_id: JobId) -> JobRun:
         async with self._store.transaction(write=True) as tx:
             found = await self._owned_job(tx, user, job_id)
-            if found.worker_id is None:
-                raise Conflict(NO_WORKER_FOR_JOB)
+            job_worker(found)
             now = self._now()
             run = await self._start_run(tx, found, rows.from_ms(now), now)
             if run is None:

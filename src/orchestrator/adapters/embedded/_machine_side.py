@@ -11,6 +11,7 @@ import hashlib
 import hmac
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import aiosqlite
 import anyio
@@ -19,17 +20,15 @@ from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._command_rows import recover_commands
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.domain import lease as lease_rules
-from orchestrator.domain.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
-from orchestrator.domain.ids import MachineToken, WorkerId, WorkerToken
+from orchestrator.domain import workers
+from orchestrator.domain.errors import AuthenticationFailed, NotFound
+from orchestrator.domain.ids import MachineId, MachineToken, WorkerId, WorkerToken
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import (
+    IssuedWorkerToken,
     Machine,
     Worker,
     WorkerStatus,
-    ensure_room_for_worker,
-    normalize_relative_path,
-    transition_worker,
-    validate_name,
 )
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 
@@ -37,6 +36,16 @@ from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 INVALID_TOKEN = "Invalid token"  # noqa: S105 - a message, not a password
 NO_WORKER = "No such worker."
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
+
+
+def _issued(row: aiosqlite.Row) -> IssuedWorkerToken:
+    used_at = row["used_at"]
+    return IssuedWorkerToken(
+        WorkerId(row["worker_id"]),
+        MachineId(row["machine_id"]),
+        rows.from_ms(row["created_at"]),
+        None if used_at is None else rows.from_ms(used_at),
+    )
 
 
 def topics(user_id: str, machine_id: str) -> tuple[tuple[str, ...], ...]:
@@ -48,10 +57,43 @@ def topics(user_id: str, machine_id: str) -> tuple[tuple[str, ...], ...]:
 MACHINES = ("machines",)
 
 
-async def ensure_room(tx: Tx, machine_id: str) -> None:
-    """Refuse a new worker on a machine that has as many as it may have."""
+async def count_workers(tx: Tx, machine_id: str) -> int:
+    """How many workers the machine has (for the limit per machine)."""
     row = await tx.one("SELECT count(*) FROM workers WHERE machine_id = ?", machine_id)
-    ensure_room_for_worker(0 if row is None else int(row[0]))
+    return 0 if row is None else int(row[0])
+
+
+async def save_worker(tx: Tx, worker: Worker) -> None:
+    """Write a worker record (new or changed) back to its row."""
+    await tx.run(
+        "INSERT INTO workers (worker_id, machine_id, name, directory, status, created_at,"
+        " approved_at, approved_by, last_heartbeat, models, agents, commands,"
+        " permission_policy, problem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (worker_id) DO UPDATE SET name = excluded.name,"
+        " directory = excluded.directory, status = excluded.status,"
+        " approved_at = excluded.approved_at, approved_by = excluded.approved_by,"
+        " last_heartbeat = excluded.last_heartbeat, models = excluded.models,"
+        " agents = excluded.agents, commands = excluded.commands,"
+        " permission_policy = excluded.permission_policy, problem = excluded.problem",
+        worker.worker_id,
+        worker.machine_id,
+        worker.name,
+        worker.directory,
+        worker.status.value,
+        rows.to_ms(worker.created_at),
+        _opt_ms(worker.approved_at),
+        worker.approved_by,
+        _opt_ms(worker.last_heartbeat),
+        rows.models_json(worker.models),
+        rows.models_json(worker.agents),
+        rows.models_json(worker.commands),
+        rows.policy_json(worker.permission_policy),
+        worker.problem,
+    )
+
+
+def _opt_ms(when: datetime | None) -> int | None:
+    return None if when is None else rows.to_ms(when)
 
 
 class MachineSide:
@@ -201,37 +243,27 @@ class MachineSide:
     async def register_worker(
         self, token: MachineToken, worker_token: WorkerToken, directory: str, name: str | None
     ) -> Worker:
-        directory = normalize_relative_path(directory)
-        name = validate_name(name, "Worker name") if name else None
+        place = workers.worker_place(directory, name)
         async with self._as_machine(token) as (tx, row):
-            if worker_token.machine_id != token.machine_id:
-                raise InvalidInput("This worker token was issued for another machine.")
-            issued = await tx.one(
-                "SELECT used_at FROM worker_tokens WHERE worker_id = ? AND machine_id = ?",
+            found = await tx.one(
+                "SELECT * FROM worker_tokens WHERE worker_id = ? AND machine_id = ?",
                 worker_token.worker_id,
                 token.machine_id,
             )
-            if issued is None:
-                raise NotFound("This worker token is not known. Create a new one in the web UI.")
-            if issued["used_at"] is not None:
-                raise Conflict("This worker token has already been used.")
-            await ensure_room(tx, token.machine_id)
-            now = self._now()
+            issued, worker = workers.register_worker(
+                token.machine_id,
+                worker_token,
+                None if found is None else _issued(found),
+                place,
+                await count_workers(tx, token.machine_id),
+                rows.from_ms(self._now()),
+            )
             await tx.run(
                 "UPDATE worker_tokens SET used_at = ? WHERE worker_id = ?",
-                now,
-                worker_token.worker_id,
+                _opt_ms(issued.used_at),
+                issued.worker_id,
             )
-            await tx.run(
-                "INSERT INTO workers (worker_id, machine_id, name, directory, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                worker_token.worker_id,
-                token.machine_id,
-                name,
-                directory,
-                PENDING.value,
-                now,
-            )
+            await save_worker(tx, worker)
             tx.touch(*topics(row["user_id"], token.machine_id))
             return await self._worker_row(tx, worker_token.worker_id)
 
@@ -244,16 +276,10 @@ class MachineSide:
     ) -> Worker:
         async with self._as_machine(token) as (tx, row):
             worker = rows.worker(await self._own_worker(tx, token.machine_id, worker_id))
-            status = transition_worker(worker.status, target)
-            heartbeat = self._now() if status is WorkerStatus.ONLINE else None
-            await tx.run(
-                "UPDATE workers SET status = ?, last_heartbeat = coalesce(?, last_heartbeat),"
-                " problem = ? WHERE worker_id = ?",
-                status.value,
-                heartbeat,
-                problem,
-                worker_id,
+            changed = workers.set_worker_status(
+                worker, target, problem, lambda: rows.from_ms(self._now())
             )
+            await save_worker(tx, changed)
             tx.touch(*topics(row["user_id"], token.machine_id))
             return await self._worker_row(tx, worker_id)
 

@@ -16,8 +16,9 @@ from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING, ChatUserSide, touch_session
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._store import Tx
-from orchestrator.domain.chat import PermissionRequest, ensure_streaming
-from orchestrator.domain.errors import Conflict, NotFound
+from orchestrator.domain import replies
+from orchestrator.domain.chat import PermissionRequest
+from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     MachineId,
@@ -29,16 +30,11 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.notifications import worker_label
 from orchestrator.domain.questions import (
-    ALREADY_ANSWERED,
-    NO_ANSWER_TO_PASS_ON,
     NO_QUESTION,
     Answers,
     Question,
     QuestionRequest,
-    QuestionStatus,
     WaitingQuestion,
-    validate_answers,
-    validate_question_request,
 )
 
 _OWNED_QUESTION = """
@@ -118,15 +114,13 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
             row = await tx.one(_OWNED_QUESTION, question_id, user)
             if row is None:
                 raise NotFound(NO_QUESTION)
-            if row["status"] != QuestionStatus.PENDING:
-                raise Conflict(ALREADY_ANSWERED)
-            asked = rows.question(row).questions
-            checked = None if answers is None else validate_answers(asked, answers)
+            answered = replies.answer_question(rows.question(row), answers)
             await tx.run(
-                "UPDATE question_requests SET status = 'answered', answers = ?, dismissed = ?"
+                "UPDATE question_requests SET status = ?, answers = ?, dismissed = ?"
                 " WHERE question_id = ?",
-                None if checked is None else json.dumps(checked),
-                checked is None,
+                answered.status.value,
+                None if answered.answers is None else json.dumps(answered.answers),
+                answered.dismissed,
                 question_id,
             )
             touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])
@@ -139,21 +133,24 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
         agent_request_id: str,
         questions: Sequence[Question],
     ) -> QuestionRequest:
-        agent_request_id, asked = validate_question_request(agent_request_id, questions)
-        question_id = self._ids.new_id("question")
+        question_id = QuestionId(self._ids.new_id("question"))
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
-            ensure_streaming(message)
+            now = self._now()
+            request = replies.ask_question(
+                question_id, message, agent_request_id, questions, rows.from_ms(now)
+            )
             await tx.run(
                 "INSERT INTO question_requests (question_id, chat_session_id, message_id,"
                 " agent_request_id, questions, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-                question_id,
-                session.chat_session_id,
-                message_id,
-                agent_request_id,
-                json.dumps([attrs.asdict(q) for q in asked]),
-                self._now(),
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                request.question_id,
+                request.chat_session_id,
+                request.message_id,
+                request.agent_request_id,
+                json.dumps([attrs.asdict(q) for q in request.questions]),
+                request.status.value,
+                now,
             )
             touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
             return await _load(tx, question_id)
@@ -165,10 +162,10 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
             row = await tx.one(_MACHINE_QUESTION, question_id, token.machine_id)
             if row is None:
                 raise NotFound(NO_QUESTION)
-            if row["status"] != QuestionStatus.ANSWERED:
-                raise Conflict(NO_ANSWER_TO_PASS_ON)
+            resolved = replies.resolve_question(rows.question(row))
             await tx.run(
-                "UPDATE question_requests SET status = 'resolved' WHERE question_id = ?",
+                "UPDATE question_requests SET status = ? WHERE question_id = ?",
+                resolved.status.value,
                 question_id,
             )
             touch_session(tx, row["worker_id"], row["chat_session_id"], token.machine_id)

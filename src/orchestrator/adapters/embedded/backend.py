@@ -16,7 +16,12 @@ from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._commands import CommandSide
 from orchestrator.adapters.embedded._jobs import JobSide, pause_jobs_of_workers
 from orchestrator.adapters.embedded._live import LiveSide
-from orchestrator.adapters.embedded._machine_side import PENDING, MachineSide, ensure_room, topics
+from orchestrator.adapters.embedded._machine_side import (
+    MachineSide,
+    count_workers,
+    save_worker,
+    topics,
+)
 from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._parts import PartSide
 from orchestrator.adapters.embedded._push import PushSide
@@ -24,7 +29,8 @@ from orchestrator.adapters.embedded._questions import QuestionSide
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.adapters.embedded._transfer import TransferSide
-from orchestrator.domain.errors import Conflict, InvalidTransition, NotFound
+from orchestrator.domain import workers
+from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
 from orchestrator.domain.model import (
     MAX_SIGN_INS_PER_USER,
@@ -32,9 +38,6 @@ from orchestrator.domain.model import (
     MachineSummary,
     User,
     Worker,
-    WorkerStatus,
-    normalize_relative_path,
-    transition_worker,
     validate_name,
 )
 from orchestrator.domain.paging import (
@@ -166,8 +169,8 @@ class SQLiteBackend(
     async def delete_machine(self, user: UserId, machine_id: MachineId) -> None:
         async with self._store.transaction(write=True) as tx:
             await self._owned_machine(tx, user, machine_id)
-            workers = await tx.all("SELECT worker_id FROM workers WHERE machine_id = ?", machine_id)
-            await pause_jobs_of_workers(tx, [row["worker_id"] for row in workers])
+            found = await tx.all("SELECT worker_id FROM workers WHERE machine_id = ?", machine_id)
+            await pause_jobs_of_workers(tx, [row["worker_id"] for row in found])
             await tx.run("DELETE FROM machines WHERE machine_id = ?", machine_id)
             tx.touch(*topics(user, machine_id))
         self._verified.pop(machine_id, None)
@@ -182,26 +185,16 @@ class SQLiteBackend(
         name: str | None,
         permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> Worker:
-        directory = normalize_relative_path(directory)
-        name = validate_name(name, "Worker name") if name else None
-        worker_id = self._ids.new_id("worker")
+        place = workers.worker_place(directory, name)
+        worker_id = WorkerId(self._ids.new_id("worker"))
         async with self._store.transaction(write=True) as tx:
             await self._owned_machine(tx, user, machine_id)
-            await ensure_room(tx, machine_id)
-            now = self._now()
-            await tx.run(
-                "INSERT INTO workers (worker_id, machine_id, name, directory, status, created_at,"
-                " approved_at, approved_by, permission_policy)"
-                " VALUES (?, ?, ?, ?, 'ready', ?, ?, ?, ?)",
-                worker_id,
-                machine_id,
-                name,
-                directory,
-                now,
-                now,
-                user,
-                rows.policy_json(permission_policy),
+            existing = await count_workers(tx, machine_id)
+            now = rows.from_ms(self._now())
+            worker = workers.add_worker(
+                worker_id, machine_id, place, permission_policy, existing, user, now
             )
+            await save_worker(tx, worker)
             tx.touch(*topics(user, machine_id))
             return await self._worker_row(tx, worker_id)
 
@@ -233,24 +226,13 @@ class SQLiteBackend(
     async def approve_worker(self, user: UserId, worker_id: WorkerId) -> Worker:
         async with self._store.transaction(write=True) as tx:
             worker = await self._owned_worker(tx, user, worker_id)
-            if worker.status is not PENDING:
-                raise InvalidTransition("Only a worker waiting for approval can be approved.")
-            status = transition_worker(worker.status, WorkerStatus.READY)
-            await tx.run(
-                "UPDATE workers SET status = ?, approved_at = ?, approved_by = ?"
-                " WHERE worker_id = ?",
-                status.value,
-                self._now(),
-                user,
-                worker_id,
-            )
+            now = rows.from_ms(self._now())
+            await save_worker(tx, workers.approve_worker(worker, user, now))
             return await self._worker_row(tx, worker_id)
 
     async def reject_worker(self, user: UserId, worker_id: WorkerId) -> None:
         async with self._store.transaction(write=True) as tx:
-            worker = await self._owned_worker(tx, user, worker_id)
-            if worker.status is not PENDING:
-                raise InvalidTransition("Only a worker waiting for approval can be rejected.")
+            workers.ensure_pending(await self._owned_worker(tx, user, worker_id), "rejected")
             await tx.run("DELETE FROM workers WHERE worker_id = ?", worker_id)
 
     async def remove_worker(self, user: UserId, worker_id: WorkerId) -> None:

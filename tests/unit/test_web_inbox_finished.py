@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from orchestrator.domain.chat import MessageStatus
 from orchestrator.domain.notifications import BAD_SEEN_UNTIL
-from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
+from tests.unit.test_web_support import Chat, call, next_sse
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def owner(web: Harness) -> Chat:
-    return await online_worker(web)
-
-
-async def call(owner: Chat, method: str, path: str, body: object = None) -> tuple[int, Any]:
-    response = await owner.web.client.request(method, path, json=body, headers=owner.headers)
-    text = await response.text()
-    return response.status, (await response.json()) if text else None
 
 
 async def finish(owner: Chat, text: str, status: MessageStatus = MessageStatus.COMPLETED) -> str:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.domain.ids import MachineToken
-from tests.unit.test_web_support import Chat, Harness, online_worker, running_app
+from tests.unit.test_web_support import Chat, Harness
 
 pytestmark = pytest.mark.anyio
 
@@ -23,12 +21,6 @@ COLOUR = {
     "multiple": False,
     "custom": True,
 }
-
-
-@pytest.fixture
-async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
-    async with running_app(tmp_path) as harness:
-        yield await online_worker(harness)
 
 
 async def _call(web: Harness, token: MachineToken, method: str, **args: object) -> tuple[int, Any]:

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from orchestrator.domain.chat import PermissionRequest
-from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
+from tests.unit.test_web_support import Chat, next_sse
 
 pytestmark = pytest.mark.anyio
 
 DIFF = "@@ -1 +1 @@\n-old\n+<script>alert(1)</script>\n"
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def chat(web: Harness) -> Chat:
-    return await online_worker(web)
 
 
 async def _asked(chat: Chat) -> tuple[PermissionRequest, PermissionRequest]:

@@ -22,9 +22,11 @@ from orchestrator.domain.notifications import (
 )
 from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.testing.push_service import StandInPushService
-from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
+from tests.unit.test_web_support import Chat, Harness, call, next_sse, online_worker, running_app
 
 pytestmark = pytest.mark.anyio
+
+APP_OPTIONS: dict[str, Any] = {"push_allow_loopback_http": True, "max_body_bytes": 64 * 1024}
 
 
 @pytest.fixture
@@ -32,25 +34,6 @@ async def service() -> AsyncIterator[StandInPushService]:
     started = await StandInPushService().start()
     yield started
     await started.stop()
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(
-        tmp_path, push_allow_loopback_http=True, max_body_bytes=64 * 1024
-    ) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def owner(web: Harness) -> Chat:
-    return await online_worker(web)
-
-
-async def call(owner: Chat, method: str, path: str, body: object = None) -> tuple[int, Any]:
-    response = await owner.web.client.request(method, path, json=body, headers=owner.headers)
-    text = await response.text()
-    return response.status, (await response.json()) if text else None
 
 
 async def public_key(owner: Chat) -> str:

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest
 from orchestrator.entrypoints.web.questions_api import BAD_ANSWERS
-from tests.unit.test_web_support import Chat, online_worker, running_app
+from tests.unit.test_web_support import Chat, running_app
 
 pytestmark = pytest.mark.anyio
 
 COLOUR = Question(
     "Which colour?", "Colour", (QuestionOption("Red"), QuestionOption("Blue")), custom=False
 )
-
-
-@pytest.fixture
-async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
-    async with running_app(tmp_path) as harness:
-        yield await online_worker(harness)
 
 
 async def _asked(chat: Chat) -> QuestionRequest:

@@ -171,6 +171,13 @@ class Chat:
         return await self.web.backend.start_session(self.user, self.worker.worker_id, MODEL)
 
 
+async def call(owner: Chat, method: str, path: str, body: object = None) -> tuple[int, Any]:
+    """Send a request with the owner's CSRF header; return the status and JSON (None if empty)."""
+    response = await owner.web.client.request(method, path, json=body, headers=owner.headers)
+    text = await response.text()
+    return response.status, (await response.json()) if text else None
+
+
 async def online_worker(web: Harness) -> Chat:
     """Sign alice in and give her an online worker that offers :data:`MODEL`."""
     csrf = await web.sign_in()

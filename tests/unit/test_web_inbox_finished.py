@@ -14,9 +14,7 @@ pytestmark = pytest.mark.anyio
 async def finish(owner: Chat, text: str, status: MessageStatus = MessageStatus.COMPLETED) -> str:
     """Run one turn of a new session to its end; returns the reply's message ID."""
     backend = owner.web.backend
-    session = await owner.start()
-    asked = await backend.send_message(owner.user, session.chat_session_id, "go")
-    reply = await backend.claim_message(owner.token, asked.message_id)
+    _session, reply = await owner.claimed("go")
     if status is MessageStatus.COMPLETED:
         await backend.complete_message(owner.token, reply.message_id, text)
     else:

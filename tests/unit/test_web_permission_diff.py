@@ -15,9 +15,7 @@ DIFF = "@@ -1 +1 @@\n-old\n+<script>alert(1)</script>\n"
 async def _asked(chat: Chat) -> tuple[PermissionRequest, PermissionRequest]:
     """An edit request (its diff clipped from 80,000 bytes) and a bash request of one reply."""
     backend = chat.web.backend
-    session = await chat.start()
-    message = await backend.send_message(chat.user, session.chat_session_id, "fix it")
-    reply = await backend.claim_message(chat.token, message.message_id)
+    _session, reply = await chat.claimed("fix it")
     edit = await backend.record_permission(
         chat.token,
         reply.message_id,

@@ -19,9 +19,7 @@ COLOUR = Question(
 
 async def _asked(chat: Chat) -> QuestionRequest:
     backend = chat.web.backend
-    session = await chat.start()
-    sent = await backend.send_message(chat.user, session.chat_session_id, "paint it")
-    reply = await backend.claim_message(chat.token, sent.message_id)
+    _session, reply = await chat.claimed("paint it")
     return await backend.record_question(chat.token, reply.message_id, "que_1", [COLOUR])
 
 

@@ -15,7 +15,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from orchestrator.application import accounts
-from orchestrator.domain.chat import ChatSession
+from orchestrator.domain.chat import ChatMessage, ChatSession
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Machine, User, Worker
 from orchestrator.entrypoints.settings import ServerSettings
@@ -169,6 +169,13 @@ class Chat:
 
     async def start(self) -> ChatSession:
         return await self.web.backend.start_session(self.user, self.worker.worker_id, MODEL)
+
+    async def claimed(self, text: str) -> tuple[ChatSession, ChatMessage]:
+        """A new session where ``text`` was sent and the machine claimed it: session and reply."""
+        session = await self.start()
+        backend = self.web.backend
+        sent = await backend.send_message(self.user, session.chat_session_id, text)
+        return session, await backend.claim_message(self.token, sent.message_id)
 
 
 async def call(owner: Chat, method: str, path: str, body: object = None) -> tuple[int, Any]:

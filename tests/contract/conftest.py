@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import pytest
@@ -30,6 +31,8 @@ from orchestrator.domain.ports import Backend
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
 from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
 from tests.contract.convex_stand_in_client import FACTORY as STAND_IN_CLIENT
+
+T = TypeVar("T")
 
 
 def _clock() -> FakeClock:
@@ -165,13 +168,17 @@ async def chat(backend: Backend, alice: UserId, new_machine: MachineFactory) -> 
     return Chat(machine, token, worker, session)
 
 
-async def work_now(backend: Backend, token: MachineToken) -> list[SessionWork]:
-    """The machine's current work list (the first value of its subscription)."""
-    updates = backend.watch_work(token)
+async def first_value(updates: AsyncIterator[T]) -> T:
+    """The first value of a subscription (its current result); the subscription is closed after."""
     try:
         return await anext(updates)
     finally:
         await updates.aclose()  # type: ignore[attr-defined]
+
+
+async def work_now(backend: Backend, token: MachineToken) -> list[SessionWork]:
+    """The machine's current work list (the first value of its subscription)."""
+    return await first_value(backend.watch_work(token))
 
 
 async def ask(backend: Backend, user: UserId, chat: Chat, text: str = "hi") -> ChatMessage:

@@ -18,7 +18,7 @@ from orchestrator.domain.model import Machine, Worker
 from orchestrator.domain.ports import Backend
 from orchestrator.testing import FakeClock
 from tests.contract.conftest import MODELS, MachineFactory
-from tests.contract.test_watch_contract import aclose, next_value
+from tests.contract.test_watch_contract import next_value, watching
 
 pytestmark = pytest.mark.anyio
 
@@ -314,15 +314,12 @@ async def test_deleting_the_machine_pauses_its_workers_jobs(
 async def test_watch_jobs_yields_now_then_changes(
     job_backend: JobsBackend, alice: UserId, setup: Setup
 ) -> None:
-    updates = job_backend.watch_jobs(alice)
-    try:
+    async with watching(job_backend.watch_jobs(alice)) as updates:
         assert await next_value(updates) == []
         job = await new_job(job_backend, alice, setup)
         assert await next_value(updates) == [job]
         paused = await job_backend.set_job_enabled(alice, job.job_id, False, None)
         assert await next_value(updates) == [paused]
-    finally:
-        await aclose(updates)
 
 
 # --- the scheduler's side -----------------------------------------------------------

@@ -25,7 +25,7 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import Backend, LiveEventStore
-from tests.contract.conftest import FACTORIES, Chat, MachineFactory, ask
+from tests.contract.conftest import FACTORIES, Chat, MachineFactory, ask, first_value
 
 pytestmark = pytest.mark.anyio
 
@@ -47,11 +47,7 @@ def _store(backend: Backend) -> LiveEventStore:
 async def _events_after(
     backend: Backend, alice: UserId, chat: Chat, after: int
 ) -> list[StreamEvent]:
-    events = backend.watch_events(alice, chat.session.chat_session_id, after)
-    try:
-        return list(await anext(events))
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
+    return list(await first_value(backend.watch_events(alice, chat.session.chat_session_id, after)))
 
 
 async def test_numbered_events_are_stored_once_under_their_numbers(

@@ -107,10 +107,15 @@ FACTORIES: dict[str, Callable[[Path], Awaitable[Backend]]] = {
 }
 
 
+#: A module mark for contracts only the embedded (SQLite) backend keeps.
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=sorted(FACTORIES))
 async def backend(
     request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
 ) -> AsyncIterator[Backend]:
+    """Each backend in turn (a module narrows them with ``parametrize("backend", [...])``)."""
     created = await FACTORIES[request.param](tmp_path)
     try:
         yield created
@@ -159,11 +164,19 @@ class Chat:
     session: ChatSession
 
 
-@pytest.fixture
-async def chat(backend: Backend, alice: UserId, new_machine: MachineFactory) -> Chat:
+async def ready_worker(
+    backend: Backend, alice: UserId, new_machine: MachineFactory
+) -> tuple[Machine, MachineToken, Worker]:
+    """An online machine of alice with one worker that offers ``MODELS``."""
     machine, token = await new_machine(online=True)
     worker = await backend.add_worker(alice, machine.machine_id, "repo", None)
     worker = await backend.update_worker_models(token, worker.worker_id, MODELS)
+    return machine, token, worker
+
+
+@pytest.fixture
+async def chat(backend: Backend, alice: UserId, new_machine: MachineFactory) -> Chat:
+    machine, token, worker = await ready_worker(backend, alice, new_machine)
     session = await backend.start_session(alice, worker.worker_id, MODELS[0])
     return Chat(machine, token, worker, session)
 

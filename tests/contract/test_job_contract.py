@@ -17,7 +17,7 @@ from orchestrator.domain.jobs import WORKER_REMOVED, Job, JobDraft, RunStatus, S
 from orchestrator.domain.model import Machine, Worker
 from orchestrator.domain.ports import Backend
 from orchestrator.testing import FakeClock
-from tests.contract.conftest import MODELS, MachineFactory
+from tests.contract.conftest import MODELS, MachineFactory, ready_worker
 from tests.contract.test_watch_contract import next_value, watching
 
 pytestmark = pytest.mark.anyio
@@ -44,10 +44,7 @@ class Setup:
 
 @pytest.fixture
 async def setup(job_backend: JobsBackend, alice: UserId, new_machine: MachineFactory) -> Setup:
-    machine, token = await new_machine(online=True)
-    worker = await job_backend.add_worker(alice, machine.machine_id, "repo", None)
-    worker = await job_backend.update_worker_models(token, worker.worker_id, MODELS)
-    return Setup(machine, token, worker)
+    return Setup(*await ready_worker(job_backend, alice, new_machine))
 
 
 def draft(setup: Setup, **changes: Any) -> JobDraft:

@@ -7,9 +7,6 @@ this suite runs on SQLite alone rather than skipping the others.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from orchestrator.domain.errors import NotFound
@@ -25,18 +22,9 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import Backend, LiveEventStore
-from tests.contract.conftest import FACTORIES, Chat, MachineFactory, ask, first_value
+from tests.contract.conftest import SQLITE_ONLY, Chat, MachineFactory, ask, first_value
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def backend(tmp_path: Path, anyio_backend: str) -> AsyncIterator[Backend]:
-    created = await FACTORIES["sqlite"](tmp_path)
-    try:
-        yield created
-    finally:
-        await created.close()
+pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
 
 
 def _store(backend: Backend) -> LiveEventStore:

@@ -52,13 +52,10 @@ from orchestrator.application import accounts
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.agent import (
     AgentEvent,
-    AgentMessage,
     AgentRuntime,
     AgentSession,
     AgentSessionId,
     ModelRef,
-    PermissionAnswer,
-    PermissionRequestId,
     TextDelta,
 )
 from orchestrator.domain.chat import (
@@ -74,6 +71,7 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, UserId
 from orchestrator.domain.model import Worker
 from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.testing import PlainHasher
 from orchestrator.testing.agent import Say, ScriptedAgentRuntime, ScriptedSession
@@ -85,6 +83,7 @@ from orchestrator.testing.fake_model import (
     _is_title_request,
     opencode_environment,
 )
+from orchestrator.testing.serving import serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import opencode_policies  # the sibling benchmark, reused for section 5
@@ -207,9 +206,15 @@ class StampedScriptedRuntime(ScriptedAgentRuntime):
         self.stamps = stamps
 
     async def open_session(
-        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
+        self,
+        worker_directory: Path,
+        agent_session_id: AgentSessionId | None = None,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> ScriptedSession:
-        session = await super().open_session(worker_directory, agent_session_id)
+        session = await super().open_session(
+            worker_directory, agent_session_id, permission_policy=permission_policy
+        )
         session._send = cast(Any, _StampingSend(session._send, self.stamps))
         return session
 
@@ -224,16 +229,9 @@ class ProbedSession:
     inner: AgentSession
     probe: Probe
 
-    @property
-    def agent_session_id(self) -> AgentSessionId:
-        return self.inner.agent_session_id
-
-    @property
-    def worker_directory(self) -> Path:
-        return self.inner.worker_directory
-
-    async def prompt(self, text: str, model: ModelRef) -> None:
-        await self.inner.prompt(text, model)
+    def __getattr__(self, name: str) -> Any:
+        """Everything but :meth:`events` is the inner session's own."""
+        return getattr(self.inner, name)
 
     def events(self) -> AsyncIterator[AgentEvent]:
         return self._events(self.inner.events())
@@ -243,20 +241,6 @@ class ProbedSession:
             if isinstance(event, TextDelta):
                 self.probe.feed(event.agent_session_id, event.text, time.perf_counter())
             yield event
-
-    async def abort(self) -> None:
-        await self.inner.abort()
-
-    async def answer_permission(
-        self, request_id: PermissionRequestId, answer: PermissionAnswer
-    ) -> None:
-        await self.inner.answer_permission(request_id, answer)
-
-    async def history(self) -> list[AgentMessage]:
-        return await self.inner.history()
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 @attrs.define
@@ -268,11 +252,16 @@ class ProbedRuntime:
         return await self.inner.list_models(worker_directory)
 
     async def open_session(
-        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
+        self,
+        worker_directory: Path,
+        agent_session_id: AgentSessionId | None = None,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> AgentSession:
-        return ProbedSession(
-            await self.inner.open_session(worker_directory, agent_session_id), self.probe
+        opened = await self.inner.open_session(
+            worker_directory, agent_session_id, permission_policy=permission_policy
         )
+        return ProbedSession(opened, self.probe)
 
     async def stop(self) -> None:
         await self.inner.stop()
@@ -623,16 +612,8 @@ async def web_server(stack: Stack, data_dir: Path) -> AsyncIterator[str]:
 
     settings = ServerSettings(data_dir=data_dir, host="127.0.0.1", port=0)
     app = create_app(stack.backend, hasher=PlainHasher(), clock=SystemClock(), settings=settings)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        with anyio.CancelScope(shield=True):
-            await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def follow_sse(

@@ -20,6 +20,7 @@ from orchestrator.adapters.remote.wire import MACHINE_WS_PATH
 from orchestrator.domain.ids import ChatSessionId, MachineId, MachineToken, MessageId
 from orchestrator.domain.live import GrowingText, LiveText
 from orchestrator.domain.parts import PartId, TextKind
+from orchestrator.testing.serving import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -64,14 +65,8 @@ async def api() -> AsyncIterator[tuple[FakeMachineApi, str]]:
     fake = FakeMachineApi()
     app = web.Application()
     app.router.add_get(MACHINE_WS_PATH, fake.handle)
-    runner = web.AppRunner(app, shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield fake, url
 
 
 @asynccontextmanager

@@ -54,24 +54,19 @@ from orchestrator.domain.agent import (
     AgentEvent,
     AgentRuntime,
     AgentSession,
-    AgentSessionId,
     ModelRef,
     TextDelta,
 )
 from orchestrator.domain.chat import (
     ChatChunk,
-    ChatMessage,
     ChatSession,
-    ChatSessionStatus,
     MessageRole,
     MessageStatus,
-    PermissionRequest,
     SessionWork,
 )
-from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, UserId
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.model import Worker
 from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
-from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.testing import PlainHasher
 from orchestrator.testing.agent import Say, ScriptedAgentRuntime, ScriptedSession
@@ -205,16 +200,8 @@ class StampedScriptedRuntime(ScriptedAgentRuntime):
         super().__init__(script=script)  # type: ignore[arg-type]
         self.stamps = stamps
 
-    async def open_session(
-        self,
-        worker_directory: Path,
-        agent_session_id: AgentSessionId | None = None,
-        *,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
-    ) -> ScriptedSession:
-        session = await super().open_session(
-            worker_directory, agent_session_id, permission_policy=permission_policy
-        )
+    async def open_session(self, *args: Any, **kwargs: Any) -> ScriptedSession:
+        session = await super().open_session(*args, **kwargs)
         session._send = cast(Any, _StampingSend(session._send, self.stamps))
         return session
 
@@ -251,17 +238,8 @@ class ProbedRuntime:
     async def list_models(self, worker_directory: Path) -> list[ModelRef]:
         return await self.inner.list_models(worker_directory)
 
-    async def open_session(
-        self,
-        worker_directory: Path,
-        agent_session_id: AgentSessionId | None = None,
-        *,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
-    ) -> AgentSession:
-        opened = await self.inner.open_session(
-            worker_directory, agent_session_id, permission_policy=permission_policy
-        )
-        return ProbedSession(opened, self.probe)
+    async def open_session(self, *args: Any, **kwargs: Any) -> AgentSession:
+        return ProbedSession(await self.inner.open_session(*args, **kwargs), self.probe)
 
     async def stop(self) -> None:
         await self.inner.stop()
@@ -334,53 +312,9 @@ class CountingBackend:
         self.writes += 1  # a durable write that streams no text
         return await self.inner.save_part(token, message_id, part_id, body)
 
-    async def list_session_messages(
-        self, token: MachineToken, session_id: ChatSessionId
-    ) -> list[ChatMessage]:
-        return await self.inner.list_session_messages(token, session_id)
-
-    async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
-        return await self.inner.claim_message(token, message_id)
-
-    async def complete_message(
-        self, token: MachineToken, message_id: MessageId, content: str
-    ) -> ChatMessage:
-        return await self.inner.complete_message(token, message_id, content)
-
-    async def end_reply(
-        self, token: MachineToken, message_id: MessageId, status: MessageStatus, reason: str
-    ) -> ChatMessage:
-        return await self.inner.end_reply(token, message_id, status, reason)
-
-    async def update_session(
-        self,
-        token: MachineToken,
-        session_id: ChatSessionId,
-        *,
-        status: ChatSessionStatus | None = None,
-        agent_session_id: str | None = None,
-        title: str | None = None,
-    ) -> ChatSession:
-        return await self.inner.update_session(
-            token, session_id, status=status, agent_session_id=agent_session_id, title=title
-        )
-
-    async def record_permission(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        tool: str,
-        description: str,
-    ) -> PermissionRequest:
-        return await self.inner.record_permission(
-            token, message_id, agent_request_id, tool, description
-        )
-
-    async def resolve_permission(
-        self, token: MachineToken, permission_id: PermissionId
-    ) -> PermissionRequest:
-        return await self.inner.resolve_permission(token, permission_id)
+    def __getattr__(self, name: str) -> Any:
+        """Every other method is the inner backend's own, uncounted."""
+        return getattr(self.inner, name)
 
 
 # --- results ------------------------------------------------------------------------------

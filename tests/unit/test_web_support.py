@@ -185,6 +185,16 @@ async def call(owner: Chat, method: str, path: str, body: object = None) -> tupl
     return response.status, (await response.json()) if text else None
 
 
+async def machine_call(
+    web: Harness, token: MachineToken, method: str, **args: object
+) -> tuple[int, Any]:
+    """POST ``/api/machine/METHOD`` with the machine's bearer token; the status and JSON body."""
+    response = await web.client.post(
+        f"/api/machine/{method}", json=args, headers={"Authorization": f"Bearer {token}"}
+    )
+    return response.status, await response.json()
+
+
 async def online_worker(web: Harness) -> Chat:
     """Sign alice in and give her an online worker that offers :data:`MODEL`."""
     csrf = await web.sign_in()

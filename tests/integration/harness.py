@@ -12,9 +12,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -25,6 +26,10 @@ from orchestrator.domain.errors import AgentUnavailable
 from orchestrator.testing.fake_model import FakeModelServer
 
 CLI = [sys.executable, "-m", "orchestrator"]
+
+#: Module marks: skip where opencode (or git) is not installed (fixtures in conftest.py).
+NEEDS_OPENCODE = pytest.mark.usefixtures("opencode_binary")
+NEEDS_GIT = pytest.mark.usefixtures("git_binary")
 
 
 def opencode_or_skip() -> Path:
@@ -129,27 +134,38 @@ def create_user_and_machine(data_dir: Path, username: str = "alice", name: str =
 
 
 @contextmanager
-def fake_model_thread(**options: object) -> Iterator[FakeModelServer]:
-    """The fake model server on its own event loop in a thread, so blocking waits don't stall it."""
-    server = FakeModelServer(**options)  # type: ignore[arg-type]
+def own_loop_thread(
+    start: Callable[[], Awaitable[object]],
+    stop: Callable[[], Coroutine[Any, Any, object]],
+    what: str,
+) -> Iterator[None]:
+    """Run a loopback server on its own event loop in a thread, so blocking waits don't stall it."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
+        loop.run_until_complete(start())
         ready.set()
         loop.run_forever()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    assert ready.wait(10), "the fake model server did not start"
+    assert ready.wait(10), f"{what} did not start"
     try:
-        yield server
+        yield
     finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+@contextmanager
+def fake_model_thread(**options: object) -> Iterator[FakeModelServer]:
+    """The fake model server on its own event loop in a thread, so blocking waits don't stall it."""
+    server = FakeModelServer(**options)  # type: ignore[arg-type]
+    with own_loop_thread(server.start, server.close, "the fake model server"):
+        yield server
 
 
 def start_worker(

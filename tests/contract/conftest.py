@@ -197,3 +197,9 @@ async def work_now(backend: Backend, token: MachineToken) -> list[SessionWork]:
 async def ask(backend: Backend, user: UserId, chat: Chat, text: str = "hi") -> ChatMessage:
     """Send a message to the fixture's session."""
     return await backend.send_message(user, chat.session.chat_session_id, text)
+
+
+async def claimed(backend: Backend, user: UserId, chat: Chat, text: str = "hi") -> ChatMessage:
+    """Send a message to the fixture's session and claim it as the machine: the streaming reply."""
+    message = await ask(backend, user, chat, text)
+    return await backend.claim_message(chat.token, message.message_id)

@@ -10,19 +10,9 @@ from playwright.sync_api import Page, Request, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
 from tests.e2e.harness import Chat, open_new_session, send
+from tests.integration.test_opencode_questions import ASKED
 
 pytestmark = pytest.mark.slow
-
-ASKED = [
-    {
-        "question": "Which colour should the button be?",
-        "header": "Colour",
-        "options": [
-            {"label": "Red", "description": "Warm"},
-            {"label": "Blue", "description": "Calm"},
-        ],
-    }
-]
 
 
 POLLED = re.compile(r"/api/sessions/[^/]+/(permissions|questions)(\?|$)")

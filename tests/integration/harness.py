@@ -12,8 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,12 @@ import attrs
 import pytest
 
 from orchestrator.adapters._reaper import descendants
+from orchestrator.adapters.embedded import SQLiteBackend, open_backend
 from orchestrator.adapters.opencode import find_opencode
+from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.domain.errors import AgentUnavailable
+from orchestrator.domain.ids import UserId
+from orchestrator.domain.model import Machine
 from orchestrator.testing.fake_model import FakeModelServer
 
 CLI = [sys.executable, "-m", "orchestrator"]
@@ -118,6 +122,29 @@ def running_server(data_dir: Path, port: int | None = None) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+@asynccontextmanager
+async def server_database(data_dir: Path) -> AsyncIterator[SQLiteBackend]:
+    """The server's SQLite database in ``data_dir``, opened directly; closed afterwards."""
+    backend = await open_backend(
+        data_dir / "orchestrator.sqlite3",
+        clock=SystemClock(),
+        ids=RandomIds(),
+        hasher=Argon2Hasher(),
+    )
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+async def only_machine(backend: SQLiteBackend, username: str = "alice") -> tuple[UserId, Machine]:
+    """The user's ID and the one machine they have."""
+    found = await backend.find_user(username)
+    assert found is not None
+    [summary] = await backend.list_machines(found[0].user_id)
+    return found[0].user_id, summary.machine
 
 
 def create_user_and_machine(data_dir: Path, username: str = "alice", name: str = "laptop") -> str:

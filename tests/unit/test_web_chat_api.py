@@ -9,9 +9,15 @@ import pytest
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH
 from orchestrator.domain.diffs import TURN_DIFF_PART, TurnDiffPart
 from orchestrator.domain.parts import StepFinishPart, Tokens
-from orchestrator.entrypoints.web.auth import CSRF_MESSAGE
 from orchestrator.entrypoints.web.chat_api import QUEUED_NOTICE
-from tests.unit.test_web_support import MODEL, Chat, Client, Harness
+from tests.unit.test_web_support import (
+    MODEL,
+    Chat,
+    Client,
+    Harness,
+    assert_needs_csrf,
+    assert_needs_sign_in,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -56,9 +62,7 @@ async def _stranger(web: Harness) -> tuple[Client, str]:
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 async def test_every_chat_endpoint_needs_a_session(web: Harness, method: str, path: str) -> None:
     """Without a session every chat endpoint answers 401 with one sentence."""
-    response = await web.client.request(method, path, json={})
-    assert response.status == 401
-    assert await response.json() == {"error": "Sign in first.", "type": "AuthenticationFailed"}
+    await assert_needs_sign_in(web, method, path)
 
 
 @pytest.mark.parametrize(("method", "path"), UNSAFE)
@@ -67,11 +71,7 @@ async def test_chat_changes_need_the_csrf_token(
     web: Harness, method: str, path: str, csrf: str | None
 ) -> None:
     """A signed-in chat request that changes state without the right CSRF token gets 403."""
-    await web.sign_in()
-    headers = {"X-CSRF-Token": csrf} if csrf else {}
-    response = await web.client.request(method, path, json={"content": "x"}, headers=headers)
-    assert response.status == 403
-    assert (await response.json())["error"] == CSRF_MESSAGE
+    await assert_needs_csrf(web, method, path, csrf, {"content": "x"})
 
 
 async def test_session_lifecycle(chat: Chat) -> None:

@@ -20,6 +20,7 @@ from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Machine, User, Worker
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web import create_app
+from orchestrator.entrypoints.web.auth import CSRF_MESSAGE
 from orchestrator.entrypoints.web.state import KEEPALIVE
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
 
@@ -193,6 +194,24 @@ async def machine_call(
         f"/api/machine/{method}", json=args, headers={"Authorization": f"Bearer {token}"}
     )
     return response.status, await response.json()
+
+
+async def assert_needs_sign_in(web: Harness, method: str, path: str, body: object = None) -> None:
+    """Without a session ``method path`` answers 401 with one sentence."""
+    response = await web.client.request(method, path, json={} if body is None else body)
+    assert response.status == 401
+    assert await response.json() == {"error": "Sign in first.", "type": "AuthenticationFailed"}
+
+
+async def assert_needs_csrf(
+    web: Harness, method: str, path: str, csrf: str | None, body: object
+) -> None:
+    """Signed in, ``method path`` without the right CSRF token (``csrf``) answers 403."""
+    await web.sign_in()
+    headers = {"X-CSRF-Token": csrf} if csrf else {}
+    response = await web.client.request(method, path, json=body, headers=headers)
+    assert response.status == 403
+    assert (await response.json())["error"] == CSRF_MESSAGE
 
 
 async def online_worker(web: Harness) -> Chat:

@@ -15,20 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
-from aiohttp import web
-
-from orchestrator.adapters.embedded import open_backend
-from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
-from orchestrator.application import accounts
-from orchestrator.entrypoints.settings import ServerSettings
-from orchestrator.entrypoints.web import create_app
-
-PASSWORD = "correct horse battery"
+from _app import sign_in, sqlite_app
 
 
 async def _latencies(http: aiohttp.ClientSession, url: str, count: int) -> list[float]:
@@ -49,34 +39,15 @@ def _summary(name: str, ms: list[float]) -> str:
 
 async def run(requests: int) -> None:
     """Start the app, time both kinds of request, and print the figures."""
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        hasher, clock = Argon2Hasher(), SystemClock()
-        backend = await open_backend(
-            data_dir / "orchestrator.sqlite3", clock=clock, ids=RandomIds(), hasher=hasher
-        )
-        user = await accounts.create_user(backend, hasher, "alice", PASSWORD)
-        _, secret = await backend.create_api_token(user.user_id, "benchmark")
-        settings = ServerSettings(data_dir=data_dir, port=0)
-        app = create_app(backend, hasher=hasher, clock=clock, settings=settings)
-        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        url = f"http://127.0.0.1:{port}"
-        try:
-            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-                login = {"username": "alice", "password": PASSWORD}
-                async with http.post(f"{url}/api/login", json=login) as response:
-                    assert response.status == 200
-                cookie = await _latencies(http, url, requests)
-            headers = {"Authorization": f"Bearer {secret}"}
-            async with aiohttp.ClientSession(headers=headers) as http:
-                bearer = await _latencies(http, url, requests)
-        finally:
-            await runner.cleanup()
-            await backend.close()
+    async with sqlite_app() as app:
+        hasher = app.hasher
+        _, secret = await app.backend.create_api_token(app.alice, "benchmark")
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            await sign_in(http, app.url)
+            cookie = await _latencies(http, app.url, requests)
+        headers = {"Authorization": f"Bearer {secret}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            bearer = await _latencies(http, app.url, requests)
     stored = hasher.hash(secret)
     started = time.perf_counter()
     hasher.verify(stored, secret)

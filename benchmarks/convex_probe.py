@@ -17,6 +17,7 @@ from aiohttp import web
 from orchestrator.adapters.convex import open_convex_backend
 from orchestrator.adapters.convex.backend import TransportName
 from orchestrator.domain.errors import BackendUnavailable
+from orchestrator.testing.serving import serving
 
 SLOW = 0.3
 TICK = 0.01
@@ -69,18 +70,14 @@ async def _silent(url: str, transport: TransportName) -> None:
 async def main() -> None:
     app = web.Application()
     app.router.add_post("/api/{kind}", _slow_answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    slow = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        silent = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        for transport in ("websocket", "http"):
-            await _probe(slow, transport)
-            await _silent(silent, transport)
-    await runner.cleanup()
+    async with serving(app) as slow:
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(64)
+            silent = f"http://127.0.0.1:{listener.getsockname()[1]}"
+            for transport in ("websocket", "http"):
+                await _probe(slow, transport)
+                await _silent(silent, transport)
 
 
 if __name__ == "__main__":

@@ -21,32 +21,20 @@ import time
 from pathlib import Path
 
 import anyio
+from opencode_policies import time_to_first_delta
 
 from orchestrator.adapters.opencode import OpencodeRuntime, ProcessPolicy, open_opencode_runtime
-from orchestrator.domain.agent import ModelRef, TextDelta, TurnFailed, TurnFinished
-from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
-
-MODEL = ModelRef.parse(DEFAULT_MODEL)
+from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
 
 
 async def first_character(runtime: OpencodeRuntime, worker: Path) -> float:
     """Seconds from opening a session and sending the first message to its first delta."""
     start = time.perf_counter()
     session = await runtime.open_session(worker)
-    await session.prompt("First message", MODEL)
-    first: float | None = None
-    with anyio.fail_after(60):
-        async for event in session.events():
-            if isinstance(event, TextDelta) and first is None:
-                first = time.perf_counter() - start
-            if isinstance(event, TurnFailed):
-                raise RuntimeError(event.reason)
-            if isinstance(event, TurnFinished):
-                break
+    opened = time.perf_counter() - start
+    first = await time_to_first_delta(session, "First message")
     await session.close()
-    if first is None:
-        raise RuntimeError("The reply had no text.")
-    return first
+    return opened + first
 
 
 async def one_round(mode: str, base: Path, env: dict[str, str]) -> float:

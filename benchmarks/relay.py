@@ -52,26 +52,19 @@ from orchestrator.application import accounts
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.agent import (
     AgentEvent,
-    AgentMessage,
     AgentRuntime,
     AgentSession,
-    AgentSessionId,
     ModelRef,
-    PermissionAnswer,
-    PermissionRequestId,
     TextDelta,
 )
 from orchestrator.domain.chat import (
     ChatChunk,
-    ChatMessage,
     ChatSession,
-    ChatSessionStatus,
     MessageRole,
     MessageStatus,
-    PermissionRequest,
     SessionWork,
 )
-from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, PermissionId, UserId
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.model import Worker
 from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
 from orchestrator.entrypoints.settings import ServerSettings
@@ -85,6 +78,7 @@ from orchestrator.testing.fake_model import (
     _is_title_request,
     opencode_environment,
 )
+from orchestrator.testing.serving import serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import opencode_policies  # the sibling benchmark, reused for section 5
@@ -206,10 +200,8 @@ class StampedScriptedRuntime(ScriptedAgentRuntime):
         super().__init__(script=script)  # type: ignore[arg-type]
         self.stamps = stamps
 
-    async def open_session(
-        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
-    ) -> ScriptedSession:
-        session = await super().open_session(worker_directory, agent_session_id)
+    async def open_session(self, *args: Any, **kwargs: Any) -> ScriptedSession:
+        session = await super().open_session(*args, **kwargs)
         session._send = cast(Any, _StampingSend(session._send, self.stamps))
         return session
 
@@ -224,16 +216,9 @@ class ProbedSession:
     inner: AgentSession
     probe: Probe
 
-    @property
-    def agent_session_id(self) -> AgentSessionId:
-        return self.inner.agent_session_id
-
-    @property
-    def worker_directory(self) -> Path:
-        return self.inner.worker_directory
-
-    async def prompt(self, text: str, model: ModelRef) -> None:
-        await self.inner.prompt(text, model)
+    def __getattr__(self, name: str) -> Any:
+        """Everything but :meth:`events` is the inner session's own."""
+        return getattr(self.inner, name)
 
     def events(self) -> AsyncIterator[AgentEvent]:
         return self._events(self.inner.events())
@@ -244,20 +229,6 @@ class ProbedSession:
                 self.probe.feed(event.agent_session_id, event.text, time.perf_counter())
             yield event
 
-    async def abort(self) -> None:
-        await self.inner.abort()
-
-    async def answer_permission(
-        self, request_id: PermissionRequestId, answer: PermissionAnswer
-    ) -> None:
-        await self.inner.answer_permission(request_id, answer)
-
-    async def history(self) -> list[AgentMessage]:
-        return await self.inner.history()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
 
 @attrs.define
 class ProbedRuntime:
@@ -267,12 +238,8 @@ class ProbedRuntime:
     async def list_models(self, worker_directory: Path) -> list[ModelRef]:
         return await self.inner.list_models(worker_directory)
 
-    async def open_session(
-        self, worker_directory: Path, agent_session_id: AgentSessionId | None = None
-    ) -> AgentSession:
-        return ProbedSession(
-            await self.inner.open_session(worker_directory, agent_session_id), self.probe
-        )
+    async def open_session(self, *args: Any, **kwargs: Any) -> AgentSession:
+        return ProbedSession(await self.inner.open_session(*args, **kwargs), self.probe)
 
     async def stop(self) -> None:
         await self.inner.stop()
@@ -345,53 +312,9 @@ class CountingBackend:
         self.writes += 1  # a durable write that streams no text
         return await self.inner.save_part(token, message_id, part_id, body)
 
-    async def list_session_messages(
-        self, token: MachineToken, session_id: ChatSessionId
-    ) -> list[ChatMessage]:
-        return await self.inner.list_session_messages(token, session_id)
-
-    async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
-        return await self.inner.claim_message(token, message_id)
-
-    async def complete_message(
-        self, token: MachineToken, message_id: MessageId, content: str
-    ) -> ChatMessage:
-        return await self.inner.complete_message(token, message_id, content)
-
-    async def end_reply(
-        self, token: MachineToken, message_id: MessageId, status: MessageStatus, reason: str
-    ) -> ChatMessage:
-        return await self.inner.end_reply(token, message_id, status, reason)
-
-    async def update_session(
-        self,
-        token: MachineToken,
-        session_id: ChatSessionId,
-        *,
-        status: ChatSessionStatus | None = None,
-        agent_session_id: str | None = None,
-        title: str | None = None,
-    ) -> ChatSession:
-        return await self.inner.update_session(
-            token, session_id, status=status, agent_session_id=agent_session_id, title=title
-        )
-
-    async def record_permission(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        tool: str,
-        description: str,
-    ) -> PermissionRequest:
-        return await self.inner.record_permission(
-            token, message_id, agent_request_id, tool, description
-        )
-
-    async def resolve_permission(
-        self, token: MachineToken, permission_id: PermissionId
-    ) -> PermissionRequest:
-        return await self.inner.resolve_permission(token, permission_id)
+    def __getattr__(self, name: str) -> Any:
+        """Every other method is the inner backend's own, uncounted."""
+        return getattr(self.inner, name)
 
 
 # --- results ------------------------------------------------------------------------------
@@ -623,16 +546,8 @@ async def web_server(stack: Stack, data_dir: Path) -> AsyncIterator[str]:
 
     settings = ServerSettings(data_dir=data_dir, host="127.0.0.1", port=0)
     app = create_app(stack.backend, hasher=PlainHasher(), clock=SystemClock(), settings=settings)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        with anyio.CancelScope(shield=True):
-            await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 async def follow_sse(

@@ -14,20 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
-from aiohttp import web
-
-from orchestrator.adapters.embedded import open_backend
-from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
-from orchestrator.application import accounts
-from orchestrator.entrypoints.settings import ServerSettings
-from orchestrator.entrypoints.web import create_app
-
-PASSWORD = "correct horse battery"
+from _app import PASSWORD, sign_in, sqlite_app
 
 
 async def _sign_in(url: str) -> float:
@@ -53,40 +43,19 @@ async def _watch(browser: aiohttp.ClientSession, url: str, done: asyncio.Event) 
 
 async def run(sign_ins: int) -> None:
     """Start the app, sign ``sign_ins`` browsers in at once, and print the figures."""
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        hasher = Argon2Hasher()
-        clock = SystemClock()
-        backend = await open_backend(
-            data_dir / "orchestrator.sqlite3", clock=clock, ids=RandomIds(), hasher=hasher
-        )
-        await accounts.create_user(backend, hasher, "alice", PASSWORD)
-        settings = ServerSettings(data_dir=data_dir, port=0, login_attempts_per_minute=1000)
-        app = create_app(backend, hasher=hasher, clock=clock, settings=settings)
-        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        url = f"http://127.0.0.1:{port}"
-        try:
-            jar = aiohttp.CookieJar(unsafe=True)  # keep cookies for an IP address
-            async with aiohttp.ClientSession(cookie_jar=jar) as bystander:
-                async with bystander.post(
-                    f"{url}/api/login", json={"username": "alice", "password": PASSWORD}
-                ) as response:
-                    assert response.status == 200
-                done = asyncio.Event()
-                watcher = asyncio.create_task(_watch(bystander, url, done))
-                await asyncio.sleep(0.1)
-                started = time.perf_counter()
-                each = await asyncio.gather(*(_sign_in(url) for _ in range(sign_ins)))
-                total = time.perf_counter() - started
-                done.set()
-                latencies = await watcher
-        finally:
-            await runner.cleanup()
-            await backend.close()
+    async with (
+        sqlite_app(login_attempts_per_minute=1000) as app,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as bystander,
+    ):
+        await sign_in(bystander, app.url)  # the jar keeps cookies for an IP address
+        done = asyncio.Event()
+        watcher = asyncio.create_task(_watch(bystander, app.url, done))
+        await asyncio.sleep(0.1)
+        started = time.perf_counter()
+        each = await asyncio.gather(*(_sign_in(app.url) for _ in range(sign_ins)))
+        total = time.perf_counter() - started
+        done.set()
+        latencies = await watcher
     ms = sorted(1000 * x for x in latencies)
     print(f"{sign_ins} concurrent sign-ins (argon2 defaults): all done in {total:.2f} s;")
     print(f"  one sign-in: median {statistics.median(each):.2f} s, slowest {max(each):.2f} s")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import pytest
@@ -30,6 +31,8 @@ from orchestrator.domain.ports import Backend
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
 from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
 from tests.contract.convex_stand_in_client import FACTORY as STAND_IN_CLIENT
+
+T = TypeVar("T")
 
 
 def _clock() -> FakeClock:
@@ -104,10 +107,15 @@ FACTORIES: dict[str, Callable[[Path], Awaitable[Backend]]] = {
 }
 
 
+#: A module mark for contracts only the embedded (SQLite) backend keeps.
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=sorted(FACTORIES))
 async def backend(
     request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
 ) -> AsyncIterator[Backend]:
+    """Each backend in turn (a module narrows them with ``parametrize("backend", [...])``)."""
     created = await FACTORIES[request.param](tmp_path)
     try:
         yield created
@@ -156,24 +164,42 @@ class Chat:
     session: ChatSession
 
 
-@pytest.fixture
-async def chat(backend: Backend, alice: UserId, new_machine: MachineFactory) -> Chat:
+async def ready_worker(
+    backend: Backend, alice: UserId, new_machine: MachineFactory
+) -> tuple[Machine, MachineToken, Worker]:
+    """An online machine of alice with one worker that offers ``MODELS``."""
     machine, token = await new_machine(online=True)
     worker = await backend.add_worker(alice, machine.machine_id, "repo", None)
     worker = await backend.update_worker_models(token, worker.worker_id, MODELS)
+    return machine, token, worker
+
+
+@pytest.fixture
+async def chat(backend: Backend, alice: UserId, new_machine: MachineFactory) -> Chat:
+    machine, token, worker = await ready_worker(backend, alice, new_machine)
     session = await backend.start_session(alice, worker.worker_id, MODELS[0])
     return Chat(machine, token, worker, session)
 
 
-async def work_now(backend: Backend, token: MachineToken) -> list[SessionWork]:
-    """The machine's current work list (the first value of its subscription)."""
-    updates = backend.watch_work(token)
+async def first_value(updates: AsyncIterator[T]) -> T:
+    """The first value of a subscription (its current result); the subscription is closed after."""
     try:
         return await anext(updates)
     finally:
         await updates.aclose()  # type: ignore[attr-defined]
 
 
+async def work_now(backend: Backend, token: MachineToken) -> list[SessionWork]:
+    """The machine's current work list (the first value of its subscription)."""
+    return await first_value(backend.watch_work(token))
+
+
 async def ask(backend: Backend, user: UserId, chat: Chat, text: str = "hi") -> ChatMessage:
     """Send a message to the fixture's session."""
     return await backend.send_message(user, chat.session.chat_session_id, text)
+
+
+async def claimed(backend: Backend, user: UserId, chat: Chat, text: str = "hi") -> ChatMessage:
+    """Send a message to the fixture's session and claim it as the machine: the streaming reply."""
+    message = await ask(backend, user, chat, text)
+    return await backend.claim_message(chat.token, message.message_id)

@@ -27,7 +27,7 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.ids import MachineToken, MessageId, UserId
 from orchestrator.domain.ports import Backend
-from tests.contract.conftest import MODELS, Chat, MachineFactory, ask, work_now
+from tests.contract.conftest import MODELS, Chat, MachineFactory, ask, claimed, work_now
 
 pytestmark = pytest.mark.anyio
 
@@ -162,8 +162,7 @@ async def test_complete_message_writes_the_reply_once(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Completing stores the whole text and completes the question; it happens once."""
-    message = await ask(backend, alice, chat)
-    reply = await backend.claim_message(chat.token, message.message_id)
+    reply = await claimed(backend, alice, chat)
     await backend.append_chunk(chat.token, reply.message_id, "Hel")
     done = await backend.complete_message(chat.token, reply.message_id, "Hello!")
     assert (done.status, done.content, done.error, done.completed) == (
@@ -200,8 +199,7 @@ async def test_end_reply_keeps_the_streamed_text(
     backend: Backend, alice: UserId, chat: Chat, status: MessageStatus
 ) -> None:
     """A reply ending badly keeps its chunks as content, the reason as error; the question ends."""
-    message = await ask(backend, alice, chat)
-    reply = await backend.claim_message(chat.token, message.message_id)
+    reply = await claimed(backend, alice, chat)
     for part in ("Hel", "lo ", "wor"):
         await backend.append_chunk(chat.token, reply.message_id, part)
     ended = await backend.end_reply(chat.token, reply.message_id, status, "Agent stopped.")
@@ -274,8 +272,7 @@ async def test_a_restarted_machine_finds_its_half_streamed_reply(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """After a restart the earlier claim shows as streaming_reply; marking it interrupted frees the queue."""  # noqa: E501
-    first = await ask(backend, alice, chat, "one")
-    reply = await backend.claim_message(chat.token, first.message_id)
+    reply = await claimed(backend, alice, chat, "one")
     await backend.append_chunk(chat.token, reply.message_id, "half")
     second = await ask(backend, alice, chat, "two")
     [work] = await work_now(backend, chat.token)

@@ -12,7 +12,7 @@ from orchestrator.domain.ids import QuestionId, UserId
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest, QuestionStatus
 from tests.contract.conftest import Chat, ask, work_now
-from tests.contract.test_watch_contract import aclose, next_value
+from tests.contract.test_watch_contract import next_value, watching
 
 pytestmark = pytest.mark.anyio
 
@@ -153,8 +153,7 @@ async def test_watch_requests_follows_permissions_and_questions(
 ) -> None:
     """watch_requests yields the session's requests, then again as they are asked and answered."""
     session_id = chat.session.chat_session_id
-    updates = backend.watch_requests(alice, session_id)
-    try:
+    async with watching(backend.watch_requests(alice, session_id)) as updates:
         assert await next_value(updates) == ([], [])
         reply = await backend.claim_message(
             chat.token, (await ask(backend, alice, chat)).message_id
@@ -169,14 +168,9 @@ async def test_watch_requests_follows_permissions_and_questions(
             [permission],
             [answered],
         )
-    finally:
-        await aclose(updates)
-    stranger = backend.watch_requests(bob, session_id)
-    try:
+    async with watching(backend.watch_requests(bob, session_id)) as stranger:
         with pytest.raises(NotFound):
             await next_value(stranger)
-    finally:
-        await aclose(stranger)
 
 
 async def _until(
@@ -195,8 +189,7 @@ async def test_waiting_questions_of_a_user(
     """Pending questions are listed with their machine and worker, for their user only."""
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
     asked = await backend.record_question(chat.token, reply.message_id, "q", [COLOUR])
-    updates = backend.watch_waiting_questions(alice)
-    try:
+    async with watching(backend.watch_waiting_questions(alice)) as updates:
         [waiting] = await next_value(updates)
         assert (waiting.user_id, waiting.request, waiting.machine_id, waiting.worker_id) == (
             alice,
@@ -208,5 +201,3 @@ async def test_waiting_questions_of_a_user(
         assert await backend.list_waiting_questions(bob) == []
         await backend.answer_question(alice, asked.question_id, None)
         assert await next_value(updates) == []
-    finally:
-        await aclose(updates)

@@ -10,7 +10,7 @@ from orchestrator.domain.errors import AuthenticationFailed, NotFound
 from orchestrator.domain.ids import ChatSessionId, MessageId, UserId
 from orchestrator.domain.ports import Backend
 from tests.contract.conftest import MODELS, Chat
-from tests.contract.test_watch_contract import aclose, next_value
+from tests.contract.test_watch_contract import aclose, next_value, watching
 
 pytestmark = pytest.mark.anyio
 
@@ -25,8 +25,7 @@ async def test_watch_sessions_yields_now_then_changes(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """watch_sessions yields the worker's sessions, then the list after each change."""
-    updates = backend.watch_sessions(alice, chat.worker.worker_id)
-    try:
+    async with watching(backend.watch_sessions(alice, chat.worker.worker_id)) as updates:
         assert await next_value(updates) == [chat.session]
         second = await backend.start_session(alice, chat.worker.worker_id, MODELS[1])
         assert await next_value(updates) == [second, chat.session]
@@ -34,15 +33,12 @@ async def test_watch_sessions_yields_now_then_changes(
         assert await next_value(updates) == [chat.session, ended]
         titled = await backend.update_session(chat.token, chat.session.chat_session_id, title="T")
         assert await next_value(updates) == [titled, ended]
-    finally:
-        await aclose(updates)
 
 
 async def test_watch_messages_follows_a_reply(backend: Backend, alice: UserId, chat: Chat) -> None:
     """watch_messages yields on send, claim and completion, but not on chunks."""
     session_id = chat.session.chat_session_id
-    updates = backend.watch_messages(alice, session_id)
-    try:
+    async with watching(backend.watch_messages(alice, session_id)) as updates:
         assert await next_value(updates) == []
         message = await backend.send_message(alice, session_id, "hi")
         assert await next_value(updates) == [message]
@@ -52,8 +48,6 @@ async def test_watch_messages_follows_a_reply(backend: Backend, alice: UserId, c
         await backend.complete_message(chat.token, reply.message_id, "Hello")
         asked, done = await next_value(updates)
         assert (asked.status, done.status, done.content) == ("completed", "completed", "Hello")
-    finally:
-        await aclose(updates)
 
 
 async def test_watch_chunks_yields_backlog_then_new_chunks(
@@ -63,18 +57,12 @@ async def test_watch_chunks_yields_backlog_then_new_chunks(
     session_id = chat.session.chat_session_id
     reply_id = await streaming(backend, alice, chat)
     written = [await backend.append_chunk(chat.token, reply_id, p) for p in ("a", "b", "c")]
-    updates = backend.watch_chunks(alice, session_id, 1)
-    try:
+    async with watching(backend.watch_chunks(alice, session_id, 1)) as updates:
         assert await next_value(updates) == written[1:]
         later = await backend.append_chunk(chat.token, reply_id, "d")
         assert await next_value(updates) == [later]
-    finally:
-        await aclose(updates)
-    caught_up = backend.watch_chunks(alice, session_id, 4)
-    try:
+    async with watching(backend.watch_chunks(alice, session_id, 4)) as caught_up:
         assert await next_value(caught_up) == []
-    finally:
-        await aclose(caught_up)
 
 
 async def test_watch_chunks_resumes_without_gap_or_duplicate_while_streaming(
@@ -98,14 +86,13 @@ async def test_watch_chunks_resumes_without_gap_or_duplicate_while_streaming(
             if index % 7 == 0:
                 await anyio.sleep(0.001)
 
-    updates = backend.watch_chunks(alice, session_id, 3)
-    try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(write)
-            while len(seen) < 2 + total:
-                seen.extend(await next_value(updates))
-    finally:
-        await aclose(updates)
+    async with (
+        watching(backend.watch_chunks(alice, session_id, 3)) as updates,
+        anyio.create_task_group() as tasks,
+    ):
+        tasks.start_soon(write)
+        while len(seen) < 2 + total:
+            seen.extend(await next_value(updates))
     assert [c.sequence for c in seen] == list(range(4, 6 + total))
     assert [c.chunk for c in seen[2:]] == [f"late-{i}" for i in range(total)]
 
@@ -148,14 +135,11 @@ async def test_watch_chunks_of_someone_elses_or_a_deleted_session(
     with pytest.raises(NotFound, match=r"^No such worker\.$"):
         await next_value(sessions)
     await aclose(sessions)
-    updates = backend.watch_chunks(alice, chat.session.chat_session_id, 0)
-    try:
+    async with watching(backend.watch_chunks(alice, chat.session.chat_session_id, 0)) as updates:
         assert await next_value(updates) == []
         await backend.remove_worker(alice, chat.worker.worker_id)
         with pytest.raises(NotFound, match=r"^No such chat session\.$"):
             await next_value(updates)
-    finally:
-        await aclose(updates)
 
 
 async def test_watch_work_yields_each_step_of_a_reply(
@@ -163,8 +147,7 @@ async def test_watch_work_yields_each_step_of_a_reply(
 ) -> None:
     """watch_work yields when a message arrives, is claimed, ends, and when a session ends."""
     session_id = chat.session.chat_session_id
-    updates = backend.watch_work(chat.token)
-    try:
+    async with watching(backend.watch_work(chat.token)) as updates:
         [work] = await next_value(updates)
         assert work.session == chat.session
         message = await backend.send_message(alice, session_id, "hi")
@@ -185,21 +168,16 @@ async def test_watch_work_yields_each_step_of_a_reply(
         await backend.restore_session(alice, session_id)
         [work] = await next_value(updates)
         assert work.session.status is ChatSessionStatus.IDLE
-    finally:
-        await aclose(updates)
 
 
 async def test_watch_work_ends_with_the_machine(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Removing the worker empties the work list; deleting the machine fails its subscription."""
-    updates = backend.watch_work(chat.token)
-    try:
+    async with watching(backend.watch_work(chat.token)) as updates:
         assert len(await next_value(updates)) == 1
         await backend.remove_worker(alice, chat.worker.worker_id)
         assert await next_value(updates) == []
         await backend.delete_machine(alice, chat.machine.machine_id)
         with pytest.raises(AuthenticationFailed, match=r"^Invalid token$"):
             await next_value(updates)
-    finally:
-        await aclose(updates)

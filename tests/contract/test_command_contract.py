@@ -20,7 +20,7 @@ from orchestrator.domain.git_url import URL_FILE
 from orchestrator.domain.ids import CommandId, MachineId, UserId
 from orchestrator.domain.ports import Backend
 from tests.contract.conftest import MachineFactory
-from tests.contract.test_watch_contract import aclose, next_value
+from tests.contract.test_watch_contract import next_value, watching
 
 pytestmark = pytest.mark.anyio
 
@@ -116,12 +116,9 @@ async def test_another_users_machine_and_commands_are_not_found(
         await backend.get_command(bob, command.command_id)
     with pytest.raises(NotFound, match=r"^No such command\.$"):
         await backend.cancel_command(bob, command.command_id)
-    updates = backend.watch_command(bob, command.command_id)
-    try:
+    async with watching(backend.watch_command(bob, command.command_id)) as updates:
         with pytest.raises(NotFound, match=r"^No such command\.$"):
             await next_value(updates)
-    finally:
-        await aclose(updates)
     with pytest.raises(NotFound):
         await backend.get_command(alice, CommandId("cmd_missing"))
     assert await backend.get_command(alice, command.command_id) == command
@@ -201,8 +198,7 @@ async def test_watch_command_follows_claim_progress_and_finish(
     command = await backend.create_command(
         alice, machine.machine_id, CLONE, CommandArguments("app", url=URL)
     )
-    updates = backend.watch_command(alice, command.command_id)
-    try:
+    async with watching(backend.watch_command(alice, command.command_id)) as updates:
         assert await next_value(updates) == command
         claimed = await backend.claim_command(token, command.command_id)
         assert await next_value(updates) == claimed
@@ -213,5 +209,3 @@ async def test_watch_command_follows_claim_progress_and_finish(
         done = await backend.finish_command(token, command.command_id, result=CommandResult("app"))
         assert await next_value(updates) == done
         assert (done.status, done.progress, done.progress_line) == ("done", 100, line)
-    finally:
-        await aclose(updates)

@@ -20,7 +20,7 @@ from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.ports import Backend
 from tests.contract.conftest import MachineFactory
 from tests.contract.test_command_contract import CLONE, LIST, MKDIR, URL, mkdir
-from tests.contract.test_watch_contract import aclose, next_value
+from tests.contract.test_watch_contract import next_value, watching
 
 pytestmark = pytest.mark.anyio
 
@@ -40,11 +40,8 @@ LISTING = CommandResult(
 
 async def open_commands(backend: Backend, token: MachineToken) -> list[object]:
     """The machine's current pending and running commands (the first value of its subscription)."""
-    updates = backend.watch_commands(token)
-    try:
+    async with watching(backend.watch_commands(token)) as updates:
         return list(await next_value(updates))
-    finally:
-        await aclose(updates)
 
 
 async def test_the_machine_sees_its_pending_and_running_commands_oldest_first(
@@ -68,8 +65,7 @@ async def test_watch_commands_yields_again_on_each_change(
 ) -> None:
     """A new command, a claim, a cancel request and a finish each wake the machine."""
     machine, token = await new_machine(online=True)
-    updates = backend.watch_commands(token)
-    try:
+    async with watching(backend.watch_commands(token)) as updates:
         assert await next_value(updates) == []
         command = await mkdir(backend, alice, machine.machine_id)
         assert await next_value(updates) == [command]
@@ -79,8 +75,6 @@ async def test_watch_commands_yields_again_on_each_change(
         assert await next_value(updates) == [asked]
         await backend.finish_command(token, command.command_id, error=CANCELLED)
         assert await next_value(updates) == []
-    finally:
-        await aclose(updates)
 
 
 async def test_a_command_is_claimed_exactly_once(
@@ -115,12 +109,9 @@ async def test_only_the_commands_machine_may_touch_it(
         await backend.finish_command(other, command.command_id, error="x")
     with pytest.raises(AuthenticationFailed):
         await backend.finish_command(wrong, command.command_id, error="x")
-    updates = backend.watch_commands(wrong)
-    try:
+    async with watching(backend.watch_commands(wrong)) as updates:
         with pytest.raises(AuthenticationFailed):
             await next_value(updates)
-    finally:
-        await aclose(updates)
 
 
 async def test_progress_is_recorded_only_while_running_and_bounded(

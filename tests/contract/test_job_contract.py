@@ -17,8 +17,8 @@ from orchestrator.domain.jobs import WORKER_REMOVED, Job, JobDraft, RunStatus, S
 from orchestrator.domain.model import Machine, Worker
 from orchestrator.domain.ports import Backend
 from orchestrator.testing import FakeClock
-from tests.contract.conftest import MODELS, MachineFactory
-from tests.contract.test_watch_contract import aclose, next_value
+from tests.contract.conftest import MODELS, MachineFactory, ready_worker
+from tests.contract.test_watch_contract import next_value, watching
 
 pytestmark = pytest.mark.anyio
 
@@ -44,10 +44,7 @@ class Setup:
 
 @pytest.fixture
 async def setup(job_backend: JobsBackend, alice: UserId, new_machine: MachineFactory) -> Setup:
-    machine, token = await new_machine(online=True)
-    worker = await job_backend.add_worker(alice, machine.machine_id, "repo", None)
-    worker = await job_backend.update_worker_models(token, worker.worker_id, MODELS)
-    return Setup(machine, token, worker)
+    return Setup(*await ready_worker(job_backend, alice, new_machine))
 
 
 def draft(setup: Setup, **changes: Any) -> JobDraft:
@@ -314,15 +311,12 @@ async def test_deleting_the_machine_pauses_its_workers_jobs(
 async def test_watch_jobs_yields_now_then_changes(
     job_backend: JobsBackend, alice: UserId, setup: Setup
 ) -> None:
-    updates = job_backend.watch_jobs(alice)
-    try:
+    async with watching(job_backend.watch_jobs(alice)) as updates:
         assert await next_value(updates) == []
         job = await new_job(job_backend, alice, setup)
         assert await next_value(updates) == [job]
         paused = await job_backend.set_job_enabled(alice, job.job_id, False, None)
         assert await next_value(updates) == [paused]
-    finally:
-        await aclose(updates)
 
 
 # --- the scheduler's side -----------------------------------------------------------

@@ -24,13 +24,10 @@ from orchestrator.domain.live import LiveText, ReplyState, SequencedEvent
 from orchestrator.domain.parts import PartId, TextKind
 from orchestrator.domain.ports import Backend, LiveEventStore
 from orchestrator.testing.fakes import FakeClock
-from tests.contract import test_live_store_contract
-from tests.contract.conftest import Chat, ask
-
-pytestmark = pytest.mark.anyio
+from tests.contract.conftest import SQLITE_ONLY, Chat, ask
 
 #: The relay stores into the embedded backend alone (as in the live-store contract).
-backend = test_live_store_contract.backend
+pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
 
 
 @attrs.define

@@ -17,20 +17,12 @@ from orchestrator.domain.live import LivePart, LiveText
 from orchestrator.domain.parts import MessagePart, PartId, ReasoningPart, TextKind, TextPart
 from orchestrator.domain.ports import Backend, LiveEventStore
 from orchestrator.testing.fakes import FakeClock
-from tests.contract import test_live_store_contract
-from tests.contract.conftest import Chat, ask
-
-pytestmark = pytest.mark.anyio
+from tests.contract.conftest import SQLITE_ONLY, Chat, claimed
 
 #: The relay stores into the embedded backend alone (as in the live-store contract).
-backend = test_live_store_contract.backend
+pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
 
 THINK, SAY = PartId("prt_think"), PartId("prt_say")
-
-
-async def _reply(backend: Backend, alice: UserId, chat: Chat) -> ChatMessage:
-    asked = await ask(backend, alice, chat)
-    return await backend.claim_message(chat.token, asked.message_id)
 
 
 def _delta(reply: ChatMessage, part: PartId, kind: TextKind, offset: int, text: str) -> LiveText:
@@ -43,7 +35,7 @@ async def test_reasoning_is_shown_whole_after_each_delta_and_to_a_reader_attachi
     """Every reasoning delta shows the part with all its text; a late reader gets it all too."""
     assert isinstance(backend, LiveEventStore)
     relay = LiveRelay(backend, FakeClock(), window=3600)  # stores only when asked
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     live = await relay.session(reply.chat_session_id)
     early = live.attach().subscriber
     pieces = ["Let ", "me ", "think ", "about ", "it."]
@@ -70,7 +62,7 @@ async def test_a_stale_whole_copy_after_deltas_changes_nothing_and_a_longer_one_
     """A whole copy shorter than the streamed text is ignored; a longer one is the new text."""
     assert isinstance(backend, LiveEventStore)
     relay = LiveRelay(backend, FakeClock(), window=3600)
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     session_id = reply.chat_session_id
     reader = (await relay.session(session_id)).attach().subscriber
     for offset, piece in [(0, "one "), (4, "two "), (8, "three ")]:
@@ -95,7 +87,7 @@ async def test_a_resent_delta_is_not_numbered_and_an_overlap_shows_only_new_text
     """Text already held takes no sequence; an overlapping delta shows what it adds, where."""
     assert isinstance(backend, LiveEventStore)
     relay = LiveRelay(backend, FakeClock(), window=3600)
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     reader = (await relay.session(reply.chat_session_id)).attach().subscriber
     assert await relay.receive(chat.token, _delta(reply, SAY, TextKind.TEXT, 0, "hello "))
     assert await relay.receive(chat.token, _delta(reply, SAY, TextKind.TEXT, 0, "hel")) is None

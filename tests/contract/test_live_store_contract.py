@@ -7,9 +7,6 @@ this suite runs on SQLite alone rather than skipping the others.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from orchestrator.domain.errors import NotFound
@@ -25,18 +22,9 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import Backend, LiveEventStore
-from tests.contract.conftest import FACTORIES, Chat, MachineFactory, ask
+from tests.contract.conftest import SQLITE_ONLY, Chat, MachineFactory, ask, first_value
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def backend(tmp_path: Path, anyio_backend: str) -> AsyncIterator[Backend]:
-    created = await FACTORIES["sqlite"](tmp_path)
-    try:
-        yield created
-    finally:
-        await created.close()
+pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
 
 
 def _store(backend: Backend) -> LiveEventStore:
@@ -47,11 +35,7 @@ def _store(backend: Backend) -> LiveEventStore:
 async def _events_after(
     backend: Backend, alice: UserId, chat: Chat, after: int
 ) -> list[StreamEvent]:
-    events = backend.watch_events(alice, chat.session.chat_session_id, after)
-    try:
-        return list(await anext(events))
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
+    return list(await first_value(backend.watch_events(alice, chat.session.chat_session_id, after)))
 
 
 async def test_numbered_events_are_stored_once_under_their_numbers(

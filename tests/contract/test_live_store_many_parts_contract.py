@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.live import LivePart, SequencedEvent
 from orchestrator.domain.parts import PartId, StreamEvent, ToolPart, ToolState, ToolStatus
 from orchestrator.domain.ports import Backend, LiveEventStore
-from tests.contract.conftest import FACTORIES, Chat, ask
+from tests.contract.conftest import SQLITE_ONLY, Chat, ask, first_value
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def backend(tmp_path: Path, anyio_backend: str) -> AsyncIterator[Backend]:
-    created = await FACTORIES["sqlite"](tmp_path)
-    try:
-        yield created
-    finally:
-        await created.close()
+pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
 
 
 async def _first_page(backend: Backend, alice: UserId, chat: Chat, after: int) -> list[StreamEvent]:
-    events = backend.watch_events(alice, chat.session.chat_session_id, after)
-    try:
-        return list(await anext(events))
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
+    return list(await first_value(backend.watch_events(alice, chat.session.chat_session_id, after)))
 
 
 async def test_ten_thousand_parts_in_one_batch_are_stored_and_read_back_in_order(

@@ -14,7 +14,7 @@ from orchestrator.domain.errors import NotFound, PayloadTooLarge
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.parts import MAX_PART_TEXT, ReasoningPart, TextKind, TextPart
 from orchestrator.domain.ports import Backend
-from tests.contract.conftest import Chat, ask
+from tests.contract.conftest import Chat, ask, claimed
 
 pytestmark = pytest.mark.anyio
 
@@ -50,8 +50,7 @@ async def test_a_long_reply_ended_early_keeps_its_streamed_text_whole(
 ) -> None:
     """A reply interrupted after 1.5 MB of streamed text keeps all of it."""
     text = long_text(500_000)
-    message = await ask(backend, alice, chat)
-    reply = await backend.claim_message(chat.token, message.message_id)
+    reply = await claimed(backend, alice, chat)
     for start in range(0, len(text), 50_000):
         await backend.append_chunk(chat.token, reply.message_id, text[start : start + 50_000])
     ended = await backend.end_reply(
@@ -69,8 +68,7 @@ async def test_a_worker_with_17_replies_of_a_million_characters_is_removed(
     session_id = chat.session.chat_session_id
     text = "x" * MAX_REPLY_LENGTH
     for _ in range(17):
-        message = await ask(backend, alice, chat)
-        reply = await backend.claim_message(chat.token, message.message_id)
+        reply = await claimed(backend, alice, chat)
         await backend.complete_message(chat.token, reply.message_id, text)
     history = await backend.list_session_messages(chat.token, session_id)
     assert [len(m.content) for m in history if m.role.value == "assistant"] == [len(text)] * 17
@@ -90,8 +88,7 @@ async def test_a_text_part_of_a_million_characters_streams_and_reads_back_whole(
     """A 3.1 MB text part grown by deltas, then saved whole, lists whole during and after."""
     text = long_text(MAX_PART_TEXT)
     session_id = chat.session.chat_session_id
-    message = await ask(backend, alice, chat)
-    reply = await backend.claim_message(chat.token, message.message_id)
+    reply = await claimed(backend, alice, chat)
     step = MAX_CHUNK_LENGTH
     for offset in range(0, len(text) // 2, step):
         piece = text[offset : min(offset + step, len(text) // 2)]

@@ -6,9 +6,6 @@ Runs on the in-memory fake and SQLite (a Convex stand-in would spend minutes on
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import anyio
 import pytest
 
@@ -24,22 +21,14 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import Backend
-from tests.contract.conftest import FACTORIES, Chat, ask
+from tests.contract.conftest import Chat, ask
 
-pytestmark = pytest.mark.anyio
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.parametrize("backend", ["memory", "sqlite"], indirect=True),
+]
 
 PARTS = 10_000
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def backend(
-    request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
-) -> AsyncIterator[Backend]:
-    created = await FACTORIES[request.param](tmp_path)
-    try:
-        yield created
-    finally:
-        await created.close()
 
 
 def part_id(index: int) -> str:

@@ -22,7 +22,7 @@ from orchestrator.domain.paging import (
     message_size,
 )
 from orchestrator.domain.ports import Backend
-from tests.contract.conftest import MODELS, Chat, MachineFactory, ask
+from tests.contract.conftest import MODELS, Chat, MachineFactory, ask, claimed
 
 pytestmark = pytest.mark.anyio
 
@@ -350,8 +350,7 @@ async def test_the_201st_permission_request_is_listed(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A reply that asked 201 times lists every request, oldest first, pending or all."""
-    asked = await ask(backend, alice, chat)
-    reply = await backend.claim_message(chat.token, asked.message_id)
+    reply = await claimed(backend, alice, chat)
     made = [
         await backend.record_permission(chat.token, reply.message_id, f"req{n}", "bash", "ls")
         for n in range(201)

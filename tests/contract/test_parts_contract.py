@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import anyio
 import pytest
 
-from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.diffs import MAX_DIFF_BYTES, FileDiff, TurnDiffPart
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, TextGap
 from orchestrator.domain.ids import UserId
@@ -29,16 +28,11 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import Backend
-from tests.contract.conftest import Chat, MachineFactory, ask
+from tests.contract.conftest import Chat, MachineFactory, ask, claimed
 
 pytestmark = pytest.mark.anyio
 
 STARTED = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-
-
-async def _reply(backend: Backend, alice: UserId, chat: Chat) -> ChatMessage:
-    message = await ask(backend, alice, chat)
-    return await backend.claim_message(chat.token, message.message_id)
 
 
 def _tool(status: ToolStatus, output: str | None = None) -> ToolPart:
@@ -60,7 +54,7 @@ async def test_parts_are_created_replaced_and_listed_in_order(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A part is stored whole, replaced in place as its state moves, listed in creation order."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     await backend.save_part(chat.token, reply.message_id, "prt_a", _tool(ToolStatus.PENDING))
     finish = StepFinishPart("stop", 0.25, Tokens(input=10, output=5, reasoning=1))
     await backend.save_part(chat.token, reply.message_id, "prt_b", finish)
@@ -80,7 +74,7 @@ async def test_deltas_grow_a_text_part_and_stream_chunks(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Deltas in order append to the part, each once, and the new text is streamed as chunks."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     first = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hello")
     second = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 5, ", world")
     assert (first.length, first.added, second.length, second.added) == (5, 5, 12, 7)
@@ -103,7 +97,7 @@ async def test_a_resent_or_overlapping_delta_adds_nothing_twice(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Re-sending a delta changes nothing; an overlapping one adds only its new tail."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hello")
     again = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hello")
     assert (again.length, again.added, again.chunk) == (5, 0, None)
@@ -124,7 +118,7 @@ async def test_a_delta_leaving_a_gap_is_refused(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A delta starting past the stored end is a TextGap naming where to resend from."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hi")
     with pytest.raises(TextGap, match=r"send again from character 2\.$"):
         await backend.append_part_text(chat.token, reply.message_id, "prt_t", 5, "later")
@@ -136,7 +130,7 @@ async def test_reasoning_deltas_are_not_streamed_as_reply_text(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A reasoning part grows like text but adds no chunk to the reply's stream."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     done = await backend.append_part_text(
         chat.token, reply.message_id, "prt_r", 0, "thinking", TextKind.REASONING
     )
@@ -151,7 +145,7 @@ async def test_a_stale_whole_text_never_shortens_a_part(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A whole copy of a text part shorter than what deltas stored keeps the stored text."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hello there")
     kept = await backend.save_part(chat.token, reply.message_id, "prt_t", TextPart("Hello"))
     assert kept.body == TextPart("Hello there")
@@ -165,7 +159,7 @@ async def test_oversized_tool_output_is_truncated_with_its_size(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Tool output over the bound is stored truncated, with the full size recorded."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     output = "é" * MAX_TOOL_OUTPUT_BYTES  # two bytes each: twice the bound
     await backend.save_part(
         chat.token, reply.message_id, "prt_a", _tool(ToolStatus.COMPLETED, output)
@@ -182,7 +176,7 @@ async def test_a_part_of_an_unknown_type_is_kept(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """An unknown part keeps its type and JSON; an oversized one keeps its type and size."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     small = OpaquePart("snapshot", '{"type":"snapshot","snapshot":"abc"}', 36)
     await backend.save_part(chat.token, reply.message_id, "prt_s", small)
     huge = '"' + "x" * MAX_OPAQUE_BYTES + '"'
@@ -196,7 +190,7 @@ async def test_a_todo_list_is_stored_bounded_and_replaced_whole(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """The agent's todo list is a part: bounded to MAX_TODOS items, replaced whole, streamed."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     many = TodoListPart(tuple(Todo(f"step {i}", "pending", "low") for i in range(MAX_TODOS + 5)))
     await backend.save_part(chat.token, reply.message_id, "todo-list", many)
     later = TodoListPart((Todo("<b>ship</b>", "in_progress", "high"),))
@@ -210,7 +204,7 @@ async def test_parts_of_another_machines_session_are_not_found(
     backend: Backend, alice: UserId, bob: UserId, chat: Chat, new_machine: MachineFactory
 ) -> None:
     """Another machine cannot write parts of this session, and another user cannot list them."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     _, other = await new_machine("other", online=True)
     with pytest.raises(NotFound):
         await backend.save_part(other, reply.message_id, "prt_a", TextPart("x"))
@@ -243,10 +237,10 @@ async def test_parts_of_two_replies_are_listed_per_message_and_in_session_order(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Listing by reply gives that reply's parts; the session listing keeps reply order."""
-    first = await _reply(backend, alice, chat)
+    first = await claimed(backend, alice, chat)
     await backend.append_part_text(chat.token, first.message_id, "prt_1", 0, "one")
     await backend.complete_message(chat.token, first.message_id, "one")
-    second = await _reply(backend, alice, chat)
+    second = await claimed(backend, alice, chat)
     await backend.append_part_text(chat.token, second.message_id, "prt_2", 0, "two")
     session = chat.session.chat_session_id
     assert [p.part_id for p in await backend.list_parts(alice, session)] == ["prt_1", "prt_2"]
@@ -258,7 +252,7 @@ async def test_the_event_stream_resumes_by_the_sessions_sequence(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Chunks and non-text parts come in sequence order, a replaced part again, after any point."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     session = chat.session.chat_session_id
     pending = await backend.save_part(
         chat.token, reply.message_id, "prt_a", _tool(ToolStatus.PENDING)
@@ -299,7 +293,7 @@ async def test_a_turn_diff_is_stored_bounded_on_every_backend(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A 5 MB patch is stored truncated with its size; a binary file loses its patch; names stay."""
-    reply = await _reply(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     huge = "+" + "<script>x</script>\x1b[31m" * (5 * 1024 * 1024 // 25) + "\n"
     diff = TurnDiffPart(
         "msg_1",

@@ -11,7 +11,7 @@ from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import MessageId, UserId
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.undo import BUSY, NO_REPLY, NOT_UNDOABLE, NOTHING_UNDONE, REDO_GONE
-from tests.contract.conftest import Chat, ask, work_now
+from tests.contract.conftest import Chat, ask, claimed, work_now
 
 pytestmark = pytest.mark.anyio
 
@@ -21,8 +21,7 @@ DIFF = TurnDiffPart("msg_agent_1", (FileDiff("a.txt", "modified", 1, 1, "-a\n+b\
 async def _finished_reply(
     backend: Backend, alice: UserId, chat: Chat, diff: bool = True
 ) -> ChatMessage:
-    message = await ask(backend, alice, chat)
-    reply = await backend.claim_message(chat.token, message.message_id)
+    reply = await claimed(backend, alice, chat)
     if diff:
         await backend.save_part(chat.token, reply.message_id, TURN_DIFF_PART, DIFF)
     return await backend.complete_message(chat.token, reply.message_id, "done")
@@ -89,8 +88,7 @@ async def test_undo_refuses_bad_requests_and_changes_nothing(
         await backend.redo_turns(bob, session_id)
     with pytest.raises(Conflict, match=NOT_UNDOABLE):
         await backend.undo_turn(alice, session_id, plain.message_id)
-    message = await ask(backend, alice, chat)
-    streaming = await backend.claim_message(chat.token, message.message_id)
+    streaming = await claimed(backend, alice, chat)
     with pytest.raises(Conflict, match=BUSY):
         await backend.undo_turn(alice, session_id, reply.message_id)
     with pytest.raises(Conflict, match=BUSY):

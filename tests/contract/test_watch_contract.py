@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import anyio
@@ -33,12 +34,20 @@ async def aclose(updates: AsyncIterator[T]) -> None:
     await updates.aclose()
 
 
+@asynccontextmanager
+async def watching(updates: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Consume a subscription inside the block, closing it afterwards however the block ends."""
+    try:
+        yield updates
+    finally:
+        await aclose(updates)
+
+
 async def test_watch_machines_yields_now_then_changes(
     backend: Backend, alice: UserId, new_machine: MachineFactory
 ) -> None:
     """watch_machines yields the current list, then the list after each change."""
-    updates = backend.watch_machines(alice)
-    try:
+    async with watching(backend.watch_machines(alice)) as updates:
         assert await next_value(updates) == []
         machine, token = await new_machine()
         [summary] = await next_value(updates)
@@ -49,22 +58,17 @@ async def test_watch_machines_yields_now_then_changes(
         await backend.add_worker(alice, machine.machine_id, "a", None)
         [summary] = await next_value(updates)
         assert summary.workers.ready == 1
-    finally:
-        await aclose(updates)
 
 
 async def test_watch_skips_changes_that_do_not_alter_the_result(
     backend: Backend, alice: UserId, bob: UserId, new_machine: MachineFactory
 ) -> None:
     """Writes that leave a subscriber's result unchanged yield nothing to it."""
-    updates = backend.watch_machines(alice)
-    try:
+    async with watching(backend.watch_machines(alice)) as updates:
         assert await next_value(updates) == []
         await new_machine("bobs", user=bob)
         mine, _ = await new_machine("mine")
         assert [s.machine for s in await next_value(updates)] == [mine]
-    finally:
-        await aclose(updates)
 
 
 async def test_watch_workers_yields_now_then_changes(
@@ -72,8 +76,7 @@ async def test_watch_workers_yields_now_then_changes(
 ) -> None:
     """watch_workers yields the machine's workers, then again after each change."""
     machine, token = await new_machine(online=True)
-    updates = backend.watch_workers(alice, machine.machine_id)
-    try:
+    async with watching(backend.watch_workers(alice, machine.machine_id)) as updates:
         assert await next_value(updates) == []
         worker_token = await backend.issue_worker_token(alice, machine.machine_id)
         await backend.register_worker(token, worker_token, "repo", None)
@@ -85,8 +88,6 @@ async def test_watch_workers_yields_now_then_changes(
         assert [w.status for w in await next_value(updates)] == [WorkerStatus.ONLINE]
         await backend.remove_worker(alice, worker.worker_id)
         assert await next_value(updates) == []
-    finally:
-        await aclose(updates)
 
 
 async def test_watch_someone_elses_machine_is_not_found(
@@ -106,14 +107,11 @@ async def test_watch_workers_of_deleted_machine_raises(
 ) -> None:
     """A subscription to a machine's workers raises NotFound once the machine is deleted."""
     machine, _ = await new_machine()
-    updates = backend.watch_workers(alice, machine.machine_id)
-    try:
+    async with watching(backend.watch_workers(alice, machine.machine_id)) as updates:
         assert await next_value(updates) == []
         await backend.delete_machine(alice, machine.machine_id)
         with pytest.raises(NotFound):
             await next_value(updates)
-    finally:
-        await aclose(updates)
 
 
 async def test_watch_own_workers_yields_now_then_changes(
@@ -121,15 +119,12 @@ async def test_watch_own_workers_yields_now_then_changes(
 ) -> None:
     """watch_own_workers yields the machine's workers, then again after the owner acts."""
     machine, token = await new_machine(online=True)
-    updates = backend.watch_own_workers(token)
-    try:
+    async with watching(backend.watch_own_workers(token)) as updates:
         assert await next_value(updates) == []
         worker = await backend.add_worker(alice, machine.machine_id, "a", None)
         assert await next_value(updates) == [worker]
         await backend.remove_worker(alice, worker.worker_id)
         assert await next_value(updates) == []
-    finally:
-        await aclose(updates)
 
 
 async def test_watch_own_workers_with_bad_token(
@@ -148,14 +143,11 @@ async def test_watch_own_workers_after_machine_deleted(
 ) -> None:
     """Deleting the machine makes its own subscription raise AuthenticationFailed."""
     machine, token = await new_machine()
-    updates = backend.watch_own_workers(token)
-    try:
+    async with watching(backend.watch_own_workers(token)) as updates:
         assert await next_value(updates) == []
         await backend.delete_machine(alice, machine.machine_id)
         with pytest.raises(AuthenticationFailed, match=r"^Invalid token$"):
             await next_value(updates)
-    finally:
-        await aclose(updates)
 
 
 async def test_watch_ends_when_consumer_closes(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 from tests.integration.harness import CLI, cli_env, free_port
 from tests.integration.harness import Output as Output  # re-exported for the browser tests
@@ -201,6 +201,14 @@ def open_new_session(page: Page, chat: Chat) -> None:
     page.goto(f"{chat.server.url}/chat?machine={chat.machine_id}&worker={chat.worker_id}")
     page.get_by_role("button", name="New session").click()
     page.get_by_text("No messages yet").wait_for()
+
+
+def send(page: Page, text: str) -> Locator:
+    """Type ``text`` into the message box and send it with Enter; the newest reply's element."""
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Enter")
+    return page.locator(".msg.assistant").last
 
 
 class Proxy:

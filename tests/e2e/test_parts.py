@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
-from tests.e2e.harness import Chat, open_new_session, screenshots
+from tests.e2e.harness import Chat, open_new_session, screenshots, send
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +25,7 @@ def test_a_tool_call_shows_its_name_title_and_state(
     model.before_tool_reply = "Writing the file. "
     model.after_tool_reply = "The file is written."
     open_new_session(page, chat)
-    box = page.get_by_label("Message", exact=True)
-    box.fill("Write the notes")
-    box.press("Enter")
-    reply = page.locator(".msg.assistant").last
+    reply = send(page, "Write the notes")
     # The worker's policy asks before an edit.
     reply.locator(".prompt").get_by_role("button", name="Allow once").click(timeout=60_000)
     card = reply.locator(".tool-card")
@@ -56,10 +53,7 @@ def test_a_command_after_a_permission_shows_as_a_card_between_the_text(
     model.before_tool_reply = "Running it."
     model.after_tool_reply = "It printed **red**."
     open_new_session(page, chat)
-    box = page.get_by_label("Message", exact=True)
-    box.fill("Run the command")
-    box.press("Enter")
-    reply = page.locator(".msg.assistant").last
+    reply = send(page, "Run the command")
     prompt = reply.locator(".prompt")
     prompt.get_by_role("button", name="Allow once").click(timeout=60_000)
     card = reply.locator(".tool-card")
@@ -106,10 +100,7 @@ def test_a_denied_command_shows_its_card_and_answer_not_no_text(
     model.bash_command = "rm -rf build"
     model.before_tool_reply = ""
     open_new_session(page, chat)
-    box = page.get_by_label("Message", exact=True)
-    box.fill("Clean up")
-    box.press("Enter")
-    reply = page.locator(".msg.assistant").last
+    reply = send(page, "Clean up")
     reply.locator(".prompt").get_by_role("button", name="Deny").click(timeout=60_000)
     expect(reply).to_have_attribute("data-status", re.compile("completed|failed"), timeout=60_000)
     for _ in range(2):
@@ -137,9 +128,7 @@ def test_the_agents_todo_list_shows_beside_the_conversation(
     model.before_tool_reply = "Planning the work."
     model.after_tool_reply = "I have a plan."
     open_new_session(page, chat)
-    box = page.get_by_label("Message", exact=True)
-    box.fill("Plan the work")
-    box.press("Enter")
+    send(page, "Plan the work")
     panel = page.locator("#todo-panel")
     for reload in (False, True):
         if reload:

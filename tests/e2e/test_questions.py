@@ -9,20 +9,10 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
-from tests.e2e.harness import Chat, open_new_session
+from tests.e2e.harness import Chat, open_new_session, send
+from tests.integration.test_opencode_questions import ASKED
 
 pytestmark = pytest.mark.slow
-
-ASKED = [
-    {
-        "question": "Which colour should the button be?",
-        "header": "Colour",
-        "options": [
-            {"label": "Red", "description": "Warm"},
-            {"label": "Blue", "description": "Calm"},
-        ],
-    }
-]
 
 
 POLLED = re.compile(r"/api/sessions/[^/]+/(permissions|questions)(\?|$)")
@@ -49,10 +39,7 @@ def test_a_question_is_answered_in_the_browser_and_the_turn_uses_it(
     model.after_tool_reply = "Blue it is."
     polls = _polls(page)
     open_new_session(page, chat)
-    box = page.get_by_label("Message", exact=True)
-    box.fill("Paint the button")
-    box.press("Enter")
-    reply = page.locator(".msg.assistant").last
+    reply = send(page, "Paint the button")
     card = reply.locator(".prompt.question")
     expect(card.locator("legend")).to_have_text(
         "Colour: Which colour should the button be?", timeout=60_000
@@ -109,9 +96,7 @@ def test_a_question_waits_in_the_inbox_and_is_answered_there(
     model.questions = ASKED
     model.after_tool_reply = "Red it is."
     open_new_session(page, chat)
-    box = page.get_by_label("Message", exact=True)
-    box.fill("Paint the button")
-    box.press("Enter")
+    send(page, "Paint the button")
     expect(page.locator(".msg.assistant").last.locator(".prompt.question")).to_be_visible(
         timeout=60_000
     )

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
-from tests.e2e.harness import Chat, Server, open_new_session, running, screenshots
+from tests.e2e.harness import Chat, Server, open_new_session, running, screenshots, send
 
 pytestmark = pytest.mark.slow
 
@@ -126,10 +126,7 @@ def test_a_turn_shows_its_cards_diff_todos_and_cost_then_undo_and_redo(
     wait_for_file(page, target, BEFORE)
     model.tool_calls = None
     model.reply = "Starting over."
-    box = page.get_by_label("Message", exact=True)
-    box.fill("Start over")
-    box.press("Enter")
-    fresh = page.locator(".msg.assistant").last
+    fresh = send(page, "Start over")
     expect(fresh).to_contain_text("Starting over.", timeout=60_000)
     expect(fresh).to_have_attribute("data-status", "completed", timeout=30_000)
     expect(fresh).not_to_have_class(re.compile(r"\bundone\b"))

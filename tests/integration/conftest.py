@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from orchestrator.adapters.remote import RemoteMachineBackend
 from tests.contract.convex_harness import ConvexHarness, new_server_secret, running_harness
+from tests.integration.harness import opencode_or_skip
 from tests.integration.test_remote_support import LiveServer, fast_client, live_server
 
 
@@ -31,3 +33,18 @@ async def remote(server: LiveServer) -> AsyncIterator[RemoteMachineBackend]:
     """A machine-side client of ``server`` that reconnects quickly."""
     async with fast_client(server.url) as client:
         yield client
+
+
+@pytest.fixture
+def opencode_binary() -> Path:
+    """The opencode binary; the test is skipped where it is not installed (see NEEDS_OPENCODE)."""
+    return opencode_or_skip()
+
+
+@pytest.fixture
+def git_binary() -> str:
+    """The git binary; the test is skipped where it is not installed (see NEEDS_GIT)."""
+    found = shutil.which("git")
+    if found is None:
+        pytest.skip("git is not installed")
+    return found

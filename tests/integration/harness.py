@@ -12,19 +12,28 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 
 from orchestrator.adapters._reaper import descendants
+from orchestrator.adapters.embedded import SQLiteBackend, open_backend
 from orchestrator.adapters.opencode import find_opencode
+from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.domain.errors import AgentUnavailable
+from orchestrator.domain.ids import UserId
+from orchestrator.domain.model import Machine
 from orchestrator.testing.fake_model import FakeModelServer
 
 CLI = [sys.executable, "-m", "orchestrator"]
+
+#: Module marks: skip where opencode (or git) is not installed (fixtures in conftest.py).
+NEEDS_OPENCODE = pytest.mark.usefixtures("opencode_binary")
+NEEDS_GIT = pytest.mark.usefixtures("git_binary")
 
 
 def opencode_or_skip() -> Path:
@@ -115,6 +124,29 @@ def running_server(data_dir: Path, port: int | None = None) -> Iterator[Server]:
         server.stop()
 
 
+@asynccontextmanager
+async def server_database(data_dir: Path) -> AsyncIterator[SQLiteBackend]:
+    """The server's SQLite database in ``data_dir``, opened directly; closed afterwards."""
+    backend = await open_backend(
+        data_dir / "orchestrator.sqlite3",
+        clock=SystemClock(),
+        ids=RandomIds(),
+        hasher=Argon2Hasher(),
+    )
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+async def only_machine(backend: SQLiteBackend, username: str = "alice") -> tuple[UserId, Machine]:
+    """The user's ID and the one machine they have."""
+    found = await backend.find_user(username)
+    assert found is not None
+    [summary] = await backend.list_machines(found[0].user_id)
+    return found[0].user_id, summary.machine
+
+
 def create_user_and_machine(data_dir: Path, username: str = "alice", name: str = "laptop") -> str:
     """Create an account and a machine with the CLI; return the machine token it printed."""
     created = run_cli(
@@ -129,27 +161,38 @@ def create_user_and_machine(data_dir: Path, username: str = "alice", name: str =
 
 
 @contextmanager
-def fake_model_thread(**options: object) -> Iterator[FakeModelServer]:
-    """The fake model server on its own event loop in a thread, so blocking waits don't stall it."""
-    server = FakeModelServer(**options)  # type: ignore[arg-type]
+def own_loop_thread(
+    start: Callable[[], Awaitable[object]],
+    stop: Callable[[], Coroutine[Any, Any, object]],
+    what: str,
+) -> Iterator[None]:
+    """Run a loopback server on its own event loop in a thread, so blocking waits don't stall it."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
+        loop.run_until_complete(start())
         ready.set()
         loop.run_forever()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    assert ready.wait(10), "the fake model server did not start"
+    assert ready.wait(10), f"{what} did not start"
     try:
-        yield server
+        yield
     finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+@contextmanager
+def fake_model_thread(**options: object) -> Iterator[FakeModelServer]:
+    """The fake model server on its own event loop in a thread, so blocking waits don't stall it."""
+    server = FakeModelServer(**options)  # type: ignore[arg-type]
+    with own_loop_thread(server.start, server.close, "the fake model server"):
+        yield server
 
 
 def start_worker(

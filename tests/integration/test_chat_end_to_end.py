@@ -23,25 +23,20 @@ import pytest
 
 from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
 from tests.integration.harness import (
+    NEEDS_OPENCODE,
     Server,
     cli_env,
     create_user_and_machine,
     fake_model_thread,
-    opencode_or_skip,
     processes_with_env,
     running_server,
     start_worker,
     wait_for_line,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_OPENCODE]
 
 REPLY = "Hello from the fake model: this reply arrives in many small pieces."
-
-
-@pytest.fixture(autouse=True)
-def _needs_opencode() -> None:
-    opencode_or_skip()
 
 
 @attrs.define

@@ -9,16 +9,15 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.integration.harness import wait_for_line
+from tests.integration.harness import NEEDS_OPENCODE, wait_for_line
 from tests.integration.test_chat_end_to_end import (
-    _needs_opencode,  # noqa: F401 - the autouse skip without opencode
     ready_worker,
     signed_in,
     stage,
     stop,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_OPENCODE]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 MARKER = "<!-- client-example -->"

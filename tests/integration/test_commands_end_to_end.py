@@ -9,7 +9,6 @@ process runs as a real ``orchestrator worker start`` subprocess.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -33,6 +32,7 @@ from tests.integration.git_server import (
     silent_server,
 )
 from tests.integration.harness import (
+    NEEDS_GIT,
     Server,
     cli_env,
     create_user_and_machine,
@@ -41,15 +41,9 @@ from tests.integration.harness import (
     wait_for_line,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_GIT]
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def _needs_git() -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
 
 
 @attrs.define

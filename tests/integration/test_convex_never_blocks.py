@@ -19,6 +19,7 @@ from orchestrator.adapters.convex import open_convex_backend
 from orchestrator.adapters.convex.backend import TransportName
 from orchestrator.domain.errors import BackendUnavailable
 from orchestrator.domain.ids import UserId
+from orchestrator.testing.serving import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -50,15 +51,8 @@ async def slow() -> AsyncIterator[tuple[str, SlowDeployment]]:
     deployment = SlowDeployment()
     app = web.Application()
     app.router.add_post("/api/{kind}", deployment.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}", deployment
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url, deployment
 
 
 @pytest.fixture

@@ -20,12 +20,12 @@ import anyio
 import pytest
 
 from tests.integration.faults import numbered_words, watched_reply
-from tests.integration.test_chat_end_to_end import (  # noqa: F401 -- a fixture
-    _needs_opencode,
+from tests.integration.harness import NEEDS_OPENCODE
+from tests.integration.test_chat_end_to_end import (
     signed_in,
 )
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("_needs_opencode")]
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 
 REPLY = numbered_words(600)
 

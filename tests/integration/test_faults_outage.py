@@ -16,12 +16,12 @@ import anyio
 import pytest
 
 from tests.integration.faults import kill, numbered_words, until, watched_reply
-from tests.integration.test_chat_end_to_end import (  # noqa: F401 -- a fixture
-    _needs_opencode,
+from tests.integration.harness import NEEDS_OPENCODE
+from tests.integration.test_chat_end_to_end import (
     signed_in,
 )
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("_needs_opencode")]
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 
 
 async def test_a_reply_outlasting_a_40_second_server_outage_is_stored_whole(

@@ -22,18 +22,16 @@ from tests.integration.chat_browser import (
     assert_answered_exactly,
     follow,
 )
-from tests.integration.harness import Output
-from tests.integration.test_chat_end_to_end import (  # noqa: F401 -- a fixture
+from tests.integration.harness import NEEDS_OPENCODE, Output
+from tests.integration.test_chat_end_to_end import (
     Api,
-    Stage,
-    _needs_opencode,
     signed_in,
     stage,
     stop,
 )
 from tests.integration.test_machine_faults import open_session
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("_needs_opencode")]
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 
 
 async def _stored_replies(api: Api, session_id: str) -> list[dict[str, Any]]:

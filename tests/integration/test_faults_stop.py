@@ -18,10 +18,9 @@ import anyio
 import pytest
 
 from tests.integration.faults import Turn, numbered_words, watched_reply
-from tests.integration.harness import processes_with_env
-from tests.integration.test_chat_end_to_end import _needs_opencode  # noqa: F401 -- a fixture
+from tests.integration.harness import NEEDS_OPENCODE, processes_with_env
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("_needs_opencode")]
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 
 REPLY = numbered_words(600)
 

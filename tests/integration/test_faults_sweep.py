@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.faults import chunks_for, kill, numbered_words, stored_reply, watched_reply
-from tests.integration.test_chat_end_to_end import _needs_opencode  # noqa: F401 -- a fixture
+from tests.integration.harness import NEEDS_OPENCODE
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("_needs_opencode")]
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 
 REPLY = numbered_words(600)
 

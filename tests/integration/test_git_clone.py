@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,14 +29,9 @@ from tests.integration.git_server import (
     make_repository,
     silent_server,
 )
+from tests.integration.harness import NEEDS_GIT
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-@pytest.fixture(autouse=True)
-def _needs_git() -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_GIT]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.integration.harness import opencode_or_skip, wait_for_line
+from tests.integration.harness import NEEDS_OPENCODE, wait_for_line
 from tests.integration.test_chat_end_to_end import (
     ready_worker,
     replies_finished,
@@ -25,14 +25,9 @@ from tests.integration.test_chat_end_to_end import (
     stop,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.anyio]
+pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_OPENCODE]
 
 REPLY = "The nightly check found nothing to report."
-
-
-@pytest.fixture(autouse=True)
-def _needs_opencode() -> None:
-    opencode_or_skip()
 
 
 async def test_run_now_goes_from_pending_to_done_with_the_reply_in_its_session(

@@ -109,6 +109,16 @@ async def running(notifier: Notifier) -> AsyncIterator[None]:
         tasks.cancel_scope.cancel()
 
 
+@asynccontextmanager
+async def notifying(
+    scene: PermissionScene, sender: WebPushSender, policy: NotifierPolicy = FAST
+) -> AsyncIterator[None]:
+    """The scene's notifier running (and settled into its watch) inside the block."""
+    async with running(Notifier(scene.backend, sender.send, scene.backend.clock, policy)):
+        await anyio.sleep(0.05)
+        yield
+
+
 async def _until(condition: Callable[[], object], what: str) -> None:
     with anyio.fail_after(10):
         while not condition():
@@ -151,14 +161,10 @@ class PermissionScene:
 
 
 async def test_an_asked_permission_sends_one_notification_with_actions(
-    tmp_path: Path, service: StandInPushService, sender: WebPushSender
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender
 ) -> None:
     """Title, a short line without the command, the session URL, and Allow/Deny."""
-    scene = await PermissionScene.make()
-    key = load_vapid_keys(tmp_path).application_server_key
-    await _subscribed(scene.backend, scene.user, service, key)
-    async with running(Notifier(scene.backend, sender.send, scene.backend.clock, FAST)):
-        await anyio.sleep(0.05)
+    async with notifying(scene, sender):
         permission_id = await scene.ask()
         await _until(lambda: service.received, "a notification")
         await anyio.sleep(0.1)
@@ -177,14 +183,10 @@ async def test_an_asked_permission_sends_one_notification_with_actions(
 
 
 async def test_an_asked_question_sends_one_notification_that_opens_its_session(
-    tmp_path: Path, service: StandInPushService, sender: WebPushSender
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender
 ) -> None:
     """A question: a title and a short line (not the question), the session's URL, no actions."""
-    scene = await PermissionScene.make()
-    key = load_vapid_keys(tmp_path).application_server_key
-    await _subscribed(scene.backend, scene.user, service, key)
-    async with running(Notifier(scene.backend, sender.send, scene.backend.clock, FAST)):
-        await anyio.sleep(0.05)
+    async with notifying(scene, sender):
         message = await scene.backend.send_message(scene.user, scene.session.chat_session_id, "go")
         reply = await scene.backend.claim_message(scene.token, message.message_id)
         secret = Question("Use the key in ~/.ssh/id_rsa?", "Key", (QuestionOption("Yes"),))
@@ -213,8 +215,7 @@ async def test_a_gone_subscription_is_forgotten(
     key = load_vapid_keys(tmp_path).application_server_key
     subscription = await _subscribed(scene.backend, scene.user, service, key)
     service.unsubscribe(subscription.endpoint)
-    async with running(Notifier(scene.backend, sender.send, scene.backend.clock, FAST)):
-        await anyio.sleep(0.05)
+    async with notifying(scene, sender):
         await scene.ask()
         await _until(lambda: not scene.backend.push_subscriptions, "the subscription to go")
     assert service.answered == [410]
@@ -222,15 +223,11 @@ async def test_a_gone_subscription_is_forgotten(
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 async def test_busy_push_services_are_retried_with_backoff(
-    tmp_path: Path, service: StandInPushService, sender: WebPushSender, status: int
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender, status: int
 ) -> None:
     """429 and 5xx are tried again; the message arrives once the service accepts."""
-    scene = await PermissionScene.make()
-    key = load_vapid_keys(tmp_path).application_server_key
-    await _subscribed(scene.backend, scene.user, service, key)
     service.answer_next(status, status, retry_after="0" if status == 429 else None)
-    async with running(Notifier(scene.backend, sender.send, scene.backend.clock, FAST)):
-        await anyio.sleep(0.05)
+    async with notifying(scene, sender):
         await scene.ask()
         await _until(lambda: service.received, "the retried notification")
     assert service.answered == [status, status]
@@ -239,15 +236,11 @@ async def test_busy_push_services_are_retried_with_backoff(
 
 
 async def test_the_notifier_gives_up_after_its_attempts(
-    tmp_path: Path, service: StandInPushService, sender: WebPushSender
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender
 ) -> None:
     """A service that keeps failing gets ``attempts`` tries; the subscription stays."""
-    scene = await PermissionScene.make()
-    key = load_vapid_keys(tmp_path).application_server_key
-    await _subscribed(scene.backend, scene.user, service, key)
     service.answer_next(502, 502, 502, 502)
-    async with running(Notifier(scene.backend, sender.send, scene.backend.clock, FAST)):
-        await anyio.sleep(0.05)
+    async with notifying(scene, sender):
         await scene.ask()
         await _until(lambda: len(service.answered) == 3, "three attempts")
         await anyio.sleep(0.2)
@@ -257,12 +250,9 @@ async def test_the_notifier_gives_up_after_its_attempts(
 
 
 async def test_settings_silence_events_and_quiet_hours(
-    tmp_path: Path, service: StandInPushService, sender: WebPushSender
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender
 ) -> None:
     """No notification for an event turned off, nor during quiet hours."""
-    scene = await PermissionScene.make()
-    key = load_vapid_keys(tmp_path).application_server_key
-    await _subscribed(scene.backend, scene.user, service, key)
     off = NotificationSettings(events=frozenset({PushEvent.JOB_FAILED}))
     quiet = NotificationSettings(quiet_start="00:00", quiet_end="23:59")  # FakeClock: 00:00 UTC
     notifier = Notifier(scene.backend, sender.send, scene.backend.clock, FAST)
@@ -283,8 +273,7 @@ async def _received_after(
     policy = NotifierPolicy(
         attempts=3, backoff=Backoff(0.01, 0.05), long_reply=timedelta(seconds=30)
     )
-    async with running(Notifier(scene.backend, sender.send, scene.backend.clock, policy)):
-        await anyio.sleep(0.05)
+    async with notifying(scene, sender, policy):
         await act()
         await anyio.sleep(0.3)
     assert service.refused == []

@@ -7,8 +7,6 @@ is decrypted and its VAPID signature verified by the loopback stand-in.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +15,7 @@ import anyio
 import pytest
 
 from orchestrator.testing.push_service import StandInPushService
-from tests.integration.harness import opencode_or_skip, wait_for_line
+from tests.integration.harness import NEEDS_OPENCODE, own_loop_thread, wait_for_line
 from tests.integration.test_chat_end_to_end import (
     ready_worker,
     replies_finished,
@@ -26,36 +24,15 @@ from tests.integration.test_chat_end_to_end import (
     stop,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.anyio]
-
-
-@pytest.fixture(autouse=True)
-def _needs_opencode() -> None:
-    opencode_or_skip()
+pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_OPENCODE]
 
 
 @contextmanager
 def push_service_thread() -> Iterator[StandInPushService]:
     """The stand-in on its own event loop, so the test's blocking waits don't stall it."""
     service = StandInPushService()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(service.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(10), "the stand-in push service did not start"
-    try:
+    with own_loop_thread(service.start, service.stop, "the stand-in push service"):
         yield service
-    finally:
-        asyncio.run_coroutine_threadsafe(service.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
 
 async def test_a_real_permission_request_sends_one_verified_notification(

@@ -25,10 +25,9 @@ import attrs
 import pytest
 
 from tests.integration.chat_browser import ChatBrowser, NumberedReplies, Tally, follow, tally
-from tests.integration.harness import Output
-from tests.integration.test_chat_end_to_end import (  # noqa: F401 -- a fixture
+from tests.integration.harness import NEEDS_OPENCODE, Output
+from tests.integration.test_chat_end_to_end import (
     Api,
-    _needs_opencode,
     ready_worker,
     signed_in,
     stage,
@@ -119,7 +118,7 @@ async def _compare(api: Api, session: SoakSession, model: NumberedReplies) -> di
 
 @pytest.mark.slow
 @pytest.mark.anyio
-@pytest.mark.usefixtures("_needs_opencode")
+@NEEDS_OPENCODE
 async def test_twenty_sessions_streaming_for_minutes_lose_duplicate_and_reorder_nothing(
     tmp_path: Path,
 ) -> None:

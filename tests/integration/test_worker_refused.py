@@ -15,16 +15,15 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.integration.harness import Output
-from tests.integration.test_chat_end_to_end import (  # noqa: F401 -- a fixture
+from tests.integration.harness import NEEDS_OPENCODE, Output
+from tests.integration.test_chat_end_to_end import (
     Api,
-    _needs_opencode,
     signed_in,
     stage,
     stop,
 )
 
-pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.usefixtures("_needs_opencode")]
+pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 
 OUTSIDE = "leads outside the machine's root"
 

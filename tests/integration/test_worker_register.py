@@ -11,15 +11,15 @@ import anyio
 import pexpect
 import pytest
 
-from orchestrator.adapters.embedded import open_backend
-from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.application import machines
 from tests.integration.harness import (
     CLI,
     Server,
     cli_env,
     create_user_and_machine,
+    only_machine,
     running_server,
+    server_database,
     wait_for_line,
 )
 
@@ -41,22 +41,9 @@ def worker_token(data_dir: Path) -> str:
     """A fresh worker token for alice's only machine, as the web UI's dialog makes one."""
 
     async def issue() -> str:
-        backend = await open_backend(
-            data_dir / "orchestrator.sqlite3",
-            clock=SystemClock(),
-            ids=RandomIds(),
-            hasher=Argon2Hasher(),
-        )
-        try:
-            found = await backend.find_user("alice")
-            assert found is not None
-            [summary] = await backend.list_machines(found[0].user_id)
-            token = await machines.issue_worker_token(
-                backend, found[0].user_id, summary.machine.machine_id
-            )
-            return str(token)
-        finally:
-            await backend.close()
+        async with server_database(data_dir) as backend:
+            user, machine = await only_machine(backend)
+            return str(await machines.issue_worker_token(backend, user, machine.machine_id))
 
     return anyio.run(issue)
 

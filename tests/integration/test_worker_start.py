@@ -13,8 +13,6 @@ import anyio
 import pexpect
 import pytest
 
-from orchestrator.adapters.embedded import open_backend
-from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.domain.model import Machine, MachineStatus
 from tests.integration.harness import (
     CLI,
@@ -22,7 +20,9 @@ from tests.integration.harness import (
     cli_env,
     create_user_and_machine,
     free_port,
+    only_machine,
     running_server,
+    server_database,
     wait_for_line,
 )
 
@@ -30,19 +30,8 @@ pytestmark = pytest.mark.slow
 
 
 async def machine_record(data_dir: Path, username: str = "alice") -> Machine:
-    backend = await open_backend(
-        data_dir / "orchestrator.sqlite3",
-        clock=SystemClock(),
-        ids=RandomIds(),
-        hasher=Argon2Hasher(),
-    )
-    try:
-        found = await backend.find_user(username)
-        assert found is not None
-        [summary] = await backend.list_machines(found[0].user_id)
-        return summary.machine
-    finally:
-        await backend.close()
+    async with server_database(data_dir) as backend:
+        return (await only_machine(backend, username))[1]
 
 
 @pytest.fixture
@@ -175,19 +164,9 @@ def test_deleted_machine_token_is_refused(server: Server, data_dir: Path, tmp_pa
     token = create_user_and_machine(data_dir)
 
     async def delete() -> None:
-        backend = await open_backend(
-            data_dir / "orchestrator.sqlite3",
-            clock=SystemClock(),
-            ids=RandomIds(),
-            hasher=Argon2Hasher(),
-        )
-        try:
-            found = await backend.find_user("alice")
-            assert found is not None
-            [summary] = await backend.list_machines(found[0].user_id)
-            await backend.delete_machine(found[0].user_id, summary.machine.machine_id)
-        finally:
-            await backend.close()
+        async with server_database(data_dir) as backend:
+            user, machine = await only_machine(backend)
+            await backend.delete_machine(user, machine.machine_id)
 
     anyio.run(delete)
     result = run_worker(server.url, data_dir, tmp_path, "--token", token, "--root", str(tmp_path))

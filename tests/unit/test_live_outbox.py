@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -19,6 +20,7 @@ from orchestrator.adapters.wire import MACHINE_WS_PATH
 from orchestrator.domain.ids import ChatSessionId, MachineId, MachineToken, MessageId
 from orchestrator.domain.live import GrowingText, LiveText
 from orchestrator.domain.parts import PartId, TextKind
+from orchestrator.testing.serving import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -63,14 +65,21 @@ async def api() -> AsyncIterator[tuple[FakeMachineApi, str]]:
     fake = FakeMachineApi()
     app = web.Application()
     app.router.add_get(MACHINE_WS_PATH, fake.handle)
-    runner = web.AppRunner(app, shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield fake, url
+
+
+@asynccontextmanager
+async def running_outbox(
+    fake: FakeMachineApi, url: str
+) -> AsyncIterator[tuple[LiveOutbox, anyio.abc.TaskGroup]]:
+    """An outbox running against the connected fake, and the task group to start drains in."""
+    async with MachineApiClient(url) as client, anyio.create_task_group() as tg:
+        outbox = LiveOutbox(client, TOKEN)
+        tg.start_soon(outbox.run)
+        await fake.until(lambda: fake.socket is not None)
+        yield outbox, tg
+        tg.cancel_scope.cancel()
 
 
 def _text(session: str, offset: int, text: str) -> LiveText:
@@ -85,10 +94,7 @@ async def test_a_drain_asks_to_store_once_while_other_sessions_are_acknowledged(
 ) -> None:
     """Acknowledgements of other sessions' events do not send the drained session's sync again."""
     fake, url = api
-    async with MachineApiClient(url) as client, anyio.create_task_group() as tg:
-        outbox = LiveOutbox(client, TOKEN)
-        tg.start_soon(outbox.run)
-        await fake.until(lambda: fake.socket is not None)
+    async with running_outbox(fake, url) as (outbox, tg):
         await outbox.send(_text("chs_a", 0, "hello"))
         for offset in range(3):
             await outbox.send(_text("chs_b", offset, "x"))
@@ -113,7 +119,6 @@ async def test_a_drain_asks_to_store_once_while_other_sessions_are_acknowledged(
         with anyio.fail_after(10):
             await drained.wait()
         assert fake.syncs("chs_a") == 1
-        tg.cancel_scope.cancel()
 
 
 async def test_a_drain_asks_again_for_what_was_sent_after_its_request(
@@ -121,10 +126,7 @@ async def test_a_drain_asks_again_for_what_was_sent_after_its_request(
 ) -> None:
     """A delta of the session sent after the sync (a gap repair) gets a sync of its own."""
     fake, url = api
-    async with MachineApiClient(url) as client, anyio.create_task_group() as tg:
-        outbox = LiveOutbox(client, TOKEN)
-        tg.start_soon(outbox.run)
-        await fake.until(lambda: fake.socket is not None)
+    async with running_outbox(fake, url) as (outbox, tg):
         await outbox.send(_text("chs_a", 0, "hello"))
         tg.start_soon(outbox.drain, ChatSessionId("chs_a"))
         await fake.until(lambda: fake.syncs("chs_a") == 1)
@@ -132,7 +134,6 @@ async def test_a_drain_asks_again_for_what_was_sent_after_its_request(
         await fake.ack(1)
         await fake.until(lambda: fake.syncs("chs_a") == 2)
         assert [f["live"] for f in fake.frames if "live" in f] == [1, 2]
-        tg.cancel_scope.cancel()
 
 
 async def test_a_gap_refusal_resends_the_kept_text_from_where_the_server_is(
@@ -140,10 +141,7 @@ async def test_a_gap_refusal_resends_the_kept_text_from_where_the_server_is(
 ) -> None:
     """The text kept for repairs is the deltas at their offsets; a repair sends its tail."""
     fake, url = api
-    async with MachineApiClient(url) as client, anyio.create_task_group() as tg:
-        outbox = LiveOutbox(client, TOKEN)
-        tg.start_soon(outbox.run)
-        await fake.until(lambda: fake.socket is not None)
+    async with running_outbox(fake, url) as (outbox, _tg):
         for offset, piece in [(0, "ab"), (2, "cd"), (4, "ef"), (2, "cd")]:
             await outbox.send(_text("chs_a", offset, piece))
         await fake.until(lambda: len(fake.frames) == 4)
@@ -153,7 +151,6 @@ async def test_a_gap_refusal_resends_the_kept_text_from_where_the_server_is(
         await fake.until(lambda: len(fake.frames) == 5)
         assert fake.frames[-1]["event"]["offset"] == 2
         assert fake.frames[-1]["event"]["text"] == "cdef"
-        tg.cancel_scope.cancel()
 
 
 def _placed(known: str, offset: int, text: str) -> str:

@@ -58,6 +58,7 @@ from orchestrator.testing.agent import (
     ShowPart,
     Step,
 )
+from orchestrator.testing.waiting import eventually, until
 
 pytestmark = pytest.mark.anyio
 
@@ -94,6 +95,11 @@ class World:
                 if len(replies) > index and replies[index].status.finished:
                     return replies[index]
                 await anyio.sleep(0.005)
+
+
+async def undo_done(world: World, sid: ChatSessionId) -> bool:
+    """Whether the session has no undo or redo waiting for the machine."""
+    return not (await world.backend.get_session(world.user, sid)).undo_pending
 
 
 @pytest.fixture
@@ -166,9 +172,7 @@ async def test_stop_aborts_the_running_reply_and_keeps_its_text(world: World) ->
     session = await world.session()
     async with running(world, runtime):
         await world.backend.send_message(world.user, session.chat_session_id, "go")
-        with anyio.fail_after(5):
-            while not world.backend.chunks:
-                await anyio.sleep(0.005)
+        await until(lambda: world.backend.chunks)
         await world.backend.request_abort(world.user, session.chat_session_id)
         reply = await world.reply(session)
     assert reply.status is MessageStatus.ABORTED
@@ -182,11 +186,9 @@ async def test_permission_is_recorded_answered_and_passed_on(world: World) -> No
     session = await world.session()
     async with running(world, runtime):
         await world.backend.send_message(world.user, session.chat_session_id, "list files")
-        with anyio.fail_after(5):
-            while not (
-                pending := await world.backend.list_permissions(world.user, session.chat_session_id)
-            ):
-                await anyio.sleep(0.005)
+        pending = await eventually(
+            lambda: world.backend.list_permissions(world.user, session.chat_session_id)
+        )
         assert pending[0].tool == "bash"
         await world.backend.answer_permission(
             world.user, pending[0].permission_id, PermissionAnswer.ONCE
@@ -205,11 +207,9 @@ async def test_an_edit_permission_is_stored_with_its_file_and_diff(world: World)
     session = await world.session()
     async with running(world, runtime):
         await world.backend.send_message(world.user, session.chat_session_id, "edit it")
-        with anyio.fail_after(5):
-            while not (
-                pending := await world.backend.list_permissions(world.user, session.chat_session_id)
-            ):
-                await anyio.sleep(0.005)
+        pending = await eventually(
+            lambda: world.backend.list_permissions(world.user, session.chat_session_id)
+        )
         assert (pending[0].tool, pending[0].file, pending[0].diff) == ("edit", "/w/a.py", diff)
         assert pending[0].diff_size == len(diff.encode())
         await world.backend.answer_permission(
@@ -278,14 +278,10 @@ async def test_ending_a_session_mid_reply_stops_it(world: World) -> None:
     session = await world.session()
     async with running(world, runtime):
         await world.backend.send_message(world.user, session.chat_session_id, "go")
-        with anyio.fail_after(5):
-            while not world.backend.chunks:
-                await anyio.sleep(0.005)
+        await until(lambda: world.backend.chunks)
         await world.backend.end_session(world.user, session.chat_session_id)
         reply = await world.reply(session)
-        with anyio.fail_after(5):
-            while runtime.closed < 1:
-                await anyio.sleep(0.005)
+        await until(lambda: runtime.closed >= 1)
     assert reply.status is MessageStatus.ABORTED
     assert reply.error in (ENDED_REASON, "Stopped.")
 
@@ -504,13 +500,9 @@ async def test_undo_and_redo_are_carried_out_on_the_agent_and_reported(world: Wo
         await world.backend.send_message(world.user, sid, "write a.txt")
         reply = await world.reply(session)
         await world.backend.undo_turn(world.user, sid, reply.message_id)
-        with anyio.fail_after(5):
-            while (await world.backend.get_session(world.user, sid)).undo_pending:
-                await anyio.sleep(0.005)
+        await eventually(lambda: undo_done(world, sid))
         await world.backend.redo_turns(world.user, sid)
-        with anyio.fail_after(5):
-            while (await world.backend.get_session(world.user, sid)).undo_pending:
-                await anyio.sleep(0.005)
+        await eventually(lambda: undo_done(world, sid))
     assert runtime.reverts == ["msg_turn_1", ""]
     stored = await world.backend.get_session(world.user, sid)
     assert (stored.undone_from, stored.undo_applied, stored.undo_error) == (None, 2, None)
@@ -527,9 +519,7 @@ async def test_an_undo_the_agent_refuses_is_reported_and_leaves_nothing_undone(
         await world.backend.send_message(world.user, sid, "write a.txt")
         reply = await world.reply(session)
         await world.backend.undo_turn(world.user, sid, reply.message_id)
-        with anyio.fail_after(5):
-            while (await world.backend.get_session(world.user, sid)).undo_pending:
-                await anyio.sleep(0.005)
+        await eventually(lambda: undo_done(world, sid))
     stored = await world.backend.get_session(world.user, sid)
     assert (stored.undone_from, stored.undo_error, runtime.reverts) == (None, "No git.", [])
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
 from orchestrator.domain.questions import QuestionStatus
 from orchestrator.testing.agent import AskQuestion, Say
+from orchestrator.testing.waiting import eventually
 from tests.unit.test_sessions import World, running, scripted, world
 
 __all__ = ["world"]  # the fixture used below
@@ -23,11 +23,9 @@ async def test_a_question_is_recorded_answered_and_passed_on(
     session = await world.session()
     async with running(world, runtime):
         await world.backend.send_message(world.user, session.chat_session_id, "paint it")
-        with anyio.fail_after(5):
-            while not (
-                asked := await world.backend.list_questions(world.user, session.chat_session_id)
-            ):
-                await anyio.sleep(0.005)
+        asked = await eventually(
+            lambda: world.backend.list_questions(world.user, session.chat_session_id)
+        )
         assert asked[0].questions[0].question == "Which colour?"
         await world.backend.answer_question(world.user, asked[0].question_id, answers)
         reply = await world.reply(session)

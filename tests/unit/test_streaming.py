@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,17 @@ from hypothesis import strategies as st
 
 from orchestrator.application.streaming import ChunkCoalescer, PartTextStream, split_text
 from orchestrator.domain.parts import TextKind
+from orchestrator.testing.waiting import until
+
+
+def recording() -> tuple[list[str], Callable[[str], Awaitable[None]]]:
+    """A list, and a write that appends each piece to it."""
+    written: list[str] = []
+
+    async def write(piece: str) -> None:
+        written.append(piece)
+
+    return written, write
 
 
 @given(st.text(), st.integers(min_value=1, max_value=50))
@@ -23,10 +36,7 @@ def test_split_text_keeps_every_character_in_bounded_pieces(text: str, size: int
 @given(st.lists(st.text(max_size=30), max_size=40), st.integers(min_value=1, max_value=64))
 def test_coalescing_loses_and_reorders_nothing(deltas: list[str], max_chars: int) -> None:
     """Whatever the deltas, the flushed pieces concatenate to their text, each within the size."""
-    written: list[str] = []
-
-    async def write(piece: str) -> None:
-        written.append(piece)
+    written, write = recording()
 
     async def main() -> None:
         async with ChunkCoalescer(write, window=0.001, max_chars=max_chars) as chunks:
@@ -41,11 +51,7 @@ def test_coalescing_loses_and_reorders_nothing(deltas: list[str], max_chars: int
 @pytest.mark.anyio
 async def test_small_deltas_within_a_window_become_one_write() -> None:
     """A burst of tokens inside one window costs one backend write, not one per token."""
-    written: list[str] = []
-
-    async def write(piece: str) -> None:
-        written.append(piece)
-
+    written, write = recording()
     async with ChunkCoalescer(write, window=10, max_chars=1000) as chunks:
         for _ in range(100):
             await chunks.add("tok ")
@@ -56,16 +62,10 @@ async def test_small_deltas_within_a_window_become_one_write() -> None:
 @pytest.mark.anyio
 async def test_window_flushes_without_waiting_for_the_end() -> None:
     """Text buffered longer than the window is written while the reply goes on."""
-    written: list[str] = []
-
-    async def write(piece: str) -> None:
-        written.append(piece)
-
+    written, write = recording()
     async with ChunkCoalescer(write, window=0.01, max_chars=1000) as chunks:
         await chunks.add("hello")
-        with anyio.fail_after(2):
-            while not written:
-                await anyio.sleep(0.005)
+        await until(lambda: written, seconds=2)
         assert written == ["hello"]
         await chunks.add(" world")
     assert "".join(written) == "hello world"
@@ -74,16 +74,10 @@ async def test_window_flushes_without_waiting_for_the_end() -> None:
 @pytest.mark.anyio
 async def test_first_delta_after_a_quiet_spell_is_written_at_once() -> None:
     """The reader sees a reply start without waiting for a window; later deltas are batched."""
-    written: list[str] = []
-
-    async def write(piece: str) -> None:
-        written.append(piece)
-
+    written, write = recording()
     async with ChunkCoalescer(write, window=5, max_chars=1000) as chunks:
         await chunks.add("first")
-        with anyio.fail_after(1):  # far less than the 5 s window
-            while not written:
-                await anyio.sleep(0.001)
+        await until(lambda: written, seconds=1, interval=0.001)  # far less than the 5 s window
         for _ in range(10):
             await chunks.add(".")
             await anyio.sleep(0.001)

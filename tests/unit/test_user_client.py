@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -15,20 +14,11 @@ from orchestrator.domain.api_tokens import API_TOKEN_FORMAT, WRONG_API_TOKEN
 from orchestrator.domain.chat import ChatMessage, MessageStatus
 from orchestrator.domain.ids import MessageId
 from orchestrator.entrypoints.web.streams import cancel_streams
-from tests.unit.test_web_support import MODEL, Chat, Harness, online_worker, running_app
+from tests.unit.test_web_support import MODEL, Chat
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path, keepalive=0.05) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def chat(web: Harness) -> Chat:
-    return await online_worker(web)
+APP_OPTIONS: dict[str, Any] = {"keepalive": 0.05}
 
 
 async def _client(chat: Chat) -> orchestrator.Client:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,15 +9,9 @@ import pytest
 from orchestrator.domain.api_tokens import API_TOKEN_FORMAT, WRONG_API_TOKEN
 from orchestrator.entrypoints.web.auth import BROWSER_ONLY_MESSAGE, CSRF_MESSAGE
 from orchestrator.entrypoints.web.tokens_api import BEARER_FORMAT
-from tests.unit.test_web_support import Client, Harness, running_app
+from tests.unit.test_web_support import Client, Harness, assert_needs_sign_in
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
 
 
 async def _create(web: Harness, csrf: str, name: str = "laptop script") -> dict[str, Any]:
@@ -185,6 +177,4 @@ async def test_a_bearer_token_does_not_reach_pages(web: Harness) -> None:
 )
 async def test_token_routes_need_a_session(web: Harness, method: str, path: str) -> None:
     """Without a cookie (and without a bearer token) token routes answer 401, one sentence."""
-    response = await web.client.request(method, path, json={"name": "x"})
-    assert response.status == 401
-    assert await response.json() == {"error": "Sign in first.", "type": "AuthenticationFailed"}
+    await assert_needs_sign_in(web, method, path, {"name": "x"})

@@ -9,9 +9,15 @@ import pytest
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH
 from orchestrator.domain.diffs import TURN_DIFF_PART, TurnDiffPart
 from orchestrator.domain.parts import StepFinishPart, Tokens
-from orchestrator.entrypoints.web.auth import CSRF_MESSAGE
 from orchestrator.entrypoints.web.chat_api import QUEUED_NOTICE
-from tests.unit.test_web_support import MODEL, Chat, Client, Harness
+from tests.unit.test_web_support import (
+    MODEL,
+    Chat,
+    Client,
+    Harness,
+    assert_needs_csrf,
+    assert_needs_sign_in,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -56,9 +62,7 @@ async def _stranger(web: Harness) -> tuple[Client, str]:
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 async def test_every_chat_endpoint_needs_a_session(web: Harness, method: str, path: str) -> None:
     """Without a session every chat endpoint answers 401 with one sentence."""
-    response = await web.client.request(method, path, json={})
-    assert response.status == 401
-    assert await response.json() == {"error": "Sign in first.", "type": "AuthenticationFailed"}
+    await assert_needs_sign_in(web, method, path)
 
 
 @pytest.mark.parametrize(("method", "path"), UNSAFE)
@@ -67,11 +71,7 @@ async def test_chat_changes_need_the_csrf_token(
     web: Harness, method: str, path: str, csrf: str | None
 ) -> None:
     """A signed-in chat request that changes state without the right CSRF token gets 403."""
-    await web.sign_in()
-    headers = {"X-CSRF-Token": csrf} if csrf else {}
-    response = await web.client.request(method, path, json={"content": "x"}, headers=headers)
-    assert response.status == 403
-    assert (await response.json())["error"] == CSRF_MESSAGE
+    await assert_needs_csrf(web, method, path, csrf, {"content": "x"})
 
 
 async def test_session_lifecycle(chat: Chat) -> None:
@@ -334,9 +334,7 @@ async def test_abort_asks_the_machine_to_stop_the_reply(chat: Chat) -> None:
 async def test_permission_requests_are_listed_and_answered_once(chat: Chat) -> None:
     """A pending permission is listed, answered once; a second answer is a 409 conflict."""
     backend = chat.web.backend
-    session = await chat.start()
-    sent = await backend.send_message(chat.user, session.chat_session_id, "run ls")
-    reply = await backend.claim_message(chat.token, sent.message_id)
+    session, reply = await chat.claimed("run ls")
     asked = await backend.record_permission(chat.token, reply.message_id, "per_1", "bash", "ls")
     listed = await (
         await chat.web.client.get(f"/api/sessions/{session.chat_session_id}/permissions")
@@ -360,9 +358,7 @@ async def test_permission_requests_are_listed_and_answered_once(chat: Chat) -> N
 async def test_a_permission_answer_must_be_known(chat: Chat, answer: object) -> None:
     """Only once, always or reject are answers; anything else is 400 and changes nothing."""
     backend = chat.web.backend
-    session = await chat.start()
-    sent = await backend.send_message(chat.user, session.chat_session_id, "run ls")
-    reply = await backend.claim_message(chat.token, sent.message_id)
+    session, reply = await chat.claimed("run ls")
     asked = await backend.record_permission(chat.token, reply.message_id, "per_1", "bash", "ls")
     status, body = await chat.post(
         f"/api/permissions/{asked.permission_id}/answer", {"answer": answer}
@@ -376,9 +372,7 @@ async def test_a_permission_answer_must_be_known(chat: Chat, answer: object) -> 
 async def test_answered_permissions_are_listed_with_all(chat: Chat) -> None:
     """``?all=1`` lists an answered request with its answer; without it only waiting ones."""
     backend = chat.web.backend
-    session = await chat.start()
-    sent = await backend.send_message(chat.user, session.chat_session_id, "run ls")
-    reply = await backend.claim_message(chat.token, sent.message_id)
+    session, reply = await chat.claimed("run ls")
     asked = await backend.record_permission(chat.token, reply.message_id, "per_1", "bash", "ls")
     await chat.post(f"/api/permissions/{asked.permission_id}/answer", {"answer": "reject"})
     path = f"/api/sessions/{session.chat_session_id}/permissions"
@@ -390,9 +384,7 @@ async def test_answered_permissions_are_listed_with_all(chat: Chat) -> None:
 async def test_another_users_permission_is_not_found(chat: Chat) -> None:
     """Answering someone else's permission request is 404; it stays pending."""
     backend = chat.web.backend
-    session = await chat.start()
-    sent = await backend.send_message(chat.user, session.chat_session_id, "run ls")
-    reply = await backend.claim_message(chat.token, sent.message_id)
+    session, reply = await chat.claimed("run ls")
     asked = await backend.record_permission(chat.token, reply.message_id, "per_1", "bash", "ls")
     client, csrf = await _stranger(chat.web)
     response = await client.post(
@@ -430,9 +422,7 @@ async def test_a_workers_usage_sums_its_replies_steps(chat: Chat) -> None:
     empty = (await (await chat.web.client.get(path)).json())["usage"]
     assert (empty["steps"], empty["cost"]) == (0, 0.0)
     for cost in (0.25, 0.5):
-        session = await chat.start()
-        sent = await backend.send_message(chat.user, session.chat_session_id, "go")
-        reply = await backend.claim_message(chat.token, sent.message_id)
+        _session, reply = await chat.claimed("go")
         step = StepFinishPart("stop", cost, Tokens(input=100, output=10, reasoning=1, cache_read=5))
         await backend.save_part(chat.token, reply.message_id, "prt_f", step)
         await backend.complete_message(chat.token, reply.message_id, "done")

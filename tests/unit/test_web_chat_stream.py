@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import aiohttp
 import anyio
@@ -16,19 +15,13 @@ from orchestrator.entrypoints.web.chat_stream import BAD_RESUME_POINT
 from tests.unit.test_web_support import (
     MODEL,
     Chat,
-    Harness,
     SseEvent,
     next_sse,
-    running_app,
 )
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path, keepalive=0.05) as harness:
-        yield harness
+APP_OPTIONS: dict[str, Any] = {"keepalive": 0.05}
 
 
 async def _streaming_reply(chat: Chat, session: ChatSession, text: str = "hi") -> ChatMessage:

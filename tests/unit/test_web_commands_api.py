@@ -18,7 +18,7 @@ from orchestrator.domain.commands import (
 from orchestrator.domain.git_url import URL_CREDENTIALS, URL_FILE, URL_OPTION
 from orchestrator.domain.ids import CommandId
 from orchestrator.entrypoints.web.commands_api import BAD_WAIT, QUEUED_NOTICE
-from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker
+from tests.unit.test_web_support import Chat, Harness, next_sse
 
 pytestmark = pytest.mark.anyio
 
@@ -31,11 +31,6 @@ ENDPOINTS = [
     ("POST", "/api/commands/cmd_1/cancel"),
     ("GET", "/api/commands/cmd_1/stream"),
 ]
-
-
-@pytest.fixture
-async def owner(web: Harness) -> Chat:
-    return await online_worker(web)
 
 
 def _machine(owner: Chat) -> str:

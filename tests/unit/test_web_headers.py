@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web.headers import SECURITY_HEADERS, allows_host, host_name
-from tests.unit.test_web_support import Harness, running_app
+from tests.unit.test_web_support import Harness
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path, allowed_hosts=("orchestrator.lan",)) as harness:
-        yield harness
+APP_OPTIONS: dict[str, Any] = {"allowed_hosts": ("orchestrator.lan",)}
 
 
 @pytest.mark.parametrize(

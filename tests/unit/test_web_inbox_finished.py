@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from orchestrator.domain.chat import MessageStatus
 from orchestrator.domain.notifications import BAD_SEEN_UNTIL
-from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
+from tests.unit.test_web_support import Chat, call, next_sse
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def owner(web: Harness) -> Chat:
-    return await online_worker(web)
-
-
-async def call(owner: Chat, method: str, path: str, body: object = None) -> tuple[int, Any]:
-    response = await owner.web.client.request(method, path, json=body, headers=owner.headers)
-    text = await response.text()
-    return response.status, (await response.json()) if text else None
 
 
 async def finish(owner: Chat, text: str, status: MessageStatus = MessageStatus.COMPLETED) -> str:
     """Run one turn of a new session to its end; returns the reply's message ID."""
     backend = owner.web.backend
-    session = await owner.start()
-    asked = await backend.send_message(owner.user, session.chat_session_id, "go")
-    reply = await backend.claim_message(owner.token, asked.message_id)
+    _session, reply = await owner.claimed("go")
     if status is MessageStatus.COMPLETED:
         await backend.complete_message(owner.token, reply.message_id, text)
     else:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -11,15 +9,9 @@ import anyio
 import pytest
 
 from tests.unit.test_web_jobs_api import create
-from tests.unit.test_web_support import Chat, next_sse, online_worker, running_app
+from tests.unit.test_web_support import Chat, next_sse
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def owner(tmp_path: Path) -> AsyncIterator[Chat]:
-    async with running_app(tmp_path) as harness:
-        yield await online_worker(harness)
 
 
 async def _next(response: aiohttp.ClientResponse, name: str) -> Any:

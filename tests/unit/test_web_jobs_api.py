@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,15 @@ from tests.unit.test_web_support import (
     MODEL,
     Chat,
     Harness,
+    call,
     next_sse,
     online_worker,
     running_app,
 )
 
 pytestmark = pytest.mark.anyio
+
+APP_OPTIONS: dict[str, Any] = {"scheduler_tick": timedelta(milliseconds=10)}
 
 ENDPOINTS = [
     ("GET", "/api/jobs"),
@@ -35,17 +37,6 @@ ENDPOINTS = [
 ]
 
 
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path, scheduler_tick=timedelta(milliseconds=10)) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def owner(web: Harness) -> Chat:
-    return await online_worker(web)
-
-
 def body(owner: Chat, **changes: Any) -> dict[str, Any]:
     base = {
         "worker_id": owner.worker.worker_id,
@@ -56,12 +47,6 @@ def body(owner: Chat, **changes: Any) -> dict[str, Any]:
         "timezone": "Europe/Berlin",
     }
     return {**base, **changes}
-
-
-async def call(owner: Chat, method: str, path: str, data: object = None) -> tuple[int, Any]:
-    response = await owner.web.client.request(method, path, json=data, headers=owner.headers)
-    payload = None if response.status == 204 else await response.json()
-    return response.status, payload
 
 
 async def create(owner: Chat, **changes: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ or browsers behind a proxy.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,17 +21,13 @@ from orchestrator.domain.ids import MachineToken
 from orchestrator.domain.model import MachineStatus
 from orchestrator.entrypoints.web.limits import DEVICE_COOKIE, AttemptGuard
 from orchestrator.testing import FakeClock
-from tests.unit.test_web_support import PASSWORD, Client, Harness, running_app
+from tests.unit.test_web_support import PASSWORD, Client, Harness
 
 pytestmark = pytest.mark.anyio
 
+APP_OPTIONS: dict[str, Any] = {"failed_attempts_per_minute": 6}
+
 TOO_MANY = "Too many attempts. Wait a minute and try again."
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path, failed_attempts_per_minute=6) as harness:
-        yield harness
 
 
 async def _call(client: Client, token: MachineToken | str) -> tuple[int, Any]:

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 import pytest
 
 from orchestrator.domain.chat import ChatMessage, PermissionAnswer
 from orchestrator.domain.ids import MachineToken
-from tests.unit.test_web_support import Chat, Harness
+from tests.unit.test_web_support import Chat, machine_call
 
 pytestmark = pytest.mark.anyio
-
-
-async def _call(web: Harness, token: MachineToken, method: str, **args: object) -> tuple[int, Any]:
-    response = await web.client.post(
-        f"/api/machine/{method}", json=args, headers={"Authorization": f"Bearer {token}"}
-    )
-    return response.status, await response.json()
 
 
 async def _pending(chat: Chat, text: str = "hello") -> ChatMessage:
@@ -30,7 +21,7 @@ async def test_a_reply_streams_over_http(chat: Chat) -> None:
     """Claim, append chunks and complete over HTTP; the user sees the completed reply."""
     web, token = chat.web, chat.token
     sent = await _pending(chat)
-    status, body = await _call(web, token, "claim_message", message_id=sent.message_id)
+    status, body = await machine_call(web, token, "claim_message", message_id=sent.message_id)
     assert status == 200
     reply = body["value"]
     assert (reply["role"], reply["status"], reply["reply_to"]) == (
@@ -40,13 +31,13 @@ async def test_a_reply_streams_over_http(chat: Chat) -> None:
     )
     sequences = []
     for piece in ("Hi", " there"):
-        status, body = await _call(
+        status, body = await machine_call(
             web, token, "append_chunk", message_id=reply["message_id"], text=piece
         )
         assert (status, body["value"]["chunk"]) == (200, piece)
         sequences.append(body["value"]["sequence"])
     assert sequences == sorted(set(sequences))
-    status, body = await _call(
+    status, body = await machine_call(
         web, token, "complete_message", message_id=reply["message_id"], content="Hi there"
     )
     assert (status, body["value"]["status"], body["value"]["completed"]) == (
@@ -54,7 +45,9 @@ async def test_a_reply_streams_over_http(chat: Chat) -> None:
         "completed",
         True,
     )
-    status, body = await _call(web, token, "list_session_messages", session_id=sent.chat_session_id)
+    status, body = await machine_call(
+        web, token, "list_session_messages", session_id=sent.chat_session_id
+    )
     assert [m["content"] for m in body["value"]] == ["hello", "Hi there"]
 
 
@@ -62,9 +55,9 @@ async def test_sessions_and_permissions_over_http(chat: Chat) -> None:
     """update_session, report_undo, record_permission, resolve_permission, end_reply: records."""
     web, token = chat.web, chat.token
     sent = await _pending(chat)
-    _, body = await _call(web, token, "claim_message", message_id=sent.message_id)
+    _, body = await machine_call(web, token, "claim_message", message_id=sent.message_id)
     reply_id = body["value"]["message_id"]
-    status, body = await _call(
+    status, body = await machine_call(
         web,
         token,
         "update_session",
@@ -78,7 +71,7 @@ async def test_sessions_and_permissions_over_http(chat: Chat) -> None:
         "idle",
         "ses_9",
     )
-    status, body = await _call(
+    status, body = await machine_call(
         web,
         token,
         "record_permission",
@@ -91,17 +84,17 @@ async def test_sessions_and_permissions_over_http(chat: Chat) -> None:
     assert (body["value"]["file"], body["value"]["diff"], body["value"]["diff_size"]) == ("", "", 0)
     permission_id = body["value"]["permission_id"]
     await web.backend.answer_permission(chat.user, permission_id, PermissionAnswer.REJECT)
-    status, body = await _call(web, token, "resolve_permission", permission_id=permission_id)
+    status, body = await machine_call(web, token, "resolve_permission", permission_id=permission_id)
     assert (status, body["value"]["status"], body["value"]["answer"]) == (
         200,
         "resolved",
         "reject",
     )
-    status, body = await _call(
+    status, body = await machine_call(
         web, token, "report_undo", session_id=sent.chat_session_id, applied=0, error=None
     )
     assert (status, body["value"]["undo_applied"]) == (200, 0)  # nothing was asked: unchanged
-    status, body = await _call(
+    status, body = await machine_call(
         web, token, "end_reply", message_id=reply_id, status="failed", reason="The agent died."
     )
     assert (status, body["value"]["status"], body["value"]["error"]) == (
@@ -113,7 +106,7 @@ async def test_sessions_and_permissions_over_http(chat: Chat) -> None:
 
 async def _streaming_reply(chat: Chat) -> str:
     sent = await _pending(chat)
-    _, body = await _call(chat.web, chat.token, "claim_message", message_id=sent.message_id)
+    _, body = await machine_call(chat.web, chat.token, "claim_message", message_id=sent.message_id)
     return str(body["value"]["message_id"])
 
 
@@ -121,7 +114,7 @@ async def test_an_edit_permission_carries_its_file_and_diff_over_http(chat: Chat
     """record_permission takes the edit's file, diff and full size; the owner reads them back."""
     reply_id = await _streaming_reply(chat)
     diff = "@@ -1 +1 @@\n-a\n+<img src=x onerror=alert(1)>\n"
-    status, body = await _call(
+    status, body = await machine_call(
         chat.web,
         chat.token,
         "record_permission",
@@ -169,7 +162,7 @@ async def test_a_bad_edit_permission_gets_one_sentence_and_stores_nothing(
 ) -> None:
     """An oversized diff, a size below the diff or a wrong type is refused; nothing is stored."""
     reply_id = await _streaming_reply(chat)
-    got_status, body = await _call(
+    got_status, body = await machine_call(
         chat.web,
         chat.token,
         "record_permission",
@@ -226,7 +219,7 @@ async def test_bad_chat_bodies_get_one_sentence(
     chat: Chat, method: str, args: dict[str, object], status: int, sentence: str
 ) -> None:
     """Malformed arguments of chat methods are refused with a status and one sentence."""
-    got_status, body = await _call(chat.web, chat.token, method, **args)
+    got_status, body = await machine_call(chat.web, chat.token, method, **args)
     assert (got_status, body["error"]) == (status, sentence)
 
 
@@ -234,7 +227,7 @@ async def test_chat_methods_need_the_machine_secret(chat: Chat) -> None:
     """A chat call with a wrong secret is 401 and claims nothing."""
     sent = await _pending(chat)
     wrong = MachineToken(chat.token.machine_id, "sec_wrong")
-    status, body = await _call(chat.web, wrong, "claim_message", message_id=sent.message_id)
+    status, body = await machine_call(chat.web, wrong, "claim_message", message_id=sent.message_id)
     assert (status, body["type"]) == (401, "AuthenticationFailed")
     messages = await chat.web.backend.list_messages(chat.user, sent.chat_session_id)
     assert [m.status.value for m in messages] == ["pending"]
@@ -243,9 +236,9 @@ async def test_chat_methods_need_the_machine_secret(chat: Chat) -> None:
 async def test_a_whole_reply_may_exceed_the_default_body_limit(chat: Chat) -> None:
     """complete_message takes a reply far larger than max_body_bytes (4096 in these tests)."""
     sent = await _pending(chat)
-    _, body = await _call(chat.web, chat.token, "claim_message", message_id=sent.message_id)
+    _, body = await machine_call(chat.web, chat.token, "claim_message", message_id=sent.message_id)
     content = "ä" * 200_000
-    status, body = await _call(
+    status, body = await machine_call(
         chat.web,
         chat.token,
         "complete_message",

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from orchestrator.domain.ids import MachineToken
-from tests.unit.test_web_support import Chat, Harness, online_worker, running_app
+from tests.unit.test_web_support import Chat, machine_call
 
 pytestmark = pytest.mark.anyio
 
@@ -25,23 +20,10 @@ COLOUR = {
 }
 
 
-@pytest.fixture
-async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
-    async with running_app(tmp_path) as harness:
-        yield await online_worker(harness)
-
-
-async def _call(web: Harness, token: MachineToken, method: str, **args: object) -> tuple[int, Any]:
-    response = await web.client.post(
-        f"/api/machine/{method}", json=args, headers={"Authorization": f"Bearer {token}"}
-    )
-    return response.status, await response.json()
-
-
 async def _reply_id(chat: Chat) -> str:
     session = await chat.start()
     sent = await chat.web.backend.send_message(chat.user, session.chat_session_id, "paint")
-    _, body = await _call(chat.web, chat.token, "claim_message", message_id=sent.message_id)
+    _, body = await machine_call(chat.web, chat.token, "claim_message", message_id=sent.message_id)
     return str(body["value"]["message_id"])
 
 
@@ -49,7 +31,7 @@ async def test_a_question_is_recorded_and_resolved_over_http(chat: Chat) -> None
     """record_question stores it pending; after the owner answers, resolve_question resolves it."""
     web, token = chat.web, chat.token
     reply_id = await _reply_id(chat)
-    status, body = await _call(
+    status, body = await machine_call(
         web,
         token,
         "record_question",
@@ -64,7 +46,7 @@ async def test_a_question_is_recorded_and_resolved_over_http(chat: Chat) -> None
     )
     question_id = body["value"]["question_id"]
     await web.backend.answer_question(chat.user, question_id, (("Red",),))
-    status, body = await _call(web, token, "resolve_question", question_id=question_id)
+    status, body = await machine_call(web, token, "resolve_question", question_id=question_id)
     assert (status, body["value"]["status"], body["value"]["answers"]) == (
         200,
         "resolved",
@@ -87,7 +69,7 @@ async def test_malformed_questions_get_one_sentence(
 ) -> None:
     """Questions of the wrong shape, none, or blank are refused; nothing is stored."""
     reply_id = await _reply_id(chat)
-    got, body = await _call(
+    got, body = await machine_call(
         chat.web,
         chat.token,
         "record_question",

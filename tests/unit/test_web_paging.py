@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,18 +12,12 @@ from orchestrator.domain.paging import BAD_CURSOR, MACHINE_PAGE, MESSAGE_PAGE, O
 from tests.unit.test_web_support import (
     MODEL,
     Chat,
-    Harness,
     next_sse,
-    running_app,
 )
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path, keepalive=0.05) as harness:
-        yield harness
+APP_OPTIONS: dict[str, Any] = {"keepalive": 0.05}
 
 
 async def _history(chat: Chat, session: ChatSession, turns: int) -> list[ChatMessage]:

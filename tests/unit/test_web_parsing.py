@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -21,19 +20,15 @@ from orchestrator.entrypoints.web.parsing import (
     TOO_DEEP,
     parse_json,
 )
-from tests.unit.test_web_support import Harness, running_app
+from tests.unit.test_web_support import Harness
 
 pytestmark = pytest.mark.anyio
 
+# Large enough that a 200,000-deep body reaches the JSON parser.
+APP_OPTIONS: dict[str, Any] = {"max_body_bytes": 1_000_000}
+
 DEEP = b"[" * 200_000 + b"]" * 200_000
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    # Large enough that a 200,000-deep body reaches the JSON parser.
-    async with running_app(tmp_path, max_body_bytes=1_000_000) as harness:
-        yield harness
 
 
 async def test_a_lone_surrogate_in_a_machine_name_is_refused(web: Harness) -> None:

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from orchestrator.domain.chat import PermissionRequest
-from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
+from tests.unit.test_web_support import Chat, next_sse
 
 pytestmark = pytest.mark.anyio
 
 DIFF = "@@ -1 +1 @@\n-old\n+<script>alert(1)</script>\n"
 
 
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def chat(web: Harness) -> Chat:
-    return await online_worker(web)
-
-
 async def _asked(chat: Chat) -> tuple[PermissionRequest, PermissionRequest]:
     """An edit request (its diff clipped from 80,000 bytes) and a bash request of one reply."""
     backend = chat.web.backend
-    session = await chat.start()
-    message = await backend.send_message(chat.user, session.chat_session_id, "fix it")
-    reply = await backend.claim_message(chat.token, message.message_id)
+    _session, reply = await chat.claimed("fix it")
     edit = await backend.record_permission(
         chat.token,
         reply.message_id,

@@ -22,9 +22,11 @@ from orchestrator.domain.notifications import (
 )
 from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.testing.push_service import StandInPushService
-from tests.unit.test_web_support import Chat, Harness, next_sse, online_worker, running_app
+from tests.unit.test_web_support import Chat, Harness, call, next_sse, online_worker, running_app
 
 pytestmark = pytest.mark.anyio
+
+APP_OPTIONS: dict[str, Any] = {"push_allow_loopback_http": True, "max_body_bytes": 64 * 1024}
 
 
 @pytest.fixture
@@ -32,25 +34,6 @@ async def service() -> AsyncIterator[StandInPushService]:
     started = await StandInPushService().start()
     yield started
     await started.stop()
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(
-        tmp_path, push_allow_loopback_http=True, max_body_bytes=64 * 1024
-    ) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def owner(web: Harness) -> Chat:
-    return await online_worker(web)
-
-
-async def call(owner: Chat, method: str, path: str, body: object = None) -> tuple[int, Any]:
-    response = await owner.web.client.request(method, path, json=body, headers=owner.headers)
-    text = await response.text()
-    return response.status, (await response.json()) if text else None
 
 
 async def public_key(owner: Chat) -> str:
@@ -184,9 +167,7 @@ async def test_a_permission_asked_in_the_app_reaches_the_push_service(
     subscription = service.subscribe(await public_key(owner))
     await call(owner, "POST", "/api/push/subscriptions", {"subscription": subscription})
     backend = owner.web.backend
-    session = await owner.start()
-    message = await backend.send_message(owner.user, session.chat_session_id, "deploy")
-    reply = await backend.claim_message(owner.token, message.message_id)
+    session, reply = await owner.claimed("deploy")
     asked = await backend.record_permission(owner.token, reply.message_id, "p1", "bash", "make")
     with anyio.fail_after(10):
         while not service.received:
@@ -224,9 +205,7 @@ async def test_the_settings_page_needs_sign_in(web: Harness) -> None:
 async def test_the_inbox_lists_waiting_requests_of_the_user_only(owner: Chat) -> None:
     """Pending permission requests with machine, worker and session; none of other users."""
     backend = owner.web.backend
-    session = await owner.start()
-    message = await backend.send_message(owner.user, session.chat_session_id, "deploy")
-    reply = await backend.claim_message(owner.token, message.message_id)
+    session, reply = await owner.claimed("deploy")
     asked = await backend.record_permission(owner.token, reply.message_id, "p1", "bash", "make")
     status, found = await call(owner, "GET", "/api/inbox")
     assert status == 200
@@ -251,9 +230,7 @@ async def test_the_inbox_lists_waiting_requests_of_the_user_only(owner: Chat) ->
 async def test_the_inbox_stream_follows_answers(owner: Chat) -> None:
     """The stream sends the list at once and again when a request is answered."""
     backend = owner.web.backend
-    session = await owner.start()
-    message = await backend.send_message(owner.user, session.chat_session_id, "deploy")
-    reply = await backend.claim_message(owner.token, message.message_id)
+    _session, reply = await owner.claimed("deploy")
     asked = await backend.record_permission(owner.token, reply.message_id, "p1", "bash", "make")
     async with owner.web.client.get("/api/inbox/stream") as response:
         first = await next_sse(response)
@@ -269,9 +246,7 @@ async def test_the_inbox_stream_follows_answers(owner: Chat) -> None:
 async def test_the_inbox_lists_and_streams_questions_beside_permissions(owner: Chat) -> None:
     """A waiting question is an inbox item with what is asked; answering it there clears it."""
     backend = owner.web.backend
-    session = await owner.start()
-    message = await backend.send_message(owner.user, session.chat_session_id, "paint")
-    reply = await backend.claim_message(owner.token, message.message_id)
+    session, reply = await owner.claimed("paint")
     permission = await backend.record_permission(owner.token, reply.message_id, "p", "bash", "ls")
     colour = Question("Which colour?", "Colour", (QuestionOption("Red"), QuestionOption("Blue")))
     asked = await backend.record_question(owner.token, reply.message_id, "q", [colour])

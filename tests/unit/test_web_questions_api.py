@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest
 from orchestrator.entrypoints.web.questions_api import BAD_ANSWERS
-from tests.unit.test_web_support import Chat, online_worker, running_app
+from tests.unit.test_web_support import Chat, running_app
 
 pytestmark = pytest.mark.anyio
 
@@ -18,17 +17,9 @@ COLOUR = Question(
 )
 
 
-@pytest.fixture
-async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
-    async with running_app(tmp_path) as harness:
-        yield await online_worker(harness)
-
-
 async def _asked(chat: Chat) -> QuestionRequest:
     backend = chat.web.backend
-    session = await chat.start()
-    sent = await backend.send_message(chat.user, session.chat_session_id, "paint it")
-    reply = await backend.claim_message(chat.token, sent.message_id)
+    _session, reply = await chat.claimed("paint it")
     return await backend.record_question(chat.token, reply.message_id, "que_1", [COLOUR])
 
 

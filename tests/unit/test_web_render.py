@@ -95,9 +95,7 @@ def test_unknown_languages_stay_plain_escaped_code() -> None:
 async def test_rendered_gives_finished_replies_only(chat: Chat) -> None:
     """Finished replies come as HTML; a reply still streaming and user messages do not."""
     backend = chat.web.backend
-    session = await chat.start()
-    sent = await backend.send_message(chat.user, session.chat_session_id, "**question**")
-    reply = await backend.claim_message(chat.token, sent.message_id)
+    session, reply = await chat.claimed("**question**")
     path = f"/api/sessions/{session.chat_session_id}/rendered"
 
     response = await chat.web.client.get(path)
@@ -181,9 +179,7 @@ async def test_machine_names_in_the_first_paint_are_escaped(web: Harness) -> Non
 async def test_rendered_gives_each_text_part_with_its_position(chat: Chat) -> None:
     """A finished reply's text parts come rendered apart, with the positions of the tool calls."""
     backend = chat.web.backend
-    session = await chat.start()
-    sent = await backend.send_message(chat.user, session.chat_session_id, "go")
-    reply = await backend.claim_message(chat.token, sent.message_id)
+    session, reply = await chat.claimed("go")
     await backend.append_part_text(chat.token, reply.message_id, "prt_a", 0, "**Before**")
     running = ToolState(ToolStatus.COMPLETED, title="ls", output="x")
     await backend.save_part(chat.token, reply.message_id, "prt_t", ToolPart("bash", "c1", running))

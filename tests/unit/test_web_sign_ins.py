@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
 from orchestrator.entrypoints.web.auth import SESSION_COOKIE
 from orchestrator.entrypoints.web.state import SETTINGS
-from tests.unit.test_web_support import PASSWORD, Client, Harness, running_app
+from tests.unit.test_web_support import PASSWORD, Client, Harness
 
 pytestmark = pytest.mark.anyio
 
+APP_OPTIONS: dict[str, Any] = {"login_attempts_per_minute": 20}
+
 NEW_PASSWORD = "a brand new passphrase"
-
-
-@pytest.fixture
-async def web(tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running_app(tmp_path, login_attempts_per_minute=20) as harness:
-        yield harness
 
 
 def _cookie(client: Client) -> str:

@@ -15,11 +15,12 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from orchestrator.application import accounts
-from orchestrator.domain.chat import ChatSession
+from orchestrator.domain.chat import ChatMessage, ChatSession
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Machine, User, Worker
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web import create_app
+from orchestrator.entrypoints.web.auth import CSRF_MESSAGE
 from orchestrator.entrypoints.web.state import KEEPALIVE
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
 
@@ -169,6 +170,48 @@ class Chat:
 
     async def start(self) -> ChatSession:
         return await self.web.backend.start_session(self.user, self.worker.worker_id, MODEL)
+
+    async def claimed(self, text: str) -> tuple[ChatSession, ChatMessage]:
+        """A new session where ``text`` was sent and the machine claimed it: session and reply."""
+        session = await self.start()
+        backend = self.web.backend
+        sent = await backend.send_message(self.user, session.chat_session_id, text)
+        return session, await backend.claim_message(self.token, sent.message_id)
+
+
+async def call(owner: Chat, method: str, path: str, body: object = None) -> tuple[int, Any]:
+    """Send a request with the owner's CSRF header; return the status and JSON (None if empty)."""
+    response = await owner.web.client.request(method, path, json=body, headers=owner.headers)
+    text = await response.text()
+    return response.status, (await response.json()) if text else None
+
+
+async def machine_call(
+    web: Harness, token: MachineToken, method: str, **args: object
+) -> tuple[int, Any]:
+    """POST ``/api/machine/METHOD`` with the machine's bearer token; the status and JSON body."""
+    response = await web.client.post(
+        f"/api/machine/{method}", json=args, headers={"Authorization": f"Bearer {token}"}
+    )
+    return response.status, await response.json()
+
+
+async def assert_needs_sign_in(web: Harness, method: str, path: str, body: object = None) -> None:
+    """Without a session ``method path`` answers 401 with one sentence."""
+    response = await web.client.request(method, path, json={} if body is None else body)
+    assert response.status == 401
+    assert await response.json() == {"error": "Sign in first.", "type": "AuthenticationFailed"}
+
+
+async def assert_needs_csrf(
+    web: Harness, method: str, path: str, csrf: str | None, body: object
+) -> None:
+    """Signed in, ``method path`` without the right CSRF token (``csrf``) answers 403."""
+    await web.sign_in()
+    headers = {"X-CSRF-Token": csrf} if csrf else {}
+    response = await web.client.request(method, path, json=body, headers=headers)
+    assert response.status == 403
+    assert (await response.json())["error"] == CSRF_MESSAGE
 
 
 async def online_worker(web: Harness) -> Chat:

@@ -10,9 +10,13 @@ import pytest
 
 from orchestrator.domain.ids import UserId, WorkerToken
 from orchestrator.domain.model import MachineStatus, WorkerStatus
-from orchestrator.entrypoints.web.auth import CSRF_MESSAGE
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
-from tests.unit.test_web_support import Harness, running_app
+from tests.unit.test_web_support import (
+    Harness,
+    assert_needs_csrf,
+    assert_needs_sign_in,
+    running_app,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -46,9 +50,7 @@ async def _user_id(web: Harness, username: str = "alice") -> UserId:
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
 async def test_every_endpoint_needs_a_session(web: Harness, method: str, path: str) -> None:
     """Without a session every user endpoint answers 401 with one sentence."""
-    response = await web.client.request(method, path, json={})
-    assert response.status == 401
-    assert await response.json() == {"error": "Sign in first.", "type": "AuthenticationFailed"}
+    await assert_needs_sign_in(web, method, path)
 
 
 @pytest.mark.parametrize(("method", "path"), UNSAFE)
@@ -57,11 +59,7 @@ async def test_state_changes_need_the_csrf_token(
     web: Harness, method: str, path: str, csrf: str | None
 ) -> None:
     """A signed-in request that changes state without the right CSRF token gets 403."""
-    await web.sign_in()
-    headers = {"X-CSRF-Token": csrf} if csrf else {}
-    response = await web.client.request(method, path, json={"name": "x"}, headers=headers)
-    assert response.status == 403
-    assert (await response.json())["error"] == CSRF_MESSAGE
+    await assert_needs_csrf(web, method, path, csrf, {"name": "x"})
 
 
 async def test_machine_lifecycle(web: Harness) -> None:

@@ -7,10 +7,12 @@ records are converted here (camelCased fields, milliseconds).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._pages import every_waiting
 from orchestrator.adapters.convex._transport import Args, Kind
 from orchestrator.domain.chat import MessageRole, MessageStatus
 from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
@@ -144,18 +146,25 @@ class ConvexPushSide:
         )
         return await self.get_notification_settings(user)
 
-    async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
-        found = await self._call("query", "notifications:listWaiting", self._server(userId=user))
-        return [_waiting(w) for w in found]
+    async def _waiting_permissions(
+        self, user: UserId | None, first: Any = None
+    ) -> list[WaitingPermission]:
+        def query(args: Args) -> Any:
+            return self._call("query", "notifications:listWaiting", args)
 
-    def watch_waiting_permissions(
+        return [_waiting(w) for w in await every_waiting(query, self._server(userId=user), first)]
+
+    async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
+        return await self._waiting_permissions(user)
+
+    async def watch_waiting_permissions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingPermission], None]:
-        return self._watch(
-            "notifications:listWaiting",
-            self._server(userId=user),
-            lambda found: [_waiting(w) for w in found],
-        )
+        # The first page is watched; the pages after it are read on each change.
+        pages = self._watch("notifications:listWaiting", self._server(userId=user), dict)
+        async with aclosing(pages):
+            async for first in pages:
+                yield await self._waiting_permissions(user, first)
 
     async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
         args = self._server(userId=user, limit=limit)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._pages import (
+    PERMISSION_LIST,
+    QUESTION_LIST,
+    Query,
+    every,
+    every_waiting,
+)
 from orchestrator.adapters.convex._transport import Args, Kind
 from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.ids import (
@@ -47,24 +55,40 @@ class ConvexQuestionSide:
             self, path: str, args: Args, decode: Callable[[Any], T]
         ) -> AsyncGenerator[T, None]: ...
 
+    def _query(self, path: str) -> Query:
+        return lambda args: self._call("query", path, args)
+
     async def list_questions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[QuestionRequest]:
         args = self._server(userId=user, chatSessionId=session_id, all=include_answered)
-        found = await self._call("query", "questions:listQuestions", args)
+        found = await every(self._query("questions:listQuestionsPage"), QUESTION_LIST, args)
         return [wire.question(q) for q in found]
 
-    def watch_requests(
+    async def watch_requests(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
-        return self._watch(
-            "questions:listRequests",
-            self._server(userId=user, chatSessionId=session_id),
-            lambda found: (
-                [wire.permission(p) for p in found["permissions"]],
-                [wire.question(q) for q in found["questions"]],
-            ),
-        )
+        # The first page of each list is watched; the pages after it are read on each change.
+        args = self._server(userId=user, chatSessionId=session_id)
+        pages = self._watch("questions:listRequests", args, dict)
+        async with aclosing(pages):
+            async for first in pages:
+                permissions = await every(
+                    self._query("chat:listPermissionsPage"),
+                    PERMISSION_LIST,
+                    {**args, "all": True},
+                    {"permissions": first["permissions"], "hasMore": first["hasMorePermissions"]},
+                )
+                questions = await every(
+                    self._query("questions:listQuestionsPage"),
+                    QUESTION_LIST,
+                    {**args, "all": True},
+                    {"questions": first["questions"], "hasMore": first["hasMoreQuestions"]},
+                )
+                yield (
+                    [wire.permission(p) for p in permissions],
+                    [wire.question(q) for q in questions],
+                )
 
     async def answer_question(
         self, user: UserId, question_id: QuestionId, answers: Answers | None
@@ -96,15 +120,20 @@ class ConvexQuestionSide:
         args["questionId"] = question_id
         return wire.question(await self._call("mutation", "questions:resolveQuestion", args))
 
-    async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
-        found = await self._call("query", "questions:listWaiting", self._server(userId=user))
-        return [_waiting(w) for w in found]
+    async def _waiting_questions(
+        self, user: UserId | None, first: Any = None
+    ) -> list[WaitingQuestion]:
+        query = self._query("questions:listWaiting")
+        return [_waiting(w) for w in await every_waiting(query, self._server(userId=user), first)]
 
-    def watch_waiting_questions(
+    async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
+        return await self._waiting_questions(user)
+
+    async def watch_waiting_questions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingQuestion], None]:
-        return self._watch(
-            "questions:listWaiting",
-            self._server(userId=user),
-            lambda found: [_waiting(w) for w in found],
-        )
+        # The first page is watched; the pages after it are read on each change.
+        pages = self._watch("questions:listWaiting", self._server(userId=user), dict)
+        async with aclosing(pages):
+            async for first in pages:
+                yield await self._waiting_questions(user, first)

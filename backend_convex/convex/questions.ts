@@ -27,6 +27,7 @@ import {
 
 const NO_QUESTION = "No such question.";
 const owner = { ...serverCaller, userId: v.string() };
+const docSize = (doc: object) => getDocumentSize(doc as Record<string, Value>);
 
 async function questionById(ctx: QueryCtx, questionId: string): Promise<Doc<"questionRequests"> | null> {
   return await ctx.db
@@ -35,16 +36,28 @@ async function questionById(ctx: QueryCtx, questionId: string): Promise<Doc<"que
     .unique();
 }
 
-/** Answered questions of the machine's sessions, by session, for its work list. */
+/**
+ * Estimated bytes of the answered permission requests, and of the answered questions,
+ * in a machine's work list: with its queued messages (PAGE_BYTES) the list stays near 3 MiB.
+ */
+export const ANSWERED_BYTES = PAGE_BYTES / 4;
+
+/**
+ * Answered questions of the machine's sessions, by session, for its work list:
+ * the oldest, cut by size too (ANSWERED_BYTES); the rest follow as these are passed on.
+ */
 export async function answeredQuestions(
   ctx: QueryCtx,
   machineId: string,
 ): Promise<Map<string, Doc<"questionRequests">[]>> {
-  const found = await ctx.db
-    .query("questionRequests")
-    .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", "answered"))
-    .take(MAX_WORK_PERMISSIONS);
-  found.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
+  const { items: found } = await cutPage(
+    ctx.db
+      .query("questionRequests")
+      .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", "answered")),
+    MAX_WORK_PERMISSIONS,
+    docSize,
+    ANSWERED_BYTES,
+  );
   const bySession = new Map<string, Doc<"questionRequests">[]>();
   for (const request of found) {
     bySession.set(request.chatSessionId, [...(bySession.get(request.chatSessionId) ?? []), request]);
@@ -80,8 +93,6 @@ async function questionsAfter(ctx: QueryCtx, chatSessionId: string, afterQuestio
   if (last === null || last.chatSessionId !== chatSessionId) fail("InvalidInput", OTHER_LIST);
   return last._creationTime;
 }
-
-const docSize = (doc: object) => getDocumentSize(doc as Record<string, Value>);
 
 /**
  * A page of the session's questions waiting for an answer (or of all of them),

@@ -4,6 +4,7 @@ import { getDocumentSize, type Value } from "convex/values";
 import { api } from "../convex/_generated/api";
 import { MAX_PAGE, PAGE_BYTES } from "../convex/lib/paging";
 import { MAX_DIFF_BYTES } from "../convex/lib/rules";
+import { ANSWERED_BYTES } from "../convex/questions";
 import { newChat, newDeployment, newMachine, SECRET, type Deployment, type Token } from "./setup";
 
 const DIFF = "+".repeat(MAX_DIFF_BYTES - 100);
@@ -173,4 +174,37 @@ test("parts with large tool outputs are paged by size, in order, each once", asy
     expect(pages).toBeGreaterThan(1);
     expect(seen).toEqual(Array.from({ length: 40 }, (_, n) => n + 1));
   }
+});
+
+test("a machine's work list holds the oldest answered edits that fit; the rest follow", async () => {
+  const t = newDeployment();
+  const { owner, token, worker } = await newChat(t);
+  const { session, reply } = await streaming(t, owner, token, worker.workerId);
+  const made: string[] = [];
+  for (let n = 0; n < 20; n++) {
+    const request = await t.mutation(api.chatMachine.recordPermission, {
+      ...token,
+      messageId: reply.messageId,
+      agentRequestId: `p${n}`,
+      tool: "edit",
+      description: "edit a.txt",
+      file: "a.txt",
+      diff: DIFF,
+      diffSize: DIFF.length,
+    });
+    await t.mutation(api.chat.answerPermission, { ...owner, permissionId: request.permissionId, answer: "once" });
+    made.push(request.permissionId);
+  }
+  const passed: string[] = [];
+  for (;;) {
+    const work = (await t.query(api.chatMachine.work, token)).find((w) => w.session.chatSessionId === session.chatSessionId)!;
+    if (work.answeredPermissions.length === 0) break;
+    expect(size(work.answeredPermissions)).toBeLessThanOrEqual(ANSWERED_BYTES + MAX_DIFF_BYTES);
+    expect(work.answeredPermissions.length).toBeLessThan(made.length);
+    for (const answered of work.answeredPermissions) {
+      await t.mutation(api.chatMachine.resolvePermission, { ...token, permissionId: answered.permissionId });
+      passed.push(answered.permissionId);
+    }
+  }
+  expect(passed).toEqual(made);
 });

@@ -16,7 +16,7 @@ import pytest
 
 from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTransport
 from orchestrator.adapters.convex._transport import Transport
-from orchestrator.domain.chat import ChatMessage
+from orchestrator.domain.chat import ChatMessage, PermissionAnswer
 from orchestrator.domain.diffs import MAX_DIFF_BYTES
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.paging import MAX_PAGE, PAGE_BYTES
@@ -35,6 +35,7 @@ from tests.contract.conftest import (
     MachineFactory,
     _started_harness,
     ask,
+    work_now,
 )
 from tests.contract.convex_stand_in_client import FACTORY as STAND_IN_CLIENT
 
@@ -197,3 +198,44 @@ async def test_tool_parts_past_the_read_limit_are_listed_whole_in_order(
         parts = await backend.list_parts(alice, session_id, message_id)
         assert [p.part_id for p in parts] == [f"prt_{n}" for n in range(count)]
         assert all(p.body.state.output == output for p in parts)  # type: ignore[union-attr]
+
+
+async def test_answered_edits_and_questions_past_the_read_limit_all_reach_the_machine(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """Answers with long diffs and questions, more than a call may read: each passed on once."""
+    reply = await _streaming(backend, alice, chat)
+    permissions, questions = set(), set()
+    for n in range(40):
+        permission = await backend.record_permission(
+            chat.token,
+            reply.message_id,
+            f"p{n}",
+            "edit",
+            "edit a.txt",
+            file="a.txt",
+            diff=DIFF,
+            diff_size=len(DIFF),
+        )
+        question = await backend.record_question(
+            chat.token, reply.message_id, f"q{n}", [LONG_QUESTION] * 4
+        )
+        await backend.answer_permission(alice, permission.permission_id, PermissionAnswer.ONCE)
+        await backend.answer_question(alice, question.question_id, (("A",),) * 4)
+        permissions.add(permission.permission_id)
+        questions.add(question.question_id)
+
+    passed_permissions: list[str] = []
+    passed_questions: list[str] = []
+    while True:
+        [work] = await work_now(backend, chat.token)
+        if not work.answered_permissions and not work.answered_questions:
+            break
+        for answered in work.answered_permissions:
+            await backend.resolve_permission(chat.token, answered.permission_id)
+            passed_permissions.append(answered.permission_id)
+        for asked in work.answered_questions:
+            await backend.resolve_question(chat.token, asked.question_id)
+            passed_questions.append(asked.question_id)
+    assert sorted(passed_permissions) == sorted(permissions)
+    assert sorted(passed_questions) == sorted(questions)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTransport
@@ -120,6 +121,12 @@ async def test_waiting_edits_past_the_read_limit_are_listed_whole_oldest_first(
     watched = backend.watch_waiting_permissions(alice)
     try:
         assert [w.request.permission_id for w in await anext(watched)] == made
+        # A request that lands on the last page changes the watched list too.
+        late = await backend.record_permission(other.token, second.message_id, "late", "bash", "ls")
+        with anyio.fail_after(60):  # a guard against a hang, not a measurement
+            while len(now := [w.request.permission_id for w in await anext(watched)]) == 60:
+                pass
+        assert now == [*made, late.permission_id]
     finally:
         await watched.aclose()  # type: ignore[attr-defined]
     session = await backend.list_permissions(alice, chat.session.chat_session_id)

@@ -9,9 +9,12 @@ whole list comes back as on every other backend.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any
 
+import anyio
+import anyio.abc
 import attrs
 
 from orchestrator.adapters.convex._transport import Args
@@ -19,6 +22,8 @@ from orchestrator.domain.paging import MAX_PAGE
 
 #: One call of a query with the given arguments.
 Query = Callable[[Args], Awaitable[Any]]
+#: The values of a query with the given arguments, now and after every change.
+Watch = Callable[[Args], AsyncGenerator[Any, None]]
 
 
 @attrs.frozen
@@ -54,14 +59,60 @@ async def every(query: Query, shape: ListShape, args: Args, first: Any = None) -
     return found
 
 
-async def every_waiting(query: Query, args: Args, first: Any = None) -> list[Any]:
-    """Every request of a waiting list (``lib/inbox.ts`` waitingPage), oldest first.
+async def waiting_pages(query: Query, args: Args) -> list[tuple[Args, Any]]:
+    """Every page of a waiting list (``lib/inbox.ts`` waitingPage) with the arguments that read it.
 
     Its pages go machine by machine, each handing back where the next starts.
     """
-    page = await query(args) if first is None else first
-    found = list(page["waiting"])
-    while page["next"] is not None:
-        page = await query({**args, "after": page["next"]})
-        found.extend(page["waiting"])
+    pages = [(args, await query(args))]
+    while pages[-1][1]["next"] is not None:
+        page_args = {**args, "after": pages[-1][1]["next"]}
+        pages.append((page_args, await query(page_args)))
+    return pages
+
+
+def waiting_items(pages: list[tuple[Args, Any]]) -> list[Any]:
+    """The requests of a waiting list's pages, oldest first (as on every backend)."""
+    found = [item for _, page in pages for item in page["waiting"]]
     return sorted(found, key=lambda w: float(w["request"]["createdAt"]))
+
+
+async def every_waiting(query: Query, args: Args) -> list[Any]:
+    """Every request of a waiting list, oldest first, a page per call."""
+    return waiting_items(await waiting_pages(query, args))
+
+
+async def watch_waiting(query: Query, watch: Watch, args: Args) -> AsyncGenerator[list[Any], None]:
+    """Every request of a waiting list, now and after every change of any of its pages."""
+    while True:
+        pages = await waiting_pages(query, args)
+        yield waiting_items(pages)
+        if not await changed(watch, pages):
+            return  # the backend closed a watch
+
+
+async def changed(watch: Watch, pages: list[tuple[Args, Any]]) -> bool:
+    """Wait until one of ``pages`` reads otherwise (True), or a watch of one ends (False).
+
+    A watch's error is raised as it is, not inside an exception group.
+    """
+    outcome: bool | Exception = False
+
+    async def follow(args: Args, seen: Any, group: anyio.abc.TaskGroup) -> None:
+        nonlocal outcome
+        try:
+            async with aclosing(watch(args)) as values:
+                async for value in values:
+                    if value != seen:
+                        outcome = True
+                        break
+        except Exception as exc:  # the first watch to fail ends them all
+            outcome = exc
+        group.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        for args, page in pages:
+            group.start_soon(follow, args, page, group)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome

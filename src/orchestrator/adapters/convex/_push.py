@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.adapters.convex import _wire as wire
-from orchestrator.adapters.convex._pages import every_waiting
+from orchestrator.adapters.convex._pages import every_waiting, watch_waiting
 from orchestrator.adapters.convex._transport import Args, Kind
 from orchestrator.domain.chat import MessageRole, MessageStatus
 from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
@@ -146,25 +146,23 @@ class ConvexPushSide:
         )
         return await self.get_notification_settings(user)
 
-    async def _waiting_permissions(
-        self, user: UserId | None, first: Any = None
-    ) -> list[WaitingPermission]:
-        def query(args: Args) -> Any:
-            return self._call("query", "notifications:listWaiting", args)
-
-        return [_waiting(w) for w in await every_waiting(query, self._server(userId=user), first)]
-
     async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
-        return await self._waiting_permissions(user)
+        found = await every_waiting(self._waiting_query, self._server(userId=user))
+        return [_waiting(w) for w in found]
 
     async def watch_waiting_permissions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingPermission], None]:
-        # The first page is watched; the pages after it are read on each change.
-        pages = self._watch("notifications:listWaiting", self._server(userId=user), dict)
-        async with aclosing(pages):
-            async for first in pages:
-                yield await self._waiting_permissions(user, first)
+        def watch(args: Args) -> AsyncGenerator[Any, None]:
+            return self._watch("notifications:listWaiting", args, dict)
+
+        found = watch_waiting(self._waiting_query, watch, self._server(userId=user))
+        async with aclosing(found):
+            async for waiting in found:
+                yield [_waiting(w) for w in waiting]
+
+    async def _waiting_query(self, args: Args) -> Any:
+        return await self._call("query", "notifications:listWaiting", args)
 
     async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
         args = self._server(userId=user, limit=limit)

@@ -15,6 +15,7 @@ from orchestrator.adapters.convex._pages import (
     Query,
     every,
     every_waiting,
+    watch_waiting,
 )
 from orchestrator.adapters.convex._transport import Args, Kind
 from orchestrator.domain.chat import PermissionRequest
@@ -120,20 +121,18 @@ class ConvexQuestionSide:
         args["questionId"] = question_id
         return wire.question(await self._call("mutation", "questions:resolveQuestion", args))
 
-    async def _waiting_questions(
-        self, user: UserId | None, first: Any = None
-    ) -> list[WaitingQuestion]:
-        query = self._query("questions:listWaiting")
-        return [_waiting(w) for w in await every_waiting(query, self._server(userId=user), first)]
-
     async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
-        return await self._waiting_questions(user)
+        query = self._query("questions:listWaiting")
+        return [_waiting(w) for w in await every_waiting(query, self._server(userId=user))]
 
     async def watch_waiting_questions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingQuestion], None]:
-        # The first page is watched; the pages after it are read on each change.
-        pages = self._watch("questions:listWaiting", self._server(userId=user), dict)
-        async with aclosing(pages):
-            async for first in pages:
-                yield await self._waiting_questions(user, first)
+        def watch(args: Args) -> AsyncGenerator[Any, None]:
+            return self._watch("questions:listWaiting", args, dict)
+
+        query = self._query("questions:listWaiting")
+        found = watch_waiting(query, watch, self._server(userId=user))
+        async with aclosing(found):
+            async for waiting in found:
+                yield [_waiting(w) for w in waiting]

@@ -181,10 +181,17 @@ async def test_a_sessions_requests_past_the_read_limit_are_watched_whole(
     watched = backend.watch_requests(alice, chat.session.chat_session_id)
     try:
         listed_permissions, listed_questions = await anext(watched)
+        assert [p.permission_id for p in listed_permissions] == permissions
+        assert [q.question_id for q in listed_questions] == questions
+        # A question that lands on the last page changes the watched lists too.
+        late = await backend.record_question(chat.token, reply.message_id, "late", [LONG_QUESTION])
+        with anyio.fail_after(60):  # a guard against a hang, not a measurement
+            while len((now := await anext(watched))[1]) == len(questions):
+                pass
     finally:
         await watched.aclose()  # type: ignore[attr-defined]
-    assert [p.permission_id for p in listed_permissions] == permissions
-    assert [q.question_id for q in listed_questions] == questions
+    assert [q.question_id for q in now[1]] == [*questions, late.question_id]
+    assert [p.permission_id for p in now[0]] == permissions
 
 
 async def test_tool_parts_past_the_read_limit_are_listed_whole_in_order(

@@ -20,10 +20,12 @@ import attrs
 from orchestrator.adapters.convex._transport import Args
 from orchestrator.domain.paging import MAX_PAGE
 
-#: One call of a query with the given arguments.
-Query = Callable[[Args], Awaitable[Any]]
-#: The values of a query with the given arguments, now and after every change.
-Watch = Callable[[Args], AsyncGenerator[Any, None]]
+#: One call of a query: its path and arguments.
+Query = Callable[[str, Args], Awaitable[Any]]
+#: The values of a query (path, arguments), now and after every change.
+Watch = Callable[[str, Args], AsyncGenerator[Any, None]]
+#: A page as it was read: the query's path, its arguments and what it returned.
+Read = tuple[str, Args, Any]
 
 
 @attrs.frozen
@@ -47,61 +49,76 @@ def after(last_id: str | None, field: str = "afterMessageId") -> dict[str, str]:
     return {} if last_id is None else {field: last_id}
 
 
-async def every(query: Query, shape: ListShape, args: Args, first: Any = None) -> list[Any]:
-    """Every item of a paged list (after the page ``first``, if given), a page per call."""
+async def read_pages(
+    query: Query, path: str, shape: ListShape, args: Args, first: Any = None
+) -> tuple[list[Any], list[Read]]:
+    """Every item of a paged list (after the page ``first``, if given), a page per call,
+    and the pages read for them."""
     found: list[Any] = [] if first is None else list(first[shape.key])
     more = True if first is None else bool(first["hasMore"])
+    reads: list[Read] = []
     while more:
         last = shape.item_id(found[-1]) if found else None
-        page = await query({**args, "limit": shape.limit, **after(last, shape.after_field)})
+        page_args = {**args, "limit": shape.limit, **after(last, shape.after_field)}
+        page = await query(path, page_args)
+        reads.append((path, page_args, page))
         found.extend(page[shape.key])
         more = bool(page["hasMore"]) and bool(page[shape.key])
-    return found
+    return found, reads
 
 
-async def waiting_pages(query: Query, args: Args) -> list[tuple[Args, Any]]:
-    """Every page of a waiting list (``lib/inbox.ts`` waitingPage) with the arguments that read it.
+async def every(
+    query: Query, path: str, shape: ListShape, args: Args, first: Any = None
+) -> list[Any]:
+    """Every item of a paged list (after the page ``first``, if given), a page per call."""
+    return (await read_pages(query, path, shape, args, first))[0]
+
+
+async def waiting_pages(query: Query, path: str, args: Args) -> list[Read]:
+    """Every page of a waiting list (``lib/inbox.ts`` waitingPage) as it was read.
 
     Its pages go machine by machine, each handing back where the next starts.
     """
-    pages = [(args, await query(args))]
-    while pages[-1][1]["next"] is not None:
-        page_args = {**args, "after": pages[-1][1]["next"]}
-        pages.append((page_args, await query(page_args)))
-    return pages
+    reads: list[Read] = [(path, args, await query(path, args))]
+    while reads[-1][2]["next"] is not None:
+        page_args = {**args, "after": reads[-1][2]["next"]}
+        reads.append((path, page_args, await query(path, page_args)))
+    return reads
 
 
-def waiting_items(pages: list[tuple[Args, Any]]) -> list[Any]:
+def waiting_items(reads: list[Read]) -> list[Any]:
     """The requests of a waiting list's pages, oldest first (as on every backend)."""
-    found = [item for _, page in pages for item in page["waiting"]]
+    found = [item for _, _, page in reads for item in page["waiting"]]
     return sorted(found, key=lambda w: float(w["request"]["createdAt"]))
 
 
-async def every_waiting(query: Query, args: Args) -> list[Any]:
+async def every_waiting(query: Query, path: str, args: Args) -> list[Any]:
     """Every request of a waiting list, oldest first, a page per call."""
-    return waiting_items(await waiting_pages(query, args))
+    return waiting_items(await waiting_pages(query, path, args))
 
 
-async def watch_waiting(query: Query, watch: Watch, args: Args) -> AsyncGenerator[list[Any], None]:
+async def watch_waiting(
+    query: Query, watch: Watch, path: str, args: Args
+) -> AsyncGenerator[list[Any], None]:
     """Every request of a waiting list, now and after every change of any of its pages."""
     while True:
-        pages = await waiting_pages(query, args)
-        yield waiting_items(pages)
-        if not await changed(watch, pages):
+        reads = await waiting_pages(query, path, args)
+        yield waiting_items(reads)
+        if not await changed(watch, reads):
             return  # the backend closed a watch
 
 
-async def changed(watch: Watch, pages: list[tuple[Args, Any]]) -> bool:
-    """Wait until one of ``pages`` reads otherwise (True), or a watch of one ends (False).
+async def changed(watch: Watch, reads: list[Read]) -> bool:
+    """Wait until one of the pages ``reads`` reads otherwise (True), or a watch ends (False).
 
     A watch's error is raised as it is, not inside an exception group.
     """
     outcome: bool | Exception = False
 
-    async def follow(args: Args, seen: Any, group: anyio.abc.TaskGroup) -> None:
+    async def follow(path: str, args: Args, seen: Any, group: anyio.abc.TaskGroup) -> None:
         nonlocal outcome
         try:
-            async with aclosing(watch(args)) as values:
+            async with aclosing(watch(path, args)) as values:
                 async for value in values:
                     if value != seen:
                         outcome = True
@@ -111,8 +128,8 @@ async def changed(watch: Watch, pages: list[tuple[Args, Any]]) -> bool:
         group.cancel_scope.cancel()
 
     async with anyio.create_task_group() as group:
-        for args, page in pages:
-            group.start_soon(follow, args, page, group)
+        for path, args, page in reads:
+            group.start_soon(follow, path, args, page, group)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome

@@ -97,6 +97,7 @@ class ConvexPushSide:
     if TYPE_CHECKING:  # provided by ConvexBackend
 
         async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
+        async def _query(self, path: str, args: Args) -> Any: ...
         def _server(self, **args: Any) -> dict[str, Any]: ...
         def _watch(
             self, path: str, args: Args, decode: Callable[[Any], T]
@@ -147,22 +148,21 @@ class ConvexPushSide:
         return await self.get_notification_settings(user)
 
     async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
-        found = await every_waiting(self._waiting_query, self._server(userId=user))
+        args = self._server(userId=user)
+        found = await every_waiting(self._query, "notifications:listWaiting", args)
         return [_waiting(w) for w in found]
 
     async def watch_waiting_permissions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingPermission], None]:
-        def watch(args: Args) -> AsyncGenerator[Any, None]:
-            return self._watch("notifications:listWaiting", args, dict)
+        def watch(path: str, args: Args) -> AsyncGenerator[Any, None]:
+            return self._watch(path, args, dict)
 
-        found = watch_waiting(self._waiting_query, watch, self._server(userId=user))
+        args = self._server(userId=user)
+        found = watch_waiting(self._query, watch, "notifications:listWaiting", args)
         async with aclosing(found):
             async for waiting in found:
                 yield [_waiting(w) for w in waiting]
-
-    async def _waiting_query(self, args: Args) -> Any:
-        return await self._call("query", "notifications:listWaiting", args)
 
     async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
         args = self._server(userId=user, limit=limit)

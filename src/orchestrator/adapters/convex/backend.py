@@ -152,7 +152,10 @@ class ConvexBackend(
         self, shape: _ListShape, path: str, args: Args, first: Any = None
     ) -> list[Any]:
         """Every item of a paged list (after the page ``first``, if given), a page per call."""
-        return await every(lambda a: self._call("query", path, a), shape, args, first)
+        return await every(self._query, path, shape, args, first)
+
+    async def _query(self, path: str, args: Args) -> Any:
+        return await self._call("query", path, args)
 
     async def _watch_every(
         self, shape: _ListShape, path: str, args: Args, decode: Callable[[Any], T]

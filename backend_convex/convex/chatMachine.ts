@@ -25,7 +25,7 @@ import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord, questionRecord } from "./lib/records";
 import { finishUndo } from "./lib/undo";
-import { answeredQuestions, expireQuestions } from "./questions";
+import { ANSWERED_BYTES, answeredQuestions, expireQuestions } from "./questions";
 import {
   validateChunk,
   validateEnding,
@@ -106,10 +106,16 @@ export const work = query({
       pending.set(message.chatSessionId, [...(pending.get(message.chatSessionId) ?? []), message]);
     }
     const answered = new Map<string, Doc<"permissionRequests">[]>();
-    const requests = await ctx.db
-      .query("permissionRequests")
-      .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", "answered"))
-      .take(MAX_WORK_PERMISSIONS);
+    // Answered requests oldest first, cut by size too (an edit carries its diff); the rest
+    // follow as the machine passes these on.
+    const { items: requests } = await cutPage(
+      ctx.db
+        .query("permissionRequests")
+        .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", "answered")),
+      MAX_WORK_PERMISSIONS,
+      (request) => textSize(request.tool, request.description, request.file, request.diff),
+      ANSWERED_BYTES,
+    );
     for (const request of requests) {
       answered.set(request.chatSessionId, [...(answered.get(request.chatSessionId) ?? []), request]);
     }

@@ -10,8 +10,8 @@ import { mutation, query, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { requireServer } from "./lib/auth";
 import { fail, NO_USER } from "./lib/errors";
-import { MAX_MACHINES, MAX_OPEN_TURNS, MAX_PERMISSIONS, MAX_USERS } from "./lib/limits";
-import { MAX_FINISHED } from "./lib/inbox";
+import { MAX_OPEN_TURNS } from "./lib/limits";
+import { MAX_FINISHED, waitingCursor, waitingPage } from "./lib/inbox";
 import { permissionRecord } from "./lib/records";
 import { messageRole, messageStatus, permissionRecord as permissionValidator, serverCaller } from "./lib/validators";
 
@@ -182,48 +182,47 @@ export const saveSettings = mutation({
   },
 });
 
-/** Pending permission requests of one user (or of every user), oldest first. */
+/**
+ * A page of the pending permission requests of one user (or of every user),
+ * machine by machine (lib/inbox.ts waitingPage): an edit's diff may hold
+ * MAX_DIFF_BYTES, so a page is cut by size as well as by count. The reader
+ * reads on from `next` until it is null and sorts the whole list by age.
+ */
 export const listWaiting = query({
-  args: { ...serverCaller, userId: v.union(v.string(), v.null()) },
-  returns: v.array(waitingValidator),
-  handler: async (ctx, { serverSecret, userId }) => {
+  args: { ...serverCaller, userId: v.union(v.string(), v.null()), after: v.optional(waitingCursor) },
+  returns: v.object({ waiting: v.array(waitingValidator), next: v.union(waitingCursor, v.null()) }),
+  handler: async (ctx, { serverSecret, userId, after }) => {
     requireServer(serverSecret);
-    const machines =
-      userId === null
-        ? await ctx.db.query("machines").take(MAX_USERS)
-        : await ctx.db
-            .query("machines")
-            .withIndex("by_userId", (q) => q.eq("userId", userId))
-            .take(MAX_MACHINES);
-    const waiting = [];
-    for (const machine of machines) {
-      const requests = await ctx.db
+    const pendingOf = (machineId: string, from: number) =>
+      ctx.db
         .query("permissionRequests")
-        .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machine.machineId).eq("status", "pending"))
-        .take(MAX_PERMISSIONS);
-      for (const request of requests) {
-        const session = await ctx.db
-          .query("chatSessions")
-          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", request.chatSessionId))
-          .first();
-        if (session === null) continue;
-        const worker = await ctx.db
-          .query("workers")
-          .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
-          .first();
-        if (worker === null) continue;
-        waiting.push({
-          userId: session.userId,
-          request: permissionRecord(request),
-          machineId: machine.machineId,
-          machineName: machine.name,
-          workerId: worker.workerId,
-          workerName: worker.name ?? null,
-          workerDirectory: worker.directory,
-        });
-      }
+        .withIndex("by_machineId_and_status", (q) =>
+          q.eq("machineId", machineId).eq("status", "pending").gt("_creationTime", from),
+        );
+    const { found, next } = await waitingPage(ctx, userId, after, pendingOf);
+    const waiting = [];
+    for (const { machine, request } of found) {
+      const session = await ctx.db
+        .query("chatSessions")
+        .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", request.chatSessionId))
+        .first();
+      if (session === null) continue;
+      const worker = await ctx.db
+        .query("workers")
+        .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
+        .first();
+      if (worker === null) continue;
+      waiting.push({
+        userId: session.userId,
+        request: permissionRecord(request),
+        machineId: machine.machineId,
+        machineName: machine.name,
+        workerId: worker.workerId,
+        workerName: worker.name ?? null,
+        workerDirectory: worker.directory,
+      });
     }
-    return waiting.sort((a, b) => a.request.createdAt - b.request.createdAt);
+    return { waiting, next };
   },
 });
 

@@ -11,15 +11,16 @@
  * chunk in the same mutation.
  */
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
-import { v } from "convex/values";
+import { internalMutation, mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import { getDocumentSize, v, type Value } from "convex/values";
 import { machineMessage, ownedSession } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import { ensureStreaming, insertChunk, lastSequence } from "./lib/chat";
-import { partLength, partText } from "./lib/partText";
+import { mergeReply, partLength, partText } from "./lib/partText";
 import { appendToText, readSegments, replaceText } from "./lib/text";
 import { fail } from "./lib/errors";
-import { CHUNK_PAGE, MAX_LISTED_PARTS } from "./lib/limits";
+import { CHUNK_PAGE } from "./lib/limits";
+import { cutPage, pageLimit, textSize } from "./lib/paging";
 import { chatChunkRecord } from "./lib/records";
 import { codePoints, fromCodePoint, validateChunk } from "./lib/rules";
 import { chatChunkRecord as chunkValidator, machineToken, serverCaller } from "./lib/validators";
@@ -234,31 +235,46 @@ export const appendText = mutation({
   },
 });
 
-/** The parts of a session's replies (or of one reply), in the order they were made. */
-export const list = query({
+/**
+ * A page of the parts of a session's replies (or of one reply), in the order
+ * they were made, after the part at `afterPosition`: a tool's output may hold
+ * 64 KiB and a streaming text more, so a page is cut by size as well as count.
+ */
+export const listPage = query({
   args: {
     ...serverCaller,
     userId: v.string(),
     chatSessionId: v.string(),
     messageId: v.union(v.string(), v.null()),
+    afterPosition: v.optional(v.number()),
+    limit: v.number(),
   },
-  returns: v.array(partRecord),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId }) => {
+  returns: v.object({ parts: v.array(partRecord), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId, afterPosition, limit }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
+    const after = afterPosition ?? -1;
     const parts =
       messageId === null
-        ? await ctx.db
+        ? ctx.db
             .query("messageParts")
-            .withIndex("by_chatSessionId_and_position", (q) => q.eq("chatSessionId", chatSessionId))
-            .take(MAX_LISTED_PARTS)
-        : await ctx.db
+            .withIndex("by_chatSessionId_and_position", (q) =>
+              q.eq("chatSessionId", chatSessionId).gt("position", after),
+            )
+        : ctx.db
             .query("messageParts")
-            .withIndex("by_messageId_and_position", (q) => q.eq("messageId", messageId))
-            .take(MAX_LISTED_PARTS);
+            .withIndex("by_messageId_and_position", (q) => q.eq("messageId", messageId).gt("position", after));
     // A reply's parts belong to its session; another session's message lists nothing.
-    const own = parts.filter((part) => part.chatSessionId === chatSessionId);
-    return await Promise.all(own.map((part) => record(ctx, part)));
+    async function* records() {
+      for await (const part of parts) {
+        if (part.chatSessionId !== chatSessionId) return;
+        yield { part, record: await record(ctx, part) };
+      }
+    }
+    const size = ({ part, record }: { part: Doc<"messageParts">; record: { text: string } }) =>
+      getDocumentSize(part as unknown as Record<string, Value>) + textSize(record.text);
+    const { items, hasMore } = await cutPage(records(), pageLimit(limit), size);
+    return { parts: items.map((item) => item.record), hasMore };
   },
 });
 
@@ -306,5 +322,15 @@ export const eventsAfter = query({
       )
       .take(CHUNK_PAGE);
     return { chunks: chunks.map(chatChunkRecord), parts: await Promise.all(parts.map((part) => record(ctx, part))) };
+  },
+});
+
+/** Merge the next batch of a finished reply's text parts (lib/partText.ts mergeReply). */
+export const mergeRest = internalMutation({
+  args: { messageId: v.string(), afterPosition: v.number() },
+  returns: v.null(),
+  handler: async (ctx, { messageId, afterPosition }): Promise<null> => {
+    await mergeReply(ctx, messageId, afterPosition);
+    return null;
   },
 });

@@ -6,13 +6,15 @@
  */
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
-import { v } from "convex/values";
+import { getDocumentSize, v, type Value } from "convex/values";
 import { liveSession, machineMessage, ownedSession, workerById } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import { ensureStreaming } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
-import { MAX_MACHINES, MAX_PERMISSIONS, MAX_USERS, MAX_WORK_PERMISSIONS } from "./lib/limits";
+import { waitingCursor, waitingPage } from "./lib/inbox";
+import { MAX_WORK_PERMISSIONS } from "./lib/limits";
+import { cutPage, MAX_PAGE, OTHER_LIST, PAGE_BYTES, pageLimit } from "./lib/paging";
 import { permissionRecord, questionRecord } from "./lib/records";
 import { validateAnswers, validateQuestionRequest } from "./lib/rules";
 import {
@@ -25,6 +27,7 @@ import {
 
 const NO_QUESTION = "No such question.";
 const owner = { ...serverCaller, userId: v.string() };
+const docSize = (doc: object) => getDocumentSize(doc as Record<string, Value>);
 
 async function questionById(ctx: QueryCtx, questionId: string): Promise<Doc<"questionRequests"> | null> {
   return await ctx.db
@@ -33,16 +36,28 @@ async function questionById(ctx: QueryCtx, questionId: string): Promise<Doc<"que
     .unique();
 }
 
-/** Answered questions of the machine's sessions, by session, for its work list. */
+/**
+ * Estimated bytes of the answered permission requests, and of the answered questions,
+ * in a machine's work list: with its queued messages (PAGE_BYTES) the list stays near 3 MiB.
+ */
+export const ANSWERED_BYTES = PAGE_BYTES / 4;
+
+/**
+ * Answered questions of the machine's sessions, by session, for its work list:
+ * the oldest, cut by size too (ANSWERED_BYTES); the rest follow as these are passed on.
+ */
 export async function answeredQuestions(
   ctx: QueryCtx,
   machineId: string,
 ): Promise<Map<string, Doc<"questionRequests">[]>> {
-  const found = await ctx.db
-    .query("questionRequests")
-    .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", "answered"))
-    .take(MAX_WORK_PERMISSIONS);
-  found.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
+  const { items: found } = await cutPage(
+    ctx.db
+      .query("questionRequests")
+      .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machineId).eq("status", "answered")),
+    MAX_WORK_PERMISSIONS,
+    docSize,
+    ANSWERED_BYTES,
+  );
   const bySession = new Map<string, Doc<"questionRequests">[]>();
   for (const request of found) {
     bySession.set(request.chatSessionId, [...(bySession.get(request.chatSessionId) ?? []), request]);
@@ -61,44 +76,75 @@ export async function expireQuestions(ctx: MutationCtx, messageId: string): Prom
   }
 }
 
-/** Questions of the session waiting for an answer (or all of them), oldest first. */
-export const listQuestions = query({
-  args: { ...owner, chatSessionId: v.string(), all: v.optional(v.boolean()) },
-  returns: v.array(questionValidator),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, all }) => {
+/** The session's questions waiting for an answer (or all of them), oldest first, after the one created at `after`. */
+function questionsOf(ctx: QueryCtx, chatSessionId: string, all: boolean, after: number) {
+  const requests = ctx.db.query("questionRequests");
+  return all
+    ? requests.withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId).gt("_creationTime", after))
+    : requests.withIndex("by_chatSessionId_and_status", (q) =>
+        q.eq("chatSessionId", chatSessionId).eq("status", "pending").gt("_creationTime", after),
+      );
+}
+
+/** Where a page of the session's questions starts: after the question `afterQuestionId`. */
+async function questionsAfter(ctx: QueryCtx, chatSessionId: string, afterQuestionId: string | undefined) {
+  if (afterQuestionId === undefined) return 0;
+  const last = await questionById(ctx, afterQuestionId);
+  if (last === null || last.chatSessionId !== chatSessionId) fail("InvalidInput", OTHER_LIST);
+  return last._creationTime;
+}
+
+/**
+ * A page of the session's questions waiting for an answer (or of all of them),
+ * oldest first, after the question the last page ended with.
+ */
+export const listQuestionsPage = query({
+  args: {
+    ...owner,
+    chatSessionId: v.string(),
+    all: v.optional(v.boolean()),
+    afterQuestionId: v.optional(v.string()),
+    limit: v.number(),
+  },
+  returns: v.object({ questions: v.array(questionValidator), hasMore: v.boolean() }),
+  handler: async (ctx, { serverSecret, userId, chatSessionId, all, afterQuestionId, limit }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const found = await ctx.db
-      .query("questionRequests")
-      .withIndex("by_chatSessionId_and_status", (q) =>
-        all ? q.eq("chatSessionId", chatSessionId) : q.eq("chatSessionId", chatSessionId).eq("status", "pending"),
-      )
-      .take(MAX_PERMISSIONS);
-    found.sort((a, b) => a.createdAt - b.createdAt || a._creationTime - b._creationTime);
-    return found.map(questionRecord);
+    const after = await questionsAfter(ctx, chatSessionId, afterQuestionId);
+    const { items, hasMore } = await cutPage(questionsOf(ctx, chatSessionId, all ?? false, after), pageLimit(limit), docSize);
+    return { questions: items.map(questionRecord), hasMore };
   },
 });
 
-/** Every permission request and question of the session, oldest first (the chat stream's). */
+/**
+ * The first page of every permission request and of every question of the
+ * session, oldest first (the chat stream's), each cut at half of PAGE_BYTES; the
+ * reader reads the rest of a list whose `hasMore…` is set from
+ * chat:listPermissionsPage or listQuestionsPage.
+ */
 export const listRequests = query({
   args: { ...owner, chatSessionId: v.string() },
-  returns: v.object({ permissions: v.array(permissionValidator), questions: v.array(questionValidator) }),
+  returns: v.object({
+    permissions: v.array(permissionValidator),
+    hasMorePermissions: v.boolean(),
+    questions: v.array(questionValidator),
+    hasMoreQuestions: v.boolean(),
+  }),
   handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const byAge = (a: { createdAt: number; _creationTime: number }, b: { createdAt: number; _creationTime: number }) =>
-      a.createdAt - b.createdAt || a._creationTime - b._creationTime;
-    const permissions = await ctx.db
-      .query("permissionRequests")
-      .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", chatSessionId))
-      .take(MAX_PERMISSIONS);
-    const questions = await ctx.db
-      .query("questionRequests")
-      .withIndex("by_chatSessionId_and_status", (q) => q.eq("chatSessionId", chatSessionId))
-      .take(MAX_PERMISSIONS);
+    const permissions = await cutPage(
+      ctx.db.query("permissionRequests").withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId)),
+      MAX_PAGE,
+      docSize,
+      PAGE_BYTES / 2,
+    );
+    const questions = await cutPage(questionsOf(ctx, chatSessionId, true, 0), MAX_PAGE, docSize, PAGE_BYTES / 2);
     return {
-      permissions: permissions.sort(byAge).map(permissionRecord),
-      questions: questions.sort(byAge).map(questionRecord),
+      permissions: permissions.items.map(permissionRecord),
+      hasMorePermissions: permissions.hasMore,
+      questions: questions.items.map(questionRecord),
+      hasMoreQuestions: questions.hasMore,
     };
   },
 });
@@ -158,50 +204,51 @@ export const resolveQuestion = mutation({
   },
 });
 
-/** Pending questions of one user (or of every user), oldest first: the inbox and the notifier. */
+/**
+ * A page of the pending questions of one user (or of every user), machine by
+ * machine (lib/inbox.ts waitingPage): the inbox and the notifier read on from
+ * `next` until it is null and sort the whole list by age.
+ */
 export const listWaiting = query({
-  args: { ...serverCaller, userId: v.union(v.string(), v.null()) },
-  returns: v.array(
-    v.object({
-      userId: v.string(),
-      request: questionValidator,
-      machineId: v.string(),
-      machineName: v.string(),
-      workerId: v.string(),
-      workerName: v.union(v.string(), v.null()),
-      workerDirectory: v.string(),
-    }),
-  ),
-  handler: async (ctx, { serverSecret, userId }) => {
+  args: { ...serverCaller, userId: v.union(v.string(), v.null()), after: v.optional(waitingCursor) },
+  returns: v.object({
+    waiting: v.array(
+      v.object({
+        userId: v.string(),
+        request: questionValidator,
+        machineId: v.string(),
+        machineName: v.string(),
+        workerId: v.string(),
+        workerName: v.union(v.string(), v.null()),
+        workerDirectory: v.string(),
+      }),
+    ),
+    next: v.union(waitingCursor, v.null()),
+  }),
+  handler: async (ctx, { serverSecret, userId, after }) => {
     requireServer(serverSecret);
-    const machines =
-      userId === null
-        ? await ctx.db.query("machines").take(MAX_USERS)
-        : await ctx.db
-            .query("machines")
-            .withIndex("by_userId", (q) => q.eq("userId", userId))
-            .take(MAX_MACHINES);
-    const waiting = [];
-    for (const machine of machines) {
-      const requests = await ctx.db
+    const pendingOf = (machineId: string, from: number) =>
+      ctx.db
         .query("questionRequests")
-        .withIndex("by_machineId_and_status", (q) => q.eq("machineId", machine.machineId).eq("status", "pending"))
-        .take(MAX_PERMISSIONS);
-      for (const request of requests) {
-        const session = await liveSession(ctx, request.chatSessionId);
-        const worker = session && (await workerById(ctx, session.workerId));
-        if (!session || !worker) continue;
-        waiting.push({
-          userId: session.userId,
-          request: questionRecord(request),
-          machineId: machine.machineId,
-          machineName: machine.name,
-          workerId: worker.workerId,
-          workerName: worker.name ?? null,
-          workerDirectory: worker.directory,
-        });
-      }
+        .withIndex("by_machineId_and_status", (q) =>
+          q.eq("machineId", machineId).eq("status", "pending").gt("_creationTime", from),
+        );
+    const { found, next } = await waitingPage(ctx, userId, after, pendingOf);
+    const waiting = [];
+    for (const { machine, request } of found) {
+      const session = await liveSession(ctx, request.chatSessionId);
+      const worker = session && (await workerById(ctx, session.workerId));
+      if (!session || !worker) continue;
+      waiting.push({
+        userId: session.userId,
+        request: questionRecord(request),
+        machineId: machine.machineId,
+        machineName: machine.name,
+        workerId: worker.workerId,
+        workerName: worker.name ?? null,
+        workerDirectory: worker.directory,
+      });
     }
-    return waiting.sort((a, b) => a.request.createdAt - b.request.createdAt);
+    return { waiting, next };
   },
 });

@@ -138,7 +138,8 @@ export default defineSchema({
     .index("by_questionId", ["questionId"])
     .index("by_chatSessionId_and_status", ["chatSessionId", "status"])
     .index("by_messageId_and_status", ["messageId", "status"])
-    .index("by_machineId_and_status", ["machineId", "status"]),
+    .index("by_machineId_and_status", ["machineId", "status"])
+    .index("by_chatSessionId", ["chatSessionId"]),
 
   chatMessages: defineTable({
     messageId: v.string(),

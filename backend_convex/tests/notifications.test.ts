@@ -47,10 +47,11 @@ test("waiting permission requests are listed per user and for everyone", async (
   const message = await t.mutation(api.chat.sendMessage, { ...owner, chatSessionId: session.chatSessionId, content: "hi" });
   const reply = await t.mutation(api.chatMachine.claimMessage, { ...token, messageId: message.messageId });
   await t.mutation(api.chatMachine.recordPermission, { ...token, messageId: reply.messageId, agentRequestId: "p1", tool: "bash", description: "ls" });
-  const [waiting] = await t.query(api.notifications.listWaiting, { serverSecret: SECRET, userId: null });
+  const { waiting: [waiting], next } = await t.query(api.notifications.listWaiting, { serverSecret: SECRET, userId: null });
+  expect(next).toBeNull();
   expect(waiting).toMatchObject({ userId: alice, machineName: "laptop", workerDirectory: "repo", request: { tool: "bash", status: "pending" } });
   const bob = await newUser(t, "bob");
-  expect(await t.query(api.notifications.listWaiting, { serverSecret: SECRET, userId: bob })).toEqual([]);
+  expect(await t.query(api.notifications.listWaiting, { serverSecret: SECRET, userId: bob })).toEqual({ waiting: [], next: null });
 });
 
 test("open turns list unfinished messages of every machine with its status", async () => {

@@ -26,7 +26,7 @@ describe("parts", () => {
     });
     await refused(append(9, "x"), "TextGap", "This delta starts at character 9 but the part holds 6; send again from character 6.");
     await refused(append(6, "x", "reasoning"), "Conflict", "That part is not a reasoning part.");
-    const parts = await t.query(api.parts.list, { ...session, messageId: null });
+    const { parts } = await t.query(api.parts.listPage, { ...session, messageId: null, limit: 200 });
     expect(parts).toMatchObject([{ partId: "prt_t", type: "text", text: "Hello!", position: 1, sequence: 2 }]);
     const events = await t.query(api.parts.eventsAfter, { ...session, afterSequence: 1 });
     expect(events).toMatchObject({ chunks: [{ chunk: "!", sequence: 2 }], parts: [] });
@@ -48,7 +48,7 @@ describe("parts", () => {
     await save("prt_t", "text", "Hello there", {});
     await save("prt_a", "tool", "", { state: { status: "completed" } });
     expect(await save("prt_t", "text", "Hello", {})).toMatchObject({ text: "Hello there" });
-    const parts = await t.query(api.parts.list, { ...session, messageId: reply.messageId });
+    const { parts } = await t.query(api.parts.listPage, { ...session, messageId: reply.messageId, limit: 200 });
     expect(parts.map((p) => [p.partId, p.position])).toEqual([
       ["prt_a", 1],
       ["prt_t", 2],
@@ -73,7 +73,7 @@ describe("parts", () => {
       "AuthenticationFailed",
     );
     await refused(
-      t.query(api.parts.list, { serverSecret: SECRET, userId: bob, chatSessionId: session.chatSessionId, messageId: null }),
+      t.query(api.parts.listPage, { serverSecret: SECRET, userId: bob, chatSessionId: session.chatSessionId, messageId: null, limit: 200 }),
       "NotFound",
     );
     await t.mutation(api.chatMachine.completeMessage, { ...chat.token, messageId: reply.messageId, content: "" });

@@ -1,8 +1,12 @@
 /**
  * The inbox's finished replies (orchestrator/domain/notifications.py FinishedReply): a small
- * row per reply that ended, written when it ends, so the inbox never reads a reply's text.
+ * row per reply that ended, written when it ends, so the inbox never reads a reply's text;
+ * and the pages of requests waiting for an answer (permission requests, questions).
  */
-import type { MutationCtx } from "../_generated/server";
+import type { Doc } from "../_generated/dataModel";
+import type { MutationCtx, QueryCtx } from "../_generated/server";
+import { getDocumentSize, v, type Infer, type Value } from "convex/values";
+import { cutPage, MAX_PAGE, RECORD_OVERHEAD } from "./paging";
 import type { MessageStatus } from "./validators";
 
 /** Endings listed in the inbox (INBOX_ENDINGS): a reply the user stopped is not news to them. */
@@ -35,3 +39,58 @@ export async function recordFinished(
 
 /** Finished replies listed at once (MAX_FINISHED). */
 export const MAX_FINISHED = 50;
+
+/**
+ * Where the next page of waiting requests starts: after the request created at
+ * `request` of the machine created at `machine` (request 0: the machine's first).
+ */
+export const waitingCursor = v.object({ machine: v.number(), request: v.number() });
+export type WaitingCursor = Infer<typeof waitingCursor>;
+
+/** A machine looked through, or one of its waiting requests. */
+type Candidate<R> = { machine: Doc<"machines">; request: R | null };
+
+async function* machinesFrom(ctx: QueryCtx, userId: string | null, after: WaitingCursor | undefined) {
+  const from = after?.machine ?? 0;
+  yield* userId === null
+    ? ctx.db.query("machines").withIndex("by_creation_time", (q) => q.gte("_creationTime", from))
+    : ctx.db.query("machines").withIndex("by_userId", (q) => q.eq("userId", userId).gte("_creationTime", from));
+}
+
+async function* candidates<R>(
+  ctx: QueryCtx,
+  userId: string | null,
+  after: WaitingCursor | undefined,
+  pendingOf: (machineId: string, after: number) => AsyncIterable<R>,
+): AsyncGenerator<Candidate<R>> {
+  for await (const machine of machinesFrom(ctx, userId, after)) {
+    const resumed = after !== undefined && machine._creationTime === after.machine;
+    if (!resumed) yield { machine, request: null };
+    yield* (async function* () {
+      for await (const request of pendingOf(machine.machineId, resumed ? after.request : 0)) yield { machine, request };
+    })();
+  }
+}
+
+/**
+ * One page of the requests waiting on `userId`'s machines (null: everyone's),
+ * machine by machine, each machine's oldest first: at most MAX_PAGE requests
+ * and machines looked through, and PAGE_BYTES of them, so a page of edits with
+ * long diffs stays far under a call's read limit. The reader sorts the whole
+ * list by age; `next` is where the following page starts (null: none follows).
+ */
+export async function waitingPage<R extends { _creationTime: number }>(
+  ctx: QueryCtx,
+  userId: string | null,
+  after: WaitingCursor | undefined,
+  pendingOf: (machineId: string, after: number) => AsyncIterable<R>,
+): Promise<{ found: Array<{ machine: Doc<"machines">; request: R }>; next: WaitingCursor | null }> {
+  const size = (c: Candidate<R>) => (c.request === null ? RECORD_OVERHEAD : LOOKUPS + getDocumentSize(c.request as unknown as Record<string, Value>));
+  const { items, hasMore } = await cutPage(candidates(ctx, userId, after, pendingOf), MAX_PAGE, size);
+  const last = items[items.length - 1];
+  const next = hasMore ? { machine: last.machine._creationTime, request: last.request?._creationTime ?? 0 } : null;
+  const found = items.flatMap((c) => (c.request === null ? [] : [{ machine: c.machine, request: c.request }]));
+  return { found, next };
+}
+/** Estimated bytes of the session and worker a waiting request is listed with. */
+const LOOKUPS = 4 * RECORD_OVERHEAD;

@@ -4,8 +4,6 @@
  * holds; where a list is cut, the newest (or most relevant) entries are kept.
  */
 
-/** Machines of one user the notifier looks through for waiting permission requests. */
-export const MAX_MACHINES = 100;
 /** Workers one machine may have (MAX_WORKERS_PER_MACHINE in Python): listed and counted whole. */
 export const MAX_WORKERS = 100;
 /** Accounts counted (count_users: only whether there are any matters); listing is paged. */
@@ -20,8 +18,6 @@ export const MAX_WORK_MESSAGES = 1000;
 export const MAX_WORK_PERMISSIONS = 500;
 /** Open turns the notifier reads at once (the oldest; as the embedded backend's LIMIT 1000). */
 export const MAX_OPEN_TURNS = 1000;
-/** Waiting permission requests of one machine the notifier reads at once. */
-export const MAX_PERMISSIONS = 200;
 /** Machines marked offline per sweep; the next sweep takes the rest. */
 export const SWEEP_BATCH = 200;
 /** Runs of one job in its history (JOB_RUNS_LIMIT in Python): the newest ones. */

@@ -8,7 +8,10 @@
 import { internal } from "../_generated/api";
 import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
+import { getDocumentSize, type Value } from "convex/values";
+import { BYTES_BUDGET } from "./cascade";
 import { MAX_LISTED_PARTS, MAX_REPLY_CHUNKS } from "./limits";
+import { cutPage, textSize } from "./paging";
 import { codePoints, fromCodePoint } from "./rules";
 import { readSegments, replaceText } from "./text";
 
@@ -77,17 +80,37 @@ export async function partLength(ctx: QueryCtx, part: Doc<"messageParts">): Prom
   return Math.max(own, last === null ? 0 : (last.offset ?? 0) + codePoints(last.chunk));
 }
 
-/** A reply ended: merge its text parts' chunks into them and delete the chunks later. */
-export async function mergeReply(ctx: MutationCtx, messageId: string): Promise<void> {
-  const parts = await ctx.db
-    .query("messageParts")
-    .withIndex("by_messageId_and_position", (q) => q.eq("messageId", messageId))
-    .take(MAX_LISTED_PARTS);
-  for (const part of parts) {
-    if (!part.unmerged) continue;
-    const { text, sequence } = await partText(ctx, part);
-    const stored = await replaceText(ctx, part, text);
-    await ctx.db.patch(part._id, { text: stored.text, textSegments: stored.segments, sequence, unmerged: undefined });
+/**
+ * A reply ended: merge its text parts' chunks into them and delete the chunks
+ * later. Its parts are read in batches of at most BYTES_BUDGET (a tool's output
+ * may hold 64 KiB, a merged text more); a full batch schedules the next one
+ * (`parts.mergeRest`), after the part it ended with.
+ */
+export async function mergeReply(ctx: MutationCtx, messageId: string, afterPosition = -1): Promise<void> {
+  async function* parts() {
+    const found = ctx.db
+      .query("messageParts")
+      .withIndex("by_messageId_and_position", (q) => q.eq("messageId", messageId).gt("position", afterPosition));
+    for await (const part of found) yield { part, merged: part.unmerged ? await partText(ctx, part) : null };
   }
-  await ctx.scheduler.runAfter(CHUNK_GRACE_MS, internal.cleanup.dropChunks, { messageId });
+  // Merging reads a text (its chunks) and writes it again.
+  const size = ({ part, merged }: { part: Doc<"messageParts">; merged: { text: string } | null }) =>
+    getDocumentSize(part as unknown as Record<string, Value>) + 2 * textSize(merged?.text);
+  const { items, hasMore } = await cutPage(parts(), MAX_LISTED_PARTS, size, BYTES_BUDGET);
+  for (const { part, merged } of items) {
+    if (merged === null) continue;
+    const stored = await replaceText(ctx, part, merged.text);
+    await ctx.db.patch(part._id, {
+      text: stored.text,
+      textSegments: stored.segments,
+      sequence: merged.sequence,
+      unmerged: undefined,
+    });
+  }
+  if (hasMore) {
+    const last = items[items.length - 1].part.position;
+    await ctx.scheduler.runAfter(0, internal.parts.mergeRest, { messageId, afterPosition: last });
+  } else {
+    await ctx.scheduler.runAfter(CHUNK_GRACE_MS, internal.cleanup.dropChunks, { messageId });
+  }
 }

@@ -10,8 +10,10 @@ from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._transport import Kind
 from orchestrator.adapters.parts_json import body_from_row, body_to_row
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
+from orchestrator.domain.paging import MAX_PAGE
 from orchestrator.domain.parts import (
     EVENT_PAGE,
+    MAX_LISTED_PARTS,
     MessagePart,
     PartBody,
     PartId,
@@ -161,7 +163,13 @@ class PartCalls:
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None
     ) -> list[MessagePart]:
         args = self._server(userId=user, chatSessionId=session_id, messageId=message_id)
+        found: list[Any] = []
+        more = True
+        # Pages cut by size as well as count (parts.ts listPage), up to MAX_LISTED_PARTS.
+        while more and len(found) < MAX_LISTED_PARTS:
+            after = {"afterPosition": float(found[-1]["position"])} if found else {}
+            page = await self._call("query", "parts:listPage", {**args, **after, "limit": MAX_PAGE})
+            found.extend(page["parts"])
+            more = bool(page["hasMore"]) and bool(page["parts"])
         read = self._part_reader(user, session_id)
-        return [
-            await _whole_part(raw, read) for raw in await self._call("query", "parts:list", args)
-        ]
+        return [await _whole_part(raw, read) for raw in found[:MAX_LISTED_PARTS]]

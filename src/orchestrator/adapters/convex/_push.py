@@ -7,10 +7,12 @@ records are converted here (camelCased fields, milliseconds).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._pages import every_waiting, watch_waiting
 from orchestrator.adapters.convex._transport import Args, Kind
 from orchestrator.domain.chat import MessageRole, MessageStatus
 from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
@@ -95,6 +97,7 @@ class ConvexPushSide:
     if TYPE_CHECKING:  # provided by ConvexBackend
 
         async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
+        async def _query(self, path: str, args: Args) -> Any: ...
         def _server(self, **args: Any) -> dict[str, Any]: ...
         def _watch(
             self, path: str, args: Args, decode: Callable[[Any], T]
@@ -145,17 +148,21 @@ class ConvexPushSide:
         return await self.get_notification_settings(user)
 
     async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
-        found = await self._call("query", "notifications:listWaiting", self._server(userId=user))
+        args = self._server(userId=user)
+        found = await every_waiting(self._query, "notifications:listWaiting", args)
         return [_waiting(w) for w in found]
 
-    def watch_waiting_permissions(
+    async def watch_waiting_permissions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingPermission], None]:
-        return self._watch(
-            "notifications:listWaiting",
-            self._server(userId=user),
-            lambda found: [_waiting(w) for w in found],
-        )
+        def watch(path: str, args: Args) -> AsyncGenerator[Any, None]:
+            return self._watch(path, args, dict)
+
+        args = self._server(userId=user)
+        found = watch_waiting(self._query, watch, "notifications:listWaiting", args)
+        async with aclosing(found):
+            async for waiting in found:
+                yield [_waiting(w) for w in waiting]
 
     async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
         args = self._server(userId=user, limit=limit)

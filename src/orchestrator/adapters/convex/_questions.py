@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._pages import (
+    PERMISSION_LIST,
+    QUESTION_LIST,
+    changed,
+    every,
+    every_waiting,
+    read_pages,
+    watch_waiting,
+)
 from orchestrator.adapters.convex._transport import Args, Kind
 from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.ids import (
@@ -42,6 +52,7 @@ class ConvexQuestionSide:
     if TYPE_CHECKING:  # provided by ConvexBackend
 
         async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
+        async def _query(self, path: str, args: Args) -> Any: ...
         def _server(self, **args: Any) -> dict[str, Any]: ...
         def _watch(
             self, path: str, args: Args, decode: Callable[[Any], T]
@@ -51,20 +62,41 @@ class ConvexQuestionSide:
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[QuestionRequest]:
         args = self._server(userId=user, chatSessionId=session_id, all=include_answered)
-        found = await self._call("query", "questions:listQuestions", args)
+        found = await every(self._query, "questions:listQuestionsPage", QUESTION_LIST, args)
         return [wire.question(q) for q in found]
 
-    def watch_requests(
+    async def watch_requests(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
-        return self._watch(
-            "questions:listRequests",
-            self._server(userId=user, chatSessionId=session_id),
-            lambda found: (
-                [wire.permission(p) for p in found["permissions"]],
-                [wire.question(q) for q in found["questions"]],
-            ),
-        )
+        def watch(path: str, args: Args) -> AsyncGenerator[Any, None]:
+            return self._watch(path, args, dict)
+
+        args = self._server(userId=user, chatSessionId=session_id)
+        every_one = {**args, "all": True}
+        while True:
+            first = await self._query("questions:listRequests", args)
+            permissions, permission_pages = await read_pages(
+                self._query,
+                "chat:listPermissionsPage",
+                PERMISSION_LIST,
+                every_one,
+                {"permissions": first["permissions"], "hasMore": first["hasMorePermissions"]},
+            )
+            questions, question_pages = await read_pages(
+                self._query,
+                "questions:listQuestionsPage",
+                QUESTION_LIST,
+                every_one,
+                {"questions": first["questions"], "hasMore": first["hasMoreQuestions"]},
+            )
+            yield (
+                [wire.permission(p) for p in permissions],
+                [wire.question(q) for q in questions],
+            )
+            # Each page read is watched: a change in any of them reads the lists again.
+            reads = [("questions:listRequests", args, first), *permission_pages, *question_pages]
+            if not await changed(watch, reads):
+                return  # the backend closed a watch
 
     async def answer_question(
         self, user: UserId, question_id: QuestionId, answers: Answers | None
@@ -97,14 +129,18 @@ class ConvexQuestionSide:
         return wire.question(await self._call("mutation", "questions:resolveQuestion", args))
 
     async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
-        found = await self._call("query", "questions:listWaiting", self._server(userId=user))
+        args = self._server(userId=user)
+        found = await every_waiting(self._query, "questions:listWaiting", args)
         return [_waiting(w) for w in found]
 
-    def watch_waiting_questions(
+    async def watch_waiting_questions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingQuestion], None]:
-        return self._watch(
-            "questions:listWaiting",
-            self._server(userId=user),
-            lambda found: [_waiting(w) for w in found],
-        )
+        def watch(path: str, args: Args) -> AsyncGenerator[Any, None]:
+            return self._watch(path, args, dict)
+
+        args = self._server(userId=user)
+        found = watch_waiting(self._query, watch, "questions:listWaiting", args)
+        async with aclosing(found):
+            async for waiting in found:
+                yield [_waiting(w) for w in waiting]

@@ -14,11 +14,14 @@ from contextlib import aclosing
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-import attrs
 from convex import ConvexError
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._api_tokens import ConvexApiTokenSide
+from orchestrator.adapters.convex._pages import PERMISSION_LIST as _PERMISSION_LIST
+from orchestrator.adapters.convex._pages import ListShape as _ListShape
+from orchestrator.adapters.convex._pages import after as _after
+from orchestrator.adapters.convex._pages import every
 from orchestrator.adapters.convex._parts import PartCalls
 from orchestrator.adapters.convex._push import ConvexPushSide
 from orchestrator.adapters.convex._questions import ConvexQuestionSide
@@ -109,31 +112,14 @@ def _token(token: MachineToken) -> dict[str, str]:
     return {"machineId": token.machine_id, "machineSecret": token.secret}
 
 
-@attrs.frozen
-class _ListShape:
-    """How a paged Convex query names its items, their IDs and its cursor argument."""
-
-    key: str
-    item_id: Callable[[Any], str]
-    after_field: str
-    limit: int
-
-
 _MESSAGE_LIST = _ListShape("messages", lambda m: m["messageId"], "afterMessageId", MAX_PAGE)
 _MACHINE_LIST = _ListShape(
     "machines", lambda s: s["machine"]["machineId"], "afterMachineId", MACHINE_PAGE
 )
 _SESSION_LIST = _ListShape("sessions", lambda s: s["chatSessionId"], "afterSessionId", MAX_PAGE)
 _PENDING_LIST = _ListShape("workers", lambda w: w["workerId"], "afterWorkerId", LIST_PAGE)
-_PERMISSION_LIST = _ListShape(
-    "permissions", lambda p: p["permissionId"], "afterPermissionId", MAX_PAGE
-)
 _USER_LIST = _ListShape("users", lambda u: u["userId"], "afterUserId", MAX_PAGE)
 _JOB_LIST = _ListShape("jobs", lambda j: j["jobId"], "afterJobId", MAX_PAGE)
-
-
-def _after(last_id: str | None, field: str = "afterMessageId") -> dict[str, str]:
-    return {} if last_id is None else {field: last_id}
 
 
 def _lease(lease: Lease | None) -> dict[str, object]:
@@ -166,15 +152,10 @@ class ConvexBackend(
         self, shape: _ListShape, path: str, args: Args, first: Any = None
     ) -> list[Any]:
         """Every item of a paged list (after the page ``first``, if given), a page per call."""
-        found: list[Any] = [] if first is None else list(first[shape.key])
-        more = True if first is None else bool(first["hasMore"])
-        while more:
-            last = shape.item_id(found[-1]) if found else None
-            page_args = {**args, "limit": shape.limit, **_after(last, shape.after_field)}
-            page = await self._call("query", path, page_args)
-            found.extend(page[shape.key])
-            more = bool(page["hasMore"]) and bool(page[shape.key])
-        return found
+        return await every(self._query, path, shape, args, first)
+
+    async def _query(self, path: str, args: Args) -> Any:
+        return await self._call("query", path, args)
 
     async def _watch_every(
         self, shape: _ListShape, path: str, args: Args, decode: Callable[[Any], T]

@@ -1,0 +1,255 @@
+"""The backend contract for lists of large records: whole on every backend, read in bounded calls.
+
+Waiting permission requests carry edit diffs of up to ``MAX_DIFF_BYTES``, questions
+up to tens of kilobytes and tool parts ``MAX_TOOL_OUTPUT_BYTES`` of output, so a
+count alone does not bound a read. Here each list holds more than
+``READ_LIMIT``, and each Convex deployment refuses a call that reads more than
+that (Convex itself: 16 MiB): every item is still listed, once, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTransport
+from orchestrator.adapters.convex._transport import Transport
+from orchestrator.domain.chat import ChatMessage, PermissionAnswer
+from orchestrator.domain.diffs import MAX_DIFF_BYTES
+from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.paging import MAX_PAGE, PAGE_BYTES
+from orchestrator.domain.parts import (
+    MAX_TOOL_OUTPUT_BYTES,
+    ToolPart,
+    ToolState,
+    ToolStatus,
+)
+from orchestrator.domain.ports import Backend
+from orchestrator.domain.questions import Question, QuestionOption
+from tests.contract.conftest import (
+    FACTORIES,
+    MODELS,
+    Chat,
+    MachineFactory,
+    _started_harness,
+    ask,
+    work_now,
+)
+from tests.contract.convex_stand_in_client import FACTORY as STAND_IN_CLIENT
+
+pytestmark = pytest.mark.anyio
+
+#: The most a Convex call here may read: a page and a little more, far under Convex's 16 MiB.
+READ_LIMIT = PAGE_BYTES + PAGE_BYTES // 2
+
+DIFF = "+" * (MAX_DIFF_BYTES - 1000)
+LONG_QUESTION = Question("€" * 9000, "Pick", (QuestionOption("A", "a"),))
+
+
+def _transport(kind: str) -> Transport:
+    url = _started_harness().new_deployment(
+        transaction_limits={"bytesRead": READ_LIMIT}, sync=kind == "convex-sync"
+    )
+    if kind == "convex":
+        return HttpTransport(url, timeout=10, poll_interval=0.02)
+    if kind == "convex-client":
+        return ClientTransport(url, timeout=10, client_factory=STAND_IN_CLIENT)
+    return ClientTransport(url, timeout=10)
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+async def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
+) -> AsyncIterator[Backend]:
+    """Every backend; a Convex one refuses a call that reads more than READ_LIMIT."""
+    kind = str(request.param)
+    if kind.startswith("convex"):
+        created: Backend = ConvexBackend(
+            _transport(kind), server_secret=_started_harness().server_secret
+        )
+    else:
+        created = await FACTORIES[kind](tmp_path)
+    try:
+        yield created
+    finally:
+        await created.close()
+
+
+async def _streaming(backend: Backend, user: UserId, chat: Chat) -> ChatMessage:
+    return await backend.claim_message(chat.token, (await ask(backend, user, chat)).message_id)
+
+
+async def _second(
+    backend: Backend, alice: UserId, new_machine: MachineFactory
+) -> tuple[Chat, MachineToken]:
+    machine, token = await new_machine("desktop", online=True)
+    worker = await backend.add_worker(alice, machine.machine_id, "repo2", None)
+    worker = await backend.update_worker_models(token, worker.worker_id, MODELS)
+    session = await backend.start_session(alice, worker.worker_id, MODELS[0])
+    return Chat(machine, token, worker, session), token
+
+
+async def test_waiting_edits_past_the_read_limit_are_listed_whole_oldest_first(
+    backend: Backend, alice: UserId, chat: Chat, new_machine: MachineFactory
+) -> None:
+    """Edits with long diffs waiting on two machines: every one listed once, oldest first."""
+    other, _ = await _second(backend, alice, new_machine)
+    first = await _streaming(backend, alice, chat)
+    second = await _streaming(backend, alice, other)
+    made = []
+    for n in range(60):
+        at, reply = (chat, first) if n % 2 else (other, second)
+        request = await backend.record_permission(
+            at.token,
+            reply.message_id,
+            f"p{n}",
+            "edit",
+            "edit a.txt",
+            file="a.txt",
+            diff=DIFF,
+            diff_size=len(DIFF),
+        )
+        made.append(request.permission_id)
+    assert len(made) * len(DIFF) > READ_LIMIT
+
+    for user in (alice, None):
+        listed = await backend.list_waiting_permissions(user)
+        assert [w.request.permission_id for w in listed] == made
+    watched = backend.watch_waiting_permissions(alice)
+    try:
+        assert [w.request.permission_id for w in await anext(watched)] == made
+        # A request that lands on the last page changes the watched list too.
+        late = await backend.record_permission(other.token, second.message_id, "late", "bash", "ls")
+        with anyio.fail_after(60):  # a guard against a hang, not a measurement
+            while len(now := [w.request.permission_id for w in await anext(watched)]) == 60:
+                pass
+        assert now == [*made, late.permission_id]
+    finally:
+        await watched.aclose()  # type: ignore[attr-defined]
+    session = await backend.list_permissions(alice, chat.session.chat_session_id)
+    assert [p.permission_id for p in session] == made[1::2]
+
+
+async def test_waiting_questions_past_a_page_and_the_read_limit_are_listed_whole(
+    backend: Backend, alice: UserId, chat: Chat, new_machine: MachineFactory
+) -> None:
+    """More than a page of questions, long ones among them, on two machines: each listed once."""
+    other, _ = await _second(backend, alice, new_machine)
+    first = await _streaming(backend, alice, chat)
+    second = await _streaming(backend, alice, other)
+    made = []
+    for n in range(MAX_PAGE + 30):
+        at, reply = (chat, first) if n % 3 else (other, second)
+        long = n < 30
+        asked = [LONG_QUESTION] * 4 if long else [Question("Which?", "Pick", ())]
+        request = await backend.record_question(at.token, reply.message_id, f"q{n}", asked)
+        made.append(request.question_id)
+
+    for user in (alice, None):
+        listed = await backend.list_waiting_questions(user)
+        assert [w.request.question_id for w in listed] == made
+    own = await backend.list_questions(alice, chat.session.chat_session_id, True)
+    assert [q.question_id for q in own] == [q for n, q in enumerate(made) if n % 3]
+
+
+async def test_a_sessions_requests_past_the_read_limit_are_watched_whole(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """A session's edits and long questions, more than a call may read: the watch has all."""
+    reply = await _streaming(backend, alice, chat)
+    permissions, questions = [], []
+    for n in range(40):
+        permission = await backend.record_permission(
+            chat.token,
+            reply.message_id,
+            f"p{n}",
+            "edit",
+            "edit a.txt",
+            file="a.txt",
+            diff=DIFF,
+            diff_size=len(DIFF),
+        )
+        question = await backend.record_question(
+            chat.token, reply.message_id, f"q{n}", [LONG_QUESTION] * 4
+        )
+        permissions.append(permission.permission_id)
+        questions.append(question.question_id)
+
+    watched = backend.watch_requests(alice, chat.session.chat_session_id)
+    try:
+        listed_permissions, listed_questions = await anext(watched)
+        assert [p.permission_id for p in listed_permissions] == permissions
+        assert [q.question_id for q in listed_questions] == questions
+        # A question that lands on the last page changes the watched lists too.
+        late = await backend.record_question(chat.token, reply.message_id, "late", [LONG_QUESTION])
+        with anyio.fail_after(60):  # a guard against a hang, not a measurement
+            while len((now := await anext(watched))[1]) == len(questions):
+                pass
+    finally:
+        await watched.aclose()  # type: ignore[attr-defined]
+    assert [q.question_id for q in now[1]] == [*questions, late.question_id]
+    assert [p.permission_id for p in now[0]] == permissions
+
+
+async def test_tool_parts_past_the_read_limit_are_listed_whole_in_order(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """Tool parts with the longest outputs kept, more than a call may read: all, in order."""
+    reply = await _streaming(backend, alice, chat)
+    output = "o" * MAX_TOOL_OUTPUT_BYTES
+    count = READ_LIMIT // MAX_TOOL_OUTPUT_BYTES + 10
+    for n in range(count):
+        state = ToolState(ToolStatus.COMPLETED, output=output, output_size=len(output))
+        await backend.save_part(
+            chat.token, reply.message_id, f"prt_{n}", ToolPart("bash", f"c{n}", state)
+        )
+
+    session_id = chat.session.chat_session_id
+    for message_id in (None, reply.message_id):
+        parts = await backend.list_parts(alice, session_id, message_id)
+        assert [p.part_id for p in parts] == [f"prt_{n}" for n in range(count)]
+        assert all(p.body.state.output == output for p in parts)  # type: ignore[union-attr]
+
+
+async def test_answered_edits_and_questions_past_the_read_limit_all_reach_the_machine(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """Answers with long diffs and questions, more than a call may read: each passed on once."""
+    reply = await _streaming(backend, alice, chat)
+    permissions, questions = set(), set()
+    for n in range(40):
+        permission = await backend.record_permission(
+            chat.token,
+            reply.message_id,
+            f"p{n}",
+            "edit",
+            "edit a.txt",
+            file="a.txt",
+            diff=DIFF,
+            diff_size=len(DIFF),
+        )
+        question = await backend.record_question(
+            chat.token, reply.message_id, f"q{n}", [LONG_QUESTION] * 4
+        )
+        await backend.answer_permission(alice, permission.permission_id, PermissionAnswer.ONCE)
+        await backend.answer_question(alice, question.question_id, (("A",),) * 4)
+        permissions.add(permission.permission_id)
+        questions.add(question.question_id)
+
+    passed_permissions: list[str] = []
+    passed_questions: list[str] = []
+    while True:
+        [work] = await work_now(backend, chat.token)
+        if not work.answered_permissions and not work.answered_questions:
+            break
+        for answered in work.answered_permissions:
+            await backend.resolve_permission(chat.token, answered.permission_id)
+            passed_permissions.append(answered.permission_id)
+        for asked in work.answered_questions:
+            await backend.resolve_question(chat.token, asked.question_id)
+            passed_questions.append(asked.question_id)
+    assert sorted(passed_permissions) == sorted(permissions)
+    assert sorted(passed_questions) == sorted(questions)

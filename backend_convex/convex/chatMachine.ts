@@ -10,11 +10,12 @@
  * transaction.
  */
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type MutationCtx } from "./_generated/server";
+import { internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { machineMessage, machinePermission, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
 import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, streamingReply } from "./lib/chat";
+import { expireAsked } from "./lib/expiry";
 import { recordFinished } from "./lib/inbox";
 import { mergeReply } from "./lib/partText";
 import { cutPage, pageLimit, textSize } from "./lib/paging";
@@ -25,7 +26,7 @@ import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord, questionRecord } from "./lib/records";
 import { finishUndo } from "./lib/undo";
-import { ANSWERED_BYTES, answeredQuestions, expireQuestions } from "./questions";
+import { ANSWERED_BYTES, answeredQuestions } from "./questions";
 import {
   validateChunk,
   validateEnding,
@@ -255,15 +256,7 @@ export async function endMessage(
     await ctx.db.patch(question._id, { status: "completed" });
     await trackTurn(ctx, { ...question, status: "completed" });
   }
-  // A request the reply no longer waits for can never be answered.
-  for (const waiting of ["pending", "answered"] as const) {
-    const requests = await ctx.db
-      .query("permissionRequests")
-      .withIndex("by_messageId_and_status", (q) => q.eq("messageId", messageId).eq("status", waiting))
-      .take(MAX_WORK_PERMISSIONS);
-    for (const request of requests) await ctx.db.patch(request._id, { status: "expired" });
-  }
-  await expireQuestions(ctx, messageId);
+  await expireAsked(ctx, messageId);
   const reply = { messageId, userId: session.userId, chatSessionId: session.chatSessionId };
   await recordFinished(ctx, reply, status, content, error, now);
   // The session's sequence is written once per reply, before its chunks go.
@@ -372,5 +365,15 @@ export const resolvePermission = mutation({
     if (request.status !== "answered") fail("Conflict", "This permission request has no answer to pass on.");
     await ctx.db.patch(request._id, { status: "resolved" });
     return permissionRecord((await ctx.db.get(request._id))!);
+  },
+});
+
+/** Expire the rest of what an ended reply asked (lib/expiry.ts), a bounded batch at a time. */
+export const expireRest = internalMutation({
+  args: { messageId: v.string() },
+  returns: v.null(),
+  handler: async (ctx, { messageId }): Promise<null> => {
+    await expireAsked(ctx, messageId, false);
+    return null;
   },
 });

@@ -5,7 +5,7 @@
  * orchestrator/domain/questions.py.
  */
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import { mutation, query, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
 import { liveSession, machineMessage, ownedSession, workerById } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
@@ -63,17 +63,6 @@ export async function answeredQuestions(
     bySession.set(request.chatSessionId, [...(bySession.get(request.chatSessionId) ?? []), request]);
   }
   return bySession;
-}
-
-/** When a reply ends, what it asked can no longer be answered. */
-export async function expireQuestions(ctx: MutationCtx, messageId: string): Promise<void> {
-  for (const waiting of ["pending", "answered"] as const) {
-    const requests = await ctx.db
-      .query("questionRequests")
-      .withIndex("by_messageId_and_status", (q) => q.eq("messageId", messageId).eq("status", waiting))
-      .take(MAX_WORK_PERMISSIONS);
-    for (const request of requests) await ctx.db.patch(request._id, { status: "expired" });
-  }
 }
 
 /** The session's questions waiting for an answer (or all of them), oldest first, after the one created at `after`. */

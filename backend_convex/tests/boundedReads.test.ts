@@ -1,13 +1,18 @@
 /** Reads of long lists of large documents: each call cut by count and by size, every item reached once. */
-import { expect, test } from "vitest";
+import { afterEach, expect, test, vi } from "vitest";
 import { getDocumentSize, type Value } from "convex/values";
 import { api } from "../convex/_generated/api";
+import { BYTES_BUDGET } from "../convex/lib/cascade";
 import { MAX_PAGE, PAGE_BYTES } from "../convex/lib/paging";
 import { MAX_DIFF_BYTES } from "../convex/lib/rules";
 import { ANSWERED_BYTES } from "../convex/questions";
 import { newChat, newDeployment, newMachine, SECRET, type Deployment, type Token } from "./setup";
 
 const DIFF = "+".repeat(MAX_DIFF_BYTES - 100);
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 const size = (value: object) => getDocumentSize(value as Record<string, Value>);
 
 /** A streaming reply of a new session of `token`'s machine (the worker of `chat`, or a new one). */
@@ -207,4 +212,36 @@ test("a machine's work list holds the oldest answered edits that fit; the rest f
     }
   }
   expect(passed).toEqual(made);
+});
+
+test("a reply's end expires more waiting edits than one mutation may read, the rest in a later batch", async () => {
+  vi.useFakeTimers();
+  const t = newDeployment();
+  const { owner, token, worker } = await newChat(t);
+  const { reply } = await streaming(t, owner, token, worker.workerId);
+  // More than the ending mutation's read budget: each edit is read once and written once.
+  const count = Math.ceil(BYTES_BUDGET / (2 * MAX_DIFF_BYTES)) + 20;
+  for (let n = 0; n < count; n++) {
+    await t.mutation(api.chatMachine.recordPermission, {
+      ...token,
+      messageId: reply.messageId,
+      agentRequestId: `p${n}`,
+      tool: "edit",
+      description: "edit a.txt",
+      file: "a.txt",
+      diff: DIFF,
+      diffSize: DIFF.length,
+    });
+  }
+  const statuses = () =>
+    t.run(async (ctx) => {
+      const rows = await ctx.db.query("permissionRequests").collect();
+      return rows.reduce<Record<string, number>>((seen, row) => ({ ...seen, [row.status]: (seen[row.status] ?? 0) + 1 }), {});
+    });
+  await t.mutation(api.chatMachine.completeMessage, { ...token, messageId: reply.messageId, content: "done" });
+  const inline = await statuses();
+  expect(inline.expired).toBeGreaterThan(0);
+  expect(inline.pending).toBeGreaterThan(0);
+  await t.finishAllScheduledFunctions(vi.runAllTimers);
+  expect(await statuses()).toEqual({ expired: count });
 });

@@ -50,12 +50,25 @@ export async function deleteEach(
   page: (size: number) => Page,
   budget: Budget,
 ): Promise<boolean> {
+  return await eachRow(page, budget, (row) => ctx.db.delete(row._id));
+}
+
+/**
+ * Apply `act` to every row `page` returns until it returns none (true) or the
+ * budget runs out; `act` must take the row out of what `page` returns (delete it,
+ * or change the field the page's index selects on).
+ */
+export async function eachRow<Row extends { _id: GenericId<TableNames> }>(
+  page: (size: number) => Promise<Row[]>,
+  budget: Budget,
+  act: (row: Row) => Promise<void>,
+): Promise<boolean> {
   for (;;) {
     if (budget.left <= 0 || budget.bytes <= 0) return false;
     const rows = await page(Math.min(budget.left, PAGE));
     if (rows.length === 0) return true;
     for (const row of rows) {
-      await ctx.db.delete(row._id);
+      await act(row);
       budget.left--;
       budget.bytes -= 2 * getDocumentSize(row as unknown as Record<string, Value>);
     }

@@ -25,6 +25,8 @@ from orchestrator.domain.permissions import (
 
 WHEN = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 WHEN_MS = 1735787045678
+SESSION = ids.ChatSessionId("chs_1")
+MESSAGE = ids.MessageId("msg_1")
 
 
 @pytest.fixture
@@ -135,115 +137,71 @@ def test_worker_counts_keep_the_status_names_in_convex() -> None:
     assert summary.machine.status is model.MachineStatus.OFFLINE
 
 
+def _stored(record: object) -> dict[str, object]:
+    """``record`` as its table stores it: nested values as JSON text."""
+    found: dict[str, object] = json.loads(to_json_text(record))
+    return {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in found.items()}
+
+
 def test_a_row_reads_json_columns_integer_booleans_and_milliseconds(db: sqlite3.Connection) -> None:
     """JSON text columns, 0/1 booleans and ms times read back; a NULL policy is the default."""
-    row = _row(
-        db,
-        worker_id="wrk_1",
-        machine_id="mch_1",
-        directory="",
-        status="ready",
-        created_at=WHEN_MS,
-        name="w",
-        approved_at=None,
-        approved_by=None,
-        last_heartbeat=None,
-        models='["a", "b"]',
-        agents="[]",
-        commands="[]",
-        permission_policy=None,
-        problem=None,
+    policy = PermissionPolicy(bash=PermissionAction.ALLOW)
+    worker = model.Worker(
+        ids.WorkerId("wrk_1"),
+        ids.MachineId("mch_1"),
+        "",
+        model.WorkerStatus.READY,
+        WHEN,
+        models=("a", "b"),
+        permission_policy=policy,
     )
-    worker = from_row(row, model.Worker)
-    assert worker.models == ("a", "b")
-    assert worker.created_at == WHEN
-    assert worker.permission_policy == DEFAULT_PERMISSION_POLICY
-    allowed = json.dumps({"bash": "allow"})
-    policy = from_row({**dict(row), "permission_policy": allowed}, model.Worker).permission_policy
-    assert policy.bash is PermissionAction.ALLOW
-    arguments = commands.CommandArguments("/r", parents=True)
-    command_row = _row(
-        db,
-        command_id="cmd_1",
-        machine_id="mch_1",
-        user_id="usr_1",
-        kind="list_dir",
-        arguments=to_json_text(arguments),
-        status="pending",
-        created_at=WHEN_MS,
-        progress=0,
-        progress_line=None,
-        result=None,
-        error=None,
-        cancel_requested=1,
-        started_at=None,
-        finished_at=None,
+    stored = _stored(worker)
+    assert (stored["created_at"], stored["models"]) == (WHEN_MS, '["a", "b"]')
+    assert from_row(_row(db, **stored), model.Worker) == worker
+    legacy = from_row(_row(db, **{**stored, "permission_policy": None}), model.Worker)
+    assert legacy.permission_policy == DEFAULT_PERMISSION_POLICY
+    command = commands.Command(
+        ids.CommandId("cmd_1"),
+        ids.MachineId("mch_1"),
+        ids.UserId("usr_1"),
+        commands.CommandKind.LIST_DIR,
+        commands.CommandArguments("/r", parents=True),
+        commands.CommandStatus.PENDING,
+        WHEN,
+        cancel_requested=True,
     )
-    command = from_row(command_row, commands.Command)
-    assert command.arguments == arguments
-    assert command.cancel_requested is True
-    assert command.result is None
+    row = _row(db, **_stored(command))
+    assert row["cancel_requested"] == 1
+    assert from_row(row, commands.Command) == command
 
 
 def test_a_chunk_row_keeps_its_offset_in_part_offset(db: sqlite3.Connection) -> None:
     """The chunk's ``offset`` is the ``part_offset`` column; given columns replace the row's."""
-    row = _row(
-        db,
-        chunk_id="chk_1",
-        message_id="msg_1",
-        chat_session_id="chs_1",
-        chunk="Hello",
-        sequence=4,
-        timestamp=WHEN_MS,
-        part_id="prt_1",
-        part_offset=7,
-        marks=None,
-    )
-    assert from_row(row, chat.ChatChunk).offset == 7
-    assert from_row(row, chat.ChatChunk, chunk="lo", part_offset=10) == chat.ChatChunk(
-        ids.ChunkId("chk_1"),
-        ids.MessageId("msg_1"),
-        ids.ChatSessionId("chs_1"),
-        "lo",
-        4,
-        WHEN,
-        part_id="prt_1",
-        offset=10,
-    )
+    chunk = chat.ChatChunk(ids.ChunkId("chk_1"), MESSAGE, SESSION, "Hi", 4, WHEN, "prt_1", 7)
+    row = _row(db, **_stored(chunk))
+    assert row["part_offset"] == 7
+    assert from_row(row, chat.ChatChunk) == chunk
+    tail = from_row(row, chat.ChatChunk, chunk="lo", part_offset=10)
+    assert (tail.chunk, tail.offset, tail.sequence) == ("lo", 10, 4)
 
 
 def test_a_joined_row_reads_a_located_record_and_its_worker_label(db: sqlite3.Connection) -> None:
     """A nested record comes from the joined row; the label is the worker's name, else folder."""
-    row = _row(
-        db,
-        permission_id="prm_1",
-        chat_session_id="chs_1",
-        message_id="msg_1",
-        agent_request_id="per_1",
-        tool="bash",
-        description="ls",
-        status="pending",
-        created_at=WHEN_MS,
-        answer=None,
-        file="",
-        diff="",
-        diff_size=0,
-        user_id="usr_1",
-        worker_id="wrk_1",
-        worker_name=None,
-        directory="repo",
-        machine_id="mch_1",
-        machine_name="box",
+    pending = chat.PermissionStatus.PENDING
+    request = chat.PermissionRequest(
+        ids.PermissionId("prm_1"), SESSION, MESSAGE, "per_1", "bash", "ls", pending, WHEN
     )
+    worker = {"user_id": "usr_1", "worker_id": "wrk_1", "worker_name": None, "directory": "repo"}
+    row = _row(db, **_stored(request), **worker, machine_id="mch_1", machine_name="box")
     waiting = from_row(row, notifications.WaitingPermission)
-    assert waiting.worker_label == "repo"
-    assert waiting.request.permission_id == "prm_1"
-    assert waiting.request.status is chat.PermissionStatus.PENDING
+    assert waiting == notifications.WaitingPermission(
+        ids.UserId("usr_1"), request, ids.MachineId("mch_1"), "box", ids.WorkerId("wrk_1"), "repo"
+    )
     named = from_row(row, notifications.WaitingPermission, worker_name="Reviewer")
     assert named.worker_label == "Reviewer"
     document = {
         "userId": "usr_1",
-        "request": to_document(waiting.request),
+        "request": to_document(request),
         "machineId": "mch_1",
         "machineName": "box",
         "workerId": "wrk_1",

@@ -66,7 +66,8 @@ def _nested(kind: Any) -> bool:
 def _converter(name: Callable[[type, str], str], *, rows: bool) -> cattrs.Converter:
     """Records with keys as ``name`` spells them; for ``rows``, nested values are JSON text
     and a nested record without a column of its own is read from the same (joined) row."""
-    conv = cattrs.Converter()
+    # Plain errors, not detailed ones: these records come from our own stores, read often.
+    conv = cattrs.Converter(detailed_validation=False)
     conv.register_structure_hook(datetime, lambda ms, _: when(ms))
     conv.register_unstructure_hook(datetime, to_ms)
     # cattrs passes a ``str`` subclass through; what is stored is the plain value.

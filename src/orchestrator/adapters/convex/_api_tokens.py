@@ -6,23 +6,16 @@ and compares the hash only, so a token's text never reaches it.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._transport import Args, Kind
+from orchestrator.adapters.records import from_document
 from orchestrator.adapters.system import RandomIds
 from orchestrator.domain.api_tokens import ApiCredential, ApiToken, hash_api_secret
 from orchestrator.domain.ids import ApiTokenId, UserId
 
-
-def _token(raw: dict[str, Any]) -> ApiToken:
-    return ApiToken(
-        token_id=ApiTokenId(raw["tokenId"]),
-        user_id=UserId(raw["userId"]),
-        name=raw["name"],
-        created_at=wire._when(raw["createdAt"]),
-        last_used_at=wire._maybe_when(raw["lastUsedAt"]),
-    )
+_token = partial(from_document, cls=ApiToken)
 
 
 class ConvexApiTokenSide:

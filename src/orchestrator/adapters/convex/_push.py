@@ -1,7 +1,7 @@
 """Push subscriptions, notification settings and waiting permissions on Convex.
 
 Calls ``backend_convex/convex/notifications.ts`` with the server secret; the
-records are converted here (camelCased fields, milliseconds).
+records are converted by :mod:`orchestrator.adapters.records`.
 """
 
 from __future__ import annotations
@@ -9,86 +9,30 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._pages import every_waiting, watch_waiting
 from orchestrator.adapters.convex._transport import Args, Kind
-from orchestrator.domain.chat import MessageRole, MessageStatus
-from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
+from orchestrator.adapters.records import from_document, to_document
+from orchestrator.domain.ids import UserId
 from orchestrator.domain.notifications import (
     FinishedReply,
     NotificationSettings,
-    OpenMessage,
     OpenTurn,
-    PushEvent,
     PushSubscription,
     SubscriptionDraft,
     WaitingPermission,
-    worker_label,
 )
 
 T = TypeVar("T")
 
 
-def _subscription(raw: dict[str, Any]) -> PushSubscription:
-    return PushSubscription(
-        user_id=UserId(raw["userId"]),
-        endpoint=raw["endpoint"],
-        p256dh=raw["p256dh"],
-        auth=raw["auth"],
-        created_at=wire._when(raw["createdAt"]),
-    )
-
-
-def _waiting(raw: dict[str, Any]) -> WaitingPermission:
-    return WaitingPermission(
-        user_id=UserId(raw["userId"]),
-        request=wire.permission(raw["request"]),
-        machine_id=MachineId(raw["machineId"]),
-        machine_name=raw["machineName"],
-        worker_id=WorkerId(raw["workerId"]),
-        worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
-    )
-
-
-def _finished(raw: dict[str, Any]) -> FinishedReply:
-    return FinishedReply(
-        user_id=UserId(raw["userId"]),
-        message_id=MessageId(raw["messageId"]),
-        chat_session_id=ChatSessionId(raw["chatSessionId"]),
-        status=MessageStatus(raw["status"]),
-        preview=raw["preview"],
-        finished_at=wire._when(raw["finishedAt"]),
-        machine_id=MachineId(raw["machineId"]),
-        machine_name=raw["machineName"],
-        worker_id=WorkerId(raw["workerId"]),
-        worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
-    )
-
-
-def _open_message(raw: dict[str, Any]) -> OpenMessage:
-    reply_to = raw["replyTo"]
-    return OpenMessage(
-        message_id=MessageId(raw["messageId"]),
-        chat_session_id=ChatSessionId(raw["chatSessionId"]),
-        role=MessageRole(raw["role"]),
-        status=MessageStatus(raw["status"]),
-        timestamp=wire._when(raw["timestamp"]),
-        reply_to=None if reply_to is None else MessageId(reply_to),
-    )
-
-
-def _turn(raw: dict[str, Any]) -> OpenTurn:
-    return OpenTurn(
-        user_id=UserId(raw["userId"]),
-        message=_open_message(raw["message"]),
-        machine_id=MachineId(raw["machineId"]),
-        machine_name=raw["machineName"],
-        machine_online=raw["machineOnline"],
-        worker_id=WorkerId(raw["workerId"]),
-        worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
-    )
+_subscription = partial(from_document, cls=PushSubscription)
+_waiting = partial(from_document, cls=WaitingPermission)
+_finished = partial(from_document, cls=FinishedReply)
+_turn = partial(from_document, cls=OpenTurn)
 
 
 class ConvexPushSide:
@@ -126,22 +70,12 @@ class ConvexPushSide:
 
     async def get_notification_settings(self, user: UserId) -> NotificationSettings:
         raw = await self._call("query", "notifications:getSettings", self._server(userId=user))
-        return NotificationSettings(
-            events=frozenset(PushEvent(e) for e in raw["events"]),
-            quiet_start=raw["quietStart"],
-            quiet_end=raw["quietEnd"],
-            time_zone=raw["timeZone"],
-        )
+        return from_document(raw, NotificationSettings)
 
     async def save_notification_settings(
         self, user: UserId, settings: NotificationSettings
     ) -> NotificationSettings:
-        out = {
-            "events": sorted(e.value for e in settings.events),
-            "quietStart": settings.quiet_start,
-            "quietEnd": settings.quiet_end,
-            "timeZone": settings.time_zone,
-        }
+        out = to_document(settings)
         await self._call(
             "mutation", "notifications:saveSettings", self._server(userId=user, settings=out)
         )

@@ -1,9 +1,10 @@
-"""Questions on Convex: ``backend_convex/convex/questions.ts``, records converted here."""
+"""Questions on Convex: ``backend_convex/convex/questions.ts``."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -19,31 +20,21 @@ from orchestrator.adapters.convex._pages import (
     watch_waiting,
 )
 from orchestrator.adapters.convex._transport import Args, Kind
+from orchestrator.adapters.records import from_document
 from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.ids import (
     ChatSessionId,
-    MachineId,
     MachineToken,
     MessageId,
     QuestionId,
     UserId,
-    WorkerId,
 )
-from orchestrator.domain.notifications import worker_label
 from orchestrator.domain.questions import Answers, Question, QuestionRequest, WaitingQuestion
 
 T = TypeVar("T")
 
 
-def _waiting(raw: dict[str, Any]) -> WaitingQuestion:
-    return WaitingQuestion(
-        user_id=UserId(raw["userId"]),
-        request=wire.question(raw["request"]),
-        machine_id=MachineId(raw["machineId"]),
-        machine_name=raw["machineName"],
-        worker_id=WorkerId(raw["workerId"]),
-        worker_label=worker_label(raw["workerName"], raw["workerDirectory"]),
-    )
+_waiting = partial(from_document, cls=WaitingQuestion)
 
 
 class ConvexQuestionSide:

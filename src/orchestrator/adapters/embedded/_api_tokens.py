@@ -6,13 +6,13 @@ a minute per token (``needs_last_used``), so a busy script costs reads only.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
-
-import aiosqlite
 
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._machine_side import MachineSide
 from orchestrator.adapters.embedded._store import Tx
+from orchestrator.adapters.records import from_row
 from orchestrator.domain.api_tokens import (
     MAX_API_TOKENS_PER_USER,
     NO_API_TOKEN,
@@ -26,16 +26,7 @@ from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import ApiTokenId, UserId
 from orchestrator.domain.model import User, validate_name
 
-
-def _token(row: aiosqlite.Row) -> ApiToken:
-    last_used = row["last_used_at"]
-    return ApiToken(
-        token_id=ApiTokenId(row["token_id"]),
-        user_id=UserId(row["user_id"]),
-        name=row["name"],
-        created_at=rows.from_ms(row["created_at"]),
-        last_used_at=None if last_used is None else rows.from_ms(last_used),
-    )
+_token = partial(from_row, cls=ApiToken)
 
 
 class ApiTokenSide(MachineSide):

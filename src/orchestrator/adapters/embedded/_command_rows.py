@@ -7,25 +7,14 @@ milliseconds like everywhere else. Every transition is computed by
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Any
 
 import aiosqlite
 
-from orchestrator.adapters.embedded._rows import from_ms, to_ms
 from orchestrator.adapters.embedded._store import Tx
-from orchestrator.domain.commands import (
-    Command,
-    CommandArguments,
-    CommandKind,
-    CommandResult,
-    CommandStatus,
-    DirEntry,
-    EntryKind,
-    recover,
-)
-from orchestrator.domain.ids import CommandId, MachineId, UserId
+from orchestrator.adapters.records import from_row, to_json_text
+from orchestrator.domain.commands import Command, CommandArguments, recover
+from orchestrator.domain.times import to_ms
 
 
 def topic(machine_id: str) -> tuple[str, str]:
@@ -38,82 +27,11 @@ def _opt_ms(value: datetime | None) -> int | None:
 
 
 def arguments_json(arguments: CommandArguments) -> str:
-    return json.dumps(
-        {
-            "path": arguments.path,
-            "parents": arguments.parents,
-            "url": arguments.url,
-            "cursor": arguments.cursor,
-        }
-    )
-
-
-def _arguments(raw: str) -> CommandArguments:
-    data = json.loads(raw)
-    return CommandArguments(data["path"], data["parents"], data["url"], data["cursor"])
-
-
-def _result_json(result: CommandResult | None) -> str | None:
-    if result is None:
-        return None
-    entries = [
-        {
-            "name": e.name,
-            "kind": e.kind.value,
-            "size": e.size,
-            "modified": _opt_ms(e.modified),
-            "is_git_repo": e.is_git_repo,
-        }
-        for e in result.entries
-    ]
-    return json.dumps(
-        {
-            "path": result.path,
-            "entries": entries,
-            "total": result.total,
-            "next_cursor": result.next_cursor,
-        },
-        ensure_ascii=False,
-    )
-
-
-def _entry(data: dict[str, Any]) -> DirEntry:
-    modified = data["modified"]
-    return DirEntry(
-        data["name"],
-        EntryKind(data["kind"]),
-        data["size"],
-        None if modified is None else from_ms(modified),
-        data["is_git_repo"],
-    )
-
-
-def _result(raw: str | None) -> CommandResult | None:
-    if raw is None:
-        return None
-    data = json.loads(raw)
-    entries = tuple(_entry(entry) for entry in data["entries"])
-    return CommandResult(data["path"], entries, data["total"], data["next_cursor"])
+    return to_json_text(arguments)
 
 
 def command(row: aiosqlite.Row) -> Command:
-    started, finished = row["started_at"], row["finished_at"]
-    return Command(
-        command_id=CommandId(row["command_id"]),
-        machine_id=MachineId(row["machine_id"]),
-        user_id=UserId(row["user_id"]),
-        kind=CommandKind(row["kind"]),
-        arguments=_arguments(row["arguments"]),
-        status=CommandStatus(row["status"]),
-        created_at=from_ms(row["created_at"]),
-        progress=row["progress"],
-        progress_line=row["progress_line"],
-        result=_result(row["result"]),
-        error=row["error"],
-        cancel_requested=bool(row["cancel_requested"]),
-        started_at=None if started is None else from_ms(started),
-        finished_at=None if finished is None else from_ms(finished),
-    )
+    return from_row(row, Command)
 
 
 async def load_command(tx: Tx, command_id: str) -> Command:
@@ -130,7 +48,7 @@ async def save_command(tx: Tx, changed: Command) -> Command:
         changed.status.value,
         changed.progress,
         changed.progress_line,
-        _result_json(changed.result),
+        None if changed.result is None else to_json_text(changed.result),
         changed.error,
         int(changed.cancel_requested),
         _opt_ms(changed.started_at),

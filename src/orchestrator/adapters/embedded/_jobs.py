@@ -20,9 +20,10 @@ from orchestrator.adapters.embedded._chat import touch_session
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._store import Tx
+from orchestrator.adapters.records import from_row
 from orchestrator.domain.chat import check_model
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
-from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
+from orchestrator.domain.ids import ChatSessionId, JobId, MessageId, UserId
 from orchestrator.domain.job_runs import start_run_session
 from orchestrator.domain.jobs import (
     JOB_RUNS_LIMIT,
@@ -32,7 +33,6 @@ from orchestrator.domain.jobs import (
     JobDraft,
     JobRun,
     RunStatus,
-    SessionMode,
     edit_job,
     enable_job,
     job_worker,
@@ -60,34 +60,13 @@ def topic(user_id: str) -> tuple[str, str]:
     return ("jobs", user_id)
 
 
-def _opt(ms: int | None) -> datetime | None:
-    return None if ms is None else rows.from_ms(ms)
-
-
 def job(row: aiosqlite.Row) -> Job:
-    worker_id, session_id = row["worker_id"], row["chat_session_id"]
-    return Job(
-        job_id=JobId(row["job_id"]),
-        user_id=UserId(row["user_id"]),
-        worker_id=None if worker_id is None else WorkerId(worker_id),
-        name=row["name"],
-        model=row["model"],
-        prompt=row["prompt"],
-        cron=row["cron"],
-        timezone=row["timezone"],
-        enabled=bool(row["enabled"]),
-        session_mode=SessionMode(row["session_mode"]),
-        created_at=rows.from_ms(row["created_at"]),
-        next_run_at=_opt(row["next_run_at"]),
-        chat_session_id=None if session_id is None else ChatSessionId(session_id),
-        paused_reason=row["paused_reason"],
-    )
+    return from_row(row, Job)
 
 
 async def _run(tx: Tx, row: aiosqlite.Row) -> JobRun:
     """The run of ``row``, its status read from its messages unless stored."""
-    session_id, message_id = row["chat_session_id"], row["message_id"]
-    status, error = row["status"], row["error"]
+    message_id, status, error = row["message_id"], row["status"], row["error"]
     if status is None:
         user_row = await tx.one("SELECT status FROM chat_messages WHERE message_id = ?", message_id)
         reply = await tx.one(
@@ -102,17 +81,7 @@ async def _run(tx: Tx, row: aiosqlite.Row) -> JobRun:
         )
     else:
         derived = RunStatus(status)
-    return JobRun(
-        run_id=JobRunId(row["run_id"]),
-        job_id=JobId(row["job_id"]),
-        scheduled_for=rows.from_ms(row["scheduled_for"]),
-        created_at=rows.from_ms(row["created_at"]),
-        status=derived,
-        chat_session_id=None if session_id is None else ChatSessionId(session_id),
-        message_id=None if message_id is None else MessageId(message_id),
-        finished_at=_opt(row["finished_at"]),
-        error=error,
-    )
+    return from_row(row, JobRun, status=derived, error=error)
 
 
 async def pause_jobs_of_workers(tx: Tx, worker_ids: Iterable[str]) -> None:

@@ -10,29 +10,25 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 from datetime import datetime
-
-import aiosqlite
+from functools import partial
 
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING
 from orchestrator.adapters.embedded._machine_side import MACHINES, MachineSide
-from orchestrator.domain.chat import MessageRole, MessageStatus
+from orchestrator.adapters.records import from_row
 from orchestrator.domain.errors import Conflict, NotFound
-from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, UserId, WorkerId
+from orchestrator.domain.ids import UserId
 from orchestrator.domain.notifications import (
     MAX_SUBSCRIPTIONS_PER_USER,
     NO_SUBSCRIPTION,
     TOO_MANY_SUBSCRIPTIONS,
     FinishedReply,
     NotificationSettings,
-    OpenMessage,
     OpenTurn,
-    PushEvent,
     PushSubscription,
     SubscriptionDraft,
     WaitingPermission,
     seen_until,
-    worker_label,
 )
 
 _WAITING = """
@@ -50,7 +46,7 @@ _WAITING = """
 _OPEN_TURNS = """
     SELECT msg.message_id, msg.chat_session_id, msg.role, msg.status, msg.timestamp,
         msg.reply_to, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
-        m.name AS machine_name, m.status AS machine_status
+        m.name AS machine_name, m.status = 'online' AS machine_online
     FROM chat_messages AS msg
     JOIN chat_sessions AS s USING (chat_session_id)
     JOIN workers AS w ON w.worker_id = s.worker_id
@@ -76,59 +72,10 @@ _FINISHED = """
 """
 
 
-def _finished(row: aiosqlite.Row) -> FinishedReply:
-    return FinishedReply(
-        user_id=UserId(row["user_id"]),
-        message_id=MessageId(row["message_id"]),
-        chat_session_id=ChatSessionId(row["chat_session_id"]),
-        status=MessageStatus(row["status"]),
-        preview=row["preview"],
-        finished_at=rows.from_ms(row["finished_at"]),
-        machine_id=MachineId(row["machine_id"]),
-        machine_name=row["machine_name"],
-        worker_id=WorkerId(row["worker_id"]),
-        worker_label=worker_label(row["worker_name"], row["directory"]),
-    )
-
-
-def _turn(row: aiosqlite.Row) -> OpenTurn:
-    return OpenTurn(
-        user_id=UserId(row["user_id"]),
-        message=OpenMessage(
-            message_id=MessageId(row["message_id"]),
-            chat_session_id=ChatSessionId(row["chat_session_id"]),
-            role=MessageRole(row["role"]),
-            status=MessageStatus(row["status"]),
-            timestamp=rows.from_ms(row["timestamp"]),
-            reply_to=row["reply_to"],
-        ),
-        machine_id=MachineId(row["machine_id"]),
-        machine_name=row["machine_name"],
-        machine_online=row["machine_status"] == "online",
-        worker_id=WorkerId(row["worker_id"]),
-        worker_label=worker_label(row["worker_name"], row["directory"]),
-    )
-
-
-def _subscription(row: aiosqlite.Row) -> PushSubscription:
-    return PushSubscription(
-        user_id=UserId(row["user_id"]),
-        endpoint=row["endpoint"],
-        p256dh=row["p256dh"],
-        auth=row["auth"],
-        created_at=rows.from_ms(row["created_at"]),
-    )
-
-
-def _waiting(row: aiosqlite.Row) -> WaitingPermission:
-    return WaitingPermission(
-        user_id=UserId(row["user_id"]),
-        request=rows.permission(row),
-        machine_id=MachineId(row["machine_id"]),
-        machine_name=row["machine_name"],
-        worker_id=WorkerId(row["worker_id"]),
-        worker_label=worker_label(row["worker_name"], row["directory"]),
-    )
+_finished = partial(from_row, cls=FinishedReply)
+_turn = partial(from_row, cls=OpenTurn)
+_subscription = partial(from_row, cls=PushSubscription)
+_waiting = partial(from_row, cls=WaitingPermission)
 
 
 class PushSide(MachineSide):
@@ -203,12 +150,7 @@ class PushSide(MachineSide):
             row = await tx.one("SELECT * FROM notification_settings WHERE user_id = ?", user)
         if row is None:
             return NotificationSettings()
-        return NotificationSettings(
-            events=frozenset(PushEvent(e) for e in json.loads(row["events"])),
-            quiet_start=row["quiet_start"],
-            quiet_end=row["quiet_end"],
-            time_zone=row["time_zone"],
-        )
+        return from_row(row, NotificationSettings)
 
     async def save_notification_settings(
         self, user: UserId, settings: NotificationSettings

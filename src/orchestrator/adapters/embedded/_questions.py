@@ -8,27 +8,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Sequence
+from functools import partial
 
-import aiosqlite
 import attrs
 
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING, ChatUserSide, touch_session
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._store import Tx
+from orchestrator.adapters.records import from_row
 from orchestrator.domain import replies
 from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
-    MachineId,
     MachineToken,
     MessageId,
     QuestionId,
     UserId,
-    WorkerId,
 )
-from orchestrator.domain.notifications import worker_label
 from orchestrator.domain.questions import (
     NO_QUESTION,
     Answers,
@@ -61,15 +59,7 @@ _WAITING = """
 """
 
 
-def _waiting(row: aiosqlite.Row) -> WaitingQuestion:
-    return WaitingQuestion(
-        user_id=UserId(row["user_id"]),
-        request=rows.question(row),
-        machine_id=MachineId(row["machine_id"]),
-        machine_name=row["machine_name"],
-        worker_id=WorkerId(row["worker_id"]),
-        worker_label=worker_label(row["worker_name"], row["directory"]),
-    )
+_waiting = partial(from_row, cls=WaitingQuestion)
 
 
 async def _load(tx: Tx, question_id: str) -> QuestionRequest:

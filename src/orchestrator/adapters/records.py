@@ -11,7 +11,7 @@ Two formats, one set of rules (cattrs hooks built by :func:`_converter`):
 
 A record that places a worker for a user (``WaitingPermission`` …) takes its
 ``worker_label`` from the worker's name and folder in the same row or document.
-The browser's JSON (ISO times) is :data:`orchestrator.adapters.remote.wire.converter`.
+The browser's JSON (ISO times) is :data:`orchestrator.adapters.wire.converter`.
 """
 
 from __future__ import annotations

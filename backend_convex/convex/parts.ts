@@ -20,7 +20,7 @@ import { mergeReply, partLength, partText } from "./lib/partText";
 import { appendToText, readSegments, replaceText } from "./lib/text";
 import { fail } from "./lib/errors";
 import { CHUNK_PAGE } from "./lib/limits";
-import { cutPage, pageLimit, textSize } from "./lib/paging";
+import { cutPage, mergedLists, pageLimit, textSize } from "./lib/paging";
 import { chatChunkRecord } from "./lib/records";
 import { codePoints, fromCodePoint, validateChunk } from "./lib/rules";
 import { chatChunkRecord as chunkValidator, machineToken, serverCaller } from "./lib/validators";
@@ -309,19 +309,32 @@ export const eventsAfter = query({
   handler: async (ctx, { serverSecret, userId, chatSessionId, afterSequence }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const chunks = await ctx.db
+    // One page in sequence order, cut by size as well as count: a stream resumed from
+    // far behind reads at most PAGE_BYTES and one event (a tool part may hold 400 kB).
+    const chunks = ctx.db
       .query("chatChunks")
       .withIndex("by_chatSessionId_and_sequence", (q) =>
         q.eq("chatSessionId", chatSessionId).gt("sequence", afterSequence),
-      )
-      .take(CHUNK_PAGE);
-    const parts = await ctx.db
+      );
+    const parts = ctx.db
       .query("messageParts")
       .withIndex("by_chatSessionId_and_isText_and_sequence", (q) =>
         q.eq("chatSessionId", chatSessionId).eq("isText", false).gt("sequence", afterSequence),
-      )
-      .take(CHUNK_PAGE);
-    return { chunks: chunks.map(chatChunkRecord), parts: await Promise.all(parts.map((part) => record(ctx, part))) };
+      );
+    const { items } = await cutPage(
+      mergedLists(chunks[Symbol.asyncIterator](), parts[Symbol.asyncIterator](), (c, p) => c.sequence < p.sequence),
+      CHUNK_PAGE,
+      (event) => getDocumentSize(event as unknown as Record<string, Value>),
+    );
+    const found = { chunks: [] as Doc<"chatChunks">[], parts: [] as Doc<"messageParts">[] };
+    for (const event of items) {
+      if ("chunkId" in event) found.chunks.push(event);
+      else found.parts.push(event);
+    }
+    return {
+      chunks: found.chunks.map(chatChunkRecord),
+      parts: await Promise.all(found.parts.map((part) => record(ctx, part))),
+    };
   },
 });
 

@@ -245,3 +245,31 @@ test("a reply's end expires more waiting edits than one mutation may read, the r
   await t.finishAllScheduledFunctions(vi.runAllTimers);
   expect(await statuses()).toEqual({ expired: count });
 });
+
+test("a stream resumed from far behind reads its events a page at a time, cut by size, each once and in order", async () => {
+  const t = newDeployment();
+  const { owner, token, worker } = await newChat(t);
+  const { session, reply } = await streaming(t, owner, token, worker.workerId);
+  const output = "o".repeat(300_000);
+  for (let n = 0; n < 30; n++) {
+    const data = JSON.stringify({ type: "tool", state: { status: "completed", output } });
+    await t.mutation(api.parts.save, { ...token, messageId: reply.messageId, partId: `prt_${n}`, type: "tool", text: "", data });
+    await t.mutation(api.parts.appendText, {
+      ...token, messageId: reply.messageId, partId: "prt_text", kind: "text", offset: n, text: "x",
+    });
+  }
+  const seen: number[] = [];
+  let after = 0;
+  for (;;) {
+    const page = await t.query(api.parts.eventsAfter, { ...owner, chatSessionId: session.chatSessionId, afterSequence: after });
+    const events = [...page.chunks, ...page.parts];
+    if (events.length === 0) break;
+    expect(size(page)).toBeLessThanOrEqual(PAGE_BYTES + 400_000);
+    const sequences = events.map((e) => e.sequence).sort((a, b) => a - b);
+    seen.push(...sequences);
+    after = sequences[sequences.length - 1];
+  }
+  expect(seen.length).toBe(60);
+  expect(new Set(seen).size).toBe(60);
+  expect(seen).toEqual([...seen].sort((a, b) => a - b));
+});

@@ -56,3 +56,21 @@ export async function cutPage<T>(
   }
   return { items, hasMore: false };
 }
+
+/** Two lazily read lists, each in list order, merged into one; `aFirst` says which goes first. */
+export async function* mergedLists<A, B>(
+  a: AsyncIterator<A>,
+  b: AsyncIterator<B>,
+  aFirst: (x: A, y: B) => boolean,
+): AsyncGenerator<A | B> {
+  let [x, y] = [await a.next(), await b.next()];
+  while (!x.done || !y.done) {
+    if (y.done || (!x.done && aFirst(x.value, y.value))) {
+      yield x.value as A;
+      x = await a.next();
+    } else {
+      yield y.value;
+      y = await b.next();
+    }
+  }
+}

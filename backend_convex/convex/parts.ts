@@ -22,7 +22,7 @@ import { fail } from "./lib/errors";
 import { CHUNK_PAGE, MAX_LISTED_PARTS } from "./lib/limits";
 import { chatChunkRecord } from "./lib/records";
 import { codePoints, fromCodePoint, validateChunk } from "./lib/rules";
-import { chatChunkRecord as chunkValidator, machineToken, serverCaller } from "./lib/validators";
+import { chatChunkRecord as chunkValidator, machineToken, partFields, serverCaller } from "./lib/validators";
 
 const MAX_PART_ID_LENGTH = 200;
 /** Characters (code points) of a text or reasoning part (orchestrator.domain.parts.MAX_PART_TEXT, a whole reply). */
@@ -32,15 +32,7 @@ const MAX_PART_DATA = 400_000;
 const TEXT_TYPES = new Set(["text", "reasoning"]);
 
 const partRecord = v.object({
-  partId: v.string(),
-  messageId: v.string(),
-  chatSessionId: v.string(),
-  position: v.number(),
-  type: v.string(),
-  text: v.string(),
-  data: v.string(),
-  updatedAt: v.number(),
-  sequence: v.number(),
+  ...partFields,
   /** 0, or how many segments hold the text (then `text` is ""; read them with parts.text). */
   textSegments: v.number(),
 });

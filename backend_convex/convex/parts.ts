@@ -118,18 +118,22 @@ export const save = mutation({
     const now = Date.now();
     const stored = await load(ctx, messageId, partId);
     const sequence = await nextSequence(ctx, session);
+    // What the part's document takes from this change; only called when the text is stored.
+    const changed = async () => ({
+      type,
+      ...(await storedText(ctx, message, partId, text)),
+      data,
+      updatedAt: now,
+      sequence,
+      isText: type === "text",
+    });
     if (stored === null) {
       const id = await ctx.db.insert("messageParts", {
         partId,
         messageId,
         chatSessionId: message.chatSessionId,
         position: await nextPosition(ctx, message.chatSessionId),
-        type,
-        ...(await storedText(ctx, message, partId, text)),
-        data,
-        updatedAt: now,
-        sequence,
-        isText: type === "text",
+        ...(await changed()),
       });
       return await record(ctx, (await ctx.db.get(id))!);
     }
@@ -140,14 +144,7 @@ export const save = mutation({
       await ctx.db.patch(stored._id, { updatedAt: now, sequence });
     } else {
       // Chunks of the part still lie over the new text at their offsets (partText).
-      await ctx.db.patch(stored._id, {
-        type,
-        ...(await storedText(ctx, message, partId, text)),
-        data,
-        updatedAt: now,
-        sequence,
-        isText: type === "text",
-      });
+      await ctx.db.patch(stored._id, await changed());
     }
     return await record(ctx, (await ctx.db.get(stored._id))!);
   },

@@ -12,6 +12,7 @@ import { defineSchema, defineTable } from "convex/server";
 import { v } from "convex/values";
 import {
   chatSessionStatus,
+  chunkFields,
   commandArguments,
   commandKind,
   commandResult,
@@ -165,12 +166,7 @@ export default defineSchema({
     .index("by_replyTo", ["replyTo"]),
 
   chatChunks: defineTable({
-    chunkId: v.string(),
-    messageId: v.string(),
-    chatSessionId: v.string(),
-    chunk: v.string(),
-    sequence: v.number(),
-    timestamp: v.number(),
+    ...chunkFields,
     // The text part it grows and the character its text starts at (parts.ts).
     partId: v.optional(v.string()),
     offset: v.optional(v.number()),

@@ -204,13 +204,18 @@ export const partFields = {
   sequence: v.number(),
 };
 
-export const chatChunkRecord = v.object({
+/** A streamed piece of a reply as stored and as returned, apart from the part it belongs to. */
+export const chunkFields = {
   chunkId: v.string(),
   messageId: v.string(),
   chatSessionId: v.string(),
   chunk: v.string(),
   sequence: v.number(),
   timestamp: v.number(),
+};
+
+export const chatChunkRecord = v.object({
+  ...chunkFields,
   partId: v.union(v.string(), v.null()),
   offset: v.union(v.number(), v.null()),
 });

@@ -1,6 +1,7 @@
 /** Accounts of the web app. Passwords arrive already hashed (argon2, by the web server). */
 import { mutation, query } from "./_generated/server";
 import { v } from "convex/values";
+import { userById, userByName } from "./lib/access";
 import { requireServer } from "./lib/auth";
 import { fail, NO_USER } from "./lib/errors";
 import { newId } from "./lib/ids";
@@ -17,10 +18,7 @@ export const create = mutation({
   returns: userValidator,
   handler: async (ctx, { serverSecret, username, passwordHash }) => {
     requireServer(serverSecret);
-    const existing = await ctx.db
-      .query("users")
-      .withIndex("by_username", (q) => q.eq("username", username))
-      .first();
+    const existing = await userByName(ctx, username);
     if (existing !== null) fail("Conflict", USERNAME_TAKEN);
     const id = await ctx.db.insert("users", {
       userId: await newId(ctx, "user"),
@@ -38,10 +36,7 @@ export const find = query({
   returns: v.union(v.object({ user: userValidator, passwordHash: v.string() }), v.null()),
   handler: async (ctx, { serverSecret, username }) => {
     requireServer(serverSecret);
-    const user = await ctx.db
-      .query("users")
-      .withIndex("by_username", (q) => q.eq("username", username))
-      .first();
+    const user = await userByName(ctx, username);
     return user === null ? null : { user: userRecord(user), passwordHash: user.passwordHash };
   },
 });
@@ -52,10 +47,7 @@ export const get = query({
   returns: userValidator,
   handler: async (ctx, { serverSecret, userId }) => {
     requireServer(serverSecret);
-    const user = await ctx.db
-      .query("users")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .unique();
+    const user = await userById(ctx, userId);
     if (user === null) fail("NotFound", NO_USER);
     return userRecord(user);
   },
@@ -79,10 +71,7 @@ export const listPage = query({
     requireServer(serverSecret);
     let after: number | undefined;
     if (afterUserId !== undefined) {
-      const last = await ctx.db
-        .query("users")
-        .withIndex("by_userId", (q) => q.eq("userId", afterUserId))
-        .unique();
+      const last = await userById(ctx, afterUserId);
       if (last === null) fail("InvalidInput", OTHER_LIST);
       after = last._creationTime;
     }
@@ -100,10 +89,7 @@ export const setPasswordHash = mutation({
   returns: v.null(),
   handler: async (ctx, { serverSecret, userId, passwordHash }) => {
     requireServer(serverSecret);
-    const user = await ctx.db
-      .query("users")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .unique();
+    const user = await userById(ctx, userId);
     if (user === null) fail("NotFound", NO_USER);
     await ctx.db.patch(user._id, { passwordHash });
     return null;

@@ -23,7 +23,7 @@ import { CHUNK_PAGE } from "./lib/limits";
 import { cutPage, mergedLists, pageLimit, textSize } from "./lib/paging";
 import { chatChunkRecord } from "./lib/records";
 import { codePoints, fromCodePoint, validateChunk } from "./lib/rules";
-import { chatChunkRecord as chunkValidator, machineToken, serverCaller } from "./lib/validators";
+import { chatChunkRecord as chunkValidator, machineToken, partFields, serverCaller } from "./lib/validators";
 
 const MAX_PART_ID_LENGTH = 200;
 /** Characters (code points) of a text or reasoning part (orchestrator.domain.parts.MAX_PART_TEXT, a whole reply). */
@@ -33,15 +33,7 @@ const MAX_PART_DATA = 400_000;
 const TEXT_TYPES = new Set(["text", "reasoning"]);
 
 const partRecord = v.object({
-  partId: v.string(),
-  messageId: v.string(),
-  chatSessionId: v.string(),
-  position: v.number(),
-  type: v.string(),
-  text: v.string(),
-  data: v.string(),
-  updatedAt: v.number(),
-  sequence: v.number(),
+  ...partFields,
   /** 0, or how many segments hold the text (then `text` is ""; read them with parts.text). */
   textSegments: v.number(),
 });
@@ -127,18 +119,22 @@ export const save = mutation({
     const now = Date.now();
     const stored = await load(ctx, messageId, partId);
     const sequence = await nextSequence(ctx, session);
+    // What the part's document takes from this change; only called when the text is stored.
+    const changed = async () => ({
+      type,
+      ...(await storedText(ctx, message, partId, text)),
+      data,
+      updatedAt: now,
+      sequence,
+      isText: type === "text",
+    });
     if (stored === null) {
       const id = await ctx.db.insert("messageParts", {
         partId,
         messageId,
         chatSessionId: message.chatSessionId,
         position: await nextPosition(ctx, message.chatSessionId),
-        type,
-        ...(await storedText(ctx, message, partId, text)),
-        data,
-        updatedAt: now,
-        sequence,
-        isText: type === "text",
+        ...(await changed()),
       });
       return await record(ctx, (await ctx.db.get(id))!);
     }
@@ -149,14 +145,7 @@ export const save = mutation({
       await ctx.db.patch(stored._id, { updatedAt: now, sequence });
     } else {
       // Chunks of the part still lie over the new text at their offsets (partText).
-      await ctx.db.patch(stored._id, {
-        type,
-        ...(await storedText(ctx, message, partId, text)),
-        data,
-        updatedAt: now,
-        sequence,
-        isText: type === "text",
-      });
+      await ctx.db.patch(stored._id, await changed());
     }
     return await record(ctx, (await ctx.db.get(stored._id))!);
   },

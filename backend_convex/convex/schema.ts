@@ -12,19 +12,21 @@ import { defineSchema, defineTable } from "convex/server";
 import { v } from "convex/values";
 import {
   chatSessionStatus,
+  chunkFields,
   commandArguments,
   commandKind,
   commandResult,
   commandStatus,
   jobRunStatus,
+  jobSettings,
   machineStatus,
   messageRole,
   messageStatus,
+  partFields,
   permissionAnswer,
   permissionPolicy,
   permissionStatus,
   question,
-  sessionMode,
   workerStatus,
 } from "./lib/validators";
 
@@ -165,12 +167,7 @@ export default defineSchema({
     .index("by_replyTo", ["replyTo"]),
 
   chatChunks: defineTable({
-    chunkId: v.string(),
-    messageId: v.string(),
-    chatSessionId: v.string(),
-    chunk: v.string(),
-    sequence: v.number(),
-    timestamp: v.number(),
+    ...chunkFields,
     // The text part it grows and the character its text starts at (parts.ts).
     partId: v.optional(v.string()),
     offset: v.optional(v.number()),
@@ -193,17 +190,7 @@ export default defineSchema({
 
   // The typed parts of replies (parts.ts); a text part's text grows by deltas.
   messageParts: defineTable({
-    partId: v.string(),
-    messageId: v.string(),
-    chatSessionId: v.string(),
-    position: v.number(),
-    type: v.string(),
-    text: v.string(),
-    // The part's other fields as JSON (orchestrator/adapters/parts_json.py).
-    data: v.string(),
-    updatedAt: v.number(),
-    // The session's sequence at the part's last change (shared with its chunks).
-    sequence: v.number(),
+    ...partFields,
     // A text part streams as chunks; the others are read by sequence (parts.changedAfter).
     isText: v.boolean(),
     // A text part whose streamed chunks are not merged into `text` yet (until its reply ends).
@@ -270,13 +257,7 @@ export default defineSchema({
     userId: v.string(),
     /** Absent once the worker was removed (the job is then paused with a reason). */
     workerId: v.optional(v.string()),
-    name: v.string(),
-    model: v.string(),
-    prompt: v.string(),
-    cron: v.string(),
-    timezone: v.string(),
-    enabled: v.boolean(),
-    sessionMode: sessionMode,
+    ...jobSettings,
     createdAt: v.number(),
     nextRunAt: v.optional(v.number()),
     /** The session same_session runs append to, once the first run made it. */

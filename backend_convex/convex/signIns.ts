@@ -2,8 +2,10 @@
  * Sign-ins: which browsers are signed in to an account, so a session cookie can
  * be ended on the server (sign out, sign out everywhere, a new password).
  */
-import { mutation, query, type MutationCtx } from "./_generated/server";
+import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import type { Doc } from "./_generated/dataModel";
 import { v } from "convex/values";
+import { userById } from "./lib/access";
 import { requireServer } from "./lib/auth";
 import { fail, NO_USER } from "./lib/errors";
 import { MAX_SIGN_INS_PER_USER } from "./lib/limits";
@@ -12,11 +14,16 @@ import { serverCaller } from "./lib/validators";
 const owner = { ...serverCaller, userId: v.string() };
 
 async function requireUser(ctx: MutationCtx, userId: string): Promise<void> {
-  const user = await ctx.db
-    .query("users")
-    .withIndex("by_userId", (q) => q.eq("userId", userId))
+  if ((await userById(ctx, userId)) === null) fail("NotFound", NO_USER);
+}
+
+/** The user's sign-in with this ID, or null (someone else's counts as absent). */
+async function ownSignIn(ctx: QueryCtx, userId: string, signInId: string): Promise<Doc<"signIns"> | null> {
+  const found = await ctx.db
+    .query("signIns")
+    .withIndex("by_signInId", (q) => q.eq("signInId", signInId))
     .unique();
-  if (user === null) fail("NotFound", NO_USER);
+  return found !== null && found.userId === userId ? found : null;
 }
 
 /** Record a sign-in; beyond MAX_SIGN_INS_PER_USER the user's oldest ones end. */
@@ -43,11 +50,7 @@ export const has = query({
   returns: v.boolean(),
   handler: async (ctx, { serverSecret, userId, signInId }) => {
     requireServer(serverSecret);
-    const found = await ctx.db
-      .query("signIns")
-      .withIndex("by_signInId", (q) => q.eq("signInId", signInId))
-      .unique();
-    return found !== null && found.userId === userId;
+    return (await ownSignIn(ctx, userId, signInId)) !== null;
   },
 });
 
@@ -57,11 +60,8 @@ export const end = mutation({
   returns: v.null(),
   handler: async (ctx, { serverSecret, userId, signInId }) => {
     requireServer(serverSecret);
-    const found = await ctx.db
-      .query("signIns")
-      .withIndex("by_signInId", (q) => q.eq("signInId", signInId))
-      .unique();
-    if (found !== null && found.userId === userId) await ctx.db.delete(found._id);
+    const found = await ownSignIn(ctx, userId, signInId);
+    if (found !== null) await ctx.db.delete(found._id);
     return null;
   },
 });

@@ -14,13 +14,15 @@ import { insertContent } from "./lib/text";
 import { trackTurn } from "./lib/turns";
 import { ensureRoomForWorker } from "./workers";
 import {
-  chatSessionStatus,
+  chatMessageRecord,
+  chatSessionRecord,
+  jobRecord,
+  jobRunRecord,
   jobRunStatus,
-  messageRole,
-  messageStatus,
+  machineRecord,
   serverCaller,
-  sessionMode,
-  workerStatus,
+  userRecord,
+  workerRecord,
 } from "./lib/validators";
 
 const orNull = <T extends Parameters<typeof v.union>[0]>(validator: T) =>
@@ -28,78 +30,23 @@ const orNull = <T extends Parameters<typeof v.union>[0]>(validator: T) =>
 const some = <T>(value: T | null): T | undefined =>
   value === null ? undefined : value;
 
-const user = v.object({
-  userId: v.string(),
-  username: v.string(),
-  passwordHash: v.string(),
-  createdAt: v.number(),
-});
-const machine = v.object({
-  machineId: v.string(),
-  userId: v.string(),
-  name: v.string(),
-  createdAt: v.number(),
-  rootDirectory: orNull(v.string()),
-  secret: v.string(),
-});
-const worker = v.object({
-  workerId: v.string(),
-  machineId: v.string(),
-  name: orNull(v.string()),
-  directory: v.string(),
-  status: workerStatus,
-  createdAt: v.number(),
-  approvedAt: orNull(v.number()),
-  approvedBy: orNull(v.string()),
-  models: v.array(v.string()),
-});
-const session = v.object({
-  chatSessionId: v.string(),
-  workerId: v.string(),
-  userId: v.string(),
-  model: v.string(),
-  status: chatSessionStatus,
-  createdAt: v.number(),
-  lastActivity: v.number(),
-  title: orNull(v.string()),
-});
-const message = v.object({
-  messageId: v.string(),
-  chatSessionId: v.string(),
-  role: messageRole,
-  content: v.string(),
-  status: messageStatus,
-  timestamp: v.number(),
-  replyTo: orNull(v.string()),
-  error: orNull(v.string()),
-});
-const job = v.object({
-  jobId: v.string(),
-  userId: v.string(),
-  workerId: orNull(v.string()),
-  name: v.string(),
-  model: v.string(),
-  prompt: v.string(),
-  cron: v.string(),
-  timezone: v.string(),
-  enabled: v.boolean(),
-  sessionMode,
-  createdAt: v.number(),
-  nextRunAt: orNull(v.number()),
-  chatSessionId: orNull(v.string()),
-  pausedReason: orNull(v.string()),
-});
-const run = v.object({
-  runId: v.string(),
-  jobId: v.string(),
-  scheduledFor: v.number(),
-  createdAt: v.number(),
-  status: orNull(jobRunStatus),
-  chatSessionId: orNull(v.string()),
-  messageId: orNull(v.string()),
-  finishedAt: orNull(v.number()),
-  error: orNull(v.string()),
-});
+// An exported record is the record the functions return, minus what the import derives again.
+const user = userRecord.extend({ passwordHash: v.string() });
+const machine = machineRecord
+  .pick("machineId", "userId", "name", "createdAt", "rootDirectory")
+  .extend({ secret: v.string() });
+const worker = workerRecord.pick(
+  "workerId", "machineId", "name", "directory", "status", "createdAt", "approvedAt", "approvedBy", "models",
+);
+const session = chatSessionRecord.pick(
+  "chatSessionId", "workerId", "userId", "model", "status", "createdAt", "lastActivity", "title",
+);
+const message = chatMessageRecord.pick(
+  "messageId", "chatSessionId", "role", "content", "status", "timestamp", "replyTo", "error",
+);
+const job = jobRecord;
+// An exported run may have no status yet (stored as absent).
+const run = jobRunRecord.omit("status").extend({ status: orNull(jobRunStatus) });
 
 const batch = v.union(
   v.object({ kind: v.literal("user"), records: v.array(user) }),

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test, vi } from "vitest";
 import { api, internal } from "../convex/_generated/api";
 import crons from "../convex/crons";
 import { STALE_AFTER_MS } from "../convex/machines";
-import { newDeployment, newMachine, newUser, refused, SECRET } from "./setup";
+import { newDeployment, newMachine, newUser, newWorker, refused, SECRET } from "./setup";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -15,13 +15,7 @@ describe("ownership", () => {
     const alice = await newUser(t, "alice");
     const bob = await newUser(t, "bob");
     const { machine } = await newMachine(t, alice);
-    const worker = await t.mutation(api.workers.add, {
-      serverSecret: SECRET,
-      userId: alice,
-      machineId: machine.machineId,
-      directory: "src",
-      name: null,
-    });
+    const worker = await newWorker(t, alice, machine.machineId, "src");
     const asBob = { serverSecret: SECRET, userId: bob };
     const onMachine = { ...asBob, machineId: machine.machineId };
     for (const call of [
@@ -129,13 +123,7 @@ describe("stale machines", () => {
     const t = newDeployment();
     const alice = await newUser(t, "alice");
     const { machine, token } = await newMachine(t, alice, "laptop", true);
-    const worker = await t.mutation(api.workers.add, {
-      serverSecret: SECRET,
-      userId: alice,
-      machineId: machine.machineId,
-      directory: "a",
-      name: null,
-    });
+    const worker = await newWorker(t, alice, machine.machineId, "a");
     await t.mutation(api.workers.heartbeat, { ...token, workerId: worker.workerId });
     vi.advanceTimersByTime(STALE_AFTER_MS);
     expect(await t.mutation(internal.machines.sweepStale, {})).toEqual([]);

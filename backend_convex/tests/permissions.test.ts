@@ -1,7 +1,7 @@
 /** A worker's permission policy: the safe default, set when added, changed by its owner only. */
 import { expect, test } from "vitest";
 import { api } from "../convex/_generated/api";
-import { newDeployment, newMachine, newUser, refused, SECRET } from "./setup";
+import { newDeployment, newMachine, newUser, newWorker, refused, SECRET } from "./setup";
 
 const OPEN = { bash: "allow", edit: "allow", webfetch: "deny", externalDirectory: "ask" } as const;
 
@@ -29,9 +29,7 @@ test("another user cannot change a policy, and a value outside ask/allow/deny is
   const alice = await newUser(t, "alice");
   const bob = await newUser(t, "bob");
   const { machine } = await newMachine(t, alice);
-  const worker = await t.mutation(api.workers.add, {
-    serverSecret: SECRET, userId: alice, machineId: machine.machineId, directory: "a", name: null,
-  });
+  const worker = await newWorker(t, alice, machine.machineId, "a");
   await refused(
     t.mutation(api.workers.setPermissionPolicy, { serverSecret: SECRET, userId: bob, workerId: worker.workerId, permissionPolicy: OPEN }),
     "NotFound",

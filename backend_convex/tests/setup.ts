@@ -43,19 +43,18 @@ export async function newMachine(t: Deployment, userId: string, name = "laptop",
   return { machine, token };
 }
 
+/** The user's new unnamed worker in `directory` of the machine. */
+export async function newWorker(t: Deployment, userId: string, machineId: string, directory: string) {
+  return await t.mutation(api.workers.add, { serverSecret: SECRET, userId, machineId, directory, name: null });
+}
+
 export const MODELS = ["fake/small", "fake/large"];
 
 /** Alice's online machine with one worker offering MODELS and one active session. */
 export async function newChat(t: Deployment) {
   const alice = await newUser(t, "alice");
   const { machine, token } = await newMachine(t, alice, "laptop", true);
-  const added = await t.mutation(api.workers.add, {
-    serverSecret: SECRET,
-    userId: alice,
-    machineId: machine.machineId,
-    directory: "repo",
-    name: null,
-  });
+  const added = await newWorker(t, alice, machine.machineId, "repo");
   const worker = await t.mutation(api.workers.updateModels, { ...token, workerId: added.workerId, models: MODELS });
   const session = await t.mutation(api.chat.startSession, {
     serverSecret: SECRET,

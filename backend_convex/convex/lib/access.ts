@@ -11,6 +11,20 @@ import type { QueryCtx } from "../_generated/server";
 import type { Doc } from "../_generated/dataModel";
 import { fail, NO_MACHINE, NO_MESSAGE, NO_PERMISSION, NO_SESSION, NO_WORKER } from "./errors";
 
+export async function userById(ctx: QueryCtx, userId: string): Promise<Doc<"users"> | null> {
+  return await ctx.db
+    .query("users")
+    .withIndex("by_userId", (q) => q.eq("userId", userId))
+    .unique();
+}
+
+export async function userByName(ctx: QueryCtx, username: string): Promise<Doc<"users"> | null> {
+  return await ctx.db
+    .query("users")
+    .withIndex("by_username", (q) => q.eq("username", username))
+    .first();
+}
+
 export async function machineById(ctx: QueryCtx, machineId: string): Promise<Doc<"machines"> | null> {
   return await ctx.db
     .query("machines")

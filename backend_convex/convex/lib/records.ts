@@ -1,5 +1,5 @@
 /** Documents as the records the functions return (see validators.ts). */
-import type { Doc } from "../_generated/dataModel";
+import type { Doc, TableNames } from "../_generated/dataModel";
 import type {
   ChatChunkRecord,
   ChatMessageRecord,
@@ -14,40 +14,27 @@ import type {
   WorkerRecord,
 } from "./validators";
 
-export function userRecord(user: Doc<"users">): UserRecord {
-  return { userId: user.userId, username: user.username, createdAt: user.createdAt };
-}
+/** Fields a record takes from its document unchanged: present there with a type the record accepts. */
+type CopiedKey<D, R> = {
+  [K in keyof R & keyof D]-?: D[K] extends R[K] ? K : never;
+}[keyof R & keyof D];
 
-export function machineRecord(machine: Doc<"machines">): MachineRecord {
-  return {
-    machineId: machine.machineId,
-    userId: machine.userId,
-    name: machine.name,
-    status: machine.status,
-    createdAt: machine.createdAt,
-    lastHeartbeat: machine.lastHeartbeat ?? null,
-    rootDirectory: machine.rootDirectory ?? null,
-  };
-}
+/** What a record puts where its document leaves a field out (older documents, optional fields). */
+type Fallbacks<R, C extends keyof R> = { readonly [K in Exclude<keyof R, C>]-?: R[K] };
 
-export function workerRecord(worker: Doc<"workers">): WorkerRecord {
-  return {
-    workerId: worker.workerId,
-    machineId: worker.machineId,
-    directory: worker.directory,
-    status: worker.status,
-    createdAt: worker.createdAt,
-    name: worker.name ?? null,
-    approvedAt: worker.approvedAt ?? null,
-    approvedBy: worker.approvedBy ?? null,
-    lastHeartbeat: worker.lastHeartbeat ?? null,
-    models: worker.models,
-    agents: worker.agents ?? [],
-    commands: worker.commands ?? [],
-    // Absent on workers from before policies existed: they get the safe defaults.
-    permissionPolicy: worker.permissionPolicy ?? DEFAULT_PERMISSION_POLICY,
-    problem: worker.problem ?? null,
-  };
+/**
+ * One builder for every record: the copied fields come over as they are, every other field of
+ * the record is the document's value or, when the document has none, its fallback.
+ */
+function recordOf<T extends TableNames, R>() {
+  return <C extends CopiedKey<Doc<T>, R>>(copied: readonly C[], fallbacks: Fallbacks<R, C>) =>
+    (doc: Doc<T>): R => {
+      const fields = doc as unknown as Record<string, unknown>;
+      const record: Record<string, unknown> = {};
+      for (const key of copied) record[key as string] = fields[key as string];
+      for (const [key, fallback] of Object.entries(fallbacks)) record[key] = fields[key] ?? fallback;
+      return record as R;
+    };
 }
 
 /** Ask before bash, edits and fetches; nothing outside the worker's folder. */
@@ -58,119 +45,77 @@ export const DEFAULT_PERMISSION_POLICY: PermissionPolicy = {
   externalDirectory: "deny",
 };
 
-export function chatSessionRecord(session: Doc<"chatSessions">): ChatSessionRecord {
-  return {
-    chatSessionId: session.chatSessionId,
-    workerId: session.workerId,
-    userId: session.userId,
-    model: session.model,
-    status: session.status,
-    createdAt: session.createdAt,
-    lastActivity: session.lastActivity,
-    agentSessionId: session.agentSessionId ?? null,
-    title: session.title ?? null,
-    agent: session.agent ?? null,
-    undoneFrom: session.undoneFrom ?? null,
-    undoAgentId: session.undoAgentId ?? null,
-    undoneAt: session.undoneAt ?? null,
-    undoRequests: session.undoRequests ?? 0,
-    undoApplied: session.undoApplied ?? 0,
-    undoError: session.undoError ?? null,
-  };
-}
+export const userRecord = recordOf<"users", UserRecord>()(["userId", "username", "createdAt"], {});
 
-export function chatMessageRecord(message: Doc<"chatMessages">): ChatMessageRecord {
-  return {
-    messageId: message.messageId,
-    chatSessionId: message.chatSessionId,
-    role: message.role,
-    content: message.content,
-    status: message.status,
-    timestamp: message.timestamp,
-    replyTo: message.replyTo ?? null,
-    error: message.error ?? null,
-    abortRequested: message.abortRequested,
-    contentSegments: message.contentSegments ?? 0,
-    agent: message.agent ?? null,
-  };
-}
+export const machineRecord = recordOf<"machines", MachineRecord>()(
+  ["machineId", "userId", "name", "status", "createdAt"],
+  { lastHeartbeat: null, rootDirectory: null },
+);
 
-export function chatChunkRecord(chunk: Doc<"chatChunks">): ChatChunkRecord {
-  return {
-    chunkId: chunk.chunkId,
-    messageId: chunk.messageId,
-    chatSessionId: chunk.chatSessionId,
-    chunk: chunk.chunk,
-    sequence: chunk.sequence,
-    timestamp: chunk.timestamp,
-    partId: chunk.partId ?? null,
-    offset: chunk.offset ?? null,
-  };
-}
+export const workerRecord = recordOf<"workers", WorkerRecord>()(
+  ["workerId", "machineId", "directory", "status", "createdAt", "models"],
+  {
+    name: null,
+    approvedAt: null,
+    approvedBy: null,
+    lastHeartbeat: null,
+    agents: [],
+    commands: [],
+    // Absent on workers from before policies existed: they get the safe defaults.
+    permissionPolicy: DEFAULT_PERMISSION_POLICY,
+    problem: null,
+  },
+);
+
+export const chatSessionRecord = recordOf<"chatSessions", ChatSessionRecord>()(
+  ["chatSessionId", "workerId", "userId", "model", "status", "createdAt", "lastActivity"],
+  {
+    agentSessionId: null,
+    title: null,
+    agent: null,
+    undoneFrom: null,
+    undoAgentId: null,
+    undoneAt: null,
+    undoRequests: 0,
+    undoApplied: 0,
+    undoError: null,
+  },
+);
+
+export const chatMessageRecord = recordOf<"chatMessages", ChatMessageRecord>()(
+  ["messageId", "chatSessionId", "role", "content", "status", "timestamp", "abortRequested"],
+  { replyTo: null, error: null, contentSegments: 0, agent: null },
+);
+
+export const chatChunkRecord = recordOf<"chatChunks", ChatChunkRecord>()(
+  ["chunkId", "messageId", "chatSessionId", "chunk", "sequence", "timestamp"],
+  { partId: null, offset: null },
+);
+
+const permissionFields = recordOf<"permissionRequests", Omit<PermissionRecord, "file" | "diff" | "diffSize">>()(
+  ["permissionId", "chatSessionId", "messageId", "agentRequestId", "tool", "description", "status", "createdAt"],
+  { answer: null },
+);
 
 export function permissionRecord(request: Doc<"permissionRequests">): PermissionRecord {
-  return {
-    permissionId: request.permissionId,
-    chatSessionId: request.chatSessionId,
-    messageId: request.messageId,
-    agentRequestId: request.agentRequestId,
-    tool: request.tool,
-    description: request.description,
-    status: request.status,
-    createdAt: request.createdAt,
-    answer: request.answer ?? null,
-    ...(request.file === undefined ? {} : { file: request.file, diff: request.diff, diffSize: request.diffSize }),
-  };
+  // The diff fields appear only on edit requests, so they are left out rather than null.
+  const record = permissionFields(request);
+  return request.file === undefined
+    ? record
+    : { ...record, file: request.file, diff: request.diff, diffSize: request.diffSize };
 }
 
-export function questionRecord(request: Doc<"questionRequests">): QuestionRecord {
-  return {
-    questionId: request.questionId,
-    chatSessionId: request.chatSessionId,
-    messageId: request.messageId,
-    agentRequestId: request.agentRequestId,
-    questions: request.questions,
-    status: request.status,
-    createdAt: request.createdAt,
-    answers: request.answers ?? null,
-    dismissed: request.dismissed,
-  };
-}
+export const questionRecord = recordOf<"questionRequests", QuestionRecord>()(
+  ["questionId", "chatSessionId", "messageId", "agentRequestId", "questions", "status", "createdAt", "dismissed"],
+  { answers: null },
+);
 
-export function commandRecord(command: Doc<"commands">): CommandRecord {
-  return {
-    commandId: command.commandId,
-    machineId: command.machineId,
-    userId: command.userId,
-    kind: command.kind,
-    arguments: command.arguments,
-    status: command.status,
-    createdAt: command.createdAt,
-    progress: command.progress,
-    progressLine: command.progressLine ?? null,
-    result: command.result ?? null,
-    error: command.error ?? null,
-    cancelRequested: command.cancelRequested,
-    startedAt: command.startedAt ?? null,
-    finishedAt: command.finishedAt ?? null,
-  };
-}
+export const commandRecord = recordOf<"commands", CommandRecord>()(
+  ["commandId", "machineId", "userId", "kind", "arguments", "status", "createdAt", "progress", "cancelRequested"],
+  { progressLine: null, result: null, error: null, startedAt: null, finishedAt: null },
+);
 
-export function jobRecord(job: Doc<"jobs">): JobRecord {
-  return {
-    jobId: job.jobId,
-    userId: job.userId,
-    workerId: job.workerId ?? null,
-    name: job.name,
-    model: job.model,
-    prompt: job.prompt,
-    cron: job.cron,
-    timezone: job.timezone,
-    enabled: job.enabled,
-    sessionMode: job.sessionMode,
-    createdAt: job.createdAt,
-    nextRunAt: job.nextRunAt ?? null,
-    chatSessionId: job.chatSessionId ?? null,
-    pausedReason: job.pausedReason ?? null,
-  };
-}
+export const jobRecord = recordOf<"jobs", JobRecord>()(
+  ["jobId", "userId", "name", "model", "prompt", "cron", "timezone", "enabled", "sessionMode", "createdAt"],
+  { workerId: null, nextRunAt: null, chatSessionId: null, pausedReason: null },
+);

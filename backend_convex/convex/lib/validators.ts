@@ -189,13 +189,33 @@ export const chatMessageRecord = v.object({
   agent: nullable(v.string()),
 });
 
-export const chatChunkRecord = v.object({
+/** A typed part of a reply as stored and as returned (parts.ts), apart from how its text is kept. */
+export const partFields = {
+  partId: v.string(),
+  messageId: v.string(),
+  chatSessionId: v.string(),
+  position: v.number(),
+  type: v.string(),
+  text: v.string(),
+  // The part's other fields as JSON (orchestrator/adapters/parts_json.py).
+  data: v.string(),
+  updatedAt: v.number(),
+  // The session's sequence at the part's last change (shared with its chunks).
+  sequence: v.number(),
+};
+
+/** A streamed piece of a reply as stored and as returned, apart from the part it belongs to. */
+export const chunkFields = {
   chunkId: v.string(),
   messageId: v.string(),
   chatSessionId: v.string(),
   chunk: v.string(),
   sequence: v.number(),
   timestamp: v.number(),
+};
+
+export const chatChunkRecord = v.object({
+  ...chunkFields,
   partId: v.union(v.string(), v.null()),
   offset: v.union(v.number(), v.null()),
 });
@@ -261,10 +281,8 @@ export const commandRecord = v.object({
   finishedAt: nullable(v.number()),
 });
 
-export const jobRecord = v.object({
-  jobId: v.string(),
-  userId: v.string(),
-  workerId: nullable(v.string()),
+/** What the owner chooses for a job besides its worker: stored, returned and sent alike. */
+export const jobSettings = {
   name: v.string(),
   model: v.string(),
   prompt: v.string(),
@@ -272,6 +290,13 @@ export const jobRecord = v.object({
   timezone: v.string(),
   enabled: v.boolean(),
   sessionMode: sessionMode,
+};
+
+export const jobRecord = v.object({
+  jobId: v.string(),
+  userId: v.string(),
+  workerId: nullable(v.string()),
+  ...jobSettings,
   createdAt: v.number(),
   nextRunAt: nullable(v.number()),
   chatSessionId: nullable(v.string()),
@@ -291,16 +316,7 @@ export const jobRunRecord = v.object({
 });
 
 /** What the owner fills in for a job (already checked by the web server's Python rules). */
-export const jobDraft = v.object({
-  workerId: v.string(),
-  name: v.string(),
-  model: v.string(),
-  prompt: v.string(),
-  cron: v.string(),
-  timezone: v.string(),
-  sessionMode: sessionMode,
-  enabled: v.boolean(),
-});
+export const jobDraft = v.object({ workerId: v.string(), ...jobSettings });
 
 export type SessionMode = Infer<typeof sessionMode>;
 export type JobRunStatus = Infer<typeof jobRunStatus>;

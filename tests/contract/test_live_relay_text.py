@@ -2,7 +2,7 @@
 
 The relay keeps each part's streamed text as appended pieces (no copy of the
 reply per delta); these check that every place that needs the whole part --
-a reasoning part shown to readers, a reader attaching mid-reply, a part
+a reasoning part shown to a late reader, a reader attaching mid-reply, a part
 replaced whole -- sees all the text, and that what is stored is the same.
 """
 
@@ -13,7 +13,7 @@ import pytest
 from orchestrator.application.live import LiveRelay
 from orchestrator.domain.chat import ChatChunk, ChatMessage
 from orchestrator.domain.ids import UserId
-from orchestrator.domain.live import LivePart, LiveText
+from orchestrator.domain.live import LivePart, LiveText, ReasoningChunk
 from orchestrator.domain.parts import MessagePart, PartId, ReasoningPart, TextKind, TextPart
 from orchestrator.domain.ports import Backend, LiveEventStore
 from orchestrator.testing.fakes import FakeClock
@@ -29,10 +29,11 @@ def _delta(reply: ChatMessage, part: PartId, kind: TextKind, offset: int, text: 
     return LiveText(reply.chat_session_id, reply.message_id, part, kind, offset, text)
 
 
-async def test_reasoning_is_shown_whole_after_each_delta_and_to_a_reader_attaching_late(
+async def test_reasoning_is_shown_whole_once_then_appended_and_whole_to_a_late_reader(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
-    """Every reasoning delta shows the part with all its text; a late reader gets it all too."""
+    """A reasoning part is shown whole at its first delta, then each delta goes as a
+    reasoning chunk at its offset; a late reader gets the part whole, as stored."""
     assert isinstance(backend, LiveEventStore)
     relay = LiveRelay(backend, FakeClock(), window=3600)  # stores only when asked
     reply = await claimed(backend, alice, chat)
@@ -43,12 +44,19 @@ async def test_reasoning_is_shown_whole_after_each_delta_and_to_a_reader_attachi
     for piece in pieces:
         await relay.receive(chat.token, _delta(reply, THINK, TextKind.REASONING, offset, piece))
         offset += len(piece)
-    shown = early.take()
-    texts = [e.body for e in shown if isinstance(e, MessagePart)]
-    assert all(isinstance(e, MessagePart) for e in shown)
-    assert texts == [ReasoningPart("".join(pieces[: i + 1])) for i in range(len(pieces))]
+    first, *rest = early.take()
+    assert isinstance(first, MessagePart)
+    assert first.body == ReasoningPart("Let ")
+    assert all(isinstance(e, ReasoningChunk) for e in rest)
+    appended = [(e.part_id, e.offset, e.chunk) for e in rest if isinstance(e, ChatChunk)]
+    assert appended == [
+        (THINK, 4, "me "),
+        (THINK, 7, "think "),
+        (THINK, 13, "about "),
+        (THINK, 19, "it."),
+    ]
     late = live.attach()
-    [last] = [e for e in late.unstored if e.sequence == shown[-1].sequence]
+    [last] = [e for e in late.unstored if e.sequence == rest[-1].sequence]
     assert isinstance(last, MessagePart)
     assert last.body == ReasoningPart("".join(pieces))
     await relay.flush(reply.chat_session_id)

@@ -100,3 +100,33 @@ def test_the_inbox_shows_every_machines_requests_and_answers_in_place(
         expect(page.locator("#inbox-count")).to_have_text("1")
     finally:
         desktop.stop()
+
+
+def test_the_header_badge_is_live_without_asking_for_the_inbox(
+    page: Page, chat: Chat, model: FakeModelServer
+) -> None:
+    """On another page the badge counts a request that starts waiting and clears when it is
+    answered, from its light stream: the page never fetches /api/inbox."""
+    fetched: list[str] = []
+    page.on(
+        "request",
+        lambda request: fetched.append(request.url) if "/api/inbox" in request.url else None,
+    )
+    page.goto(f"{chat.server.url}/jobs")
+    badge = page.locator("#inbox-count")
+    expect(badge).to_be_hidden()
+    model.reply, model.bash_command, model.after_tool_reply = "Done.", "echo hi", "It ran."
+    session_id = _ask(page, chat.worker_id, chat.model, "Run the tests")
+    expect(badge).to_have_text("1", timeout=60_000)
+    _, waiting = call_api(page, "GET", "/api/inbox")
+    (item,) = waiting["items"]
+    status, _ = call_api(
+        page, "POST", f"/api/permissions/{item['permission_id']}/answer", {"answer": "once"}
+    )
+    assert status == 200
+    expect(badge).to_be_hidden()
+    assert _reply_of(page, session_id)["status"] == "completed"
+    # call_api goes through the browser context, not the page: the page's own requests
+    # to the inbox are the count stream only (a polling badge would GET /api/inbox).
+    assert fetched
+    assert {url.removeprefix(chat.server.url) for url in fetched} == {"/api/inbox/stream?count=1"}

@@ -323,3 +323,40 @@ async def test_ten_thousand_parts_in_one_turn_reach_the_browser_once_and_resume(
     assert parts(resumed) == ids[6_000:]
     stored = await server.backend.list_parts(turn.user, turn.session_id, turn.reply.message_id)
     assert [p.part_id for p in stored] == ids[: len(stored)]
+
+
+async def test_reasoning_reaches_the_browser_as_appends_and_a_resumed_reader_gets_it_whole(
+    server: LiveServer, turn: Turn, http: aiohttp.ClientSession
+) -> None:
+    """A reasoning part is shown whole once, then each delta is a ``reasoning`` event with
+    its offset (not the whole part again); a reader resuming before it gets the part whole."""
+    url = f"{server.url}/api/sessions/{turn.session_id}/stream"
+    think = PartId("prt_think")
+    words = [f"r{i:03d} " for i in range(20)]
+    reader = Reader()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read, http, url, reader, None)
+        await reader.until(lambda r: any(name == "messages" for name, _, _ in r.events))
+        offset = 0
+        for word in words:
+            delta = LiveText(
+                turn.session_id, turn.reply.message_id, think, TextKind.REASONING, offset, word
+            )
+            await turn.outbox.send(delta)
+            offset += len(word)
+        await reader.until(lambda r: sum(name == "reasoning" for name, _, _ in r.events) == 19)
+        tg.cancel_scope.cancel()
+    shown = [(name, data) for name, _, data in reader.events if name in ("part", "reasoning")]
+    assert shown[0] == ("part", shown[0][1])
+    assert shown[0][1]["body"]["text"] == words[0]
+    appended = [(data["part_id"], data["offset"], data["chunk"]) for _, data in shown[1:]]
+    assert appended == [(think, 5 * i, words[i]) for i in range(1, 20)]
+    assert reader.chunks() == []  # reasoning is never shown as reply text
+    await turn.outbox.drain(turn.session_id)
+    resumed = Reader()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_read, http, url, resumed, "0")
+        await resumed.until(lambda r: any(name == "part" for name, _, _ in r.events))
+        tg.cancel_scope.cancel()
+    [part] = [data for name, _, data in resumed.events if name == "part"]
+    assert part["body"]["text"] == "".join(words)

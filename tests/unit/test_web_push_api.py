@@ -272,3 +272,23 @@ async def test_the_inbox_lists_and_streams_questions_beside_permissions(owner: C
         assert (await call(owner, "POST", path, {"answers": [["Blue"]]}))[0] == 200
         after = await next_sse(response)
         assert [i["kind"] for i in after.data["items"]] == ["permission"]
+
+
+async def test_the_inbox_count_stream_sends_how_many_wait_as_it_changes(owner: Chat) -> None:
+    """The badge's light stream sends only the waiting count, at once and on each change."""
+    backend = owner.web.backend
+    session = await owner.start()
+    message = await backend.send_message(owner.user, session.chat_session_id, "deploy")
+    reply = await backend.claim_message(owner.token, message.message_id)
+    asked = await backend.record_permission(owner.token, reply.message_id, "p1", "bash", "make")
+    async with owner.web.client.get("/api/inbox/stream?count=1") as response:
+        first = await next_sse(response)
+        assert (first.event, first.data) == ("count", {"waiting": 1})
+        colour = Question("Which colour?", "Colour", (QuestionOption("Red"),))
+        await backend.record_question(owner.token, reply.message_id, "q", [colour])
+        more = await next_sse(response)
+        assert (more.event, more.data) == ("count", {"waiting": 2})
+        path = f"/api/permissions/{asked.permission_id}/answer"
+        assert (await call(owner, "POST", path, {"answer": "once"}))[0] == 200
+        after = await next_sse(response)
+        assert (after.event, after.data) == ("count", {"waiting": 1})

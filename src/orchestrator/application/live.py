@@ -38,6 +38,7 @@ from orchestrator.domain.live import (
     GrowingText,
     LiveEvent,
     LiveText,
+    ReasoningChunk,
     SequencedEvent,
 )
 from orchestrator.domain.parts import (
@@ -197,11 +198,20 @@ class SessionLive:
         return part
 
 
-def _shown(item: SequencedEvent, live: SessionLive) -> StreamEvent | None:
-    """What readers are sent for an accepted event: a chunk for reply text, else the part."""
+def _shown(
+    item: SequencedEvent, live: SessionLive, *, appended: bool = False
+) -> StreamEvent | None:
+    """What readers are sent for an accepted event: a chunk for reply text, else the part.
+
+    With ``appended`` (the live fan-out, whose readers hold the part so far) reasoning
+    text after the part's first delta goes as a :class:`ReasoningChunk` instead of the
+    whole part again (the first shows the part whole: where it goes, what it is).
+    """
     event = item.event
-    if isinstance(event, LiveText) and event.kind is TextKind.TEXT:
-        return ChatChunk(
+    grows = appended and event.offset > 0 if isinstance(event, LiveText) else False
+    if isinstance(event, LiveText) and (grows or event.kind is TextKind.TEXT):
+        kind = ChatChunk if event.kind is TextKind.TEXT else ReasoningChunk
+        return kind(
             chunk_id=ChunkId(item.chunk_id),
             message_id=event.message_id,
             chat_session_id=event.session_id,
@@ -312,7 +322,7 @@ class LiveRelay:
                 live.sequence = item.sequence
                 if isinstance(item.event, LiveText):
                     live.pending_chars += len(item.event.text)
-                shown = _shown(item, live)
+                shown = _shown(item, live, appended=True)
                 if shown is not None:
                     live.publish(shown)
             if live.pending_chars >= self.max_chars:

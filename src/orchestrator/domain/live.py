@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from orchestrator.domain.chat import ChatMessage
+from orchestrator.domain.chat import ChatChunk, ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MessageId
 from orchestrator.domain.parts import MessagePart, PartBody, PartId, TextKind
 
@@ -47,6 +47,11 @@ class LivePart:
 
 
 LiveEvent = LiveText | LivePart
+
+
+@attrs.frozen
+class ReasoningChunk(ChatChunk):
+    """Text appended live to a reasoning part at ``offset`` (the part itself holds it stored)."""
 
 
 @attrs.frozen

@@ -10,7 +10,7 @@ import { api } from "./api.js";
 import { SessionChanges } from "./diff.js";
 import { badge, confirmDialog, h, showError } from "./dom.js";
 import { live } from "./live.js";
-import { duration, partCard, todoItems, usage, usageLine } from "./parts.js";
+import { duration, growReasoning, partCard, todoItems, usage, usageLine } from "./parts.js";
 import { PermissionPrompts } from "./permissions.js";
 import { Composer, queueControls } from "./composer.js";
 import { TurnUndo } from "./undo.js";
@@ -107,6 +107,7 @@ export class Conversation {
     this.stream = live(() => (this.lastSequence === null ? base : `${base}?after=${this.lastSequence}`), {
       messages: (data) => this.onMessages(data.messages, data.earlier),
       chunk: (chunk) => this.onChunk(chunk),
+      reasoning: (chunk) => this.onReasoning(chunk),
       part: (part) => this.onPart(part),
       snapshot: () => this.onSnapshot(),
       requests: (data) => (this.prompts.update(data.permissions), this.questions.update(data.questions)),
@@ -249,6 +250,21 @@ export class Conversation {
     node.appendData(chunk.chunk);
   }
 
+  // Text appended to a reasoning part the page shows already (its first delta came whole).
+  onReasoning(chunk) {
+    if (this.lastSequence !== null && chunk.sequence <= this.lastSequence) return; // seen already
+    this.lastSequence = chunk.sequence;
+    chunk.reasoning = true;
+    const entry = this.entries.get(chunk.message_id);
+    if (!entry) {
+      const waiting = this.earlyParts.get(chunk.message_id) ?? [];
+      this.earlyParts.set(chunk.message_id, [...waiting, chunk]);
+    } else {
+      growReasoning(entry.cards.get(chunk.part_id), chunk);
+      if (this.stuck) this.scrollDown();
+    }
+  }
+
   onPart(part) {
     // Chunks and parts share the session's sequence and arrive in its order.
     if (this.lastSequence !== null && part.sequence <= this.lastSequence) return; // seen already
@@ -372,7 +388,8 @@ export class Conversation {
     const early = [...(this.early.get(message.message_id) ?? []), ...(this.earlyParts.get(message.message_id) ?? [])];
     early.sort((a, b) => a.sequence - b.sequence);
     for (const event of early) {
-      if (event.part_id !== undefined && event.body) this.showPart(entry, event);
+      if (event.reasoning) growReasoning(entry.cards.get(event.part_id), event);
+      else if (event.part_id !== undefined && event.body) this.showPart(entry, event);
       else this.growText(entry, event);
     }
     this.early.delete(message.message_id);

@@ -119,10 +119,26 @@ export function toolCard(part, card) {
   return el;
 }
 
+// Characters as the server counts them (code points), for a delta's offset.
+const characters = (text) => [...text].length;
+
 export function reasoningCard(part, card) {
   const el = card ?? h("details", { class: "part reasoning" }, h("summary", {}, "Thinking"), h("div", { class: "reasoning-text" }));
   el.querySelector(".reasoning-text").textContent = inert(part.body.text);
+  el.textLength = characters(part.body.text);
   return el;
+}
+
+// A live delta (`reasoning` event) appended to the card of its part in place: only the
+// characters past what the card holds; a delta past its end waits for the whole part.
+export function growReasoning(card, chunk) {
+  if (!card || chunk.offset > card.textLength) return;
+  const added = [...chunk.chunk].slice(card.textLength - chunk.offset).join("");
+  if (!added) return;
+  const text = card.querySelector(".reasoning-text");
+  const node = text.lastChild ?? text.appendChild(document.createTextNode(""));
+  node.appendData(inert(added));
+  card.textLength += characters(added);
 }
 
 export function subtaskCard(part) {

@@ -1,10 +1,13 @@
 """A change feed: subscriptions that re-run their query after relevant commits.
 
 Writers :meth:`ChangeFeed.publish` the topics a commit touched (for example
-``("user", user_id)``); a subscription re-runs its query when one of its topics
-moved, and yields only results that differ from the last one it yielded.
+``("user", user_id)``); only the subscriptions to one of those topics wake (an
+index from topic to subscriptions, so a change to one chat session costs nothing
+to the watchers of the others), re-run their query, and yield only results that
+differ from the last one they yielded.
 :meth:`ChangeFeed.publish_everything` wakes every subscription, for changes
 whose topics are unknown (another process wrote to the database).
+:attr:`ChangeFeed.wakes` counts the subscriptions woken, for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Iterable
 from contextlib import aclosing
-from functools import partial
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -20,45 +22,69 @@ T = TypeVar("T")
 Topic = Hashable
 
 
+class _Subscription:
+    """One waiting consumer: its topics and the flag a matching change raises."""
+
+    __slots__ = ("changed", "topics")
+
+    def __init__(self, topics: tuple[Topic, ...]) -> None:
+        self.topics = topics
+        self.changed = asyncio.Event()
+
+
 class ChangeFeed:
     """In-process notification of committed changes, by topic."""
 
     def __init__(self) -> None:
-        self._condition = asyncio.Condition()
-        self._versions: dict[Topic, int] = {}
-        self._epoch = 0
+        self._by_topic: dict[Topic, set[_Subscription]] = {}
+        self._all: set[_Subscription] = set()
         self._closed = False
+        self.wakes = 0
 
     @property
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def subscriptions(self) -> int:
+        """How many subscriptions are open."""
+        return len(self._all)
+
+    def _wake(self, subscriptions: Iterable[_Subscription]) -> None:
+        for subscription in subscriptions:
+            if not subscription.changed.is_set():
+                self.wakes += 1
+                subscription.changed.set()
+
     async def publish(self, *topics: Topic) -> None:
         """Wake the subscriptions to any of ``topics``; call after the commit."""
-        if not topics:
-            return
-        async with self._condition:
-            for topic in topics:
-                self._versions[topic] = self._versions.get(topic, 0) + 1
-            self._condition.notify_all()
+        for topic in topics:
+            self._wake(self._by_topic.get(topic, ()))
 
     async def publish_everything(self) -> None:
         """Wake every subscription, whatever its topics."""
-        async with self._condition:
-            self._epoch += 1
-            self._condition.notify_all()
+        self._wake(self._all)
 
     async def close(self) -> None:
         """End every subscription; later ones end at once."""
-        async with self._condition:
-            self._closed = True
-            self._condition.notify_all()
+        self._closed = True
+        self._wake(self._all)
 
-    def _stamp(self, topics: tuple[Topic, ...]) -> tuple[int, ...]:
-        return (self._epoch, *(self._versions.get(topic, 0) for topic in topics))
+    def _subscribe(self, topics: tuple[Topic, ...]) -> _Subscription:
+        subscription = _Subscription(topics)
+        self._all.add(subscription)
+        for topic in topics:
+            self._by_topic.setdefault(topic, set()).add(subscription)
+        return subscription
 
-    def _moved(self, topics: tuple[Topic, ...], stamp: tuple[int, ...]) -> bool:
-        return self._closed or self._stamp(topics) != stamp
+    def _unsubscribe(self, subscription: _Subscription) -> None:
+        self._all.discard(subscription)
+        for topic in subscription.topics:
+            watchers = self._by_topic.get(topic)
+            if watchers is not None:
+                watchers.discard(subscription)
+                if not watchers:
+                    del self._by_topic[topic]
 
     async def wakeups(self, topics: Iterable[Topic]) -> AsyncGenerator[None, None]:
         """Yield now, then once after each change to ``topics``; ends when the feed closes.
@@ -66,19 +92,20 @@ class ChangeFeed:
         The consumer reads the database between two yields; a commit racing
         with that read wakes it again, so nothing is missed.
         """
-        keys = tuple(topics)
         if self._closed:
             return
-        # Stamp before the consumer reads, so a commit during the read counts.
-        stamp = self._stamp(keys)
-        yield
-        while True:
-            async with self._condition:
-                await self._condition.wait_for(partial(self._moved, keys, stamp))
+        # Subscribed before the consumer reads, so a commit during the read counts.
+        subscription = self._subscribe(tuple(topics))
+        try:
+            yield
+            while True:
+                await subscription.changed.wait()
+                subscription.changed.clear()
                 if self._closed:
                     return
-                stamp = self._stamp(keys)
-            yield
+                yield
+        finally:
+            self._unsubscribe(subscription)
 
     async def watch(
         self, topics: Iterable[Topic], query: Callable[[], Awaitable[T]]

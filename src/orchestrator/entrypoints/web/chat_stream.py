@@ -9,6 +9,9 @@ Events (``data`` is JSON):
   for ``GET /api/sessions/{id}/messages?cursor=…``, or null if it is the start;
 * ``chunk`` -- one ``ChatChunk`` per event, in sequence order, with
   ``id: <sequence>``;
+* ``reasoning`` -- text appended live to a reasoning part (shown whole by a ``part``
+  event first): a ``ChatChunk`` whose ``chunk`` goes at ``offset`` of part ``part_id``,
+  with ``id: <sequence>``; only live readers get these, a resumed stream gets the part;
 * ``part`` -- a part of a reply other than text (a tool call, a step finish …),
   whole, each time it is created or replaced, with ``id: <sequence>``: chunks
   and parts share the session's sequence and come in its order;
@@ -42,6 +45,7 @@ from orchestrator.application.live import LiveRelay, SessionLive
 from orchestrator.domain.chat import ChatMessage, PermissionRequest
 from orchestrator.domain.errors import InvalidInput, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, MessageId, UserId
+from orchestrator.domain.live import ReasoningChunk
 from orchestrator.domain.paging import MESSAGES, encode_cursor
 from orchestrator.domain.parts import EVENT_PAGE, MessagePart, StreamEvent
 from orchestrator.domain.ports import ServerBackend
@@ -69,7 +73,10 @@ LIVE_FRAMES: Final = FrameCache()
 def event_frame(event: object) -> str:
     """The SSE frame of a chunk or a part."""
     assert isinstance(event, StreamEvent)
-    name = "part" if isinstance(event, MessagePart) else "chunk"
+    if isinstance(event, MessagePart):
+        name = "part"
+    else:
+        name = "reasoning" if isinstance(event, ReasoningChunk) else "chunk"
     return sse_frame(name, converter.unstructure(event), event.sequence)
 
 

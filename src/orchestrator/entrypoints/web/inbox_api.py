@@ -4,7 +4,10 @@
   oldest first; finished replies since the user last looked, newest first (at most
   :data:`~orchestrator.domain.notifications.MAX_FINISHED`)
 * ``GET /api/inbox/stream`` -> Server-Sent Events: ``inbox`` ``{"items", "finished"}`` at once
-  and on every change (the inbox page; the header badge asks ``GET /api/inbox``), ``error`` once
+  and on every change (the inbox page), ``error`` once
+* ``GET /api/inbox/stream?count=1`` -> Server-Sent Events: ``count`` ``{"waiting": n}``, how
+  many items wait, at once and when it changes (the header badge on every other page; it
+  reads neither the items' details nor the finished replies)
 * ``POST /api/inbox/seen {until}`` -> 204: the user looked up to ``until`` (the
   ``finished_at`` of the newest finished reply the page showed); those replies leave the list
 
@@ -119,7 +122,9 @@ async def mark_seen(request: web.Request) -> web.Response:
 
 
 async def inbox_stream(request: web.Request) -> web.StreamResponse:
-    """``GET /api/inbox/stream``: the inbox, live."""
+    """``GET /api/inbox/stream[?count=1]``: the inbox, or only how many items wait, live."""
+    if request.query.get("count") == "1":
+        return await _count_stream(request)
     user = require_user(request)
     stream = await EventStream.open(request)
 
@@ -164,6 +169,46 @@ async def inbox_stream(request: web.Request) -> web.StreamResponse:
                 tg.start_soon(stream.pump, asked, send_questions, done)
                 ended = backend.watch_finished_replies(user, MAX_FINISHED)
                 tg.start_soon(stream.pump, ended, send_finished, done)
+        except* ConnectionResetError:
+            pass  # the browser went away
+    return stream.response
+
+
+async def _count_stream(request: web.Request) -> web.StreamResponse:
+    user = require_user(request)
+    stream = await EventStream.open(request)
+    backend = request.app[BACKEND]
+    waiting = {"permissions": 0, "questions": 0}
+    sent: int | None = None
+
+    async def send() -> None:
+        nonlocal sent
+        count = sum(waiting.values())
+        if count != sent:  # the two watches each start with a count already sent
+            sent = count
+            await stream.send("count", {"waiting": count})
+
+    async def send_permissions(found: list[WaitingPermission]) -> None:
+        waiting["permissions"] = len(found)
+        await send()
+
+    async def send_questions(found: list[WaitingQuestion]) -> None:
+        waiting["questions"] = len(found)
+        await send()
+
+    # Both counts are read before the first event, so it never shows half of them.
+    waiting["permissions"] = len(await backend.list_waiting_permissions(user))
+    waiting["questions"] = len(await backend.list_waiting_questions(user))
+    await send()
+    with tracked(request):
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stream.keepalive)
+                done = tg.cancel_scope
+                source = backend.watch_waiting_permissions(user)
+                tg.start_soon(stream.pump, source, send_permissions, done)
+                asked = backend.watch_waiting_questions(user)
+                tg.start_soon(stream.pump, asked, send_questions, done)
         except* ConnectionResetError:
             pass  # the browser went away
     return stream.response

@@ -62,7 +62,7 @@ def test_reasoning_grows_in_its_folded_block_as_deltas_arrive(
     [session] = listed["sessions"]
     args = (chat.server.url, chat.token, session["chat_session_id"], message_id)
     with ThreadPoolExecutor(1) as pool:  # the page's own event loop runs in this thread
-        pool.submit(anyio.run, _think, *args).result(timeout=60)
+        pool.submit(lambda: anyio.run(_think, *args)).result(timeout=60)
     thinking = reply.locator(".part.reasoning")
     expect(thinking.locator(".reasoning-text")).to_have_text("".join(PIECES))
     expect(thinking.locator("summary")).to_have_text("Thinking")

@@ -128,7 +128,7 @@ def chat(opencode: None, page: Page, model: FakeModelServer, tmp_path: Path) -> 
             sign_in(page, server.url, "alice")
             machine_id = token.split(":")[0]
             worker_id, model_name = wait_for_online_worker(page, machine_id, "app")
-            yield Chat(server, machine, machine_id, worker_id, model_name)
+            yield Chat(server, machine, machine_id, worker_id, model_name, token)
         finally:
             machine.stop()
 

@@ -177,6 +177,8 @@ class Chat:
     machine_id: str
     worker_id: str
     model: str
+    #: The machine token the machine process runs with.
+    token: str = ""
 
 
 def wait_for_online_worker(page: Page, machine_id: str, directory: str) -> tuple[str, str]:

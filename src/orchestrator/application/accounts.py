@@ -30,9 +30,15 @@ def validate_password(password: str) -> str:
     """Return ``password`` if its length is acceptable."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidInput(f"A password must be at most {MAX_PASSWORD_LENGTH} characters.")
-    return password
+    return check_password_length(password)
+
+
+async def _new_hash(
+    hasher: SecretHasher, password: str, limiter: anyio.CapacityLimiter | None
+) -> str:
+    """The argon2 hash of an acceptable new password, computed in a thread under ``limiter``."""
+    validate_password(password)
+    return await anyio.to_thread.run_sync(hasher.hash, password, limiter=limiter)
 
 
 async def create_user(
@@ -45,9 +51,7 @@ async def create_user(
 ) -> User:
     """Create an account with an argon2-hashed password (hashed in a thread under ``limiter``)."""
     validate_username(username)
-    validate_password(password)
-    hashed = await anyio.to_thread.run_sync(hasher.hash, password, limiter=limiter)
-    return await accounts.create_user(username, hashed)
+    return await accounts.create_user(username, await _new_hash(hasher, password, limiter))
 
 
 async def change_password(
@@ -59,9 +63,7 @@ async def change_password(
     limiter: anyio.CapacityLimiter | None = None,
 ) -> None:
     """Give the account a new argon2-hashed password (the caller checked the current one)."""
-    validate_password(new_password)
-    hashed = await anyio.to_thread.run_sync(hasher.hash, new_password, limiter=limiter)
-    await accounts.set_password_hash(user_id, hashed)
+    await accounts.set_password_hash(user_id, await _new_hash(hasher, new_password, limiter))
 
 
 def check_password_length(password: str) -> str:

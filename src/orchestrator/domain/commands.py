@@ -14,7 +14,6 @@ The transitions are pure functions (``claim``, ``record_progress``, ``finish``,
 from __future__ import annotations
 
 import enum
-import unicodedata
 from datetime import datetime
 
 import attrs
@@ -23,6 +22,7 @@ from orchestrator.domain.errors import Conflict, InvalidInput, PathOutsideRoot
 from orchestrator.domain.git_url import validate_git_url
 from orchestrator.domain.ids import CommandId, MachineId, UserId
 from orchestrator.domain.model import MAX_PATH_PART_LENGTH, normalize_relative_path
+from orchestrator.domain.text import is_control, is_text
 
 #: Entries of one ``list_dir`` page the machine returns; a result may hold at most MAX.
 PAGE_SIZE = 500
@@ -140,21 +140,9 @@ class Command:
 # --- validation -------------------------------------------------------------------
 
 
-def _is_text(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _is_control(ch: str) -> bool:
-    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
-
-
 def validate_path(path: str) -> str:
     """Return an existing folder's path, normalized; refuses ``..``, absolute paths, NUL."""
-    if not _is_text(path):
+    if not is_text(path):
         raise InvalidInput(PATH_NOT_TEXT)
     clean = normalize_relative_path(path)
     if any(len(part.encode()) > MAX_PATH_PART_LENGTH for part in clean.split("/")):
@@ -167,7 +155,7 @@ def validate_new_folder(path: str, missing: str = NEW_FOLDER_REQUIRED) -> str:
     clean = validate_path(path)
     if not clean:
         raise InvalidInput(missing)
-    if any(_is_control(ch) for ch in clean):
+    if any(is_control(ch) for ch in clean):
         raise InvalidInput(NAME_CONTROL)
     return clean
 
@@ -176,7 +164,7 @@ def validate_cursor(cursor: str | None) -> str | None:
     """Return a page cursor if it can be one (bounded text without NUL)."""
     if cursor is None or cursor == "":
         return None
-    if len(cursor) > MAX_CURSOR_LENGTH or "\x00" in cursor or not _is_text(cursor):
+    if len(cursor) > MAX_CURSOR_LENGTH or "\x00" in cursor or not is_text(cursor):
         raise InvalidInput(BAD_CURSOR)
     return cursor
 
@@ -209,7 +197,7 @@ def validate_arguments(kind: CommandKind, arguments: CommandArguments) -> Comman
 
 def _check_entry(entry: DirEntry) -> None:
     name = entry.name
-    if not name or name in (".", "..") or "/" in name or "\x00" in name or not _is_text(name):
+    if not name or name in (".", "..") or "/" in name or "\x00" in name or not is_text(name):
         raise InvalidInput("An entry name of a listing is not a valid file name.")
     if len(name.encode()) > MAX_PATH_PART_LENGTH:
         raise InvalidInput(NAME_BYTES)
@@ -236,7 +224,7 @@ def validate_progress(progress: int, line: str) -> tuple[int, str]:
     """Check a progress report: a whole percentage 0-100 and a bounded line."""
     if isinstance(progress, bool) or not isinstance(progress, int) or not 0 <= progress <= 100:
         raise InvalidInput("Progress must be a whole number from 0 to 100.")
-    if len(line) > MAX_PROGRESS_LINE_LENGTH or not _is_text(line):
+    if len(line) > MAX_PROGRESS_LINE_LENGTH or not is_text(line):
         raise InvalidInput(
             f"A progress line must be text of at most {MAX_PROGRESS_LINE_LENGTH} characters."
         )
@@ -245,7 +233,7 @@ def validate_progress(progress: int, line: str) -> tuple[int, str]:
 
 def validate_error(error: str) -> str:
     """Check why a command failed: one non-empty, bounded sentence."""
-    if not error.strip() or len(error) > MAX_ERROR_LENGTH or not _is_text(error):
+    if not error.strip() or len(error) > MAX_ERROR_LENGTH or not is_text(error):
         raise InvalidInput(f"A command's error must be text of 1-{MAX_ERROR_LENGTH} characters.")
     return error
 

@@ -13,9 +13,9 @@ serves git without the server ever holding it.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.text import is_control, is_text
 
 MAX_URL_LENGTH = 2048
 
@@ -47,18 +47,6 @@ _WINDOWS_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
 _ALLOWED_SCHEMES = frozenset({"https", "http", "ssh", "git"})
 
 
-def _is_text(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _is_control(ch: str) -> bool:
-    return unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
-
-
 def _check_authority(netloc: str, scheme: str = "ssh") -> None:
     user, _, hostport = netloc.rpartition("@")
     if user.startswith("-"):
@@ -83,7 +71,7 @@ def validate_git_url(url: str) -> str:
         raise InvalidInput(URL_REQUIRED)
     if len(url) > MAX_URL_LENGTH:
         raise InvalidInput(URL_TOO_LONG)
-    if not _is_text(url) or any(ch.isspace() or _is_control(ch) for ch in url):
+    if not is_text(url) or any(ch.isspace() or is_control(ch) for ch in url):
         raise InvalidInput(URL_CHARACTERS)
     if url.startswith("-"):
         raise InvalidInput(URL_OPTION)

@@ -27,6 +27,7 @@ from orchestrator.domain.commands import (
     validate_new_folder,
 )
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
+from orchestrator.domain.text import is_text
 
 SortKey = tuple[int, str, str]
 
@@ -43,14 +44,6 @@ def _after(cursor: str | None) -> SortKey | None:
     if rank not in ("0", "1") or not slash or not name or "/" in name:
         raise InvalidInput(BAD_CURSOR)
     return _key(int(rank), name)
-
-
-def _is_text(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _entry(folder: str, name: str) -> DirEntry | None:
@@ -89,7 +82,7 @@ def list_dir(root: Root, path: str, cursor: str | None) -> CommandResult:
     try:
         with os.scandir(place.real) as found:
             for item in found:
-                if _is_text(item.name):
+                if is_text(item.name):
                     rank = 0 if item.is_dir(follow_symlinks=False) else 1
                     keys.append(_key(rank, item.name))
     except OSError as exc:

@@ -11,7 +11,6 @@ from typing import Final
 
 from aiohttp import web
 
-from orchestrator.adapters.wire import converter
 from orchestrator.application.usage import worker_usage
 from orchestrator.domain.chat import (
     MAX_MESSAGE_LENGTH,
@@ -20,17 +19,22 @@ from orchestrator.domain.chat import (
     validate_message,
 )
 from orchestrator.domain.errors import InvalidInput, NotFound
-from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
+from orchestrator.domain.ids import MessageId, UserId, WorkerId
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.payload import (
+    MESSAGE,
+    PERMISSION,
+    SESSION,
+    WORKER,
+    list_response,
     page_json,
     page_query,
-    paged,
     parse_id,
-    path_id,
+    queued_response,
     read_body,
+    record_response,
 )
 from orchestrator.entrypoints.web.state import BACKEND
 
@@ -51,18 +55,6 @@ def message_body_bytes(max_body_bytes: int) -> int:
     return max(max_body_bytes, MAX_MESSAGE_LENGTH * JSON_BYTES_PER_CHAR + 4096)
 
 
-def _session_id(request: web.Request) -> ChatSessionId:
-    return ChatSessionId(path_id(request, "session_id", "chat session"))
-
-
-def _worker_id(request: web.Request) -> WorkerId:
-    return WorkerId(path_id(request, "worker_id", "worker"))
-
-
-def _session_json(value: object) -> dict[str, object]:
-    return {"session": converter.unstructure(value)}
-
-
 async def worker_state(
     backend: ServerBackend, user: UserId, worker_id: WorkerId
 ) -> tuple[Worker | None, bool]:
@@ -81,73 +73,74 @@ async def list_sessions(request: web.Request) -> web.Response:
 
     Every session, or with ``cursor`` or ``limit`` one page (``cursor``, ``has_more``).
     """
-    user, worker_id, backend = require_user(request), _worker_id(request), request.app[BACKEND]
-    if paged(request):
-        page = await backend.list_sessions_page(user, worker_id, *page_query(request))
-        return web.json_response(page_json("sessions", page.items, page.cursor))
-    found = await backend.list_sessions(user, worker_id)
-    return web.json_response({"sessions": converter.unstructure(found)})
+    user, worker_id, backend = require_user(request), WORKER.of(request), request.app[BACKEND]
+    return await list_response(
+        request,
+        "sessions",
+        lambda: backend.list_sessions(user, worker_id),
+        lambda cursor, limit: backend.list_sessions_page(user, worker_id, cursor, limit),
+    )
 
 
 async def start_session(request: web.Request) -> web.Response:
     """``POST /api/workers/{worker_id}/sessions {model, agent?}``: a new active session."""
     user = require_user(request)
-    worker_id = _worker_id(request)
+    worker_id = WORKER.of(request)
     body = await read_body(request)
     model = body.string("model").strip()
     if not model or len(model) > MAX_MODEL_LENGTH:
         raise InvalidInput(f"Choose a model (at most {MAX_MODEL_LENGTH} characters).")
     agent = body.optional_string("agent")
     session = await request.app[BACKEND].start_session(user, worker_id, model, agent)
-    return web.json_response(_session_json(session), status=201)
+    return record_response("session", session, status=201)
 
 
 async def get_session(request: web.Request) -> web.Response:
     """``GET /api/sessions/{session_id}``."""
-    session = await request.app[BACKEND].get_session(require_user(request), _session_id(request))
-    return web.json_response(_session_json(session))
+    session = await request.app[BACKEND].get_session(require_user(request), SESSION.of(request))
+    return record_response("session", session)
 
 
 async def end_session(request: web.Request) -> web.Response:
     """``POST /api/sessions/{session_id}/end``: terminate it; a streaming reply is stopped."""
-    session = await request.app[BACKEND].end_session(require_user(request), _session_id(request))
-    return web.json_response(_session_json(session))
+    session = await request.app[BACKEND].end_session(require_user(request), SESSION.of(request))
+    return record_response("session", session)
 
 
 async def get_worker_usage(request: web.Request) -> web.Response:
     """``GET /api/workers/{worker_id}/usage``: tokens and cost over the worker's sessions."""
-    found = await worker_usage(request.app[BACKEND], require_user(request), _worker_id(request))
-    return web.json_response({"usage": converter.unstructure(found)})
+    found = await worker_usage(request.app[BACKEND], require_user(request), WORKER.of(request))
+    return record_response("usage", found)
 
 
 async def rename_session(request: web.Request) -> web.Response:
     """``POST /api/sessions/{session_id}/title {title}``: the user's own title for the session."""
     title = (await read_body(request)).string("title")
     backend = request.app[BACKEND]
-    session = await backend.rename_session(require_user(request), _session_id(request), title)
-    return web.json_response(_session_json(session))
+    session = await backend.rename_session(require_user(request), SESSION.of(request), title)
+    return record_response("session", session)
 
 
 async def undo_turn(request: web.Request) -> web.Response:
     """``POST /api/sessions/{session_id}/undo {message_id}``: undo a reply's turn and later ones."""
     message_id = MessageId(parse_id((await read_body(request)).string("message_id"), "message"))
     backend = request.app[BACKEND]
-    session = await backend.undo_turn(require_user(request), _session_id(request), message_id)
-    return web.json_response(_session_json(session))
+    session = await backend.undo_turn(require_user(request), SESSION.of(request), message_id)
+    return record_response("session", session)
 
 
 async def redo_turns(request: web.Request) -> web.Response:
     """``POST /api/sessions/{session_id}/redo``: redo what is undone in the session."""
     backend = request.app[BACKEND]
-    session = await backend.redo_turns(require_user(request), _session_id(request))
-    return web.json_response(_session_json(session))
+    session = await backend.redo_turns(require_user(request), SESSION.of(request))
+    return record_response("session", session)
 
 
 async def restore_session(request: web.Request) -> web.Response:
     """``POST /api/sessions/{session_id}/restore``: reopen a terminated session as idle."""
     backend = request.app[BACKEND]
-    session = await backend.restore_session(require_user(request), _session_id(request))
-    return web.json_response(_session_json(session))
+    session = await backend.restore_session(require_user(request), SESSION.of(request))
+    return record_response("session", session)
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -158,7 +151,7 @@ async def list_messages(request: web.Request) -> web.Response:
     cursor of the page of earlier messages (null at the start of the session).
     """
     page = await request.app[BACKEND].list_messages_page(
-        require_user(request), _session_id(request), *page_query(request)
+        require_user(request), SESSION.of(request), *page_query(request)
     )
     return web.json_response(page_json("messages", page.items[::-1], page.cursor))
 
@@ -170,7 +163,7 @@ async def send_message(request: web.Request) -> web.Response:
     the worker is offline and will process it once it is back.
     """
     user = require_user(request)
-    session_id = _session_id(request)
+    session_id = SESSION.of(request)
     fields = await read_body(request)
     content = validate_message(fields.string("content"))
     backend = request.app[BACKEND]
@@ -179,55 +172,48 @@ async def send_message(request: web.Request) -> web.Response:
     if worker is not None:
         check_runnable(worker)  # else the message would wait forever
     message = await backend.send_message(user, session_id, content, fields.optional_string("agent"))
-    body: dict[str, object] = {"message": converter.unstructure(message), "queued": False}
-    if not online:
-        body.update(queued=True, notice=QUEUED_NOTICE)
-    return web.json_response(body, status=201)
-
-
-def _message_id(request: web.Request) -> MessageId:
-    return MessageId(path_id(request, "message_id", "message"))
+    return queued_response("message", message, waits=not online, notice=QUEUED_NOTICE, status=201)
 
 
 async def edit_message(request: web.Request) -> web.Response:
     """``POST /api/messages/{message_id}/edit {content}``: change a message still queued."""
     content = (await read_body(request)).string("content")
     backend = request.app[BACKEND]
-    message = await backend.edit_message(require_user(request), _message_id(request), content)
-    return web.json_response({"message": converter.unstructure(message)})
+    message = await backend.edit_message(require_user(request), MESSAGE.of(request), content)
+    return record_response("message", message)
 
 
 async def cancel_message(request: web.Request) -> web.Response:
     """``POST /api/messages/{message_id}/cancel``: drop a message still queued."""
-    await request.app[BACKEND].cancel_message(require_user(request), _message_id(request))
+    await request.app[BACKEND].cancel_message(require_user(request), MESSAGE.of(request))
     return web.json_response({"cancelled": True})
 
 
 async def abort(request: web.Request) -> web.Response:
     """``POST /api/sessions/{session_id}/abort``: stop the reply; ``message`` is null if none."""
-    reply = await request.app[BACKEND].request_abort(require_user(request), _session_id(request))
-    return web.json_response({"message": converter.unstructure(reply)})
+    reply = await request.app[BACKEND].request_abort(require_user(request), SESSION.of(request))
+    return record_response("message", reply)
 
 
 async def list_permissions(request: web.Request) -> web.Response:
     """``GET /api/sessions/{session_id}/permissions[?all=1]``: requests waiting (or all)."""
     backend = request.app[BACKEND]
     every = request.query.get("all") == "1"
-    found = await backend.list_permissions(require_user(request), _session_id(request), every)
-    return web.json_response({"permissions": converter.unstructure(found)})
+    found = await backend.list_permissions(require_user(request), SESSION.of(request), every)
+    return record_response("permissions", found)
 
 
 async def answer_permission(request: web.Request) -> web.Response:
     """``POST /api/permissions/{permission_id}/answer {answer: once|always|reject}``."""
     user = require_user(request)
-    permission_id = PermissionId(path_id(request, "permission_id", "permission request"))
+    permission_id = PERMISSION.of(request)
     raw = (await read_body(request)).string("answer")
     try:
         answer = PermissionAnswer(raw)
     except ValueError as exc:
         raise InvalidInput(f"The field 'answer' must be one of: {_ANSWERS}.") from exc
     permission = await request.app[BACKEND].answer_permission(user, permission_id, answer)
-    return web.json_response({"permission": converter.unstructure(permission)})
+    return record_response("permission", permission)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

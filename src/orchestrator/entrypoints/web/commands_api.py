@@ -21,14 +21,22 @@ from typing import Final
 import anyio
 from aiohttp import web
 
-from orchestrator.adapters.wire import converter, error_body
+from orchestrator.adapters.wire import error_body
 from orchestrator.domain.commands import Command, CommandArguments, CommandKind, parse_kind
 from orchestrator.domain.errors import InvalidInput, OrchestratorError
-from orchestrator.domain.ids import CommandId, MachineId, UserId
+from orchestrator.domain.ids import CommandId, UserId
 from orchestrator.domain.model import MachineStatus
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
-from orchestrator.entrypoints.web.payload import Body, path_id, read_body
+from orchestrator.entrypoints.web.payload import (
+    COMMAND,
+    MACHINE,
+    Body,
+    queued_response,
+    read_body,
+    record_json,
+    record_response,
+)
 from orchestrator.entrypoints.web.state import BACKEND
 from orchestrator.entrypoints.web.streams import EventStream, closing, tracked
 
@@ -38,18 +46,6 @@ MAX_TREE_WAIT_SECONDS: Final = 30.0
 BAD_WAIT: Final = (
     f"The field 'wait' must be a number of seconds from 0 to {MAX_TREE_WAIT_SECONDS:g}."
 )
-
-
-def _machine_id(request: web.Request) -> MachineId:
-    return MachineId(path_id(request, "machine_id", "machine"))
-
-
-def _command_id(request: web.Request) -> CommandId:
-    return CommandId(path_id(request, "command_id", "command"))
-
-
-def _command_json(command: Command) -> dict[str, object]:
-    return {"command": converter.unstructure(command)}
 
 
 def _flag(body: Body, key: str) -> bool:
@@ -83,16 +79,14 @@ async def _queued_answer(
     backend: ServerBackend, user: UserId, command: Command, status: int
 ) -> web.Response:
     machine = await backend.get_machine(user, command.machine_id)
-    body: dict[str, object] = {**_command_json(command), "queued": False}
-    if not command.finished and machine.status is not MachineStatus.ONLINE:
-        body.update(queued=True, notice=QUEUED_NOTICE)
-    return web.json_response(body, status=status)
+    waits = not command.finished and machine.status is not MachineStatus.ONLINE
+    return queued_response("command", command, waits=waits, notice=QUEUED_NOTICE, status=status)
 
 
 async def create_command(request: web.Request) -> web.Response:
     """``POST /api/machines/{machine_id}/commands {kind, path, parents?, url?, cursor?}``."""
     user = require_user(request)
-    machine_id = _machine_id(request)
+    machine_id = MACHINE.of(request)
     body = await read_body(request)
     kind = parse_kind(body.string("kind"))
     backend = request.app[BACKEND]
@@ -102,21 +96,21 @@ async def create_command(request: web.Request) -> web.Response:
 
 async def list_commands(request: web.Request) -> web.Response:
     """``GET /api/machines/{machine_id}/commands``: the latest commands, newest first."""
-    found = await request.app[BACKEND].list_commands(require_user(request), _machine_id(request))
-    return web.json_response({"commands": converter.unstructure(found)})
+    found = await request.app[BACKEND].list_commands(require_user(request), MACHINE.of(request))
+    return record_response("commands", found)
 
 
 async def get_command(request: web.Request) -> web.Response:
     """``GET /api/commands/{command_id}``."""
-    command = await request.app[BACKEND].get_command(require_user(request), _command_id(request))
-    return web.json_response(_command_json(command))
+    command = await request.app[BACKEND].get_command(require_user(request), COMMAND.of(request))
+    return record_response("command", command)
 
 
 async def cancel_command(request: web.Request) -> web.Response:
     """``POST /api/commands/{command_id}/cancel``: pending ones fail now, running ones stop."""
     backend = request.app[BACKEND]
-    command = await backend.cancel_command(require_user(request), _command_id(request))
-    return web.json_response(_command_json(command))
+    command = await backend.cancel_command(require_user(request), COMMAND.of(request))
+    return record_response("command", command)
 
 
 async def _until_finished(backend: ServerBackend, user: UserId, command_id: CommandId) -> None:
@@ -129,7 +123,7 @@ async def _until_finished(backend: ServerBackend, user: UserId, command_id: Comm
 async def tree(request: web.Request) -> web.Response:
     """``POST /api/machines/{machine_id}/tree {path?, cursor?, wait?}``: list, wait a bit."""
     user = require_user(request)
-    machine_id = _machine_id(request)
+    machine_id = MACHINE.of(request)
     body = await read_body(request, allow_empty=True)
     arguments = CommandArguments(
         path=body.optional_string("path") or "", cursor=body.optional_string("cursor")
@@ -151,7 +145,7 @@ async def command_stream(request: web.Request) -> web.StreamResponse:
     one. A failure is one ``error`` event, then the end.
     """
     user = require_user(request)
-    command_id = _command_id(request)
+    command_id = COMMAND.of(request)
     backend = request.app[BACKEND]
     await backend.get_command(user, command_id)  # 404 before the stream starts
     stream = await EventStream.open(request)
@@ -160,7 +154,7 @@ async def command_stream(request: web.Request) -> web.StreamResponse:
         try:
             async with closing(backend.watch_command(user, command_id)) as updates:
                 async for command in updates:
-                    await stream.send("command", _command_json(command))
+                    await stream.send("command", record_json("command", command))
                     if command.finished:
                         break
         except OrchestratorError as exc:

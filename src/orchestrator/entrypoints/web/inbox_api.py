@@ -20,10 +20,15 @@ or ``POST /api/questions/{question_id}/answer``. Items are what waits for the us
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any
+
 import anyio
 from aiohttp import web
 
 from orchestrator.adapters.wire import converter
+from orchestrator.domain.ids import UserId
 from orchestrator.domain.notifications import (
     MAX_FINISHED,
     FinishedReply,
@@ -31,6 +36,7 @@ from orchestrator.domain.notifications import (
     parse_seen_until,
     session_url,
 )
+from orchestrator.domain.ports import ServerBackend
 from orchestrator.domain.questions import WaitingQuestion
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.payload import read_body
@@ -103,14 +109,35 @@ def _items(
     }
 
 
+async def _read(
+    backend: ServerBackend, user: UserId
+) -> tuple[list[WaitingPermission], list[WaitingQuestion], list[FinishedReply]]:
+    permissions = await backend.list_waiting_permissions(user)
+    questions = await backend.list_waiting_questions(user)
+    return permissions, questions, await backend.list_finished_replies(user, MAX_FINISHED)
+
+
+async def _follow(
+    request: web.Request,
+    stream: EventStream,
+    *pumps: Callable[[anyio.CancelScope], Coroutine[Any, Any, None]],
+) -> web.StreamResponse:
+    """Run ``pumps`` beside the keepalives until one ends or the browser goes away."""
+    with tracked(request):
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(stream.keepalive)
+                for pump in pumps:
+                    tg.start_soon(pump, tg.cancel_scope)
+        except* ConnectionResetError:
+            pass  # the browser went away
+    return stream.response
+
+
 async def inbox(request: web.Request) -> web.Response:
     """``GET /api/inbox``: what waits for the user, oldest first, and replies since they looked."""
     user = require_user(request)
-    backend = request.app[BACKEND]
-    permissions = await backend.list_waiting_permissions(user)
-    questions = await backend.list_waiting_questions(user)
-    finished = await backend.list_finished_replies(user, MAX_FINISHED)
-    return web.json_response(_items(permissions, questions, finished))
+    return web.json_response(_items(*await _read(request.app[BACKEND], user)))
 
 
 async def mark_seen(request: web.Request) -> web.Response:
@@ -130,9 +157,7 @@ async def inbox_stream(request: web.Request) -> web.StreamResponse:
 
     backend = request.app[BACKEND]
     # The lists are read once before the first event, then each change resends them all.
-    permissions = await backend.list_waiting_permissions(user)
-    questions = await backend.list_waiting_questions(user)
-    finished = await backend.list_finished_replies(user, MAX_FINISHED)
+    permissions, questions, finished = await _read(backend, user)
 
     sent: object = None
 
@@ -158,20 +183,13 @@ async def inbox_stream(request: web.Request) -> web.StreamResponse:
         finished = found
         await send()
 
-    with tracked(request):
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(stream.keepalive)
-                done = tg.cancel_scope
-                source = backend.watch_waiting_permissions(user)
-                tg.start_soon(stream.pump, source, send_permissions, done)
-                asked = backend.watch_waiting_questions(user)
-                tg.start_soon(stream.pump, asked, send_questions, done)
-                ended = backend.watch_finished_replies(user, MAX_FINISHED)
-                tg.start_soon(stream.pump, ended, send_finished, done)
-        except* ConnectionResetError:
-            pass  # the browser went away
-    return stream.response
+    return await _follow(
+        request,
+        stream,
+        partial(stream.pump, backend.watch_waiting_permissions(user), send_permissions),
+        partial(stream.pump, backend.watch_waiting_questions(user), send_questions),
+        partial(stream.pump, backend.watch_finished_replies(user, MAX_FINISHED), send_finished),
+    )
 
 
 async def _count_stream(request: web.Request) -> web.StreamResponse:
@@ -200,18 +218,12 @@ async def _count_stream(request: web.Request) -> web.StreamResponse:
     waiting["permissions"] = len(await backend.list_waiting_permissions(user))
     waiting["questions"] = len(await backend.list_waiting_questions(user))
     await send()
-    with tracked(request):
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(stream.keepalive)
-                done = tg.cancel_scope
-                source = backend.watch_waiting_permissions(user)
-                tg.start_soon(stream.pump, source, send_permissions, done)
-                asked = backend.watch_waiting_questions(user)
-                tg.start_soon(stream.pump, asked, send_questions, done)
-        except* ConnectionResetError:
-            pass  # the browser went away
-    return stream.response
+    return await _follow(
+        request,
+        stream,
+        partial(stream.pump, backend.watch_waiting_permissions(user), send_permissions),
+        partial(stream.pump, backend.watch_waiting_questions(user), send_questions),
+    )
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -22,21 +22,19 @@ from typing import Final
 
 from aiohttp import web
 
-from orchestrator.adapters.wire import converter
 from orchestrator.application import jobs
 from orchestrator.domain.errors import InvalidInput
-from orchestrator.domain.ids import JobId, WorkerId
-from orchestrator.domain.jobs import Job, JobDraft, SessionMode
+from orchestrator.domain.ids import WorkerId
+from orchestrator.domain.jobs import JobDraft, SessionMode
 from orchestrator.domain.ports import JobUserBackend
 from orchestrator.entrypoints.web.auth import require_user
 from orchestrator.entrypoints.web.payload import (
+    JOB,
     Body,
-    page_json,
-    page_query,
-    paged,
+    list_response,
     parse_id,
-    path_id,
     read_body,
+    record_response,
 )
 from orchestrator.entrypoints.web.state import BACKEND, CLOCK, SETTINGS
 
@@ -49,16 +47,8 @@ def job_backend(request: web.Request) -> JobUserBackend:
     return request.app[BACKEND]
 
 
-def _job_id(request: web.Request) -> JobId:
-    return JobId(path_id(request, "job_id", "job"))
-
-
 def _minimum(request: web.Request) -> timedelta:
     return request.app[SETTINGS].job_minimum_interval
-
-
-def _job_json(job: Job) -> dict[str, object]:
-    return {"job": converter.unstructure(job)}
 
 
 def _draft(body: Body) -> JobDraft:
@@ -84,12 +74,13 @@ def _draft(body: Body) -> JobDraft:
 
 async def list_jobs(request: web.Request) -> web.Response:
     """``GET /api/jobs[?cursor=…][&limit=N]``: every job, or with either one page, oldest first."""
-    user = require_user(request)
-    if paged(request):
-        page = await job_backend(request).list_jobs_page(user, *page_query(request))
-        return web.json_response(page_json("jobs", page.items, page.cursor))
-    found = await job_backend(request).list_jobs(user)
-    return web.json_response({"jobs": converter.unstructure(found)})
+    user, backend = require_user(request), job_backend(request)
+    return await list_response(
+        request,
+        "jobs",
+        lambda: backend.list_jobs(user),
+        lambda cursor, limit: backend.list_jobs_page(user, cursor, limit),
+    )
 
 
 async def create_job(request: web.Request) -> web.Response:
@@ -98,38 +89,38 @@ async def create_job(request: web.Request) -> web.Response:
     backend = job_backend(request)
     draft = _draft(await read_body(request))
     job = await jobs.create_job(backend, request.app[CLOCK], user, draft, _minimum(request))
-    return web.json_response(_job_json(job), status=201)
+    return record_response("job", job, status=201)
 
 
 async def get_job(request: web.Request) -> web.Response:
     """``GET /api/jobs/{job_id}``."""
-    job = await job_backend(request).get_job(require_user(request), _job_id(request))
-    return web.json_response(_job_json(job))
+    job = await job_backend(request).get_job(require_user(request), JOB.of(request))
+    return record_response("job", job)
 
 
 async def update_job(request: web.Request) -> web.Response:
     """``PUT /api/jobs/{job_id}``: replace the job's settings."""
     user = require_user(request)
     backend = job_backend(request)
-    job_id = _job_id(request)
+    job_id = JOB.of(request)
     await backend.get_job(user, job_id)  # 404 before the body is judged
     draft = _draft(await read_body(request))
     job = await jobs.update_job(backend, request.app[CLOCK], user, job_id, draft, _minimum(request))
-    return web.json_response(_job_json(job))
+    return record_response("job", job)
 
 
 async def delete_job(request: web.Request) -> web.Response:
     """``DELETE /api/jobs/{job_id}``: the job and its history (its sessions stay)."""
-    await job_backend(request).delete_job(require_user(request), _job_id(request))
+    await job_backend(request).delete_job(require_user(request), JOB.of(request))
     return web.Response(status=204)
 
 
 async def _set_enabled(request: web.Request, enabled: bool) -> web.Response:
     backend = job_backend(request)
     job = await jobs.set_job_enabled(
-        backend, request.app[CLOCK], require_user(request), _job_id(request), enabled
+        backend, request.app[CLOCK], require_user(request), JOB.of(request), enabled
     )
-    return web.json_response(_job_json(job))
+    return record_response("job", job)
 
 
 async def pause_job(request: web.Request) -> web.Response:
@@ -144,14 +135,14 @@ async def resume_job(request: web.Request) -> web.Response:
 
 async def run_job_now(request: web.Request) -> web.Response:
     """``POST /api/jobs/{job_id}/run``: a run at once, the schedule unchanged."""
-    run = await job_backend(request).run_job_now(require_user(request), _job_id(request))
-    return web.json_response({"run": converter.unstructure(run)}, status=201)
+    run = await job_backend(request).run_job_now(require_user(request), JOB.of(request))
+    return record_response("run", run, status=201)
 
 
 async def list_job_runs(request: web.Request) -> web.Response:
     """``GET /api/jobs/{job_id}/runs``: newest first, each with its reply's status."""
-    runs = await job_backend(request).list_job_runs(require_user(request), _job_id(request))
-    return web.json_response({"runs": converter.unstructure(runs)})
+    runs = await job_backend(request).list_job_runs(require_user(request), JOB.of(request))
+    return record_response("runs", runs)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

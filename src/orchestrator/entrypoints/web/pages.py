@@ -23,7 +23,7 @@ from orchestrator.domain.errors import (
     OrchestratorError,
     PermissionDenied,
 )
-from orchestrator.domain.ids import MachineId, UserId
+from orchestrator.domain.ids import UserId
 from orchestrator.domain.model import User
 from orchestrator.entrypoints.web.auth import (
     Session,
@@ -31,7 +31,7 @@ from orchestrator.entrypoints.web.auth import (
 )
 from orchestrator.entrypoints.web.errors import error_response
 from orchestrator.entrypoints.web.parsing import read_form
-from orchestrator.entrypoints.web.payload import path_id
+from orchestrator.entrypoints.web.payload import MACHINE
 from orchestrator.entrypoints.web.state import (
     BACKEND,
     HASHER,
@@ -108,7 +108,7 @@ async def machine_page(request: web.Request) -> web.StreamResponse:
     user = await _signed_in_user(request)
     if user is None:
         return await logout(request)
-    machine_id = MachineId(path_id(request, "machine_id", "machine"))
+    machine_id = MACHINE.of(request)
     machine = await request.app[BACKEND].get_machine(user.user_id, machine_id)
     context = {"user": user, "nav": "machines", "machine": machine}
     return _render(request, "machine.html", context)

@@ -10,12 +10,16 @@ from typing import Final, cast
 
 from aiohttp import web
 
-from orchestrator.adapters.wire import converter
 from orchestrator.domain.errors import InvalidInput
-from orchestrator.domain.ids import ChatSessionId, QuestionId
 from orchestrator.domain.questions import Answers
 from orchestrator.entrypoints.web.auth import require_user
-from orchestrator.entrypoints.web.payload import Body, path_id, read_body
+from orchestrator.entrypoints.web.payload import (
+    QUESTION,
+    SESSION,
+    Body,
+    read_body,
+    record_response,
+)
 from orchestrator.entrypoints.web.state import BACKEND
 
 BAD_ANSWERS: Final = (
@@ -38,19 +42,19 @@ def parse_answers(body: Body) -> Answers | None:
 
 async def list_questions(request: web.Request) -> web.Response:
     """``GET /api/sessions/{session_id}/questions[?all=1]``: questions waiting (or all)."""
-    session_id = ChatSessionId(path_id(request, "session_id", "chat session"))
+    session_id = SESSION.of(request)
     every = request.query.get("all") == "1"
     found = await request.app[BACKEND].list_questions(require_user(request), session_id, every)
-    return web.json_response({"questions": converter.unstructure(found)})
+    return record_response("questions", found)
 
 
 async def answer_question(request: web.Request) -> web.Response:
     """``POST /api/questions/{question_id}/answer {answers: [[label or text, ...], ...]}``."""
     user = require_user(request)
-    question_id = QuestionId(path_id(request, "question_id", "question"))
+    question_id = QUESTION.of(request)
     answers = parse_answers(await read_body(request))
     answered = await request.app[BACKEND].answer_question(user, question_id, answers)
-    return web.json_response({"question": converter.unstructure(answered)})
+    return record_response("question", answered)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

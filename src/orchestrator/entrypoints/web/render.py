@@ -21,11 +21,10 @@ from pygments.util import ClassNotFound
 
 from orchestrator.domain.chat import ChatMessage, MessageRole
 from orchestrator.domain.errors import InvalidInput
-from orchestrator.domain.ids import ChatSessionId
 from orchestrator.domain.paging import MAX_PAGE
 from orchestrator.domain.parts import MessagePart, TextPart
 from orchestrator.entrypoints.web.auth import require_user
-from orchestrator.entrypoints.web.payload import page_query, path_id
+from orchestrator.entrypoints.web.payload import SESSION, page_query
 from orchestrator.entrypoints.web.state import BACKEND
 
 ALLOWED_TAGS: Final = frozenset(
@@ -94,7 +93,7 @@ async def rendered_messages(request: web.Request) -> web.Response:
     between its tool calls in the order they were made.
     """
     user = require_user(request)
-    session_id = ChatSessionId(path_id(request, "session_id", "chat session"))
+    session_id = SESSION.of(request)
     wanted = set(request.query.getall("message_id", []))
     if len(wanted) > MAX_PAGE:
         raise InvalidInput(f"Ask for at most {MAX_PAGE} replies at once.")

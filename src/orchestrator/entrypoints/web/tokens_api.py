@@ -16,9 +16,9 @@ from aiohttp import web
 from orchestrator.adapters.wire import converter
 from orchestrator.domain.api_tokens import ApiCredential
 from orchestrator.domain.errors import AuthenticationFailed
-from orchestrator.domain.ids import ApiTokenId, UserId
+from orchestrator.domain.ids import UserId
 from orchestrator.entrypoints.web.auth import require_user
-from orchestrator.entrypoints.web.payload import path_id, read_body
+from orchestrator.entrypoints.web.payload import API_TOKEN, read_body, record_response
 from orchestrator.entrypoints.web.state import BACKEND, TOKEN_LIMITER
 
 BEARER_FORMAT: Final = "Send the API token as: Authorization: Bearer oat_<id>:sec_<secret>."
@@ -47,12 +47,12 @@ async def create_token(request: web.Request) -> web.Response:
 async def list_tokens(request: web.Request) -> web.Response:
     """``GET /api/tokens``: the user's tokens, oldest first, without secrets."""
     found = await request.app[BACKEND].list_api_tokens(require_user(request))
-    return web.json_response({"tokens": converter.unstructure(found)})
+    return record_response("tokens", found)
 
 
 async def revoke_token(request: web.Request) -> web.Response:
     """``DELETE /api/tokens/{token_id}``: the token stops working at once."""
-    token_id = ApiTokenId(path_id(request, "token_id", "API token"))
+    token_id = API_TOKEN.of(request)
     await request.app[BACKEND].revoke_api_token(require_user(request), token_id)
     return web.Response(status=204)
 

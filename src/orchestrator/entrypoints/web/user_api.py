@@ -14,7 +14,6 @@ from aiohttp import web
 from orchestrator.adapters.wire import converter
 from orchestrator.application import accounts, machines
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
-from orchestrator.domain.ids import MachineId, WorkerId
 from orchestrator.domain.model import User
 from orchestrator.domain.paging import MACHINE_PAGE
 from orchestrator.domain.permissions import (
@@ -29,7 +28,13 @@ from orchestrator.entrypoints.web.auth import (
     require_user,
 )
 from orchestrator.entrypoints.web.limits import account_target, device_proof, trust_device
-from orchestrator.entrypoints.web.payload import page_json, page_query, paged, path_id, read_body
+from orchestrator.entrypoints.web.payload import (
+    MACHINE,
+    WORKER,
+    list_response,
+    read_body,
+    record_response,
+)
 from orchestrator.entrypoints.web.proxy import client_address
 from orchestrator.entrypoints.web.state import (
     BACKEND,
@@ -47,14 +52,6 @@ log = logging.getLogger(__name__)
 def worker_start_command(public_url: str) -> str:
     """The shell command that starts a machine process; it asks for the token (never an arg)."""
     return f"orchestrator worker start --server {shlex.quote(public_url)}"
-
-
-def _machine_id(request: web.Request) -> MachineId:
-    return MachineId(path_id(request, "machine_id", "machine"))
-
-
-def _worker_id(request: web.Request) -> WorkerId:
-    return WorkerId(path_id(request, "worker_id", "worker"))
 
 
 async def checked_sign_in(request: web.Request, username: str, password: str) -> User:
@@ -164,14 +161,14 @@ async def list_machines(request: web.Request) -> web.Response:
     Oldest first: all of them, or with ``cursor`` or ``limit`` one page
     (``{"machines", "cursor", "has_more"}``, at most ``MACHINE_PAGE``).
     """
-    user = require_user(request)
-    if paged(request):
-        page = await request.app[BACKEND].list_machines_page(
-            user, *page_query(request, MACHINE_PAGE)
-        )
-        return web.json_response(page_json("machines", page.items, page.cursor))
-    found = await machines.list_machines(request.app[BACKEND], user)
-    return web.json_response({"machines": converter.unstructure(found)})
+    user, backend = require_user(request), request.app[BACKEND]
+    return await list_response(
+        request,
+        "machines",
+        lambda: machines.list_machines(backend, user),
+        lambda cursor, limit: backend.list_machines_page(user, cursor, limit),
+        MACHINE_PAGE,
+    )
 
 
 async def create_machine(request: web.Request) -> web.Response:
@@ -188,22 +185,22 @@ async def create_machine(request: web.Request) -> web.Response:
 
 async def get_machine(request: web.Request) -> web.Response:
     """``GET /api/machines/{machine_id}``."""
-    machine = await request.app[BACKEND].get_machine(require_user(request), _machine_id(request))
-    return web.json_response({"machine": converter.unstructure(machine)})
+    machine = await request.app[BACKEND].get_machine(require_user(request), MACHINE.of(request))
+    return record_response("machine", machine)
 
 
 async def delete_machine(request: web.Request) -> web.Response:
     """``DELETE /api/machines/{machine_id}``: the machine, its workers and its token go."""
-    await machines.delete_machine(request.app[BACKEND], require_user(request), _machine_id(request))
+    await machines.delete_machine(request.app[BACKEND], require_user(request), MACHINE.of(request))
     return web.Response(status=204)
 
 
 async def list_workers(request: web.Request) -> web.Response:
     """``GET /api/machines/{machine_id}/workers``."""
     found = await machines.list_workers(
-        request.app[BACKEND], require_user(request), _machine_id(request)
+        request.app[BACKEND], require_user(request), MACHINE.of(request)
     )
-    return web.json_response({"workers": converter.unstructure(found)})
+    return record_response("workers", found)
 
 
 def _policy(raw: object) -> PermissionPolicy:
@@ -216,7 +213,7 @@ async def add_worker(request: web.Request) -> web.Response:
     A ready worker; without a ``permission_policy`` it gets the safe defaults.
     """
     user = require_user(request)
-    machine_id = _machine_id(request)
+    machine_id = MACHINE.of(request)
     body = await read_body(request)
     worker = await machines.add_worker(
         request.app[BACKEND],
@@ -226,7 +223,7 @@ async def add_worker(request: web.Request) -> web.Response:
         body.optional_string("name"),
         _policy(body.data.get("permission_policy")),
     )
-    return web.json_response({"worker": converter.unstructure(worker)}, status=201)
+    return record_response("worker", worker, status=201)
 
 
 async def set_permission_policy(request: web.Request) -> web.Response:
@@ -234,15 +231,15 @@ async def set_permission_policy(request: web.Request) -> web.Response:
     user = require_user(request)
     body = await read_body(request)
     worker = await machines.set_worker_permission_policy(
-        request.app[BACKEND], user, _worker_id(request), parse_permission_policy(body.data)
+        request.app[BACKEND], user, WORKER.of(request), parse_permission_policy(body.data)
     )
-    return web.json_response({"worker": converter.unstructure(worker)})
+    return record_response("worker", worker)
 
 
 async def issue_worker_token(request: web.Request) -> web.Response:
     """``POST /api/machines/{machine_id}/worker-tokens``: a single-use worker token."""
     token = await machines.issue_worker_token(
-        request.app[BACKEND], require_user(request), _machine_id(request)
+        request.app[BACKEND], require_user(request), MACHINE.of(request)
     )
     return web.json_response({"worker_token": str(token)}, status=201)
 
@@ -250,26 +247,26 @@ async def issue_worker_token(request: web.Request) -> web.Response:
 async def list_pending_workers(request: web.Request) -> web.Response:
     """``GET /api/workers/pending``: workers waiting for approval."""
     found = await machines.list_pending_workers(request.app[BACKEND], require_user(request))
-    return web.json_response({"workers": converter.unstructure(found)})
+    return record_response("workers", found)
 
 
 async def approve_worker(request: web.Request) -> web.Response:
     """``POST /api/workers/{worker_id}/approve``."""
     worker = await machines.approve_worker(
-        request.app[BACKEND], require_user(request), _worker_id(request)
+        request.app[BACKEND], require_user(request), WORKER.of(request)
     )
-    return web.json_response({"worker": converter.unstructure(worker)})
+    return record_response("worker", worker)
 
 
 async def reject_worker(request: web.Request) -> web.Response:
     """``POST /api/workers/{worker_id}/reject``."""
-    await machines.reject_worker(request.app[BACKEND], require_user(request), _worker_id(request))
+    await machines.reject_worker(request.app[BACKEND], require_user(request), WORKER.of(request))
     return web.Response(status=204)
 
 
 async def remove_worker(request: web.Request) -> web.Response:
     """``DELETE /api/workers/{worker_id}``."""
-    await machines.remove_worker(request.app[BACKEND], require_user(request), _worker_id(request))
+    await machines.remove_worker(request.app[BACKEND], require_user(request), WORKER.of(request))
     return web.Response(status=204)
 
 

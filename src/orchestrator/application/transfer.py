@@ -34,7 +34,9 @@ import can simply run again.
 
 from __future__ import annotations
 
+import enum
 import json
+import re
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -46,21 +48,14 @@ from collections.abc import (
     Sized,
 )
 from datetime import datetime
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
-from orchestrator.domain.chat import ChatMessage, ChatSession
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import MachineId, MachineToken
-from orchestrator.domain.jobs import JOB_RUNS_LIMIT, Job, JobRun
-from orchestrator.domain.model import (
-    MAX_WORKERS_PER_MACHINE,
-    Machine,
-    User,
-    Worker,
-    WorkerStatus,
-)
+from orchestrator.domain.jobs import JOB_RUNS_LIMIT
+from orchestrator.domain.model import MAX_WORKERS_PER_MACHINE, WorkerStatus
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.times import to_ms
 
@@ -113,6 +108,7 @@ BATCH_RECORDS: Final = 100
 BATCH_CHARS: Final = 2_000_000
 
 Record = dict[str, Any]
+T = TypeVar("T")
 Report = Callable[[str], None]
 
 
@@ -148,106 +144,37 @@ def taken(username: str) -> str:
 # --- export ----------------------------------------------------------------------
 
 
-def _ms(when: datetime | None) -> int | None:
-    return None if when is None else to_ms(when)
+def _value(raw: object) -> object:
+    if isinstance(raw, datetime):
+        return to_ms(raw)
+    if isinstance(raw, enum.Enum):
+        return raw.value
+    if isinstance(raw, tuple):
+        return list(raw)
+    return raw
 
 
-def _user(user: User, password_hash: str) -> Record:
-    return {
-        "userId": user.user_id,
-        "username": user.username,
-        "passwordHash": password_hash,
-        "createdAt": _ms(user.created_at),
+def _record(kind: str, value: object, **given: object) -> Record:
+    """``value`` as a ``kind`` record: each field read from the attribute of its snake_case name
+    (times in ms, enums as their values, tuples as lists), unless ``given``."""
+    record = {
+        field: given[field] if field in given else _value(getattr(value, _snake(field)))
+        for field in FIELDS[kind]
     }
+    if kind == "worker" and record["status"] == WorkerStatus.ONLINE.value:
+        # Its machine arrives offline and must be re-paired: an online worker arrives offline too.
+        record["status"] = WorkerStatus.OFFLINE.value
+    return record
 
 
-def _machine(machine: Machine) -> Record:
-    return {
-        "machineId": machine.machine_id,
-        "userId": machine.user_id,
-        "name": machine.name,
-        "createdAt": _ms(machine.created_at),
-        "rootDirectory": machine.root_directory,
-    }
+def _snake(field: str) -> str:
+    return re.sub(r"([A-Z])", r"_\1", field).lower()
 
 
-def _worker(worker: Worker) -> Record:
-    # Its machine arrives offline and must be re-paired: an online worker arrives offline too.
-    status = WorkerStatus.OFFLINE if worker.status is WorkerStatus.ONLINE else worker.status
-    return {
-        "workerId": worker.worker_id,
-        "machineId": worker.machine_id,
-        "name": worker.name,
-        "directory": worker.directory,
-        "status": status.value,
-        "createdAt": _ms(worker.created_at),
-        "approvedAt": _ms(worker.approved_at),
-        "approvedBy": worker.approved_by,
-        "models": list(worker.models),
-    }
-
-
-def _session(session: ChatSession) -> Record:
-    return {
-        "chatSessionId": session.chat_session_id,
-        "workerId": session.worker_id,
-        "userId": session.user_id,
-        "model": session.model,
-        "status": session.status.value,
-        "createdAt": _ms(session.created_at),
-        "lastActivity": _ms(session.last_activity),
-        "title": session.title,
-    }
-
-
-def _message(message: ChatMessage) -> Record:
-    return {
-        "messageId": message.message_id,
-        "chatSessionId": message.chat_session_id,
-        "role": message.role.value,
-        "content": message.content,
-        "status": message.status.value,
-        "timestamp": _ms(message.timestamp),
-        "replyTo": message.reply_to,
-        "error": message.error,
-    }
-
-
-def _job(job: Job) -> Record:
-    return {
-        "jobId": job.job_id,
-        "userId": job.user_id,
-        "workerId": job.worker_id,
-        "name": job.name,
-        "model": job.model,
-        "prompt": job.prompt,
-        "cron": job.cron,
-        "timezone": job.timezone,
-        "enabled": job.enabled,
-        "sessionMode": job.session_mode.value,
-        "createdAt": _ms(job.created_at),
-        "nextRunAt": _ms(job.next_run_at),
-        "chatSessionId": job.chat_session_id,
-        "pausedReason": job.paused_reason,
-    }
-
-
-def _run(run: JobRun) -> Record:
-    return {
-        "runId": run.run_id,
-        "jobId": run.job_id,
-        "scheduledFor": _ms(run.scheduled_for),
-        "createdAt": _ms(run.created_at),
-        "status": run.status.value,
-        "chatSessionId": run.chat_session_id,
-        "messageId": run.message_id,
-        "finishedAt": _ms(run.finished_at),
-        "error": run.error,
-    }
-
-
-def _sorted(records: Iterable[Record], when: str, key: str) -> list[Record]:
-    return sorted(records, key=lambda r: (r[when], r[key]))
+def _oldest(kind: str, values: Iterable[T], when: str = "createdAt") -> list[tuple[Record, T]]:
+    """The ``kind`` records of ``values`` (each beside its value), oldest first, then by ID."""
+    pairs = [(_record(kind, value), value) for value in values]
+    return sorted(pairs, key=lambda pair: (pair[0][when], pair[0][ID_FIELD[kind]]))
 
 
 def line(kind: str, record: Mapping[str, Any]) -> str:
@@ -260,34 +187,25 @@ async def export_records(backend: Backend) -> AsyncIterator[tuple[str, Record]]:
     users = sorted(await backend.list_users(), key=lambda u: (u.created_at, u.user_id))
     for user in users:
         found = await backend.find_user(user.username)
-        yield "user", _user(user, found[1] if found is not None else "")
+        yield "user", _record("user", user, passwordHash=found[1] if found is not None else "")
     for user in users:
         summaries = await backend.list_machines(user.user_id)
-        machines = _sorted((_machine(s.machine) for s in summaries), "createdAt", "machineId")
-        for machine in machines:
+        for machine, _ in _oldest("machine", (s.machine for s in summaries)):
             yield "machine", machine
             workers = await backend.list_workers(user.user_id, MachineId(machine["machineId"]))
-            for worker_record, worker in sorted(
-                ((_worker(w), w) for w in workers),
-                key=lambda p: (p[0]["createdAt"], p[0]["workerId"]),
-            ):
+            for worker_record, worker in _oldest("worker", workers):
                 yield "worker", worker_record
                 sessions = await backend.list_sessions(user.user_id, worker.worker_id)
-                for session_record, session in sorted(
-                    ((_session(s), s) for s in sessions),
-                    key=lambda p: (p[0]["createdAt"], p[0]["chatSessionId"]),
-                ):
+                for session_record, session in _oldest("session", sessions):
                     yield "session", session_record
                     messages = await backend.list_messages(user.user_id, session.chat_session_id)
-                    for message in _sorted(map(_message, messages), "timestamp", "messageId"):
+                    for message, _ in _oldest("message", messages, "timestamp"):
                         yield "message", message
         jobs = await backend.list_jobs(user.user_id)
-        for job_record, job in sorted(
-            ((_job(j), j) for j in jobs), key=lambda p: (p[0]["createdAt"], p[0]["jobId"])
-        ):
+        for job_record, job in _oldest("job", jobs):
             yield "job", job_record
             runs = await backend.list_job_runs(user.user_id, job.job_id, limit=JOB_RUNS_LIMIT)
-            for run in _sorted(map(_run, runs), "createdAt", "runId"):
+            for run, _ in _oldest("run", runs):
                 yield "run", run
 
 

@@ -182,6 +182,21 @@ async def test_an_asked_permission_sends_one_notification_with_actions(
     assert payload["event"] == "permission"
 
 
+async def test_requests_waiting_before_the_notifier_starts_are_not_notified(
+    scene: PermissionScene, service: StandInPushService, sender: WebPushSender
+) -> None:
+    """Only requests asked while it watches are pushed; the inbox shows the older ones."""
+    await scene.ask()
+    assert scene.reply_id is not None
+    async with notifying(scene, sender):
+        newer = await scene.backend.record_permission(
+            scene.token, scene.reply_id, "per_2", "bash", "ls"
+        )
+        await _until(lambda: service.received, "a notification")
+        await anyio.sleep(0.1)
+    assert [r.payload["permissionId"] for r in service.received] == [newer.permission_id]
+
+
 async def test_an_asked_question_sends_one_notification_that_opens_its_session(
     scene: PermissionScene, service: StandInPushService, sender: WebPushSender
 ) -> None:

@@ -56,8 +56,13 @@ def validate_draft(draft: JobDraft, now: datetime, minimum_interval: timedelta) 
     )
 
 
-def _next_run(draft: JobDraft, now: datetime) -> datetime | None:
-    return first_run_after(draft.cron, draft.timezone, now) if draft.enabled else None
+def _scheduled(
+    draft: JobDraft, clock: Clock, minimum_interval: timedelta
+) -> tuple[JobDraft, datetime | None]:
+    """The checked draft and its first due time from now (None while it is paused)."""
+    now = clock.now()
+    clean = validate_draft(draft, now, minimum_interval)
+    return clean, first_run_after(clean.cron, clean.timezone, now) if clean.enabled else None
 
 
 async def create_job(
@@ -68,9 +73,7 @@ async def create_job(
     minimum_interval: timedelta = DEFAULT_MINIMUM_INTERVAL,
 ) -> Job:
     """Create a job; its first run is the first due time from now."""
-    now = clock.now()
-    clean = validate_draft(draft, now, minimum_interval)
-    return await backend.create_job(user, clean, _next_run(clean, now))
+    return await backend.create_job(user, *_scheduled(draft, clock, minimum_interval))
 
 
 async def update_job(
@@ -82,9 +85,7 @@ async def update_job(
     minimum_interval: timedelta = DEFAULT_MINIMUM_INTERVAL,
 ) -> Job:
     """Replace a job's settings; the next run is recomputed from now."""
-    now = clock.now()
-    clean = validate_draft(draft, now, minimum_interval)
-    return await backend.update_job(user, job_id, clean, _next_run(clean, now))
+    return await backend.update_job(user, job_id, *_scheduled(draft, clock, minimum_interval))
 
 
 async def set_job_enabled(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Generic, TypeVar
 
 import anyio
 import attrs
@@ -25,8 +26,6 @@ from orchestrator.domain.ids import (
     ChatSessionId,
     MachineId,
     MessageId,
-    PermissionId,
-    QuestionId,
     UserId,
 )
 from orchestrator.domain.notifications import (
@@ -45,11 +44,14 @@ from orchestrator.domain.notifications import (
 )
 from orchestrator.domain.paging import MAX_PAGE
 from orchestrator.domain.ports import Clock, ServerBackend
+from orchestrator.domain.questions import WaitingQuestion
 
 #: Pages of a session's newest messages searched for a reply that just ended.
 FINISHED_REPLY_PAGES = 5
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Sends an encrypted payload to one subscription's push service.
 Send = Callable[[PushSubscription, bytes], Awaitable[PushReply]]
@@ -63,6 +65,28 @@ class NotifierPolicy:
     #: A reply that took at least this long is notified when it finishes.
     long_reply: timedelta = timedelta(seconds=30)
     backoff: Backoff = attrs.field(factory=lambda: Backoff(base=2.0, cap=300.0))
+
+
+@attrs.define
+class _Known(Generic[T]):
+    """Waiting items already known (by ``key``), so each is notified once.
+
+    Those waiting at the first look were asked while nobody watched; the inbox
+    shows them, a burst of old notifications would not help.
+    """
+
+    key: Callable[[T], str]
+    #: None: not looked yet.
+    seen: set[str] | None = None
+
+    def fresh(self, items: list[T]) -> list[T]:
+        """The items not seen at the last look (none at the first)."""
+        seen = self.seen
+        return [] if seen is None else [item for item in items if self.key(item) not in seen]
+
+    def saw(self, items: list[T]) -> None:
+        """Remember ``items`` as the last look."""
+        self.seen = {self.key(item) for item in items}
 
 
 class Notifier:
@@ -80,10 +104,8 @@ class Notifier:
         self._clock = clock
         self._policy = policy or NotifierPolicy()
         self._tasks: TaskGroup | None = None
-        #: Requests already known, so each is notified once (None: not looked yet).
-        self._seen: set[PermissionId] | None = None
-        #: Questions already known, likewise.
-        self._seen_questions: set[QuestionId] | None = None
+        self._permissions: _Known[WaitingPermission] = _Known(lambda w: w.request.permission_id)
+        self._questions: _Known[WaitingQuestion] = _Known(lambda w: w.request.question_id)
         #: Unfinished messages at the last look (None: not looked yet).
         self._turns: dict[MessageId, OpenTurn] | None = None
 
@@ -101,23 +123,15 @@ class Notifier:
 
     async def _watch_permissions(self) -> None:
         async for waiting in self._backend.watch_waiting_permissions(None):
-            current = {w.request.permission_id for w in waiting}
-            if self._seen is not None:
-                for item in waiting:
-                    if item.request.permission_id not in self._seen:
-                        await self._permission_asked(item)
-            # Requests waiting when the server started were asked while nobody watched;
-            # the inbox shows them, a burst of old notifications would not help.
-            self._seen = current
+            for item in self._permissions.fresh(waiting):
+                await self._permission_asked(item)
+            self._permissions.saw(waiting)
 
     async def _watch_questions(self) -> None:
         async for waiting in self._backend.watch_waiting_questions(None):
-            current = {w.request.question_id for w in waiting}
-            if self._seen_questions is not None:
-                for item in waiting:
-                    if item.request.question_id not in self._seen_questions:
-                        await self.notify(item.user_id, question_notification(item))
-            self._seen_questions = current  # as for permissions: no burst of old ones
+            for item in self._questions.fresh(waiting):
+                await self.notify(item.user_id, question_notification(item))
+            self._questions.saw(waiting)
 
     async def _watch_turns(self) -> None:
         async for turns in self._backend.watch_open_turns():

@@ -420,15 +420,14 @@ def permission_notification(waiting: WaitingPermission) -> Notification:
     command or a path with secrets in it, so it stays in the app.
     """
     request = waiting.request
-    return Notification(
-        title=short_line(f"Permission needed on {waiting.machine_name}"),
-        body=short_line(f"The agent in {waiting.worker_label} wants to use {request.tool}."),
-        url=session_url(waiting.machine_id, waiting.worker_id, request.chat_session_id),
-        tag=f"permission-{request.permission_id}",
-        event=PushEvent.PERMISSION,
-        actions=(NotificationAction("allow", "Allow"), NotificationAction("deny", "Deny")),
-        permission_id=request.permission_id,
+    asks = _asks(
+        waiting,
+        f"Permission needed on {waiting.machine_name}",
+        f"The agent in {waiting.worker_label} wants to use {request.tool}.",
+        f"permission-{request.permission_id}",
     )
+    actions = (NotificationAction("allow", "Allow"), NotificationAction("deny", "Deny"))
+    return attrs.evolve(asks, actions=actions, permission_id=request.permission_id)
 
 
 def question_notification(waiting: WaitingQuestion) -> Notification:
@@ -437,12 +436,24 @@ def question_notification(waiting: WaitingQuestion) -> Notification:
     Sent with the permission events (both mean "the agent waits for you"); it
     names the worker only, the question itself may quote code and stays in the app.
     """
-    request = waiting.request
+    return _asks(
+        waiting,
+        f"A question on {waiting.machine_name}",
+        f"The agent in {waiting.worker_label} asks you something.",
+        f"question-{waiting.request.question_id}",
+    )
+
+
+def _asks(
+    waiting: WaitingPermission | WaitingQuestion, title: str, body: str, tag: str
+) -> Notification:
+    """The agent waits for the user (a permission event): it opens the session it waits in."""
+    session_id = waiting.request.chat_session_id
     return Notification(
-        title=short_line(f"A question on {waiting.machine_name}"),
-        body=short_line(f"The agent in {waiting.worker_label} asks you something."),
-        url=session_url(waiting.machine_id, waiting.worker_id, request.chat_session_id),
-        tag=f"question-{request.question_id}",
+        title=short_line(title),
+        body=short_line(body),
+        url=session_url(waiting.machine_id, waiting.worker_id, session_id),
+        tag=tag,
         event=PushEvent.PERMISSION,
     )
 

@@ -28,7 +28,7 @@ import anyio
 from aiohttp import web
 
 from orchestrator.adapters.wire import converter
-from orchestrator.domain.ids import UserId
+from orchestrator.domain.ids import ChatSessionId, UserId
 from orchestrator.domain.notifications import (
     MAX_FINISHED,
     FinishedReply,
@@ -44,6 +44,20 @@ from orchestrator.entrypoints.web.state import BACKEND
 from orchestrator.entrypoints.web.streams import EventStream, tracked
 
 
+def _origin(
+    entry: WaitingPermission | WaitingQuestion | FinishedReply, session_id: ChatSessionId
+) -> dict[str, object]:
+    """Where an inbox entry comes from, and the chat page that opens its session."""
+    return {
+        "session_id": session_id,
+        "worker_id": entry.worker_id,
+        "worker": entry.worker_label,
+        "machine_id": entry.machine_id,
+        "machine": entry.machine_name,
+        "url": session_url(entry.machine_id, entry.worker_id, session_id),
+    }
+
+
 def _item(waiting: WaitingPermission) -> dict[str, object]:
     request = waiting.request
     return {
@@ -56,12 +70,7 @@ def _item(waiting: WaitingPermission) -> dict[str, object]:
         "diff": request.diff,
         "diff_size": request.diff_size,
         "asked_at": request.created_at.isoformat(),
-        "session_id": request.chat_session_id,
-        "worker_id": waiting.worker_id,
-        "worker": waiting.worker_label,
-        "machine_id": waiting.machine_id,
-        "machine": waiting.machine_name,
-        "url": session_url(waiting.machine_id, waiting.worker_id, request.chat_session_id),
+        **_origin(waiting, request.chat_session_id),
     }
 
 
@@ -72,12 +81,7 @@ def _question_item(waiting: WaitingQuestion) -> dict[str, object]:
         "question_id": request.question_id,
         "request": converter.unstructure(request),
         "asked_at": request.created_at.isoformat(),
-        "session_id": request.chat_session_id,
-        "worker_id": waiting.worker_id,
-        "worker": waiting.worker_label,
-        "machine_id": waiting.machine_id,
-        "machine": waiting.machine_name,
-        "url": session_url(waiting.machine_id, waiting.worker_id, request.chat_session_id),
+        **_origin(waiting, request.chat_session_id),
     }
 
 
@@ -87,12 +91,7 @@ def _finished_item(reply: FinishedReply) -> dict[str, object]:
         "status": reply.status.value,
         "preview": reply.preview,
         "finished_at": reply.finished_at.isoformat(),
-        "session_id": reply.chat_session_id,
-        "worker_id": reply.worker_id,
-        "worker": reply.worker_label,
-        "machine_id": reply.machine_id,
-        "machine": reply.machine_name,
-        "url": session_url(reply.machine_id, reply.worker_id, reply.chat_session_id),
+        **_origin(reply, reply.chat_session_id),
     }
 
 

@@ -189,34 +189,41 @@ class SessionRunner:
         if reply.abort_requested and not self._abort_sent:
             self._abort_sent = True
             await agent.abort()
+        backend, token = self.manager.backend, self.manager.token
         for permission in work.answered_permissions:
-            if permission.answer is None or permission.permission_id in self._passed_on:
-                continue
-            self._passed_on.add(permission.permission_id)
-            await agent.answer_permission(
-                PermissionRequestId(permission.agent_request_id), permission.answer
-            )
-            await self.manager.call(
-                partial(
-                    self.manager.backend.resolve_permission,
-                    self.manager.token,
+            if permission.answer is not None:
+                await self._pass_on(
                     permission.permission_id,
+                    partial(
+                        agent.answer_permission,
+                        PermissionRequestId(permission.agent_request_id),
+                        permission.answer,
+                    ),
+                    partial(backend.resolve_permission, token, permission.permission_id),
                 )
-            )
         for question in work.answered_questions:
-            if question.question_id in self._passed_on:
-                continue
-            self._passed_on.add(question.question_id)
-            await agent.answer_question(
-                QuestionRequestId(question.agent_request_id), question.answers
-            )
-            await self.manager.call(
+            await self._pass_on(
+                question.question_id,
                 partial(
-                    self.manager.backend.resolve_question,
-                    self.manager.token,
-                    question.question_id,
-                )
+                    agent.answer_question,
+                    QuestionRequestId(question.agent_request_id),
+                    question.answers,
+                ),
+                partial(backend.resolve_question, token, question.question_id),
             )
+
+    async def _pass_on(
+        self,
+        request_id: PermissionId | QuestionId,
+        answer: Callable[[], Awaitable[None]],
+        resolve: Callable[[], Awaitable[object]],
+    ) -> None:
+        """Give the agent the user's answer once, then mark the request resolved."""
+        if request_id in self._passed_on:
+            return
+        self._passed_on.add(request_id)
+        await answer()
+        await self.manager.call(resolve)
 
     async def _ensure_agent(self) -> AgentSession:
         if self.agent is not None:

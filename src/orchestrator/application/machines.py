@@ -220,13 +220,7 @@ async def update_worker_models(
     backend: MachineBackend, token: MachineToken, worker_id: WorkerId, models: Sequence[str]
 ) -> Worker:
     """Store the models a worker's agent offers (deduplicated, in order)."""
-    unique = list(dict.fromkeys(models))
-    if len(unique) > MAX_MODELS or any(not m or len(m) > MAX_MODEL_LENGTH for m in unique):
-        raise InvalidInput(
-            f"A worker offers at most {MAX_MODELS} models "
-            f"with names of 1-{MAX_MODEL_LENGTH} characters."
-        )
-    return await backend.update_worker_models(token, worker_id, unique)
+    return await backend.update_worker_models(token, worker_id, _offered(models, "models"))
 
 
 async def update_worker_agents(
@@ -237,11 +231,18 @@ async def update_worker_agents(
     commands: Sequence[str],
 ) -> Worker:
     """Store the agents and slash commands a worker's agent offers (deduplicated, in order)."""
-    lists = [list(dict.fromkeys(agents)), list(dict.fromkeys(commands))]
-    for names in lists:
-        if len(names) > MAX_MODELS or any(not n or len(n) > MAX_MODEL_LENGTH for n in names):
-            raise InvalidInput(
-                f"A worker offers at most {MAX_MODELS} agents and commands "
-                f"with names of 1-{MAX_MODEL_LENGTH} characters."
-            )
-    return await backend.update_worker_agents(token, worker_id, lists[0], lists[1])
+    offered = _offered(agents, "agents and commands")
+    return await backend.update_worker_agents(
+        token, worker_id, offered, _offered(commands, "agents and commands")
+    )
+
+
+def _offered(names: Sequence[str], what: str) -> list[str]:
+    """``names`` deduplicated in order, if a worker may offer them (how many, how long)."""
+    unique = list(dict.fromkeys(names))
+    if len(unique) > MAX_MODELS or any(not n or len(n) > MAX_MODEL_LENGTH for n in unique):
+        raise InvalidInput(
+            f"A worker offers at most {MAX_MODELS} {what} "
+            f"with names of 1-{MAX_MODEL_LENGTH} characters."
+        )
+    return unique

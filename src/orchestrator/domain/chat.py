@@ -32,6 +32,7 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.questions import QuestionRequest
+from orchestrator.domain.text import bounded
 
 MAX_MESSAGE_LENGTH = 100_000
 MAX_CHUNK_LENGTH = 64_000
@@ -206,19 +207,7 @@ class SessionWork:
 
 def validate_message(content: str) -> str:
     """Return ``content`` if it is a sendable message: not blank, not oversized."""
-    if not content.strip():
-        raise InvalidInput("A message must not be empty.")
-    if len(content) > MAX_MESSAGE_LENGTH:
-        raise PayloadTooLarge(f"A message must be at most {MAX_MESSAGE_LENGTH} characters.")
-    return content
-
-
-def _bounded(value: str, limit: int, what: str) -> str:
-    if not value.strip():
-        raise InvalidInput(f"{what} must not be empty.")
-    if len(value) > limit:
-        raise PayloadTooLarge(f"{what} must be at most {limit} characters.")
-    return value
+    return bounded(content, MAX_MESSAGE_LENGTH, "A message")
 
 
 def job_session_title(job_name: str) -> str | None:
@@ -228,7 +217,7 @@ def job_session_title(job_name: str) -> str | None:
 
 def validate_title(title: str) -> str:
     """A session title the user chose: not blank, at most MAX_TITLE_LENGTH characters, trimmed."""
-    return _bounded(title, MAX_TITLE_LENGTH, "A title").strip()
+    return bounded(title, MAX_TITLE_LENGTH, "A title").strip()
 
 
 def check_runnable(worker: Worker) -> None:
@@ -295,9 +284,9 @@ def validate_session_update(
     if status is ChatSessionStatus.TERMINATED:
         raise InvalidTransition("Only the owner of a session can end it.")
     if agent_session_id is not None:
-        _bounded(agent_session_id, MAX_AGENT_ID_LENGTH, "The agent session ID")
+        bounded(agent_session_id, MAX_AGENT_ID_LENGTH, "The agent session ID")
     if title is not None:
-        title = _bounded(title, MAX_TITLE_LENGTH, "A title").strip()
+        title = bounded(title, MAX_TITLE_LENGTH, "A title").strip()
     return status, agent_session_id, title
 
 
@@ -306,9 +295,9 @@ def validate_permission_request(
 ) -> tuple[str, str, str]:
     """Check the agent's request ID, tool name and description are present and bounded."""
     return (
-        _bounded(agent_request_id, MAX_AGENT_ID_LENGTH, "The agent request ID"),
-        _bounded(tool, MAX_PERMISSION_TEXT_LENGTH, "The tool name"),
-        _bounded(description, MAX_PERMISSION_TEXT_LENGTH, "The description"),
+        bounded(agent_request_id, MAX_AGENT_ID_LENGTH, "The agent request ID"),
+        bounded(tool, MAX_PERMISSION_TEXT_LENGTH, "The tool name"),
+        bounded(description, MAX_PERMISSION_TEXT_LENGTH, "The description"),
     )
 
 

@@ -26,6 +26,7 @@ from orchestrator.domain.ids import (
     UserId,
     WorkerId,
 )
+from orchestrator.domain.text import bounded
 
 #: Questions in one request, choices per question.
 MAX_QUESTIONS: Final = 10
@@ -96,23 +97,14 @@ class WaitingQuestion:
 
 
 def _bounded(value: str, what: str, *, blank_ok: bool = False) -> str:
-    if not blank_ok and not value.strip():
-        raise InvalidInput(f"{what} must not be empty.")
-    if len(value) > MAX_QUESTION_TEXT_LENGTH:
-        raise PayloadTooLarge(f"{what} must be at most {MAX_QUESTION_TEXT_LENGTH} characters.")
-    return value
+    return bounded(value, MAX_QUESTION_TEXT_LENGTH, what, blank_ok=blank_ok)
 
 
 def validate_question_request(
     agent_request_id: str, questions: Sequence[Question]
 ) -> tuple[str, tuple[Question, ...]]:
     """Check the agent's request ID and its questions: present, bounded, choices named."""
-    if not agent_request_id.strip():
-        raise InvalidInput("The agent request ID must not be empty.")
-    if len(agent_request_id) > MAX_AGENT_REQUEST_ID_LENGTH:
-        raise PayloadTooLarge(
-            f"The agent request ID must be at most {MAX_AGENT_REQUEST_ID_LENGTH} characters."
-        )
+    bounded(agent_request_id, MAX_AGENT_REQUEST_ID_LENGTH, "The agent request ID")
     if not questions:
         raise InvalidInput("A question request must ask at least one question.")
     if len(questions) > MAX_QUESTIONS:

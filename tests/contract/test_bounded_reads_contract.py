@@ -29,6 +29,7 @@ from orchestrator.domain.parts import (
 )
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.questions import Question, QuestionOption
+from orchestrator.domain.replies import PermissionAsk
 from tests.contract.conftest import (
     FACTORIES,
     MODELS,
@@ -105,12 +106,9 @@ async def test_waiting_edits_past_the_read_limit_are_listed_whole_oldest_first(
         request = await backend.record_permission(
             at.token,
             reply.message_id,
-            f"p{n}",
-            "edit",
-            "edit a.txt",
-            file="a.txt",
-            diff=DIFF,
-            diff_size=len(DIFF),
+            PermissionAsk(
+                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
+            ),
         )
         made.append(request.permission_id)
     assert len(made) * len(DIFF) > READ_LIMIT
@@ -122,7 +120,9 @@ async def test_waiting_edits_past_the_read_limit_are_listed_whole_oldest_first(
     try:
         assert [w.request.permission_id for w in await anext(watched)] == made
         # A request that lands on the last page changes the watched list too.
-        late = await backend.record_permission(other.token, second.message_id, "late", "bash", "ls")
+        late = await backend.record_permission(
+            other.token, second.message_id, PermissionAsk("late", "bash", "ls")
+        )
         with anyio.fail_after(60):  # a guard against a hang, not a measurement
             while len(now := [w.request.permission_id for w in await anext(watched)]) == 60:
                 pass
@@ -165,12 +165,9 @@ async def test_a_sessions_requests_past_the_read_limit_are_watched_whole(
         permission = await backend.record_permission(
             chat.token,
             reply.message_id,
-            f"p{n}",
-            "edit",
-            "edit a.txt",
-            file="a.txt",
-            diff=DIFF,
-            diff_size=len(DIFF),
+            PermissionAsk(
+                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
+            ),
         )
         question = await backend.record_question(
             chat.token, reply.message_id, f"q{n}", [LONG_QUESTION] * 4
@@ -224,12 +221,9 @@ async def test_answered_edits_and_questions_past_the_read_limit_all_reach_the_ma
         permission = await backend.record_permission(
             chat.token,
             reply.message_id,
-            f"p{n}",
-            "edit",
-            "edit a.txt",
-            file="a.txt",
-            diff=DIFF,
-            diff_size=len(DIFF),
+            PermissionAsk(
+                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
+            ),
         )
         question = await backend.record_question(
             chat.token, reply.message_id, f"q{n}", [LONG_QUESTION] * 4

@@ -16,6 +16,7 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
 from orchestrator.domain.ports import Backend
+from orchestrator.domain.replies import PermissionAsk
 from tests.contract.conftest import MODELS, Chat, MachineFactory
 
 pytestmark = pytest.mark.anyio
@@ -202,7 +203,9 @@ async def test_someone_elses_session_is_not_found_everywhere(
     """Every owner-side call on another user's (or no) session raises NotFound."""
     message = await backend.send_message(alice, chat.session.chat_session_id, "hi")
     reply = await backend.claim_message(chat.token, message.message_id)
-    request = await backend.record_permission(chat.token, reply.message_id, "r1", "bash", "ls")
+    request = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("r1", "bash", "ls")
+    )
     for session_id in (chat.session.chat_session_id, ChatSessionId("chs_missing")):
         for call in (
             backend.get_session(bob, session_id),
@@ -240,7 +243,9 @@ async def test_removing_a_worker_deletes_its_chat(
     message = await backend.send_message(alice, chat.session.chat_session_id, "hi")
     reply = await backend.claim_message(chat.token, message.message_id)
     await backend.append_chunk(chat.token, reply.message_id, "partial")
-    request = await backend.record_permission(chat.token, reply.message_id, "r1", "bash", "ls")
+    request = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("r1", "bash", "ls")
+    )
     await backend.remove_worker(alice, chat.worker.worker_id)
     with pytest.raises(NotFound, match=r"^No such chat session\.$"):
         await backend.get_session(alice, chat.session.chat_session_id)

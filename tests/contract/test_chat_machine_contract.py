@@ -27,6 +27,7 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.ids import MachineToken, MessageId, UserId
 from orchestrator.domain.ports import Backend
+from orchestrator.domain.replies import PermissionAsk
 from tests.contract.conftest import MODELS, Chat, MachineFactory, ask, claimed, work_now
 
 pytestmark = pytest.mark.anyio
@@ -326,7 +327,9 @@ async def test_another_machine_cannot_touch_the_chat(
     session_id = chat.session.chat_session_id
     message = await ask(backend, alice, chat)
     reply = await backend.claim_message(chat.token, message.message_id)
-    request = await backend.record_permission(chat.token, reply.message_id, "p", "bash", "ls")
+    request = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("p", "bash", "ls")
+    )
     await backend.answer_permission(alice, request.permission_id, PermissionAnswer.ONCE)
     _, other = await new_machine("other", online=True)
     assert await work_now(backend, other) == []
@@ -342,7 +345,7 @@ async def test_another_machine_cannot_touch_the_chat(
         backend.append_chunk(other, reply.message_id, "x"),
         backend.complete_message(other, reply.message_id, "x"),
         backend.end_reply(other, reply.message_id, MessageStatus.FAILED, "x"),
-        backend.record_permission(other, reply.message_id, "p", "bash", "ls"),
+        backend.record_permission(other, reply.message_id, PermissionAsk("p", "bash", "ls")),
     )
     for call in on_message:
         with pytest.raises(NotFound, match=r"^No such message\.$"):

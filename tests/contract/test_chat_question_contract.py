@@ -11,6 +11,7 @@ from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import QuestionId, UserId
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest, QuestionStatus
+from orchestrator.domain.replies import PermissionAsk
 from tests.contract.conftest import Chat, ask, work_now
 from tests.contract.test_watch_contract import next_value, watching
 
@@ -159,7 +160,7 @@ async def test_watch_requests_follows_permissions_and_questions(
             chat.token, (await ask(backend, alice, chat)).message_id
         )
         permission = await backend.record_permission(
-            chat.token, reply.message_id, "p", "bash", "ls"
+            chat.token, reply.message_id, PermissionAsk("p", "bash", "ls")
         )
         asked = await backend.record_question(chat.token, reply.message_id, "q", [COLOUR])
         assert await _until(updates, lambda now: len(now[1]) == 1) == ([permission], [asked])

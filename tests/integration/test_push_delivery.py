@@ -30,6 +30,7 @@ from orchestrator.domain.notifications import (
 )
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.questions import Question, QuestionOption
+from orchestrator.domain.replies import PermissionAsk
 from orchestrator.testing import FakeClock, InMemoryBackend
 from orchestrator.testing.push_service import StandInPushService
 
@@ -155,7 +156,7 @@ class PermissionScene:
         reply = await self.backend.claim_message(self.token, message.message_id)
         self.reply_id = reply.message_id
         request = await self.backend.record_permission(
-            self.token, reply.message_id, "per_1", tool, description
+            self.token, reply.message_id, PermissionAsk("per_1", tool, description)
         )
         return request.permission_id
 

@@ -43,6 +43,7 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import MachineSide
+from orchestrator.domain.replies import PermissionAsk
 from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -204,7 +205,9 @@ async def test_permissions_travel_both_ways(
     session = await backend.start_session(setup.user, setup.worker.worker_id, MODEL)
     sent = await backend.send_message(setup.user, session.chat_session_id, "run ls")
     reply = await remote.claim_message(token, sent.message_id)
-    asked = await remote.record_permission(token, reply.message_id, "per_1", "bash", "ls -la")
+    asked = await remote.record_permission(
+        token, reply.message_id, PermissionAsk("per_1", "bash", "ls -la")
+    )
     assert asked.status is PermissionStatus.PENDING
     await backend.answer_permission(setup.user, asked.permission_id, PermissionAnswer.ONCE)
     updates = remote.watch_work(token)
@@ -235,7 +238,9 @@ async def test_an_edit_permission_keeps_its_file_and_diff_over_http(
     reply = await remote.claim_message(token, sent.message_id)
     diff = "@@ -0,0 +1 @@\n+hello\n"
     asked = await remote.record_permission(
-        token, reply.message_id, "per_2", "edit", "a.txt", file="/w/a.txt", diff=diff, diff_size=99
+        token,
+        reply.message_id,
+        PermissionAsk("per_2", "edit", "a.txt", file="/w/a.txt", diff=diff, diff_size=99),
     )
     assert (asked.file, asked.diff, asked.diff_size) == ("/w/a.txt", diff, 99)
     assert await backend.list_permissions(setup.user, session.chat_session_id) == [asked]

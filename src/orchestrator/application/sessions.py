@@ -68,6 +68,7 @@ from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.parts import PartBody, PartId, TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import ChatMachineBackend, LiveSink
+from orchestrator.domain.replies import PermissionAsk
 
 log = logging.getLogger(__name__)
 
@@ -341,12 +342,14 @@ class SessionRunner:
                     manager.backend.record_permission,
                     manager.token,
                     self.current_reply.message_id,
-                    event.request_id,
-                    event.tool,
-                    event.description or " ".join(event.patterns),
-                    file=event.file,
-                    diff=event.diff,
-                    diff_size=event.diff_size,
+                    PermissionAsk(
+                        event.request_id,
+                        event.tool,
+                        event.description or " ".join(event.patterns),
+                        event.file,
+                        event.diff,
+                        event.diff_size,
+                    ),
                 )
             )
         elif isinstance(event, QuestionAsked):

@@ -76,6 +76,7 @@ from orchestrator.domain.parts import (
 )
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.questions import Answers, Question, QuestionRequest, WaitingQuestion
+from orchestrator.domain.replies import PermissionAsk
 
 
 class Clock(Protocol):
@@ -545,16 +546,7 @@ class ChatMachineBackend(Protocol):
         ...
 
     async def record_permission(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        tool: str,
-        description: str,
-        *,
-        file: str = "",
-        diff: str = "",
-        diff_size: int = 0,
+        self, token: MachineToken, message_id: MessageId, ask: PermissionAsk
     ) -> PermissionRequest:
         """The agent asks permission during a reply (an edit with its file and diff); it waits."""
         ...

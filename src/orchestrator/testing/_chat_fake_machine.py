@@ -227,18 +227,8 @@ class ChatMachineFake(ChatFakeBase):
         return session
 
     async def record_permission(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        tool: str,
-        description: str,
-        *,
-        file: str = "",
-        diff: str = "",
-        diff_size: int = 0,
+        self, token: MachineToken, message_id: MessageId, ask: replies.PermissionAsk
     ) -> chat.PermissionRequest:
-        ask = replies.PermissionAsk(agent_request_id, tool, description, file, diff, diff_size)
         message, _ = self._machine_message(token, message_id)
         permission_id = PermissionId(self.ids.new_id("permission"))
         request = replies.ask_permission(permission_id, message, ask, self._now())

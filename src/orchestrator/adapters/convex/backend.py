@@ -74,6 +74,7 @@ from orchestrator.domain.paging import (
     page_limit,
 )
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.replies import PermissionAsk
 
 T = TypeVar("T")
 
@@ -635,26 +636,17 @@ class ConvexBackend(
         return wire.chat_session(await self._call("mutation", "chatMachine:reportUndo", args))
 
     async def record_permission(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        tool: str,
-        description: str,
-        *,
-        file: str = "",
-        diff: str = "",
-        diff_size: int = 0,
+        self, token: MachineToken, message_id: MessageId, ask: PermissionAsk
     ) -> PermissionRequest:
         args = {
             **_token(token),
             "messageId": message_id,
-            "agentRequestId": agent_request_id,
-            "tool": tool,
-            "description": description,
+            "agentRequestId": ask.agent_request_id,
+            "tool": ask.tool,
+            "description": ask.description,
             **(
-                {"file": file, "diff": diff, "diffSize": diff_size}
-                if file or diff or diff_size
+                {"file": ask.file, "diff": ask.diff, "diffSize": ask.diff_size}
+                if ask.file or ask.diff or ask.diff_size
                 else {}
             ),
         }

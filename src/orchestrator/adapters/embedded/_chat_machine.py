@@ -354,18 +354,8 @@ class ChatMachineSide(MachineSide):
             return await save_undo(tx, undo.finish_undo(session, applied, error), token.machine_id)
 
     async def record_permission(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        tool: str,
-        description: str,
-        *,
-        file: str = "",
-        diff: str = "",
-        diff_size: int = 0,
+        self, token: MachineToken, message_id: MessageId, ask: replies.PermissionAsk
     ) -> PermissionRequest:
-        ask = replies.PermissionAsk(agent_request_id, tool, description, file, diff, diff_size)
         permission_id = PermissionId(self._ids.new_id("permission"))
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)

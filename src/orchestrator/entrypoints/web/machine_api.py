@@ -26,6 +26,8 @@ from orchestrator.adapters.machine_api import (
     SUBSCRIPTIONS,
     Argument,
     MachineMethod,
+    is_record,
+    record_fields,
 )
 from orchestrator.adapters.wire import (
     MACHINE_API_PREFIX,
@@ -231,6 +233,8 @@ def _read(argument: Argument, body: Body) -> object:
         )
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return read_enum(body, key, kind)
+    if isinstance(kind, type) and is_record(kind):
+        return kind(*(_read(field, body) for field in record_fields(kind)))
     raise TypeError(f"The machine API cannot read an argument of type {kind!r}.")
 
 

@@ -21,7 +21,7 @@ from orchestrator.domain.notifications import (
     SUBSCRIPTION_TOO_LARGE,
 )
 from orchestrator.domain.questions import Question, QuestionOption
-from orchestrator.domain.replies import PermissionAsk
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 from orchestrator.testing.push_service import StandInPushService
 from tests.unit.test_web_support import Chat, Harness, call, next_sse, online_worker, running_app
 
@@ -258,7 +258,7 @@ async def test_the_inbox_lists_and_streams_questions_beside_permissions(owner: C
         owner.token, reply.message_id, PermissionAsk("p", "bash", "ls")
     )
     colour = Question("Which colour?", "Colour", (QuestionOption("Red"), QuestionOption("Blue")))
-    asked = await backend.record_question(owner.token, reply.message_id, "q", [colour])
+    asked = await backend.record_question(owner.token, reply.message_id, QuestionAsk("q", [colour]))
     status, found = await call(owner, "GET", "/api/inbox")
     assert status == 200
     assert [
@@ -296,7 +296,7 @@ async def test_the_inbox_count_stream_sends_how_many_wait_as_it_changes(owner: C
         first = await next_sse(response)
         assert (first.event, first.data) == ("count", {"waiting": 1})
         colour = Question("Which colour?", "Colour", (QuestionOption("Red"),))
-        await backend.record_question(owner.token, reply.message_id, "q", [colour])
+        await backend.record_question(owner.token, reply.message_id, QuestionAsk("q", [colour]))
         more = await next_sse(response)
         assert (more.event, more.data) == ("count", {"waiting": 2})
         path = f"/api/permissions/{asked.permission_id}/answer"

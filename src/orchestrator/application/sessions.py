@@ -68,7 +68,7 @@ from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.parts import PartBody, PartId, TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import ChatMachineBackend, LiveSink
-from orchestrator.domain.replies import PermissionAsk
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 
 log = logging.getLogger(__name__)
 
@@ -361,8 +361,7 @@ class SessionRunner:
                     manager.backend.record_question,
                     manager.token,
                     self.current_reply.message_id,
-                    event.request_id,
-                    event.questions,
+                    QuestionAsk(event.request_id, event.questions),
                 )
             )
         elif isinstance(event, TitleChanged) and event.title.strip():

@@ -75,8 +75,8 @@ from orchestrator.domain.parts import (
     TextKind,
 )
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
-from orchestrator.domain.questions import Answers, Question, QuestionRequest, WaitingQuestion
-from orchestrator.domain.replies import PermissionAsk
+from orchestrator.domain.questions import Answers, QuestionRequest, WaitingQuestion
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 
 
 class Clock(Protocol):
@@ -558,11 +558,7 @@ class ChatMachineBackend(Protocol):
         ...
 
     async def record_question(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        questions: Sequence[Question],
+        self, token: MachineToken, message_id: MessageId, ask: QuestionAsk
     ) -> QuestionRequest:
         """The agent asks the user questions during a reply; the user sees them as pending."""
         ...

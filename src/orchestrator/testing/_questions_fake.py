@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING
 
 from orchestrator.domain import replies
@@ -13,7 +13,6 @@ from orchestrator.domain.notifications import worker_label
 from orchestrator.domain.questions import (
     NO_QUESTION,
     Answers,
-    Question,
     QuestionRequest,
     QuestionStatus,
     WaitingQuestion,
@@ -84,17 +83,11 @@ class QuestionFake(ChatFakeBase):
         return request
 
     async def record_question(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        questions: Sequence[Question],
+        self, token: MachineToken, message_id: MessageId, ask: replies.QuestionAsk
     ) -> QuestionRequest:
         message, _ = self._machine_message(token, message_id)
         question_id = QuestionId(self.ids.new_id("question"))
-        request = replies.ask_question(
-            question_id, message, agent_request_id, questions, self._now()
-        )
+        request = replies.ask_question(question_id, message, ask, self._now())
         self._save_question(request)
         await self._commit()
         return request

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +29,8 @@ from orchestrator.domain.ids import (
     QuestionId,
     UserId,
 )
-from orchestrator.domain.questions import Answers, Question, QuestionRequest, WaitingQuestion
+from orchestrator.domain.questions import Answers, QuestionRequest, WaitingQuestion
+from orchestrator.domain.replies import QuestionAsk
 
 T = TypeVar("T")
 
@@ -97,18 +98,14 @@ class ConvexQuestionSide:
         return wire.question(await self._call("mutation", "questions:answerQuestion", args))
 
     async def record_question(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        questions: Sequence[Question],
+        self, token: MachineToken, message_id: MessageId, ask: QuestionAsk
     ) -> QuestionRequest:
         args = {
             "machineId": token.machine_id,
             "machineSecret": token.secret,
             "messageId": message_id,
-            "agentRequestId": agent_request_id,
-            "questions": [attrs.asdict(q) for q in questions],
+            "agentRequestId": ask.agent_request_id,
+            "questions": [attrs.asdict(q) for q in ask.questions],
         }
         return wire.question(await self._call("mutation", "questions:recordQuestion", args))
 

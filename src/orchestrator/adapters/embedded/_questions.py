@@ -7,7 +7,7 @@ the session (``touch_session``), like permission requests.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 from functools import partial
 
 import attrs
@@ -30,7 +30,6 @@ from orchestrator.domain.ids import (
 from orchestrator.domain.questions import (
     NO_QUESTION,
     Answers,
-    Question,
     QuestionRequest,
     WaitingQuestion,
 )
@@ -117,19 +116,13 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
             return await _load(tx, question_id)
 
     async def record_question(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        questions: Sequence[Question],
+        self, token: MachineToken, message_id: MessageId, ask: replies.QuestionAsk
     ) -> QuestionRequest:
         question_id = QuestionId(self._ids.new_id("question"))
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
             now = self._now()
-            request = replies.ask_question(
-                question_id, message, agent_request_id, questions, rows.from_ms(now)
-            )
+            request = replies.ask_question(question_id, message, ask, rows.from_ms(now))
             await tx.run(
                 "INSERT INTO question_requests (question_id, chat_session_id, message_id,"
                 " agent_request_id, questions, status, created_at)"

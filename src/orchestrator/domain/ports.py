@@ -351,11 +351,7 @@ class ChatUserBackend(Protocol):
         ...
 
     async def list_sessions_page(
-        self,
-        user: UserId,
-        worker_id: WorkerId,
-        cursor: str | None = None,
-        limit: int | None = None,
+        self, user: UserId, worker_id: WorkerId, cursor: str | None = None, limit: int | None = None
     ) -> Page[ChatSession]:
         """One page of a worker's sessions, in the order of :meth:`list_sessions`."""
         ...

@@ -463,11 +463,7 @@ class ConvexBackend(
         return [wire.chat_session(s) for s in found]
 
     async def list_sessions_page(
-        self,
-        user: UserId,
-        worker_id: WorkerId,
-        cursor: str | None = None,
-        limit: int | None = None,
+        self, user: UserId, worker_id: WorkerId, cursor: str | None = None, limit: int | None = None
     ) -> Page[ChatSession]:
         count = page_limit(limit, LIST_PAGE)
         after = decode_cursor(cursor, SESSIONS, worker_id)

@@ -335,11 +335,7 @@ class ChatUserSide(MachineSide):
             return [rows.chat_session(row) for row in await tx.all(_SESSIONS_OF_WORKER, worker_id)]
 
     async def list_sessions_page(
-        self,
-        user: UserId,
-        worker_id: WorkerId,
-        cursor: str | None = None,
-        limit: int | None = None,
+        self, user: UserId, worker_id: WorkerId, cursor: str | None = None, limit: int | None = None
     ) -> Page[ChatSession]:
         count = page_limit(limit, LIST_PAGE)
         after = decode_cursor(cursor, SESSIONS, worker_id)

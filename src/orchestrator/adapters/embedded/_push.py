@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from functools import partial
+from typing import Literal
 
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING
@@ -31,16 +32,22 @@ from orchestrator.domain.notifications import (
     seen_until,
 )
 
-_WAITING = """
-    SELECT p.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
+
+def waiting_query(table: Literal["permission_requests", "question_requests"]) -> str:
+    """Pending requests in ``table`` (of one user, or of all for NULL) with where they wait."""
+    return f"""
+    SELECT r.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
         m.name AS machine_name
-    FROM permission_requests AS p
+    FROM {table} AS r
     JOIN chat_sessions AS s USING (chat_session_id)
     JOIN workers AS w ON w.worker_id = s.worker_id
     JOIN machines AS m ON m.machine_id = w.machine_id
-    WHERE p.status = 'pending' AND (? IS NULL OR s.user_id = ?)
-    ORDER BY p.created_at, p.rowid
-"""
+    WHERE r.status = 'pending' AND (? IS NULL OR s.user_id = ?)
+    ORDER BY r.created_at, r.rowid
+"""  # noqa: S608 -- fixed names
+
+
+_WAITING = waiting_query("permission_requests")
 
 
 _OPEN_TURNS = """

@@ -15,6 +15,7 @@ import attrs
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING, ChatUserSide, touch_session
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
+from orchestrator.adapters.embedded._push import waiting_query
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.records import from_row
 from orchestrator.domain import replies
@@ -46,16 +47,7 @@ _MACHINE_QUESTION = """
 """
 
 
-_WAITING = """
-    SELECT q.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
-        m.name AS machine_name
-    FROM question_requests AS q
-    JOIN chat_sessions AS s USING (chat_session_id)
-    JOIN workers AS w ON w.worker_id = s.worker_id
-    JOIN machines AS m ON m.machine_id = w.machine_id
-    WHERE q.status = 'pending' AND (? IS NULL OR s.user_id = ?)
-    ORDER BY q.created_at, q.rowid
-"""
+_WAITING = waiting_query("question_requests")
 
 
 _waiting = partial(from_row, cls=WaitingQuestion)

@@ -38,7 +38,7 @@ from orchestrator.domain.commands import (
     Command,
     CommandArguments,
     CommandKind,
-    CommandResult,
+    CommandOutcome,
 )
 from orchestrator.domain.ids import (
     ApiTokenId,
@@ -610,12 +610,7 @@ class CommandMachineBackend(Protocol):
         ...
 
     async def finish_command(
-        self,
-        token: MachineToken,
-        command_id: CommandId,
-        *,
-        result: CommandResult | None = None,
-        error: str | None = None,
+        self, token: MachineToken, command_id: CommandId, outcome: CommandOutcome
     ) -> Command:
         """End a running command: ``done`` with its result, or ``failed`` with one sentence."""
         ...

@@ -19,7 +19,7 @@ from orchestrator.domain.commands import (
     Command,
     CommandArguments,
     CommandKind,
-    CommandResult,
+    CommandOutcome,
     CommandStatus,
     claim,
     finish,
@@ -161,14 +161,10 @@ class CommandFake:
         return command
 
     async def finish_command(
-        self,
-        token: MachineToken,
-        command_id: CommandId,
-        *,
-        result: CommandResult | None = None,
-        error: str | None = None,
+        self, token: MachineToken, command_id: CommandId, outcome: CommandOutcome
     ) -> Command:
         command = self._machine_command(token, command_id)
-        command = self._save_command(finish(command, self._now(), result, error))
+        changed = finish(command, self._now(), outcome.result, outcome.error)
+        command = self._save_command(changed)
         await self._commit()
         return command

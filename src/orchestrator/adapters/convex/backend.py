@@ -43,7 +43,12 @@ from orchestrator.domain.chat import (
     PermissionRequest,
     SessionWork,
 )
-from orchestrator.domain.commands import Command, CommandArguments, CommandKind, CommandResult
+from orchestrator.domain.commands import (
+    Command,
+    CommandArguments,
+    CommandKind,
+    CommandOutcome,
+)
 from orchestrator.domain.ids import (
     ChatSessionId,
     CommandId,
@@ -700,18 +705,13 @@ class ConvexBackend(
         return wire.command(await self._call("mutation", "commands:reportProgress", args))
 
     async def finish_command(
-        self,
-        token: MachineToken,
-        command_id: CommandId,
-        *,
-        result: CommandResult | None = None,
-        error: str | None = None,
+        self, token: MachineToken, command_id: CommandId, outcome: CommandOutcome
     ) -> Command:
         args = {
             **_token(token),
             "commandId": command_id,
-            "result": None if result is None else wire.result_out(result),
-            "error": error,
+            "result": None if outcome.result is None else wire.result_out(outcome.result),
+            "error": outcome.error,
         }
         return wire.command(await self._call("mutation", "commands:finishCommand", args))
 

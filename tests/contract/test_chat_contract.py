@@ -12,6 +12,7 @@ from orchestrator.domain.chat import (
     MessageRole,
     MessageStatus,
     PermissionAnswer,
+    SessionUpdate,
 )
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
@@ -137,7 +138,7 @@ async def test_send_message_wakes_an_idle_session(
 ) -> None:
     """A message to an idle (or restored) session makes it active again."""
     session_id = chat.session.chat_session_id
-    await backend.update_session(chat.token, session_id, status=IDLE)
+    await backend.update_session(chat.token, session_id, SessionUpdate(status=IDLE))
     await backend.send_message(alice, session_id, "wake up")
     assert (await backend.get_session(alice, session_id)).status is ACTIVE
     await backend.end_session(alice, session_id)
@@ -302,5 +303,5 @@ async def test_the_owner_renames_a_session_within_bounds(
         await backend.rename_session(bob, session_id, "mine now")
     assert (await backend.get_session(alice, session_id)).title == "Fix the <b>login</b>"
     # The agent's title, coming later, does not replace the owner's.
-    await backend.update_session(chat.token, session_id, title="Agent's idea")
+    await backend.update_session(chat.token, session_id, SessionUpdate(title="Agent's idea"))
     assert (await backend.get_session(alice, session_id)).title == "Fix the <b>login</b>"

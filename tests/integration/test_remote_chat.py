@@ -20,6 +20,7 @@ from orchestrator.domain.chat import (
     MessageStatus,
     PermissionAnswer,
     PermissionStatus,
+    SessionUpdate,
     SessionWork,
 )
 from orchestrator.domain.errors import (
@@ -117,7 +118,9 @@ async def test_a_full_chat_round(server: LiveServer, remote: RemoteMachineBacken
         pending = work[0].pending_messages[0]
         reply = await remote.claim_message(token, pending.message_id)
         assert reply.status is MessageStatus.STREAMING
-        await remote.update_session(token, work[0].session.chat_session_id, title="Greeting")
+        await remote.update_session(
+            token, work[0].session.chat_session_id, SessionUpdate(title="Greeting")
+        )
         chunks = [
             await remote.append_chunk(token, reply.message_id, piece)
             for piece in ("Hel", "lo ", "wörld \U0001f600")
@@ -220,7 +223,9 @@ async def test_permissions_travel_both_ways(
     resolved = await remote.resolve_permission(token, asked.permission_id)
     assert resolved.status is PermissionStatus.RESOLVED
     idle = await remote.update_session(
-        token, session.chat_session_id, status=ChatSessionStatus.IDLE, agent_session_id="ses_1"
+        token,
+        session.chat_session_id,
+        SessionUpdate(status=ChatSessionStatus.IDLE, agent_session_id="ses_1"),
     )
     assert (idle.status, idle.agent_session_id) == (ChatSessionStatus.IDLE, "ses_1")
     ended = await remote.end_reply(token, reply.message_id, MessageStatus.ABORTED, "Stopped.")

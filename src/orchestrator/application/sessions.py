@@ -51,6 +51,7 @@ from orchestrator.domain.chat import (
     ChatSession,
     ChatSessionStatus,
     MessageStatus,
+    SessionUpdate,
     SessionWork,
 )
 from orchestrator.domain.diffs import TURN_DIFF_PART
@@ -239,8 +240,9 @@ class SessionRunner:
                     self.manager.backend.update_session,
                     self.manager.token,
                     self.session_id,
-                    agent_session_id=agent.agent_session_id,
-                    status=ChatSessionStatus.ACTIVE,
+                    SessionUpdate(
+                        agent_session_id=agent.agent_session_id, status=ChatSessionStatus.ACTIVE
+                    ),
                 )
             )
         return agent
@@ -370,7 +372,7 @@ class SessionRunner:
                     manager.backend.update_session,
                     manager.token,
                     self.session_id,
-                    title=event.title[:MAX_TITLE_LENGTH],
+                    SessionUpdate(title=event.title[:MAX_TITLE_LENGTH]),
                 )
             )
         elif isinstance(event, TurnFinished | TurnFailed):
@@ -410,7 +412,7 @@ class SessionRunner:
                     self.manager.backend.update_session,
                     self.manager.token,
                     self.session_id,
-                    status=ChatSessionStatus.IDLE,
+                    SessionUpdate(status=ChatSessionStatus.IDLE),
                 )
             )
         except OrchestratorError as exc:

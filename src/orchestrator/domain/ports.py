@@ -28,10 +28,10 @@ from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
     ChatSession,
-    ChatSessionStatus,
     MessageStatus,
     PermissionAnswer,
     PermissionRequest,
+    SessionUpdate,
     SessionWork,
 )
 from orchestrator.domain.commands import (
@@ -524,13 +524,7 @@ class ChatMachineBackend(Protocol):
         ...
 
     async def update_session(
-        self,
-        token: MachineToken,
-        session_id: ChatSessionId,
-        *,
-        status: ChatSessionStatus | None = None,
-        agent_session_id: str | None = None,
-        title: str | None = None,
+        self, token: MachineToken, session_id: ChatSessionId, update: SessionUpdate
     ) -> ChatSession:
         """Record the agent's session ID, a title (if the session has none yet), or active/idle."""
         ...

@@ -195,16 +195,10 @@ class ChatMachineFake(ChatFakeBase):
                 )
 
     async def update_session(
-        self,
-        token: MachineToken,
-        session_id: ChatSessionId,
-        *,
-        status: chat.ChatSessionStatus | None = None,
-        agent_session_id: str | None = None,
-        title: str | None = None,
+        self, token: MachineToken, session_id: ChatSessionId, update: chat.SessionUpdate
     ) -> chat.ChatSession:
         status, agent_session_id, title = chat.validate_session_update(
-            status, agent_session_id, title
+            update.status, update.agent_session_id, update.title
         )
         session = chat.ensure_open(self._machine_session(token, session_id))
         session = self._save(

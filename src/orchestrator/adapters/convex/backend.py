@@ -37,10 +37,10 @@ from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
     ChatSession,
-    ChatSessionStatus,
     MessageStatus,
     PermissionAnswer,
     PermissionRequest,
+    SessionUpdate,
     SessionWork,
 )
 from orchestrator.domain.commands import (
@@ -608,20 +608,14 @@ class ConvexBackend(
         return (await self._machines_messages(token, [ended]))[0]
 
     async def update_session(
-        self,
-        token: MachineToken,
-        session_id: ChatSessionId,
-        *,
-        status: ChatSessionStatus | None = None,
-        agent_session_id: str | None = None,
-        title: str | None = None,
+        self, token: MachineToken, session_id: ChatSessionId, update: SessionUpdate
     ) -> ChatSession:
         args = {
             **_token(token),
             "chatSessionId": session_id,
-            "status": None if status is None else str(status),
-            "agentSessionId": agent_session_id,
-            "title": title,
+            "status": None if update.status is None else str(update.status),
+            "agentSessionId": update.agent_session_id,
+            "title": update.title,
         }
         return wire.chat_session(await self._call("mutation", "chatMachine:updateSession", args))
 

@@ -35,9 +35,9 @@ from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
     ChatSession,
-    ChatSessionStatus,
     MessageStatus,
     PermissionRequest,
+    SessionUpdate,
     SessionWork,
     ensure_open,
     ensure_streaming,
@@ -323,15 +323,11 @@ class ChatMachineSide(MachineSide):
         return await self._finish(token, message_id, status, None, reason)
 
     async def update_session(
-        self,
-        token: MachineToken,
-        session_id: ChatSessionId,
-        *,
-        status: ChatSessionStatus | None = None,
-        agent_session_id: str | None = None,
-        title: str | None = None,
+        self, token: MachineToken, session_id: ChatSessionId, update: SessionUpdate
     ) -> ChatSession:
-        status, agent_session_id, title = validate_session_update(status, agent_session_id, title)
+        status, agent_session_id, title = validate_session_update(
+            update.status, update.agent_session_id, update.title
+        )
         async with self._as_machine(token) as (tx, _):
             session = ensure_open(await self._machine_session(tx, token.machine_id, session_id))
             await tx.run(

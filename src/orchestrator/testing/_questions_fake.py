@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING
 
+from orchestrator.adapters.session_requests import session_requests
 from orchestrator.domain import replies
 from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.errors import NotFound
@@ -60,16 +61,10 @@ class QuestionFake(ChatFakeBase):
         ]
         return sorted(found, key=lambda q: q.created_at)
 
-    async def _requests(
-        self, user: UserId, session_id: ChatSessionId
-    ) -> tuple[list[PermissionRequest], list[QuestionRequest]]:
-        permissions = await self.list_permissions(user, session_id, True)
-        return permissions, await self.list_questions(user, session_id, True)
-
     def watch_requests(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
-        return self._watch(lambda: self._requests(user, session_id))
+        return self._watch(lambda: session_requests(self, user, session_id))
 
     async def answer_question(
         self, user: UserId, question_id: QuestionId, answers: Answers | None

@@ -18,6 +18,7 @@ from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._push import waiting_query
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.records import from_row
+from orchestrator.adapters.session_requests import session_requests
 from orchestrator.domain import replies
 from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.errors import NotFound
@@ -75,17 +76,11 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
             )
             return [rows.question(row) for row in found]
 
-    async def _requests(
-        self, user: UserId, session_id: ChatSessionId
-    ) -> tuple[list[PermissionRequest], list[QuestionRequest]]:
-        permissions = await self.list_permissions(user, session_id, True)
-        return permissions, await self.list_questions(user, session_id, True)
-
     def watch_requests(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
         return self._store.feed.watch(
-            [("chat", session_id)], lambda: self._requests(user, session_id)
+            [("chat", session_id)], lambda: session_requests(self, user, session_id)
         )
 
     async def answer_question(

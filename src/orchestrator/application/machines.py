@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from orchestrator.application.live import LiveRelay
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.chat import GONE_REASON, MessageStatus
 from orchestrator.domain.errors import Conflict, InvalidInput, PathOutsideRoot
 from orchestrator.domain.ids import (
@@ -230,18 +231,14 @@ async def update_worker_models(
 
 
 async def update_worker_agents(
-    backend: MachineBackend,
-    token: MachineToken,
-    worker_id: WorkerId,
-    agents: Sequence[str],
-    commands: Sequence[str],
+    backend: MachineBackend, token: MachineToken, worker_id: WorkerId, catalog: AgentCatalog
 ) -> Worker:
     """Store the agents and slash commands a worker's agent offers (deduplicated, in order)."""
-    lists = [list(dict.fromkeys(agents)), list(dict.fromkeys(commands))]
+    lists = [tuple(dict.fromkeys(catalog.agents)), tuple(dict.fromkeys(catalog.commands))]
     for names in lists:
         if len(names) > MAX_MODELS or any(not n or len(n) > MAX_MODEL_LENGTH for n in names):
             raise InvalidInput(
                 f"A worker offers at most {MAX_MODELS} agents and commands "
                 f"with names of 1-{MAX_MODEL_LENGTH} characters."
             )
-    return await backend.update_worker_agents(token, worker_id, lists[0], lists[1])
+    return await backend.update_worker_agents(token, worker_id, AgentCatalog(*lists))

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.api_tokens import ApiToken
 from orchestrator.domain.chat import (
     ChatChunk,
@@ -160,11 +161,7 @@ class MachineBackend(Protocol):
         ...
 
     async def update_worker_agents(
-        self,
-        token: MachineToken,
-        worker_id: WorkerId,
-        agents: Sequence[str],
-        commands: Sequence[str],
+        self, token: MachineToken, worker_id: WorkerId, catalog: AgentCatalog
     ) -> Worker:
         """Replace the agents (modes) and slash commands the worker's agent offers."""
         ...

@@ -19,6 +19,7 @@ import attrs
 
 from orchestrator.domain import lease as lease_rules
 from orchestrator.domain import model, workers
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.api_tokens import ApiToken
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, PermissionRequest
 from orchestrator.domain.commands import Command
@@ -355,14 +356,10 @@ class InMemoryBackend(
         return worker
 
     async def update_worker_agents(
-        self,
-        token: MachineToken,
-        worker_id: WorkerId,
-        agents: Sequence[str],
-        commands: Sequence[str],
+        self, token: MachineToken, worker_id: WorkerId, catalog: AgentCatalog
     ) -> model.Worker:
         worker = attrs.evolve(
-            self._own_worker(token, worker_id), agents=tuple(agents), commands=tuple(commands)
+            self._own_worker(token, worker_id), agents=catalog.agents, commands=catalog.commands
         )
         self.workers[worker_id] = worker
         await self._commit()

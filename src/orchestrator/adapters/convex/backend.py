@@ -33,6 +33,7 @@ from orchestrator.adapters.convex._transport import (
     Kind,
     Transport,
 )
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
@@ -404,17 +405,13 @@ class ConvexBackend(
         return wire.worker(await self._call("mutation", "workers:updateModels", args))
 
     async def update_worker_agents(
-        self,
-        token: MachineToken,
-        worker_id: WorkerId,
-        agents: Sequence[str],
-        commands: Sequence[str],
+        self, token: MachineToken, worker_id: WorkerId, catalog: AgentCatalog
     ) -> Worker:
         args = {
             **_token(token),
             "workerId": worker_id,
-            "agents": list(agents),
-            "commands": list(commands),
+            "agents": list(catalog.agents),
+            "commands": list(catalog.commands),
         }
         return wire.worker(await self._call("mutation", "workers:updateAgents", args))
 

@@ -38,6 +38,7 @@ from orchestrator.adapters.wire import (
 )
 from orchestrator.application import machines
 from orchestrator.application.live import LiveRelay
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     InvalidInput,
@@ -193,6 +194,9 @@ READERS: Final[dict[object, Reader]] = {
     str | None: Body.optional_string,
     int: read_int,
     Sequence[str]: Body.string_list,
+    AgentCatalog: lambda body, _key: AgentCatalog(
+        tuple(body.string_list("agents")), tuple(body.string_list("commands"))
+    ),
     Lease | None: lambda body, _key: lease_from_fields(body.data),
     WorkerId: lambda body, key: WorkerId(parse_id(body.string(key), "worker")),
     WorkerToken: lambda body, key: WorkerToken.parse(body.string(key)),

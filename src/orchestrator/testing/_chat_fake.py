@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from orchestrator.adapters.port_methods import PagesMessages
 from orchestrator.domain import chat, replies, undo
 from orchestrator.domain.diffs import TURN_DIFF_PART
 from orchestrator.domain.errors import NotFound
@@ -29,8 +30,6 @@ from orchestrator.domain.ids import (
 from orchestrator.domain.model import Machine, Worker, WorkerStatus
 from orchestrator.domain.paging import (
     LIST_PAGE,
-    MESSAGE_PAGE,
-    MESSAGES,
     SESSIONS,
     Page,
     decode_cursor,
@@ -160,7 +159,7 @@ class ChatFakeBase:
         return self._save(changed)
 
 
-class ChatUserFake(ChatFakeBase):
+class ChatUserFake(PagesMessages, ChatFakeBase):
     """The :class:`~orchestrator.domain.ports.ChatUserBackend` half."""
 
     async def start_session(
@@ -293,19 +292,12 @@ class ChatUserFake(ChatFakeBase):
         self._user_session(user, session_id)
         return self._messages_of(session_id)
 
-    async def list_messages_page(
-        self,
-        user: UserId,
-        session_id: ChatSessionId,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Page[chat.ChatMessage]:
-        count = page_limit(limit, MESSAGE_PAGE)
-        after = decode_cursor(cursor, MESSAGES, session_id)
+    async def _messages_page(
+        self, user: UserId, session_id: ChatSessionId, after: str | None, count: int
+    ) -> tuple[list[chat.ChatMessage], bool]:
         self._user_session(user, session_id)
         newest_first = self._messages_of(session_id)[::-1]
-        items, more = page_from_list(newest_first, after, count, message_size, _message_id)
-        return make_page(items, more, MESSAGES, session_id, _message_id)
+        return page_from_list(newest_first, after, count, message_size, _message_id)
 
     async def request_abort(
         self, user: UserId, session_id: ChatSessionId

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import attrs
 
+from orchestrator.adapters.port_methods import AddsWorkers
 from orchestrator.domain import lease as lease_rules
 from orchestrator.domain import model, workers
 from orchestrator.domain.agent import AgentCatalog
@@ -58,7 +59,7 @@ from orchestrator.domain.paging import (
     page_limit,
 )
 from orchestrator.domain.parts import MessagePart, PartId
-from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.permissions import PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 from orchestrator.domain.questions import QuestionRequest
 from orchestrator.testing._api_tokens_fake import ApiTokenFake
@@ -149,6 +150,7 @@ def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
 
 @attrs.define(eq=False)
 class InMemoryBackend(
+    AddsWorkers,
     PartsFake,
     ChatUserFake,
     ChatMachineFake,
@@ -432,15 +434,13 @@ class InMemoryBackend(
                 del self.worker_tokens[issued.worker_id]
         await self._commit()
 
-    async def add_worker(
+    async def _add_worker(
         self,
         user: UserId,
         machine_id: MachineId,
-        directory: str,
-        name: str | None,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+        place: tuple[str, str | None],
+        permission_policy: PermissionPolicy,
     ) -> model.Worker:
-        place = workers.worker_place(directory, name)
         self._owned_machine(user, machine_id)
         existing = len(self._workers_of(machine_id))
         now, worker_id = self._now(), WorkerId(self.ids.new_id("worker"))

@@ -33,6 +33,7 @@ from orchestrator.adapters.convex._transport import (
     Kind,
     Transport,
 )
+from orchestrator.adapters.port_methods import AddsWorkers, PagesMessages
 from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.chat import (
     ChatChunk,
@@ -72,14 +73,13 @@ from orchestrator.domain.paging import (
     MACHINES,
     MAX_PAGE,
     MESSAGE_PAGE,
-    MESSAGES,
     SESSIONS,
     Page,
     decode_cursor,
     make_page,
     page_limit,
 )
-from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.permissions import PermissionPolicy
 from orchestrator.domain.replies import PermissionAsk
 
 T = TypeVar("T")
@@ -136,7 +136,13 @@ def _lease(lease: Lease | None) -> dict[str, object]:
 
 
 class ConvexBackend(
-    PartCalls, LongTextCalls, ConvexPushSide, ConvexQuestionSide, ConvexApiTokenSide
+    AddsWorkers,
+    PagesMessages,
+    PartCalls,
+    LongTextCalls,
+    ConvexPushSide,
+    ConvexQuestionSide,
+    ConvexApiTokenSide,
 ):
     """Implements :class:`orchestrator.domain.ports.Backend` on a Convex deployment."""
 
@@ -272,19 +278,18 @@ class ConvexBackend(
             "mutation", "machines:remove", self._server(userId=user, machineId=machine_id)
         )
 
-    async def add_worker(
+    async def _add_worker(
         self,
         user: UserId,
         machine_id: MachineId,
-        directory: str,
-        name: str | None,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+        place: tuple[str, str | None],
+        permission_policy: PermissionPolicy,
     ) -> Worker:
         args = self._server(
             userId=user,
             machineId=machine_id,
-            directory=directory,
-            name=name,
+            directory=place[0],
+            name=place[1],
             permissionPolicy=wire.permission_policy_args(permission_policy),
         )
         return wire.worker(await self._call("mutation", "workers:add", args))
@@ -493,19 +498,13 @@ class ConvexBackend(
         found = await self._every_message("chat:listMessagesPage", args)
         return await self._owners_messages(user, session_id, reversed(found))
 
-    async def list_messages_page(
-        self,
-        user: UserId,
-        session_id: ChatSessionId,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Page[ChatMessage]:
-        count = page_limit(limit, MESSAGE_PAGE)
-        after = decode_cursor(cursor, MESSAGES, session_id)
+    async def _messages_page(
+        self, user: UserId, session_id: ChatSessionId, after: str | None, count: int
+    ) -> tuple[list[ChatMessage], bool]:
         args = self._session(user, session_id, limit=count, **_after(after))
         page = await self._call("query", "chat:listMessagesPage", args)
         items = await self._owners_messages(user, session_id, page["messages"])
-        return make_page(items, page["hasMore"], MESSAGES, session_id, lambda m: m.message_id)
+        return items, page["hasMore"]
 
     async def _every_message(self, path: str, args: Args) -> list[Any]:
         """Every message of a session, newest first, a bounded page per call."""

@@ -19,6 +19,7 @@ from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.parts_json import body_from_row
+from orchestrator.adapters.port_methods import PagesMessages
 from orchestrator.domain import replies, undo
 from orchestrator.domain.chat import (
     SESSION_ENDED,
@@ -40,8 +41,6 @@ from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
 from orchestrator.domain.paging import (
     LIST_PAGE,
-    MESSAGE_PAGE,
-    MESSAGES,
     OTHER_LIST,
     RECORD_OVERHEAD,
     SESSIONS,
@@ -213,7 +212,7 @@ async def save_undo(tx: Tx, session: ChatSession, machine_id: str) -> ChatSessio
     return await load_session(tx, session.chat_session_id)
 
 
-class ChatUserSide(MachineSide):
+class ChatUserSide(PagesMessages, MachineSide):
     """The :class:`~orchestrator.domain.ports.ChatUserBackend` half."""
 
     async def _user_session(
@@ -417,19 +416,12 @@ class ChatUserSide(MachineSide):
             await self._user_session(tx, user, session_id)
             return await messages_of(tx, session_id)
 
-    async def list_messages_page(
-        self,
-        user: UserId,
-        session_id: ChatSessionId,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Page[ChatMessage]:
-        count = page_limit(limit, MESSAGE_PAGE)
-        after = decode_cursor(cursor, MESSAGES, session_id)
+    async def _messages_page(
+        self, user: UserId, session_id: ChatSessionId, after: str | None, count: int
+    ) -> tuple[list[ChatMessage], bool]:
         async with self._store.transaction() as tx:
             await self._user_session(tx, user, session_id)
-            items, more = await messages_page(tx, session_id, after, count)
-        return make_page(items, more, MESSAGES, session_id, lambda m: m.message_id)
+            return await messages_page(tx, session_id, after, count)
 
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         async with self._store.transaction(write=True) as tx:

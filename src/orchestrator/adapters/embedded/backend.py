@@ -29,6 +29,7 @@ from orchestrator.adapters.embedded._questions import QuestionSide
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.adapters.embedded._transfer import TransferSide
+from orchestrator.adapters.port_methods import AddsWorkers
 from orchestrator.domain import workers
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
@@ -49,7 +50,7 @@ from orchestrator.domain.paging import (
     make_page,
     page_limit,
 )
-from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.permissions import PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 
 NO_MACHINE = "No such machine."
@@ -96,6 +97,7 @@ async def open_backend(
 
 
 class SQLiteBackend(
+    AddsWorkers,
     LiveSide,
     PartSide,
     QuestionSide,
@@ -177,15 +179,13 @@ class SQLiteBackend(
         # The cascade removed chat sessions too: wake whoever watched them.
         await self._store.feed.publish_everything()
 
-    async def add_worker(
+    async def _add_worker(
         self,
         user: UserId,
         machine_id: MachineId,
-        directory: str,
-        name: str | None,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+        place: tuple[str, str | None],
+        permission_policy: PermissionPolicy,
     ) -> Worker:
-        place = workers.worker_place(directory, name)
         worker_id = WorkerId(self._ids.new_id("worker"))
         async with self._store.transaction(write=True) as tx:
             await self._owned_machine(tx, user, machine_id)

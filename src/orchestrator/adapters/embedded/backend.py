@@ -57,25 +57,22 @@ NO_MACHINE = "No such machine."
 NO_WORKER = "No such worker."
 NO_USER = "No such user."
 
-_SUMMARIES = """
+# Each machine with its workers counted by status.
+_SUMMARY_COLUMNS = """
     SELECT m.*,
         count(*) FILTER (WHERE w.status = 'pending_authorization') AS pending_authorization,
         count(*) FILTER (WHERE w.status = 'ready') AS ready,
         count(*) FILTER (WHERE w.status = 'online') AS online,
         count(*) FILTER (WHERE w.status = 'offline') AS offline
     FROM machines AS m LEFT JOIN workers AS w ON w.machine_id = m.machine_id
-    WHERE m.user_id = ? GROUP BY m.machine_id ORDER BY m.created_at, m.rowid
 """
-_SUMMARIES_PAGE = """
-    SELECT m.*,
-        count(*) FILTER (WHERE w.status = 'pending_authorization') AS pending_authorization,
-        count(*) FILTER (WHERE w.status = 'ready') AS ready,
-        count(*) FILTER (WHERE w.status = 'online') AS online,
-        count(*) FILTER (WHERE w.status = 'offline') AS offline
-    FROM machines AS m LEFT JOIN workers AS w ON w.machine_id = m.machine_id
-    WHERE m.user_id = ? AND (m.created_at, m.rowid) > (?, ?)
-    GROUP BY m.machine_id ORDER BY m.created_at, m.rowid LIMIT ?
-"""
+_SUMMARIES = (
+    _SUMMARY_COLUMNS + " WHERE m.user_id = ? GROUP BY m.machine_id ORDER BY m.created_at, m.rowid"
+)
+_SUMMARIES_PAGE = (
+    _SUMMARY_COLUMNS + " WHERE m.user_id = ? AND (m.created_at, m.rowid) > (?, ?)"
+    " GROUP BY m.machine_id ORDER BY m.created_at, m.rowid LIMIT ?"
+)
 _OWNED_WORKER = """
     SELECT w.*, m.user_id AS owner FROM workers AS w JOIN machines AS m USING (machine_id)
     WHERE w.worker_id = ? AND m.user_id = ?

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from orchestrator.adapters.convex import _wire as wire
-from orchestrator.adapters.convex._transport import Kind
+from orchestrator.adapters.convex._calls import ConvexCalls
 from orchestrator.adapters.parts_json import body_from_row, body_to_row
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.paging import MAX_PAGE
@@ -24,8 +24,6 @@ from orchestrator.domain.parts import (
     merge_events,
     validate_part_id,
 )
-
-T = TypeVar("T")
 
 
 def _part(raw: dict[str, Any]) -> MessagePart:
@@ -58,18 +56,8 @@ async def _whole_part(raw: dict[str, Any], read: ReadPartSegments) -> MessagePar
     return _part({**raw, "text": "".join(pieces)})
 
 
-class PartCalls:
+class PartCalls(ConvexCalls):
     """The parts half of :class:`~orchestrator.adapters.convex.ConvexBackend`."""
-
-    if TYPE_CHECKING:  # provided by ConvexBackend
-
-        async def _call(self, kind: Kind, path: str, args: dict[str, Any]) -> Any: ...
-
-        def _server(self, **args: Any) -> dict[str, Any]: ...
-
-        def _watch(
-            self, path: str, args: dict[str, Any], decode: Callable[[Any], T]
-        ) -> AsyncGenerator[T, None]: ...
 
     def _part_reader(self, user: UserId, session_id: ChatSessionId) -> ReadPartSegments:
         async def read(message_id: str, part_id: str, index: int) -> list[str]:

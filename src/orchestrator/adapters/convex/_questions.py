@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import attrs
 
 from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._calls import ConvexCalls
 from orchestrator.adapters.convex._pages import (
     PERMISSION_LIST,
     QUESTION_LIST,
@@ -19,7 +20,7 @@ from orchestrator.adapters.convex._pages import (
     read_pages,
     watch_waiting,
 )
-from orchestrator.adapters.convex._transport import Args, Kind
+from orchestrator.adapters.convex._transport import Args
 from orchestrator.adapters.records import from_document
 from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.ids import (
@@ -32,23 +33,11 @@ from orchestrator.domain.ids import (
 from orchestrator.domain.questions import Answers, QuestionRequest, WaitingQuestion
 from orchestrator.domain.replies import QuestionAsk
 
-T = TypeVar("T")
-
-
 _waiting = partial(from_document, cls=WaitingQuestion)
 
 
-class ConvexQuestionSide:
+class ConvexQuestionSide(ConvexCalls):
     """Both halves of questions on Convex."""
-
-    if TYPE_CHECKING:  # provided by ConvexBackend
-
-        async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
-        async def _query(self, path: str, args: Args) -> Any: ...
-        def _server(self, **args: Any) -> dict[str, Any]: ...
-        def _watch(
-            self, path: str, args: Args, decode: Callable[[Any], T]
-        ) -> AsyncGenerator[T, None]: ...
 
     async def list_questions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False

@@ -22,6 +22,9 @@ from orchestrator.domain.paging import (
 )
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 
+#: A new worker's folder and optional name, checked (see ``domain.workers.worker_place``).
+Place = tuple[str, str | None]
+
 
 def _message_id(message: ChatMessage) -> str:
     return message.message_id
@@ -33,11 +36,7 @@ class AddsWorkers:
     if TYPE_CHECKING:
 
         async def _add_worker(
-            self,
-            user: UserId,
-            machine_id: MachineId,
-            place: tuple[str, str | None],
-            policy: PermissionPolicy,
+            self, user: UserId, machine_id: MachineId, place: Place, policy: PermissionPolicy
         ) -> Worker: ...
 
     async def add_worker(

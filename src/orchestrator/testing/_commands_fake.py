@@ -12,22 +12,13 @@ from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from orchestrator.domain import commands as rules
 from orchestrator.domain.commands import (
-    KEEP_FINISHED_COMMANDS,
-    LIST_COMMANDS_LIMIT,
-    MAX_PENDING_COMMANDS,
     Command,
     CommandArguments,
     CommandKind,
     CommandOutcome,
     CommandStatus,
-    claim,
-    finish,
-    record_progress,
-    recover,
-    request_cancel,
-    validate_arguments,
-    validate_progress,
 )
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import CommandId, MachineId, MachineToken, UserId
@@ -38,7 +29,7 @@ T = TypeVar("T")
 
 NO_COMMAND = "No such command."
 TOO_MANY_PENDING = (
-    f"This machine already has {MAX_PENDING_COMMANDS} commands waiting. "
+    f"This machine already has {rules.MAX_PENDING_COMMANDS} commands waiting. "
     "Wait for them to run or cancel some."
 )
 
@@ -73,7 +64,7 @@ class CommandFake:
         """What a dead process left running, as its successor's ``go_online`` finds it."""
         now = self._now()
         for command in self._of_machine(machine_id):
-            self._save_command(recover(command, now))
+            self._save_command(rules.recover(command, now))
 
     # --- the owner's side ---------------------------------------------------------
 
@@ -87,10 +78,10 @@ class CommandFake:
     async def create_command(
         self, user: UserId, machine_id: MachineId, kind: CommandKind, arguments: CommandArguments
     ) -> Command:
-        arguments = validate_arguments(kind, arguments)
+        arguments = rules.validate_arguments(kind, arguments)
         self._owned_machine(user, machine_id)
         mine = self._of_machine(machine_id)
-        if sum(c.status is CommandStatus.PENDING for c in mine) >= MAX_PENDING_COMMANDS:
+        if sum(c.status is CommandStatus.PENDING for c in mine) >= rules.MAX_PENDING_COMMANDS:
             raise Conflict(TOO_MANY_PENDING)
         command = Command(
             CommandId(self.ids.new_id("command")),
@@ -103,7 +94,7 @@ class CommandFake:
         )
         self._save_command(command)
         finished = [c for c in self._of_machine(machine_id) if c.finished]
-        for old in finished[: max(0, len(finished) - KEEP_FINISHED_COMMANDS)]:
+        for old in finished[: max(0, len(finished) - rules.KEEP_FINISHED_COMMANDS)]:
             del self.commands[old.command_id]
         await self._commit()
         return command
@@ -113,11 +104,11 @@ class CommandFake:
 
     async def list_commands(self, user: UserId, machine_id: MachineId) -> list[Command]:
         self._owned_machine(user, machine_id)
-        return list(reversed(self._of_machine(machine_id)))[:LIST_COMMANDS_LIMIT]
+        return list(reversed(self._of_machine(machine_id)))[: rules.LIST_COMMANDS_LIMIT]
 
     async def cancel_command(self, user: UserId, command_id: CommandId) -> Command:
         command = self._owned_command(user, command_id)
-        command = self._save_command(request_cancel(command, self._now()))
+        command = self._save_command(rules.request_cancel(command, self._now()))
         await self._commit()
         return command
 
@@ -147,16 +138,16 @@ class CommandFake:
 
     async def claim_command(self, token: MachineToken, command_id: CommandId) -> Command:
         command = self._machine_command(token, command_id)
-        command = self._save_command(claim(command, self._now()))
+        command = self._save_command(rules.claim(command, self._now()))
         await self._commit()
         return command
 
     async def report_progress(
         self, token: MachineToken, command_id: CommandId, progress: int, line: str
     ) -> Command:
-        validate_progress(progress, line)
+        rules.validate_progress(progress, line)
         command = self._machine_command(token, command_id)
-        command = self._save_command(record_progress(command, progress, line))
+        command = self._save_command(rules.record_progress(command, progress, line))
         await self._commit()
         return command
 
@@ -164,7 +155,7 @@ class CommandFake:
         self, token: MachineToken, command_id: CommandId, outcome: CommandOutcome
     ) -> Command:
         command = self._machine_command(token, command_id)
-        changed = finish(command, self._now(), outcome.result, outcome.error)
+        changed = rules.finish(command, self._now(), outcome.result, outcome.error)
         command = self._save_command(changed)
         await self._commit()
         return command

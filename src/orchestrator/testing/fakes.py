@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import attrs
 
-from orchestrator.adapters.port_methods import AddsWorkers
+from orchestrator.adapters.port_methods import AddsWorkers, Place
 from orchestrator.domain import lease as lease_rules
 from orchestrator.domain import model, workers
 from orchestrator.domain.agent import AgentCatalog
@@ -435,18 +435,12 @@ class InMemoryBackend(
         await self._commit()
 
     async def _add_worker(
-        self,
-        user: UserId,
-        machine_id: MachineId,
-        place: tuple[str, str | None],
-        permission_policy: PermissionPolicy,
+        self, user: UserId, machine_id: MachineId, place: Place, policy: PermissionPolicy
     ) -> model.Worker:
         self._owned_machine(user, machine_id)
         existing = len(self._workers_of(machine_id))
         now, worker_id = self._now(), WorkerId(self.ids.new_id("worker"))
-        worker = workers.add_worker(
-            worker_id, machine_id, place, permission_policy, existing, user, now
-        )
+        worker = workers.add_worker(worker_id, machine_id, place, policy, existing, user, now)
         self.workers[worker_id] = worker
         await self._commit()
         return worker

@@ -33,7 +33,7 @@ from orchestrator.adapters.convex._transport import (
     Kind,
     Transport,
 )
-from orchestrator.adapters.port_methods import AddsWorkers, PagesMessages
+from orchestrator.adapters.port_methods import AddsWorkers, PagesMessages, Place
 from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.chat import (
     ChatChunk,
@@ -279,18 +279,14 @@ class ConvexBackend(
         )
 
     async def _add_worker(
-        self,
-        user: UserId,
-        machine_id: MachineId,
-        place: tuple[str, str | None],
-        permission_policy: PermissionPolicy,
+        self, user: UserId, machine_id: MachineId, place: Place, policy: PermissionPolicy
     ) -> Worker:
         args = self._server(
             userId=user,
             machineId=machine_id,
             directory=place[0],
             name=place[1],
-            permissionPolicy=wire.permission_policy_args(permission_policy),
+            permissionPolicy=wire.permission_policy_args(policy),
         )
         return wire.worker(await self._call("mutation", "workers:add", args))
 

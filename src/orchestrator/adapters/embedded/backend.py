@@ -29,7 +29,7 @@ from orchestrator.adapters.embedded._questions import QuestionSide
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.adapters.embedded._transfer import TransferSide
-from orchestrator.adapters.port_methods import AddsWorkers
+from orchestrator.adapters.port_methods import AddsWorkers, Place
 from orchestrator.domain import workers
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
@@ -177,20 +177,14 @@ class SQLiteBackend(
         await self._store.feed.publish_everything()
 
     async def _add_worker(
-        self,
-        user: UserId,
-        machine_id: MachineId,
-        place: tuple[str, str | None],
-        permission_policy: PermissionPolicy,
+        self, user: UserId, machine_id: MachineId, place: Place, policy: PermissionPolicy
     ) -> Worker:
         worker_id = WorkerId(self._ids.new_id("worker"))
         async with self._store.transaction(write=True) as tx:
             await self._owned_machine(tx, user, machine_id)
             existing = await count_workers(tx, machine_id)
             now = rows.from_ms(self._now())
-            worker = workers.add_worker(
-                worker_id, machine_id, place, permission_policy, existing, user, now
-            )
+            worker = workers.add_worker(worker_id, machine_id, place, policy, existing, user, now)
             await save_worker(tx, worker)
             tx.touch(*topics(user, machine_id))
             return await self._worker_row(tx, worker_id)

@@ -28,9 +28,11 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from orchestrator.adapters.parts_json import body_from_row
 from orchestrator.domain.chat import ChatChunk
 from orchestrator.domain.model import WorkerCounts
 from orchestrator.domain.notifications import worker_label
+from orchestrator.domain.parts import MessagePart, PartBody
 from orchestrator.domain.permissions import (
     DEFAULT_PERMISSION_POLICY,
     PermissionPolicy,
@@ -78,6 +80,9 @@ def _converter(name: Callable[[type, str], str], *, rows: bool) -> cattrs.Conver
         lambda members: sorted(conv.unstructure(m) for m in members),
     )
 
+    # A part's body is stored as its text and the JSON of its other fields.
+    conv.register_structure_hook_func(lambda kind: kind == PartBody, lambda body, _: body)
+
     def from_text(value: Any, kind: Any) -> Any:
         return conv.structure(json.loads(value) if isinstance(value, str) else value, kind)
 
@@ -92,6 +97,11 @@ def _converter(name: Callable[[type, str], str], *, rows: bool) -> cattrs.Conver
         read: Callable[[Any, type], Any] = make_dict_structure_fn(
             cls, conv, **fields(cls, reading=True)
         )
+        if cls is MessagePart:
+            body = name(cls, "body")
+            return lambda raw, kind: read(
+                {**raw, body: body_from_row(raw["text"], raw["data"])}, kind
+            )
         joined = [name(cls, f.name) for f in attrs.fields(cls) if rows and attrs.has(f.type)]
         located = "worker_label" in attrs.fields_dict(cls)
         if not joined and not located:

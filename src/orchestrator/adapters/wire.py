@@ -28,13 +28,13 @@ from typing import Final
 from cattrs.gen import make_dict_unstructure_fn
 from cattrs.preconf.json import JsonConverter, make_converter
 
-from orchestrator.adapters.parts_json import part_from_dict, part_to_dict
+from orchestrator.adapters.parts_json import body_from_dict, body_to_dict
 from orchestrator.domain import errors
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.commands import Command
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.lease import Lease
-from orchestrator.domain.parts import MessagePart
+from orchestrator.domain.parts import MessagePart, PartBody
 
 MACHINE_API_PREFIX: Final = "/api/machine"
 MACHINE_WS_PATH: Final = f"{MACHINE_API_PREFIX}/ws"
@@ -80,9 +80,15 @@ def _make_converter() -> JsonConverter:
     conv.register_unstructure_hook(
         Command, lambda command: {**command_fields(command), "finished": command.finished}
     )
-    # A part's body is one of several records: the part converter tags it with its type.
-    conv.register_unstructure_hook(MessagePart, part_to_dict)
-    conv.register_structure_hook(MessagePart, lambda value, _: part_from_dict(value))
+    # A part's body is one of several records, tagged with its type (as is the part).
+    conv.register_unstructure_hook_func(lambda kind: kind == PartBody, body_to_dict)
+    conv.register_structure_hook_func(
+        lambda kind: kind == PartBody, lambda value, _: body_from_dict(value)
+    )
+    part_fields = make_dict_unstructure_fn(MessagePart, conv)
+    conv.register_unstructure_hook(
+        MessagePart, lambda part: {**part_fields(part), "type": part.type}
+    )
     return conv
 
 

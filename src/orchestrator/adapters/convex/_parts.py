@@ -8,7 +8,8 @@ from typing import Any
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._calls import ConvexCalls
-from orchestrator.adapters.parts_json import body_from_row, body_to_row
+from orchestrator.adapters.parts_json import body_to_row
+from orchestrator.adapters.records import from_document
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.paging import MAX_PAGE
 from orchestrator.domain.parts import (
@@ -27,15 +28,7 @@ from orchestrator.domain.parts import (
 
 
 def _part(raw: dict[str, Any]) -> MessagePart:
-    return MessagePart(
-        PartId(raw["partId"]),
-        MessageId(raw["messageId"]),
-        ChatSessionId(raw["chatSessionId"]),
-        int(raw["position"]),
-        body_from_row(raw["text"], raw["data"]),
-        wire._when(raw["updatedAt"]),
-        int(raw["sequence"]),
-    )
+    return from_document(raw, MessagePart)
 
 
 #: Reads the segments of a long part's text: (message ID, part ID, index) -> texts.

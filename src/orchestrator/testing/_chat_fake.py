@@ -6,10 +6,9 @@ those of the SQLite backend; the contract suite holds both to the same result.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
-from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import attrs
 
@@ -19,7 +18,6 @@ from orchestrator.domain.diffs import TURN_DIFF_PART
 from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
-    ChunkId,
     MachineId,
     MachineToken,
     MessageId,
@@ -27,7 +25,7 @@ from orchestrator.domain.ids import (
     UserId,
     WorkerId,
 )
-from orchestrator.domain.model import Machine, Worker, WorkerStatus
+from orchestrator.domain.model import WorkerStatus
 from orchestrator.domain.paging import (
     LIST_PAGE,
     SESSIONS,
@@ -39,9 +37,8 @@ from orchestrator.domain.paging import (
     page_limit,
     session_size,
 )
-from orchestrator.domain.parts import MessagePart, PartId
-from orchestrator.domain.ports import IdGenerator
-from orchestrator.domain.questions import QuestionRequest
+from orchestrator.domain.parts import PartId
+from orchestrator.testing._state_fake import FakeState
 
 T = TypeVar("T")
 
@@ -58,28 +55,8 @@ def _message_id(message: chat.ChatMessage) -> str:
     return message.message_id
 
 
-class ChatFakeBase:
+class ChatFakeBase(FakeState):
     """What both sides of chat share, on top of the fake's machines and workers."""
-
-    if TYPE_CHECKING:  # provided by InMemoryBackend
-        ids: IdGenerator
-        machines: dict[MachineId, Machine]
-        workers: dict[WorkerId, Worker]
-        chat_sessions: dict[ChatSessionId, chat.ChatSession]
-        chat_messages: dict[MessageId, chat.ChatMessage]
-        chunks: dict[ChunkId, chat.ChatChunk]
-        parts: dict[tuple[MessageId, PartId], MessagePart]
-        sequences: dict[ChatSessionId, int]
-        permissions: dict[PermissionId, chat.PermissionRequest]
-
-        def _now(self) -> datetime: ...
-        async def _commit(self) -> None: ...
-        def _auth(self, token: MachineToken) -> Machine: ...
-        def _owned_worker(self, user: UserId, worker_id: WorkerId) -> Worker: ...
-        def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
-        def _wakeups(self) -> AsyncGenerator[None, None]: ...
-        def _drop_questions(self, sessions: Iterable[ChatSessionId]) -> None: ...
-        def _answered_questions(self, session_id: ChatSessionId) -> tuple[QuestionRequest, ...]: ...
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -15,12 +14,10 @@ from orchestrator.domain.ids import (
     MachineToken,
     MessageId,
     PermissionId,
-    QuestionId,
 )
 from orchestrator.domain.model import WorkerStatus
-from orchestrator.domain.questions import QuestionRequest
 from orchestrator.testing._chat_fake import ChatFakeBase
-from orchestrator.testing._push_fake import FinishedEnding
+from orchestrator.testing._state_fake import FinishedEnding
 
 TERMINATED = chat.ChatSessionStatus.TERMINATED
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
@@ -28,12 +25,6 @@ PENDING = WorkerStatus.PENDING_AUTHORIZATION
 
 class ChatMachineFake(ChatFakeBase):
     """The :class:`~orchestrator.domain.ports.ChatMachineBackend` half."""
-
-    if TYPE_CHECKING:  # provided by InMemoryBackend
-        finished_replies: dict[MessageId, FinishedEnding]
-        questions: dict[QuestionId, QuestionRequest]
-
-        def _save_question(self, request: QuestionRequest) -> QuestionRequest: ...
 
     async def _work(self, token: MachineToken) -> list[chat.SessionWork]:
         self._auth(token)

@@ -7,10 +7,9 @@ same result.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from orchestrator.domain import commands as rules
 from orchestrator.domain.commands import (
@@ -22,8 +21,7 @@ from orchestrator.domain.commands import (
 )
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import CommandId, MachineId, MachineToken, UserId
-from orchestrator.domain.model import Machine
-from orchestrator.domain.ports import IdGenerator
+from orchestrator.testing._state_fake import FakeState
 
 T = TypeVar("T")
 
@@ -34,19 +32,8 @@ TOO_MANY_PENDING = (
 )
 
 
-class CommandFake:
+class CommandFake(FakeState):
     """Commands in a dict, oldest first in insertion order."""
-
-    if TYPE_CHECKING:  # provided by InMemoryBackend
-        ids: IdGenerator
-        commands: dict[CommandId, Command]
-        machines: dict[MachineId, Machine]
-
-        def _now(self) -> datetime: ...
-        async def _commit(self) -> None: ...
-        def _auth(self, token: MachineToken) -> Machine: ...
-        def _owned_machine(self, user: UserId, machine_id: MachineId) -> Machine: ...
-        def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
 
     def _of_machine(self, machine_id: MachineId) -> list[Command]:
         return [c for c in self.commands.values() if c.machine_id == machine_id]

@@ -68,8 +68,9 @@ from orchestrator.testing._chat_fake_machine import ChatMachineFake
 from orchestrator.testing._commands_fake import CommandFake
 from orchestrator.testing._jobs_fake import JobFake
 from orchestrator.testing._parts_fake import PartsFake
-from orchestrator.testing._push_fake import FinishedEnding, PushFake
+from orchestrator.testing._push_fake import PushFake
 from orchestrator.testing._questions_fake import QuestionFake
+from orchestrator.testing._state_fake import FinishedEnding
 
 T = TypeVar("T")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._calls import ConvexCalls
+from orchestrator.adapters.convex._pages import follow_sequence
 from orchestrator.adapters.parts_json import body_to_row
 from orchestrator.adapters.records import from_document
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
@@ -120,25 +121,16 @@ class PartCalls(ConvexCalls):
             chunk,
         )
 
-    async def watch_events(
+    def watch_events(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
     ) -> AsyncGenerator[list[StreamEvent], None]:
-        # A cursor like watch_chunks: move the watch on each time a page arrives.
-        last, first = after_sequence, True
-        while True:
+        async def after(last: int) -> AsyncGenerator[list[StreamEvent], None]:
             args = self._server(userId=user, chatSessionId=session_id, afterSequence=last)
-            pages = self._watch("parts:eventsAfter", args, dict)
-            async with aclosing(pages):
+            async with aclosing(self._watch("parts:eventsAfter", args, dict)) as pages:
                 async for found in pages:
-                    page = await self._events(user, session_id, found)
-                    if page or first:
-                        first = False
-                        yield page
-                    if page:
-                        last = page[-1].sequence
-                        break
-                else:
-                    return  # the backend closed
+                    yield await self._events(user, session_id, found)
+
+        return follow_sequence(after, after_sequence)
 
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None

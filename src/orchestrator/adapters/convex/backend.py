@@ -21,7 +21,7 @@ from orchestrator.adapters.convex._api_tokens import ConvexApiTokenSide
 from orchestrator.adapters.convex._pages import PERMISSION_LIST as _PERMISSION_LIST
 from orchestrator.adapters.convex._pages import ListShape as _ListShape
 from orchestrator.adapters.convex._pages import after as _after
-from orchestrator.adapters.convex._pages import every
+from orchestrator.adapters.convex._pages import every, follow_sequence
 from orchestrator.adapters.convex._parts import PartCalls
 from orchestrator.adapters.convex._push import ConvexPushSide
 from orchestrator.adapters.convex._questions import ConvexQuestionSide
@@ -538,28 +538,17 @@ class ConvexBackend(
             async for found in pages:
                 yield await self._owners_messages(user, session_id, reversed(found))
 
-    async def watch_chunks(
+    def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
     ) -> AsyncGenerator[list[ChatChunk], None]:
-        # A cursor, not a snapshot: watch the page after the last chunk yielded,
-        # and move the watch on each time a page arrives.
-        last, first = after_sequence, True
-        while True:
-            pages = self._watch(
+        def after(last: int) -> AsyncGenerator[list[ChatChunk], None]:
+            return self._watch(
                 "chat:chunksAfter",
                 self._session(user, session_id, afterSequence=last),
                 lambda found: [wire.chat_chunk(c) for c in found],
             )
-            async with aclosing(pages):
-                async for page in pages:
-                    if page or first:
-                        first = False
-                        yield page
-                    if page:
-                        last = page[-1].sequence
-                        break
-                else:
-                    return  # the backend closed
+
+        return follow_sequence(after, after_sequence)
 
     # --- chat, as the machine sees it ----------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from orchestrator.domain import ids
 from orchestrator.domain.api_tokens import ApiToken
 from orchestrator.domain.chat import (
     ChatChunk,
@@ -18,22 +19,15 @@ from orchestrator.domain.chat import (
 )
 from orchestrator.domain.commands import Command
 from orchestrator.domain.ids import (
-    ApiTokenId,
     ChatSessionId,
-    ChunkId,
-    CommandId,
-    JobId,
-    JobRunId,
     MachineId,
     MachineToken,
     MessageId,
-    PermissionId,
-    QuestionId,
     UserId,
     WorkerId,
 )
 from orchestrator.domain.jobs import Job, JobRun
-from orchestrator.domain.model import Machine, User, Worker
+from orchestrator.domain.model import IssuedWorkerToken, Machine, User, Worker
 from orchestrator.domain.notifications import NotificationSettings, PushSubscription
 from orchestrator.domain.parts import MessagePart, PartId
 from orchestrator.domain.ports import IdGenerator
@@ -52,32 +46,44 @@ class FinishedEnding:
     finished_at: datetime
 
 
+@attrs.define(eq=False)
 class FakeState:
-    """What every part of the fake reads and writes; ``InMemoryBackend`` provides it."""
+    """The fake's records, one dict per table; every part of the fake reads and writes them."""
+
+    users: dict[ids.UserId, User] = attrs.field(factory=dict, init=False)
+    password_hashes: dict[ids.UserId, str] = attrs.field(factory=dict, init=False)
+    #: Each user's sign-in ids, oldest first.
+    sign_ins: dict[ids.UserId, list[str]] = attrs.field(factory=dict, init=False)
+    api_tokens: dict[ids.ApiTokenId, ApiToken] = attrs.field(factory=dict, init=False)
+    api_token_hashes: dict[ids.ApiTokenId, str] = attrs.field(factory=dict, init=False)
+    machines: dict[ids.MachineId, Machine] = attrs.field(factory=dict, init=False)
+    #: Who holds each machine's lease, until when (see ``domain.lease``).
+    leases: dict[ids.MachineId, tuple[str, datetime]] = attrs.field(factory=dict, init=False)
+    secret_hashes: dict[ids.MachineId, str] = attrs.field(factory=dict, init=False)
+    workers: dict[ids.WorkerId, Worker] = attrs.field(factory=dict, init=False)
+    worker_tokens: dict[ids.WorkerId, IssuedWorkerToken] = attrs.field(factory=dict, init=False)
+    chat_sessions: dict[ids.ChatSessionId, ChatSession] = attrs.field(factory=dict, init=False)
+    chat_messages: dict[ids.MessageId, ChatMessage] = attrs.field(factory=dict, init=False)
+    chunks: dict[ids.ChunkId, ChatChunk] = attrs.field(factory=dict, init=False)
+    parts: dict[tuple[ids.MessageId, PartId], MessagePart] = attrs.field(factory=dict, init=False)
+    #: Each session's last sequence (its chunks and parts share it).
+    sequences: dict[ids.ChatSessionId, int] = attrs.field(factory=dict, init=False)
+    permissions: dict[ids.PermissionId, PermissionRequest] = attrs.field(factory=dict, init=False)
+    questions: dict[ids.QuestionId, QuestionRequest] = attrs.field(factory=dict, init=False)
+    commands: dict[ids.CommandId, Command] = attrs.field(factory=dict, init=False)
+    jobs: dict[ids.JobId, Job] = attrs.field(factory=dict, init=False)
+    job_runs: dict[ids.JobRunId, JobRun] = attrs.field(factory=dict, init=False)
+    final_runs: set[ids.JobRunId] = attrs.field(factory=set, init=False)
+    push_subscriptions: dict[str, PushSubscription] = attrs.field(factory=dict, init=False)
+    notification_settings: dict[ids.UserId, NotificationSettings] = attrs.field(
+        factory=dict, init=False
+    )
+    #: Replies that ended (message id -> when, with its status and preview); the inbox mark.
+    finished_replies: dict[ids.MessageId, FinishedEnding] = attrs.field(factory=dict, init=False)
+    inbox_seen: dict[ids.UserId, datetime] = attrs.field(factory=dict, init=False)
 
     if TYPE_CHECKING:
         ids: IdGenerator
-        users: dict[UserId, User]
-        api_tokens: dict[ApiTokenId, ApiToken]
-        api_token_hashes: dict[ApiTokenId, str]
-        machines: dict[MachineId, Machine]
-        workers: dict[WorkerId, Worker]
-        chat_sessions: dict[ChatSessionId, ChatSession]
-        chat_messages: dict[MessageId, ChatMessage]
-        chunks: dict[ChunkId, ChatChunk]
-        parts: dict[tuple[MessageId, PartId], MessagePart]
-        sequences: dict[ChatSessionId, int]
-        permissions: dict[PermissionId, PermissionRequest]
-        questions: dict[QuestionId, QuestionRequest]
-        commands: dict[CommandId, Command]
-        jobs: dict[JobId, Job]
-        job_runs: dict[JobRunId, JobRun]
-        #: Runs whose status is final whatever their messages say.
-        final_runs: set[JobRunId]
-        push_subscriptions: dict[str, PushSubscription]
-        notification_settings: dict[UserId, NotificationSettings]
-        finished_replies: dict[MessageId, FinishedEnding]
-        inbox_seen: dict[UserId, datetime]
 
         def _now(self) -> datetime: ...
         async def _commit(self) -> None: ...

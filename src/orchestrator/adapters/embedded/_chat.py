@@ -218,9 +218,7 @@ class ChatUserSide(PagesMessages, MachineSide):
     async def _user_session(
         self, tx: Tx, user: UserId, session_id: ChatSessionId
     ) -> tuple[ChatSession, str]:
-        row = await tx.one(_OWNED_SESSION, session_id, user)
-        if row is None:
-            raise NotFound(NO_SESSION)
+        row = await tx.found(NO_SESSION, _OWNED_SESSION, session_id, user)
         return rows.chat_session(row), row["machine_id"]
 
     async def _set_session_status(
@@ -254,9 +252,7 @@ class ChatUserSide(PagesMessages, MachineSide):
     ) -> ChatSession:
         session_id = self._ids.new_id("chat_session")
         async with self._store.transaction(write=True) as tx:
-            row = await tx.one(_OWNED_WORKER, worker_id, user)
-            if row is None:
-                raise NotFound(NO_WORKER)
+            row = await tx.found(NO_WORKER, _OWNED_WORKER, worker_id, user)
             check_model(rows.worker(row), model)
             check_agent(rows.worker(row), agent)
             now = self._now()
@@ -387,9 +383,7 @@ class ChatUserSide(PagesMessages, MachineSide):
             return await load_message(tx, message_id)
 
     async def _queued(self, tx: Tx, user: UserId, message_id: MessageId) -> aiosqlite.Row:
-        row = await tx.one(_OWNED_MESSAGE, message_id, user)
-        if row is None:
-            raise NotFound(NO_MESSAGE)
+        row = await tx.found(NO_MESSAGE, _OWNED_MESSAGE, message_id, user)
         if row["session_status"] == ChatSessionStatus.TERMINATED.value:
             raise Conflict(SESSION_ENDED)
         ensure_queued(rows.chat_message(row))
@@ -454,9 +448,7 @@ class ChatUserSide(PagesMessages, MachineSide):
     ) -> PermissionRequest:
         answer = PermissionAnswer(answer)
         async with self._store.transaction(write=True) as tx:
-            row = await tx.one(_OWNED_PERMISSION, permission_id, user)
-            if row is None:
-                raise NotFound(NO_PERMISSION)
+            row = await tx.found(NO_PERMISSION, _OWNED_PERMISSION, permission_id, user)
             answered = replies.answer_permission(rows.permission(row), answer)
             await save_permission(tx, answered)
             touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])

@@ -46,7 +46,6 @@ from orchestrator.domain.chat import (
     validate_reply,
     validate_session_update,
 )
-from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
@@ -83,17 +82,13 @@ class ChatMachineSide(MachineSide):
     """The :class:`~orchestrator.domain.ports.ChatMachineBackend` half."""
 
     async def _machine_session(self, tx: Tx, machine_id: str, session_id: str) -> ChatSession:
-        row = await tx.one(_MACHINE_SESSION, session_id, machine_id)
-        if row is None:
-            raise NotFound(NO_SESSION)
+        row = await tx.found(NO_SESSION, _MACHINE_SESSION, session_id, machine_id)
         return rows.chat_session(row)
 
     async def _machine_message(
         self, tx: Tx, machine_id: str, message_id: str
     ) -> tuple[ChatMessage, ChatSession]:
-        row = await tx.one(_MACHINE_MESSAGE, message_id, machine_id)
-        if row is None:
-            raise NotFound(NO_MESSAGE)
+        row = await tx.found(NO_MESSAGE, _MACHINE_MESSAGE, message_id, machine_id)
         message = rows.chat_message(row)
         return message, await load_session(tx, message.chat_session_id)
 
@@ -379,9 +374,9 @@ class ChatMachineSide(MachineSide):
         self, token: MachineToken, permission_id: PermissionId
     ) -> PermissionRequest:
         async with self._as_machine(token) as (tx, _):
-            row = await tx.one(_MACHINE_PERMISSION, permission_id, token.machine_id)
-            if row is None:
-                raise NotFound(NO_PERMISSION)
+            row = await tx.found(
+                NO_PERMISSION, _MACHINE_PERMISSION, permission_id, token.machine_id
+            )
             await save_permission(tx, replies.resolve_permission(rows.permission(row)))
             touch_session(tx, row["worker_id"], row["chat_session_id"], token.machine_id)
             return await load_permission(tx, permission_id)

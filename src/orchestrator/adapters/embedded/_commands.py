@@ -58,9 +58,7 @@ class CommandSide(MachineSide):
     # --- the owner's side ---------------------------------------------------------
 
     async def _owned_command(self, tx: Tx, user: UserId, command_id: CommandId) -> Command:
-        row = await tx.one(_OWNED_COMMAND, command_id, user)
-        if row is None:
-            raise NotFound(NO_COMMAND)
+        row = await tx.found(NO_COMMAND, _OWNED_COMMAND, command_id, user)
         return rows.command(row)
 
     async def _check_owner(self, tx: Tx, user: UserId, machine_id: MachineId) -> None:

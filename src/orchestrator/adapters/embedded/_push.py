@@ -16,6 +16,7 @@ from typing import Literal
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING
 from orchestrator.adapters.embedded._machine_side import MACHINES, MachineSide
+from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.records import from_row
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import UserId
@@ -85,6 +86,11 @@ _subscription = partial(from_row, cls=PushSubscription)
 _waiting = partial(from_row, cls=WaitingPermission)
 
 
+async def _known_user(tx: Tx, user: UserId) -> None:
+    if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
+        raise NotFound("No such user.")
+
+
 class PushSide(MachineSide):
     """Implements :class:`~orchestrator.domain.ports.NotificationBackend`."""
 
@@ -92,8 +98,7 @@ class PushSide(MachineSide):
         self, user: UserId, draft: SubscriptionDraft
     ) -> PushSubscription:
         async with self._store.transaction(write=True) as tx:
-            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
-                raise NotFound("No such user.")
+            await _known_user(tx, user)
             others = await tx.one(
                 "SELECT count(*) FROM push_subscriptions WHERE user_id = ? AND endpoint != ?",
                 user,
@@ -152,8 +157,7 @@ class PushSide(MachineSide):
 
     async def get_notification_settings(self, user: UserId) -> NotificationSettings:
         async with self._store.transaction() as tx:
-            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
-                raise NotFound("No such user.")
+            await _known_user(tx, user)
             row = await tx.one("SELECT * FROM notification_settings WHERE user_id = ?", user)
         if row is None:
             return NotificationSettings()
@@ -163,8 +167,7 @@ class PushSide(MachineSide):
         self, user: UserId, settings: NotificationSettings
     ) -> NotificationSettings:
         async with self._store.transaction(write=True) as tx:
-            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
-                raise NotFound("No such user.")
+            await _known_user(tx, user)
             await tx.run(
                 "INSERT OR REPLACE INTO notification_settings"
                 " (user_id, events, quiet_start, quiet_end, time_zone) VALUES (?, ?, ?, ?, ?)",
@@ -200,8 +203,7 @@ class PushSide(MachineSide):
 
     async def mark_inbox_seen(self, user: UserId, until: datetime) -> None:
         async with self._store.transaction(write=True) as tx:
-            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
-                raise NotFound("No such user.")
+            await _known_user(tx, user)
             row = await tx.one("SELECT seen_at FROM inbox_seen WHERE user_id = ?", user)
             previous = None if row is None else rows.from_ms(row["seen_at"])
             mark = seen_until(previous, until, rows.from_ms(self._now()))

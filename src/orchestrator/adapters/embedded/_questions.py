@@ -21,7 +21,6 @@ from orchestrator.adapters.records import from_row
 from orchestrator.adapters.session_requests import session_requests
 from orchestrator.domain import replies
 from orchestrator.domain.chat import PermissionRequest
-from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     MachineToken,
@@ -87,9 +86,7 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
         self, user: UserId, question_id: QuestionId, answers: Answers | None
     ) -> QuestionRequest:
         async with self._store.transaction(write=True) as tx:
-            row = await tx.one(_OWNED_QUESTION, question_id, user)
-            if row is None:
-                raise NotFound(NO_QUESTION)
+            row = await tx.found(NO_QUESTION, _OWNED_QUESTION, question_id, user)
             answered = replies.answer_question(rows.question(row), answers)
             await tx.run(
                 "UPDATE question_requests SET status = ?, answers = ?, dismissed = ?"
@@ -129,9 +126,7 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
         self, token: MachineToken, question_id: QuestionId
     ) -> QuestionRequest:
         async with self._as_machine(token) as (tx, _):
-            row = await tx.one(_MACHINE_QUESTION, question_id, token.machine_id)
-            if row is None:
-                raise NotFound(NO_QUESTION)
+            row = await tx.found(NO_QUESTION, _MACHINE_QUESTION, question_id, token.machine_id)
             resolved = replies.resolve_question(rows.question(row))
             await tx.run(
                 "UPDATE question_requests SET status = ? WHERE question_id = ?",

@@ -120,9 +120,7 @@ class SQLiteBackend(
         return rows.machine(row)
 
     async def _owned_worker(self, tx: Tx, user: UserId, worker_id: WorkerId) -> Worker:
-        row = await tx.one(_OWNED_WORKER, worker_id, user)
-        if row is None:
-            raise NotFound(NO_WORKER)
+        row = await tx.found(NO_WORKER, _OWNED_WORKER, worker_id, user)
         tx.touch(*topics(user, row["machine_id"]))
         return rows.worker(row)
 
@@ -283,9 +281,7 @@ class SQLiteBackend(
             raise Conflict("That username is taken. Choose another one.") from exc
 
     async def _user(self, tx: Tx, user_id: str) -> User:
-        row = await tx.one("SELECT * FROM users WHERE user_id = ?", user_id)
-        if row is None:
-            raise NotFound(NO_USER)
+        row = await tx.found(NO_USER, "SELECT * FROM users WHERE user_id = ?", user_id)
         return rows.user(row)
 
     async def find_user(self, username: str) -> tuple[User, str] | None:

@@ -29,6 +29,7 @@ from orchestrator.domain.parts import (
 )
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.questions import Question, QuestionOption
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 from tests.contract.conftest import (
     FACTORIES,
     MODELS,
@@ -105,12 +106,9 @@ async def test_waiting_edits_past_the_read_limit_are_listed_whole_oldest_first(
         request = await backend.record_permission(
             at.token,
             reply.message_id,
-            f"p{n}",
-            "edit",
-            "edit a.txt",
-            file="a.txt",
-            diff=DIFF,
-            diff_size=len(DIFF),
+            PermissionAsk(
+                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
+            ),
         )
         made.append(request.permission_id)
     assert len(made) * len(DIFF) > READ_LIMIT
@@ -122,7 +120,9 @@ async def test_waiting_edits_past_the_read_limit_are_listed_whole_oldest_first(
     try:
         assert [w.request.permission_id for w in await anext(watched)] == made
         # A request that lands on the last page changes the watched list too.
-        late = await backend.record_permission(other.token, second.message_id, "late", "bash", "ls")
+        late = await backend.record_permission(
+            other.token, second.message_id, PermissionAsk("late", "bash", "ls")
+        )
         with anyio.fail_after(60):  # a guard against a hang, not a measurement
             while len(now := [w.request.permission_id for w in await anext(watched)]) == 60:
                 pass
@@ -145,7 +145,9 @@ async def test_waiting_questions_past_a_page_and_the_read_limit_are_listed_whole
         at, reply = (chat, first) if n % 3 else (other, second)
         long = n < 30
         asked = [LONG_QUESTION] * 4 if long else [Question("Which?", "Pick", ())]
-        request = await backend.record_question(at.token, reply.message_id, f"q{n}", asked)
+        request = await backend.record_question(
+            at.token, reply.message_id, QuestionAsk(f"q{n}", asked)
+        )
         made.append(request.question_id)
 
     for user in (alice, None):
@@ -165,15 +167,12 @@ async def test_a_sessions_requests_past_the_read_limit_are_watched_whole(
         permission = await backend.record_permission(
             chat.token,
             reply.message_id,
-            f"p{n}",
-            "edit",
-            "edit a.txt",
-            file="a.txt",
-            diff=DIFF,
-            diff_size=len(DIFF),
+            PermissionAsk(
+                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
+            ),
         )
         question = await backend.record_question(
-            chat.token, reply.message_id, f"q{n}", [LONG_QUESTION] * 4
+            chat.token, reply.message_id, QuestionAsk(f"q{n}", [LONG_QUESTION] * 4)
         )
         permissions.append(permission.permission_id)
         questions.append(question.question_id)
@@ -184,7 +183,9 @@ async def test_a_sessions_requests_past_the_read_limit_are_watched_whole(
         assert [p.permission_id for p in listed_permissions] == permissions
         assert [q.question_id for q in listed_questions] == questions
         # A question that lands on the last page changes the watched lists too.
-        late = await backend.record_question(chat.token, reply.message_id, "late", [LONG_QUESTION])
+        late = await backend.record_question(
+            chat.token, reply.message_id, QuestionAsk("late", [LONG_QUESTION])
+        )
         with anyio.fail_after(60):  # a guard against a hang, not a measurement
             while len((now := await anext(watched))[1]) == len(questions):
                 pass
@@ -224,15 +225,12 @@ async def test_answered_edits_and_questions_past_the_read_limit_all_reach_the_ma
         permission = await backend.record_permission(
             chat.token,
             reply.message_id,
-            f"p{n}",
-            "edit",
-            "edit a.txt",
-            file="a.txt",
-            diff=DIFF,
-            diff_size=len(DIFF),
+            PermissionAsk(
+                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
+            ),
         )
         question = await backend.record_question(
-            chat.token, reply.message_id, f"q{n}", [LONG_QUESTION] * 4
+            chat.token, reply.message_id, QuestionAsk(f"q{n}", [LONG_QUESTION] * 4)
         )
         await backend.answer_permission(alice, permission.permission_id, PermissionAnswer.ONCE)
         await backend.answer_question(alice, question.question_id, (("A",),) * 4)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, MessageStatus
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from orchestrator.domain.ids import UserId
@@ -19,7 +20,9 @@ NOT_QUEUED = r"^This message is no longer queued: the agent has already received
 
 
 async def _with_agents(backend: Backend, chat: Chat) -> None:
-    worker = await backend.update_worker_agents(chat.token, chat.worker.worker_id, AGENTS, COMMANDS)
+    worker = await backend.update_worker_agents(
+        chat.token, chat.worker.worker_id, AgentCatalog(tuple(AGENTS), tuple(COMMANDS))
+    )
     assert (worker.agents, worker.commands) == (tuple(AGENTS), tuple(COMMANDS))
 
 

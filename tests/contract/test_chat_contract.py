@@ -12,10 +12,12 @@ from orchestrator.domain.chat import (
     MessageRole,
     MessageStatus,
     PermissionAnswer,
+    SessionUpdate,
 )
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
 from orchestrator.domain.ports import Backend
+from orchestrator.domain.replies import PermissionAsk
 from tests.contract.conftest import MODELS, Chat, MachineFactory
 
 pytestmark = pytest.mark.anyio
@@ -136,7 +138,7 @@ async def test_send_message_wakes_an_idle_session(
 ) -> None:
     """A message to an idle (or restored) session makes it active again."""
     session_id = chat.session.chat_session_id
-    await backend.update_session(chat.token, session_id, status=IDLE)
+    await backend.update_session(chat.token, session_id, SessionUpdate(status=IDLE))
     await backend.send_message(alice, session_id, "wake up")
     assert (await backend.get_session(alice, session_id)).status is ACTIVE
     await backend.end_session(alice, session_id)
@@ -202,7 +204,9 @@ async def test_someone_elses_session_is_not_found_everywhere(
     """Every owner-side call on another user's (or no) session raises NotFound."""
     message = await backend.send_message(alice, chat.session.chat_session_id, "hi")
     reply = await backend.claim_message(chat.token, message.message_id)
-    request = await backend.record_permission(chat.token, reply.message_id, "r1", "bash", "ls")
+    request = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("r1", "bash", "ls")
+    )
     for session_id in (chat.session.chat_session_id, ChatSessionId("chs_missing")):
         for call in (
             backend.get_session(bob, session_id),
@@ -240,7 +244,9 @@ async def test_removing_a_worker_deletes_its_chat(
     message = await backend.send_message(alice, chat.session.chat_session_id, "hi")
     reply = await backend.claim_message(chat.token, message.message_id)
     await backend.append_chunk(chat.token, reply.message_id, "partial")
-    request = await backend.record_permission(chat.token, reply.message_id, "r1", "bash", "ls")
+    request = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("r1", "bash", "ls")
+    )
     await backend.remove_worker(alice, chat.worker.worker_id)
     with pytest.raises(NotFound, match=r"^No such chat session\.$"):
         await backend.get_session(alice, chat.session.chat_session_id)
@@ -297,5 +303,5 @@ async def test_the_owner_renames_a_session_within_bounds(
         await backend.rename_session(bob, session_id, "mine now")
     assert (await backend.get_session(alice, session_id)).title == "Fix the <b>login</b>"
     # The agent's title, coming later, does not replace the owner's.
-    await backend.update_session(chat.token, session_id, title="Agent's idea")
+    await backend.update_session(chat.token, session_id, SessionUpdate(title="Agent's idea"))
     assert (await backend.get_session(alice, session_id)).title == "Fix the <b>login</b>"

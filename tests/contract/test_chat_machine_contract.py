@@ -15,6 +15,7 @@ from orchestrator.domain.chat import (
     MessageRole,
     MessageStatus,
     PermissionAnswer,
+    SessionUpdate,
     SessionWork,
 )
 from orchestrator.domain.errors import (
@@ -27,6 +28,7 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.ids import MachineToken, MessageId, UserId
 from orchestrator.domain.ports import Backend
+from orchestrator.domain.replies import PermissionAsk
 from tests.contract.conftest import MODELS, Chat, MachineFactory, ask, claimed, work_now
 
 pytestmark = pytest.mark.anyio
@@ -287,16 +289,22 @@ async def test_update_session(backend: Backend, alice: UserId, chat: Chat) -> No
     """The machine records idle/active, the agent's session ID and a title; None keeps a field."""
     session_id = chat.session.chat_session_id
     updated = await backend.update_session(
-        chat.token, session_id, status=ChatSessionStatus.IDLE, agent_session_id="ses_1"
+        chat.token,
+        session_id,
+        SessionUpdate(status=ChatSessionStatus.IDLE, agent_session_id="ses_1"),
     )
     assert (updated.status, updated.agent_session_id, updated.title) == ("idle", "ses_1", None)
-    updated = await backend.update_session(chat.token, session_id, title="  Fix the build ")
+    updated = await backend.update_session(
+        chat.token, session_id, SessionUpdate(title="  Fix the build ")
+    )
     assert (updated.status, updated.agent_session_id, updated.title) == (
         "idle",
         "ses_1",
         "Fix the build",
     )
-    updated = await backend.update_session(chat.token, session_id, status=ChatSessionStatus.ACTIVE)
+    updated = await backend.update_session(
+        chat.token, session_id, SessionUpdate(status=ChatSessionStatus.ACTIVE)
+    )
     assert updated.status is ChatSessionStatus.ACTIVE
     assert updated.last_activity == chat.session.last_activity
     assert await backend.get_session(alice, session_id) == updated
@@ -306,16 +314,18 @@ async def test_update_session_refusals(backend: Backend, alice: UserId, chat: Ch
     """A machine cannot terminate a session, set a blank title, or change an ended session."""
     session_id = chat.session.chat_session_id
     with pytest.raises(InvalidTransition, match=r"^Only the owner of a session can end it\.$"):
-        await backend.update_session(chat.token, session_id, status=ChatSessionStatus.TERMINATED)
+        await backend.update_session(
+            chat.token, session_id, SessionUpdate(status=ChatSessionStatus.TERMINATED)
+        )
     with pytest.raises(InvalidInput, match=r"^A title must not be empty\.$"):
-        await backend.update_session(chat.token, session_id, title="   ")
+        await backend.update_session(chat.token, session_id, SessionUpdate(title="   "))
     with pytest.raises(PayloadTooLarge):
-        await backend.update_session(chat.token, session_id, title="t" * 201)
+        await backend.update_session(chat.token, session_id, SessionUpdate(title="t" * 201))
     with pytest.raises(InvalidInput):
-        await backend.update_session(chat.token, session_id, agent_session_id="")
+        await backend.update_session(chat.token, session_id, SessionUpdate(agent_session_id=""))
     await backend.end_session(alice, session_id)
     with pytest.raises(Conflict, match=r"^This session has ended\."):
-        await backend.update_session(chat.token, session_id, title="late")
+        await backend.update_session(chat.token, session_id, SessionUpdate(title="late"))
     assert (await backend.get_session(alice, session_id)).title is None
 
 
@@ -326,13 +336,15 @@ async def test_another_machine_cannot_touch_the_chat(
     session_id = chat.session.chat_session_id
     message = await ask(backend, alice, chat)
     reply = await backend.claim_message(chat.token, message.message_id)
-    request = await backend.record_permission(chat.token, reply.message_id, "p", "bash", "ls")
+    request = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("p", "bash", "ls")
+    )
     await backend.answer_permission(alice, request.permission_id, PermissionAnswer.ONCE)
     _, other = await new_machine("other", online=True)
     assert await work_now(backend, other) == []
     on_session: tuple[Awaitable[object], ...] = (
         backend.list_session_messages(other, session_id),
-        backend.update_session(other, session_id, title="mine"),
+        backend.update_session(other, session_id, SessionUpdate(title="mine")),
     )
     for call in on_session:
         with pytest.raises(NotFound, match=r"^No such chat session\.$"):
@@ -342,7 +354,7 @@ async def test_another_machine_cannot_touch_the_chat(
         backend.append_chunk(other, reply.message_id, "x"),
         backend.complete_message(other, reply.message_id, "x"),
         backend.end_reply(other, reply.message_id, MessageStatus.FAILED, "x"),
-        backend.record_permission(other, reply.message_id, "p", "bash", "ls"),
+        backend.record_permission(other, reply.message_id, PermissionAsk("p", "bash", "ls")),
     )
     for call in on_message:
         with pytest.raises(NotFound, match=r"^No such message\.$"):

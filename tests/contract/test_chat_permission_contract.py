@@ -11,6 +11,7 @@ from orchestrator.domain.diffs import MAX_DIFF_BYTES
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from orchestrator.domain.ids import PermissionId, UserId
 from orchestrator.domain.ports import Backend
+from orchestrator.domain.replies import PermissionAsk
 from tests.contract.conftest import Chat, ask, work_now
 
 pytestmark = pytest.mark.anyio
@@ -21,7 +22,7 @@ async def test_permission_request_round_trip(backend: Backend, alice: UserId, ch
     session_id = chat.session.chat_session_id
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
     request = await backend.record_permission(
-        chat.token, reply.message_id, "per_1", "bash", "rm -rf build"
+        chat.token, reply.message_id, PermissionAsk("per_1", "bash", "rm -rf build")
     )
     assert (request.status, request.answer, request.message_id) == (
         PermissionStatus.PENDING,
@@ -57,8 +58,12 @@ async def test_permission_requests_expire_when_the_reply_ends(
 ) -> None:
     """Pending and answered requests of a reply expire when it ends; answers come too late."""
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
-    waiting = await backend.record_permission(chat.token, reply.message_id, "p1", "bash", "ls")
-    answered = await backend.record_permission(chat.token, reply.message_id, "p2", "edit", "a.py")
+    waiting = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("p1", "bash", "ls")
+    )
+    answered = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("p2", "edit", "a.py")
+    )
     await backend.answer_permission(alice, answered.permission_id, PermissionAnswer.ALWAYS)
     await backend.end_reply(chat.token, reply.message_id, MessageStatus.INTERRUPTED, "Restarted")
     with pytest.raises(Conflict, match=r"no longer waiting for an answer"):
@@ -75,12 +80,16 @@ async def test_record_permission_refusals(backend: Backend, alice: UserId, chat:
     message = await ask(backend, alice, chat)
     reply = await backend.claim_message(chat.token, message.message_id)
     with pytest.raises(Conflict, match=r"^That message is not a reply\.$"):
-        await backend.record_permission(chat.token, message.message_id, "p", "bash", "ls")
+        await backend.record_permission(
+            chat.token, message.message_id, PermissionAsk("p", "bash", "ls")
+        )
     with pytest.raises(InvalidInput, match=r"^The tool name must not be empty\.$"):
-        await backend.record_permission(chat.token, reply.message_id, "p", " ", "ls")
+        await backend.record_permission(chat.token, reply.message_id, PermissionAsk("p", " ", "ls"))
     await backend.complete_message(chat.token, reply.message_id, "done")
     with pytest.raises(Conflict, match=r"^This reply has already ended\.$"):
-        await backend.record_permission(chat.token, reply.message_id, "p", "bash", "ls")
+        await backend.record_permission(
+            chat.token, reply.message_id, PermissionAsk("p", "bash", "ls")
+        )
     with pytest.raises(NotFound, match=r"^No such permission request\.$"):
         await backend.resolve_permission(chat.token, PermissionId("prm_missing"))
     assert await backend.list_permissions(alice, chat.session.chat_session_id) == []
@@ -99,14 +108,18 @@ async def test_an_edit_request_keeps_its_file_and_diff(
     edit = await backend.record_permission(
         chat.token,
         reply.message_id,
-        "per_edit",
-        "edit",
-        "src/<b>x</b>.py",
-        file="/work/src/<b>x</b>.py",
-        diff=_DIFF,
-        diff_size=size,
+        PermissionAsk(
+            "per_edit",
+            "edit",
+            "src/<b>x</b>.py",
+            file="/work/src/<b>x</b>.py",
+            diff=_DIFF,
+            diff_size=size,
+        ),
     )
-    bash = await backend.record_permission(chat.token, reply.message_id, "per_sh", "bash", "ls")
+    bash = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("per_sh", "bash", "ls")
+    )
     assert (edit.file, edit.diff, edit.diff_size) == ("/work/src/<b>x</b>.py", _DIFF, size)
     assert (bash.file, bash.diff, bash.diff_size) == ("", "", 0)
     assert await backend.list_permissions(alice, session_id) == [edit, bash]
@@ -125,18 +138,19 @@ async def test_an_edit_request_with_a_diff_too_large_is_refused(
 ) -> None:
     """A diff over the bound, a size below the diff or a huge path: one sentence, nothing stored."""
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
-    record = partial(backend.record_permission, chat.token, reply.message_id, "p", "edit", "a.py")
+    record = partial(PermissionAsk, "p", "edit", "a.py")
+    asked = partial(backend.record_permission, chat.token, reply.message_id)
     too_long = "é" * (MAX_DIFF_BYTES // 2 + 1)  # fits in characters, not in UTF-8 bytes
     with pytest.raises(PayloadTooLarge, match=r"^The diff must be at most 60000 bytes; send its"):
-        await record(file="a.py", diff=too_long, diff_size=len(too_long.encode()))
+        await asked(record(file="a.py", diff=too_long, diff_size=len(too_long.encode())))
     with pytest.raises(InvalidInput, match=r"^The diff size must count the bytes of the whole"):
-        await record(file="a.py", diff="+x\n", diff_size=1)
+        await asked(record(file="a.py", diff="+x\n", diff_size=1))
     with pytest.raises(InvalidInput, match=r"^The diff size must count the bytes of the whole"):
-        await record(file="a.py", diff="", diff_size=-1)
+        await asked(record(file="a.py", diff="", diff_size=-1))
     with pytest.raises(
         PayloadTooLarge, match=r"^The file path must be at most 10000 characters\.$"
     ):
-        await record(file="a" * 10_001, diff="", diff_size=0)
+        await asked(record(file="a" * 10_001, diff="", diff_size=0))
     assert await backend.list_permissions(alice, chat.session.chat_session_id) == []
 
 
@@ -150,12 +164,9 @@ async def test_many_edit_requests_with_full_diffs_are_all_listed(
         await backend.record_permission(
             chat.token,
             reply.message_id,
-            f"p{i}",
-            "edit",
-            f"f{i}",
-            file=f"f{i}",
-            diff=diff,
-            diff_size=MAX_DIFF_BYTES,
+            PermissionAsk(
+                f"p{i}", "edit", f"f{i}", file=f"f{i}", diff=diff, diff_size=MAX_DIFF_BYTES
+            ),
         )
         for i in range(40)
     ]

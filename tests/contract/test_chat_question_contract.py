@@ -11,6 +11,7 @@ from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import QuestionId, UserId
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest, QuestionStatus
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 from tests.contract.conftest import Chat, ask, work_now
 from tests.contract.test_watch_contract import next_value, watching
 
@@ -34,7 +35,9 @@ async def test_question_round_trip(backend: Backend, alice: UserId, chat: Chat) 
     """Pending → answered by the owner → resolved by the machine; the answer stays on it."""
     session_id = chat.session.chat_session_id
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
-    asked = await backend.record_question(chat.token, reply.message_id, "que_1", [COLOUR, TOPPINGS])
+    asked = await backend.record_question(
+        chat.token, reply.message_id, QuestionAsk("que_1", [COLOUR, TOPPINGS])
+    )
     assert (asked.status, asked.answers, asked.dismissed, asked.message_id) == (
         QuestionStatus.PENDING,
         None,
@@ -72,7 +75,9 @@ async def test_question_round_trip(backend: Backend, alice: UserId, chat: Chat) 
 async def test_question_dismissed(backend: Backend, alice: UserId, chat: Chat) -> None:
     """A dismissed question is answered without answers and reaches the machine the same way."""
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
-    asked = await backend.record_question(chat.token, reply.message_id, "que_1", [COLOUR])
+    asked = await backend.record_question(
+        chat.token, reply.message_id, QuestionAsk("que_1", [COLOUR])
+    )
     dismissed = await backend.answer_question(alice, asked.question_id, None)
     assert (dismissed.status, dismissed.answers, dismissed.dismissed) == (
         QuestionStatus.ANSWERED,
@@ -88,7 +93,9 @@ async def test_bad_answers_change_nothing(
 ) -> None:
     """Wrong answers, another user's question and an unknown one are refused; it stays pending."""
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
-    asked = await backend.record_question(chat.token, reply.message_id, "q", [COLOUR, TOPPINGS])
+    asked = await backend.record_question(
+        chat.token, reply.message_id, QuestionAsk("q", [COLOUR, TOPPINGS])
+    )
     refusals = [
         ((("Red",),), r"^Give one answer for each of the 2 questions\.$"),
         (((), ("Cheese",)), r"^The answer to question 1 must not be empty\.$"),
@@ -113,8 +120,12 @@ async def test_questions_expire_when_the_reply_ends(
 ) -> None:
     """Pending and answered questions of a reply expire when it ends; answers come too late."""
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
-    waiting = await backend.record_question(chat.token, reply.message_id, "q1", [COLOUR])
-    answered = await backend.record_question(chat.token, reply.message_id, "q2", [COLOUR])
+    waiting = await backend.record_question(
+        chat.token, reply.message_id, QuestionAsk("q1", [COLOUR])
+    )
+    answered = await backend.record_question(
+        chat.token, reply.message_id, QuestionAsk("q2", [COLOUR])
+    )
     await backend.answer_question(alice, answered.question_id, (("Blue",),))
     await backend.end_reply(chat.token, reply.message_id, MessageStatus.INTERRUPTED, "Restarted")
     with pytest.raises(Conflict, match=r"no longer waiting for an answer"):
@@ -135,14 +146,16 @@ async def test_record_question_refusals(backend: Backend, alice: UserId, chat: C
     message = await ask(backend, alice, chat)
     reply = await backend.claim_message(chat.token, message.message_id)
     with pytest.raises(Conflict, match=r"^That message is not a reply\.$"):
-        await backend.record_question(chat.token, message.message_id, "q", [COLOUR])
+        await backend.record_question(chat.token, message.message_id, QuestionAsk("q", [COLOUR]))
     with pytest.raises(InvalidInput, match=r"^A question request must ask at least one question"):
-        await backend.record_question(chat.token, reply.message_id, "q", [])
+        await backend.record_question(chat.token, reply.message_id, QuestionAsk("q", []))
     with pytest.raises(InvalidInput, match=r"^A question must not be empty\.$"):
-        await backend.record_question(chat.token, reply.message_id, "q", [Question(" ", "h", ())])
+        await backend.record_question(
+            chat.token, reply.message_id, QuestionAsk("q", [Question(" ", "h", ())])
+        )
     await backend.complete_message(chat.token, reply.message_id, "done")
     with pytest.raises(Conflict, match=r"^This reply has already ended\.$"):
-        await backend.record_question(chat.token, reply.message_id, "q", [COLOUR])
+        await backend.record_question(chat.token, reply.message_id, QuestionAsk("q", [COLOUR]))
     with pytest.raises(NotFound, match=r"^No such question\.$"):
         await backend.resolve_question(chat.token, QuestionId("qst_missing"))
     assert await backend.list_questions(alice, chat.session.chat_session_id) == []
@@ -159,9 +172,11 @@ async def test_watch_requests_follows_permissions_and_questions(
             chat.token, (await ask(backend, alice, chat)).message_id
         )
         permission = await backend.record_permission(
-            chat.token, reply.message_id, "p", "bash", "ls"
+            chat.token, reply.message_id, PermissionAsk("p", "bash", "ls")
         )
-        asked = await backend.record_question(chat.token, reply.message_id, "q", [COLOUR])
+        asked = await backend.record_question(
+            chat.token, reply.message_id, QuestionAsk("q", [COLOUR])
+        )
         assert await _until(updates, lambda now: len(now[1]) == 1) == ([permission], [asked])
         answered = await backend.answer_question(alice, asked.question_id, (("Red",),))
         assert await _until(updates, lambda now: now[1][0].status != "pending") == (
@@ -188,7 +203,7 @@ async def test_waiting_questions_of_a_user(
 ) -> None:
     """Pending questions are listed with their machine and worker, for their user only."""
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
-    asked = await backend.record_question(chat.token, reply.message_id, "q", [COLOUR])
+    asked = await backend.record_question(chat.token, reply.message_id, QuestionAsk("q", [COLOUR]))
     async with watching(backend.watch_waiting_questions(alice)) as updates:
         [waiting] = await next_value(updates)
         assert (waiting.user_id, waiting.request, waiting.machine_id, waiting.worker_id) == (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from orchestrator.domain.chat import ChatChunk, ChatSessionStatus, MessageStatus
+from orchestrator.domain.chat import ChatChunk, ChatSessionStatus, MessageStatus, SessionUpdate
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
 from orchestrator.domain.ids import ChatSessionId, MessageId, UserId
 from orchestrator.domain.ports import Backend
@@ -31,7 +31,9 @@ async def test_watch_sessions_yields_now_then_changes(
         assert await next_value(updates) == [second, chat.session]
         ended = await backend.end_session(alice, second.chat_session_id)
         assert await next_value(updates) == [chat.session, ended]
-        titled = await backend.update_session(chat.token, chat.session.chat_session_id, title="T")
+        titled = await backend.update_session(
+            chat.token, chat.session.chat_session_id, SessionUpdate(title="T")
+        )
         assert await next_value(updates) == [titled, ended]
 
 

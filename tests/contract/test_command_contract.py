@@ -12,6 +12,7 @@ from orchestrator.domain.commands import (
     Command,
     CommandArguments,
     CommandKind,
+    CommandOutcome,
     CommandResult,
     CommandStatus,
 )
@@ -143,7 +144,7 @@ async def test_cancel_fails_pending_asks_running_and_refuses_finished(
     asked = await backend.cancel_command(alice, running.command_id)
     assert (asked.status, asked.cancel_requested) == (CommandStatus.RUNNING, True)
     assert await backend.cancel_command(alice, running.command_id) == asked
-    done = await backend.finish_command(token, running.command_id, error=CANCELLED)
+    done = await backend.finish_command(token, running.command_id, CommandOutcome(error=CANCELLED))
     assert (done.status, done.error) == (CommandStatus.FAILED, CANCELLED)
 
 
@@ -206,6 +207,8 @@ async def test_watch_command_follows_claim_progress_and_finish(
         progressed = await backend.report_progress(token, command.command_id, 45, line)
         assert await next_value(updates) == progressed
         assert (progressed.progress, progressed.progress_line) == (45, line)
-        done = await backend.finish_command(token, command.command_id, result=CommandResult("app"))
+        done = await backend.finish_command(
+            token, command.command_id, CommandOutcome(result=CommandResult("app"))
+        )
         assert await next_value(updates) == done
         assert (done.status, done.progress, done.progress_line) == ("done", 100, line)

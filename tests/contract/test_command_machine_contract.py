@@ -10,6 +10,7 @@ from orchestrator.domain.commands import (
     CANCELLED,
     RESTARTED,
     CommandArguments,
+    CommandOutcome,
     CommandResult,
     CommandStatus,
     DirEntry,
@@ -73,7 +74,7 @@ async def test_watch_commands_yields_again_on_each_change(
         assert await next_value(updates) == [claimed]
         asked = await backend.cancel_command(alice, command.command_id)
         assert await next_value(updates) == [asked]
-        await backend.finish_command(token, command.command_id, error=CANCELLED)
+        await backend.finish_command(token, command.command_id, CommandOutcome(error=CANCELLED))
         assert await next_value(updates) == []
 
 
@@ -106,9 +107,9 @@ async def test_only_the_commands_machine_may_touch_it(
     with pytest.raises(NotFound):
         await backend.report_progress(other, command.command_id, 5, "x")
     with pytest.raises(NotFound):
-        await backend.finish_command(other, command.command_id, error="x")
+        await backend.finish_command(other, command.command_id, CommandOutcome(error="x"))
     with pytest.raises(AuthenticationFailed):
-        await backend.finish_command(wrong, command.command_id, error="x")
+        await backend.finish_command(wrong, command.command_id, CommandOutcome(error="x"))
     async with watching(backend.watch_commands(wrong)) as updates:
         with pytest.raises(AuthenticationFailed):
             await next_value(updates)
@@ -130,7 +131,7 @@ async def test_progress_is_recorded_only_while_running_and_bounded(
             await backend.report_progress(token, command.command_id, progress, line)
     updated = await backend.report_progress(token, command.command_id, 12, "Receiving objects")
     assert (updated.progress, updated.progress_line) == (12, "Receiving objects")
-    await backend.finish_command(token, command.command_id, error="git failed.")
+    await backend.finish_command(token, command.command_id, CommandOutcome(error="git failed."))
     with pytest.raises(Conflict, match=r"^This command has already finished\.$"):
         await backend.report_progress(token, command.command_id, 50, "x")
 
@@ -142,7 +143,7 @@ async def test_a_listing_round_trips_through_the_backend(
     machine, token = await new_machine(online=True)
     command = await backend.create_command(alice, machine.machine_id, LIST, CommandArguments("src"))
     await backend.claim_command(token, command.command_id)
-    done = await backend.finish_command(token, command.command_id, result=LISTING)
+    done = await backend.finish_command(token, command.command_id, CommandOutcome(result=LISTING))
     assert (done.status, done.result, done.error, done.progress) == (DONE, LISTING, None, 100)
     assert done.finished_at is not None
     assert await backend.get_command(alice, command.command_id) == done
@@ -155,20 +156,22 @@ async def test_finish_happens_once_with_one_fitting_outcome(
     machine, token = await new_machine(online=True)
     command = await mkdir(backend, alice, machine.machine_id)
     with pytest.raises(Conflict, match=r"not been claimed yet"):
-        await backend.finish_command(token, command.command_id, result=CommandResult("new"))
+        await backend.finish_command(
+            token, command.command_id, CommandOutcome(result=CommandResult("new"))
+        )
     await backend.claim_command(token, command.command_id)
     with pytest.raises(InvalidInput, match=r"either a result or an error"):
-        await backend.finish_command(token, command.command_id)
+        await backend.finish_command(token, command.command_id, CommandOutcome())
     with pytest.raises(InvalidInput, match=r"either a result or an error"):
         await backend.finish_command(
-            token, command.command_id, result=CommandResult("new"), error="x"
+            token, command.command_id, CommandOutcome(result=CommandResult("new"), error="x")
         )
     with pytest.raises(InvalidInput, match=r"^Only a list_dir result has entries\.$"):
-        await backend.finish_command(token, command.command_id, result=LISTING)
+        await backend.finish_command(token, command.command_id, CommandOutcome(result=LISTING))
     with pytest.raises(InvalidInput):
-        await backend.finish_command(token, command.command_id, error=" ")
+        await backend.finish_command(token, command.command_id, CommandOutcome(error=" "))
     failed = await backend.finish_command(
-        token, command.command_id, error="A folder named new already exists."
+        token, command.command_id, CommandOutcome(error="A folder named new already exists.")
     )
     assert (failed.status, failed.error, failed.result) == (
         FAILED,
@@ -176,7 +179,9 @@ async def test_finish_happens_once_with_one_fitting_outcome(
         None,
     )
     with pytest.raises(Conflict, match=r"^This command has already finished\.$"):
-        await backend.finish_command(token, command.command_id, result=CommandResult("new"))
+        await backend.finish_command(
+            token, command.command_id, CommandOutcome(result=CommandResult("new"))
+        )
 
 
 async def test_a_command_sent_while_offline_waits_for_the_machine(

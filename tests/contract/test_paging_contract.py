@@ -22,6 +22,7 @@ from orchestrator.domain.paging import (
     message_size,
 )
 from orchestrator.domain.ports import Backend
+from orchestrator.domain.replies import PermissionAsk
 from tests.contract.conftest import MODELS, Chat, MachineFactory, ask, claimed
 
 pytestmark = pytest.mark.anyio
@@ -352,7 +353,9 @@ async def test_the_201st_permission_request_is_listed(
     """A reply that asked 201 times lists every request, oldest first, pending or all."""
     reply = await claimed(backend, alice, chat)
     made = [
-        await backend.record_permission(chat.token, reply.message_id, f"req{n}", "bash", "ls")
+        await backend.record_permission(
+            chat.token, reply.message_id, PermissionAsk(f"req{n}", "bash", "ls")
+        )
         for n in range(201)
     ]
     await backend.answer_permission(alice, made[0].permission_id, PermissionAnswer.ONCE)

@@ -19,6 +19,7 @@ from orchestrator.domain.notifications import (
     SubscriptionDraft,
 )
 from orchestrator.domain.ports import Backend
+from orchestrator.domain.replies import PermissionAsk
 from tests.contract.conftest import Chat, MachineFactory, ask
 
 pytestmark = pytest.mark.anyio
@@ -119,7 +120,9 @@ async def test_waiting_permissions_list_across_machines_and_users(
 ) -> None:
     """Pending requests are listed with their machine and worker, per user or for everyone."""
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
-    asked = await backend.record_permission(chat.token, reply.message_id, "p1", "bash", "ls")
+    asked = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("p1", "bash", "ls")
+    )
     [waiting] = await backend.list_waiting_permissions(alice)
     assert (waiting.user_id, waiting.request, waiting.machine_name, waiting.worker_label) == (
         alice,
@@ -144,7 +147,9 @@ async def test_watching_waiting_permissions_sees_new_requests(
     reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
     async with aclosing(backend.watch_waiting_permissions(None)) as updates:  # type: ignore[type-var]
         assert await anext(updates) == []
-        asked = await backend.record_permission(chat.token, reply.message_id, "p1", "bash", "ls")
+        asked = await backend.record_permission(
+            chat.token, reply.message_id, PermissionAsk("p1", "bash", "ls")
+        )
         with anyio.fail_after(10):
             [waiting] = await anext(updates)
         assert waiting.request == asked

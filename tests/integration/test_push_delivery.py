@@ -30,6 +30,7 @@ from orchestrator.domain.notifications import (
 )
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.questions import Question, QuestionOption
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 from orchestrator.testing import FakeClock, InMemoryBackend
 from orchestrator.testing.push_service import StandInPushService
 
@@ -155,7 +156,7 @@ class PermissionScene:
         reply = await self.backend.claim_message(self.token, message.message_id)
         self.reply_id = reply.message_id
         request = await self.backend.record_permission(
-            self.token, reply.message_id, "per_1", tool, description
+            self.token, reply.message_id, PermissionAsk("per_1", tool, description)
         )
         return request.permission_id
 
@@ -205,7 +206,9 @@ async def test_an_asked_question_sends_one_notification_that_opens_its_session(
         message = await scene.backend.send_message(scene.user, scene.session.chat_session_id, "go")
         reply = await scene.backend.claim_message(scene.token, message.message_id)
         secret = Question("Use the key in ~/.ssh/id_rsa?", "Key", (QuestionOption("Yes"),))
-        await scene.backend.record_question(scene.token, reply.message_id, "que_1", [secret])
+        await scene.backend.record_question(
+            scene.token, reply.message_id, QuestionAsk("que_1", [secret])
+        )
         await _until(lambda: service.received, "a notification")
         await anyio.sleep(0.1)
     [received] = service.received

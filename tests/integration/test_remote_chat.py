@@ -20,6 +20,7 @@ from orchestrator.domain.chat import (
     MessageStatus,
     PermissionAnswer,
     PermissionStatus,
+    SessionUpdate,
     SessionWork,
 )
 from orchestrator.domain.errors import (
@@ -43,6 +44,7 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import MachineSide
+from orchestrator.domain.replies import PermissionAsk
 from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -116,7 +118,9 @@ async def test_a_full_chat_round(server: LiveServer, remote: RemoteMachineBacken
         pending = work[0].pending_messages[0]
         reply = await remote.claim_message(token, pending.message_id)
         assert reply.status is MessageStatus.STREAMING
-        await remote.update_session(token, work[0].session.chat_session_id, title="Greeting")
+        await remote.update_session(
+            token, work[0].session.chat_session_id, SessionUpdate(title="Greeting")
+        )
         chunks = [
             await remote.append_chunk(token, reply.message_id, piece)
             for piece in ("Hel", "lo ", "wörld \U0001f600")
@@ -204,7 +208,9 @@ async def test_permissions_travel_both_ways(
     session = await backend.start_session(setup.user, setup.worker.worker_id, MODEL)
     sent = await backend.send_message(setup.user, session.chat_session_id, "run ls")
     reply = await remote.claim_message(token, sent.message_id)
-    asked = await remote.record_permission(token, reply.message_id, "per_1", "bash", "ls -la")
+    asked = await remote.record_permission(
+        token, reply.message_id, PermissionAsk("per_1", "bash", "ls -la")
+    )
     assert asked.status is PermissionStatus.PENDING
     await backend.answer_permission(setup.user, asked.permission_id, PermissionAnswer.ONCE)
     updates = remote.watch_work(token)
@@ -217,7 +223,9 @@ async def test_permissions_travel_both_ways(
     resolved = await remote.resolve_permission(token, asked.permission_id)
     assert resolved.status is PermissionStatus.RESOLVED
     idle = await remote.update_session(
-        token, session.chat_session_id, status=ChatSessionStatus.IDLE, agent_session_id="ses_1"
+        token,
+        session.chat_session_id,
+        SessionUpdate(status=ChatSessionStatus.IDLE, agent_session_id="ses_1"),
     )
     assert (idle.status, idle.agent_session_id) == (ChatSessionStatus.IDLE, "ses_1")
     ended = await remote.end_reply(token, reply.message_id, MessageStatus.ABORTED, "Stopped.")
@@ -235,7 +243,9 @@ async def test_an_edit_permission_keeps_its_file_and_diff_over_http(
     reply = await remote.claim_message(token, sent.message_id)
     diff = "@@ -0,0 +1 @@\n+hello\n"
     asked = await remote.record_permission(
-        token, reply.message_id, "per_2", "edit", "a.txt", file="/w/a.txt", diff=diff, diff_size=99
+        token,
+        reply.message_id,
+        PermissionAsk("per_2", "edit", "a.txt", file="/w/a.txt", diff=diff, diff_size=99),
     )
     assert (asked.file, asked.diff, asked.diff_size) == ("/w/a.txt", diff, 99)
     assert await backend.list_permissions(setup.user, session.chat_session_id) == [asked]

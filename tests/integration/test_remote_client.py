@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.application import machines
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     BackendUnavailable,
@@ -58,7 +59,9 @@ async def test_full_machine_flow(
     assert beat.status is WorkerStatus.ONLINE
     with_models = await remote.update_worker_models(token, worker.worker_id, ["fake/a"])
     assert with_models.models == ("fake/a",)
-    with_models = await remote.update_worker_agents(token, worker.worker_id, ["plan"], ["review"])
+    with_models = await remote.update_worker_agents(
+        token, worker.worker_id, AgentCatalog(("plan",), ("review",))
+    )
     assert (with_models.agents, with_models.commands) == (("plan",), ("review",))
     assert await remote.list_own_workers(token) == [with_models]
     assert (await remote.worker_offline(token, worker.worker_id)).status is WorkerStatus.OFFLINE

@@ -13,6 +13,7 @@ from orchestrator.application import accounts
 from orchestrator.domain.commands import (
     CommandArguments,
     CommandKind,
+    CommandOutcome,
     CommandResult,
     CommandStatus,
     DirEntry,
@@ -63,7 +64,7 @@ async def test_a_listing_travels_the_whole_machine_api(
         ),
         total=2,
     )
-    done = await remote.finish_command(token, command.command_id, result=listing)
+    done = await remote.finish_command(token, command.command_id, CommandOutcome(result=listing))
     assert (done.status, done.result) == (CommandStatus.DONE, listing)
     assert await server.backend.get_command(user, command.command_id) == done
     with anyio.fail_after(10):
@@ -81,11 +82,13 @@ async def test_machine_api_refusals_keep_their_type_and_sentence(
         user, token.machine_id, CommandKind.MKDIR, CommandArguments("a")
     )
     with pytest.raises(Conflict, match=r"^This command has not been claimed yet\.$"):
-        await remote.finish_command(token, command.command_id, error="x")
+        await remote.finish_command(token, command.command_id, CommandOutcome(error="x"))
     await remote.claim_command(token, command.command_id)
     with pytest.raises(InvalidInput, match=r"either a result or an error"):
-        await remote.finish_command(token, command.command_id)
+        await remote.finish_command(token, command.command_id, CommandOutcome())
     with pytest.raises(NotFound, match=r"^No such command\.$"):
         await remote.claim_command(token, "cmd_unknown")  # type: ignore[arg-type]
-    failed = await remote.finish_command(token, command.command_id, error="No space left.")
+    failed = await remote.finish_command(
+        token, command.command_id, CommandOutcome(error="No space left.")
+    )
     assert (failed.status, failed.error) == (CommandStatus.FAILED, "No space left.")

@@ -10,12 +10,13 @@ import pytest
 
 from orchestrator.adapters.machine_api import MACHINE_METHODS, SUBSCRIPTIONS
 from orchestrator.adapters.remote import RemoteMachineBackend
-from orchestrator.domain.chat import ChatSessionStatus
+from orchestrator.domain.chat import ChatSessionStatus, SessionUpdate
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.ids import MachineId, MachineToken, WorkerId, WorkerToken
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.parts import TextPart
 from orchestrator.domain.ports import MachineSide
+from orchestrator.domain.replies import PermissionAsk
 from orchestrator.entrypoints.web.machine_api import read_arguments
 from orchestrator.entrypoints.web.payload import Body
 
@@ -57,15 +58,28 @@ def test_a_call_travels_as_its_arguments_by_name() -> None:
         TOKEN,
         {"worker_token": str(worker_token), "directory": "a/b", "name": None},
     )
-    _, body = MACHINE_METHODS["update_session"].request(
-        (TOKEN, "ses_1"), {"status": ChatSessionStatus.IDLE}
-    )
+    update = SessionUpdate(status=ChatSessionStatus.IDLE)
+    _, body = MACHINE_METHODS["update_session"].request((TOKEN, "ses_1", update), {})
     assert body == {
         "session_id": "ses_1",
         "status": "idle",
         "agent_session_id": None,
         "title": None,
     }
+
+
+def test_a_parameter_object_travels_as_its_fields_and_is_read_back_whole() -> None:
+    """A record argument (SessionUpdate, PermissionAsk) is flat in the body, rebuilt on reading."""
+    method = MACHINE_METHODS["update_session"]
+    update = SessionUpdate(status=ChatSessionStatus.IDLE, title="T")
+    _, body = method.request((TOKEN, "chs_1", update), {})
+    assert read_arguments(method, Body(body)) == (["chs_1", update], {})
+    ask = PermissionAsk("per_1", "edit", "a.py", file="a.py", diff="+x", diff_size=2)
+    _, body = MACHINE_METHODS["record_permission"].request((TOKEN, "msg_1", ask), {})
+    assert body == {"message_id": "msg_1", **attrs.asdict(ask)}
+    del body["file"], body["diff"], body["diff_size"]  # optional fields take their defaults
+    read = read_arguments(MACHINE_METHODS["record_permission"], Body(body))
+    assert read == (["msg_1", PermissionAsk("per_1", "edit", "a.py")], {})
     _, body = MACHINE_METHODS["update_worker_models"].request((TOKEN, "wrk_2", ("a", "b")), {})
     assert body == {"worker_id": "wrk_2", "models": ["a", "b"]}
     _, body = MACHINE_METHODS["save_part"].request((TOKEN, "msg_1", "prt_1", TextPart("hi")), {})

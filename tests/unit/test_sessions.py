@@ -20,7 +20,7 @@ from orchestrator.application.sessions import (
     StreamSettings,
     UnavailableRuntime,
 )
-from orchestrator.domain.agent import AgentRuntime
+from orchestrator.domain.agent import AgentCatalog, AgentRuntime
 from orchestrator.domain.chat import (
     ChatMessage,
     ChatSession,
@@ -458,7 +458,9 @@ async def test_a_message_goes_to_its_agent_and_a_slash_command_runs_as_a_command
 ) -> None:
     """The message's agent (else the session's) reaches the agent; /review runs the command."""
     token, worker_id = world.token, world.worker.worker_id
-    await world.backend.update_worker_agents(token, worker_id, ["build", "plan"], ["review"])
+    await world.backend.update_worker_agents(
+        token, worker_id, AgentCatalog(("build", "plan"), ("review",))
+    )
     session = await world.backend.start_session(world.user, worker_id, "fake/echo", "plan")
     sid = session.chat_session_id
     async with running(world, ScriptedAgentRuntime()) as run:

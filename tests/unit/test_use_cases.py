@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.application import accounts, machines
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.errors import AuthenticationFailed, InvalidInput, PathOutsideRoot
 from orchestrator.domain.ids import MachineToken, UserId, WorkerToken
 from orchestrator.domain.model import MachineStatus
@@ -170,11 +171,15 @@ async def test_update_worker_agents_deduplicates_and_bounds(
     machine, token = await machines.create_machine(backend, alice, "laptop")
     worker = await machines.add_worker(backend, alice, machine.machine_id, "")
     wid = worker.worker_id
-    updated = await machines.update_worker_agents(backend, token, wid, ["plan", "plan"], ["x"])
+    updated = await machines.update_worker_agents(
+        backend, token, wid, AgentCatalog(("plan", "plan"), ("x",))
+    )
     assert (updated.agents, updated.commands) == (("plan",), ("x",))
     for bad in ([""], [str(n) for n in range(machines.MAX_MODELS + 1)]):
         with pytest.raises(InvalidInput, match=r"^A worker offers at most "):
-            await machines.update_worker_agents(backend, token, wid, ["build"], bad)
+            await machines.update_worker_agents(
+                backend, token, wid, AgentCatalog(("build",), tuple(bad))
+            )
     assert backend.workers[wid].commands == ("x",)
 
 

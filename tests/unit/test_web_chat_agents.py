@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH
 from orchestrator.domain.ids import ChatSessionId
 from tests.unit.test_web_support import MODEL, Chat, online_worker, running_app
@@ -19,7 +20,7 @@ async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
     async with running_app(tmp_path) as harness:
         chat = await online_worker(harness)
         await harness.backend.update_worker_agents(
-            chat.token, chat.worker.worker_id, ["build", "plan"], ["review"]
+            chat.token, chat.worker.worker_id, AgentCatalog(("build", "plan"), ("review",))
         )
         yield chat
 

@@ -9,6 +9,7 @@ import pytest
 from orchestrator.domain.chat import MAX_MESSAGE_LENGTH
 from orchestrator.domain.diffs import TURN_DIFF_PART, TurnDiffPart
 from orchestrator.domain.parts import StepFinishPart, Tokens
+from orchestrator.domain.replies import PermissionAsk
 from orchestrator.entrypoints.web.chat_api import QUEUED_NOTICE
 from tests.unit.test_web_support import (
     MODEL,
@@ -335,7 +336,9 @@ async def test_permission_requests_are_listed_and_answered_once(chat: Chat) -> N
     """A pending permission is listed, answered once; a second answer is a 409 conflict."""
     backend = chat.web.backend
     session, reply = await chat.claimed("run ls")
-    asked = await backend.record_permission(chat.token, reply.message_id, "per_1", "bash", "ls")
+    asked = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("per_1", "bash", "ls")
+    )
     listed = await (
         await chat.web.client.get(f"/api/sessions/{session.chat_session_id}/permissions")
     ).json()
@@ -359,7 +362,9 @@ async def test_a_permission_answer_must_be_known(chat: Chat, answer: object) -> 
     """Only once, always or reject are answers; anything else is 400 and changes nothing."""
     backend = chat.web.backend
     session, reply = await chat.claimed("run ls")
-    asked = await backend.record_permission(chat.token, reply.message_id, "per_1", "bash", "ls")
+    asked = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("per_1", "bash", "ls")
+    )
     status, body = await chat.post(
         f"/api/permissions/{asked.permission_id}/answer", {"answer": answer}
     )
@@ -373,7 +378,9 @@ async def test_answered_permissions_are_listed_with_all(chat: Chat) -> None:
     """``?all=1`` lists an answered request with its answer; without it only waiting ones."""
     backend = chat.web.backend
     session, reply = await chat.claimed("run ls")
-    asked = await backend.record_permission(chat.token, reply.message_id, "per_1", "bash", "ls")
+    asked = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("per_1", "bash", "ls")
+    )
     await chat.post(f"/api/permissions/{asked.permission_id}/answer", {"answer": "reject"})
     path = f"/api/sessions/{session.chat_session_id}/permissions"
     assert (await (await chat.web.client.get(path)).json())["permissions"] == []
@@ -385,7 +392,9 @@ async def test_another_users_permission_is_not_found(chat: Chat) -> None:
     """Answering someone else's permission request is 404; it stays pending."""
     backend = chat.web.backend
     session, reply = await chat.claimed("run ls")
-    asked = await backend.record_permission(chat.token, reply.message_id, "per_1", "bash", "ls")
+    asked = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("per_1", "bash", "ls")
+    )
     client, csrf = await _stranger(chat.web)
     response = await client.post(
         f"/api/permissions/{asked.permission_id}/answer",

@@ -11,6 +11,7 @@ import pytest
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession
 from orchestrator.domain.parts import ToolPart, ToolState, ToolStatus
 from orchestrator.domain.questions import Question, QuestionOption
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 from orchestrator.entrypoints.web.chat_stream import BAD_RESUME_POINT
 from tests.unit.test_web_support import (
     MODEL,
@@ -286,12 +287,14 @@ async def test_permissions_and_questions_ride_the_stream(chat: Chat) -> None:
     async with chat.web.client.get(_path(session)) as stream:
         assert await _requests(stream) == {"permissions": [], "questions": []}
         permission = await backend.record_permission(
-            chat.token, reply.message_id, "p", "bash", "ls"
+            chat.token, reply.message_id, PermissionAsk("p", "bash", "ls")
         )
         listed = await _requests(stream)
         assert [p["permission_id"] for p in listed["permissions"]] == [permission.permission_id]
         question = Question("Which colour?", "Colour", (QuestionOption("Red"),))
-        asked = await backend.record_question(chat.token, reply.message_id, "q", [question])
+        asked = await backend.record_question(
+            chat.token, reply.message_id, QuestionAsk("q", [question])
+        )
         listed = await _requests(stream)
         assert [(q["question_id"], q["status"]) for q in listed["questions"]] == [
             (asked.question_id, "pending")

@@ -11,6 +11,7 @@ from orchestrator.domain.commands import (
     CANCELLED,
     CommandArguments,
     CommandKind,
+    CommandOutcome,
     CommandResult,
     DirEntry,
     EntryKind,
@@ -181,7 +182,9 @@ async def test_the_stream_follows_progress_and_ends_when_the_command_does(owner:
     await backend.report_progress(token, command.command_id, 42, "Receiving objects:  40%")
     progressed = (await next_sse(response)).data["command"]
     assert (progressed["progress"], progressed["progress_line"]) == (42, "Receiving objects:  40%")
-    await backend.finish_command(token, command.command_id, result=CommandResult("app"))
+    await backend.finish_command(
+        token, command.command_id, CommandOutcome(result=CommandResult("app"))
+    )
     last = (await next_sse(response)).data["command"]
     assert (last["status"], last["progress"], last["finished"]) == ("done", 100, True)
     with anyio.fail_after(5):
@@ -197,7 +200,9 @@ async def _answer_listings(owner: Chat) -> None:
                 await backend.claim_command(token, command.command_id)
                 entry = DirEntry("src", EntryKind.DIR, None, None, True)
                 listing = CommandResult(command.arguments.path, (entry,), 1)
-                await backend.finish_command(token, command.command_id, result=listing)
+                await backend.finish_command(
+                    token, command.command_id, CommandOutcome(result=listing)
+                )
 
 
 async def test_tree_answers_the_listing_when_the_machine_is_quick(owner: Chat) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.domain.chat import PermissionRequest
+from orchestrator.domain.replies import PermissionAsk
 from tests.unit.test_web_support import Chat, next_sse
 
 pytestmark = pytest.mark.anyio
@@ -19,14 +20,13 @@ async def _asked(chat: Chat) -> tuple[PermissionRequest, PermissionRequest]:
     edit = await backend.record_permission(
         chat.token,
         reply.message_id,
-        "p1",
-        "edit",
-        "src/<b>a</b>.py",
-        file="/w/src/<b>a</b>.py",
-        diff=DIFF,
-        diff_size=80_000,
+        PermissionAsk(
+            "p1", "edit", "src/<b>a</b>.py", file="/w/src/<b>a</b>.py", diff=DIFF, diff_size=80_000
+        ),
     )
-    bash = await backend.record_permission(chat.token, reply.message_id, "p2", "bash", "ls")
+    bash = await backend.record_permission(
+        chat.token, reply.message_id, PermissionAsk("p2", "bash", "ls")
+    )
     return edit, bash
 
 

@@ -21,6 +21,7 @@ from orchestrator.domain.notifications import (
     SUBSCRIPTION_TOO_LARGE,
 )
 from orchestrator.domain.questions import Question, QuestionOption
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 from orchestrator.testing.push_service import StandInPushService
 from tests.unit.test_web_support import Chat, Harness, call, next_sse, online_worker, running_app
 
@@ -168,7 +169,9 @@ async def test_a_permission_asked_in_the_app_reaches_the_push_service(
     await call(owner, "POST", "/api/push/subscriptions", {"subscription": subscription})
     backend = owner.web.backend
     session, reply = await owner.claimed("deploy")
-    asked = await backend.record_permission(owner.token, reply.message_id, "p1", "bash", "make")
+    asked = await backend.record_permission(
+        owner.token, reply.message_id, PermissionAsk("p1", "bash", "make")
+    )
     with anyio.fail_after(10):
         while not service.received:
             await anyio.sleep(0.01)
@@ -206,7 +209,9 @@ async def test_the_inbox_lists_waiting_requests_of_the_user_only(owner: Chat) ->
     """Pending permission requests with machine, worker and session; none of other users."""
     backend = owner.web.backend
     session, reply = await owner.claimed("deploy")
-    asked = await backend.record_permission(owner.token, reply.message_id, "p1", "bash", "make")
+    asked = await backend.record_permission(
+        owner.token, reply.message_id, PermissionAsk("p1", "bash", "make")
+    )
     status, found = await call(owner, "GET", "/api/inbox")
     assert status == 200
     [item] = found["items"]
@@ -231,7 +236,9 @@ async def test_the_inbox_stream_follows_answers(owner: Chat) -> None:
     """The stream sends the list at once and again when a request is answered."""
     backend = owner.web.backend
     _session, reply = await owner.claimed("deploy")
-    asked = await backend.record_permission(owner.token, reply.message_id, "p1", "bash", "make")
+    asked = await backend.record_permission(
+        owner.token, reply.message_id, PermissionAsk("p1", "bash", "make")
+    )
     async with owner.web.client.get("/api/inbox/stream") as response:
         first = await next_sse(response)
         assert (first.event, len(first.data["items"])) == ("inbox", 1)
@@ -247,9 +254,11 @@ async def test_the_inbox_lists_and_streams_questions_beside_permissions(owner: C
     """A waiting question is an inbox item with what is asked; answering it there clears it."""
     backend = owner.web.backend
     session, reply = await owner.claimed("paint")
-    permission = await backend.record_permission(owner.token, reply.message_id, "p", "bash", "ls")
+    permission = await backend.record_permission(
+        owner.token, reply.message_id, PermissionAsk("p", "bash", "ls")
+    )
     colour = Question("Which colour?", "Colour", (QuestionOption("Red"), QuestionOption("Blue")))
-    asked = await backend.record_question(owner.token, reply.message_id, "q", [colour])
+    asked = await backend.record_question(owner.token, reply.message_id, QuestionAsk("q", [colour]))
     status, found = await call(owner, "GET", "/api/inbox")
     assert status == 200
     assert [
@@ -280,12 +289,14 @@ async def test_the_inbox_count_stream_sends_how_many_wait_as_it_changes(owner: C
     session = await owner.start()
     message = await backend.send_message(owner.user, session.chat_session_id, "deploy")
     reply = await backend.claim_message(owner.token, message.message_id)
-    asked = await backend.record_permission(owner.token, reply.message_id, "p1", "bash", "make")
+    asked = await backend.record_permission(
+        owner.token, reply.message_id, PermissionAsk("p1", "bash", "make")
+    )
     async with owner.web.client.get("/api/inbox/stream?count=1") as response:
         first = await next_sse(response)
         assert (first.event, first.data) == ("count", {"waiting": 1})
         colour = Question("Which colour?", "Colour", (QuestionOption("Red"),))
-        await backend.record_question(owner.token, reply.message_id, "q", [colour])
+        await backend.record_question(owner.token, reply.message_id, QuestionAsk("q", [colour]))
         more = await next_sse(response)
         assert (more.event, more.data) == ("count", {"waiting": 2})
         path = f"/api/permissions/{asked.permission_id}/answer"

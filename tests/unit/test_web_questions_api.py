@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest
+from orchestrator.domain.replies import QuestionAsk
 from orchestrator.entrypoints.web.questions_api import BAD_ANSWERS
 from tests.unit.test_web_support import Chat, running_app
 
@@ -20,7 +21,9 @@ COLOUR = Question(
 async def _asked(chat: Chat) -> QuestionRequest:
     backend = chat.web.backend
     _session, reply = await chat.claimed("paint it")
-    return await backend.record_question(chat.token, reply.message_id, "que_1", [COLOUR])
+    return await backend.record_question(
+        chat.token, reply.message_id, QuestionAsk("que_1", [COLOUR])
+    )
 
 
 async def _listed(chat: Chat, question: QuestionRequest, every: bool = False) -> list[object]:

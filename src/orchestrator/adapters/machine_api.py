@@ -73,9 +73,30 @@ def _encode(argument: Argument, value: object) -> dict[str, object]:
         return {argument.name: str(value)}
     if isinstance(value, PartBody):
         return {argument.name: body_to_dict(value)}
+    if is_record(argument.kind):  # a parameter object travels as its fields
+        return dict(converter.unstructure(value))
     if isinstance(value, tuple):
         value = list(value)
     return {argument.name: converter.unstructure(value)}
+
+
+def is_record(kind: object) -> bool:
+    """Whether an argument is a parameter object, whose fields are keys of the body itself."""
+    return isinstance(kind, type) and attrs.has(kind)
+
+
+def record_fields(kind: type) -> tuple[Argument, ...]:
+    """The fields of a parameter object as arguments; one with a default may be left out."""
+    hints = get_type_hints(kind)
+    return tuple(
+        Argument(
+            field.name,
+            hints[field.name],
+            inspect.Parameter.empty if field.default is attrs.NOTHING else field.default,
+            keyword_only=True,
+        )
+        for field in attrs.fields(kind)
+    )
 
 
 def _method(name: str) -> MachineMethod:

@@ -17,13 +17,10 @@ from typing import Any
 import cattrs
 
 from orchestrator.domain.errors import InvalidInput
-from orchestrator.domain.ids import ChatSessionId, MessageId
 from orchestrator.domain.parts import (
     PART_TYPES,
-    MessagePart,
     OpaquePart,
     PartBody,
-    PartId,
     opaque,
     part_type,
 )
@@ -108,30 +105,3 @@ def body_from_row(text: str, data: str) -> PartBody:
     if fields.get("type") in ("text", "reasoning"):
         fields["text"] = text
     return body_from_dict(fields)
-
-
-def part_to_dict(part: MessagePart) -> dict[str, Any]:
-    """A part for the wire and the browser."""
-    return {
-        "part_id": part.part_id,
-        "message_id": part.message_id,
-        "chat_session_id": part.chat_session_id,
-        "position": part.position,
-        "type": part.type,
-        "body": body_to_dict(part.body),
-        "updated_at": part.updated_at.isoformat(),
-        "sequence": part.sequence,
-    }
-
-
-def part_from_dict(value: dict[str, Any]) -> MessagePart:
-    """The part :func:`part_to_dict` described."""
-    return MessagePart(
-        PartId(value["part_id"]),
-        MessageId(value["message_id"]),
-        ChatSessionId(value["chat_session_id"]),
-        int(value["position"]),
-        body_from_dict(value["body"]),
-        datetime.fromisoformat(value["updated_at"]),
-        int(value.get("sequence", 0)),
-    )

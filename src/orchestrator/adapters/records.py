@@ -11,7 +11,8 @@ Two formats, one set of rules (cattrs hooks built by :func:`_converter`):
 
 A record that places a worker for a user (``WaitingPermission`` …) takes its
 ``worker_label`` from the worker's name and folder in the same row or document.
-The browser's JSON (ISO times) is :data:`orchestrator.adapters.wire.converter`.
+A third, :func:`json_converter`, is the browser's and the machine API's JSON
+(ISO times); :data:`orchestrator.adapters.wire.converter` is the one instance.
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from typing import Any, Final, TypeVar, Union, get_args, get_origin
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.preconf.json import JsonConverter, make_converter
 
-from orchestrator.domain.chat import ChatChunk
+from orchestrator.adapters.parts_json import body_from_dict, body_from_row, body_to_dict
+from orchestrator.domain.chat import ChatChunk, ChatMessage
+from orchestrator.domain.commands import Command
 from orchestrator.domain.model import WorkerCounts
 from orchestrator.domain.notifications import worker_label
+from orchestrator.domain.parts import MessagePart, PartBody
 from orchestrator.domain.permissions import (
     DEFAULT_PERMISSION_POLICY,
     PermissionPolicy,
@@ -78,6 +83,9 @@ def _converter(name: Callable[[type, str], str], *, rows: bool) -> cattrs.Conver
         lambda members: sorted(conv.unstructure(m) for m in members),
     )
 
+    # A part's body is stored as its text and the JSON of its other fields.
+    conv.register_structure_hook_func(lambda kind: kind == PartBody, lambda body, _: body)
+
     def from_text(value: Any, kind: Any) -> Any:
         return conv.structure(json.loads(value) if isinstance(value, str) else value, kind)
 
@@ -92,6 +100,11 @@ def _converter(name: Callable[[type, str], str], *, rows: bool) -> cattrs.Conver
         read: Callable[[Any, type], Any] = make_dict_structure_fn(
             cls, conv, **fields(cls, reading=True)
         )
+        if cls is MessagePart:
+            body = name(cls, "body")
+            return lambda raw, kind: read(
+                {**raw, body: body_from_row(raw["text"], raw["data"])}, kind
+            )
         joined = [name(cls, f.name) for f in attrs.fields(cls) if rows and attrs.has(f.type)]
         located = "worker_label" in attrs.fields_dict(cls)
         if not joined and not located:
@@ -160,3 +173,42 @@ def to_document(record: object) -> dict[str, Any]:
     """``record`` as a Convex function takes it: camelCase keys, times in milliseconds."""
     found: dict[str, Any] = _DOCUMENTS.unstructure(record)
     return found
+
+
+def _datetime_from_iso(value: object, _: type[datetime]) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError("a timestamp must be an ISO-8601 string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("a timestamp must carry its UTC offset")
+    return parsed
+
+
+def json_converter() -> JsonConverter:
+    """The browser's and the machine API's JSON: snake_case keys, ISO-8601 times, enum values."""
+    conv = make_converter()
+    # The JSON preconf passes ``str`` subclasses through; the wire wants plain values.
+    for base in (enum.Enum, enum.StrEnum, enum.IntEnum):
+        conv.register_unstructure_hook(base, lambda member: member.value)
+    conv.register_unstructure_hook(datetime, lambda moment: moment.isoformat())
+    conv.register_structure_hook(datetime, _datetime_from_iso)
+    # ``completed`` is derived from the status; it is sent for readers (the browser)
+    # and ignored when read back.
+    message_fields = make_dict_unstructure_fn(ChatMessage, conv)
+    conv.register_unstructure_hook(
+        ChatMessage, lambda message: {**message_fields(message), "completed": message.completed}
+    )
+    command_fields = make_dict_unstructure_fn(Command, conv)
+    conv.register_unstructure_hook(
+        Command, lambda command: {**command_fields(command), "finished": command.finished}
+    )
+    # A part's body is one of several records, tagged with its type (as is the part).
+    conv.register_unstructure_hook_func(lambda kind: kind == PartBody, body_to_dict)
+    conv.register_structure_hook_func(
+        lambda kind: kind == PartBody, lambda value, _: body_from_dict(value)
+    )
+    part_fields = make_dict_unstructure_fn(MessagePart, conv)
+    conv.register_unstructure_hook(
+        MessagePart, lambda part: {**part_fields(part), "type": part.type}
+    )
+    return conv

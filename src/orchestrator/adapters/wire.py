@@ -20,21 +20,14 @@ Machine API (every request carries ``Authorization: Bearer <machine_id>:<secret>
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Final
 
-from cattrs.gen import make_dict_unstructure_fn
-from cattrs.preconf.json import JsonConverter, make_converter
-
-from orchestrator.adapters.parts_json import part_from_dict, part_to_dict
+from orchestrator.adapters.records import json_converter
 from orchestrator.domain import errors
-from orchestrator.domain.chat import ChatMessage
-from orchestrator.domain.commands import Command
 from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.lease import Lease
-from orchestrator.domain.parts import MessagePart
 
 MACHINE_API_PREFIX: Final = "/api/machine"
 MACHINE_WS_PATH: Final = f"{MACHINE_API_PREFIX}/ws"
@@ -54,40 +47,8 @@ ERROR_STATUS: Final[dict[type[OrchestratorError], int]] = {
 }
 
 
-def _datetime_from_iso(value: object, _: type[datetime]) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError("a timestamp must be an ISO-8601 string")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError("a timestamp must carry its UTC offset")
-    return parsed
-
-
-def _make_converter() -> JsonConverter:
-    conv = make_converter()
-    # The JSON preconf passes ``str`` subclasses through; the wire wants plain values.
-    for base in (enum.Enum, enum.StrEnum, enum.IntEnum):
-        conv.register_unstructure_hook(base, lambda member: member.value)
-    conv.register_unstructure_hook(datetime, lambda moment: moment.isoformat())
-    conv.register_structure_hook(datetime, _datetime_from_iso)
-    # ``completed`` is derived from the status; it is sent for readers (the browser)
-    # and ignored when read back.
-    message_fields = make_dict_unstructure_fn(ChatMessage, conv)
-    conv.register_unstructure_hook(
-        ChatMessage, lambda message: {**message_fields(message), "completed": message.completed}
-    )
-    command_fields = make_dict_unstructure_fn(Command, conv)
-    conv.register_unstructure_hook(
-        Command, lambda command: {**command_fields(command), "finished": command.finished}
-    )
-    # A part's body is one of several records: the part converter tags it with its type.
-    conv.register_unstructure_hook(MessagePart, part_to_dict)
-    conv.register_structure_hook(MessagePart, lambda value, _: part_from_dict(value))
-    return conv
-
-
-#: The one converter both the server and its clients use.
-converter = _make_converter()
+#: The one converter both the server and its clients use (see :mod:`.records`).
+converter: Final = json_converter()
 
 
 def status_for(exc: OrchestratorError) -> int:

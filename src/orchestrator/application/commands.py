@@ -24,6 +24,7 @@ from orchestrator.domain.commands import (
     MAX_ERROR_LENGTH,
     Command,
     CommandKind,
+    CommandOutcome,
     CommandResult,
     CommandStatus,
 )
@@ -206,7 +207,7 @@ class CommandRunner:
         while True:
             try:
                 await self.backend.finish_command(
-                    self.token, command.command_id, result=result, error=error
+                    self.token, command.command_id, CommandOutcome(result, error)
                 )
                 self.connection.back()
                 break

@@ -209,7 +209,7 @@ class MachineProcess:
                 directory, permission_policy=worker.permission_policy
             )
             self.workers[worker.worker_id] = await update_worker_agents(
-                self.backend, self.token, worker.worker_id, catalog.agents, catalog.commands
+                self.backend, self.token, worker.worker_id, catalog
             )
         except OrchestratorError as exc:
             self.report(f"Could not read the agents of worker {worker.worker_id}: {exc.message}")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from orchestrator.application.live import LiveRelay
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.chat import GONE_REASON, MessageStatus
 from orchestrator.domain.errors import Conflict, InvalidInput, PathOutsideRoot
 from orchestrator.domain.ids import (
@@ -224,17 +225,14 @@ async def update_worker_models(
 
 
 async def update_worker_agents(
-    backend: MachineBackend,
-    token: MachineToken,
-    worker_id: WorkerId,
-    agents: Sequence[str],
-    commands: Sequence[str],
+    backend: MachineBackend, token: MachineToken, worker_id: WorkerId, catalog: AgentCatalog
 ) -> Worker:
     """Store the agents and slash commands a worker's agent offers (deduplicated, in order)."""
-    offered = _offered(agents, "agents and commands")
-    return await backend.update_worker_agents(
-        token, worker_id, offered, _offered(commands, "agents and commands")
+    offered = AgentCatalog(
+        tuple(_offered(catalog.agents, "agents and commands")),
+        tuple(_offered(catalog.commands, "agents and commands")),
     )
+    return await backend.update_worker_agents(token, worker_id, offered)
 
 
 def _offered(names: Sequence[str], what: str) -> list[str]:

@@ -51,6 +51,7 @@ from orchestrator.domain.chat import (
     ChatSession,
     ChatSessionStatus,
     MessageStatus,
+    SessionUpdate,
     SessionWork,
 )
 from orchestrator.domain.diffs import TURN_DIFF_PART
@@ -68,6 +69,7 @@ from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.parts import PartBody, PartId, TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import ChatMachineBackend, LiveSink
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +247,9 @@ class SessionRunner:
                     self.manager.backend.update_session,
                     self.manager.token,
                     self.session_id,
-                    agent_session_id=agent.agent_session_id,
-                    status=ChatSessionStatus.ACTIVE,
+                    SessionUpdate(
+                        agent_session_id=agent.agent_session_id, status=ChatSessionStatus.ACTIVE
+                    ),
                 )
             )
         return agent
@@ -348,12 +351,14 @@ class SessionRunner:
                     manager.backend.record_permission,
                     manager.token,
                     self.current_reply.message_id,
-                    event.request_id,
-                    event.tool,
-                    event.description or " ".join(event.patterns),
-                    file=event.file,
-                    diff=event.diff,
-                    diff_size=event.diff_size,
+                    PermissionAsk(
+                        event.request_id,
+                        event.tool,
+                        event.description or " ".join(event.patterns),
+                        event.file,
+                        event.diff,
+                        event.diff_size,
+                    ),
                 )
             )
         elif isinstance(event, QuestionAsked):
@@ -365,8 +370,7 @@ class SessionRunner:
                     manager.backend.record_question,
                     manager.token,
                     self.current_reply.message_id,
-                    event.request_id,
-                    event.questions,
+                    QuestionAsk(event.request_id, event.questions),
                 )
             )
         elif isinstance(event, TitleChanged) and event.title.strip():
@@ -375,7 +379,7 @@ class SessionRunner:
                     manager.backend.update_session,
                     manager.token,
                     self.session_id,
-                    title=event.title[:MAX_TITLE_LENGTH],
+                    SessionUpdate(title=event.title[:MAX_TITLE_LENGTH]),
                 )
             )
         elif isinstance(event, TurnFinished | TurnFailed):
@@ -415,7 +419,7 @@ class SessionRunner:
                     self.manager.backend.update_session,
                     self.manager.token,
                     self.session_id,
-                    status=ChatSessionStatus.IDLE,
+                    SessionUpdate(status=ChatSessionStatus.IDLE),
                 )
             )
         except OrchestratorError as exc:

@@ -186,6 +186,15 @@ class PermissionRequest:
 
 
 @attrs.frozen
+class SessionUpdate:
+    """What a machine changes on a session: active/idle, the agent's session ID, a first title."""
+
+    status: ChatSessionStatus | None = None
+    agent_session_id: str | None = None
+    title: str | None = None
+
+
+@attrs.frozen
 class SessionWork:
     """What a machine must act on for one session of its workers.
 

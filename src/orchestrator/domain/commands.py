@@ -114,6 +114,14 @@ class CommandResult:
 
 
 @attrs.frozen
+class CommandOutcome:
+    """How a running command ends: its result, or one sentence of error (exactly one)."""
+
+    result: CommandResult | None = None
+    error: str | None = None
+
+
+@attrs.frozen
 class Command:
     command_id: CommandId
     machine_id: MachineId

@@ -23,22 +23,23 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.api_tokens import ApiToken
 from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
     ChatSession,
-    ChatSessionStatus,
     MessageStatus,
     PermissionAnswer,
     PermissionRequest,
+    SessionUpdate,
     SessionWork,
 )
 from orchestrator.domain.commands import (
     Command,
     CommandArguments,
     CommandKind,
-    CommandResult,
+    CommandOutcome,
 )
 from orchestrator.domain.ids import (
     ApiTokenId,
@@ -75,7 +76,8 @@ from orchestrator.domain.parts import (
     TextKind,
 )
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
-from orchestrator.domain.questions import Answers, Question, QuestionRequest, WaitingQuestion
+from orchestrator.domain.questions import Answers, QuestionRequest, WaitingQuestion
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 
 
 class Clock(Protocol):
@@ -159,11 +161,7 @@ class MachineBackend(Protocol):
         ...
 
     async def update_worker_agents(
-        self,
-        token: MachineToken,
-        worker_id: WorkerId,
-        agents: Sequence[str],
-        commands: Sequence[str],
+        self, token: MachineToken, worker_id: WorkerId, catalog: AgentCatalog
     ) -> Worker:
         """Replace the agents (modes) and slash commands the worker's agent offers."""
         ...
@@ -350,11 +348,7 @@ class ChatUserBackend(Protocol):
         ...
 
     async def list_sessions_page(
-        self,
-        user: UserId,
-        worker_id: WorkerId,
-        cursor: str | None = None,
-        limit: int | None = None,
+        self, user: UserId, worker_id: WorkerId, cursor: str | None = None, limit: int | None = None
     ) -> Page[ChatSession]:
         """One page of a worker's sessions, in the order of :meth:`list_sessions`."""
         ...
@@ -527,13 +521,7 @@ class ChatMachineBackend(Protocol):
         ...
 
     async def update_session(
-        self,
-        token: MachineToken,
-        session_id: ChatSessionId,
-        *,
-        status: ChatSessionStatus | None = None,
-        agent_session_id: str | None = None,
-        title: str | None = None,
+        self, token: MachineToken, session_id: ChatSessionId, update: SessionUpdate
     ) -> ChatSession:
         """Record the agent's session ID, a title (if the session has none yet), or active/idle."""
         ...
@@ -545,16 +533,7 @@ class ChatMachineBackend(Protocol):
         ...
 
     async def record_permission(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        tool: str,
-        description: str,
-        *,
-        file: str = "",
-        diff: str = "",
-        diff_size: int = 0,
+        self, token: MachineToken, message_id: MessageId, ask: PermissionAsk
     ) -> PermissionRequest:
         """The agent asks permission during a reply (an edit with its file and diff); it waits."""
         ...
@@ -566,11 +545,7 @@ class ChatMachineBackend(Protocol):
         ...
 
     async def record_question(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        questions: Sequence[Question],
+        self, token: MachineToken, message_id: MessageId, ask: QuestionAsk
     ) -> QuestionRequest:
         """The agent asks the user questions during a reply; the user sees them as pending."""
         ...
@@ -626,12 +601,7 @@ class CommandMachineBackend(Protocol):
         ...
 
     async def finish_command(
-        self,
-        token: MachineToken,
-        command_id: CommandId,
-        *,
-        result: CommandResult | None = None,
-        error: str | None = None,
+        self, token: MachineToken, command_id: CommandId, outcome: CommandOutcome
     ) -> Command:
         """End a running command: ``done`` with its result, or ``failed`` with one sentence."""
         ...

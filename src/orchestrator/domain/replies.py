@@ -160,15 +160,19 @@ def resolve_permission(request: PermissionRequest) -> PermissionRequest:
     return attrs.evolve(request, status=PermissionStatus.RESOLVED)
 
 
+@attrs.frozen
+class QuestionAsk:
+    """What an agent asks its user during a reply, as the machine reports it."""
+
+    agent_request_id: str
+    questions: Sequence[Question]
+
+
 def ask_question(
-    question_id: QuestionId,
-    reply: ChatMessage,
-    agent_request_id: str,
-    questions: Sequence[Question],
-    now: datetime,
+    question_id: QuestionId, reply: ChatMessage, ask: QuestionAsk, now: datetime
 ) -> QuestionRequest:
     """A pending question of a streaming reply to its user, its fields checked."""
-    agent_request_id, asked = validate_question_request(agent_request_id, questions)
+    agent_request_id, asked = validate_question_request(ask.agent_request_id, ask.questions)
     ensure_streaming(reply)
     return QuestionRequest(
         question_id,

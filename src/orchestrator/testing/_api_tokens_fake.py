@@ -7,30 +7,18 @@ in ``tests/contract/test_api_token_contract.py`` holds all of them to it.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
-
 import attrs
 
 from orchestrator.domain import api_tokens as token_rules
 from orchestrator.domain.api_tokens import ApiCredential, ApiToken
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import ApiTokenId, UserId
-from orchestrator.domain.model import User, validate_name
-from orchestrator.domain.ports import IdGenerator
+from orchestrator.domain.model import validate_name
+from orchestrator.testing._state_fake import FakeState
 
 
-class ApiTokenFake:
+class ApiTokenFake(FakeState):
     """The :class:`~orchestrator.domain.ports.ApiTokenBackend`, in dicts."""
-
-    if TYPE_CHECKING:  # provided by InMemoryBackend
-        ids: IdGenerator
-        users: dict[UserId, User]
-        api_tokens: dict[ApiTokenId, ApiToken]
-        api_token_hashes: dict[ApiTokenId, str]
-
-        def _now(self) -> datetime: ...
-        async def get_user(self, user_id: UserId) -> User: ...
 
     async def create_api_token(self, user: UserId, name: str) -> tuple[ApiToken, str]:
         cleaned = validate_name(name, "Token name")

@@ -6,19 +6,18 @@ those of the SQLite backend; the contract suite holds both to the same result.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
-from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import attrs
 
+from orchestrator.adapters.port_methods import PagesMessages
 from orchestrator.domain import chat, replies, undo
 from orchestrator.domain.diffs import TURN_DIFF_PART
 from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
-    ChunkId,
     MachineId,
     MachineToken,
     MessageId,
@@ -26,11 +25,9 @@ from orchestrator.domain.ids import (
     UserId,
     WorkerId,
 )
-from orchestrator.domain.model import Machine, Worker, WorkerStatus
+from orchestrator.domain.model import WorkerStatus
 from orchestrator.domain.paging import (
     LIST_PAGE,
-    MESSAGE_PAGE,
-    MESSAGES,
     SESSIONS,
     Page,
     decode_cursor,
@@ -40,9 +37,8 @@ from orchestrator.domain.paging import (
     page_limit,
     session_size,
 )
-from orchestrator.domain.parts import MessagePart, PartId
-from orchestrator.domain.ports import IdGenerator
-from orchestrator.domain.questions import QuestionRequest
+from orchestrator.domain.parts import PartId
+from orchestrator.testing._state_fake import FakeState
 
 T = TypeVar("T")
 
@@ -59,28 +55,8 @@ def _message_id(message: chat.ChatMessage) -> str:
     return message.message_id
 
 
-class ChatFakeBase:
+class ChatFakeBase(FakeState):
     """What both sides of chat share, on top of the fake's machines and workers."""
-
-    if TYPE_CHECKING:  # provided by InMemoryBackend
-        ids: IdGenerator
-        machines: dict[MachineId, Machine]
-        workers: dict[WorkerId, Worker]
-        chat_sessions: dict[ChatSessionId, chat.ChatSession]
-        chat_messages: dict[MessageId, chat.ChatMessage]
-        chunks: dict[ChunkId, chat.ChatChunk]
-        parts: dict[tuple[MessageId, PartId], MessagePart]
-        sequences: dict[ChatSessionId, int]
-        permissions: dict[PermissionId, chat.PermissionRequest]
-
-        def _now(self) -> datetime: ...
-        async def _commit(self) -> None: ...
-        def _auth(self, token: MachineToken) -> Machine: ...
-        def _owned_worker(self, user: UserId, worker_id: WorkerId) -> Worker: ...
-        def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
-        def _wakeups(self) -> AsyncGenerator[None, None]: ...
-        def _drop_questions(self, sessions: Iterable[ChatSessionId]) -> None: ...
-        def _answered_questions(self, session_id: ChatSessionId) -> tuple[QuestionRequest, ...]: ...
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -160,7 +136,7 @@ class ChatFakeBase:
         return self._save(changed)
 
 
-class ChatUserFake(ChatFakeBase):
+class ChatUserFake(PagesMessages, ChatFakeBase):
     """The :class:`~orchestrator.domain.ports.ChatUserBackend` half."""
 
     async def start_session(
@@ -239,11 +215,7 @@ class ChatUserFake(ChatFakeBase):
         return sorted(mine, key=lambda s: s.status is TERMINATED)
 
     async def list_sessions_page(
-        self,
-        user: UserId,
-        worker_id: WorkerId,
-        cursor: str | None = None,
-        limit: int | None = None,
+        self, user: UserId, worker_id: WorkerId, cursor: str | None = None, limit: int | None = None
     ) -> Page[chat.ChatSession]:
         count = page_limit(limit, LIST_PAGE)
         after = decode_cursor(cursor, SESSIONS, worker_id)
@@ -297,19 +269,12 @@ class ChatUserFake(ChatFakeBase):
         self._user_session(user, session_id)
         return self._messages_of(session_id)
 
-    async def list_messages_page(
-        self,
-        user: UserId,
-        session_id: ChatSessionId,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Page[chat.ChatMessage]:
-        count = page_limit(limit, MESSAGE_PAGE)
-        after = decode_cursor(cursor, MESSAGES, session_id)
+    async def _messages_page(
+        self, user: UserId, session_id: ChatSessionId, after: str | None, count: int
+    ) -> tuple[list[chat.ChatMessage], bool]:
         self._user_session(user, session_id)
         newest_first = self._messages_of(session_id)[::-1]
-        items, more = page_from_list(newest_first, after, count, message_size, _message_id)
-        return make_page(items, more, MESSAGES, session_id, _message_id)
+        return page_from_list(newest_first, after, count, message_size, _message_id)
 
     async def request_abort(
         self, user: UserId, session_id: ChatSessionId

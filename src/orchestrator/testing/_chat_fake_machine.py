@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING
 
 import attrs
 
@@ -15,12 +14,10 @@ from orchestrator.domain.ids import (
     MachineToken,
     MessageId,
     PermissionId,
-    QuestionId,
 )
 from orchestrator.domain.model import WorkerStatus
-from orchestrator.domain.questions import QuestionRequest
 from orchestrator.testing._chat_fake import ChatFakeBase
-from orchestrator.testing._push_fake import FinishedEnding
+from orchestrator.testing._state_fake import FinishedEnding
 
 TERMINATED = chat.ChatSessionStatus.TERMINATED
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
@@ -28,12 +25,6 @@ PENDING = WorkerStatus.PENDING_AUTHORIZATION
 
 class ChatMachineFake(ChatFakeBase):
     """The :class:`~orchestrator.domain.ports.ChatMachineBackend` half."""
-
-    if TYPE_CHECKING:  # provided by InMemoryBackend
-        finished_replies: dict[MessageId, FinishedEnding]
-        questions: dict[QuestionId, QuestionRequest]
-
-        def _save_question(self, request: QuestionRequest) -> QuestionRequest: ...
 
     async def _work(self, token: MachineToken) -> list[chat.SessionWork]:
         self._auth(token)
@@ -195,16 +186,10 @@ class ChatMachineFake(ChatFakeBase):
                 )
 
     async def update_session(
-        self,
-        token: MachineToken,
-        session_id: ChatSessionId,
-        *,
-        status: chat.ChatSessionStatus | None = None,
-        agent_session_id: str | None = None,
-        title: str | None = None,
+        self, token: MachineToken, session_id: ChatSessionId, update: chat.SessionUpdate
     ) -> chat.ChatSession:
         status, agent_session_id, title = chat.validate_session_update(
-            status, agent_session_id, title
+            update.status, update.agent_session_id, update.title
         )
         session = chat.ensure_open(self._machine_session(token, session_id))
         session = self._save(
@@ -227,18 +212,8 @@ class ChatMachineFake(ChatFakeBase):
         return session
 
     async def record_permission(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        tool: str,
-        description: str,
-        *,
-        file: str = "",
-        diff: str = "",
-        diff_size: int = 0,
+        self, token: MachineToken, message_id: MessageId, ask: replies.PermissionAsk
     ) -> chat.PermissionRequest:
-        ask = replies.PermissionAsk(agent_request_id, tool, description, file, diff, diff_size)
         message, _ = self._machine_message(token, message_id)
         permission_id = PermissionId(self.ids.new_id("permission"))
         request = replies.ask_permission(permission_id, message, ask, self._now())

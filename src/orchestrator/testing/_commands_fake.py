@@ -7,55 +7,33 @@ same result.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from orchestrator.domain import commands as rules
 from orchestrator.domain.commands import (
-    KEEP_FINISHED_COMMANDS,
-    LIST_COMMANDS_LIMIT,
-    MAX_PENDING_COMMANDS,
     Command,
     CommandArguments,
     CommandKind,
-    CommandResult,
+    CommandOutcome,
     CommandStatus,
-    claim,
-    finish,
-    record_progress,
-    recover,
-    request_cancel,
-    validate_arguments,
-    validate_progress,
 )
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import CommandId, MachineId, MachineToken, UserId
-from orchestrator.domain.model import Machine
-from orchestrator.domain.ports import IdGenerator
+from orchestrator.testing._state_fake import FakeState
 
 T = TypeVar("T")
 
 NO_COMMAND = "No such command."
 TOO_MANY_PENDING = (
-    f"This machine already has {MAX_PENDING_COMMANDS} commands waiting. "
+    f"This machine already has {rules.MAX_PENDING_COMMANDS} commands waiting. "
     "Wait for them to run or cancel some."
 )
 
 
-class CommandFake:
+class CommandFake(FakeState):
     """Commands in a dict, oldest first in insertion order."""
-
-    if TYPE_CHECKING:  # provided by InMemoryBackend
-        ids: IdGenerator
-        commands: dict[CommandId, Command]
-        machines: dict[MachineId, Machine]
-
-        def _now(self) -> datetime: ...
-        async def _commit(self) -> None: ...
-        def _auth(self, token: MachineToken) -> Machine: ...
-        def _owned_machine(self, user: UserId, machine_id: MachineId) -> Machine: ...
-        def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
 
     def _of_machine(self, machine_id: MachineId) -> list[Command]:
         return [c for c in self.commands.values() if c.machine_id == machine_id]
@@ -73,7 +51,7 @@ class CommandFake:
         """What a dead process left running, as its successor's ``go_online`` finds it."""
         now = self._now()
         for command in self._of_machine(machine_id):
-            self._save_command(recover(command, now))
+            self._save_command(rules.recover(command, now))
 
     # --- the owner's side ---------------------------------------------------------
 
@@ -87,10 +65,10 @@ class CommandFake:
     async def create_command(
         self, user: UserId, machine_id: MachineId, kind: CommandKind, arguments: CommandArguments
     ) -> Command:
-        arguments = validate_arguments(kind, arguments)
+        arguments = rules.validate_arguments(kind, arguments)
         self._owned_machine(user, machine_id)
         mine = self._of_machine(machine_id)
-        if sum(c.status is CommandStatus.PENDING for c in mine) >= MAX_PENDING_COMMANDS:
+        if sum(c.status is CommandStatus.PENDING for c in mine) >= rules.MAX_PENDING_COMMANDS:
             raise Conflict(TOO_MANY_PENDING)
         command = Command(
             CommandId(self.ids.new_id("command")),
@@ -103,7 +81,7 @@ class CommandFake:
         )
         self._save_command(command)
         finished = [c for c in self._of_machine(machine_id) if c.finished]
-        for old in finished[: max(0, len(finished) - KEEP_FINISHED_COMMANDS)]:
+        for old in finished[: max(0, len(finished) - rules.KEEP_FINISHED_COMMANDS)]:
             del self.commands[old.command_id]
         await self._commit()
         return command
@@ -113,11 +91,11 @@ class CommandFake:
 
     async def list_commands(self, user: UserId, machine_id: MachineId) -> list[Command]:
         self._owned_machine(user, machine_id)
-        return list(reversed(self._of_machine(machine_id)))[:LIST_COMMANDS_LIMIT]
+        return list(reversed(self._of_machine(machine_id)))[: rules.LIST_COMMANDS_LIMIT]
 
     async def cancel_command(self, user: UserId, command_id: CommandId) -> Command:
         command = self._owned_command(user, command_id)
-        command = self._save_command(request_cancel(command, self._now()))
+        command = self._save_command(rules.request_cancel(command, self._now()))
         await self._commit()
         return command
 
@@ -147,28 +125,24 @@ class CommandFake:
 
     async def claim_command(self, token: MachineToken, command_id: CommandId) -> Command:
         command = self._machine_command(token, command_id)
-        command = self._save_command(claim(command, self._now()))
+        command = self._save_command(rules.claim(command, self._now()))
         await self._commit()
         return command
 
     async def report_progress(
         self, token: MachineToken, command_id: CommandId, progress: int, line: str
     ) -> Command:
-        validate_progress(progress, line)
+        rules.validate_progress(progress, line)
         command = self._machine_command(token, command_id)
-        command = self._save_command(record_progress(command, progress, line))
+        command = self._save_command(rules.record_progress(command, progress, line))
         await self._commit()
         return command
 
     async def finish_command(
-        self,
-        token: MachineToken,
-        command_id: CommandId,
-        *,
-        result: CommandResult | None = None,
-        error: str | None = None,
+        self, token: MachineToken, command_id: CommandId, outcome: CommandOutcome
     ) -> Command:
         command = self._machine_command(token, command_id)
-        command = self._save_command(finish(command, self._now(), result, error))
+        changed = rules.finish(command, self._now(), outcome.result, outcome.error)
+        command = self._save_command(changed)
         await self._commit()
         return command

@@ -6,24 +6,21 @@ contract suite in ``tests/contract/test_job_contract.py`` holds both to them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import attrs
 
 from orchestrator.domain import jobs as job_rules
 from orchestrator.domain.chat import (
-    ChatMessage,
-    ChatSession,
     check_model,
 )
 from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, JobId, JobRunId, MessageId, UserId, WorkerId
 from orchestrator.domain.job_runs import start_run_session
 from orchestrator.domain.jobs import Job, JobDraft, JobRun, RunStatus
-from orchestrator.domain.model import Worker
 from orchestrator.domain.paging import (
     JOBS,
     LIST_PAGE,
@@ -34,7 +31,7 @@ from orchestrator.domain.paging import (
     page_from_list,
     page_limit,
 )
-from orchestrator.domain.ports import IdGenerator
+from orchestrator.testing._state_fake import FakeState
 
 T = TypeVar("T")
 
@@ -43,24 +40,8 @@ def _job_id(job: Job) -> str:
     return job.job_id
 
 
-class JobFake:
+class JobFake(FakeState):
     """The :class:`~orchestrator.domain.ports.JobUserBackend` and ``JobSchedulerBackend``."""
-
-    if TYPE_CHECKING:  # provided by InMemoryBackend
-        ids: IdGenerator
-        workers: dict[WorkerId, Worker]
-        chat_sessions: dict[ChatSessionId, ChatSession]
-        chat_messages: dict[MessageId, ChatMessage]
-        jobs: dict[JobId, Job]
-        job_runs: dict[JobRunId, JobRun]
-        #: Runs whose status is final whatever their messages say.
-        final_runs: set[JobRunId]
-
-        def _now(self) -> datetime: ...
-        async def _commit(self) -> None: ...
-        def _owned_worker(self, user: UserId, worker_id: WorkerId) -> Worker: ...
-        def _save(self, record: T) -> T: ...
-        def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -7,28 +7,19 @@ from contextlib import aclosing
 
 import attrs
 
+from orchestrator.domain import parts as rules
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
-from orchestrator.domain.parts import (
-    MAX_LISTED_PARTS,
-    MessagePart,
-    PartBody,
-    PartId,
-    StreamEvent,
-    TextAppended,
-    TextKind,
-    append_text,
-    merge_events,
-    replace_part,
-    validate_part_id,
-)
+from orchestrator.domain.parts import MessagePart, PartBody, StreamEvent, TextAppended, TextKind
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
 
 
 class PartsFake(ChatMachineFake):
     """Parts: the machine stores them, the owner lists them."""
 
-    def _load_part(self, message: ChatMessage, part_id: PartId) -> tuple[MessagePart | None, int]:
+    def _load_part(
+        self, message: ChatMessage, part_id: rules.PartId
+    ) -> tuple[MessagePart | None, int]:
         stored = self.parts.get((message.message_id, part_id))
         if stored is not None:
             return stored, stored.position
@@ -40,10 +31,10 @@ class PartsFake(ChatMachineFake):
     async def save_part(
         self, token: MachineToken, message_id: MessageId, part_id: str, body: PartBody
     ) -> MessagePart:
-        key = validate_part_id(part_id)
+        key = rules.validate_part_id(part_id)
         message, _ = self._machine_message(token, message_id)
         stored, position = self._load_part(message, key)
-        part = replace_part(stored, message, key, body, position, self._now())
+        part = rules.replace_part(stored, message, key, body, position, self._now())
         part = attrs.evolve(part, sequence=self._next_sequence(message.chat_session_id))
         self.parts[(message_id, key)] = part
         await self._commit()
@@ -58,10 +49,10 @@ class PartsFake(ChatMachineFake):
         text: str,
         kind: TextKind = TextKind.TEXT,
     ) -> TextAppended:
-        key = validate_part_id(part_id)
+        key = rules.validate_part_id(part_id)
         message, session = self._machine_message(token, message_id)
         stored, position = self._load_part(message, key)
-        change = append_text(stored, message, key, kind, offset, text, position, self._now())
+        change = rules.append_text(stored, message, key, kind, offset, text, position, self._now())
         chunk_text = change.chunk_text
         chunk = (
             self._insert_chunk(session, message_id, chunk_text, change.chunk_place)
@@ -88,7 +79,7 @@ class PartsFake(ChatMachineFake):
                     for p in self.parts.values()
                     if p.chat_session_id == session_id and p.sequence > last and p.type != "text"
                 ]
-                page = merge_events(self._chunks_of(session_id, after=last), parts, 10**9)
+                page = rules.merge_events(self._chunks_of(session_id, after=last), parts, 10**9)
                 if page:
                     last = page[-1].sequence
                 if page or first:
@@ -104,4 +95,4 @@ class PartsFake(ChatMachineFake):
             for p in self.parts.values()
             if p.chat_session_id == session_id and message_id in (None, p.message_id)
         ]
-        return sorted(found, key=lambda p: p.position)[:MAX_LISTED_PARTS]
+        return sorted(found, key=lambda p: p.position)[: rules.MAX_LISTED_PARTS]

@@ -6,62 +6,27 @@ suite in ``tests/contract/test_push_contract.py`` holds both to them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
-
-import attrs
+from typing import TypeVar
 
 from orchestrator.domain import notifications
 from orchestrator.domain.chat import (
-    ChatMessage,
-    ChatSession,
-    MessageStatus,
     PermissionRequest,
     PermissionStatus,
 )
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import (
-    ChatSessionId,
-    MachineId,
-    MessageId,
-    PermissionId,
     UserId,
-    WorkerId,
 )
-from orchestrator.domain.model import Machine, MachineStatus, User, Worker
+from orchestrator.domain.model import MachineStatus
+from orchestrator.testing._state_fake import FakeState, FinishedEnding
 
 T = TypeVar("T")
 
 
-@attrs.frozen
-class FinishedEnding:
-    """How a reply ended, as the inbox keeps it (``finished_replies`` on SQLite)."""
-
-    message_id: MessageId
-    status: MessageStatus
-    preview: str
-    finished_at: datetime
-
-
-class PushFake:
+class PushFake(FakeState):
     """The :class:`~orchestrator.domain.ports.NotificationBackend`, in dicts."""
-
-    if TYPE_CHECKING:  # provided by InMemoryBackend
-        users: dict[UserId, User]
-        machines: dict[MachineId, Machine]
-        workers: dict[WorkerId, Worker]
-        chat_sessions: dict[ChatSessionId, ChatSession]
-        chat_messages: dict[MessageId, ChatMessage]
-        permissions: dict[PermissionId, PermissionRequest]
-        push_subscriptions: dict[str, notifications.PushSubscription]
-        notification_settings: dict[UserId, notifications.NotificationSettings]
-        finished_replies: dict[MessageId, FinishedEnding]
-        inbox_seen: dict[UserId, datetime]
-
-        def _now(self) -> datetime: ...
-        async def _commit(self) -> None: ...
-        def _watch(self, query: Callable[[], Awaitable[T]]) -> AsyncGenerator[T, None]: ...
 
     def _known_user(self, user: UserId) -> None:
         if user not in self.users:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING
 
+from orchestrator.adapters.session_requests import session_requests
 from orchestrator.domain import replies
 from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.errors import NotFound
@@ -13,7 +14,6 @@ from orchestrator.domain.notifications import worker_label
 from orchestrator.domain.questions import (
     NO_QUESTION,
     Answers,
-    Question,
     QuestionRequest,
     QuestionStatus,
     WaitingQuestion,
@@ -61,16 +61,10 @@ class QuestionFake(ChatFakeBase):
         ]
         return sorted(found, key=lambda q: q.created_at)
 
-    async def _requests(
-        self, user: UserId, session_id: ChatSessionId
-    ) -> tuple[list[PermissionRequest], list[QuestionRequest]]:
-        permissions = await self.list_permissions(user, session_id, True)
-        return permissions, await self.list_questions(user, session_id, True)
-
     def watch_requests(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
-        return self._watch(lambda: self._requests(user, session_id))
+        return self._watch(lambda: session_requests(self, user, session_id))
 
     async def answer_question(
         self, user: UserId, question_id: QuestionId, answers: Answers | None
@@ -84,17 +78,11 @@ class QuestionFake(ChatFakeBase):
         return request
 
     async def record_question(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        questions: Sequence[Question],
+        self, token: MachineToken, message_id: MessageId, ask: replies.QuestionAsk
     ) -> QuestionRequest:
         message, _ = self._machine_message(token, message_id)
         question_id = QuestionId(self.ids.new_id("question"))
-        request = replies.ask_question(
-            question_id, message, agent_request_id, questions, self._now()
-        )
+        request = replies.ask_question(question_id, message, ask, self._now())
         self._save_question(request)
         await self._commit()
         return request

@@ -17,11 +17,10 @@ from typing import TypeVar
 
 import attrs
 
+from orchestrator.adapters.port_methods import AddsWorkers, Place
 from orchestrator.domain import lease as lease_rules
 from orchestrator.domain import model, workers
-from orchestrator.domain.api_tokens import ApiToken
-from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, PermissionRequest
-from orchestrator.domain.commands import Command
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     Conflict,
@@ -29,24 +28,13 @@ from orchestrator.domain.errors import (
 )
 from orchestrator.domain.ids import (
     PREFIXES,
-    ApiTokenId,
-    ChatSessionId,
-    ChunkId,
-    CommandId,
-    JobId,
-    JobRunId,
     MachineId,
     MachineToken,
-    MessageId,
-    PermissionId,
-    QuestionId,
     UserId,
     WorkerId,
     WorkerToken,
 )
-from orchestrator.domain.jobs import Job, JobRun
 from orchestrator.domain.lease import Lease
-from orchestrator.domain.notifications import NotificationSettings, PushSubscription
 from orchestrator.domain.paging import (
     MACHINE_PAGE,
     MACHINES,
@@ -56,17 +44,15 @@ from orchestrator.domain.paging import (
     page_from_list,
     page_limit,
 )
-from orchestrator.domain.parts import MessagePart, PartId
-from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.permissions import PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
-from orchestrator.domain.questions import QuestionRequest
 from orchestrator.testing._api_tokens_fake import ApiTokenFake
 from orchestrator.testing._chat_fake import ChatUserFake
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
 from orchestrator.testing._commands_fake import CommandFake
 from orchestrator.testing._jobs_fake import JobFake
 from orchestrator.testing._parts_fake import PartsFake
-from orchestrator.testing._push_fake import FinishedEnding, PushFake
+from orchestrator.testing._push_fake import PushFake
 from orchestrator.testing._questions_fake import QuestionFake
 
 T = TypeVar("T")
@@ -148,6 +134,7 @@ def _oldest_first(records: list[T], key: Callable[[T], datetime]) -> list[T]:
 
 @attrs.define(eq=False)
 class InMemoryBackend(
+    AddsWorkers,
     PartsFake,
     ChatUserFake,
     ChatMachineFake,
@@ -162,37 +149,6 @@ class InMemoryBackend(
     clock: Clock = attrs.field(factory=FakeClock)
     ids: IdGenerator = attrs.field(factory=SequentialIds)
     hasher: SecretHasher = attrs.field(factory=PlainHasher)
-    users: dict[UserId, model.User] = attrs.field(factory=dict, init=False)
-    password_hashes: dict[UserId, str] = attrs.field(factory=dict, init=False)
-    #: Each user's sign-in ids, oldest first.
-    sign_ins: dict[UserId, list[str]] = attrs.field(factory=dict, init=False)
-    api_tokens: dict[ApiTokenId, ApiToken] = attrs.field(factory=dict, init=False)
-    api_token_hashes: dict[ApiTokenId, str] = attrs.field(factory=dict, init=False)
-    machines: dict[MachineId, model.Machine] = attrs.field(factory=dict, init=False)
-    #: Who holds each machine's lease, until when (see ``domain.lease``).
-    leases: dict[MachineId, tuple[str, datetime]] = attrs.field(factory=dict, init=False)
-    secret_hashes: dict[MachineId, str] = attrs.field(factory=dict, init=False)
-    workers: dict[WorkerId, model.Worker] = attrs.field(factory=dict, init=False)
-    worker_tokens: dict[WorkerId, model.IssuedWorkerToken] = attrs.field(factory=dict, init=False)
-    chat_sessions: dict[ChatSessionId, ChatSession] = attrs.field(factory=dict, init=False)
-    chat_messages: dict[MessageId, ChatMessage] = attrs.field(factory=dict, init=False)
-    chunks: dict[ChunkId, ChatChunk] = attrs.field(factory=dict, init=False)
-    parts: dict[tuple[MessageId, PartId], MessagePart] = attrs.field(factory=dict, init=False)
-    #: Each session's last sequence (its chunks and parts share it).
-    sequences: dict[ChatSessionId, int] = attrs.field(factory=dict, init=False)
-    permissions: dict[PermissionId, PermissionRequest] = attrs.field(factory=dict, init=False)
-    questions: dict[QuestionId, QuestionRequest] = attrs.field(factory=dict, init=False)
-    commands: dict[CommandId, Command] = attrs.field(factory=dict, init=False)
-    jobs: dict[JobId, Job] = attrs.field(factory=dict, init=False)
-    job_runs: dict[JobRunId, JobRun] = attrs.field(factory=dict, init=False)
-    final_runs: set[JobRunId] = attrs.field(factory=set, init=False)
-    push_subscriptions: dict[str, PushSubscription] = attrs.field(factory=dict, init=False)
-    notification_settings: dict[UserId, NotificationSettings] = attrs.field(
-        factory=dict, init=False
-    )
-    #: Replies that ended (message id -> when, with its status and preview); the inbox mark.
-    finished_replies: dict[MessageId, FinishedEnding] = attrs.field(factory=dict, init=False)
-    inbox_seen: dict[UserId, datetime] = attrs.field(factory=dict, init=False)
     version: int = attrs.field(default=0, init=False)
     closed: bool = attrs.field(default=False, init=False)
     _changed: asyncio.Condition = attrs.field(factory=asyncio.Condition, init=False)
@@ -355,14 +311,10 @@ class InMemoryBackend(
         return worker
 
     async def update_worker_agents(
-        self,
-        token: MachineToken,
-        worker_id: WorkerId,
-        agents: Sequence[str],
-        commands: Sequence[str],
+        self, token: MachineToken, worker_id: WorkerId, catalog: AgentCatalog
     ) -> model.Worker:
         worker = attrs.evolve(
-            self._own_worker(token, worker_id), agents=tuple(agents), commands=tuple(commands)
+            self._own_worker(token, worker_id), agents=catalog.agents, commands=catalog.commands
         )
         self.workers[worker_id] = worker
         await self._commit()
@@ -435,21 +387,13 @@ class InMemoryBackend(
                 del self.worker_tokens[issued.worker_id]
         await self._commit()
 
-    async def add_worker(
-        self,
-        user: UserId,
-        machine_id: MachineId,
-        directory: str,
-        name: str | None,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    async def _add_worker(
+        self, user: UserId, machine_id: MachineId, place: Place, policy: PermissionPolicy
     ) -> model.Worker:
-        place = workers.worker_place(directory, name)
         self._owned_machine(user, machine_id)
         existing = len(self._workers_of(machine_id))
         now, worker_id = self._now(), WorkerId(self.ids.new_id("worker"))
-        worker = workers.add_worker(
-            worker_id, machine_id, place, permission_policy, existing, user, now
-        )
+        worker = workers.add_worker(worker_id, machine_id, place, policy, existing, user, now)
         self.workers[worker_id] = worker
         await self._commit()
         return worker

@@ -7,9 +7,8 @@ and compares the hash only, so a token's text never reaches it.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
 
-from orchestrator.adapters.convex._transport import Args, Kind
+from orchestrator.adapters.convex._calls import ConvexCalls
 from orchestrator.adapters.records import from_document
 from orchestrator.adapters.system import RandomIds
 from orchestrator.domain.api_tokens import ApiCredential, ApiToken, hash_api_secret
@@ -18,13 +17,8 @@ from orchestrator.domain.ids import ApiTokenId, UserId
 _token = partial(from_document, cls=ApiToken)
 
 
-class ConvexApiTokenSide:
+class ConvexApiTokenSide(ConvexCalls):
     """Implements :class:`~orchestrator.domain.ports.ApiTokenBackend` on Convex."""
-
-    if TYPE_CHECKING:  # provided by ConvexBackend
-
-        async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
-        def _server(self, **args: Any) -> dict[str, Any]: ...
 
     async def create_api_token(self, user: UserId, name: str) -> tuple[ApiToken, str]:
         secret = RandomIds().new_secret()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.abc
@@ -26,6 +26,36 @@ Query = Callable[[str, Args], Awaitable[Any]]
 Watch = Callable[[str, Args], AsyncGenerator[Any, None]]
 #: A page as it was read: the query's path, its arguments and what it returned.
 Read = tuple[str, Args, Any]
+
+
+class _Sequenced(Protocol):
+    @property
+    def sequence(self) -> int: ...
+
+
+S = TypeVar("S", bound=_Sequenced)
+
+
+async def follow_sequence(
+    pages_after: Callable[[int], AsyncGenerator[list[S], None]], after_sequence: int
+) -> AsyncGenerator[list[S], None]:
+    """A cursor, not a snapshot: the watch of the page after the last item yielded.
+
+    The first page is yielded even if empty; each later page moves the watch on.
+    """
+    last, first = after_sequence, True
+    while True:
+        pages = pages_after(last)
+        async with aclosing(pages):
+            async for page in pages:
+                if page or first:
+                    first = False
+                    yield page
+                if page:
+                    last = page[-1].sequence
+                    break
+            else:
+                return  # the backend closed
 
 
 @attrs.frozen

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from orchestrator.adapters.convex import _wire as wire
-from orchestrator.adapters.convex._transport import Kind
-from orchestrator.adapters.parts_json import body_from_row, body_to_row
+from orchestrator.adapters.convex._calls import ConvexCalls
+from orchestrator.adapters.convex._pages import follow_sequence
+from orchestrator.adapters.parts_json import body_to_row
+from orchestrator.adapters.records import from_document
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.paging import MAX_PAGE
 from orchestrator.domain.parts import (
@@ -25,19 +27,9 @@ from orchestrator.domain.parts import (
     validate_part_id,
 )
 
-T = TypeVar("T")
-
 
 def _part(raw: dict[str, Any]) -> MessagePart:
-    return MessagePart(
-        PartId(raw["partId"]),
-        MessageId(raw["messageId"]),
-        ChatSessionId(raw["chatSessionId"]),
-        int(raw["position"]),
-        body_from_row(raw["text"], raw["data"]),
-        wire._when(raw["updatedAt"]),
-        int(raw["sequence"]),
-    )
+    return from_document(raw, MessagePart)
 
 
 #: Reads the segments of a long part's text: (message ID, part ID, index) -> texts.
@@ -58,18 +50,8 @@ async def _whole_part(raw: dict[str, Any], read: ReadPartSegments) -> MessagePar
     return _part({**raw, "text": "".join(pieces)})
 
 
-class PartCalls:
+class PartCalls(ConvexCalls):
     """The parts half of :class:`~orchestrator.adapters.convex.ConvexBackend`."""
-
-    if TYPE_CHECKING:  # provided by ConvexBackend
-
-        async def _call(self, kind: Kind, path: str, args: dict[str, Any]) -> Any: ...
-
-        def _server(self, **args: Any) -> dict[str, Any]: ...
-
-        def _watch(
-            self, path: str, args: dict[str, Any], decode: Callable[[Any], T]
-        ) -> AsyncGenerator[T, None]: ...
 
     def _part_reader(self, user: UserId, session_id: ChatSessionId) -> ReadPartSegments:
         async def read(message_id: str, part_id: str, index: int) -> list[str]:
@@ -139,25 +121,16 @@ class PartCalls:
             chunk,
         )
 
-    async def watch_events(
+    def watch_events(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
     ) -> AsyncGenerator[list[StreamEvent], None]:
-        # A cursor like watch_chunks: move the watch on each time a page arrives.
-        last, first = after_sequence, True
-        while True:
+        async def after(last: int) -> AsyncGenerator[list[StreamEvent], None]:
             args = self._server(userId=user, chatSessionId=session_id, afterSequence=last)
-            pages = self._watch("parts:eventsAfter", args, dict)
-            async with aclosing(pages):
+            async with aclosing(self._watch("parts:eventsAfter", args, dict)) as pages:
                 async for found in pages:
-                    page = await self._events(user, session_id, found)
-                    if page or first:
-                        first = False
-                        yield page
-                    if page:
-                        last = page[-1].sequence
-                        break
-                else:
-                    return  # the backend closed
+                    yield await self._events(user, session_id, found)
+
+        return follow_sequence(after, after_sequence)
 
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None

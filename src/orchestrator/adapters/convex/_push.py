@@ -6,15 +6,16 @@ records are converted by :mod:`orchestrator.adapters.records`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._calls import ConvexCalls
 from orchestrator.adapters.convex._pages import every_waiting, watch_waiting
-from orchestrator.adapters.convex._transport import Args, Kind
+from orchestrator.adapters.convex._transport import Args
 from orchestrator.adapters.records import from_document, to_document
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.notifications import (
@@ -26,26 +27,14 @@ from orchestrator.domain.notifications import (
     WaitingPermission,
 )
 
-T = TypeVar("T")
-
-
 _subscription = partial(from_document, cls=PushSubscription)
 _waiting = partial(from_document, cls=WaitingPermission)
 _finished = partial(from_document, cls=FinishedReply)
 _turn = partial(from_document, cls=OpenTurn)
 
 
-class ConvexPushSide:
+class ConvexPushSide(ConvexCalls):
     """Implements :class:`~orchestrator.domain.ports.NotificationBackend` on Convex."""
-
-    if TYPE_CHECKING:  # provided by ConvexBackend
-
-        async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
-        async def _query(self, path: str, args: Args) -> Any: ...
-        def _server(self, **args: Any) -> dict[str, Any]: ...
-        def _watch(
-            self, path: str, args: Args, decode: Callable[[Any], T]
-        ) -> AsyncGenerator[T, None]: ...
 
     async def save_push_subscription(
         self, user: UserId, draft: SubscriptionDraft

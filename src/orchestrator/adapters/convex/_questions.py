@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import attrs
 
 from orchestrator.adapters.convex import _wire as wire
+from orchestrator.adapters.convex._calls import ConvexCalls
 from orchestrator.adapters.convex._pages import (
     PERMISSION_LIST,
     QUESTION_LIST,
@@ -19,7 +20,7 @@ from orchestrator.adapters.convex._pages import (
     read_pages,
     watch_waiting,
 )
-from orchestrator.adapters.convex._transport import Args, Kind
+from orchestrator.adapters.convex._transport import Args
 from orchestrator.adapters.records import from_document
 from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.ids import (
@@ -29,25 +30,14 @@ from orchestrator.domain.ids import (
     QuestionId,
     UserId,
 )
-from orchestrator.domain.questions import Answers, Question, QuestionRequest, WaitingQuestion
-
-T = TypeVar("T")
-
+from orchestrator.domain.questions import Answers, QuestionRequest, WaitingQuestion
+from orchestrator.domain.replies import QuestionAsk
 
 _waiting = partial(from_document, cls=WaitingQuestion)
 
 
-class ConvexQuestionSide:
+class ConvexQuestionSide(ConvexCalls):
     """Both halves of questions on Convex."""
-
-    if TYPE_CHECKING:  # provided by ConvexBackend
-
-        async def _call(self, kind: Kind, path: str, args: Args) -> Any: ...
-        async def _query(self, path: str, args: Args) -> Any: ...
-        def _server(self, **args: Any) -> dict[str, Any]: ...
-        def _watch(
-            self, path: str, args: Args, decode: Callable[[Any], T]
-        ) -> AsyncGenerator[T, None]: ...
 
     async def list_questions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
@@ -97,18 +87,14 @@ class ConvexQuestionSide:
         return wire.question(await self._call("mutation", "questions:answerQuestion", args))
 
     async def record_question(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        questions: Sequence[Question],
+        self, token: MachineToken, message_id: MessageId, ask: QuestionAsk
     ) -> QuestionRequest:
         args = {
             "machineId": token.machine_id,
             "machineSecret": token.secret,
             "messageId": message_id,
-            "agentRequestId": agent_request_id,
-            "questions": [attrs.asdict(q) for q in questions],
+            "agentRequestId": ask.agent_request_id,
+            "questions": [attrs.asdict(q) for q in ask.questions],
         }
         return wire.question(await self._call("mutation", "questions:recordQuestion", args))
 

@@ -7,10 +7,10 @@ text is read in bounded runs of segments, by the owner or by the machine.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orchestrator.adapters.convex import _wire as wire
-from orchestrator.adapters.convex._transport import Kind
+from orchestrator.adapters.convex._calls import ConvexCalls
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MachineToken, UserId
 
@@ -32,14 +32,8 @@ async def whole_message(raw: dict[str, Any], read: ReadSegments) -> ChatMessage:
     return wire.chat_message({**raw, "content": "".join(pieces)})
 
 
-class LongTextCalls:
+class LongTextCalls(ConvexCalls):
     """The long-content half of :class:`~orchestrator.adapters.convex.ConvexBackend`."""
-
-    if TYPE_CHECKING:  # provided by ConvexBackend
-
-        async def _call(self, kind: Kind, path: str, args: dict[str, Any]) -> Any: ...
-
-        def _server(self, **args: Any) -> dict[str, Any]: ...
 
     async def _owners_messages(
         self, user: UserId, session_id: ChatSessionId, found: Iterable[dict[str, Any]]

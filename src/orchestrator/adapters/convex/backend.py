@@ -21,7 +21,7 @@ from orchestrator.adapters.convex._api_tokens import ConvexApiTokenSide
 from orchestrator.adapters.convex._pages import PERMISSION_LIST as _PERMISSION_LIST
 from orchestrator.adapters.convex._pages import ListShape as _ListShape
 from orchestrator.adapters.convex._pages import after as _after
-from orchestrator.adapters.convex._pages import every
+from orchestrator.adapters.convex._pages import every, follow_sequence
 from orchestrator.adapters.convex._parts import PartCalls
 from orchestrator.adapters.convex._push import ConvexPushSide
 from orchestrator.adapters.convex._questions import ConvexQuestionSide
@@ -33,17 +33,24 @@ from orchestrator.adapters.convex._transport import (
     Kind,
     Transport,
 )
+from orchestrator.adapters.port_methods import AddsWorkers, PagesMessages, Place
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
     ChatSession,
-    ChatSessionStatus,
     MessageStatus,
     PermissionAnswer,
     PermissionRequest,
+    SessionUpdate,
     SessionWork,
 )
-from orchestrator.domain.commands import Command, CommandArguments, CommandKind, CommandResult
+from orchestrator.domain.commands import (
+    Command,
+    CommandArguments,
+    CommandKind,
+    CommandOutcome,
+)
 from orchestrator.domain.ids import (
     ChatSessionId,
     CommandId,
@@ -66,14 +73,14 @@ from orchestrator.domain.paging import (
     MACHINES,
     MAX_PAGE,
     MESSAGE_PAGE,
-    MESSAGES,
     SESSIONS,
     Page,
     decode_cursor,
     make_page,
     page_limit,
 )
-from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.permissions import PermissionPolicy
+from orchestrator.domain.replies import PermissionAsk
 
 T = TypeVar("T")
 
@@ -129,7 +136,13 @@ def _lease(lease: Lease | None) -> dict[str, object]:
 
 
 class ConvexBackend(
-    PartCalls, LongTextCalls, ConvexPushSide, ConvexQuestionSide, ConvexApiTokenSide
+    AddsWorkers,
+    PagesMessages,
+    PartCalls,
+    LongTextCalls,
+    ConvexPushSide,
+    ConvexQuestionSide,
+    ConvexApiTokenSide,
 ):
     """Implements :class:`orchestrator.domain.ports.Backend` on a Convex deployment."""
 
@@ -265,20 +278,15 @@ class ConvexBackend(
             "mutation", "machines:remove", self._server(userId=user, machineId=machine_id)
         )
 
-    async def add_worker(
-        self,
-        user: UserId,
-        machine_id: MachineId,
-        directory: str,
-        name: str | None,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    async def _add_worker(
+        self, user: UserId, machine_id: MachineId, place: Place, policy: PermissionPolicy
     ) -> Worker:
         args = self._server(
             userId=user,
             machineId=machine_id,
-            directory=directory,
-            name=name,
-            permissionPolicy=wire.permission_policy_args(permission_policy),
+            directory=place[0],
+            name=place[1],
+            permissionPolicy=wire.permission_policy_args(policy),
         )
         return wire.worker(await self._call("mutation", "workers:add", args))
 
@@ -398,17 +406,13 @@ class ConvexBackend(
         return wire.worker(await self._call("mutation", "workers:updateModels", args))
 
     async def update_worker_agents(
-        self,
-        token: MachineToken,
-        worker_id: WorkerId,
-        agents: Sequence[str],
-        commands: Sequence[str],
+        self, token: MachineToken, worker_id: WorkerId, catalog: AgentCatalog
     ) -> Worker:
         args = {
             **_token(token),
             "workerId": worker_id,
-            "agents": list(agents),
-            "commands": list(commands),
+            "agents": list(catalog.agents),
+            "commands": list(catalog.commands),
         }
         return wire.worker(await self._call("mutation", "workers:updateAgents", args))
 
@@ -462,11 +466,7 @@ class ConvexBackend(
         return [wire.chat_session(s) for s in found]
 
     async def list_sessions_page(
-        self,
-        user: UserId,
-        worker_id: WorkerId,
-        cursor: str | None = None,
-        limit: int | None = None,
+        self, user: UserId, worker_id: WorkerId, cursor: str | None = None, limit: int | None = None
     ) -> Page[ChatSession]:
         count = page_limit(limit, LIST_PAGE)
         after = decode_cursor(cursor, SESSIONS, worker_id)
@@ -494,19 +494,13 @@ class ConvexBackend(
         found = await self._every_message("chat:listMessagesPage", args)
         return await self._owners_messages(user, session_id, reversed(found))
 
-    async def list_messages_page(
-        self,
-        user: UserId,
-        session_id: ChatSessionId,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Page[ChatMessage]:
-        count = page_limit(limit, MESSAGE_PAGE)
-        after = decode_cursor(cursor, MESSAGES, session_id)
+    async def _messages_page(
+        self, user: UserId, session_id: ChatSessionId, after: str | None, count: int
+    ) -> tuple[list[ChatMessage], bool]:
         args = self._session(user, session_id, limit=count, **_after(after))
         page = await self._call("query", "chat:listMessagesPage", args)
         items = await self._owners_messages(user, session_id, page["messages"])
-        return make_page(items, page["hasMore"], MESSAGES, session_id, lambda m: m.message_id)
+        return items, page["hasMore"]
 
     async def _every_message(self, path: str, args: Args) -> list[Any]:
         """Every message of a session, newest first, a bounded page per call."""
@@ -544,28 +538,17 @@ class ConvexBackend(
             async for found in pages:
                 yield await self._owners_messages(user, session_id, reversed(found))
 
-    async def watch_chunks(
+    def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
     ) -> AsyncGenerator[list[ChatChunk], None]:
-        # A cursor, not a snapshot: watch the page after the last chunk yielded,
-        # and move the watch on each time a page arrives.
-        last, first = after_sequence, True
-        while True:
-            pages = self._watch(
+        def after(last: int) -> AsyncGenerator[list[ChatChunk], None]:
+            return self._watch(
                 "chat:chunksAfter",
                 self._session(user, session_id, afterSequence=last),
                 lambda found: [wire.chat_chunk(c) for c in found],
             )
-            async with aclosing(pages):
-                async for page in pages:
-                    if page or first:
-                        first = False
-                        yield page
-                    if page:
-                        last = page[-1].sequence
-                        break
-                else:
-                    return  # the backend closed
+
+        return follow_sequence(after, after_sequence)
 
     # --- chat, as the machine sees it ----------------------------------------------------
 
@@ -606,20 +589,14 @@ class ConvexBackend(
         return (await self._machines_messages(token, [ended]))[0]
 
     async def update_session(
-        self,
-        token: MachineToken,
-        session_id: ChatSessionId,
-        *,
-        status: ChatSessionStatus | None = None,
-        agent_session_id: str | None = None,
-        title: str | None = None,
+        self, token: MachineToken, session_id: ChatSessionId, update: SessionUpdate
     ) -> ChatSession:
         args = {
             **_token(token),
             "chatSessionId": session_id,
-            "status": None if status is None else str(status),
-            "agentSessionId": agent_session_id,
-            "title": title,
+            "status": None if update.status is None else str(update.status),
+            "agentSessionId": update.agent_session_id,
+            "title": update.title,
         }
         return wire.chat_session(await self._call("mutation", "chatMachine:updateSession", args))
 
@@ -635,26 +612,17 @@ class ConvexBackend(
         return wire.chat_session(await self._call("mutation", "chatMachine:reportUndo", args))
 
     async def record_permission(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        tool: str,
-        description: str,
-        *,
-        file: str = "",
-        diff: str = "",
-        diff_size: int = 0,
+        self, token: MachineToken, message_id: MessageId, ask: PermissionAsk
     ) -> PermissionRequest:
         args = {
             **_token(token),
             "messageId": message_id,
-            "agentRequestId": agent_request_id,
-            "tool": tool,
-            "description": description,
+            "agentRequestId": ask.agent_request_id,
+            "tool": ask.tool,
+            "description": ask.description,
             **(
-                {"file": file, "diff": diff, "diffSize": diff_size}
-                if file or diff or diff_size
+                {"file": ask.file, "diff": ask.diff, "diffSize": ask.diff_size}
+                if ask.file or ask.diff or ask.diff_size
                 else {}
             ),
         }
@@ -712,18 +680,13 @@ class ConvexBackend(
         return wire.command(await self._call("mutation", "commands:reportProgress", args))
 
     async def finish_command(
-        self,
-        token: MachineToken,
-        command_id: CommandId,
-        *,
-        result: CommandResult | None = None,
-        error: str | None = None,
+        self, token: MachineToken, command_id: CommandId, outcome: CommandOutcome
     ) -> Command:
         args = {
             **_token(token),
             "commandId": command_id,
-            "result": None if result is None else wire.result_out(result),
-            "error": error,
+            "result": None if outcome.result is None else wire.result_out(outcome.result),
+            "error": outcome.error,
         }
         return wire.command(await self._call("mutation", "commands:finishCommand", args))
 

@@ -19,6 +19,7 @@ from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.parts_json import body_from_row
+from orchestrator.adapters.port_methods import PagesMessages
 from orchestrator.domain import replies, undo
 from orchestrator.domain.chat import (
     SESSION_ENDED,
@@ -40,8 +41,6 @@ from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
 from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
 from orchestrator.domain.paging import (
     LIST_PAGE,
-    MESSAGE_PAGE,
-    MESSAGES,
     OTHER_LIST,
     RECORD_OVERHEAD,
     SESSIONS,
@@ -213,15 +212,13 @@ async def save_undo(tx: Tx, session: ChatSession, machine_id: str) -> ChatSessio
     return await load_session(tx, session.chat_session_id)
 
 
-class ChatUserSide(MachineSide):
+class ChatUserSide(PagesMessages, MachineSide):
     """The :class:`~orchestrator.domain.ports.ChatUserBackend` half."""
 
     async def _user_session(
         self, tx: Tx, user: UserId, session_id: ChatSessionId
     ) -> tuple[ChatSession, str]:
-        row = await tx.one(_OWNED_SESSION, session_id, user)
-        if row is None:
-            raise NotFound(NO_SESSION)
+        row = await tx.found(NO_SESSION, _OWNED_SESSION, session_id, user)
         return rows.chat_session(row), row["machine_id"]
 
     async def _set_session_status(
@@ -255,9 +252,7 @@ class ChatUserSide(MachineSide):
     ) -> ChatSession:
         session_id = self._ids.new_id("chat_session")
         async with self._store.transaction(write=True) as tx:
-            row = await tx.one(_OWNED_WORKER, worker_id, user)
-            if row is None:
-                raise NotFound(NO_WORKER)
+            row = await tx.found(NO_WORKER, _OWNED_WORKER, worker_id, user)
             check_model(rows.worker(row), model)
             check_agent(rows.worker(row), agent)
             now = self._now()
@@ -335,11 +330,7 @@ class ChatUserSide(MachineSide):
             return [rows.chat_session(row) for row in await tx.all(_SESSIONS_OF_WORKER, worker_id)]
 
     async def list_sessions_page(
-        self,
-        user: UserId,
-        worker_id: WorkerId,
-        cursor: str | None = None,
-        limit: int | None = None,
+        self, user: UserId, worker_id: WorkerId, cursor: str | None = None, limit: int | None = None
     ) -> Page[ChatSession]:
         count = page_limit(limit, LIST_PAGE)
         after = decode_cursor(cursor, SESSIONS, worker_id)
@@ -392,9 +383,7 @@ class ChatUserSide(MachineSide):
             return await load_message(tx, message_id)
 
     async def _queued(self, tx: Tx, user: UserId, message_id: MessageId) -> aiosqlite.Row:
-        row = await tx.one(_OWNED_MESSAGE, message_id, user)
-        if row is None:
-            raise NotFound(NO_MESSAGE)
+        row = await tx.found(NO_MESSAGE, _OWNED_MESSAGE, message_id, user)
         if row["session_status"] == ChatSessionStatus.TERMINATED.value:
             raise Conflict(SESSION_ENDED)
         ensure_queued(rows.chat_message(row))
@@ -421,19 +410,12 @@ class ChatUserSide(MachineSide):
             await self._user_session(tx, user, session_id)
             return await messages_of(tx, session_id)
 
-    async def list_messages_page(
-        self,
-        user: UserId,
-        session_id: ChatSessionId,
-        cursor: str | None = None,
-        limit: int | None = None,
-    ) -> Page[ChatMessage]:
-        count = page_limit(limit, MESSAGE_PAGE)
-        after = decode_cursor(cursor, MESSAGES, session_id)
+    async def _messages_page(
+        self, user: UserId, session_id: ChatSessionId, after: str | None, count: int
+    ) -> tuple[list[ChatMessage], bool]:
         async with self._store.transaction() as tx:
             await self._user_session(tx, user, session_id)
-            items, more = await messages_page(tx, session_id, after, count)
-        return make_page(items, more, MESSAGES, session_id, lambda m: m.message_id)
+            return await messages_page(tx, session_id, after, count)
 
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         async with self._store.transaction(write=True) as tx:
@@ -466,9 +448,7 @@ class ChatUserSide(MachineSide):
     ) -> PermissionRequest:
         answer = PermissionAnswer(answer)
         async with self._store.transaction(write=True) as tx:
-            row = await tx.one(_OWNED_PERMISSION, permission_id, user)
-            if row is None:
-                raise NotFound(NO_PERMISSION)
+            row = await tx.found(NO_PERMISSION, _OWNED_PERMISSION, permission_id, user)
             answered = replies.answer_permission(rows.permission(row), answer)
             await save_permission(tx, answered)
             touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])

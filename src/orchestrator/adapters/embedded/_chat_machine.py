@@ -35,9 +35,9 @@ from orchestrator.domain.chat import (
     ChatChunk,
     ChatMessage,
     ChatSession,
-    ChatSessionStatus,
     MessageStatus,
     PermissionRequest,
+    SessionUpdate,
     SessionWork,
     ensure_open,
     ensure_streaming,
@@ -46,7 +46,6 @@ from orchestrator.domain.chat import (
     validate_reply,
     validate_session_update,
 )
-from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
@@ -83,17 +82,13 @@ class ChatMachineSide(MachineSide):
     """The :class:`~orchestrator.domain.ports.ChatMachineBackend` half."""
 
     async def _machine_session(self, tx: Tx, machine_id: str, session_id: str) -> ChatSession:
-        row = await tx.one(_MACHINE_SESSION, session_id, machine_id)
-        if row is None:
-            raise NotFound(NO_SESSION)
+        row = await tx.found(NO_SESSION, _MACHINE_SESSION, session_id, machine_id)
         return rows.chat_session(row)
 
     async def _machine_message(
         self, tx: Tx, machine_id: str, message_id: str
     ) -> tuple[ChatMessage, ChatSession]:
-        row = await tx.one(_MACHINE_MESSAGE, message_id, machine_id)
-        if row is None:
-            raise NotFound(NO_MESSAGE)
+        row = await tx.found(NO_MESSAGE, _MACHINE_MESSAGE, message_id, machine_id)
         message = rows.chat_message(row)
         return message, await load_session(tx, message.chat_session_id)
 
@@ -323,15 +318,11 @@ class ChatMachineSide(MachineSide):
         return await self._finish(token, message_id, status, None, reason)
 
     async def update_session(
-        self,
-        token: MachineToken,
-        session_id: ChatSessionId,
-        *,
-        status: ChatSessionStatus | None = None,
-        agent_session_id: str | None = None,
-        title: str | None = None,
+        self, token: MachineToken, session_id: ChatSessionId, update: SessionUpdate
     ) -> ChatSession:
-        status, agent_session_id, title = validate_session_update(status, agent_session_id, title)
+        status, agent_session_id, title = validate_session_update(
+            update.status, update.agent_session_id, update.title
+        )
         async with self._as_machine(token) as (tx, _):
             session = ensure_open(await self._machine_session(tx, token.machine_id, session_id))
             await tx.run(
@@ -354,18 +345,8 @@ class ChatMachineSide(MachineSide):
             return await save_undo(tx, undo.finish_undo(session, applied, error), token.machine_id)
 
     async def record_permission(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        tool: str,
-        description: str,
-        *,
-        file: str = "",
-        diff: str = "",
-        diff_size: int = 0,
+        self, token: MachineToken, message_id: MessageId, ask: replies.PermissionAsk
     ) -> PermissionRequest:
-        ask = replies.PermissionAsk(agent_request_id, tool, description, file, diff, diff_size)
         permission_id = PermissionId(self._ids.new_id("permission"))
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
@@ -393,9 +374,9 @@ class ChatMachineSide(MachineSide):
         self, token: MachineToken, permission_id: PermissionId
     ) -> PermissionRequest:
         async with self._as_machine(token) as (tx, _):
-            row = await tx.one(_MACHINE_PERMISSION, permission_id, token.machine_id)
-            if row is None:
-                raise NotFound(NO_PERMISSION)
+            row = await tx.found(
+                NO_PERMISSION, _MACHINE_PERMISSION, permission_id, token.machine_id
+            )
             await save_permission(tx, replies.resolve_permission(rows.permission(row)))
             touch_session(tx, row["worker_id"], row["chat_session_id"], token.machine_id)
             return await load_permission(tx, permission_id)

@@ -22,7 +22,7 @@ from orchestrator.domain.commands import (
     Command,
     CommandArguments,
     CommandKind,
-    CommandResult,
+    CommandOutcome,
     claim,
     finish,
     record_progress,
@@ -58,9 +58,7 @@ class CommandSide(MachineSide):
     # --- the owner's side ---------------------------------------------------------
 
     async def _owned_command(self, tx: Tx, user: UserId, command_id: CommandId) -> Command:
-        row = await tx.one(_OWNED_COMMAND, command_id, user)
-        if row is None:
-            raise NotFound(NO_COMMAND)
+        row = await tx.found(NO_COMMAND, _OWNED_COMMAND, command_id, user)
         return rows.command(row)
 
     async def _check_owner(self, tx: Tx, user: UserId, machine_id: MachineId) -> None:
@@ -166,14 +164,9 @@ class CommandSide(MachineSide):
             return await rows.save_command(tx, record_progress(command, progress, line))
 
     async def finish_command(
-        self,
-        token: MachineToken,
-        command_id: CommandId,
-        *,
-        result: CommandResult | None = None,
-        error: str | None = None,
+        self, token: MachineToken, command_id: CommandId, outcome: CommandOutcome
     ) -> Command:
         async with self._as_machine(token) as (tx, _):
             command = await self._machine_command(tx, token.machine_id, command_id)
-            changed = finish(command, from_ms(self._now()), result, error)
+            changed = finish(command, from_ms(self._now()), outcome.result, outcome.error)
             return await rows.save_command(tx, changed)

@@ -22,7 +22,7 @@ from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.records import from_row
 from orchestrator.domain.chat import check_model
-from orchestrator.domain.errors import Conflict, NotFound, OrchestratorError
+from orchestrator.domain.errors import Conflict, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, JobId, MessageId, UserId
 from orchestrator.domain.job_runs import start_run_session
 from orchestrator.domain.jobs import (
@@ -144,9 +144,9 @@ class JobSide(MachineSide):
     # --- helpers ----------------------------------------------------------------------
 
     async def _owned_job(self, tx: Tx, user: UserId, job_id: JobId) -> Job:
-        row = await tx.one("SELECT * FROM jobs WHERE job_id = ? AND user_id = ?", job_id, user)
-        if row is None:
-            raise NotFound(NO_JOB)
+        row = await tx.found(
+            NO_JOB, "SELECT * FROM jobs WHERE job_id = ? AND user_id = ?", job_id, user
+        )
         return job(row)
 
     async def _load_job(self, tx: Tx, job_id: str) -> Job:
@@ -155,17 +155,13 @@ class JobSide(MachineSide):
         return job(row)
 
     async def _check_worker(self, tx: Tx, user: UserId, draft: JobDraft) -> None:
-        row = await tx.one(_OWNED_WORKER, draft.worker_id, user)
-        if row is None:
-            raise NotFound(NO_WORKER)
+        row = await tx.found(NO_WORKER, _OWNED_WORKER, draft.worker_id, user)
         check_model(rows.worker(row), draft.model)
 
     async def _open_session(self, tx: Tx, found: Job, now: int) -> tuple[str, str]:
         """Queue the run's prompt in its session (made if needed); the session and message IDs."""
         assert found.worker_id is not None
-        row = await tx.one(_OWNED_WORKER, found.worker_id, found.user_id)
-        if row is None:
-            raise NotFound(NO_WORKER)
+        row = await tx.found(NO_WORKER, _OWNED_WORKER, found.worker_id, found.user_id)
         last = None
         if found.chat_session_id:
             last_row = await tx.one(

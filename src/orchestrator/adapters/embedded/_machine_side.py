@@ -21,6 +21,7 @@ from orchestrator.adapters.embedded._command_rows import recover_commands
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.domain import lease as lease_rules
 from orchestrator.domain import workers
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
 from orchestrator.domain.ids import MachineId, MachineToken, WorkerId, WorkerToken
 from orchestrator.domain.lease import Lease
@@ -305,18 +306,14 @@ class MachineSide:
             return await self._worker_row(tx, worker_id)
 
     async def update_worker_agents(
-        self,
-        token: MachineToken,
-        worker_id: WorkerId,
-        agents: Sequence[str],
-        commands: Sequence[str],
+        self, token: MachineToken, worker_id: WorkerId, catalog: AgentCatalog
     ) -> Worker:
         async with self._as_machine(token) as (tx, row):
             await self._own_worker(tx, token.machine_id, worker_id)
             await tx.run(
                 "UPDATE workers SET agents = ?, commands = ? WHERE worker_id = ?",
-                rows.models_json(list(agents)),
-                rows.models_json(list(commands)),
+                rows.models_json(list(catalog.agents)),
+                rows.models_json(list(catalog.commands)),
                 worker_id,
             )
             tx.touch(*topics(row["user_id"], token.machine_id))

@@ -19,7 +19,8 @@ from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import ChatUserSide
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._store import Tx
-from orchestrator.adapters.parts_json import body_from_row, body_to_row
+from orchestrator.adapters.parts_json import body_to_row
+from orchestrator.adapters.records import from_row
 from orchestrator.domain.chat import ChatMessage, ChatSession
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.parts import (
@@ -39,15 +40,7 @@ from orchestrator.domain.parts import (
 
 
 def _part(row: aiosqlite.Row) -> MessagePart:
-    return MessagePart(
-        PartId(row["part_id"]),
-        MessageId(row["message_id"]),
-        ChatSessionId(row["chat_session_id"]),
-        row["position"],
-        body_from_row(row["text"], row["data"]),
-        rows.from_ms(row["updated_at"]),
-        row["sequence"],
-    )
+    return from_row(row, MessagePart)
 
 
 class PartSide(ChatUserSide, ChatMachineSide):

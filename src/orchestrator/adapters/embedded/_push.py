@@ -11,10 +11,12 @@ import json
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from functools import partial
+from typing import Literal
 
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING
 from orchestrator.adapters.embedded._machine_side import MACHINES, MachineSide
+from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.records import from_row
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import UserId
@@ -31,16 +33,22 @@ from orchestrator.domain.notifications import (
     seen_until,
 )
 
-_WAITING = """
-    SELECT p.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
+
+def waiting_query(table: Literal["permission_requests", "question_requests"]) -> str:
+    """Pending requests in ``table`` (of one user, or of all for NULL) with where they wait."""
+    return f"""
+    SELECT r.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
         m.name AS machine_name
-    FROM permission_requests AS p
+    FROM {table} AS r
     JOIN chat_sessions AS s USING (chat_session_id)
     JOIN workers AS w ON w.worker_id = s.worker_id
     JOIN machines AS m ON m.machine_id = w.machine_id
-    WHERE p.status = 'pending' AND (? IS NULL OR s.user_id = ?)
-    ORDER BY p.created_at, p.rowid
-"""
+    WHERE r.status = 'pending' AND (? IS NULL OR s.user_id = ?)
+    ORDER BY r.created_at, r.rowid
+"""  # noqa: S608 -- fixed names
+
+
+_WAITING = waiting_query("permission_requests")
 
 
 _OPEN_TURNS = """
@@ -78,6 +86,11 @@ _subscription = partial(from_row, cls=PushSubscription)
 _waiting = partial(from_row, cls=WaitingPermission)
 
 
+async def _known_user(tx: Tx, user: UserId) -> None:
+    if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
+        raise NotFound("No such user.")
+
+
 class PushSide(MachineSide):
     """Implements :class:`~orchestrator.domain.ports.NotificationBackend`."""
 
@@ -85,8 +98,7 @@ class PushSide(MachineSide):
         self, user: UserId, draft: SubscriptionDraft
     ) -> PushSubscription:
         async with self._store.transaction(write=True) as tx:
-            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
-                raise NotFound("No such user.")
+            await _known_user(tx, user)
             others = await tx.one(
                 "SELECT count(*) FROM push_subscriptions WHERE user_id = ? AND endpoint != ?",
                 user,
@@ -145,8 +157,7 @@ class PushSide(MachineSide):
 
     async def get_notification_settings(self, user: UserId) -> NotificationSettings:
         async with self._store.transaction() as tx:
-            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
-                raise NotFound("No such user.")
+            await _known_user(tx, user)
             row = await tx.one("SELECT * FROM notification_settings WHERE user_id = ?", user)
         if row is None:
             return NotificationSettings()
@@ -156,8 +167,7 @@ class PushSide(MachineSide):
         self, user: UserId, settings: NotificationSettings
     ) -> NotificationSettings:
         async with self._store.transaction(write=True) as tx:
-            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
-                raise NotFound("No such user.")
+            await _known_user(tx, user)
             await tx.run(
                 "INSERT OR REPLACE INTO notification_settings"
                 " (user_id, events, quiet_start, quiet_end, time_zone) VALUES (?, ?, ?, ?, ?)",
@@ -193,8 +203,7 @@ class PushSide(MachineSide):
 
     async def mark_inbox_seen(self, user: UserId, until: datetime) -> None:
         async with self._store.transaction(write=True) as tx:
-            if await tx.one("SELECT 1 FROM users WHERE user_id = ?", user) is None:
-                raise NotFound("No such user.")
+            await _known_user(tx, user)
             row = await tx.one("SELECT seen_at FROM inbox_seen WHERE user_id = ?", user)
             previous = None if row is None else rows.from_ms(row["seen_at"])
             mark = seen_until(previous, until, rows.from_ms(self._now()))

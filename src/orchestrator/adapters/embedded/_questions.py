@@ -7,7 +7,7 @@ the session (``touch_session``), like permission requests.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 from functools import partial
 
 import attrs
@@ -15,11 +15,12 @@ import attrs
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import WAITING, ChatUserSide, touch_session
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
+from orchestrator.adapters.embedded._push import waiting_query
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.records import from_row
+from orchestrator.adapters.session_requests import session_requests
 from orchestrator.domain import replies
 from orchestrator.domain.chat import PermissionRequest
-from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     MachineToken,
@@ -30,7 +31,6 @@ from orchestrator.domain.ids import (
 from orchestrator.domain.questions import (
     NO_QUESTION,
     Answers,
-    Question,
     QuestionRequest,
     WaitingQuestion,
 )
@@ -47,16 +47,7 @@ _MACHINE_QUESTION = """
 """
 
 
-_WAITING = """
-    SELECT q.*, s.user_id, s.worker_id, w.name AS worker_name, w.directory, w.machine_id,
-        m.name AS machine_name
-    FROM question_requests AS q
-    JOIN chat_sessions AS s USING (chat_session_id)
-    JOIN workers AS w ON w.worker_id = s.worker_id
-    JOIN machines AS m ON m.machine_id = w.machine_id
-    WHERE q.status = 'pending' AND (? IS NULL OR s.user_id = ?)
-    ORDER BY q.created_at, q.rowid
-"""
+_WAITING = waiting_query("question_requests")
 
 
 _waiting = partial(from_row, cls=WaitingQuestion)
@@ -84,26 +75,18 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
             )
             return [rows.question(row) for row in found]
 
-    async def _requests(
-        self, user: UserId, session_id: ChatSessionId
-    ) -> tuple[list[PermissionRequest], list[QuestionRequest]]:
-        permissions = await self.list_permissions(user, session_id, True)
-        return permissions, await self.list_questions(user, session_id, True)
-
     def watch_requests(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
         return self._store.feed.watch(
-            [("chat", session_id)], lambda: self._requests(user, session_id)
+            [("chat", session_id)], lambda: session_requests(self, user, session_id)
         )
 
     async def answer_question(
         self, user: UserId, question_id: QuestionId, answers: Answers | None
     ) -> QuestionRequest:
         async with self._store.transaction(write=True) as tx:
-            row = await tx.one(_OWNED_QUESTION, question_id, user)
-            if row is None:
-                raise NotFound(NO_QUESTION)
+            row = await tx.found(NO_QUESTION, _OWNED_QUESTION, question_id, user)
             answered = replies.answer_question(rows.question(row), answers)
             await tx.run(
                 "UPDATE question_requests SET status = ?, answers = ?, dismissed = ?"
@@ -117,19 +100,13 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
             return await _load(tx, question_id)
 
     async def record_question(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        agent_request_id: str,
-        questions: Sequence[Question],
+        self, token: MachineToken, message_id: MessageId, ask: replies.QuestionAsk
     ) -> QuestionRequest:
         question_id = QuestionId(self._ids.new_id("question"))
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
             now = self._now()
-            request = replies.ask_question(
-                question_id, message, agent_request_id, questions, rows.from_ms(now)
-            )
+            request = replies.ask_question(question_id, message, ask, rows.from_ms(now))
             await tx.run(
                 "INSERT INTO question_requests (question_id, chat_session_id, message_id,"
                 " agent_request_id, questions, status, created_at)"
@@ -149,9 +126,7 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
         self, token: MachineToken, question_id: QuestionId
     ) -> QuestionRequest:
         async with self._as_machine(token) as (tx, _):
-            row = await tx.one(_MACHINE_QUESTION, question_id, token.machine_id)
-            if row is None:
-                raise NotFound(NO_QUESTION)
+            row = await tx.found(NO_QUESTION, _MACHINE_QUESTION, question_id, token.machine_id)
             resolved = replies.resolve_question(rows.question(row))
             await tx.run(
                 "UPDATE question_requests SET status = ? WHERE question_id = ?",

@@ -20,7 +20,7 @@ import anyio
 import attrs
 
 from orchestrator.adapters.embedded._feed import ChangeFeed
-from orchestrator.domain.errors import BackendUnavailable
+from orchestrator.domain.errors import BackendUnavailable, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,13 @@ class Tx:
     async def one(self, sql: str, *params: Any) -> aiosqlite.Row | None:
         async with self.db.execute(sql, params) as cursor:
             return await cursor.fetchone()
+
+    async def found(self, missing: str, sql: str, *params: Any) -> aiosqlite.Row:
+        """The one row of ``sql``; NotFound(``missing``) if there is none."""
+        row = await self.one(sql, *params)
+        if row is None:
+            raise NotFound(missing)
+        return row
 
     async def all(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
         async with self.db.execute(sql, params) as cursor:

@@ -29,6 +29,7 @@ from orchestrator.adapters.embedded._questions import QuestionSide
 from orchestrator.adapters.embedded._schema import connect
 from orchestrator.adapters.embedded._store import Store, Tx
 from orchestrator.adapters.embedded._transfer import TransferSide
+from orchestrator.adapters.port_methods import AddsWorkers, Place
 from orchestrator.domain import workers
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
@@ -49,32 +50,29 @@ from orchestrator.domain.paging import (
     make_page,
     page_limit,
 )
-from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
+from orchestrator.domain.permissions import PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 
 NO_MACHINE = "No such machine."
 NO_WORKER = "No such worker."
 NO_USER = "No such user."
 
-_SUMMARIES = """
+# Each machine with its workers counted by status.
+_SUMMARY_COLUMNS = """
     SELECT m.*,
         count(*) FILTER (WHERE w.status = 'pending_authorization') AS pending_authorization,
         count(*) FILTER (WHERE w.status = 'ready') AS ready,
         count(*) FILTER (WHERE w.status = 'online') AS online,
         count(*) FILTER (WHERE w.status = 'offline') AS offline
     FROM machines AS m LEFT JOIN workers AS w ON w.machine_id = m.machine_id
-    WHERE m.user_id = ? GROUP BY m.machine_id ORDER BY m.created_at, m.rowid
 """
-_SUMMARIES_PAGE = """
-    SELECT m.*,
-        count(*) FILTER (WHERE w.status = 'pending_authorization') AS pending_authorization,
-        count(*) FILTER (WHERE w.status = 'ready') AS ready,
-        count(*) FILTER (WHERE w.status = 'online') AS online,
-        count(*) FILTER (WHERE w.status = 'offline') AS offline
-    FROM machines AS m LEFT JOIN workers AS w ON w.machine_id = m.machine_id
-    WHERE m.user_id = ? AND (m.created_at, m.rowid) > (?, ?)
-    GROUP BY m.machine_id ORDER BY m.created_at, m.rowid LIMIT ?
-"""
+_SUMMARIES = (
+    _SUMMARY_COLUMNS + " WHERE m.user_id = ? GROUP BY m.machine_id ORDER BY m.created_at, m.rowid"
+)
+_SUMMARIES_PAGE = (
+    _SUMMARY_COLUMNS + " WHERE m.user_id = ? AND (m.created_at, m.rowid) > (?, ?)"
+    " GROUP BY m.machine_id ORDER BY m.created_at, m.rowid LIMIT ?"
+)
 _OWNED_WORKER = """
     SELECT w.*, m.user_id AS owner FROM workers AS w JOIN machines AS m USING (machine_id)
     WHERE w.worker_id = ? AND m.user_id = ?
@@ -96,6 +94,7 @@ async def open_backend(
 
 
 class SQLiteBackend(
+    AddsWorkers,
     LiveSide,
     PartSide,
     QuestionSide,
@@ -121,9 +120,7 @@ class SQLiteBackend(
         return rows.machine(row)
 
     async def _owned_worker(self, tx: Tx, user: UserId, worker_id: WorkerId) -> Worker:
-        row = await tx.one(_OWNED_WORKER, worker_id, user)
-        if row is None:
-            raise NotFound(NO_WORKER)
+        row = await tx.found(NO_WORKER, _OWNED_WORKER, worker_id, user)
         tx.touch(*topics(user, row["machine_id"]))
         return rows.worker(row)
 
@@ -177,23 +174,15 @@ class SQLiteBackend(
         # The cascade removed chat sessions too: wake whoever watched them.
         await self._store.feed.publish_everything()
 
-    async def add_worker(
-        self,
-        user: UserId,
-        machine_id: MachineId,
-        directory: str,
-        name: str | None,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    async def _add_worker(
+        self, user: UserId, machine_id: MachineId, place: Place, policy: PermissionPolicy
     ) -> Worker:
-        place = workers.worker_place(directory, name)
         worker_id = WorkerId(self._ids.new_id("worker"))
         async with self._store.transaction(write=True) as tx:
             await self._owned_machine(tx, user, machine_id)
             existing = await count_workers(tx, machine_id)
             now = rows.from_ms(self._now())
-            worker = workers.add_worker(
-                worker_id, machine_id, place, permission_policy, existing, user, now
-            )
+            worker = workers.add_worker(worker_id, machine_id, place, policy, existing, user, now)
             await save_worker(tx, worker)
             tx.touch(*topics(user, machine_id))
             return await self._worker_row(tx, worker_id)
@@ -292,9 +281,7 @@ class SQLiteBackend(
             raise Conflict("That username is taken. Choose another one.") from exc
 
     async def _user(self, tx: Tx, user_id: str) -> User:
-        row = await tx.one("SELECT * FROM users WHERE user_id = ?", user_id)
-        if row is None:
-            raise NotFound(NO_USER)
+        row = await tx.found(NO_USER, "SELECT * FROM users WHERE user_id = ?", user_id)
         return rows.user(row)
 
     async def find_user(self, username: str) -> tuple[User, str] | None:

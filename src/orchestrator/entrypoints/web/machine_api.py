@@ -26,6 +26,8 @@ from orchestrator.adapters.machine_api import (
     SUBSCRIPTIONS,
     Argument,
     MachineMethod,
+    is_record,
+    record_fields,
 )
 from orchestrator.adapters.wire import (
     MACHINE_API_PREFIX,
@@ -36,6 +38,7 @@ from orchestrator.adapters.wire import (
 )
 from orchestrator.application import machines
 from orchestrator.application.live import LiveRelay
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     InvalidInput,
@@ -191,6 +194,9 @@ READERS: Final[dict[object, Reader]] = {
     str | None: Body.optional_string,
     int: read_int,
     Sequence[str]: Body.string_list,
+    AgentCatalog: lambda body, _key: AgentCatalog(
+        tuple(body.string_list("agents")), tuple(body.string_list("commands"))
+    ),
     Lease | None: lambda body, _key: lease_from_fields(body.data),
     WorkerId: lambda body, key: WorkerId(parse_id(body.string(key), "worker")),
     WorkerToken: lambda body, key: WorkerToken.parse(body.string(key)),
@@ -231,6 +237,8 @@ def _read(argument: Argument, body: Body) -> object:
         )
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return read_enum(body, key, kind)
+    if isinstance(kind, type) and is_record(kind):
+        return kind(*(_read(field, body) for field in record_fields(kind)))
     raise TypeError(f"The machine API cannot read an argument of type {kind!r}.")
 
 

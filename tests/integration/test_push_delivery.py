@@ -191,7 +191,7 @@ async def test_requests_waiting_before_the_notifier_starts_are_not_notified(
     assert scene.reply_id is not None
     async with notifying(scene, sender):
         newer = await scene.backend.record_permission(
-            scene.token, scene.reply_id, "per_2", "bash", "ls"
+            scene.token, scene.reply_id, PermissionAsk("per_2", "bash", "ls")
         )
         await _until(lambda: service.received, "a notification")
         await anyio.sleep(0.1)

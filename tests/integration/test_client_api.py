@@ -44,7 +44,8 @@ async def test_a_script_runs_a_command_and_a_job_and_follows_the_jobs_reply(
                 assert command.result is not None
                 assert "notes" in [entry.name for entry in command.result.entries]
 
-                draft = orchestrator.JobDraft(worker_id, "digest", model, "Sum up.", "0 3 * * *")
+                on = orchestrator.WorkerId(worker_id)
+                draft = orchestrator.JobDraft(on, "digest", model, "Sum up.", "0 3 * * *")
                 job = await client.create_job(draft)
                 run = await client.run_job_now(job.job_id)
                 assert [r.run_id for r in await client.list_job_runs(job.job_id)] == [run.run_id]

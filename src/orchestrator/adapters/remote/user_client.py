@@ -9,8 +9,9 @@
             print(text, end="", flush=True)
 
 Each call but ``send`` and ``follow`` is generated from its route in
-:mod:`orchestrator.adapters.browser_api`. Records arrive as the domain's own (``MachineSummary``, ``Worker``,
-``ChatSession``, ``ChatMessage``) through the wire converter the server uses.
+:mod:`orchestrator.adapters.browser_api`. Records arrive as the domain's own
+(``MachineSummary``, ``Worker``, ``ChatSession``, ``ChatMessage``, ``Command``,
+``Job``...) through the wire converter the server uses.
 A refusal arrives as the domain exception the server raised, with its
 sentence; a server that cannot be reached is ``BackendUnavailable``.
 """

@@ -11,7 +11,8 @@ from orchestrator.adapters.remote.user_client import Client
 from orchestrator.application import accounts, machines
 from orchestrator.application.machine_process import MachineProcess
 from orchestrator.application.retry import Backoff
-from orchestrator.domain.chat import ChatMessage, ChatSession
+from orchestrator.domain.chat import ChatMessage, ChatSession, PermissionAnswer
+from orchestrator.domain.commands import CommandArguments, CommandKind
 from orchestrator.domain.errors import (
     AgentUnavailable,
     AuthenticationFailed,
@@ -28,6 +29,7 @@ from orchestrator.domain.errors import (
     RateLimited,
 )
 from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
+from orchestrator.domain.jobs import JobDraft
 from orchestrator.domain.model import (
     Machine,
     MachineStatus,
@@ -58,11 +60,14 @@ __all__ = [
     "ChatSession",
     "Client",
     "Clock",
+    "CommandArguments",
+    "CommandKind",
     "Conflict",
     "IdGenerator",
     "InvalidInput",
     "InvalidToken",
     "InvalidTransition",
+    "JobDraft",
     "Machine",
     "MachineBackend",
     "MachineId",
@@ -74,6 +79,7 @@ __all__ = [
     "OrchestratorError",
     "PathOutsideRoot",
     "PayloadTooLarge",
+    "PermissionAnswer",
     "PermissionDenied",
     "RateLimited",
     "SQLiteBackend",

@@ -8,8 +8,10 @@
         async for text in client.follow(session.chat_session_id):
             print(text, end="", flush=True)
 
-Records arrive as the domain's own (``MachineSummary``, ``Worker``,
-``ChatSession``, ``ChatMessage``) through the wire converter the server uses.
+Each call but ``send`` and ``follow`` is generated from its route in
+:mod:`orchestrator.adapters.browser_api`. Records arrive as the domain's own
+(``MachineSummary``, ``Worker``, ``ChatSession``, ``ChatMessage``, ``Command``,
+``Job``...) through the wire converter the server uses.
 A refusal arrives as the domain exception the server raised, with its
 sentence; a server that cannot be reached is ``BackendUnavailable``.
 """
@@ -17,25 +19,27 @@ sentence; a server that cannot be reached is ``BackendUnavailable``.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import aclosing
 from datetime import timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Concatenate, Final, Generic, ParamSpec, Self, TypeVar, cast, overload
 
 import aiohttp
 import anyio
 import attrs
 
+from orchestrator.adapters.browser_api import BROWSER_ROUTES, BrowserApi
 from orchestrator.adapters.remote._transport import Closing, MachineApiClient
 from orchestrator.adapters.wire import converter, error_from_body
 from orchestrator.application.retry import Backoff
 from orchestrator.domain.api_tokens import ApiCredential
-from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, MessageRole, MessageStatus
+from orchestrator.domain.chat import ChatChunk, ChatMessage, MessageRole, MessageStatus
 from orchestrator.domain.errors import AgentUnavailable, BackendUnavailable, InvalidInput
-from orchestrator.domain.ids import ChatSessionId, MachineId, MessageId, WorkerId
-from orchestrator.domain.model import MachineSummary, Worker
+from orchestrator.domain.ids import ChatSessionId, MessageId
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: The server sends a keepalive comment every 15 s; a stream silent for this long is dead.
 STREAM_SILENCE_SECONDS: Final = 60.0
@@ -119,6 +123,36 @@ class ReplyReader:
         return [text] if text else []
 
 
+class _Route(Generic[P, R]):
+    """A :class:`BrowserApi` method as its route: ``client.<name>(...)`` calls it."""
+
+    def __init__(
+        self, method: Callable[Concatenate[BrowserApi, P], Coroutine[Any, Any, R]]
+    ) -> None:
+        self.route = BROWSER_ROUTES[method.__name__]
+        self.__doc__ = method.__doc__
+
+    @overload
+    def __get__(self, client: None, owner: type) -> Self: ...
+
+    @overload
+    def __get__(self, client: Client, owner: type) -> Callable[P, Coroutine[Any, Any, R]]: ...
+
+    def __get__(
+        self, client: Client | None, owner: type
+    ) -> Self | Callable[P, Coroutine[Any, Any, R]]:
+        if client is None:
+            return self
+        route = self.route
+
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            path, body = route.http(args, kwargs)
+            found = await client._call(route.method, path, body)
+            return client._structure(found[route.result_key], cast("type[R]", route.result))
+
+        return call
+
+
 class Client(Closing):
     """The user API of the server at ``url``, as the owner of the API ``token``.
 
@@ -140,27 +174,26 @@ class Client(Closing):
 
     # --- the API ------------------------------------------------------------------
 
-    async def list_machines(self) -> list[MachineSummary]:
-        """Your machines, oldest first, each with its workers counted by status."""
-        body = await self._call("GET", "/api/machines")
-        return self._structure(body["machines"], list[MachineSummary])
-
-    async def list_workers(self, machine_id: MachineId | str) -> list[Worker]:
-        """The workers of one of your machines."""
-        body = await self._call("GET", f"/api/machines/{machine_id}/workers")
-        return self._structure(body["workers"], list[Worker])
-
-    async def start_session(self, worker_id: WorkerId | str, model: str) -> ChatSession:
-        """A new chat session with the worker, answered by ``model`` (one of ``Worker.models``)."""
-        body = await self._call("POST", f"/api/workers/{worker_id}/sessions", {"model": model})
-        return self._structure(body["session"], ChatSession)
+    list_machines = _Route(BrowserApi.list_machines)
+    list_workers = _Route(BrowserApi.list_workers)
+    start_session = _Route(BrowserApi.start_session)
+    send_message = _Route(BrowserApi.send_message)
+    list_permissions = _Route(BrowserApi.list_permissions)
+    answer_permission = _Route(BrowserApi.answer_permission)
+    list_questions = _Route(BrowserApi.list_questions)
+    answer_question = _Route(BrowserApi.answer_question)
+    create_command = _Route(BrowserApi.create_command)
+    list_commands = _Route(BrowserApi.list_commands)
+    get_command = _Route(BrowserApi.get_command)
+    list_jobs = _Route(BrowserApi.list_jobs)
+    create_job = _Route(BrowserApi.create_job)
+    get_job = _Route(BrowserApi.get_job)
+    run_job_now = _Route(BrowserApi.run_job_now)
+    list_job_runs = _Route(BrowserApi.list_job_runs)
 
     async def send(self, session_id: ChatSessionId | str, text: str) -> ChatMessage:
         """Send a message; ``follow`` then streams its reply."""
-        path = f"/api/sessions/{session_id}/messages"
-        message = self._structure(
-            (await self._call("POST", path, {"content": text}))["message"], ChatMessage
-        )
+        message = await self.send_message(session_id, text)
         self._sent[message.chat_session_id] = message.message_id
         return message
 

@@ -1,0 +1,63 @@
+"""``orchestrator.Client`` against a real server, machine process and opencode: commands, jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+import orchestrator
+from orchestrator.domain.api_tokens import WRONG_API_TOKEN
+from orchestrator.domain.commands import CommandStatus
+from tests.integration.harness import NEEDS_OPENCODE, wait_for_line
+from tests.integration.test_chat_end_to_end import ready_worker, signed_in, stage, stop
+
+pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_OPENCODE]
+
+REPLY = "Done: the job ran and its reply came back through the client."
+
+
+async def test_a_script_runs_a_command_and_a_job_and_follows_the_jobs_reply(
+    tmp_path: Path,
+) -> None:
+    """The machine lists a folder for the client; a job run now is answered by the model."""
+    with stage(tmp_path, reply=REPLY, delta_delay=0.01) as s:
+        (s.root / "notes").mkdir()
+        worker = s.worker()
+        lines: list[str] = []
+        try:
+            wait_for_line(worker, r"Machine .* is online", lines)
+            async with signed_in(s.server) as api:
+                worker_id, model = await ready_worker(api, s.token.split(":")[0])
+                created = await api.call("POST", "/api/tokens", {"name": "script"}, 201)
+            async with orchestrator.Client(s.server.url, created["secret"]) as client:
+                [summary] = await client.list_machines()
+                machine_id = summary.machine.machine_id
+                command = await client.create_command(
+                    machine_id, orchestrator.CommandKind.LIST_DIR, orchestrator.CommandArguments()
+                )
+                with anyio.fail_after(60):
+                    while not (command := await client.get_command(command.command_id)).finished:
+                        await anyio.sleep(0.1)
+                assert command.status is CommandStatus.DONE, command.error
+                assert command.result is not None
+                assert "notes" in [entry.name for entry in command.result.entries]
+
+                on = orchestrator.WorkerId(worker_id)
+                draft = orchestrator.JobDraft(on, "digest", model, "Sum up.", "0 3 * * *")
+                job = await client.create_job(draft)
+                run = await client.run_job_now(job.job_id)
+                assert [r.run_id for r in await client.list_job_runs(job.job_id)] == [run.run_id]
+                assert run.chat_session_id is not None
+                assert run.message_id is not None
+                with anyio.fail_after(120):
+                    texts = [t async for t in client.follow(run.chat_session_id, run.message_id)]
+                assert "".join(texts) == REPLY
+            async with orchestrator.Client(s.server.url, "oat_000777:sec_wrong") as wrong:
+                with pytest.raises(orchestrator.AuthenticationFailed) as refused:
+                    await wrong.list_jobs()
+                assert refused.value.message == WRONG_API_TOKEN
+        finally:
+            stop(worker)
+        assert worker.returncode == 0, "".join(lines)

@@ -1,0 +1,138 @@
+"""The browser API declared once: the server serves every route, the client calls each one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+from aiohttp import web
+
+import orchestrator
+from orchestrator import CommandArguments, CommandKind, JobDraft, PermissionAnswer
+from orchestrator.adapters.browser_api import BROWSER_ROUTES
+from orchestrator.adapters.remote.user_client import _Route
+from orchestrator.domain.commands import CommandStatus
+from orchestrator.domain.questions import Question, QuestionOption
+from tests.unit.test_web_support import MODEL, Chat
+
+pytestmark = pytest.mark.anyio
+
+APP_OPTIONS: dict[str, Any] = {"keepalive": 0.05}
+
+
+async def _client(chat: Chat, username: str = "alice") -> orchestrator.Client:
+    found = await chat.web.backend.find_user(username)
+    user = found[0] if found else await chat.web.create_user(username)
+    _, secret = await chat.web.backend.create_api_token(user.user_id, "tests")
+    return orchestrator.Client(str(chat.web.server.make_url("/")), secret)
+
+
+def _served(app: web.Application) -> set[tuple[str, str]]:
+    served: set[tuple[str, str]] = set()
+    for resource in app.router.resources():
+        for found in resource:
+            served.add((found.method, resource.canonical))
+    return served
+
+
+async def test_the_server_serves_every_declared_route(chat: Chat) -> None:
+    """Each table entry is a route of the app's router with the same method and path."""
+    served = _served(chat.web.app)
+    missing = {
+        (r.method, r.path) for r in BROWSER_ROUTES.values() if (r.method, r.path) not in served
+    }
+    assert missing == set()
+
+
+def test_the_client_offers_exactly_the_declared_routes() -> None:
+    """The client's generated methods are the table's, no more and no fewer."""
+    generated = {n for n, v in vars(orchestrator.Client).items() if isinstance(v, _Route)}
+    assert generated == set(BROWSER_ROUTES)
+    assert {"send", "follow"} <= set(dir(orchestrator.Client))
+
+
+def test_a_call_becomes_the_declared_path_and_body() -> None:
+    """Path arguments fill the template; a record travels as its fields; a GET has no body."""
+    create = BROWSER_ROUTES["create_command"]
+    path, body = create.http(("mch_1", CommandKind.MKDIR, CommandArguments(path="a/b")), {})
+    assert path == "/api/machines/mch_1/commands"
+    assert body == {"kind": "mkdir", "path": "a/b", "parents": False, "url": None, "cursor": None}
+    assert BROWSER_ROUTES["get_job"].http(("job_7",), {}) == ("/api/jobs/job_7", None)
+
+
+async def test_permissions_are_listed_and_answered(chat: Chat) -> None:
+    """A waiting permission request is listed, answered once, and then no longer waits."""
+    session, reply = await chat.claimed("Delete the logs")
+    asked = await chat.web.backend.record_permission(
+        chat.token, reply.message_id, "per_1", "bash", "rm -rf logs"
+    )
+    async with await _client(chat) as client:
+        [waiting] = await client.list_permissions(session.chat_session_id)
+        assert waiting.permission_id == asked.permission_id
+        answered = await client.answer_permission(waiting.permission_id, PermissionAnswer.REJECT)
+        assert answered.answer is PermissionAnswer.REJECT
+        assert await client.list_permissions(session.chat_session_id) == []
+        with pytest.raises(orchestrator.Conflict):
+            await client.answer_permission(waiting.permission_id, PermissionAnswer.ONCE)
+
+
+async def test_questions_are_listed_and_answered(chat: Chat) -> None:
+    """A waiting question is listed and answered with the chosen label."""
+    session, reply = await chat.claimed("Pick a colour")
+    options = (QuestionOption("red"), QuestionOption("blue"))
+    await chat.web.backend.record_question(
+        chat.token, reply.message_id, "que_1", [Question("Which colour?", "Colour", options)]
+    )
+    async with await _client(chat) as client:
+        [waiting] = await client.list_questions(session.chat_session_id)
+        answered = await client.answer_question(waiting.question_id, (("blue",),))
+        assert answered.answers == (("blue",),)
+        assert await client.list_questions(session.chat_session_id) == []
+
+
+async def test_commands_are_queued_listed_and_read(chat: Chat) -> None:
+    """A command queued through the client is pending on its machine and reads back the same."""
+    async with await _client(chat) as client:
+        machine_id = chat.worker.machine_id
+        made = await client.create_command(
+            machine_id, CommandKind.MKDIR, CommandArguments(path="new", parents=True)
+        )
+        assert made.status is CommandStatus.PENDING
+        assert made.arguments == CommandArguments(path="new", parents=True)
+        assert [c.command_id for c in await client.list_commands(machine_id)] == [made.command_id]
+        assert await client.get_command(made.command_id) == made
+
+
+async def test_jobs_are_created_run_now_and_their_runs_listed(chat: Chat) -> None:
+    """A job made through the client is listed, runs at once on request, and shows that run."""
+    draft = JobDraft(chat.worker.worker_id, "nightly", MODEL, "Summarise the day", "0 3 * * *")
+    async with await _client(chat) as client:
+        job = await client.create_job(draft)
+        assert (job.name, job.cron, job.enabled) == ("nightly", "0 3 * * *", True)
+        assert await client.list_jobs() == [job]
+        assert await client.get_job(job.job_id) == job
+        run = await client.run_job_now(job.job_id)
+        assert [r.run_id for r in await client.list_job_runs(job.job_id)] == [run.run_id]
+
+
+async def test_bad_input_and_others_records_get_one_sentence(chat: Chat) -> None:
+    """A bad cron is InvalidInput; another user's job, machine, session and worker: NotFound."""
+    draft = JobDraft(chat.worker.worker_id, "bad", MODEL, "p", "not a cron")
+    async with await _client(chat) as client:
+        with pytest.raises(orchestrator.InvalidInput) as bad:
+            await client.create_job(draft)
+        assert bad.value.message.endswith(".")
+        good = attrs.evolve(draft, cron="0 3 * * *")
+        job = await client.create_job(good)
+        session = await client.start_session(chat.worker.worker_id, MODEL)
+    async with await _client(chat, "bob") as bob:
+        with pytest.raises(orchestrator.NotFound) as job_missing:
+            await bob.run_job_now(job.job_id)
+        assert job_missing.value.message == "No such job."
+        with pytest.raises(orchestrator.NotFound):
+            await bob.list_commands(chat.worker.machine_id)
+        with pytest.raises(orchestrator.NotFound):
+            await bob.list_permissions(session.chat_session_id)
+        with pytest.raises(orchestrator.NotFound):
+            await bob.create_job(good)

@@ -14,6 +14,7 @@ from orchestrator.adapters.browser_api import BROWSER_ROUTES
 from orchestrator.adapters.remote.user_client import _Route
 from orchestrator.domain.commands import CommandStatus
 from orchestrator.domain.questions import Question, QuestionOption
+from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 from tests.unit.test_web_support import MODEL, Chat
 
 pytestmark = pytest.mark.anyio
@@ -65,7 +66,7 @@ async def test_permissions_are_listed_and_answered(chat: Chat) -> None:
     """A waiting permission request is listed, answered once, and then no longer waits."""
     session, reply = await chat.claimed("Delete the logs")
     asked = await chat.web.backend.record_permission(
-        chat.token, reply.message_id, "per_1", "bash", "rm -rf logs"
+        chat.token, reply.message_id, PermissionAsk("per_1", "bash", "rm -rf logs")
     )
     async with await _client(chat) as client:
         [waiting] = await client.list_permissions(session.chat_session_id)
@@ -82,7 +83,9 @@ async def test_questions_are_listed_and_answered(chat: Chat) -> None:
     session, reply = await chat.claimed("Pick a colour")
     options = (QuestionOption("red"), QuestionOption("blue"))
     await chat.web.backend.record_question(
-        chat.token, reply.message_id, "que_1", [Question("Which colour?", "Colour", options)]
+        chat.token,
+        reply.message_id,
+        QuestionAsk("que_1", [Question("Which colour?", "Colour", options)]),
     )
     async with await _client(chat) as client:
         [waiting] = await client.list_questions(session.chat_session_id)

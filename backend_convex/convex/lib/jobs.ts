@@ -116,11 +116,43 @@ export function nextDue(cron: string, timezone: string, after: number): number |
     return "unreadable";
   }
   try {
-    const found = expression.next().getTime();
+    let found = expression.next().getTime();
+    // A local time the clock skips (02:30 when it jumps 02:00 -> 03:00) is moved past the
+    // gap by cron-parser; like Python's cronsim, run it when the clock jumps instead.
+    if (!expression.includesDate(new Date(found))) found = clockJump(timezone, found);
     return found > start ? found : null;
   } catch {
     return null; // e.g. no matching date within the library's search horizon
   }
+}
+
+/** The minute ``timezone``'s clock last jumped before ``at`` (within 3 hours), else ``at``. */
+function clockJump(timezone: string, at: number): number {
+  const offset = (t: number) => utcOffsetMinutes(timezone, t);
+  let [before, after] = [at - 3 * 3_600_000, at];
+  if (offset(before) === offset(after)) return at;
+  while (after - before > 60_000) {
+    const middle = Math.floor((before + after) / 120_000) * 60_000;
+    if (offset(middle) === offset(at)) after = middle;
+    else before = middle;
+  }
+  return after;
+}
+
+/** How many minutes ``timezone``'s clock is ahead of UTC at ``at``. */
+function utcOffsetMinutes(timezone: string, at: number): number {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: timezone,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
+    hour: "numeric",
+    minute: "numeric",
+  }).formatToParts(new Date(at));
+  const field = (type: string) => Number(parts.find((p) => p.type === type)?.value);
+  const local = Date.UTC(field("year"), field("month") - 1, field("day"), field("hour"), field("minute"));
+  return (local - Math.floor(at / 60_000) * 60_000) / 60_000;
 }
 
 type Budget = { left: number };

@@ -4,7 +4,7 @@ import { getDocumentSize, type Value } from "convex/values";
 import { api, internal } from "../convex/_generated/api";
 import { nextDue, unreadableSchedule } from "../convex/lib/jobs";
 import { PAGE_BYTES } from "../convex/lib/paging";
-import { newChat, newDeployment, SECRET, type Deployment } from "./setup";
+import { addJob, longPromptJobs, LONG_PROMPT, newChat, newDeployment, SECRET, type Chat, type Deployment } from "./setup";
 
 const MINUTE = 60_000;
 const DAY = 1440 * MINUTE;
@@ -17,24 +17,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
 });
-
-type Chat = Awaited<ReturnType<typeof newChat>>;
-
-/** A job of `chat`'s worker due at `nextRunAt`. */
-async function addJob(t: Deployment, chat: Chat, changes: { cron?: string; timezone?: string; prompt?: string } = {}, nextRunAt = T0) {
-  const draft = {
-    workerId: chat.worker.workerId,
-    name: "Daily report",
-    model: chat.worker.models[0],
-    prompt: "Summarize the day.",
-    cron: "0 9 * * *",
-    timezone: "Europe/Berlin",
-    sessionMode: "new_session" as const,
-    enabled: true,
-    ...changes,
-  };
-  return await t.mutation(api.jobs.create, { ...chat.owner, draft, nextRunAt });
-}
 
 async function newJob(t: Deployment, cron = "0 9 * * *", timezone = "Europe/Berlin", nextRunAt = T0) {
   const chat = await newChat(t);
@@ -146,9 +128,6 @@ test("a stored schedule that cannot be read pauses the job with a reason instead
   });
 });
 
-/** A prompt at the longest a job may have (MAX_PROMPT_LENGTH), 3 bytes a character. */
-const LONG_PROMPT = "€".repeat(100_000);
-
 /** Each job's runs, by job. */
 async function runsOfJobs(t: Deployment, chat: Chat, jobIds: string[]) {
   return await Promise.all(jobIds.map((jobId) => t.query(api.jobs.listRuns, { ...chat.owner, jobId, limit: 50 })));
@@ -158,8 +137,7 @@ test("more due jobs with long prompts than one mutation may read: the cron runs 
   vi.useFakeTimers();
   const t = newDeployment();
   const chat = await newChat(t);
-  const jobs = [];
-  for (let n = 0; n < 60; n++) jobs.push(await addJob(t, chat, { prompt: LONG_PROMPT }));
+  const jobs = await longPromptJobs(t, chat, 60);
   expect(60 * 3 * LONG_PROMPT.length).toBeGreaterThan(16 * 1024 * 1024);
   const first = await runDue(t, T0 + 1_000);
   expect(first).toBeGreaterThan(0);
@@ -173,8 +151,7 @@ test("more due jobs with long prompts than one mutation may read: the cron runs 
 test("the web server's due list is cut by size; the jobs left out are listed on its next look, each run once", async () => {
   const t = newDeployment();
   const chat = await newChat(t);
-  const jobs = [];
-  for (let n = 0; n < 60; n++) jobs.push(await addJob(t, chat, { prompt: LONG_PROMPT }));
+  const jobs = await longPromptJobs(t, chat, 60);
   const now = T0 + 1_000;
   let looks = 0;
   for (;;) {

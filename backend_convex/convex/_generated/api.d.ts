@@ -24,6 +24,7 @@ import type * as jobs from "../jobs.js";
 import type * as jobsScheduler from "../jobsScheduler.js";
 import type * as lib_access from "../lib/access.js";
 import type * as lib_auth from "../lib/auth.js";
+import type * as lib_budget from "../lib/budget.js";
 import type * as lib_cascade from "../lib/cascade.js";
 import type * as lib_chat from "../lib/chat.js";
 import type * as lib_commandRules from "../lib/commandRules.js";
@@ -69,6 +70,7 @@ declare const fullApi: ApiFromModules<{
   jobsScheduler: typeof jobsScheduler;
   "lib/access": typeof lib_access;
   "lib/auth": typeof lib_auth;
+  "lib/budget": typeof lib_budget;
   "lib/cascade": typeof lib_cascade;
   "lib/chat": typeof lib_chat;
   "lib/commandRules": typeof lib_commandRules;

@@ -273,3 +273,25 @@ test("a stream resumed from far behind reads its events a page at a time, cut by
   expect(new Set(seen).size).toBe(60);
   expect(seen).toEqual([...seen].sort((a, b) => a - b));
 });
+
+test("a reader's chunk cursor returns the chunks that fit a page by size, then the rest, each once and in order", async () => {
+  const t = newDeployment();
+  const { owner, token, worker } = await newChat(t);
+  const { session, reply } = await streaming(t, owner, token, worker.workerId);
+  const chunk = "€".repeat(64_000); // the longest chunk, 3 bytes a character
+  for (let n = 0; n < 20; n++) await t.mutation(api.chatMachine.appendChunk, { ...token, messageId: reply.messageId, text: chunk });
+  const seen: number[] = [];
+  let after = 0;
+  let pages = 0;
+  for (;;) {
+    const page = await t.query(api.chat.chunksAfter, { ...owner, chatSessionId: session.chatSessionId, afterSequence: after });
+    if (page.length === 0) break;
+    expect(size({ page })).toBeLessThanOrEqual(PAGE_BYTES);
+    seen.push(...page.map((c) => c.sequence));
+    after = page[page.length - 1].sequence;
+    pages++;
+  }
+  expect(pages).toBeGreaterThan(1);
+  expect(seen).toHaveLength(20);
+  expect(seen).toEqual([...new Set(seen)].sort((a, b) => a - b));
+});

@@ -5,6 +5,7 @@
  */
 import type { TableNames } from "../_generated/dataModel";
 import { getDocumentSize, type GenericId, type Value } from "convex/values";
+import { PAGE_BYTES } from "./paging";
 
 /** Documents still to delete, and bytes still to read, in this mutation. */
 export type Budget = { left: number; bytes: number };
@@ -13,11 +14,13 @@ export type Budget = { left: number; bytes: number };
  * Bytes one mutation reads while deleting: a chat row can be up to 1 MiB (a long
  * reply's segments, a part's text), so the count of rows alone does not bound a
  * read under Convex's 16 MiB; a batch stops when either runs out. Deleting a row
- * reads it again, so each row counts twice.
+ * reads it again, so each row counts twice. As much as one page of a list
+ * (PAGE_BYTES), so a batch stays well under the limit with room for the rows
+ * it points at.
  */
-export const BYTES_BUDGET = 8 * (1 << 20);
-/** Rows read at once: the last page may pass the budget by at most 2 x 2 MiB. */
-const PAGE = 2;
+export const BYTES_BUDGET = PAGE_BYTES;
+/** Rows read at once: the last row may pass the budget by at most 2 x 1 MiB. */
+const PAGE = 1;
 
 /** A budget of `rows` rows and `bytes` bytes. */
 export function budgetOf(rows: number, bytes: number = BYTES_BUDGET): Budget {

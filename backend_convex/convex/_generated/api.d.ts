@@ -43,6 +43,7 @@ import type * as lib_turns from "../lib/turns.js";
 import type * as lib_undo from "../lib/undo.js";
 import type * as lib_validators from "../lib/validators.js";
 import type * as machines from "../machines.js";
+import type * as migrations from "../migrations.js";
 import type * as notifications from "../notifications.js";
 import type * as parts from "../parts.js";
 import type * as questions from "../questions.js";
@@ -89,6 +90,7 @@ declare const fullApi: ApiFromModules<{
   "lib/undo": typeof lib_undo;
   "lib/validators": typeof lib_validators;
   machines: typeof machines;
+  migrations: typeof migrations;
   notifications: typeof notifications;
   parts: typeof parts;
   questions: typeof questions;

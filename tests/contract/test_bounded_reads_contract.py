@@ -282,7 +282,7 @@ async def test_due_jobs_with_long_prompts_past_the_read_limit_each_run_once(
     """60 due jobs with the longest prompts: the scheduler's looks start every one exactly once."""
     jobs = await _long_prompt_jobs(backend, alice, chat, 60)
     clock = FakeClock(JOBS_DUE_AT + timedelta(seconds=30))
-    started = []
+    started: list[JobId] = []
     for _ in range(60):  # a bound against a loop that never ends; each look starts at least one
         if not (runs := await run_due_jobs(backend, clock)):
             break

@@ -322,4 +322,4 @@ test("the open-turns backfill gives every unfinished message its turn, page by p
   await t.mutation(internal.migrations.backfillOpenTurns, {});
   await t.finishAllScheduledFunctions(vi.runAllTimers);
   expect(await turns()).toEqual(expected);
-});
+}, 60_000);

@@ -159,4 +159,4 @@ test("removing a worker with more long-prompt jobs than one mutation may read pa
     const runs = await t.query(api.jobs.listRuns, { ...chat.owner, jobId: job.jobId, limit: 50 });
     expect(runs.map((r) => r.status)).toEqual(jobs.indexOf(job) < 30 ? ["pending"] : []);
   }
-});
+}, 60_000);

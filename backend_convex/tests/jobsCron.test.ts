@@ -146,7 +146,7 @@ test("more due jobs with long prompts than one mutation may read: the cron runs 
   const runs = await runsOfJobs(t, chat, jobs.map((j) => j.jobId));
   expect(runs.map((r) => r.map((run) => run.scheduledFor))).toEqual(jobs.map(() => [T0]));
   expect(await runDue(t, T0 + 2_000)).toBe(0);
-});
+}, 60_000);
 
 test("the web server's due list is cut by size; the jobs left out are listed on its next look, each run once", async () => {
   const t = newDeployment();
@@ -168,4 +168,4 @@ test("the web server's due list is cut by size; the jobs left out are listed on 
   expect(looks).toBeGreaterThan(1);
   const runs = await runsOfJobs(t, chat, jobs.map((j) => j.jobId));
   expect(runs.map((r) => r.length)).toEqual(jobs.map(() => 1));
-});
+}, 60_000);

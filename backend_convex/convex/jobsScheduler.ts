@@ -13,14 +13,33 @@
  */
 import { internalMutation, mutation, query } from "./_generated/server";
 import { internal } from "./_generated/api";
-import { v } from "convex/values";
+import { getDocumentSize, v } from "convex/values";
+import type { Doc } from "./_generated/dataModel";
+import type { QueryCtx } from "./_generated/server";
 import { requireServer } from "./lib/auth";
 import { jobById, nextDue, runRecord, startSlot, unreadableSchedule } from "./lib/jobs";
 import { CRON_DUE_JOBS, MAX_DUE_JOBS } from "./lib/limits";
+import { cutPage, PAGE_BYTES } from "./lib/paging";
 import { jobRecord } from "./lib/records";
 import { jobRecord as jobValidator, jobRunRecord as runValidator, serverCaller } from "./lib/validators";
 
-/** Enabled jobs whose next run is at or before `now`, soonest first. */
+/**
+ * Enabled jobs whose next run is at or before `now`, soonest first: at most
+ * `count`, and only as many as fit PAGE_BYTES (a prompt may be 100,000
+ * characters), the first always. Whatever is cut stays due for the next look.
+ */
+async function duePage(ctx: QueryCtx, now: number, count: number) {
+  const due = ctx.db
+    .query("jobs")
+    // gte(-Infinity) leaves out jobs without a next run (an absent field sorts first).
+    .withIndex("by_enabled_and_nextRunAt", (q) =>
+      q.eq("enabled", true).gte("nextRunAt", Number.NEGATIVE_INFINITY).lte("nextRunAt", now),
+    );
+  // Starting a run reads the job and writes its prompt again as the run's message.
+  return await cutPage(due, count, (job: Doc<"jobs">) => 2 * getDocumentSize(job), PAGE_BYTES);
+}
+
+/** Enabled jobs whose next run is at or before `now`, soonest first; as many as fit one page (duePage). */
 export const listDue = query({
   args: { ...serverCaller, now: v.number(), limit: v.number() },
   returns: v.array(jobValidator),
@@ -28,14 +47,8 @@ export const listDue = query({
     requireServer(serverSecret);
     const count = Math.max(0, Math.min(Math.floor(limit), MAX_DUE_JOBS));
     if (count === 0) return [];
-    const due = await ctx.db
-      .query("jobs")
-      // gte(-Infinity) leaves out jobs without a next run (an absent field sorts first).
-      .withIndex("by_enabled_and_nextRunAt", (q) =>
-        q.eq("enabled", true).gte("nextRunAt", Number.NEGATIVE_INFINITY).lte("nextRunAt", now),
-      )
-      .take(count);
-    return due.map(jobRecord);
+    const { items } = await duePage(ctx, now, count);
+    return items.map(jobRecord);
   },
 });
 
@@ -60,20 +73,16 @@ export const startRunAt = mutation({
  * The deployment's own scheduler, every minute (crons.ts): start one run for
  * each job due now, soonest first, and move it to its first due time after
  * now, so missed slots collapse into that one run. A job whose stored
- * schedule cannot be read is paused with a reason. A full batch schedules
- * the next at once; every job it handles leaves the due range, so it ends.
+ * schedule cannot be read is paused with a reason. A batch cut by count or
+ * by size (duePage) schedules the next at once; every job it handles leaves
+ * the due range, so the chain ends and no job is started twice.
  */
 export const runDue = internalMutation({
   args: {},
   returns: v.number(),
   handler: async (ctx) => {
     const now = Date.now();
-    const due = await ctx.db
-      .query("jobs")
-      .withIndex("by_enabled_and_nextRunAt", (q) =>
-        q.eq("enabled", true).gte("nextRunAt", Number.NEGATIVE_INFINITY).lte("nextRunAt", now),
-      )
-      .take(CRON_DUE_JOBS);
+    const { items: due, hasMore } = await duePage(ctx, now, CRON_DUE_JOBS);
     let started = 0;
     for (const job of due) {
       const following = nextDue(job.cron, job.timezone, now);
@@ -87,7 +96,7 @@ export const runDue = internalMutation({
       }
       if ((await startSlot(ctx, job, job.nextRunAt!, following)) !== null) started++;
     }
-    if (due.length === CRON_DUE_JOBS) await ctx.scheduler.runAfter(0, internal.jobsScheduler.runDue, {});
+    if (hasMore) await ctx.scheduler.runAfter(0, internal.jobsScheduler.runDue, {});
     return started;
   },
 });

@@ -1,7 +1,7 @@
 /** Reads of long lists of large documents: each call cut by count and by size, every item reached once. */
 import { afterEach, expect, test, vi } from "vitest";
 import { getDocumentSize, type Value } from "convex/values";
-import { api } from "../convex/_generated/api";
+import { api, internal } from "../convex/_generated/api";
 import { BYTES_BUDGET } from "../convex/lib/cascade";
 import { MAX_PAGE, PAGE_BYTES } from "../convex/lib/paging";
 import { MAX_DIFF_BYTES } from "../convex/lib/rules";
@@ -273,3 +273,53 @@ test("a stream resumed from far behind reads its events a page at a time, cut by
   expect(new Set(seen).size).toBe(60);
   expect(seen).toEqual([...seen].sort((a, b) => a - b));
 });
+
+test("a reader's chunk cursor returns the chunks that fit a page by size, then the rest, each once and in order", async () => {
+  const t = newDeployment();
+  const { owner, token, worker } = await newChat(t);
+  const { session, reply } = await streaming(t, owner, token, worker.workerId);
+  const chunk = "€".repeat(64_000); // the longest chunk, 3 bytes a character
+  for (let n = 0; n < 20; n++) await t.mutation(api.chatMachine.appendChunk, { ...token, messageId: reply.messageId, text: chunk });
+  const seen: number[] = [];
+  let after = 0;
+  let pages = 0;
+  for (;;) {
+    const page = await t.query(api.chat.chunksAfter, { ...owner, chatSessionId: session.chatSessionId, afterSequence: after });
+    if (page.length === 0) break;
+    expect(size({ page })).toBeLessThanOrEqual(PAGE_BYTES);
+    seen.push(...page.map((c) => c.sequence));
+    after = page[page.length - 1].sequence;
+    pages++;
+  }
+  expect(pages).toBeGreaterThan(1);
+  expect(seen).toHaveLength(20);
+  expect(seen).toEqual([...new Set(seen)].sort((a, b) => a - b));
+});
+
+test("the open-turns backfill gives every unfinished message its turn, page by page, and can run again", async () => {
+  vi.useFakeTimers();
+  const t = newDeployment();
+  const { owner, token, session } = await newChat(t);
+  const long = "€".repeat(100_000); // the longest message, 3 bytes a character
+  const asked = [];
+  for (let n = 0; n < 12; n++) {
+    asked.push(await t.mutation(api.chat.sendMessage, { ...owner, chatSessionId: session.chatSessionId, content: long }));
+  }
+  const reply = await t.mutation(api.chatMachine.claimMessage, { ...token, messageId: asked[0].messageId });
+  await t.mutation(api.chatMachine.completeMessage, { ...token, messageId: reply.messageId, content: "done" });
+  const turns = () =>
+    t.run(async (ctx) => (await ctx.db.query("openTurns").collect()).map((turn) => [turn.messageId, turn.status]).sort());
+  const expected = await turns();
+  expect(expected.length).toBe(11);
+  // As before the table was deployed: no turns at all.
+  await t.run(async (ctx) => {
+    for (const turn of await ctx.db.query("openTurns").collect()) await ctx.db.delete(turn._id);
+  });
+  const first = await t.mutation(internal.migrations.backfillOpenTurns, {});
+  expect(first.done).toBe(false);
+  await t.finishAllScheduledFunctions(vi.runAllTimers);
+  expect(await turns()).toEqual(expected);
+  await t.mutation(internal.migrations.backfillOpenTurns, {});
+  await t.finishAllScheduledFunctions(vi.runAllTimers);
+  expect(await turns()).toEqual(expected);
+}, 60_000);

@@ -1,9 +1,9 @@
 /** Scheduled jobs: ownership, a slot runs once, run status from the chat, pausing when the worker goes. */
-import { expect, test } from "vitest";
-import { api } from "../convex/_generated/api";
+import { afterEach, expect, test, vi } from "vitest";
+import { api, internal } from "../convex/_generated/api";
 import { NO_JOB, NO_WORKER_FOR_JOB, WORKER_REMOVED } from "../convex/lib/jobs";
 import type { SessionMode } from "../convex/lib/validators";
-import { MODELS, newChat, newDeployment, newUser, refused, SECRET, type Deployment } from "./setup";
+import { longPromptJobs, MODELS, newChat, newDeployment, newUser, refused, SECRET, type Deployment } from "./setup";
 
 const MINUTE = 60_000;
 const T0 = Date.UTC(2030, 0, 1, 9, 0);
@@ -130,3 +130,33 @@ test("deleting the machine pauses its workers' jobs", async () => {
   expect(await t.query(api.jobs.get, ofJob)).toMatchObject({ enabled: false, workerId: null, pausedReason: WORKER_REMOVED });
   expect(await t.query(api.jobsScheduler.listDue, { serverSecret: SECRET, now: T0 + 1440 * MINUTE, limit: 10 })).toEqual([]);
 });
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+test("removing a worker with more long-prompt jobs than one mutation may read pauses every one, runs frozen first", async () => {
+  vi.useFakeTimers();
+  const t = newDeployment();
+  const chat = await newChat(t);
+  const jobs = await longPromptJobs(t, chat, 60);
+  // Half have a run whose message holds the prompt again; its status is frozen before the sessions go.
+  for (const job of jobs.slice(0, 30)) await t.mutation(api.jobs.runNow, { ...chat.owner, jobId: job.jobId });
+  await t.mutation(api.workers.remove, { ...chat.owner, workerId: chat.worker.workerId });
+  const states = async () =>
+    await Promise.all(jobs.map((j) => t.query(api.jobs.get, { ...chat.owner, jobId: j.jobId })));
+  const inline = await states();
+  expect(inline.filter((j) => j.pausedReason === WORKER_REMOVED).length).toBeGreaterThan(0);
+  expect(inline.filter((j) => j.enabled).length).toBeGreaterThan(0);
+  // The deployment's cron meets a job not yet paused: it pauses it rather than run it.
+  vi.setSystemTime(Date.UTC(2030, 0, 1, 9, 0));
+  expect(await t.mutation(internal.jobsScheduler.runDue, {})).toBe(0);
+  await t.finishAllScheduledFunctions(vi.runAllTimers);
+  for (const job of await states()) {
+    expect(job).toMatchObject({ enabled: false, nextRunAt: null, workerId: null, pausedReason: WORKER_REMOVED });
+  }
+  for (const job of jobs) {
+    const runs = await t.query(api.jobs.listRuns, { ...chat.owner, jobId: job.jobId, limit: 50 });
+    expect(runs.map((r) => r.status)).toEqual(jobs.indexOf(job) < 30 ? ["pending"] : []);
+  }
+}, 60_000);

@@ -1,8 +1,10 @@
 /** The deployment's own scheduler (jobsScheduler.runDue, every minute from crons.ts) beside the web server's. */
 import { afterEach, beforeEach, expect, test, vi } from "vitest";
+import { getDocumentSize, type Value } from "convex/values";
 import { api, internal } from "../convex/_generated/api";
 import { nextDue, unreadableSchedule } from "../convex/lib/jobs";
-import { newChat, newDeployment, SECRET, type Deployment } from "./setup";
+import { PAGE_BYTES } from "../convex/lib/paging";
+import { addJob, longPromptJobs, LONG_PROMPT, newChat, newDeployment, SECRET, type Chat, type Deployment } from "./setup";
 
 const MINUTE = 60_000;
 const DAY = 1440 * MINUTE;
@@ -18,17 +20,7 @@ afterEach(() => {
 
 async function newJob(t: Deployment, cron = "0 9 * * *", timezone = "Europe/Berlin", nextRunAt = T0) {
   const chat = await newChat(t);
-  const draft = {
-    workerId: chat.worker.workerId,
-    name: "Daily report",
-    model: chat.worker.models[0],
-    prompt: "Summarize the day.",
-    cron,
-    timezone,
-    sessionMode: "new_session" as const,
-    enabled: true,
-  };
-  const job = await t.mutation(api.jobs.create, { ...chat.owner, draft, nextRunAt });
+  const job = await addJob(t, chat, { cron, timezone }, nextRunAt);
   const ofJob = { ...chat.owner, jobId: job.jobId };
   const runs = async () => await t.query(api.jobs.listRuns, { ...ofJob, limit: 50 });
   const get = async () => await t.query(api.jobs.get, ofJob);
@@ -135,3 +127,45 @@ test("a stored schedule that cannot be read pauses the job with a reason instead
     pausedReason: unreadableSchedule("61 25 * * *", "Europe/Berlin"),
   });
 });
+
+/** Each job's runs, by job. */
+async function runsOfJobs(t: Deployment, chat: Chat, jobIds: string[]) {
+  return await Promise.all(jobIds.map((jobId) => t.query(api.jobs.listRuns, { ...chat.owner, jobId, limit: 50 })));
+}
+
+test("more due jobs with long prompts than one mutation may read: the cron runs each once, in size-cut batches", async () => {
+  vi.useFakeTimers();
+  const t = newDeployment();
+  const chat = await newChat(t);
+  const jobs = await longPromptJobs(t, chat, 60);
+  expect(60 * 3 * LONG_PROMPT.length).toBeGreaterThan(16 * 1024 * 1024);
+  const first = await runDue(t, T0 + 1_000);
+  expect(first).toBeGreaterThan(0);
+  expect(first).toBeLessThan(60);
+  await t.finishAllScheduledFunctions(vi.runAllTimers);
+  const runs = await runsOfJobs(t, chat, jobs.map((j) => j.jobId));
+  expect(runs.map((r) => r.map((run) => run.scheduledFor))).toEqual(jobs.map(() => [T0]));
+  expect(await runDue(t, T0 + 2_000)).toBe(0);
+}, 60_000);
+
+test("the web server's due list is cut by size; the jobs left out are listed on its next look, each run once", async () => {
+  const t = newDeployment();
+  const chat = await newChat(t);
+  const jobs = await longPromptJobs(t, chat, 60);
+  const now = T0 + 1_000;
+  let looks = 0;
+  for (;;) {
+    const due = await t.query(api.jobsScheduler.listDue, { serverSecret: SECRET, now, limit: 500 });
+    if (due.length === 0) break;
+    expect(getDocumentSize({ due } as unknown as Record<string, Value>)).toBeLessThanOrEqual(PAGE_BYTES);
+    for (const job of due) {
+      await t.mutation(api.jobsScheduler.startRunAt, {
+        serverSecret: SECRET, jobId: job.jobId, scheduledFor: job.nextRunAt!, nextRunAt: T0 + DAY,
+      });
+    }
+    looks++;
+  }
+  expect(looks).toBeGreaterThan(1);
+  const runs = await runsOfJobs(t, chat, jobs.map((j) => j.jobId));
+  expect(runs.map((r) => r.length)).toEqual(jobs.map(() => 1));
+}, 60_000);

@@ -65,3 +65,31 @@ export async function newChat(t: Deployment) {
   const owner = { serverSecret: SECRET, userId: alice };
   return { alice, owner, machine, token, worker, session };
 }
+
+export type Chat = Awaited<ReturnType<typeof newChat>>;
+
+/** A job of `chat`'s worker due at `nextRunAt` (by default 09:00 Berlin on 1 January 2030). */
+export async function addJob(t: Deployment, chat: Chat, changes: { cron?: string; timezone?: string; prompt?: string } = {}, nextRunAt = Date.UTC(2030, 0, 1, 8, 0)) {
+  const draft = {
+    workerId: chat.worker.workerId,
+    name: "Daily report",
+    model: chat.worker.models[0],
+    prompt: "Summarize the day.",
+    cron: "0 9 * * *",
+    timezone: "Europe/Berlin",
+    sessionMode: "new_session" as const,
+    enabled: true,
+    ...changes,
+  };
+  return await t.mutation(api.jobs.create, { ...chat.owner, draft, nextRunAt });
+}
+
+/** `count` jobs of `chat`'s worker with prompts of the longest length, all due at once. */
+export async function longPromptJobs(t: Deployment, chat: Chat, count: number) {
+  const jobs: Array<Awaited<ReturnType<typeof addJob>>> = [];
+  for (let n = 0; n < count; n++) jobs.push(await addJob(t, chat, { prompt: LONG_PROMPT }));
+  return jobs;
+}
+
+/** A prompt at the longest a job may have (MAX_PROMPT_LENGTH in Python), 3 bytes a character. */
+export const LONG_PROMPT = "€".repeat(100_000);

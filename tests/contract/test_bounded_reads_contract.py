@@ -10,6 +10,7 @@ that (Convex itself: 16 MiB): every item is still listed, once, in order.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -17,9 +18,11 @@ import pytest
 
 from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTransport
 from orchestrator.adapters.convex._transport import Transport
-from orchestrator.domain.chat import ChatMessage, PermissionAnswer
+from orchestrator.application.jobs import run_due_jobs
+from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, ChatMessage, PermissionAnswer
 from orchestrator.domain.diffs import MAX_DIFF_BYTES
-from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.ids import JobId, MachineToken, UserId
+from orchestrator.domain.jobs import WORKER_REMOVED, JobDraft, RunStatus
 from orchestrator.domain.paging import MAX_PAGE, PAGE_BYTES
 from orchestrator.domain.parts import (
     MAX_TOOL_OUTPUT_BYTES,
@@ -30,6 +33,7 @@ from orchestrator.domain.parts import (
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.domain.replies import PermissionAsk, QuestionAsk
+from orchestrator.testing import FakeClock
 from tests.contract.conftest import (
     FACTORIES,
     MODELS,
@@ -47,6 +51,9 @@ pytestmark = pytest.mark.anyio
 READ_LIMIT = PAGE_BYTES + PAGE_BYTES // 2
 
 DIFF = "+" * (MAX_DIFF_BYTES - 1000)
+#: A job's prompt at its longest, 3 bytes a character: 60 of them pass even Convex's 16 MiB.
+LONG_PROMPT = "€" * MAX_MESSAGE_LENGTH
+JOBS_DUE_AT = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 LONG_QUESTION = Question("€" * 9000, "Pick", (QuestionOption("A", "a"),))
 
 
@@ -251,3 +258,53 @@ async def test_answered_edits_and_questions_past_the_read_limit_all_reach_the_ma
             passed_questions.append(asked.question_id)
     assert sorted(passed_permissions) == sorted(permissions)
     assert sorted(passed_questions) == sorted(questions)
+
+
+async def _long_prompt_jobs(backend: Backend, alice: UserId, chat: Chat, count: int) -> list[JobId]:
+    draft = JobDraft(
+        worker_id=chat.worker.worker_id,
+        name="nightly",
+        model=MODELS[0],
+        prompt=LONG_PROMPT,
+        cron="0 * * * *",
+        timezone="UTC",
+    )
+    jobs = [(await backend.create_job(alice, draft, JOBS_DUE_AT)).job_id for _ in range(count)]
+    assert count * len(LONG_PROMPT.encode()) > READ_LIMIT
+    return jobs
+
+
+async def test_due_jobs_with_long_prompts_past_the_read_limit_each_run_once(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """60 due jobs with the longest prompts: the scheduler's looks start every one exactly once."""
+    jobs = await _long_prompt_jobs(backend, alice, chat, 60)
+    clock = FakeClock(JOBS_DUE_AT + timedelta(seconds=30))
+    started: list[JobId] = []
+    for _ in range(60):  # a bound against a loop that never ends; each look starts at least one
+        if not (runs := await run_due_jobs(backend, clock)):
+            break
+        started.extend(run.job_id for run in runs)
+    assert sorted(started) == sorted(jobs)
+    for job_id in jobs:
+        [run] = await backend.list_job_runs(alice, job_id)
+        assert run.scheduled_for == JOBS_DUE_AT
+
+
+async def test_removing_a_worker_with_long_prompt_jobs_past_the_read_limit_pauses_every_one(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """A removed worker's 60 long-prompt jobs all end paused, their runs frozen as they were."""
+    jobs = await _long_prompt_jobs(backend, alice, chat, 60)
+    ran = {job_id: await backend.run_job_now(alice, job_id) for job_id in jobs[:20]}
+    await backend.remove_worker(alice, chat.worker.worker_id)
+    # Convex pauses what fits at once, the rest in background batches (each call lets them run).
+    with anyio.fail_after(120):  # a guard against a hang, not a measurement
+        while [j for j in jobs if (await backend.get_job(alice, j)).worker_id is not None]:
+            pass
+    for job_id in jobs:
+        job = await backend.get_job(alice, job_id)
+        assert (job.enabled, job.next_run_at, job.paused_reason) == (False, None, WORKER_REMOVED)
+        runs = await backend.list_job_runs(alice, job_id)
+        expected = [(ran[job_id].run_id, RunStatus.PENDING)] if job_id in ran else []
+        assert [(r.run_id, r.status) for r in runs] == expected

@@ -10,8 +10,11 @@
 import { internal } from "../_generated/api";
 import type { TableNames } from "../_generated/dataModel";
 import type { DatabaseWriter, MutationCtx } from "../_generated/server";
-import { getDocumentSize, v, type GenericId, type Infer, type Value } from "convex/values";
-import { deleteRuns } from "./jobs";
+import { v, type GenericId, type Infer } from "convex/values";
+import { budgetOf, eachRow, type Budget } from "./budget";
+import { deleteRuns, pauseJobs } from "./jobs";
+
+export { BYTES_BUDGET, budgetOf, eachRow, type Budget } from "./budget";
 
 export const purgeTarget = v.object({
   kind: v.union(v.literal("machine"), v.literal("worker"), v.literal("session"), v.literal("job")),
@@ -24,23 +27,6 @@ export const INLINE_BUDGET = 512;
 /** Deletions per scheduled batch. */
 export const BATCH_BUDGET = 2048;
 
-/** Documents still to delete, and bytes still to read, in this mutation. */
-export type Budget = { left: number; bytes: number };
-
-/**
- * Bytes one mutation reads while deleting: a chat row can be up to 1 MiB (a long
- * reply's segments, a part's text), so the count of rows alone does not bound a
- * read under Convex's 16 MiB; a batch stops when either runs out. Deleting a row
- * reads it again, so each row counts twice.
- */
-export const BYTES_BUDGET = 8 * (1 << 20);
-/** Rows read at once: the last page may pass the budget by at most 2 x 2 MiB. */
-const PAGE = 2;
-
-export function budgetOf(rows: number): Budget {
-  return { left: rows, bytes: BYTES_BUDGET };
-}
-
 /** A page of rows to delete. */
 type Page = Promise<Array<{ _id: GenericId<TableNames> }>>;
 
@@ -51,28 +37,6 @@ export async function deleteEach(
   budget: Budget,
 ): Promise<boolean> {
   return await eachRow(page, budget, (row) => ctx.db.delete(row._id));
-}
-
-/**
- * Apply `act` to every row `page` returns until it returns none (true) or the
- * budget runs out; `act` must take the row out of what `page` returns (delete it,
- * or change the field the page's index selects on).
- */
-export async function eachRow<Row extends { _id: GenericId<TableNames> }>(
-  page: (size: number) => Promise<Row[]>,
-  budget: Budget,
-  act: (row: Row) => Promise<void>,
-): Promise<boolean> {
-  for (;;) {
-    if (budget.left <= 0 || budget.bytes <= 0) return false;
-    const rows = await page(Math.min(budget.left, PAGE));
-    if (rows.length === 0) return true;
-    for (const row of rows) {
-      await act(row);
-      budget.left--;
-      budget.bytes -= 2 * getDocumentSize(row as unknown as Record<string, Value>);
-    }
-  }
 }
 
 /**
@@ -134,7 +98,9 @@ async function purgeSessionsOf(
   }
 }
 
+/** A worker's jobs are paused (their runs' statuses frozen) before its sessions go. */
 async function purgeWorker(ctx: MutationCtx, workerId: string, budget: Budget): Promise<boolean> {
+  if (!(await pauseJobs(ctx, workerId, budget))) return false;
   return await purgeSessionsOf(ctx, "by_workerId", workerId, budget);
 }
 

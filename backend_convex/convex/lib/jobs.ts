@@ -10,14 +10,15 @@
  * job's worker; the machine answers it like any other message, so a run's
  * outcome is its reply's.
  */
-import type { Doc } from "../_generated/dataModel";
+import type { Doc, Id } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
-import { ConvexError } from "convex/values";
+import { ConvexError, getDocumentSize, type Value } from "convex/values";
 import { CronExpressionParser } from "cron-parser";
 import { liveSession, liveWorker, messageById } from "./access";
 import { type ErrorData, fail, NO_WORKER } from "./errors";
 import { newId } from "./ids";
-import { MAX_FROZEN_RUNS } from "./limits";
+import { budgetOf, eachRow, spend, type Budget } from "./budget";
+import { PAGE_BYTES } from "./paging";
 import { checkModel, checkRunnable, MAX_TITLE_LENGTH, pyStrip } from "./rules";
 import { trackTurn } from "./turns";
 import type { JobDraft, JobRunRecord, JobRunStatus } from "./validators";
@@ -80,7 +81,8 @@ export function schedule(enabled: boolean, nextRunAt: number | null) {
  * nothing is written. Mutations run serializably, so however many schedulers
  * (web servers, the deployment's cron) try the same slot, one run is made.
  * Also null, with the job moved on all the same, if "Run now" took this very
- * millisecond. With no next run the job is disabled.
+ * millisecond. With no next run the job is disabled. A job whose worker was
+ * removed is paused instead, as the worker's purge would (pauseJobs).
  */
 export async function startSlot(
   ctx: MutationCtx,
@@ -89,6 +91,12 @@ export async function startSlot(
   nextRunAt: number | null,
 ): Promise<Doc<"jobRuns"> | null> {
   if (job === null || !job.enabled || job.nextRunAt !== scheduledFor) return null;
+  if (job.workerId !== undefined && (await liveWorker(ctx, job.workerId)) === null) {
+    // Its worker was removed and the purge has not reached it yet: pause it now. Its
+    // worker stays set so the purge still freezes its runs' statuses (pauseJobs).
+    await ctx.db.patch(job._id, { enabled: false, nextRunAt: undefined, pausedReason: WORKER_REMOVED });
+    return null;
+  }
   const run = await startRun(ctx, job, scheduledFor);
   await ctx.db.patch(job._id, schedule(true, nextRunAt));
   return run;
@@ -155,57 +163,81 @@ function utcOffsetMinutes(timezone: string, at: number): number {
   return (local - Math.floor(at / 60_000) * 60_000) / 60_000;
 }
 
-type Budget = { left: number };
+/**
+ * Bytes of jobs (and of the messages their open runs point at) one mutation
+ * reads while pausing a removed worker's jobs: a prompt may be 100,000
+ * characters, so a count alone does not bound it. What does not fit is paused
+ * by the worker's scheduled purge (lib/cascade.ts), before its sessions go.
+ */
+export const PAUSE_BYTES = PAGE_BYTES / 2;
+/** Jobs and runs the deleting mutation itself pauses and freezes at most. */
+const PAUSE_ROWS = 512;
 
-/** Store the status the run shows now, before its messages go (while the budget lasts). */
-async function freezeRuns(ctx: MutationCtx, jobId: string, budget: Budget): Promise<void> {
-  if (budget.left <= 0) return;
-  const open = await ctx.db
-    .query("jobRuns")
-    .withIndex("by_jobId_and_status", (q) => q.eq("jobId", jobId).eq("status", undefined))
-    .take(budget.left);
-  for (const run of open) {
-    const { status, error } = await outcome(ctx, run.messageId);
+/** Store the status each open run of the job shows now, before its messages go; whether all are stored. */
+async function freezeRuns(ctx: MutationCtx, jobId: string, budget: Budget): Promise<boolean> {
+  const open = (n: number) =>
+    ctx.db
+      .query("jobRuns")
+      .withIndex("by_jobId_and_status", (q) => q.eq("jobId", jobId).eq("status", undefined))
+      .take(n);
+  return await eachRow(open, budget, async (run) => {
+    const { status, error, read } = await outcome(ctx, run.messageId);
+    spend(budget, read);
     await ctx.db.patch(run._id, { status, error: error ?? undefined });
-    budget.left--;
-  }
+  });
 }
 
 /**
- * Before a worker is deleted: freeze its jobs' run statuses and pause the jobs
- * with a reason. Runs past the budget (MAX_FROZEN_RUNS per deletion) later
- * read as failed because their session no longer exists.
+ * Pause the jobs of a removed worker with a reason, each after freezing its
+ * runs' statuses, while `budget` lasts; whether none is left. Each pause takes
+ * the job out of the worker's index, so a later call carries on where this
+ * one stopped.
  */
-export async function pauseJobsOfWorker(ctx: MutationCtx, workerId: string, budget?: Budget): Promise<void> {
-  budget ??= { left: MAX_FROZEN_RUNS };
-  for (;;) {
-    // Each patch takes the job out of this index, so the loop ends.
-    const jobs = await ctx.db
+export async function pauseJobs(ctx: MutationCtx, workerId: string, budget: Budget): Promise<boolean> {
+  // Never more than PAUSE_BYTES here, whatever the caller's budget: the rest goes to a later batch.
+  const cap = Math.min(budget.bytes, PAUSE_BYTES);
+  const pausing = { left: budget.left, bytes: cap };
+  const jobs = (n: number) =>
+    ctx.db
       .query("jobs")
       .withIndex("by_workerId", (q) => q.eq("workerId", workerId))
-      .take(64);
-    if (jobs.length === 0) return;
-    for (const job of jobs) {
-      await freezeRuns(ctx, job.jobId, budget);
-      await ctx.db.patch(job._id, {
-        enabled: false,
-        nextRunAt: undefined,
-        workerId: undefined,
-        chatSessionId: undefined,
-        pausedReason: WORKER_REMOVED,
-      });
-    }
-  }
+      .take(n);
+  const done = await eachRow(jobs, pausing, async (job) => {
+    if (await freezeRuns(ctx, job.jobId, pausing)) await pauseJob(ctx, job._id);
+  });
+  budget.left = pausing.left;
+  spend(budget, cap - pausing.bytes);
+  return done;
 }
 
-/** Pause the jobs of every worker of a machine that is being deleted. */
+async function pauseJob(ctx: MutationCtx, id: Id<"jobs">): Promise<void> {
+  await ctx.db.patch(id, {
+    enabled: false,
+    nextRunAt: undefined,
+    workerId: undefined,
+    chatSessionId: undefined,
+    pausedReason: WORKER_REMOVED,
+  });
+}
+
+/**
+ * Before a worker is deleted: pause what fits of its jobs (pauseJobs); the
+ * worker's purge (lib/cascade.ts) pauses the rest before its sessions go.
+ */
+export async function pauseJobsOfWorker(ctx: MutationCtx, workerId: string): Promise<void> {
+  await pauseJobs(ctx, workerId, budgetOf(PAUSE_ROWS, PAUSE_BYTES));
+}
+
+/** Pause what fits of the jobs of every worker of a machine that is being deleted; its purge does the rest. */
 export async function pauseJobsOfMachine(ctx: MutationCtx, machineId: string, maxWorkers: number): Promise<void> {
   const workers = await ctx.db
     .query("workers")
     .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
     .take(maxWorkers);
-  const budget = { left: MAX_FROZEN_RUNS };
-  for (const worker of workers) await pauseJobsOfWorker(ctx, worker.workerId, budget);
+  const budget = budgetOf(PAUSE_ROWS, PAUSE_BYTES);
+  for (const worker of workers) {
+    if (!(await pauseJobs(ctx, worker.workerId, budget))) return;
+  }
 }
 
 /** The session this run writes to (made if needed), checked before anything is written. */
@@ -300,7 +332,7 @@ export async function startRun(
 async function outcome(
   ctx: QueryCtx,
   messageId: string | undefined,
-): Promise<{ status: JobRunStatus; error: string | null }> {
+): Promise<{ status: JobRunStatus; error: string | null; read: number }> {
   const message = messageId === undefined ? null : await messageById(ctx, messageId);
   const reply =
     messageId === undefined
@@ -310,6 +342,17 @@ async function outcome(
           .withIndex("by_replyTo", (q) => q.eq("replyTo", messageId))
           .order("desc")
           .first();
+  const read = [message, reply].reduce(
+    (sum, doc) => sum + (doc === null ? 0 : getDocumentSize(doc as unknown as Record<string, Value>)),
+    0,
+  );
+  return { ...outcomeOf(message, reply), read };
+}
+
+function outcomeOf(
+  message: Doc<"chatMessages"> | null,
+  reply: Doc<"chatMessages"> | null,
+): { status: JobRunStatus; error: string | null } {
   if (reply !== null) {
     if (reply.status === "streaming") return { status: "running", error: null };
     if (reply.status === "completed") return { status: "done", error: null };
@@ -328,7 +371,8 @@ export async function runRecord(ctx: QueryCtx, run: Doc<"jobRuns">): Promise<Job
   if (status === undefined) {
     // Messages of a deleted worker linger until purged: they no longer count.
     const live = run.chatSessionId !== undefined && (await liveSession(ctx, run.chatSessionId)) !== null;
-    ({ status, error } = live ? await outcome(ctx, run.messageId) : { status: "failed", error: SESSION_GONE });
+    if (live) ({ status, error } = await outcome(ctx, run.messageId));
+    else ({ status, error } = { status: "failed", error: SESSION_GONE });
   }
   return {
     runId: run.runId,

@@ -13,7 +13,7 @@ import { ensureOpen, ensureQueued, messagesPage, streamingReply } from "./lib/ch
 import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE } from "./lib/limits";
-import { cutPage, OTHER_LIST, pageLimit, textSize } from "./lib/paging";
+import { cutPage, mergedLists, OTHER_LIST, pageLimit, textSize } from "./lib/paging";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
 import { readSegments } from "./lib/text";
 import { forgetTurn, trackTurn } from "./lib/turns";
@@ -191,24 +191,11 @@ async function* sessionsAfter(
     .order("desc");
 }
 
-/** Two streams in newest-activity-first order, merged into one. */
-async function* merged(a: AsyncGenerator<SessionDoc>, b: AsyncGenerator<SessionDoc>): AsyncGenerator<SessionDoc> {
-  let [x, y] = [await a.next(), await b.next()];
-  while (!x.done || !y.done) {
-    if (y.done || (!x.done && newestActivityFirst(x.value, y.value) <= 0)) {
-      yield x.value as SessionDoc;
-      x = await a.next();
-    } else {
-      yield y.value;
-      y = await b.next();
-    }
-  }
-}
-
 /** A worker's sessions in list order, strictly after the session `after`: open ones, then ended ones. */
 async function* sessionsInOrder(ctx: QueryCtx, workerId: string, after: SessionDoc | undefined) {
   if (after === undefined || after.status !== "terminated") {
-    yield* merged(sessionsAfter(ctx, workerId, "active", after), sessionsAfter(ctx, workerId, "idle", after));
+    const [active, idle] = [sessionsAfter(ctx, workerId, "active", after), sessionsAfter(ctx, workerId, "idle", after)];
+    yield* mergedLists(active, idle, (x, y) => newestActivityFirst(x, y) <= 0);
     yield* sessionsAfter(ctx, workerId, "terminated", undefined);
   } else {
     yield* sessionsAfter(ctx, workerId, "terminated", after);
@@ -392,19 +379,23 @@ export const answerPermission = mutation({
   },
 });
 
-/** Up to CHUNK_PAGE chunks with a sequence above `afterSequence`, in order: a reader's cursor. */
+/**
+ * The chunks with a sequence above `afterSequence`, in order: a reader's cursor.
+ * Up to CHUNK_PAGE of them and only as many as fit PAGE_BYTES (a chunk holds up
+ * to 64,000 characters), the first always; the reader asks again after the last.
+ */
 export const chunksAfter = query({
   args: { ...ownerOfSession, afterSequence: v.number() },
   returns: v.array(chunkValidator),
   handler: async (ctx, { serverSecret, userId, chatSessionId, afterSequence }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const chunks = await ctx.db
+    const after = ctx.db
       .query("chatChunks")
       .withIndex("by_chatSessionId_and_sequence", (q) =>
         q.eq("chatSessionId", chatSessionId).gt("sequence", afterSequence),
-      )
-      .take(CHUNK_PAGE);
-    return chunks.map(chatChunkRecord);
+      );
+    const { items } = await cutPage(after, CHUNK_PAGE, (c) => textSize(c.chunk));
+    return items.map(chatChunkRecord);
   },
 });

@@ -505,16 +505,22 @@ async def test_the_files_a_turn_changed_are_stored_with_its_reply(world: World) 
     assert first.status is second.status is MessageStatus.COMPLETED
 
 
+async def undo_a_reply(world: World, session: ChatSession) -> None:
+    """Send a message, undo its reply and wait until the machine has carried the undo out."""
+    sid = session.chat_session_id
+    await world.backend.send_message(world.user, sid, "write a.txt")
+    reply = await world.reply(session)
+    await world.backend.undo_turn(world.user, sid, reply.message_id)
+    await eventually(lambda: undo_done(world, sid))
+
+
 async def test_undo_and_redo_are_carried_out_on_the_agent_and_reported(world: World) -> None:
     """An undo reverts the agent to the reply's turn, a redo unreverts; each is reported done."""
     session = await world.session()
     runtime = ScriptedAgentRuntime(turn_diff=TurnDiffPart("msg_turn_1"))
     sid = session.chat_session_id
     async with running(world, runtime):
-        await world.backend.send_message(world.user, sid, "write a.txt")
-        reply = await world.reply(session)
-        await world.backend.undo_turn(world.user, sid, reply.message_id)
-        await eventually(lambda: undo_done(world, sid))
+        await undo_a_reply(world, session)
         await world.backend.redo_turns(world.user, sid)
         await eventually(lambda: undo_done(world, sid))
     assert runtime.reverts == ["msg_turn_1", ""]
@@ -530,10 +536,7 @@ async def test_an_undo_the_agent_refuses_is_reported_and_leaves_nothing_undone(
     runtime = ScriptedAgentRuntime(turn_diff=TurnDiffPart("msg_turn_1"), undo_error="No git.")
     sid = session.chat_session_id
     async with running(world, runtime):
-        await world.backend.send_message(world.user, sid, "write a.txt")
-        reply = await world.reply(session)
-        await world.backend.undo_turn(world.user, sid, reply.message_id)
-        await eventually(lambda: undo_done(world, sid))
+        await undo_a_reply(world, session)
     stored = await world.backend.get_session(world.user, sid)
     assert (stored.undone_from, stored.undo_error, runtime.reverts) == (None, "No git.", [])
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import anyio
 import pytest
 
+from orchestrator.domain.chat import ChatChunk
 from orchestrator.domain.diffs import MAX_DIFF_BYTES, FileDiff, TurnDiffPart
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, TextGap
 from orchestrator.domain.ids import UserId
@@ -28,11 +29,16 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import Backend
-from tests.contract.conftest import Chat, MachineFactory, ask, claimed
+from tests.contract.conftest import Chat, MachineFactory, ask, claimed, first_value
 
 pytestmark = pytest.mark.anyio
 
 STARTED = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+
+
+async def _chunks(backend: Backend, alice: UserId, chat: Chat) -> list[ChatChunk]:
+    """The session's chunks as its subscription first yields them."""
+    return await first_value(backend.watch_chunks(alice, chat.session.chat_session_id, 0))
 
 
 def _tool(status: ToolStatus, output: str | None = None) -> ToolPart:
@@ -86,11 +92,7 @@ async def test_deltas_grow_a_text_part_and_stream_chunks(
     assert part.sequence == second.chunk.sequence  # one number for the part and its chunk
     assert (first.chunk.part_id, first.chunk.offset) == ("prt_t", 0)
     assert (second.chunk.part_id, second.chunk.offset) == ("prt_t", 5)
-    chunks = backend.watch_chunks(alice, chat.session.chat_session_id, 0)
-    try:
-        assert "".join(c.chunk for c in await anext(chunks)) == "Hello, world"
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+    assert "".join(c.chunk for c in await _chunks(backend, alice, chat)) == "Hello, world"
 
 
 async def test_a_resent_or_overlapping_delta_adds_nothing_twice(
@@ -107,11 +109,7 @@ async def test_a_resent_or_overlapping_delta_adds_nothing_twice(
     assert (overlap.chunk.part_id, overlap.chunk.offset) == ("prt_t", 5)
     [part] = await backend.list_parts(alice, chat.session.chat_session_id)
     assert part.body == TextPart("Hello!")
-    chunks = backend.watch_chunks(alice, chat.session.chat_session_id, 0)
-    try:
-        assert [c.chunk for c in await anext(chunks)] == ["Hello", "!"]
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+    assert [c.chunk for c in await _chunks(backend, alice, chat)] == ["Hello", "!"]
 
 
 async def test_a_delta_leaving_a_gap_is_refused(

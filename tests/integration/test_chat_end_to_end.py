@@ -53,6 +53,12 @@ class Api:
             assert response.status == status, f"{method} {path}: {response.status} {text}"
             return json.loads(text) if text else None
 
+    async def send(self, session_id: str, content: str, status: int = 201) -> Any:
+        """Post a message to the session; its JSON answer."""
+        return await self.call(
+            "POST", f"/api/sessions/{session_id}/messages", {"content": content}, status
+        )
+
     async def stream(
         self,
         session_id: str,
@@ -185,6 +191,13 @@ async def ready_worker(
         await anyio.sleep(0.2)
 
 
+async def open_session(api: Api, token: str, policy: dict[str, str] | None = None) -> str:
+    """Add a ready worker on the token's machine and start a session on it; its id."""
+    worker_id, model = await ready_worker(api, token.split(":")[0], policy)
+    created = await api.call("POST", f"/api/workers/{worker_id}/sessions", {"model": model}, 201)
+    return str(created.get("session", created)["chat_session_id"])
+
+
 def stop(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -194,66 +207,65 @@ def stop(process: subprocess.Popen[str]) -> None:
             process.kill()
 
 
+@attrs.frozen
+class Online:
+    """The stage's machine process, online, and its owner signed in."""
+
+    machine: subprocess.Popen[str]
+    api: Api
+    lines: list[str]
+
+
+@asynccontextmanager
+async def machine_online(s: Stage) -> AsyncIterator[Online]:
+    """Start the stage's machine, wait until it is online and sign in; stop it after."""
+    machine = s.worker()
+    lines: list[str] = []
+    try:
+        wait_for_line(machine, r"Machine .* is online", lines)
+        async with signed_in(s.server) as api:
+            yield Online(machine, api, lines)
+    finally:
+        stop(machine)
+
+
 async def test_messages_stream_live_keep_history_and_resume_after_reconnect(
     tmp_path: Path,
 ) -> None:
     """Chunks arrive in order and add up to the reply; history carries over; resume has no gap."""
     with stage(tmp_path, reply=REPLY, delta_delay=0.01) as s:
-        worker = s.worker()
-        lines: list[str] = []
-        try:
-            wait_for_line(worker, r"Machine .* is online", lines)
-            async with signed_in(s.server) as api:
-                worker_id, model = await ready_worker(api, s.token.split(":")[0])
-                session = await api.call(
-                    "POST", f"/api/workers/{worker_id}/sessions", {"model": model}, 201
-                )
-                session_id = (
-                    session["session"]["chat_session_id"]
-                    if "session" in session
-                    else session["chat_session_id"]
-                )
+        async with machine_online(s) as online:
+            api = online.api
+            session_id = await open_session(api, s.token)
 
-                await api.call(
-                    "POST",
-                    f"/api/sessions/{session_id}/messages",
-                    {"content": "first question"},
-                    201,
-                )
-                chunks, messages = await api.stream(session_id, replies_finished(1))
-                reply = next(m for m in messages if m["role"] == "assistant")
-                assert reply["status"] == "completed"
-                assert reply["content"] == REPLY
-                sequences = [c["sequence"] for c in chunks]
-                assert sequences == sorted(set(sequences))
-                assert "".join(c["chunk"] for c in chunks) == REPLY
+            await api.send(session_id, "first question")
+            chunks, messages = await api.stream(session_id, replies_finished(1))
+            reply = next(m for m in messages if m["role"] == "assistant")
+            assert reply["status"] == "completed"
+            assert reply["content"] == REPLY
+            sequences = [c["sequence"] for c in chunks]
+            assert sequences == sorted(set(sequences))
+            assert "".join(c["chunk"] for c in chunks) == REPLY
 
-                await api.call(
-                    "POST",
-                    f"/api/sessions/{session_id}/messages",
-                    {"content": "second question"},
-                    201,
-                )
-                _, messages = await api.stream(session_id, replies_finished(2))
-                assert [m["status"] for m in messages if m["role"] == "assistant"] == [
-                    "completed",
-                    "completed",
-                ]
-                # opencode sent the whole conversation: the model saw the first question again.
-                assert "first question" in s.model.chat_requests[-1].user_texts
-                assert "second question" in s.model.chat_requests[-1].user_texts
+            await api.send(session_id, "second question")
+            _, messages = await api.stream(session_id, replies_finished(2))
+            assert [m["status"] for m in messages if m["role"] == "assistant"] == [
+                "completed",
+                "completed",
+            ]
+            # opencode sent the whole conversation: the model saw the first question again.
+            assert "first question" in s.model.chat_requests[-1].user_texts
+            assert "second question" in s.model.chat_requests[-1].user_texts
 
-                # A client that saw the first reply's text gets exactly the rest, no gap, no dup
-                # (stored text comes back as one chunk per batch: at least one per reply).
-                everything, _ = await api.stream(session_id, replies_finished(2), last_event_id=0)
-                assert len(everything) >= 2
-                resumed, _ = await api.stream(
-                    session_id, replies_finished(2), last_event_id=everything[0]["sequence"]
-                )
-                assert resumed == everything[1:]
-        finally:
-            stop(worker)
-        assert worker.returncode == 0, "".join(lines)
+            # A client that saw the first reply's text gets exactly the rest, no gap, no dup
+            # (stored text comes back as one chunk per batch: at least one per reply).
+            everything, _ = await api.stream(session_id, replies_finished(2), last_event_id=0)
+            assert len(everything) >= 2
+            resumed, _ = await api.stream(
+                session_id, replies_finished(2), last_event_id=everything[0]["sequence"]
+            )
+            assert resumed == everything[1:]
+        assert online.machine.returncode == 0, "".join(online.lines)
 
 
 async def test_a_machine_killed_mid_reply_marks_it_interrupted_and_carries_on(
@@ -267,18 +279,8 @@ async def test_a_machine_killed_mid_reply_marks_it_interrupted_and_carries_on(
         try:
             wait_for_line(first, r"Machine .* is online", lines)
             async with signed_in(s.server) as api:
-                worker_id, model = await ready_worker(api, s.token.split(":")[0])
-                session = await api.call(
-                    "POST", f"/api/workers/{worker_id}/sessions", {"model": model}, 201
-                )
-                session_id = (
-                    session["session"]["chat_session_id"]
-                    if "session" in session
-                    else session["chat_session_id"]
-                )
-                await api.call(
-                    "POST", f"/api/sessions/{session_id}/messages", {"content": "go slowly"}, 201
-                )
+                session_id = await open_session(api, s.token)
+                await api.send(session_id, "go slowly")
 
                 await api.stream(session_id, lambda _: False, chunks_wanted=3)
                 first.send_signal(signal.SIGKILL)
@@ -296,9 +298,7 @@ async def test_a_machine_killed_mid_reply_marks_it_interrupted_and_carries_on(
                 assert interrupted["content"].startswith("slow")
                 assert interrupted["error"]
 
-                await api.call(
-                    "POST", f"/api/sessions/{session_id}/messages", {"content": "again"}, 201
-                )
+                await api.send(session_id, "again")
                 _, messages = await api.stream(session_id, replies_finished(2))
                 replies = [m for m in messages if m["role"] == "assistant"]
                 assert [r["status"] for r in replies] == ["interrupted", "completed"]

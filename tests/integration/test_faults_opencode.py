@@ -29,8 +29,7 @@ from tests.integration.chat_browser import (
 )
 from tests.integration.faults import in_order_once, until
 from tests.integration.harness import Output, opencode_processes
-from tests.integration.test_chat_end_to_end import Api, Stage, signed_in, stage, stop
-from tests.integration.test_machine_faults import open_session
+from tests.integration.test_chat_end_to_end import Api, Stage, open_session, signed_in, stage, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 

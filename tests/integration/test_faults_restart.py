@@ -25,11 +25,11 @@ from tests.integration.chat_browser import (
 from tests.integration.harness import NEEDS_OPENCODE, Output
 from tests.integration.test_chat_end_to_end import (
     Api,
+    open_session,
     signed_in,
     stage,
     stop,
 )
-from tests.integration.test_machine_faults import open_session
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 

@@ -7,10 +7,14 @@ real) and compares what the user API shows with what the model sent, exactly.
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 
 from tests.integration.chat_browser import (
@@ -19,24 +23,18 @@ from tests.integration.chat_browser import (
     assert_answered_exactly,
     follow,
 )
-from tests.integration.harness import Output, processes_with_env, wait_for_line
+from tests.integration.harness import Output, processes_with_env
 from tests.integration.test_chat_end_to_end import (
     Api,
     Stage,
-    ready_worker,
+    machine_online,
+    open_session,
     replies_finished,
-    signed_in,
     stage,
     stop,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
-
-
-async def open_session(api: Api, token: str, policy: dict[str, str] | None = None) -> str:
-    worker_id, model = await ready_worker(api, token.split(":")[0], policy)
-    created = await api.call("POST", f"/api/workers/{worker_id}/sessions", {"model": model}, 201)
-    return str(created.get("session", created)["chat_session_id"])
 
 
 async def machine_status(api: Api, token: str) -> str:
@@ -63,9 +61,7 @@ async def send_while_down_then_restart(
     async with anyio.create_task_group() as tg:
         tg.start_soon(follow, s.server.url, session_id, browser, lambda b: b.finished(6))
         for prompt in prompts[1:]:
-            sent = await api.call(
-                "POST", f"/api/sessions/{session_id}/messages", {"content": prompt}, 201
-            )
+            sent = await api.send(session_id, prompt)
             assert sent["queued"] is True, sent
         restarted = Output(s.worker())
         try:
@@ -82,28 +78,37 @@ async def send_while_down_then_restart(
     assert_answered_exactly(prompts, model, browser, stored)
 
 
+@attrs.frozen
+class Answered:
+    """A stage whose first machine answered "question 0" in a session, signed in as its owner."""
+
+    stage: Stage
+    machine: subprocess.Popen[str]
+    api: Api
+    session_id: str
+
+
+@asynccontextmanager
+async def answered_once(s: Stage) -> AsyncIterator[Answered]:
+    """Start the machine, answer "question 0" in a new session; stop the machine after."""
+    async with machine_online(s) as online:
+        session_id = await open_session(online.api, s.token)
+        await online.api.send(session_id, "question 0")
+        await online.api.stream(session_id, replies_finished(1))
+        yield Answered(s, online.machine, online.api, session_id)
+
+
 async def test_messages_sent_while_the_machine_was_stopped_are_answered_after_restart(
     tmp_path: Path,
 ) -> None:
     """SIGTERM, five messages queued, restart: all five answered in order, none left pending."""
     model = NumberedReplies(tokens=30)
     with stage(tmp_path, reply=model, delta_delay=0.01) as s:
-        first = s.worker()
-        lines: list[str] = []
-        try:
-            wait_for_line(first, r"Machine .* is online", lines)
-            async with signed_in(s.server) as api:
-                session_id = await open_session(api, s.token)
-                await api.call(
-                    "POST", f"/api/sessions/{session_id}/messages", {"content": "question 0"}, 201
-                )
-                await api.stream(session_id, replies_finished(1))
-                first.send_signal(signal.SIGTERM)
-                assert first.wait(timeout=30) == 0
-                await wait_for_status(api, s.token, "offline", timeout=5)
-                await send_while_down_then_restart(s, api, session_id, model)
-        finally:
-            stop(first)
+        async with answered_once(s) as a:
+            a.machine.send_signal(signal.SIGTERM)
+            assert a.machine.wait(timeout=30) == 0
+            await wait_for_status(a.api, s.token, "offline", timeout=5)
+            await send_while_down_then_restart(s, a.api, a.session_id, model)
 
 
 async def test_messages_sent_after_a_killed_machine_went_offline_are_answered_after_restart(
@@ -112,30 +117,18 @@ async def test_messages_sent_after_a_killed_machine_went_offline_are_answered_af
     """SIGKILL, offline once its socket closed, five messages queued, restart: all answered."""
     model = NumberedReplies(tokens=30)
     with stage(tmp_path, reply=model, delta_delay=0.01) as s:
-        first = s.worker()
-        lines: list[str] = []
-        try:
-            wait_for_line(first, r"Machine .* is online", lines)
-            async with signed_in(s.server) as api:
-                session_id = await open_session(api, s.token)
-                await api.call(
-                    "POST", f"/api/sessions/{session_id}/messages", {"content": "question 0"}, 201
-                )
-                await api.stream(session_id, replies_finished(1))
-                first.send_signal(signal.SIGKILL)
-                first.wait(timeout=10)
-                with anyio.fail_after(15):
-                    while processes_with_env(str(s.home)):
-                        await anyio.sleep(0.1)
-                started = time.monotonic()
-                # Its WebSocket closed: offline after the disconnect grace, well inside the
-                # 45 s the stale-machine sweep would take.
-                await wait_for_status(api, s.token, "offline", timeout=30)
-                print(f"marked offline {time.monotonic() - started:.1f} s after SIGKILL")
-                await send_while_down_then_restart(s, api, session_id, model)
-        finally:
-            if first.poll() is None:
-                first.kill()
+        async with answered_once(s) as a:
+            a.machine.send_signal(signal.SIGKILL)
+            a.machine.wait(timeout=10)
+            with anyio.fail_after(15):
+                while processes_with_env(str(s.home)):
+                    await anyio.sleep(0.1)
+            started = time.monotonic()
+            # Its WebSocket closed: offline after the disconnect grace, well inside the
+            # 45 s the stale-machine sweep would take.
+            await wait_for_status(a.api, s.token, "offline", timeout=30)
+            print(f"marked offline {time.monotonic() - started:.1f} s after SIGKILL")
+            await send_while_down_then_restart(s, a.api, a.session_id, model)
 
 
 async def test_the_agents_shell_command_dies_with_a_killed_machine_process(
@@ -151,26 +144,17 @@ async def test_the_agents_shell_command_dies_with_a_killed_machine_process(
     root = tmp_path / "projects"  # the worker's folder: no permission needed to write there
     started, marker = root / "started", root / "marker"
     with stage(tmp_path, bash_command="touch started; sleep 30; touch marker") as s:
-        machine = s.worker()
-        lines: list[str] = []
-        try:
-            wait_for_line(machine, r"Machine .* is online", lines)
-            async with signed_in(s.server) as api:
-                # The worker's policy lets the agent's shell run without asking.
-                session_id = await open_session(api, s.token, {"bash": "allow"})
-                await api.call(
-                    "POST", f"/api/sessions/{session_id}/messages", {"content": "run it"}, 201
-                )
-                with anyio.fail_after(60):
-                    while not started.exists():
-                        await anyio.sleep(0.05)
-                machine.send_signal(signal.SIGKILL)
-                machine.wait(timeout=10)
-                # Once nothing of the machine's is left, nothing can create the marker.
-                with anyio.fail_after(25):
-                    while processes_with_env(str(s.home)):
-                        await anyio.sleep(0.05)
-        finally:
-            if machine.poll() is None:
-                machine.kill()
+        async with machine_online(s) as online:
+            # The worker's policy lets the agent's shell run without asking.
+            session_id = await open_session(online.api, s.token, {"bash": "allow"})
+            await online.api.send(session_id, "run it")
+            with anyio.fail_after(60):
+                while not started.exists():
+                    await anyio.sleep(0.05)
+            online.machine.send_signal(signal.SIGKILL)
+            online.machine.wait(timeout=10)
+            # Once nothing of the machine's is left, nothing can create the marker.
+            with anyio.fail_after(25):
+                while processes_with_env(str(s.home)):
+                    await anyio.sleep(0.05)
     assert not marker.exists()

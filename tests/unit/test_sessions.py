@@ -166,15 +166,30 @@ async def test_messages_of_a_session_run_in_order_and_sessions_run_at_once(world
     assert len({sid for sid, _, _ in runtime.prompts}) == 2
 
 
+async def cut_short(
+    world: World,
+    runtime: ScriptedAgentRuntime,
+    cut: Callable[[ChatSessionId], Any],
+    settled: Callable[[], bool] = lambda: True,
+) -> ChatMessage:
+    """Send "go", *cut* the session once the reply streams; the reply it left once *settled*."""
+    session = await world.session()
+    sid = session.chat_session_id
+    async with running(world, runtime):
+        await world.backend.send_message(world.user, sid, "go")
+        await until(lambda: world.backend.chunks)
+        await cut(sid)
+        reply = await world.reply(session)
+        await until(settled)
+    return reply
+
+
 async def test_stop_aborts_the_running_reply_and_keeps_its_text(world: World) -> None:
     """Stop asks the agent to abort; the reply ends as aborted with what was streamed."""
     runtime = scripted(lambda _: [Say("x" * 400, size=1, delay=0.005)])
-    session = await world.session()
-    async with running(world, runtime):
-        await world.backend.send_message(world.user, session.chat_session_id, "go")
-        await until(lambda: world.backend.chunks)
-        await world.backend.request_abort(world.user, session.chat_session_id)
-        reply = await world.reply(session)
+    reply = await cut_short(
+        world, runtime, lambda sid: world.backend.request_abort(world.user, sid)
+    )
     assert reply.status is MessageStatus.ABORTED
     assert 0 < len(reply.content) < 400
     assert runtime.aborts == 1
@@ -275,13 +290,12 @@ async def test_a_reply_left_streaming_by_a_dead_process_is_marked_interrupted(wo
 async def test_ending_a_session_mid_reply_stops_it(world: World) -> None:
     """End session while streaming: the reply is aborted and the agent released."""
     runtime = scripted(lambda _: [Say("y" * 400, size=1, delay=0.005)])
-    session = await world.session()
-    async with running(world, runtime):
-        await world.backend.send_message(world.user, session.chat_session_id, "go")
-        await until(lambda: world.backend.chunks)
-        await world.backend.end_session(world.user, session.chat_session_id)
-        reply = await world.reply(session)
-        await until(lambda: runtime.closed >= 1)
+    reply = await cut_short(
+        world,
+        runtime,
+        lambda sid: world.backend.end_session(world.user, sid),
+        settled=lambda: runtime.closed >= 1,
+    )
     assert reply.status is MessageStatus.ABORTED
     assert reply.error in (ENDED_REASON, "Stopped.")
 
@@ -493,16 +507,22 @@ async def test_the_files_a_turn_changed_are_stored_with_its_reply(world: World) 
     assert first.status is second.status is MessageStatus.COMPLETED
 
 
+async def undo_a_reply(world: World, session: ChatSession) -> None:
+    """Send a message, undo its reply and wait until the machine has carried the undo out."""
+    sid = session.chat_session_id
+    await world.backend.send_message(world.user, sid, "write a.txt")
+    reply = await world.reply(session)
+    await world.backend.undo_turn(world.user, sid, reply.message_id)
+    await eventually(lambda: undo_done(world, sid))
+
+
 async def test_undo_and_redo_are_carried_out_on_the_agent_and_reported(world: World) -> None:
     """An undo reverts the agent to the reply's turn, a redo unreverts; each is reported done."""
     session = await world.session()
     runtime = ScriptedAgentRuntime(turn_diff=TurnDiffPart("msg_turn_1"))
     sid = session.chat_session_id
     async with running(world, runtime):
-        await world.backend.send_message(world.user, sid, "write a.txt")
-        reply = await world.reply(session)
-        await world.backend.undo_turn(world.user, sid, reply.message_id)
-        await eventually(lambda: undo_done(world, sid))
+        await undo_a_reply(world, session)
         await world.backend.redo_turns(world.user, sid)
         await eventually(lambda: undo_done(world, sid))
     assert runtime.reverts == ["msg_turn_1", ""]
@@ -518,10 +538,7 @@ async def test_an_undo_the_agent_refuses_is_reported_and_leaves_nothing_undone(
     runtime = ScriptedAgentRuntime(turn_diff=TurnDiffPart("msg_turn_1"), undo_error="No git.")
     sid = session.chat_session_id
     async with running(world, runtime):
-        await world.backend.send_message(world.user, sid, "write a.txt")
-        reply = await world.reply(session)
-        await world.backend.undo_turn(world.user, sid, reply.message_id)
-        await eventually(lambda: undo_done(world, sid))
+        await undo_a_reply(world, session)
     stored = await world.backend.get_session(world.user, sid)
     assert (stored.undone_from, stored.undo_error, runtime.reverts) == (None, "No git.", [])
 

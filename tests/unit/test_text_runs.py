@@ -29,18 +29,24 @@ def _deltas(pieces: list[str], first: int = 1) -> list[SequencedEvent]:
     return events
 
 
+def _one_run(pieces: list[str]) -> tuple[TextRun, LiveText]:
+    """The single run the deltas of *pieces* make, and its joined text event."""
+    [run] = text_runs(_deltas(pieces))
+    assert isinstance(run, TextRun)
+    assert isinstance(run.item.event, LiveText)
+    return run, run.item.event
+
+
 @given(st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=12), st.data())
 def test_resuming_after_any_delta_of_a_run_gives_the_text_that_followed(
     pieces: list[str], data: st.DataObject
 ) -> None:
     """A run joins its deltas; text_after(k) is the deltas numbered above k, joined."""
-    [run] = text_runs(_deltas(pieces))
-    assert isinstance(run, TextRun)
-    assert isinstance(run.item.event, LiveText)
-    assert run.item.event.text == "".join(pieces)
+    run, joined = _one_run(pieces)
+    assert joined.text == "".join(pieces)
     assert run.item.sequence == len(pieces)
     after = data.draw(st.integers(0, len(pieces)))
-    text, offset = text_after(run.item.event.text, 0, run.marks, after)
+    text, offset = text_after(joined.text, 0, run.marks, after)
     assert text == "".join(pieces[after:])
     assert offset == len("".join(pieces[:after]))
 
@@ -50,10 +56,8 @@ def test_a_run_partly_stored_keeps_the_marks_of_what_is_new(
     pieces: list[str], data: st.DataObject
 ) -> None:
     """Of a run whose first characters were stored, resuming reads only the new text."""
-    [run] = text_runs(_deltas(pieces))
-    assert isinstance(run, TextRun)
-    assert isinstance(run.item.event, LiveText)
-    whole = run.item.event.text
+    run, joined = _one_run(pieces)
+    whole = joined.text
     start = data.draw(st.integers(0, len(whole) - 1))
     marks = marks_from(run.marks, start, len(whole))
     after = data.draw(st.integers(0, len(pieces)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
@@ -110,21 +112,25 @@ async def _streaming_reply(chat: Chat) -> str:
     return str(body["value"]["message_id"])
 
 
-async def test_an_edit_permission_carries_its_file_and_diff_over_http(chat: Chat) -> None:
-    """record_permission takes the edit's file, diff and full size; the owner reads them back."""
+async def _record_edit(chat: Chat, **fields: object) -> tuple[int, Any]:
+    """Record an edit permission with *fields* on a fresh streaming reply."""
     reply_id = await _streaming_reply(chat)
-    diff = "@@ -1 +1 @@\n-a\n+<img src=x onerror=alert(1)>\n"
-    status, body = await machine_call(
+    return await machine_call(
         chat.web,
         chat.token,
         "record_permission",
         message_id=reply_id,
         agent_request_id="per_1",
         tool="edit",
-        description="notes.txt",
-        file="/w/notes.txt",
-        diff=diff,
-        diff_size=90_000,
+        **fields,
+    )
+
+
+async def test_an_edit_permission_carries_its_file_and_diff_over_http(chat: Chat) -> None:
+    """record_permission takes the edit's file, diff and full size; the owner reads them back."""
+    diff = "@@ -1 +1 @@\n-a\n+<img src=x onerror=alert(1)>\n"
+    status, body = await _record_edit(
+        chat, description="notes.txt", file="/w/notes.txt", diff=diff, diff_size=90_000
     )
     assert status == 200
     assert (body["value"]["file"], body["value"]["diff"], body["value"]["diff_size"]) == (
@@ -161,17 +167,7 @@ async def test_a_bad_edit_permission_gets_one_sentence_and_stores_nothing(
     chat: Chat, edit: dict[str, object], status: int, sentence: str
 ) -> None:
     """An oversized diff, a size below the diff or a wrong type is refused; nothing is stored."""
-    reply_id = await _streaming_reply(chat)
-    got_status, body = await machine_call(
-        chat.web,
-        chat.token,
-        "record_permission",
-        message_id=reply_id,
-        agent_request_id="per_1",
-        tool="edit",
-        description="a.py",
-        **edit,
-    )
+    got_status, body = await _record_edit(chat, description="a.py", **edit)
     assert (got_status, body["error"]) == (status, sentence)
     [session] = await chat.web.backend.list_sessions(chat.user, chat.worker.worker_id)
     assert await chat.web.backend.list_permissions(chat.user, session.chat_session_id) == []

@@ -36,37 +36,40 @@ def _logged_clients(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
+async def _failed_sign_in_names(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+    forwarded_for: str,
+) -> list[str]:
+    """The clients logged for one failed sign-in sent with *forwarded_for*."""
+    caplog.set_level(logging.WARNING)
+    async with running_app(tmp_path, trusted_proxies=trusted) as web:
+        await web.create_user()
+        assert await _fail_login(web, forwarded_for) == 401
+    return _logged_clients(caplog)
+
+
 async def test_a_trusted_proxy_names_the_forwarded_client(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Behind a trusted proxy, a failed sign-in is logged with the forwarded client."""
-    caplog.set_level(logging.WARNING)
-    async with running_app(tmp_path, trusted_proxies=LOOPBACK) as web:
-        await web.create_user()
-        assert await _fail_login(web, "203.0.113.5") == 401
-    assert _logged_clients(caplog) == ["203.0.113.5"]
+    assert await _failed_sign_in_names(tmp_path, caplog, LOOPBACK, "203.0.113.5") == ["203.0.113.5"]
 
 
 async def test_forwarded_for_is_ignored_from_an_untrusted_peer(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Without a trusted proxy, a made-up X-Forwarded-For is not believed: the peer is named."""
-    caplog.set_level(logging.WARNING)
-    async with running_app(tmp_path) as web:
-        await web.create_user()
-        assert await _fail_login(web, "198.51.100.7") == 401
-    assert _logged_clients(caplog) == ["127.0.0.1"]
+    assert await _failed_sign_in_names(tmp_path, caplog, (), "198.51.100.7") == ["127.0.0.1"]
 
 
 async def test_the_client_is_the_nearest_untrusted_hop(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A client that prepends fake hops is still named by its own address."""
-    caplog.set_level(logging.WARNING)
-    async with running_app(tmp_path, trusted_proxies=LOOPBACK) as web:
-        await web.create_user()
-        assert await _fail_login(web, "10.9.9.1, 203.0.113.5") == 401
-    assert _logged_clients(caplog) == ["203.0.113.5"]
+    named = await _failed_sign_in_names(tmp_path, caplog, LOOPBACK, "10.9.9.1, 203.0.113.5")
+    assert named == ["203.0.113.5"]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { editDiff } from "./diff.js";
 import { h } from "./dom.js";
+import { MOVED_ON, Prompts } from "./prompts.js";
 
 const ANSWERS = [
   ["once", "Allow once", "primary"],
@@ -11,42 +12,20 @@ const ANSWERS = [
   ["reject", "Deny", "ghost danger"],
 ];
 const ANSWERED = { once: "Allowed once.", always: "Always allowed.", reject: "Denied." };
-const MOVED_ON = "No longer needed: the reply moved on.";
 const outcome = (permission) => ANSWERED[permission.answer] ?? MOVED_ON;
 
-export class PermissionPrompts {
+export class PermissionPrompts extends Prompts {
   constructor(sessionId, placeFor) {
+    super((permission) => permission.permission_id, placeFor);
     this.sessionId = sessionId;
-    this.placeFor = placeFor; // message_id -> the element the prompt goes into
-    this.cards = new Map();
-    this.latest = [];
   }
 
-  // The session's permission requests as the stream last sent them.
-  update(permissions) {
-    this.latest = permissions;
-    this.render();
+  settle(card, permission) {
+    card.querySelector(".prompt-actions").replaceChildren(outcome(permission));
+    card.dataset.answered = permission.answer ?? "expired";
   }
 
-  // Place what is known; a request whose reply is not on the page yet waits for the next call.
-  render() {
-    if (this.stopped) return;
-    for (const permission of this.latest) {
-      const card = this.cards.get(permission.permission_id) ?? this.show(permission);
-      if (card && permission.status !== "pending" && !card.dataset.answered) {
-        card.querySelector(".prompt-actions").replaceChildren(outcome(permission));
-        card.dataset.answered = permission.answer ?? "expired";
-      }
-    }
-  }
-
-  stop() {
-    this.stopped = true;
-  }
-
-  show(permission) {
-    const place = this.placeFor(permission.message_id);
-    if (!place) return null;
+  build(permission) {
     const actions = h("div", { class: "prompt-actions" });
     const card = h(
       "div",
@@ -59,9 +38,6 @@ export class PermissionPrompts {
     for (const [answer, label, style] of ANSWERS) {
       actions.append(h("button", { type: "button", class: style, onclick: () => this.answer(permission, answer, card) }, label));
     }
-    this.cards.set(permission.permission_id, card);
-    place.append(card);
-    if (permission.status === "pending") card.scrollIntoView({ block: "nearest" });
     return card;
   }
 

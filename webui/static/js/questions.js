@@ -4,8 +4,8 @@
 // stream (its `requests` event), never polled; answered cards stay with their answers.
 import { api } from "./api.js";
 import { h } from "./dom.js";
+import { MOVED_ON, Prompts } from "./prompts.js";
 
-const MOVED_ON = "No longer needed: the reply moved on.";
 let forms = 0; // a unique name per card for its radio groups
 
 function outcome(question) {
@@ -14,29 +14,9 @@ function outcome(question) {
   return question.questions.map((asked, i) => `${asked.header || asked.question}: ${question.answers[i].join(", ")}`).join(" · ");
 }
 
-export class QuestionPrompts {
+export class QuestionPrompts extends Prompts {
   constructor(placeFor) {
-    this.placeFor = placeFor; // message_id -> the element the card goes into
-    this.cards = new Map();
-    this.latest = [];
-  }
-
-  // The session's questions as the stream last sent them.
-  update(questions) {
-    this.latest = questions;
-    this.render();
-  }
-
-  render() {
-    if (this.stopped) return;
-    for (const question of this.latest) {
-      const card = this.cards.get(question.question_id) ?? this.show(question);
-      if (card && question.status !== "pending" && !card.dataset.answered) this.settle(card, question);
-    }
-  }
-
-  stop() {
-    this.stopped = true;
+    super((question) => question.question_id, placeFor);
   }
 
   settle(card, question) {
@@ -44,9 +24,7 @@ export class QuestionPrompts {
     card.querySelector(".prompt-actions").replaceChildren(h("p", { class: "answer" }, outcome(question)));
   }
 
-  show(question) {
-    const place = this.placeFor(question.message_id);
-    if (!place) return null;
+  build(question) {
     forms += 1;
     const fields = question.questions.map((asked, i) => this.field(asked, `q${forms}-${i}`));
     const error = h("span", { class: "error", role: "alert" });
@@ -64,9 +42,6 @@ export class QuestionPrompts {
       h("p", {}, h("strong", {}, "The agent asks")),
       form,
     );
-    this.cards.set(question.question_id, card);
-    place.append(card);
-    if (question.status === "pending") card.scrollIntoView({ block: "nearest" });
     return card;
   }
 

@@ -11,7 +11,7 @@ import { v } from "convex/values";
 import { requireServer } from "./lib/auth";
 import { fail, NO_USER } from "./lib/errors";
 import { MAX_OPEN_TURNS } from "./lib/limits";
-import { MAX_FINISHED, waitingCursor, waitingPage } from "./lib/inbox";
+import { MAX_FINISHED, waitingCursor, waitingItems, waitingValidator as waitingItem } from "./lib/inbox";
 import { permissionRecord } from "./lib/records";
 import { messageRole, messageStatus, permissionRecord as permissionValidator, serverCaller } from "./lib/validators";
 
@@ -39,15 +39,7 @@ const settingsValidator = v.object({
   timeZone: v.string(),
 });
 
-const waitingValidator = v.object({
-  userId: v.string(),
-  request: permissionValidator,
-  machineId: v.string(),
-  machineName: v.string(),
-  workerId: v.string(),
-  workerName: v.union(v.string(), v.null()),
-  workerDirectory: v.string(),
-});
+const waitingValidator = waitingItem(permissionValidator);
 
 const DEFAULT_EVENTS = ["job_failed", "long_reply", "machine_offline", "permission"];
 
@@ -199,30 +191,7 @@ export const listWaiting = query({
         .withIndex("by_machineId_and_status", (q) =>
           q.eq("machineId", machineId).eq("status", "pending").gt("_creationTime", from),
         );
-    const { found, next } = await waitingPage(ctx, userId, after, pendingOf);
-    const waiting = [];
-    for (const { machine, request } of found) {
-      const session = await ctx.db
-        .query("chatSessions")
-        .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", request.chatSessionId))
-        .first();
-      if (session === null) continue;
-      const worker = await ctx.db
-        .query("workers")
-        .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
-        .first();
-      if (worker === null) continue;
-      waiting.push({
-        userId: session.userId,
-        request: permissionRecord(request),
-        machineId: machine.machineId,
-        machineName: machine.name,
-        workerId: worker.workerId,
-        workerName: worker.name ?? null,
-        workerDirectory: worker.directory,
-      });
-    }
-    return { waiting, next };
+    return await waitingItems(ctx, userId, after, pendingOf, permissionRecord);
   },
 });
 

@@ -7,12 +7,12 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
-import { liveSession, machineMessage, ownedSession, workerById } from "./lib/access";
+import { liveSession, machineMessage, ownedSession } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import { ensureStreaming } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
-import { waitingCursor, waitingPage } from "./lib/inbox";
+import { waitingCursor, waitingItems, waitingValidator } from "./lib/inbox";
 import { MAX_WORK_PERMISSIONS } from "./lib/limits";
 import { cutPage, MAX_PAGE, OTHER_LIST, PAGE_BYTES, pageLimit } from "./lib/paging";
 import { permissionRecord, questionRecord } from "./lib/records";
@@ -201,17 +201,7 @@ export const resolveQuestion = mutation({
 export const listWaiting = query({
   args: { ...serverCaller, userId: v.union(v.string(), v.null()), after: v.optional(waitingCursor) },
   returns: v.object({
-    waiting: v.array(
-      v.object({
-        userId: v.string(),
-        request: questionValidator,
-        machineId: v.string(),
-        machineName: v.string(),
-        workerId: v.string(),
-        workerName: v.union(v.string(), v.null()),
-        workerDirectory: v.string(),
-      }),
-    ),
+    waiting: v.array(waitingValidator(questionValidator)),
     next: v.union(waitingCursor, v.null()),
   }),
   handler: async (ctx, { serverSecret, userId, after }) => {
@@ -222,22 +212,6 @@ export const listWaiting = query({
         .withIndex("by_machineId_and_status", (q) =>
           q.eq("machineId", machineId).eq("status", "pending").gt("_creationTime", from),
         );
-    const { found, next } = await waitingPage(ctx, userId, after, pendingOf);
-    const waiting = [];
-    for (const { machine, request } of found) {
-      const session = await liveSession(ctx, request.chatSessionId);
-      const worker = session && (await workerById(ctx, session.workerId));
-      if (!session || !worker) continue;
-      waiting.push({
-        userId: session.userId,
-        request: questionRecord(request),
-        machineId: machine.machineId,
-        machineName: machine.name,
-        workerId: worker.workerId,
-        workerName: worker.name ?? null,
-        workerDirectory: worker.directory,
-      });
-    }
-    return { waiting, next };
+    return await waitingItems(ctx, userId, after, pendingOf, questionRecord);
   },
 });

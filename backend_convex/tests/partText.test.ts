@@ -9,13 +9,19 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-test("deltas leave the session alone; the reply's end merges its chunks into the part, then drops them", async () => {
+/** A deployment on fake timers whose session has a reply its machine has claimed. */
+async function streamingReply() {
   vi.useFakeTimers();
   const t = newDeployment();
   const chat = await newChat(t);
   const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
   const asked = await t.mutation(api.chat.sendMessage, { ...session, content: "hi" });
   const reply = await t.mutation(api.chatMachine.claimMessage, { ...chat.token, messageId: asked.messageId });
+  return { t, chat, session, reply };
+}
+
+test("deltas leave the session alone; the reply's end merges its chunks into the part, then drops them", async () => {
+  const { t, chat, session, reply } = await streamingReply();
   const sessionDoc = () =>
     t.run(async (ctx) => await ctx.db.query("chatSessions").withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", session.chatSessionId)).unique());
   const before = await sessionDoc();
@@ -56,12 +62,7 @@ test("deltas leave the session alone; the reply's end merges its chunks into the
 });
 
 test("a reply whose parts pass the read budget is merged in batches, the last text part too", async () => {
-  vi.useFakeTimers();
-  const t = newDeployment();
-  const chat = await newChat(t);
-  const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
-  const asked = await t.mutation(api.chat.sendMessage, { ...session, content: "hi" });
-  const reply = await t.mutation(api.chatMachine.claimMessage, { ...chat.token, messageId: asked.messageId });
+  const { t, chat, reply } = await streamingReply();
   const output = "o".repeat(300_000);
   const parts = Math.ceil(BYTES_BUDGET / output.length) + 1;
   for (let n = 0; n < parts; n++) {

@@ -5,7 +5,8 @@
  */
 import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
-import { getDocumentSize, v, type Infer, type Value } from "convex/values";
+import { getDocumentSize, v, type GenericValidator, type Infer, type Value } from "convex/values";
+import { sessionById, workerById } from "./access";
 import { cutPage, MAX_PAGE, RECORD_OVERHEAD } from "./paging";
 import type { MessageStatus } from "./validators";
 
@@ -94,3 +95,46 @@ export async function waitingPage<R extends { _creationTime: number }>(
 }
 /** Estimated bytes of the session and worker a waiting request is listed with. */
 const LOOKUPS = 4 * RECORD_OVERHEAD;
+
+/** A waiting request as listWaiting lists it: `request` with its owner, machine and worker. */
+export function waitingValidator<R extends GenericValidator>(request: R) {
+  return v.object({
+    userId: v.string(),
+    request,
+    machineId: v.string(),
+    machineName: v.string(),
+    workerId: v.string(),
+    workerName: v.union(v.string(), v.null()),
+    workerDirectory: v.string(),
+  });
+}
+
+/**
+ * One page of listWaiting (waitingPage), each request as `record` makes it, with
+ * its owner, machine and worker; a request whose session or worker is gone is left out.
+ */
+export async function waitingItems<R extends { _creationTime: number; chatSessionId: string }, T>(
+  ctx: QueryCtx,
+  userId: string | null,
+  after: WaitingCursor | undefined,
+  pendingOf: (machineId: string, after: number) => AsyncIterable<R>,
+  record: (request: R) => T,
+) {
+  const { found, next } = await waitingPage(ctx, userId, after, pendingOf);
+  const waiting = [];
+  for (const { machine, request } of found) {
+    const session = await sessionById(ctx, request.chatSessionId);
+    const worker = session && (await workerById(ctx, session.workerId));
+    if (!session || !worker) continue;
+    waiting.push({
+      userId: session.userId,
+      request: record(request),
+      machineId: machine.machineId,
+      machineName: machine.name,
+      workerId: worker.workerId,
+      workerName: worker.name ?? null,
+      workerDirectory: worker.directory,
+    });
+  }
+  return { waiting, next };
+}

@@ -48,6 +48,33 @@ export function showError(box, message) {
   box.hidden = !message;
 }
 
+// What a list shows while it is empty: a title, a line on what goes in it, the button that adds one.
+export function emptyState(title, text, label, onclick) {
+  return h(
+    "section",
+    { class: "empty-state card" },
+    h("h2", {}, title),
+    h("p", {}, text),
+    h("button", { type: "button", class: "primary", onclick }, label),
+  );
+}
+
+// Send a form with its submit button disabled meanwhile; a failure shows in the form's error box.
+export function onSubmit(form, send) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const submit = form.querySelector('[type="submit"]');
+    submit.disabled = true;
+    try {
+      await send();
+    } catch (error) {
+      showError(form.querySelector(".error"), error.message);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+}
+
 // Close buttons and Escape for every <dialog>; focus goes back where it came from.
 export function openDialog(dialog) {
   const opener = document.activeElement;

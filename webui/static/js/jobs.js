@@ -2,7 +2,7 @@
 // The list and each job's runs are reread when the event stream says something changed
 // (a job, or a reply starting or finishing: a run's status is its reply's); never polled.
 import { api } from "./api.js";
-import { confirmDialog, h, openDialog, patchChildren, showError } from "./dom.js";
+import { confirmDialog, emptyState, h, openDialog, patchChildren, showError } from "./dom.js";
 import { live } from "./live.js";
 
 const RUNS_SHOWN = 5;
@@ -211,15 +211,7 @@ function render() {
   if (jobs === null) return;
   addButton.hidden = jobs.length === 0;
   if (jobs.length === 0) {
-    list.replaceChildren(
-      h(
-        "section",
-        { class: "empty-state card" },
-        h("h2", {}, "No scheduled jobs yet"),
-        h("p", {}, "A job sends a prompt to one of your workers on a schedule, like every weekday at 9:00, and keeps the replies as chat sessions."),
-        h("button", { type: "button", class: "primary", onclick: () => openEditor(null) }, "Create a job"),
-      ),
-    );
+    list.replaceChildren(emptyState("No scheduled jobs yet", "A job sends a prompt to one of your workers on a schedule, like every weekday at 9:00, and keeps the replies as chat sessions.", "Create a job", () => openEditor(null)));
     return;
   }
   // Live updates may replace a card: keep the keyboard focus on the same button.

@@ -1,7 +1,7 @@
 // The machine list: live over /api/events, "Add machine" (token shown once), delete.
 import { api } from "./api.js";
 import {
-  badge, confirmDialog, h, openDialog, patchChildren, showError, timeText, wireCopyButtons,
+  badge, confirmDialog, emptyState, h, openDialog, patchChildren, showError, timeText, wireCopyButtons,
 } from "./dom.js";
 import { live } from "./live.js";
 
@@ -45,15 +45,7 @@ function machineCard({ machine, workers }) {
 function render() {
   addButton.hidden = machines.length === 0;
   if (machines.length === 0) {
-    list.replaceChildren(
-      h(
-        "section",
-        { class: "empty-state card" },
-        h("h2", {}, "Create your first machine"),
-        h("p", {}, "A machine is a computer that runs your coding agents. Add one, then start it with the command shown."),
-        h("button", { type: "button", class: "primary", onclick: openAdd }, "Add machine"),
-      ),
-    );
+    list.replaceChildren(emptyState("Create your first machine", "A machine is a computer that runs your coding agents. Add one, then start it with the command shown.", "Add machine", openAdd));
     return;
   }
   let cards = list.querySelector("ul.cards");

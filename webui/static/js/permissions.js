@@ -25,9 +25,7 @@ export class PermissionPrompts extends Prompts {
     card.dataset.answered = permission.answer ?? "expired";
   }
 
-  show(permission) {
-    const place = this.placeFor(permission.message_id);
-    if (!place) return null;
+  build(permission) {
     const actions = h("div", { class: "prompt-actions" });
     const card = h(
       "div",
@@ -40,9 +38,6 @@ export class PermissionPrompts extends Prompts {
     for (const [answer, label, style] of ANSWERS) {
       actions.append(h("button", { type: "button", class: style, onclick: () => this.answer(permission, answer, card) }, label));
     }
-    this.cards.set(permission.permission_id, card);
-    place.append(card);
-    if (permission.status === "pending") card.scrollIntoView({ block: "nearest" });
     return card;
   }
 

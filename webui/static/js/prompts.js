@@ -29,4 +29,15 @@ export class Prompts {
   stop() {
     this.stopped = true;
   }
+
+  // Build the request's card (the subclass's `build`) into its reply, if that is on the page yet.
+  show(request) {
+    const place = this.placeFor(request.message_id);
+    if (!place) return null;
+    const card = this.build(request);
+    this.cards.set(this.idOf(request), card);
+    place.append(card);
+    if (request.status === "pending") card.scrollIntoView({ block: "nearest" });
+    return card;
+  }
 }

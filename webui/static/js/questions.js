@@ -24,9 +24,7 @@ export class QuestionPrompts extends Prompts {
     card.querySelector(".prompt-actions").replaceChildren(h("p", { class: "answer" }, outcome(question)));
   }
 
-  show(question) {
-    const place = this.placeFor(question.message_id);
-    if (!place) return null;
+  build(question) {
     forms += 1;
     const fields = question.questions.map((asked, i) => this.field(asked, `q${forms}-${i}`));
     const error = h("span", { class: "error", role: "alert" });
@@ -44,9 +42,6 @@ export class QuestionPrompts extends Prompts {
       h("p", {}, h("strong", {}, "The agent asks")),
       form,
     );
-    this.cards.set(question.question_id, card);
-    place.append(card);
-    if (question.status === "pending") card.scrollIntoView({ block: "nearest" });
     return card;
   }
 

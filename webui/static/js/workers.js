@@ -1,7 +1,7 @@
 // One machine's workers, grouped by status and live: approve, reject, remove, add, tokens.
 import { api } from "./api.js";
 import {
-  badge, confirmDialog, h, openDialog, patchChildren, showError, timeText, wireCopyButtons,
+  badge, confirmDialog, emptyState, h, onSubmit, openDialog, patchChildren, showError, timeText, wireCopyButtons,
 } from "./dom.js";
 import { folderPicker } from "./folders.js";
 import { live } from "./live.js";
@@ -87,15 +87,7 @@ function workerRow(worker) {
 
 function render(workers) {
   if (workers.length === 0) {
-    list.replaceChildren(
-      h(
-        "section",
-        { class: "empty-state card" },
-        h("h2", {}, "No workers yet"),
-        h("p", {}, "Add a worker on a folder of this machine, or create a worker token to register one from the machine."),
-        h("button", { type: "button", class: "primary", onclick: openAddWorker }, "Add worker"),
-      ),
-    );
+    list.replaceChildren(emptyState("No workers yet", "Add a worker on a folder of this machine, or create a worker token to register one from the machine.", "Add worker", openAddWorker));
     return;
   }
   if (!list.querySelector(".groups")) list.replaceChildren(h("div", { class: "groups" }));
@@ -153,22 +145,13 @@ function openAddWorker() {
   workerForm.elements.directory.focus();
 }
 
-workerForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const submit = workerForm.querySelector('[type="submit"]');
-  submit.disabled = true;
-  try {
-    await api("POST", `/api/machines/${machineId}/workers`, {
-      directory: workerForm.elements.directory.value.trim(),
-      name: workerForm.elements.name.value.trim() || null,
-      permission_policy: readPolicy(document.getElementById("add-policy")),
-    });
-    workerDialog.close();
-  } catch (error) {
-    showError(workerForm.querySelector(".error"), error.message);
-  } finally {
-    submit.disabled = false;
-  }
+onSubmit(workerForm, async () => {
+  await api("POST", `/api/machines/${machineId}/workers`, {
+    directory: workerForm.elements.directory.value.trim(),
+    name: workerForm.elements.name.value.trim() || null,
+    permission_policy: readPolicy(document.getElementById("add-policy")),
+  });
+  workerDialog.close();
 });
 
 // --- Permission policy ------------------------------------------------------------
@@ -187,18 +170,9 @@ function openPolicy(worker) {
   policyForm.querySelector("select").focus();
 }
 
-policyForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const submit = policyForm.querySelector('[type="submit"]');
-  submit.disabled = true;
-  try {
-    await api("PUT", `/api/workers/${policyWorker.worker_id}/permission-policy`, readPolicy(document.getElementById("edit-policy")));
-    policyDialog.close();
-  } catch (error) {
-    showError(policyForm.querySelector(".error"), error.message);
-  } finally {
-    submit.disabled = false;
-  }
+onSubmit(policyForm, async () => {
+  await api("PUT", `/api/workers/${policyWorker.worker_id}/permission-policy`, readPolicy(document.getElementById("edit-policy")));
+  policyDialog.close();
 });
 
 // --- Worker token ------------------------------------------------------------------

@@ -67,6 +67,7 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.model import Worker
 from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.testing import PlainHasher
 from orchestrator.testing.agent import Say, ScriptedAgentRuntime, ScriptedSession
@@ -235,8 +236,13 @@ class ProbedRuntime:
     inner: AgentRuntime
     probe: Probe
 
-    async def list_models(self, worker_directory: Path) -> list[ModelRef]:
-        return await self.inner.list_models(worker_directory)
+    async def list_models(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> list[ModelRef]:
+        return await self.inner.list_models(worker_directory, permission_policy=permission_policy)
 
     async def open_session(self, *args: Any, **kwargs: Any) -> AgentSession:
         return ProbedSession(await self.inner.open_session(*args, **kwargs), self.probe)

@@ -51,6 +51,7 @@ from orchestrator.adapters.system import RandomIds, SystemClock
 from orchestrator.application import accounts
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.agent import (
+    AgentCatalog,
     AgentEvent,
     AgentRuntime,
     AgentSession,
@@ -243,6 +244,14 @@ class ProbedRuntime:
         permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
     ) -> list[ModelRef]:
         return await self.inner.list_models(worker_directory, permission_policy=permission_policy)
+
+    async def list_agents(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> AgentCatalog:
+        return await self.inner.list_agents(worker_directory, permission_policy=permission_policy)
 
     async def open_session(self, *args: Any, **kwargs: Any) -> AgentSession:
         return ProbedSession(await self.inner.open_session(*args, **kwargs), self.probe)

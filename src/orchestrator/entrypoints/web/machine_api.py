@@ -296,7 +296,7 @@ class _Channel:
         self.backend = backend
         self.token = token
         self.live = live
-        self.lock = anyio.Lock()
+        self.lock = anyio.Lock(fast_acquire=True)  # per frame: no loop pass when free
         self.subscriptions: dict[int, anyio.CancelScope] = {}
 
     async def ack(self, numbers: list[int]) -> None:

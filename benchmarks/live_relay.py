@@ -222,7 +222,13 @@ async def measure_live(plan: LivePlan, relay: Any) -> list[str]:
                             pass
 
                     tg.start_soon(drain_machine)
-                    pids = {"server": server.pid, "machine": machine_proc.pid}
+                    # This process too: it runs the fake model and all 51 readers, so a
+                    # saturated benchmark would delay both readers' clocks, not the relay.
+                    pids = {
+                        "server": server.pid,
+                        "machine": machine_proc.pid,
+                        "benchmark": os.getpid(),
+                    }
                     lines += await _rounds(
                         plan, relay, stamps, http, base, machine, address_file, tg, pids
                     )
@@ -272,7 +278,7 @@ async def _rounds(
     lines = [
         f"  {'sessions':>8} {'words':>6} {'opencode p50':>12} {'p99':>7}"
         f" {'browser p50':>11} {'p99':>7} {'+p50 ms':>8} {'+p99 ms':>8} {'ratio p50':>9}"
-        f" {'server CPU':>10} {'machine CPU':>11}"
+        f" {'server CPU':>10} {'machine CPU':>11} {'bench CPU':>9}"
     ]
     sessions: list[str] = []
     sse, agent = relay.Probe(), relay.Probe()
@@ -292,6 +298,7 @@ async def _rounds(
             if index == 1:
                 mark = stamps.mark()
                 cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                started = time.perf_counter()
             wanted = {s: done[s] + 1 for s in active}
             for session_id in active:
                 await call(
@@ -308,11 +315,10 @@ async def _rounds(
                 await anyio.sleep(0.5)
         await anyio.sleep(0.3)
         words = stamps.since(mark)
+        wall = time.perf_counter() - started
+        used = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}
         # ms of CPU per delta (word) of the measured replies, all threads of each process.
-        per_word = {
-            name: (cpu_seconds(pid) - cpu[name]) * 1000 / max(1, len(words))
-            for name, pid in pids.items()
-        }
+        per_word = {name: seconds * 1000 / max(1, len(words)) for name, seconds in used.items()}
         at_agent = relay.latencies(stamps, agent, words)
         at_browser = relay.latencies(stamps, sse, words)
         both = [w for w in words if w in agent.times and w in sse.times]
@@ -324,7 +330,10 @@ async def _rounds(
             f" {pct(at_browser, 0.5):>11.1f} {pct(at_browser, 0.99):>7.1f}"
             f" {pct(extra, 0.5):>8.1f} {pct(extra, 0.99):>8.1f} {ratio:>9.2f}"
             f" {per_word['server']:>7.3f} ms {per_word['machine']:>8.3f} ms"
+            f" {per_word['benchmark']:>6.3f} ms"
         )
+        busy = ", ".join(f"{name} {seconds * 100 / wall:.0f}%" for name, seconds in used.items())
+        lines.append(f"  ({wall:.1f} s measured; CPU of one core used: {busy})")
         if len(both) < len(words):
             lines.append(f"  ({len(words) - len(both)} of {len(words)} words not seen by both)")
     return lines

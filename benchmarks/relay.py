@@ -51,6 +51,7 @@ from orchestrator.adapters.system import RandomIds, SystemClock
 from orchestrator.application import accounts
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.agent import (
+    AgentCatalog,
     AgentEvent,
     AgentRuntime,
     AgentSession,
@@ -67,6 +68,7 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.model import Worker
 from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
+from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.testing import PlainHasher
 from orchestrator.testing.agent import Say, ScriptedAgentRuntime, ScriptedSession
@@ -235,8 +237,21 @@ class ProbedRuntime:
     inner: AgentRuntime
     probe: Probe
 
-    async def list_models(self, worker_directory: Path) -> list[ModelRef]:
-        return await self.inner.list_models(worker_directory)
+    async def list_models(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> list[ModelRef]:
+        return await self.inner.list_models(worker_directory, permission_policy=permission_policy)
+
+    async def list_agents(
+        self,
+        worker_directory: Path,
+        *,
+        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
+    ) -> AgentCatalog:
+        return await self.inner.list_agents(worker_directory, permission_policy=permission_policy)
 
     async def open_session(self, *args: Any, **kwargs: Any) -> AgentSession:
         return ProbedSession(await self.inner.open_session(*args, **kwargs), self.probe)

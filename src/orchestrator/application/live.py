@@ -152,7 +152,9 @@ class SessionLive:
     subscribers: set[Subscriber] = attrs.field(factory=set)
     dirty: anyio.Event = attrs.field(factory=anyio.Event)
     urgent: anyio.Event = attrs.field(factory=anyio.Event)
-    lock: anyio.Lock = attrs.field(factory=anyio.Lock)
+    #: Taken per event: uncontended, it does not yield to the event loop (one loop pass per
+    #: delta saved; the fan-out of a machine's batch of frames happens in one go).
+    lock: anyio.Lock = attrs.field(factory=lambda: anyio.Lock(fast_acquire=True))
     store_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
     writes: int = 0
     chars: int = 0
@@ -287,6 +289,17 @@ class LiveRelay:
                 del self._opening[session_id]
                 opening.set()
         return live
+
+    def ready(self, token: MachineToken, event: LiveEvent) -> bool:
+        """Whether :meth:`receive` takes ``event`` now, without a backend read or a wait."""
+        live = self.sessions.get(event.session_id)
+        return (
+            live is not None
+            and not live.closed
+            and not live.lock.locked()
+            and event.message_id in live.replies
+            and live.owners.get(event.message_id) == token.machine_id
+        )
 
     async def receive(
         self,
@@ -459,6 +472,77 @@ class LiveRelay:
                 live.stored = max(live.stored, stored[-1])
             await _acknowledge(handled)
             return done == len(batch)
+
+
+#: Told why an event was refused (the machine then re-sends or drops it).
+Refuse = Callable[[OrchestratorError], Awaitable[None]]
+
+
+class LiveIntake:
+    """One machine connection's events: in order per session, sessions side by side.
+
+    An event :meth:`LiveRelay.receive` takes at once (its reply already in memory,
+    the usual delta) is taken inline, with no task or queue. One that needs a
+    backend read (the first event of a reply, a session opened anew) waits in its
+    session's queue, run by a task of ``tg``; later events of that session queue
+    behind it so their order holds, while the other sessions' events go on: one
+    slow read no longer holds back every session of the machine.
+    """
+
+    def __init__(self, relay: LiveRelay, tg: anyio.abc.TaskGroup) -> None:
+        self.relay = relay
+        self.tg = tg
+        self._queues: dict[ChatSessionId, deque[Callable[[], Awaitable[None]]]] = {}
+
+    async def submit(
+        self,
+        token: MachineToken,
+        event: LiveEvent,
+        refuse: Refuse,
+        ack: Ack | None = None,
+        number: int | None = None,
+    ) -> None:
+        """Take ``event`` now if it can be, else after its session's earlier events."""
+
+        async def take() -> None:
+            try:
+                await self.relay.receive(token, event, ack, number)
+            except OrchestratorError as exc:
+                await refuse(exc)
+
+        if event.session_id not in self._queues and self.relay.ready(token, event):
+            await take()
+        else:
+            self._enqueue(event.session_id, take)
+
+    def sync(self, session_id: ChatSessionId) -> None:
+        """Store the session's events in the background, after those still queued."""
+
+        async def flush() -> None:
+            self.tg.start_soon(self.relay.flush, session_id)
+
+        if session_id in self._queues:
+            self._enqueue(session_id, flush)
+        else:
+            self.tg.start_soon(self.relay.flush, session_id)
+
+    def _enqueue(self, session_id: ChatSessionId, job: Callable[[], Awaitable[None]]) -> None:
+        queue = self._queues.get(session_id)
+        if queue is not None:
+            queue.append(job)
+            return
+        queue = self._queues[session_id] = deque([job])
+        self.tg.start_soon(self._run, session_id, queue)
+
+    async def _run(
+        self, session_id: ChatSessionId, queue: deque[Callable[[], Awaitable[None]]]
+    ) -> None:
+        try:
+            while queue:
+                await queue[0]()
+                queue.popleft()
+        finally:
+            del self._queues[session_id]
 
 
 def _forget(live: SessionLive, message_id: MessageId) -> None:

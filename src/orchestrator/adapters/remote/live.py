@@ -81,7 +81,7 @@ class LiveOutbox:
         self._number = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._acked = anyio.Event()
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)  # per message: no loop pass when free
         #: Events the server could not take for now (its backend down): sent again by drain.
         self._again: set[int] = set()
 

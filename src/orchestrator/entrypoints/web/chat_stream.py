@@ -119,7 +119,7 @@ class _SessionRelay:
         self.last = after
         #: Replies already finished when a fresh stream started (their content is whole).
         self.skip: frozenset[MessageId] = frozenset()
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)  # per event: no loop pass when free
         self.requests_sent: object = None
 
     async def send_events(self, batch: list[StreamEvent]) -> None:

@@ -37,7 +37,7 @@ from orchestrator.adapters.wire import (
     lease_from_fields,
 )
 from orchestrator.application import machines
-from orchestrator.application.live import LiveRelay
+from orchestrator.application.live import LiveIntake, LiveRelay
 from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.errors import (
     AuthenticationFailed,
@@ -304,7 +304,8 @@ class _Channel:
         self.backend = backend
         self.token = token
         self.live = live
-        self.lock = anyio.Lock()
+        self.intake: LiveIntake | None = None
+        self.lock = anyio.Lock(fast_acquire=True)  # per frame: no loop pass when free
         self.subscriptions: dict[int, anyio.CancelScope] = {}
 
     async def ack(self, numbers: list[int]) -> None:
@@ -316,14 +317,25 @@ class _Channel:
         """A live event (``{"live": n, "event": {...}}``) or a ``{"sync": session_id}``.
 
         A sync stores in the background: the socket's other sessions never wait for a write.
+        Events go through :class:`LiveIntake`: in order per session, and a session whose
+        reply is being read from the backend holds back none of the others.
         """
+        if self.live is not None and self.intake is None:
+            self.intake = LiveIntake(self.live, tg)
         if "sync" in request:
-            if self.live is not None and isinstance(request["sync"], str):
-                tg.start_soon(self.live.flush, ChatSessionId(request["sync"]))
+            if self.intake is not None and isinstance(request["sync"], str):
+                self.intake.sync(ChatSessionId(request["sync"]))
             return
         number = request.get("live")
+
+        async def refuse(exc: OrchestratorError) -> None:
+            refusal: dict[str, object] = {"refused": number, **error_body(exc)}
+            if isinstance(exc, TextGap):
+                refusal["stored_length"] = exc.stored_length
+            await self.send(refusal)
+
         try:
-            if self.live is None:
+            if self.intake is None:
                 raise NotFound("This server does not take live events.")
             if not isinstance(number, int) or isinstance(number, bool):
                 raise InvalidInput("A live event needs an integer number in 'live'.")
@@ -331,12 +343,10 @@ class _Channel:
             if not isinstance(raw, dict):
                 raise InvalidInput("The 'event' of a live event must be a JSON object.")
             event = machine_chat.live_event(Body(raw))
-            await self.live.receive(self.token, event, self.ack, number)
         except OrchestratorError as exc:
-            refusal: dict[str, object] = {"refused": number, **error_body(exc)}
-            if isinstance(exc, TextGap):
-                refusal["stored_length"] = exc.stored_length
-            await self.send(refusal)
+            await refuse(exc)
+            return
+        await self.intake.submit(self.token, event, refuse, self.ack, number)
 
     async def send(self, frame: dict[str, object]) -> None:
         async with self.lock:

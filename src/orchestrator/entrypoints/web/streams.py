@@ -98,7 +98,7 @@ class EventStream:
     def __init__(self, response: web.StreamResponse, keepalive_seconds: float) -> None:
         self.response = response
         self.keepalive_seconds = keepalive_seconds
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)  # per write: no loop pass when free
 
     @classmethod
     async def open(cls, request: web.Request) -> EventStream:

@@ -145,8 +145,12 @@ async def test_the_models_and_the_first_message_come_from_one_warm_server(
 async def test_prompt_streams_the_reply_in_order(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
-    """A prompt streams deltas that add up to the model's text, then the turn finishes."""
-    fake_model.delta_delay = 0.01
+    """A prompt streams deltas that add up to the model's text, then the turn finishes.
+
+    Deltas that wait for the reader are merged, so the model pauses long enough between
+    its pieces for the reader to take each as it comes.
+    """
+    fake_model.delta_delay = 0.1
     session = await runtime.open_session(worker_directory)
     await session.prompt("Say hello", MODEL)
     events = await collect_turn(session)

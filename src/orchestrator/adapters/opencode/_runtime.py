@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import json
-import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -14,8 +13,8 @@ from urllib.parse import quote
 
 import anyio
 import anyio.abc
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from orchestrator.adapters.opencode._events import EventQueue
 from orchestrator.adapters.opencode._parts import part_body, todo_list, turn_diff
 from orchestrator.adapters.opencode._server import Event, OpencodeServer, find_opencode
 from orchestrator.adapters.system import child_environment
@@ -91,9 +90,7 @@ class OpencodeSession:
         self._runtime = runtime
         self.server = server
         self._id = session_id
-        send, receive = anyio.create_memory_object_stream[AgentEvent](math.inf)
-        self._send: MemoryObjectSendStream[AgentEvent] = send
-        self._receive: MemoryObjectReceiveStream[AgentEvent] = receive
+        self._events = EventQueue()
         self._phase = _Phase.IDLE
         self._error: str | None = None
         self._aborted = False
@@ -168,7 +165,7 @@ class OpencodeSession:
 
     def events(self) -> AsyncIterator[AgentEvent]:
         """The session's events until it is closed (one reader; resumable after ``break``)."""
-        return self._receive
+        return self._events
 
     async def abort(self) -> None:
         """Stop the current turn; a no-op when idle."""
@@ -240,7 +237,7 @@ class OpencodeSession:
         if self.closed:
             return
         self.closed = True
-        self._send.close()
+        self._events.close()
         await self._runtime._release(self)
 
     async def _live_server(self) -> OpencodeServer:
@@ -358,7 +355,7 @@ class OpencodeSession:
 
     def _emit(self, event: AgentEvent) -> None:
         if not self.closed:
-            self._send.send_nowait(event)
+            self._events.put(event)
 
 
 def _session_of(props: Mapping[str, Any]) -> object:
@@ -541,7 +538,7 @@ class OpencodeRuntime:
         self._stopped = True
         for session in list(self._sessions.values()):
             session.closed = True
-            session._send.close()
+            session._events.close()
         self._sessions.clear()
         async with anyio.create_task_group() as tg:
             for server in list(self._servers):

@@ -30,7 +30,7 @@ import anyio
 import anyio.abc
 import attrs
 
-from orchestrator.domain.chat import ChatChunk, ChatMessage
+from orchestrator.domain.chat import MAX_CHUNK_LENGTH, ChatChunk, ChatMessage
 from orchestrator.domain.errors import BackendUnavailable, OrchestratorError
 from orchestrator.domain.ids import ChatSessionId, ChunkId, MachineToken, MessageId
 from orchestrator.domain.live import (
@@ -77,7 +77,9 @@ class Subscriber:
     def put(self, event: StreamEvent) -> None:
         if self.overflowed:
             return
-        if len(self._items) >= self.limit:
+        if self._items and (merged := _joined(self._items[-1], event)) is not None:
+            self._items[-1] = merged  # one frame for a burst of one part's text
+        elif len(self._items) >= self.limit:
             self.overflowed = True  # the reader starts over from a snapshot
             self._items.clear()
         else:
@@ -102,6 +104,31 @@ class Subscriber:
         """Start again after a snapshot."""
         self.overflowed = False
         self.take()
+
+
+def _joined(waiting: StreamEvent, event: StreamEvent) -> ChatChunk | None:
+    """``waiting`` and the chunk right after it in the same part as one chunk, else None.
+
+    The joined chunk carries the later sequence (and chunk ID): a reader that saw it
+    has seen both, and resumes after it exactly as after the second alone.
+    """
+    if (
+        type(waiting) is not type(event)
+        or not isinstance(waiting, ChatChunk)
+        or not isinstance(event, ChatChunk)
+        or waiting.part_id is None
+        or waiting.offset is None
+        or (waiting.message_id, waiting.part_id) != (event.message_id, event.part_id)
+        or waiting.offset + len(waiting.chunk) != event.offset
+        or len(waiting.chunk) + len(event.chunk) > MAX_CHUNK_LENGTH
+    ):
+        return None
+    return attrs.evolve(
+        waiting,
+        chunk=waiting.chunk + event.chunk,
+        sequence=event.sequence,
+        chunk_id=event.chunk_id,
+    )
 
 
 @attrs.define

@@ -46,6 +46,7 @@ def test_a_burst_of_one_parts_text_waits_as_one_chunk_under_the_last_sequence() 
         subscriber.put(_delta(sequence, sequence - 1, "x"))
     assert not subscriber.overflowed
     [joined] = subscriber.take()
+    assert isinstance(joined, ChatChunk)
     assert (joined.chunk, joined.offset, joined.part_id) == ("x" * 100, 0, "p")
     assert (joined.sequence, joined.chunk_id) == (100, "c100")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Self
 
 import aiohttp
 import anyio
@@ -367,3 +368,56 @@ async def test_an_unknown_text_kind_is_refused(
     body = await answer.json()
     assert answer.status == 400, body
     assert body["error"] == "The field 'kind' must be one of: text, reasoning."
+
+
+@attrs.define
+class _RawWork:
+    """The work subscription's raw frames on a WebSocket of its own (reuse asked or not)."""
+
+    ws: aiohttp.ClientWebSocketResponse
+
+    @classmethod
+    async def open(cls, remote: RemoteMachineBackend, token: MachineToken, reuse: bool) -> Self:
+        ws = await remote.open_websocket(token)
+        flag = {"reuse": True} if reuse else {}
+        await ws.send_json({"id": 1, "subscribe": "work", "args": {}, **flag})
+        return cls(ws)
+
+    async def next(self) -> Any:
+        with anyio.fail_after(10):
+            return await self.ws.receive_json()
+
+
+async def test_a_work_list_sends_again_only_the_session_that_changed(
+    server: LiveServer, remote: RemoteMachineBackend
+) -> None:
+    """After the first list, unchanged sessions go as the index they had (asked for) and the
+    machine reuses what it read; a client that did not ask gets every list whole."""
+    setup = await _setup(server, remote)
+    backend = server.backend
+    sessions = [
+        await backend.start_session(setup.user, setup.worker.worker_id, MODEL) for _ in range(3)
+    ]
+    updates = remote.watch_work(setup.token)
+    reusing = await _RawWork.open(remote, setup.token, reuse=True)
+    whole = await _RawWork.open(remote, setup.token, reuse=False)
+    first = await _next_work(updates)
+    assert len((await reusing.next())["value"]) == len((await whole.next())["value"]) == 3
+    await backend.send_message(setup.user, sessions[1].chat_session_id, "hello")
+    second = await _next_work(updates)
+    changed = await reusing.next()
+    assert [i < 0 for i in changed["same"]].count(True) == 1  # one session sent again
+    assert [item is None for item in changed["value"]].count(False) == 1
+    plain = await whole.next()
+    assert "same" not in plain
+    assert len(plain["value"]) == 3
+    direct = backend.watch_work(setup.token)
+    assert second == await anext(direct)
+    await direct.aclose()
+    [new] = [w for w in second if w.pending_messages]
+    assert new.session.chat_session_id == sessions[1].chat_session_id
+    kept = [w for w in second if w is not new]
+    assert all(any(w is old for old in first) for w in kept)  # the same objects: not read again
+    await updates.aclose()  # type: ignore[attr-defined]
+    await reusing.ws.close()
+    await whole.ws.close()

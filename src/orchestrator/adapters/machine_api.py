@@ -11,8 +11,8 @@ both built from :data:`MACHINE_METHODS`; neither lists a method itself.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from typing import Final, get_args, get_type_hints
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, TypeVar, get_args, get_type_hints
 
 import attrs
 
@@ -22,6 +22,8 @@ from orchestrator.domain.ids import MachineToken, WorkerToken
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.parts import PartBody
 from orchestrator.domain.ports import MachineSide
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -135,3 +137,67 @@ SUBSCRIPTIONS: Final[dict[str, MachineMethod]] = {
     for name in _port_methods()
     if name.startswith("watch_")
 }
+
+
+# --- list subscriptions: unchanged items are not sent again ------------------------------
+
+#: The subscribe request's flag asking for :class:`ListFrame` values (older clients omit it).
+REUSE_FLAG: Final = "reuse"
+
+
+@attrs.frozen
+class ListFrame:
+    """A subscription's list value as sent after the first: items equal to ones sent before
+    go as the index they had there (``same``), only the others whole (``items``, None where
+    reused). A busy machine's work list changes one session at a time; the other 49 are
+    neither encoded, sent, nor read again."""
+
+    items: list[object]
+    same: list[int]
+
+    def as_json(self) -> dict[str, object]:
+        return {"value": self.items, "same": self.same}
+
+
+def reuse_items(
+    previous: Sequence[object] | None, value: object, unstructure: Callable[[object], object]
+) -> object | ListFrame:
+    """``value`` unstructured whole, or as a :class:`ListFrame` reusing ``previous``'s items.
+
+    Whole when there is nothing to reuse from (first value, not a list, items that cannot
+    be compared by hash, or no item unchanged).
+    """
+    if previous is None or not isinstance(value, list) or not previous:
+        return unstructure(value)
+    try:
+        index = {item: i for i, item in enumerate(previous)}
+        same = [index.get(item, -1) for item in value]
+    except TypeError:  # an item that is not hashable: compared by nothing, sent whole
+        return unstructure(value)
+    if all(i < 0 for i in same):
+        return unstructure(value)
+    return ListFrame(
+        [unstructure(v) if i < 0 else None for v, i in zip(value, same, strict=True)], same
+    )
+
+
+def rebuild_items(
+    previous: Sequence[T] | None, frame: ListFrame, structure: Callable[[object], T]
+) -> list[T]:
+    """The list a :class:`ListFrame` stands for: ``previous``'s items where reused, else read.
+
+    Raises ``ValueError`` for a frame that does not fit ``previous`` (a reused index it
+    does not have, or lengths that differ).
+    """
+    if len(frame.items) != len(frame.same):
+        raise ValueError("A list frame's items and reused indexes differ in length.")
+    known = previous or ()
+    rebuilt: list[T] = []
+    for item, index in zip(frame.items, frame.same, strict=True):
+        if index < 0:
+            rebuilt.append(structure(item))
+        elif isinstance(index, int) and not isinstance(index, bool) and index < len(known):
+            rebuilt.append(known[index])
+        else:
+            raise ValueError(f"A list frame reuses item {index!r}, which was never sent.")
+    return rebuilt

@@ -15,11 +15,12 @@ import random
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from functools import partial
-from typing import Any, Final, Protocol, Self, TypeVar
+from typing import Any, Final, Protocol, Self, TypeVar, get_args
 
 import aiohttp
 import anyio
 
+from orchestrator.adapters.machine_api import REUSE_FLAG, ListFrame, rebuild_items
 from orchestrator.adapters.wire import (
     MACHINE_API_PREFIX,
     MACHINE_WS_PATH,
@@ -133,10 +134,23 @@ class MachineApiClient(Closing):
         try:
             return converter.structure(value, kind)
         except Exception as exc:
-            raise BackendUnavailable(
-                f"The server at {self.server_url} sent an answer this version cannot read. "
-                "Run the same orchestrator version on both sides."
-            ) from exc
+            raise self._unreadable() from exc
+
+    def _unreadable(self) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"The server at {self.server_url} sent an answer this version cannot read. "
+            "Run the same orchestrator version on both sides."
+        )
+
+    def _rebuild(
+        self, previous: list[object] | None, frame: ListFrame, kind: object
+    ) -> list[object]:
+        """The list ``frame`` stands for (``kind`` is its ``list[...]`` type), items reused."""
+        [item_kind] = get_args(kind) or (object,)
+        try:
+            return rebuild_items(previous, frame, lambda item: self._structure(item, item_kind))
+        except ValueError as exc:
+            raise self._unreadable() from exc
 
     async def request(
         self, method: str, path: str, body: object, headers: Mapping[str, str]
@@ -229,7 +243,7 @@ class MachineApiClient(Closing):
     ) -> AsyncIterator[object]:
         ws = await self.open_websocket(token, url)
         try:
-            await ws.send_json({"id": 1, "subscribe": name, "args": args})
+            await ws.send_json({"id": 1, "subscribe": name, "args": args, REUSE_FLAG: True})
             async for message in ws:
                 if message.type is not aiohttp.WSMsgType.TEXT:
                     continue
@@ -243,7 +257,12 @@ class MachineApiClient(Closing):
                 if "error" in frame:
                     error: OrchestratorError = error_from_body(0, frame)
                     raise error
-                yield frame.get("value")
+                same = frame.get("same")
+                value = frame.get("value")
+                if isinstance(same, list) and isinstance(value, list):
+                    yield ListFrame(value, same)
+                else:
+                    yield value
         finally:
             with anyio.CancelScope(shield=True):
                 await ws.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 
-from orchestrator.adapters.machine_api import MACHINE_METHODS, SUBSCRIPTIONS
+from orchestrator.adapters.machine_api import MACHINE_METHODS, SUBSCRIPTIONS, ListFrame
 from orchestrator.adapters.remote._transport import MachineApiClient
 from orchestrator.domain.ports import MachineSide
 
@@ -79,8 +79,15 @@ class _Subscription(Generic[P, R]):
 
         async def watch(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[R]:
             token, body = method.request(args, kwargs)
+            previous: list[object] | None = None
             async for value in client.subscribe(token, name, body):
-                yield client._structure(value, cast("type[R]", method.result))
+                if isinstance(value, ListFrame):
+                    previous = client._rebuild(previous, value, method.result)
+                    yield cast(R, previous)
+                    continue
+                structured = client._structure(value, cast("type[R]", method.result))
+                previous = structured if isinstance(structured, list) else None
+                yield structured
 
         return watch
 

@@ -23,11 +23,14 @@ from aiohttp import WSMsgType, web
 
 from orchestrator.adapters.machine_api import (
     MACHINE_METHODS,
+    REUSE_FLAG,
     SUBSCRIPTIONS,
     Argument,
+    ListFrame,
     MachineMethod,
     is_record,
     record_fields,
+    reuse_items,
 )
 from orchestrator.adapters.wire import (
     MACHINE_API_PREFIX,
@@ -404,16 +407,26 @@ class _Channel:
         source = watch(self.token, *positional, **keywords)
         scope = anyio.CancelScope()
         self.subscriptions[sub_id] = scope
-        tg.start_soon(self._run, sub_id, source, scope)
+        tg.start_soon(self._run, sub_id, source, scope, request.get(REUSE_FLAG) is True)
 
     async def _run(
-        self, sub_id: int, source: AsyncIterator[object], scope: anyio.CancelScope
+        self,
+        sub_id: int,
+        source: AsyncIterator[object],
+        scope: anyio.CancelScope,
+        reuse: bool = False,
     ) -> None:
+        """Send each value; with ``reuse``, a list's items sent before go as their index."""
         with scope:
             try:
                 async with closing(source) as values:
+                    previous: list[object] | None = None  # stays None without ``reuse``
                     async for value in values:
-                        await self.send({"id": sub_id, "value": converter.unstructure(value)})
+                        sent = reuse_items(previous, value, converter.unstructure)
+                        if reuse and isinstance(value, list):
+                            previous = value
+                        frame = sent.as_json() if isinstance(sent, ListFrame) else {"value": sent}
+                        await self.send({"id": sub_id, **frame})
             except OrchestratorError as exc:
                 await self.send({"id": sub_id, **error_body(exc)})
             except ConnectionResetError:

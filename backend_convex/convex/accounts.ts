@@ -1,9 +1,9 @@
 /** Accounts of the web app. Passwords arrive already hashed (argon2, by the web server). */
 import { mutation, query } from "./_generated/server";
 import { v } from "convex/values";
-import { userById, userByName } from "./lib/access";
+import { requireUser, userById, userByName } from "./lib/access";
 import { requireServer } from "./lib/auth";
-import { fail, NO_USER } from "./lib/errors";
+import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_USERS } from "./lib/limits";
 import { cutPage, OTHER_LIST, pageLimit } from "./lib/paging";
@@ -47,9 +47,7 @@ export const get = query({
   returns: userValidator,
   handler: async (ctx, { serverSecret, userId }) => {
     requireServer(serverSecret);
-    const user = await userById(ctx, userId);
-    if (user === null) fail("NotFound", NO_USER);
-    return userRecord(user);
+    return userRecord(await requireUser(ctx, userId));
   },
 });
 
@@ -89,8 +87,7 @@ export const setPasswordHash = mutation({
   returns: v.null(),
   handler: async (ctx, { serverSecret, userId, passwordHash }) => {
     requireServer(serverSecret);
-    const user = await userById(ctx, userId);
-    if (user === null) fail("NotFound", NO_USER);
+    const user = await requireUser(ctx, userId);
     await ctx.db.patch(user._id, { passwordHash });
     return null;
   },

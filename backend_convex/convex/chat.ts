@@ -7,7 +7,7 @@ import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import type { IndexRangeBuilder } from "convex/server";
 import { v } from "convex/values";
-import { liveSession, messageById, ownedPermission, ownedSession, ownedWorker, permissionById, sessionById, workerById } from "./lib/access";
+import { liveSession, messageById, ownedRequest, ownedSession, ownedWorker, permissionById, sessionById, workerById } from "./lib/access";
 import { requireServer } from "./lib/auth";
 import { ensureOpen, ensureQueued, messagesPage, streamingReply } from "./lib/chat";
 import { fail, NO_MESSAGE } from "./lib/errors";
@@ -370,7 +370,7 @@ export const answerPermission = mutation({
   returns: permissionValidator,
   handler: async (ctx, { serverSecret, userId, permissionId, answer }) => {
     requireServer(serverSecret);
-    const { request } = await ownedPermission(ctx, userId, permissionId);
+    const { request } = await ownedRequest(ctx, "permissionRequests", userId, permissionId);
     if (request.status !== "pending") {
       fail("Conflict", "This permission request is no longer waiting for an answer.");
     }

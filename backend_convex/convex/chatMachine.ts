@@ -12,7 +12,7 @@
 import type { Doc } from "./_generated/dataModel";
 import { internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { machineMessage, machinePermission, machineSession, messageById, workerById } from "./lib/access";
+import { machineMessage, machineRequest, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
 import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, streamingReply } from "./lib/chat";
 import { expireAsked } from "./lib/expiry";
@@ -361,7 +361,7 @@ export const resolvePermission = mutation({
   returns: permissionValidator,
   handler: async (ctx, { permissionId, ...token }) => {
     const machine = await requireMachine(ctx, token);
-    const { request } = await machinePermission(ctx, machine.machineId, permissionId);
+    const { request } = await machineRequest(ctx, "permissionRequests", machine.machineId, permissionId);
     if (request.status !== "answered") fail("Conflict", "This permission request has no answer to pass on.");
     await ctx.db.patch(request._id, { status: "resolved" });
     return permissionRecord((await ctx.db.get(request._id))!);

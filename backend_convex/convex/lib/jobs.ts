@@ -14,7 +14,7 @@ import type { Doc, Id } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
 import { ConvexError, getDocumentSize, type Value } from "convex/values";
 import { CronExpressionParser } from "cron-parser";
-import { liveSession, liveWorker, messageById } from "./access";
+import { byPublicId, liveSession, liveWorker, messageById } from "./access";
 import { type ErrorData, fail, NO_WORKER } from "./errors";
 import { newId } from "./ids";
 import { budgetOf, eachRow, spend, type Budget } from "./budget";
@@ -30,10 +30,7 @@ export const JUST_STARTED = "This job has just been started. Try again in a mome
 export const SESSION_GONE = "The run's chat session no longer exists.";
 
 export async function jobById(ctx: QueryCtx, jobId: string): Promise<Doc<"jobs"> | null> {
-  return await ctx.db
-    .query("jobs")
-    .withIndex("by_jobId", (q) => q.eq("jobId", jobId))
-    .unique();
+  return await byPublicId(ctx, "jobs", jobId);
 }
 
 /** One of the user's jobs; someone else's is "not found". */

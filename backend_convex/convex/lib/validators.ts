@@ -85,8 +85,9 @@ export type WorkerStatus = Infer<typeof workerStatus>;
 export type ChatSessionStatus = Infer<typeof chatSessionStatus>;
 export type MessageStatus = Infer<typeof messageStatus>;
 
+/** A value or null (a record's absent optional value). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-function nullable<T extends Validator<any, "required", any>>(validator: T) {
+export function nullable<T extends Validator<any, "required", any>>(validator: T) {
   return v.union(validator, v.null());
 }
 

@@ -12,7 +12,7 @@ import { requireUser } from "./lib/access";
 import { requireServer } from "./lib/auth";
 import { fail } from "./lib/errors";
 import { MAX_OPEN_TURNS } from "./lib/limits";
-import { cachedLookup, MAX_FINISHED, place, placeFields, sessionPlace, waitingArgs, waitingItems, waitingList } from "./lib/inbox";
+import { cachedLookup, MAX_FINISHED, place, placeFields, sessionPlace, waitingQuery } from "./lib/inbox";
 import { permissionRecord } from "./lib/records";
 import { messageRole, messageStatus, permissionRecord as permissionValidator, serverCaller } from "./lib/validators";
 
@@ -171,14 +171,7 @@ export const saveSettings = mutation({
  * MAX_DIFF_BYTES, so a page is cut by size as well as by count. The reader
  * reads on from `next` until it is null and sorts the whole list by age.
  */
-export const listWaiting = query({
-  args: waitingArgs,
-  returns: waitingList(permissionValidator),
-  handler: async (ctx, { serverSecret, userId, after }) => {
-    requireServer(serverSecret);
-    return await waitingItems(ctx, "permissionRequests", userId, after, permissionRecord);
-  },
-});
+export const listWaiting = waitingQuery("permissionRequests", permissionValidator, permissionRecord);
 
 const openTurnValidator = v.object({
   userId: v.string(),

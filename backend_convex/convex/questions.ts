@@ -12,7 +12,7 @@ import { requireMachine, requireServer } from "./lib/auth";
 import { ensureStreaming } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
-import { waitingArgs, waitingItems, waitingList } from "./lib/inbox";
+import { waitingQuery } from "./lib/inbox";
 import { MAX_WORK_PERMISSIONS } from "./lib/limits";
 import { cutPage, MAX_PAGE, OTHER_LIST, PAGE_BYTES, pageLimit } from "./lib/paging";
 import { permissionRecord, questionRecord } from "./lib/records";
@@ -186,11 +186,4 @@ export const resolveQuestion = mutation({
  * machine (lib/inbox.ts waitingPage): the inbox and the notifier read on from
  * `next` until it is null and sort the whole list by age.
  */
-export const listWaiting = query({
-  args: waitingArgs,
-  returns: waitingList(questionValidator),
-  handler: async (ctx, { serverSecret, userId, after }) => {
-    requireServer(serverSecret);
-    return await waitingItems(ctx, "questionRequests", userId, after, questionRecord);
-  },
-});
+export const listWaiting = waitingQuery("questionRequests", questionValidator, questionRecord);

@@ -23,6 +23,20 @@ async function streaming(t: Deployment, owner: { serverSecret: string; userId: s
   return { session, reply };
 }
 
+/** The agent of reply `messageId` asks to edit a.txt with a diff of nearly MAX_DIFF_BYTES (request `p<n>`). */
+async function askEdit(t: Deployment, token: Token, messageId: string, n: number) {
+  return await t.mutation(api.chatMachine.recordPermission, {
+    ...token,
+    messageId,
+    agentRequestId: `p${n}`,
+    tool: "edit",
+    description: "edit a.txt",
+    file: "a.txt",
+    diff: DIFF,
+    diffSize: DIFF.length,
+  });
+}
+
 async function secondMachine(t: Deployment, owner: { serverSecret: string; userId: string }) {
   const { machine, token } = await newMachine(t, owner.userId, "desktop", true);
   const added = await t.mutation(api.workers.add, { ...owner, machineId: machine.machineId, directory: "repo2", name: null });
@@ -41,16 +55,7 @@ test("waiting edits with long diffs are paged by size across machines, each once
   ] as const) {
     const { reply } = await streaming(t, owner, machineToken, workerId);
     for (let n = 0; n < 25; n++) {
-      const request = await t.mutation(api.chatMachine.recordPermission, {
-        ...machineToken,
-        messageId: reply.messageId,
-        agentRequestId: `p${n}`,
-        tool: "edit",
-        description: "edit a.txt",
-        file: "a.txt",
-        diff: DIFF,
-        diffSize: DIFF.length,
-      });
+      const request = await askEdit(t, machineToken, reply.messageId, n);
       made.push(request.permissionId);
     }
   }
@@ -111,16 +116,7 @@ test("a session's requests come a page at a time, cut by size; the rest from the
   const { session, reply } = await streaming(t, owner, token, worker.workerId);
   const made: string[] = [];
   for (let n = 0; n < 40; n++) {
-    const request = await t.mutation(api.chatMachine.recordPermission, {
-      ...token,
-      messageId: reply.messageId,
-      agentRequestId: `p${n}`,
-      tool: "edit",
-      description: "edit a.txt",
-      file: "a.txt",
-      diff: DIFF,
-      diffSize: DIFF.length,
-    });
+    const request = await askEdit(t, token, reply.messageId, n);
     made.push(request.permissionId);
   }
   const first = await t.query(api.questions.listRequests, { ...owner, chatSessionId: session.chatSessionId });
@@ -187,16 +183,7 @@ test("a machine's work list holds the oldest answered edits that fit; the rest f
   const { session, reply } = await streaming(t, owner, token, worker.workerId);
   const made: string[] = [];
   for (let n = 0; n < 20; n++) {
-    const request = await t.mutation(api.chatMachine.recordPermission, {
-      ...token,
-      messageId: reply.messageId,
-      agentRequestId: `p${n}`,
-      tool: "edit",
-      description: "edit a.txt",
-      file: "a.txt",
-      diff: DIFF,
-      diffSize: DIFF.length,
-    });
+    const request = await askEdit(t, token, reply.messageId, n);
     await t.mutation(api.chat.answerPermission, { ...owner, permissionId: request.permissionId, answer: "once" });
     made.push(request.permissionId);
   }
@@ -222,16 +209,7 @@ test("a reply's end expires more waiting edits than one mutation may read, the r
   // More than the ending mutation's read budget: each edit is read once and written once.
   const count = Math.ceil(BYTES_BUDGET / (2 * MAX_DIFF_BYTES)) + 20;
   for (let n = 0; n < count; n++) {
-    await t.mutation(api.chatMachine.recordPermission, {
-      ...token,
-      messageId: reply.messageId,
-      agentRequestId: `p${n}`,
-      tool: "edit",
-      description: "edit a.txt",
-      file: "a.txt",
-      diff: DIFF,
-      diffSize: DIFF.length,
-    });
+    await askEdit(t, token, reply.messageId, n);
   }
   const statuses = () =>
     t.run(async (ctx) => {

@@ -4,7 +4,8 @@
  * and the pages of requests waiting for an answer (permission requests, questions).
  */
 import type { Doc } from "../_generated/dataModel";
-import type { MutationCtx, QueryCtx } from "../_generated/server";
+import { query, type MutationCtx, type QueryCtx } from "../_generated/server";
+import { requireServer } from "./auth";
 import { getDocumentSize, v, type GenericValidator, type Infer, type Value } from "convex/values";
 import { byPublicId, sessionById, workerById, type PublicIdTable, type RequestDocs, type RequestTable } from "./access";
 import { cutPage, MAX_PAGE, RECORD_OVERHEAD } from "./paging";
@@ -141,7 +142,7 @@ export async function sessionPlace(
 }
 
 /** The arguments of a listWaiting query: the user (null: everyone) and where the page starts. */
-export const waitingArgs = {
+const waitingArgs = {
   ...serverCaller,
   userId: v.union(v.string(), v.null()),
   after: v.optional(waitingCursor),
@@ -153,7 +154,7 @@ function waitingValidator<R extends GenericValidator>(request: R) {
 }
 
 /** What a listWaiting query returns: a page of requests as `request` validates them, and the next page's start. */
-export function waitingList<R extends GenericValidator>(request: R) {
+function waitingList<R extends GenericValidator>(request: R) {
   return v.object({ waiting: v.array(waitingValidator(request)), next: v.union(waitingCursor, v.null()) });
 }
 
@@ -161,7 +162,7 @@ export function waitingList<R extends GenericValidator>(request: R) {
  * One page of listWaiting (waitingPage) of the pending requests in `table`, each as `record`
  * makes it, with its owner, machine and worker; a request whose session or worker is gone is left out.
  */
-export async function waitingItems<Table extends RequestTable, T>(
+async function waitingItems<Table extends RequestTable, T>(
   ctx: QueryCtx,
   table: Table,
   userId: string | null,
@@ -183,4 +184,23 @@ export async function waitingItems<Table extends RequestTable, T>(
     waiting.push({ userId: session.userId, request: record(request), ...place(machine, worker) });
   }
   return { waiting, next };
+}
+
+/**
+ * The listWaiting query of the requests in `table` (the server's only): one page of
+ * waitingItems, each request as `record` makes it and `request` validates it.
+ */
+export function waitingQuery<Table extends RequestTable, R extends GenericValidator>(
+  table: Table,
+  request: R,
+  record: (request: RequestDocs[Table]) => Infer<R>,
+) {
+  return query({
+    args: waitingArgs,
+    returns: waitingList(request),
+    handler: async (ctx, { serverSecret, userId, after }) => {
+      requireServer(serverSecret);
+      return await waitingItems(ctx, table, userId, after, record);
+    },
+  });
 }

@@ -6,7 +6,7 @@ import { internal } from "./_generated/api";
 import type { Doc } from "./_generated/dataModel";
 import { action, internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { machineById, ownedMachine, requireUser } from "./lib/access";
+import { ownedMachine, requireUser } from "./lib/access";
 import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { pauseJobsOfMachine } from "./lib/jobs";
@@ -14,7 +14,7 @@ import { recoverCommands } from "./lib/commandRules";
 import { fail, MACHINE_IN_USE, TAKEN_OVER } from "./lib/errors";
 import { newId, newSecret } from "./lib/ids";
 import { MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
-import { cutPage, MACHINE_PAGE, OTHER_LIST, pageLimit } from "./lib/paging";
+import { cutPage, MACHINE_PAGE, pageLimit, pageStart } from "./lib/paging";
 import { machineRecord } from "./lib/records";
 import { validateName } from "./lib/rules";
 import { endMessage } from "./chatMachine";
@@ -83,12 +83,7 @@ export const listPage = query({
   returns: v.object({ machines: v.array(machineSummary), hasMore: v.boolean() }),
   handler: async (ctx, { serverSecret, userId, afterMachineId, limit }) => {
     requireServer(serverSecret);
-    let after: number | undefined;
-    if (afterMachineId !== undefined) {
-      const last = await machineById(ctx, afterMachineId);
-      if (last === null || last.userId !== userId) fail("InvalidInput", OTHER_LIST);
-      after = last._creationTime;
-    }
+    const after = (await pageStart(ctx, "machines", afterMachineId, (last) => last.userId === userId))?._creationTime;
     const oldestFirst = ctx.db
       .query("machines")
       .withIndex("by_userId", (q) =>

@@ -7,14 +7,14 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
-import { byPublicId, machineMessage, machineRequest, ownedRequest, ownedSession } from "./lib/access";
+import { machineMessage, machineRequest, ownedRequest, ownedSession } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import { ensureStreaming } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { waitingQuery } from "./lib/inbox";
 import { MAX_WORK_PERMISSIONS } from "./lib/limits";
-import { cutPage, MAX_PAGE, OTHER_LIST, PAGE_BYTES, pageLimit } from "./lib/paging";
+import { cutPage, MAX_PAGE, PAGE_BYTES, pageLimit, pageStart } from "./lib/paging";
 import { permissionRecord, questionRecord } from "./lib/records";
 import { validateAnswers, validateQuestionRequest } from "./lib/rules";
 import {
@@ -69,10 +69,8 @@ function questionsOf(ctx: QueryCtx, chatSessionId: string, all: boolean, after: 
 
 /** Where a page of the session's questions starts: after the question `afterQuestionId`. */
 async function questionsAfter(ctx: QueryCtx, chatSessionId: string, afterQuestionId: string | undefined) {
-  if (afterQuestionId === undefined) return 0;
-  const last = await byPublicId(ctx, "questionRequests", afterQuestionId);
-  if (last === null || last.chatSessionId !== chatSessionId) fail("InvalidInput", OTHER_LIST);
-  return last._creationTime;
+  const last = await pageStart(ctx, "questionRequests", afterQuestionId, (q) => q.chatSessionId === chatSessionId);
+  return last?._creationTime ?? 0;
 }
 
 /**

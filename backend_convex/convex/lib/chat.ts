@@ -3,7 +3,7 @@ import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
 import { fail, SESSION_ENDED } from "./errors";
 import { newId } from "./ids";
-import { cutPage, OTHER_LIST, textSize } from "./paging";
+import { cutPage, pageStart, textSize } from "./paging";
 import { chatMessageRecord } from "./records";
 import { segmentBytes } from "./text";
 import type { ChatMessageRecord } from "./validators";
@@ -19,15 +19,7 @@ export async function messagesPage(
   afterMessageId: string | undefined,
   limit: number,
 ): Promise<{ messages: ChatMessageRecord[]; hasMore: boolean }> {
-  let before: number | undefined;
-  if (afterMessageId !== undefined) {
-    const last = await ctx.db
-      .query("chatMessages")
-      .withIndex("by_messageId", (q) => q.eq("messageId", afterMessageId))
-      .unique();
-    if (last === null || last.chatSessionId !== sessionId) fail("InvalidInput", OTHER_LIST);
-    before = last._creationTime;
-  }
+  const before = (await pageStart(ctx, "chatMessages", afterMessageId, (last) => last.chatSessionId === sessionId))?._creationTime;
   const newestFirst = ctx.db
     .query("chatMessages")
     .withIndex("by_chatSessionId", (q) =>

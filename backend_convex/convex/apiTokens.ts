@@ -12,7 +12,7 @@ import { mutation, query } from "./_generated/server";
 import type { Doc } from "./_generated/dataModel";
 import { v } from "convex/values";
 import { constantTimeEqual, requireServer } from "./lib/auth";
-import { byPublicId, requireUser } from "./lib/access";
+import { byPublicId, reachable, requireUser } from "./lib/access";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { validateName } from "./lib/rules";
@@ -87,8 +87,7 @@ export const revoke = mutation({
   returns: v.null(),
   handler: async (ctx, { serverSecret, userId, tokenId }) => {
     requireServer(serverSecret);
-    const found = await byPublicId(ctx, "apiTokens", tokenId);
-    if (found === null || found.userId !== userId) fail("NotFound", NO_API_TOKEN);
+    const found = reachable(await byPublicId(ctx, "apiTokens", tokenId), (token) => token.userId === userId, NO_API_TOKEN);
     await ctx.db.delete(found._id);
     return null;
   },

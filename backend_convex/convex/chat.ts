@@ -7,7 +7,7 @@ import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import type { IndexRangeBuilder } from "convex/server";
 import { v } from "convex/values";
-import { liveSession, messageById, ownedRequest, ownedSession, ownedWorker, workerById } from "./lib/access";
+import { liveSession, messageById, ownedRequest, ownedSession, ownedWorker, reachable, workerById } from "./lib/access";
 import { requireServer } from "./lib/auth";
 import { ensureOpen, ensureQueued, messagesPage, streamingReply } from "./lib/chat";
 import { fail, NO_MESSAGE } from "./lib/errors";
@@ -301,8 +301,7 @@ export const messageText = query({
   handler: async (ctx, { serverSecret, userId, chatSessionId, messageId, fromIndex }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const message = await messageById(ctx, messageId);
-    if (message === null || message.chatSessionId !== chatSessionId) fail("NotFound", NO_MESSAGE);
+    reachable(await messageById(ctx, messageId), (m) => m.chatSessionId === chatSessionId, NO_MESSAGE);
     return await readSegments(ctx, messageId, fromIndex);
   },
 });

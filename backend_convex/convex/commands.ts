@@ -7,7 +7,7 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { byPublicId, machineById, ownedMachine } from "./lib/access";
+import { byPublicId, machineById, ownedMachine, reachable } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import {
   claim,
@@ -44,9 +44,7 @@ async function ownedCommand(ctx: QueryCtx, userId: string, commandId: string): P
 }
 
 async function machineCommand(ctx: QueryCtx, machineId: string, commandId: string): Promise<Doc<"commands">> {
-  const command = await byPublicId(ctx, "commands", commandId);
-  if (command === null || command.machineId !== machineId) fail("NotFound", NO_COMMAND);
-  return command;
+  return reachable(await byPublicId(ctx, "commands", commandId), (command) => command.machineId === machineId, NO_COMMAND);
 }
 
 async function save(ctx: MutationCtx, command: Doc<"commands">, changes: Partial<Doc<"commands">>) {

@@ -8,7 +8,7 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { requireUser } from "./lib/access";
+import { reachable, requireUser } from "./lib/access";
 import { requireServer } from "./lib/auth";
 import { fail } from "./lib/errors";
 import { MAX_OPEN_TURNS } from "./lib/limits";
@@ -87,8 +87,7 @@ export const unsubscribe = mutation({
   returns: v.null(),
   handler: async (ctx, { serverSecret, userId, endpoint }) => {
     requireServer(serverSecret);
-    const found = await subscriptionAt(ctx, endpoint);
-    if (found === null || found.userId !== userId) fail("NotFound", NO_SUBSCRIPTION);
+    const found = reachable(await subscriptionAt(ctx, endpoint), (subscription) => subscription.userId === userId, NO_SUBSCRIPTION);
     await ctx.db.delete(found._id);
     return null;
   },

@@ -96,22 +96,22 @@ export async function liveSession(ctx: QueryCtx, sessionId: string): Promise<Doc
   return session;
 }
 
+/** `found` when it is the caller's (`mine`); else NotFound with `notFound`, never "forbidden". */
+export function reachable<T>(found: T | null, mine: (found: T) => boolean, notFound: string): T {
+  if (found === null || !mine(found)) fail("NotFound", notFound);
+  return found;
+}
+
 export async function ownedMachine(ctx: QueryCtx, user: string, machineId: string): Promise<Doc<"machines">> {
-  const machine = await machineById(ctx, machineId);
-  if (machine === null || machine.userId !== user) fail("NotFound", NO_MACHINE);
-  return machine;
+  return reachable(await machineById(ctx, machineId), (machine) => machine.userId === user, NO_MACHINE);
 }
 
 export async function ownedWorker(ctx: QueryCtx, user: string, workerId: string): Promise<Doc<"workers">> {
-  const worker = await liveWorker(ctx, workerId);
-  if (worker === null || worker.userId !== user) fail("NotFound", NO_WORKER);
-  return worker;
+  return reachable(await liveWorker(ctx, workerId), (worker) => worker.userId === user, NO_WORKER);
 }
 
 export async function ownedSession(ctx: QueryCtx, user: string, sessionId: string): Promise<Doc<"chatSessions">> {
-  const session = await liveSession(ctx, sessionId);
-  if (session === null || session.userId !== user) fail("NotFound", NO_SESSION);
-  return session;
+  return reachable(await liveSession(ctx, sessionId), (session) => session.userId === user, NO_SESSION);
 }
 
 /** The tables of requests an agent makes during a reply, and what an unknown one is called. */
@@ -134,20 +134,12 @@ export async function ownedRequest<T extends RequestTable>(
 
 /** A worker of the calling machine. */
 export async function machineWorker(ctx: QueryCtx, machineId: string, workerId: string): Promise<Doc<"workers">> {
-  const worker = await workerById(ctx, workerId);
-  if (worker === null || worker.machineId !== machineId) fail("NotFound", NO_WORKER);
-  return worker;
+  return reachable(await workerById(ctx, workerId), (worker) => worker.machineId === machineId, NO_WORKER);
 }
 
 /** A session of one of the calling machine's workers. */
-export async function machineSession(
-  ctx: QueryCtx,
-  machineId: string,
-  sessionId: string,
-): Promise<Doc<"chatSessions">> {
-  const session = await liveSession(ctx, sessionId);
-  if (session === null || session.machineId !== machineId) fail("NotFound", NO_SESSION);
-  return session;
+export async function machineSession(ctx: QueryCtx, machineId: string, sessionId: string): Promise<Doc<"chatSessions">> {
+  return reachable(await liveSession(ctx, sessionId), (session) => session.machineId === machineId, NO_SESSION);
 }
 
 /** A message of one of the calling machine's sessions, with its session. */

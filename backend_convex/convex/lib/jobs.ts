@@ -14,8 +14,8 @@ import type { Doc, Id } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
 import { ConvexError, getDocumentSize, type Value } from "convex/values";
 import { CronExpressionParser } from "cron-parser";
-import { byPublicId, liveSession, liveWorker, messageById } from "./access";
-import { type ErrorData, fail, NO_WORKER } from "./errors";
+import { byPublicId, liveSession, liveWorker, messageById, ownedWorker, reachable } from "./access";
+import { type ErrorData } from "./errors";
 import { newId } from "./ids";
 import { budgetOf, eachRow, spend, type Budget } from "./budget";
 import { PAGE_BYTES } from "./paging";
@@ -35,9 +35,7 @@ export async function jobById(ctx: QueryCtx, jobId: string): Promise<Doc<"jobs">
 
 /** One of the user's jobs; someone else's is "not found". */
 export async function ownedJob(ctx: QueryCtx, userId: string, jobId: string): Promise<Doc<"jobs">> {
-  const job = await jobById(ctx, jobId);
-  if (job === null || job.userId !== userId) fail("NotFound", NO_JOB);
-  return job;
+  return reachable(await jobById(ctx, jobId), (job) => job.userId === userId, NO_JOB);
 }
 
 /** The worker a job of `userId` may run on with `model`: the user's, approved, offering it. */
@@ -47,8 +45,7 @@ export async function jobWorker(
   workerId: string,
   model: string,
 ): Promise<Doc<"workers">> {
-  const worker = await liveWorker(ctx, workerId);
-  if (worker === null || worker.userId !== userId) fail("NotFound", NO_WORKER);
+  const worker = await ownedWorker(ctx, userId, workerId);
   checkModel(worker.status, worker.models, model);
   return worker;
 }

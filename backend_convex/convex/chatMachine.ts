@@ -14,7 +14,7 @@ import { internalMutation, mutation, query, type MutationCtx } from "./_generate
 import { v } from "convex/values";
 import { machineMessage, machineRequest, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
-import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, pendingRequest, streamingReply } from "./lib/chat";
 import { expireAsked } from "./lib/expiry";
 import { recordFinished } from "./lib/inbox";
 import { mergeReply } from "./lib/partText";
@@ -339,17 +339,12 @@ export const recordPermission = mutation({
     const request = validatePermissionRequest(agentRequestId, tool, description);
     const edit = file || diff || diffSize ? validatePermissionEdit(file ?? "", diff ?? "", diffSize ?? 0) : {};
     const machine = await requireMachine(ctx, token);
-    const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
-    ensureStreaming(message);
+    const pending = await pendingRequest(ctx, machine.machineId, messageId);
     const id = await ctx.db.insert("permissionRequests", {
       permissionId: await newId(ctx, "permission"),
-      chatSessionId: session.chatSessionId,
-      messageId,
-      machineId: machine.machineId,
+      ...pending,
       ...request,
       ...edit,
-      status: "pending",
-      createdAt: Date.now(),
     });
     return permissionRecord((await ctx.db.get(id))!);
   },

@@ -7,9 +7,9 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
-import { machineMessage, machineRequest, ownedRequest, ownedSession } from "./lib/access";
+import { machineRequest, ownedRequest, ownedSession } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
-import { ensureStreaming } from "./lib/chat";
+import { pendingRequest } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { waitingQuery } from "./lib/inbox";
@@ -149,17 +149,12 @@ export const recordQuestion = mutation({
   handler: async (ctx, { messageId, agentRequestId, questions, ...token }) => {
     validateQuestionRequest(agentRequestId, questions);
     const machine = await requireMachine(ctx, token);
-    const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
-    ensureStreaming(message);
+    const pending = await pendingRequest(ctx, machine.machineId, messageId);
     const id = await ctx.db.insert("questionRequests", {
       questionId: await newId(ctx, "question"),
-      chatSessionId: session.chatSessionId,
-      messageId,
-      machineId: machine.machineId,
+      ...pending,
       agentRequestId,
       questions,
-      status: "pending",
-      createdAt: Date.now(),
       dismissed: false,
     });
     return questionRecord((await ctx.db.get(id))!);

@@ -1,6 +1,7 @@
 /** Reads and rules both sides of chat share. */
 import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
+import { machineMessage } from "./access";
 import { fail, SESSION_ENDED } from "./errors";
 import { newId } from "./ids";
 import { cutPage, pageStart, textSize } from "./paging";
@@ -59,6 +60,16 @@ export function ensureStreaming(message: Doc<"chatMessages">): Doc<"chatMessages
   if (message.role !== "assistant") fail("Conflict", "That message is not a reply.");
   if (message.status !== "streaming") fail("Conflict", "This reply has already ended.");
   return message;
+}
+
+/**
+ * The fields a permission request or question the agent makes during reply `messageId`
+ * of the calling machine starts with (pending); the reply must be streaming.
+ */
+export async function pendingRequest(ctx: QueryCtx, machineId: string, messageId: string) {
+  const { message, session } = await machineMessage(ctx, machineId, messageId);
+  ensureStreaming(message);
+  return { chatSessionId: session.chatSessionId, messageId, machineId, status: "pending" as const, createdAt: Date.now() };
 }
 
 /**

@@ -12,9 +12,9 @@
 import type { Doc } from "./_generated/dataModel";
 import { internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { machineMessage, machineRequest, machineSession, messageById, workerById } from "./lib/access";
+import { machineMessage, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
-import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, pendingRequest, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, pendingRequest, resolveRequest, streamingReply } from "./lib/chat";
 import { expireAsked } from "./lib/expiry";
 import { recordFinished } from "./lib/inbox";
 import { mergeReply } from "./lib/partText";
@@ -356,10 +356,7 @@ export const resolvePermission = mutation({
   returns: permissionValidator,
   handler: async (ctx, { permissionId, ...token }) => {
     const machine = await requireMachine(ctx, token);
-    const { request } = await machineRequest(ctx, "permissionRequests", machine.machineId, permissionId);
-    if (request.status !== "answered") fail("Conflict", "This permission request has no answer to pass on.");
-    await ctx.db.patch(request._id, { status: "resolved" });
-    return permissionRecord((await ctx.db.get(request._id))!);
+    return permissionRecord(await resolveRequest(ctx, "permissionRequests", machine.machineId, permissionId));
   },
 });
 

@@ -7,9 +7,9 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
-import { machineRequest, ownedRequest, ownedSession } from "./lib/access";
+import { ownedRequest, ownedSession } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
-import { pendingRequest } from "./lib/chat";
+import { pendingRequest, resolveRequest } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { waitingQuery } from "./lib/inbox";
@@ -167,10 +167,7 @@ export const resolveQuestion = mutation({
   returns: questionValidator,
   handler: async (ctx, { questionId, ...token }) => {
     const machine = await requireMachine(ctx, token);
-    const { request } = await machineRequest(ctx, "questionRequests", machine.machineId, questionId);
-    if (request.status !== "answered") fail("Conflict", "This question has no answer to pass on.");
-    await ctx.db.patch(request._id, { status: "resolved" });
-    return questionRecord((await ctx.db.get(request._id))!);
+    return questionRecord(await resolveRequest(ctx, "questionRequests", machine.machineId, questionId));
   },
 });
 

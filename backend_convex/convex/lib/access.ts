@@ -119,17 +119,22 @@ const REQUESTS = { permissionRequests: NO_PERMISSION, questionRequests: NO_QUEST
 export type RequestDocs = { permissionRequests: Doc<"permissionRequests">; questionRequests: Doc<"questionRequests"> };
 export type RequestTable = keyof RequestDocs;
 
-/** A permission request or question in a session of the user's, with its session. */
-export async function ownedRequest<T extends RequestTable>(
+/** A permission request or question whose session still exists, when `mine` says it is the caller's. */
+async function reachableRequest<T extends RequestTable>(
   ctx: QueryCtx,
   table: T,
-  user: string,
   id: string,
+  mine: (request: RequestDocs[T], session: Doc<"chatSessions">) => boolean,
 ): Promise<{ request: RequestDocs[T]; session: Doc<"chatSessions"> }> {
   const request = (await byPublicId(ctx, table, id)) as RequestDocs[T] | null;
   const session = request && (await liveSession(ctx, request.chatSessionId));
-  if (request === null || !session || session.userId !== user) fail("NotFound", REQUESTS[table]);
+  if (request === null || !session || !mine(request, session)) fail("NotFound", REQUESTS[table]);
   return { request, session };
+}
+
+/** A permission request or question in a session of the user's, with its session. */
+export async function ownedRequest<T extends RequestTable>(ctx: QueryCtx, table: T, user: string, id: string) {
+  return await reachableRequest(ctx, table, id, (_, session) => session.userId === user);
 }
 
 /** A worker of the calling machine. */
@@ -155,14 +160,6 @@ export async function machineMessage(
 }
 
 /** A permission request or question of one of the calling machine's sessions, with its session. */
-export async function machineRequest<T extends RequestTable>(
-  ctx: QueryCtx,
-  table: T,
-  machineId: string,
-  id: string,
-): Promise<{ request: RequestDocs[T]; session: Doc<"chatSessions"> }> {
-  const request = (await byPublicId(ctx, table, id)) as RequestDocs[T] | null;
-  const session = request && request.machineId === machineId && (await liveSession(ctx, request.chatSessionId));
-  if (request === null || !session) fail("NotFound", REQUESTS[table]);
-  return { request, session };
+export async function machineRequest<T extends RequestTable>(ctx: QueryCtx, table: T, machineId: string, id: string) {
+  return await reachableRequest(ctx, table, id, (request) => request.machineId === machineId);
 }

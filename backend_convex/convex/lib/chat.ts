@@ -1,7 +1,7 @@
 /** Reads and rules both sides of chat share. */
 import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
-import { machineMessage } from "./access";
+import { machineMessage, machineRequest, type RequestDocs, type RequestTable } from "./access";
 import { fail, SESSION_ENDED } from "./errors";
 import { newId } from "./ids";
 import { cutPage, pageStart, textSize } from "./paging";
@@ -60,6 +60,24 @@ export function ensureStreaming(message: Doc<"chatMessages">): Doc<"chatMessages
   if (message.role !== "assistant") fail("Conflict", "That message is not a reply.");
   if (message.status !== "streaming") fail("Conflict", "This reply has already ended.");
   return message;
+}
+
+const NO_ANSWER = {
+  permissionRequests: "This permission request has no answer to pass on.",
+  questionRequests: "This question has no answer to pass on.",
+} as const;
+
+/** The calling machine passed the answer of its request `id` on to the agent: the request is resolved. */
+export async function resolveRequest<T extends RequestTable>(
+  ctx: MutationCtx,
+  table: T,
+  machineId: string,
+  id: string,
+): Promise<RequestDocs[T]> {
+  const { request } = await machineRequest(ctx, table, machineId, id);
+  if (request.status !== "answered") fail("Conflict", NO_ANSWER[table]);
+  await ctx.db.patch(request._id, { status: "resolved" });
+  return (await ctx.db.get(request._id)) as RequestDocs[T];
 }
 
 /**

@@ -106,6 +106,7 @@ export const placeFields = {
   workerDirectory: v.string(),
 };
 
+/** The placeFields of a request or reply on `machine` for `worker`. */
 export function place(machine: Doc<"machines">, worker: Doc<"workers">) {
   return {
     machineId: machine.machineId,

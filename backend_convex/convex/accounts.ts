@@ -1,12 +1,12 @@
 /** Accounts of the web app. Passwords arrive already hashed (argon2, by the web server). */
 import { mutation, query } from "./_generated/server";
 import { v } from "convex/values";
-import { userById, userByName } from "./lib/access";
+import { requireUser, userByName } from "./lib/access";
 import { requireServer } from "./lib/auth";
-import { fail, NO_USER } from "./lib/errors";
+import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_USERS } from "./lib/limits";
-import { cutPage, OTHER_LIST, pageLimit } from "./lib/paging";
+import { cutPage, pageLimit, pageStart } from "./lib/paging";
 import { userRecord } from "./lib/records";
 import { serverCaller, userRecord as userValidator } from "./lib/validators";
 
@@ -47,9 +47,7 @@ export const get = query({
   returns: userValidator,
   handler: async (ctx, { serverSecret, userId }) => {
     requireServer(serverSecret);
-    const user = await userById(ctx, userId);
-    if (user === null) fail("NotFound", NO_USER);
-    return userRecord(user);
+    return userRecord(await requireUser(ctx, userId));
   },
 });
 
@@ -69,12 +67,7 @@ export const listPage = query({
   returns: v.object({ users: v.array(userValidator), hasMore: v.boolean() }),
   handler: async (ctx, { serverSecret, afterUserId, limit }) => {
     requireServer(serverSecret);
-    let after: number | undefined;
-    if (afterUserId !== undefined) {
-      const last = await userById(ctx, afterUserId);
-      if (last === null) fail("InvalidInput", OTHER_LIST);
-      after = last._creationTime;
-    }
+    const after = (await pageStart(ctx, "users", afterUserId, () => true))?._creationTime;
     const oldestFirst = ctx.db
       .query("users")
       .withIndex("by_creation_time", (q) => (after === undefined ? q : q.gt("_creationTime", after)));
@@ -89,8 +82,7 @@ export const setPasswordHash = mutation({
   returns: v.null(),
   handler: async (ctx, { serverSecret, userId, passwordHash }) => {
     requireServer(serverSecret);
-    const user = await userById(ctx, userId);
-    if (user === null) fail("NotFound", NO_USER);
+    const user = await requireUser(ctx, userId);
     await ctx.db.patch(user._id, { passwordHash });
     return null;
   },

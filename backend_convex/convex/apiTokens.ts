@@ -12,7 +12,8 @@ import { mutation, query } from "./_generated/server";
 import type { Doc } from "./_generated/dataModel";
 import { v } from "convex/values";
 import { constantTimeEqual, requireServer } from "./lib/auth";
-import { fail, NO_USER } from "./lib/errors";
+import { byPublicId, reachable, requireUser } from "./lib/access";
+import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { validateName } from "./lib/rules";
 import { serverCaller } from "./lib/validators";
@@ -49,11 +50,7 @@ export const create = mutation({
   handler: async (ctx, { serverSecret, userId, name, secretHash }) => {
     requireServer(serverSecret);
     const cleaned = validateName(name, "Token name");
-    const user = await ctx.db
-      .query("users")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .unique();
-    if (user === null) fail("NotFound", NO_USER);
+    await requireUser(ctx, userId);
     const existing = await ctx.db
       .query("apiTokens")
       .withIndex("by_userId", (q) => q.eq("userId", userId))
@@ -90,11 +87,7 @@ export const revoke = mutation({
   returns: v.null(),
   handler: async (ctx, { serverSecret, userId, tokenId }) => {
     requireServer(serverSecret);
-    const found = await ctx.db
-      .query("apiTokens")
-      .withIndex("by_tokenId", (q) => q.eq("tokenId", tokenId))
-      .unique();
-    if (found === null || found.userId !== userId) fail("NotFound", NO_API_TOKEN);
+    const found = reachable(await byPublicId(ctx, "apiTokens", tokenId), (token) => token.userId === userId, NO_API_TOKEN);
     await ctx.db.delete(found._id);
     return null;
   },
@@ -106,10 +99,7 @@ export const authenticate = mutation({
   returns: v.string(),
   handler: async (ctx, { serverSecret, tokenId, secretHash }) => {
     requireServer(serverSecret);
-    const found = await ctx.db
-      .query("apiTokens")
-      .withIndex("by_tokenId", (q) => q.eq("tokenId", tokenId))
-      .unique();
+    const found = await byPublicId(ctx, "apiTokens", tokenId);
     const stored = found?.secretHash ?? "0".repeat(secretHash.length);
     if (!constantTimeEqual(secretHash, stored) || found === null) fail("AuthenticationFailed", WRONG_API_TOKEN);
     const now = Date.now();

@@ -7,13 +7,13 @@ import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import type { IndexRangeBuilder } from "convex/server";
 import { v } from "convex/values";
-import { liveSession, messageById, ownedPermission, ownedSession, ownedWorker, permissionById, sessionById, workerById } from "./lib/access";
+import { liveSession, messageById, ownedRequest, ownedSession, ownedWorker, reachable, workerById } from "./lib/access";
 import { requireServer } from "./lib/auth";
 import { ensureOpen, ensureQueued, messagesPage, streamingReply } from "./lib/chat";
 import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE } from "./lib/limits";
-import { cutPage, mergedLists, OTHER_LIST, pageLimit, textSize } from "./lib/paging";
+import { cutPage, mergedLists, pageLimit, pageStart, textSize } from "./lib/paging";
 import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
 import { readSegments } from "./lib/text";
 import { forgetTurn, trackTurn } from "./lib/turns";
@@ -212,12 +212,7 @@ export const listSessionsPage = query({
   handler: async (ctx, { serverSecret, userId, workerId, afterSessionId, limit }) => {
     requireServer(serverSecret);
     await ownedWorker(ctx, userId, workerId);
-    let after: SessionDoc | undefined;
-    if (afterSessionId !== undefined) {
-      const last = await sessionById(ctx, afterSessionId);
-      if (last === null || last.workerId !== workerId) fail("InvalidInput", OTHER_LIST);
-      after = last;
-    }
+    const after = (await pageStart(ctx, "chatSessions", afterSessionId, (last) => last.workerId === workerId));
     const { items, hasMore } = await cutPage(sessionsInOrder(ctx, workerId, after), pageLimit(limit), (s) =>
       textSize(s.title),
     );
@@ -306,8 +301,7 @@ export const messageText = query({
   handler: async (ctx, { serverSecret, userId, chatSessionId, messageId, fromIndex }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const message = await messageById(ctx, messageId);
-    if (message === null || message.chatSessionId !== chatSessionId) fail("NotFound", NO_MESSAGE);
+    reachable(await messageById(ctx, messageId), (m) => m.chatSessionId === chatSessionId, NO_MESSAGE);
     return await readSegments(ctx, messageId, fromIndex);
   },
 });
@@ -341,12 +335,7 @@ export const listPermissionsPage = query({
   handler: async (ctx, { serverSecret, userId, chatSessionId, all, afterPermissionId, limit }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    let after: number | undefined;
-    if (afterPermissionId !== undefined) {
-      const last = await permissionById(ctx, afterPermissionId);
-      if (last === null || last.chatSessionId !== chatSessionId) fail("InvalidInput", OTHER_LIST);
-      after = last._creationTime;
-    }
+    const after = (await pageStart(ctx, "permissionRequests", afterPermissionId, (last) => last.chatSessionId === chatSessionId))?._creationTime;
     const requests = ctx.db.query("permissionRequests");
     const oldestFirst = all
       ? requests.withIndex("by_chatSessionId", (q) =>
@@ -370,7 +359,7 @@ export const answerPermission = mutation({
   returns: permissionValidator,
   handler: async (ctx, { serverSecret, userId, permissionId, answer }) => {
     requireServer(serverSecret);
-    const { request } = await ownedPermission(ctx, userId, permissionId);
+    const { request } = await ownedRequest(ctx, "permissionRequests", userId, permissionId);
     if (request.status !== "pending") {
       fail("Conflict", "This permission request is no longer waiting for an answer.");
     }

@@ -12,9 +12,9 @@
 import type { Doc } from "./_generated/dataModel";
 import { internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { machineMessage, machinePermission, machineSession, messageById, workerById } from "./lib/access";
+import { machineMessage, machineSession, messageById, workerById } from "./lib/access";
 import { requireMachine } from "./lib/auth";
-import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureStreaming, insertChunk, lastSequence, messagesPage, pendingRequest, resolveRequest, streamingReply } from "./lib/chat";
 import { expireAsked } from "./lib/expiry";
 import { recordFinished } from "./lib/inbox";
 import { mergeReply } from "./lib/partText";
@@ -339,17 +339,12 @@ export const recordPermission = mutation({
     const request = validatePermissionRequest(agentRequestId, tool, description);
     const edit = file || diff || diffSize ? validatePermissionEdit(file ?? "", diff ?? "", diffSize ?? 0) : {};
     const machine = await requireMachine(ctx, token);
-    const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
-    ensureStreaming(message);
+    const pending = await pendingRequest(ctx, machine.machineId, messageId);
     const id = await ctx.db.insert("permissionRequests", {
       permissionId: await newId(ctx, "permission"),
-      chatSessionId: session.chatSessionId,
-      messageId,
-      machineId: machine.machineId,
+      ...pending,
       ...request,
       ...edit,
-      status: "pending",
-      createdAt: Date.now(),
     });
     return permissionRecord((await ctx.db.get(id))!);
   },
@@ -361,10 +356,7 @@ export const resolvePermission = mutation({
   returns: permissionValidator,
   handler: async (ctx, { permissionId, ...token }) => {
     const machine = await requireMachine(ctx, token);
-    const { request } = await machinePermission(ctx, machine.machineId, permissionId);
-    if (request.status !== "answered") fail("Conflict", "This permission request has no answer to pass on.");
-    await ctx.db.patch(request._id, { status: "resolved" });
-    return permissionRecord((await ctx.db.get(request._id))!);
+    return permissionRecord(await resolveRequest(ctx, "permissionRequests", machine.machineId, permissionId));
   },
 });
 

@@ -7,7 +7,7 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { machineById, ownedMachine } from "./lib/access";
+import { byPublicId, machineById, ownedMachine, reachable } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import {
   claim,
@@ -36,24 +36,15 @@ import {
 } from "./lib/validators";
 
 
-async function commandById(ctx: QueryCtx, commandId: string): Promise<Doc<"commands"> | null> {
-  return await ctx.db
-    .query("commands")
-    .withIndex("by_commandId", (q) => q.eq("commandId", commandId))
-    .unique();
-}
-
 async function ownedCommand(ctx: QueryCtx, userId: string, commandId: string): Promise<Doc<"commands">> {
-  const command = await commandById(ctx, commandId);
+  const command = await byPublicId(ctx, "commands", commandId);
   const machine = command && (await machineById(ctx, command.machineId));
   if (command === null || !machine || machine.userId !== userId) fail("NotFound", NO_COMMAND);
   return command;
 }
 
 async function machineCommand(ctx: QueryCtx, machineId: string, commandId: string): Promise<Doc<"commands">> {
-  const command = await commandById(ctx, commandId);
-  if (command === null || command.machineId !== machineId) fail("NotFound", NO_COMMAND);
-  return command;
+  return reachable(await byPublicId(ctx, "commands", commandId), (command) => command.machineId === machineId, NO_COMMAND);
 }
 
 async function save(ctx: MutationCtx, command: Doc<"commands">, changes: Partial<Doc<"commands">>) {

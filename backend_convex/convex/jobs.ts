@@ -17,7 +17,6 @@ import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import {
   deleteRuns,
-  jobById,
   draftFields,
   JUST_STARTED,
   jobWorker,
@@ -28,7 +27,7 @@ import {
   startRun,
 } from "./lib/jobs";
 import { MAX_JOB_RUNS } from "./lib/limits";
-import { cutPage, OTHER_LIST, pageLimit, textSize } from "./lib/paging";
+import { cutPage, pageLimit, pageStart, textSize } from "./lib/paging";
 import { jobRecord } from "./lib/records";
 import {
   jobDraft,
@@ -128,12 +127,7 @@ export const listPage = query({
   returns: v.object({ jobs: v.array(jobValidator), hasMore: v.boolean() }),
   handler: async (ctx, { serverSecret, userId, afterJobId, limit }) => {
     requireServer(serverSecret);
-    let after: number | undefined;
-    if (afterJobId !== undefined) {
-      const last = await jobById(ctx, afterJobId);
-      if (last === null || last.userId !== userId) fail("InvalidInput", OTHER_LIST);
-      after = last._creationTime;
-    }
+    const after = (await pageStart(ctx, "jobs", afterJobId, (last) => last.userId === userId))?._creationTime;
     const oldestFirst = ctx.db
       .query("jobs")
       .withIndex("by_userId", (q) =>

@@ -6,15 +6,15 @@ import { internal } from "./_generated/api";
 import type { Doc } from "./_generated/dataModel";
 import { action, internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { machineById, ownedMachine } from "./lib/access";
+import { ownedMachine, requireUser } from "./lib/access";
 import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { pauseJobsOfMachine } from "./lib/jobs";
 import { recoverCommands } from "./lib/commandRules";
-import { fail, MACHINE_IN_USE, NO_USER, TAKEN_OVER } from "./lib/errors";
+import { fail, MACHINE_IN_USE, TAKEN_OVER } from "./lib/errors";
 import { newId, newSecret } from "./lib/ids";
 import { MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
-import { cutPage, MACHINE_PAGE, OTHER_LIST, pageLimit } from "./lib/paging";
+import { cutPage, MACHINE_PAGE, pageLimit, pageStart } from "./lib/paging";
 import { machineRecord } from "./lib/records";
 import { validateName } from "./lib/rules";
 import { endMessage } from "./chatMachine";
@@ -61,11 +61,7 @@ export const insert = internalMutation({
   returns: machineValidator,
   handler: async (ctx, { userId, name, secretHash }) => {
     const cleaned = validateName(name, "Machine name");
-    const user = await ctx.db
-      .query("users")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .unique();
-    if (user === null) fail("NotFound", NO_USER);
+    await requireUser(ctx, userId);
     const id = await ctx.db.insert("machines", {
       machineId: await newId(ctx, "machine"),
       userId,
@@ -87,12 +83,7 @@ export const listPage = query({
   returns: v.object({ machines: v.array(machineSummary), hasMore: v.boolean() }),
   handler: async (ctx, { serverSecret, userId, afterMachineId, limit }) => {
     requireServer(serverSecret);
-    let after: number | undefined;
-    if (afterMachineId !== undefined) {
-      const last = await machineById(ctx, afterMachineId);
-      if (last === null || last.userId !== userId) fail("InvalidInput", OTHER_LIST);
-      after = last._creationTime;
-    }
+    const after = (await pageStart(ctx, "machines", afterMachineId, (last) => last.userId === userId))?._creationTime;
     const oldestFirst = ctx.db
       .query("machines")
       .withIndex("by_userId", (q) =>

@@ -8,10 +8,11 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
+import { reachable, requireUser } from "./lib/access";
 import { requireServer } from "./lib/auth";
-import { fail, NO_USER } from "./lib/errors";
+import { fail } from "./lib/errors";
 import { MAX_OPEN_TURNS } from "./lib/limits";
-import { MAX_FINISHED, waitingCursor, waitingItems, waitingValidator as waitingItem } from "./lib/inbox";
+import { cachedLookup, MAX_FINISHED, place, placeFields, sessionPlace, waitingQuery } from "./lib/inbox";
 import { permissionRecord } from "./lib/records";
 import { messageRole, messageStatus, permissionRecord as permissionValidator, serverCaller } from "./lib/validators";
 
@@ -39,20 +40,10 @@ const settingsValidator = v.object({
   timeZone: v.string(),
 });
 
-const waitingValidator = waitingItem(permissionValidator);
-
 const DEFAULT_EVENTS = ["job_failed", "long_reply", "machine_offline", "permission"];
 
 function subscriptionRecord(s: Doc<"pushSubscriptions">) {
   return { userId: s.userId, endpoint: s.endpoint, p256dh: s.p256dh, auth: s.auth, createdAt: s.createdAt };
-}
-
-async function requireUser(ctx: QueryCtx, userId: string) {
-  const user = await ctx.db
-    .query("users")
-    .withIndex("by_userId", (q) => q.eq("userId", userId))
-    .first();
-  if (user === null) fail("NotFound", NO_USER);
 }
 
 async function subscriptionAt(ctx: QueryCtx, endpoint: string) {
@@ -96,8 +87,7 @@ export const unsubscribe = mutation({
   returns: v.null(),
   handler: async (ctx, { serverSecret, userId, endpoint }) => {
     requireServer(serverSecret);
-    const found = await subscriptionAt(ctx, endpoint);
-    if (found === null || found.userId !== userId) fail("NotFound", NO_SUBSCRIPTION);
+    const found = reachable(await subscriptionAt(ctx, endpoint), (subscription) => subscription.userId === userId, NO_SUBSCRIPTION);
     await ctx.db.delete(found._id);
     return null;
   },
@@ -180,20 +170,7 @@ export const saveSettings = mutation({
  * MAX_DIFF_BYTES, so a page is cut by size as well as by count. The reader
  * reads on from `next` until it is null and sorts the whole list by age.
  */
-export const listWaiting = query({
-  args: { ...serverCaller, userId: v.union(v.string(), v.null()), after: v.optional(waitingCursor) },
-  returns: v.object({ waiting: v.array(waitingValidator), next: v.union(waitingCursor, v.null()) }),
-  handler: async (ctx, { serverSecret, userId, after }) => {
-    requireServer(serverSecret);
-    const pendingOf = (machineId: string, from: number) =>
-      ctx.db
-        .query("permissionRequests")
-        .withIndex("by_machineId_and_status", (q) =>
-          q.eq("machineId", machineId).eq("status", "pending").gt("_creationTime", from),
-        );
-    return await waitingItems(ctx, userId, after, pendingOf, permissionRecord);
-  },
-});
+export const listWaiting = waitingQuery("permissionRequests", permissionValidator, permissionRecord);
 
 const openTurnValidator = v.object({
   userId: v.string(),
@@ -205,12 +182,8 @@ const openTurnValidator = v.object({
     timestamp: v.number(),
     replyTo: v.union(v.string(), v.null()),
   }),
-  machineId: v.string(),
-  machineName: v.string(),
+  ...placeFields,
   machineOnline: v.boolean(),
-  workerId: v.string(),
-  workerName: v.union(v.string(), v.null()),
-  workerDirectory: v.string(),
 });
 
 /**
@@ -223,36 +196,12 @@ export const listOpenTurns = query({
   returns: v.array(openTurnValidator),
   handler: async (ctx, { serverSecret }) => {
     requireServer(serverSecret);
-    const once = <T>(cache: Map<string, Promise<T>>, key: string, load: () => Promise<T>) => {
-      if (!cache.has(key)) cache.set(key, load());
-      return cache.get(key)!;
-    };
-    const sessions = new Map<string, Promise<Doc<"chatSessions"> | null>>();
-    const workers = new Map<string, Promise<Doc<"workers"> | null>>();
-    const machines = new Map<string, Promise<Doc<"machines"> | null>>();
+    const lookup = cachedLookup(ctx);
     const turns = [];
     for (const turn of await ctx.db.query("openTurns").withIndex("by_timestamp").take(MAX_OPEN_TURNS)) {
-      const session = await once(sessions, turn.chatSessionId, () =>
-        ctx.db
-          .query("chatSessions")
-          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", turn.chatSessionId))
-          .first(),
-      );
-      if (session === null) continue;
-      const worker = await once(workers, session.workerId, () =>
-        ctx.db
-          .query("workers")
-          .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
-          .first(),
-      );
-      if (worker === null) continue;
-      const machine = await once(machines, worker.machineId, () =>
-        ctx.db
-          .query("machines")
-          .withIndex("by_machineId", (q) => q.eq("machineId", worker.machineId))
-          .first(),
-      );
-      if (machine === null) continue;
+      const found = await sessionPlace(ctx, turn.chatSessionId, lookup);
+      if (found === null) continue;
+      const { session, worker, machine } = found;
       turns.push({
         userId: session.userId,
         message: {
@@ -263,12 +212,8 @@ export const listOpenTurns = query({
           timestamp: turn.timestamp,
           replyTo: turn.replyTo ?? null,
         },
-        machineId: machine.machineId,
-        machineName: machine.name,
+        ...place(machine, worker),
         machineOnline: machine.status === "online",
-        workerId: worker.workerId,
-        workerName: worker.name ?? null,
-        workerDirectory: worker.directory,
       });
     }
     return turns;
@@ -282,11 +227,7 @@ const finishedValidator = v.object({
   status: v.string(),
   preview: v.string(),
   finishedAt: v.number(),
-  machineId: v.string(),
-  machineName: v.string(),
-  workerId: v.string(),
-  workerName: v.union(v.string(), v.null()),
-  workerDirectory: v.string(),
+  ...placeFields,
 });
 
 async function seenAt(ctx: QueryCtx, userId: string) {
@@ -314,23 +255,8 @@ export const listFinished = query({
     const found = [];
     for (const row of rows) {
       // A reply of a session, worker or machine being deleted is not listed (access.ts).
-      const session = await ctx.db
-        .query("chatSessions")
-        .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", row.chatSessionId))
-        .first();
-      if (session === null || session.userId !== userId) continue;
-      const worker = await ctx.db
-        .query("workers")
-        .withIndex("by_workerId", (q) => q.eq("workerId", session.workerId))
-        .first();
-      const machine =
-        worker === null
-          ? null
-          : await ctx.db
-              .query("machines")
-              .withIndex("by_machineId", (q) => q.eq("machineId", worker.machineId))
-              .first();
-      if (worker === null || machine === null) continue;
+      const where = await sessionPlace(ctx, row.chatSessionId);
+      if (where === null || where.session.userId !== userId) continue;
       found.push({
         userId,
         messageId: row.messageId,
@@ -338,11 +264,7 @@ export const listFinished = query({
         status: row.status,
         preview: row.preview,
         finishedAt: row.finishedAt,
-        machineId: machine.machineId,
-        machineName: machine.name,
-        workerId: worker.workerId,
-        workerName: worker.name ?? null,
-        workerDirectory: worker.directory,
+        ...place(where.machine, where.worker),
       });
     }
     return found;

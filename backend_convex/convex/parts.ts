@@ -13,7 +13,7 @@
 import type { Doc } from "./_generated/dataModel";
 import { internalMutation, mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
-import { machineMessage, ownedSession } from "./lib/access";
+import { machineMessage, ownedSession, reachable } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import { ensureStreaming, insertChunk, lastSequence } from "./lib/chat";
 import { mergeReply, partLength, partText } from "./lib/partText";
@@ -281,8 +281,7 @@ export const text = query({
   handler: async (ctx, { serverSecret, userId, chatSessionId, messageId, partId, fromIndex }) => {
     requireServer(serverSecret);
     await ownedSession(ctx, userId, chatSessionId);
-    const part = await load(ctx, messageId, partId);
-    if (part === null || part.chatSessionId !== chatSessionId) fail("NotFound", "No such part.");
+    reachable(await load(ctx, messageId, partId), (p) => p.chatSessionId === chatSessionId, "No such part.");
     return await readSegments(ctx, messageId, fromIndex, partId);
   },
 });

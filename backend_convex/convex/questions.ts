@@ -7,14 +7,14 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
-import { liveSession, machineMessage, ownedSession } from "./lib/access";
+import { ownedRequest, ownedSession } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
-import { ensureStreaming } from "./lib/chat";
+import { pendingRequest, resolveRequest } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
-import { waitingCursor, waitingItems, waitingValidator } from "./lib/inbox";
+import { waitingQuery } from "./lib/inbox";
 import { MAX_WORK_PERMISSIONS } from "./lib/limits";
-import { cutPage, MAX_PAGE, OTHER_LIST, PAGE_BYTES, pageLimit } from "./lib/paging";
+import { cutPage, MAX_PAGE, PAGE_BYTES, pageLimit, pageStart } from "./lib/paging";
 import { permissionRecord, questionRecord } from "./lib/records";
 import { validateAnswers, validateQuestionRequest } from "./lib/rules";
 import {
@@ -25,16 +25,8 @@ import {
   serverCaller,
 } from "./lib/validators";
 
-const NO_QUESTION = "No such question.";
 const owner = { ...serverCaller, userId: v.string() };
 const docSize = (doc: object) => getDocumentSize(doc as Record<string, Value>);
-
-async function questionById(ctx: QueryCtx, questionId: string): Promise<Doc<"questionRequests"> | null> {
-  return await ctx.db
-    .query("questionRequests")
-    .withIndex("by_questionId", (q) => q.eq("questionId", questionId))
-    .unique();
-}
 
 /**
  * Estimated bytes of the answered permission requests, and of the answered questions,
@@ -77,10 +69,8 @@ function questionsOf(ctx: QueryCtx, chatSessionId: string, all: boolean, after: 
 
 /** Where a page of the session's questions starts: after the question `afterQuestionId`. */
 async function questionsAfter(ctx: QueryCtx, chatSessionId: string, afterQuestionId: string | undefined) {
-  if (afterQuestionId === undefined) return 0;
-  const last = await questionById(ctx, afterQuestionId);
-  if (last === null || last.chatSessionId !== chatSessionId) fail("InvalidInput", OTHER_LIST);
-  return last._creationTime;
+  const last = await pageStart(ctx, "questionRequests", afterQuestionId, (q) => q.chatSessionId === chatSessionId);
+  return last?._creationTime ?? 0;
 }
 
 /**
@@ -144,9 +134,7 @@ export const answerQuestion = mutation({
   returns: questionValidator,
   handler: async (ctx, { serverSecret, userId, questionId, answers }) => {
     requireServer(serverSecret);
-    const request = await questionById(ctx, questionId);
-    const session = request && (await liveSession(ctx, request.chatSessionId));
-    if (request === null || !session || session.userId !== userId) fail("NotFound", NO_QUESTION);
+    const { request } = await ownedRequest(ctx, "questionRequests", userId, questionId);
     if (request.status !== "pending") fail("Conflict", "This question is no longer waiting for an answer.");
     const checked = answers === null ? undefined : validateAnswers(request.questions, answers);
     await ctx.db.patch(request._id, { status: "answered", answers: checked, dismissed: checked === undefined });
@@ -161,17 +149,12 @@ export const recordQuestion = mutation({
   handler: async (ctx, { messageId, agentRequestId, questions, ...token }) => {
     validateQuestionRequest(agentRequestId, questions);
     const machine = await requireMachine(ctx, token);
-    const { message, session } = await machineMessage(ctx, machine.machineId, messageId);
-    ensureStreaming(message);
+    const pending = await pendingRequest(ctx, machine.machineId, messageId);
     const id = await ctx.db.insert("questionRequests", {
       questionId: await newId(ctx, "question"),
-      chatSessionId: session.chatSessionId,
-      messageId,
-      machineId: machine.machineId,
+      ...pending,
       agentRequestId,
       questions,
-      status: "pending",
-      createdAt: Date.now(),
       dismissed: false,
     });
     return questionRecord((await ctx.db.get(id))!);
@@ -184,12 +167,7 @@ export const resolveQuestion = mutation({
   returns: questionValidator,
   handler: async (ctx, { questionId, ...token }) => {
     const machine = await requireMachine(ctx, token);
-    const request = await questionById(ctx, questionId);
-    const session = request && request.machineId === machine.machineId && (await liveSession(ctx, request.chatSessionId));
-    if (request === null || !session) fail("NotFound", NO_QUESTION);
-    if (request.status !== "answered") fail("Conflict", "This question has no answer to pass on.");
-    await ctx.db.patch(request._id, { status: "resolved" });
-    return questionRecord((await ctx.db.get(request._id))!);
+    return questionRecord(await resolveRequest(ctx, "questionRequests", machine.machineId, questionId));
   },
 });
 
@@ -198,20 +176,4 @@ export const resolveQuestion = mutation({
  * machine (lib/inbox.ts waitingPage): the inbox and the notifier read on from
  * `next` until it is null and sort the whole list by age.
  */
-export const listWaiting = query({
-  args: { ...serverCaller, userId: v.union(v.string(), v.null()), after: v.optional(waitingCursor) },
-  returns: v.object({
-    waiting: v.array(waitingValidator(questionValidator)),
-    next: v.union(waitingCursor, v.null()),
-  }),
-  handler: async (ctx, { serverSecret, userId, after }) => {
-    requireServer(serverSecret);
-    const pendingOf = (machineId: string, from: number) =>
-      ctx.db
-        .query("questionRequests")
-        .withIndex("by_machineId_and_status", (q) =>
-          q.eq("machineId", machineId).eq("status", "pending").gt("_creationTime", from),
-        );
-    return await waitingItems(ctx, userId, after, pendingOf, questionRecord);
-  },
-});
+export const listWaiting = waitingQuery("questionRequests", questionValidator, questionRecord);

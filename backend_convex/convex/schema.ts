@@ -13,10 +13,8 @@ import { v } from "convex/values";
 import {
   chatSessionStatus,
   chunkFields,
-  commandArguments,
-  commandKind,
+  commandFields,
   commandResult,
-  commandStatus,
   jobRunStatus,
   jobSettings,
   machineStatus,
@@ -227,19 +225,11 @@ export default defineSchema({
 
   /** Directory commands a user sends to a machine (list_dir, mkdir, git_clone). */
   commands: defineTable({
-    commandId: v.string(),
-    machineId: v.string(),
-    userId: v.string(),
-    kind: commandKind,
-    arguments: commandArguments,
-    status: commandStatus,
-    /** 0-100, and the last progress line the machine reported. */
-    progress: v.number(),
+    ...commandFields,
+    /** The last progress line the machine reported. */
     progressLine: v.optional(v.string()),
     result: v.optional(commandResult),
     error: v.optional(v.string()),
-    cancelRequested: v.boolean(),
-    createdAt: v.number(),
     startedAt: v.optional(v.number()),
     finishedAt: v.optional(v.number()),
   })

@@ -2,27 +2,19 @@
  * Sign-ins: which browsers are signed in to an account, so a session cookie can
  * be ended on the server (sign out, sign out everywhere, a new password).
  */
-import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import { mutation, query, type QueryCtx } from "./_generated/server";
 import type { Doc } from "./_generated/dataModel";
 import { v } from "convex/values";
-import { userById } from "./lib/access";
+import { byPublicId, requireUser } from "./lib/access";
 import { requireServer } from "./lib/auth";
-import { fail, NO_USER } from "./lib/errors";
 import { MAX_SIGN_INS_PER_USER } from "./lib/limits";
 import { serverCaller } from "./lib/validators";
 
 const owner = { ...serverCaller, userId: v.string() };
 
-async function requireUser(ctx: MutationCtx, userId: string): Promise<void> {
-  if ((await userById(ctx, userId)) === null) fail("NotFound", NO_USER);
-}
-
 /** The user's sign-in with this ID, or null (someone else's counts as absent). */
 async function ownSignIn(ctx: QueryCtx, userId: string, signInId: string): Promise<Doc<"signIns"> | null> {
-  const found = await ctx.db
-    .query("signIns")
-    .withIndex("by_signInId", (q) => q.eq("signInId", signInId))
-    .unique();
+  const found = await byPublicId(ctx, "signIns", signInId);
   return found !== null && found.userId === userId ? found : null;
 }
 

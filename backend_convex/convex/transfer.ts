@@ -8,6 +8,7 @@
  */
 import { mutation, type MutationCtx } from "./_generated/server";
 import { v, type Infer } from "convex/values";
+import { userByName, withPublicId, type PublicIdTable } from "./lib/access";
 import { hashSecret, requireServer } from "./lib/auth";
 import { fail } from "./lib/errors";
 import { insertContent } from "./lib/text";
@@ -20,13 +21,12 @@ import {
   jobRunRecord,
   jobRunStatus,
   machineRecord,
+  nullable,
   serverCaller,
   userRecord,
   workerRecord,
 } from "./lib/validators";
 
-const orNull = <T extends Parameters<typeof v.union>[0]>(validator: T) =>
-  v.union(validator, v.null());
 const some = <T>(value: T | null): T | undefined =>
   value === null ? undefined : value;
 
@@ -46,7 +46,7 @@ const message = chatMessageRecord.pick(
 );
 const job = jobRecord;
 // An exported run may have no status yet (stored as absent).
-const run = jobRunRecord.omit("status").extend({ status: orNull(jobRunStatus) });
+const run = jobRunRecord.omit("status").extend({ status: nullable(jobRunStatus) });
 
 const batch = v.union(
   v.object({ kind: v.literal("user"), records: v.array(user) }),
@@ -76,21 +76,13 @@ async function storeOne(
 ): Promise<string[]> {
   const stored: string[] = [];
   const db = ctx.db;
+  const found = <T extends PublicIdTable>(table: T, id: string) => withPublicId(ctx, table, id).first();
   for (const record of records) {
     switch (kind) {
       case "user": {
         const r = record as Infer<typeof user>;
-        if (
-          await db
-            .query("users")
-            .withIndex("by_userId", (q) => q.eq("userId", r.userId))
-            .first()
-        )
-          continue;
-        const sameName = await db
-          .query("users")
-          .withIndex("by_username", (q) => q.eq("username", r.username))
-          .first();
+        if (await found("users", r.userId)) continue;
+        const sameName = await userByName(ctx, r.username);
         if (sameName) fail("InvalidInput", taken(r.username));
         await db.insert("users", r);
         stored.push(r.userId);
@@ -98,20 +90,8 @@ async function storeOne(
       }
       case "machine": {
         const { secret, rootDirectory, ...r } = record as Infer<typeof machine>;
-        if (
-          await db
-            .query("machines")
-            .withIndex("by_machineId", (q) => q.eq("machineId", r.machineId))
-            .first()
-        )
-          continue;
-        if (
-          !(await db
-            .query("users")
-            .withIndex("by_userId", (q) => q.eq("userId", r.userId))
-            .first())
-        )
-          missing(kind, r.machineId);
+        if (await found("machines", r.machineId)) continue;
+        if (!(await found("users", r.userId))) missing(kind, r.machineId);
         await db.insert("machines", {
           ...r,
           rootDirectory: some(rootDirectory),
@@ -125,17 +105,8 @@ async function storeOne(
         const { name, approvedAt, approvedBy, ...r } = record as Infer<
           typeof worker
         >;
-        if (
-          await db
-            .query("workers")
-            .withIndex("by_workerId", (q) => q.eq("workerId", r.workerId))
-            .first()
-        )
-          continue;
-        const owner = await db
-          .query("machines")
-          .withIndex("by_machineId", (q) => q.eq("machineId", r.machineId))
-          .first();
+        if (await found("workers", r.workerId)) continue;
+        const owner = await found("machines", r.machineId);
         if (!owner) missing(kind, r.workerId);
         await ensureRoomForWorker(ctx, r.machineId);
         await db.insert("workers", {
@@ -150,19 +121,8 @@ async function storeOne(
       }
       case "session": {
         const { title, ...r } = record as Infer<typeof session>;
-        if (
-          await db
-            .query("chatSessions")
-            .withIndex("by_chatSessionId", (q) =>
-              q.eq("chatSessionId", r.chatSessionId),
-            )
-            .first()
-        )
-          continue;
-        const of = await db
-          .query("workers")
-          .withIndex("by_workerId", (q) => q.eq("workerId", r.workerId))
-          .first();
+        if (await found("chatSessions", r.chatSessionId)) continue;
+        const of = await found("workers", r.workerId);
         if (!of) missing(kind, r.chatSessionId);
         await db.insert("chatSessions", {
           ...r,
@@ -175,19 +135,8 @@ async function storeOne(
       }
       case "message": {
         const { replyTo, error, content, ...r } = record as Infer<typeof message>;
-        if (
-          await db
-            .query("chatMessages")
-            .withIndex("by_messageId", (q) => q.eq("messageId", r.messageId))
-            .first()
-        )
-          continue;
-        const of = await db
-          .query("chatSessions")
-          .withIndex("by_chatSessionId", (q) =>
-            q.eq("chatSessionId", r.chatSessionId),
-          )
-          .first();
+        if (await found("chatMessages", r.messageId)) continue;
+        const of = await found("chatSessions", r.chatSessionId);
         if (!of) missing(kind, r.messageId);
         await db.insert("chatMessages", {
           ...r,
@@ -204,13 +153,7 @@ async function storeOne(
       case "job": {
         const { workerId, nextRunAt, chatSessionId, pausedReason, ...r } =
           record as Infer<typeof job>;
-        if (
-          await db
-            .query("jobs")
-            .withIndex("by_jobId", (q) => q.eq("jobId", r.jobId))
-            .first()
-        )
-          continue;
+        if (await found("jobs", r.jobId)) continue;
         await db.insert("jobs", {
           ...r,
           workerId: some(workerId),
@@ -224,17 +167,8 @@ async function storeOne(
       case "run": {
         const { status, chatSessionId, messageId, finishedAt, error, ...r } =
           record as Infer<typeof run>;
-        if (
-          await db
-            .query("jobRuns")
-            .withIndex("by_runId", (q) => q.eq("runId", r.runId))
-            .first()
-        )
-          continue;
-        const of = await db
-          .query("jobs")
-          .withIndex("by_jobId", (q) => q.eq("jobId", r.jobId))
-          .first();
+        if (await found("jobRuns", r.runId)) continue;
+        const of = await found("jobs", r.jobId);
         if (!of) missing(kind, r.runId);
         await db.insert("jobRuns", {
           ...r,

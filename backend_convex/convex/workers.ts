@@ -5,14 +5,14 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { machineById, machineWorker, ownedMachine, ownedWorker, workerById } from "./lib/access";
+import { machineById, machineWorker, ownedMachine, ownedWorker } from "./lib/access";
 import { requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { fail } from "./lib/errors";
 import { pauseJobsOfWorker } from "./lib/jobs";
 import { newId } from "./lib/ids";
 import { MAX_PROBLEM_LENGTH, MAX_WORKERS } from "./lib/limits";
-import { cutPage, OTHER_LIST, pageLimit } from "./lib/paging";
+import { cutPage, pageLimit, pageStart } from "./lib/paging";
 import { DEFAULT_PERMISSION_POLICY, workerRecord } from "./lib/records";
 import { normalizeRelativePath, transitionWorker, validateModels, validateName } from "./lib/rules";
 import {
@@ -209,12 +209,7 @@ export const listPendingPage = query({
   returns: v.object({ workers: v.array(workerValidator), hasMore: v.boolean() }),
   handler: async (ctx, { serverSecret, userId, afterWorkerId, limit }) => {
     requireServer(serverSecret);
-    let after: number | undefined;
-    if (afterWorkerId !== undefined) {
-      const last = await workerById(ctx, afterWorkerId);
-      if (last === null || last.userId !== userId) fail("InvalidInput", OTHER_LIST);
-      after = last._creationTime;
-    }
+    const after = (await pageStart(ctx, "workers", afterWorkerId, (last) => last.userId === userId))?._creationTime;
     // A page reads its workers, those of deleted machines it skips, and their machines.
     const { items, hasMore } = await cutPage(pendingAfter(ctx, userId, after), pageLimit(limit), () => 1);
     return { workers: items.map(workerRecord), hasMore };

@@ -23,6 +23,26 @@ async function streaming(t: Deployment, owner: { serverSecret: string; userId: s
   return { session, reply };
 }
 
+/** Alice's chat with a streaming reply in a new session of her worker. */
+async function streamingChat(t: Deployment) {
+  const { owner, token, worker } = await newChat(t);
+  return { owner, token, ...(await streaming(t, owner, token, worker.workerId)) };
+}
+
+/** The agent of reply `messageId` asks to edit a.txt with a diff of nearly MAX_DIFF_BYTES (request `p<n>`). */
+async function askEdit(t: Deployment, token: Token, messageId: string, n: number) {
+  return await t.mutation(api.chatMachine.recordPermission, {
+    ...token,
+    messageId,
+    agentRequestId: `p${n}`,
+    tool: "edit",
+    description: "edit a.txt",
+    file: "a.txt",
+    diff: DIFF,
+    diffSize: DIFF.length,
+  });
+}
+
 async function secondMachine(t: Deployment, owner: { serverSecret: string; userId: string }) {
   const { machine, token } = await newMachine(t, owner.userId, "desktop", true);
   const added = await t.mutation(api.workers.add, { ...owner, machineId: machine.machineId, directory: "repo2", name: null });
@@ -41,16 +61,7 @@ test("waiting edits with long diffs are paged by size across machines, each once
   ] as const) {
     const { reply } = await streaming(t, owner, machineToken, workerId);
     for (let n = 0; n < 25; n++) {
-      const request = await t.mutation(api.chatMachine.recordPermission, {
-        ...machineToken,
-        messageId: reply.messageId,
-        agentRequestId: `p${n}`,
-        tool: "edit",
-        description: "edit a.txt",
-        file: "a.txt",
-        diff: DIFF,
-        diffSize: DIFF.length,
-      });
+      const request = await askEdit(t, machineToken, reply.messageId, n);
       made.push(request.permissionId);
     }
   }
@@ -107,20 +118,10 @@ test("more than a page of waiting questions across machines is read whole, each 
 
 test("a session's requests come a page at a time, cut by size; the rest from the page queries", async () => {
   const t = newDeployment();
-  const { owner, token, worker } = await newChat(t);
-  const { session, reply } = await streaming(t, owner, token, worker.workerId);
+  const { owner, token, session, reply } = await streamingChat(t);
   const made: string[] = [];
   for (let n = 0; n < 40; n++) {
-    const request = await t.mutation(api.chatMachine.recordPermission, {
-      ...token,
-      messageId: reply.messageId,
-      agentRequestId: `p${n}`,
-      tool: "edit",
-      description: "edit a.txt",
-      file: "a.txt",
-      diff: DIFF,
-      diffSize: DIFF.length,
-    });
+    const request = await askEdit(t, token, reply.messageId, n);
     made.push(request.permissionId);
   }
   const first = await t.query(api.questions.listRequests, { ...owner, chatSessionId: session.chatSessionId });
@@ -146,8 +147,7 @@ test("a session's requests come a page at a time, cut by size; the rest from the
 
 test("parts with large tool outputs are paged by size, in order, each once", async () => {
   const t = newDeployment();
-  const { owner, token, worker } = await newChat(t);
-  const { session, reply } = await streaming(t, owner, token, worker.workerId);
+  const { owner, token, session, reply } = await streamingChat(t);
   const output = "o".repeat(64 * 1024);
   for (let n = 0; n < 40; n++) {
     await t.mutation(api.parts.save, {
@@ -183,20 +183,10 @@ test("parts with large tool outputs are paged by size, in order, each once", asy
 
 test("a machine's work list holds the oldest answered edits that fit; the rest follow", async () => {
   const t = newDeployment();
-  const { owner, token, worker } = await newChat(t);
-  const { session, reply } = await streaming(t, owner, token, worker.workerId);
+  const { owner, token, session, reply } = await streamingChat(t);
   const made: string[] = [];
   for (let n = 0; n < 20; n++) {
-    const request = await t.mutation(api.chatMachine.recordPermission, {
-      ...token,
-      messageId: reply.messageId,
-      agentRequestId: `p${n}`,
-      tool: "edit",
-      description: "edit a.txt",
-      file: "a.txt",
-      diff: DIFF,
-      diffSize: DIFF.length,
-    });
+    const request = await askEdit(t, token, reply.messageId, n);
     await t.mutation(api.chat.answerPermission, { ...owner, permissionId: request.permissionId, answer: "once" });
     made.push(request.permissionId);
   }
@@ -217,21 +207,11 @@ test("a machine's work list holds the oldest answered edits that fit; the rest f
 test("a reply's end expires more waiting edits than one mutation may read, the rest in a later batch", async () => {
   vi.useFakeTimers();
   const t = newDeployment();
-  const { owner, token, worker } = await newChat(t);
-  const { reply } = await streaming(t, owner, token, worker.workerId);
+  const { token, reply } = await streamingChat(t);
   // More than the ending mutation's read budget: each edit is read once and written once.
   const count = Math.ceil(BYTES_BUDGET / (2 * MAX_DIFF_BYTES)) + 20;
   for (let n = 0; n < count; n++) {
-    await t.mutation(api.chatMachine.recordPermission, {
-      ...token,
-      messageId: reply.messageId,
-      agentRequestId: `p${n}`,
-      tool: "edit",
-      description: "edit a.txt",
-      file: "a.txt",
-      diff: DIFF,
-      diffSize: DIFF.length,
-    });
+    await askEdit(t, token, reply.messageId, n);
   }
   const statuses = () =>
     t.run(async (ctx) => {
@@ -248,8 +228,7 @@ test("a reply's end expires more waiting edits than one mutation may read, the r
 
 test("a stream resumed from far behind reads its events a page at a time, cut by size, each once and in order", async () => {
   const t = newDeployment();
-  const { owner, token, worker } = await newChat(t);
-  const { session, reply } = await streaming(t, owner, token, worker.workerId);
+  const { owner, token, session, reply } = await streamingChat(t);
   const output = "o".repeat(300_000);
   for (let n = 0; n < 30; n++) {
     const data = JSON.stringify({ type: "tool", state: { status: "completed", output } });
@@ -276,8 +255,7 @@ test("a stream resumed from far behind reads its events a page at a time, cut by
 
 test("a reader's chunk cursor returns the chunks that fit a page by size, then the rest, each once and in order", async () => {
   const t = newDeployment();
-  const { owner, token, worker } = await newChat(t);
-  const { session, reply } = await streaming(t, owner, token, worker.workerId);
+  const { owner, token, session, reply } = await streamingChat(t);
   const chunk = "€".repeat(64_000); // the longest chunk, 3 bytes a character
   for (let n = 0; n < 20; n++) await t.mutation(api.chatMachine.appendChunk, { ...token, messageId: reply.messageId, text: chunk });
   const seen: number[] = [];

@@ -1,7 +1,14 @@
 /** Chat rules: claims in order, one streaming reply, gap-free sequences, endings, permissions. */
 import { describe, expect, test } from "vitest";
 import { api } from "../convex/_generated/api";
-import { newChat, newDeployment, newMachine, newUser, refused, SECRET } from "./setup";
+import { newChat, newDeployment, newMachine, newUser, refused, SECRET, type Deployment } from "./setup";
+
+/** Alice's chat, the owner's arguments for its session, and bob, who owns none of it. */
+async function chatAndStranger(t: Deployment) {
+  const chat = await newChat(t);
+  const bob = await newUser(t, "bob");
+  return { chat, bob, session: { ...chat.owner, chatSessionId: chat.session.chatSessionId } };
+}
 
 describe("a reply's life", () => {
   test("messages are claimed once, in order, and not while a reply streams", async () => {
@@ -126,9 +133,7 @@ describe("a reply's life", () => {
 
   test("the owner renames a session: trimmed, bounded, nobody else", async () => {
     const t = newDeployment();
-    const chat = await newChat(t);
-    const bob = await newUser(t, "bob");
-    const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
+    const { bob, session } = await chatAndStranger(t);
     const renamed = await t.mutation(api.chat.renameSession, { ...session, title: "  Fix <b>it</b> " });
     expect(renamed.title).toBe("Fix <b>it</b>");
     await refused(t.mutation(api.chat.renameSession, { ...session, title: "x".repeat(10_000) }), "PayloadTooLarge", "A title must be at most 200 characters.");
@@ -138,9 +143,7 @@ describe("a reply's life", () => {
 
   test("undo and redo: asked by the owner, carried out by the machine, refused when ended", async () => {
     const t = newDeployment();
-    const chat = await newChat(t);
-    const bob = await newUser(t, "bob");
-    const session = { ...chat.owner, chatSessionId: chat.session.chatSessionId };
+    const { chat, bob, session } = await chatAndStranger(t);
     const asked = await t.mutation(api.chat.sendMessage, { ...session, content: "write a.txt" });
     const reply = await t.mutation(api.chatMachine.claimMessage, { ...chat.token, messageId: asked.messageId });
     const data = JSON.stringify({ type: "turn-diff", agent_message_id: "msg_agent", files: [], more_files: 0 });

@@ -2,15 +2,20 @@
 import { expect, test } from "vitest";
 import { api } from "../convex/_generated/api";
 import { RESTARTED } from "../convex/lib/commandRules";
-import { newDeployment, newMachine, newUser, refused, SECRET } from "./setup";
+import { newDeployment, newMachine, newUser, refused, SECRET, type Deployment } from "./setup";
 
 const NONE = { parents: false, url: null, cursor: null };
 
-test("a command runs once and a restart never runs a half-done one again", async () => {
-  const t = newDeployment();
+/** Alice's online machine: its token, and the owner's arguments for commands on it. */
+async function onlineMachine(t: Deployment) {
   const alice = await newUser(t, "alice");
   const { machine, token } = await newMachine(t, alice, "laptop", true);
-  const owner = { serverSecret: SECRET, userId: alice, machineId: machine.machineId };
+  return { alice, token, owner: { serverSecret: SECRET, userId: alice, machineId: machine.machineId } };
+}
+
+test("a command runs once and a restart never runs a half-done one again", async () => {
+  const t = newDeployment();
+  const { alice, token, owner } = await onlineMachine(t);
   const made = await t.mutation(api.commands.create, { ...owner, kind: "mkdir", arguments: { ...NONE, path: "./a/" } });
   expect(made).toMatchObject({ status: "pending", arguments: { path: "a" }, progress: 0, result: null });
   const listed = await t.mutation(api.commands.create, { ...owner, kind: "list_dir", arguments: { ...NONE, path: "" } });
@@ -36,9 +41,7 @@ test("a command runs once and a restart never runs a half-done one again", async
 
 test("finishing needs exactly one outcome that fits the command", async () => {
   const t = newDeployment();
-  const alice = await newUser(t, "alice");
-  const { machine, token } = await newMachine(t, alice, "laptop", true);
-  const owner = { serverSecret: SECRET, userId: alice, machineId: machine.machineId };
+  const { token, owner } = await onlineMachine(t);
   const command = await t.mutation(api.commands.create, { ...owner, kind: "mkdir", arguments: { ...NONE, path: "new" } });
   await t.mutation(api.commands.claimCommand, { ...token, commandId: command.commandId });
   const finish = (result: { path: string; entries: never[]; total: number; nextCursor: string | null } | null, error: string | null) =>

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test, vi } from "vitest";
 import { api, internal } from "../convex/_generated/api";
 import crons from "../convex/crons";
 import { STALE_AFTER_MS } from "../convex/machines";
-import { newDeployment, newMachine, newUser, newWorker, refused, SECRET } from "./setup";
+import { newDeployment, newMachine, newUser, newWorker, refused, SECRET, strangersWorker } from "./setup";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -12,10 +12,7 @@ afterEach(() => {
 describe("ownership", () => {
   test("another user's machine and worker are not found, and stay unchanged", async () => {
     const t = newDeployment();
-    const alice = await newUser(t, "alice");
-    const bob = await newUser(t, "bob");
-    const { machine } = await newMachine(t, alice);
-    const worker = await newWorker(t, alice, machine.machineId, "src");
+    const { alice, bob, machine, worker } = await strangersWorker(t, "src");
     const asBob = { serverSecret: SECRET, userId: bob };
     const onMachine = { ...asBob, machineId: machine.machineId };
     for (const call of [

@@ -1,7 +1,7 @@
 /** A worker's permission policy: the safe default, set when added, changed by its owner only. */
 import { expect, test } from "vitest";
 import { api } from "../convex/_generated/api";
-import { newDeployment, newMachine, newUser, newWorker, refused, SECRET } from "./setup";
+import { newDeployment, newMachine, newUser, refused, SECRET, strangersWorker } from "./setup";
 
 const OPEN = { bash: "allow", edit: "allow", webfetch: "deny", externalDirectory: "ask" } as const;
 
@@ -26,10 +26,7 @@ test("a worker added without a policy asks; a given one is kept and can be chang
 
 test("another user cannot change a policy, and a value outside ask/allow/deny is refused", async () => {
   const t = newDeployment();
-  const alice = await newUser(t, "alice");
-  const bob = await newUser(t, "bob");
-  const { machine } = await newMachine(t, alice);
-  const worker = await newWorker(t, alice, machine.machineId, "a");
+  const { alice, bob, machine, worker } = await strangersWorker(t, "a");
   await refused(
     t.mutation(api.workers.setPermissionPolicy, { serverSecret: SECRET, userId: bob, workerId: worker.workerId, permissionPolicy: OPEN }),
     "NotFound",

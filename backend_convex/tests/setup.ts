@@ -48,6 +48,15 @@ export async function newWorker(t: Deployment, userId: string, machineId: string
   return await t.mutation(api.workers.add, { serverSecret: SECRET, userId, machineId, directory, name: null });
 }
 
+/** Alice's worker in `directory` of her offline machine, and bob, who owns neither. */
+export async function strangersWorker(t: Deployment, directory: string) {
+  const alice = await newUser(t, "alice");
+  const bob = await newUser(t, "bob");
+  const { machine } = await newMachine(t, alice);
+  const worker = await newWorker(t, alice, machine.machineId, directory);
+  return { alice, bob, machine, worker };
+}
+
 export const MODELS = ["fake/small", "fake/large"];
 
 /** Alice's online machine with one worker offering MODELS and one active session. */

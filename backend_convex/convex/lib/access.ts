@@ -7,15 +7,45 @@
  * its rows are purged. Someone else's record is "not found" too, never
  * "forbidden", so IDs reveal nothing.
  */
+import type { GenericTableInfo, NamedTableInfo, Query, QueryInitializer } from "convex/server";
 import type { QueryCtx } from "../_generated/server";
-import type { Doc } from "../_generated/dataModel";
-import { fail, NO_MACHINE, NO_MESSAGE, NO_PERMISSION, NO_SESSION, NO_WORKER } from "./errors";
+import type { DataModel, Doc, TableNames } from "../_generated/dataModel";
+import { fail, NO_MACHINE, NO_MESSAGE, NO_PERMISSION, NO_QUESTION, NO_SESSION, NO_USER, NO_WORKER } from "./errors";
+
+/** Each table's public ID field; the table has the index `by_<field>` on it (schema.ts). */
+const PUBLIC_ID = {
+  users: "userId",
+  machines: "machineId",
+  workers: "workerId",
+  workerTokens: "workerId",
+  chatSessions: "chatSessionId",
+  chatMessages: "messageId",
+  permissionRequests: "permissionId",
+  questionRequests: "questionId",
+  commands: "commandId",
+  jobs: "jobId",
+  jobRuns: "runId",
+  apiTokens: "tokenId",
+  signIns: "signInId",
+} as const satisfies Partial<Record<TableNames, string>>;
+
+export type PublicIdTable = keyof typeof PUBLIC_ID;
+
+/** The records of `table` whose public ID is `id` (at most one), through its `by_<field>` index. */
+export function withPublicId<T extends PublicIdTable>(ctx: QueryCtx, table: T, id: string): Query<NamedTableInfo<DataModel, T>> {
+  const field = PUBLIC_ID[table];
+  // Generic over the table, TypeScript cannot name the index; PUBLIC_ID and the schema agree on it.
+  const query = ctx.db.query(table) as unknown as QueryInitializer<GenericTableInfo>;
+  return query.withIndex(`by_${field}`, (q) => q.eq(field, id)) as unknown as Query<NamedTableInfo<DataModel, T>>;
+}
+
+/** The record of `table` whose public ID is `id`, or null. */
+export async function byPublicId<T extends PublicIdTable>(ctx: QueryCtx, table: T, id: string): Promise<Doc<T> | null> {
+  return await withPublicId(ctx, table, id).unique();
+}
 
 export async function userById(ctx: QueryCtx, userId: string): Promise<Doc<"users"> | null> {
-  return await ctx.db
-    .query("users")
-    .withIndex("by_userId", (q) => q.eq("userId", userId))
-    .unique();
+  return await byPublicId(ctx, "users", userId);
 }
 
 export async function userByName(ctx: QueryCtx, username: string): Promise<Doc<"users"> | null> {
@@ -25,42 +55,31 @@ export async function userByName(ctx: QueryCtx, username: string): Promise<Doc<"
     .first();
 }
 
+/** Refuse a user ID no account has ("No such user."). */
+export async function requireUser(ctx: QueryCtx, userId: string): Promise<Doc<"users">> {
+  const user = await userById(ctx, userId);
+  if (user === null) fail("NotFound", NO_USER);
+  return user;
+}
+
 export async function machineById(ctx: QueryCtx, machineId: string): Promise<Doc<"machines"> | null> {
-  return await ctx.db
-    .query("machines")
-    .withIndex("by_machineId", (q) => q.eq("machineId", machineId))
-    .unique();
+  return await byPublicId(ctx, "machines", machineId);
 }
 
 export async function workerById(ctx: QueryCtx, workerId: string): Promise<Doc<"workers"> | null> {
-  return await ctx.db
-    .query("workers")
-    .withIndex("by_workerId", (q) => q.eq("workerId", workerId))
-    .unique();
+  return await byPublicId(ctx, "workers", workerId);
 }
 
 export async function sessionById(ctx: QueryCtx, sessionId: string): Promise<Doc<"chatSessions"> | null> {
-  return await ctx.db
-    .query("chatSessions")
-    .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", sessionId))
-    .unique();
+  return await byPublicId(ctx, "chatSessions", sessionId);
 }
 
 export async function messageById(ctx: QueryCtx, messageId: string): Promise<Doc<"chatMessages"> | null> {
-  return await ctx.db
-    .query("chatMessages")
-    .withIndex("by_messageId", (q) => q.eq("messageId", messageId))
-    .unique();
+  return await byPublicId(ctx, "chatMessages", messageId);
 }
 
-export async function permissionById(
-  ctx: QueryCtx,
-  permissionId: string,
-): Promise<Doc<"permissionRequests"> | null> {
-  return await ctx.db
-    .query("permissionRequests")
-    .withIndex("by_permissionId", (q) => q.eq("permissionId", permissionId))
-    .unique();
+export async function permissionById(ctx: QueryCtx, permissionId: string): Promise<Doc<"permissionRequests"> | null> {
+  return await byPublicId(ctx, "permissionRequests", permissionId);
 }
 
 /** A worker whose machine still exists. */
@@ -77,51 +96,55 @@ export async function liveSession(ctx: QueryCtx, sessionId: string): Promise<Doc
   return session;
 }
 
+/** `found` when it is the caller's (`mine`); else NotFound with `notFound`, never "forbidden". */
+export function reachable<T>(found: T | null, mine: (found: T) => boolean, notFound: string): T {
+  if (found === null || !mine(found)) fail("NotFound", notFound);
+  return found;
+}
+
 export async function ownedMachine(ctx: QueryCtx, user: string, machineId: string): Promise<Doc<"machines">> {
-  const machine = await machineById(ctx, machineId);
-  if (machine === null || machine.userId !== user) fail("NotFound", NO_MACHINE);
-  return machine;
+  return reachable(await machineById(ctx, machineId), (machine) => machine.userId === user, NO_MACHINE);
 }
 
 export async function ownedWorker(ctx: QueryCtx, user: string, workerId: string): Promise<Doc<"workers">> {
-  const worker = await liveWorker(ctx, workerId);
-  if (worker === null || worker.userId !== user) fail("NotFound", NO_WORKER);
-  return worker;
+  return reachable(await liveWorker(ctx, workerId), (worker) => worker.userId === user, NO_WORKER);
 }
 
 export async function ownedSession(ctx: QueryCtx, user: string, sessionId: string): Promise<Doc<"chatSessions">> {
-  const session = await liveSession(ctx, sessionId);
-  if (session === null || session.userId !== user) fail("NotFound", NO_SESSION);
-  return session;
+  return reachable(await liveSession(ctx, sessionId), (session) => session.userId === user, NO_SESSION);
 }
 
-export async function ownedPermission(
+/** The tables of requests an agent makes during a reply, and what an unknown one is called. */
+const REQUESTS = { permissionRequests: NO_PERMISSION, questionRequests: NO_QUESTION } as const;
+export type RequestDocs = { permissionRequests: Doc<"permissionRequests">; questionRequests: Doc<"questionRequests"> };
+export type RequestTable = keyof RequestDocs;
+
+/** A permission request or question whose session still exists, when `mine` says it is the caller's. */
+async function reachableRequest<T extends RequestTable>(
   ctx: QueryCtx,
-  user: string,
-  permissionId: string,
-): Promise<{ request: Doc<"permissionRequests">; session: Doc<"chatSessions"> }> {
-  const request = await permissionById(ctx, permissionId);
+  table: T,
+  id: string,
+  mine: (request: RequestDocs[T], session: Doc<"chatSessions">) => boolean,
+): Promise<{ request: RequestDocs[T]; session: Doc<"chatSessions"> }> {
+  const request = (await byPublicId(ctx, table, id)) as RequestDocs[T] | null;
   const session = request && (await liveSession(ctx, request.chatSessionId));
-  if (request === null || !session || session.userId !== user) fail("NotFound", NO_PERMISSION);
+  if (request === null || !session || !mine(request, session)) fail("NotFound", REQUESTS[table]);
   return { request, session };
+}
+
+/** A permission request or question in a session of the user's, with its session. */
+export async function ownedRequest<T extends RequestTable>(ctx: QueryCtx, table: T, user: string, id: string) {
+  return await reachableRequest(ctx, table, id, (_, session) => session.userId === user);
 }
 
 /** A worker of the calling machine. */
 export async function machineWorker(ctx: QueryCtx, machineId: string, workerId: string): Promise<Doc<"workers">> {
-  const worker = await workerById(ctx, workerId);
-  if (worker === null || worker.machineId !== machineId) fail("NotFound", NO_WORKER);
-  return worker;
+  return reachable(await workerById(ctx, workerId), (worker) => worker.machineId === machineId, NO_WORKER);
 }
 
 /** A session of one of the calling machine's workers. */
-export async function machineSession(
-  ctx: QueryCtx,
-  machineId: string,
-  sessionId: string,
-): Promise<Doc<"chatSessions">> {
-  const session = await liveSession(ctx, sessionId);
-  if (session === null || session.machineId !== machineId) fail("NotFound", NO_SESSION);
-  return session;
+export async function machineSession(ctx: QueryCtx, machineId: string, sessionId: string): Promise<Doc<"chatSessions">> {
+  return reachable(await liveSession(ctx, sessionId), (session) => session.machineId === machineId, NO_SESSION);
 }
 
 /** A message of one of the calling machine's sessions, with its session. */
@@ -136,13 +159,7 @@ export async function machineMessage(
   return { message, session };
 }
 
-export async function machinePermission(
-  ctx: QueryCtx,
-  machineId: string,
-  permissionId: string,
-): Promise<{ request: Doc<"permissionRequests">; session: Doc<"chatSessions"> }> {
-  const request = await permissionById(ctx, permissionId);
-  const session = request && request.machineId === machineId && (await liveSession(ctx, request.chatSessionId));
-  if (request === null || !session) fail("NotFound", NO_PERMISSION);
-  return { request, session };
+/** A permission request or question of one of the calling machine's sessions, with its session. */
+export async function machineRequest<T extends RequestTable>(ctx: QueryCtx, table: T, machineId: string, id: string) {
+  return await reachableRequest(ctx, table, id, (request) => request.machineId === machineId);
 }

@@ -1,9 +1,10 @@
 /** Reads and rules both sides of chat share. */
 import type { Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
+import { machineMessage, machineRequest, type RequestDocs, type RequestTable } from "./access";
 import { fail, SESSION_ENDED } from "./errors";
 import { newId } from "./ids";
-import { cutPage, OTHER_LIST, textSize } from "./paging";
+import { cutPage, pageStart, textSize } from "./paging";
 import { chatMessageRecord } from "./records";
 import { segmentBytes } from "./text";
 import type { ChatMessageRecord } from "./validators";
@@ -19,15 +20,7 @@ export async function messagesPage(
   afterMessageId: string | undefined,
   limit: number,
 ): Promise<{ messages: ChatMessageRecord[]; hasMore: boolean }> {
-  let before: number | undefined;
-  if (afterMessageId !== undefined) {
-    const last = await ctx.db
-      .query("chatMessages")
-      .withIndex("by_messageId", (q) => q.eq("messageId", afterMessageId))
-      .unique();
-    if (last === null || last.chatSessionId !== sessionId) fail("InvalidInput", OTHER_LIST);
-    before = last._creationTime;
-  }
+  const before = (await pageStart(ctx, "chatMessages", afterMessageId, (last) => last.chatSessionId === sessionId))?._creationTime;
   const newestFirst = ctx.db
     .query("chatMessages")
     .withIndex("by_chatSessionId", (q) =>
@@ -67,6 +60,34 @@ export function ensureStreaming(message: Doc<"chatMessages">): Doc<"chatMessages
   if (message.role !== "assistant") fail("Conflict", "That message is not a reply.");
   if (message.status !== "streaming") fail("Conflict", "This reply has already ended.");
   return message;
+}
+
+const NO_ANSWER = {
+  permissionRequests: "This permission request has no answer to pass on.",
+  questionRequests: "This question has no answer to pass on.",
+} as const;
+
+/** The calling machine passed the answer of its request `id` on to the agent: the request is resolved. */
+export async function resolveRequest<T extends RequestTable>(
+  ctx: MutationCtx,
+  table: T,
+  machineId: string,
+  id: string,
+): Promise<RequestDocs[T]> {
+  const { request } = await machineRequest(ctx, table, machineId, id);
+  if (request.status !== "answered") fail("Conflict", NO_ANSWER[table]);
+  await ctx.db.patch(request._id, { status: "resolved" });
+  return (await ctx.db.get(request._id)) as RequestDocs[T];
+}
+
+/**
+ * The fields a permission request or question the agent makes during reply `messageId`
+ * of the calling machine starts with (pending); the reply must be streaming.
+ */
+export async function pendingRequest(ctx: QueryCtx, machineId: string, messageId: string) {
+  const { message, session } = await machineMessage(ctx, machineId, messageId);
+  ensureStreaming(message);
+  return { chatSessionId: session.chatSessionId, messageId, machineId, status: "pending" as const, createdAt: Date.now() };
 }
 
 /**

@@ -36,4 +36,5 @@ export const NO_USER = "No such user.";
 export const NO_SESSION = "No such chat session.";
 export const NO_MESSAGE = "No such message.";
 export const NO_PERMISSION = "No such permission request.";
+export const NO_QUESTION = "No such question.";
 export const SESSION_ENDED = "This session has ended. Restore it to continue.";

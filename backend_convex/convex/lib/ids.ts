@@ -9,6 +9,7 @@
  * where Convex provides real randomness.
  */
 import type { MutationCtx } from "../_generated/server";
+import { withPublicId, type PublicIdTable } from "./access";
 
 export const PREFIXES = {
   user: "usr",
@@ -36,63 +37,26 @@ function drawId(kind: IdKind): string {
   return `${PREFIXES[kind]}_${body}`;
 }
 
+/** The table whose records carry IDs of each kind; a worker ID is reserved by its token before the worker exists. */
+const HOLDERS: Record<IdKind, PublicIdTable[]> = {
+  user: ["users"],
+  machine: ["machines"],
+  worker: ["workers", "workerTokens"],
+  chat_session: ["chatSessions"],
+  message: ["chatMessages"],
+  // Chunks are never looked up by ID; 103 random bits keep them distinct.
+  chunk: [],
+  permission: ["permissionRequests"],
+  question: ["questionRequests"],
+  command: ["commands"],
+  job: ["jobs"],
+  job_run: ["jobRuns"],
+  api_token: ["apiTokens"],
+};
+
 async function taken(ctx: MutationCtx, kind: IdKind, id: string): Promise<boolean> {
-  switch (kind) {
-    case "user":
-      return (await ctx.db.query("users").withIndex("by_userId", (q) => q.eq("userId", id)).first()) !== null;
-    case "machine":
-      return (
-        (await ctx.db.query("machines").withIndex("by_machineId", (q) => q.eq("machineId", id)).first()) !== null
-      );
-    case "worker":
-      // A worker ID is reserved by its token before the worker exists.
-      return (
-        (await ctx.db.query("workers").withIndex("by_workerId", (q) => q.eq("workerId", id)).first()) !== null ||
-        (await ctx.db.query("workerTokens").withIndex("by_workerId", (q) => q.eq("workerId", id)).first()) !==
-          null
-      );
-    case "chat_session":
-      return (
-        (await ctx.db
-          .query("chatSessions")
-          .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", id))
-          .first()) !== null
-      );
-    case "message":
-      return (
-        (await ctx.db.query("chatMessages").withIndex("by_messageId", (q) => q.eq("messageId", id)).first()) !==
-        null
-      );
-    case "permission":
-      return (
-        (await ctx.db
-          .query("permissionRequests")
-          .withIndex("by_permissionId", (q) => q.eq("permissionId", id))
-          .first()) !== null
-      );
-    case "question":
-      return (
-        (await ctx.db
-          .query("questionRequests")
-          .withIndex("by_questionId", (q) => q.eq("questionId", id))
-          .first()) !== null
-      );
-    case "command":
-      return (
-        (await ctx.db.query("commands").withIndex("by_commandId", (q) => q.eq("commandId", id)).first()) !== null
-      );
-    case "job":
-      return (await ctx.db.query("jobs").withIndex("by_jobId", (q) => q.eq("jobId", id)).first()) !== null;
-    case "job_run":
-      return (await ctx.db.query("jobRuns").withIndex("by_runId", (q) => q.eq("runId", id)).first()) !== null;
-    case "api_token":
-      return (
-        (await ctx.db.query("apiTokens").withIndex("by_tokenId", (q) => q.eq("tokenId", id)).first()) !== null
-      );
-    case "chunk":
-      // Chunks are never looked up by ID; 103 random bits keep them distinct.
-      return false;
-  }
+  for (const table of HOLDERS[kind]) if ((await withPublicId(ctx, table, id).first()) !== null) return true;
+  return false;
 }
 
 /** A fresh ID of `kind` that no record (or issued worker token) has. */

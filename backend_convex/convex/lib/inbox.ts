@@ -4,11 +4,12 @@
  * and the pages of requests waiting for an answer (permission requests, questions).
  */
 import type { Doc } from "../_generated/dataModel";
-import type { MutationCtx, QueryCtx } from "../_generated/server";
+import { query, type MutationCtx, type QueryCtx } from "../_generated/server";
+import { requireServer } from "./auth";
 import { getDocumentSize, v, type GenericValidator, type Infer, type Value } from "convex/values";
-import { sessionById, workerById } from "./access";
+import { byPublicId, sessionById, workerById, type PublicIdTable, type RequestDocs, type RequestTable } from "./access";
 import { cutPage, MAX_PAGE, RECORD_OVERHEAD } from "./paging";
-import type { MessageStatus } from "./validators";
+import { serverCaller, type MessageStatus } from "./validators";
 
 /** Endings listed in the inbox (INBOX_ENDINGS): a reply the user stopped is not news to them. */
 export const INBOX_ENDINGS: ReadonlySet<string> = new Set(["completed", "failed", "interrupted"]);
@@ -96,45 +97,111 @@ export async function waitingPage<R extends { _creationTime: number }>(
 /** Estimated bytes of the session and worker a waiting request is listed with. */
 const LOOKUPS = 4 * RECORD_OVERHEAD;
 
+/** Where a listed request or reply runs, as the inbox and the notifier name it. */
+export const placeFields = {
+  machineId: v.string(),
+  machineName: v.string(),
+  workerId: v.string(),
+  workerName: v.union(v.string(), v.null()),
+  workerDirectory: v.string(),
+};
+
+/** The placeFields of a request or reply on `machine` for `worker`. */
+export function place(machine: Doc<"machines">, worker: Doc<"workers">) {
+  return {
+    machineId: machine.machineId,
+    machineName: machine.name,
+    workerId: worker.workerId,
+    workerName: worker.name ?? null,
+    workerDirectory: worker.directory,
+  };
+}
+
+/** A lookup of a record by its public ID (access.ts byPublicId), perhaps cached. */
+type Lookup = <T extends PublicIdTable>(table: T, id: string) => Promise<Doc<T> | null>;
+
+/** byPublicId that reads each record once per call of the function. */
+export function cachedLookup(ctx: QueryCtx): Lookup {
+  const cache = new Map<string, Promise<unknown>>();
+  return <T extends PublicIdTable>(table: T, id: string) => {
+    const key = `${table}/${id}`;
+    if (!cache.has(key)) cache.set(key, byPublicId(ctx, table, id));
+    return cache.get(key)! as Promise<Doc<T> | null>;
+  };
+}
+
+/** A session with its worker and machine; null once any of them is gone (being deleted, access.ts). */
+export async function sessionPlace(
+  ctx: QueryCtx,
+  chatSessionId: string,
+  lookup: Lookup = (table, id) => byPublicId(ctx, table, id),
+) {
+  const session = await lookup("chatSessions", chatSessionId);
+  const worker = session && (await lookup("workers", session.workerId));
+  const machine = worker && (await lookup("machines", worker.machineId));
+  return session && worker && machine ? { session, worker, machine } : null;
+}
+
+/** The arguments of a listWaiting query: the user (null: everyone) and where the page starts. */
+const waitingArgs = {
+  ...serverCaller,
+  userId: v.union(v.string(), v.null()),
+  after: v.optional(waitingCursor),
+};
+
 /** A waiting request as listWaiting lists it: `request` with its owner, machine and worker. */
-export function waitingValidator<R extends GenericValidator>(request: R) {
-  return v.object({
-    userId: v.string(),
-    request,
-    machineId: v.string(),
-    machineName: v.string(),
-    workerId: v.string(),
-    workerName: v.union(v.string(), v.null()),
-    workerDirectory: v.string(),
-  });
+function waitingValidator<R extends GenericValidator>(request: R) {
+  return v.object({ userId: v.string(), request, ...placeFields });
+}
+
+/** What a listWaiting query returns: a page of requests as `request` validates them, and the next page's start. */
+function waitingList<R extends GenericValidator>(request: R) {
+  return v.object({ waiting: v.array(waitingValidator(request)), next: v.union(waitingCursor, v.null()) });
 }
 
 /**
- * One page of listWaiting (waitingPage), each request as `record` makes it, with
- * its owner, machine and worker; a request whose session or worker is gone is left out.
+ * One page of listWaiting (waitingPage) of the pending requests in `table`, each as `record`
+ * makes it, with its owner, machine and worker; a request whose session or worker is gone is left out.
  */
-export async function waitingItems<R extends { _creationTime: number; chatSessionId: string }, T>(
+async function waitingItems<Table extends RequestTable, T>(
   ctx: QueryCtx,
+  table: Table,
   userId: string | null,
   after: WaitingCursor | undefined,
-  pendingOf: (machineId: string, after: number) => AsyncIterable<R>,
-  record: (request: R) => T,
+  record: (request: RequestDocs[Table]) => T,
 ) {
+  const pendingOf = (machineId: string, from: number) =>
+    ctx.db
+      .query(table as RequestTable)
+      .withIndex("by_machineId_and_status", (q) =>
+        q.eq("machineId", machineId).eq("status", "pending").gt("_creationTime", from),
+      ) as AsyncIterable<RequestDocs[Table]>;
   const { found, next } = await waitingPage(ctx, userId, after, pendingOf);
   const waiting = [];
   for (const { machine, request } of found) {
     const session = await sessionById(ctx, request.chatSessionId);
     const worker = session && (await workerById(ctx, session.workerId));
     if (!session || !worker) continue;
-    waiting.push({
-      userId: session.userId,
-      request: record(request),
-      machineId: machine.machineId,
-      machineName: machine.name,
-      workerId: worker.workerId,
-      workerName: worker.name ?? null,
-      workerDirectory: worker.directory,
-    });
+    waiting.push({ userId: session.userId, request: record(request), ...place(machine, worker) });
   }
   return { waiting, next };
+}
+
+/**
+ * The listWaiting query of the requests in `table` (the server's only): one page of
+ * waitingItems, each request as `record` makes it and `request` validates it.
+ */
+export function waitingQuery<Table extends RequestTable, R extends GenericValidator>(
+  table: Table,
+  request: R,
+  record: (request: RequestDocs[Table]) => Infer<R>,
+) {
+  return query({
+    args: waitingArgs,
+    returns: waitingList(request),
+    handler: async (ctx, { serverSecret, userId, after }) => {
+      requireServer(serverSecret);
+      return await waitingItems(ctx, table, userId, after, record);
+    },
+  });
 }

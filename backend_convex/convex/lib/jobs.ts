@@ -14,8 +14,8 @@ import type { Doc, Id } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
 import { ConvexError, getDocumentSize, type Value } from "convex/values";
 import { CronExpressionParser } from "cron-parser";
-import { liveSession, liveWorker, messageById } from "./access";
-import { type ErrorData, fail, NO_WORKER } from "./errors";
+import { byPublicId, liveSession, liveWorker, messageById, ownedWorker, reachable } from "./access";
+import { type ErrorData } from "./errors";
 import { newId } from "./ids";
 import { budgetOf, eachRow, spend, type Budget } from "./budget";
 import { PAGE_BYTES } from "./paging";
@@ -30,17 +30,12 @@ export const JUST_STARTED = "This job has just been started. Try again in a mome
 export const SESSION_GONE = "The run's chat session no longer exists.";
 
 export async function jobById(ctx: QueryCtx, jobId: string): Promise<Doc<"jobs"> | null> {
-  return await ctx.db
-    .query("jobs")
-    .withIndex("by_jobId", (q) => q.eq("jobId", jobId))
-    .unique();
+  return await byPublicId(ctx, "jobs", jobId);
 }
 
 /** One of the user's jobs; someone else's is "not found". */
 export async function ownedJob(ctx: QueryCtx, userId: string, jobId: string): Promise<Doc<"jobs">> {
-  const job = await jobById(ctx, jobId);
-  if (job === null || job.userId !== userId) fail("NotFound", NO_JOB);
-  return job;
+  return reachable(await jobById(ctx, jobId), (job) => job.userId === userId, NO_JOB);
 }
 
 /** The worker a job of `userId` may run on with `model`: the user's, approved, offering it. */
@@ -50,8 +45,7 @@ export async function jobWorker(
   workerId: string,
   model: string,
 ): Promise<Doc<"workers">> {
-  const worker = await liveWorker(ctx, workerId);
-  if (worker === null || worker.userId !== userId) fail("NotFound", NO_WORKER);
+  const worker = await ownedWorker(ctx, userId, workerId);
   checkModel(worker.status, worker.models, model);
   return worker;
 }

@@ -22,8 +22,6 @@ export const MAX_OPEN_TURNS = 1000;
 export const SWEEP_BATCH = 200;
 /** Runs of one job in its history (JOB_RUNS_LIMIT in Python): the newest ones. */
 export const MAX_JOB_RUNS = 50;
-/** Runs whose status one worker or machine deletion freezes (any older ones then read as failed: session gone). */
-export const MAX_FROZEN_RUNS = 500;
 /** Due jobs handed to one scheduler tick; the next tick takes the rest. */
 export const MAX_DUE_JOBS = 500;
 /** Due jobs the deployment's own cron starts in one mutation; a full batch schedules the next at once. */

@@ -5,6 +5,9 @@
  * ID of the last item the previous page returned (`after…Id` arguments), so the
  * cursor's format and its sentences live in one place.
  */
+import type { Doc } from "../_generated/dataModel";
+import type { QueryCtx } from "../_generated/server";
+import { byPublicId, type PublicIdTable } from "./access";
 import { fail } from "./errors";
 
 /** The most items one page may hold (orchestrator.domain.paging.MAX_PAGE). */
@@ -73,4 +76,20 @@ export async function* mergedLists<A, B>(
       y = await b.next();
     }
   }
+}
+
+/**
+ * The record of `table` a page ended with (`afterId`; undefined: the list's first page).
+ * A record of another list (`inList` false) or none at all refuses the cursor (OTHER_LIST).
+ */
+export async function pageStart<T extends PublicIdTable>(
+  ctx: QueryCtx,
+  table: T,
+  afterId: string | undefined,
+  inList: (last: Doc<T>) => boolean,
+): Promise<Doc<T> | undefined> {
+  if (afterId === undefined) return undefined;
+  const last = await byPublicId(ctx, table, afterId);
+  if (last === null || !inList(last)) fail("InvalidInput", OTHER_LIST);
+  return last;
 }

@@ -85,8 +85,9 @@ export type WorkerStatus = Infer<typeof workerStatus>;
 export type ChatSessionStatus = Infer<typeof chatSessionStatus>;
 export type MessageStatus = Infer<typeof messageStatus>;
 
+/** A value or null (a record's absent optional value). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-function nullable<T extends Validator<any, "required", any>>(validator: T) {
+export function nullable<T extends Validator<any, "required", any>>(validator: T) {
   return v.union(validator, v.null());
 }
 
@@ -264,19 +265,25 @@ export const sessionWork = v.object({
   answeredQuestions: v.array(questionRecord),
 });
 
-export const commandRecord = v.object({
+/** A directory command as stored and as returned, apart from its optional fields. */
+export const commandFields = {
   commandId: v.string(),
   machineId: v.string(),
   userId: v.string(),
   kind: commandKind,
   arguments: commandArguments,
   status: commandStatus,
-  createdAt: v.number(),
+  // 0-100 (the last progress line the machine reported is `progressLine`).
   progress: v.number(),
+  cancelRequested: v.boolean(),
+  createdAt: v.number(),
+};
+
+export const commandRecord = v.object({
+  ...commandFields,
   progressLine: nullable(v.string()),
   result: nullable(commandResult),
   error: nullable(v.string()),
-  cancelRequested: v.boolean(),
   startedAt: nullable(v.number()),
   finishedAt: nullable(v.number()),
 });

@@ -28,9 +28,17 @@ from __future__ import annotations
 
 
 class OrchestratorError(Exception):
-    """Base of every error the orchestrator raises on purpose."""
+    """Base of every error the orchestrator raises on purpose.
+
+    A subclass names its default sentence in its header: ``class X(Base, sentence="...")``.
+    """
 
     default_message = "Something went wrong."
+
+    def __init_subclass__(cls, sentence: str | None = None) -> None:
+        super().__init_subclass__()
+        if sentence is not None:
+            cls.default_message = sentence
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message)
@@ -40,92 +48,76 @@ class OrchestratorError(Exception):
         return str(self.args[0])
 
 
-class InvalidInput(OrchestratorError):
+class InvalidInput(OrchestratorError, sentence="The request is not valid."):
     """Raised when a request carries data that can never be valid."""
 
-    default_message = "The request is not valid."
 
-
-class InvalidToken(InvalidInput):
+class InvalidToken(
+    InvalidInput, sentence="Invalid token format. Expected: <machine_id>:<machine_secret>"
+):
     """Raised when a machine or worker token is not well formed."""
 
-    default_message = "Invalid token format. Expected: <machine_id>:<machine_secret>"
 
-
-class PathOutsideRoot(InvalidInput):
+class PathOutsideRoot(
+    InvalidInput, sentence="The path must stay inside the machine's root directory."
+):
     """Raised when a path is absolute, climbs with ``..`` or escapes the root."""
 
-    default_message = "The path must stay inside the machine's root directory."
 
-
-class PayloadTooLarge(InvalidInput):
+class PayloadTooLarge(InvalidInput, sentence="The request is too large."):
     """Raised when a body or a field is larger than its limit."""
 
-    default_message = "The request is too large."
 
-
-class AuthenticationFailed(OrchestratorError):
+class AuthenticationFailed(OrchestratorError, sentence="Invalid token"):
     """Raised when credentials (machine secret, password, session) are wrong."""
 
-    default_message = "Invalid token"
 
-
-class RateLimited(AuthenticationFailed):
+class RateLimited(AuthenticationFailed, sentence="Too many attempts. Wait a minute and try again."):
     """Raised when too many attempts were made from one place in a short time."""
 
-    default_message = "Too many attempts. Wait a minute and try again."
 
-
-class PermissionDenied(OrchestratorError):
+class PermissionDenied(OrchestratorError, sentence="You are not allowed to do that."):
     """Raised when the caller is known but may not perform this action."""
 
-    default_message = "You are not allowed to do that."
 
-
-class NotFound(OrchestratorError):
+class NotFound(OrchestratorError, sentence="Not found."):
     """Raised when a record does not exist or belongs to someone else."""
 
-    default_message = "Not found."
 
-
-class Conflict(OrchestratorError):
+class Conflict(OrchestratorError, sentence="That cannot be done in the current state."):
     """Raised when the current state of a record does not allow the request."""
 
-    default_message = "That cannot be done in the current state."
 
-
-class MachineInUse(Conflict):
+class MachineInUse(
+    Conflict,
+    sentence=(
+        "Another machine process is already running with this token; only one may run per machine."
+    ),
+):
     """Raised when another machine process is running the machine (see ``domain.lease``)."""
 
-    default_message = (
-        "Another machine process is already running with this token; only one may run per machine."
-    )
 
-
-class InvalidTransition(Conflict):
+class InvalidTransition(Conflict, sentence="That status change is not allowed."):
     """Raised when a status change is not one of the allowed transitions."""
 
-    default_message = "That status change is not allowed."
 
-
-class BackendUnavailable(OrchestratorError):
+class BackendUnavailable(
+    OrchestratorError, sentence="The backend cannot be reached. Check that the server is running."
+):
     """Raised when the backend (server or Convex) cannot be reached."""
 
-    default_message = "The backend cannot be reached. Check that the server is running."
 
-
-class AgentUnavailable(OrchestratorError):
+class AgentUnavailable(
+    OrchestratorError,
+    sentence=(
+        "opencode is not installed. Run: npm install -g opencode-ai@1.18.33 (or set OPENCODE_BIN)."
+    ),
+):
     """Raised when the coding agent (opencode) is not installed, fails to start or dies."""
 
-    default_message = (
-        "opencode is not installed. Run: npm install -g opencode-ai@1.18.33 (or set OPENCODE_BIN)."
-    )
 
-
-class CommandFailed(OrchestratorError):
+class CommandFailed(OrchestratorError, sentence="The command failed on the machine."):
     """Raised on the machine when a directory command fails there (git, the disk, a timeout)."""
-
-    default_message = "The command failed on the machine."
 
 
 class TextGap(Conflict):
@@ -136,10 +128,10 @@ class TextGap(Conflict):
         self.stored_length = stored_length
 
 
-class BackendLimitExceeded(OrchestratorError):
+class BackendLimitExceeded(
+    OrchestratorError, sentence="That is more data than the backend can handle in one step."
+):
     """Raised when one call would read, write or store more than the backend allows (Convex).
 
     Retrying cannot help, so unlike :class:`BackendUnavailable` it is not retried.
     """
-
-    default_message = "That is more data than the backend can handle in one step."

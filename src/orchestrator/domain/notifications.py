@@ -449,13 +449,7 @@ def _asks(
 ) -> Notification:
     """The agent waits for the user (a permission event): it opens the session it waits in."""
     session_id = waiting.request.chat_session_id
-    return Notification(
-        title=short_line(title),
-        body=short_line(body),
-        url=session_url(waiting.machine_id, waiting.worker_id, session_id),
-        tag=tag,
-        event=PushEvent.PERMISSION,
-    )
+    return _opening(waiting, session_id, PushEvent.PERMISSION, title, body, tag)
 
 
 def _duration(elapsed: timedelta) -> str:
@@ -474,23 +468,23 @@ def reply_notification(turn: OpenTurn, succeeded: bool, elapsed: timedelta) -> N
         else f"Reply failed in {turn.worker_label}"
     )
     verb = "finished" if succeeded else "stopped"
-    return Notification(
-        title=short_line(title),
-        body=short_line(f"The agent on {turn.machine_name} {verb} after {_duration(elapsed)}."),
-        url=session_url(turn.machine_id, turn.worker_id, reply.chat_session_id),
-        tag=f"reply-{reply.message_id}",
-        event=PushEvent.LONG_REPLY,
+    return _about_turn(
+        turn,
+        PushEvent.LONG_REPLY,
+        title,
+        f"The agent on {turn.machine_name} {verb} after {_duration(elapsed)}.",
+        f"reply-{reply.message_id}",
     )
 
 
 def job_failed_notification(turn: OpenTurn, job_name: str) -> Notification:
     """A scheduled job's run whose reply failed."""
-    return Notification(
-        title=short_line(f"Job failed: {job_name}"),
-        body=short_line(f"The run in {turn.worker_label} on {turn.machine_name} did not finish."),
-        url=session_url(turn.machine_id, turn.worker_id, turn.message.chat_session_id),
-        tag=f"job-{turn.message.message_id}",
-        event=PushEvent.JOB_FAILED,
+    return _about_turn(
+        turn,
+        PushEvent.JOB_FAILED,
+        f"Job failed: {job_name}",
+        f"The run in {turn.worker_label} on {turn.machine_name} did not finish.",
+        f"job-{turn.message.message_id}",
     )
 
 
@@ -499,10 +493,33 @@ def machine_offline_notification(turns: list[OpenTurn]) -> Notification:
     first = turns[0]
     waiting = len({t.message.chat_session_id for t in turns})
     sessions = "1 session is" if waiting == 1 else f"{waiting} sessions are"
+    return _about_turn(
+        first,
+        PushEvent.MACHINE_OFFLINE,
+        f"{first.machine_name} went offline",
+        f"{sessions} waiting for it. Start the machine again to carry on.",
+        f"offline-{first.machine_id}",
+    )
+
+
+def _about_turn(turn: OpenTurn, event: PushEvent, title: str, body: str, tag: str) -> Notification:
+    """A notification about an open turn: it opens the session the turn is in."""
+    return _opening(turn, turn.message.chat_session_id, event, title, body, tag)
+
+
+def _opening(
+    where: WaitingPermission | WaitingQuestion | OpenTurn,
+    session_id: ChatSessionId,
+    event: PushEvent,
+    title: str,
+    body: str,
+    tag: str,
+) -> Notification:
+    """A notification of one line each that opens ``session_id`` on ``where``'s worker."""
     return Notification(
-        title=short_line(f"{first.machine_name} went offline"),
-        body=short_line(f"{sessions} waiting for it. Start the machine again to carry on."),
-        url=session_url(first.machine_id, first.worker_id, first.message.chat_session_id),
-        tag=f"offline-{first.machine_id}",
-        event=PushEvent.MACHINE_OFFLINE,
+        title=short_line(title),
+        body=short_line(body),
+        url=session_url(where.machine_id, where.worker_id, session_id),
+        tag=tag,
+        event=event,
     )

@@ -33,7 +33,7 @@ first shows that reply finished, so a reader may stop at that event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Final
 
 import anyio
@@ -160,12 +160,20 @@ class _SessionRelay:
             )
         return body
 
+    async def first_messages(
+        self, messages: AsyncIterator[list[ChatMessage]]
+    ) -> list[ChatMessage] | None:
+        """The watch's first list, or None once a failure to read it was sent as ``error``."""
+        try:
+            return await anext(aiter(messages))
+        except OrchestratorError as exc:
+            await self.stream.send("error", error_body(exc))
+            return None
+
     async def run(self, fresh: bool) -> None:
         async with closing(self.backend.watch_messages(self.user, self.session_id)) as messages:
-            try:
-                first = await anext(aiter(messages))
-            except OrchestratorError as exc:
-                await self.stream.send("error", error_body(exc))
+            first = await self.first_messages(messages)
+            if first is None:
                 return
             if fresh:
                 # The list comes first so the browser can place the chunks that follow;
@@ -274,10 +282,8 @@ class _LiveSessionRelay(_SessionRelay):
     async def run_live(self, after: int | None) -> None:
         try:
             async with closing(self.backend.watch_messages(self.user, self.session_id)) as messages:
-                try:
-                    first = await anext(aiter(messages))
-                except OrchestratorError as exc:
-                    await self.stream.send("error", error_body(exc))
+                first = await self.first_messages(messages)
+                if first is None:
                     return
                 known = (
                     after is None

@@ -20,11 +20,12 @@ or ``POST /api/questions/{question_id}/answer``. Items are what waits for the us
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from functools import partial
 from typing import Any
 
 import anyio
+import attrs
 from aiohttp import web
 
 from orchestrator.adapters.wire import converter
@@ -133,6 +134,40 @@ async def _follow(
     return stream.response
 
 
+@attrs.define
+class _Latest:
+    """The newest list of each watch; ``event`` is sent whenever what they render to changes."""
+
+    stream: EventStream
+    event: str
+    render: Callable[..., object]
+    lists: list[list[Any]]
+    sent: object = None
+
+    async def send(self) -> None:
+        """Send the rendered lists unless the last event already showed exactly this."""
+        body = self.render(*self.lists)
+        if body != self.sent:  # each watch starts with what the first event already showed
+            self.sent = body
+            await self.stream.send(self.event, body)
+
+    def _pump(
+        self, index: int, watch: AsyncIterator[list[Any]]
+    ) -> Callable[[anyio.CancelScope], Coroutine[Any, Any, None]]:
+        async def replace(found: list[Any]) -> None:
+            self.lists[index] = found
+            await self.send()
+
+        return partial(self.stream.pump, watch, replace)
+
+    async def follow(
+        self, request: web.Request, *watches: AsyncIterator[list[Any]]
+    ) -> web.StreamResponse:
+        """Follow ``watches`` (one per list, in order) until one ends or the browser goes away."""
+        pumps = [self._pump(index, watch) for index, watch in enumerate(watches)]
+        return await _follow(request, self.stream, *pumps)
+
+
 async def inbox(request: web.Request) -> web.Response:
     """``GET /api/inbox``: what waits for the user, oldest first, and replies since they looked."""
     user = require_user(request)
@@ -157,71 +192,35 @@ async def inbox_stream(request: web.Request) -> web.StreamResponse:
     backend = request.app[BACKEND]
     # The lists are read once before the first event, then each change resends them all.
     permissions, questions, finished = await _read(backend, user)
-
-    sent: object = None
-
-    async def send() -> None:
-        nonlocal sent
-        items = _items(permissions, questions, finished)
-        if items != sent:  # each watch starts with what the first event already showed
-            sent = items
-            await stream.send("inbox", items)
-
-    async def send_permissions(found: list[WaitingPermission]) -> None:
-        nonlocal permissions
-        permissions = found
-        await send()
-
-    async def send_questions(found: list[WaitingQuestion]) -> None:
-        nonlocal questions
-        questions = found
-        await send()
-
-    async def send_finished(found: list[FinishedReply]) -> None:
-        nonlocal finished
-        finished = found
-        await send()
-
-    return await _follow(
+    lists: list[list[Any]] = [permissions, questions, finished]
+    latest = _Latest(stream, "inbox", _items, lists)
+    return await latest.follow(
         request,
-        stream,
-        partial(stream.pump, backend.watch_waiting_permissions(user), send_permissions),
-        partial(stream.pump, backend.watch_waiting_questions(user), send_questions),
-        partial(stream.pump, backend.watch_finished_replies(user, MAX_FINISHED), send_finished),
+        backend.watch_waiting_permissions(user),
+        backend.watch_waiting_questions(user),
+        backend.watch_finished_replies(user, MAX_FINISHED),
     )
+
+
+def _count(permissions: list[WaitingPermission], questions: list[WaitingQuestion]) -> object:
+    return {"waiting": len(permissions) + len(questions)}
 
 
 async def _count_stream(request: web.Request) -> web.StreamResponse:
     user = require_user(request)
     stream = await EventStream.open(request)
     backend = request.app[BACKEND]
-    waiting = {"permissions": 0, "questions": 0}
-    sent: int | None = None
-
-    async def send() -> None:
-        nonlocal sent
-        count = sum(waiting.values())
-        if count != sent:  # the two watches each start with a count already sent
-            sent = count
-            await stream.send("count", {"waiting": count})
-
-    async def send_permissions(found: list[WaitingPermission]) -> None:
-        waiting["permissions"] = len(found)
-        await send()
-
-    async def send_questions(found: list[WaitingQuestion]) -> None:
-        waiting["questions"] = len(found)
-        await send()
-
     # Both counts are read before the first event, so it never shows half of them.
-    waiting["permissions"] = len(await backend.list_waiting_permissions(user))
-    waiting["questions"] = len(await backend.list_waiting_questions(user))
-    await send()
-    return await _follow(
+    waiting: list[list[Any]] = [
+        await backend.list_waiting_permissions(user),
+        await backend.list_waiting_questions(user),
+    ]
+    latest = _Latest(stream, "count", _count, waiting)
+    await latest.send()
+    return await latest.follow(
         request,
-        stream,
-        partial(stream.pump, backend.watch_waiting_permissions(user), send_permissions),
-        partial(stream.pump, backend.watch_waiting_questions(user), send_questions),
+        backend.watch_waiting_permissions(user),
+        backend.watch_waiting_questions(user),
     )
 
 

@@ -213,6 +213,8 @@ export const chatMessageRecord = v.object({
   contentSegments: v.number(),
   /** A user message's agent (mode), when the user chose one. */
   agent: nullable(v.string()),
+  /** A reply's model: its session's model when the machine claimed the message. */
+  model: nullable(v.string()),
 });
 
 /** A typed part of a reply as stored and as returned (parts.ts), apart from how its text is kept. */

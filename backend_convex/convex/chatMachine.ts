@@ -195,6 +195,7 @@ export const claimMessage = mutation({
       timestamp: now,
       replyTo: messageId,
       abortRequested: false,
+      model: session.model,
     });
     await ctx.db.patch(session._id, { lastActivity: now });
     const reply = (await ctx.db.get(id))!;

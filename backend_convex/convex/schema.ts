@@ -11,6 +11,7 @@
 import { defineSchema, defineTable } from "convex/server";
 import { v } from "convex/values";
 import {
+  chatMessageRecord,
   chatSessionStatus,
   chunkFields,
   commandFields,
@@ -25,6 +26,7 @@ import {
   permissionPolicy,
   permissionStatus,
   question,
+  storedFields,
   workerStatus,
 } from "./lib/validators";
 
@@ -141,21 +143,12 @@ export default defineSchema({
     .index("by_machineId_and_status", ["machineId", "status"])
     .index("by_chatSessionId", ["chatSessionId"]),
 
+  /** The fields of chatMessageRecord (lib/validators.ts), each nullable one optional, and: */
   chatMessages: defineTable({
-    messageId: v.string(),
-    chatSessionId: v.string(),
+    ...storedFields(chatMessageRecord.fields),
     machineId: v.string(),
-    role: messageRole,
-    content: v.string(),
-    status: messageStatus,
-    timestamp: v.number(),
-    replyTo: v.optional(v.string()),
-    error: v.optional(v.string()),
-    abortRequested: v.boolean(),
     /** Set when the content is too long for this document: it is in `textSegments` (lib/text.ts). */
     contentSegments: v.optional(v.number()),
-    /** A user message's agent (mode), when the user chose one. */
-    agent: v.optional(v.string()),
   })
     .index("by_messageId", ["messageId"])
     .index("by_chatSessionId", ["chatSessionId"])

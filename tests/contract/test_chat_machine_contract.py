@@ -69,6 +69,22 @@ async def test_claim_creates_the_streaming_reply(
     ]
 
 
+async def test_a_reply_records_the_model_that_produced_it(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """A reply carries its session's model from its claim to its end; a user message has none."""
+    session = await backend.start_session(alice, chat.worker.worker_id, MODELS[1])
+    message = await backend.send_message(alice, session.chat_session_id, "hi")
+    reply = await backend.claim_message(chat.token, message.message_id)
+    assert (message.model, reply.model) == (None, MODELS[1])
+    await backend.complete_message(chat.token, reply.message_id, "done")
+    listed = await backend.list_messages(alice, session.chat_session_id)
+    assert [m.model for m in listed] == [None, MODELS[1]]
+    assert [
+        m.model for m in await backend.list_session_messages(chat.token, session.chat_session_id)
+    ] == [None, MODELS[1]]
+
+
 async def test_a_message_is_claimed_only_once(backend: Backend, alice: UserId, chat: Chat) -> None:
     """A second claim of the same message is a Conflict and creates no second reply."""
     message = await ask(backend, alice, chat)

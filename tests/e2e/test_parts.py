@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
-from tests.e2e.harness import Chat, open_new_session, screenshots, send
+from tests.e2e.harness import Chat, call_api, open_new_session, screenshots, send
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +49,7 @@ def test_a_tool_call_shows_its_name_title_and_state(
 def test_a_command_after_a_permission_shows_as_a_card_between_the_text(
     page: Page, chat: Chat, model: FakeModelServer
 ) -> None:
-    """Allowed bash call: card between text, output inert in a fold, a cost line, kept on reload."""
+    """Allowed bash call: card between text, output inert in a fold, model and cost, on reload."""
     model.bash_command = "printf '<b>bold</b> \\033[31mred\\033[0m\\n'"
     model.before_tool_reply = "Running it."
     model.after_tool_reply = "It printed **red**."
@@ -74,8 +75,13 @@ def test_a_command_after_a_permission_shows_as_a_card_between_the_text(
         )
         assert [o.strip() for o in order] == ["Running it.", "card", "It printed red."]
         expect(reply.locator(".msg-text strong")).to_have_text("red")
+        # The reply's model, then its tokens and cost; the browser's JSON names the model too.
+        expect(reply.locator(".msg-usage")).to_contain_text(f"{chat.model} · ")
         expect(reply.locator(".msg-usage")).to_contain_text("tokens in")
         expect(page.locator(".session-usage")).to_contain_text("tokens in")
+        session_id = parse_qs(urlparse(page.url).query)["session"][0]
+        _, found = call_api(page, "GET", f"/api/sessions/{session_id}/messages")
+        assert [m["model"] for m in found["messages"]] == [None, chat.model]
 
     check_reply()
     screenshots(page, "conversation-cards")

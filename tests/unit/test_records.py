@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from orchestrator.adapters.records import (
     from_document,
     from_row,
     to_document,
-    to_json_text,
+    to_row,
 )
 from orchestrator.domain import chat, commands, ids, model, notifications
 from orchestrator.domain.permissions import (
@@ -137,12 +136,6 @@ def test_worker_counts_keep_the_status_names_in_convex() -> None:
     assert summary.machine.status is model.MachineStatus.OFFLINE
 
 
-def _stored(record: object) -> dict[str, object]:
-    """``record`` as its table stores it: nested values as JSON text."""
-    found: dict[str, object] = json.loads(to_json_text(record))
-    return {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in found.items()}
-
-
 def test_a_row_reads_json_columns_integer_booleans_and_milliseconds(db: sqlite3.Connection) -> None:
     """JSON text columns, 0/1 booleans and ms times read back; a NULL policy is the default."""
     policy = PermissionPolicy(bash=PermissionAction.ALLOW)
@@ -155,7 +148,7 @@ def test_a_row_reads_json_columns_integer_booleans_and_milliseconds(db: sqlite3.
         models=("a", "b"),
         permission_policy=policy,
     )
-    stored = _stored(worker)
+    stored = to_row(worker)
     assert (stored["created_at"], stored["models"]) == (WHEN_MS, '["a", "b"]')
     assert from_row(_row(db, **stored), model.Worker) == worker
     legacy = from_row(_row(db, **{**stored, "permission_policy": None}), model.Worker)
@@ -170,7 +163,7 @@ def test_a_row_reads_json_columns_integer_booleans_and_milliseconds(db: sqlite3.
         WHEN,
         cancel_requested=True,
     )
-    row = _row(db, **_stored(command))
+    row = _row(db, **to_row(command))
     assert row["cancel_requested"] == 1
     assert from_row(row, commands.Command) == command
 
@@ -178,7 +171,7 @@ def test_a_row_reads_json_columns_integer_booleans_and_milliseconds(db: sqlite3.
 def test_a_chunk_row_keeps_its_offset_in_part_offset(db: sqlite3.Connection) -> None:
     """The chunk's ``offset`` is the ``part_offset`` column; given columns replace the row's."""
     chunk = chat.ChatChunk(ids.ChunkId("chk_1"), MESSAGE, SESSION, "Hi", 4, WHEN, "prt_1", 7)
-    row = _row(db, **_stored(chunk))
+    row = _row(db, **to_row(chunk))
     assert row["part_offset"] == 7
     assert from_row(row, chat.ChatChunk) == chunk
     tail = from_row(row, chat.ChatChunk, chunk="lo", part_offset=10)
@@ -192,7 +185,7 @@ def test_a_joined_row_reads_a_located_record_and_its_worker_label(db: sqlite3.Co
         ids.PermissionId("prm_1"), SESSION, MESSAGE, "per_1", "bash", "ls", pending, WHEN
     )
     worker = {"user_id": "usr_1", "worker_id": "wrk_1", "worker_name": None, "directory": "repo"}
-    row = _row(db, **_stored(request), **worker, machine_id="mch_1", machine_name="box")
+    row = _row(db, **to_row(request), **worker, machine_id="mch_1", machine_name="box")
     waiting = from_row(row, notifications.WaitingPermission)
     assert waiting == notifications.WaitingPermission(
         ids.UserId("usr_1"), request, ids.MachineId("mch_1"), "box", ids.WorkerId("wrk_1"), "repo"

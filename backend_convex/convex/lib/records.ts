@@ -1,5 +1,7 @@
 /** Documents as the records the functions return (see validators.ts). */
 import type { Doc, TableNames } from "../_generated/dataModel";
+import type { PropertyValidators } from "convex/values";
+import { chatMessageRecord as chatMessageValidator } from "./validators";
 import type {
   ChatChunkRecord,
   ChatMessageRecord,
@@ -33,6 +35,24 @@ function recordOf<T extends TableNames, R>() {
       const record: Record<string, unknown> = {};
       for (const key of copied) record[key as string] = fields[key as string];
       for (const [key, fallback] of Object.entries(fallbacks)) record[key] = fields[key] ?? fallback;
+      return record as R;
+    };
+}
+
+/** Fields whose record value may be null. */
+type NullableKey<R> = { [K in keyof R]-?: null extends R[K] ? K : never }[keyof R];
+
+/**
+ * The builder for a record whose table stores the record's own fields (validators.ts `storedFields`):
+ * each field is the document's value; one the document leaves out is its fallback, or else null.
+ */
+function storedRecordOf<T extends TableNames, R>(validator: { fields: PropertyValidators }) {
+  return (fallbacks: Fallbacks<R, CopiedKey<Doc<T>, R> | NullableKey<R>>) =>
+    (doc: Doc<T>): R => {
+      const fields = doc as unknown as Record<string, unknown>;
+      const given = fallbacks as Record<string, unknown>;
+      const record: Record<string, unknown> = {};
+      for (const key of Object.keys(validator.fields)) record[key] = fields[key] ?? given[key] ?? null;
       return record as R;
     };
 }
@@ -82,10 +102,9 @@ export const chatSessionRecord = recordOf<"chatSessions", ChatSessionRecord>()(
   },
 );
 
-export const chatMessageRecord = recordOf<"chatMessages", ChatMessageRecord>()(
-  ["messageId", "chatSessionId", "role", "content", "status", "timestamp", "abortRequested"],
-  { replyTo: null, error: null, contentSegments: 0, agent: null },
-);
+export const chatMessageRecord = storedRecordOf<"chatMessages", ChatMessageRecord>(chatMessageValidator)({
+  contentSegments: 0,
+});
 
 export const chatChunkRecord = recordOf<"chatChunks", ChatChunkRecord>()(
   ["chunkId", "messageId", "chatSessionId", "chunk", "sequence", "timestamp"],

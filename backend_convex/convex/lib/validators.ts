@@ -5,7 +5,16 @@
  * A record has exactly the fields of its domain class, camelCased; an absent
  * optional value is `null`, never missing, so both sides compare records whole.
  */
-import { v, type Infer, type Validator } from "convex/values";
+import {
+  v,
+  type GenericValidator,
+  type Infer,
+  type PropertyValidators,
+  type Validator,
+  type VNull,
+  type VOptional,
+  type VUnion,
+} from "convex/values";
 
 export const machineStatus = v.union(v.literal("online"), v.literal("offline"));
 export const workerStatus = v.union(
@@ -89,6 +98,22 @@ export type MessageStatus = Infer<typeof messageStatus>;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function nullable<T extends Validator<any, "required", any>>(validator: T) {
   return v.union(validator, v.null());
+}
+
+/** A record's field as its document stores it: a field the record may hold as `null` is optional. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Stored<T> = T extends VUnion<any, [infer X extends Validator<any, "required", any>, VNull], "required", any>
+  ? VOptional<X>
+  : T;
+
+/** A record's fields as its table stores them (schema.ts), so a field is declared once, here. */
+export function storedFields<F extends PropertyValidators>(fields: F): { [K in keyof F]: Stored<F[K]> } {
+  const stored: Record<string, GenericValidator> = {};
+  for (const [key, field] of Object.entries(fields)) {
+    const members = field.kind === "union" ? field.members : [];
+    stored[key] = members.length === 2 && members[1].kind === "null" ? v.optional(members[0]) : field;
+  }
+  return stored as { [K in keyof F]: Stored<F[K]> };
 }
 
 /** What a machine process presents on every call: the two halves of its token. */
@@ -187,7 +212,10 @@ export const chatMessageRecord = v.object({
   abortRequested: v.boolean(),
   /** 0, or how many segments hold the content (then `content` is ""; read them with messageText). */
   contentSegments: v.number(),
+  /** A user message's agent (mode), when the user chose one. */
   agent: nullable(v.string()),
+  /** A reply's model: its session's model when the machine claimed the message. */
+  model: nullable(v.string()),
 });
 
 /** A typed part of a reply as stored and as returned (parts.ts), apart from how its text is kept. */

@@ -159,6 +159,17 @@ def from_row(row: sqlite3.Row | Record, cls: type[T], **replaced: object) -> T:
     return _ROWS.structure({**found, **replaced} if replaced else found, cls)
 
 
+def to_row(record: object) -> dict[str, Any]:
+    """``record`` as its table's row: a column per field, nested values as JSON text."""
+    found: dict[str, Any] = _ROWS.unstructure(record)
+    cls: type[Any] = type(record)
+    for field in attrs.fields(attrs.resolve_types(cls)):
+        column = _column(cls, field.name)
+        if _nested(field.type) and found[column] is not None:
+            found[column] = json.dumps(found[column], ensure_ascii=False)
+    return found
+
+
 def to_json_text(record: object) -> str:
     """``record`` as the JSON text a column holds."""
     return json.dumps(_ROWS.unstructure(record), ensure_ascii=False)

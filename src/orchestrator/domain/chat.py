@@ -147,6 +147,8 @@ class ChatMessage:
     abort_requested: bool = False
     #: For a user message: the agent (mode) it was sent to, when the user chose one.
     agent: str | None = None
+    #: For a reply: the model that produced it (its session's model when it was claimed).
+    model: str | None = None
 
     @property
     def completed(self) -> bool:

@@ -63,6 +63,7 @@ def claim_message(
         MessageStatus.STREAMING,
         now,
         reply_to=message.message_id,
+        model=session.model,
     )
     return attrs.evolve(message, status=MessageStatus.PROCESSING), reply
 

@@ -343,10 +343,12 @@ export class Conversation {
     }
   }
 
+  // A reply's model, then its tokens and cost once a step has finished.
   showUsage(entry, messageId) {
     const steps = [...(this.steps.get(messageId)?.values() ?? [])];
-    entry.usage.hidden = steps.length === 0;
-    entry.usage.textContent = steps.length ? usageLine(usage(steps)) : "";
+    const words = [entry.model, steps.length ? usageLine(usage(steps)) : ""].filter(Boolean);
+    entry.usage.hidden = words.length === 0;
+    entry.usage.textContent = words.join(" · ");
   }
 
   // The session's tokens and cost so far, from every reply's step-finish parts.
@@ -360,6 +362,7 @@ export class Conversation {
       cards: new Map(), // part_id -> card
       texts: new Map(), // text part_id -> its text node while streaming
       usage: h("p", { class: "msg-usage", hidden: true }),
+      model: message.model ?? "", // the model that produced a reply
       meta: h("span", { class: "msg-status" }),
       body: h("div", { class: "msg-body plain" }),
       prompts: h("div", { class: "prompts" }),

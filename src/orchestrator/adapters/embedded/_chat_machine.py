@@ -129,17 +129,7 @@ class ChatMachineSide(MachineSide):
                 message.status.value,
                 message.message_id,
             )
-            await tx.run(
-                "INSERT INTO chat_messages (message_id, chat_session_id, role, content, status,"
-                " timestamp, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                reply.message_id,
-                reply.chat_session_id,
-                reply.role.value,
-                reply.content,
-                reply.status.value,
-                now,
-                reply.reply_to,
-            )
+            await rows.insert(tx, "chat_messages", reply)
             await tx.run(
                 "UPDATE chat_sessions SET last_activity = ? WHERE chat_session_id = ?",
                 now,

@@ -200,16 +200,7 @@ class JobSide(MachineSide):
         if started.job != found:
             await _save_job(tx, started.job)
         message = started.message
-        await tx.run(
-            "INSERT INTO chat_messages (message_id, chat_session_id, role, content, status,"
-            " timestamp) VALUES (?, ?, ?, ?, ?, ?)",
-            message.message_id,
-            message.chat_session_id,
-            message.role.value,
-            message.content,
-            message.status.value,
-            now,
-        )
+        await rows.insert(tx, "chat_messages", message)
         touch_session(tx, session.worker_id, session.chat_session_id, row["machine_id"])
         return session.chat_session_id, message.message_id
 

@@ -6,7 +6,8 @@ import json
 
 import aiosqlite
 
-from orchestrator.adapters.records import from_row
+from orchestrator.adapters.embedded._store import Tx
+from orchestrator.adapters.records import from_row, to_row
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession, PermissionRequest
 from orchestrator.domain.live import text_after
 from orchestrator.domain.model import Machine, MachineSummary, User, Worker
@@ -14,6 +15,14 @@ from orchestrator.domain.permissions import PermissionPolicy
 from orchestrator.domain.questions import QuestionRequest
 from orchestrator.domain.times import from_ms as from_ms  # re-exported: ``rows.from_ms``
 from orchestrator.domain.times import to_ms as to_ms
+
+
+async def insert(tx: Tx, table: str, record: object) -> None:
+    """Store ``record`` as a new row of ``table``: one column per field, named by the converter."""
+    row = to_row(record)
+    columns, marks = ", ".join(row), ", ".join("?" * len(row))
+    await tx.run(f"INSERT INTO {table} ({columns}) VALUES ({marks})", *row.values())  # noqa: S608 -- names from the record
+
 
 # Typed readers of the tables' rows; :mod:`..records` converts.
 

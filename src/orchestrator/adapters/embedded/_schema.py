@@ -374,6 +374,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX api_tokens_by_user_id_and_created_at ON api_tokens (user_id, created_at)",
     ),
+    # 18: the model that produced a reply (ChatMessage.model); NULL for user messages and
+    # for replies from before it was recorded.
+    ("ALTER TABLE chat_messages ADD COLUMN model TEXT",),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

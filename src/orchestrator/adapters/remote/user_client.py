@@ -182,6 +182,7 @@ class Client(Closing):
     answer_permission = _Route(BrowserApi.answer_permission)
     list_questions = _Route(BrowserApi.list_questions)
     answer_question = _Route(BrowserApi.answer_question)
+    dismiss_question = _Route(BrowserApi.dismiss_question)
     create_command = _Route(BrowserApi.create_command)
     list_commands = _Route(BrowserApi.list_commands)
     get_command = _Route(BrowserApi.get_command)

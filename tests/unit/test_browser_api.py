@@ -11,7 +11,7 @@ from aiohttp import web
 
 import orchestrator
 from orchestrator import CommandArguments, CommandKind, JobDraft, PermissionAnswer
-from orchestrator.adapters.browser_api import BROWSER_ROUTES
+from orchestrator.adapters.browser_api import BROWSER_ROUTES, BrowserApi
 from orchestrator.adapters.remote.user_client import _Route
 from orchestrator.domain.commands import CommandStatus
 from orchestrator.domain.questions import Question, QuestionOption
@@ -72,6 +72,16 @@ def test_the_client_offers_exactly_the_declared_routes() -> None:
     generated = {n for n, v in vars(orchestrator.Client).items() if isinstance(v, _Route)}
     assert generated == set(BROWSER_ROUTES)
     assert {"send", "follow"} <= set(dir(orchestrator.Client))
+
+
+def test_a_method_missing_from_the_table_fails_when_the_client_is_made() -> None:
+    """Generating a client method the table does not declare is refused at once."""
+
+    async def not_a_route(api: BrowserApi) -> int:
+        return 0
+
+    with pytest.raises(ValueError, match="not_a_route is not in its API's table"):
+        _Route(not_a_route)
 
 
 def test_a_call_becomes_the_declared_path_and_body() -> None:

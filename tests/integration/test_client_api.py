@@ -12,6 +12,7 @@ from orchestrator.domain.api_tokens import WRONG_API_TOKEN
 from orchestrator.domain.commands import CommandStatus
 from tests.integration.harness import NEEDS_OPENCODE, wait_for_line
 from tests.integration.test_chat_end_to_end import ready_worker, signed_in, stage, stop
+from tests.integration.test_opencode_questions import ASKED
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_OPENCODE]
 
@@ -58,6 +59,41 @@ async def test_a_script_runs_a_command_and_a_job_and_follows_the_jobs_reply(
                 with pytest.raises(orchestrator.AuthenticationFailed) as refused:
                     await wrong.list_jobs()
                 assert refused.value.message == WRONG_API_TOKEN
+        finally:
+            stop(worker)
+        assert worker.returncode == 0, "".join(lines)
+
+
+async def test_a_script_dismisses_the_agents_question_and_lists_it_with_all(
+    tmp_path: Path,
+) -> None:
+    """The question waits, the client dismisses it; only ``all=True`` lists it after that."""
+    with stage(tmp_path, questions=ASKED) as s:
+        worker = s.worker()
+        lines: list[str] = []
+        try:
+            wait_for_line(worker, r"Machine .* is online", lines)
+            async with signed_in(s.server) as api:
+                worker_id, model = await ready_worker(api, s.token.split(":")[0])
+                created = await api.call("POST", "/api/tokens", {"name": "script"}, 201)
+            async with orchestrator.Client(s.server.url, created["secret"]) as client:
+                session = await client.start_session(worker_id, model)
+                await client.send(session.chat_session_id, "Paint the button")
+                with anyio.fail_after(60):
+                    while not (waiting := await client.list_questions(session.chat_session_id)):
+                        await anyio.sleep(0.1)
+                [asked] = waiting
+                assert asked.questions[0].question == ASKED[0]["question"]
+                dismissed = await client.dismiss_question(asked.question_id)
+                assert (dismissed.dismissed, dismissed.answers) == (True, None)
+                assert await client.list_questions(session.chat_session_id) == []
+                every = await client.list_questions(session.chat_session_id, all=True)
+                assert [q.question_id for q in every] == [asked.question_id]
+                with pytest.raises(orchestrator.Conflict):
+                    await client.answer_question(asked.question_id, (("Blue",),))
+                # The agent goes on without an answer: the reply ends (as a failure it would raise).
+                with anyio.fail_after(60):
+                    [t async for t in client.follow(session.chat_session_id)]
         finally:
             stop(worker)
         assert worker.returncode == 0, "".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import attrs
@@ -10,11 +11,13 @@ from aiohttp import web
 
 import orchestrator
 from orchestrator import CommandArguments, CommandKind, JobDraft, PermissionAnswer
-from orchestrator.adapters.browser_api import BROWSER_ROUTES
+from orchestrator.adapters.browser_api import BROWSER_ROUTES, BrowserApi
 from orchestrator.adapters.remote.user_client import _Route
 from orchestrator.domain.commands import CommandStatus
 from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.domain.replies import PermissionAsk, QuestionAsk
+from orchestrator.entrypoints.web import browser_routes, jobs_api
+from orchestrator.entrypoints.web.browser_routes import HANDLERS
 from tests.unit.test_web_support import MODEL, Chat
 
 pytestmark = pytest.mark.anyio
@@ -29,21 +32,39 @@ async def _client(chat: Chat, username: str = "alice") -> orchestrator.Client:
     return orchestrator.Client(str(chat.web.server.make_url("/")), secret)
 
 
-def _served(app: web.Application) -> set[tuple[str, str]]:
-    served: set[tuple[str, str]] = set()
+def _served(app: web.Application) -> dict[tuple[str, str], list[object]]:
+    served: dict[tuple[str, str], list[object]] = {}
     for resource in app.router.resources():
         for found in resource:
-            served.add((found.method, resource.canonical))
+            served.setdefault((found.method, resource.canonical), []).append(found.handler)
     return served
 
 
-async def test_the_server_serves_every_declared_route(chat: Chat) -> None:
-    """Each table entry is a route of the app's router with the same method and path."""
+async def test_the_server_serves_every_declared_route_with_its_handler(chat: Chat) -> None:
+    """Each table entry is one route of the app's router, its method and path, its handler."""
     served = _served(chat.web.app)
-    missing = {
-        (r.method, r.path) for r in BROWSER_ROUTES.values() if (r.method, r.path) not in served
-    }
-    assert missing == set()
+    routed = {name: served.get((r.method, r.path)) for name, r in BROWSER_ROUTES.items()}
+    assert routed == {name: [HANDLERS[name]] for name in BROWSER_ROUTES}
+
+
+@pytest.mark.parametrize(
+    ("handlers", "sentence"),
+    [
+        ({n: h for n, h in HANDLERS.items() if n != "get_job"}, "none for ['get_job']"),
+        ({**HANDLERS, "get_jobs": jobs_api.get_job}, "no route for ['get_jobs']"),
+        (
+            {**HANDLERS, "dismiss_question": jobs_api.get_job},
+            "POST /api/questions/{question_id}/answer is declared with two handlers.",
+        ),
+    ],
+)
+def test_a_declared_route_without_its_one_handler_is_refused(
+    handlers: dict[str, Any], sentence: str
+) -> None:
+    """A route with no handler, a handler with no route, or one path with two: no app."""
+    router = web.UrlDispatcher()
+    with pytest.raises(ValueError, match=re.escape(sentence)):
+        browser_routes.add_routes(router, handlers)
 
 
 def test_the_client_offers_exactly_the_declared_routes() -> None:
@@ -53,6 +74,16 @@ def test_the_client_offers_exactly_the_declared_routes() -> None:
     assert {"send", "follow"} <= set(dir(orchestrator.Client))
 
 
+def test_a_method_missing_from_the_table_fails_when_the_client_is_made() -> None:
+    """Generating a client method the table does not declare is refused at once."""
+
+    async def not_a_route(api: BrowserApi) -> int:
+        return 0
+
+    with pytest.raises(ValueError, match="not_a_route is not in its API's table"):
+        _Route(not_a_route)
+
+
 def test_a_call_becomes_the_declared_path_and_body() -> None:
     """Path arguments fill the template; a record travels as its fields; a GET has no body."""
     create = BROWSER_ROUTES["create_command"]
@@ -60,6 +91,18 @@ def test_a_call_becomes_the_declared_path_and_body() -> None:
     assert path == "/api/machines/mch_1/commands"
     assert body == {"kind": "mkdir", "path": "a/b", "parents": False, "url": None, "cursor": None}
     assert BROWSER_ROUTES["get_job"].http(("job_7",), {}) == ("/api/jobs/job_7", None)
+
+
+def test_a_flag_is_a_query_of_1_and_a_dismissal_a_fixed_body() -> None:
+    """``all=True`` asks ``?all=1``, ``all=False`` nothing; a dismissal posts ``dismiss: true``."""
+    questions = BROWSER_ROUTES["list_questions"]
+    assert questions.http(("ses_1",), {"all": True}) == (
+        "/api/sessions/ses_1/questions?all=1",
+        None,
+    )
+    assert questions.http(("ses_1",), {}) == ("/api/sessions/ses_1/questions", None)
+    dismiss = BROWSER_ROUTES["dismiss_question"]
+    assert dismiss.http(("que_1",), {}) == ("/api/questions/que_1/answer", {"dismiss": True})
 
 
 async def test_permissions_are_listed_and_answered(chat: Chat) -> None:
@@ -74,6 +117,7 @@ async def test_permissions_are_listed_and_answered(chat: Chat) -> None:
         answered = await client.answer_permission(waiting.permission_id, PermissionAnswer.REJECT)
         assert answered.answer is PermissionAnswer.REJECT
         assert await client.list_permissions(session.chat_session_id) == []
+        assert await client.list_permissions(session.chat_session_id, all=True) == [answered]
         with pytest.raises(orchestrator.Conflict):
             await client.answer_permission(waiting.permission_id, PermissionAnswer.ONCE)
 
@@ -92,6 +136,25 @@ async def test_questions_are_listed_and_answered(chat: Chat) -> None:
         answered = await client.answer_question(waiting.question_id, (("blue",),))
         assert answered.answers == (("blue",),)
         assert await client.list_questions(session.chat_session_id) == []
+        assert await client.list_questions(session.chat_session_id, all=True) == [answered]
+
+
+async def test_a_question_is_dismissed(chat: Chat) -> None:
+    """A dismissed question has no answers, waits no more, and cannot be answered after."""
+    session, reply = await chat.claimed("Pick a colour")
+    options = (QuestionOption("red"), QuestionOption("blue"))
+    await chat.web.backend.record_question(
+        chat.token,
+        reply.message_id,
+        QuestionAsk("que_1", [Question("Which colour?", "Colour", options)]),
+    )
+    async with await _client(chat) as client:
+        [waiting] = await client.list_questions(session.chat_session_id)
+        dismissed = await client.dismiss_question(waiting.question_id)
+        assert (dismissed.dismissed, dismissed.answers) == (True, None)
+        assert await client.list_questions(session.chat_session_id) == []
+        with pytest.raises(orchestrator.Conflict):
+            await client.answer_question(waiting.question_id, (("blue",),))
 
 
 async def test_commands_are_queued_listed_and_read(chat: Chat) -> None:

@@ -4,15 +4,19 @@
 one typed method each, marked with :func:`route`. Arguments named in the path
 template fill it; the others travel as the JSON body (an attrs record, such as
 ``JobDraft``, as its fields). The result is the value under ``result_key`` of
-the JSON answer. :data:`BROWSER_ROUTES` is the table built from it: the
-Python client's methods are generated from it, and a test checks that the
-server's router serves every entry with that method and path.
+the JSON answer; ``body`` adds fixed fields to every call's body (a dismissal
+says ``dismiss: true``). A GET sends its arguments as the query string, a
+``True`` as ``1`` and a ``False`` or ``None`` not at all. :data:`BROWSER_ROUTES`
+is the table built from it: the Python client's methods are generated from it,
+and the server registers each entry's method and path to its handler
+(:mod:`orchestrator.entrypoints.web.browser_routes`).
 """
 
 from __future__ import annotations
 
 import inspect
 import string
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol, TypeVar, get_type_hints
 
@@ -54,6 +58,8 @@ class Route:
     result: object
     #: The method's signature without ``self``.
     signature: inspect.Signature
+    #: Fields every call's body carries whatever the arguments.
+    body: Mapping[str, object] = attrs.field(factory=dict)
 
     @property
     def path_names(self) -> tuple[str, ...]:
@@ -65,7 +71,7 @@ class Route:
         bound = self.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         path = self.path.format(**{n: str(bound.arguments[n]) for n in self.path_names})
-        body: dict[str, object] = {}
+        body: dict[str, object] = dict(self.body)
         for argument in self.request:
             value = bound.arguments[argument.name]
             if attrs.has(type(value)):
@@ -73,16 +79,19 @@ class Route:
             else:
                 body[argument.name] = converter.unstructure(value)
         if self.method == "GET":
-            query = "&".join(f"{k}={v}" for k, v in body.items())
+            shown = {k: "1" if v is True else v for k, v in body.items() if v not in (None, False)}
+            query = urllib.parse.urlencode(shown)
             return (f"{path}?{query}" if query else path), None
         return path, body
 
 
-def route(method: str, path: str, result_key: str) -> Callable[[F], F]:
+def route(
+    method: str, path: str, result_key: str, body: Mapping[str, object] | None = None
+) -> Callable[[F], F]:
     """Mark a :class:`BrowserApi` method as the route ``method path`` answering ``result_key``."""
 
     def mark(function: F) -> F:
-        function.__dict__["browser_route"] = (method, path, result_key)
+        function.__dict__["browser_route"] = (method, path, result_key, dict(body or {}))
         return function
 
     return mark
@@ -112,8 +121,10 @@ class BrowserApi(Protocol):
         ...
 
     @route("GET", "/api/sessions/{session_id}/permissions", "permissions")
-    async def list_permissions(self, session_id: ChatSessionId | str) -> list[PermissionRequest]:
-        """The session's permission requests waiting for an answer, oldest first."""
+    async def list_permissions(
+        self, session_id: ChatSessionId | str, *, all: bool = False
+    ) -> list[PermissionRequest]:
+        """The session's permission requests waiting for an answer (``all``: answered too)."""
         ...
 
     @route("POST", "/api/permissions/{permission_id}/answer", "permission")
@@ -124,8 +135,10 @@ class BrowserApi(Protocol):
         ...
 
     @route("GET", "/api/sessions/{session_id}/questions", "questions")
-    async def list_questions(self, session_id: ChatSessionId | str) -> list[QuestionRequest]:
-        """The session's questions waiting for an answer, oldest first."""
+    async def list_questions(
+        self, session_id: ChatSessionId | str, *, all: bool = False
+    ) -> list[QuestionRequest]:
+        """The session's questions waiting for an answer, oldest first (``all``: answered too)."""
         ...
 
     @route("POST", "/api/questions/{question_id}/answer", "question")
@@ -133,6 +146,11 @@ class BrowserApi(Protocol):
         self, question_id: QuestionId | str, answers: Answers
     ) -> QuestionRequest:
         """Answer the agent's question: one list of chosen or typed answers per question asked."""
+        ...
+
+    @route("POST", "/api/questions/{question_id}/answer", "question", {"dismiss": True})
+    async def dismiss_question(self, question_id: QuestionId | str) -> QuestionRequest:
+        """Answer the agent's question with no answers; the agent goes on without them."""
         ...
 
     @route("POST", "/api/machines/{machine_id}/commands", "command")
@@ -179,11 +197,11 @@ class BrowserApi(Protocol):
 
 
 def _route(name: str, function: Callable[..., object]) -> Route:
-    method, path, result_key = function.__dict__["browser_route"]
+    method, path, result_key, body = function.__dict__["browser_route"]
     hints = get_type_hints(function)
     signature = inspect.signature(function)
     parameters = list(signature.parameters.values())[1:]  # without self
-    found = Route(name, method, path, (), result_key, hints["return"], signature)
+    found = Route(name, method, path, (), result_key, hints["return"], signature, body)
     in_path = set(found.path_names)
     request = tuple(
         Argument(p.name, hints[p.name], p.default, p.kind is inspect.Parameter.KEYWORD_ONLY)

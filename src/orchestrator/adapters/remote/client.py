@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 
 from orchestrator.adapters.machine_api import MACHINE_METHODS, SUBSCRIPTIONS, ListFrame
+from orchestrator.adapters.remote._declared import Declared
 from orchestrator.adapters.remote._transport import MachineApiClient
 from orchestrator.domain.ports import MachineSide
 
@@ -21,29 +22,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class _Call(Generic[P, R]):
+class _Call(Declared[MachineSide, MachineApiClient, P, R]):
     """A port method as a machine API call: ``client.<name>(token, ...)`` posts it."""
 
-    def __init__(
-        self, method: Callable[Concatenate[MachineSide, P], Coroutine[Any, Any, R]]
-    ) -> None:
-        self.method = MACHINE_METHODS[method.__name__]
-        self.__doc__ = method.__doc__
+    declared = MACHINE_METHODS.keys()
 
-    @overload
-    def __get__(self, client: None, owner: type) -> Self: ...
-
-    @overload
-    def __get__(
-        self, client: MachineApiClient, owner: type
-    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
-
-    def __get__(
-        self, client: MachineApiClient | None, owner: type
-    ) -> Self | Callable[P, Coroutine[Any, Any, R]]:
-        if client is None:
-            return self
-        method = self.method
+    def _bind(self, client: MachineApiClient) -> Callable[P, Coroutine[Any, Any, R]]:
+        method = MACHINE_METHODS[self.name]
 
         async def call(*args: P.args, **kwargs: P.kwargs) -> R:
             token, body = method.request(args, kwargs)

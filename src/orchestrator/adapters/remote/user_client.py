@@ -22,13 +22,14 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import aclosing
 from datetime import timedelta
-from typing import Any, Concatenate, Final, Generic, ParamSpec, Self, TypeVar, cast, overload
+from typing import Any, Final, ParamSpec, TypeVar, cast
 
 import aiohttp
 import anyio
 import attrs
 
 from orchestrator.adapters.browser_api import BROWSER_ROUTES, BrowserApi
+from orchestrator.adapters.remote._declared import Declared
 from orchestrator.adapters.remote._transport import Closing, MachineApiClient
 from orchestrator.adapters.wire import converter, error_from_body
 from orchestrator.application.retry import Backoff
@@ -123,27 +124,13 @@ class ReplyReader:
         return [text] if text else []
 
 
-class _Route(Generic[P, R]):
+class _Route(Declared[BrowserApi, "Client", P, R]):
     """A :class:`BrowserApi` method as its route: ``client.<name>(...)`` calls it."""
 
-    def __init__(
-        self, method: Callable[Concatenate[BrowserApi, P], Coroutine[Any, Any, R]]
-    ) -> None:
-        self.route = BROWSER_ROUTES[method.__name__]
-        self.__doc__ = method.__doc__
+    declared = BROWSER_ROUTES.keys()
 
-    @overload
-    def __get__(self, client: None, owner: type) -> Self: ...
-
-    @overload
-    def __get__(self, client: Client, owner: type) -> Callable[P, Coroutine[Any, Any, R]]: ...
-
-    def __get__(
-        self, client: Client | None, owner: type
-    ) -> Self | Callable[P, Coroutine[Any, Any, R]]:
-        if client is None:
-            return self
-        route = self.route
+    def _bind(self, client: Client) -> Callable[P, Coroutine[Any, Any, R]]:
+        route = BROWSER_ROUTES[self.name]
 
         async def call(*args: P.args, **kwargs: P.kwargs) -> R:
             path, body = route.http(args, kwargs)
@@ -182,6 +169,7 @@ class Client(Closing):
     answer_permission = _Route(BrowserApi.answer_permission)
     list_questions = _Route(BrowserApi.list_questions)
     answer_question = _Route(BrowserApi.answer_question)
+    dismiss_question = _Route(BrowserApi.dismiss_question)
     create_command = _Route(BrowserApi.create_command)
     list_commands = _Route(BrowserApi.list_commands)
     get_command = _Route(BrowserApi.get_command)

@@ -25,6 +25,7 @@ from orchestrator.domain.errors import OrchestratorError
 from orchestrator.domain.ports import Backend, Clock, LiveEventStore, SecretHasher
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web import (
+    browser_routes,
     chat_api,
     chat_stream,
     commands_api,
@@ -35,7 +36,6 @@ from orchestrator.entrypoints.web import (
     machine_chat,
     pages,
     push_api,
-    questions_api,
     render,
     tokens_api,
     user_api,
@@ -121,6 +121,7 @@ def create_app(
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(webui / "templates"), autoescape=True)
     app.router.add_static("/static/", webui / "static")
     pages.add_routes(app.router)
+    browser_routes.add_routes(app.router)
     user_api.add_routes(app.router)
     events.add_routes(app.router)
     chat_api.add_routes(app.router)
@@ -131,7 +132,6 @@ def create_app(
     machine_api.add_routes(app.router)
     push_api.add_routes(app.router, webui / "static")
     inbox_api.add_routes(app.router)
-    questions_api.add_routes(app.router)
     tokens_api.add_routes(app.router)
 
     app.cleanup_ctx.append(_first_run)

@@ -220,7 +220,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """Register the chat API."""
     router.add_get("/api/workers/{worker_id}/sessions", list_sessions)
     router.add_get("/api/workers/{worker_id}/usage", get_worker_usage)
-    router.add_post("/api/workers/{worker_id}/sessions", start_session)
     router.add_get("/api/sessions/{session_id}", get_session)
     router.add_post("/api/sessions/{session_id}/end", end_session)
     router.add_post("/api/sessions/{session_id}/restore", restore_session)
@@ -228,9 +227,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/sessions/{session_id}/undo", undo_turn)
     router.add_post("/api/sessions/{session_id}/redo", redo_turns)
     router.add_get("/api/sessions/{session_id}/messages", list_messages)
-    router.add_post("/api/sessions/{session_id}/messages", send_message, name=SEND_MESSAGE_ROUTE)
     router.add_post("/api/messages/{message_id}/edit", edit_message, name=EDIT_MESSAGE_ROUTE)
     router.add_post("/api/messages/{message_id}/cancel", cancel_message)
     router.add_post("/api/sessions/{session_id}/abort", abort)
-    router.add_get("/api/sessions/{session_id}/permissions", list_permissions)
-    router.add_post("/api/permissions/{permission_id}/answer", answer_permission)

@@ -173,9 +173,6 @@ async def command_stream(request: web.Request) -> web.StreamResponse:
 
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the directory-command API."""
-    router.add_post("/api/machines/{machine_id}/commands", create_command)
-    router.add_get("/api/machines/{machine_id}/commands", list_commands)
     router.add_post("/api/machines/{machine_id}/tree", tree)
-    router.add_get("/api/commands/{command_id}", get_command)
     router.add_post("/api/commands/{command_id}/cancel", cancel_command)
     router.add_get("/api/commands/{command_id}/stream", command_stream)

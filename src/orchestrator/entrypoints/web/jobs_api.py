@@ -147,12 +147,7 @@ async def list_job_runs(request: web.Request) -> web.Response:
 
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the jobs API."""
-    router.add_get("/api/jobs", list_jobs)
-    router.add_post("/api/jobs", create_job)
-    router.add_get("/api/jobs/{job_id}", get_job)
     router.add_put("/api/jobs/{job_id}", update_job)
     router.add_delete("/api/jobs/{job_id}", delete_job)
     router.add_post("/api/jobs/{job_id}/pause", pause_job)
     router.add_post("/api/jobs/{job_id}/resume", resume_job)
-    router.add_post("/api/jobs/{job_id}/run", run_job_now)
-    router.add_get("/api/jobs/{job_id}/runs", list_job_runs)

@@ -1,5 +1,8 @@
 """The browser's questions API: what the agent asked in a session, and the user's answers.
 
+Its routes are declared in :mod:`orchestrator.adapters.browser_api` and registered by
+:mod:`.browser_routes`.
+
 Same conventions as :mod:`.chat_api`: session cookie, CSRF token on changes,
 another user's question is 404.
 """
@@ -55,9 +58,3 @@ async def answer_question(request: web.Request) -> web.Response:
     answers = parse_answers(await read_body(request))
     answered = await request.app[BACKEND].answer_question(user, question_id, answers)
     return record_response("question", answered)
-
-
-def add_routes(router: web.UrlDispatcher) -> None:
-    """Register the questions API."""
-    router.add_get("/api/sessions/{session_id}/questions", list_questions)
-    router.add_post("/api/questions/{question_id}/answer", answer_question)

@@ -19,7 +19,12 @@ import pytest
 from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTransport
 from orchestrator.adapters.convex._transport import Transport
 from orchestrator.application.jobs import run_due_jobs
-from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, ChatMessage, PermissionAnswer
+from orchestrator.domain.chat import (
+    MAX_MESSAGE_LENGTH,
+    ChatMessage,
+    PermissionAnswer,
+    PermissionRequest,
+)
 from orchestrator.domain.diffs import MAX_DIFF_BYTES
 from orchestrator.domain.ids import JobId, MachineToken, UserId
 from orchestrator.domain.jobs import WORKER_REMOVED, JobDraft, RunStatus
@@ -31,7 +36,7 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import Backend
-from orchestrator.domain.questions import Question, QuestionOption
+from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest
 from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 from orchestrator.testing import FakeClock
 from tests.contract.conftest import (
@@ -164,6 +169,18 @@ async def test_waiting_questions_past_a_page_and_the_read_limit_are_listed_whole
     assert [q.question_id for q in own] == [q for n, q in enumerate(made) if n % 3]
 
 
+async def _ask_edit_and_questions(
+    backend: Backend, chat: Chat, reply: ChatMessage, n: int
+) -> tuple[PermissionRequest, QuestionRequest]:
+    """The reply's ``n``-th pair of requests: an edit with a long diff and four long questions."""
+    ask_edit = PermissionAsk(
+        f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
+    )
+    permission = await backend.record_permission(chat.token, reply.message_id, ask_edit)
+    questions = QuestionAsk(f"q{n}", [LONG_QUESTION] * 4)
+    return permission, await backend.record_question(chat.token, reply.message_id, questions)
+
+
 async def test_a_sessions_requests_past_the_read_limit_are_watched_whole(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
@@ -171,16 +188,7 @@ async def test_a_sessions_requests_past_the_read_limit_are_watched_whole(
     reply = await _streaming(backend, alice, chat)
     permissions, questions = [], []
     for n in range(40):
-        permission = await backend.record_permission(
-            chat.token,
-            reply.message_id,
-            PermissionAsk(
-                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
-            ),
-        )
-        question = await backend.record_question(
-            chat.token, reply.message_id, QuestionAsk(f"q{n}", [LONG_QUESTION] * 4)
-        )
+        permission, question = await _ask_edit_and_questions(backend, chat, reply, n)
         permissions.append(permission.permission_id)
         questions.append(question.question_id)
 
@@ -229,16 +237,7 @@ async def test_answered_edits_and_questions_past_the_read_limit_all_reach_the_ma
     reply = await _streaming(backend, alice, chat)
     permissions, questions = set(), set()
     for n in range(40):
-        permission = await backend.record_permission(
-            chat.token,
-            reply.message_id,
-            PermissionAsk(
-                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
-            ),
-        )
-        question = await backend.record_question(
-            chat.token, reply.message_id, QuestionAsk(f"q{n}", [LONG_QUESTION] * 4)
-        )
+        permission, question = await _ask_edit_and_questions(backend, chat, reply, n)
         await backend.answer_permission(alice, permission.permission_id, PermissionAnswer.ONCE)
         await backend.answer_question(alice, question.question_id, (("A",),) * 4)
         permissions.add(permission.permission_id)

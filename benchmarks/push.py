@@ -19,14 +19,14 @@ from pathlib import Path
 
 import anyio
 
-from orchestrator.adapters.embedded import open_backend
 from orchestrator.adapters.push import WebPushSender, load_vapid_keys
-from orchestrator.adapters.system import Argon2Hasher
 from orchestrator.application.notifications import Notifier
 from orchestrator.domain.notifications import parse_subscription
+from orchestrator.domain.replies import PermissionAsk
 from orchestrator.testing import SequentialIds
 from orchestrator.testing.fakes import FakeClock
 from orchestrator.testing.push_service import StandInPushService
+from orchestrator.testing.sqlite import open_test_backend
 
 
 def _summary(name: str, samples: list[float]) -> None:
@@ -41,12 +41,8 @@ async def main(sends: int, asks: int) -> None:
         service = await StandInPushService().start()
         keys = load_vapid_keys(data)
         sender = WebPushSender(keys, "mailto:bench@example.com")
-        backend = await open_backend(
-            data / "db.sqlite3",
-            clock=FakeClock(),
-            ids=SequentialIds(),
-            hasher=Argon2Hasher(fast=True),
-            poll_interval=0.5,
+        backend = await open_test_backend(
+            data / "db.sqlite3", clock=FakeClock(), ids=SequentialIds()
         )
         try:
             user = (await backend.create_user("alice", "h")).user_id
@@ -78,7 +74,7 @@ async def main(sends: int, asks: int) -> None:
                     before = len(service.received)
                     started = time.perf_counter()
                     await backend.record_permission(
-                        token, reply_msg.message_id, f"p{n}", "bash", "ls"
+                        token, reply_msg.message_id, PermissionAsk(f"p{n}", "bash", "ls")
                     )
                     # The stand-in only appends to a list; a short poll is precise enough here.
                     while len(service.received) == before:  # noqa: ASYNC110

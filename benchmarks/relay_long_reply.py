@@ -31,15 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from live_relay import PASSWORD, _free_port, _process, _wait_file_line, cpu_seconds
 
-from orchestrator.adapters.embedded import open_backend
 from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.adapters.remote.live import LiveOutbox
-from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
+from orchestrator.adapters.system import Argon2Hasher
 from orchestrator.application import accounts
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import MachineToken
 from orchestrator.domain.live import LiveText
 from orchestrator.domain.parts import PartId, TextKind
+from orchestrator.testing.sqlite import open_test_backend
 
 #: Deltas sent before waiting for the browser to have them all.
 ROUND = 200
@@ -48,12 +48,7 @@ MODEL = "fake/model-a"
 
 async def _setup(data: Path, root: Path) -> tuple[MachineToken, ChatMessage]:
     """A user, an online machine and worker, and a claimed (streaming) reply in a session."""
-    backend = await open_backend(
-        data / "orchestrator.sqlite3",
-        clock=SystemClock(),
-        ids=RandomIds(),
-        hasher=Argon2Hasher(fast=True),
-    )
+    backend = await open_test_backend(data / "orchestrator.sqlite3")
     try:
         user = await accounts.create_user(backend, Argon2Hasher(fast=True), "alice", PASSWORD)
         machine, token = await backend.create_machine(user.user_id, "bench")

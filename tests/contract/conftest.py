@@ -27,6 +27,7 @@ from orchestrator.adapters.system import Argon2Hasher
 from orchestrator.domain.chat import ChatMessage, ChatSession, SessionWork
 from orchestrator.domain.ids import MachineToken, UserId
 from orchestrator.domain.model import Machine, Worker
+from orchestrator.domain.parts import StreamEvent
 from orchestrator.domain.ports import Backend
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
 from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
@@ -203,3 +204,8 @@ async def claimed(backend: Backend, user: UserId, chat: Chat, text: str = "hi") 
     """Send a message to the fixture's session and claim it as the machine: the streaming reply."""
     message = await ask(backend, user, chat, text)
     return await backend.claim_message(chat.token, message.message_id)
+
+
+async def events_after(backend: Backend, user: UserId, chat: Chat, after: int) -> list[StreamEvent]:
+    """The session's stream events after sequence ``after``, as its subscription first yields."""
+    return list(await first_value(backend.watch_events(user, chat.session.chat_session_id, after)))

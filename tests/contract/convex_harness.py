@@ -22,6 +22,8 @@ from typing import IO
 
 import pytest
 
+from orchestrator.testing.processes import stop_process
+
 BACKEND_CONVEX = Path(__file__).resolve().parents[2] / "backend_convex"
 SERVER = BACKEND_CONVEX / "test-harness" / "server.mjs"
 READY = "convex harness listening on "
@@ -127,12 +129,7 @@ class ConvexHarness:
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
         if process.stdout is not None:
             process.stdout.close()
 

@@ -19,9 +19,14 @@ import pytest
 from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTransport
 from orchestrator.adapters.convex._transport import Transport
 from orchestrator.application.jobs import run_due_jobs
-from orchestrator.domain.chat import MAX_MESSAGE_LENGTH, ChatMessage, PermissionAnswer
+from orchestrator.domain.chat import (
+    MAX_MESSAGE_LENGTH,
+    ChatMessage,
+    PermissionAnswer,
+    PermissionRequest,
+)
 from orchestrator.domain.diffs import MAX_DIFF_BYTES
-from orchestrator.domain.ids import JobId, MachineToken, UserId
+from orchestrator.domain.ids import JobId, UserId
 from orchestrator.domain.jobs import WORKER_REMOVED, JobDraft, RunStatus
 from orchestrator.domain.paging import MAX_PAGE, PAGE_BYTES
 from orchestrator.domain.parts import (
@@ -31,7 +36,7 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import Backend
-from orchestrator.domain.questions import Question, QuestionOption
+from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest
 from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 from orchestrator.testing import FakeClock
 from tests.contract.conftest import (
@@ -40,7 +45,7 @@ from tests.contract.conftest import (
     Chat,
     MachineFactory,
     _started_harness,
-    ask,
+    claimed,
     work_now,
 )
 from tests.contract.convex_stand_in_client import FACTORY as STAND_IN_CLIENT
@@ -86,37 +91,34 @@ async def backend(
         await created.close()
 
 
-async def _streaming(backend: Backend, user: UserId, chat: Chat) -> ChatMessage:
-    return await backend.claim_message(chat.token, (await ask(backend, user, chat)).message_id)
-
-
-async def _second(
-    backend: Backend, alice: UserId, new_machine: MachineFactory
-) -> tuple[Chat, MachineToken]:
+async def _replies_on_two_machines(
+    backend: Backend, alice: UserId, chat: Chat, new_machine: MachineFactory
+) -> tuple[ChatMessage, Chat, ChatMessage]:
+    """A streaming reply in ``chat``, and a second machine's session with one of its own."""
     machine, token = await new_machine("desktop", online=True)
     worker = await backend.add_worker(alice, machine.machine_id, "repo2", None)
     worker = await backend.update_worker_models(token, worker.worker_id, MODELS)
     session = await backend.start_session(alice, worker.worker_id, MODELS[0])
-    return Chat(machine, token, worker, session), token
+    other = Chat(machine, token, worker, session)
+    return await claimed(backend, alice, chat), other, await claimed(backend, alice, other)
+
+
+def _long_edit(n: int) -> PermissionAsk:
+    """The ``n``-th edit whose diff is nearly as long as one may be."""
+    return PermissionAsk(
+        f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
+    )
 
 
 async def test_waiting_edits_past_the_read_limit_are_listed_whole_oldest_first(
     backend: Backend, alice: UserId, chat: Chat, new_machine: MachineFactory
 ) -> None:
     """Edits with long diffs waiting on two machines: every one listed once, oldest first."""
-    other, _ = await _second(backend, alice, new_machine)
-    first = await _streaming(backend, alice, chat)
-    second = await _streaming(backend, alice, other)
+    first, other, second = await _replies_on_two_machines(backend, alice, chat, new_machine)
     made = []
     for n in range(60):
         at, reply = (chat, first) if n % 2 else (other, second)
-        request = await backend.record_permission(
-            at.token,
-            reply.message_id,
-            PermissionAsk(
-                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
-            ),
-        )
+        request = await backend.record_permission(at.token, reply.message_id, _long_edit(n))
         made.append(request.permission_id)
     assert len(made) * len(DIFF) > READ_LIMIT
 
@@ -144,9 +146,7 @@ async def test_waiting_questions_past_a_page_and_the_read_limit_are_listed_whole
     backend: Backend, alice: UserId, chat: Chat, new_machine: MachineFactory
 ) -> None:
     """More than a page of questions, long ones among them, on two machines: each listed once."""
-    other, _ = await _second(backend, alice, new_machine)
-    first = await _streaming(backend, alice, chat)
-    second = await _streaming(backend, alice, other)
+    first, other, second = await _replies_on_two_machines(backend, alice, chat, new_machine)
     made = []
     for n in range(MAX_PAGE + 30):
         at, reply = (chat, first) if n % 3 else (other, second)
@@ -164,23 +164,23 @@ async def test_waiting_questions_past_a_page_and_the_read_limit_are_listed_whole
     assert [q.question_id for q in own] == [q for n, q in enumerate(made) if n % 3]
 
 
+async def _ask_edit_and_questions(
+    backend: Backend, chat: Chat, reply: ChatMessage, n: int
+) -> tuple[PermissionRequest, QuestionRequest]:
+    """The reply's ``n``-th pair of requests: an edit with a long diff and four long questions."""
+    permission = await backend.record_permission(chat.token, reply.message_id, _long_edit(n))
+    questions = QuestionAsk(f"q{n}", [LONG_QUESTION] * 4)
+    return permission, await backend.record_question(chat.token, reply.message_id, questions)
+
+
 async def test_a_sessions_requests_past_the_read_limit_are_watched_whole(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A session's edits and long questions, more than a call may read: the watch has all."""
-    reply = await _streaming(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     permissions, questions = [], []
     for n in range(40):
-        permission = await backend.record_permission(
-            chat.token,
-            reply.message_id,
-            PermissionAsk(
-                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
-            ),
-        )
-        question = await backend.record_question(
-            chat.token, reply.message_id, QuestionAsk(f"q{n}", [LONG_QUESTION] * 4)
-        )
+        permission, question = await _ask_edit_and_questions(backend, chat, reply, n)
         permissions.append(permission.permission_id)
         questions.append(question.question_id)
 
@@ -206,7 +206,7 @@ async def test_tool_parts_past_the_read_limit_are_listed_whole_in_order(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Tool parts with the longest outputs kept, more than a call may read: all, in order."""
-    reply = await _streaming(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     output = "o" * MAX_TOOL_OUTPUT_BYTES
     count = READ_LIMIT // MAX_TOOL_OUTPUT_BYTES + 10
     for n in range(count):
@@ -226,19 +226,10 @@ async def test_answered_edits_and_questions_past_the_read_limit_all_reach_the_ma
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Answers with long diffs and questions, more than a call may read: each passed on once."""
-    reply = await _streaming(backend, alice, chat)
+    reply = await claimed(backend, alice, chat)
     permissions, questions = set(), set()
     for n in range(40):
-        permission = await backend.record_permission(
-            chat.token,
-            reply.message_id,
-            PermissionAsk(
-                f"p{n}", "edit", "edit a.txt", file="a.txt", diff=DIFF, diff_size=len(DIFF)
-            ),
-        )
-        question = await backend.record_question(
-            chat.token, reply.message_id, QuestionAsk(f"q{n}", [LONG_QUESTION] * 4)
-        )
+        permission, question = await _ask_edit_and_questions(backend, chat, reply, n)
         await backend.answer_permission(alice, permission.permission_id, PermissionAnswer.ONCE)
         await backend.answer_question(alice, question.question_id, (("A",),) * 4)
         permissions.add(permission.permission_id)

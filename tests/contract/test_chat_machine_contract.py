@@ -203,7 +203,7 @@ async def test_complete_message_refuses_an_oversized_reply(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A reply over the size limit is refused and the reply keeps streaming."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     with pytest.raises(PayloadTooLarge):
         await backend.complete_message(chat.token, reply.message_id, "x" * (MAX_REPLY_LENGTH + 1))
     [work] = await work_now(backend, chat.token)
@@ -236,7 +236,7 @@ async def test_end_reply_refuses_other_statuses(
     backend: Backend, alice: UserId, chat: Chat, status: MessageStatus
 ) -> None:
     """Only failed, interrupted and aborted are endings; the reply keeps streaming."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     with pytest.raises(InvalidInput, match=r"^A reply can only end as failed, interrupted or"):
         await backend.end_reply(chat.token, reply.message_id, status, "no")
     with pytest.raises(PayloadTooLarge):
@@ -252,7 +252,7 @@ async def test_abort_request_reaches_the_machine(
 ) -> None:
     """Stop marks the streaming reply; the machine sees it and ends the reply as aborted."""
     session_id = chat.session.chat_session_id
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     flagged = await backend.request_abort(alice, session_id)
     assert flagged is not None
     assert (flagged.message_id, flagged.abort_requested) == (reply.message_id, True)
@@ -268,7 +268,7 @@ async def test_ending_a_session_stops_its_reply(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """An ended session stays in the work list while its reply streams, flagged to stop."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     queued = await ask(backend, alice, chat, "queued")
     ended = await backend.end_session(alice, chat.session.chat_session_id)
     [work] = await work_now(backend, chat.token)

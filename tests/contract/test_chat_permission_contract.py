@@ -12,7 +12,7 @@ from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, Payload
 from orchestrator.domain.ids import PermissionId, UserId
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.replies import PermissionAsk
-from tests.contract.conftest import Chat, ask, work_now
+from tests.contract.conftest import Chat, ask, claimed, work_now
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 async def test_permission_request_round_trip(backend: Backend, alice: UserId, chat: Chat) -> None:
     """Pending → answered by the owner → resolved by the machine, each step once."""
     session_id = chat.session.chat_session_id
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     request = await backend.record_permission(
         chat.token, reply.message_id, PermissionAsk("per_1", "bash", "rm -rf build")
     )
@@ -57,7 +57,7 @@ async def test_permission_requests_expire_when_the_reply_ends(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Pending and answered requests of a reply expire when it ends; answers come too late."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     waiting = await backend.record_permission(
         chat.token, reply.message_id, PermissionAsk("p1", "bash", "ls")
     )
@@ -103,7 +103,7 @@ async def test_an_edit_request_keeps_its_file_and_diff(
 ) -> None:
     """An edit's file, diff and full diff size come back on every read; a bash request has none."""
     session_id = chat.session.chat_session_id
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     size = len(_DIFF.encode()) + 70_000  # the machine kept only the start of a longer diff
     edit = await backend.record_permission(
         chat.token,
@@ -137,7 +137,7 @@ async def test_an_edit_request_with_a_diff_too_large_is_refused(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A diff over the bound, a size below the diff or a huge path: one sentence, nothing stored."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     record = partial(PermissionAsk, "p", "edit", "a.py")
     asked = partial(backend.record_permission, chat.token, reply.message_id)
     too_long = "é" * (MAX_DIFF_BYTES // 2 + 1)  # fits in characters, not in UTF-8 bytes
@@ -158,7 +158,7 @@ async def test_many_edit_requests_with_full_diffs_are_all_listed(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """40 edits with diffs at the bound (more than one read's budget) list whole, in order."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     diff = "+" * MAX_DIFF_BYTES
     asked = [
         await backend.record_permission(

@@ -12,7 +12,7 @@ from orchestrator.domain.ids import QuestionId, UserId
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.questions import Question, QuestionOption, QuestionRequest, QuestionStatus
 from orchestrator.domain.replies import PermissionAsk, QuestionAsk
-from tests.contract.conftest import Chat, ask, work_now
+from tests.contract.conftest import Chat, ask, claimed, work_now
 from tests.contract.test_watch_contract import next_value, watching
 
 pytestmark = pytest.mark.anyio
@@ -34,7 +34,7 @@ TOPPINGS = Question(
 async def test_question_round_trip(backend: Backend, alice: UserId, chat: Chat) -> None:
     """Pending → answered by the owner → resolved by the machine; the answer stays on it."""
     session_id = chat.session.chat_session_id
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     asked = await backend.record_question(
         chat.token, reply.message_id, QuestionAsk("que_1", [COLOUR, TOPPINGS])
     )
@@ -74,7 +74,7 @@ async def test_question_round_trip(backend: Backend, alice: UserId, chat: Chat) 
 
 async def test_question_dismissed(backend: Backend, alice: UserId, chat: Chat) -> None:
     """A dismissed question is answered without answers and reaches the machine the same way."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     asked = await backend.record_question(
         chat.token, reply.message_id, QuestionAsk("que_1", [COLOUR])
     )
@@ -92,7 +92,7 @@ async def test_bad_answers_change_nothing(
     backend: Backend, alice: UserId, bob: UserId, chat: Chat
 ) -> None:
     """Wrong answers, another user's question and an unknown one are refused; it stays pending."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     asked = await backend.record_question(
         chat.token, reply.message_id, QuestionAsk("q", [COLOUR, TOPPINGS])
     )
@@ -119,7 +119,7 @@ async def test_questions_expire_when_the_reply_ends(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Pending and answered questions of a reply expire when it ends; answers come too late."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     waiting = await backend.record_question(
         chat.token, reply.message_id, QuestionAsk("q1", [COLOUR])
     )
@@ -202,7 +202,7 @@ async def test_waiting_questions_of_a_user(
     backend: Backend, alice: UserId, bob: UserId, chat: Chat
 ) -> None:
     """Pending questions are listed with their machine and worker, for their user only."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     asked = await backend.record_question(chat.token, reply.message_id, QuestionAsk("q", [COLOUR]))
     async with watching(backend.watch_waiting_questions(alice)) as updates:
         [waiting] = await next_value(updates)

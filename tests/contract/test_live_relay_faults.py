@@ -24,7 +24,7 @@ from orchestrator.domain.live import LiveText, ReplyState, SequencedEvent
 from orchestrator.domain.parts import PartId, TextKind
 from orchestrator.domain.ports import Backend, LiveEventStore
 from orchestrator.testing.fakes import FakeClock
-from tests.contract.conftest import SQLITE_ONLY, Chat, ask
+from tests.contract.conftest import SQLITE_ONLY, Chat, claimed
 
 #: The relay stores into the embedded backend alone (as in the live-store contract).
 pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
@@ -63,7 +63,7 @@ async def test_events_the_backend_cannot_take_are_kept_unacknowledged_until_it_c
     assert isinstance(backend, LiveEventStore)
     flaky = FlakyStore(backend)
     relay = LiveRelay(flaky, FakeClock(), window=0.01)
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     session_id = chat.session.chat_session_id
     acked: list[int] = []
 
@@ -106,7 +106,7 @@ async def test_events_of_a_reply_that_ended_are_refused_and_change_nothing(
 ) -> None:
     """A machine back after its reply was ended (interrupted) cannot add text to it."""
     assert isinstance(backend, LiveEventStore)
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     session_id = chat.session.chat_session_id
     first = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, "kept ")
     await backend.store_events(chat.token, [SequencedEvent(first, 1)])
@@ -125,7 +125,7 @@ async def test_a_swept_machines_reply_keeps_held_text_and_takes_no_more(
     """The sweep stores what the relay holds, ends the reply; later events are refused, unseen."""
     assert isinstance(backend, LiveEventStore)
     relay = LiveRelay(backend, FakeClock(), window=3600)  # stores only when asked
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     session_id = chat.session.chat_session_id
     held = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, "held ")
     assert await relay.receive(chat.token, held) is not None

@@ -25,17 +25,22 @@ pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
 THINK, SAY = PartId("prt_think"), PartId("prt_say")
 
 
+@pytest.fixture
+def relay(backend: Backend) -> LiveRelay:
+    """A relay over the backend that stores only when asked (its window is an hour)."""
+    assert isinstance(backend, LiveEventStore)
+    return LiveRelay(backend, FakeClock(), window=3600)
+
+
 def _delta(reply: ChatMessage, part: PartId, kind: TextKind, offset: int, text: str) -> LiveText:
     return LiveText(reply.chat_session_id, reply.message_id, part, kind, offset, text)
 
 
 async def test_reasoning_is_shown_whole_once_then_appended_and_whole_to_a_late_reader(
-    backend: Backend, alice: UserId, chat: Chat
+    backend: Backend, alice: UserId, chat: Chat, relay: LiveRelay
 ) -> None:
     """A reasoning part is shown whole at its first delta, then each delta goes as a
     reasoning chunk at its offset; a late reader gets the part whole, as stored."""
-    assert isinstance(backend, LiveEventStore)
-    relay = LiveRelay(backend, FakeClock(), window=3600)  # stores only when asked
     reply = await claimed(backend, alice, chat)
     live = await relay.session(reply.chat_session_id)
     early = live.attach().subscriber
@@ -67,11 +72,9 @@ async def test_reasoning_is_shown_whole_once_then_appended_and_whole_to_a_late_r
 
 
 async def test_a_stale_whole_copy_after_deltas_changes_nothing_and_a_longer_one_replaces(
-    backend: Backend, alice: UserId, chat: Chat
+    backend: Backend, alice: UserId, chat: Chat, relay: LiveRelay
 ) -> None:
     """A whole copy shorter than the streamed text is ignored; a longer one is the new text."""
-    assert isinstance(backend, LiveEventStore)
-    relay = LiveRelay(backend, FakeClock(), window=3600)
     reply = await claimed(backend, alice, chat)
     session_id = reply.chat_session_id
     reader = (await relay.session(session_id)).attach().subscriber
@@ -92,11 +95,9 @@ async def test_a_stale_whole_copy_after_deltas_changes_nothing_and_a_longer_one_
 
 
 async def test_a_resent_delta_is_not_numbered_and_an_overlap_shows_only_new_text(
-    backend: Backend, alice: UserId, chat: Chat
+    backend: Backend, alice: UserId, chat: Chat, relay: LiveRelay
 ) -> None:
     """Text already held takes no sequence; an overlapping delta shows what it adds, where."""
-    assert isinstance(backend, LiveEventStore)
-    relay = LiveRelay(backend, FakeClock(), window=3600)
     reply = await claimed(backend, alice, chat)
     reader = (await relay.session(reply.chat_session_id)).attach().subscriber
     shown = []

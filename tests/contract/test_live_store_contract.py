@@ -15,14 +15,19 @@ from orchestrator.domain.live import LivePart, LiveText, SequencedEvent
 from orchestrator.domain.parts import (
     MessagePart,
     PartId,
-    StreamEvent,
     TextKind,
     ToolPart,
     ToolState,
     ToolStatus,
 )
 from orchestrator.domain.ports import Backend, LiveEventStore
-from tests.contract.conftest import SQLITE_ONLY, Chat, MachineFactory, ask, first_value
+from tests.contract.conftest import (
+    SQLITE_ONLY,
+    Chat,
+    MachineFactory,
+    claimed,
+    events_after,
+)
 
 pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
 
@@ -32,18 +37,12 @@ def _store(backend: Backend) -> LiveEventStore:
     return backend
 
 
-async def _events_after(
-    backend: Backend, alice: UserId, chat: Chat, after: int
-) -> list[StreamEvent]:
-    return list(await first_value(backend.watch_events(alice, chat.session.chat_session_id, after)))
-
-
 async def test_numbered_events_are_stored_once_under_their_numbers(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A batch stored twice adds nothing; chunks and parts read back under the numbers given."""
     store = _store(backend)
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     session_id = chat.session.chat_session_id
     text = PartId("prt_t")
     tool = ToolPart("bash", "c1", ToolState(ToolStatus.RUNNING))
@@ -54,7 +53,7 @@ async def test_numbered_events_are_stored_once_under_their_numbers(
     ]
     await store.store_events(chat.token, batch)
     await store.store_events(chat.token, batch)  # a re-send after lost acknowledgements
-    events = await _events_after(backend, alice, chat, 0)
+    events = await events_after(backend, alice, chat, 0)
     # The run of deltas is one chunk under its last number (one row, not one per delta).
     assert [(type(e).__name__, e.sequence, getattr(e, "chunk", None)) for e in events] == [
         ("ChatChunk", 102, "abcd"),
@@ -64,7 +63,7 @@ async def test_numbered_events_are_stored_once_under_their_numbers(
     parts = await backend.list_parts(alice, session_id, reply.message_id)
     assert [getattr(p.body, "text", None) for p in parts] == ["abcd", None]
     # A reader that saw 101 live gets exactly the text after it.
-    resumed = await _events_after(backend, alice, chat, 101)
+    resumed = await events_after(backend, alice, chat, 101)
     assert [
         (e.sequence, getattr(e, "chunk", None), getattr(e, "offset", None)) for e in resumed
     ] == [
@@ -78,7 +77,7 @@ async def test_a_run_stored_in_part_before_resumes_exactly(
 ) -> None:
     """A batch whose first deltas were stored already adds only the rest, resumable per delta."""
     store = _store(backend)
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     session_id = chat.session.chat_session_id
     text = PartId("prt_t")
 
@@ -90,10 +89,10 @@ async def test_a_run_stored_in_part_before_resumes_exactly(
     await store.store_events(
         chat.token, [delta(0, "ab", 11), delta(2, "cd", 12), delta(4, "ef", 13)]
     )
-    chunks = await _events_after(backend, alice, chat, 0)
+    chunks = await events_after(backend, alice, chat, 0)
     assert [(e.sequence, getattr(e, "chunk", None)) for e in chunks] == [(11, "ab"), (13, "cdef")]
     for after, expected in ((11, "cdef"), (12, "ef"), (13, None)):
-        resumed = await _events_after(backend, alice, chat, after)
+        resumed = await events_after(backend, alice, chat, after)
         assert [getattr(e, "chunk", None) for e in resumed] == ([expected] if expected else [])
     parts = await backend.list_parts(alice, session_id, reply.message_id)
     assert [getattr(p.body, "text", None) for p in parts] == ["abcdef"]
@@ -104,7 +103,7 @@ async def test_reply_state_is_only_the_machines_streaming_reply_in_that_session(
 ) -> None:
     """Another machine's reply, or a reply named under another session, is not found."""
     store = _store(backend)
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     session_id = chat.session.chat_session_id
     event = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, "hi")
     await store.store_events(chat.token, [SequencedEvent(event, 5)])

@@ -111,7 +111,7 @@ async def test_a_reasoning_part_of_a_million_characters_streams_and_reads_back_w
     """A 3.1 MB reasoning part grown by deltas lists whole during and after its reply."""
     text = long_text(MAX_PART_TEXT)
     session_id = chat.session.chat_session_id
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     step = MAX_CHUNK_LENGTH
     for offset in range(0, len(text), step):
         piece = text[offset : offset + step]

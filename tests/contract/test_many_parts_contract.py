@@ -21,7 +21,7 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.ports import Backend
-from tests.contract.conftest import Chat, ask
+from tests.contract.conftest import Chat, claimed
 
 pytestmark = [
     pytest.mark.anyio,
@@ -55,7 +55,7 @@ async def test_a_turn_of_ten_thousand_parts_is_stored_listed_streamed_and_resume
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """Text and tool parts alternate; each is stored once and streams once, resumable anywhere."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     for index in range(PARTS):
         if index % 2:
             tool = ToolPart("bash", f"call_{index}", ToolState(ToolStatus.COMPLETED, output="ok"))

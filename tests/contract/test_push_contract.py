@@ -20,7 +20,7 @@ from orchestrator.domain.notifications import (
 )
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.replies import PermissionAsk
-from tests.contract.conftest import Chat, MachineFactory, ask
+from tests.contract.conftest import Chat, MachineFactory, ask, claimed
 
 pytestmark = pytest.mark.anyio
 
@@ -119,7 +119,7 @@ async def test_waiting_permissions_list_across_machines_and_users(
     backend: Backend, alice: UserId, bob: UserId, chat: Chat, new_machine: MachineFactory
 ) -> None:
     """Pending requests are listed with their machine and worker, per user or for everyone."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     asked = await backend.record_permission(
         chat.token, reply.message_id, PermissionAsk("p1", "bash", "ls")
     )
@@ -144,7 +144,7 @@ async def test_watching_waiting_permissions_sees_new_requests(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """The server-wide subscription yields the current list, then each new request."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     async with aclosing(backend.watch_waiting_permissions(None)) as updates:  # type: ignore[type-var]
         assert await anext(updates) == []
         asked = await backend.record_permission(
@@ -203,7 +203,7 @@ async def test_watching_open_turns_sees_a_reply_finish(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """The server-wide subscription yields again when a reply ends."""
-    reply = await backend.claim_message(chat.token, (await ask(backend, alice, chat)).message_id)
+    reply = await claimed(backend, alice, chat)
     async with aclosing(backend.watch_open_turns()) as updates:  # type: ignore[type-var]
         turns = await anext(updates)
         assert reply.message_id in [t.message.message_id for t in turns]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 
 import pytest
 
@@ -14,15 +15,23 @@ SESSION_A = ("chunks", "session-a")
 SESSION_B = ("chunks", "session-b")
 
 
+@asynccontextmanager
+async def watching_both_sessions(
+    feed: ChangeFeed,
+) -> AsyncIterator[tuple[AsyncGenerator[None, None], AsyncGenerator[None, None]]]:
+    """A watcher of session A and one of session B, each past its first wake."""
+    async with AsyncExitStack() as stack:
+        watch_a = await stack.enter_async_context(aclosing(feed.wakeups([SESSION_A])))
+        watch_b = await stack.enter_async_context(aclosing(feed.wakeups([SESSION_B])))
+        await anext(watch_a)
+        await anext(watch_b)
+        yield watch_a, watch_b
+
+
 async def test_a_change_to_one_session_does_not_wake_a_watcher_of_another() -> None:
     """Publishing session A's topic wakes A's watcher once and B's watcher never."""
     feed = ChangeFeed()
-    async with (
-        aclosing(feed.wakeups([SESSION_A])) as watch_a,
-        aclosing(feed.wakeups([SESSION_B])) as watch_b,
-    ):
-        await anext(watch_a)
-        await anext(watch_b)
+    async with watching_both_sessions(feed) as (watch_a, _watch_b):
         assert feed.subscriptions == 2
         await feed.publish(SESSION_A, ("user", "u1"))
         assert feed.wakes == 1
@@ -49,12 +58,7 @@ async def test_changes_while_the_consumer_reads_wake_it_once_more() -> None:
 async def test_publish_everything_wakes_every_subscription_and_close_ends_them() -> None:
     """An unknown change wakes all watchers; closing ends them and later ones at once."""
     feed = ChangeFeed()
-    async with (
-        aclosing(feed.wakeups([SESSION_A])) as watch_a,
-        aclosing(feed.wakeups([SESSION_B])) as watch_b,
-    ):
-        await anext(watch_a)
-        await anext(watch_b)
+    async with watching_both_sessions(feed) as (watch_a, watch_b):
         await feed.publish_everything()
         assert feed.wakes == 2
         await anext(watch_a)

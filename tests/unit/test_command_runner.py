@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from datetime import timedelta
 from pathlib import Path
 
 import anyio
@@ -11,7 +10,6 @@ import attrs
 import pytest
 
 from orchestrator.application.commands import STOPPED, CommandRunner
-from orchestrator.application.machine_process import MachineProcess
 from orchestrator.application.retry import Backoff
 from orchestrator.domain.commands import (
     CANCELLED,
@@ -25,6 +23,7 @@ from orchestrator.domain.commands import (
 from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable, Conflict
 from orchestrator.domain.ids import CommandId, MachineId, MachineToken, UserId
 from orchestrator.testing import FakeWorkspace, InMemoryBackend
+from tests.unit._machine import quick_machine_process
 
 pytestmark = pytest.mark.anyio
 
@@ -233,14 +232,7 @@ async def test_the_machine_process_runs_commands_waiting_from_before_it_started(
     """Commands sent while the machine was offline run once its process is up."""
     await stage.backend.go_offline(stage.token)
     command = await stage.send(CommandKind.MKDIR, "later")
-    process = MachineProcess(
-        stage.backend,
-        stage.token,
-        tmp_path,
-        heartbeat_interval=timedelta(milliseconds=10),
-        backoff=Backoff(base=0.001, cap=0.01),
-        report=stage.lines.append,
-    )
+    process = quick_machine_process(stage.backend, stage.token, tmp_path, stage.lines)
     process.commands = stage.runner()
     await process.start()
     async with anyio.create_task_group() as tg:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -23,6 +23,7 @@ from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 from orchestrator.testing import InMemoryBackend
 from orchestrator.testing.agent import ScriptedAgentRuntime
+from tests.unit._machine import quick_machine_process
 
 pytestmark = pytest.mark.anyio
 
@@ -35,14 +36,7 @@ class Machine:
     lines: list[str]
 
     def process(self, root: Path) -> MachineProcess:
-        return MachineProcess(
-            self.backend,
-            self.token,
-            root,
-            heartbeat_interval=timedelta(milliseconds=10),
-            backoff=Backoff(base=0.001, cap=0.01),
-            report=self.lines.append,
-        )
+        return quick_machine_process(self.backend, self.token, root, self.lines)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import attrs
 from orchestrator.domain import parts as rules
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
-from orchestrator.domain.parts import MessagePart, PartBody, StreamEvent, TextAppended, TextKind
+from orchestrator.domain.parts import MessagePart, PartBody, StreamEvent, TextAppend, TextAppended
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
 
 
@@ -41,18 +41,14 @@ class PartsFake(ChatMachineFake):
         return part
 
     async def append_part_text(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        part_id: str,
-        offset: int,
-        text: str,
-        kind: TextKind = TextKind.TEXT,
+        self, token: MachineToken, message_id: MessageId, delta: TextAppend
     ) -> TextAppended:
-        key = rules.validate_part_id(part_id)
+        key = rules.validate_part_id(delta.part_id)
         message, session = self._machine_message(token, message_id)
         stored, position = self._load_part(message, key)
-        change = rules.append_text(stored, message, key, kind, offset, text, position, self._now())
+        change = rules.append_text(
+            stored, message, key, delta.kind, delta.offset, delta.text, position, self._now()
+        )
         chunk_text = change.chunk_text
         chunk = (
             self._insert_chunk(session, message_id, chunk_text, change.chunk_place)

@@ -20,8 +20,8 @@ from orchestrator.domain.parts import (
     PartBody,
     PartId,
     StreamEvent,
+    TextAppend,
     TextAppended,
-    TextKind,
     bound_body,
     merge_events,
     validate_part_id,
@@ -94,22 +94,16 @@ class PartCalls(ConvexCalls):
         return _part(raw)
 
     async def append_part_text(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        part_id: str,
-        offset: int,
-        text: str,
-        kind: TextKind = TextKind.TEXT,
+        self, token: MachineToken, message_id: MessageId, delta: TextAppend
     ) -> TextAppended:
         args = {
             "machineId": token.machine_id,
             "machineSecret": token.secret,
             "messageId": message_id,
-            "partId": validate_part_id(part_id),
-            "kind": kind.value,
-            "offset": float(offset),
-            "text": text,
+            "partId": validate_part_id(delta.part_id),
+            "kind": delta.kind.value,
+            "offset": float(delta.offset),
+            "text": delta.text,
         }
         raw = await self._call("mutation", "parts:appendText", args)
         chunk = None if raw["chunk"] is None else wire.chat_chunk(raw["chunk"])

@@ -30,8 +30,8 @@ from orchestrator.domain.parts import (
     PartBody,
     PartId,
     StreamEvent,
+    TextAppend,
     TextAppended,
-    TextKind,
     append_text,
     merge_events,
     replace_part,
@@ -109,20 +109,21 @@ class PartSide(ChatUserSide, ChatMachineSide):
             return await self._save_part(tx, part, session)
 
     async def append_part_text(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        part_id: str,
-        offset: int,
-        text: str,
-        kind: TextKind = TextKind.TEXT,
+        self, token: MachineToken, message_id: MessageId, delta: TextAppend
     ) -> TextAppended:
-        key = validate_part_id(part_id)
+        key = validate_part_id(delta.part_id)
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
             stored, position = await self._load_part(tx, message, key)
             change = append_text(
-                stored, message, key, kind, offset, text, position, self._clock.now()
+                stored,
+                message,
+                key,
+                delta.kind,
+                delta.offset,
+                delta.text,
+                position,
+                self._clock.now(),
             )
             chunk_text = change.chunk_text
             chunk = (

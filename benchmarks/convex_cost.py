@@ -37,7 +37,7 @@ from orchestrator.application.jobs import run_due_jobs
 from orchestrator.application.machine_process import MachineProcess
 from orchestrator.application.streaming import ChunkCoalescer, PartTextStream
 from orchestrator.domain.ids import MachineToken, MessageId
-from orchestrator.domain.parts import TextKind
+from orchestrator.domain.parts import TextAppend, TextKind
 from orchestrator.entrypoints.settings import (
     CONVEX_COALESCE_WINDOW,
     CONVEX_HEARTBEAT,
@@ -193,7 +193,7 @@ async def _append_text(
     offset: int,
     piece: str,
 ) -> None:
-    await backend.append_part_text(token, reply, part_id, offset, piece, kind)
+    await backend.append_part_text(token, reply, TextAppend(part_id, offset, piece, kind))
 
 
 async def _stream(backend: ConvexBackend, token: MachineToken, reply: MessageId) -> int:

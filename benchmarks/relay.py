@@ -67,7 +67,7 @@ from orchestrator.domain.chat import (
 )
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.model import Worker
-from orchestrator.domain.parts import MessagePart, PartBody, TextAppended, TextKind
+from orchestrator.domain.parts import MessagePart, PartBody, TextAppend, TextAppended
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.testing import PlainHasher
@@ -309,16 +309,10 @@ class CountingBackend:
         return chunk
 
     async def append_part_text(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        part_id: str,
-        offset: int,
-        text: str,
-        kind: TextKind = TextKind.TEXT,
+        self, token: MachineToken, message_id: MessageId, delta: TextAppend
     ) -> TextAppended:
-        write = partial(self.inner.append_part_text, token, message_id, part_id, offset, text, kind)
-        appended: TextAppended = await self._timed_write(message_id, text, write)
+        write = partial(self.inner.append_part_text, token, message_id, delta)
+        appended: TextAppended = await self._timed_write(message_id, delta.text, write)
         return appended
 
     async def save_part(

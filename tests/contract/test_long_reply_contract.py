@@ -12,7 +12,7 @@ import pytest
 from orchestrator.domain.chat import MAX_CHUNK_LENGTH, MAX_REPLY_LENGTH, MessageStatus
 from orchestrator.domain.errors import NotFound, PayloadTooLarge
 from orchestrator.domain.ids import UserId
-from orchestrator.domain.parts import MAX_PART_TEXT, ReasoningPart, TextKind, TextPart
+from orchestrator.domain.parts import MAX_PART_TEXT, ReasoningPart, TextAppend, TextKind, TextPart
 from orchestrator.domain.ports import Backend
 from tests.contract.conftest import Chat, ask, claimed
 
@@ -92,13 +92,17 @@ async def test_a_text_part_of_a_million_characters_streams_and_reads_back_whole(
     step = MAX_CHUNK_LENGTH
     for offset in range(0, len(text) // 2, step):
         piece = text[offset : min(offset + step, len(text) // 2)]
-        await backend.append_part_text(chat.token, reply.message_id, "prt_t", offset, piece)
+        await backend.append_part_text(
+            chat.token, reply.message_id, TextAppend("prt_t", offset, piece)
+        )
     [streaming] = await backend.list_parts(alice, session_id, reply.message_id)
     assert streaming.body == TextPart(text[: len(text) // 2])
     saved = await backend.save_part(chat.token, reply.message_id, "prt_t", TextPart(text))
     assert saved.body == TextPart(text)
     with pytest.raises(PayloadTooLarge):
-        await backend.append_part_text(chat.token, reply.message_id, "prt_t", len(text), "x")
+        await backend.append_part_text(
+            chat.token, reply.message_id, TextAppend("prt_t", len(text), "x")
+        )
     await backend.complete_message(chat.token, reply.message_id, text)
     [part] = await backend.list_parts(alice, session_id)
     assert part.body == TextPart(text)
@@ -116,14 +120,14 @@ async def test_a_reasoning_part_of_a_million_characters_streams_and_reads_back_w
     for offset in range(0, len(text), step):
         piece = text[offset : offset + step]
         await backend.append_part_text(
-            chat.token, reply.message_id, "prt_r", offset, piece, TextKind.REASONING
+            chat.token, reply.message_id, TextAppend("prt_r", offset, piece, TextKind.REASONING)
         )
         if offset == 5 * step:  # 320,000 characters: past where one document used to end
             [growing] = await backend.list_parts(alice, session_id, reply.message_id)
             assert growing.body == ReasoningPart(text[: offset + step])
     with pytest.raises(PayloadTooLarge, match=r"^A text part must be at most 1000000 characters"):
         await backend.append_part_text(
-            chat.token, reply.message_id, "prt_r", len(text), "x", TextKind.REASONING
+            chat.token, reply.message_id, TextAppend("prt_r", len(text), "x", TextKind.REASONING)
         )
     await backend.complete_message(chat.token, reply.message_id, "done")
     [part] = await backend.list_parts(alice, session_id)

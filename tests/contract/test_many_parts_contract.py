@@ -15,6 +15,7 @@ from orchestrator.domain.parts import (
     MAX_LISTED_PARTS,
     MessagePart,
     StreamEvent,
+    TextAppend,
     TextPart,
     ToolPart,
     ToolState,
@@ -62,7 +63,7 @@ async def test_a_turn_of_ten_thousand_parts_is_stored_listed_streamed_and_resume
             await backend.save_part(chat.token, reply.message_id, part_id(index), tool)
         else:
             await backend.append_part_text(
-                chat.token, reply.message_id, part_id(index), 0, f"w{index} "
+                chat.token, reply.message_id, TextAppend(part_id(index), 0, f"w{index} ")
             )
 
     listed = await backend.list_parts(alice, chat.session.chat_session_id, reply.message_id)

@@ -19,6 +19,7 @@ from orchestrator.domain.parts import (
     ReasoningPart,
     StepFinishPart,
     StepStartPart,
+    TextAppend,
     TextKind,
     TextPart,
     Todo,
@@ -81,8 +82,12 @@ async def test_deltas_grow_a_text_part_and_stream_chunks(
 ) -> None:
     """Deltas in order append to the part, each once, and the new text is streamed as chunks."""
     reply = await claimed(backend, alice, chat)
-    first = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hello")
-    second = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 5, ", world")
+    first = await backend.append_part_text(
+        chat.token, reply.message_id, TextAppend("prt_t", 0, "Hello")
+    )
+    second = await backend.append_part_text(
+        chat.token, reply.message_id, TextAppend("prt_t", 5, ", world")
+    )
     assert (first.length, first.added, second.length, second.added) == (5, 5, 12, 7)
     assert first.chunk is not None
     assert second.chunk is not None
@@ -100,10 +105,14 @@ async def test_a_resent_or_overlapping_delta_adds_nothing_twice(
 ) -> None:
     """Re-sending a delta changes nothing; an overlapping one adds only its new tail."""
     reply = await claimed(backend, alice, chat)
-    await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hello")
-    again = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hello")
+    await backend.append_part_text(chat.token, reply.message_id, TextAppend("prt_t", 0, "Hello"))
+    again = await backend.append_part_text(
+        chat.token, reply.message_id, TextAppend("prt_t", 0, "Hello")
+    )
     assert (again.length, again.added, again.chunk) == (5, 0, None)
-    overlap = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 3, "lo!")
+    overlap = await backend.append_part_text(
+        chat.token, reply.message_id, TextAppend("prt_t", 3, "lo!")
+    )
     assert (overlap.length, overlap.added) == (6, 1)
     assert overlap.chunk is not None
     assert (overlap.chunk.part_id, overlap.chunk.offset) == ("prt_t", 5)
@@ -117,9 +126,11 @@ async def test_a_delta_leaving_a_gap_is_refused(
 ) -> None:
     """A delta starting past the stored end is a TextGap naming where to resend from."""
     reply = await claimed(backend, alice, chat)
-    await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hi")
+    await backend.append_part_text(chat.token, reply.message_id, TextAppend("prt_t", 0, "Hi"))
     with pytest.raises(TextGap, match=r"send again from character 2\.$"):
-        await backend.append_part_text(chat.token, reply.message_id, "prt_t", 5, "later")
+        await backend.append_part_text(
+            chat.token, reply.message_id, TextAppend("prt_t", 5, "later")
+        )
     [part] = await backend.list_parts(alice, chat.session.chat_session_id)
     assert part.body == TextPart("Hi")
 
@@ -130,13 +141,13 @@ async def test_reasoning_deltas_are_not_streamed_as_reply_text(
     """A reasoning part grows like text but adds no chunk to the reply's stream."""
     reply = await claimed(backend, alice, chat)
     done = await backend.append_part_text(
-        chat.token, reply.message_id, "prt_r", 0, "thinking", TextKind.REASONING
+        chat.token, reply.message_id, TextAppend("prt_r", 0, "thinking", TextKind.REASONING)
     )
     assert (done.added, done.chunk) == (8, None)
     [part] = await backend.list_parts(alice, chat.session.chat_session_id)
     assert part.body == ReasoningPart("thinking")
     with pytest.raises(Conflict, match=r"^That part is not a text part\.$"):
-        await backend.append_part_text(chat.token, reply.message_id, "prt_r", 8, "x")
+        await backend.append_part_text(chat.token, reply.message_id, TextAppend("prt_r", 8, "x"))
 
 
 async def test_a_stale_whole_text_never_shortens_a_part(
@@ -144,7 +155,9 @@ async def test_a_stale_whole_text_never_shortens_a_part(
 ) -> None:
     """A whole copy of a text part shorter than what deltas stored keeps the stored text."""
     reply = await claimed(backend, alice, chat)
-    await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hello there")
+    await backend.append_part_text(
+        chat.token, reply.message_id, TextAppend("prt_t", 0, "Hello there")
+    )
     kept = await backend.save_part(chat.token, reply.message_id, "prt_t", TextPart("Hello"))
     assert kept.body == TextPart("Hello there")
     longer = await backend.save_part(
@@ -207,7 +220,7 @@ async def test_parts_of_another_machines_session_are_not_found(
     with pytest.raises(NotFound):
         await backend.save_part(other, reply.message_id, "prt_a", TextPart("x"))
     with pytest.raises(NotFound):
-        await backend.append_part_text(other, reply.message_id, "prt_a", 0, "x")
+        await backend.append_part_text(other, reply.message_id, TextAppend("prt_a", 0, "x"))
     with pytest.raises(NotFound):
         await backend.list_parts(bob, chat.session.chat_session_id)
     assert await backend.list_parts(alice, chat.session.chat_session_id) == []
@@ -224,10 +237,10 @@ async def test_parts_need_a_streaming_reply_and_a_valid_id(
     with pytest.raises(InvalidInput):
         await backend.save_part(chat.token, reply.message_id, " ", TextPart("x"))
     with pytest.raises(InvalidInput):
-        await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "")
+        await backend.append_part_text(chat.token, reply.message_id, TextAppend("prt_t", 0, ""))
     await backend.complete_message(chat.token, reply.message_id, "done")
     with pytest.raises(Conflict, match=r"already ended"):
-        await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "late")
+        await backend.append_part_text(chat.token, reply.message_id, TextAppend("prt_t", 0, "late"))
     assert await backend.list_parts(alice, chat.session.chat_session_id) == []
 
 
@@ -236,10 +249,10 @@ async def test_parts_of_two_replies_are_listed_per_message_and_in_session_order(
 ) -> None:
     """Listing by reply gives that reply's parts; the session listing keeps reply order."""
     first = await claimed(backend, alice, chat)
-    await backend.append_part_text(chat.token, first.message_id, "prt_1", 0, "one")
+    await backend.append_part_text(chat.token, first.message_id, TextAppend("prt_1", 0, "one"))
     await backend.complete_message(chat.token, first.message_id, "one")
     second = await claimed(backend, alice, chat)
-    await backend.append_part_text(chat.token, second.message_id, "prt_2", 0, "two")
+    await backend.append_part_text(chat.token, second.message_id, TextAppend("prt_2", 0, "two"))
     session = chat.session.chat_session_id
     assert [p.part_id for p in await backend.list_parts(alice, session)] == ["prt_1", "prt_2"]
     only = await backend.list_parts(alice, session, second.message_id)
@@ -255,7 +268,9 @@ async def test_the_event_stream_resumes_by_the_sessions_sequence(
     pending = await backend.save_part(
         chat.token, reply.message_id, "prt_a", _tool(ToolStatus.PENDING)
     )
-    text = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Hi")
+    text = await backend.append_part_text(
+        chat.token, reply.message_id, TextAppend("prt_t", 0, "Hi")
+    )
     done = await backend.save_part(
         chat.token, reply.message_id, "prt_a", _tool(ToolStatus.COMPLETED, "ok")
     )
@@ -265,7 +280,9 @@ async def test_the_event_stream_resumes_by_the_sessions_sequence(
     try:
         first = await anext(watched)
         assert first == [text.chunk, done]
-        more = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 2, "!")
+        more = await backend.append_part_text(
+            chat.token, reply.message_id, TextAppend("prt_t", 2, "!")
+        )
         step = await backend.save_part(chat.token, reply.message_id, "prt_s", StepStartPart())
         seen: list[object] = []
         with anyio.fail_after(10):

@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.domain.chat import GONE_REASON, MessageRole, MessageStatus
 from orchestrator.domain.ids import UserId
+from orchestrator.domain.parts import TextAppend
 from orchestrator.domain.ports import Backend
 from tests.contract.conftest import Chat, MachineFactory, claimed
 
@@ -24,7 +25,9 @@ async def test_the_sweep_ends_a_silent_machines_reply_interrupted_with_its_text(
 ) -> None:
     """A silent machine's streaming reply ends interrupted with its text; others' are untouched."""
     reply = await claimed(backend, alice, chat)
-    await backend.append_part_text(chat.token, reply.message_id, "prt_a", 0, "kept so far")
+    await backend.append_part_text(
+        chat.token, reply.message_id, TextAppend("prt_a", 0, "kept so far")
+    )
     fresh, fresh_token = await new_machine("fresh", online=True)
     fresh = await backend.heartbeat(fresh_token)
     silent = await backend.authenticate(chat.token)

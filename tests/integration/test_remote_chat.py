@@ -37,6 +37,7 @@ from orchestrator.domain.model import Worker
 from orchestrator.domain.parts import (
     MAX_TOOL_OUTPUT_BYTES,
     StepFinishPart,
+    TextAppend,
     TextKind,
     TextPart,
     Tokens,
@@ -300,15 +301,19 @@ async def test_parts_travel_over_the_machine_api(
     assert stored.body.state.output_size == MAX_TOOL_OUTPUT_BYTES + 10
     finish = StepFinishPart("stop", 0.5, Tokens(input=7, output=3))
     await remote.save_part(setup.token, reply.message_id, "prt_step", finish)
-    first = await remote.append_part_text(setup.token, reply.message_id, "prt_t", 0, "Done")
-    again = await remote.append_part_text(setup.token, reply.message_id, "prt_t", 0, "Done")
+    first = await remote.append_part_text(
+        setup.token, reply.message_id, TextAppend("prt_t", 0, "Done")
+    )
+    again = await remote.append_part_text(
+        setup.token, reply.message_id, TextAppend("prt_t", 0, "Done")
+    )
     assert (first.added, first.chunk is not None, again.added, again.chunk) == (4, True, 0, None)
     thought = await remote.append_part_text(
-        setup.token, reply.message_id, "prt_r", 0, "hmm", TextKind.REASONING
+        setup.token, reply.message_id, TextAppend("prt_r", 0, "hmm", TextKind.REASONING)
     )
     assert thought.chunk is None
     with pytest.raises(TextGap, match=r"send again from character 4\.$"):
-        await remote.append_part_text(setup.token, reply.message_id, "prt_t", 9, "!")
+        await remote.append_part_text(setup.token, reply.message_id, TextAppend("prt_t", 9, "!"))
     parts = await backend.list_parts(setup.user, session.chat_session_id)
     assert [p.part_id for p in parts] == ["prt_tool", "prt_step", "prt_t", "prt_r"]
     assert parts[0].body == stored.body

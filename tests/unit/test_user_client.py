@@ -13,6 +13,7 @@ from orchestrator.adapters.remote.user_client import NOTHING_SENT, ReplyReader
 from orchestrator.domain.api_tokens import API_TOKEN_FORMAT, WRONG_API_TOKEN
 from orchestrator.domain.chat import ChatMessage, MessageStatus
 from orchestrator.domain.ids import MessageId
+from orchestrator.domain.parts import TextAppend
 from orchestrator.entrypoints.web.streams import cancel_streams
 from tests.unit.test_web_support import MODEL, Chat
 
@@ -35,7 +36,9 @@ async def _reply_when_asked(chat: Chat, pieces: list[str], end: MessageStatus) -
     reply = await backend.claim_message(chat.token, pending[0].message_id)
     offset = 0
     for piece in pieces:
-        await backend.append_part_text(chat.token, reply.message_id, "prt_1", offset, piece)
+        await backend.append_part_text(
+            chat.token, reply.message_id, TextAppend("prt_1", offset, piece)
+        )
         offset += len(piece)
         await anyio.sleep(0.02)
     if end is MessageStatus.COMPLETED:
@@ -79,14 +82,16 @@ async def test_a_dropped_stream_resumes_without_gap_or_repeat(chat: Chat) -> Non
         session = await client.start_session(chat.worker.worker_id, MODEL)
         sent = await client.send(session.chat_session_id, "Say hello")
         reply = await backend.claim_message(chat.token, sent.message_id)
-        await backend.append_part_text(chat.token, reply.message_id, "prt_1", 0, "Hel")
+        await backend.append_part_text(chat.token, reply.message_id, TextAppend("prt_1", 0, "Hel"))
         async with anyio.create_task_group() as tg:
             tg.start_soon(_collect, client, session.chat_session_id, received)
             with anyio.fail_after(10):
                 while not received:
                     await anyio.sleep(0.01)
                 await cancel_streams(chat.web.app)  # every open stream ends, as on a restart
-                await backend.append_part_text(chat.token, reply.message_id, "prt_1", 3, "lo")
+                await backend.append_part_text(
+                    chat.token, reply.message_id, TextAppend("prt_1", 3, "lo")
+                )
                 await backend.complete_message(chat.token, reply.message_id, "Hello")
     assert "".join(received) == "Hello"
     assert received[0] == "Hel"

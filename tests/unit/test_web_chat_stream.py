@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from orchestrator.domain.chat import ChatChunk, ChatMessage, ChatSession
-from orchestrator.domain.parts import ToolPart, ToolState, ToolStatus
+from orchestrator.domain.parts import TextAppend, ToolPart, ToolState, ToolStatus
 from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 from orchestrator.entrypoints.web.chat_stream import BAD_RESUME_POINT
@@ -228,7 +228,9 @@ async def test_parts_stream_in_sequence_order_with_chunks_and_resume(chat: Chat)
     done = ToolPart("bash", "call_1", ToolState(ToolStatus.COMPLETED, "{}", "ls", "a.txt", 5))
     async with chat.web.client.get(_path(session)) as stream:
         assert (await next_sse(stream)).event == "messages"
-        text = await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Run ")
+        text = await backend.append_part_text(
+            chat.token, reply.message_id, TextAppend("prt_t", 0, "Run ")
+        )
         first = await backend.save_part(chat.token, reply.message_id, "prt_tool", pending)
         events = [await _sequenced(stream) for _ in range(2)]
     assert text.chunk is not None
@@ -266,7 +268,7 @@ async def test_a_fresh_stream_sends_the_parts_of_finished_replies(chat: Chat) ->
     backend = chat.web.backend
     session = await chat.start()
     reply = await _streaming_reply(chat, session)
-    await backend.append_part_text(chat.token, reply.message_id, "prt_t", 0, "Done.")
+    await backend.append_part_text(chat.token, reply.message_id, TextAppend("prt_t", 0, "Done."))
     tool = ToolPart("write", "call_1", ToolState(ToolStatus.COMPLETED, "{}", "a.txt", "ok", 2))
     await backend.save_part(chat.token, reply.message_id, "prt_tool", tool)
     await backend.complete_message(chat.token, reply.message_id, "Done.")

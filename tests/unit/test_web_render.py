@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.domain.chat import MessageStatus
-from orchestrator.domain.parts import ToolPart, ToolState, ToolStatus
+from orchestrator.domain.parts import TextAppend, ToolPart, ToolState, ToolStatus
 from orchestrator.entrypoints.web.render import ALLOWED_TAGS, render_markdown
 from tests.unit.test_web_support import Chat, Harness
 
@@ -180,10 +180,14 @@ async def test_rendered_gives_each_text_part_with_its_position(chat: Chat) -> No
     """A finished reply's text parts come rendered apart, with the positions of the tool calls."""
     backend = chat.web.backend
     session, reply = await chat.claimed("go")
-    await backend.append_part_text(chat.token, reply.message_id, "prt_a", 0, "**Before**")
+    await backend.append_part_text(
+        chat.token, reply.message_id, TextAppend("prt_a", 0, "**Before**")
+    )
     running = ToolState(ToolStatus.COMPLETED, title="ls", output="x")
     await backend.save_part(chat.token, reply.message_id, "prt_t", ToolPart("bash", "c1", running))
-    await backend.append_part_text(chat.token, reply.message_id, "prt_b", 0, "<i>after</i>")
+    await backend.append_part_text(
+        chat.token, reply.message_id, TextAppend("prt_b", 0, "<i>after</i>")
+    )
     await backend.complete_message(chat.token, reply.message_id, "**Before**<i>after</i>")
     path = f"/api/sessions/{session.chat_session_id}/rendered"
 

@@ -66,7 +66,7 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.live import LivePart
 from orchestrator.domain.model import Worker, WorkerStatus
-from orchestrator.domain.parts import PartBody, PartId, TextKind
+from orchestrator.domain.parts import PartBody, PartId, TextAppend, TextKind
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.ports import ChatMachineBackend, LiveSink
 from orchestrator.domain.replies import PermissionAsk, QuestionAsk
@@ -284,10 +284,7 @@ class SessionRunner:
                             manager.backend.append_part_text,
                             manager.token,
                             reply.message_id,
-                            part_id,
-                            offset,
-                            piece,
-                            kind,
+                            TextAppend(part_id, offset, piece, kind),
                         )
                     ),
                     window=manager.settings.coalesce_window,

@@ -490,6 +490,18 @@ def text_added(length: int, offset: int, text: str) -> str:
 
 
 @attrs.frozen
+class TextAppend:
+    """A text delta the machine sends: ``text`` placed at ``offset`` of part ``part_id``."""
+
+    part_id: str
+    #: Characters of the part before ``text``; text already stored there is skipped.
+    offset: int
+    text: str
+    #: Reply text, or the model's reasoning (which streams no chat chunk).
+    kind: TextKind = TextKind.TEXT
+
+
+@attrs.frozen
 class TextAppended:
     """What a text delta did: the part's length after it, and the chunk it streamed."""
 

@@ -72,8 +72,8 @@ from orchestrator.domain.parts import (
     MessagePart,
     PartBody,
     StreamEvent,
+    TextAppend,
     TextAppended,
-    TextKind,
 )
 from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.domain.questions import Answers, QuestionRequest, WaitingQuestion
@@ -494,13 +494,7 @@ class ChatMachineBackend(Protocol):
         ...
 
     async def append_part_text(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        part_id: str,
-        offset: int,
-        text: str,
-        kind: TextKind = TextKind.TEXT,
+        self, token: MachineToken, message_id: MessageId, delta: TextAppend
     ) -> TextAppended:
         """Grow a text/reasoning part at ``offset`` (TextGap past its end; stored text skipped).
 

@@ -7,11 +7,11 @@ those of the SQLite backend; the contract suite holds both to the same result.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable
-from contextlib import aclosing
 from typing import TypeVar
 
 import attrs
 
+from orchestrator.adapters.cursor import follow_cursor
 from orchestrator.adapters.port_methods import PagesMessages
 from orchestrator.domain import chat, replies, undo
 from orchestrator.domain.diffs import TURN_DIFF_PART
@@ -326,16 +326,15 @@ class ChatUserFake(PagesMessages, ChatFakeBase):
     ) -> list[chat.ChatMessage]:
         return list((await self.list_messages_page(user, session_id)).items[::-1])
 
-    async def watch_chunks(
+    async def _chunks_after(
+        self, user: UserId, session_id: ChatSessionId, after: int
+    ) -> list[chat.ChatChunk]:
+        self._user_session(user, session_id)
+        return self._chunks_of(session_id, after=after)
+
+    def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
     ) -> AsyncGenerator[list[chat.ChatChunk], None]:
-        last, first = after_sequence, True
-        async with aclosing(self._wakeups()) as wakeups:
-            async for _ in wakeups:
-                self._user_session(user, session_id)
-                page = self._chunks_of(session_id, after=last)
-                if page:
-                    last = page[-1].sequence
-                if page or first:
-                    first = False
-                    yield page
+        return follow_cursor(
+            self._wakeups(), lambda last: self._chunks_after(user, session_id, last), after_sequence
+        )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 
 import attrs
 
+from orchestrator.adapters.cursor import follow_cursor
 from orchestrator.domain import parts as rules
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
-from orchestrator.domain.parts import MessagePart, PartBody, StreamEvent, TextAppended, TextKind
+from orchestrator.domain.parts import MessagePart, PartBody, StreamEvent, TextAppend, TextAppended
 from orchestrator.testing._chat_fake_machine import ChatMachineFake
 
 
@@ -41,18 +41,14 @@ class PartsFake(ChatMachineFake):
         return part
 
     async def append_part_text(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        part_id: str,
-        offset: int,
-        text: str,
-        kind: TextKind = TextKind.TEXT,
+        self, token: MachineToken, message_id: MessageId, delta: TextAppend
     ) -> TextAppended:
-        key = rules.validate_part_id(part_id)
+        key = rules.validate_part_id(delta.part_id)
         message, session = self._machine_message(token, message_id)
         stored, position = self._load_part(message, key)
-        change = rules.append_text(stored, message, key, kind, offset, text, position, self._now())
+        change = rules.append_text(
+            stored, message, key, delta.kind, delta.offset, delta.text, position, self._now()
+        )
         chunk_text = change.chunk_text
         chunk = (
             self._insert_chunk(session, message_id, chunk_text, change.chunk_place)
@@ -67,24 +63,23 @@ class PartsFake(ChatMachineFake):
         await self._commit()
         return change.result(chunk)
 
-    async def watch_events(
+    async def _events_after(
+        self, user: UserId, session_id: ChatSessionId, after: int
+    ) -> list[StreamEvent]:
+        self._user_session(user, session_id)
+        parts = [
+            p
+            for p in self.parts.values()
+            if p.chat_session_id == session_id and p.sequence > after and p.type != "text"
+        ]
+        return rules.merge_events(self._chunks_of(session_id, after=after), parts, 10**9)
+
+    def watch_events(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
     ) -> AsyncGenerator[list[StreamEvent], None]:
-        last, first = after_sequence, True
-        async with aclosing(self._wakeups()) as wakeups:
-            async for _ in wakeups:
-                self._user_session(user, session_id)
-                parts = [
-                    p
-                    for p in self.parts.values()
-                    if p.chat_session_id == session_id and p.sequence > last and p.type != "text"
-                ]
-                page = rules.merge_events(self._chunks_of(session_id, after=last), parts, 10**9)
-                if page:
-                    last = page[-1].sequence
-                if page or first:
-                    first = False
-                    yield page
+        return follow_cursor(
+            self._wakeups(), lambda last: self._events_after(user, session_id, last), after_sequence
+        )
 
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None

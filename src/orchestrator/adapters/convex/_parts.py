@@ -7,7 +7,7 @@ from contextlib import aclosing
 from typing import Any
 
 from orchestrator.adapters.convex import _wire as wire
-from orchestrator.adapters.convex._calls import ConvexCalls
+from orchestrator.adapters.convex._calls import ConvexCalls, machine_args
 from orchestrator.adapters.convex._pages import follow_sequence
 from orchestrator.adapters.parts_json import body_to_row
 from orchestrator.adapters.records import from_document
@@ -20,8 +20,8 @@ from orchestrator.domain.parts import (
     PartBody,
     PartId,
     StreamEvent,
+    TextAppend,
     TextAppended,
-    TextKind,
     bound_body,
     merge_events,
     validate_part_id,
@@ -79,38 +79,30 @@ class PartCalls(ConvexCalls):
     ) -> MessagePart:
         body = bound_body(body)
         type_, text, data = body_to_row(body)
-        args = {
-            "machineId": token.machine_id,
-            "machineSecret": token.secret,
-            "messageId": message_id,
-            "partId": validate_part_id(part_id),
-            "type": type_,
-            "text": text,
-            "data": data,
-        }
+        args = machine_args(
+            token,
+            messageId=message_id,
+            partId=validate_part_id(part_id),
+            type=type_,
+            text=text,
+            data=data,
+        )
         raw = await self._call("mutation", "parts:save", args)
         if raw.get("textSegments"):  # kept in segments: its text is the one just sent
             raw = {**raw, "text": text}
         return _part(raw)
 
     async def append_part_text(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        part_id: str,
-        offset: int,
-        text: str,
-        kind: TextKind = TextKind.TEXT,
+        self, token: MachineToken, message_id: MessageId, delta: TextAppend
     ) -> TextAppended:
-        args = {
-            "machineId": token.machine_id,
-            "machineSecret": token.secret,
-            "messageId": message_id,
-            "partId": validate_part_id(part_id),
-            "kind": kind.value,
-            "offset": float(offset),
-            "text": text,
-        }
+        args = machine_args(
+            token,
+            messageId=message_id,
+            partId=validate_part_id(delta.part_id),
+            kind=delta.kind.value,
+            offset=float(delta.offset),
+            text=delta.text,
+        )
         raw = await self._call("mutation", "parts:appendText", args)
         chunk = None if raw["chunk"] is None else wire.chat_chunk(raw["chunk"])
         return TextAppended(

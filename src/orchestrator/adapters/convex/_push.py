@@ -7,15 +7,11 @@ records are converted by :mod:`orchestrator.adapters.records`.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._calls import ConvexCalls
-from orchestrator.adapters.convex._pages import every_waiting, watch_waiting
-from orchestrator.adapters.convex._transport import Args
 from orchestrator.adapters.records import from_document, to_document
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.notifications import (
@@ -28,7 +24,6 @@ from orchestrator.domain.notifications import (
 )
 
 _subscription = partial(from_document, cls=PushSubscription)
-_waiting = partial(from_document, cls=WaitingPermission)
 _finished = partial(from_document, cls=FinishedReply)
 _turn = partial(from_document, cls=OpenTurn)
 
@@ -71,21 +66,12 @@ class ConvexPushSide(ConvexCalls):
         return await self.get_notification_settings(user)
 
     async def list_waiting_permissions(self, user: UserId | None) -> list[WaitingPermission]:
-        args = self._server(userId=user)
-        found = await every_waiting(self._query, "notifications:listWaiting", args)
-        return [_waiting(w) for w in found]
+        return await self._list_waiting("notifications:listWaiting", user, WaitingPermission)
 
-    async def watch_waiting_permissions(
+    def watch_waiting_permissions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingPermission], None]:
-        def watch(path: str, args: Args) -> AsyncGenerator[Any, None]:
-            return self._watch(path, args, dict)
-
-        args = self._server(userId=user)
-        found = watch_waiting(self._query, watch, "notifications:listWaiting", args)
-        async with aclosing(found):
-            async for waiting in found:
-                yield [_waiting(w) for w in waiting]
+        return self._watch_waiting("notifications:listWaiting", user, WaitingPermission)
 
     async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
         args = self._server(userId=user, limit=limit)

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
-from functools import partial
-from typing import Any
 
 import attrs
 
 from orchestrator.adapters.convex import _wire as wire
-from orchestrator.adapters.convex._calls import ConvexCalls
+from orchestrator.adapters.convex._calls import ConvexCalls, machine_args
 from orchestrator.adapters.convex._pages import (
     PERMISSION_LIST,
     QUESTION_LIST,
     changed,
     every,
-    every_waiting,
     read_pages,
-    watch_waiting,
 )
-from orchestrator.adapters.convex._transport import Args
-from orchestrator.adapters.records import from_document
 from orchestrator.domain.chat import PermissionRequest
 from orchestrator.domain.ids import (
     ChatSessionId,
@@ -32,8 +25,6 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.questions import Answers, QuestionRequest, WaitingQuestion
 from orchestrator.domain.replies import QuestionAsk
-
-_waiting = partial(from_document, cls=WaitingQuestion)
 
 
 class ConvexQuestionSide(ConvexCalls):
@@ -49,9 +40,6 @@ class ConvexQuestionSide(ConvexCalls):
     async def watch_requests(
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
-        def watch(path: str, args: Args) -> AsyncGenerator[Any, None]:
-            return self._watch(path, args, dict)
-
         args = self._server(userId=user, chatSessionId=session_id)
         every_one = {**args, "all": True}
         while True:
@@ -76,7 +64,7 @@ class ConvexQuestionSide(ConvexCalls):
             )
             # Each page read is watched: a change in any of them reads the lists again.
             reads = [("questions:listRequests", args, first), *permission_pages, *question_pages]
-            if not await changed(watch, reads):
+            if not await changed(self._documents, reads):
                 return  # the backend closed a watch
 
     async def answer_question(
@@ -89,35 +77,24 @@ class ConvexQuestionSide(ConvexCalls):
     async def record_question(
         self, token: MachineToken, message_id: MessageId, ask: QuestionAsk
     ) -> QuestionRequest:
-        args = {
-            "machineId": token.machine_id,
-            "machineSecret": token.secret,
-            "messageId": message_id,
-            "agentRequestId": ask.agent_request_id,
-            "questions": [attrs.asdict(q) for q in ask.questions],
-        }
+        args = machine_args(
+            token,
+            messageId=message_id,
+            agentRequestId=ask.agent_request_id,
+            questions=[attrs.asdict(q) for q in ask.questions],
+        )
         return wire.question(await self._call("mutation", "questions:recordQuestion", args))
 
     async def resolve_question(
         self, token: MachineToken, question_id: QuestionId
     ) -> QuestionRequest:
-        args = {"machineId": token.machine_id, "machineSecret": token.secret}
-        args["questionId"] = question_id
+        args = machine_args(token, questionId=question_id)
         return wire.question(await self._call("mutation", "questions:resolveQuestion", args))
 
     async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
-        args = self._server(userId=user)
-        found = await every_waiting(self._query, "questions:listWaiting", args)
-        return [_waiting(w) for w in found]
+        return await self._list_waiting("questions:listWaiting", user, WaitingQuestion)
 
-    async def watch_waiting_questions(
+    def watch_waiting_questions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingQuestion], None]:
-        def watch(path: str, args: Args) -> AsyncGenerator[Any, None]:
-            return self._watch(path, args, dict)
-
-        args = self._server(userId=user)
-        found = watch_waiting(self._query, watch, "questions:listWaiting", args)
-        async with aclosing(found):
-            async for waiting in found:
-                yield [_waiting(w) for w in waiting]
+        return self._watch_waiting("questions:listWaiting", user, WaitingQuestion)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from orchestrator.adapters.convex import _wire as wire
-from orchestrator.adapters.convex._calls import ConvexCalls
+from orchestrator.adapters.convex._calls import ConvexCalls, machine_args
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MachineToken, UserId
 
@@ -50,12 +50,7 @@ class LongTextCalls(ConvexCalls):
         self, token: MachineToken, found: Iterable[dict[str, Any]]
     ) -> list[ChatMessage]:
         async def read(message_id: str, index: int) -> list[str]:
-            args = {
-                "machineId": token.machine_id,
-                "machineSecret": token.secret,
-                "messageId": message_id,
-                "fromIndex": float(index),
-            }
+            args = machine_args(token, messageId=message_id, fromIndex=float(index))
             return list(await self._call("query", "chatMachine:messageText", args))
 
         return [await whole_message(raw, read) for raw in found]

@@ -18,6 +18,7 @@ from convex import ConvexError
 
 from orchestrator.adapters.convex import _wire as wire
 from orchestrator.adapters.convex._api_tokens import ConvexApiTokenSide
+from orchestrator.adapters.convex._calls import machine_args
 from orchestrator.adapters.convex._pages import PERMISSION_LIST as _PERMISSION_LIST
 from orchestrator.adapters.convex._pages import ListShape as _ListShape
 from orchestrator.adapters.convex._pages import after as _after
@@ -113,10 +114,6 @@ def open_convex_backend(
 def _maybe(**args: str | None) -> dict[str, str]:
     """The given arguments that are set: Convex's optional arguments take no null."""
     return {key: value for key, value in args.items() if value is not None}
-
-
-def _token(token: MachineToken) -> dict[str, str]:
-    return {"machineId": token.machine_id, "machineSecret": token.secret}
 
 
 _MESSAGE_LIST = _ListShape("messages", lambda m: m["messageId"], "afterMessageId", MAX_PAGE)
@@ -357,29 +354,32 @@ class ConvexBackend(
     # --- the machine's side -------------------------------------------------------------
 
     async def authenticate(self, token: MachineToken) -> Machine:
-        return wire.machine(await self._call("query", "machines:authenticate", _token(token)))
+        return wire.machine(await self._call("query", "machines:authenticate", machine_args(token)))
 
     async def go_online(
         self, token: MachineToken, root_directory: str, lease: Lease | None = None
     ) -> Machine:
-        args = {**_token(token), "rootDirectory": root_directory, **_lease(lease)}
+        args = {**machine_args(token), "rootDirectory": root_directory, **_lease(lease)}
         return wire.machine(await self._call("mutation", "machines:goOnline", args))
 
     async def heartbeat(self, token: MachineToken, lease: Lease | None = None) -> Machine:
-        args = {**_token(token), **_lease(lease)}
+        args = {**machine_args(token), **_lease(lease)}
         return wire.machine(await self._call("mutation", "machines:heartbeat", args))
 
     async def go_offline(self, token: MachineToken, lease: Lease | None = None) -> None:
-        await self._call("mutation", "machines:goOffline", {**_token(token), **_lease(lease)})
+        await self._call("mutation", "machines:goOffline", {**machine_args(token), **_lease(lease)})
 
     async def list_own_workers(self, token: MachineToken) -> list[Worker]:
-        return [wire.worker(w) for w in await self._call("query", "workers:listOwn", _token(token))]
+        return [
+            wire.worker(w)
+            for w in await self._call("query", "workers:listOwn", machine_args(token))
+        ]
 
     async def register_worker(
         self, token: MachineToken, worker_token: WorkerToken, directory: str, name: str | None
     ) -> Worker:
         args = {
-            **_token(token),
+            **machine_args(token),
             "tokenMachineId": worker_token.machine_id,
             "workerId": worker_token.worker_id,
             "directory": directory,
@@ -388,13 +388,13 @@ class ConvexBackend(
         return wire.worker(await self._call("mutation", "workers:register", args))
 
     async def worker_heartbeat(self, token: MachineToken, worker_id: WorkerId) -> Worker:
-        args = {**_token(token), "workerId": worker_id}
+        args = {**machine_args(token), "workerId": worker_id}
         return wire.worker(await self._call("mutation", "workers:heartbeat", args))
 
     async def worker_offline(
         self, token: MachineToken, worker_id: WorkerId, problem: str | None = None
     ) -> Worker:
-        args = {**_token(token), "workerId": worker_id}
+        args = {**machine_args(token), "workerId": worker_id}
         if problem is not None:
             args["problem"] = problem
         return wire.worker(await self._call("mutation", "workers:offline", args))
@@ -402,14 +402,14 @@ class ConvexBackend(
     async def update_worker_models(
         self, token: MachineToken, worker_id: WorkerId, models: Sequence[str]
     ) -> Worker:
-        args = {**_token(token), "workerId": worker_id, "models": list(models)}
+        args = {**machine_args(token), "workerId": worker_id, "models": list(models)}
         return wire.worker(await self._call("mutation", "workers:updateModels", args))
 
     async def update_worker_agents(
         self, token: MachineToken, worker_id: WorkerId, catalog: AgentCatalog
     ) -> Worker:
         args = {
-            **_token(token),
+            **machine_args(token),
             "workerId": worker_id,
             "agents": list(catalog.agents),
             "commands": list(catalog.commands),
@@ -418,7 +418,7 @@ class ConvexBackend(
 
     def watch_own_workers(self, token: MachineToken) -> AsyncGenerator[list[Worker], None]:
         return self._watch(
-            "workers:listOwn", _token(token), lambda found: [wire.worker(w) for w in found]
+            "workers:listOwn", machine_args(token), lambda found: [wire.worker(w) for w in found]
         )
 
     # --- chat, as the owner sees it ------------------------------------------------------
@@ -554,37 +554,44 @@ class ConvexBackend(
 
     def watch_work(self, token: MachineToken) -> AsyncGenerator[list[SessionWork], None]:
         return self._watch(
-            "chatMachine:work", _token(token), lambda found: [wire.session_work(w) for w in found]
+            "chatMachine:work",
+            machine_args(token),
+            lambda found: [wire.session_work(w) for w in found],
         )
 
     async def list_session_messages(
         self, token: MachineToken, session_id: ChatSessionId
     ) -> list[ChatMessage]:
-        args = {**_token(token), "chatSessionId": session_id}
+        args = {**machine_args(token), "chatSessionId": session_id}
         found = await self._every_message("chatMachine:listSessionMessagesPage", args)
         return await self._machines_messages(token, reversed(found))
 
     async def claim_message(self, token: MachineToken, message_id: MessageId) -> ChatMessage:
-        args = {**_token(token), "messageId": message_id}
+        args = {**machine_args(token), "messageId": message_id}
         return wire.chat_message(await self._call("mutation", "chatMachine:claimMessage", args))
 
     async def append_chunk(
         self, token: MachineToken, message_id: MessageId, text: str
     ) -> ChatChunk:
-        args = {**_token(token), "messageId": message_id, "text": text}
+        args = {**machine_args(token), "messageId": message_id, "text": text}
         return wire.chat_chunk(await self._call("mutation", "chatMachine:appendChunk", args))
 
     async def complete_message(
         self, token: MachineToken, message_id: MessageId, content: str
     ) -> ChatMessage:
-        args = {**_token(token), "messageId": message_id, "content": content}
+        args = {**machine_args(token), "messageId": message_id, "content": content}
         done = await self._call("mutation", "chatMachine:completeMessage", args)
         return (await self._machines_messages(token, [done]))[0]
 
     async def end_reply(
         self, token: MachineToken, message_id: MessageId, status: MessageStatus, reason: str
     ) -> ChatMessage:
-        args = {**_token(token), "messageId": message_id, "status": str(status), "reason": reason}
+        args = {
+            **machine_args(token),
+            "messageId": message_id,
+            "status": str(status),
+            "reason": reason,
+        }
         ended = await self._call("mutation", "chatMachine:endReply", args)
         return (await self._machines_messages(token, [ended]))[0]
 
@@ -592,7 +599,7 @@ class ConvexBackend(
         self, token: MachineToken, session_id: ChatSessionId, update: SessionUpdate
     ) -> ChatSession:
         args = {
-            **_token(token),
+            **machine_args(token),
             "chatSessionId": session_id,
             "status": None if update.status is None else str(update.status),
             "agentSessionId": update.agent_session_id,
@@ -604,7 +611,7 @@ class ConvexBackend(
         self, token: MachineToken, session_id: ChatSessionId, applied: int, error: str | None
     ) -> ChatSession:
         args = {
-            **_token(token),
+            **machine_args(token),
             "chatSessionId": session_id,
             "applied": float(applied),
             "error": error,
@@ -615,7 +622,7 @@ class ConvexBackend(
         self, token: MachineToken, message_id: MessageId, ask: PermissionAsk
     ) -> PermissionRequest:
         args = {
-            **_token(token),
+            **machine_args(token),
             "messageId": message_id,
             "agentRequestId": ask.agent_request_id,
             "tool": ask.tool,
@@ -631,7 +638,7 @@ class ConvexBackend(
     async def resolve_permission(
         self, token: MachineToken, permission_id: PermissionId
     ) -> PermissionRequest:
-        args = {**_token(token), "permissionId": permission_id}
+        args = {**machine_args(token), "permissionId": permission_id}
         return wire.permission(await self._call("mutation", "chatMachine:resolvePermission", args))
 
     # --- directory commands ---------------------------------------------------------------
@@ -666,24 +673,24 @@ class ConvexBackend(
 
     def watch_commands(self, token: MachineToken) -> AsyncGenerator[list[Command], None]:
         return self._watch(
-            "commands:listOpen", _token(token), lambda found: [wire.command(c) for c in found]
+            "commands:listOpen", machine_args(token), lambda found: [wire.command(c) for c in found]
         )
 
     async def claim_command(self, token: MachineToken, command_id: CommandId) -> Command:
-        args = {**_token(token), "commandId": command_id}
+        args = {**machine_args(token), "commandId": command_id}
         return wire.command(await self._call("mutation", "commands:claimCommand", args))
 
     async def report_progress(
         self, token: MachineToken, command_id: CommandId, progress: int, line: str
     ) -> Command:
-        args = {**_token(token), "commandId": command_id, "progress": progress, "line": line}
+        args = {**machine_args(token), "commandId": command_id, "progress": progress, "line": line}
         return wire.command(await self._call("mutation", "commands:reportProgress", args))
 
     async def finish_command(
         self, token: MachineToken, command_id: CommandId, outcome: CommandOutcome
     ) -> Command:
         args = {
-            **_token(token),
+            **machine_args(token),
             "commandId": command_id,
             "result": None if outcome.result is None else wire.result_out(outcome.result),
             "error": outcome.error,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 
 import aiosqlite
 
+from orchestrator.adapters.cursor import follow_cursor
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
 from orchestrator.adapters.embedded._store import Tx
@@ -107,6 +107,20 @@ _SESSIONS_PAGE = """
 """
 #: Before every session of the list: the start of its first page.
 _FIRST_SESSION = (-1, 0, 0, 0)
+
+
+async def chunks_after(
+    tx: Tx, session_id: ChatSessionId, after: int, limit: int
+) -> list[ChatChunk]:
+    """The session's first ``limit`` chunks after sequence ``after``, in order."""
+    found = await tx.all(
+        "SELECT * FROM chat_chunks WHERE chat_session_id = ? AND sequence > ?"
+        " ORDER BY sequence LIMIT ?",
+        session_id,
+        after,
+        limit,
+    )
+    return [rows.chat_chunk(row, after) for row in found]
 
 
 def touch_session(tx: Tx, worker_id: str, session_id: str, machine_id: str) -> None:
@@ -476,29 +490,14 @@ class ChatUserSide(PagesMessages, MachineSide):
     ) -> list[ChatChunk]:
         async with self._store.transaction() as tx:
             await self._user_session(tx, user, session_id)
-            found = await tx.all(
-                "SELECT * FROM chat_chunks WHERE chat_session_id = ? AND sequence > ?"
-                " ORDER BY sequence LIMIT ?",
-                session_id,
-                after,
-                CHUNK_PAGE,
-            )
-            return [rows.chat_chunk(row, after) for row in found]
+            return await chunks_after(tx, session_id, after, CHUNK_PAGE)
 
-    async def watch_chunks(
+    def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
     ) -> AsyncGenerator[list[ChatChunk], None]:
-        # A cursor, not a snapshot: remember the last sequence yielded and read
-        # only what follows it, a bounded page at a time, until caught up.
-        last, first = after_sequence, True
-        async with aclosing(self._store.feed.wakeups([("chunks", session_id)])) as wakeups:
-            async for _ in wakeups:
-                while True:
-                    page = await self._chunks_after(user, session_id, last)
-                    if page:
-                        last = page[-1].sequence
-                    if page or first:
-                        first = False
-                        yield page
-                    if len(page) < CHUNK_PAGE:
-                        break
+        return follow_cursor(
+            self._store.feed.wakeups([("chunks", session_id)]),
+            lambda last: self._chunks_after(user, session_id, last),
+            after_sequence,
+            CHUNK_PAGE,
+        )

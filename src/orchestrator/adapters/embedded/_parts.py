@@ -10,13 +10,13 @@ never disagree and a retried delta adds neither twice.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 
 import aiosqlite
 import attrs
 
+from orchestrator.adapters.cursor import follow_cursor
 from orchestrator.adapters.embedded import _rows as rows
-from orchestrator.adapters.embedded._chat import ChatUserSide
+from orchestrator.adapters.embedded._chat import ChatUserSide, chunks_after
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.parts_json import body_to_row
@@ -30,8 +30,8 @@ from orchestrator.domain.parts import (
     PartBody,
     PartId,
     StreamEvent,
+    TextAppend,
     TextAppended,
-    TextKind,
     append_text,
     merge_events,
     replace_part,
@@ -109,20 +109,21 @@ class PartSide(ChatUserSide, ChatMachineSide):
             return await self._save_part(tx, part, session)
 
     async def append_part_text(
-        self,
-        token: MachineToken,
-        message_id: MessageId,
-        part_id: str,
-        offset: int,
-        text: str,
-        kind: TextKind = TextKind.TEXT,
+        self, token: MachineToken, message_id: MessageId, delta: TextAppend
     ) -> TextAppended:
-        key = validate_part_id(part_id)
+        key = validate_part_id(delta.part_id)
         async with self._as_machine(token) as (tx, _):
             message, session = await self._machine_message(tx, token.machine_id, message_id)
             stored, position = await self._load_part(tx, message, key)
             change = append_text(
-                stored, message, key, kind, offset, text, position, self._clock.now()
+                stored,
+                message,
+                key,
+                delta.kind,
+                delta.offset,
+                delta.text,
+                position,
+                self._clock.now(),
             )
             chunk_text = change.chunk_text
             chunk = (
@@ -140,13 +141,7 @@ class PartSide(ChatUserSide, ChatMachineSide):
     ) -> list[StreamEvent]:
         async with self._store.transaction() as tx:  # one snapshot of both kinds
             await self._user_session(tx, user, session_id)
-            chunks = await tx.all(
-                "SELECT * FROM chat_chunks WHERE chat_session_id = ? AND sequence > ?"
-                " ORDER BY sequence LIMIT ?",
-                session_id,
-                after,
-                EVENT_PAGE,
-            )
+            chunks = await chunks_after(tx, session_id, after, EVENT_PAGE)
             parts = await tx.all(
                 "SELECT * FROM message_parts WHERE chat_session_id = ? AND sequence > ?"
                 " AND type != 'text' ORDER BY sequence LIMIT ?",
@@ -154,28 +149,18 @@ class PartSide(ChatUserSide, ChatMachineSide):
                 after,
                 EVENT_PAGE,
             )
-            return merge_events(
-                [rows.chat_chunk(row, after) for row in chunks],
-                [_part(row) for row in parts],
-                EVENT_PAGE,
-            )
+            return merge_events(chunks, [_part(row) for row in parts], EVENT_PAGE)
 
-    async def watch_events(
+    def watch_events(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
     ) -> AsyncGenerator[list[StreamEvent], None]:
         # A cursor like watch_chunks: a replaced part comes again under its new sequence.
-        last, first = after_sequence, True
-        async with aclosing(self._store.feed.wakeups([("chunks", session_id)])) as wakeups:
-            async for _ in wakeups:
-                while True:
-                    page = await self._events_after(user, session_id, last)
-                    if page:
-                        last = page[-1].sequence
-                    if page or first:
-                        first = False
-                        yield page
-                    if len(page) < EVENT_PAGE:
-                        break
+        return follow_cursor(
+            self._store.feed.wakeups([("chunks", session_id)]),
+            lambda last: self._events_after(user, session_id, last),
+            after_sequence,
+            EVENT_PAGE,
+        )
 
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,12 +79,33 @@ def start_serve(checkout: Path, env: dict[str, str], *args: str) -> subprocess.P
     )
 
 
-def stop(process: subprocess.Popen[str]) -> int:
-    """SIGTERM to the whole group (nox and the server under it); its exit status."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        return process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        return process.wait(timeout=10)
+def stop(process: subprocess.Popen[str], grace: float = 30) -> int:
+    """Stop the whole group (SIGTERM, then SIGKILL after ``grace``); the leader's status."""
+    _signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _signal_group(process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while group_members(process.pid):
+        assert time.monotonic() < deadline, f"group {process.pid} outlived SIGKILL"
+        time.sleep(0.1)
+    return process.wait(timeout=10)
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+        os.killpg(pgid, signum)
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group ``pgid``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members

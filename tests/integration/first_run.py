@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.integration.harness import live_pids, text_process
+
 REPO = Path(__file__).resolve().parents[2]
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 #: Environment variables a fresh login would not have (another Python, our test settings).
@@ -67,16 +69,7 @@ def debian_environment(home: Path) -> dict[str, str]:
 
 def start_serve(checkout: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """``./run serve ARGS`` in its own process group, output merged for reading."""
-    return subprocess.Popen(
-        ["./run", "serve", *args],
-        cwd=checkout,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return text_process(["./run", "serve", *args], env, checkout, own_group=True)
 
 
 def stop(process: subprocess.Popen[str], grace: float = 30) -> int:
@@ -100,12 +93,9 @@ def _signal_group(pgid: int, signum: signal.Signals) -> None:
 
 def group_members(pgid: int) -> list[int]:
     """The live (not zombie) processes of process group ``pgid``."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
+
+    def in_group(entry: Path) -> bool:
+        _state, _parent, group = (entry / "stat").read_text().rsplit(") ", 1)[1].split()[:3]
+        return int(group) == pgid
+
+    return live_pids(in_group)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
@@ -16,13 +17,18 @@ from orchestrator.testing.fake_model import FakeModelServer, opencode_environmen
 from tests.e2e.harness import (
     SCREENSHOTS,
     Chat,
+    Output,
     Server,
     running,
     sign_in,
-    spawn,
     wait_for_online_worker,
 )
-from tests.integration.harness import CLI, cli_env, create_user_and_machine, fake_model_thread
+from tests.integration.harness import (
+    cli_env,
+    create_user_and_machine,
+    fake_model_thread,
+    start_worker,
+)
 
 FAILED = pytest.StashKey[bool]()
 #: Chromium's console message for anything the Content-Security-Policy refused.
@@ -110,6 +116,20 @@ def model() -> Iterator[FakeModelServer]:
         yield server
 
 
+@contextmanager
+def machine_online(
+    page: Page, server: Server, token: str, root: Path, env: dict[str, str], home: Path
+) -> Iterator[Output]:
+    """The machine process for ``token`` online on ``root``, alice signed in; stopped after."""
+    machine = Output(start_worker(server.url, token, root, env, home))
+    try:
+        machine.wait_for(r"Machine .* is online")
+        sign_in(page, server.url, "alice")
+        yield machine
+    finally:
+        machine.stop()
+
+
 @pytest.fixture
 def chat(opencode: None, page: Page, model: FakeModelServer, tmp_path: Path) -> Iterator[Chat]:
     """alice signed in, her machine online, a worker on ``app`` online with its models."""
@@ -121,16 +141,10 @@ def chat(opencode: None, page: Page, model: FakeModelServer, tmp_path: Path) -> 
         env = opencode_environment(
             tmp_path / "opencode", model.base_url, base_env=cli_env(data_dir)
         )
-        args = ["worker", "start", "--server", server.url, "--token", token, "--root", str(root)]
-        machine = spawn([*CLI, *args, "--heartbeat", "1"], env, home)
-        try:
-            machine.wait_for(r"Machine .* is online")
-            sign_in(page, server.url, "alice")
+        with machine_online(page, server, token, root, env, home) as machine:
             machine_id = token.split(":")[0]
             worker_id, model_name = wait_for_online_worker(page, machine_id, "app")
             yield Chat(server, machine, machine_id, worker_id, model_name, token)
-        finally:
-            machine.stop()
 
 
 @attrs.frozen
@@ -160,13 +174,7 @@ def machine(
             permission={"bash": "allow", "edit": "allow"},
             base_env=cli_env(data_dir),
         )
-        args = ["worker", "start", "--server", server.url, "--token", token, "--root", str(root)]
-        process = spawn([*CLI, *args, "--heartbeat", "1"], env, home)
-        try:
-            process.wait_for(r"Machine .* is online")
-            sign_in(page, server.url, "alice")
+        with machine_online(page, server, token, root, env, home):
             machine_id = token.split(":")[0]
             page.goto(f"{server.url}/machines/{machine_id}")
             yield Machine(server, machine_id, root)
-        finally:
-            process.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shlex
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator, Page, expect
 
-from tests.integration.harness import CLI, cli_env, free_port
+from orchestrator.testing.fake_model import FakeModelServer
+from tests.integration.harness import PASSWORD as PASSWORD  # re-exported for the browser tests
 from tests.integration.harness import Output as Output  # re-exported for the browser tests
+from tests.integration.harness import cli_env, cli_process, free_port
+from tests.integration.harness import run_cli as run_orchestrator
 
-PASSWORD = "correct horse battery"
 #: Where screenshots go: ``artifacts/screenshots``, or ``$ORCHESTRATOR_SCREENSHOTS``
 #: (``nox -s screenshots`` writes the README's pictures to docs/screenshots).
 SCREENSHOTS = Path(
@@ -31,16 +32,8 @@ VIEWPORTS = (("desktop", 1280, 800), ("phone", 360, 740))
 
 
 def spawn(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Output:
-    process = subprocess.Popen(
-        args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=cwd,
-    )
-    return Output(process)
+    """``orchestrator ARGS`` without a terminal, its output read as it comes."""
+    return Output(cli_process(args, env, cwd))
 
 
 @attrs.define
@@ -56,7 +49,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        args = [*CLI, "serve", "--port", str(self.port), "--host", "127.0.0.1"]
+        args = ["serve", "--port", str(self.port), "--host", "127.0.0.1"]
         self.output = spawn(args, cli_env(self.data_dir))
         self.output.wait_for(r"running at")
 
@@ -88,20 +81,12 @@ def start_machine(
     """Run the ``orchestrator worker start …`` command the UI showed, token in MACHINE_TOKEN."""
     words = shlex.split(command)
     assert words == ["orchestrator", "worker", "start", "--server", server_url], command
-    args = [*CLI, *words[1:], "--root", str(root), "--heartbeat", "1"]
+    args = [*words[1:], "--root", str(root), "--heartbeat", "1"]
     return spawn(args, {**env, "MACHINE_TOKEN": token}, cwd)
 
 
 def run_cli(args: list[str], data_dir: Path, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [*CLI, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=cli_env(data_dir),
-        timeout=60,
-        check=False,
-    )
+    done = run_orchestrator(args, data_dir, input=stdin)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -211,6 +196,16 @@ def send(page: Page, text: str) -> Locator:
     box.fill(text)
     box.press("Enter")
     return page.locator(".msg.assistant").last
+
+
+def ask_to_run(page: Page, model: FakeModelServer, command: str, after: str) -> Locator:
+    """Send a message the model answers by asking to run ``command``; its permission prompt."""
+    model.reply, model.delta_delay = "Done.", 0.0
+    model.bash_command, model.after_tool_reply = command, after
+    send(page, "Run a command")
+    prompt = page.get_by_role("group", name="Permission request")
+    expect(prompt).to_contain_text("bash", timeout=30_000)
+    return prompt
 
 
 class Proxy:

@@ -9,7 +9,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.conftest import Machine
 from tests.e2e.harness import call_api, screenshots
-from tests.integration.git_server import git_daemon, make_repository, silent_server
+from tests.integration.git_server import served_repository, silent_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("opencode")]
 
@@ -37,10 +37,7 @@ def test_a_repository_is_cloned_from_the_picker_and_gets_a_worker(
     machine: Machine, page: Page, tmp_path: Path
 ) -> None:
     """Clone from git daemon: the name comes from the URL, progress shows, then Add worker here."""
-    served = tmp_path / "served"
-    served.mkdir()
-    make_repository(served, files=400)
-    with git_daemon(served) as daemon:
+    with served_repository(tmp_path / "served", files=400) as daemon:
         dialog = open_clone_form(page)
         dialog.get_by_label("Repository URL").fill(f"{daemon}/app.git")
         expect(dialog.get_by_label("Clone into folder")).to_have_value("app")

@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
-from tests.e2e.harness import Chat, call_api, run_cli, spawn, wait_for_online_worker
-from tests.integration.harness import CLI, cli_env
+from tests.e2e.harness import Chat, Output, call_api, run_cli, wait_for_online_worker
+from tests.integration.harness import cli_env, start_worker
 
 pytestmark = [pytest.mark.slow]
 
@@ -53,8 +53,7 @@ def test_the_inbox_shows_every_machines_requests_and_answers_in_place(
     env = opencode_environment(
         tmp_path / "opencode-desktop", model.base_url, base_env=cli_env(data_dir)
     )
-    args = ["worker", "start", "--server", chat.server.url, "--token", token, "--root", str(root)]
-    desktop = spawn([*CLI, *args, "--heartbeat", "1"], env, home)
+    desktop = Output(start_worker(chat.server.url, token, root, env, home))
     try:
         desktop.wait_for(r"Machine .* is online")
         desktop_worker, desktop_model = wait_for_online_worker(page, token.split(":")[0], "api")

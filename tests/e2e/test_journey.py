@@ -13,12 +13,13 @@ from tests.e2e.harness import (
     PASSWORD,
     Output,
     Server,
+    ask_to_run,
     running,
     screenshots,
     spawn,
     start_machine,
 )
-from tests.integration.harness import CLI, cli_env, fake_model_thread
+from tests.integration.harness import cli_env, fake_model_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("opencode")]
 
@@ -97,7 +98,7 @@ def test_a_new_user_goes_from_setup_link_to_chat_and_back(page: Page, tmp_path: 
                 page.get_by_role("dialog").get_by_role("button", name="Done").click()
                 (root / folder).mkdir(exist_ok=True)
                 # Exactly as shown, in the worker's folder: it finds the machine's .env itself.
-                registered = spawn([*CLI, *words[1:]], env, root / folder)
+                registered = spawn(words[1:], env, root / folder)
                 assert registered.process.wait(timeout=60) == 0, "".join(registered.lines)
             pending = page.locator("[data-group=pending_authorization] li")
             expect(pending).to_have_count(2)
@@ -187,12 +188,7 @@ def test_a_new_user_goes_from_setup_link_to_chat_and_back(page: Page, tmp_path: 
             assert 0 < len(stopped) < len(LONG_REPLY.strip())
 
             # A permission request appears inline; allowing it lets the reply finish.
-            model.reply, model.delta_delay = "Done.", 0.0
-            model.bash_command, model.after_tool_reply = "echo hi", "The command printed hi."
-            box.fill("Run a command")
-            box.press("Enter")
-            prompt = page.get_by_role("group", name="Permission request")
-            expect(prompt).to_contain_text("bash", timeout=30_000)
+            prompt = ask_to_run(page, model, "echo hi", "The command printed hi.")
             expect(prompt).to_contain_text("echo hi")
             screenshots(page, "chat-permission")
             prompt.get_by_role("button", name="Allow once").click()

@@ -11,12 +11,10 @@ from pathlib import Path
 import attrs
 from playwright.sync_api import Page, expect
 
-from orchestrator.adapters.embedded import open_backend
-from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.domain.ids import MachineToken
 from orchestrator.domain.paging import MESSAGE_PAGE
 from tests.e2e.harness import Server, running, sign_in
-from tests.integration.harness import create_user_and_machine
+from tests.integration.harness import create_user_and_machine, server_database
 
 #: Questions answered in the seeded session: twice as many messages.
 TURNS = 5_000
@@ -32,13 +30,7 @@ class Seeded:
 
 async def _session(data_dir: Path, token: MachineToken, root: Path) -> Seeded:
     """alice's machine with a worker and one session titled "Long history" (machine offline)."""
-    backend = await open_backend(
-        data_dir / "orchestrator.sqlite3",
-        clock=SystemClock(),
-        ids=RandomIds(),
-        hasher=Argon2Hasher(fast=True),
-    )
-    try:
+    async with server_database(data_dir, fast=True) as backend:
         found = await backend.find_user("alice")
         assert found is not None
         user = found[0].user_id
@@ -49,8 +41,6 @@ async def _session(data_dir: Path, token: MachineToken, root: Path) -> Seeded:
         await backend.rename_session(user, session.chat_session_id, "Long history")
         await backend.go_offline(token)
         return Seeded(token.machine_id, worker.worker_id, session.chat_session_id)
-    finally:
-        await backend.close()
 
 
 def seed_long_session(data_dir: Path, tmp_path: Path, turns: int = TURNS) -> Seeded:

@@ -67,10 +67,7 @@ def test_a_typed_answer_or_a_dismissal_from_the_browser(
     model.questions = ASKED
     model.after_tool_reply = "Understood."
     open_new_session(page, chat)
-    box = page.get_by_label("Message", exact=True)
-    box.fill("Paint the button")
-    box.press("Enter")
-    card = page.locator(".msg.assistant").last.locator(".prompt.question")
+    card = send(page, "Paint the button").locator(".prompt.question")
     card.get_by_label("Your own answer").fill("Sea green", timeout=60_000)
     card.get_by_role("button", name="Answer").click()
     expect(card.locator(".answer")).to_have_text("Colour: Sea green")
@@ -78,8 +75,7 @@ def test_a_typed_answer_or_a_dismissal_from_the_browser(
         "data-status", "completed", timeout=60_000
     )
     assert "Sea green" in json.dumps(model.chat_requests[-1].messages[-1])
-    box.fill("Ask again")
-    box.press("Enter")
+    send(page, "Ask again")
     expect(page.locator(".msg.assistant")).to_have_count(2, timeout=30_000)
     second = page.locator(".msg.assistant").last.locator(".prompt.question")
     second.get_by_role("button", name="Dismiss").click(timeout=60_000)

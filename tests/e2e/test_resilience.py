@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import attrs
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
-from tests.e2e.harness import Chat, Proxy, open_new_session
+from tests.e2e.harness import Chat, Proxy, open_new_session, send
 
 pytestmark = pytest.mark.slow
 
@@ -18,12 +21,23 @@ STREAMED_TEXT = "document.querySelector('.msg.assistant:last-child .msg-body').f
 def start_reply(page: Page, chat: Chat) -> Locator:
     """Send a message in a new session; return the reply once some of it is on the page."""
     open_new_session(page, chat)
-    box = page.get_by_label("Message", exact=True)
-    box.fill("Count slowly")
-    box.press("Enter")
-    reply = page.locator(".msg.assistant").last
+    reply = send(page, "Count slowly")
     expect(reply.locator(".msg-body")).to_contain_text("word10", timeout=30_000)
     return reply
+
+
+@contextmanager
+def reply_through_proxy(
+    page: Page, chat: Chat, model: FakeModelServer
+) -> Iterator[tuple[Proxy, Locator]]:
+    """A slow REPLY started in a new session, the page reaching the server through a Proxy."""
+    model.reply, model.delta_delay = REPLY, 0.05
+    proxy = Proxy(chat.server.port)
+    try:
+        proxied = attrs.evolve(chat, server=attrs.evolve(chat.server, port=proxy.port))
+        yield proxy, start_reply(page, proxied)
+    finally:
+        proxy.close()
 
 
 def expect_whole_stream(page: Page, reply: Locator, upto: str) -> None:
@@ -58,12 +72,7 @@ def test_a_dropped_connection_mid_reply_resumes_without_gap_or_duplicate(
     page: Page, chat: Chat, model: FakeModelServer
 ) -> None:
     """The browser's connection drops mid-reply: "Reconnecting…", then the rest, once, in order."""
-    model.reply, model.delta_delay = REPLY, 0.05
-    proxy = Proxy(chat.server.port)
-    try:
-        reply = start_reply(
-            page, attrs.evolve(chat, server=attrs.evolve(chat.server, port=proxy.port))
-        )
+    with reply_through_proxy(page, chat, model) as (proxy, reply):
         proxy.cut()
         expect(page.locator("#connection")).to_have_text("Reconnecting…")
         seen = page.evaluate(STREAMED_TEXT)
@@ -72,8 +81,6 @@ def test_a_dropped_connection_mid_reply_resumes_without_gap_or_duplicate(
         proxy.restore()
         expect(page.locator("#connection")).to_be_hidden(timeout=30_000)
         expect_whole_stream(page, reply, "word150")
-    finally:
-        proxy.close()
 
 
 def test_a_server_restart_while_chunks_are_written_keeps_the_reply(

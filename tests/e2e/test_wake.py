@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import attrs
 import pytest
 from playwright.sync_api import Page, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
-from tests.e2e.harness import Chat, Proxy
-from tests.e2e.test_resilience import REPLY, STREAMED_TEXT, expect_whole_stream, start_reply
+from tests.e2e.harness import Chat
+from tests.e2e.test_resilience import (
+    REPLY,
+    STREAMED_TEXT,
+    expect_whole_stream,
+    reply_through_proxy,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +27,7 @@ def test_a_page_shown_again_reconnects_at_once_and_resumes_from_its_last_chunk(
     page: Page, chat: Chat, model: FakeModelServer
 ) -> None:
     """Hidden while the network is gone; shown again, it resumes after its last sequence."""
-    model.reply, model.delta_delay = REPLY, 0.05
-    proxy = Proxy(chat.server.port)
-    try:
-        reply = start_reply(
-            page, attrs.evolve(chat, server=attrs.evolve(chat.server, port=proxy.port))
-        )
+    with reply_through_proxy(page, chat, model) as (proxy, reply):
         page.evaluate(SET_VISIBILITY, "hidden")
         proxy.cut()
         expect(page.locator("#connection")).to_have_text("Reconnecting…")
@@ -41,5 +40,3 @@ def test_a_page_shown_again_reconnects_at_once_and_resumes_from_its_last_chunk(
         assert int(resumed.value.url.rsplit("=", 1)[1]) > 0
         expect(page.locator("#connection")).to_be_hidden(timeout=30_000)
         expect_whole_stream(page, reply, "word150")
-    finally:
-        proxy.close()

@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
 from tests.e2e.conftest import Machine
-from tests.e2e.harness import call_api, screenshots
+from tests.e2e.harness import ask_to_run, call_api, screenshots
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("opencode")]
 
@@ -36,13 +36,7 @@ def test_a_worker_added_with_the_default_policy_asks_before_bash_runs(
 
     row.get_by_role("link", name="Chat").click()
     page.get_by_role("button", name="New session").click()
-    box = page.get_by_label("Message", exact=True)
-    model.reply, model.delta_delay = "Done.", 0.0
-    model.bash_command, model.after_tool_reply = "echo hi > proof.txt", "It printed hi."
-    box.fill("Run a command")
-    box.press("Enter")
-    prompt = page.get_by_role("group", name="Permission request")
-    expect(prompt).to_contain_text("bash", timeout=30_000)
+    prompt = ask_to_run(page, model, "echo hi > proof.txt", "It printed hi.")
     expect(prompt).to_contain_text("echo hi > proof.txt")
     assert not (machine.root / "app" / "proof.txt").exists()
     prompt.get_by_role("button", name="Deny").click()

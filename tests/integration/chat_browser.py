@@ -12,7 +12,6 @@ tokens lost, duplicated and reordered between what was sent and what arrived.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +23,9 @@ import anyio
 import attrs
 from yarl import URL
 
-LOGIN = {"username": "alice", "password": "correct horse battery"}
+from tests.integration.harness import PASSWORD, sse_events
+
+LOGIN = {"username": "alice", "password": PASSWORD}
 FINAL = ("completed", "interrupted", "failed", "aborted")
 #: Seconds without a byte after which a browser gives a stream up and reconnects.
 STALLED_SECONDS = 60.0
@@ -169,15 +170,9 @@ async def _read_stream(
             browser.signed_in = response.status != 401
             return
         browser.fresh = browser.last is None
-        name = ""
-        async for raw in response.content:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("id: "):
-                browser.last = line[4:]
-            elif line.startswith("data: "):
-                browser.on(name, json.loads(line[6:]))
+        async for event in sse_events(response.content):
+            browser.last = event.id or browser.last
+            browser.on(event.name, event.data)
 
 
 def assert_answered_exactly(

@@ -9,7 +9,6 @@ reply and the stored chunk events with what the model sent, word by word.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 from collections import Counter
@@ -22,8 +21,8 @@ import aiohttp
 import anyio
 import attrs
 
-from tests.integration.harness import running_server, wait_for_line
-from tests.integration.test_chat_end_to_end import Stage, ready_worker, signed_in, stage, stop
+from tests.integration.chat_stage import Stage, open_session, signed_in, stage
+from tests.integration.harness import log_in, running_server, sse_events, stop, wait_for_line
 
 FINAL = ("completed", "interrupted", "failed", "aborted")
 
@@ -72,26 +71,18 @@ async def follow(base: str, session_id: str, browser: Browser) -> None:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         while not browser.done:
             try:
-                login = {"username": "alice", "password": "correct horse battery"}
-                async with http.post(f"{base}/api/login", json=login) as answer:
-                    assert answer.status == 200
+                await log_in(http, base)
                 headers = {"Last-Event-ID": browser.last} if browser.last else {}
                 url = f"{base}/api/sessions/{session_id}/stream"
                 async with http.get(url, headers=headers) as response:
                     assert response.status == 200
                     browser.connections += 1
-                    name = ""
                     browser.fresh = browser.last is None
-                    async for raw in response.content:
-                        line = raw.decode().rstrip("\n")
-                        if line.startswith("event: "):
-                            name = line[7:]
-                        elif line.startswith("id: "):
-                            browser.last = line[4:]
-                        elif line.startswith("data: "):
-                            browser.on(name, json.loads(line[6:]))
-                            if browser.done:
-                                return
+                    async for event in sse_events(response.content):
+                        browser.last = event.id or browser.last
+                        browser.on(event.name, event.data)
+                        if browser.done:
+                            return
             except (aiohttp.ClientError, ConnectionError, AssertionError):
                 await anyio.sleep(0.2)
 
@@ -100,20 +91,14 @@ async def chunks_for(base: str, session_id: str, after: str, seconds: float) -> 
     """The chunk texts one stream resumed after ``after`` receives within ``seconds``."""
     chunks: list[str] = []
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        login = {"username": "alice", "password": "correct horse battery"}
-        async with http.post(f"{base}/api/login", json=login) as answer:
-            assert answer.status == 200
+        await log_in(http, base)
         url = f"{base}/api/sessions/{session_id}/stream"
         with anyio.move_on_after(seconds):
             async with http.get(url, headers={"Last-Event-ID": after}) as response:
                 assert response.status == 200
-                name = ""
-                async for raw in response.content:
-                    line = raw.decode().rstrip("\n")
-                    if line.startswith("event: "):
-                        name = line[7:]
-                    elif line.startswith("data: ") and name in ("chunk", "snapshot"):
-                        chunks.append(json.loads(line[6:]).get("chunk", "<snapshot>"))
+                async for event in sse_events(response.content):
+                    if event.name in ("chunk", "snapshot"):
+                        chunks.append(event.data.get("chunk", "<snapshot>"))
     return chunks
 
 
@@ -145,12 +130,8 @@ async def start_turn(s: Stage, workers: list[subprocess.Popen[str]], content: st
     workers.append(s.worker())
     wait_for_line(workers[-1], r"Machine .* is online", [])
     async with signed_in(s.server) as api:
-        worker_id, model = await ready_worker(api, s.token.split(":")[0])
-        session = await api.call(
-            "POST", f"/api/workers/{worker_id}/sessions", {"model": model}, 201
-        )
-        session_id = str(session.get("session", session)["chat_session_id"])
-        await api.call("POST", f"/api/sessions/{session_id}/messages", {"content": content}, 201)
+        session_id = await open_session(api, s.token)
+        await api.send(session_id, content)
     return session_id
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
+
+from tests.integration.harness import live_pids, text_process
 
 REPO = Path(__file__).resolve().parents[2]
 DEBIAN_PYTHON = Path("/usr/bin/python3")
@@ -65,24 +69,33 @@ def debian_environment(home: Path) -> dict[str, str]:
 
 def start_serve(checkout: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     """``./run serve ARGS`` in its own process group, output merged for reading."""
-    return subprocess.Popen(
-        ["./run", "serve", *args],
-        cwd=checkout,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return text_process(["./run", "serve", *args], env, checkout, own_group=True)
 
 
-def stop(process: subprocess.Popen[str]) -> int:
-    """SIGTERM to the whole group (nox and the server under it); its exit status."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        return process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        return process.wait(timeout=10)
+def stop(process: subprocess.Popen[str], grace: float = 30) -> int:
+    """Stop the whole group (SIGTERM, then SIGKILL after ``grace``); the leader's status."""
+    _signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _signal_group(process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while group_members(process.pid):
+        assert time.monotonic() < deadline, f"group {process.pid} outlived SIGKILL"
+        time.sleep(0.1)
+    return process.wait(timeout=10)
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+        os.killpg(pgid, signum)
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group ``pgid``."""
+
+    def in_group(entry: Path) -> bool:
+        _state, _parent, group = (entry / "stat").read_text().rsplit(") ", 1)[1].split()[:3]
+        return int(group) == pgid
+
+    return live_pids(in_group)

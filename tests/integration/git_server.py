@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.integration.harness import free_port
+from tests.integration.harness import free_port, live_pids, stop
 
 GIT_ENV = {
     **os.environ,
@@ -82,12 +82,15 @@ def git_daemon(base: Path) -> Iterator[str]:
         _wait_for_port(port, process)
         yield f"git://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=10)
+
+
+@contextmanager
+def served_repository(base: Path, files: int = 300) -> Iterator[str]:
+    """``base/app.git`` with ``files`` files, behind git daemon; the daemon's ``git://`` URL."""
+    make_repository(base, files=files)
+    with git_daemon(base) as url:
+        yield url
 
 
 @contextmanager
@@ -101,15 +104,9 @@ def silent_server() -> Iterator[str]:
 
 def git_processes_for(marker: str) -> list[int]:
     """PIDs of live git processes whose command line mentions ``marker``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().split(") ")[1][0]
-        except OSError:
-            continue
-        if b"git" in cmdline and marker.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
+
+    def keep(entry: Path) -> bool:
+        cmdline = (entry / "cmdline").read_bytes()
+        return b"git" in cmdline and marker.encode() in cmdline
+
+    return live_pids(keep)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import attrs
 import pytest
 
@@ -34,6 +36,9 @@ CLI = [sys.executable, "-m", "orchestrator"]
 #: Module marks: skip where opencode (or git) is not installed (fixtures in conftest.py).
 NEEDS_OPENCODE = pytest.mark.usefixtures("opencode_binary")
 NEEDS_GIT = pytest.mark.usefixtures("git_binary")
+
+#: The password every test account is created with.
+PASSWORD = "correct horse battery"
 
 
 def opencode_or_skip() -> Path:
@@ -125,13 +130,19 @@ def running_server(data_dir: Path, port: int | None = None) -> Iterator[Server]:
 
 
 @asynccontextmanager
-async def server_database(data_dir: Path) -> AsyncIterator[SQLiteBackend]:
-    """The server's SQLite database in ``data_dir``, opened directly; closed afterwards."""
+async def server_database(
+    data_dir: Path, *, fast: bool = False, poll_interval: float = 0.5
+) -> AsyncIterator[SQLiteBackend]:
+    """The server's SQLite database in ``data_dir``, opened directly; closed afterwards.
+
+    ``fast`` hashes new secrets with test-speed Argon2 parameters.
+    """
     backend = await open_backend(
         data_dir / "orchestrator.sqlite3",
         clock=SystemClock(),
         ids=RandomIds(),
-        hasher=Argon2Hasher(),
+        hasher=Argon2Hasher(fast=fast),
+        poll_interval=poll_interval,
     )
     try:
         yield backend
@@ -147,10 +158,37 @@ async def only_machine(backend: SQLiteBackend, username: str = "alice") -> tuple
     return found[0].user_id, summary.machine
 
 
+async def log_in(http: aiohttp.ClientSession, base: str, username: str = "alice") -> str:
+    """Sign ``username`` in on ``http`` (its cookie jar keeps the session); the CSRF token."""
+    login = {"username": username, "password": PASSWORD}
+    async with http.post(f"{base}/api/login", json=login) as answer:
+        assert answer.status == 200, await answer.text()
+        return str((await answer.json())["csrf_token"])
+
+
+async def set_up_first_account(http: aiohttp.ClientSession, link: str) -> None:
+    """Make alice's account through the setup link ``serve`` printed (the first-run page)."""
+    async with http.get(link) as page:
+        assert page.status == 200
+        html = await page.text()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert csrf, html
+    form = {
+        "csrf_token": csrf.group(1),
+        "token": link.split("token=")[1],
+        "username": "alice",
+        "password": PASSWORD,
+        "password_again": PASSWORD,
+    }
+    base = link.split("/setup?")[0]
+    async with http.post(f"{base}/setup", data=form, allow_redirects=False) as created:
+        assert created.status == 303
+
+
 def create_user_and_machine(data_dir: Path, username: str = "alice", name: str = "laptop") -> str:
     """Create an account and a machine with the CLI; return the machine token it printed."""
     created = run_cli(
-        ["user", "create", username, "--password-stdin"], data_dir, input="correct horse battery\n"
+        ["user", "create", username, "--password-stdin"], data_dir, input=f"{PASSWORD}\n"
     )
     assert created.returncode == 0, created.stderr
     machine = run_cli(["machine", "create", name, "--user", username], data_dir)
@@ -195,48 +233,89 @@ def fake_model_thread(**options: object) -> Iterator[FakeModelServer]:
         yield server
 
 
-def start_worker(
-    server_url: str, token: str, root: Path, env: dict[str, str], cwd: Path, *extra: str
+@attrs.frozen
+class SseEvent:
+    """One server-sent event: its name, the id its block gave (if any), its decoded data."""
+
+    name: str
+    id: str | None
+    data: Any
+
+
+async def sse_events(content: aiohttp.StreamReader) -> AsyncIterator[SseEvent]:
+    """The events of an SSE body as they arrive, one per ``data:`` line."""
+    name, event_id = "", None
+    async for raw in content:
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("data: "):
+            yield SseEvent(name, event_id, json.loads(line[6:]))
+            event_id = None
+
+
+def cli_process(
+    args: Sequence[str], env: dict[str, str], cwd: Path | None = None
 ) -> subprocess.Popen[str]:
-    """``orchestrator worker start`` without a terminal, output merged for wait_for_line."""
+    """``orchestrator ARGS`` without a terminal, output merged for wait_for_line."""
+    return text_process([*CLI, *args], env, cwd)
+
+
+def text_process(
+    argv: Sequence[str], env: dict[str, str], cwd: Path | None = None, *, own_group: bool = False
+) -> subprocess.Popen[str]:
+    """``argv`` without a terminal (in a process group of its own if asked), output merged."""
     return subprocess.Popen(
-        [
-            *CLI,
-            "worker",
-            "start",
-            "--server",
-            server_url,
-            "--token",
-            token,
-            "--root",
-            str(root),
-            "--heartbeat",
-            "1",
-            *extra,
-        ],
+        argv,
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
+        start_new_session=own_group,
     )
 
 
-def processes_with_env(marker: str) -> list[int]:
-    """PIDs of live processes whose environment mentions ``marker`` (e.g. a sandbox HOME)."""
+def start_worker(
+    server_url: str, token: str, root: Path, env: dict[str, str], cwd: Path, *extra: str
+) -> subprocess.Popen[str]:
+    """``orchestrator worker start`` without a terminal, output merged for wait_for_line."""
+    args = ["worker", "start", "--server", server_url, "--token", token, "--root", str(root)]
+    return cli_process([*args, "--heartbeat", "1", *extra], env, cwd)
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 30) -> int:
+    """SIGTERM ``process``, SIGKILL it if it does not end within ``timeout``; its exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait(timeout=10)
+
+
+def live_pids(keep: Callable[[Path], bool]) -> list[int]:
+    """PIDs of live (not zombie) processes whose ``/proc`` entry ``keep`` accepts."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().split(") ")[1][0]
+            state = (entry / "stat").read_text().rsplit(") ", 1)[1][0]
+            if state != "Z" and keep(entry):
+                found.append(int(entry.name))
         except OSError:
             continue
-        if marker.encode() in environ and state != "Z":
-            found.append(int(entry.name))
     return found
+
+
+def processes_with_env(marker: str) -> list[int]:
+    """PIDs of live processes whose environment mentions ``marker`` (e.g. a sandbox HOME)."""
+    return live_pids(lambda entry: marker.encode() in (entry / "environ").read_bytes())
 
 
 def opencode_processes(parent: int) -> list[int]:
@@ -301,10 +380,4 @@ class Output:
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, then SIGKILL if it does not end in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait(timeout=10)
+        return stop(self.process, timeout)

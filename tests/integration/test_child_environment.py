@@ -24,10 +24,11 @@ from orchestrator.adapters.convex import ConvexBackend, HttpTransport
 from orchestrator.domain.commands import CommandArguments, CommandKind
 from tests.contract.convex_harness import ConvexHarness
 from tests.integration.harness import (
-    CLI,
     cli_env,
+    cli_process,
     create_user_and_machine,
     running_server,
+    stop,
     wait_for_line,
 )
 
@@ -97,24 +98,7 @@ def assert_clean(env: dict[str, str], token: str) -> None:
 
 
 def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*CLI, "worker", "start", *args, "--heartbeat", "0.5"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def stopped(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    return cli_process(["worker", "start", *args, "--heartbeat", "0.5"], env, cwd)
 
 
 async def test_the_embedded_machine_passes_no_secret_to_opencode_or_git(tmp_path: Path) -> None:
@@ -143,7 +127,7 @@ async def test_the_embedded_machine_passes_no_secret_to_opencode_or_git(tmp_path
                 await call("POST", f"/api/machines/{machine_id}/commands", clone, headers)
                 git = await anyio.to_thread.run_sync(recorded, records, "git")
         finally:
-            stopped(process)
+            stop(process)
     assert_clean(opencode, token)
     assert_clean(git, token)
     assert git["GIT_TERMINAL_PROMPT"] == "0"
@@ -192,7 +176,7 @@ async def test_the_convex_machine_passes_no_secret_to_opencode_or_git(
             )
             git = await anyio.to_thread.run_sync(recorded, records, "git")
         finally:
-            stopped(process)
+            stop(process)
     finally:
         await backend.close()
     assert_clean(opencode, str(token))

@@ -10,8 +10,8 @@ import pytest
 import orchestrator
 from orchestrator.domain.api_tokens import WRONG_API_TOKEN
 from orchestrator.domain.commands import CommandStatus
-from tests.integration.harness import NEEDS_OPENCODE, wait_for_line
-from tests.integration.test_chat_end_to_end import ready_worker, signed_in, stage, stop
+from tests.integration.chat_stage import machine_online, ready_worker, stage
+from tests.integration.harness import NEEDS_OPENCODE
 from tests.integration.test_opencode_questions import ASKED
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_OPENCODE]
@@ -25,13 +25,10 @@ async def test_a_script_runs_a_command_and_a_job_and_follows_the_jobs_reply(
     """The machine lists a folder for the client; a job run now is answered by the model."""
     with stage(tmp_path, reply=REPLY, delta_delay=0.01) as s:
         (s.root / "notes").mkdir()
-        worker = s.worker()
-        lines: list[str] = []
-        try:
-            wait_for_line(worker, r"Machine .* is online", lines)
-            async with signed_in(s.server) as api:
-                worker_id, model = await ready_worker(api, s.token.split(":")[0])
-                created = await api.call("POST", "/api/tokens", {"name": "script"}, 201)
+        async with machine_online(s) as online:
+            api = online.api
+            worker_id, model = await ready_worker(api, s.token.split(":")[0])
+            created = await api.call("POST", "/api/tokens", {"name": "script"}, 201)
             async with orchestrator.Client(s.server.url, created["secret"]) as client:
                 [summary] = await client.list_machines()
                 machine_id = summary.machine.machine_id
@@ -59,9 +56,7 @@ async def test_a_script_runs_a_command_and_a_job_and_follows_the_jobs_reply(
                 with pytest.raises(orchestrator.AuthenticationFailed) as refused:
                     await wrong.list_jobs()
                 assert refused.value.message == WRONG_API_TOKEN
-        finally:
-            stop(worker)
-        assert worker.returncode == 0, "".join(lines)
+        assert online.machine.returncode == 0, "".join(online.lines)
 
 
 async def test_a_script_dismisses_the_agents_question_and_lists_it_with_all(
@@ -69,13 +64,9 @@ async def test_a_script_dismisses_the_agents_question_and_lists_it_with_all(
 ) -> None:
     """The question waits, the client dismisses it; only ``all=True`` lists it after that."""
     with stage(tmp_path, questions=ASKED) as s:
-        worker = s.worker()
-        lines: list[str] = []
-        try:
-            wait_for_line(worker, r"Machine .* is online", lines)
-            async with signed_in(s.server) as api:
-                worker_id, model = await ready_worker(api, s.token.split(":")[0])
-                created = await api.call("POST", "/api/tokens", {"name": "script"}, 201)
+        async with machine_online(s) as online:
+            worker_id, model = await ready_worker(online.api, s.token.split(":")[0])
+            created = await online.api.call("POST", "/api/tokens", {"name": "script"}, 201)
             async with orchestrator.Client(s.server.url, created["secret"]) as client:
                 session = await client.start_session(worker_id, model)
                 await client.send(session.chat_session_id, "Paint the button")
@@ -94,6 +85,4 @@ async def test_a_script_dismisses_the_agents_question_and_lists_it_with_all(
                 # The agent goes on without an answer: the reply ends (as a failure it would raise).
                 with anyio.fail_after(60):
                     [t async for t in client.follow(session.chat_session_id)]
-        finally:
-            stop(worker)
-        assert worker.returncode == 0, "".join(lines)
+        assert online.machine.returncode == 0, "".join(online.lines)

@@ -26,9 +26,8 @@ from orchestrator.domain import commands as c
 from orchestrator.domain import git_url as u
 from orchestrator.entrypoints.web.commands_api import QUEUED_NOTICE
 from tests.integration.git_server import (
-    git_daemon,
     git_processes_for,
-    make_repository,
+    served_repository,
     silent_server,
 )
 from tests.integration.harness import (
@@ -36,14 +35,15 @@ from tests.integration.harness import (
     Server,
     cli_env,
     create_user_and_machine,
+    log_in,
     running_server,
+    sse_events,
     start_worker,
+    stop,
     wait_for_line,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_GIT]
-
-PASSWORD = "correct horse battery"
 
 
 @attrs.define
@@ -73,14 +73,9 @@ class Api:
         with anyio.fail_after(timeout):
             async with self.http.get(f"{self.base}/api/commands/{command_id}/stream") as stream:
                 assert stream.status == 200
-                event = ""
-                async for raw in stream.content:
-                    line = raw.decode().rstrip("\n")
-                    if line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        assert event == "command", line
-                        states.append(json.loads(line[6:])["command"])
+                async for event in sse_events(stream.content):
+                    assert event.name == "command", event
+                    states.append(event.data["command"])
         assert states[-1]["finished"], states
         return states
 
@@ -93,13 +88,7 @@ class Api:
 @asynccontextmanager
 async def signed_in(server: Server, machine_id: str) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        api = Api(http, server.url, machine_id)
-        status, _ = await api.call(
-            "POST", "/api/login", {"username": "alice", "password": PASSWORD}
-        )
-        assert status == 200
-        api.csrf = (await api.call("GET", "/api/session"))[1]["csrf_token"]
-        yield api
+        yield Api(http, server.url, machine_id, await log_in(http, server.url))
 
 
 @attrs.define
@@ -124,14 +113,12 @@ class Stage:
         return worker
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+@asynccontextmanager
+async def machine_online(s: Stage) -> AsyncIterator[Api]:
+    """Start the stage's machine process and sign alice in; the process stops with the stage."""
+    s.start_worker()
+    async with signed_in(s.server, s.machine_id) as api:
+        yield api
 
 
 @contextmanager
@@ -152,17 +139,13 @@ def stage(tmp_path: Path) -> Iterator[Stage]:
             yield staged
         finally:
             for worker in staged.workers:
-                _stop(worker)
+                stop(worker)
 
 
 async def test_browse_mkdir_and_clone_with_live_progress(tmp_path: Path) -> None:
     """List the root, make a folder, clone from git daemon into it with progress seen live."""
-    served = tmp_path / "served"
-    served.mkdir()
-    make_repository(served, files=400)
-    with git_daemon(served) as daemon, stage(tmp_path) as s:
-        s.start_worker()
-        async with signed_in(s.server, s.machine_id) as api:
+    with served_repository(tmp_path / "served", files=400) as daemon, stage(tmp_path) as s:
+        async with machine_online(s) as api:
             status, tree = await api.call("POST", f"/api/machines/{s.machine_id}/tree", {})
             assert status == 200, tree
             listing = tree["command"]["result"]
@@ -217,10 +200,11 @@ async def test_a_command_sent_while_offline_runs_when_the_machine_returns(
 
 async def test_a_restart_fails_the_clone_the_dead_process_was_running(tmp_path: Path) -> None:
     """SIGKILL mid-clone: git dies too; on restart the clone fails, never runs twice, no folder."""
-    served = tmp_path / "served"
-    served.mkdir()
-    make_repository(served, files=5)
-    with git_daemon(served) as daemon, silent_server() as hanging, stage(tmp_path) as s:
+    with (
+        served_repository(tmp_path / "served", files=5) as daemon,
+        silent_server() as hanging,
+        stage(tmp_path) as s,
+    ):
         first = s.start_worker()
         async with signed_in(s.server, s.machine_id) as api:
             answer = await api.queue("git_clone", url=f"{hanging}/app.git", path="hung")
@@ -261,12 +245,8 @@ REFUSED_AT_ONCE = [
 
 async def test_every_refusal_is_one_sentence_through_the_api(tmp_path: Path) -> None:
     """Bad input is refused at once, what only the disk knows fails the command: one sentence."""
-    served = tmp_path / "served"
-    served.mkdir()
-    make_repository(served, files=5)
-    with git_daemon(served) as daemon, stage(tmp_path) as s:
-        s.start_worker()
-        async with signed_in(s.server, s.machine_id) as api:
+    with served_repository(tmp_path / "served", files=5) as daemon, stage(tmp_path) as s:
+        async with machine_online(s) as api:
             for body, sentence in REFUSED_AT_ONCE:
                 status, answer = await api.call(
                     "POST", f"/api/machines/{s.machine_id}/commands", body
@@ -302,8 +282,7 @@ async def test_every_refusal_is_one_sentence_through_the_api(tmp_path: Path) -> 
 async def test_cancel_stops_a_running_clone_and_removes_its_folder(tmp_path: Path) -> None:
     """Cancelling a hanging clone kills git, removes the folder and fails the command."""
     with silent_server() as hanging, stage(tmp_path) as s:
-        s.start_worker()
-        async with signed_in(s.server, s.machine_id) as api:
+        async with machine_online(s) as api:
             answer = await api.queue("git_clone", url=f"{hanging}/app.git", path="hung")
             command_id = answer["command"]["command_id"]
             with anyio.fail_after(30):

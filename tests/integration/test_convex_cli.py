@@ -14,7 +14,14 @@ import pytest
 from orchestrator.adapters.convex import ConvexBackend, HttpTransport
 from orchestrator.domain.model import MachineStatus
 from tests.contract.convex_harness import ConvexHarness, unavailable_reason
-from tests.integration.harness import CLI, cli_env, free_port, wait_for_line
+from tests.integration.harness import (
+    CLI,
+    cli_env,
+    cli_process,
+    free_port,
+    set_up_first_account,
+    wait_for_line,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -41,15 +48,11 @@ async def test_worker_start_with_a_convex_url_goes_online_and_offline(
     url, backend = deployment
     user = await backend.create_user("alice", "plain-hash-not-used-here")
     machine, token = await backend.create_machine(user.user_id, "laptop")
-    process = subprocess.Popen(
-        [*CLI, "worker", "start", "--convex-url", url, "--convex-transport", "http",
+    process = cli_process(
+        ["worker", "start", "--convex-url", url, "--convex-transport", "http",
          "--token", str(token), "--root", str(tmp_path)],
-        cwd=tmp_path,
-        env=cli_env(tmp_path / "data"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
+        cli_env(tmp_path / "data"),
+        tmp_path,
     )  # fmt: skip
     lines: list[str] = []
     try:
@@ -96,33 +99,17 @@ async def test_serve_on_convex_offers_setup_and_lists_machines(
     """The web server works the same on Convex: first-run setup link, then the user API."""
     port = free_port()
     env = cli_env(tmp_path / "data", ORCHESTRATOR_SERVER_SECRET=harness.server_secret or "")
-    process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--convex-url", harness.new_deployment(),
+    process = cli_process(
+        ["serve", "--port", str(port), "--convex-url", harness.new_deployment(),
          "--convex-transport", "http"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        env,
     )  # fmt: skip
     lines: list[str] = []
     try:
         wait_for_line(process, r"running at", lines)
         link = wait_for_line(process, r"/setup\?token=", lines).split("open ")[1].split()[0]
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            async with http.get(link) as page:
-                html = await page.text()
-            csrf = html.split('name="csrf_token" value="')[1].split('"')[0]
-            form = {
-                "csrf_token": csrf,
-                "token": link.split("token=")[1],
-                "username": "alice",
-                "password": "correct horse battery",
-                "password_again": "correct horse battery",
-            }
-            async with http.post(
-                f"http://127.0.0.1:{port}/setup", data=form, allow_redirects=False
-            ) as created:
-                assert created.status == 303
+            await set_up_first_account(http, link)
             async with http.get(f"http://127.0.0.1:{port}/api/session") as session:
                 csrf = (await session.json())["csrf_token"]
             async with http.post(

@@ -27,9 +27,9 @@ from tests.integration.chat_browser import (
     assert_answered_exactly,
     follow,
 )
+from tests.integration.chat_stage import Api, Stage, open_session, signed_in, stage
 from tests.integration.faults import in_order_once, until
-from tests.integration.harness import Output, opencode_processes
-from tests.integration.test_chat_end_to_end import Api, Stage, open_session, signed_in, stage, stop
+from tests.integration.harness import Output, opencode_processes, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.integration.faults import kill, numbered_words, until, watched_reply
-from tests.integration.harness import NEEDS_OPENCODE
-from tests.integration.test_chat_end_to_end import (
+from tests.integration.chat_stage import (
     signed_in,
 )
+from tests.integration.faults import kill, numbered_words, until, watched_reply
+from tests.integration.harness import NEEDS_OPENCODE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 

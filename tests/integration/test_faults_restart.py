@@ -22,14 +22,9 @@ from tests.integration.chat_browser import (
     assert_answered_exactly,
     follow,
 )
-from tests.integration.harness import NEEDS_OPENCODE, Output
-from tests.integration.test_chat_end_to_end import (
-    Api,
-    open_session,
-    signed_in,
-    stage,
-    stop,
-)
+from tests.integration.chat_stage import Api, machine_online, open_session, signed_in, stage
+from tests.integration.faults import until
+from tests.integration.harness import NEEDS_OPENCODE, Output, stop
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 
@@ -37,12 +32,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 async def _stored_replies(api: Api, session_id: str) -> list[dict[str, Any]]:
     listed = await api.call("GET", f"/api/sessions/{session_id}/messages")
     return [m for m in listed["messages"] if m["role"] == "assistant"]
-
-
-async def _until(check: Any, seconds: float = 90) -> None:
-    with anyio.fail_after(seconds):
-        while not check():
-            await anyio.sleep(0.05)
 
 
 async def test_a_second_machine_process_waits_as_standby_and_takes_over_when_the_first_dies(
@@ -64,21 +53,17 @@ async def test_a_second_machine_process_waits_as_standby_and_takes_over_when_the
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(follow, s.server.url, session_id, browser, lambda b: False)
                     for prompt in prompts[:3]:
-                        await api.call(
-                            "POST", f"/api/sessions/{session_id}/messages", {"content": prompt}, 201
-                        )
-                    await _until(lambda: browser.finished(3))
+                        await api.send(session_id, prompt)
+                    await until(lambda: browser.finished(3), 90)
                     # The standby never went online, so it never fought the first.
                     assert second.process.poll() is None
                     assert "is online" not in second.text
                     first.process.send_signal(signal.SIGKILL)
                     first.process.wait(timeout=10)
-                    await api.call(
-                        "POST", f"/api/sessions/{session_id}/messages", {"content": "q4"}, 201
-                    )
+                    await api.send(session_id, "q4")
                     killed = time.monotonic()
                     second.wait_for(r"Machine .* is online", timeout=60)
-                    await _until(lambda: browser.finished(4))
+                    await until(lambda: browser.finished(4), 90)
                     print(f"standby answered {time.monotonic() - killed:.1f} s after the SIGKILL")
                     tg.cancel_scope.cancel()
                 stored = await _stored_replies(api, session_id)
@@ -97,22 +82,16 @@ async def test_the_server_stops_promptly_on_sigterm_with_a_machine_and_browsers_
     """SIGTERM mid-reply, machine WebSockets and a browser stream open: serve exits 0 soon."""
     model = NumberedReplies(tokens=400)
     with stage(tmp_path, reply=model, delta_delay=0.05) as s:
-        machine = Output(s.worker())
-        try:
-            machine.wait_for(r"Machine .* is online")
-            async with signed_in(s.server) as api:
-                session_id = await open_session(api, s.token)
-                browser = ChatBrowser()
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(follow, s.server.url, session_id, browser, lambda b: False)
-                    await api.call(
-                        "POST", f"/api/sessions/{session_id}/messages", {"content": "q1"}, 201
-                    )
-                    await _until(lambda: len(browser.sequences) >= 10)
-                    s.server.process.send_signal(signal.SIGTERM)
-                    # aiohttp waits up to 60 s for open handlers; none may hold it up.
-                    code = await anyio.to_thread.run_sync(lambda: s.server.process.wait(20))
-                    tg.cancel_scope.cancel()
-            assert code == 0, "".join(s.server.lines)
-        finally:
-            stop(machine.process)
+        async with machine_online(s) as online:
+            api = online.api
+            session_id = await open_session(api, s.token)
+            browser = ChatBrowser()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(follow, s.server.url, session_id, browser, lambda b: False)
+                await api.send(session_id, "q1")
+                await until(lambda: len(browser.sequences) >= 10, 90)
+                s.server.process.send_signal(signal.SIGTERM)
+                # aiohttp waits up to 60 s for open handlers; none may hold it up.
+                code = await anyio.to_thread.run_sync(lambda: s.server.process.wait(20))
+                tg.cancel_scope.cancel()
+        assert code == 0, "".join(s.server.lines)

@@ -12,6 +12,7 @@ from tests.integration.first_run import (
     DEBIAN_PYTHON,
     debian_environment,
     fresh_checkout,
+    group_members,
     share_opencode_modules,
     start_serve,
     stop,
@@ -113,3 +114,22 @@ def test_without_python3_venv_a_user_is_told_what_to_install(tmp_path: Path) -> 
     assert done.returncode == 1
     assert "run 'sudo apt-get install python3-venv'" in done.stderr
     assert not (checkout / ".venv").exists()
+
+
+def test_stop_leaves_no_process_of_the_serve_group_behind(tmp_path: Path) -> None:
+    """A server child that ignores SIGTERM after its parent exits is killed with the group."""
+    checkout = tmp_path / "repo"
+    checkout.mkdir()
+    # Like nox under `./run serve`: the parent dies on SIGTERM, its server child lingers.
+    (checkout / "run").write_text(
+        "#!/bin/sh\n"
+        f"{DEBIAN_PYTHON} -c 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        ' print("running", flush=True); time.sleep(600)\' &\n'
+        "wait\n"
+    )
+    (checkout / "run").chmod(0o755)
+    process = start_serve(checkout, debian_environment(tmp_path / "home"))
+    wait_for_line(process, "running", [], timeout=60)
+    assert group_members(process.pid)
+    stop(process, grace=1)
+    assert group_members(process.pid) == []

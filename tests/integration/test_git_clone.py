@@ -24,9 +24,8 @@ from orchestrator.domain.errors import (
 )
 from tests.integration.git_server import (
     git,
-    git_daemon,
     git_processes_for,
-    make_repository,
+    served_repository,
     silent_server,
 )
 from tests.integration.harness import NEEDS_GIT
@@ -37,9 +36,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_GIT]
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``git://.../app.git``: a repository of a few hundred files behind git daemon."""
-    base = tmp_path_factory.mktemp("served")
-    make_repository(base)
-    with git_daemon(base) as url:
+    with served_repository(tmp_path_factory.mktemp("served")) as url:
         yield f"{url}/app.git"
 
 
@@ -170,15 +167,22 @@ async def test_a_clone_that_hangs_times_out_and_is_cleaned_up(root: Path) -> Non
     assert git_processes_for(str(root)) == []
 
 
+async def start_hung_clone(
+    tg: anyio.abc.TaskGroup, workspace: LocalWorkspace, root: Path, url: str, folder: str
+) -> None:
+    """Start ``workspace`` cloning the silent ``url`` into ``folder``; return once git runs."""
+    tg.start_soon(workspace.git_clone, url, folder, Recorder())
+    with anyio.fail_after(10):
+        while not git_processes_for(str(root)):
+            await anyio.sleep(0.02)
+
+
 async def test_cancelling_a_clone_kills_git_and_removes_the_folder(root: Path) -> None:
     """Cancelling the caller stops git's whole process group and removes the folder."""
     workspace = LocalWorkspace(root)
     with silent_server() as url:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(workspace.git_clone, f"{url}/app.git", "cancelled", Recorder())
-            with anyio.fail_after(10):
-                while not git_processes_for(str(root)):
-                    await anyio.sleep(0.02)
+            await start_hung_clone(tg, workspace, root, f"{url}/app.git", "cancelled")
             tg.cancel_scope.cancel()
     assert git_processes_for(str(root)) == []
     assert list(root.iterdir()) == []
@@ -192,10 +196,7 @@ async def test_one_clone_per_folder_and_leftovers_of_a_dead_clone_are_removed(
     (root / ".app.cloning" / ".git").mkdir(parents=True)  # left by a SIGKILLed machine
     with silent_server() as url:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(workspace.git_clone, f"{url}/app.git", "app", Recorder())
-            with anyio.fail_after(10):
-                while not git_processes_for(str(root)):
-                    await anyio.sleep(0.02)
+            await start_hung_clone(tg, workspace, root, f"{url}/app.git", "app")
             with pytest.raises(Conflict, match=r"^A clone into 'app' is already running\.$"):
                 await workspace.git_clone(served, "app", Recorder())
             tg.cancel_scope.cancel()

@@ -18,7 +18,8 @@ from orchestrator.domain.ids import ChatSessionId, MachineToken, UserId
 from orchestrator.domain.live import GrowingText, LivePart, LiveText
 from orchestrator.domain.parts import PartId, TextKind, ToolPart, ToolState, ToolStatus
 from orchestrator.entrypoints.web.state import LIVE
-from tests.integration.test_remote_chat import PASSWORD, _setup
+from tests.integration.harness import log_in, sse_events
+from tests.integration.test_remote_chat import _claimed, _setup
 from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -45,10 +46,7 @@ class Turn:
 
 @pytest.fixture
 async def turn(server: LiveServer, remote: RemoteMachineBackend) -> AsyncIterator[Turn]:
-    setup = await _setup(server, remote)
-    session = await server.backend.start_session(setup.user, setup.worker.worker_id, "fake/model-a")
-    asked = await server.backend.send_message(setup.user, session.chat_session_id, "hi")
-    reply = await remote.claim_message(setup.token, asked.message_id)
+    setup, reply = await _claimed(server, remote, "hi")
     outbox = LiveOutbox(remote, setup.token)
     async with anyio.create_task_group() as tg:
         tg.start_soon(outbox.run)
@@ -80,26 +78,15 @@ async def _read(http: aiohttp.ClientSession, url: str, reader: Reader, last: str
     headers = {"Last-Event-ID": last} if last is not None else {}
     async with http.get(url, headers=headers) as response:
         assert response.status == 200
-        name, event_id = "", None
-        async for raw in response.content:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("id: "):
-                event_id = line[4:]
-            elif line.startswith("data: "):
-                reader.events.append((name, event_id, json.loads(line[6:])))
-                reader.changed.set()
-                event_id = None
+        async for event in sse_events(response.content):
+            reader.events.append((event.name, event.id, event.data))
+            reader.changed.set()
 
 
 @pytest.fixture
 async def http(server: LiveServer) -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        answer = await session.post(
-            f"{server.url}/api/login", json={"username": "alice", "password": PASSWORD}
-        )
-        assert answer.status == 200
+        await log_in(session, server.url)
         yield session
 
 

@@ -23,16 +23,15 @@ from tests.integration.chat_browser import (
     assert_answered_exactly,
     follow,
 )
-from tests.integration.harness import Output, processes_with_env
-from tests.integration.test_chat_end_to_end import (
+from tests.integration.chat_stage import (
     Api,
     Stage,
     machine_online,
     open_session,
     replies_finished,
     stage,
-    stop,
 )
+from tests.integration.harness import Output, processes_with_env, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 

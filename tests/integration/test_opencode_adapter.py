@@ -7,6 +7,7 @@ import re
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -34,6 +35,7 @@ from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, open
 from tests.integration.harness import opencode_or_skip
 
 MODEL = ModelRef.parse(DEFAULT_MODEL)
+E = TypeVar("E")
 
 
 @pytest.fixture
@@ -68,14 +70,21 @@ async def collect_turn(session: OpencodeSession, timeout: float = 60) -> list[Ag
     raise AssertionError(f"the session closed before the turn ended: {events}")
 
 
-async def next_permission(session: OpencodeSession, timeout: float = 60) -> PermissionAsked:
-    """The turn's next permission request; the turn must not end before it."""
+async def next_event(session: OpencodeSession, kind: type[E], timeout: float = 60) -> E:
+    """The turn's next event of type ``kind``; the turn must not end before it."""
     with anyio.fail_after(timeout):
         async for event in session.events():
-            if isinstance(event, PermissionAsked):
+            if isinstance(event, kind):
                 return event
             assert not isinstance(event, TurnFinished | TurnFailed), event
-    raise AssertionError("the session closed before asking a permission")
+    raise AssertionError(f"the session closed before a {kind.__name__} came")
+
+
+async def prompted(runtime: OpencodeRuntime, directory: Path, text: str) -> OpencodeSession:
+    """A new session on ``directory``, sent ``text`` for MODEL."""
+    session = await runtime.open_session(directory)
+    await session.prompt(text, MODEL)
+    return session
 
 
 def text_of(events: list[AgentEvent]) -> str:
@@ -126,8 +135,7 @@ async def test_the_models_and_the_first_message_come_from_one_warm_server(
     """The server that listed the models stays warm and answers sessions, even after closes."""
     await runtime.list_models(worker_directory)
     (pid,) = runtime.server_pids()
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("Say hello", MODEL)
+    session = await prompted(runtime, worker_directory, "Say hello")
     assert text_of(await collect_turn(session)) == fake_model.reply
     await session.close()  # an idle timeout releases the session, not the warm server
     again = await runtime.open_session(worker_directory, session.agent_session_id)
@@ -151,8 +159,7 @@ async def test_prompt_streams_the_reply_in_order(
     its pieces for the reader to take each as it comes.
     """
     fake_model.delta_delay = 0.1
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("Say hello", MODEL)
+    session = await prompted(runtime, worker_directory, "Say hello")
     events = await collect_turn(session)
     assert isinstance(events[-1], TurnFinished)
     assert text_of(events) == fake_model.reply
@@ -168,8 +175,7 @@ async def test_second_prompt_carries_the_history(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
     """The second prompt of a session reaches the model with the first exchange."""
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("First question", MODEL)
+    session = await prompted(runtime, worker_directory, "First question")
     await collect_turn(session)
     await session.prompt("Second question", MODEL)
     assert isinstance((await collect_turn(session))[-1], TurnFinished)
@@ -194,8 +200,7 @@ async def test_abort_stops_the_reply_mid_stream(
     """Aborting after the first delta ends the turn as aborted, before the full text."""
     fake_model.reply = " ".join(f"word{i}" for i in range(100))
     fake_model.delta_delay = 0.05
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("Talk for a while", MODEL)
+    session = await prompted(runtime, worker_directory, "Talk for a while")
     events: list[AgentEvent] = []
     with anyio.fail_after(60):
         async for event in session.events():
@@ -223,9 +228,8 @@ async def test_bash_tool_call_asks_permission_then_finishes(
 ) -> None:
     """A bash tool call raises PermissionAsked; answering once lets the turn finish."""
     fake_model.bash_command = "echo permitted > proof.txt"
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("Run something", MODEL)
-    asked = await next_permission(session)
+    session = await prompted(runtime, worker_directory, "Run something")
+    asked = await next_event(session, PermissionAsked)
     assert asked.tool == "bash"
     assert asked.patterns == ("echo permitted > proof.txt",)
     assert "echo permitted" in asked.description
@@ -245,9 +249,8 @@ async def test_an_edit_permission_carries_the_file_and_its_diff(
     """The real opencode's edit request names the file and carries its unified diff."""
     target = worker_directory / "notes.txt"
     fake_model.tool_calls = [("write", {"filePath": str(target), "content": "hello diff\n"})]
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("Write a note", MODEL)
-    asked = await next_permission(session)
+    session = await prompted(runtime, worker_directory, "Write a note")
+    asked = await next_event(session, PermissionAsked)
     assert asked.tool == "edit"
     assert asked.file == str(target)
     assert "+hello diff" in asked.diff
@@ -265,9 +268,8 @@ async def test_rejected_permission_does_not_run_the_tool(
 ) -> None:
     """Rejecting a bash permission never runs the command and still ends the turn."""
     fake_model.bash_command = "echo never > proof.txt"
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("Run something", MODEL)
-    asked = await next_permission(session)
+    session = await prompted(runtime, worker_directory, "Run something")
+    asked = await next_event(session, PermissionAsked)
     await session.answer_permission(asked.request_id, PermissionAnswer.REJECT)
     events = await collect_turn(session)
     assert isinstance(events[-1], TurnFinished | TurnFailed)
@@ -315,8 +317,7 @@ async def test_model_error_fails_the_turn_with_its_reason(
 ) -> None:
     """An HTTP error from the model ends the turn with TurnFailed carrying the message."""
     fake_model.fail_status = 400
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("Anything", MODEL)
+    session = await prompted(runtime, worker_directory, "Anything")
     events = await collect_turn(session)
     last = events[-1]
     assert isinstance(last, TurnFailed)
@@ -345,8 +346,7 @@ async def test_closed_session_resumes_with_history(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
     """Closing the last session stops opencode; reopening by ID continues the conversation."""
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("Remember me", MODEL)
+    session = await prompted(runtime, worker_directory, "Remember me")
     await collect_turn(session)
     await session.close()
     assert runtime.server_pids() == []
@@ -391,8 +391,7 @@ async def test_stop_leaves_no_process_behind(
     binary = opencode_or_skip()
     env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
     async with open_opencode_runtime(binary=binary, env=env) as runtime:
-        session = await runtime.open_session(worker_directory)
-        await session.prompt("Hi", MODEL)
+        session = await prompted(runtime, worker_directory, "Hi")
         await collect_turn(session)
         pids = runtime.server_pids()
         assert len(pids) == 1

@@ -17,11 +17,9 @@ import anyio
 import attrs
 import pytest
 
-from orchestrator.adapters.embedded import open_backend
 from orchestrator.adapters.embedded.backend import SQLiteBackend
 from orchestrator.adapters.opencode import open_opencode_runtime
 from orchestrator.adapters.opencode._runtime import TODO_LIST_PART
-from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.chat import ChatMessage, MessageRole, MessageStatus
 from orchestrator.domain.diffs import TurnDiffPart
@@ -39,7 +37,7 @@ from orchestrator.domain.parts import (
 )
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
 from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
-from tests.integration.harness import opencode_or_skip
+from tests.integration.harness import opencode_or_skip, server_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -67,17 +65,8 @@ class RecordingBackend:
 
 @pytest.fixture
 async def backend(tmp_path: Path) -> AsyncIterator[SQLiteBackend]:
-    opened = await open_backend(
-        tmp_path / "orchestrator.sqlite3",
-        clock=SystemClock(),
-        ids=RandomIds(),
-        hasher=Argon2Hasher(fast=True),
-        poll_interval=0.05,
-    )
-    try:
+    async with server_database(tmp_path, fast=True, poll_interval=0.05) as opened:
         yield opened
-    finally:
-        await opened.close()
 
 
 async def _reply(backend: SQLiteBackend, user: UserId, session_id: ChatSessionId) -> ChatMessage:

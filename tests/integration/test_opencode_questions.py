@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anyio
 import pytest
 
-from orchestrator.adapters.opencode import OpencodeRuntime, OpencodeSession
+from orchestrator.adapters.opencode import OpencodeRuntime
 from orchestrator.domain.agent import QuestionAsked, TurnFailed, TurnFinished
 from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.testing.fake_model import FakeModelServer
 from tests.integration.test_opencode_adapter import (
-    MODEL,
     collect_turn,
     fake_model,
+    next_event,
+    prompted,
     runtime,
     worker_directory,
 )
@@ -36,24 +36,14 @@ ASKED = [
 ]
 
 
-async def _question(session: OpencodeSession) -> QuestionAsked:
-    with anyio.fail_after(60):
-        async for event in session.events():
-            if isinstance(event, QuestionAsked):
-                return event
-            assert not isinstance(event, TurnFinished | TurnFailed), event
-    raise AssertionError("the session closed before the question came")
-
-
 async def test_a_question_is_asked_and_its_answer_reaches_the_model(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
     """The question tool raises QuestionAsked; the answer is in the model's next request."""
     fake_model.questions = ASKED
     fake_model.after_tool_reply = "Blue it is."
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("Paint the button", MODEL)
-    asked = await _question(session)
+    session = await prompted(runtime, worker_directory, "Paint the button")
+    asked = await next_event(session, QuestionAsked)
     assert asked.request_id.startswith("que")
     assert asked.questions == (
         Question(
@@ -75,9 +65,8 @@ async def test_a_dismissed_question_tells_the_model_so(
 ) -> None:
     """Rejecting the question ends its tool call without an answer; the turn still ends."""
     fake_model.questions = ASKED
-    session = await runtime.open_session(worker_directory)
-    await session.prompt("Paint the button", MODEL)
-    asked = await _question(session)
+    session = await prompted(runtime, worker_directory, "Paint the button")
+    asked = await next_event(session, QuestionAsked)
     await session.answer_question(asked.request_id, None)
     events = await collect_turn(session)
     assert isinstance(events[-1], TurnFinished | TurnFailed)

@@ -15,14 +15,13 @@ import anyio
 import pytest
 
 from orchestrator.testing.push_service import StandInPushService
-from tests.integration.harness import NEEDS_OPENCODE, own_loop_thread, wait_for_line
-from tests.integration.test_chat_end_to_end import (
+from tests.integration.chat_stage import (
+    machine_online,
     ready_worker,
     replies_finished,
-    signed_in,
     stage,
-    stop,
 )
+from tests.integration.harness import NEEDS_OPENCODE, own_loop_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_OPENCODE]
 
@@ -43,39 +42,30 @@ async def test_a_real_permission_request_sends_one_verified_notification(
     monkeypatch.setenv("ORCHESTRATOR_PUSH_CONTACT", "mailto:ops@example.com")
     model_options = {"reply": "Done.", "bash_command": "echo hi", "after_tool_reply": "It ran."}
     with push_service_thread() as service, stage(tmp_path, **model_options) as s:
-        worker = s.worker()
-        lines: list[str] = []
-        try:
-            wait_for_line(worker, r"Machine .* is online", lines)
-            async with signed_in(s.server) as api:
-                key = (await api.call("GET", "/api/push"))["public_key"]
-                subscription = service.subscribe(key)
-                await api.call(
-                    "POST", "/api/push/subscriptions", {"subscription": subscription}, 201
-                )
-                machine_id = s.token.split(":")[0]
-                worker_id, model = await ready_worker(api, machine_id)
-                started = await api.call(
-                    "POST", f"/api/workers/{worker_id}/sessions", {"model": model}, 201
-                )
-                session_id = started["session"]["chat_session_id"]
-                await api.call(
-                    "POST", f"/api/sessions/{session_id}/messages", {"content": "Run it"}, 201
-                )
-                with anyio.fail_after(90):
-                    while not service.received:
-                        await anyio.sleep(0.1)
-                [waiting] = (await api.call("GET", f"/api/sessions/{session_id}/permissions"))[
-                    "permissions"
-                ]
-                await api.call(
-                    "POST",
-                    f"/api/permissions/{waiting['permission_id']}/answer",
-                    {"answer": "once"},
-                )
-                _, messages = await api.stream(session_id, replies_finished(1))
-        finally:
-            stop(worker)
+        async with machine_online(s) as online:
+            api = online.api
+            key = (await api.call("GET", "/api/push"))["public_key"]
+            subscription = service.subscribe(key)
+            await api.call("POST", "/api/push/subscriptions", {"subscription": subscription}, 201)
+            machine_id = s.token.split(":")[0]
+            worker_id, model = await ready_worker(api, machine_id)
+            started = await api.call(
+                "POST", f"/api/workers/{worker_id}/sessions", {"model": model}, 201
+            )
+            session_id = started["session"]["chat_session_id"]
+            await api.send(session_id, "Run it")
+            with anyio.fail_after(90):
+                while not service.received:
+                    await anyio.sleep(0.1)
+            [waiting] = (await api.call("GET", f"/api/sessions/{session_id}/permissions"))[
+                "permissions"
+            ]
+            await api.call(
+                "POST",
+                f"/api/permissions/{waiting['permission_id']}/answer",
+                {"answer": "once"},
+            )
+            _, messages = await api.stream(session_id, replies_finished(1))
     assert messages[-1]["content"] == "It ran."
     [received] = service.received
     assert service.refused == []

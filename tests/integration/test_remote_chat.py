@@ -16,6 +16,7 @@ from orchestrator.adapters.wire import MACHINE_API_PREFIX
 from orchestrator.application import accounts
 from orchestrator.domain.chat import (
     MAX_CHUNK_LENGTH,
+    ChatMessage,
     ChatSession,
     ChatSessionStatus,
     MessageStatus,
@@ -47,12 +48,12 @@ from orchestrator.domain.parts import (
 )
 from orchestrator.domain.ports import MachineSide
 from orchestrator.domain.replies import PermissionAsk
+from tests.integration.harness import PASSWORD, log_in
 from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 MODEL = "fake/model-a"
-PASSWORD = "correct horse battery"
 
 
 @attrs.frozen
@@ -77,11 +78,15 @@ async def _setup(
 
 
 async def _sign_in(http: aiohttp.ClientSession, server: LiveServer) -> dict[str, str]:
-    answer = await http.post(
-        f"{server.url}/api/login", json={"username": "alice", "password": PASSWORD}
-    )
-    assert answer.status == 200, await answer.text()
-    return {"X-CSRF-Token": (await answer.json())["csrf_token"]}
+    return {"X-CSRF-Token": await log_in(http, server.url)}
+
+
+async def _claimed(server: LiveServer, remote: MachineSide, text: str) -> tuple[Setup, ChatMessage]:
+    """A new account's session on its worker with ``text`` sent; the reply the machine claimed."""
+    setup = await _setup(server, remote)
+    session = await server.backend.start_session(setup.user, setup.worker.worker_id, MODEL)
+    sent = await server.backend.send_message(setup.user, session.chat_session_id, text)
+    return setup, await remote.claim_message(setup.token, sent.message_id)
 
 
 async def _error(call: Awaitable[object]) -> OrchestratorError:
@@ -205,11 +210,8 @@ async def test_permissions_travel_both_ways(
     server: LiveServer, remote: RemoteMachineBackend
 ) -> None:
     """The machine records a request, the user's answer shows in the work feed, it is resolved."""
-    setup = await _setup(server, remote)
+    setup, reply = await _claimed(server, remote, "run ls")
     token, backend = setup.token, server.backend
-    session = await backend.start_session(setup.user, setup.worker.worker_id, MODEL)
-    sent = await backend.send_message(setup.user, session.chat_session_id, "run ls")
-    reply = await remote.claim_message(token, sent.message_id)
     asked = await remote.record_permission(
         token, reply.message_id, PermissionAsk("per_1", "bash", "ls -la")
     )
@@ -226,7 +228,7 @@ async def test_permissions_travel_both_ways(
     assert resolved.status is PermissionStatus.RESOLVED
     idle = await remote.update_session(
         token,
-        session.chat_session_id,
+        reply.chat_session_id,
         SessionUpdate(status=ChatSessionStatus.IDLE, agent_session_id="ses_1"),
     )
     assert (idle.status, idle.agent_session_id) == (ChatSessionStatus.IDLE, "ses_1")
@@ -238,11 +240,8 @@ async def test_an_edit_permission_keeps_its_file_and_diff_over_http(
     server: LiveServer, remote: RemoteMachineBackend
 ) -> None:
     """The machine's edit request arrives with its file, clipped diff and full diff size."""
-    setup = await _setup(server, remote)
+    setup, reply = await _claimed(server, remote, "write it")
     token, backend = setup.token, server.backend
-    session = await backend.start_session(setup.user, setup.worker.worker_id, MODEL)
-    sent = await backend.send_message(setup.user, session.chat_session_id, "write it")
-    reply = await remote.claim_message(token, sent.message_id)
     diff = "@@ -0,0 +1 @@\n+hello\n"
     asked = await remote.record_permission(
         token,
@@ -250,7 +249,7 @@ async def test_an_edit_permission_keeps_its_file_and_diff_over_http(
         PermissionAsk("per_2", "edit", "a.txt", file="/w/a.txt", diff=diff, diff_size=99),
     )
     assert (asked.file, asked.diff, asked.diff_size) == ("/w/a.txt", diff, 99)
-    assert await backend.list_permissions(setup.user, session.chat_session_id) == [asked]
+    assert await backend.list_permissions(setup.user, reply.chat_session_id) == [asked]
 
 
 async def test_watch_work_yields_new_messages_and_survives_a_restart(
@@ -289,11 +288,8 @@ async def test_parts_travel_over_the_machine_api(
     server: LiveServer, remote: RemoteMachineBackend
 ) -> None:
     """A remote machine stores tool, step and text parts; the owner lists them as sent."""
-    setup = await _setup(server, remote)
+    setup, reply = await _claimed(server, remote, "write a file")
     backend = server.backend
-    session = await backend.start_session(setup.user, setup.worker.worker_id, MODEL)
-    sent = await backend.send_message(setup.user, session.chat_session_id, "write a file")
-    reply = await remote.claim_message(setup.token, sent.message_id)
     output = "x" * (MAX_TOOL_OUTPUT_BYTES + 10)
     tool = ToolPart("write", "call_1", ToolState(ToolStatus.COMPLETED, "{}", "a.txt", output))
     stored = await remote.save_part(setup.token, reply.message_id, "prt_tool", tool)
@@ -314,7 +310,7 @@ async def test_parts_travel_over_the_machine_api(
     assert thought.chunk is None
     with pytest.raises(TextGap, match=r"send again from character 4\.$"):
         await remote.append_part_text(setup.token, reply.message_id, TextAppend("prt_t", 9, "!"))
-    parts = await backend.list_parts(setup.user, session.chat_session_id)
+    parts = await backend.list_parts(setup.user, reply.chat_session_id)
     assert [p.part_id for p in parts] == ["prt_tool", "prt_step", "prt_t", "prt_r"]
     assert parts[0].body == stored.body
     assert parts[1].body == finish
@@ -336,10 +332,7 @@ async def test_a_malformed_part_is_refused_with_one_sentence(
     server: LiveServer, remote: RemoteMachineBackend, body: dict[str, object], sentence: str
 ) -> None:
     """A save_part body that is not a part is a 400 with one sentence; nothing is stored."""
-    setup = await _setup(server, remote)
-    session = await server.backend.start_session(setup.user, setup.worker.worker_id, MODEL)
-    sent = await server.backend.send_message(setup.user, session.chat_session_id, "hi")
-    reply = await remote.claim_message(setup.token, sent.message_id)
+    setup, reply = await _claimed(server, remote, "hi")
     auth = {"Authorization": f"Bearer {setup.token.machine_id}:{setup.token.secret}"}
     async with aiohttp.ClientSession() as http:
         answer = await http.post(
@@ -355,7 +348,7 @@ async def test_a_malformed_part_is_refused_with_one_sentence(
             headers=auth,
         )
         assert (await bad_offset.json())["error"] == "The field 'offset' must be an integer."
-    assert await server.backend.list_parts(setup.user, session.chat_session_id) == []
+    assert await server.backend.list_parts(setup.user, reply.chat_session_id) == []
 
 
 async def test_an_unknown_text_kind_is_refused(

@@ -10,12 +10,13 @@ from pathlib import Path
 import attrs
 from aiohttp import web
 
-from orchestrator.adapters.embedded import SQLiteBackend, open_backend
+from orchestrator.adapters.embedded import SQLiteBackend
 from orchestrator.adapters.remote import RemoteMachineBackend
-from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
+from orchestrator.adapters.system import Argon2Hasher, SystemClock
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.entrypoints.web import create_app
 from orchestrator.entrypoints.web.connections import GuardedSite
+from tests.integration.harness import server_database
 
 
 @attrs.define
@@ -51,20 +52,13 @@ class LiveServer:
 @asynccontextmanager
 async def live_server(data_dir: Path) -> AsyncIterator[LiveServer]:
     """The app over a fresh SQLite database in ``data_dir``, started; stopped afterwards."""
-    backend = await open_backend(
-        data_dir / "orchestrator.sqlite3",
-        clock=SystemClock(),
-        ids=RandomIds(),
-        hasher=Argon2Hasher(fast=True),
-        poll_interval=0.05,
-    )
-    live = LiveServer(backend, data_dir)
-    await live.start()
-    try:
-        yield live
-    finally:
-        await live.stop()
-        await backend.close()
+    async with server_database(data_dir, fast=True, poll_interval=0.05) as backend:
+        live = LiveServer(backend, data_dir)
+        await live.start()
+        try:
+            yield live
+        finally:
+            await live.stop()
 
 
 def fast_client(url: str) -> RemoteMachineBackend:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from orchestrator.entrypoints.cli import app
-from tests.integration.harness import CLI, cli_env, free_port, wait_for_line
+from tests.integration.harness import cli_env, cli_process, free_port, wait_for_line
 
 runner = CliRunner()
 
@@ -18,12 +17,9 @@ runner = CliRunner()
 def test_the_public_url_is_printed_and_used_in_the_setup_link(tmp_path: Path) -> None:
     """With --public-url the URL, the setup link and the debug log all use it."""
     port = free_port()
-    process = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port), "--public-url", "https://orch.example.com/"],
-        env=cli_env(tmp_path / "data", ORCHESTRATOR_LOG_LEVEL="debug"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = cli_process(
+        ["serve", "--port", str(port), "--public-url", "https://orch.example.com/"],
+        cli_env(tmp_path / "data", ORCHESTRATOR_LOG_LEVEL="debug"),
     )
     lines: list[str] = []
     try:

@@ -25,14 +25,8 @@ import attrs
 import pytest
 
 from tests.integration.chat_browser import ChatBrowser, NumberedReplies, Tally, follow, tally
-from tests.integration.harness import NEEDS_OPENCODE, Output
-from tests.integration.test_chat_end_to_end import (
-    Api,
-    ready_worker,
-    signed_in,
-    stage,
-    stop,
-)
+from tests.integration.chat_stage import Api, ready_worker, signed_in, stage
+from tests.integration.harness import NEEDS_OPENCODE, Output, stop
 
 SESSIONS = 20
 #: Tokens per reply; at 0.3 s between them 20 sessions stream ~60 tokens a second in all.
@@ -68,9 +62,7 @@ async def _converse(api: Api, session: SoakSession, until: float) -> None:
     while time.monotonic() < until:
         prompt = f"s{session.number:02d}q{len(session.prompts) + 1:03d}"
         session.prompts.append(prompt)
-        await api.call(
-            "POST", f"/api/sessions/{session.session_id}/messages", {"content": prompt}, 201
-        )
+        await api.send(session.session_id, prompt)
         with anyio.move_on_after(120):
             while not session.browser.finished(len(session.prompts)):
                 await anyio.sleep(0.1)

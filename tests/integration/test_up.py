@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.integration.harness import CLI, cli_env, free_port, wait_for_line
+from tests.integration.harness import (
+    cli_env,
+    cli_process,
+    free_port,
+    set_up_first_account,
+    wait_for_line,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -22,12 +27,8 @@ async def test_setup_link_creates_the_account_and_this_computer_comes_online(
     port = free_port()
     root = tmp_path / "projects"
     root.mkdir()
-    process = subprocess.Popen(
-        [*CLI, "up", "--port", str(port), "--root", str(root)],
-        env=cli_env(tmp_path / "data"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = cli_process(
+        ["up", "--port", str(port), "--root", str(root)], cli_env(tmp_path / "data")
     )
     lines: list[str] = []
     try:
@@ -35,26 +36,10 @@ async def test_setup_link_creates_the_account_and_this_computer_comes_online(
         link_line = wait_for_line(process, r"/setup\?token=", lines)
         link = re.search(r"(http://\S+/setup\?token=\S+)", link_line)
         assert link
-        token = link.group(1).split("token=")[1]
 
         jar = aiohttp.CookieJar(unsafe=True)
         async with aiohttp.ClientSession(cookie_jar=jar) as http:
-            async with http.get(link.group(1)) as page:
-                assert page.status == 200
-                html = await page.text()
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', html)
-            assert csrf
-            form = {
-                "csrf_token": csrf.group(1),
-                "token": token,
-                "username": "alice",
-                "password": "correct horse battery",
-                "password_again": "correct horse battery",
-            }
-            async with http.post(
-                f"http://127.0.0.1:{port}/setup", data=form, allow_redirects=False
-            ) as created:
-                assert created.status == 303
+            await set_up_first_account(http, link.group(1))
 
             wait_for_line(process, r"is online", lines)
             deadline = time.monotonic() + 10

@@ -17,7 +17,7 @@ from orchestrator.domain.permissions import (
 )
 from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
 from tests.integration.harness import opencode_or_skip
-from tests.integration.test_opencode_adapter import MODEL, collect_turn, next_permission
+from tests.integration.test_opencode_adapter import MODEL, collect_turn, next_event
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -59,7 +59,7 @@ async def test_the_default_policy_asks_before_bash_even_if_the_users_config_allo
     before = (folder / "opencode.json").read_text()
     session = await permissive.open_session(folder, permission_policy=DEFAULT_PERMISSION_POLICY)
     await session.prompt("Run something", MODEL)
-    asked = await next_permission(session)
+    asked = await next_event(session, PermissionAsked)
     assert asked.tool == "bash"
     assert not (folder / "proof.txt").exists()
     assert (folder / "opencode.json").read_text() == before  # the user's file is untouched

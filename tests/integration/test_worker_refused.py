@@ -15,13 +15,8 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.integration.harness import NEEDS_OPENCODE, Output
-from tests.integration.test_chat_end_to_end import (
-    Api,
-    signed_in,
-    stage,
-    stop,
-)
+from tests.integration.chat_stage import Api, signed_in, stage
+from tests.integration.harness import NEEDS_OPENCODE, Output, stop
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, NEEDS_OPENCODE]
 
@@ -87,9 +82,7 @@ async def test_a_worker_on_a_symlink_out_of_the_root_is_refused_where_the_user_s
                 machine = Output(s.worker())
                 refused = await _wait_for(api, machine_id, project_id, lambda w: w["problem"])
                 assert OUTSIDE in refused["problem"]
-                answer = await api.call(
-                    "POST", f"/api/sessions/{session_id}/messages", {"content": "hello?"}, 409
-                )
+                answer = await api.send(session_id, "hello?", 409)
                 assert answer["error"] == refused["problem"]
                 listed = await api.call("GET", f"/api/sessions/{session_id}/messages")
                 assert listed["messages"] == []

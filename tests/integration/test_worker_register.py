@@ -18,6 +18,7 @@ from tests.integration.harness import (
     cli_env,
     create_user_and_machine,
     only_machine,
+    run_cli,
     running_server,
     server_database,
     wait_for_line,
@@ -73,16 +74,7 @@ def start_once(server: Server, cwd: Path, root: Path, *args: str, stdin: str = "
 def register(
     data_dir: Path, cwd: Path, *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, "worker", "register", *args],
-        cwd=cwd,
-        env=cli_env(data_dir),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(["worker", "register", *args], data_dir, input=stdin, cwd=cwd)
 
 
 def test_register_in_a_subfolder_of_the_root_finds_the_env_upwards(
@@ -143,16 +135,8 @@ def test_register_without_a_token_and_no_terminal_says_how_to_pass_it(
 
 def test_an_unreadable_token_file_is_one_sentence(data_dir: Path, tmp_path: Path) -> None:
     """`--token-file` that does not exist: exit 2, nothing saved."""
-    done = subprocess.run(
-        [*CLI, "worker", "start", "--token-file", str(tmp_path / "missing"), "--root", "."],
-        cwd=tmp_path,
-        env=cli_env(data_dir),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    args = ["worker", "start", "--token-file", str(tmp_path / "missing"), "--root", "."]
+    done = run_cli(args, data_dir, input="", cwd=tmp_path)
     assert done.returncode == 2
     assert "Cannot read the token file" in done.stderr
     assert not (tmp_path / ".env").exists()

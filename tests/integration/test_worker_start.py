@@ -18,9 +18,11 @@ from tests.integration.harness import (
     CLI,
     Server,
     cli_env,
+    cli_process,
     create_user_and_machine,
     free_port,
     only_machine,
+    run_cli,
     running_server,
     server_database,
     wait_for_line,
@@ -59,16 +61,7 @@ def spawn_worker(server_url: str, data_dir: Path, cwd: Path, *args: str) -> pexp
 def run_worker(
     server_url: str, data_dir: Path, cwd: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, "worker", "start", "--server", server_url, *args],
-        cwd=cwd,
-        env=cli_env(data_dir),
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(["worker", "start", "--server", server_url, *args], data_dir, input="", cwd=cwd)
 
 
 @pytest.mark.anyio
@@ -203,14 +196,10 @@ def test_server_down_retries_then_connects_when_it_comes_up(data_dir: Path, tmp_
     url = f"http://127.0.0.1:{port}"
     with running_server(data_dir, port):
         token = create_user_and_machine(data_dir)
-    process = subprocess.Popen(
-        [*CLI, "worker", "start", "--server", url, "--token", token, "--root", str(tmp_path)],
-        cwd=tmp_path,
-        env=cli_env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
+    process = cli_process(
+        ["worker", "start", "--server", url, "--token", token, "--root", str(tmp_path)],
+        cli_env(data_dir),
+        tmp_path,
     )
     lines: list[str] = []
     try:

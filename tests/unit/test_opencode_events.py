@@ -58,6 +58,20 @@ async def test_a_delta_already_read_is_not_merged_into() -> None:
     assert await drained(queue) == [delta("!", 2)]
 
 
+async def test_the_delta_still_joining_comes_whole_after_the_events_before_it() -> None:
+    """Taking the earlier events leaves the last delta joining; it is then read whole, once."""
+    queue = EventQueue()
+    queue.put(delta("a", 0, part="prt_2"))
+    queue.put(TurnFinished(SESSION))
+    queue.put(delta("Hel", 0))
+    queue.put(delta("lo", 3))
+    assert await anext(queue) == delta("a", 0, part="prt_2")
+    queue.put(delta(", ", 5))
+    assert await anext(queue) == TurnFinished(SESSION)
+    queue.put(delta("you", 7))
+    assert await drained(queue) == [delta("Hello, you", 0)]
+
+
 async def test_merging_stops_at_the_chunk_limit() -> None:
     """A merged delta never passes the longest chunk a reply takes."""
     queue = EventQueue()

@@ -37,3 +37,10 @@ def test_an_event_that_is_not_json_is_skipped() -> None:
     """A malformed data line is dropped; the events after it still arrive."""
     parser = SseParser()
     assert parser.feed(b"data: {nope\n\n" + _event(3)) == [{"type": "message.part.delta", "n": 3}]
+
+
+def test_utf8_text_parses_and_an_event_with_a_bad_byte_is_skipped() -> None:
+    """Text in UTF-8 arrives as written; an event whose bytes are not UTF-8 is dropped alone."""
+    parser = SseParser()
+    good = 'data: {"delta": "caf\u00e9 \u20ac"}\n\n'.encode()
+    assert parser.feed(b'data: {"delta": "\xff"}\n\n' + good) == [{"delta": "caf\u00e9 \u20ac"}]

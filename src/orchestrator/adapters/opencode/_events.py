@@ -22,6 +22,10 @@ class EventQueue(AsyncIterator[AgentEvent]):
 
     def __init__(self) -> None:
         self._waiting: deque[AgentEvent] = deque()
+        #: The texts joined into the last waiting delta, made one string only when it is
+        #: read or closed off: a burst is not copied again for every delta that joins it.
+        self._pieces: list[str] = []
+        self._joined_length = 0
         self._arrived = anyio.Event()
         self._closed = False
 
@@ -33,15 +37,29 @@ class EventQueue(AsyncIterator[AgentEvent]):
         if (
             isinstance(event, TextDelta)
             and isinstance(last, TextDelta)
-            and (last.message_id, last.part_id, last.kind)
-            == (event.message_id, event.part_id, event.kind)
-            and last.offset + len(last.text) == event.offset
-            and len(last.text) + len(event.text) <= MAX_CHUNK_LENGTH
+            and last.part_id == event.part_id
+            and last.message_id == event.message_id
+            and last.kind is event.kind
+            and last.offset + self._joined_length == event.offset
+            and self._joined_length + len(event.text) <= MAX_CHUNK_LENGTH
         ):
-            self._waiting[-1] = attrs.evolve(last, text=last.text + event.text)
+            self._pieces.append(event.text)
+            self._joined_length += len(event.text)
         else:
+            self._seal()
             self._waiting.append(event)
+            if isinstance(event, TextDelta):
+                self._pieces = [event.text]
+                self._joined_length = len(event.text)
         self._arrived.set()
+
+    def _seal(self) -> None:
+        """Make the last waiting delta whole: nothing joins it any more."""
+        last = self._waiting[-1] if self._pieces else None
+        if isinstance(last, TextDelta) and len(self._pieces) > 1:
+            self._waiting[-1] = attrs.evolve(last, text="".join(self._pieces))
+        self._pieces = []
+        self._joined_length = 0
 
     def close(self) -> None:
         """No more events: the reader ends after those already queued."""
@@ -57,4 +75,6 @@ class EventQueue(AsyncIterator[AgentEvent]):
                 raise StopAsyncIteration
             self._arrived = anyio.Event()
             await self._arrived.wait()
+        if len(self._waiting) == 1:
+            self._seal()  # the reader takes the delta still being joined
         return self._waiting.popleft()

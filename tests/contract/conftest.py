@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import attrs
 import pytest
@@ -230,8 +230,7 @@ async def reply(backend: Backend, alice: UserId, chat: Chat) -> ChatMessage:
     return await claimed(backend, alice, chat)
 
 
-@attrs.frozen
-class LiveReply:
+class LiveReply(NamedTuple):
     """A backend that stores live events, and a streaming reply in the ``chat`` session."""
 
     store: LiveEventStore

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import attrs
 import pytest
@@ -25,10 +25,10 @@ from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTra
 from orchestrator.adapters.embedded import open_backend
 from orchestrator.adapters.system import Argon2Hasher
 from orchestrator.domain.chat import ChatMessage, ChatSession, SessionWork
-from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.ids import ChatSessionId, MachineToken, UserId, WorkerToken
 from orchestrator.domain.model import Machine, Worker
 from orchestrator.domain.parts import StreamEvent
-from orchestrator.domain.ports import Backend
+from orchestrator.domain.ports import Backend, LiveEventStore
 from orchestrator.testing import FakeClock, InMemoryBackend, PlainHasher, SequentialIds
 from tests.contract.convex_harness import ConvexHarness, new_server_secret, unavailable_reason
 from tests.contract.convex_stand_in_client import FACTORY as STAND_IN_CLIENT
@@ -152,6 +152,24 @@ def new_machine(backend: Backend, alice: UserId) -> MachineFactory:
     return create
 
 
+async def issued_worker_token(
+    backend: Backend, user: UserId, new_machine: MachineFactory, *, online: bool = False
+) -> tuple[Machine, MachineToken, WorkerToken]:
+    """A new machine of ``user`` and a worker token the owner issued for it."""
+    machine, token = await new_machine(user=user, online=online)
+    return machine, token, await backend.issue_worker_token(user, machine.machine_id)
+
+
+async def pending_worker(
+    backend: Backend, user: UserId, new_machine: MachineFactory, *, online: bool = False
+) -> tuple[Machine, MachineToken, Worker]:
+    """A new machine of ``user`` with one worker it registered by token, waiting for approval."""
+    machine, token, worker_token = await issued_worker_token(
+        backend, user, new_machine, online=online
+    )
+    return machine, token, await backend.register_worker(token, worker_token, "repo", None)
+
+
 MODELS = ("fake/small", "fake/large")
 
 
@@ -204,6 +222,26 @@ async def claimed(backend: Backend, user: UserId, chat: Chat, text: str = "hi") 
     """Send a message to the fixture's session and claim it as the machine: the streaming reply."""
     message = await ask(backend, user, chat, text)
     return await backend.claim_message(chat.token, message.message_id)
+
+
+@pytest.fixture
+async def reply(backend: Backend, alice: UserId, chat: Chat) -> ChatMessage:
+    """The machine's streaming reply to a message alice sent in the ``chat`` session."""
+    return await claimed(backend, alice, chat)
+
+
+class LiveReply(NamedTuple):
+    """A backend that stores live events, and a streaming reply in the ``chat`` session."""
+
+    store: LiveEventStore
+    reply: ChatMessage
+    session_id: ChatSessionId
+
+
+@pytest.fixture
+async def live(backend: Backend, chat: Chat, reply: ChatMessage) -> LiveReply:
+    assert isinstance(backend, LiveEventStore)
+    return LiveReply(backend, reply, chat.session.chat_session_id)
 
 
 async def events_after(backend: Backend, user: UserId, chat: Chat, after: int) -> list[StreamEvent]:

@@ -18,7 +18,7 @@ from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, Payload
 from orchestrator.domain.ids import ChatSessionId, PermissionId, UserId, WorkerId
 from orchestrator.domain.ports import Backend
 from orchestrator.domain.replies import PermissionAsk
-from tests.contract.conftest import MODELS, Chat, MachineFactory
+from tests.contract.conftest import MODELS, Chat, MachineFactory, pending_worker
 
 pytestmark = pytest.mark.anyio
 
@@ -68,9 +68,7 @@ async def test_start_session_on_a_pending_worker_is_a_conflict(
     backend: Backend, alice: UserId, new_machine: MachineFactory
 ) -> None:
     """A worker waiting for approval cannot host a session."""
-    machine, token = await new_machine(online=True)
-    worker_token = await backend.issue_worker_token(alice, machine.machine_id)
-    worker = await backend.register_worker(token, worker_token, "repo", None)
+    _, token, worker = await pending_worker(backend, alice, new_machine, online=True)
     await backend.update_worker_models(token, worker.worker_id, MODELS)
     with pytest.raises(Conflict, match=r"waiting for approval\. Approve it"):
         await backend.start_session(alice, worker.worker_id, MODELS[0])

@@ -13,18 +13,19 @@ from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.notifications import short_line
 from orchestrator.domain.ports import Backend
-from tests.contract.conftest import Chat, MachineFactory, ask
+from tests.contract.conftest import Chat, MachineFactory, claimed
 
 pytestmark = pytest.mark.anyio
 
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-async def reply_to(backend: Backend, user: UserId, chat: Chat, text: str) -> ChatMessage:
-    """Send ``text`` and let the machine claim it: the streaming reply."""
-    return await backend.claim_message(
-        chat.token, (await ask(backend, user, chat, text)).message_id
-    )
+async def completed(
+    backend: Backend, user: UserId, chat: Chat, question: str, answer: str
+) -> ChatMessage:
+    """Send ``question``, let the machine claim it and complete the reply with ``answer``."""
+    reply = await claimed(backend, user, chat, question)
+    return await backend.complete_message(chat.token, reply.message_id, answer)
 
 
 async def test_a_finished_reply_is_listed_until_the_user_looked(
@@ -32,9 +33,8 @@ async def test_a_finished_reply_is_listed_until_the_user_looked(
 ) -> None:
     """A completed reply is listed with where it ran and a preview; marking seen hides it."""
     assert await backend.list_finished_replies(alice, 50) == []
-    reply = await reply_to(backend, alice, chat, "hi")
     text = "All  done.\n\tSecond liné " * 20
-    await backend.complete_message(chat.token, reply.message_id, text)
+    reply = await completed(backend, alice, chat, "hi", text)
     [done] = await backend.list_finished_replies(alice, 50)
     assert (done.user_id, done.message_id, done.chat_session_id, done.status) == (
         alice,
@@ -51,8 +51,7 @@ async def test_a_finished_reply_is_listed_until_the_user_looked(
 
     await backend.mark_inbox_seen(alice, done.finished_at)
     assert await backend.list_finished_replies(alice, 50) == []
-    later = await reply_to(backend, alice, chat, "again")
-    await backend.complete_message(chat.token, later.message_id, "Later.")
+    later = await completed(backend, alice, chat, "again", "Later.")
     assert [r.message_id for r in await backend.list_finished_replies(alice, 50)] == [
         later.message_id
     ]
@@ -62,11 +61,11 @@ async def test_failed_and_interrupted_replies_are_listed_stopped_ones_not(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """A failure shows its reason; a reply the user's machine lost shows; an abort does not."""
-    failed = await reply_to(backend, alice, chat, "one")
+    failed = await claimed(backend, alice, chat, "one")
     await backend.end_reply(chat.token, failed.message_id, MessageStatus.FAILED, "Model error")
-    stopped = await reply_to(backend, alice, chat, "two")
+    stopped = await claimed(backend, alice, chat, "two")
     await backend.end_reply(chat.token, stopped.message_id, MessageStatus.ABORTED, "Stopped")
-    lost = await reply_to(backend, alice, chat, "three")
+    lost = await claimed(backend, alice, chat, "three")
     await backend.append_chunk(chat.token, lost.message_id, "Half an ans")
     await backend.end_reply(chat.token, lost.message_id, MessageStatus.INTERRUPTED, "Gone")
     listed = await backend.list_finished_replies(alice, 50)
@@ -82,8 +81,7 @@ async def test_the_list_is_newest_first_and_bounded(
     """At most ``limit`` replies are listed, the newest first."""
     replies = []
     for n in range(3):
-        reply = await reply_to(backend, alice, chat, f"q{n}")
-        await backend.complete_message(chat.token, reply.message_id, f"a{n}")
+        reply = await completed(backend, alice, chat, f"q{n}", f"a{n}")
         replies.append(reply.message_id)
     listed = await backend.list_finished_replies(alice, 2)
     assert [r.message_id for r in listed] == [replies[2], replies[1]]
@@ -94,18 +92,15 @@ async def test_the_mark_moves_forward_only_and_never_past_now(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """An older mark changes nothing; a mark in the future hides nothing that ends later."""
-    first = await reply_to(backend, alice, chat, "one")
-    await backend.complete_message(chat.token, first.message_id, "first")
-    second = await reply_to(backend, alice, chat, "two")
-    await backend.complete_message(chat.token, second.message_id, "second")
+    await completed(backend, alice, chat, "one", "first")
+    await completed(backend, alice, chat, "two", "second")
     newest, oldest = await backend.list_finished_replies(alice, 50)
     await backend.mark_inbox_seen(alice, newest.finished_at)
     await backend.mark_inbox_seen(alice, oldest.finished_at)
     assert await backend.list_finished_replies(alice, 50) == []
 
     await backend.mark_inbox_seen(alice, FAR_FUTURE)
-    third = await reply_to(backend, alice, chat, "three")
-    await backend.complete_message(chat.token, third.message_id, "third")
+    third = await completed(backend, alice, chat, "three", "third")
     assert [r.message_id for r in await backend.list_finished_replies(alice, 50)] == [
         third.message_id
     ]
@@ -138,7 +133,7 @@ async def test_watching_finished_replies_sees_a_reply_end_and_the_mark(
     backend: Backend, alice: UserId, chat: Chat
 ) -> None:
     """The subscription yields the list now, again when a reply ends, and after a mark."""
-    reply = await reply_to(backend, alice, chat, "hi")
+    reply = await claimed(backend, alice, chat, "hi")
     async with aclosing(backend.watch_finished_replies(alice, 50)) as updates:  # type: ignore[type-var]
         assert await anext(updates) == []
         await backend.complete_message(chat.token, reply.message_id, "done")

@@ -25,6 +25,8 @@ pytestmark = pytest.mark.anyio
 #: A fixed instant for schedules; the backends' own clocks do not matter to them.
 T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 HOURLY = "0 * * * *"
+#: The slot after T0 on the HOURLY schedule: where starting T0's run moves a job on to.
+NEXT_SLOT = T0 + timedelta(hours=1)
 
 
 JobsBackend = Backend
@@ -335,17 +337,17 @@ async def test_list_due_jobs(job_backend: JobsBackend, alice: UserId, setup: Set
 async def test_start_job_run_is_a_compare_and_set(
     job_backend: JobsBackend, alice: UserId, setup: Setup
 ) -> None:
+    """A run starts only for the job's current slot, once; a paused or unknown job starts none."""
     job = await new_job(job_backend, alice, setup)
-    following = T0 + timedelta(hours=1)
-    assert await job_backend.start_job_run(job.job_id, T0 - timedelta(hours=1), following) is None
-    run = await job_backend.start_job_run(job.job_id, T0, following)
+    assert await job_backend.start_job_run(job.job_id, T0 - timedelta(hours=1), NEXT_SLOT) is None
+    run = await job_backend.start_job_run(job.job_id, T0, NEXT_SLOT)
     assert run is not None
     assert run.scheduled_for == T0
     assert run.status is RunStatus.PENDING
-    assert (await job_backend.get_job(alice, job.job_id)).next_run_at == following
-    assert await job_backend.start_job_run(job.job_id, T0, following) is None
+    assert (await job_backend.get_job(alice, job.job_id)).next_run_at == NEXT_SLOT
+    assert await job_backend.start_job_run(job.job_id, T0, NEXT_SLOT) is None
     await job_backend.set_job_enabled(alice, job.job_id, False, None)
-    assert await job_backend.start_job_run(job.job_id, following, None) is None
+    assert await job_backend.start_job_run(job.job_id, NEXT_SLOT, None) is None
     assert await job_backend.start_job_run(JobId("job_unknown"), T0, None) is None
     assert await job_backend.list_job_runs(alice, job.job_id) == [run]
 
@@ -353,10 +355,10 @@ async def test_start_job_run_is_a_compare_and_set(
 async def test_concurrent_starts_of_one_slot_make_one_run(
     job_backend: JobsBackend, alice: UserId, setup: Setup
 ) -> None:
+    """Five schedulers starting one slot at once make one run and one session."""
     job = await new_job(job_backend, alice, setup)
-    following = T0 + timedelta(hours=1)
     results = await asyncio.gather(
-        *(job_backend.start_job_run(job.job_id, T0, following) for _ in range(5))
+        *(job_backend.start_job_run(job.job_id, T0, NEXT_SLOT) for _ in range(5))
     )
     assert len([r for r in results if r is not None]) == 1
     assert len(await job_backend.list_job_runs(alice, job.job_id)) == 1
@@ -366,17 +368,17 @@ async def test_concurrent_starts_of_one_slot_make_one_run(
 async def test_a_run_that_cannot_start_fails_and_the_schedule_moves_on(
     job_backend: JobsBackend, alice: UserId, setup: Setup
 ) -> None:
+    """A run on a model the worker no longer offers fails saying why; the schedule moves on."""
     job = await new_job(job_backend, alice, setup, model=MODELS[1])
     await job_backend.update_worker_models(setup.token, setup.worker.worker_id, MODELS[:1])
-    following = T0 + timedelta(hours=1)
-    run = await job_backend.start_job_run(job.job_id, T0, following)
+    run = await job_backend.start_job_run(job.job_id, T0, NEXT_SLOT)
     assert run is not None
     assert run.status is RunStatus.FAILED
     assert run.error is not None
     assert "does not offer model fake/large" in run.error
     assert run.chat_session_id is None
     assert run.message_id is None
-    assert (await job_backend.get_job(alice, job.job_id)).next_run_at == following
+    assert (await job_backend.get_job(alice, job.job_id)).next_run_at == NEXT_SLOT
     assert await job_backend.list_job_runs(alice, job.job_id) == [run]
     assert await job_backend.list_sessions(alice, setup.worker.worker_id) == []
 
@@ -388,13 +390,12 @@ async def test_a_run_for_a_worker_its_machine_refuses_fails_with_the_reason(
     job = await new_job(job_backend, alice, setup)
     problem = "The folder 'repo' leads outside the machine's root."
     await job_backend.worker_offline(setup.token, setup.worker.worker_id, problem)
-    following = T0 + timedelta(hours=1)
-    scheduled = await job_backend.start_job_run(job.job_id, T0, following)
+    scheduled = await job_backend.start_job_run(job.job_id, T0, NEXT_SLOT)
     now = await job_backend.run_job_now(alice, job.job_id)
     for run in (scheduled, now):
         assert run is not None
         assert (run.status, run.error, run.message_id) == (RunStatus.FAILED, problem, None)
-    assert (await job_backend.get_job(alice, job.job_id)).next_run_at == following
+    assert (await job_backend.get_job(alice, job.job_id)).next_run_at == NEXT_SLOT
     assert await job_backend.list_sessions(alice, setup.worker.worker_id) == []
 
 

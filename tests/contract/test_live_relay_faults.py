@@ -24,7 +24,7 @@ from orchestrator.domain.live import LiveText, ReplyState, SequencedEvent
 from orchestrator.domain.parts import PartId, TextKind
 from orchestrator.domain.ports import Backend, LiveEventStore
 from orchestrator.testing.fakes import FakeClock
-from tests.contract.conftest import SQLITE_ONLY, Chat, claimed
+from tests.contract.conftest import SQLITE_ONLY, Chat, LiveReply
 
 #: The relay stores into the embedded backend alone (as in the live-store contract).
 pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
@@ -57,14 +57,12 @@ class FlakyStore:
 
 
 async def test_events_the_backend_cannot_take_are_kept_unacknowledged_until_it_can(
-    backend: Backend, alice: UserId, chat: Chat
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
 ) -> None:
     """Writes refused for a while: nothing acknowledged meanwhile, all stored once, in order."""
-    assert isinstance(backend, LiveEventStore)
-    flaky = FlakyStore(backend)
+    store, reply, session_id = live
+    flaky = FlakyStore(store)
     relay = LiveRelay(flaky, FakeClock(), window=0.01)
-    reply = await claimed(backend, alice, chat)
-    session_id = chat.session.chat_session_id
     acked: list[int] = []
 
     async def ack(numbers: list[int]) -> None:
@@ -102,31 +100,27 @@ async def test_events_the_backend_cannot_take_are_kept_unacknowledged_until_it_c
 
 
 async def test_events_of_a_reply_that_ended_are_refused_and_change_nothing(
-    backend: Backend, alice: UserId, chat: Chat
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
 ) -> None:
     """A machine back after its reply was ended (interrupted) cannot add text to it."""
-    assert isinstance(backend, LiveEventStore)
-    reply = await claimed(backend, alice, chat)
-    session_id = chat.session.chat_session_id
+    store, reply, session_id = live
     first = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, "kept ")
-    await backend.store_events(chat.token, [SequencedEvent(first, 1)])
+    await store.store_events(chat.token, [SequencedEvent(first, 1)])
     await backend.end_reply(chat.token, reply.message_id, MessageStatus.INTERRUPTED, "Gone.")
     late = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 5, "late ")
     with pytest.raises(Conflict):
-        await backend.store_events(chat.token, [SequencedEvent(late, 2)])
+        await store.store_events(chat.token, [SequencedEvent(late, 2)])
     parts = await backend.list_parts(alice, session_id, reply.message_id)
     assert [getattr(p.body, "text", None) for p in parts] == ["kept "]
-    assert await backend.last_sequence(session_id) == 1
+    assert await store.last_sequence(session_id) == 1
 
 
 async def test_a_swept_machines_reply_keeps_held_text_and_takes_no_more(
-    backend: Backend, alice: UserId, chat: Chat
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
 ) -> None:
     """The sweep stores what the relay holds, ends the reply; later events are refused, unseen."""
-    assert isinstance(backend, LiveEventStore)
-    relay = LiveRelay(backend, FakeClock(), window=3600)  # stores only when asked
-    reply = await claimed(backend, alice, chat)
-    session_id = chat.session.chat_session_id
+    store, reply, session_id = live
+    relay = LiveRelay(store, FakeClock(), window=3600)  # stores only when asked
     held = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, "held ")
     assert await relay.receive(chat.token, held) is not None
     reader = (await relay.session(session_id)).attach().subscriber

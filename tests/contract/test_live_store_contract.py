@@ -20,30 +20,23 @@ from orchestrator.domain.parts import (
     ToolState,
     ToolStatus,
 )
-from orchestrator.domain.ports import Backend, LiveEventStore
+from orchestrator.domain.ports import Backend
 from tests.contract.conftest import (
     SQLITE_ONLY,
     Chat,
+    LiveReply,
     MachineFactory,
-    claimed,
     events_after,
 )
 
 pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
 
 
-def _store(backend: Backend) -> LiveEventStore:
-    assert isinstance(backend, LiveEventStore)
-    return backend
-
-
 async def test_numbered_events_are_stored_once_under_their_numbers(
-    backend: Backend, alice: UserId, chat: Chat
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
 ) -> None:
     """A batch stored twice adds nothing; chunks and parts read back under the numbers given."""
-    store = _store(backend)
-    reply = await claimed(backend, alice, chat)
-    session_id = chat.session.chat_session_id
+    store, reply, session_id = live
     text = PartId("prt_t")
     tool = ToolPart("bash", "c1", ToolState(ToolStatus.RUNNING))
     batch = [
@@ -73,12 +66,10 @@ async def test_numbered_events_are_stored_once_under_their_numbers(
 
 
 async def test_a_run_stored_in_part_before_resumes_exactly(
-    backend: Backend, alice: UserId, chat: Chat
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
 ) -> None:
     """A batch whose first deltas were stored already adds only the rest, resumable per delta."""
-    store = _store(backend)
-    reply = await claimed(backend, alice, chat)
-    session_id = chat.session.chat_session_id
+    store, reply, session_id = live
     text = PartId("prt_t")
 
     def delta(offset: int, piece: str, sequence: int) -> SequencedEvent:
@@ -99,12 +90,10 @@ async def test_a_run_stored_in_part_before_resumes_exactly(
 
 
 async def test_reply_state_is_only_the_machines_streaming_reply_in_that_session(
-    backend: Backend, alice: UserId, chat: Chat, new_machine: MachineFactory
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply, new_machine: MachineFactory
 ) -> None:
     """Another machine's reply, or a reply named under another session, is not found."""
-    store = _store(backend)
-    reply = await claimed(backend, alice, chat)
-    session_id = chat.session.chat_session_id
+    store, reply, session_id = live
     event = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, "hi")
     await store.store_events(chat.token, [SequencedEvent(event, 5)])
     state = await store.reply_state(chat.token, session_id, reply.message_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.domain.chat import MAX_CHUNK_LENGTH, MAX_REPLY_LENGTH, MessageStatus
+from orchestrator.domain.chat import MAX_CHUNK_LENGTH, MAX_REPLY_LENGTH, ChatMessage, MessageStatus
 from orchestrator.domain.errors import NotFound, PayloadTooLarge
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.parts import MAX_PART_TEXT, ReasoningPart, TextAppend, TextKind, TextPart
@@ -23,6 +23,14 @@ def long_text(characters: int) -> str:
     """``characters`` characters, mostly three-byte ones, with one- and four-byte ones mixed in."""
     unit = "€漢字語文中🙂🙂🙂\n"  # 10 characters, 31 bytes of UTF-8
     return (unit * (characters // len(unit) + 1))[:characters]
+
+
+async def stream_text(backend: Backend, chat: Chat, reply: ChatMessage, whole: TextAppend) -> None:
+    """Append ``whole`` as a machine streams it: deltas of at most MAX_CHUNK_LENGTH characters."""
+    for start in range(0, len(whole.text), MAX_CHUNK_LENGTH):
+        piece = whole.text[start : start + MAX_CHUNK_LENGTH]
+        delta = TextAppend(whole.part_id, whole.offset + start, piece, whole.kind)
+        await backend.append_part_text(chat.token, reply.message_id, delta)
 
 
 async def test_a_3_mb_reply_is_stored_and_read_back_whole(
@@ -83,20 +91,15 @@ async def test_a_worker_with_17_replies_of_a_million_characters_is_removed(
 
 
 async def test_a_text_part_of_a_million_characters_streams_and_reads_back_whole(
-    backend: Backend, alice: UserId, chat: Chat
+    backend: Backend, alice: UserId, chat: Chat, reply: ChatMessage
 ) -> None:
     """A 3.1 MB text part grown by deltas, then saved whole, lists whole during and after."""
     text = long_text(MAX_PART_TEXT)
+    half = len(text) // 2
     session_id = chat.session.chat_session_id
-    reply = await claimed(backend, alice, chat)
-    step = MAX_CHUNK_LENGTH
-    for offset in range(0, len(text) // 2, step):
-        piece = text[offset : min(offset + step, len(text) // 2)]
-        await backend.append_part_text(
-            chat.token, reply.message_id, TextAppend("prt_t", offset, piece)
-        )
+    await stream_text(backend, chat, reply, TextAppend("prt_t", 0, text[:half]))
     [streaming] = await backend.list_parts(alice, session_id, reply.message_id)
-    assert streaming.body == TextPart(text[: len(text) // 2])
+    assert streaming.body == TextPart(text[:half])
     saved = await backend.save_part(chat.token, reply.message_id, "prt_t", TextPart(text))
     assert saved.body == TextPart(text)
     with pytest.raises(PayloadTooLarge):
@@ -110,21 +113,18 @@ async def test_a_text_part_of_a_million_characters_streams_and_reads_back_whole(
 
 
 async def test_a_reasoning_part_of_a_million_characters_streams_and_reads_back_whole(
-    backend: Backend, alice: UserId, chat: Chat
+    backend: Backend, alice: UserId, chat: Chat, reply: ChatMessage
 ) -> None:
     """A 3.1 MB reasoning part grown by deltas lists whole during and after its reply."""
     text = long_text(MAX_PART_TEXT)
     session_id = chat.session.chat_session_id
-    reply = await claimed(backend, alice, chat)
-    step = MAX_CHUNK_LENGTH
-    for offset in range(0, len(text), step):
-        piece = text[offset : offset + step]
-        await backend.append_part_text(
-            chat.token, reply.message_id, TextAppend("prt_r", offset, piece, TextKind.REASONING)
-        )
-        if offset == 5 * step:  # 320,000 characters: past where one document used to end
-            [growing] = await backend.list_parts(alice, session_id, reply.message_id)
-            assert growing.body == ReasoningPart(text[: offset + step])
+    grown = 6 * MAX_CHUNK_LENGTH  # past 320,000 characters, where one document used to end
+    first = TextAppend("prt_r", 0, text[:grown], TextKind.REASONING)
+    await stream_text(backend, chat, reply, first)
+    [growing] = await backend.list_parts(alice, session_id, reply.message_id)
+    assert growing.body == ReasoningPart(text[:grown])
+    rest = TextAppend("prt_r", grown, text[grown:], TextKind.REASONING)
+    await stream_text(backend, chat, reply, rest)
     with pytest.raises(PayloadTooLarge, match=r"^A text part must be at most 1000000 characters"):
         await backend.append_part_text(
             chat.token, reply.message_id, TextAppend("prt_r", len(text), "x", TextKind.REASONING)

@@ -102,16 +102,22 @@ async def test_watch_someone_elses_machine_is_not_found(
         await aclose(updates)
 
 
-async def test_watch_workers_of_deleted_machine_raises(
+async def test_watching_workers_of_a_deleted_machine_raises(
     backend: Backend, alice: UserId, new_machine: MachineFactory
 ) -> None:
-    """A subscription to a machine's workers raises NotFound once the machine is deleted."""
-    machine, _ = await new_machine()
-    async with watching(backend.watch_workers(alice, machine.machine_id)) as updates:
-        assert await next_value(updates) == []
+    """Once its machine is deleted, the owner's and the machine's own view of its workers raise."""
+    machine, token = await new_machine()
+    async with (
+        watching(backend.watch_workers(alice, machine.machine_id)) as owners,
+        watching(backend.watch_own_workers(token)) as own,
+    ):
+        assert await next_value(owners) == []
+        assert await next_value(own) == []
         await backend.delete_machine(alice, machine.machine_id)
         with pytest.raises(NotFound):
-            await next_value(updates)
+            await next_value(owners)
+        with pytest.raises(AuthenticationFailed, match=r"^Invalid token$"):
+            await next_value(own)
 
 
 async def test_watch_own_workers_yields_now_then_changes(
@@ -136,18 +142,6 @@ async def test_watch_own_workers_with_bad_token(
     with pytest.raises(AuthenticationFailed, match=r"^Invalid token$"):
         await next_value(updates)
     await aclose(updates)
-
-
-async def test_watch_own_workers_after_machine_deleted(
-    backend: Backend, alice: UserId, new_machine: MachineFactory
-) -> None:
-    """Deleting the machine makes its own subscription raise AuthenticationFailed."""
-    machine, token = await new_machine()
-    async with watching(backend.watch_own_workers(token)) as updates:
-        assert await next_value(updates) == []
-        await backend.delete_machine(alice, machine.machine_id)
-        with pytest.raises(AuthenticationFailed, match=r"^Invalid token$"):
-            await next_value(updates)
 
 
 async def test_watch_ends_when_consumer_closes(

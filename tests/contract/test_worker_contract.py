@@ -16,7 +16,7 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import MachineId, UserId, WorkerId, WorkerToken
 from orchestrator.domain.model import WorkerStatus
 from orchestrator.domain.ports import Backend
-from tests.contract.conftest import MachineFactory
+from tests.contract.conftest import MachineFactory, issued_worker_token, pending_worker
 
 pytestmark = pytest.mark.anyio
 
@@ -67,8 +67,9 @@ async def test_register_worker_with_token_waits_for_approval(
     backend: Backend, alice: UserId, new_machine: MachineFactory
 ) -> None:
     """A worker registered with an issued token is pending and listed as such."""
-    machine, token = await new_machine(online=True)
-    worker_token = await backend.issue_worker_token(alice, machine.machine_id)
+    machine, token, worker_token = await issued_worker_token(
+        backend, alice, new_machine, online=True
+    )
     assert worker_token.machine_id == machine.machine_id
     worker = await backend.register_worker(token, worker_token, "repo", "Repo")
     assert worker.worker_id == worker_token.worker_id
@@ -87,8 +88,7 @@ async def test_worker_token_is_single_use(
     backend: Backend, alice: UserId, new_machine: MachineFactory
 ) -> None:
     """Reusing a worker token raises Conflict and creates nothing."""
-    machine, token = await new_machine()
-    worker_token = await backend.issue_worker_token(alice, machine.machine_id)
+    machine, token, worker_token = await issued_worker_token(backend, alice, new_machine)
     await backend.register_worker(token, worker_token, "a", None)
     with pytest.raises(Conflict, match=r"This worker token has already been used\."):
         await backend.register_worker(token, worker_token, "b", None)
@@ -99,8 +99,7 @@ async def test_worker_token_stays_used_after_reject(
     backend: Backend, alice: UserId, new_machine: MachineFactory
 ) -> None:
     """A rejected worker's token cannot register it again."""
-    machine, token = await new_machine()
-    worker_token = await backend.issue_worker_token(alice, machine.machine_id)
+    _, token, worker_token = await issued_worker_token(backend, alice, new_machine)
     await backend.register_worker(token, worker_token, "a", None)
     await backend.reject_worker(alice, worker_token.worker_id)
     with pytest.raises(Conflict, match="already been used"):
@@ -111,8 +110,7 @@ async def test_concurrent_registrations_with_one_token(
     backend: Backend, alice: UserId, new_machine: MachineFactory
 ) -> None:
     """Of two registrations racing with one worker token, exactly one succeeds."""
-    machine, token = await new_machine()
-    worker_token = await backend.issue_worker_token(alice, machine.machine_id)
+    machine, token, worker_token = await issued_worker_token(backend, alice, new_machine)
     outcomes: list[str] = []
 
     async def register(directory: str) -> None:
@@ -165,9 +163,9 @@ async def test_issue_worker_token_on_someone_elses_machine(
 
 
 async def _pending(backend: Backend, user: UserId, new_machine: MachineFactory) -> WorkerId:
-    machine, token = await new_machine()
-    worker_token = await backend.issue_worker_token(user, machine.machine_id)
-    return (await backend.register_worker(token, worker_token, "repo", None)).worker_id
+    """The id of a new worker of ``user`` waiting for approval."""
+    _, _, worker = await pending_worker(backend, user, new_machine)
+    return worker.worker_id
 
 
 async def test_approve_worker(backend: Backend, alice: UserId, new_machine: MachineFactory) -> None:
@@ -237,9 +235,7 @@ async def test_pending_worker_cannot_go_online_or_offline(
     backend: Backend, alice: UserId, new_machine: MachineFactory
 ) -> None:
     """A pending worker's heartbeat or offline raises InvalidTransition."""
-    machine, token = await new_machine(online=True)
-    worker_token = await backend.issue_worker_token(alice, machine.machine_id)
-    worker = await backend.register_worker(token, worker_token, "a", None)
+    _, token, worker = await pending_worker(backend, alice, new_machine, online=True)
     with pytest.raises(InvalidTransition, match="waiting for approval"):
         await backend.worker_heartbeat(token, worker.worker_id)
     with pytest.raises(InvalidTransition):

@@ -12,7 +12,7 @@ from orchestrator.domain.permissions import (
     PermissionPolicy,
 )
 from orchestrator.domain.ports import Backend
-from tests.contract.conftest import MachineFactory
+from tests.contract.conftest import MachineFactory, pending_worker
 
 pytestmark = pytest.mark.anyio
 
@@ -46,9 +46,7 @@ async def test_a_registered_worker_starts_with_the_safe_policy(
     backend: Backend, alice: UserId, new_machine: MachineFactory
 ) -> None:
     """A worker registered from the machine with a token also gets the safe defaults."""
-    machine, token = await new_machine(online=True)
-    issued = await backend.issue_worker_token(alice, machine.machine_id)
-    worker = await backend.register_worker(token, issued, "repo", None)
+    _, _, worker = await pending_worker(backend, alice, new_machine, online=True)
     assert worker.permission_policy == DEFAULT_PERMISSION_POLICY
     approved = await backend.approve_worker(alice, worker.worker_id)
     assert approved.permission_policy == DEFAULT_PERMISSION_POLICY

@@ -23,7 +23,7 @@ from orchestrator.domain.live import LiveText, ReplyState, SequencedEvent
 from orchestrator.domain.parts import PartId, StreamEvent, TextKind
 from orchestrator.domain.ports import Backend, LiveEventStore
 from orchestrator.testing.fakes import FakeClock
-from tests.contract.conftest import MODELS, SQLITE_ONLY, Chat
+from tests.contract.conftest import MODELS, SQLITE_ONLY, Chat, MachineFactory
 
 #: The relay stores into the embedded backend alone (as in the live-store contract).
 pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
@@ -105,3 +105,35 @@ async def test_a_session_waiting_on_its_reply_read_holds_back_no_other_session(
         assert [type(e) for e in refused] == [TextGap]
         assert store.reads.count(slow.chat_session_id) == 1
         tg.cancel_scope.cancel()
+
+
+async def test_a_reply_read_ahead_at_its_claim_takes_its_first_event_without_a_read(
+    backend: Backend, alice: UserId, chat: Chat
+) -> None:
+    """Prepared when claimed, a reply's first delta is taken at once, with no backend read."""
+    assert isinstance(backend, LiveEventStore)
+    reply = await _reply(backend, alice, chat)
+    store = GatedStore(backend)
+    relay = LiveRelay(store, FakeClock(), window=3600)
+    first = LiveText(reply.chat_session_id, reply.message_id, PART, TextKind.TEXT, 0, "hi")
+    assert not relay.ready(chat.token, first)
+    await relay.prepare(chat.token, reply)
+    assert relay.ready(chat.token, first)
+    assert await relay.receive(chat.token, first) is not None
+    assert store.reads == [reply.chat_session_id]  # the one read, at the claim
+
+
+async def test_reading_ahead_another_machines_reply_is_refused_and_keeps_nothing(
+    backend: Backend, alice: UserId, chat: Chat, new_machine: MachineFactory
+) -> None:
+    """Another machine cannot prepare the reply: refused, and the owner's events still go."""
+    assert isinstance(backend, LiveEventStore)
+    reply = await _reply(backend, alice, chat)
+    _, stranger = await new_machine(online=True)
+    relay = LiveRelay(backend, FakeClock(), window=3600)
+    first = LiveText(reply.chat_session_id, reply.message_id, PART, TextKind.TEXT, 0, "hi")
+    with pytest.raises(OrchestratorError):
+        await relay.prepare(stranger, reply)
+    assert not relay.ready(stranger, first)
+    assert not relay.ready(chat.token, first)
+    assert await relay.receive(chat.token, first) is not None

@@ -266,6 +266,21 @@ async def test_a_session_with_nothing_unstored_and_no_reader_leaves_memory(
     assert await _stored_text(server, turn) == "done more"
 
 
+async def test_a_claimed_reply_is_read_ahead_so_its_first_event_needs_no_read(
+    server: LiveServer, turn: Turn
+) -> None:
+    """The server reads a reply when the machine claims it: its first delta is taken at once."""
+    relay = server.runner.app[LIVE] if server.runner is not None else None
+    assert relay is not None
+    first = turn.text(0, "hi ")
+    with anyio.fail_after(10):
+        while not relay.ready(turn.token, first):  # read in the background
+            await anyio.sleep(0.01)
+    await turn.outbox.send(first)
+    await turn.outbox.drain(turn.session_id)
+    assert await _stored_text(server, turn) == "hi "
+
+
 def _after_last_snapshot(reader: Reader) -> list[tuple[str, str | None, Any]]:
     """The events since the reader last started over (all of them if it never did)."""
     names = [name for name, _, _ in reader.events]

@@ -340,22 +340,9 @@ class LiveRelay:
         Refused (and nothing changed) when the reply is not this machine's streaming
         reply in that session, or a delta leaves a gap (:class:`TextGap`).
         """
-        live = await self.session(event.session_id)
-        await live.lock.acquire()
-        while live.closed:  # dropped while this waited: the session's new state takes it
-            live.lock.release()
-            live = await self.session(event.session_id)
-            await live.lock.acquire()
+        live = await self._locked(event.session_id)
         try:
-            parts = live.replies.get(event.message_id)
-            if parts is None or live.owners.get(event.message_id) != token.machine_id:
-                state = await self.store.reply_state(token, event.session_id, event.message_id)
-                parts = {p.part_id: p for p in state.parts}
-                live.replies[event.message_id] = parts
-                live.texts.pop(event.message_id, None)
-                live.positions[event.message_id] = state.next_position
-                live.messages[event.message_id] = state.message
-                live.owners[event.message_id] = token.machine_id
+            parts = await self._reply(live, token, event.message_id)
             item = self._apply(live, event, live.messages[event.message_id], parts)
             live.pending.append(_Pending(item, token, ack, number))
             if item is not None:
@@ -371,6 +358,55 @@ class LiveRelay:
         finally:
             live.dirty.set()  # store it, or drop the state of a session refused here
             live.lock.release()
+
+    async def prepare(self, token: MachineToken, reply: ChatMessage) -> None:
+        """Read a reply the machine just claimed, so its first event needs no backend read.
+
+        Refused like that first event (not this machine's streaming reply): nothing is kept.
+        """
+        live = await self._locked(reply.chat_session_id)
+        try:
+            await self._reply(live, token, reply.message_id)
+        finally:
+            live.dirty.set()  # refused: the storing task drops the empty state
+            live.lock.release()
+
+    def prepare_soon(self, token: MachineToken, reply: ChatMessage) -> None:
+        """:meth:`prepare` in the background (a refusal is left to the first event)."""
+
+        async def prepare() -> None:
+            try:
+                await self.prepare(token, reply)
+            except OrchestratorError as exc:
+                log.debug("Reply %s not read ahead: %s", reply.message_id, exc)
+
+        if self._tg is not None:
+            self._tg.start_soon(prepare)
+
+    async def _locked(self, session_id: ChatSessionId) -> SessionLive:
+        """The session's live state with its lock held (the caller releases it)."""
+        live = await self.session(session_id)
+        await live.lock.acquire()
+        while live.closed:  # dropped while this waited: the session's new state takes it
+            live.lock.release()
+            live = await self.session(session_id)
+            await live.lock.acquire()
+        return live
+
+    async def _reply(
+        self, live: SessionLive, token: MachineToken, message_id: MessageId
+    ) -> dict[PartId, MessagePart]:
+        """The parts of this machine's streaming reply, read from the backend the first time."""
+        parts = live.replies.get(message_id)
+        if parts is None or live.owners.get(message_id) != token.machine_id:
+            state = await self.store.reply_state(token, live.session_id, message_id)
+            parts = {p.part_id: p for p in state.parts}
+            live.replies[message_id] = parts
+            live.texts.pop(message_id, None)
+            live.positions[message_id] = state.next_position
+            live.messages[message_id] = state.message
+            live.owners[message_id] = token.machine_id
+        return parts
 
     def _apply(
         self,

@@ -42,6 +42,7 @@ from orchestrator.adapters.wire import (
 from orchestrator.application import machines
 from orchestrator.application.live import LiveIntake, LiveRelay
 from orchestrator.domain.agent import AgentCatalog
+from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.errors import (
     AuthenticationFailed,
     InvalidInput,
@@ -270,7 +271,10 @@ async def _dispatch(
     if method.name in USE_CASES:
         return await USE_CASES[method.name](backend, token, *positional, **keywords)
     port_method: Callable[..., Awaitable[object]] = getattr(backend, method.name)
-    return await port_method(token, *positional, **keywords)
+    result = await port_method(token, *positional, **keywords)
+    if live is not None and isinstance(result, ChatMessage) and method.name == "claim_message":
+        live.prepare_soon(token, result)  # its first live event then needs no backend read
+    return result
 
 
 async def call(request: web.Request) -> web.Response:

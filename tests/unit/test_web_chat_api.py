@@ -20,24 +20,6 @@ from tests.unit.test_web_support import (
 
 pytestmark = pytest.mark.anyio
 
-#: Every chat endpoint with a sample path (IDs need not exist: auth is checked first).
-ENDPOINTS = [
-    ("GET", "/api/workers/wrk_1/sessions"),
-    ("POST", "/api/workers/wrk_1/sessions"),
-    ("GET", "/api/sessions/chs_1"),
-    ("POST", "/api/sessions/chs_1/end"),
-    ("POST", "/api/sessions/chs_1/restore"),
-    ("GET", "/api/sessions/chs_1/messages"),
-    ("POST", "/api/sessions/chs_1/messages"),
-    ("POST", "/api/sessions/chs_1/abort"),
-    ("POST", "/api/sessions/chs_1/undo"),
-    ("POST", "/api/sessions/chs_1/redo"),
-    ("GET", "/api/sessions/chs_1/permissions"),
-    ("POST", "/api/permissions/prm_1/answer"),
-    ("POST", "/api/messages/msg_1/edit"),
-    ("POST", "/api/messages/msg_1/cancel"),
-    ("GET", "/api/sessions/chs_1/stream"),
-]
 #: Endpoints about one session, with a body valid for each.
 SESSION_ENDPOINTS = [
     ("GET", "", None),

@@ -24,14 +24,6 @@ from tests.unit.test_web_support import Chat, next_sse
 pytestmark = pytest.mark.anyio
 
 URL = "https://example.com/acme/app.git"
-ENDPOINTS = [
-    ("POST", "/api/machines/mch_1/commands"),
-    ("GET", "/api/machines/mch_1/commands"),
-    ("POST", "/api/machines/mch_1/tree"),
-    ("GET", "/api/commands/cmd_1"),
-    ("POST", "/api/commands/cmd_1/cancel"),
-    ("GET", "/api/commands/cmd_1/stream"),
-]
 
 
 def _machine(owner: Chat) -> str:

@@ -4,22 +4,63 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit import (
-    test_web_chat_api,
-    test_web_commands_api,
-    test_web_jobs_api,
-    test_web_user_api,
-)
+from tests.unit import test_web_jobs_api
 from tests.unit.test_web_support import Harness, assert_needs_csrf, assert_needs_sign_in
 
 pytestmark = pytest.mark.anyio
 
-#: Each API's endpoints (IDs need not exist: auth is checked first), with a body its
-#: state changes would accept, so that only the missing CSRF token can refuse them.
+#: The user API: sign-in, machines, workers (test_web_user_api).
+USER = [
+    ("POST", "/api/logout"),
+    ("GET", "/api/session"),
+    ("GET", "/api/machines"),
+    ("POST", "/api/machines"),
+    ("GET", "/api/machines/mch_1"),
+    ("DELETE", "/api/machines/mch_1"),
+    ("GET", "/api/machines/mch_1/workers"),
+    ("POST", "/api/machines/mch_1/workers"),
+    ("POST", "/api/machines/mch_1/worker-tokens"),
+    ("GET", "/api/workers/pending"),
+    ("POST", "/api/workers/wrk_1/approve"),
+    ("POST", "/api/workers/wrk_1/reject"),
+    ("DELETE", "/api/workers/wrk_1"),
+    ("PUT", "/api/workers/wrk_1/permission-policy"),
+    ("GET", "/api/events"),
+]
+#: The chat API: sessions, messages, permissions (test_web_chat_api).
+CHAT = [
+    ("GET", "/api/workers/wrk_1/sessions"),
+    ("POST", "/api/workers/wrk_1/sessions"),
+    ("GET", "/api/sessions/chs_1"),
+    ("POST", "/api/sessions/chs_1/end"),
+    ("POST", "/api/sessions/chs_1/restore"),
+    ("GET", "/api/sessions/chs_1/messages"),
+    ("POST", "/api/sessions/chs_1/messages"),
+    ("POST", "/api/sessions/chs_1/abort"),
+    ("POST", "/api/sessions/chs_1/undo"),
+    ("POST", "/api/sessions/chs_1/redo"),
+    ("GET", "/api/sessions/chs_1/permissions"),
+    ("POST", "/api/permissions/prm_1/answer"),
+    ("POST", "/api/messages/msg_1/edit"),
+    ("POST", "/api/messages/msg_1/cancel"),
+    ("GET", "/api/sessions/chs_1/stream"),
+]
+#: The directory-command API (test_web_commands_api).
+COMMANDS = [
+    ("POST", "/api/machines/mch_1/commands"),
+    ("GET", "/api/machines/mch_1/commands"),
+    ("POST", "/api/machines/mch_1/tree"),
+    ("GET", "/api/commands/cmd_1"),
+    ("POST", "/api/commands/cmd_1/cancel"),
+    ("GET", "/api/commands/cmd_1/stream"),
+]
+
+#: Each API's endpoints (IDs need not exist: auth is checked first) and a body for its state
+#: changes (the CSRF token is checked before the body, so any body shows that).
 APIS: dict[str, tuple[list[tuple[str, str]], object]] = {
-    "user": (test_web_user_api.ENDPOINTS, {"name": "x"}),
-    "chat": (test_web_chat_api.ENDPOINTS, {"content": "x"}),
-    "commands": (test_web_commands_api.ENDPOINTS, {"kind": "mkdir", "path": "x"}),
+    "user": (USER, {"name": "x"}),
+    "chat": (CHAT, {"content": "x"}),
+    "commands": (COMMANDS, {"kind": "mkdir", "path": "x"}),
     "jobs": (test_web_jobs_api.ENDPOINTS, {}),
 }
 ENDPOINTS = [

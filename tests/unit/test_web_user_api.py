@@ -18,25 +18,6 @@ from tests.unit.test_web_support import (
 
 pytestmark = pytest.mark.anyio
 
-#: Every user endpoint with a sample path (IDs need not exist: auth is checked first).
-ENDPOINTS = [
-    ("POST", "/api/logout"),
-    ("GET", "/api/session"),
-    ("GET", "/api/machines"),
-    ("POST", "/api/machines"),
-    ("GET", "/api/machines/mch_1"),
-    ("DELETE", "/api/machines/mch_1"),
-    ("GET", "/api/machines/mch_1/workers"),
-    ("POST", "/api/machines/mch_1/workers"),
-    ("POST", "/api/machines/mch_1/worker-tokens"),
-    ("GET", "/api/workers/pending"),
-    ("POST", "/api/workers/wrk_1/approve"),
-    ("POST", "/api/workers/wrk_1/reject"),
-    ("DELETE", "/api/workers/wrk_1"),
-    ("PUT", "/api/workers/wrk_1/permission-policy"),
-    ("GET", "/api/events"),
-]
-
 
 async def _user_id(web: Harness, username: str = "alice") -> UserId:
     found = await web.backend.find_user(username)

@@ -51,11 +51,9 @@ from orchestrator.adapters.system import RandomIds, SystemClock
 from orchestrator.application import accounts
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.agent import (
-    AgentCatalog,
     AgentEvent,
     AgentRuntime,
     AgentSession,
-    ModelRef,
     TextDelta,
 )
 from orchestrator.domain.chat import (
@@ -68,7 +66,6 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.model import Worker
 from orchestrator.domain.parts import MessagePart, PartBody, TextAppend, TextAppended
-from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.testing import PlainHasher
 from orchestrator.testing.agent import Say, ScriptedAgentRuntime, ScriptedSession
@@ -234,30 +231,17 @@ class ProbedSession:
 
 @attrs.define
 class ProbedRuntime:
+    """An agent runtime whose sessions note when the session manager reads each delta."""
+
     inner: AgentRuntime
     probe: Probe
 
-    async def list_models(
-        self,
-        worker_directory: Path,
-        *,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
-    ) -> list[ModelRef]:
-        return await self.inner.list_models(worker_directory, permission_policy=permission_policy)
-
-    async def list_agents(
-        self,
-        worker_directory: Path,
-        *,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
-    ) -> AgentCatalog:
-        return await self.inner.list_agents(worker_directory, permission_policy=permission_policy)
+    def __getattr__(self, name: str) -> Any:
+        """Everything but :meth:`open_session` is the inner runtime's own."""
+        return getattr(self.inner, name)
 
     async def open_session(self, *args: Any, **kwargs: Any) -> AgentSession:
         return ProbedSession(await self.inner.open_session(*args, **kwargs), self.probe)
-
-    async def stop(self) -> None:
-        await self.inner.stop()
 
 
 @attrs.define

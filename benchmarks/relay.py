@@ -30,7 +30,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import aiohttp
 import anyio
@@ -83,6 +83,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import opencode_policies  # the sibling benchmark, reused for section 5
 
 PASSWORD = "correct horse battery"
+Inner = TypeVar("Inner")
 _WORD = re.compile(r"w(\d+)")
 
 
@@ -209,15 +210,19 @@ class StampedScriptedRuntime(ScriptedAgentRuntime):
 
 
 @attrs.define
-class ProbedSession:
-    """An agent session that notes when the session manager reads each delta."""
+class Probed(Generic[Inner]):
+    """Wraps ``inner`` with a probe: all that a subclass does not define is the inner one's own."""
 
-    inner: AgentSession
+    inner: Inner
     probe: Probe
 
     def __getattr__(self, name: str) -> Any:
-        """Everything but :meth:`events` is the inner session's own."""
         return getattr(self.inner, name)
+
+
+@attrs.define
+class ProbedSession(Probed[AgentSession]):
+    """An agent session that notes when the session manager reads each delta."""
 
     def events(self) -> AsyncIterator[AgentEvent]:
         return self._events(self.inner.events())
@@ -230,15 +235,8 @@ class ProbedSession:
 
 
 @attrs.define
-class ProbedRuntime:
+class ProbedRuntime(Probed[AgentRuntime]):
     """An agent runtime whose sessions note when the session manager reads each delta."""
-
-    inner: AgentRuntime
-    probe: Probe
-
-    def __getattr__(self, name: str) -> Any:
-        """Everything but :meth:`open_session` is the inner runtime's own."""
-        return getattr(self.inner, name)
 
     async def open_session(self, *args: Any, **kwargs: Any) -> AgentSession:
         return ProbedSession(await self.inner.open_session(*args, **kwargs), self.probe)

@@ -27,16 +27,12 @@ from pathlib import Path
 
 import anyio
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.contract.convex_harness import ConvexHarness, new_server_secret
-
 from orchestrator.adapters.convex import ClientTransport, ConvexBackend, HttpTransport
 from orchestrator.adapters.system import SystemClock
 from orchestrator.application.jobs import run_due_jobs
 from orchestrator.application.machine_process import MachineProcess
 from orchestrator.application.streaming import ChunkCoalescer, PartTextStream
-from orchestrator.domain.ids import MachineToken, MessageId
+from orchestrator.domain.ids import MachineToken, MessageId, UserId
 from orchestrator.domain.parts import TextAppend, TextKind
 from orchestrator.entrypoints.settings import (
     CONVEX_COALESCE_WINDOW,
@@ -44,6 +40,11 @@ from orchestrator.entrypoints.settings import (
     CONVEX_SCHEDULER_TICK,
     MachineSettings,
     ServerSettings,
+)
+from orchestrator.testing.convex_harness import (
+    ConvexHarness,
+    new_server_secret,
+    unavailable_reason,
 )
 
 MONTH = timedelta(days=30).total_seconds()
@@ -58,6 +59,8 @@ def per_month(seconds: float) -> float:
 
 
 async def main() -> None:
+    if reason := unavailable_reason():
+        sys.exit(reason)
     harness = ConvexHarness(server_secret=new_server_secret()).start()
     try:
         await measure(harness)
@@ -75,17 +78,8 @@ async def measure(harness: ConvexHarness) -> None:
         return Counter(harness.calls(url))
 
     try:
-        alice = (await backend.create_user("alice", "hash")).user_id
-        machine, token = await backend.create_machine(alice, "laptop")
         with tempfile.TemporaryDirectory() as root:
-            for directory in ("a", "b"):
-                (Path(root) / directory).mkdir()
-            await backend.go_online(token, root)
-            for directory in ("a", "b"):
-                await backend.add_worker(alice, machine.machine_id, directory, None)
-            process = MachineProcess(backend, token, Path(root), report=lambda _: None)
-            process.workers = {w.worker_id: w for w in await backend.list_own_workers(token)}
-            await process.beat()  # the first beat brings the workers online
+            alice, token, process = await _idle_machine(backend, Path(root))
             before = counted()
             for _ in range(BEATS):
                 await process.beat()
@@ -124,20 +118,11 @@ async def measure(harness: ConvexHarness) -> None:
             message = await backend.send_message(alice, session.chat_session_id, "hello")
             reply = await backend.claim_message(token, message.message_id)
             before = counted()
-
-            async with ChunkCoalescer(
-                partial(backend.append_chunk, token, reply.message_id), window=window
-            ) as chunks:
-                sent = 0
-                while sent < 1000:
-                    await chunks.add(DELTA)
-                    sent += len(DELTA)
-                    await anyio.sleep(0.01)
-            await backend.complete_message(token, reply.message_id, "x" * sent)
+            writes, sent = await _stream(backend, token, reply.message_id, window)
             calls = sum((counted() - before).values())
             print(
                 f"  {label:14} window {window * 1000:.0f} ms: {calls} calls"
-                f" ({chunks.writes} chunk writes + 1 completion) per {sent} characters"
+                f" ({writes - 1} chunk writes + 1 completion) per {sent} characters"
             )
     finally:
         await backend.close()
@@ -196,18 +181,38 @@ async def _append_text(
     await backend.append_part_text(token, reply, TextAppend(part_id, offset, piece, kind))
 
 
-async def _stream(backend: ConvexBackend, token: MachineToken, reply: MessageId) -> int:
-    """Stream about 1,000 characters into ``reply`` as the machine does on Convex; its writes."""
-    async with ChunkCoalescer(
-        partial(backend.append_chunk, token, reply), window=CONVEX_COALESCE_WINDOW
-    ) as chunks:
+async def _idle_machine(
+    backend: ConvexBackend, root: Path
+) -> tuple[UserId, MachineToken, MachineProcess]:
+    """alice's machine, online at ``root`` with workers in ``a`` and ``b``, after its first beat."""
+    alice = (await backend.create_user("alice", "hash")).user_id
+    machine, token = await backend.create_machine(alice, "laptop")
+    for directory in ("a", "b"):
+        (root / directory).mkdir()
+    await backend.go_online(token, str(root))
+    for directory in ("a", "b"):
+        await backend.add_worker(alice, machine.machine_id, directory, None)
+    process = MachineProcess(backend, token, root, report=lambda _: None)
+    process.workers = {w.worker_id: w for w in await backend.list_own_workers(token)}
+    await process.beat()  # the first beat brings the workers online
+    return alice, token, process
+
+
+async def _stream(
+    backend: ConvexBackend,
+    token: MachineToken,
+    reply: MessageId,
+    window: float = CONVEX_COALESCE_WINDOW,
+) -> tuple[int, int]:
+    """Stream about 1,000 characters into ``reply`` and complete it: its writes and characters."""
+    async with ChunkCoalescer(partial(backend.append_chunk, token, reply), window=window) as chunks:
         sent = 0
         while sent < 1000:
             await chunks.add(DELTA)
             sent += len(DELTA)
             await anyio.sleep(0.01)
     await backend.complete_message(token, reply, "x" * sent)
-    return chunks.writes + 1
+    return chunks.writes + 1, sent
 
 
 async def measure_reruns(harness: ConvexHarness) -> None:
@@ -219,16 +224,8 @@ async def measure_reruns(harness: ConvexHarness) -> None:
         return sum(harness.calls(url).values())
 
     try:
-        alice = (await backend.create_user("alice", "hash")).user_id
-        machine, token = await backend.create_machine(alice, "laptop")
         with tempfile.TemporaryDirectory() as root:
-            for directory in ("a", "b"):
-                (Path(root) / directory).mkdir()
-                await backend.add_worker(alice, machine.machine_id, directory, None)
-            await backend.go_online(token, root)
-            process = MachineProcess(backend, token, Path(root), report=lambda _: None)
-            process.workers = {w.worker_id: w for w in await backend.list_own_workers(token)}
-            await process.beat()
+            alice, token, process = await _idle_machine(backend, Path(root))
             worker = next(iter(process.workers.values()))
             await backend.update_worker_models(token, worker.worker_id, ["fake/small"])
             session = await backend.start_session(alice, worker.worker_id, "fake/small")
@@ -255,7 +252,7 @@ async def measure_reruns(harness: ConvexHarness) -> None:
                 reply = await backend.claim_message(token, message.message_id)
                 await anyio.sleep(1)
                 before = counted()
-                writes = await _stream(backend, token, reply.message_id)
+                writes, _ = await _stream(backend, token, reply.message_id)
                 await anyio.sleep(1)
                 per_stream = counted() - before - writes
                 tasks.cancel_scope.cancel()

@@ -30,7 +30,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import aiohttp
 import anyio
@@ -51,11 +51,9 @@ from orchestrator.adapters.system import RandomIds, SystemClock
 from orchestrator.application import accounts
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.agent import (
-    AgentCatalog,
     AgentEvent,
     AgentRuntime,
     AgentSession,
-    ModelRef,
     TextDelta,
 )
 from orchestrator.domain.chat import (
@@ -68,7 +66,6 @@ from orchestrator.domain.chat import (
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
 from orchestrator.domain.model import Worker
 from orchestrator.domain.parts import MessagePart, PartBody, TextAppend, TextAppended
-from orchestrator.domain.permissions import DEFAULT_PERMISSION_POLICY, PermissionPolicy
 from orchestrator.entrypoints.settings import ServerSettings
 from orchestrator.testing import PlainHasher
 from orchestrator.testing.agent import Say, ScriptedAgentRuntime, ScriptedSession
@@ -86,6 +83,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import opencode_policies  # the sibling benchmark, reused for section 5
 
 PASSWORD = "correct horse battery"
+Inner = TypeVar("Inner")
 _WORD = re.compile(r"w(\d+)")
 
 
@@ -212,15 +210,19 @@ class StampedScriptedRuntime(ScriptedAgentRuntime):
 
 
 @attrs.define
-class ProbedSession:
-    """An agent session that notes when the session manager reads each delta."""
+class Probed(Generic[Inner]):
+    """Wraps ``inner`` with a probe: all that a subclass does not define is the inner one's own."""
 
-    inner: AgentSession
+    inner: Inner
     probe: Probe
 
     def __getattr__(self, name: str) -> Any:
-        """Everything but :meth:`events` is the inner session's own."""
         return getattr(self.inner, name)
+
+
+@attrs.define
+class ProbedSession(Probed[AgentSession]):
+    """An agent session that notes when the session manager reads each delta."""
 
     def events(self) -> AsyncIterator[AgentEvent]:
         return self._events(self.inner.events())
@@ -233,31 +235,11 @@ class ProbedSession:
 
 
 @attrs.define
-class ProbedRuntime:
-    inner: AgentRuntime
-    probe: Probe
-
-    async def list_models(
-        self,
-        worker_directory: Path,
-        *,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
-    ) -> list[ModelRef]:
-        return await self.inner.list_models(worker_directory, permission_policy=permission_policy)
-
-    async def list_agents(
-        self,
-        worker_directory: Path,
-        *,
-        permission_policy: PermissionPolicy = DEFAULT_PERMISSION_POLICY,
-    ) -> AgentCatalog:
-        return await self.inner.list_agents(worker_directory, permission_policy=permission_policy)
+class ProbedRuntime(Probed[AgentRuntime]):
+    """An agent runtime whose sessions note when the session manager reads each delta."""
 
     async def open_session(self, *args: Any, **kwargs: Any) -> AgentSession:
         return ProbedSession(await self.inner.open_session(*args, **kwargs), self.probe)
-
-    async def stop(self) -> None:
-        await self.inner.stop()
 
 
 @attrs.define

@@ -13,6 +13,7 @@ import orchestrator
 from orchestrator import CommandArguments, CommandKind, JobDraft, PermissionAnswer
 from orchestrator.adapters.browser_api import BROWSER_ROUTES, BrowserApi
 from orchestrator.adapters.remote.user_client import _Route
+from orchestrator.domain.chat import ChatSession
 from orchestrator.domain.commands import CommandStatus
 from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.domain.replies import PermissionAsk, QuestionAsk
@@ -30,6 +31,18 @@ async def _client(chat: Chat, username: str = "alice") -> orchestrator.Client:
     user = found[0] if found else await chat.web.create_user(username)
     _, secret = await chat.web.backend.create_api_token(user.user_id, "tests")
     return orchestrator.Client(str(chat.web.server.make_url("/")), secret)
+
+
+async def _asked_colour(chat: Chat) -> ChatSession:
+    """A session whose claimed reply waits on one question: red or blue."""
+    session, reply = await chat.claimed("Pick a colour")
+    options = (QuestionOption("red"), QuestionOption("blue"))
+    await chat.web.backend.record_question(
+        chat.token,
+        reply.message_id,
+        QuestionAsk("que_1", [Question("Which colour?", "Colour", options)]),
+    )
+    return session
 
 
 def _served(app: web.Application) -> dict[tuple[str, str], list[object]]:
@@ -124,13 +137,7 @@ async def test_permissions_are_listed_and_answered(chat: Chat) -> None:
 
 async def test_questions_are_listed_and_answered(chat: Chat) -> None:
     """A waiting question is listed and answered with the chosen label."""
-    session, reply = await chat.claimed("Pick a colour")
-    options = (QuestionOption("red"), QuestionOption("blue"))
-    await chat.web.backend.record_question(
-        chat.token,
-        reply.message_id,
-        QuestionAsk("que_1", [Question("Which colour?", "Colour", options)]),
-    )
+    session = await _asked_colour(chat)
     async with await _client(chat) as client:
         [waiting] = await client.list_questions(session.chat_session_id)
         answered = await client.answer_question(waiting.question_id, (("blue",),))
@@ -141,13 +148,7 @@ async def test_questions_are_listed_and_answered(chat: Chat) -> None:
 
 async def test_a_question_is_dismissed(chat: Chat) -> None:
     """A dismissed question has no answers, waits no more, and cannot be answered after."""
-    session, reply = await chat.claimed("Pick a colour")
-    options = (QuestionOption("red"), QuestionOption("blue"))
-    await chat.web.backend.record_question(
-        chat.token,
-        reply.message_id,
-        QuestionAsk("que_1", [Question("Which colour?", "Colour", options)]),
-    )
+    session = await _asked_colour(chat)
     async with await _client(chat) as client:
         [waiting] = await client.list_questions(session.chat_session_id)
         dismissed = await client.dismiss_question(waiting.question_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -69,17 +68,39 @@ async def api() -> AsyncIterator[tuple[FakeMachineApi, str]]:
         yield fake, url
 
 
-@asynccontextmanager
-async def running_outbox(
-    fake: FakeMachineApi, url: str
-) -> AsyncIterator[tuple[LiveOutbox, anyio.abc.TaskGroup]]:
+@attrs.define
+class Running:
     """An outbox running against the connected fake, and the task group to start drains in."""
+
+    fake: FakeMachineApi
+    outbox: LiveOutbox
+    tg: anyio.abc.TaskGroup
+
+
+@pytest.fixture
+async def running(api: tuple[FakeMachineApi, str]) -> AsyncIterator[Running]:
+    fake, url = api
     async with MachineApiClient(url) as client, anyio.create_task_group() as tg:
         outbox = LiveOutbox(client, TOKEN)
         tg.start_soon(outbox.run)
         await fake.until(lambda: fake.socket is not None)
-        yield outbox, tg
+        yield Running(fake, outbox, tg)
         tg.cancel_scope.cancel()
+
+
+@pytest.fixture
+def fake(running: Running) -> FakeMachineApi:
+    return running.fake
+
+
+@pytest.fixture
+def outbox(running: Running) -> LiveOutbox:
+    return running.outbox
+
+
+@pytest.fixture
+def tg(running: Running) -> anyio.abc.TaskGroup:
+    return running.tg
 
 
 def _text(session: str, offset: int, text: str) -> LiveText:
@@ -90,67 +111,61 @@ def _text(session: str, offset: int, text: str) -> LiveText:
 
 
 async def test_a_drain_asks_to_store_once_while_other_sessions_are_acknowledged(
-    api: tuple[FakeMachineApi, str],
+    fake: FakeMachineApi, outbox: LiveOutbox, tg: anyio.abc.TaskGroup
 ) -> None:
     """Acknowledgements of other sessions' events do not send the drained session's sync again."""
-    fake, url = api
-    async with running_outbox(fake, url) as (outbox, tg):
-        await outbox.send(_text("chs_a", 0, "hello"))
-        for offset in range(3):
-            await outbox.send(_text("chs_b", offset, "x"))
-        drained = anyio.Event()
+    await outbox.send(_text("chs_a", 0, "hello"))
+    for offset in range(3):
+        await outbox.send(_text("chs_b", offset, "x"))
+    drained = anyio.Event()
 
-        async def drain() -> None:
-            await outbox.drain(ChatSessionId("chs_a"))
-            drained.set()
+    async def drain() -> None:
+        await outbox.drain(ChatSessionId("chs_a"))
+        drained.set()
 
-        tg.start_soon(drain)
-        await fake.until(lambda: fake.syncs("chs_a") == 1)
-        for number in (2, 3, 4):  # chs_b's events, one acknowledgement each
-            await fake.ack(number)
-        with anyio.fail_after(10):
-            while outbox.unacked.keys() != {1}:
-                await anyio.sleep(0.01)
-        await anyio.wait_all_tasks_blocked()
-        await outbox.send(_text("chs_c", 0, "probe"))  # after anything the drain sent
-        await fake.until(lambda: any(f.get("live") == 5 for f in fake.frames))
-        assert fake.syncs("chs_a") == 1
-        await fake.ack(1)
-        with anyio.fail_after(10):
-            await drained.wait()
-        assert fake.syncs("chs_a") == 1
+    tg.start_soon(drain)
+    await fake.until(lambda: fake.syncs("chs_a") == 1)
+    for number in (2, 3, 4):  # chs_b's events, one acknowledgement each
+        await fake.ack(number)
+    with anyio.fail_after(10):
+        while outbox.unacked.keys() != {1}:
+            await anyio.sleep(0.01)
+    await anyio.wait_all_tasks_blocked()
+    await outbox.send(_text("chs_c", 0, "probe"))  # after anything the drain sent
+    await fake.until(lambda: any(f.get("live") == 5 for f in fake.frames))
+    assert fake.syncs("chs_a") == 1
+    await fake.ack(1)
+    with anyio.fail_after(10):
+        await drained.wait()
+    assert fake.syncs("chs_a") == 1
 
 
 async def test_a_drain_asks_again_for_what_was_sent_after_its_request(
-    api: tuple[FakeMachineApi, str],
+    fake: FakeMachineApi, outbox: LiveOutbox, tg: anyio.abc.TaskGroup
 ) -> None:
     """A delta of the session sent after the sync (a gap repair) gets a sync of its own."""
-    fake, url = api
-    async with running_outbox(fake, url) as (outbox, tg):
-        await outbox.send(_text("chs_a", 0, "hello"))
-        tg.start_soon(outbox.drain, ChatSessionId("chs_a"))
-        await fake.until(lambda: fake.syncs("chs_a") == 1)
-        await outbox.send(_text("chs_a", 5, " world"))
-        await fake.ack(1)
-        await fake.until(lambda: fake.syncs("chs_a") == 2)
-        assert [f["live"] for f in fake.frames if "live" in f] == [1, 2]
+    await outbox.send(_text("chs_a", 0, "hello"))
+    tg.start_soon(outbox.drain, ChatSessionId("chs_a"))
+    await fake.until(lambda: fake.syncs("chs_a") == 1)
+    await outbox.send(_text("chs_a", 5, " world"))
+    await fake.ack(1)
+    await fake.until(lambda: fake.syncs("chs_a") == 2)
+    assert [f["live"] for f in fake.frames if "live" in f] == [1, 2]
 
 
 async def test_a_gap_refusal_resends_the_kept_text_from_where_the_server_is(
-    api: tuple[FakeMachineApi, str],
+    fake: FakeMachineApi, outbox: LiveOutbox
 ) -> None:
     """The text kept for repairs is the deltas at their offsets; a repair sends its tail."""
-    fake, url = api
-    async with running_outbox(fake, url) as (outbox, _tg):
-        for offset, piece in [(0, "ab"), (2, "cd"), (4, "ef"), (2, "cd")]:
-            await outbox.send(_text("chs_a", offset, piece))
-        await fake.until(lambda: len(fake.frames) == 4)
-        assert fake.socket is not None
-        refusal = {"refused": 3, "error": "gap", "type": "TextGap", "stored_length": 2}
-        await fake.socket.send_str(json.dumps(refusal))
-        await fake.until(lambda: len(fake.frames) == 5)
-        assert fake.frames[-1]["event"]["offset"] == 2
-        assert fake.frames[-1]["event"]["text"] == "cdef"
+    for offset, piece in [(0, "ab"), (2, "cd"), (4, "ef"), (2, "cd")]:
+        await outbox.send(_text("chs_a", offset, piece))
+    await fake.until(lambda: len(fake.frames) == 4)
+    assert fake.socket is not None
+    refusal = {"refused": 3, "error": "gap", "type": "TextGap", "stored_length": 2}
+    await fake.socket.send_str(json.dumps(refusal))
+    await fake.until(lambda: len(fake.frames) == 5)
+    assert fake.frames[-1]["event"]["offset"] == 2
+    assert fake.frames[-1]["event"]["text"] == "cdef"
 
 
 def _placed(known: str, offset: int, text: str) -> str:

@@ -14,11 +14,15 @@ from orchestrator.domain.parts import TextKind
 from orchestrator.testing.waiting import until
 
 
-def recording() -> tuple[list[str], Callable[[str], Awaitable[None]]]:
-    """A list, and a write that appends each piece to it."""
+def recording(
+    before: Callable[[], Awaitable[object]] | None = None,
+) -> tuple[list[str], Callable[[str], Awaitable[None]]]:
+    """A list, and a write that appends each piece to it (having awaited ``before``, if given)."""
     written: list[str] = []
 
     async def write(piece: str) -> None:
+        if before is not None:
+            await before()
         written.append(piece)
 
     return written, write
@@ -88,14 +92,13 @@ async def test_first_delta_after_a_quiet_spell_is_written_at_once() -> None:
 @pytest.mark.anyio
 async def test_closing_never_cuts_off_a_write_in_progress() -> None:
     """A slow write that is running when the coalescer closes still completes, in order."""
-    written: list[str] = []
     started = anyio.Event()
 
-    async def slow_write(piece: str) -> None:
+    async def slowly() -> None:
         started.set()
         await anyio.sleep(0.05)
-        written.append(piece)
 
+    written, slow_write = recording(before=slowly)
     async with ChunkCoalescer(slow_write, window=0.001, max_chars=1000) as chunks:
         await chunks.add("in flight")
         await started.wait()
@@ -106,13 +109,8 @@ async def test_closing_never_cuts_off_a_write_in_progress() -> None:
 @pytest.mark.anyio
 async def test_a_flush_that_gives_up_on_a_slow_backend_keeps_its_text_for_the_next() -> None:
     """A write past the flush timeout leaves its text buffered: later text follows it, no hole."""
-    written: list[str] = []
     backend_up = anyio.Event()
-
-    async def write(piece: str) -> None:
-        await backend_up.wait()
-        written.append(piece)
-
+    written, write = recording(before=backend_up.wait)
     async with ChunkCoalescer(write, window=0.001, max_chars=8, flush_timeout=0.05) as chunks:
         await chunks.add("w1 w2 ")
         await chunks.flush()  # the backend is down: gives up, keeps the text

@@ -98,9 +98,17 @@ async def test_invalid_utf8_sign_in_form_is_refused(web: Harness) -> None:
     assert MALFORMED_FORM in await response.text()
 
 
-async def _raw(web: Harness, request: bytes) -> bytes:
-    """Send ``request`` as raw bytes (headers no client library would send); the answer."""
+async def _raw_post(web: Harness, path: str, headers: list[bytes], body: bytes) -> bytes:
+    """POST ``body`` with raw ``headers`` (which no client library would send); the answer."""
     assert web.server.port is not None
+    request = b"".join(
+        [
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".encode(),
+            *(header + b"\r\n" for header in headers),
+            f"Content-Length: {len(body)}\r\n\r\n".encode(),
+            body,
+        ]
+    )
     answer = b""
     async with await anyio.connect_tcp("127.0.0.1", web.server.port) as stream:
         await stream.send(request)
@@ -115,12 +123,8 @@ async def _raw(web: Harness, request: bytes) -> bytes:
 
 async def test_a_malformed_multipart_sign_in_form_is_refused(web: Harness) -> None:
     """A broken multipart form on the sign-in page gets 400 and a sentence, not a 500."""
-    answer = await _raw(
-        web,
-        b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        b"Content-Type: multipart/form-data; boundary=zz\r\nContent-Length: 10\r\n\r\n"
-        b"--zz\r\nbad!",
-    )
+    multipart = b"Content-Type: multipart/form-data; boundary=zz"
+    answer = await _raw_post(web, "/login", [multipart], b"--zz\r\nbad!")
     assert answer.startswith(b"HTTP/1.1 400")
     assert MALFORMED_FORM.encode() in answer
 
@@ -129,12 +133,10 @@ async def test_a_csrf_header_that_is_not_utf8_is_refused(web: Harness) -> None:
     """An X-CSRF-Token of bytes that are not UTF-8 gets 403 "invalid CSRF token", not a 500."""
     await web.sign_in()
     cookie = web.client.session.cookie_jar.filter_cookies(web.client.make_url("/"))
-    answer = await _raw(
-        web,
-        b"POST /api/machines HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        b"Cookie: " + cookie.output(header="", sep=";").strip().encode() + b"\r\n"
-        b"X-CSRF-Token: \xff\xfe\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 2\r\n\r\n{}",
+    signed_in = b"Cookie: " + cookie.output(header="", sep=";").strip().encode()
+    not_utf8 = b"X-CSRF-Token: \xff\xfe"
+    answer = await _raw_post(
+        web, "/api/machines", [signed_in, not_utf8, b"Content-Type: application/json"], b"{}"
     )
     assert answer.startswith(b"HTTP/1.1 403")
     assert CSRF_MESSAGE.encode() in answer
@@ -144,12 +146,8 @@ async def test_a_device_cookie_that_is_not_utf8_is_ignored(web: Harness) -> None
     """A device cookie of bytes that are not UTF-8 counts as none: sign-in still works."""
     await web.create_user()
     body = b'{"username": "alice", "password": "correct horse battery"}'
-    answer = await _raw(
-        web,
-        b"POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        b"Cookie: orchestrator_device=\xff\xfe\r\nContent-Type: application/json\r\n"
-        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
-    )
+    not_utf8 = b"Cookie: orchestrator_device=\xff\xfe"
+    answer = await _raw_post(web, "/api/login", [not_utf8, b"Content-Type: application/json"], body)
     assert answer.startswith(b"HTTP/1.1 200")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
+from orchestrator.domain.chat import ChatMessage, ChatSession, PermissionRequest
 from orchestrator.domain.notifications import (
     BAD_AUTH,
     BAD_ENDPOINT,
@@ -41,6 +42,15 @@ async def public_key(owner: Chat) -> str:
     status, found = await call(owner, "GET", "/api/push")
     assert status == 200
     return str(found["public_key"])
+
+
+async def _asks_to_make(owner: Chat) -> tuple[ChatSession, ChatMessage, PermissionRequest]:
+    """A claimed reply to "deploy" asking to run ``make``: session, reply, request."""
+    session, reply = await owner.claimed("deploy")
+    asked = await owner.web.backend.record_permission(
+        owner.token, reply.message_id, PermissionAsk("p1", "bash", "make")
+    )
+    return session, reply, asked
 
 
 async def test_subscribe_list_and_unsubscribe(owner: Chat, service: StandInPushService) -> None:
@@ -167,11 +177,7 @@ async def test_a_permission_asked_in_the_app_reaches_the_push_service(
     """The server's notifier sends one signed, encrypted notification for the request."""
     subscription = service.subscribe(await public_key(owner))
     await call(owner, "POST", "/api/push/subscriptions", {"subscription": subscription})
-    backend = owner.web.backend
-    session, reply = await owner.claimed("deploy")
-    asked = await backend.record_permission(
-        owner.token, reply.message_id, PermissionAsk("p1", "bash", "make")
-    )
+    session, _, asked = await _asks_to_make(owner)
     with anyio.fail_after(10):
         while not service.received:
             await anyio.sleep(0.01)
@@ -207,11 +213,7 @@ async def test_the_settings_page_needs_sign_in(web: Harness) -> None:
 
 async def test_the_inbox_lists_waiting_requests_of_the_user_only(owner: Chat) -> None:
     """Pending permission requests with machine, worker and session; none of other users."""
-    backend = owner.web.backend
-    session, reply = await owner.claimed("deploy")
-    asked = await backend.record_permission(
-        owner.token, reply.message_id, PermissionAsk("p1", "bash", "make")
-    )
+    session, _, asked = await _asks_to_make(owner)
     status, found = await call(owner, "GET", "/api/inbox")
     assert status == 200
     [item] = found["items"]
@@ -234,11 +236,7 @@ async def test_the_inbox_lists_waiting_requests_of_the_user_only(owner: Chat) ->
 
 async def test_the_inbox_stream_follows_answers(owner: Chat) -> None:
     """The stream sends the list at once and again when a request is answered."""
-    backend = owner.web.backend
-    _session, reply = await owner.claimed("deploy")
-    asked = await backend.record_permission(
-        owner.token, reply.message_id, PermissionAsk("p1", "bash", "make")
-    )
+    _, _, asked = await _asks_to_make(owner)
     async with owner.web.client.get("/api/inbox/stream") as response:
         first = await next_sse(response)
         assert (first.event, len(first.data["items"])) == ("inbox", 1)
@@ -286,12 +284,7 @@ async def test_the_inbox_lists_and_streams_questions_beside_permissions(owner: C
 async def test_the_inbox_count_stream_sends_how_many_wait_as_it_changes(owner: Chat) -> None:
     """The badge's light stream sends only the waiting count, at once and on each change."""
     backend = owner.web.backend
-    session = await owner.start()
-    message = await backend.send_message(owner.user, session.chat_session_id, "deploy")
-    reply = await backend.claim_message(owner.token, message.message_id)
-    asked = await backend.record_permission(
-        owner.token, reply.message_id, PermissionAsk("p1", "bash", "make")
-    )
+    _, reply, asked = await _asks_to_make(owner)
     async with owner.web.client.get("/api/inbox/stream?count=1") as response:
         first = await next_sse(response)
         assert (first.event, first.data) == ("count", {"waiting": 1})

@@ -1,8 +1,7 @@
 // Settings → API tokens: create one (its secret shown once, with a copy button), list, revoke.
 import { api } from "./api.js";
-import { confirmDialog, h, showError, timeText, wireCopyButtons } from "./dom.js";
+import { $, confirmDialog, h, showError, timeText, wireCopyButtons } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const form = $("api-token-form");
 const errorBox = $("api-token-error");
 const fresh = $("api-token-new");

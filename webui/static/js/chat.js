@@ -1,12 +1,11 @@
 // The chat page: machine → worker → sessions → conversation, all live over /api/events.
 // The choice lives in the URL (?machine=&worker=&session=), so a reload restores it.
 import { api } from "./api.js";
-import { badge, h, patchChildren, showError, statusWord, timeText } from "./dom.js";
+import { $, badge, h, patchChildren, showError, statusWord, timeText, whileBusy } from "./dom.js";
 import { live } from "./live.js";
 import { Conversation, sessionName } from "./conversation.js";
 import { sessionAgent, showSessionAgents } from "./composer.js";
 
-const $ = (id) => document.getElementById(id);
 const machineSelect = $("machine-select");
 const workerSelect = $("worker-select");
 const newSession = $("new-session");
@@ -209,22 +208,18 @@ machineSelect.addEventListener("change", () => chooseMachine(machineSelect.value
 workerSelect.addEventListener("change", () => chooseWorker(workerSelect.value));
 newSession.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const button = newSession.querySelector("button");
-  button.disabled = true;
-  button.textContent = "Starting…";
   try {
-    const { session } = await api("POST", `/api/workers/${state.worker}/sessions`, {
-      model: modelSelect.value,
-      ...sessionAgent(),
+    await whileBusy(newSession.querySelector("button"), "Starting…", async () => {
+      const { session } = await api("POST", `/api/workers/${state.worker}/sessions`, {
+        model: modelSelect.value,
+        ...sessionAgent(),
+      });
+      state.sessions = [session, ...state.sessions.filter((s) => s.chat_session_id !== session.chat_session_id)];
+      openSession(session.chat_session_id);
+      $("message-input").focus();
     });
-    state.sessions = [session, ...state.sessions.filter((s) => s.chat_session_id !== session.chat_session_id)];
-    openSession(session.chat_session_id);
-    $("message-input").focus();
   } catch (error) {
     showError(errorBox, error.message);
-  } finally {
-    button.disabled = false;
-    button.textContent = "New session";
   }
 });
 

@@ -1,9 +1,8 @@
 // The composer's extras: the agent (mode) a message goes to, the worker's slash commands
 // offered when the text starts with "/", and Edit / Cancel on messages still queued.
 import { api } from "./api.js";
-import { h, showError } from "./dom.js";
+import { $, h, showError } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const DEFAULT_AGENT = ""; // the agent's own default (opencode: build)
 
 function agentOptions(select, agents, selected, emptyLabel) {

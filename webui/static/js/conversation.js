@@ -8,7 +8,7 @@
 // sanitised Markdown HTML.
 import { api } from "./api.js";
 import { SessionChanges } from "./diff.js";
-import { badge, confirmDialog, h, showError } from "./dom.js";
+import { $, badge, confirmDialog, h, showError } from "./dom.js";
 import { live } from "./live.js";
 import { duration, growReasoning, partCard, todoItems, usage, usageLine } from "./parts.js";
 import { PermissionPrompts } from "./permissions.js";
@@ -23,7 +23,6 @@ const STATUS_TEXT = {
   assistant: { streaming: "writing…", aborted: "stopped", failed: "failed", interrupted: "interrupted" },
 };
 
-const $ = (id) => document.getElementById(id);
 export const sessionName = (session) =>
   session.title ||
   `Session of ${new Date(session.created_at).toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" })}`;

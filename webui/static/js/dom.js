@@ -1,5 +1,8 @@
 // Small DOM helpers. Text always goes in as text nodes, never as HTML.
 
+// The page's element with this id.
+export const $ = (id) => document.getElementById(id);
+
 export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
@@ -57,6 +60,19 @@ export function emptyState(title, text, label, onclick) {
     h("p", {}, text),
     h("button", { type: "button", class: "primary", onclick }, label),
   );
+}
+
+// Run `work` with `button` disabled and saying `label` meanwhile; then the button is as it was.
+export async function whileBusy(button, label, work) {
+  const idle = button.textContent;
+  button.disabled = true;
+  button.textContent = label;
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+    button.textContent = idle;
+  }
 }
 
 // Send a form with its submit button disabled meanwhile; a failure shows in the form's error box.

@@ -2,11 +2,10 @@
 // The list and each job's runs are reread when the event stream says something changed
 // (a job, or a reply starting or finishing: a run's status is its reply's); never polled.
 import { api } from "./api.js";
-import { confirmDialog, emptyState, h, openDialog, patchChildren, showError } from "./dom.js";
+import { $, confirmDialog, emptyState, h, openDialog, patchChildren, showError } from "./dom.js";
 import { live } from "./live.js";
 
 const RUNS_SHOWN = 5;
-const $ = (id) => document.getElementById(id);
 const list = $("jobs");
 const addButton = $("add-job");
 const errorBox = $("error");

@@ -1,7 +1,7 @@
 // The machine list: live over /api/events, "Add machine" (token shown once), delete.
 import { api } from "./api.js";
 import {
-  badge, confirmDialog, emptyState, h, openDialog, patchChildren, showError, timeText, wireCopyButtons,
+  badge, confirmDialog, emptyState, h, openDialog, patchChildren, showError, timeText, whileBusy, wireCopyButtons,
 } from "./dom.js";
 import { live } from "./live.js";
 
@@ -83,11 +83,10 @@ function openAdd() {
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const submit = form.querySelector('[type="submit"]');
-  submit.disabled = true;
-  submit.textContent = "Adding…";
   try {
-    const body = await api("POST", "/api/machines", { name: form.elements.name.value });
+    const body = await whileBusy(form.querySelector('[type="submit"]'), "Adding…", () =>
+      api("POST", "/api/machines", { name: form.elements.name.value }),
+    );
     tokenView.querySelector("[data-name]").textContent = body.machine.name;
     document.getElementById("machine-command").textContent = body.command;
     document.getElementById("machine-token-value").textContent = body.token;
@@ -96,9 +95,6 @@ form.addEventListener("submit", async (event) => {
     tokenView.querySelector("[data-copy]").focus();
   } catch (error) {
     showError(form.querySelector(".error"), error.message);
-  } finally {
-    submit.disabled = false;
-    submit.textContent = "Add machine";
   }
 });
 

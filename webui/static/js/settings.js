@@ -1,8 +1,7 @@
 // Settings: enable Web Push on this device, and choose which events and quiet hours.
 import { api } from "./api.js";
-import { showError } from "./dom.js";
+import { $, showError } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const state = $("push-state");
 const errorBox = $("push-error");
 const enableButton = $("push-enable");

@@ -2,9 +2,8 @@
 // undone messages dimmed and marked, and a bar with Redo. The machine reverts the agent (its
 // file changes too); the session record says what is undone and whether it is done yet.
 import { api } from "./api.js";
-import { h, showError } from "./dom.js";
+import { $, h, showError } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 
 export class TurnUndo {
   // `conversation` gives the session, its message entries (in order) and the replies with turns.

@@ -23,6 +23,7 @@ from orchestrator.domain.ids import MessageId, UserId, WorkerId
 from orchestrator.domain.model import MachineStatus, Worker, WorkerStatus
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
+from orchestrator.entrypoints.web.owned import owned, owned_with
 from orchestrator.entrypoints.web.payload import (
     MESSAGE,
     PERMISSION,
@@ -95,16 +96,11 @@ async def start_session(request: web.Request) -> web.Response:
     return record_response("session", session, status=201)
 
 
-async def get_session(request: web.Request) -> web.Response:
-    """``GET /api/sessions/{session_id}``."""
-    session = await request.app[BACKEND].get_session(require_user(request), SESSION.of(request))
-    return record_response("session", session)
+#: ``GET /api/sessions/{session_id}``.
+get_session = owned("session", SESSION, lambda backend: backend.get_session)
 
-
-async def end_session(request: web.Request) -> web.Response:
-    """``POST /api/sessions/{session_id}/end``: terminate it; a streaming reply is stopped."""
-    session = await request.app[BACKEND].end_session(require_user(request), SESSION.of(request))
-    return record_response("session", session)
+#: ``POST /api/sessions/{session_id}/end``: terminate it; a streaming reply is stopped.
+end_session = owned("session", SESSION, lambda backend: backend.end_session)
 
 
 async def get_worker_usage(request: web.Request) -> web.Response:
@@ -113,34 +109,25 @@ async def get_worker_usage(request: web.Request) -> web.Response:
     return record_response("usage", found)
 
 
-async def rename_session(request: web.Request) -> web.Response:
-    """``POST /api/sessions/{session_id}/title {title}``: the user's own title for the session."""
-    title = (await read_body(request)).string("title")
-    backend = request.app[BACKEND]
-    session = await backend.rename_session(require_user(request), SESSION.of(request), title)
-    return record_response("session", session)
+#: ``POST /api/sessions/{session_id}/title {title}``: the user's own title for the session.
+rename_session = owned_with(
+    "session", SESSION, lambda body: body.string("title"), lambda backend: backend.rename_session
+)
+
+#: ``POST /api/sessions/{session_id}/undo {message_id}``: undo a reply's turn and later ones.
+undo_turn = owned_with(
+    "session",
+    SESSION,
+    lambda body: MessageId(parse_id(body.string("message_id"), "message")),
+    lambda backend: backend.undo_turn,
+)
 
 
-async def undo_turn(request: web.Request) -> web.Response:
-    """``POST /api/sessions/{session_id}/undo {message_id}``: undo a reply's turn and later ones."""
-    message_id = MessageId(parse_id((await read_body(request)).string("message_id"), "message"))
-    backend = request.app[BACKEND]
-    session = await backend.undo_turn(require_user(request), SESSION.of(request), message_id)
-    return record_response("session", session)
+#: ``POST /api/sessions/{session_id}/redo``: redo what is undone in the session.
+redo_turns = owned("session", SESSION, lambda backend: backend.redo_turns)
 
-
-async def redo_turns(request: web.Request) -> web.Response:
-    """``POST /api/sessions/{session_id}/redo``: redo what is undone in the session."""
-    backend = request.app[BACKEND]
-    session = await backend.redo_turns(require_user(request), SESSION.of(request))
-    return record_response("session", session)
-
-
-async def restore_session(request: web.Request) -> web.Response:
-    """``POST /api/sessions/{session_id}/restore``: reopen a terminated session as idle."""
-    backend = request.app[BACKEND]
-    session = await backend.restore_session(require_user(request), SESSION.of(request))
-    return record_response("session", session)
+#: ``POST /api/sessions/{session_id}/restore``: reopen a terminated session as idle.
+restore_session = owned("session", SESSION, lambda backend: backend.restore_session)
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -175,12 +162,10 @@ async def send_message(request: web.Request) -> web.Response:
     return queued_response("message", message, waits=not online, notice=QUEUED_NOTICE, status=201)
 
 
-async def edit_message(request: web.Request) -> web.Response:
-    """``POST /api/messages/{message_id}/edit {content}``: change a message still queued."""
-    content = (await read_body(request)).string("content")
-    backend = request.app[BACKEND]
-    message = await backend.edit_message(require_user(request), MESSAGE.of(request), content)
-    return record_response("message", message)
+#: ``POST /api/messages/{message_id}/edit {content}``: change a message still queued.
+edit_message = owned_with(
+    "message", MESSAGE, lambda body: body.string("content"), lambda backend: backend.edit_message
+)
 
 
 async def cancel_message(request: web.Request) -> web.Response:
@@ -189,10 +174,8 @@ async def cancel_message(request: web.Request) -> web.Response:
     return web.json_response({"cancelled": True})
 
 
-async def abort(request: web.Request) -> web.Response:
-    """``POST /api/sessions/{session_id}/abort``: stop the reply; ``message`` is null if none."""
-    reply = await request.app[BACKEND].request_abort(require_user(request), SESSION.of(request))
-    return record_response("message", reply)
+#: ``POST /api/sessions/{session_id}/abort``: stop the reply; ``message`` is null if none.
+abort = owned("message", SESSION, lambda backend: backend.request_abort)
 
 
 async def list_permissions(request: web.Request) -> web.Response:

@@ -28,6 +28,7 @@ from orchestrator.domain.ids import CommandId, UserId
 from orchestrator.domain.model import MachineStatus
 from orchestrator.domain.ports import ServerBackend
 from orchestrator.entrypoints.web.auth import require_user
+from orchestrator.entrypoints.web.owned import owned
 from orchestrator.entrypoints.web.payload import (
     COMMAND,
     MACHINE,
@@ -35,7 +36,6 @@ from orchestrator.entrypoints.web.payload import (
     queued_response,
     read_body,
     record_json,
-    record_response,
 )
 from orchestrator.entrypoints.web.state import BACKEND
 from orchestrator.entrypoints.web.streams import EventStream, closing, tracked
@@ -94,23 +94,14 @@ async def create_command(request: web.Request) -> web.Response:
     return await _queued_answer(backend, user, command, 201)
 
 
-async def list_commands(request: web.Request) -> web.Response:
-    """``GET /api/machines/{machine_id}/commands``: the latest commands, newest first."""
-    found = await request.app[BACKEND].list_commands(require_user(request), MACHINE.of(request))
-    return record_response("commands", found)
+#: ``GET /api/machines/{machine_id}/commands``: the latest commands, newest first.
+list_commands = owned("commands", MACHINE, lambda backend: backend.list_commands)
 
+#: ``GET /api/commands/{command_id}``.
+get_command = owned("command", COMMAND, lambda backend: backend.get_command)
 
-async def get_command(request: web.Request) -> web.Response:
-    """``GET /api/commands/{command_id}``."""
-    command = await request.app[BACKEND].get_command(require_user(request), COMMAND.of(request))
-    return record_response("command", command)
-
-
-async def cancel_command(request: web.Request) -> web.Response:
-    """``POST /api/commands/{command_id}/cancel``: pending ones fail now, running ones stop."""
-    backend = request.app[BACKEND]
-    command = await backend.cancel_command(require_user(request), COMMAND.of(request))
-    return record_response("command", command)
+#: ``POST /api/commands/{command_id}/cancel``: pending ones fail now, running ones stop.
+cancel_command = owned("command", COMMAND, lambda backend: backend.cancel_command)
 
 
 async def _until_finished(backend: ServerBackend, user: UserId, command_id: CommandId) -> None:

@@ -28,6 +28,7 @@ from orchestrator.domain.ids import WorkerId
 from orchestrator.domain.jobs import JobDraft, SessionMode
 from orchestrator.domain.ports import JobUserBackend
 from orchestrator.entrypoints.web.auth import require_user
+from orchestrator.entrypoints.web.owned import owned
 from orchestrator.entrypoints.web.payload import (
     JOB,
     Body,
@@ -92,10 +93,8 @@ async def create_job(request: web.Request) -> web.Response:
     return record_response("job", job, status=201)
 
 
-async def get_job(request: web.Request) -> web.Response:
-    """``GET /api/jobs/{job_id}``."""
-    job = await job_backend(request).get_job(require_user(request), JOB.of(request))
-    return record_response("job", job)
+#: ``GET /api/jobs/{job_id}``.
+get_job = owned("job", JOB, lambda backend: backend.get_job)
 
 
 async def update_job(request: web.Request) -> web.Response:
@@ -133,16 +132,11 @@ async def resume_job(request: web.Request) -> web.Response:
     return await _set_enabled(request, True)
 
 
-async def run_job_now(request: web.Request) -> web.Response:
-    """``POST /api/jobs/{job_id}/run``: a run at once, the schedule unchanged."""
-    run = await job_backend(request).run_job_now(require_user(request), JOB.of(request))
-    return record_response("run", run, status=201)
+#: ``POST /api/jobs/{job_id}/run``: a run at once, the schedule unchanged.
+run_job_now = owned("run", JOB, lambda backend: backend.run_job_now, status=201)
 
-
-async def list_job_runs(request: web.Request) -> web.Response:
-    """``GET /api/jobs/{job_id}/runs``: newest first, each with its reply's status."""
-    runs = await job_backend(request).list_job_runs(require_user(request), JOB.of(request))
-    return record_response("runs", runs)
+#: ``GET /api/jobs/{job_id}/runs``: newest first, each with its reply's status.
+list_job_runs = owned("runs", JOB, lambda backend: backend.list_job_runs)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -28,6 +28,7 @@ from orchestrator.entrypoints.web.auth import (
     require_user,
 )
 from orchestrator.entrypoints.web.limits import account_target, device_proof, trust_device
+from orchestrator.entrypoints.web.owned import owned
 from orchestrator.entrypoints.web.payload import (
     MACHINE,
     WORKER,
@@ -183,10 +184,8 @@ async def create_machine(request: web.Request) -> web.Response:
     )
 
 
-async def get_machine(request: web.Request) -> web.Response:
-    """``GET /api/machines/{machine_id}``."""
-    machine = await request.app[BACKEND].get_machine(require_user(request), MACHINE.of(request))
-    return record_response("machine", machine)
+#: ``GET /api/machines/{machine_id}``.
+get_machine = owned("machine", MACHINE, lambda backend: backend.get_machine)
 
 
 async def delete_machine(request: web.Request) -> web.Response:

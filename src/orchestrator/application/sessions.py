@@ -74,6 +74,8 @@ from orchestrator.domain.replies import PermissionAsk, QuestionAsk
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: What the agent asks its user (a permission or a question), as the backend records it.
+A = TypeVar("A")
 
 INTERRUPTED_REASON = "The machine process stopped while this reply was being written."
 ENDED_REASON = "The session was ended."
@@ -340,36 +342,18 @@ class SessionRunner:
             await chunks.flush()  # parts keep the order the agent made them in
             await self._store_part(event.part_id, event.body)
         elif isinstance(event, PermissionAsked):
-            await chunks.flush()
-            assert self.current_reply is not None
-            await manager.drain(self.session_id)
-            await manager.call(
-                partial(
-                    manager.backend.record_permission,
-                    manager.token,
-                    self.current_reply.message_id,
-                    PermissionAsk(
-                        event.request_id,
-                        event.tool,
-                        event.description or " ".join(event.patterns),
-                        event.file,
-                        event.diff,
-                        event.diff_size,
-                    ),
-                )
+            ask = PermissionAsk(
+                event.request_id,
+                event.tool,
+                event.description or " ".join(event.patterns),
+                event.file,
+                event.diff,
+                event.diff_size,
             )
+            await self._ask_user(chunks, manager.backend.record_permission, ask)
         elif isinstance(event, QuestionAsked):
-            await chunks.flush()
-            assert self.current_reply is not None
-            await manager.drain(self.session_id)
-            await manager.call(
-                partial(
-                    manager.backend.record_question,
-                    manager.token,
-                    self.current_reply.message_id,
-                    QuestionAsk(event.request_id, event.questions),
-                )
-            )
+            question = QuestionAsk(event.request_id, event.questions)
+            await self._ask_user(chunks, manager.backend.record_question, question)
         elif isinstance(event, TitleChanged) and event.title.strip():
             await manager.call(
                 partial(
@@ -382,6 +366,19 @@ class SessionRunner:
         elif isinstance(event, TurnFinished | TurnFailed):
             return event
         return None
+
+    async def _ask_user(
+        self,
+        chunks: TextStream,
+        record: Callable[[MachineToken, MessageId, A], Awaitable[object]],
+        ask: A,
+    ) -> None:
+        """Record what the agent asks its user, after everything the reply streamed before it."""
+        manager, reply = self.manager, self.current_reply
+        await chunks.flush()
+        assert reply is not None
+        await manager.drain(self.session_id)
+        await manager.call(partial(record, manager.token, reply.message_id, ask))
 
     async def _store_part(self, part_id: str, body: PartBody) -> None:
         """Store a part of the current reply: live when the machine has a channel, else saved."""

@@ -20,7 +20,7 @@ from typing import Final
 import attrs
 
 from orchestrator.domain.errors import AuthenticationFailed, InvalidToken
-from orchestrator.domain.ids import ApiTokenId, UserId, _split_pair
+from orchestrator.domain.ids import ApiTokenId, UserId, _split_pair, hidden
 
 API_TOKEN_PREFIX: Final = "oat_"  # noqa: S105 - a prefix, not a password
 MAX_API_TOKENS_PER_USER: Final = 50
@@ -48,12 +48,12 @@ class ApiToken:
     last_used_at: datetime | None = None
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen
 class ApiCredential:
     """What a script presents: ``oat_<id>:sec_<secret>``."""
 
     token_id: ApiTokenId
-    secret: str
+    secret: str = attrs.field(repr=hidden)
 
     @classmethod
     def parse(cls, raw: str) -> ApiCredential:
@@ -70,9 +70,6 @@ class ApiCredential:
 
     def __str__(self) -> str:
         return f"{self.token_id}:{self.secret}"
-
-    def __repr__(self) -> str:
-        return f"ApiCredential(token_id={self.token_id!r}, secret='***')"
 
 
 def hash_api_secret(secret: str) -> str:

@@ -32,6 +32,7 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.model import Worker, WorkerStatus
 from orchestrator.domain.questions import QuestionRequest
+from orchestrator.domain.request_status import RequestStatus
 from orchestrator.domain.text import bounded
 
 MAX_MESSAGE_LENGTH = 100_000
@@ -94,11 +95,8 @@ class PermissionAnswer(enum.StrEnum):
     REJECT = "reject"
 
 
-class PermissionStatus(enum.StrEnum):
-    PENDING = "pending"  # asked by the agent, waiting for the user
-    ANSWERED = "answered"  # the user answered; the machine has yet to pass it on
-    RESOLVED = "resolved"  # passed on to the agent
-    EXPIRED = "expired"  # the reply ended before an answer arrived
+#: A permission request lives as a question does (see ``domain.request_status``).
+PermissionStatus = RequestStatus
 
 
 @attrs.frozen

@@ -66,12 +66,17 @@ def _split_pair(raw: str, message: str) -> tuple[str, str]:
     return left, right
 
 
-@attrs.frozen(repr=False)
+def hidden(_secret: str) -> str:
+    """How a secret shows in a record's repr: never itself, in logs or tracebacks."""
+    return "'***'"
+
+
+@attrs.frozen
 class MachineToken:
     """The credential a machine process presents: ``<machine_id>:<machine_secret>``."""
 
     machine_id: MachineId
-    secret: str
+    secret: str = attrs.field(repr=hidden)
 
     @classmethod
     def parse(cls, raw: str) -> MachineToken:
@@ -81,10 +86,6 @@ class MachineToken:
 
     def __str__(self) -> str:
         return f"{self.machine_id}:{self.secret}"
-
-    def __repr__(self) -> str:
-        # Never leak the secret into logs or tracebacks.
-        return f"MachineToken(machine_id={self.machine_id!r}, secret='***')"
 
 
 @attrs.frozen

@@ -215,19 +215,13 @@ def new_job(
 ) -> Job:
     """A job as its owner drafted it; it is on only if it has a next run."""
     on = draft.enabled and next_run_at is not None
+    drafted = attrs.asdict(draft, recurse=False) | {"enabled": on}  # every draft field is a Job's
     return Job(
         job_id=job_id,
         user_id=user,
-        worker_id=draft.worker_id,
-        name=draft.name,
-        model=draft.model,
-        prompt=draft.prompt,
-        cron=draft.cron,
-        timezone=draft.timezone,
-        enabled=on,
-        session_mode=draft.session_mode,
         created_at=now,
         next_run_at=next_run_at if on else None,
+        **drafted,
     )
 
 

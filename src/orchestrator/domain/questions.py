@@ -10,7 +10,6 @@ reply ends first. The answer stays on the record, so the card keeps it.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
@@ -26,6 +25,7 @@ from orchestrator.domain.ids import (
     UserId,
     WorkerId,
 )
+from orchestrator.domain.request_status import RequestStatus
 from orchestrator.domain.text import bounded
 
 #: Questions in one request, choices per question.
@@ -40,11 +40,8 @@ NO_ANSWER_TO_PASS_ON: Final = "This question has no answer to pass on."  # noqa:
 NO_QUESTION: Final = "No such question."
 
 
-class QuestionStatus(enum.StrEnum):
-    PENDING = "pending"  # asked by the agent, waiting for the user
-    ANSWERED = "answered"  # answered or dismissed; the machine has yet to pass it on
-    RESOLVED = "resolved"  # passed on to the agent
-    EXPIRED = "expired"  # the reply ended before an answer arrived
+#: A question lives as a permission request does (see ``domain.request_status``).
+QuestionStatus = RequestStatus
 
 
 @attrs.frozen

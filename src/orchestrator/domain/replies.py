@@ -40,10 +40,6 @@ from orchestrator.domain.questions import (
     validate_question_request,
 )
 
-#: Requests a reply still waits for; ending the reply expires them.
-OPEN_PERMISSIONS = frozenset({PermissionStatus.PENDING, PermissionStatus.ANSWERED})
-OPEN_QUESTIONS = frozenset({QuestionStatus.PENDING, QuestionStatus.ANSWERED})
-
 
 def claim_message(
     message: ChatMessage,
@@ -136,12 +132,12 @@ def end_reply(
         tuple(
             attrs.evolve(p, status=PermissionStatus.EXPIRED)
             for p in permissions
-            if p.message_id == mine and p.status in OPEN_PERMISSIONS
+            if p.message_id == mine and p.status.open
         ),
         tuple(
             attrs.evolve(q, status=QuestionStatus.EXPIRED)
             for q in questions
-            if q.message_id == mine and q.status in OPEN_QUESTIONS
+            if q.message_id == mine and q.status.open
         ),
         reply_preview(content, error) if status in INBOX_ENDINGS else None,
     )

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
 from orchestrator.testing.fake_model import FakeModelServer
 from tests.e2e.harness import Chat, open_new_session, send
@@ -30,16 +30,23 @@ def _polls(page: Page) -> list[str]:
     return seen
 
 
+def _ask(page: Page, chat: Chat, model: FakeModelServer, after: str, before: str = "") -> Locator:
+    """In a new session, send a message the model answers by asking ASKED; the reply's element.
+
+    Once answered, the model says ``after`` (``before`` is what it says before asking).
+    """
+    model.questions = ASKED
+    model.before_tool_reply, model.after_tool_reply = before, after
+    open_new_session(page, chat)
+    return send(page, "Paint the button")
+
+
 def test_a_question_is_answered_in_the_browser_and_the_turn_uses_it(
     page: Page, chat: Chat, model: FakeModelServer
 ) -> None:
     """The choices come on the stream as a card; the answer reaches the model; kept on reload."""
-    model.questions = ASKED
-    model.before_tool_reply = "Let me ask. "
-    model.after_tool_reply = "Blue it is."
     polls = _polls(page)
-    open_new_session(page, chat)
-    reply = send(page, "Paint the button")
+    reply = _ask(page, chat, model, "Blue it is.", before="Let me ask. ")
     card = reply.locator(".prompt.question")
     expect(card.locator("legend")).to_have_text(
         "Colour: Which colour should the button be?", timeout=60_000
@@ -64,10 +71,7 @@ def test_a_typed_answer_or_a_dismissal_from_the_browser(
     page: Page, chat: Chat, model: FakeModelServer
 ) -> None:
     """An answer of one's own reaches the model; a dismissed question is shown as such."""
-    model.questions = ASKED
-    model.after_tool_reply = "Understood."
-    open_new_session(page, chat)
-    card = send(page, "Paint the button").locator(".prompt.question")
+    card = _ask(page, chat, model, "Understood.").locator(".prompt.question")
     card.get_by_label("Your own answer").fill("Sea green", timeout=60_000)
     card.get_by_role("button", name="Answer").click()
     expect(card.locator(".answer")).to_have_text("Colour: Sea green")
@@ -89,13 +93,8 @@ def test_a_question_waits_in_the_inbox_and_is_answered_there(
     page: Page, chat: Chat, model: FakeModelServer
 ) -> None:
     """The inbox lists the question with machine and worker; answering it there ends the turn."""
-    model.questions = ASKED
-    model.after_tool_reply = "Red it is."
-    open_new_session(page, chat)
-    send(page, "Paint the button")
-    expect(page.locator(".msg.assistant").last.locator(".prompt.question")).to_be_visible(
-        timeout=60_000
-    )
+    reply = _ask(page, chat, model, "Red it is.")
+    expect(reply.locator(".prompt.question")).to_be_visible(timeout=60_000)
     page.goto(f"{chat.server.url}/inbox")
     item = page.get_by_role("group", name="Question on laptop")
     expect(item).to_contain_text("Which colour should the button be?")

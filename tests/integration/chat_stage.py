@@ -27,6 +27,7 @@ from tests.integration.harness import (
     create_user_and_machine,
     fake_model_thread,
     log_in,
+    processes_with_env,
     running_server,
     sse_events,
     start_worker,
@@ -147,9 +148,20 @@ class Stage:
     home: Path
     workdir: Path
 
+    @property
+    def machine_id(self) -> str:
+        """The ID of alice's machine, the first half of its token."""
+        return self.token.split(":")[0]
+
     def worker(self) -> subprocess.Popen[str]:
         """Start the machine process (``worker start``) for the stage's token."""
         return start_worker(self.server.url, self.token, self.root, self.env, self.workdir)
+
+    async def machine_gone(self, timeout: float) -> None:
+        """Wait until no process of the machine's (its sandbox HOME in the environment) is left."""
+        with anyio.fail_after(timeout):
+            while processes_with_env(str(self.home)):
+                await anyio.sleep(0.05)
 
 
 @contextmanager
@@ -186,17 +198,22 @@ async def ready_worker(
         await anyio.sleep(0.2)
 
 
-async def open_session(api: Api, token: str, policy: dict[str, str] | None = None) -> str:
-    """Add a ready worker on the token's machine and start a session on it; its id."""
-    worker_id, model = await ready_worker(api, token.split(":")[0], policy)
+async def start_session(api: Api, worker_id: str, model: str) -> str:
+    """Start a session on the worker with ``model``; its id."""
     created = await api.call("POST", f"/api/workers/{worker_id}/sessions", {"model": model}, 201)
     return str(created.get("session", created)["chat_session_id"])
+
+
+async def open_session(api: Api, token: str, policy: dict[str, str] | None = None) -> str:
+    """Add a ready worker on the token's machine and start a session on it; its id."""
+    return await start_session(api, *await ready_worker(api, token.split(":")[0], policy))
 
 
 @attrs.frozen
 class Online:
     """The stage's machine process, online, and its owner signed in."""
 
+    stage: Stage
     machine: subprocess.Popen[str]
     api: Api
     lines: list[str]
@@ -210,6 +227,34 @@ async def machine_online(s: Stage) -> AsyncIterator[Online]:
     try:
         wait_for_line(machine, r"Machine .* is online", lines)
         async with signed_in(s.server) as api:
-            yield Online(machine, api, lines)
+            yield Online(s, machine, api, lines)
     finally:
         stop(machine)
+
+
+@attrs.frozen
+class Ready(Online):
+    """An online stage with one ready worker on its machine."""
+
+    worker_id: str
+    #: The first model the worker offers.
+    model: str
+
+    async def open_session(self) -> str:
+        """Start a session on the worker with its first model; its id."""
+        return await start_session(self.api, self.worker_id, self.model)
+
+    async def api_token(self, name: str) -> str:
+        """A new user API token called ``name``, made as the web UI makes one; its secret."""
+        return str((await self.api.call("POST", "/api/tokens", {"name": name}, 201))["secret"])
+
+
+@asynccontextmanager
+async def worker_ready(
+    tmp_path: Path, worker_policy: dict[str, str] | None = None, **model_options: object
+) -> AsyncIterator[Ready]:
+    """The stage (model with ``model_options``), its machine online and a worker ready on it."""
+    with stage(tmp_path, **model_options) as s:
+        async with machine_online(s) as online:
+            worker_id, model = await ready_worker(online.api, s.machine_id, worker_policy)
+            yield Ready(s, online.machine, online.api, online.lines, worker_id, model)

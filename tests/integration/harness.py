@@ -20,16 +20,24 @@ from typing import Any
 
 import aiohttp
 import attrs
+import pexpect
 import pytest
 
 from orchestrator.adapters._reaper import descendants
+from orchestrator.adapters.convex import ConvexBackend, open_convex_backend
+from orchestrator.adapters.convex.backend import TransportName
 from orchestrator.adapters.embedded import SQLiteBackend, open_backend
-from orchestrator.adapters.opencode import find_opencode
+from orchestrator.adapters.opencode import (
+    OpencodeRuntime,
+    ProcessPolicy,
+    find_opencode,
+    open_opencode_runtime,
+)
 from orchestrator.adapters.system import Argon2Hasher, RandomIds, SystemClock
 from orchestrator.domain.errors import AgentUnavailable
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.model import Machine
-from orchestrator.testing.fake_model import FakeModelServer
+from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
 
 CLI = [sys.executable, "-m", "orchestrator"]
 
@@ -49,11 +57,46 @@ def opencode_or_skip() -> Path:
         pytest.skip(f"opencode is not installed ({exc.message})")
 
 
+@asynccontextmanager
+async def opencode_runtime(
+    sandbox: Path,
+    model: FakeModelServer,
+    *,
+    policy: ProcessPolicy = ProcessPolicy.SHARED,
+    permission: dict[str, str] | None = None,
+    project_config: bool = False,
+) -> AsyncIterator[OpencodeRuntime]:
+    """Real opencode against ``model``, its home sandboxed in ``sandbox``; skips if not installed.
+
+    ``permission`` is the user config's; ``project_config`` lets opencode read the
+    worker folder's own config and commands, which the sandbox otherwise hides.
+    """
+    binary = opencode_or_skip()
+    env = opencode_environment(sandbox, model.base_url, permission=permission)
+    if project_config:
+        del env["OPENCODE_DISABLE_PROJECT_CONFIG"]
+    async with open_opencode_runtime(binary=binary, env=env, policy=policy) as runtime:
+        yield runtime
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@asynccontextmanager
+async def unreachable_convex(
+    transport: TransportName, timeout: float
+) -> AsyncIterator[tuple[ConvexBackend, int]]:
+    """A Convex backend pointed at a loopback port nobody listens on, and that port."""
+    port = free_port()
+    backend = open_convex_backend(f"http://127.0.0.1:{port}", transport=transport, timeout=timeout)
+    try:
+        yield backend, port
+    finally:
+        await backend.close()
 
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -277,6 +320,27 @@ def text_process(
         text=True,
         start_new_session=own_group,
     )
+
+
+def spawn_cli(args: Sequence[str], data_dir: Path, cwd: Path, **extra_env: str) -> pexpect.spawn:
+    """``orchestrator ARGS`` on a pseudo-terminal, as a person runs it, for its prompts."""
+    return pexpect.spawn(
+        CLI[0],
+        [*CLI[1:], *args],
+        cwd=str(cwd),
+        env=cli_env(data_dir, **extra_env),
+        encoding="utf-8",
+        timeout=30,
+    )
+
+
+def signal_to_end(child: pexpect.spawn, signum: int) -> int | None:
+    """Send ``signum`` to a spawned CLI and read its output to the end; its exit status."""
+    child.kill(signum)
+    child.expect(pexpect.EOF)
+    child.wait()
+    status: int | None = child.exitstatus
+    return status
 
 
 def start_worker(

@@ -9,11 +9,16 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import anyio
 import pytest
 
-from tests.integration.chat_stage import machine_online, open_session, replies_finished, stage
-from tests.integration.harness import NEEDS_OPENCODE, processes_with_env, stop
+from tests.integration.chat_stage import (
+    machine_online,
+    open_session,
+    replies_finished,
+    stage,
+    worker_ready,
+)
+from tests.integration.harness import NEEDS_OPENCODE, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_OPENCODE]
 
@@ -24,39 +29,37 @@ async def test_messages_stream_live_keep_history_and_resume_after_reconnect(
     tmp_path: Path,
 ) -> None:
     """Chunks arrive in order and add up to the reply; history carries over; resume has no gap."""
-    with stage(tmp_path, reply=REPLY, delta_delay=0.01) as s:
-        async with machine_online(s) as online:
-            api = online.api
-            session_id = await open_session(api, s.token)
+    async with worker_ready(tmp_path, reply=REPLY, delta_delay=0.01) as ready:
+        session_id = await ready.open_session()
 
-            await api.send(session_id, "first question")
-            chunks, messages = await api.stream(session_id, replies_finished(1))
-            reply = next(m for m in messages if m["role"] == "assistant")
-            assert reply["status"] == "completed"
-            assert reply["content"] == REPLY
-            sequences = [c["sequence"] for c in chunks]
-            assert sequences == sorted(set(sequences))
-            assert "".join(c["chunk"] for c in chunks) == REPLY
+        await ready.api.send(session_id, "first question")
+        chunks, messages = await ready.api.stream(session_id, replies_finished(1))
+        reply = next(m for m in messages if m["role"] == "assistant")
+        assert reply["status"] == "completed"
+        assert reply["content"] == REPLY
+        sequences = [c["sequence"] for c in chunks]
+        assert sequences == sorted(set(sequences))
+        assert "".join(c["chunk"] for c in chunks) == REPLY
 
-            await api.send(session_id, "second question")
-            _, messages = await api.stream(session_id, replies_finished(2))
-            assert [m["status"] for m in messages if m["role"] == "assistant"] == [
-                "completed",
-                "completed",
-            ]
-            # opencode sent the whole conversation: the model saw the first question again.
-            assert "first question" in s.model.chat_requests[-1].user_texts
-            assert "second question" in s.model.chat_requests[-1].user_texts
+        await ready.api.send(session_id, "second question")
+        _, messages = await ready.api.stream(session_id, replies_finished(2))
+        assert [m["status"] for m in messages if m["role"] == "assistant"] == [
+            "completed",
+            "completed",
+        ]
+        # opencode sent the whole conversation: the model saw the first question again.
+        assert "first question" in ready.stage.model.chat_requests[-1].user_texts
+        assert "second question" in ready.stage.model.chat_requests[-1].user_texts
 
-            # A client that saw the first reply's text gets exactly the rest, no gap, no dup
-            # (stored text comes back as one chunk per batch: at least one per reply).
-            everything, _ = await api.stream(session_id, replies_finished(2), last_event_id=0)
-            assert len(everything) >= 2
-            resumed, _ = await api.stream(
-                session_id, replies_finished(2), last_event_id=everything[0]["sequence"]
-            )
-            assert resumed == everything[1:]
-        assert online.machine.returncode == 0, "".join(online.lines)
+        # A client that saw the first reply's text gets exactly the rest, no gap, no dup
+        # (stored text comes back as one chunk per batch: at least one per reply).
+        everything, _ = await ready.api.stream(session_id, replies_finished(2), last_event_id=0)
+        assert len(everything) >= 2
+        resumed, _ = await ready.api.stream(
+            session_id, replies_finished(2), last_event_id=everything[0]["sequence"]
+        )
+        assert resumed == everything[1:]
+    assert ready.machine.returncode == 0, "".join(ready.lines)
 
 
 async def test_a_machine_killed_mid_reply_marks_it_interrupted_and_carries_on(
@@ -72,9 +75,7 @@ async def test_a_machine_killed_mid_reply_marks_it_interrupted_and_carries_on(
             await api.stream(session_id, lambda _: False, chunks_wanted=3)
             first.machine.send_signal(signal.SIGKILL)
             first.machine.wait(timeout=10)
-            with anyio.fail_after(15):
-                while processes_with_env(str(s.home)):
-                    await anyio.sleep(0.1)
+            await s.machine_gone(timeout=15)
 
             s.model.reply = "Back again."
             s.model.delta_delay = 0.0

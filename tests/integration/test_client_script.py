@@ -9,11 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.integration.chat_stage import (
-    machine_online,
-    ready_worker,
-    stage,
-)
+from tests.integration.chat_stage import worker_ready
 from tests.integration.harness import NEEDS_OPENCODE
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_OPENCODE]
@@ -40,18 +36,16 @@ async def test_the_readme_script_prints_the_reply_as_the_model_sent_it(tmp_path:
     """With a token made through the web API, the script prints exactly the model's reply."""
     script = tmp_path / "example.py"
     script.write_text(readme_script())
-    with stage(tmp_path, reply=REPLY, delta_delay=0.01) as s:
-        async with machine_online(s) as online:
-            api = online.api
-            await ready_worker(api, s.token.split(":")[0])
-            created = await api.call("POST", "/api/tokens", {"name": "readme"}, 201)
-            env = {**s.env, "ORCHESTRATOR_URL": s.server.url}
-            env["ORCHESTRATOR_TOKEN"] = created["secret"]
-            with anyio.fail_after(120):
-                run = await anyio.run_process([sys.executable, str(script)], env=env, check=False)
-            assert run.returncode == 0, run.stderr.decode()
-            assert run.stdout.decode() == REPLY
-            assert any("Write a haiku" in t for r in s.model.chat_requests for t in r.user_texts)
-            [token] = (await api.call("GET", "/api/tokens"))["tokens"]
-            assert token["last_used_at"] is not None
-        assert online.machine.returncode == 0, "".join(online.lines)
+    async with worker_ready(tmp_path, reply=REPLY, delta_delay=0.01) as ready:
+        env = {**ready.stage.env, "ORCHESTRATOR_URL": ready.stage.server.url}
+        env["ORCHESTRATOR_TOKEN"] = await ready.api_token("readme")
+        with anyio.fail_after(120):
+            run = await anyio.run_process([sys.executable, str(script)], env=env, check=False)
+        assert run.returncode == 0, run.stderr.decode()
+        assert run.stdout.decode() == REPLY
+        assert any(
+            "Write a haiku" in t for r in ready.stage.model.chat_requests for t in r.user_texts
+        )
+        [token] = (await ready.api.call("GET", "/api/tokens"))["tokens"]
+        assert token["last_used_at"] is not None
+    assert ready.machine.returncode == 0, "".join(ready.lines)

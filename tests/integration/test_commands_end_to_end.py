@@ -8,15 +8,13 @@ process runs as a real ``orchestrator worker start`` subprocess.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import anyio
 import attrs
 import pytest
@@ -25,47 +23,32 @@ from orchestrator.application.commands import STOPPED
 from orchestrator.domain import commands as c
 from orchestrator.domain import git_url as u
 from orchestrator.entrypoints.web.commands_api import QUEUED_NOTICE
+from tests.integration.chat_stage import Api, Stage, machine_online, signed_in, stage
 from tests.integration.git_server import (
     git_processes_for,
     served_repository,
     silent_server,
 )
-from tests.integration.harness import (
-    NEEDS_GIT,
-    Server,
-    cli_env,
-    create_user_and_machine,
-    log_in,
-    running_server,
-    sse_events,
-    start_worker,
-    stop,
-    wait_for_line,
-)
+from tests.integration.harness import NEEDS_GIT, sse_events, stop, wait_for_line
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio, NEEDS_GIT]
 
 
 @attrs.define
-class Api:
-    http: aiohttp.ClientSession
-    base: str
-    machine_id: str
-    csrf: str = ""
+class Commands(Api):
+    """The user API with the calls for one machine's directory commands."""
 
-    async def call(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
-        async with self.http.request(
-            method, self.base + path, json=body, headers={"X-CSRF-Token": self.csrf}
-        ) as response:
-            return response.status, json.loads(await response.text())
+    machine_id: str = attrs.field(kw_only=True)
+
+    @classmethod
+    def of(cls, api: Api, machine_id: str) -> Commands:
+        """``api``, signed in, for the commands of ``machine_id``."""
+        return cls(api.http, api.base, api.csrf, machine_id=machine_id)
 
     async def queue(self, kind: str, **arguments: object) -> dict[str, Any]:
         """Queue a command on the machine; returns the whole answer (command, queued)."""
-        status, answer = await self.call(
-            "POST", f"/api/machines/{self.machine_id}/commands", {"kind": kind, **arguments}
-        )
-        assert status == 201, answer
-        return dict(answer)
+        body = {"kind": kind, **arguments}
+        return dict(await self.call("POST", f"/api/machines/{self.machine_id}/commands", body, 201))
 
     async def follow(self, command_id: str, timeout: float = 60) -> list[dict[str, Any]]:
         """Every state of the command the SSE stream sends, up to the finished one."""
@@ -85,69 +68,65 @@ class Api:
         return (await self.follow(answer["command"]["command_id"]))[-1]
 
 
-@asynccontextmanager
-async def signed_in(server: Server, machine_id: str) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        yield Api(http, server.url, machine_id, await log_in(http, server.url))
-
-
-@attrs.define
-class Stage:
-    server: Server
-    token: str
-    root: Path
-    outside: Path
-    env: dict[str, str]
-    workdir: Path
-    workers: list[subprocess.Popen[str]] = attrs.Factory(list)
-    lines: list[str] = attrs.Factory(list)
-
-    @property
-    def machine_id(self) -> str:
-        return self.token.split(":")[0]
-
-    def start_worker(self) -> subprocess.Popen[str]:
-        worker = start_worker(self.server.url, self.token, self.root, self.env, self.workdir)
-        self.workers.append(worker)
-        wait_for_line(worker, r"Machine .* is online", self.lines)
-        return worker
+@contextmanager
+def command_stage(tmp_path: Path) -> Iterator[Stage]:
+    """The stage with sample entries in its root, one a link to ``outside`` the root."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with stage(tmp_path) as s:
+        (s.root / "existing" / ".git").mkdir(parents=True)
+        (s.root / "notes.txt").write_text("hello")
+        (s.root / "full").mkdir()
+        (s.root / "full" / "file").write_text("x")
+        (s.root / "escape").symlink_to(outside)
+        yield s
 
 
 @asynccontextmanager
-async def machine_online(s: Stage) -> AsyncIterator[Api]:
-    """Start the stage's machine process and sign alice in; the process stops with the stage."""
-    s.start_worker()
-    async with signed_in(s.server, s.machine_id) as api:
-        yield api
+async def online_commands(s: Stage) -> AsyncIterator[Commands]:
+    """Start the stage's machine and sign alice in; the machine stops after."""
+    async with machine_online(s) as online:
+        yield Commands.of(online.api, s.machine_id)
+
+
+@asynccontextmanager
+async def offline_commands(s: Stage) -> AsyncIterator[Commands]:
+    """Sign alice in while her machine is not started."""
+    async with signed_in(s.server) as api:
+        yield Commands.of(api, s.machine_id)
+
+
+async def clone_that_hangs(api: Commands, hanging: str, root: Path) -> str:
+    """Queue a clone into ``hung`` from a server that never answers; once git runs, its ID."""
+    answer = await api.queue("git_clone", url=f"{hanging}/app.git", path="hung")
+    with anyio.fail_after(30):
+        while not git_processes_for(str(root)):
+            await anyio.sleep(0.05)
+    return str(answer["command"]["command_id"])
 
 
 @contextmanager
-def stage(tmp_path: Path) -> Iterator[Stage]:
-    data_dir, root, outside = tmp_path / "data", tmp_path / "root", tmp_path / "outside"
-    for folder in (root, outside, tmp_path / "machine", tmp_path / "home"):
-        folder.mkdir()
-    (root / "existing" / ".git").mkdir(parents=True)
-    (root / "notes.txt").write_text("hello")
-    (root / "full").mkdir()
-    (root / "full" / "file").write_text("x")
-    (root / "escape").symlink_to(outside)
-    with running_server(data_dir) as server:
-        token = create_user_and_machine(data_dir)
-        env = cli_env(data_dir, HOME=str(tmp_path / "home"))
-        staged = Stage(server, token, root, outside, env, tmp_path / "machine")
-        try:
-            yield staged
-        finally:
-            for worker in staged.workers:
-                stop(worker)
+def machines(s: Stage) -> Iterator[Callable[[], subprocess.Popen[str]]]:
+    """Start machine processes on the stage, each once it is online; all are stopped after."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start() -> subprocess.Popen[str]:
+        started.append(s.worker())
+        wait_for_line(started[-1], r"Machine .* is online", [])
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for machine in started:
+            stop(machine)
 
 
 async def test_browse_mkdir_and_clone_with_live_progress(tmp_path: Path) -> None:
     """List the root, make a folder, clone from git daemon into it with progress seen live."""
-    with served_repository(tmp_path / "served", files=400) as daemon, stage(tmp_path) as s:
-        async with machine_online(s) as api:
-            status, tree = await api.call("POST", f"/api/machines/{s.machine_id}/tree", {})
-            assert status == 200, tree
+    with served_repository(tmp_path / "served", files=400) as daemon, command_stage(tmp_path) as s:
+        async with online_commands(s) as api:
+            tree = await api.call("POST", f"/api/machines/{s.machine_id}/tree", {})
             listing = tree["command"]["result"]
             assert [(e["name"], e["kind"], e["is_git_repo"]) for e in listing["entries"]] == [
                 ("existing", "dir", True),
@@ -172,7 +151,7 @@ async def test_browse_mkdir_and_clone_with_live_progress(tmp_path: Path) -> None
             assert progress == sorted(progress)
             assert (s.root / "projects" / "app" / "README.md").read_text() == "# app\n"
 
-            status, tree = await api.call(
+            tree = await api.call(
                 "POST", f"/api/machines/{s.machine_id}/tree", {"path": "projects"}
             )
             assert [
@@ -184,15 +163,15 @@ async def test_a_command_sent_while_offline_runs_when_the_machine_returns(
     tmp_path: Path,
 ) -> None:
     """The machine is off: the command is queued; the machine starts and completes it."""
-    with stage(tmp_path) as s:
-        async with signed_in(s.server, s.machine_id) as api:
+    with command_stage(tmp_path) as s, machines(s) as start_machine:
+        async with offline_commands(s) as api:
             answer = await api.queue("mkdir", path="made/while/away", parents=True)
             assert (answer["queued"], answer["notice"]) == (True, QUEUED_NOTICE)
             command_id = answer["command"]["command_id"]
             await anyio.sleep(0.5)
-            _, current = await api.call("GET", f"/api/commands/{command_id}")
+            current = await api.call("GET", f"/api/commands/{command_id}")
             assert current["command"]["status"] == "pending"
-            s.start_worker()
+            start_machine()
             states = await api.follow(command_id)
             assert states[-1]["status"] == "done"
             assert (s.root / "made" / "while" / "away").is_dir()
@@ -203,21 +182,18 @@ async def test_a_restart_fails_the_clone_the_dead_process_was_running(tmp_path: 
     with (
         served_repository(tmp_path / "served", files=5) as daemon,
         silent_server() as hanging,
-        stage(tmp_path) as s,
+        command_stage(tmp_path) as s,
+        machines(s) as start_machine,
     ):
-        first = s.start_worker()
-        async with signed_in(s.server, s.machine_id) as api:
-            answer = await api.queue("git_clone", url=f"{hanging}/app.git", path="hung")
-            command_id = answer["command"]["command_id"]
-            with anyio.fail_after(30):
-                while not git_processes_for(str(s.root)):
-                    await anyio.sleep(0.05)
+        first = start_machine()
+        async with offline_commands(s) as api:
+            command_id = await clone_that_hangs(api, hanging, s.root)
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
             with anyio.fail_after(10):  # git dies with its machine process
                 while git_processes_for(str(s.root)):
                     await anyio.sleep(0.05)
-            s.start_worker()
+            start_machine()
             final = (await api.follow(command_id))[-1]
             assert (final["status"], final["error"]) == ("failed", c.RESTARTED)
             assert not (s.root / "hung").exists()
@@ -245,14 +221,13 @@ REFUSED_AT_ONCE = [
 
 async def test_every_refusal_is_one_sentence_through_the_api(tmp_path: Path) -> None:
     """Bad input is refused at once, what only the disk knows fails the command: one sentence."""
-    with served_repository(tmp_path / "served", files=5) as daemon, stage(tmp_path) as s:
-        async with machine_online(s) as api:
+    with served_repository(tmp_path / "served", files=5) as daemon, command_stage(tmp_path) as s:
+        async with online_commands(s) as api:
             for body, sentence in REFUSED_AT_ONCE:
-                status, answer = await api.call(
-                    "POST", f"/api/machines/{s.machine_id}/commands", body
-                )
-                assert (status, answer["error"]) == (400, sentence), body
-            status, listed = await api.call("GET", f"/api/machines/{s.machine_id}/commands")
+                path = f"/api/machines/{s.machine_id}/commands"
+                answer = await api.call("POST", path, body, 400)
+                assert answer["error"] == sentence, body
+            listed = await api.call("GET", f"/api/machines/{s.machine_id}/commands")
             assert listed["commands"] == []
 
             escape = "The path leads outside the machine's root directory through a symbolic link."
@@ -276,20 +251,16 @@ async def test_every_refusal_is_one_sentence_through_the_api(tmp_path: Path) -> 
             assert final["status"] == "failed"
             assert final["error"].startswith("git clone failed: ")
             assert not (s.root / "gone").exists()
-        assert list(s.outside.iterdir()) == []
+        assert list((tmp_path / "outside").iterdir()) == []
 
 
 async def test_cancel_stops_a_running_clone_and_removes_its_folder(tmp_path: Path) -> None:
     """Cancelling a hanging clone kills git, removes the folder and fails the command."""
-    with silent_server() as hanging, stage(tmp_path) as s:
-        async with machine_online(s) as api:
-            answer = await api.queue("git_clone", url=f"{hanging}/app.git", path="hung")
-            command_id = answer["command"]["command_id"]
-            with anyio.fail_after(30):
-                while not git_processes_for(str(s.root)):
-                    await anyio.sleep(0.05)
-            status, cancelled = await api.call("POST", f"/api/commands/{command_id}/cancel")
-            assert (status, cancelled["command"]["cancel_requested"]) == (200, True)
+    with silent_server() as hanging, command_stage(tmp_path) as s:
+        async with online_commands(s) as api:
+            command_id = await clone_that_hangs(api, hanging, s.root)
+            cancelled = await api.call("POST", f"/api/commands/{command_id}/cancel", None, 200)
+            assert cancelled["command"]["cancel_requested"] is True
             final = (await api.follow(command_id))[-1]
             assert (final["status"], final["error"]) == ("failed", c.CANCELLED)
             assert git_processes_for(str(s.root)) == []

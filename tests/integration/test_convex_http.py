@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from orchestrator.adapters.convex import ConvexBackend, HttpTransport, open_convex_backend
+from orchestrator.adapters.convex import ConvexBackend, HttpTransport
 from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable, NotFound
 from orchestrator.domain.ids import MachineToken, UserId
 from tests.contract.convex_harness import ConvexHarness, running_harness, unavailable_reason
+from tests.integration.harness import unreachable_convex
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -105,15 +105,9 @@ async def test_a_missing_function_says_to_deploy(harness: ConvexHarness) -> None
 
 async def test_an_unreachable_deployment_is_backend_unavailable() -> None:
     """Nothing listening at CONVEX_URL: BackendUnavailable naming the URL, not a traceback."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    backend = open_convex_backend(f"http://127.0.0.1:{port}", transport="http", timeout=2)
-    try:
+    async with unreachable_convex("http", timeout=2) as (backend, port):
         with pytest.raises(BackendUnavailable, match=rf"127\.0\.0\.1:{port} cannot be reached"):
             await backend.get_user(UserId("usr_x"))
-    finally:
-        await backend.close()
 
 
 async def test_unknown_records_are_not_found(backend: ConvexBackend) -> None:

@@ -10,18 +10,18 @@ the parent's side are real either way.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import anyio
 import pytest
 
-from orchestrator.adapters.convex import ClientTransport, ConvexBackend, open_convex_backend
+from orchestrator.adapters.convex import ClientTransport, ConvexBackend
 from orchestrator.domain.errors import AuthenticationFailed, BackendUnavailable
 from orchestrator.domain.ids import MachineId, MachineToken
 from orchestrator.domain.model import MachineSummary
 from tests.contract.convex_harness import ConvexHarness, unavailable_reason
 from tests.contract.convex_stand_in_client import FACTORY
+from tests.integration.harness import unreachable_convex
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -101,12 +101,6 @@ async def test_a_dead_child_is_backend_unavailable_and_replaced(
 
 async def test_the_real_client_reports_an_unreachable_deployment() -> None:
     """Pointed at a closed port, the websocket transport fails as BackendUnavailable."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    backend = open_convex_backend(f"http://127.0.0.1:{port}", timeout=10)
-    try:
+    async with unreachable_convex("websocket", timeout=10) as (backend, _):
         with pytest.raises(BackendUnavailable):
             await backend.count_users()
-    finally:
-        await backend.close()

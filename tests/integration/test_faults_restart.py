@@ -22,7 +22,7 @@ from tests.integration.chat_browser import (
     assert_answered_exactly,
     follow,
 )
-from tests.integration.chat_stage import Api, machine_online, open_session, signed_in, stage
+from tests.integration.chat_stage import Api, open_session, signed_in, stage, worker_ready
 from tests.integration.faults import until
 from tests.integration.harness import NEEDS_OPENCODE, Output, stop
 
@@ -80,18 +80,15 @@ async def test_the_server_stops_promptly_on_sigterm_with_a_machine_and_browsers_
     tmp_path: Path,
 ) -> None:
     """SIGTERM mid-reply, machine WebSockets and a browser stream open: serve exits 0 soon."""
-    model = NumberedReplies(tokens=400)
-    with stage(tmp_path, reply=model, delta_delay=0.05) as s:
-        async with machine_online(s) as online:
-            api = online.api
-            session_id = await open_session(api, s.token)
-            browser = ChatBrowser()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(follow, s.server.url, session_id, browser, lambda b: False)
-                await api.send(session_id, "q1")
-                await until(lambda: len(browser.sequences) >= 10, 90)
-                s.server.process.send_signal(signal.SIGTERM)
-                # aiohttp waits up to 60 s for open handlers; none may hold it up.
-                code = await anyio.to_thread.run_sync(lambda: s.server.process.wait(20))
-                tg.cancel_scope.cancel()
-        assert code == 0, "".join(s.server.lines)
+    async with worker_ready(tmp_path, reply=NumberedReplies(tokens=400), delta_delay=0.05) as ready:
+        session_id = await ready.open_session()
+        browser = ChatBrowser()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow, ready.stage.server.url, session_id, browser, lambda b: False)
+            await ready.api.send(session_id, "q1")
+            await until(lambda: len(browser.sequences) >= 10, 90)
+            ready.stage.server.process.send_signal(signal.SIGTERM)
+            # aiohttp waits up to 60 s for open handlers; none may hold it up.
+            code = await anyio.to_thread.run_sync(lambda: ready.stage.server.process.wait(20))
+            tg.cancel_scope.cancel()
+    assert code == 0, "".join(ready.stage.server.lines)

@@ -7,7 +7,6 @@ real) and compares what the user API shows with what the model sent, exactly.
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +30,7 @@ from tests.integration.chat_stage import (
     replies_finished,
     stage,
 )
-from tests.integration.harness import Output, processes_with_env, stop
+from tests.integration.harness import Output, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -47,9 +46,33 @@ async def wait_for_status(api: Api, token: str, wanted: str, timeout: float = 90
             await anyio.sleep(0.2)
 
 
-async def send_while_down_then_restart(
-    s: Stage, api: Api, session_id: str, model: NumberedReplies
-) -> None:
+@attrs.frozen
+class Stopped:
+    """A stage whose machine answered "question 0" in a session, then was sent a signal."""
+
+    stage: Stage
+    model: NumberedReplies
+    api: Api
+    session_id: str
+    #: The exit status of the signalled machine process.
+    status: int
+
+
+@asynccontextmanager
+async def stopped_after_one_answer(tmp_path: Path, signum: int) -> AsyncIterator[Stopped]:
+    """Numbered replies; the machine answers "question 0" in a new session, then gets ``signum``."""
+    model = NumberedReplies(tokens=30)
+    with stage(tmp_path, reply=model, delta_delay=0.01) as s:
+        async with machine_online(s) as online:
+            session_id = await open_session(online.api, s.token)
+            await online.api.send(session_id, "question 0")
+            await online.api.stream(session_id, replies_finished(1))
+            online.machine.send_signal(signum)
+            status = online.machine.wait(timeout=30)
+            yield Stopped(s, model, online.api, session_id, status)
+
+
+async def send_while_down_then_restart(down: Stopped) -> None:
     """Five numbered messages sent while the machine is down; on restart each answered once.
 
     No other message is sent after the restart. A browser follows the session
@@ -57,12 +80,13 @@ async def send_while_down_then_restart(
     """
     prompts = [f"question {n}" for n in range(6)]
     browser = ChatBrowser()
+    session_id = down.session_id
     async with anyio.create_task_group() as tg:
-        tg.start_soon(follow, s.server.url, session_id, browser, lambda b: b.finished(6))
+        tg.start_soon(follow, down.stage.server.url, session_id, browser, lambda b: b.finished(6))
         for prompt in prompts[1:]:
-            sent = await api.send(session_id, prompt)
+            sent = await down.api.send(session_id, prompt)
             assert sent["queued"] is True, sent
-        restarted = Output(s.worker())
+        restarted = Output(down.stage.worker())
         try:
             restarted.wait_for(r"Machine .* is online")
             with anyio.fail_after(90):
@@ -71,63 +95,34 @@ async def send_while_down_then_restart(
         finally:
             stop(restarted.process)
     assert restarted.process.returncode == 0, restarted.text
-    listed = await api.call("GET", f"/api/sessions/{session_id}/messages")
+    listed = await down.api.call("GET", f"/api/sessions/{session_id}/messages")
     assert [m["content"] for m in listed["messages"] if m["role"] == "user"] == prompts
     stored = [m for m in listed["messages"] if m["role"] == "assistant"]
-    assert_answered_exactly(prompts, model, browser, stored)
-
-
-@attrs.frozen
-class Answered:
-    """A stage whose first machine answered "question 0" in a session, signed in as its owner."""
-
-    stage: Stage
-    machine: subprocess.Popen[str]
-    api: Api
-    session_id: str
-
-
-@asynccontextmanager
-async def answered_once(s: Stage) -> AsyncIterator[Answered]:
-    """Start the machine, answer "question 0" in a new session; stop the machine after."""
-    async with machine_online(s) as online:
-        session_id = await open_session(online.api, s.token)
-        await online.api.send(session_id, "question 0")
-        await online.api.stream(session_id, replies_finished(1))
-        yield Answered(s, online.machine, online.api, session_id)
+    assert_answered_exactly(prompts, down.model, browser, stored)
 
 
 async def test_messages_sent_while_the_machine_was_stopped_are_answered_after_restart(
     tmp_path: Path,
 ) -> None:
     """SIGTERM, five messages queued, restart: all five answered in order, none left pending."""
-    model = NumberedReplies(tokens=30)
-    with stage(tmp_path, reply=model, delta_delay=0.01) as s:
-        async with answered_once(s) as a:
-            a.machine.send_signal(signal.SIGTERM)
-            assert a.machine.wait(timeout=30) == 0
-            await wait_for_status(a.api, s.token, "offline", timeout=5)
-            await send_while_down_then_restart(s, a.api, a.session_id, model)
+    async with stopped_after_one_answer(tmp_path, signal.SIGTERM) as down:
+        assert down.status == 0
+        await wait_for_status(down.api, down.stage.token, "offline", timeout=5)
+        await send_while_down_then_restart(down)
 
 
 async def test_messages_sent_after_a_killed_machine_went_offline_are_answered_after_restart(
     tmp_path: Path,
 ) -> None:
     """SIGKILL, offline once its socket closed, five messages queued, restart: all answered."""
-    model = NumberedReplies(tokens=30)
-    with stage(tmp_path, reply=model, delta_delay=0.01) as s:
-        async with answered_once(s) as a:
-            a.machine.send_signal(signal.SIGKILL)
-            a.machine.wait(timeout=10)
-            with anyio.fail_after(15):
-                while processes_with_env(str(s.home)):
-                    await anyio.sleep(0.1)
-            started = time.monotonic()
-            # Its WebSocket closed: offline after the disconnect grace, well inside the
-            # 45 s the stale-machine sweep would take.
-            await wait_for_status(a.api, s.token, "offline", timeout=30)
-            print(f"marked offline {time.monotonic() - started:.1f} s after SIGKILL")
-            await send_while_down_then_restart(s, a.api, a.session_id, model)
+    async with stopped_after_one_answer(tmp_path, signal.SIGKILL) as down:
+        await down.stage.machine_gone(timeout=15)
+        started = time.monotonic()
+        # Its WebSocket closed: offline after the disconnect grace, well inside the
+        # 45 s the stale-machine sweep would take.
+        await wait_for_status(down.api, down.stage.token, "offline", timeout=30)
+        print(f"marked offline {time.monotonic() - started:.1f} s after SIGKILL")
+        await send_while_down_then_restart(down)
 
 
 async def test_the_agents_shell_command_dies_with_a_killed_machine_process(
@@ -153,7 +148,5 @@ async def test_the_agents_shell_command_dies_with_a_killed_machine_process(
             online.machine.send_signal(signal.SIGKILL)
             online.machine.wait(timeout=10)
             # Once nothing of the machine's is left, nothing can create the marker.
-            with anyio.fail_after(25):
-                while processes_with_env(str(s.home)):
-                    await anyio.sleep(0.05)
+            await s.machine_gone(timeout=25)
     assert not marker.exists()

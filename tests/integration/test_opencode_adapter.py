@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TypeVar
 
 import anyio
 import pytest
 
-from orchestrator.adapters.opencode import (
-    OpencodeRuntime,
-    OpencodeSession,
-    ProcessPolicy,
-    find_opencode,
-    open_opencode_runtime,
-)
+from orchestrator.adapters.opencode import OpencodeRuntime, OpencodeSession, ProcessPolicy
 from orchestrator.domain.agent import (
     AgentEvent,
     AgentSessionId,
@@ -29,34 +21,16 @@ from orchestrator.domain.agent import (
     TurnFailed,
     TurnFinished,
 )
-from orchestrator.domain.errors import AgentUnavailable, NotFound
+from orchestrator.domain.errors import NotFound
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
-from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
-from tests.integration.harness import opencode_or_skip
+from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer
+from tests.integration.harness import live_pids, opencode_runtime
+
+#: The opencode runtime, the worker folder and the fake model are conftest.py's fixtures.
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 MODEL = ModelRef.parse(DEFAULT_MODEL)
 E = TypeVar("E")
-
-
-@pytest.fixture
-async def fake_model() -> AsyncIterator[FakeModelServer]:
-    async with FakeModelServer(reply="Hello there, this is the fake model.") as server:
-        yield server
-
-
-@pytest.fixture
-def worker_directory(tmp_path: Path) -> Path:
-    directory = tmp_path / "worker"
-    directory.mkdir()
-    return directory
-
-
-@pytest.fixture
-async def runtime(tmp_path: Path, fake_model: FakeModelServer) -> AsyncIterator[OpencodeRuntime]:
-    binary = opencode_or_skip()
-    env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
-    async with open_opencode_runtime(binary=binary, env=env) as runtime:
-        yield runtime
 
 
 async def collect_turn(session: OpencodeSession, timeout: float = 60) -> list[AgentEvent]:
@@ -91,34 +65,25 @@ def text_of(events: list[AgentEvent]) -> str:
     return "".join(e.text for e in events if isinstance(e, TextDelta))
 
 
+async def asked_to_run(
+    runtime: OpencodeRuntime, directory: Path, model: FakeModelServer, command: str
+) -> tuple[OpencodeSession, PermissionAsked]:
+    """A new session whose turn asks to run ``command`` in bash; the session and the request."""
+    model.bash_command = command
+    session = await prompted(runtime, directory, "Run something")
+    return session, await next_event(session, PermissionAsked)
+
+
 def process_group_alive(pgid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+    """Whether a live process of process group ``pgid`` is left."""
+    return bool(live_pids(lambda entry: _group_of(entry) == pgid))
 
 
-def test_bad_opencode_bin_names_the_fix(tmp_path: Path) -> None:
-    """An OPENCODE_BIN that is not an executable raises AgentUnavailable saying how to fix it."""
-    with pytest.raises(AgentUnavailable, match=re.escape("npm install -g opencode-ai@1.18.33")):
-        find_opencode({"OPENCODE_BIN": str(tmp_path / "missing"), "PATH": ""})
+def _group_of(entry: Path) -> int:
+    """The process group of the process at ``/proc/<pid>``."""
+    return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2])
 
 
-def test_pinned_binary_is_found() -> None:
-    """Without OPENCODE_BIN, find_opencode returns an executable opencode."""
-    binary = opencode_or_skip()
-    assert binary.name == "opencode"
-    assert os.access(binary, os.X_OK)
-
-
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_lists_the_configured_models(
     runtime: OpencodeRuntime, worker_directory: Path
 ) -> None:
@@ -127,8 +92,6 @@ async def test_lists_the_configured_models(
     assert [str(m) for m in models] == ["fake/fake-model", "fake/fake-model-large"]
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_the_models_and_the_first_message_come_from_one_warm_server(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
@@ -148,8 +111,6 @@ async def test_the_models_and_the_first_message_come_from_one_warm_server(
     assert runtime.server_pids() == [fresh.server.pid]
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_prompt_streams_the_reply_in_order(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
@@ -169,8 +130,6 @@ async def test_prompt_streams_the_reply_in_order(
     assert fake_model.chat_requests[-1].user_texts == ["Say hello"]
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_second_prompt_carries_the_history(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
@@ -192,8 +151,6 @@ async def test_second_prompt_carries_the_history(
     assert all(m.completed for m in history)
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_abort_stops_the_reply_mid_stream(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
@@ -221,15 +178,13 @@ async def test_abort_stops_the_reply_mid_stream(
     assert text_of(events) == "Back again."
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_bash_tool_call_asks_permission_then_finishes(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
     """A bash tool call raises PermissionAsked; answering once lets the turn finish."""
-    fake_model.bash_command = "echo permitted > proof.txt"
-    session = await prompted(runtime, worker_directory, "Run something")
-    asked = await next_event(session, PermissionAsked)
+    session, asked = await asked_to_run(
+        runtime, worker_directory, fake_model, "echo permitted > proof.txt"
+    )
     assert asked.tool == "bash"
     assert asked.patterns == ("echo permitted > proof.txt",)
     assert "echo permitted" in asked.description
@@ -241,8 +196,6 @@ async def test_bash_tool_call_asks_permission_then_finishes(
     assert fake_model.chat_requests[-1].has_tool_result
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_an_edit_permission_carries_the_file_and_its_diff(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
@@ -261,23 +214,19 @@ async def test_an_edit_permission_carries_the_file_and_its_diff(
     assert target.read_text() == "hello diff\n"
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_rejected_permission_does_not_run_the_tool(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
     """Rejecting a bash permission never runs the command and still ends the turn."""
-    fake_model.bash_command = "echo never > proof.txt"
-    session = await prompted(runtime, worker_directory, "Run something")
-    asked = await next_event(session, PermissionAsked)
+    session, asked = await asked_to_run(
+        runtime, worker_directory, fake_model, "echo never > proof.txt"
+    )
     await session.answer_permission(asked.request_id, PermissionAnswer.REJECT)
     events = await collect_turn(session)
     assert isinstance(events[-1], TurnFinished | TurnFailed)
     assert not (worker_directory / "proof.txt").exists()
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_two_sessions_stream_concurrently_on_one_server(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
@@ -310,8 +259,6 @@ async def test_two_sessions_stream_concurrently_on_one_server(
     assert {e.agent_session_id for e in results["banana"]} == {second.agent_session_id}
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_model_error_fails_the_turn_with_its_reason(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
@@ -329,8 +276,6 @@ async def test_model_error_fails_the_turn_with_its_reason(
     assert isinstance((await collect_turn(session))[-1], TurnFinished)
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_unknown_agent_session_is_not_found(
     runtime: OpencodeRuntime, worker_directory: Path
 ) -> None:
@@ -340,8 +285,6 @@ async def test_unknown_agent_session_is_not_found(
     assert runtime.server_pids() == []
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_closed_session_resumes_with_history(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
@@ -356,8 +299,6 @@ async def test_closed_session_resumes_with_history(
     assert fake_model.chat_requests[-1].user_texts == ["Remember me", "Do you?"]
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_killed_server_fails_the_turn_and_restarts(
     runtime: OpencodeRuntime, worker_directory: Path, fake_model: FakeModelServer
 ) -> None:
@@ -382,15 +323,11 @@ async def test_killed_server_fails_the_turn_and_restarts(
     assert runtime.server_pids() != [pid]
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_stop_leaves_no_process_behind(
     tmp_path: Path, fake_model: FakeModelServer, worker_directory: Path
 ) -> None:
     """Leaving the runtime stops and reaps every opencode process and its children."""
-    binary = opencode_or_skip()
-    env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
-    async with open_opencode_runtime(binary=binary, env=env) as runtime:
+    async with opencode_runtime(tmp_path / "sandbox", fake_model) as runtime:
         session = await prompted(runtime, worker_directory, "Hi")
         await collect_turn(session)
         pids = runtime.server_pids()
@@ -400,17 +337,12 @@ async def test_stop_leaves_no_process_behind(
     assert not process_group_alive(pids[0])
 
 
-@pytest.mark.slow
-@pytest.mark.anyio
 async def test_per_session_policy_gives_each_session_its_process(
     tmp_path: Path, fake_model: FakeModelServer, worker_directory: Path
 ) -> None:
     """Under the per-session policy each session has its own process, stopped on close."""
-    binary = opencode_or_skip()
-    env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
-    async with open_opencode_runtime(
-        binary=binary, env=env, policy=ProcessPolicy.PER_SESSION
-    ) as runtime:
+    sandbox = tmp_path / "sandbox"
+    async with opencode_runtime(sandbox, fake_model, policy=ProcessPolicy.PER_SESSION) as runtime:
         first = await runtime.open_session(worker_directory)
         second = await runtime.open_session(worker_directory)
         assert len(set(runtime.server_pids())) == 2

@@ -8,22 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.adapters.opencode import OpencodeRuntime, open_opencode_runtime
-from orchestrator.domain.agent import ModelRef, TurnFailed, TurnFinished
-from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
-from tests.integration.harness import opencode_or_skip
-from tests.integration.test_opencode_adapter import collect_turn
+from orchestrator.adapters.opencode import OpencodeRuntime
+from orchestrator.domain.agent import TurnFailed, TurnFinished
+from orchestrator.testing.fake_model import FakeModelServer
+from tests.integration.harness import opencode_runtime
+from tests.integration.test_opencode_adapter import MODEL, collect_turn
 
 pytestmark = pytest.mark.anyio
 
-MODEL = ModelRef.parse(DEFAULT_MODEL)
 HELLO = "---\ndescription: Greet someone\n---\nSay a warm hello to $ARGUMENTS, please.\n"
-
-
-@pytest.fixture
-async def fake_model() -> AsyncIterator[FakeModelServer]:
-    async with FakeModelServer(reply="Done.") as server:
-        yield server
 
 
 @pytest.fixture
@@ -37,11 +30,9 @@ def worker_directory(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def runtime(tmp_path: Path, fake_model: FakeModelServer) -> AsyncIterator[OpencodeRuntime]:
-    binary = opencode_or_skip()
-    env = opencode_environment(tmp_path / "sandbox", fake_model.base_url)
-    del env["OPENCODE_DISABLE_PROJECT_CONFIG"]  # the worker's own commands are the point here
-    async with open_opencode_runtime(binary=binary, env=env) as runtime:
-        yield runtime
+    """opencode that reads the worker folder's own commands: they are the point here."""
+    async with opencode_runtime(tmp_path / "sandbox", fake_model, project_config=True) as started:
+        yield started
 
 
 def _last_user_text(fake_model: FakeModelServer) -> str:

@@ -18,7 +18,6 @@ import attrs
 import pytest
 
 from orchestrator.adapters.embedded.backend import SQLiteBackend
-from orchestrator.adapters.opencode import open_opencode_runtime
 from orchestrator.adapters.opencode._runtime import TODO_LIST_PART
 from orchestrator.application.sessions import SessionManager, StreamSettings
 from orchestrator.domain.chat import ChatMessage, MessageRole, MessageStatus
@@ -36,8 +35,8 @@ from orchestrator.domain.parts import (
     ToolStatus,
 )
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
-from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer, opencode_environment
-from tests.integration.harness import opencode_or_skip, server_database
+from orchestrator.testing.fake_model import DEFAULT_MODEL, FakeModelServer
+from tests.integration.harness import opencode_runtime, server_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -93,7 +92,6 @@ async def _run_turn(
     tmp_path: Path, backend: SQLiteBackend, model: FakeModelServer, prompt: str
 ) -> Turn:
     """One turn of real opencode against ``model``, driven by the machine's session manager."""
-    binary = opencode_or_skip()
     worker_dir = tmp_path / "worker"
     worker_dir.mkdir(exist_ok=True)
     user = await backend.create_user("alice", "hash")
@@ -110,11 +108,9 @@ async def _run_turn(
     session = await backend.start_session(user.user_id, worker.worker_id, DEFAULT_MODEL)
     recording = RecordingBackend(backend)
     async with model:
-        env = opencode_environment(
-            tmp_path / "sandbox", model.base_url, permission={"edit": "allow", "bash": "ask"}
-        )
+        permission = {"edit": "allow", "bash": "ask"}
         async with (
-            open_opencode_runtime(binary=binary, env=env) as runtime,
+            opencode_runtime(tmp_path / "sandbox", model, permission=permission) as runtime,
             anyio.create_task_group() as tg,
         ):
             manager = SessionManager(

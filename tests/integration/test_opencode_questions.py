@@ -11,17 +11,9 @@ from orchestrator.adapters.opencode import OpencodeRuntime
 from orchestrator.domain.agent import QuestionAsked, TurnFailed, TurnFinished
 from orchestrator.domain.questions import Question, QuestionOption
 from orchestrator.testing.fake_model import FakeModelServer
-from tests.integration.test_opencode_adapter import (
-    collect_turn,
-    fake_model,
-    next_event,
-    prompted,
-    runtime,
-    worker_directory,
-)
+from tests.integration.test_opencode_adapter import collect_turn, next_event, prompted
 
-__all__ = ["fake_model", "runtime", "worker_directory"]  # fixtures used below
-
+#: The opencode runtime, the worker folder and the fake model are conftest.py's fixtures.
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 ASKED = [

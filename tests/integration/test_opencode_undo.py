@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.adapters.opencode import OpencodeRuntime, open_opencode_runtime
+from orchestrator.adapters.opencode import OpencodeRuntime
 from orchestrator.domain.diffs import TurnDiffPart
 from orchestrator.domain.errors import NotFound
 from orchestrator.domain.permissions import PermissionAction, PermissionPolicy
-from orchestrator.testing.fake_model import FakeModelServer, opencode_environment
-from tests.integration.harness import opencode_or_skip
+from orchestrator.testing.fake_model import FakeModelServer
+from tests.integration.harness import opencode_runtime
 from tests.integration.test_opencode_adapter import MODEL, collect_turn
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -39,15 +39,11 @@ def git_worker(directory: Path) -> Path:
 
 @pytest.fixture
 async def runtime(tmp_path: Path) -> AsyncIterator[tuple[OpencodeRuntime, Path]]:
-    binary = opencode_or_skip()
     worker = git_worker(tmp_path / "worker")
     model = FakeModelServer(write_file=(str(worker / "notes.txt"), AFTER), after_tool_reply="Done.")
-    async with model:
-        env = opencode_environment(
-            tmp_path / "sandbox", model.base_url, permission={"edit": "allow"}
-        )
-        async with open_opencode_runtime(binary=binary, env=env) as opened:
-            yield opened, worker
+    sandbox, permission = tmp_path / "sandbox", {"edit": "allow"}
+    async with model, opencode_runtime(sandbox, model, permission=permission) as opened:
+        yield opened, worker
 
 
 async def test_a_turns_diff_is_read_then_undone_and_redone(

@@ -7,6 +7,7 @@ import stat
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -307,23 +308,25 @@ async def scene(tmp_path: Path, service: StandInPushService) -> PermissionScene:
     return made
 
 
-async def _reply(scene: PermissionScene) -> MessageId:
+async def _reply(scene: PermissionScene, lasting: float) -> MessageId:
+    """A new message's reply, claimed and streaming for ``lasting`` seconds of the fake clock."""
     message = await scene.backend.send_message(scene.user, scene.session.chat_session_id, "go")
     reply = await scene.backend.claim_message(scene.token, message.message_id)
     await anyio.sleep(0.05)  # the notifier sees it streaming, as it would over a real turn
+    scene.backend.clock.advance(lasting)  # type: ignore[attr-defined]
     return reply.message_id
+
+
+async def _completed_reply(scene: PermissionScene, lasting: float) -> None:
+    """A reply that streamed for ``lasting`` seconds, then completed."""
+    await scene.backend.complete_message(scene.token, await _reply(scene, lasting), "done")
 
 
 async def test_a_long_reply_is_notified_when_it_finishes(
     scene: PermissionScene, service: StandInPushService, sender: WebPushSender
 ) -> None:
     """A reply that took 31 s (threshold 30 s) sends one 'Reply ready' for its session."""
-
-    async def act() -> None:
-        reply_id = await _reply(scene)
-        scene.backend.clock.advance(31)  # type: ignore[attr-defined]
-        await scene.backend.complete_message(scene.token, reply_id, "done")
-
+    act = partial(_completed_reply, scene, 31)
     [payload] = await _received_after(service, scene, sender, act)
     assert (payload["title"], payload["event"]) == ("Reply ready in api", "long_reply")
     assert payload["body"] == "The agent on laptop finished after 31 s."
@@ -336,12 +339,9 @@ async def test_short_and_stopped_replies_are_not_notified(
     """Under the threshold, or stopped by the user: no notification."""
 
     async def act() -> None:
-        quick = await _reply(scene)
-        scene.backend.clock.advance(5)  # type: ignore[attr-defined]
-        await scene.backend.complete_message(scene.token, quick, "done")
+        await _completed_reply(scene, 5)
         await anyio.sleep(0.05)
-        stopped = await _reply(scene)
-        scene.backend.clock.advance(300)  # type: ignore[attr-defined]
+        stopped = await _reply(scene, 300)
         await scene.backend.end_reply(scene.token, stopped, MessageStatus.ABORTED, "Stopped.")
 
     assert await _received_after(service, scene, sender, act) == []

@@ -11,6 +11,7 @@ from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.adapters.system import Argon2Hasher
 from orchestrator.application import accounts
 from orchestrator.domain.commands import (
+    Command,
     CommandArguments,
     CommandKind,
     CommandOutcome,
@@ -20,29 +21,32 @@ from orchestrator.domain.commands import (
     EntryKind,
 )
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
-from orchestrator.domain.ids import MachineToken, UserId
+from orchestrator.domain.ids import MachineToken
 from tests.integration.test_remote_support import LiveServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-async def _owner(server: LiveServer, remote: RemoteMachineBackend) -> tuple[UserId, MachineToken]:
+async def _queued(
+    server: LiveServer, remote: RemoteMachineBackend, kind: CommandKind, path: str
+) -> tuple[MachineToken, Command]:
+    """alice's machine online through ``remote``, and a ``kind`` command on ``path`` queued."""
     user = await accounts.create_user(
         server.backend, Argon2Hasher(fast=True), "alice", "correct horse battery"
     )
     _, token = await server.backend.create_machine(user.user_id, "laptop")
     await remote.go_online(token, "/srv")
-    return user.user_id, token
+    command = await server.backend.create_command(
+        user.user_id, token.machine_id, kind, CommandArguments(path)
+    )
+    return token, command
 
 
 async def test_a_listing_travels_the_whole_machine_api(
     server: LiveServer, remote: RemoteMachineBackend
 ) -> None:
     """Subscribe, claim, report progress and finish with a listing, all over HTTP/WebSocket."""
-    user, token = await _owner(server, remote)
-    command = await server.backend.create_command(
-        user, token.machine_id, CommandKind.LIST_DIR, CommandArguments("src")
-    )
+    token, command = await _queued(server, remote, CommandKind.LIST_DIR, "src")
     updates = remote.watch_commands(token)
     with anyio.fail_after(10):
         assert await anext(updates) == [command]
@@ -66,7 +70,7 @@ async def test_a_listing_travels_the_whole_machine_api(
     )
     done = await remote.finish_command(token, command.command_id, CommandOutcome(result=listing))
     assert (done.status, done.result) == (CommandStatus.DONE, listing)
-    assert await server.backend.get_command(user, command.command_id) == done
+    assert await server.backend.get_command(command.user_id, command.command_id) == done
     with anyio.fail_after(10):
         while await anext(updates):  # the progress update may come first
             pass
@@ -77,10 +81,7 @@ async def test_machine_api_refusals_keep_their_type_and_sentence(
     server: LiveServer, remote: RemoteMachineBackend
 ) -> None:
     """Errors of the command calls arrive as the same exceptions with the same sentences."""
-    user, token = await _owner(server, remote)
-    command = await server.backend.create_command(
-        user, token.machine_id, CommandKind.MKDIR, CommandArguments("a")
-    )
+    token, command = await _queued(server, remote, CommandKind.MKDIR, "a")
     with pytest.raises(Conflict, match=r"^This command has not been claimed yet\.$"):
         await remote.finish_command(token, command.command_id, CommandOutcome(error="x"))
     await remote.claim_command(token, command.command_id)

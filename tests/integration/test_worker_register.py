@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import pexpect
 import pytest
 
 from orchestrator.application import machines
@@ -19,23 +17,13 @@ from tests.integration.harness import (
     create_user_and_machine,
     only_machine,
     run_cli,
-    running_server,
     server_database,
+    signal_to_end,
+    spawn_cli,
     wait_for_line,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def server(data_dir: Path) -> Iterator[Server]:
-    with running_server(data_dir) as server:
-        yield server
 
 
 def worker_token(data_dir: Path) -> str:
@@ -49,12 +37,12 @@ def worker_token(data_dir: Path) -> str:
     return anyio.run(issue)
 
 
-def start_once(server: Server, cwd: Path, root: Path, *args: str, stdin: str = "") -> None:
+def start_once(served: Server, cwd: Path, root: Path, *args: str, stdin: str = "") -> None:
     """`worker start` in ``cwd`` until it is online and saved its .env, then SIGTERM."""
     process = subprocess.Popen(
-        [*CLI, "worker", "start", "--server", server.url, "--root", str(root), *args],
+        [*CLI, "worker", "start", "--server", served.url, "--root", str(root), *args],
         cwd=cwd,
-        env=cli_env(server.data_dir),
+        env=cli_env(served.data_dir),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -78,14 +66,14 @@ def register(
 
 
 def test_register_in_a_subfolder_of_the_root_finds_the_env_upwards(
-    server: Server, data_dir: Path, tmp_path: Path
+    served: Server, data_dir: Path, tmp_path: Path
 ) -> None:
     """With .env in the root, `register TOKEN` in a folder below it works as the dialog shows."""
     token_file = tmp_path / "token"
     token_file.write_text(create_user_and_machine(data_dir) + "\n")
     root = tmp_path / "projects"
     (root / "app" / "src").mkdir(parents=True)
-    start_once(server, root, root, "--token-file", str(token_file))
+    start_once(served, root, root, "--token-file", str(token_file))
     assert "MACHINE_TOKEN=mch_" in (root / ".env").read_text()
     (data_dir / "machine-env-file").unlink()  # only the walk upwards can find it now
 
@@ -95,14 +83,14 @@ def test_register_in_a_subfolder_of_the_root_finds_the_env_upwards(
 
 
 def test_register_elsewhere_uses_the_env_that_worker_start_used(
-    server: Server, data_dir: Path, tmp_path: Path
+    served: Server, data_dir: Path, tmp_path: Path
 ) -> None:
     """With .env outside the root, `register` in the worker's folder finds it all the same."""
     token = create_user_and_machine(data_dir)
     machine_dir, root = tmp_path / "machine", tmp_path / "projects"
     machine_dir.mkdir()
     (root / "lib").mkdir(parents=True)
-    start_once(server, machine_dir, root, "--token", "-", stdin=token + "\n")
+    start_once(served, machine_dir, root, "--token", "-", stdin=token + "\n")
     assert "MACHINE_TOKEN=mch_" in (machine_dir / ".env").read_text()
 
     done = register(data_dir, root / "lib", "-", stdin=worker_token(data_dir) + "\n")
@@ -143,26 +131,19 @@ def test_an_unreadable_token_file_is_one_sentence(data_dir: Path, tmp_path: Path
 
 
 def test_the_root_prompt_offers_the_home_folder(
-    server: Server, data_dir: Path, tmp_path: Path
+    served: Server, data_dir: Path, tmp_path: Path
 ) -> None:
     """Pressing Enter at the root prompt picks the home folder, as the README shows."""
     token = create_user_and_machine(data_dir)
     home = tmp_path / "home"
     home.mkdir()
-    child = pexpect.spawn(
-        CLI[0],
-        [*CLI[1:], "worker", "start", "--server", server.url],
-        cwd=str(tmp_path),
-        env={**cli_env(data_dir), "HOME": str(home)},
-        encoding="utf-8",
-        timeout=30,
+    child = spawn_cli(
+        ["worker", "start", "--server", served.url], data_dir, tmp_path, HOME=str(home)
     )
     child.expect_exact("Enter machine token (from web UI):")
     child.sendline(token)
     child.expect_exact(f"Root directory for this machine's workers [{home}]:")
     child.sendline("")
     child.expect("Saved the machine token")
-    child.kill(signal.SIGTERM)
-    child.expect(pexpect.EOF)
-    child.wait()
+    signal_to_end(child, signal.SIGTERM)
     assert f"ROOT_DIRECTORY={home}" in (tmp_path / ".env").read_text()

@@ -6,7 +6,6 @@ import signal
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -15,7 +14,6 @@ import pytest
 
 from orchestrator.domain.model import Machine, MachineStatus
 from tests.integration.harness import (
-    CLI,
     Server,
     cli_env,
     cli_process,
@@ -25,6 +23,8 @@ from tests.integration.harness import (
     run_cli,
     running_server,
     server_database,
+    signal_to_end,
+    spawn_cli,
     wait_for_line,
 )
 
@@ -36,26 +36,10 @@ async def machine_record(data_dir: Path, username: str = "alice") -> Machine:
         return (await only_machine(backend, username))[1]
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def server(data_dir: Path) -> Iterator[Server]:
-    with running_server(data_dir) as server:
-        yield server
-
-
 def spawn_worker(server_url: str, data_dir: Path, cwd: Path, *args: str) -> pexpect.spawn:
-    return pexpect.spawn(
-        CLI[0],
-        [*CLI[1:], "worker", "start", "--server", server_url, "--heartbeat", "0.5", *args],
-        cwd=str(cwd),
-        env=cli_env(data_dir),
-        encoding="utf-8",
-        timeout=30,
-    )
+    """`worker start ARGS` on a pseudo-terminal, heartbeating every half second."""
+    args = ("worker", "start", "--server", server_url, "--heartbeat", "0.5", *args)
+    return spawn_cli(args, data_dir, cwd)
 
 
 def run_worker(
@@ -66,7 +50,7 @@ def run_worker(
 
 @pytest.mark.anyio
 async def test_first_start_asks_saves_and_goes_online_then_offline_on_sigterm(
-    server: Server, data_dir: Path, tmp_path: Path
+    served: Server, data_dir: Path, tmp_path: Path
 ) -> None:
     """First start: prompts, saves .env 0600, heartbeats; SIGTERM takes it offline."""
     token = create_user_and_machine(data_dir)
@@ -75,7 +59,7 @@ async def test_first_start_asks_saves_and_goes_online_then_offline_on_sigterm(
     root = tmp_path / "projects"
     root.mkdir()
 
-    child = spawn_worker(server.url, data_dir, workdir)
+    child = spawn_worker(served.url, data_dir, workdir)
     child.expect_exact("Enter machine token (from web UI):")
     child.sendline(token)
     child.expect("Root directory for this machine's workers")
@@ -97,20 +81,14 @@ async def test_first_start_asks_saves_and_goes_online_then_offline_on_sigterm(
         assert time.monotonic() < deadline, "no heartbeat within 10 s"
         time.sleep(0.2)
 
-    child.kill(signal.SIGTERM)
-    child.expect(pexpect.EOF)
-    child.wait()
-    assert child.exitstatus == 0
+    assert signal_to_end(child, signal.SIGTERM) == 0
     assert (await machine_record(data_dir)).status is MachineStatus.OFFLINE
 
     # A second start reads .env and asks nothing.
-    again = spawn_worker(server.url, data_dir, workdir)
+    again = spawn_worker(served.url, data_dir, workdir)
     index = again.expect(["is online", "Enter machine token", "Root directory"])
     assert index == 0, again.before
-    again.kill(signal.SIGINT)
-    again.expect(pexpect.EOF)
-    again.wait()
-    assert again.exitstatus == 0
+    assert signal_to_end(again, signal.SIGINT) == 0
     assert (await machine_record(data_dir)).status is MachineStatus.OFFLINE
 
 
@@ -140,19 +118,19 @@ def test_malformed_token_is_refused_before_anything_else(
 
 
 def test_wrong_secret_and_unknown_machine_say_invalid_token(
-    server: Server, data_dir: Path, tmp_path: Path
+    served: Server, data_dir: Path, tmp_path: Path
 ) -> None:
     """A well-formed token with a wrong secret or unknown machine: "Invalid token", no .env."""
     token = create_user_and_machine(data_dir)
     machine_id = token.split(":")[0]
     for bad in (f"{machine_id}:sec_wrong", "mch_unknown:sec_whatever"):
-        result = run_worker(server.url, data_dir, tmp_path, "--token", bad, "--root", str(tmp_path))
+        result = run_worker(served.url, data_dir, tmp_path, "--token", bad, "--root", str(tmp_path))
         assert result.returncode == 3, result.stderr
         assert "Invalid token" in result.stderr
         assert not (tmp_path / ".env").exists()
 
 
-def test_deleted_machine_token_is_refused(server: Server, data_dir: Path, tmp_path: Path) -> None:
+def test_deleted_machine_token_is_refused(served: Server, data_dir: Path, tmp_path: Path) -> None:
     """Once its machine is deleted, a token no longer authenticates."""
     token = create_user_and_machine(data_dir)
 
@@ -162,7 +140,7 @@ def test_deleted_machine_token_is_refused(server: Server, data_dir: Path, tmp_pa
             await backend.delete_machine(user, machine.machine_id)
 
     anyio.run(delete)
-    result = run_worker(server.url, data_dir, tmp_path, "--token", token, "--root", str(tmp_path))
+    result = run_worker(served.url, data_dir, tmp_path, "--token", token, "--root", str(tmp_path))
     assert result.returncode == 3
     assert "Invalid token" in result.stderr
     assert not (tmp_path / ".env").exists()

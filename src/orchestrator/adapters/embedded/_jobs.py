@@ -17,7 +17,7 @@ import aiosqlite
 
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import touch_session
-from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
+from orchestrator.adapters.embedded._machine_side import NO_WORKER, OWNED_WORKER, MachineSide
 from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.records import from_row
@@ -49,11 +49,6 @@ from orchestrator.domain.paging import (
     make_page,
     page_limit,
 )
-
-_OWNED_WORKER = """
-    SELECT w.* FROM workers AS w JOIN machines AS m USING (machine_id)
-    WHERE w.worker_id = ? AND m.user_id = ?
-"""
 
 
 def topic(user_id: str) -> tuple[str, str]:
@@ -155,13 +150,13 @@ class JobSide(MachineSide):
         return job(row)
 
     async def _check_worker(self, tx: Tx, user: UserId, draft: JobDraft) -> None:
-        row = await tx.found(NO_WORKER, _OWNED_WORKER, draft.worker_id, user)
+        row = await tx.found(NO_WORKER, OWNED_WORKER, draft.worker_id, user)
         check_model(rows.worker(row), draft.model)
 
     async def _open_session(self, tx: Tx, found: Job, now: int) -> tuple[str, str]:
         """Queue the run's prompt in its session (made if needed); the session and message IDs."""
         assert found.worker_id is not None
-        row = await tx.found(NO_WORKER, _OWNED_WORKER, found.worker_id, found.user_id)
+        row = await tx.found(NO_WORKER, OWNED_WORKER, found.worker_id, found.user_id)
         last = None
         if found.chat_session_id:
             last_row = await tx.one(

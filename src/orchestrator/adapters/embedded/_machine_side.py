@@ -36,6 +36,11 @@ from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 #: The one message for an unknown machine and a wrong secret alike.
 INVALID_TOKEN = "Invalid token"  # noqa: S105 - a message, not a password
 NO_WORKER = "No such worker."
+#: A worker of one of the user's machines (parameters: worker ID, user ID).
+OWNED_WORKER = """
+    SELECT w.* FROM workers AS w JOIN machines AS m USING (machine_id)
+    WHERE w.worker_id = ? AND m.user_id = ?
+"""
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import anyio
@@ -23,6 +23,8 @@ from orchestrator.adapters.embedded._feed import ChangeFeed
 from orchestrator.domain.errors import BackendUnavailable, NotFound
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @attrs.define
@@ -46,6 +48,10 @@ class Tx:
     async def all(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
         async with self.db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
+
+    async def each(self, convert: Callable[[aiosqlite.Row], T], sql: str, *params: Any) -> list[T]:
+        """The rows of ``sql``, each converted to a record by ``convert``."""
+        return [convert(row) for row in await self.all(sql, *params)]
 
     async def run(self, sql: str, *params: Any) -> int:
         async with self.db.execute(sql, params) as cursor:

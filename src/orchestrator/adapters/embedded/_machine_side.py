@@ -23,7 +23,7 @@ from orchestrator.domain import lease as lease_rules
 from orchestrator.domain import workers
 from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
-from orchestrator.domain.ids import MachineId, MachineToken, WorkerId, WorkerToken
+from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import (
     IssuedWorkerToken,
@@ -35,6 +35,7 @@ from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 
 #: The one message for an unknown machine and a wrong secret alike.
 INVALID_TOKEN = "Invalid token"  # noqa: S105 - a message, not a password
+NO_MACHINE = "No such machine."
 NO_WORKER = "No such worker."
 #: A worker of one of the user's machines (parameters: worker ID, user ID).
 OWNED_WORKER = """
@@ -120,6 +121,16 @@ class MachineSide:
 
     def _now(self) -> int:
         return rows.to_ms(self._clock.now())
+
+    async def _owned_machine(self, tx: Tx, user: UserId, machine_id: MachineId) -> Machine:
+        """The user's machine (NotFound if it is not theirs)."""
+        row = await tx.found(
+            NO_MACHINE,
+            "SELECT * FROM machines WHERE machine_id = ? AND user_id = ?",
+            machine_id,
+            user,
+        )
+        return rows.machine(row)
 
     async def _verify_secret(self, token: MachineToken) -> str:
         async with self._store.transaction() as tx:

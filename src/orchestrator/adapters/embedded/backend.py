@@ -55,7 +55,6 @@ from orchestrator.domain.paging import (
 from orchestrator.domain.permissions import PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 
-NO_MACHINE = "No such machine."
 NO_USER = "No such user."
 
 # Each machine with its workers counted by status.
@@ -107,14 +106,6 @@ class SQLiteBackend(
     """Implements :class:`orchestrator.domain.ports.Backend`; build it with :func:`open_backend`."""
 
     # --- user side ----------------------------------------------------------------
-
-    async def _owned_machine(self, tx: Tx, user: UserId, machine_id: MachineId) -> Machine:
-        row = await tx.one(
-            "SELECT * FROM machines WHERE machine_id = ? AND user_id = ?", machine_id, user
-        )
-        if row is None:
-            raise NotFound(NO_MACHINE)
-        return rows.machine(row)
 
     async def _owned_worker(self, tx: Tx, user: UserId, worker_id: WorkerId) -> Worker:
         row = await tx.found(NO_WORKER, OWNED_WORKER, worker_id, user)

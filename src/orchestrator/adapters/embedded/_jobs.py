@@ -106,30 +106,23 @@ async def pause_jobs_of_workers(tx: Tx, worker_ids: Iterable[str]) -> None:
 
 async def _save_job(tx: Tx, saved: Job) -> None:
     """Write a job record (new or changed) back to its row; wake its owner's job list."""
-    await tx.run(
-        "INSERT INTO jobs (job_id, user_id, worker_id, name, model, prompt, cron, timezone,"
-        " enabled, session_mode, created_at, next_run_at, chat_session_id, paused_reason)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
-        " worker_id = excluded.worker_id, name = excluded.name, model = excluded.model,"
-        " prompt = excluded.prompt, cron = excluded.cron, timezone = excluded.timezone,"
-        " enabled = excluded.enabled, session_mode = excluded.session_mode,"
-        " next_run_at = excluded.next_run_at, chat_session_id = excluded.chat_session_id,"
-        " paused_reason = excluded.paused_reason",
-        saved.job_id,
-        saved.user_id,
-        saved.worker_id,
-        saved.name,
-        saved.model,
-        saved.prompt,
-        saved.cron,
-        saved.timezone,
-        int(saved.enabled),
-        saved.session_mode.value,
-        rows.to_ms(saved.created_at),
-        None if saved.next_run_at is None else rows.to_ms(saved.next_run_at),
-        saved.chat_session_id,
-        saved.paused_reason,
-    )
+    values = {
+        "job_id": saved.job_id,
+        "user_id": saved.user_id,
+        "worker_id": saved.worker_id,
+        "name": saved.name,
+        "model": saved.model,
+        "prompt": saved.prompt,
+        "cron": saved.cron,
+        "timezone": saved.timezone,
+        "enabled": int(saved.enabled),
+        "session_mode": saved.session_mode.value,
+        "created_at": rows.to_ms(saved.created_at),
+        "next_run_at": None if saved.next_run_at is None else rows.to_ms(saved.next_run_at),
+        "chat_session_id": saved.chat_session_id,
+        "paused_reason": saved.paused_reason,
+    }
+    await tx.upsert("jobs", values, key=("job_id",), keep=("user_id", "created_at"))
     tx.touch(topic(saved.user_id))
 
 

@@ -72,31 +72,23 @@ async def count_workers(tx: Tx, machine_id: str) -> int:
 
 async def save_worker(tx: Tx, worker: Worker) -> None:
     """Write a worker record (new or changed) back to its row."""
-    await tx.run(
-        "INSERT INTO workers (worker_id, machine_id, name, directory, status, created_at,"
-        " approved_at, approved_by, last_heartbeat, models, agents, commands,"
-        " permission_policy, problem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (worker_id) DO UPDATE SET name = excluded.name,"
-        " directory = excluded.directory, status = excluded.status,"
-        " approved_at = excluded.approved_at, approved_by = excluded.approved_by,"
-        " last_heartbeat = excluded.last_heartbeat, models = excluded.models,"
-        " agents = excluded.agents, commands = excluded.commands,"
-        " permission_policy = excluded.permission_policy, problem = excluded.problem",
-        worker.worker_id,
-        worker.machine_id,
-        worker.name,
-        worker.directory,
-        worker.status.value,
-        rows.to_ms(worker.created_at),
-        _opt_ms(worker.approved_at),
-        worker.approved_by,
-        _opt_ms(worker.last_heartbeat),
-        rows.models_json(worker.models),
-        rows.models_json(worker.agents),
-        rows.models_json(worker.commands),
-        rows.policy_json(worker.permission_policy),
-        worker.problem,
-    )
+    values = {
+        "worker_id": worker.worker_id,
+        "machine_id": worker.machine_id,
+        "name": worker.name,
+        "directory": worker.directory,
+        "status": worker.status.value,
+        "created_at": rows.to_ms(worker.created_at),
+        "approved_at": _opt_ms(worker.approved_at),
+        "approved_by": worker.approved_by,
+        "last_heartbeat": _opt_ms(worker.last_heartbeat),
+        "models": rows.models_json(worker.models),
+        "agents": rows.models_json(worker.agents),
+        "commands": rows.models_json(worker.commands),
+        "permission_policy": rows.policy_json(worker.permission_policy),
+        "problem": worker.problem,
+    }
+    await tx.upsert("workers", values, key=("worker_id",), keep=("machine_id", "created_at"))
 
 
 def _opt_ms(when: datetime | None) -> int | None:

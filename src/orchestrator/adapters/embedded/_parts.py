@@ -99,22 +99,19 @@ class PartSide(ChatUserSide, ChatMachineSide):
             sequence = int(row["last_sequence"])
         part = attrs.evolve(part, sequence=sequence)
         type_, text, data = body_to_row(part.body)
-        await tx.run(
-            "INSERT INTO message_parts (message_id, part_id, chat_session_id, position, type,"
-            " text, data, updated_at, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (message_id, part_id) DO UPDATE SET type = excluded.type,"
-            " text = excluded.text, data = excluded.data, updated_at = excluded.updated_at,"
-            " sequence = excluded.sequence",
-            part.message_id,
-            part.part_id,
-            part.chat_session_id,
-            part.position,
-            type_,
-            text,
-            data,
-            rows.to_ms(part.updated_at),
-            part.sequence,
-        )
+        values = {
+            "message_id": part.message_id,
+            "part_id": part.part_id,
+            "chat_session_id": part.chat_session_id,
+            "position": part.position,
+            "type": type_,
+            "text": text,
+            "data": data,
+            "updated_at": rows.to_ms(part.updated_at),
+            "sequence": part.sequence,
+        }
+        key, first = ("message_id", "part_id"), ("chat_session_id", "position")
+        await tx.upsert("message_parts", values, key=key, keep=first)
         tx.touch(("chunks", session.chat_session_id))
         return part
 

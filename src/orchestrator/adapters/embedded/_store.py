@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Collection, Hashable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -56,6 +56,23 @@ class Tx:
     async def run(self, sql: str, *params: Any) -> int:
         async with self.db.execute(sql, params) as cursor:
             return cursor.rowcount
+
+    async def upsert(
+        self, table: str, row: Mapping[str, Any], key: Collection[str], keep: Collection[str] = ()
+    ) -> None:
+        """Insert ``row`` (column -> value), or update the row with the same ``key`` columns.
+
+        An update leaves the key and the ``keep`` columns (set once, on insert) as they are.
+        """
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        changed = [name for name in row if name not in key and name not in keep]
+        updates = ", ".join(f"{name} = excluded.{name}" for name in changed)
+        await self.run(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 -- fixed names
+            f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+            *row.values(),
+        )
 
     def touch(self, *topics: Hashable) -> None:
         self.topics.update(topics)

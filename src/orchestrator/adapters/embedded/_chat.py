@@ -53,7 +53,7 @@ from orchestrator.domain.paging import (
     page_limit,
     session_size,
 )
-from orchestrator.domain.parts import MessagePart
+from orchestrator.domain.parts import StreamEvent
 
 NO_SESSION = "No such chat session."
 NO_MESSAGE = "No such message."
@@ -109,7 +109,7 @@ _FIRST_SESSION = (-1, 0, 0, 0)
 
 T = TypeVar("T")
 #: What a session's stream carries: chunks, or chunks and parts (``watch_events``).
-E = TypeVar("E", bound=ChatChunk | MessagePart)
+E = TypeVar("E", bound=StreamEvent)
 
 
 async def chunks_after(

@@ -7,7 +7,7 @@ those of the SQLite backend; the contract suite holds both to the same result.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import attrs
 
@@ -38,12 +38,26 @@ from orchestrator.domain.paging import (
     session_size,
 )
 from orchestrator.domain.parts import PartId
+from orchestrator.domain.questions import QuestionRequest
 from orchestrator.testing._state_fake import FakeState
 
 T = TypeVar("T")
 
+
+class _InSession(Protocol):
+    @property
+    def chat_session_id(self) -> ChatSessionId: ...
+
+
+#: A record of a session (a message, a permission or question request).
+InSession = TypeVar("InSession", bound=_InSession)
+#: A request the agent makes of the user.
+Request = TypeVar("Request", chat.PermissionRequest, QuestionRequest)
+
 TERMINATED = chat.ChatSessionStatus.TERMINATED
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
+NO_MESSAGE = "No such message."
+NO_PERMISSION = "No such permission request."
 _OPEN_PERMISSION = (chat.PermissionStatus.PENDING, chat.PermissionStatus.ANSWERED)
 
 
@@ -91,15 +105,44 @@ class ChatFakeBase(FakeState):
             raise NotFound("No such chat session.")
         return session
 
+    def _user_record(self, user: UserId, record: InSession | None, missing: str) -> InSession:
+        """``record`` if it is in one of the user's sessions, else NotFound(``missing``)."""
+        session = self.chat_sessions[record.chat_session_id] if record else None
+        if record is None or session is None or session.user_id != user:
+            raise NotFound(missing)
+        return record
+
+    def _machine_record(
+        self, token: MachineToken, record: InSession | None, missing: str
+    ) -> InSession:
+        """``record`` if it is in a session of the token's machine, else NotFound(``missing``)."""
+        self._auth(token)
+        session = self.chat_sessions[record.chat_session_id] if record else None
+        if record is None or session is None or self._machine_of(session) != token.machine_id:
+            raise NotFound(missing)
+        return record
+
     def _machine_message(
         self, token: MachineToken, message_id: MessageId
     ) -> tuple[chat.ChatMessage, chat.ChatSession]:
-        self._auth(token)
-        message = self.chat_messages.get(message_id)
-        session = self.chat_sessions[message.chat_session_id] if message else None
-        if message is None or session is None or self._machine_of(session) != token.machine_id:
-            raise NotFound("No such message.")
-        return message, session
+        message = self._machine_record(token, self.chat_messages.get(message_id), NO_MESSAGE)
+        return message, self.chat_sessions[message.chat_session_id]
+
+    def _requests_of(
+        self,
+        user: UserId,
+        session_id: ChatSessionId,
+        requests: Iterable[Request],
+        include_answered: bool,
+    ) -> list[Request]:
+        """The user's session's requests, oldest first: the pending ones, or all if asked."""
+        self._user_session(user, session_id)
+        found = [
+            r
+            for r in requests
+            if r.chat_session_id == session_id and (include_answered or r.status == "pending")
+        ]
+        return sorted(found, key=lambda r: r.created_at)
 
     def _messages_of(self, session_id: ChatSessionId) -> list[chat.ChatMessage]:
         mine = [m for m in self.chat_messages.values() if m.chat_session_id == session_id]
@@ -126,6 +169,8 @@ class ChatFakeBase(FakeState):
             self.chat_messages[record.message_id] = record
         elif isinstance(record, chat.PermissionRequest):
             self.permissions[record.permission_id] = record
+        elif isinstance(record, QuestionRequest):
+            self.questions[record.question_id] = record
         return record
 
     def _touch(
@@ -290,23 +335,13 @@ class ChatUserFake(PagesMessages, ChatFakeBase):
     async def list_permissions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[chat.PermissionRequest]:
-        self._user_session(user, session_id)
-        waiting = [
-            p
-            for p in self.permissions.values()
-            if p.chat_session_id == session_id
-            and (include_answered or p.status is chat.PermissionStatus.PENDING)
-        ]
-        return sorted(waiting, key=lambda p: p.created_at)
+        return self._requests_of(user, session_id, self.permissions.values(), include_answered)
 
     async def answer_permission(
         self, user: UserId, permission_id: PermissionId, answer: chat.PermissionAnswer
     ) -> chat.PermissionRequest:
         answer = chat.PermissionAnswer(answer)
-        request = self.permissions.get(permission_id)
-        session = self.chat_sessions[request.chat_session_id] if request else None
-        if request is None or session is None or session.user_id != user:
-            raise NotFound("No such permission request.")
+        request = self._user_record(user, self.permissions.get(permission_id), NO_PERMISSION)
         request = self._save(replies.answer_permission(request, answer))
         await self._commit()
         return request

@@ -7,7 +7,6 @@ from collections.abc import AsyncGenerator
 import attrs
 
 from orchestrator.domain import chat, replies, undo
-from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import (
     ChatSessionId,
     ChunkId,
@@ -16,7 +15,7 @@ from orchestrator.domain.ids import (
     PermissionId,
 )
 from orchestrator.domain.model import WorkerStatus
-from orchestrator.testing._chat_fake import ChatFakeBase
+from orchestrator.testing._chat_fake import NO_PERMISSION, ChatFakeBase
 from orchestrator.testing._state_fake import FinishedEnding
 
 TERMINATED = chat.ChatSessionStatus.TERMINATED
@@ -138,7 +137,7 @@ class ChatMachineFake(ChatFakeBase):
             if record is not None:
                 self._save(record)
         for question in ended.questions:
-            self._save_question(question)
+            self._save(question)
         if ended.preview is not None:
             self.finished_replies[message.message_id] = FinishedEnding(
                 message.message_id, status, ended.preview, self._now()
@@ -224,11 +223,7 @@ class ChatMachineFake(ChatFakeBase):
     async def resolve_permission(
         self, token: MachineToken, permission_id: PermissionId
     ) -> chat.PermissionRequest:
-        self._auth(token)
-        request = self.permissions.get(permission_id)
-        session = self.chat_sessions[request.chat_session_id] if request else None
-        if request is None or session is None or self._machine_of(session) != token.machine_id:
-            raise NotFound("No such permission request.")
+        request = self._machine_record(token, self.permissions.get(permission_id), NO_PERMISSION)
         request = self._save(replies.resolve_permission(request))
         await self._commit()
         return request

@@ -42,6 +42,12 @@ class CommandFake(FakeState):
         self.commands[command.command_id] = command
         return command
 
+    async def _commit_command(self, command: Command) -> Command:
+        """Store the changed command and wake its watchers."""
+        self._save_command(command)
+        await self._commit()
+        return command
+
     def _drop_commands_of(self, machine_id: MachineId) -> None:
         """Cascade: forget the commands of a deleted machine."""
         for command in self._of_machine(machine_id):
@@ -95,9 +101,7 @@ class CommandFake(FakeState):
 
     async def cancel_command(self, user: UserId, command_id: CommandId) -> Command:
         command = self._owned_command(user, command_id)
-        command = self._save_command(rules.request_cancel(command, self._now()))
-        await self._commit()
-        return command
+        return await self._commit_command(rules.request_cancel(command, self._now()))
 
     async def watch_command(
         self, user: UserId, command_id: CommandId
@@ -125,24 +129,18 @@ class CommandFake(FakeState):
 
     async def claim_command(self, token: MachineToken, command_id: CommandId) -> Command:
         command = self._machine_command(token, command_id)
-        command = self._save_command(rules.claim(command, self._now()))
-        await self._commit()
-        return command
+        return await self._commit_command(rules.claim(command, self._now()))
 
     async def report_progress(
         self, token: MachineToken, command_id: CommandId, progress: int, line: str
     ) -> Command:
         rules.validate_progress(progress, line)
         command = self._machine_command(token, command_id)
-        command = self._save_command(rules.record_progress(command, progress, line))
-        await self._commit()
-        return command
+        return await self._commit_command(rules.record_progress(command, progress, line))
 
     async def finish_command(
         self, token: MachineToken, command_id: CommandId, outcome: CommandOutcome
     ) -> Command:
         command = self._machine_command(token, command_id)
         changed = rules.finish(command, self._now(), outcome.result, outcome.error)
-        command = self._save_command(changed)
-        await self._commit()
-        return command
+        return await self._commit_command(changed)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from orchestrator.adapters.session_requests import session_requests
 from orchestrator.domain import replies
 from orchestrator.domain.chat import PermissionRequest
-from orchestrator.domain.errors import NotFound
 from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, QuestionId, UserId
 from orchestrator.domain.notifications import worker_label
 from orchestrator.domain.questions import (
@@ -32,10 +31,6 @@ class QuestionFake(ChatFakeBase):
             self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
         ) -> list[PermissionRequest]: ...
 
-    def _save_question(self, request: QuestionRequest) -> QuestionRequest:
-        self.questions[request.question_id] = request
-        return request
-
     def _answered_questions(self, session_id: ChatSessionId) -> tuple[QuestionRequest, ...]:
         answered = (
             q
@@ -52,14 +47,7 @@ class QuestionFake(ChatFakeBase):
     async def list_questions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[QuestionRequest]:
-        self._user_session(user, session_id)
-        found = [
-            q
-            for q in self.questions.values()
-            if q.chat_session_id == session_id
-            and (include_answered or q.status is QuestionStatus.PENDING)
-        ]
-        return sorted(found, key=lambda q: q.created_at)
+        return self._requests_of(user, session_id, self.questions.values(), include_answered)
 
     def watch_requests(
         self, user: UserId, session_id: ChatSessionId
@@ -69,11 +57,8 @@ class QuestionFake(ChatFakeBase):
     async def answer_question(
         self, user: UserId, question_id: QuestionId, answers: Answers | None
     ) -> QuestionRequest:
-        request = self.questions.get(question_id)
-        session = self.chat_sessions[request.chat_session_id] if request else None
-        if request is None or session is None or session.user_id != user:
-            raise NotFound(NO_QUESTION)
-        request = self._save_question(replies.answer_question(request, answers))
+        request = self._user_record(user, self.questions.get(question_id), NO_QUESTION)
+        request = self._save(replies.answer_question(request, answers))
         await self._commit()
         return request
 
@@ -83,19 +68,15 @@ class QuestionFake(ChatFakeBase):
         message, _ = self._machine_message(token, message_id)
         question_id = QuestionId(self.ids.new_id("question"))
         request = replies.ask_question(question_id, message, ask, self._now())
-        self._save_question(request)
+        self._save(request)
         await self._commit()
         return request
 
     async def resolve_question(
         self, token: MachineToken, question_id: QuestionId
     ) -> QuestionRequest:
-        self._auth(token)
-        request = self.questions.get(question_id)
-        session = self.chat_sessions[request.chat_session_id] if request else None
-        if request is None or session is None or self._machine_of(session) != token.machine_id:
-            raise NotFound(NO_QUESTION)
-        request = self._save_question(replies.resolve_question(request))
+        request = self._machine_record(token, self.questions.get(question_id), NO_QUESTION)
+        request = self._save(replies.resolve_question(request))
         await self._commit()
         return request
 

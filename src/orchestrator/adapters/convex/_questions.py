@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import attrs
 
@@ -11,6 +12,7 @@ from orchestrator.adapters.convex._calls import ConvexCalls, machine_args
 from orchestrator.adapters.convex._pages import (
     PERMISSION_LIST,
     QUESTION_LIST,
+    Read,
     changed,
     every,
     read_pages,
@@ -25,6 +27,13 @@ from orchestrator.domain.ids import (
 )
 from orchestrator.domain.questions import Answers, QuestionRequest, WaitingQuestion
 from orchestrator.domain.replies import QuestionAsk
+
+#: The session's two request lists: the paged query of each, and the flag with which
+#: ``questions:listRequests`` says that more follow its first page.
+_REQUEST_LISTS = (
+    ("chat:listPermissionsPage", PERMISSION_LIST, "hasMorePermissions"),
+    ("questions:listQuestionsPage", QUESTION_LIST, "hasMoreQuestions"),
+)
 
 
 class ConvexQuestionSide(ConvexCalls):
@@ -44,26 +53,19 @@ class ConvexQuestionSide(ConvexCalls):
         every_one = {**args, "all": True}
         while True:
             first = await self._query("questions:listRequests", args)
-            permissions, permission_pages = await read_pages(
-                self._query,
-                "chat:listPermissionsPage",
-                PERMISSION_LIST,
-                every_one,
-                {"permissions": first["permissions"], "hasMore": first["hasMorePermissions"]},
-            )
-            questions, question_pages = await read_pages(
-                self._query,
-                "questions:listQuestionsPage",
-                QUESTION_LIST,
-                every_one,
-                {"questions": first["questions"], "hasMore": first["hasMoreQuestions"]},
-            )
+            reads: list[Read] = [("questions:listRequests", args, first)]
+            lists: list[list[Any]] = []
+            for path, shape, more in _REQUEST_LISTS:
+                page = {shape.key: first[shape.key], "hasMore": first[more]}
+                items, pages = await read_pages(self._query, path, shape, every_one, page)
+                lists.append(items)
+                reads.extend(pages)
+            permissions, questions = lists
             yield (
                 [wire.permission(p) for p in permissions],
                 [wire.question(q) for q in questions],
             )
             # Each page read is watched: a change in any of them reads the lists again.
-            reads = [("questions:listRequests", args, first), *permission_pages, *question_pages]
             if not await changed(self._documents, reads):
                 return  # the backend closed a watch
 

@@ -426,6 +426,13 @@ class ConvexBackend(
     def _session(self, user: UserId, session_id: ChatSessionId, **args: Any) -> dict[str, Any]:
         return self._server(userId=user, chatSessionId=session_id, **args)
 
+    async def _session_call(
+        self, kind: Kind, path: str, user: UserId, session_id: ChatSessionId, **args: Any
+    ) -> ChatSession:
+        """Call ``path`` on the owner's session; the session it returns."""
+        found = await self._call(kind, path, self._session(user, session_id, **args))
+        return wire.chat_session(found)
+
     async def start_session(
         self, user: UserId, worker_id: WorkerId, model: str, agent: str | None = None
     ) -> ChatSession:
@@ -433,32 +440,30 @@ class ConvexBackend(
         return wire.chat_session(await self._call("mutation", "chat:startSession", args))
 
     async def end_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
-        args = self._session(user, session_id)
-        return wire.chat_session(await self._call("mutation", "chat:endSession", args))
+        return await self._session_call("mutation", "chat:endSession", user, session_id)
 
     async def restore_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
-        args = self._session(user, session_id)
-        return wire.chat_session(await self._call("mutation", "chat:restoreSession", args))
+        return await self._session_call("mutation", "chat:restoreSession", user, session_id)
 
     async def rename_session(
         self, user: UserId, session_id: ChatSessionId, title: str
     ) -> ChatSession:
-        args = self._session(user, session_id, title=title)
-        return wire.chat_session(await self._call("mutation", "chat:renameSession", args))
+        return await self._session_call(
+            "mutation", "chat:renameSession", user, session_id, title=title
+        )
 
     async def undo_turn(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId
     ) -> ChatSession:
-        args = self._session(user, session_id, messageId=message_id)
-        return wire.chat_session(await self._call("mutation", "chat:undoTurn", args))
+        return await self._session_call(
+            "mutation", "chat:undoTurn", user, session_id, messageId=message_id
+        )
 
     async def redo_turns(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
-        args = self._session(user, session_id)
-        return wire.chat_session(await self._call("mutation", "chat:redoTurns", args))
+        return await self._session_call("mutation", "chat:redoTurns", user, session_id)
 
     async def get_session(self, user: UserId, session_id: ChatSessionId) -> ChatSession:
-        args = self._session(user, session_id)
-        return wire.chat_session(await self._call("query", "chat:getSession", args))
+        return await self._session_call("query", "chat:getSession", user, session_id)
 
     async def list_sessions(self, user: UserId, worker_id: WorkerId) -> list[ChatSession]:
         args = self._server(userId=user, workerId=worker_id)

@@ -10,13 +10,15 @@ subscription instead (rare, and the cascade touches too much to list).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from functools import partial
+from typing import Literal, TypeVar
 
 import aiosqlite
 
 from orchestrator.adapters.cursor import follow_cursor
 from orchestrator.adapters.embedded import _rows as rows
-from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
+from orchestrator.adapters.embedded._machine_side import NO_WORKER, OWNED_WORKER, MachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.parts_json import body_from_row
 from orchestrator.adapters.port_methods import PagesMessages
@@ -37,7 +39,7 @@ from orchestrator.domain.chat import (
     validate_title,
 )
 from orchestrator.domain.diffs import TURN_DIFF_PART
-from orchestrator.domain.errors import Conflict, InvalidInput, NotFound
+from orchestrator.domain.errors import Conflict, InvalidInput
 from orchestrator.domain.ids import ChatSessionId, MessageId, PermissionId, UserId, WorkerId
 from orchestrator.domain.paging import (
     LIST_PAGE,
@@ -51,6 +53,7 @@ from orchestrator.domain.paging import (
     page_limit,
     session_size,
 )
+from orchestrator.domain.parts import StreamEvent
 
 NO_SESSION = "No such chat session."
 NO_MESSAGE = "No such message."
@@ -66,10 +69,6 @@ _END = 2**63 - 1
 _OPEN = frozenset({ChatSessionStatus.ACTIVE, ChatSessionStatus.IDLE})
 _ENDED = frozenset({ChatSessionStatus.TERMINATED})
 
-_OWNED_WORKER = """
-    SELECT w.* FROM workers AS w JOIN machines AS m USING (machine_id)
-    WHERE w.worker_id = ? AND m.user_id = ?
-"""
 _OWNED_SESSION = """
     SELECT s.*, w.machine_id FROM chat_sessions AS s JOIN workers AS w USING (worker_id)
     WHERE s.chat_session_id = ? AND s.user_id = ?
@@ -107,6 +106,10 @@ _SESSIONS_PAGE = """
 """
 #: Before every session of the list: the start of its first page.
 _FIRST_SESSION = (-1, 0, 0, 0)
+
+T = TypeVar("T")
+#: What a session's stream carries: chunks, or chunks and parts (``watch_events``).
+E = TypeVar("E", bound=StreamEvent)
 
 
 async def chunks_after(
@@ -235,6 +238,48 @@ class ChatUserSide(PagesMessages, MachineSide):
         row = await tx.found(NO_SESSION, _OWNED_SESSION, session_id, user)
         return rows.chat_session(row), row["machine_id"]
 
+    async def _session_read(
+        self, user: UserId, session_id: ChatSessionId, read: Callable[[Tx], Awaitable[T]]
+    ) -> T:
+        """What ``read`` finds in one snapshot, once the user is known to own the session."""
+        async with self._store.transaction() as tx:
+            await self._user_session(tx, user, session_id)
+            return await read(tx)
+
+    async def _requests(
+        self,
+        user: UserId,
+        session_id: ChatSessionId,
+        table: Literal["permission_requests", "question_requests"],
+        include_answered: bool,
+    ) -> list[aiosqlite.Row]:
+        """The session's requests in ``table``, oldest first: the pending ones, or all if asked."""
+        sql = (
+            f"SELECT * FROM {table} WHERE chat_session_id = ?"  # noqa: S608 -- fixed names
+            " AND (? OR status = 'pending') ORDER BY created_at, rowid"
+        )
+        return await self._session_read(
+            user, session_id, lambda tx: tx.all(sql, session_id, include_answered)
+        )
+
+    def _follow_session(
+        self,
+        user: UserId,
+        session_id: ChatSessionId,
+        after_sequence: int,
+        read: Callable[[Tx, ChatSessionId, int, int], Awaitable[list[E]]],
+        page: int,
+    ) -> AsyncGenerator[list[E], None]:
+        """The session's stream after ``after_sequence``, ``read`` a page at a time as it grows."""
+        return follow_cursor(
+            self._store.feed.wakeups([("chunks", session_id)]),
+            lambda last: self._session_read(
+                user, session_id, lambda tx: read(tx, session_id, last, page)
+            ),
+            after_sequence,
+            page,
+        )
+
     async def _set_session_status(
         self,
         user: UserId,
@@ -266,7 +311,7 @@ class ChatUserSide(PagesMessages, MachineSide):
     ) -> ChatSession:
         session_id = self._ids.new_id("chat_session")
         async with self._store.transaction(write=True) as tx:
-            row = await tx.found(NO_WORKER, _OWNED_WORKER, worker_id, user)
+            row = await tx.found(NO_WORKER, OWNED_WORKER, worker_id, user)
             check_model(rows.worker(row), model)
             check_agent(rows.worker(row), agent)
             now = self._now()
@@ -339,8 +384,7 @@ class ChatUserSide(PagesMessages, MachineSide):
 
     async def list_sessions(self, user: UserId, worker_id: WorkerId) -> list[ChatSession]:
         async with self._store.transaction() as tx:
-            if await tx.one(_OWNED_WORKER, worker_id, user) is None:
-                raise NotFound(NO_WORKER)
+            await tx.found(NO_WORKER, OWNED_WORKER, worker_id, user)
             return [rows.chat_session(row) for row in await tx.all(_SESSIONS_OF_WORKER, worker_id)]
 
     async def list_sessions_page(
@@ -349,8 +393,7 @@ class ChatUserSide(PagesMessages, MachineSide):
         count = page_limit(limit, LIST_PAGE)
         after = decode_cursor(cursor, SESSIONS, worker_id)
         async with self._store.transaction() as tx:
-            if await tx.one(_OWNED_WORKER, worker_id, user) is None:
-                raise NotFound(NO_WORKER)
+            await tx.found(NO_WORKER, OWNED_WORKER, worker_id, user)
             start = _FIRST_SESSION
             if after is not None:
                 row = await tx.one(_SESSION_POSITION, after, worker_id)
@@ -420,16 +463,13 @@ class ChatUserSide(PagesMessages, MachineSide):
             touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])
 
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
-        async with self._store.transaction() as tx:
-            await self._user_session(tx, user, session_id)
-            return await messages_of(tx, session_id)
+        return await self._session_read(user, session_id, lambda tx: messages_of(tx, session_id))
 
     async def _messages_page(
         self, user: UserId, session_id: ChatSessionId, after: str | None, count: int
     ) -> tuple[list[ChatMessage], bool]:
-        async with self._store.transaction() as tx:
-            await self._user_session(tx, user, session_id)
-            return await messages_page(tx, session_id, after, count)
+        page = partial(messages_page, session_id=session_id, after=after, limit=count)
+        return await self._session_read(user, session_id, page)
 
     async def request_abort(self, user: UserId, session_id: ChatSessionId) -> ChatMessage | None:
         async with self._store.transaction(write=True) as tx:
@@ -447,15 +487,8 @@ class ChatUserSide(PagesMessages, MachineSide):
     async def list_permissions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[PermissionRequest]:
-        async with self._store.transaction() as tx:
-            await self._user_session(tx, user, session_id)
-            found = await tx.all(
-                "SELECT * FROM permission_requests WHERE chat_session_id = ?"
-                " AND (? OR status = 'pending') ORDER BY created_at, rowid",
-                session_id,
-                include_answered,
-            )
-            return [rows.permission(row) for row in found]
+        found = await self._requests(user, session_id, "permission_requests", include_answered)
+        return [rows.permission(row) for row in found]
 
     async def answer_permission(
         self, user: UserId, permission_id: PermissionId, answer: PermissionAnswer
@@ -485,19 +518,7 @@ class ChatUserSide(PagesMessages, MachineSide):
     async def _newest_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
         return list((await self.list_messages_page(user, session_id)).items[::-1])
 
-    async def _chunks_after(
-        self, user: UserId, session_id: ChatSessionId, after: int
-    ) -> list[ChatChunk]:
-        async with self._store.transaction() as tx:
-            await self._user_session(tx, user, session_id)
-            return await chunks_after(tx, session_id, after, CHUNK_PAGE)
-
     def watch_chunks(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
     ) -> AsyncGenerator[list[ChatChunk], None]:
-        return follow_cursor(
-            self._store.feed.wakeups([("chunks", session_id)]),
-            lambda last: self._chunks_after(user, session_id, last),
-            after_sequence,
-            CHUNK_PAGE,
-        )
+        return self._follow_session(user, session_id, after_sequence, chunks_after, CHUNK_PAGE)

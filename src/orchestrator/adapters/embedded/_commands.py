@@ -33,7 +33,6 @@ from orchestrator.domain.commands import (
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import CommandId, MachineId, MachineToken, UserId
 
-NO_MACHINE = "No such machine."
 NO_COMMAND = "No such command."
 TOO_MANY_PENDING = (
     f"This machine already has {MAX_PENDING_COMMANDS} commands waiting. "
@@ -43,6 +42,13 @@ TOO_MANY_PENDING = (
 _OWNED_COMMAND = """
     SELECT c.* FROM commands AS c JOIN machines AS m USING (machine_id)
     WHERE c.command_id = ? AND m.user_id = ?
+"""
+_NEWEST = """
+    SELECT * FROM commands WHERE machine_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?
+"""
+_OPEN = """
+    SELECT * FROM commands WHERE machine_id = ? AND status IN ('pending', 'running')
+    ORDER BY created_at, rowid
 """
 _PRUNE = """
     DELETE FROM commands WHERE command_id IN (
@@ -61,20 +67,13 @@ class CommandSide(MachineSide):
         row = await tx.found(NO_COMMAND, _OWNED_COMMAND, command_id, user)
         return rows.command(row)
 
-    async def _check_owner(self, tx: Tx, user: UserId, machine_id: MachineId) -> None:
-        found = await tx.one(
-            "SELECT 1 FROM machines WHERE machine_id = ? AND user_id = ?", machine_id, user
-        )
-        if found is None:
-            raise NotFound(NO_MACHINE)
-
     async def create_command(
         self, user: UserId, machine_id: MachineId, kind: CommandKind, arguments: CommandArguments
     ) -> Command:
         arguments = validate_arguments(kind, arguments)
         command_id = self._ids.new_id("command")
         async with self._store.transaction(write=True) as tx:
-            await self._check_owner(tx, user, machine_id)
+            await self._owned_machine(tx, user, machine_id)
             waiting = await tx.one(
                 "SELECT count(*) FROM commands WHERE machine_id = ? AND status = 'pending'",
                 machine_id,
@@ -101,14 +100,8 @@ class CommandSide(MachineSide):
 
     async def list_commands(self, user: UserId, machine_id: MachineId) -> list[Command]:
         async with self._store.transaction() as tx:
-            await self._check_owner(tx, user, machine_id)
-            found = await tx.all(
-                "SELECT * FROM commands WHERE machine_id = ?"
-                " ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                machine_id,
-                LIST_COMMANDS_LIMIT,
-            )
-            return [rows.command(row) for row in found]
+            await self._owned_machine(tx, user, machine_id)
+            return await tx.each(rows.command, _NEWEST, machine_id, LIST_COMMANDS_LIMIT)
 
     async def cancel_command(self, user: UserId, command_id: CommandId) -> Command:
         async with self._store.transaction(write=True) as tx:
@@ -130,12 +123,7 @@ class CommandSide(MachineSide):
 
     async def _open_commands(self, token: MachineToken) -> list[Command]:
         async with self._as_machine(token, write=False) as (tx, _):
-            found = await tx.all(
-                "SELECT * FROM commands WHERE machine_id = ? AND status IN ('pending', 'running')"
-                " ORDER BY created_at, rowid",
-                token.machine_id,
-            )
-            return [rows.command(row) for row in found]
+            return await tx.each(rows.command, _OPEN, token.machine_id)
 
     def watch_commands(self, token: MachineToken) -> AsyncGenerator[list[Command], None]:
         return self._store.feed.watch(

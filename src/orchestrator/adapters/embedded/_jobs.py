@@ -17,7 +17,7 @@ import aiosqlite
 
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import touch_session
-from orchestrator.adapters.embedded._machine_side import NO_WORKER, MachineSide
+from orchestrator.adapters.embedded._machine_side import NO_WORKER, OWNED_WORKER, MachineSide
 from orchestrator.adapters.embedded._paging import keyset_start
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.records import from_row
@@ -49,11 +49,6 @@ from orchestrator.domain.paging import (
     make_page,
     page_limit,
 )
-
-_OWNED_WORKER = """
-    SELECT w.* FROM workers AS w JOIN machines AS m USING (machine_id)
-    WHERE w.worker_id = ? AND m.user_id = ?
-"""
 
 
 def topic(user_id: str) -> tuple[str, str]:
@@ -111,30 +106,23 @@ async def pause_jobs_of_workers(tx: Tx, worker_ids: Iterable[str]) -> None:
 
 async def _save_job(tx: Tx, saved: Job) -> None:
     """Write a job record (new or changed) back to its row; wake its owner's job list."""
-    await tx.run(
-        "INSERT INTO jobs (job_id, user_id, worker_id, name, model, prompt, cron, timezone,"
-        " enabled, session_mode, created_at, next_run_at, chat_session_id, paused_reason)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
-        " worker_id = excluded.worker_id, name = excluded.name, model = excluded.model,"
-        " prompt = excluded.prompt, cron = excluded.cron, timezone = excluded.timezone,"
-        " enabled = excluded.enabled, session_mode = excluded.session_mode,"
-        " next_run_at = excluded.next_run_at, chat_session_id = excluded.chat_session_id,"
-        " paused_reason = excluded.paused_reason",
-        saved.job_id,
-        saved.user_id,
-        saved.worker_id,
-        saved.name,
-        saved.model,
-        saved.prompt,
-        saved.cron,
-        saved.timezone,
-        int(saved.enabled),
-        saved.session_mode.value,
-        rows.to_ms(saved.created_at),
-        None if saved.next_run_at is None else rows.to_ms(saved.next_run_at),
-        saved.chat_session_id,
-        saved.paused_reason,
-    )
+    values = {
+        "job_id": saved.job_id,
+        "user_id": saved.user_id,
+        "worker_id": saved.worker_id,
+        "name": saved.name,
+        "model": saved.model,
+        "prompt": saved.prompt,
+        "cron": saved.cron,
+        "timezone": saved.timezone,
+        "enabled": int(saved.enabled),
+        "session_mode": saved.session_mode.value,
+        "created_at": rows.to_ms(saved.created_at),
+        "next_run_at": None if saved.next_run_at is None else rows.to_ms(saved.next_run_at),
+        "chat_session_id": saved.chat_session_id,
+        "paused_reason": saved.paused_reason,
+    }
+    await tx.upsert("jobs", values, key=("job_id",), keep=("user_id", "created_at"))
     tx.touch(topic(saved.user_id))
 
 
@@ -155,13 +143,13 @@ class JobSide(MachineSide):
         return job(row)
 
     async def _check_worker(self, tx: Tx, user: UserId, draft: JobDraft) -> None:
-        row = await tx.found(NO_WORKER, _OWNED_WORKER, draft.worker_id, user)
+        row = await tx.found(NO_WORKER, OWNED_WORKER, draft.worker_id, user)
         check_model(rows.worker(row), draft.model)
 
     async def _open_session(self, tx: Tx, found: Job, now: int) -> tuple[str, str]:
         """Queue the run's prompt in its session (made if needed); the session and message IDs."""
         assert found.worker_id is not None
-        row = await tx.found(NO_WORKER, _OWNED_WORKER, found.worker_id, found.user_id)
+        row = await tx.found(NO_WORKER, OWNED_WORKER, found.worker_id, found.user_id)
         last = None
         if found.chat_session_id:
             last_row = await tx.one(

@@ -23,7 +23,7 @@ from orchestrator.domain import lease as lease_rules
 from orchestrator.domain import workers
 from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.errors import AuthenticationFailed, NotFound
-from orchestrator.domain.ids import MachineId, MachineToken, WorkerId, WorkerToken
+from orchestrator.domain.ids import MachineId, MachineToken, UserId, WorkerId, WorkerToken
 from orchestrator.domain.lease import Lease
 from orchestrator.domain.model import (
     IssuedWorkerToken,
@@ -35,7 +35,13 @@ from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 
 #: The one message for an unknown machine and a wrong secret alike.
 INVALID_TOKEN = "Invalid token"  # noqa: S105 - a message, not a password
+NO_MACHINE = "No such machine."
 NO_WORKER = "No such worker."
+#: A worker of one of the user's machines (parameters: worker ID, user ID).
+OWNED_WORKER = """
+    SELECT w.* FROM workers AS w JOIN machines AS m USING (machine_id)
+    WHERE w.worker_id = ? AND m.user_id = ?
+"""
 PENDING = WorkerStatus.PENDING_AUTHORIZATION
 
 
@@ -66,31 +72,23 @@ async def count_workers(tx: Tx, machine_id: str) -> int:
 
 async def save_worker(tx: Tx, worker: Worker) -> None:
     """Write a worker record (new or changed) back to its row."""
-    await tx.run(
-        "INSERT INTO workers (worker_id, machine_id, name, directory, status, created_at,"
-        " approved_at, approved_by, last_heartbeat, models, agents, commands,"
-        " permission_policy, problem) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (worker_id) DO UPDATE SET name = excluded.name,"
-        " directory = excluded.directory, status = excluded.status,"
-        " approved_at = excluded.approved_at, approved_by = excluded.approved_by,"
-        " last_heartbeat = excluded.last_heartbeat, models = excluded.models,"
-        " agents = excluded.agents, commands = excluded.commands,"
-        " permission_policy = excluded.permission_policy, problem = excluded.problem",
-        worker.worker_id,
-        worker.machine_id,
-        worker.name,
-        worker.directory,
-        worker.status.value,
-        rows.to_ms(worker.created_at),
-        _opt_ms(worker.approved_at),
-        worker.approved_by,
-        _opt_ms(worker.last_heartbeat),
-        rows.models_json(worker.models),
-        rows.models_json(worker.agents),
-        rows.models_json(worker.commands),
-        rows.policy_json(worker.permission_policy),
-        worker.problem,
-    )
+    values = {
+        "worker_id": worker.worker_id,
+        "machine_id": worker.machine_id,
+        "name": worker.name,
+        "directory": worker.directory,
+        "status": worker.status.value,
+        "created_at": rows.to_ms(worker.created_at),
+        "approved_at": _opt_ms(worker.approved_at),
+        "approved_by": worker.approved_by,
+        "last_heartbeat": _opt_ms(worker.last_heartbeat),
+        "models": rows.models_json(worker.models),
+        "agents": rows.models_json(worker.agents),
+        "commands": rows.models_json(worker.commands),
+        "permission_policy": rows.policy_json(worker.permission_policy),
+        "problem": worker.problem,
+    }
+    await tx.upsert("workers", values, key=("worker_id",), keep=("machine_id", "created_at"))
 
 
 def _opt_ms(when: datetime | None) -> int | None:
@@ -115,6 +113,16 @@ class MachineSide:
 
     def _now(self) -> int:
         return rows.to_ms(self._clock.now())
+
+    async def _owned_machine(self, tx: Tx, user: UserId, machine_id: MachineId) -> Machine:
+        """The user's machine (NotFound if it is not theirs)."""
+        row = await tx.found(
+            NO_MACHINE,
+            "SELECT * FROM machines WHERE machine_id = ? AND user_id = ?",
+            machine_id,
+            user,
+        )
+        return rows.machine(row)
 
     async def _verify_secret(self, token: MachineToken) -> str:
         async with self._store.transaction() as tx:

@@ -14,7 +14,6 @@ from collections.abc import AsyncGenerator
 import aiosqlite
 import attrs
 
-from orchestrator.adapters.cursor import follow_cursor
 from orchestrator.adapters.embedded import _rows as rows
 from orchestrator.adapters.embedded._chat import ChatUserSide, chunks_after
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
@@ -38,9 +37,30 @@ from orchestrator.domain.parts import (
     validate_part_id,
 )
 
+_PARTS = """
+    SELECT * FROM message_parts WHERE chat_session_id = ?
+    AND (? IS NULL OR message_id = ?) ORDER BY position LIMIT ?
+"""
+
 
 def _part(row: aiosqlite.Row) -> MessagePart:
     return from_row(row, MessagePart)
+
+
+async def _events_after(
+    tx: Tx, session_id: ChatSessionId, after: int, limit: int
+) -> list[StreamEvent]:
+    """The session's first ``limit`` chunks and non-text parts after sequence ``after``."""
+    chunks = await chunks_after(tx, session_id, after, limit)
+    parts = await tx.each(
+        _part,
+        "SELECT * FROM message_parts WHERE chat_session_id = ? AND sequence > ?"
+        " AND type != 'text' ORDER BY sequence LIMIT ?",
+        session_id,
+        after,
+        limit,
+    )
+    return merge_events(chunks, parts, limit)
 
 
 class PartSide(ChatUserSide, ChatMachineSide):
@@ -79,22 +99,19 @@ class PartSide(ChatUserSide, ChatMachineSide):
             sequence = int(row["last_sequence"])
         part = attrs.evolve(part, sequence=sequence)
         type_, text, data = body_to_row(part.body)
-        await tx.run(
-            "INSERT INTO message_parts (message_id, part_id, chat_session_id, position, type,"
-            " text, data, updated_at, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (message_id, part_id) DO UPDATE SET type = excluded.type,"
-            " text = excluded.text, data = excluded.data, updated_at = excluded.updated_at,"
-            " sequence = excluded.sequence",
-            part.message_id,
-            part.part_id,
-            part.chat_session_id,
-            part.position,
-            type_,
-            text,
-            data,
-            rows.to_ms(part.updated_at),
-            part.sequence,
-        )
+        values = {
+            "message_id": part.message_id,
+            "part_id": part.part_id,
+            "chat_session_id": part.chat_session_id,
+            "position": part.position,
+            "type": type_,
+            "text": text,
+            "data": data,
+            "updated_at": rows.to_ms(part.updated_at),
+            "sequence": part.sequence,
+        }
+        key, first = ("message_id", "part_id"), ("chat_session_id", "position")
+        await tx.upsert("message_parts", values, key=key, keep=first)
         tx.touch(("chunks", session.chat_session_id))
         return part
 
@@ -136,43 +153,16 @@ class PartSide(ChatUserSide, ChatMachineSide):
                 await self._save_part(tx, change.part, session, sequence)
             return change.result(chunk)
 
-    async def _events_after(
-        self, user: UserId, session_id: ChatSessionId, after: int
-    ) -> list[StreamEvent]:
-        async with self._store.transaction() as tx:  # one snapshot of both kinds
-            await self._user_session(tx, user, session_id)
-            chunks = await chunks_after(tx, session_id, after, EVENT_PAGE)
-            parts = await tx.all(
-                "SELECT * FROM message_parts WHERE chat_session_id = ? AND sequence > ?"
-                " AND type != 'text' ORDER BY sequence LIMIT ?",
-                session_id,
-                after,
-                EVENT_PAGE,
-            )
-            return merge_events(chunks, [_part(row) for row in parts], EVENT_PAGE)
-
     def watch_events(
         self, user: UserId, session_id: ChatSessionId, after_sequence: int
     ) -> AsyncGenerator[list[StreamEvent], None]:
         # A cursor like watch_chunks: a replaced part comes again under its new sequence.
-        return follow_cursor(
-            self._store.feed.wakeups([("chunks", session_id)]),
-            lambda last: self._events_after(user, session_id, last),
-            after_sequence,
-            EVENT_PAGE,
-        )
+        return self._follow_session(user, session_id, after_sequence, _events_after, EVENT_PAGE)
 
     async def list_parts(
         self, user: UserId, session_id: ChatSessionId, message_id: MessageId | None = None
     ) -> list[MessagePart]:
-        async with self._store.transaction(write=False) as tx:
-            await self._user_session(tx, user, session_id)
-            found = await tx.all(
-                "SELECT * FROM message_parts WHERE chat_session_id = ?"
-                " AND (? IS NULL OR message_id = ?) ORDER BY position LIMIT ?",
-                session_id,
-                message_id,
-                message_id,
-                MAX_LISTED_PARTS,
-            )
-            return [_part(row) for row in found]
+        params = (session_id, message_id, message_id, MAX_LISTED_PARTS)
+        return await self._session_read(
+            user, session_id, lambda tx: tx.each(_part, _PARTS, *params)
+        )

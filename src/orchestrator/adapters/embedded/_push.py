@@ -110,16 +110,14 @@ class PushSide(MachineSide):
                 "SELECT user_id FROM push_subscriptions WHERE endpoint = ?", draft.endpoint
             )
             # One browser, one endpoint: whoever enabled it last receives its notifications.
-            await tx.run(
-                "INSERT INTO push_subscriptions (endpoint, user_id, p256dh, auth, created_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET"
-                " user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth",
-                draft.endpoint,
-                user,
-                draft.p256dh,
-                draft.auth,
-                self._now(),
-            )
+            values = {
+                "endpoint": draft.endpoint,
+                "user_id": user,
+                "p256dh": draft.p256dh,
+                "auth": draft.auth,
+                "created_at": self._now(),
+            }
+            await tx.upsert("push_subscriptions", values, key=("endpoint",), keep=("created_at",))
             tx.touch(("push", user))
             if previous is not None:
                 tx.touch(("push", previous["user_id"]))

@@ -65,15 +65,8 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
     async def list_questions(
         self, user: UserId, session_id: ChatSessionId, include_answered: bool = False
     ) -> list[QuestionRequest]:
-        async with self._store.transaction() as tx:
-            await self._user_session(tx, user, session_id)
-            found = await tx.all(
-                "SELECT * FROM question_requests WHERE chat_session_id = ?"
-                " AND (? OR status = 'pending') ORDER BY created_at, rowid",
-                session_id,
-                include_answered,
-            )
-            return [rows.question(row) for row in found]
+        found = await self._requests(user, session_id, "question_requests", include_answered)
+        return [rows.question(row) for row in found]
 
     def watch_requests(
         self, user: UserId, session_id: ChatSessionId

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Collection, Hashable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import anyio
@@ -23,6 +23,8 @@ from orchestrator.adapters.embedded._feed import ChangeFeed
 from orchestrator.domain.errors import BackendUnavailable, NotFound
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @attrs.define
@@ -47,9 +49,30 @@ class Tx:
         async with self.db.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
+    async def each(self, convert: Callable[[aiosqlite.Row], T], sql: str, *params: Any) -> list[T]:
+        """The rows of ``sql``, each converted to a record by ``convert``."""
+        return [convert(row) for row in await self.all(sql, *params)]
+
     async def run(self, sql: str, *params: Any) -> int:
         async with self.db.execute(sql, params) as cursor:
             return cursor.rowcount
+
+    async def upsert(
+        self, table: str, row: Mapping[str, Any], key: Collection[str], keep: Collection[str] = ()
+    ) -> None:
+        """Insert ``row`` (column -> value), or update the row with the same ``key`` columns.
+
+        An update leaves the key and the ``keep`` columns (set once, on insert) as they are.
+        """
+        names = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        changed = [name for name in row if name not in key and name not in keep]
+        updates = ", ".join(f"{name} = excluded.{name}" for name in changed)
+        await self.run(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 -- fixed names
+            f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+            *row.values(),
+        )
 
     def touch(self, *topics: Hashable) -> None:
         self.topics.update(topics)

@@ -17,6 +17,8 @@ from orchestrator.adapters.embedded._commands import CommandSide
 from orchestrator.adapters.embedded._jobs import JobSide, pause_jobs_of_workers
 from orchestrator.adapters.embedded._live import LiveSide
 from orchestrator.adapters.embedded._machine_side import (
+    NO_WORKER,
+    OWNED_WORKER,
     MachineSide,
     count_workers,
     save_worker,
@@ -53,8 +55,6 @@ from orchestrator.domain.paging import (
 from orchestrator.domain.permissions import PermissionPolicy
 from orchestrator.domain.ports import Clock, IdGenerator, SecretHasher
 
-NO_MACHINE = "No such machine."
-NO_WORKER = "No such worker."
 NO_USER = "No such user."
 
 # Each machine with its workers counted by status.
@@ -73,10 +73,6 @@ _SUMMARIES_PAGE = (
     _SUMMARY_COLUMNS + " WHERE m.user_id = ? AND (m.created_at, m.rowid) > (?, ?)"
     " GROUP BY m.machine_id ORDER BY m.created_at, m.rowid LIMIT ?"
 )
-_OWNED_WORKER = """
-    SELECT w.*, m.user_id AS owner FROM workers AS w JOIN machines AS m USING (machine_id)
-    WHERE w.worker_id = ? AND m.user_id = ?
-"""
 
 
 async def open_backend(
@@ -111,16 +107,8 @@ class SQLiteBackend(
 
     # --- user side ----------------------------------------------------------------
 
-    async def _owned_machine(self, tx: Tx, user: UserId, machine_id: MachineId) -> Machine:
-        row = await tx.one(
-            "SELECT * FROM machines WHERE machine_id = ? AND user_id = ?", machine_id, user
-        )
-        if row is None:
-            raise NotFound(NO_MACHINE)
-        return rows.machine(row)
-
     async def _owned_worker(self, tx: Tx, user: UserId, worker_id: WorkerId) -> Worker:
-        row = await tx.found(NO_WORKER, _OWNED_WORKER, worker_id, user)
+        row = await tx.found(NO_WORKER, OWNED_WORKER, worker_id, user)
         tx.touch(*topics(user, row["machine_id"]))
         return rows.worker(row)
 

@@ -9,14 +9,14 @@
  * sentences match `orchestrator/domain/api_tokens.py`.
  */
 import { mutation, query } from "./_generated/server";
-import type { Doc } from "./_generated/dataModel";
 import { v } from "convex/values";
 import { constantTimeEqual, requireServer } from "./lib/auth";
 import { byPublicId, reachable, requireUser } from "./lib/access";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { validateName } from "./lib/rules";
-import { serverCaller } from "./lib/validators";
+import { apiTokenRecord as record } from "./lib/records";
+import { apiTokenRecord as apiTokenValidator, serverCaller } from "./lib/validators";
 
 export const MAX_API_TOKENS_PER_USER = 50;
 /** A use is written back at most this often per token, so a busy script costs reads only. */
@@ -24,24 +24,6 @@ export const LAST_USED_RESOLUTION_MS = 60_000;
 export const WRONG_API_TOKEN = "This API token is wrong or was revoked. Create a new one under Settings.";
 export const NO_API_TOKEN = "No such API token.";
 export const TOO_MANY_API_TOKENS = `You have ${MAX_API_TOKENS_PER_USER} API tokens. Revoke one before creating another.`;
-
-const apiTokenValidator = v.object({
-  tokenId: v.string(),
-  userId: v.string(),
-  name: v.string(),
-  createdAt: v.number(),
-  lastUsedAt: v.union(v.number(), v.null()),
-});
-
-function record(doc: Doc<"apiTokens">) {
-  return {
-    tokenId: doc.tokenId,
-    userId: doc.userId,
-    name: doc.name,
-    createdAt: doc.createdAt,
-    lastUsedAt: doc.lastUsedAt ?? null,
-  };
-}
 
 /** Store a new token of the user (its secret's hash only); at most MAX_API_TOKENS_PER_USER. */
 export const create = mutation({

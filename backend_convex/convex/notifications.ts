@@ -5,7 +5,6 @@
  * The web server validates a subscription (https endpoint, key sizes) and the
  * settings in Python before it calls these; only it can call them (server secret).
  */
-import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { reachable, requireUser } from "./lib/access";
@@ -13,8 +12,22 @@ import { requireServer } from "./lib/auth";
 import { fail } from "./lib/errors";
 import { MAX_OPEN_TURNS } from "./lib/limits";
 import { cachedLookup, MAX_FINISHED, place, placeFields, sessionPlace, waitingQuery } from "./lib/inbox";
-import { permissionRecord } from "./lib/records";
-import { messageRole, messageStatus, permissionRecord as permissionValidator, serverCaller } from "./lib/validators";
+import {
+  finishedReplyRecord,
+  notificationSettingsRecord,
+  openTurnMessage,
+  permissionRecord,
+  pushSubscriptionRecord as subscriptionRecord,
+  storedValues,
+} from "./lib/records";
+import {
+  finishedReplyRecord as finishedReplyValidator,
+  notificationSettingsRecord as settingsValidator,
+  openTurnMessage as openTurnMessageValidator,
+  permissionRecord as permissionValidator,
+  pushSubscriptionRecord as subscriptionValidator,
+  serverCaller,
+} from "./lib/validators";
 
 /** A user may enable this many browsers and phones (as in domain/notifications.py). */
 export const MAX_SUBSCRIPTIONS_PER_USER = 20;
@@ -25,26 +38,8 @@ const MAX_FIELD = 1024;
 
 const owner = { ...serverCaller, userId: v.string() };
 
-const subscriptionValidator = v.object({
-  userId: v.string(),
-  endpoint: v.string(),
-  p256dh: v.string(),
-  auth: v.string(),
-  createdAt: v.number(),
-});
-
-const settingsValidator = v.object({
-  events: v.array(v.string()),
-  quietStart: v.union(v.string(), v.null()),
-  quietEnd: v.union(v.string(), v.null()),
-  timeZone: v.string(),
-});
 
 const DEFAULT_EVENTS = ["job_failed", "long_reply", "machine_offline", "permission"];
-
-function subscriptionRecord(s: Doc<"pushSubscriptions">) {
-  return { userId: s.userId, endpoint: s.endpoint, p256dh: s.p256dh, auth: s.auth, createdAt: s.createdAt };
-}
 
 async function subscriptionAt(ctx: QueryCtx, endpoint: string) {
   return await ctx.db
@@ -131,12 +126,7 @@ export const getSettings = query({
       .withIndex("by_userId", (q) => q.eq("userId", userId))
       .first();
     if (found === null) return { events: DEFAULT_EVENTS, quietStart: null, quietEnd: null, timeZone: "UTC" };
-    return {
-      events: found.events,
-      quietStart: found.quietStart ?? null,
-      quietEnd: found.quietEnd ?? null,
-      timeZone: found.timeZone,
-    };
+    return notificationSettingsRecord(found);
   },
 });
 
@@ -147,13 +137,7 @@ export const saveSettings = mutation({
   handler: async (ctx, { serverSecret, userId, settings }) => {
     requireServer(serverSecret);
     await requireUser(ctx, userId);
-    const fields = {
-      userId,
-      events: settings.events,
-      quietStart: settings.quietStart ?? undefined,
-      quietEnd: settings.quietEnd ?? undefined,
-      timeZone: settings.timeZone,
-    };
+    const fields = { ...storedValues(settings), userId };
     const found = await ctx.db
       .query("notificationSettings")
       .withIndex("by_userId", (q) => q.eq("userId", userId))
@@ -174,14 +158,7 @@ export const listWaiting = waitingQuery("permissionRequests", permissionValidato
 
 const openTurnValidator = v.object({
   userId: v.string(),
-  message: v.object({
-    messageId: v.string(),
-    chatSessionId: v.string(),
-    role: messageRole,
-    status: messageStatus,
-    timestamp: v.number(),
-    replyTo: v.union(v.string(), v.null()),
-  }),
+  message: openTurnMessageValidator,
   ...placeFields,
   machineOnline: v.boolean(),
 });
@@ -204,14 +181,7 @@ export const listOpenTurns = query({
       const { session, worker, machine } = found;
       turns.push({
         userId: session.userId,
-        message: {
-          messageId: turn.messageId,
-          chatSessionId: turn.chatSessionId,
-          role: turn.role,
-          status: turn.status,
-          timestamp: turn.timestamp,
-          replyTo: turn.replyTo ?? null,
-        },
+        message: openTurnMessage(turn),
         ...place(machine, worker),
         machineOnline: machine.status === "online",
       });
@@ -220,15 +190,7 @@ export const listOpenTurns = query({
   },
 });
 
-const finishedValidator = v.object({
-  userId: v.string(),
-  messageId: v.string(),
-  chatSessionId: v.string(),
-  status: v.string(),
-  preview: v.string(),
-  finishedAt: v.number(),
-  ...placeFields,
-});
+const finishedValidator = v.object({ ...finishedReplyValidator.fields, ...placeFields });
 
 async function seenAt(ctx: QueryCtx, userId: string) {
   return await ctx.db
@@ -257,15 +219,7 @@ export const listFinished = query({
       // A reply of a session, worker or machine being deleted is not listed (access.ts).
       const where = await sessionPlace(ctx, row.chatSessionId);
       if (where === null || where.session.userId !== userId) continue;
-      found.push({
-        userId,
-        messageId: row.messageId,
-        chatSessionId: row.chatSessionId,
-        status: row.status,
-        preview: row.preview,
-        finishedAt: row.finishedAt,
-        ...place(where.machine, where.worker),
-      });
+      found.push({ ...finishedReplyRecord(row), ...place(where.machine, where.worker) });
     }
     return found;
   },

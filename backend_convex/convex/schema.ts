@@ -15,19 +15,22 @@
 import { defineSchema, defineTable } from "convex/server";
 import { v } from "convex/values";
 import {
+  apiTokenRecord,
   chatChunkRecord,
   chatMessageRecord,
   chatSessionRecord,
   commandRecord,
+  finishedReplyRecord,
   jobRecord,
   jobRunRecord,
   jobRunStatus,
   machineRecord,
-  messageRole,
-  messageStatus,
+  notificationSettingsRecord,
+  openTurnMessage,
   partFields,
   permissionPolicy,
   permissionRecord,
+  pushSubscriptionRecord,
   questionRecord,
   storedFields,
   userRecord,
@@ -211,48 +214,28 @@ export default defineSchema({
    * secret's SHA-256 is stored (computed by the web server, see apiTokens.ts).
    */
   apiTokens: defineTable({
-    tokenId: v.string(),
-    userId: v.string(),
-    name: v.string(),
+    ...storedFields(apiTokenRecord.fields),
     secretHash: v.string(),
-    createdAt: v.number(),
-    lastUsedAt: v.optional(v.number()),
   })
     .index("by_tokenId", ["tokenId"])
     .index("by_userId", ["userId"]),
 
   /** Web Push subscriptions: one per browser (endpoint), owned by whoever enabled it last. */
-  pushSubscriptions: defineTable({
-    endpoint: v.string(),
-    userId: v.string(),
-    p256dh: v.string(),
-    auth: v.string(),
-    createdAt: v.number(),
-  })
+  pushSubscriptions: defineTable(storedFields(pushSubscriptionRecord.fields))
     .index("by_endpoint", ["endpoint"])
     .index("by_userId", ["userId"]),
 
   /** Which events a user is notified about, and their quiet hours. */
   notificationSettings: defineTable({
+    ...storedFields(notificationSettingsRecord.fields),
     userId: v.string(),
-    events: v.array(v.string()),
-    quietStart: v.optional(v.string()),
-    quietEnd: v.optional(v.string()),
-    timeZone: v.string(),
   }).index("by_userId", ["userId"]),
 
   /**
    * A reply that ended (completed, failed, interrupted): the inbox lists those after the
    * user's mark from this small row, never reading the reply's text.
    */
-  finishedReplies: defineTable({
-    messageId: v.string(),
-    userId: v.string(),
-    chatSessionId: v.string(),
-    status: v.string(),
-    preview: v.string(),
-    finishedAt: v.number(),
-  })
+  finishedReplies: defineTable(storedFields(finishedReplyRecord.fields))
     .index("by_userId_and_finishedAt", ["userId", "finishedAt"])
     .index("by_chatSessionId", ["chatSessionId"]),
 
@@ -264,13 +247,8 @@ export default defineSchema({
 
   /** One per unfinished message, without its text (lib/turns.ts): the notifier reads these. */
   openTurns: defineTable({
-    messageId: v.string(),
-    chatSessionId: v.string(),
+    ...storedFields(openTurnMessage.fields),
     machineId: v.string(),
-    role: messageRole,
-    status: messageStatus,
-    timestamp: v.number(),
-    replyTo: v.optional(v.string()),
   })
     .index("by_messageId", ["messageId"])
     .index("by_timestamp", ["timestamp"])

@@ -31,6 +31,11 @@ const PUBLIC_ID = {
 
 export type PublicIdTable = keyof typeof PUBLIC_ID;
 
+/** The public ID of a record of `table` (the document's or its exported record's). */
+export function publicIdOf(table: PublicIdTable, record: object): string {
+  return (record as Record<string, string>)[PUBLIC_ID[table]];
+}
+
 /** The records of `table` whose public ID is `id` (at most one), through its `by_<field>` index. */
 export function withPublicId<T extends PublicIdTable>(ctx: QueryCtx, table: T, id: string): Query<NamedTableInfo<DataModel, T>> {
   const field = PUBLIC_ID[table];

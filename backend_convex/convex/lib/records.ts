@@ -1,16 +1,21 @@
-/** Documents as the records the functions return (see validators.ts). */
+/** Documents as the records the functions return (see validators.ts), and records as documents. */
 import type { Doc, TableNames } from "../_generated/dataModel";
 import type { PropertyValidators } from "convex/values";
 import * as validators from "./validators";
 import type {
+  ApiTokenRecord,
   ChatChunkRecord,
   ChatMessageRecord,
   ChatSessionRecord,
   CommandRecord,
   JobRecord,
+  FinishedReplyRecord,
   MachineRecord,
+  NotificationSettingsRecord,
+  OpenTurnMessage,
   PermissionPolicy,
   PermissionRecord,
+  PushSubscriptionRecord,
   QuestionRecord,
   UserRecord,
   WorkerRecord,
@@ -41,6 +46,13 @@ function storedRecordOf<T extends TableNames, R>(validator: { fields: PropertyVa
       for (const key of Object.keys(validator.fields)) record[key] = fields[key] ?? given[key] ?? null;
       return record as R;
     };
+}
+
+/** A record's values as its document stores them: a null value is left out (validators.ts `storedFields`). */
+type StoredValues<R> = { [K in keyof R]: null extends R[K] ? Exclude<R[K], null> | undefined : R[K] };
+
+export function storedValues<R extends object>(record: R): StoredValues<R> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null)) as StoredValues<R>;
 }
 
 /** Ask before bash, edits and fetches; nothing outside the worker's folder. */
@@ -91,3 +103,19 @@ export const questionRecord = storedRecordOf<"questionRequests", QuestionRecord>
 export const commandRecord = storedRecordOf<"commands", CommandRecord>(validators.commandRecord)({});
 
 export const jobRecord = storedRecordOf<"jobs", JobRecord>(validators.jobRecord)({});
+
+export const apiTokenRecord = storedRecordOf<"apiTokens", ApiTokenRecord>(validators.apiTokenRecord)({});
+
+export const pushSubscriptionRecord = storedRecordOf<"pushSubscriptions", PushSubscriptionRecord>(
+  validators.pushSubscriptionRecord,
+)({});
+
+export const notificationSettingsRecord = storedRecordOf<"notificationSettings", NotificationSettingsRecord>(
+  validators.notificationSettingsRecord,
+)({});
+
+export const finishedReplyRecord = storedRecordOf<"finishedReplies", FinishedReplyRecord>(
+  validators.finishedReplyRecord,
+)({});
+
+export const openTurnMessage = storedRecordOf<"openTurns", OpenTurnMessage>(validators.openTurnMessage)({});

@@ -350,6 +350,47 @@ export const jobRunRecord = v.object({
   error: nullable(v.string()),
 });
 
+/** A user API token, without its hash (apiTokens.ts). */
+export const apiTokenRecord = v.object({
+  tokenId: v.string(),
+  userId: v.string(),
+  name: v.string(),
+  createdAt: v.number(),
+  lastUsedAt: nullable(v.number()),
+});
+
+/** A browser's Web Push subscription (notifications.ts). */
+export const pushSubscriptionRecord = v.object({
+  userId: v.string(),
+  endpoint: v.string(),
+  p256dh: v.string(),
+  auth: v.string(),
+  createdAt: v.number(),
+});
+
+/** Which events a user is notified about, and their quiet hours (notifications.ts). */
+export const notificationSettingsRecord = v.object({
+  events: v.array(v.string()),
+  quietStart: nullable(v.string()),
+  quietEnd: nullable(v.string()),
+  timeZone: v.string(),
+});
+
+/** A reply that ended, as the inbox keeps it (lib/inbox.ts), without where it ran. */
+export const finishedReplyRecord = v.object({
+  userId: v.string(),
+  messageId: v.string(),
+  chatSessionId: v.string(),
+  status: v.string(),
+  preview: v.string(),
+  finishedAt: v.number(),
+});
+
+/** A message that has not finished, without its text (lib/turns.ts). */
+export const openTurnMessage = chatMessageRecord.pick(
+  "messageId", "chatSessionId", "role", "status", "timestamp", "replyTo",
+);
+
 /** What the owner fills in for a job (already checked by the web server's Python rules). */
 export const jobDraft = v.object({ workerId: v.string(), ...jobSettings });
 
@@ -368,4 +409,9 @@ export type ChatMessageRecord = Infer<typeof chatMessageRecord>;
 export type ChatChunkRecord = Infer<typeof chatChunkRecord>;
 export type PermissionRecord = Infer<typeof permissionRecord>;
 export type QuestionRecord = Infer<typeof questionRecord>;
+export type ApiTokenRecord = Infer<typeof apiTokenRecord>;
+export type PushSubscriptionRecord = Infer<typeof pushSubscriptionRecord>;
+export type NotificationSettingsRecord = Infer<typeof notificationSettingsRecord>;
+export type FinishedReplyRecord = Infer<typeof finishedReplyRecord>;
+export type OpenTurnMessage = Infer<typeof openTurnMessage>;
 export type Question = Infer<typeof question>;

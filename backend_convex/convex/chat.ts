@@ -4,11 +4,11 @@
  * chunks a reply streams in. Another user's session is "not found".
  */
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import type { MutationCtx, QueryCtx } from "./_generated/server";
 import type { IndexRangeBuilder } from "convex/server";
 import { v } from "convex/values";
+import { owner, serverMutation, serverQuery } from "./lib/functions";
 import { liveSession, messageById, ownedRequest, ownedSession, ownedWorker, reachable, workerById } from "./lib/access";
-import { requireServer } from "./lib/auth";
 import { ensureOpen, ensureQueued, messagesPage, streamingReply } from "./lib/chat";
 import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
@@ -25,19 +25,16 @@ import {
   chatSessionRecord as sessionValidator,
   permissionAnswer,
   permissionRecord as permissionValidator,
-  serverCaller,
   type ChatSessionStatus,
 } from "./lib/validators";
 
-const owner = { ...serverCaller, userId: v.string() };
 const ownerOfSession = { ...owner, chatSessionId: v.string() };
 
 /** Open an `active` session on a worker with one of the worker's models (and agents). */
-export const startSession = mutation({
+export const startSession = serverMutation({
   args: { ...owner, workerId: v.string(), model: v.string(), agent: v.optional(v.string()) },
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, workerId, model, agent }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, workerId, model, agent }) => {
     const worker = await ownedWorker(ctx, userId, workerId);
     checkModel(worker.status, worker.models, model);
     checkAgent(worker.agents ?? [], agent);
@@ -75,31 +72,28 @@ async function setStatus(
 }
 
 /** Terminate a session for good; a streaming reply is asked to stop. Ending twice is harmless. */
-export const endSession = mutation({
+export const endSession = serverMutation({
   args: ownerOfSession,
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     return await setStatus(ctx, userId, chatSessionId, ["active", "idle"], "terminated");
   },
 });
 
 /** Reopen a terminated session as `idle`; an open one is returned unchanged. */
-export const restoreSession = mutation({
+export const restoreSession = serverMutation({
   args: ownerOfSession,
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     return await setStatus(ctx, userId, chatSessionId, ["terminated"], "idle");
   },
 });
 
 /** Give one of the user's sessions a title (not blank, bounded, trimmed). */
-export const renameSession = mutation({
+export const renameSession = serverMutation({
   args: { ...ownerOfSession, title: v.string() },
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId, title }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, title }) => {
     const { title: trimmed } = validateSessionUpdate(undefined, undefined, title);
     const session = await ownedSession(ctx, userId, chatSessionId);
     await ctx.db.patch(session._id, { title: trimmed });
@@ -108,11 +102,10 @@ export const renameSession = mutation({
 });
 
 /** Undo a finished reply of the session and every later one (the machine reverts the agent). */
-export const undoTurn = mutation({
+export const undoTurn = serverMutation({
   args: { ...ownerOfSession, messageId: v.string() },
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, messageId }) => {
     const session = await ownedSession(ctx, userId, chatSessionId);
     const reply = await ctx.db
       .query("chatMessages")
@@ -129,11 +122,10 @@ export const undoTurn = mutation({
 });
 
 /** Redo what is undone in the session. */
-export const redoTurns = mutation({
+export const redoTurns = serverMutation({
   args: ownerOfSession,
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     const session = await ownedSession(ctx, userId, chatSessionId);
     const streaming = await streamingReply(ctx, chatSessionId);
     const newest = await ctx.db
@@ -147,11 +139,10 @@ export const redoTurns = mutation({
 });
 
 /** One of the user's sessions. */
-export const getSession = query({
+export const getSession = serverQuery({
   args: ownerOfSession,
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     return chatSessionRecord(await ownedSession(ctx, userId, chatSessionId));
   },
 });
@@ -206,11 +197,10 @@ async function* sessionsInOrder(ctx: QueryCtx, workerId: string, after: SessionD
  * A page of a worker's sessions: active and idle first, then terminated;
  * newest activity first in each; after the session the last page ended with.
  */
-export const listSessionsPage = query({
+export const listSessionsPage = serverQuery({
   args: { ...owner, workerId: v.string(), afterSessionId: v.optional(v.string()), limit: v.number() },
   returns: v.object({ sessions: v.array(sessionValidator), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, workerId, afterSessionId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, workerId, afterSessionId, limit }) => {
     await ownedWorker(ctx, userId, workerId);
     const after = (await pageStart(ctx, "chatSessions", afterSessionId, (last) => last.workerId === workerId));
     const { items, hasMore } = await cutPage(sessionsInOrder(ctx, workerId, after), pageLimit(limit), (s) =>
@@ -221,11 +211,10 @@ export const listSessionsPage = query({
 });
 
 /** Queue a user message (`pending`); it wakes an idle session and is refused on an ended one. */
-export const sendMessage = mutation({
+export const sendMessage = serverMutation({
   args: { ...ownerOfSession, content: v.string(), agent: v.optional(v.string()) },
   returns: messageValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId, content, agent }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, content, agent }) => {
     validateMessage(content);
     const session = ensureOpen(await ownedSession(ctx, userId, chatSessionId));
     if (agent !== undefined) checkAgent((await workerById(ctx, session.workerId))!.agents ?? [], agent);
@@ -258,11 +247,10 @@ async function queuedMessage(ctx: MutationCtx, userId: string, messageId: string
 }
 
 /** Change the text of one of the user's queued messages before the machine claims it. */
-export const editMessage = mutation({
+export const editMessage = serverMutation({
   args: { ...owner, messageId: v.string(), content: v.string() },
   returns: messageValidator,
-  handler: async (ctx, { serverSecret, userId, messageId, content }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, messageId, content }) => {
     validateMessage(content);
     const message = await queuedMessage(ctx, userId, messageId);
     await ctx.db.patch(message._id, { content });
@@ -271,11 +259,10 @@ export const editMessage = mutation({
 });
 
 /** Delete one of the user's queued messages before the machine claims it. */
-export const cancelMessage = mutation({
+export const cancelMessage = serverMutation({
   args: { ...owner, messageId: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, messageId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, messageId }) => {
     const message = await queuedMessage(ctx, userId, messageId);
     await ctx.db.delete(message._id);
     await forgetTurn(ctx, message.messageId);
@@ -284,22 +271,20 @@ export const cancelMessage = mutation({
 });
 
 /** One page of the session's messages, newest first, after the message the last page ended with. */
-export const listMessagesPage = query({
+export const listMessagesPage = serverQuery({
   args: { ...ownerOfSession, afterMessageId: v.optional(v.string()), limit: v.number() },
   returns: v.object({ messages: v.array(messageValidator), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, afterMessageId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, afterMessageId, limit }) => {
     await ownedSession(ctx, userId, chatSessionId);
     return await messagesPage(ctx, chatSessionId, afterMessageId, pageLimit(limit));
   },
 });
 
 /** Segments of a long message of the user's session from `fromIndex` on (see lib/text.ts). */
-export const messageText = query({
+export const messageText = serverQuery({
   args: { ...ownerOfSession, messageId: v.string(), fromIndex: v.number() },
   returns: v.array(v.string()),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId, fromIndex }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, messageId, fromIndex }) => {
     await ownedSession(ctx, userId, chatSessionId);
     reachable(await messageById(ctx, messageId), (m) => m.chatSessionId === chatSessionId, NO_MESSAGE);
     return await readSegments(ctx, messageId, fromIndex);
@@ -307,11 +292,10 @@ export const messageText = query({
 });
 
 /** Ask the machine to stop the reply being streamed; null if nothing is streaming. */
-export const requestAbort = mutation({
+export const requestAbort = serverMutation({
   args: ownerOfSession,
   returns: v.union(messageValidator, v.null()),
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     await ownedSession(ctx, userId, chatSessionId);
     const reply = await streamingReply(ctx, chatSessionId);
     if (reply === null) return null;
@@ -324,7 +308,7 @@ export const requestAbort = mutation({
  * A page of the session's permission requests still waiting for an answer (or
  * of all of them), oldest first, after the request the last page ended with.
  */
-export const listPermissionsPage = query({
+export const listPermissionsPage = serverQuery({
   args: {
     ...ownerOfSession,
     all: v.optional(v.boolean()),
@@ -332,8 +316,7 @@ export const listPermissionsPage = query({
     limit: v.number(),
   },
   returns: v.object({ permissions: v.array(permissionValidator), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, all, afterPermissionId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, all, afterPermissionId, limit }) => {
     await ownedSession(ctx, userId, chatSessionId);
     const after = (await pageStart(ctx, "permissionRequests", afterPermissionId, (last) => last.chatSessionId === chatSessionId))?._creationTime;
     const requests = ctx.db.query("permissionRequests");
@@ -354,11 +337,10 @@ export const listPermissionsPage = query({
 });
 
 /** Answer a pending request; Conflict if it was already answered or has expired. */
-export const answerPermission = mutation({
+export const answerPermission = serverMutation({
   args: { ...owner, permissionId: v.string(), answer: permissionAnswer },
   returns: permissionValidator,
-  handler: async (ctx, { serverSecret, userId, permissionId, answer }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, permissionId, answer }) => {
     const { request } = await ownedRequest(ctx, "permissionRequests", userId, permissionId);
     if (request.status !== "pending") {
       fail("Conflict", "This permission request is no longer waiting for an answer.");
@@ -373,11 +355,10 @@ export const answerPermission = mutation({
  * Up to CHUNK_PAGE of them and only as many as fit PAGE_BYTES (a chunk holds up
  * to 64,000 characters), the first always; the reader asks again after the last.
  */
-export const chunksAfter = query({
+export const chunksAfter = serverQuery({
   args: { ...ownerOfSession, afterSequence: v.number() },
   returns: v.array(chunkValidator),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, afterSequence }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, afterSequence }) => {
     await ownedSession(ctx, userId, chatSessionId);
     const after = ctx.db
       .query("chatChunks")

@@ -6,6 +6,7 @@ import { internal } from "./_generated/api";
 import type { Doc } from "./_generated/dataModel";
 import { action, internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
+import { serverMutation, serverQuery } from "./lib/functions";
 import { ownedMachine, requireUser } from "./lib/access";
 import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
@@ -78,11 +79,10 @@ export const insert = internalMutation({
  * A page of the user's machines, oldest first, after the machine the last page
  * ended with; each with its workers counted by status.
  */
-export const listPage = query({
-  args: { ...serverCaller, userId: v.string(), afterMachineId: v.optional(v.string()), limit: v.number() },
+export const listPage = serverQuery({
+  args: { userId: v.string(), afterMachineId: v.optional(v.string()), limit: v.number() },
   returns: v.object({ machines: v.array(machineSummary), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, afterMachineId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, afterMachineId, limit }) => {
     const after = (await pageStart(ctx, "machines", afterMachineId, (last) => last.userId === userId))?._creationTime;
     const oldestFirst = ctx.db
       .query("machines")
@@ -107,21 +107,19 @@ export const listPage = query({
 });
 
 /** One of the user's machines. */
-export const get = query({
-  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+export const get = serverQuery({
+  args: { userId: v.string(), machineId: v.string() },
   returns: machineValidator,
-  handler: async (ctx, { serverSecret, userId, machineId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, machineId }) => {
     return machineRecord(await ownedMachine(ctx, userId, machineId));
   },
 });
 
 /** Delete a machine with its workers and chat (their jobs are paused); its token stops working at once. */
-export const remove = mutation({
-  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+export const remove = serverMutation({
+  args: { userId: v.string(), machineId: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, machineId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, machineId }) => {
     const machine = await ownedMachine(ctx, userId, machineId);
     await pauseJobsOfMachine(ctx, machineId, MAX_WORKERS);
     await ctx.db.delete(machine._id);
@@ -252,11 +250,10 @@ async function markStale(ctx: MutationCtx, lastSeenBefore: number): Promise<stri
 }
 
 /** Set online machines silent since the cutoff (and their workers) offline; their IDs. */
-export const markStaleOffline = mutation({
-  args: { ...serverCaller, lastSeenBefore: v.number() },
+export const markStaleOffline = serverMutation({
+  args: { lastSeenBefore: v.number() },
   returns: v.array(v.string()),
-  handler: async (ctx, { serverSecret, lastSeenBefore }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { lastSeenBefore }) => {
     return await markStale(ctx, lastSeenBefore);
   },
 });

@@ -5,10 +5,10 @@
  * The web server validates a subscription (https endpoint, key sizes) and the
  * settings in Python before it calls these; only it can call them (server secret).
  */
-import { mutation, query, type QueryCtx } from "./_generated/server";
+import type { QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
+import { owner, serverMutation, serverQuery } from "./lib/functions";
 import { reachable, requireUser } from "./lib/access";
-import { requireServer } from "./lib/auth";
 import { fail } from "./lib/errors";
 import { MAX_OPEN_TURNS } from "./lib/limits";
 import { cachedLookup, MAX_FINISHED, place, placeFields, sessionPlace, waitingQuery } from "./lib/inbox";
@@ -26,7 +26,6 @@ import {
   openTurnMessage as openTurnMessageValidator,
   permissionRecord as permissionValidator,
   pushSubscriptionRecord as subscriptionValidator,
-  serverCaller,
 } from "./lib/validators";
 
 /** A user may enable this many browsers and phones (as in domain/notifications.py). */
@@ -35,8 +34,6 @@ export const NO_SUBSCRIPTION = "No such push subscription.";
 export const TOO_MANY_SUBSCRIPTIONS =
   `You have ${MAX_SUBSCRIPTIONS_PER_USER} devices with notifications already. Turn them off on one first.`;
 const MAX_FIELD = 1024;
-
-const owner = { ...serverCaller, userId: v.string() };
 
 
 const DEFAULT_EVENTS = ["job_failed", "long_reply", "machine_offline", "permission"];
@@ -49,11 +46,10 @@ async function subscriptionAt(ctx: QueryCtx, endpoint: string) {
 }
 
 /** Store (or renew, by endpoint) a browser's subscription for the user. */
-export const subscribe = mutation({
+export const subscribe = serverMutation({
   args: { ...owner, endpoint: v.string(), p256dh: v.string(), auth: v.string() },
   returns: subscriptionValidator,
-  handler: async (ctx, { serverSecret, userId, endpoint, p256dh, auth }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, endpoint, p256dh, auth }) => {
     if ([endpoint, p256dh, auth].some((field) => field.length === 0 || field.length > MAX_FIELD)) {
       fail("InvalidInput", "The push subscription is not valid.");
     }
@@ -77,11 +73,10 @@ export const subscribe = mutation({
 });
 
 /** Forget one of the user's subscriptions; another user's is "not found". */
-export const unsubscribe = mutation({
+export const unsubscribe = serverMutation({
   args: { ...owner, endpoint: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, endpoint }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, endpoint }) => {
     const found = reachable(await subscriptionAt(ctx, endpoint), (subscription) => subscription.userId === userId, NO_SUBSCRIPTION);
     await ctx.db.delete(found._id);
     return null;
@@ -89,11 +84,10 @@ export const unsubscribe = mutation({
 });
 
 /** The user's subscriptions, oldest first. */
-export const listSubscriptions = query({
+export const listSubscriptions = serverQuery({
   args: owner,
   returns: v.array(subscriptionValidator),
-  handler: async (ctx, { serverSecret, userId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId }) => {
     const found = await ctx.db
       .query("pushSubscriptions")
       .withIndex("by_userId", (q) => q.eq("userId", userId))
@@ -103,11 +97,10 @@ export const listSubscriptions = query({
 });
 
 /** Forget a subscription the push service says is gone; nothing if already gone. */
-export const drop = mutation({
-  args: { ...serverCaller, endpoint: v.string() },
+export const drop = serverMutation({
+  args: { endpoint: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, endpoint }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { endpoint }) => {
     const found = await subscriptionAt(ctx, endpoint);
     if (found !== null) await ctx.db.delete(found._id);
     return null;
@@ -115,11 +108,10 @@ export const drop = mutation({
 });
 
 /** The user's settings, or the defaults (every event, no quiet hours, UTC). */
-export const getSettings = query({
+export const getSettings = serverQuery({
   args: owner,
   returns: settingsValidator,
-  handler: async (ctx, { serverSecret, userId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId }) => {
     await requireUser(ctx, userId);
     const found = await ctx.db
       .query("notificationSettings")
@@ -131,11 +123,10 @@ export const getSettings = query({
 });
 
 /** Replace the user's settings (checked by the web server). */
-export const saveSettings = mutation({
+export const saveSettings = serverMutation({
   args: { ...owner, settings: settingsValidator },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, settings }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, settings }) => {
     await requireUser(ctx, userId);
     const fields = { ...storedValues(settings), userId };
     const found = await ctx.db
@@ -168,11 +159,10 @@ const openTurnValidator = v.object({
  * machine's status, oldest first. It reads the small `openTurns` documents, never
  * a message and its text, and each session, worker and machine once.
  */
-export const listOpenTurns = query({
-  args: serverCaller,
+export const listOpenTurns = serverQuery({
+  args: {},
   returns: v.array(openTurnValidator),
-  handler: async (ctx, { serverSecret }) => {
-    requireServer(serverSecret);
+  handler: async (ctx) => {
     const lookup = cachedLookup(ctx);
     const turns = [];
     for (const turn of await ctx.db.query("openTurns").withIndex("by_timestamp").take(MAX_OPEN_TURNS)) {
@@ -203,11 +193,10 @@ async function seenAt(ctx: QueryCtx, userId: string) {
  * The user's replies that ended after their inbox mark, newest first, at most `limit`
  * (MAX_FINISHED): one index range of small rows and three lookups each, no reply text.
  */
-export const listFinished = query({
+export const listFinished = serverQuery({
   args: { ...owner, limit: v.number() },
   returns: v.array(finishedValidator),
-  handler: async (ctx, { serverSecret, userId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, limit }) => {
     const mark = (await seenAt(ctx, userId))?.seenAt ?? -1;
     const rows = await ctx.db
       .query("finishedReplies")
@@ -226,11 +215,10 @@ export const listFinished = query({
 });
 
 /** Move the user's inbox mark to `until`: forward only, and never past now (seen_until). */
-export const markSeen = mutation({
+export const markSeen = serverMutation({
   args: { ...owner, until: v.number() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, until }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, until }) => {
     await requireUser(ctx, userId);
     const mark = Math.min(until, Date.now());
     const found = await seenAt(ctx, userId);

@@ -5,10 +5,11 @@
  * orchestrator/domain/questions.py.
  */
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type QueryCtx } from "./_generated/server";
+import { mutation, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
+import { owner, serverMutation, serverQuery } from "./lib/functions";
 import { ownedRequest, ownedSession } from "./lib/access";
-import { requireMachine, requireServer } from "./lib/auth";
+import { requireMachine } from "./lib/auth";
 import { pendingRequest, resolveRequest } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
@@ -22,10 +23,8 @@ import {
   permissionRecord as permissionValidator,
   question,
   questionRecord as questionValidator,
-  serverCaller,
 } from "./lib/validators";
 
-const owner = { ...serverCaller, userId: v.string() };
 const docSize = (doc: object) => getDocumentSize(doc as Record<string, Value>);
 
 /**
@@ -77,7 +76,7 @@ async function questionsAfter(ctx: QueryCtx, chatSessionId: string, afterQuestio
  * A page of the session's questions waiting for an answer (or of all of them),
  * oldest first, after the question the last page ended with.
  */
-export const listQuestionsPage = query({
+export const listQuestionsPage = serverQuery({
   args: {
     ...owner,
     chatSessionId: v.string(),
@@ -86,8 +85,7 @@ export const listQuestionsPage = query({
     limit: v.number(),
   },
   returns: v.object({ questions: v.array(questionValidator), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, all, afterQuestionId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, all, afterQuestionId, limit }) => {
     await ownedSession(ctx, userId, chatSessionId);
     const after = await questionsAfter(ctx, chatSessionId, afterQuestionId);
     const { items, hasMore } = await cutPage(questionsOf(ctx, chatSessionId, all ?? false, after), pageLimit(limit), docSize);
@@ -101,7 +99,7 @@ export const listQuestionsPage = query({
  * reader reads the rest of a list whose `hasMore…` is set from
  * chat:listPermissionsPage or listQuestionsPage.
  */
-export const listRequests = query({
+export const listRequests = serverQuery({
   args: { ...owner, chatSessionId: v.string() },
   returns: v.object({
     permissions: v.array(permissionValidator),
@@ -109,8 +107,7 @@ export const listRequests = query({
     questions: v.array(questionValidator),
     hasMoreQuestions: v.boolean(),
   }),
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     await ownedSession(ctx, userId, chatSessionId);
     const permissions = await cutPage(
       ctx.db.query("permissionRequests").withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId)),
@@ -129,11 +126,10 @@ export const listRequests = query({
 });
 
 /** Answer a pending question (no answers: dismiss it); Conflict once answered or expired. */
-export const answerQuestion = mutation({
+export const answerQuestion = serverMutation({
   args: { ...owner, questionId: v.string(), answers: v.union(v.array(v.array(v.string())), v.null()) },
   returns: questionValidator,
-  handler: async (ctx, { serverSecret, userId, questionId, answers }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, questionId, answers }) => {
     const { request } = await ownedRequest(ctx, "questionRequests", userId, questionId);
     if (request.status !== "pending") fail("Conflict", "This question is no longer waiting for an answer.");
     const checked = answers === null ? undefined : validateAnswers(request.questions, answers);

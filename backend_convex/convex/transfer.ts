@@ -6,10 +6,11 @@
  * interrupted import runs again without duplicates. Machines get the hash of the new
  * secret the importer generated (tokens cannot move: only their hash is stored).
  */
-import { mutation, type MutationCtx } from "./_generated/server";
+import type { MutationCtx } from "./_generated/server";
 import { v, type Infer } from "convex/values";
+import { serverMutation } from "./lib/functions";
 import { publicIdOf, userByName, withPublicId, type PublicIdTable } from "./lib/access";
-import { hashSecret, requireServer } from "./lib/auth";
+import { hashSecret } from "./lib/auth";
 import { fail } from "./lib/errors";
 import { storedValues } from "./lib/records";
 import { insertContent } from "./lib/text";
@@ -23,7 +24,6 @@ import {
   jobRunStatus,
   machineRecord,
   nullable,
-  serverCaller,
   userRecord,
   workerRecord,
 } from "./lib/validators";
@@ -152,11 +152,10 @@ async function storeOne(
 }
 
 /** Store a batch of exported records of one type; returns the IDs stored (the others existed). */
-export const restore = mutation({
-  args: { ...serverCaller, batch },
+export const restore = serverMutation({
+  args: { batch },
   returns: v.array(v.string()),
-  handler: async (ctx, { serverSecret, batch }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { batch }) => {
     return await storeOne(ctx, batch);
   },
 });

@@ -11,7 +11,7 @@
 import { v } from "convex/values";
 import { serverMutation, serverQuery } from "./lib/functions";
 import { constantTimeEqual } from "./lib/auth";
-import { byPublicId, reachable, requireUser } from "./lib/access";
+import { byPublicId, ofUser, reachable, requireUser } from "./lib/access";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { validateName } from "./lib/rules";
@@ -32,10 +32,7 @@ export const create = serverMutation({
   handler: async (ctx, { userId, name, secretHash }) => {
     const cleaned = validateName(name, "Token name");
     await requireUser(ctx, userId);
-    const existing = await ctx.db
-      .query("apiTokens")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_API_TOKENS_PER_USER);
+    const existing = await ofUser(ctx, "apiTokens", userId).take(MAX_API_TOKENS_PER_USER);
     if (existing.length >= MAX_API_TOKENS_PER_USER) fail("Conflict", TOO_MANY_API_TOKENS);
     const id = await ctx.db.insert("apiTokens", {
       tokenId: await newId(ctx, "api_token"),
@@ -53,10 +50,7 @@ export const list = serverQuery({
   args: { userId: v.string() },
   returns: v.array(apiTokenValidator),
   handler: async (ctx, { userId }) => {
-    const found = await ctx.db
-      .query("apiTokens")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_API_TOKENS_PER_USER);
+    const found = await ofUser(ctx, "apiTokens", userId).take(MAX_API_TOKENS_PER_USER);
     return found.map(record);
   },
 });

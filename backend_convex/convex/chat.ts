@@ -7,9 +7,9 @@ import type { Doc } from "./_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "./_generated/server";
 import type { IndexRangeBuilder } from "convex/server";
 import { v } from "convex/values";
-import { owner, serverMutation, serverQuery } from "./lib/functions";
+import { owner, ownerOfSession, serverMutation, serverQuery } from "./lib/functions";
 import { liveSession, messageById, ownedRequest, ownedSession, ownedWorker, reachable, workerById } from "./lib/access";
-import { ensureOpen, ensureQueued, messagesPage, streamingReply } from "./lib/chat";
+import { sessionChunksAfter, ensureOpen, ensureQueued, messagesPage, streamingReply } from "./lib/chat";
 import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE } from "./lib/limits";
@@ -28,7 +28,6 @@ import {
   type ChatSessionStatus,
 } from "./lib/validators";
 
-const ownerOfSession = { ...owner, chatSessionId: v.string() };
 
 /** Open an `active` session on a worker with one of the worker's models (and agents). */
 export const startSession = serverMutation({
@@ -360,12 +359,7 @@ export const chunksAfter = serverQuery({
   returns: v.array(chunkValidator),
   handler: async (ctx, { userId, chatSessionId, afterSequence }) => {
     await ownedSession(ctx, userId, chatSessionId);
-    const after = ctx.db
-      .query("chatChunks")
-      .withIndex("by_chatSessionId_and_sequence", (q) =>
-        q.eq("chatSessionId", chatSessionId).gt("sequence", afterSequence),
-      );
-    const { items } = await cutPage(after, CHUNK_PAGE, (c) => textSize(c.chunk));
+    const { items } = await cutPage(sessionChunksAfter(ctx, chatSessionId, afterSequence), CHUNK_PAGE, (c) => textSize(c.chunk));
     return items.map(chatChunkRecord);
   },
 });

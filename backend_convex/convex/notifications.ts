@@ -8,7 +8,7 @@
 import type { QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { owner, serverMutation, serverQuery } from "./lib/functions";
-import { reachable, requireUser } from "./lib/access";
+import { ofUser, reachable, requireUser } from "./lib/access";
 import { fail } from "./lib/errors";
 import { MAX_OPEN_TURNS } from "./lib/limits";
 import { cachedLookup, MAX_FINISHED, place, placeFields, sessionPlace, waitingQuery } from "./lib/inbox";
@@ -54,10 +54,7 @@ export const subscribe = serverMutation({
       fail("InvalidInput", "The push subscription is not valid.");
     }
     await requireUser(ctx, userId);
-    const mine = await ctx.db
-      .query("pushSubscriptions")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_SUBSCRIPTIONS_PER_USER + 1);
+    const mine = await ofUser(ctx, "pushSubscriptions", userId).take(MAX_SUBSCRIPTIONS_PER_USER + 1);
     if (mine.filter((s) => s.endpoint !== endpoint).length >= MAX_SUBSCRIPTIONS_PER_USER) {
       fail("Conflict", TOO_MANY_SUBSCRIPTIONS);
     }
@@ -88,10 +85,7 @@ export const listSubscriptions = serverQuery({
   args: owner,
   returns: v.array(subscriptionValidator),
   handler: async (ctx, { userId }) => {
-    const found = await ctx.db
-      .query("pushSubscriptions")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_SUBSCRIPTIONS_PER_USER);
+    const found = await ofUser(ctx, "pushSubscriptions", userId).take(MAX_SUBSCRIPTIONS_PER_USER);
     return found.map(subscriptionRecord);
   },
 });
@@ -113,10 +107,7 @@ export const getSettings = serverQuery({
   returns: settingsValidator,
   handler: async (ctx, { userId }) => {
     await requireUser(ctx, userId);
-    const found = await ctx.db
-      .query("notificationSettings")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .first();
+    const found = await ofUser(ctx, "notificationSettings", userId).first();
     if (found === null) return { events: DEFAULT_EVENTS, quietStart: null, quietEnd: null, timeZone: "UTC" };
     return notificationSettingsRecord(found);
   },
@@ -129,10 +120,7 @@ export const saveSettings = serverMutation({
   handler: async (ctx, { userId, settings }) => {
     await requireUser(ctx, userId);
     const fields = { ...storedValues(settings), userId };
-    const found = await ctx.db
-      .query("notificationSettings")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .first();
+    const found = await ofUser(ctx, "notificationSettings", userId).first();
     if (found === null) await ctx.db.insert("notificationSettings", fields);
     else await ctx.db.replace(found._id, fields);
     return null;
@@ -182,13 +170,6 @@ export const listOpenTurns = serverQuery({
 
 const finishedValidator = v.object({ ...finishedReplyValidator.fields, ...placeFields });
 
-async function seenAt(ctx: QueryCtx, userId: string) {
-  return await ctx.db
-    .query("inboxSeen")
-    .withIndex("by_userId", (q) => q.eq("userId", userId))
-    .first();
-}
-
 /**
  * The user's replies that ended after their inbox mark, newest first, at most `limit`
  * (MAX_FINISHED): one index range of small rows and three lookups each, no reply text.
@@ -197,7 +178,7 @@ export const listFinished = serverQuery({
   args: { ...owner, limit: v.number() },
   returns: v.array(finishedValidator),
   handler: async (ctx, { userId, limit }) => {
-    const mark = (await seenAt(ctx, userId))?.seenAt ?? -1;
+    const mark = (await ofUser(ctx, "inboxSeen", userId).first())?.seenAt ?? -1;
     const rows = await ctx.db
       .query("finishedReplies")
       .withIndex("by_userId_and_finishedAt", (q) => q.eq("userId", userId).gt("finishedAt", mark))
@@ -221,7 +202,7 @@ export const markSeen = serverMutation({
   handler: async (ctx, { userId, until }) => {
     await requireUser(ctx, userId);
     const mark = Math.min(until, Date.now());
-    const found = await seenAt(ctx, userId);
+    const found = await ofUser(ctx, "inboxSeen", userId).first();
     if (found === null) await ctx.db.insert("inboxSeen", { userId, seenAt: mark });
     else if (mark > found.seenAt) await ctx.db.patch(found._id, { seenAt: mark });
     return null;

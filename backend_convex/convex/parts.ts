@@ -13,10 +13,10 @@
 import type { Doc } from "./_generated/dataModel";
 import { internalMutation, mutation, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
-import { serverQuery } from "./lib/functions";
+import { ownerOfSession, serverQuery } from "./lib/functions";
 import { machineMessage, ownedSession, reachable } from "./lib/access";
 import { requireMachine } from "./lib/auth";
-import { ensureStreaming, insertChunk, lastSequence } from "./lib/chat";
+import { sessionChunksAfter, ensureStreaming, insertChunk, lastSequence } from "./lib/chat";
 import { mergeReply, partLength, partText } from "./lib/partText";
 import { appendToText, readSegments, replaceText } from "./lib/text";
 import { fail } from "./lib/errors";
@@ -232,8 +232,7 @@ export const appendText = mutation({
  */
 export const listPage = serverQuery({
   args: {
-    userId: v.string(),
-    chatSessionId: v.string(),
+    ...ownerOfSession,
     messageId: v.union(v.string(), v.null()),
     afterPosition: v.optional(v.number()),
     limit: v.number(),
@@ -269,8 +268,7 @@ export const listPage = serverQuery({
 /** Segments of a long part of the user's session from `fromIndex` on (see lib/text.ts). */
 export const text = serverQuery({
   args: {
-    userId: v.string(),
-    chatSessionId: v.string(),
+    ...ownerOfSession,
     messageId: v.string(),
     partId: v.string(),
     fromIndex: v.number(),
@@ -289,17 +287,13 @@ export const text = serverQuery({
  * resuming from the last sequence returned misses nothing.
  */
 export const eventsAfter = serverQuery({
-  args: { userId: v.string(), chatSessionId: v.string(), afterSequence: v.number() },
+  args: { ...ownerOfSession, afterSequence: v.number() },
   returns: v.object({ chunks: v.array(chunkValidator), parts: v.array(partRecord) }),
   handler: async (ctx, { userId, chatSessionId, afterSequence }) => {
     await ownedSession(ctx, userId, chatSessionId);
     // One page in sequence order, cut by size as well as count: a stream resumed from
     // far behind reads at most PAGE_BYTES and one event (a tool part may hold 400 kB).
-    const chunks = ctx.db
-      .query("chatChunks")
-      .withIndex("by_chatSessionId_and_sequence", (q) =>
-        q.eq("chatSessionId", chatSessionId).gt("sequence", afterSequence),
-      );
+    const chunks = sessionChunksAfter(ctx, chatSessionId, afterSequence);
     const parts = ctx.db
       .query("messageParts")
       .withIndex("by_chatSessionId_and_isText_and_sequence", (q) =>

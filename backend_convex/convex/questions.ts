@@ -7,7 +7,7 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
-import { owner, serverMutation, serverQuery } from "./lib/functions";
+import { owner, ownerOfSession, serverMutation, serverQuery } from "./lib/functions";
 import { ownedRequest, ownedSession } from "./lib/access";
 import { requireMachine } from "./lib/auth";
 import { pendingRequest, resolveRequest } from "./lib/chat";
@@ -78,8 +78,7 @@ async function questionsAfter(ctx: QueryCtx, chatSessionId: string, afterQuestio
  */
 export const listQuestionsPage = serverQuery({
   args: {
-    ...owner,
-    chatSessionId: v.string(),
+    ...ownerOfSession,
     all: v.optional(v.boolean()),
     afterQuestionId: v.optional(v.string()),
     limit: v.number(),
@@ -100,7 +99,7 @@ export const listQuestionsPage = serverQuery({
  * chat:listPermissionsPage or listQuestionsPage.
  */
 export const listRequests = serverQuery({
-  args: { ...owner, chatSessionId: v.string() },
+  args: ownerOfSession,
   returns: v.object({
     permissions: v.array(permissionValidator),
     hasMorePermissions: v.boolean(),

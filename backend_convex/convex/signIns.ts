@@ -6,7 +6,7 @@ import type { QueryCtx } from "./_generated/server";
 import type { Doc } from "./_generated/dataModel";
 import { v } from "convex/values";
 import { owner, serverMutation, serverQuery } from "./lib/functions";
-import { byPublicId, requireUser } from "./lib/access";
+import { byPublicId, ofUser, requireUser } from "./lib/access";
 import { MAX_SIGN_INS_PER_USER } from "./lib/limits";
 
 /** The user's sign-in with this ID, or null (someone else's counts as absent). */
@@ -22,11 +22,7 @@ export const add = serverMutation({
   handler: async (ctx, { userId, signInId }) => {
     await requireUser(ctx, userId);
     await ctx.db.insert("signIns", { signInId, userId, createdAt: Date.now() });
-    const newestFirst = await ctx.db
-      .query("signIns")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .order("desc")
-      .take(MAX_SIGN_INS_PER_USER + 10);
+    const newestFirst = await ofUser(ctx, "signIns", userId).order("desc").take(MAX_SIGN_INS_PER_USER + 10);
     for (const old of newestFirst.slice(MAX_SIGN_INS_PER_USER)) await ctx.db.delete(old._id);
     return null;
   },
@@ -57,10 +53,7 @@ export const endOthers = serverMutation({
   args: { ...owner, keep: v.union(v.string(), v.null()) },
   returns: v.number(),
   handler: async (ctx, { userId, keep }) => {
-    const all = await ctx.db
-      .query("signIns")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_SIGN_INS_PER_USER + 10);
+    const all = await ofUser(ctx, "signIns", userId).take(MAX_SIGN_INS_PER_USER + 10);
     let ended = 0;
     for (const signIn of all) {
       if (signIn.signInId === keep) continue;

@@ -36,12 +36,24 @@ export function publicIdOf(table: PublicIdTable, record: object): string {
   return (record as Record<string, string>)[PUBLIC_ID[table]];
 }
 
+/** The documents of `table` whose `field` is `value`, through its `by_<field>` index. */
+function whereEqual<T extends TableNames>(ctx: QueryCtx, table: T, field: string, value: string): Query<NamedTableInfo<DataModel, T>> {
+  // Generic over the table, TypeScript cannot name the index; the callers and the schema agree on it.
+  const query = ctx.db.query(table) as unknown as QueryInitializer<GenericTableInfo>;
+  return query.withIndex(`by_${field}`, (q) => q.eq(field, value)) as unknown as Query<NamedTableInfo<DataModel, T>>;
+}
+
 /** The records of `table` whose public ID is `id` (at most one), through its `by_<field>` index. */
 export function withPublicId<T extends PublicIdTable>(ctx: QueryCtx, table: T, id: string): Query<NamedTableInfo<DataModel, T>> {
-  const field = PUBLIC_ID[table];
-  // Generic over the table, TypeScript cannot name the index; PUBLIC_ID and the schema agree on it.
-  const query = ctx.db.query(table) as unknown as QueryInitializer<GenericTableInfo>;
-  return query.withIndex(`by_${field}`, (q) => q.eq(field, id)) as unknown as Query<NamedTableInfo<DataModel, T>>;
+  return whereEqual(ctx, table, PUBLIC_ID[table], id);
+}
+
+/** The tables of a user's own settings and credentials, each with a `by_userId` index (schema.ts). */
+type UserTable = "apiTokens" | "pushSubscriptions" | "notificationSettings" | "inboxSeen" | "signIns";
+
+/** The user's documents of `table`, oldest first. */
+export function ofUser<T extends UserTable>(ctx: QueryCtx, table: T, userId: string): Query<NamedTableInfo<DataModel, T>> {
+  return whereEqual(ctx, table, "userId", userId);
 }
 
 /** The record of `table` whose public ID is `id`, or null. */

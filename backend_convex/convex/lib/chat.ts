@@ -118,6 +118,15 @@ export async function lastSequence(ctx: QueryCtx, session: Doc<"chatSessions">):
   return last;
 }
 
+/** The session's chunks streamed after `afterSequence`, in order. */
+export function sessionChunksAfter(ctx: QueryCtx, chatSessionId: string, afterSequence: number) {
+  return ctx.db
+    .query("chatChunks")
+    .withIndex("by_chatSessionId_and_sequence", (q) =>
+      q.eq("chatSessionId", chatSessionId).gt("sequence", afterSequence),
+    );
+}
+
 /** Store a chunk under the session's next sequence number (gap-free: one transaction). */
 export async function insertChunk(
   ctx: MutationCtx,

@@ -12,6 +12,9 @@ import { serverCaller } from "./validators";
 /** The arguments of a server function that acts for one user (who is checked to own what it names). */
 export const owner = { userId: v.string() };
 
+/** The arguments of a server function on one of the user's chat sessions. */
+export const ownerOfSession = { ...owner, chatSessionId: v.string() };
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Returns = Validator<any, "required", any>;
 

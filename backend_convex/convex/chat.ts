@@ -9,7 +9,7 @@ import type { IndexRangeBuilder } from "convex/server";
 import { v } from "convex/values";
 import { owner, ownerOfSession, serverMutation, serverQuery } from "./lib/functions";
 import { liveSession, messageById, ownedRequest, ownedSession, ownedWorker, reachable, workerById } from "./lib/access";
-import { sessionChunksAfter, ensureOpen, ensureQueued, messagesPage, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureQueued, messagesPage, requestsPage, sessionChunksAfter, streamingReply } from "./lib/chat";
 import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE } from "./lib/limits";
@@ -317,20 +317,9 @@ export const listPermissionsPage = serverQuery({
   returns: v.object({ permissions: v.array(permissionValidator), hasMore: v.boolean() }),
   handler: async (ctx, { userId, chatSessionId, all, afterPermissionId, limit }) => {
     await ownedSession(ctx, userId, chatSessionId);
-    const after = (await pageStart(ctx, "permissionRequests", afterPermissionId, (last) => last.chatSessionId === chatSessionId))?._creationTime;
-    const requests = ctx.db.query("permissionRequests");
-    const oldestFirst = all
-      ? requests.withIndex("by_chatSessionId", (q) =>
-          after === undefined
-            ? q.eq("chatSessionId", chatSessionId)
-            : q.eq("chatSessionId", chatSessionId).gt("_creationTime", after),
-        )
-      : requests.withIndex("by_chatSessionId_and_status", (q) =>
-          after === undefined
-            ? q.eq("chatSessionId", chatSessionId).eq("status", "pending")
-            : q.eq("chatSessionId", chatSessionId).eq("status", "pending").gt("_creationTime", after),
-        );
-    const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit), (p) => textSize(p.tool, p.description, p.file, p.diff));
+    const page = { all, afterId: afterPermissionId, limit };
+    const size = (p: Doc<"permissionRequests">) => textSize(p.tool, p.description, p.file, p.diff);
+    const { items, hasMore } = await requestsPage(ctx, "permissionRequests", chatSessionId, page, size);
     return { permissions: items.map(permissionRecord), hasMore };
   },
 });

@@ -8,14 +8,14 @@ import type { Doc } from "./_generated/dataModel";
 import { mutation, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
 import { owner, ownerOfSession, serverMutation, serverQuery } from "./lib/functions";
-import { ownedRequest, ownedSession } from "./lib/access";
+import { ownedRequest, ownedSession, type RequestTable } from "./lib/access";
 import { requireMachine } from "./lib/auth";
-import { pendingRequest, resolveRequest } from "./lib/chat";
+import { pendingRequest, requestsPage, resolveRequest, sessionRequests } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { waitingQuery } from "./lib/inbox";
 import { MAX_WORK_PERMISSIONS } from "./lib/limits";
-import { cutPage, MAX_PAGE, PAGE_BYTES, pageLimit, pageStart } from "./lib/paging";
+import { cutPage, MAX_PAGE, PAGE_BYTES } from "./lib/paging";
 import { permissionRecord, questionRecord } from "./lib/records";
 import { validateAnswers, validateQuestionRequest } from "./lib/rules";
 import {
@@ -56,22 +56,6 @@ export async function answeredQuestions(
   return bySession;
 }
 
-/** The session's questions waiting for an answer (or all of them), oldest first, after the one created at `after`. */
-function questionsOf(ctx: QueryCtx, chatSessionId: string, all: boolean, after: number) {
-  const requests = ctx.db.query("questionRequests");
-  return all
-    ? requests.withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId).gt("_creationTime", after))
-    : requests.withIndex("by_chatSessionId_and_status", (q) =>
-        q.eq("chatSessionId", chatSessionId).eq("status", "pending").gt("_creationTime", after),
-      );
-}
-
-/** Where a page of the session's questions starts: after the question `afterQuestionId`. */
-async function questionsAfter(ctx: QueryCtx, chatSessionId: string, afterQuestionId: string | undefined) {
-  const last = await pageStart(ctx, "questionRequests", afterQuestionId, (q) => q.chatSessionId === chatSessionId);
-  return last?._creationTime ?? 0;
-}
-
 /**
  * A page of the session's questions waiting for an answer (or of all of them),
  * oldest first, after the question the last page ended with.
@@ -86,8 +70,8 @@ export const listQuestionsPage = serverQuery({
   returns: v.object({ questions: v.array(questionValidator), hasMore: v.boolean() }),
   handler: async (ctx, { userId, chatSessionId, all, afterQuestionId, limit }) => {
     await ownedSession(ctx, userId, chatSessionId);
-    const after = await questionsAfter(ctx, chatSessionId, afterQuestionId);
-    const { items, hasMore } = await cutPage(questionsOf(ctx, chatSessionId, all ?? false, after), pageLimit(limit), docSize);
+    const page = { all, afterId: afterQuestionId, limit };
+    const { items, hasMore } = await requestsPage(ctx, "questionRequests", chatSessionId, page, docSize);
     return { questions: items.map(questionRecord), hasMore };
   },
 });
@@ -108,13 +92,10 @@ export const listRequests = serverQuery({
   }),
   handler: async (ctx, { userId, chatSessionId }) => {
     await ownedSession(ctx, userId, chatSessionId);
-    const permissions = await cutPage(
-      ctx.db.query("permissionRequests").withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId)),
-      MAX_PAGE,
-      docSize,
-      PAGE_BYTES / 2,
-    );
-    const questions = await cutPage(questionsOf(ctx, chatSessionId, true, 0), MAX_PAGE, docSize, PAGE_BYTES / 2);
+    const firstPage = <T extends RequestTable>(table: T) =>
+      cutPage(sessionRequests(ctx, table, chatSessionId, true, 0), MAX_PAGE, docSize, PAGE_BYTES / 2);
+    const permissions = await firstPage("permissionRequests");
+    const questions = await firstPage("questionRequests");
     return {
       permissions: permissions.items.map(permissionRecord),
       hasMorePermissions: permissions.hasMore,

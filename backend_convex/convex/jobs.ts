@@ -13,6 +13,7 @@ import { v } from "convex/values";
 import { owner, serverMutation, serverQuery } from "./lib/functions";
 import { INLINE_BUDGET } from "./lib/cascade";
 import { internal } from "./_generated/api";
+import { ofUser } from "./lib/access";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import {
@@ -120,11 +121,7 @@ export const listPage = serverQuery({
   returns: v.object({ jobs: v.array(jobValidator), hasMore: v.boolean() }),
   handler: async (ctx, { userId, afterJobId, limit }) => {
     const after = (await pageStart(ctx, "jobs", afterJobId, (last) => last.userId === userId))?._creationTime;
-    const oldestFirst = ctx.db
-      .query("jobs")
-      .withIndex("by_userId", (q) =>
-        after === undefined ? q.eq("userId", userId) : q.eq("userId", userId).gt("_creationTime", after),
-      );
+    const oldestFirst = ofUser(ctx, "jobs", userId, after);
     const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit), (job) => textSize(job.prompt, job.name));
     return { jobs: items.map(jobRecord), hasMore };
   },

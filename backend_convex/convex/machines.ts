@@ -7,7 +7,7 @@ import type { Doc } from "./_generated/dataModel";
 import { action, internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
 import { serverMutation, serverQuery } from "./lib/functions";
-import { ownedMachine, requireUser } from "./lib/access";
+import { ofUser, ownedMachine, requireUser } from "./lib/access";
 import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { pauseJobsOfMachine } from "./lib/jobs";
@@ -84,11 +84,7 @@ export const listPage = serverQuery({
   returns: v.object({ machines: v.array(machineSummary), hasMore: v.boolean() }),
   handler: async (ctx, { userId, afterMachineId, limit }) => {
     const after = (await pageStart(ctx, "machines", afterMachineId, (last) => last.userId === userId))?._creationTime;
-    const oldestFirst = ctx.db
-      .query("machines")
-      .withIndex("by_userId", (q) =>
-        after === undefined ? q.eq("userId", userId) : q.eq("userId", userId).gt("_creationTime", after),
-      );
+    const oldestFirst = ofUser(ctx, "machines", userId, after);
     // A page of machines also reads their workers (at most MAX_WORKERS each), so it is short.
     const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit, MACHINE_PAGE), () => 1);
     const machines = await Promise.all(

@@ -14,7 +14,7 @@ import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE } from "./lib/limits";
 import { cutPage, mergedLists, pageLimit, pageStart, textSize } from "./lib/paging";
-import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
+import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord, patched } from "./lib/records";
 import { readSegments } from "./lib/text";
 import { forgetTurn, trackTurn } from "./lib/turns";
 import { checkAgent, checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
@@ -95,8 +95,7 @@ export const renameSession = serverMutation({
   handler: async (ctx, { userId, chatSessionId, title }) => {
     const { title: trimmed } = validateSessionUpdate(undefined, undefined, title);
     const session = await ownedSession(ctx, userId, chatSessionId);
-    await ctx.db.patch(session._id, { title: trimmed });
-    return chatSessionRecord((await ctx.db.get(session._id))!);
+    return chatSessionRecord(await patched(ctx, session, { title: trimmed }));
   },
 });
 
@@ -115,8 +114,7 @@ export const undoTurn = serverMutation({
       .withIndex("by_messageId_and_partId", (q) => q.eq("messageId", messageId).eq("partId", "turn-diff"))
       .unique();
     const streaming = await streamingReply(ctx, chatSessionId);
-    await ctx.db.patch(session._id, requestUndo(session, reply, agentTurnOf(part), streaming, Date.now()));
-    return chatSessionRecord((await ctx.db.get(session._id))!);
+    return chatSessionRecord(await patched(ctx, session, requestUndo(session, reply, agentTurnOf(part), streaming, Date.now())));
   },
 });
 
@@ -132,8 +130,7 @@ export const redoTurns = serverMutation({
       .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId))
       .order("desc")
       .first();
-    await ctx.db.patch(session._id, requestRedo(session, streaming, newest?.timestamp));
-    return chatSessionRecord((await ctx.db.get(session._id))!);
+    return chatSessionRecord(await patched(ctx, session, requestRedo(session, streaming, newest?.timestamp)));
   },
 });
 
@@ -252,8 +249,7 @@ export const editMessage = serverMutation({
   handler: async (ctx, { userId, messageId, content }) => {
     validateMessage(content);
     const message = await queuedMessage(ctx, userId, messageId);
-    await ctx.db.patch(message._id, { content });
-    return chatMessageRecord((await ctx.db.get(message._id))!);
+    return chatMessageRecord(await patched(ctx, message, { content }));
   },
 });
 
@@ -333,8 +329,7 @@ export const answerPermission = serverMutation({
     if (request.status !== "pending") {
       fail("Conflict", "This permission request is no longer waiting for an answer.");
     }
-    await ctx.db.patch(request._id, { status: "answered", answer });
-    return permissionRecord((await ctx.db.get(request._id))!);
+    return permissionRecord(await patched(ctx, request, { status: "answered", answer }));
   },
 });
 

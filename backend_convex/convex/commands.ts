@@ -27,7 +27,7 @@ import {
 } from "./lib/commandRules";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
-import { commandRecord } from "./lib/records";
+import { commandRecord, patched } from "./lib/records";
 import {
   commandArguments,
   commandRecord as commandValidator,
@@ -48,8 +48,7 @@ async function machineCommand(ctx: QueryCtx, machineId: string, commandId: strin
 }
 
 async function save(ctx: MutationCtx, command: Doc<"commands">, changes: Partial<Doc<"commands">>) {
-  await ctx.db.patch(command._id, changes);
-  return commandRecord((await ctx.db.get(command._id))!);
+  return commandRecord(await patched(ctx, command, changes));
 }
 
 /** Queue a `pending` command for one of the user's machines, online or not. */

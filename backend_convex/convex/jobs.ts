@@ -29,7 +29,7 @@ import {
 } from "./lib/jobs";
 import { MAX_JOB_RUNS } from "./lib/limits";
 import { cutPage, pageLimit, pageStart, textSize } from "./lib/paging";
-import { jobRecord } from "./lib/records";
+import { jobRecord, patched } from "./lib/records";
 import {
   jobDraft,
   jobRecord as jobValidator,
@@ -40,8 +40,7 @@ const ownerOfJob = { ...owner, jobId: v.string() };
 const nextRun = v.union(v.number(), v.null());
 
 async function save(ctx: MutationCtx, job: Doc<"jobs">, changes: Partial<Doc<"jobs">>) {
-  await ctx.db.patch(job._id, changes);
-  return jobRecord((await ctx.db.get(job._id))!);
+  return jobRecord(await patched(ctx, job, changes));
 }
 
 /** Store a job for one of the user's approved workers, with one of its models. */

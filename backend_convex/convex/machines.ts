@@ -16,7 +16,7 @@ import { fail, MACHINE_IN_USE, TAKEN_OVER } from "./lib/errors";
 import { newId, newSecret } from "./lib/ids";
 import { MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
 import { cutPage, MACHINE_PAGE, pageLimit, pageStart } from "./lib/paging";
-import { machineRecord } from "./lib/records";
+import { machineRecord, patched } from "./lib/records";
 import { validateName } from "./lib/rules";
 import { endMessage } from "./chatMachine";
 import { MAX_WORK_SESSIONS } from "./lib/limits";
@@ -181,8 +181,7 @@ export const heartbeat = mutation({
         fail("MachineInUse", TAKEN_OVER);
       await ctx.db.patch(machine._id, { instanceId: instance, leaseUntil: now + leaseMs });
     }
-    await ctx.db.patch(machine._id, { status: "online", lastHeartbeat: now });
-    return machineRecord((await ctx.db.get(machine._id))!);
+    return machineRecord(await patched(ctx, machine, { status: "online", lastHeartbeat: now }));
   },
 });
 

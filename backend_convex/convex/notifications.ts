@@ -16,6 +16,7 @@ import {
   finishedReplyRecord,
   notificationSettingsRecord,
   openTurnMessage,
+  patched,
   permissionRecord,
   pushSubscriptionRecord as subscriptionRecord,
   storedValues,
@@ -64,8 +65,7 @@ export const subscribe = serverMutation({
       return subscriptionRecord((await ctx.db.get(id))!);
     }
     // One browser, one endpoint: whoever enabled it last receives its notifications.
-    await ctx.db.patch(previous._id, { userId, p256dh, auth });
-    return subscriptionRecord((await ctx.db.get(previous._id))!);
+    return subscriptionRecord(await patched(ctx, previous, { userId, p256dh, auth }));
   },
 });
 

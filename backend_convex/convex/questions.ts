@@ -16,7 +16,7 @@ import { newId } from "./lib/ids";
 import { waitingQuery } from "./lib/inbox";
 import { MAX_WORK_PERMISSIONS } from "./lib/limits";
 import { cutPage, MAX_PAGE, PAGE_BYTES } from "./lib/paging";
-import { permissionRecord, questionRecord } from "./lib/records";
+import { permissionRecord, questionRecord, patched } from "./lib/records";
 import { validateAnswers, validateQuestionRequest } from "./lib/rules";
 import {
   machineToken,
@@ -113,8 +113,7 @@ export const answerQuestion = serverMutation({
     const { request } = await ownedRequest(ctx, "questionRequests", userId, questionId);
     if (request.status !== "pending") fail("Conflict", "This question is no longer waiting for an answer.");
     const checked = answers === null ? undefined : validateAnswers(request.questions, answers);
-    await ctx.db.patch(request._id, { status: "answered", answers: checked, dismissed: checked === undefined });
-    return questionRecord((await ctx.db.get(request._id))!);
+    return questionRecord(await patched(ctx, request, { status: "answered", answers: checked, dismissed: checked === undefined }));
   },
 });
 

@@ -14,7 +14,7 @@ import { pauseJobsOfWorker } from "./lib/jobs";
 import { newId } from "./lib/ids";
 import { MAX_PROBLEM_LENGTH, MAX_WORKERS } from "./lib/limits";
 import { cutPage, pageLimit, pageStart } from "./lib/paging";
-import { DEFAULT_PERMISSION_POLICY, workerRecord } from "./lib/records";
+import { DEFAULT_PERMISSION_POLICY, workerRecord, patched } from "./lib/records";
 import { normalizeRelativePath, transitionWorker, validateModels, validateName } from "./lib/rules";
 import {
   machineToken,
@@ -91,8 +91,7 @@ export const setPermissionPolicy = serverMutation({
   returns: workerValidator,
   handler: async (ctx, { userId, workerId, permissionPolicy }) => {
     const worker = await ownedWorker(ctx, userId, workerId);
-    await ctx.db.patch(worker._id, { permissionPolicy });
-    return workerRecord((await ctx.db.get(worker._id))!);
+    return workerRecord(await patched(ctx, worker, { permissionPolicy }));
   },
 });
 
@@ -271,8 +270,7 @@ async function setStatus(
   const worker = await machineWorker(ctx, machine.machineId, workerId);
   const status = transitionWorker(worker.status, target);
   const heartbeat = status === "online" ? { lastHeartbeat: Date.now() } : {};
-  await ctx.db.patch(worker._id, { status, ...heartbeat, problem });
-  return workerRecord((await ctx.db.get(worker._id))!);
+  return workerRecord(await patched(ctx, worker, { status, ...heartbeat, problem }));
 }
 
 /** Mark an approved worker online and record its heartbeat. */
@@ -302,8 +300,7 @@ export const updateModels = mutation({
     validateModels(models);
     const machine = await requireMachine(ctx, token);
     const worker = await machineWorker(ctx, machine.machineId, workerId);
-    await ctx.db.patch(worker._id, { models });
-    return workerRecord((await ctx.db.get(worker._id))!);
+    return workerRecord(await patched(ctx, worker, { models }));
   },
 });
 
@@ -316,7 +313,6 @@ export const updateAgents = mutation({
     validateModels(commands);
     const machine = await requireMachine(ctx, token);
     const worker = await machineWorker(ctx, machine.machineId, workerId);
-    await ctx.db.patch(worker._id, { agents, commands });
-    return workerRecord((await ctx.db.get(worker._id))!);
+    return workerRecord(await patched(ctx, worker, { agents, commands }));
   },
 });

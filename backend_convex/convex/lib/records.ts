@@ -1,5 +1,6 @@
 /** Documents as the records the functions return (see validators.ts), and records as documents. */
 import type { Doc, TableNames } from "../_generated/dataModel";
+import type { MutationCtx } from "../_generated/server";
 import type { PropertyValidators } from "convex/values";
 import * as validators from "./validators";
 import type {
@@ -53,6 +54,13 @@ type StoredValues<R> = { [K in keyof R]: null extends R[K] ? Exclude<R[K], null>
 
 export function storedValues<R extends object>(record: R): StoredValues<R> {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null)) as StoredValues<R>;
+}
+
+/** The document after `changes`: patched, then read back (for the record a function returns). */
+export async function patched<D extends Doc<TableNames>>(ctx: MutationCtx, doc: D, changes: Partial<D>): Promise<D> {
+  // Generic over the table, TypeScript cannot match `changes` to one table's fields; D's own fields they are.
+  await ctx.db.patch(doc._id, changes as Parameters<MutationCtx["db"]["patch"]>[1]);
+  return (await ctx.db.get(doc._id)) as D;
 }
 
 /** Ask before bash, edits and fetches; nothing outside the worker's folder. */

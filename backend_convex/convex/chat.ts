@@ -14,7 +14,7 @@ import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE } from "./lib/limits";
 import { cutPage, mergedLists, pageLimit, pageStart, textSize } from "./lib/paging";
-import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord, patched } from "./lib/records";
+import { chatChunkRecord, chatMessageRecord, chatSessionRecord, patched, permissionRecord } from "./lib/records";
 import { readSegments } from "./lib/text";
 import { forgetTurn, trackTurn } from "./lib/turns";
 import { checkAgent, checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";

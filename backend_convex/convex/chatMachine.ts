@@ -24,7 +24,7 @@ import { trackTurn } from "./lib/turns";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
-import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord, questionRecord, patched } from "./lib/records";
+import { chatChunkRecord, chatMessageRecord, chatSessionRecord, patched, permissionRecord, questionRecord } from "./lib/records";
 import { finishUndo } from "./lib/undo";
 import { ANSWERED_BYTES, answeredQuestions } from "./questions";
 import {

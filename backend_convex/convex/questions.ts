@@ -16,7 +16,7 @@ import { newId } from "./lib/ids";
 import { waitingQuery } from "./lib/inbox";
 import { MAX_WORK_PERMISSIONS } from "./lib/limits";
 import { cutPage, MAX_PAGE, PAGE_BYTES } from "./lib/paging";
-import { permissionRecord, questionRecord, patched } from "./lib/records";
+import { patched, permissionRecord, questionRecord } from "./lib/records";
 import { validateAnswers, validateQuestionRequest } from "./lib/rules";
 import {
   machineToken,

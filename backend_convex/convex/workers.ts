@@ -14,7 +14,7 @@ import { pauseJobsOfWorker } from "./lib/jobs";
 import { newId } from "./lib/ids";
 import { MAX_PROBLEM_LENGTH, MAX_WORKERS } from "./lib/limits";
 import { cutPage, pageLimit, pageStart } from "./lib/paging";
-import { DEFAULT_PERMISSION_POLICY, workerRecord, patched } from "./lib/records";
+import { DEFAULT_PERMISSION_POLICY, patched, workerRecord } from "./lib/records";
 import { normalizeRelativePath, transitionWorker, validateModels, validateName } from "./lib/rules";
 import {
   machineToken,

@@ -9,8 +9,8 @@ import type {
   ChatMessageRecord,
   ChatSessionRecord,
   CommandRecord,
-  JobRecord,
   FinishedReplyRecord,
+  JobRecord,
   MachineRecord,
   NotificationSettingsRecord,
   OpenTurnMessage,
@@ -49,9 +49,10 @@ function storedRecordOf<T extends TableNames, R>(validator: { fields: PropertyVa
     };
 }
 
-/** A record's values as its document stores them: a null value is left out (validators.ts `storedFields`). */
+/** A record's type as its document stores it: a value that may be null may be absent instead. */
 type StoredValues<R> = { [K in keyof R]: null extends R[K] ? Exclude<R[K], null> | undefined : R[K] };
 
+/** A record's values as its document stores them: a null value is left out (validators.ts `storedFields`). */
 export function storedValues<R extends object>(record: R): StoredValues<R> {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null)) as StoredValues<R>;
 }

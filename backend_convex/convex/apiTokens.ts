@@ -8,15 +8,15 @@
  * random (see lib/auth.ts) and is checked on every API request. The rules and
  * sentences match `orchestrator/domain/api_tokens.py`.
  */
-import { mutation, query } from "./_generated/server";
-import type { Doc } from "./_generated/dataModel";
 import { v } from "convex/values";
-import { constantTimeEqual, requireServer } from "./lib/auth";
-import { byPublicId, reachable, requireUser } from "./lib/access";
+import { serverMutation, serverQuery } from "./lib/functions";
+import { constantTimeEqual } from "./lib/auth";
+import { byPublicId, ofUser, reachable, requireUser } from "./lib/access";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { validateName } from "./lib/rules";
-import { serverCaller } from "./lib/validators";
+import { apiTokenRecord as record } from "./lib/records";
+import { apiTokenRecord as apiTokenValidator } from "./lib/validators";
 
 export const MAX_API_TOKENS_PER_USER = 50;
 /** A use is written back at most this often per token, so a busy script costs reads only. */
@@ -25,36 +25,14 @@ export const WRONG_API_TOKEN = "This API token is wrong or was revoked. Create a
 export const NO_API_TOKEN = "No such API token.";
 export const TOO_MANY_API_TOKENS = `You have ${MAX_API_TOKENS_PER_USER} API tokens. Revoke one before creating another.`;
 
-const apiTokenValidator = v.object({
-  tokenId: v.string(),
-  userId: v.string(),
-  name: v.string(),
-  createdAt: v.number(),
-  lastUsedAt: v.union(v.number(), v.null()),
-});
-
-function record(doc: Doc<"apiTokens">) {
-  return {
-    tokenId: doc.tokenId,
-    userId: doc.userId,
-    name: doc.name,
-    createdAt: doc.createdAt,
-    lastUsedAt: doc.lastUsedAt ?? null,
-  };
-}
-
 /** Store a new token of the user (its secret's hash only); at most MAX_API_TOKENS_PER_USER. */
-export const create = mutation({
-  args: { ...serverCaller, userId: v.string(), name: v.string(), secretHash: v.string() },
+export const create = serverMutation({
+  args: { userId: v.string(), name: v.string(), secretHash: v.string() },
   returns: apiTokenValidator,
-  handler: async (ctx, { serverSecret, userId, name, secretHash }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, name, secretHash }) => {
     const cleaned = validateName(name, "Token name");
     await requireUser(ctx, userId);
-    const existing = await ctx.db
-      .query("apiTokens")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_API_TOKENS_PER_USER);
+    const existing = await ofUser(ctx, "apiTokens", userId).take(MAX_API_TOKENS_PER_USER);
     if (existing.length >= MAX_API_TOKENS_PER_USER) fail("Conflict", TOO_MANY_API_TOKENS);
     const id = await ctx.db.insert("apiTokens", {
       tokenId: await newId(ctx, "api_token"),
@@ -68,25 +46,20 @@ export const create = mutation({
 });
 
 /** The user's tokens, oldest first, without their hashes. */
-export const list = query({
-  args: { ...serverCaller, userId: v.string() },
+export const list = serverQuery({
+  args: { userId: v.string() },
   returns: v.array(apiTokenValidator),
-  handler: async (ctx, { serverSecret, userId }) => {
-    requireServer(serverSecret);
-    const found = await ctx.db
-      .query("apiTokens")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_API_TOKENS_PER_USER);
+  handler: async (ctx, { userId }) => {
+    const found = await ofUser(ctx, "apiTokens", userId).take(MAX_API_TOKENS_PER_USER);
     return found.map(record);
   },
 });
 
 /** Delete one of the user's tokens; NotFound for an unknown one or another user's. */
-export const revoke = mutation({
-  args: { ...serverCaller, userId: v.string(), tokenId: v.string() },
+export const revoke = serverMutation({
+  args: { userId: v.string(), tokenId: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, tokenId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, tokenId }) => {
     const found = reachable(await byPublicId(ctx, "apiTokens", tokenId), (token) => token.userId === userId, NO_API_TOKEN);
     await ctx.db.delete(found._id);
     return null;
@@ -94,11 +67,10 @@ export const revoke = mutation({
 });
 
 /** Whose token this is, noting its use; "wrong or revoked" alike for an unknown id and a wrong hash. */
-export const authenticate = mutation({
-  args: { ...serverCaller, tokenId: v.string(), secretHash: v.string() },
+export const authenticate = serverMutation({
+  args: { tokenId: v.string(), secretHash: v.string() },
   returns: v.string(),
-  handler: async (ctx, { serverSecret, tokenId, secretHash }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { tokenId, secretHash }) => {
     const found = await byPublicId(ctx, "apiTokens", tokenId);
     const stored = found?.secretHash ?? "0".repeat(secretHash.length);
     if (!constantTimeEqual(secretHash, stored) || found === null) fail("AuthenticationFailed", WRONG_API_TOKEN);

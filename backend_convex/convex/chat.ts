@@ -4,17 +4,17 @@
  * chunks a reply streams in. Another user's session is "not found".
  */
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import type { MutationCtx, QueryCtx } from "./_generated/server";
 import type { IndexRangeBuilder } from "convex/server";
 import { v } from "convex/values";
+import { owner, ownerOfSession, serverMutation, serverQuery } from "./lib/functions";
 import { liveSession, messageById, ownedRequest, ownedSession, ownedWorker, reachable, workerById } from "./lib/access";
-import { requireServer } from "./lib/auth";
-import { ensureOpen, ensureQueued, messagesPage, streamingReply } from "./lib/chat";
+import { ensureOpen, ensureQueued, messagesPage, requestsPage, sessionChunksAfter, streamingReply } from "./lib/chat";
 import { fail, NO_MESSAGE } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { CHUNK_PAGE } from "./lib/limits";
 import { cutPage, mergedLists, pageLimit, pageStart, textSize } from "./lib/paging";
-import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord } from "./lib/records";
+import { chatChunkRecord, chatMessageRecord, chatSessionRecord, patched, permissionRecord } from "./lib/records";
 import { readSegments } from "./lib/text";
 import { forgetTurn, trackTurn } from "./lib/turns";
 import { checkAgent, checkModel, validateMessage, validateSessionUpdate } from "./lib/rules";
@@ -25,19 +25,15 @@ import {
   chatSessionRecord as sessionValidator,
   permissionAnswer,
   permissionRecord as permissionValidator,
-  serverCaller,
   type ChatSessionStatus,
 } from "./lib/validators";
 
-const owner = { ...serverCaller, userId: v.string() };
-const ownerOfSession = { ...owner, chatSessionId: v.string() };
 
 /** Open an `active` session on a worker with one of the worker's models (and agents). */
-export const startSession = mutation({
+export const startSession = serverMutation({
   args: { ...owner, workerId: v.string(), model: v.string(), agent: v.optional(v.string()) },
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, workerId, model, agent }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, workerId, model, agent }) => {
     const worker = await ownedWorker(ctx, userId, workerId);
     checkModel(worker.status, worker.models, model);
     checkAgent(worker.agents ?? [], agent);
@@ -75,44 +71,39 @@ async function setStatus(
 }
 
 /** Terminate a session for good; a streaming reply is asked to stop. Ending twice is harmless. */
-export const endSession = mutation({
+export const endSession = serverMutation({
   args: ownerOfSession,
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     return await setStatus(ctx, userId, chatSessionId, ["active", "idle"], "terminated");
   },
 });
 
 /** Reopen a terminated session as `idle`; an open one is returned unchanged. */
-export const restoreSession = mutation({
+export const restoreSession = serverMutation({
   args: ownerOfSession,
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     return await setStatus(ctx, userId, chatSessionId, ["terminated"], "idle");
   },
 });
 
 /** Give one of the user's sessions a title (not blank, bounded, trimmed). */
-export const renameSession = mutation({
+export const renameSession = serverMutation({
   args: { ...ownerOfSession, title: v.string() },
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId, title }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, title }) => {
     const { title: trimmed } = validateSessionUpdate(undefined, undefined, title);
     const session = await ownedSession(ctx, userId, chatSessionId);
-    await ctx.db.patch(session._id, { title: trimmed });
-    return chatSessionRecord((await ctx.db.get(session._id))!);
+    return chatSessionRecord(await patched(ctx, session, { title: trimmed }));
   },
 });
 
 /** Undo a finished reply of the session and every later one (the machine reverts the agent). */
-export const undoTurn = mutation({
+export const undoTurn = serverMutation({
   args: { ...ownerOfSession, messageId: v.string() },
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, messageId }) => {
     const session = await ownedSession(ctx, userId, chatSessionId);
     const reply = await ctx.db
       .query("chatMessages")
@@ -123,17 +114,15 @@ export const undoTurn = mutation({
       .withIndex("by_messageId_and_partId", (q) => q.eq("messageId", messageId).eq("partId", "turn-diff"))
       .unique();
     const streaming = await streamingReply(ctx, chatSessionId);
-    await ctx.db.patch(session._id, requestUndo(session, reply, agentTurnOf(part), streaming, Date.now()));
-    return chatSessionRecord((await ctx.db.get(session._id))!);
+    return chatSessionRecord(await patched(ctx, session, requestUndo(session, reply, agentTurnOf(part), streaming, Date.now())));
   },
 });
 
 /** Redo what is undone in the session. */
-export const redoTurns = mutation({
+export const redoTurns = serverMutation({
   args: ownerOfSession,
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     const session = await ownedSession(ctx, userId, chatSessionId);
     const streaming = await streamingReply(ctx, chatSessionId);
     const newest = await ctx.db
@@ -141,17 +130,15 @@ export const redoTurns = mutation({
       .withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId))
       .order("desc")
       .first();
-    await ctx.db.patch(session._id, requestRedo(session, streaming, newest?.timestamp));
-    return chatSessionRecord((await ctx.db.get(session._id))!);
+    return chatSessionRecord(await patched(ctx, session, requestRedo(session, streaming, newest?.timestamp)));
   },
 });
 
 /** One of the user's sessions. */
-export const getSession = query({
+export const getSession = serverQuery({
   args: ownerOfSession,
   returns: sessionValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     return chatSessionRecord(await ownedSession(ctx, userId, chatSessionId));
   },
 });
@@ -206,11 +193,10 @@ async function* sessionsInOrder(ctx: QueryCtx, workerId: string, after: SessionD
  * A page of a worker's sessions: active and idle first, then terminated;
  * newest activity first in each; after the session the last page ended with.
  */
-export const listSessionsPage = query({
+export const listSessionsPage = serverQuery({
   args: { ...owner, workerId: v.string(), afterSessionId: v.optional(v.string()), limit: v.number() },
   returns: v.object({ sessions: v.array(sessionValidator), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, workerId, afterSessionId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, workerId, afterSessionId, limit }) => {
     await ownedWorker(ctx, userId, workerId);
     const after = (await pageStart(ctx, "chatSessions", afterSessionId, (last) => last.workerId === workerId));
     const { items, hasMore } = await cutPage(sessionsInOrder(ctx, workerId, after), pageLimit(limit), (s) =>
@@ -221,11 +207,10 @@ export const listSessionsPage = query({
 });
 
 /** Queue a user message (`pending`); it wakes an idle session and is refused on an ended one. */
-export const sendMessage = mutation({
+export const sendMessage = serverMutation({
   args: { ...ownerOfSession, content: v.string(), agent: v.optional(v.string()) },
   returns: messageValidator,
-  handler: async (ctx, { serverSecret, userId, chatSessionId, content, agent }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, content, agent }) => {
     validateMessage(content);
     const session = ensureOpen(await ownedSession(ctx, userId, chatSessionId));
     if (agent !== undefined) checkAgent((await workerById(ctx, session.workerId))!.agents ?? [], agent);
@@ -258,24 +243,21 @@ async function queuedMessage(ctx: MutationCtx, userId: string, messageId: string
 }
 
 /** Change the text of one of the user's queued messages before the machine claims it. */
-export const editMessage = mutation({
+export const editMessage = serverMutation({
   args: { ...owner, messageId: v.string(), content: v.string() },
   returns: messageValidator,
-  handler: async (ctx, { serverSecret, userId, messageId, content }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, messageId, content }) => {
     validateMessage(content);
     const message = await queuedMessage(ctx, userId, messageId);
-    await ctx.db.patch(message._id, { content });
-    return chatMessageRecord((await ctx.db.get(message._id))!);
+    return chatMessageRecord(await patched(ctx, message, { content }));
   },
 });
 
 /** Delete one of the user's queued messages before the machine claims it. */
-export const cancelMessage = mutation({
+export const cancelMessage = serverMutation({
   args: { ...owner, messageId: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, messageId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, messageId }) => {
     const message = await queuedMessage(ctx, userId, messageId);
     await ctx.db.delete(message._id);
     await forgetTurn(ctx, message.messageId);
@@ -284,22 +266,20 @@ export const cancelMessage = mutation({
 });
 
 /** One page of the session's messages, newest first, after the message the last page ended with. */
-export const listMessagesPage = query({
+export const listMessagesPage = serverQuery({
   args: { ...ownerOfSession, afterMessageId: v.optional(v.string()), limit: v.number() },
   returns: v.object({ messages: v.array(messageValidator), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, afterMessageId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, afterMessageId, limit }) => {
     await ownedSession(ctx, userId, chatSessionId);
     return await messagesPage(ctx, chatSessionId, afterMessageId, pageLimit(limit));
   },
 });
 
 /** Segments of a long message of the user's session from `fromIndex` on (see lib/text.ts). */
-export const messageText = query({
+export const messageText = serverQuery({
   args: { ...ownerOfSession, messageId: v.string(), fromIndex: v.number() },
   returns: v.array(v.string()),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId, fromIndex }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, messageId, fromIndex }) => {
     await ownedSession(ctx, userId, chatSessionId);
     reachable(await messageById(ctx, messageId), (m) => m.chatSessionId === chatSessionId, NO_MESSAGE);
     return await readSegments(ctx, messageId, fromIndex);
@@ -307,11 +287,10 @@ export const messageText = query({
 });
 
 /** Ask the machine to stop the reply being streamed; null if nothing is streaming. */
-export const requestAbort = mutation({
+export const requestAbort = serverMutation({
   args: ownerOfSession,
   returns: v.union(messageValidator, v.null()),
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     await ownedSession(ctx, userId, chatSessionId);
     const reply = await streamingReply(ctx, chatSessionId);
     if (reply === null) return null;
@@ -324,7 +303,7 @@ export const requestAbort = mutation({
  * A page of the session's permission requests still waiting for an answer (or
  * of all of them), oldest first, after the request the last page ended with.
  */
-export const listPermissionsPage = query({
+export const listPermissionsPage = serverQuery({
   args: {
     ...ownerOfSession,
     all: v.optional(v.boolean()),
@@ -332,39 +311,25 @@ export const listPermissionsPage = query({
     limit: v.number(),
   },
   returns: v.object({ permissions: v.array(permissionValidator), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, all, afterPermissionId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, all, afterPermissionId, limit }) => {
     await ownedSession(ctx, userId, chatSessionId);
-    const after = (await pageStart(ctx, "permissionRequests", afterPermissionId, (last) => last.chatSessionId === chatSessionId))?._creationTime;
-    const requests = ctx.db.query("permissionRequests");
-    const oldestFirst = all
-      ? requests.withIndex("by_chatSessionId", (q) =>
-          after === undefined
-            ? q.eq("chatSessionId", chatSessionId)
-            : q.eq("chatSessionId", chatSessionId).gt("_creationTime", after),
-        )
-      : requests.withIndex("by_chatSessionId_and_status", (q) =>
-          after === undefined
-            ? q.eq("chatSessionId", chatSessionId).eq("status", "pending")
-            : q.eq("chatSessionId", chatSessionId).eq("status", "pending").gt("_creationTime", after),
-        );
-    const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit), (p) => textSize(p.tool, p.description, p.file, p.diff));
+    const page = { all, afterId: afterPermissionId, limit };
+    const size = (p: Doc<"permissionRequests">) => textSize(p.tool, p.description, p.file, p.diff);
+    const { items, hasMore } = await requestsPage(ctx, "permissionRequests", chatSessionId, page, size);
     return { permissions: items.map(permissionRecord), hasMore };
   },
 });
 
 /** Answer a pending request; Conflict if it was already answered or has expired. */
-export const answerPermission = mutation({
+export const answerPermission = serverMutation({
   args: { ...owner, permissionId: v.string(), answer: permissionAnswer },
   returns: permissionValidator,
-  handler: async (ctx, { serverSecret, userId, permissionId, answer }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, permissionId, answer }) => {
     const { request } = await ownedRequest(ctx, "permissionRequests", userId, permissionId);
     if (request.status !== "pending") {
       fail("Conflict", "This permission request is no longer waiting for an answer.");
     }
-    await ctx.db.patch(request._id, { status: "answered", answer });
-    return permissionRecord((await ctx.db.get(request._id))!);
+    return permissionRecord(await patched(ctx, request, { status: "answered", answer }));
   },
 });
 
@@ -373,18 +338,12 @@ export const answerPermission = mutation({
  * Up to CHUNK_PAGE of them and only as many as fit PAGE_BYTES (a chunk holds up
  * to 64,000 characters), the first always; the reader asks again after the last.
  */
-export const chunksAfter = query({
+export const chunksAfter = serverQuery({
   args: { ...ownerOfSession, afterSequence: v.number() },
   returns: v.array(chunkValidator),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, afterSequence }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, afterSequence }) => {
     await ownedSession(ctx, userId, chatSessionId);
-    const after = ctx.db
-      .query("chatChunks")
-      .withIndex("by_chatSessionId_and_sequence", (q) =>
-        q.eq("chatSessionId", chatSessionId).gt("sequence", afterSequence),
-      );
-    const { items } = await cutPage(after, CHUNK_PAGE, (c) => textSize(c.chunk));
+    const { items } = await cutPage(sessionChunksAfter(ctx, chatSessionId, afterSequence), CHUNK_PAGE, (c) => textSize(c.chunk));
     return items.map(chatChunkRecord);
   },
 });

@@ -24,7 +24,7 @@ import { trackTurn } from "./lib/turns";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { MAX_REPLY_CHUNKS, MAX_WORK_MESSAGES, MAX_WORK_PERMISSIONS, MAX_WORK_SESSIONS } from "./lib/limits";
-import { chatChunkRecord, chatMessageRecord, chatSessionRecord, permissionRecord, questionRecord } from "./lib/records";
+import { chatChunkRecord, chatMessageRecord, chatSessionRecord, patched, permissionRecord, questionRecord } from "./lib/records";
 import { finishUndo } from "./lib/undo";
 import { ANSWERED_BYTES, answeredQuestions } from "./questions";
 import {
@@ -305,8 +305,7 @@ export const updateSession = mutation({
     if (changes.agentSessionId !== undefined) patch.agentSessionId = changes.agentSessionId;
     // The agent's title never replaces one the session has (the owner's, or its job's name).
     if (changes.title !== undefined && session.title === undefined) patch.title = changes.title;
-    await ctx.db.patch(session._id, patch);
-    return chatSessionRecord((await ctx.db.get(session._id))!);
+    return chatSessionRecord(await patched(ctx, session, patch));
   },
 });
 
@@ -317,8 +316,7 @@ export const reportUndo = mutation({
   handler: async (ctx, { chatSessionId, applied, error, ...token }) => {
     const machine = await requireMachine(ctx, token);
     const session = await machineSession(ctx, machine.machineId, chatSessionId);
-    await ctx.db.patch(session._id, finishUndo(session, applied, error));
-    return chatSessionRecord((await ctx.db.get(session._id))!);
+    return chatSessionRecord(await patched(ctx, session, finishUndo(session, applied, error)));
   },
 });
 

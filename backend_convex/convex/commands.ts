@@ -7,8 +7,9 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
+import { serverMutation, serverQuery } from "./lib/functions";
 import { byPublicId, machineById, ownedMachine, reachable } from "./lib/access";
-import { requireMachine, requireServer } from "./lib/auth";
+import { requireMachine } from "./lib/auth";
 import {
   claim,
   finish,
@@ -26,13 +27,12 @@ import {
 } from "./lib/commandRules";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
-import { commandRecord } from "./lib/records";
+import { commandRecord, patched } from "./lib/records";
 import {
   commandArguments,
   commandRecord as commandValidator,
   commandResult,
   machineToken,
-  serverCaller,
 } from "./lib/validators";
 
 
@@ -48,22 +48,19 @@ async function machineCommand(ctx: QueryCtx, machineId: string, commandId: strin
 }
 
 async function save(ctx: MutationCtx, command: Doc<"commands">, changes: Partial<Doc<"commands">>) {
-  await ctx.db.patch(command._id, changes);
-  return commandRecord((await ctx.db.get(command._id))!);
+  return commandRecord(await patched(ctx, command, changes));
 }
 
 /** Queue a `pending` command for one of the user's machines, online or not. */
-export const create = mutation({
+export const create = serverMutation({
   args: {
-    ...serverCaller,
     userId: v.string(),
     machineId: v.string(),
     kind: v.string(),
     arguments: commandArguments,
   },
   returns: commandValidator,
-  handler: async (ctx, { serverSecret, userId, machineId, kind, arguments: raw }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, machineId, kind, arguments: raw }) => {
     const parsed = parseKind(kind);
     const checked = validateArguments(parsed, raw);
     await ownedMachine(ctx, userId, machineId);
@@ -103,21 +100,19 @@ async function pruneFinished(ctx: MutationCtx, machineId: string): Promise<void>
 }
 
 /** One of the user's commands. */
-export const get = query({
-  args: { ...serverCaller, userId: v.string(), commandId: v.string() },
+export const get = serverQuery({
+  args: { userId: v.string(), commandId: v.string() },
   returns: commandValidator,
-  handler: async (ctx, { serverSecret, userId, commandId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, commandId }) => {
     return commandRecord(await ownedCommand(ctx, userId, commandId));
   },
 });
 
 /** The machine's latest commands, newest first (at most LIST_COMMANDS_LIMIT). */
-export const list = query({
-  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+export const list = serverQuery({
+  args: { userId: v.string(), machineId: v.string() },
   returns: v.array(commandValidator),
-  handler: async (ctx, { serverSecret, userId, machineId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, machineId }) => {
     await ownedMachine(ctx, userId, machineId);
     const newest = await ctx.db
       .query("commands")
@@ -129,11 +124,10 @@ export const list = query({
 });
 
 /** Fail a pending command at once, or ask the machine to stop a running one. */
-export const cancel = mutation({
-  args: { ...serverCaller, userId: v.string(), commandId: v.string() },
+export const cancel = serverMutation({
+  args: { userId: v.string(), commandId: v.string() },
   returns: commandValidator,
-  handler: async (ctx, { serverSecret, userId, commandId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, commandId }) => {
     const command = await ownedCommand(ctx, userId, commandId);
     return await save(ctx, command, requestCancel(command, Date.now()));
   },

@@ -8,11 +8,12 @@
  * due runs are started by its scheduler through jobsScheduler.ts.
  */
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type MutationCtx } from "./_generated/server";
+import type { MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { requireServer } from "./lib/auth";
+import { owner, serverMutation, serverQuery } from "./lib/functions";
 import { INLINE_BUDGET } from "./lib/cascade";
 import { internal } from "./_generated/api";
+import { ofUser } from "./lib/access";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import {
@@ -28,29 +29,25 @@ import {
 } from "./lib/jobs";
 import { MAX_JOB_RUNS } from "./lib/limits";
 import { cutPage, pageLimit, pageStart, textSize } from "./lib/paging";
-import { jobRecord } from "./lib/records";
+import { jobRecord, patched } from "./lib/records";
 import {
   jobDraft,
   jobRecord as jobValidator,
   jobRunRecord as runValidator,
-  serverCaller,
 } from "./lib/validators";
 
-const owner = { ...serverCaller, userId: v.string() };
 const ownerOfJob = { ...owner, jobId: v.string() };
 const nextRun = v.union(v.number(), v.null());
 
 async function save(ctx: MutationCtx, job: Doc<"jobs">, changes: Partial<Doc<"jobs">>) {
-  await ctx.db.patch(job._id, changes);
-  return jobRecord((await ctx.db.get(job._id))!);
+  return jobRecord(await patched(ctx, job, changes));
 }
 
 /** Store a job for one of the user's approved workers, with one of its models. */
-export const create = mutation({
+export const create = serverMutation({
   args: { ...owner, draft: jobDraft, nextRunAt: nextRun },
   returns: jobValidator,
-  handler: async (ctx, { serverSecret, userId, draft, nextRunAt }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, draft, nextRunAt }) => {
     const fields = draftFields(draft);
     await jobWorker(ctx, userId, fields.workerId, fields.model);
     const id = await ctx.db.insert("jobs", {
@@ -65,11 +62,10 @@ export const create = mutation({
 });
 
 /** Replace a job's settings and schedule; a pause reason is cleared. */
-export const update = mutation({
+export const update = serverMutation({
   args: { ...ownerOfJob, draft: jobDraft, nextRunAt: nextRun },
   returns: jobValidator,
-  handler: async (ctx, { serverSecret, userId, jobId, draft, nextRunAt }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, jobId, draft, nextRunAt }) => {
     const job = await ownedJob(ctx, userId, jobId);
     const fields = draftFields(draft);
     await jobWorker(ctx, userId, fields.workerId, fields.model);
@@ -85,11 +81,10 @@ export const update = mutation({
 });
 
 /** Pause (no next run) or resume a job at `nextRunAt`; either clears a pause reason. */
-export const setEnabled = mutation({
+export const setEnabled = serverMutation({
   args: { ...ownerOfJob, enabled: v.boolean(), nextRunAt: nextRun },
   returns: jobValidator,
-  handler: async (ctx, { serverSecret, userId, jobId, enabled, nextRunAt }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, jobId, enabled, nextRunAt }) => {
     const job = await ownedJob(ctx, userId, jobId);
     if (enabled && job.workerId === undefined) fail("Conflict", NO_WORKER_FOR_JOB);
     return await save(ctx, job, { ...schedule(enabled, nextRunAt), pausedReason: undefined });
@@ -97,11 +92,10 @@ export const setEnabled = mutation({
 });
 
 /** Delete a job and its run history; the chat sessions its runs made stay. */
-export const remove = mutation({
+export const remove = serverMutation({
   args: ownerOfJob,
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, jobId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, jobId }) => {
     const job = await ownedJob(ctx, userId, jobId);
     await ctx.db.delete(job._id);
     if (!(await deleteRuns(ctx, jobId, INLINE_BUDGET))) {
@@ -112,38 +106,31 @@ export const remove = mutation({
 });
 
 /** One of the user's jobs. */
-export const get = query({
+export const get = serverQuery({
   args: ownerOfJob,
   returns: jobValidator,
-  handler: async (ctx, { serverSecret, userId, jobId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, jobId }) => {
     return jobRecord(await ownedJob(ctx, userId, jobId));
   },
 });
 
 /** A page of the user's jobs, oldest first, after the job the last page ended with. */
-export const listPage = query({
+export const listPage = serverQuery({
   args: { ...owner, afterJobId: v.optional(v.string()), limit: v.number() },
   returns: v.object({ jobs: v.array(jobValidator), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, afterJobId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, afterJobId, limit }) => {
     const after = (await pageStart(ctx, "jobs", afterJobId, (last) => last.userId === userId))?._creationTime;
-    const oldestFirst = ctx.db
-      .query("jobs")
-      .withIndex("by_userId", (q) =>
-        after === undefined ? q.eq("userId", userId) : q.eq("userId", userId).gt("_creationTime", after),
-      );
+    const oldestFirst = ofUser(ctx, "jobs", userId, after);
     const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit), (job) => textSize(job.prompt, job.name));
     return { jobs: items.map(jobRecord), hasMore };
   },
 });
 
 /** A job's newest `limit` runs (at most MAX_JOB_RUNS), newest first, each with its reply's status. */
-export const listRuns = query({
+export const listRuns = serverQuery({
   args: { ...ownerOfJob, limit: v.number() },
   returns: v.array(runValidator),
-  handler: async (ctx, { serverSecret, userId, jobId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, jobId, limit }) => {
     await ownedJob(ctx, userId, jobId);
     const count = Math.max(0, Math.min(Math.floor(limit), MAX_JOB_RUNS));
     if (count === 0) return [];
@@ -157,11 +144,10 @@ export const listRuns = query({
 });
 
 /** Start a run at once ("Run now"); the schedule stays as it is. */
-export const runNow = mutation({
+export const runNow = serverMutation({
   args: ownerOfJob,
   returns: runValidator,
-  handler: async (ctx, { serverSecret, userId, jobId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, jobId }) => {
     const job = await ownedJob(ctx, userId, jobId);
     if (job.workerId === undefined) fail("Conflict", NO_WORKER_FOR_JOB);
     const now = Date.now();

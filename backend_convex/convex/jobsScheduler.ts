@@ -11,17 +11,17 @@
  * Convex runs mutations serializably, so however many schedulers look at the
  * same slot (or retry after a lost reply), exactly one run is created for it.
  */
-import { internalMutation, mutation, query } from "./_generated/server";
+import { internalMutation } from "./_generated/server";
 import { internal } from "./_generated/api";
 import { getDocumentSize, v } from "convex/values";
 import type { Doc } from "./_generated/dataModel";
 import type { QueryCtx } from "./_generated/server";
-import { requireServer } from "./lib/auth";
+import { serverMutation, serverQuery } from "./lib/functions";
 import { jobById, nextDue, runRecord, startSlot, unreadableSchedule } from "./lib/jobs";
 import { CRON_DUE_JOBS, MAX_DUE_JOBS } from "./lib/limits";
 import { cutPage, PAGE_BYTES } from "./lib/paging";
 import { jobRecord } from "./lib/records";
-import { jobRecord as jobValidator, jobRunRecord as runValidator, serverCaller } from "./lib/validators";
+import { jobRecord as jobValidator, jobRunRecord as runValidator } from "./lib/validators";
 
 /**
  * Enabled jobs whose next run is at or before `now`, soonest first: at most
@@ -40,11 +40,10 @@ async function duePage(ctx: QueryCtx, now: number, count: number) {
 }
 
 /** Enabled jobs whose next run is at or before `now`, soonest first; as many as fit one page (duePage). */
-export const listDue = query({
-  args: { ...serverCaller, now: v.number(), limit: v.number() },
+export const listDue = serverQuery({
+  args: { now: v.number(), limit: v.number() },
   returns: v.array(jobValidator),
-  handler: async (ctx, { serverSecret, now, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { now, limit }) => {
     const count = Math.max(0, Math.min(Math.floor(limit), MAX_DUE_JOBS));
     if (count === 0) return [];
     const { items } = await duePage(ctx, now, count);
@@ -59,11 +58,10 @@ export const listDue = query({
  * and the job still moves on; with no next run (the schedule never comes due
  * again) the job is disabled.
  */
-export const startRunAt = mutation({
-  args: { ...serverCaller, jobId: v.string(), scheduledFor: v.number(), nextRunAt: v.union(v.number(), v.null()) },
+export const startRunAt = serverMutation({
+  args: { jobId: v.string(), scheduledFor: v.number(), nextRunAt: v.union(v.number(), v.null()) },
   returns: v.union(runValidator, v.null()),
-  handler: async (ctx, { serverSecret, jobId, scheduledFor, nextRunAt }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { jobId, scheduledFor, nextRunAt }) => {
     const run = await startSlot(ctx, await jobById(ctx, jobId), scheduledFor, nextRunAt);
     return run === null ? null : await runRecord(ctx, run);
   },

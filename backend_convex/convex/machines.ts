@@ -6,7 +6,8 @@ import { internal } from "./_generated/api";
 import type { Doc } from "./_generated/dataModel";
 import { action, internalMutation, mutation, query, type MutationCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { ownedMachine, requireUser } from "./lib/access";
+import { serverMutation, serverQuery } from "./lib/functions";
+import { ofUser, ownedMachine, requireUser } from "./lib/access";
 import { hashSecret, requireMachine, requireServer } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { pauseJobsOfMachine } from "./lib/jobs";
@@ -15,7 +16,7 @@ import { fail, MACHINE_IN_USE, TAKEN_OVER } from "./lib/errors";
 import { newId, newSecret } from "./lib/ids";
 import { MAX_WORKERS, SWEEP_BATCH } from "./lib/limits";
 import { cutPage, MACHINE_PAGE, pageLimit, pageStart } from "./lib/paging";
-import { machineRecord } from "./lib/records";
+import { machineRecord, patched } from "./lib/records";
 import { validateName } from "./lib/rules";
 import { endMessage } from "./chatMachine";
 import { MAX_WORK_SESSIONS } from "./lib/limits";
@@ -78,17 +79,12 @@ export const insert = internalMutation({
  * A page of the user's machines, oldest first, after the machine the last page
  * ended with; each with its workers counted by status.
  */
-export const listPage = query({
-  args: { ...serverCaller, userId: v.string(), afterMachineId: v.optional(v.string()), limit: v.number() },
+export const listPage = serverQuery({
+  args: { userId: v.string(), afterMachineId: v.optional(v.string()), limit: v.number() },
   returns: v.object({ machines: v.array(machineSummary), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, afterMachineId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, afterMachineId, limit }) => {
     const after = (await pageStart(ctx, "machines", afterMachineId, (last) => last.userId === userId))?._creationTime;
-    const oldestFirst = ctx.db
-      .query("machines")
-      .withIndex("by_userId", (q) =>
-        after === undefined ? q.eq("userId", userId) : q.eq("userId", userId).gt("_creationTime", after),
-      );
+    const oldestFirst = ofUser(ctx, "machines", userId, after);
     // A page of machines also reads their workers (at most MAX_WORKERS each), so it is short.
     const { items, hasMore } = await cutPage(oldestFirst, pageLimit(limit, MACHINE_PAGE), () => 1);
     const machines = await Promise.all(
@@ -107,21 +103,19 @@ export const listPage = query({
 });
 
 /** One of the user's machines. */
-export const get = query({
-  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+export const get = serverQuery({
+  args: { userId: v.string(), machineId: v.string() },
   returns: machineValidator,
-  handler: async (ctx, { serverSecret, userId, machineId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, machineId }) => {
     return machineRecord(await ownedMachine(ctx, userId, machineId));
   },
 });
 
 /** Delete a machine with its workers and chat (their jobs are paused); its token stops working at once. */
-export const remove = mutation({
-  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+export const remove = serverMutation({
+  args: { userId: v.string(), machineId: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, machineId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, machineId }) => {
     const machine = await ownedMachine(ctx, userId, machineId);
     await pauseJobsOfMachine(ctx, machineId, MAX_WORKERS);
     await ctx.db.delete(machine._id);
@@ -187,8 +181,7 @@ export const heartbeat = mutation({
         fail("MachineInUse", TAKEN_OVER);
       await ctx.db.patch(machine._id, { instanceId: instance, leaseUntil: now + leaseMs });
     }
-    await ctx.db.patch(machine._id, { status: "online", lastHeartbeat: now });
-    return machineRecord((await ctx.db.get(machine._id))!);
+    return machineRecord(await patched(ctx, machine, { status: "online", lastHeartbeat: now }));
   },
 });
 
@@ -252,11 +245,10 @@ async function markStale(ctx: MutationCtx, lastSeenBefore: number): Promise<stri
 }
 
 /** Set online machines silent since the cutoff (and their workers) offline; their IDs. */
-export const markStaleOffline = mutation({
-  args: { ...serverCaller, lastSeenBefore: v.number() },
+export const markStaleOffline = serverMutation({
+  args: { lastSeenBefore: v.number() },
   returns: v.array(v.string()),
-  handler: async (ctx, { serverSecret, lastSeenBefore }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { lastSeenBefore }) => {
     return await markStale(ctx, lastSeenBefore);
   },
 });

@@ -5,16 +5,29 @@
  * The web server validates a subscription (https endpoint, key sizes) and the
  * settings in Python before it calls these; only it can call them (server secret).
  */
-import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type QueryCtx } from "./_generated/server";
+import type { QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
-import { reachable, requireUser } from "./lib/access";
-import { requireServer } from "./lib/auth";
+import { owner, serverMutation, serverQuery } from "./lib/functions";
+import { ofUser, reachable, requireUser } from "./lib/access";
 import { fail } from "./lib/errors";
 import { MAX_OPEN_TURNS } from "./lib/limits";
 import { cachedLookup, MAX_FINISHED, place, placeFields, sessionPlace, waitingQuery } from "./lib/inbox";
-import { permissionRecord } from "./lib/records";
-import { messageRole, messageStatus, permissionRecord as permissionValidator, serverCaller } from "./lib/validators";
+import {
+  finishedReplyRecord,
+  notificationSettingsRecord,
+  openTurnMessage,
+  patched,
+  permissionRecord,
+  pushSubscriptionRecord as subscriptionRecord,
+  storedValues,
+} from "./lib/records";
+import {
+  finishedReplyRecord as finishedReplyValidator,
+  notificationSettingsRecord as settingsValidator,
+  openTurnMessage as openTurnMessageValidator,
+  permissionRecord as permissionValidator,
+  pushSubscriptionRecord as subscriptionValidator,
+} from "./lib/validators";
 
 /** A user may enable this many browsers and phones (as in domain/notifications.py). */
 export const MAX_SUBSCRIPTIONS_PER_USER = 20;
@@ -23,28 +36,8 @@ export const TOO_MANY_SUBSCRIPTIONS =
   `You have ${MAX_SUBSCRIPTIONS_PER_USER} devices with notifications already. Turn them off on one first.`;
 const MAX_FIELD = 1024;
 
-const owner = { ...serverCaller, userId: v.string() };
-
-const subscriptionValidator = v.object({
-  userId: v.string(),
-  endpoint: v.string(),
-  p256dh: v.string(),
-  auth: v.string(),
-  createdAt: v.number(),
-});
-
-const settingsValidator = v.object({
-  events: v.array(v.string()),
-  quietStart: v.union(v.string(), v.null()),
-  quietEnd: v.union(v.string(), v.null()),
-  timeZone: v.string(),
-});
 
 const DEFAULT_EVENTS = ["job_failed", "long_reply", "machine_offline", "permission"];
-
-function subscriptionRecord(s: Doc<"pushSubscriptions">) {
-  return { userId: s.userId, endpoint: s.endpoint, p256dh: s.p256dh, auth: s.auth, createdAt: s.createdAt };
-}
 
 async function subscriptionAt(ctx: QueryCtx, endpoint: string) {
   return await ctx.db
@@ -54,19 +47,15 @@ async function subscriptionAt(ctx: QueryCtx, endpoint: string) {
 }
 
 /** Store (or renew, by endpoint) a browser's subscription for the user. */
-export const subscribe = mutation({
+export const subscribe = serverMutation({
   args: { ...owner, endpoint: v.string(), p256dh: v.string(), auth: v.string() },
   returns: subscriptionValidator,
-  handler: async (ctx, { serverSecret, userId, endpoint, p256dh, auth }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, endpoint, p256dh, auth }) => {
     if ([endpoint, p256dh, auth].some((field) => field.length === 0 || field.length > MAX_FIELD)) {
       fail("InvalidInput", "The push subscription is not valid.");
     }
     await requireUser(ctx, userId);
-    const mine = await ctx.db
-      .query("pushSubscriptions")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_SUBSCRIPTIONS_PER_USER + 1);
+    const mine = await ofUser(ctx, "pushSubscriptions", userId).take(MAX_SUBSCRIPTIONS_PER_USER + 1);
     if (mine.filter((s) => s.endpoint !== endpoint).length >= MAX_SUBSCRIPTIONS_PER_USER) {
       fail("Conflict", TOO_MANY_SUBSCRIPTIONS);
     }
@@ -76,17 +65,15 @@ export const subscribe = mutation({
       return subscriptionRecord((await ctx.db.get(id))!);
     }
     // One browser, one endpoint: whoever enabled it last receives its notifications.
-    await ctx.db.patch(previous._id, { userId, p256dh, auth });
-    return subscriptionRecord((await ctx.db.get(previous._id))!);
+    return subscriptionRecord(await patched(ctx, previous, { userId, p256dh, auth }));
   },
 });
 
 /** Forget one of the user's subscriptions; another user's is "not found". */
-export const unsubscribe = mutation({
+export const unsubscribe = serverMutation({
   args: { ...owner, endpoint: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, endpoint }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, endpoint }) => {
     const found = reachable(await subscriptionAt(ctx, endpoint), (subscription) => subscription.userId === userId, NO_SUBSCRIPTION);
     await ctx.db.delete(found._id);
     return null;
@@ -94,25 +81,20 @@ export const unsubscribe = mutation({
 });
 
 /** The user's subscriptions, oldest first. */
-export const listSubscriptions = query({
+export const listSubscriptions = serverQuery({
   args: owner,
   returns: v.array(subscriptionValidator),
-  handler: async (ctx, { serverSecret, userId }) => {
-    requireServer(serverSecret);
-    const found = await ctx.db
-      .query("pushSubscriptions")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_SUBSCRIPTIONS_PER_USER);
+  handler: async (ctx, { userId }) => {
+    const found = await ofUser(ctx, "pushSubscriptions", userId).take(MAX_SUBSCRIPTIONS_PER_USER);
     return found.map(subscriptionRecord);
   },
 });
 
 /** Forget a subscription the push service says is gone; nothing if already gone. */
-export const drop = mutation({
-  args: { ...serverCaller, endpoint: v.string() },
+export const drop = serverMutation({
+  args: { endpoint: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, endpoint }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { endpoint }) => {
     const found = await subscriptionAt(ctx, endpoint);
     if (found !== null) await ctx.db.delete(found._id);
     return null;
@@ -120,44 +102,25 @@ export const drop = mutation({
 });
 
 /** The user's settings, or the defaults (every event, no quiet hours, UTC). */
-export const getSettings = query({
+export const getSettings = serverQuery({
   args: owner,
   returns: settingsValidator,
-  handler: async (ctx, { serverSecret, userId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId }) => {
     await requireUser(ctx, userId);
-    const found = await ctx.db
-      .query("notificationSettings")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .first();
+    const found = await ofUser(ctx, "notificationSettings", userId).first();
     if (found === null) return { events: DEFAULT_EVENTS, quietStart: null, quietEnd: null, timeZone: "UTC" };
-    return {
-      events: found.events,
-      quietStart: found.quietStart ?? null,
-      quietEnd: found.quietEnd ?? null,
-      timeZone: found.timeZone,
-    };
+    return notificationSettingsRecord(found);
   },
 });
 
 /** Replace the user's settings (checked by the web server). */
-export const saveSettings = mutation({
+export const saveSettings = serverMutation({
   args: { ...owner, settings: settingsValidator },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, settings }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, settings }) => {
     await requireUser(ctx, userId);
-    const fields = {
-      userId,
-      events: settings.events,
-      quietStart: settings.quietStart ?? undefined,
-      quietEnd: settings.quietEnd ?? undefined,
-      timeZone: settings.timeZone,
-    };
-    const found = await ctx.db
-      .query("notificationSettings")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .first();
+    const fields = { ...storedValues(settings), userId };
+    const found = await ofUser(ctx, "notificationSettings", userId).first();
     if (found === null) await ctx.db.insert("notificationSettings", fields);
     else await ctx.db.replace(found._id, fields);
     return null;
@@ -174,14 +137,7 @@ export const listWaiting = waitingQuery("permissionRequests", permissionValidato
 
 const openTurnValidator = v.object({
   userId: v.string(),
-  message: v.object({
-    messageId: v.string(),
-    chatSessionId: v.string(),
-    role: messageRole,
-    status: messageStatus,
-    timestamp: v.number(),
-    replyTo: v.union(v.string(), v.null()),
-  }),
+  message: openTurnMessageValidator,
   ...placeFields,
   machineOnline: v.boolean(),
 });
@@ -191,11 +147,10 @@ const openTurnValidator = v.object({
  * machine's status, oldest first. It reads the small `openTurns` documents, never
  * a message and its text, and each session, worker and machine once.
  */
-export const listOpenTurns = query({
-  args: serverCaller,
+export const listOpenTurns = serverQuery({
+  args: {},
   returns: v.array(openTurnValidator),
-  handler: async (ctx, { serverSecret }) => {
-    requireServer(serverSecret);
+  handler: async (ctx) => {
     const lookup = cachedLookup(ctx);
     const turns = [];
     for (const turn of await ctx.db.query("openTurns").withIndex("by_timestamp").take(MAX_OPEN_TURNS)) {
@@ -204,14 +159,7 @@ export const listOpenTurns = query({
       const { session, worker, machine } = found;
       turns.push({
         userId: session.userId,
-        message: {
-          messageId: turn.messageId,
-          chatSessionId: turn.chatSessionId,
-          role: turn.role,
-          status: turn.status,
-          timestamp: turn.timestamp,
-          replyTo: turn.replyTo ?? null,
-        },
+        message: openTurnMessage(turn),
         ...place(machine, worker),
         machineOnline: machine.status === "online",
       });
@@ -220,33 +168,17 @@ export const listOpenTurns = query({
   },
 });
 
-const finishedValidator = v.object({
-  userId: v.string(),
-  messageId: v.string(),
-  chatSessionId: v.string(),
-  status: v.string(),
-  preview: v.string(),
-  finishedAt: v.number(),
-  ...placeFields,
-});
-
-async function seenAt(ctx: QueryCtx, userId: string) {
-  return await ctx.db
-    .query("inboxSeen")
-    .withIndex("by_userId", (q) => q.eq("userId", userId))
-    .first();
-}
+const finishedValidator = v.object({ ...finishedReplyValidator.fields, ...placeFields });
 
 /**
  * The user's replies that ended after their inbox mark, newest first, at most `limit`
  * (MAX_FINISHED): one index range of small rows and three lookups each, no reply text.
  */
-export const listFinished = query({
+export const listFinished = serverQuery({
   args: { ...owner, limit: v.number() },
   returns: v.array(finishedValidator),
-  handler: async (ctx, { serverSecret, userId, limit }) => {
-    requireServer(serverSecret);
-    const mark = (await seenAt(ctx, userId))?.seenAt ?? -1;
+  handler: async (ctx, { userId, limit }) => {
+    const mark = (await ofUser(ctx, "inboxSeen", userId).first())?.seenAt ?? -1;
     const rows = await ctx.db
       .query("finishedReplies")
       .withIndex("by_userId_and_finishedAt", (q) => q.eq("userId", userId).gt("finishedAt", mark))
@@ -257,29 +189,20 @@ export const listFinished = query({
       // A reply of a session, worker or machine being deleted is not listed (access.ts).
       const where = await sessionPlace(ctx, row.chatSessionId);
       if (where === null || where.session.userId !== userId) continue;
-      found.push({
-        userId,
-        messageId: row.messageId,
-        chatSessionId: row.chatSessionId,
-        status: row.status,
-        preview: row.preview,
-        finishedAt: row.finishedAt,
-        ...place(where.machine, where.worker),
-      });
+      found.push({ ...finishedReplyRecord(row), ...place(where.machine, where.worker) });
     }
     return found;
   },
 });
 
 /** Move the user's inbox mark to `until`: forward only, and never past now (seen_until). */
-export const markSeen = mutation({
+export const markSeen = serverMutation({
   args: { ...owner, until: v.number() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, until }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, until }) => {
     await requireUser(ctx, userId);
     const mark = Math.min(until, Date.now());
-    const found = await seenAt(ctx, userId);
+    const found = await ofUser(ctx, "inboxSeen", userId).first();
     if (found === null) await ctx.db.insert("inboxSeen", { userId, seenAt: mark });
     else if (mark > found.seenAt) await ctx.db.patch(found._id, { seenAt: mark });
     return null;

@@ -11,11 +11,12 @@
  * chunk in the same mutation.
  */
 import type { Doc } from "./_generated/dataModel";
-import { internalMutation, mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
+import { internalMutation, mutation, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
+import { ownerOfSession, serverQuery } from "./lib/functions";
 import { machineMessage, ownedSession, reachable } from "./lib/access";
-import { requireMachine, requireServer } from "./lib/auth";
-import { ensureStreaming, insertChunk, lastSequence } from "./lib/chat";
+import { requireMachine } from "./lib/auth";
+import { sessionChunksAfter, ensureStreaming, insertChunk, lastSequence } from "./lib/chat";
 import { mergeReply, partLength, partText } from "./lib/partText";
 import { appendToText, readSegments, replaceText } from "./lib/text";
 import { fail } from "./lib/errors";
@@ -23,7 +24,7 @@ import { CHUNK_PAGE } from "./lib/limits";
 import { cutPage, mergedLists, pageLimit, textSize } from "./lib/paging";
 import { chatChunkRecord } from "./lib/records";
 import { codePoints, fromCodePoint, validateChunk } from "./lib/rules";
-import { chatChunkRecord as chunkValidator, machineToken, partFields, serverCaller } from "./lib/validators";
+import { chatChunkRecord as chunkValidator, machineToken, partFields } from "./lib/validators";
 
 const MAX_PART_ID_LENGTH = 200;
 /** Characters (code points) of a text or reasoning part (orchestrator.domain.parts.MAX_PART_TEXT, a whole reply). */
@@ -229,18 +230,15 @@ export const appendText = mutation({
  * they were made, after the part at `afterPosition`: a tool's output may hold
  * 64 KiB and a streaming text more, so a page is cut by size as well as count.
  */
-export const listPage = query({
+export const listPage = serverQuery({
   args: {
-    ...serverCaller,
-    userId: v.string(),
-    chatSessionId: v.string(),
+    ...ownerOfSession,
     messageId: v.union(v.string(), v.null()),
     afterPosition: v.optional(v.number()),
     limit: v.number(),
   },
   returns: v.object({ parts: v.array(partRecord), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId, afterPosition, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, messageId, afterPosition, limit }) => {
     await ownedSession(ctx, userId, chatSessionId);
     const after = afterPosition ?? -1;
     const parts =
@@ -268,18 +266,15 @@ export const listPage = query({
 });
 
 /** Segments of a long part of the user's session from `fromIndex` on (see lib/text.ts). */
-export const text = query({
+export const text = serverQuery({
   args: {
-    ...serverCaller,
-    userId: v.string(),
-    chatSessionId: v.string(),
+    ...ownerOfSession,
     messageId: v.string(),
     partId: v.string(),
     fromIndex: v.number(),
   },
   returns: v.array(v.string()),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, messageId, partId, fromIndex }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, messageId, partId, fromIndex }) => {
     await ownedSession(ctx, userId, chatSessionId);
     reachable(await load(ctx, messageId, partId), (p) => p.chatSessionId === chatSessionId, "No such part.");
     return await readSegments(ctx, messageId, fromIndex, partId);
@@ -291,19 +286,14 @@ export const text = query({
  * snapshot; a full page of one kind cuts the other at its end, so a reader
  * resuming from the last sequence returned misses nothing.
  */
-export const eventsAfter = query({
-  args: { ...serverCaller, userId: v.string(), chatSessionId: v.string(), afterSequence: v.number() },
+export const eventsAfter = serverQuery({
+  args: { ...ownerOfSession, afterSequence: v.number() },
   returns: v.object({ chunks: v.array(chunkValidator), parts: v.array(partRecord) }),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, afterSequence }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, afterSequence }) => {
     await ownedSession(ctx, userId, chatSessionId);
     // One page in sequence order, cut by size as well as count: a stream resumed from
     // far behind reads at most PAGE_BYTES and one event (a tool part may hold 400 kB).
-    const chunks = ctx.db
-      .query("chatChunks")
-      .withIndex("by_chatSessionId_and_sequence", (q) =>
-        q.eq("chatSessionId", chatSessionId).gt("sequence", afterSequence),
-      );
+    const chunks = sessionChunksAfter(ctx, chatSessionId, afterSequence);
     const parts = ctx.db
       .query("messageParts")
       .withIndex("by_chatSessionId_and_isText_and_sequence", (q) =>

@@ -5,27 +5,26 @@
  * orchestrator/domain/questions.py.
  */
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type QueryCtx } from "./_generated/server";
+import { mutation, type QueryCtx } from "./_generated/server";
 import { getDocumentSize, v, type Value } from "convex/values";
-import { ownedRequest, ownedSession } from "./lib/access";
-import { requireMachine, requireServer } from "./lib/auth";
-import { pendingRequest, resolveRequest } from "./lib/chat";
+import { owner, ownerOfSession, serverMutation, serverQuery } from "./lib/functions";
+import { ownedRequest, ownedSession, type RequestTable } from "./lib/access";
+import { requireMachine } from "./lib/auth";
+import { pendingRequest, requestsPage, resolveRequest, sessionRequests } from "./lib/chat";
 import { fail } from "./lib/errors";
 import { newId } from "./lib/ids";
 import { waitingQuery } from "./lib/inbox";
 import { MAX_WORK_PERMISSIONS } from "./lib/limits";
-import { cutPage, MAX_PAGE, PAGE_BYTES, pageLimit, pageStart } from "./lib/paging";
-import { permissionRecord, questionRecord } from "./lib/records";
+import { cutPage, MAX_PAGE, PAGE_BYTES } from "./lib/paging";
+import { patched, permissionRecord, questionRecord } from "./lib/records";
 import { validateAnswers, validateQuestionRequest } from "./lib/rules";
 import {
   machineToken,
   permissionRecord as permissionValidator,
   question,
   questionRecord as questionValidator,
-  serverCaller,
 } from "./lib/validators";
 
-const owner = { ...serverCaller, userId: v.string() };
 const docSize = (doc: object) => getDocumentSize(doc as Record<string, Value>);
 
 /**
@@ -57,40 +56,22 @@ export async function answeredQuestions(
   return bySession;
 }
 
-/** The session's questions waiting for an answer (or all of them), oldest first, after the one created at `after`. */
-function questionsOf(ctx: QueryCtx, chatSessionId: string, all: boolean, after: number) {
-  const requests = ctx.db.query("questionRequests");
-  return all
-    ? requests.withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId).gt("_creationTime", after))
-    : requests.withIndex("by_chatSessionId_and_status", (q) =>
-        q.eq("chatSessionId", chatSessionId).eq("status", "pending").gt("_creationTime", after),
-      );
-}
-
-/** Where a page of the session's questions starts: after the question `afterQuestionId`. */
-async function questionsAfter(ctx: QueryCtx, chatSessionId: string, afterQuestionId: string | undefined) {
-  const last = await pageStart(ctx, "questionRequests", afterQuestionId, (q) => q.chatSessionId === chatSessionId);
-  return last?._creationTime ?? 0;
-}
-
 /**
  * A page of the session's questions waiting for an answer (or of all of them),
  * oldest first, after the question the last page ended with.
  */
-export const listQuestionsPage = query({
+export const listQuestionsPage = serverQuery({
   args: {
-    ...owner,
-    chatSessionId: v.string(),
+    ...ownerOfSession,
     all: v.optional(v.boolean()),
     afterQuestionId: v.optional(v.string()),
     limit: v.number(),
   },
   returns: v.object({ questions: v.array(questionValidator), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, chatSessionId, all, afterQuestionId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId, all, afterQuestionId, limit }) => {
     await ownedSession(ctx, userId, chatSessionId);
-    const after = await questionsAfter(ctx, chatSessionId, afterQuestionId);
-    const { items, hasMore } = await cutPage(questionsOf(ctx, chatSessionId, all ?? false, after), pageLimit(limit), docSize);
+    const page = { all, afterId: afterQuestionId, limit };
+    const { items, hasMore } = await requestsPage(ctx, "questionRequests", chatSessionId, page, docSize);
     return { questions: items.map(questionRecord), hasMore };
   },
 });
@@ -101,24 +82,20 @@ export const listQuestionsPage = query({
  * reader reads the rest of a list whose `hasMore…` is set from
  * chat:listPermissionsPage or listQuestionsPage.
  */
-export const listRequests = query({
-  args: { ...owner, chatSessionId: v.string() },
+export const listRequests = serverQuery({
+  args: ownerOfSession,
   returns: v.object({
     permissions: v.array(permissionValidator),
     hasMorePermissions: v.boolean(),
     questions: v.array(questionValidator),
     hasMoreQuestions: v.boolean(),
   }),
-  handler: async (ctx, { serverSecret, userId, chatSessionId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, chatSessionId }) => {
     await ownedSession(ctx, userId, chatSessionId);
-    const permissions = await cutPage(
-      ctx.db.query("permissionRequests").withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId)),
-      MAX_PAGE,
-      docSize,
-      PAGE_BYTES / 2,
-    );
-    const questions = await cutPage(questionsOf(ctx, chatSessionId, true, 0), MAX_PAGE, docSize, PAGE_BYTES / 2);
+    const firstPage = <T extends RequestTable>(table: T) =>
+      cutPage(sessionRequests(ctx, table, chatSessionId, true, 0), MAX_PAGE, docSize, PAGE_BYTES / 2);
+    const permissions = await firstPage("permissionRequests");
+    const questions = await firstPage("questionRequests");
     return {
       permissions: permissions.items.map(permissionRecord),
       hasMorePermissions: permissions.hasMore,
@@ -129,16 +106,14 @@ export const listRequests = query({
 });
 
 /** Answer a pending question (no answers: dismiss it); Conflict once answered or expired. */
-export const answerQuestion = mutation({
+export const answerQuestion = serverMutation({
   args: { ...owner, questionId: v.string(), answers: v.union(v.array(v.array(v.string())), v.null()) },
   returns: questionValidator,
-  handler: async (ctx, { serverSecret, userId, questionId, answers }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, questionId, answers }) => {
     const { request } = await ownedRequest(ctx, "questionRequests", userId, questionId);
     if (request.status !== "pending") fail("Conflict", "This question is no longer waiting for an answer.");
     const checked = answers === null ? undefined : validateAnswers(request.questions, answers);
-    await ctx.db.patch(request._id, { status: "answered", answers: checked, dismissed: checked === undefined });
-    return questionRecord((await ctx.db.get(request._id))!);
+    return questionRecord(await patched(ctx, request, { status: "answered", answers: checked, dismissed: checked === undefined }));
   },
 });
 

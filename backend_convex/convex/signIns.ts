@@ -2,15 +2,12 @@
  * Sign-ins: which browsers are signed in to an account, so a session cookie can
  * be ended on the server (sign out, sign out everywhere, a new password).
  */
-import { mutation, query, type QueryCtx } from "./_generated/server";
+import type { QueryCtx } from "./_generated/server";
 import type { Doc } from "./_generated/dataModel";
 import { v } from "convex/values";
-import { byPublicId, requireUser } from "./lib/access";
-import { requireServer } from "./lib/auth";
+import { owner, serverMutation, serverQuery } from "./lib/functions";
+import { byPublicId, ofUser, requireUser } from "./lib/access";
 import { MAX_SIGN_INS_PER_USER } from "./lib/limits";
-import { serverCaller } from "./lib/validators";
-
-const owner = { ...serverCaller, userId: v.string() };
 
 /** The user's sign-in with this ID, or null (someone else's counts as absent). */
 async function ownSignIn(ctx: QueryCtx, userId: string, signInId: string): Promise<Doc<"signIns"> | null> {
@@ -19,39 +16,32 @@ async function ownSignIn(ctx: QueryCtx, userId: string, signInId: string): Promi
 }
 
 /** Record a sign-in; beyond MAX_SIGN_INS_PER_USER the user's oldest ones end. */
-export const add = mutation({
+export const add = serverMutation({
   args: { ...owner, signInId: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, signInId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, signInId }) => {
     await requireUser(ctx, userId);
     await ctx.db.insert("signIns", { signInId, userId, createdAt: Date.now() });
-    const newestFirst = await ctx.db
-      .query("signIns")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .order("desc")
-      .take(MAX_SIGN_INS_PER_USER + 10);
+    const newestFirst = await ofUser(ctx, "signIns", userId).order("desc").take(MAX_SIGN_INS_PER_USER + 10);
     for (const old of newestFirst.slice(MAX_SIGN_INS_PER_USER)) await ctx.db.delete(old._id);
     return null;
   },
 });
 
 /** Whether this sign-in of the user exists and has not ended. */
-export const has = query({
+export const has = serverQuery({
   args: { ...owner, signInId: v.string() },
   returns: v.boolean(),
-  handler: async (ctx, { serverSecret, userId, signInId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, signInId }) => {
     return (await ownSignIn(ctx, userId, signInId)) !== null;
   },
 });
 
 /** End one sign-in of the user; an unknown one is already ended. */
-export const end = mutation({
+export const end = serverMutation({
   args: { ...owner, signInId: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, signInId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, signInId }) => {
     const found = await ownSignIn(ctx, userId, signInId);
     if (found !== null) await ctx.db.delete(found._id);
     return null;
@@ -59,15 +49,11 @@ export const end = mutation({
 });
 
 /** End every sign-in of the user except `keep`; returns how many ended. */
-export const endOthers = mutation({
+export const endOthers = serverMutation({
   args: { ...owner, keep: v.union(v.string(), v.null()) },
   returns: v.number(),
-  handler: async (ctx, { serverSecret, userId, keep }) => {
-    requireServer(serverSecret);
-    const all = await ctx.db
-      .query("signIns")
-      .withIndex("by_userId", (q) => q.eq("userId", userId))
-      .take(MAX_SIGN_INS_PER_USER + 10);
+  handler: async (ctx, { userId, keep }) => {
+    const all = await ofUser(ctx, "signIns", userId).take(MAX_SIGN_INS_PER_USER + 10);
     let ended = 0;
     for (const signIn of all) {
       if (signIn.signInId === keep) continue;

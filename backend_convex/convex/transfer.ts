@@ -6,11 +6,13 @@
  * interrupted import runs again without duplicates. Machines get the hash of the new
  * secret the importer generated (tokens cannot move: only their hash is stored).
  */
-import { mutation, type MutationCtx } from "./_generated/server";
+import type { MutationCtx } from "./_generated/server";
 import { v, type Infer } from "convex/values";
-import { userByName, withPublicId, type PublicIdTable } from "./lib/access";
-import { hashSecret, requireServer } from "./lib/auth";
+import { serverMutation } from "./lib/functions";
+import { publicIdOf, userByName, withPublicId, type PublicIdTable } from "./lib/access";
+import { hashSecret } from "./lib/auth";
 import { fail } from "./lib/errors";
+import { storedValues } from "./lib/records";
 import { insertContent } from "./lib/text";
 import { trackTurn } from "./lib/turns";
 import { ensureRoomForWorker } from "./workers";
@@ -22,13 +24,9 @@ import {
   jobRunStatus,
   machineRecord,
   nullable,
-  serverCaller,
   userRecord,
   workerRecord,
 } from "./lib/validators";
-
-const some = <T>(value: T | null): T | undefined =>
-  value === null ? undefined : value;
 
 // An exported record is the record the functions return, minus what the import derives again.
 const user = userRecord.extend({ passwordHash: v.string() });
@@ -70,6 +68,17 @@ function missing(kind: string, id: string): never {
   );
 }
 
+/** The table each kind of record is stored in. */
+const TABLE = {
+  user: "users",
+  machine: "machines",
+  worker: "workers",
+  session: "chatSessions",
+  message: "chatMessages",
+  job: "jobs",
+  run: "jobRuns",
+} as const satisfies Record<Infer<typeof batch>["kind"], PublicIdTable>;
+
 async function storeOne(
   ctx: MutationCtx,
   { kind, records }: Infer<typeof batch>,
@@ -78,121 +87,75 @@ async function storeOne(
   const db = ctx.db;
   const found = <T extends PublicIdTable>(table: T, id: string) => withPublicId(ctx, table, id).first();
   for (const record of records) {
+    const id = publicIdOf(TABLE[kind], record);
+    if (await found(TABLE[kind], id)) continue;
+    // The stored record this one refers to: without it the batch is refused.
+    const parent = async <T extends PublicIdTable>(table: T, parentId: string) =>
+      (await found(table, parentId)) ?? missing(kind, id);
     switch (kind) {
       case "user": {
         const r = record as Infer<typeof user>;
-        if (await found("users", r.userId)) continue;
         const sameName = await userByName(ctx, r.username);
         if (sameName) fail("InvalidInput", taken(r.username));
         await db.insert("users", r);
-        stored.push(r.userId);
         break;
       }
       case "machine": {
-        const { secret, rootDirectory, ...r } = record as Infer<typeof machine>;
-        if (await found("machines", r.machineId)) continue;
-        if (!(await found("users", r.userId))) missing(kind, r.machineId);
+        const { secret, ...r } = record as Infer<typeof machine>;
+        await parent("users", r.userId);
         await db.insert("machines", {
-          ...r,
-          rootDirectory: some(rootDirectory),
+          ...storedValues(r),
           status: "offline",
           secretHash: await hashSecret(secret),
         });
-        stored.push(r.machineId);
         break;
       }
       case "worker": {
-        const { name, approvedAt, approvedBy, ...r } = record as Infer<
-          typeof worker
-        >;
-        if (await found("workers", r.workerId)) continue;
-        const owner = await found("machines", r.machineId);
-        if (!owner) missing(kind, r.workerId);
+        const r = record as Infer<typeof worker>;
+        const owner = await parent("machines", r.machineId);
         await ensureRoomForWorker(ctx, r.machineId);
-        await db.insert("workers", {
-          ...r,
-          userId: owner.userId,
-          name: some(name),
-          approvedAt: some(approvedAt),
-          approvedBy: some(approvedBy),
-        });
-        stored.push(r.workerId);
+        await db.insert("workers", { ...storedValues(r), userId: owner.userId });
         break;
       }
       case "session": {
-        const { title, ...r } = record as Infer<typeof session>;
-        if (await found("chatSessions", r.chatSessionId)) continue;
-        const of = await found("workers", r.workerId);
-        if (!of) missing(kind, r.chatSessionId);
-        await db.insert("chatSessions", {
-          ...r,
-          machineId: of.machineId,
-          title: some(title),
-          lastSequence: 0,
-        });
-        stored.push(r.chatSessionId);
+        const r = record as Infer<typeof session>;
+        const of = await parent("workers", r.workerId);
+        await db.insert("chatSessions", { ...storedValues(r), machineId: of.machineId, lastSequence: 0 });
         break;
       }
       case "message": {
-        const { replyTo, error, content, ...r } = record as Infer<typeof message>;
-        if (await found("chatMessages", r.messageId)) continue;
-        const of = await found("chatSessions", r.chatSessionId);
-        if (!of) missing(kind, r.messageId);
+        const { content, ...r } = record as Infer<typeof message>;
+        const of = await parent("chatSessions", r.chatSessionId);
+        const fields = { ...storedValues(r), machineId: of.machineId };
         await db.insert("chatMessages", {
-          ...r,
+          ...fields,
           ...(await insertContent(ctx, r.messageId, r.chatSessionId, content)),
-          machineId: of.machineId,
-          replyTo: some(replyTo),
-          error: some(error),
           abortRequested: false,
         });
-        await trackTurn(ctx, { ...r, machineId: of.machineId, replyTo: some(replyTo) });
-        stored.push(r.messageId);
+        await trackTurn(ctx, fields);
         break;
       }
       case "job": {
-        const { workerId, nextRunAt, chatSessionId, pausedReason, ...r } =
-          record as Infer<typeof job>;
-        if (await found("jobs", r.jobId)) continue;
-        await db.insert("jobs", {
-          ...r,
-          workerId: some(workerId),
-          nextRunAt: some(nextRunAt),
-          chatSessionId: some(chatSessionId),
-          pausedReason: some(pausedReason),
-        });
-        stored.push(r.jobId);
+        await db.insert("jobs", storedValues(record as Infer<typeof job>));
         break;
       }
       case "run": {
-        const { status, chatSessionId, messageId, finishedAt, error, ...r } =
-          record as Infer<typeof run>;
-        if (await found("jobRuns", r.runId)) continue;
-        const of = await found("jobs", r.jobId);
-        if (!of) missing(kind, r.runId);
-        await db.insert("jobRuns", {
-          ...r,
-          userId: of.userId,
-          status: some(status),
-          chatSessionId: some(chatSessionId),
-          messageId: some(messageId),
-          finishedAt: some(finishedAt),
-          error: some(error),
-        });
-        stored.push(r.runId);
+        const r = record as Infer<typeof run>;
+        const of = await parent("jobs", r.jobId);
+        await db.insert("jobRuns", { ...storedValues(r), userId: of.userId });
         break;
       }
     }
+    stored.push(id);
   }
   return stored;
 }
 
 /** Store a batch of exported records of one type; returns the IDs stored (the others existed). */
-export const restore = mutation({
-  args: { ...serverCaller, batch },
+export const restore = serverMutation({
+  args: { batch },
   returns: v.array(v.string()),
-  handler: async (ctx, { serverSecret, batch }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { batch }) => {
     return await storeOne(ctx, batch);
   },
 });

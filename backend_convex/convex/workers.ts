@@ -5,20 +5,20 @@
 import type { Doc } from "./_generated/dataModel";
 import { mutation, query, type MutationCtx, type QueryCtx } from "./_generated/server";
 import { v } from "convex/values";
+import { serverMutation, serverQuery } from "./lib/functions";
 import { machineById, machineWorker, ownedMachine, ownedWorker } from "./lib/access";
-import { requireMachine, requireServer } from "./lib/auth";
+import { requireMachine } from "./lib/auth";
 import { deleteBelow } from "./lib/cascade";
 import { fail } from "./lib/errors";
 import { pauseJobsOfWorker } from "./lib/jobs";
 import { newId } from "./lib/ids";
 import { MAX_PROBLEM_LENGTH, MAX_WORKERS } from "./lib/limits";
 import { cutPage, pageLimit, pageStart } from "./lib/paging";
-import { DEFAULT_PERMISSION_POLICY, workerRecord } from "./lib/records";
+import { DEFAULT_PERMISSION_POLICY, patched, workerRecord } from "./lib/records";
 import { normalizeRelativePath, transitionWorker, validateModels, validateName } from "./lib/rules";
 import {
   machineToken,
   permissionPolicy,
-  serverCaller,
   workerRecord as workerValidator,
   type WorkerStatus,
 } from "./lib/validators";
@@ -53,9 +53,8 @@ export async function ensureRoomForWorker(ctx: QueryCtx, machineId: string) {
 }
 
 /** Add an approved (`ready`) worker on a directory relative to the machine's root. */
-export const add = mutation({
+export const add = serverMutation({
   args: {
-    ...serverCaller,
     userId: v.string(),
     machineId: v.string(),
     directory: v.string(),
@@ -63,8 +62,7 @@ export const add = mutation({
     permissionPolicy: v.optional(permissionPolicy),
   },
   returns: workerValidator,
-  handler: async (ctx, { serverSecret, userId, machineId, directory, name, permissionPolicy }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, machineId, directory, name, permissionPolicy }) => {
     directory = normalizeRelativePath(directory);
     const cleaned = optionalName(name);
     await ownedMachine(ctx, userId, machineId);
@@ -88,23 +86,20 @@ export const add = mutation({
 });
 
 /** Change what the worker's agent may do; the machine uses it at the next opencode start. */
-export const setPermissionPolicy = mutation({
-  args: { ...serverCaller, userId: v.string(), workerId: v.string(), permissionPolicy },
+export const setPermissionPolicy = serverMutation({
+  args: { userId: v.string(), workerId: v.string(), permissionPolicy },
   returns: workerValidator,
-  handler: async (ctx, { serverSecret, userId, workerId, permissionPolicy }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, workerId, permissionPolicy }) => {
     const worker = await ownedWorker(ctx, userId, workerId);
-    await ctx.db.patch(worker._id, { permissionPolicy });
-    return workerRecord((await ctx.db.get(worker._id))!);
+    return workerRecord(await patched(ctx, worker, { permissionPolicy }));
   },
 });
 
 /** A single-use token the machine can register a worker with. */
-export const issueToken = mutation({
-  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+export const issueToken = serverMutation({
+  args: { userId: v.string(), machineId: v.string() },
   returns: v.object({ machineId: v.string(), workerId: v.string() }),
-  handler: async (ctx, { serverSecret, userId, machineId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, machineId }) => {
     await ownedMachine(ctx, userId, machineId);
     const workerId = await newId(ctx, "worker");
     await ctx.db.insert("workerTokens", { workerId, machineId, createdAt: Date.now() });
@@ -121,11 +116,10 @@ async function pendingWorker(ctx: MutationCtx, userId: string, workerId: string,
 }
 
 /** Approve a pending worker; it becomes `ready`. */
-export const approve = mutation({
-  args: { ...serverCaller, userId: v.string(), workerId: v.string() },
+export const approve = serverMutation({
+  args: { userId: v.string(), workerId: v.string() },
   returns: workerValidator,
-  handler: async (ctx, { serverSecret, userId, workerId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, workerId }) => {
     const worker = await pendingWorker(ctx, userId, workerId, "approved");
     await ctx.db.patch(worker._id, {
       status: transitionWorker(worker.status, "ready"),
@@ -137,11 +131,10 @@ export const approve = mutation({
 });
 
 /** Refuse a pending worker: it is deleted and its token stays used. */
-export const reject = mutation({
-  args: { ...serverCaller, userId: v.string(), workerId: v.string() },
+export const reject = serverMutation({
+  args: { userId: v.string(), workerId: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, workerId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, workerId }) => {
     const worker = await pendingWorker(ctx, userId, workerId, "rejected");
     await deleteWorker(ctx, worker);
     return null;
@@ -149,11 +142,10 @@ export const reject = mutation({
 });
 
 /** Delete a worker in any status, with its chat sessions; its jobs are paused with a reason. */
-export const remove = mutation({
-  args: { ...serverCaller, userId: v.string(), workerId: v.string() },
+export const remove = serverMutation({
+  args: { userId: v.string(), workerId: v.string() },
   returns: v.null(),
-  handler: async (ctx, { serverSecret, userId, workerId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, workerId }) => {
     await deleteWorker(ctx, await ownedWorker(ctx, userId, workerId));
     return null;
   },
@@ -166,21 +158,19 @@ async function deleteWorker(ctx: MutationCtx, worker: Doc<"workers">): Promise<v
 }
 
 /** One of the user's workers ("No such worker." for anyone else's). */
-export const get = query({
-  args: { ...serverCaller, userId: v.string(), workerId: v.string() },
+export const get = serverQuery({
+  args: { userId: v.string(), workerId: v.string() },
   returns: workerValidator,
-  handler: async (ctx, { serverSecret, userId, workerId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, workerId }) => {
     return workerRecord(await ownedWorker(ctx, userId, workerId));
   },
 });
 
 /** The workers of one of the user's machines, oldest first. */
-export const list = query({
-  args: { ...serverCaller, userId: v.string(), machineId: v.string() },
+export const list = serverQuery({
+  args: { userId: v.string(), machineId: v.string() },
   returns: v.array(workerValidator),
-  handler: async (ctx, { serverSecret, userId, machineId }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, machineId }) => {
     await ownedMachine(ctx, userId, machineId);
     return await workersOf(ctx, machineId);
   },
@@ -204,11 +194,10 @@ async function* pendingAfter(ctx: QueryCtx, userId: string, after: number | unde
 }
 
 /** A page of the workers waiting for approval across the user's machines, oldest first. */
-export const listPendingPage = query({
-  args: { ...serverCaller, userId: v.string(), afterWorkerId: v.optional(v.string()), limit: v.number() },
+export const listPendingPage = serverQuery({
+  args: { userId: v.string(), afterWorkerId: v.optional(v.string()), limit: v.number() },
   returns: v.object({ workers: v.array(workerValidator), hasMore: v.boolean() }),
-  handler: async (ctx, { serverSecret, userId, afterWorkerId, limit }) => {
-    requireServer(serverSecret);
+  handler: async (ctx, { userId, afterWorkerId, limit }) => {
     const after = (await pageStart(ctx, "workers", afterWorkerId, (last) => last.userId === userId))?._creationTime;
     // A page reads its workers, those of deleted machines it skips, and their machines.
     const { items, hasMore } = await cutPage(pendingAfter(ctx, userId, after), pageLimit(limit), () => 1);
@@ -281,8 +270,7 @@ async function setStatus(
   const worker = await machineWorker(ctx, machine.machineId, workerId);
   const status = transitionWorker(worker.status, target);
   const heartbeat = status === "online" ? { lastHeartbeat: Date.now() } : {};
-  await ctx.db.patch(worker._id, { status, ...heartbeat, problem });
-  return workerRecord((await ctx.db.get(worker._id))!);
+  return workerRecord(await patched(ctx, worker, { status, ...heartbeat, problem }));
 }
 
 /** Mark an approved worker online and record its heartbeat. */
@@ -312,8 +300,7 @@ export const updateModels = mutation({
     validateModels(models);
     const machine = await requireMachine(ctx, token);
     const worker = await machineWorker(ctx, machine.machineId, workerId);
-    await ctx.db.patch(worker._id, { models });
-    return workerRecord((await ctx.db.get(worker._id))!);
+    return workerRecord(await patched(ctx, worker, { models }));
   },
 });
 
@@ -326,7 +313,6 @@ export const updateAgents = mutation({
     validateModels(commands);
     const machine = await requireMachine(ctx, token);
     const worker = await machineWorker(ctx, machine.machineId, workerId);
-    await ctx.db.patch(worker._id, { agents, commands });
-    return workerRecord((await ctx.db.get(worker._id))!);
+    return workerRecord(await patched(ctx, worker, { agents, commands }));
   },
 });

@@ -30,17 +30,24 @@ async function streamingChat(t: Deployment) {
 }
 
 /** The agent of reply `messageId` asks to edit a.txt with a diff of nearly MAX_DIFF_BYTES (request `p<n>`). */
-async function askEdit(t: Deployment, token: Token, messageId: string, n: number) {
-  return await t.mutation(api.chatMachine.recordPermission, {
-    ...token,
-    messageId,
-    agentRequestId: `p${n}`,
-    tool: "edit",
-    description: "edit a.txt",
-    file: "a.txt",
-    diff: DIFF,
-    diffSize: DIFF.length,
-  });
+/** `count` edit requests the agent makes during the reply, in order. */
+async function askEdits(t: Deployment, token: Token, messageId: string, count: number) {
+  const made = [];
+  for (let n = 0; n < count; n++) {
+    made.push(
+      await t.mutation(api.chatMachine.recordPermission, {
+        ...token,
+        messageId,
+        agentRequestId: `p${n}`,
+        tool: "edit",
+        description: "edit a.txt",
+        file: "a.txt",
+        diff: DIFF,
+        diffSize: DIFF.length,
+      }),
+    );
+  }
+  return made;
 }
 
 async function secondMachine(t: Deployment, owner: { serverSecret: string; userId: string }) {
@@ -60,10 +67,7 @@ test("waiting edits with long diffs are paged by size across machines, each once
     [other.token, other.workerId],
   ] as const) {
     const { reply } = await streaming(t, owner, machineToken, workerId);
-    for (let n = 0; n < 25; n++) {
-      const request = await askEdit(t, machineToken, reply.messageId, n);
-      made.push(request.permissionId);
-    }
+    made.push(...(await askEdits(t, machineToken, reply.messageId, 25)).map((request) => request.permissionId));
   }
   expect(made.length * DIFF.length).toBeGreaterThan(PAGE_BYTES);
   for (const userId of [owner.userId, null]) {
@@ -119,11 +123,7 @@ test("more than a page of waiting questions across machines is read whole, each 
 test("a session's requests come a page at a time, cut by size; the rest from the page queries", async () => {
   const t = newDeployment();
   const { owner, token, session, reply } = await streamingChat(t);
-  const made: string[] = [];
-  for (let n = 0; n < 40; n++) {
-    const request = await askEdit(t, token, reply.messageId, n);
-    made.push(request.permissionId);
-  }
+  const made = (await askEdits(t, token, reply.messageId, 40)).map((request) => request.permissionId);
   const first = await t.query(api.questions.listRequests, { ...owner, chatSessionId: session.chatSessionId });
   expect(first.hasMorePermissions).toBe(true);
   expect(first.hasMoreQuestions).toBe(false);
@@ -185,8 +185,7 @@ test("a machine's work list holds the oldest answered edits that fit; the rest f
   const t = newDeployment();
   const { owner, token, session, reply } = await streamingChat(t);
   const made: string[] = [];
-  for (let n = 0; n < 20; n++) {
-    const request = await askEdit(t, token, reply.messageId, n);
+  for (const request of await askEdits(t, token, reply.messageId, 20)) {
     await t.mutation(api.chat.answerPermission, { ...owner, permissionId: request.permissionId, answer: "once" });
     made.push(request.permissionId);
   }
@@ -210,9 +209,7 @@ test("a reply's end expires more waiting edits than one mutation may read, the r
   const { token, reply } = await streamingChat(t);
   // More than the ending mutation's read budget: each edit is read once and written once.
   const count = Math.ceil(BYTES_BUDGET / (2 * MAX_DIFF_BYTES)) + 20;
-  for (let n = 0; n < count; n++) {
-    await askEdit(t, token, reply.messageId, n);
-  }
+  await askEdits(t, token, reply.messageId, count);
   const statuses = () =>
     t.run(async (ctx) => {
       const rows = await ctx.db.query("permissionRequests").collect();

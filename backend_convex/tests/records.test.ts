@@ -1,6 +1,6 @@
 import { expect, test } from "vitest";
 import { v } from "convex/values";
-import { chatMessageRecord } from "../convex/lib/records";
+import { chatMessageRecord, storedValues } from "../convex/lib/records";
 import { chatMessageRecord as chatMessageValidator, storedFields } from "../convex/lib/validators";
 import type { Doc } from "../convex/_generated/dataModel";
 
@@ -32,4 +32,10 @@ test("a stored message reads as its record: a field the document leaves out is n
   expect(Object.keys(record).sort()).toEqual(Object.keys(chatMessageValidator.fields).sort());
   expect(record).toMatchObject({ messageId: "msg_1", abortRequested: false, contentSegments: 0 });
   expect([record.replyTo, record.error, record.agent]).toEqual([null, null, null]);
+});
+
+test("a record's values are stored without its nulls; other values, false and 0 included, stay", () => {
+  const stored = storedValues({ name: "a", title: null, done: false, count: 0, nested: { size: null } });
+  expect(stored).toEqual({ name: "a", done: false, count: 0, nested: { size: null } });
+  expect("title" in stored).toBe(false);
 });

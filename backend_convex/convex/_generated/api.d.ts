@@ -30,6 +30,7 @@ import type * as lib_chat from "../lib/chat.js";
 import type * as lib_commandRules from "../lib/commandRules.js";
 import type * as lib_errors from "../lib/errors.js";
 import type * as lib_expiry from "../lib/expiry.js";
+import type * as lib_functions from "../lib/functions.js";
 import type * as lib_ids from "../lib/ids.js";
 import type * as lib_inbox from "../lib/inbox.js";
 import type * as lib_jobs from "../lib/jobs.js";
@@ -77,6 +78,7 @@ declare const fullApi: ApiFromModules<{
   "lib/commandRules": typeof lib_commandRules;
   "lib/errors": typeof lib_errors;
   "lib/expiry": typeof lib_expiry;
+  "lib/functions": typeof lib_functions;
   "lib/ids": typeof lib_ids;
   "lib/inbox": typeof lib_inbox;
   "lib/jobs": typeof lib_jobs;

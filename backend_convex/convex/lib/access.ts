@@ -31,12 +31,45 @@ const PUBLIC_ID = {
 
 export type PublicIdTable = keyof typeof PUBLIC_ID;
 
+/** The public ID of a record of `table` (the document's or its exported record's). */
+export function publicIdOf(table: PublicIdTable, record: object): string {
+  return (record as Record<string, string>)[PUBLIC_ID[table]];
+}
+
+/** A table seen through its one-field indexes `by_<field>` (Convex adds `_creationTime` to each). */
+type OneFieldIndexes = GenericTableInfo & { indexes: Record<string, [string, "_creationTime"]> };
+
+/** The documents of `table` whose `field` is `value` (created after `after`, if given), through its `by_<field>` index. */
+function whereEqual<T extends TableNames>(
+  ctx: QueryCtx,
+  table: T,
+  field: string,
+  value: string,
+  after?: number,
+): Query<NamedTableInfo<DataModel, T>> {
+  // Generic over the table, TypeScript cannot name the index; the callers and the schema agree on it.
+  const query = ctx.db.query(table) as unknown as QueryInitializer<OneFieldIndexes>;
+  return query.withIndex(`by_${field}`, (q) =>
+    after === undefined ? q.eq(field, value) : q.eq(field, value).gt("_creationTime", after),
+  ) as unknown as Query<NamedTableInfo<DataModel, T>>;
+}
+
 /** The records of `table` whose public ID is `id` (at most one), through its `by_<field>` index. */
 export function withPublicId<T extends PublicIdTable>(ctx: QueryCtx, table: T, id: string): Query<NamedTableInfo<DataModel, T>> {
-  const field = PUBLIC_ID[table];
-  // Generic over the table, TypeScript cannot name the index; PUBLIC_ID and the schema agree on it.
-  const query = ctx.db.query(table) as unknown as QueryInitializer<GenericTableInfo>;
-  return query.withIndex(`by_${field}`, (q) => q.eq(field, id)) as unknown as Query<NamedTableInfo<DataModel, T>>;
+  return whereEqual(ctx, table, PUBLIC_ID[table], id);
+}
+
+/** The tables a user's documents are listed from, each with a `by_userId` index (schema.ts). */
+type UserTable = "machines" | "jobs" | "apiTokens" | "pushSubscriptions" | "notificationSettings" | "inboxSeen" | "signIns";
+
+/** The user's documents of `table`, oldest first (those created after `after`, if given). */
+export function ofUser<T extends UserTable>(
+  ctx: QueryCtx,
+  table: T,
+  userId: string,
+  after?: number,
+): Query<NamedTableInfo<DataModel, T>> {
+  return whereEqual(ctx, table, "userId", userId, after);
 }
 
 /** The record of `table` whose public ID is `id`, or null. */

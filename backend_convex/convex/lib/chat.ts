@@ -1,10 +1,11 @@
 /** Reads and rules both sides of chat share. */
-import type { Doc } from "../_generated/dataModel";
+import type { NamedTableInfo, Query } from "convex/server";
+import type { DataModel, Doc } from "../_generated/dataModel";
 import type { MutationCtx, QueryCtx } from "../_generated/server";
 import { machineMessage, machineRequest, type RequestDocs, type RequestTable } from "./access";
 import { fail, SESSION_ENDED } from "./errors";
 import { newId } from "./ids";
-import { cutPage, pageStart, textSize } from "./paging";
+import { cutPage, pageLimit, pageStart, textSize } from "./paging";
 import { chatMessageRecord } from "./records";
 import { segmentBytes } from "./text";
 import type { ChatMessageRecord } from "./validators";
@@ -81,6 +82,43 @@ export async function resolveRequest<T extends RequestTable>(
 }
 
 /**
+ * The session's requests of `table` waiting for an answer (or all of them), oldest first,
+ * after the one created at `after` (0: from the first).
+ */
+export function sessionRequests<T extends RequestTable>(
+  ctx: QueryCtx,
+  table: T,
+  chatSessionId: string,
+  all: boolean,
+  after: number,
+): Query<NamedTableInfo<DataModel, T>> {
+  // Generic over the table, TypeScript cannot name the indexes both request tables have (schema.ts).
+  const requests = ctx.db.query(table as RequestTable as "questionRequests");
+  const found = all
+    ? requests.withIndex("by_chatSessionId", (q) => q.eq("chatSessionId", chatSessionId).gt("_creationTime", after))
+    : requests.withIndex("by_chatSessionId_and_status", (q) =>
+        q.eq("chatSessionId", chatSessionId).eq("status", "pending").gt("_creationTime", after),
+      );
+  return found as unknown as Query<NamedTableInfo<DataModel, T>>;
+}
+
+/**
+ * A page of the session's requests of `table` waiting for an answer (or of all of them),
+ * oldest first, after the request `afterId` the last page ended with, cut by `size` too.
+ */
+export async function requestsPage<T extends RequestTable>(
+  ctx: QueryCtx,
+  table: T,
+  chatSessionId: string,
+  page: { all?: boolean; afterId?: string; limit: number },
+  size: (request: Doc<T>) => number,
+) {
+  const last = await pageStart(ctx, table, page.afterId, (request) => request.chatSessionId === chatSessionId);
+  const oldestFirst = sessionRequests(ctx, table, chatSessionId, page.all ?? false, last?._creationTime ?? 0);
+  return await cutPage(oldestFirst, pageLimit(page.limit), size);
+}
+
+/**
  * The fields a permission request or question the agent makes during reply `messageId`
  * of the calling machine starts with (pending); the reply must be streaming.
  */
@@ -116,6 +154,15 @@ export async function lastSequence(ctx: QueryCtx, session: Doc<"chatSessions">):
     last = Math.max(last, part?.sequence ?? 0);
   }
   return last;
+}
+
+/** The session's chunks streamed after `afterSequence`, in order. */
+export function sessionChunksAfter(ctx: QueryCtx, chatSessionId: string, afterSequence: number) {
+  return ctx.db
+    .query("chatChunks")
+    .withIndex("by_chatSessionId_and_sequence", (q) =>
+      q.eq("chatSessionId", chatSessionId).gt("sequence", afterSequence),
+    );
 }
 
 /** Store a chunk under the session's next sequence number (gap-free: one transaction). */

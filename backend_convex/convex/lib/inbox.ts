@@ -4,12 +4,12 @@
  * and the pages of requests waiting for an answer (permission requests, questions).
  */
 import type { Doc } from "../_generated/dataModel";
-import { query, type MutationCtx, type QueryCtx } from "../_generated/server";
-import { requireServer } from "./auth";
+import type { MutationCtx, QueryCtx } from "../_generated/server";
 import { getDocumentSize, v, type GenericValidator, type Infer, type Value } from "convex/values";
+import { serverQuery } from "./functions";
 import { byPublicId, sessionById, workerById, type PublicIdTable, type RequestDocs, type RequestTable } from "./access";
 import { cutPage, MAX_PAGE, RECORD_OVERHEAD } from "./paging";
-import { serverCaller, type MessageStatus } from "./validators";
+import type { MessageStatus } from "./validators";
 
 /** Endings listed in the inbox (INBOX_ENDINGS): a reply the user stopped is not news to them. */
 export const INBOX_ENDINGS: ReadonlySet<string> = new Set(["completed", "failed", "interrupted"]);
@@ -144,7 +144,6 @@ export async function sessionPlace(
 
 /** The arguments of a listWaiting query: the user (null: everyone) and where the page starts. */
 const waitingArgs = {
-  ...serverCaller,
   userId: v.union(v.string(), v.null()),
   after: v.optional(waitingCursor),
 };
@@ -196,12 +195,12 @@ export function waitingQuery<Table extends RequestTable, R extends GenericValida
   request: R,
   record: (request: RequestDocs[Table]) => Infer<R>,
 ) {
-  return query({
+  return serverQuery({
     args: waitingArgs,
     returns: waitingList(request),
-    handler: async (ctx, { serverSecret, userId, after }) => {
-      requireServer(serverSecret);
-      return await waitingItems(ctx, table, userId, after, record);
+    handler: async (ctx, { userId, after }) => {
+      // Generic over `request`, TypeScript cannot see that waitingItems makes what waitingList validates.
+      return (await waitingItems(ctx, table, userId, after, record)) as unknown as Infer<ReturnType<typeof waitingList<R>>>;
     },
   });
 }

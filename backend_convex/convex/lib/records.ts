@@ -1,16 +1,22 @@
-/** Documents as the records the functions return (see validators.ts). */
+/** Documents as the records the functions return (see validators.ts), and records as documents. */
 import type { Doc, TableNames } from "../_generated/dataModel";
+import type { MutationCtx } from "../_generated/server";
 import type { PropertyValidators } from "convex/values";
-import { chatMessageRecord as chatMessageValidator } from "./validators";
+import * as validators from "./validators";
 import type {
+  ApiTokenRecord,
   ChatChunkRecord,
   ChatMessageRecord,
   ChatSessionRecord,
   CommandRecord,
+  FinishedReplyRecord,
   JobRecord,
   MachineRecord,
+  NotificationSettingsRecord,
+  OpenTurnMessage,
   PermissionPolicy,
   PermissionRecord,
+  PushSubscriptionRecord,
   QuestionRecord,
   UserRecord,
   WorkerRecord,
@@ -21,30 +27,16 @@ type CopiedKey<D, R> = {
   [K in keyof R & keyof D]-?: D[K] extends R[K] ? K : never;
 }[keyof R & keyof D];
 
-/** What a record puts where its document leaves a field out (older documents, optional fields). */
+/** What a record puts where its document leaves a field out (older documents). */
 type Fallbacks<R, C extends keyof R> = { readonly [K in Exclude<keyof R, C>]-?: R[K] };
-
-/**
- * One builder for every record: the copied fields come over as they are, every other field of
- * the record is the document's value or, when the document has none, its fallback.
- */
-function recordOf<T extends TableNames, R>() {
-  return <C extends CopiedKey<Doc<T>, R>>(copied: readonly C[], fallbacks: Fallbacks<R, C>) =>
-    (doc: Doc<T>): R => {
-      const fields = doc as unknown as Record<string, unknown>;
-      const record: Record<string, unknown> = {};
-      for (const key of copied) record[key as string] = fields[key as string];
-      for (const [key, fallback] of Object.entries(fallbacks)) record[key] = fields[key] ?? fallback;
-      return record as R;
-    };
-}
 
 /** Fields whose record value may be null. */
 type NullableKey<R> = { [K in keyof R]-?: null extends R[K] ? K : never }[keyof R];
 
 /**
- * The builder for a record whose table stores the record's own fields (validators.ts `storedFields`):
- * each field is the document's value; one the document leaves out is its fallback, or else null.
+ * The builder for a record whose table stores the record's own fields (validators.ts `storedFields`,
+ * schema.ts): each field is the document's value; one the document leaves out is its fallback, or
+ * else null.
  */
 function storedRecordOf<T extends TableNames, R>(validator: { fields: PropertyValidators }) {
   return (fallbacks: Fallbacks<R, CopiedKey<Doc<T>, R> | NullableKey<R>>) =>
@@ -57,6 +49,21 @@ function storedRecordOf<T extends TableNames, R>(validator: { fields: PropertyVa
     };
 }
 
+/** A record's type as its document stores it: a value that may be null may be absent instead. */
+type StoredValues<R> = { [K in keyof R]: null extends R[K] ? Exclude<R[K], null> | undefined : R[K] };
+
+/** A record's values as its document stores them: a null value is left out (validators.ts `storedFields`). */
+export function storedValues<R extends object>(record: R): StoredValues<R> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null)) as StoredValues<R>;
+}
+
+/** The document after `changes`: patched, then read back (for the record a function returns). */
+export async function patched<D extends Doc<TableNames>>(ctx: MutationCtx, doc: D, changes: Partial<D>): Promise<D> {
+  // Generic over the table, TypeScript cannot match `changes` to one table's fields; D's own fields they are.
+  await ctx.db.patch(doc._id, changes as Parameters<MutationCtx["db"]["patch"]>[1]);
+  return (await ctx.db.get(doc._id)) as D;
+}
+
 /** Ask before bash, edits and fetches; nothing outside the worker's folder. */
 export const DEFAULT_PERMISSION_POLICY: PermissionPolicy = {
   bash: "ask",
@@ -65,56 +72,32 @@ export const DEFAULT_PERMISSION_POLICY: PermissionPolicy = {
   externalDirectory: "deny",
 };
 
-export const userRecord = recordOf<"users", UserRecord>()(["userId", "username", "createdAt"], {});
+export const userRecord = storedRecordOf<"users", UserRecord>(validators.userRecord)({});
 
-export const machineRecord = recordOf<"machines", MachineRecord>()(
-  ["machineId", "userId", "name", "status", "createdAt"],
-  { lastHeartbeat: null, rootDirectory: null },
-);
+export const machineRecord = storedRecordOf<"machines", MachineRecord>(validators.machineRecord)({});
 
-export const workerRecord = recordOf<"workers", WorkerRecord>()(
-  ["workerId", "machineId", "directory", "status", "createdAt", "models"],
-  {
-    name: null,
-    approvedAt: null,
-    approvedBy: null,
-    lastHeartbeat: null,
-    agents: [],
-    commands: [],
-    // Absent on workers from before policies existed: they get the safe defaults.
-    permissionPolicy: DEFAULT_PERMISSION_POLICY,
-    problem: null,
-  },
-);
+export const workerRecord = storedRecordOf<"workers", WorkerRecord>(validators.workerRecord)({
+  agents: [],
+  commands: [],
+  // Absent on workers from before policies existed: they get the safe defaults.
+  permissionPolicy: DEFAULT_PERMISSION_POLICY,
+});
 
-export const chatSessionRecord = recordOf<"chatSessions", ChatSessionRecord>()(
-  ["chatSessionId", "workerId", "userId", "model", "status", "createdAt", "lastActivity"],
-  {
-    agentSessionId: null,
-    title: null,
-    agent: null,
-    undoneFrom: null,
-    undoAgentId: null,
-    undoneAt: null,
-    undoRequests: 0,
-    undoApplied: 0,
-    undoError: null,
-  },
-);
+export const chatSessionRecord = storedRecordOf<"chatSessions", ChatSessionRecord>(validators.chatSessionRecord)({
+  undoRequests: 0,
+  undoApplied: 0,
+});
 
-export const chatMessageRecord = storedRecordOf<"chatMessages", ChatMessageRecord>(chatMessageValidator)({
+export const chatMessageRecord = storedRecordOf<"chatMessages", ChatMessageRecord>(validators.chatMessageRecord)({
   contentSegments: 0,
 });
 
-export const chatChunkRecord = recordOf<"chatChunks", ChatChunkRecord>()(
-  ["chunkId", "messageId", "chatSessionId", "chunk", "sequence", "timestamp"],
-  { partId: null, offset: null },
-);
+export const chatChunkRecord = storedRecordOf<"chatChunks", ChatChunkRecord>(validators.chatChunkRecord)({});
 
-const permissionFields = recordOf<"permissionRequests", Omit<PermissionRecord, "file" | "diff" | "diffSize">>()(
-  ["permissionId", "chatSessionId", "messageId", "agentRequestId", "tool", "description", "status", "createdAt"],
-  { answer: null },
-);
+type PermissionFields = Omit<PermissionRecord, "file" | "diff" | "diffSize">;
+const permissionFields = storedRecordOf<"permissionRequests", PermissionFields>(
+  validators.permissionRecord.omit("file", "diff", "diffSize"),
+)({});
 
 export function permissionRecord(request: Doc<"permissionRequests">): PermissionRecord {
   // The diff fields appear only on edit requests, so they are left out rather than null.
@@ -124,17 +107,24 @@ export function permissionRecord(request: Doc<"permissionRequests">): Permission
     : { ...record, file: request.file, diff: request.diff, diffSize: request.diffSize };
 }
 
-export const questionRecord = recordOf<"questionRequests", QuestionRecord>()(
-  ["questionId", "chatSessionId", "messageId", "agentRequestId", "questions", "status", "createdAt", "dismissed"],
-  { answers: null },
-);
+export const questionRecord = storedRecordOf<"questionRequests", QuestionRecord>(validators.questionRecord)({});
 
-export const commandRecord = recordOf<"commands", CommandRecord>()(
-  ["commandId", "machineId", "userId", "kind", "arguments", "status", "createdAt", "progress", "cancelRequested"],
-  { progressLine: null, result: null, error: null, startedAt: null, finishedAt: null },
-);
+export const commandRecord = storedRecordOf<"commands", CommandRecord>(validators.commandRecord)({});
 
-export const jobRecord = recordOf<"jobs", JobRecord>()(
-  ["jobId", "userId", "name", "model", "prompt", "cron", "timezone", "enabled", "sessionMode", "createdAt"],
-  { workerId: null, nextRunAt: null, chatSessionId: null, pausedReason: null },
-);
+export const jobRecord = storedRecordOf<"jobs", JobRecord>(validators.jobRecord)({});
+
+export const apiTokenRecord = storedRecordOf<"apiTokens", ApiTokenRecord>(validators.apiTokenRecord)({});
+
+export const pushSubscriptionRecord = storedRecordOf<"pushSubscriptions", PushSubscriptionRecord>(
+  validators.pushSubscriptionRecord,
+)({});
+
+export const notificationSettingsRecord = storedRecordOf<"notificationSettings", NotificationSettingsRecord>(
+  validators.notificationSettingsRecord,
+)({});
+
+export const finishedReplyRecord = storedRecordOf<"finishedReplies", FinishedReplyRecord>(
+  validators.finishedReplyRecord,
+)({});
+
+export const openTurnMessage = storedRecordOf<"openTurns", OpenTurnMessage>(validators.openTurnMessage)({});

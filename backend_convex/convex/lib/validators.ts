@@ -178,6 +178,7 @@ export const workerRecord = v.object({
   agents: v.array(v.string()),
   commands: v.array(v.string()),
   permissionPolicy,
+  /** Why its machine cannot run it (one sentence), until a heartbeat succeeds. */
   problem: nullable(v.string()),
 });
 
@@ -191,7 +192,9 @@ export const chatSessionRecord = v.object({
   lastActivity: v.number(),
   agentSessionId: nullable(v.string()),
   title: nullable(v.string()),
+  /** The agent (mode) its messages use unless a message names another. */
   agent: nullable(v.string()),
+  /** Undo and redo of turns (orchestrator/domain/undo.py): the first reply undone, … */
   undoneFrom: nullable(v.string()),
   undoAgentId: nullable(v.string()),
   undoneAt: nullable(v.number()),
@@ -233,20 +236,17 @@ export const partFields = {
   sequence: v.number(),
 };
 
-/** A streamed piece of a reply as stored and as returned, apart from the part it belongs to. */
-export const chunkFields = {
+/** A streamed piece of a reply. */
+export const chatChunkRecord = v.object({
   chunkId: v.string(),
   messageId: v.string(),
   chatSessionId: v.string(),
   chunk: v.string(),
   sequence: v.number(),
   timestamp: v.number(),
-};
-
-export const chatChunkRecord = v.object({
-  ...chunkFields,
-  partId: v.union(v.string(), v.null()),
-  offset: v.union(v.number(), v.null()),
+  // The text part it grows and the character its text starts at (parts.ts).
+  partId: nullable(v.string()),
+  offset: nullable(v.number()),
 });
 
 export const permissionRecord = v.object({
@@ -259,6 +259,7 @@ export const permissionRecord = v.object({
   status: permissionStatus,
   createdAt: v.number(),
   answer: nullable(permissionAnswer),
+  // An edit's file and its diff, at most MAX_DIFF_BYTES (lib/rules.ts); absent for other tools.
   file: v.optional(v.string()),
   diff: v.optional(v.string()),
   diffSize: v.optional(v.number()),
@@ -293,8 +294,8 @@ export const sessionWork = v.object({
   answeredQuestions: v.array(questionRecord),
 });
 
-/** A directory command as stored and as returned, apart from its optional fields. */
-export const commandFields = {
+/** A directory command a user sends to a machine. */
+export const commandRecord = v.object({
   commandId: v.string(),
   machineId: v.string(),
   userId: v.string(),
@@ -305,10 +306,6 @@ export const commandFields = {
   progress: v.number(),
   cancelRequested: v.boolean(),
   createdAt: v.number(),
-};
-
-export const commandRecord = v.object({
-  ...commandFields,
   progressLine: nullable(v.string()),
   result: nullable(commandResult),
   error: nullable(v.string()),
@@ -330,10 +327,13 @@ export const jobSettings = {
 export const jobRecord = v.object({
   jobId: v.string(),
   userId: v.string(),
+  /** Null once the worker was removed (the job is then paused with a reason). */
   workerId: nullable(v.string()),
   ...jobSettings,
   createdAt: v.number(),
+  /** Null: not scheduled. */
   nextRunAt: nullable(v.number()),
+  /** The session same_session runs append to, once the first run made it. */
   chatSessionId: nullable(v.string()),
   pausedReason: nullable(v.string()),
 });
@@ -349,6 +349,47 @@ export const jobRunRecord = v.object({
   finishedAt: nullable(v.number()),
   error: nullable(v.string()),
 });
+
+/** A user API token, without its hash (apiTokens.ts). */
+export const apiTokenRecord = v.object({
+  tokenId: v.string(),
+  userId: v.string(),
+  name: v.string(),
+  createdAt: v.number(),
+  lastUsedAt: nullable(v.number()),
+});
+
+/** A browser's Web Push subscription (notifications.ts). */
+export const pushSubscriptionRecord = v.object({
+  userId: v.string(),
+  endpoint: v.string(),
+  p256dh: v.string(),
+  auth: v.string(),
+  createdAt: v.number(),
+});
+
+/** Which events a user is notified about, and their quiet hours (notifications.ts). */
+export const notificationSettingsRecord = v.object({
+  events: v.array(v.string()),
+  quietStart: nullable(v.string()),
+  quietEnd: nullable(v.string()),
+  timeZone: v.string(),
+});
+
+/** A reply that ended, as the inbox keeps it (lib/inbox.ts), without where it ran. */
+export const finishedReplyRecord = v.object({
+  userId: v.string(),
+  messageId: v.string(),
+  chatSessionId: v.string(),
+  status: v.string(),
+  preview: v.string(),
+  finishedAt: v.number(),
+});
+
+/** A message that has not finished, without its text (lib/turns.ts). */
+export const openTurnMessage = chatMessageRecord.pick(
+  "messageId", "chatSessionId", "role", "status", "timestamp", "replyTo",
+);
 
 /** What the owner fills in for a job (already checked by the web server's Python rules). */
 export const jobDraft = v.object({ workerId: v.string(), ...jobSettings });
@@ -368,4 +409,9 @@ export type ChatMessageRecord = Infer<typeof chatMessageRecord>;
 export type ChatChunkRecord = Infer<typeof chatChunkRecord>;
 export type PermissionRecord = Infer<typeof permissionRecord>;
 export type QuestionRecord = Infer<typeof questionRecord>;
+export type ApiTokenRecord = Infer<typeof apiTokenRecord>;
+export type PushSubscriptionRecord = Infer<typeof pushSubscriptionRecord>;
+export type NotificationSettingsRecord = Infer<typeof notificationSettingsRecord>;
+export type FinishedReplyRecord = Infer<typeof finishedReplyRecord>;
+export type OpenTurnMessage = Infer<typeof openTurnMessage>;
 export type Question = Infer<typeof question>;

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from orchestrator.adapters.system import launch_command
+from orchestrator.testing.processes import launching_machine
 
 #: The wrapper launch_command used before the reaper: PR_SET_PDEATHSIG, then exec.
 EXEC_THROUGH = (
@@ -49,13 +50,7 @@ def teardown_ms(tmp: Path) -> float:
     pids = tmp / "pids"
     pids.unlink(missing_ok=True)
     script = f"setsid sleep 30 & echo $! > {pids}; wait"
-    launcher = (
-        "import subprocess, time\n"
-        "from orchestrator.adapters.system import launch_command\n"
-        f"subprocess.Popen(launch_command(['/bin/sh', '-c', {script!r}]))\n"
-        "time.sleep(60)\n"
-    )
-    machine = subprocess.Popen([sys.executable, "-c", launcher])
+    machine = launching_machine(["/bin/sh", "-c", script])
     deadline = time.monotonic() + 10
     while not pids.exists() or not pids.read_text().strip():
         if time.monotonic() > deadline:

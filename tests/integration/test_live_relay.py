@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.adapters.remote.live import LiveOutbox, batch_frame, event_frame
+from orchestrator.application.live import LiveRelay
 from orchestrator.domain.chat import ChatMessage
 from orchestrator.domain.ids import ChatSessionId, MachineToken, UserId
 from orchestrator.domain.live import GrowingText, LivePart, LiveText
@@ -244,12 +245,17 @@ async def test_a_gap_is_repaired_by_the_machine_and_an_overlap_ignored(
     assert await _stored_text(server, turn) == "one two three "
 
 
+def _relay(server: LiveServer) -> LiveRelay:
+    """The running app's live relay."""
+    assert server.runner is not None
+    return server.runner.app[LIVE]
+
+
 async def test_a_session_with_nothing_unstored_and_no_reader_leaves_memory(
     server: LiveServer, turn: Turn
 ) -> None:
     """After a reply ends, its session's live state is dropped; a refused session never stays."""
-    relay = server.runner.app[LIVE] if server.runner is not None else None
-    assert relay is not None
+    relay = _relay(server)
     relay.window = 0.05
     await turn.outbox.send(turn.text(0, "done "))
     await turn.outbox.drain(turn.session_id)
@@ -270,11 +276,9 @@ async def test_a_claimed_reply_is_read_ahead_so_its_first_event_needs_no_read(
     server: LiveServer, turn: Turn
 ) -> None:
     """The server reads a reply when the machine claims it: its first delta is taken at once."""
-    relay = server.runner.app[LIVE] if server.runner is not None else None
-    assert relay is not None
     first = turn.text(0, "hi ")
     with anyio.fail_after(10):
-        while not relay.ready(turn.token, first):  # read in the background
+        while not _relay(server).ready(turn.token, first):  # read in the background
             await anyio.sleep(0.01)
     await turn.outbox.send(first)
     await turn.outbox.drain(turn.session_id)

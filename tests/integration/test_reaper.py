@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.adapters.system import launch_command
+from orchestrator.testing.processes import launching_machine
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -46,14 +47,7 @@ def test_a_sigkilled_parent_takes_the_whole_tree_with_it(tmp_path: Path) -> None
     """SIGKILL of the launching process kills even a grandchild in its own session."""
     pids, marker = tmp_path / "pids", tmp_path / "marker"
     script = DETACHED.format(marker=marker, pids=pids)
-    # A stand-in machine process: it launches the command, then waits to be killed.
-    launcher = (
-        "import subprocess, sys, time\n"
-        "from orchestrator.adapters.system import launch_command\n"
-        f"subprocess.Popen(launch_command(['/bin/sh', '-c', {script!r}]), start_new_session=True)\n"
-        "time.sleep(60)\n"
-    )
-    machine = subprocess.Popen([sys.executable, "-c", launcher])
+    machine = launching_machine(["/bin/sh", "-c", script], new_session=True)
     try:
         grandchild = read_pid(pids)
         assert alive(grandchild)

@@ -46,6 +46,7 @@ from orchestrator.domain.parts import (
     PartId,
     ReasoningPart,
     StreamEvent,
+    TextAppend,
     TextKind,
     TextPart,
     replace_part,
@@ -420,9 +421,8 @@ class LiveRelay:
         position = live.positions[event.message_id]
         sequence = live.sequence + 1
         if isinstance(event, LiveText):
-            part = text_part(
-                stored, reply, event.part_id, event.kind, event.offset, event.text, position, now
-            )
+            delta = TextAppend(event.part_id, event.offset, event.text, event.kind)
+            part = text_part(stored, reply, delta, position, now)
             texts = live.texts.setdefault(event.message_id, {})
             grown = texts.get(event.part_id)
             if grown is None:

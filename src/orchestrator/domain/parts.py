@@ -435,7 +435,8 @@ def append_text(
     skipped (``""`` added when all of it was), so a re-sent delta changes nothing.
     """
     created = stored is None
-    part = text_part(stored, reply, part_id, kind, offset, text, next_position, now)
+    delta = TextAppend(part_id, offset, text, kind)
+    part = text_part(stored, reply, delta, next_position, now)
     current = part.body
     assert isinstance(current, TextPart | ReasoningPart)
     added = text_added(len(current.text), offset, text)
@@ -448,22 +449,25 @@ def append_text(
 def text_part(
     stored: MessagePart | None,
     reply: ChatMessage,
-    part_id: PartId,
-    kind: TextKind,
-    offset: int,
-    text: str,
+    delta: TextAppend,
     next_position: int,
     now: datetime,
 ) -> MessagePart:
-    """The part a delta grows (a new empty one if none is stored), after checking the delta."""
-    validate_chunk(text)
+    """The part ``delta`` grows (a new empty one if none is stored), after checking the delta."""
+    kind = delta.kind
+    validate_chunk(delta.text)
     ensure_streaming(reply)
-    if offset < 0:
+    if delta.offset < 0:
         raise InvalidInput("A text offset must not be negative.")
     if stored is None:
         body: PartBody = TextPart() if kind is TextKind.TEXT else ReasoningPart()
         stored = MessagePart(
-            part_id, reply.message_id, reply.chat_session_id, next_position, body, now
+            PartId(delta.part_id),
+            reply.message_id,
+            reply.chat_session_id,
+            next_position,
+            body,
+            now,
         )
     current = stored.body
     if not isinstance(current, TextPart | ReasoningPart) or kind.value != current.TYPE:

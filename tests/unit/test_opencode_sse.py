@@ -44,3 +44,28 @@ def test_utf8_text_parses_and_an_event_with_a_bad_byte_is_skipped() -> None:
     parser = SseParser()
     good = 'data: {"delta": "caf\u00e9 \u20ac"}\n\n'.encode()
     assert parser.feed(b'data: {"delta": "\xff"}\n\n' + good) == [{"delta": "caf\u00e9 \u20ac"}]
+
+
+def test_any_form_of_event_gives_the_same_events_wherever_the_stream_is_cut() -> None:
+    """One-line events, multi-line data, comments, other fields and UTF-8 text cut mid-character
+    give the same events whether read whole or cut in two at any byte."""
+    raw = (
+        _event(1)
+        + b'event: message\nid: 7\ndata: {"a":\ndata: 1}\n\n'
+        + b": keep-alive\n\n"
+        + b'data:{"tight": true}\n\n'
+        + 'data: {"delta": "\u00e9t\u00e9 \u20ac"}\n\n'.encode()
+        + b"\n"
+        + _event(2)
+    )
+    expected = [
+        {"type": "message.part.delta", "n": 1},
+        {"a": 1},
+        {"tight": True},
+        {"delta": "\u00e9t\u00e9 \u20ac"},
+        {"type": "message.part.delta", "n": 2},
+    ]
+    assert SseParser().feed(raw) == expected
+    for cut in range(len(raw) + 1):
+        parser = SseParser()
+        assert parser.feed(raw[:cut]) + parser.feed(raw[cut:]) == expected, cut

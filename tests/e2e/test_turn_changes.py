@@ -144,12 +144,22 @@ def show(page: Page, wide: Locator, narrow: Locator) -> None:
 
 
 def wait_for_file(page: Page, path: Path, content: str) -> None:
-    """Until ``path`` holds ``content`` (the machine writes it), for at most a minute."""
+    """Until ``path`` holds ``content`` (the machine writes it), for at most a minute.
+
+    A file being rewritten (an undo replaces it) may be missing for a moment: not yet.
+    """
     for _ in range(600):
-        if path.read_text() == content:
+        if _text_of(path) == content:
             return
         page.wait_for_timeout(100)
-    assert path.read_text() == content
+    assert _text_of(path) == content
+
+
+def _text_of(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
 
 
 HOSTILE_NAME = '<img src=x onerror="window.pwned=1">.py'

@@ -37,10 +37,10 @@ const worker = workerRecord.pick(
   "workerId", "machineId", "name", "directory", "status", "createdAt", "approvedAt", "approvedBy", "models",
 );
 const session = chatSessionRecord.pick(
-  "chatSessionId", "workerId", "userId", "model", "status", "createdAt", "lastActivity", "title",
+  "chatSessionId", "workerId", "userId", "model", "status", "createdAt", "lastActivity", "title", "agent",
 );
 const message = chatMessageRecord.pick(
-  "messageId", "chatSessionId", "role", "content", "status", "timestamp", "replyTo", "error",
+  "messageId", "chatSessionId", "role", "content", "status", "timestamp", "replyTo", "error", "agent", "model",
 );
 const job = jobRecord;
 // An exported run may have no status yet (stored as absent).

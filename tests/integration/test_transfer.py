@@ -19,6 +19,7 @@ from orchestrator.adapters.convex import ConvexBackend, HttpTransport
 from orchestrator.adapters.embedded import SQLiteBackend, open_backend
 from orchestrator.adapters.system import Argon2Hasher
 from orchestrator.application import transfer
+from orchestrator.domain.agent import AgentCatalog
 from orchestrator.domain.chat import MAX_REPLY_LENGTH
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ids import MachineToken
@@ -60,8 +61,11 @@ async def fill(backend: SQLiteBackend) -> None:
     await backend.register_worker(token, issued, "lib", None)
     await backend.worker_heartbeat(token, worker.worker_id)
     await backend.update_worker_models(token, worker.worker_id, ["fake/small"])
-    session = await backend.start_session(alice, worker.worker_id, "fake/small")
-    question = await backend.send_message(alice, session.chat_session_id, "Hello ünïcode ✓")
+    await backend.update_worker_agents(token, worker.worker_id, AgentCatalog(("build", "plan")))
+    session = await backend.start_session(alice, worker.worker_id, "fake/small", agent="plan")
+    question = await backend.send_message(
+        alice, session.chat_session_id, "Hello ünïcode ✓", agent="build"
+    )
     reply = await backend.claim_message(token, question.message_id)
     await backend.append_chunk(token, reply.message_id, "Hi")
     await backend.complete_message(token, reply.message_id, "Hi there " + "é" * 3000)
@@ -114,6 +118,11 @@ async def test_the_file_has_a_version_line_and_every_kind_of_record(
     assert longest == MAX_REPLY_LENGTH
     [worker] = [r for r in records if r["type"] == "worker" and r["name"] == "App"]
     assert (worker["status"], worker["models"]) == ("offline", ["fake/small"])
+    # The agent a session and a message use, and the model that wrote a reply, move too.
+    assert [r["agent"] for r in records if r["type"] == "session"][:2] == ["plan", None]
+    [hello, reply] = [r for r in records if r["type"] == "message"][:2]
+    assert (hello["agent"], hello["model"]) == ("build", None)
+    assert (reply["agent"], reply["model"]) == (None, "fake/small")
 
 
 async def round_trip(source: SQLiteBackend, target: transfer.Restorer) -> transfer.Imported:
@@ -217,6 +226,26 @@ def test_a_bad_file_is_one_sentence_naming_the_line(lines: list[str], sentence: 
     """A file of another version or with a malformed line is refused before anything is read."""
     with pytest.raises(InvalidInput, match=sentence):
         transfer.parse(lines)
+
+
+async def test_a_file_written_before_agents_and_models_moved_still_imports(
+    source: SQLiteBackend, target: SQLiteBackend
+) -> None:
+    """Sessions and messages without ``agent`` and ``model`` (older exports) arrive without them."""
+    older = [json.loads(line) for line in await exported(source)]
+    for record in older:
+        if record.get("type") == "session":
+            del record["agent"]
+        elif record.get("type") == "message":
+            del record["agent"], record["model"]
+    records = transfer.parse(json.dumps(record) for record in older)
+    await transfer.import_records(records, target, new_secret=new_secret, report=lambda _: None)
+    again = [json.loads(line) for line in (await exported(target))[1:]]
+    chats = [r for r in again if r["type"] in ("session", "message")]
+    assert chats
+    assert all(r["agent"] is None for r in chats)
+    assert all(r["model"] is None for r in chats if r["type"] == "message")
+    assert {r["model"] for r in chats if r["type"] == "session"} == {"fake/small"}
 
 
 def _machine_with_workers(count: int) -> list[str]:

@@ -14,13 +14,16 @@ refers to; within a type oldest first, then by ID):
 * ``worker``: workerId, machineId, name, directory, status, createdAt,
   approvedAt, approvedBy, models
 * ``session``: chatSessionId, workerId, userId, model, status, createdAt,
-  lastActivity, title
+  lastActivity, title, agent
 * ``message``: messageId, chatSessionId, role, content, status, timestamp,
-  replyTo, error
+  replyTo, error, agent, model
 * ``job``: jobId, userId, workerId, name, model, prompt, cron, timezone,
   enabled, sessionMode, createdAt, nextRunAt, chatSessionId, pausedReason
 * ``run``: runId, jobId, scheduledFor, createdAt, status, chatSessionId,
   messageId, finishedAt, error
+
+``agent`` (of a session and of a message) and ``model`` (of a message) came
+later: a file without them is read as if they were null.
 
 What does not move: machine tokens (stored hashed, so the import gives each
 machine a new one and prints the command that re-pairs it), whether a machine
@@ -73,10 +76,11 @@ FIELDS: Final[dict[str, tuple[str, ...]]] = {
     ),
     "session": (
         "chatSessionId", "workerId", "userId", "model", "status", "createdAt", "lastActivity",
-        "title",
+        "title", "agent",
     ),
     "message": (
         "messageId", "chatSessionId", "role", "content", "status", "timestamp", "replyTo", "error",
+        "agent", "model",
     ),
     "job": (
         "jobId", "userId", "workerId", "name", "model", "prompt", "cron", "timezone", "enabled",
@@ -97,6 +101,8 @@ _NULLABLE: Final = frozenset(
         "finishedAt",
     }
 )  # fmt: skip
+#: Fields added after version 1 was first written: absent reads as null.
+_ADDED_LATER: Final = frozenset({("session", "agent"), ("message", "agent"), ("message", "model")})
 _INTEGER_FIELDS: Final = frozenset(
     {
         "createdAt", "approvedAt", "lastActivity", "timestamp", "nextRunAt", "scheduledFor",
@@ -224,7 +230,8 @@ def _check(number: int, kind: str, record: Mapping[str, Any]) -> Record:
     for field in FIELDS[kind]:
         value = record.get(field)
         if value is None:
-            if field not in _NULLABLE or field not in record:
+            absent_allowed = (kind, field) in _ADDED_LATER
+            if not absent_allowed and (field not in _NULLABLE or field not in record):
                 raise InvalidInput(f"Line {number}: a {kind} record needs the field {field!r}.")
         elif field in _INTEGER_FIELDS:
             if not isinstance(value, int) or isinstance(value, bool):

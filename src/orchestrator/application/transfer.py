@@ -27,8 +27,9 @@ later: a file without them is read as if they were null.
 
 What does not move: machine tokens (stored hashed, so the import gives each
 machine a new one and prints the command that re-pairs it), whether a machine
-or worker is online (everything arrives offline), streamed chunks (a reply's
-text is in its message), directory commands and permission requests.
+or worker is online (everything arrives offline), streamed chunks and the
+typed parts of a reply (its tool calls, reasoning and step figures; its text is
+in its message), directory commands, permission requests and questions.
 
 Import checks the whole file before it writes anything, then writes in
 batches; a record whose ID is already stored is left alone, so an interrupted

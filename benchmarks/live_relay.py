@@ -45,13 +45,17 @@ _WRITES = re.compile(r"live relay: (\d+) durable writes for (\d+) characters")
 @attrs.define
 class LivePlan:
     deltas: int
-    delta_delay: float
+    #: How many sessions stream at once, round by round.
     sessions: tuple[int, ...]
     replies: int
+    #: Words each session's model writes per second. 50 sessions of 100 are more than
+    #: opencode serves on 2 cores (its own /event falls 0.4-1.2 s behind the model);
+    #: ``--rate 20`` is a load it keeps up with here.
+    rate: int = 100
 
 
-FULL_LIVE = LivePlan(deltas=150, delta_delay=0.01, sessions=(1, 50), replies=2)
-QUICK_LIVE = LivePlan(deltas=60, delta_delay=0.01, sessions=(1, 10), replies=2)
+FULL_LIVE = LivePlan(deltas=150, sessions=(1, 50), replies=2)
+QUICK_LIVE = LivePlan(deltas=60, sessions=(1, 10), replies=2)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -171,7 +175,7 @@ async def measure_live(plan: LivePlan, relay: Any) -> list[str]:
         data.mkdir()
         root.mkdir()
         stamps = relay.Stamps()
-        async with relay.StampedModel(stamps, plan.deltas, plan.delta_delay) as model:
+        async with relay.StampedModel(stamps, plan.deltas, 1 / plan.rate) as model:
             backend = await open_backend(
                 data / "orchestrator.sqlite3",
                 clock=SystemClock(),
@@ -276,7 +280,7 @@ async def _rounds(
                 break
             await anyio.sleep(0.2)
     lines = [
-        f"  {'sessions':>8} {'words':>6} {'opencode p50':>12} {'p99':>7}"
+        f"  {'sessions':>8} {'words/s':>7} {'words':>6} {'opencode p50':>12} {'p99':>7}"
         f" {'browser p50':>11} {'p99':>7} {'+p50 ms':>8} {'+p99 ms':>8} {'ratio p50':>9}"
         f" {'server CPU':>10} {'machine CPU':>11} {'bench CPU':>9}"
     ]
@@ -326,7 +330,8 @@ async def _rounds(
         pct = relay.pct
         ratio = pct(at_browser, 0.5) / pct(at_agent, 0.5) if at_agent else float("nan")
         lines.append(
-            f"  {count:>8} {len(both):>6} {pct(at_agent, 0.5):>12.1f} {pct(at_agent, 0.99):>7.1f}"
+            f"  {count:>8} {plan.rate:>7} {len(both):>6}"
+            f" {pct(at_agent, 0.5):>12.1f} {pct(at_agent, 0.99):>7.1f}"
             f" {pct(at_browser, 0.5):>11.1f} {pct(at_browser, 0.99):>7.1f}"
             f" {pct(extra, 0.5):>8.1f} {pct(extra, 0.99):>8.1f} {ratio:>9.2f}"
             f" {per_word['server']:>7.3f} ms {per_word['machine']:>8.3f} ms"

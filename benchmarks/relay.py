@@ -954,20 +954,33 @@ if __name__ == "__main__":
         "--writes", action="store_true", help="only durable writes per 1,000 characters"
     )
     parser.add_argument(
+        "--rate",
+        type=int,
+        default=100,
+        metavar="WORDS",
+        help="words per second each session's model writes (live relay; default 100)",
+    )
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="the earlier in-process measurements (sections 1-5) instead of the live relay",
     )
     args = parser.parse_args()
+    if args.rate < 1:
+        parser.error("--rate must be at least 1 word per second")
     plan = QUICK if args.quick else FULL
     if not args.in_process and not args.writes:
         import live_relay
 
         live_plan = live_relay.QUICK_LIVE if args.quick else live_relay.FULL_LIVE
+        live_plan = attrs.evolve(live_plan, rate=args.rate)
         started = time.perf_counter()
         report = anyio.run(live_relay.measure_live, live_plan, sys.modules[__name__])
         print("Live relay: orchestrator serve (pinned to one core) and the machine process apart,")
-        print(f"real opencode {OPENCODE_VERSION}, {live_plan.deltas} words per reply;")
+        print(
+            f"real opencode {OPENCODE_VERSION}, {live_plan.deltas} words per reply,"
+            f" {live_plan.rate} words/s per session;"
+        )
         print("latency (ms) from the model writing a word to each reader seeing it:")
         print("\n".join(report))
         print(f"Measured in one run of {time.perf_counter() - started:.0f} s.")

@@ -5,7 +5,8 @@ the reply as this process holds it in memory (loaded from the backend once per
 reply), numbers it with the session's next sequence and puts it on every
 reader's queue -- no backend read or write on that path. A per-session task
 stores what was accepted in batches (at most one write per ``window`` or
-``max_chars``) through :class:`~orchestrator.domain.ports.LiveEventStore` and
+``max_chars``; text arriving slowly gathers up to ``gather`` windows until it
+holds ``min_chars``) through :class:`~orchestrator.domain.ports.LiveEventStore` and
 then acknowledges the machine's event numbers, so the machine keeps, and
 re-sends after any reconnect, exactly what is not yet stored.
 
@@ -180,12 +181,12 @@ class SessionLive:
     subscribers: set[Subscriber] = attrs.field(factory=set)
     dirty: anyio.Event = attrs.field(factory=anyio.Event)
     urgent: anyio.Event = attrs.field(factory=anyio.Event)
+    #: Set once the text pending is worth a write of its own (``LiveRelay.min_chars``).
+    filled: anyio.Event = attrs.field(factory=anyio.Event)
     #: Taken per event: uncontended, it does not yield to the event loop (one loop pass per
     #: delta saved; the fan-out of a machine's batch of frames happens in one go).
     lock: anyio.Lock = attrs.field(factory=lambda: anyio.Lock(fast_acquire=True))
     store_lock: anyio.Lock = attrs.field(factory=anyio.Lock)
-    writes: int = 0
-    chars: int = 0
     #: Dropped from the relay (nothing unstored, no reader, no reply): a new one takes over.
     closed: bool = False
 
@@ -266,7 +267,17 @@ class LiveRelay:
     #: Seconds a batch waits for more events, and characters that store it at once.
     window: float = 2.0
     max_chars: int = 8000
+    #: Text alone and shorter than ``min_chars`` after a window (a model writing a few
+    #: words a second) waits for more, up to ``gather`` windows in all: a slow stream is
+    #: not stored a few words per write. Nothing waits longer to be shown, and the
+    #: machine keeps the unstored text until it is stored.
+    min_chars: int = 1000
+    gather: int = 5
     sessions: dict[ChatSessionId, SessionLive] = attrs.field(factory=dict)
+    #: Batches stored so far (each one backend write), and the characters of text in them,
+    #: sessions dropped from memory included.
+    writes: int = attrs.field(default=0, init=False)
+    chars: int = attrs.field(default=0, init=False)
     _tg: anyio.abc.TaskGroup | None = None
     _opening: dict[ChatSessionId, anyio.Event] = attrs.field(factory=dict)
 
@@ -287,16 +298,6 @@ class LiveRelay:
                 for live in list(self.sessions.values()):
                     await self._store(live)
             log.info("live relay: %d durable writes for %d characters", self.writes, self.chars)
-
-    @property
-    def writes(self) -> int:
-        """Batches stored so far (each one backend write)."""
-        return sum(live.writes for live in self.sessions.values())
-
-    @property
-    def chars(self) -> int:
-        """Characters of text stored so far."""
-        return sum(live.chars for live in self.sessions.values())
 
     async def session(self, session_id: ChatSessionId) -> SessionLive:
         """The session's live state, created (and its stored sequence read) on first use."""
@@ -355,6 +356,8 @@ class LiveRelay:
                     live.publish(shown)
             if live.pending_chars >= self.max_chars:
                 live.urgent.set()
+            if live.pending_chars >= self.min_chars:
+                live.filled.set()
             return None if item is None else item.sequence
         finally:
             live.dirty.set()  # store it, or drop the state of a session refused here
@@ -481,7 +484,10 @@ class LiveRelay:
             live.dirty = anyio.Event()
             with anyio.move_on_after(self.window):
                 await live.urgent.wait()
-            live.urgent = anyio.Event()
+            if self._trickling(live):
+                with anyio.move_on_after(self.window * (self.gather - 1)):
+                    await live.filled.wait()
+            live.urgent, live.filled = anyio.Event(), anyio.Event()
             if not await self._store(live):
                 live.dirty.set()  # kept: tried again after the next window
                 await anyio.sleep(self.window)
@@ -490,6 +496,14 @@ class LiveRelay:
                 live.closed = True
                 del self.sessions[live.session_id]
                 return
+
+    def _trickling(self, live: SessionLive) -> bool:
+        """Whether only a little text waits: worth gathering more before a write."""
+        return (
+            not live.urgent.is_set()
+            and 0 < live.pending_chars < self.min_chars
+            and all(p.item is None or isinstance(p.item.event, LiveText) for p in live.pending)
+        )
 
     async def _store(self, live: SessionLive) -> bool:
         """Store and acknowledge what is pending; False if the backend could not take all of it.
@@ -505,8 +519,8 @@ class LiveRelay:
                 if token is not None and items:
                     try:
                         await self.store.store_events(token, items)
-                        live.writes += 1
-                        live.chars += sum(
+                        self.writes += 1
+                        self.chars += sum(
                             len(i.event.text) for i in items if isinstance(i.event, LiveText)
                         )
                     except BackendUnavailable as exc:

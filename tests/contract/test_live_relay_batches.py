@@ -1,0 +1,94 @@
+"""The live relay's durable batches: a slow stream's text is not stored a few words at a time.
+
+A model writing a few words a second would fill a window with a few dozen characters;
+the relay lets such text gather past the window, up to ``gather`` windows, until it
+holds ``min_chars`` (``benchmarks/relay.py --rate 20`` measures the writes it saves).
+A part (a tool call moving on) is stored at the next window as before.
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from orchestrator.application.live import LiveRelay
+from orchestrator.domain.ids import UserId
+from orchestrator.domain.live import LivePart, LiveText
+from orchestrator.domain.parts import PartId, TextKind, ToolPart, ToolState, ToolStatus
+from orchestrator.domain.ports import Backend
+from orchestrator.testing.fakes import FakeClock
+from tests.contract.conftest import SQLITE_ONLY, Chat, LiveReply
+
+#: The relay stores into the embedded backend alone (as in the live-store contract).
+pytestmark = [pytest.mark.anyio, SQLITE_ONLY]
+
+WORD = "w00000000 "  # ten characters
+
+
+async def stored(relay: LiveRelay, writes: int) -> None:
+    with anyio.fail_after(5):
+        while relay.writes < writes:
+            await anyio.sleep(0.01)
+
+
+async def test_slow_text_gathers_past_the_window_until_a_batch_is_worth_a_write(
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
+) -> None:
+    """50 characters wait through twenty windows; the 100th stores them, in one write."""
+    store, reply, session_id = live
+    relay = LiveRelay(store, FakeClock(), window=0.01, min_chars=100, gather=1000)
+
+    async def say(count: int, offset: int) -> None:
+        for n in range(count):
+            text = LiveText(
+                session_id, reply.message_id, PartId("p"), TextKind.TEXT, offset + n * 10, WORD
+            )
+            await relay.receive(chat.token, text)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(relay.run)
+        await say(5, 0)
+        await anyio.sleep(0.2)
+        assert relay.writes == 0, "a few words are not worth a write of their own"
+        await say(5, 50)
+        await stored(relay, 1)
+        assert (relay.writes, relay.chars) == (1, 100)
+        tg.cancel_scope.cancel()
+    parts = await backend.list_parts(alice, session_id, reply.message_id)
+    assert [getattr(p.body, "text", None) for p in parts] == [WORD * 10]
+
+
+async def test_slow_text_waits_at_most_gather_windows(
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
+) -> None:
+    """A lone word, far from ``min_chars``, is stored after ``gather`` windows."""
+    store, reply, session_id = live
+    relay = LiveRelay(store, FakeClock(), window=0.01, min_chars=100, gather=5)
+    async with anyio.create_task_group() as tg:
+        await tg.start(relay.run)
+        word = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, WORD)
+        await relay.receive(chat.token, word)
+        await stored(relay, 1)
+        tg.cancel_scope.cancel()
+    parts = await backend.list_parts(alice, session_id, reply.message_id)
+    assert [getattr(p.body, "text", None) for p in parts] == [WORD]
+
+
+async def test_a_part_is_stored_at_the_next_window_with_the_text_gathered_before_it(
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
+) -> None:
+    """Text could gather for 1000 windows (10 s); a tool call's state does not wait for it."""
+    store, reply, session_id = live
+    relay = LiveRelay(store, FakeClock(), window=0.01, min_chars=100, gather=1000)
+    running = ToolPart("bash", "call_1", ToolState(ToolStatus.RUNNING, '{"command": "ls"}'))
+    async with anyio.create_task_group() as tg:
+        await tg.start(relay.run)
+        word = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, WORD)
+        await relay.receive(chat.token, word)
+        tool = LivePart(session_id, reply.message_id, PartId("t"), running)
+        await relay.receive(chat.token, tool)
+        await stored(relay, 1)
+        tg.cancel_scope.cancel()
+    parts = await backend.list_parts(alice, session_id, reply.message_id)
+    assert [p.part_id for p in parts] == [PartId("p"), PartId("t")]
+    assert parts[1].body == running

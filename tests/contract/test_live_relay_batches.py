@@ -74,10 +74,12 @@ async def test_slow_text_waits_at_most_gather_windows(
     assert [getattr(p.body, "text", None) for p in parts] == [WORD]
 
 
-async def test_a_part_is_stored_at_the_next_window_with_the_text_gathered_before_it(
-    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
+@pytest.mark.parametrize("gathering", [False, True], ids=["with-the-text", "while-text-gathers"])
+async def test_a_part_is_stored_at_once_with_the_text_gathered_before_it(
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply, gathering: bool
 ) -> None:
-    """Text could gather for 1000 windows (10 s); a tool call's state does not wait for it."""
+    """Text could gather for 1000 windows (10 s); a tool call's state does not wait for it,
+    whether it comes within the text's first window or while the text gathers."""
     store, reply, session_id = live
     relay = LiveRelay(store, FakeClock(), window=0.01, min_chars=100, gather=1000)
     running = ToolPart("bash", "call_1", ToolState(ToolStatus.RUNNING, '{"command": "ls"}'))
@@ -85,6 +87,9 @@ async def test_a_part_is_stored_at_the_next_window_with_the_text_gathered_before
         await tg.start(relay.run)
         word = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, WORD)
         await relay.receive(chat.token, word)
+        if gathering:
+            await anyio.sleep(0.2)  # twenty windows: the word is gathering
+            assert relay.writes == 0
         tool = LivePart(session_id, reply.message_id, PartId("t"), running)
         await relay.receive(chat.token, tool)
         await stored(relay, 1)

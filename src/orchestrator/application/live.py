@@ -181,7 +181,8 @@ class SessionLive:
     subscribers: set[Subscriber] = attrs.field(factory=set)
     dirty: anyio.Event = attrs.field(factory=anyio.Event)
     urgent: anyio.Event = attrs.field(factory=anyio.Event)
-    #: Set once the text pending is worth a write of its own (``LiveRelay.min_chars``).
+    #: Set once what is pending is worth a write of its own: ``LiveRelay.min_chars`` of
+    #: text, or a part (a tool call moving on does not wait for text to gather).
     filled: anyio.Event = attrs.field(factory=anyio.Event)
     #: Taken per event: uncontended, it does not yield to the event loop (one loop pass per
     #: delta saved; the fan-out of a machine's batch of frames happens in one go).
@@ -356,7 +357,8 @@ class LiveRelay:
                     live.publish(shown)
             if live.pending_chars >= self.max_chars:
                 live.urgent.set()
-            if live.pending_chars >= self.min_chars:
+            part_waiting = item is not None and not isinstance(item.event, LiveText)
+            if live.pending_chars >= self.min_chars or part_waiting:
                 live.filled.set()
             return None if item is None else item.sequence
         finally:

@@ -25,6 +25,7 @@ from tests.integration.harness import (
     Server,
     cli_env,
     create_user_and_machine,
+    describe,
     fake_model_thread,
     log_in,
     processes_with_env,
@@ -159,9 +160,11 @@ class Stage:
 
     async def machine_gone(self, timeout: float) -> None:
         """Wait until no process of the machine's (its sandbox HOME in the environment) is left."""
-        with anyio.fail_after(timeout):
-            while processes_with_env(str(self.home)):
-                await anyio.sleep(0.05)
+        deadline = time.monotonic() + timeout
+        while left := processes_with_env(str(self.home)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still running after {timeout:g} s: {describe(left)}")
+            await anyio.sleep(0.05)
 
 
 @contextmanager

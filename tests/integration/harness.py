@@ -382,6 +382,19 @@ def processes_with_env(marker: str) -> list[int]:
     return live_pids(lambda entry: marker.encode() in (entry / "environ").read_bytes())
 
 
+def describe(pids: list[int]) -> str:
+    """``pids`` as ``pid (parent, state): command line``, one per line, to say what was left."""
+    lines = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # gone meanwhile
+        lines.append(f"{pid} (parent {stat[1]}, {stat[0]}): {command.strip()[:200]}")
+    return "\n".join(lines) or "(all gone meanwhile)"
+
+
 def opencode_processes(parent: int) -> list[int]:
     """PIDs below ``parent`` (a machine process) running the opencode binary itself.
 

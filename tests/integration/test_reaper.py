@@ -60,6 +60,62 @@ def test_a_sigkilled_parent_takes_the_whole_tree_with_it(tmp_path: Path) -> None
     assert not marker.exists()
 
 
+#: A process whose main thread exits while another thread keeps the child it started, as
+#: a multithreaded program being killed does (opencode: Bun's threads end one by one). In
+#: between, ``/proc`` shows the process as a zombie though its child still runs.
+ZOMBIE_LEADER = """
+import ctypes, subprocess, sys, threading, time
+def start():
+    child = subprocess.Popen(["/bin/sh", "-c", "sleep 30; touch " + sys.argv[2]])
+    open(sys.argv[1], "w").write(str(child.pid))
+    time.sleep(60)
+threading.Thread(target=start).start()
+time.sleep(0.5)
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def test_the_child_of_a_process_that_looks_like_a_zombie_dies_with_the_parent(
+    tmp_path: Path,
+) -> None:
+    """A command shown as a zombie while a thread of it lives: its child is killed all the same."""
+    pids, marker = tmp_path / "pids", tmp_path / "marker"
+    machine = launching_machine([sys.executable, "-c", ZOMBIE_LEADER, str(pids), str(marker)])
+    try:
+        grandchild = read_pid(pids)
+        time.sleep(1)  # the command's main thread has exited
+        [reaper] = children_of(machine.pid)
+        [command] = children_of(reaper)
+        machine.send_signal(signal.SIGKILL)
+        machine.wait(timeout=10)
+        for pid in (grandchild, command, reaper):
+            wait_gone(pid)
+    finally:
+        if machine.poll() is None:
+            machine.kill()
+    assert not marker.exists()
+
+
+def test_a_parent_death_signal_sent_again_and_again_kills_everything_once(
+    tmp_path: Path,
+) -> None:
+    """The kernel signals again on each hand-over between the dying parent's threads: the
+    reaper kills the whole tree and exits however often the signal comes."""
+    pids, marker = tmp_path / "pids", tmp_path / "marker"
+    script = DETACHED.format(marker=marker, pids=pids)
+    process = subprocess.Popen(launch_command(["/bin/sh", "-c", script]))
+    try:
+        grandchild = read_pid(pids)
+        for _ in range(20):
+            process.send_signal(signal.SIGUSR1)
+        assert process.wait(timeout=10) == 128 + signal.SIGKILL
+        wait_gone(grandchild)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not marker.exists()
+
+
 def test_what_a_finished_command_left_running_is_killed_and_its_status_kept(
     tmp_path: Path,
 ) -> None:

@@ -21,15 +21,22 @@ import ctypes
 import os
 import signal
 import sys
+import time
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 PARENT_DIED = signal.SIGUSR1
+#: Seconds between rounds of killing while children are still exiting.
+ROUND = 0.005
 
 
-def descendants(root: int) -> list[int]:
-    """Live (non-zombie) processes below ``root``, from the parent links in /proc."""
-    children: dict[int, list[int]] = {}
+def below(root: int) -> list[tuple[int, bool]]:
+    """Every process below ``root`` with whether it shows as a zombie, from /proc's parent links.
+
+    A multithreaded process whose main thread has exited shows as a zombie while its
+    other threads, and the children they started, live on: the walk goes through it.
+    """
+    children: dict[int, list[tuple[int, bool]]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -42,15 +49,19 @@ def descendants(root: int) -> list[int]:
         if len(fields) < 2:
             continue  # read while the process was being torn down
         state, parent = fields[:2]
-        if state != b"Z":
-            children.setdefault(int(parent), []).append(int(entry))
-    found: list[int] = []
+        children.setdefault(int(parent), []).append((int(entry), state == b"Z"))
+    found: list[tuple[int, bool]] = []
     todo = [root]
     while todo:
         for child in children.get(todo.pop(), ()):
             found.append(child)
-            todo.append(child)
+            todo.append(child[0])
     return found
+
+
+def descendants(root: int) -> list[int]:
+    """Live (non-zombie) processes below ``root``."""
+    return [pid for pid, zombie in below(root) if not zombie]
 
 
 def reap() -> bool:
@@ -65,15 +76,20 @@ def reap() -> bool:
 
 
 def kill_everything() -> None:
-    """SIGKILL every descendant until none is left (one that forks meanwhile is caught next)."""
+    """SIGKILL every descendant until no child is left to collect.
+
+    Every round kills what it finds again: one that forked meanwhile, or one a scan
+    missed, is caught by the next; as a subreaper, this process inherits every orphan
+    below it, so once it has no child left, nothing it started runs.
+    """
     me = os.getpid()
-    while found := descendants(me):
-        for pid in found:
+    while True:
+        for pid, _ in below(me):  # a zombie too: it may be a main thread whose others live
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        reap()
-    while reap():
-        pass
+        if not reap():
+            return
+        time.sleep(ROUND)
 
 
 def main(parent: int, command: list[str]) -> int:
@@ -82,6 +98,9 @@ def main(parent: int, command: list[str]) -> int:
     child = 0  # 0 until the command runs (and in the forked process itself)
 
     def parent_died(signum: int, frame: object) -> None:
+        # The kernel signals again each time this process passes from one exiting
+        # thread of the machine process to the next: one clean-up is enough.
+        signal.signal(PARENT_DIED, signal.SIG_IGN)
         try:
             kill_everything()
         finally:  # whatever happened, never outlive the machine process

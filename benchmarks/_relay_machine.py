@@ -14,6 +14,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import _hops
 import anyio
 
 from orchestrator.adapters.opencode import open_opencode_runtime
@@ -54,5 +55,6 @@ async def main(server_url: str, token: str, root: str, address_file: str) -> Non
 
 
 if __name__ == "__main__":
+    _hops.install("machine")
     server_url, token, root, address_file = sys.argv[1:5]
     anyio.run(main, server_url, token, root, address_file)

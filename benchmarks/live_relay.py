@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import _hops
 import aiohttp
 import anyio
 import attrs
@@ -52,6 +53,8 @@ class LivePlan:
     #: opencode serves on 2 cores (its own /event falls 0.4-1.2 s behind the model);
     #: ``--rate 20`` is a load it keeps up with here.
     rate: int = 100
+    #: Also stamp each word at the machine's and the server's way in and out (``_hops``).
+    hops: bool = False
 
 
 FULL_LIVE = LivePlan(deltas=150, sessions=(1, 50), replies=2)
@@ -188,6 +191,10 @@ async def measure_live(plan: LivePlan, relay: Any) -> list[str]:
             port = _free_port()
             base = f"http://127.0.0.1:{port}"
             server_env = {**os.environ, "ORCHESTRATOR_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+            hops_folder = tmp / "hops"
+            if plan.hops:
+                hops_folder.mkdir()
+                server_env[_hops.HOPS_VARIABLE] = str(hops_folder)
             # ``orchestrator serve`` itself, with INFO logs on (the relay reports its writes),
             # and no per-address connection cap: here 50 browsers and the machine share
             # 127.0.0.1, which the cap of 64 (meant for one client) would refuse.
@@ -200,6 +207,8 @@ async def measure_live(plan: LivePlan, relay: Any) -> list[str]:
                 " made = cli.server_settings;"
                 " cli.server_settings = lambda *a, **k: attrs.evolve("
                 "made(*a, **k), max_connections_per_address=0);"
+                f" import sys; sys.path.insert(0, {str(HERE)!r}); import _hops;"
+                " _hops.install('server');"
                 " cli.main()",
             ]
             serve = [*orchestrator, "serve", "--port", str(port), "--host", "127.0.0.1"]
@@ -210,6 +219,8 @@ async def measure_live(plan: LivePlan, relay: Any) -> list[str]:
 
                 sandbox = opencode_environment(tmp / "opencode", model.base_url)
                 machine_env = {**os.environ, **sandbox, "PYTHONUNBUFFERED": "1"}
+                if plan.hops:
+                    machine_env[_hops.HOPS_VARIABLE] = str(hops_folder)
                 machine_env["PATH"] = f"{binary.parent}:{machine_env.get('PATH', '')}"
                 address_file = tmp / "opencode-address.json"
                 helper = [sys.executable, str(HERE / "_relay_machine.py")]
@@ -234,7 +245,16 @@ async def measure_live(plan: LivePlan, relay: Any) -> list[str]:
                         "benchmark": os.getpid(),
                     }
                     lines += await _rounds(
-                        plan, relay, stamps, http, base, machine, address_file, tg, pids
+                        plan,
+                        relay,
+                        stamps,
+                        http,
+                        base,
+                        machine,
+                        address_file,
+                        tg,
+                        pids,
+                        hops_folder if plan.hops else None,
                     )
                     tg.cancel_scope.cancel()
             writes = list(_WRITES.finditer(server_log.read_text()))
@@ -260,6 +280,7 @@ async def _rounds(
     address_file: Path,
     tg: Any,
     pids: dict[str, int],
+    hops_folder: Path | None = None,
 ) -> list[str]:
     async def call(method: str, path: str, body: object = None) -> Any:
         async with http.request(method, base + path, json=body, headers=headers) as answer:
@@ -341,4 +362,7 @@ async def _rounds(
         lines.append(f"  ({wall:.1f} s measured; CPU of one core used: {busy})")
         if len(both) < len(words):
             lines.append(f"  ({len(words) - len(both)} of {len(words)} words not seen by both)")
+        if hops_folder is not None:
+            await anyio.sleep(_hops.FLUSH_SECONDS * 2)  # every stage has written its words
+            lines.append(_hops.report(_hops.read(hops_folder), agent.times, sse.times, words, pct))
     return lines

@@ -961,6 +961,11 @@ if __name__ == "__main__":
         help="words per second each session's model writes (live relay; default 100)",
     )
     parser.add_argument(
+        "--hops",
+        action="store_true",
+        help="also how long each word spends in each process on the way (live relay)",
+    )
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="the earlier in-process measurements (sections 1-5) instead of the live relay",
@@ -973,7 +978,7 @@ if __name__ == "__main__":
         import live_relay
 
         live_plan = live_relay.QUICK_LIVE if args.quick else live_relay.FULL_LIVE
-        live_plan = attrs.evolve(live_plan, rate=args.rate)
+        live_plan = attrs.evolve(live_plan, rate=args.rate, hops=args.hops)
         started = time.perf_counter()
         report = anyio.run(live_relay.measure_live, live_plan, sys.modules[__name__])
         print("Live relay: orchestrator serve (pinned to one core) and the machine process apart,")

@@ -124,6 +124,15 @@ class MachineSide:
         )
         return rows.machine(row)
 
+    def _known_secret(self, token: MachineToken) -> str | None:
+        """The stored hash ``token``'s secret verified against before, if it did (no argon2).
+
+        The caller still checks it against the machine's row, read in its transaction.
+        """
+        cached = self._verified.get(token.machine_id)
+        digest = hashlib.sha256(token.secret.encode()).digest()
+        return cached[0] if cached and hmac.compare_digest(cached[1], digest) else None
+
     async def _verify_secret(self, token: MachineToken) -> str:
         async with self._store.transaction() as tx:
             row = await tx.one(
@@ -133,9 +142,6 @@ class MachineSide:
             raise AuthenticationFailed(INVALID_TOKEN)
         stored: str = row["secret_hash"]
         digest = hashlib.sha256(token.secret.encode()).digest()
-        cached = self._verified.get(token.machine_id)
-        if cached and cached[0] == stored and hmac.compare_digest(cached[1], digest):
-            return stored
         # argon2 takes ~0.1 s: keep it off the event loop, and remember success.
         if not await anyio.to_thread.run_sync(self._hasher.verify, stored, token.secret):
             raise AuthenticationFailed(INVALID_TOKEN)
@@ -146,7 +152,9 @@ class MachineSide:
     async def _as_machine(
         self, token: MachineToken, *, write: bool = True
     ) -> AsyncIterator[tuple[Tx, aiosqlite.Row]]:
-        stored = await self._verify_secret(token)
+        # A secret verified before needs no read of its own: the row read below checks it
+        # (a machine deleted, or made anew under its ID, no longer has that hash).
+        stored = self._known_secret(token) or await self._verify_secret(token)
         async with self._store.transaction(write=write) as tx:
             row = await tx.one("SELECT * FROM machines WHERE machine_id = ?", token.machine_id)
             if row is None or row["secret_hash"] != stored:

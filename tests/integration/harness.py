@@ -132,7 +132,13 @@ class Server:
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=15)
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            rest = self.process.communicate()[0]
+            printed = "".join(self.lines) + rest
+            raise AssertionError(f"serve did not stop within 15 s of SIGTERM: {printed}") from None
 
 
 def wait_for_line(

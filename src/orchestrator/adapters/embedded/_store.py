@@ -78,6 +78,11 @@ class Tx:
         self.topics.update(topics)
 
 
+def _raise(cancelled: asyncio.CancelledError | None) -> None:
+    if cancelled is not None:
+        raise cancelled
+
+
 class Store:
     """Serialised transactions on one connection, plus the change feed they feed."""
 
@@ -95,31 +100,62 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[Tx]:
-        """One transaction; writes take the database's write lock at once."""
+        """One transaction; writes take the database's write lock at once.
+
+        However the awaiting task is cancelled, the connection leaves this block outside
+        any transaction, the cancellation reaches the caller as itself (never as an
+        error a retry loop would swallow), and a commit that landed wakes its watchers.
+        """
         if self._closed:
             raise BackendUnavailable("The backend is closed.")
         tx = Tx(self.db)
+        committed = False
         try:
             async with self._lock:
-                # BEGIN and COMMIT run in aiosqlite's thread whatever happens to the
-                # awaiting task; shielded, a cancellation can never leave the connection
-                # inside a transaction that nobody ends.
-                with anyio.CancelScope(shield=True):
-                    await self.db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
+                    _raise(await self._settled("BEGIN IMMEDIATE" if write else "BEGIN"))
                     yield tx
-                    with anyio.CancelScope(shield=True):
-                        await self.db.execute("COMMIT")
+                    cancelled = await self._settled("COMMIT")
+                    committed = not self.db.in_transaction
+                    _raise(cancelled)
                 except BaseException:
-                    with anyio.CancelScope(shield=True):
-                        if self.db.in_transaction:
-                            await self.db.execute("ROLLBACK")
+                    if self.db.in_transaction:
+                        await self._settled("ROLLBACK")
                     raise
         except sqlite3.OperationalError as exc:
             raise BackendUnavailable(
                 "The database is busy or cannot be written. Try again in a moment."
             ) from exc
-        await self.feed.publish(*tx.topics)
+        finally:
+            if committed:
+                await self.feed.publish(*tx.topics)
+
+    async def _settled(self, sql: str) -> asyncio.CancelledError | None:
+        """Run ``sql`` and wait until it has run, even if the awaiting task is cancelled.
+
+        The statement runs in aiosqlite's thread whatever happens to the task that asked
+        for it, and the connection's state is known only once it has. An anyio shield
+        holds back cancel scopes but not asyncio's own ``Task.cancel()`` (aiohttp's and
+        the server's background tasks use it): that one is caught here, the thread's
+        queue is drained past the statement, and the cancellation is returned for the
+        caller to raise once the connection is in a known state.
+        """
+        cancelled: asyncio.CancelledError | None = None
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.db.execute(sql)
+                return None
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+            drained = False
+            while not drained:
+                try:
+                    # aiosqlite runs one call at a time, in order: this one ends after ``sql``.
+                    await self.db.execute_fetchall("SELECT 1")
+                    drained = True
+                except asyncio.CancelledError as exc:
+                    cancelled = exc
+        return cancelled
 
     async def _data_version(self) -> int:
         async with self._lock, self.db.execute("PRAGMA data_version") as cursor:

@@ -34,9 +34,13 @@ class Tx:
     db: aiosqlite.Connection
     topics: set[Hashable] = attrs.Factory(set)
 
+    # ``one`` and ``all`` are one call to aiosqlite's thread each (a cursor would be three:
+    # execute, fetch, close); a statement of ``one`` returns one row (a key, an aggregate,
+    # LIMIT 1), so fetching all its rows reads no more.
+
     async def one(self, sql: str, *params: Any) -> aiosqlite.Row | None:
-        async with self.db.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        found = await self.db.execute_fetchall(sql, params)
+        return next(iter(found), None)
 
     async def found(self, missing: str, sql: str, *params: Any) -> aiosqlite.Row:
         """The one row of ``sql``; NotFound(``missing``) if there is none."""
@@ -46,8 +50,7 @@ class Tx:
         return row
 
     async def all(self, sql: str, *params: Any) -> list[aiosqlite.Row]:
-        async with self.db.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self.db.execute_fetchall(sql, params))
 
     async def each(self, convert: Callable[[aiosqlite.Row], T], sql: str, *params: Any) -> list[T]:
         """The rows of ``sql``, each converted to a record by ``convert``."""

@@ -102,8 +102,12 @@ class SubscriptionProcess:
                 continue
             async with self._pumping:
                 try:
-                    assert self._lines is not None
-                    line = await self._lines.receive_until(b"\n", MAX_LINE)
+                    # Taking the lock may yield: the child can have died, or ``close``
+                    # dropped its reader, meanwhile.
+                    lines = self._lines
+                    if lines is None or self._dead or self._closed:
+                        raise self._gone()
+                    line = await lines.receive_until(b"\n", MAX_LINE)
                 except (anyio.EndOfStream, anyio.IncompleteRead, anyio.DelimiterNotFound) as exc:
                     self._dead = True
                     raise self._gone() from exc

@@ -3,7 +3,8 @@
 A model writing a few words a second would fill a window with a few dozen characters;
 the relay lets such text gather past the window, up to ``gather`` windows, until it
 holds ``min_chars`` (``benchmarks/relay.py --rate 20`` measures the writes it saves).
-A part (a tool call moving on) is stored at the next window as before.
+A part (a tool call moving on) is stored at the next window as before; the parts that
+only mark where a model call starts and ends ride with the text around them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ import pytest
 from orchestrator.application.live import LiveRelay
 from orchestrator.domain.ids import UserId
 from orchestrator.domain.live import LivePart, LiveText
-from orchestrator.domain.parts import PartId, TextKind, ToolPart, ToolState, ToolStatus
+from orchestrator.domain.parts import (
+    PartId,
+    StepFinishPart,
+    StepStartPart,
+    TextKind,
+    Tokens,
+    ToolPart,
+    ToolState,
+    ToolStatus,
+)
 from orchestrator.domain.ports import Backend
 from orchestrator.testing.fakes import FakeClock
 from tests.contract.conftest import SQLITE_ONLY, Chat, LiveReply
@@ -97,3 +107,33 @@ async def test_a_part_is_stored_at_once_with_the_text_gathered_before_it(
     parts = await backend.list_parts(alice, session_id, reply.message_id)
     assert [p.part_id for p in parts] == [PartId("p"), PartId("t")]
     assert parts[1].body == running
+
+
+async def test_a_step_start_and_finish_gather_with_the_text_around_them(
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
+) -> None:
+    """A short reply -- step start, a few words, step finish -- is one write, not three:
+    the markers of a model call are not worth a write of their own (a tool call is)."""
+    store, reply, session_id = live
+    relay = LiveRelay(store, FakeClock(), window=0.01, min_chars=100, gather=1000)
+    finish = StepFinishPart("stop", 0.01, Tokens(input=10, output=5))
+
+    def part(part_id: str, body: StepStartPart | StepFinishPart) -> LivePart:
+        return LivePart(session_id, reply.message_id, PartId(part_id), body)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(relay.run)
+        await relay.receive(chat.token, part("s1", StepStartPart()))
+        await anyio.sleep(0.2)  # twenty windows
+        assert relay.writes == 0, "a step's start waits for what the step says"
+        word = LiveText(session_id, reply.message_id, PartId("p"), TextKind.TEXT, 0, WORD)
+        await relay.receive(chat.token, word)
+        await relay.receive(chat.token, part("s2", finish))
+        await anyio.sleep(0.2)
+        assert relay.writes == 0, "a step's finish waits with the text before it"
+        await relay.flush(session_id)  # the reply ends: the machine asks for it stored
+        assert (relay.writes, relay.chars) == (1, 10)
+        tg.cancel_scope.cancel()
+    parts = await backend.list_parts(alice, session_id, reply.message_id)
+    assert [p.part_id for p in parts] == [PartId("s1"), PartId("p"), PartId("s2")]
+    assert parts[2].body == finish

@@ -38,6 +38,7 @@ from orchestrator.domain.live import (
     RESTART_JUMP,
     GrowingText,
     LiveEvent,
+    LivePart,
     LiveText,
     ReasoningChunk,
     SequencedEvent,
@@ -46,6 +47,8 @@ from orchestrator.domain.parts import (
     MessagePart,
     PartId,
     ReasoningPart,
+    StepFinishPart,
+    StepStartPart,
     StreamEvent,
     TextAppend,
     TextKind,
@@ -63,6 +66,9 @@ Ack = Callable[[list[int]], Awaitable[None]]
 
 #: Events a reader may fall behind by before it is sent a snapshot instead.
 QUEUE_LIMIT = 2000
+#: Parts that only mark where a model call starts and ends, or hold text (which grows by
+#: deltas): they ride with the text around them rather than make a batch worth a write.
+_MARKERS = (StepStartPart, StepFinishPart, TextPart, ReasoningPart)
 #: The timestamp of a chunk shown live, before it is stored (made once, not per delta).
 _LIVE_TIME = datetime.fromtimestamp(0, UTC)  # aware, as every record time is
 
@@ -133,6 +139,16 @@ def _joined(waiting: StreamEvent, event: StreamEvent) -> ChatChunk | None:
     )
 
 
+def _wakes(item: SequencedEvent | None) -> bool:
+    """Whether an accepted event makes its batch worth a write of its own: a part that
+    is not a marker."""
+    return (
+        item is not None
+        and isinstance(item.event, LivePart)
+        and not isinstance(item.event.body, _MARKERS)
+    )
+
+
 @attrs.define
 class _Pending:
     item: SequencedEvent | None  # None: a re-sent event that changed nothing, only acknowledged
@@ -182,7 +198,8 @@ class SessionLive:
     dirty: anyio.Event = attrs.field(factory=anyio.Event)
     urgent: anyio.Event = attrs.field(factory=anyio.Event)
     #: Set once what is pending is worth a write of its own: ``LiveRelay.min_chars`` of
-    #: text, or a part (a tool call moving on does not wait for text to gather).
+    #: text, or a part other than a marker (a tool call moving on does not wait for text
+    #: to gather; a step's start or finish does).
     filled: anyio.Event = attrs.field(factory=anyio.Event)
     #: Taken per event: uncontended, it does not yield to the event loop (one loop pass per
     #: delta saved; the fan-out of a machine's batch of frames happens in one go).
@@ -357,8 +374,7 @@ class LiveRelay:
                     live.publish(shown)
             if live.pending_chars >= self.max_chars:
                 live.urgent.set()
-            part_waiting = item is not None and not isinstance(item.event, LiveText)
-            if live.pending_chars >= self.min_chars or part_waiting:
+            if live.pending_chars >= self.min_chars or _wakes(item):
                 live.filled.set()
             return None if item is None else item.sequence
         finally:
@@ -500,11 +516,13 @@ class LiveRelay:
                 return
 
     def _trickling(self, live: SessionLive) -> bool:
-        """Whether only a little text waits: worth gathering more before a write."""
+        """Whether only a little text (and markers) waits: worth gathering more before a write."""
+        items = [p.item for p in live.pending if p.item is not None]
         return (
-            not live.urgent.is_set()
-            and 0 < live.pending_chars < self.min_chars
-            and all(p.item is None or isinstance(p.item.event, LiveText) for p in live.pending)
+            bool(items)
+            and not live.urgent.is_set()
+            and live.pending_chars < self.min_chars
+            and not any(_wakes(item) for item in items)
         )
 
     async def _store(self, live: SessionLive) -> bool:

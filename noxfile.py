@@ -141,7 +141,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over src and tests."""
+    """mypy --strict over src, tests and benchmarks."""
     install(session, "-e", ".[test]", "nox")
     session.run("mypy", "--strict")
 

@@ -18,6 +18,7 @@ import anyio
 
 from orchestrator.adapters.embedded import open_backend
 from orchestrator.domain.diffs import MAX_DIFF_BYTES
+from orchestrator.domain.replies import PermissionAsk
 from orchestrator.testing import FakeClock, PlainHasher, SequentialIds
 
 
@@ -37,10 +38,10 @@ async def measure(requests: int, diff: str, reads: int = 20) -> float:
             sent = await backend.send_message(alice, session.chat_session_id, "edit")
             reply = await backend.claim_message(token, sent.message_id)
             for i in range(requests):
-                await backend.record_permission(
-                    token, reply.message_id, f"p{i}", "edit", "a.py",
-                    file="a.py" if diff else "", diff=diff, diff_size=len(diff.encode()),
-                )  # fmt: skip
+                ask = PermissionAsk(
+                    f"p{i}", "edit", "a.py", "a.py" if diff else "", diff, len(diff.encode())
+                )
+                await backend.record_permission(token, reply.message_id, ask)
             times = []
             for _ in range(reads):
                 start = time.perf_counter()

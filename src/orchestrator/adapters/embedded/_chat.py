@@ -58,8 +58,11 @@ from orchestrator.domain.parts import StreamEvent
 NO_SESSION = "No such chat session."
 NO_MESSAGE = "No such message."
 NO_PERMISSION = "No such permission request."
-#: Topic of every session's permission requests at once.
-WAITING = ("waiting",)
+#: Topic of every session's turns at once: a message made, claimed, ended or withdrawn
+#: (the notifier's open turns, the inbox's finished replies).
+TURNS = ("turns",)
+#: Topic of every session's permission requests and questions at once (the notifier).
+REQUESTS = ("requests",)
 #: How many chunks one read of ``watch_chunks`` takes at most.
 CHUNK_PAGE = 500
 
@@ -126,10 +129,27 @@ async def chunks_after(
     return [rows.chat_chunk(row, after) for row in found]
 
 
-def touch_session(tx: Tx, worker_id: str, session_id: str, machine_id: str) -> None:
-    """Wake the subscriptions that show this session, its messages or its machine's work."""
+def touch_session(
+    tx: Tx,
+    worker_id: str,
+    session_id: str,
+    machine_id: str,
+    *,
+    turns: bool = False,
+    requests: bool = False,
+) -> None:
+    """Wake the subscriptions that show this session, its messages or its machine's work;
+    with ``turns`` also those of every session's turns (a message made, claimed, ended or
+    withdrawn), with ``requests`` those of its permission requests and questions.
+
+    Server-wide watchers (the notifier, the inbox) wake only for what they show: a title,
+    a session status or an abort request does not re-run their queries.
+    """
     tx.touch(("chat_sessions", worker_id), ("chat", session_id), ("work", machine_id))
-    tx.touch(WAITING)  # permission requests of any session (the notifier, the inbox)
+    if turns:
+        tx.touch(TURNS)
+    if requests:
+        tx.touch(REQUESTS, ("requests", session_id))
 
 
 async def load_session(tx: Tx, session_id: str) -> ChatSession:
@@ -436,7 +456,7 @@ class ChatUserSide(PagesMessages, MachineSide):
                 now,
                 agent,
             )
-            touch_session(tx, session.worker_id, session_id, machine_id)
+            touch_session(tx, session.worker_id, session_id, machine_id, turns=True)
             return await load_message(tx, message_id)
 
     async def _queued(self, tx: Tx, user: UserId, message_id: MessageId) -> aiosqlite.Row:
@@ -460,7 +480,9 @@ class ChatUserSide(PagesMessages, MachineSide):
         async with self._store.transaction(write=True) as tx:
             row = await self._queued(tx, user, message_id)
             await tx.run("DELETE FROM chat_messages WHERE message_id = ?", message_id)
-            touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])
+            touch_session(
+                tx, row["worker_id"], row["chat_session_id"], row["machine_id"], turns=True
+            )
 
     async def list_messages(self, user: UserId, session_id: ChatSessionId) -> list[ChatMessage]:
         return await self._session_read(user, session_id, lambda tx: messages_of(tx, session_id))
@@ -498,7 +520,9 @@ class ChatUserSide(PagesMessages, MachineSide):
             row = await tx.found(NO_PERMISSION, _OWNED_PERMISSION, permission_id, user)
             answered = replies.answer_permission(rows.permission(row), answer)
             await save_permission(tx, answered)
-            touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])
+            touch_session(
+                tx, row["worker_id"], row["chat_session_id"], row["machine_id"], requests=True
+            )
             return await load_permission(tx, permission_id)
 
     def watch_sessions(

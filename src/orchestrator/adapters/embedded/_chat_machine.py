@@ -135,7 +135,9 @@ class ChatMachineSide(MachineSide):
                 now,
                 session.chat_session_id,
             )
-            touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
+            touch_session(
+                tx, session.worker_id, session.chat_session_id, token.machine_id, turns=True
+            )
             return await load_message(tx, reply_id)
 
     async def append_chunk(
@@ -281,7 +283,9 @@ class ChatMachineSide(MachineSide):
                 ended.preview,
                 now,
             )
-        touch_session(tx, session.worker_id, session.chat_session_id, machine_id)
+        touch_session(
+            tx, session.worker_id, session.chat_session_id, machine_id, turns=True, requests=True
+        )
         return await load_message(tx, message_id)
 
     async def _end_replies_of_machine(self, tx: Tx, machine_id: str) -> list[MessageId]:
@@ -357,7 +361,9 @@ class ChatMachineSide(MachineSide):
                 request.diff,
                 request.diff_size,
             )
-            touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
+            touch_session(
+                tx, session.worker_id, session.chat_session_id, token.machine_id, requests=True
+            )
             return await load_permission(tx, permission_id)
 
     async def resolve_permission(
@@ -368,5 +374,7 @@ class ChatMachineSide(MachineSide):
                 NO_PERMISSION, _MACHINE_PERMISSION, permission_id, token.machine_id
             )
             await save_permission(tx, replies.resolve_permission(rows.permission(row)))
-            touch_session(tx, row["worker_id"], row["chat_session_id"], token.machine_id)
+            touch_session(
+                tx, row["worker_id"], row["chat_session_id"], token.machine_id, requests=True
+            )
             return await load_permission(tx, permission_id)

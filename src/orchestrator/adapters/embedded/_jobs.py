@@ -189,7 +189,7 @@ class JobSide(MachineSide):
             await _save_job(tx, started.job)
         message = started.message
         await rows.insert(tx, "chat_messages", message)
-        touch_session(tx, session.worker_id, session.chat_session_id, row["machine_id"])
+        touch_session(tx, session.worker_id, session.chat_session_id, row["machine_id"], turns=True)
         return session.chat_session_id, message.message_id
 
     async def _start_run(

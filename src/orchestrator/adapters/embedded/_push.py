@@ -1,8 +1,9 @@
 """Push subscriptions, notification settings and waiting permission requests on SQLite.
 
-Topics: ``("push", user_id)`` for a user's subscriptions and settings, and
-:data:`~orchestrator.adapters.embedded._chat.WAITING` for permission requests
-of every session (touched by every session change, see ``touch_session``).
+Topics: ``("push", user_id)`` for a user's subscriptions and settings,
+:data:`~orchestrator.adapters.embedded._chat.REQUESTS` for permission requests
+of every session and :data:`~orchestrator.adapters.embedded._chat.TURNS` for
+every session's turns (see ``touch_session``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from functools import partial
 from typing import Literal
 
 from orchestrator.adapters.embedded import _rows as rows
-from orchestrator.adapters.embedded._chat import WAITING
+from orchestrator.adapters.embedded._chat import REQUESTS, TURNS
 from orchestrator.adapters.embedded._machine_side import MACHINES, MachineSide
 from orchestrator.adapters.embedded._store import Tx
 from orchestrator.adapters.records import from_row
@@ -185,7 +186,7 @@ class PushSide(MachineSide):
     def watch_waiting_permissions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingPermission], None]:
-        return self._store.feed.watch([WAITING], lambda: self.list_waiting_permissions(user))
+        return self._store.feed.watch([REQUESTS], lambda: self.list_waiting_permissions(user))
 
     async def list_finished_replies(self, user: UserId, limit: int) -> list[FinishedReply]:
         async with self._store.transaction() as tx:
@@ -194,9 +195,8 @@ class PushSide(MachineSide):
     def watch_finished_replies(
         self, user: UserId, limit: int
     ) -> AsyncGenerator[list[FinishedReply], None]:
-        # WAITING is touched by every session change, a reply's end among them.
-        return self._store.feed.watch(
-            [WAITING, ("inbox", user)], lambda: self.list_finished_replies(user, limit)
+        return self._store.feed.watch(  # a reply's end touches TURNS
+            [TURNS, ("inbox", user)], lambda: self.list_finished_replies(user, limit)
         )
 
     async def mark_inbox_seen(self, user: UserId, until: datetime) -> None:
@@ -217,4 +217,4 @@ class PushSide(MachineSide):
             return [_turn(row) for row in await tx.all(_OPEN_TURNS)]
 
     def watch_open_turns(self) -> AsyncGenerator[list[OpenTurn], None]:
-        return self._store.feed.watch([WAITING, MACHINES], self.list_open_turns)
+        return self._store.feed.watch([TURNS, MACHINES], self.list_open_turns)

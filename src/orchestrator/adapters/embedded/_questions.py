@@ -1,7 +1,8 @@
 """Questions on the embedded backend: recorded by the machine, answered by the owner.
 
-Questions and answers are stored as JSON; the change-feed topics are those of
-the session (``touch_session``), like permission requests.
+Questions and answers are stored as JSON; like permission requests, a change
+touches the session's topics with ``requests`` (``touch_session``): the session's
+``("requests", id)`` and every session's ``REQUESTS``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from functools import partial
 import attrs
 
 from orchestrator.adapters.embedded import _rows as rows
-from orchestrator.adapters.embedded._chat import WAITING, ChatUserSide, touch_session
+from orchestrator.adapters.embedded._chat import REQUESTS, ChatUserSide, touch_session
 from orchestrator.adapters.embedded._chat_machine import ChatMachineSide
 from orchestrator.adapters.embedded._push import waiting_query
 from orchestrator.adapters.embedded._store import Tx
@@ -72,7 +73,7 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
         self, user: UserId, session_id: ChatSessionId
     ) -> AsyncGenerator[tuple[list[PermissionRequest], list[QuestionRequest]], None]:
         return self._store.feed.watch(
-            [("chat", session_id)], lambda: session_requests(self, user, session_id)
+            [("requests", session_id)], lambda: session_requests(self, user, session_id)
         )
 
     async def answer_question(
@@ -89,7 +90,9 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
                 answered.dismissed,
                 question_id,
             )
-            touch_session(tx, row["worker_id"], row["chat_session_id"], row["machine_id"])
+            touch_session(
+                tx, row["worker_id"], row["chat_session_id"], row["machine_id"], requests=True
+            )
             return await _load(tx, question_id)
 
     async def record_question(
@@ -112,7 +115,9 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
                 request.status.value,
                 now,
             )
-            touch_session(tx, session.worker_id, session.chat_session_id, token.machine_id)
+            touch_session(
+                tx, session.worker_id, session.chat_session_id, token.machine_id, requests=True
+            )
             return await _load(tx, question_id)
 
     async def resolve_question(
@@ -126,7 +131,9 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
                 resolved.status.value,
                 question_id,
             )
-            touch_session(tx, row["worker_id"], row["chat_session_id"], token.machine_id)
+            touch_session(
+                tx, row["worker_id"], row["chat_session_id"], token.machine_id, requests=True
+            )
             return await _load(tx, question_id)
 
     async def list_waiting_questions(self, user: UserId | None) -> list[WaitingQuestion]:
@@ -136,4 +143,4 @@ class QuestionSide(ChatUserSide, ChatMachineSide):
     def watch_waiting_questions(
         self, user: UserId | None
     ) -> AsyncGenerator[list[WaitingQuestion], None]:
-        return self._store.feed.watch([WAITING], lambda: self.list_waiting_questions(user))
+        return self._store.feed.watch([REQUESTS], lambda: self.list_waiting_questions(user))

@@ -21,7 +21,7 @@ from orchestrator.adapters.opencode import open_opencode_runtime
 from orchestrator.adapters.opencode._runtime import OpencodeRuntime
 from orchestrator.adapters.remote import RemoteMachineBackend
 from orchestrator.domain.ids import MachineToken
-from orchestrator.entrypoints.runtime import machine_process
+from orchestrator.entrypoints.runtime import freeze_startup_objects, machine_process
 from orchestrator.entrypoints.settings import MachineSettings
 
 
@@ -51,6 +51,7 @@ async def main(server_url: str, token: str, root: str, address_file: str) -> Non
         async with anyio.create_task_group() as tg:
             tg.start_soon(_publish, runtime, Path(address_file))
             await process.start()
+            freeze_startup_objects()  # as ``worker start`` does
             await process.run()
 
 

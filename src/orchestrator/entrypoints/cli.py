@@ -27,7 +27,12 @@ from orchestrator.domain.ids import MachineToken, WorkerToken
 from orchestrator.entrypoints import envfile, options, service
 from orchestrator.entrypoints.container import bootstrap, resolve, running
 from orchestrator.entrypoints.logs import configure_logging
-from orchestrator.entrypoints.runtime import machine_process, run_server, run_up
+from orchestrator.entrypoints.runtime import (
+    freeze_startup_objects,
+    machine_process,
+    run_server,
+    run_up,
+)
 from orchestrator.entrypoints.settings import (
     CONVEX_SCHEDULER_TICK,
     DEFAULT_HOST,
@@ -448,6 +453,7 @@ async def run_until_signal(process: MachineProcess, on_online: Callable[[], None
             nonlocal online, error
             try:
                 await process.start()
+                freeze_startup_objects()
                 online = True
                 on_online()
                 await process.run()

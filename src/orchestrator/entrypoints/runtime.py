@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 from collections.abc import Callable
@@ -72,6 +73,20 @@ def machine_process(
     return process
 
 
+def freeze_startup_objects() -> None:
+    """Keep what the process made to start (modules, the app, its settings) out of every
+    later garbage collection.
+
+    A full collection scans every tracked object: with the ~80,000 that start-up leaves,
+    it paused the server and the machine process for 35-90 ms on this 2-core machine --
+    every live stream of the process waits it out. Frozen, they are never scanned again
+    (they live as long as the process anyway); what the process makes later is
+    collected as before. Garbage made so far is collected first, not kept for ever.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def wait_for_signal(report: Report, ready: Callable[[], None] = lambda: None) -> None:
     """Wait for SIGINT/SIGTERM; ``ready`` runs once they are caught, so none is missed."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -108,6 +123,7 @@ async def run_server(settings: ServerSettings, report: Report) -> None:
     async with running(bootstrap(settings)) as container:
         app = await resolve(container.web_app)
         runner = await start_site(app, settings)
+        freeze_startup_objects()
         try:
             await wait_for_signal(report, ready=lambda: announce(app, settings, report))
         finally:
@@ -123,6 +139,7 @@ async def run_up(
         app = await resolve(container.web_app)
         backend = await resolve(container.backend)
         runner = await start_site(app, settings)
+        freeze_startup_objects()
         try:
             async with container.agent_runtime() as runtime, anyio.create_task_group() as tg:
 

@@ -9,12 +9,15 @@ only mark where a model call starts and ends ride with the text around them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import anyio
+import attrs
 import pytest
 
 from orchestrator.application.live import LiveRelay
-from orchestrator.domain.ids import UserId
-from orchestrator.domain.live import LivePart, LiveText
+from orchestrator.domain.ids import ChatSessionId, MachineToken, MessageId, UserId
+from orchestrator.domain.live import LivePart, LiveText, ReplyState, SequencedEvent
 from orchestrator.domain.parts import (
     PartId,
     StepFinishPart,
@@ -25,7 +28,7 @@ from orchestrator.domain.parts import (
     ToolState,
     ToolStatus,
 )
-from orchestrator.domain.ports import Backend
+from orchestrator.domain.ports import Backend, LiveEventStore
 from orchestrator.testing.fakes import FakeClock
 from tests.contract.conftest import SQLITE_ONLY, Chat, LiveReply
 
@@ -137,3 +140,52 @@ async def test_a_step_start_and_finish_gather_with_the_text_around_them(
     parts = await backend.list_parts(alice, session_id, reply.message_id)
     assert [p.part_id for p in parts] == [PartId("s1"), PartId("p"), PartId("s2")]
     assert parts[2].body == finish
+
+
+@attrs.define
+class _SlowStore:
+    """The backend's live store, each write taking ``delay`` seconds."""
+
+    inner: LiveEventStore
+    delay: float
+
+    async def reply_state(
+        self, token: MachineToken, session_id: ChatSessionId, message_id: MessageId
+    ) -> ReplyState:
+        return await self.inner.reply_state(token, session_id, message_id)
+
+    async def last_sequence(self, session_id: ChatSessionId) -> int:
+        return await self.inner.last_sequence(session_id)
+
+    async def store_events(self, token: MachineToken, events: Sequence[SequencedEvent]) -> None:
+        await anyio.sleep(self.delay)
+        await self.inner.store_events(token, events)
+
+
+async def test_text_arriving_while_a_batch_is_stored_gathers_for_its_own_write(
+    backend: Backend, alice: UserId, chat: Chat, live: LiveReply
+) -> None:
+    """The text that made a write worth it is not counted again for the next one: a few
+    words that came while it was being stored gather like any others."""
+    store, reply, session_id = live
+    relay = LiveRelay(_SlowStore(store, 0.1), FakeClock(), window=0.01, min_chars=100, gather=1000)
+
+    async def say(count: int, offset: int) -> None:
+        for n in range(count):
+            text = LiveText(
+                session_id, reply.message_id, PartId("p"), TextKind.TEXT, offset + n * 10, WORD
+            )
+            await relay.receive(chat.token, text)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(relay.run)
+        await say(10, 0)  # worth a write: stored after the first window, for 0.1 s
+        await anyio.sleep(0.05)
+        assert relay.sessions[session_id].store_lock.locked(), "the write is under way"
+        await say(2, 100)  # twenty characters while it is
+        await stored(relay, 1)
+        await anyio.sleep(0.3)  # thirty windows
+        assert (relay.writes, relay.chars) == (1, 100), "twenty characters gather"
+        await relay.flush(session_id)
+        assert (relay.writes, relay.chars) == (2, 120)
+        tg.cancel_scope.cancel()

@@ -534,6 +534,9 @@ class LiveRelay:
         """
         async with live.store_lock:
             batch = list(live.pending)
+            # What arrives while this batch is written counts towards the next one alone
+            # (counted again, the batch's own text made a few words look worth a write).
+            live.pending_chars = 0
             done = 0
             for token, items, count in _runs(batch):
                 if token is not None and items:

@@ -44,6 +44,20 @@ async def stored(relay: LiveRelay, writes: int) -> None:
             await anyio.sleep(0.01)
 
 
+async def say(relay: LiveRelay, chat: Chat, live: LiveReply, count: int, offset: int) -> None:
+    """``count`` words of the reply's text part from ``offset`` on, one delta each."""
+    for n in range(count):
+        word = LiveText(
+            live.session_id,
+            live.reply.message_id,
+            PartId("p"),
+            TextKind.TEXT,
+            offset + n * 10,
+            WORD,
+        )
+        await relay.receive(chat.token, word)
+
+
 async def test_slow_text_gathers_past_the_window_until_a_batch_is_worth_a_write(
     backend: Backend, alice: UserId, chat: Chat, live: LiveReply
 ) -> None:
@@ -51,19 +65,12 @@ async def test_slow_text_gathers_past_the_window_until_a_batch_is_worth_a_write(
     store, reply, session_id = live
     relay = LiveRelay(store, FakeClock(), window=0.01, min_chars=100, gather=1000)
 
-    async def say(count: int, offset: int) -> None:
-        for n in range(count):
-            text = LiveText(
-                session_id, reply.message_id, PartId("p"), TextKind.TEXT, offset + n * 10, WORD
-            )
-            await relay.receive(chat.token, text)
-
     async with anyio.create_task_group() as tg:
         await tg.start(relay.run)
-        await say(5, 0)
+        await say(relay, chat, live, 5, 0)
         await anyio.sleep(0.2)
         assert relay.writes == 0, "a few words are not worth a write of their own"
-        await say(5, 50)
+        await say(relay, chat, live, 5, 50)
         await stored(relay, 1)
         assert (relay.writes, relay.chars) == (1, 100)
         tg.cancel_scope.cancel()
@@ -167,22 +174,16 @@ async def test_text_arriving_while_a_batch_is_stored_gathers_for_its_own_write(
 ) -> None:
     """The text that made a write worth it is not counted again for the next one: a few
     words that came while it was being stored gather like any others."""
-    store, reply, session_id = live
+    store, _, session_id = live
     relay = LiveRelay(_SlowStore(store, 0.1), FakeClock(), window=0.01, min_chars=100, gather=1000)
-
-    async def say(count: int, offset: int) -> None:
-        for n in range(count):
-            text = LiveText(
-                session_id, reply.message_id, PartId("p"), TextKind.TEXT, offset + n * 10, WORD
-            )
-            await relay.receive(chat.token, text)
 
     async with anyio.create_task_group() as tg:
         await tg.start(relay.run)
-        await say(10, 0)  # worth a write: stored after the first window, for 0.1 s
+        # Worth a write: stored after the first window, for 0.1 s.
+        await say(relay, chat, live, 10, 0)
         await anyio.sleep(0.05)
         assert relay.sessions[session_id].store_lock.locked(), "the write is under way"
-        await say(2, 100)  # twenty characters while it is
+        await say(relay, chat, live, 2, 100)  # twenty characters while it is
         await stored(relay, 1)
         await anyio.sleep(0.3)  # thirty windows
         assert (relay.writes, relay.chars) == (1, 100), "twenty characters gather"
